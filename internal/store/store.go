@@ -1,0 +1,201 @@
+// Package store is the app's PostgreSQL layer: the connection pool, the schema
+// migrations (the app's and River's) and the readiness check.
+//
+// Domain packages keep their own queries next to their code and take a
+// *pgxpool.Pool (or a DBTX); this package owns what every one of them shares.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"b24learn/migrations"
+)
+
+// DBTX is what a query needs: a pool, a connection or a transaction, so the
+// same query runs inside a caller's transaction or on its own.
+type DBTX interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// migrationLock is the advisory lock key that serialises migrate runs across
+// processes ("b24l" in ASCII).
+const migrationLock int64 = 0x6232346c
+
+// Open connects a pool and checks the connection once.
+func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	// A short connect timeout keeps /readyz and start-up honest when the
+	// database is down, instead of hanging for the OS default.
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return pool, nil
+}
+
+// Migration is one embedded SQL file.
+type Migration struct {
+	Version string // the file name without ".up.sql", e.g. "001_portals"
+	SQL     string
+}
+
+// Migrations lists the embedded app migrations in the order they apply.
+func Migrations() ([]Migration, error) {
+	names, err := fs.Glob(migrations.FS, "*.up.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	slices.Sort(names)
+	out := make([]Migration, 0, len(names))
+	for _, name := range names {
+		b, err := fs.ReadFile(migrations.FS, name)
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", name, err)
+		}
+		out = append(out, Migration{Version: strings.TrimSuffix(name, ".up.sql"), SQL: string(b)})
+	}
+	return out, nil
+}
+
+// Migrate applies River's migrations and then the app's, each app file in its
+// own transaction, recorded in schema_migrations. An advisory lock makes two
+// processes migrating at once safe: the second waits and then finds nothing to
+// do. It returns the versions it applied.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]string, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		return nil, fmt.Errorf("take migration lock: %w", err)
+	}
+	defer func() {
+		// A fresh context: the unlock must run even when ctx was cancelled.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock)
+	}()
+
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("river migrator: %w", err)
+	}
+	res, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return nil, fmt.Errorf("river migrations: %w", err)
+	}
+	var applied []string
+	for _, v := range res.Versions {
+		applied = append(applied, fmt.Sprintf("river_%03d", v.Version))
+	}
+
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version text PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	done, err := appliedVersions(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	all, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range all {
+		if done[m.Version] {
+			continue
+		}
+		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", m.Version)
+			return err
+		}); err != nil {
+			return applied, fmt.Errorf("migration %s: %w", m.Version, err)
+		}
+		log.Info("applied migration", "version", m.Version)
+		applied = append(applied, m.Version)
+	}
+	return applied, nil
+}
+
+func appliedVersions(ctx context.Context, db DBTX) (map[string]bool, error) {
+	rows, err := db.Query(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	done := make(map[string]bool, len(versions))
+	for _, v := range versions {
+		done[v] = true
+	}
+	return done, nil
+}
+
+// ErrNotMigrated says the database answers but lacks migrations this binary has.
+var ErrNotMigrated = errors.New("database schema is not up to date (run: b24learn migrate)")
+
+// Ready checks that the database answers and that every migration this binary
+// knows, the app's and River's, has been applied.
+func Ready(ctx context.Context, pool *pgxpool.Pool) error {
+	done, err := appliedVersions(ctx, pool)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+			return ErrNotMigrated
+		}
+		return err
+	}
+	all, err := Migrations()
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		if !done[m.Version] {
+			return ErrNotMigrated
+		}
+	}
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return fmt.Errorf("river migrator: %w", err)
+	}
+	res, err := migrator.Validate(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("validate river migrations: %w", err)
+	}
+	if !res.OK {
+		return ErrNotMigrated
+	}
+	return nil
+}
