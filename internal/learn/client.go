@@ -1,0 +1,381 @@
+// Package learn is a client for the iSpring Learn REST API as the sync uses it:
+// header auth with the account admin's email and password, JSON, token paging,
+// departments, users, statuses, subordination and profile field definitions.
+//
+// Every method is safe for concurrent use. Reads and idempotent writes are retried
+// on 429, 5xx and transport errors with exponential backoff and jitter, honouring
+// Retry-After. Creates are not idempotent: they are retried blindly only on 429;
+// after a 5xx or a lost answer the client first looks the object up by its key
+// (department code, user login) and returns the existing ID if the create went
+// through (see CreateDepartment, CreateUser).
+//
+// Errors are *APIError values that unwrap to ErrBadCredentials, ErrNoAPIAccess,
+// ErrNotFound, ErrDuplicate, *ValidationError, ErrRateLimited or ErrServer.
+package learn
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Credentials are what the admin enters on the settings page.
+type Credentials struct {
+	AccountURL string // e.g. https://acme.ispringlearn.ru; normalised by New
+	Email      string // admin email or login
+	Password   string
+}
+
+// RetryPolicy bounds retries. Zero fields take the defaults.
+type RetryPolicy struct {
+	MaxAttempts   int           // total attempts per call, default 6
+	BaseDelay     time.Duration // first backoff, default 250ms; doubles per attempt
+	MaxDelay      time.Duration // backoff cap, default 15s
+	MaxRetryAfter time.Duration // a longer Retry-After is not waited for: the call fails with ErrRateLimited, default 60s
+	Timeout       time.Duration // per attempt, default 60s
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 6
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = 250 * time.Millisecond
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = 15 * time.Second
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = 60 * time.Second
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = 60 * time.Second
+	}
+	return p
+}
+
+// Call describes one HTTP attempt, for Options.OnCall.
+type Call struct {
+	Method   string
+	Route    string // path pattern, e.g. "/user/{id}"
+	Status   int    // 0 on a transport error
+	Attempt  int    // 1-based
+	Write    bool   // anything but GET
+	Duration time.Duration
+	Err      error // transport error, nil when an answer arrived
+}
+
+// Options configure a Client. The zero value works: a safe HTTP client that refuses
+// private addresses, the default retry policy, parallelism 4, a discarding logger.
+type Options struct {
+	HTTPClient  *http.Client // default NewHTTPClient(DialerOptions{})
+	Logger      *slog.Logger
+	Parallelism int // writes in flight for Parallel callers, default 4
+	Retry       RetryPolicy
+	// AllowHTTP accepts an http:// account URL (LEARN_ALLOW_PRIVATE_HOSTS).
+	AllowHTTP bool
+	// BaseURL overrides the API host chosen by APIBaseURL (tests, simulators that
+	// serve accounts with made-up URLs).
+	BaseURL string
+	// OnCall, when set, is called after every HTTP attempt (metrics, run reports).
+	OnCall func(Call)
+}
+
+// Stats counts the HTTP attempts a Client made.
+type Stats struct {
+	Reads, Writes, Retries, Failures int64
+}
+
+// Client talks to one Learn account.
+type Client struct {
+	creds   Credentials
+	base    string
+	hc      *http.Client
+	log     *slog.Logger
+	par     int
+	retry   RetryPolicy
+	onCall  func(Call)
+	reads   atomic.Int64
+	writes  atomic.Int64
+	retries atomic.Int64
+	fails   atomic.Int64
+}
+
+// New builds a client for the account in creds. It normalises the account URL
+// (ErrInvalidURL, ErrInsecureURL) but does not call Learn; see CheckConnection.
+func New(creds Credentials, opts Options) (*Client, error) {
+	acct, err := NormalizeAccountURL(creds.AccountURL, opts.AllowHTTP)
+	if err != nil {
+		return nil, fmt.Errorf("account url: %w", err)
+	}
+	creds.AccountURL = acct
+	c := &Client{
+		creds:  creds,
+		base:   APIBaseURL(acct),
+		hc:     opts.HTTPClient,
+		log:    opts.Logger,
+		par:    opts.Parallelism,
+		retry:  opts.Retry.withDefaults(),
+		onCall: opts.OnCall,
+	}
+	if opts.BaseURL != "" {
+		c.base = strings.TrimRight(opts.BaseURL, "/")
+	}
+	if c.hc == nil {
+		c.hc = NewHTTPClient(DialerOptions{AllowPrivate: opts.AllowHTTP})
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.par <= 0 {
+		c.par = 4
+	}
+	return c, nil
+}
+
+// AccountURL is the normalised account URL sent in X-Auth-Account-Url.
+func (c *Client) AccountURL() string { return c.creds.AccountURL }
+
+// BaseURL is the API host the client calls.
+func (c *Client) BaseURL() string { return c.base }
+
+// Parallelism is the configured number of writes in flight (see Parallel).
+func (c *Client) Parallelism() int { return c.par }
+
+// Stats returns the attempts made so far.
+func (c *Client) Stats() Stats {
+	return Stats{Reads: c.reads.Load(), Writes: c.writes.Load(), Retries: c.retries.Load(), Failures: c.fails.Load()}
+}
+
+// retryMode says which failures a call may repeat.
+type retryMode int
+
+const (
+	retrySafe      retryMode   = iota // reads and idempotent writes: 429, 5xx, transport errors
+	retryOnly429                      // creates: only when Learn said it did not process the request
+	maxResponseLen = 256 << 20        // a 1000-user page is far below this
+)
+
+// request is one logical API call.
+type request struct {
+	method string
+	route  string // for counters and errors
+	path   string // with path parameters filled in
+	query  url.Values
+	body   any
+	mode   retryMode
+}
+
+// response is a successful answer.
+type response struct {
+	status int
+	body   []byte
+}
+
+// errUncertain marks a failure after which a non-idempotent write may have been applied.
+type errUncertain struct{ err error }
+
+func (e *errUncertain) Error() string { return e.err.Error() }
+func (e *errUncertain) Unwrap() error { return e.err }
+
+// do runs a request with retries. It returns the 2xx answer or an error; for
+// retryOnly429 calls a 5xx or transport failure comes back wrapped in *errUncertain.
+func (c *Client) do(ctx context.Context, r request) (*response, error) {
+	var payload []byte
+	if r.body != nil {
+		var err error
+		if payload, err = json.Marshal(r.body); err != nil {
+			return nil, fmt.Errorf("encode %s: %w", r.route, err)
+		}
+	}
+	u := c.base + r.path
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	write := r.method != http.MethodGet
+	for attempt := 1; ; attempt++ {
+		resp, err := c.attempt(ctx, r, u, payload, attempt, write)
+		if err == nil {
+			return resp, nil
+		}
+		var ae *APIError
+		isAPI := errors.As(err, &ae)
+		retryable := false
+		var wait time.Duration
+		switch {
+		case ctx.Err() != nil:
+			return nil, err
+		case isAPI && ae.Status == http.StatusTooManyRequests:
+			retryable = true
+			wait = ae.RetryAfter
+			if wait > c.retry.MaxRetryAfter {
+				return nil, err // the caller (a job) should snooze instead
+			}
+		case isAPI && ae.Status >= 500 || !isAPI:
+			if r.mode == retryOnly429 {
+				return nil, &errUncertain{err}
+			}
+			retryable = true
+			if isAPI {
+				wait = ae.RetryAfter
+			}
+		}
+		if !retryable || attempt >= c.retry.MaxAttempts {
+			c.fails.Add(1)
+			return nil, err
+		}
+		if wait == 0 || wait > c.retry.MaxRetryAfter {
+			wait = c.backoff(attempt)
+		} else {
+			wait += time.Duration(rand.Int64N(int64(wait)/10 + 1)) // spread retries of parallel callers
+		}
+		c.retries.Add(1)
+		c.log.DebugContext(ctx, "learn retry", "route", r.route, "attempt", attempt, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%s %s: %w", r.method, r.route, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential with jitter in [d/2, d].
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.retry.BaseDelay << (attempt - 1)
+	if d > c.retry.MaxDelay || d <= 0 {
+		d = c.retry.MaxDelay
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func (c *Client) attempt(ctx context.Context, r request, u string, payload []byte, n int, write bool) (*response, error) {
+	actx, cancel := context.WithTimeout(ctx, c.retry.Timeout)
+	defer cancel()
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(actx, r.method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("build %s %s: %w", r.method, r.route, err)
+	}
+	req.Header.Set("X-Auth-Account-Url", c.creds.AccountURL)
+	req.Header.Set("X-Auth-Email", c.creds.Email)
+	req.Header.Set("X-Auth-Password", c.creds.Password)
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if write {
+		c.writes.Add(1)
+	} else {
+		c.reads.Add(1)
+	}
+	start := time.Now()
+	res, err := c.hc.Do(req)
+	var data []byte
+	if err == nil {
+		data, err = io.ReadAll(io.LimitReader(res.Body, maxResponseLen))
+		res.Body.Close()
+	}
+	call := Call{Method: r.method, Route: r.route, Attempt: n, Write: write, Duration: time.Since(start), Err: err}
+	if err != nil {
+		if c.onCall != nil {
+			c.onCall(call)
+		}
+		return nil, fmt.Errorf("%s %s: %w", r.method, r.route, err)
+	}
+	call.Status = res.StatusCode
+	if c.onCall != nil {
+		c.onCall(call)
+	}
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		return &response{status: res.StatusCode, body: data}, nil
+	}
+	code, msg := parseErrorBody(data)
+	return nil, &APIError{
+		Method: r.method, Path: r.route, Status: res.StatusCode, Code: code, Message: msg,
+		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now()),
+	}
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// decode reads a JSON answer into out, unwrapping a {"response": …} envelope
+// (the OAS shows one on single-object reads, client code assumes none).
+func decode(route string, body []byte, out any) error {
+	b := bytes.TrimSpace(body)
+	if len(b) > 0 && b[0] == '{' {
+		var env map[string]json.RawMessage
+		if json.Unmarshal(b, &env) == nil && len(env) == 1 {
+			if inner, ok := env["response"]; ok {
+				b = inner
+			}
+		}
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, err)
+	}
+	return nil
+}
+
+// parseID reads the ID a create returns: a JSON string, a bare UUID, an
+// <response>UUID</response> body, or an object carrying the ID.
+func parseID(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if strings.HasPrefix(s, "<") {
+		if i := strings.Index(s, "?>"); i >= 0 && strings.HasPrefix(s, "<?xml") {
+			s = strings.TrimSpace(s[i+2:])
+		}
+		if strings.HasPrefix(s, "<response>") && strings.HasSuffix(s, "</response>") {
+			s = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(s, "<response>"), "</response>"))
+		}
+	}
+	if strings.HasPrefix(s, `"`) {
+		var v string
+		if json.Unmarshal([]byte(s), &v) == nil {
+			return strings.TrimSpace(v)
+		}
+	}
+	if strings.HasPrefix(s, "{") {
+		var m map[string]json.RawMessage
+		if json.Unmarshal([]byte(s), &m) == nil {
+			for _, k := range []string{"response", "id", "departmentId", "userId"} {
+				if v, ok := m[k]; ok {
+					return parseID(v)
+				}
+			}
+		}
+		return ""
+	}
+	if strings.ContainsAny(s, "<>{} \n\t\"") {
+		return ""
+	}
+	return s
+}

@@ -1,0 +1,177 @@
+package learn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// pageSize for token-paged lists; Learn's default and documented maximum is 1000.
+const pageSize = 1000
+
+// bulkChunk caps the IDs sent in one bulk call (no documented limit; keep bodies small).
+const bulkChunk = 500
+
+// ListDepartments returns every department of the account, root included,
+// reading all pages of GET /departments.
+func (c *Client) ListDepartments(ctx context.Context) ([]Department, error) {
+	var all []Department
+	token := ""
+	for {
+		q := url.Values{"pageSize": {strconv.Itoa(pageSize)}}
+		if token != "" {
+			q.Set("pageToken", token)
+		}
+		res, err := c.do(ctx, request{method: http.MethodGet, route: "/departments", path: "/departments", query: q})
+		if err != nil {
+			return nil, fmt.Errorf("list departments: %w", err)
+		}
+		var page struct {
+			Departments   []Department `json:"departments"`
+			NextPageToken string       `json:"nextPageToken"`
+		}
+		if err := decode("/departments", res.body, &page); err != nil {
+			return nil, fmt.Errorf("list departments: %w", err)
+		}
+		all = append(all, page.Departments...)
+		if page.NextPageToken == "" || page.NextPageToken == token || len(page.Departments) == 0 {
+			return all, nil
+		}
+		token = page.NextPageToken
+	}
+}
+
+// FindDepartmentsByCode returns the departments whose code is code (GET /department?code=).
+// Learn does not promise codes are unique, hence a list.
+func (c *Client) FindDepartmentsByCode(ctx context.Context, code string) ([]Department, error) {
+	res, err := c.do(ctx, request{method: http.MethodGet, route: "/department", path: "/department",
+		query: url.Values{"code": {code}}})
+	if err != nil {
+		return nil, fmt.Errorf("find department by code: %w", err)
+	}
+	var out struct {
+		Departments []Department `json:"departments"`
+	}
+	if err := decode("/department", res.body, &out); err != nil {
+		return nil, fmt.Errorf("find department by code: %w", err)
+	}
+	// Filter again: whether the server matches exactly is UNCONFIRMED (reference §12).
+	var match []Department
+	for _, d := range out.Departments {
+		if d.Code == code {
+			match = append(match, d)
+		}
+	}
+	return match, nil
+}
+
+// GetDepartment reads one department.
+func (c *Client) GetDepartment(ctx context.Context, id string) (Department, error) {
+	res, err := c.do(ctx, request{method: http.MethodGet, route: "/department/{id}", path: "/department/" + url.PathEscape(id)})
+	if err != nil {
+		return Department{}, fmt.Errorf("get department: %w", err)
+	}
+	var d Department
+	if err := decode("/department/{id}", res.body, &d); err != nil {
+		return Department{}, fmt.Errorf("get department: %w", err)
+	}
+	return d, nil
+}
+
+// CreateDepartment creates a department and returns its ID.
+//
+// A create is not idempotent. When the answer is lost (5xx, timeout) and d.Code is
+// set, the client looks the code up: an existing department with that code and
+// parent is returned as the result, otherwise the create is sent again. Without a
+// code, such a failure returns an error matching ErrMaybeCreated: the caller must
+// look before it creates again.
+func (c *Client) CreateDepartment(ctx context.Context, d NewDepartment) (string, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := c.do(ctx, request{method: http.MethodPost, route: "/department", path: "/department", body: d, mode: retryOnly429})
+		if err == nil {
+			id := parseID(res.body)
+			if id == "" {
+				return "", fmt.Errorf("create department: no id in answer: %w", ErrUnexpected)
+			}
+			return id, nil
+		}
+		var unc *errUncertain
+		if !errors.As(err, &unc) {
+			return "", fmt.Errorf("create department: %w", err)
+		}
+		if d.Code == "" {
+			return "", fmt.Errorf("create department: %w: %w", ErrMaybeCreated, unc.err)
+		}
+		found, ferr := c.FindDepartmentsByCode(ctx, d.Code)
+		if ferr != nil {
+			return "", fmt.Errorf("create department: %w: %w", ErrMaybeCreated, ferr)
+		}
+		for _, f := range found {
+			if f.ParentID == d.ParentID {
+				return f.ID, nil
+			}
+		}
+		if attempt >= c.retry.MaxAttempts {
+			return "", fmt.Errorf("create department: %w", unc.err)
+		}
+		if err := sleepCtx(ctx, c.backoff(attempt)); err != nil {
+			return "", fmt.Errorf("create department: %w", err)
+		}
+	}
+}
+
+// UpdateDepartment renames, re-codes or moves a department (200 or 204).
+func (c *Client) UpdateDepartment(ctx context.Context, id string, u DepartmentUpdate) error {
+	_, err := c.do(ctx, request{method: http.MethodPost, route: "/department/{id}",
+		path: "/department/" + url.PathEscape(id), body: u})
+	if err != nil {
+		return fmt.Errorf("update department: %w", err)
+	}
+	return nil
+}
+
+// MoveDepartments re-parents departments under parentID with the bulk endpoint.
+func (c *Client) MoveDepartments(ctx context.Context, parentID string, ids []string) error {
+	for start := 0; start < len(ids); start += bulkChunk {
+		chunk := ids[start:min(start+bulkChunk, len(ids))]
+		// The OAS lists the field as "departmnetIds" (sic) in "required"; send both spellings.
+		body := map[string][]string{"departmentIds": chunk, "departmnetIds": chunk}
+		_, err := c.do(ctx, request{method: http.MethodPost, route: "/department/{id}/department/move",
+			path: "/department/" + url.PathEscape(parentID) + "/department/move", body: body})
+		if err != nil {
+			return fmt.Errorf("move departments: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeleteDepartment deletes an empty department. Learn refuses the root and
+// departments with users (a *ValidationError).
+func (c *Client) DeleteDepartment(ctx context.Context, id string) error {
+	_, err := c.do(ctx, request{method: http.MethodDelete, route: "/department/{id}", path: "/department/" + url.PathEscape(id)})
+	if err != nil {
+		return fmt.Errorf("delete department: %w", err)
+	}
+	return nil
+}
+
+// SetDepartmentSubordination sets a department's supervisor (sub) and functional
+// manager (co); a nil value is left unchanged.
+func (c *Client) SetDepartmentSubordination(ctx context.Context, id string, sub, co *Subordination) error {
+	body := map[string]*Subordination{}
+	if sub != nil {
+		body["subordination"] = sub
+	}
+	if co != nil {
+		body["coSubordination"] = co
+	}
+	_, err := c.do(ctx, request{method: http.MethodPost, route: "/department/{id}/subordination",
+		path: "/department/" + url.PathEscape(id) + "/subordination", body: body})
+	if err != nil {
+		return fmt.Errorf("set department subordination: %w", err)
+	}
+	return nil
+}

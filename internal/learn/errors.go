@@ -1,0 +1,103 @@
+package learn
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. An *APIError unwraps to the one matching its status, so
+// errors.Is(err, learn.ErrDuplicate) works on anything the client returns.
+var (
+	ErrBadCredentials = errors.New("learn: wrong email or password")        // 401
+	ErrNoAPIAccess    = errors.New("learn: no access to the REST API")      // 403
+	ErrNotFound       = errors.New("learn: not found")                      // 404
+	ErrDuplicate      = errors.New("learn: duplicate login or email")       // 409
+	ErrRateLimited    = errors.New("learn: rate limited")                   // 429 after the retries
+	ErrServer         = errors.New("learn: server error")                   // 5xx after the retries
+	ErrUnexpected     = errors.New("learn: unexpected answer")              // any other status or an unreadable body
+	ErrMaybeCreated   = errors.New("learn: create may have been applied")   // see CreateDepartment / CreateUser
+	ErrForbiddenAddr  = errors.New("learn: address not allowed")            // SSRF rule, see Dialer
+	ErrInsecureURL    = errors.New("learn: account URL must use https")     // see NormalizeAccountURL
+	ErrInvalidURL     = errors.New("learn: account URL is not a valid URL") // see NormalizeAccountURL
+)
+
+// ValidationError is a 400 answer: Learn refused the request and said why
+// (missing required field, unknown department, non-empty department, ...).
+type ValidationError struct {
+	Message string
+}
+
+func (e *ValidationError) Error() string { return "learn: invalid request: " + e.Message }
+
+// APIError is a non-success answer from Learn.
+type APIError struct {
+	Method     string
+	Path       string
+	Status     int           // HTTP status
+	Code       int           // "code" of the error body, 0 if absent
+	Message    string        // "message" of the error body, or a short excerpt of the body
+	RetryAfter time.Duration // from Retry-After on 429/503, 0 if absent
+}
+
+func (e *APIError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = "no message"
+	}
+	return fmt.Sprintf("learn: %s %s: status %d: %s", e.Method, e.Path, e.Status, msg)
+}
+
+// Unwrap maps the status to a sentinel, or to a *ValidationError for 400.
+func (e *APIError) Unwrap() error {
+	switch {
+	case e.Status == 400:
+		return &ValidationError{Message: e.Message}
+	case e.Status == 401:
+		return ErrBadCredentials
+	case e.Status == 403:
+		return ErrNoAPIAccess
+	case e.Status == 404:
+		return ErrNotFound
+	case e.Status == 409:
+		return ErrDuplicate
+	case e.Status == 429:
+		return ErrRateLimited
+	case e.Status >= 500:
+		return ErrServer
+	default:
+		return ErrUnexpected
+	}
+}
+
+// parseErrorBody reads {"code","message"} or <response><code/><message/></response>;
+// anything else becomes a short excerpt.
+func parseErrorBody(body []byte) (code int, msg string) {
+	s := strings.TrimSpace(string(body))
+	if s == "" {
+		return 0, ""
+	}
+	var j struct {
+		Code    flexInt `json:"code"`
+		Message string  `json:"message"`
+	}
+	if strings.HasPrefix(s, "{") && json.Unmarshal([]byte(s), &j) == nil {
+		return int(j.Code), j.Message
+	}
+	var x struct {
+		Code    string `xml:"code"`
+		Message string `xml:"message"`
+	}
+	if strings.HasPrefix(s, "<") && xml.Unmarshal([]byte(s), &x) == nil && (x.Code != "" || x.Message != "") {
+		var c flexInt
+		_ = c.UnmarshalJSON([]byte(x.Code))
+		return int(c), x.Message
+	}
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return 0, s
+}

@@ -1,0 +1,256 @@
+package learn
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Subordination types of a department's or user's supervisor (subordination) and
+// functional manager (coSubordination).
+const (
+	SubordinationManual       = "manual"        // SupervisorID holds a user ID
+	SubordinationInherit      = "inherit"       // taken from the parent department
+	SubordinationNoSupervisor = "no_supervisor" // nobody
+)
+
+// Subordination is the {subordinationType, supervisorId} pair Learn uses for both
+// the supervisor and the functional manager.
+type Subordination struct {
+	Type         string `json:"subordinationType"`
+	SupervisorID string `json:"supervisorId,omitempty"`
+}
+
+// Manual returns a manual subordination pointing at supervisorID.
+func Manual(supervisorID string) *Subordination {
+	return &Subordination{Type: SubordinationManual, SupervisorID: supervisorID}
+}
+
+// Equal reports whether two subordinations mean the same; nil equals nil only.
+func (s *Subordination) Equal(o *Subordination) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	if s.Type != o.Type {
+		return false
+	}
+	return s.Type != SubordinationManual || s.SupervisorID == o.SupervisorID
+}
+
+// Department is a Learn department as read back from the API.
+type Department struct {
+	ID              string         `json:"departmentId"`
+	Name            string         `json:"name"`
+	ParentID        string         `json:"parentDepartmentId,omitempty"` // empty on the account root
+	Code            string         `json:"code,omitempty"`
+	Subordination   *Subordination `json:"subordination,omitempty"`
+	CoSubordination *Subordination `json:"coSubordination,omitempty"`
+}
+
+// NewDepartment is the body of a department create. ParentID is required by Learn.
+// Code is the stable external key (the syncer uses it to find a department again
+// after a lost answer, see CreateDepartment).
+type NewDepartment struct {
+	Name     string `json:"name"`
+	ParentID string `json:"parentDepartmentId"`
+	Code     string `json:"code,omitempty"`
+}
+
+// DepartmentUpdate changes a department; empty strings leave the value unchanged.
+// A new ParentID moves the department.
+type DepartmentUpdate struct {
+	Name     string `json:"name,omitempty"`
+	ParentID string `json:"parentDepartmentId,omitempty"`
+	Code     string `json:"code,omitempty"`
+}
+
+// User statuses.
+const (
+	StatusActive     = 1
+	StatusInactive   = 3
+	StatusTerminated = 5 // "employment ended"; only the v2 reads report it (v1 says 3)
+)
+
+// Profile field names as written (lowercase). Reads are normalised to the same names.
+const (
+	FieldLogin     = "login"
+	FieldEmail     = "email"
+	FieldFirstName = "first_name"
+	FieldLastName  = "last_name"
+	FieldJobTitle  = "job_title"
+	FieldPhone     = "phone"
+	FieldCountry   = "country"
+)
+
+// Fields are a user's profile fields keyed by lowercase name ("login", "email",
+// "first_name", "user_defined_field1", ...). Learn writes them as an object with
+// lowercase keys and reads them back as a list of {name, value} with UPPERCASE names;
+// UnmarshalJSON accepts both and lowercases the names.
+type Fields map[string]string
+
+// UnmarshalJSON reads either [{"name":"EMAIL","value":"..."}] or {"email":"..."}.
+func (f *Fields) UnmarshalJSON(b []byte) error {
+	out := Fields{}
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || bytes.Equal(b, []byte("null")):
+	case b[0] == '[':
+		var list []struct {
+			Name  string          `json:"name"`
+			Value json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal(b, &list); err != nil {
+			return fmt.Errorf("fields list: %w", err)
+		}
+		for _, e := range list {
+			out[strings.ToLower(e.Name)] = scalarString(e.Value)
+		}
+	case b[0] == '{':
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(b, &obj); err != nil {
+			return fmt.Errorf("fields object: %w", err)
+		}
+		for k, v := range obj {
+			out[strings.ToLower(k)] = scalarString(v)
+		}
+	default:
+		return fmt.Errorf("fields: unexpected %.20q", b)
+	}
+	*f = out
+	return nil
+}
+
+// scalarString renders a JSON scalar as text ("" for null, objects kept raw).
+func scalarString(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || bytes.Equal(v, []byte("null")) {
+		return ""
+	}
+	if v[0] == '"' {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return s
+		}
+	}
+	return string(v)
+}
+
+// flexInt accepts 1 and "1".
+type flexInt int
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
+	if s == "" || s == "null" {
+		*n = 0
+		return nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("integer: %w", err)
+	}
+	*n = flexInt(v)
+	return nil
+}
+
+// User is a Learn user as read back from the API (v2 reads, so Status can be 5).
+type User struct {
+	ID              string
+	DepartmentID    string
+	Status          int
+	Role            string
+	Fields          Fields // lowercase names
+	Subordination   *Subordination
+	CoSubordination *Subordination
+	AddedDate       string
+}
+
+// Login returns the login field.
+func (u User) Login() string { return u.Fields[FieldLogin] }
+
+// Email returns the email field.
+func (u User) Email() string { return u.Fields[FieldEmail] }
+
+// UnmarshalJSON reads a userProfile object.
+func (u *User) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		UserID          string         `json:"userId"`
+		DepartmentID    string         `json:"departmentId"`
+		Status          flexInt        `json:"status"`
+		Role            string         `json:"role"`
+		Fields          Fields         `json:"fields"`
+		Subordination   *Subordination `json:"subordination"`
+		CoSubordination *Subordination `json:"coSubordination"`
+		AddedDate       string         `json:"addedDate"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*u = User{
+		ID: raw.UserID, DepartmentID: raw.DepartmentID, Status: int(raw.Status), Role: raw.Role,
+		Fields: raw.Fields, Subordination: raw.Subordination, CoSubordination: raw.CoSubordination,
+		AddedDate: raw.AddedDate,
+	}
+	if u.Fields == nil {
+		u.Fields = Fields{}
+	}
+	return nil
+}
+
+// NewUser is the body of a user create. Fields must hold "login"; every field the
+// account marks required (see ProfileFields) must be present too.
+type NewUser struct {
+	DepartmentID      string `json:"departmentId"`
+	Fields            Fields `json:"fields"`
+	Password          string `json:"password,omitempty"`
+	Role              string `json:"role,omitempty"` // default learner
+	SendLoginEmail    bool   `json:"sendLoginEmail"` // always sent: the default changed between doc versions
+	InvitationMessage string `json:"invitationMessage,omitempty"`
+}
+
+// UserUpdate changes a user. Only the given fields change; an empty DepartmentID
+// leaves the department. Learn's docs call login "required as part of fields" on
+// update, so UpdateUser adds it when the caller passes Login.
+type UserUpdate struct {
+	DepartmentID string `json:"departmentId,omitempty"`
+	Fields       Fields `json:"fields,omitempty"`
+}
+
+// FieldInfo is one profile field definition of the account.
+type FieldInfo struct {
+	ID       string
+	Name     string // lowercase, as written in Fields
+	Label    string
+	Type     string // login, email, first_name, last_name, job_title, string, country, phone, birthdate
+	Unique   bool
+	Required bool
+	Order    int
+}
+
+// UnmarshalJSON reads a userFieldInfo object.
+func (fi *FieldInfo) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		ID       string  `json:"userFieldInfoId"`
+		Name     string  `json:"name"`
+		Label    string  `json:"label"`
+		Type     string  `json:"type"`
+		Unique   flexInt `json:"isUnique"`
+		Required flexInt `json:"isRequired"`
+		Order    flexInt `json:"orderPriority"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*fi = FieldInfo{ID: raw.ID, Name: strings.ToLower(raw.Name), Label: raw.Label, Type: raw.Type,
+		Unique: raw.Unique != 0, Required: raw.Required != 0, Order: int(raw.Order)}
+	return nil
+}
+
+// UserFilter narrows a user list; empty slices mean no filter.
+type UserFilter struct {
+	DepartmentIDs []string
+	Logins        []string
+	Emails        []string
+	UserIDs       []string
+}

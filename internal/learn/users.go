@@ -1,0 +1,274 @@
+package learn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ListUsers pages through GET /users/v2 and hands each page to fn, so a caller
+// with 100,000 users need not hold them twice. Statuses are the v2 ones (5 shows as 5).
+func (c *Client) ListUsers(ctx context.Context, f UserFilter, fn func(page []User) error) error {
+	token := ""
+	for {
+		q := f.query()
+		q.Set("pageSize", strconv.Itoa(pageSize))
+		if token != "" {
+			q.Set("pageToken", token)
+		}
+		res, err := c.do(ctx, request{method: http.MethodGet, route: "/users/v2", path: "/users/v2", query: q})
+		if err != nil {
+			return fmt.Errorf("list users: %w", err)
+		}
+		var page struct {
+			UserProfiles  []User `json:"userProfiles"`
+			NextPageToken string `json:"nextPageToken"`
+		}
+		if err := decode("/users/v2", res.body, &page); err != nil {
+			return fmt.Errorf("list users: %w", err)
+		}
+		if len(page.UserProfiles) > 0 {
+			if err := fn(page.UserProfiles); err != nil {
+				return err
+			}
+		}
+		if page.NextPageToken == "" || page.NextPageToken == token || len(page.UserProfiles) == 0 {
+			return nil
+		}
+		token = page.NextPageToken
+	}
+}
+
+// AllUsers returns every user matching f.
+func (c *Client) AllUsers(ctx context.Context, f UserFilter) ([]User, error) {
+	var all []User
+	err := c.ListUsers(ctx, f, func(p []User) error {
+		all = append(all, p...)
+		return nil
+	})
+	return all, err
+}
+
+// FindUserByLogin returns the user whose login equals login (case-insensitively),
+// or ErrNotFound.
+func (c *Client) FindUserByLogin(ctx context.Context, login string) (User, error) {
+	return c.findOne(ctx, UserFilter{Logins: []string{login}}, FieldLogin, login)
+}
+
+// FindUserByEmail returns the user whose email equals email (case-insensitively),
+// or ErrNotFound.
+func (c *Client) FindUserByEmail(ctx context.Context, email string) (User, error) {
+	return c.findOne(ctx, UserFilter{Emails: []string{email}}, FieldEmail, email)
+}
+
+func (c *Client) findOne(ctx context.Context, f UserFilter, field, value string) (User, error) {
+	users, err := c.AllUsers(ctx, f)
+	if err != nil {
+		return User{}, err
+	}
+	// Filter again: whether the server's filter is exact is not documented.
+	for _, u := range users {
+		if strings.EqualFold(u.Fields[field], value) {
+			return u, nil
+		}
+	}
+	return User{}, fmt.Errorf("find user by %s: %w", field, ErrNotFound)
+}
+
+func (f UserFilter) query() url.Values {
+	q := url.Values{}
+	for _, v := range f.DepartmentIDs {
+		q.Add("departments[]", v)
+	}
+	for _, v := range f.Logins {
+		q.Add("logins[]", v)
+	}
+	for _, v := range f.Emails {
+		q.Add("emails[]", v)
+	}
+	for _, v := range f.UserIDs {
+		q.Add("userIds[]", v)
+	}
+	return q
+}
+
+// GetUser reads one user (GET /user/{id}/v2).
+func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
+	res, err := c.do(ctx, request{method: http.MethodGet, route: "/user/{id}/v2", path: "/user/" + url.PathEscape(id) + "/v2"})
+	if err != nil {
+		return User{}, fmt.Errorf("get user: %w", err)
+	}
+	var u User
+	if err := decode("/user/{id}/v2", res.body, &u); err != nil {
+		return User{}, fmt.Errorf("get user: %w", err)
+	}
+	return u, nil
+}
+
+// CreateUser creates a user and returns its ID. u.Fields must hold "login".
+//
+// Errors: ErrDuplicate (409) when the login or email is taken, *ValidationError
+// (400) for a missing required field or an unknown department. When the answer is
+// lost (5xx, timeout) the client looks the login up and returns the user it finds
+// (the create went through), else sends the create again; a 409 on such a repeat is
+// resolved the same way. If the lookup itself fails the error matches ErrMaybeCreated.
+func (c *Client) CreateUser(ctx context.Context, u NewUser) (string, error) {
+	login := u.Fields[FieldLogin]
+	if login == "" {
+		return "", fmt.Errorf("create user: %w", &ValidationError{Message: "fields.login is required"})
+	}
+	uncertain := false
+	for attempt := 1; ; attempt++ {
+		res, err := c.do(ctx, request{method: http.MethodPost, route: "/user", path: "/user", body: u, mode: retryOnly429})
+		if err == nil {
+			id := parseID(res.body)
+			if id == "" {
+				return "", fmt.Errorf("create user: no id in answer: %w", ErrUnexpected)
+			}
+			return id, nil
+		}
+		var unc *errUncertain
+		switch {
+		case errors.As(err, &unc):
+			uncertain = true
+		case uncertain && errors.Is(err, ErrDuplicate):
+			// Our earlier attempt probably went through; fall through to the lookup.
+		default:
+			return "", fmt.Errorf("create user: %w", err)
+		}
+		found, ferr := c.FindUserByLogin(ctx, login)
+		if ferr == nil {
+			return found.ID, nil
+		}
+		if !errors.Is(ferr, ErrNotFound) {
+			return "", fmt.Errorf("create user: %w: %w", ErrMaybeCreated, ferr)
+		}
+		if attempt >= c.retry.MaxAttempts {
+			return "", fmt.Errorf("create user: %w", err)
+		}
+		if err := sleepCtx(ctx, c.backoff(attempt)); err != nil {
+			return "", fmt.Errorf("create user: %w", err)
+		}
+	}
+}
+
+// UpdateUser changes a user's fields and/or department (Learn answers 200 or 204).
+func (c *Client) UpdateUser(ctx context.Context, id string, u UserUpdate) error {
+	_, err := c.do(ctx, request{method: http.MethodPost, route: "/user/{id}", path: "/user/" + url.PathEscape(id), body: u})
+	if err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	return nil
+}
+
+// MoveUsers moves users into departmentID with the bulk endpoint.
+func (c *Client) MoveUsers(ctx context.Context, departmentID string, userIDs []string) error {
+	for start := 0; start < len(userIDs); start += bulkChunk {
+		chunk := userIDs[start:min(start+bulkChunk, len(userIDs))]
+		_, err := c.do(ctx, request{method: http.MethodPost, route: "/department/{id}/user/move",
+			path: "/department/" + url.PathEscape(departmentID) + "/user/move", body: map[string][]string{"userIds": chunk}})
+		if err != nil {
+			return fmt.Errorf("move users: %w", err)
+		}
+	}
+	return nil
+}
+
+// SetUserStatus sets 1 (active), 3 (inactive) or 5 (employment ended).
+// Activating may make Learn e-mail the user their sign-in details.
+func (c *Client) SetUserStatus(ctx context.Context, id string, status int) error {
+	_, err := c.do(ctx, request{method: http.MethodPost, route: "/user/{id}/status",
+		path: "/user/" + url.PathEscape(id) + "/status", body: map[string]int{"status": status}})
+	if err != nil {
+		return fmt.Errorf("set user status: %w", err)
+	}
+	return nil
+}
+
+// DeactivateUsers sets status 3 on many users with POST /users/deactivate.
+func (c *Client) DeactivateUsers(ctx context.Context, ids []string) error {
+	return c.bulkStatus(ctx, "/users/deactivate", ids)
+}
+
+// ActivateUsers sets status 1 on many users with POST /users/activate.
+func (c *Client) ActivateUsers(ctx context.Context, ids []string) error {
+	return c.bulkStatus(ctx, "/users/activate", ids)
+}
+
+func (c *Client) bulkStatus(ctx context.Context, path string, ids []string) error {
+	for start := 0; start < len(ids); start += bulkChunk {
+		chunk := ids[start:min(start+bulkChunk, len(ids))]
+		_, err := c.do(ctx, request{method: http.MethodPost, route: path, path: path, body: map[string][]string{"userIds": chunk}})
+		if err != nil {
+			return fmt.Errorf("%s: %w", strings.TrimPrefix(path, "/"), err)
+		}
+	}
+	return nil
+}
+
+// SetUserSubordination sets a user's own supervisor (sub, required by Learn) and
+// functional manager (co, nil to leave unchanged).
+func (c *Client) SetUserSubordination(ctx context.Context, id string, sub, co *Subordination) error {
+	if sub == nil {
+		return fmt.Errorf("set user subordination: %w", &ValidationError{Message: "subordination is required"})
+	}
+	body := map[string]*Subordination{"subordination": sub}
+	if co != nil {
+		body["coSubordination"] = co
+	}
+	_, err := c.do(ctx, request{method: http.MethodPost, route: "/user/{id}/subordination",
+		path: "/user/" + url.PathEscape(id) + "/subordination", body: body})
+	if err != nil {
+		return fmt.Errorf("set user subordination: %w", err)
+	}
+	return nil
+}
+
+// ProfileFields returns the account's profile field definitions; the required ones
+// must be sent on create.
+func (c *Client) ProfileFields(ctx context.Context) ([]FieldInfo, error) {
+	res, err := c.do(ctx, request{method: http.MethodGet, route: "/user/profile/fields", path: "/user/profile/fields"})
+	if err != nil {
+		return nil, fmt.Errorf("profile fields: %w", err)
+	}
+	var list []FieldInfo
+	if err := decode("/user/profile/fields", res.body, &list); err != nil {
+		// Tolerate an object wrapper such as {"fields":[…]} or {"userFieldInfo":[…]}.
+		var wrapped map[string][]FieldInfo
+		if decode("/user/profile/fields", res.body, &wrapped) != nil || len(wrapped) != 1 {
+			return nil, fmt.Errorf("profile fields: %w", err)
+		}
+		for _, v := range wrapped {
+			list = v
+		}
+	}
+	return list, nil
+}
+
+// RequiredFields returns the names of the fields Learn requires on create (country
+// excepted, per the docs).
+func RequiredFields(defs []FieldInfo) []string {
+	var out []string
+	for _, d := range defs {
+		if d.Required && d.Type != FieldCountry {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
