@@ -1,0 +1,132 @@
+package bitrix24
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// MaxBatch is the most commands Bitrix24 accepts in one batch call.
+const MaxBatch = 50
+
+// BatchCommand is one command of a batch. Params are sent as a PHP-bracket
+// query string; a value may reference an earlier command's result with
+// "$result[key][49][ID]".
+type BatchCommand struct {
+	Key    string
+	Method string
+	Params map[string]any
+}
+
+// BatchResult holds the per-command parts of a batch answer.
+type BatchResult struct {
+	Result map[string]json.RawMessage
+	Errors map[string]*APIError
+	Total  map[string]int
+	Next   map[string]int
+}
+
+// Err returns the error of command key, or nil.
+func (b *BatchResult) Err(key string) error {
+	if e, ok := b.Errors[key]; ok && e != nil {
+		return e
+	}
+	return nil
+}
+
+// Batch runs up to MaxBatch commands in one HTTP request with halt=0, so each
+// command's error is reported in Errors and the others still run.
+func (c *Client) Batch(ctx context.Context, cmds []BatchCommand) (*BatchResult, error) {
+	if len(cmds) == 0 {
+		return &BatchResult{}, nil
+	}
+	if len(cmds) > MaxBatch {
+		return nil, fmt.Errorf("batch of %d commands: at most %d allowed", len(cmds), MaxBatch)
+	}
+	cmd := make(map[string]string, len(cmds))
+	for _, bc := range cmds {
+		if _, dup := cmd[bc.Key]; dup || bc.Key == "" {
+			return nil, fmt.Errorf("batch: empty or duplicate key %q", bc.Key)
+		}
+		q := EncodeBrackets(bc.Params).Encode()
+		cmd[bc.Key] = bc.Method + "?" + q
+	}
+	env, err := c.CallEnvelope(ctx, "batch", map[string]any{"halt": 0, "cmd": cmd})
+	if err != nil {
+		return nil, err
+	}
+	return decodeBatch(env.Result)
+}
+
+type rawBatch struct {
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"result_error"`
+	Total  json.RawMessage `json:"result_total"`
+	Next   json.RawMessage `json:"result_next"`
+}
+
+func decodeBatch(raw json.RawMessage) (*BatchResult, error) {
+	var rb rawBatch
+	if err := json.Unmarshal(raw, &rb); err != nil {
+		return nil, fmt.Errorf("decode batch: %w", err)
+	}
+	out := &BatchResult{Errors: map[string]*APIError{}, Total: map[string]int{}, Next: map[string]int{}}
+	var err error
+	if out.Result, err = section(rb.Result); err != nil {
+		return nil, fmt.Errorf("decode batch result: %w", err)
+	}
+	errs, err := section(rb.Error)
+	if err != nil {
+		return nil, fmt.Errorf("decode batch result_error: %w", err)
+	}
+	for k, v := range errs {
+		var e struct {
+			Error flexString `json:"error"`
+			Desc  flexString `json:"error_description"`
+		}
+		if json.Unmarshal(v, &e) != nil || e.Error == "" {
+			out.Errors[k] = &APIError{Code: "BATCH_COMMAND_FAILED", Description: snippet(v)}
+			continue
+		}
+		out.Errors[k] = &APIError{Code: string(e.Error), Description: string(e.Desc)}
+	}
+	for dst, src := range map[*map[string]int]json.RawMessage{&out.Total: rb.Total, &out.Next: rb.Next} {
+		m, err := section(src)
+		if err != nil {
+			return nil, fmt.Errorf("decode batch counters: %w", err)
+		}
+		for k, v := range m {
+			var n flexInt
+			if json.Unmarshal(v, &n) == nil {
+				(*dst)[k] = int(n)
+			}
+		}
+	}
+	return out, nil
+}
+
+// section decodes a keyed section that PHP sends as {} or, when empty or when
+// the commands were a list, as [].
+func section(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	out := map[string]json.RawMessage{}
+	if len(raw) == 0 || string(raw) == "null" {
+		return out, nil
+	}
+	if raw[0] == '[' {
+		var list []json.RawMessage
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, err
+		}
+		for i, v := range list {
+			out[strconv.Itoa(i)] = v
+		}
+		return out, nil
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

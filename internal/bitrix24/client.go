@@ -1,0 +1,289 @@
+package bitrix24
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures a Client for one portal.
+type Config struct {
+	// Endpoint is the portal's client_endpoint (https://acme.bitrix24.com/rest/).
+	// Empty: the token's ClientEndpoint is used.
+	Endpoint string
+	Tokens   TokenSource
+	// Limiter paces requests; share one per portal. Nil: a private DefaultLimiter.
+	Limiter *Limiter
+	HTTP    *http.Client // nil: a client with a 60 s timeout
+	Logger  *slog.Logger // nil: discard
+	// UserAgent is sent on every request (the docs ask for name/version).
+	UserAgent string
+	// OnEndpointChange is called when a renamed portal redirected the client,
+	// so the caller can store the new endpoint.
+	OnEndpointChange func(ctx context.Context, endpoint string)
+	// RetryWait is the first pause after QUERY_LIMIT_EXCEEDED or
+	// OPERATION_TIME_LIMIT (default 1 s), doubled up to MaxRetryWait (30 s).
+	RetryWait    time.Duration
+	MaxRetryWait time.Duration
+	// MaxRetries bounds rate-limit retries of one call (default 50); ctx bounds time.
+	MaxRetries int
+}
+
+// Client calls one portal's REST API. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	http *http.Client
+	log  *slog.Logger
+	lim  *Limiter
+
+	mu       sync.Mutex
+	endpoint string
+}
+
+// New builds a client.
+func New(cfg Config) *Client {
+	if cfg.Tokens == nil {
+		panic("bitrix24: Config.Tokens is nil")
+	}
+	hc := http.Client{Timeout: 60 * time.Second}
+	if cfg.HTTP != nil {
+		hc = *cfg.HTTP
+	}
+	// Go turns a POST into a GET on 301/302; Bitrix24 wants the POST repeated
+	// at the new address, so redirects are followed by hand.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lim := cfg.Limiter
+	if lim == nil {
+		lim = DefaultLimiter()
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = time.Second
+	}
+	if cfg.MaxRetryWait <= 0 {
+		cfg.MaxRetryWait = 30 * time.Second
+	}
+	if cfg.MaxRetries <= 0 {
+		cfg.MaxRetries = 50
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "b24learn/1"
+	}
+	return &Client{cfg: cfg, http: &hc, log: log, lim: lim, endpoint: cfg.Endpoint}
+}
+
+// Endpoint returns the REST endpoint in use (it changes after a rename).
+func (c *Client) Endpoint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endpoint
+}
+
+// Call runs one method and decodes envelope.result into result (if non-nil).
+// params may be nil, url.Values (sent as a form) or anything that marshals to a
+// JSON object (sent as JSON).
+func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	env, err := c.CallEnvelope(ctx, method, params)
+	if err != nil {
+		return err
+	}
+	if result != nil {
+		if err := json.Unmarshal(env.Result, result); err != nil {
+			return fmt.Errorf("decode %s result: %w", method, err)
+		}
+	}
+	return nil
+}
+
+// CallEnvelope runs one method and returns the whole envelope. expired_token is
+// answered by exactly one refresh through the TokenSource and a retry; rate
+// limits by waiting (bounded by ctx and MaxRetries).
+func (c *Client) CallEnvelope(ctx context.Context, method string, params any) (*Envelope, error) {
+	tok, err := c.cfg.Tokens.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get token: %w", err)
+	}
+	refreshed := false
+	wait := c.cfg.RetryWait
+	for attempt := 0; ; attempt++ {
+		env, err := c.once(ctx, method, params, tok)
+		if err == nil {
+			return env, nil
+		}
+		switch {
+		case !refreshed && (errors.Is(err, ErrExpiredToken) || errors.Is(err, ErrInvalidToken)):
+			refreshed = true
+			nt, rerr := c.cfg.Tokens.Refresh(ctx, tok)
+			if rerr != nil {
+				return nil, fmt.Errorf("%s: %w", method, rerr)
+			}
+			tok = nt
+			continue
+		case errors.Is(err, ErrQueryLimitExceeded) || errors.Is(err, ErrOperationTimeLimit):
+			if attempt >= c.cfg.MaxRetries {
+				return nil, fmt.Errorf("%s: giving up after %d retries: %w", method, attempt, err)
+			}
+			if errors.Is(err, ErrQueryLimitExceeded) {
+				c.lim.Fill() // the server's bucket is full: pace the next requests
+			}
+			c.log.LogAttrs(ctx, slog.LevelInfo, "bitrix24 rate limited", slog.String("method", method),
+				slog.String("code", ErrorCode(err)), slog.Duration("wait", wait))
+			if serr := sleep(ctx, wait); serr != nil {
+				return nil, fmt.Errorf("%s: %w", method, errors.Join(err, serr))
+			}
+			wait = min(wait*2, c.cfg.MaxRetryWait)
+			continue
+		}
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// encodeBody builds the request body with auth inside it.
+func encodeBody(params any, access string) (contentType string, body []byte, err error) {
+	switch p := params.(type) {
+	case url.Values:
+		v := url.Values{}
+		for k, vs := range p {
+			v[k] = append([]string(nil), vs...)
+		}
+		v.Set("auth", access)
+		return "application/x-www-form-urlencoded", []byte(v.Encode()), nil
+	case nil:
+		params = map[string]any{}
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode params: %w", err)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return "", nil, fmt.Errorf("encode params: not a JSON object")
+	}
+	a, _ := json.Marshal(access)
+	obj["auth"] = a
+	body, err = json.Marshal(obj)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode params: %w", err)
+	}
+	return "application/json", body, nil
+}
+
+const maxRedirects = 3
+
+// once sends one HTTP request (plus redirects of a renamed portal).
+func (c *Client) once(ctx context.Context, method string, params any, tok Token) (*Envelope, error) {
+	ct, body, err := encodeBody(params, tok.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	endpoint := c.Endpoint()
+	if endpoint == "" {
+		endpoint = tok.ClientEndpoint
+	}
+	if endpoint == "" {
+		return nil, fmt.Errorf("no REST endpoint")
+	}
+	target := strings.TrimRight(endpoint, "/") + "/" + method
+	for hop := 0; ; hop++ {
+		if err := c.lim.Wait(ctx); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", c.cfg.UserAgent)
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return nil, unwrapURLError(err)
+		}
+		respBody, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+		if rerr != nil {
+			return nil, fmt.Errorf("read answer: %w", rerr)
+		}
+		if isRedirect(resp.StatusCode) {
+			loc, lerr := resp.Location()
+			if lerr != nil || hop >= maxRedirects || (loc.Scheme != "https" && loc.Scheme != "http") {
+				return nil, fmt.Errorf("portal redirect: bad or too many redirects (http %d)", resp.StatusCode)
+			}
+			target = loc.String()
+			if ne := endpointOf(loc, method); ne != "" && ne != endpoint {
+				c.setEndpoint(ctx, ne)
+				endpoint = ne
+			}
+			continue
+		}
+		env, err := DecodeEnvelope(resp.StatusCode, respBody)
+		c.log.LogAttrs(ctx, slog.LevelDebug, "bitrix24 call", slog.String("method", method),
+			slog.Int("status", resp.StatusCode), slog.Duration("duration", time.Since(start)),
+			slog.String("error", ErrorCode(err)))
+		return env, err
+	}
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// endpointOf derives the new client endpoint from a redirect to <endpoint>/<method>.
+func endpointOf(loc *url.URL, method string) string {
+	u := *loc
+	u.RawQuery, u.Fragment = "", ""
+	p := u.Path
+	lp := strings.ToLower(p)
+	for _, suffix := range []string{"/" + strings.ToLower(method) + ".json", "/" + strings.ToLower(method)} {
+		if strings.HasSuffix(lp, suffix) {
+			u.Path = p[:len(p)-len(suffix)+1]
+			u.RawPath = ""
+			return u.String()
+		}
+	}
+	if i := strings.LastIndex(lp, "/rest/"); i >= 0 {
+		u.Path = p[:i+len("/rest/")]
+		u.RawPath = ""
+		return u.String()
+	}
+	return ""
+}
+
+func (c *Client) setEndpoint(ctx context.Context, ep string) {
+	c.mu.Lock()
+	c.endpoint = ep
+	c.mu.Unlock()
+	c.log.LogAttrs(ctx, slog.LevelInfo, "bitrix24 portal moved", slog.String("endpoint", ep))
+	if c.cfg.OnEndpointChange != nil {
+		c.cfg.OnEndpointChange(ctx, ep)
+	}
+}

@@ -1,0 +1,73 @@
+package bitrix24
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// APIError is an error answered by Bitrix24 (portal REST or OAuth server):
+// {"error": Code, "error_description": Description} with its HTTP status.
+type APIError struct {
+	Code        string
+	Description string
+	HTTPStatus  int
+}
+
+func (e *APIError) Error() string {
+	if e.Description == "" {
+		return fmt.Sprintf("bitrix24: %s (http %d)", e.Code, e.HTTPStatus)
+	}
+	return fmt.Sprintf("bitrix24: %s: %s (http %d)", e.Code, e.Description, e.HTTPStatus)
+}
+
+// Is matches another *APIError by code, case-insensitively, because Bitrix24
+// answers codes in both cases. This makes errors.Is(err, ErrExpiredToken) work.
+func (e *APIError) Is(target error) bool {
+	t, ok := target.(*APIError)
+	if !ok || t.Code == "" {
+		return false
+	}
+	return strings.EqualFold(e.Code, t.Code)
+}
+
+// Sentinels for errors.Is. Only Code is compared.
+var (
+	ErrExpiredToken        = &APIError{Code: "expired_token"}
+	ErrInvalidToken        = &APIError{Code: "invalid_token"}
+	ErrInvalidGrant        = &APIError{Code: "invalid_grant"}
+	ErrInvalidClient       = &APIError{Code: "invalid_client"}
+	ErrNoAuthFound         = &APIError{Code: "NO_AUTH_FOUND"}
+	ErrInsufficientScope   = &APIError{Code: "insufficient_scope"}
+	ErrApplicationNotFound = &APIError{Code: "APPLICATION_NOT_FOUND"}
+	ErrAccessDenied        = &APIError{Code: "ACCESS_DENIED"}
+	ErrPaymentRequired     = &APIError{Code: "PAYMENT_REQUIRED"}
+	ErrQueryLimitExceeded  = &APIError{Code: "QUERY_LIMIT_EXCEEDED"}
+	ErrOperationTimeLimit  = &APIError{Code: "OPERATION_TIME_LIMIT"}
+	ErrOverloadLimit       = &APIError{Code: "OVERLOAD_LIMIT"}
+	ErrMethodNotFound      = &APIError{Code: "ERROR_METHOD_NOT_FOUND"}
+	ErrAuthorization       = &APIError{Code: "authorization_error"}
+)
+
+// ErrorCode returns the Bitrix24 error code inside err, or "".
+func ErrorCode(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return ""
+}
+
+// IsPermanentAuthError reports whether err means the stored tokens can never work
+// again without an admin opening the app (reinstall, reauthorisation or payment).
+func IsPermanentAuthError(err error) bool {
+	for _, s := range []*APIError{ErrInvalidGrant, ErrInvalidClient, ErrApplicationNotFound, ErrPaymentRequired, ErrNoAuthFound, ErrAuthorization} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrBadRequest wraps decoding failures of Bitrix24 payloads sent to the app.
+var ErrBadRequest = errors.New("bitrix24: malformed request")

@@ -1,0 +1,201 @@
+package bitrix24
+
+import (
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ParseBrackets turns PHP-style form fields (auth[member_id]=…, data[UF_DEPARTMENT][0]=5,
+// a[]=x) into nested maps, the way PHP's parse_str reads them. Leaves are strings,
+// inner nodes map[string]any; "[]" appends with keys "0", "1", … A key whose
+// brackets do not close is kept literally. Later values overwrite earlier ones.
+func ParseBrackets(v url.Values) map[string]any {
+	out := map[string]any{}
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // deterministic result for repeated or conflicting keys
+	for _, k := range keys {
+		for _, val := range v[k] {
+			setBracket(out, k, val)
+		}
+	}
+	return out
+}
+
+func splitBracketKey(key string) (string, []string) {
+	i := strings.IndexByte(key, '[')
+	if i <= 0 {
+		return key, nil
+	}
+	base, rest := key[:i], key[i:]
+	var segs []string
+	for len(rest) > 0 {
+		if rest[0] != '[' {
+			break // PHP ignores trailing garbage after the last bracket
+		}
+		j := strings.IndexByte(rest, ']')
+		if j < 0 {
+			if len(segs) == 0 {
+				return key, nil
+			}
+			break
+		}
+		segs = append(segs, rest[1:j])
+		rest = rest[j+1:]
+	}
+	return base, segs
+}
+
+func setBracket(root map[string]any, key, val string) {
+	base, segs := splitBracketKey(key)
+	if len(segs) == 0 {
+		root[key] = val
+		return
+	}
+	node := root
+	name := base
+	for _, seg := range segs {
+		child, ok := node[name].(map[string]any)
+		if !ok {
+			child = map[string]any{}
+			node[name] = child
+		}
+		node = child
+		name = seg
+		if name == "" {
+			name = strconv.Itoa(nextIndex(node))
+		}
+	}
+	node[name] = val
+}
+
+func nextIndex(m map[string]any) int {
+	n := 0
+	for k := range m {
+		if i, err := strconv.Atoi(k); err == nil && i >= n {
+			n = i + 1
+		}
+	}
+	return n
+}
+
+// EncodeBrackets is the inverse of ParseBrackets for values built from maps,
+// slices and scalars: {"FILTER": {">ID": 5}} → FILTER[>ID]=5. Booleans encode as
+// "1"/"0" (PHP truthiness), nil as "".
+func EncodeBrackets(params map[string]any) url.Values {
+	out := url.Values{}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		encodeValue(out, k, params[k])
+	}
+	return out
+}
+
+func encodeValue(out url.Values, prefix string, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			encodeValue(out, prefix+"["+k+"]", x[k])
+		}
+	case map[string]string:
+		for k, s := range x {
+			out.Add(prefix+"["+k+"]", s)
+		}
+	case []any:
+		for i, e := range x {
+			encodeValue(out, prefix+"["+strconv.Itoa(i)+"]", e)
+		}
+	case []string:
+		for i, e := range x {
+			out.Add(prefix+"["+strconv.Itoa(i)+"]", e)
+		}
+	case []int:
+		for i, e := range x {
+			out.Add(prefix+"["+strconv.Itoa(i)+"]", strconv.Itoa(e))
+		}
+	case []int64:
+		for i, e := range x {
+			out.Add(prefix+"["+strconv.Itoa(i)+"]", strconv.FormatInt(e, 10))
+		}
+	default:
+		out.Add(prefix, scalarString(v))
+	}
+}
+
+func scalarString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case bool:
+		if x {
+			return "1"
+		}
+		return "0"
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case interface{ String() string }:
+		return x.String()
+	default:
+		return ""
+	}
+}
+
+// sortNumericKeys orders "0","1",…,"10" numerically, other keys after them.
+func sortNumericKeys(keys []string) {
+	sort.SliceStable(keys, func(i, j int) bool {
+		a, ea := strconv.Atoi(keys[i])
+		b, eb := strconv.Atoi(keys[j])
+		switch {
+		case ea == nil && eb == nil:
+			return a < b
+		case ea == nil:
+			return true
+		case eb == nil:
+			return false
+		}
+		return keys[i] < keys[j]
+	})
+}
+
+// BracketList returns the elements of a PHP list decoded by ParseBrackets (or a
+// JSON array) in index order; a scalar becomes a one-element list.
+func BracketList(v any) []any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return x
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sortNumericKeys(keys)
+		out := make([]any, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, x[k])
+		}
+		return out
+	default:
+		return []any{x}
+	}
+}

@@ -1,0 +1,110 @@
+package bitrix24
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Limiter is a leaky bucket like Bitrix24's own (reference §3.5): each request
+// adds 1, the level drains at Rate per second, and a request waits while the
+// level would exceed Burst. One Limiter must be shared by all clients of one
+// portal in a process (see Limiters).
+type Limiter struct {
+	rate  float64
+	burst float64
+	now   func() time.Time
+
+	mu    sync.Mutex
+	level float64
+	last  time.Time
+}
+
+// NewLimiter builds a bucket; rate ≤ 0 disables limiting.
+func NewLimiter(rate float64, burst int) *Limiter {
+	if burst < 1 {
+		burst = 1
+	}
+	return &Limiter{rate: rate, burst: float64(burst), now: time.Now}
+}
+
+// DefaultLimiter is the bucket of non-Enterprise plans: 2 per second, burst 50.
+func DefaultLimiter() *Limiter { return NewLimiter(2, 50) }
+
+// Wait blocks until one more request fits, or ctx ends.
+func (l *Limiter) Wait(ctx context.Context) error {
+	if l == nil || l.rate <= 0 {
+		return ctx.Err()
+	}
+	for {
+		d := l.reserve()
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// reserve takes a slot and returns 0, or returns how long to wait for one.
+func (l *Limiter) reserve() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if !l.last.IsZero() {
+		l.level -= now.Sub(l.last).Seconds() * l.rate
+		if l.level < 0 {
+			l.level = 0
+		}
+	}
+	l.last = now
+	if l.level+1 <= l.burst {
+		l.level++
+		return 0
+	}
+	return time.Duration((l.level + 1 - l.burst) / l.rate * float64(time.Second))
+}
+
+// Fill sets the bucket as full, e.g. after the server answered
+// QUERY_LIMIT_EXCEEDED, so that the next requests pace themselves.
+func (l *Limiter) Fill() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.level, l.last = l.burst, l.now()
+	l.mu.Unlock()
+}
+
+// Limiters keeps one Limiter per portal key (member_id) in a process.
+type Limiters struct {
+	Rate  float64
+	Burst int
+
+	mu sync.Mutex
+	m  map[string]*Limiter
+}
+
+// For returns the portal's limiter, creating it on first use.
+func (s *Limiters) For(key string) *Limiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]*Limiter{}
+	}
+	l, ok := s.m[key]
+	if !ok {
+		rate, burst := s.Rate, s.Burst
+		if rate == 0 {
+			rate, burst = 2, 50
+		}
+		l = NewLimiter(rate, burst)
+		s.m[key] = l
+	}
+	return l
+}

@@ -1,0 +1,75 @@
+package bitrix24
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Profile returns the user who owns the current access token.
+func (c *Client) Profile(ctx context.Context) (Profile, error) {
+	var p Profile
+	err := c.Call(ctx, "profile", nil, &p)
+	return p, err
+}
+
+// AppInfo returns the app's state on the portal.
+func (c *Client) AppInfo(ctx context.Context) (AppInfo, error) {
+	var a AppInfo
+	err := c.Call(ctx, "app.info", nil, &a)
+	return a, err
+}
+
+// EventBind binds handler to event. A binding that already exists counts as
+// success: reinstalls meet it ("Handler already binded", b24phpsdk#446).
+func (c *Client) EventBind(ctx context.Context, event, handler string) error {
+	err := c.Call(ctx, "event.bind", map[string]any{"event": event, "handler": handler}, nil)
+	var ae *APIError
+	if errors.As(err, &ae) && strings.Contains(strings.ToLower(ae.Description), "already bind") {
+		return nil
+	}
+	return err
+}
+
+// EventUnbind removes the binding of handler to event.
+func (c *Client) EventUnbind(ctx context.Context, event, handler string) error {
+	return c.Call(ctx, "event.unbind", map[string]any{"event": event, "handler": handler}, nil)
+}
+
+// EventGet lists the app's event bindings.
+func (c *Client) EventGet(ctx context.Context) ([]EventHandler, error) {
+	var hs []EventHandler
+	env, err := c.CallEnvelope(ctx, "event.get", nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeList(env.Result, &hs); err != nil {
+		return nil, fmt.Errorf("decode event.get: %w", err)
+	}
+	return hs, nil
+}
+
+// decodeList decodes a list result that PHP may send as [] or as {"0":…}.
+func decodeList[T any](raw json.RawMessage, out *[]T) error {
+	m, err := section(raw)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortNumericKeys(keys)
+	res := make([]T, 0, len(keys))
+	for _, k := range keys {
+		var v T
+		if err := json.Unmarshal(m[k], &v); err != nil {
+			return err
+		}
+		res = append(res, v)
+	}
+	*out = res
+	return nil
+}

@@ -1,0 +1,129 @@
+package bitrix24
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Token is one access/refresh pair with what the OAuth server said about it.
+type Token struct {
+	AccessToken    string
+	RefreshToken   string
+	Expires        time.Time
+	MemberID       string
+	ClientEndpoint string // https://<portal>/rest/ — authoritative for the portal address
+	ServerEndpoint string
+	Domain         string
+	Scope          string
+	Status         string
+	UserID         int64
+}
+
+// Expired reports whether the access token is past its expiry at now. A zero
+// Expires counts as unknown (not expired): the server will tell.
+func (t Token) Expired(now time.Time) bool {
+	return !t.Expires.IsZero() && !now.Before(t.Expires)
+}
+
+// OAuth talks to the Bitrix24 OAuth server (B24_OAUTH_URL). The client secret
+// is sent only there.
+type OAuth struct {
+	URL          string // e.g. https://oauth.bitrix.info
+	ClientID     string
+	ClientSecret string
+	HTTP         *http.Client // nil: http.DefaultClient
+}
+
+type tokenJSON struct {
+	AccessToken    flexString `json:"access_token"`
+	RefreshToken   flexString `json:"refresh_token"`
+	Expires        flexInt    `json:"expires"`
+	ExpiresIn      flexInt    `json:"expires_in"`
+	MemberID       flexString `json:"member_id"`
+	ClientEndpoint flexString `json:"client_endpoint"`
+	ServerEndpoint flexString `json:"server_endpoint"`
+	Domain         flexString `json:"domain"`
+	Scope          flexString `json:"scope"`
+	Status         flexString `json:"status"`
+	UserID         flexInt    `json:"user_id"`
+	Error          flexString `json:"error"`
+	ErrorDesc      flexString `json:"error_description"`
+}
+
+// Refresh exchanges a refresh token for a new pair. The old refresh token is
+// consumed by a successful call: callers must persist the result before use.
+// Errors from the server are *APIError (ErrInvalidGrant, ErrInvalidClient,
+// ErrPaymentRequired…).
+func (o *OAuth) Refresh(ctx context.Context, refreshToken string) (Token, error) {
+	q := url.Values{
+		"grant_type":    {"refresh_token"},
+		"client_id":     {o.ClientID},
+		"client_secret": {o.ClientSecret},
+		"refresh_token": {refreshToken},
+	}
+	u := strings.TrimRight(o.URL, "/") + "/oauth/token/?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Token{}, fmt.Errorf("oauth refresh: %w", err)
+	}
+	hc := o.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		// The URL carries the secret; report the host only.
+		return Token{}, fmt.Errorf("oauth refresh: request to %s failed: %w", req.URL.Host, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return Token{}, fmt.Errorf("oauth refresh: read: %w", err)
+	}
+	var tj tokenJSON
+	jerr := json.Unmarshal(body, &tj)
+	if jerr == nil && tj.Error != "" {
+		return Token{}, &APIError{Code: string(tj.Error), Description: string(tj.ErrorDesc), HTTPStatus: resp.StatusCode}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Token{}, &APIError{Code: httpCode(resp.StatusCode), Description: snippet(body), HTTPStatus: resp.StatusCode}
+	}
+	if jerr != nil {
+		return Token{}, fmt.Errorf("oauth refresh: decode: %w", jerr)
+	}
+	if tj.AccessToken == "" || tj.RefreshToken == "" {
+		return Token{}, fmt.Errorf("oauth refresh: answer without tokens")
+	}
+	t := Token{
+		AccessToken:    string(tj.AccessToken),
+		RefreshToken:   string(tj.RefreshToken),
+		MemberID:       string(tj.MemberID),
+		ClientEndpoint: string(tj.ClientEndpoint),
+		ServerEndpoint: string(tj.ServerEndpoint),
+		Domain:         string(tj.Domain),
+		Scope:          string(tj.Scope),
+		Status:         string(tj.Status),
+		UserID:         int64(tj.UserID),
+	}
+	switch {
+	case tj.Expires > 0:
+		t.Expires = time.Unix(int64(tj.Expires), 0).UTC()
+	case tj.ExpiresIn > 0:
+		t.Expires = time.Now().Add(time.Duration(tj.ExpiresIn) * time.Second).UTC()
+	}
+	return t, nil
+}
+
+// unwrapURLError drops *url.Error's URL, which would leak the client secret.
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,225 @@
+package bitrix24
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxFormBytes bounds the body read from a Bitrix24 POST; real payloads are a
+// few kilobytes.
+const MaxFormBytes = 64 << 10
+
+// AppRequest is the iframe POST Bitrix24 sends to the installer and app pages
+// (reference §1.2). Nothing in it is trusted until the OAuth server confirms it.
+type AppRequest struct {
+	Domain           string // portal host from the query, e.g. acme.bitrix24.com
+	Protocol         string // "1" https, "0" http
+	Lang             string
+	AppSID           string // ties BX24.js to the parent window; not the application token
+	AuthID           string // access token of the user who opened the frame
+	AuthExpires      int    // seconds
+	RefreshID        string
+	ServerEndpoint   string
+	ApplicationToken string // newer portals only
+	ApplicationScope string // newer portals only, comma-separated
+	MemberID         string
+	Status           string
+	Placement        string
+	PlacementOptions string // raw JSON text, "undefined" or ""
+}
+
+// ParseAppRequest reads the query string and the form body of r (at most
+// MaxFormBytes). Values in the body win over the query.
+func ParseAppRequest(r *http.Request) (AppRequest, error) {
+	var body url.Values
+	if r.Body != nil {
+		raw, err := io.ReadAll(io.LimitReader(r.Body, MaxFormBytes+1))
+		if err != nil {
+			return AppRequest{}, fmt.Errorf("read app request: %w", err)
+		}
+		if len(raw) > MaxFormBytes {
+			return AppRequest{}, fmt.Errorf("app request body too large: %w", ErrBadRequest)
+		}
+		body, err = url.ParseQuery(string(raw))
+		if err != nil {
+			return AppRequest{}, fmt.Errorf("parse app request body: %w", ErrBadRequest)
+		}
+	}
+	return ParseAppRequestValues(r.URL.Query(), body)
+}
+
+// ParseAppRequestValues decodes the fields from already parsed query and body
+// values and checks that the fields the app needs are present and plausible.
+func ParseAppRequestValues(query, body url.Values) (AppRequest, error) {
+	get := func(k string) string {
+		if v := strings.TrimSpace(body.Get(k)); v != "" {
+			return v
+		}
+		return strings.TrimSpace(query.Get(k))
+	}
+	a := AppRequest{
+		Domain:           strings.ToLower(get("DOMAIN")),
+		Protocol:         get("PROTOCOL"),
+		Lang:             get("LANG"),
+		AppSID:           get("APP_SID"),
+		AuthID:           get("AUTH_ID"),
+		RefreshID:        get("REFRESH_ID"),
+		ServerEndpoint:   get("SERVER_ENDPOINT"),
+		ApplicationToken: get("APPLICATION_TOKEN"),
+		ApplicationScope: get("APPLICATION_SCOPE"),
+		MemberID:         get("member_id"),
+		Status:           get("status"),
+		Placement:        get("PLACEMENT"),
+		PlacementOptions: get("PLACEMENT_OPTIONS"),
+	}
+	if n, err := strconv.Atoi(get("AUTH_EXPIRES")); err == nil {
+		a.AuthExpires = n
+	}
+	switch {
+	case a.AuthID == "":
+		return a, fmt.Errorf("missing AUTH_ID: %w", ErrBadRequest)
+	case a.MemberID == "":
+		return a, fmt.Errorf("missing member_id: %w", ErrBadRequest)
+	case !validHost(a.Domain):
+		return a, fmt.Errorf("bad DOMAIN: %w", ErrBadRequest)
+	case !validToken(a.AuthID) || !validToken(a.MemberID) || (a.RefreshID != "" && !validToken(a.RefreshID)):
+		return a, fmt.Errorf("bad token characters: %w", ErrBadRequest)
+	case len(a.Lang) > 8 || strings.ContainsAny(a.Lang, "<>\"'&/\\ "):
+		return a, fmt.Errorf("bad LANG: %w", ErrBadRequest)
+	}
+	return a, nil
+}
+
+// validHost accepts a host name with an optional port and nothing else, so a
+// DOMAIN can be put into a URL or a CSP header without injection.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, c := range h {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '-', c == ':', c == '_':
+		default:
+			return false
+		}
+	}
+	return !strings.HasPrefix(h, ".") && !strings.HasPrefix(h, ":")
+}
+
+// validToken accepts opaque Bitrix24 tokens: their format is not promised, but
+// they are printable ASCII without spaces or separators.
+func validToken(s string) bool {
+	if len(s) > 512 {
+		return false
+	}
+	for _, c := range s {
+		if c <= ' ' || c > '~' || strings.ContainsRune(`"'<>\;`, c) {
+			return false
+		}
+	}
+	return true
+}
+
+// Event is an event POST from Bitrix24 (ONAPPINSTALL, ONAPPUNINSTALL, ONAPPUPDATE,
+// ONUSERADD…), form-encoded with PHP brackets (reference §1.3, §9.2–9.4).
+type Event struct {
+	Name      string // upper case, e.g. ONAPPUNINSTALL
+	HandlerID string
+	TS        time.Time      // zero when absent
+	Data      map[string]any // data[...] as decoded by ParseBrackets
+	Auth      *EventAuth     // nil when the event carries no auth block
+}
+
+// EventAuth is the auth[...] block of an event. ONAPPUNINSTALL carries only
+// Domain, ServerEndpoint, ClientEndpoint, MemberID and ApplicationToken.
+type EventAuth struct {
+	AccessToken      string
+	RefreshToken     string
+	Expires          time.Time // zero when absent
+	ExpiresIn        int
+	Scope            string
+	Domain           string
+	ServerEndpoint   string
+	ClientEndpoint   string
+	Status           string
+	MemberID         string
+	UserID           int64
+	ApplicationToken string
+}
+
+// ParseEventRequest reads an event POST body (at most MaxFormBytes).
+func ParseEventRequest(r *http.Request) (Event, error) {
+	if r.Body == nil {
+		return Event{}, fmt.Errorf("empty event: %w", ErrBadRequest)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxFormBytes+1))
+	if err != nil {
+		return Event{}, fmt.Errorf("read event: %w", err)
+	}
+	if len(raw) > MaxFormBytes {
+		return Event{}, fmt.Errorf("event body too large: %w", ErrBadRequest)
+	}
+	v, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return Event{}, fmt.Errorf("parse event body: %w", ErrBadRequest)
+	}
+	return ParseEvent(v)
+}
+
+// ParseEvent decodes event fields from parsed form values.
+func ParseEvent(v url.Values) (Event, error) {
+	tree := ParseBrackets(v)
+	ev := Event{
+		Name:      strings.ToUpper(strings.TrimSpace(str(tree["event"]))),
+		HandlerID: str(tree["event_handler_id"]),
+	}
+	if ev.Name == "" {
+		return ev, fmt.Errorf("missing event: %w", ErrBadRequest)
+	}
+	if ts := parseIntLoose(str(tree["ts"])); ts > 0 {
+		ev.TS = time.Unix(ts, 0).UTC()
+	}
+	if d, ok := tree["data"].(map[string]any); ok {
+		ev.Data = d
+	} else {
+		ev.Data = map[string]any{}
+	}
+	if a, ok := tree["auth"].(map[string]any); ok && len(a) > 0 {
+		ea := &EventAuth{
+			AccessToken:      str(a["access_token"]),
+			RefreshToken:     str(a["refresh_token"]),
+			Scope:            str(a["scope"]),
+			Domain:           strings.ToLower(str(a["domain"])),
+			ServerEndpoint:   str(a["server_endpoint"]),
+			ClientEndpoint:   str(a["client_endpoint"]),
+			Status:           str(a["status"]),
+			MemberID:         str(a["member_id"]),
+			UserID:           parseIntLoose(str(a["user_id"])),
+			ApplicationToken: str(a["application_token"]),
+			ExpiresIn:        int(parseIntLoose(str(a["expires_in"]))),
+		}
+		if exp := parseIntLoose(str(a["expires"])); exp > 0 {
+			ea.Expires = time.Unix(exp, 0).UTC()
+		}
+		ev.Auth = ea
+	}
+	return ev, nil
+}
+
+// DataString returns data[key] as a string ("" when missing or nested).
+func (e Event) DataString(key string) string { return str(e.Data[key]) }
+
+// Clean reports whether an ONAPPUNINSTALL asked to delete the app's data.
+func (e Event) Clean() bool { return truthy(e.DataString("CLEAN")) }
+
+func str(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return ""
+}
