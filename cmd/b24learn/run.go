@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"b24learn/internal/config"
+)
+
+const usage = `b24learn — Bitrix24 → iSpring Learn sync
+
+Usage:
+  b24learn serve [--no-http] [--no-workers] [--no-migrate] [--addr :8080]
+  b24learn migrate
+  b24learn demo
+  b24learn sim [flags]
+  b24learn manager add EMAIL
+
+Configuration comes from environment variables; see README.md.
+`
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stderr)
+	case "migrate":
+		return runMigrate(ctx, getenv, stdout, stderr)
+	case "demo", "sim":
+		return fmt.Errorf("%s: not yet available", args[0])
+	case "manager":
+		return fmt.Errorf("manager: not yet available")
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+// newLogger builds the process logger from LOG_FORMAT and LOG_LEVEL.
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,223 @@
+// Package config reads the service's settings from environment variables and
+// validates them at start, so a bad value stops the process with one line
+// that names the variable instead of failing later.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"b24learn/internal/secret"
+)
+
+// DefaultDatabaseURL is a local server with trust auth, as the quick start has.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/b24learn?sslmode=disable"
+
+// Config is every setting of DESIGN.md §2 plus a few tuning knobs.
+type Config struct {
+	DatabaseURL     string
+	HTTPAddr        string
+	PublicURL       *url.URL
+	B24ClientID     string
+	B24ClientSecret string
+	B24OAuthURL     *url.URL
+	// B24RateLimit and B24Burst size each portal's leaky bucket (Bitrix24
+	// allows more on Enterprise plans).
+	B24RateLimit float64
+	B24Burst     int
+	Keyring      *secret.Keyring
+	// LearnAllowPrivateHosts lifts the SSRF rule for the demo and tests,
+	// where the Learn simulator listens on loopback.
+	LearnAllowPrivateHosts bool
+	SMTPURL                *url.URL // nil: no e-mail forwarding
+	ManagerEmails          []string
+	LeadWebhookURL         *url.URL // nil: no CRM lead
+	LogFormat              string   // "json" or "text"
+	LogLevel               slog.Level
+	// CatchUpWindow is how long after a missed slot a sync still runs once
+	// the service is back.
+	CatchUpWindow time.Duration
+	// ReportRetention is how long run reports are kept.
+	ReportRetention time.Duration
+}
+
+// Error names the variable that is wrong and says what is expected.
+type Error struct {
+	Var  string
+	Want string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Want }
+
+// Errors are all the bad settings, printed on one line.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// As lets errors.As find the first *Error.
+func (es Errors) As(target any) bool {
+	if t, ok := target.(**Error); ok && len(es) > 0 {
+		*t = es[0]
+		return true
+	}
+	return false
+}
+
+// Load reads the environment through getenv. With requireApp false the
+// Bitrix24 app credentials and PUBLIC_URL may be missing (migrate needs only
+// the database).
+func Load(getenv func(string) string, requireApp bool) (*Config, error) {
+	c := &Config{
+		DatabaseURL:     or(getenv("DATABASE_URL"), DefaultDatabaseURL),
+		HTTPAddr:        or(getenv("HTTP_ADDR"), ":8080"),
+		B24ClientID:     getenv("B24_CLIENT_ID"),
+		B24ClientSecret: getenv("B24_CLIENT_SECRET"),
+		LogFormat:       or(getenv("LOG_FORMAT"), "text"),
+	}
+	var errs Errors
+	fail := func(v, want string) { errs = append(errs, &Error{Var: v, Want: want}) }
+
+	if _, err := url.Parse(c.DatabaseURL); err != nil || !strings.HasPrefix(c.DatabaseURL, "postgres") {
+		fail("DATABASE_URL", "a postgres:// URL")
+	}
+	if requireApp {
+		if c.B24ClientID == "" {
+			fail("B24_CLIENT_ID", "required: the application's client_id from the Bitrix24 vendor console")
+		}
+		if c.B24ClientSecret == "" {
+			fail("B24_CLIENT_SECRET", "required: the application's client_secret from the Bitrix24 vendor console")
+		}
+	}
+	if raw := getenv("PUBLIC_URL"); raw != "" || requireApp {
+		u, err := absURL(raw)
+		switch {
+		case raw == "":
+			fail("PUBLIC_URL", "required: the app's external base URL, e.g. https://b24learn.example.com")
+		case err != nil:
+			fail("PUBLIC_URL", "an absolute http(s) URL, e.g. https://b24learn.example.com")
+		default:
+			c.PublicURL = u
+		}
+	}
+	if u, err := absURL(or(getenv("B24_OAUTH_URL"), "https://oauth.bitrix.info")); err != nil {
+		fail("B24_OAUTH_URL", "an absolute http(s) URL")
+	} else {
+		c.B24OAuthURL = u
+	}
+	c.B24RateLimit = 2
+	if raw := getenv("B24_RATE_LIMIT"); raw != "" {
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil || f <= 0 {
+			fail("B24_RATE_LIMIT", "requests per second per portal, a positive number (default 2)")
+		}
+		c.B24RateLimit = f
+	}
+	c.B24Burst = 50
+	if raw := getenv("B24_BURST"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			fail("B24_BURST", "a positive whole number (default 50)")
+		}
+		c.B24Burst = n
+	}
+	if raw := getenv("SECRET_KEYS"); raw == "" {
+		if requireApp {
+			fail("SECRET_KEYS", "required: comma-separated base64 keys of 32 bytes, newest first (openssl rand -base64 32)")
+		}
+	} else if kr, err := secret.NewKeyring(raw); err != nil {
+		fail("SECRET_KEYS", err.Error())
+	} else {
+		c.Keyring = kr
+	}
+	if raw := getenv("LEARN_ALLOW_PRIVATE_HOSTS"); raw != "" {
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			fail("LEARN_ALLOW_PRIVATE_HOSTS", "true or false")
+		}
+		c.LearnAllowPrivateHosts = b
+	}
+	if raw := getenv("SMTP_URL"); raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps" && u.Scheme != "smtp+starttls") || u.Host == "" {
+			fail("SMTP_URL", "smtp://user:pass@host:25 (plain), smtp+starttls://… or smtps://… (TLS)")
+		} else {
+			c.SMTPURL = u
+		}
+	}
+	if raw := getenv("MANAGER_EMAILS"); raw != "" {
+		for _, a := range strings.Split(raw, ",") {
+			a = strings.TrimSpace(a)
+			if a == "" {
+				continue
+			}
+			if _, err := mail.ParseAddress(a); err != nil {
+				fail("MANAGER_EMAILS", fmt.Sprintf("comma-separated e-mail addresses (%q is not one)", a))
+				continue
+			}
+			c.ManagerEmails = append(c.ManagerEmails, a)
+		}
+	}
+	if raw := getenv("LEAD_WEBHOOK_URL"); raw != "" {
+		if u, err := absURL(raw); err != nil {
+			fail("LEAD_WEBHOOK_URL", "the inbound webhook URL of iSpring's Bitrix24, e.g. https://company.bitrix24.ru/rest/1/abc123/")
+		} else {
+			c.LeadWebhookURL = u
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		fail("LOG_FORMAT", "text or json")
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
+		fail("LOG_LEVEL", "debug, info, warn or error")
+	}
+	c.CatchUpWindow = 3 * time.Hour
+	if raw := getenv("SYNC_CATCHUP_WINDOW"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 0 {
+			fail("SYNC_CATCHUP_WINDOW", "a duration such as 3h")
+		}
+		c.CatchUpWindow = d
+	}
+	c.ReportRetention = 90 * 24 * time.Hour
+	if raw := getenv("REPORT_RETENTION_DAYS"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			fail("REPORT_RETENTION_DAYS", "a positive whole number of days (default 90)")
+		}
+		c.ReportRetention = time.Duration(n) * 24 * time.Hour
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+func absURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return nil, err
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, errors.New("not an absolute http(s) URL")
+	}
+	return u, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,72 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const testKey = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=" // 32 bytes
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func valid() map[string]string {
+	return map[string]string{
+		"B24_CLIENT_ID":     "local.abc",
+		"B24_CLIENT_SECRET": "s3cret",
+		"PUBLIC_URL":        "https://app.example.com/",
+		"SECRET_KEYS":       testKey,
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(valid()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.B24OAuthURL.String() != "https://oauth.bitrix.info" || c.PublicURL.String() != "https://app.example.com" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.LearnAllowPrivateHosts || c.B24RateLimit != 2 || c.B24Burst != 50 || c.Keyring == nil {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestLoadNamesTheBadVariable(t *testing.T) {
+	cases := map[string]map[string]string{
+		"B24_CLIENT_ID":             {"B24_CLIENT_ID": ""},
+		"B24_CLIENT_SECRET":         {"B24_CLIENT_SECRET": ""},
+		"PUBLIC_URL":                {"PUBLIC_URL": "not a url"},
+		"SECRET_KEYS":               {"SECRET_KEYS": "c2hvcnQ="},
+		"LEARN_ALLOW_PRIVATE_HOSTS": {"LEARN_ALLOW_PRIVATE_HOSTS": "maybe"},
+		"SMTP_URL":                  {"SMTP_URL": "http://mail"},
+		"MANAGER_EMAILS":            {"MANAGER_EMAILS": "a@b.c, nope"},
+		"LOG_FORMAT":                {"LOG_FORMAT": "xml"},
+		"LOG_LEVEL":                 {"LOG_LEVEL": "loud"},
+		"B24_RATE_LIMIT":            {"B24_RATE_LIMIT": "-1"},
+	}
+	for name, patch := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := valid()
+			for k, v := range patch {
+				m[k] = v
+			}
+			_, err := Load(env(m), true)
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Var != name {
+				t.Fatalf("err = %v, want one naming %s", err, name)
+			}
+			if strings.Count(err.Error(), "\n") != 0 {
+				t.Fatalf("want one line, got %q", err)
+			}
+		})
+	}
+}
+
+func TestLoadWithoutApp(t *testing.T) {
+	if _, err := Load(env(map[string]string{}), false); err != nil {
+		t.Fatalf("migrate needs no app settings: %v", err)
+	}
+}

@@ -1,0 +1,80 @@
+// Package server is the app's HTTP surface: routes, handlers, middleware and
+// sessions. Every route is listed in routes.go.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"b24learn/internal/config"
+	"b24learn/internal/metrics"
+	"b24learn/internal/store"
+)
+
+// Deps are what the handlers need. All fields are required unless noted.
+type Deps struct {
+	Log     *slog.Logger
+	Config  *config.Config
+	Pool    *pgxpool.Pool
+	River   *river.Client[pgx.Tx] // insert-only is enough for handlers
+	Metrics *metrics.Metrics
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server holds the dependencies of the handlers.
+type Server struct {
+	log     *slog.Logger
+	cfg     *config.Config
+	pool    *pgxpool.Pool
+	river   *river.Client[pgx.Tx]
+	metrics *metrics.Metrics
+	now     func() time.Time
+}
+
+// New builds the router.
+func New(d Deps) http.Handler {
+	s := &Server{log: d.Log, cfg: d.Config, pool: d.Pool, river: d.River, metrics: d.Metrics, now: d.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s.routes()
+}
+
+// maxBodyBytes bounds every request body; Bitrix24's iframe and event POSTs
+// are a few kilobytes, the settings form with thousands of department ids a
+// few hundred.
+const maxBodyBytes = 1 << 20
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// handleReadyz answers 200 only when the database answers and its schema is
+// current, so a load balancer sends no traffic to an instance that would fail.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := store.Ready(ctx, s.pool); err != nil {
+		s.log.Warn("not ready", "error", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: database unavailable or not migrated\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// serverError logs err and tells the user only that something went wrong:
+// internal details never reach the browser.
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "request failed", "error", err, "path", r.URL.Path, "request_id", requestID(r))
+	http.Error(w, "Internal error.", http.StatusInternalServerError)
+}
