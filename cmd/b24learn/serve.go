@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/config"
+	"b24learn/internal/jobs"
 	"b24learn/internal/metrics"
 	"b24learn/internal/server"
 	"b24learn/internal/store"
@@ -69,7 +70,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	riverCfg := &river.Config{Logger: log}
 	if !*noWorkers {
 		riverCfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
-		riverCfg.Workers = river.NewWorkers()
+		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool})
+		if err != nil {
+			return err
+		}
+		riverCfg.Workers = workers
 	}
 	riverClient, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), riverCfg)
 	if err != nil {
