@@ -1,0 +1,102 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/pgtest"
+)
+
+func mustPortal(tb testing.TB, pool *pgxpool.Pool, member string) int64 {
+	tb.Helper()
+	var id int64
+	err := pool.QueryRow(context.Background(),
+		`INSERT INTO portals (member_id, domain) VALUES ($1, $1 || '.bitrix24.test') RETURNING id`, member).Scan(&id)
+	if err != nil {
+		tb.Fatalf("insert portal: %v", err)
+	}
+	return id
+}
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := NewStore(pool)
+	p1, p2 := mustPortal(t, pool, "a1"), mustPortal(t, pool, "b2")
+
+	run, err := s.StartRun(ctx, p1, TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Mapping{Kind: KindUser, B24ID: 7, LearnID: "u-7", Fingerprint: "f1"}
+	it := RunItem{Kind: KindUser, B24ID: 7, LearnID: "u-7", Action: ActionCreate, After: map[string]string{"email": "a@b.test"}, Status: ItemApplied}
+	if err := s.RecordStep(ctx, p1, run, it, m); err != nil {
+		t.Fatal(err)
+	}
+	m.Fingerprint = "f2"
+	if err := s.RecordStep(ctx, p1, run, RunItem{Kind: KindUser, B24ID: 7, LearnID: "u-7", Action: ActionUpdate, Status: ItemApplied}, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordItems(ctx, p1, run, []RunItem{{Kind: KindUser, B24ID: 8, Action: ActionRefuse, Reason: "no e-mail", Status: ItemRefused}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, p1, run, RunHeld, map[string]int{"user.create": 1}, "", []int64{9, 10}); err != nil {
+		t.Fatal(err)
+	}
+
+	ms, err := s.Mappings(ctx, p1)
+	if err != nil || len(ms) != 1 || ms[0] != *m {
+		t.Fatalf("mappings %+v %v", ms, err)
+	}
+	if ms, _ := s.Mappings(ctx, p2); len(ms) != 0 {
+		t.Fatalf("portal 2 sees %+v", ms)
+	}
+	items, err := s.RunItems(ctx, p1, run)
+	if err != nil || len(items) != 3 || items[0].After["email"] != "a@b.test" || items[2].Reason != "no e-mail" || items[1].Before != nil {
+		t.Fatalf("items %+v %v", items, err)
+	}
+	if items, _ := s.RunItems(ctx, p2, run); len(items) != 0 {
+		t.Fatalf("portal 2 reads portal 1's items")
+	}
+	if _, err := s.Run(ctx, p2, run); err != ErrRunNotFound {
+		t.Fatalf("portal 2 reads portal 1's run: %v", err)
+	}
+	if err := s.FinishRun(ctx, p2, run, RunFailed, nil, "x", nil); err == nil {
+		t.Fatal("portal 2 finished portal 1's run")
+	}
+
+	held, err := s.LatestHeld(ctx, p1)
+	if err != nil || held == nil || held.ID != run || fmt.Sprint(held.Held) != "[9 10]" || held.Counts["user.create"] != 1 {
+		t.Fatalf("held %+v %v", held, err)
+	}
+	approved, _ := s.StartRun(ctx, p1, TriggerApproved)
+	if err := s.ResolveHeld(ctx, p1, run, approved); err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := s.LatestHeld(ctx, p1); held != nil {
+		t.Fatalf("still held: %+v", held)
+	}
+
+	// Retention keeps recent and running runs.
+	old, _ := s.StartRun(ctx, p2, TriggerScheduled)
+	_ = s.FinishRun(ctx, p2, old, RunSucceeded, nil, "", nil)
+	if _, err := pool.Exec(ctx, `UPDATE sync_runs SET started_at = now() - interval '91 days' WHERE id = $1`, old); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PurgeRuns(ctx, 0)
+	if err != nil || n != 1 {
+		t.Fatalf("purged %d %v", n, err)
+	}
+	runs, _ := s.Runs(ctx, p1, 10)
+	if len(runs) != 2 {
+		t.Fatalf("portal 1 runs %d", len(runs))
+	}
+	if _, err := s.PurgeRuns(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+}
