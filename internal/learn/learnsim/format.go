@@ -1,0 +1,334 @@
+package learnsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+const maxBody = 16 << 20
+
+// readBody parses a JSON or XML request body into a generic value: JSON as
+// decoded (numbers as json.Number), XML as nested maps where a text-only element
+// is a string and repeated elements become a []any. The root <request> is dropped.
+func readBody(r *http.Request) (map[string]any, *apiErr) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, errf(400, "Cannot read the request body")
+	}
+	if len(data) > maxBody {
+		return nil, errf(413, "Request body too large")
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return map[string]any{}, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	isXML := strings.Contains(ct, "xml") || (!strings.Contains(ct, "json") && data[0] == '<')
+	if isXML {
+		v, err := parseXML(data)
+		if err != nil {
+			return nil, errf(400, "Malformed XML: %v", err)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return map[string]any{}, nil
+		}
+		return m, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, errf(400, "Malformed JSON: %v", err)
+	}
+	return m, nil
+}
+
+func parseXML(data []byte) (any, error) {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			return xmlElement(dec, se)
+		}
+	}
+}
+
+// xmlElement reads the element started by se up to its end.
+func xmlElement(dec *xml.Decoder, se xml.StartElement) (any, error) {
+	var text strings.Builder
+	var children map[string]any
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			text.Write(t)
+		case xml.StartElement:
+			v, err := xmlElement(dec, t)
+			if err != nil {
+				return nil, err
+			}
+			if children == nil {
+				children = map[string]any{}
+			}
+			name := t.Name.Local
+			switch prev := children[name].(type) {
+			case nil:
+				children[name] = v
+			case []any:
+				children[name] = append(prev, v)
+			default:
+				children[name] = []any{prev, v}
+			}
+		case xml.EndElement:
+			if children != nil {
+				return children, nil
+			}
+			return strings.TrimSpace(text.String()), nil
+		}
+	}
+}
+
+// --- typed access to generic bodies ---
+
+func getStr(m map[string]any, key string) (string, bool) {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return "", false
+	}
+	switch t := v.(type) {
+	case string:
+		return t, true
+	case json.Number:
+		return t.String(), true
+	case bool:
+		return strconv.FormatBool(t), true
+	case map[string]any:
+		if len(t) == 0 {
+			return "", true // <code/> parses as an empty element
+		}
+	}
+	return fmt.Sprint(v), true
+}
+
+func getBool(m map[string]any, key string) bool {
+	s, _ := getStr(m, key)
+	b, _ := strconv.ParseBool(strings.TrimSpace(s))
+	return b
+}
+
+func getInt(m map[string]any, key string) (int, bool) {
+	s, ok := getStr(m, key)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	return n, err == nil
+}
+
+// getStrs reads a list of IDs: a JSON array, one string, or an XML wrapper
+// element whose children (any name) hold the values.
+func getStrs(m map[string]any, key string) []string {
+	return flatStrs(m[key])
+}
+
+func flatStrs(v any) []string {
+	switch t := v.(type) {
+	case nil:
+		return nil
+	case string:
+		if t == "" {
+			return nil
+		}
+		return []string{t}
+	case []any:
+		var out []string
+		for _, e := range t {
+			out = append(out, flatStrs(e)...)
+		}
+		return out
+	case map[string]any:
+		var out []string
+		for _, e := range t {
+			out = append(out, flatStrs(e)...)
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+// getFields reads a user's fields in any form seen in the wild: an object with
+// lowercase keys, a list of {name, value}, or the XML <fields><field><name/><value/></field></fields>.
+// Names are lowercased.
+func getFields(m map[string]any, key string) (map[string]string, bool) {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return nil, false
+	}
+	out := map[string]string{}
+	var fromList func(any)
+	fromList = func(e any) {
+		switch t := e.(type) {
+		case []any:
+			for _, x := range t {
+				fromList(x)
+			}
+		case map[string]any:
+			name, _ := getStr(t, "name")
+			val, _ := getStr(t, "value")
+			if name != "" {
+				out[strings.ToLower(name)] = val
+			}
+		}
+	}
+	switch t := v.(type) {
+	case []any:
+		fromList(t)
+	case map[string]any:
+		if f, ok := t["field"]; ok && len(t) == 1 {
+			fromList(f)
+			break
+		}
+		for k := range t {
+			s, _ := getStr(t, k)
+			out[strings.ToLower(k)] = s
+		}
+	}
+	return out, true
+}
+
+func getSub(m map[string]any, key string) (*sub, *apiErr) {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	o, ok := v.(map[string]any)
+	if !ok {
+		return nil, errf(400, "Parameter %s must be an object", key)
+	}
+	t, _ := getStr(o, "subordinationType")
+	id, _ := getStr(o, "supervisorId")
+	return &sub{Type: t, SupervisorID: id}, nil
+}
+
+// --- responses ---
+
+// wantsJSON: XML is the default for clients that send no Accept (reference §3).
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(strings.ToLower(r.Header.Get("Accept")), "json")
+}
+
+// write sends v as JSON, or xmlV (which must marshal to a <response> root) as XML.
+func write(w http.ResponseWriter, r *http.Request, status int, v, xmlV any) {
+	if wantsJSON(r) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(v)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, xml.Header)
+	_ = xml.NewEncoder(w).Encode(xmlV)
+}
+
+type xmlError struct {
+	XMLName xml.Name `xml:"response"`
+	Code    int      `xml:"code"`
+	Message string   `xml:"message"`
+}
+
+func writeErr(w http.ResponseWriter, r *http.Request, e *apiErr) {
+	write(w, r, e.status, map[string]any{"code": e.status, "message": e.msg}, xmlError{Code: e.status, Message: e.msg})
+}
+
+type xmlID struct {
+	XMLName xml.Name `xml:"response"`
+	ID      string   `xml:",chardata"`
+}
+
+func writeCreated(w http.ResponseWriter, r *http.Request, id string) {
+	write(w, r, http.StatusCreated, id, xmlID{ID: id})
+}
+
+// --- wire shapes ---
+
+type subOut struct {
+	Type         string `json:"subordinationType" xml:"subordinationType"`
+	SupervisorID string `json:"supervisorId,omitempty" xml:"supervisorId,omitempty"`
+}
+
+func outSub(s sub) subOut { return subOut{Type: s.Type, SupervisorID: s.SupervisorID} }
+
+type deptOut struct {
+	XMLName  xml.Name `json:"-" xml:"department"`
+	ID       string   `json:"departmentId" xml:"departmentId"`
+	Name     string   `json:"name" xml:"name"`
+	ParentID string   `json:"parentDepartmentId,omitempty" xml:"parentDepartmentId,omitempty"`
+	Code     string   `json:"code,omitempty" xml:"code,omitempty"`
+	Sub      subOut   `json:"subordination" xml:"subordination"`
+	CoSub    subOut   `json:"coSubordination" xml:"coSubordination"`
+}
+
+func outDept(d *dept) deptOut {
+	return deptOut{ID: d.ID, Name: d.Name, ParentID: d.ParentID, Code: d.Code, Sub: outSub(d.Sub), CoSub: outSub(d.CoSub)}
+}
+
+type fieldOut struct {
+	Name  string `json:"name" xml:"name"`
+	Value string `json:"value" xml:"value"`
+}
+
+type userOut struct {
+	XMLName       xml.Name   `json:"-" xml:"userProfile"`
+	ID            string     `json:"userId" xml:"userId"`
+	Role          string     `json:"role" xml:"role"`
+	RoleID        string     `json:"roleId" xml:"roleId"`
+	DeptID        string     `json:"departmentId" xml:"departmentId"`
+	Status        int        `json:"status" xml:"status"`
+	Fields        []fieldOut `json:"fields" xml:"fields>field"`
+	AddedDate     string     `json:"addedDate" xml:"addedDate"`
+	LastLoginDate string     `json:"lastLoginDate" xml:"lastLoginDate"`
+	UserRoles     []any      `json:"userRoles" xml:"-"`
+	Sub           subOut     `json:"subordination" xml:"subordination"`
+	CoSub         subOut     `json:"coSubordination" xml:"coSubordination"`
+}
+
+// outUser renders the read side of the field quirk: UPPERCASE {name, value} pairs
+// in the account's field order. v1 reads report status 5 as 3.
+func (a *account) outUser(u *user, v2 bool) userOut {
+	st := u.Status
+	if st == 5 && !v2 {
+		st = 3
+	}
+	o := userOut{ID: u.ID, Role: u.Role, RoleID: roleID(u.Role), DeptID: u.DeptID, Status: st,
+		AddedDate: u.Added.UTC().Format("2006-01-02T15:04:05-07:00"), UserRoles: []any{},
+		Sub: outSub(u.Sub), CoSub: outSub(u.CoSub), Fields: make([]fieldOut, 0, len(u.Fields))}
+	for _, def := range a.fields {
+		if v, ok := u.Fields[def.Name]; ok {
+			o.Fields = append(o.Fields, fieldOut{Name: strings.ToUpper(def.Name), Value: v})
+		}
+	}
+	return o
+}
+
+// roleID gives each role a fixed made-up ID.
+func roleID(role string) string {
+	var h uint32 = 2166136261
+	for i := 0; i < len(role); i++ {
+		h = (h ^ uint32(role[i])) * 16777619
+	}
+	return fmt.Sprintf("%08x-0000-11e9-8000-000000000000", h)
+}

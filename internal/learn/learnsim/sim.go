@@ -1,0 +1,391 @@
+// Package learnsim is an in-process iSpring Learn server for tests, benchmarks and
+// the demo, faithful to shared/reference/ispring-learn.md (§11 is its spec):
+//
+//   - several accounts in one process, chosen by the X-Auth-Account-Url header
+//     (header auth with X-Auth-Email / X-Auth-Password), or by a bearer token from
+//     POST /api/v3/token (client_credentials) sent as "Authorization: Bearer t" or bare;
+//   - JSON (Accept: application/json) or XML (the default) answers; JSON or XML bodies;
+//   - departments and users with pageToken paging (GET /departments, GET /users[/v2]),
+//     fields written as a lowercase object and read back as an UPPERCASE name/value list;
+//   - 409 on a duplicate login or email on create, 400 with a message on invalid input,
+//     required profile fields, one undeletable root, no deletion of non-empty
+//     departments, subordination and coSubordination, statuses 1/3/5 (v1 reads show 5
+//     as 3), and the plan limit (users created past it are inactive);
+//   - latency and fault injection (500s, 429s with Retry-After, slow answers, writes
+//     applied but answered 500), deterministic for a seed;
+//   - counters of calls per route, Snapshot of an account's state, and a read-only
+//     HTML view at GET /_sim/ (accounts) and GET /_sim/account?url=… (tree and users).
+//
+// The API is also served under /api/v2 and /index.php/api/v2, as on account domains.
+package learnsim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Faults inject failures into authenticated API calls. Rates are shares in [0, 1].
+type Faults struct {
+	ErrorRate           float64       // answered 500 before anything is applied
+	RateLimitRate       float64       // answered 429 with Retry-After before anything is applied
+	RetryAfter          time.Duration // sent in Retry-After, whole seconds (0 is sent as "0")
+	AfterWriteErrorRate float64       // writes applied, then answered 500 (a lost answer)
+	SlowRate            float64       // answered after SlowLatency on top of Latency
+	SlowLatency         time.Duration
+}
+
+// Options configure a Sim.
+type Options struct {
+	Latency time.Duration // added to every API answer
+	Faults  Faults
+	Seed    uint64 // faults and IDs are deterministic for a seed
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// AccountOptions describe one Learn account.
+type AccountOptions struct {
+	URL      string // e.g. https://acme.ispringlearn.ru; compared without scheme case or trailing slash
+	Email    string // admin (owner) email or login
+	Password string
+	// ClientID and ClientSecret enable token auth (POST /api/v3/token).
+	ClientID, ClientSecret string
+	RootName               string // default "Company"
+	// RequiredFields replaces the default required set (login, first_name, last_name);
+	// login is always required. Nil keeps the default.
+	RequiredFields []string
+	ExtraFields    []string // custom profile fields, e.g. "user_defined_field1"
+	MaxActiveUsers int      // plan limit; 0 = unlimited
+	NoAPIAccess    bool     // every call gets 403 (plan without the REST API)
+}
+
+// Sim is the simulator. Safe for concurrent use.
+type Sim struct {
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	mu       sync.RWMutex
+	accounts map[string]*account
+	order    []string
+	tokens   map[string]tokenInfo
+
+	faultMu sync.Mutex
+	faults  Faults
+	rng     *mrand.Rand
+}
+
+type tokenInfo struct {
+	acct    *account
+	expires time.Time
+}
+
+// New returns an empty simulator; add accounts with AddAccount.
+func New(opts Options) *Sim {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Sim{
+		opts: opts, log: opts.Logger, accounts: map[string]*account{}, tokens: map[string]tokenInfo{},
+		faults: opts.Faults, rng: mrand.New(mrand.NewPCG(opts.Seed, opts.Seed+1)),
+	}
+	s.routes()
+	return s
+}
+
+// accountKey normalises an account URL for lookup.
+func accountKey(u string) string {
+	u = strings.ToLower(strings.TrimSpace(u))
+	u = strings.TrimSuffix(u, "/")
+	u = strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
+	return u
+}
+
+// AddAccount creates an account with its root department and owner user, and
+// returns the root department's ID.
+func (s *Sim) AddAccount(o AccountOptions) (string, error) {
+	key := accountKey(o.URL)
+	if key == "" || o.Email == "" || o.Password == "" {
+		return "", fmt.Errorf("add account: url, email and password are required")
+	}
+	if o.RootName == "" {
+		o.RootName = "Company"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.accounts[key] != nil {
+		return "", fmt.Errorf("add account %s: already exists", o.URL)
+	}
+	a := newAccount(key, o, s.opts.Seed+uint64(len(s.order))*7919+1, s.opts.Now)
+	s.accounts[key] = a
+	s.order = append(s.order, key)
+	return a.rootID, nil
+}
+
+func (s *Sim) account(u string) *account {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.accounts[accountKey(u)]
+}
+
+// SetFaults replaces the fault injection settings (tests switch faults on after setup).
+func (s *Sim) SetFaults(f Faults) {
+	s.faultMu.Lock()
+	s.faults = f
+	s.faultMu.Unlock()
+}
+
+// Handler serves the API and the HTML view.
+func (s *Sim) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, p := range []string{"/index.php/api/v2", "/api/v2"} {
+			if rest, ok := strings.CutPrefix(r.URL.Path, p); ok && strings.HasPrefix(rest, "/") {
+				r2 := r.Clone(r.Context())
+				r2.URL.Path = rest
+				r2.URL.RawPath = ""
+				r = r2
+				break
+			}
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// ctxKey carries the authenticated account to handlers.
+type ctxKey struct{}
+
+func acctFrom(r *http.Request) *account { return r.Context().Value(ctxKey{}).(*account) }
+
+// authenticate finds the account of a request, or the refusal.
+func (s *Sim) authenticate(r *http.Request) (*account, *apiErr) {
+	if h := strings.TrimSpace(r.Header.Get("Authorization")); h != "" && r.Header.Get("X-Auth-Account-Url") == "" {
+		tok := h
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			tok = strings.TrimSpace(h[7:])
+		}
+		s.mu.RLock()
+		ti, ok := s.tokens[tok]
+		s.mu.RUnlock()
+		if !ok || s.opts.Now().After(ti.expires) {
+			return nil, errf(401, "Invalid or expired access token")
+		}
+		return ti.acct, nil
+	}
+	a := s.account(r.Header.Get("X-Auth-Account-Url"))
+	if a == nil {
+		return nil, errf(401, "Authentication failed: unknown account")
+	}
+	email, pass := strings.TrimSpace(r.Header.Get("X-Auth-Email")), r.Header.Get("X-Auth-Password")
+	if !strings.EqualFold(email, a.opts.Email) || pass != a.opts.Password {
+		return nil, errf(401, "Authentication failed: wrong email or password")
+	}
+	return a, nil
+}
+
+// api wraps a handler: auth, counting, latency, faults.
+func (s *Sim) api(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, aerr := s.authenticate(r)
+		if aerr == nil && a.opts.NoAPIAccess {
+			aerr = errf(403, "Permission denied: the REST API is not available")
+		}
+		write := r.Method != http.MethodGet
+		route := r.Pattern
+		if a != nil {
+			a.cnt.add(route, write, aerr != nil)
+		}
+		f := s.currentFaults()
+		delay := s.opts.Latency
+		roll := s.roll(5)
+		if roll[0] < f.SlowRate {
+			delay += f.SlowLatency
+		}
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if aerr != nil {
+			writeErr(w, r, aerr)
+			return
+		}
+		switch {
+		case roll[1] < f.ErrorRate:
+			a.cnt.fault()
+			writeErr(w, r, errf(500, "Internal server error"))
+			return
+		case roll[2] < f.RateLimitRate:
+			a.cnt.fault()
+			w.Header().Set("Retry-After", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
+			writeErr(w, r, errf(429, "Too many requests"))
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, a))
+		if write && roll[3] < f.AfterWriteErrorRate {
+			a.cnt.fault()
+			h(&discardWriter{h: http.Header{}}, r) // applied; the answer is lost
+			writeErr(w, r, errf(500, "Internal server error"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Sim) currentFaults() Faults {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return s.faults
+}
+
+// roll draws n numbers in [0,1) in one lock so a seed gives one sequence.
+func (s *Sim) roll(n int) []float64 {
+	out := make([]float64, n)
+	s.faultMu.Lock()
+	for i := range out {
+		out[i] = s.rng.Float64()
+	}
+	s.faultMu.Unlock()
+	return out
+}
+
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// handleToken implements POST /api/v3/token (client_credentials).
+func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
+	if err := r.ParseForm(); err != nil {
+		writeErr(w, r, errf(400, "Malformed form"))
+		return
+	}
+	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if r.PostForm.Get("grant_type") != "client_credentials" {
+		writeErr(w, r, errf(400, "Unsupported grant_type"))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.order {
+		a := s.accounts[k]
+		if a.opts.ClientID != "" && a.opts.ClientID == id && a.opts.ClientSecret == secret {
+			b := make([]byte, 24)
+			_, _ = rand.Read(b)
+			tok := hex.EncodeToString(b)
+			s.tokens[tok] = tokenInfo{acct: a, expires: s.opts.Now().Add(1800 * time.Second)}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":1800,"token_type":"bearer"}`, tok)
+			return
+		}
+	}
+	r.Header.Set("Accept", "application/json")
+	writeErr(w, r, errf(401, "Invalid client credentials"))
+}
+
+// --- counters ---
+
+// Counts are the API calls an account received (faulted ones included).
+type Counts struct {
+	Reads    int64            // GET
+	Writes   int64            // POST, DELETE (authenticated)
+	Rejected int64            // refused with 401/403 (not in Reads/Writes)
+	Faults   int64            // answered with an injected 500/429 or a lost answer
+	ByRoute  map[string]int64 // "METHOD /pattern" → calls, e.g. "POST /user"
+}
+
+type counters struct {
+	mu sync.Mutex
+	c  Counts
+}
+
+func (c *counters) add(route string, write, rejected bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c.ByRoute == nil {
+		c.c.ByRoute = map[string]int64{}
+	}
+	switch {
+	case rejected:
+		c.c.Rejected++
+		return
+	case write:
+		c.c.Writes++
+	default:
+		c.c.Reads++
+	}
+	c.c.ByRoute[route]++
+}
+
+func (c *counters) fault() {
+	c.mu.Lock()
+	c.c.Faults++
+	c.mu.Unlock()
+}
+
+func (c *counters) snapshot(reset bool) Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.c
+	out.ByRoute = make(map[string]int64, len(c.c.ByRoute))
+	for k, v := range c.c.ByRoute {
+		out.ByRoute[k] = v
+	}
+	if reset {
+		c.c = Counts{}
+	}
+	return out
+}
+
+// Counts returns the calls received by the account at accountURL (zero if unknown).
+func (s *Sim) Counts(accountURL string) Counts {
+	a := s.account(accountURL)
+	if a == nil {
+		return Counts{ByRoute: map[string]int64{}}
+	}
+	return a.cnt.snapshot(false)
+}
+
+// TotalCounts sums the counts of all accounts.
+func (s *Sim) TotalCounts() Counts {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := Counts{ByRoute: map[string]int64{}}
+	for _, a := range s.accounts {
+		c := a.cnt.snapshot(false)
+		t.Reads += c.Reads
+		t.Writes += c.Writes
+		t.Rejected += c.Rejected
+		t.Faults += c.Faults
+		for k, v := range c.ByRoute {
+			t.ByRoute[k] += v
+		}
+	}
+	return t
+}
+
+// ResetCounts zeroes every account's counters.
+func (s *Sim) ResetCounts() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, a := range s.accounts {
+		a.cnt.snapshot(true)
+	}
+}
