@@ -1,0 +1,314 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"b24learn/internal/secret"
+)
+
+// ErrNotFound says the row asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Install states and activation states of a portal (migrations/001).
+const (
+	InstallInstalled   = "installed"
+	InstallUninstalled = "uninstalled"
+)
+
+// Portal is one Bitrix24 portal (tenant) without its secrets; the tokens stay
+// encrypted in the row and are read only by the code that uses them.
+type Portal struct {
+	ID              int64
+	MemberID        string
+	Domain          string
+	ClientEndpoint  string
+	ServerEndpoint  string
+	Scope           string
+	Lang            string
+	InstallState    string
+	ActivationState string
+	NeedsReconnect  bool
+	TokenExpiresAt  time.Time // zero when unknown or erased
+	HasAppToken     bool      // an application_token is stored
+	InstalledAt     time.Time
+	UninstalledAt   time.Time // zero while installed
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Origin is the portal's scheme://host[:port], taken from client_endpoint
+// (the OAuth server's word), falling back to https://domain.
+func (p Portal) Origin() string {
+	if u, err := url.Parse(p.ClientEndpoint); err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") {
+		return u.Scheme + "://" + u.Host
+	}
+	return "https://" + p.Domain
+}
+
+// Installed reports whether the app is currently installed on the portal.
+func (p Portal) Installed() bool { return p.InstallState == InstallInstalled }
+
+// PortalInstall is what an install verified by the OAuth server stores.
+type PortalInstall struct {
+	MemberID         string
+	Domain           string
+	ClientEndpoint   string
+	ServerEndpoint   string
+	Scope            string
+	Lang             string
+	AccessToken      string
+	RefreshToken     string
+	TokenExpiresAt   time.Time
+	ApplicationToken string // "" when the install POST did not carry one
+}
+
+const portalColumns = `id, member_id, domain, client_endpoint, server_endpoint, scope, lang,
+	install_state, activation_state, needs_reconnect, token_expires_at, application_token IS NOT NULL,
+	installed_at, uninstalled_at, created_at, updated_at`
+
+func scanPortal(row pgx.Row) (Portal, error) {
+	var p Portal
+	var expires, uninstalled *time.Time
+	err := row.Scan(&p.ID, &p.MemberID, &p.Domain, &p.ClientEndpoint, &p.ServerEndpoint, &p.Scope, &p.Lang,
+		&p.InstallState, &p.ActivationState, &p.NeedsReconnect, &expires, &p.HasAppToken,
+		&p.InstalledAt, &uninstalled, &p.CreatedAt, &p.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Portal{}, ErrNotFound
+	}
+	if err != nil {
+		return Portal{}, err
+	}
+	if expires != nil {
+		p.TokenExpiresAt = *expires
+	}
+	if uninstalled != nil {
+		p.UninstalledAt = *uninstalled
+	}
+	return p, nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// UpsertPortal records an install keyed by member_id: a reinstall (or a
+// repeated installer open) updates the one existing row, marks it installed
+// and replaces its tokens. A missing application token keeps the stored one
+// while the app stays installed, and clears it after an uninstall, since every
+// install gets a new one.
+func UpsertPortal(ctx context.Context, db DBTX, kr *secret.Keyring, in PortalInstall) (Portal, error) {
+	access, err := kr.EncryptString(in.AccessToken)
+	if err != nil {
+		return Portal{}, fmt.Errorf("encrypt access token: %w", err)
+	}
+	refresh, err := kr.EncryptString(in.RefreshToken)
+	if err != nil {
+		return Portal{}, fmt.Errorf("encrypt refresh token: %w", err)
+	}
+	appToken, err := kr.EncryptString(in.ApplicationToken)
+	if err != nil {
+		return Portal{}, fmt.Errorf("encrypt application token: %w", err)
+	}
+	lang := in.Lang
+	if lang == "" {
+		lang = "en"
+	}
+	row := db.QueryRow(ctx, `
+		INSERT INTO portals (member_id, domain, client_endpoint, server_endpoint, scope, lang,
+			access_token, refresh_token, token_expires_at, application_token, install_state)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'installed')
+		ON CONFLICT (member_id) DO UPDATE SET
+			domain = EXCLUDED.domain,
+			client_endpoint = EXCLUDED.client_endpoint,
+			server_endpoint = EXCLUDED.server_endpoint,
+			scope = EXCLUDED.scope,
+			lang = EXCLUDED.lang,
+			access_token = EXCLUDED.access_token,
+			refresh_token = EXCLUDED.refresh_token,
+			token_expires_at = EXCLUDED.token_expires_at,
+			application_token = CASE
+				WHEN EXCLUDED.application_token IS NOT NULL THEN EXCLUDED.application_token
+				WHEN portals.install_state = 'uninstalled' THEN NULL
+				ELSE portals.application_token END,
+			installed_at = CASE WHEN portals.install_state = 'uninstalled' THEN now() ELSE portals.installed_at END,
+			install_state = 'installed',
+			uninstalled_at = NULL,
+			needs_reconnect = false,
+			updated_at = now()
+		RETURNING `+portalColumns,
+		in.MemberID, in.Domain, in.ClientEndpoint, in.ServerEndpoint, in.Scope, lang,
+		access, refresh, nullTime(in.TokenExpiresAt), appToken)
+	p, err := scanPortal(row)
+	if err != nil {
+		return Portal{}, fmt.Errorf("upsert portal: %w", err)
+	}
+	return p, nil
+}
+
+// GetPortal loads a portal by id.
+func GetPortal(ctx context.Context, db DBTX, id int64) (Portal, error) {
+	p, err := scanPortal(db.QueryRow(ctx, `SELECT `+portalColumns+` FROM portals WHERE id = $1`, id))
+	if err != nil {
+		return Portal{}, fmt.Errorf("get portal %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// GetPortalByMemberID loads a portal by its Bitrix24 member_id.
+func GetPortalByMemberID(ctx context.Context, db DBTX, memberID string) (Portal, error) {
+	p, err := scanPortal(db.QueryRow(ctx, `SELECT `+portalColumns+` FROM portals WHERE member_id = $1`, memberID))
+	if err != nil {
+		return Portal{}, fmt.Errorf("get portal by member id: %w", err)
+	}
+	return p, nil
+}
+
+// LockPortalByMemberID loads a portal and locks its row until the end of the
+// transaction db belongs to, so two events of one portal do not interleave.
+func LockPortalByMemberID(ctx context.Context, db DBTX, memberID string) (Portal, error) {
+	p, err := scanPortal(db.QueryRow(ctx, `SELECT `+portalColumns+` FROM portals WHERE member_id = $1 FOR UPDATE`, memberID))
+	if err != nil {
+		return Portal{}, fmt.Errorf("lock portal by member id: %w", err)
+	}
+	return p, nil
+}
+
+// SetApplicationToken stores a portal's application token (encrypted).
+func SetApplicationToken(ctx context.Context, db DBTX, kr *secret.Keyring, id int64, token string) error {
+	enc, err := kr.EncryptString(token)
+	if err != nil {
+		return fmt.Errorf("encrypt application token: %w", err)
+	}
+	tag, err := db.Exec(ctx, `UPDATE portals SET application_token = $2, updated_at = now() WHERE id = $1`, id, enc)
+	if err != nil {
+		return fmt.Errorf("set application token: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set application token: %w", ErrNotFound)
+	}
+	return nil
+}
+
+// ApplicationToken returns a portal's stored application token, "" when none.
+func ApplicationToken(ctx context.Context, db DBTX, kr *secret.Keyring, id int64) (string, error) {
+	var enc []byte
+	err := db.QueryRow(ctx, `SELECT application_token FROM portals WHERE id = $1`, id).Scan(&enc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("read application token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read application token: %w", err)
+	}
+	tok, err := kr.DecryptString(enc)
+	if err != nil {
+		return "", fmt.Errorf("decrypt application token: %w", err)
+	}
+	return tok, nil
+}
+
+// SetPortalTokens replaces a portal's token pair (an admin reopened the app
+// and proved fresh tokens) and clears the "reconnect needed" flag.
+func SetPortalTokens(ctx context.Context, db DBTX, kr *secret.Keyring, id int64, access, refresh string, expires time.Time) error {
+	a, err := kr.EncryptString(access)
+	if err != nil {
+		return fmt.Errorf("encrypt access token: %w", err)
+	}
+	rt, err := kr.EncryptString(refresh)
+	if err != nil {
+		return fmt.Errorf("encrypt refresh token: %w", err)
+	}
+	tag, err := db.Exec(ctx, `UPDATE portals SET access_token = $2, refresh_token = $3, token_expires_at = $4,
+		needs_reconnect = false, updated_at = now() WHERE id = $1`, id, a, rt, nullTime(expires))
+	if err != nil {
+		return fmt.Errorf("set portal tokens: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set portal tokens: %w", ErrNotFound)
+	}
+	return nil
+}
+
+// MarkPortalUninstalled records an uninstall. The tokens no longer work
+// (Bitrix24 revoked them), so they are dropped too; the application token
+// stays until a reinstall replaces it, so a repeated event still verifies.
+func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
+	tag, err := db.Exec(ctx, `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
+		access_token = NULL, refresh_token = NULL, token_expires_at = NULL, updated_at = now()
+		WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("mark portal uninstalled: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark portal uninstalled: %w", ErrNotFound)
+	}
+	return nil
+}
+
+// ErasePortalData deletes what an uninstall with data[CLEAN]=1 asks to delete:
+// every secret on the portal row, and every row of every other table that has
+// a portal_id column (settings with the Learn password, mappings, runs, logs…).
+// The tables are looked up in the catalog, so tables added by later migrations
+// are covered without touching this function. The portal row itself stays
+// (member_id, domain), so a reinstall finds it.
+//
+// Run it inside a transaction: a table whose foreign keys make it wait for
+// another is retried after the others, under a savepoint.
+func ErasePortalData(ctx context.Context, db DBTX, id int64) error {
+	if _, err := db.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
+		token_expires_at = NULL, application_token = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("erase portal secrets: %w", err)
+	}
+	rows, err := db.Query(ctx, `
+		SELECT c.table_name FROM information_schema.columns c
+		JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+		WHERE c.table_schema = current_schema() AND c.column_name = 'portal_id'
+			AND t.table_type = 'BASE TABLE' AND c.table_name <> 'portals'
+		ORDER BY c.table_name`)
+	if err != nil {
+		return fmt.Errorf("list per-portal tables: %w", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list per-portal tables: %w", err)
+	}
+	// A few passes settle any order that foreign keys between the tables need.
+	for pass := 0; len(tables) > 0; pass++ {
+		var later []string
+		for _, table := range tables {
+			err := deleteUnderSavepoint(ctx, db, table, id)
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23503" && pass < 5 { // foreign_key_violation
+				later = append(later, table)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("erase %s: %w", table, err)
+			}
+		}
+		tables = later
+	}
+	return nil
+}
+
+func deleteUnderSavepoint(ctx context.Context, db DBTX, table string, id int64) error {
+	if _, err := db.Exec(ctx, "SAVEPOINT erase_portal"); err != nil {
+		return err
+	}
+	_, err := db.Exec(ctx, "DELETE FROM "+pgx.Identifier{table}.Sanitize()+" WHERE portal_id = $1", id)
+	if err != nil {
+		_, _ = db.Exec(ctx, "ROLLBACK TO SAVEPOINT erase_portal")
+		return err
+	}
+	_, err = db.Exec(ctx, "RELEASE SAVEPOINT erase_portal")
+	return err
+}
