@@ -95,8 +95,14 @@ func (s *Store) Mappings(ctx context.Context, portalID int64) ([]Mapping, error)
 	return out, nil
 }
 
-// StartRun inserts a running run and returns its id.
+// StartRun inserts a running run and returns its id. The caller holds the
+// portal's sync lock, so a run still marked running was interrupted (a
+// killed process) and is closed as failed.
 func (s *Store) StartRun(ctx context.Context, portalID int64, trigger string) (int64, error) {
+	if _, err := s.pool.Exec(ctx, `UPDATE sync_runs SET status = 'failed', finished_at = now(), error = 'interrupted'
+		WHERE portal_id = $1 AND status = 'running'`, portalID); err != nil {
+		return 0, fmt.Errorf("close interrupted runs: %w", err)
+	}
 	var id int64
 	err := s.pool.QueryRow(ctx,
 		`INSERT INTO sync_runs (portal_id, trigger) VALUES ($1, $2) RETURNING id`, portalID, trigger).Scan(&id)

@@ -1,0 +1,377 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"b24learn/internal/learn"
+)
+
+// bulkSize bounds one bulk move or deactivation, so a run killed mid-way has
+// recorded most of what it did.
+const bulkSize = 100
+
+// errMissingRef is a step whose department or supervisor was not created.
+type errMissingRef struct{ what string }
+
+func (e *errMissingRef) Error() string { return e.what + " was not created in this run" }
+
+// applier executes one plan against Learn and records every applied step
+// right after its Learn write.
+type applier struct {
+	store      *Store
+	lc         Learn
+	log        *slog.Logger
+	portalID   int64
+	runID      int64
+	par        int
+	invitation string
+	layout     Layout
+
+	mu      sync.Mutex
+	deptIDs map[int64]string
+	userIDs map[int64]string
+	counts  map[string]int
+	issues  int // refused or failed steps
+	writes  int
+}
+
+func newApplier(st *Store, lc Learn, log *slog.Logger, portalID, runID int64, par int, invitation string, p *Plan) *applier {
+	a := &applier{store: st, lc: lc, log: log, portalID: portalID, runID: runID, par: par, invitation: invitation,
+		layout: p.Layout, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{}}
+	for k, v := range p.DeptIDs {
+		a.deptIDs[k] = v
+	}
+	for k, v := range p.UserIDs {
+		a.userIDs[k] = v
+	}
+	return a
+}
+
+// fatal errors stop the run: nothing else can succeed.
+func fatal(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, learn.ErrBadCredentials) || errors.Is(err, learn.ErrNoAPIAccess) ||
+		errors.Is(err, learn.ErrForbiddenAddr)
+}
+
+// refusal errors are Learn saying no to this one object.
+func refusal(err error) bool {
+	var v *learn.ValidationError
+	var m *errMissingRef
+	return errors.As(err, &v) || errors.As(err, &m) || errors.Is(err, learn.ErrDuplicate) || errors.Is(err, learn.ErrNotFound)
+}
+
+func (a *applier) apply(ctx context.Context, steps []Step) error {
+	for start := 0; start < len(steps); {
+		end := start
+		for end < len(steps) && steps[end].Stage == steps[start].Stage && steps[end].Level == steps[start].Level {
+			end++
+		}
+		group := steps[start:end]
+		start = end
+		var single []Step
+		var moves, deacts []Step
+		for _, s := range group {
+			switch {
+			case s.Held:
+			case s.Kind == KindUser && s.Action == ActionMove:
+				moves = append(moves, s)
+			case s.Kind == KindUser && s.Action == ActionDeactivate:
+				deacts = append(deacts, s)
+			default:
+				single = append(single, s)
+			}
+		}
+		if err := learn.Parallel(ctx, a.par, single, a.one); err != nil {
+			return err
+		}
+		if err := a.bulk(ctx, moves, a.moveChunk); err != nil {
+			return err
+		}
+		if err := a.bulk(ctx, deacts, a.deactivateChunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// one executes a single step and records its outcome.
+func (a *applier) one(ctx context.Context, s Step) error {
+	id, err := a.exec(ctx, s)
+	if err != nil {
+		return a.failed(ctx, s, err)
+	}
+	return a.record(ctx, s, id)
+}
+
+func (a *applier) failed(ctx context.Context, s Step, err error) error {
+	if fatal(ctx, err) {
+		return err
+	}
+	status := ItemFailed
+	if refusal(err) {
+		status = ItemRefused
+	}
+	a.mu.Lock()
+	a.counts[string(s.Kind)+"."+status]++
+	a.issues++
+	a.mu.Unlock()
+	a.log.Warn("sync step not applied", slog.Int64("portal_id", a.portalID), slog.String("kind", string(s.Kind)),
+		slog.String("action", string(s.Action)), slog.Int64("b24_id", s.B24ID), slog.Any("error", err))
+	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
+		After: s.After, Reason: err.Error(), Status: status}
+	if rerr := a.store.RecordItems(ctx, a.portalID, a.runID, []RunItem{it}); rerr != nil {
+		return rerr
+	}
+	return nil
+}
+
+func (a *applier) record(ctx context.Context, s Step, learnID string) error {
+	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnID, Action: s.Action, Before: s.Before,
+		After: s.After, Reason: s.Reason, Status: ItemApplied}
+	var m *Mapping
+	if s.Action != ActionSupervisor {
+		m = &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnID, Fingerprint: s.Fingerprint}
+	}
+	if err := a.store.RecordStep(ctx, a.portalID, a.runID, it, m); err != nil {
+		return fmt.Errorf("record step: %w", err)
+	}
+	a.mu.Lock()
+	a.counts[string(s.Kind)+"."+string(s.Action)]++
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *applier) dept(learnID string, b24 int64) (string, error) {
+	if learnID != "" {
+		return learnID, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if id, ok := a.deptIDs[b24]; ok {
+		return id, nil
+	}
+	return "", &errMissingRef{what: "department " + strconv.FormatInt(b24, 10)}
+}
+
+func (a *applier) target(s Step) (string, error) {
+	if s.LearnID != "" {
+		return s.LearnID, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := a.userIDs
+	if s.Kind == KindDepartment {
+		ids = a.deptIDs
+	}
+	if id, ok := ids[s.B24ID]; ok {
+		return id, nil
+	}
+	return "", &errMissingRef{what: string(s.Kind) + " " + strconv.FormatInt(s.B24ID, 10)}
+}
+
+func (a *applier) sub(t *SubTarget) (*learn.Subordination, error) {
+	if t == nil {
+		return nil, nil
+	}
+	out := &learn.Subordination{Type: t.Type}
+	if t.Type != SubManual {
+		return out, nil
+	}
+	out.SupervisorID = t.SupervisorLearnID
+	if out.SupervisorID == "" {
+		a.mu.Lock()
+		out.SupervisorID = a.userIDs[t.SupervisorB24]
+		a.mu.Unlock()
+	}
+	if out.SupervisorID == "" {
+		return nil, &errMissingRef{what: "supervisor (user " + strconv.FormatInt(t.SupervisorB24, 10) + ")"}
+	}
+	return out, nil
+}
+
+func userFields(u *UserSpec, omitEmpty bool) learn.Fields {
+	f := learn.Fields{learn.FieldLogin: u.Login, learn.FieldEmail: u.Email}
+	for k, v := range map[string]string{learn.FieldFirstName: u.FirstName, learn.FieldLastName: u.LastName,
+		learn.FieldJobTitle: u.JobTitle, learn.FieldPhone: u.Phone} {
+		if v != "" || !omitEmpty {
+			f[k] = v
+		}
+	}
+	return f
+}
+
+func (a *applier) wrote() {
+	a.mu.Lock()
+	a.writes++
+	a.mu.Unlock()
+}
+
+// exec performs the Learn write of a step and returns the object's Learn id.
+func (a *applier) exec(ctx context.Context, s Step) (string, error) {
+	switch {
+	case s.Action == ActionLink:
+		return s.LearnID, nil
+	case s.Kind == KindDepartment && s.Action == ActionCreate:
+		parent, err := a.dept(s.Dept.ParentLearnID, s.Dept.ParentB24)
+		if err != nil {
+			return "", err
+		}
+		a.wrote()
+		id, err := a.lc.CreateDepartment(ctx, learn.NewDepartment{Name: s.Dept.Name, ParentID: parent, Code: s.Dept.Code})
+		if err != nil {
+			return "", err
+		}
+		a.mu.Lock()
+		a.deptIDs[s.B24ID] = id
+		a.mu.Unlock()
+		return id, nil
+	case s.Kind == KindDepartment && (s.Action == ActionUpdate || s.Action == ActionMove):
+		u := learn.DepartmentUpdate{Name: s.Dept.Name, Code: s.Dept.Code}
+		if s.Dept.ParentLearnID != "" || s.Dept.ParentB24 != 0 {
+			p, err := a.dept(s.Dept.ParentLearnID, s.Dept.ParentB24)
+			if err != nil {
+				return "", err
+			}
+			u.ParentID = p
+		}
+		a.wrote()
+		return s.LearnID, a.lc.UpdateDepartment(ctx, s.LearnID, u)
+	case s.Action == ActionSupervisor:
+		id, err := a.target(s)
+		if err != nil {
+			return "", err
+		}
+		sub, err := a.sub(s.Sub.Sub)
+		if err != nil {
+			return "", err
+		}
+		co, err := a.sub(s.Sub.CoSub)
+		if err != nil {
+			return "", err
+		}
+		a.wrote()
+		if s.Kind == KindDepartment {
+			return id, a.lc.SetDepartmentSubordination(ctx, id, sub, co)
+		}
+		return id, a.lc.SetUserSubordination(ctx, id, sub, co)
+	case s.Kind == KindUser && s.Action == ActionCreate:
+		dept, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
+		if err != nil {
+			return "", err
+		}
+		nu := learn.NewUser{DepartmentID: dept, Fields: userFields(s.User, true), SendLoginEmail: s.User.SendLoginEmail}
+		if nu.SendLoginEmail {
+			nu.InvitationMessage = a.invitation
+		}
+		a.wrote()
+		id, err := a.lc.CreateUser(ctx, nu)
+		if err != nil {
+			return "", err
+		}
+		a.mu.Lock()
+		a.userIDs[s.B24ID] = id
+		a.mu.Unlock()
+		return id, nil
+	case s.Kind == KindUser && (s.Action == ActionUpdate || s.Action == ActionMove):
+		dept, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
+		if err != nil {
+			return "", err
+		}
+		a.wrote()
+		return s.LearnID, a.lc.UpdateUser(ctx, s.LearnID, learn.UserUpdate{DepartmentID: dept, Fields: userFields(s.User, false)})
+	case s.Kind == KindUser && (s.Action == ActionReactivate || s.Action == ActionDeactivate):
+		a.wrote()
+		return s.LearnID, a.lc.SetUserStatus(ctx, s.LearnID, s.Status)
+	}
+	return "", fmt.Errorf("apply: no executor for %s.%s", s.Kind, s.Action)
+}
+
+// bulk runs chunked bulk calls one after another (they are already wide).
+func (a *applier) bulk(ctx context.Context, steps []Step, fn func(context.Context, []Step) error) error {
+	for start := 0; start < len(steps); start += bulkSize {
+		if err := fn(ctx, steps[start:min(start+bulkSize, len(steps))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveChunk moves users with the bulk endpoint, one call per target
+// department; a failed call falls back to one update per user.
+func (a *applier) moveChunk(ctx context.Context, steps []Step) error {
+	byDept := map[string][]Step{}
+	var order []string
+	for _, s := range steps {
+		d, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
+		if err != nil {
+			if err := a.failed(ctx, s, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, ok := byDept[d]; !ok {
+			order = append(order, d)
+		}
+		byDept[d] = append(byDept[d], s)
+	}
+	for _, d := range order {
+		group := byDept[d]
+		if len(group) == 1 {
+			if err := a.one(ctx, group[0]); err != nil {
+				return err
+			}
+			continue
+		}
+		ids := make([]string, len(group))
+		for i, s := range group {
+			ids[i] = s.LearnID
+		}
+		a.wrote()
+		if err := a.lc.MoveUsers(ctx, d, ids); err != nil {
+			if fatal(ctx, err) {
+				return err
+			}
+			if err := learn.Parallel(ctx, a.par, group, a.one); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, s := range group {
+			if err := a.record(ctx, s, s.LearnID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deactivateChunk deactivates users with the bulk endpoint; a failed call
+// falls back to one status call per user.
+func (a *applier) deactivateChunk(ctx context.Context, steps []Step) error {
+	if len(steps) == 1 {
+		return a.one(ctx, steps[0])
+	}
+	ids := make([]string, len(steps))
+	for i, s := range steps {
+		ids[i] = s.LearnID
+	}
+	a.wrote()
+	if err := a.lc.DeactivateUsers(ctx, ids); err != nil {
+		if fatal(ctx, err) {
+			return err
+		}
+		return learn.Parallel(ctx, a.par, steps, a.one)
+	}
+	for _, s := range steps {
+		if err := a.record(ctx, s, s.LearnID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

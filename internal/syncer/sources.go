@@ -1,0 +1,149 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/learn"
+	"b24learn/internal/secret"
+)
+
+// Learn is what the syncer calls on a Learn account; *learn.Client has it.
+type Learn interface {
+	ListDepartments(ctx context.Context) ([]learn.Department, error)
+	AllUsers(ctx context.Context, f learn.UserFilter) ([]learn.User, error)
+	CreateDepartment(ctx context.Context, d learn.NewDepartment) (string, error)
+	UpdateDepartment(ctx context.Context, id string, u learn.DepartmentUpdate) error
+	SetDepartmentSubordination(ctx context.Context, id string, sub, co *learn.Subordination) error
+	CreateUser(ctx context.Context, u learn.NewUser) (string, error)
+	UpdateUser(ctx context.Context, id string, u learn.UserUpdate) error
+	MoveUsers(ctx context.Context, departmentID string, userIDs []string) error
+	SetUserStatus(ctx context.Context, id string, status int) error
+	DeactivateUsers(ctx context.Context, ids []string) error
+	SetUserSubordination(ctx context.Context, id string, sub, co *learn.Subordination) error
+}
+
+// Bitrix24 is what the syncer reads from a portal; *bitrix24.Client has it.
+type Bitrix24 interface {
+	Departments(ctx context.Context) ([]bitrix24.Department, error)
+	Users(ctx context.Context, filter map[string]any) ([]bitrix24.User, error)
+}
+
+var (
+	_ Learn    = (*learn.Client)(nil)
+	_ Bitrix24 = (*bitrix24.Client)(nil)
+)
+
+// Settings are a portal's sync settings, the Learn password decrypted.
+type Settings struct {
+	MemberID                 string
+	LearnURL                 string
+	LearnEmail               string
+	LearnPassword            string
+	SendLoginEmail           bool
+	HeadsAsManagers          bool
+	ParentHeadsAsSupervisors bool
+	Selection                Selection
+}
+
+// SettingsSource supplies a portal's settings; the job layer may wrap it.
+type SettingsSource interface {
+	Settings(ctx context.Context, portalID int64) (Settings, error)
+}
+
+// ErrNotConfigured means the portal has no (complete) settings yet.
+var ErrNotConfigured = errors.New("portal is not configured for sync")
+
+// DBSettings reads portals and portal_settings, decrypting the password.
+type DBSettings struct {
+	Pool    *pgxpool.Pool
+	Keyring *secret.Keyring
+}
+
+// Settings implements SettingsSource.
+func (d DBSettings) Settings(ctx context.Context, portalID int64) (Settings, error) {
+	var s Settings
+	var pw, depts []byte
+	err := d.Pool.QueryRow(ctx, `SELECT p.member_id, ps.learn_url, ps.learn_email, ps.learn_password,
+			ps.send_login_email, ps.heads_as_managers, ps.parent_heads_as_supervisors, ps.departments
+		FROM portals p JOIN portal_settings ps ON ps.portal_id = p.id
+		WHERE p.id = $1`, portalID).Scan(&s.MemberID, &s.LearnURL, &s.LearnEmail, &pw,
+		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, ErrNotConfigured
+	}
+	if err != nil {
+		return s, fmt.Errorf("read portal settings: %w", err)
+	}
+	if len(pw) == 0 || s.LearnURL == "" || s.LearnEmail == "" {
+		return s, ErrNotConfigured
+	}
+	plain, err := d.Keyring.Decrypt(pw)
+	if err != nil {
+		return s, fmt.Errorf("decrypt learn password: %w", err)
+	}
+	s.LearnPassword = string(plain)
+	if err := json.Unmarshal(depts, &s.Selection); err != nil {
+		return s, fmt.Errorf("decode department selection: %w", err)
+	}
+	return s, nil
+}
+
+// fromBitrix24 converts the client's rows to the plan's types.
+func fromBitrix24(ds []bitrix24.Department, us []bitrix24.User) Desired {
+	d := Desired{Departments: make([]Department, 0, len(ds)), Employees: make([]Employee, 0, len(us))}
+	for _, x := range ds {
+		d.Departments = append(d.Departments, Department{ID: x.ID, Name: x.Name, Parent: x.Parent, Head: x.Head})
+	}
+	for _, u := range us {
+		t := u.UserType
+		if t == "" {
+			t = "employee"
+			if u.IsExtranet() {
+				t = "extranet"
+			}
+		}
+		phone := u.PersonalMobile
+		if phone == "" {
+			phone = u.WorkPhone
+		}
+		if phone == "" {
+			phone = u.PersonalPhone
+		}
+		d.Employees = append(d.Employees, Employee{
+			ID: u.ID, Active: u.Active, UserType: t, FirstName: u.Name, LastName: u.LastName,
+			Email: u.Email, JobTitle: u.WorkPosition, Phone: phone, Departments: u.Departments,
+		})
+	}
+	return d
+}
+
+func fromLearnSub(s *learn.Subordination) Subordination {
+	if s == nil {
+		return Subordination{}
+	}
+	return Subordination{Type: s.Type, SupervisorID: s.SupervisorID}
+}
+
+func fromLearn(ds []learn.Department, us []learn.User) ([]LearnDepartment, []LearnUser) {
+	outD := make([]LearnDepartment, 0, len(ds))
+	for _, d := range ds {
+		outD = append(outD, LearnDepartment{ID: d.ID, Name: d.Name, ParentID: d.ParentID, Code: d.Code,
+			Subordination: fromLearnSub(d.Subordination), CoSubordination: fromLearnSub(d.CoSubordination)})
+	}
+	outU := make([]LearnUser, 0, len(us))
+	for _, u := range us {
+		f := u.Fields
+		outU = append(outU, LearnUser{ID: u.ID, DepartmentID: u.DepartmentID, Status: u.Status,
+			Login: f[learn.FieldLogin], Email: f[learn.FieldEmail], FirstName: f[learn.FieldFirstName],
+			LastName: f[learn.FieldLastName], JobTitle: f[learn.FieldJobTitle], Phone: f[learn.FieldPhone],
+			Subordination: fromLearnSub(u.Subordination), CoSubordination: fromLearnSub(u.CoSubordination)})
+	}
+	return outD, outU
+}

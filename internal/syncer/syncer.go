@@ -1,0 +1,290 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/learn"
+)
+
+// Config wires a Syncer. NewLearn and NewBitrix24 build the per-portal
+// clients (the job layer owns tokens and limiters).
+type Config struct {
+	Pool        *pgxpool.Pool
+	Settings    SettingsSource
+	NewLearn    func(ctx context.Context, portalID int64, s Settings) (Learn, error)
+	NewBitrix24 func(ctx context.Context, portalID int64) (Bitrix24, error)
+	Logger      *slog.Logger
+	// Parallelism bounds Learn writes in flight (default 4).
+	Parallelism int
+	// Safeguard bounds unapproved deactivations (default DefaultSafeguard).
+	Safeguard Safeguard
+	// InvitationMessage goes with login e-mails; Learn requires one.
+	InvitationMessage string
+}
+
+// Syncer runs syncs and previews.
+type Syncer struct {
+	cfg   Config
+	store *Store
+	log   *slog.Logger
+}
+
+// New builds a Syncer.
+func New(cfg Config) *Syncer {
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = 4
+	}
+	if cfg.Safeguard == (Safeguard{}) {
+		cfg.Safeguard = DefaultSafeguard
+	}
+	if cfg.InvitationMessage == "" {
+		cfg.InvitationMessage = "Your company has added you to iSpring Learn. / Ваша компания добавила вас в iSpring Learn."
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{cfg: cfg, store: NewStore(cfg.Pool), log: log}
+}
+
+// Store gives access to mappings and run reports.
+func (s *Syncer) Store() *Store { return s.store }
+
+// Report is the outcome of a run.
+type Report struct {
+	RunID    int64
+	Status   string
+	Counts   map[string]int
+	Plan     *Plan
+	Writes   int // Learn write calls made
+	Duration time.Duration
+}
+
+// ErrBusy means another sync of the portal is running.
+var ErrBusy = errors.New("another sync of this portal is running")
+
+// lockKey namespaces the per-portal advisory lock ("sync").
+const lockKey int32 = 0x73796e63
+
+// Preview reads both sides and records what a sync would do, writing nothing
+// to Learn.
+func (s *Syncer) Preview(ctx context.Context, portalID int64) (*Report, error) {
+	return s.Run(ctx, portalID, TriggerPreview)
+}
+
+// Run performs one sync of the portal (or a preview with TriggerPreview) and
+// records its report. The returned error is the run's failure, if any; the
+// report is returned whenever a run row was written.
+func (s *Syncer) Run(ctx context.Context, portalID int64, trigger string) (*Report, error) {
+	switch trigger {
+	case TriggerScheduled, TriggerManual, TriggerApproved, TriggerPreview:
+	default:
+		return nil, fmt.Errorf("run: unknown trigger %q", trigger)
+	}
+	conn, err := s.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire lock connection: %w", err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2::int)`, lockKey, portalID).Scan(&locked); err != nil {
+		return nil, fmt.Errorf("take sync lock: %w", err)
+	}
+	if !locked {
+		return nil, ErrBusy
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2::int)`, lockKey, portalID)
+
+	start := time.Now()
+	runID, err := s.store.StartRun(ctx, portalID, trigger)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{RunID: runID, Counts: map[string]int{}}
+	var held []int64
+	runErr := s.run(ctx, portalID, trigger, rep, &held)
+	rep.Duration = time.Since(start)
+	errText := ""
+	if runErr != nil {
+		rep.Status = RunFailed
+		errText = runErr.Error()
+	}
+	// The report is written even when the run's context is gone.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.store.FinishRun(fctx, portalID, runID, rep.Status, rep.Counts, errText, held); err != nil {
+		return rep, errors.Join(runErr, err)
+	}
+	s.log.Info("sync finished", slog.Int64("portal_id", portalID), slog.Int64("run_id", runID),
+		slog.String("trigger", trigger), slog.String("status", rep.Status), slog.Int("writes", rep.Writes),
+		slog.Duration("duration", rep.Duration), slog.Any("counts", rep.Counts))
+	return rep, runErr
+}
+
+func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *Report, held *[]int64) error {
+	set, err := s.cfg.Settings.Settings(ctx, portalID)
+	if err != nil {
+		return fmt.Errorf("load settings: %w", err)
+	}
+	lc, err := s.cfg.NewLearn(ctx, portalID, set)
+	if err != nil {
+		return fmt.Errorf("learn client: %w", err)
+	}
+	b24, err := s.cfg.NewBitrix24(ctx, portalID)
+	if err != nil {
+		return fmt.Errorf("bitrix24 client: %w", err)
+	}
+	// Learn first: wrong credentials fail the run before the slow Bitrix24 read.
+	ldepts, err := lc.ListDepartments(ctx)
+	if err != nil {
+		return fmt.Errorf("read learn departments: %w", err)
+	}
+	in, err := s.read(ctx, portalID, lc, b24)
+	if err != nil {
+		return err
+	}
+	in.Actual.Departments, _ = fromLearn(ldepts, nil)
+	in.Options = Options{
+		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
+		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
+		Safeguard: s.cfg.Safeguard,
+	}
+	var approvedRun *RunRecord
+	if trigger == TriggerApproved {
+		approvedRun, err = s.store.LatestHeld(ctx, portalID)
+		if err != nil {
+			return err
+		}
+		if approvedRun != nil {
+			in.Options.Approved = map[int64]bool{}
+			for _, id := range approvedRun.Held {
+				in.Options.Approved[id] = true
+			}
+		}
+	}
+	plan, err := BuildPlan(in)
+	if err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	rep.Plan = plan
+
+	if trigger == TriggerPreview {
+		var items []RunItem
+		for _, st := range plan.Steps {
+			if st.Action == ActionLink {
+				continue
+			}
+			status := ItemPlanned
+			if st.Held {
+				status = ItemHeld
+			}
+			items = append(items, itemOf(st, status))
+		}
+		for _, st := range plan.Refused {
+			items = append(items, itemOf(st, ItemRefused))
+		}
+		if err := s.store.RecordItems(ctx, portalID, rep.RunID, items); err != nil {
+			return err
+		}
+		rep.Counts = plan.Counts()
+		rep.Status = RunPreviewed
+		return nil
+	}
+
+	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, s.cfg.Parallelism, s.cfg.InvitationMessage, plan)
+	applyErr := a.apply(ctx, plan.Steps)
+	rep.Writes = a.writes
+	rep.Counts = a.counts
+	if applyErr != nil {
+		return fmt.Errorf("apply: %w", applyErr)
+	}
+	var items []RunItem
+	for _, st := range plan.Steps {
+		if st.Held {
+			items = append(items, itemOf(st, ItemHeld))
+			*held = append(*held, st.B24ID)
+			rep.Counts["user.held"]++
+		}
+	}
+	for _, st := range plan.Refused {
+		items = append(items, itemOf(st, ItemRefused))
+		rep.Counts[string(st.Kind)+".refused"]++
+	}
+	if err := s.store.RecordItems(ctx, portalID, rep.RunID, items); err != nil {
+		return err
+	}
+	if approvedRun != nil {
+		if err := s.store.ResolveHeld(ctx, portalID, approvedRun.ID, rep.RunID); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(*held) > 0:
+		rep.Status = RunHeld
+	case a.issues > 0 || len(plan.Refused) > 0:
+		rep.Status = RunPartial
+	default:
+		rep.Status = RunSucceeded
+	}
+	return nil
+}
+
+// read fetches Bitrix24 (departments, employees) and Learn users at once,
+// plus the stored mapping.
+func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, b24 Bitrix24) (Input, error) {
+	var in Input
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 2)
+	var lusers []learn.User
+	go func() {
+		var err error
+		lusers, err = lc.AllUsers(ctx, learn.UserFilter{})
+		if err != nil {
+			err = fmt.Errorf("read learn users: %w", err)
+		}
+		done <- err
+	}()
+	go func() {
+		ds, err := b24.Departments(ctx)
+		if err != nil {
+			done <- fmt.Errorf("read bitrix24 departments: %w", err)
+			return
+		}
+		us, err := b24.Users(ctx, map[string]any{"USER_TYPE": "employee"})
+		if err != nil {
+			done <- fmt.Errorf("read bitrix24 users: %w", err)
+			return
+		}
+		in.Desired = fromBitrix24(ds, us)
+		done <- nil
+	}()
+	var errs []error
+	for range 2 {
+		if err := <-done; err != nil {
+			errs = append(errs, err)
+			cancel()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return in, err
+	}
+	_, in.Actual.Users = fromLearn(nil, lusers)
+	m, err := s.store.Mappings(ctx, portalID)
+	if err != nil {
+		return in, err
+	}
+	in.Actual.Mappings = m
+	return in, nil
+}
+
+func itemOf(st Step, status string) RunItem {
+	return RunItem{Kind: st.Kind, B24ID: st.B24ID, LearnID: st.LearnID, Action: st.Action,
+		Before: st.Before, After: st.After, Reason: st.Reason, Status: status}
+}
