@@ -75,6 +75,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		riverCfg.Workers = workers
+		riverCfg.PeriodicJobs = jobs.PeriodicJobs()
 	}
 	riverClient, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), riverCfg)
 	if err != nil {

@@ -7,9 +7,11 @@ package jobs
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/config"
 )
@@ -19,6 +21,11 @@ type Deps struct {
 	Log    *slog.Logger
 	Config *config.Config
 	Pool   *pgxpool.Pool
+	// Sync is the sync engine; nil registers no sync workers.
+	Sync Syncer
+	// FailuresBeforeAttention is how many failed sync attempts in a row mark
+	// a portal "needs attention"; 0 means 3.
+	FailuresBeforeAttention int
 }
 
 // Trigger says why a sync runs.
@@ -30,26 +37,52 @@ const (
 	TriggerApproved  Trigger = "approved"
 )
 
-// SyncArgs is one sync of one portal. Slot is set for scheduled runs (the
-// UTC date and time of the slot, "2026-11-25T06:00Z") and makes the job
-// unique per (portal, slot).
+// SyncArgs is a sync asked for from the settings page: "Sync now" (manual)
+// or "Approve" of held deactivations (approved). Scheduled syncs are
+// ScheduledSyncArgs. Pressing the button twice while a job waits gives one job.
 type SyncArgs struct {
-	PortalID int64   `json:"portal_id"`
-	Trigger  Trigger `json:"trigger"`
-	Slot     string  `json:"slot,omitempty"`
+	PortalID int64   `json:"portal_id" river:"unique"`
+	Trigger  Trigger `json:"trigger" river:"unique"`
 }
 
 func (SyncArgs) Kind() string { return "sync" }
 
+func (SyncArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: syncMaxAttempts, UniqueOpts: waitingOnce}
+}
+
 // PreviewArgs computes the plan of the next sync without writing to Learn.
 type PreviewArgs struct {
-	PortalID int64 `json:"portal_id"`
+	PortalID int64 `json:"portal_id" river:"unique"`
 }
 
 func (PreviewArgs) Kind() string { return "sync_preview" }
 
+func (PreviewArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 3, UniqueOpts: waitingOnce}
+}
+
+// waitingOnce makes a job unique among those not yet finished.
+var waitingOnce = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+	rivertype.JobStateScheduled, rivertype.JobStateRetryable,
+}}
+
 // NewWorkers registers every worker of the app.
 func NewWorkers(d Deps) (*river.Workers, error) {
 	w := river.NewWorkers()
+	disp := &Dispatcher{Log: d.Log, Pool: d.Pool, CatchUpWindow: d.Config.CatchUpWindow, Now: time.Now}
+	river.AddWorker(w, &DispatchWorker{Dispatcher: disp})
+	if d.Sync != nil {
+		sw := &syncWorkers{deps: d}
+		river.AddWorker(w, &ScheduledSyncWorker{s: sw})
+		river.AddWorker(w, &SyncWorker{s: sw})
+		river.AddWorker(w, &PreviewWorker{s: sw})
+	}
 	return w, nil
+}
+
+// PeriodicJobs are the jobs River inserts on a timer.
+func PeriodicJobs() []*river.PeriodicJob {
+	return []*river.PeriodicJob{PeriodicDispatch()}
 }

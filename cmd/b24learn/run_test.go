@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"b24learn/internal/pgtest"
+)
+
+const testKey = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="
+
+func TestServeWithoutClientIDNamesIt(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"B24_CLIENT_SECRET": "x", "PUBLIC_URL": "https://app.example.com", "SECRET_KEYS": testKey}
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, &stderr)
+	if err == nil {
+		t.Fatal("serve started without B24_CLIENT_ID")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "B24_CLIENT_ID") || strings.Contains(msg, "\n") {
+		t.Fatalf("error %q: want one line naming B24_CLIENT_ID", msg)
+	}
+}
+
+func TestMigrateTwice(t *testing.T) {
+	t.Parallel()
+	// An empty database the command creates itself.
+	url := pgtest.NewDatabase(t)
+	cfg, _ := pgx.ParseConfig(url)
+	empty := fmt.Sprintf("postgres://%s@%s:%d/%s_fresh?sslmode=disable", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), url)
+		if err == nil {
+			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database+"_fresh WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	})
+	env := map[string]string{"DATABASE_URL": empty}
+	var out1, out2 bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, nil, &out1, io.Discard); err != nil {
+		t.Fatalf("first migrate: %v", err)
+	}
+	if !strings.Contains(out1.String(), "applied") {
+		t.Fatalf("first migrate printed %q", out1.String())
+	}
+	if err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, nil, &out2, io.Discard); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	if !strings.Contains(out2.String(), "up to date") {
+		t.Fatalf("second migrate changed something: %q", out2.String())
+	}
+}
+
+// TestServeHealthReadyMetrics runs serve with its database behind a TCP proxy
+// that the test can cut, standing in for a database that goes down and
+// comes back.
+func TestServeHealthReadyMetrics(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.NewDatabase(t)
+	cfg, _ := pgx.ParseConfig(dbURL)
+	proxy := startProxy(t, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port))
+	proxied := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable&pool_max_conn_idle_time=1s", cfg.User, proxy.addr, cfg.Database)
+
+	addr := freeAddr(t)
+	env := map[string]string{
+		"DATABASE_URL": proxied, "B24_CLIENT_ID": "local.test", "B24_CLIENT_SECRET": "secret",
+		"PUBLIC_URL": "https://app.example.com", "SECRET_KEYS": testKey, "HTTP_ADDR": addr, "LOG_LEVEL": "error",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(90 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	base := "http://" + addr
+	waitFor(t, func() bool { return status(base+"/healthz") == 200 })
+
+	if got := status(base + "/readyz"); got != 200 {
+		t.Fatalf("/readyz = %d, want 200", got)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "b24learn_http_requests_total") || !strings.Contains(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics is not Prometheus text:\n%.300s", body)
+	}
+
+	proxy.down()
+	waitFor(t, func() bool { return status(base+"/readyz") == 503 })
+	if got := status(base + "/healthz"); got != 200 {
+		t.Fatalf("/healthz with database down = %d, want 200 (process up)", got)
+	}
+	proxy.up()
+	waitFor(t, func() bool { return status(base+"/readyz") == 200 })
+}
+
+func status(url string) int {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// tcpProxy forwards to a target; down() closes the listener and every open
+// connection, up() listens again on the same address.
+type tcpProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{addr: freeAddr(t), target: target}
+	p.up()
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *tcpProxy) up() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		panic(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+func (p *tcpProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}

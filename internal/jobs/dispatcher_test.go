@@ -1,0 +1,251 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"b24learn/internal/pgtest"
+)
+
+func at(s string) time.Time {
+	t, err := time.Parse("2006-01-02 15:04", s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestDueSlots(t *testing.T) {
+	six, eighteen := 6*time.Hour, 18*time.Hour
+	times := []time.Duration{six, eighteen}
+	cases := []struct {
+		name     string
+		from, to string
+		window   time.Duration
+		want     []string
+	}{
+		{"before slot", "2026-11-25 05:58", "2026-11-25 05:59", time.Hour, nil},
+		{"slot reached", "2026-11-25 05:59", "2026-11-25 06:00", time.Hour, []string{"2026-11-25T06:00Z"}},
+		{"just after", "2026-11-25 06:00", "2026-11-25 06:01", time.Hour, nil},
+		{"downtime catch-up", "2026-11-25 05:50", "2026-11-25 07:30", 3 * time.Hour, []string{"2026-11-25T06:00Z"}},
+		{"too late to catch up", "2026-11-25 05:50", "2026-11-25 10:30", 3 * time.Hour, nil},
+		{"across midnight", "2026-11-24 17:00", "2026-11-25 06:30", 24 * time.Hour, []string{"2026-11-24T18:00Z", "2026-11-25T06:00Z"}},
+		{"exactly window old", "2026-11-25 05:00", "2026-11-25 09:00", 3 * time.Hour, []string{"2026-11-25T06:00Z"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, s := range DueSlots(times, at(c.from), at(c.to), c.window) {
+				got = append(got, s.Format(SlotFormat))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("DueSlots = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+type dispatchBundle struct {
+	pool   *pgxpool.Pool
+	client *river.Client[pgx.Tx]
+	disp   *Dispatcher
+	now    time.Time
+}
+
+func setupDispatch(t testing.TB) *dispatchBundle {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &dispatchBundle{pool: pool, client: client}
+	b.disp = &Dispatcher{Log: slog.New(slog.DiscardHandler), Pool: pool, CatchUpWindow: 3 * time.Hour, Now: func() time.Time { return b.now }}
+	return b
+}
+
+// addPortal inserts a portal with settings; state tweaks what makes it
+// (un)syncable.
+func (b *dispatchBundle) addPortal(t testing.TB, member, install, activation, first, second string, configured bool) int64 {
+	t.Helper()
+	ctx := context.Background()
+	var id int64
+	if err := b.pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain, install_state, activation_state)
+		VALUES ($1, $1 || '.bitrix24.ru', $2, $3) RETURNING id`, member, install, activation).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	var sec any
+	if second != "" {
+		sec = second
+	}
+	learnURL, sel := "https://acme.ispringlearn.ru", `{"selected":[1],"excluded":[]}`
+	if !configured {
+		learnURL, sel = "", `{"selected":[],"excluded":[]}`
+	}
+	if _, err := b.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password, first_run, second_run, departments)
+		VALUES ($1, $2, 'admin@acme.test', '\x01', $3::time, $4::time, $5::jsonb)`, id, learnURL, first, sec, sel); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (b *dispatchBundle) tick(t testing.TB) int {
+	t.Helper()
+	n, err := b.disp.Tick(context.Background(), b.client)
+	if err != nil {
+		t.Fatalf("tick at %s: %v", b.now, err)
+	}
+	return n
+}
+
+func (b *dispatchBundle) slots(t testing.TB, portalID int64) []string {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(),
+		`SELECT args->>'slot' FROM river_job WHERE kind = 'sync_scheduled' AND (args->>'portal_id')::bigint = $1 ORDER BY id`, portalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runDay ticks every minute from start for the given minutes, skipping the
+// minutes in which the service is down.
+func (b *dispatchBundle) runDay(t testing.TB, start time.Time, minutes int, down func(time.Time) bool) {
+	for m := 0; m <= minutes; m++ {
+		b.now = start.Add(time.Duration(m) * time.Minute)
+		if down != nil && down(b.now) {
+			continue
+		}
+		b.tick(t)
+	}
+}
+
+func TestDispatchTwoSlotsInADay(t *testing.T) {
+	t.Parallel()
+	b := setupDispatch(t)
+	id := b.addPortal(t, "m1", "installed", "active", "06:00", "18:00", true)
+	b.runDay(t, at("2026-11-25 00:00"), 24*60-1, nil)
+	got := b.slots(t, id)
+	if fmt.Sprint(got) != "[2026-11-25T06:00Z 2026-11-25T18:00Z]" {
+		t.Fatalf("slots = %v, want 06:00 and 18:00 once each", got)
+	}
+}
+
+func TestDispatchCatchUpAfterDowntime(t *testing.T) {
+	t.Parallel()
+	b := setupDispatch(t)
+	id := b.addPortal(t, "m1", "installed", "active", "06:00", "18:00", true)
+	down := func(now time.Time) bool {
+		return now.After(at("2026-11-25 05:50")) && now.Before(at("2026-11-25 07:30"))
+	}
+	b.runDay(t, at("2026-11-25 00:00"), 12*60, down)
+	got := b.slots(t, id)
+	if fmt.Sprint(got) != "[2026-11-25T06:00Z]" {
+		t.Fatalf("slots = %v, want exactly one catch-up run for 06:00", got)
+	}
+}
+
+func TestDispatchSkipsPortalsThatMayNotSync(t *testing.T) {
+	t.Parallel()
+	b := setupDispatch(t)
+	ok := b.addPortal(t, "ok", "installed", "active", "06:00", "", true)
+	skipped := []int64{
+		b.addPortal(t, "inactive", "installed", "inactive", "06:00", "", true),
+		b.addPortal(t, "requested", "installed", "requested", "06:00", "", true),
+		b.addPortal(t, "suspended", "installed", "suspended", "06:00", "", true),
+		b.addPortal(t, "uninstalled", "uninstalled", "active", "06:00", "", true),
+		b.addPortal(t, "unconfigured", "installed", "active", "06:00", "", false),
+	}
+	reconnect := b.addPortal(t, "reconnect", "installed", "active", "06:00", "", true)
+	if _, err := b.pool.Exec(context.Background(), `UPDATE portals SET needs_reconnect = true WHERE id = $1`, reconnect); err != nil {
+		t.Fatal(err)
+	}
+	skipped = append(skipped, reconnect)
+	b.runDay(t, at("2026-11-25 05:55"), 10, nil)
+	if got := b.slots(t, ok); len(got) != 1 {
+		t.Fatalf("active portal got %v", got)
+	}
+	for _, id := range skipped {
+		if got := b.slots(t, id); len(got) != 0 {
+			t.Errorf("portal %d got sync jobs %v", id, got)
+		}
+	}
+}
+
+func TestDispatchScheduleChangeTakesEffectFromNextSlot(t *testing.T) {
+	t.Parallel()
+	b := setupDispatch(t)
+	id := b.addPortal(t, "m1", "installed", "active", "06:00", "", true)
+	b.runDay(t, at("2026-11-25 00:00"), 11*60, nil) // until 11:00, 06:00 ran
+	// At 11:00 the admin moves the run to 10:00: today's 10:00 has passed.
+	if _, err := b.pool.Exec(context.Background(), `UPDATE portal_settings SET first_run = '10:00' WHERE portal_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	b.runDay(t, at("2026-11-25 11:01"), 23*60, nil) // until 10:01 next day
+	if got := b.slots(t, id); fmt.Sprint(got) != "[2026-11-25T06:00Z 2026-11-26T10:00Z]" {
+		t.Fatalf("slots = %v", got)
+	}
+}
+
+func TestDispatchTwoDispatchersRunEachSlotOnce(t *testing.T) {
+	t.Parallel()
+	b := setupDispatch(t)
+	id := b.addPortal(t, "m1", "installed", "active", "06:00", "18:00", true)
+	other := &Dispatcher{Log: b.disp.Log, Pool: pgtest.Reopen(t, b.pool), CatchUpWindow: time.Hour, Now: func() time.Time { return b.now }}
+	for m := 0; m < 24*60; m += 2 {
+		b.now = at("2026-11-25 00:00").Add(time.Duration(m) * time.Minute)
+		errs := make(chan error, 2)
+		go func() { _, err := b.disp.Tick(context.Background(), b.client); errs <- err }()
+		go func() { _, err := other.Tick(context.Background(), b.client); errs <- err }()
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := b.slots(t, id); fmt.Sprint(got) != "[2026-11-25T06:00Z 2026-11-25T18:00Z]" {
+		t.Fatalf("slots = %v", got)
+	}
+}
+
+// BenchmarkDispatch10000Portals measures one tick that finds 10,000 portals
+// due at once and inserts their jobs.
+func BenchmarkDispatch10000Portals(b *testing.B) {
+	d := setupDispatch(b)
+	ctx := context.Background()
+	if _, err := d.pool.Exec(ctx, `
+		INSERT INTO portals (member_id, domain, activation_state)
+		SELECT 'm' || g, 'p' || g || '.bitrix24.ru', 'active' FROM generate_series(1, 10000) g;
+		INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password, first_run, departments)
+		SELECT id, 'https://acme.ispringlearn.ru', 'a@b.c', '\x01', '06:00', '{"selected":[1],"excluded":[]}' FROM portals`); err != nil {
+		b.Fatal(err)
+	}
+	day := at("2026-11-25 05:59")
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		// Each iteration is a fresh day so every tick inserts 10,000 jobs.
+		start := day.AddDate(0, 0, i)
+		if _, err := d.pool.Exec(ctx, `INSERT INTO dispatcher_state VALUES (true, $1) ON CONFLICT (id) DO UPDATE SET last_tick_at = $1`, start); err != nil {
+			b.Fatal(err)
+		}
+		d.now = start.Add(time.Minute)
+		b.StartTimer()
+		n, err := d.disp.Tick(ctx, d.client)
+		if err != nil || n != 10000 {
+			b.Fatalf("tick: %d jobs, %v", n, err)
+		}
+	}
+}
