@@ -168,7 +168,8 @@ type ctxKey struct{}
 
 func acctFrom(r *http.Request) *account { return r.Context().Value(ctxKey{}).(*account) }
 
-// authenticate finds the account of a request, or the refusal.
+// authenticate finds the account of a request, or the refusal (with the account
+// when it is known, so the refusal is counted).
 func (s *Sim) authenticate(r *http.Request) (*account, *apiErr) {
 	if h := strings.TrimSpace(r.Header.Get("Authorization")); h != "" && r.Header.Get("X-Auth-Account-Url") == "" {
 		tok := h
@@ -189,7 +190,7 @@ func (s *Sim) authenticate(r *http.Request) (*account, *apiErr) {
 	}
 	email, pass := strings.TrimSpace(r.Header.Get("X-Auth-Email")), r.Header.Get("X-Auth-Password")
 	if !strings.EqualFold(email, a.opts.Email) || pass != a.opts.Password {
-		return nil, errf(401, "Authentication failed: wrong email or password")
+		return a, errf(401, "Authentication failed: wrong email or password") // a: counted as rejected
 	}
 	return a, nil
 }
