@@ -16,12 +16,15 @@ package learn
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -222,6 +225,8 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			if wait > c.retry.MaxRetryAfter {
 				return nil, err // the caller (a job) should snooze instead
 			}
+		case !isAPI && permanent(err):
+			// retrying cannot help: refused address, bad certificate, unknown host
 		case isAPI && ae.Status >= 500 || !isAPI:
 			if r.mode == retryOnly429 {
 				return nil, &errUncertain{err}
@@ -378,4 +383,15 @@ func parseID(body []byte) string {
 		return ""
 	}
 	return s
+}
+
+// permanent reports transport failures that a retry cannot fix.
+func permanent(err error) bool {
+	var dnsErr *net.DNSError
+	var verifyErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	return errors.Is(err, ErrForbiddenAddr) || errors.Is(err, ErrInsecureURL) ||
+		(errors.As(err, &dnsErr) && dnsErr.IsNotFound) ||
+		errors.As(err, &verifyErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr)
 }
