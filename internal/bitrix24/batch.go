@@ -45,13 +45,14 @@ func (c *Client) Batch(ctx context.Context, cmds []BatchCommand) (*BatchResult, 
 	if len(cmds) > MaxBatch {
 		return nil, fmt.Errorf("batch of %d commands: at most %d allowed", len(cmds), MaxBatch)
 	}
-	cmd := make(map[string]string, len(cmds))
+	seen := make(map[string]bool, len(cmds))
+	cmd := make(orderedCmds, 0, len(cmds))
 	for _, bc := range cmds {
-		if _, dup := cmd[bc.Key]; dup || bc.Key == "" {
+		if seen[bc.Key] || bc.Key == "" {
 			return nil, fmt.Errorf("batch: empty or duplicate key %q", bc.Key)
 		}
-		q := EncodeBrackets(bc.Params).Encode()
-		cmd[bc.Key] = bc.Method + "?" + q
+		seen[bc.Key] = true
+		cmd = append(cmd, [2]string{bc.Key, bc.Method + "?" + EncodeBrackets(bc.Params).Encode()})
 	}
 	env, err := c.CallEnvelope(ctx, "batch", map[string]any{"halt": 0, "cmd": cmd})
 	if err != nil {
@@ -129,4 +130,26 @@ func section(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// orderedCmds marshals as a JSON object keeping the commands' order: Bitrix24
+// runs them in body order, and a Go map would sort "c10" before "c2", breaking
+// $result references.
+type orderedCmds [][2]string
+
+func (o orderedCmds) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, kv := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(kv[0])
+		v, _ := json.Marshal(kv[1])
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }

@@ -117,10 +117,14 @@ func (c *Client) CallEnvelope(ctx context.Context, method string, params any) (*
 	}
 	refreshed := false
 	wait := c.cfg.RetryWait
+	var limited error // the last rate-limit answer, reported if ctx ends while waiting
 	for attempt := 0; ; attempt++ {
 		env, err := c.once(ctx, method, params, tok)
 		if err == nil {
 			return env, nil
+		}
+		if limited != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", method, errors.Join(limited, err))
 		}
 		switch {
 		case !refreshed && (errors.Is(err, ErrExpiredToken) || errors.Is(err, ErrInvalidToken)):
@@ -132,6 +136,7 @@ func (c *Client) CallEnvelope(ctx context.Context, method string, params any) (*
 			tok = nt
 			continue
 		case errors.Is(err, ErrQueryLimitExceeded) || errors.Is(err, ErrOperationTimeLimit):
+			limited = err
 			if attempt >= c.cfg.MaxRetries {
 				return nil, fmt.Errorf("%s: giving up after %d retries: %w", method, attempt, err)
 			}

@@ -97,19 +97,14 @@ func addRows(raw json.RawMessage, after int64, add func(json.RawMessage) (int64,
 		return after, 0, fmt.Errorf("decode rows: %w", err)
 	}
 	for _, r := range rows {
-		var idOnly struct {
-			ID flexInt `json:"ID"`
-		}
-		if err := json.Unmarshal(r, &idOnly); err != nil {
+		id, err := add(r)
+		if err != nil {
 			return after, 0, fmt.Errorf("decode row: %w", err)
 		}
-		if int64(idOnly.ID) <= after {
-			return after, 0, fmt.Errorf("rows out of ID order (%d after %d)", idOnly.ID, after)
+		if id <= after {
+			return after, 0, fmt.Errorf("rows out of ID order (%d after %d)", id, after)
 		}
-		if _, err := add(r); err != nil {
-			return after, 0, fmt.Errorf("decode row %d: %w", idOnly.ID, err)
-		}
-		after = int64(idOnly.ID)
+		after = id
 	}
 	return after, len(rows), nil
 }

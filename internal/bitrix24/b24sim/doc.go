@@ -1,0 +1,48 @@
+// Package b24sim simulates Bitrix24 for tests, benchmarks and the demo: the
+// OAuth server and any number of portals, faithful to reference/bitrix24.md
+// (its §9 sample payloads are the spec).
+//
+// Starting it:
+//
+//	srv := b24sim.Start(b24sim.Options{AppURL: appURL}) // OAuth server at srv.URL (B24_OAUTH_URL)
+//	defer srv.Close()
+//	p := srv.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 500, 40)})
+//
+// Under Start every portal gets its own loopback listener, so its DOMAIN is
+// its real host:port and client_endpoint is http://DOMAIN/rest/, as on
+// Bitrix24. A portal added with a logical Domain ("acme.bitrix24.com") is
+// served by path instead: REST at <base>/p/<domain>/rest/, page at
+// <base>/portal/<domain>/. New + SetBaseURL serve the same handler anywhere.
+//
+// The app's life cycle, as an admin drives it on a real portal:
+//
+//	tok := p.Install()            // Market install: application_token, tokens; state "installing"
+//	p.Open(ctx, hc, p.AdminID())  // iframe POST to AppURL/b24/install (or /b24/app once installed)
+//	p.FinishInstall(ctx)          // BX24.installFinish(): INSTALLED, ONAPPINSTALL to bound handlers
+//	p.Update(ctx)                 // new version: new application_token, ONAPPUPDATE, bindings dropped
+//	p.Uninstall(ctx, true)        // ONAPPUNINSTALL with data[CLEAN]=1; tokens die (APPLICATION_NOT_FOUND)
+//
+// FrameRequest returns the iframe POST fields without sending them; Tokens
+// issues a token chain for any user. The portal page (PageURL) does the same in
+// a browser: an auto-submitted form targeting an iframe named
+// "DOMAIN|PROTOCOL|APP_SID", buttons to install, uninstall (with or without
+// CLEAN) and open the app as a non-admin; a postMessage naming installFinish
+// from the frame finishes the install.
+//
+// REST methods: profile, user.admin, app.info, department.get, user.get
+// (FILTER with >ID and other prefixes, ACTIVE, USER_TYPE, UF_DEPARTMENT;
+// SORT/ORDER; start paging with total/next; start=-1 without count;
+// ADMIN_MODE), batch (≤50 commands, body order, $result[…] references, halt,
+// result_error), event.bind/unbind/get, and crm.lead.add on the inbound
+// webhook …/rest/1/<WebhookCode>/ (Leads). The OAuth server answers
+// /oauth/token/?grant_type=refresh_token (rotation: reusing a refresh token, or
+// refreshing after uninstall, gives invalid_grant) and app.info at /rest/.
+//
+// Knobs for tests: Options.Rate/Burst (leaky bucket, 503 QUERY_LIMIT_EXCEEDED),
+// Latency, Now and Sim.Advance (token clock), Portal.InjectFault,
+// SetRateLimit, FillBucket, ExpireTokens, Rename (the old address answers 302),
+// and counters (Requests, TotalRequests, Commands, Throttled, Sim.Refreshes,
+// Deliveries, Bindings). Org mutations: AddUser, FireUser, RehireUser,
+// MoveUser, UpdateUser, AddDepartment, RenameDepartment, MoveDepartment,
+// SetHead. GenerateOrg builds realistic orgs of any size.
+package b24sim

@@ -1,0 +1,544 @@
+package b24sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"b24learn/internal/bitrix24"
+)
+
+// Options configures a simulator. Zero values give the reference's defaults.
+type Options struct {
+	ClientID     string // default "app.573ad8a0346747.09223434"
+	ClientSecret string // default "sim-secret"
+	// AppURL is the app's base URL; the portal page posts the iframe form to
+	// AppURL+"/b24/install" (first open) or AppURL+"/b24/app".
+	AppURL     string
+	InstallURL string // overrides AppURL+"/b24/install"
+	AppPageURL string // overrides AppURL+"/b24/app"
+	AppCode    string // app.info CODE, default "vendor.ispringsync"
+	Scope      string // default "user_basic,department"
+
+	AccessTTL  time.Duration // default 1 h
+	RefreshTTL time.Duration // default 180 days
+	// Now is the token clock (default time.Now); see also Sim.Advance.
+	Now func() time.Time
+
+	// Rate and Burst shape each portal's leaky bucket (default 2/s, 50);
+	// a negative Rate disables it.
+	Rate  float64
+	Burst int
+	// Latency is added to every REST request.
+	Latency time.Duration
+
+	HTTP   *http.Client // for event delivery; default 10 s timeout
+	Logger *slog.Logger
+}
+
+// Sim is the OAuth server and all portals. It is an http.Handler.
+type Sim struct {
+	opts Options
+	log  *slog.Logger
+	hc   *http.Client
+
+	mu        sync.Mutex
+	base      string
+	offset    time.Duration
+	portals   map[string]*Portal // by current domain
+	renamed   map[string]string  // old domain → new domain
+	access    map[string]*accessToken
+	refresh   map[string]*refreshToken
+	refreshes int
+	listen    func() string // starts a listener for a new portal (Start mode)
+	servers   []*httptest.Server
+}
+
+type accessToken struct {
+	portal  *Portal
+	userID  int64
+	expires time.Time
+	gen     int
+	revoked bool
+}
+
+type refreshToken struct {
+	portal  *Portal
+	userID  int64
+	access  string
+	expires time.Time
+	gen     int
+	used    bool
+}
+
+// New builds a simulator. Call SetBaseURL with the URL it is served at (Start does).
+func New(opts Options) *Sim {
+	if opts.ClientID == "" {
+		opts.ClientID = "app.573ad8a0346747.09223434"
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = "sim-secret"
+	}
+	if opts.AppCode == "" {
+		opts.AppCode = "vendor.ispringsync"
+	}
+	if opts.Scope == "" {
+		opts.Scope = "user_basic,department"
+	}
+	if opts.AccessTTL <= 0 {
+		opts.AccessTTL = time.Hour
+	}
+	if opts.RefreshTTL <= 0 {
+		opts.RefreshTTL = 180 * 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rate == 0 {
+		opts.Rate = 2
+	}
+	if opts.Burst <= 0 {
+		opts.Burst = 50
+	}
+	hc := opts.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Sim{
+		opts: opts, log: log, hc: hc,
+		portals: map[string]*Portal{}, renamed: map[string]string{},
+		access: map[string]*accessToken{}, refresh: map[string]*refreshToken{},
+	}
+}
+
+// Server is a simulator running on loopback listeners.
+type Server struct {
+	*Sim
+	URL string // the OAuth server's base URL (B24_OAUTH_URL)
+}
+
+// Start serves a new simulator on 127.0.0.1: one listener for the OAuth server
+// and, for every portal added without Domain/URL, one listener of its own, so
+// that the portal's DOMAIN is its real host:port as on Bitrix24.
+func Start(opts Options) *Server {
+	s := New(opts)
+	main := httptest.NewServer(s)
+	s.mu.Lock()
+	s.base = main.URL
+	s.servers = append(s.servers, main)
+	s.listen = func() string {
+		srv := httptest.NewServer(s)
+		s.servers = append(s.servers, srv) // called with s.mu held
+		return srv.URL
+	}
+	s.mu.Unlock()
+	return &Server{Sim: s, URL: main.URL}
+}
+
+// Close stops the listeners started by Start.
+func (s *Server) Close() {
+	s.mu.Lock()
+	srvs := s.servers
+	s.servers = nil
+	s.mu.Unlock()
+	for _, srv := range srvs {
+		srv.Close()
+	}
+}
+
+// SetBaseURL tells the simulator where its OAuth server is reachable.
+func (s *Sim) SetBaseURL(u string) {
+	s.mu.Lock()
+	s.base = strings.TrimRight(u, "/")
+	s.mu.Unlock()
+}
+
+// BaseURL is the OAuth server's base URL (B24_OAUTH_URL).
+func (s *Sim) BaseURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.base
+}
+
+// ClientID and ClientSecret are the app's credentials known to the OAuth server.
+func (s *Sim) ClientID() string     { return s.opts.ClientID }
+func (s *Sim) ClientSecret() string { return s.opts.ClientSecret }
+
+// Advance moves the token clock forward (expire tokens without waiting).
+func (s *Sim) Advance(d time.Duration) {
+	s.mu.Lock()
+	s.offset += d
+	s.mu.Unlock()
+}
+
+// Refreshes counts successful OAuth refreshes.
+func (s *Sim) Refreshes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes
+}
+
+func (s *Sim) now() time.Time { return s.opts.Now().Add(s.offset) } // s.mu held
+
+func newHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// issue creates a token chain for userID (s.mu held).
+func (s *Sim) issue(p *Portal, userID int64) bitrix24.Token {
+	now := s.now()
+	at, rt := newHex(35), newHex(35)
+	s.access[at] = &accessToken{portal: p, userID: userID, expires: now.Add(s.opts.AccessTTL), gen: p.gen}
+	s.refresh[rt] = &refreshToken{portal: p, userID: userID, access: at, expires: now.Add(s.opts.RefreshTTL), gen: p.gen}
+	return bitrix24.Token{
+		AccessToken: at, RefreshToken: rt, Expires: now.Add(s.opts.AccessTTL).Truncate(time.Second),
+		MemberID: p.memberID, ClientEndpoint: p.restURL(), ServerEndpoint: s.base + "/rest/",
+		Domain: p.domain, Scope: s.opts.Scope, Status: p.status, UserID: userID,
+	}
+}
+
+func tokenJSON(t bitrix24.Token, ttl time.Duration) map[string]any {
+	return map[string]any{
+		"access_token": t.AccessToken, "refresh_token": t.RefreshToken,
+		"expires": t.Expires.Unix(), "expires_in": int(ttl.Seconds()),
+		"scope": t.Scope, "domain": t.Domain, "server_endpoint": t.ServerEndpoint,
+		"status": t.Status, "client_endpoint": t.ClientEndpoint, "member_id": t.MemberID,
+		"user_id": t.UserID,
+	}
+}
+
+// ServeHTTP routes: requests whose Host is a portal's domain go to that portal;
+// otherwise /oauth/token/, /rest/app.info (OAuth server), /p/<domain>/… (portal
+// REST by path) and /portal/<domain>/… (portal page by path).
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := strings.ToLower(r.Host)
+	s.mu.Lock()
+	p := s.portals[host]
+	moved, wasRenamed := s.renamed[host]
+	var movedTo *Portal
+	if wasRenamed {
+		movedTo = s.portals[moved]
+	}
+	s.mu.Unlock()
+	if p != nil && p.hosted {
+		s.servePortal(w, r, p, r.URL.Path)
+		return
+	}
+	if wasRenamed && movedTo != nil && movedTo.hosted {
+		loc := movedTo.url + r.URL.RequestURI()
+		http.Redirect(w, r, loc, http.StatusFound)
+		return
+	}
+	path := r.URL.Path
+	switch {
+	case path == "/oauth/token/" || path == "/oauth/token":
+		s.serveOAuth(w, r)
+	case strings.HasPrefix(path, "/rest/"):
+		s.serveOAuthREST(w, r, strings.TrimPrefix(path, "/rest/"))
+	case strings.HasPrefix(path, "/p/") || strings.HasPrefix(path, "/portal/"):
+		prefix := "/p/"
+		if strings.HasPrefix(path, "/portal/") {
+			prefix = "/portal/"
+		}
+		rest := strings.TrimPrefix(path, prefix)
+		domain, sub, _ := strings.Cut(rest, "/")
+		domain = strings.ToLower(domain)
+		s.mu.Lock()
+		p := s.portals[domain]
+		newDomain, ren := s.renamed[domain]
+		s.mu.Unlock()
+		if p == nil && ren {
+			http.Redirect(w, r, prefix+newDomain+"/"+sub+queryOf(r), http.StatusFound)
+			return
+		}
+		if p == nil {
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": "NOT_FOUND", "error_description": "Portal not found"})
+			return
+		}
+		if prefix == "/portal/" {
+			sub = "portal/" + sub
+		}
+		s.servePortal(w, r, p, "/"+sub)
+	case path == "/":
+		s.serveIndex(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func queryOf(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return "?" + r.URL.RawQuery
+}
+
+func (s *Sim) servePortal(w http.ResponseWriter, r *http.Request, p *Portal, path string) {
+	if strings.HasPrefix(path, "/rest/") {
+		s.serveREST(w, r, p, strings.TrimPrefix(path, "/rest/"))
+		return
+	}
+	s.servePage(w, r, p, strings.Trim(strings.TrimPrefix(path, "/portal"), "/"))
+}
+
+// serveOAuth is /oauth/token/: grant_type=refresh_token only (reference §2.1).
+func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	q := r.Form
+	if q.Get("client_id") != s.opts.ClientID || q.Get("client_secret") != s.opts.ClientSecret {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "Invalid client"})
+		return
+	}
+	if q.Get("grant_type") != "refresh_token" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": "Unsupported grant type"})
+		return
+	}
+	s.mu.Lock()
+	rt := s.refresh[q.Get("refresh_token")]
+	now := s.now()
+	switch {
+	case rt == nil || rt.used || now.After(rt.expires):
+		s.mu.Unlock()
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
+		return
+	case !rt.portal.installed() || rt.gen != rt.portal.gen:
+		// Which error a refresh gets after uninstall is UNCONFIRMED (§9.3).
+		s.mu.Unlock()
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Application not installed"})
+		return
+	}
+	// A refresh consumes the refresh token and the access token issued with it [TRAIN].
+	rt.used = true
+	if at := s.access[rt.access]; at != nil {
+		at.revoked = true
+	}
+	tok := s.issue(rt.portal, rt.userID)
+	s.refreshes++
+	ttl := s.opts.AccessTTL
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, tokenJSON(tok, ttl))
+}
+
+// serveOAuthREST is the OAuth server's own REST (server_endpoint): app.info.
+func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, method string) {
+	method = strings.TrimSuffix(strings.ToLower(method), ".json")
+	params, err := readParams(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errBody("INVALID_REQUEST", err.Error()))
+		return
+	}
+	s.mu.Lock()
+	at, ok := s.access[authOf(r, params)]
+	if !ok || at.revoked || at.gen != at.portal.gen || !at.portal.installed() {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusUnauthorized, errBody("invalid_token", "The access token provided is invalid"))
+		return
+	}
+	if s.now().After(at.expires) {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusUnauthorized, errBody("expired_token", "The access token provided has expired"))
+		return
+	}
+	p := at.portal
+	res := map[string]any{
+		"client_id": s.opts.ClientID, "member_id": p.memberID, "user_id": at.userID,
+		"install": map[string]any{"installed": p.state == stateInstalled, "uri": p.url + "/", "domain": p.domain,
+			"client_endpoint": p.restURL(), "version": 1, "status": p.status},
+	}
+	s.mu.Unlock()
+	if method != "app.info" {
+		writeJSON(w, http.StatusNotFound, errBody("ERROR_METHOD_NOT_FOUND", "Method not found!"))
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope(res, nil, nil))
+}
+
+func (s *Sim) serveIndex(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	var names []string
+	links := map[string]string{}
+	for d, p := range s.portals {
+		names = append(names, d)
+		links[d] = p.PageURL()
+	}
+	s.mu.Unlock()
+	sort.Strings(names)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprint(w, "<!doctype html><title>Bitrix24 simulator</title><h1>Bitrix24 simulator</h1><ul>")
+	for _, n := range names {
+		fmt.Fprintf(w, `<li><a href="%s">%s</a></li>`, htmlEscape(links[n]), htmlEscape(n))
+	}
+	fmt.Fprint(w, "</ul>")
+}
+
+// readParams merges the query string and a JSON or form body into one tree,
+// keeping the order of batch commands in cmdOrder.
+func readParams(r *http.Request) (map[string]any, error) {
+	params := bitrix24.ParseBrackets(r.URL.Query())
+	if r.Body == nil {
+		return params, nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return params, nil
+	}
+	if strings.Contains(r.Header.Get("Content-Type"), "json") {
+		var body map[string]any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&body); err != nil {
+			return nil, fmt.Errorf("bad JSON body: %w", err)
+		}
+		for k, v := range body {
+			params[k] = v
+		}
+		if order := jsonKeyOrder(raw, "cmd"); order != nil {
+			params[cmdOrderKey] = order
+		}
+		return params, nil
+	}
+	v, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("bad form body: %w", err)
+	}
+	for k, val := range bitrix24.ParseBrackets(v) {
+		params[k] = val
+	}
+	params[cmdOrderKey] = formKeyOrder(string(raw), "cmd")
+	return params, nil
+}
+
+const cmdOrderKey = "\x00cmdorder"
+
+// jsonKeyOrder returns the key order of the object at top-level key name.
+func jsonKeyOrder(raw []byte, name string) []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(raw, &top) != nil {
+		return nil
+	}
+	obj, ok := top[name]
+	if !ok {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return keys
+		}
+		k, _ := t.(string)
+		keys = append(keys, k)
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return keys
+		}
+	}
+	return keys
+}
+
+// formKeyOrder returns the keys of name[key] fields in body order.
+func formKeyOrder(raw, name string) []string {
+	var keys []string
+	for part := range strings.SplitSeq(raw, "&") {
+		k, _, _ := strings.Cut(part, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil || !strings.HasPrefix(k, name+"[") {
+			continue
+		}
+		inner, _, ok := strings.Cut(k[len(name)+1:], "]")
+		if ok {
+			keys = append(keys, inner)
+		}
+	}
+	return keys
+}
+
+func authOf(r *http.Request, params map[string]any) string {
+	if a, ok := params["auth"].(string); ok && a != "" {
+		return a
+	}
+	if a, ok := params["access_token"].(string); ok && a != "" {
+		return a
+	}
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		return strings.TrimPrefix(h, "Bearer ")
+	}
+	return ""
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func errBody(code, desc string) map[string]any {
+	return map[string]any{"error": code, "error_description": desc}
+}
+
+func timeBlock() map[string]any {
+	now := time.Now()
+	f := float64(now.UnixNano()) / 1e9
+	return map[string]any{"start": f, "finish": f + 0.001, "duration": 0.001, "processing": 0.0005,
+		"date_start": now.UTC().Format(time.RFC3339), "date_finish": now.UTC().Format(time.RFC3339),
+		"operating_reset_at": now.Unix() + 600, "operating": 0}
+}
+
+func envelope(result any, total, next *int) map[string]any {
+	e := map[string]any{"result": result, "time": timeBlock()}
+	if total != nil {
+		e["total"] = *total
+	}
+	if next != nil {
+		e["next"] = *next
+	}
+	return e
+}
+
+// deliver posts an event form to handler; it never holds s.mu.
+func (s *Sim) deliver(ctx context.Context, p *Portal, handler string, form url.Values) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, handler, strings.NewReader(form.Encode()))
+	d := Delivery{Event: form.Get("event"), Handler: handler, Form: form}
+	if err == nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("User-Agent", "Bitrix24 Webhook Engine")
+		var resp *http.Response
+		resp, err = s.hc.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			d.Status = resp.StatusCode
+		}
+	}
+	if err != nil {
+		d.Err = err.Error() // a failed delivery is not retried (reference §7)
+	}
+	s.mu.Lock()
+	p.deliveries = append(p.deliveries, d)
+	s.mu.Unlock()
+}
