@@ -77,7 +77,9 @@ func TestSyncChanges(t *testing.T) {
 		{"Fire", func() error { return p.FireUser(u.ID) }, "POST /user/{id}/status"},
 		{"Rehire", func() error { return p.RehireUser(u.ID) }, "POST /user/{id}/status"},
 		{"DepartmentMoved", func() error { return p.MoveDepartment(12, newParent) }, "POST /department/{id}"},
-		{"Renamed", func() error { return p.UpdateUser(u.ID, func(x *b24sim.User) { x.LastName = "Иванова-Петрова" }) }, "POST /user/{id}"},
+		{"Renamed", func() error {
+			return p.UpdateUser(u.ID, func(x *b24sim.User) { x.LastName = "Иванова-Петрова" })
+		}, "POST /user/{id}"},
 		{"NewHire", func() error {
 			p.AddUser(b24sim.User{Active: true, Name: "Neu", LastName: "Mitarbeiter", Email: "neu@example.com", Departments: []int64{4}})
 			return nil
