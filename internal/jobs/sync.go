@@ -8,21 +8,18 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/learn"
+	"b24learn/internal/syncer"
 )
 
-// Syncer is the sync engine as the workers see it.
+// Syncer is the sync engine as the workers see it (*syncer.Syncer). Run
+// reads Bitrix24 and Learn, plans and applies (or only records the plan for
+// syncer.TriggerPreview); it is safe to run again after being stopped at any
+// point, and answers syncer.ErrBusy while another sync of the portal runs.
 type Syncer interface {
-	// Sync reads Bitrix24 and Learn, plans and applies; it must be safe to
-	// run again after being stopped at any point.
-	Sync(ctx context.Context, portalID int64, trigger Trigger) error
-	// Preview plans without writing to Learn and stores the plan for the page.
-	Preview(ctx context.Context, portalID int64) error
-}
-
-// RetryAfter is implemented by errors of rate-limited calls (Bitrix24's
-// QUERY_LIMIT_EXCEEDED, Learn's 429): the job is snoozed, spending no attempt.
-type RetryAfter interface {
-	RetryAfter() time.Duration
+	Run(ctx context.Context, portalID int64, trigger string) (*syncer.Report, error)
 }
 
 // ErrPortalNotSyncable says the portal was suspended, uninstalled or
@@ -34,9 +31,9 @@ const (
 	// 2 req/s limit; River's default of one minute would cut it short.
 	syncTimeout     = 2 * time.Hour
 	syncMaxAttempts = 6
-	// lockedSnooze is how long a sync waits when another sync of the same
+	// busySnooze is how long a sync waits when another sync of the same
 	// portal is running.
-	lockedSnooze = 30 * time.Second
+	busySnooze = 30 * time.Second
 )
 
 type syncWorkers struct {
@@ -55,7 +52,7 @@ func (w *ScheduledSyncWorker) Timeout(*river.Job[ScheduledSyncArgs]) time.Durati
 
 func (w *ScheduledSyncWorker) Work(ctx context.Context, job *river.Job[ScheduledSyncArgs]) error {
 	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) error {
-		return w.s.deps.Sync.Sync(ctx, job.Args.PortalID, TriggerScheduled)
+		return w.s.sync(ctx, job.Args.PortalID, syncer.TriggerScheduled)
 	})
 }
 
@@ -69,7 +66,7 @@ func (w *SyncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return syncTi
 
 func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) error {
-		return w.s.deps.Sync.Sync(ctx, job.Args.PortalID, job.Args.Trigger)
+		return w.s.sync(ctx, job.Args.PortalID, string(job.Args.Trigger))
 	})
 }
 
@@ -82,18 +79,22 @@ type PreviewWorker struct {
 func (w *PreviewWorker) Timeout(*river.Job[PreviewArgs]) time.Duration { return syncTimeout }
 
 func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) error {
-	// A preview reads only, but it shares the portal lock so it never sees a
-	// half-applied run.
-	return w.s.locked(ctx, job.Args.PortalID, func(ctx context.Context) error {
-		return w.s.deps.Sync.Preview(ctx, job.Args.PortalID)
-	})
+	// A preview shares the sync's portal lock, so it never sees a
+	// half-applied run; its failures do not count against the portal's health.
+	if err := w.s.checkSyncable(ctx, job.Args.PortalID); err != nil {
+		return err
+	}
+	return w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview)
 }
 
-// run executes one sync attempt under the portal's lock and keeps the
-// portal's health: a success clears it; the configured number of failures in
-// a row marks the portal "needs attention" with the last error.
+// run executes one sync attempt and keeps the portal's health: a success
+// clears it; the configured number of failures in a row marks the portal
+// "needs attention" with the last error.
 func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.Context) error) error {
-	err := s.locked(ctx, portalID, fn)
+	if err := s.checkSyncable(ctx, portalID); err != nil {
+		return err
+	}
+	err := fn(ctx)
 	var snooze *river.JobSnoozeError
 	var cancel *river.JobCancelError
 	switch {
@@ -108,43 +109,48 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 	return err
 }
 
-// locked runs fn while holding the portal's sync lock, a session advisory
-// lock on a dedicated connection: at most one sync per portal across all
-// processes, released by PostgreSQL even if this process dies.
-func (s *syncWorkers) locked(ctx context.Context, portalID int64, fn func(context.Context) error) error {
-	if ok, err := s.syncable(ctx, portalID); err != nil {
-		return err
-	} else if !ok {
-		return river.JobCancel(ErrPortalNotSyncable)
+// sync calls the engine and turns "busy" and rate limits into a snooze, which
+// spends no attempt: the syncer's per-portal advisory lock allows one sync of
+// a portal at a time across all processes, and a second one waits its turn.
+func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger string) error {
+	_, err := s.deps.Sync.Run(ctx, portalID, trigger)
+	if errors.Is(err, syncer.ErrBusy) {
+		return river.JobSnooze(busySnooze)
 	}
-	conn, err := s.deps.Pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire lock connection: %w", err)
-	}
-	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", lockNamespace, int32(portalID)).Scan(&got); err != nil {
-		return fmt.Errorf("take portal lock: %w", err)
-	}
-	if !got {
-		return river.JobSnooze(lockedSnooze)
-	}
-	defer func() {
-		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, $2)", lockNamespace, int32(portalID)); err != nil {
-			// Dropping the connection releases the lock for sure.
-			conn.Hijack().Close(context.WithoutCancel(ctx))
-		}
-	}()
-	err = fn(ctx)
-	var ra RetryAfter
-	if errors.As(err, &ra) {
-		return river.JobSnooze(max(ra.RetryAfter(), time.Second))
+	if d, ok := rateLimited(err); ok {
+		return river.JobSnooze(d)
 	}
 	return err
 }
 
-// lockNamespace is the first key of the portal sync advisory lock ("sync").
-const lockNamespace int32 = 0x73796e63
+// rateLimited recognises Bitrix24's and Learn's rate-limit answers that
+// outlasted the clients' own retries: the job is snoozed, spending no attempt.
+func rateLimited(err error) (time.Duration, bool) {
+	var le *learn.APIError
+	switch {
+	case errors.As(err, &le) && errors.Is(err, learn.ErrRateLimited):
+		return max(le.RetryAfter, time.Minute), true
+	case errors.Is(err, learn.ErrRateLimited):
+		return time.Minute, true
+	case errors.Is(err, bitrix24.ErrQueryLimitExceeded), errors.Is(err, bitrix24.ErrOperationTimeLimit),
+		errors.Is(err, bitrix24.ErrOverloadLimit):
+		return time.Minute, true
+	}
+	return 0, false
+}
+
+// checkSyncable cancels the job of a portal suspended, uninstalled or
+// unconfigured since the job was queued.
+func (s *syncWorkers) checkSyncable(ctx context.Context, portalID int64) error {
+	ok, err := s.syncable(ctx, portalID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return river.JobCancel(ErrPortalNotSyncable)
+	}
+	return nil
+}
 
 func (s *syncWorkers) syncable(ctx context.Context, portalID int64) (bool, error) {
 	var ok bool

@@ -1,0 +1,86 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"b24learn/internal/lead"
+)
+
+// LeadForwardArgs forwards one activation request to the iSpring managers
+// (e-mail and CRM lead). Inserted by the activation handler in the same
+// transaction as the request; unique per request while one is waiting, so a
+// resubmission rides on the job already queued (it reads the latest details).
+type LeadForwardArgs struct {
+	PortalID  int64 `json:"portal_id"`
+	RequestID int64 `json:"request_id"`
+}
+
+func (LeadForwardArgs) Kind() string { return "lead_forward" }
+
+// leadForwardAttempts: with River's attempt⁴-second backoff, 15 attempts span
+// about a day and a half of SMTP or CRM downtime before the request shows as
+// failed in the console.
+const leadForwardAttempts = 15
+
+func (LeadForwardArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		MaxAttempts: leadForwardAttempts,
+		// Not completed: a resubmission after delivery needs a new job. A job
+		// running while the request changes notices (lead.ErrChanged) and retries.
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+		}},
+	}
+}
+
+// LeadForwardWorker runs lead.Forwarder.
+type LeadForwardWorker struct {
+	river.WorkerDefaults[LeadForwardArgs]
+	Forwarder *lead.Forwarder
+}
+
+// NewLeadForwardWorker builds the channels from SMTP_URL, MANAGER_EMAILS and
+// LEAD_WEBHOOK_URL; a channel without its settings is skipped.
+func NewLeadForwardWorker(d Deps) (*LeadForwardWorker, error) {
+	f := &lead.Forwarder{Log: d.Log, Pool: d.Pool, To: d.Config.ManagerEmails}
+	from := "b24learn@localhost"
+	if d.Config.PublicURL != nil {
+		from = "b24learn@" + d.Config.PublicURL.Hostname()
+		f.ConsoleURL = d.Config.PublicURL.String() + "/manager"
+	}
+	if d.Config.SMTPURL != nil {
+		m, err := lead.NewMailer(d.Config.SMTPURL, from, nil)
+		if err != nil {
+			return nil, fmt.Errorf("SMTP_URL: %w", err)
+		}
+		f.Mail = m
+	}
+	if d.Config.LeadWebhookURL != nil {
+		f.CRM = lead.NewCRM(d.Config.LeadWebhookURL, nil)
+	}
+	return &LeadForwardWorker{Forwarder: f}, nil
+}
+
+func (w *LeadForwardWorker) Work(ctx context.Context, job *river.Job[LeadForwardArgs]) error {
+	final := job.Attempt >= job.MaxAttempts
+	return w.Forwarder.Forward(ctx, job.Args.PortalID, job.Args.RequestID, final)
+}
+
+// addLeadWorker registers the forwarding worker (called by NewWorkers).
+func addLeadWorker(w *river.Workers, d Deps) error {
+	lw, err := NewLeadForwardWorker(d)
+	if err != nil {
+		return err
+	}
+	river.AddWorker(w, lw)
+	return nil
+}
+
+// Timeout covers one SMTP session and one webhook call, each bounded at 30 s.
+func (w *LeadForwardWorker) Timeout(*river.Job[LeadForwardArgs]) time.Duration { return 2 * time.Minute }
