@@ -22,6 +22,17 @@ func (s *Server) routes() http.Handler {
 	r.Get("/readyz", s.handleReadyz)
 	r.Method(http.MethodGet, "/metrics", s.metrics.Handler())
 
+	// Bitrix24: the iframe pages and the event handler (DESIGN §2, §4).
+	r.Post("/b24/install", s.handleInstall)
+	r.Post("/b24/app", s.handleApp)
+	r.Post("/b24/events", s.handleEvents)
+
+	// The app page's own requests, scoped to the session's portal.
+	r.Route("/app", func(r chi.Router) {
+		r.Use(s.withSession)
+		r.Get("/state", s.handleAppState)
+	})
+
 	static, _ := fs.Sub(web.Static, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
 

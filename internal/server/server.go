@@ -36,6 +36,9 @@ type Server struct {
 	river   *river.Client[pgx.Tx]
 	metrics *metrics.Metrics
 	now     func() time.Time
+
+	sessions *sessionCodec // iframe session tokens
+	b24HTTP  *http.Client  // calls to the Bitrix24 OAuth server and portals
 }
 
 // New builds the router.
@@ -44,6 +47,8 @@ func New(d Deps) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.sessions = newSessionCodec(d.Config.Keyring)
+	s.b24HTTP = &http.Client{Timeout: 30 * time.Second}
 	return s.routes()
 }
 

@@ -1,0 +1,270 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/store"
+	"b24learn/templates"
+)
+
+// The app's own events, bound at install and again after an update (an
+// update drops the bindings, reference §1.1.7). ONAPPINSTALL brings the
+// application_token on portals whose frame POST lacks APPLICATION_TOKEN.
+var appEvents = []string{"ONAPPINSTALL", "ONAPPUNINSTALL", "ONAPPUPDATE"}
+
+// errUnverified means the OAuth server did not vouch for the request: unknown
+// or spent tokens, or a member_id/DOMAIN other than the one the tokens belong to.
+var errUnverified = errors.New("request not verified by the Bitrix24 OAuth server")
+
+// verified is what the OAuth server confirmed about a frame POST or event.
+type verified struct {
+	token  bitrix24.Token // a fresh pair of the user who opened the frame
+	domain string         // the portal host, as client_endpoint names it
+}
+
+func (s *Server) oauth() *bitrix24.OAuth {
+	return &bitrix24.OAuth{URL: s.cfg.B24OAuthURL.String(), ClientID: s.cfg.B24ClientID,
+		ClientSecret: s.cfg.B24ClientSecret, HTTP: s.b24HTTP}
+}
+
+// verifyRefresh proves that refreshToken belongs to memberID (and, when given,
+// to domain) by exchanging it at the configured OAuth server with the app's
+// client secret: only the real OAuth server can answer, and its answer names
+// the portal. Nothing the request says about itself is taken on trust.
+func (s *Server) verifyRefresh(ctx context.Context, refreshToken, memberID, domain string) (verified, error) {
+	if refreshToken == "" || memberID == "" {
+		return verified{}, fmt.Errorf("no refresh token or member_id: %w", errUnverified)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	tok, err := s.oauth().Refresh(ctx, refreshToken)
+	var apiErr *bitrix24.APIError
+	if errors.As(err, &apiErr) {
+		return verified{}, fmt.Errorf("oauth refused the refresh token (%s): %w", apiErr.Code, errUnverified)
+	}
+	if err != nil {
+		return verified{}, fmt.Errorf("verify with oauth server: %w", err)
+	}
+	host := endpointHost(tok.ClientEndpoint)
+	switch {
+	case host == "":
+		return verified{}, fmt.Errorf("oauth answer without client_endpoint: %w", errUnverified)
+	case tok.MemberID != memberID:
+		return verified{}, fmt.Errorf("member_id does not match the oauth answer: %w", errUnverified)
+	case domain != "" && !strings.EqualFold(domain, host):
+		return verified{}, fmt.Errorf("DOMAIN does not match the oauth answer: %w", errUnverified)
+	}
+	return verified{token: tok, domain: host}, nil
+}
+
+// endpointHost is the host[:port] of an http(s) client_endpoint, lower case.
+func endpointHost(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return strings.ToLower(u.Host)
+}
+
+// b24Client is a REST client for one request's verified tokens.
+func (s *Server) b24Client(v verified) (*bitrix24.Client, *bitrix24.MemoryTokenSource) {
+	ts := bitrix24.NewMemoryTokenSource(s.oauth(), v.token)
+	c := bitrix24.New(bitrix24.Config{Endpoint: v.token.ClientEndpoint, Tokens: ts, HTTP: s.b24HTTP,
+		Logger: s.log, MaxRetries: 3})
+	return c, ts
+}
+
+// eventsURL is where Bitrix24 delivers the app's events.
+func (s *Server) eventsURL() string {
+	return strings.TrimRight(s.cfg.PublicURL.String(), "/") + "/b24/events"
+}
+
+// frameRequest parses and verifies an iframe POST; on failure it has written
+// the response and returns ok false.
+func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.AppRequest, verified, bool) {
+	req, err := bitrix24.ParseAppRequest(r)
+	if err != nil {
+		s.log.InfoContext(r.Context(), "bad frame request", "error", err, "request_id", requestID(r))
+		http.Error(w, "This page opens only inside Bitrix24.", http.StatusBadRequest)
+		return req, verified{}, false
+	}
+	v, err := s.verifyRefresh(r.Context(), req.RefreshID, req.MemberID, req.Domain)
+	if errors.Is(err, errUnverified) {
+		s.log.WarnContext(r.Context(), "unverified frame request", "error", err, "path", r.URL.Path, "request_id", requestID(r))
+		http.Error(w, "Bitrix24 did not confirm this request. Open the app again from Bitrix24.", http.StatusUnauthorized)
+		return req, verified{}, false
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "oauth server unreachable", "error", err, "request_id", requestID(r))
+		http.Error(w, "Bitrix24 could not be reached. Try again in a minute.", http.StatusBadGateway)
+		return req, verified{}, false
+	}
+	return req, v, true
+}
+
+// installPortal binds the app's events and stores the portal. It runs for the
+// installer and for an admin opening an app that has no installed portal row.
+func (s *Server) installPortal(ctx context.Context, req bitrix24.AppRequest, v verified, c *bitrix24.Client, ts *bitrix24.MemoryTokenSource) (store.Portal, error) {
+	for _, ev := range appEvents {
+		if err := c.EventBind(ctx, ev, s.eventsURL()); err != nil {
+			return store.Portal{}, fmt.Errorf("bind %s: %w", ev, err)
+		}
+	}
+	// The client may have refreshed; store the pair it holds now.
+	tok, err := ts.Token(ctx)
+	if err != nil {
+		return store.Portal{}, fmt.Errorf("current token: %w", err)
+	}
+	lang := req.Lang
+	if lang == "" {
+		lang = "en"
+	}
+	p, err := store.UpsertPortal(ctx, s.pool, s.cfg.Keyring, store.PortalInstall{
+		MemberID: tok.MemberID, Domain: v.domain, ClientEndpoint: tok.ClientEndpoint,
+		ServerEndpoint: tok.ServerEndpoint, Scope: tok.Scope, Lang: lang,
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiresAt: tok.Expires,
+		ApplicationToken: req.ApplicationToken,
+	})
+	if err != nil {
+		return store.Portal{}, err
+	}
+	s.log.InfoContext(ctx, "portal installed", "portal_id", p.ID, "domain", p.Domain)
+	return p, nil
+}
+
+// handleInstall is the installer page (POST /b24/install): verify, check that
+// an admin is installing, bind events, store the portal, then let BX24.js
+// finish the install, after which Bitrix24 opens the app page.
+func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
+	req, v, ok := s.frameRequest(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	c, ts := s.b24Client(v)
+	prof, err := c.Profile(ctx)
+	if err != nil {
+		s.b24Error(w, r, fmt.Errorf("install: profile: %w", err))
+		return
+	}
+	if !prof.Admin {
+		http.Error(w, "Only a Bitrix24 administrator can install this app.", http.StatusForbidden)
+		return
+	}
+	p, err := s.installPortal(ctx, req, v, c, ts)
+	if err != nil {
+		s.b24Error(w, r, fmt.Errorf("install: %w", err))
+		return
+	}
+	_, tok, err := s.newSession(p, prof.ID, true, req.Lang)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	setFrameHeaders(w, p)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := templates.Install(pageLang(req.Lang), p.Domain, p.Origin(), req.AppSID, tok).Render(ctx, w); err != nil {
+		s.log.ErrorContext(ctx, "render installer", "error", err)
+	}
+}
+
+// handleApp is the app page (POST /b24/app), opened on every visit: verify,
+// find out who opened it, mint a session and render the page.
+func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
+	req, v, ok := s.frameRequest(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	c, ts := s.b24Client(v)
+	prof, err := c.Profile(ctx)
+	if err != nil {
+		s.b24Error(w, r, fmt.Errorf("app: profile: %w", err))
+		return
+	}
+	p, err := store.GetPortalByMemberID(ctx, s.pool, v.token.MemberID)
+	switch {
+	case (errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed())) && prof.Admin:
+		// The installer never reached us (or an uninstall event came in
+		// between): an admin's verified open is as good as an install.
+		p, err = s.installPortal(ctx, req, v, c, ts)
+	case errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed()):
+		http.Error(w, "The app is not fully installed yet. A Bitrix24 administrator has to open it first.", http.StatusConflict)
+		return
+	case err == nil && prof.Admin && (p.NeedsReconnect || p.TokenExpiresAt.IsZero()):
+		// Background sync lost its tokens; an admin's fresh pair restores it.
+		var tok bitrix24.Token
+		if tok, err = ts.Token(ctx); err == nil {
+			err = store.SetPortalTokens(ctx, s.pool, s.cfg.Keyring, p.ID, tok.AccessToken, tok.RefreshToken, tok.Expires)
+		}
+		if err == nil {
+			p, err = store.GetPortal(ctx, s.pool, p.ID)
+		}
+	}
+	if err != nil {
+		s.b24Error(w, r, fmt.Errorf("app: %w", err))
+		return
+	}
+	sess, tok, err := s.newSession(p, prof.ID, prof.Admin, req.Lang)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	setFrameHeaders(w, p)
+	s.renderApp(w, r, p, sess, tok)
+}
+
+// b24Error answers a failed Bitrix24 call: a refused token is the user's to
+// fix by reopening the app, anything else is ours.
+func (s *Server) b24Error(w http.ResponseWriter, r *http.Request, err error) {
+	if bitrix24.IsPermanentAuthError(err) || errors.Is(err, bitrix24.ErrExpiredToken) || errors.Is(err, bitrix24.ErrInvalidToken) {
+		s.log.WarnContext(r.Context(), "bitrix24 refused the request", "error", err, "request_id", requestID(r))
+		http.Error(w, "Bitrix24 refused the request. Open the app again from Bitrix24.", http.StatusUnauthorized)
+		return
+	}
+	var apiErr *bitrix24.APIError
+	if errors.As(err, &apiErr) || errors.Is(err, context.DeadlineExceeded) {
+		s.log.ErrorContext(r.Context(), "bitrix24 call failed", "error", err, "request_id", requestID(r))
+		http.Error(w, "Bitrix24 did not answer as expected. Try again in a minute.", http.StatusBadGateway)
+		return
+	}
+	s.serverError(w, r, err)
+}
+
+// setFrameHeaders lets the portal, and only the portal, frame the page
+// (reference §5): frame-ancestors names the portal's origin from its
+// client_endpoint, and no X-Frame-Options is sent.
+func setFrameHeaders(w http.ResponseWriter, p store.Portal) {
+	ancestors := []string{"'self'", p.Origin()}
+	if endpointHost(p.Origin()+"/") != p.Domain {
+		// DOMAIN and client_endpoint disagree only after a rename; allow both.
+		ancestors = append(ancestors, "https://"+p.Domain)
+	}
+	h := w.Header()
+	h.Del("X-Frame-Options")
+	h.Set("Content-Security-Policy", "frame-ancestors "+strings.Join(ancestors, " ")+"; base-uri 'self'; object-src 'none'")
+	h.Set("Cache-Control", "no-store")
+}
+
+// pageLang picks the page language from LANG (already checked to be short
+// and free of markup); Bitrix24 sends codes like "en", "ru", "de".
+func pageLang(lang string) string {
+	if lang == "" {
+		return "en"
+	}
+	return lang
+}
+
+// txFunc runs f in one transaction.
+func (s *Server) txFunc(ctx context.Context, f func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, f)
+}

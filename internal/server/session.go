@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"b24learn/internal/secret"
+	"b24learn/internal/store"
+)
+
+// Session is who opened the app in the Bitrix24 iframe, proven by /b24/app.
+// It travels as a signed, encrypted token in the page: in forms (field
+// "session") and in the X-Session header of the page's requests. No cookie is
+// involved, since browsers block third-party cookies inside the iframe.
+type Session struct {
+	PortalID int64     `json:"p"`
+	UserID   int64     `json:"u"`
+	Admin    bool      `json:"a"`
+	Lang     string    `json:"l"`
+	Domain   string    `json:"d"`
+	Expires  time.Time `json:"e"`
+}
+
+const (
+	// sessionTTL bounds how long an open app page works without reopening.
+	sessionTTL = 2 * time.Hour
+	// sessionName binds the token to its purpose in securecookie's MAC.
+	sessionName   = "iframe-session"
+	sessionField  = "session"
+	sessionHeader = "X-Session"
+)
+
+// sessionCodec signs and encrypts sessions with keys derived from
+// SECRET_KEYS; after a key rotation older tokens still decode until expiry.
+type sessionCodec struct {
+	codecs []securecookie.Codec
+}
+
+func newSessionCodec(kr *secret.Keyring) *sessionCodec {
+	if kr == nil {
+		return nil
+	}
+	pairs := kr.CookieKeys(sessionName)
+	codecs := make([]securecookie.Codec, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		sc := securecookie.New(pairs[i], pairs[i+1])
+		// securecookie's own age check is a backstop; Expires is the rule.
+		sc.MaxAge(int((sessionTTL + time.Minute).Seconds()))
+		sc.MaxLength(4096)
+		sc.SetSerializer(securecookie.JSONEncoder{})
+		codecs = append(codecs, sc)
+	}
+	return &sessionCodec{codecs: codecs}
+}
+
+func (c *sessionCodec) encode(s Session) (string, error) {
+	if c == nil {
+		return "", errors.New("sessions need SECRET_KEYS")
+	}
+	tok, err := securecookie.EncodeMulti(sessionName, s, c.codecs...)
+	if err != nil {
+		return "", fmt.Errorf("encode session: %w", err)
+	}
+	return tok, nil
+}
+
+// errNoSession covers a missing, forged, garbled or expired token alike; the
+// client learns only that it must reopen the app.
+var errNoSession = errors.New("no valid session")
+
+func (c *sessionCodec) decode(tok string, now time.Time) (Session, error) {
+	if c == nil || tok == "" {
+		return Session{}, errNoSession
+	}
+	var s Session
+	if err := securecookie.DecodeMulti(sessionName, tok, &s, c.codecs...); err != nil {
+		return Session{}, errNoSession
+	}
+	if s.PortalID <= 0 || !now.Before(s.Expires) {
+		return Session{}, errNoSession
+	}
+	return s, nil
+}
+
+// newSession mints the token for a user proven by /b24/app or /b24/install.
+func (s *Server) newSession(p store.Portal, userID int64, admin bool, lang string) (Session, string, error) {
+	sess := Session{PortalID: p.ID, UserID: userID, Admin: admin, Lang: lang, Domain: p.Domain,
+		Expires: s.now().Add(sessionTTL).UTC().Truncate(time.Second)}
+	tok, err := s.sessions.encode(sess)
+	return sess, tok, err
+}
+
+type ctxKey int
+
+const sessionKey ctxKey = iota
+
+type sessionValue struct {
+	sess   Session
+	portal store.Portal
+}
+
+// sessionFrom returns the session that withSession proved for this request.
+func sessionFrom(ctx context.Context) (Session, bool) {
+	v, ok := ctx.Value(sessionKey).(sessionValue)
+	return v.sess, ok
+}
+
+// sessionPortal returns the session's portal as loaded by withSession.
+func sessionPortal(ctx context.Context) (store.Portal, bool) {
+	v, ok := ctx.Value(sessionKey).(sessionValue)
+	return v.portal, ok
+}
+
+// sessionToken finds the token in the X-Session header or, for form posts,
+// the "session" field.
+func sessionToken(r *http.Request) string {
+	if h := strings.TrimSpace(r.Header.Get(sessionHeader)); h != "" {
+		return h
+	}
+	if r.Method == http.MethodPost {
+		return strings.TrimSpace(r.PostFormValue(sessionField))
+	}
+	return ""
+}
+
+// withSession admits only requests with a valid, unexpired session of a
+// portal that still has the app installed. Handlers behind it take the portal
+// id from the session, never from the request.
+func (s *Server) withSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, err := s.sessions.decode(sessionToken(r), s.now())
+		if err != nil {
+			http.Error(w, "Your session has ended. Open the app again from Bitrix24.", http.StatusUnauthorized)
+			return
+		}
+		p, err := store.GetPortal(r.Context(), s.pool, sess.PortalID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed()) {
+			http.Error(w, "The app is no longer installed on this portal.", http.StatusUnauthorized)
+			return
+		}
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		ctx := context.WithValue(r.Context(), sessionKey, sessionValue{sess: sess, portal: p})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// requireAdmin lets only portal administrators through; it runs after
+// withSession.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, ok := sessionFrom(r.Context())
+		if !ok {
+			http.Error(w, "Your session has ended. Open the app again from Bitrix24.", http.StatusUnauthorized)
+			return
+		}
+		if !sess.Admin {
+			http.Error(w, "Only a Bitrix24 administrator can change these settings.", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
