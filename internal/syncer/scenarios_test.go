@@ -440,3 +440,64 @@ func TestDBSettings(t *testing.T) {
 		t.Fatalf("settings %+v %v", s, err)
 	}
 }
+
+func TestSyncRefusals(t *testing.T) {
+	t.Parallel()
+	// Learn requires a phone, and the plan allows 30 active users.
+	e := newSimEnv(t, simOpts{account: learnsim.AccountOptions{MaxActiveUsers: 30,
+		RequiredFields: []string{"login", "first_name", "last_name", "phone"}}})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(9, 120, 6))
+	rep := e.run(portalID, TriggerScheduled)
+	if rep.Status != RunPartial || rep.Counts["user.refused"] == 0 || rep.Counts["user.create"] == 0 {
+		t.Fatalf("status %s counts %v", rep.Status, rep.Counts)
+	}
+	items, err := e.syncer.Store().RunItems(context.Background(), portalID, rep.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]int{}
+	for _, it := range items {
+		if it.Status == ItemRefused {
+			switch {
+			case strings.Contains(it.Reason, "no e-mail"):
+				reasons["email"]++
+			case strings.Contains(strings.ToLower(it.Reason), "phone"):
+				reasons["phone"]++
+			default:
+				reasons[it.Reason]++
+			}
+		}
+	}
+	if reasons["email"] == 0 || reasons["phone"] == 0 || len(reasons) != 2 {
+		t.Fatalf("refusal reasons %v", reasons)
+	}
+	st := e.state()
+	active, inactive := 0, 0
+	for _, u := range st.Users {
+		if u.Status == StatusActive {
+			active++
+		} else {
+			inactive++
+		}
+		if u.Fields["phone"] == "" && u.ID != st.OwnerID {
+			t.Errorf("user %s created without the required phone", u.ID)
+		}
+	}
+	if active != 30 || inactive == 0 {
+		t.Fatalf("active %d inactive %d, want the plan's 30 and the rest inactive", active, inactive)
+	}
+	// The next run reports the plan limit on each user it cannot activate and
+	// still finishes.
+	rep = e.run(portalID, TriggerScheduled)
+	items, _ = e.syncer.Store().RunItems(context.Background(), portalID, rep.RunID)
+	limit := 0
+	for _, it := range items {
+		if it.Action == ActionReactivate && it.Status == ItemRefused && strings.Contains(it.Reason, "limit") {
+			limit++
+		}
+	}
+	if limit != inactive || rep.Status != RunPartial {
+		t.Fatalf("plan-limit refusals %d, want %d (status %s)", limit, inactive, rep.Status)
+	}
+	_ = p
+}

@@ -42,9 +42,10 @@ type simEnv struct {
 }
 
 type simOpts struct {
-	learn learnsim.Options
-	b24   b24sim.Options
-	par   int
+	learn   learnsim.Options
+	account learnsim.AccountOptions
+	b24     b24sim.Options
+	par     int
 }
 
 func newSimEnv(tb testing.TB, o simOpts) *simEnv {
@@ -55,7 +56,9 @@ func newSimEnv(tb testing.TB, o simOpts) *simEnv {
 		o.learn.Seed = 1
 	}
 	e.lsim = learnsim.New(o.learn)
-	if _, err := e.lsim.AddAccount(learnsim.AccountOptions{URL: simAccount, Email: simEmail, Password: simPassword, RootName: "Learn"}); err != nil {
+	acct := o.account
+	acct.URL, acct.Email, acct.Password, acct.RootName = simAccount, simEmail, simPassword, "Learn"
+	if _, err := e.lsim.AddAccount(acct); err != nil {
 		tb.Fatal(err)
 	}
 	e.lsrv = httptest.NewServer(e.lsim.Handler())
@@ -308,7 +311,9 @@ func TestSyncGeneratedOrg(t *testing.T) {
 	t.Parallel()
 	e := newSimEnv(t, simOpts{par: 8})
 	portalID, p := e.addPortal(b24sim.GenerateOrg(7, 3000, 300))
-	e.setSettings(portalID, func(s *Settings) { s.HeadsAsManagers, s.ParentHeadsAsSupervisors = true, true })
+	e.setSettings(portalID, func(s *Settings) {
+		s.HeadsAsManagers, s.ParentHeadsAsSupervisors, s.SendLoginEmail = true, true, true
+	})
 
 	rep := e.run(portalID, TriggerScheduled)
 	if rep.Status != RunPartial { // users without e-mail are refused
@@ -321,6 +326,11 @@ func TestSyncGeneratedOrg(t *testing.T) {
 	}
 	if len(st.Departments) != 300 || len(st.Users) != len(expected(p).users)+1 { // + the account owner
 		t.Errorf("Learn has %d departments and %d users", len(st.Departments), len(st.Users))
+	}
+	for _, u := range st.Users {
+		if u.ID != st.OwnerID && u.LoginEmails != 1 {
+			t.Fatalf("user %s got %d login e-mails, want 1", u.ID, u.LoginEmails)
+		}
 	}
 	t.Logf("initial: %d writes, counts %v, %s", rep.Writes, rep.Counts, rep.Duration)
 
