@@ -1,0 +1,232 @@
+package lead
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Sender and LeadAdder are the two channels; *Mailer and *CRM implement them.
+type Sender interface {
+	Send(ctx context.Context, m Mail) error
+}
+
+type LeadAdder interface {
+	AddLead(ctx context.Context, l Lead) (string, error)
+}
+
+// Forwarder delivers stored requests to the managers. A nil Mail (or no
+// recipients) or nil CRM marks that channel skipped.
+type Forwarder struct {
+	Log  *slog.Logger
+	Pool *pgxpool.Pool
+	Mail Sender
+	To   []string // MANAGER_EMAILS
+	CRM  LeadAdder
+	// ConsoleURL is the console's base (PUBLIC_URL + "/manager"), for the
+	// link in the e-mail; "" leaves the link out.
+	ConsoleURL string
+	Now        func() time.Time
+}
+
+// ErrChanged says the request was resubmitted while it was being forwarded:
+// the attempt is repeated with the new details.
+var ErrChanged = errors.New("activation request changed while forwarding")
+
+// Forward delivers the channels of request id that are not delivered yet.
+// A channel delivered on an earlier attempt is not sent again. final says
+// this is the job's last attempt: a failing channel is then marked failed
+// for the console instead of pending. It returns an error when any channel
+// failed, so the job is retried.
+func (f *Forwarder) Forward(ctx context.Context, portalID, id int64, final bool) error {
+	r, err := GetRequest(ctx, f.Pool, portalID, id)
+	if errors.Is(err, ErrNotFound) {
+		f.Log.Info("activation request gone; nothing to forward", "portal_id", portalID, "request_id", id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if err := f.channel(ctx, r, "email", r.EmailDelivery.State, final, f.Mail != nil && len(f.To) > 0, func() (string, error) {
+		return "", f.Mail.Send(ctx, f.mail(r))
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	if err := f.channel(ctx, r, "crm", r.CRMDelivery.State, final, f.CRM != nil, func() (string, error) {
+		return f.CRM.AddLead(ctx, CRMLead(r))
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// channel runs one channel's delivery and records its outcome for the
+// revision that was sent.
+func (f *Forwarder) channel(ctx context.Context, r *Request, ch, state string, final, configured bool, send func() (string, error)) error {
+	if state == DeliveryDelivered || state == DeliverySkipped {
+		return nil
+	}
+	if !configured {
+		return f.record(ctx, r, ch, outcome{state: DeliverySkipped})
+	}
+	leadID, sendErr := send()
+	if sendErr == nil {
+		if err := f.record(ctx, r, ch, outcome{state: DeliveryDelivered, attempt: 1, leadID: leadID}); err != nil {
+			return err
+		}
+		f.Log.Info("activation request forwarded", "channel", ch, "portal_id", r.PortalID, "request_id", r.ID)
+		return nil
+	}
+	f.Log.Warn("activation request not forwarded", "channel", ch, "portal_id", r.PortalID, "request_id", r.ID,
+		"final", final, "error", sendErr)
+	o := outcome{state: DeliveryPending, attempt: 1, err: clip(sendErr.Error(), 500)}
+	if final {
+		o.state = DeliveryFailed
+	}
+	if err := f.record(ctx, r, ch, o); err != nil && !errors.Is(err, ErrChanged) {
+		return errors.Join(fmt.Errorf("forward by %s: %w", ch, sendErr), err)
+	}
+	return fmt.Errorf("forward by %s: %w", ch, sendErr)
+}
+
+type outcome struct {
+	state   string
+	attempt int // 1 when something was sent
+	err     string
+	leadID  string
+}
+
+// Per channel, the same statement; the column names are fixed strings.
+var recordSQL = map[string]string{
+	"email": `UPDATE activation_requests SET email_state = $3, email_attempts = email_attempts + $4,
+		email_error = $5, email_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE email_at END, updated_at = $6
+		WHERE id = $1 AND revision = $2`,
+	"crm": `UPDATE activation_requests SET crm_state = $3, crm_attempts = crm_attempts + $4,
+		crm_error = $5, crm_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE crm_at END, updated_at = $6,
+		crm_lead_id = CASE WHEN $7 <> '' THEN $7 ELSE crm_lead_id END
+		WHERE id = $1 AND revision = $2`,
+}
+
+// record stores a channel's outcome when the request is still at the
+// revision that was sent; otherwise ErrChanged makes the job run again.
+func (f *Forwarder) record(ctx context.Context, r *Request, ch string, o outcome) error {
+	args := []any{r.ID, r.Revision, o.state, o.attempt, o.err, f.now()}
+	if ch == "crm" {
+		args = append(args, o.leadID)
+	}
+	tag, err := f.Pool.Exec(ctx, recordSQL[ch], args...)
+	if err != nil {
+		return fmt.Errorf("record %s delivery: %w", ch, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrChanged
+	}
+	return nil
+}
+
+func (f *Forwarder) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+func (f *Forwarder) mail(r *Request) Mail {
+	var b strings.Builder
+	fmt.Fprintf(&b, "A Bitrix24 portal asks for activation of the iSpring Learn sync.\n\n")
+	fmt.Fprintf(&b, "Portal:  %s\n", r.PortalDomain)
+	fmt.Fprintf(&b, "Name:    %s\n", r.Name)
+	fmt.Fprintf(&b, "E-mail:  %s\n", r.Email)
+	fmt.Fprintf(&b, "Phone:   %s\n", r.Phone)
+	fmt.Fprintf(&b, "Sent:    %s UTC", r.UpdatedAt.UTC().Format("2006-01-02 15:04"))
+	if r.Submissions > 1 {
+		fmt.Fprintf(&b, " (updated; submission %d)", r.Submissions)
+	}
+	b.WriteString("\n\nSettings\n")
+	b.WriteString(SummaryText(r.Summary))
+	if f.ConsoleURL != "" {
+		fmt.Fprintf(&b, "\nReview and activate: %s/requests/%d\n", strings.TrimRight(f.ConsoleURL, "/"), r.ID)
+	}
+	return Mail{
+		To:      f.To,
+		ReplyTo: r.Email,
+		Subject: "Activation request: " + r.PortalDomain,
+		Body:    b.String(),
+	}
+}
+
+// SummaryText is the settings summary as plain text lines.
+func SummaryText(s Summary) string {
+	var b strings.Builder
+	line := func(k, v string) { fmt.Fprintf(&b, "  %-20s %s\n", k+":", v) }
+	line("Learn URL", or(s.LearnURL, "not set yet"))
+	if len(s.Departments) == 0 {
+		line("Departments", "none selected yet")
+	} else {
+		d := fmt.Sprintf("%d selected (ids %s)", len(s.Departments), joinIDs(s.Departments, 20))
+		if len(s.Excluded) > 0 {
+			d += fmt.Sprintf(", %d excluded (ids %s)", len(s.Excluded), joinIDs(s.Excluded, 20))
+		}
+		line("Departments", d)
+	}
+	if s.EmployeesInScope >= 0 {
+		line("Employees in scope", strconv.Itoa(s.EmployeesInScope))
+	} else {
+		line("Employees in scope", "not known yet")
+	}
+	runs := or(s.FirstRun, "not set yet")
+	if s.SecondRun != "" {
+		runs += " and " + s.SecondRun
+	}
+	line("Run times (UTC)", runs)
+	line("Login e-mails", yesNo(s.SendLoginEmail))
+	line("Heads as managers", yesNo(s.HeadsAsManagers))
+	line("Parent heads as sup.", yesNo(s.ParentHeads))
+	return b.String()
+}
+
+// CRMLead is the lead crm.lead.add gets for r.
+func CRMLead(r *Request) Lead {
+	return Lead{
+		Title:    "iSpring Learn sync activation: " + r.PortalDomain,
+		Name:     r.Name,
+		Phone:    []Field{{Value: r.Phone, ValueType: "WORK"}},
+		Email:    []Field{{Value: r.Email, ValueType: "WORK"}},
+		Comments: "Portal: " + r.PortalDomain + "\n" + SummaryText(r.Summary),
+		SourceID: "WEB",
+		Source:   "b24learn activation request",
+	}
+}
+
+func joinIDs(ids []int64, max int) string {
+	parts := make([]string, 0, min(len(ids), max)+1)
+	for i, id := range ids {
+		if i == max {
+			parts = append(parts, "…")
+			break
+		}
+		parts = append(parts, strconv.FormatInt(id, 10))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,179 @@
+package lead
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/store"
+)
+
+// SessionTTL is how long a console session lasts without signing in again.
+const SessionTTL = 12 * time.Hour
+
+var (
+	// ErrBadCredentials is the one answer for an unknown e-mail, a wrong
+	// password and a disabled account, so none can be told apart.
+	ErrBadCredentials = errors.New("wrong e-mail or password")
+	ErrManagerExists  = errors.New("a manager with this e-mail exists")
+)
+
+// Manager is a console account.
+type Manager struct {
+	ID    int64
+	Email string
+}
+
+// CreateManager adds an account with an argon2id hash of password.
+func CreateManager(ctx context.Context, db store.DBTX, email, password string) (*Manager, error) {
+	email = strings.TrimSpace(email)
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email {
+		return nil, fmt.Errorf("%q is not an e-mail address", email)
+	}
+	if len([]rune(password)) < MinPasswordLen {
+		return nil, fmt.Errorf("the password needs at least %d characters", MinPasswordLen)
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{Email: email}
+	err = db.QueryRow(ctx, `INSERT INTO managers (email, password_hash) VALUES ($1, $2) RETURNING id`, email, hash).Scan(&m.ID)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return nil, ErrManagerExists
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	return m, nil
+}
+
+// Session is a signed-in console session.
+type Session struct {
+	Token     string // the secret in the cookie; only its hash is stored
+	ManagerID int64
+	Email     string
+	CSRF      string // synchronizer token every console form carries
+	ExpiresAt time.Time
+}
+
+// dummyHash is checked for unknown e-mails so timing does not tell them apart.
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyMTI"
+
+// SignIn checks the password under the failed-login limits (per account and
+// per IP) and opens a session. Errors: *RateLimitedError, ErrBadCredentials.
+func SignIn(ctx context.Context, pool *pgxpool.Pool, limits Limits, now time.Time, email, password, ip string) (*Session, error) {
+	email = strings.TrimSpace(email)
+	accountKey := "login:account:" + strings.ToLower(email)
+	ipKey := "login:ip:" + ip
+	if err := check(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
+		return nil, err
+	}
+	if err := check(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
+		return nil, err
+	}
+	var (
+		m        Manager
+		hash     string
+		disabled bool
+	)
+	err := pool.QueryRow(ctx, `SELECT id, email, password_hash, disabled FROM managers WHERE lower(email) = lower($1)`, email).
+		Scan(&m.ID, &m.Email, &hash, &disabled)
+	found := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("load manager: %w", err)
+	}
+	if !found {
+		hash = dummyHash
+	}
+	ok, err := CheckPassword(hash, password)
+	if err != nil && found {
+		return nil, fmt.Errorf("check password: %w", err)
+	}
+	if !found || !ok || disabled {
+		if err := hit(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil && !isLimited(err) {
+			return nil, err
+		}
+		if err := hit(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil && !isLimited(err) {
+			return nil, err
+		}
+		return nil, ErrBadCredentials
+	}
+	s := &Session{Token: randomToken(32), ManagerID: m.ID, Email: m.Email, CSRF: randomToken(32), ExpiresAt: now.Add(SessionTTL)}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO manager_sessions (id_hash, manager_id, csrf_token, created_at, expires_at, ip)
+			VALUES ($1, $2, $3, $4, $5, $6)`, tokenHash(s.Token), m.ID, s.CSRF, now, s.ExpiresAt, ip); err != nil {
+			return fmt.Errorf("store session: %w", err)
+		}
+		// Old sessions of the account are dropped from the table once expired.
+		if _, err := tx.Exec(ctx, `DELETE FROM manager_sessions WHERE manager_id = $1 AND expires_at < $2`, m.ID, now.Add(-24*time.Hour)); err != nil {
+			return fmt.Errorf("prune sessions: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{ManagerID: m.ID, ManagerEmail: m.Email, Action: "sign_in", IP: ip, At: now})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func isLimited(err error) bool {
+	var rl *RateLimitedError
+	return errors.As(err, &rl)
+}
+
+// LookupSession finds the live session of a cookie token: not signed out,
+// not expired, account not disabled. ErrNotFound otherwise.
+func LookupSession(ctx context.Context, db store.DBTX, token string, now time.Time) (*Session, error) {
+	if token == "" {
+		return nil, ErrNotFound
+	}
+	s := &Session{Token: token}
+	err := db.QueryRow(ctx, `
+		SELECT s.manager_id, m.email, s.csrf_token, s.expires_at
+		FROM manager_sessions s JOIN managers m ON m.id = s.manager_id
+		WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND NOT m.disabled`,
+		tokenHash(token), now).Scan(&s.ManagerID, &s.Email, &s.CSRF, &s.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load session: %w", err)
+	}
+	return s, nil
+}
+
+// SignOut revokes the session for good: the cookie, even if kept, no
+// longer finds a live row.
+func SignOut(ctx context.Context, pool *pgxpool.Pool, s *Session, ip string, now time.Time) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE manager_sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL`,
+			tokenHash(s.Token), now); err != nil {
+			return fmt.Errorf("revoke session: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{ManagerID: s.ManagerID, ManagerEmail: s.Email, Action: "sign_out", IP: ip, At: now})
+	})
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics on a broken source)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}

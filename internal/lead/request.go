@@ -1,0 +1,327 @@
+// Package lead is the activation step of DESIGN §8: the admin's request
+// (validated, rate-limited, stored with its forwarding job in one
+// transaction), its forwarding to the iSpring managers by e-mail and as a
+// lead in iSpring's Bitrix24 CRM, and the manager console's domain: accounts,
+// sessions, request and portal states, and the audit trail.
+package lead
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/store"
+)
+
+// Request states as the managers move them.
+const (
+	StatusNew       = "new"
+	StatusContacted = "contacted"
+	StatusActivated = "activated"
+	StatusRejected  = "rejected"
+)
+
+// Statuses lists them in workflow order.
+var Statuses = []string{StatusNew, StatusContacted, StatusActivated, StatusRejected}
+
+// Delivery states of one forwarding channel.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+	DeliverySkipped   = "skipped"
+)
+
+// Summary is what the managers need to know about the portal's setup.
+type Summary struct {
+	LearnURL         string  `json:"learn_url"`
+	Departments      []int64 `json:"departments"`          // selected Bitrix24 department ids
+	Excluded         []int64 `json:"excluded"`             // sub-departments cut out
+	EmployeesInScope int     `json:"employees_in_scope"`   // -1 when not known yet
+	FirstRun         string  `json:"first_run,omitempty"`  // "06:00" UTC
+	SecondRun        string  `json:"second_run,omitempty"` // "" when none
+	SendLoginEmail   bool    `json:"send_login_email"`
+	HeadsAsManagers  bool    `json:"heads_as_managers"`
+	ParentHeads      bool    `json:"parent_heads_as_supervisors"`
+}
+
+// Channel is the delivery state of one channel.
+type Channel struct {
+	State    string
+	Attempts int
+	Error    string
+	At       *time.Time
+}
+
+// Request is one stored activation request.
+type Request struct {
+	ID           int64
+	PortalID     int64
+	PortalDomain string
+	B24UserID    int64
+	Contact
+	Summary       Summary
+	Status        string
+	Notes         string
+	Revision      int
+	Submissions   int
+	EmailDelivery Channel
+	CRMDelivery   Channel
+	CRMLeadID     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Open says whether a repeat submission would update this request.
+func (r *Request) Open() bool { return r.Status == StatusNew || r.Status == StatusContacted }
+
+// Failed says whether a channel gave up after its last attempt.
+func (r *Request) Failed() bool {
+	return r.EmailDelivery.State == DeliveryFailed || r.CRMDelivery.State == DeliveryFailed
+}
+
+// ErrNotFound is returned for a request, portal or manager that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Submission is one press of "Send request".
+type Submission struct {
+	PortalID  int64
+	B24UserID int64
+	Lang      string // for the validation messages
+	IP        string
+	Contact   Contact
+	// EmployeesInScope is the number of employees the selected departments
+	// hold, when the caller knows it; nil leaves it unknown.
+	EmployeesInScope *int
+}
+
+// Enqueue inserts the forwarding job for a request inside tx. The caller
+// (a handler) supplies it, so this package never depends on the job package.
+type Enqueue func(ctx context.Context, tx pgx.Tx, portalID, requestID int64) error
+
+// Result says what Submit did.
+type Result struct {
+	RequestID int64
+	Updated   bool // an open request was updated instead of a new one added
+}
+
+// Submit validates s, applies the rate limits, and stores the request (or
+// updates the portal's open one) together with its forwarding job in one
+// transaction, so a crash can lose neither. The portal's activation state
+// becomes 'requested' unless it is active already. Errors: FieldErrors for
+// bad input, *RateLimitedError over a limit.
+func Submit(ctx context.Context, pool *pgxpool.Pool, limits Limits, now time.Time, s Submission, enqueue Enqueue) (Result, error) {
+	c, err := Validate(s.Contact, s.Lang)
+	if err != nil {
+		return Result{}, err
+	}
+	// Counted outside the transaction so a refused or failed attempt still
+	// counts; only valid submissions count, so typos cost nothing.
+	if err := hit(ctx, pool, fmt.Sprintf("activation:portal:%d", s.PortalID), limits.SubmitPerPortal, now); err != nil {
+		return Result{}, err
+	}
+	if s.IP != "" {
+		if err := hit(ctx, pool, "activation:ip:"+s.IP, limits.SubmitPerIP, now); err != nil {
+			return Result{}, err
+		}
+	}
+	var res Result
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		summary, err := LoadSummary(ctx, tx, s.PortalID)
+		if err != nil {
+			return err
+		}
+		if s.EmployeesInScope != nil {
+			summary.EmployeesInScope = *s.EmployeesInScope
+		}
+		sj, err := json.Marshal(summary)
+		if err != nil {
+			return fmt.Errorf("encode summary: %w", err)
+		}
+		err = tx.QueryRow(ctx, `
+			INSERT INTO activation_requests (portal_id, b24_user_id, name, email, phone, summary, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+			ON CONFLICT (portal_id) WHERE status IN ('new', 'contacted') DO UPDATE SET
+				b24_user_id = EXCLUDED.b24_user_id, name = EXCLUDED.name, email = EXCLUDED.email,
+				phone = EXCLUDED.phone, summary = EXCLUDED.summary,
+				revision = activation_requests.revision + 1,
+				submissions = activation_requests.submissions + 1,
+				email_state = 'pending', email_attempts = 0, email_error = '',
+				crm_state = 'pending', crm_attempts = 0, crm_error = '',
+				updated_at = EXCLUDED.updated_at
+			RETURNING id, submissions > 1`,
+			s.PortalID, s.B24UserID, c.Name, c.Email, c.Phone, sj, now).Scan(&res.RequestID, &res.Updated)
+		if err != nil {
+			return fmt.Errorf("store activation request: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE portals SET activation_state = 'requested', updated_at = $2
+			WHERE id = $1 AND activation_state <> 'active'`, s.PortalID, now); err != nil {
+			return fmt.Errorf("mark portal requested: %w", err)
+		}
+		if err := enqueue(ctx, tx, s.PortalID, res.RequestID); err != nil {
+			return fmt.Errorf("enqueue forwarding: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// LoadSummary reads the portal's settings into a Summary; a portal that has
+// not saved its settings yet gets an empty one.
+func LoadSummary(ctx context.Context, db store.DBTX, portalID int64) (Summary, error) {
+	sum := Summary{EmployeesInScope: -1}
+	var (
+		depts             []byte
+		first, second     *string
+		learnURL          string
+		login, heads, par bool
+	)
+	err := db.QueryRow(ctx, `
+		SELECT learn_url, departments, to_char(first_run, 'HH24:MI'), to_char(second_run, 'HH24:MI'),
+		       send_login_email, heads_as_managers, parent_heads_as_supervisors
+		FROM portal_settings WHERE portal_id = $1`, portalID).
+		Scan(&learnURL, &depts, &first, &second, &login, &heads, &par)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sum, nil
+	}
+	if err != nil {
+		return sum, fmt.Errorf("load settings summary: %w", err)
+	}
+	sum.LearnURL, sum.SendLoginEmail, sum.HeadsAsManagers, sum.ParentHeads = learnURL, login, heads, par
+	if first != nil {
+		sum.FirstRun = *first
+	}
+	if second != nil {
+		sum.SecondRun = *second
+	}
+	// Tolerant: ids may be numbers or strings, as Bitrix24 sends both.
+	var d struct {
+		Selected []json.Number `json:"selected"`
+		Excluded []json.Number `json:"excluded"`
+	}
+	if len(depts) > 0 {
+		if err := json.Unmarshal(depts, &d); err == nil {
+			sum.Departments = toIDs(d.Selected)
+			sum.Excluded = toIDs(d.Excluded)
+		}
+	}
+	return sum, nil
+}
+
+func toIDs(ns []json.Number) []int64 {
+	out := make([]int64, 0, len(ns))
+	for _, n := range ns {
+		if v, err := n.Int64(); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+const requestColumns = `r.id, r.portal_id, p.domain, r.b24_user_id, r.name, r.email, r.phone, r.summary,
+	r.status, r.notes, r.revision, r.submissions,
+	r.email_state, r.email_attempts, r.email_error, r.email_at,
+	r.crm_state, r.crm_attempts, r.crm_error, r.crm_at, r.crm_lead_id, r.created_at, r.updated_at`
+
+func scanRequest(row pgx.Row) (*Request, error) {
+	var r Request
+	var sum []byte
+	err := row.Scan(&r.ID, &r.PortalID, &r.PortalDomain, &r.B24UserID, &r.Name, &r.Email, &r.Phone, &sum,
+		&r.Status, &r.Notes, &r.Revision, &r.Submissions,
+		&r.EmailDelivery.State, &r.EmailDelivery.Attempts, &r.EmailDelivery.Error, &r.EmailDelivery.At,
+		&r.CRMDelivery.State, &r.CRMDelivery.Attempts, &r.CRMDelivery.Error, &r.CRMDelivery.At, &r.CRMLeadID, &r.CreatedAt, &r.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	r.Summary.EmployeesInScope = -1
+	_ = json.Unmarshal(sum, &r.Summary) // written by us; an odd row still shows
+	return &r, nil
+}
+
+// GetRequest loads one request of one portal.
+func GetRequest(ctx context.Context, db store.DBTX, portalID, id int64) (*Request, error) {
+	r, err := scanRequest(db.QueryRow(ctx, `SELECT `+requestColumns+`
+		FROM activation_requests r JOIN portals p ON p.id = r.portal_id
+		WHERE r.portal_id = $1 AND r.id = $2`, portalID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load activation request: %w", err)
+	}
+	return r, nil
+}
+
+// LatestRequest is the portal's most recent request, for the status panel;
+// nil when it never sent one.
+func LatestRequest(ctx context.Context, db store.DBTX, portalID int64) (*Request, error) {
+	r, err := scanRequest(db.QueryRow(ctx, `SELECT `+requestColumns+`
+		FROM activation_requests r JOIN portals p ON p.id = r.portal_id
+		WHERE r.portal_id = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT 1`, portalID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load latest activation request: %w", err)
+	}
+	return r, nil
+}
+
+// ListRequests lists requests for the console, newest first; status ""
+// means all. The console is cross-tenant by design: managers see every portal.
+func ListRequests(ctx context.Context, db store.DBTX, status string, limit int) ([]*Request, error) {
+	rows, err := db.Query(ctx, `SELECT `+requestColumns+`
+		FROM activation_requests r JOIN portals p ON p.id = r.portal_id
+		WHERE $1 = '' OR r.status = $1
+		ORDER BY r.updated_at DESC, r.id DESC LIMIT $2`, status, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list activation requests: %w", err)
+	}
+	defer rows.Close()
+	var out []*Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list activation requests: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list activation requests: %w", err)
+	}
+	return out, nil
+}
+
+// ValidStatus says whether s is a request status.
+func ValidStatus(s string) bool {
+	for _, v := range Statuses {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// clip bounds a stored error text; SMTP and HTTP errors can be long.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,158 @@
+package lead
+
+import (
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Contact is what the admin typed into the activation form.
+type Contact struct {
+	Name  string
+	Email string
+	Phone string
+}
+
+// FieldErrors maps a form field ("name", "email", "phone") to a message in the
+// admin's language, shown next to that field.
+type FieldErrors map[string]string
+
+func (fe FieldErrors) Error() string {
+	parts := make([]string, 0, len(fe))
+	for _, f := range []string{"name", "email", "phone"} {
+		if m, ok := fe[f]; ok {
+			parts = append(parts, f+": "+m)
+		}
+	}
+	return "invalid activation request: " + strings.Join(parts, "; ")
+}
+
+const (
+	maxNameLen  = 200
+	maxEmailLen = 254 // RFC 5321 path limit
+)
+
+// messages are the validation texts, English and Russian.
+var messages = map[string][2]string{
+	"name_required":  {"Enter your name.", "Укажите ваше имя."},
+	"name_too_long":  {"The name is too long (at most 200 characters).", "Имя слишком длинное (не более 200 символов)."},
+	"name_invalid":   {"The name contains characters that are not allowed.", "Имя содержит недопустимые символы."},
+	"email_required": {"Enter your e-mail address.", "Укажите адрес электронной почты."},
+	"email_invalid":  {"Enter an e-mail address such as name@company.com.", "Укажите адрес электронной почты, например name@company.ru."},
+	"phone_required": {"Enter your phone number.", "Укажите номер телефона."},
+	"phone_intl":     {"Enter the phone in international form: + and the country code, e.g. +7 912 345-67-89.", "Укажите телефон в международном формате: + и код страны, например +7 912 345-67-89."},
+	"phone_invalid":  {"This is not a valid phone number: use digits only, 8 to 15 of them including the country code.", "Это не номер телефона: только цифры, от 8 до 15 вместе с кодом страны."},
+}
+
+func msg(lang, code string) string {
+	m := messages[code]
+	if IsRussian(lang) {
+		return m[1]
+	}
+	return m[0]
+}
+
+// IsRussian says whether a Bitrix24 LANG gets Russian texts (ru and the
+// languages of its CIS portals); everything else gets English.
+func IsRussian(lang string) bool {
+	switch strings.ToLower(lang) {
+	case "ru", "ua", "by", "kz":
+		return true
+	}
+	return false
+}
+
+// Validate checks and normalises c: trimmed name, the bare e-mail address and
+// the phone in E.164. The errors are in the language lang.
+func Validate(c Contact, lang string) (Contact, error) {
+	fe := FieldErrors{}
+	out := Contact{Name: strings.Join(strings.Fields(c.Name), " ")}
+
+	switch {
+	case out.Name == "":
+		fe["name"] = msg(lang, "name_required")
+	case utf8.RuneCountInString(out.Name) > maxNameLen:
+		fe["name"] = msg(lang, "name_too_long")
+	case !utf8.ValidString(out.Name) || strings.IndexFunc(out.Name, unicode.IsControl) >= 0:
+		fe["name"] = msg(lang, "name_invalid")
+	}
+
+	email, code := normaliseEmail(c.Email)
+	if code != "" {
+		fe["email"] = msg(lang, code)
+	}
+	out.Email = email
+
+	phone, code := NormalisePhone(c.Phone)
+	if code != "" {
+		fe["phone"] = msg(lang, code)
+	}
+	out.Phone = phone
+
+	if len(fe) > 0 {
+		return out, fe
+	}
+	return out, nil
+}
+
+// normaliseEmail accepts a bare address only ("Bob <bob@x.com>" is not what
+// the field asks for) with a dotted domain, as a real mailbox has.
+func normaliseEmail(raw string) (string, string) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", "email_required"
+	}
+	if len(s) > maxEmailLen {
+		return s, "email_invalid"
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return s, "email_invalid"
+	}
+	at := strings.LastIndexByte(s, '@')
+	domain := s[at+1:]
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
+		strings.HasPrefix(domain, "[") {
+		return s, "email_invalid"
+	}
+	return s, ""
+}
+
+// NormalisePhone turns a phone written in international form into E.164:
+// "+7 (912) 345-67-89" → "+79123456789". "00" stands for "+". Spaces,
+// dashes, dots and parentheses are separators; anything else is refused, as is
+// a number without its country code (a leading + or 00).
+func NormalisePhone(raw string) (string, string) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", "phone_required"
+	}
+	var digits strings.Builder
+	plus := false
+	for i, r := range s {
+		switch {
+		case r == '+' && i == 0:
+			plus = true
+		case r >= '0' && r <= '9':
+			digits.WriteRune(r)
+		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')' || r == '\u00a0':
+		default:
+			return s, "phone_invalid"
+		}
+	}
+	d := digits.String()
+	if !plus {
+		if !strings.HasPrefix(strings.TrimLeft(s, " ("), "00") {
+			return s, "phone_intl"
+		}
+		d = strings.TrimPrefix(d, "00")
+	}
+	if len(d) < 8 || len(d) > 15 {
+		return s, "phone_invalid"
+	}
+	if d[0] == '0' {
+		return s, "phone_intl" // no country code starts with 0
+	}
+	return "+" + d, ""
+}
