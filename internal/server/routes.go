@@ -31,6 +31,7 @@ func (s *Server) routes() http.Handler {
 	r.Route("/app", func(r chi.Router) {
 		r.Use(s.withSession)
 		r.Get("/state", s.handleAppState)
+		s.settingsApp().mountSettings(r) // settings page: /app/settings, /app/runs/…, /app/preview|sync|approve
 	})
 
 	static, _ := fs.Sub(web.Static, "static")

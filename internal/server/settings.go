@@ -1,0 +1,387 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"b24learn/internal/learn"
+)
+
+// Field names of the settings form; the JSON error map of a failed save is
+// keyed by them, so the page shows each message next to its field.
+const (
+	fieldLearnURL      = "learn_url"
+	fieldLearnEmail    = "learn_email"
+	fieldLearnPassword = "learn_password"
+	fieldFirstRun      = "first_run"
+	fieldSecondRun     = "second_run"
+	fieldSendLogin     = "send_login_email"
+	fieldHeadsManagers = "heads_as_managers"
+	fieldParentHeads   = "parent_heads_as_supervisors"
+	fieldDepartments   = "departments"
+	fieldForm          = "form" // a message about the whole form
+)
+
+// Bounds of the form; larger input is refused rather than truncated.
+const (
+	maxURLLen      = 2048
+	maxEmailLen    = 254
+	maxPasswordLen = 256
+	maxDeptIDs     = 20000
+)
+
+// settingsApp serves the settings page and its endpoints. Its outside
+// dependencies sit behind interfaces so handler tests can use simulators.
+type settingsApp struct {
+	s     *Server
+	check learnChecker
+	org   orgSource
+}
+
+// learnChecker checks Learn credentials on save; a failure is a
+// *learn.CheckError (anything else counts as "unreachable").
+type learnChecker interface {
+	CheckLearn(ctx context.Context, creds learn.Credentials) error
+}
+
+// learnCheckFunc adapts a function to learnChecker.
+type learnCheckFunc func(ctx context.Context, creds learn.Credentials) error
+
+func (f learnCheckFunc) CheckLearn(ctx context.Context, creds learn.Credentials) error {
+	return f(ctx, creds)
+}
+
+// newLearnChecker is the production check: learn.CheckConnection through the
+// SSRF-safe dialer.
+func newLearnChecker(allowPrivate bool) learnChecker {
+	hc := learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: allowPrivate})
+	return learnCheckFunc(func(ctx context.Context, creds learn.Credentials) error {
+		return learn.CheckConnection(ctx, creds, learn.Options{HTTPClient: hc, AllowHTTP: allowPrivate})
+	})
+}
+
+// deptScope is portal_settings.departments: Bitrix24 department ids whose
+// subtrees are in scope, and ids whose subtrees are cut out of them.
+type deptScope struct {
+	Selected []int64 `json:"selected"`
+	Excluded []int64 `json:"excluded"`
+}
+
+// settingsInput is a submitted form, normalised and validated.
+type settingsInput struct {
+	LearnURL                 string
+	LearnEmail               string
+	LearnPassword            string // "" keeps the stored one
+	FirstRun                 string // "HH:MM"
+	SecondRun                string // "HH:MM" or ""
+	SendLoginEmail           bool
+	HeadsAsManagers          bool
+	ParentHeadsAsSupervisors bool
+	Departments              *deptScope // nil: not submitted (tree not loaded), keep stored
+}
+
+// msg is one user-facing text in English and Russian.
+type msg struct{ en, ru string }
+
+func (m msg) in(lang string) string {
+	if isRussian(lang) {
+		return m.ru
+	}
+	return m.en
+}
+
+// isRussian picks Russian for the Russian-speaking portals' languages and
+// English for the rest, as the page does.
+func isRussian(lang string) bool {
+	switch strings.ToLower(lang) {
+	case "ru", "ua", "uk", "by", "be", "kz":
+		return true
+	}
+	return false
+}
+
+var (
+	msgURLRequired      = msg{"Enter the address of your iSpring Learn account.", "Укажите адрес аккаунта iSpring Learn."}
+	msgURLTooLong       = msg{"The address is too long.", "Адрес слишком длинный."}
+	msgURLInvalid       = msg{"The iSpring Learn address is not a valid URL, e.g. https://company.ispringlearn.ru.", "Адрес iSpring Learn указан неверно, пример: https://company.ispringlearn.ru."}
+	msgURLNotHTTPS      = msg{"The iSpring Learn address must start with https://.", "Адрес iSpring Learn должен начинаться с https://."}
+	msgEmailRequired    = msg{"Enter the e-mail (login) of an iSpring Learn administrator.", "Укажите e-mail (логин) администратора iSpring Learn."}
+	msgEmailInvalid     = msg{"The e-mail (login) must not contain spaces and must be at most 254 characters.", "E-mail (логин) не должен содержать пробелов и быть длиннее 254 символов."}
+	msgPasswordRequired = msg{"Enter the password of the iSpring Learn administrator.", "Укажите пароль администратора iSpring Learn."}
+	msgPasswordTooLong  = msg{"The password is too long (at most 256 characters).", "Пароль слишком длинный (не более 256 символов)."}
+	msgFirstRequired    = msg{"Enter the time of the first run (UTC), e.g. 03:00.", "Укажите время первого запуска (UTC), например 03:00."}
+	msgTimeInvalid      = msg{"Enter a time as HH:MM, from 00:00 to 23:59.", "Укажите время в формате ЧЧ:ММ, от 00:00 до 23:59."}
+	msgSecondSame       = msg{"The second run must be at a different time than the first.", "Второй запуск должен быть в другое время, чем первый."}
+	msgDeptsInvalid     = msg{"The department selection could not be read. Reload the page and pick the departments again.", "Не удалось прочитать выбор подразделений. Обновите страницу и выберите подразделения снова."}
+	msgDeptsTooMany     = msg{"Too many departments in the selection.", "Выбрано слишком много подразделений."}
+	msgDeptsRequired    = msg{"Select at least one department to train in iSpring Learn.", "Выберите хотя бы одно подразделение для обучения в iSpring Learn."}
+	msgBoolInvalid      = msg{"This option has an invalid value.", "Недопустимое значение параметра."}
+	msgFixErrors        = msg{"Nothing was saved: correct the highlighted fields.", "Ничего не сохранено: исправьте отмеченные поля."}
+	msgCheckFailed      = msg{"Nothing was saved: the connection to iSpring Learn failed.", "Ничего не сохранено: не удалось подключиться к iSpring Learn."}
+	msgSaved            = msg{"Settings saved. The connection to iSpring Learn works.", "Настройки сохранены. Подключение к iSpring Learn работает."}
+	msgAdminOnly        = msg{"Only a portal administrator can change these settings.", "Изменять эти настройки может только администратор портала."}
+	msgBadRequest       = msg{"The request could not be read. Reload the page and try again.", "Не удалось прочитать запрос. Обновите страницу и повторите попытку."}
+)
+
+// parseSettingsForm reads and validates the form. stored tells whether a
+// password is already stored (then an empty password field keeps it). errs
+// maps field names to messages in lang; empty means valid.
+func parseSettingsForm(r *http.Request, lang string, allowHTTP, hasStoredPassword bool) (settingsInput, map[string]string) {
+	errs := map[string]string{}
+	var in settingsInput
+	get := func(k string) string { return r.PostFormValue(k) }
+
+	rawURL := strings.TrimSpace(get(fieldLearnURL))
+	switch {
+	case rawURL == "":
+		errs[fieldLearnURL] = msgURLRequired.in(lang)
+	case len(rawURL) > maxURLLen:
+		errs[fieldLearnURL] = msgURLTooLong.in(lang)
+	default:
+		u, err := learn.NormalizeAccountURL(rawURL, allowHTTP)
+		switch {
+		case errors.Is(err, learn.ErrInsecureURL):
+			errs[fieldLearnURL] = msgURLNotHTTPS.in(lang)
+		case err != nil:
+			errs[fieldLearnURL] = msgURLInvalid.in(lang)
+		default:
+			in.LearnURL = u
+		}
+	}
+
+	in.LearnEmail = strings.TrimSpace(get(fieldLearnEmail))
+	switch {
+	case in.LearnEmail == "":
+		errs[fieldLearnEmail] = msgEmailRequired.in(lang)
+	case utf8.RuneCountInString(in.LearnEmail) > maxEmailLen || !utf8.ValidString(in.LearnEmail) ||
+		strings.IndexFunc(in.LearnEmail, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		errs[fieldLearnEmail] = msgEmailInvalid.in(lang)
+	}
+
+	// The password is taken as typed: spaces may be part of it.
+	in.LearnPassword = get(fieldLearnPassword)
+	switch {
+	case in.LearnPassword == "" && !hasStoredPassword:
+		errs[fieldLearnPassword] = msgPasswordRequired.in(lang)
+	case utf8.RuneCountInString(in.LearnPassword) > maxPasswordLen:
+		errs[fieldLearnPassword] = msgPasswordTooLong.in(lang)
+	}
+
+	first := strings.TrimSpace(get(fieldFirstRun))
+	if first == "" {
+		errs[fieldFirstRun] = msgFirstRequired.in(lang)
+	} else if t, ok := parseHHMM(first); !ok {
+		errs[fieldFirstRun] = msgTimeInvalid.in(lang)
+	} else {
+		in.FirstRun = t
+	}
+	if second := strings.TrimSpace(get(fieldSecondRun)); second != "" {
+		if t, ok := parseHHMM(second); !ok {
+			errs[fieldSecondRun] = msgTimeInvalid.in(lang)
+		} else if t == in.FirstRun {
+			errs[fieldSecondRun] = msgSecondSame.in(lang)
+		} else {
+			in.SecondRun = t
+		}
+	}
+
+	for _, b := range []struct {
+		field string
+		dst   *bool
+	}{{fieldSendLogin, &in.SendLoginEmail}, {fieldHeadsManagers, &in.HeadsAsManagers}, {fieldParentHeads, &in.ParentHeadsAsSupervisors}} {
+		v, ok := parseCheckbox(r.PostForm[b.field])
+		if !ok {
+			errs[b.field] = msgBoolInvalid.in(lang)
+		}
+		*b.dst = v
+	}
+
+	if raw, ok := r.PostForm[fieldDepartments]; ok && len(raw) > 0 {
+		scope, m := parseDeptScope(raw[len(raw)-1])
+		if m != nil {
+			errs[fieldDepartments] = m.in(lang)
+		} else {
+			in.Departments = &scope
+		}
+	}
+	return in, errs
+}
+
+// parseHHMM accepts "H:MM", "HH:MM" and "HH:MM:SS" (browsers send seconds
+// when a step is set) and returns "HH:MM".
+func parseHHMM(s string) (string, bool) {
+	for _, layout := range []string{"15:04", "15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.Format("15:04"), true
+		}
+	}
+	return "", false
+}
+
+// parseCheckbox reads a checkbox: absent is false. A hidden "0" before the
+// checkbox lets the value be sent explicitly; the last value wins.
+func parseCheckbox(vals []string) (bool, bool) {
+	if len(vals) == 0 {
+		return false, true
+	}
+	switch strings.ToLower(strings.TrimSpace(vals[len(vals)-1])) {
+	case "1", "on", "true", "yes", "y":
+		return true, true
+	case "0", "off", "false", "no", "n", "":
+		return false, true
+	}
+	return false, false
+}
+
+// parseDeptScope reads the picker's JSON. Ids are positive; duplicates are
+// dropped; an id both selected and excluded is refused.
+func parseDeptScope(raw string) (deptScope, *msg) {
+	var in struct {
+		Selected []json.Number `json:"selected"`
+		Excluded []json.Number `json:"excluded"`
+	}
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || dec.More() {
+		return deptScope{}, &msgDeptsInvalid
+	}
+	if len(in.Selected)+len(in.Excluded) > maxDeptIDs {
+		return deptScope{}, &msgDeptsTooMany
+	}
+	ids := func(nums []json.Number) ([]int64, map[int64]bool, bool) {
+		out := make([]int64, 0, len(nums))
+		seen := make(map[int64]bool, len(nums))
+		for _, n := range nums {
+			id, err := strconv.ParseInt(n.String(), 10, 64)
+			if err != nil || id <= 0 {
+				return nil, nil, false
+			}
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+		return out, seen, true
+	}
+	sel, selSet, ok1 := ids(in.Selected)
+	exc, _, ok2 := ids(in.Excluded)
+	if !ok1 || !ok2 {
+		return deptScope{}, &msgDeptsInvalid
+	}
+	for _, id := range exc {
+		if selSet[id] {
+			return deptScope{}, &msgDeptsInvalid
+		}
+	}
+	if len(sel) == 0 {
+		return deptScope{}, &msgDeptsRequired
+	}
+	return deptScope{Selected: sel, Excluded: exc}, nil
+}
+
+// checkField maps a failed connection check to the field it is about.
+func checkField(code string) string {
+	switch code {
+	case learn.CheckBadCredentials:
+		return fieldLearnPassword
+	case learn.CheckNoAPIAccess:
+		return fieldLearnEmail
+	case learn.CheckServerError:
+		return fieldForm
+	default:
+		return fieldLearnURL
+	}
+}
+
+// saveResult is the JSON answer of POST /app/settings.
+type saveResult struct {
+	OK          bool              `json:"ok"`
+	Message     string            `json:"message"`
+	Errors      map[string]string `json:"errors,omitempty"`
+	HasPassword bool              `json:"has_password,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// handleSaveSettings validates, checks the Learn credentials and then saves
+// the settings and the audit row in one transaction. Any failure saves
+// nothing and answers 422 with the messages keyed by field.
+func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
+	v, ok := sessionFrom(r.Context())
+	if !ok {
+		http.Error(w, "Unauthorized.", http.StatusUnauthorized)
+		return
+	}
+	if !v.Admin {
+		writeJSON(w, http.StatusForbidden, saveResult{Message: msgAdminOnly.in(v.Lang)})
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, http.StatusBadRequest, saveResult{Message: msgBadRequest.in(v.Lang)})
+		return
+	}
+	ctx := r.Context()
+	cur, err := loadSettings(ctx, a.s.pool, v.PortalID)
+	if err != nil {
+		a.s.serverError(w, r, err)
+		return
+	}
+	allowHTTP := a.s.cfg != nil && a.s.cfg.LearnAllowPrivateHosts
+	in, errs := parseSettingsForm(r, v.Lang, allowHTTP, cur.HasPassword())
+	if len(errs) > 0 {
+		writeJSON(w, http.StatusUnprocessableEntity, saveResult{Message: msgFixErrors.in(v.Lang), Errors: errs})
+		return
+	}
+	var stored string
+	if cur.HasPassword() {
+		if stored, err = a.s.cfg.Keyring.DecryptString(cur.Password); err != nil {
+			a.s.serverError(w, r, fmt.Errorf("decrypt stored learn password: %w", err))
+			return
+		}
+	}
+	password := in.LearnPassword
+	if password == "" {
+		password = stored
+	}
+	checkCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	err = a.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
+	cancel()
+	if err != nil {
+		var ce *learn.CheckError
+		if !errors.As(err, &ce) {
+			ce = &learn.CheckError{Code: learn.CheckUnreachable, Err: err}
+		}
+		a.s.log.InfoContext(ctx, "learn check failed", "portal_id", v.PortalID, "code", ce.Code, "error", ce.Err)
+		writeJSON(w, http.StatusUnprocessableEntity, saveResult{
+			Message: msgCheckFailed.in(v.Lang),
+			Errors:  map[string]string{checkField(ce.Code): ce.Message(v.Lang)},
+		})
+		return
+	}
+	var enc []byte
+	if in.LearnPassword != "" && in.LearnPassword != stored {
+		if enc, err = a.s.cfg.Keyring.EncryptString(in.LearnPassword); err != nil {
+			a.s.serverError(w, r, fmt.Errorf("encrypt learn password: %w", err))
+			return
+		}
+	}
+	if err := saveSettings(ctx, a.s.pool, v.PortalID, v.UserID, in, enc); err != nil {
+		a.s.serverError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, saveResult{OK: true, Message: msgSaved.in(v.Lang), HasPassword: true})
+}

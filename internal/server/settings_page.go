@@ -1,0 +1,88 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"b24learn/internal/store"
+	"b24learn/templates"
+)
+
+// bx24JS is Bitrix24's iframe library; the page loads it asynchronously and
+// works without it.
+const bx24JS = "//api.bitrix24.com/api/v1/"
+
+// treeTimeout bounds the Bitrix24 calls of one page render; a slow portal
+// gets the page without the picker rather than no page.
+const treeTimeout = 20 * time.Second
+
+// settingsApp builds the settings page's handlers with the production
+// dependencies.
+func (s *Server) settingsApp() *settingsApp {
+	allow := s.cfg != nil && s.cfg.LearnAllowPrivateHosts
+	return &settingsApp{s: s, check: newLearnChecker(allow), org: bitrix24Org{client: s.portalB24Client}}
+}
+
+// mountSettings adds the page's endpoints to the /app router, which admits
+// only requests with a valid session; the state-changing ones are for admins
+// only. The portal always comes from the session, never from the request.
+func (a *settingsApp) mountSettings(r chi.Router) {
+	r.Get("/runs/{runID}", a.handleRunReport)
+	r.Get("/runs/{runID}/csv", a.handleRunCSV)
+	r.Group(func(r chi.Router) {
+		r.Use(a.s.requireAdmin)
+		r.Post("/settings", a.handleSaveSettings)
+		r.Post("/preview", a.handleAction("preview"))
+		r.Post("/sync", a.handleAction("sync"))
+		r.Post("/approve", a.handleAction("approve"))
+	})
+}
+
+// settingsView gathers the page's data: stored settings (never the
+// password), the department tree from Bitrix24 and the status panel.
+func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Session, token string) (templates.SettingsView, error) {
+	lang := templates.PageLang(sess.Lang)
+	st, err := loadSettings(ctx, a.s.pool, p.ID)
+	if err != nil {
+		return templates.SettingsView{}, err
+	}
+	v := templates.SettingsView{
+		Lang: lang, Token: token, Admin: sess.Admin, BX24JS: bx24JS,
+		Form: templates.SettingsForm{
+			LearnURL: st.LearnURL, LearnEmail: st.LearnEmail, HasPassword: st.HasPassword(),
+			FirstRun: st.FirstRun, SecondRun: st.SecondRun, SendLoginEmail: st.SendLoginEmail,
+			HeadsAsManagers: st.HeadsAsManagers, ParentHeadsAsSupervisors: st.ParentHeadsAsSupervisors,
+		},
+		Scope:  st.Departments,
+		Status: a.s.loadStatus(ctx, p, st, lang),
+	}
+	tctx, cancel := context.WithTimeout(ctx, treeTimeout)
+	defer cancel()
+	depts, err := a.org.OrgTree(tctx, p)
+	if err != nil {
+		a.s.log.WarnContext(ctx, "load department tree", "portal_id", p.ID, "error", err)
+		v.TreeError = msgTreeError.in(lang)
+	} else {
+		v.Tree = buildTree(depts)
+	}
+	return v, nil
+}
+
+var msgTreeError = msg{"The department list could not be loaded from Bitrix24, so the selection cannot be changed now. The saved selection is kept. Reopen the app to try again.",
+	"Не удалось загрузить список подразделений из Битрикс24, поэтому выбор сейчас изменить нельзя. Сохранённый выбор не изменится. Откройте приложение заново, чтобы повторить попытку."}
+
+// renderSettings writes the page. The frame headers are set by the caller.
+func (a *settingsApp) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string) {
+	v, err := a.settingsView(r.Context(), p, sess, token)
+	if err != nil {
+		a.s.serverError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := templates.SettingsPage(v).Render(r.Context(), w); err != nil {
+		a.s.log.ErrorContext(r.Context(), "render settings page", "error", err)
+	}
+}

@@ -1,0 +1,348 @@
+package server
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"b24learn/internal/jobs"
+	"b24learn/internal/store"
+	"b24learn/internal/syncer"
+	"b24learn/templates"
+)
+
+// statusRuns is how many runs the status panel lists.
+const statusRuns = 10
+
+// nextRuns returns the next occurrence after now of each configured daily
+// slot ("HH:MM" in UTC), earliest first.
+func nextRuns(now time.Time, slots ...string) []time.Time {
+	now = now.UTC()
+	var out []time.Time
+	for _, s := range slots {
+		t, err := time.Parse("15:04", s)
+		if err != nil {
+			continue
+		}
+		at := time.Date(now.Year(), now.Month(), now.Day(), t.Hour(), t.Minute(), 0, 0, time.UTC)
+		if !at.After(now) {
+			at = at.AddDate(0, 0, 1)
+		}
+		out = append(out, at)
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
+}
+
+func runView(r syncer.RunRecord) templates.RunView {
+	v := templates.RunView{ID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt,
+		Error: r.Error, HeldUsers: len(r.Held)}
+	if r.FinishedAt != nil {
+		v.Duration = r.FinishedAt.Sub(r.StartedAt)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Counts)) {
+		if r.Counts[k] != 0 {
+			v.Counts = append(v.Counts, templates.Count{Key: k, N: r.Counts[k]})
+		}
+	}
+	return v
+}
+
+// loadStatus reads the status panel's data. A failure to read runs is shown
+// in the panel rather than failing the page.
+func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettings, lang string) templates.StatusView {
+	v := templates.StatusView{
+		Activation: p.ActivationState,
+		Configured: st.Exists && st.LearnURL != "" && st.HasPassword() && st.FirstRun != "",
+	}
+	if v.Configured {
+		v.NextRuns = nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...)
+	}
+	rs := syncer.NewStore(s.pool)
+	runs, err := rs.Runs(ctx, p.ID, statusRuns)
+	if err == nil {
+		var held *syncer.RunRecord
+		if held, err = rs.LatestHeld(ctx, p.ID); err == nil && held != nil {
+			hv := runView(*held)
+			v.Held = &hv
+		}
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "load sync status", "portal_id", p.ID, "error", err)
+		v.Error = msgStatusError.in(lang)
+		return v
+	}
+	for _, r := range runs {
+		v.Runs = append(v.Runs, runView(r))
+	}
+	// The last run is the newest real sync; previews are listed but are not runs.
+	for _, r := range v.Runs {
+		if r.Trigger != syncer.TriggerPreview {
+			lr := r
+			v.LastRun = &lr
+			break
+		}
+	}
+	return v
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var (
+	msgStatusError    = msg{"The sync status could not be read.", "Не удалось получить состояние синхронизации."}
+	msgNotConfigured  = msg{"Save the settings first.", "Сначала сохраните настройки."}
+	msgNotActive      = msg{"Sync now is available once the integration is active.", "Синхронизация вручную доступна после активации интеграции."}
+	msgNothingHeld    = msg{"No run is waiting for approval.", "Нет запусков, ожидающих подтверждения."}
+	msgPreviewQueued  = msg{"Preview started. Its report appears in the list when it is ready; reload the page to see it.", "Предпросмотр запущен. Отчёт появится в списке, когда будет готов; обновите страницу."}
+	msgSyncQueued     = msg{"Sync started. Its report appears in the list when it is ready; reload the page to see it.", "Синхронизация запущена. Отчёт появится в списке, когда будет готов; обновите страницу."}
+	msgApproveQueued  = msg{"Approved. The held deactivations will be applied by the next run, starting now.", "Подтверждено. Отложенные отключения будут выполнены запуском, который начинается сейчас."}
+	msgAlreadyQueued  = msg{"A run is already waiting or in progress.", "Запуск уже ожидает выполнения или выполняется."}
+	msgRunNotFound    = msg{"Report not found.", "Отчёт не найден."}
+	msgSessionMissing = msg{"Your session has ended. Open the app again from Bitrix24.", "Сеанс завершён. Откройте приложение в Битрикс24 заново."}
+)
+
+// actionResult is the JSON answer of the status panel's buttons.
+type actionResult struct {
+	OK      bool   `json:"ok"`
+	Message string `json:"message"`
+}
+
+// errRefused carries a user-facing refusal out of a transaction.
+type errRefused struct {
+	status int
+	m      msg
+}
+
+func (e *errRefused) Error() string { return e.m.en }
+
+// handleAction queues a preview, a manual sync or an approved sync. The
+// portal's state is checked under a row lock in the same transaction as the
+// job insert, so a portal suspended meanwhile gets no job.
+func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, ok := sessionFrom(r.Context())
+		if !ok {
+			writeJSON(w, http.StatusUnauthorized, actionResult{Message: msgSessionMissing.en})
+			return
+		}
+		if !sess.Admin {
+			writeJSON(w, http.StatusForbidden, actionResult{Message: msgAdminOnly.in(sess.Lang)})
+			return
+		}
+		ctx := r.Context()
+		var dup bool
+		err := pgx.BeginFunc(ctx, a.s.pool, func(tx pgx.Tx) error {
+			var activation string
+			if err := tx.QueryRow(ctx, `SELECT activation_state FROM portals WHERE id = $1 FOR SHARE`, sess.PortalID).
+				Scan(&activation); err != nil {
+				return fmt.Errorf("lock portal: %w", err)
+			}
+			st, err := loadSettings(ctx, tx, sess.PortalID)
+			if err != nil {
+				return err
+			}
+			if !st.Exists || !st.HasPassword() {
+				return &errRefused{http.StatusConflict, msgNotConfigured}
+			}
+			var args river.JobArgs
+			switch kind {
+			case "preview":
+				args = jobs.PreviewArgs{PortalID: sess.PortalID}
+			case "sync":
+				if activation != "active" {
+					return &errRefused{http.StatusConflict, msgNotActive}
+				}
+				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: jobs.TriggerManual}
+			case "approve":
+				if activation != "active" {
+					return &errRefused{http.StatusConflict, msgNotActive}
+				}
+				held, err := syncer.NewStore(a.s.pool).LatestHeld(ctx, sess.PortalID)
+				if err != nil {
+					return err
+				}
+				if held == nil {
+					return &errRefused{http.StatusConflict, msgNothingHeld}
+				}
+				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: jobs.TriggerApproved}
+			}
+			res, err := a.s.river.InsertTx(ctx, tx, args, nil)
+			if err != nil {
+				return fmt.Errorf("queue %s: %w", kind, err)
+			}
+			dup = res.UniqueSkippedAsDuplicate
+			return nil
+		})
+		var ref *errRefused
+		switch {
+		case errors.As(err, &ref):
+			writeJSON(w, ref.status, actionResult{Message: ref.m.in(sess.Lang)})
+			return
+		case err != nil:
+			a.s.serverError(w, r, err)
+			return
+		}
+		a.s.log.InfoContext(ctx, "action queued", "portal_id", sess.PortalID, "user_id", sess.UserID, "action", kind, "duplicate", dup)
+		m := map[string]msg{"preview": msgPreviewQueued, "sync": msgSyncQueued, "approve": msgApproveQueued}[kind]
+		if dup {
+			m = msgAlreadyQueued
+		}
+		writeJSON(w, http.StatusAccepted, actionResult{OK: true, Message: m.in(sess.Lang)})
+	}
+}
+
+// reportItem is one row of a run report as the page and the CSV show it.
+type reportItem struct {
+	Kind    string `json:"kind"`
+	B24ID   int64  `json:"b24_id"`
+	LearnID string `json:"learn_id"`
+	Name    string `json:"name"`
+	Action  string `json:"action"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
+	Changes string `json:"changes"`
+}
+
+type reportJSON struct {
+	ID        int64          `json:"id"`
+	Trigger   string         `json:"trigger"`
+	Status    string         `json:"status"`
+	StartedAt time.Time      `json:"started_at"`
+	Counts    map[string]int `json:"counts"`
+	Error     string         `json:"error"`
+	Items     []reportItem   `json:"items"`
+}
+
+// itemName picks a readable name from the before/after fields.
+func itemName(it syncer.RunItem) string {
+	for _, m := range []map[string]string{it.After, it.Before} {
+		for _, k := range []string{"name", "Name", "email", "login"} {
+			if v := m[k]; v != "" {
+				return v
+			}
+		}
+		if f, l := m["first_name"], m["last_name"]; f != "" || l != "" {
+			return strings.TrimSpace(f + " " + l)
+		}
+	}
+	return ""
+}
+
+// itemChanges describes the fields that changed as "field: old → new".
+func itemChanges(it syncer.RunItem) string {
+	keys := map[string]bool{}
+	for k := range it.Before {
+		keys[k] = true
+	}
+	for k := range it.After {
+		keys[k] = true
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		b, a := it.Before[k], it.After[k]
+		if b == a {
+			continue
+		}
+		parts = append(parts, k+": "+b+" → "+a)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (a *settingsApp) loadReport(r *http.Request) (reportJSON, Session, int, error) {
+	sess, ok := sessionFrom(r.Context())
+	if !ok {
+		return reportJSON{}, sess, http.StatusUnauthorized, nil
+	}
+	id, err := strconv.ParseInt(chi.URLParam(r, "runID"), 10, 64)
+	if err != nil || id <= 0 {
+		return reportJSON{}, sess, http.StatusNotFound, nil
+	}
+	rs := syncer.NewStore(a.s.pool)
+	// The portal comes from the session: another portal's run id is "not found".
+	run, err := rs.Run(r.Context(), sess.PortalID, id)
+	if errors.Is(err, syncer.ErrRunNotFound) {
+		return reportJSON{}, sess, http.StatusNotFound, nil
+	}
+	if err != nil {
+		return reportJSON{}, sess, 0, err
+	}
+	items, err := rs.RunItems(r.Context(), sess.PortalID, id)
+	if err != nil {
+		return reportJSON{}, sess, 0, err
+	}
+	rep := reportJSON{ID: run.ID, Trigger: run.Trigger, Status: run.Status, StartedAt: run.StartedAt,
+		Counts: run.Counts, Error: run.Error, Items: make([]reportItem, 0, len(items))}
+	for _, it := range items {
+		rep.Items = append(rep.Items, reportItem{Kind: string(it.Kind), B24ID: it.B24ID, LearnID: it.LearnID,
+			Name: itemName(it), Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)})
+	}
+	return rep, sess, http.StatusOK, nil
+}
+
+// handleRunReport answers one run's report as JSON (the page renders it with
+// textContent).
+func (a *settingsApp) handleRunReport(w http.ResponseWriter, r *http.Request) {
+	rep, sess, status, err := a.loadReport(r)
+	if err != nil {
+		a.s.serverError(w, r, err)
+		return
+	}
+	if status != http.StatusOK {
+		writeJSON(w, status, actionResult{Message: msgRunNotFound.in(sess.Lang)})
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// handleRunCSV answers one run's report as CSV.
+func (a *settingsApp) handleRunCSV(w http.ResponseWriter, r *http.Request) {
+	rep, sess, status, err := a.loadReport(r)
+	if err != nil {
+		a.s.serverError(w, r, err)
+		return
+	}
+	if status != http.StatusOK {
+		http.Error(w, msgRunNotFound.in(sess.Lang), status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="run-%d.csv"`, rep.ID))
+	w.Header().Set("Cache-Control", "no-store")
+	// A BOM makes Excel read the file as UTF-8 (Cyrillic names).
+	_, _ = w.Write([]byte("\uFEFF"))
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"kind", "bitrix24_id", "learn_id", "name", "action", "status", "reason", "changes"})
+	for _, it := range rep.Items {
+		_ = cw.Write([]string{it.Kind, strconv.FormatInt(it.B24ID, 10), it.LearnID, csvSafe(it.Name), it.Action,
+			it.Status, csvSafe(it.Reason), csvSafe(it.Changes)})
+	}
+	cw.Flush()
+}
+
+// csvSafe defuses spreadsheet formulas in attacker-controlled text (a
+// department named "=HYPERLINK(…)"): such cells get a leading apostrophe.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
