@@ -73,6 +73,7 @@ func NewWorkers(d Deps) (*river.Workers, error) {
 	w := river.NewWorkers()
 	disp := &Dispatcher{Log: d.Log, Pool: d.Pool, CatchUpWindow: d.Config.CatchUpWindow, Now: time.Now}
 	river.AddWorker(w, &DispatchWorker{Dispatcher: disp})
+	river.AddWorker(w, &MaintenanceWorker{deps: d, now: time.Now})
 	if d.Sync != nil {
 		sw := &syncWorkers{deps: d}
 		river.AddWorker(w, &ScheduledSyncWorker{s: sw})
@@ -84,5 +85,5 @@ func NewWorkers(d Deps) (*river.Workers, error) {
 
 // PeriodicJobs are the jobs River inserts on a timer.
 func PeriodicJobs() []*river.PeriodicJob {
-	return []*river.PeriodicJob{PeriodicDispatch()}
+	return []*river.PeriodicJob{PeriodicDispatch(), periodicMaintenance()}
 }
