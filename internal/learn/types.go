@@ -211,7 +211,7 @@ type NewUser struct {
 
 // UserUpdate changes a user. Only the given fields change; an empty DepartmentID
 // leaves the department. Learn's docs call login "required as part of fields" on
-// update, so UpdateUser adds it when the caller passes Login.
+// update, so non-empty Fields must include the user's current "login".
 type UserUpdate struct {
 	DepartmentID string `json:"departmentId,omitempty"`
 	Fields       Fields `json:"fields,omitempty"`

@@ -159,6 +159,9 @@ func (c *Client) CreateUser(ctx context.Context, u NewUser) (string, error) {
 
 // UpdateUser changes a user's fields and/or department (Learn answers 200 or 204).
 func (c *Client) UpdateUser(ctx context.Context, id string, u UserUpdate) error {
+	if len(u.Fields) > 0 && u.Fields[FieldLogin] == "" {
+		return fmt.Errorf("update user: %w", &ValidationError{Message: "fields.login is required when fields are sent"})
+	}
 	_, err := c.do(ctx, request{method: http.MethodPost, route: "/user/{id}", path: "/user/" + url.PathEscape(id), body: u})
 	if err != nil {
 		return fmt.Errorf("update user: %w", err)

@@ -295,10 +295,11 @@ func TestStatusesPlanLimitSubordination(t *testing.T) {
 	e.must(400, "POST", "/user/"+a+"/subordination", map[string]any{"coSubordination": map[string]string{"subordinationType": "inherit"}})
 	e.must(400, "POST", "/department/"+e.root+"/subordination", map[string]any{"subordination": map[string]string{"subordinationType": "manual", "supervisorId": "nope"}})
 	e.must(400, "POST", "/department/"+e.root+"/subordination", map[string]any{"subordination": map[string]string{"subordinationType": "boss"}})
-	e.must(204, "POST", "/user/"+a+"/subordination", map[string]any{"subordination": map[string]string{"subordinationType": "manual", "supervisorId": b},
+	owner := e.state().OwnerID
+	e.must(204, "POST", "/user/"+a+"/subordination", map[string]any{"subordination": map[string]string{"subordinationType": "manual", "supervisorId": owner},
 		"coSubordination": map[string]string{"subordinationType": "no_supervisor"}})
 	for _, u := range e.state().Users {
-		if u.ID == a && (u.Subordination != Subordination{Type: "manual", SupervisorID: b} || u.CoSubordination.Type != "no_supervisor") {
+		if u.ID == a && (u.Subordination != Subordination{Type: "manual", SupervisorID: owner} || u.CoSubordination.Type != "no_supervisor") {
 			t.Errorf("user subordination: %+v %+v", u.Subordination, u.CoSubordination)
 		}
 	}
@@ -509,4 +510,16 @@ func TestLargeAccount(t *testing.T) {
 	if listed > 20*time.Second {
 		t.Errorf("listing 100k users took %v", listed)
 	}
+}
+
+func TestSupervisorMustBeActiveAndLoginOnUpdate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, AccountOptions{})
+	head := e.createUser(e.root, "head@x.ru", nil)
+	emp := e.createUser(e.root, "emp@x.ru", nil)
+	e.must(200, "POST", "/user/"+head+"/status", map[string]int{"status": 3})
+	e.must(400, "POST", "/user/"+emp+"/subordination", map[string]any{"subordination": map[string]string{"subordinationType": "manual", "supervisorId": head}})
+	e.must(400, "POST", "/department/"+e.root+"/subordination", map[string]any{"coSubordination": map[string]string{"subordinationType": "manual", "supervisorId": head}})
+	e.must(400, "POST", "/user/"+emp, map[string]any{"fields": map[string]string{"job_title": "no login"}})
+	e.must(200, "POST", "/user/"+emp, map[string]any{"departmentId": e.root})
 }

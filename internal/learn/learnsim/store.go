@@ -256,6 +256,10 @@ func (a *account) checkSub(s *sub, selfUserID string) *apiErr {
 		if s.SupervisorID == selfUserID {
 			return errf(400, "A user cannot be their own supervisor")
 		}
+		if sup.Status != 1 {
+			// The docs: administrators "can assign any active user".
+			return errf(400, "Supervisor %s is not an active user", s.SupervisorID)
+		}
 	case "inherit", "no_supervisor":
 		s.SupervisorID = ""
 	default:
@@ -385,6 +389,10 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 	}
 	if deptID != nil && *deptID != "" && a.depts[*deptID] == nil {
 		return errf(400, "Department %s not found", *deptID)
+	}
+	if len(fields) > 0 && strings.TrimSpace(fields["login"]) == "" {
+		// The docs list login as "required (as part of fields)" on update.
+		return errf(400, "Field login is required")
 	}
 	if err := a.checkFields(id, fields, false); err != nil {
 		return err
