@@ -210,6 +210,13 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 			p, err = store.GetPortal(ctx, s.pool, p.ID)
 		}
 	}
+	if err == nil && (p.Domain != v.domain || p.ClientEndpoint != v.token.ClientEndpoint) {
+		// Renamed portal: the frame headers must name the new origin.
+		err = store.SetPortalAddress(ctx, s.pool, p.ID, v.domain, v.token.ClientEndpoint, v.token.ServerEndpoint)
+		if err == nil {
+			p, err = store.GetPortal(ctx, s.pool, p.ID)
+		}
+	}
 	if err != nil {
 		s.b24Error(w, r, fmt.Errorf("app: %w", err))
 		return

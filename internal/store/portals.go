@@ -312,3 +312,18 @@ func deleteUnderSavepoint(ctx context.Context, db DBTX, table string, id int64) 
 	_, err = db.Exec(ctx, "RELEASE SAVEPOINT erase_portal")
 	return err
 }
+
+// SetPortalAddress records a portal's new address after a rename, as the
+// OAuth server reported it; member_id stays the key.
+func SetPortalAddress(ctx context.Context, db DBTX, id int64, domain, clientEndpoint, serverEndpoint string) error {
+	tag, err := db.Exec(ctx, `UPDATE portals SET domain = $2, client_endpoint = $3,
+		server_endpoint = COALESCE(NULLIF($4, ''), server_endpoint), updated_at = now() WHERE id = $1`,
+		id, domain, clientEndpoint, serverEndpoint)
+	if err != nil {
+		return fmt.Errorf("set portal address: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set portal address: %w", ErrNotFound)
+	}
+	return nil
+}
