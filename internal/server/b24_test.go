@@ -548,3 +548,27 @@ func TestRenamedPortalKeepsItsRowAndFrameOrigin(t *testing.T) {
 		t.Fatalf("after rename: %+v (before %+v)", after, before)
 	}
 }
+
+func TestAdminOpenReconnectsAPortal(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(8)
+	e.install(p)
+	row := e.portal(p.MemberID())
+	if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true, refresh_token = NULL WHERE id = $1`, row.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pg := e.open(p, p.NonAdminID()); pg.status != http.StatusOK {
+		t.Fatalf("non-admin open: %d", pg.status)
+	}
+	if !e.portal(p.MemberID()).NeedsReconnect {
+		t.Fatal("a non-admin's open replaced the portal's tokens")
+	}
+	if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK {
+		t.Fatalf("admin open: %d", pg.status)
+	}
+	if e.portal(p.MemberID()).NeedsReconnect || e.count(`SELECT count(*) FROM portals WHERE id = $1 AND refresh_token IS NOT NULL`, row.ID) != 1 {
+		t.Fatal("an admin's open did not restore the portal's tokens")
+	}
+}
