@@ -183,10 +183,14 @@ func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause e
 	if limit <= 0 {
 		limit = 3
 	}
+	// Tokens Bitrix24 will never accept again (app removed, access revoked,
+	// unpaid) stop the portal's syncs until an admin opens the app.
+	reconnect := bitrix24.IsPermanentAuthError(cause) || errors.Is(cause, bitrix24.ErrNeedsReconnect)
 	_, err := s.deps.Pool.Exec(ctx, `
 		UPDATE portals SET sync_failures = sync_failures + 1,
 		       needs_attention = sync_failures + 1 >= $2,
+		       needs_reconnect = needs_reconnect OR $4,
 		       last_sync_error = left($3, 1000), updated_at = now()
-		WHERE id = $1`, portalID, limit, cause.Error())
+		WHERE id = $1`, portalID, limit, cause.Error(), reconnect)
 	return err
 }

@@ -1,0 +1,138 @@
+// Package connect builds a portal's clients: Bitrix24 on the portal's stored
+// tokens, and iSpring Learn with the portal's stored credentials. Both share
+// one rate limiter per portal within the process, pass the SSRF rule (Learn),
+// and record every call in the call log.
+package connect
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/calllog"
+	"b24learn/internal/learn"
+	"b24learn/internal/secret"
+	"b24learn/internal/store"
+)
+
+// Factory builds per-portal clients. It is safe for concurrent use.
+type Factory struct {
+	pool    *pgxpool.Pool
+	keyring *secret.Keyring
+	oauth   *bitrix24.OAuth
+	calls   *calllog.Recorder // nil: calls are not logged
+	log     *slog.Logger
+
+	rate         float64
+	burst        int
+	allowPrivate bool
+	// learnHTTP is the SSRF-safe transport shared by all Learn clients.
+	learnHTTP *http.Client
+	b24HTTP   *http.Client
+
+	mu       sync.Mutex
+	limiters map[int64]*bitrix24.Limiter
+}
+
+// Options configure a Factory.
+type Options struct {
+	Pool    *pgxpool.Pool
+	Keyring *secret.Keyring
+	OAuth   *bitrix24.OAuth
+	CallLog *calllog.Recorder
+	Log     *slog.Logger
+	// Rate and Burst size each portal's Bitrix24 bucket (2/s and 50 by default).
+	Rate  float64
+	Burst int
+	// AllowPrivateHosts lifts the SSRF rule for Learn (demo and tests).
+	AllowPrivateHosts bool
+}
+
+// New builds a Factory.
+func New(o Options) *Factory {
+	if o.Rate <= 0 {
+		o.Rate = 2
+	}
+	if o.Burst <= 0 {
+		o.Burst = 50
+	}
+	return &Factory{
+		pool: o.Pool, keyring: o.Keyring, oauth: o.OAuth, calls: o.CallLog, log: o.Log,
+		rate: o.Rate, burst: o.Burst, allowPrivate: o.AllowPrivateHosts,
+		learnHTTP: learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: o.AllowPrivateHosts}),
+		b24HTTP:   &http.Client{Timeout: 60 * time.Second},
+		limiters:  map[int64]*bitrix24.Limiter{},
+	}
+}
+
+// limiter is the portal's bucket: every client of the portal in this process
+// draws from it, so parallel work cannot overrun Bitrix24's limit.
+func (f *Factory) limiter(portalID int64) *bitrix24.Limiter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.limiters[portalID]
+	if !ok {
+		l = bitrix24.NewLimiter(f.rate, f.burst)
+		f.limiters[portalID] = l
+	}
+	return l
+}
+
+func (f *Factory) withCallLog(hc *http.Client, portalID int64, service string) *http.Client {
+	if f.calls == nil {
+		return hc
+	}
+	c := *hc
+	c.Transport = f.calls.Transport(portalID, service, hc.Transport)
+	return &c
+}
+
+// Bitrix24 returns a client for the portal on its stored tokens. A renamed
+// portal's new address is stored as soon as the client learns it.
+func (f *Factory) Bitrix24(ctx context.Context, portalID int64) (*bitrix24.Client, error) {
+	p, err := store.GetPortal(ctx, f.pool, portalID)
+	if err != nil {
+		return nil, fmt.Errorf("load portal: %w", err)
+	}
+	if !p.Installed() {
+		return nil, fmt.Errorf("portal %d is not installed", portalID)
+	}
+	oauth := *f.oauth
+	oauth.HTTP = f.withCallLog(f.b24HTTP, portalID, "bitrix24")
+	return bitrix24.New(bitrix24.Config{
+		Endpoint: p.ClientEndpoint,
+		Tokens:   &Tokens{Pool: f.pool, Keyring: f.keyring, OAuth: &oauth, PortalID: portalID},
+		Limiter:  f.limiter(portalID),
+		HTTP:     f.withCallLog(f.b24HTTP, portalID, "bitrix24"),
+		Logger:   f.log,
+		OnEndpointChange: func(ctx context.Context, endpoint string) {
+			u, err := url.Parse(endpoint)
+			if err != nil || u.Host == "" {
+				f.log.Warn("portal moved to an unparsable endpoint", "portal_id", portalID)
+				return
+			}
+			if err := store.SetPortalAddress(ctx, f.pool, portalID, u.Host, endpoint, ""); err != nil {
+				f.log.Warn("store new portal endpoint", "portal_id", portalID, "error", err)
+			}
+		},
+	}), nil
+}
+
+// Learn returns a client for a Learn account on behalf of the portal.
+func (f *Factory) Learn(portalID int64, creds learn.Credentials) (*learn.Client, error) {
+	return learn.New(creds, learn.Options{
+		HTTPClient: f.withCallLog(f.learnHTTP, portalID, "learn"),
+		Logger:     f.log,
+		AllowHTTP:  f.allowPrivate,
+	})
+}
+
+// LearnHTTP is the SSRF-safe HTTP client for connection checks.
+func (f *Factory) LearnHTTP() *http.Client { return f.learnHTTP }
