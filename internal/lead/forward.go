@@ -165,7 +165,7 @@ func (f *Forwarder) mail(r *Request) Mail {
 // SummaryText is the settings summary as plain text lines.
 func SummaryText(s Summary) string {
 	var b strings.Builder
-	line := func(k, v string) { fmt.Fprintf(&b, "  %-20s %s\n", k+":", v) }
+	line := func(k, v string) { fmt.Fprintf(&b, "  %-28s %s\n", k+":", v) }
 	line("Learn URL", or(s.LearnURL, "not set yet"))
 	if len(s.Departments) == 0 {
 		line("Departments", "none selected yet")
@@ -188,7 +188,7 @@ func SummaryText(s Summary) string {
 	line("Run times (UTC)", runs)
 	line("Login e-mails", yesNo(s.SendLoginEmail))
 	line("Heads as managers", yesNo(s.HeadsAsManagers))
-	line("Parent heads as sup.", yesNo(s.ParentHeads))
+	line("Parent heads as supervisors", yesNo(s.ParentHeads))
 	return b.String()
 }
 

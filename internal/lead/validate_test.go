@@ -1,0 +1,131 @@
+package lead
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNormalisePhone(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in, want, code string
+	}{
+		{"+7 (912) 345-67-89", "+79123456789", ""},
+		{"  +7 912 345 67 89 ", "+79123456789", ""},
+		{"+1.415.555.2671", "+14155552671", ""},
+		{"0049 30 1234567", "+49301234567", ""},
+		{"+44 20 7946 0958", "+442079460958", ""},
+		{"", "", "phone_required"},
+		{"   ", "", "phone_required"},
+		{"8 (912) 345-67-89", "", "phone_intl"}, // domestic Russian form, no country code
+		{"9123456789", "", "phone_intl"},        // no +
+		{"+0 123 456 789", "", "phone_intl"},    // no country code starts with 0
+		{"+7 912 345-67-89 ext 5", "", "phone_invalid"},
+		{"+7 912 ABC-67-89", "", "phone_invalid"},
+		{"+7 912+345", "", "phone_invalid"},        // + only at the start
+		{"+1234567", "", "phone_invalid"},          // 7 digits: too short
+		{"+1234567890123456", "", "phone_invalid"}, // 16 digits: too long
+	}
+	for _, c := range cases {
+		got, code := NormalisePhone(c.in)
+		if code != c.code {
+			t.Errorf("NormalisePhone(%q) code = %q, want %q", c.in, code, c.code)
+			continue
+		}
+		if code == "" && got != c.want {
+			t.Errorf("NormalisePhone(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	good := Contact{Name: "  Иван   Петров ", Email: " ivan@example.ru ", Phone: "+7 (912) 345-67-89"}
+
+	t.Run("OK", func(t *testing.T) {
+		t.Parallel()
+		c, err := Validate(good, "ru")
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		want := Contact{Name: "Иван Петров", Email: "ivan@example.ru", Phone: "+79123456789"}
+		if c != want {
+			t.Fatalf("Validate = %+v, want %+v", c, want)
+		}
+	})
+
+	bad := []struct {
+		name  string
+		edit  func(*Contact)
+		field string
+		en    string // a fragment of the English message
+		ru    string // and of the Russian one
+	}{
+		{"NameRequired", func(c *Contact) { c.Name = "  " }, "name", "Enter your name", "Укажите ваше имя"},
+		{"NameTooLong", func(c *Contact) { c.Name = strings.Repeat("я", 201) }, "name", "too long", "слишком длинное"},
+		{"NameControl", func(c *Contact) { c.Name = "Ivan\x00" }, "name", "not allowed", "недопустимые"},
+		{"EmailRequired", func(c *Contact) { c.Email = "" }, "email", "Enter your e-mail", "Укажите адрес"},
+		{"EmailNoAt", func(c *Contact) { c.Email = "ivan.example.ru" }, "email", "name@company.com", "name@company.ru"},
+		{"EmailDisplayName", func(c *Contact) { c.Email = "Ivan <ivan@example.ru>" }, "email", "name@company.com", "name@company.ru"},
+		{"EmailNoDot", func(c *Contact) { c.Email = "ivan@localhost" }, "email", "name@company.com", "name@company.ru"},
+		{"EmailTwoAts", func(c *Contact) { c.Email = "a@b@example.ru" }, "email", "name@company.com", "name@company.ru"},
+		{"EmailTooLong", func(c *Contact) { c.Email = strings.Repeat("a", 250) + "@x.ru" }, "email", "name@company.com", "name@company.ru"},
+		{"PhoneRequired", func(c *Contact) { c.Phone = "" }, "phone", "Enter your phone", "Укажите номер"},
+		{"PhoneDomestic", func(c *Contact) { c.Phone = "8 912 345 67 89" }, "phone", "international form", "международном формате"},
+		{"PhoneLetters", func(c *Contact) { c.Phone = "+7 call me" }, "phone", "not a valid phone", "не номер телефона"},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			in := good
+			b.edit(&in)
+			for lang, frag := range map[string]string{"en": b.en, "ru": b.ru} {
+				_, err := Validate(in, lang)
+				var fe FieldErrors
+				if !errors.As(err, &fe) {
+					t.Fatalf("%s: err = %v, want FieldErrors", lang, err)
+				}
+				if len(fe) != 1 || !strings.Contains(fe[b.field], frag) {
+					t.Fatalf("%s: errors = %v, want only %s containing %q", lang, fe, b.field, frag)
+				}
+			}
+		})
+	}
+
+	t.Run("AllAtOnce", func(t *testing.T) {
+		t.Parallel()
+		_, err := Validate(Contact{}, "en")
+		var fe FieldErrors
+		if !errors.As(err, &fe) || len(fe) != 3 {
+			t.Fatalf("err = %v, want three field errors", err)
+		}
+	})
+}
+
+func TestPassword(t *testing.T) {
+	t.Parallel()
+	h, err := HashPassword("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("hash %q is not an argon2id PHC string", h)
+	}
+	if ok, err := CheckPassword(h, "correct horse battery"); !ok || err != nil {
+		t.Fatalf("right password: ok=%v err=%v", ok, err)
+	}
+	if ok, _ := CheckPassword(h, "correct horse batterY"); ok {
+		t.Fatal("wrong password accepted")
+	}
+	h2, _ := HashPassword("correct horse battery")
+	if h2 == h {
+		t.Fatal("two hashes of one password are equal: salt not random")
+	}
+	if ok, err := CheckPassword(dummyHash, "x"); ok || err != nil {
+		t.Fatalf("dummy hash must parse and never match: ok=%v err=%v", ok, err)
+	}
+	if _, err := CheckPassword("$2a$10$abc", "x"); err == nil {
+		t.Fatal("a non-argon2id hash must be refused")
+	}
+}
