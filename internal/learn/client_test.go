@@ -433,3 +433,48 @@ func TestParallelBoundsAndStops(t *testing.T) {
 		t.Fatalf("err %v after %d calls, want boom and an early stop", err, ran.Load())
 	}
 }
+
+// TestCreateAfterLostAnswer: the create is applied but the answer never arrives
+// (timeout). The client finds the object by its key instead of creating it twice.
+func TestCreateAfterLostAnswer(t *testing.T) {
+	t.Parallel()
+	sim := learnsim.New(learnsim.Options{})
+	root, _ := sim.AddAccount(learnsim.AccountOptions{URL: testAccount, Email: testEmail, Password: testPassword})
+	var lost atomic.Int32
+	h := sim.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" && (r.URL.Path == "/user" || r.URL.Path == "/department") && lost.Add(1) <= 2 {
+			h.ServeHTTP(httptest.NewRecorder(), r) // applied...
+			<-r.Context().Done()                   // ...and the client times out waiting
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	retry := fastRetry
+	retry.Timeout = 300 * time.Millisecond
+	c, _ := New(Credentials{AccountURL: testAccount, Email: testEmail, Password: testPassword},
+		Options{BaseURL: srv.URL, AllowHTTP: true, Retry: retry})
+	ctx := context.Background()
+	did, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sales", ParentID: root, Code: "p1-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, err := c.CreateUser(ctx, NewUser{DepartmentID: did, Fields: Fields{FieldLogin: "a@acme.ru", FieldFirstName: "A", FieldLastName: "B"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := sim.Snapshot(testAccount)
+	if len(st.Departments) != 2 || st.Departments[1].ID != did {
+		t.Errorf("departments %+v, want root + %s", st.Departments, did)
+	}
+	if u, ok := st.UserByLogin("a@acme.ru"); len(st.Users) != 2 || !ok || u.ID != uid {
+		t.Errorf("users %+v, want owner + %s", st.Users, uid)
+	}
+	// Without a code the client cannot know: it says so instead of guessing.
+	lost.Store(1)
+	_, err = c.CreateDepartment(ctx, NewDepartment{Name: "No code", ParentID: root})
+	if !errors.Is(err, ErrMaybeCreated) {
+		t.Fatalf("err = %v, want ErrMaybeCreated", err)
+	}
+}

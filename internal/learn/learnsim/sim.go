@@ -223,6 +223,7 @@ func (s *Sim) api(h http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		if aerr != nil {
+			s.log.Debug("learnsim refused", "route", route, "status", aerr.status)
 			writeErr(w, r, aerr)
 			return
 		}
