@@ -6,19 +6,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/calllog"
 	"b24learn/internal/config"
+	"b24learn/internal/connect"
 	"b24learn/internal/jobs"
+	"b24learn/internal/learn"
 	"b24learn/internal/metrics"
 	"b24learn/internal/server"
 	"b24learn/internal/store"
+	"b24learn/internal/syncer"
 )
 
 // Shutdown bounds: HTTP drains first, then running jobs get time to finish
@@ -31,14 +38,15 @@ const (
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	noHTTP := fs.Bool("no-http", false, "run only the River workers")
-	noWorkers := fs.Bool("no-workers", false, "run only the HTTP server")
-	noMigrate := fs.Bool("no-migrate", false, "do not apply migrations on start")
+	var o serveOptions
+	fs.BoolVar(&o.noHTTP, "no-http", false, "run only the River workers")
+	fs.BoolVar(&o.noWorkers, "no-workers", false, "run only the HTTP server")
+	fs.BoolVar(&o.noMigrate, "no-migrate", false, "do not apply migrations on start")
 	addr := fs.String("addr", "", "listen address (overrides HTTP_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *noHTTP && *noWorkers {
+	if o.noHTTP && o.noWorkers {
 		return errors.New("serve: --no-http and --no-workers leave nothing to run")
 	}
 	cfg, err := config.Load(getenv, true)
@@ -48,9 +56,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *addr != "" {
 		cfg.HTTPAddr = *addr
 	}
-	log := newLogger(cfg, stderr)
+	return serve(ctx, cfg, newLogger(cfg, stderr), o)
+}
 
-	if !*noMigrate {
+type serveOptions struct {
+	noHTTP, noWorkers, noMigrate bool
+	// ready, when set, is called once the HTTP listener is up and the
+	// workers have started, with the listener's address.
+	ready func(addr string)
+	// slotEvery, when set, makes the dispatcher treat every multiple of it
+	// as a slot (the demo's short interval).
+	slotEvery time.Duration
+}
+
+// serve runs the service until ctx ends, then shuts down in order: HTTP
+// drains, running jobs finish within a bound or go back to the queue.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOptions) error {
+	if !o.noMigrate {
 		if err := store.CreateDatabase(ctx, cfg.DatabaseURL); err != nil {
 			return err
 		}
@@ -60,33 +82,30 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer pool.Close()
-	if !*noMigrate {
+	if !o.noMigrate {
 		if _, err := store.Migrate(ctx, pool, log); err != nil {
 			return err
 		}
 	}
 
+	calls := calllog.NewRecorder(pool, log)
+	defer calls.Close()
+	clients := connect.New(connect.Options{
+		Pool: pool, Keyring: cfg.Keyring, CallLog: calls, Log: log,
+		OAuth: &bitrix24.OAuth{URL: cfg.B24OAuthURL.String(), ClientID: cfg.B24ClientID, ClientSecret: cfg.B24ClientSecret},
+		Rate:  cfg.B24RateLimit, Burst: cfg.B24Burst, AllowPrivateHosts: cfg.LearnAllowPrivateHosts,
+	})
 	m := metrics.New()
-	riverCfg := &river.Config{Logger: log}
-	if !*noWorkers {
-		riverCfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
-		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool})
-		if err != nil {
-			return err
-		}
-		riverCfg.Workers = workers
-		riverCfg.PeriodicJobs = jobs.PeriodicJobs()
-	}
-	riverClient, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), riverCfg)
+	riverClient, err := newRiverClient(pool, cfg, log, clients, o)
 	if err != nil {
-		return fmt.Errorf("river client: %w", err)
+		return err
 	}
 
 	errc := make(chan error, 2)
 	var httpServer *http.Server
-	if !*noHTTP {
+	addr := ""
+	if !o.noHTTP {
 		httpServer = &http.Server{
-			Addr: cfg.HTTPAddr,
 			Handler: server.New(server.Deps{
 				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m,
 			}),
@@ -100,52 +119,83 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 		}
-		log.Info("http listening", "addr", ln.Addr().String())
+		addr = ln.Addr().String()
+		log.Info("http listening", "addr", addr)
 		go func() {
 			if err := httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("http: %w", err)
 			}
 		}()
 	}
-	if !*noWorkers {
+	if !o.noWorkers {
 		// Start gets a context of its own: cancelling ctx must not abort jobs
-		// mid-write; Stop below hands them a bounded, orderly end.
+		// mid-write; shutdown hands them a bounded, orderly end.
 		if err := riverClient.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("start river: %w", err)
 		}
 		metrics.WatchRiver(ctx, m, riverClient)
 		log.Info("workers started")
 	}
+	if o.ready != nil {
+		o.ready(addr)
+	}
 
+	var cause error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
-	case err := <-errc:
-		log.Error("stopping after error", "error", err)
-		return shutdown(log, httpServer, riverClient, !*noWorkers, err)
+	case cause = <-errc:
+		log.Error("stopping after error", "error", cause)
 	}
-	return shutdown(log, httpServer, riverClient, !*noWorkers, nil)
-}
-
-func shutdown(log interface{ Info(string, ...any) }, hs *http.Server, rc *river.Client[pgx.Tx], workers bool, cause error) error {
-	if hs != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), httpDrainTimeout)
-		_ = hs.Shutdown(ctx)
+	if httpServer != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), httpDrainTimeout)
+		_ = httpServer.Shutdown(sctx)
 		cancel()
 	}
-	if workers {
-		ctx, cancel := context.WithTimeout(context.Background(), jobFinishTimeout)
-		err := rc.Stop(ctx)
+	if !o.noWorkers {
+		sctx, cancel := context.WithTimeout(context.Background(), jobFinishTimeout)
+		err := riverClient.Stop(sctx)
 		cancel()
 		if err != nil {
-			// Jobs still running are cancelled; River marks them for retry so
-			// another process resumes them (syncs are resumable).
-			log.Info("jobs did not finish in time; cancelling them", "timeout", jobFinishTimeout)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = rc.StopAndCancel(ctx)
+			// Jobs still running are cancelled; River schedules them for a
+			// retry so another process resumes them (syncs are resumable).
+			log.Info("jobs did not finish in time; handing them back", "timeout", jobFinishTimeout)
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = riverClient.StopAndCancel(sctx)
 			cancel()
 		}
 	}
 	log.Info("stopped")
 	return cause
+}
+
+// newRiverClient builds the River client: insert-only with --no-workers,
+// otherwise with every worker and the periodic jobs.
+func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, clients *connect.Factory, o serveOptions) (*river.Client[pgx.Tx], error) {
+	riverCfg := &river.Config{Logger: log}
+	if !o.noWorkers {
+		sync := syncer.New(syncer.Config{
+			Pool:     pool,
+			Settings: syncer.DBSettings{Pool: pool, Keyring: cfg.Keyring},
+			NewLearn: func(ctx context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
+				return clients.Learn(portalID, learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword})
+			},
+			NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
+				return clients.Bitrix24(ctx, portalID)
+			},
+			Logger: log,
+		})
+		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sync, SlotEvery: o.slotEvery})
+		if err != nil {
+			return nil, err
+		}
+		riverCfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
+		riverCfg.Workers = workers
+		riverCfg.PeriodicJobs = jobs.PeriodicJobs()
+	}
+	c, err := river.NewClient(riverpgxv5.New(pool), riverCfg)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return c, nil
 }

@@ -52,6 +52,9 @@ type Dispatcher struct {
 	CatchUpWindow time.Duration
 	// Now is the dispatcher's clock; tests drive it.
 	Now func() time.Time
+	// SlotEvery, when set (the demo), makes every multiple of it a slot for
+	// every syncable portal instead of the portal's own run times.
+	SlotEvery time.Duration
 }
 
 // schedule is one portal's run times of day, as offsets from midnight UTC.
@@ -117,6 +120,15 @@ func (d *Dispatcher) Tick(ctx context.Context, client *river.Client[pgx.Tx]) (in
 	schedules, err := syncableSchedules(ctx, tx)
 	if err != nil {
 		return 0, err
+	}
+	if d.SlotEvery > 0 {
+		var every []time.Duration
+		for t := time.Duration(0); t < 24*time.Hour; t += d.SlotEvery {
+			every = append(every, t)
+		}
+		for i := range schedules {
+			schedules[i].times = every
+		}
 	}
 	var params []river.InsertManyParams
 	for _, s := range schedules {

@@ -26,6 +26,9 @@ type Deps struct {
 	// FailuresBeforeAttention is how many failed sync attempts in a row mark
 	// a portal "needs attention"; 0 means 3.
 	FailuresBeforeAttention int
+	// SlotEvery, in the demo only, replaces every portal's run times with a
+	// slot at each multiple of it, so a newcomer sees a scheduled run soon.
+	SlotEvery time.Duration
 }
 
 // Trigger says why a sync runs.
@@ -71,7 +74,7 @@ var waitingOnce = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 // NewWorkers registers every worker of the app.
 func NewWorkers(d Deps) (*river.Workers, error) {
 	w := river.NewWorkers()
-	disp := &Dispatcher{Log: d.Log, Pool: d.Pool, CatchUpWindow: d.Config.CatchUpWindow, Now: time.Now}
+	disp := &Dispatcher{Log: d.Log, Pool: d.Pool, CatchUpWindow: d.Config.CatchUpWindow, Now: time.Now, SlotEvery: d.SlotEvery}
 	river.AddWorker(w, &DispatchWorker{Dispatcher: disp})
 	river.AddWorker(w, &MaintenanceWorker{deps: d, now: time.Now})
 	if d.Sync != nil {
