@@ -83,6 +83,9 @@ func NewWorkers(d Deps) (*river.Workers, error) {
 		river.AddWorker(w, &SyncWorker{s: sw})
 		river.AddWorker(w, &PreviewWorker{s: sw})
 	}
+	if err := addLeadWorker(w, d); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 

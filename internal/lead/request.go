@@ -278,12 +278,13 @@ func LatestRequest(ctx context.Context, db store.DBTX, portalID int64) (*Request
 }
 
 // ListRequests lists requests for the console, newest first; status ""
-// means all. The console is cross-tenant by design: managers see every portal.
-func ListRequests(ctx context.Context, db store.DBTX, status string, limit int) ([]*Request, error) {
+// means all, portalID 0 every portal. The console is cross-tenant by design:
+// managers see every portal.
+func ListRequests(ctx context.Context, db store.DBTX, status string, portalID int64, limit int) ([]*Request, error) {
 	rows, err := db.Query(ctx, `SELECT `+requestColumns+`
 		FROM activation_requests r JOIN portals p ON p.id = r.portal_id
-		WHERE $1 = '' OR r.status = $1
-		ORDER BY r.updated_at DESC, r.id DESC LIMIT $2`, status, limit)
+		WHERE ($1 = '' OR r.status = $1) AND ($2 = 0 OR r.portal_id = $2)
+		ORDER BY r.updated_at DESC, r.id DESC LIMIT $3`, status, portalID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list activation requests: %w", err)
 	}

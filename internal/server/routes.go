@@ -32,7 +32,11 @@ func (s *Server) routes() http.Handler {
 		r.Use(s.withSession)
 		r.Get("/state", s.handleAppState)
 		s.settingsApp().mountSettings(r) // settings page: /app/settings, /app/runs/…, /app/preview|sync|approve
+		r.With(s.requireAdmin).Post("/activation", s.handleActivation)
 	})
+
+	// The iSpring managers' console (DESIGN §8): its own cookie session and CSRF.
+	s.managerRoutes(r)
 
 	static, _ := fs.Sub(web.Static, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))

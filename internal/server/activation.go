@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/a-h/templ"
+	"github.com/jackc/pgx/v5"
+
+	"b24learn/internal/jobs"
+	"b24learn/internal/lead"
+	"b24learn/templates"
+)
+
+// handleActivation stores the admin's activation request (POST
+// /app/activation, behind withSession and requireAdmin). The portal comes
+// from the session only. A script sending the form with the X-Session header
+// gets the form component back to put in place; a plain form post gets a
+// whole page.
+func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
+	sess, ok := sessionFrom(r.Context())
+	if !ok {
+		http.Error(w, "Your session has ended. Open the app again from Bitrix24.", http.StatusUnauthorized)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "Bad form.", http.StatusBadRequest)
+		return
+	}
+	in := lead.Contact{Name: r.PostFormValue("name"), Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}
+	v := templates.ActivationView{Lang: sess.Lang, Token: sessionToken(r), Name: in.Name, Email: in.Email, Phone: in.Phone}
+
+	res, err := lead.Submit(r.Context(), s.pool, lead.DefaultLimits, s.now(), lead.Submission{
+		PortalID: sess.PortalID, B24UserID: sess.UserID, Lang: sess.Lang, IP: clientIP(r), Contact: in,
+	}, s.enqueueLeadForward)
+	status := http.StatusOK
+	var fe lead.FieldErrors
+	var rl *lead.RateLimitedError
+	switch {
+	case errors.As(err, &fe):
+		status = http.StatusUnprocessableEntity
+		v.Errors = fe
+	case errors.As(err, &rl):
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+		v.Notice = rateLimitText(sess.Lang, rl.Minutes())
+	case err != nil:
+		s.serverError(w, r, err)
+		return
+	default:
+		s.log.Info("activation request stored", "portal_id", sess.PortalID, "request_id", res.RequestID, "updated", res.Updated)
+		c, _ := lead.Validate(in, sess.Lang) // valid: shows the normalised values
+		v.Name, v.Email, v.Phone, v.Sent = c.Name, c.Email, c.Phone, true
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	var comp templ.Component = templates.ActivationPage(v)
+	if r.Header.Get(sessionHeader) != "" {
+		comp = templates.ActivationForm(v)
+	}
+	if err := comp.Render(r.Context(), w); err != nil {
+		s.log.Warn("render activation form", "error", err)
+	}
+}
+
+func rateLimitText(lang string, minutes int) string {
+	if lead.IsRussian(lang) {
+		return "Слишком много заявок подряд. Попробуйте снова через " + strconv.Itoa(minutes) + " мин."
+	}
+	return "Too many requests in a row. Please try again in " + strconv.Itoa(minutes) + " min."
+}
+
+// enqueueLeadForward inserts the forwarding job in the request's transaction.
+func (s *Server) enqueueLeadForward(ctx context.Context, tx pgx.Tx, portalID, requestID int64) error {
+	_, err := s.river.InsertTx(ctx, tx, jobs.LeadForwardArgs{PortalID: portalID, RequestID: requestID}, nil)
+	return err
+}
+
+// activationForm is the component the settings page embeds: the form
+// prefilled with the portal's open request, or else with prefill (the
+// admin's Bitrix24 profile where known), and the request's state.
+func (s *Server) activationForm(ctx context.Context, sess Session, token, activationState string, prefill lead.Contact) (templ.Component, error) {
+	v := templates.ActivationView{Lang: sess.Lang, Token: token, ReadOnly: !sess.Admin, Active: activationState == "active",
+		Name: prefill.Name, Email: prefill.Email, Phone: prefill.Phone}
+	req, err := lead.LatestRequest(ctx, s.pool, sess.PortalID)
+	if err != nil {
+		return nil, err
+	}
+	if req != nil && req.Open() {
+		v.Open = true
+		v.SentAt = req.UpdatedAt.UTC().Format("2006-01-02 15:04") + " UTC"
+		v.Name, v.Email, v.Phone = req.Name, req.Email, req.Phone
+	}
+	return templates.ActivationForm(v), nil
+}
+
+// clientIP is the peer address. Behind a proxy every client shares its IP;
+// the per-IP limits then act per proxy, which the per-portal and per-account
+// limits back up.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

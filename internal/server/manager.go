@@ -1,0 +1,385 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/go-chi/chi/v5"
+	"github.com/gorilla/securecookie"
+
+	"b24learn/internal/lead"
+	"b24learn/templates"
+)
+
+// The manager console (/manager) is a first-party page in a normal tab: a
+// securecookie session cookie naming a server-side session row (sign-out
+// revokes the row, so a kept cookie is dead), and a synchronizer CSRF token
+// stored with the session on every form. The sign-in form, before any
+// session, uses a double-submit token in a cookie of its own.
+const (
+	managerCookie      = "b24learn_manager"
+	managerLoginCookie = "b24learn_manager_login"
+	managerCookiePath  = "/manager"
+	managerCookieName  = "manager-session" // securecookie name and key purpose
+	managerListLimit   = 200
+)
+
+type console struct {
+	s      *Server
+	codecs []securecookie.Codec
+	limits lead.Limits
+}
+
+func newConsole(s *Server) *console {
+	c := &console{s: s, limits: lead.DefaultLimits}
+	if s.cfg.Keyring == nil {
+		return c
+	}
+	pairs := s.cfg.Keyring.CookieKeys(managerCookieName)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		sc := securecookie.New(pairs[i], pairs[i+1])
+		sc.MaxAge(int(lead.SessionTTL.Seconds()))
+		sc.SetSerializer(securecookie.JSONEncoder{})
+		c.codecs = append(c.codecs, sc)
+	}
+	return c
+}
+
+// managerRoutes registers the console under /manager.
+func (s *Server) managerRoutes(r chi.Router) {
+	c := newConsole(s)
+	r.Route("/manager", func(r chi.Router) {
+		r.Use(c.available, noStore)
+		r.Get("/signin", c.handleSignInForm)
+		r.Post("/signin", c.handleSignIn)
+		r.Group(func(r chi.Router) {
+			r.Use(c.requireManager)
+			r.Get("/", func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, "/manager/requests", http.StatusSeeOther)
+			})
+			r.Post("/signout", c.handleSignOut)
+			r.Get("/requests", c.handleRequests)
+			r.Post("/requests/{id}", c.handleUpdateRequest)
+			r.Get("/portals", c.handlePortals)
+			r.Get("/portals/{id}", c.handlePortal)
+			r.Post("/portals/{id}/activation", c.handleSetActivation)
+			r.Get("/audit", c.handleAudit)
+		})
+	})
+}
+
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// available refuses the console when SECRET_KEYS is not configured.
+func (c *console) available(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(c.codecs) == 0 {
+			http.Error(w, "The manager console needs SECRET_KEYS.", http.StatusServiceUnavailable)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type consoleKey struct{}
+
+func managerFrom(ctx context.Context) *lead.Session {
+	s, _ := ctx.Value(consoleKey{}).(*lead.Session)
+	return s
+}
+
+func (c *console) setCookie(w http.ResponseWriter, name string, value any, maxAge time.Duration) error {
+	enc, err := securecookie.EncodeMulti(name, value, c.codecs...)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: name, Value: enc, Path: managerCookiePath, MaxAge: int(maxAge.Seconds()),
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	return nil
+}
+
+func clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: managerCookiePath, MaxAge: -1,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+}
+
+func (c *console) readCookie(r *http.Request, name string) (string, bool) {
+	ck, err := r.Cookie(name)
+	if err != nil {
+		return "", false
+	}
+	var v string
+	if err := securecookie.DecodeMulti(name, ck.Value, &v, c.codecs...); err != nil || v == "" {
+		return "", false
+	}
+	return v, true
+}
+
+// session finds the live session of the request's cookie, or nil.
+func (c *console) session(r *http.Request) (*lead.Session, error) {
+	tok, ok := c.readCookie(r, managerCookie)
+	if !ok {
+		return nil, nil
+	}
+	sess, err := lead.LookupSession(r.Context(), c.s.pool, tok, c.s.now())
+	if errors.Is(err, lead.ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
+}
+
+// requireManager admits signed-in managers; state-changing requests must
+// also carry the session's CSRF token.
+func (c *console) requireManager(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, err := c.session(r)
+		if err != nil {
+			c.s.serverError(w, r, err)
+			return
+		}
+		if sess == nil {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				http.Redirect(w, r, "/manager/signin", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "You are signed out. Sign in again.", http.StatusUnauthorized)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if !sameToken(r.PostFormValue("csrf"), sess.CSRF) {
+				http.Error(w, "This form has expired or did not come from the console (CSRF check failed). Reload the page and try again.", http.StatusForbidden)
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), consoleKey{}, sess)))
+	})
+}
+
+func sameToken(got, want string) bool {
+	return got != "" && want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func newToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (c *console) render(w http.ResponseWriter, r *http.Request, status int, comp templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := comp.Render(r.Context(), w); err != nil {
+		c.s.log.Warn("render console page", "error", err, "path", r.URL.Path)
+	}
+}
+
+func (c *console) signInPage(w http.ResponseWriter, r *http.Request, status int, email, msg string) {
+	tok := newToken()
+	if err := c.setCookie(w, managerLoginCookie, tok, time.Hour); err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	c.render(w, r, status, templates.ManagerSignIn(templates.SignInView{Email: email, Error: msg, CSRF: tok}))
+}
+
+func (c *console) handleSignInForm(w http.ResponseWriter, r *http.Request) {
+	if sess, err := c.session(r); err == nil && sess != nil {
+		http.Redirect(w, r, "/manager/requests", http.StatusSeeOther)
+		return
+	}
+	c.signInPage(w, r, http.StatusOK, "", "")
+}
+
+func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
+	want, ok := c.readCookie(r, managerLoginCookie)
+	if !ok || !sameToken(r.PostFormValue("csrf"), want) {
+		c.signInPage(w, r, http.StatusForbidden, "", "The sign-in form expired. Please try again.")
+		return
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	ip := clientIP(r)
+	sess, err := lead.SignIn(r.Context(), c.s.pool, c.limits, c.s.now(), email, r.PostFormValue("password"), ip)
+	var rl *lead.RateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		c.s.log.Warn("console sign-in limited", "ip", ip)
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+		c.signInPage(w, r, http.StatusTooManyRequests, email,
+			"Too many failed sign-ins. Try again in "+strconv.Itoa(rl.Minutes())+" min.")
+		return
+	case errors.Is(err, lead.ErrBadCredentials):
+		c.s.log.Info("console sign-in failed", "ip", ip)
+		c.signInPage(w, r, http.StatusUnauthorized, email, "Wrong e-mail or password.")
+		return
+	case err != nil:
+		c.s.serverError(w, r, err)
+		return
+	}
+	if err := c.setCookie(w, managerCookie, sess.Token, lead.SessionTTL); err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	clearCookie(w, managerLoginCookie)
+	c.s.log.Info("console sign-in", "manager_id", sess.ManagerID, "ip", ip)
+	http.Redirect(w, r, "/manager/requests", http.StatusSeeOther)
+}
+
+func (c *console) handleSignOut(w http.ResponseWriter, r *http.Request) {
+	sess := managerFrom(r.Context())
+	if err := lead.SignOut(r.Context(), c.s.pool, sess, clientIP(r), c.s.now()); err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	clearCookie(w, managerCookie)
+	http.Redirect(w, r, "/manager/signin", http.StatusSeeOther)
+}
+
+func (c *console) nav(r *http.Request, section string) templates.ConsoleNav {
+	sess := managerFrom(r.Context())
+	n := templates.ConsoleNav{Email: sess.Email, CSRF: sess.CSRF, Section: section}
+	switch r.URL.Query().Get("done") {
+	case "saved":
+		n.Flash = "Saved."
+	case "active":
+		n.Flash = "The portal is active: syncs run from its next slot."
+	case "suspended":
+		n.Flash = "The portal is suspended: no more syncs."
+	}
+	return n
+}
+
+func (c *console) actor(r *http.Request) lead.Actor {
+	sess := managerFrom(r.Context())
+	return lead.Actor{ManagerID: sess.ManagerID, Email: sess.Email, IP: clientIP(r)}
+}
+
+func (c *console) handleRequests(w http.ResponseWriter, r *http.Request) {
+	filter := r.URL.Query().Get("status")
+	if filter != "" && !lead.ValidStatus(filter) {
+		filter = ""
+	}
+	reqs, err := lead.ListRequests(r.Context(), c.s.pool, filter, 0, managerListLimit)
+	if err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, templates.ManagerRequests(templates.RequestsView{Nav: c.nav(r, "requests"), Filter: filter, Requests: reqs}))
+}
+
+func pathID(r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+func (c *console) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	status, notes := r.PostFormValue("status"), strings.TrimSpace(r.PostFormValue("notes"))
+	if !lead.ValidStatus(status) || len(notes) > 4000 {
+		http.Error(w, "Unknown status or notes too long (4000 characters at most).", http.StatusBadRequest)
+		return
+	}
+	err := lead.UpdateRequest(r.Context(), c.s.pool, c.actor(r), id, status, notes, c.s.now())
+	switch {
+	case errors.Is(err, lead.ErrNotFound):
+		http.NotFound(w, r)
+		return
+	case errors.Is(err, lead.ErrOpenRequestExists):
+		http.Error(w, "This portal has another open request; close that one first.", http.StatusConflict)
+		return
+	case err != nil:
+		c.s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/manager/requests?done=saved#request-"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+}
+
+func (c *console) handlePortals(w http.ResponseWriter, r *http.Request) {
+	ps, err := lead.ListPortals(r.Context(), c.s.pool, managerListLimit)
+	if err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, templates.ManagerPortals(templates.PortalsView{Nav: c.nav(r, "portals"), Portals: ps}))
+}
+
+func (c *console) handlePortal(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	ctx := r.Context()
+	p, err := lead.GetPortal(ctx, c.s.pool, id)
+	if errors.Is(err, lead.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	v := templates.PortalView{Nav: c.nav(r, "portals"), Portal: p}
+	if v.Runs, err = lead.RecentRuns(ctx, c.s.pool, id, 20); err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	if v.Requests, err = lead.ListRequests(ctx, c.s.pool, "", id, 20); err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	if v.Audit, err = lead.ListAudit(ctx, c.s.pool, id, 50); err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, templates.ManagerPortal(v))
+}
+
+func (c *console) handleSetActivation(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	state, note := r.PostFormValue("state"), strings.TrimSpace(r.PostFormValue("note"))
+	if (state != lead.StateActive && state != lead.StateSuspended) || len(note) > 2000 {
+		http.Error(w, "Choose Activate or Suspend; the note may have 2000 characters at most.", http.StatusBadRequest)
+		return
+	}
+	err := lead.SetActivation(r.Context(), c.s.pool, c.actor(r), id, state, note, c.s.now())
+	if errors.Is(err, lead.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	c.s.log.Info("portal activation changed", "portal_id", id, "state", state, "manager_id", managerFrom(r.Context()).ManagerID)
+	http.Redirect(w, r, "/manager/portals/"+strconv.FormatInt(id, 10)+"?done="+state, http.StatusSeeOther)
+}
+
+func (c *console) handleAudit(w http.ResponseWriter, r *http.Request) {
+	entries, err := lead.ListAudit(r.Context(), c.s.pool, 0, 500)
+	if err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, templates.ManagerAudit(templates.AuditView{Nav: c.nav(r, "audit"), Entries: entries}))
+}
