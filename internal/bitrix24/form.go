@@ -17,10 +17,11 @@ func ParseBrackets(v url.Values) map[string]any {
 	for k := range v {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys) // deterministic result for repeated or conflicting keys
+	sort.Strings(keys)       // deterministic result for repeated or conflicting keys
+	next := map[string]int{} // next "[]" index per node path, kept so appends stay linear
 	for _, k := range keys {
 		for _, val := range v[k] {
-			setBracket(out, k, val)
+			setBracket(out, next, k, val)
 		}
 	}
 	return out
@@ -50,7 +51,7 @@ func splitBracketKey(key string) (string, []string) {
 	return base, segs
 }
 
-func setBracket(root map[string]any, key, val string) {
+func setBracket(root map[string]any, next map[string]int, key, val string) {
 	base, segs := splitBracketKey(key)
 	if len(segs) == 0 {
 		root[key] = val
@@ -58,29 +59,30 @@ func setBracket(root map[string]any, key, val string) {
 	}
 	node := root
 	name := base
+	path := base
 	for _, seg := range segs {
 		child, ok := node[name].(map[string]any)
 		if !ok {
 			child = map[string]any{}
 			node[name] = child
+			delete(next, path)
 		}
 		node = child
-		name = seg
-		if name == "" {
-			name = strconv.Itoa(nextIndex(node))
+		n, known := next[path]
+		if !known {
+			n = nextIndex(node)
 		}
-	}
-	node[name] = val
-}
-
-func nextIndex(m map[string]any) int {
-	n := 0
-	for k := range m {
-		if i, err := strconv.Atoi(k); err == nil && i >= n {
+		if seg == "" {
+			seg = strconv.Itoa(n)
+			n++
+		} else if i, err := strconv.Atoi(seg); err == nil && i >= n {
 			n = i + 1
 		}
+		next[path] = n
+		name = seg
+		path += "\x00" + seg
 	}
-	return n
+	node[name] = val
 }
 
 // EncodeBrackets is the inverse of ParseBrackets for values built from maps,
@@ -198,4 +200,14 @@ func BracketList(v any) []any {
 	default:
 		return []any{x}
 	}
+}
+
+func nextIndex(m map[string]any) int {
+	n := 0
+	for k := range m {
+		if i, err := strconv.Atoi(k); err == nil && i >= n {
+			n = i + 1
+		}
+	}
+	return n
 }
