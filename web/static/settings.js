@@ -1,0 +1,459 @@
+// The settings page inside the Bitrix24 iframe: saving the form, the
+// department picker and the status panel's buttons. Plain JS, no library.
+// Data from the server (department names, messages, report rows) reaches the
+// page through textContent only, never innerHTML.
+(function () {
+  'use strict';
+
+  var app = document.getElementById('app');
+  if (!app) return;
+  var session = app.getAttribute('data-session') || '';
+  var admin = app.getAttribute('data-admin') === 'true';
+  var lang = app.getAttribute('data-lang') || 'en';
+  var texts = {};
+  Array.prototype.forEach.call(document.querySelectorAll('#texts [data-key]'), function (el) {
+    texts[el.getAttribute('data-key')] = el.textContent;
+  });
+
+  // ---- BX24.js: optional. The page works without it; with it, the frame
+  // is sized to the content after every change of height.
+  var bxReady = false;
+  var fitPending = false;
+  function fit() {
+    if (!bxReady || fitPending) return;
+    fitPending = true;
+    window.requestAnimationFrame(function () {
+      fitPending = false;
+      try { window.BX24.fitWindow(); } catch (e) { /* not inside Bitrix24 */ }
+    });
+  }
+  (function loadBX24() {
+    var src = app.getAttribute('data-bx24');
+    if (!src || window.parent === window) return; // not framed: nothing to resize
+    var s = document.createElement('script');
+    s.async = true;
+    s.src = src;
+    s.onload = function () {
+      try {
+        window.BX24.init(function () { bxReady = true; fit(); });
+      } catch (e) { /* an unexpected BX24 build: keep going without it */ }
+    };
+    document.head.appendChild(s);
+  })();
+
+  // ---- Requests carry the session token in a header, never in the URL.
+  function request(method, url, body) {
+    var opts = { method: method, headers: { 'X-Session': session }, credentials: 'same-origin' };
+    if (body !== undefined) {
+      opts.body = body;
+      opts.headers['Content-Type'] = 'application/x-www-form-urlencoded';
+    }
+    return fetch(url, opts).then(function (res) {
+      return res.text().then(function (t) {
+        var data = null;
+        try { data = JSON.parse(t); } catch (e) { /* plain-text error */ }
+        return { status: res.status, data: data, text: t };
+      });
+    });
+  }
+
+  function failureText(r) {
+    if (r.status === 401) return texts.session_ended;
+    if (r.status === 403) return texts.readonly;
+    if (r.data && r.data.message) return r.data.message;
+    return texts.network_error;
+  }
+
+  function showNotice(el, ok, text) {
+    el.textContent = text;
+    el.classList.toggle('ok', !!ok);
+    el.classList.toggle('bad', !ok);
+    el.hidden = !text;
+    fit();
+  }
+
+  // ---- Department picker.
+  var tree = setupTree();
+
+  // ---- The form.
+  var form = document.getElementById('settings-form');
+  var result = document.getElementById('form-result');
+  var saving = document.getElementById('saving');
+  var saveBtn = document.getElementById('save-btn');
+
+  function clearErrors() {
+    Array.prototype.forEach.call(form.querySelectorAll('[data-error-for]'), function (el) { el.textContent = ''; });
+    Array.prototype.forEach.call(form.querySelectorAll('.has-error'), function (el) { el.classList.remove('has-error'); });
+  }
+
+  function showErrors(errors) {
+    var first = null;
+    Object.keys(errors).forEach(function (name) {
+      var box = form.querySelector('[data-error-for="' + name + '"]');
+      if (!box) return;
+      box.textContent = errors[name];
+      var field = form.querySelector('[data-field="' + name + '"]');
+      if (field) field.classList.add('has-error');
+      if (!first) first = document.getElementById(name) || field;
+    });
+    if (first && first.focus) first.focus();
+  }
+
+  if (form && admin) {
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      clearErrors();
+      if (tree) tree.store();
+      var params = new URLSearchParams(new FormData(form));
+      params.delete('session');
+      saveBtn.disabled = true;
+      saving.hidden = false;
+      result.hidden = true;
+      request('POST', '/app/settings', params.toString()).then(function (r) {
+        if (r.status === 200 && r.data && r.data.ok) {
+          showNotice(result, true, r.data.message);
+          var pw = document.getElementById('learn_password');
+          pw.value = '';
+          document.getElementById('password-hint').hidden = false;
+          return;
+        }
+        var errs = (r.data && r.data.errors) || {};
+        var formMsg = errs.form;
+        delete errs.form;
+        showErrors(errs);
+        showNotice(result, false, formMsg ? failureText(r) + ' ' + formMsg : failureText(r));
+      }, function () {
+        showNotice(result, false, texts.network_error);
+      }).then(function () {
+        saveBtn.disabled = false;
+        saving.hidden = true;
+        fit();
+      });
+    });
+  }
+
+  // ---- Status panel.
+  Array.prototype.forEach.call(document.querySelectorAll('[data-local-for]'), function (el) {
+    var d = new Date(el.getAttribute('data-local-for'));
+    if (isNaN(d.getTime())) return;
+    var s;
+    try {
+      s = d.toLocaleString(lang === 'ru' ? 'ru-RU' : 'en-GB', {
+        weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZoneName: 'short'
+      });
+    } catch (e) { s = d.toString(); }
+    el.textContent = '(' + texts.local_time + ': ' + s + ')';
+  });
+
+  var actionResult = document.getElementById('action-result');
+  Array.prototype.forEach.call(document.querySelectorAll('[data-action]'), function (btn) {
+    btn.addEventListener('click', function () {
+      btn.disabled = true;
+      request('POST', '/app/' + btn.getAttribute('data-action'), '').then(function (r) {
+        showNotice(actionResult, r.status === 202 && r.data && r.data.ok, r.data && r.data.ok ? r.data.message : failureText(r));
+      }, function () {
+        showNotice(actionResult, false, texts.network_error);
+      }).then(function () { btn.disabled = false; });
+    });
+  });
+
+  var report = document.getElementById('report');
+  var reportBody = document.getElementById('report-body');
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function showReport(rep) {
+    reportBody.textContent = '';
+    var head = el('p', 'muted', rep.started_at + ' · ' + rep.trigger + ' · ' + rep.status);
+    reportBody.appendChild(head);
+    if (rep.error) reportBody.appendChild(el('p', 'error', rep.error));
+    if (!rep.items || rep.items.length === 0) {
+      reportBody.appendChild(el('p', 'muted', texts.report_empty));
+    } else {
+      var wrap = el('div', 'table-wrap');
+      var table = el('table', 'list s-report-table');
+      var thead = el('thead');
+      var hr = el('tr');
+      ['col_kind', 'col_name', 'col_action', 'col_status', 'col_reason'].forEach(function (k) { hr.appendChild(el('th', null, texts[k])); });
+      thead.appendChild(hr);
+      table.appendChild(thead);
+      var tb = el('tbody');
+      rep.items.forEach(function (it) {
+        var tr = el('tr');
+        tr.appendChild(el('td', null, it.kind + ' #' + it.b24_id));
+        tr.appendChild(el('td', null, it.name));
+        tr.appendChild(el('td', null, it.action));
+        tr.appendChild(el('td', null, it.status));
+        tr.appendChild(el('td', null, [it.reason, it.changes].filter(Boolean).join(' — ')));
+        tb.appendChild(tr);
+      });
+      table.appendChild(tb);
+      wrap.appendChild(table);
+      reportBody.appendChild(wrap);
+    }
+    report.hidden = false;
+    fit();
+    report.scrollIntoView({ block: 'nearest' });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll('[data-report]'), function (btn) {
+    btn.addEventListener('click', function () {
+      request('GET', '/app/runs/' + encodeURIComponent(btn.getAttribute('data-report'))).then(function (r) {
+        if (r.status === 200 && r.data) showReport(r.data);
+        else showNotice(actionResult, false, failureText(r));
+      }, function () { showNotice(actionResult, false, texts.network_error); });
+    });
+  });
+  var closeBtn = document.getElementById('report-close');
+  if (closeBtn) closeBtn.addEventListener('click', function () { report.hidden = true; fit(); });
+  Array.prototype.forEach.call(document.querySelectorAll('[data-csv]'), function (btn) {
+    btn.addEventListener('click', function () {
+      var id = btn.getAttribute('data-csv');
+      fetch('/app/runs/' + encodeURIComponent(id) + '/csv', { headers: { 'X-Session': session }, credentials: 'same-origin' })
+        .then(function (res) {
+          if (!res.ok) throw new Error(String(res.status));
+          return res.blob();
+        }).then(function (blob) {
+          var a = document.createElement('a');
+          a.href = URL.createObjectURL(blob);
+          a.download = 'run-' + id + '.csv';
+          document.body.appendChild(a);
+          a.click();
+          setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+        }).catch(function () { showNotice(actionResult, false, texts.network_error); });
+    });
+  });
+
+  fit();
+  window.addEventListener('load', fit);
+
+  // setupTree builds the picker over the JSON the server embedded once: ids,
+  // parent indexes, names and direct employee counts in depth-first order,
+  // so every subtree is one contiguous range [i, end[i]). Only the rows in
+  // view are in the DOM, which keeps 5,000 departments instant.
+  function setupTree() {
+    var dataEl = document.getElementById('tree-data');
+    var box = document.getElementById('tree');
+    if (!dataEl || !box) return null;
+    var inner = document.getElementById('tree-inner');
+    var input = document.getElementById('departments-input');
+    var search = document.getElementById('tree-search');
+    var countEl = document.getElementById('tree-count');
+    var data = JSON.parse(dataEl.textContent);
+    var scope = JSON.parse(document.getElementById('scope-data').textContent) || {};
+    var ids = data.i || [], par = data.p || [], names = data.n || [], cnt = data.c || [];
+    var N = ids.length;
+    var ROW = 30, MAXH = 420, OVERSCAN = 8;
+
+    var end = new Int32Array(N), depth = new Int32Array(N), total = new Int32Array(N);
+    var lower = new Array(N);
+    var index = new Map();
+    var i;
+    for (i = 0; i < N; i++) {
+      end[i] = i + 1;
+      total[i] = cnt[i] || 0;
+      depth[i] = par[i] >= 0 ? depth[par[i]] + 1 : 0;
+      lower[i] = String(names[i]).toLowerCase();
+      index.set(ids[i], i);
+    }
+    for (i = N - 1; i >= 0; i--) {
+      var p = par[i];
+      if (p >= 0) {
+        if (end[i] > end[p]) end[p] = end[i];
+        total[p] += total[i];
+      }
+    }
+
+    // mark: 1 = selected (subtree in), -1 = excluded (subtree out), 0 = inherits.
+    var mark = new Int8Array(N);
+    (scope.selected || []).forEach(function (id) { if (index.has(id)) mark[index.get(id)] = 1; });
+    (scope.excluded || []).forEach(function (id) { if (index.has(id)) mark[index.get(id)] = -1; });
+    var eff = new Uint8Array(N), mixed = new Uint8Array(N);
+    var expanded = new Uint8Array(N);
+    for (i = 0; i < N; i++) if (par[i] < 0) expanded[i] = 1;
+    // Open the way to every marked department so the selection is visible.
+    for (i = 0; i < N; i++) {
+      if (mark[i] !== 0) for (var a = par[i]; a >= 0; a = par[a]) expanded[a] = 1;
+    }
+
+    var query = '';
+    var show = new Uint8Array(N);
+    var rows = new Int32Array(N);
+    var nrows = 0;
+
+    function recompute() {
+      var n = 0;
+      for (var k = 0; k < N; k++) {
+        eff[k] = mark[k] === 1 ? 1 : mark[k] === -1 ? 0 : (par[k] >= 0 ? eff[par[k]] : 0);
+        n += eff[k];
+      }
+      mixed.fill(0);
+      for (k = N - 1; k >= 0; k--) {
+        var q = par[k];
+        if (q >= 0 && (eff[k] !== eff[q] || mixed[k])) mixed[q] = 1;
+      }
+      countEl.textContent = String(n);
+    }
+
+    function store() {
+      var sel = [], exc = [];
+      for (var k = 0; k < N; k++) {
+        if (mark[k] === 1) sel.push(ids[k]);
+        else if (mark[k] === -1) exc.push(ids[k]);
+      }
+      input.value = JSON.stringify({ selected: sel, excluded: exc });
+    }
+
+    // toggle ticks or unticks k with its whole subtree. The subtree's own
+    // marks are dropped; k gets a mark only where it differs from its parent,
+    // so the stored selection stays minimal.
+    function toggle(k) {
+      var want = eff[k] && !mixed[k] ? 0 : 1;
+      for (var j = k; j < end[k]; j++) mark[j] = 0;
+      var ctx = par[k] >= 0 ? eff[par[k]] : 0;
+      if (want !== ctx) mark[k] = want ? 1 : -1;
+      recompute();
+      store();
+      paint();
+    }
+
+    function layout() {
+      nrows = 0;
+      var k = 0;
+      if (query) {
+        show.fill(0);
+        for (k = N - 1; k >= 0; k--) {
+          if (show[k] || lower[k].indexOf(query) !== -1) {
+            show[k] = 1;
+            if (par[k] >= 0) show[par[k]] = 1;
+          }
+        }
+        k = 0;
+        while (k < N) {
+          if (!show[k]) { k = end[k]; continue; }
+          rows[nrows++] = k;
+          k++;
+        }
+      } else {
+        while (k < N) {
+          rows[nrows++] = k;
+          k = expanded[k] ? k + 1 : end[k];
+        }
+      }
+      var h = Math.max(nrows * ROW, ROW);
+      inner.style.height = h + 'px';
+      box.style.height = Math.min(h, MAXH) + 2 + 'px';
+    }
+
+    function makeRow(k, top) {
+      var row = document.createElement('div');
+      row.className = 'tree-row';
+      row.setAttribute('role', 'treeitem');
+      row.setAttribute('aria-level', String(depth[k] + 1));
+      row.setAttribute('data-i', String(k));
+      row.style.top = top + 'px';
+      row.style.paddingLeft = (8 + depth[k] * 20) + 'px';
+      var hasKids = end[k] > k + 1;
+      var tg = document.createElement('span');
+      tg.className = 'tree-tg';
+      if (hasKids) {
+        var open = query ? true : !!expanded[k];
+        tg.className += open ? ' open' : '';
+        tg.setAttribute('data-toggle', String(k));
+        row.setAttribute('aria-expanded', String(open));
+      }
+      row.appendChild(tg);
+      var label = document.createElement('label');
+      label.className = 'tree-label';
+      var cb = document.createElement('input');
+      cb.type = 'checkbox';
+      cb.className = 'tree-cb';
+      cb.setAttribute('data-check', String(k));
+      cb.checked = !!eff[k] && !mixed[k];
+      cb.indeterminate = !!mixed[k];
+      cb.disabled = !admin;
+      row.setAttribute('aria-checked', mixed[k] ? 'mixed' : String(!!eff[k]));
+      label.appendChild(cb);
+      var name = document.createElement('span');
+      name.className = 'tree-name';
+      name.textContent = names[k];
+      label.appendChild(name);
+      row.appendChild(label);
+      var c = document.createElement('span');
+      c.className = 'tree-cnt';
+      c.textContent = String(total[k]);
+      c.title = texts.employees;
+      row.appendChild(c);
+      return row;
+    }
+
+    function paint() {
+      var top = box.scrollTop;
+      var from = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
+      var to = Math.min(nrows, Math.ceil((top + box.clientHeight) / ROW) + OVERSCAN);
+      var frag = document.createDocumentFragment();
+      if (nrows === 0) {
+        frag.appendChild(el('div', 'tree-msg muted', texts.tree_empty));
+      }
+      for (var r = from; r < to; r++) frag.appendChild(makeRow(rows[r], r * ROW));
+      inner.textContent = '';
+      inner.appendChild(frag);
+    }
+
+    function refresh() {
+      layout();
+      paint();
+      fit();
+    }
+
+    box.addEventListener('scroll', paint, { passive: true });
+    inner.addEventListener('click', function (ev) {
+      var t = ev.target;
+      if (t.hasAttribute && t.hasAttribute('data-toggle')) {
+        if (query) return; // a search shows every match's path expanded
+        var k = +t.getAttribute('data-toggle');
+        expanded[k] = expanded[k] ? 0 : 1;
+        refresh();
+      }
+    });
+    inner.addEventListener('change', function (ev) {
+      var t = ev.target;
+      if (t.hasAttribute && t.hasAttribute('data-check') && admin) toggle(+t.getAttribute('data-check'));
+    });
+    if (search) {
+      search.addEventListener('input', function () {
+        var t0 = performance.now();
+        query = search.value.trim().toLowerCase();
+        box.scrollTop = 0;
+        refresh();
+        window.b24lTree.lastFilterMs = performance.now() - t0;
+      });
+    }
+    Array.prototype.forEach.call(document.querySelectorAll('[data-tree]'), function (btn) {
+      btn.addEventListener('click', function () {
+        var what = btn.getAttribute('data-tree');
+        if (what === 'expand') { expanded.fill(1); refresh(); return; }
+        if (what === 'collapse') {
+          expanded.fill(0);
+          for (var k = 0; k < N; k++) if (par[k] < 0) expanded[k] = 1;
+          refresh();
+          return;
+        }
+        if (!admin) return;
+        mark.fill(0);
+        if (what === 'all') for (var j = 0; j < N; j++) if (par[j] < 0) mark[j] = 1;
+        recompute();
+        store();
+        paint();
+      });
+    });
+
+    recompute();
+    store();
+    refresh();
+    window.b24lTree = { size: N, lastFilterMs: 0 };
+    return { store: store };
+  }
+})();
