@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "demo", "sim":
 		return fmt.Errorf("%s: not yet available", args[0])
 	case "manager":
-		return fmt.Errorf("manager: not yet available")
+		return runManager(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -83,4 +83,6 @@ func addLeadWorker(w *river.Workers, d Deps) error {
 }
 
 // Timeout covers one SMTP session and one webhook call, each bounded at 30 s.
-func (w *LeadForwardWorker) Timeout(*river.Job[LeadForwardArgs]) time.Duration { return 2 * time.Minute }
+func (w *LeadForwardWorker) Timeout(*river.Job[LeadForwardArgs]) time.Duration {
+	return 2 * time.Minute
+}
