@@ -55,7 +55,10 @@ func newConsole(s *Server) *console {
 
 // managerRoutes registers the console under /manager.
 func (s *Server) managerRoutes(r chi.Router) {
-	c := newConsole(s)
+	newConsole(s).mount(r)
+}
+
+func (c *console) mount(r chi.Router) {
 	r.Route("/manager", func(r chi.Router) {
 		r.Use(c.available, noStore)
 		r.Get("/signin", c.handleSignInForm)

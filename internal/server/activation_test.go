@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"b24learn/internal/lead"
+)
+
+func (e *consoleEnv) post(token, path string, form url.Values, header bool) *httptest.ResponseRecorder {
+	e.t.Helper()
+	if !header {
+		form.Set("session", token)
+	}
+	req := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if header {
+		req.Header.Set(sessionHeader, token)
+	}
+	req.RemoteAddr = "198.51.100.4:5555"
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func (e *consoleEnv) token(portalID int64, admin bool, lang string) string {
+	e.t.Helper()
+	tok, err := e.s.sessions.encode(Session{PortalID: portalID, UserID: 1, Admin: admin, Lang: lang, Domain: "x",
+		Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+func TestActivationHandler(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	pid := e.portal("form.bitrix24.ru")
+	admin := e.token(pid, true, "ru")
+
+	t.Run("FieldErrorsInRussian", func(t *testing.T) {
+		rec := e.post(admin, "/app/activation", url.Values{"name": {" "}, "email": {"ivan@"}, "phone": {"8 912 345 67 89"}}, false)
+		body := rec.Body.String()
+		if rec.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("status %d", rec.Code)
+		}
+		for field, want := range map[string]string{"name": "Укажите ваше имя", "email": "Укажите адрес электронной почты, например", "phone": "международном формате"} {
+			i := strings.Index(body, `data-testid="error-`+field+`"`)
+			if i < 0 || !strings.Contains(body[i:], want) {
+				t.Errorf("no %s error %q next to the field", field, want)
+			}
+		}
+		if !strings.Contains(body, `value="8 912 345 67 89"`) || !strings.Contains(body, "<html") {
+			t.Fatal("the typed values are not shown again in a whole page")
+		}
+		if e.state(pid) != "inactive" {
+			t.Fatal("an invalid request changed the portal")
+		}
+	})
+
+	t.Run("NotAdmin", func(t *testing.T) {
+		rec := e.post(e.token(pid, false, "en"), "/app/activation", url.Values{"name": {"A"}, "email": {"a@b.example"}, "phone": {"+79123456789"}}, true)
+		if rec.Code != http.StatusForbidden {
+			t.Fatalf("non-admin: %d", rec.Code)
+		}
+	})
+
+	t.Run("NoSession", func(t *testing.T) {
+		rec := e.post("forged", "/app/activation", url.Values{"name": {"A"}, "email": {"a@b.example"}, "phone": {"+79123456789"}}, true)
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("forged session: %d", rec.Code)
+		}
+	})
+
+	t.Run("StoredWithJob", func(t *testing.T) {
+		rec := e.post(admin, "/app/activation", url.Values{"name": {"Иван"}, "email": {"ivan@form.example"}, "phone": {"+7 (912) 345-67-89"}}, true)
+		body := rec.Body.String()
+		if rec.Code != http.StatusOK || !strings.Contains(body, "Менеджер iSpring свяжется с вами") {
+			t.Fatalf("status %d:\n%s", rec.Code, body)
+		}
+		if strings.Contains(body, "<html") || !strings.Contains(body, `value="+79123456789"`) {
+			t.Fatal("a script request gets the component alone, with the normalised phone")
+		}
+		var n int
+		if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'lead_forward' AND (args->>'portal_id')::bigint = $1`, pid).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("forwarding jobs = %d (%v), want 1", n, err)
+		}
+		if e.state(pid) != "requested" {
+			t.Fatalf("state %q, want requested", e.state(pid))
+		}
+		// The settings page then shows the open request, prefilled.
+		comp, err := e.s.activationForm(ctx, Session{PortalID: pid, Admin: true, Lang: "en"}, "tok", "requested", lead0())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sb strings.Builder
+		_ = comp.Render(ctx, &sb)
+		if !strings.Contains(sb.String(), "Your request was sent on") || !strings.Contains(sb.String(), `value="ivan@form.example"`) {
+			t.Fatalf("settings component:\n%s", sb.String())
+		}
+	})
+
+	t.Run("RateLimited", func(t *testing.T) {
+		other := e.portal("flood.bitrix24.ru")
+		tok := e.token(other, true, "en")
+		var rec *httptest.ResponseRecorder
+		for range 6 { // DefaultLimits: 5 per portal and hour
+			rec = e.post(tok, "/app/activation", url.Values{"name": {"A"}, "email": {"a@b.example"}, "phone": {"+79123456789"}}, true)
+		}
+		if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "Please try again in") || rec.Header().Get("Retry-After") == "" {
+			t.Fatalf("6th submission: %d %q", rec.Code, rec.Body.String())
+		}
+	})
+}
+
+func lead0() lead.Contact { return lead.Contact{Name: "Prefill", Email: "prefill@example.com"} }

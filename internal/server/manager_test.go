@@ -1,0 +1,250 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"b24learn/internal/config"
+	"b24learn/internal/lead"
+	"b24learn/internal/pgtest"
+	"b24learn/internal/secret"
+)
+
+type consoleEnv struct {
+	t    *testing.T
+	s    *Server
+	pool *pgxpool.Pool
+	h    http.Handler
+	c    *console
+}
+
+func newConsoleEnv(t *testing.T) *consoleEnv {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	kr, err := secret.NewKeyring("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{log: slog.New(slog.DiscardHandler), cfg: &config.Config{Keyring: kr}, pool: pool, river: rc,
+		now: time.Now, sessions: newSessionCodec(kr)}
+	e := &consoleEnv{t: t, s: s, pool: pool, c: newConsole(s)}
+	r := chi.NewRouter()
+	r.Use(limitBody(maxBodyBytes))
+	r.Route("/app", func(r chi.Router) {
+		r.Use(s.withSession)
+		r.With(s.requireAdmin).Post("/activation", s.handleActivation)
+	})
+	e.c.mount(r)
+	e.h = r
+	return e
+}
+
+// browser keeps cookies by hand: the console's cookies are Secure, which
+// Go's cookie jar would not send to an http test server.
+type browser struct {
+	e       *consoleEnv
+	cookies map[string]*http.Cookie
+	ip      string
+}
+
+func (e *consoleEnv) browser(ip string) *browser {
+	return &browser{e: e, cookies: map[string]*http.Cookie{}, ip: ip}
+}
+
+func (b *browser) do(method, path string, form url.Values) *httptest.ResponseRecorder {
+	b.e.t.Helper()
+	var req *http.Request
+	if form != nil {
+		req = httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		req = httptest.NewRequest(method, path, nil)
+	}
+	req.RemoteAddr = b.ip + ":40000"
+	for _, c := range b.cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	rec := httptest.NewRecorder()
+	b.e.h.ServeHTTP(rec, req)
+	for _, c := range rec.Result().Cookies() {
+		if c.MaxAge < 0 {
+			delete(b.cookies, c.Name)
+		} else {
+			b.cookies[c.Name] = c
+		}
+	}
+	return rec
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf field in:\n%s", body)
+	}
+	return m[1]
+}
+
+func (b *browser) signIn(email, password string) *httptest.ResponseRecorder {
+	b.e.t.Helper()
+	page := b.do("GET", "/manager/signin", nil)
+	if page.Code != http.StatusOK {
+		b.e.t.Fatalf("sign-in page: %d", page.Code)
+	}
+	return b.do("POST", "/manager/signin", url.Values{"csrf": {csrfOf(b.e.t, page.Body.String())}, "email": {email}, "password": {password}})
+}
+
+func (e *consoleEnv) portal(domain string) int64 {
+	e.t.Helper()
+	var id int64
+	if err := e.pool.QueryRow(context.Background(), `INSERT INTO portals (member_id, domain) VALUES ($1, $1) RETURNING id`, domain).Scan(&id); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+func (e *consoleEnv) state(id int64) string {
+	e.t.Helper()
+	var s string
+	if err := e.pool.QueryRow(context.Background(), `SELECT activation_state FROM portals WHERE id = $1`, id).Scan(&s); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := lead.CreateManager(ctx, e.pool, "anna@ispring.example", "long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	pid := e.portal("evil.bitrix24.ru")
+	if _, err := lead.Submit(ctx, e.pool, lead.DefaultLimits, time.Now(), lead.Submission{PortalID: pid, Lang: "en",
+		Contact: lead.Contact{Name: `<script>alert(1)</script>`, Email: "x@evil.example", Phone: "+7 912 345 67 89"}},
+		func(context.Context, pgx.Tx, int64, int64) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser("10.0.0.1")
+
+	if rec := b.do("GET", "/manager/requests", nil); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/signin" {
+		t.Fatalf("signed out: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+
+	// The sign-in form is protected by its own double-submit token.
+	b.do("GET", "/manager/signin", nil)
+	if rec := b.do("POST", "/manager/signin", url.Values{"csrf": {"forged"}, "email": {"anna@ispring.example"}, "password": {"long enough password"}}); rec.Code != http.StatusForbidden {
+		t.Fatalf("sign-in with a forged token: %d", rec.Code)
+	}
+	if rec := b.signIn("anna@ispring.example", "wrong password"); rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Wrong e-mail or password.") {
+		t.Fatalf("wrong password: %d", rec.Code)
+	}
+	rec := b.signIn("anna@ispring.example", "long enough password")
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d %s", rec.Code, rec.Body.String())
+	}
+	ck := b.cookies[managerCookie]
+	if ck == nil || !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/manager" {
+		t.Fatalf("session cookie %+v", ck)
+	}
+	kept := *ck // what a thief or a back button would keep
+
+	page := b.do("GET", "/manager/requests", nil)
+	body := page.Body.String()
+	if page.Code != http.StatusOK || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(body, "<script>alert") {
+		t.Fatalf("requests page: %d, name not escaped:\n%s", page.Code, body)
+	}
+	if !strings.Contains(body, "+79123456789") || !strings.Contains(body, "evil.bitrix24.ru") {
+		t.Fatal("requests page lacks the request")
+	}
+	csrf := csrfOf(t, body)
+
+	path := "/manager/portals/" + strconv.FormatInt(pid, 10) + "/activation"
+	for name, form := range map[string]url.Values{
+		"NoToken":    {"state": {"active"}},
+		"WrongToken": {"state": {"active"}, "csrf": {csrf + "x"}},
+	} {
+		if rec := b.do("POST", path, form); rec.Code != http.StatusForbidden {
+			t.Fatalf("%s: %d, want 403", name, rec.Code)
+		}
+	}
+	if st := e.state(pid); st != "requested" {
+		t.Fatalf("state after refused posts: %q", st)
+	}
+	if rec := b.do("POST", path, url.Values{"state": {"active"}, "note": {"contract signed"}, "csrf": {csrf}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("activate: %d %s", rec.Code, rec.Body.String())
+	}
+	if st := e.state(pid); st != "active" {
+		t.Fatalf("state after Activate: %q", st)
+	}
+	detail := b.do("GET", "/manager/portals/"+strconv.FormatInt(pid, 10), nil).Body.String()
+	if !strings.Contains(detail, `data-testid="activation-state">active<`) || !strings.Contains(detail, "contract signed") {
+		t.Fatalf("portal page lacks state or audit note:\n%s", detail)
+	}
+	if rec := b.do("POST", path, url.Values{"state": {"suspended"}, "note": {"unpaid"}, "csrf": {csrf}}); rec.Code != http.StatusSeeOther || e.state(pid) != "suspended" {
+		t.Fatalf("suspend: %d state %q", rec.Code, e.state(pid))
+	}
+	audit := b.do("GET", "/manager/audit", nil).Body.String()
+	for _, want := range []string{"sign_in", "activate", "suspend", "unpaid", "anna@ispring.example"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+	if rec := b.do("GET", "/manager/portals", nil); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "evil.bitrix24.ru") {
+		t.Fatalf("portals page: %d", rec.Code)
+	}
+
+	// Sign out; the kept cookie never works again, for reading or writing.
+	if rec := b.do("POST", "/manager/signout", url.Values{"csrf": {csrf}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", rec.Code)
+	}
+	if b.cookies[managerCookie] != nil {
+		t.Fatal("sign-out left the cookie")
+	}
+	b.cookies[managerCookie] = &kept
+	if rec := b.do("GET", "/manager/requests", nil); rec.Code != http.StatusSeeOther {
+		t.Fatalf("kept cookie after sign-out: GET %d, want redirect to sign-in", rec.Code)
+	}
+	if rec := b.do("POST", path, url.Values{"state": {"active"}, "csrf": {csrf}}); rec.Code != http.StatusUnauthorized || e.state(pid) != "suspended" {
+		t.Fatalf("kept cookie after sign-out: POST %d, state %q", rec.Code, e.state(pid))
+	}
+}
+
+func TestConsoleSignInLimit(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	e.c.limits.LoginPerAccount = lead.Limit{Max: 3, Window: 15 * time.Minute}
+	if _, err := lead.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser("10.0.0.2")
+	for i := range 3 {
+		if rec := b.signIn("bob@ispring.example", "guess"); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i+1, rec.Code)
+		}
+	}
+	rec := e.browser("10.0.0.3").signIn("bob@ispring.example", "bob's long password")
+	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "Too many failed sign-ins") || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("after 3 failures: %d %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
