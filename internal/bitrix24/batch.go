@@ -62,10 +62,20 @@ func (c *Client) Batch(ctx context.Context, cmds []BatchCommand) (*BatchResult, 
 }
 
 type rawBatch struct {
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"result_error"`
-	Total  json.RawMessage `json:"result_total"`
-	Next   json.RawMessage `json:"result_next"`
+	Result phpSection `json:"result"`
+	Error  phpSection `json:"result_error"`
+	Total  phpSection `json:"result_total"`
+	Next   phpSection `json:"result_next"`
+}
+
+// phpSection is a keyed section that PHP sends as {} or, when empty or when the
+// commands were a list, as [].
+type phpSection map[string]json.RawMessage
+
+func (p *phpSection) UnmarshalJSON(b []byte) error {
+	m, err := section(b)
+	*p = m
+	return err
 }
 
 func decodeBatch(raw json.RawMessage) (*BatchResult, error) {
@@ -73,16 +83,11 @@ func decodeBatch(raw json.RawMessage) (*BatchResult, error) {
 	if err := json.Unmarshal(raw, &rb); err != nil {
 		return nil, fmt.Errorf("decode batch: %w", err)
 	}
-	out := &BatchResult{Errors: map[string]*APIError{}, Total: map[string]int{}, Next: map[string]int{}}
-	var err error
-	if out.Result, err = section(rb.Result); err != nil {
-		return nil, fmt.Errorf("decode batch result: %w", err)
+	out := &BatchResult{Result: rb.Result, Errors: map[string]*APIError{}, Total: map[string]int{}, Next: map[string]int{}}
+	if out.Result == nil {
+		out.Result = map[string]json.RawMessage{}
 	}
-	errs, err := section(rb.Error)
-	if err != nil {
-		return nil, fmt.Errorf("decode batch result_error: %w", err)
-	}
-	for k, v := range errs {
+	for k, v := range rb.Error {
 		var e struct {
 			Error flexString `json:"error"`
 			Desc  flexString `json:"error_description"`
@@ -93,11 +98,7 @@ func decodeBatch(raw json.RawMessage) (*BatchResult, error) {
 		}
 		out.Errors[k] = &APIError{Code: string(e.Error), Description: string(e.Desc)}
 	}
-	for dst, src := range map[*map[string]int]json.RawMessage{&out.Total: rb.Total, &out.Next: rb.Next} {
-		m, err := section(src)
-		if err != nil {
-			return nil, fmt.Errorf("decode batch counters: %w", err)
-		}
+	for dst, m := range map[*map[string]int]phpSection{&out.Total: rb.Total, &out.Next: rb.Next} {
 		for k, v := range m {
 			var n flexInt
 			if json.Unmarshal(v, &n) == nil {

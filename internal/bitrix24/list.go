@@ -22,36 +22,29 @@ const PageSize = 50
 // command runs on an unresolved reference. 10,000 users take 5 requests.
 // ADMIN_MODE is sent so that an admin's token also sees extranet users.
 func (c *Client) Users(ctx context.Context, filter map[string]any) ([]User, error) {
-	var out []User
 	params := func(f map[string]any, start int) map[string]any {
 		return map[string]any{"FILTER": f, "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true, "start": start}
 	}
-	err := c.listByID(ctx, "user.get", filter, params, func(raw json.RawMessage) (int64, error) {
-		var u User
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return 0, err
-		}
-		out = append(out, u)
-		return u.ID, nil
-	})
+	out, err := listByID(ctx, c, "user.get", filter, params, func(u User) int64 { return u.ID })
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil
 }
 
-func (c *Client) listByID(ctx context.Context, method string, filter map[string]any,
-	params func(f map[string]any, start int) map[string]any, add func(json.RawMessage) (int64, error)) error {
+func listByID[T any](ctx context.Context, c *Client, method string, filter map[string]any,
+	params func(f map[string]any, start int) map[string]any, idOf func(T) int64) ([]T, error) {
+	var out []T
 	env, err := c.CallEnvelope(ctx, method, params(cloneMap(filter), 0))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	last, n, err := addRows(env.Result, 0, add)
+	last, n, err := addRows(env.Result, 0, &out, idOf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !env.HasNext || n < PageSize {
-		return nil
+		return out, nil
 	}
 	// Pages left by the count, plus one so that rows added meanwhile are seen;
 	// a full last page keeps the loop going anyway.
@@ -70,42 +63,40 @@ func (c *Client) listByID(ctx context.Context, method string, filter map[string]
 		}
 		res, err := c.Batch(ctx, cmds)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, bc := range cmds {
 			if err := res.Err(bc.Key); err != nil {
-				return fmt.Errorf("%s page after id %d: %w", method, last, err)
+				return nil, fmt.Errorf("%s page after id %d: %w", method, last, err)
 			}
 			var rows int
-			last, rows, err = addRows(res.Result[bc.Key], last, add)
+			last, rows, err = addRows(res.Result[bc.Key], last, &out, idOf)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if rows < PageSize {
-				return nil
+				return out, nil
 			}
 		}
 		left -= size
 	}
 }
 
-// addRows feeds rows to add and checks that IDs ascend past after: an
+// addRows appends a page to out and checks that IDs ascend past after: an
 // unresolved batch reference would otherwise restart the listing silently.
-func addRows(raw json.RawMessage, after int64, add func(json.RawMessage) (int64, error)) (int64, int, error) {
-	var rows []json.RawMessage
+func addRows[T any](raw json.RawMessage, after int64, out *[]T, idOf func(T) int64) (int64, int, error) {
+	var rows []T
 	if err := decodeList(raw, &rows); err != nil {
 		return after, 0, fmt.Errorf("decode rows: %w", err)
 	}
 	for _, r := range rows {
-		id, err := add(r)
-		if err != nil {
-			return after, 0, fmt.Errorf("decode row: %w", err)
-		}
+		id := idOf(r)
 		if id <= after {
 			return after, 0, fmt.Errorf("rows out of ID order (%d after %d)", id, after)
 		}
 		after = id
 	}
+	*out = append(*out, rows...)
 	return after, len(rows), nil
 }
 

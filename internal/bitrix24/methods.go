@@ -1,6 +1,7 @@
 package bitrix24
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,10 @@ func (c *Client) EventGet(ctx context.Context) ([]EventHandler, error) {
 
 // decodeList decodes a list result that PHP may send as [] or as {"0":…}.
 func decodeList[T any](raw json.RawMessage, out *[]T) error {
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
+		*out = nil
+		return json.Unmarshal(t, out)
+	}
 	m, err := section(raw)
 	if err != nil {
 		return err

@@ -239,7 +239,11 @@ func page(n int, render func(i int) map[string]any, params map[string]any, empty
 		return out
 	}
 	if start < 0 {
-		return &restOK{result: rows(0, min(n, bitrix24.PageSize)), total: intp(0)}, nil
+		ok := &restOK{result: rows(0, min(n, bitrix24.PageSize)), total: intp(0)}
+		if n == 0 && emptyWithoutTotal {
+			ok.total = nil
+		}
+		return ok, nil
 	}
 	start = min(start, n)
 	end := min(n, start+bitrix24.PageSize)
