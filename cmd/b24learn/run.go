@@ -33,8 +33,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, args[1:], getenv, stderr)
 	case "migrate":
 		return runMigrate(ctx, getenv, stdout, stderr)
-	case "demo", "sim":
-		return fmt.Errorf("%s: not yet available", args[0])
+	case "demo":
+		return runDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "sim":
+		return runSim(ctx, args[1:], stdout, stderr)
 	case "manager":
 		return runManager(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help":

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/config"
+	"b24learn/internal/lead"
+	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/localpg"
+	"b24learn/internal/store"
+)
+
+// Demo accounts, printed for the newcomer; they exist only in the demo.
+const (
+	demoManagerEmail    = "manager@b24learn.demo"
+	demoManagerPassword = "demo-manager-password"
+	demoLearnEmail      = "admin@learn.demo"
+	demoLearnPassword   = "learn-demo-password"
+	demoDatabase        = "b24learn_demo"
+)
+
+// runDemo starts everything on this machine: PostgreSQL (found or started),
+// the Bitrix24 and Learn simulators, and the app, then prints where to go.
+// The demo database is recreated on every start, as the simulators are.
+func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "the app's listen address")
+	employees := fs.Int("employees", 300, "employees in the simulated portal")
+	departments := fs.Int("departments", 25, "departments in the simulated portal")
+	slotEvery := fs.Duration("slot-every", 2*time.Minute, "scheduled runs happen at every multiple of this (UTC)")
+	verbose := fs.Bool("v", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	dbURL, err := demoDatabaseURL(ctx, getenv("DATABASE_URL"))
+	if err != nil {
+		return err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	secretKeys := base64.StdEncoding.EncodeToString(key)
+	appURL := "http://" + *addr
+
+	// The iSpring Learn account.
+	ls := learnsim.New(learnsim.Options{Latency: 20 * time.Millisecond, Logger: log})
+	learnSrv, learnURL, err := listen(ls.Handler())
+	if err != nil {
+		return fmt.Errorf("start learn simulator: %w", err)
+	}
+	defer learnSrv.Close()
+	if _, err := ls.AddAccount(learnsim.AccountOptions{URL: learnURL, Email: demoLearnEmail, Password: demoLearnPassword, RootName: "Demo Company"}); err != nil {
+		return err
+	}
+
+	// Bitrix24: the customer's portal, and iSpring's own portal receiving
+	// activation requests as CRM leads through its inbound webhook.
+	bs := b24sim.Start(b24sim.Options{AppURL: appURL, Logger: log})
+	defer bs.Close()
+	portal := bs.AddPortal(b24sim.PortalOptions{Lang: "ru", Org: b24sim.GenerateOrg(time.Now().UnixNano(), *employees, *departments)})
+	crm := bs.AddPortal(b24sim.PortalOptions{WebhookCode: "demo" + fmt.Sprint(time.Now().Unix())})
+
+	cfg, err := config.Load(func(k string) string {
+		switch k {
+		case "DATABASE_URL":
+			return dbURL
+		case "HTTP_ADDR":
+			return *addr
+		case "PUBLIC_URL":
+			return appURL
+		case "B24_CLIENT_ID":
+			return bs.ClientID()
+		case "B24_CLIENT_SECRET":
+			return bs.ClientSecret()
+		case "B24_OAUTH_URL":
+			return bs.URL
+		case "LEARN_ALLOW_PRIVATE_HOSTS":
+			return "true"
+		case "LEAD_WEBHOOK_URL":
+			return crm.WebhookURL()
+		case "SECRET_KEYS":
+			return secretKeys
+		}
+		return ""
+	}, true)
+	if err != nil {
+		return fmt.Errorf("demo configuration: %w", err)
+	}
+	return serve(ctx, cfg, log, serveOptions{
+		slotEvery: *slotEvery,
+		ready: func(string) {
+			if err := addDemoManager(ctx, dbURL); err != nil {
+				fmt.Fprintln(stderr, "demo: manager account:", err)
+			}
+			fmt.Fprintf(stdout, `
+b24learn demo is running. Open:
+
+  1. Bitrix24 portal (the app opens in its iframe; install, then fill the settings):
+     %s
+  2. iSpring Learn account, as the simulator sees it:
+     %s/_sim/account?url=%s
+     (enter in the settings: Learn URL %s, e-mail %s, password %s)
+  3. Manager console (activate the portal after sending the activation request):
+     %s/manager   sign in as %s / %s
+
+Scheduled syncs run every %s in the demo; "Sync now" runs one at once.
+Press Ctrl-C to stop.
+`, portal.PageURL(), learnURL, url.QueryEscape(learnURL), learnURL, demoLearnEmail, demoLearnPassword,
+				appURL, demoManagerEmail, demoManagerPassword, *slotEvery)
+		},
+	})
+}
+
+// demoDatabaseURL returns a fresh demo database on the server DESIGN.md §10
+// describes: DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster.
+func demoDatabaseURL(ctx context.Context, explicit string) (string, error) {
+	if explicit != "" {
+		return explicit, nil
+	}
+	server, err := localpg.Find(ctx, "", filepath.Join(os.TempDir(), "b24learn-demo-pg"))
+	if err != nil {
+		return "", err
+	}
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+demoDatabase+" WITH (FORCE)"); err != nil {
+		return "", fmt.Errorf("reset demo database: %w", err)
+	}
+	cfg, err := pgx.ParseConfig(server)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, demoDatabase), nil
+}
+
+func addDemoManager(ctx context.Context, dbURL string) error {
+	pool, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	_, err = lead.CreateManager(ctx, pool, demoManagerEmail, demoManagerPassword)
+	if errors.Is(err, lead.ErrManagerExists) {
+		return nil
+	}
+	return err
+}
+
+// listen serves h on a loopback port and returns its base URL.
+func listen(h http.Handler) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return srv, "http://" + ln.Addr().String(), nil
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn/learnsim"
+)
+
+// runSim serves only the two simulators, each on its own address, for
+// trying the app against them by hand or from another process.
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	b24Addr := fs.String("b24-addr", "127.0.0.1:8081", "Bitrix24 simulator (OAuth server and portals) address")
+	learnAddr := fs.String("learn-addr", "127.0.0.1:8082", "iSpring Learn simulator address")
+	appURL := fs.String("app-url", "http://127.0.0.1:8080", "the app's base URL the portal page opens in its iframe")
+	domain := fs.String("domain", "demo.bitrix24.test", "the simulated portal's domain")
+	employees := fs.Int("employees", 300, "employees in the generated org")
+	departments := fs.Int("departments", 25, "departments in the generated org")
+	seed := fs.Int64("seed", 1, "seed of the generated org")
+	rate := fs.Float64("b24-rate", 2, "Bitrix24 requests per second per portal (negative: no limit)")
+	burst := fs.Int("b24-burst", 50, "Bitrix24 bucket size")
+	b24Latency := fs.Duration("b24-latency", 0, "latency added to each Bitrix24 REST answer")
+	learnLatency := fs.Duration("learn-latency", 20*time.Millisecond, "latency added to each Learn answer")
+	learnErrors := fs.Float64("learn-errors", 0, "share of Learn calls answered 500 (0..1)")
+	learnLimited := fs.Float64("learn-429", 0, "share of Learn calls answered 429 (0..1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for name, v := range map[string]float64{"learn-errors": *learnErrors, "learn-429": *learnLimited} {
+		if v < 0 || v > 1 {
+			return fmt.Errorf("sim: -%s must be between 0 and 1", name)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	bs := b24sim.New(b24sim.Options{AppURL: *appURL, Rate: *rate, Burst: *burst, Latency: *b24Latency, Logger: log})
+	bs.SetBaseURL("http://" + *b24Addr)
+	portal := bs.AddPortal(b24sim.PortalOptions{Domain: *domain, Org: b24sim.GenerateOrg(*seed, *employees, *departments)})
+
+	ls := learnsim.New(learnsim.Options{Latency: *learnLatency, Logger: log,
+		Faults: learnsim.Faults{ErrorRate: *learnErrors, RateLimitRate: *learnLimited, RetryAfter: time.Second}})
+	learnURL := "http://" + *learnAddr
+	if _, err := ls.AddAccount(learnsim.AccountOptions{URL: learnURL, Email: demoLearnEmail, Password: demoLearnPassword}); err != nil {
+		return err
+	}
+
+	errc := make(chan error, 2)
+	servers := []*http.Server{}
+	for _, s := range []struct {
+		addr string
+		h    http.Handler
+	}{{*b24Addr, bs}, {*learnAddr, ls.Handler()}} {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", s.addr, err)
+		}
+		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	fmt.Fprintf(stdout, `Simulators running:
+  Bitrix24 OAuth server (B24_OAUTH_URL): http://%s   client_id %s, client_secret %s
+  Bitrix24 portal page:                  %s
+  iSpring Learn account:                 %s   (%s / %s)
+  Learn simulator view:                  %s/_sim/account?url=%s
+`, *b24Addr, bs.ClientID(), bs.ClientSecret(), portal.PageURL(), learnURL, demoLearnEmail, demoLearnPassword,
+		learnURL, url.QueryEscape(learnURL))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(sctx)
+	}
+	return err
+}
