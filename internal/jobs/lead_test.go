@@ -1,0 +1,130 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"b24learn/internal/lead"
+	"b24learn/internal/lead/smtptest"
+	"b24learn/internal/pgtest"
+)
+
+// fastRetry retries failed jobs after 50 ms instead of River's attempt⁴ s.
+type fastRetry struct{}
+
+func (fastRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(50 * time.Millisecond) }
+
+// TestLeadForwardSurvivesSMTPOutage: the request and its job are stored
+// while no worker runs (a process killed right after storing), the SMTP
+// server refuses the first attempts, and the e-mail arrives once it is back.
+// A second request whose SMTP never recovers shows as failed after its last
+// attempt.
+func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	log := slog.New(slog.DiscardHandler)
+	srv := smtptest.Start(t, smtptest.Plain, "", "")
+	srv.SetDown(true)
+
+	// Insert-only client: stores the jobs without working them.
+	inserter, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit := func(domain string, opts *river.InsertOpts) (int64, int64) {
+		t.Helper()
+		var pid int64
+		if err := pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain) VALUES ($1, $1) RETURNING id`, domain).Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		res, err := lead.Submit(ctx, pool, lead.DefaultLimits, time.Now(), lead.Submission{PortalID: pid, Lang: "en",
+			Contact: lead.Contact{Name: "Ivan", Email: "ivan@acme.example", Phone: "+7 912 345 67 89"}},
+			func(ctx context.Context, tx pgx.Tx, portalID, requestID int64) error {
+				_, err := inserter.InsertTx(ctx, tx, LeadForwardArgs{PortalID: portalID, RequestID: requestID}, opts)
+				return err
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid, res.RequestID
+	}
+	pid, id := submit("outage.bitrix24.ru", nil)
+
+	mailer, err := lead.NewMailer(srv.URL, "x@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The "restarted" process: a worker client on the same database.
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &LeadForwardWorker{Forwarder: &lead.Forwarder{Log: log, Pool: pool, Mail: mailer,
+		To: []string{"sales@ispring.example"}}})
+	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{
+		Logger: log, Workers: workers, RetryPolicy: fastRetry{},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		FetchCooldown:     20 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+		TestOnly:          true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = client.Stop(sctx)
+	})
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("two refused attempts", func() bool { return srv.Refused() >= 2 })
+	r, err := lead.GetRequest(ctx, pool, pid, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.EmailDelivery.State != lead.DeliveryPending || r.EmailDelivery.Attempts < 1 || r.EmailDelivery.Error == "" {
+		t.Fatalf("during the outage: %+v", r.EmailDelivery)
+	}
+	srv.SetDown(false)
+	waitFor("the e-mail", func() bool { return len(srv.Messages()) == 1 })
+	waitFor("delivered state", func() bool {
+		r, _ = lead.GetRequest(ctx, pool, pid, id)
+		return r.EmailDelivery.State == lead.DeliveryDelivered
+	})
+	if r.CRMDelivery.State != lead.DeliverySkipped {
+		t.Fatalf("crm without LEAD_WEBHOOK_URL: %q, want skipped", r.CRMDelivery.State)
+	}
+
+	// Never recovers: after its last attempt the request shows as failed.
+	srv.SetDown(true)
+	pid2, id2 := submit("dead.bitrix24.ru", &river.InsertOpts{MaxAttempts: 2})
+	waitFor("failed state", func() bool {
+		r, _ := lead.GetRequest(ctx, pool, pid2, id2)
+		return r != nil && r.EmailDelivery.State == lead.DeliveryFailed
+	})
+	r2, _ := lead.GetRequest(ctx, pool, pid2, id2)
+	if r2.EmailDelivery.Attempts != 2 || !r2.Failed() {
+		t.Fatalf("after the last attempt: %+v", r2.EmailDelivery)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("messages = %d, want only the first request's", n)
+	}
+}
