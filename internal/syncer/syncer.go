@@ -64,6 +64,8 @@ type Report struct {
 	Plan     *Plan
 	Writes   int // Learn write calls made
 	Duration time.Duration
+	// Phases times the parts of the run: read_learn, read_bitrix24, plan, apply.
+	Phases map[string]time.Duration
 }
 
 // ErrBusy means another sync of the portal is running.
@@ -106,7 +108,7 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger string) (*Repo
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{RunID: runID, Counts: map[string]int{}}
+	rep := &Report{RunID: runID, Counts: map[string]int{}, Phases: map[string]time.Duration{}}
 	var held []int64
 	runErr := s.run(ctx, portalID, trigger, rep, &held)
 	rep.Duration = time.Since(start)
@@ -141,14 +143,17 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 		return fmt.Errorf("bitrix24 client: %w", err)
 	}
 	// Learn first: wrong credentials fail the run before the slow Bitrix24 read.
+	t0 := time.Now()
 	ldepts, err := lc.ListDepartments(ctx)
 	if err != nil {
 		return fmt.Errorf("read learn departments: %w", err)
 	}
-	in, err := s.read(ctx, portalID, lc, b24)
+	deptsTook := time.Since(t0)
+	in, err := s.read(ctx, portalID, lc, b24, rep.Phases)
 	if err != nil {
 		return err
 	}
+	rep.Phases["read_learn"] += deptsTook
 	in.Actual.Departments, _ = fromLearn(ldepts, nil)
 	in.Options = Options{
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
@@ -168,11 +173,13 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 			}
 		}
 	}
+	t0 = time.Now()
 	plan, err := BuildPlan(in)
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}
 	rep.Plan = plan
+	rep.Phases["plan"] = time.Since(t0)
 
 	if trigger == TriggerPreview {
 		var items []RunItem
@@ -198,7 +205,9 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 	}
 
 	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, s.cfg.Parallelism, s.cfg.InvitationMessage, plan)
+	t0 = time.Now()
 	applyErr := a.apply(ctx, plan.Steps)
+	rep.Phases["apply"] = time.Since(t0)
 	rep.Writes = a.writes
 	rep.Counts = a.counts
 	if applyErr != nil {
@@ -237,33 +246,38 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 
 // read fetches Bitrix24 (departments, employees) and Learn users at once,
 // plus the stored mapping.
-func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, b24 Bitrix24) (Input, error) {
+func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, b24 Bitrix24, phases map[string]time.Duration) (Input, error) {
 	var in Input
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 2)
 	var lusers []learn.User
+	var learnTook, b24Took time.Duration
+	start := time.Now()
 	go func() {
 		var err error
 		lusers, err = lc.AllUsers(ctx, learn.UserFilter{})
 		if err != nil {
 			err = fmt.Errorf("read learn users: %w", err)
 		}
+		learnTook = time.Since(start)
 		done <- err
 	}()
 	go func() {
-		ds, err := b24.Departments(ctx)
-		if err != nil {
-			done <- fmt.Errorf("read bitrix24 departments: %w", err)
-			return
-		}
-		us, err := b24.Users(ctx, map[string]any{"USER_TYPE": "employee"})
-		if err != nil {
-			done <- fmt.Errorf("read bitrix24 users: %w", err)
-			return
-		}
-		in.Desired = fromBitrix24(ds, us)
-		done <- nil
+		err := func() error {
+			ds, err := b24.Departments(ctx)
+			if err != nil {
+				return fmt.Errorf("read bitrix24 departments: %w", err)
+			}
+			us, err := b24.Users(ctx, map[string]any{"USER_TYPE": "employee"})
+			if err != nil {
+				return fmt.Errorf("read bitrix24 users: %w", err)
+			}
+			in.Desired = fromBitrix24(ds, us)
+			return nil
+		}()
+		b24Took = time.Since(start)
+		done <- err
 	}()
 	var errs []error
 	for range 2 {
@@ -275,6 +289,7 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, b24 Bitrix2
 	if err := errors.Join(errs...); err != nil {
 		return in, err
 	}
+	phases["read_learn"], phases["read_bitrix24"] = learnTook, b24Took
 	_, in.Actual.Users = fromLearn(nil, lusers)
 	m, err := s.store.Mappings(ctx, portalID)
 	if err != nil {
