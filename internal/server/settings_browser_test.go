@@ -1,0 +1,485 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/config"
+	"b24learn/internal/learn"
+	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/metrics"
+	"b24learn/internal/pgtest"
+	"b24learn/internal/store"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browserEnv is the whole app on httptest, with b24sim as Bitrix24 and
+// learnsim as iSpring Learn, driven by a headless Chromium.
+type browserEnv struct {
+	t        *testing.T
+	ctx      context.Context
+	sim      *b24sim.Server
+	learnURL string
+	e        *settingsEnv // for the database helpers
+
+	mu     sync.Mutex
+	errors []string // uncaught JS exceptions
+}
+
+const (
+	learnEmail    = "owner@learn.example"
+	learnPassword = "correct-horse-7"
+)
+
+func newBrowserEnv(t *testing.T) *browserEnv {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("Chromium is not installed at %s (apt-get install chromium; .ci/run installs it): browser test skipped", chromiumPath)
+	}
+	b := &browserEnv{t: t}
+	pool := pgtest.NewPool(t)
+	kr := newTestKeyring(t)
+	b.e = &settingsEnv{t: t, pool: pool, kr: kr}
+
+	lsim := learnsim.New(learnsim.Options{Seed: 1})
+	lsrv := httptest.NewServer(lsim.Handler())
+	t.Cleanup(lsrv.Close)
+	b.learnURL = lsrv.URL
+	if _, err := lsim.AddAccount(learnsim.AccountOptions{URL: lsrv.URL, Email: learnEmail, Password: learnPassword}); err != nil {
+		t.Fatal(err)
+	}
+
+	var h http.Handler
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(app.Close)
+	b.sim = b24sim.Start(b24sim.Options{AppURL: app.URL, Rate: -1})
+	t.Cleanup(b.sim.Close)
+	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{
+		PublicURL: mustURL(t, app.URL), B24OAuthURL: mustURL(t, b.sim.URL),
+		B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(), Keyring: kr,
+		LearnAllowPrivateHosts: true, // learnsim listens on loopback over http
+	}
+	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: pool, River: rc, Metrics: metrics.New()})
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("lang", "en-US"),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(cancelCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancelTimeout)
+	b.ctx = ctx
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
+			b.mu.Lock()
+			b.errors = append(b.errors, (&chromedp.ExceptionError{ExceptionDetails: ex.ExceptionDetails}).Error())
+			b.mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// BX24.js comes from Bitrix24's CDN, which the test machine cannot reach:
+	// block it, so the page shows that it works without it.
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{
+		URLPatterns: []*network.BlockPattern{{URLPattern: "*://api.bitrix24.com/*", Block: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// installPortal adds a portal with the app installed, as an admin would.
+func (b *browserEnv) installPortal(lang string, org b24sim.Org) *b24sim.Portal {
+	b.t.Helper()
+	p := b.sim.AddPortal(b24sim.PortalOptions{Lang: lang, Org: org})
+	p.Install()
+	resp, err := p.Open(context.Background(), nil, p.AdminID())
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("install: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	p.FinishInstall(context.Background())
+	return p
+}
+
+func (b *browserEnv) run(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// eval runs expr inside the app's iframe (another origin than the portal
+// page) in an isolated world: it shares the page's DOM, not its globals.
+func (b *browserEnv) eval(expr string, out any) error {
+	raw, err := chromedp.Run(b.ctx, func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
+		tree, err := cdp.Call(ctx, t, cdppage.GetFrameTree, cdp.Empty{})
+		if err != nil {
+			return nil, err
+		}
+		var fid cdp.FrameID
+		for _, c := range tree.FrameTree.ChildFrames {
+			if strings.Contains(c.Frame.URL, "/b24/app") {
+				fid = c.Frame.ID
+			}
+		}
+		if fid == "" {
+			return nil, fmt.Errorf("app frame not found")
+		}
+		world, err := cdp.Call(ctx, t, cdppage.CreateIsolatedWorld, cdppage.CreateIsolatedWorldParams{FrameID: fid, WorldName: "test"})
+		if err != nil {
+			return nil, err
+		}
+		return chromedp.Evaluate[[]byte](expr, func(p *runtime.EvaluateParams) {
+			p.ContextID = world.ExecutionContextID
+			p.AwaitPromise = new(true)
+		})(ctx, t)
+	})
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func (b *browserEnv) mustEval(expr string, out any) {
+	b.t.Helper()
+	if err := b.eval(expr, out); err != nil {
+		b.t.Fatalf("eval %s: %v", expr, err)
+	}
+}
+
+// waitFor polls expr (a boolean expression in the app frame) until true.
+func (b *browserEnv) waitFor(what, expr string) {
+	b.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var ok bool
+		err := b.eval("!!("+expr+")", &ok)
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (b *browserEnv) openApp(p *b24sim.Portal) {
+	b.t.Helper()
+	b.run(chromedp.Navigate(p.PageURL()))
+	b.waitFor("the app in the iframe", `document.querySelector('#app') && document.querySelector('#tree-inner .tree-row')`)
+}
+
+// screenshot sizes the iframe to the app's height (what BX24.fitWindow does
+// in Bitrix24) and saves the whole portal page.
+func (b *browserEnv) screenshot(name string) {
+	b.t.Helper()
+	var h int
+	b.mustEval(`document.documentElement.scrollHeight`, &h)
+	b.run(
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById('appframe').style.height = '%dpx'`, h+4)),
+		chromedp.Sleep(200*time.Millisecond),
+	)
+	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	dir := filepath.Join("..", "..", "artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot artifacts/%s (%d KB)", name, len(buf)/1024)
+}
+
+func (b *browserEnv) noHorizontalScroll(width int64) {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, emulation.SetDeviceMetricsOverride,
+		emulation.SetDeviceMetricsOverrideParams{Width: width, Height: 900, DeviceScaleFactor: 1}); err != nil {
+		b.t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	var over []int
+	b.mustEval(`[document.documentElement.scrollWidth, document.documentElement.clientWidth]`, &over)
+	if over[0] > over[1] {
+		b.t.Errorf("horizontal scrollbar at %d px: scrollWidth %d > clientWidth %d", width, over[0], over[1])
+	}
+}
+
+func (b *browserEnv) clearMetrics() {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *browserEnv) jsErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errors...)
+}
+
+// search types into the picker's search box and returns how long filtering
+// and painting took, measured in the page.
+func (b *browserEnv) search(q string) (ms float64, rows int) {
+	b.t.Helper()
+	var res struct {
+		MS   float64 `json:"ms"`
+		Rows int     `json:"rows"`
+	}
+	qj, _ := json.Marshal(q)
+	b.mustEval(`(() => {
+		const s = document.getElementById('tree-search');
+		const t0 = performance.now();
+		s.value = `+string(qj)+`;
+		s.dispatchEvent(new Event('input', {bubbles: true}));
+		document.getElementById('tree').getBoundingClientRect(); // force layout
+		return {ms: performance.now() - t0, rows: document.querySelectorAll('#tree-inner .tree-row').length};
+	})()`, &res)
+	return res.MS, res.Rows
+}
+
+// tickDept finds a department by its exact name and clicks its checkbox.
+func (b *browserEnv) tickDept(name string) {
+	b.t.Helper()
+	b.search(name)
+	nj, _ := json.Marshal(name)
+	var ok bool
+	b.mustEval(`(() => {
+		for (const row of document.querySelectorAll('#tree-inner .tree-row')) {
+			if (row.querySelector('.tree-name').textContent === `+string(nj)+`) { row.querySelector('.tree-cb').click(); return true; }
+		}
+		return false;
+	})()`, &ok)
+	if !ok {
+		b.t.Fatalf("department %q not found in the picker", name)
+	}
+}
+
+func (b *browserEnv) deptState(name string) string {
+	b.t.Helper()
+	b.search(name)
+	nj, _ := json.Marshal(name)
+	var st string
+	b.mustEval(`(() => {
+		for (const row of document.querySelectorAll('#tree-inner .tree-row')) {
+			if (row.querySelector('.tree-name').textContent === `+string(nj)+`) return row.getAttribute('aria-checked');
+		}
+		return 'missing';
+	})()`, &st)
+	return st
+}
+
+func (b *browserEnv) save() (ok bool, text string) {
+	b.t.Helper()
+	b.mustEval(`(() => { const r = document.getElementById('form-result'); r.hidden = true; r.textContent = '';
+		document.getElementById('save-btn').click(); return true; })()`, nil)
+	b.waitFor("the save result", `!document.getElementById('form-result').hidden`)
+	var res struct {
+		OK   bool   `json:"ok"`
+		Text string `json:"text"`
+	}
+	b.mustEval(`(() => { const r = document.getElementById('form-result'); return {ok: r.classList.contains('ok'), text: r.textContent}; })()`, &res)
+	return res.OK, res.Text
+}
+
+func TestSettingsPageInBrowser(t *testing.T) {
+	b := newBrowserEnv(t)
+	org := b24sim.GenerateOrg(11, 300, 5000)
+	p := b.installPortal("ru", org)
+	testID := p.AddDepartment("Отдел тестирования", 1, 0)
+	groupID := p.AddDepartment("Группа автотестов", testID, 0)
+	xss := `<img src=x onerror=alert(1)>`
+	xssID := p.AddDepartment(xss, 1, 0)
+
+	b.openApp(p)
+	var size int
+	b.mustEval(`JSON.parse(document.getElementById('tree-data').textContent).i.length`, &size)
+	if size != 5003 {
+		t.Fatalf("the picker has %d departments, want 5003", size)
+	}
+	b.noHorizontalScroll(1280)
+	b.noHorizontalScroll(1024)
+	b.clearMetrics()
+
+	// Filtering 5,000 departments: the slowest of a few searches.
+	var worst float64
+	for _, q := range []string{"Отдел", "sales", "з", "Security", "QA 4", ""} {
+		ms, rows := b.search(q)
+		worst = max(worst, ms)
+		if q == "Security" && rows == 0 {
+			t.Error("search found nothing")
+		}
+	}
+	t.Logf("filter 5,003 departments: slowest %.1f ms", worst)
+	if worst >= 100 {
+		t.Errorf("filtering took %.1f ms, want < 100 ms", worst)
+	}
+	// A hostile name is text, not markup.
+	b.search("<img")
+	var xssOK bool
+	b.mustEval(`document.querySelector('#tree img') === null && [...document.querySelectorAll('.tree-name')].some(n => n.textContent === `+
+		fmt.Sprintf("%q", xss)+`)`, &xssOK)
+	if !xssOK {
+		t.Error("a department name was rendered as markup")
+	}
+
+	// Fill every field and pick departments.
+	fill := fmt.Sprintf(`(() => {
+		const set = (id, v) => { const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); };
+		set('learn_url', %q); set('learn_email', %q); set('learn_password', %q);
+		set('first_run', '06:15'); set('second_run', '18:45');
+		const cb = (id, on) => { const e = document.getElementById(id); if (e.checked !== on) e.click(); };
+		cb('send_login_email', false); cb('heads_as_managers', true); cb('parent_heads_as_supervisors', true);
+		document.querySelector('[data-tree="none"]').click();
+		return true;
+	})()`, b.learnURL, learnEmail, learnPassword)
+	b.mustEval(fill, nil)
+	b.tickDept("Отдел тестирования") // selects its subtree
+	b.tickDept("Группа автотестов")  // cuts a sub-department out
+	b.tickDept(xss)
+	if st := b.deptState("Отдел тестирования"); st != "mixed" {
+		t.Errorf("parent with an excluded child shows %q, want mixed", st)
+	}
+	if ok, text := b.save(); !ok {
+		t.Fatalf("save failed: %s", text)
+	}
+	st, err := loadSettings(context.Background(), b.e.pool, b.portalID(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint(deptScope{Selected: []int64{testID, xssID}, Excluded: []int64{groupID}})
+	if st.LearnURL != b.learnURL || st.LearnEmail != learnEmail || st.FirstRun != "06:15" || st.SecondRun != "18:45" ||
+		st.SendLoginEmail || !st.HeadsAsManagers || !st.ParentHeadsAsSupervisors || fmt.Sprint(sortedScope(st.Departments)) != want {
+		t.Errorf("stored %+v, departments want %s", st, want)
+	}
+
+	// Reload: the portal page posts the frame again; the values are kept.
+	b.run(chromedp.Reload())
+	b.waitFor("the app after reload", `document.querySelector('#tree-inner .tree-row') && document.getElementById('learn_email').value !== ''`)
+	var vals []any
+	b.mustEval(`['learn_url','learn_email','learn_password','first_run','second_run'].map(id => document.getElementById(id).value)
+		.concat(['send_login_email','heads_as_managers','parent_heads_as_supervisors'].map(id => document.getElementById(id).checked))
+		.concat([document.getElementById('tree-count').textContent, document.getElementById('password-hint').hidden])`, &vals)
+	if got := fmt.Sprint(vals); got != fmt.Sprintf("[%s %s  06:15 18:45 false true true 2 false]", b.learnURL, learnEmail) {
+		t.Errorf("after reload: %s", got)
+	}
+	for name, want := range map[string]string{"Отдел тестирования": "mixed", "Группа автотестов": "false", xss: "true", "Acme Corp": "mixed"} {
+		if got := b.deptState(name); got != want {
+			t.Errorf("after reload %q is %s, want %s", name, got, want)
+		}
+	}
+	b.search("")
+	b.screenshot("settings-ru-1280.png")
+
+	// A wrong password: the message sits next to the field, the form stays
+	// filled, nothing is saved.
+	b.mustEval(`(() => { const e = document.getElementById('learn_password'); e.value = 'wrong-password'; return true; })()`, nil)
+	if ok, text := b.save(); ok {
+		t.Fatalf("a wrong password saved: %s", text)
+	}
+	var fieldErr struct {
+		Text     string `json:"text"`
+		HasError bool   `json:"hasError"`
+		URL      string `json:"url"`
+		Password string `json:"password"`
+	}
+	b.mustEval(`({text: document.getElementById('err-learn_password').textContent,
+		hasError: document.querySelector('[data-field="learn_password"]').classList.contains('has-error'),
+		url: document.getElementById('learn_url').value, password: document.getElementById('learn_password').value})`, &fieldErr)
+	wantMsg := (&learn.CheckError{Code: learn.CheckBadCredentials}).Message("ru")
+	if fieldErr.Text != wantMsg || !fieldErr.HasError || fieldErr.URL != b.learnURL || fieldErr.Password != "wrong-password" {
+		t.Errorf("wrong password: %+v, want message %q", fieldErr, wantMsg)
+	}
+	if st, _ := loadSettings(context.Background(), b.e.pool, b.portalID(p)); mustDecrypt(t, b.e, st.Password) != learnPassword {
+		t.Error("a failed check changed the stored password")
+	}
+	b.screenshot("settings-ru-1280-error.png")
+
+	// English, on a small portal.
+	en := b.installPortal("en", b24sim.GenerateOrg(12, 40, 25))
+	b.openApp(en)
+	var title string
+	b.mustEval(`document.querySelector('h1').textContent`, &title)
+	if title != "iSpring Learn sync" {
+		t.Errorf("English title %q", title)
+	}
+	b.noHorizontalScroll(1280)
+	b.clearMetrics()
+	b.screenshot("settings-en-1280.png")
+
+	if errs := b.jsErrors(); len(errs) > 0 {
+		t.Errorf("JavaScript errors: %q", errs)
+	}
+}
+
+func (b *browserEnv) portalID(p *b24sim.Portal) int64 {
+	b.t.Helper()
+	sp, err := store.GetPortalByMemberID(context.Background(), b.e.pool, p.MemberID())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return sp.ID
+}
+
+func sortedScope(s deptScope) deptScope {
+	sortIDs := func(x []int64) []int64 {
+		y := append([]int64(nil), x...)
+		for i := 1; i < len(y); i++ {
+			for j := i; j > 0 && y[j] < y[j-1]; j-- {
+				y[j], y[j-1] = y[j-1], y[j]
+			}
+		}
+		return y
+	}
+	return deptScope{Selected: sortIDs(s.Selected), Excluded: sortIDs(s.Excluded)}
+}
+
+func mustDecrypt(t *testing.T, e *settingsEnv, b []byte) string {
+	t.Helper()
+	s, err := e.kr.DecryptString(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
