@@ -1,7 +1,38 @@
 // Package syncer copies a Bitrix24 org structure into iSpring Learn: it reads
 // the desired state (Bitrix24) and the actual state (Learn plus the stored
-// mapping), computes a plan as a pure function and applies it, recording each
-// applied step at once so that a killed run converges when run again.
+// mapping), computes a plan as a pure function (BuildPlan) and applies it,
+// recording each applied step at once so that a killed run converges when run
+// again (DESIGN §6).
+//
+// Choices where DESIGN is silent:
+//
+//   - Departments that leave the scope (deselected, deleted in Bitrix24) are
+//     left in Learn as they are: Learn refuses to delete non-empty
+//     departments, their users are deactivated and stay there for reports, and
+//     the mapping brings the same department back if it returns.
+//   - Names and profile fields are compared through a fingerprint of the
+//     Bitrix24 values last applied: an edit made in Learn is not fought while
+//     Bitrix24 stays the same, and Learn's own normalising never causes
+//     endless updates. Structure (parent, department, status, supervisors) is
+//     always compared with what Learn says.
+//   - A user's login is their e-mail at creation; when the e-mail changes the
+//     login follows only if it still equals the e-mail (a login the Learn
+//     admin chose stays). Users without e-mail, and a second user with the
+//     same e-mail, are refused with the reason.
+//   - A toggle switched off leaves the links it set in place; the syncer then
+//     stops managing that link.
+//   - The supervisor (parent heads) and the functional manager (heads) of a
+//     department are set explicitly to the nearest synced head up the
+//     Bitrix24 tree; a head who would be their own gets a user-level link to
+//     the next head up.
+//   - With one portal the Learn root carries the Bitrix24 root's name. Once
+//     another portal's department (code "<member_id>:<id>") is in Learn, or the
+//     portal's own root child exists, the layout is shared for good: the
+//     portal's root becomes a child of the Learn root with code
+//     "<member_id>:<root id>" and its tree moves there.
+//   - Safeguard: deactivations are held when there are at least MinCount of
+//     them and they exceed Percent of the synced active users; an approved
+//     run releases exactly the set the held run recorded.
 package syncer
 
 // Department is a Bitrix24 department as the plan needs it.

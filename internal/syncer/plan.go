@@ -171,6 +171,21 @@ func parseCode(code string) (member string, id int64, ok bool) {
 	return code[:i], n, true
 }
 
+// looksLikeMemberID tells another portal's code ("<member_id>:<id>", the
+// member_id being 32 hex digits on Bitrix24) from codes a Learn admin chose,
+// such as "HR:12", which must not switch the account to the shared layout.
+func looksLikeMemberID(s string) bool {
+	if len(s) < 16 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func fingerprint(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
@@ -418,7 +433,7 @@ func (b *builder) layout() error {
 		if d.Code == l.RootCode {
 			l.Multi = true // sticky: once moved to its own child, stay there
 		}
-		if m, _, ok := parseCode(d.Code); ok && m != b.o.MemberID {
+		if m, _, ok := parseCode(d.Code); ok && m != b.o.MemberID && looksLikeMemberID(m) {
 			l.Multi = true
 		}
 	}

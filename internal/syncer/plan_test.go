@@ -7,7 +7,10 @@ import (
 	"testing"
 )
 
-const member = "m1"
+const (
+	member  = "a223c6b3710f85df22e9377d6c4f7553"
+	member2 = "0b8c9e7d41f2a6b35c0d9e8f7a6b5c4d"
+)
 
 // org is a small portal:
 //
@@ -653,6 +656,20 @@ func TestPlanRefusesEmptyRead(t *testing.T) {
 	}
 }
 
+func TestPlanAdminCodesKeepSingleLayout(t *testing.T) {
+	t.Parallel()
+	a := emptyLearn()
+	a.Departments = append(a.Departments, LearnDepartment{ID: "hr", Name: "HR", ParentID: "root", Code: "HR:12"})
+	p := mustPlan(t, Input{Options: opts(), Desired: org(), Actual: a})
+	if p.Layout.Multi {
+		t.Fatal("a Learn admin's code switched to the shared layout")
+	}
+	a.Departments = append(a.Departments, LearnDepartment{ID: "x", Name: "X", ParentID: "root", Code: member2 + ":3"})
+	if p := mustPlan(t, Input{Options: opts(), Desired: org(), Actual: a}); !p.Layout.Multi {
+		t.Fatal("another portal's department not seen")
+	}
+}
+
 func TestPlanSecondPortal(t *testing.T) {
 	t.Parallel()
 	// Portal 1 alone: its root is the Learn root.
@@ -660,7 +677,7 @@ func TestPlanSecondPortal(t *testing.T) {
 	users1 := len(a.Users)
 
 	// Portal 2 arrives: it sees portal 1's codes and builds its own child.
-	o2 := Options{MemberID: "m2", Selection: Selection{Selected: []int64{1}}}
+	o2 := Options{MemberID: member2, Selection: Selection{Selected: []int64{1}}}
 	d2 := Desired{
 		Departments: []Department{{ID: 1, Name: "Beta"}, {ID: 2, Name: "Ops", Parent: 1}},
 		Employees:   []Employee{emp(7, "ops@beta.test", 2), emp(8, "boss@beta.test", 1)},
@@ -672,7 +689,7 @@ func TestPlanSecondPortal(t *testing.T) {
 	}
 	a2 = converge(t, o2, d2, a2)
 	beta := dept(a2, find(a2, KindDepartment, 1))
-	if beta.ParentID != "root" || beta.Code != "m2:1" || beta.Name != "Beta" {
+	if beta.ParentID != "root" || beta.Code != member2+":1" || beta.Name != "Beta" {
 		t.Fatalf("portal 2 root %+v", beta)
 	}
 	if got := user(a2, find(a2, KindUser, 8)).DepartmentID; got != beta.ID {
@@ -689,7 +706,7 @@ func TestPlanSecondPortal(t *testing.T) {
 	}
 	a1 = converge(t, opts(), org(), a1)
 	acme := dept(a1, find(a1, KindDepartment, 1))
-	if acme.ParentID != "root" || acme.Code != "m1:1" || acme.ID == "root" {
+	if acme.ParentID != "root" || acme.Code != member+":1" || acme.ID == "root" {
 		t.Fatalf("portal 1 root %+v", acme)
 	}
 	if got := user(a1, find(a1, KindUser, 10)).DepartmentID; got != acme.ID {
