@@ -117,6 +117,24 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 	if !env.HasNext {
 		return out, nil
 	}
+	if env.Total <= env.Next {
+		// No usable total: follow next page by page rather than lose departments.
+		for env.HasNext {
+			start := env.Next
+			if env, err = c.CallEnvelope(ctx, "department.get", map[string]any{"start": start}); err != nil {
+				return nil, fmt.Errorf("list departments: %w", err)
+			}
+			var page []Department
+			if err := decodeList(env.Result, &page); err != nil {
+				return nil, fmt.Errorf("list departments: decode: %w", err)
+			}
+			out = append(out, page...)
+			if env.HasNext && env.Next <= start {
+				return nil, fmt.Errorf("list departments: next %d does not advance past %d", env.Next, start)
+			}
+		}
+		return dedupe(out), nil
+	}
 	var cmds []BatchCommand
 	for start := env.Next; start < env.Total; start += PageSize {
 		cmds = append(cmds, BatchCommand{Key: "d" + strconv.Itoa(start), Method: "department.get", Params: map[string]any{"start": start}})
@@ -139,16 +157,21 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 			out = append(out, page...)
 		}
 	}
-	// Offset pages can overlap if the tree changed meanwhile; keep first sightings.
-	seen := make(map[int64]bool, len(out))
-	uniq := out[:0]
-	for _, d := range out {
+	return dedupe(out), nil
+}
+
+// dedupe keeps the first sighting of each department: offset pages overlap
+// when the tree changes during the listing.
+func dedupe(ds []Department) []Department {
+	seen := make(map[int64]bool, len(ds))
+	uniq := ds[:0]
+	for _, d := range ds {
 		if !seen[d.ID] {
 			seen[d.ID] = true
 			uniq = append(uniq, d)
 		}
 	}
-	return uniq, nil
+	return uniq
 }
 
 // UsersPaged is the naive listing: one HTTP request per page of 50 with
