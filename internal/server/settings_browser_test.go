@@ -436,6 +436,18 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	}
 	b.screenshot("settings-ru-1280-error.png")
 
+	// The embedded activation form is sent in the background and replaced
+	// by its confirmation.
+	b.mustEval(`(() => {
+		const f = document.getElementById('activation-form');
+		f.querySelector('[name=name]').value = 'Иван Петров';
+		f.querySelector('[name=email]').value = 'ivan@example.com';
+		f.querySelector('[name=phone]').value = '+7 912 345-67-89';
+		f.querySelector('button[type=submit]').click();
+		return true;
+	})()`, nil)
+	b.waitFor("the activation confirmation", `document.querySelector('[data-testid="activation-sent"]')`)
+
 	// English, on a small portal.
 	en := b.installPortal("en", b24sim.GenerateOrg(12, 40, 25))
 	b.openApp(en)

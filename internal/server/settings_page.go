@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"b24learn/internal/lead"
 	"b24learn/internal/store"
 	"b24learn/templates"
 )
@@ -80,6 +81,13 @@ func (a *settingsApp) renderSettings(w http.ResponseWriter, r *http.Request, p s
 	if err != nil {
 		a.s.serverError(w, r, err)
 		return
+	}
+	// The activation form belongs to the activation handler; a failure to
+	// read its state leaves the form out rather than failing the page.
+	if act, err := a.s.activationForm(r.Context(), sess, token, p.ActivationState, lead.Contact{}); err != nil {
+		a.s.log.WarnContext(r.Context(), "load activation form", "portal_id", p.ID, "error", err)
+	} else {
+		v.Activation = act
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := templates.SettingsPage(v).Render(r.Context(), w); err != nil {

@@ -226,6 +226,37 @@
     });
   });
 
+  // The activation form (its own handler) is sent in the background; the
+  // answer is the form again, rendered and escaped by the server, which
+  // takes the old one's place.
+  var activation = document.getElementById('activation');
+  if (activation) {
+    activation.addEventListener('submit', function (ev) {
+      var f = ev.target;
+      if (!f || f.id !== 'activation-form') return;
+      ev.preventDefault();
+      var params = new URLSearchParams(new FormData(f));
+      params.delete('session');
+      var btn = f.querySelector('button[type=submit]');
+      if (btn) btn.disabled = true;
+      request('POST', f.getAttribute('action'), params.toString()).then(function (r) {
+        var doc = new DOMParser().parseFromString(r.text, 'text/html');
+        var box = doc.getElementById('activation-box');
+        var old = document.getElementById('activation-box');
+        if (box && old) {
+          old.replaceWith(document.importNode(box, true));
+        } else {
+          if (btn) btn.disabled = false;
+          showNotice(actionResult, false, failureText(r));
+        }
+        fit();
+      }, function () {
+        if (btn) btn.disabled = false;
+        showNotice(actionResult, false, texts.network_error);
+      });
+    });
+  }
+
   fit();
   window.addEventListener('load', fit);
 
