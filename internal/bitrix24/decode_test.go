@@ -39,6 +39,13 @@ func TestParseAppRequestSample(t *testing.T) {
 	if a != want {
 		t.Errorf("got  %+v\nwant %+v", a, want)
 	}
+	// A handler that parsed the form first still gets the fields.
+	r = httptest.NewRequest(http.MethodPost, "/b24/app?"+sampleInstallQuery, strings.NewReader(sampleInstallBody))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	_ = r.ParseForm()
+	if again, err := ParseAppRequest(r); err != nil || again != want {
+		t.Errorf("after ParseForm: %v %+v", err, again)
+	}
 	// Older portals send no APPLICATION_TOKEN; PLACEMENT_OPTIONS may be "undefined".
 	body, _ := url.ParseQuery(sampleInstallBody)
 	body.Del("APPLICATION_TOKEN")

@@ -37,6 +37,10 @@ type AppRequest struct {
 // MaxFormBytes). Values in the body win over the query.
 func ParseAppRequest(r *http.Request) (AppRequest, error) {
 	var body url.Values
+	if r.PostForm != nil {
+		// The caller parsed the form already; the body is consumed.
+		return ParseAppRequestValues(r.URL.Query(), r.PostForm)
+	}
 	if r.Body != nil {
 		raw, err := io.ReadAll(io.LimitReader(r.Body, MaxFormBytes+1))
 		if err != nil {
@@ -154,6 +158,9 @@ type EventAuth struct {
 
 // ParseEventRequest reads an event POST body (at most MaxFormBytes).
 func ParseEventRequest(r *http.Request) (Event, error) {
+	if r.PostForm != nil {
+		return ParseEvent(r.PostForm)
+	}
 	if r.Body == nil {
 		return Event{}, fmt.Errorf("empty event: %w", ErrBadRequest)
 	}
