@@ -26,6 +26,9 @@ type Deps struct {
 	// FailuresBeforeAttention is how many failed sync attempts in a row mark
 	// a portal "needs attention"; 0 means 3.
 	FailuresBeforeAttention int
+	// BusySnooze is how long a sync waits while another sync of the portal
+	// runs; 0 means 10 s.
+	BusySnooze time.Duration
 	// SlotEvery, in the demo only, replaces every portal's run times with a
 	// slot at each multiple of it, so a newcomer sees a scheduled run soon.
 	SlotEvery time.Duration

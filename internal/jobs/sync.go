@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,9 +32,9 @@ const (
 	// 2 req/s limit; River's default of one minute would cut it short.
 	syncTimeout     = 2 * time.Hour
 	syncMaxAttempts = 6
-	// busySnooze is how long a sync waits when another sync of the same
-	// portal is running.
-	busySnooze = 30 * time.Second
+	// defaultBusySnooze is how long a sync waits when another sync of the
+	// same portal is running.
+	defaultBusySnooze = 10 * time.Second
 )
 
 type syncWorkers struct {
@@ -115,7 +116,7 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger string) error {
 	_, err := s.deps.Sync.Run(ctx, portalID, trigger)
 	if errors.Is(err, syncer.ErrBusy) {
-		return river.JobSnooze(busySnooze)
+		return river.JobSnooze(cmp.Or(s.deps.BusySnooze, defaultBusySnooze))
 	}
 	if d, ok := rateLimited(err); ok {
 		return river.JobSnooze(d)

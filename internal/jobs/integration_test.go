@@ -1,0 +1,406 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/config"
+	"b24learn/internal/connect"
+	"b24learn/internal/learn"
+	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/pgtest"
+	"b24learn/internal/secret"
+	"b24learn/internal/store"
+	"b24learn/internal/syncer"
+)
+
+const (
+	learnEmail    = "admin@acme.test"
+	learnPassword = "learn-password"
+)
+
+// world is one database, the two simulators, and any number of "processes":
+// River clients with their own pool, clients and syncer, working real jobs.
+type world struct {
+	t        *testing.T
+	pool     *pgxpool.Pool
+	keyring  *secret.Keyring
+	b24      *b24sim.Server
+	learn    *learnsim.Sim
+	learnURL string
+	now      time.Time
+	mu       sync.Mutex
+}
+
+type process struct {
+	client *river.Client[pgx.Tx]
+	disp   *Dispatcher
+}
+
+func newWorld(t *testing.T, learnLatency time.Duration) *world {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, pool: pgtest.NewPool(t), keyring: kr}
+	w.b24 = b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1", Rate: -1})
+	t.Cleanup(w.b24.Close)
+	w.learn = learnsim.New(learnsim.Options{Latency: learnLatency, Seed: 1})
+	srv := httptest.NewServer(w.learn.Handler())
+	t.Cleanup(srv.Close)
+	w.learnURL = srv.URL
+	return w
+}
+
+func (w *world) clock() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.now
+}
+
+func (w *world) setClock(t time.Time) {
+	w.mu.Lock()
+	w.now = t
+	w.mu.Unlock()
+}
+
+// addPortal installs a generated org's portal, configured and active, with
+// its own Learn account.
+func (w *world) addPortal(employees int, first, second string) (int64, *b24sim.Portal) {
+	w.t.Helper()
+	ctx := context.Background()
+	bp := w.b24.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(int64(employees), employees, 1+employees/10)})
+	tok := bp.Install()
+	p, err := store.UpsertPortal(ctx, w.pool, w.keyring, store.PortalInstall{
+		MemberID: tok.MemberID, Domain: tok.Domain, ClientEndpoint: tok.ClientEndpoint,
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiresAt: tok.Expires,
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	// Each portal feeds its own Learn account on the one simulator.
+	acct := w.learnURL
+	if p.ID > 1 {
+		acct = fmt.Sprintf("http://learn%d.test", p.ID)
+	}
+	if _, err := w.learn.AddAccount(learnsim.AccountOptions{URL: acct, Email: learnEmail, Password: learnPassword}); err != nil {
+		w.t.Fatal(err)
+	}
+	pw, _ := w.keyring.EncryptString(learnPassword)
+	var sec any
+	if second != "" {
+		sec = second
+	}
+	root := bp.Departments()[0].ID
+	if _, err := w.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password, first_run, second_run, departments)
+		VALUES ($1, $2, $3, $4, $5::time, $6::time, jsonb_build_object('selected', jsonb_build_array($7::bigint), 'excluded', '[]'::jsonb))`,
+		p.ID, acct, learnEmail, pw, first, sec, root); err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.pool.Exec(ctx, `UPDATE portals SET activation_state = 'active' WHERE id = $1`, p.ID); err != nil {
+		w.t.Fatal(err)
+	}
+	return p.ID, bp
+}
+
+// startProcess starts a River client working jobs, as one `serve` would.
+func (w *world) startProcess() *process {
+	w.t.Helper()
+	pool := pgtest.Reopen(w.t, w.pool)
+	log := slog.New(slog.DiscardHandler)
+	clients := connect.New(connect.Options{Pool: pool, Keyring: w.keyring, Log: log, AllowPrivateHosts: true,
+		OAuth: &bitrix24.OAuth{URL: w.b24.URL, ClientID: w.b24.ClientID(), ClientSecret: w.b24.ClientSecret()}})
+	sy := syncer.New(syncer.Config{
+		Pool:     pool,
+		Settings: syncer.DBSettings{Pool: pool, Keyring: w.keyring},
+		NewLearn: func(ctx context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
+			// Simulated accounts with made-up URLs are all served by the one simulator.
+			return learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword},
+				learn.Options{BaseURL: w.learnURL, AllowHTTP: true})
+		},
+		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
+			return clients.Bitrix24(ctx, portalID)
+		},
+		Logger: log,
+	})
+	cfg := &config.Config{CatchUpWindow: 3 * time.Hour, ReportRetention: 90 * 24 * time.Hour}
+	workers, err := NewWorkers(Deps{Log: log, Config: cfg, Pool: pool, Sync: sy, BusySnooze: 200 * time.Millisecond})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger: log, Workers: workers, FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond,
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := client.Start(ctx); err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		client.Stop(sctx)
+		cancel()
+	})
+	return &process{client: client, disp: &Dispatcher{Log: log, Pool: pool, CatchUpWindow: 3 * time.Hour, Now: w.clock}}
+}
+
+// waitJobsDone waits until no job of the kinds is unfinished.
+func (w *world) waitJobsDone(kinds ...string) {
+	w.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var open int
+		if err := w.pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = ANY($1)
+			AND state NOT IN ('completed', 'cancelled', 'discarded')`, kinds).Scan(&open); err != nil {
+			w.t.Fatal(err)
+		}
+		if open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%d jobs still open after 2 minutes", open)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type runRow struct {
+	trigger, status string
+	start, end      time.Time
+}
+
+func (w *world) runs(portalID int64) []runRow {
+	w.t.Helper()
+	rows, err := w.pool.Query(context.Background(), `SELECT trigger, status, started_at, coalesce(finished_at, now() + interval '1 day')
+		FROM sync_runs WHERE portal_id = $1 ORDER BY started_at`, portalID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (runRow, error) {
+		var x runRow
+		return x, r.Scan(&x.trigger, &x.status, &x.start, &x.end)
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return out
+}
+
+// assertNoOverlap checks that no two runs of the portal were running at once.
+func assertNoOverlap(t *testing.T, runs []runRow) {
+	t.Helper()
+	for i := 1; i < len(runs); i++ {
+		if runs[i].start.Before(runs[i-1].end) {
+			t.Fatalf("runs overlap: %+v and %+v", runs[i-1], runs[i])
+		}
+	}
+}
+
+// Two processes share one database for a simulated day: every slot of every
+// portal runs exactly once, and no portal has two syncs running at once.
+func TestTwoProcessesSimulatedDay(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	a, _ := w.addPortal(30, "06:00", "18:00")
+	b, _ := w.addPortal(40, "06:00", "12:30")
+	procs := []*process{w.startProcess(), w.startProcess()}
+
+	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	for m := 0; m < 24*60; m++ {
+		w.setClock(day.Add(time.Duration(m) * time.Minute))
+		var wg sync.WaitGroup
+		for _, p := range procs {
+			wg.Go(func() {
+				if _, err := p.disp.Tick(context.Background(), p.client); err != nil {
+					t.Errorf("tick: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	w.waitJobsDone("sync_scheduled")
+
+	for portal, want := range map[int64][]string{a: {"2026-11-25T06:00Z", "2026-11-25T18:00Z"}, b: {"2026-11-25T06:00Z", "2026-11-25T12:30Z"}} {
+		var slots []string
+		rows, _ := w.pool.Query(context.Background(), `SELECT args->>'slot' FROM river_job WHERE kind = 'sync_scheduled'
+			AND (args->>'portal_id')::bigint = $1 AND state = 'completed' ORDER BY args->>'slot'`, portal)
+		slots, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+		if fmt.Sprint(slots) != fmt.Sprint(want) {
+			t.Errorf("portal %d completed slots %v, want %v", portal, slots, want)
+		}
+		runs := w.runs(portal)
+		if len(runs) != 2 {
+			t.Errorf("portal %d has %d runs, want 2", portal, len(runs))
+		}
+		for _, r := range runs {
+			// partial: users Learn refuses (no e-mail in the generated org) are reported.
+			if r.status != syncer.RunSucceeded && r.status != syncer.RunPartial {
+				t.Errorf("portal %d run %+v", portal, r)
+			}
+		}
+		assertNoOverlap(t, runs)
+	}
+}
+
+// "Sync now" pressed while a scheduled sync runs waits for it instead of
+// running beside it.
+func TestSyncNowWhileScheduledRuns(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 15*time.Millisecond) // slow Learn: the first sync takes a while
+	portal, _ := w.addPortal(150, "06:00", "")
+	p := w.startProcess()
+	ctx := context.Background()
+	if _, err := p.client.Insert(ctx, ScheduledSyncArgs{PortalID: portal, Slot: "2026-11-25T06:00Z"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the scheduled run is under way.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		runs := w.runs(portal)
+		if len(runs) == 1 && runs[0].status == syncer.RunRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scheduled run did not start: %+v", runs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: TriggerManual}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second press while the first waits is the same job.
+	again, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: TriggerManual}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.UniqueSkippedAsDuplicate || again.Job.ID != res.Job.ID {
+		t.Fatalf("second Sync now made another job: %+v", again.Job)
+	}
+	w.waitJobsDone("sync_scheduled", "sync")
+
+	runs := w.runs(portal)
+	if len(runs) != 2 || runs[0].trigger != "scheduled" || runs[1].trigger != "manual" {
+		t.Fatalf("runs = %+v, want the scheduled run then the manual one", runs)
+	}
+	assertNoOverlap(t, runs)
+	job, err := p.client.JobGet(ctx, res.Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.State != rivertype.JobStateCompleted {
+		t.Fatalf("manual job %s", job.State)
+	}
+	var meta struct {
+		Snoozes int `json:"snoozes"`
+	}
+	if err := json.Unmarshal(job.Metadata, &meta); err != nil || meta.Snoozes == 0 {
+		t.Fatalf("manual job was never held back: metadata %s", job.Metadata)
+	}
+}
+
+// A job queued for a portal that was suspended meanwhile is cancelled
+// without a run.
+func TestSyncOfSuspendedPortalIsCancelled(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(10, "06:00", "")
+	if _, err := w.pool.Exec(context.Background(), `UPDATE portals SET activation_state = 'suspended' WHERE id = $1`, portal); err != nil {
+		t.Fatal(err)
+	}
+	p := w.startProcess()
+	res, err := p.client.Insert(context.Background(), SyncArgs{PortalID: portal, Trigger: TriggerManual}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.waitJobsDone("sync")
+	job, _ := p.client.JobGet(context.Background(), res.Job.ID)
+	if job.State != rivertype.JobStateCancelled {
+		t.Fatalf("job state %s, want cancelled", job.State)
+	}
+	if runs := w.runs(portal); len(runs) != 0 {
+		t.Fatalf("a suspended portal ran: %+v", runs)
+	}
+}
+
+// Failures in a row mark the portal "needs attention" with the last error;
+// the next success clears it.
+func TestFailuresMarkNeedsAttention(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(10, "06:00", "")
+	ctx := context.Background()
+	bad, _ := w.keyring.EncryptString("wrong password")
+	if _, err := w.pool.Exec(ctx, `UPDATE portal_settings SET learn_password = $2 WHERE portal_id = $1`, portal, bad); err != nil {
+		t.Fatal(err)
+	}
+	pool := w.pool
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: pool, Sync: syncerFor(w, pool)}}
+	state := func() (int, bool, string) {
+		var n int
+		var attention bool
+		var last string
+		if err := pool.QueryRow(ctx, `SELECT sync_failures, needs_attention, last_sync_error FROM portals WHERE id = $1`, portal).Scan(&n, &attention, &last); err != nil {
+			t.Fatal(err)
+		}
+		return n, attention, last
+	}
+	for i := 1; i <= 3; i++ {
+		if err := sw.run(ctx, portal, func(ctx context.Context) error { return sw.sync(ctx, portal, syncer.TriggerManual) }); err == nil {
+			t.Fatal("sync with a wrong Learn password succeeded")
+		}
+		n, attention, last := state()
+		if n != i || attention != (i >= 3) || last == "" {
+			t.Fatalf("after failure %d: failures=%d attention=%v last=%q", i, n, attention, last)
+		}
+	}
+	good, _ := w.keyring.EncryptString(learnPassword)
+	if _, err := pool.Exec(ctx, `UPDATE portal_settings SET learn_password = $2 WHERE portal_id = $1`, portal, good); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.run(ctx, portal, func(ctx context.Context) error { return sw.sync(ctx, portal, syncer.TriggerManual) }); err != nil {
+		t.Fatalf("sync after fixing the password: %v", err)
+	}
+	if n, attention, last := state(); n != 0 || attention || last != "" {
+		t.Fatalf("after success: failures=%d attention=%v last=%q", n, attention, last)
+	}
+}
+
+func syncerFor(w *world, pool *pgxpool.Pool) *syncer.Syncer {
+	clients := connect.New(connect.Options{Pool: pool, Keyring: w.keyring, Log: slog.New(slog.DiscardHandler), AllowPrivateHosts: true,
+		OAuth: &bitrix24.OAuth{URL: w.b24.URL, ClientID: w.b24.ClientID(), ClientSecret: w.b24.ClientSecret()}})
+	return syncer.New(syncer.Config{
+		Pool:     pool,
+		Settings: syncer.DBSettings{Pool: pool, Keyring: w.keyring},
+		NewLearn: func(ctx context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
+			return learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword},
+				learn.Options{BaseURL: w.learnURL, AllowHTTP: true})
+		},
+		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
+			return clients.Bitrix24(ctx, portalID)
+		},
+	})
+}
