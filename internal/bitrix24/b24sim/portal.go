@@ -223,6 +223,12 @@ func (p *Portal) ClientEndpoint() string {
 
 // PageURL is the portal page that opens the app in an iframe.
 func (p *Portal) PageURL() string {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	return p.pageURL()
+}
+
+func (p *Portal) pageURL() string { // s.mu held
 	if p.hosted {
 		return p.url + "/"
 	}

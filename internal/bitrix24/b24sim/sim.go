@@ -232,19 +232,17 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host := strings.ToLower(r.Host)
 	s.mu.Lock()
 	p := s.portals[host]
-	moved, wasRenamed := s.renamed[host]
-	var movedTo *Portal
-	if wasRenamed {
-		movedTo = s.portals[moved]
+	movedTo := ""
+	if to, ok := s.portals[s.renamed[host]]; ok && to.hosted {
+		movedTo = to.url
 	}
 	s.mu.Unlock()
 	if p != nil && p.hosted {
 		s.servePortal(w, r, p, r.URL.Path)
 		return
 	}
-	if wasRenamed && movedTo != nil && movedTo.hosted {
-		loc := movedTo.url + r.URL.RequestURI()
-		http.Redirect(w, r, loc, http.StatusFound)
+	if movedTo != "" {
+		http.Redirect(w, r, movedTo+r.URL.RequestURI(), http.StatusFound)
 		return
 	}
 	path := r.URL.Path
@@ -377,7 +375,7 @@ func (s *Sim) serveIndex(w http.ResponseWriter, r *http.Request) {
 	links := map[string]string{}
 	for d, p := range s.portals {
 		names = append(names, d)
-		links[d] = p.PageURL()
+		links[d] = p.pageURL()
 	}
 	s.mu.Unlock()
 	sort.Strings(names)
