@@ -22,6 +22,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
 	"b24learn/internal/learn"
 	"b24learn/internal/pgtest"
@@ -700,4 +701,20 @@ func BenchmarkSettingsPage5000(b *testing.B) {
 		size = w.Body.Len()
 	}
 	b.ReportMetric(float64(size)/1024, "KB/page")
+}
+
+func TestCountEmployees(t *testing.T) {
+	t.Parallel()
+	ds := []bitrix24.Department{{ID: 1, Name: "Root"}, {ID: 2, Parent: 1, Name: "Child", Sort: 300}}
+	us := []bitrix24.User{
+		{ID: 1, Active: true, Departments: []int64{1}},
+		{ID: 2, Active: true, Departments: []int64{1, 2}}, // counted in both
+		{ID: 3, Active: false, Departments: []int64{2}},   // fired
+		{ID: 4, Active: true, UserType: "extranet", Departments: []int64{2}},
+		{ID: 5, Active: true}, // no department: extranet
+	}
+	got := countEmployees(ds, us)
+	if fmt.Sprint(got) != "[{1 0 Root 0 2} {2 1 Child 300 1}]" {
+		t.Errorf("counts %v", got)
+	}
 }
