@@ -589,6 +589,11 @@ func (p *Portal) Rename(newDomain string) string {
 	}
 	delete(s.portals, old)
 	s.portals[p.domain] = p
+	for k, v := range s.renamed {
+		if v == old { // a portal renamed twice still redirects from its first name
+			s.renamed[k] = p.domain
+		}
+	}
 	s.renamed[old] = p.domain
 	return p.domain
 }
