@@ -47,6 +47,10 @@ type StatusView struct {
 	Runs       []RunView
 	Held       *RunView // a run held by the deactivation safeguard, awaiting approval
 	Error      string   // the status could not be read
+	// Attention is the last sync error when syncs keep failing.
+	Attention string
+	// Reconnect: the app lost its Bitrix24 tokens; an admin has to open it.
+	Reconnect bool
 }
 
 // RunView is one run in the status panel.
@@ -162,6 +166,8 @@ var settingsText = map[string][2]string{
 	"col_reason":        {"Details", "Подробности"},
 	"status_error":      {"The sync status could not be read.", "Не удалось получить состояние синхронизации."},
 	"sec_activation":    {"Activation", "Активация"},
+	"attention":         {"Syncs keep failing. The last error:", "Синхронизация несколько раз завершилась ошибкой. Последняя ошибка:"},
+	"reconnect":         {"The app lost its access to Bitrix24. A portal administrator has to open the app once to restore it.", "Приложение потеряло доступ к Битрикс24. Администратору портала нужно один раз открыть приложение, чтобы восстановить его."},
 
 	"trig_scheduled": {"scheduled", "по расписанию"},
 	"trig_manual":    {"manual", "вручную"},

@@ -624,6 +624,14 @@ func TestPageShowsStoredValuesAndEscapesNames(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	// A portal whose syncs keep failing says so, escaped.
+	if _, err := e.pool.Exec(context.Background(), `UPDATE portals SET needs_attention = true,
+		last_sync_error = '<b>learn said no</b>' WHERE id = $1`, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if body := e.page(p, sess, tok); !strings.Contains(body, "Syncs keep failing. The last error: &lt;b&gt;learn said no&lt;/b&gt;") {
+		t.Error("the attention note is missing or unescaped")
+	}
 	// When Bitrix24 cannot be read, the page still renders, says so, and
 	// sends no departments field, so a save keeps the stored selection.
 	e.treeErr = errors.New("bitrix24 down")

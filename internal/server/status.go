@@ -69,8 +69,19 @@ func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettin
 	if v.Configured {
 		v.NextRuns = nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...)
 	}
+	v.Reconnect = p.NeedsReconnect
+	var attention bool
+	var lastErr string
+	err := s.pool.QueryRow(ctx, `SELECT needs_attention, last_sync_error FROM portals WHERE id = $1`, p.ID).
+		Scan(&attention, &lastErr)
+	if err == nil && attention {
+		v.Attention = lastErr
+	}
 	rs := syncer.NewStore(s.pool)
-	runs, err := rs.Runs(ctx, p.ID, statusRuns)
+	var runs []syncer.RunRecord
+	if err == nil {
+		runs, err = rs.Runs(ctx, p.ID, statusRuns)
+	}
 	if err == nil {
 		var held *syncer.RunRecord
 		if held, err = rs.LatestHeld(ctx, p.ID); err == nil && held != nil {
