@@ -172,7 +172,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 // newRiverClient builds the River client: insert-only with --no-workers,
 // otherwise with every worker and the periodic jobs.
 func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, clients *connect.Factory, o serveOptions) (*river.Client[pgx.Tx], error) {
-	riverCfg := &river.Config{Logger: log}
+	riverCfg := &river.Config{Logger: log, RescueStuckJobsAfter: cfg.JobRescueAfter,
+		JobTimeout: min(time.Minute, cfg.JobRescueAfter)}
 	if !o.noWorkers {
 		sync := syncer.New(syncer.Config{
 			Pool:     pool,

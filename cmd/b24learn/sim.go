@@ -24,7 +24,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	b24Addr := fs.String("b24-addr", "127.0.0.1:8081", "Bitrix24 simulator (OAuth server and portals) address")
 	learnAddr := fs.String("learn-addr", "127.0.0.1:8082", "iSpring Learn simulator address")
 	appURL := fs.String("app-url", "http://127.0.0.1:8080", "the app's base URL the portal page opens in its iframe")
-	domain := fs.String("domain", "demo.bitrix24.test", "the simulated portal's domain")
+	portalAddr := fs.String("portal-addr", "127.0.0.1:8083", "the simulated portal's own address (its DOMAIN)")
 	employees := fs.Int("employees", 300, "employees in the generated org")
 	departments := fs.Int("departments", 25, "departments in the generated org")
 	seed := fs.Int64("seed", 1, "seed of the generated org")
@@ -46,7 +46,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	bs := b24sim.New(b24sim.Options{AppURL: *appURL, Rate: *rate, Burst: *burst, Latency: *b24Latency, Logger: log})
 	bs.SetBaseURL("http://" + *b24Addr)
-	portal := bs.AddPortal(b24sim.PortalOptions{Domain: *domain, Org: b24sim.GenerateOrg(*seed, *employees, *departments)})
+	// The portal answers on its own origin, as a real portal does, so the
+	// app's frame-ancestors and postMessage see the same origin as the page.
+	portal := bs.AddPortal(b24sim.PortalOptions{URL: "http://" + *portalAddr, Org: b24sim.GenerateOrg(*seed, *employees, *departments)})
 
 	ls := learnsim.New(learnsim.Options{Latency: *learnLatency, Logger: log,
 		Faults: learnsim.Faults{ErrorRate: *learnErrors, RateLimitRate: *learnLimited, RetryAfter: time.Second}})
@@ -60,7 +62,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, s := range []struct {
 		addr string
 		h    http.Handler
-	}{{*b24Addr, bs}, {*learnAddr, ls.Handler()}} {
+	}{{*b24Addr, bs}, {*portalAddr, bs}, {*learnAddr, ls.Handler()}} {
 		ln, err := net.Listen("tcp", s.addr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", s.addr, err)

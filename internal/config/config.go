@@ -45,6 +45,10 @@ type Config struct {
 	CatchUpWindow time.Duration
 	// ReportRetention is how long run reports are kept.
 	ReportRetention time.Duration
+	// JobRescueAfter is how long a job may stay "running" before River
+	// hands it to another process: a process killed mid-sync leaves its
+	// job running until then. It must exceed the sync timeout (2 h).
+	JobRescueAfter time.Duration
 }
 
 // Error names the variable that is wrong and says what is expected.
@@ -197,6 +201,14 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			fail("REPORT_RETENTION_DAYS", "a positive whole number of days (default 90)")
 		}
 		c.ReportRetention = time.Duration(n) * 24 * time.Hour
+	}
+	c.JobRescueAfter = 2*time.Hour + 15*time.Minute
+	if raw := getenv("JOB_RESCUE_AFTER"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= time.Second {
+			fail("JOB_RESCUE_AFTER", "a duration such as 2h15m")
+		}
+		c.JobRescueAfter = d
 	}
 	if len(errs) > 0 {
 		return nil, errs
