@@ -456,6 +456,18 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if title != "iSpring Learn sync" {
 		t.Errorf("English title %q", title)
 	}
+	// The keyboard closes and opens a department, keeping the focus.
+	var kb []int
+	b.mustEval(`(() => {
+		const key = (k) => document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: k, bubbles: true}));
+		const n = () => document.querySelectorAll('#tree-inner .tree-row').length;
+		document.querySelector('#tree-inner [data-check="0"]').focus();
+		const open = n(); key('ArrowLeft'); const closed = n(); key('ArrowRight');
+		return [open, closed, n(), +document.activeElement.getAttribute('data-check')];
+	})()`, &kb)
+	if len(kb) != 4 || kb[0] < 2 || kb[1] != 1 || kb[2] != kb[0] || kb[3] != 0 {
+		t.Errorf("keyboard open/close: rows and focus %v", kb)
+	}
 	b.noHorizontalScroll(1280)
 	b.clearMetrics()
 	b.screenshot("settings-en-1280.png")

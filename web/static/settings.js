@@ -421,6 +421,10 @@
     }
 
     function paint() {
+      // Rows are rebuilt on every paint; keep the keyboard focus on the
+      // same department's checkbox.
+      var active = document.activeElement;
+      var focused = active && active.hasAttribute && active.hasAttribute('data-check') ? active.getAttribute('data-check') : null;
       var top = box.scrollTop;
       var from = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
       var to = Math.min(nrows, Math.ceil((top + box.clientHeight) / ROW) + OVERSCAN);
@@ -431,7 +435,37 @@
       for (var r = from; r < to; r++) frag.appendChild(makeRow(rows[r], r * ROW));
       inner.textContent = '';
       inner.appendChild(frag);
+      if (focused !== null) {
+        var again = inner.querySelector('[data-check="' + focused + '"]');
+        if (again) again.focus({ preventScroll: true });
+      }
     }
+
+    // Keyboard: arrows move between rows, right and left open and close.
+    inner.addEventListener('keydown', function (ev) {
+      var t = ev.target;
+      if (!t.hasAttribute || !t.hasAttribute('data-check')) return;
+      var k = +t.getAttribute('data-check');
+      var pos = -1;
+      for (var r = 0; r < nrows; r++) if (rows[r] === k) { pos = r; break; }
+      var next = -1;
+      if (ev.key === 'ArrowDown') next = pos + 1;
+      else if (ev.key === 'ArrowUp') next = pos - 1;
+      else if ((ev.key === 'ArrowRight' || ev.key === 'ArrowLeft') && !query && end[k] > k + 1) {
+        expanded[k] = ev.key === 'ArrowRight' ? 1 : 0;
+        ev.preventDefault();
+        refresh();
+        return;
+      } else return;
+      ev.preventDefault();
+      if (next < 0 || next >= nrows) return;
+      var y = next * ROW;
+      if (y < box.scrollTop) box.scrollTop = y;
+      else if (y + ROW > box.scrollTop + box.clientHeight) box.scrollTop = y + ROW - box.clientHeight;
+      paint();
+      var cb = inner.querySelector('[data-check="' + rows[next] + '"]');
+      if (cb) cb.focus({ preventScroll: true });
+    });
 
     function refresh() {
       layout();
