@@ -17,7 +17,7 @@ import (
 // Learn is what the syncer calls on a Learn account; *learn.Client has it.
 type Learn interface {
 	ListDepartments(ctx context.Context) ([]learn.Department, error)
-	AllUsers(ctx context.Context, f learn.UserFilter) ([]learn.User, error)
+	ListUsers(ctx context.Context, f learn.UserFilter, fn func(page []learn.User) error) error
 	CreateDepartment(ctx context.Context, d learn.NewDepartment) (string, error)
 	UpdateDepartment(ctx context.Context, id string, u learn.DepartmentUpdate) error
 	SetDepartmentSubordination(ctx context.Context, id string, sub, co *learn.Subordination) error

@@ -251,12 +251,16 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, b24 Bitrix2
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 2)
-	var lusers []learn.User
 	var learnTook, b24Took time.Duration
 	start := time.Now()
 	go func() {
-		var err error
-		lusers, err = lc.AllUsers(ctx, learn.UserFilter{})
+		// Page by page, so the client's form of 100,000 users (a map of
+		// fields each) is never held at once.
+		err := lc.ListUsers(ctx, learn.UserFilter{}, func(page []learn.User) error {
+			_, us := fromLearn(nil, page)
+			in.Actual.Users = append(in.Actual.Users, us...)
+			return nil
+		})
 		if err != nil {
 			err = fmt.Errorf("read learn users: %w", err)
 		}
@@ -290,7 +294,6 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, b24 Bitrix2
 		return in, err
 	}
 	phases["read_learn"], phases["read_bitrix24"] = learnTook, b24Took
-	_, in.Actual.Users = fromLearn(nil, lusers)
 	m, err := s.store.Mappings(ctx, portalID)
 	if err != nil {
 		return in, err
