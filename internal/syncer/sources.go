@@ -147,3 +147,15 @@ func fromLearn(ds []learn.Department, us []learn.User) ([]LearnDepartment, []Lea
 	}
 	return outD, outU
 }
+
+// NewLearnClient is a Config.NewLearn that builds a *learn.Client for the
+// portal's stored account, URL and admin credentials.
+func NewLearnClient(opts learn.Options) func(ctx context.Context, portalID int64, s Settings) (Learn, error) {
+	return func(ctx context.Context, portalID int64, s Settings) (Learn, error) {
+		c, err := learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, opts)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
