@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/pgtest"
+	"b24learn/internal/syncer"
 )
 
 func at(s string) time.Time {
@@ -246,6 +247,55 @@ func BenchmarkDispatch10000Portals(b *testing.B) {
 		n, err := d.disp.Tick(ctx, d.client)
 		if err != nil || n != 10000 {
 			b.Fatalf("tick: %d jobs, %v", n, err)
+		}
+	}
+}
+
+// A sync job left running by a dead process is handed back; one whose
+// process holds the portal's lock, or that started moments ago, is not.
+func TestReapOrphans(t *testing.T) {
+	t.Parallel()
+	b := setupDispatch(t)
+	ctx := context.Background()
+	orphan := b.addPortal(t, "orphan", "installed", "active", "06:00", "", true)
+	alive := b.addPortal(t, "alive", "installed", "active", "06:00", "", true)
+	fresh := b.addPortal(t, "fresh", "installed", "active", "06:00", "", true)
+	running := func(portal int64, age time.Duration) int64 {
+		res, err := b.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: TriggerManual}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1,
+			attempted_at = now() - make_interval(secs => $2) WHERE id = $1`, res.Job.ID, age.Seconds()); err != nil {
+			t.Fatal(err)
+		}
+		return res.Job.ID
+	}
+	orphanJob := running(orphan, 5*time.Minute)
+	aliveJob := running(alive, 5*time.Minute)
+	freshJob := running(fresh, 5*time.Second)
+
+	// The live process holds its portal's lock on a connection of its own.
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2::int)`, syncer.LockKey, alive); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := ReapOrphans(ctx, b.pool, b.disp.Log)
+	if err != nil || n != 1 {
+		t.Fatalf("ReapOrphans = %d, %v; want 1", n, err)
+	}
+	for id, want := range map[int64]string{orphanJob: "available", aliveJob: "running", freshJob: "running"} {
+		var state string
+		if err := b.pool.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, id).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state != want {
+			t.Errorf("job %d is %s, want %s", id, state, want)
 		}
 	}
 }

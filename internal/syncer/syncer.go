@@ -71,8 +71,9 @@ type Report struct {
 // ErrBusy means another sync of the portal is running.
 var ErrBusy = errors.New("another sync of this portal is running")
 
-// lockKey namespaces the per-portal advisory lock ("sync").
-const lockKey int32 = 0x73796e63
+// LockKey namespaces the per-portal advisory lock ("sync"); the jobs
+// package looks for it to tell a live sync from one whose process died.
+const LockKey int32 = 0x73796e63
 
 // Preview reads both sides and records what a sync would do, writing nothing
 // to Learn.
@@ -95,13 +96,13 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger string) (*Repo
 	}
 	defer conn.Release()
 	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2::int)`, lockKey, portalID).Scan(&locked); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2::int)`, LockKey, portalID).Scan(&locked); err != nil {
 		return nil, fmt.Errorf("take sync lock: %w", err)
 	}
 	if !locked {
 		return nil, ErrBusy
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2::int)`, lockKey, portalID)
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2::int)`, LockKey, portalID)
 
 	start := time.Now()
 	runID, err := s.store.StartRun(ctx, portalID, trigger)
