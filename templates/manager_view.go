@@ -2,10 +2,14 @@ package templates
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"b24learn/internal/calllog"
 	"b24learn/internal/lead"
+	"b24learn/internal/syncer"
 )
 
 // ConsoleNav is what every signed-in console page shows: who is signed in,
@@ -13,7 +17,7 @@ import (
 type ConsoleNav struct {
 	Email   string
 	CSRF    string
-	Section string // requests, portals, audit
+	Section string // requests, portals, jobs, audit
 	Flash   string
 	Error   string
 }
@@ -42,9 +46,127 @@ type PortalsView struct {
 type PortalView struct {
 	Nav      ConsoleNav
 	Portal   *lead.Portal
-	Runs     []lead.Run
+	Health   PortalHealth
+	Runs     []syncer.RunRecord
+	Jobs     []JobRow
+	Calls    []calllog.Entry
 	Requests []*lead.Request
 	Audit    []lead.AuditEntry
+}
+
+// PortalHealth is the scheduler's view of a portal's syncs: failed attempts
+// in a row and the last error, cleared by the next success.
+type PortalHealth struct {
+	NeedsAttention bool
+	SyncFailures   int
+	LastSyncError  string
+}
+
+// JobRow is one River job as the console shows it.
+type JobRow struct {
+	ID           int64
+	Kind         string
+	State        string
+	Attempt      int
+	MaxAttempts  int
+	PortalID     int64 // 0 when the job names no portal
+	PortalDomain string
+	CreatedAt    time.Time
+	AttemptedAt  *time.Time
+	FinalizedAt  *time.Time
+	LastError    string
+}
+
+// QueueCount is the number of River jobs of one kind in one state.
+type QueueCount struct {
+	Kind  string
+	State string
+	N     int64
+}
+
+// JobsView is the console-wide job page: queue depth and recent failures.
+type JobsView struct {
+	Nav    ConsoleNav
+	Depth  []QueueCount
+	Failed []JobRow
+}
+
+// JobStates are River's job states in the order the console shows them.
+var JobStates = []string{"available", "scheduled", "pending", "running", "retryable", "completed", "cancelled", "discarded"}
+
+// depthKinds lists the kinds present in the counts, sorted.
+func depthKinds(cs []QueueCount) []string {
+	var kinds []string
+	for _, c := range cs {
+		if !slices.Contains(kinds, c.Kind) {
+			kinds = append(kinds, c.Kind)
+		}
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+func depthOf(cs []QueueCount, kind, state string) string {
+	for _, c := range cs {
+		if c.Kind == kind && c.State == state {
+			return mgrItoa(c.N)
+		}
+	}
+	return ""
+}
+
+func mgrJobClass(state string) string {
+	switch state {
+	case "discarded", "retryable":
+		return "failed"
+	case "completed":
+		return "active"
+	}
+	return ""
+}
+
+func mgrSeconds(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func mgrRunDuration(r syncer.RunRecord) string {
+	if r.FinishedAt == nil {
+		return "—"
+	}
+	return mgrDuration(r.FinishedAt.Sub(r.StartedAt))
+}
+
+func mgrDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+	}
+	return d.Round(time.Second).String()
+}
+
+// mgrCounts lists a run's counts per action ("user.create 3"), sorted.
+func mgrCounts(c map[string]int) string {
+	keys := make([]string, 0, len(c))
+	for k, n := range c {
+		if n != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + strconv.Itoa(c[k])
+	}
+	return strings.Join(parts, " · ")
+}
+
+func mgrStatus(n int) string {
+	if n == 0 {
+		return "no answer"
+	}
+	return strconv.Itoa(n)
 }
 
 // AuditView is the audit trail.

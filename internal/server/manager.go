@@ -74,6 +74,7 @@ func (c *console) mount(r chi.Router) {
 			r.Get("/portals", c.handlePortals)
 			r.Get("/portals/{id}", c.handlePortal)
 			r.Post("/portals/{id}/activation", c.handleSetActivation)
+			r.Get("/jobs", c.handleJobs)
 			r.Get("/audit", c.handleAudit)
 		})
 	})
@@ -339,7 +340,7 @@ func (c *console) handlePortal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := templates.PortalView{Nav: c.nav(r, "portals"), Portal: p}
-	if v.Runs, err = lead.RecentRuns(ctx, c.s.pool, id, 20); err != nil {
+	if err := c.portalOps(ctx, &v); err != nil {
 		c.s.serverError(w, r, err)
 		return
 	}

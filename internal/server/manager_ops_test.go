@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"b24learn/internal/lead"
+	"b24learn/internal/syncer"
+)
+
+// opsFixture gives a portal a failed run, River jobs and call log entries
+// whose texts carry the marker, so a page can be checked for whose rows it
+// shows; hostile is what an attacker-controlled error or name might hold.
+func (e *consoleEnv) opsFixture(portalID int64, marker, hostile string) {
+	e.t.Helper()
+	ctx := context.Background()
+	st := syncer.NewStore(e.pool)
+	runID, err := st.StartRun(ctx, portalID, syncer.TriggerScheduled)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := st.FinishRun(ctx, portalID, runID, syncer.RunFailed, map[string]int{"user.create": 3, "department.move": 1},
+		"run-"+marker+" "+hostile, nil); err != nil {
+		e.t.Fatal(err)
+	}
+	args := `{"portal_id": ` + strconv.FormatInt(portalID, 10) + `}`
+	jobErr := `{"at": "2026-01-02T03:04:05Z", "attempt": 1, "error": ` + strconv.Quote("job-"+marker+" "+hostile) + `}`
+	for _, q := range []string{
+		`INSERT INTO river_job (args, kind, max_attempts, state, attempt, attempted_at, errors, finalized_at)
+		 VALUES ($1, 'sync_scheduled', 6, 'discarded', 6, now(), ARRAY[$2::jsonb], now())`,
+		`INSERT INTO river_job (args, kind, max_attempts, state, attempt, attempted_at, errors)
+		 VALUES ($1, 'sync', 6, 'retryable', 1, now(), ARRAY[$2::jsonb])`,
+		`INSERT INTO river_job (args, kind, max_attempts, state) VALUES ($1, 'sync_preview', 3, 'available')`,
+	} {
+		var a []any
+		a = append(a, args)
+		if strings.Contains(q, "$2") {
+			a = append(a, jobErr)
+		}
+		if _, err := e.pool.Exec(ctx, q, a...); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if _, err := e.pool.Exec(ctx, `INSERT INTO call_log (portal_id, at, service, method, status, duration_ms, error_code)
+		VALUES ($1, now(), 'bitrix24', $2, 503, 1234, $3), ($1, now(), 'learn', 'GET /user', 0, 7, 'transport_error')`,
+		portalID, "user.get-"+marker, hostile); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_attention = true, sync_failures = 3, last_sync_error = $2 WHERE id = $1`,
+		portalID, "last-"+marker+" "+hostile); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestConsoleOperatorPages(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := lead.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+		t.Fatal(err)
+	}
+	const hostile = `<img src=x onerror=alert(1)>`
+	a, b := e.portal("a.bitrix24.com"), e.portal("b.bitrix24.com")
+	quiet := e.portal("quiet.bitrix24.com")
+	e.opsFixture(a, "AAA", hostile)
+	e.opsFixture(b, "BBB", hostile)
+	// Jobs of no portal (the dispatcher) appear only on the jobs page.
+	if _, err := e.pool.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, state) VALUES ('{}', 'dispatch', 1, 'available'), ('{}', 'dispatch', 1, 'available')`); err != nil {
+		t.Fatal(err)
+	}
+
+	signedOut := e.browser("10.0.1.1")
+	for _, path := range []string{"/manager/jobs", "/manager/portals/" + strconv.FormatInt(a, 10)} {
+		if rec := signedOut.do("GET", path, nil); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/signin" {
+			t.Fatalf("%s signed out: %d %q", path, rec.Code, rec.Header().Get("Location"))
+		}
+	}
+
+	br := e.browser("10.0.1.2")
+	if rec := br.signIn("olga@ispring.example", "operator password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+	escaped := func(name, body string) {
+		t.Helper()
+		if strings.Contains(body, "<img") || !strings.Contains(body, "&lt;img src=x onerror=alert(1)&gt;") {
+			t.Errorf("%s: hostile string not escaped", name)
+		}
+	}
+
+	rec := br.do("GET", "/manager/portals/"+strconv.FormatInt(a, 10), nil)
+	page := rec.Body.String()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("portal page: %d\n%s", rec.Code, page)
+	}
+	escaped("portal page", page)
+	for _, want := range []string{"run-AAA", "job-AAA", "user.get-AAA", "last-AAA", `data-testid="last-error"`,
+		"Needs attention.", "3 failed sync attempts in a row.", "department.move 1 · user.create 3",
+		"sync_scheduled", "discarded", "6 / 6", "sync_preview", "GET /user", "transport_error", "no answer", "1.2 s", "503"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("portal page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "BBB") {
+		t.Error("portal page shows another portal's rows")
+	}
+	if strings.Contains(page, ">dispatch<") {
+		t.Error("portal page shows jobs of no portal")
+	}
+	if n := strings.Count(page, "data-job-id="); n != 3 {
+		t.Errorf("portal page shows %d jobs, want 3", n)
+	}
+
+	rec = br.do("GET", "/manager/portals/"+strconv.FormatInt(quiet, 10), nil)
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, "Syncs healthy") ||
+		strings.Contains(body, "AAA") || strings.Contains(body, "BBB") || strings.Contains(body, "data-job-id=") {
+		t.Fatalf("quiet portal page: %d\n%s", rec.Code, body)
+	}
+
+	rec = br.do("GET", "/manager/jobs", nil)
+	jobs := rec.Body.String()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("jobs page: %d", rec.Code)
+	}
+	escaped("jobs page", jobs)
+	for kind, want := range map[string]map[string]string{
+		"dispatch":       {"available": "2"},
+		"sync_scheduled": {"discarded": "2", "available": ""},
+		"sync":           {"retryable": "2"},
+		"sync_preview":   {"available": "2"},
+	} {
+		for state, n := range want {
+			re := regexp.MustCompile(`(?s)<tr data-kind="` + kind + `">.*?<td data-state="` + state + `">([^<]*)</td>`)
+			m := re.FindStringSubmatch(jobs)
+			if m == nil || m[1] != n {
+				t.Errorf("depth %s/%s = %v, want %q", kind, state, m, n)
+			}
+		}
+	}
+	// Failures of both portals, linked to their pages; waiting jobs are not failures.
+	for _, want := range []string{"job-AAA", "job-BBB", "/manager/portals/" + strconv.FormatInt(b, 10), "b.bitrix24.com"} {
+		if !strings.Contains(jobs, want) {
+			t.Errorf("jobs page lacks %q", want)
+		}
+	}
+	failures := jobs[strings.Index(jobs, "Latest failures"):]
+	if n := strings.Count(failures, "data-job-id="); n != 4 {
+		t.Errorf("jobs page lists %d failures, want 4", n)
+	}
+	if strings.Contains(failures, ">sync_preview<") {
+		t.Error("jobs page lists a waiting job as a failure")
+	}
+}
