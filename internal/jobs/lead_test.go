@@ -96,11 +96,13 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 		}
 	}
 	waitFor("two refused attempts", func() bool { return srv.Refused() >= 2 })
-	r, err := lead.GetRequest(ctx, pool, pid, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.EmailDelivery.State != lead.DeliveryPending || r.EmailDelivery.Attempts < 1 || r.EmailDelivery.Error == "" {
+	// The worker records an attempt just after the refused connection.
+	var r *lead.Request
+	waitFor("the refused attempts recorded", func() bool {
+		r, err = lead.GetRequest(ctx, pool, pid, id)
+		return err == nil && r.EmailDelivery.Attempts >= 2
+	})
+	if r.EmailDelivery.State != lead.DeliveryPending || r.EmailDelivery.Error == "" {
 		t.Fatalf("during the outage: %+v", r.EmailDelivery)
 	}
 	srv.SetDown(false)
