@@ -96,7 +96,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 		Rate:  cfg.B24RateLimit, Burst: cfg.B24Burst, AllowPrivateHosts: cfg.LearnAllowPrivateHosts,
 	})
 	m := metrics.New()
-	riverClient, err := newRiverClient(pool, cfg, log, clients, o)
+	riverClient, err := newRiverClient(pool, cfg, log, clients, m, o)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 	if !o.noHTTP {
 		httpServer = &http.Server{
 			Handler: server.New(server.Deps{
-				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m,
+				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m, Clients: clients,
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
@@ -170,8 +170,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 }
 
 // newRiverClient builds the River client: insert-only with --no-workers,
-// otherwise with every worker and the periodic jobs.
-func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, clients *connect.Factory, o serveOptions) (*river.Client[pgx.Tx], error) {
+// otherwise with every worker and the periodic jobs. The workers record
+// sync metrics in m; every role exports the queue depth.
+func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, clients *connect.Factory, m *metrics.Metrics, o serveOptions) (*river.Client[pgx.Tx], error) {
+	if err := m.RegisterQueueDepth(pool, metrics.DefaultQueueTimeout, log); err != nil {
+		return nil, fmt.Errorf("queue depth metric: %w", err)
+	}
 	riverCfg := &river.Config{Logger: log, RescueStuckJobsAfter: cfg.JobRescueAfter,
 		JobTimeout: min(time.Minute, cfg.JobRescueAfter)}
 	if !o.noWorkers {
@@ -186,7 +190,7 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 			},
 			Logger: log,
 		})
-		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sync, SlotEvery: o.slotEvery})
+		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sync, Metrics: m, SlotEvery: o.slotEvery})
 		if err != nil {
 			return nil, err
 		}

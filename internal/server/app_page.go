@@ -3,16 +3,27 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/lead"
 	"b24learn/internal/store"
 )
 
 // renderApp renders the app page for a verified open: the settings page.
-// token is the session token the page's requests carry (header X-Session).
-// The frame headers are already set.
-func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string) {
+// token is the session token the page's requests carry (header X-Session);
+// prof is the opening user's Bitrix24 profile, already fetched to check the
+// admin flag, which prefills the activation form. The frame headers are
+// already set.
+func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prof bitrix24.Profile) {
 	a := &settingsApp{s: s, org: bitrix24Org{client: s.portalB24Client}}
-	a.renderSettings(w, r, p, sess, token)
+	a.renderSettings(w, r, p, sess, token, profileContact(prof))
+}
+
+// profileContact is what a Bitrix24 profile says about how to reach the
+// user; profile carries no phone.
+func profileContact(prof bitrix24.Profile) lead.Contact {
+	return lead.Contact{Name: strings.Join(strings.Fields(prof.Name+" "+prof.LastName), " "), Email: strings.TrimSpace(prof.Email)}
 }
 
 // appState is what the page asks about its portal (GET /app/state).

@@ -227,7 +227,7 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setFrameHeaders(w, p)
-	s.renderApp(w, r, p, sess, tok)
+	s.renderApp(w, r, p, sess, tok, prof)
 }
 
 // b24Error answers a failed Bitrix24 call: a refused token is the user's to

@@ -257,6 +257,16 @@ func TestInstallOpenUninstallReinstall(t *testing.T) {
 	if st.status != http.StatusOK || !state.Admin || state.Domain != p.Domain() || state.InstallState != "installed" {
 		t.Fatalf("state for admin: %d %+v %s", st.status, state, st.body)
 	}
+	// The activation form starts with the admin's name from profile.
+	var admin b24sim.User
+	for _, u := range p.Users() {
+		if u.ID == p.AdminID() {
+			admin = u
+		}
+	}
+	if want := `id="activation-name" name="name" value="` + html.EscapeString(admin.Name+" "+admin.LastName) + `"`; admin.Name == "" || !strings.Contains(app.body, want) {
+		t.Errorf("activation form not prefilled with the admin's name %q %q", admin.Name, admin.LastName)
+	}
 	// A non-admin gets a read-only page and a non-admin session.
 	ro := e.open(p, p.NonAdminID())
 	if ro.status != http.StatusOK {

@@ -12,7 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
+	"b24learn/internal/connect"
 	"b24learn/internal/metrics"
 	"b24learn/internal/store"
 )
@@ -24,6 +26,11 @@ type Deps struct {
 	Pool    *pgxpool.Pool
 	River   *river.Client[pgx.Tx] // insert-only is enough for handlers
 	Metrics *metrics.Metrics
+	// Clients builds the per-portal Bitrix24 and Learn clients; pass the
+	// workers' factory so the page and the syncs share one token source,
+	// one rate limiter per portal and the call log. nil builds one from
+	// Config without a call log (tests).
+	Clients *connect.Factory
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -35,6 +42,7 @@ type Server struct {
 	pool    *pgxpool.Pool
 	river   *river.Client[pgx.Tx]
 	metrics *metrics.Metrics
+	clients *connect.Factory
 	now     func() time.Time
 
 	sessions *sessionCodec // iframe session tokens
@@ -43,12 +51,20 @@ type Server struct {
 
 // New builds the router.
 func New(d Deps) http.Handler {
-	s := &Server{log: d.Log, cfg: d.Config, pool: d.Pool, river: d.River, metrics: d.Metrics, now: d.Now}
+	s := &Server{log: d.Log, cfg: d.Config, pool: d.Pool, river: d.River, metrics: d.Metrics, clients: d.Clients, now: d.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	s.sessions = newSessionCodec(d.Config.Keyring)
 	s.b24HTTP = &http.Client{Timeout: 30 * time.Second}
+	if s.clients == nil {
+		oauth := &bitrix24.OAuth{ClientID: d.Config.B24ClientID, ClientSecret: d.Config.B24ClientSecret}
+		if d.Config.B24OAuthURL != nil {
+			oauth.URL = d.Config.B24OAuthURL.String()
+		}
+		s.clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuth: oauth,
+			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts})
+	}
 	return s.routes()
 }
 

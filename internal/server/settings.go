@@ -59,10 +59,9 @@ func (f learnCheckFunc) CheckLearn(ctx context.Context, creds learn.Credentials)
 	return f(ctx, creds)
 }
 
-// newLearnChecker is the production check: learn.CheckConnection through the
-// SSRF-safe dialer.
-func newLearnChecker(allowPrivate bool) learnChecker {
-	hc := learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: allowPrivate})
+// newLearnChecker is the production check: learn.CheckConnection through
+// the factory's SSRF-safe client, the one the syncs use.
+func newLearnChecker(hc *http.Client, allowPrivate bool) learnChecker {
 	return learnCheckFunc(func(ctx context.Context, creds learn.Credentials) error {
 		return learn.CheckConnection(ctx, creds, learn.Options{HTTPClient: hc, AllowHTTP: allowPrivate})
 	})

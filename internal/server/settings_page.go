@@ -24,7 +24,7 @@ const treeTimeout = 20 * time.Second
 // dependencies.
 func (s *Server) settingsApp() *settingsApp {
 	allow := s.cfg != nil && s.cfg.LearnAllowPrivateHosts
-	return &settingsApp{s: s, check: newLearnChecker(allow), org: bitrix24Org{client: s.portalB24Client}}
+	return &settingsApp{s: s, check: newLearnChecker(s.clients.LearnHTTP(), allow), org: bitrix24Org{client: s.portalB24Client}}
 }
 
 // mountSettings adds the page's endpoints to the /app router, which admits
@@ -76,7 +76,8 @@ var msgTreeError = msg{"The department list could not be loaded from Bitrix24, s
 	"Не удалось загрузить список подразделений из Битрикс24, поэтому выбор сейчас изменить нельзя. Сохранённый выбор не изменится. Откройте приложение заново, чтобы повторить попытку."}
 
 // renderSettings writes the page. The frame headers are set by the caller.
-func (a *settingsApp) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string) {
+// prefill fills an empty activation form (the admin's Bitrix24 profile).
+func (a *settingsApp) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prefill lead.Contact) {
 	v, err := a.settingsView(r.Context(), p, sess, token)
 	if err != nil {
 		a.s.serverError(w, r, err)
@@ -84,7 +85,7 @@ func (a *settingsApp) renderSettings(w http.ResponseWriter, r *http.Request, p s
 	}
 	// The activation form belongs to the activation handler; a failure to
 	// read its state leaves the form out rather than failing the page.
-	if act, err := a.s.activationForm(r.Context(), sess, token, p.ActivationState, lead.Contact{}); err != nil {
+	if act, err := a.s.activationForm(r.Context(), sess, token, p.ActivationState, prefill); err != nil {
 		a.s.log.WarnContext(r.Context(), "load activation form", "portal_id", p.ID, "error", err)
 	} else {
 		v.Activation = act

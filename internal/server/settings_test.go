@@ -24,6 +24,7 @@ import (
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
+	"b24learn/internal/lead"
 	"b24learn/internal/learn"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
@@ -163,7 +164,7 @@ func (e *settingsEnv) save(token string, form url.Values) (resp, saveResult) {
 func (e *settingsEnv) page(p store.Portal, sess Session, token string) string {
 	e.t.Helper()
 	w := httptest.NewRecorder()
-	e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, token)
+	e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, token, lead.Contact{})
 	if w.Code != http.StatusOK {
 		e.t.Fatalf("page: %d %s", w.Code, w.Body.String())
 	}
@@ -702,7 +703,7 @@ func BenchmarkSettingsPage5000(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		w := httptest.NewRecorder()
-		e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, tok)
+		e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, tok, lead.Contact{})
 		if w.Code != http.StatusOK {
 			b.Fatal(w.Code)
 		}

@@ -31,6 +31,14 @@ type bitrix24Org struct {
 	client func(ctx context.Context, p store.Portal) (*bitrix24.Client, error)
 }
 
+// portalB24Client is the portal's client from the shared connect.Factory:
+// its stored tokens through connect.Tokens (refreshes serialised across
+// processes by a row lock), the portal's rate limiter shared with the
+// syncs of this process, and the call log.
+func (s *Server) portalB24Client(ctx context.Context, p store.Portal) (*bitrix24.Client, error) {
+	return s.clients.Bitrix24(ctx, p.ID)
+}
+
 func (o bitrix24Org) OrgTree(ctx context.Context, p store.Portal) ([]orgDept, error) {
 	c, err := o.client(ctx, p)
 	if err != nil {
