@@ -401,3 +401,68 @@ func TestFormBodyCall(t *testing.T) {
 		t.Errorf("form filter ignored: %+v", users[:min(1, len(users))])
 	}
 }
+
+// TestOrgFewRequests lists departments and users together: the same rows as
+// the separate listings, in ceil(pages/50) requests.
+func TestOrgFewRequests(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		users, depts, maxReq int
+		employees            bool // filter USER_TYPE=employee
+	}{
+		{10000, 300, 5, true}, // 200 + 6 pages (+1 spare): 1 + ceil(158/50)
+		{1, 3, 1, false},
+		{49, 1, 1, false},
+		{50, 60, 2, false},
+		{2450, 3, 2, false}, // the first batch's 49 pages are full: one more to see the end
+		{2451, 120, 2, false},
+		{2600, 2600, 3, true}, // 52 + 52 pages
+	} {
+		var filter map[string]any
+		if c.employees {
+			filter = map[string]any{"USER_TYPE": "employee"}
+		}
+		f := setup(t, b24sim.GenerateOrg(int64(c.users+c.depts), c.users, c.depts), bitrix24.Config{})
+		ctx := context.Background()
+		f.portal.ResetCounters()
+		ds, us, err := f.client.Org(ctx, filter)
+		if err != nil {
+			t.Fatalf("%d users, %d departments: %v", c.users, c.depts, err)
+		}
+		if n := f.portal.TotalRequests(); n > c.maxReq {
+			t.Errorf("%d users, %d departments: %d requests, want ≤ %d (%v)", c.users, c.depts, n, c.maxReq, f.portal.Requests())
+		}
+		if n := f.portal.Throttled(); n != 0 {
+			t.Errorf("%d requests got QUERY_LIMIT_EXCEEDED", n)
+		}
+		wantDs, err := f.client.Departments(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantUs, err := f.client.Users(ctx, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != len(f.portal.Departments()) || !slices.EqualFunc(ds, wantDs, func(a, b bitrix24.Department) bool {
+			return a.ID == b.ID && a.Parent == b.Parent && a.Name == b.Name && a.Head == b.Head
+		}) {
+			t.Errorf("%d users, %d departments: Org listed %d departments, Departments %d", c.users, c.depts, len(ds), len(wantDs))
+		}
+		employees := 0
+		for _, u := range f.portal.Users() {
+			if !c.employees || !u.Extranet {
+				employees++
+			}
+		}
+		if len(us) != employees || !slices.EqualFunc(us, wantUs, func(a, b bitrix24.User) bool {
+			return a.ID == b.ID && a.Active == b.Active && a.Email == b.Email && slices.Equal(a.Departments, b.Departments)
+		}) {
+			t.Errorf("%d users, %d departments: Org listed %d employees, Users %d, want %d", c.users, c.depts, len(us), len(wantUs), employees)
+		}
+		for _, u := range us {
+			if c.employees && u.UserType != "employee" {
+				t.Fatalf("filter leaked %+v", u)
+			}
+		}
+	}
+}

@@ -119,21 +119,11 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 	}
 	if env.Total <= env.Next {
 		// No usable total: follow next page by page rather than lose departments.
-		for env.HasNext {
-			start := env.Next
-			if env, err = c.CallEnvelope(ctx, "department.get", map[string]any{"start": start}); err != nil {
-				return nil, fmt.Errorf("list departments: %w", err)
-			}
-			var page []Department
-			if err := decodeList(env.Result, &page); err != nil {
-				return nil, fmt.Errorf("list departments: decode: %w", err)
-			}
-			out = append(out, page...)
-			if env.HasNext && env.Next <= start {
-				return nil, fmt.Errorf("list departments: next %d does not advance past %d", env.Next, start)
-			}
+		rest, err := c.departmentsFrom(ctx, env.Next)
+		if err != nil {
+			return nil, err
 		}
-		return dedupe(out), nil
+		return dedupe(append(out, rest...)), nil
 	}
 	var cmds []BatchCommand
 	for start := env.Next; start < env.Total; start += PageSize {
@@ -158,6 +148,167 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 		}
 	}
 	return dedupe(out), nil
+}
+
+// Org lists every department (in Bitrix24's tree order, parents first) and
+// every user matching filter (ordered by ID) in as few requests as the page
+// size allows: ceil(pages/50) batches in all, where the separate listings
+// spend one extra call each to learn their totals.
+//
+// The first batch carries department.get start=0 (first page and the
+// department total), user.get start=0 (first page and the user total) and a
+// chain of 48 keyset pages, each asking for users with ID greater than the
+// last ID of the command before it ($result[uK][49][ID]) with start=-1. The
+// totals then size the remaining batches: the user chain first, department
+// offset pages in the room left. When a page comes back short the listing is
+// complete and the rest of its batch is ignored, so the commands of a small
+// org that ran on a reference to a missing row (which Bitrix24 resolves to an
+// empty value) never count.
+func (c *Client) Org(ctx context.Context, filter map[string]any) ([]Department, []User, error) {
+	userCmd := func(key string, start int, after any) BatchCommand {
+		f := cloneMap(filter)
+		if after != nil {
+			f[">ID"] = after
+		}
+		return BatchCommand{Key: key, Method: "user.get",
+			Params: map[string]any{"FILTER": f, "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true, "start": start}}
+	}
+	chain := func(from, n int, after any) []BatchCommand {
+		cmds := make([]BatchCommand, n)
+		for i := range cmds {
+			if i > 0 {
+				after = fmt.Sprintf("$result[%s][%d][ID]", cmds[i-1].Key, PageSize-1)
+			}
+			cmds[i] = userCmd("u"+strconv.Itoa(from+i), -1, after)
+		}
+		return cmds
+	}
+
+	first := []BatchCommand{
+		{Key: "d0", Method: "department.get", Params: map[string]any{"start": 0}},
+		userCmd("u0", 0, nil),
+	}
+	first = append(first, chain(1, MaxBatch-2, fmt.Sprintf("$result[u0][%d][ID]", PageSize-1))...)
+	res, err := c.Batch(ctx, first)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list org: %w", err)
+	}
+
+	var ds []Department
+	if err := res.Err("d0"); err != nil {
+		return nil, nil, fmt.Errorf("list departments: %w", err)
+	}
+	if err := decodeList(res.Result["d0"], &ds); err != nil {
+		return nil, nil, fmt.Errorf("list departments: decode: %w", err)
+	}
+	var deptPages []BatchCommand
+	if next, ok := res.Next["d0"]; ok {
+		total := res.Total["d0"]
+		if total <= next {
+			// No usable total: follow next page by page rather than lose departments.
+			rest, err := c.departmentsFrom(ctx, next)
+			if err != nil {
+				return nil, nil, err
+			}
+			ds = append(ds, rest...)
+		}
+		for start := next; start < total; start += PageSize {
+			deptPages = append(deptPages, BatchCommand{Key: "d" + strconv.Itoa(start), Method: "department.get",
+				Params: map[string]any{"start": start}})
+		}
+	}
+
+	var us []User
+	var last int64
+	read, done := 0, false
+	for _, bc := range first[1:] {
+		if err := res.Err(bc.Key); err != nil {
+			return nil, nil, fmt.Errorf("list users: %s page after id %d: %w", bc.Key, last, err)
+		}
+		var rows int
+		if last, rows, err = addRows(res.Result[bc.Key], last, &us, func(u User) int64 { return u.ID }); err != nil {
+			return nil, nil, fmt.Errorf("list users: %w", err)
+		}
+		read++
+		if rows < PageSize {
+			done = true
+			break
+		}
+	}
+	// Pages left by the count, plus one so that rows added meanwhile are seen;
+	// a full last page keeps the chain going anyway.
+	left := (res.Total["u0"]+PageSize-1)/PageSize - read + 1
+	if res.Total["u0"] == 0 {
+		left = MaxBatch // no count: full batches until a short page
+	}
+	for !done || len(deptPages) > 0 {
+		var cmds []BatchCommand
+		if !done {
+			cmds = chain(read, min(max(left, 1), MaxBatch), last)
+		}
+		room := min(MaxBatch-len(cmds), len(deptPages))
+		cmds = append(cmds, deptPages[:room]...)
+		deptPages = deptPages[room:]
+		res, err := c.Batch(ctx, cmds)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list org: %w", err)
+		}
+		chained := 0
+		for _, bc := range cmds {
+			if bc.Method == "department.get" {
+				if err := res.Err(bc.Key); err != nil {
+					return nil, nil, fmt.Errorf("list departments: %w", err)
+				}
+				var page []Department
+				if err := decodeList(res.Result[bc.Key], &page); err != nil {
+					return nil, nil, fmt.Errorf("list departments: decode: %w", err)
+				}
+				ds = append(ds, page...)
+				continue
+			}
+			if done {
+				continue // past the end of the users: unresolved references
+			}
+			if err := res.Err(bc.Key); err != nil {
+				return nil, nil, fmt.Errorf("list users: page after id %d: %w", last, err)
+			}
+			var rows int
+			if last, rows, err = addRows(res.Result[bc.Key], last, &us, func(u User) int64 { return u.ID }); err != nil {
+				return nil, nil, fmt.Errorf("list users: %w", err)
+			}
+			read++
+			chained++
+			if rows < PageSize {
+				done = true
+			}
+		}
+		left -= chained
+	}
+	return dedupe(ds), us, nil
+}
+
+// departmentsFrom follows department.get's next from offset start, one call per
+// page, for a portal that does not send a usable total.
+func (c *Client) departmentsFrom(ctx context.Context, start int) ([]Department, error) {
+	var out []Department
+	for {
+		env, err := c.CallEnvelope(ctx, "department.get", map[string]any{"start": start})
+		if err != nil {
+			return nil, fmt.Errorf("list departments: %w", err)
+		}
+		var page []Department
+		if err := decodeList(env.Result, &page); err != nil {
+			return nil, fmt.Errorf("list departments: decode: %w", err)
+		}
+		out = append(out, page...)
+		if !env.HasNext {
+			return out, nil
+		}
+		if env.Next <= start {
+			return nil, fmt.Errorf("list departments: next %d does not advance past %d", env.Next, start)
+		}
+		start = env.Next
+	}
 }
 
 // dedupe keeps the first sighting of each department: offset pages overlap

@@ -270,11 +270,20 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, b24 Bitrix2
 	}()
 	go func() {
 		err := func() error {
+			employees := map[string]any{"USER_TYPE": "employee"}
+			if o, ok := b24.(orgLister); ok {
+				ds, us, err := o.Org(ctx, employees)
+				if err != nil {
+					return fmt.Errorf("read bitrix24: %w", err)
+				}
+				in.Desired = fromBitrix24(ds, us)
+				return nil
+			}
 			ds, err := b24.Departments(ctx)
 			if err != nil {
 				return fmt.Errorf("read bitrix24 departments: %w", err)
 			}
-			us, err := b24.Users(ctx, map[string]any{"USER_TYPE": "employee"})
+			us, err := b24.Users(ctx, employees)
 			if err != nil {
 				return fmt.Errorf("read bitrix24 users: %w", err)
 			}
