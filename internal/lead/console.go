@@ -89,25 +89,9 @@ func (p *Portal) Attention() bool {
 	return p.NeedsAttention || p.NeedsReconnect || (p.LastRun != nil && p.LastRun.Status == "failed")
 }
 
-// needsAttentionColumn is how the scheduler's "needs attention" flag is read,
-// when its migration (040-049) has added portals.needs_attention; until then
-// the console shows failed runs and lost tokens only.
-func needsAttentionColumn(ctx context.Context, db store.DBTX) (string, error) {
-	var ok bool
-	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = 'portals' AND column_name = 'needs_attention')`).Scan(&ok)
-	if err != nil {
-		return "", fmt.Errorf("look up needs_attention: %w", err)
-	}
-	if ok {
-		return "coalesce(p.needs_attention, false)", nil
-	}
-	return "false", nil
-}
-
 const portalQuery = `
 	SELECT p.id, p.domain, p.member_id, p.install_state, p.activation_state, coalesce(s.learn_url, ''),
-	       p.needs_reconnect, %s, p.created_at,
+	       p.needs_reconnect, p.needs_attention, p.created_at,
 	       r.id, r.trigger, r.status, r.started_at, r.finished_at, r.error
 	FROM portals p
 	LEFT JOIN portal_settings s ON s.portal_id = p.id
@@ -137,11 +121,7 @@ func scanPortal(row pgx.Row) (*Portal, error) {
 
 // ListPortals lists every portal for the console, newest first.
 func ListPortals(ctx context.Context, db store.DBTX, limit int) ([]*Portal, error) {
-	col, err := needsAttentionColumn(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.Query(ctx, fmt.Sprintf(portalQuery, col)+` ORDER BY p.created_at DESC, p.id DESC LIMIT $1`, limit)
+	rows, err := db.Query(ctx, portalQuery+` ORDER BY p.created_at DESC, p.id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list portals: %w", err)
 	}
@@ -162,11 +142,7 @@ func ListPortals(ctx context.Context, db store.DBTX, limit int) ([]*Portal, erro
 
 // GetPortal loads one portal for the console.
 func GetPortal(ctx context.Context, db store.DBTX, id int64) (*Portal, error) {
-	col, err := needsAttentionColumn(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	p, err := scanPortal(db.QueryRow(ctx, fmt.Sprintf(portalQuery, col)+` WHERE p.id = $1`, id))
+	p, err := scanPortal(db.QueryRow(ctx, portalQuery+` WHERE p.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
