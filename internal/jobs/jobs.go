@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/config"
+	"b24learn/internal/metrics"
 )
 
 // Deps are what the workers need.
@@ -29,6 +30,9 @@ type Deps struct {
 	// BusySnooze is how long a sync waits while another sync of the portal
 	// runs; 0 means 10 s.
 	BusySnooze time.Duration
+	// Metrics, when set, records every sync run's result, duration and
+	// objects changed.
+	Metrics *metrics.Metrics
 	// SlotEvery, in the demo only, replaces every portal's run times with a
 	// slot at each multiple of it, so a newcomer sees a scheduled run soon.
 	SlotEvery time.Duration

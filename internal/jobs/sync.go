@@ -114,7 +114,8 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 // spends no attempt: the syncer's per-portal advisory lock allows one sync of
 // a portal at a time across all processes, and a second one waits its turn.
 func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger string) error {
-	_, err := s.deps.Sync.Run(ctx, portalID, trigger)
+	rep, err := s.deps.Sync.Run(ctx, portalID, trigger)
+	s.observe(trigger, rep)
 	if errors.Is(err, syncer.ErrBusy) {
 		return river.JobSnooze(cmp.Or(s.deps.BusySnooze, defaultBusySnooze))
 	}
@@ -122,6 +123,19 @@ func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger string) 
 		return river.JobSnooze(d)
 	}
 	return err
+}
+
+// observe records a run that got as far as its report row; a sync that
+// found the portal busy never started and is not counted.
+func (s *syncWorkers) observe(trigger string, rep *syncer.Report) {
+	if s.deps.Metrics == nil || rep == nil {
+		return
+	}
+	result := rep.Status
+	if result == "" || result == syncer.RunRunning {
+		result = syncer.RunFailed
+	}
+	s.deps.Metrics.ObserveSync(trigger, result, rep.Duration, rep.Counts)
 }
 
 // rateLimited recognises Bitrix24's and Learn's rate-limit answers that

@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,10 @@ type Metrics struct {
 	HTTPDuration *prometheus.HistogramVec
 	Jobs         *prometheus.CounterVec
 	JobDuration  *prometheus.HistogramVec
+
+	Syncs        *prometheus.CounterVec
+	SyncDuration *prometheus.HistogramVec
+	SyncObjects  *prometheus.CounterVec
 }
 
 // New registers the collectors, including Go runtime and process metrics.
@@ -46,11 +51,25 @@ func New() *Metrics {
 			Help:    "River job run duration by kind.",
 			Buckets: []float64{.01, .05, .1, .5, 1, 5, 15, 60, 300, 1800},
 		}, []string{"kind"}),
+		Syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "b24learn_syncs_total",
+			Help: "Sync runs by trigger (scheduled, manual, approved, preview) and result (succeeded, partial, held, failed, previewed).",
+		}, []string{"trigger", "result"}),
+		SyncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "b24learn_sync_duration_seconds",
+			Help:    "Sync run duration by trigger.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200},
+		}, []string{"trigger"}),
+		SyncObjects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "b24learn_sync_objects_total",
+			Help: "Objects handled by sync runs (previews excluded) by kind (user, department) and action (create, update, move, deactivate, reactivate, set_supervisor, link, refused, failed, held).",
+		}, []string{"kind", "action"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.Jobs, m.JobDuration,
+		m.Syncs, m.SyncDuration, m.SyncObjects,
 	)
 	return m
 }
@@ -64,6 +83,28 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
 	m.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
 	m.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// ObserveSync records one finished sync run: its trigger, result (the
+// run's status), duration and the run's counts keyed "kind.action"
+// ("user.create"). A preview's counts are a plan, not changes, so they are
+// not added to the objects counter.
+func (m *Metrics) ObserveSync(trigger, result string, d time.Duration, counts map[string]int) {
+	m.Syncs.WithLabelValues(trigger, result).Inc()
+	m.SyncDuration.WithLabelValues(trigger).Observe(d.Seconds())
+	if result == "previewed" {
+		return
+	}
+	for key, n := range counts {
+		if n <= 0 {
+			continue
+		}
+		kind, action, ok := strings.Cut(key, ".")
+		if !ok {
+			kind, action = "", key
+		}
+		m.SyncObjects.WithLabelValues(kind, action).Add(float64(n))
+	}
 }
 
 // WatchRiver counts River's job events until ctx ends. The client must be

@@ -1,0 +1,121 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/riverqueue/river"
+
+	"b24learn/internal/metrics"
+	"b24learn/internal/syncer"
+)
+
+func metricValue(text, series string) (float64, bool) {
+	for line := range strings.Lines(text) {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// Syncs run through the workers show up in /metrics: runs by trigger and
+// result, durations, and the objects the real runs changed (previews and
+// busy snoozes excluded).
+func TestSyncWorkersRecordMetrics(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(30, "06:00", "")
+	ctx := context.Background()
+	m := metrics.New()
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: syncerFor(w, w.pool), Metrics: m}}
+
+	if err := (&PreviewWorker{s: sw}).Work(ctx, &river.Job[PreviewArgs]{Args: PreviewArgs{PortalID: portal}}); err != nil {
+		t.Fatalf("preview: %v", err)
+	}
+	if err := (&SyncWorker{s: sw}).Work(ctx, &river.Job[SyncArgs]{Args: SyncArgs{PortalID: portal, Trigger: TriggerManual}}); err != nil {
+		t.Fatalf("manual sync: %v", err)
+	}
+	scheduled := &ScheduledSyncWorker{s: sw}
+	if err := scheduled.Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "x"}}); err != nil {
+		t.Fatalf("scheduled sync: %v", err)
+	}
+	// Another sync holds the portal: the job snoozes and no run is counted.
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2::int)`, syncer.LockKey, portal); err != nil {
+		t.Fatal(err)
+	}
+	var snooze *river.JobSnoozeError
+	if err := scheduled.Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "y"}}); !errors.As(err, &snooze) {
+		t.Fatalf("sync of a busy portal: %v, want a snooze", err)
+	}
+	conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2::int)`, syncer.LockKey, portal)
+	conn.Release()
+	bad, _ := w.keyring.EncryptString("wrong password")
+	if _, err := w.pool.Exec(ctx, `UPDATE portal_settings SET learn_password = $2 WHERE portal_id = $1`, portal, bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := scheduled.Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "z"}}); err == nil {
+		t.Fatal("sync with a wrong Learn password succeeded")
+	}
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	text := rec.Body.String()
+	check := func(series string, want float64) {
+		t.Helper()
+		got, ok := metricValue(text, series)
+		if !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	check(`b24learn_syncs_total{result="previewed",trigger="preview"}`, 1)
+	check(`b24learn_syncs_total{result="failed",trigger="scheduled"}`, 1)
+	check(`b24learn_sync_duration_seconds_count{trigger="scheduled"}`, 2)
+	check(`b24learn_sync_duration_seconds_count{trigger="manual"}`, 1)
+
+	// Runs by result and the objects counter equal what the runs recorded
+	// (the generated org has users Learn refuses, so a sync may be partial).
+	runs, err := syncer.NewStore(w.pool).Runs(ctx, portal, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 4 {
+		t.Fatalf("%d runs recorded, want 4", len(runs))
+	}
+	results := map[[2]string]int{}
+	sums := map[string]int{}
+	for _, r := range runs {
+		results[[2]string{r.Trigger, r.Status}]++
+		if r.Trigger == syncer.TriggerPreview {
+			continue
+		}
+		for k, n := range r.Counts {
+			sums[k] += n
+		}
+	}
+	for k, n := range results {
+		check(`b24learn_syncs_total{result="`+k[1]+`",trigger="`+k[0]+`"}`, float64(n))
+	}
+	if n := strings.Count(text, "\nb24learn_syncs_total{"); n != len(results) {
+		t.Errorf("%d result series, want %d (the busy snooze must not count)", n, len(results))
+	}
+	if sums["user.create"] == 0 || sums["department.create"] == 0 {
+		t.Fatalf("the first sync created nothing: %v", sums)
+	}
+	for k, n := range sums {
+		kind, action, _ := strings.Cut(k, ".")
+		if n > 0 {
+			check(`b24learn_sync_objects_total{action="`+action+`",kind="`+kind+`"}`, float64(n))
+		}
+	}
+}
