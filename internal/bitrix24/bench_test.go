@@ -10,7 +10,8 @@ import (
 )
 
 // BenchmarkListUsers lists 10,000 users from b24sim with the fast client
-// (batch + keyset paging) and with the naive one-page-per-call client. It
+// (batch + keyset paging), with Org (the 300 departments as well, in the same
+// batches) and with the naive one-page-per-call client. It
 // reports HTTP requests per listing and the least time the listing would take
 // under Bitrix24's default bucket (2 req/s after a burst of 50). The buckets
 // are off here so the naive run does not take minutes; each request gets 20 ms
@@ -24,6 +25,10 @@ func BenchmarkListUsers(b *testing.B) {
 		list func(*bitrix24.Client, context.Context) ([]bitrix24.User, error)
 	}{
 		{"fast", func(c *bitrix24.Client, ctx context.Context) ([]bitrix24.User, error) { return c.Users(ctx, nil) }},
+		{"org", func(c *bitrix24.Client, ctx context.Context) ([]bitrix24.User, error) {
+			_, us, err := c.Org(ctx, nil) // departments too, in the same batches
+			return us, err
+		}},
 		{"naive", func(c *bitrix24.Client, ctx context.Context) ([]bitrix24.User, error) { return c.UsersPaged(ctx, nil) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -1,48 +1,35 @@
 package syncer
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/pgtest"
 )
 
-// peakHeap samples the heap until stop is called and returns the peak in MB.
-// The simulators run in the same process, so the figure is an upper bound;
-// sync-heap-MB subtracts the heap held before the run (mostly their data).
-func peakHeap() (stop func() float64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() float64 {
-		close(done)
-		wg.Wait()
-		return float64(peak.Load()) / (1 << 20)
-	}
-}
+// The sync benchmarks measure the app alone: b24sim and learnsim run in a
+// child process (this test binary re-run as TestBenchSimulators), so the
+// benchmark process holds only the syncer, its Postgres pool and the test
+// harness, and its peak RSS and heap are the app's.
 
 // BenchmarkSync10k syncs a generated org of 10,000 employees and 400
 // departments with Bitrix24's 2 req/s bucket and 20 ms Learn latency:
@@ -64,57 +51,299 @@ func BenchmarkSync100k(b *testing.B) {
 // the set-up run of NoChange can go without it.
 var learnLatency = learnsim.Faults{SlowRate: 1, SlowLatency: 20 * time.Millisecond}
 
-func benchSync(b *testing.B, employees, departments int) {
-	org := b24sim.GenerateOrg(42, employees, departments)
-	setup := func(b *testing.B) (*simEnv, int64, *b24sim.Portal) {
-		e := newSimEnv(b, simOpts{par: 8, b24: b24sim.Options{Rate: 2, Burst: 50}})
-		id, p := e.addPortal(org)
-		e.setSettings(id, func(s *Settings) { s.HeadsAsManagers, s.ParentHeadsAsSupervisors = true, true })
-		return e, id, p
+// simsEnvVar makes TestBenchSimulators serve simulators for a benchmark; its
+// value is "employees,departments".
+const simsEnvVar = "B24LEARN_BENCH_SIMS"
+
+// simsInfo is what the simulator process tells the benchmark.
+type simsInfo struct {
+	LearnURL     string
+	OAuthURL     string
+	ClientID     string
+	ClientSecret string
+	Token        bitrix24.Token
+	Control      string
+}
+
+// simsCounts are the simulators' counters since the last reset.
+type simsCounts struct {
+	B24Requests int
+	LearnReads  int64
+	LearnWrites int64
+}
+
+// TestBenchSimulators is not a test: run by benchSync in a child process, it
+// serves b24sim (2 req/s, burst 50) with one installed portal of a generated
+// org and learnsim with one account, prints their addresses as one JSON line,
+// and serves a small control API (reset, latency, counts) until its stdin is
+// closed.
+func TestBenchSimulators(t *testing.T) {
+	spec := os.Getenv(simsEnvVar)
+	if spec == "" {
+		t.Skip("serves the simulators of the sync benchmarks; run by benchSync")
 	}
-	measure := func(b *testing.B, e *simEnv, id int64, p *b24sim.Portal) *Report {
+	var employees, departments int
+	if _, err := fmt.Sscanf(spec, "%d,%d", &employees, &departments); err != nil {
+		t.Fatalf("%s=%q: %v", simsEnvVar, spec, err)
+	}
+	lsim := learnsim.New(learnsim.Options{Seed: 1})
+	acct := learnsim.AccountOptions{URL: simAccount, Email: simEmail, Password: simPassword, RootName: "Learn"}
+	if _, err := lsim.AddAccount(acct); err != nil {
+		t.Fatal(err)
+	}
+	lsrv := httptest.NewServer(lsim.Handler())
+	defer lsrv.Close()
+	bsrv := b24sim.Start(b24sim.Options{Rate: 2, Burst: 50})
+	defer bsrv.Close()
+	p := bsrv.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(42, employees, departments)})
+	tok := p.Install()
+	p.FinishInstall(context.Background())
+
+	ctl := http.NewServeMux()
+	ctl.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
 		p.ResetCounters()
-		e.lsim.ResetCounts()
-		e.lsim.SetFaults(learnLatency)
-		runtime.GC()
+		lsim.ResetCounts()
+	})
+	ctl.HandleFunc("POST /latency", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("on") == "1" {
+			lsim.SetFaults(learnLatency)
+		} else {
+			lsim.SetFaults(learnsim.Faults{})
+		}
+	})
+	ctl.HandleFunc("GET /counts", func(w http.ResponseWriter, r *http.Request) {
+		c := lsim.Counts(simAccount)
+		_ = json.NewEncoder(w).Encode(simsCounts{B24Requests: p.TotalRequests(), LearnReads: c.Reads, LearnWrites: c.Writes})
+	})
+	csrv := httptest.NewServer(ctl)
+	defer csrv.Close()
+
+	info, err := json.Marshal(simsInfo{LearnURL: lsrv.URL, OAuthURL: bsrv.URL, ClientID: bsrv.ClientID(),
+		ClientSecret: bsrv.ClientSecret(), Token: tok, Control: csrv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("SIMS %s\n", info)
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the benchmark closes the pipe
+}
+
+// remoteSims is a running simulator process.
+type remoteSims struct {
+	simsInfo
+}
+
+// startSims runs TestBenchSimulators in a child process and waits for its
+// addresses; cleanup closes its stdin and waits for it to exit.
+func startSims(b *testing.B, employees, departments int) *remoteSims {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchSimulators$", "-test.timeout=0")
+	cmd.Env = append(os.Environ(), simsEnvVar+"="+strconv.Itoa(employees)+","+strconv.Itoa(departments))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	b.Cleanup(func() {
+		stdin.Close()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(make([]byte, 64<<10), 1<<20)
+	var info *simsInfo
+	for info == nil && lines.Scan() {
+		if rest, ok := strings.CutPrefix(lines.Text(), "SIMS "); ok {
+			info = new(simsInfo)
+			if err := json.Unmarshal([]byte(rest), info); err != nil {
+				b.Fatalf("simulator process: %v", err)
+			}
+		}
+	}
+	go func() {
+		_, _ = io.Copy(io.Discard, stdout)
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	if info == nil {
+		stdin.Close()
+		<-exited
+		b.Fatalf("simulator process gave no addresses: %s", stderr.String())
+	}
+	return &remoteSims{*info}
+}
+
+func (s *remoteSims) post(b *testing.B, path string) {
+	b.Helper()
+	resp, err := http.Post(s.Control+path, "", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("simulator control %s: %s", path, resp.Status)
+	}
+}
+
+func (s *remoteSims) counts(b *testing.B) simsCounts {
+	b.Helper()
+	resp, err := http.Get(s.Control + "/counts")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c simsCounts
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// fixedSettings is the one portal's settings.
+type fixedSettings Settings
+
+func (f fixedSettings) Settings(context.Context, int64) (Settings, error) { return Settings(f), nil }
+
+// benchEnv is a syncer in this process against remote simulators.
+type benchEnv struct {
+	sims     *remoteSims
+	syncer   *Syncer
+	portalID int64
+}
+
+func newBenchEnv(b *testing.B, employees, departments int) *benchEnv {
+	b.Helper()
+	sims := startSims(b, employees, departments)
+	pool := pgtest.NewPool(b)
+	id := mustPortal(b, pool, sims.Token.MemberID)
+	oauth := &bitrix24.OAuth{URL: sims.OAuthURL, ClientID: sims.ClientID, ClientSecret: sims.ClientSecret}
+	b24 := bitrix24.New(bitrix24.Config{Tokens: bitrix24.NewMemoryTokenSource(oauth, sims.Token), RetryWait: 100 * time.Millisecond})
+	retry := learn.RetryPolicy{MaxAttempts: 8, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, Timeout: 10 * time.Second}
+	s := New(Config{
+		Pool: pool,
+		Settings: fixedSettings{MemberID: sims.Token.MemberID, LearnURL: simAccount, LearnEmail: simEmail,
+			LearnPassword: simPassword, HeadsAsManagers: true, ParentHeadsAsSupervisors: true,
+			Selection: Selection{Selected: []int64{1}}},
+		NewLearn: NewLearnClient(learn.Options{BaseURL: sims.LearnURL, AllowHTTP: true, Retry: retry}),
+		NewBitrix24: func(context.Context, int64) (Bitrix24, error) {
+			return b24, nil
+		},
+		Parallelism: 8,
+	})
+	return &benchEnv{sims: sims, syncer: s, portalID: id}
+}
+
+// peakMem samples this process's heap in use until stop is called; stop
+// returns the peak heap and the peak RSS (VmHWM, reset at the start where
+// the kernel allows it) in MB.
+func peakMem() (stop func() (heapMB, rssMB float64)) {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		base := float64(ms.HeapAlloc) / (1 << 20)
-		stop := peakHeap()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (float64, float64) {
+		close(done)
+		wg.Wait()
+		return float64(peak.Load()) / (1 << 20), float64(vmHWM()) / (1 << 10)
+	}
+}
+
+// vmHWM is the process's peak resident set in kB, or 0 where /proc is missing.
+func vmHWM() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func benchSync(b *testing.B, employees, departments int) {
+	measure := func(b *testing.B, e *benchEnv) *Report {
+		e.sims.post(b, "/reset")
+		e.sims.post(b, "/latency?on=1")
+		runtime.GC()
+		stop := peakMem()
 		start := time.Now()
-		rep, err := e.syncer.Run(context.Background(), id, TriggerScheduled)
+		rep, err := e.syncer.Run(context.Background(), e.portalID, TriggerScheduled)
 		wall := time.Since(start)
-		peak := stop()
+		heap, rss := stop()
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := e.lsim.Counts(simAccount)
-		b.ReportMetric(float64(p.TotalRequests()), "b24-req/op")
-		b.ReportMetric(float64(c.Reads+c.Writes), "learn-req/op")
-		b.ReportMetric(float64(c.Writes), "learn-writes/op")
+		c := e.sims.counts(b)
+		b.ReportMetric(float64(c.B24Requests), "b24-req/op")
+		b.ReportMetric(float64(c.LearnReads+c.LearnWrites), "learn-req/op")
+		b.ReportMetric(float64(c.LearnWrites), "learn-writes/op")
 		b.ReportMetric(wall.Seconds(), "wall-s/op")
-		b.ReportMetric(peak, "peak-heap-MB")
-		b.ReportMetric(peak-base, "sync-heap-MB") // above the simulators' own data
+		b.ReportMetric(heap, "peak-heap-MB")
+		b.ReportMetric(rss, "peak-rss-MB")
+		if target := targetB24Requests(employees, departments); c.B24Requests > target {
+			b.Errorf("%d Bitrix24 requests, target ≤ %d", c.B24Requests, target)
+		}
 		b.Logf("phases %v", rep.Phases)
 		return rep
 	}
 	b.Run("Initial", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
-			e, id, p := setup(b)
+			e := newBenchEnv(b, employees, departments)
 			b.StartTimer()
-			measure(b, e, id, p)
+			measure(b, e)
 		}
 	})
 	b.Run("NoChange", func(b *testing.B) {
-		e, id, p := setup(b)
-		if _, err := e.syncer.Run(context.Background(), id, TriggerScheduled); err != nil {
+		e := newBenchEnv(b, employees, departments)
+		e.sims.post(b, "/latency?on=0")
+		if _, err := e.syncer.Run(context.Background(), e.portalID, TriggerScheduled); err != nil {
 			b.Fatal(err)
 		}
 		for b.Loop() {
-			if rep := measure(b, e, id, p); rep.Writes != 0 {
+			if rep := measure(b, e); rep.Writes != 0 {
 				b.Fatalf("no-change run wrote %d times", rep.Writes)
 			}
 		}
 	})
+}
+
+// targetB24Requests is issue 4's target, ceil(employees/2500) +
+// ceil(departments/2500), plus its 10 %.
+func targetB24Requests(employees, departments int) int {
+	t := (employees+2499)/2500 + (departments+2499)/2500
+	return t + t/10
 }
