@@ -71,6 +71,11 @@ type Count struct {
 	N   int
 }
 
+// liveTextKeys are the labels the page's script needs to redraw the status
+// panel from GET /app/status.
+var liveTextKeys = []string{"attention", "no_runs", "col_started", "col_result", "col_report", "open_report", "csv",
+	"preview_none", "preview_more", "preview_running", "col_action", "col_name", "col_status"}
+
 // t returns the text for key in the page's language (Russian or English).
 func t(lang, key string) string {
 	e, ok := settingsText[key]
@@ -169,6 +174,12 @@ var settingsText = map[string][2]string{
 	"attention":         {"Syncs keep failing. The last error:", "Синхронизация несколько раз завершилась ошибкой. Последняя ошибка:"},
 	"reconnect":         {"The app lost its access to Bitrix24. A portal administrator has to open the app once to restore it.", "Приложение потеряло доступ к Битрикс24. Администратору портала нужно один раз открыть приложение, чтобы восстановить его."},
 
+	"preview_title":   {"Preview: what the next sync would do", "Предпросмотр: что сделает следующая синхронизация"},
+	"preview_none":    {"The next sync would change nothing.", "Следующая синхронизация ничего не изменит."},
+	"preview_more":    {"more in the report", "ещё в отчёте"},
+	"preview_running": {"The preview is being prepared…", "Предпросмотр готовится…"},
+	"col_object":      {"Object", "Объект"},
+
 	"trig_scheduled": {"scheduled", "по расписанию"},
 	"trig_manual":    {"manual", "вручную"},
 	"trig_approved":  {"approved", "после подтверждения"},
@@ -232,3 +243,18 @@ func countsText(cs []Count) string {
 	}
 	return b.String()
 }
+
+// RunLabels are a run's texts as the status panel shows them.
+type RunLabels struct {
+	Started, Trigger, Status, Counts, Duration string
+}
+
+// LabelRun gives the texts of r in lang, as the panel renders them, for
+// the page's live updates.
+func LabelRun(lang string, r RunView) RunLabels {
+	return RunLabels{Started: fmtUTC(r.StartedAt), Trigger: runText(lang, "trig_", r.Trigger),
+		Status: runText(lang, "st_", r.Status), Counts: countsText(r.Counts), Duration: fmtDuration(r.Duration)}
+}
+
+// Text is the page's label for key in lang.
+func Text(lang, key string) string { return t(lang, key) }

@@ -31,7 +31,7 @@ func (s *Server) routes() http.Handler {
 	r.Route("/app", func(r chi.Router) {
 		r.Use(s.withSession)
 		r.Get("/state", s.handleAppState)
-		s.settingsApp().mountSettings(r) // settings page: /app/settings, /app/runs/…, /app/preview|sync|approve
+		s.settingsApp().mountSettings(r) // settings page: /app/settings, /app/status, /app/runs/…, /app/preview|sync|approve
 		r.With(s.requireAdmin).Post("/activation", s.handleActivation)
 	})
 

@@ -31,6 +31,7 @@ func (s *Server) settingsApp() *settingsApp {
 // only requests with a valid session; the state-changing ones are for admins
 // only. The portal always comes from the session, never from the request.
 func (a *settingsApp) mountSettings(r chi.Router) {
+	r.Get("/status", a.s.handleLiveStatus) // polled while a run is queued or running
 	r.Get("/runs/{runID}", a.handleRunReport)
 	r.Get("/runs/{runID}/csv", a.handleRunCSV)
 	r.Group(func(r chi.Router) {

@@ -150,7 +150,9 @@
     btn.addEventListener('click', function () {
       btn.disabled = true;
       request('POST', '/app/' + btn.getAttribute('data-action'), '').then(function (r) {
-        showNotice(actionResult, r.status === 202 && r.data && r.data.ok, r.data && r.data.ok ? r.data.message : failureText(r));
+        var ok = r.status === 202 && r.data && r.data.ok;
+        showNotice(actionResult, ok, ok ? r.data.message : failureText(r));
+        if (ok) refreshStatus();
       }, function () {
         showNotice(actionResult, false, texts.network_error);
       }).then(function () { btn.disabled = false; });
@@ -198,33 +200,210 @@
     fit();
     report.scrollIntoView({ block: 'nearest' });
   }
-  Array.prototype.forEach.call(document.querySelectorAll('[data-report]'), function (btn) {
-    btn.addEventListener('click', function () {
-      request('GET', '/app/runs/' + encodeURIComponent(btn.getAttribute('data-report'))).then(function (r) {
-        if (r.status === 200 && r.data) showReport(r.data);
-        else showNotice(actionResult, false, failureText(r));
-      }, function () { showNotice(actionResult, false, texts.network_error); });
-    });
+  function openReport(id) {
+    request('GET', '/app/runs/' + encodeURIComponent(id)).then(function (r) {
+      if (r.status === 200 && r.data) showReport(r.data);
+      else showNotice(actionResult, false, failureText(r));
+    }, function () { showNotice(actionResult, false, texts.network_error); });
+  }
+  function downloadCSV(id) {
+    fetch('/app/runs/' + encodeURIComponent(id) + '/csv', { headers: { 'X-Session': session }, credentials: 'same-origin' })
+      .then(function (res) {
+        if (!res.ok) throw new Error(String(res.status));
+        return res.blob();
+      }).then(function (blob) {
+        var a = document.createElement('a');
+        a.href = URL.createObjectURL(blob);
+        a.download = 'run-' + id + '.csv';
+        document.body.appendChild(a);
+        a.click();
+        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+      }).catch(function () { showNotice(actionResult, false, texts.network_error); });
+  }
+  // Delegated: the run list is redrawn while runs progress.
+  document.addEventListener('click', function (ev) {
+    var t = ev.target;
+    if (!t || !t.closest) return;
+    var b = t.closest('[data-report]');
+    if (b) { openReport(b.getAttribute('data-report')); return; }
+    b = t.closest('[data-csv]');
+    if (b) downloadCSV(b.getAttribute('data-csv'));
   });
   var closeBtn = document.getElementById('report-close');
   if (closeBtn) closeBtn.addEventListener('click', function () { report.hidden = true; fit(); });
-  Array.prototype.forEach.call(document.querySelectorAll('[data-csv]'), function (btn) {
-    btn.addEventListener('click', function () {
-      var id = btn.getAttribute('data-csv');
-      fetch('/app/runs/' + encodeURIComponent(id) + '/csv', { headers: { 'X-Session': session }, credentials: 'same-origin' })
-        .then(function (res) {
-          if (!res.ok) throw new Error(String(res.status));
-          return res.blob();
-        }).then(function (blob) {
-          var a = document.createElement('a');
-          a.href = URL.createObjectURL(blob);
-          a.download = 'run-' + id + '.csv';
-          document.body.appendChild(a);
-          a.click();
-          setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-        }).catch(function () { showNotice(actionResult, false, texts.network_error); });
+
+  // ---- Live status: GET /app/status once on open, then every 2 s while a
+  // sync or preview is queued or running, so progress and the result show
+  // without a reload. Everything from the server goes in as text.
+  var pollTimer = 0;
+  var polling = false;
+  function refreshStatus() {
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = 0; }
+    if (polling) return;
+    polling = true;
+    request('GET', '/app/status').then(function (r) {
+      polling = false;
+      if (r.status !== 200 || !r.data) {
+        if (r.status === 401) { showJob(null); return; } // the session ended: stop asking
+        pollTimer = setTimeout(refreshStatus, 10000);
+        return;
+      }
+      renderStatus(r.data);
+      var next = r.data.busy ? 2000 : r.data.job ? 15000 : 0;
+      if (next) pollTimer = setTimeout(refreshStatus, next);
+    }, function () {
+      polling = false;
+      pollTimer = setTimeout(refreshStatus, 10000);
     });
-  });
+  }
+
+  function showJob(st) {
+    var box = document.getElementById('job-state');
+    if (!box) return;
+    var text = '';
+    if (st && st.job) {
+      text = st.job.text;
+      var cur = st.runs && st.runs[0];
+      if (cur && cur.running && cur.counts_text && cur.counts_text !== '—') text += ' ' + cur.counts_text;
+    } else if (st && st.runs && st.runs[0] && st.runs[0].running) {
+      text = st.runs[0].status_text + ' ' + st.runs[0].counts_text;
+    }
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  function runLine(run) {
+    var wrap = el('div', 's-last');
+    wrap.id = 'last-run';
+    wrap.setAttribute('data-status', run.status);
+    var l1 = el('div');
+    var tm = el('time', null, run.started);
+    tm.setAttribute('datetime', run.started_at);
+    l1.appendChild(tm);
+    l1.appendChild(document.createTextNode(' · ' + run.trigger_text));
+    wrap.appendChild(l1);
+    var l2 = el('div');
+    l2.appendChild(el('span', 'badge ' + run.status, run.status_text));
+    l2.appendChild(document.createTextNode(' '));
+    l2.appendChild(el('span', 's-counts', run.counts_text));
+    l2.appendChild(document.createTextNode(' · ' + run.duration));
+    wrap.appendChild(l2);
+    if (run.error) wrap.appendChild(el('div', 'error', run.error));
+    return wrap;
+  }
+
+  function runsTable(runs) {
+    var table = el('table', 'list s-runs');
+    var thead = el('thead');
+    var hr = el('tr');
+    ['col_started', 'col_result', 'col_report'].forEach(function (k) { hr.appendChild(el('th', null, texts[k])); });
+    thead.appendChild(hr);
+    table.appendChild(thead);
+    var tb = el('tbody');
+    runs.forEach(function (run) {
+      var tr = el('tr');
+      var c1 = el('td');
+      var tm = el('time', null, run.started);
+      tm.setAttribute('datetime', run.started_at);
+      c1.appendChild(tm);
+      c1.appendChild(el('div', 'muted', run.trigger_text + ' · ' + run.duration));
+      tr.appendChild(c1);
+      var c2 = el('td');
+      c2.appendChild(el('span', 'badge ' + run.status, run.status_text));
+      c2.appendChild(el('div', 'muted', run.counts_text));
+      tr.appendChild(c2);
+      var c3 = el('td', 's-nowrap');
+      var ob = el('button', 'linkbtn', texts.open_report);
+      ob.type = 'button';
+      ob.setAttribute('data-report', String(run.id));
+      var cb = el('button', 'linkbtn', texts.csv);
+      cb.type = 'button';
+      cb.setAttribute('data-csv', String(run.id));
+      c3.appendChild(ob);
+      c3.appendChild(cb);
+      tr.appendChild(c3);
+      tb.appendChild(tr);
+    });
+    table.appendChild(tb);
+    return table;
+  }
+
+  function previewBody(pv) {
+    var body = el('div');
+    var head = el('p', 'muted');
+    head.appendChild(document.createTextNode(pv.started + ' · '));
+    head.appendChild(el('span', 'badge ' + pv.status, pv.status_text));
+    body.appendChild(head);
+    if (pv.running) {
+      body.appendChild(el('p', 'muted', texts.preview_running));
+      return body;
+    }
+    if (pv.error) body.appendChild(el('p', 'error', pv.error));
+    if (!pv.items || pv.items.length === 0) {
+      if (!pv.error) body.appendChild(el('p', null, texts.preview_none));
+      return body;
+    }
+    body.appendChild(el('p', 's-counts', pv.counts_text));
+    var list = el('ul', 's-preview-list');
+    pv.items.forEach(function (it) {
+      var li = el('li');
+      li.appendChild(el('span', 'badge', it.action));
+      li.appendChild(document.createTextNode(' ' + it.kind + ' · ' + (it.name || ('#' + it.b24_id))));
+      if (it.changes || it.reason) li.appendChild(el('div', 'muted', [it.reason, it.changes].filter(Boolean).join(' — ')));
+      list.appendChild(li);
+    });
+    body.appendChild(list);
+    if (pv.total > pv.items.length) {
+      var more = el('button', 'linkbtn', '+' + (pv.total - pv.items.length) + ' ' + texts.preview_more);
+      more.type = 'button';
+      more.setAttribute('data-report', String(pv.id));
+      body.appendChild(more);
+    }
+    return body;
+  }
+
+  function renderStatus(st) {
+    var badge = document.getElementById('activation-state');
+    if (badge && st.activation) {
+      badge.textContent = st.activation_text;
+      badge.className = 'badge ' + st.activation;
+      badge.setAttribute('data-state', st.activation);
+    }
+    var rc = document.getElementById('reconnect-note');
+    if (rc) rc.hidden = !st.reconnect;
+    var at = document.getElementById('attention-note');
+    if (at) {
+      at.textContent = st.attention ? texts.attention + ' ' + st.attention : '';
+      at.hidden = !st.attention;
+    }
+    showJob(st);
+    var lastBox = document.getElementById('last-run-box');
+    if (lastBox) {
+      lastBox.textContent = '';
+      if (st.last_run) lastBox.appendChild(runLine(st.last_run));
+      else { var none = el('p', 'muted', texts.no_runs); none.id = 'last-run'; lastBox.appendChild(none); }
+    }
+    var held = document.getElementById('held');
+    if (held) {
+      held.hidden = !st.held;
+      if (st.held) document.getElementById('held-users').textContent = String(st.held.users);
+    }
+    var pbox = document.getElementById('preview-box');
+    if (pbox) {
+      var pbody = document.getElementById('preview-body');
+      pbody.textContent = '';
+      if (st.preview) pbody.appendChild(previewBody(st.preview));
+      pbox.hidden = !st.preview;
+    }
+    var runsBox = document.getElementById('runs-box');
+    if (runsBox) {
+      runsBox.textContent = '';
+      if (st.runs && st.runs.length) runsBox.appendChild(runsTable(st.runs));
+      else runsBox.appendChild(el('p', 'muted', texts.no_runs));
+    }
+    fit();
+  }
+  refreshStatus();
 
   // The activation form (its own handler) is sent in the background; the
   // answer is the form again, rendered and escaped by the server, which
