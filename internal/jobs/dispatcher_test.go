@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"b24learn/internal/lead"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/syncer"
 )
@@ -297,5 +298,38 @@ func TestReapOrphans(t *testing.T) {
 		if state != want {
 			t.Errorf("job %d is %s, want %s", id, state, want)
 		}
+	}
+}
+
+// Activating a portal in the console gives its next slot a sync job;
+// suspending it stops them.
+func TestActivationInConsoleGovernsSlots(t *testing.T) {
+	t.Parallel()
+	b := setupDispatch(t)
+	ctx := context.Background()
+	id := b.addPortal(t, "m1", "installed", "requested", "06:00", "18:00", true)
+	m, err := lead.CreateManager(ctx, b.pool, "manager@ispring.example", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	actor := lead.Actor{ManagerID: m.ID, Email: m.Email, IP: "127.0.0.1"}
+
+	b.runDay(t, at("2026-11-25 00:00"), 7*60, nil) // 06:00 passes while the request waits
+	if got := b.slots(t, id); len(got) != 0 {
+		t.Fatalf("a portal waiting for activation got %v", got)
+	}
+	if err := lead.SetActivation(ctx, b.pool, actor, id, lead.StateActive, "paid", at("2026-11-25 07:00")); err != nil {
+		t.Fatal(err)
+	}
+	b.runDay(t, at("2026-11-25 07:01"), 12*60, nil) // until 19:01
+	if got := b.slots(t, id); fmt.Sprint(got) != "[2026-11-25T18:00Z]" {
+		t.Fatalf("after activation: %v, want the 18:00 slot", got)
+	}
+	if err := lead.SetActivation(ctx, b.pool, actor, id, lead.StateSuspended, "unpaid", at("2026-11-25 19:02")); err != nil {
+		t.Fatal(err)
+	}
+	b.runDay(t, at("2026-11-25 19:03"), 12*60, nil) // past the next 06:00
+	if got := b.slots(t, id); fmt.Sprint(got) != "[2026-11-25T18:00Z]" {
+		t.Fatalf("after suspension: %v, want no new slot", got)
 	}
 }
