@@ -152,23 +152,6 @@ func GetPortal(ctx context.Context, db store.DBTX, id int64) (*Portal, error) {
 	return p, nil
 }
 
-// RecentRuns lists a portal's last runs, previews included.
-func RecentRuns(ctx context.Context, db store.DBTX, portalID int64, limit int) ([]Run, error) {
-	rows, err := db.Query(ctx, `SELECT id, trigger, status, started_at, finished_at, error FROM sync_runs
-		WHERE portal_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2`, portalID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) {
-		var r Run
-		err := row.Scan(&r.ID, &r.Trigger, &r.Status, &r.StartedAt, &r.FinishedAt, &r.Error)
-		return r, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return out, nil
-}
 
 // Actor is who does something in the console.
 type Actor struct {
