@@ -152,7 +152,6 @@ func GetPortal(ctx context.Context, db store.DBTX, id int64) (*Portal, error) {
 	return p, nil
 }
 
-
 // Actor is who does something in the console.
 type Actor struct {
 	ManagerID int64
