@@ -319,15 +319,14 @@ func TestDrillLearnFaults(t *testing.T) {
 	d.runAgainWritesNothing()
 }
 
-// Bitrix24 rate-limiting hard (1 request/s, bucket of 2): the sync is
-// slower but converges, and the portal never answers 503 more than the
-// client can absorb.
+// Bitrix24 rate-limiting hard (one request every 2 s, no burst): the sync
+// is slower but converges; the client waits out every 503.
 func TestDrillBitrix24RateLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drill")
 	}
 	t.Parallel()
-	d := newDrill(t, drillOptions{employees: 600, b24Rate: 1, b24Burst: 2})
+	d := newDrill(t, drillOptions{employees: 6000, b24Rate: 0.5, b24Burst: 1, learnLatency: time.Millisecond})
 	d.serve(d.dbURL)
 	id := d.syncNow()
 	d.waitFor("sync under Bitrix24 limits", 4*time.Minute, func() bool { return d.jobState(id) == rivertype.JobStateCompleted })
