@@ -74,7 +74,22 @@ type Count struct {
 // liveTextKeys are the labels the page's script needs to redraw the status
 // panel from GET /app/status.
 var liveTextKeys = []string{"attention", "no_runs", "col_started", "col_result", "col_report", "open_report", "csv",
-	"preview_none", "preview_more", "preview_running", "col_action", "col_name", "col_status"}
+	"preview_none", "preview_more", "preview_running", "col_action", "col_name", "col_status", "not_configured", "sync_now_inactive",
+	"do_create", "do_update", "do_move", "do_deactivate", "do_reactivate", "do_set_supervisor", "do_link", "kind_user", "kind_department"}
+
+// ActivationNote is the sentence under the activation state: what happens
+// next; none once the integration is active.
+func ActivationNote(lang, state string) string {
+	switch state {
+	case "inactive":
+		return t(lang, "act_note_inactive")
+	case "requested":
+		return t(lang, "act_note_request")
+	case "suspended":
+		return t(lang, "act_note_susp")
+	}
+	return ""
+}
 
 // t returns the text for key in the page's language (Russian or English).
 func t(lang, key string) string {
@@ -174,11 +189,19 @@ var settingsText = map[string][2]string{
 	"attention":         {"Syncs keep failing. The last error:", "Синхронизация несколько раз завершилась ошибкой. Последняя ошибка:"},
 	"reconnect":         {"The app lost its access to Bitrix24. A portal administrator has to open the app once to restore it.", "Приложение потеряло доступ к Битрикс24. Администратору портала нужно один раз открыть приложение, чтобы восстановить его."},
 
-	"preview_title":   {"Preview: what the next sync would do", "Предпросмотр: что сделает следующая синхронизация"},
-	"preview_none":    {"The next sync would change nothing.", "Следующая синхронизация ничего не изменит."},
-	"preview_more":    {"more in the report", "ещё в отчёте"},
-	"preview_running": {"The preview is being prepared…", "Предпросмотр готовится…"},
-	"col_object":      {"Object", "Объект"},
+	"preview_title":     {"Preview: what the next sync would do", "Предпросмотр: что сделает следующая синхронизация"},
+	"preview_none":      {"The next sync would change nothing.", "Следующая синхронизация ничего не изменит."},
+	"preview_more":      {"more in the report", "ещё в отчёте"},
+	"preview_running":   {"The preview is being prepared…", "Предпросмотр готовится…"},
+	"do_create":         {"create", "создать"},
+	"do_update":         {"update", "изменить"},
+	"do_move":           {"move", "переместить"},
+	"do_deactivate":     {"deactivate", "деактивировать"},
+	"do_reactivate":     {"reactivate", "восстановить"},
+	"do_set_supervisor": {"set manager", "назначить руководителя"},
+	"do_link":           {"link", "связать"},
+	"kind_user":         {"user", "пользователь"},
+	"kind_department":   {"department", "подразделение"},
 
 	"trig_scheduled": {"scheduled", "по расписанию"},
 	"trig_manual":    {"manual", "вручную"},
@@ -228,7 +251,7 @@ func runText(lang, prefix, v string) string {
 	return v
 }
 
-func countsText(cs []Count) string {
+func countsText(lang string, cs []Count) string {
 	if len(cs) == 0 {
 		return "—"
 	}
@@ -237,11 +260,44 @@ func countsText(cs []Count) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(c.Key)
+		b.WriteString(countLabel(lang, c.Key))
 		b.WriteString(": ")
 		b.WriteString(strconv.Itoa(c.N))
 	}
 	return b.String()
+}
+
+// countLabels name a run's counts ("kind.action" as the syncer keys them)
+// in words; an unknown key is shown as it is.
+var countLabels = map[string][2]string{
+	"department.create":         {"departments created", "создано подразделений"},
+	"department.update":         {"departments updated", "изменено подразделений"},
+	"department.move":           {"departments moved", "перемещено подразделений"},
+	"department.set_supervisor": {"department heads set", "назначено руководителей подразделений"},
+	"department.link":           {"departments linked", "связано подразделений"},
+	"department.refused":        {"departments refused", "отклонено подразделений"},
+	"department.failed":         {"departments failed", "ошибок в подразделениях"},
+	"user.create":               {"users created", "создано пользователей"},
+	"user.update":               {"users updated", "изменено пользователей"},
+	"user.move":                 {"users moved", "переведено пользователей"},
+	"user.deactivate":           {"users deactivated", "деактивировано пользователей"},
+	"user.reactivate":           {"users reactivated", "восстановлено пользователей"},
+	"user.set_supervisor":       {"supervisors set", "назначено руководителей"},
+	"user.link":                 {"users linked", "связано пользователей"},
+	"user.refused":              {"users refused", "отклонено пользователей"},
+	"user.failed":               {"users failed", "ошибок у пользователей"},
+	"user.held":                 {"deactivations held", "отложено деактиваций"},
+}
+
+func countLabel(lang, key string) string {
+	l, ok := countLabels[key]
+	if !ok {
+		return key
+	}
+	if lang == "ru" {
+		return l[1]
+	}
+	return l[0]
 }
 
 // RunLabels are a run's texts as the status panel shows them.
@@ -253,8 +309,11 @@ type RunLabels struct {
 // the page's live updates.
 func LabelRun(lang string, r RunView) RunLabels {
 	return RunLabels{Started: fmtUTC(r.StartedAt), Trigger: runText(lang, "trig_", r.Trigger),
-		Status: runText(lang, "st_", r.Status), Counts: countsText(r.Counts), Duration: fmtDuration(r.Duration)}
+		Status: runText(lang, "st_", r.Status), Counts: countsText(lang, r.Counts), Duration: fmtDuration(r.Duration)}
 }
+
+// FmtUTC is how the page writes a time: "2006-01-02 15:04 UTC".
+func FmtUTC(tm time.Time) string { return fmtUTC(tm) }
 
 // Text is the page's label for key in lang.
 func Text(lang, key string) string { return t(lang, key) }

@@ -66,6 +66,12 @@ func scanSettings(row pgx.Row) (storedSettings, error) {
 }
 
 // loadSettings reads the portal's settings, or the defaults when none are saved.
+// configured: the Learn account and a first run are saved, so the portal
+// can be previewed, synced and scheduled.
+func (s storedSettings) configured() bool {
+	return s.Exists && s.LearnURL != "" && s.HasPassword() && s.FirstRun != ""
+}
+
 func loadSettings(ctx context.Context, db store.DBTX, portalID int64) (storedSettings, error) {
 	s, err := scanSettings(db.QueryRow(ctx, selectSettings, portalID))
 	if err != nil {

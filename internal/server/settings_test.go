@@ -509,14 +509,18 @@ func TestStatusActions(t *testing.T) {
 	if r, _ := e.save(tok, validForm()); r.status != http.StatusOK {
 		t.Fatal(r.body)
 	}
-	if r := e.do(http.MethodPost, "/app/preview", tok, url.Values{}); r.status != http.StatusAccepted {
-		t.Errorf("preview: %d %s", r.status, r.body)
+	// The workers run previews and syncs only for active portals.
+	if r := e.do(http.MethodPost, "/app/preview", tok, url.Values{}); r.status != http.StatusConflict {
+		t.Errorf("preview of an inactive portal: %d %s", r.status, r.body)
 	}
 	if r := e.do(http.MethodPost, "/app/sync", tok, url.Values{}); r.status != http.StatusConflict {
 		t.Errorf("sync of an inactive portal: %d", r.status)
 	}
 	if _, err := e.pool.Exec(context.Background(), `UPDATE portals SET activation_state = 'active' WHERE id = $1`, p.ID); err != nil {
 		t.Fatal(err)
+	}
+	if r := e.do(http.MethodPost, "/app/preview", tok, url.Values{}); r.status != http.StatusAccepted {
+		t.Errorf("preview: %d %s", r.status, r.body)
 	}
 	if r := e.do(http.MethodPost, "/app/sync", tok, url.Values{}); r.status != http.StatusAccepted {
 		t.Errorf("sync: %d %s", r.status, r.body)

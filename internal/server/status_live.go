@@ -26,7 +26,12 @@ import (
 type liveStatus struct {
 	Activation     string `json:"activation"`
 	ActivationText string `json:"activation_text"`
+	ActivationNote string `json:"activation_note"` // what happens next
 	Reconnect      bool   `json:"reconnect"`
+	// Configured: the Learn account and a first run are saved, so Preview
+	// (and Sync now, once active) can run and runs are scheduled.
+	Configured bool       `json:"configured"`
+	NextRuns   []liveTime `json:"next_runs"`
 	// Attention is the last sync error while syncs keep failing.
 	Attention string   `json:"attention"`
 	Job       *liveJob `json:"job"` // the portal's unfinished sync or preview job
@@ -37,6 +42,11 @@ type liveStatus struct {
 	Runs    []liveRun    `json:"runs"`     // newest first, as the panel lists them
 	Preview *livePreview `json:"preview"`  // the newest preview, when no sync ran after it
 	Held    *liveHeld    `json:"held"`     // a run waiting for approval
+}
+
+type liveTime struct {
+	At  time.Time `json:"at"`
+	UTC string    `json:"utc"`
 }
 
 type liveJob struct {
@@ -166,7 +176,18 @@ func toLiveRun(r syncer.RunRecord, lang string) liveRun {
 // loadLiveStatus gathers the answer of GET /app/status.
 func (s *Server) loadLiveStatus(ctx context.Context, p store.Portal, lang string) (liveStatus, error) {
 	v := liveStatus{Activation: p.ActivationState, ActivationText: templates.Text(lang, "act_"+p.ActivationState),
-		Reconnect: p.NeedsReconnect, Runs: []liveRun{}}
+		ActivationNote: templates.ActivationNote(lang, p.ActivationState), Reconnect: p.NeedsReconnect,
+		NextRuns: []liveTime{}, Runs: []liveRun{}}
+	st, err := loadSettings(ctx, s.pool, p.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Configured = st.configured()
+	if v.Configured {
+		for _, at := range nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...) {
+			v.NextRuns = append(v.NextRuns, liveTime{At: at, UTC: templates.FmtUTC(at)})
+		}
+	}
 	var attention bool
 	var lastErr string
 	if err := s.pool.QueryRow(ctx, `SELECT needs_attention, last_sync_error FROM portals WHERE id = $1`, p.ID).

@@ -96,7 +96,7 @@ func TestLiveStatus(t *testing.T) {
 	e.exec(`UPDATE river_job SET state = 'completed', finalized_at = now() WHERE kind = 'sync'`)
 	_, v = e.liveStatus(tok)
 	if v.Job != nil || v.Busy || v.LastRun == nil || v.LastRun.Status != "partial" || v.LastRun.StatusText != "частично" ||
-		v.LastRun.CountsText != "department.create: 1, user.create: 2, user.refused: 1" || v.Preview != nil || len(v.Runs) != 1 {
+		v.LastRun.CountsText != "создано подразделений: 1, создано пользователей: 2, отклонено пользователей: 1" || v.Preview != nil || len(v.Runs) != 1 {
 		t.Fatalf("done: job %+v last %+v preview %+v", v.Job, v.LastRun, v.Preview)
 	}
 

@@ -115,6 +115,7 @@
           var pw = document.getElementById('learn_password');
           pw.value = '';
           document.getElementById('password-hint').hidden = false;
+          refreshStatus(); // Preview, Sync now and the next runs follow the saved settings
           return;
         }
         var errs = (r.data && r.data.errors) || {};
@@ -133,16 +134,21 @@
   }
 
   // ---- Status panel.
-  Array.prototype.forEach.call(document.querySelectorAll('[data-local-for]'), function (el) {
-    var d = new Date(el.getAttribute('data-local-for'));
-    if (isNaN(d.getTime())) return;
+  // localTime writes an instant in the admin's own time zone.
+  function localTime(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
     var s;
     try {
       s = d.toLocaleString(lang === 'ru' ? 'ru-RU' : 'en-GB', {
         weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZoneName: 'short'
       });
     } catch (e) { s = d.toString(); }
-    el.textContent = '(' + texts.local_time + ': ' + s + ')';
+    return '(' + texts.local_time + ': ' + s + ')';
+  }
+  Array.prototype.forEach.call(document.querySelectorAll('[data-local-for]'), function (el) {
+    var s = localTime(el.getAttribute('data-local-for'));
+    if (s) el.textContent = s;
   });
 
   var actionResult = document.getElementById('action-result');
@@ -152,7 +158,7 @@
       request('POST', '/app/' + btn.getAttribute('data-action'), '').then(function (r) {
         var ok = r.status === 202 && r.data && r.data.ok;
         showNotice(actionResult, ok, ok ? r.data.message : failureText(r));
-        if (ok) refreshStatus();
+        if (ok) { actionPending = true; refreshStatus(); }
       }, function () {
         showNotice(actionResult, false, texts.network_error);
       }).then(function () { btn.disabled = false; });
@@ -237,6 +243,7 @@
   // without a reload. Everything from the server goes in as text.
   var pollTimer = 0;
   var polling = false;
+  var actionPending = false; // "started" is shown until the job is gone
   function refreshStatus() {
     if (pollTimer) { clearTimeout(pollTimer); pollTimer = 0; }
     if (polling) return;
@@ -249,6 +256,10 @@
         return;
       }
       renderStatus(r.data);
+      if (actionPending && !r.data.busy && !r.data.job) {
+        actionPending = false;
+        actionResult.hidden = true; // the result is in the panel now
+      }
       var next = r.data.busy ? 2000 : r.data.job ? 15000 : 0;
       if (next) pollTimer = setTimeout(refreshStatus, next);
     }, function () {
@@ -347,9 +358,11 @@
     var list = el('ul', 's-preview-list');
     pv.items.forEach(function (it) {
       var li = el('li');
-      li.appendChild(el('span', 'badge', it.action));
-      li.appendChild(document.createTextNode(' ' + it.kind + ' · ' + (it.name || ('#' + it.b24_id))));
-      if (it.changes || it.reason) li.appendChild(el('div', 'muted', [it.reason, it.changes].filter(Boolean).join(' — ')));
+      li.appendChild(el('span', 'badge ' + (it.status === 'refused' ? 'failed' : ''), texts['do_' + it.action] || it.action));
+      li.appendChild(document.createTextNode(' ' + (texts['kind_' + it.kind] || it.kind) + ' · ' + (it.name || ('#' + it.b24_id))));
+      // What a new object gets is its name; for the others, what changes.
+      var why = [it.reason, it.action === 'create' ? '' : it.changes].filter(Boolean).join(' — ');
+      if (why) li.appendChild(el('div', 'muted', why));
       list.appendChild(li);
     });
     body.appendChild(list);
@@ -368,6 +381,36 @@
       badge.textContent = st.activation_text;
       badge.className = 'badge ' + st.activation;
       badge.setAttribute('data-state', st.activation);
+    }
+    var note = document.getElementById('activation-note');
+    if (note) {
+      note.textContent = st.activation_note || '';
+      note.hidden = !st.activation_note;
+    }
+    var pv = document.querySelector('[data-action="preview"]');
+    if (pv) pv.disabled = !admin || !st.configured || st.activation !== 'active';
+    var sn = document.querySelector('[data-action="sync"]');
+    if (sn) sn.disabled = !admin || !st.configured || st.activation !== 'active';
+    var next = document.getElementById('next-box');
+    if (next) {
+      next.textContent = '';
+      if (!st.configured) {
+        next.appendChild(el('p', 'muted', texts.not_configured));
+      } else {
+        var ul = el('ul', 's-next');
+        ul.id = 'next-runs';
+        (st.next_runs || []).forEach(function (n) {
+          var li = el('li');
+          var tm = el('time', null, n.utc);
+          tm.setAttribute('datetime', n.at);
+          tm.setAttribute('data-utc', n.at);
+          li.appendChild(tm);
+          li.appendChild(el('span', 'muted s-local', localTime(n.at)));
+          ul.appendChild(li);
+        });
+        next.appendChild(ul);
+        if (st.activation !== 'active') next.appendChild(el('p', 'hint', texts.sync_now_inactive));
+      }
     }
     var rc = document.getElementById('reconnect-note');
     if (rc) rc.hidden = !st.reconnect;
@@ -424,6 +467,7 @@
         var old = document.getElementById('activation-box');
         if (box && old) {
           old.replaceWith(document.importNode(box, true));
+          refreshStatus(); // the integration's state changes with a request
         } else {
           if (btn) btn.disabled = false;
           showNotice(actionResult, false, failureText(r));
