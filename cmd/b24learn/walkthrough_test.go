@@ -489,6 +489,23 @@ func (w *walk) screenshot(name string) {
 	if err := os.WriteFile(filepath.Join(w.shotDir, file), buf, 0o644); err != nil {
 		w.t.Fatal(err)
 	}
+	// The README's pictures: B24LEARN_DOC_SCREENSHOTS=1 go test -run Walkthrough ./cmd/b24learn
+	if doc, ok := docScreenshots[name]; ok && os.Getenv("B24LEARN_DOC_SCREENSHOTS") == "1" {
+		dir := filepath.Join("..", "..", "docs", "screenshots")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			w.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, doc), buf, 0o644); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+// docScreenshots are the walk-through's steps shown in the README.
+var docScreenshots = map[string]string{
+	"synced":                   "settings-ru-1280.png",
+	"manager-requests":         "console-requests.png",
+	"manager-portal-activated": "console-portal.png",
 }
 
 // checkWalkLearn compares the Learn account with the selection: the picked
