@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,9 +187,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// restMethod finds the REST method in a Bitrix24 URL path:
-// /rest/user.get.json, /rest/1/webhookcode/crm.lead.add.
-var restMethod = regexp.MustCompile(`([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+?)(?:\.json|\.xml)?/?$`)
+// restMethod is a REST method name: batch, user.get, crm.lead.add.
+var restMethod = regexp.MustCompile(`^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*$`)
 
 // numeric path segments are folded so the log groups calls by endpoint and
 // holds no identifiers.
@@ -203,8 +203,14 @@ func MethodOf(service string, req *http.Request) string {
 		if strings.HasPrefix(path, "/oauth/") {
 			return "oauth.token"
 		}
-		if m := restMethod.FindStringSubmatch(strings.ToLower(path)); m != nil {
-			return m[1]
+		// The method is the last path segment (/rest/user.get.json,
+		// /rest/1/<webhook code>/crm.lead.add), never the webhook code.
+		segs := strings.Split(strings.Trim(strings.ToLower(path), "/"), "/")
+		if i := slices.Index(segs, "rest"); i >= 0 && i < len(segs)-1 {
+			last := strings.TrimSuffix(strings.TrimSuffix(segs[len(segs)-1], ".json"), ".xml")
+			if restMethod.MatchString(last) {
+				return last
+			}
 		}
 		return "unknown"
 	}
