@@ -404,3 +404,26 @@ func syncerFor(w *world, pool *pgxpool.Pool) *syncer.Syncer {
 		},
 	})
 }
+
+// A preview runs before activation (it only reads) and writes nothing.
+func TestPreviewBeforeActivation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(20, "06:00", "")
+	ctx := context.Background()
+	if _, err := w.pool.Exec(ctx, `UPDATE portals SET activation_state = 'requested' WHERE id = $1`, portal); err != nil {
+		t.Fatal(err)
+	}
+	p := w.startProcess()
+	if _, err := p.client.Insert(ctx, PreviewArgs{PortalID: portal}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.waitJobsDone("sync_preview")
+	runs := w.runs(portal)
+	if len(runs) != 1 || runs[0].trigger != "preview" || runs[0].status != syncer.RunPreviewed {
+		t.Fatalf("runs = %+v, want one finished preview", runs)
+	}
+	if writes := w.learn.Counts(w.learnURL).Writes; writes != 0 {
+		t.Fatalf("a preview wrote %d times to Learn", writes)
+	}
+}

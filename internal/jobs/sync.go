@@ -81,8 +81,9 @@ func (w *PreviewWorker) Timeout(*river.Job[PreviewArgs]) time.Duration { return 
 
 func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) error {
 	// A preview shares the sync's portal lock, so it never sees a
-	// half-applied run; its failures do not count against the portal's health.
-	if err := w.s.checkSyncable(ctx, job.Args.PortalID); err != nil {
+	// half-applied run; its failures do not count against the portal's
+	// health. It only reads, so it also runs before activation.
+	if err := w.s.checkRunnable(ctx, job.Args.PortalID, false); err != nil {
 		return err
 	}
 	return w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview)
@@ -92,7 +93,7 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 // clears it; the configured number of failures in a row marks the portal
 // "needs attention" with the last error.
 func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.Context) error) error {
-	if err := s.checkSyncable(ctx, portalID); err != nil {
+	if err := s.checkRunnable(ctx, portalID, true); err != nil {
 		return err
 	}
 	err := fn(ctx)
@@ -154,10 +155,10 @@ func rateLimited(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// checkSyncable cancels the job of a portal suspended, uninstalled or
-// unconfigured since the job was queued.
-func (s *syncWorkers) checkSyncable(ctx context.Context, portalID int64) error {
-	ok, err := s.syncable(ctx, portalID)
+// checkRunnable cancels the job of a portal uninstalled, unconfigured or
+// (when active is set) no longer active since the job was queued.
+func (s *syncWorkers) checkRunnable(ctx context.Context, portalID int64, active bool) error {
+	ok, err := s.runnable(ctx, portalID, active)
 	if err != nil {
 		return err
 	}
@@ -167,13 +168,13 @@ func (s *syncWorkers) checkSyncable(ctx context.Context, portalID int64) error {
 	return nil
 }
 
-func (s *syncWorkers) syncable(ctx context.Context, portalID int64) (bool, error) {
+func (s *syncWorkers) runnable(ctx context.Context, portalID int64, active bool) (bool, error) {
 	var ok bool
 	err := s.deps.Pool.QueryRow(ctx, `
-		SELECT p.install_state = 'installed' AND p.activation_state = 'active' AND NOT p.needs_reconnect
+		SELECT p.install_state = 'installed' AND (p.activation_state = 'active' OR NOT $2) AND NOT p.needs_reconnect
 		       AND s.learn_url <> '' AND s.learn_password IS NOT NULL
 		FROM portals p JOIN portal_settings s ON s.portal_id = p.id
-		WHERE p.id = $1`, portalID).Scan(&ok)
+		WHERE p.id = $1`, portalID, active).Scan(&ok)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil

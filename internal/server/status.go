@@ -121,7 +121,6 @@ func nonEmpty(ss ...string) []string {
 var (
 	msgStatusError      = msg{"The sync status could not be read.", "Не удалось получить состояние синхронизации."}
 	msgNotConfigured    = msg{"Save the settings first.", "Сначала сохраните настройки."}
-	msgPreviewNotActive = msg{"Preview is available once the integration is active.", "Предпросмотр доступен после активации интеграции."}
 	msgNotActive        = msg{"Sync now is available once the integration is active.", "Синхронизация вручную доступна после активации интеграции."}
 	msgNothingHeld      = msg{"No run is waiting for approval.", "Нет запусков, ожидающих подтверждения."}
 	msgPreviewQueued    = msg{"Preview started. Its result appears here when it is ready.", "Предпросмотр запущен. Результат появится здесь, когда будет готов."}
@@ -178,12 +177,8 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 			var args river.JobArgs
 			switch kind {
 			case "preview":
-				// The preview worker, like every sync, runs only for active
-				// portals; queueing one that would be cancelled would
-				// promise a result that never comes.
-				if activation != "active" {
-					return &errRefused{http.StatusConflict, msgPreviewNotActive}
-				}
+				// A preview only reads, so the admin may look before the
+				// portal is activated.
 				args = jobs.PreviewArgs{PortalID: sess.PortalID}
 			case "sync":
 				if activation != "active" {

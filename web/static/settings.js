@@ -388,7 +388,7 @@
       note.hidden = !st.activation_note;
     }
     var pv = document.querySelector('[data-action="preview"]');
-    if (pv) pv.disabled = !admin || !st.configured || st.activation !== 'active';
+    if (pv) pv.disabled = !admin || !st.configured;
     var sn = document.querySelector('[data-action="sync"]');
     if (sn) sn.disabled = !admin || !st.configured || st.activation !== 'active';
     var next = document.getElementById('next-box');
