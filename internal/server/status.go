@@ -119,16 +119,16 @@ func nonEmpty(ss ...string) []string {
 }
 
 var (
-	msgStatusError      = msg{"The sync status could not be read.", "Не удалось получить состояние синхронизации."}
-	msgNotConfigured    = msg{"Save the settings first.", "Сначала сохраните настройки."}
-	msgNotActive        = msg{"Sync now is available once the integration is active.", "Синхронизация вручную доступна после активации интеграции."}
-	msgNothingHeld      = msg{"No run is waiting for approval.", "Нет запусков, ожидающих подтверждения."}
-	msgPreviewQueued    = msg{"Preview started. Its result appears here when it is ready.", "Предпросмотр запущен. Результат появится здесь, когда будет готов."}
-	msgSyncQueued       = msg{"Sync started. Its progress and result appear here.", "Синхронизация запущена. Ход и результат появятся здесь."}
-	msgApproveQueued    = msg{"Approved. The held deactivations will be applied by the next run, starting now.", "Подтверждено. Отложенные отключения будут выполнены запуском, который начинается сейчас."}
-	msgAlreadyQueued    = msg{"A run is already waiting or in progress.", "Запуск уже ожидает выполнения или выполняется."}
-	msgRunNotFound      = msg{"Report not found.", "Отчёт не найден."}
-	msgSessionMissing   = msg{"Your session has ended. Open the app again from Bitrix24.", "Сеанс завершён. Откройте приложение в Битрикс24 заново."}
+	msgStatusError    = msg{"The sync status could not be read.", "Не удалось получить состояние синхронизации."}
+	msgNotConfigured  = msg{"Save the settings first.", "Сначала сохраните настройки."}
+	msgNotActive      = msg{"Sync now is available once the integration is active.", "Синхронизация вручную доступна после активации интеграции."}
+	msgNothingHeld    = msg{"No run is waiting for approval.", "Нет запусков, ожидающих подтверждения."}
+	msgPreviewQueued  = msg{"Preview started. Its result appears here when it is ready.", "Предпросмотр запущен. Результат появится здесь, когда будет готов."}
+	msgSyncQueued     = msg{"Sync started. Its progress and result appear here.", "Синхронизация запущена. Ход и результат появятся здесь."}
+	msgApproveQueued  = msg{"Approved. The held deactivations will be applied by the next run, starting now.", "Подтверждено. Отложенные отключения будут выполнены запуском, который начинается сейчас."}
+	msgAlreadyQueued  = msg{"A run is already waiting or in progress.", "Запуск уже ожидает выполнения или выполняется."}
+	msgRunNotFound    = msg{"Report not found.", "Отчёт не найден."}
+	msgSessionMissing = msg{"Your session has ended. Open the app again from Bitrix24.", "Сеанс завершён. Откройте приложение в Битрикс24 заново."}
 )
 
 // actionResult is the JSON answer of the status panel's buttons.
