@@ -293,8 +293,35 @@ func vmHWM() int64 {
 	return 0
 }
 
+// runFigures are one measured run's figures.
+type runFigures struct {
+	b24, learnReq, learnWrites int64
+	wall                       time.Duration
+	heapMB, rssMB              float64
+}
+
+// report reports the mean per run of counts and time, and the highest peaks.
+func report(b *testing.B, runs []runFigures) {
+	var sum runFigures
+	for _, r := range runs {
+		sum.b24 += r.b24
+		sum.learnReq += r.learnReq
+		sum.learnWrites += r.learnWrites
+		sum.wall += r.wall
+		sum.heapMB = max(sum.heapMB, r.heapMB)
+		sum.rssMB = max(sum.rssMB, r.rssMB)
+	}
+	n := float64(len(runs))
+	b.ReportMetric(float64(sum.b24)/n, "b24-req/op")
+	b.ReportMetric(float64(sum.learnReq)/n, "learn-req/op")
+	b.ReportMetric(float64(sum.learnWrites)/n, "learn-writes/op")
+	b.ReportMetric(sum.wall.Seconds()/n, "wall-s/op")
+	b.ReportMetric(sum.heapMB, "peak-heap-MB")
+	b.ReportMetric(sum.rssMB, "peak-rss-MB")
+}
+
 func benchSync(b *testing.B, employees, departments int) {
-	measure := func(b *testing.B, e *benchEnv) *Report {
+	measure := func(b *testing.B, e *benchEnv) (*Report, runFigures) {
 		e.sims.post(b, "/reset")
 		e.sims.post(b, "/latency?on=1")
 		runtime.GC()
@@ -307,25 +334,23 @@ func benchSync(b *testing.B, employees, departments int) {
 			b.Fatal(err)
 		}
 		c := e.sims.counts(b)
-		b.ReportMetric(float64(c.B24Requests), "b24-req/op")
-		b.ReportMetric(float64(c.LearnReads+c.LearnWrites), "learn-req/op")
-		b.ReportMetric(float64(c.LearnWrites), "learn-writes/op")
-		b.ReportMetric(wall.Seconds(), "wall-s/op")
-		b.ReportMetric(heap, "peak-heap-MB")
-		b.ReportMetric(rss, "peak-rss-MB")
 		if target := targetB24Requests(employees, departments); c.B24Requests > target {
 			b.Errorf("%d Bitrix24 requests, target ≤ %d", c.B24Requests, target)
 		}
 		b.Logf("phases %v", rep.Phases)
-		return rep
+		return rep, runFigures{b24: int64(c.B24Requests), learnReq: c.LearnReads + c.LearnWrites, learnWrites: c.LearnWrites,
+			wall: wall, heapMB: heap, rssMB: rss}
 	}
 	b.Run("Initial", func(b *testing.B) {
+		var runs []runFigures
 		for b.Loop() {
 			b.StopTimer()
 			e := newBenchEnv(b, employees, departments)
 			b.StartTimer()
-			measure(b, e)
+			_, f := measure(b, e)
+			runs = append(runs, f)
 		}
+		report(b, runs)
 	})
 	b.Run("NoChange", func(b *testing.B) {
 		e := newBenchEnv(b, employees, departments)
@@ -333,11 +358,15 @@ func benchSync(b *testing.B, employees, departments int) {
 		if _, err := e.syncer.Run(context.Background(), e.portalID, TriggerScheduled); err != nil {
 			b.Fatal(err)
 		}
+		var runs []runFigures
 		for b.Loop() {
-			if rep := measure(b, e); rep.Writes != 0 {
+			rep, f := measure(b, e)
+			if rep.Writes != 0 {
 				b.Fatalf("no-change run wrote %d times", rep.Writes)
 			}
+			runs = append(runs, f)
 		}
+		report(b, runs)
 	})
 }
 
