@@ -369,3 +369,9 @@ func TestDrillDatabaseRestart(t *testing.T) {
 	d.checkLearn()
 	d.runAgainWritesNothing()
 }
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}

@@ -34,6 +34,7 @@ import (
 	"b24learn/internal/lead"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/secret"
 	"b24learn/internal/syncer"
 )
 
@@ -93,7 +94,8 @@ func TestWalkthroughInBrowser(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	logw := &syncWriter{w: &logs}
-	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Debug level: everything the app would ever log is checked for secrets.
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sctx, stop := context.WithCancel(ctx)
 	ready := make(chan struct{})
 	served := make(chan error, 1)
@@ -286,6 +288,20 @@ func TestWalkthroughInBrowser(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT id FROM portals WHERE member_id = $1`, portal.MemberID()).Scan(&portalID); err != nil {
 		t.Fatal(err)
 	}
+	// The secrets the app holds, to look for in its log afterwards.
+	kr, _ := secret.NewKeyring(testKey)
+	secrets := []string{learnPassword, managerPassword, portal.ApplicationToken()}
+	var access, refresh []byte
+	if err := pool.QueryRow(ctx, `SELECT access_token, refresh_token FROM portals WHERE id = $1`, portalID).Scan(&access, &refresh); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][]byte{access, refresh} {
+		p, err := kr.DecryptString(c)
+		if err != nil || p == "" {
+			t.Fatalf("stored token does not open: %v", err)
+		}
+		secrets = append(secrets, p)
+	}
 	w.top(`document.querySelector('form[action$="/uninstall"] input[name="clean"][value="1"]').form.querySelector('button').click()`)
 	w.waitTop("the portal page after uninstall", `document.querySelector('form[action$="/install"] button')`)
 	w.screenshot("uninstalled")
@@ -306,6 +322,15 @@ func TestWalkthroughInBrowser(t *testing.T) {
 
 	if errs := w.errors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %q", errs)
+	}
+	logged := logw.String()
+	if len(logged) == 0 {
+		t.Error("the app logged nothing at debug level: the secrets check would prove nothing")
+	}
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(logged, sec) {
+			t.Errorf("the app's log contains a secret (%d characters)", len(sec))
+		}
 	}
 	t.Logf("walk-through %s, %d screenshots in artifacts/walkthrough/", time.Since(start).Round(time.Millisecond), w.shots)
 }
