@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -142,7 +143,10 @@ func (d *drill) serve(dbURL string, env ...string) *exec.Cmd {
 
 type syncWriter struct {
 	mu sync.Mutex
-	w  *bytes.Buffer
+	w  interface {
+		io.Writer
+		String() string
+	}
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {
