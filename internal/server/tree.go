@@ -44,11 +44,9 @@ func (o bitrix24Org) OrgTree(ctx context.Context, p store.Portal) ([]orgDept, er
 	if err != nil {
 		return nil, fmt.Errorf("bitrix24 client: %w", err)
 	}
-	ds, err := c.Departments(ctx)
-	if err != nil {
-		return nil, err
-	}
-	us, err := c.Users(ctx, map[string]any{"ACTIVE": true})
+	// One pass of shared batches reads both lists (a few requests even for
+	// large portals), leaving the portal's budget to the syncs.
+	ds, us, err := c.Org(ctx, map[string]any{"ACTIVE": true})
 	if err != nil {
 		return nil, err
 	}
