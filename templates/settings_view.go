@@ -44,6 +44,8 @@ type StatusView struct {
 	Configured bool   // Learn credentials and a first run are saved
 	LastRun    *RunView
 	NextRuns   []time.Time // UTC
+	// DemoEvery is the demo's slot interval (0 outside the demo).
+	DemoEvery time.Duration
 	Runs       []RunView
 	Held       *RunView // a run held by the deactivation safeguard, awaiting approval
 	Error      string   // the status could not be read
@@ -159,6 +161,7 @@ var settingsText = map[string][2]string{
 	"last_run":          {"Last run", "Последний запуск"},
 	"no_runs":           {"No runs yet.", "Запусков ещё не было."},
 	"next_runs":         {"Next runs", "Следующие запуски"},
+	"demo_every":        {"Demo: scheduled runs every %d min instead of the times above.", "Демо: плановые запуски каждые %d мин вместо указанного времени."},
 	"local_time":        {"your time", "ваше время"},
 	"runs":              {"Run reports", "Отчёты о запусках"},
 	"col_started":       {"Started (UTC)", "Начало (UTC)"},

@@ -110,8 +110,8 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
+	cfg.DemoSlotEvery = *slotEvery
 	return serve(ctx, cfg, log, serveOptions{
-		slotEvery: *slotEvery,
 		ready: func(string) {
 			if err := addDemoManager(ctx, dbURL); err != nil {
 				fmt.Fprintln(stderr, "demo: manager account:", err)

@@ -379,3 +379,40 @@ func (s *syncWriter) String() string {
 	defer s.mu.Unlock()
 	return s.w.String()
 }
+
+// SIGTERM in the middle of a sync: the process stops within its bound, the
+// job goes back to the queue without counting as a failure, and another
+// process finishes it.
+func TestDrillGracefulShutdownHandsSyncBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drill")
+	}
+	t.Parallel()
+	d := newDrill(t, drillOptions{employees: 3000, learnLatency: 3 * time.Millisecond})
+	a := d.serve(d.dbURL, "SHUTDOWN_TIMEOUT=1s")
+	id := d.syncNow()
+	d.waitFor("writes under way", 3*time.Minute, func() bool { return d.learn.Counts(d.learnURL).Writes > 300 })
+	start := time.Now()
+	if err := a.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Wait(); err != nil {
+		t.Fatalf("serve exited with %v after SIGINT", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("shutdown took %s with SHUTDOWN_TIMEOUT=1s", took)
+	}
+	if st := d.jobState(id); st == rivertype.JobStateRunning || st == rivertype.JobStateCompleted {
+		t.Fatalf("after shutdown the job is %s, want handed back to the queue", st)
+	}
+	d.serve(d.dbURL)
+	d.waitFor("the job finished by process B", 3*time.Minute, func() bool { return d.jobState(id) == rivertype.JobStateCompleted })
+	var failures int
+	if err := d.pool.QueryRow(context.Background(), `SELECT sync_failures FROM portals WHERE id = $1`, d.portalID).Scan(&failures); err != nil {
+		t.Fatal(err)
+	}
+	if failures != 0 {
+		t.Errorf("a shutdown counted as %d sync failures", failures)
+	}
+	d.checkLearn()
+}

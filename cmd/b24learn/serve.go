@@ -28,12 +28,9 @@ import (
 	"b24learn/internal/syncer"
 )
 
-// Shutdown bounds: HTTP drains first, then running jobs get time to finish
-// before they are cancelled and go back to the queue for another process.
-const (
-	httpDrainTimeout = 20 * time.Second
-	jobFinishTimeout = 60 * time.Second
-)
+// httpDrainTimeout bounds the HTTP drain on shutdown; running jobs then get
+// cfg.ShutdownTimeout to finish before they go back to the queue.
+const httpDrainTimeout = 20 * time.Second
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -64,9 +61,6 @@ type serveOptions struct {
 	// ready, when set, is called once the HTTP listener is up and the
 	// workers have started, with the listener's address.
 	ready func(addr string)
-	// slotEvery, when set, makes the dispatcher treat every multiple of it
-	// as a slot (the demo's short interval).
-	slotEvery time.Duration
 }
 
 // serve runs the service until ctx ends, then shuts down in order: HTTP
@@ -153,13 +147,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 		cancel()
 	}
 	if !o.noWorkers {
-		sctx, cancel := context.WithTimeout(context.Background(), jobFinishTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		err := riverClient.Stop(sctx)
 		cancel()
 		if err != nil {
 			// Jobs still running are cancelled; River schedules them for a
 			// retry so another process resumes them (syncs are resumable).
-			log.Info("jobs did not finish in time; handing them back", "timeout", jobFinishTimeout)
+			log.Info("jobs did not finish in time; handing them back", "timeout", cfg.ShutdownTimeout)
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_ = riverClient.StopAndCancel(sctx)
 			cancel()
@@ -190,7 +184,8 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 			},
 			Logger: log,
 		})
-		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sync, Metrics: m, SlotEvery: o.slotEvery})
+		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sync, Metrics: m,
+			SlotEvery: cfg.DemoSlotEvery, FailuresBeforeAttention: cfg.FailuresBeforeAttention})
 		if err != nil {
 			return nil, err
 		}

@@ -45,6 +45,16 @@ type Config struct {
 	CatchUpWindow time.Duration
 	// ReportRetention is how long run reports are kept.
 	ReportRetention time.Duration
+	// DemoSlotEvery, set only by `b24learn demo`, makes every multiple of it a
+	// scheduled slot for every portal, so a newcomer sees a run within
+	// minutes; the settings page shows it.
+	DemoSlotEvery time.Duration
+	// FailuresBeforeAttention is how many failed sync attempts in a row mark
+	// a portal "needs attention".
+	FailuresBeforeAttention int
+	// ShutdownTimeout bounds how long running jobs may finish on SIGTERM
+	// before they are handed back to the queue.
+	ShutdownTimeout time.Duration
 	// JobRescueAfter is how long a job may stay "running" before River
 	// hands it to another process: a process killed mid-sync leaves its
 	// job running until then. It must exceed the sync timeout (2 h).
@@ -201,6 +211,22 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			fail("REPORT_RETENTION_DAYS", "a positive whole number of days (default 90)")
 		}
 		c.ReportRetention = time.Duration(n) * 24 * time.Hour
+	}
+	c.FailuresBeforeAttention = 3
+	if raw := getenv("SYNC_FAILURES_BEFORE_ATTENTION"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			fail("SYNC_FAILURES_BEFORE_ATTENTION", "a positive whole number (default 3)")
+		}
+		c.FailuresBeforeAttention = n
+	}
+	c.ShutdownTimeout = time.Minute
+	if raw := getenv("SHUTDOWN_TIMEOUT"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 0 {
+			fail("SHUTDOWN_TIMEOUT", "a duration such as 60s")
+		}
+		c.ShutdownTimeout = d
 	}
 	c.JobRescueAfter = 2*time.Hour + 15*time.Minute
 	if raw := getenv("JOB_RESCUE_AFTER"); raw != "" {

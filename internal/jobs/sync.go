@@ -97,6 +97,12 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 		return err
 	}
 	err := fn(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The process is shutting down and cancelled the job: hand it back
+		// at once for another process to resume. It is not the portal's
+		// failure and spends no attempt.
+		return river.JobSnooze(time.Second)
+	}
 	var snooze *river.JobSnoozeError
 	var cancel *river.JobCancelError
 	switch {

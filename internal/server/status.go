@@ -45,6 +45,16 @@ func nextRuns(now time.Time, slots ...string) []time.Time {
 	return out
 }
 
+// upcomingRuns is when the portal's next scheduled runs are: its daily UTC
+// times, or in the demo the next multiple of the demo's interval, as the
+// dispatcher sees them.
+func (s *Server) upcomingRuns(st storedSettings) []time.Time {
+	if every := s.cfg.DemoSlotEvery; every > 0 {
+		return []time.Time{s.now().UTC().Truncate(every).Add(every)}
+	}
+	return nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...)
+}
+
 func runView(r syncer.RunRecord) templates.RunView {
 	v := templates.RunView{ID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt,
 		Error: r.Error, HeldUsers: len(r.Held)}
@@ -65,9 +75,10 @@ func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettin
 	v := templates.StatusView{
 		Activation: p.ActivationState,
 		Configured: st.configured(),
+		DemoEvery:  s.cfg.DemoSlotEvery,
 	}
 	if v.Configured {
-		v.NextRuns = nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...)
+		v.NextRuns = s.upcomingRuns(st)
 	}
 	v.Reconnect = p.NeedsReconnect
 	var attention bool

@@ -184,7 +184,7 @@ func (s *Server) loadLiveStatus(ctx context.Context, p store.Portal, lang string
 	}
 	v.Configured = st.configured()
 	if v.Configured {
-		for _, at := range nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...) {
+		for _, at := range s.upcomingRuns(st) {
 			v.NextRuns = append(v.NextRuns, liveTime{At: at, UTC: templates.FmtUTC(at)})
 		}
 	}
