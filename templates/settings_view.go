@@ -46,9 +46,9 @@ type StatusView struct {
 	NextRuns   []time.Time // UTC
 	// DemoEvery is the demo's slot interval (0 outside the demo).
 	DemoEvery time.Duration
-	Runs       []RunView
-	Held       *RunView // a run held by the deactivation safeguard, awaiting approval
-	Error      string   // the status could not be read
+	Runs      []RunView
+	Held      *RunView // a run held by the deactivation safeguard, awaiting approval
+	Error     string   // the status could not be read
 	// Attention is the last sync error when syncs keep failing.
 	Attention string
 	// Reconnect: the app lost its Bitrix24 tokens; an admin has to open it.
