@@ -18,18 +18,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/browsertest"
 	"b24learn/internal/config"
 	"b24learn/internal/lead"
 	"b24learn/internal/learn/learnsim"
@@ -38,8 +37,6 @@ import (
 	"b24learn/internal/syncer"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
 type walk struct {
 	t       *testing.T
 	ctx     context.Context
@@ -47,14 +44,12 @@ type walk struct {
 	pool    *pgxpool.Pool
 	shotDir string
 	shots   int
-
-	mu     sync.Mutex
-	jsErrs []string
+	browser *browsertest.Browser
 }
 
 func TestWalkthroughInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("Chromium is not installed at %s (apt-get install chromium; .ci/run installs it): walk-through skipped", chromiumPath)
+	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
+		t.Skipf("Chromium is not installed at %s (apt-get install chromium; .ci/run installs it): walk-through skipped", browsertest.ChromiumPath)
 	}
 	start := time.Now()
 	ctx := context.Background()
@@ -344,39 +339,8 @@ func newWalk(t *testing.T, appURL string, pool *pgxpool.Pool) *walk {
 	if err := os.MkdirAll(w.shotDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("lang", "ru-RU"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(cancelCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(cancelTimeout)
-	w.ctx = ctx
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
-			w.mu.Lock()
-			w.jsErrs = append(w.jsErrs, (&chromedp.ExceptionError{ExceptionDetails: ex.ExceptionDetails}).Error())
-			w.mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	// BX24.js comes from Bitrix24's CDN, which the test cannot reach: block
-	// it, so the pages show they work without it.
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{
-		URLPatterns: []*network.BlockPattern{{URLPattern: "*://api.bitrix24.com/*", Block: true}}}); err != nil {
-		t.Fatal(err)
-	}
+	w.browser = browsertest.Start(t, "ru-RU", 2*time.Minute)
+	w.ctx = w.browser.Ctx
 	return w
 }
 
@@ -387,11 +351,7 @@ func (w *walk) run(steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-func (w *walk) errors() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.jsErrs...)
-}
+func (w *walk) errors() []string { return w.browser.JSErrors() }
 
 // evalIn evaluates expr in the top page (frame "") or in the app's iframe,
 // there in an isolated world: it shares the page's DOM, not its globals.

@@ -10,13 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -25,6 +23,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/browsertest"
 	"b24learn/internal/config"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
@@ -32,8 +31,6 @@ import (
 	"b24learn/internal/pgtest"
 	"b24learn/internal/store"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // browserEnv is the whole app on httptest, with b24sim as Bitrix24 and
 // learnsim as iSpring Learn, driven by a headless Chromium.
@@ -43,9 +40,7 @@ type browserEnv struct {
 	sim      *b24sim.Server
 	learnURL string
 	e        *settingsEnv // for the database helpers
-
-	mu     sync.Mutex
-	errors []string // uncaught JS exceptions
+	browser  *browsertest.Browser
 }
 
 const (
@@ -55,10 +50,8 @@ const (
 
 func newBrowserEnv(t *testing.T) *browserEnv {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("Chromium is not installed at %s (apt-get install chromium; .ci/run installs it): browser test skipped", chromiumPath)
-	}
-	b := &browserEnv{t: t}
+	b := &browserEnv{t: t, browser: browsertest.Start(t, "en-US", 3*time.Minute)}
+	b.ctx = b.browser.Ctx
 	pool := pgtest.NewPool(t)
 	kr := newTestKeyring(t)
 	b.e = &settingsEnv{t: t, pool: pool, kr: kr}
@@ -87,38 +80,6 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	}
 	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: pool, River: rc, Metrics: metrics.New()})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("lang", "en-US"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(cancelCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(cancelTimeout)
-	b.ctx = ctx
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
-			b.mu.Lock()
-			b.errors = append(b.errors, (&chromedp.ExceptionError{ExceptionDetails: ex.ExceptionDetails}).Error())
-			b.mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	// BX24.js comes from Bitrix24's CDN, which the test machine cannot reach:
-	// block it, so the page shows that it works without it.
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{
-		URLPatterns: []*network.BlockPattern{{URLPattern: "*://api.bitrix24.com/*", Block: true}}}); err != nil {
-		t.Fatal(err)
-	}
 	return b
 }
 
@@ -253,11 +214,7 @@ func (b *browserEnv) clearMetrics() {
 	}
 }
 
-func (b *browserEnv) jsErrors() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.errors...)
-}
+func (b *browserEnv) jsErrors() []string { return b.browser.JSErrors() }
 
 // search types into the picker's search box and returns how long filtering
 // and painting took, measured in the page.
