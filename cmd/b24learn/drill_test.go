@@ -24,12 +24,12 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/jobs"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
-	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
 
@@ -86,23 +86,9 @@ func newDrill(t *testing.T, o drillOptions) *drill {
 		t.Fatal(err)
 	}
 
-	tok := d.portal.Install()
-	p, err := store.UpsertPortal(ctx, d.pool, kr, store.PortalInstall{MemberID: tok.MemberID, Domain: tok.Domain,
-		ClientEndpoint: tok.ClientEndpoint, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiresAt: tok.Expires})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.portalID = p.ID
-	pw, _ := kr.EncryptString("pw")
-	root := d.portal.Departments()[0].ID
-	if _, err := d.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password, first_run, send_login_email, departments)
-		VALUES ($1, $2, 'admin@learn.test', $3, '06:00', false, jsonb_build_object('selected', jsonb_build_array($4::bigint), 'excluded', '[]'::jsonb))`,
-		p.ID, d.learnURL, pw, root); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.pool.Exec(ctx, `UPDATE portals SET activation_state = 'active' WHERE id = $1`, p.ID); err != nil {
-		t.Fatal(err)
-	}
+	d.portalID = apptest.InstallPortal(t, d.pool, kr, d.portal).ID
+	apptest.Configure(t, d.pool, kr, d.portalID, apptest.Settings{LearnURL: d.learnURL, LearnEmail: "admin@learn.test",
+		LearnPassword: "pw", FirstRun: "06:00", Selected: []int64{d.portal.Departments()[0].ID}}, true)
 	if d.inserter, err = river.NewClient(riverpgxv5.New(d.pool), &river.Config{}); err != nil {
 		t.Fatal(err)
 	}

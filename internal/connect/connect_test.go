@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/pgtest"
@@ -36,14 +37,7 @@ func setup(t *testing.T) *bundle {
 	sim := b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1"})
 	t.Cleanup(sim.Close)
 	portal := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 40, 5)})
-	tok := portal.Install()
-	p, err := store.UpsertPortal(context.Background(), pool, kr, store.PortalInstall{
-		MemberID: tok.MemberID, Domain: tok.Domain, ClientEndpoint: tok.ClientEndpoint,
-		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiresAt: tok.Expires,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := apptest.InstallPortal(t, pool, kr, portal)
 	oauth := &bitrix24.OAuth{URL: sim.URL, ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret()}
 	mk := func() *Factory {
 		return New(Options{Pool: pgtest.Reopen(t, pool), Keyring: kr, OAuth: oauth, Log: slog.New(slog.DiscardHandler)})

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/config"
@@ -26,7 +27,6 @@ import (
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
-	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
 
@@ -87,16 +87,8 @@ func (w *world) setClock(t time.Time) {
 // its own Learn account.
 func (w *world) addPortal(employees int, first, second string) (int64, *b24sim.Portal) {
 	w.t.Helper()
-	ctx := context.Background()
 	bp := w.b24.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(int64(employees), employees, 1+employees/10)})
-	tok := bp.Install()
-	p, err := store.UpsertPortal(ctx, w.pool, w.keyring, store.PortalInstall{
-		MemberID: tok.MemberID, Domain: tok.Domain, ClientEndpoint: tok.ClientEndpoint,
-		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiresAt: tok.Expires,
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	p := apptest.InstallPortal(w.t, w.pool, w.keyring, bp)
 	// Each portal feeds its own Learn account on the one simulator.
 	acct := w.learnURL
 	if p.ID > 1 {
@@ -105,20 +97,9 @@ func (w *world) addPortal(employees int, first, second string) (int64, *b24sim.P
 	if _, err := w.learn.AddAccount(learnsim.AccountOptions{URL: acct, Email: learnEmail, Password: learnPassword}); err != nil {
 		w.t.Fatal(err)
 	}
-	pw, _ := w.keyring.EncryptString(learnPassword)
-	var sec any
-	if second != "" {
-		sec = second
-	}
-	root := bp.Departments()[0].ID
-	if _, err := w.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password, first_run, second_run, departments)
-		VALUES ($1, $2, $3, $4, $5::time, $6::time, jsonb_build_object('selected', jsonb_build_array($7::bigint), 'excluded', '[]'::jsonb))`,
-		p.ID, acct, learnEmail, pw, first, sec, root); err != nil {
-		w.t.Fatal(err)
-	}
-	if _, err := w.pool.Exec(ctx, `UPDATE portals SET activation_state = 'active' WHERE id = $1`, p.ID); err != nil {
-		w.t.Fatal(err)
-	}
+	apptest.Configure(w.t, w.pool, w.keyring, p.ID, apptest.Settings{LearnURL: acct, LearnEmail: learnEmail,
+		LearnPassword: learnPassword, FirstRun: first, SecondRun: second, SendLoginEmail: true,
+		Selected: []int64{bp.Departments()[0].ID}}, true)
 	return p.ID, bp
 }
 
