@@ -181,6 +181,23 @@ func TestWalkthroughInBrowser(t *testing.T) {
 		t.Fatalf("saving the settings failed: %s", saved.Text)
 	}
 	w.screenshot("settings-saved")
+	// The save-time Learn check, like every outgoing call, is in the
+	// portal's call log (written in the background within a second or so).
+	checkDeadline := time.Now().Add(10 * time.Second)
+	for {
+		var learnCalls int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM call_log c JOIN portals p ON p.id = c.portal_id
+			WHERE p.member_id = $1 AND c.service = 'learn'`, portal.MemberID()).Scan(&learnCalls); err != nil {
+			t.Fatal(err)
+		}
+		if learnCalls > 0 {
+			break
+		}
+		if time.Now().After(checkDeadline) {
+			t.Fatal("the Learn connection check is not in the call log")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	// 3. The activation request, prefilled with the admin's name.
 	var prefilled string

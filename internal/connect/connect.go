@@ -128,11 +128,17 @@ func (f *Factory) Bitrix24(ctx context.Context, portalID int64) (*bitrix24.Clien
 // Learn returns a client for a Learn account on behalf of the portal.
 func (f *Factory) Learn(portalID int64, creds learn.Credentials) (*learn.Client, error) {
 	return learn.New(creds, learn.Options{
-		HTTPClient: f.withCallLog(f.learnHTTP, portalID, "learn"),
+		HTTPClient: f.LearnHTTPFor(portalID),
 		Logger:     f.log,
 		AllowHTTP:  f.allowPrivate,
 	})
 }
 
-// LearnHTTP is the SSRF-safe HTTP client for connection checks.
+// LearnHTTP is the SSRF-safe HTTP client for Learn calls made for no portal.
 func (f *Factory) LearnHTTP() *http.Client { return f.learnHTTP }
+
+// LearnHTTPFor is the SSRF-safe HTTP client for Learn calls made for the
+// portal (the settings page's connection check): its calls are logged.
+func (f *Factory) LearnHTTPFor(portalID int64) *http.Client {
+	return f.withCallLog(f.learnHTTP, portalID, "learn")
+}

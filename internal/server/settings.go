@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"b24learn/internal/connect"
 	"b24learn/internal/learn"
 )
 
@@ -60,9 +61,14 @@ func (f learnCheckFunc) CheckLearn(ctx context.Context, creds learn.Credentials)
 }
 
 // newLearnChecker is the production check: learn.CheckConnection through
-// the factory's SSRF-safe client, the one the syncs use.
-func newLearnChecker(hc *http.Client, allowPrivate bool) learnChecker {
+// the factory's SSRF-safe client, the one the syncs use, logged in the call
+// log of the session's portal.
+func newLearnChecker(clients *connect.Factory, allowPrivate bool) learnChecker {
 	return learnCheckFunc(func(ctx context.Context, creds learn.Credentials) error {
+		hc := clients.LearnHTTP()
+		if sess, ok := sessionFrom(ctx); ok {
+			hc = clients.LearnHTTPFor(sess.PortalID)
+		}
 		return learn.CheckConnection(ctx, creds, learn.Options{HTTPClient: hc, AllowHTTP: allowPrivate})
 	})
 }

@@ -24,7 +24,7 @@ const treeTimeout = 20 * time.Second
 // dependencies.
 func (s *Server) settingsApp() *settingsApp {
 	allow := s.cfg != nil && s.cfg.LearnAllowPrivateHosts
-	return &settingsApp{s: s, check: newLearnChecker(s.clients.LearnHTTP(), allow), org: bitrix24Org{client: s.portalB24Client}}
+	return &settingsApp{s: s, check: newLearnChecker(s.clients, allow), org: bitrix24Org{client: s.portalB24Client}}
 }
 
 // mountSettings adds the page's endpoints to the /app router, which admits
