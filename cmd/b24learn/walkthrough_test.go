@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -284,7 +285,7 @@ func TestWalkthroughInBrowser(t *testing.T) {
 	}
 
 	// 7. Learn holds the chosen departments and their employees.
-	checkWalkLearn(t, ls, lsrv.URL, portal, picked, excluded)
+	inScope := checkWalkLearn(t, ls, lsrv.URL, portal, picked, excluded)
 
 	// The activation request also reached iSpring's CRM as a lead.
 	deadline := time.Now().Add(10 * time.Second)
@@ -293,6 +294,8 @@ func TestWalkthroughInBrowser(t *testing.T) {
 	}
 	if n := len(crm.Leads()); n != 1 {
 		t.Errorf("iSpring's CRM got %d leads, want 1", n)
+	} else if c := fmt.Sprint(crm.Leads()[0].Fields["COMMENTS"]); !regexp.MustCompile(fmt.Sprintf(`Employees in scope:\s+%d\n`, inScope)).MatchString(c) {
+		t.Errorf("the lead does not say the %d employees in scope:\n%s", inScope, c)
 	}
 
 	// 8. Uninstall with CLEAN from the portal page: the portal's data is erased.
@@ -514,7 +517,10 @@ var docScreenshots = map[string]string{
 // subtrees without the excluded one, each department once under its parent
 // (a picked department under the Learn root), and every active employee with
 // an e-mail in scope exactly once, active, in the first in-scope department.
-func checkWalkLearn(t *testing.T, ls *learnsim.Sim, accountURL string, portal *b24sim.Portal, picked []b24sim.Department, excluded *b24sim.Department) {
+// checkWalkLearn checks the Learn account against the portal and the picked
+// departments, and returns how many employees the selection covers (those
+// without an e-mail included: Learn refuses them, but they are in scope).
+func checkWalkLearn(t *testing.T, ls *learnsim.Sim, accountURL string, portal *b24sim.Portal, picked []b24sim.Department, excluded *b24sim.Department) int {
 	t.Helper()
 	st, err := ls.Snapshot(accountURL)
 	if err != nil {
@@ -589,9 +595,9 @@ func checkWalkLearn(t *testing.T, ls *learnsim.Sim, accountURL string, portal *b
 			users[strings.ToLower(u.Fields["login"])] = u
 		}
 	}
-	wantUsers := 0
+	wantUsers, covered := 0, 0
 	for _, e := range portal.Users() {
-		if !e.Active || e.Extranet || e.Email == "" {
+		if !e.Active || e.Extranet {
 			continue
 		}
 		first := int64(0)
@@ -600,6 +606,12 @@ func checkWalkLearn(t *testing.T, ls *learnsim.Sim, accountURL string, portal *b
 				first = d
 				break
 			}
+		}
+		if first != 0 {
+			covered++
+		}
+		if e.Email == "" {
+			continue
 		}
 		if first == 0 {
 			if _, ok := users[strings.ToLower(e.Email)]; ok {
@@ -621,4 +633,5 @@ func checkWalkLearn(t *testing.T, ls *learnsim.Sim, accountURL string, portal *b
 		t.Errorf("Learn has %d users besides the owner, want %d", len(users), wantUsers)
 	}
 	t.Logf("Learn: %d departments and %d users synced", len(byCode), len(users))
+	return covered
 }

@@ -6,12 +6,14 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/jobs"
 	"b24learn/internal/lead"
+	"b24learn/internal/syncer"
 	"b24learn/templates"
 )
 
@@ -33,9 +35,12 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	in := lead.Contact{Name: r.PostFormValue("name"), Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}
 	v := templates.ActivationView{Lang: sess.Lang, Token: sessionToken(r), Name: in.Name, Email: in.Email, Phone: in.Phone}
 
-	res, err := lead.Submit(r.Context(), s.pool, lead.DefaultLimits, s.now(), lead.Submission{
-		PortalID: sess.PortalID, B24UserID: sess.UserID, Lang: sess.Lang, IP: clientIP(r), Contact: in,
-	}, s.enqueueLeadForward)
+	sub := lead.Submission{PortalID: sess.PortalID, B24UserID: sess.UserID, Lang: sess.Lang, IP: clientIP(r), Contact: in}
+	if _, verr := lead.Validate(in, sess.Lang); verr == nil {
+		// Only a request that will be stored is worth a Bitrix24 read.
+		sub.EmployeesInScope = s.employeesInScope(r.Context(), sess.PortalID)
+	}
+	res, err := lead.Submit(r.Context(), s.pool, lead.DefaultLimits, s.now(), sub, s.enqueueLeadForward)
 	status := http.StatusOK
 	var fe lead.FieldErrors
 	var rl *lead.RateLimitedError
@@ -107,4 +112,27 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// employeesInScope counts the employees the saved selection covers, for the
+// managers' summary; nil (shown as "not known yet") when nothing is selected
+// or Bitrix24 does not answer in time.
+func (s *Server) employeesInScope(ctx context.Context, portalID int64) *int {
+	st, err := loadSettings(ctx, s.pool, portalID)
+	if err != nil || len(st.Departments.Selected) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c, err := s.clients.Bitrix24(ctx, portalID)
+	if err != nil {
+		return nil
+	}
+	ds, us, err := c.Org(ctx, map[string]any{"ACTIVE": true})
+	if err != nil {
+		s.log.Warn("count employees in scope", "portal_id", portalID, "error", err)
+		return nil
+	}
+	_, n := syncer.Scope(ds, us, syncer.Selection{Selected: st.Departments.Selected, Excluded: st.Departments.Excluded})
+	return &n
 }

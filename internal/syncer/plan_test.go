@@ -1,6 +1,8 @@
 package syncer
 
 import (
+	"b24learn/internal/bitrix24"
+
 	"errors"
 	"fmt"
 	"slices"
@@ -723,4 +725,24 @@ func TestPlanSecondPortal(t *testing.T) {
 	}
 	// Portal 2 is stable after portal 1 moved.
 	converge(t, o2, d2, Actual{Departments: a1.Departments, Users: a1.Users, Mappings: a2.Mappings})
+}
+
+func TestScope(t *testing.T) {
+	ds := []bitrix24.Department{{ID: 1, Name: "Root"}, {ID: 2, Name: "Sales", Parent: 1}, {ID: 3, Name: "East", Parent: 2},
+		{ID: 4, Name: "West", Parent: 2}, {ID: 5, Name: "IT", Parent: 1}}
+	us := []bitrix24.User{
+		{ID: 10, Active: true, UserType: "employee", Departments: []int64{3}},
+		{ID: 11, Active: true, UserType: "employee", Departments: []int64{4}},    // excluded subtree
+		{ID: 12, Active: false, UserType: "employee", Departments: []int64{3}},   // fired
+		{ID: 13, Active: true, UserType: "extranet", Departments: []int64{3}},    // extranet
+		{ID: 14, Active: true, UserType: "employee", Departments: []int64{5, 2}}, // second department in scope
+		{ID: 15, Active: true, UserType: "employee", Departments: []int64{5}},
+	}
+	depts, emps := Scope(ds, us, Selection{Selected: []int64{2}, Excluded: []int64{4}})
+	if depts != 2 || emps != 2 {
+		t.Fatalf("Scope = %d departments, %d employees; want 2 (Sales, East) and 2 (10, 14)", depts, emps)
+	}
+	if depts, emps := Scope(ds, us, Selection{}); depts != 0 || emps != 0 {
+		t.Fatalf("empty selection: %d, %d", depts, emps)
+	}
 }

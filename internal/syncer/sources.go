@@ -168,3 +168,23 @@ func NewLearnClient(opts learn.Options) func(ctx context.Context, portalID int64
 		return c, nil
 	}
 }
+
+// Scope counts what a selection covers in a Bitrix24 org, by the same rules
+// as a sync: in-scope departments (the portal's root aside) and the active
+// employees who would be in Learn. The activation request reports it.
+func Scope(ds []bitrix24.Department, us []bitrix24.User, sel Selection) (departments, employees int) {
+	b := &builder{in: Input{Desired: fromBitrix24(ds, us)}, o: Options{Selection: sel}}
+	b.index()
+	for id := range b.depts {
+		if id != b.rootB24 && b.inScope(id) {
+			departments++
+		}
+	}
+	for i := range b.in.Desired.Employees {
+		e := &b.in.Desired.Employees[i]
+		if e.Active && e.UserType == "employee" && b.userDepartment(e) != 0 {
+			employees++
+		}
+	}
+	return departments, employees
+}
