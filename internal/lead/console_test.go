@@ -160,3 +160,51 @@ func TestManagers(t *testing.T) {
 		}
 	})
 }
+
+// Parallel guesses must not slip past the failed-sign-in limit: each attempt
+// takes its place in the count before the password is checked.
+func TestSignInLimitHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	if _, err := CreateManager(ctx, pool, "carol@ispring.example", "carol's long password"); err != nil {
+		t.Fatal(err)
+	}
+	l := DefaultLimits
+	l.LoginPerAccount = Limit{Max: 3, Window: 15 * time.Minute}
+	const n = 16
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := SignIn(ctx, pool, l, now, "carol@ispring.example", "guess", "198.51.100.7")
+			errs <- err
+		}()
+	}
+	checked := 0
+	for range n {
+		err := <-errs
+		var rl *RateLimitedError
+		switch {
+		case errors.Is(err, ErrBadCredentials):
+			checked++
+		case errors.As(err, &rl):
+		default:
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if checked > l.LoginPerAccount.Max {
+		t.Fatalf("%d of %d parallel guesses had their password checked; the limit is %d", checked, n, l.LoginPerAccount.Max)
+	}
+	// The right password, after the limit is used up, is refused too...
+	if _, err := SignIn(ctx, pool, l, now.Add(time.Minute), "carol@ispring.example", "carol's long password", "198.51.100.8"); err == nil {
+		t.Fatal("sign-in admitted after the limit was used up")
+	}
+	// ...and a successful sign-in in a fresh window does not use up the limit.
+	later := now.Add(time.Hour)
+	for i := range 5 {
+		if _, err := SignIn(ctx, pool, l, later, "carol@ispring.example", "carol's long password", "198.51.100.9"); err != nil {
+			t.Fatalf("successful sign-in %d: %v", i+1, err)
+		}
+	}
+}

@@ -78,10 +78,20 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, limits Limits, now time.Tim
 	email = strings.TrimSpace(email)
 	accountKey := "login:account:" + strings.ToLower(email)
 	ipKey := "login:ip:" + ip
-	if err := check(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
+	// Each attempt takes its place in both counts before the password is
+	// checked, so parallel guesses cannot all pass a check made before any
+	// of them failed; a refused or successful attempt gives its place back.
+	if err := hit(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
+		if isLimited(err) {
+			_ = release(ctx, pool, accountKey, limits.LoginPerAccount, now)
+		}
 		return nil, err
 	}
-	if err := check(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
+	if err := hit(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
+		_ = release(ctx, pool, accountKey, limits.LoginPerAccount, now)
+		if isLimited(err) {
+			_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
+		}
 		return nil, err
 	}
 	var (
@@ -103,13 +113,13 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, limits Limits, now time.Tim
 		return nil, fmt.Errorf("check password: %w", err)
 	}
 	if !found || !ok || disabled {
-		if err := hit(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil && !isLimited(err) {
-			return nil, err
-		}
-		if err := hit(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil && !isLimited(err) {
-			return nil, err
-		}
-		return nil, ErrBadCredentials
+		return nil, ErrBadCredentials // the attempt keeps its place in the counts
+	}
+	if err := release(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
+		return nil, err
+	}
+	if err := release(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
+		return nil, err
 	}
 	s := &Session{Token: randomToken(32), ManagerID: m.ID, Email: m.Email, CSRF: randomToken(32), ExpiresAt: now.Add(SessionTTL)}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {

@@ -71,18 +71,13 @@ func hit(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time)
 	return nil
 }
 
-// check fails with *RateLimitedError when key has used up its window,
-// without counting a hit.
-func check(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time) error {
-	start, retry := windowOf(now, l)
-	var n int
-	err := db.QueryRow(ctx, `SELECT coalesce(sum(hits), 0) FROM rate_limits WHERE key = $1 AND window_start = $2`,
-		key, start).Scan(&n)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", key, err)
-	}
-	if n >= l.Max {
-		return &RateLimitedError{RetryAfter: retry}
+// release gives back one hit of key in the current window: an attempt that
+// was counted up front and turned out not to count (refused, or a success).
+func release(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time) error {
+	start, _ := windowOf(now, l)
+	if _, err := db.Exec(ctx, `UPDATE rate_limits SET hits = hits - 1 WHERE key = $1 AND window_start = $2 AND hits > 0`,
+		key, start); err != nil {
+		return fmt.Errorf("release %s: %w", key, err)
 	}
 	return nil
 }
