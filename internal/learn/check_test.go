@@ -87,7 +87,8 @@ func TestAPIBaseURL(t *testing.T) {
 func TestAddrAllowed(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"127.0.0.1", "127.9.9.9", "::1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254",
-		"100.64.0.1", "0.0.0.0", "::", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1", "255.255.255.255"} {
+		"100.64.0.1", "0.0.0.0", "::", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1", "255.255.255.255",
+		"64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe", "::127.0.0.1"} {
 		if AddrAllowed(netip.MustParseAddr(s)) {
 			t.Errorf("AddrAllowed(%s) = true, want refused", s)
 		}

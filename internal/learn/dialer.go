@@ -43,6 +43,8 @@ var blockedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("::/128"),         // unspecified
 	netip.MustParsePrefix("::1/128"),        // loopback
 	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64 can reach IPv4 private space
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215), likewise
+	netip.MustParsePrefix("::/96"),          // deprecated IPv4-compatible ::a.b.c.d
 	netip.MustParsePrefix("fc00::/7"),       // ULA, includes AWS metadata fd00:ec2::254
 	netip.MustParsePrefix("fe80::/10"),      // link-local
 	netip.MustParsePrefix("ff00::/8"),       // multicast
