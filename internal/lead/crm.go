@@ -77,7 +77,13 @@ func (c *CRM) AddLead(ctx context.Context, l Lead) (string, error) {
 		req.Header.Set("User-Agent", "b24learn/1")
 		resp, err := c.hc.Do(req)
 		if err != nil {
-			return "", fmt.Errorf("crm.lead.add: %w", err)
+			// *url.Error names the URL, whose path holds the webhook code:
+			// report the host only.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return "", fmt.Errorf("crm.lead.add: request to %s failed: %w", req.URL.Host, err)
 		}
 		raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()

@@ -462,3 +462,21 @@ func (s *resubmitSender) Send(ctx context.Context, m Mail) error {
 	}
 	return s.Sender.Send(ctx, m)
 }
+
+// The webhook code in LEAD_WEBHOOK_URL is a credential of iSpring's own
+// Bitrix24: a failed call must not carry it into logs, job errors or the
+// console's delivery error.
+func TestCRMErrorHidesWebhookCode(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse("http://127.0.0.1:1/rest/1/s3cretwebhookcode/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewCRM(u, nil).AddLead(context.Background(), Lead{Title: "t", Name: "n"})
+	if err == nil {
+		t.Fatal("a call to a closed port succeeded")
+	}
+	if strings.Contains(err.Error(), "s3cretwebhookcode") {
+		t.Fatalf("error reveals the webhook code: %v", err)
+	}
+}
