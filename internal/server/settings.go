@@ -121,6 +121,7 @@ var (
 	msgEmailRequired    = msg{"Enter the e-mail (login) of an iSpring Learn administrator.", "Укажите e-mail (логин) администратора iSpring Learn."}
 	msgEmailInvalid     = msg{"The e-mail (login) must not contain spaces and must be at most 254 characters.", "E-mail (логин) не должен содержать пробелов и быть длиннее 254 символов."}
 	msgPasswordRequired = msg{"Enter the password of the iSpring Learn administrator.", "Укажите пароль администратора iSpring Learn."}
+	msgPasswordAgain    = msg{"Enter the password again: the iSpring Learn address changed.", "Введите пароль ещё раз: адрес iSpring Learn изменился."}
 	msgPasswordTooLong  = msg{"The password is too long (at most 256 characters).", "Пароль слишком длинный (не более 256 символов)."}
 	msgFirstRequired    = msg{"Enter the time of the first run (UTC), e.g. 03:00.", "Укажите время первого запуска (UTC), например 03:00."}
 	msgTimeInvalid      = msg{"Enter a time as HH:MM, from 00:00 to 23:59.", "Укажите время в формате ЧЧ:ММ, от 00:00 до 23:59."}
@@ -347,6 +348,11 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 	}
 	allowHTTP := a.s.cfg != nil && a.s.cfg.LearnAllowPrivateHosts
 	in, errs := parseSettingsForm(r, v.Lang, allowHTTP, cur.HasPassword())
+	if in.LearnURL != "" && in.LearnPassword == "" && cur.HasPassword() && in.LearnURL != cur.LearnURL {
+		// The stored password goes only to the account it was typed for:
+		// otherwise any portal admin could send it to a host of their own.
+		errs[fieldLearnPassword] = msgPasswordAgain.in(v.Lang)
+	}
 	if len(errs) > 0 {
 		writeJSON(w, http.StatusUnprocessableEntity, saveResult{Message: msgFixErrors.in(v.Lang), Errors: errs})
 		return

@@ -427,6 +427,38 @@ func TestPasswordIsNeverSentBack(t *testing.T) {
 	}
 }
 
+// The stored Learn password is sent only to the account it was typed for:
+// a new address needs the password again, or any portal admin could point
+// the app at a host of their own and receive it.
+func TestStoredPasswordNotSentToANewAddress(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	p := e.addPortal("pwmove", "en")
+	_, tok := e.session(p, 1, true, "en")
+	const pw = "Zq9-kept-secret"
+	if r, _ := e.save(tok, with(validForm(), "learn_password", pw)); r.status != http.StatusOK {
+		t.Fatalf("first save answered %d %s", r.status, r.body)
+	}
+	before := len(e.checkCalls())
+	r, sr := e.save(tok, with(validForm(), "learn_password", "", "learn_url", "https://collector.example"))
+	if r.status != http.StatusUnprocessableEntity || sr.Errors["learn_password"] == "" {
+		t.Fatalf("new address without a password answered %d %s", r.status, r.body)
+	}
+	for _, c := range e.checkCalls()[before:] {
+		if c.Password == pw {
+			t.Fatalf("the stored password was sent to %s", c.AccountURL)
+		}
+	}
+	st, _ := loadSettings(context.Background(), e.pool, p.ID)
+	if st.LearnURL != "https://acme.ispringlearn.ru" {
+		t.Errorf("learn_url changed to %q", st.LearnURL)
+	}
+	// With the password typed again, the new address is saved.
+	if r, _ := e.save(tok, with(validForm(), "learn_password", pw, "learn_url", "https://collector.example")); r.status != http.StatusOK {
+		t.Fatalf("new address with the password answered %d %s", r.status, r.body)
+	}
+}
+
 func TestOnlyAdminsChangeSettings(t *testing.T) {
 	t.Parallel()
 	e := newSettingsEnv(t)
