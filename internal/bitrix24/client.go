@@ -238,8 +238,16 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 			if lerr != nil || hop >= maxRedirects || (loc.Scheme != "https" && loc.Scheme != "http") {
 				return nil, fmt.Errorf("portal redirect: bad or too many redirects (http %d)", resp.StatusCode)
 			}
+			// The request carries the access token: follow only a renamed
+			// portal's move to another REST endpoint, never a downgrade to
+			// plain http and never to an arbitrary address.
+			cur, _ := url.Parse(target)
+			ne := endpointOf(loc, method)
+			if ne == "" || (cur != nil && cur.Scheme == "https" && loc.Scheme != "https") {
+				return nil, fmt.Errorf("portal redirect: refused redirect to %s://%s (not a REST endpoint over the same security)", loc.Scheme, loc.Host)
+			}
 			target = loc.String()
-			if ne := endpointOf(loc, method); ne != "" && ne != endpoint {
+			if ne != endpoint {
 				c.setEndpoint(ctx, ne)
 				endpoint = ne
 			}

@@ -3,9 +3,12 @@ package bitrix24_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,5 +467,50 @@ func TestOrgFewRequests(t *testing.T) {
 				t.Fatalf("filter leaked %+v", u)
 			}
 		}
+	}
+}
+
+// A portal answering with a redirect off its REST API, or from https down
+// to http, does not get the access token sent on, and the endpoint stays.
+func TestRedirectsThatAreNotAMoveAreRefused(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, `{"result":{"ID":"1","ADMIN":true}}`)
+	}))
+	defer elsewhere.Close()
+	for _, c := range []struct {
+		name, location string
+		tls            bool
+	}{
+		{"off the REST API", elsewhere.URL + "/internal/metadata", false},
+		{"https to http", elsewhere.URL + "/rest/profile.json", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, c.location, http.StatusFound)
+			})
+			portal := httptest.NewServer(h)
+			if c.tls {
+				portal = httptest.NewTLSServer(h)
+			}
+			defer portal.Close()
+			client := bitrix24.New(bitrix24.Config{
+				Endpoint: portal.URL + "/rest/",
+				Tokens:   bitrix24.NewMemoryTokenSource(nil, bitrix24.Token{AccessToken: "secret-token", Expires: time.Now().Add(time.Hour)}),
+				HTTP:     portal.Client(),
+			})
+			before := hits.Load()
+			if _, err := client.Profile(context.Background()); err == nil {
+				t.Fatal("the redirect was followed")
+			}
+			if hits.Load() != before {
+				t.Fatal("the token was sent to the redirect target")
+			}
+			if client.Endpoint() != portal.URL+"/rest/" {
+				t.Fatalf("endpoint changed to %s", client.Endpoint())
+			}
+		})
 	}
 }
