@@ -334,6 +334,14 @@ func TestWalkthroughInBrowser(t *testing.T) {
 		t.Errorf("after uninstall with CLEAN: state %s, %d tokens, %d settings, %d mappings, %d runs, %d requests left",
 			state, tokens, settings, mappings, runs, requests)
 	}
+	// iSpring's own record of the managers' actions on the portal stays.
+	var audit int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM manager_audit WHERE portal_id = $1 AND action = 'activate'`, portalID).Scan(&audit); err != nil {
+		t.Fatal(err)
+	}
+	if audit != 1 {
+		t.Errorf("the managers' audit trail lost the activation (%d rows)", audit)
+	}
 
 	if errs := w.errors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %q", errs)

@@ -254,9 +254,16 @@ func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 	return nil
 }
 
+// keptOnErase are per-portal tables a clean uninstall leaves: the portal
+// row itself, and iSpring's own record of what its managers did (who
+// activated or suspended the portal and why), which is not the customer's
+// data.
+var keptOnErase = []string{"portals", "manager_audit"}
+
 // ErasePortalData deletes what an uninstall with data[CLEAN]=1 asks to delete:
 // every secret on the portal row, and every row of every other table that has
-// a portal_id column (settings with the Learn password, mappings, runs, logs…).
+// a portal_id column (settings with the Learn password, mappings, runs, logs…)
+// except the managers' audit trail.
 // The tables are looked up in the catalog, so tables added by later migrations
 // are covered without touching this function. The portal row itself stays
 // (member_id, domain), so a reinstall finds it.
@@ -272,8 +279,8 @@ func ErasePortalData(ctx context.Context, db DBTX, id int64) error {
 		SELECT c.table_name FROM information_schema.columns c
 		JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
 		WHERE c.table_schema = current_schema() AND c.column_name = 'portal_id'
-			AND t.table_type = 'BASE TABLE' AND c.table_name <> 'portals'
-		ORDER BY c.table_name`)
+			AND t.table_type = 'BASE TABLE' AND NOT (c.table_name = ANY($1))
+		ORDER BY c.table_name`, keptOnErase)
 	if err != nil {
 		return fmt.Errorf("list per-portal tables: %w", err)
 	}
