@@ -242,6 +242,12 @@ func (s *Sim) deleteDepartment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Sim) departmentSubordination(w http.ResponseWriter, r *http.Request) {
+	setSubordination(w, r, (*account).setDeptSub)
+}
+
+// setSubordination reads a subordination/coSubordination body and applies
+// it to the department or user in the path with set.
+func setSubordination(w http.ResponseWriter, r *http.Request, set func(a *account, id string, sb, co *sub) *apiErr) {
 	a := acctFrom(r)
 	body, err := readBody(r)
 	if err != nil {
@@ -259,7 +265,7 @@ func (s *Sim) departmentSubordination(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mu.Lock()
-	err = a.setDeptSub(r.PathValue("id"), sb, co)
+	err = set(a, r.PathValue("id"), sb, co)
 	a.mu.Unlock()
 	if err != nil {
 		writeErr(w, r, err)
@@ -526,30 +532,7 @@ func (s *Sim) bulkStatus(status int) http.HandlerFunc {
 }
 
 func (s *Sim) userSubordination(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	sb, err := getSub(body, "subordination")
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	co, err := getSub(body, "coSubordination")
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	a.mu.Lock()
-	err = a.setUserSub(r.PathValue("id"), sb, co)
-	a.mu.Unlock()
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	noContent(w)
+	setSubordination(w, r, (*account).setUserSub)
 }
 
 type fieldInfoOut struct {
