@@ -89,9 +89,14 @@ func ParseAppRequestValues(query, body url.Values) (AppRequest, error) {
 		return a, fmt.Errorf("missing AUTH_ID: %w", ErrBadRequest)
 	case a.MemberID == "":
 		return a, fmt.Errorf("missing member_id: %w", ErrBadRequest)
+	case a.RefreshID == "":
+		// Both the installer and the app page need it to prove the request.
+		return a, fmt.Errorf("missing REFRESH_ID: %w", ErrBadRequest)
+	case !ValidMemberID(a.MemberID):
+		return a, fmt.Errorf("bad member_id: %w", ErrBadRequest)
 	case !validHost(a.Domain):
 		return a, fmt.Errorf("bad DOMAIN: %w", ErrBadRequest)
-	case !validToken(a.AuthID) || !validToken(a.MemberID) || (a.RefreshID != "" && !validToken(a.RefreshID)):
+	case !validToken(a.AuthID) || !validToken(a.RefreshID):
 		return a, fmt.Errorf("bad token characters: %w", ErrBadRequest)
 	case len(a.Lang) > 8 || strings.ContainsAny(a.Lang, "<>\"'&/\\ "):
 		return a, fmt.Errorf("bad LANG: %w", ErrBadRequest)
@@ -99,26 +104,56 @@ func ParseAppRequestValues(query, body url.Values) (AppRequest, error) {
 	return a, nil
 }
 
-// validHost accepts a host name with an optional port and nothing else, so a
+// ValidMemberID reports whether s looks like a portal's member_id: 32 lower
+// case hex characters, as every sample and capture shows. Checking the shape
+// costs nothing and keeps garbage away from the OAuth server.
+func ValidMemberID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// validHost accepts a host name (dot-separated labels of letters, digits, '-'
+// and '_', lower case) with an optional numeric port and nothing else, so a
 // DOMAIN can be put into a URL or a CSP header without injection.
 func validHost(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
-	for _, c := range h {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '-', c == ':', c == '_':
-		default:
+	if host, port, ok := strings.Cut(h, ":"); ok {
+		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
 			return false
 		}
+		h = host
 	}
-	return !strings.HasPrefix(h, ".") && !strings.HasPrefix(h, ":")
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			switch {
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+			default:
+				return false
+			}
+		}
+	}
+	return true
 }
 
+// maxTokenLen bounds an opaque token; real ones are 32 to 70 characters.
+const maxTokenLen = 256
+
 // validToken accepts opaque Bitrix24 tokens: their format is not promised, but
-// they are printable ASCII without spaces or separators.
+// they are non-empty printable ASCII without spaces or separators.
 func validToken(s string) bool {
-	if len(s) > 512 {
+	if s == "" || len(s) > maxTokenLen {
 		return false
 	}
 	for _, c := range s {
@@ -216,6 +251,27 @@ func ParseEvent(v url.Values) (Event, error) {
 		ev.Auth = ea
 	}
 	return ev, nil
+}
+
+// CheckRefreshAuth checks the shape of an auth block that the app is to prove
+// through the OAuth server (ONAPPINSTALL, ONAPPUPDATE): a member_id, a refresh
+// token and an application token that look real, and a plausible domain when
+// one is given. It lets garbage be refused before any outgoing call.
+func (e Event) CheckRefreshAuth() error {
+	a := e.Auth
+	switch {
+	case a == nil:
+		return fmt.Errorf("no auth block: %w", ErrBadRequest)
+	case !ValidMemberID(a.MemberID):
+		return fmt.Errorf("bad auth[member_id]: %w", ErrBadRequest)
+	case !validToken(a.RefreshToken):
+		return fmt.Errorf("missing or bad auth[refresh_token]: %w", ErrBadRequest)
+	case !validToken(a.ApplicationToken):
+		return fmt.Errorf("missing or bad auth[application_token]: %w", ErrBadRequest)
+	case a.Domain != "" && !validHost(a.Domain):
+		return fmt.Errorf("bad auth[domain]: %w", ErrBadRequest)
+	}
+	return nil
 }
 
 // DataString returns data[key] as a string ("" when missing or nested).
