@@ -27,6 +27,10 @@ type Metrics struct {
 	Syncs        *prometheus.CounterVec
 	SyncDuration *prometheus.HistogramVec
 	SyncObjects  *prometheus.CounterVec
+
+	// B24Refused counts Bitrix24 frame POSTs and app events answered without
+	// asking the OAuth server, by reason.
+	B24Refused *prometheus.CounterVec
 }
 
 // New registers the collectors, including Go runtime and process metrics.
@@ -64,12 +68,17 @@ func New() *Metrics {
 			Name: "b24learn_sync_objects_total",
 			Help: "Objects handled by sync runs (previews excluded) by kind (user, department) and action (create, update, move, deactivate, reactivate, set_supervisor, link, refused, failed, held).",
 		}, []string{"kind", "action"}),
+		B24Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "b24learn_b24_refused_total",
+			Help: "Bitrix24 frame POSTs and app events refused before any OAuth call, by reason (malformed, address_limit, portal_limit, unknown_limit, unknown_portal).",
+		}, []string{"reason"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.Jobs, m.JobDuration,
 		m.Syncs, m.SyncDuration, m.SyncObjects,
+		m.B24Refused,
 	)
 	return m
 }

@@ -93,8 +93,12 @@ func (s *Server) eventsURL() string {
 func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.AppRequest, verified, bool) {
 	req, err := bitrix24.ParseAppRequest(r)
 	if err != nil {
+		s.refuseMalformed()
 		s.log.InfoContext(r.Context(), "bad frame request", "error", err, "request_id", requestID(r))
 		http.Error(w, "This page opens only inside Bitrix24.", http.StatusBadRequest)
+		return req, verified{}, false
+	}
+	if !s.admitFrame(w, r, req.MemberID) {
 		return req, verified{}, false
 	}
 	v, err := s.verifyRefresh(r.Context(), req.RefreshID, req.MemberID, req.Domain)

@@ -20,8 +20,12 @@ import (
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	ev, err := bitrix24.ParseEventRequest(r)
 	if err != nil {
+		s.refuseMalformed()
 		s.log.InfoContext(r.Context(), "bad event", "error", err, "request_id", requestID(r))
 		http.Error(w, "Malformed event.", http.StatusBadRequest)
+		return
+	}
+	if !s.guardRefreshEvent(w, r, ev) {
 		return
 	}
 	switch ev.Name {

@@ -33,6 +33,9 @@ type Deps struct {
 	Clients *connect.Factory
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// VerifyLimits bound the OAuth calls anonymous /b24/* requests can
+	// cause; nil means DefaultVerifyLimits.
+	VerifyLimits *VerifyLimits
 }
 
 // Server holds the dependencies of the handlers.
@@ -47,6 +50,7 @@ type Server struct {
 
 	sessions *sessionCodec // iframe session tokens
 	b24HTTP  *http.Client  // calls to the Bitrix24 OAuth server and portals
+	gate     *verifyGate   // bounds OAuth calls caused by anonymous requests
 }
 
 // New builds the router.
@@ -56,6 +60,11 @@ func New(d Deps) http.Handler {
 		s.now = time.Now
 	}
 	s.sessions = newSessionCodec(d.Config.Keyring)
+	limits := DefaultVerifyLimits()
+	if d.VerifyLimits != nil {
+		limits = *d.VerifyLimits
+	}
+	s.gate = newVerifyGate(limits)
 	s.b24HTTP = &http.Client{Timeout: 30 * time.Second}
 	if s.clients == nil {
 		oauth := &bitrix24.OAuth{ClientID: d.Config.B24ClientID, ClientSecret: d.Config.B24ClientSecret}

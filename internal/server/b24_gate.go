@@ -1,0 +1,280 @@
+package server
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/store"
+)
+
+// Every anonymous /b24/install, /b24/app or ONAPPINSTALL/ONAPPUPDATE event
+// is proven by exchanging its refresh token at the Bitrix24 OAuth server with
+// the app's client secret, and Bitrix24 may block an app that makes too many
+// such calls, for all its portals at once. So before any such call the
+// request must take a token from each bucket that applies to it; a request
+// that finds one empty is refused with 429 and costs nothing outside.
+
+// Bucket is a token bucket: Burst verifications at once, then one every
+// Every. A zero Every means no limit.
+type Bucket struct {
+	Burst int
+	Every time.Duration
+}
+
+// VerifyLimits bounds the OAuth verifications that requests nobody has
+// authenticated yet can cause. The buckets live in the process.
+type VerifyLimits struct {
+	// PerAddress applies to frame POSTs from one client address (an IPv6
+	// client's whole /64). Events are exempt: Bitrix24 delivers the events of
+	// many portals from the same few servers.
+	PerAddress Bucket
+	// PerPortal applies to the member_id of a portal on record here.
+	PerPortal Bucket
+	// Unknown is one bucket shared by all member_ids not on record here, so
+	// random member_ids from many addresses cannot make unbounded calls
+	// while the portals on record keep their own buckets.
+	Unknown Bucket
+	// MaxKeys bounds the addresses, and separately the member_ids, that have
+	// a bucket; the least recently used is dropped first. A dropped bucket
+	// comes back full, which can only loosen the limit of that one key.
+	MaxKeys int
+}
+
+// DefaultVerifyLimits are generous for people (an admin opens the app a few
+// times a minute, a portal's employees share an office address) and cap an
+// attacker with made-up member_ids at 20 OAuth calls, then 20 a minute, per
+// process, whatever the number of addresses. Knowing a real portal's
+// member_id buys its bucket only.
+func DefaultVerifyLimits() VerifyLimits {
+	return VerifyLimits{
+		PerAddress: Bucket{Burst: 20, Every: 6 * time.Second}, // 10 a minute
+		PerPortal:  Bucket{Burst: 30, Every: 2 * time.Second}, // 30 a minute
+		Unknown:    Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
+		MaxKeys:    10000,
+	}
+}
+
+// Reasons a request is refused before any OAuth call, as counted in the
+// b24learn_b24_refused_total metric.
+const (
+	refusedMalformed     = "malformed"
+	refusedAddress       = "address_limit"
+	refusedPortal        = "portal_limit"
+	refusedUnknown       = "unknown_limit"
+	refusedUnknownPortal = "unknown_portal"
+)
+
+// verifyGate holds the buckets of VerifyLimits.
+type verifyGate struct {
+	mu      sync.Mutex
+	addrs   *keyedBuckets
+	portals *keyedBuckets
+	unknown *rate.Limiter // nil: no limit
+}
+
+func newVerifyGate(l VerifyLimits) *verifyGate {
+	maxKeys := l.MaxKeys
+	if maxKeys <= 0 {
+		maxKeys = DefaultVerifyLimits().MaxKeys
+	}
+	return &verifyGate{
+		addrs:   newKeyedBuckets(l.PerAddress, maxKeys),
+		portals: newKeyedBuckets(l.PerPortal, maxKeys),
+		unknown: newLimiter(l.Unknown),
+	}
+}
+
+func newLimiter(b Bucket) *rate.Limiter {
+	if b.Every <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Every(b.Every), max(b.Burst, 1))
+}
+
+// admit takes one token from each bucket that applies (addr "" skips the
+// address bucket), or none: a request refused by one bucket does not drain
+// the others. It returns the refusal reason ("" when admitted) and how long
+// until the refusing bucket has a token again.
+func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (string, time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var take []*rate.Limiter
+	// Address first, so a flood from one address refused there does not
+	// even create member_id buckets.
+	if addr != "" {
+		if l := g.addrs.get(addr); l != nil {
+			if wait := untilToken(l, now); wait > 0 {
+				return refusedAddress, wait
+			}
+			take = append(take, l)
+		}
+	}
+	l, reason := g.unknown, refusedUnknown
+	if known {
+		l, reason = g.portals.get(memberID), refusedPortal
+	}
+	if l != nil {
+		if wait := untilToken(l, now); wait > 0 {
+			return reason, wait
+		}
+		take = append(take, l)
+	}
+	for _, l := range take {
+		l.AllowN(now, 1)
+	}
+	return "", 0
+}
+
+// untilToken is how long until l holds a whole token (0: it does now).
+func untilToken(l *rate.Limiter, now time.Time) time.Duration {
+	tokens := l.TokensAt(now)
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration(math.Ceil((1 - tokens) / float64(l.Limit()) * float64(time.Second)))
+}
+
+// keyedBuckets is one bucket per key, at most max keys, least recently used
+// dropped first.
+type keyedBuckets struct {
+	bucket Bucket
+	max    int
+	order  *list.List // of *keyedBucket, most recently used first
+	byKey  map[string]*list.Element
+}
+
+type keyedBucket struct {
+	key string
+	lim *rate.Limiter
+}
+
+func newKeyedBuckets(b Bucket, maxKeys int) *keyedBuckets {
+	return &keyedBuckets{bucket: b, max: maxKeys, order: list.New(), byKey: map[string]*list.Element{}}
+}
+
+// get returns key's bucket, creating it full; nil when the bucket is unlimited.
+func (k *keyedBuckets) get(key string) *rate.Limiter {
+	if k.bucket.Every <= 0 {
+		return nil
+	}
+	if el, ok := k.byKey[key]; ok {
+		k.order.MoveToFront(el)
+		return el.Value.(*keyedBucket).lim
+	}
+	for k.order.Len() >= k.max {
+		oldest := k.order.Back()
+		k.order.Remove(oldest)
+		delete(k.byKey, oldest.Value.(*keyedBucket).key)
+	}
+	b := &keyedBucket{key: key, lim: newLimiter(k.bucket)}
+	k.byKey[key] = k.order.PushFront(b)
+	return b.lim
+}
+
+func (k *keyedBuckets) len() int { return k.order.Len() }
+
+// addressKey is the bucket key of a client address: IPv4 as is, IPv6 by its
+// /64, since one subscriber usually holds a whole /64.
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// portalOnRecord reports whether a portal with memberID has a row here
+// (installed or not): only a verified request can create one.
+func (s *Server) portalOnRecord(ctx context.Context, memberID string) (bool, error) {
+	_, err := store.GetPortalByMemberID(ctx, s.pool, memberID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up portal: %w", err)
+	}
+	return true, nil
+}
+
+// admitFrame decides whether a frame POST naming memberID may cost an OAuth
+// call. When it returns false it has answered the request.
+func (s *Server) admitFrame(w http.ResponseWriter, r *http.Request, memberID string) bool {
+	known, err := s.portalOnRecord(r.Context(), memberID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
+	reason, wait := s.gate.admit(s.now(), addressKey(clientIP(r)), memberID, known)
+	if reason != "" {
+		s.refuseLimited(w, r, reason, wait)
+		return false
+	}
+	return true
+}
+
+// guardRefreshEvent runs before the events the app proves through the OAuth
+// server (ONAPPINSTALL, ONAPPUPDATE). It refuses a malformed auth block,
+// ignores an event for a portal not on record here (its application token
+// would have nothing to attach to; the installer stores the portal), and
+// takes a token from the portal's bucket. When it returns false it has
+// answered the request.
+func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bitrix24.Event) bool {
+	if ev.Name != "ONAPPINSTALL" && ev.Name != "ONAPPUPDATE" {
+		return true
+	}
+	if err := ev.CheckRefreshAuth(); err != nil {
+		s.refuseMalformed()
+		s.log.InfoContext(r.Context(), "bad event", "event", ev.Name, "error", err, "request_id", requestID(r))
+		http.Error(w, "Malformed event.", http.StatusBadRequest)
+		return false
+	}
+	known, err := s.portalOnRecord(r.Context(), ev.Auth.MemberID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
+	if !known {
+		s.metrics.B24Refused.WithLabelValues(refusedUnknownPortal).Inc()
+		s.log.InfoContext(r.Context(), "app token event for a portal not on record ignored", "event", ev.Name,
+			"request_id", requestID(r))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ignored\n"))
+		return false
+	}
+	// No address bucket: Bitrix24 sends every portal's events from a few servers.
+	if reason, wait := s.gate.admit(s.now(), "", ev.Auth.MemberID, true); reason != "" {
+		s.refuseLimited(w, r, reason, wait)
+		return false
+	}
+	return true
+}
+
+// refuseLimited answers a request refused by a bucket: 429 with Retry-After.
+func (s *Server) refuseLimited(w http.ResponseWriter, r *http.Request, reason string, wait time.Duration) {
+	s.metrics.B24Refused.WithLabelValues(reason).Inc()
+	s.log.WarnContext(r.Context(), "oauth verification refused", "reason", reason, "path", r.URL.Path,
+		"request_id", requestID(r))
+	w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
+	http.Error(w, "Too many requests. Try again in a minute.", http.StatusTooManyRequests)
+}
+
+// refuseMalformed counts a request turned away for its shape.
+func (s *Server) refuseMalformed() {
+	s.metrics.B24Refused.WithLabelValues(refusedMalformed).Inc()
+}
