@@ -53,6 +53,9 @@ type StatusView struct {
 	Attention string
 	// Reconnect: the app lost its Bitrix24 tokens; an admin has to open it.
 	Reconnect bool
+	// Reports: the user may open run reports and CSVs (admins only: they
+	// list employees' names and e-mails).
+	Reports bool
 }
 
 // RunView is one run in the status panel.

@@ -71,10 +71,12 @@ func TestServeHealthReadyMetrics(t *testing.T) {
 	proxy := startProxy(t, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port))
 	proxied := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable&pool_max_conn_idle_time=1s", cfg.User, proxy.addr, cfg.Database)
 
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	const metricsToken = "scrape-token-0123456789"
 	env := map[string]string{
 		"DATABASE_URL": proxied, "B24_CLIENT_ID": "local.test", "B24_CLIENT_SECRET": "secret",
 		"PUBLIC_URL": "https://app.example.com", "SECRET_KEYS": testKey, "HTTP_ADDR": addr, "LOG_LEVEL": "error",
+		"METRICS_ADDR": metricsAddr, "METRICS_TOKEN": metricsToken,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -98,14 +100,39 @@ func TestServeHealthReadyMetrics(t *testing.T) {
 	if got := status(base + "/readyz"); got != 200 {
 		t.Fatalf("/readyz = %d, want 200", got)
 	}
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "b24learn_http_requests_total") || !strings.Contains(resp.Header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("/metrics is not Prometheus text:\n%.300s", body)
+	// The private listener serves /metrics as is; the public address only
+	// with the bearer token, and a 404 like any unknown path otherwise.
+	for _, c := range []struct {
+		url, auth string
+		want      int
+	}{
+		{"http://" + metricsAddr + "/metrics", "", 200},
+		{base + "/metrics", "", 404},
+		{base + "/metrics", "Bearer wrong-token-0123456789", 404},
+		{base + "/metrics", "Bearer " + metricsToken + "x", 404},
+		{base + "/metrics", "Basic " + metricsToken, 404},
+		{base + "/metrics", "Bearer " + metricsToken, 200},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, c.url, nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET %s with %q: %d, want %d", c.url, c.auth, resp.StatusCode, c.want)
+			continue
+		}
+		if c.want == 200 && (!strings.Contains(string(body), "b24learn_http_requests_total") || !strings.Contains(resp.Header.Get("Content-Type"), "text/plain")) {
+			t.Errorf("%s is not Prometheus text:\n%.300s", c.url, body)
+		}
+		if c.want == 404 && strings.Contains(string(body), "b24learn_") {
+			t.Errorf("a refused scrape got metrics: %.300s", body)
+		}
 	}
 
 	proxy.down()

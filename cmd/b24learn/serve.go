@@ -95,7 +95,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 		return err
 	}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	var httpServer *http.Server
 	addr := ""
 	if !o.noHTTP {
@@ -121,6 +121,27 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 			}
 		}()
 	}
+	// The private metrics listener runs in every role: workers export job
+	// and queue metrics too.
+	var metricsServer *http.Server
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		metricsServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			if httpServer != nil {
+				_ = httpServer.Close()
+			}
+			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		log.Info("metrics listening", "addr", ln.Addr().String())
+		go func() {
+			if err := metricsServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics http: %w", err)
+			}
+		}()
+	}
 	if !o.noWorkers {
 		// Start gets a context of its own: cancelling ctx must not abort jobs
 		// mid-write; shutdown hands them a bounded, orderly end.
@@ -141,9 +162,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 	case cause = <-errc:
 		log.Error("stopping after error", "error", cause)
 	}
-	if httpServer != nil {
+	if httpServer != nil || metricsServer != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), httpDrainTimeout)
-		_ = httpServer.Shutdown(sctx)
+		for _, srv := range []*http.Server{httpServer, metricsServer} {
+			if srv != nil {
+				_ = srv.Shutdown(sctx)
+			}
+		}
 		cancel()
 	}
 	if !o.noWorkers {

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"b24learn/internal/secret"
 )
@@ -59,6 +61,12 @@ type Config struct {
 	// hands it to another process: a process killed mid-sync leaves its
 	// job running until then. It must exceed the sync timeout (2 h).
 	JobRescueAfter time.Duration
+	// MetricsAddr is a private listener for /metrics ("" for none);
+	// MetricsToken, when set, also opens /metrics on the public address to
+	// requests with "Authorization: Bearer <token>". Without either, the
+	// public address answers 404 there.
+	MetricsAddr  string
+	MetricsToken string
 }
 
 // Error names the variable that is wrong and says what is expected.
@@ -235,6 +243,13 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			fail("JOB_RESCUE_AFTER", "a duration such as 2h15m")
 		}
 		c.JobRescueAfter = d
+	}
+	c.MetricsAddr, c.MetricsToken = getenv("METRICS_ADDR"), getenv("METRICS_TOKEN")
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
+		fail("METRICS_ADDR", "a listen address such as 127.0.0.1:9090")
+	}
+	if t := c.MetricsToken; t != "" && (len(t) < 16 || strings.IndexFunc(t, unicode.IsSpace) >= 0) {
+		fail("METRICS_TOKEN", "at least 16 characters without spaces (openssl rand -hex 32)")
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -70,3 +70,30 @@ func TestLoadWithoutApp(t *testing.T) {
 		t.Fatalf("migrate needs no app settings: %v", err)
 	}
 }
+
+func TestLoadMetricsListenerAndToken(t *testing.T) {
+	c, err := Load(env(valid()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsAddr != "" || c.MetricsToken != "" {
+		t.Fatalf("metrics are private by default: %q %q", c.MetricsAddr, c.MetricsToken)
+	}
+	m := valid()
+	m["METRICS_ADDR"], m["METRICS_TOKEN"] = "127.0.0.1:9090", "0123456789abcdef0123"
+	if c, err = Load(env(m), true); err != nil || c.MetricsAddr != "127.0.0.1:9090" || c.MetricsToken != "0123456789abcdef0123" {
+		t.Fatalf("Load = %+v, %v", c, err)
+	}
+	for name, patch := range map[string][2]string{
+		"METRICS_ADDR":  {"METRICS_ADDR", "9090"},
+		"METRICS_TOKEN": {"METRICS_TOKEN", "short"},
+	} {
+		m := valid()
+		m[patch[0]] = patch[1]
+		_, err := Load(env(m), true)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != name {
+			t.Errorf("%s=%q: err = %v, want one naming it", patch[0], patch[1], err)
+		}
+	}
+}

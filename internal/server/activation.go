@@ -60,6 +60,11 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 		c, _ := lead.Validate(in, sess.Lang) // valid: shows the normalised values
 		v.Name, v.Email, v.Phone, v.Sent = c.Name, c.Email, c.Phone, true
 	}
+	if p, ok := sessionPortal(r.Context()); ok {
+		// Without script the answer replaces the page inside the Bitrix24
+		// iframe, so it needs the portal's frame rule like the app page.
+		setFrameHeaders(w, p)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -89,8 +94,7 @@ func (s *Server) enqueueLeadForward(ctx context.Context, tx pgx.Tx, portalID, re
 // prefilled with the portal's open request, or else with prefill (the
 // admin's Bitrix24 profile where known), and the request's state.
 func (s *Server) activationForm(ctx context.Context, sess Session, token, activationState string, prefill lead.Contact) (templ.Component, error) {
-	v := templates.ActivationView{Lang: sess.Lang, Token: token, ReadOnly: !sess.Admin, Active: activationState == "active",
-		Name: prefill.Name, Email: prefill.Email, Phone: prefill.Phone}
+	v := templates.ActivationView{Lang: sess.Lang, Token: token, ReadOnly: !sess.Admin, Active: activationState == "active"}
 	req, err := lead.LatestRequest(ctx, s.pool, sess.PortalID)
 	if err != nil {
 		return nil, err
@@ -98,7 +102,13 @@ func (s *Server) activationForm(ctx context.Context, sess Session, token, activa
 	if req != nil && req.Open() {
 		v.Open = true
 		v.SentAt = req.UpdatedAt.UTC().Format("2006-01-02 15:04") + " UTC"
-		v.Name, v.Email, v.Phone = req.Name, req.Email, req.Phone
+	}
+	// The form and the contact details it shows are the admins' only.
+	if sess.Admin {
+		v.Name, v.Email, v.Phone = prefill.Name, prefill.Email, prefill.Phone
+		if v.Open {
+			v.Name, v.Email, v.Phone = req.Name, req.Email, req.Phone
+		}
 	}
 	return templates.ActivationForm(v), nil
 }

@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"b24learn/internal/lead"
+	"b24learn/internal/store"
 )
 
 func (e *consoleEnv) post(token, path string, form url.Values, header bool) *httptest.ResponseRecorder {
@@ -30,8 +30,11 @@ func (e *consoleEnv) post(token, path string, form url.Values, header bool) *htt
 
 func (e *consoleEnv) token(portalID int64, admin bool, lang string) string {
 	e.t.Helper()
-	tok, err := e.s.sessions.encode(Session{PortalID: portalID, UserID: 1, Admin: admin, Lang: lang, Domain: "x",
-		Expires: time.Now().Add(time.Hour)})
+	p, err := store.GetPortal(context.Background(), e.pool, portalID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, tok, err := e.s.newSession(p, 1, admin, lang)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -221,6 +221,11 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 			p, err = store.GetPortal(ctx, s.pool, p.ID)
 		}
 	}
+	if err == nil {
+		// Bitrix24 just answered whether this user is an admin; older
+		// sessions of the user follow that answer too.
+		err = recordAdminCheck(ctx, s.pool, p.ID, prof.ID, prof.Admin, s.now())
+	}
 	if err != nil {
 		s.b24Error(w, r, fmt.Errorf("app: %w", err))
 		return

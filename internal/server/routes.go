@@ -20,7 +20,7 @@ func (s *Server) routes() http.Handler {
 	// Operations.
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
-	r.Method(http.MethodGet, "/metrics", s.metrics.Handler())
+	r.Get("/metrics", s.publicMetrics(s.metrics.Handler())) // the private listener is METRICS_ADDR
 
 	// Bitrix24: the iframe pages and the event handler (DESIGN §2, §4).
 	r.Post("/b24/install", s.handleInstall)

@@ -4,8 +4,11 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,6 +103,27 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// publicMetrics serves /metrics on the public address only to a request
+// with "Authorization: Bearer METRICS_TOKEN"; anything else, or no token
+// configured, gets the same 404 as an unknown path, so a scan learns nothing.
+func (s *Server) publicMetrics(next http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token := ""
+		if s.cfg != nil {
+			token = s.cfg.MetricsToken
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// Hashing first makes the comparison constant-time in the length too.
+		want, have := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(got))
+		if token == "" || !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	}
 }
 
 // serverError logs err and tells the user only that something went wrong:

@@ -25,7 +25,13 @@ type Session struct {
 	Lang     string    `json:"l"`
 	Domain   string    `json:"d"`
 	Expires  time.Time `json:"e"`
+	// Gen is the portal's install generation when the session was minted:
+	// after an uninstall and reinstall it no longer matches.
+	Gen int64 `json:"g"`
 }
+
+// issued is when the session was minted (to the second, rounded down).
+func (s Session) issued() time.Time { return s.Expires.Add(-sessionTTL) }
 
 const (
 	// sessionTTL bounds how long an open app page works without reopening.
@@ -91,7 +97,7 @@ func (c *sessionCodec) decode(tok string, now time.Time) (Session, error) {
 // newSession mints the token for a user proven by /b24/app or /b24/install.
 func (s *Server) newSession(p store.Portal, userID int64, admin bool, lang string) (Session, string, error) {
 	sess := Session{PortalID: p.ID, UserID: userID, Admin: admin, Lang: lang, Domain: p.Domain,
-		Expires: s.now().Add(sessionTTL).UTC().Truncate(time.Second)}
+		Expires: s.now().Add(sessionTTL).UTC().Truncate(time.Second), Gen: p.InstallGeneration}
 	tok, err := s.sessions.encode(sess)
 	return sess, tok, err
 }
@@ -130,8 +136,10 @@ func sessionToken(r *http.Request) string {
 }
 
 // withSession admits only requests with a valid, unexpired session of a
-// portal that still has the app installed. Handlers behind it take the portal
-// id from the session, never from the request.
+// portal that still has the app installed, from the same install: a
+// reinstall ends older sessions. An admin session of a user whom Bitrix24 has
+// since reported as no longer an admin acts as read-only. Handlers behind it
+// take the portal id from the session, never from the request.
 func (s *Server) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.sessions.decode(sessionToken(r), s.now())
@@ -140,17 +148,54 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 			return
 		}
 		p, err := store.GetPortal(r.Context(), s.pool, sess.PortalID)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed()) {
-			http.Error(w, "The app is no longer installed on this portal.", http.StatusUnauthorized)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (!p.Installed() || p.InstallGeneration != sess.Gen)) {
+			http.Error(w, "The app was removed or installed again on this portal. Open it again from Bitrix24.", http.StatusUnauthorized)
 			return
 		}
 		if err != nil {
 			s.serverError(w, r, err)
 			return
 		}
+		if sess.Admin {
+			demoted, err := demotedSince(r.Context(), s.pool, sess.PortalID, sess.UserID, sess.issued())
+			if err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			sess.Admin = !demoted
+		}
 		ctx := context.WithValue(r.Context(), sessionKey, sessionValue{sess: sess, portal: p})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// recordAdminCheck keeps what Bitrix24 just said about whether the user is a
+// portal admin: a demotion takes admin rights from the user's older sessions
+// too, a promotion clears it.
+func recordAdminCheck(ctx context.Context, db store.DBTX, portalID, userID int64, admin bool, now time.Time) error {
+	var err error
+	if admin {
+		_, err = db.Exec(ctx, `DELETE FROM portal_demoted_users WHERE portal_id = $1 AND user_id = $2`, portalID, userID)
+	} else {
+		_, err = db.Exec(ctx, `INSERT INTO portal_demoted_users (portal_id, user_id, demoted_at) VALUES ($1, $2, $3)
+			ON CONFLICT (portal_id, user_id) DO NOTHING`, portalID, userID, now)
+	}
+	if err != nil {
+		return fmt.Errorf("record admin check: %w", err)
+	}
+	return nil
+}
+
+// demotedSince says whether Bitrix24 reported the user as not an admin at or
+// after since.
+func demotedSince(ctx context.Context, db store.DBTX, portalID, userID int64, since time.Time) (bool, error) {
+	var demoted bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM portal_demoted_users
+		WHERE portal_id = $1 AND user_id = $2 AND demoted_at >= $3)`, portalID, userID, since).Scan(&demoted)
+	if err != nil {
+		return false, fmt.Errorf("check admin demotion: %w", err)
+	}
+	return demoted, nil
 }
 
 // requireAdmin lets only portal administrators through; it runs after

@@ -30,6 +30,7 @@ import (
 	"b24learn/internal/metrics"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/store"
+	"b24learn/internal/syncer"
 )
 
 // browserEnv is the whole app on httptest, with b24sim as Bitrix24 and
@@ -428,6 +429,31 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	b.noHorizontalScroll(1280)
 	b.clearMetrics()
 	b.screenshot("settings-en-1280.png")
+
+	// The status panel's script redraws the run list: report links for an
+	// admin only. A running run keeps the page polling; once it has failed,
+	// the list is the script's, not the server's first render.
+	rs := syncer.NewStore(b.e.pool)
+	for _, c := range []struct {
+		user  int64
+		links bool
+	}{{en.NonAdminID(), false}, {en.AdminID(), true}} {
+		run, err := rs.StartRun(context.Background(), b.portalID(en), syncer.TriggerManual)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.run(chromedp.Navigate(fmt.Sprintf("%s?user=%d", en.PageURL(), c.user)))
+		b.waitFor("the running run", `document.querySelector('#runs-box .badge.running')`)
+		if err := rs.FinishRun(context.Background(), b.portalID(en), run, syncer.RunFailed, nil, "learn refused", nil); err != nil {
+			t.Fatal(err)
+		}
+		b.waitFor("the failed run, redrawn", `!document.querySelector('#runs-box .badge.running')`)
+		var links int
+		b.mustEval(`document.querySelectorAll('#runs-box [data-report], #runs-box [data-csv]').length`, &links)
+		if (links > 0) != c.links {
+			t.Errorf("user %d: %d report links in the redrawn run list, want links: %v", c.user, links, c.links)
+		}
+	}
 
 	if errs := b.jsErrors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %q", errs)

@@ -28,14 +28,16 @@ func (s *Server) settingsApp() *settingsApp {
 }
 
 // mountSettings adds the page's endpoints to the /app router, which admits
-// only requests with a valid session; the state-changing ones are for admins
-// only. The portal always comes from the session, never from the request.
+// only requests with a valid session. The state-changing ones, and the run
+// reports (employees' names and e-mails), are for admins only; the status
+// shows other users no names, e-mails or error texts. The portal always
+// comes from the session, never from the request.
 func (a *settingsApp) mountSettings(r chi.Router) {
 	r.Get("/status", a.s.handleLiveStatus) // polled while a run is queued or running
-	r.Get("/runs/{runID}", a.handleRunReport)
-	r.Get("/runs/{runID}/csv", a.handleRunCSV)
 	r.Group(func(r chi.Router) {
 		r.Use(a.s.requireAdmin)
+		r.Get("/runs/{runID}", a.handleRunReport)
+		r.Get("/runs/{runID}/csv", a.handleRunCSV)
 		r.Post("/settings", a.handleSaveSettings)
 		r.Post("/preview", a.handleAction("preview"))
 		r.Post("/sync", a.handleAction("sync"))
@@ -54,12 +56,16 @@ func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Ses
 	v := templates.SettingsView{
 		Lang: lang, Token: token, Admin: sess.Admin, BX24JS: bx24JS,
 		Form: templates.SettingsForm{
-			LearnURL: st.LearnURL, LearnEmail: st.LearnEmail, HasPassword: st.HasPassword(),
 			FirstRun: st.FirstRun, SecondRun: st.SecondRun, SendLoginEmail: st.SendLoginEmail,
 			HeadsAsManagers: st.HeadsAsManagers, ParentHeadsAsSupervisors: st.ParentHeadsAsSupervisors,
 		},
 		Scope:  st.Departments,
-		Status: a.s.loadStatus(ctx, p, st, lang),
+		Status: a.s.loadStatus(ctx, p, st, lang, sess.Admin),
+	}
+	if sess.Admin {
+		// The Learn account (its address and admin login) is for admins:
+		// the read-only page leaves the fields empty.
+		v.Form.LearnURL, v.Form.LearnEmail, v.Form.HasPassword = st.LearnURL, st.LearnEmail, st.HasPassword()
 	}
 	tctx, cancel := context.WithTimeout(ctx, treeTimeout)
 	defer cancel()

@@ -69,9 +69,20 @@ func runView(r syncer.RunRecord) templates.RunView {
 	return v
 }
 
-// loadStatus reads the status panel's data. A failure to read runs is shown
+// loadStatus reads the status panel's data. Only admins get links to the
+// reports and the error texts, which may name employees or the Learn account.
+func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettings, lang string, admin bool) templates.StatusView {
+	v := s.readStatus(ctx, p, st, lang)
+	if !admin {
+		return redactStatus(v, lang)
+	}
+	v.Reports = true
+	return v
+}
+
+// readStatus reads the status panel's data. A failure to read runs is shown
 // in the panel rather than failing the page.
-func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettings, lang string) templates.StatusView {
+func (s *Server) readStatus(ctx context.Context, p store.Portal, st storedSettings, lang string) templates.StatusView {
 	v := templates.StatusView{
 		Activation: p.ActivationState,
 		Configured: st.configured(),
@@ -116,6 +127,29 @@ func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettin
 			break
 		}
 	}
+	return v
+}
+
+// msgAdminsOnlyDetail stands in for an error text a non-admin may not see.
+var msgAdminsOnlyDetail = msg{"the details are shown to portal administrators only.", "подробности видны только администраторам портала."}
+
+// redactStatus takes out of a non-admin's panel the texts that may carry
+// the Learn address or employees' names and e-mails: sync errors.
+func redactStatus(v templates.StatusView, lang string) templates.StatusView {
+	if v.Attention != "" {
+		v.Attention = msgAdminsOnlyDetail.in(lang)
+	}
+	redact := func(r *templates.RunView) {
+		if r != nil {
+			r.Error = ""
+		}
+	}
+	redact(v.LastRun)
+	redact(v.Held)
+	for i := range v.Runs {
+		redact(&v.Runs[i])
+	}
+	v.Reports = false
 	return v
 }
 

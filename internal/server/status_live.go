@@ -42,6 +42,9 @@ type liveStatus struct {
 	Runs    []liveRun    `json:"runs"`     // newest first, as the panel lists them
 	Preview *livePreview `json:"preview"`  // the newest preview, when no sync ran after it
 	Held    *liveHeld    `json:"held"`     // a run waiting for approval
+	// Reports: the session may open run reports (admins only); other users
+	// get no preview rows and no error texts either.
+	Reports bool `json:"reports"`
 }
 
 type liveTime struct {
@@ -294,10 +297,36 @@ func (s *Server) handleLiveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	v, err := s.loadLiveStatus(ctx, p, templates.PageLang(sess.Lang))
+	lang := templates.PageLang(sess.Lang)
+	v, err := s.loadLiveStatus(ctx, p, lang)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
+	if sess.Admin {
+		v.Reports = true
+	} else {
+		v = redactLiveStatus(v, lang)
+	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// redactLiveStatus takes out of a non-admin's answer what may carry the
+// Learn address or employees' names and e-mails: error texts and the
+// preview's rows (the preview is an admin's tool).
+func redactLiveStatus(v liveStatus, lang string) liveStatus {
+	if v.Attention != "" {
+		v.Attention = msgAdminsOnlyDetail.in(lang)
+	}
+	for i := range v.Runs {
+		v.Runs[i].Error = ""
+	}
+	if v.LastRun != nil {
+		lr := *v.LastRun
+		lr.Error = ""
+		v.LastRun = &lr
+	}
+	v.Preview = nil
+	v.Reports = false
+	return v
 }

@@ -41,6 +41,10 @@ type Portal struct {
 	UninstalledAt   time.Time // zero while installed
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+
+	// InstallGeneration grows with every verified install; iframe sessions
+	// carry it, so a reinstall ends the sessions minted before it.
+	InstallGeneration int64
 }
 
 // Origin is the portal's scheme://host[:port], taken from client_endpoint
@@ -71,14 +75,14 @@ type PortalInstall struct {
 
 const portalColumns = `id, member_id, domain, client_endpoint, server_endpoint, scope, lang,
 	install_state, activation_state, needs_reconnect, token_expires_at, application_token IS NOT NULL,
-	installed_at, uninstalled_at, created_at, updated_at`
+	installed_at, uninstalled_at, created_at, updated_at, install_generation`
 
 func scanPortal(row pgx.Row) (Portal, error) {
 	var p Portal
 	var expires, uninstalled *time.Time
 	err := row.Scan(&p.ID, &p.MemberID, &p.Domain, &p.ClientEndpoint, &p.ServerEndpoint, &p.Scope, &p.Lang,
 		&p.InstallState, &p.ActivationState, &p.NeedsReconnect, &expires, &p.HasAppToken,
-		&p.InstalledAt, &uninstalled, &p.CreatedAt, &p.UpdatedAt)
+		&p.InstalledAt, &uninstalled, &p.CreatedAt, &p.UpdatedAt, &p.InstallGeneration)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Portal{}, ErrNotFound
 	}
@@ -102,10 +106,12 @@ func nullTime(t time.Time) *time.Time {
 }
 
 // UpsertPortal records an install keyed by member_id: a reinstall (or a
-// repeated installer open) updates the one existing row, marks it installed
-// and replaces its tokens. A missing application token keeps the stored one
-// while the app stays installed, and clears it after an uninstall, since every
-// install gets a new one.
+// repeated installer open) updates the one existing row, marks it installed,
+// replaces its tokens and bumps its install generation (a reinstall whose
+// uninstall event never arrived looks like a repeated open, so both count).
+// A missing application token keeps the stored one while the app stays
+// installed, and clears it after an uninstall, since every install gets a
+// new one.
 func UpsertPortal(ctx context.Context, db DBTX, kr *secret.Keyring, in PortalInstall) (Portal, error) {
 	access, err := kr.EncryptString(in.AccessToken)
 	if err != nil {
@@ -144,6 +150,7 @@ func UpsertPortal(ctx context.Context, db DBTX, kr *secret.Keyring, in PortalIns
 			install_state = 'installed',
 			uninstalled_at = NULL,
 			needs_reconnect = false,
+			install_generation = portals.install_generation + 1,
 			updated_at = now()
 		RETURNING `+portalColumns,
 		in.MemberID, in.Domain, in.ClientEndpoint, in.ServerEndpoint, in.Scope, lang,

@@ -303,11 +303,12 @@
     return wrap;
   }
 
-  function runsTable(runs) {
+  // Report links only for users who may open reports (admins).
+  function runsTable(runs, reports) {
     var table = el('table', 'list s-runs');
     var thead = el('thead');
     var hr = el('tr');
-    ['col_started', 'col_result', 'col_report'].forEach(function (k) { hr.appendChild(el('th', null, texts[k])); });
+    (reports ? ['col_started', 'col_result', 'col_report'] : ['col_started', 'col_result']).forEach(function (k) { hr.appendChild(el('th', null, texts[k])); });
     thead.appendChild(hr);
     table.appendChild(thead);
     var tb = el('tbody');
@@ -323,6 +324,7 @@
       c2.appendChild(el('span', 'badge ' + run.status, run.status_text));
       c2.appendChild(el('div', 'muted', run.counts_text));
       tr.appendChild(c2);
+      if (!reports) { tb.appendChild(tr); return; }
       var c3 = el('td', 's-nowrap');
       var ob = el('button', 'linkbtn', texts.open_report);
       ob.type = 'button';
@@ -441,7 +443,7 @@
     var runsBox = document.getElementById('runs-box');
     if (runsBox) {
       runsBox.textContent = '';
-      if (st.runs && st.runs.length) runsBox.appendChild(runsTable(st.runs));
+      if (st.runs && st.runs.length) runsBox.appendChild(runsTable(st.runs, st.reports));
       else runsBox.appendChild(el('p', 'muted', texts.no_runs));
     }
     fit();
