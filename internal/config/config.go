@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -59,6 +60,9 @@ type Config struct {
 	// hands it to another process: a process killed mid-sync leaves its
 	// job running until then. It must exceed the sync timeout (2 h).
 	JobRescueAfter time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; empty means the peer address is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Error names the variable that is wrong and says what is expected.
@@ -235,6 +239,27 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			fail("JOB_RESCUE_AFTER", "a duration such as 2h15m")
 		}
 		c.JobRescueAfter = d
+	}
+	if raw := getenv("TRUSTED_PROXIES"); raw != "" {
+		for _, part := range strings.Split(raw, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				a, aerr := netip.ParseAddr(part) // a single proxy address
+				if aerr != nil {
+					fail("TRUSTED_PROXIES", fmt.Sprintf("comma-separated CIDRs of your reverse proxies, e.g. 10.0.0.0/8,2001:db8::7/128 (%q is not one)", part))
+					continue
+				}
+				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			}
+			if p.Addr().Is4In6() {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
