@@ -83,7 +83,9 @@ func TestConsoleTOTPInBrowser(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	submit := func(form string) { js(fmt.Sprintf(`document.querySelector('form[action=%q] button[type=submit]').click()`, form)) }
+	submit := func(form string) {
+		js(fmt.Sprintf(`document.querySelector('form[action=%q] button[type=submit]').click()`, form))
+	}
 	signIn := func(code string) (signedIn bool) {
 		t.Helper()
 		if _, err := chromedp.Run(b.Ctx, chromedp.Navigate(srv.URL+"/manager/signin")); err != nil {
