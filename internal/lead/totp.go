@@ -157,3 +157,20 @@ func matchCode(raw []byte, code string, now time.Time) (int64, bool) {
 	}
 	return 0, false
 }
+
+// ResetTOTP removes an account's second factor (a manager who lost the
+// phone); the operator does it from the shell, and the trail records it.
+func ResetTOTP(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `UPDATE managers SET totp_secret = NULL, totp_pending = NULL, totp_last_step = 0, updated_at = $2
+			WHERE lower(email) = lower($1) RETURNING id`, strings.TrimSpace(email), now).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("reset totp: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{ManagerEmail: "operator (shell)", Action: "totp_reset", Note: email, At: now})
+	})
+}

@@ -350,3 +350,35 @@ func TestConsoleBehindProxy(t *testing.T) {
 		}
 	})
 }
+
+// An account that must have two-step sign-in is sent to set it up and can
+// change nothing until it has.
+func TestConsoleTOTPRequired(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	m, err := lead.CreateManager(ctx, e.pool, "hugo@ispring.example", "hugo's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lead.SetTOTPRequired(ctx, e.pool, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	pid := e.portal("req.bitrix24.ru")
+	b := e.browser("10.0.0.5")
+	if rec := b.signIn("hugo@ispring.example", "hugo's long password"); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/totp" {
+		t.Fatalf("sign-in: %d to %q, want the enrol page", rec.Code, rec.Header().Get("Location"))
+	}
+	if rec := b.do("GET", "/manager/requests", nil); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/totp" {
+		t.Fatalf("requests before enrolling: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	page := b.do("GET", "/manager/totp", nil)
+	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "otpauth://totp/") {
+		t.Fatalf("enrol page: %d", page.Code)
+	}
+	csrf := csrfOf(t, page.Body.String())
+	path := "/manager/portals/" + strconv.FormatInt(pid, 10) + "/activation"
+	if rec := b.do("POST", path, url.Values{"state": {"active"}, "csrf": {csrf}}); rec.Code != http.StatusForbidden || e.state(pid) == "active" {
+		t.Fatalf("activation before enrolling: %d, state %q", rec.Code, e.state(pid))
+	}
+}
