@@ -17,7 +17,7 @@ import (
 type ConsoleNav struct {
 	Email   string
 	CSRF    string
-	Section string // requests, portals, jobs, audit
+	Section string // requests, portals, jobs, audit, totp
 	Flash   string
 	Error   string
 }
@@ -27,6 +27,17 @@ type SignInView struct {
 	Email string
 	Error string
 	CSRF  string
+}
+
+// TOTPView is the manager's two-step sign-in page: on, or the secret to
+// add to an authenticator app and a field for its first code.
+type TOTPView struct {
+	Nav      ConsoleNav
+	Enabled  bool
+	Required bool // the account may use nothing else until it is on
+	Secret   string
+	URI      string // otpauth://
+	Error    string
 }
 
 // RequestsView lists activation requests.

@@ -17,7 +17,8 @@ Usage:
   b24learn migrate
   b24learn demo
   b24learn sim [flags]
-  b24learn manager add EMAIL
+  b24learn manager add [--require-totp] EMAIL
+  b24learn manager reset-totp EMAIL
 
 Configuration comes from environment variables; see README.md.
 `

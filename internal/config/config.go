@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -67,6 +68,9 @@ type Config struct {
 	// public address answers 404 there.
 	MetricsAddr  string
 	MetricsToken string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; empty means the peer address is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Error names the variable that is wrong and says what is expected.
@@ -250,6 +254,27 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 	}
 	if t := c.MetricsToken; t != "" && (len(t) < 16 || strings.IndexFunc(t, unicode.IsSpace) >= 0) {
 		fail("METRICS_TOKEN", "at least 16 characters without spaces (openssl rand -hex 32)")
+	}
+	if raw := getenv("TRUSTED_PROXIES"); raw != "" {
+		for _, part := range strings.Split(raw, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				a, aerr := netip.ParseAddr(part) // a single proxy address
+				if aerr != nil {
+					fail("TRUSTED_PROXIES", fmt.Sprintf("comma-separated CIDRs of your reverse proxies, e.g. 10.0.0.0/8,2001:db8::7/128 (%q is not one)", part))
+					continue
+				}
+				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			}
+			if p.Addr().Is4In6() {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -46,6 +46,7 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		"LOG_FORMAT":                {"LOG_FORMAT": "xml"},
 		"LOG_LEVEL":                 {"LOG_LEVEL": "loud"},
 		"B24_RATE_LIMIT":            {"B24_RATE_LIMIT": "-1"},
+		"TRUSTED_PROXIES":           {"TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"},
 	}
 	for name, patch := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -95,5 +96,24 @@ func TestLoadMetricsListenerAndToken(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Var != name {
 			t.Errorf("%s=%q: err = %v, want one naming it", patch[0], patch[1], err)
 		}
+	}
+}
+
+func TestLoadTrustedProxies(t *testing.T) {
+	m := valid()
+	m["TRUSTED_PROXIES"] = " 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,"
+	c, err := Load(env(m), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.0.2.7/32 2001:db8::/32" {
+		t.Fatalf("TrustedProxies = %v", got)
+	}
+	if c, err := Load(env(valid()), true); err != nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default: %v %v, want none trusted", c.TrustedProxies, err)
 	}
 }

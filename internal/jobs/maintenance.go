@@ -8,11 +8,13 @@ import (
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/calllog"
+	"b24learn/internal/lead"
 	"b24learn/internal/syncer"
 )
 
-// MaintenanceArgs is the hourly clean-up: run reports past their retention
-// and the call log past its seven days.
+// MaintenanceArgs is the hourly clean-up: run reports past their retention,
+// the call log past its seven days, and rate-limit counters that limit
+// nothing any more.
 type MaintenanceArgs struct{}
 
 func (MaintenanceArgs) Kind() string { return "maintenance" }
@@ -37,8 +39,12 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 	if err != nil {
 		return err
 	}
-	if runs+calls > 0 {
-		w.deps.Log.Info("maintenance", "run_reports_deleted", runs, "calls_deleted", calls)
+	limits, err := lead.PruneLimits(ctx, w.deps.Pool, w.now())
+	if err != nil {
+		return err
+	}
+	if runs+calls+limits > 0 {
+		w.deps.Log.Info("maintenance", "run_reports_deleted", runs, "calls_deleted", calls, "rate_limits_deleted", limits)
 	}
 	return nil
 }

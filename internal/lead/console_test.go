@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"b24learn/internal/pgtest"
 )
 
@@ -30,7 +32,7 @@ func TestManagers(t *testing.T) {
 	}
 
 	t.Run("SignInAndOut", func(t *testing.T) {
-		s, err := SignIn(ctx, pool, DefaultLimits, now, "Anna@ispring.example", "long enough password", "10.0.0.1")
+		s, err := signIn(pool, DefaultLimits, now, "Anna@ispring.example", "long enough password", "10.0.0.1")
 		if err != nil {
 			t.Fatalf("SignIn: %v", err)
 		}
@@ -57,27 +59,44 @@ func TestManagers(t *testing.T) {
 		}
 	})
 
-	t.Run("FailedSignInLimitPerAccount", func(t *testing.T) {
+	t.Run("FailedSignInsWaitPerAddress", func(t *testing.T) {
+		// The attacker: ten wrong passwords for bob from one address.
 		l := DefaultLimits
-		l.LoginPerAccount = Limit{Max: 3, Window: 15 * time.Minute}
-		for i := range 3 {
-			if _, err := SignIn(ctx, pool, l, now, "bob@ispring.example", "wrong", "10.0.1.1"); !errors.Is(err, ErrBadCredentials) {
+		var waits []time.Duration
+		for i := range 10 {
+			_, err := signIn(pool, l, now, "bob@ispring.example", "wrong", "10.0.1.1")
+			var rl *RateLimitedError
+			switch {
+			case i < l.LoginBackoff.Free && errors.Is(err, ErrBadCredentials):
+			case i >= l.LoginBackoff.Free && errors.As(err, &rl):
+				waits = append(waits, rl.RetryAfter)
+			default:
 				t.Fatalf("attempt %d: err = %v", i+1, err)
 			}
 		}
-		// Even the right password is refused now, from any IP.
-		_, err := SignIn(ctx, pool, l, now.Add(time.Minute), "bob@ispring.example", "bob's long password", "10.9.9.9")
+		if waits[0] != 30*time.Second {
+			t.Fatalf("wait after %d failures = %s, want 30s", l.LoginBackoff.Free, waits[0])
+		}
+		// Bob, from another address, signs in at once.
+		if _, err := signIn(pool, l, now, "bob@ispring.example", "bob's long password", "10.9.9.9"); err != nil {
+			t.Fatalf("bob from another address: %v", err)
+		}
+		// The guessing address waits, even with the right password...
+		if _, err := signIn(pool, l, now.Add(29*time.Second), "bob@ispring.example", "bob's long password", "10.0.1.1"); !isLimited(err) {
+			t.Fatalf("guessing address before its wait: err = %v, want rate limited", err)
+		}
+		// ...and each further failure doubles its wait.
+		at := now.Add(31 * time.Second)
+		if _, err := signIn(pool, l, at, "bob@ispring.example", "wrong", "10.0.1.1"); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("after the wait: err = %v", err)
+		}
+		_, err := signIn(pool, l, at, "bob@ispring.example", "bob's long password", "10.0.1.1")
 		var rl *RateLimitedError
-		if !errors.As(err, &rl) {
-			t.Fatalf("after 3 failures: err = %v, want rate limited", err)
+		if !errors.As(err, &rl) || rl.RetryAfter != time.Minute {
+			t.Fatalf("after a 6th failure: err = %v, want a wait of 1m", err)
 		}
-		// Other accounts are not affected...
-		if _, err := SignIn(ctx, pool, l, now.Add(time.Minute), "anna@ispring.example", "long enough password", "10.9.9.9"); err != nil {
-			t.Fatalf("other account: %v", err)
-		}
-		// ...and the next window admits again.
-		if _, err := SignIn(ctx, pool, l, now.Add(15*time.Minute), "bob@ispring.example", "bob's long password", "10.9.9.9"); err != nil {
-			t.Fatalf("next window: %v", err)
+		if _, err := signIn(pool, l, at.Add(time.Minute), "bob@ispring.example", "bob's long password", "10.0.1.1"); err != nil {
+			t.Fatalf("after the doubled wait: %v", err)
 		}
 	})
 
@@ -86,11 +105,11 @@ func TestManagers(t *testing.T) {
 		l.LoginPerIP = Limit{Max: 4, Window: 15 * time.Minute}
 		at := now.Add(time.Hour)
 		for i, email := range []string{"x1@e.example", "x2@e.example", "x3@e.example", "x4@e.example"} {
-			if _, err := SignIn(ctx, pool, l, at, email, "guess", "203.0.113.5"); !errors.Is(err, ErrBadCredentials) {
+			if _, err := signIn(pool, l, at, email, "guess", "203.0.113.5"); !errors.Is(err, ErrBadCredentials) {
 				t.Fatalf("attempt %d: err = %v", i+1, err)
 			}
 		}
-		_, err := SignIn(ctx, pool, l, at, "anna@ispring.example", "long enough password", "203.0.113.5")
+		_, err := signIn(pool, l, at, "anna@ispring.example", "long enough password", "203.0.113.5")
 		var rl *RateLimitedError
 		if !errors.As(err, &rl) {
 			t.Fatalf("from a spraying IP: err = %v, want rate limited", err)
@@ -172,12 +191,12 @@ func TestSignInLimitHoldsUnderConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := DefaultLimits
-	l.LoginPerAccount = Limit{Max: 3, Window: 15 * time.Minute}
+	l.LoginBackoff.Free = 3
 	const n = 16
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			_, err := SignIn(ctx, pool, l, now, "carol@ispring.example", "guess", "198.51.100.7")
+			_, err := signIn(pool, l, now, "carol@ispring.example", "guess", "198.51.100.7")
 			errs <- err
 		}()
 	}
@@ -193,18 +212,22 @@ func TestSignInLimitHoldsUnderConcurrency(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	}
-	if checked > l.LoginPerAccount.Max {
-		t.Fatalf("%d of %d parallel guesses had their password checked; the limit is %d", checked, n, l.LoginPerAccount.Max)
+	if checked > l.LoginBackoff.Free {
+		t.Fatalf("%d of %d parallel guesses had their password checked; the limit is %d", checked, n, l.LoginBackoff.Free)
 	}
-	// The right password, after the limit is used up, is refused too...
-	if _, err := SignIn(ctx, pool, l, now.Add(time.Minute), "carol@ispring.example", "carol's long password", "198.51.100.8"); err == nil {
-		t.Fatal("sign-in admitted after the limit was used up")
+	// The right password from the guessing address waits too...
+	if _, err := signIn(pool, l, now.Add(time.Second), "carol@ispring.example", "carol's long password", "198.51.100.7"); err == nil {
+		t.Fatal("sign-in admitted from the guessing address during its wait")
 	}
-	// ...and a successful sign-in in a fresh window does not use up the limit.
-	later := now.Add(time.Hour)
-	for i := range 5 {
-		if _, err := SignIn(ctx, pool, l, later, "carol@ispring.example", "carol's long password", "198.51.100.9"); err != nil {
+	// ...and successful sign-ins do not use up any limit.
+	for i := range 25 {
+		if _, err := signIn(pool, l, now.Add(time.Second), "carol@ispring.example", "carol's long password", "198.51.100.9"); err != nil {
 			t.Fatalf("successful sign-in %d: %v", i+1, err)
 		}
 	}
+}
+
+// signIn is SignIn for accounts without a second factor.
+func signIn(pool *pgxpool.Pool, l Limits, now time.Time, email, password, ip string) (*Session, error) {
+	return SignIn(context.Background(), pool, nil, l, now, Credentials{Email: email, Password: password, IP: ip})
 }

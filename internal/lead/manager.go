@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"b24learn/internal/secret"
 	"b24learn/internal/store"
 )
 
@@ -67,40 +68,73 @@ type Session struct {
 	Email     string
 	CSRF      string // synchronizer token every console form carries
 	ExpiresAt time.Time
+	// TOTP: the account has a second factor; TOTPRequired: it must have one
+	// before using the console.
+	TOTP, TOTPRequired bool
 }
 
 // dummyHash is checked for unknown e-mails so timing does not tell them apart.
 const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyMTI"
 
-// SignIn checks the password under the failed-login limits (per account and
-// per IP) and opens a session. Errors: *RateLimitedError, ErrBadCredentials.
-func SignIn(ctx context.Context, pool *pgxpool.Pool, limits Limits, now time.Time, email, password, ip string) (*Session, error) {
-	email = strings.TrimSpace(email)
-	accountKey := "login:account:" + strings.ToLower(email)
+// knownAddressFor is how far back a successful sign-in from an address
+// makes it known for the account.
+const knownAddressFor = 90 * 24 * time.Hour
+
+// Credentials are what the sign-in form sends, and where from.
+type Credentials struct {
+	Email    string
+	Password string
+	Code     string // TOTP code; needed only when the account has a second factor
+	IP       string
+}
+
+// SignIn checks the password (and the TOTP code, when the account has a
+// second factor) under the sign-in limits and opens a session. Limits, in
+// order: failures from the address (any account); failures of the account
+// from this address, with a growing wait; failures of the account from all
+// addresses, over which only password+code or a known address gets in.
+// Errors: *RateLimitedError, ErrBadCredentials (one answer for an unknown
+// e-mail, a wrong password, a wrong code and a disabled account).
+func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits Limits, now time.Time, c Credentials) (*Session, error) {
+	email := strings.TrimSpace(c.Email)
+	account := strings.ToLower(email)
+	ip := c.IP
 	ipKey := "login:ip:" + ip
-	// Each attempt takes its place in both counts before the password is
-	// checked, so parallel guesses cannot all pass a check made before any
-	// of them failed; a refused or successful attempt gives its place back.
-	if err := hit(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
-		if isLimited(err) {
-			_ = release(ctx, pool, accountKey, limits.LoginPerAccount, now)
-		}
-		return nil, err
-	}
+	accountKey := "login:account:" + account
+	// The address is checked first, so a limited address adds no rows for
+	// the e-mails it goes on trying. Each attempt takes its place in the
+	// counts before the password is checked, so parallel guesses cannot all
+	// pass a check made before any of them failed; a refused or successful
+	// attempt gives its place back.
 	if err := hit(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
-		_ = release(ctx, pool, accountKey, limits.LoginPerAccount, now)
 		if isLimited(err) {
 			_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
 		}
 		return nil, err
 	}
+	if err := takeTurn(ctx, pool, limits.LoginBackoff, account, ip, now); err != nil {
+		_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
+		return nil, err
+	}
+	var overAccount *RateLimitedError
+	if err := hit(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil && !errors.As(err, &overAccount) {
+		return nil, err
+	}
+
 	var (
-		m        Manager
-		hash     string
-		disabled bool
+		m                   Manager
+		hash                string
+		disabled            bool
+		totpSecret          []byte
+		lastStep            int64
+		totpRequired, known bool
 	)
-	err := pool.QueryRow(ctx, `SELECT id, email, password_hash, disabled FROM managers WHERE lower(email) = lower($1)`, email).
-		Scan(&m.ID, &m.Email, &hash, &disabled)
+	err := pool.QueryRow(ctx, `
+		SELECT id, email, password_hash, disabled, totp_secret, totp_last_step, totp_required,
+		       EXISTS (SELECT 1 FROM manager_audit a WHERE a.manager_id = managers.id AND a.action = 'sign_in'
+		               AND a.ip = $2 AND a.created_at > $3)
+		FROM managers WHERE lower(email) = lower($1)`, email, ip, now.Add(-knownAddressFor)).
+		Scan(&m.ID, &m.Email, &hash, &disabled, &totpSecret, &lastStep, &totpRequired, &known)
 	found := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("load manager: %w", err)
@@ -108,21 +142,52 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, limits Limits, now time.Tim
 	if !found {
 		hash = dummyHash
 	}
-	ok, err := CheckPassword(hash, password)
+	ok, err := CheckPassword(hash, c.Password)
 	if err != nil && found {
 		return nil, fmt.Errorf("check password: %w", err)
 	}
-	if !found || !ok || disabled {
-		return nil, ErrBadCredentials // the attempt keeps its place in the counts
+	ok = ok && found && !disabled
+	var step int64
+	if ok && totpSecret != nil {
+		// The code is checked only after the password, and both failures
+		// get the same answer, so the password cannot be guessed alone.
+		raw, err := kr.Decrypt(totpSecret)
+		if err != nil {
+			return nil, fmt.Errorf("open totp secret of manager %d: %w", m.ID, err)
+		}
+		step, ok = matchCode(raw, c.Code, now)
+		ok = ok && step > lastStep // a code seen once is spent
 	}
-	if err := release(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
-		return nil, err
+	// Over the account-wide cap the campaign gets no more answers: only the
+	// second factor or an address the manager used before still gets in.
+	if overAccount != nil && !(ok && totpSecret != nil) && !known {
+		return nil, overAccount
+	}
+	if !ok {
+		return nil, ErrBadCredentials // the attempt keeps its place in the counts
 	}
 	if err := release(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
 		return nil, err
 	}
-	s := &Session{Token: randomToken(32), ManagerID: m.ID, Email: m.Email, CSRF: randomToken(32), ExpiresAt: now.Add(SessionTTL)}
+	if err := release(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
+		return nil, err
+	}
+	if err := clearTurns(ctx, pool, account, ip); err != nil {
+		return nil, err
+	}
+	s := &Session{Token: randomToken(32), ManagerID: m.ID, Email: m.Email, CSRF: randomToken(32), ExpiresAt: now.Add(SessionTTL),
+		TOTP: totpSecret != nil, TOTPRequired: totpRequired}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if totpSecret != nil {
+			// Spend the code; a parallel sign-in with the same code loses here.
+			tag, err := tx.Exec(ctx, `UPDATE managers SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, m.ID, step)
+			if err != nil {
+				return fmt.Errorf("spend totp code: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				return ErrBadCredentials
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO manager_sessions (id_hash, manager_id, csrf_token, created_at, expires_at, ip)
 			VALUES ($1, $2, $3, $4, $5, $6)`, tokenHash(s.Token), m.ID, s.CSRF, now, s.ExpiresAt, ip); err != nil {
 			return fmt.Errorf("store session: %w", err)
@@ -152,10 +217,10 @@ func LookupSession(ctx context.Context, db store.DBTX, token string, now time.Ti
 	}
 	s := &Session{Token: token}
 	err := db.QueryRow(ctx, `
-		SELECT s.manager_id, m.email, s.csrf_token, s.expires_at
+		SELECT s.manager_id, m.email, s.csrf_token, s.expires_at, m.totp_secret IS NOT NULL, m.totp_required
 		FROM manager_sessions s JOIN managers m ON m.id = s.manager_id
 		WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND NOT m.disabled`,
-		tokenHash(token), now).Scan(&s.ManagerID, &s.Email, &s.CSRF, &s.ExpiresAt)
+		tokenHash(token), now).Scan(&s.ManagerID, &s.Email, &s.CSRF, &s.ExpiresAt, &s.TOTP, &s.TOTPRequired)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"b24learn/internal/store"
 )
 
@@ -19,16 +22,46 @@ type Limit struct {
 type Limits struct {
 	SubmitPerPortal Limit
 	SubmitPerIP     Limit
-	LoginPerAccount Limit // failed sign-ins
-	LoginPerIP      Limit // failed sign-ins
+	// LoginPerIP: failed sign-ins from one address, any account; over it the
+	// address waits for the next window.
+	LoginPerIP Limit
+	// LoginBackoff: failed sign-ins for one account from one address earn
+	// that pair, and only that pair, a growing wait.
+	LoginBackoff Backoff
+	// LoginPerAccount: failed sign-ins for one account from all addresses,
+	// far above a person's rate. Over it, a distributed guess campaign gets
+	// no more answers; only a password with a valid TOTP code, or a password
+	// from an address the manager signed in from before, still gets in.
+	LoginPerAccount Limit
+}
+
+// Backoff is a wait that doubles with every failure after the free ones.
+type Backoff struct {
+	Free   int           // failures without any wait
+	Base   time.Duration // the wait after the Free-th failure
+	Max    time.Duration // the wait never grows beyond this
+	Forget time.Duration // failures older than this are forgotten
+}
+
+// wait is the delay after the n-th failure in a row.
+func (b Backoff) wait(n int) time.Duration {
+	if n < b.Free {
+		return 0
+	}
+	d := b.Base
+	for i := b.Free; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	return min(d, b.Max)
 }
 
 // DefaultLimits are generous for people and tight for scripts.
 var DefaultLimits = Limits{
 	SubmitPerPortal: Limit{Max: 5, Window: time.Hour},
 	SubmitPerIP:     Limit{Max: 20, Window: time.Hour},
-	LoginPerAccount: Limit{Max: 5, Window: 15 * time.Minute},
 	LoginPerIP:      Limit{Max: 20, Window: 15 * time.Minute},
+	LoginBackoff:    Backoff{Free: 5, Base: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
+	LoginPerAccount: Limit{Max: 100, Window: time.Hour},
 }
 
 // RateLimitedError says a limit was hit and when to try again.
@@ -80,4 +113,68 @@ func release(ctx context.Context, db store.DBTX, key string, l Limit, now time.T
 		return fmt.Errorf("release %s: %w", key, err)
 	}
 	return nil
+}
+
+// takeTurn counts a sign-in attempt of (account, ip) as a failure before its
+// password is checked, under a row lock, so parallel guesses cannot all pass
+// a check made before any of them failed. A pair still waiting gets
+// *RateLimitedError and is not counted. clearTurns forgets the pair on success.
+func takeTurn(ctx context.Context, pool *pgxpool.Pool, b Backoff, account, ip string, now time.Time) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var (
+			failures int
+			last     time.Time
+			blocked  *time.Time
+		)
+		err := tx.QueryRow(ctx, `
+			INSERT INTO login_failures (account, ip, failures, last_at) VALUES ($1, $2, 0, $3)
+			ON CONFLICT (account, ip) DO UPDATE SET account = EXCLUDED.account
+			RETURNING failures, last_at, blocked_until`, account, ip, now).Scan(&failures, &last, &blocked)
+		if err != nil {
+			return fmt.Errorf("count sign-in attempt: %w", err)
+		}
+		if blocked != nil && blocked.After(now) {
+			return &RateLimitedError{RetryAfter: blocked.Sub(now)}
+		}
+		if now.Sub(last) > b.Forget {
+			failures = 0
+		}
+		failures++
+		var until *time.Time
+		if d := b.wait(failures); d > 0 {
+			t := now.Add(d)
+			until = &t
+		}
+		if _, err := tx.Exec(ctx, `UPDATE login_failures SET failures = $3, last_at = $4, blocked_until = $5
+			WHERE account = $1 AND ip = $2`, account, ip, failures, now, until); err != nil {
+			return fmt.Errorf("count sign-in attempt: %w", err)
+		}
+		return nil
+	})
+}
+
+// clearTurns forgets the failures of (account, ip) after a successful sign-in.
+func clearTurns(ctx context.Context, db store.DBTX, account, ip string) error {
+	if _, err := db.Exec(ctx, `DELETE FROM login_failures WHERE account = $1 AND ip = $2`, account, ip); err != nil {
+		return fmt.Errorf("clear sign-in failures: %w", err)
+	}
+	return nil
+}
+
+// limitsKept is how long counters live: longer than any window or backoff.
+const limitsKept = 48 * time.Hour
+
+// PruneLimits deletes rate-limit counters that no longer limit anything, so
+// keys seen once (an e-mail tried once, an address gone) do not pile up.
+func PruneLimits(ctx context.Context, db store.DBTX, now time.Time) (int64, error) {
+	cut := now.Add(-limitsKept)
+	a, err := db.Exec(ctx, `DELETE FROM rate_limits WHERE window_start < $1`, cut)
+	if err != nil {
+		return 0, fmt.Errorf("prune rate limits: %w", err)
+	}
+	b, err := db.Exec(ctx, `DELETE FROM login_failures WHERE last_at < $1 AND (blocked_until IS NULL OR blocked_until < $2)`, cut, now)
+	if err != nil {
+		return 0, fmt.Errorf("prune sign-in failures: %w", err)
+	}
+	return a.RowsAffected() + b.RowsAffected(), nil
 }

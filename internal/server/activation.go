@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -113,15 +115,85 @@ func (s *Server) activationForm(ctx context.Context, sess Session, token, activa
 	return templates.ActivationForm(v), nil
 }
 
-// clientIP is the peer address. Behind a proxy every client shares its IP;
-// the per-IP limits then act per proxy, which the per-portal and per-account
-// limits back up.
+// clientIP is the client's address, as withClientIP resolved it; without
+// that middleware it is the peer address.
 func clientIP(r *http.Request) string {
+	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
+		return ip
+	}
+	return peerIP(r)
+}
+
+type clientIPKey struct{}
+
+// withClientIP resolves the client address once per request: behind the
+// TRUSTED_PROXIES it comes from X-Forwarded-For, so per-address limits and
+// the audit trail see the client, not the proxy.
+func (s *Server) withClientIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := resolveClientIP(r, s.cfg.TrustedProxies)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
+	})
+}
+
+func peerIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().String()
 	}
 	return host
+}
+
+// resolveClientIP walks X-Forwarded-For from the right, where the nearest
+// proxy wrote, skipping trusted proxies; the first address that is not one
+// is the client. Anything left of it was written by the client and is not
+// believed. A peer that is not a trusted proxy is itself the client, whatever
+// header it sends.
+func resolveClientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer := peerIP(r)
+	hop, err := netip.ParseAddr(peer)
+	if err != nil || !isTrusted(hop, trusted) {
+		return peer
+	}
+	var entries []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		entries = append(entries, strings.Split(h, ",")...)
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		a, ok := parseForwarded(strings.TrimSpace(entries[i]))
+		if !ok {
+			// A trusted hop handed over garbage: the hop is the last
+			// address known to be real.
+			return hop.String()
+		}
+		hop = a
+		if !isTrusted(a, trusted) {
+			return a.String()
+		}
+	}
+	return hop.String() // every hop is a trusted proxy
+}
+
+func parseForwarded(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil { // some proxies add the port
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // employeesInScope counts the employees the saved selection covers, for the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -124,3 +125,39 @@ func TestActivationHandler(t *testing.T) {
 }
 
 func lead0() lead.Contact { return lead.Contact{Name: "Prefill", Email: "prefill@example.com"} }
+
+func TestResolveClientIP(t *testing.T) {
+	t.Parallel()
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:1::/48")}
+	cases := []struct {
+		name, peer string
+		xff        []string
+		trusted    []netip.Prefix
+		want       string
+	}{
+		{"NoProxiesConfiguredForgedHeaderIgnored", "10.1.1.1:5000", []string{"203.0.113.9"}, nil, "10.1.1.1"},
+		{"UntrustedPeerForgedHeaderIgnored", "198.51.100.4:5000", []string{"203.0.113.9"}, trusted, "198.51.100.4"},
+		{"TrustedPeerNamesClient", "10.1.1.1:5000", []string{"203.0.113.9"}, trusted, "203.0.113.9"},
+		{"ClientForgedLeftPartSkipped", "10.1.1.1:5000", []string{"1.2.3.4, 203.0.113.9"}, trusted, "203.0.113.9"},
+		{"ChainOfProxies", "10.1.1.1:5000", []string{"1.2.3.4, 203.0.113.9, 10.2.2.2", "10.3.3.3"}, trusted, "203.0.113.9"},
+		{"ClientForgesTrustedAddress", "10.1.1.1:5000", []string{"10.9.9.9, 203.0.113.9"}, trusted, "203.0.113.9"},
+		{"IPv6AndMapped", "[2001:db8:1::5]:443", []string{"::ffff:203.0.113.9"}, trusted, "203.0.113.9"},
+		{"WithPort", "10.1.1.1:5000", []string{"203.0.113.9:4711"}, trusted, "203.0.113.9"},
+		{"GarbageStopsAtLastRealHop", "10.1.1.1:5000", []string{"203.0.113.9, bogus, 10.2.2.2"}, trusted, "10.2.2.2"},
+		{"NoHeaderFromTrustedPeer", "10.1.1.1:5000", nil, trusted, "10.1.1.1"},
+		{"AllTrusted", "10.1.1.1:5000", []string{"10.4.4.4"}, trusted, "10.4.4.4"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.peer
+			for _, h := range tc.xff {
+				r.Header.Add("X-Forwarded-For", h)
+			}
+			if got := resolveClientIP(r, tc.trusted); got != tc.want {
+				t.Fatalf("client = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -76,6 +76,8 @@ func (c *console) mount(r chi.Router) {
 			r.Post("/portals/{id}/activation", c.handleSetActivation)
 			r.Get("/jobs", c.handleJobs)
 			r.Get("/audit", c.handleAudit)
+			r.Get("/totp", c.handleTOTPForm)
+			r.Post("/totp", c.handleTOTPConfirm)
 		})
 	})
 }
@@ -168,6 +170,16 @@ func (c *console) requireManager(next http.Handler) http.Handler {
 				return
 			}
 		}
+		// An account that must have a second factor uses nothing else
+		// until it has one.
+		if sess.TOTPRequired && !sess.TOTP && r.URL.Path != "/manager/totp" && r.URL.Path != "/manager/signout" {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				http.Redirect(w, r, "/manager/totp", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "Set up your authenticator app first (/manager/totp).", http.StatusForbidden)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), consoleKey{}, sess)))
 	})
 }
@@ -215,18 +227,20 @@ func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	ip := clientIP(r)
-	sess, err := lead.SignIn(r.Context(), c.s.pool, c.limits, c.s.now(), email, r.PostFormValue("password"), ip)
+	sess, err := lead.SignIn(r.Context(), c.s.pool, c.s.cfg.Keyring, c.limits, c.s.now(), lead.Credentials{
+		Email: email, Password: r.PostFormValue("password"), Code: r.PostFormValue("code"), IP: ip})
 	var rl *lead.RateLimitedError
 	switch {
 	case errors.As(err, &rl):
 		c.s.log.Warn("console sign-in limited", "ip", ip)
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
 		c.signInPage(w, r, http.StatusTooManyRequests, email,
-			"Too many failed sign-ins. Try again in "+strconv.Itoa(rl.Minutes())+" min.")
+			"Too many failed sign-ins. Try again in "+waitText(rl.RetryAfter)+
+				"; if you use an authenticator app, enter its code with your password.")
 		return
 	case errors.Is(err, lead.ErrBadCredentials):
 		c.s.log.Info("console sign-in failed", "ip", ip)
-		c.signInPage(w, r, http.StatusUnauthorized, email, "Wrong e-mail or password.")
+		c.signInPage(w, r, http.StatusUnauthorized, email, "Wrong e-mail, password or authenticator code.")
 		return
 	case err != nil:
 		c.s.serverError(w, r, err)
@@ -238,7 +252,59 @@ func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	clearCookie(w, managerLoginCookie)
 	c.s.log.Info("console sign-in", "manager_id", sess.ManagerID, "ip", ip)
-	http.Redirect(w, r, "/manager/requests", http.StatusSeeOther)
+	next := "/manager/requests"
+	if sess.TOTPRequired && !sess.TOTP {
+		next = "/manager/totp"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// waitText is a wait as the sign-in page says it.
+func waitText(d time.Duration) string {
+	if d < time.Minute {
+		return strconv.Itoa(int(d.Seconds())+1) + " s"
+	}
+	return strconv.Itoa(int((d+time.Minute-1)/time.Minute)) + " min"
+}
+
+// handleTOTPForm shows the manager's second factor: enabled, or the secret
+// to add to an authenticator app and a field for its first code.
+func (c *console) handleTOTPForm(w http.ResponseWriter, r *http.Request) {
+	c.totpPage(w, r, http.StatusOK, "")
+}
+
+func (c *console) totpPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	sess := managerFrom(r.Context())
+	v := templates.TOTPView{Nav: c.nav(r, "totp"), Enabled: sess.TOTP, Required: sess.TOTPRequired, Error: msg}
+	if r.URL.Query().Get("done") == "totp" {
+		v.Nav.Flash = "Two-step sign-in is on: sign in with your password and a code from the app from now on."
+	}
+	if !sess.TOTP {
+		enr, err := lead.BeginTOTP(r.Context(), c.s.pool, c.s.cfg.Keyring, sess.ManagerID)
+		if err != nil {
+			c.s.serverError(w, r, err)
+			return
+		}
+		v.Secret, v.URI = enr.Secret, enr.URI
+	}
+	c.render(w, r, status, templates.ManagerTOTP(v))
+}
+
+func (c *console) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
+	err := lead.ConfirmTOTP(r.Context(), c.s.pool, c.s.cfg.Keyring, c.actor(r), r.PostFormValue("code"), c.s.now())
+	switch {
+	case errors.Is(err, lead.ErrBadCode):
+		c.totpPage(w, r, http.StatusUnprocessableEntity, "That code does not match. Check the app shows codes for this account and try the current one.")
+		return
+	case errors.Is(err, lead.ErrTOTPEnabled):
+		http.Redirect(w, r, "/manager/totp", http.StatusSeeOther)
+		return
+	case err != nil:
+		c.s.serverError(w, r, err)
+		return
+	}
+	c.s.log.Info("console totp enabled", "manager_id", managerFrom(r.Context()).ManagerID)
+	http.Redirect(w, r, "/manager/totp?done=totp", http.StatusSeeOther)
 }
 
 func (c *console) handleSignOut(w http.ResponseWriter, r *http.Request) {

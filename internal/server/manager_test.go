@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -47,7 +48,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 		now: time.Now, sessions: newSessionCodec(kr)}
 	e := &consoleEnv{t: t, s: s, pool: pool, c: newConsole(s)}
 	r := chi.NewRouter()
-	r.Use(limitBody(maxBodyBytes))
+	r.Use(s.withClientIP, limitBody(maxBodyBytes))
 	r.Route("/app", func(r chi.Router) {
 		r.Use(s.withSession)
 		r.With(s.requireAdmin).Post("/activation", s.handleActivation)
@@ -63,6 +64,7 @@ type browser struct {
 	e       *consoleEnv
 	cookies map[string]*http.Cookie
 	ip      string
+	xff     string // X-Forwarded-For sent, if any
 }
 
 func (e *consoleEnv) browser(ip string) *browser {
@@ -79,6 +81,9 @@ func (b *browser) do(method, path string, form url.Values) *httptest.ResponseRec
 		req = httptest.NewRequest(method, path, nil)
 	}
 	req.RemoteAddr = b.ip + ":40000"
+	if b.xff != "" {
+		req.Header.Set("X-Forwarded-For", b.xff)
+	}
 	for _, c := range b.cookies {
 		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 	}
@@ -156,7 +161,7 @@ func TestConsole(t *testing.T) {
 	if rec := b.do("POST", "/manager/signin", url.Values{"csrf": {"forged"}, "email": {"anna@ispring.example"}, "password": {"long enough password"}}); rec.Code != http.StatusForbidden {
 		t.Fatalf("sign-in with a forged token: %d", rec.Code)
 	}
-	if rec := b.signIn("anna@ispring.example", "wrong password"); rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Wrong e-mail or password.") {
+	if rec := b.signIn("anna@ispring.example", "wrong password"); rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Wrong e-mail, password or authenticator code.") {
 		t.Fatalf("wrong password: %d", rec.Code)
 	}
 	rec := b.signIn("anna@ispring.example", "long enough password")
@@ -230,21 +235,150 @@ func TestConsole(t *testing.T) {
 	}
 }
 
+// Ten wrong passwords for a manager from one address make that address
+// wait; the manager signs in from another address at once.
 func TestConsoleSignInLimit(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
-	e.c.limits.LoginPerAccount = lead.Limit{Max: 3, Window: 15 * time.Minute}
 	if _, err := lead.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
 		t.Fatal(err)
 	}
-	b := e.browser("10.0.0.2")
-	for i := range 3 {
-		if rec := b.signIn("bob@ispring.example", "guess"); rec.Code != http.StatusUnauthorized {
+	attacker := e.browser("203.0.113.9")
+	limited := 0
+	for i := range 10 {
+		switch rec := attacker.signIn("bob@ispring.example", "guess"); rec.Code {
+		case http.StatusUnauthorized:
+		case http.StatusTooManyRequests:
+			if !strings.Contains(rec.Body.String(), "Too many failed sign-ins") || rec.Header().Get("Retry-After") == "" {
+				t.Fatalf("attempt %d: 429 without message or Retry-After", i+1)
+			}
+			limited++
+		default:
 			t.Fatalf("attempt %d: %d", i+1, rec.Code)
 		}
 	}
-	rec := e.browser("10.0.0.3").signIn("bob@ispring.example", "bob's long password")
-	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "Too many failed sign-ins") || rec.Header().Get("Retry-After") == "" {
-		t.Fatalf("after 3 failures: %d %q", rec.Code, rec.Header().Get("Retry-After"))
+	if limited == 0 {
+		t.Fatal("ten wrong passwords from one address were never slowed down")
+	}
+	if rec := attacker.signIn("bob@ispring.example", "bob's long password"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("guessing address, right password, during its wait: %d, want 429", rec.Code)
+	}
+	if rec := e.browser("198.51.100.7").signIn("bob@ispring.example", "bob's long password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("bob from another address: %d, want 303 (signed in)", rec.Code)
+	}
+}
+
+// auditIPs lists the addresses of the trail's sign-ins, oldest first.
+func (e *consoleEnv) auditIPs(email string) []string {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), `SELECT ip FROM manager_audit WHERE manager_email = $1 AND action = 'sign_in' ORDER BY id`, email)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ips, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ips
+}
+
+// Behind the TLS proxy every client has the proxy's address. With
+// TRUSTED_PROXIES the limits and the audit trail see the forwarded client;
+// without it, or from a peer that is not a trusted proxy, a forged
+// X-Forwarded-For changes nothing.
+func TestConsoleBehindProxy(t *testing.T) {
+	t.Parallel()
+	const proxy = "10.0.0.1"
+
+	t.Run("Trusted", func(t *testing.T) {
+		t.Parallel()
+		e := newConsoleEnv(t)
+		e.s.cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}
+		if _, err := lead.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
+			t.Fatal(err)
+		}
+		attacker := e.browser(proxy)
+		attacker.xff = "203.0.113.9"
+		for range 10 {
+			attacker.signIn("bob@ispring.example", "guess")
+		}
+		if rec := attacker.signIn("bob@ispring.example", "bob's long password"); rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("attacker through the proxy: %d, want 429", rec.Code)
+		}
+		bob := e.browser(proxy)
+		bob.xff = "192.0.2.1, 198.51.100.7" // the left part is bob's own header, not believed
+		if rec := bob.signIn("bob@ispring.example", "bob's long password"); rec.Code != http.StatusSeeOther {
+			t.Fatalf("bob through the same proxy: %d, want 303", rec.Code)
+		}
+		// A peer outside TRUSTED_PROXIES is the client, whatever it forwards.
+		direct := e.browser("198.51.100.50")
+		direct.xff = "192.0.2.99"
+		if rec := direct.signIn("bob@ispring.example", "bob's long password"); rec.Code != http.StatusSeeOther {
+			t.Fatalf("bob direct: %d", rec.Code)
+		}
+		if got := strings.Join(e.auditIPs("bob@ispring.example"), " "); got != "198.51.100.7 198.51.100.50" {
+			t.Fatalf("audit trail sign-in addresses %q, want the clients'", got)
+		}
+	})
+
+	t.Run("NotTrusted", func(t *testing.T) {
+		t.Parallel()
+		e := newConsoleEnv(t)
+		if _, err := lead.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
+			t.Fatal(err)
+		}
+		// The attacker forges a new X-Forwarded-For on every guess to
+		// dodge the per-address wait: it is ignored.
+		attacker := e.browser("203.0.113.9")
+		limited := false
+		for i := range 10 {
+			attacker.xff = "192.0.2." + strconv.Itoa(i+1)
+			if rec := attacker.signIn("bob@ispring.example", "guess"); rec.Code == http.StatusTooManyRequests {
+				limited = true
+			}
+		}
+		if !limited {
+			t.Fatal("forged X-Forwarded-For values dodged the per-address wait")
+		}
+		bob := e.browser("198.51.100.7")
+		bob.xff = "192.0.2.77"
+		if rec := bob.signIn("bob@ispring.example", "bob's long password"); rec.Code != http.StatusSeeOther {
+			t.Fatalf("bob: %d", rec.Code)
+		}
+		if got := strings.Join(e.auditIPs("bob@ispring.example"), " "); got != "198.51.100.7" {
+			t.Fatalf("audit trail sign-in addresses %q, want the peer's", got)
+		}
+	})
+}
+
+// An account that must have two-step sign-in is sent to set it up and can
+// change nothing until it has.
+func TestConsoleTOTPRequired(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	m, err := lead.CreateManager(ctx, e.pool, "hugo@ispring.example", "hugo's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lead.SetTOTPRequired(ctx, e.pool, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	pid := e.portal("req.bitrix24.ru")
+	b := e.browser("10.0.0.5")
+	if rec := b.signIn("hugo@ispring.example", "hugo's long password"); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/totp" {
+		t.Fatalf("sign-in: %d to %q, want the enrol page", rec.Code, rec.Header().Get("Location"))
+	}
+	if rec := b.do("GET", "/manager/requests", nil); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/totp" {
+		t.Fatalf("requests before enrolling: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	page := b.do("GET", "/manager/totp", nil)
+	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "otpauth://totp/") {
+		t.Fatalf("enrol page: %d", page.Code)
+	}
+	csrf := csrfOf(t, page.Body.String())
+	path := "/manager/portals/" + strconv.FormatInt(pid, 10) + "/activation"
+	if rec := b.do("POST", path, url.Values{"state": {"active"}, "csrf": {csrf}}); rec.Code != http.StatusForbidden || e.state(pid) == "active" {
+		t.Fatalf("activation before enrolling: %d, state %q", rec.Code, e.state(pid))
 	}
 }

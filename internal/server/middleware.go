@@ -44,6 +44,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.Duration("duration", d),
 			slog.String("request_id", requestID(r)),
 			slog.String("remote", r.RemoteAddr),
+			slog.String("client", clientIP(r)),
 		)
 	})
 }

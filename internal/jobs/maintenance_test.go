@@ -1,0 +1,46 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"b24learn/internal/config"
+	"b24learn/internal/pgtest"
+)
+
+// The hourly maintenance drops rate-limit counters nobody will read again
+// (an e-mail tried once never comes back to prune its own key).
+func TestMaintenancePrunesRateLimits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	for _, q := range []string{
+		`INSERT INTO rate_limits (key, window_start, hits) VALUES
+			('login:account:once@spray.example', $1, 1), ('login:ip:203.0.113.5', $2, 3)`,
+		`INSERT INTO login_failures (account, ip, failures, last_at) VALUES
+			('once@spray.example', '203.0.113.5', 1, $1), ('bob@ispring.example', '203.0.113.5', 2, $2)`,
+	} {
+		if _, err := pool.Exec(ctx, q, now.Add(-72*time.Hour), now.Add(-10*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &MaintenanceWorker{deps: Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{ReportRetention: 90 * 24 * time.Hour}, Pool: pool},
+		now: func() time.Time { return now }}
+	if err := w.Work(ctx, &river.Job[MaintenanceArgs]{}); err != nil {
+		t.Fatal(err)
+	}
+	var old, recent int
+	if err := pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM rate_limits WHERE key LIKE '%once%') + (SELECT count(*) FROM login_failures WHERE account LIKE 'once%'),
+		(SELECT count(*) FROM rate_limits WHERE key LIKE '%ip%') + (SELECT count(*) FROM login_failures WHERE account LIKE 'bob%')`).Scan(&old, &recent); err != nil {
+		t.Fatal(err)
+	}
+	if old != 0 || recent != 2 {
+		t.Fatalf("after maintenance: %d old counters left (want 0), %d recent (want 2)", old, recent)
+	}
+}

@@ -1,0 +1,222 @@
+package lead
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"b24learn/internal/pgtest"
+	"b24learn/internal/secret"
+)
+
+func mustKeyring(t *testing.T) *secret.Keyring {
+	t.Helper()
+	kr, err := secret.NewKeyring("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+func mustCode(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCode(secret, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+func TestTOTP(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	kr := mustKeyring(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	m, err := CreateManager(ctx, pool, "dora@ispring.example", "dora's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Actor{ManagerID: m.ID, Email: m.Email, IP: "10.0.0.1"}
+	signInWith := func(code string, at time.Time, ip string) error {
+		_, err := SignIn(ctx, pool, kr, DefaultLimits, at, Credentials{Email: m.Email, Password: "dora's long password", Code: code, IP: ip})
+		return err
+	}
+
+	enr, err := BeginTOTP(ctx, pool, kr, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(enr.URI, "otpauth://totp/") || !strings.Contains(enr.URI, "secret="+enr.Secret) {
+		t.Fatalf("enrolment %+v", enr)
+	}
+	again, err := BeginTOTP(ctx, pool, kr, m.ID)
+	if err != nil || again.Secret != enr.Secret {
+		t.Fatalf("reloading the enrol page changed the secret: %v", err)
+	}
+	// Until confirmed, the password alone signs in.
+	if err := signInWith("", now, "10.0.0.1"); err != nil {
+		t.Fatalf("before confirmation: %v", err)
+	}
+	if err := ConfirmTOTP(ctx, pool, kr, a, "000000", now); !errors.Is(err, ErrBadCode) {
+		t.Fatalf("wrong code: err = %v", err)
+	}
+	if err := ConfirmTOTP(ctx, pool, kr, a, mustCode(t, enr.Secret, now), now); err != nil {
+		t.Fatalf("confirm: %v", err)
+	}
+	if _, err := BeginTOTP(ctx, pool, kr, m.ID); !errors.Is(err, ErrTOTPEnabled) {
+		t.Fatalf("enrol twice: err = %v", err)
+	}
+
+	// Encrypted at rest: neither the base32 nor the raw secret is in the row.
+	var stored []byte
+	if err := pool.QueryRow(ctx, `SELECT totp_secret FROM managers WHERE id = $1`, m.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := kr.Decrypt(stored)
+	if err != nil {
+		t.Fatalf("stored secret does not open with the keyring: %v", err)
+	}
+	if bytes.Contains(stored, []byte(enr.Secret)) || bytes.Contains(stored, raw) {
+		t.Fatal("the TOTP secret is stored in the clear")
+	}
+
+	// The code of the confirmation is spent; the password alone or with a
+	// wrong code gets the same answer as a wrong password.
+	later := now.Add(time.Minute)
+	for name, code := range map[string]string{"NoCode": "", "WrongCode": "123456", "SpentCode": mustCode(t, enr.Secret, now)} {
+		if err := signInWith(code, now.Add(20*time.Second), "10.0.0.2"); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("%s: err = %v, want ErrBadCredentials", name, err)
+		}
+	}
+	if err := signInWith(mustCode(t, enr.Secret, later), later, "10.0.0.3"); err != nil {
+		t.Fatalf("password and code: %v", err)
+	}
+	if err := signInWith(mustCode(t, enr.Secret, later), later, "10.0.0.4"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("the same code twice: err = %v", err)
+	}
+	_, err = SignIn(ctx, pool, kr, DefaultLimits, later, Credentials{Email: m.Email, Password: "wrong", Code: mustCode(t, enr.Secret, later.Add(30*time.Second)), IP: "10.0.0.5"})
+	if !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("wrong password, right code: err = %v", err)
+	}
+}
+
+// A distributed campaign (one guess per address) hits the account-wide cap;
+// over it, the campaign gets no answers, while the manager still gets in
+// with password and code, or from an address used before.
+func TestSignInAccountCap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	kr := mustKeyring(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	l := DefaultLimits
+	l.LoginPerAccount = Limit{Max: 6, Window: time.Hour}
+
+	plain, err := CreateManager(ctx, pool, "erik@ispring.example", "erik's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCode, err := CreateManager(ctx, pool, "fay@ispring.example", "fay's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := BeginTOTP(ctx, pool, kr, withCode.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ConfirmTOTP(ctx, pool, kr, Actor{ManagerID: withCode.ID, Email: withCode.Email}, mustCode(t, enr.Secret, now), now); err != nil {
+		t.Fatal(err)
+	}
+	// Erik signed in from his office before the campaign.
+	if _, err := signIn(pool, l, now, plain.Email, "erik's long password", "192.0.2.10"); err != nil {
+		t.Fatal(err)
+	}
+
+	at := now.Add(time.Minute)
+	for _, m := range []*Manager{plain, withCode} {
+		for i := range l.LoginPerAccount.Max {
+			ip := "203.0.113." + string(rune('1'+i))
+			if _, err := signIn(pool, l, at, m.Email, "guess", ip); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("%s guess %d: err = %v", m.Email, i+1, err)
+			}
+		}
+	}
+	// Over the cap, even the right password from a new address gets no answer.
+	if _, err := signIn(pool, l, at, plain.Email, "erik's long password", "198.51.100.1"); !isLimited(err) {
+		t.Fatalf("over the cap, new address: err = %v, want rate limited", err)
+	}
+	if _, err := signIn(pool, l, at, plain.Email, "erik's long password", "192.0.2.10"); err != nil {
+		t.Fatalf("over the cap, known address: %v", err)
+	}
+	code := mustCode(t, enr.Secret, at)
+	for name, c := range map[string]Credentials{
+		"PasswordOnly": {Password: "fay's long password"},
+		"WrongCode":    {Password: "fay's long password", Code: "000000"},
+		"WrongPass":    {Password: "guess", Code: code},
+	} {
+		c.Email, c.IP = withCode.Email, "198.51.100.2"
+		if _, err := SignIn(ctx, pool, kr, l, at, c); !isLimited(err) {
+			t.Fatalf("over the cap, %s: err = %v, want rate limited", name, err)
+		}
+	}
+	_, err = SignIn(ctx, pool, kr, l, at, Credentials{Email: withCode.Email, Password: "fay's long password", Code: code, IP: "198.51.100.3"})
+	if err != nil {
+		t.Fatalf("over the cap, password and code from a new address: %v", err)
+	}
+}
+
+// A limited address adds no rows for the e-mails it goes on trying, and
+// counters that limit nothing any more are pruned.
+func TestSignInRowsBoundedAndPruned(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	l := DefaultLimits
+	l.LoginPerIP = Limit{Max: 4, Window: 15 * time.Minute}
+	// rowsSince counts counters last written at or after since.
+	rowsSince := func(since time.Time) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM rate_limits WHERE window_start >= $1)
+			+ (SELECT count(*) FROM login_failures WHERE last_at >= $1)`, since).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	rows := func() int { return rowsSince(time.Time{}) }
+	spray := func(from, to int, at time.Time) {
+		for i := from; i < to; i++ {
+			_, _ = signIn(pool, l, at, "x"+string(rune('a'+i))+"@spray.example", "guess", "203.0.113.5")
+		}
+	}
+	spray(0, 4, now)
+	limited := rows()
+	spray(4, 20, now)
+	if n := rows(); n != limited {
+		t.Fatalf("attempts while limited added %d rows", n-limited)
+	}
+
+	// An hour later the address tries again (new counters); when two more
+	// days have passed the old counters go and the recent ones stay.
+	later := now.Add(time.Hour)
+	spray(20, 22, later)
+	recent := rowsSince(later)
+	old := rows() - recent
+	if recent == 0 || old == 0 {
+		t.Fatalf("counters: %d old, %d recent", old, recent)
+	}
+	deleted, err := PruneLimits(ctx, pool, now.Add(limitsKept+30*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deleted != int64(old) || rows() != recent {
+		t.Fatalf("pruned %d rows, %d left; want %d pruned, %d left", deleted, rows(), old, recent)
+	}
+}

@@ -1,0 +1,176 @@
+package lead
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"b24learn/internal/secret"
+	"b24learn/internal/store"
+)
+
+// TOTPIssuer names the console in the manager's authenticator app.
+const TOTPIssuer = "iSpring Learn sync"
+
+// totpPeriod and totpSkew are the authenticator apps' defaults (RFC 6238):
+// 30-second steps, and one step either side accepted for clock drift.
+const (
+	totpPeriod = 30
+	totpSkew   = 1
+)
+
+var (
+	// ErrBadCode is a TOTP code that does not match, or was used already.
+	ErrBadCode = errors.New("wrong or used authenticator code")
+	// ErrTOTPEnabled: the account has a second factor already.
+	ErrTOTPEnabled = errors.New("the account has an authenticator already")
+)
+
+// Enrolment is what the enrol page shows: the secret to type in, and the
+// same as an otpauth:// URI for apps that take a link or a QR code.
+type Enrolment struct {
+	Secret string // base32
+	URI    string
+}
+
+// BeginTOTP returns the account's pending secret, making one when there is
+// none. It is stored encrypted and becomes the second factor only once
+// ConfirmTOTP sees a code from it, so a half-done enrolment changes nothing.
+func BeginTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, managerID int64) (*Enrolment, error) {
+	var out *Enrolment
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var (
+			email      string
+			enabled    bool
+			pending    []byte
+			pendingRaw []byte
+		)
+		err := tx.QueryRow(ctx, `SELECT email, totp_secret IS NOT NULL, totp_pending FROM managers WHERE id = $1 FOR UPDATE`,
+			managerID).Scan(&email, &enabled, &pending)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("load manager: %w", err)
+		}
+		if enabled {
+			return ErrTOTPEnabled
+		}
+		if pending != nil {
+			// nil when sealed with a key no longer listed: start over.
+			pendingRaw, _ = kr.Decrypt(pending)
+		}
+		if pendingRaw == nil {
+			pendingRaw = make([]byte, 20) // 160 bits, RFC 4226's recommendation
+			_, _ = rand.Read(pendingRaw)
+			enc, err := kr.Encrypt(pendingRaw)
+			if err != nil {
+				return fmt.Errorf("encrypt totp secret: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE managers SET totp_pending = $2, updated_at = now() WHERE id = $1`, managerID, enc); err != nil {
+				return fmt.Errorf("store totp secret: %w", err)
+			}
+		}
+		key, err := totp.Generate(totp.GenerateOpts{Issuer: TOTPIssuer, AccountName: email, Secret: pendingRaw,
+			Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			return fmt.Errorf("totp key: %w", err)
+		}
+		out = &Enrolment{Secret: key.Secret(), URI: key.URL()}
+		return nil
+	})
+	return out, err
+}
+
+// ConfirmTOTP makes the pending secret the account's second factor once code
+// matches it. Errors: ErrBadCode, ErrTOTPEnabled.
+func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, a Actor, code string, now time.Time) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var (
+			enabled bool
+			pending []byte
+		)
+		err := tx.QueryRow(ctx, `SELECT totp_secret IS NOT NULL, totp_pending FROM managers WHERE id = $1 FOR UPDATE`,
+			a.ManagerID).Scan(&enabled, &pending)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("load manager: %w", err)
+		}
+		if enabled {
+			return ErrTOTPEnabled
+		}
+		if pending == nil {
+			return ErrBadCode
+		}
+		raw, err := kr.Decrypt(pending)
+		if err != nil {
+			return ErrBadCode
+		}
+		step, ok := matchCode(raw, code, now)
+		if !ok {
+			return ErrBadCode
+		}
+		if _, err := tx.Exec(ctx, `UPDATE managers SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $2,
+			updated_at = $3 WHERE id = $1`, a.ManagerID, step, now); err != nil {
+			return fmt.Errorf("enable totp: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{ManagerID: a.ManagerID, ManagerEmail: a.Email, Action: "totp_enable", IP: a.IP, At: now})
+	})
+}
+
+// SetTOTPRequired says whether the manager must set up an authenticator
+// before using the console.
+func SetTOTPRequired(ctx context.Context, db store.DBTX, managerID int64, required bool) error {
+	if _, err := db.Exec(ctx, `UPDATE managers SET totp_required = $2, updated_at = now() WHERE id = $1`, managerID, required); err != nil {
+		return fmt.Errorf("set totp required: %w", err)
+	}
+	return nil
+}
+
+// matchCode finds the time step within the allowed drift whose code is
+// code, comparing in constant time.
+func matchCode(raw []byte, code string, now time.Time) (int64, bool) {
+	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
+	if len(code) != 6 {
+		return 0, false
+	}
+	b32 := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)
+	opts := totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	step := now.Unix() / totpPeriod
+	for s := step - totpSkew; s <= step+totpSkew; s++ {
+		want, err := totp.GenerateCodeCustom(b32, time.Unix(s*totpPeriod, 0), opts)
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// ResetTOTP removes an account's second factor (a manager who lost the
+// phone); the operator does it from the shell, and the trail records it.
+func ResetTOTP(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `UPDATE managers SET totp_secret = NULL, totp_pending = NULL, totp_last_step = 0, updated_at = $2
+			WHERE lower(email) = lower($1) RETURNING id`, strings.TrimSpace(email), now).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("reset totp: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{ManagerEmail: "operator (shell)", Action: "totp_reset", Note: email, At: now})
+	})
+}
