@@ -26,6 +26,9 @@ const (
 
 	// maxPageBytes bounds one page of a listing: pageSize objects of about 16 KiB each.
 	maxPageBytes = 16 << 20
+	// maxObjectBytes bounds one object or token of a page, so the decoder's
+	// buffer stays small whatever the page holds.
+	maxObjectBytes = 1 << 20
 	// maxAnswerBytes bounds every other answer (one object, an ID, an error).
 	maxAnswerBytes = 1 << 20
 	// maxPageTokenLen bounds a nextPageToken, which goes back into a URL.
@@ -61,6 +64,7 @@ const (
 	LimitPages       = "pages"
 	LimitBytes       = "bytes"        // of a whole listing
 	LimitAnswerBytes = "answer bytes" // of one answer
+	LimitObjectBytes = "object bytes" // of one object or token in a page
 	LimitPageToken   = "page token"   // repeated, or too long
 )
 
@@ -82,6 +86,8 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("learn: the list of %s exceeded the size limit of %s (the limit grows with the Bitrix24 org size)", e.What, sizeText(e.Value))
 	case LimitAnswerBytes:
 		return fmt.Sprintf("learn: an answer to %s exceeded the size limit of %s", e.What, sizeText(e.Value))
+	case LimitObjectBytes:
+		return fmt.Sprintf("learn: an object in an answer to %s exceeded the size limit of %s", e.What, sizeText(e.Value))
 	case LimitPageToken:
 		return fmt.Sprintf("learn: the list of %s repeated a page token or sent an overlong one at page %d, so it would never end", e.What, e.Value)
 	}
@@ -107,9 +113,23 @@ type capReader struct {
 	err  *LimitError
 	// rerr is the first failure of r itself (a transport error, retryable).
 	rerr error
+	// A decoder reads on only to finish the value at hand, so reading more
+	// than maxObjectBytes past winStart means that value is too big.
+	winStart int64
+	winErr   *LimitError
 }
 
+// window starts the bound of the next value (see winStart).
+func (c *capReader) window() { c.winStart = c.read }
+
 func (c *capReader) Read(p []byte) (int, error) {
+	if c.winErr != nil {
+		if over := c.read - c.winStart - maxObjectBytes; over >= 0 {
+			return 0, c.winErr
+		} else if int64(len(p)) > -over {
+			p = p[:-over]
+		}
+	}
 	if c.n <= 0 {
 		// One byte more tells "exactly at the limit" from "beyond it".
 		var one [1]byte
@@ -230,8 +250,9 @@ func (l *pageList[T]) decodePage(body io.Reader) (items []T, next string, read i
 		cr.n = max(left, 0)
 		cr.err = &LimitError{Limit: LimitBytes, What: l.what, Value: l.lim.Bytes}
 	}
+	cr.winErr = &LimitError{Limit: LimitObjectBytes, What: "GET " + l.route, Value: maxObjectBytes}
 	dec := json.NewDecoder(cr)
-	err = walkPage(dec, l.key, &next, func() error {
+	err = walkPage(dec, cr, l.key, &next, func() error {
 		if l.objects+len(items) >= l.lim.Objects {
 			return &LimitError{Limit: LimitObjects, What: l.what, Value: int64(l.lim.Objects)}
 		}
@@ -257,85 +278,69 @@ func (l *pageList[T]) decodePage(body io.Reader) (items []T, next string, read i
 // walkPage reads {"<key>":[…],"nextPageToken":"…"}, also inside a
 // {"response":{…}} envelope, calling elem with the decoder at each object.
 // Other members are skipped token by token, never buffered whole.
-func walkPage(dec *json.Decoder, key string, next *string, elem func() error) error {
-	if err := expectDelim(dec, '{'); err != nil {
+func walkPage(dec *json.Decoder, cr *capReader, key string, next *string, elem func() error) error {
+	w := &walker{dec: dec, cr: cr}
+	if err := w.expectDelim('{'); err != nil {
 		return err
 	}
-	return walkMembers(dec, key, next, true, elem)
+	return w.members(key, next, true, elem)
 }
 
-// walkMembers reads the members of an object whose opening brace is read.
-func walkMembers(dec *json.Decoder, key string, next *string, top bool, elem func() error) error {
-	for dec.More() {
-		t, err := dec.Token()
+// walker reads tokens, each within its own size window.
+type walker struct {
+	dec *json.Decoder
+	cr  *capReader
+}
+
+func (w *walker) token() (json.Token, error) {
+	w.cr.window()
+	return w.dec.Token()
+}
+
+// members reads the members of an object whose opening brace is read.
+func (w *walker) members(key string, next *string, top bool, elem func() error) error {
+	for w.dec.More() {
+		t, err := w.token()
 		if err != nil {
 			return err
 		}
 		name, _ := t.(string)
+		if t, err = w.token(); err != nil {
+			return err
+		}
 		switch {
-		case name == key:
-			t, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			if t == nil {
-				continue // null: no objects
-			}
-			if t != json.Delim('[') {
-				return fmt.Errorf("%s is not a list", key)
-			}
-			for dec.More() {
+		case name == key && t == json.Delim('['):
+			for w.dec.More() {
+				w.cr.window()
 				if err := elem(); err != nil {
 					return err
 				}
 			}
-			if _, err := dec.Token(); err != nil {
+			if _, err := w.token(); err != nil {
 				return err
 			}
-		case name == "nextPageToken":
-			t, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			switch v := t.(type) {
-			case string:
-				*next = v
-			case nil:
-			default:
-				if err := skipRest(dec, t); err != nil {
-					return err
-				}
-			}
-		case name == "response" && top:
-			t, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			if t != json.Delim('{') {
-				if err := skipRest(dec, t); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := walkMembers(dec, key, next, false, elem); err != nil {
+		case name == key && t != nil: // null is no objects
+			return fmt.Errorf("%s is not a list", key)
+		case name == "nextPageToken" && isString(t):
+			*next = t.(string)
+		case name == "response" && top && t == json.Delim('{'):
+			if err := w.members(key, next, false, elem); err != nil {
 				return err
 			}
 		default:
-			t, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			if err := skipRest(dec, t); err != nil {
+			if err := w.skipRest(t); err != nil {
 				return err
 			}
 		}
 	}
-	_, err := dec.Token()
+	_, err := w.token()
 	return err
 }
 
-func expectDelim(dec *json.Decoder, d json.Delim) error {
-	t, err := dec.Token()
+func isString(t json.Token) bool { _, ok := t.(string); return ok }
+
+func (w *walker) expectDelim(d json.Delim) error {
+	t, err := w.token()
 	if err != nil {
 		return err
 	}
@@ -346,12 +351,12 @@ func expectDelim(dec *json.Decoder, d json.Delim) error {
 }
 
 // skipRest skips what is left of a value whose first token was t.
-func skipRest(dec *json.Decoder, t json.Token) error {
+func (w *walker) skipRest(t json.Token) error {
 	if t != json.Delim('{') && t != json.Delim('[') {
 		return nil
 	}
 	for depth := 1; depth > 0; {
-		t, err := dec.Token()
+		t, err := w.token()
 		if err != nil {
 			return err
 		}

@@ -53,7 +53,8 @@ func heapPeak(t *testing.T, fn func()) uint64 {
 const heapBudget = 64 << 20
 
 // TestListingsOfAHostileServer plays a Learn server that tries to exhaust the
-// worker: endless pages, page tokens that cycle, and a 1 GiB answer. Each
+// worker: endless pages, page tokens that cycle, and a 1 GiB answer (of
+// many objects, or of one). Each
 // listing fails with a *LimitError naming the limit, after one attempt at the
 // bad answer, and the heap never grows by more than 64 MB. Not parallel: the
 // heap is the process's.
@@ -68,6 +69,7 @@ func TestListingsOfAHostileServer(t *testing.T) {
 		{"EndlessPages", learnsim.Hostile{EndlessPages: true}, LimitObjects, "than the limit of 10000", 11},
 		{"RepeatTokens", learnsim.Hostile{RepeatTokens: true}, LimitPageToken, "repeated a page token", 3},
 		{"HugeAnswer", learnsim.Hostile{HugeAnswer: 1 << 30}, LimitAnswerBytes, "exceeded the size limit of 16 MiB", 1},
+		{"HugeObject", learnsim.Hostile{HugeAnswer: 1 << 30, HugeObject: true}, LimitObjectBytes, "exceeded the size limit of 1 MiB", 1},
 	} {
 		for _, what := range []string{"users", "departments"} {
 			t.Run(tc.name+"/"+what, func(t *testing.T) {

@@ -21,12 +21,23 @@ type Hostile struct {
 	// RepeatTokens answers pages of two objects whose nextPageToken cycles
 	// between two values, so a client that follows tokens never ends.
 	RepeatTokens bool
-	// HugeAnswer, when positive, answers with this many bytes: a list whose
-	// first object has a name that goes on to the end.
+	// HugeAnswer, when positive, answers with about this many bytes: a list
+	// of objects with 64 KiB names, or with HugeObject one object whose name
+	// goes on to the end.
 	HugeAnswer int64
+	HugeObject bool
+	// Listing, "departments" or "users", keeps the mode to that listing;
+	// empty means both.
+	Listing string
 }
 
-func (h Hostile) on() bool { return h.EndlessPages || h.RepeatTokens || h.HugeAnswer > 0 }
+// applies reports whether the mode is on for the route pattern.
+func (h Hostile) applies(pattern string) bool {
+	on := h.EndlessPages || h.RepeatTokens || h.HugeAnswer > 0
+	key := hostileKey(pattern)
+	return on && key != "" && (h.Listing == "" || h.Listing == "departments" && key == "departments" ||
+		h.Listing == "users" && key == "userProfiles")
+}
 
 // hostileKey is the JSON key of a listing route's objects, "" for other routes.
 func hostileKey(pattern string) string {
@@ -48,16 +59,29 @@ func serveHostile(w http.ResponseWriter, r *http.Request, h Hostile) {
 	tok := r.URL.Query().Get("pageToken")
 	switch {
 	case h.HugeAnswer > 0:
-		head := `{"` + key + `":[{"departmentId":"huge","userId":"huge","name":"`
-		tail := `"}]}`
-		fmt.Fprint(bw, head)
 		chunk := []byte(strings.Repeat("x", 64<<10))
-		for left := h.HugeAnswer - int64(len(head)+len(tail)); left > 0; left -= int64(len(chunk)) {
-			if _, err := bw.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
+		fmt.Fprintf(bw, `{%q:[`, key)
+		written := int64(0)
+		for i := 0; written < h.HugeAnswer; i++ {
+			if i == 0 || !h.HugeObject {
+				sep := ","
+				if i == 0 {
+					sep = ""
+				}
+				fmt.Fprintf(bw, `%s{"departmentId":"huge-%d","userId":"huge-%d","name":"`, sep, i, i)
+			}
+			if _, err := bw.Write(chunk); err != nil {
 				return // the client hung up, as it should
 			}
+			written += int64(len(chunk))
+			if !h.HugeObject {
+				bw.WriteString(`"}`)
+			}
 		}
-		fmt.Fprint(bw, tail)
+		if h.HugeObject {
+			bw.WriteString(`"}`)
+		}
+		bw.WriteString(`]}`)
 	case h.RepeatTokens:
 		next := "cycle-a"
 		if tok == "cycle-a" {

@@ -240,7 +240,7 @@ func (s *Sim) api(h http.HandlerFunc) http.HandlerFunc {
 			writeErr(w, r, errf(429, "Too many requests"))
 			return
 		}
-		if hz := s.currentHostile(); hz.on() && hostileKey(r.Pattern) != "" {
+		if hz := s.currentHostile(); hz.applies(r.Pattern) {
 			serveHostile(w, r, hz)
 			return
 		}
