@@ -34,8 +34,14 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	learnLatency := fs.Duration("learn-latency", 20*time.Millisecond, "latency added to each Learn answer")
 	learnErrors := fs.Float64("learn-errors", 0, "share of Learn calls answered 500 (0..1)")
 	learnLimited := fs.Float64("learn-429", 0, "share of Learn calls answered 429 (0..1)")
+	learnHostile := fs.String("learn-hostile", "", "Learn listings misbehave: endless, repeat-token, huge (a 1 GiB answer) or huge-object")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	hostile := map[string]learnsim.Hostile{"": {}, "endless": {EndlessPages: true}, "repeat-token": {RepeatTokens: true},
+		"huge": {HugeAnswer: 1 << 30}, "huge-object": {HugeAnswer: 1 << 30, HugeObject: true}}
+	if _, ok := hostile[*learnHostile]; !ok {
+		return fmt.Errorf("sim: -learn-hostile must be endless, repeat-token, huge or huge-object")
 	}
 	for name, v := range map[string]float64{"learn-errors": *learnErrors, "learn-429": *learnLimited} {
 		if v < 0 || v > 1 {
@@ -50,7 +56,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// app's frame-ancestors and postMessage see the same origin as the page.
 	portal := bs.AddPortal(b24sim.PortalOptions{URL: "http://" + *portalAddr, Org: b24sim.GenerateOrg(*seed, *employees, *departments)})
 
-	ls := learnsim.New(learnsim.Options{Latency: *learnLatency, Logger: log,
+	ls := learnsim.New(learnsim.Options{Latency: *learnLatency, Logger: log, Hostile: hostile[*learnHostile],
 		Faults: learnsim.Faults{ErrorRate: *learnErrors, RateLimitRate: *learnLimited, RetryAfter: time.Second}})
 	learnURL := "http://" + *learnAddr
 	if _, err := ls.AddAccount(learnsim.AccountOptions{URL: learnURL, Email: demoLearnEmail, Password: demoLearnPassword}); err != nil {

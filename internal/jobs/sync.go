@@ -86,7 +86,7 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 	if err := w.s.checkRunnable(ctx, job.Args.PortalID, false); err != nil {
 		return err
 	}
-	return w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview)
+	return noRetryOfRefusedAnswers(w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview))
 }
 
 // run executes one sync attempt and keeps the portal's health: a success
@@ -113,6 +113,18 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 	}
 	if rerr := s.recordFailure(ctx, portalID, err); rerr != nil {
 		s.deps.Log.Error("record sync failure", "portal_id", portalID, "error", rerr)
+	}
+	return noRetryOfRefusedAnswers(err)
+}
+
+// noRetryOfRefusedAnswers cancels the job when Learn sent more than the
+// client accepts: the account would send it again, to any instance, so a
+// retry only repeats the load. The failure stays in the run report and the
+// portal's health; the next scheduled slot tries afresh.
+func noRetryOfRefusedAnswers(err error) error {
+	var le *learn.LimitError
+	if errors.As(err, &le) {
+		return river.JobCancel(err)
 	}
 	return err
 }

@@ -137,6 +137,8 @@ func classify(err error) string {
 	switch {
 	case isForbidden(err):
 		return CheckForbiddenAddr
+	case errors.Is(err, ErrUnexpected): // an unreadable or over-limit answer
+		return CheckNotLearn
 	case errors.Is(err, ErrInsecureURL):
 		return CheckNotHTTPS
 	case errors.As(err, &dnsErr):

@@ -165,9 +165,9 @@ func (c *Client) Stats() Stats {
 type retryMode int
 
 const (
-	retrySafe      retryMode   = iota // reads and idempotent writes: 429, 5xx, transport errors
-	retryOnly429                      // creates: only when Learn said it did not process the request
-	maxResponseLen = 256 << 20        // a 1000-user page is far below this
+	retrySafe    retryMode  = iota // reads and idempotent writes: 429, 5xx, transport errors
+	retryOnly429                   // creates: only when Learn said it did not process the request
+	maxErrorBody = 64 << 10        // of an error answer only a short excerpt is used
 )
 
 // request is one logical API call.
@@ -178,6 +178,10 @@ type request struct {
 	query  url.Values
 	body   any
 	mode   retryMode
+	// stream, when set, reads a 2xx answer's body itself (listing pages are
+	// decoded as they arrive); the response then has no body. It may be
+	// called again on a retry.
+	stream func(body io.Reader) error
 }
 
 // response is a successful answer.
@@ -219,6 +223,8 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		switch {
 		case ctx.Err() != nil:
 			return nil, err
+		case !isAPI && errors.Is(err, ErrUnexpected):
+			// An unreadable or over-limit answer: the server would send it again.
 		case isAPI && ae.Status == http.StatusTooManyRequests:
 			retryable = true
 			wait = ae.RetryAfter
@@ -292,11 +298,25 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	start := time.Now()
 	res, err := c.hc.Do(req)
 	var data []byte
+	success := err == nil && res.StatusCode >= 200 && res.StatusCode < 300
 	if err == nil {
-		data, err = io.ReadAll(io.LimitReader(res.Body, maxResponseLen))
+		switch {
+		case success && r.stream != nil:
+			err = r.stream(res.Body)
+		case success:
+			cr := &capReader{r: res.Body, n: maxAnswerBytes,
+				err: &LimitError{Limit: LimitAnswerBytes, What: r.method + " " + r.route, Value: maxAnswerBytes}}
+			data, err = io.ReadAll(cr)
+		default:
+			data, err = io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
+		}
 		res.Body.Close()
 	}
 	call := Call{Method: r.method, Route: r.route, Attempt: n, Write: write, Duration: time.Since(start), Err: err}
+	if err != nil && errors.Is(err, ErrUnexpected) {
+		// The answer arrived but is refused: not a transport failure.
+		call.Status, call.Err = res.StatusCode, nil
+	}
 	if err != nil {
 		if c.onCall != nil {
 			c.onCall(call)
@@ -307,7 +327,7 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	if c.onCall != nil {
 		c.onCall(call)
 	}
-	if res.StatusCode >= 200 && res.StatusCode < 300 {
+	if success {
 		return &response{status: res.StatusCode, body: data}, nil
 	}
 	code, msg := parseErrorBody(data)

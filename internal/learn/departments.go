@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 )
 
 // pageSize for token-paged lists; Learn's default and documented maximum is 1000.
@@ -16,32 +15,23 @@ const pageSize = 1000
 const bulkChunk = 500
 
 // ListDepartments returns every department of the account, root included,
-// reading all pages of GET /departments.
+// reading all pages of GET /departments under LimitsFor(0); see ListDepartmentsWithin.
 func (c *Client) ListDepartments(ctx context.Context) ([]Department, error) {
+	return c.ListDepartmentsWithin(ctx, LimitsFor(0))
+}
+
+// ListDepartmentsWithin is ListDepartments under lim; crossing it fails with a *LimitError.
+func (c *Client) ListDepartmentsWithin(ctx context.Context, lim Limits) ([]Department, error) {
 	var all []Department
-	token := ""
-	for {
-		q := url.Values{"pageSize": {strconv.Itoa(pageSize)}}
-		if token != "" {
-			q.Set("pageToken", token)
-		}
-		res, err := c.do(ctx, request{method: http.MethodGet, route: "/departments", path: "/departments", query: q})
-		if err != nil {
-			return nil, fmt.Errorf("list departments: %w", err)
-		}
-		var page struct {
-			Departments   []Department `json:"departments"`
-			NextPageToken string       `json:"nextPageToken"`
-		}
-		if err := decode("/departments", res.body, &page); err != nil {
-			return nil, fmt.Errorf("list departments: %w", err)
-		}
-		all = append(all, page.Departments...)
-		if page.NextPageToken == "" || page.NextPageToken == token || len(page.Departments) == 0 {
-			return all, nil
-		}
-		token = page.NextPageToken
+	l := &pageList[Department]{c: c, what: "departments", route: "/departments", key: "departments", lim: lim}
+	err := l.run(ctx, nil, func(page []Department) error {
+		all = append(all, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list departments: %w", err)
 	}
+	return all, nil
 }
 
 // FindDepartmentsByCode returns the departments whose code is code (GET /department?code=).

@@ -6,42 +6,24 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
 
 // ListUsers pages through GET /users/v2 and hands each page to fn, so a caller
 // with 100,000 users need not hold them twice. Statuses are the v2 ones (5 shows as 5).
+// The listing is bounded by LimitsFor(0); see ListUsersWithin.
 func (c *Client) ListUsers(ctx context.Context, f UserFilter, fn func(page []User) error) error {
-	token := ""
-	for {
-		q := f.query()
-		q.Set("pageSize", strconv.Itoa(pageSize))
-		if token != "" {
-			q.Set("pageToken", token)
-		}
-		res, err := c.do(ctx, request{method: http.MethodGet, route: "/users/v2", path: "/users/v2", query: q})
-		if err != nil {
-			return fmt.Errorf("list users: %w", err)
-		}
-		var page struct {
-			UserProfiles  []User `json:"userProfiles"`
-			NextPageToken string `json:"nextPageToken"`
-		}
-		if err := decode("/users/v2", res.body, &page); err != nil {
-			return fmt.Errorf("list users: %w", err)
-		}
-		if len(page.UserProfiles) > 0 {
-			if err := fn(page.UserProfiles); err != nil {
-				return err
-			}
-		}
-		if page.NextPageToken == "" || page.NextPageToken == token || len(page.UserProfiles) == 0 {
-			return nil
-		}
-		token = page.NextPageToken
+	return c.ListUsersWithin(ctx, f, LimitsFor(0), fn)
+}
+
+// ListUsersWithin is ListUsers under lim; crossing it fails with a *LimitError.
+func (c *Client) ListUsersWithin(ctx context.Context, f UserFilter, lim Limits, fn func(page []User) error) error {
+	l := &pageList[User]{c: c, what: "users", route: "/users/v2", key: "userProfiles", lim: lim}
+	if err := l.run(ctx, f.query(), fn); err != nil {
+		return fmt.Errorf("list users: %w", err)
 	}
+	return nil
 }
 
 // AllUsers returns every user matching f.

@@ -16,8 +16,8 @@ import (
 
 // Learn is what the syncer calls on a Learn account; *learn.Client has it.
 type Learn interface {
-	ListDepartments(ctx context.Context) ([]learn.Department, error)
-	ListUsers(ctx context.Context, f learn.UserFilter, fn func(page []learn.User) error) error
+	ListDepartmentsWithin(ctx context.Context, lim learn.Limits) ([]learn.Department, error)
+	ListUsersWithin(ctx context.Context, f learn.UserFilter, lim learn.Limits, fn func(page []learn.User) error) error
 	CreateDepartment(ctx context.Context, d learn.NewDepartment) (string, error)
 	UpdateDepartment(ctx context.Context, id string, u learn.DepartmentUpdate) error
 	SetDepartmentSubordination(ctx context.Context, id string, sub, co *learn.Subordination) error

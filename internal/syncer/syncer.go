@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -143,14 +144,20 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 	if err != nil {
 		return fmt.Errorf("bitrix24 client: %w", err)
 	}
+	org := newOrgRead(ctx, b24)
+	defer org.stop()
 	// Learn first: wrong credentials fail the run before the slow Bitrix24 read.
 	t0 := time.Now()
-	ldepts, err := lc.ListDepartments(ctx)
+	ldepts, err := lc.ListDepartmentsWithin(ctx, org.learnLimits())
+	if err != nil && org.failed() {
+		_, _, err = org.wait(ctx)
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("read learn departments: %w", err)
 	}
 	deptsTook := time.Since(t0)
-	in, err := s.read(ctx, portalID, lc, b24, rep.Phases)
+	in, err := s.read(ctx, portalID, lc, org, rep.Phases)
 	if err != nil {
 		return err
 	}
@@ -247,62 +254,42 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 
 // read fetches Bitrix24 (departments, employees) and Learn users at once,
 // plus the stored mapping.
-func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, b24 Bitrix24, phases map[string]time.Duration) (Input, error) {
+func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration) (Input, error) {
 	var in Input
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 2)
-	var learnTook, b24Took time.Duration
+	org.start()
 	start := time.Now()
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go func() {
-		// Page by page, so the client's form of 100,000 users (a map of
-		// fields each) is never held at once.
-		err := lc.ListUsers(ctx, learn.UserFilter{}, func(page []learn.User) error {
-			_, us := fromLearn(nil, page)
-			in.Actual.Users = append(in.Actual.Users, us...)
-			return nil
-		})
-		if err != nil {
-			err = fmt.Errorf("read learn users: %w", err)
+		select {
+		case <-org.done:
+			if org.err != nil {
+				cancel() // no plan without Bitrix24: the Learn read is cut short
+			}
+		case <-lctx.Done():
 		}
-		learnTook = time.Since(start)
-		done <- err
 	}()
-	go func() {
-		err := func() error {
-			employees := map[string]any{"USER_TYPE": "employee"}
-			if o, ok := b24.(orgLister); ok {
-				ds, us, err := o.Org(ctx, employees)
-				if err != nil {
-					return fmt.Errorf("read bitrix24: %w", err)
-				}
-				in.Desired = fromBitrix24(ds, us)
-				return nil
-			}
-			ds, err := b24.Departments(ctx)
-			if err != nil {
-				return fmt.Errorf("read bitrix24 departments: %w", err)
-			}
-			us, err := b24.Users(ctx, employees)
-			if err != nil {
-				return fmt.Errorf("read bitrix24 users: %w", err)
-			}
-			in.Desired = fromBitrix24(ds, us)
-			return nil
-		}()
-		b24Took = time.Since(start)
-		done <- err
-	}()
+	// Page by page, so the client's form of 100,000 users (a map of fields
+	// each) is never held at once.
+	err := lc.ListUsersWithin(lctx, learn.UserFilter{}, org.learnLimits(), func(page []learn.User) error {
+		_, us := fromLearn(nil, page)
+		in.Actual.Users = append(in.Actual.Users, us...)
+		return nil
+	})
+	learnTook := time.Since(start)
 	var errs []error
-	for range 2 {
-		if err := <-done; err != nil {
-			errs = append(errs, err)
-			cancel()
-		}
+	if err != nil && !org.failed() {
+		errs = append(errs, fmt.Errorf("read learn users: %w", err))
+		org.stop() // and the other way round
+	}
+	desired, b24Took, b24Err := org.wait(context.WithoutCancel(ctx))
+	if b24Err != nil && !errors.Is(b24Err, context.Canceled) || len(errs) == 0 {
+		errs = append(errs, b24Err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return in, err
 	}
+	in.Desired = desired
 	phases["read_learn"], phases["read_bitrix24"] = learnTook, b24Took
 	m, err := s.store.Mappings(ctx, portalID)
 	if err != nil {
@@ -310,6 +297,105 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, b24 Bitrix2
 	}
 	in.Actual.Mappings = m
 	return in, nil
+}
+
+// orgRead reads the Bitrix24 org once, in the background, for whichever
+// needs it first: the plan, or a Learn listing whose limits follow from the
+// org's size (see learn.Limits.Raise).
+type orgRead struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	b24    Bitrix24
+	once   sync.Once
+	done   chan struct{}
+
+	desired Desired // set before done closes
+	took    time.Duration
+	err     error
+}
+
+func newOrgRead(ctx context.Context, b24 Bitrix24) *orgRead {
+	ctx, cancel := context.WithCancel(ctx)
+	return &orgRead{ctx: ctx, cancel: cancel, b24: b24, done: make(chan struct{})}
+}
+
+func (o *orgRead) start() {
+	o.once.Do(func() {
+		go func() {
+			defer close(o.done)
+			t0 := time.Now()
+			o.desired, o.err = readBitrix24(o.ctx, o.b24)
+			o.took = time.Since(t0)
+		}()
+	})
+}
+
+// wait starts the read if need be and returns its outcome.
+func (o *orgRead) wait(ctx context.Context) (Desired, time.Duration, error) {
+	o.start()
+	select {
+	case <-o.done:
+		return o.desired, o.took, o.err
+	case <-ctx.Done():
+		return Desired{}, 0, ctx.Err()
+	}
+}
+
+// stop cuts the read short and waits for it, if it was started.
+func (o *orgRead) stop() {
+	o.cancel()
+	started := true
+	o.once.Do(func() { started = false; close(o.done) })
+	if started {
+		<-o.done
+	}
+}
+
+// learnLimits are the limits of a Learn listing: the floor at first, then
+// the org's, waited for when the listing grows near the floor.
+func (o *orgRead) learnLimits() learn.Limits {
+	lim := learn.LimitsFor(0)
+	lim.Raise = func(ctx context.Context) (learn.Limits, error) {
+		d, _, err := o.wait(ctx)
+		if err != nil {
+			return learn.Limits{}, err
+		}
+		return learn.LimitsFor(len(d.Departments) + len(d.Employees)), nil
+	}
+	return lim
+}
+
+// failed reports whether the Bitrix24 read ended in failure. A Learn
+// listing then fails too (cut short, or passing the failure on while it
+// waited for the org size); the run reports the Bitrix24 failure alone.
+func (o *orgRead) failed() bool {
+	select {
+	case <-o.done:
+		return o.err != nil
+	default:
+		return false
+	}
+}
+
+// readBitrix24 reads departments and employees (active and fired).
+func readBitrix24(ctx context.Context, b24 Bitrix24) (Desired, error) {
+	employees := map[string]any{"USER_TYPE": "employee"}
+	if o, ok := b24.(orgLister); ok {
+		ds, us, err := o.Org(ctx, employees)
+		if err != nil {
+			return Desired{}, fmt.Errorf("read bitrix24: %w", err)
+		}
+		return fromBitrix24(ds, us), nil
+	}
+	ds, err := b24.Departments(ctx)
+	if err != nil {
+		return Desired{}, fmt.Errorf("read bitrix24 departments: %w", err)
+	}
+	us, err := b24.Users(ctx, employees)
+	if err != nil {
+		return Desired{}, fmt.Errorf("read bitrix24 users: %w", err)
+	}
+	return fromBitrix24(ds, us), nil
 }
 
 func itemOf(st Step, status string) RunItem {

@@ -47,6 +47,7 @@ type Faults struct {
 type Options struct {
 	Latency time.Duration // added to every API answer
 	Faults  Faults
+	Hostile Hostile
 	Seed    uint64 // faults and IDs are deterministic for a seed
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -81,6 +82,7 @@ type Sim struct {
 
 	faultMu sync.Mutex
 	faults  Faults
+	hostile Hostile
 	rng     *mrand.Rand
 }
 
@@ -99,7 +101,7 @@ func New(opts Options) *Sim {
 	}
 	s := &Sim{
 		opts: opts, log: opts.Logger, accounts: map[string]*account{}, tokens: map[string]tokenInfo{},
-		faults: opts.Faults, rng: mrand.New(mrand.NewPCG(opts.Seed, opts.Seed+1)),
+		faults: opts.Faults, hostile: opts.Hostile, rng: mrand.New(mrand.NewPCG(opts.Seed, opts.Seed+1)),
 	}
 	s.routes()
 	return s
@@ -238,6 +240,10 @@ func (s *Sim) api(h http.HandlerFunc) http.HandlerFunc {
 			writeErr(w, r, errf(429, "Too many requests"))
 			return
 		}
+		if hz := s.currentHostile(); hz.applies(r.Pattern) {
+			serveHostile(w, r, hz)
+			return
+		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, a))
 		if write && roll[3] < f.AfterWriteErrorRate {
 			a.cnt.fault()
@@ -247,6 +253,19 @@ func (s *Sim) api(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// SetHostile switches the hostile listing modes (see Hostile) on or off.
+func (s *Sim) SetHostile(h Hostile) {
+	s.faultMu.Lock()
+	s.hostile = h
+	s.faultMu.Unlock()
+}
+
+func (s *Sim) currentHostile() Hostile {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return s.hostile
 }
 
 func (s *Sim) currentFaults() Faults {
