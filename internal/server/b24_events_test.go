@@ -19,6 +19,7 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs"
+	"b24learn/internal/lead"
 	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
 )
@@ -322,4 +323,57 @@ func TestUnansweredUninstallIsRetried(t *testing.T) {
 		return e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'expired'`, qrow.ID) == 1
 	})
 	e.intact(q, qrow, q.ApplicationToken())
+}
+
+// The managers see a portal's unconfirmed uninstall attempts on its page:
+// when, whether CLEAN asked to erase, from which address, how often.
+func TestConsoleShowsUnconfirmedUninstalls(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := lead.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+		t.Fatal(err)
+	}
+	a, b, quiet := e.portal("a.bitrix24.com"), e.portal("b.bitrix24.com"), e.portal("quiet.bitrix24.com")
+	const hostile = `<img src=x onerror=alert(1)>`
+	for _, r := range []struct {
+		portal        int64
+		clean         bool
+		source, state string
+	}{
+		{a, true, "198.51.100.7", uninstall.StateRefuted},
+		{a, true, "198.51.100.7", uninstall.StateRefuted}, // a repeat: same row
+		{a, false, "198.51.100.8", uninstall.StateExpired},
+		{b, true, "203.0.113.9", uninstall.StateRefuted},
+	} {
+		if _, err := uninstall.Record(ctx, e.pool, r.portal, r.clean, r.source, r.state, "app.info: installed "+hostile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br := e.browser("10.0.1.2")
+	if rec := br.signIn("olga@ispring.example", "operator password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+	rec := br.do("GET", "/manager/portals/"+strconv.FormatInt(a, 10), nil)
+	page := rec.Body.String()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("portal page: %d\n%s", rec.Code, page)
+	}
+	for _, want := range []string{`data-testid="unconfirmed-uninstalls"`, "2 unconfirmed uninstall attempts",
+		"198.51.100.7", "198.51.100.8", "unconfirmed: the app is still installed", "unconfirmed: Bitrix24 did not answer",
+		"<td>yes</td>", "<td>no</td>", "<td>2</td>", "&lt;img src=x onerror=alert(1)&gt;"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("portal page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<img") || strings.Contains(page, "203.0.113.9") {
+		t.Error("portal page shows raw markup or another portal's attempts")
+	}
+	if n := strings.Count(page, "data-uninstall-id="); n != 2 {
+		t.Errorf("%d uninstall rows, want 2", n)
+	}
+	rec = br.do("GET", "/manager/portals/"+strconv.FormatInt(quiet, 10), nil)
+	if body := rec.Body.String(); rec.Code != http.StatusOK || strings.Contains(body, "Uninstall events") {
+		t.Errorf("quiet portal page: %d, shows an uninstall section", rec.Code)
+	}
 }
