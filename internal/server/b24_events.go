@@ -170,8 +170,9 @@ func (s *Server) checkApplicationToken(ctx context.Context, memberID, token stri
 
 // eventAppToken handles ONAPPINSTALL and ONAPPUPDATE: both carry a refresh
 // token, which the OAuth server must confirm for the named portal, and whose
-// user must be a portal admin, before the new application_token is stored. After an update, whose installation drops
-// the event bindings, the app's events are bound again with the fresh tokens.
+// user must be a portal admin, before the new application_token is stored.
+// After an update, whose installation drops the event bindings, the app's
+// events are bound again with the fresh tokens.
 func (s *Server) eventAppToken(ctx context.Context, ev bitrix24.Event) error {
 	if ev.Auth == nil || ev.Auth.ApplicationToken == "" {
 		return fmt.Errorf("%s without auth block: %w", ev.Name, errUnverified)
