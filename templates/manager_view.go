@@ -10,6 +10,7 @@ import (
 	"b24learn/internal/calllog"
 	"b24learn/internal/lead"
 	"b24learn/internal/syncer"
+	"b24learn/internal/uninstall"
 )
 
 // ConsoleNav is what every signed-in console page shows: who is signed in,
@@ -63,6 +64,8 @@ type PortalView struct {
 	Calls    []calllog.Entry
 	Requests []*lead.Request
 	Audit    []lead.AuditEntry
+	// Uninstalls are the ONAPPUNINSTALL events received for the portal.
+	Uninstalls []uninstall.Event
 }
 
 // PortalHealth is the scheduler's view of a portal's syncs: failed attempts
@@ -237,3 +240,44 @@ func mgrRunText(r *lead.Run) string {
 }
 
 func mgrPortalHref(id int64) string { return "/manager/portals/" + mgrItoa(id) }
+
+// mgrUnconfirmed counts the uninstall events that were not acted on.
+func mgrUnconfirmed(evs []uninstall.Event) int {
+	n := 0
+	for _, e := range evs {
+		if e.Unconfirmed() {
+			n++
+		}
+	}
+	return n
+}
+
+// mgrUninstallResult names an uninstall event's outcome for the managers.
+func mgrUninstallResult(e uninstall.Event) string {
+	switch e.State {
+	case uninstall.StateConfirmed:
+		return "uninstalled (confirmed by Bitrix24)"
+	case uninstall.StateRefuted:
+		return "unconfirmed: the app is still installed, nothing changed"
+	case uninstall.StateExpired:
+		return "unconfirmed: Bitrix24 did not answer, nothing changed"
+	}
+	return "waiting for Bitrix24 to confirm"
+}
+
+func mgrUninstallClass(e uninstall.Event) string {
+	switch e.State {
+	case uninstall.StateConfirmed:
+		return "inactive"
+	case uninstall.StatePending:
+		return "requested"
+	}
+	return "failed"
+}
+
+func mgrYesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -210,7 +210,7 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 			Logger: log,
 		})
 		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sync, Metrics: m,
-			SlotEvery: cfg.DemoSlotEvery, FailuresBeforeAttention: cfg.FailuresBeforeAttention})
+			SlotEvery: cfg.DemoSlotEvery, FailuresBeforeAttention: cfg.FailuresBeforeAttention, Clients: clients})
 		if err != nil {
 			return nil, err
 		}

@@ -97,6 +97,19 @@ func (f *Factory) withCallLog(hc *http.Client, portalID int64, service string) *
 // Bitrix24 returns a client for the portal on its stored tokens. A renamed
 // portal's new address is stored as soon as the client learns it.
 func (f *Factory) Bitrix24(ctx context.Context, portalID int64) (*bitrix24.Client, error) {
+	return f.bitrix24(ctx, portalID, false)
+}
+
+// Bitrix24Check returns a client on the stored tokens for asking Bitrix24
+// whether the app is still installed: unlike Bitrix24 it tries them even on
+// a portal flagged "needs reconnect" (a refresh refused once is refused
+// again, and one that now works clears the flag), and it makes one attempt
+// at rate limits, so that a check does not wait minutes for an answer.
+func (f *Factory) Bitrix24Check(ctx context.Context, portalID int64) (*bitrix24.Client, error) {
+	return f.bitrix24(ctx, portalID, true)
+}
+
+func (f *Factory) bitrix24(ctx context.Context, portalID int64, check bool) (*bitrix24.Client, error) {
 	p, err := store.GetPortal(ctx, f.pool, portalID)
 	if err != nil {
 		return nil, fmt.Errorf("load portal: %w", err)
@@ -104,14 +117,19 @@ func (f *Factory) Bitrix24(ctx context.Context, portalID int64) (*bitrix24.Clien
 	if !p.Installed() {
 		return nil, fmt.Errorf("portal %d is not installed", portalID)
 	}
+	maxRetries := 0 // the client's default
+	if check {
+		maxRetries = 1
+	}
 	oauth := *f.oauth
 	oauth.HTTP = f.withCallLog(f.b24HTTP, portalID, "bitrix24")
 	return bitrix24.New(bitrix24.Config{
-		Endpoint: p.ClientEndpoint,
-		Tokens:   &Tokens{Pool: f.pool, Keyring: f.keyring, OAuth: &oauth, PortalID: portalID},
-		Limiter:  f.limiter(portalID),
-		HTTP:     f.withCallLog(f.b24HTTP, portalID, "bitrix24"),
-		Logger:   f.log,
+		Endpoint:   p.ClientEndpoint,
+		Tokens:     &Tokens{Pool: f.pool, Keyring: f.keyring, OAuth: &oauth, PortalID: portalID, IgnoreReconnect: check},
+		Limiter:    f.limiter(portalID),
+		HTTP:       f.withCallLog(f.b24HTTP, portalID, "bitrix24"),
+		Logger:     f.log,
+		MaxRetries: maxRetries,
 		OnEndpointChange: func(ctx context.Context, endpoint string) {
 			u, err := url.Parse(endpoint)
 			if err != nil || u.Host == "" {

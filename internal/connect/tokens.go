@@ -27,6 +27,10 @@ type Tokens struct {
 	Keyring  *secret.Keyring
 	OAuth    bitrix24.Refresher
 	PortalID int64
+	// IgnoreReconnect uses the stored pair even when the portal is flagged
+	// "needs reconnect": an uninstall check must ask Bitrix24 again, since
+	// a sync may have met the revoked tokens before the event arrived.
+	IgnoreReconnect bool
 }
 
 var _ bitrix24.TokenSource = (*Tokens)(nil)
@@ -45,7 +49,7 @@ func (t *Tokens) read(ctx context.Context, db store.DBTX, lock bool) (bitrix24.T
 		&tok.MemberID, &tok.Domain, &reconnect); err != nil {
 		return tok, fmt.Errorf("read portal tokens: %w", err)
 	}
-	if reconnect || len(access) == 0 || len(refresh) == 0 {
+	if (reconnect && !t.IgnoreReconnect) || len(access) == 0 || len(refresh) == 0 {
 		return tok, bitrix24.ErrNeedsReconnect
 	}
 	if expires != nil {

@@ -13,7 +13,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
+	"b24learn/internal/connect"
 	"b24learn/internal/metrics"
 )
 
@@ -36,6 +38,9 @@ type Deps struct {
 	// SlotEvery, in the demo only, replaces every portal's run times with a
 	// slot at each multiple of it, so a newcomer sees a scheduled run soon.
 	SlotEvery time.Duration
+	// Clients builds the portals' Bitrix24 clients for the uninstall checks;
+	// pass the factory the syncs use. nil builds one from Config.
+	Clients *connect.Factory
 }
 
 // Trigger says why a sync runs.
@@ -84,6 +89,16 @@ func NewWorkers(d Deps) (*river.Workers, error) {
 	disp := &Dispatcher{Log: d.Log, Pool: d.Pool, CatchUpWindow: d.Config.CatchUpWindow, Now: time.Now, SlotEvery: d.SlotEvery}
 	river.AddWorker(w, &DispatchWorker{Dispatcher: disp})
 	river.AddWorker(w, &MaintenanceWorker{deps: d, now: time.Now})
+	clients := d.Clients
+	if clients == nil {
+		oauth := &bitrix24.OAuth{ClientID: d.Config.B24ClientID, ClientSecret: d.Config.B24ClientSecret}
+		if d.Config.B24OAuthURL != nil {
+			oauth.URL = d.Config.B24OAuthURL.String()
+		}
+		clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuth: oauth,
+			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts})
+	}
+	river.AddWorker(w, NewUninstallCheckWorker(d.Pool, clients, d.Log))
 	if d.Sync != nil {
 		sw := &syncWorkers{deps: d}
 		river.AddWorker(w, &ScheduledSyncWorker{s: sw})

@@ -6,17 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/jobs"
 	"b24learn/internal/store"
+	"b24learn/internal/uninstall"
 )
 
 // handleEvents receives the app's events from Bitrix24 (POST /b24/events).
 // Bitrix24 ignores the answer, but the status tells tests and logs what
-// happened: 200 handled or deliberately ignored, 401 not proven, 400 garbled.
+// happened:
+//   - 200: handled, or deliberately ignored (the body says which; an
+//     uninstall that Bitrix24 refutes is recorded for the managers and ignored);
+//   - 202: an uninstall recorded but not yet confirmed, because Bitrix24 could
+//     not be asked; a job asks again;
+//   - 401: not proven (wrong application_token, refresh token refused);
+//   - 403: proven, but by a user who is not a portal admin;
+//   - 400: garbled.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	ev, err := bitrix24.ParseEventRequest(r)
 	if err != nil {
@@ -28,100 +36,153 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !s.guardRefreshEvent(w, r, ev) {
 		return
 	}
+	answer := "ok"
 	switch ev.Name {
 	case "ONAPPUNINSTALL":
-		err = s.eventUninstall(r.Context(), ev)
+		answer, err = s.eventUninstall(r.Context(), ev, clientIP(r))
 	case "ONAPPUPDATE", "ONAPPINSTALL":
 		err = s.eventAppToken(r.Context(), ev)
 	default:
 		s.log.InfoContext(r.Context(), "event ignored", "event", ev.Name)
+		answer = "ignored"
 	}
 	switch {
 	case errors.Is(err, errUnverified):
 		s.log.WarnContext(r.Context(), "event not verified", "event", ev.Name, "error", err, "request_id", requestID(r))
 		http.Error(w, "Event not verified.", http.StatusUnauthorized)
+	case errors.Is(err, errNotAdmin):
+		s.log.WarnContext(r.Context(), "event from a non-admin ignored", "event", ev.Name, "error", err, "request_id", requestID(r))
+		http.Error(w, "Only a portal administrator's event can do this.", http.StatusForbidden)
 	case err != nil:
 		s.serverError(w, r, fmt.Errorf("event %s: %w", ev.Name, err))
 	default:
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
+		if answer == answerPending {
+			w.WriteHeader(http.StatusAccepted)
+		}
+		_, _ = w.Write([]byte(answer + "\n"))
 	}
 }
 
-// eventUninstall handles ONAPPUNINSTALL. Its auth block has no tokens, so the
-// stored application_token is the only proof (reference §1.4); with a match it
-// stops the portal's jobs, marks it uninstalled and, with data[CLEAN]=1, erases
-// its secrets, credentials and mappings, all in one transaction.
-func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event) error {
+// errNotAdmin means the OAuth server vouched for the request's tokens, but
+// they belong to a user who may not do what the event asks.
+var errNotAdmin = errors.New("tokens of a user who is not a portal admin")
+
+// Answers of eventUninstall besides "ok".
+const (
+	answerPending = "recorded, awaiting confirmation"
+	answerRefuted = "ignored: the app is still installed"
+	answerAlready = "ignored: already uninstalled"
+)
+
+// eventUninstall handles ONAPPUNINSTALL. Its auth block has no tokens and its
+// application_token reaches every portal user in the iframe POST, so a match
+// only earns the event a check: the portal's stored tokens are tried on
+// Bitrix24, which refuses them once the app is really gone. Confirmed, the
+// portal's jobs stop, it is marked uninstalled and, with data[CLEAN]=1, its
+// secrets, credentials and mappings are erased, in one transaction. Refuted,
+// nothing changes and the attempt is recorded for the managers. Unanswered,
+// the attempt is recorded and a River job asks again (package uninstall).
+func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source string) (string, error) {
 	if ev.Auth == nil || ev.Auth.MemberID == "" || ev.Auth.ApplicationToken == "" {
-		return fmt.Errorf("uninstall without member_id or application_token: %w", errUnverified)
+		return "", fmt.Errorf("uninstall without member_id or application_token: %w", errUnverified)
 	}
-	var portalID int64
-	err := s.txFunc(ctx, func(tx pgx.Tx) error {
-		p, err := store.LockPortalByMemberID(ctx, tx, ev.Auth.MemberID)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("uninstall of an unknown portal: %w", errUnverified)
+	p, err := s.checkApplicationToken(ctx, ev.Auth.MemberID, ev.Auth.ApplicationToken)
+	if err != nil {
+		return "", err
+	}
+	if !p.Installed() {
+		// Nothing left to ask Bitrix24 with, and nothing to stop; a repeated
+		// event must not erase what an earlier uninstall kept.
+		s.log.InfoContext(ctx, "uninstall of a portal already uninstalled ignored", "portal_id", p.ID, "clean", ev.Clean())
+		return answerAlready, nil
+	}
+	// Each ask costs Bitrix24 calls, and every portal user knows the
+	// application token: past the portal's verification bucket the event is
+	// kept as pending (repeats share a row and its one check job) instead.
+	verdict, reason := uninstall.Unknown, "not asked at once: too many uninstall events for this portal"
+	if limited, _ := s.gate.admit(s.now(), "", p.MemberID, true); limited == "" {
+		// Asked outside any transaction: a refresh locks the portal row itself.
+		verdict, reason = uninstall.Ask(ctx, s.clients, p.ID)
+	}
+	switch verdict {
+	case uninstall.Refuted:
+		if _, err := uninstall.Record(ctx, s.pool, p.ID, ev.Clean(), source, uninstall.StateRefuted, reason); err != nil {
+			return "", err
 		}
+		s.log.WarnContext(ctx, "unconfirmed uninstall: the app is still installed", "portal_id", p.ID,
+			"clean", ev.Clean(), "source", source)
+		return answerRefuted, nil
+	case uninstall.Unknown:
+		err := s.txFunc(ctx, func(tx pgx.Tx) error {
+			id, err := uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StatePending, reason)
+			if err != nil {
+				return err
+			}
+			if s.river == nil {
+				return errors.New("no river client to retry the uninstall check")
+			}
+			if _, err := s.river.InsertTx(ctx, tx, jobs.UninstallCheckArgs{EventID: id}, nil); err != nil {
+				return fmt.Errorf("queue uninstall check: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+		s.log.WarnContext(ctx, "uninstall recorded, bitrix24 could not confirm it yet", "portal_id", p.ID,
+			"clean", ev.Clean(), "source", source, "reason", reason)
+		return answerPending, nil
+	}
+	err = s.txFunc(ctx, func(tx pgx.Tx) error {
+		lp, err := store.LockPortalByMemberID(ctx, tx, p.MemberID)
 		if err != nil {
 			return err
 		}
-		stored, err := store.ApplicationToken(ctx, tx, s.cfg.Keyring, p.ID)
-		if err != nil {
+		if !lp.Installed() {
+			return nil // a concurrent event got there first
+		}
+		if s.river == nil {
+			s.log.WarnContext(ctx, "no river client: portal jobs not cancelled", "portal_id", p.ID)
+		}
+		if err := uninstall.Confirm(ctx, tx, s.river, p.ID, ev.Clean()); err != nil {
 			return err
 		}
-		if stored == "" || subtle.ConstantTimeCompare([]byte(stored), []byte(ev.Auth.ApplicationToken)) != 1 {
-			return fmt.Errorf("uninstall with a wrong application_token: %w", errUnverified)
-		}
-		portalID = p.ID
-		if err := s.cancelPortalJobs(ctx, tx, p.ID); err != nil {
-			return err
-		}
-		if err := store.MarkPortalUninstalled(ctx, tx, p.ID); err != nil {
-			return err
-		}
-		if ev.Clean() {
-			return store.ErasePortalData(ctx, tx, p.ID)
-		}
-		return nil
+		_, err = uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StateConfirmed, reason)
+		return err
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
-	s.log.InfoContext(ctx, "portal uninstalled", "portal_id", portalID, "clean", ev.Clean())
-	return nil
+	s.log.InfoContext(ctx, "portal uninstalled", "portal_id", p.ID, "clean", ev.Clean(), "reason", reason)
+	return "ok", nil
 }
 
-// cancelPortalJobs cancels every unfinished River job whose args name the
-// portal (every job kind carries portal_id). A running job is flagged, and its
-// worker's context is cancelled by River.
-func (s *Server) cancelPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
-	if s.river == nil {
-		s.log.WarnContext(ctx, "no river client: portal jobs not cancelled", "portal_id", portalID)
-		return nil
+// checkApplicationToken finds the portal and compares the event's
+// application_token with the stored one in constant time.
+func (s *Server) checkApplicationToken(ctx context.Context, memberID, token string) (store.Portal, error) {
+	p, err := store.GetPortalByMemberID(ctx, s.pool, memberID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Portal{}, fmt.Errorf("event for an unknown portal: %w", errUnverified)
 	}
-	rows, err := tx.Query(ctx, `SELECT id FROM river_job
-		WHERE args->>'portal_id' = $1
-			AND state IN ('available', 'scheduled', 'retryable', 'running', 'pending')`,
-		strconv.FormatInt(portalID, 10))
 	if err != nil {
-		return fmt.Errorf("list portal jobs: %w", err)
+		return store.Portal{}, err
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	stored, err := store.ApplicationToken(ctx, s.pool, s.cfg.Keyring, p.ID)
 	if err != nil {
-		return fmt.Errorf("list portal jobs: %w", err)
+		return store.Portal{}, err
 	}
-	for _, id := range ids {
-		if _, err := s.river.JobCancelTx(ctx, tx, id); err != nil {
-			return fmt.Errorf("cancel job %d: %w", id, err)
-		}
+	if stored == "" || subtle.ConstantTimeCompare([]byte(stored), []byte(token)) != 1 {
+		return store.Portal{}, fmt.Errorf("event with a wrong application_token: %w", errUnverified)
 	}
-	return nil
+	return p, nil
 }
 
 // eventAppToken handles ONAPPINSTALL and ONAPPUPDATE: both carry a refresh
-// token, which the OAuth server must confirm for the named portal before the
-// new application_token is stored. After an update, whose installation drops
-// the event bindings, the app's events are bound again with the fresh tokens.
+// token, which the OAuth server must confirm for the named portal, and whose
+// user must be a portal admin, before the new application_token is stored.
+// After an update, whose installation drops the event bindings, the app's
+// events are bound again with the fresh tokens.
 func (s *Server) eventAppToken(ctx context.Context, ev bitrix24.Event) error {
 	if ev.Auth == nil || ev.Auth.ApplicationToken == "" {
 		return fmt.Errorf("%s without auth block: %w", ev.Name, errUnverified)
@@ -139,11 +200,21 @@ func (s *Server) eventAppToken(ctx context.Context, ev bitrix24.Event) error {
 	if err != nil {
 		return err
 	}
+	// Every portal user holds a refresh token the OAuth server accepts (the
+	// iframe POST's REFRESH_ID), so only an admin's may replace the token
+	// that uninstall events are checked against.
+	c, _ := s.b24Client(v)
+	prof, err := c.Profile(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: profile: %w", ev.Name, err)
+	}
+	if !prof.Admin {
+		return fmt.Errorf("%s by user %d of portal %d: %w", ev.Name, prof.ID, p.ID, errNotAdmin)
+	}
 	if err := store.SetApplicationToken(ctx, s.pool, s.cfg.Keyring, p.ID, ev.Auth.ApplicationToken); err != nil {
 		return err
 	}
 	if ev.Name == "ONAPPUPDATE" {
-		c, _ := s.b24Client(v)
 		for _, name := range appEvents {
 			if err := c.EventBind(ctx, name, s.eventsURL()); err != nil {
 				s.log.WarnContext(ctx, "rebind after update failed", "portal_id", p.ID, "event", name, "error", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"b24learn/internal/lead"
+	"b24learn/internal/uninstall"
 	"b24learn/templates"
 )
 
@@ -415,6 +416,10 @@ func (c *console) handlePortal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v.Audit, err = lead.ListAudit(ctx, c.s.pool, id, 50); err != nil {
+		c.s.serverError(w, r, err)
+		return
+	}
+	if v.Uninstalls, err = uninstall.List(ctx, c.s.pool, id, 50); err != nil {
 		c.s.serverError(w, r, err)
 		return
 	}

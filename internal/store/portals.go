@@ -262,10 +262,10 @@ func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 }
 
 // keptOnErase are per-portal tables a clean uninstall leaves: the portal
-// row itself, and iSpring's own record of what its managers did (who
-// activated or suspended the portal and why), which is not the customer's
-// data.
-var keptOnErase = []string{"portals", "manager_audit"}
+// row itself, and iSpring's own records, which are not the customer's data:
+// what its managers did (who activated or suspended the portal and why) and
+// the uninstall events received for the portal.
+var keptOnErase = []string{"portals", "manager_audit", "uninstall_events"}
 
 // ErasePortalData deletes what an uninstall with data[CLEAN]=1 asks to delete:
 // every secret on the portal row, and every row of every other table that has

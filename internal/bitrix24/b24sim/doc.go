@@ -22,6 +22,12 @@
 //	p.Update(ctx)                 // new version: new application_token, ONAPPUPDATE, bindings dropped
 //	p.Uninstall(ctx, true)        // ONAPPUNINSTALL with data[CLEAN]=1; tokens die (APPLICATION_NOT_FOUND)
 //
+// How the dead installation's tokens are refused is a per-portal choice
+// (PortalOptions.AfterUninstall, Portal.SetAfterUninstall), since Bitrix24
+// does not document it: APPLICATION_NOT_FOUND, invalid_token or expired_token
+// with a refused refresh (invalid_grant or PAYMENT_REQUIRED), a 404 portal, or
+// app.info answering INSTALLED false.
+//
 // FrameRequest returns the iframe POST fields without sending them; Tokens
 // issues a token chain for any user. The portal page (PageURL) does the same in
 // a browser: an auto-submitted form targeting an iframe named

@@ -61,6 +61,53 @@ type PortalOptions struct {
 	Enterprise bool
 	// WebhookCode enables the inbound webhook /rest/1/<code>/crm.lead.add.
 	WebhookCode string
+	// AfterUninstall picks how the dead installation's tokens are refused
+	// (see AfterUninstall); the zero value is GoneAppNotFound.
+	AfterUninstall AfterUninstall
+}
+
+// AfterUninstall is how Bitrix24 answers the tokens of an uninstalled app.
+// Which answer the real service gives is not documented, so the simulator
+// offers each plausible one and the app must read all of them as "gone".
+type AfterUninstall int
+
+const (
+	// GoneAppNotFound: REST 401 APPLICATION_NOT_FOUND, refresh invalid_grant.
+	GoneAppNotFound AfterUninstall = iota
+	// GoneInvalidToken: REST 401 invalid_token, refresh invalid_grant.
+	GoneInvalidToken
+	// GoneExpiredToken: REST 401 expired_token, refresh invalid_grant; only
+	// the refused refresh tells that the app is gone.
+	GoneExpiredToken
+	// GonePaymentRequired: REST 401 invalid_token, refresh PAYMENT_REQUIRED.
+	GonePaymentRequired
+	// GonePortalNotFound: REST answers HTTP 404 (portal not found).
+	GonePortalNotFound
+	// GoneNotInstalled: app.info still answers the old tokens, with
+	// INSTALLED false; other methods APPLICATION_NOT_FOUND, refresh invalid_grant.
+	GoneNotInstalled
+)
+
+// AfterUninstalls lists every AfterUninstall, for tests that try them all.
+var AfterUninstalls = []AfterUninstall{GoneAppNotFound, GoneInvalidToken, GoneExpiredToken,
+	GonePaymentRequired, GonePortalNotFound, GoneNotInstalled}
+
+func (a AfterUninstall) String() string {
+	switch a {
+	case GoneAppNotFound:
+		return "APPLICATION_NOT_FOUND"
+	case GoneInvalidToken:
+		return "invalid_token"
+	case GoneExpiredToken:
+		return "expired_token"
+	case GonePaymentRequired:
+		return "PAYMENT_REQUIRED"
+	case GonePortalNotFound:
+		return "portal 404"
+	case GoneNotInstalled:
+		return "INSTALLED false"
+	}
+	return fmt.Sprintf("AfterUninstall(%d)", int(a))
 }
 
 type installState int
@@ -116,6 +163,7 @@ type Portal struct {
 
 	state    installState
 	gen      int // installation generation; tokens of older ones are dead
+	gone     AfterUninstall
 	appToken string
 	version  int
 
@@ -147,7 +195,7 @@ func (s *Sim) AddPortal(o PortalOptions) *Portal {
 	defer s.mu.Unlock()
 	p := &Portal{sim: s, memberID: o.MemberID, status: o.Status, lang: o.Lang, name: o.Org.Name, webhook: o.WebhookCode,
 		depts: map[int64]*Department{}, users: map[int64]*User{}, requests: map[string]int{}, commands: map[string]int{},
-		rate: s.opts.Rate, burst: float64(s.opts.Burst), latency: s.opts.Latency, version: 1}
+		rate: s.opts.Rate, burst: float64(s.opts.Burst), latency: s.opts.Latency, version: 1, gone: o.AfterUninstall}
 	if o.Enterprise {
 		p.rate, p.burst = 5, 250
 	}
@@ -362,9 +410,18 @@ func (p *Portal) Update(ctx context.Context) {
 	p.send(ctx, targets, form)
 }
 
+// SetAfterUninstall changes how the tokens of an uninstalled app are refused.
+func (p *Portal) SetAfterUninstall(a AfterUninstall) {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.gone = a
+}
+
 // Uninstall removes the app: ONAPPUNINSTALL (with data[CLEAN]) goes to bound
 // handlers, bindings are deleted, and every token of the installation stops
-// working (REST answers APPLICATION_NOT_FOUND, refresh invalid_grant).
+// working, as the portal's AfterUninstall says (by default REST answers
+// APPLICATION_NOT_FOUND, refresh invalid_grant). Bitrix24 revokes the tokens
+// before it sends the event, and so does the simulator.
 func (p *Portal) Uninstall(ctx context.Context, clean bool) {
 	s := p.sim
 	s.mu.Lock()

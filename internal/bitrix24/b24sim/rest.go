@@ -69,7 +69,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 		userID, _ = strconv.ParseInt(parts[0], 10, 64)
 	} else {
 		var e *restErr
-		userID, e = s.authenticate(p, authOf(r, params))
+		userID, e = s.authenticate(p, method, authOf(r, params))
 		if e != nil {
 			s.mu.Unlock()
 			writeJSON(w, e.status, errBody(e.code, e.desc))
@@ -120,7 +120,7 @@ func (p *Portal) admit(method string) *restErr {
 }
 
 // authenticate checks an access token against the portal (s.mu held).
-func (s *Sim) authenticate(p *Portal, token string) (int64, *restErr) {
+func (s *Sim) authenticate(p *Portal, method, token string) (int64, *restErr) {
 	if token == "" {
 		return 0, &restErr{http.StatusUnauthorized, "NO_AUTH_FOUND", "Wrong authorization data"}
 	}
@@ -129,13 +129,32 @@ func (s *Sim) authenticate(p *Portal, token string) (int64, *restErr) {
 	case !ok || at.portal != p:
 		return 0, &restErr{http.StatusUnauthorized, "invalid_token", "The access token provided is invalid"}
 	case at.gen != p.gen || !p.installed():
-		return 0, &restErr{http.StatusUnauthorized, "APPLICATION_NOT_FOUND", "Application not found"}
+		return p.goneAnswer(at, method)
 	case at.revoked:
 		return 0, &restErr{http.StatusUnauthorized, "invalid_token", "The access token provided is invalid"}
 	case !s.now().Before(at.expires):
 		return 0, &restErr{http.StatusUnauthorized, "expired_token", "The access token provided has expired"}
 	}
 	return at.userID, nil
+}
+
+// goneAnswer refuses a token of an uninstalled installation as the portal's
+// AfterUninstall says (s.mu held). GoneNotInstalled lets app.info through so
+// that it can report INSTALLED false.
+func (p *Portal) goneAnswer(at *accessToken, method string) (int64, *restErr) {
+	switch p.gone {
+	case GoneInvalidToken, GonePaymentRequired:
+		return 0, &restErr{http.StatusUnauthorized, "invalid_token", "The access token provided is invalid"}
+	case GoneExpiredToken:
+		return 0, &restErr{http.StatusUnauthorized, "expired_token", "The access token provided has expired"}
+	case GonePortalNotFound:
+		return 0, &restErr{http.StatusNotFound, "NOT_FOUND", "Portal not found"}
+	case GoneNotInstalled:
+		if method == "app.info" && !at.revoked && !p.installed() {
+			return at.userID, nil
+		}
+	}
+	return 0, &restErr{http.StatusUnauthorized, "APPLICATION_NOT_FOUND", "Application not found"}
 }
 
 // exec runs one method (s.mu held).

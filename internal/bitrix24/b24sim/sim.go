@@ -318,8 +318,14 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
 		return
 	case !rt.portal.installed() || rt.gen != rt.portal.gen:
-		// Which error a refresh gets after uninstall is UNCONFIRMED (§9.3).
+		// Which error a refresh gets after uninstall is UNCONFIRMED (§9.3);
+		// the portal's AfterUninstall picks one.
+		gone := rt.portal.gone
 		s.mu.Unlock()
+		if gone == GonePaymentRequired {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "PAYMENT_REQUIRED", "error_description": "Payment required"})
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Application not installed"})
 		return
 	}

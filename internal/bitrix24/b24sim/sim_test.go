@@ -3,6 +3,7 @@ package b24sim_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -373,3 +374,68 @@ func TestTokenExpiryClock(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconvFormat(n) }
+
+// Each AfterUninstall refuses the dead installation's tokens its own way, and
+// a new installation's tokens work again.
+func TestAfterUninstallAnswers(t *testing.T) {
+	t.Parallel()
+	sim := b24sim.Start(b24sim.Options{Rate: -1})
+	defer sim.Close()
+	ctx := context.Background()
+	oauth := &bitrix24.OAuth{URL: sim.URL, ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret()}
+	type want struct {
+		rest    error // app.info on the old access token, no refresh
+		refresh error // refresh of the old refresh token
+	}
+	notFound := &bitrix24.APIError{Code: "NOT_FOUND"}
+	cases := map[b24sim.AfterUninstall]want{
+		b24sim.GoneAppNotFound:     {bitrix24.ErrApplicationNotFound, bitrix24.ErrInvalidGrant},
+		b24sim.GoneInvalidToken:    {bitrix24.ErrInvalidToken, bitrix24.ErrInvalidGrant},
+		b24sim.GoneExpiredToken:    {bitrix24.ErrExpiredToken, bitrix24.ErrInvalidGrant},
+		b24sim.GonePaymentRequired: {bitrix24.ErrInvalidToken, bitrix24.ErrPaymentRequired},
+		b24sim.GonePortalNotFound:  {notFound, bitrix24.ErrInvalidGrant},
+		b24sim.GoneNotInstalled:    {nil, bitrix24.ErrInvalidGrant},
+	}
+	if len(cases) != len(b24sim.AfterUninstalls) {
+		t.Fatalf("%d cases for %d behaviours", len(cases), len(b24sim.AfterUninstalls))
+	}
+	for mode, w := range cases {
+		p := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 5, 2), AfterUninstall: mode})
+		tok := p.Install()
+		p.FinishInstall(ctx)
+		p.Uninstall(ctx, true)
+		info, err := rawAppInfo(tok)
+		switch {
+		case w.rest == nil && (err != nil || info.Installed):
+			t.Errorf("%v: app.info %v %+v, want INSTALLED false", mode, err, info)
+		case w.rest != nil && !errors.Is(err, w.rest):
+			t.Errorf("%v: app.info %v, want %v", mode, err, w.rest)
+		}
+		if _, err := oauth.Refresh(ctx, tok.RefreshToken); !errors.Is(err, w.refresh) {
+			t.Errorf("%v: refresh %v, want %v", mode, err, w.refresh)
+		}
+		// Reinstalled, the new tokens work.
+		tok = p.Install()
+		if _, err := rawAppInfo(tok); err != nil {
+			t.Errorf("%v: after reinstall: %v", mode, err)
+		}
+	}
+}
+
+// rawAppInfo calls app.info once, without the client's refresh, so the
+// portal's own answer shows.
+func rawAppInfo(tok bitrix24.Token) (bitrix24.AppInfo, error) {
+	resp, err := http.PostForm(tok.ClientEndpoint+"app.info", url.Values{"auth": {tok.AccessToken}})
+	if err != nil {
+		return bitrix24.AppInfo{}, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	env, err := bitrix24.DecodeEnvelope(resp.StatusCode, body)
+	if err != nil {
+		return bitrix24.AppInfo{}, err
+	}
+	var info bitrix24.AppInfo
+	err = json.Unmarshal(env.Result, &info)
+	return info, err
+}

@@ -1,0 +1,125 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"b24learn/internal/connect"
+	"b24learn/internal/store"
+	"b24learn/internal/uninstall"
+)
+
+// UninstallCheckArgs asks Bitrix24 again about an uninstall event that could
+// not be confirmed when it arrived (Bitrix24 unreachable). The args name the
+// event, not the portal: a confirmed uninstall cancels every job naming the
+// portal, and this one must not cancel itself.
+type UninstallCheckArgs struct {
+	EventID int64 `json:"event_id" river:"unique"`
+}
+
+func (UninstallCheckArgs) Kind() string { return "uninstall_check" }
+
+// The window (uninstall.RetryWindow) ends the retries; MaxAttempts is only
+// a backstop above the attempts the backoff fits into it.
+func (UninstallCheckArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 30, UniqueOpts: waitingOnce}
+}
+
+// UninstallCheckWorker settles pending uninstall events: confirmed, it acts
+// on the event; refuted, or still unanswered past the retry window, the
+// event changes nothing.
+type UninstallCheckWorker struct {
+	river.WorkerDefaults[UninstallCheckArgs]
+	Pool    *pgxpool.Pool
+	Clients *connect.Factory
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// NewUninstallCheckWorker builds the worker; clients is the portal clients'
+// factory shared with the syncs.
+func NewUninstallCheckWorker(pool *pgxpool.Pool, clients *connect.Factory, log *slog.Logger) *UninstallCheckWorker {
+	return &UninstallCheckWorker{Pool: pool, Clients: clients, Log: log, Now: time.Now}
+}
+
+// NextRetry backs off from 30 s, doubling up to 30 min: about a dozen
+// attempts in the six-hour window.
+func (w *UninstallCheckWorker) NextRetry(job *river.Job[UninstallCheckArgs]) time.Time {
+	d := 30 * time.Second
+	for i := 1; i < job.Attempt && d < 30*time.Minute; i++ {
+		d *= 2
+	}
+	return w.Now().Add(min(d, 30*time.Minute))
+}
+
+func (w *UninstallCheckWorker) Timeout(*river.Job[UninstallCheckArgs]) time.Duration {
+	return uninstall.AskTimeout + 15*time.Second
+}
+
+var errUnanswered = errors.New("bitrix24 did not answer the uninstall check")
+
+func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[UninstallCheckArgs]) error {
+	id := job.Args.EventID
+	ev, found, err := w.pending(ctx, id)
+	if err != nil || !found {
+		return err
+	}
+	p, err := store.GetPortal(ctx, w.Pool, ev.PortalID)
+	if err != nil {
+		return fmt.Errorf("uninstall check: %w", err)
+	}
+	if !p.Installed() {
+		// Another, confirmed event uninstalled the portal meanwhile.
+		return uninstall.Resolve(ctx, w.Pool, id, uninstall.StateExpired, "the portal was uninstalled meanwhile")
+	}
+	verdict, reason := uninstall.Ask(ctx, w.Clients, ev.PortalID)
+	switch verdict {
+	case uninstall.Confirmed:
+		err := pgx.BeginFunc(ctx, w.Pool, func(tx pgx.Tx) error {
+			if _, found, err := uninstall.LockPending(ctx, tx, id); err != nil || !found {
+				return err
+			}
+			lp, err := store.LockPortalByMemberID(ctx, tx, p.MemberID)
+			if err != nil {
+				return err
+			}
+			if !lp.Installed() {
+				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, "the portal was uninstalled meanwhile")
+			}
+			if err := uninstall.Confirm(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), p.ID, ev.Clean); err != nil {
+				return err
+			}
+			return uninstall.Resolve(ctx, tx, id, uninstall.StateConfirmed, reason)
+		})
+		if err != nil {
+			return fmt.Errorf("uninstall check: %w", err)
+		}
+		w.Log.InfoContext(ctx, "portal uninstalled", "portal_id", p.ID, "clean", ev.Clean, "reason", reason, "event_id", id)
+		return nil
+	case uninstall.Refuted:
+		w.Log.WarnContext(ctx, "unconfirmed uninstall: the app is still installed", "portal_id", p.ID,
+			"clean", ev.Clean, "source", ev.SourceIP, "event_id", id)
+		return uninstall.Resolve(ctx, w.Pool, id, uninstall.StateRefuted, reason)
+	}
+	if w.Now().Sub(ev.ReceivedAt) >= uninstall.RetryWindow {
+		w.Log.WarnContext(ctx, "unconfirmed uninstall: bitrix24 did not answer in time", "portal_id", p.ID,
+			"clean", ev.Clean, "source", ev.SourceIP, "event_id", id, "reason", reason)
+		return uninstall.Resolve(ctx, w.Pool, id, uninstall.StateExpired, reason)
+	}
+	return fmt.Errorf("%w: %s", errUnanswered, reason)
+}
+
+func (w *UninstallCheckWorker) pending(ctx context.Context, id int64) (ev uninstall.Event, found bool, err error) {
+	err = pgx.BeginFunc(ctx, w.Pool, func(tx pgx.Tx) error {
+		ev, found, err = uninstall.LockPending(ctx, tx, id)
+		return err
+	})
+	return ev, found, err
+}

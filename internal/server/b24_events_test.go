@@ -1,0 +1,379 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/connect"
+	"b24learn/internal/jobs"
+	"b24learn/internal/lead"
+	"b24learn/internal/store"
+	"b24learn/internal/uninstall"
+)
+
+// portalFixture gives an installed portal what a clean uninstall erases
+// (settings with the Learn password) and what it keeps (an audit entry).
+func (e *b24Env) portalFixture(p *b24sim.Portal) store.Portal {
+	e.t.Helper()
+	ctx := context.Background()
+	row := e.portal(p.MemberID())
+	pw, _ := e.kr.EncryptString("learn-secret")
+	if _, err := e.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_password)
+		VALUES ($1, 'https://acme.ispringlearn.com', $2)`, row.ID, pw); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `INSERT INTO manager_audit (manager_email, action, portal_id, portal_domain)
+		VALUES ('olga@ispring.example', 'activate', $1, $2)`, row.ID, row.Domain); err != nil {
+		e.t.Fatal(err)
+	}
+	return row
+}
+
+func (e *b24Env) postEvent(form url.Values) page {
+	e.t.Helper()
+	resp, err := http.PostForm(e.app.URL+"/b24/events", form)
+	return readPage(e.t, resp, err)
+}
+
+// intact fails the test unless the portal is installed with its tokens,
+// application token and settings as they were.
+func (e *b24Env) intact(p *b24sim.Portal, row store.Portal, appToken string) {
+	e.t.Helper()
+	ctx := context.Background()
+	now := e.portal(p.MemberID())
+	if !now.Installed() || now.TokenExpiresAt.IsZero() {
+		e.t.Fatalf("portal uninstalled or its tokens dropped: %+v", now)
+	}
+	if tok, _ := store.ApplicationToken(ctx, e.pool, e.kr, row.ID); tok != appToken {
+		e.t.Fatal("application token replaced")
+	}
+	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1 AND learn_password IS NOT NULL`, row.ID) != 1 {
+		e.t.Fatal("settings erased")
+	}
+	if e.count(`SELECT count(*) FROM portals WHERE id = $1 AND access_token IS NOT NULL AND refresh_token IS NOT NULL`, row.ID) != 1 {
+		e.t.Fatal("portal tokens erased")
+	}
+}
+
+// erased fails the test unless a confirmed clean uninstall took place: the
+// portal uninstalled, secrets and settings gone, the managers' audit trail and
+// the uninstall record kept.
+func (e *b24Env) erased(row store.Portal) {
+	e.t.Helper()
+	if e.count(`SELECT count(*) FROM portals WHERE id = $1 AND install_state = 'uninstalled'
+		AND access_token IS NULL AND refresh_token IS NULL AND application_token IS NULL`, row.ID) != 1 {
+		e.t.Fatalf("portal not uninstalled or secrets left: %+v", e.portal(row.MemberID))
+	}
+	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 0 {
+		e.t.Fatal("settings left")
+	}
+	if e.count(`SELECT count(*) FROM manager_audit WHERE portal_id = $1`, row.ID) != 1 {
+		e.t.Fatal("managers' audit trail erased")
+	}
+	if e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'confirmed' AND clean`, row.ID) != 1 {
+		e.t.Fatal("no confirmed uninstall recorded")
+	}
+}
+
+// A portal user who is not an admin holds, from their own iframe POST, the
+// application token and a refresh token the OAuth server accepts. With them
+// no event may uninstall the portal, erase its data or replace the token
+// the events are checked against; the real uninstall still works afterwards.
+func TestNonAdminFrameValuesCannotUninstallEraseOrRetoken(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(21)
+	e.install(p)
+	row := e.portalFixture(p)
+	appToken := p.ApplicationToken()
+
+	// What the employee's browser received when they opened the app.
+	frame := func() url.Values {
+		_, _, body, err := p.FrameRequest(p.NonAdminID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body.Get("APPLICATION_TOKEN") != appToken || body.Get("REFRESH_ID") == "" || body.Get("AUTH_ID") == "" {
+			t.Fatalf("frame POST lacks the values the attack needs: %v", body)
+		}
+		return body
+	}
+	stolen := frame()
+
+	for _, clean := range []bool{true, false} {
+		pg := e.postEvent(uninstallForm(p, stolen.Get("APPLICATION_TOKEN"), clean))
+		if pg.status != http.StatusOK || !strings.Contains(pg.body, "still installed") {
+			t.Errorf("forged ONAPPUNINSTALL clean=%v: %d %q, want 200 ignored", clean, pg.status, pg.body)
+		}
+		e.intact(p, row, appToken)
+	}
+	// Re-tokening: the employee's own refresh token proves the portal to the
+	// OAuth server, but not an admin; the token must stay the portal's.
+	attackerToken := strings.Repeat("a", 32)
+	for _, name := range []string{"ONAPPUPDATE", "ONAPPINSTALL"} {
+		body := frame()
+		form := url.Values{"event": {name}, "data[VERSION]": {"2"}, "ts": {"1766047124"},
+			"auth[domain]": {p.Domain()}, "auth[member_id]": {p.MemberID()},
+			"auth[client_endpoint]": {p.ClientEndpoint()}, "auth[server_endpoint]": {body.Get("SERVER_ENDPOINT")},
+			"auth[access_token]": {body.Get("AUTH_ID")}, "auth[refresh_token]": {body.Get("REFRESH_ID")},
+			"auth[application_token]": {attackerToken}}
+		if pg := e.postEvent(form); pg.status != http.StatusForbidden {
+			t.Errorf("non-admin %s: %d %q, want 403", name, pg.status, pg.body)
+		}
+		e.intact(p, row, appToken)
+		// With their own token stored, the forged uninstall would pass the
+		// token check: it must still be refuted.
+		e.postEvent(uninstallForm(p, attackerToken, true))
+		e.intact(p, row, appToken)
+	}
+
+	// The attempts are on record for the managers: one row per source,
+	// CLEAN flag and hour, with the repeats counted.
+	var n, repeats int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(repeats), 0) FROM uninstall_events
+		WHERE portal_id = $1 AND state = 'refuted' AND source_ip = '127.0.0.1'`, row.ID).Scan(&n, &repeats); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || repeats != 2 {
+		t.Errorf("refuted attempts recorded: %d rows, %d repeats; want 2 rows (CLEAN 1 and 0), 2 attempts", n, repeats)
+	}
+
+	// The admin really uninstalls with CLEAN: Bitrix24 revokes the tokens,
+	// the app confirms it and erases.
+	p.Uninstall(ctx, true)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+		t.Fatalf("genuine ONAPPUNINSTALL answered %d", d.Status)
+	}
+	e.erased(row)
+	// A repeat of the event, e.g. by the employee, changes nothing more.
+	if pg := e.postEvent(uninstallForm(p, appToken, true)); pg.status == http.StatusInternalServerError {
+		t.Errorf("repeated uninstall: %d", pg.status)
+	}
+}
+
+// Whichever way Bitrix24 refuses an uninstalled app's tokens, the genuine
+// uninstall is confirmed: it stops the portal's jobs and, with CLEAN, erases
+// its data but keeps the managers' audit trail.
+func TestGenuineUninstallIsConfirmedWhateverBitrix24Answers(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	defer func() { e.t = t }()
+	for i, mode := range b24sim.AfterUninstalls {
+		t.Run(mode.String(), func(t *testing.T) {
+			e.t = t // the helpers report to the subtest
+			p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(int64(30+i), 12, 3), AfterUninstall: mode})
+			e.install(p)
+			row := e.portalFixture(p)
+			job, err := e.river.Insert(ctx, jobs.SyncArgs{PortalID: row.ID, Trigger: jobs.TriggerManual},
+				&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Uninstall(ctx, true)
+			if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+				t.Fatalf("ONAPPUNINSTALL answered %d", d.Status)
+			}
+			e.erased(row)
+			if j, _ := e.river.JobGet(ctx, job.Job.ID); j.State != rivertype.JobStateCancelled {
+				t.Errorf("portal's job is %s, want cancelled", j.State)
+			}
+		})
+	}
+}
+
+// A sync may meet the revoked tokens before the uninstall event arrives and
+// flag the portal "needs reconnect"; the check still asks Bitrix24, and
+// decides by its answer both ways.
+func TestUninstallCheckOnAPortalNeedingReconnect(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(40)
+	e.install(p)
+	row := e.portalFixture(p)
+	flag := func() {
+		if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true WHERE id = $1`, row.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flag()
+	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true)); pg.status != http.StatusOK || !strings.Contains(pg.body, "still installed") {
+		t.Fatalf("forged uninstall on a flagged portal: %d %q", pg.status, pg.body)
+	}
+	if !e.portal(p.MemberID()).Installed() {
+		t.Fatal("forged uninstall acted on")
+	}
+	flag()
+	p.Uninstall(ctx, true)
+	e.erased(row)
+}
+
+// startUninstallWorker runs the uninstall-check worker on the env's database,
+// as serve does.
+func (e *b24Env) startUninstallWorker() {
+	e.t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	clients := connect.New(connect.Options{Pool: e.pool, Keyring: e.kr, Log: log,
+		OAuth: &bitrix24.OAuth{URL: e.sim.URL, ClientID: e.sim.ClientID(), ClientSecret: e.sim.ClientSecret()}})
+	workers := river.NewWorkers()
+	river.AddWorker(workers, jobs.NewUninstallCheckWorker(e.pool, clients, log))
+	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: log, Workers: workers,
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}, FetchPollInterval: 100 * time.Millisecond})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := rc.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rc.Stop(ctx)
+	})
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (e *b24Env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// When Bitrix24 cannot be asked, an uninstall is neither acted on nor
+// dropped: it waits, and a River job asks again. A genuine one is then
+// confirmed; one that Bitrix24 never answers about expires, changing nothing.
+func TestUnansweredUninstallIsRetried(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	serverError := b24sim.Fault{Method: "app.info", Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR"}
+
+	// Genuine uninstall while Bitrix24 fails once.
+	p := e.addPortal(50)
+	e.install(p)
+	row := e.portalFixture(p)
+	f := serverError
+	f.Count = 1
+	p.InjectFault(f)
+	p.Uninstall(ctx, true)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusAccepted {
+		t.Fatalf("unanswered uninstall: %d, want 202", d.Status)
+	}
+	if !e.portal(p.MemberID()).Installed() || e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
+		t.Fatal("acted on an unconfirmed uninstall")
+	}
+	if e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'pending' AND clean`, row.ID) != 1 {
+		t.Fatal("unanswered uninstall not recorded as pending")
+	}
+
+	// A forged one while Bitrix24 keeps failing.
+	q := e.addPortal(51)
+	e.install(q)
+	qrow := e.portalFixture(q)
+	f = serverError
+	f.Count = 1000
+	q.InjectFault(f)
+	if pg := e.postEvent(uninstallForm(q, q.ApplicationToken(), true)); pg.status != http.StatusAccepted {
+		t.Fatalf("forged uninstall, Bitrix24 failing: %d, want 202", pg.status)
+	}
+
+	e.startUninstallWorker()
+	e.waitFor("the genuine uninstall confirmed by the job", func() bool {
+		return e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'confirmed'`, row.ID) == 1
+	})
+	e.erased(row)
+
+	// The forged one is retried, and stays pending, while the window lasts.
+	e.waitFor("the forged uninstall's check to fail and wait for a retry", func() bool {
+		return e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_check' AND state = 'retryable'`) == 1
+	})
+	e.intact(q, qrow, q.ApplicationToken())
+	if e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'pending'`, qrow.ID) != 1 {
+		t.Fatal("forged uninstall no longer pending within the window")
+	}
+	// Past the window, the next attempt gives up: nothing changed.
+	if _, err := e.pool.Exec(ctx, `UPDATE uninstall_events SET received_at = now() - $2::interval WHERE portal_id = $1`,
+		qrow.ID, strconv.Itoa(int(uninstall.RetryWindow.Seconds())+60)+" seconds"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now() WHERE kind = 'uninstall_check' AND state = 'retryable'`); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the forged uninstall to expire", func() bool {
+		return e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'expired'`, qrow.ID) == 1
+	})
+	e.intact(q, qrow, q.ApplicationToken())
+}
+
+// The managers see a portal's unconfirmed uninstall attempts on its page:
+// when, whether CLEAN asked to erase, from which address, how often.
+func TestConsoleShowsUnconfirmedUninstalls(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := lead.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+		t.Fatal(err)
+	}
+	a, b, quiet := e.portal("a.bitrix24.com"), e.portal("b.bitrix24.com"), e.portal("quiet.bitrix24.com")
+	const hostile = `<img src=x onerror=alert(1)>`
+	for _, r := range []struct {
+		portal        int64
+		clean         bool
+		source, state string
+	}{
+		{a, true, "198.51.100.7", uninstall.StateRefuted},
+		{a, true, "198.51.100.7", uninstall.StateRefuted}, // a repeat: same row
+		{a, false, "198.51.100.8", uninstall.StateExpired},
+		{b, true, "203.0.113.9", uninstall.StateRefuted},
+	} {
+		if _, err := uninstall.Record(ctx, e.pool, r.portal, r.clean, r.source, r.state, "app.info: installed "+hostile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br := e.browser("10.0.1.2")
+	if rec := br.signIn("olga@ispring.example", "operator password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+	rec := br.do("GET", "/manager/portals/"+strconv.FormatInt(a, 10), nil)
+	page := rec.Body.String()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("portal page: %d\n%s", rec.Code, page)
+	}
+	for _, want := range []string{`data-testid="unconfirmed-uninstalls"`, "2 unconfirmed uninstall attempts",
+		"198.51.100.7", "198.51.100.8", "unconfirmed: the app is still installed", "unconfirmed: Bitrix24 did not answer",
+		"<td>yes</td>", "<td>no</td>", "<td>2</td>", "&lt;img src=x onerror=alert(1)&gt;"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("portal page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<img") || strings.Contains(page, "203.0.113.9") {
+		t.Error("portal page shows raw markup or another portal's attempts")
+	}
+	if n := strings.Count(page, "data-uninstall-id="); n != 2 {
+		t.Errorf("%d uninstall rows, want 2", n)
+	}
+	rec = br.do("GET", "/manager/portals/"+strconv.FormatInt(quiet, 10), nil)
+	if body := rec.Body.String(); rec.Code != http.StatusOK || strings.Contains(body, "Uninstall events") {
+		t.Errorf("quiet portal page: %d, shows an uninstall section", rec.Code)
+	}
+}

@@ -1,0 +1,120 @@
+package uninstall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"b24learn/internal/store"
+)
+
+// States of a recorded event (migrations/060).
+const (
+	StatePending   = "pending"
+	StateConfirmed = "confirmed"
+	StateRefuted   = "refuted"
+	StateExpired   = "expired"
+)
+
+// RetryWindow is how long a pending event is asked about again; after it,
+// the event expires and changes nothing.
+const RetryWindow = 6 * time.Hour
+
+// Event is one recorded ONAPPUNINSTALL.
+type Event struct {
+	ID         int64
+	PortalID   int64
+	Clean      bool
+	SourceIP   string
+	State      string
+	Reason     string
+	Repeats    int
+	ReceivedAt time.Time
+	LastAt     time.Time
+	ResolvedAt time.Time // zero while pending
+}
+
+// Unconfirmed reports whether the event was not acted on.
+func (e Event) Unconfirmed() bool { return e.State == StateRefuted || e.State == StateExpired }
+
+const eventColumns = `id, portal_id, clean, source_ip, state, reason, repeats, received_at, last_at, resolved_at`
+
+func scanEvent(row pgx.Row) (Event, error) {
+	var e Event
+	var resolved *time.Time
+	err := row.Scan(&e.ID, &e.PortalID, &e.Clean, &e.SourceIP, &e.State, &e.Reason, &e.Repeats,
+		&e.ReceivedAt, &e.LastAt, &resolved)
+	if resolved != nil {
+		e.ResolvedAt = *resolved
+	}
+	return e, err
+}
+
+// Record stores an event in the given state and returns its id. A refuted
+// event repeating one from the same address, with the same CLEAN, within the
+// hour adds to that row's repeats, so a flood of forgeries stays one line.
+func Record(ctx context.Context, db store.DBTX, portalID int64, clean bool, sourceIP, state, reason string) (int64, error) {
+	var id int64
+	if state == StateRefuted {
+		err := db.QueryRow(ctx, `UPDATE uninstall_events SET repeats = repeats + 1, last_at = now(), reason = $4
+			WHERE id = (SELECT id FROM uninstall_events
+				WHERE portal_id = $1 AND clean = $2 AND source_ip = $3 AND state = 'refuted'
+					AND last_at > now() - interval '1 hour'
+				ORDER BY id DESC LIMIT 1)
+			RETURNING id`, portalID, clean, sourceIP, reason).Scan(&id)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return 0, fmt.Errorf("record uninstall event: %w", err)
+		}
+	}
+	err := db.QueryRow(ctx, `INSERT INTO uninstall_events (portal_id, clean, source_ip, state, reason, resolved_at)
+		VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'pending' THEN NULL ELSE now() END) RETURNING id`,
+		portalID, clean, sourceIP, state, reason).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("record uninstall event: %w", err)
+	}
+	return id, nil
+}
+
+// LockPending loads a pending event and locks its row in tx; found is false
+// when the event is gone or no longer pending.
+func LockPending(ctx context.Context, tx pgx.Tx, id int64) (e Event, found bool, err error) {
+	e, err = scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM uninstall_events
+		WHERE id = $1 AND state = 'pending' FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Event{}, false, nil
+	}
+	if err != nil {
+		return Event{}, false, fmt.Errorf("load uninstall event %d: %w", id, err)
+	}
+	return e, true, nil
+}
+
+// Resolve ends a pending event with state and Bitrix24's reason.
+func Resolve(ctx context.Context, db store.DBTX, id int64, state, reason string) error {
+	_, err := db.Exec(ctx, `UPDATE uninstall_events SET state = $2, reason = $3, resolved_at = now(), last_at = now()
+		WHERE id = $1 AND state = 'pending'`, id, state, reason)
+	if err != nil {
+		return fmt.Errorf("resolve uninstall event %d: %w", id, err)
+	}
+	return nil
+}
+
+// List returns the portal's newest events.
+func List(ctx context.Context, db store.DBTX, portalID int64, limit int) ([]Event, error) {
+	rows, err := db.Query(ctx, `SELECT `+eventColumns+` FROM uninstall_events
+		WHERE portal_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2`, portalID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list uninstall events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) { return scanEvent(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list uninstall events: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,153 @@
+// Package uninstall decides whether an ONAPPUNINSTALL event is genuine and
+// acts on it. The event's only credential, the application_token, reaches
+// every portal user in the iframe POST, so it cannot tell the portal's admin
+// removing the app from an employee forging the event. What can is Bitrix24
+// itself: once the app is really gone, it refuses the tokens the app stored
+// for the portal. So an event with the right application_token is acted on
+// only when a call on the stored tokens is refused (Ask says Confirmed); an
+// event whose tokens still work changes nothing and is recorded for the
+// managers (Refuted); and when Bitrix24 cannot be asked, the event waits for
+// a River job to ask again for a bounded time (Unknown, then pending).
+package uninstall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/connect"
+	"b24learn/internal/store"
+)
+
+// Verdict is what Bitrix24's answer to the stored tokens says about the app.
+type Verdict int
+
+const (
+	// Unknown: Bitrix24 gave no usable answer (unreachable, 5xx, rate limit,
+	// or an answer that names no uninstall); ask again later.
+	Unknown Verdict = iota
+	// Confirmed: Bitrix24 refused the stored tokens the way it refuses an
+	// uninstalled app's, or app.info says the app is not installed.
+	Confirmed
+	// Refuted: the stored tokens work and the app is installed.
+	Refuted
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Confirmed:
+		return "confirmed"
+	case Refuted:
+		return "refuted"
+	}
+	return "unknown"
+}
+
+// AskTimeout bounds one check, a refresh included.
+const AskTimeout = 30 * time.Second
+
+// Ask calls app.info on the portal's stored tokens through the portal's
+// token source, so a needed refresh is serialised with the syncs' and its new
+// pair is stored. reason is Bitrix24's answer in short (an error code, never
+// a token), for the log and the managers.
+func Ask(ctx context.Context, clients *connect.Factory, portalID int64) (v Verdict, reason string) {
+	ctx, cancel := context.WithTimeout(ctx, AskTimeout)
+	defer cancel()
+	c, err := clients.Bitrix24Check(ctx, portalID)
+	if err != nil {
+		return Unknown, short(err.Error())
+	}
+	info, err := c.AppInfo(ctx)
+	return Classify(info, err)
+}
+
+// goneCodes are the answers of an app that is no longer installed: REST's
+// APPLICATION_NOT_FOUND, and a refresh refused with invalid_grant,
+// invalid_client or PAYMENT_REQUIRED. Bitrix24 does not document which one
+// it gives after an uninstall, so each counts. expired_token and
+// invalid_token do not: the token source refreshes on them, and only the
+// refresh's refusal tells.
+var goneCodes = []*bitrix24.APIError{bitrix24.ErrApplicationNotFound, bitrix24.ErrInvalidGrant,
+	bitrix24.ErrInvalidClient, bitrix24.ErrPaymentRequired, {Code: "PORTAL_DELETED"}}
+
+// Classify reads an app.info answer (or its error) as a Verdict.
+func Classify(info bitrix24.AppInfo, err error) (Verdict, string) {
+	if err == nil {
+		if !info.Installed {
+			return Confirmed, "app.info: INSTALLED false"
+		}
+		return Refuted, "app.info: installed"
+	}
+	for _, g := range goneCodes {
+		if errors.Is(err, g) {
+			return Confirmed, g.Code
+		}
+	}
+	var ae *bitrix24.APIError
+	if errors.As(err, &ae) && ae.HTTPStatus == http.StatusNotFound && !errors.Is(err, bitrix24.ErrMethodNotFound) {
+		// The portal's address answers 404: the portal itself is gone.
+		return Confirmed, "portal not found (http 404)"
+	}
+	if code := bitrix24.ErrorCode(err); code != "" {
+		return Unknown, code
+	}
+	return Unknown, short(err.Error())
+}
+
+func short(s string) string {
+	if len(s) > 200 {
+		return s[:200]
+	}
+	return s
+}
+
+// Confirm acts on a confirmed uninstall in tx: it cancels the portal's
+// unfinished River jobs, marks the portal uninstalled and, for clean, erases
+// its secrets, credentials and mapping data. rc may be nil (no River client:
+// jobs are left alone).
+func Confirm(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], portalID int64, clean bool) error {
+	if rc != nil {
+		if err := cancelPortalJobs(ctx, tx, rc, portalID); err != nil {
+			return err
+		}
+	}
+	if err := store.MarkPortalUninstalled(ctx, tx, portalID); err != nil {
+		return err
+	}
+	if clean {
+		if err := store.ErasePortalData(ctx, tx, portalID); err != nil {
+			return fmt.Errorf("erase portal data: %w", err)
+		}
+	}
+	return nil
+}
+
+// cancelPortalJobs cancels every unfinished River job whose args name the
+// portal (every job kind carries portal_id). A running job is flagged, and its
+// worker's context is cancelled by River.
+func cancelPortalJobs(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], portalID int64) error {
+	rows, err := tx.Query(ctx, `SELECT id FROM river_job
+		WHERE args->>'portal_id' = $1
+			AND state IN ('available', 'scheduled', 'retryable', 'running', 'pending')`,
+		strconv.FormatInt(portalID, 10))
+	if err != nil {
+		return fmt.Errorf("list portal jobs: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("list portal jobs: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := rc.JobCancelTx(ctx, tx, id); err != nil {
+			return fmt.Errorf("cancel job %d: %w", id, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+package uninstall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"b24learn/internal/bitrix24"
+)
+
+// Only answers that mean "the app is gone" confirm; a token that merely
+// expired, a missing method, a deleted user or a failing server do not.
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	refused := func(code string, status int) error {
+		// As the client reports a refused refresh: reconnect needed, wrapping the OAuth answer.
+		return fmt.Errorf("app.info: %w: %w", bitrix24.ErrNeedsReconnect, &bitrix24.APIError{Code: code, HTTPStatus: status})
+	}
+	rest := func(code string, status int) error {
+		return fmt.Errorf("app.info: %w", &bitrix24.APIError{Code: code, HTTPStatus: status})
+	}
+	for name, c := range map[string]struct {
+		info bitrix24.AppInfo
+		err  error
+		want Verdict
+	}{
+		"installed":                   {bitrix24.AppInfo{Installed: true}, nil, Refuted},
+		"INSTALLED false":             {bitrix24.AppInfo{}, nil, Confirmed},
+		"APPLICATION_NOT_FOUND":       {err: rest("APPLICATION_NOT_FOUND", 401), want: Confirmed},
+		"refresh invalid_grant":       {err: refused("invalid_grant", 400), want: Confirmed},
+		"refresh invalid_client":      {err: refused("invalid_client", 401), want: Confirmed},
+		"refresh PAYMENT_REQUIRED":    {err: refused("PAYMENT_REQUIRED", 400), want: Confirmed},
+		"portal 404":                  {err: rest("NOT_FOUND", 404), want: Confirmed},
+		"PORTAL_DELETED":              {err: rest("PORTAL_DELETED", 500), want: Confirmed},
+		"expired_token after refresh": {err: rest("expired_token", 401), want: Unknown},
+		"invalid_token after refresh": {err: rest("invalid_token", 401), want: Unknown},
+		"method not found":            {err: rest("ERROR_METHOD_NOT_FOUND", 404), want: Unknown},
+		"user deleted":                {err: rest("authorization_error", 401), want: Unknown},
+		"no auth":                     {err: rest("NO_AUTH_FOUND", 401), want: Unknown},
+		"server error":                {err: rest("INTERNAL_SERVER_ERROR", 500), want: Unknown},
+		"rate limited":                {err: rest("QUERY_LIMIT_EXCEEDED", 503), want: Unknown},
+		"no tokens stored":            {err: fmt.Errorf("get token: %w", bitrix24.ErrNeedsReconnect), want: Unknown},
+		"timeout":                     {err: fmt.Errorf("app.info: %w", context.DeadlineExceeded), want: Unknown},
+		"network":                     {err: errors.New("dial tcp: connection refused"), want: Unknown},
+	} {
+		if got, reason := Classify(c.info, c.err); got != c.want || reason == "" {
+			t.Errorf("%s: %v (%q), want %v", name, got, reason, c.want)
+		}
+	}
+}
