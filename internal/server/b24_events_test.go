@@ -377,3 +377,36 @@ func TestConsoleShowsUnconfirmedUninstalls(t *testing.T) {
 		t.Errorf("quiet portal page: %d, shows an uninstall section", rec.Code)
 	}
 }
+
+// Every portal user knows the application token, so a flood of forged
+// uninstall events must not turn into a flood of Bitrix24 calls: past the
+// portal's verification bucket the events are kept as pending, sharing one
+// row and one check job, and nothing changes.
+func TestForgedUninstallFloodMakesBoundedBitrix24Calls(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	p := e.addPortal(22)
+	e.install(p)
+	row := e.portalFixture(p)
+	appToken := p.ApplicationToken()
+	p.ResetCounters()
+
+	const flood = 120
+	for range flood {
+		if pg := e.postEvent(uninstallForm(p, appToken, true)); pg.status >= 300 {
+			t.Fatalf("forged uninstall answered %d %q", pg.status, pg.body)
+		}
+	}
+	e.intact(p, row, appToken)
+	// The default per-portal bucket holds 30; the clock stands still.
+	limit := DefaultVerifyLimits().PerPortal.Burst
+	if got := p.TotalRequests(); got == 0 || got > limit {
+		t.Errorf("%d forged uninstalls made %d Bitrix24 requests, want 1..%d", flood, got, limit)
+	}
+	if n := e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1`, row.ID); n > 2 {
+		t.Errorf("%d uninstall_events rows for one source, want at most 2 (refuted, pending)", n)
+	}
+	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_check'`); n > 1 {
+		t.Errorf("%d uninstall check jobs queued, want at most 1", n)
+	}
+}
