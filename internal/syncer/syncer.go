@@ -413,8 +413,8 @@ func (s *Syncer) licenceRetries(ctx context.Context, portalID int64, learnActive
 // licenceOutcome reads back the users this run created or reactivated: past
 // its plan Learn keeps them inactive without an error (docs/learn-api.md,
 // "Plan limit"). It records who waits for a licence now, and Learn's active
-// count as the run leaves it, and returns the report rows of the users that
-// wait.
+// count once this run's activations are done, and returns the report rows of
+// the users that wait.
 func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc Learn, plan *Plan, a *applier, learnActive int) ([]RunItem, error) {
 	var items []RunItem
 	var waiting []int64
