@@ -160,6 +160,25 @@ func mgrDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
+// mgrRunNotes says in words how many employees the portal's latest sync
+// left waiting for a Learn licence or shared with another portal.
+func mgrRunNotes(runs []syncer.RunRecord) []string {
+	for _, r := range runs {
+		if r.Trigger == syncer.TriggerPreview {
+			continue
+		}
+		var out []string
+		for _, n := range []string{LicenceNote("en", r.Counts["user."+syncer.ItemWaiting]),
+			ConflictNote("en", r.Counts["user."+syncer.ItemConflict])} {
+			if n != "" {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 // mgrCounts lists a run's counts per action ("user.create 3"), sorted.
 func mgrCounts(c map[string]int) string {
 	keys := make([]string, 0, len(c))

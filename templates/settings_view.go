@@ -293,6 +293,68 @@ var countLabels = map[string][2]string{
 	"user.refused":              {"users refused", "отклонено пользователей"},
 	"user.failed":               {"users failed", "ошибок у пользователей"},
 	"user.held":                 {"deactivations held", "отложено деактиваций"},
+	"user.waiting":              {"waiting for a licence", "ждут лицензию"},
+	"user.conflict":             {"shared with another portal", "общих с другим порталом"},
+}
+
+// RunCount is one count of a run, 0 for no run.
+func RunCount(r *RunView, key string) int {
+	if r == nil {
+		return 0
+	}
+	for _, c := range r.Counts {
+		if c.Key == key {
+			return c.N
+		}
+	}
+	return 0
+}
+
+// ruForm picks the Russian word form for n: one (1, 21), few (2-4, 22-24),
+// many (0, 5-20, 25...).
+func ruForm(n int, one, few, many string) string {
+	switch n10, n100 := n%10, n%100; {
+	case n10 == 1 && n100 != 11:
+		return one
+	case n10 >= 2 && n10 <= 4 && (n100 < 12 || n100 > 14):
+		return few
+	}
+	return many
+}
+
+// LicenceNote is the status panel's sentence on employees the last run left
+// waiting for a licence (Learn's plan is full); "" when there are none.
+func LicenceNote(lang string, waiting int) string {
+	if waiting <= 0 {
+		return ""
+	}
+	n := strconv.Itoa(waiting)
+	if lang == "ru" {
+		return n + " " + ruForm(waiting, "сотрудник ждёт", "сотрудника ждут", "сотрудников ждут") +
+			" лицензию iSpring Learn: активные пользователи тарифа закончились. Их активируют, когда в iSpring Learn освободятся места, или при попытке раз в сутки."
+	}
+	if waiting == 1 {
+		return "1 employee is waiting for an iSpring Learn licence: the plan's active users are used up. They are activated when seats free up in iSpring Learn, or by the daily retry."
+	}
+	return n + " employees are waiting for an iSpring Learn licence: the plan's active users are used up. They are activated when seats free up in iSpring Learn, or by the daily retry."
+}
+
+// ConflictNote is the status panel's sentence on employees whose iSpring
+// Learn user another portal of the same Learn account also matches; "" when
+// there are none.
+func ConflictNote(lang string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	s := strconv.Itoa(n)
+	if lang == "ru" {
+		return s + " " + ruForm(n, "сотрудник есть", "сотрудника есть", "сотрудников есть") +
+			" и в другом портале, подключённом к этому аккаунту iSpring Learn. Пользователем iSpring Learn управляет только портал, который первым его синхронизировал; в отчёте о запуске указано, какой."
+	}
+	if n == 1 {
+		return "1 employee is also in another portal connected to this iSpring Learn account. A Learn user is managed only by the portal that synced it first; the run report names it."
+	}
+	return s + " employees are also in another portal connected to this iSpring Learn account. A Learn user is managed only by the portal that synced it first; the run report names it."
 }
 
 func countLabel(lang, key string) string {

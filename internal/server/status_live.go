@@ -45,6 +45,10 @@ type liveStatus struct {
 	// Reports: the session may open run reports (admins only); other users
 	// get no preview rows and no error texts either.
 	Reports bool `json:"reports"`
+	// LicenceNote and ConflictNote say, in words, how many employees the last
+	// run left waiting for a Learn licence or shared with another portal.
+	LicenceNote  string `json:"licence_note"`
+	ConflictNote string `json:"conflict_note"`
 }
 
 type liveTime struct {
@@ -231,6 +235,10 @@ func (s *Server) loadLiveStatus(ctx context.Context, p store.Portal, lang string
 		if v.Preview.Items, v.Preview.Total, err = firstItems(ctx, s.pool, p.ID, v.Preview.ID, previewItems); err != nil {
 			return v, err
 		}
+	}
+	if v.LastRun != nil {
+		v.LicenceNote = templates.LicenceNote(lang, v.LastRun.Counts["user."+syncer.ItemWaiting])
+		v.ConflictNote = templates.ConflictNote(lang, v.LastRun.Counts["user."+syncer.ItemConflict])
 	}
 	held, err := rs.LatestHeld(ctx, p.ID)
 	if err != nil {

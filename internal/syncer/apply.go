@@ -31,6 +31,7 @@ type applier struct {
 	par        int
 	invitation string
 	layout     Layout
+	account    string // AccountKey of the Learn account
 
 	mu      sync.Mutex
 	deptIDs map[int64]string
@@ -38,11 +39,22 @@ type applier struct {
 	counts  map[string]int
 	issues  int // refused or failed steps
 	writes  int
+	// owned are the Learn users this portal owns; others are claimed before
+	// the first write to them.
+	owned map[string]bool
+	// activated are users created or reactivated (b24 id -> Learn id): Learn
+	// may have left them inactive past its plan, which a read-back tells.
+	activated map[int64]string
+	// refusedActivation are reactivations Learn refused: past the plan.
+	refusedActivation []int64
+	tried             []int64 // reactivations tried (applied or refused)
+	conflicts         []Conflict
 }
 
 func newApplier(st *Store, lc Learn, log *slog.Logger, portalID, runID int64, par int, invitation string, p *Plan) *applier {
 	a := &applier{store: st, lc: lc, log: log, portalID: portalID, runID: runID, par: par, invitation: invitation,
-		layout: p.Layout, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{}}
+		layout: p.Layout, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{},
+		owned: map[string]bool{}, activated: map[int64]string{}}
 	for k, v := range p.DeptIDs {
 		a.deptIDs[k] = v
 	}
@@ -100,8 +112,32 @@ func (a *applier) apply(ctx context.Context, steps []Step) error {
 	return nil
 }
 
+// claim makes sure this portal owns the existing Learn user a step writes
+// to, before the write: a user another portal owns is left alone.
+func (a *applier) claim(ctx context.Context, s Step) error {
+	if s.Kind != KindUser || s.LearnID == "" || a.account == "" {
+		return nil
+	}
+	a.mu.Lock()
+	owned := a.owned[s.LearnID]
+	a.mu.Unlock()
+	if owned {
+		return nil
+	}
+	if err := a.store.Claim(ctx, a.account, s.LearnID, a.portalID); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.owned[s.LearnID] = true
+	a.mu.Unlock()
+	return nil
+}
+
 // one executes a single step and records its outcome.
 func (a *applier) one(ctx context.Context, s Step) error {
+	if err := a.claim(ctx, s); err != nil {
+		return a.failed(ctx, s, err)
+	}
 	id, err := a.exec(ctx, s)
 	if err != nil {
 		return a.failed(ctx, s, err)
@@ -113,13 +149,32 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 	if fatal(ctx, err) {
 		return err
 	}
+	var owned *ErrOwnedElsewhere
+	var invalid *learn.ValidationError
 	status := ItemFailed
-	if refusal(err) {
+	switch {
+	case errors.As(err, &owned):
+		status = ItemConflict
+	case s.Action == ActionReactivate && errors.As(err, &invalid):
+		// Learn refuses an activation past its plan (docs/learn-api.md,
+		// "Plan limit"): the user waits for a licence, which is no failure.
+		a.mu.Lock()
+		a.counts[string(s.Kind)+"."+ItemWaiting]++
+		a.refusedActivation = append(a.refusedActivation, s.B24ID)
+		a.tried = append(a.tried, s.B24ID)
+		a.mu.Unlock()
+		it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
+			After: s.Before, Reason: reasonLicence + " (Learn: " + err.Error() + ")", Status: ItemWaiting}
+		return a.store.RecordItems(ctx, a.portalID, a.runID, []RunItem{it})
+	case refusal(err):
 		status = ItemRefused
 	}
 	a.mu.Lock()
 	a.counts[string(s.Kind)+"."+status]++
 	a.issues++
+	if owned != nil {
+		a.conflicts = append(a.conflicts, Conflict{B24ID: s.B24ID, LearnID: s.LearnID})
+	}
 	a.mu.Unlock()
 	a.log.Warn("sync step not applied", slog.Int64("portal_id", a.portalID), slog.String("kind", string(s.Kind)),
 		slog.String("action", string(s.Action)), slog.Int64("b24_id", s.B24ID), slog.Any("error", err))
@@ -137,12 +192,24 @@ func (a *applier) record(ctx context.Context, s Step, learnID string) error {
 	var m *Mapping
 	if s.Action != ActionSupervisor {
 		m = &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnID, Fingerprint: s.Fingerprint}
+		if s.Kind == KindUser {
+			m.Account = a.account
+		}
 	}
 	if err := a.store.RecordStep(ctx, a.portalID, a.runID, it, m); err != nil {
 		return fmt.Errorf("record step: %w", err)
 	}
 	a.mu.Lock()
 	a.counts[string(s.Kind)+"."+string(s.Action)]++
+	if s.Kind == KindUser && (s.Action == ActionCreate || s.Action == ActionReactivate) {
+		a.activated[s.B24ID] = learnID
+	}
+	if s.Action == ActionReactivate {
+		a.tried = append(a.tried, s.B24ID)
+	}
+	if s.Kind == KindUser && a.account != "" {
+		a.owned[learnID] = true
+	}
 	a.mu.Unlock()
 	return nil
 }
@@ -308,6 +375,12 @@ func (a *applier) moveChunk(ctx context.Context, steps []Step) error {
 	byDept := map[string][]Step{}
 	var order []string
 	for _, s := range steps {
+		if err := a.claim(ctx, s); err != nil {
+			if err := a.failed(ctx, s, err); err != nil {
+				return err
+			}
+			continue
+		}
 		d, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
 		if err != nil {
 			if err := a.failed(ctx, s, err); err != nil {
@@ -354,6 +427,20 @@ func (a *applier) moveChunk(ctx context.Context, steps []Step) error {
 // deactivateChunk deactivates users with the bulk endpoint; a failed call
 // falls back to one status call per user.
 func (a *applier) deactivateChunk(ctx context.Context, steps []Step) error {
+	mine := steps[:0:0]
+	for _, s := range steps {
+		if err := a.claim(ctx, s); err != nil {
+			if err := a.failed(ctx, s, err); err != nil {
+				return err
+			}
+			continue
+		}
+		mine = append(mine, s)
+	}
+	steps = mine
+	if len(steps) == 0 {
+		return nil
+	}
 	if len(steps) == 1 {
 		return a.one(ctx, steps[0])
 	}

@@ -125,6 +125,14 @@ type Mapping struct {
 	B24ID       int64
 	LearnID     string
 	Fingerprint string
+	// LicenceWait: the user is inactive in Learn because the plan's active
+	// users are used up; it is reactivated only when Options.RetryLicence
+	// names it.
+	LicenceWait bool
+	// Account is the Learn account key (AccountKey) of a user mapping being
+	// written, so that the store records this portal as the user's owner.
+	// Mappings read from the store leave it empty.
+	Account string
 }
 
 // Safeguard bounds how many deactivations one run applies without approval.
@@ -150,6 +158,9 @@ type Options struct {
 	// SharedAccount forces the multi-portal layout even before another
 	// portal's departments are visible in Learn.
 	SharedAccount bool
+	// RetryLicence holds Bitrix24 user ids waiting for a licence whose
+	// reactivation this run tries again; the others keep waiting, unwritten.
+	RetryLicence map[int64]bool
 }
 
 // Desired is what Bitrix24 says.
@@ -163,6 +174,9 @@ type Actual struct {
 	Departments []LearnDepartment
 	Users       []LearnUser
 	Mappings    []Mapping
+	// Foreign holds the Learn users of the account that another portal owns
+	// (Learn id -> that portal's domain): this portal's run leaves them alone.
+	Foreign map[string]string
 }
 
 // Input is everything Plan needs.

@@ -25,7 +25,13 @@ const (
 	ActionLink Action = "link"
 	// ActionRefuse is never applied; it reports an object that cannot sync.
 	ActionRefuse Action = "refuse"
+	// ActionConflict is never applied; it reports an employee whose Learn
+	// user (same e-mail or login) another portal owns.
+	ActionConflict Action = "conflict"
 )
+
+// foreignOwner marks, in builder.claimed, a Learn user another portal owns.
+const foreignOwner int64 = -1
 
 // Stage orders steps: departments (by tree level) before users, users before
 // deactivations, everything before supervisors.
@@ -116,6 +122,9 @@ type Plan struct {
 	Layout  Layout
 	Steps   []Step // applied in order (see Stage, Level)
 	Refused []Step // reported only
+	// Waiting are reactivations not tried in this run: the users wait for a
+	// licence (the plan's active users are used up). Reported only.
+	Waiting []Step
 	// Learn ids known at plan time, by Bitrix24 id.
 	DeptIDs map[int64]string
 	UserIDs map[int64]string
@@ -137,7 +146,14 @@ func (p *Plan) Counts() map[string]int {
 		c[string(s.Kind)+"."+string(s.Action)]++
 	}
 	for _, s := range p.Refused {
+		if s.Action == ActionConflict {
+			c[string(s.Kind)+".conflict"]++
+			continue
+		}
 		c[string(s.Kind)+".refused"]++
+	}
+	for _, s := range p.Waiting {
+		c[string(s.Kind)+".waiting"]++
 	}
 	return c
 }
@@ -341,6 +357,13 @@ func (b *builder) index() {
 			if _, ok := b.learnUsers[m.LearnID]; ok {
 				b.claimed[m.LearnID] = m.B24ID
 			}
+		}
+	}
+	// Another portal's users are taken even when this portal's mapping
+	// points at them (a mapping from before ownership was recorded).
+	for id := range b.in.Actual.Foreign {
+		if _, ok := b.learnUsers[id]; ok {
+			b.claimed[id] = foreignOwner
 		}
 	}
 	b.employees = map[int64]*Employee{}
@@ -651,6 +674,12 @@ func (b *builder) usersStep() {
 			want.DeptB24 = d
 		}
 		lu := b.resolveUser(e.ID, email)
+		if lu == nil {
+			if f := b.foreignUser(email); f != nil {
+				b.conflict(e.ID, f)
+				continue
+			}
+		}
 		if email != "" {
 			if owner, dup := emailOwner[email]; dup && (lu == nil || b.claimed[lu.ID] != e.ID) {
 				b.refuse(e.ID, fmt.Sprintf("e-mail %s is also used by Bitrix24 user %d", email, owner))
@@ -706,7 +735,13 @@ func (b *builder) usersStep() {
 				User: &want, Before: before, After: specState(&want, lu.Status), Fingerprint: fp,
 			})
 		}
-		if lu.Status != StatusActive {
+		if lu.Status != StatusActive && mapped && m.LearnID == lu.ID && m.LicenceWait && !b.o.RetryLicence[e.ID] {
+			b.plan.Waiting = append(b.plan.Waiting, Step{
+				Stage: StageUsers, Level: 1, Kind: KindUser, Action: ActionReactivate, B24ID: e.ID, LearnID: lu.ID,
+				Status: StatusActive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
+				After: map[string]string{"status": strconv.Itoa(lu.Status)}, Fingerprint: fp, Reason: reasonLicence,
+			})
+		} else if lu.Status != StatusActive {
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Level: 1, Kind: KindUser, Action: ActionReactivate, B24ID: e.ID, LearnID: lu.ID,
 				Status: StatusActive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
@@ -743,6 +778,34 @@ func (b *builder) resolveUser(id int64, email string) *LearnUser {
 		return u
 	}
 	return nil
+}
+
+// reasonLicence explains a user left inactive by Learn's plan limit.
+const reasonLicence = "waiting for a licence: the Learn plan's active users are used up"
+
+// foreignUser is the Learn user another portal owns whose login or e-mail is
+// this e-mail, or nil.
+func (b *builder) foreignUser(email string) *LearnUser {
+	if email == "" {
+		return nil
+	}
+	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
+		if u != nil && b.claimed[u.ID] == foreignOwner {
+			return u
+		}
+	}
+	return nil
+}
+
+// conflict reports an employee whose Learn user another portal owns; the
+// owner's domain is in the reason and in After["owner"].
+func (b *builder) conflict(id int64, u *LearnUser) {
+	owner := b.in.Actual.Foreign[u.ID]
+	b.plan.Refused = append(b.plan.Refused, Step{
+		Stage: StageUsers, Kind: KindUser, Action: ActionConflict, B24ID: id, LearnID: u.ID,
+		Before: userState(u), After: map[string]string{"owner": owner},
+		Reason: fmt.Sprintf("Learn user %s belongs to portal %s, which synced it first; this portal leaves it alone", u.Login, owner),
+	})
 }
 
 // emailTaken names the Bitrix24 user whose Learn user has this login or

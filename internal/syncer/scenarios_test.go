@@ -486,18 +486,18 @@ func TestSyncRefusals(t *testing.T) {
 	if active != 30 || inactive == 0 {
 		t.Fatalf("active %d inactive %d, want the plan's 30 and the rest inactive", active, inactive)
 	}
-	// The next run reports the plan limit on each user it cannot activate and
-	// still finishes.
+	// The next run reports each user the plan leaves inactive as waiting for
+	// a licence, without trying to activate them again, and still finishes.
 	rep = e.run(portalID, TriggerScheduled)
 	items, _ = e.syncer.Store().RunItems(context.Background(), portalID, rep.RunID)
 	limit := 0
 	for _, it := range items {
-		if it.Action == ActionReactivate && it.Status == ItemRefused && strings.Contains(it.Reason, "limit") {
+		if it.Action == ActionReactivate && it.Status == ItemWaiting && strings.Contains(it.Reason, "licence") {
 			limit++
 		}
 	}
-	if limit != inactive || rep.Status != RunPartial {
-		t.Fatalf("plan-limit refusals %d, want %d (status %s)", limit, inactive, rep.Status)
+	if limit != inactive || rep.Status != RunPartial || rep.Counts["user.reactivate"] != 0 {
+		t.Fatalf("waiting for a licence %d, want %d (status %s, counts %v)", limit, inactive, rep.Status, rep.Counts)
 	}
 	_ = p
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,11 @@ const (
 	ItemHeld    = "held"
 	ItemPlanned = "planned"
 	ItemFailed  = "failed"
+	// ItemWaiting: an employee waiting for a licence; not a failure.
+	ItemWaiting = "waiting"
+	// ItemConflict: a Learn user another portal owns (or, in the owner's
+	// report, that another portal also claims).
+	ItemConflict = "conflict"
 )
 
 // DefaultRetention is how long run reports are kept (DESIGN §6).
@@ -78,14 +84,15 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // Mappings returns the portal's whole mapping.
 func (s *Store) Mappings(ctx context.Context, portalID int64) ([]Mapping, error) {
 	rows, err := s.pool.Query(ctx,
-		`SELECT kind, b24_id, learn_id, fingerprint FROM sync_mappings WHERE portal_id = $1 ORDER BY kind, b24_id`, portalID)
+		`SELECT kind, b24_id, learn_id, fingerprint, licence_wait_since IS NOT NULL
+		FROM sync_mappings WHERE portal_id = $1 ORDER BY kind, b24_id`, portalID)
 	if err != nil {
 		return nil, fmt.Errorf("query mappings: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mapping, error) {
 		var m Mapping
 		var kind string
-		err := r.Scan(&kind, &m.B24ID, &m.LearnID, &m.Fingerprint)
+		err := r.Scan(&kind, &m.B24ID, &m.LearnID, &m.Fingerprint, &m.LicenceWait)
 		m.Kind = Kind(kind)
 		return m, err
 	})
@@ -145,6 +152,14 @@ func (s *Store) RecordStep(ctx context.Context, portalID, runID int64, it RunIte
 			portalID, string(m.Kind), m.B24ID, m.LearnID, m.Fingerprint)
 		if err != nil {
 			return fmt.Errorf("upsert mapping: %w", err)
+		}
+		if m.Kind == KindUser && m.Account != "" {
+			// The applier claimed an existing user before writing to it; a
+			// user it created is claimed here, with its mapping.
+			if _, err := tx.Exec(ctx, `INSERT INTO learn_user_owners (learn_account, learn_id, portal_id)
+				VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, m.Account, m.LearnID, portalID); err != nil {
+				return fmt.Errorf("record owner: %w", err)
+			}
 		}
 	}
 	if _, err := tx.Exec(ctx, insertItem, itemArgs(portalID, runID, it)...); err != nil {
@@ -298,10 +313,14 @@ func (s *Store) RunItems(ctx context.Context, portalID, runID int64) ([]RunItem,
 	return out, nil
 }
 
-// DeleteMappings forgets the portal's mapping (uninstall with CLEAN=1).
+// DeleteMappings forgets the portal's mapping (uninstall with CLEAN=1) and
+// with it the Learn users it owns, which another portal may then claim.
 func (s *Store) DeleteMappings(ctx context.Context, portalID int64) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM sync_mappings WHERE portal_id = $1`, portalID); err != nil {
 		return fmt.Errorf("delete mappings: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM learn_user_owners WHERE portal_id = $1`, portalID); err != nil {
+		return fmt.Errorf("delete ownership: %w", err)
 	}
 	return nil
 }
@@ -320,4 +339,208 @@ func (s *Store) PurgeRuns(ctx context.Context, keep time.Duration) (int64, error
 		return 0, fmt.Errorf("purge runs: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// AccountKey is how a Learn account is named in the ownership tables: its
+// address lowercased, without scheme and trailing slash, so that two portals
+// typing the same account differently share it.
+func AccountKey(learnURL string) string {
+	u := strings.ToLower(strings.TrimSpace(learnURL))
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	return strings.TrimRight(u, "/")
+}
+
+// Owners reads who owns the account's Learn users: the ids this portal owns,
+// and the others with their owner portal's domain.
+func (s *Store) Owners(ctx context.Context, account string, portalID int64) (own map[string]bool, foreign map[string]string, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT o.learn_id, o.portal_id, p.domain
+		FROM learn_user_owners o JOIN portals p ON p.id = o.portal_id WHERE o.learn_account = $1`, account)
+	if err != nil {
+		return nil, nil, fmt.Errorf("query owners: %w", err)
+	}
+	defer rows.Close()
+	own, foreign = map[string]bool{}, map[string]string{}
+	for rows.Next() {
+		var id, domain string
+		var owner int64
+		if err := rows.Scan(&id, &owner, &domain); err != nil {
+			return nil, nil, fmt.Errorf("read owners: %w", err)
+		}
+		if owner == portalID {
+			own[id] = true
+		} else {
+			foreign[id] = domain
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read owners: %w", err)
+	}
+	return own, foreign, nil
+}
+
+// ErrOwnedElsewhere is a Learn user another portal owns.
+type ErrOwnedElsewhere struct {
+	LearnID string
+	Domain  string // the owner portal's domain
+}
+
+func (e *ErrOwnedElsewhere) Error() string {
+	return fmt.Sprintf("Learn user %s belongs to portal %s, which synced it first; this portal leaves it alone", e.LearnID, e.Domain)
+}
+
+// Claim makes the portal the owner of a Learn user unless another portal
+// owns it already, which it reports as *ErrOwnedElsewhere. The primary key
+// decides between concurrent claims.
+func (s *Store) Claim(ctx context.Context, account, learnID string, portalID int64) error {
+	var owner int64
+	var domain string
+	// DO UPDATE (a no-op) rather than DO NOTHING: it returns the winner's
+	// row even when a concurrent claim committed after this statement began.
+	err := s.pool.QueryRow(ctx, `INSERT INTO learn_user_owners (learn_account, learn_id, portal_id) VALUES ($1, $2, $3)
+		ON CONFLICT (learn_account, learn_id) DO UPDATE SET portal_id = learn_user_owners.portal_id
+		RETURNING portal_id`, account, learnID, portalID).Scan(&owner)
+	if err != nil {
+		return fmt.Errorf("claim learn user: %w", err)
+	}
+	if owner == portalID {
+		return nil
+	}
+	if err := s.pool.QueryRow(ctx, `SELECT domain FROM portals WHERE id = $1`, owner).Scan(&domain); err != nil {
+		return fmt.Errorf("read owner portal: %w", err)
+	}
+	return &ErrOwnedElsewhere{LearnID: learnID, Domain: domain}
+}
+
+// Conflict is an employee of one portal whose Learn user another portal owns.
+type Conflict struct {
+	B24ID   int64
+	LearnID string
+}
+
+// RecordConflicts replaces the portal's recorded conflicts in the account
+// with this run's, so the owners' reports can name this portal.
+func (s *Store) RecordConflicts(ctx context.Context, account string, portalID int64, cs []Conflict) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		ids := make([]int64, len(cs))
+		for i, c := range cs {
+			ids[i] = c.B24ID
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM learn_user_conflicts WHERE portal_id = $1 AND NOT (b24_id = ANY($2))`,
+			portalID, ids); err != nil {
+			return fmt.Errorf("clear conflicts: %w", err)
+		}
+		for _, c := range cs {
+			if _, err := tx.Exec(ctx, `INSERT INTO learn_user_conflicts (learn_account, learn_id, portal_id, b24_id, owner_portal_id)
+				SELECT $1, $2, $3, $4, o.portal_id FROM learn_user_owners o WHERE o.learn_account = $1 AND o.learn_id = $2
+				ON CONFLICT (portal_id, b24_id) DO UPDATE SET learn_account = EXCLUDED.learn_account,
+					learn_id = EXCLUDED.learn_id, owner_portal_id = EXCLUDED.owner_portal_id, seen_at = now()`,
+				account, c.LearnID, portalID, c.B24ID); err != nil {
+				return fmt.Errorf("record conflict: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Contest is a Learn user this portal owns that another portal's employee
+// also matches.
+type Contest struct {
+	B24ID   int64 // this portal's employee
+	LearnID string
+	Domain  string // the other portal
+}
+
+// Contested lists the portal's Learn users in the account that other
+// portals' last runs reported as conflicts.
+func (s *Store) Contested(ctx context.Context, account string, portalID int64) ([]Contest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT coalesce(m.b24_id, 0), c.learn_id, p.domain
+		FROM learn_user_conflicts c JOIN portals p ON p.id = c.portal_id
+		LEFT JOIN sync_mappings m ON m.portal_id = c.owner_portal_id AND m.kind = 'user' AND m.learn_id = c.learn_id
+		WHERE c.owner_portal_id = $1 AND c.learn_account = $2 ORDER BY c.learn_id, p.domain`, portalID, account)
+	if err != nil {
+		return nil, fmt.Errorf("query contested users: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Contest, error) {
+		var c Contest
+		return c, r.Scan(&c.B24ID, &c.LearnID, &c.Domain)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read contested users: %w", err)
+	}
+	return out, nil
+}
+
+// LicenceWait is a user waiting for a licence, with when its reactivation
+// was last tried (zero: never).
+type LicenceWait struct {
+	B24ID int64
+	Since time.Time
+	Tried time.Time
+}
+
+// LicenceWaits lists the portal's users waiting for a licence, longest
+// waiting first.
+func (s *Store) LicenceWaits(ctx context.Context, portalID int64) ([]LicenceWait, error) {
+	rows, err := s.pool.Query(ctx, `SELECT b24_id, licence_wait_since, coalesce(licence_tried_at, 'epoch'::timestamptz)
+		FROM sync_mappings WHERE portal_id = $1 AND kind = 'user' AND licence_wait_since IS NOT NULL
+		ORDER BY licence_wait_since, b24_id`, portalID)
+	if err != nil {
+		return nil, fmt.Errorf("query licence waits: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LicenceWait, error) {
+		var w LicenceWait
+		return w, r.Scan(&w.B24ID, &w.Since, &w.Tried)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read licence waits: %w", err)
+	}
+	return out, nil
+}
+
+// SetLicenceWaits records the run's outcome: exactly the users in waiting
+// wait for a licence (keeping when they started to), and the users in tried
+// had their activation tried at now.
+func (s *Store) SetLicenceWaits(ctx context.Context, portalID int64, waiting, tried []int64, now time.Time) error {
+	if waiting == nil {
+		waiting = []int64{}
+	}
+	if tried == nil {
+		tried = []int64{}
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE sync_mappings SET
+			licence_wait_since = CASE WHEN b24_id = ANY($2) THEN coalesce(licence_wait_since, $4) END,
+			licence_tried_at = CASE WHEN b24_id = ANY($3) THEN $4 WHEN b24_id = ANY($2) THEN licence_tried_at END
+		WHERE portal_id = $1 AND kind = 'user' AND (licence_wait_since IS NOT NULL OR b24_id = ANY($2) OR b24_id = ANY($3))`,
+		portalID, waiting, tried, now)
+	if err != nil {
+		return fmt.Errorf("record licence waits: %w", err)
+	}
+	return nil
+}
+
+// SetLearnActive records how many active users the Learn account had when
+// the run ended.
+func (s *Store) SetLearnActive(ctx context.Context, portalID, runID int64, n int) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE sync_runs SET learn_active = $3 WHERE portal_id = $1 AND id = $2`,
+		portalID, runID, n); err != nil {
+		return fmt.Errorf("record learn active users: %w", err)
+	}
+	return nil
+}
+
+// LastLearnActive is the active-user count the portal's latest run that
+// recorded one left, and whether there is one.
+func (s *Store) LastLearnActive(ctx context.Context, portalID int64) (int, bool, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT learn_active FROM sync_runs WHERE portal_id = $1 AND learn_active IS NOT NULL
+		ORDER BY started_at DESC, id DESC LIMIT 1`, portalID).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read learn active users: %w", err)
+	}
+	return n, true, nil
 }

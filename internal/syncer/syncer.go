@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,7 +29,14 @@ type Config struct {
 	Safeguard Safeguard
 	// InvitationMessage goes with login e-mails; Learn requires one.
 	InvitationMessage string
+	// Now is the clock (default time.Now); tests move it to pass the daily
+	// retry of users waiting for a licence.
+	Now func() time.Time
 }
+
+// LicenceRetryEvery is how often a user waiting for a licence is tried again
+// when Learn's active count has not gone down.
+const LicenceRetryEvery = 24 * time.Hour
 
 // Syncer runs syncs and previews.
 type Syncer struct {
@@ -46,6 +55,9 @@ func New(cfg Config) *Syncer {
 	}
 	if cfg.InvitationMessage == "" {
 		cfg.InvitationMessage = "Your company has added you to iSpring Learn. / Ваша компания добавила вас в iSpring Learn."
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -168,6 +180,21 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
 		Safeguard: s.cfg.Safeguard,
 	}
+	account := AccountKey(set.LearnURL)
+	own, foreign, err := s.store.Owners(ctx, account, portalID)
+	if err != nil {
+		return err
+	}
+	in.Actual.Foreign = foreign
+	learnActive := 0
+	for _, u := range in.Actual.Users {
+		if u.Status == StatusActive {
+			learnActive++
+		}
+	}
+	if in.Options.RetryLicence, err = s.licenceRetries(ctx, portalID, learnActive); err != nil {
+		return err
+	}
 	var approvedRun *RunRecord
 	if trigger == TriggerApproved {
 		approvedRun, err = s.store.LatestHeld(ctx, portalID)
@@ -202,7 +229,10 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 			items = append(items, itemOf(st, status))
 		}
 		for _, st := range plan.Refused {
-			items = append(items, itemOf(st, ItemRefused))
+			items = append(items, itemOf(st, refusedStatus(st)))
+		}
+		for _, st := range plan.Waiting {
+			items = append(items, itemOf(st, ItemWaiting))
 		}
 		if err := s.store.RecordItems(ctx, portalID, rep.RunID, items); err != nil {
 			return err
@@ -213,6 +243,7 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 	}
 
 	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, s.cfg.Parallelism, s.cfg.InvitationMessage, plan)
+	a.account, a.owned = account, own
 	t0 = time.Now()
 	applyErr := a.apply(ctx, plan.Steps)
 	rep.Phases["apply"] = time.Since(t0)
@@ -229,9 +260,33 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *R
 			rep.Counts["user.held"]++
 		}
 	}
+	conflicts := a.conflicts
 	for _, st := range plan.Refused {
-		items = append(items, itemOf(st, ItemRefused))
-		rep.Counts[string(st.Kind)+".refused"]++
+		status := refusedStatus(st)
+		items = append(items, itemOf(st, status))
+		rep.Counts[string(st.Kind)+"."+status]++
+		if st.Action == ActionConflict {
+			conflicts = append(conflicts, Conflict{B24ID: st.B24ID, LearnID: st.LearnID})
+		}
+	}
+	waitItems, err := s.licenceOutcome(ctx, portalID, rep.RunID, lc, plan, a, learnActive)
+	if err != nil {
+		return err
+	}
+	items = append(items, waitItems...)
+	rep.Counts["user."+ItemWaiting] += len(waitItems)
+	if err := s.store.RecordConflicts(ctx, account, portalID, conflicts); err != nil {
+		return err
+	}
+	contested, err := s.store.Contested(ctx, account, portalID)
+	if err != nil {
+		return err
+	}
+	for _, c := range contested {
+		items = append(items, RunItem{Kind: KindUser, B24ID: c.B24ID, LearnID: c.LearnID, Action: ActionConflict,
+			After: map[string]string{"owner": "this portal", "also_in": c.Domain}, Status: ItemConflict,
+			Reason: fmt.Sprintf("also matched by an employee of portal %s; this portal synced it first and owns it", c.Domain)})
+		rep.Counts["user."+ItemConflict]++
 	}
 	if err := s.store.RecordItems(ctx, portalID, rep.RunID, items); err != nil {
 		return err
@@ -396,6 +451,108 @@ func readBitrix24(ctx context.Context, b24 Bitrix24) (Desired, error) {
 		return Desired{}, fmt.Errorf("read bitrix24 users: %w", err)
 	}
 	return fromBitrix24(ds, us), nil
+}
+
+// refusedStatus is the report status of a step that is not applied.
+func refusedStatus(st Step) string {
+	if st.Action == ActionConflict {
+		return ItemConflict
+	}
+	return ItemRefused
+}
+
+// licenceRetries picks the users waiting for a licence whose reactivation
+// this run tries: those not tried for LicenceRetryEvery, plus, when Learn's
+// active count went down since the last run, as many more as seats came free.
+func (s *Syncer) licenceRetries(ctx context.Context, portalID int64, learnActive int) (map[int64]bool, error) {
+	waits, err := s.store.LicenceWaits(ctx, portalID)
+	if err != nil || len(waits) == 0 {
+		return nil, err
+	}
+	prev, ok, err := s.store.LastLearnActive(ctx, portalID)
+	if err != nil {
+		return nil, err
+	}
+	free := 0
+	if ok && learnActive < prev {
+		free = prev - learnActive
+	}
+	now := s.cfg.Now()
+	out := map[int64]bool{}
+	for _, w := range waits {
+		if now.Sub(w.Tried) >= LicenceRetryEvery {
+			out[w.B24ID] = true
+		}
+	}
+	for _, w := range waits { // longest waiting first
+		if free == 0 {
+			break
+		}
+		if !out[w.B24ID] {
+			out[w.B24ID] = true
+			free--
+		}
+	}
+	return out, nil
+}
+
+// licenceOutcome reads back the users this run created or reactivated: past
+// its plan Learn keeps them inactive without an error (docs/learn-api.md,
+// "Plan limit"). It records who waits for a licence now, and Learn's active
+// count once this run's activations are done, and returns the report rows of
+// the users that wait.
+func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc Learn, plan *Plan, a *applier, learnActive int) ([]RunItem, error) {
+	var items []RunItem
+	var waiting []int64
+	for _, st := range plan.Waiting {
+		items = append(items, itemOf(st, ItemWaiting))
+		waiting = append(waiting, st.B24ID)
+	}
+	waiting = append(waiting, a.refusedActivation...)
+	tried := a.tried
+	if len(a.activated) > 0 {
+		ids := make([]string, 0, len(a.activated))
+		byLearn := make(map[string]int64, len(a.activated))
+		for b24, id := range a.activated {
+			ids = append(ids, id)
+			byLearn[id] = b24
+		}
+		slices.Sort(ids)
+		// In chunks, so the ids fit in the request's address.
+		read := func(page []learn.User) error {
+			for _, u := range page {
+				b24, ok := byLearn[u.ID]
+				if !ok {
+					continue
+				}
+				if u.Status == StatusActive {
+					learnActive++
+					continue
+				}
+				waiting = append(waiting, b24)
+				tried = append(tried, b24)
+				items = append(items, RunItem{Kind: KindUser, B24ID: b24, LearnID: u.ID, Action: ActionReactivate,
+					Before: map[string]string{"status": strconv.Itoa(u.Status)}, After: map[string]string{"status": strconv.Itoa(u.Status)},
+					Reason: reasonLicence, Status: ItemWaiting})
+			}
+			return nil
+		}
+		for chunk := range slices.Chunk(ids, bulkSize) {
+			if err := lc.ListUsersWithin(ctx, learn.UserFilter{UserIDs: chunk}, learn.LimitsFor(len(chunk)), read); err != nil {
+				return nil, fmt.Errorf("read back activated learn users: %w", err)
+			}
+		}
+	}
+	// This run's deactivations are not subtracted: the count is the one at
+	// which the plan was seen full, so the seats they free show as a drop at
+	// the next run.
+	if err := s.store.SetLicenceWaits(ctx, portalID, waiting, tried, s.cfg.Now()); err != nil {
+		return nil, err
+	}
+	if err := s.store.SetLearnActive(ctx, portalID, runID, learnActive); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 func itemOf(st Step, status string) RunItem {

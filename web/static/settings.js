@@ -428,6 +428,10 @@
       if (st.last_run) lastBox.appendChild(runLine(st.last_run));
       else { var none = el('p', 'muted', texts.no_runs); none.id = 'last-run'; lastBox.appendChild(none); }
     }
+    [['licence-note', st.licence_note], ['conflict-note', st.conflict_note]].forEach(function (n) {
+      var box = document.getElementById(n[0]);
+      if (box) { box.textContent = n[1] || ''; box.hidden = !n[1]; }
+    });
     var held = document.getElementById('held');
     if (held) {
       held.hidden = !st.held;

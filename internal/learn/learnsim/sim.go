@@ -67,6 +67,10 @@ type AccountOptions struct {
 	ExtraFields    []string // custom profile fields, e.g. "user_defined_field1"
 	MaxActiveUsers int      // plan limit; 0 = unlimited
 	NoAPIAccess    bool     // every call gets 403 (plan without the REST API)
+	// SilentPlanLimit: an activation past the plan answers 200 and leaves the
+	// users inactive (those that fit are activated). Without it such an
+	// activation is refused with 400. Which one Learn does is not settled.
+	SilentPlanLimit bool
 }
 
 // Sim is the simulator. Safe for concurrent use.
@@ -140,6 +144,19 @@ func (s *Sim) account(u string) *account {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.accounts[accountKey(u)]
+}
+
+// SetMaxActiveUsers changes an account's plan limit (0 = unlimited), as when
+// the customer buys more licences; users already inactive stay so.
+func (s *Sim) SetMaxActiveUsers(accountURL string, n int) error {
+	a := s.account(accountURL)
+	if a == nil {
+		return fmt.Errorf("set plan limit: no account %s", accountURL)
+	}
+	a.mu.Lock()
+	a.opts.MaxActiveUsers = n
+	a.mu.Unlock()
+	return nil
 }
 
 // SetFaults replaces the fault injection settings (tests switch faults on after setup).

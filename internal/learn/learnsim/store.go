@@ -493,13 +493,17 @@ func (a *account) setStatus(ids []string, status int) *apiErr {
 			activating++
 		}
 	}
-	if status == 1 && a.opts.MaxActiveUsers > 0 && a.active+activating > a.opts.MaxActiveUsers {
+	limited := status == 1 && a.opts.MaxActiveUsers > 0 && a.active+activating > a.opts.MaxActiveUsers
+	if limited && !a.opts.SilentPlanLimit {
 		return errf(400, "The number of active users exceeds the limit of your plan")
 	}
 	for _, id := range ids {
 		u := a.users[id]
 		if u.Status == status {
 			continue
+		}
+		if limited && a.active >= a.opts.MaxActiveUsers {
+			continue // silently left inactive
 		}
 		if u.Status == 1 {
 			a.active--
