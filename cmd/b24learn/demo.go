@@ -98,7 +98,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 			return bs.ClientSecret()
 		case "B24_OAUTH_URL":
 			return bs.URL
-		case "LEARN_ALLOW_PRIVATE_HOSTS":
+		case "LEARN_ALLOW_PRIVATE_HOSTS", "B24_ALLOW_PRIVATE_HOSTS":
 			return "true"
 		case "LEAD_WEBHOOK_URL":
 			return crm.WebhookURL()

@@ -102,7 +102,7 @@ func (d *drill) serve(dbURL string, env ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), "B24LEARN_AS_MAIN=1",
 		"DATABASE_URL="+dbURL, "B24_CLIENT_ID="+d.b24.ClientID(), "B24_CLIENT_SECRET="+d.b24.ClientSecret(),
 		"B24_OAUTH_URL="+d.b24.URL, "PUBLIC_URL=http://127.0.0.1:1", "SECRET_KEYS="+testKey,
-		"LEARN_ALLOW_PRIVATE_HOSTS=true", "LOG_LEVEL="+cmp.Or(os.Getenv("DRILL_LOG_LEVEL"), "warn"), "B24_RATE_LIMIT=100", "B24_BURST=100")
+		"LEARN_ALLOW_PRIVATE_HOSTS=true", "B24_ALLOW_PRIVATE_HOSTS=true", "LOG_LEVEL="+cmp.Or(os.Getenv("DRILL_LOG_LEVEL"), "warn"), "B24_RATE_LIMIT=100", "B24_BURST=100")
 	cmd.Env = append(cmd.Env, env...)
 	var logs bytes.Buffer
 	cmd.Stderr = &syncWriter{w: &logs}

@@ -88,6 +88,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 		Pool: pool, Keyring: cfg.Keyring, CallLog: calls, Log: log,
 		OAuth: &bitrix24.OAuth{URL: cfg.B24OAuthURL.String(), ClientID: cfg.B24ClientID, ClientSecret: cfg.B24ClientSecret},
 		Rate:  cfg.B24RateLimit, Burst: cfg.B24Burst, AllowPrivateHosts: cfg.LearnAllowPrivateHosts,
+		B24AllowPrivateHosts: cfg.B24AllowPrivateHosts,
 	})
 	m := metrics.New()
 	riverClient, err := newRiverClient(pool, cfg, log, clients, m, o)

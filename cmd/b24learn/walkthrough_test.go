@@ -82,7 +82,7 @@ func TestWalkthroughInBrowser(t *testing.T) {
 	env := map[string]string{
 		"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "PUBLIC_URL": appURL,
 		"B24_CLIENT_ID": bs.ClientID(), "B24_CLIENT_SECRET": bs.ClientSecret(), "B24_OAUTH_URL": bs.URL,
-		"SECRET_KEYS": testKey, "LEARN_ALLOW_PRIVATE_HOSTS": "true", "LEAD_WEBHOOK_URL": crm.WebhookURL(),
+		"SECRET_KEYS": testKey, "LEARN_ALLOW_PRIVATE_HOSTS": "true", "B24_ALLOW_PRIVATE_HOSTS": "true", "LEAD_WEBHOOK_URL": crm.WebhookURL(),
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] }, true)
 	if err != nil {

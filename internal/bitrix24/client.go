@@ -23,12 +23,15 @@ type Config struct {
 	Tokens   TokenSource
 	// Limiter paces requests; share one per portal. Nil: a private DefaultLimiter.
 	Limiter *Limiter
-	HTTP    *http.Client // nil: a client with a 60 s timeout
-	Logger  *slog.Logger // nil: discard
+	// HTTP sends the requests. Callers pass a netguard client so that the
+	// endpoint and its redirects obey the address rule; nil: a plain client
+	// with a 60 s timeout.
+	HTTP   *http.Client
+	Logger *slog.Logger // nil: discard
 	// UserAgent is sent on every request (the docs ask for name/version).
 	UserAgent string
-	// OnEndpointChange is called when a renamed portal redirected the client,
-	// so the caller can store the new endpoint.
+	// OnEndpointChange is called when a renamed portal redirected the client
+	// and the new endpoint answered, so the caller can store it.
 	OnEndpointChange func(ctx context.Context, endpoint string)
 	// RetryWait is the first pause after QUERY_LIMIT_EXCEEDED or
 	// OPERATION_TIME_LIMIT (default 1 s), doubled up to MaxRetryWait (30 s).
@@ -212,6 +215,10 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 		return nil, fmt.Errorf("no REST endpoint")
 	}
 	target := strings.TrimRight(endpoint, "/") + "/" + method
+	// moved is the endpoint a redirect pointed to. It is stored only once
+	// the new address has answered a call: a redirect that the address rule
+	// refuses, or that leads nowhere, must not rewrite the stored endpoint.
+	moved := ""
 	for hop := 0; ; hop++ {
 		if err := c.lim.Wait(ctx); err != nil {
 			return nil, err
@@ -248,15 +255,17 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 			}
 			target = loc.String()
 			if ne != endpoint {
-				c.setEndpoint(ctx, ne)
-				endpoint = ne
+				moved = ne
 			}
 			continue
 		}
 		env, err := DecodeEnvelope(resp.StatusCode, respBody)
 		c.log.LogAttrs(ctx, slog.LevelDebug, "bitrix24 call", slog.String("method", method),
 			slog.Int("status", resp.StatusCode), slog.Duration("duration", time.Since(start)),
-			slog.String("error", ErrorCode(err)))
+			slog.String("error", ErrorCode(err)), slog.String("description", excerpt(err)))
+		if err == nil && moved != "" && moved != endpoint {
+			c.setEndpoint(ctx, moved)
+		}
 		return env, err
 	}
 }

@@ -8,6 +8,11 @@ import (
 
 // APIError is an error answered by Bitrix24 (portal REST or OAuth server):
 // {"error": Code, "error_description": Description} with its HTTP status.
+//
+// Its text holds only our words and the code: error texts end up on the
+// admin's status panel and in run reports, and a portal (or whatever its
+// endpoint points to) chooses what it answers. Description is kept for
+// decisions in code and for debug logs (see excerpt), never for display.
 type APIError struct {
 	Code        string
 	Description string
@@ -15,10 +20,35 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	if e.Description == "" {
-		return fmt.Sprintf("bitrix24: %s (http %d)", e.Code, e.HTTPStatus)
+	return fmt.Sprintf("bitrix24: error %s (http %d)", displayCode(e.Code), e.HTTPStatus)
+}
+
+// displayCode passes a code that looks like one (HTTP_503,
+// QUERY_LIMIT_EXCEEDED, invalid_grant) and replaces anything else.
+func displayCode(code string) string {
+	if code == "" || len(code) > 64 {
+		return "(unreadable code)"
 	}
-	return fmt.Sprintf("bitrix24: %s: %s (http %d)", e.Code, e.Description, e.HTTPStatus)
+	for _, c := range code {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return "(unreadable code)"
+		}
+	}
+	return code
+}
+
+// excerpt is a bounded piece of the remote description inside err, for
+// debug logs only.
+func excerpt(err error) string {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return ""
+	}
+	d := ae.Description
+	if len(d) > 120 {
+		d = strings.ToValidUTF8(d[:120], "") + "…"
+	}
+	return d
 }
 
 // Is matches another *APIError by code, case-insensitively, because Bitrix24

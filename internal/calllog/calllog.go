@@ -187,6 +187,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// errorCode is what a Bitrix24 or Learn error code looks like.
+var errorCode = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
 // restMethod is a REST method name: batch, user.get, crm.lead.add.
 var restMethod = regexp.MustCompile(`^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*$`)
 
@@ -239,7 +242,8 @@ func peekErrorCode(resp *http.Response) string {
 	for _, c := range []any{v.Error, v.Code} {
 		switch c := c.(type) {
 		case string:
-			if len(c) <= 64 {
+			// A code, not free text: the remote side chooses what it answers.
+			if errorCode.MatchString(c) {
 				return c
 			}
 		case float64:

@@ -119,3 +119,21 @@ func TestTransportRecordsAndKeepsBody(t *testing.T) {
 		t.Fatalf("after prune: %+v", left)
 	}
 }
+
+// The log keeps an error code, never free text a remote side wrote there.
+func TestPeekErrorCodeOnlyCodes(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"error":"QUERY_LIMIT_EXCEEDED","error_description":"slow down"}`: "QUERY_LIMIT_EXCEEDED",
+		`{"code":409,"message":"duplicate"}`:                               "409",
+		`{"error":"<b>INTERNAL PANEL secret</b>"}`:                         "",
+		`{"error":"two words"}`:                                            "",
+	} {
+		resp := &http.Response{StatusCode: 500, Body: io.NopCloser(strings.NewReader(body))}
+		if got := peekErrorCode(resp); got != want {
+			t.Errorf("%s: code %q, want %q", body, got, want)
+		}
+		if rest, _ := io.ReadAll(resp.Body); string(rest) != body {
+			t.Errorf("body not put back: %q", rest)
+		}
+	}
+}

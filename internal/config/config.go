@@ -43,6 +43,10 @@ type Config struct {
 	LeadWebhookURL         *url.URL // nil: no CRM lead
 	LogFormat              string   // "json" or "text"
 	LogLevel               slog.Level
+	// B24AllowPrivateHosts lifts the same rule for portal REST endpoints and
+	// their redirects: the demo and tests (b24sim on loopback), on-premise
+	// portals in a private network.
+	B24AllowPrivateHosts bool
 	// CatchUpWindow is how long after a missed slot a sync still runs once
 	// the service is back.
 	CatchUpWindow time.Duration
@@ -173,6 +177,13 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			fail("LEARN_ALLOW_PRIVATE_HOSTS", "true or false")
 		}
 		c.LearnAllowPrivateHosts = b
+	}
+	if raw := getenv("B24_ALLOW_PRIVATE_HOSTS"); raw != "" {
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			fail("B24_ALLOW_PRIVATE_HOSTS", "true or false")
+		}
+		c.B24AllowPrivateHosts = b
 	}
 	if raw := getenv("SMTP_URL"); raw != "" {
 		u, err := url.Parse(raw)

@@ -117,3 +117,19 @@ func TestLoadTrustedProxies(t *testing.T) {
 		t.Fatalf("default: %v %v, want none trusted", c.TrustedProxies, err)
 	}
 }
+
+func TestB24AllowPrivateHosts(t *testing.T) {
+	m := valid()
+	if c, err := Load(env(m), true); err != nil || c.B24AllowPrivateHosts {
+		t.Fatalf("default: %v %+v", err, c)
+	}
+	m["B24_ALLOW_PRIVATE_HOSTS"] = "true"
+	if c, err := Load(env(m), true); err != nil || !c.B24AllowPrivateHosts || c.LearnAllowPrivateHosts {
+		t.Fatalf("set: %v %+v", err, c)
+	}
+	m["B24_ALLOW_PRIVATE_HOSTS"] = "maybe"
+	var ce *Error
+	if _, err := Load(env(m), true); !errors.As(err, &ce) || ce.Var != "B24_ALLOW_PRIVATE_HOSTS" {
+		t.Fatalf("bad value: %v", err)
+	}
+}

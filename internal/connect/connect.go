@@ -1,7 +1,7 @@
 // Package connect builds a portal's clients: Bitrix24 on the portal's stored
 // tokens, and iSpring Learn with the portal's stored credentials. Both share
-// one rate limiter per portal within the process, pass the SSRF rule (Learn),
-// and record every call in the call log.
+// one rate limiter per portal within the process, obey the address rule of
+// internal/netguard, and record every call in the call log.
 package connect
 
 import (
@@ -18,6 +18,7 @@ import (
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/calllog"
 	"b24learn/internal/learn"
+	"b24learn/internal/netguard"
 	"b24learn/internal/secret"
 	"b24learn/internal/store"
 )
@@ -33,9 +34,12 @@ type Factory struct {
 	rate         float64
 	burst        int
 	allowPrivate bool
-	// learnHTTP is the SSRF-safe transport shared by all Learn clients.
+	// learnHTTP and b24HTTP obey the address rule (netguard): Learn URLs
+	// and portal REST endpoints are chosen by tenants. oauthHTTP talks only
+	// to the operator's B24_OAUTH_URL.
 	learnHTTP *http.Client
 	b24HTTP   *http.Client
+	oauthHTTP *http.Client
 
 	mu       sync.Mutex
 	limiters map[int64]*bitrix24.Limiter
@@ -53,6 +57,14 @@ type Options struct {
 	Burst int
 	// AllowPrivateHosts lifts the SSRF rule for Learn (demo and tests).
 	AllowPrivateHosts bool
+	// B24AllowPrivateHosts lifts it for portal REST endpoints and their
+	// redirects (demo, tests, on-premise portals).
+	B24AllowPrivateHosts bool
+	// B24Net, when set, replaces the rule's options for portals: tests use
+	// it to let their own loopback portal through (Exempt) and trust its
+	// certificate while every other address stays refused. nil: the rule
+	// with B24AllowPrivateHosts.
+	B24Net *netguard.Options
 }
 
 // New builds a Factory.
@@ -67,9 +79,21 @@ func New(o Options) *Factory {
 		pool: o.Pool, keyring: o.Keyring, oauth: o.OAuth, calls: o.CallLog, log: o.Log,
 		rate: o.Rate, burst: o.Burst, allowPrivate: o.AllowPrivateHosts,
 		learnHTTP: learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: o.AllowPrivateHosts}),
-		b24HTTP:   &http.Client{Timeout: 60 * time.Second},
+		b24HTTP:   b24HTTP(o),
+		oauthHTTP: &http.Client{Timeout: 60 * time.Second},
 		limiters:  map[int64]*bitrix24.Limiter{},
 	}
+}
+
+func b24HTTP(o Options) *http.Client {
+	n := netguard.Options{AllowPrivate: o.B24AllowPrivateHosts}
+	if o.B24Net != nil {
+		n = *o.B24Net
+	}
+	if n.Timeout == 0 {
+		n.Timeout = 60 * time.Second
+	}
+	return netguard.NewHTTPClient(n)
 }
 
 // limiter is the portal's bucket: every client of the portal in this process
@@ -122,7 +146,7 @@ func (f *Factory) bitrix24(ctx context.Context, portalID int64, check bool) (*bi
 		maxRetries = 1
 	}
 	oauth := *f.oauth
-	oauth.HTTP = f.withCallLog(f.b24HTTP, portalID, "bitrix24")
+	oauth.HTTP = f.withCallLog(f.oauthHTTP, portalID, "bitrix24")
 	return bitrix24.New(bitrix24.Config{
 		Endpoint:   p.ClientEndpoint,
 		Tokens:     &Tokens{Pool: f.pool, Keyring: f.keyring, OAuth: &oauth, PortalID: portalID, IgnoreReconnect: check},

@@ -40,7 +40,8 @@ func setup(t *testing.T) *bundle {
 	p := apptest.InstallPortal(t, pool, kr, portal)
 	oauth := &bitrix24.OAuth{URL: sim.URL, ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret()}
 	mk := func() *Factory {
-		return New(Options{Pool: pgtest.Reopen(t, pool), Keyring: kr, OAuth: oauth, Log: slog.New(slog.DiscardHandler)})
+		return New(Options{Pool: pgtest.Reopen(t, pool), Keyring: kr, OAuth: oauth, Log: slog.New(slog.DiscardHandler),
+			B24AllowPrivateHosts: true})
 	}
 	return &bundle{sim: sim, portal: portal, factory: mk(), other: mk(), portalID: p.ID}
 }

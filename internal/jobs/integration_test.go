@@ -108,7 +108,7 @@ func (w *world) startProcess() *process {
 	w.t.Helper()
 	pool := pgtest.Reopen(w.t, w.pool)
 	log := slog.New(slog.DiscardHandler)
-	clients := connect.New(connect.Options{Pool: pool, Keyring: w.keyring, Log: log, AllowPrivateHosts: true,
+	clients := connect.New(connect.Options{Pool: pool, Keyring: w.keyring, Log: log, AllowPrivateHosts: true, B24AllowPrivateHosts: true,
 		OAuth: &bitrix24.OAuth{URL: w.b24.URL, ClientID: w.b24.ClientID(), ClientSecret: w.b24.ClientSecret()}})
 	sy := syncer.New(syncer.Config{
 		Pool:     pool,
@@ -371,7 +371,7 @@ func TestFailuresMarkNeedsAttention(t *testing.T) {
 }
 
 func syncerFor(w *world, pool *pgxpool.Pool) *syncer.Syncer {
-	clients := connect.New(connect.Options{Pool: pool, Keyring: w.keyring, Log: slog.New(slog.DiscardHandler), AllowPrivateHosts: true,
+	clients := connect.New(connect.Options{Pool: pool, Keyring: w.keyring, Log: slog.New(slog.DiscardHandler), AllowPrivateHosts: true, B24AllowPrivateHosts: true,
 		OAuth: &bitrix24.OAuth{URL: w.b24.URL, ClientID: w.b24.ClientID(), ClientSecret: w.b24.ClientSecret()}})
 	return syncer.New(syncer.Config{
 		Pool:     pool,

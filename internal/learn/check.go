@@ -16,12 +16,13 @@ import (
 
 // Stable codes of a failed connection check (the settings page and logs use them).
 const (
-	CheckBadURL         = "bad_url"
-	CheckNotHTTPS       = "not_https"
-	CheckForbiddenAddr  = "forbidden_address"
-	CheckHostNotFound   = "host_not_found"
+	CheckBadURL   = "bad_url"
+	CheckNotHTTPS = "not_https"
+	// CheckUnreachable covers every address the app cannot or will not talk
+	// to: refused by the address rule, a name that does not resolve, a closed
+	// port, a timeout. One code and one message, so that the page does not
+	// tell a portal admin which internal hosts and ports exist.
 	CheckUnreachable    = "unreachable"
-	CheckTimeout        = "timeout"
 	CheckTLS            = "tls"
 	CheckBadCredentials = "bad_credentials"
 	CheckNoAPIAccess    = "no_api_access"
@@ -34,14 +35,8 @@ var checkMessages = map[string][2]string{ // code → {en, ru}
 		"Адрес iSpring Learn указан неверно. Скопируйте его из адресной строки браузера, например https://company.ispringlearn.ru."},
 	CheckNotHTTPS: {"The iSpring Learn address must start with https://.",
 		"Адрес iSpring Learn должен начинаться с https://."},
-	CheckForbiddenAddr: {"This address points into a private or internal network and cannot be used. Enter the public address of your iSpring Learn account.",
-		"Этот адрес ведёт во внутреннюю или частную сеть, его нельзя использовать. Укажите публичный адрес вашего аккаунта iSpring Learn."},
-	CheckHostNotFound: {"No server with this address was found. Check the spelling of the iSpring Learn address.",
-		"Сервер с таким адресом не найден. Проверьте написание адреса iSpring Learn."},
-	CheckUnreachable: {"The iSpring Learn server could not be reached. Check the address and try again later.",
-		"Не удалось связаться с сервером iSpring Learn. Проверьте адрес и повторите попытку позже."},
-	CheckTimeout: {"The iSpring Learn server did not answer in time. Try again later.",
-		"Сервер iSpring Learn не ответил вовремя. Повторите попытку позже."},
+	CheckUnreachable: {"No iSpring Learn server could be reached at this address. Check that it is the public address of your account (e.g. https://company.ispringlearn.ru) and try again later.",
+		"По этому адресу не удалось связаться с сервером iSpring Learn. Проверьте, что это публичный адрес вашего аккаунта (например, https://company.ispringlearn.ru), и повторите попытку позже."},
 	CheckTLS: {"The secure (HTTPS) connection to the iSpring Learn server failed: its certificate is not valid for this address.",
 		"Не удалось установить защищённое (HTTPS) соединение с сервером iSpring Learn: его сертификат недействителен для этого адреса."},
 	CheckBadCredentials: {"iSpring Learn rejected the email (login) or password. Enter the credentials of an iSpring Learn administrator.",
@@ -135,22 +130,17 @@ func classify(err error) string {
 	var recordErr tls.RecordHeaderError
 	var netErr net.Error
 	switch {
-	case isForbidden(err):
-		return CheckForbiddenAddr
+	case isForbidden(err), errors.As(err, &dnsErr):
+		return CheckUnreachable
 	case errors.Is(err, ErrUnexpected): // an unreadable or over-limit answer
 		return CheckNotLearn
 	case errors.Is(err, ErrInsecureURL):
 		return CheckNotHTTPS
-	case errors.As(err, &dnsErr):
-		if dnsErr.IsNotFound {
-			return CheckHostNotFound
-		}
-		return CheckUnreachable
 	case errors.As(err, &verifyErr), errors.As(err, &certInvalid), errors.As(err, &unknownAuth),
 		errors.As(err, &hostErr), errors.As(err, &recordErr):
 		return CheckTLS
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return CheckTimeout
+		return CheckUnreachable
 	case strings.Contains(err.Error(), "redirects"):
 		return CheckNotLearn
 	default:

@@ -153,6 +153,10 @@ func TestSSRFRefused(t *testing.T) {
 		"cgnat":              "https://100.64.1.2",
 		"unspecified":        "https://0.0.0.0",
 		"v4-mapped loopback": "https://[::ffff:127.0.0.1]",
+		"TEST-NET-1":         "https://192.0.2.10",
+		"TEST-NET-2":         "https://198.51.100.10",
+		"TEST-NET-3":         "https://203.0.113.10",
+		"IPv6 documentation": "https://[3fff::1]",
 	}
 	for name, u := range cases {
 		err := CheckConnection(ctx, creds(u), Options{HTTPClient: safe})
@@ -160,7 +164,7 @@ func TestSSRFRefused(t *testing.T) {
 			t.Errorf("%s (%s): err = %v, want forbidden address", name, u, err)
 			continue
 		}
-		checkCode(t, err, CheckForbiddenAddr)
+		checkCode(t, err, CheckUnreachable)
 	}
 	// The same client calls a public-looking host whose name resolves to loopback: refused at connect.
 	c, _ := New(creds("https://learn.internal.example"), Options{HTTPClient: safe, Retry: fastRetry})
@@ -187,7 +191,7 @@ func TestSSRFRefused(t *testing.T) {
 	if hops != 1 {
 		t.Fatalf("redirector hit %d times, want 1 (the test must reach it)", hops)
 	}
-	checkCode(t, err, CheckForbiddenAddr)
+	checkCode(t, err, CheckUnreachable)
 }
 
 func mustPort(t *testing.T, raw string) string {
@@ -239,7 +243,7 @@ func TestCheckConnection(t *testing.T) {
 	nx := NewHTTPClient(DialerOptions{LookupIP: func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}})
-	checkCode(t, CheckConnection(ctx, Credentials{AccountURL: "https://nowhere.example", Email: "a", Password: "b"}, Options{HTTPClient: nx}), CheckHostNotFound)
+	checkCode(t, CheckConnection(ctx, Credentials{AccountURL: "https://nowhere.example", Email: "a", Password: "b"}, Options{HTTPClient: nx}), CheckUnreachable)
 }
 
 // TestRedirectDropsCredentials: the admin's password never follows a redirect to another host.

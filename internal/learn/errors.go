@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"b24learn/internal/netguard"
 )
 
 // Sentinel errors. An *APIError unwraps to the one matching its status, so
@@ -20,20 +22,35 @@ var (
 	ErrServer         = errors.New("learn: server error")                   // 5xx after the retries
 	ErrUnexpected     = errors.New("learn: unexpected answer")              // any other status or an unreadable body
 	ErrMaybeCreated   = errors.New("learn: create may have been applied")   // see CreateDepartment / CreateUser
-	ErrForbiddenAddr  = errors.New("learn: address not allowed")            // SSRF rule, see Dialer
-	ErrInsecureURL    = errors.New("learn: account URL must use https")     // see NormalizeAccountURL
+	ErrForbiddenAddr  = netguard.ErrForbidden                               // SSRF rule, see NewHTTPClient
+	ErrInsecureURL    = netguard.ErrInsecure                                // see NormalizeAccountURL and the redirect rule
 	ErrInvalidURL     = errors.New("learn: account URL is not a valid URL") // see NormalizeAccountURL
 )
 
 // ValidationError is a 400 answer: Learn refused the request and said why
 // (missing required field, unknown department, non-empty department, ...).
+// The client also returns one for a request it refuses to send.
 type ValidationError struct {
 	Message string
+	// Remote marks a Message written by the server: it stays out of the
+	// error's text (see APIError).
+	Remote bool
+	Code   int // "code" of the error body, 0 if absent
 }
 
-func (e *ValidationError) Error() string { return "learn: invalid request: " + e.Message }
+func (e *ValidationError) Error() string {
+	if e.Remote {
+		return fmt.Sprintf("learn: invalid request (Learn refused the object, code %d)", e.Code)
+	}
+	return "learn: invalid request: " + e.Message
+}
 
 // APIError is a non-success answer from Learn.
+//
+// Its text holds our words, the status and the code, never what the server
+// wrote: error texts reach the admin's status panel and run reports, and a
+// server answers what it likes. Message is kept for code and debug logs
+// (RemoteMessage), never for display.
 type APIError struct {
 	Method     string
 	Path       string
@@ -44,18 +61,28 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	msg := e.Message
-	if msg == "" {
-		msg = "no message"
+	return fmt.Sprintf("learn: %s %s: status %d, code %d", e.Method, e.Path, e.Status, e.Code)
+}
+
+// RemoteMessage is a bounded excerpt of what Learn wrote about the failure
+// inside err, for debug logs only; "" when there is none.
+func RemoteMessage(err error) string {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return ""
 	}
-	return fmt.Sprintf("learn: %s %s: status %d: %s", e.Method, e.Path, e.Status, msg)
+	m := ae.Message
+	if len(m) > 120 {
+		m = strings.ToValidUTF8(m[:120], "") + "…"
+	}
+	return m
 }
 
 // Unwrap maps the status to a sentinel, or to a *ValidationError for 400.
 func (e *APIError) Unwrap() error {
 	switch {
 	case e.Status == 400:
-		return &ValidationError{Message: e.Message}
+		return &ValidationError{Message: e.Message, Remote: true, Code: e.Code}
 	case e.Status == 401:
 		return ErrBadCredentials
 	case e.Status == 403:

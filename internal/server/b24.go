@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/netguard"
 	"b24learn/internal/store"
 	"b24learn/templates"
 )
@@ -33,7 +34,7 @@ type verified struct {
 
 func (s *Server) oauth() *bitrix24.OAuth {
 	return &bitrix24.OAuth{URL: s.cfg.B24OAuthURL.String(), ClientID: s.cfg.B24ClientID,
-		ClientSecret: s.cfg.B24ClientSecret, HTTP: s.b24HTTP}
+		ClientSecret: s.cfg.B24ClientSecret, HTTP: s.oauthHTTP}
 }
 
 // verifyRefresh proves that refreshToken belongs to memberID (and, when given,
@@ -245,6 +246,13 @@ func (s *Server) b24Error(w http.ResponseWriter, r *http.Request, err error) {
 	if bitrix24.IsPermanentAuthError(err) || errors.Is(err, bitrix24.ErrExpiredToken) || errors.Is(err, bitrix24.ErrInvalidToken) {
 		s.log.WarnContext(r.Context(), "bitrix24 refused the request", "error", err, "request_id", requestID(r))
 		http.Error(w, "Bitrix24 refused the request. Open the app again from Bitrix24.", http.StatusUnauthorized)
+		return
+	}
+	if errors.Is(err, netguard.ErrForbidden) || errors.Is(err, netguard.ErrInsecure) {
+		// The portal's REST endpoint (or its redirect) is not a public https
+		// address: refused by the address rule, nothing was sent there.
+		s.log.WarnContext(r.Context(), "portal endpoint refused by the address rule", "error", err, "request_id", requestID(r))
+		http.Error(w, "The app cannot reach this Bitrix24 portal's address.", http.StatusBadGateway)
 		return
 	}
 	var apiErr *bitrix24.APIError

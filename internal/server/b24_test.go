@@ -57,7 +57,10 @@ func newKeyring(t *testing.T) *secret.Keyring {
 	return kr
 }
 
-func newB24Env(t *testing.T) *b24Env {
+func newB24Env(t *testing.T) *b24Env { t.Helper(); return newB24EnvWith(t, nil) }
+
+// newB24EnvWith lets a test change the app's configuration before it starts.
+func newB24EnvWith(t *testing.T, patch func(*config.Config)) *b24Env {
 	t.Helper()
 	e := &b24Env{t: t, pool: pgtest.NewPool(t), kr: newKeyring(t), now: time.Now()}
 	var h http.Handler
@@ -73,6 +76,10 @@ func newB24Env(t *testing.T) *b24Env {
 	cfg := &config.Config{
 		PublicURL: mustURL(t, e.app.URL), B24OAuthURL: mustURL(t, e.sim.URL),
 		B24ClientID: e.sim.ClientID(), B24ClientSecret: e.sim.ClientSecret(), Keyring: e.kr,
+		B24AllowPrivateHosts: true, // b24sim's portals listen on loopback over http
+	}
+	if patch != nil {
+		patch(cfg)
 	}
 	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: e.pool, River: rc,
 		Metrics: metrics.New(), Now: e.clock})

@@ -19,6 +19,7 @@ import (
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
 	"b24learn/internal/metrics"
+	"b24learn/internal/netguard"
 	"b24learn/internal/store"
 )
 
@@ -52,8 +53,12 @@ type Server struct {
 	now     func() time.Time
 
 	sessions *sessionCodec // iframe session tokens
-	b24HTTP  *http.Client  // calls to the Bitrix24 OAuth server and portals
-	gate     *verifyGate   // bounds OAuth calls caused by anonymous requests
+	// b24HTTP calls portals' REST endpoints under the address rule
+	// (netguard, B24_ALLOW_PRIVATE_HOSTS); oauthHTTP calls only the
+	// operator's B24_OAUTH_URL.
+	b24HTTP   *http.Client
+	oauthHTTP *http.Client
+	gate      *verifyGate // bounds OAuth calls caused by anonymous requests
 }
 
 // New builds the router.
@@ -68,14 +73,16 @@ func New(d Deps) http.Handler {
 		limits = *d.VerifyLimits
 	}
 	s.gate = newVerifyGate(limits)
-	s.b24HTTP = &http.Client{Timeout: 30 * time.Second}
+	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
+	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
 	if s.clients == nil {
 		oauth := &bitrix24.OAuth{ClientID: d.Config.B24ClientID, ClientSecret: d.Config.B24ClientSecret}
 		if d.Config.B24OAuthURL != nil {
 			oauth.URL = d.Config.B24OAuthURL.String()
 		}
 		s.clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuth: oauth,
-			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts})
+			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts,
+			B24AllowPrivateHosts: d.Config.B24AllowPrivateHosts})
 	}
 	return s.routes()
 }

@@ -78,6 +78,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 		PublicURL: mustURL(t, app.URL), B24OAuthURL: mustURL(t, b.sim.URL),
 		B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(), Keyring: kr,
 		LearnAllowPrivateHosts: true, // learnsim listens on loopback over http
+		B24AllowPrivateHosts:   true, // and so does b24sim
 	}
 	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: pool, River: rc, Metrics: metrics.New()})
 

@@ -356,8 +356,7 @@ func TestFailedLearnCheckSavesNothing(t *testing.T) {
 	}{
 		{learn.CheckBadCredentials, "learn_password"},
 		{learn.CheckNoAPIAccess, "learn_email"},
-		{learn.CheckHostNotFound, "learn_url"},
-		{learn.CheckForbiddenAddr, "learn_url"},
+		{learn.CheckUnreachable, "learn_url"},
 		{learn.CheckServerError, "form"},
 	} {
 		e.setCheckErr(&learn.CheckError{Code: c.code, Err: errors.New("x")})
