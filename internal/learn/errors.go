@@ -61,7 +61,33 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("learn: %s %s: status %d, code %d", e.Method, e.Path, e.Status, e.Code)
+	meaning := strings.TrimPrefix(e.Unwrap().Error(), "learn: ")
+	if e.Status == 400 {
+		meaning = "invalid request"
+	}
+	return fmt.Sprintf("learn: %s %s: %s (status %d, code %d)", e.Method, e.Path, meaning, e.Status, e.Code)
+}
+
+// MentionedField returns the first of known (profile field names the caller
+// sent or the account defines) that Learn's message for err names as a whole
+// word, "" for none. The admin is shown that name, which is ours, rather
+// than the server's text.
+func MentionedField(err error, known []string) string {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Message == "" {
+		return ""
+	}
+	words := strings.FieldsFunc(strings.ToLower(ae.Message), func(r rune) bool {
+		return !(r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	})
+	for _, k := range known {
+		for _, w := range words {
+			if w == strings.ToLower(k) {
+				return k
+			}
+		}
+	}
+	return ""
 }
 
 // RemoteMessage is a bounded excerpt of what Learn wrote about the failure

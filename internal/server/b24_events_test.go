@@ -228,7 +228,7 @@ func TestUninstallCheckOnAPortalNeedingReconnect(t *testing.T) {
 func (e *b24Env) startUninstallWorker() {
 	e.t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	clients := connect.New(connect.Options{Pool: e.pool, Keyring: e.kr, Log: log,
+	clients := connect.New(connect.Options{Pool: e.pool, Keyring: e.kr, Log: log, B24AllowPrivateHosts: true,
 		OAuth: &bitrix24.OAuth{URL: e.sim.URL, ClientID: e.sim.ClientID(), ClientSecret: e.sim.ClientSecret()}})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, jobs.NewUninstallCheckWorker(e.pool, clients, log))

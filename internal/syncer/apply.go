@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -72,6 +74,19 @@ func fatal(ctx context.Context, err error) bool {
 }
 
 // refusal errors are Learn saying no to this one object.
+// stepReason is the report's words for a step Learn did not apply: the
+// client's error text (our words, status and code) and, for a refusal, the
+// profile field Learn's message names when it is one we know, so the admin
+// learns which field to fill without being shown the server's text.
+func stepReason(s Step, err error) string {
+	known := []string{"login", "email", "first_name", "last_name", "job_title", "phone"}
+	known = append(known, slices.Sorted(maps.Keys(s.After))...)
+	if f := learn.MentionedField(err, known); f != "" {
+		return err.Error() + "; Learn names the field " + f
+	}
+	return err.Error()
+}
+
 func refusal(err error) bool {
 	var v *learn.ValidationError
 	var m *errMissingRef
@@ -179,7 +194,7 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 	a.log.Warn("sync step not applied", slog.Int64("portal_id", a.portalID), slog.String("kind", string(s.Kind)),
 		slog.String("action", string(s.Action)), slog.Int64("b24_id", s.B24ID), slog.Any("error", err))
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
-		After: s.After, Reason: err.Error(), Status: status}
+		After: s.After, Reason: stepReason(s, err), Status: status}
 	if rerr := a.store.RecordItems(ctx, a.portalID, a.runID, []RunItem{it}); rerr != nil {
 		return rerr
 	}
