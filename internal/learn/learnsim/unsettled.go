@@ -126,3 +126,33 @@ func (a *account) parentOf(r *http.Request, d *dept) parentOut {
 	}
 	return parentOut{}
 }
+
+// Variant is a named choice of Unsettled behaviours.
+type Variant struct {
+	Name      string
+	Unsettled Unsettled
+}
+
+// Variants are the choices a client must pass: the default, each switch
+// flipped on its own (each value of the multi-valued ones), and all flipped
+// together. Tests of the client and of the sync run against every one.
+func Variants() []Variant {
+	return []Variant{
+		{"default", Unsettled{}},
+		{"bare single object", Unsettled{BareSingleObject: true}},
+		{"user update 204", Unsettled{UserUpdate204: true}},
+		{"refused delete 409", Unsettled{RefusedDelete409: true}},
+		{"terse errors", Unsettled{TerseErrors: true}},
+		{"JSON by default", Unsettled{JSONByDefault: true}},
+		{"root parent null", Unsettled{RootParent: RootParentNull}},
+		{"root parent empty", Unsettled{RootParent: RootParentEmpty}},
+		{"root parent nil UUID", Unsettled{RootParent: RootParentNilUUID}},
+		{"root parent self", Unsettled{RootParent: RootParentSelf}},
+		{"return object ignored", Unsettled{ReturnObject: ReturnObjectIgnored}},
+		{"return object always", Unsettled{ReturnObject: ReturnObjectAlways}},
+		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true, TerseErrors: true,
+			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways}},
+		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
+			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways}},
+	}
+}
