@@ -353,9 +353,16 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 // decode reads a JSON answer into out, unwrapping a {"response": …} envelope
-// (the OAS shows one on single-object reads, client code assumes none).
+// (the OAS shows one on single-object reads, client code assumes none), or an
+// XML answer (see decodeXML).
 func decode(route string, body []byte, out any) error {
 	b := bytes.TrimSpace(body)
+	if len(b) > 0 && b[0] == '<' {
+		if err := decodeXML(b, out); err != nil {
+			return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, err)
+		}
+		return nil
+	}
 	if len(b) > 0 && b[0] == '{' {
 		var env map[string]json.RawMessage
 		if json.Unmarshal(b, &env) == nil && len(env) == 1 {
@@ -371,16 +378,13 @@ func decode(route string, body []byte, out any) error {
 }
 
 // parseID reads the ID a create returns: a JSON string, a bare UUID, an
-// <response>UUID</response> body, or an object carrying the ID.
-func parseID(body []byte) string {
+// <response>UUID</response> body, or the created object (when Learn returns
+// it), whose ID is under key ("departmentId", "userId"). Other keys are never
+// taken: a created user also carries a departmentId.
+func parseID(body []byte, key string) string {
 	s := strings.TrimSpace(string(body))
 	if strings.HasPrefix(s, "<") {
-		if i := strings.Index(s, "?>"); i >= 0 && strings.HasPrefix(s, "<?xml") {
-			s = strings.TrimSpace(s[i+2:])
-		}
-		if strings.HasPrefix(s, "<response>") && strings.HasSuffix(s, "</response>") {
-			s = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(s, "<response>"), "</response>"))
-		}
+		return xmlID([]byte(s), key)
 	}
 	if strings.HasPrefix(s, `"`) {
 		var v string
@@ -391,9 +395,9 @@ func parseID(body []byte) string {
 	if strings.HasPrefix(s, "{") {
 		var m map[string]json.RawMessage
 		if json.Unmarshal([]byte(s), &m) == nil {
-			for _, k := range []string{"response", "id", "departmentId", "userId"} {
+			for _, k := range []string{"response", key, "id"} {
 				if v, ok := m[k]; ok {
-					return parseID(v)
+					return parseID(v, key)
 				}
 			}
 		}

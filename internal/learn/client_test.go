@@ -390,14 +390,26 @@ func TestParseID(t *testing.T) {
 		`"` + id + `"`, id, " " + id + "\n", `<response>` + id + `</response>`,
 		`<?xml version="1.0"?>` + "\n" + `<response>` + id + `</response>`,
 		`{"response":"` + id + `"}`, `{"departmentId":"` + id + `"}`,
+		`{"response":{"departmentId":"` + id + `","name":"Sales","parentDepartmentId":"p"}}`,
+		`<response><department><departmentId>` + id + `</departmentId><name>Sales</name></department></response>`,
 	} {
-		if got := parseID([]byte(body)); got != id {
+		if got := parseID([]byte(body), "departmentId"); got != id {
 			t.Errorf("parseID(%q) = %q", body, got)
 		}
 	}
-	for _, body := range []string{"", "<html>oops</html>", `{"x":1}`, "two words"} {
-		if got := parseID([]byte(body)); got != "" {
+	for _, body := range []string{"", "<html>oops</html>", `{"x":1}`, "two words", `<response><a>b</a></response>`} {
+		if got := parseID([]byte(body), "departmentId"); got != "" {
 			t.Errorf("parseID(%q) = %q, want empty", body, got)
+		}
+	}
+	// A created user, returned whole, also has a departmentId: only userId is its ID.
+	for _, body := range []string{
+		`{"departmentId":"dept","userId":"` + id + `","fields":[]}`,
+		`{"response":{"userId":"` + id + `","departmentId":"dept"}}`,
+		`<response><userProfile><departmentId>dept</departmentId><userId>` + id + `</userId></userProfile></response>`,
+	} {
+		if got := parseID([]byte(body), "userId"); got != id {
+			t.Errorf("parseID(%q, userId) = %q", body, got)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package learn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,20 +43,38 @@ func (c *Client) FindDepartmentsByCode(ctx context.Context, code string) ([]Depa
 	if err != nil {
 		return nil, fmt.Errorf("find department by code: %w", err)
 	}
-	var out struct {
-		Departments []Department `json:"departments"`
-	}
-	if err := decode("/department", res.body, &out); err != nil {
+	list, err := decodeDepartmentList("/department", res.body)
+	if err != nil {
 		return nil, fmt.Errorf("find department by code: %w", err)
 	}
-	// Filter again: whether the server matches exactly is UNCONFIRMED (reference §12).
+	// Filter again: whether the server matches exactly is not documented.
 	var match []Department
-	for _, d := range out.Departments {
+	for _, d := range list {
 		if d.Code == code {
 			match = append(match, d)
 		}
 	}
 	return match, nil
+}
+
+// decodeDepartmentList reads the answer of GET /department: {"departments":[…]}
+// in JSON (a bare list is taken too), every <department> in XML.
+func decodeDepartmentList(route string, body []byte) ([]Department, error) {
+	var list []Department
+	b := bytes.TrimSpace(body)
+	if len(b) > 0 && (b[0] == '<' || b[0] == '[') {
+		if err := decode(route, b, &list); err != nil {
+			return nil, err
+		}
+		return list, nil
+	}
+	var out struct {
+		Departments []Department `json:"departments"`
+	}
+	if err := decode(route, b, &out); err != nil {
+		return nil, err
+	}
+	return out.Departments, nil
 }
 
 // GetDepartment reads one department.
@@ -82,7 +101,7 @@ func (c *Client) CreateDepartment(ctx context.Context, d NewDepartment) (string,
 	for attempt := 1; ; attempt++ {
 		res, err := c.do(ctx, request{method: http.MethodPost, route: "/department", path: "/department", body: d, mode: retryOnly429})
 		if err == nil {
-			id := parseID(res.body)
+			id := parseID(res.body, "departmentId")
 			if id == "" {
 				return "", fmt.Errorf("create department: no id in answer: %w", ErrUnexpected)
 			}
@@ -139,9 +158,16 @@ func (c *Client) MoveDepartments(ctx context.Context, parentID string, ids []str
 }
 
 // DeleteDepartment deletes an empty department. Learn refuses the root and
-// departments with users (a *ValidationError).
+// departments with users or subdepartments (a *ValidationError, whether it
+// answers 400 or 409).
 func (c *Client) DeleteDepartment(ctx context.Context, id string) error {
 	_, err := c.do(ctx, request{method: http.MethodDelete, route: "/department/{id}", path: "/department/" + url.PathEscape(id)})
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+		// Whether a refused delete is 400 or 409 is not known (docs/learn-api.md,
+		// "Unsettled behaviour"); either is a refusal, never a duplicate.
+		return fmt.Errorf("delete department: status %d: %w", ae.Status, &ValidationError{Message: ae.Message})
+	}
 	if err != nil {
 		return fmt.Errorf("delete department: %w", err)
 	}

@@ -3,6 +3,7 @@ package learn
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,8 +20,8 @@ const (
 // Subordination is the {subordinationType, supervisorId} pair Learn uses for both
 // the supervisor and the functional manager.
 type Subordination struct {
-	Type         string `json:"subordinationType"`
-	SupervisorID string `json:"supervisorId,omitempty"`
+	Type         string `json:"subordinationType" xml:"subordinationType"`
+	SupervisorID string `json:"supervisorId,omitempty" xml:"supervisorId,omitempty"`
 }
 
 // Manual returns a manual subordination pointing at supervisorID.
@@ -41,12 +42,49 @@ func (s *Subordination) Equal(o *Subordination) bool {
 
 // Department is a Learn department as read back from the API.
 type Department struct {
-	ID              string         `json:"departmentId"`
-	Name            string         `json:"name"`
-	ParentID        string         `json:"parentDepartmentId,omitempty"` // empty on the account root
-	Code            string         `json:"code,omitempty"`
-	Subordination   *Subordination `json:"subordination,omitempty"`
-	CoSubordination *Subordination `json:"coSubordination,omitempty"`
+	ID              string         `json:"departmentId" xml:"departmentId"`
+	Name            string         `json:"name" xml:"name"`
+	ParentID        string         `json:"parentDepartmentId,omitempty" xml:"parentDepartmentId"` // empty on the account root
+	Code            string         `json:"code,omitempty" xml:"code"`
+	Subordination   *Subordination `json:"subordination,omitempty" xml:"subordination"`
+	CoSubordination *Subordination `json:"coSubordination,omitempty" xml:"coSubordination"`
+}
+
+// nilUUID stands for "no ID" in some answers.
+const nilUUID = "00000000-0000-0000-0000-000000000000"
+
+// normalize makes the root's parent empty however Learn renders it: absent,
+// null, "", the nil UUID or the root's own ID (docs/learn-api.md, "Unsettled
+// behaviour").
+func (d *Department) normalize() {
+	d.ParentID = strings.TrimSpace(d.ParentID)
+	if d.ParentID == nilUUID || d.ParentID == d.ID {
+		d.ParentID = ""
+	}
+}
+
+// UnmarshalJSON reads a department and normalises the root's parent.
+func (d *Department) UnmarshalJSON(b []byte) error {
+	type plain Department
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*d = Department(p)
+	d.normalize()
+	return nil
+}
+
+// UnmarshalXML reads a <department> element and normalises the root's parent.
+func (d *Department) UnmarshalXML(dec *xml.Decoder, start xml.StartElement) error {
+	type plain Department
+	var p plain
+	if err := dec.DecodeElement(&p, &start); err != nil {
+		return err
+	}
+	*d = Department(p)
+	d.normalize()
+	return nil
 }
 
 // NewDepartment is the body of a department create. ParentID is required by Learn.
@@ -122,6 +160,40 @@ func (f *Fields) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// UnmarshalXML reads the read form <fields><field><name>EMAIL</name><value>…</value></field>…</fields>
+// and the write form <fields><email>…</email>…</fields>; names are lowercased.
+func (f *Fields) UnmarshalXML(dec *xml.Decoder, start xml.StartElement) error {
+	out := Fields{}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("fields: %w", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local == "field" {
+				var e struct {
+					Name  string `xml:"name"`
+					Value string `xml:"value"`
+				}
+				if err := dec.DecodeElement(&e, &t); err != nil {
+					return fmt.Errorf("fields: %w", err)
+				}
+				out[strings.ToLower(strings.TrimSpace(e.Name))] = e.Value
+				continue
+			}
+			var v string
+			if err := dec.DecodeElement(&v, &t); err != nil {
+				return fmt.Errorf("fields: %w", err)
+			}
+			out[strings.ToLower(t.Name.Local)] = v
+		case xml.EndElement:
+			*f = out
+			return nil
+		}
+	}
+}
+
 // scalarString renders a JSON scalar as text ("" for null, objects kept raw).
 func scalarString(v json.RawMessage) string {
 	v = bytes.TrimSpace(v)
@@ -140,7 +212,10 @@ func scalarString(v json.RawMessage) string {
 // flexInt accepts 1 and "1".
 type flexInt int
 
-func (n *flexInt) UnmarshalJSON(b []byte) error {
+func (n *flexInt) UnmarshalJSON(b []byte) error { return n.UnmarshalText(b) }
+
+// UnmarshalText reads the XML element text (and the JSON forms, quotes trimmed).
+func (n *flexInt) UnmarshalText(b []byte) error {
 	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
 	if s == "" || s == "null" {
 		*n = 0
@@ -198,6 +273,32 @@ func (u *User) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// UnmarshalXML reads a <userProfile> element.
+func (u *User) UnmarshalXML(dec *xml.Decoder, start xml.StartElement) error {
+	var raw struct {
+		UserID          string         `xml:"userId"`
+		DepartmentID    string         `xml:"departmentId"`
+		Status          flexInt        `xml:"status"`
+		Role            string         `xml:"role"`
+		Fields          Fields         `xml:"fields"`
+		Subordination   *Subordination `xml:"subordination"`
+		CoSubordination *Subordination `xml:"coSubordination"`
+		AddedDate       string         `xml:"addedDate"`
+	}
+	if err := dec.DecodeElement(&raw, &start); err != nil {
+		return err
+	}
+	*u = User{
+		ID: raw.UserID, DepartmentID: raw.DepartmentID, Status: int(raw.Status), Role: raw.Role,
+		Fields: raw.Fields, Subordination: raw.Subordination, CoSubordination: raw.CoSubordination,
+		AddedDate: raw.AddedDate,
+	}
+	if u.Fields == nil {
+		u.Fields = Fields{}
+	}
+	return nil
+}
+
 // NewUser is the body of a user create. Fields must hold "login"; every field the
 // account marks required (see ProfileFields) must be present too.
 type NewUser struct {
@@ -240,6 +341,25 @@ func (fi *FieldInfo) UnmarshalJSON(b []byte) error {
 		Order    flexInt `json:"orderPriority"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*fi = FieldInfo{ID: raw.ID, Name: strings.ToLower(raw.Name), Label: raw.Label, Type: raw.Type,
+		Unique: raw.Unique != 0, Required: raw.Required != 0, Order: int(raw.Order)}
+	return nil
+}
+
+// UnmarshalXML reads a <userFieldInfo> element.
+func (fi *FieldInfo) UnmarshalXML(dec *xml.Decoder, start xml.StartElement) error {
+	var raw struct {
+		ID       string  `xml:"userFieldInfoId"`
+		Name     string  `xml:"name"`
+		Label    string  `xml:"label"`
+		Type     string  `xml:"type"`
+		Unique   flexInt `xml:"isUnique"`
+		Required flexInt `xml:"isRequired"`
+		Order    flexInt `xml:"orderPriority"`
+	}
+	if err := dec.DecodeElement(&raw, &start); err != nil {
 		return err
 	}
 	*fi = FieldInfo{ID: raw.ID, Name: strings.ToLower(raw.Name), Label: raw.Label, Type: raw.Type,

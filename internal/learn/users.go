@@ -108,7 +108,7 @@ func (c *Client) CreateUser(ctx context.Context, u NewUser) (string, error) {
 	for attempt := 1; ; attempt++ {
 		res, err := c.do(ctx, request{method: http.MethodPost, route: "/user", path: "/user", body: u, mode: retryOnly429})
 		if err == nil {
-			id := parseID(res.body)
+			id := parseID(res.body, "userId")
 			if id == "" {
 				return "", fmt.Errorf("create user: no id in answer: %w", ErrUnexpected)
 			}

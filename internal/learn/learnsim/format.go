@@ -225,9 +225,17 @@ func getSub(m map[string]any, key string) (*sub, *apiErr) {
 
 // --- responses ---
 
-// wantsJSON: XML is the default for clients that send no Accept (reference §3).
+// wantsJSON: an Accept naming JSON or XML is obeyed; without one the answer is
+// XML, or JSON under Unsettled.JSONByDefault (which Learn does is unsettled).
 func wantsJSON(r *http.Request) bool {
-	return strings.Contains(strings.ToLower(r.Header.Get("Accept")), "json")
+	acc := strings.ToLower(r.Header.Get("Accept"))
+	switch {
+	case strings.Contains(acc, "json"):
+		return true
+	case strings.Contains(acc, "xml"):
+		return false
+	}
+	return unsettledFrom(r).JSONByDefault
 }
 
 // write sends v as JSON, or xmlV (which must marshal to a <response> root) as XML.
@@ -251,7 +259,11 @@ type xmlError struct {
 }
 
 func writeErr(w http.ResponseWriter, r *http.Request, e *apiErr) {
-	write(w, r, e.status, map[string]any{"code": e.status, "message": e.msg}, xmlError{Code: e.status, Message: e.msg})
+	msg := e.msg
+	if unsettledFrom(r).TerseErrors {
+		msg = http.StatusText(e.status)
+	}
+	write(w, r, e.status, map[string]any{"code": e.status, "message": msg}, xmlError{Code: e.status, Message: msg})
 }
 
 type xmlID struct {
@@ -273,17 +285,17 @@ type subOut struct {
 func outSub(s sub) subOut { return subOut{Type: s.Type, SupervisorID: s.SupervisorID} }
 
 type deptOut struct {
-	XMLName  xml.Name `json:"-" xml:"department"`
-	ID       string   `json:"departmentId" xml:"departmentId"`
-	Name     string   `json:"name" xml:"name"`
-	ParentID string   `json:"parentDepartmentId,omitempty" xml:"parentDepartmentId,omitempty"`
-	Code     string   `json:"code,omitempty" xml:"code,omitempty"`
-	Sub      subOut   `json:"subordination" xml:"subordination"`
-	CoSub    subOut   `json:"coSubordination" xml:"coSubordination"`
+	XMLName  xml.Name  `json:"-" xml:"department"`
+	ID       string    `json:"departmentId" xml:"departmentId"`
+	Name     string    `json:"name" xml:"name"`
+	ParentID parentOut `json:"parentDepartmentId,omitzero" xml:"parentDepartmentId"`
+	Code     string    `json:"code,omitempty" xml:"code,omitempty"`
+	Sub      subOut    `json:"subordination" xml:"subordination"`
+	CoSub    subOut    `json:"coSubordination" xml:"coSubordination"`
 }
 
-func outDept(d *dept) deptOut {
-	return deptOut{ID: d.ID, Name: d.Name, ParentID: d.ParentID, Code: d.Code, Sub: outSub(d.Sub), CoSub: outSub(d.CoSub)}
+func (a *account) outDept(r *http.Request, d *dept) deptOut {
+	return deptOut{ID: d.ID, Name: d.Name, ParentID: a.parentOf(r, d), Code: d.Code, Sub: outSub(d.Sub), CoSub: outSub(d.CoSub)}
 }
 
 type fieldOut struct {

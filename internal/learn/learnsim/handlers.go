@@ -69,7 +69,7 @@ func (s *Sim) listDepartmentsAll(w http.ResponseWriter, r *http.Request) {
 	out := []deptOut{}
 	for _, id := range a.deptOrder {
 		if d := a.depts[id]; d != nil && (!filter || d.Code == code[0]) {
-			out = append(out, outDept(d))
+			out = append(out, a.outDept(r, d))
 		}
 	}
 	a.mu.RUnlock()
@@ -135,7 +135,7 @@ func (s *Sim) listDepartmentsPaged(w http.ResponseWriter, r *http.Request) {
 			next = id
 			break
 		}
-		out = append(out, outDept(d))
+		out = append(out, a.outDept(r, d))
 	}
 	a.mu.RUnlock()
 	body := map[string]any{"departments": out}
@@ -156,14 +156,14 @@ func (s *Sim) getDepartment(w http.ResponseWriter, r *http.Request) {
 	d := a.depts[r.PathValue("id")]
 	var out deptOut
 	if d != nil {
-		out = outDept(d)
+		out = a.outDept(r, d)
 	}
 	a.mu.RUnlock()
 	if d == nil {
 		writeErr(w, r, errf(404, "Department %s not found", r.PathValue("id")))
 		return
 	}
-	write(w, r, 200, map[string]any{"response": out}, xmlDept{Dept: out})
+	write(w, r, 200, single(r, out), xmlDept{Dept: out})
 }
 
 // bodyOrHeader reads a body parameter, falling back to its X-… header form.
@@ -191,14 +191,14 @@ func (s *Sim) createDepartment(w http.ResponseWriter, r *http.Request) {
 	d, err := a.createDept(name, parent, code)
 	var out deptOut
 	if err == nil {
-		out = outDept(d)
+		out = a.outDept(r, d)
 	}
 	a.mu.Unlock()
 	if err != nil {
 		writeErr(w, r, err)
 		return
 	}
-	if strings.EqualFold(r.Header.Get("X-Return-Object"), "true") {
+	if returnObject(r) {
 		write(w, r, 201, out, xmlDept{Dept: out})
 		return
 	}
@@ -234,6 +234,9 @@ func (s *Sim) deleteDepartment(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	err := a.deleteDept(r.PathValue("id"))
 	a.mu.Unlock()
+	if err != nil && err.status == http.StatusBadRequest && unsettledFrom(r).RefusedDelete409 {
+		err = &apiErr{status: http.StatusConflict, msg: err.msg}
+	}
 	if err != nil {
 		writeErr(w, r, err)
 		return
@@ -413,7 +416,7 @@ func (s *Sim) getUser(v2 bool) http.HandlerFunc {
 			writeErr(w, r, errf(404, "User %s not found", r.PathValue("id")))
 			return
 		}
-		write(w, r, 200, map[string]any{"response": out}, xmlUser{User: out})
+		write(w, r, 200, single(r, out), xmlUser{User: out})
 	}
 }
 
@@ -443,7 +446,7 @@ func (s *Sim) createUser(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, r, err)
 		return
 	}
-	if strings.EqualFold(r.Header.Get("X-Return-Object"), "true") {
+	if returnObject(r) {
 		write(w, r, 201, out, xmlUser{User: out})
 		return
 	}
@@ -463,6 +466,10 @@ func (s *Sim) updateUser(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	if err != nil {
 		writeErr(w, r, err)
+		return
+	}
+	if unsettledFrom(r).UserUpdate204 {
+		noContent(w)
 		return
 	}
 	ok(w)

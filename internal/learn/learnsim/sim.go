@@ -51,6 +51,9 @@ type Options struct {
 	Seed    uint64 // faults and IDs are deterministic for a seed
 	Logger  *slog.Logger
 	Now     func() time.Time
+
+	// Unsettled picks among plausible answers where Learn's behaviour is not known.
+	Unsettled Unsettled
 }
 
 // AccountOptions describe one Learn account.
@@ -217,6 +220,7 @@ func (s *Sim) authenticate(r *http.Request) (*account, *apiErr) {
 // api wraps a handler: auth, counting, latency, faults.
 func (s *Sim) api(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		r = s.withUnsettled(r)
 		a, aerr := s.authenticate(r)
 		if aerr == nil && a.opts.NoAPIAccess {
 			aerr = errf(403, "Permission denied: the REST API is not available")

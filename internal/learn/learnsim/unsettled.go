@@ -1,0 +1,158 @@
+package learnsim
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"strings"
+)
+
+// Unsettled picks one plausible answer for each Learn behaviour that no source
+// settles (docs/learn-api.md, "Unsettled behaviour"). The zero value is the
+// simulator's default guess; tests run the client against the other choices
+// too, so the client must not depend on any of them.
+type Unsettled struct {
+	// BareSingleObject answers GET /department/{id} and GET /user/{id}[/v2] in
+	// JSON with the bare object instead of {"response": {…}}.
+	BareSingleObject bool
+	// UserUpdate204 answers POST /user/{id} with 204 instead of 200.
+	UserUpdate204 bool
+	// RefusedDelete409 refuses a department delete (root, users, subdepartments)
+	// with 409 instead of 400.
+	RefusedDelete409 bool
+	// TerseErrors sends only the HTTP status text as an error's message.
+	TerseErrors bool
+	// JSONByDefault answers JSON to a request without an Accept header (the
+	// default guess is XML).
+	JSONByDefault bool
+	// RootParent is how the root department shows its (missing) parent.
+	RootParent RootParent
+	// ReturnObject is what a create does with X-Return-Object.
+	ReturnObject ReturnObject
+}
+
+// RootParent is how the root department's parentDepartmentId is rendered.
+type RootParent int
+
+const (
+	RootParentAbsent  RootParent = iota // no parentDepartmentId at all
+	RootParentNull                      // JSON null, XML <parentDepartmentId/>
+	RootParentEmpty                     // "" (XML <parentDepartmentId/>)
+	RootParentNilUUID                   // 00000000-0000-0000-0000-000000000000
+	RootParentSelf                      // the root's own ID
+)
+
+// ReturnObject is what POST /department and POST /user answer.
+type ReturnObject int
+
+const (
+	ReturnObjectWhenAsked ReturnObject = iota // the object with X-Return-Object: true, else the ID
+	ReturnObjectIgnored                       // always the ID
+	ReturnObjectAlways                        // always the object
+)
+
+// nilUUID is what some APIs put where no ID applies.
+const nilUUID = "00000000-0000-0000-0000-000000000000"
+
+type unsettledKey struct{}
+
+// withUnsettled lets the writers of answers see the switches.
+func (s *Sim) withUnsettled(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), unsettledKey{}, s.opts.Unsettled))
+}
+
+func unsettledFrom(r *http.Request) Unsettled {
+	u, _ := r.Context().Value(unsettledKey{}).(Unsettled)
+	return u
+}
+
+// single renders a single-object read: enveloped or bare.
+func single(r *http.Request, v any) any {
+	if unsettledFrom(r).BareSingleObject {
+		return v
+	}
+	return map[string]any{"response": v}
+}
+
+// returnObject says whether a create answers the created object.
+func returnObject(r *http.Request) bool {
+	switch unsettledFrom(r).ReturnObject {
+	case ReturnObjectIgnored:
+		return false
+	case ReturnObjectAlways:
+		return true
+	}
+	return strings.EqualFold(r.Header.Get("X-Return-Object"), "true")
+}
+
+// parentOut is a department's parentDepartmentId on the wire, which for the
+// root depends on RootParent.
+type parentOut struct {
+	ID      string
+	Present bool
+	Null    bool
+}
+
+func (p parentOut) IsZero() bool { return !p.Present }
+
+func (p parentOut) MarshalJSON() ([]byte, error) {
+	if p.Null {
+		return []byte("null"), nil
+	}
+	return json.Marshal(p.ID)
+}
+
+func (p parentOut) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if !p.Present {
+		return nil
+	}
+	return e.EncodeElement(p.ID, start)
+}
+
+func (a *account) parentOf(r *http.Request, d *dept) parentOut {
+	if d.ID != a.rootID {
+		return parentOut{ID: d.ParentID, Present: d.ParentID != ""}
+	}
+	switch unsettledFrom(r).RootParent {
+	case RootParentNull:
+		return parentOut{Present: true, Null: true}
+	case RootParentEmpty:
+		return parentOut{Present: true}
+	case RootParentNilUUID:
+		return parentOut{ID: nilUUID, Present: true}
+	case RootParentSelf:
+		return parentOut{ID: d.ID, Present: true}
+	}
+	return parentOut{}
+}
+
+// Variant is a named choice of Unsettled behaviours.
+type Variant struct {
+	Name      string
+	Unsettled Unsettled
+}
+
+// Variants are the choices a client must pass: the default, each switch
+// flipped on its own (each value of the multi-valued ones), and all flipped
+// together. Tests of the client and of the sync run against every one.
+func Variants() []Variant {
+	return []Variant{
+		{"default", Unsettled{}},
+		{"bare single object", Unsettled{BareSingleObject: true}},
+		{"user update 204", Unsettled{UserUpdate204: true}},
+		{"refused delete 409", Unsettled{RefusedDelete409: true}},
+		{"terse errors", Unsettled{TerseErrors: true}},
+		{"JSON by default", Unsettled{JSONByDefault: true}},
+		{"root parent null", Unsettled{RootParent: RootParentNull}},
+		{"root parent empty", Unsettled{RootParent: RootParentEmpty}},
+		{"root parent nil UUID", Unsettled{RootParent: RootParentNilUUID}},
+		{"root parent self", Unsettled{RootParent: RootParentSelf}},
+		{"return object ignored", Unsettled{ReturnObject: ReturnObjectIgnored}},
+		{"return object always", Unsettled{ReturnObject: ReturnObjectAlways}},
+		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true, TerseErrors: true,
+			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways}},
+		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
+			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways}},
+	}
+}

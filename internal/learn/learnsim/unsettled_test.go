@@ -1,0 +1,129 @@
+package learnsim
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestRefusals checks each refusal the API notes describe, as an ErrorResponse
+// {code, message} with the HTTP status as code, in JSON and in XML.
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, AccountOptions{})
+	dept := e.createDept("Sales", e.root, "c-1")
+	u := e.createUser(dept, "a@acme.ru", nil)
+	user := func(f map[string]string, extra map[string]any) map[string]any {
+		m := map[string]any{"departmentId": dept, "fields": f, "sendLoginEmail": false}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	full := map[string]string{"login": "b@acme.ru", "first_name": "B", "last_name": "B"}
+	for _, tc := range []struct {
+		name         string
+		status       int
+		method, path string
+		body         any
+		hdr          []string
+	}{
+		{"no account header", 401, "GET", "/departments", nil, []string{"X-Auth-Account-Url", ""}},
+		{"no email header", 401, "GET", "/departments", nil, []string{"X-Auth-Email", ""}},
+		{"no password header", 401, "GET", "/departments", nil, []string{"X-Auth-Password", ""}},
+		{"unknown token", 401, "GET", "/departments", nil, []string{"X-Auth-Account-Url", "", "Authorization", "Bearer nope"}},
+		{"invitation missing", 400, "POST", "/user", user(full, map[string]any{"sendLoginEmail": true}), nil},
+		{"no login", 400, "POST", "/user", user(map[string]string{"email": "c@acme.ru", "first_name": "C", "last_name": "C"}, nil), nil},
+		{"required field missing", 400, "POST", "/user", user(map[string]string{"login": "c@acme.ru", "first_name": "C"}, nil), nil},
+		{"duplicate login", 409, "POST", "/user", user(map[string]string{"login": "A@acme.ru", "first_name": "C", "last_name": "C"}, nil), nil},
+		{"duplicate email", 409, "POST", "/user", user(map[string]string{"login": "c", "email": "a@acme.ru", "first_name": "C", "last_name": "C"}, nil), nil},
+		{"unknown department", 400, "POST", "/user", map[string]any{"departmentId": "nope", "fields": full}, nil},
+		{"unknown parent", 400, "POST", "/department", map[string]string{"name": "X", "parentDepartmentId": "nope"}, nil},
+		{"delete the root", 400, "DELETE", "/department/" + e.root, nil, nil},
+		{"delete with users", 400, "DELETE", "/department/" + dept, nil, nil},
+		{"status 2", 400, "POST", "/user/" + u + "/status", map[string]int{"status": 2}, nil},
+		{"bad page token", 400, "GET", "/users/v2?pageToken=bm9wZQ==", nil, nil},
+	} {
+		for _, accept := range []string{"application/json", "application/xml"} {
+			hdr := append([]string{"Accept", accept}, tc.hdr...)
+			got, b := e.call(tc.method, tc.path, tc.body, hdr...)
+			if got != tc.status {
+				t.Errorf("%s (%s): status %d, want %d: %s", tc.name, accept, got, tc.status, b)
+				continue
+			}
+			want := `{"code":` + itoa(tc.status) + `,"message":`
+			if accept == "application/xml" {
+				want = "<response><code>" + itoa(tc.status) + "</code><message>"
+			}
+			if !strings.Contains(b, want) {
+				t.Errorf("%s (%s): body %s, want an ErrorResponse", tc.name, accept, b)
+			}
+		}
+	}
+	// Nothing refused was stored.
+	if st := e.state(); len(st.Users) != 2 || len(st.Departments) != 2 {
+		t.Errorf("refused requests changed the account: %d users, %d departments", len(st.Users), len(st.Departments))
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestUnsettledSwitches checks that each switch changes the answer it names.
+func TestUnsettledSwitches(t *testing.T) {
+	t.Parallel()
+	setup := func(t *testing.T, u Unsettled) (*env, string, string) {
+		e := newEnv(t, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "c-1")
+		user := e.createUser(dept, "a@acme.ru", nil)
+		e.sim.opts.Unsettled = u // set before any request that sees it
+		return e, dept, user
+	}
+	t.Run("defaults", func(t *testing.T) {
+		e, dept, u := setup(t, Unsettled{})
+		if b := e.must(200, "GET", "/department/"+dept, nil); !strings.HasPrefix(b, `{"response":{`) {
+			t.Errorf("single object: %s", b)
+		}
+		e.must(200, "POST", "/user/"+u, map[string]any{"fields": map[string]string{"login": "a@acme.ru", "job_title": "X"}})
+		if b := e.must(400, "DELETE", "/department/"+e.root, nil); !strings.Contains(b, "root") {
+			t.Errorf("refusal: %s", b)
+		}
+		if b := e.must(200, "GET", "/department/"+e.root, nil, "Accept", ""); !strings.HasPrefix(b, "<?xml") || strings.Contains(b, "parentDepartmentId") {
+			t.Errorf("no Accept: %s", b)
+		}
+		if b := e.must(201, "POST", "/department", map[string]string{"name": "A", "parentDepartmentId": e.root}); !strings.HasPrefix(b, `"`) {
+			t.Errorf("create: %s", b)
+		}
+		if b := e.must(201, "POST", "/department", map[string]string{"name": "B", "parentDepartmentId": e.root}, "X-Return-Object", "true"); !strings.Contains(b, `"departmentId"`) {
+			t.Errorf("create with X-Return-Object: %s", b)
+		}
+	})
+	t.Run("flipped", func(t *testing.T) {
+		e, dept, u := setup(t, Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true, TerseErrors: true,
+			JSONByDefault: true, RootParent: RootParentNull, ReturnObject: ReturnObjectIgnored})
+		if b := e.must(200, "GET", "/department/"+dept, nil); !strings.HasPrefix(b, `{"departmentId"`) {
+			t.Errorf("single object: %s", b)
+		}
+		e.must(204, "POST", "/user/"+u, map[string]any{"fields": map[string]string{"login": "a@acme.ru", "job_title": "X"}})
+		if b := e.must(409, "DELETE", "/department/"+e.root, nil); !strings.Contains(b, `"message":"Conflict"`) {
+			t.Errorf("refusal: %s", b)
+		}
+		if b := e.must(200, "GET", "/department/"+e.root, nil, "Accept", ""); !strings.Contains(b, `"parentDepartmentId":null`) {
+			t.Errorf("no Accept: %s", b)
+		}
+		if b := e.must(201, "POST", "/department", map[string]string{"name": "B", "parentDepartmentId": e.root}, "X-Return-Object", "true"); !strings.HasPrefix(b, `"`) {
+			t.Errorf("create with X-Return-Object ignored: %s", b)
+		}
+	})
+	for rp, want := range map[RootParent]string{RootParentEmpty: `"parentDepartmentId":""`, RootParentNilUUID: nilUUID, RootParentSelf: "self"} {
+		e, _, _ := setup(t, Unsettled{RootParent: rp, ReturnObject: ReturnObjectAlways})
+		if want == "self" {
+			want = `"parentDepartmentId":"` + e.root + `"`
+		}
+		if b := e.must(200, "GET", "/departments", nil); !strings.Contains(b, want) {
+			t.Errorf("root parent %d: %s", rp, b)
+		}
+		if b := e.must(201, "POST", "/department", map[string]string{"name": "A", "parentDepartmentId": e.root}); !strings.Contains(b, `"departmentId"`) {
+			t.Errorf("create with the object always: %s", b)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package learn
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"b24learn/internal/learn/learnsim"
+)
+
+// TestClientAgainstUnsettled runs the client against every choice learnsim
+// offers where Learn's behaviour is not known (docs/learn-api.md, "Unsettled
+// behaviour"): the client must work the same against each.
+func TestClientAgainstUnsettled(t *testing.T) {
+	t.Parallel()
+	for _, v := range learnsim.Variants() {
+		t.Run(v.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			env := newSimEnv(t, learnsim.Options{Seed: 7, Unsettled: v.Unsettled}, learnsim.AccountOptions{})
+			c := env.client(t, Credentials{})
+
+			depts, err := c.ListDepartments(ctx)
+			if err != nil || len(depts) != 1 || depts[0].ID != env.root || depts[0].ParentID != "" {
+				t.Fatalf("list: %v %+v", err, depts)
+			}
+			if root, err := c.GetDepartment(ctx, env.root); err != nil || root.ID != env.root || root.ParentID != "" {
+				t.Fatalf("get root: %v %+v", err, root)
+			}
+			id, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sales", ParentID: env.root, Code: "b24-m-2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, err := c.GetDepartment(ctx, id); err != nil || d.ID != id || d.Name != "Sales" || d.ParentID != env.root || d.Code != "b24-m-2" {
+				t.Fatalf("get: %v %+v", err, d)
+			}
+			if found, err := c.FindDepartmentsByCode(ctx, "b24-m-2"); err != nil || len(found) != 1 || found[0].ID != id {
+				t.Fatalf("find: %v %+v", err, found)
+			}
+			if err := c.UpdateDepartment(ctx, id, DepartmentUpdate{Name: "Sales EMEA"}); err != nil {
+				t.Fatal(err)
+			}
+
+			defs, err := c.ProfileFields(ctx)
+			if err != nil || !slices.Equal(RequiredFields(defs), []string{FieldLogin, FieldFirstName, FieldLastName}) {
+				t.Fatalf("profile fields: %v %+v", err, defs)
+			}
+			nu := NewUser{DepartmentID: id, Fields: Fields{FieldLogin: "ivan@acme.ru", FieldEmail: "ivan@acme.ru",
+				FieldFirstName: "Иван", FieldLastName: "Петров"}}
+			uid, err := c.CreateUser(ctx, nu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u, err := c.GetUser(ctx, uid); err != nil || u.ID != uid || u.DepartmentID != id || u.Login() != "ivan@acme.ru" || u.Status != StatusActive {
+				t.Fatalf("get user %s: %v %+v", uid, err, u)
+			}
+			if _, err := c.CreateUser(ctx, nu); !errors.Is(err, ErrDuplicate) {
+				t.Errorf("duplicate: %v", err)
+			}
+			var ve *ValidationError
+			invite := nu
+			invite.Fields = Fields{FieldLogin: "a@acme.ru", FieldFirstName: "A", FieldLastName: "B"}
+			invite.SendLoginEmail = true
+			if _, err := c.CreateUser(ctx, invite); !errors.As(err, &ve) {
+				t.Errorf("sendLoginEmail without invitationMessage: %v", err)
+			}
+			if _, err := c.CreateUser(ctx, NewUser{DepartmentID: id, Fields: Fields{FieldLogin: "b@acme.ru", FieldFirstName: "B"}}); !errors.As(err, &ve) {
+				t.Errorf("missing last_name: %v", err)
+			}
+			if _, err := c.CreateUser(ctx, NewUser{DepartmentID: "nope", Fields: Fields{FieldLogin: "c@acme.ru", FieldFirstName: "C", FieldLastName: "C"}}); !errors.As(err, &ve) {
+				t.Errorf("unknown department: %v", err)
+			}
+
+			if err := c.UpdateUser(ctx, uid, UserUpdate{Fields: Fields{FieldLogin: "ivan@acme.ru", FieldJobTitle: "Менеджер"}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetUserStatus(ctx, uid, StatusTerminated); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := c.GetUser(ctx, uid); err != nil || u.Fields[FieldJobTitle] != "Менеджер" || u.Status != StatusTerminated {
+				t.Fatalf("after update: %v %+v", err, u)
+			}
+			if err := c.SetUserStatus(ctx, uid, 2); !errors.As(err, &ve) {
+				t.Errorf("status 2: %v", err)
+			}
+			if err := c.SetUserSubordination(ctx, uid, &Subordination{Type: SubordinationNoSupervisor}, nil); err != nil {
+				t.Fatal(err)
+			}
+
+			for _, del := range []string{env.root, id} { // the root; a department with a user
+				err := c.DeleteDepartment(ctx, del)
+				if !errors.As(err, &ve) || errors.Is(err, ErrDuplicate) {
+					t.Errorf("refused delete of %s: %v", del, err)
+				}
+			}
+			if _, err := c.GetDepartment(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("unknown department: %v", err)
+			}
+			bad := env.client(t, Credentials{AccountURL: testAccount, Email: testEmail, Password: "wrong"})
+			if _, err := bad.ListDepartments(ctx); !errors.Is(err, ErrBadCredentials) {
+				t.Errorf("bad credentials: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,46 @@
+package syncer
+
+import (
+	"testing"
+
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn/learnsim"
+)
+
+// TestSyncAgainstUnsettled runs a full sync, changes and a repeat against every
+// choice learnsim offers where Learn's behaviour is not known: each must end
+// with the portal's org in Learn and a repeat that writes nothing.
+func TestSyncAgainstUnsettled(t *testing.T) {
+	t.Parallel()
+	for _, v := range learnsim.Variants() {
+		t.Run(v.Name, func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 9, Unsettled: v.Unsettled}})
+			portalID, p := e.addPortal(b24sim.GenerateOrg(4, 40, 6))
+			e.run(portalID, TriggerManual)
+			checkPortal(t, e.state(), p, e.state().RootID)
+
+			u := syncedUser(p)
+			if err := p.UpdateUser(u.ID, func(x *b24sim.User) { x.LastName = "Иванова-Петрова" }); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.RenameDepartment(2, "Отдел продаж №2"); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.FireUser(syncedUser(p, u.ID).ID); err != nil {
+				t.Fatal(err)
+			}
+			e.run(portalID, TriggerManual)
+			checkPortal(t, e.state(), p, e.state().RootID)
+			if got, ok := e.state().UserByLogin(u.Email); !ok || got.Fields["last_name"] != "Иванова-Петрова" {
+				t.Errorf("updated user: %+v", got)
+			}
+
+			e.lsim.ResetCounts()
+			rep := e.run(portalID, TriggerManual)
+			if c := e.lsim.Counts(simAccount); c.Writes != 0 {
+				t.Errorf("a repeat wrote %d times: %v (report %v)", c.Writes, c.ByRoute, rep.Counts)
+			}
+		})
+	}
+}
