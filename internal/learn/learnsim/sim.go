@@ -48,6 +48,7 @@ type Options struct {
 	Latency time.Duration // added to every API answer
 	Faults  Faults
 	Hostile Hostile
+	Updates UpdateModes
 	Seed    uint64 // faults and IDs are deterministic for a seed
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -402,11 +403,12 @@ func (s *Sim) TotalCounts() Counts {
 	return t
 }
 
-// ResetCounts zeroes every account's counters.
+// ResetCounts zeroes every account's counters and empties its Sent log.
 func (s *Sim) ResetCounts() {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, a := range s.accounts {
 		a.cnt.snapshot(true)
+		a.sent.snapshot(true)
 	}
 }
