@@ -40,15 +40,18 @@ type applier struct {
 	counts  map[string]int
 	issues  int // refused or failed steps
 	writes  int
-	// keepEmpty holds the profile fields Learn refused to take empty in this
-	// run; later updates leave them alone without asking again.
-	keepEmpty map[string]bool
+	// emptyOK says, per profile field, whether Learn took (true) or refused
+	// (false) an empty value in this run; later updates do not ask again.
+	emptyOK map[string]bool
+	// probe serialises the updates that send an empty value not yet in
+	// emptyOK, so that one refusal answers for the whole run.
+	probe sync.Mutex
 }
 
 func newApplier(st *Store, lc Learn, log *slog.Logger, portalID, runID int64, par int, invitation string, p *Plan) *applier {
 	a := &applier{store: st, lc: lc, log: log, portalID: portalID, runID: runID, par: par, invitation: invitation,
 		layout: p.Layout, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{},
-		keepEmpty: map[string]bool{}}
+		emptyOK: map[string]bool{}}
 	for k, v := range p.DeptIDs {
 		a.deptIDs[k] = v
 	}
@@ -224,7 +227,6 @@ func newUserFields(u *UserSpec) learn.Fields {
 // next run does not try again until Bitrix24 changes.
 func (a *applier) updateUser(ctx context.Context, s Step) error {
 	var dept string
-	var empty, kept []string
 	for _, name := range s.Changed {
 		if name == "department" {
 			d, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
@@ -232,31 +234,25 @@ func (a *applier) updateUser(ctx context.Context, s Step) error {
 				return a.failed(ctx, s, err)
 			}
 			dept = d
-			continue
 		}
-		if v, _ := s.User.field(name); v == "" {
-			a.mu.Lock()
-			keep := a.keepEmpty[name]
-			a.mu.Unlock()
-			if keep {
-				kept = append(kept, name)
-			} else {
-				empty = append(empty, name)
-			}
-		}
+	}
+	empty, kept, unknown := a.empties(s)
+	if unknown {
+		a.probe.Lock()
+		defer a.probe.Unlock()
+		empty, kept, _ = a.empties(s) // another update may have asked meanwhile
 	}
 	err := a.sendUpdate(ctx, s, dept, kept)
 	var verr *learn.ValidationError
-	if err != nil && len(empty) > 0 && errors.As(err, &verr) && !fatal(ctx, err) {
+	switch {
+	case err == nil:
+		a.setEmptyOK(empty, true)
+	case len(empty) > 0 && errors.As(err, &verr) && !fatal(ctx, err):
 		// Whether Learn takes an empty value as "clear" is not documented; a
 		// 400 for an update carrying one is taken as "no", confirmed by the
 		// same update without the empty values going through.
 		if err = a.sendUpdate(ctx, s, dept, append(kept, empty...)); err == nil {
-			a.mu.Lock()
-			for _, name := range empty {
-				a.keepEmpty[name] = true
-			}
-			a.mu.Unlock()
+			a.setEmptyOK(empty, false)
 			kept = append(kept, empty...)
 		}
 	}
@@ -267,6 +263,38 @@ func (a *applier) updateUser(ctx context.Context, s Step) error {
 		s = notCleared(s, kept)
 	}
 	return a.record(ctx, s, s.LearnID)
+}
+
+// empties splits the fields step s empties into those to send and those
+// Learn refused empty in this run; unknown says whether Learn's answer to
+// one of the sent ones is not known yet.
+func (a *applier) empties(s Step) (send, keep []string, unknown bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, name := range s.Changed {
+		if v, ok := s.User.field(name); !ok || v != "" {
+			continue
+		}
+		ok, known := a.emptyOK[name]
+		switch {
+		case !known:
+			unknown = true
+			send = append(send, name)
+		case ok:
+			send = append(send, name)
+		default:
+			keep = append(keep, name)
+		}
+	}
+	return send, keep, unknown
+}
+
+func (a *applier) setEmptyOK(fields []string, ok bool) {
+	a.mu.Lock()
+	for _, name := range fields {
+		a.emptyOK[name] = ok
+	}
+	a.mu.Unlock()
 }
 
 // sendUpdate sends the update of step s without the fields in skip; with
