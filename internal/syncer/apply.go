@@ -453,8 +453,8 @@ func (a *applier) bulk(ctx context.Context, steps []Step, fn func(context.Contex
 	return nil
 }
 
-// moves moves users with the bulk endpoint: one call per target department
-// and bulkSize users.
+// moves moves users with the move endpoint, one call per target department
+// and bulkSize users (docs/learn-api.md, "Moving users").
 func (a *applier) moves(ctx context.Context, steps []Step) error {
 	byDept := map[string][]Step{}
 	var order []string
