@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"b24learn/internal/learn"
@@ -51,12 +52,19 @@ type applier struct {
 	refusedActivation []int64
 	tried             []int64 // reactivations tried (applied or refused)
 	conflicts         []Conflict
+	// emptyOK says, per profile field, whether Learn took (true) or refused
+	// (false) an empty value in this run; later updates do not ask again.
+	emptyOK map[string]bool
+	// probe serialises the updates that send an empty value not yet in
+	// emptyOK, so that one refusal answers for the whole run.
+	probe sync.Mutex
 }
 
 func newApplier(st *Store, lc Learn, log *slog.Logger, portalID, runID int64, par int, invitation string, p *Plan) *applier {
 	a := &applier{store: st, lc: lc, log: log, portalID: portalID, runID: runID, par: par, invitation: invitation,
 		layout: p.Layout, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{},
-		owned: map[string]bool{}, activated: map[int64]string{}}
+		owned: map[string]bool{}, activated: map[int64]string{},
+		emptyOK: map[string]bool{}}
 	for k, v := range p.DeptIDs {
 		a.deptIDs[k] = v
 	}
@@ -117,7 +125,7 @@ func (a *applier) apply(ctx context.Context, steps []Step) error {
 		if err := learn.Parallel(ctx, a.par, single, a.one); err != nil {
 			return err
 		}
-		if err := a.bulk(ctx, moves, a.moveChunk); err != nil {
+		if err := a.moves(ctx, moves); err != nil {
 			return err
 		}
 		if err := a.bulk(ctx, deacts, a.deactivateChunk); err != nil {
@@ -152,6 +160,9 @@ func (a *applier) claim(ctx context.Context, s Step) error {
 func (a *applier) one(ctx context.Context, s Step) error {
 	if err := a.claim(ctx, s); err != nil {
 		return a.failed(ctx, s, err)
+	}
+	if s.Kind == KindUser && s.Action == ActionUpdate {
+		return a.updateUser(ctx, s)
 	}
 	id, err := a.exec(ctx, s)
 	if err != nil {
@@ -277,15 +288,144 @@ func (a *applier) sub(t *SubTarget) (*learn.Subordination, error) {
 	return out, nil
 }
 
-func userFields(u *UserSpec, omitEmpty bool) learn.Fields {
-	f := learn.Fields{learn.FieldLogin: u.Login, learn.FieldEmail: u.Email}
-	for k, v := range map[string]string{learn.FieldFirstName: u.FirstName, learn.FieldLastName: u.LastName,
-		learn.FieldJobTitle: u.JobTitle, learn.FieldPhone: u.Phone} {
-		if v != "" || !omitEmpty {
-			f[k] = v
+// newUserFields are the fields of a user create: the empty ones are left out.
+func newUserFields(u *UserSpec) learn.Fields {
+	f := learn.Fields{}
+	for i, p := range specFields(u) {
+		if *p != "" || i == 0 {
+			f[userFieldNames[i]] = *p
 		}
 	}
 	return f
+}
+
+// updateUser sends what changed of a user: the changed profile fields with
+// the login, which Learn requires in every update that has fields, and the
+// department if it changed (docs/learn-api.md, "Updating a user"). An empty
+// Bitrix24 value clears the Learn field if Learn takes the empty value; if
+// Learn refuses it, the rest is sent alone, the field keeps its value and the
+// report says so. The mapping records the new fingerprint either way, so the
+// next run does not try again until Bitrix24 changes.
+func (a *applier) updateUser(ctx context.Context, s Step) error {
+	var dept string
+	for _, name := range s.Changed {
+		if name == "department" {
+			d, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
+			if err != nil {
+				return a.failed(ctx, s, err)
+			}
+			dept = d
+		}
+	}
+	empty, kept, unknown := a.empties(s)
+	if unknown {
+		a.probe.Lock()
+		defer a.probe.Unlock()
+		empty, kept, _ = a.empties(s) // another update may have asked meanwhile
+	}
+	err := a.sendUpdate(ctx, s, dept, kept)
+	var verr *learn.ValidationError
+	switch {
+	case err == nil:
+		a.setEmptyOK(empty, true)
+	case len(empty) > 0 && errors.As(err, &verr) && !fatal(ctx, err):
+		// Whether Learn takes an empty value as "clear" is not documented; a
+		// 400 for an update carrying one is taken as "no", confirmed by the
+		// same update without the empty values going through.
+		if err = a.sendUpdate(ctx, s, dept, append(kept, empty...)); err == nil {
+			a.setEmptyOK(empty, false)
+			kept = append(kept, empty...)
+		}
+	}
+	if err != nil {
+		return a.failed(ctx, s, err)
+	}
+	if len(kept) > 0 {
+		s = notCleared(s, kept)
+	}
+	return a.record(ctx, s, s.LearnID)
+}
+
+// empties splits the fields step s empties into those to send and those
+// Learn refused empty in this run; unknown says whether Learn's answer to
+// one of the sent ones is not known yet.
+func (a *applier) empties(s Step) (send, keep []string, unknown bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, name := range s.Changed {
+		if v, ok := s.User.field(name); !ok || v != "" {
+			continue
+		}
+		ok, known := a.emptyOK[name]
+		switch {
+		case !known:
+			unknown = true
+			send = append(send, name)
+		case ok:
+			send = append(send, name)
+		default:
+			keep = append(keep, name)
+		}
+	}
+	return send, keep, unknown
+}
+
+func (a *applier) setEmptyOK(fields []string, ok bool) {
+	a.mu.Lock()
+	for _, name := range fields {
+		a.emptyOK[name] = ok
+	}
+	a.mu.Unlock()
+}
+
+// sendUpdate sends the update of step s without the fields in skip; with
+// nothing left to change it sends nothing.
+func (a *applier) sendUpdate(ctx context.Context, s Step, dept string, skip []string) error {
+	u := learn.UserUpdate{DepartmentID: dept}
+	for _, name := range s.Changed {
+		if name == "department" || slices.Contains(skip, name) {
+			continue
+		}
+		if u.Fields == nil {
+			u.Fields = learn.Fields{}
+		}
+		u.Fields[name], _ = s.User.field(name)
+	}
+	if u.Fields == nil && u.DepartmentID == "" {
+		return nil
+	}
+	if u.Fields != nil {
+		u.Fields[learn.FieldLogin] = s.User.Login
+	}
+	a.wrote()
+	return a.lc.UpdateUser(ctx, s.LearnID, u)
+}
+
+// notCleared reports fields Learn kept because it does not take them empty:
+// the step's "after" shows Learn's value and the reason names the fields. A
+// step left with no change is recorded as a link (no write).
+func notCleared(s Step, fields []string) Step {
+	after := make(map[string]string, len(s.After))
+	for k, v := range s.After {
+		after[k] = v
+	}
+	var why []string
+	for _, f := range fields {
+		after[f] = s.Before[f]
+		why = append(why, "not cleared: Learn does not accept an empty "+f)
+	}
+	s.After = after
+	s.Reason = strings.Join(why, "; ")
+	left := 0
+	for _, c := range s.Changed {
+		if !slices.Contains(fields, c) {
+			left++
+		}
+	}
+	if left == 0 {
+		s.Action = ActionLink
+	}
+	return s
 }
 
 func (a *applier) wrote() {
@@ -314,13 +454,23 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		a.mu.Unlock()
 		return id, nil
 	case s.Kind == KindDepartment && (s.Action == ActionUpdate || s.Action == ActionMove):
-		u := learn.DepartmentUpdate{Name: s.Dept.Name, Code: s.Dept.Code}
-		if s.Dept.ParentLearnID != "" || s.Dept.ParentB24 != 0 {
-			p, err := a.dept(s.Dept.ParentLearnID, s.Dept.ParentB24)
-			if err != nil {
-				return "", err
+		var u learn.DepartmentUpdate // only what changes is sent
+		for _, c := range s.Changed {
+			switch c {
+			case "name":
+				u.Name = s.Dept.Name
+			case "code":
+				u.Code = s.Dept.Code
+			case "parent":
+				p, err := a.dept(s.Dept.ParentLearnID, s.Dept.ParentB24)
+				if err != nil {
+					return "", err
+				}
+				u.ParentID = p
 			}
-			u.ParentID = p
+		}
+		if u == (learn.DepartmentUpdate{}) {
+			return s.LearnID, nil
 		}
 		a.wrote()
 		return s.LearnID, a.lc.UpdateDepartment(ctx, s.LearnID, u)
@@ -347,7 +497,7 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		nu := learn.NewUser{DepartmentID: dept, Fields: userFields(s.User, true), SendLoginEmail: s.User.SendLoginEmail}
+		nu := learn.NewUser{DepartmentID: dept, Fields: newUserFields(s.User), SendLoginEmail: s.User.SendLoginEmail}
 		if nu.SendLoginEmail {
 			nu.InvitationMessage = a.invitation
 		}
@@ -360,13 +510,13 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		a.userIDs[s.B24ID] = id
 		a.mu.Unlock()
 		return id, nil
-	case s.Kind == KindUser && (s.Action == ActionUpdate || s.Action == ActionMove):
+	case s.Kind == KindUser && s.Action == ActionMove:
 		dept, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
 		if err != nil {
 			return "", err
 		}
 		a.wrote()
-		return s.LearnID, a.lc.UpdateUser(ctx, s.LearnID, learn.UserUpdate{DepartmentID: dept, Fields: userFields(s.User, false)})
+		return s.LearnID, a.lc.MoveUsers(ctx, dept, []string{s.LearnID})
 	case s.Kind == KindUser && (s.Action == ActionReactivate || s.Action == ActionDeactivate):
 		a.wrote()
 		return s.LearnID, a.lc.SetUserStatus(ctx, s.LearnID, s.Status)
@@ -384,9 +534,9 @@ func (a *applier) bulk(ctx context.Context, steps []Step, fn func(context.Contex
 	return nil
 }
 
-// moveChunk moves users with the bulk endpoint, one call per target
-// department; a failed call falls back to one update per user.
-func (a *applier) moveChunk(ctx context.Context, steps []Step) error {
+// moves moves users with the move endpoint, one call per target department
+// and bulkSize users (docs/learn-api.md, "Moving users").
+func (a *applier) moves(ctx context.Context, steps []Step) error {
 	byDept := map[string][]Step{}
 	var order []string
 	for _, s := range steps {
@@ -409,31 +559,36 @@ func (a *applier) moveChunk(ctx context.Context, steps []Step) error {
 		byDept[d] = append(byDept[d], s)
 	}
 	for _, d := range order {
-		group := byDept[d]
-		if len(group) == 1 {
-			if err := a.one(ctx, group[0]); err != nil {
-				return err
-			}
-			continue
+		if err := a.bulk(ctx, byDept[d], func(ctx context.Context, group []Step) error {
+			return a.moveChunk(ctx, d, group)
+		}); err != nil {
+			return err
 		}
-		ids := make([]string, len(group))
-		for i, s := range group {
-			ids[i] = s.LearnID
+	}
+	return nil
+}
+
+// moveChunk moves a group of users into dept in one call; when Learn refuses
+// it (a user gone meanwhile), each user is moved alone so that only the
+// refused one fails.
+func (a *applier) moveChunk(ctx context.Context, d string, group []Step) error {
+	if len(group) == 1 {
+		return a.one(ctx, group[0])
+	}
+	ids := make([]string, len(group))
+	for i, s := range group {
+		ids[i] = s.LearnID
+	}
+	a.wrote()
+	if err := a.lc.MoveUsers(ctx, d, ids); err != nil {
+		if fatal(ctx, err) {
+			return err
 		}
-		a.wrote()
-		if err := a.lc.MoveUsers(ctx, d, ids); err != nil {
-			if fatal(ctx, err) {
-				return err
-			}
-			if err := learn.Parallel(ctx, a.par, group, a.one); err != nil {
-				return err
-			}
-			continue
-		}
-		for _, s := range group {
-			if err := a.record(ctx, s, s.LearnID); err != nil {
-				return err
-			}
+		return learn.Parallel(ctx, a.par, group, a.one)
+	}
+	for _, s := range group {
+		if err := a.record(ctx, s, s.LearnID); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -92,18 +92,22 @@ type SubSpec struct {
 // Step is one planned change. LearnID is the target when it exists already;
 // for objects created in the same run it is empty and B24ID resolves it.
 type Step struct {
-	Stage       Stage
-	Level       int
-	Kind        Kind
-	Action      Action
-	B24ID       int64
-	LearnID     string
-	Dept        *DeptSpec
-	User        *UserSpec
-	Status      int
-	Sub         *SubSpec
-	Before      map[string]string
-	After       map[string]string
+	Stage   Stage
+	Level   int
+	Kind    Kind
+	Action  Action
+	B24ID   int64
+	LearnID string
+	Dept    *DeptSpec
+	User    *UserSpec
+	Status  int
+	Sub     *SubSpec
+	Before  map[string]string
+	After   map[string]string
+	// Changed names what an update or move writes, and nothing else is
+	// sent: for a user the profile fields (as Learn names them) and
+	// "department", for a department "name", "code" and "parent".
+	Changed     []string
 	Fingerprint string
 	Reason      string
 	Held        bool
@@ -583,9 +587,18 @@ func (b *builder) departments() {
 			if move {
 				act = ActionMove
 			}
+			var changed []string
+			for _, c := range []struct {
+				name string
+				on   bool
+			}{{"name", rename}, {"code", recode}, {"parent", move}} {
+				if c.on {
+					changed = append(changed, c.name)
+				}
+			}
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageDepartments, Level: b.level[id], Kind: KindDepartment, Action: act,
-				B24ID: id, LearnID: ld.ID, Dept: &want, Before: before, After: after, Fingerprint: fp,
+				B24ID: id, LearnID: ld.ID, Dept: &want, Before: before, After: after, Changed: changed, Fingerprint: fp,
 			})
 		case stored != fp || !mapped || m.LearnID != ld.ID:
 			b.plan.Steps = append(b.plan.Steps, Step{
@@ -638,9 +651,46 @@ func specState(s *UserSpec, status int) map[string]string {
 	}
 }
 
-func sameFields(u *LearnUser, s *UserSpec) bool {
-	return normEmail(u.Login) == normEmail(s.Login) && normEmail(u.Email) == normEmail(s.Email) &&
-		u.FirstName == s.FirstName && u.LastName == s.LastName && u.JobTitle == s.JobTitle && u.Phone == s.Phone
+// userFieldNames are the profile fields the syncer writes, as Learn names
+// them, in the order of specFields and learnFields.
+var userFieldNames = [...]string{"login", "email", "first_name", "last_name", "job_title", "phone"}
+
+func specFields(s *UserSpec) [len(userFieldNames)]*string {
+	return [...]*string{&s.Login, &s.Email, &s.FirstName, &s.LastName, &s.JobTitle, &s.Phone}
+}
+
+func learnFields(u *LearnUser) [len(userFieldNames)]string {
+	return [...]string{u.Login, u.Email, u.FirstName, u.LastName, u.JobTitle, u.Phone}
+}
+
+// field is a wanted user's value of a field named as in userFieldNames.
+func (s *UserSpec) field(name string) (string, bool) {
+	for i, p := range specFields(s) {
+		if userFieldNames[i] == name {
+			return *p, true
+		}
+	}
+	return "", false
+}
+
+// changedFields names the fields where want differs from Learn's user
+// (login and e-mail regardless of case) and gives every other field of want
+// Learn's value, so that an update never rewrites what it does not change.
+func changedFields(u *LearnUser, want *UserSpec) []string {
+	var out []string
+	have := learnFields(u)
+	for i, p := range specFields(want) {
+		same := *p == have[i]
+		if i < 2 {
+			same = normEmail(*p) == normEmail(have[i])
+		}
+		if same {
+			*p = have[i]
+			continue
+		}
+		out = append(out, userFieldNames[i])
+	}
+	return out
 }
 
 func (b *builder) usersStep() {
@@ -719,20 +769,29 @@ func (b *builder) usersStep() {
 		}
 		before := userState(lu)
 		n := len(b.plan.Steps)
-		fields := stored != fp && !sameFields(lu, &want)
+		var changed []string
+		if stored != fp {
+			changed = changedFields(lu, &want)
+		}
+		fields := len(changed) > 0
 		move := want.DeptLearnID == "" || want.DeptLearnID != lu.DepartmentID
 		if !fields {
 			want.Login, want.Email, want.FirstName, want.LastName = lu.Login, lu.Email, lu.FirstName, lu.LastName
 			want.JobTitle, want.Phone = lu.JobTitle, lu.Phone
 		}
 		if fields || move {
+			// A move alone goes through Learn's move endpoint (batched by
+			// department); with changed fields it rides on the update.
 			act := ActionUpdate
 			if !fields {
 				act = ActionMove
 			}
+			if move {
+				changed = append(changed, "department")
+			}
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Kind: KindUser, Action: act, B24ID: e.ID, LearnID: lu.ID,
-				User: &want, Before: before, After: specState(&want, lu.Status), Fingerprint: fp,
+				User: &want, Before: before, After: specState(&want, lu.Status), Changed: changed, Fingerprint: fp,
 			})
 		}
 		if lu.Status != StatusActive && mapped && m.LearnID == lu.ID && m.LicenceWait && !b.o.RetryLicence[e.ID] {

@@ -73,7 +73,7 @@ func TestSyncChanges(t *testing.T) {
 		route  string
 	}{
 		{"RenameDepartment", func() error { return p.RenameDepartment(5, "Отдел продаж №2") }, "POST /department/{id}"},
-		{"MoveUser", func() error { return p.MoveUser(u.ID, other) }, "POST /user/{id}"},
+		{"MoveUser", func() error { return p.MoveUser(u.ID, other) }, "POST /department/{id}/user/move"},
 		{"Fire", func() error { return p.FireUser(u.ID) }, "POST /user/{id}/status"},
 		{"Rehire", func() error { return p.RehireUser(u.ID) }, "POST /user/{id}/status"},
 		{"DepartmentMoved", func() error { return p.MoveDepartment(12, newParent) }, "POST /department/{id}"},

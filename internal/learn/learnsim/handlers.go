@@ -222,6 +222,11 @@ func (s *Sim) updateDepartment(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	err = a.updateDept(r.PathValue("id"), optStr(body, "name"), optStr(body, "parentDepartmentId"), optStr(body, "code"))
 	a.mu.Unlock()
+	sent := Sent{Route: r.Pattern, ID: r.PathValue("id"), Keys: bodyKeys(body, nil), Status: http.StatusNoContent}
+	if err != nil {
+		sent.Status = err.status
+	}
+	a.sent.add(sent)
 	if err != nil {
 		writeErr(w, r, err)
 		return
@@ -299,9 +304,15 @@ func (s *Sim) moveUsers(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, r, err)
 		return
 	}
+	ids := idsParam(r, body, "userIds", "X-User-Ids")
 	a.mu.Lock()
-	err = a.moveUsers(r.PathValue("id"), idsParam(r, body, "userIds", "X-User-Ids"))
+	err = a.moveUsers(r.PathValue("id"), ids)
 	a.mu.Unlock()
+	sent := Sent{Route: r.Pattern, ID: r.PathValue("id"), Keys: bodyKeys(body, nil), UserIDs: ids, Status: http.StatusNoContent}
+	if err != nil {
+		sent.Status = err.status
+	}
+	a.sent.add(sent)
 	if err != nil {
 		writeErr(w, r, err)
 		return
@@ -462,8 +473,16 @@ func (s *Sim) updateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	fields, _ := getFields(body, "fields")
 	a.mu.Lock()
-	err = a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"))
+	err = a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"), unsettledFrom(r).RefuseEmptyUpdate)
 	a.mu.Unlock()
+	sent := Sent{Route: r.Pattern, ID: r.PathValue("id"), Keys: bodyKeys(body, fields), Status: http.StatusOK}
+	if unsettledFrom(r).UserUpdate204 {
+		sent.Status = http.StatusNoContent
+	}
+	if err != nil {
+		sent.Status = err.status
+	}
+	a.sent.add(sent)
 	if err != nil {
 		writeErr(w, r, err)
 		return

@@ -423,11 +423,12 @@ func (s *Sim) TotalCounts() Counts {
 	return t
 }
 
-// ResetCounts zeroes every account's counters.
+// ResetCounts zeroes every account's counters and empties its Sent log.
 func (s *Sim) ResetCounts() {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, a := range s.accounts {
 		a.cnt.snapshot(true)
+		a.sent.snapshot(true)
 	}
 }

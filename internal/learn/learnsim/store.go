@@ -76,7 +76,8 @@ type account struct {
 	fields      []fieldDef
 	fieldByName map[string]*fieldDef
 
-	cnt counters
+	cnt  counters
+	sent sentLog
 }
 
 var defaultFieldDefs = []fieldDef{
@@ -382,7 +383,9 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 	return u, nil
 }
 
-func (a *account) updateUser(id string, deptID *string, fields map[string]string, role *string) *apiErr {
+// updateUser applies a user update; refuseEmpty refuses an empty value of an
+// optional field instead of clearing it (see Unsettled.RefuseEmptyUpdate).
+func (a *account) updateUser(id string, deptID *string, fields map[string]string, role *string, refuseEmpty bool) *apiErr {
 	u := a.users[id]
 	if u == nil {
 		return errf(404, "User %s not found", id)
@@ -396,6 +399,13 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 	}
 	if err := a.checkFields(id, fields, false); err != nil {
 		return err
+	}
+	if refuseEmpty {
+		for name, v := range fields {
+			if strings.TrimSpace(v) == "" {
+				return errf(400, "Field %s must not be empty", name)
+			}
+		}
 	}
 	if role != nil && *role != "" {
 		if !roles[*role] {

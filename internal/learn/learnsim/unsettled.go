@@ -18,6 +18,10 @@ type Unsettled struct {
 	BareSingleObject bool
 	// UserUpdate204 answers POST /user/{id} with 204 instead of 200.
 	UserUpdate204 bool
+	// RefuseEmptyUpdate answers 400 to a user update that sends an empty
+	// value for an optional profile field; by default the empty value clears
+	// the field. (Required fields are refused empty either way.)
+	RefuseEmptyUpdate bool
 	// RefusedDelete409 refuses a department delete (root, users, subdepartments)
 	// with 409 instead of 400.
 	RefusedDelete409 bool
@@ -141,6 +145,7 @@ func Variants() []Variant {
 		{"default", Unsettled{}},
 		{"bare single object", Unsettled{BareSingleObject: true}},
 		{"user update 204", Unsettled{UserUpdate204: true}},
+		{"empty update refused", Unsettled{RefuseEmptyUpdate: true}},
 		{"refused delete 409", Unsettled{RefusedDelete409: true}},
 		{"terse errors", Unsettled{TerseErrors: true}},
 		{"JSON by default", Unsettled{JSONByDefault: true}},
@@ -150,7 +155,7 @@ func Variants() []Variant {
 		{"root parent self", Unsettled{RootParent: RootParentSelf}},
 		{"return object ignored", Unsettled{ReturnObject: ReturnObjectIgnored}},
 		{"return object always", Unsettled{ReturnObject: ReturnObjectAlways}},
-		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true, TerseErrors: true,
+		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways}},
