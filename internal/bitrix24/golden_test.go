@@ -245,9 +245,9 @@ func TestGoldenOAuthRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "token", tok, Token{
-		AccessToken: "d3649b60006f7a1e0058f18a000000010000073268d7306c5146016aa02478352371",
+		AccessToken:  "d3649b60006f7a1e0058f18a000000010000073268d7306c5146016aa02478352371",
 		RefreshToken: "c3e3c260006f7a1e0058f18a0000000100000336eb479587163854e87e224265dfde48",
-		Expires: time.Unix(1762097175, 0).UTC(), MemberID: sampleMember, ClientEndpoint: "https://acme.bitrix24.com/rest/",
+		Expires:      time.Unix(1762097175, 0).UTC(), MemberID: sampleMember, ClientEndpoint: "https://acme.bitrix24.com/rest/",
 		ServerEndpoint: "https://oauth.bitrix.info/rest/", Domain: "oauth.bitrix.info", Scope: "user_basic,department",
 		Status: "F", UserID: 1,
 	})
