@@ -385,7 +385,7 @@ func (p *Portal) FinishInstall(ctx context.Context) {
 	p.send(ctx, targets, form)
 }
 
-// Update installs a new app version: bindings are dropped (reference §1.1.7),
+// Update installs a new app version: bindings are dropped (docs/bitrix24-api.md, "Events"),
 // the application_token changes and ONAPPUPDATE goes to the handlers bound
 // before the update.
 func (p *Portal) Update(ctx context.Context) {
@@ -477,7 +477,7 @@ func (p *Portal) handlersFor(event string) []string { // s.mu held
 	return hs
 }
 
-// eventForm builds an event payload shaped like reference §9.2–9.4 (s.mu held).
+// eventForm builds an event payload shaped like the event samples (docs/bitrix24-api.md, "Events") (s.mu held).
 func (p *Portal) eventForm(event string, data url.Values, tok *Token) url.Values {
 	f := url.Values{"event": {event}, "ts": {strconv.FormatInt(p.sim.now().Unix(), 10)}}
 	for _, b := range p.bindings {

@@ -269,7 +269,7 @@ func page(n int, render func(i int) map[string]any, params map[string]any, empty
 		ok.next = intp(end)
 	}
 	if n == 0 && emptyWithoutTotal {
-		ok.total = nil // user.get's empty answer has no total (reference §3.3)
+		ok.total = nil // user.get's empty answer has no total (docs/bitrix24-api.md, "Answers")
 	}
 	return ok, nil
 }
@@ -501,11 +501,14 @@ func userRow(u *User) map[string]any {
 	row := map[string]any{
 		"ID": strconv.FormatInt(u.ID, 10), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
 		"TITLE": "", "PERSONAL_PHONE": "", "WORK_POSITION": u.WorkPosition, "IS_ONLINE": "N", "TIME_ZONE": "",
-		"DATE_REGISTER": u.DateRegister.UTC().Format("2006-01-02T15:04:05-07:00"), "PERSONAL_BIRTHDAY": "",
+		"DATE_REGISTER": u.DateRegister.UTC().Format(isoOffset), "PERSONAL_BIRTHDAY": "",
 		"UF_EMPLOYMENT_DATE": "", "WORK_PHONE": u.WorkPhone,
 	}
-	if u.SecondName != "" {
+	switch {
+	case u.SecondName != "":
 		row["SECOND_NAME"] = u.SecondName
+	case u.ID%2 == 1:
+		row["SECOND_NAME"] = "" // an empty middle name comes as "" or (null) not at all
 	}
 	switch {
 	case u.Email != "":
@@ -532,7 +535,7 @@ func userMatches(u *User, terms []term) bool {
 	for _, t := range terms {
 		op, field, v := t.op, t.field, t.v
 		switch field {
-		case "ACTIVE": // implicit "=", PHP truthiness (reference §4.3)
+		case "ACTIVE": // implicit "=", PHP truthiness (docs/bitrix24-api.md, "user.get filters")
 			if u.Active != truthyPHP(v) {
 				return false
 			}

@@ -279,7 +279,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		newDomain, ren := s.renamed[domain]
 		s.mu.Unlock()
 		if p == nil && ren {
-			http.Redirect(w, r, prefix+newDomain+"/"+sub+queryOf(r), http.StatusFound)
+			// Bitrix24 names the new address in full (docs/bitrix24-api.md, "Renamed portals").
+			http.Redirect(w, r, s.BaseURL()+prefix+newDomain+"/"+sub+queryOf(r), http.StatusFound)
 			return
 		}
 		if p == nil {
@@ -506,11 +507,14 @@ func errBody(code, desc string) map[string]any {
 	return map[string]any{"error": code, "error_description": desc}
 }
 
+// isoOffset is how Bitrix24 writes times: ISO 8601 with a numeric offset (+00:00, not Z).
+const isoOffset = "2006-01-02T15:04:05-07:00"
+
 func timeBlock() map[string]any {
 	now := time.Now()
 	f := float64(now.UnixNano()) / 1e9
 	return map[string]any{"start": f, "finish": f + 0.001, "duration": 0.001, "processing": 0.0005,
-		"date_start": now.UTC().Format(time.RFC3339), "date_finish": now.UTC().Format(time.RFC3339),
+		"date_start": now.UTC().Format(isoOffset), "date_finish": now.UTC().Format(isoOffset),
 		"operating_reset_at": now.Unix() + 600, "operating": 0}
 }
 
@@ -541,7 +545,7 @@ func (s *Sim) deliver(ctx context.Context, p *Portal, handler string, form url.V
 		}
 	}
 	if err != nil {
-		d.Err = err.Error() // a failed delivery is not retried (reference §7)
+		d.Err = err.Error() // a failed delivery is not retried (docs/bitrix24-api.md, "Events")
 	}
 	s.mu.Lock()
 	p.deliveries = append(p.deliveries, d)
