@@ -32,7 +32,7 @@ func setup(t testing.TB, org b24sim.Org, cfg bitrix24.Config) *fixture {
 	tok := p.Install()
 	p.FinishInstall(context.Background())
 	oauth := &bitrix24.OAuth{URL: srv.URL, ClientID: srv.ClientID(), ClientSecret: srv.ClientSecret()}
-	ts := bitrix24.NewMemoryTokenSource(oauth, tok)
+	ts := bitrix24.NewMemoryTokenSource(oauth, bitrix24.Token(tok))
 	cfg.Tokens = ts
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = tok.ClientEndpoint

@@ -54,7 +54,7 @@ func TestStatusShowsEmployeesWaitingForALicence(t *testing.T) {
 	tok := bp.Install()
 	bp.FinishInstall(ctx)
 	oauth := &bitrix24.OAuth{URL: bsrv.URL, ClientID: bsrv.ClientID(), ClientSecret: bsrv.ClientSecret()}
-	b24 := bitrix24.New(bitrix24.Config{Endpoint: bp.ClientEndpoint(), Tokens: bitrix24.NewMemoryTokenSource(oauth, tok),
+	b24 := bitrix24.New(bitrix24.Config{Endpoint: bp.ClientEndpoint(), Tokens: bitrix24.NewMemoryTokenSource(oauth, bitrix24.Token(tok)),
 		RetryWait: 100 * time.Millisecond})
 
 	p := e.addPortal(bp.MemberID(), "ru")

@@ -119,7 +119,7 @@ func TestBenchSimulators(t *testing.T) {
 	defer csrv.Close()
 
 	info, err := json.Marshal(simsInfo{LearnURL: lsrv.URL, OAuthURL: bsrv.URL, ClientID: bsrv.ClientID(),
-		ClientSecret: bsrv.ClientSecret(), Token: tok, Control: csrv.URL})
+		ClientSecret: bsrv.ClientSecret(), Token: bitrix24.Token(tok), Control: csrv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

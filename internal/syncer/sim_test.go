@@ -118,7 +118,7 @@ func (e *simEnv) addPortal(org b24sim.Org) (int64, *b24sim.Portal) {
 	tok := p.Install()
 	p.FinishInstall(context.Background())
 	oauth := &bitrix24.OAuth{URL: e.bsrv.URL, ClientID: e.bsrv.ClientID(), ClientSecret: e.bsrv.ClientSecret()}
-	c := bitrix24.New(bitrix24.Config{Endpoint: p.ClientEndpoint(), Tokens: bitrix24.NewMemoryTokenSource(oauth, tok),
+	c := bitrix24.New(bitrix24.Config{Endpoint: p.ClientEndpoint(), Tokens: bitrix24.NewMemoryTokenSource(oauth, bitrix24.Token(tok)),
 		RetryWait: 100 * time.Millisecond})
 	id := mustPortal(e.t, e.pool, p.MemberID())
 	e.mu.Lock()

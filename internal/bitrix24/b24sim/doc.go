@@ -1,6 +1,8 @@
 // Package b24sim simulates Bitrix24 for tests, benchmarks and the demo: the
-// OAuth server and any number of portals, faithful to reference/bitrix24.md
-// (its §9 sample payloads are the spec).
+// OAuth server and any number of portals, faithful to docs/bitrix24-api.md;
+// the sample traffic in internal/bitrix24/testdata is its spec (golden_test.go).
+// It shares no code with the client (imports_test.go): requests are read with
+// its own PHP form decoder and answers written from its own JSON shapes.
 //
 // Starting it:
 //

@@ -14,7 +14,7 @@ import (
 func htmlEscape(s string) string { return html.EscapeString(s) }
 
 // FrameRequest builds the iframe POST Bitrix24 sends when userID opens the app
-// (reference §1.2, §9.1): the installer URL while the install is not finished,
+// (docs/bitrix24-api.md, "Frame POST"): the installer URL while the install is not finished,
 // the app URL after. Each open issues a fresh token pair for the user.
 func (p *Portal) FrameRequest(userID int64) (target string, query, body url.Values, err error) {
 	s := p.sim

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"b24learn/internal/bitrix24"
 )
 
 // Department and User are the portal's data as the simulator stores it.
@@ -331,7 +329,7 @@ func (p *Portal) findUser(f func(*User) bool) int64 {
 // application_token and leaves the app "installing" until FinishInstall
 // (BX24.installFinish). Installing again after an uninstall starts afresh.
 // It returns a token pair for the admin.
-func (p *Portal) Install() bitrix24.Token {
+func (p *Portal) Install() Token {
 	s := p.sim
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -358,12 +356,12 @@ func (p *Portal) adminLocked() int64 {
 
 // Tokens issues a new token chain for userID, as Bitrix24 does when a user opens
 // the app. It fails when the app is not installed.
-func (p *Portal) Tokens(userID int64) (bitrix24.Token, error) {
+func (p *Portal) Tokens(userID int64) (Token, error) {
 	s := p.sim
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !p.installed() {
-		return bitrix24.Token{}, fmt.Errorf("app not installed on %s", p.domain)
+		return Token{}, fmt.Errorf("app not installed on %s", p.domain)
 	}
 	return s.issue(p, userID), nil
 }
@@ -387,7 +385,7 @@ func (p *Portal) FinishInstall(ctx context.Context) {
 	p.send(ctx, targets, form)
 }
 
-// Update installs a new app version: bindings are dropped (reference §1.1.7),
+// Update installs a new app version: bindings are dropped (docs/bitrix24-api.md, "Events"),
 // the application_token changes and ONAPPUPDATE goes to the handlers bound
 // before the update.
 func (p *Portal) Update(ctx context.Context) {
@@ -479,8 +477,8 @@ func (p *Portal) handlersFor(event string) []string { // s.mu held
 	return hs
 }
 
-// eventForm builds an event payload shaped like reference §9.2–9.4 (s.mu held).
-func (p *Portal) eventForm(event string, data url.Values, tok *bitrix24.Token) url.Values {
+// eventForm builds an event payload shaped like the event samples (docs/bitrix24-api.md, "Events") (s.mu held).
+func (p *Portal) eventForm(event string, data url.Values, tok *Token) url.Values {
 	f := url.Values{"event": {event}, "ts": {strconv.FormatInt(p.sim.now().Unix(), 10)}}
 	for _, b := range p.bindings {
 		if b.event == event {

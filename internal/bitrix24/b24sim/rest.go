@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"b24learn/internal/bitrix24"
 )
 
 // restErr is a REST error answer.
@@ -258,20 +256,20 @@ func page(n int, render func(i int) map[string]any, params map[string]any, empty
 		return out
 	}
 	if start < 0 {
-		ok := &restOK{result: rows(0, min(n, bitrix24.PageSize)), total: intp(0)}
+		ok := &restOK{result: rows(0, min(n, pageSize)), total: intp(0)}
 		if n == 0 && emptyWithoutTotal {
 			ok.total = nil
 		}
 		return ok, nil
 	}
 	start = min(start, n)
-	end := min(n, start+bitrix24.PageSize)
+	end := min(n, start+pageSize)
 	ok := &restOK{result: rows(start, end), total: intp(n)}
 	if end < n {
 		ok.next = intp(end)
 	}
 	if n == 0 && emptyWithoutTotal {
-		ok.total = nil // user.get's empty answer has no total (reference §3.3)
+		ok.total = nil // user.get's empty answer has no total (docs/bitrix24-api.md, "Answers")
 	}
 	return ok, nil
 }
@@ -462,7 +460,7 @@ func (p *Portal) userGet(callerID int64, params map[string]any) (*restOK, *restE
 			}
 			if u := p.users[ids[i]]; visible(u) {
 				us = append(us, u)
-				if quick && len(us) == bitrix24.PageSize {
+				if quick && len(us) == pageSize {
 					break
 				}
 			}
@@ -503,11 +501,14 @@ func userRow(u *User) map[string]any {
 	row := map[string]any{
 		"ID": strconv.FormatInt(u.ID, 10), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
 		"TITLE": "", "PERSONAL_PHONE": "", "WORK_POSITION": u.WorkPosition, "IS_ONLINE": "N", "TIME_ZONE": "",
-		"DATE_REGISTER": u.DateRegister.UTC().Format("2006-01-02T15:04:05-07:00"), "PERSONAL_BIRTHDAY": "",
+		"DATE_REGISTER": u.DateRegister.UTC().Format(isoOffset), "PERSONAL_BIRTHDAY": "",
 		"UF_EMPLOYMENT_DATE": "", "WORK_PHONE": u.WorkPhone,
 	}
-	if u.SecondName != "" {
+	switch {
+	case u.SecondName != "":
 		row["SECOND_NAME"] = u.SecondName
+	case u.ID%2 == 1:
+		row["SECOND_NAME"] = "" // an empty middle name comes as "" or (null) not at all
 	}
 	switch {
 	case u.Email != "":
@@ -534,7 +535,7 @@ func userMatches(u *User, terms []term) bool {
 	for _, t := range terms {
 		op, field, v := t.op, t.field, t.v
 		switch field {
-		case "ACTIVE": // implicit "=", PHP truthiness (reference §4.3)
+		case "ACTIVE": // implicit "=", PHP truthiness (docs/bitrix24-api.md, "user.get filters")
 			if u.Active != truthyPHP(v) {
 				return false
 			}
@@ -558,7 +559,7 @@ func userMatches(u *User, terms []term) bool {
 			}
 		case "UF_DEPARTMENT":
 			hit := false
-			for _, want := range bitrix24.BracketList(v) {
+			for _, want := range listOf(v) {
 				if slices.Contains(u.Departments, num(want)) {
 					hit = true
 				}
@@ -590,7 +591,7 @@ func splitOp(k string) (string, string) {
 func cmpInt(op string, have int64, v any) bool {
 	if op == "@" || op == "!@" || isList(v) {
 		in := false
-		for _, x := range bitrix24.BracketList(v) {
+		for _, x := range listOf(v) {
 			if num(x) == have {
 				in = true
 			}
@@ -698,24 +699,20 @@ func (s *Sim) batch(p *Portal, userID int64, webhook bool, params map[string]any
 		return nil, &restErr{http.StatusBadRequest, "ERROR_BATCH_EMPTY", "Empty batch"}
 	}
 	keys, cmds := orderedCmds(cmdTree, params[cmdOrderKey])
-	if len(keys) > bitrix24.MaxBatch {
+	if len(keys) > maxBatch {
 		return nil, &restErr{http.StatusBadRequest, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded"}
 	}
 	halt := truthyPHP(params["halt"])
-	results := map[string]any{}
-	errs := map[string]any{}
-	totals := map[string]any{}
-	nexts := map[string]any{}
-	times := map[string]any{}
+	results := map[string]any{} // for $result[…] references
+	var res, errs, totals, nexts, times phpArray
 	for _, k := range keys {
 		method, query, _ := strings.Cut(cmds[k], "?")
 		method = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(method)), ".json")
-		vals, err := url.ParseQuery(query)
+		sub, _, err := phpForm(query)
 		if err != nil {
-			errs[k] = errBody("INVALID_REQUEST", "Bad command query")
+			errs.set(k, errBody("INVALID_REQUEST", "Bad command query"))
 			continue
 		}
-		sub := bitrix24.ParseBrackets(vals)
 		substitute(sub, results)
 		var ok *restOK
 		var e *restErr
@@ -725,37 +722,33 @@ func (s *Sim) batch(p *Portal, userID int64, webhook bool, params map[string]any
 			ok, e = s.exec(p, userID, webhook, method, sub)
 		}
 		if e != nil {
-			errs[k] = errBody(e.code, e.desc)
+			errs.set(k, errBody(e.code, e.desc))
 			if halt {
 				break
 			}
 			continue
 		}
 		results[k] = ok.result
+		res.set(k, ok.result)
 		if ok.total != nil {
-			totals[k] = *ok.total
+			totals.set(k, *ok.total)
 		}
 		if ok.next != nil {
-			nexts[k] = *ok.next
+			nexts.set(k, *ok.next)
 		}
-		times[k] = timeBlock()
+		times.set(k, timeBlock())
 	}
 	return &restOK{result: map[string]any{
-		"result": phpMap(results), "result_error": phpMap(errs), "result_total": phpMap(totals),
-		"result_next": phpMap(nexts), "result_time": phpMap(times),
+		"result": &res, "result_error": &errs, "result_total": &totals, "result_next": &nexts, "result_time": &times,
 	}}, nil
 }
 
-// phpMap renders an empty section as [] like PHP does.
-func phpMap(m map[string]any) any {
-	if len(m) == 0 {
-		return []any{}
-	}
-	return m
-}
-
+// orderedCmds returns the batch commands and the order to run them in: a
+// list in index order, an object in body order (order), keys missing from
+// order after them.
 func orderedCmds(tree, order any) ([]string, map[string]string) {
 	cmds := map[string]string{}
+	var keys []string
 	switch t := tree.(type) {
 	case map[string]any:
 		for k, v := range t {
@@ -763,10 +756,12 @@ func orderedCmds(tree, order any) ([]string, map[string]string) {
 		}
 	case []any:
 		for i, v := range t {
-			cmds[strconv.Itoa(i)] = str(v)
+			k := strconv.Itoa(i)
+			cmds[k] = str(v)
+			keys = append(keys, k)
 		}
+		return keys, cmds
 	}
-	var keys []string
 	seen := map[string]bool{}
 	if o, ok := order.([]string); ok {
 		for _, k := range o {

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"b24learn/internal/bitrix24"
 )
 
 // Options configures a simulator. Zero values give the reference's defaults.
@@ -202,20 +200,37 @@ func newHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// Token is a token pair as the OAuth server issued it, with what it says
+// about the pair. Its fields match the client's token type one to one, so a
+// test converts it with Token(tok); the simulator shares no code
+// with the client.
+type Token struct {
+	AccessToken    string
+	RefreshToken   string
+	Expires        time.Time
+	MemberID       string
+	ClientEndpoint string
+	ServerEndpoint string
+	Domain         string
+	Scope          string
+	Status         string
+	UserID         int64
+}
+
 // issue creates a token chain for userID (s.mu held).
-func (s *Sim) issue(p *Portal, userID int64) bitrix24.Token {
+func (s *Sim) issue(p *Portal, userID int64) Token {
 	now := s.now()
 	at, rt := newHex(35), newHex(35)
 	s.access[at] = &accessToken{portal: p, userID: userID, expires: now.Add(s.opts.AccessTTL), gen: p.gen}
 	s.refresh[rt] = &refreshToken{portal: p, userID: userID, access: at, expires: now.Add(s.opts.RefreshTTL), gen: p.gen}
-	return bitrix24.Token{
+	return Token{
 		AccessToken: at, RefreshToken: rt, Expires: now.Add(s.opts.AccessTTL).Truncate(time.Second),
 		MemberID: p.memberID, ClientEndpoint: p.restURL(), ServerEndpoint: s.base + "/rest/",
 		Domain: p.domain, Scope: s.opts.Scope, Status: p.status, UserID: userID,
 	}
 }
 
-func tokenJSON(t bitrix24.Token, ttl time.Duration) map[string]any {
+func tokenJSON(t Token, ttl time.Duration) map[string]any {
 	return map[string]any{
 		"access_token": t.AccessToken, "refresh_token": t.RefreshToken,
 		"expires": t.Expires.Unix(), "expires_in": int(ttl.Seconds()),
@@ -264,7 +279,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		newDomain, ren := s.renamed[domain]
 		s.mu.Unlock()
 		if p == nil && ren {
-			http.Redirect(w, r, prefix+newDomain+"/"+sub+queryOf(r), http.StatusFound)
+			// Bitrix24 names the new address in full (docs/bitrix24-api.md, "Renamed portals").
+			http.Redirect(w, r, s.BaseURL()+prefix+newDomain+"/"+sub+queryOf(r), http.StatusFound)
 			return
 		}
 		if p == nil {
@@ -393,10 +409,13 @@ func (s *Sim) serveIndex(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "</ul>")
 }
 
-// readParams merges the query string and a JSON or form body into one tree,
-// keeping the order of batch commands in cmdOrder.
+// readParams merges the query string and a JSON or form body into one tree
+// (body keys win), keeping the order of batch commands under cmdOrderKey.
 func readParams(r *http.Request) (map[string]any, error) {
-	params := bitrix24.ParseBrackets(r.URL.Query())
+	params, _, err := phpForm(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("bad query string: %w", err)
+	}
 	if r.Body == nil {
 		return params, nil
 	}
@@ -422,14 +441,14 @@ func readParams(r *http.Request) (map[string]any, error) {
 		}
 		return params, nil
 	}
-	v, err := url.ParseQuery(string(raw))
+	form, order, err := phpForm(string(raw))
 	if err != nil {
 		return nil, fmt.Errorf("bad form body: %w", err)
 	}
-	for k, val := range bitrix24.ParseBrackets(v) {
+	for k, val := range form {
 		params[k] = val
 	}
-	params[cmdOrderKey] = formKeyOrder(string(raw), "cmd")
+	params[cmdOrderKey] = order["cmd"]
 	return params, nil
 }
 
@@ -465,23 +484,6 @@ func jsonKeyOrder(raw []byte, name string) []string {
 	return keys
 }
 
-// formKeyOrder returns the keys of name[key] fields in body order.
-func formKeyOrder(raw, name string) []string {
-	var keys []string
-	for part := range strings.SplitSeq(raw, "&") {
-		k, _, _ := strings.Cut(part, "=")
-		k, err := url.QueryUnescape(k)
-		if err != nil || !strings.HasPrefix(k, name+"[") {
-			continue
-		}
-		inner, _, ok := strings.Cut(k[len(name)+1:], "]")
-		if ok {
-			keys = append(keys, inner)
-		}
-	}
-	return keys
-}
-
 func authOf(r *http.Request, params map[string]any) string {
 	if a, ok := params["auth"].(string); ok && a != "" {
 		return a
@@ -505,11 +507,14 @@ func errBody(code, desc string) map[string]any {
 	return map[string]any{"error": code, "error_description": desc}
 }
 
+// isoOffset is how Bitrix24 writes times: ISO 8601 with a numeric offset (+00:00, not Z).
+const isoOffset = "2006-01-02T15:04:05-07:00"
+
 func timeBlock() map[string]any {
 	now := time.Now()
 	f := float64(now.UnixNano()) / 1e9
 	return map[string]any{"start": f, "finish": f + 0.001, "duration": 0.001, "processing": 0.0005,
-		"date_start": now.UTC().Format(time.RFC3339), "date_finish": now.UTC().Format(time.RFC3339),
+		"date_start": now.UTC().Format(isoOffset), "date_finish": now.UTC().Format(isoOffset),
 		"operating_reset_at": now.Unix() + 600, "operating": 0}
 }
 
@@ -540,7 +545,7 @@ func (s *Sim) deliver(ctx context.Context, p *Portal, handler string, form url.V
 		}
 	}
 	if err != nil {
-		d.Err = err.Error() // a failed delivery is not retried (reference §7)
+		d.Err = err.Error() // a failed delivery is not retried (docs/bitrix24-api.md, "Events")
 	}
 	s.mu.Lock()
 	p.deliveries = append(p.deliveries, d)

@@ -127,7 +127,7 @@ func TestLifecycle(t *testing.T) {
 
 	// Reinstall: bind, finish, uninstall with CLEAN → ONAPPUNINSTALL shaped like §9.3.
 	tok = p.Install()
-	c2 := bitrix24.New(bitrix24.Config{Tokens: bitrix24.NewMemoryTokenSource(oauth, tok)})
+	c2 := bitrix24.New(bitrix24.Config{Tokens: bitrix24.NewMemoryTokenSource(oauth, bitrix24.Token(tok))})
 	if err := c2.EventBind(ctx, "ONAPPUNINSTALL", appSrv.URL+"/b24/events"); err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +424,7 @@ func TestAfterUninstallAnswers(t *testing.T) {
 
 // rawAppInfo calls app.info once, without the client's refresh, so the
 // portal's own answer shows.
-func rawAppInfo(tok bitrix24.Token) (bitrix24.AppInfo, error) {
+func rawAppInfo(tok b24sim.Token) (bitrix24.AppInfo, error) {
 	resp, err := http.PostForm(tok.ClientEndpoint+"app.info", url.Values{"auth": {tok.AccessToken}})
 	if err != nil {
 		return bitrix24.AppInfo{}, err
