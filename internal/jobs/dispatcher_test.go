@@ -262,7 +262,7 @@ func TestReapOrphans(t *testing.T) {
 	alive := b.addPortal(t, "alive", "installed", "active", "06:00", "", true)
 	fresh := b.addPortal(t, "fresh", "installed", "active", "06:00", "", true)
 	running := func(portal int64, age time.Duration) int64 {
-		res, err := b.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: TriggerManual}, nil)
+		res, err := b.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -175,7 +175,7 @@ func progressCounts(ctx context.Context, db store.DBTX, portalID, runID int64) (
 func toLiveRun(r syncer.RunRecord, lang string) liveRun {
 	rv := runView(r)
 	l := templates.LabelRun(lang, rv)
-	return liveRun{ID: r.ID, Trigger: r.Trigger, TriggerText: l.Trigger, Status: r.Status, StatusText: l.Status,
+	return liveRun{ID: r.ID, Trigger: string(r.Trigger), TriggerText: l.Trigger, Status: r.Status, StatusText: l.Status,
 		StartedAt: r.StartedAt, Started: l.Started, Duration: l.Duration, Counts: r.Counts, CountsText: l.Counts,
 		Error: r.Error, Running: r.Status == syncer.RunRunning}
 }
@@ -222,7 +222,7 @@ func (s *Server) loadLiveStatus(ctx context.Context, p store.Portal, lang string
 		v.Runs = append(v.Runs, toLiveRun(runs[i], lang))
 	}
 	for i, r := range v.Runs {
-		if r.Trigger != syncer.TriggerPreview {
+		if r.Trigger != string(syncer.TriggerPreview) {
 			v.LastRun = &v.Runs[i]
 			break
 		}
