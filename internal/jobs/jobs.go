@@ -2,7 +2,7 @@
 // (scheduled, manual, approved), previews, the dispatcher that turns the
 // portals' UTC slots into sync jobs, and the forwarding of activation
 // requests. Handlers insert jobs with these Args; workers call the domain
-// packages (syncer, lead), never the other way round.
+// packages (syncer, activation), never the other way round.
 package jobs
 
 import (

@@ -19,7 +19,7 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs"
-	"b24learn/internal/lead"
+	"b24learn/internal/manager"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 	"b24learn/internal/uninstall"
@@ -332,7 +332,7 @@ func TestConsoleShowsUnconfirmedUninstalls(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := lead.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
 		t.Fatal(err)
 	}
 	a, b, quiet := e.portal("a.bitrix24.com"), e.portal("b.bitrix24.com"), e.portal("quiet.bitrix24.com")
