@@ -59,8 +59,9 @@ var UnfinishedStates = []rivertype.JobState{
 }
 
 // Queue reads and cancels River's jobs for the pages, the uninstall and the
-// metrics. rc may be an insert-only client; db is needed only by the reads
-// River's API has no call for.
+// metrics. rc may be an insert-only client, or nil when only CountJobs is
+// used (the metrics are registered before the client exists); db is needed
+// only by the reads River's API has no call for.
 type Queue struct {
 	db store.DBTX
 	rc *river.Client[pgx.Tx]
