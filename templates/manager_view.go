@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"b24learn/internal/activation"
 	"b24learn/internal/calllog"
-	"b24learn/internal/lead"
+	"b24learn/internal/manager"
 	"b24learn/internal/syncer"
 	"b24learn/internal/uninstall"
 )
@@ -45,25 +46,25 @@ type TOTPView struct {
 type RequestsView struct {
 	Nav      ConsoleNav
 	Filter   string // "" or a status
-	Requests []*lead.Request
+	Requests []*activation.Request
 }
 
 // PortalsView lists portals.
 type PortalsView struct {
 	Nav     ConsoleNav
-	Portals []*lead.Portal
+	Portals []*manager.PortalRow
 }
 
 // PortalView is one portal's detail.
 type PortalView struct {
 	Nav      ConsoleNav
-	Portal   *lead.Portal
+	Portal   *manager.PortalRow
 	Health   PortalHealth
 	Runs     []syncer.RunRecord
 	Jobs     []JobRow
 	Calls    []calllog.Entry
-	Requests []*lead.Request
-	Audit    []lead.AuditEntry
+	Requests []*activation.Request
+	Audit    []manager.AuditEntry
 	// Uninstalls are the ONAPPUNINSTALL events received for the portal.
 	Uninstalls []uninstall.Event
 }
@@ -205,7 +206,7 @@ func mgrStatus(n int) string {
 // AuditView is the audit trail.
 type AuditView struct {
 	Nav     ConsoleNav
-	Entries []lead.AuditEntry
+	Entries []manager.AuditEntry
 }
 
 func mgrTime(t time.Time) string {
@@ -225,13 +226,13 @@ func mgrTimePtr(t *time.Time) string {
 func mgrItoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // mgrDeliveryText describes one channel for the console.
-func mgrDeliveryText(c lead.Channel) string {
+func mgrDeliveryText(c activation.Channel) string {
 	switch c.State {
-	case lead.DeliveryDelivered:
+	case activation.DeliveryDelivered:
 		return "delivered " + mgrTimePtr(c.At)
-	case lead.DeliverySkipped:
+	case activation.DeliverySkipped:
 		return "not configured"
-	case lead.DeliveryFailed:
+	case activation.DeliveryFailed:
 		return fmt.Sprintf("failed after %d attempts: %s", c.Attempts, c.Error)
 	default:
 		if c.Attempts > 0 {
@@ -241,17 +242,17 @@ func mgrDeliveryText(c lead.Channel) string {
 	}
 }
 
-func mgrDeliveryClass(c lead.Channel) string {
+func mgrDeliveryClass(c activation.Channel) string {
 	switch c.State {
-	case lead.DeliveryFailed:
+	case activation.DeliveryFailed:
 		return "failed"
-	case lead.DeliveryDelivered:
+	case activation.DeliveryDelivered:
 		return "active"
 	}
 	return ""
 }
 
-func mgrRunText(r *lead.Run) string {
+func mgrRunText(r *manager.Run) string {
 	if r == nil {
 		return "no runs yet"
 	}

@@ -20,9 +20,9 @@ import (
 
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/config"
-	"b24learn/internal/lead"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/localpg"
+	"b24learn/internal/manager"
 	"b24learn/internal/store"
 )
 
@@ -166,8 +166,8 @@ func addDemoManager(ctx context.Context, dbURL string) error {
 		return err
 	}
 	defer pool.Close()
-	_, err = lead.CreateManager(ctx, pool, demoManagerEmail, demoManagerPassword)
-	if errors.Is(err, lead.ErrManagerExists) {
+	_, err = manager.CreateManager(ctx, pool, demoManagerEmail, demoManagerPassword)
+	if errors.Is(err, manager.ErrManagerExists) {
 		return nil
 	}
 	return err

@@ -143,7 +143,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 func (d *drill) syncNow() int64 {
 	d.t.Helper()
-	res, err := d.inserter.Insert(context.Background(), jobs.SyncArgs{PortalID: d.portalID, Trigger: jobs.TriggerManual}, nil)
+	res, err := d.inserter.Insert(context.Background(), jobs.SyncArgs{PortalID: d.portalID, Trigger: syncer.TriggerManual}, nil)
 	if err != nil {
 		d.t.Fatal(err)
 	}

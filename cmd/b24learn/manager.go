@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/config"
-	"b24learn/internal/lead"
+	"b24learn/internal/manager"
 	"b24learn/internal/store"
 )
 
@@ -55,7 +55,7 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 		if f, ok := stdin.(*os.File); ok {
 			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 				// No terminal library in the module: the typed password echoes.
-				fmt.Fprintf(stderr, "Password for %s (at least %d characters; it will be visible as you type): ", email, lead.MinPasswordLen)
+				fmt.Fprintf(stderr, "Password for %s (at least %d characters; it will be visible as you type): ", email, manager.MinPasswordLen)
 			}
 		}
 		line, err := bufio.NewReader(stdin).ReadString('\n')
@@ -78,8 +78,8 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("manager add: %w", err)
 	}
 	if cmd == "reset-totp" {
-		err := lead.ResetTOTP(ctx, pool, email, time.Now())
-		if errors.Is(err, lead.ErrNotFound) {
+		err := manager.ResetTOTP(ctx, pool, email, time.Now())
+		if errors.Is(err, manager.ErrNotFound) {
 			return fmt.Errorf("manager reset-totp: no manager %q", email)
 		}
 		if err != nil {
@@ -88,14 +88,14 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stdout, "two-step sign-in of %s removed\n", email)
 		return nil
 	}
-	var m *lead.Manager
+	var m *manager.Manager
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var err error
-		if m, err = lead.CreateManager(ctx, tx, email, password); err != nil {
+		if m, err = manager.CreateManager(ctx, tx, email, password); err != nil {
 			return err
 		}
 		if requireTOTP {
-			return lead.SetTOTPRequired(ctx, tx, m.ID, true)
+			return manager.SetTOTPRequired(ctx, tx, m.ID, true)
 		}
 		return nil
 	})

@@ -193,7 +193,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 // otherwise with every worker and the periodic jobs. The workers record
 // sync metrics in m; every role exports the queue depth.
 func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, clients *connect.Factory, m *metrics.Metrics, o serveOptions) (*river.Client[pgx.Tx], error) {
-	if err := m.RegisterQueueDepth(pool, metrics.DefaultQueueTimeout, log); err != nil {
+	if err := m.RegisterQueueDepth(jobs.NewQueue(pool, nil), metrics.DefaultQueueTimeout, log); err != nil {
 		return nil, fmt.Errorf("queue depth metric: %w", err)
 	}
 	riverCfg := &river.Config{Logger: log, RescueStuckJobsAfter: cfg.JobRescueAfter,

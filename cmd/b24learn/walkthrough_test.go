@@ -31,8 +31,8 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/browsertest"
 	"b24learn/internal/config"
-	"b24learn/internal/lead"
 	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
 	"b24learn/internal/syncer"
@@ -115,7 +115,7 @@ func TestWalkthroughInBrowser(t *testing.T) {
 		t.Fatal("serve did not start")
 	}
 	const managerEmail, managerPassword = "manager@ispring.walk", "walk-manager-password"
-	if _, err := lead.CreateManager(ctx, pool, managerEmail, managerPassword); err != nil {
+	if _, err := manager.CreateManager(ctx, pool, managerEmail, managerPassword); err != nil {
 		t.Fatal(err)
 	}
 

@@ -11,8 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
-
-	"b24learn/internal/syncer"
 )
 
 // DispatchArgs is the periodic job that turns due slots into sync jobs.
@@ -212,47 +210,4 @@ func PeriodicDispatch() *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 		func() (river.JobArgs, *river.InsertOpts) { return DispatchArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true, ID: "dispatch"})
-}
-
-// orphanGrace is how long a sync job may be running before its portal's
-// lock must be held: a live sync takes the lock at once.
-const orphanGrace = 30 * time.Second
-
-// syncKinds are the job kinds that run syncer.Run under its portal lock.
-var syncKinds = []string{ScheduledSyncArgs{}.Kind(), SyncArgs{}.Kind(), PreviewArgs{}.Kind()}
-
-// ReapOrphans hands back sync jobs whose process died. River only rescues a
-// running job after the worker's timeout (hours for a sync), and while the
-// job looks running, "Sync now" is merged into it. A live sync always holds
-// its portal's advisory lock on a connection of its own; PostgreSQL drops
-// that lock when the process dies. So a sync job running for over a minute
-// with no lock held is an orphan: it is made available again at once, and
-// another process resumes it (syncs are resumable).
-func ReapOrphans(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (int, error) {
-	rows, err := pool.Query(ctx, `
-		UPDATE river_job j
-		SET state = 'available', scheduled_at = now(),
-		    errors = array_append(j.errors, jsonb_build_object('at', now(), 'attempt', j.attempt,
-		        'error', 'the process running this sync stopped; resumed by another process', 'trace', ''))
-		WHERE j.state = 'running' AND j.kind = ANY($1) AND j.attempted_at < now() - make_interval(secs => $2)
-		  AND NOT EXISTS (
-		      SELECT 1 FROM pg_locks l
-		      WHERE l.locktype = 'advisory' AND l.granted
-		        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-		        AND l.classid = $3::bigint::oid AND l.objsubid = 2
-		        AND l.objid = (j.args->>'portal_id')::bigint::oid)
-		RETURNING j.id, (j.args->>'portal_id')::bigint`, syncKinds, orphanGrace.Seconds(), int64(syncer.LockKey))
-	if err != nil {
-		return 0, fmt.Errorf("reap orphaned syncs: %w", err)
-	}
-	n := 0
-	for rows.Next() {
-		var id, portal int64
-		if err := rows.Scan(&id, &portal); err != nil {
-			return n, fmt.Errorf("reap orphaned syncs: %w", err)
-		}
-		log.Warn("resuming a sync whose process stopped", "job_id", id, "portal_id", portal)
-		n++
-	}
-	return n, rows.Err()
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"b24learn/internal/lead"
+	"b24learn/internal/activation"
+
+	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/syncer"
 )
@@ -262,7 +264,7 @@ func TestReapOrphans(t *testing.T) {
 	alive := b.addPortal(t, "alive", "installed", "active", "06:00", "", true)
 	fresh := b.addPortal(t, "fresh", "installed", "active", "06:00", "", true)
 	running := func(portal int64, age time.Duration) int64 {
-		res, err := b.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: TriggerManual}, nil)
+		res, err := b.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,24 +310,24 @@ func TestActivationInConsoleGovernsSlots(t *testing.T) {
 	b := setupDispatch(t)
 	ctx := context.Background()
 	id := b.addPortal(t, "m1", "installed", "requested", "06:00", "18:00", true)
-	m, err := lead.CreateManager(ctx, b.pool, "manager@ispring.example", "a long enough password")
+	m, err := manager.CreateManager(ctx, b.pool, "manager@ispring.example", "a long enough password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	actor := lead.Actor{ManagerID: m.ID, Email: m.Email, IP: "127.0.0.1"}
+	actor := manager.Actor{ManagerID: m.ID, Email: m.Email, IP: "127.0.0.1"}
 
 	b.runDay(t, at("2026-11-25 00:00"), 7*60, nil) // 06:00 passes while the request waits
 	if got := b.slots(t, id); len(got) != 0 {
 		t.Fatalf("a portal waiting for activation got %v", got)
 	}
-	if err := lead.SetActivation(ctx, b.pool, actor, id, lead.StateActive, "paid", at("2026-11-25 07:00")); err != nil {
+	if err := activation.SetActivation(ctx, b.pool, actor, id, activation.StateActive, "paid", at("2026-11-25 07:00")); err != nil {
 		t.Fatal(err)
 	}
 	b.runDay(t, at("2026-11-25 07:01"), 12*60, nil) // until 19:01
 	if got := b.slots(t, id); fmt.Sprint(got) != "[2026-11-25T18:00Z]" {
 		t.Fatalf("after activation: %v, want the 18:00 slot", got)
 	}
-	if err := lead.SetActivation(ctx, b.pool, actor, id, lead.StateSuspended, "unpaid", at("2026-11-25 19:02")); err != nil {
+	if err := activation.SetActivation(ctx, b.pool, actor, id, activation.StateSuspended, "unpaid", at("2026-11-25 19:02")); err != nil {
 		t.Fatal(err)
 	}
 	b.runDay(t, at("2026-11-25 19:03"), 12*60, nil) // past the next 06:00

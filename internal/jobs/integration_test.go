@@ -269,12 +269,12 @@ func TestSyncNowWhileScheduledRuns(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	res, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: TriggerManual}, nil)
+	res, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second press while the first waits is the same job.
-	again, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: TriggerManual}, nil)
+	again, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestSyncOfSuspendedPortalIsCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := w.startProcess()
-	res, err := p.client.Insert(context.Background(), SyncArgs{PortalID: portal, Trigger: TriggerManual}, nil)
+	res, err := p.client.Insert(context.Background(), SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

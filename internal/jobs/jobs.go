@@ -2,7 +2,7 @@
 // (scheduled, manual, approved), previews, the dispatcher that turns the
 // portals' UTC slots into sync jobs, and the forwarding of activation
 // requests. Handlers insert jobs with these Args; workers call the domain
-// packages (syncer, lead), never the other way round.
+// packages (syncer, activation), never the other way round.
 package jobs
 
 import (
@@ -17,6 +17,7 @@ import (
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
 	"b24learn/internal/metrics"
+	"b24learn/internal/syncer"
 )
 
 // Deps are what the workers need.
@@ -43,21 +44,12 @@ type Deps struct {
 	Clients *connect.Factory
 }
 
-// Trigger says why a sync runs.
-type Trigger string
-
-const (
-	TriggerScheduled Trigger = "scheduled"
-	TriggerManual    Trigger = "manual"
-	TriggerApproved  Trigger = "approved"
-)
-
 // SyncArgs is a sync asked for from the settings page: "Sync now" (manual)
 // or "Approve" of held deactivations (approved). Scheduled syncs are
 // ScheduledSyncArgs. Pressing the button twice while a job waits gives one job.
 type SyncArgs struct {
-	PortalID int64   `json:"portal_id" river:"unique"`
-	Trigger  Trigger `json:"trigger" river:"unique"`
+	PortalID int64          `json:"portal_id" river:"unique"`
+	Trigger  syncer.Trigger `json:"trigger" river:"unique"`
 }
 
 func (SyncArgs) Kind() string { return "sync" }

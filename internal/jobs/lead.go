@@ -8,7 +8,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"b24learn/internal/lead"
+	"b24learn/internal/activation"
 )
 
 // LeadForwardArgs forwards one activation request to the iSpring managers
@@ -31,7 +31,7 @@ func (LeadForwardArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		MaxAttempts: leadForwardAttempts,
 		// Not completed: a resubmission after delivery needs a new job. A job
-		// running while the request changes notices (lead.ErrChanged) and retries.
+		// running while the request changes notices (activation.ErrChanged) and retries.
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
 			rivertype.JobStateRetryable, rivertype.JobStateScheduled,
@@ -39,30 +39,30 @@ func (LeadForwardArgs) InsertOpts() river.InsertOpts {
 	}
 }
 
-// LeadForwardWorker runs lead.Forwarder.
+// LeadForwardWorker runs activation.Forwarder.
 type LeadForwardWorker struct {
 	river.WorkerDefaults[LeadForwardArgs]
-	Forwarder *lead.Forwarder
+	Forwarder *activation.Forwarder
 }
 
 // NewLeadForwardWorker builds the channels from SMTP_URL, MANAGER_EMAILS and
 // LEAD_WEBHOOK_URL; a channel without its settings is skipped.
 func NewLeadForwardWorker(d Deps) (*LeadForwardWorker, error) {
-	f := &lead.Forwarder{Log: d.Log, Pool: d.Pool, To: d.Config.ManagerEmails}
+	f := &activation.Forwarder{Log: d.Log, Pool: d.Pool, To: d.Config.ManagerEmails}
 	from := "b24learn@localhost"
 	if d.Config.PublicURL != nil {
 		from = "b24learn@" + d.Config.PublicURL.Hostname()
 		f.ConsoleURL = d.Config.PublicURL.String() + "/manager"
 	}
 	if d.Config.SMTPURL != nil {
-		m, err := lead.NewMailer(d.Config.SMTPURL, from, nil)
+		m, err := activation.NewMailer(d.Config.SMTPURL, from, nil)
 		if err != nil {
 			return nil, fmt.Errorf("SMTP_URL: %w", err)
 		}
 		f.Mail = m
 	}
 	if d.Config.LeadWebhookURL != nil {
-		f.CRM = lead.NewCRM(d.Config.LeadWebhookURL, nil)
+		f.CRM = activation.NewCRM(d.Config.LeadWebhookURL, nil)
 	}
 	return &LeadForwardWorker{Forwarder: f}, nil
 }

@@ -11,8 +11,10 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
-	"b24learn/internal/lead"
-	"b24learn/internal/lead/smtptest"
+	"b24learn/internal/activation"
+
+	"b24learn/internal/activation/smtptest"
+	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
 )
 
@@ -45,8 +47,8 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 		if err := pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain) VALUES ($1, $1) RETURNING id`, domain).Scan(&pid); err != nil {
 			t.Fatal(err)
 		}
-		res, err := lead.Submit(ctx, pool, lead.DefaultLimits, time.Now(), lead.Submission{PortalID: pid, Lang: "en",
-			Contact: lead.Contact{Name: "Ivan", Email: "ivan@acme.example", Phone: "+7 912 345 67 89"}},
+		res, err := activation.Submit(ctx, pool, manager.DefaultLimits, time.Now(), activation.Submission{PortalID: pid, Lang: "en",
+			Contact: activation.Contact{Name: "Ivan", Email: "ivan@acme.example", Phone: "+7 912 345 67 89"}},
 			func(ctx context.Context, tx pgx.Tx, portalID, requestID int64) error {
 				_, err := inserter.InsertTx(ctx, tx, LeadForwardArgs{PortalID: portalID, RequestID: requestID}, opts)
 				return err
@@ -58,13 +60,13 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 	}
 	pid, id := submit("outage.bitrix24.ru", nil)
 
-	mailer, err := lead.NewMailer(srv.URL, "x@example.com", nil)
+	mailer, err := activation.NewMailer(srv.URL, "x@example.com", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The "restarted" process: a worker client on the same database.
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &LeadForwardWorker{Forwarder: &lead.Forwarder{Log: log, Pool: pool, Mail: mailer,
+	river.AddWorker(workers, &LeadForwardWorker{Forwarder: &activation.Forwarder{Log: log, Pool: pool, Mail: mailer,
 		To: []string{"sales@ispring.example"}}})
 	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{
 		Logger: log, Workers: workers, RetryPolicy: fastRetry{},
@@ -97,21 +99,21 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 	}
 	waitFor("two refused attempts", func() bool { return srv.Refused() >= 2 })
 	// The worker records an attempt just after the refused connection.
-	var r *lead.Request
+	var r *activation.Request
 	waitFor("the refused attempts recorded", func() bool {
-		r, err = lead.GetRequest(ctx, pool, pid, id)
+		r, err = activation.GetRequest(ctx, pool, pid, id)
 		return err == nil && r.EmailDelivery.Attempts >= 2
 	})
-	if r.EmailDelivery.State != lead.DeliveryPending || r.EmailDelivery.Error == "" {
+	if r.EmailDelivery.State != activation.DeliveryPending || r.EmailDelivery.Error == "" {
 		t.Fatalf("during the outage: %+v", r.EmailDelivery)
 	}
 	srv.SetDown(false)
 	waitFor("the e-mail", func() bool { return len(srv.Messages()) == 1 })
 	waitFor("delivered state", func() bool {
-		r, _ = lead.GetRequest(ctx, pool, pid, id)
-		return r.EmailDelivery.State == lead.DeliveryDelivered
+		r, _ = activation.GetRequest(ctx, pool, pid, id)
+		return r.EmailDelivery.State == activation.DeliveryDelivered
 	})
-	if r.CRMDelivery.State != lead.DeliverySkipped {
+	if r.CRMDelivery.State != activation.DeliverySkipped {
 		t.Fatalf("crm without LEAD_WEBHOOK_URL: %q, want skipped", r.CRMDelivery.State)
 	}
 
@@ -119,10 +121,10 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 	srv.SetDown(true)
 	pid2, id2 := submit("dead.bitrix24.ru", &river.InsertOpts{MaxAttempts: 2})
 	waitFor("failed state", func() bool {
-		r, _ := lead.GetRequest(ctx, pool, pid2, id2)
-		return r != nil && r.EmailDelivery.State == lead.DeliveryFailed
+		r, _ := activation.GetRequest(ctx, pool, pid2, id2)
+		return r != nil && r.EmailDelivery.State == activation.DeliveryFailed
 	})
-	r2, _ := lead.GetRequest(ctx, pool, pid2, id2)
+	r2, _ := activation.GetRequest(ctx, pool, pid2, id2)
 	if r2.EmailDelivery.Attempts != 2 || !r2.Failed() {
 		t.Fatalf("after the last attempt: %+v", r2.EmailDelivery)
 	}

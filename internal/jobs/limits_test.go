@@ -12,6 +12,7 @@ import (
 
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/syncer"
 )
 
 // A Learn server that pages without end (the admin's own, say) fails the
@@ -52,7 +53,7 @@ func TestHostileLearnIsNotRetried(t *testing.T) {
 	}
 
 	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: syncerFor(w, w.pool)}}
-	err := (&SyncWorker{s: sw}).Work(ctx, &river.Job[SyncArgs]{Args: SyncArgs{PortalID: portal, Trigger: TriggerManual}})
+	err := (&SyncWorker{s: sw}).Work(ctx, &river.Job[SyncArgs]{Args: SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual}})
 	var cancel *river.JobCancelError
 	var le *learn.LimitError
 	if !errors.As(err, &cancel) || !errors.As(err, &le) {

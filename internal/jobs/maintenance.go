@@ -8,7 +8,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/calllog"
-	"b24learn/internal/lead"
+	"b24learn/internal/manager"
 	"b24learn/internal/syncer"
 )
 
@@ -39,7 +39,7 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 	if err != nil {
 		return err
 	}
-	limits, err := lead.PruneLimits(ctx, w.deps.Pool, w.now())
+	limits, err := manager.PruneLimits(ctx, w.deps.Pool, w.now())
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ import (
 // syncer.TriggerPreview); it is safe to run again after being stopped at any
 // point, and answers syncer.ErrBusy while another sync of the portal runs.
 type Syncer interface {
-	Run(ctx context.Context, portalID int64, trigger string) (*syncer.Report, error)
+	Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error)
 }
 
 // ErrPortalNotSyncable says the portal was suspended, uninstalled or
@@ -67,7 +67,7 @@ func (w *SyncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return syncTi
 
 func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) error {
-		return w.s.sync(ctx, job.Args.PortalID, string(job.Args.Trigger))
+		return w.s.sync(ctx, job.Args.PortalID, job.Args.Trigger)
 	})
 }
 
@@ -132,7 +132,7 @@ func noRetryOfRefusedAnswers(err error) error {
 // sync calls the engine and turns "busy" and rate limits into a snooze, which
 // spends no attempt: the syncer's per-portal advisory lock allows one sync of
 // a portal at a time across all processes, and a second one waits its turn.
-func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger string) error {
+func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.Trigger) error {
 	rep, err := s.deps.Sync.Run(ctx, portalID, trigger)
 	s.observe(trigger, rep)
 	if errors.Is(err, syncer.ErrBusy) {
@@ -146,7 +146,7 @@ func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger string) 
 
 // observe records a run that got as far as its report row; a sync that
 // found the portal busy never started and is not counted.
-func (s *syncWorkers) observe(trigger string, rep *syncer.Report) {
+func (s *syncWorkers) observe(trigger syncer.Trigger, rep *syncer.Report) {
 	if s.deps.Metrics == nil || rep == nil {
 		return
 	}
@@ -154,7 +154,7 @@ func (s *syncWorkers) observe(trigger string, rep *syncer.Report) {
 	if result == "" || result == syncer.RunRunning {
 		result = syncer.RunFailed
 	}
-	s.deps.Metrics.ObserveSync(trigger, result, rep.Duration, rep.Counts)
+	s.deps.Metrics.ObserveSync(string(trigger), result, rep.Duration, rep.Counts)
 }
 
 // rateLimited recognises Bitrix24's and Learn's rate-limit answers that

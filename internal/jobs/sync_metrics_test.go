@@ -39,7 +39,7 @@ func TestSyncWorkersRecordMetrics(t *testing.T) {
 	if err := (&PreviewWorker{s: sw}).Work(ctx, &river.Job[PreviewArgs]{Args: PreviewArgs{PortalID: portal}}); err != nil {
 		t.Fatalf("preview: %v", err)
 	}
-	if err := (&SyncWorker{s: sw}).Work(ctx, &river.Job[SyncArgs]{Args: SyncArgs{PortalID: portal, Trigger: TriggerManual}}); err != nil {
+	if err := (&SyncWorker{s: sw}).Work(ctx, &river.Job[SyncArgs]{Args: SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual}}); err != nil {
 		t.Fatalf("manual sync: %v", err)
 	}
 	scheduled := &ScheduledSyncWorker{s: sw}
@@ -95,7 +95,7 @@ func TestSyncWorkersRecordMetrics(t *testing.T) {
 	results := map[[2]string]int{}
 	sums := map[string]int{}
 	for _, r := range runs {
-		results[[2]string{r.Trigger, r.Status}]++
+		results[[2]string{string(r.Trigger), r.Status}]++
 		if r.Trigger == syncer.TriggerPreview {
 			continue
 		}

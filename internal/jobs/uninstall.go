@@ -93,7 +93,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			if !lp.Installed() {
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, "the portal was uninstalled meanwhile")
 			}
-			if err := uninstall.Confirm(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), p.ID, ev.Clean); err != nil {
+			if err := uninstall.Confirm(ctx, tx, NewQueue(w.Pool, river.ClientFromContext[pgx.Tx](ctx)), p.ID, ev.Clean); err != nil {
 				return err
 			}
 			return uninstall.Resolve(ctx, tx, id, uninstall.StateConfirmed, reason)

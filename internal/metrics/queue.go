@@ -7,27 +7,28 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river/rivertype"
 )
 
-// Querier is what the queue collector needs of a pool (*pgxpool.Pool).
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+// QueueCounter counts River's jobs in the given states by kind, then state.
+// The jobs package's Queue is the one: it owns the reads of River's tables.
+type QueueCounter interface {
+	CountJobs(ctx context.Context, states ...rivertype.JobState) (map[string]map[rivertype.JobState]int64, error)
 }
 
-// queueStates are River's states of jobs not yet finished; the partial
-// scan of river_job by state stays cheap however many finished jobs River
-// keeps.
-var queueStates = []string{"available", "pending", "retryable", "running", "scheduled"}
+// queueStates are River's states of jobs not yet finished; a count by state
+// stays cheap however many finished jobs River keeps.
+var queueStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+	rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled}
 
 // DefaultQueueTimeout bounds the query a scrape makes.
 const DefaultQueueTimeout = 2 * time.Second
 
 // RegisterQueueDepth adds a gauge of River jobs not yet finished, by kind and
-// state, counted from river_job on each scrape. A failed or slow count sets
+// state, counted on each scrape. A failed or slow count sets
 // b24learn_river_queue_up to 0 instead of failing the whole scrape.
-func (m *Metrics) RegisterQueueDepth(db Querier, timeout time.Duration, log *slog.Logger) error {
+func (m *Metrics) RegisterQueueDepth(db QueueCounter, timeout time.Duration, log *slog.Logger) error {
 	if timeout <= 0 {
 		timeout = DefaultQueueTimeout
 	}
@@ -45,7 +46,7 @@ func (m *Metrics) RegisterQueueDepth(db Querier, timeout time.Duration, log *slo
 }
 
 type queueCollector struct {
-	db      Querier
+	db      QueueCounter
 	timeout time.Duration
 	log     *slog.Logger
 	depth   *prometheus.Desc
@@ -72,7 +73,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	c.mu.Lock()
 	for k := range counts {
-		c.kinds[k[0]] = true
+		c.kinds[k] = true
 	}
 	kinds := make([]string, 0, len(c.kinds))
 	for k := range c.kinds {
@@ -82,25 +83,13 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	slices.Sort(kinds)
 	for _, kind := range kinds {
 		for _, st := range queueStates {
-			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(counts[[2]string{kind, st}]), kind, st)
+			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(counts[kind][st]), kind, string(st))
 		}
 	}
 }
 
-func (c *queueCollector) count() (map[[2]string]int64, error) {
+func (c *queueCollector) count() (map[string]map[rivertype.JobState]int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	rows, err := c.db.Query(ctx, `SELECT kind, state::text, count(*) FROM river_job
-		WHERE state = ANY($1::river_job_state[]) GROUP BY kind, state`, queueStates)
-	if err != nil {
-		return nil, err
-	}
-	out := map[[2]string]int64{}
-	var kind, state string
-	var n int64
-	_, err = pgx.ForEachRow(rows, []any{&kind, &state, &n}, func() error {
-		out[[2]string{kind, state}] = n
-		return nil
-	})
-	return out, err
+	return c.db.CountJobs(ctx, queueStates...)
 }

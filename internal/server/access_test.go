@@ -33,7 +33,7 @@ func TestNonAdminSeesNoAccountOrPersonalData(t *testing.T) {
 	}
 	const employee = "ann.lee@acme.ru"
 	rs := syncer.NewStore(e.pool)
-	run := func(trigger, status, errText string) int64 {
+	run := func(trigger syncer.Trigger, status, errText string) int64 {
 		t.Helper()
 		id, err := rs.StartRun(ctx, p.ID, trigger)
 		if err != nil {

@@ -13,8 +13,9 @@ import (
 	"github.com/a-h/templ"
 	"github.com/jackc/pgx/v5"
 
+	"b24learn/internal/activation"
 	"b24learn/internal/jobs"
-	"b24learn/internal/lead"
+	"b24learn/internal/manager"
 	"b24learn/internal/syncer"
 	"b24learn/templates"
 )
@@ -34,18 +35,18 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Bad form.", http.StatusBadRequest)
 		return
 	}
-	in := lead.Contact{Name: r.PostFormValue("name"), Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}
+	in := activation.Contact{Name: r.PostFormValue("name"), Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}
 	v := templates.ActivationView{Lang: sess.Lang, Token: sessionToken(r), Name: in.Name, Email: in.Email, Phone: in.Phone}
 
-	sub := lead.Submission{PortalID: sess.PortalID, B24UserID: sess.UserID, Lang: sess.Lang, IP: clientIP(r), Contact: in}
-	if _, verr := lead.Validate(in, sess.Lang); verr == nil {
+	sub := activation.Submission{PortalID: sess.PortalID, B24UserID: sess.UserID, Lang: sess.Lang, IP: clientIP(r), Contact: in}
+	if _, verr := activation.Validate(in, sess.Lang); verr == nil {
 		// Only a request that will be stored is worth a Bitrix24 read.
 		sub.EmployeesInScope = s.employeesInScope(r.Context(), sess.PortalID)
 	}
-	res, err := lead.Submit(r.Context(), s.pool, lead.DefaultLimits, s.now(), sub, s.enqueueLeadForward)
+	res, err := activation.Submit(r.Context(), s.pool, manager.DefaultLimits, s.now(), sub, s.enqueueLeadForward)
 	status := http.StatusOK
-	var fe lead.FieldErrors
-	var rl *lead.RateLimitedError
+	var fe activation.FieldErrors
+	var rl *manager.RateLimitedError
 	switch {
 	case errors.As(err, &fe):
 		status = http.StatusUnprocessableEntity
@@ -59,7 +60,7 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		s.log.Info("activation request stored", "portal_id", sess.PortalID, "request_id", res.RequestID, "updated", res.Updated)
-		c, _ := lead.Validate(in, sess.Lang) // valid: shows the normalised values
+		c, _ := activation.Validate(in, sess.Lang) // valid: shows the normalised values
 		v.Name, v.Email, v.Phone, v.Sent = c.Name, c.Email, c.Phone, true
 	}
 	if p, ok := sessionPortal(r.Context()); ok {
@@ -80,7 +81,7 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 }
 
 func rateLimitText(lang string, minutes int) string {
-	if lead.IsRussian(lang) {
+	if activation.IsRussian(lang) {
 		return "Слишком много заявок подряд. Попробуйте снова через " + strconv.Itoa(minutes) + " мин."
 	}
 	return "Too many requests in a row. Please try again in " + strconv.Itoa(minutes) + " min."
@@ -95,9 +96,9 @@ func (s *Server) enqueueLeadForward(ctx context.Context, tx pgx.Tx, portalID, re
 // activationForm is the component the settings page embeds: the form
 // prefilled with the portal's open request, or else with prefill (the
 // admin's Bitrix24 profile where known), and the request's state.
-func (s *Server) activationForm(ctx context.Context, sess Session, token, activationState string, prefill lead.Contact) (templ.Component, error) {
+func (s *Server) activationForm(ctx context.Context, sess Session, token, activationState string, prefill activation.Contact) (templ.Component, error) {
 	v := templates.ActivationView{Lang: sess.Lang, Token: token, ReadOnly: !sess.Admin, Active: activationState == "active"}
-	req, err := lead.LatestRequest(ctx, s.pool, sess.PortalID)
+	req, err := activation.LatestRequest(ctx, s.pool, sess.PortalID)
 	if err != nil {
 		return nil, err
 	}

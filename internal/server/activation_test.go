@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"b24learn/internal/lead"
+	"b24learn/internal/activation"
 	"b24learn/internal/store"
 )
 
@@ -124,7 +124,9 @@ func TestActivationHandler(t *testing.T) {
 	})
 }
 
-func lead0() lead.Contact { return lead.Contact{Name: "Prefill", Email: "prefill@example.com"} }
+func lead0() activation.Contact {
+	return activation.Contact{Name: "Prefill", Email: "prefill@example.com"}
+}
 
 func TestResolveClientIP(t *testing.T) {
 	t.Parallel()

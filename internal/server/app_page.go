@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"b24learn/internal/activation"
 	"b24learn/internal/bitrix24"
-	"b24learn/internal/lead"
 	"b24learn/internal/store"
 )
 
@@ -22,8 +22,8 @@ func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, p store.Porta
 
 // profileContact is what a Bitrix24 profile says about how to reach the
 // user; profile carries no phone.
-func profileContact(prof bitrix24.Profile) lead.Contact {
-	return lead.Contact{Name: strings.Join(strings.Fields(prof.Name+" "+prof.LastName), " "), Email: strings.TrimSpace(prof.Email)}
+func profileContact(prof bitrix24.Profile) activation.Contact {
+	return activation.Contact{Name: strings.Join(strings.Fields(prof.Name+" "+prof.LastName), " "), Email: strings.TrimSpace(prof.Email)}
 }
 
 // appState is what the page asks about its portal (GET /app/state).

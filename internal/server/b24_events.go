@@ -142,10 +142,13 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 		if !lp.Installed() {
 			return nil // a concurrent event got there first
 		}
-		if s.river == nil {
+		var queue uninstall.JobCanceller
+		if s.river != nil {
+			queue = jobs.NewQueue(s.pool, s.river)
+		} else {
 			s.log.WarnContext(ctx, "no river client: portal jobs not cancelled", "portal_id", p.ID)
 		}
-		if err := uninstall.Confirm(ctx, tx, s.river, p.ID, ev.Clean()); err != nil {
+		if err := uninstall.Confirm(ctx, tx, queue, p.ID, ev.Clean()); err != nil {
 			return err
 		}
 		_, err = uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StateConfirmed, reason)

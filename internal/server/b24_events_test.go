@@ -19,8 +19,9 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs"
-	"b24learn/internal/lead"
+	"b24learn/internal/manager"
 	"b24learn/internal/store"
+	"b24learn/internal/syncer"
 	"b24learn/internal/uninstall"
 )
 
@@ -179,7 +180,7 @@ func TestGenuineUninstallIsConfirmedWhateverBitrix24Answers(t *testing.T) {
 			p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(int64(30+i), 12, 3), AfterUninstall: mode})
 			e.install(p)
 			row := e.portalFixture(p)
-			job, err := e.river.Insert(ctx, jobs.SyncArgs{PortalID: row.ID, Trigger: jobs.TriggerManual},
+			job, err := e.river.Insert(ctx, jobs.SyncArgs{PortalID: row.ID, Trigger: syncer.TriggerManual},
 				&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
 			if err != nil {
 				t.Fatal(err)
@@ -331,7 +332,7 @@ func TestConsoleShowsUnconfirmedUninstalls(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := lead.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
 		t.Fatal(err)
 	}
 	a, b, quiet := e.portal("a.bitrix24.com"), e.portal("b.bitrix24.com"), e.portal("quiet.bitrix24.com")

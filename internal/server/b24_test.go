@@ -31,6 +31,7 @@ import (
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
 	"b24learn/internal/store"
+	"b24learn/internal/syncer"
 )
 
 // b24Env is the app on httptest against b24sim and a private database.
@@ -284,7 +285,7 @@ func TestInstallOpenUninstallReinstall(t *testing.T) {
 	}
 
 	// Jobs of this portal stop at uninstall; another portal's do not.
-	mine, err := e.river.Insert(ctx, jobs.SyncArgs{PortalID: row.ID, Trigger: jobs.TriggerManual}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	mine, err := e.river.Insert(ctx, jobs.SyncArgs{PortalID: row.ID, Trigger: syncer.TriggerManual}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

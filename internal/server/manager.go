@@ -15,7 +15,10 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/securecookie"
 
-	"b24learn/internal/lead"
+	"b24learn/internal/activation"
+
+	"b24learn/internal/manager"
+
 	"b24learn/internal/uninstall"
 	"b24learn/templates"
 )
@@ -36,18 +39,18 @@ const (
 type console struct {
 	s      *Server
 	codecs []securecookie.Codec
-	limits lead.Limits
+	limits manager.Limits
 }
 
 func newConsole(s *Server) *console {
-	c := &console{s: s, limits: lead.DefaultLimits}
+	c := &console{s: s, limits: manager.DefaultLimits}
 	if s.cfg.Keyring == nil {
 		return c
 	}
 	pairs := s.cfg.Keyring.CookieKeys(managerCookieName)
 	for i := 0; i+1 < len(pairs); i += 2 {
 		sc := securecookie.New(pairs[i], pairs[i+1])
-		sc.MaxAge(int(lead.SessionTTL.Seconds()))
+		sc.MaxAge(int(manager.SessionTTL.Seconds()))
 		sc.SetSerializer(securecookie.JSONEncoder{})
 		c.codecs = append(c.codecs, sc)
 	}
@@ -103,8 +106,8 @@ func (c *console) available(next http.Handler) http.Handler {
 
 type consoleKey struct{}
 
-func managerFrom(ctx context.Context) *lead.Session {
-	s, _ := ctx.Value(consoleKey{}).(*lead.Session)
+func managerFrom(ctx context.Context) *manager.Session {
+	s, _ := ctx.Value(consoleKey{}).(*manager.Session)
 	return s
 }
 
@@ -136,13 +139,13 @@ func (c *console) readCookie(r *http.Request, name string) (string, bool) {
 }
 
 // session finds the live session of the request's cookie, or nil.
-func (c *console) session(r *http.Request) (*lead.Session, error) {
+func (c *console) session(r *http.Request) (*manager.Session, error) {
 	tok, ok := c.readCookie(r, managerCookie)
 	if !ok {
 		return nil, nil
 	}
-	sess, err := lead.LookupSession(r.Context(), c.s.pool, tok, c.s.now())
-	if errors.Is(err, lead.ErrNotFound) {
+	sess, err := manager.LookupSession(r.Context(), c.s.pool, tok, c.s.now())
+	if errors.Is(err, manager.ErrNotFound) {
 		return nil, nil
 	}
 	return sess, err
@@ -228,9 +231,9 @@ func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	ip := clientIP(r)
-	sess, err := lead.SignIn(r.Context(), c.s.pool, c.s.cfg.Keyring, c.limits, c.s.now(), lead.Credentials{
+	sess, err := manager.SignIn(r.Context(), c.s.pool, c.s.cfg.Keyring, c.limits, c.s.now(), manager.Credentials{
 		Email: email, Password: r.PostFormValue("password"), Code: r.PostFormValue("code"), IP: ip})
-	var rl *lead.RateLimitedError
+	var rl *manager.RateLimitedError
 	switch {
 	case errors.As(err, &rl):
 		c.s.log.Warn("console sign-in limited", "ip", ip)
@@ -239,7 +242,7 @@ func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 			"Too many failed sign-ins. Try again in "+waitText(rl.RetryAfter)+
 				"; if you use an authenticator app, enter its code with your password.")
 		return
-	case errors.Is(err, lead.ErrBadCredentials):
+	case errors.Is(err, manager.ErrBadCredentials):
 		c.s.log.Info("console sign-in failed", "ip", ip)
 		c.signInPage(w, r, http.StatusUnauthorized, email, "Wrong e-mail, password or authenticator code.")
 		return
@@ -247,7 +250,7 @@ func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		c.s.serverError(w, r, err)
 		return
 	}
-	if err := c.setCookie(w, managerCookie, sess.Token, lead.SessionTTL); err != nil {
+	if err := c.setCookie(w, managerCookie, sess.Token, manager.SessionTTL); err != nil {
 		c.s.serverError(w, r, err)
 		return
 	}
@@ -281,7 +284,7 @@ func (c *console) totpPage(w http.ResponseWriter, r *http.Request, status int, m
 		v.Nav.Flash = "Two-step sign-in is on: sign in with your password and a code from the app from now on."
 	}
 	if !sess.TOTP {
-		enr, err := lead.BeginTOTP(r.Context(), c.s.pool, c.s.cfg.Keyring, sess.ManagerID)
+		enr, err := manager.BeginTOTP(r.Context(), c.s.pool, c.s.cfg.Keyring, sess.ManagerID)
 		if err != nil {
 			c.s.serverError(w, r, err)
 			return
@@ -292,12 +295,12 @@ func (c *console) totpPage(w http.ResponseWriter, r *http.Request, status int, m
 }
 
 func (c *console) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
-	err := lead.ConfirmTOTP(r.Context(), c.s.pool, c.s.cfg.Keyring, c.actor(r), r.PostFormValue("code"), c.s.now())
+	err := manager.ConfirmTOTP(r.Context(), c.s.pool, c.s.cfg.Keyring, c.actor(r), r.PostFormValue("code"), c.s.now())
 	switch {
-	case errors.Is(err, lead.ErrBadCode):
+	case errors.Is(err, manager.ErrBadCode):
 		c.totpPage(w, r, http.StatusUnprocessableEntity, "That code does not match. Check the app shows codes for this account and try the current one.")
 		return
-	case errors.Is(err, lead.ErrTOTPEnabled):
+	case errors.Is(err, manager.ErrTOTPEnabled):
 		http.Redirect(w, r, "/manager/totp", http.StatusSeeOther)
 		return
 	case err != nil:
@@ -310,7 +313,7 @@ func (c *console) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 
 func (c *console) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	sess := managerFrom(r.Context())
-	if err := lead.SignOut(r.Context(), c.s.pool, sess, clientIP(r), c.s.now()); err != nil {
+	if err := manager.SignOut(r.Context(), c.s.pool, sess, clientIP(r), c.s.now()); err != nil {
 		c.s.serverError(w, r, err)
 		return
 	}
@@ -332,17 +335,17 @@ func (c *console) nav(r *http.Request, section string) templates.ConsoleNav {
 	return n
 }
 
-func (c *console) actor(r *http.Request) lead.Actor {
+func (c *console) actor(r *http.Request) manager.Actor {
 	sess := managerFrom(r.Context())
-	return lead.Actor{ManagerID: sess.ManagerID, Email: sess.Email, IP: clientIP(r)}
+	return manager.Actor{ManagerID: sess.ManagerID, Email: sess.Email, IP: clientIP(r)}
 }
 
 func (c *console) handleRequests(w http.ResponseWriter, r *http.Request) {
 	filter := r.URL.Query().Get("status")
-	if filter != "" && !lead.ValidStatus(filter) {
+	if filter != "" && !activation.ValidStatus(filter) {
 		filter = ""
 	}
-	reqs, err := lead.ListRequests(r.Context(), c.s.pool, filter, 0, managerListLimit)
+	reqs, err := activation.ListRequests(r.Context(), c.s.pool, filter, 0, managerListLimit)
 	if err != nil {
 		c.s.serverError(w, r, err)
 		return
@@ -362,16 +365,16 @@ func (c *console) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status, notes := r.PostFormValue("status"), strings.TrimSpace(r.PostFormValue("notes"))
-	if !lead.ValidStatus(status) || len(notes) > 4000 {
+	if !activation.ValidStatus(status) || len(notes) > 4000 {
 		http.Error(w, "Unknown status or notes too long (4000 characters at most).", http.StatusBadRequest)
 		return
 	}
-	err := lead.UpdateRequest(r.Context(), c.s.pool, c.actor(r), id, status, notes, c.s.now())
+	err := activation.UpdateRequest(r.Context(), c.s.pool, c.actor(r), id, status, notes, c.s.now())
 	switch {
-	case errors.Is(err, lead.ErrNotFound):
+	case errors.Is(err, activation.ErrNotFound):
 		http.NotFound(w, r)
 		return
-	case errors.Is(err, lead.ErrOpenRequestExists):
+	case errors.Is(err, activation.ErrOpenRequestExists):
 		http.Error(w, "This portal has another open request; close that one first.", http.StatusConflict)
 		return
 	case err != nil:
@@ -382,7 +385,7 @@ func (c *console) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *console) handlePortals(w http.ResponseWriter, r *http.Request) {
-	ps, err := lead.ListPortals(r.Context(), c.s.pool, managerListLimit)
+	ps, err := manager.ListPortals(r.Context(), c.s.pool, managerListLimit)
 	if err != nil {
 		c.s.serverError(w, r, err)
 		return
@@ -397,8 +400,8 @@ func (c *console) handlePortal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	p, err := lead.GetPortal(ctx, c.s.pool, id)
-	if errors.Is(err, lead.ErrNotFound) {
+	p, err := manager.GetPortal(ctx, c.s.pool, id)
+	if errors.Is(err, manager.ErrNotFound) {
 		http.NotFound(w, r)
 		return
 	}
@@ -411,11 +414,11 @@ func (c *console) handlePortal(w http.ResponseWriter, r *http.Request) {
 		c.s.serverError(w, r, err)
 		return
 	}
-	if v.Requests, err = lead.ListRequests(ctx, c.s.pool, "", id, 20); err != nil {
+	if v.Requests, err = activation.ListRequests(ctx, c.s.pool, "", id, 20); err != nil {
 		c.s.serverError(w, r, err)
 		return
 	}
-	if v.Audit, err = lead.ListAudit(ctx, c.s.pool, id, 50); err != nil {
+	if v.Audit, err = manager.ListAudit(ctx, c.s.pool, id, 50); err != nil {
 		c.s.serverError(w, r, err)
 		return
 	}
@@ -432,13 +435,13 @@ func (c *console) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	state, note := r.PostFormValue("state"), strings.TrimSpace(r.PostFormValue("note"))
-	if (state != lead.StateActive && state != lead.StateSuspended) || len(note) > 2000 {
+	state, note := activation.State(r.PostFormValue("state")), strings.TrimSpace(r.PostFormValue("note"))
+	if (state != activation.StateActive && state != activation.StateSuspended) || len(note) > 2000 {
 		http.Error(w, "Choose Activate or Suspend; the note may have 2000 characters at most.", http.StatusBadRequest)
 		return
 	}
-	err := lead.SetActivation(r.Context(), c.s.pool, c.actor(r), id, state, note, c.s.now())
-	if errors.Is(err, lead.ErrNotFound) {
+	err := activation.SetActivation(r.Context(), c.s.pool, c.actor(r), id, state, note, c.s.now())
+	if errors.Is(err, activation.ErrNotFound) {
 		http.NotFound(w, r)
 		return
 	}
@@ -447,11 +450,11 @@ func (c *console) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.s.log.Info("portal activation changed", "portal_id", id, "state", state, "manager_id", managerFrom(r.Context()).ManagerID)
-	http.Redirect(w, r, "/manager/portals/"+strconv.FormatInt(id, 10)+"?done="+state, http.StatusSeeOther)
+	http.Redirect(w, r, "/manager/portals/"+strconv.FormatInt(id, 10)+"?done="+string(state), http.StatusSeeOther)
 }
 
 func (c *console) handleAudit(w http.ResponseWriter, r *http.Request) {
-	entries, err := lead.ListAudit(r.Context(), c.s.pool, 0, 500)
+	entries, err := manager.ListAudit(r.Context(), c.s.pool, 0, 500)
 	if err != nil {
 		c.s.serverError(w, r, err)
 		return

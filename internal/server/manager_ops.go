@@ -1,14 +1,18 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/calllog"
+	"b24learn/internal/jobs"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 	"b24learn/templates"
@@ -16,88 +20,101 @@ import (
 
 // The operator parts of the console: a portal's sync health, runs, River jobs
 // and call log, and the console-wide job page. River UI is not available as a
-// library here, so the pages read River's table directly.
+// library here; the pages read River's jobs through jobs.Queue.
 
 const (
 	consoleRuns     = 20
 	consoleJobs     = 50
 	consoleCalls    = 200
 	consoleFailures = 100
-	// consoleQueryTimeout bounds the reads of River's table, which may be
-	// large on a busy installation.
+	// consoleQueryTimeout bounds the reads of River's jobs, which may be
+	// many on a busy installation.
 	consoleQueryTimeout = 5 * time.Second
 )
 
-// jobSelect reads a job and its last error (River appends one entry to
-// errors per failed attempt). The portal comes from the args' portal_id,
-// when it names an existing portal.
-const jobSelect = `SELECT j.id, j.kind, j.state::text, j.attempt, j.max_attempts, coalesce(p.id, 0), coalesce(p.domain, ''),
-	j.created_at, j.attempted_at, j.finalized_at,
-	coalesce(j.errors[array_upper(j.errors, 1)]->>'error', '')
-	FROM river_job j
-	LEFT JOIN portals p ON p.id = CASE WHEN j.args->>'portal_id' ~ '^[0-9]{1,18}$' THEN (j.args->>'portal_id')::bigint END`
-
-func scanJobs(rows pgx.Rows) ([]templates.JobRow, error) {
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (templates.JobRow, error) {
-		var j templates.JobRow
-		err := row.Scan(&j.ID, &j.Kind, &j.State, &j.Attempt, &j.MaxAttempts, &j.PortalID, &j.PortalDomain,
-			&j.CreatedAt, &j.AttemptedAt, &j.FinalizedAt, &j.LastError)
-		return j, err
-	})
+// jobRows shows River's jobs with the portal each names; domains maps
+// portal ids to domains, and a job of a portal not in it shows no portal.
+func jobRows(list []*rivertype.JobRow, domains map[int64]string) []templates.JobRow {
+	out := make([]templates.JobRow, 0, len(list))
+	for _, j := range list {
+		r := templates.JobRow{ID: j.ID, Kind: j.Kind, State: string(j.State), Attempt: j.Attempt, MaxAttempts: j.MaxAttempts,
+			CreatedAt: j.CreatedAt, AttemptedAt: j.AttemptedAt, FinalizedAt: j.FinalizedAt, LastError: jobs.LastError(j)}
+		if d, ok := domains[jobs.PortalOf(j)]; ok {
+			r.PortalID, r.PortalDomain = jobs.PortalOf(j), d
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
-// portalJobs lists the portal's newest River jobs. The containment test uses
-// River's GIN index on args.
-func portalJobs(ctx context.Context, db store.DBTX, portalID int64, limit int) ([]templates.JobRow, error) {
-	ctx, cancel := context.WithTimeout(ctx, consoleQueryTimeout)
-	defer cancel()
-	rows, err := db.Query(ctx, jobSelect+`
-		WHERE j.args @> jsonb_build_object('portal_id', $1::bigint)
-		ORDER BY j.id DESC LIMIT $2`, portalID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list portal jobs: %w", err)
+// portalDomains returns the domains of the portals the jobs name.
+func portalDomains(ctx context.Context, db store.DBTX, list []*rivertype.JobRow) (map[int64]string, error) {
+	var ids []int64
+	for _, j := range list {
+		if id := jobs.PortalOf(j); id != 0 {
+			ids = append(ids, id)
+		}
 	}
-	out, err := scanJobs(rows)
+	out := map[int64]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT id, domain FROM portals WHERE id = ANY($1)`, ids)
 	if err != nil {
-		return nil, fmt.Errorf("list portal jobs: %w", err)
+		return nil, fmt.Errorf("read portal domains: %w", err)
+	}
+	var id int64
+	var domain string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &domain}, func() error { out[id] = domain; return nil }); err != nil {
+		return nil, fmt.Errorf("read portal domains: %w", err)
 	}
 	return out, nil
+}
+
+// portalJobs lists the portal's newest River jobs.
+func portalJobs(ctx context.Context, q *jobs.Queue, portalID int64, domain string, limit int) ([]templates.JobRow, error) {
+	ctx, cancel := context.WithTimeout(ctx, consoleQueryTimeout)
+	defer cancel()
+	list, err := q.PortalJobs(ctx, portalID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return jobRows(list, map[int64]string{portalID: domain}), nil
 }
 
 // failedJobs lists the latest jobs that failed: waiting for a retry or
 // discarded after their last attempt.
-func failedJobs(ctx context.Context, db store.DBTX, limit int) ([]templates.JobRow, error) {
+func failedJobs(ctx context.Context, db store.DBTX, q *jobs.Queue, limit int) ([]templates.JobRow, error) {
 	ctx, cancel := context.WithTimeout(ctx, consoleQueryTimeout)
 	defer cancel()
-	rows, err := db.Query(ctx, jobSelect+`
-		WHERE j.state IN ('retryable', 'discarded')
-		ORDER BY coalesce(j.finalized_at, j.attempted_at, j.created_at) DESC, j.id DESC LIMIT $1`, limit)
+	list, err := q.FailedJobs(ctx, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list failed jobs: %w", err)
+		return nil, err
 	}
-	out, err := scanJobs(rows)
+	domains, err := portalDomains(ctx, db, list)
 	if err != nil {
-		return nil, fmt.Errorf("list failed jobs: %w", err)
+		return nil, err
 	}
-	return out, nil
+	return jobRows(list, domains), nil
 }
 
 // queueDepth counts River's jobs by kind and state.
-func queueDepth(ctx context.Context, db store.DBTX) ([]templates.QueueCount, error) {
+func queueDepth(ctx context.Context, q *jobs.Queue) ([]templates.QueueCount, error) {
 	ctx, cancel := context.WithTimeout(ctx, consoleQueryTimeout)
 	defer cancel()
-	rows, err := db.Query(ctx, `SELECT kind, state::text, count(*) FROM river_job GROUP BY kind, state ORDER BY kind, state`)
+	counts, err := q.CountJobs(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("count jobs: %w", err)
+		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (templates.QueueCount, error) {
-		var c templates.QueueCount
-		err := row.Scan(&c.Kind, &c.State, &c.N)
-		return c, err
+	var out []templates.QueueCount
+	for kind, byState := range counts {
+		for state, n := range byState {
+			out = append(out, templates.QueueCount{Kind: kind, State: string(state), N: n})
+		}
+	}
+	slices.SortFunc(out, func(a, b templates.QueueCount) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.State, b.State))
 	})
-	if err != nil {
-		return nil, fmt.Errorf("count jobs: %w", err)
-	}
 	return out, nil
 }
 
@@ -121,7 +138,7 @@ func (c *console) portalOps(ctx context.Context, v *templates.PortalView) error 
 	if v.Runs, err = syncer.NewStore(c.s.pool).Runs(ctx, id, consoleRuns); err != nil {
 		return err
 	}
-	if v.Jobs, err = portalJobs(ctx, c.s.pool, id, consoleJobs); err != nil {
+	if v.Jobs, err = portalJobs(ctx, jobs.NewQueue(c.s.pool, c.s.river), id, v.Portal.Domain, consoleJobs); err != nil {
 		return err
 	}
 	if v.Calls, err = calllog.List(ctx, c.s.pool, id, consoleCalls); err != nil {
@@ -133,11 +150,11 @@ func (c *console) portalOps(ctx context.Context, v *templates.PortalView) error 
 func (c *console) handleJobs(w http.ResponseWriter, r *http.Request) {
 	v := templates.JobsView{Nav: c.nav(r, "jobs")}
 	var err error
-	if v.Depth, err = queueDepth(r.Context(), c.s.pool); err != nil {
+	if v.Depth, err = queueDepth(r.Context(), jobs.NewQueue(c.s.pool, c.s.river)); err != nil {
 		c.s.serverError(w, r, err)
 		return
 	}
-	if v.Failed, err = failedJobs(r.Context(), c.s.pool, consoleFailures); err != nil {
+	if v.Failed, err = failedJobs(r.Context(), c.s.pool, jobs.NewQueue(c.s.pool, c.s.river), consoleFailures); err != nil {
 		c.s.serverError(w, r, err)
 		return
 	}

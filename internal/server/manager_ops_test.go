@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"b24learn/internal/lead"
+	"b24learn/internal/manager"
 	"b24learn/internal/syncer"
 )
 
@@ -60,7 +60,7 @@ func TestConsoleOperatorPages(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := lead.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
 		t.Fatal(err)
 	}
 	const hostile = `<img src=x onerror=alert(1)>`

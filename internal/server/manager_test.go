@@ -19,8 +19,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"b24learn/internal/activation"
 	"b24learn/internal/config"
-	"b24learn/internal/lead"
+	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
 )
@@ -141,12 +142,12 @@ func TestConsole(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := lead.CreateManager(ctx, e.pool, "anna@ispring.example", "long enough password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, "anna@ispring.example", "long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	pid := e.portal("evil.bitrix24.ru")
-	if _, err := lead.Submit(ctx, e.pool, lead.DefaultLimits, time.Now(), lead.Submission{PortalID: pid, Lang: "en",
-		Contact: lead.Contact{Name: `<script>alert(1)</script>`, Email: "x@evil.example", Phone: "+7 912 345 67 89"}},
+	if _, err := activation.Submit(ctx, e.pool, manager.DefaultLimits, time.Now(), activation.Submission{PortalID: pid, Lang: "en",
+		Contact: activation.Contact{Name: `<script>alert(1)</script>`, Email: "x@evil.example", Phone: "+7 912 345 67 89"}},
 		func(context.Context, pgx.Tx, int64, int64) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestConsole(t *testing.T) {
 func TestConsoleSignInLimit(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
-	if _, err := lead.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
+	if _, err := manager.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
 		t.Fatal(err)
 	}
 	attacker := e.browser("203.0.113.9")
@@ -294,7 +295,7 @@ func TestConsoleBehindProxy(t *testing.T) {
 		t.Parallel()
 		e := newConsoleEnv(t)
 		e.s.cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}
-		if _, err := lead.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
+		if _, err := manager.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
 			t.Fatal(err)
 		}
 		attacker := e.browser(proxy)
@@ -324,7 +325,7 @@ func TestConsoleBehindProxy(t *testing.T) {
 	t.Run("NotTrusted", func(t *testing.T) {
 		t.Parallel()
 		e := newConsoleEnv(t)
-		if _, err := lead.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
+		if _, err := manager.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
 			t.Fatal(err)
 		}
 		// The attacker forges a new X-Forwarded-For on every guess to
@@ -357,11 +358,11 @@ func TestConsoleTOTPRequired(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	m, err := lead.CreateManager(ctx, e.pool, "hugo@ispring.example", "hugo's long password")
+	m, err := manager.CreateManager(ctx, e.pool, "hugo@ispring.example", "hugo's long password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lead.SetTOTPRequired(ctx, e.pool, m.ID, true); err != nil {
+	if err := manager.SetTOTPRequired(ctx, e.pool, m.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	pid := e.portal("req.bitrix24.ru")

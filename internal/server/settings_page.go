@@ -7,7 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"b24learn/internal/lead"
+	"b24learn/internal/activation"
 	"b24learn/internal/store"
 	"b24learn/templates"
 )
@@ -84,7 +84,7 @@ var msgTreeError = msg{"The department list could not be loaded from Bitrix24, s
 
 // renderSettings writes the page. The frame headers are set by the caller.
 // prefill fills an empty activation form (the admin's Bitrix24 profile).
-func (a *settingsApp) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prefill lead.Contact) {
+func (a *settingsApp) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prefill activation.Contact) {
 	v, err := a.settingsView(r.Context(), p, sess, token)
 	if err != nil {
 		a.s.serverError(w, r, err)

@@ -22,9 +22,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"b24learn/internal/activation"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
-	"b24learn/internal/lead"
 	"b24learn/internal/learn"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
@@ -164,7 +164,7 @@ func (e *settingsEnv) save(token string, form url.Values) (resp, saveResult) {
 func (e *settingsEnv) page(p store.Portal, sess Session, token string) string {
 	e.t.Helper()
 	w := httptest.NewRecorder()
-	e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, token, lead.Contact{})
+	e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, token, activation.Contact{})
 	if w.Code != http.StatusOK {
 		e.t.Fatalf("page: %d %s", w.Code, w.Body.String())
 	}
@@ -738,7 +738,7 @@ func BenchmarkSettingsPage5000(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		w := httptest.NewRecorder()
-		e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, tok, lead.Contact{})
+		e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, tok, activation.Contact{})
 		if w.Code != http.StatusOK {
 			b.Fatal(w.Code)
 		}

@@ -56,7 +56,7 @@ func (s *Server) upcomingRuns(st storedSettings) []time.Time {
 }
 
 func runView(r syncer.RunRecord) templates.RunView {
-	v := templates.RunView{ID: r.ID, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt,
+	v := templates.RunView{ID: r.ID, Trigger: string(r.Trigger), Status: r.Status, StartedAt: r.StartedAt,
 		Error: r.Error, HeldUsers: len(r.Held)}
 	if r.FinishedAt != nil {
 		v.Duration = r.FinishedAt.Sub(r.StartedAt)
@@ -121,7 +121,7 @@ func (s *Server) readStatus(ctx context.Context, p store.Portal, st storedSettin
 	}
 	// The last run is the newest real sync; previews are listed but are not runs.
 	for _, r := range v.Runs {
-		if r.Trigger != syncer.TriggerPreview {
+		if r.Trigger != string(syncer.TriggerPreview) {
 			lr := r
 			v.LastRun = &lr
 			break
@@ -229,7 +229,7 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 				if activation != "active" {
 					return &errRefused{http.StatusConflict, msgNotActive}
 				}
-				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: jobs.TriggerManual}
+				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerManual}
 			case "approve":
 				if activation != "active" {
 					return &errRefused{http.StatusConflict, msgNotActive}
@@ -241,7 +241,7 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 				if held == nil {
 					return &errRefused{http.StatusConflict, msgNothingHeld}
 				}
-				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: jobs.TriggerApproved}
+				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerApproved}
 			}
 			res, err := a.s.river.InsertTx(ctx, tx, args, nil)
 			if err != nil {
@@ -347,7 +347,7 @@ func (a *settingsApp) loadReport(r *http.Request) (reportJSON, Session, int, err
 	if err != nil {
 		return reportJSON{}, sess, 0, err
 	}
-	rep := reportJSON{ID: run.ID, Trigger: run.Trigger, Status: run.Status, StartedAt: run.StartedAt,
+	rep := reportJSON{ID: run.ID, Trigger: string(run.Trigger), Status: run.Status, StartedAt: run.StartedAt,
 		Counts: run.Counts, Error: run.Error, Items: make([]reportItem, 0, len(items))}
 	for _, it := range items {
 		rep.Items = append(rep.Items, reportItem{Kind: string(it.Kind), B24ID: it.B24ID, LearnID: it.LearnID,

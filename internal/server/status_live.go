@@ -3,12 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/jobs"
 	"b24learn/internal/store"
@@ -103,26 +100,14 @@ var (
 	msgJobWaiting       = msg{"Waiting for another run of this portal to finish…", "Ожидает завершения другого запуска этого портала…"}
 )
 
-// syncJobKinds are the job kinds the panel reports on.
-var syncJobKinds = []string{jobs.SyncArgs{}.Kind(), jobs.ScheduledSyncArgs{}.Kind(), jobs.PreviewArgs{}.Kind()}
-
 // portalSyncJob returns the portal's unfinished sync or preview job, a
-// running one first, or nil. The containment test uses River's GIN index on
-// args; unfinished jobs are few.
-func portalSyncJob(ctx context.Context, db store.DBTX, portalID int64) (*liveJob, error) {
-	var j liveJob
-	err := db.QueryRow(ctx, `SELECT kind, state::text, scheduled_at, attempted_at IS NOT NULL FROM river_job
-		WHERE args @> jsonb_build_object('portal_id', $1::bigint) AND kind = ANY($2)
-		  AND state IN ('available', 'pending', 'scheduled', 'retryable', 'running')
-		ORDER BY state = 'running' DESC, scheduled_at, id LIMIT 1`, portalID, syncJobKinds).
-		Scan(&j.Kind, &j.State, &j.ScheduledAt, &j.attempted)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+// running one first, or nil.
+func portalSyncJob(ctx context.Context, q *jobs.Queue, portalID int64) (*liveJob, error) {
+	j, err := q.PortalSyncJob(ctx, portalID)
+	if j == nil || err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read portal jobs: %w", err)
-	}
-	return &j, nil
+	return &liveJob{Kind: j.Kind, State: string(j.State), ScheduledAt: j.ScheduledAt, attempted: j.AttemptedAt != nil}, nil
 }
 
 // jobText says what the job is doing, in lang.
@@ -175,7 +160,7 @@ func progressCounts(ctx context.Context, db store.DBTX, portalID, runID int64) (
 func toLiveRun(r syncer.RunRecord, lang string) liveRun {
 	rv := runView(r)
 	l := templates.LabelRun(lang, rv)
-	return liveRun{ID: r.ID, Trigger: r.Trigger, TriggerText: l.Trigger, Status: r.Status, StatusText: l.Status,
+	return liveRun{ID: r.ID, Trigger: string(r.Trigger), TriggerText: l.Trigger, Status: r.Status, StatusText: l.Status,
 		StartedAt: r.StartedAt, Started: l.Started, Duration: l.Duration, Counts: r.Counts, CountsText: l.Counts,
 		Error: r.Error, Running: r.Status == syncer.RunRunning}
 }
@@ -204,7 +189,7 @@ func (s *Server) loadLiveStatus(ctx context.Context, p store.Portal, lang string
 	if attention {
 		v.Attention = lastErr
 	}
-	job, err := portalSyncJob(ctx, s.pool, p.ID)
+	job, err := portalSyncJob(ctx, jobs.NewQueue(s.pool, s.river), p.ID)
 	if err != nil {
 		return v, err
 	}
@@ -222,7 +207,7 @@ func (s *Server) loadLiveStatus(ctx context.Context, p store.Portal, lang string
 		v.Runs = append(v.Runs, toLiveRun(runs[i], lang))
 	}
 	for i, r := range v.Runs {
-		if r.Trigger != syncer.TriggerPreview {
+		if r.Trigger != string(syncer.TriggerPreview) {
 			v.LastRun = &v.Runs[i]
 			break
 		}

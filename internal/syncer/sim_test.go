@@ -130,7 +130,7 @@ func (e *simEnv) addPortal(org b24sim.Org) (int64, *b24sim.Portal) {
 	return id, p
 }
 
-func (e *simEnv) run(portalID int64, trigger string) *Report {
+func (e *simEnv) run(portalID int64, trigger Trigger) *Report {
 	e.t.Helper()
 	rep, err := e.syncer.Run(context.Background(), portalID, trigger)
 	if err != nil {

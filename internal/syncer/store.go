@@ -12,13 +12,19 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Run triggers and statuses as stored in sync_runs.
-const (
-	TriggerScheduled = "scheduled"
-	TriggerManual    = "manual"
-	TriggerApproved  = "approved"
-	TriggerPreview   = "preview"
+// Trigger says why a run happens, as stored in sync_runs and carried in the
+// sync jobs' args.
+type Trigger string
 
+const (
+	TriggerScheduled Trigger = "scheduled"
+	TriggerManual    Trigger = "manual"
+	TriggerApproved  Trigger = "approved"
+	TriggerPreview   Trigger = "preview"
+)
+
+// Run statuses as stored in sync_runs.
+const (
 	RunRunning   = "running"
 	RunSucceeded = "succeeded"
 	RunPartial   = "partial"
@@ -48,7 +54,7 @@ const DefaultRetention = 90 * 24 * time.Hour
 type RunRecord struct {
 	ID         int64
 	PortalID   int64
-	Trigger    string
+	Trigger    Trigger
 	Status     string
 	StartedAt  time.Time
 	FinishedAt *time.Time
@@ -105,7 +111,7 @@ func (s *Store) Mappings(ctx context.Context, portalID int64) ([]Mapping, error)
 // StartRun inserts a running run and returns its id. The caller holds the
 // portal's sync lock, so a run still marked running was interrupted (a
 // killed process) and is closed as failed.
-func (s *Store) StartRun(ctx context.Context, portalID int64, trigger string) (int64, error) {
+func (s *Store) StartRun(ctx context.Context, portalID int64, trigger Trigger) (int64, error) {
 	if _, err := s.pool.Exec(ctx, `UPDATE sync_runs SET status = 'failed', finished_at = now(), error = 'interrupted'
 		WHERE portal_id = $1 AND status = 'running'`, portalID); err != nil {
 		return 0, fmt.Errorf("close interrupted runs: %w", err)

@@ -97,7 +97,7 @@ func (s *Syncer) Preview(ctx context.Context, portalID int64) (*Report, error) {
 // Run performs one sync of the portal (or a preview with TriggerPreview) and
 // records its report. The returned error is the run's failure, if any; the
 // report is returned whenever a run row was written.
-func (s *Syncer) Run(ctx context.Context, portalID int64, trigger string) (*Report, error) {
+func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Report, error) {
 	switch trigger {
 	case TriggerScheduled, TriggerManual, TriggerApproved, TriggerPreview:
 	default:
@@ -138,12 +138,12 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger string) (*Repo
 		return rep, errors.Join(runErr, err)
 	}
 	s.log.Info("sync finished", slog.Int64("portal_id", portalID), slog.Int64("run_id", runID),
-		slog.String("trigger", trigger), slog.String("status", rep.Status), slog.Int("writes", rep.Writes),
+		slog.String("trigger", string(trigger)), slog.String("status", rep.Status), slog.Int("writes", rep.Writes),
 		slog.Duration("duration", rep.Duration), slog.Any("counts", rep.Counts))
 	return rep, runErr
 }
 
-func (s *Syncer) run(ctx context.Context, portalID int64, trigger string, rep *Report, held *[]int64) error {
+func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *Report, held *[]int64) error {
 	set, err := s.cfg.Settings.Settings(ctx, portalID)
 	if err != nil {
 		return fmt.Errorf("load settings: %w", err)

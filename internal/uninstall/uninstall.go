@@ -15,11 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/connect"
@@ -108,13 +106,19 @@ func short(s string) string {
 	return s
 }
 
+// JobCanceller cancels a portal's unfinished jobs in tx; the jobs package's
+// Queue is the one, as it owns the reads of River's tables.
+type JobCanceller interface {
+	CancelPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error
+}
+
 // Confirm acts on a confirmed uninstall in tx: it cancels the portal's
 // unfinished River jobs, marks the portal uninstalled and, for clean, erases
-// its secrets, credentials and mapping data. rc may be nil (no River client:
-// jobs are left alone).
-func Confirm(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], portalID int64, clean bool) error {
-	if rc != nil {
-		if err := cancelPortalJobs(ctx, tx, rc, portalID); err != nil {
+// its secrets, credentials and mapping data. jobs may be nil (no River
+// client: jobs are left alone).
+func Confirm(ctx context.Context, tx pgx.Tx, jobs JobCanceller, portalID int64, clean bool) error {
+	if jobs != nil {
+		if err := jobs.CancelPortalJobs(ctx, tx, portalID); err != nil {
 			return err
 		}
 	}
@@ -124,29 +128,6 @@ func Confirm(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], portalID 
 	if clean {
 		if err := store.ErasePortalData(ctx, tx, portalID); err != nil {
 			return fmt.Errorf("erase portal data: %w", err)
-		}
-	}
-	return nil
-}
-
-// cancelPortalJobs cancels every unfinished River job whose args name the
-// portal (every job kind carries portal_id). A running job is flagged, and its
-// worker's context is cancelled by River.
-func cancelPortalJobs(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], portalID int64) error {
-	rows, err := tx.Query(ctx, `SELECT id FROM river_job
-		WHERE args->>'portal_id' = $1
-			AND state IN ('available', 'scheduled', 'retryable', 'running', 'pending')`,
-		strconv.FormatInt(portalID, 10))
-	if err != nil {
-		return fmt.Errorf("list portal jobs: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("list portal jobs: %w", err)
-	}
-	for _, id := range ids {
-		if _, err := rc.JobCancelTx(ctx, tx, id); err != nil {
-			return fmt.Errorf("cancel job %d: %w", id, err)
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package lead
+package activation
 
 import (
 	"context"
@@ -18,8 +18,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"b24learn/internal/activation/smtptest"
 	"b24learn/internal/bitrix24/b24sim"
-	"b24learn/internal/lead/smtptest"
+	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
 )
 
@@ -73,7 +74,7 @@ func TestSubmit(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	enq := enqueueInto(t, pool)
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	limits := DefaultLimits
+	limits := manager.DefaultLimits
 
 	t.Run("StoresRequestJobAndState", func(t *testing.T) {
 		pid := mustPortal(t, pool, "store.bitrix24.ru")
@@ -193,14 +194,14 @@ func TestSubmit(t *testing.T) {
 	t.Run("RateLimitPerPortal", func(t *testing.T) {
 		pid := mustPortal(t, pool, "flood.bitrix24.ru")
 		l := limits
-		l.SubmitPerPortal = Limit{Max: 3, Window: time.Hour}
+		l.SubmitPerPortal = manager.Limit{Max: 3, Window: time.Hour}
 		for i := range 3 {
 			if _, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, Lang: "en", IP: fmt.Sprintf("10.1.0.%d", i), Contact: contact}, enq); err != nil {
 				t.Fatalf("submission %d: %v", i+1, err)
 			}
 		}
 		_, err := Submit(ctx, pool, l, now.Add(10*time.Minute), Submission{PortalID: pid, Lang: "en", IP: "10.1.0.9", Contact: contact}, enq)
-		var rl *RateLimitedError
+		var rl *manager.RateLimitedError
 		if !errors.As(err, &rl) {
 			t.Fatalf("4th submission: err = %v, want rate limited", err)
 		}
@@ -215,7 +216,7 @@ func TestSubmit(t *testing.T) {
 
 	t.Run("RateLimitPerIP", func(t *testing.T) {
 		l := limits
-		l.SubmitPerIP = Limit{Max: 2, Window: time.Hour}
+		l.SubmitPerIP = manager.Limit{Max: 2, Window: time.Hour}
 		for i := range 2 {
 			pid := mustPortal(t, pool, fmt.Sprintf("ip%d.bitrix24.ru", i))
 			if _, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, Lang: "en", IP: "192.0.2.7", Contact: contact}, enq); err != nil {
@@ -224,7 +225,7 @@ func TestSubmit(t *testing.T) {
 		}
 		pid := mustPortal(t, pool, "ip3.bitrix24.ru")
 		_, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, Lang: "en", IP: "192.0.2.7", Contact: contact}, enq)
-		var rl *RateLimitedError
+		var rl *manager.RateLimitedError
 		if !errors.As(err, &rl) {
 			t.Fatalf("3rd portal from one IP: err = %v, want rate limited", err)
 		}
@@ -275,7 +276,7 @@ func TestForward(t *testing.T) {
 		}
 		c := contact
 		c.Name = "Иван <b>Петров</b>"
-		res, err := Submit(ctx, pool, DefaultLimits, now, Submission{PortalID: pid, Lang: "ru", Contact: c}, enq)
+		res, err := Submit(ctx, pool, manager.DefaultLimits, now, Submission{PortalID: pid, Lang: "ru", Contact: c}, enq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -455,7 +456,7 @@ func (s *resubmitSender) Send(ctx context.Context, m Mail) error {
 		s.done = true
 		c := contact
 		c.Phone = "+44 20 7946 0958"
-		if _, err := Submit(ctx, s.pool, DefaultLimits, time.Now(), Submission{PortalID: s.pid, Lang: "en", Contact: c},
+		if _, err := Submit(ctx, s.pool, manager.DefaultLimits, time.Now(), Submission{PortalID: s.pid, Lang: "en", Contact: c},
 			func(context.Context, pgx.Tx, int64, int64) error { return nil }); err != nil {
 			return err
 		}

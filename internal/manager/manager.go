@@ -1,4 +1,8 @@
-package lead
+// Package manager is the iSpring managers' console's own domain: manager
+// accounts, sessions, passwords, TOTP, the sign-in and submission rate
+// limits, the audit trail and the portal list the console shows. What the
+// managers do to activation requests is the activation package's.
+package manager
 
 import (
 	"context"
@@ -27,6 +31,8 @@ var (
 	// password and a disabled account, so none can be told apart.
 	ErrBadCredentials = errors.New("wrong e-mail or password")
 	ErrManagerExists  = errors.New("a manager with this e-mail exists")
+	// ErrNotFound: no such manager, session or portal.
+	ErrNotFound = errors.New("not found")
 )
 
 // Manager is a console account.
@@ -106,7 +112,7 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits 
 	// counts before the password is checked, so parallel guesses cannot all
 	// pass a check made before any of them failed; a refused or successful
 	// attempt gives its place back.
-	if err := hit(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
+	if err := Hit(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
 		if isLimited(err) {
 			_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
 		}
@@ -117,7 +123,7 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits 
 		return nil, err
 	}
 	var overAccount *RateLimitedError
-	if err := hit(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil && !errors.As(err, &overAccount) {
+	if err := Hit(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil && !errors.As(err, &overAccount) {
 		return nil, err
 	}
 

@@ -1,4 +1,4 @@
-package lead
+package manager
 
 import (
 	"context"
@@ -83,9 +83,9 @@ func windowOf(now time.Time, l Limit) (start time.Time, retry time.Duration) {
 	return start, start.Add(l.Window).Sub(now)
 }
 
-// hit counts one hit for key and fails with *RateLimitedError once the
+// Hit counts one hit for key and fails with *RateLimitedError once the
 // window's count exceeds l.Max. Old windows of the key are dropped.
-func hit(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time) error {
+func Hit(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time) error {
 	start, retry := windowOf(now, l)
 	var n int
 	err := db.QueryRow(ctx, `

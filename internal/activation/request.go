@@ -1,9 +1,8 @@
-// Package lead is the activation step of DESIGN §8: the admin's request
-// (validated, rate-limited, stored with its forwarding job in one
-// transaction), its forwarding to the iSpring managers by e-mail and as a
-// lead in iSpring's Bitrix24 CRM, and the manager console's domain: accounts,
-// sessions, request and portal states, and the audit trail.
-package lead
+// Package activation is the admin's activation request (validated,
+// rate-limited, stored with its forwarding job in one transaction), its
+// forwarding to the iSpring managers by e-mail and as a lead in iSpring's
+// Bitrix24 CRM, and the portal's activation state as the managers set it.
+package activation
 
 import (
 	"context"
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"b24learn/internal/manager"
 	"b24learn/internal/store"
 )
 
@@ -116,18 +116,18 @@ type Result struct {
 // transaction, so a crash can lose neither. The portal's activation state
 // becomes 'requested' unless it is active already. Errors: FieldErrors for
 // bad input, *RateLimitedError over a limit.
-func Submit(ctx context.Context, pool *pgxpool.Pool, limits Limits, now time.Time, s Submission, enqueue Enqueue) (Result, error) {
+func Submit(ctx context.Context, pool *pgxpool.Pool, limits manager.Limits, now time.Time, s Submission, enqueue Enqueue) (Result, error) {
 	c, err := Validate(s.Contact, s.Lang)
 	if err != nil {
 		return Result{}, err
 	}
 	// Counted outside the transaction so a refused or failed attempt still
 	// counts; only valid submissions count, so typos cost nothing.
-	if err := hit(ctx, pool, fmt.Sprintf("activation:portal:%d", s.PortalID), limits.SubmitPerPortal, now); err != nil {
+	if err := manager.Hit(ctx, pool, fmt.Sprintf("activation:portal:%d", s.PortalID), limits.SubmitPerPortal, now); err != nil {
 		return Result{}, err
 	}
 	if s.IP != "" {
-		if err := hit(ctx, pool, "activation:ip:"+s.IP, limits.SubmitPerIP, now); err != nil {
+		if err := manager.Hit(ctx, pool, "activation:ip:"+s.IP, limits.SubmitPerIP, now); err != nil {
 			return Result{}, err
 		}
 	}
@@ -161,8 +161,8 @@ func Submit(ctx context.Context, pool *pgxpool.Pool, limits Limits, now time.Tim
 			return fmt.Errorf("store activation request: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `
-			UPDATE portals SET activation_state = 'requested', updated_at = $2
-			WHERE id = $1 AND activation_state <> 'active'`, s.PortalID, now); err != nil {
+			UPDATE portals SET activation_state = $3, updated_at = $2
+			WHERE id = $1 AND activation_state <> $4`, s.PortalID, now, string(StateRequested), string(StateActive)); err != nil {
 			return fmt.Errorf("mark portal requested: %w", err)
 		}
 		if err := enqueue(ctx, tx, s.PortalID, res.RequestID); err != nil {

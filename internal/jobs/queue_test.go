@@ -1,0 +1,116 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"b24learn/internal/pgtest"
+	"b24learn/internal/syncer"
+)
+
+// The Queue's reads and cancels against River's own tables, with an
+// insert-only client: nothing works the jobs.
+func TestQueue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewQueue(pool, rc)
+	insert := func(args river.JobArgs, opts *river.InsertOpts) *rivertype.JobRow {
+		t.Helper()
+		res, err := rc.Insert(ctx, args, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Job
+	}
+	later := &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}
+	const a, b = 7, 8
+	scheduled := insert(SyncArgs{PortalID: a, Trigger: syncer.TriggerManual}, later)
+	preview := insert(PreviewArgs{PortalID: a}, nil)
+	insert(LeadForwardArgs{PortalID: a, RequestID: 1}, nil)
+	other := insert(PreviewArgs{PortalID: b}, nil)
+	insert(DispatchArgs{}, nil)
+
+	list, err := q.PortalJobs(ctx, a, 10)
+	if err != nil || len(list) != 3 || list[0].ID < list[2].ID {
+		t.Fatalf("PortalJobs = %d jobs, %v; want 3, newest first", len(list), err)
+	}
+	for _, j := range list {
+		if PortalOf(j) != a {
+			t.Errorf("job %d of portal %d listed for %d", j.ID, PortalOf(j), a)
+		}
+	}
+
+	// The job due first is the panel's; a running one goes before it.
+	if j, err := q.PortalSyncJob(ctx, a); err != nil || j == nil || j.ID != preview.ID {
+		t.Fatalf("PortalSyncJob = %v, %v; want the preview %d", j, err, preview.ID)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempted_at = now(), attempt = 1 WHERE id = $1`, scheduled.ID); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := q.PortalSyncJob(ctx, a); err != nil || j == nil || j.ID != scheduled.ID {
+		t.Fatalf("PortalSyncJob = %v, %v; want the running sync %d", j, err, scheduled.ID)
+	}
+	if j, err := q.PortalSyncJob(ctx, 99); err != nil || j != nil {
+		t.Fatalf("PortalSyncJob of a portal with no jobs = %v, %v", j, err)
+	}
+
+	counts, err := q.CountJobs(ctx, UnfinishedStates...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["sync_preview"][rivertype.JobStateAvailable] != 2 || counts["sync"][rivertype.JobStateRunning] != 1 ||
+		counts["dispatch"][rivertype.JobStateAvailable] != 1 {
+		t.Errorf("CountJobs = %v", counts)
+	}
+
+	// Failed jobs: the latest failure first, whichever way it failed.
+	for _, u := range []struct {
+		id  int64
+		sql string
+	}{
+		{other.ID, `UPDATE river_job SET state = 'discarded', attempt = 1, attempted_at = now() - interval '2 hours',
+			finalized_at = now() - interval '1 hour', errors = ARRAY['{"at": "2026-01-02T03:04:05Z", "attempt": 1, "error": "first"}'::jsonb] WHERE id = $1`},
+		{preview.ID, `UPDATE river_job SET state = 'retryable', attempt = 1, attempted_at = now() - interval '1 minute',
+			errors = ARRAY['{"at": "2026-01-02T03:04:05Z", "attempt": 1, "error": "old"}'::jsonb, '{"at": "2026-01-02T03:05:05Z", "attempt": 2, "error": "last"}'::jsonb] WHERE id = $1`},
+	} {
+		if _, err := pool.Exec(ctx, u.sql, u.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed, err := q.FailedJobs(ctx, 10)
+	if err != nil || len(failed) != 2 || failed[0].ID != preview.ID || failed[1].ID != other.ID {
+		t.Fatalf("FailedJobs = %v, %v; want the retryable preview, then the discarded one", failed, err)
+	}
+	if LastError(failed[0]) != "last" || LastError(failed[1]) != "first" {
+		t.Errorf("LastError = %q, %q", LastError(failed[0]), LastError(failed[1]))
+	}
+
+	// Uninstall: every unfinished job of the portal, of any kind, is
+	// cancelled (the running one flagged); another portal's are left alone.
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return q.CancelPortalJobs(ctx, tx, a) }); err != nil {
+		t.Fatal(err)
+	}
+	left, err := q.CountJobs(ctx, UnfinishedStates...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left["lead_forward"][rivertype.JobStateAvailable] != 0 || left["sync_preview"][rivertype.JobStateRetryable] != 0 ||
+		left["dispatch"][rivertype.JobStateAvailable] != 1 {
+		t.Errorf("after CancelPortalJobs: %v", left)
+	}
+	if j, err := rc.JobGet(ctx, scheduled.ID); err != nil || j.State != rivertype.JobStateRunning || len(j.Metadata) < 3 {
+		t.Errorf("running job after cancel: %+v, %v", j, err)
+	}
+}

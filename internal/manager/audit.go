@@ -1,0 +1,66 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"b24learn/internal/store"
+)
+
+// AuditEntry is one line of the console's audit trail.
+type AuditEntry struct {
+	ID           int64
+	ManagerID    int64
+	ManagerEmail string
+	Action       string // sign_in, sign_out, activate, suspend, request_status, request_notes
+	PortalID     int64  // 0 when none
+	PortalDomain string
+	RequestID    int64 // 0 when none
+	Note         string
+	IP           string
+	At           time.Time
+}
+
+// Audit appends e to the trail.
+func Audit(ctx context.Context, db store.DBTX, e AuditEntry) error {
+	_, err := db.Exec(ctx, `
+		INSERT INTO manager_audit (manager_id, manager_email, action, portal_id, portal_domain, request_id, note, ip, created_at)
+		VALUES (NULLIF($1, 0), $2, $3, NULLIF($4, 0), $5, NULLIF($6, 0), $7, $8, $9)`,
+		e.ManagerID, e.ManagerEmail, e.Action, e.PortalID, e.PortalDomain, e.RequestID, e.Note, e.IP, e.At)
+	if err != nil {
+		return fmt.Errorf("write audit: %w", err)
+	}
+	return nil
+}
+
+// ListAudit returns the trail, newest first; portalID 0 means every portal.
+func ListAudit(ctx context.Context, db store.DBTX, portalID int64, limit int) ([]AuditEntry, error) {
+	rows, err := db.Query(ctx, `
+		SELECT id, coalesce(manager_id, 0), manager_email, action, coalesce(portal_id, 0), portal_domain,
+		       coalesce(request_id, 0), note, ip, created_at
+		FROM manager_audit WHERE $1 = 0 OR portal_id = $1
+		ORDER BY created_at DESC, id DESC LIMIT $2`, portalID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditEntry, error) {
+		var e AuditEntry
+		err := row.Scan(&e.ID, &e.ManagerID, &e.ManagerEmail, &e.Action, &e.PortalID, &e.PortalDomain,
+			&e.RequestID, &e.Note, &e.IP, &e.At)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return out, nil
+}
+
+// Actor is who does something in the console.
+type Actor struct {
+	ManagerID int64
+	Email     string
+	IP        string
+}

@@ -1,0 +1,105 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"b24learn/internal/store"
+)
+
+// Run is a sync run as the console shows it.
+type Run struct {
+	ID         int64
+	Trigger    string
+	Status     string
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	Error      string
+}
+
+// PortalRow is a portal as the console lists it: store.Portal's identity
+// with the settings, health and last run the list shows, read in one query.
+type PortalRow struct {
+	ID              int64
+	Domain          string
+	MemberID        string
+	InstallState    string
+	ActivationState string
+	LearnURL        string
+	NeedsReconnect  bool
+	NeedsAttention  bool
+	CreatedAt       time.Time
+	LastRun         *Run
+}
+
+// Attention says whether the portal needs someone to look at it.
+func (p *PortalRow) Attention() bool {
+	return p.NeedsAttention || p.NeedsReconnect || (p.LastRun != nil && p.LastRun.Status == "failed")
+}
+
+const portalQuery = `
+	SELECT p.id, p.domain, p.member_id, p.install_state, p.activation_state, coalesce(s.learn_url, ''),
+	       p.needs_reconnect, p.needs_attention, p.created_at,
+	       r.id, r.trigger, r.status, r.started_at, r.finished_at, r.error
+	FROM portals p
+	LEFT JOIN portal_settings s ON s.portal_id = p.id
+	LEFT JOIN LATERAL (
+		SELECT id, trigger, status, started_at, finished_at, error FROM sync_runs
+		WHERE portal_id = p.id AND trigger <> 'preview' ORDER BY started_at DESC, id DESC LIMIT 1
+	) r ON true`
+
+func scanPortalRow(row pgx.Row) (*PortalRow, error) {
+	var p PortalRow
+	var (
+		runID              *int64
+		trig, status, rerr *string
+		started            *time.Time
+		finished           *time.Time
+	)
+	err := row.Scan(&p.ID, &p.Domain, &p.MemberID, &p.InstallState, &p.ActivationState, &p.LearnURL,
+		&p.NeedsReconnect, &p.NeedsAttention, &p.CreatedAt, &runID, &trig, &status, &started, &finished, &rerr)
+	if err != nil {
+		return nil, err
+	}
+	if runID != nil {
+		p.LastRun = &Run{ID: *runID, Trigger: *trig, Status: *status, StartedAt: *started, FinishedAt: finished, Error: *rerr}
+	}
+	return &p, nil
+}
+
+// ListPortals lists every portal for the console, newest first.
+func ListPortals(ctx context.Context, db store.DBTX, limit int) ([]*PortalRow, error) {
+	rows, err := db.Query(ctx, portalQuery+` ORDER BY p.created_at DESC, p.id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list portals: %w", err)
+	}
+	defer rows.Close()
+	var out []*PortalRow
+	for rows.Next() {
+		p, err := scanPortalRow(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list portals: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list portals: %w", err)
+	}
+	return out, nil
+}
+
+// GetPortal loads one portal for the console.
+func GetPortal(ctx context.Context, db store.DBTX, id int64) (*PortalRow, error) {
+	p, err := scanPortalRow(db.QueryRow(ctx, portalQuery+` WHERE p.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load portal: %w", err)
+	}
+	return p, nil
+}
