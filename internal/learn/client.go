@@ -340,7 +340,7 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	return nil, &APIError{
 		Method: r.method, Path: r.route, Status: res.StatusCode, Code: code, Message: msg,
 		learnShaped: learnErrorBody(res.StatusCode, res.Header.Get("Content-Type"), data),
-		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now()),
+		RetryAfter:  parseRetryAfter(res.Header.Get("Retry-After"), time.Now()),
 	}
 }
 
