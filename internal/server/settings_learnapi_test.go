@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strings"
 	"testing"
 
 	"b24learn/internal/learn"
@@ -84,5 +85,25 @@ func TestSettingsStoresLearnAPI(t *testing.T) {
 	save(with(form, "learn_url", custom))
 	if got, _ := stored(); got != "" {
 		t.Fatalf("after a URL change with no base found: base %q, want none", got)
+	}
+}
+
+// TestSettingsLoginEmailNote: next to the login e-mail toggle the page says,
+// in the portal's language, that Learn may still e-mail sign-in details when
+// the app reactivates a user.
+func TestSettingsLoginEmailNote(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	for lang, want := range map[string]string{
+		"en": "iSpring Learn itself may e-mail them their sign-in details even with this option off",
+		"ru": "iSpring Learn может сам отправить ему данные для входа, даже если параметр выключен",
+	} {
+		p := e.addPortal("note-"+lang, lang)
+		sess, tok := e.session(p, 7, true, lang)
+		body := e.page(p, sess, tok)
+		i, j := strings.Index(body, `id="send_login_email"`), strings.Index(body, want)
+		if i < 0 || j < 0 || strings.Index(body[i:], `id="heads_as_managers"`) < j-i {
+			t.Errorf("%s: the note is not right after the login e-mail toggle (toggle at %d, note at %d)", lang, i, j)
+		}
 	}
 }
