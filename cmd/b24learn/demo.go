@@ -67,7 +67,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	appURL := "http://" + *addr
 
 	// The iSpring Learn account.
-	ls := learnsim.New(learnsim.Options{Latency: 20 * time.Millisecond, Logger: log})
+	// MountBoth: the account URL (the listener) serves the API under /api/v2,
+	// as an account on its own domain does; a Host of api-learn.* gets it at the root.
+	ls := learnsim.New(learnsim.Options{Latency: 20 * time.Millisecond, Logger: log, Mount: learnsim.MountBoth})
 	learnSrv, learnURL, err := listen(ls.Handler())
 	if err != nil {
 		return fmt.Errorf("start learn simulator: %w", err)

@@ -78,7 +78,8 @@ func newDrill(t *testing.T, o drillOptions) *drill {
 	d.b24 = b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1", Rate: o.b24Rate, Burst: o.b24Burst})
 	t.Cleanup(d.b24.Close)
 	d.portal = d.b24.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(7, o.employees, max(5, o.employees/50))})
-	d.learn = learnsim.New(learnsim.Options{Latency: o.learnLatency, Faults: o.learnFaults, Seed: 3})
+	d.learn = learnsim.New(learnsim.Options{Latency: o.learnLatency, Faults: o.learnFaults, Seed: 3,
+		Mount: learnsim.MountAccountHost}) // the API under the account URL's /api/v2
 	lsrv := httptest.NewServer(d.learn.Handler())
 	t.Cleanup(lsrv.Close)
 	d.learnURL = lsrv.URL

@@ -203,7 +203,7 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 			Pool:     pool,
 			Settings: syncer.DBSettings{Pool: pool, Keyring: cfg.Keyring},
 			NewLearn: func(ctx context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
-				return clients.Learn(portalID, learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword})
+				return clients.Learn(portalID, learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, s.LearnAPIURL)
 			},
 			NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
 				return clients.Bitrix24(ctx, portalID)

@@ -56,7 +56,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// app's frame-ancestors and postMessage see the same origin as the page.
 	portal := bs.AddPortal(b24sim.PortalOptions{URL: "http://" + *portalAddr, Org: b24sim.GenerateOrg(*seed, *employees, *departments)})
 
-	ls := learnsim.New(learnsim.Options{Latency: *learnLatency, Logger: log, Hostile: hostile[*learnHostile],
+	// MountBoth: the account URL serves the API under /api/v2 (see demo.go).
+	ls := learnsim.New(learnsim.Options{Latency: *learnLatency, Logger: log, Hostile: hostile[*learnHostile], Mount: learnsim.MountBoth,
 		Faults: learnsim.Faults{ErrorRate: *learnErrors, RateLimitRate: *learnLimited, RetryAfter: time.Second}})
 	learnURL := "http://" + *learnAddr
 	if _, err := ls.AddAccount(learnsim.AccountOptions{URL: learnURL, Email: demoLearnEmail, Password: demoLearnPassword}); err != nil {

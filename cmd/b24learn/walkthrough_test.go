@@ -63,7 +63,7 @@ func TestWalkthroughInBrowser(t *testing.T) {
 
 	// iSpring Learn: one account.
 	const learnEmail, learnPassword = "admin@learn.walk", "learn-walk-password"
-	ls := learnsim.New(learnsim.Options{Seed: 5})
+	ls := learnsim.New(learnsim.Options{Seed: 5, Mount: learnsim.MountAccountHost}) // the API under the account URL's /api/v2
 	lsrv := httptest.NewServer(ls.Handler())
 	t.Cleanup(lsrv.Close)
 	if _, err := ls.AddAccount(learnsim.AccountOptions{URL: lsrv.URL, Email: learnEmail, Password: learnPassword, RootName: "Walk Co"}); err != nil {

@@ -168,11 +168,14 @@ func (f *Factory) bitrix24(ctx context.Context, portalID int64, check bool) (*bi
 }
 
 // Learn returns a client for a Learn account on behalf of the portal.
-func (f *Factory) Learn(portalID int64, creds learn.Credentials) (*learn.Client, error) {
+// apiURL is where the account's API answered before ("" unknown: the
+// client's FindAPI looks for it).
+func (f *Factory) Learn(portalID int64, creds learn.Credentials, apiURL string) (*learn.Client, error) {
 	return learn.New(creds, learn.Options{
 		HTTPClient: f.LearnHTTPFor(portalID),
 		Logger:     f.log,
 		AllowHTTP:  f.allowPrivate,
+		BaseURL:    apiURL,
 	})
 }
 

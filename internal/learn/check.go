@@ -1,10 +1,12 @@
 package learn
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net"
@@ -74,37 +76,160 @@ func (e *CheckError) Message(lang string) string {
 	return m[0]
 }
 
-// CheckConnection normalises the account URL, then makes one cheap authenticated
-// call (the first page of departments, size 1) and checks the answer looks like
-// Learn. Any failure is a *CheckError. opts are those of New; the check retries at
-// most once and waits at most 20 s per attempt.
+// CheckConnection is FindAPI without the base URL.
 func CheckConnection(ctx context.Context, creds Credentials, opts Options) error {
-	opts.Retry = RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second,
-		MaxRetryAfter: 2 * time.Second, Timeout: 20 * time.Second}
+	_, err := FindAPI(ctx, creds, opts)
+	return err
+}
+
+// FindAPI normalises the account URL and finds where the account's REST API
+// answers: it tries APICandidates in order (only opts.BaseURL when set) with
+// one cheap authenticated call (the first page of departments, size 1) and
+// returns the first base that answers as Learn. Any failure is a
+// *CheckError: the one Learn gave (wrong credentials, no API access), or
+// else the most telling of the candidates' failures. Each candidate gets at
+// most two attempts of at most 15 s.
+func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, error) {
 	c, err := New(creds, opts)
 	if err != nil {
 		if errors.Is(err, ErrInsecureURL) {
-			return &CheckError{Code: CheckNotHTTPS, Err: err}
+			return "", &CheckError{Code: CheckNotHTTPS, Err: err}
 		}
-		return &CheckError{Code: CheckBadURL, Err: err}
+		return "", &CheckError{Code: CheckBadURL, Err: err}
 	}
 	if strings.TrimSpace(creds.Email) == "" || creds.Password == "" {
-		return &CheckError{Code: CheckBadCredentials, Err: errors.New("empty email or password")}
+		return "", &CheckError{Code: CheckBadCredentials, Err: errors.New("empty email or password")}
 	}
-	res, err := c.do(ctx, request{method: http.MethodGet, route: "/departments", path: "/departments",
+	return c.probe(ctx, true)
+}
+
+// FindAPI picks the base URL of the account's API as the package's FindAPI
+// does, and makes the client use it. A client built with Options.BaseURL
+// keeps that base and makes no call. Call it before any other method: it is
+// not safe for concurrent use with them.
+func (c *Client) FindAPI(ctx context.Context) (string, error) {
+	if c.fixed {
+		return c.base, nil
+	}
+	base, err := c.probe(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	c.base, c.fixed = base, true
+	return base, nil
+}
+
+// probeRetry bounds each candidate's probe, so that a dead first candidate
+// leaves time for the next one within the settings page's wait.
+var probeRetry = RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second,
+	MaxRetryAfter: 2 * time.Second, Timeout: 15 * time.Second}
+
+// probe tries the candidate bases (only the fixed one when check is set and
+// the base is fixed) and returns the first that answers as Learn.
+func (c *Client) probe(ctx context.Context, check bool) (string, error) {
+	cands := APICandidates(c.creds.AccountURL)
+	if c.fixed && check {
+		cands = []string{c.base}
+	}
+	// A client of its own for the short retry policy; OnCall still sees the probes.
+	pc := &Client{creds: c.creds, base: c.base, hc: c.hc, log: c.log, par: c.par, retry: probeRetry, onCall: c.onCall}
+	var worst *CheckError
+	silent := map[string]bool{} // hosts that gave no answer at all
+	for _, base := range cands {
+		host := base
+		if u, err := url.Parse(base); err == nil {
+			host = u.Host
+		}
+		if silent[host] {
+			continue // the next path on the same host would not answer either
+		}
+		learn, cerr := pc.probeOne(ctx, base)
+		if learn {
+			if cerr != nil {
+				return "", cerr
+			}
+			return base, nil
+		}
+		var ae *APIError
+		if !errors.As(cerr, &ae) && !errors.Is(cerr, ErrUnexpected) {
+			silent[host] = true
+		}
+		if worst == nil || checkRank[cerr.Code] > checkRank[worst.Code] {
+			worst = cerr
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", worst
+}
+
+// checkRank orders the failures of candidates that did not answer as Learn:
+// the most telling one is reported. A certificate problem or a server error
+// says more than "not Learn" (a web page), which says more than no answer.
+var checkRank = map[string]int{CheckUnreachable: 1, CheckNotLearn: 2, CheckServerError: 3, CheckNotHTTPS: 4, CheckTLS: 5}
+
+// probeOne calls GET /departments?pageSize=1 at base. learn reports whether
+// the answer came from Learn: a department page, or an error of Learn's
+// shape (wrong credentials, no API access, rate limit, server error). A web
+// page (any HTML, or JSON of another shape) is not Learn, whatever its status.
+func (c *Client) probeOne(ctx context.Context, base string) (learn bool, _ *CheckError) {
+	res, err := c.do(ctx, request{method: http.MethodGet, route: "/departments", base: base, path: "/departments",
 		query: url.Values{"pageSize": {"1"}}})
 	if err != nil {
-		return &CheckError{Code: classify(err), Err: err}
+		var ae *APIError
+		if errors.As(err, &ae) {
+			switch {
+			case ae.learnShaped && (ae.Status == 401 || ae.Status == 403 || ae.Status == 429 || ae.Status >= 500):
+				return true, &CheckError{Code: classify(err), Err: err}
+			case ae.Status == 429 || ae.Status >= 500:
+				return false, &CheckError{Code: CheckServerError, Err: err}
+			default:
+				return false, &CheckError{Code: CheckNotLearn, Err: err}
+			}
+		}
+		return false, &CheckError{Code: classify(err), Err: err}
 	}
 	var page map[string]json.RawMessage
 	if decode("/departments", res.body, &page) != nil {
-		return &CheckError{Code: CheckNotLearn, Err: fmt.Errorf("answer is not a department page: %w", ErrUnexpected)}
+		return false, &CheckError{Code: CheckNotLearn, Err: fmt.Errorf("answer at %s is not a department page: %w", base, ErrUnexpected)}
 	}
 	var list []json.RawMessage
 	if raw, ok := page["departments"]; !ok || json.Unmarshal(raw, &list) != nil {
-		return &CheckError{Code: CheckNotLearn, Err: fmt.Errorf("answer has no departments: %w", ErrUnexpected)}
+		return false, &CheckError{Code: CheckNotLearn, Err: fmt.Errorf("answer at %s has no departments: %w", base, ErrUnexpected)}
 	}
-	return nil
+	return true, nil
+}
+
+// learnErrorBody reports whether an error answer is in Learn's shape: a JSON
+// object or an XML <response> with a code or a message. A 401 or 403 with an
+// empty body counts too (the texts of these answers are not settled); an
+// HTML page never does.
+func learnErrorBody(status int, contentType string, body []byte) bool {
+	if strings.Contains(strings.ToLower(contentType), "html") {
+		return false
+	}
+	b := bytes.TrimSpace(body)
+	switch {
+	case len(b) == 0:
+		return status == 401 || status == 403
+	case b[0] == '{':
+		var m map[string]json.RawMessage
+		if json.Unmarshal(b, &m) != nil {
+			return false
+		}
+		_, code := m["code"]
+		_, msg := m["message"]
+		return code || msg
+	case b[0] == '<':
+		var x struct {
+			XMLName xml.Name
+			Code    *string `xml:"code"`
+			Message *string `xml:"message"`
+		}
+		return xml.Unmarshal(b, &x) == nil && x.XMLName.Local == "response" && (x.Code != nil || x.Message != nil)
+	}
+	return false
 }
 
 // classify maps a call failure to a check code.

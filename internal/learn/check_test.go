@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -57,25 +58,30 @@ func TestNormalizeAccountURL(t *testing.T) {
 	}
 }
 
-func TestAPIBaseURL(t *testing.T) {
+func TestAPICandidates(t *testing.T) {
 	t.Parallel()
-	tests := map[string]string{
-		"https://acme.ispringlearn.ru":     "https://api-learn.ispringlearn.ru",
-		"https://acme.ispringlearn.com":    "https://api-learn.ispringlearn.com",
-		"https://acme.ispringlearn.eu":     "https://api-learn.ispringlearn.eu",
-		"https://acme.ispring.com":         "https://api-learn.ispring.com",
-		"https://acme.ispring.ru":          "https://api-learn.ispring.ru",
-		"https://acme.ispring.eu":          "https://api-learn.ispring.eu",
-		"https://a.b.ispringlearn.ru":      "https://api-learn.ispringlearn.ru",
-		"https://learn.acme.ru":            "https://learn.acme.ru",            // custom domain
-		"https://ispringlearn.ru.evil.com": "https://ispringlearn.ru.evil.com", // suffix match only
-		"https://evilispringlearn.ru":      "https://evilispringlearn.ru",
-		"http://127.0.0.1:8081":            "http://127.0.0.1:8081", // simulator
-		"https://acme.ispringlearn.ru:444": "https://acme.ispringlearn.ru:444",
+	tests := map[string][]string{
+		"https://acme.ispringlearn.ru":  {"https://api-learn.ispringlearn.ru", "https://acme.ispringlearn.ru/api/v2"},
+		"https://acme.ispringlearn.com": {"https://api-learn.ispringlearn.com", "https://acme.ispringlearn.com/api/v2"},
+		"https://acme.ispringlearn.eu":  {"https://api-learn.ispringlearn.eu", "https://acme.ispringlearn.eu/api/v2"},
+		"https://acme.ispring.com":      {"https://api-learn.ispring.com", "https://acme.ispring.com/api/v2"},
+		"https://acme.ispring.ru":       {"https://api-learn.ispring.ru", "https://acme.ispring.ru/api/v2"},
+		"https://acme.ispring.eu":       {"https://api-learn.ispring.eu", "https://acme.ispring.eu/api/v2"},
+		"https://a.b.ispringlearn.ru":   {"https://api-learn.ispringlearn.ru", "https://a.b.ispringlearn.ru/api/v2"},
+		// Custom domain and on-premise: the account's own host only.
+		"https://learn.acme.ru":            {"https://learn.acme.ru/api/v2", "https://learn.acme.ru/index.php/api/v2"},
+		"https://ispringlearn.ru.evil.com": {"https://ispringlearn.ru.evil.com/api/v2", "https://ispringlearn.ru.evil.com/index.php/api/v2"},
+		"https://evilispringlearn.ru":      {"https://evilispringlearn.ru/api/v2", "https://evilispringlearn.ru/index.php/api/v2"},
+		"http://127.0.0.1:8081":            {"http://127.0.0.1:8081/api/v2", "http://127.0.0.1:8081/index.php/api/v2"},
+		// A port stays with the host (tests and the demo).
+		"http://acme.ispringlearn.ru:8082": {"http://api-learn.ispringlearn.ru:8082", "http://acme.ispringlearn.ru:8082/api/v2"},
 	}
 	for in, want := range tests {
-		if got := APIBaseURL(in); got != want {
-			t.Errorf("APIBaseURL(%q) = %q, want %q", in, got, want)
+		if got := APICandidates(in); !slices.Equal(got, want) {
+			t.Errorf("APICandidates(%q) = %q, want %q", in, got, want)
+		}
+		if got := APIBaseURL(in); got != want[0] {
+			t.Errorf("APIBaseURL(%q) = %q, want %q", in, got, want[0])
 		}
 	}
 	c, err := New(Credentials{AccountURL: "acme.ispringlearn.ru/dashboard", Email: "a", Password: "b"}, Options{})
@@ -226,11 +232,7 @@ func TestCheckConnection(t *testing.T) {
 
 	// A web server that is not Learn.
 	other, otherTLS := tlsSim(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/departments" {
-			io.WriteString(w, "<html><body>Welcome</body></html>")
-			return
-		}
-		http.NotFound(w, r)
+		io.WriteString(w, "<html><body>Welcome</body></html>") // every path, as a web app does
 	}))
 	otherClient := NewHTTPClient(DialerOptions{AllowPrivate: true, TLSConfig: otherTLS})
 	checkCode(t, CheckConnection(ctx, Credentials{AccountURL: other.URL, Email: "a", Password: "b"}, Options{HTTPClient: otherClient}), CheckNotLearn)

@@ -88,8 +88,9 @@ type Options struct {
 	Retry       RetryPolicy
 	// AllowHTTP accepts an http:// account URL (LEARN_ALLOW_PRIVATE_HOSTS).
 	AllowHTTP bool
-	// BaseURL overrides the API host chosen by APIBaseURL (tests, simulators that
-	// serve accounts with made-up URLs).
+	// BaseURL is where the account's API answers, found before by FindAPI and
+	// stored with the settings (or a test's simulator). Empty: the first of
+	// APICandidates until FindAPI picks one.
 	BaseURL string
 	// OnCall, when set, is called after every HTTP attempt (metrics, run reports).
 	OnCall func(Call)
@@ -104,6 +105,7 @@ type Stats struct {
 type Client struct {
 	creds   Credentials
 	base    string
+	fixed   bool // base came from Options.BaseURL: FindAPI does not probe
 	hc      *http.Client
 	log     *slog.Logger
 	par     int
@@ -133,7 +135,7 @@ func New(creds Credentials, opts Options) (*Client, error) {
 		onCall: opts.OnCall,
 	}
 	if opts.BaseURL != "" {
-		c.base = strings.TrimRight(opts.BaseURL, "/")
+		c.base, c.fixed = strings.TrimRight(opts.BaseURL, "/"), true
 	}
 	if c.hc == nil {
 		c.hc = NewHTTPClient(DialerOptions{AllowPrivate: opts.AllowHTTP})
@@ -150,7 +152,7 @@ func New(creds Credentials, opts Options) (*Client, error) {
 // AccountURL is the normalised account URL sent in X-Auth-Account-Url.
 func (c *Client) AccountURL() string { return c.creds.AccountURL }
 
-// BaseURL is the API host the client calls.
+// BaseURL is the API base the client calls.
 func (c *Client) BaseURL() string { return c.base }
 
 // Parallelism is the configured number of writes in flight (see Parallel).
@@ -174,6 +176,7 @@ const (
 type request struct {
 	method string
 	route  string // for counters and errors
+	base   string // "" is the client's base; FindAPI probes others
 	path   string // with path parameters filled in
 	query  url.Values
 	body   any
@@ -207,6 +210,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		}
 	}
 	u := c.base + r.path
+	if r.base != "" {
+		u = r.base + r.path
+	}
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
@@ -333,7 +339,8 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	code, msg := parseErrorBody(data)
 	return nil, &APIError{
 		Method: r.method, Path: r.route, Status: res.StatusCode, Code: code, Message: msg,
-		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now()),
+		learnShaped: learnErrorBody(res.StatusCode, res.Header.Get("Content-Type"), data),
+		RetryAfter:  parseRetryAfter(res.Header.Get("Retry-After"), time.Now()),
 	}
 }
 

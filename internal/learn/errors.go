@@ -58,6 +58,9 @@ type APIError struct {
 	Code       int           // "code" of the error body, 0 if absent
 	Message    string        // "message" of the error body, or a short excerpt of the body
 	RetryAfter time.Duration // from Retry-After on 429/503, 0 if absent
+	// learnShaped: the body is an error in Learn's shape (see learnErrorBody),
+	// so the answer came from Learn and not from some web server.
+	learnShaped bool
 }
 
 func (e *APIError) Error() string {

@@ -10,7 +10,7 @@ import (
 )
 
 // hostedDomains are iSpring's own account domains; their REST API lives on
-// api-learn.<domain> (DESIGN.md §6; reference §1).
+// api-learn.<domain> (docs/learn-api.md, "Where the API answers").
 var hostedDomains = []string{
 	"ispringlearn.com", "ispringlearn.ru", "ispringlearn.eu",
 	"ispring.com", "ispring.ru", "ispring.eu",
@@ -69,20 +69,34 @@ func NormalizeAccountURL(raw string, allowHTTP bool) (string, error) {
 	return scheme + "://" + host, nil
 }
 
-// APIBaseURL returns where the REST API of an account lives: https://api-learn.<domain>
-// for accounts on iSpring's hosted domains (acme.ispringlearn.ru → api-learn.ispringlearn.ru),
-// the account URL itself for any other host (custom domain, on-premise, the simulator).
-// accountURL must be normalised (NormalizeAccountURL).
+// APIBaseURL returns where the REST API of an account is looked for first (see
+// APICandidates). accountURL must be normalised (NormalizeAccountURL).
 func APIBaseURL(accountURL string) string {
+	return APICandidates(accountURL)[0]
+}
+
+// APICandidates lists, in the order they are tried, the base URLs at which the
+// REST API of an account may answer (docs/learn-api.md, "Where the API
+// answers"): for an account on one of iSpring's hosted domains the API host
+// api-learn.<domain>, then /api/v2 on the account's own host; for any other
+// host (custom domain, on-premise) /api/v2 on that host, then
+// /index.php/api/v2. A port on the account host is kept on the API host
+// (real accounts have none; tests and the demo run on high ports).
+// accountURL must be normalised (NormalizeAccountURL).
+func APICandidates(accountURL string) []string {
 	u, err := url.Parse(accountURL)
-	if err != nil || u.Port() != "" {
-		return accountURL
+	if err != nil || u.Host == "" {
+		return []string{accountURL}
 	}
 	host := strings.ToLower(u.Hostname())
 	for _, d := range hostedDomains {
-		if strings.HasSuffix(host, "."+d) {
-			return "https://api-learn." + d
+		if strings.HasSuffix(host, "."+d) && host != "api-learn."+d {
+			api := u.Scheme + "://api-learn." + d
+			if p := u.Port(); p != "" {
+				api += ":" + p
+			}
+			return []string{api, accountURL + "/api/v2"}
 		}
 	}
-	return accountURL
+	return []string{accountURL + "/api/v2", accountURL + "/index.php/api/v2"}
 }

@@ -47,29 +47,37 @@ type settingsApp struct {
 	org   orgSource
 }
 
-// learnChecker checks Learn credentials on save; a failure is a
+// learnChecker checks Learn credentials on save and returns where the
+// account's API answered ("" when the checker does not say); a failure is a
 // *learn.CheckError (anything else counts as "unreachable").
 type learnChecker interface {
-	CheckLearn(ctx context.Context, creds learn.Credentials) error
+	CheckLearn(ctx context.Context, creds learn.Credentials) (apiURL string, err error)
 }
 
-// learnCheckFunc adapts a function to learnChecker.
+// learnCheckFunc adapts a check that finds no API base (test fakes).
 type learnCheckFunc func(ctx context.Context, creds learn.Credentials) error
 
-func (f learnCheckFunc) CheckLearn(ctx context.Context, creds learn.Credentials) error {
+func (f learnCheckFunc) CheckLearn(ctx context.Context, creds learn.Credentials) (string, error) {
+	return "", f(ctx, creds)
+}
+
+// learnFindFunc adapts a check that returns the API base.
+type learnFindFunc func(ctx context.Context, creds learn.Credentials) (string, error)
+
+func (f learnFindFunc) CheckLearn(ctx context.Context, creds learn.Credentials) (string, error) {
 	return f(ctx, creds)
 }
 
-// newLearnChecker is the production check: learn.CheckConnection through
-// the factory's SSRF-safe client, the one the syncs use, logged in the call
-// log of the session's portal.
+// newLearnChecker is the production check: learn.FindAPI through the
+// factory's SSRF-safe client, the one the syncs use, logged in the call log
+// of the session's portal.
 func newLearnChecker(clients *connect.Factory, allowPrivate bool) learnChecker {
-	return learnCheckFunc(func(ctx context.Context, creds learn.Credentials) error {
+	return learnFindFunc(func(ctx context.Context, creds learn.Credentials) (string, error) {
 		hc := clients.LearnHTTP()
 		if sess, ok := sessionFrom(ctx); ok {
 			hc = clients.LearnHTTPFor(sess.PortalID)
 		}
-		return learn.CheckConnection(ctx, creds, learn.Options{HTTPClient: hc, AllowHTTP: allowPrivate})
+		return learn.FindAPI(ctx, creds, learn.Options{HTTPClient: hc, AllowHTTP: allowPrivate})
 	})
 }
 
@@ -91,6 +99,8 @@ type settingsInput struct {
 	HeadsAsManagers          bool
 	ParentHeadsAsSupervisors bool
 	Departments              *deptScope // nil: not submitted (tree not loaded), keep stored
+	// LearnAPIURL is where the check found the API; not a form field.
+	LearnAPIURL string
 }
 
 // msg is one user-facing text in English and Russian.
@@ -369,7 +379,7 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 		password = stored
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
-	err = a.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
+	in.LearnAPIURL, err = a.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
 	cancel()
 	if err != nil {
 		var ce *learn.CheckError

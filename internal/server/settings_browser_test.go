@@ -57,7 +57,8 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	kr := newTestKeyring(t)
 	b.e = &settingsEnv{t: t, pool: pool, kr: kr}
 
-	lsim := learnsim.New(learnsim.Options{Seed: 1})
+	// The account URL is the listener itself: its API is under /api/v2.
+	lsim := learnsim.New(learnsim.Options{Seed: 1, Mount: learnsim.MountAccountHost})
 	lsrv := httptest.NewServer(lsim.Handler())
 	t.Cleanup(lsrv.Close)
 	b.learnURL = lsrv.URL

@@ -26,6 +26,7 @@ type storedSettings struct {
 	HeadsAsManagers          bool
 	ParentHeadsAsSupervisors bool
 	Departments              deptScope
+	LearnAPIURL              string // where the API answered at the last check; "" unknown
 }
 
 // HasPassword reports whether a Learn password is stored.
@@ -38,14 +39,14 @@ func defaultSettings() storedSettings {
 
 const selectSettings = `SELECT learn_url, learn_email, learn_password,
 	coalesce(to_char(first_run, 'HH24:MI'), ''), coalesce(to_char(second_run, 'HH24:MI'), ''),
-	send_login_email, heads_as_managers, parent_heads_as_supervisors, departments
+	send_login_email, heads_as_managers, parent_heads_as_supervisors, departments, learn_api_url
 	FROM portal_settings WHERE portal_id = $1`
 
 func scanSettings(row pgx.Row) (storedSettings, error) {
 	s := defaultSettings()
 	var depts []byte
 	err := row.Scan(&s.LearnURL, &s.LearnEmail, &s.Password, &s.FirstRun, &s.SecondRun,
-		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts)
+		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts, &s.LearnAPIURL)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return defaultSettings(), nil
 	}
@@ -105,8 +106,16 @@ func saveSettings(ctx context.Context, pool *pgxpool.Pool, portalID, userID int6
 		if encPassword != nil {
 			next.Password = encPassword
 		}
+		// The API base belongs to the account URL: the one the check just
+		// found, else the stored one while the URL stays, else unknown.
+		switch {
+		case in.LearnAPIURL != "":
+			next.LearnAPIURL = in.LearnAPIURL
+		case next.LearnURL != cur.LearnURL:
+			next.LearnAPIURL = ""
+		}
 		changes := diffSettings(cur, next, encPassword != nil)
-		if len(changes) == 0 && cur.Exists {
+		if len(changes) == 0 && cur.Exists && next.LearnAPIURL == cur.LearnAPIURL {
 			return nil
 		}
 		depts, err := json.Marshal(next.Departments)
@@ -118,15 +127,16 @@ func saveSettings(ctx context.Context, pool *pgxpool.Pool, portalID, userID int6
 			second = next.SecondRun
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password,
-				first_run, second_run, send_login_email, heads_as_managers, parent_heads_as_supervisors, departments, updated_at)
-			VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, $8, $9, $10, now())
+				first_run, second_run, send_login_email, heads_as_managers, parent_heads_as_supervisors, departments,
+				learn_api_url, updated_at)
+			VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, $8, $9, $10, $11, now())
 			ON CONFLICT (portal_id) DO UPDATE SET learn_url = EXCLUDED.learn_url, learn_email = EXCLUDED.learn_email,
 				learn_password = EXCLUDED.learn_password, first_run = EXCLUDED.first_run, second_run = EXCLUDED.second_run,
 				send_login_email = EXCLUDED.send_login_email, heads_as_managers = EXCLUDED.heads_as_managers,
 				parent_heads_as_supervisors = EXCLUDED.parent_heads_as_supervisors, departments = EXCLUDED.departments,
-				updated_at = now()`,
+				learn_api_url = EXCLUDED.learn_api_url, updated_at = now()`,
 			portalID, next.LearnURL, next.LearnEmail, next.Password, next.FirstRun, second,
-			next.SendLoginEmail, next.HeadsAsManagers, next.ParentHeadsAsSupervisors, depts); err != nil {
+			next.SendLoginEmail, next.HeadsAsManagers, next.ParentHeadsAsSupervisors, depts, next.LearnAPIURL); err != nil {
 			return fmt.Errorf("save settings: %w", err)
 		}
 		if len(changes) == 0 {

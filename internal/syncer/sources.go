@@ -59,6 +59,9 @@ type Settings struct {
 	HeadsAsManagers          bool
 	ParentHeadsAsSupervisors bool
 	Selection                Selection
+	// LearnAPIURL is where the account's API answered before; "" until a
+	// check or run finds it (see Syncer.findLearnAPI).
+	LearnAPIURL string
 }
 
 // SettingsSource supplies a portal's settings; the job layer may wrap it.
@@ -80,10 +83,10 @@ func (d DBSettings) Settings(ctx context.Context, portalID int64) (Settings, err
 	var s Settings
 	var pw, depts []byte
 	err := d.Pool.QueryRow(ctx, `SELECT p.member_id, ps.learn_url, ps.learn_email, ps.learn_password,
-			ps.send_login_email, ps.heads_as_managers, ps.parent_heads_as_supervisors, ps.departments
+			ps.send_login_email, ps.heads_as_managers, ps.parent_heads_as_supervisors, ps.departments, ps.learn_api_url
 		FROM portals p JOIN portal_settings ps ON ps.portal_id = p.id
 		WHERE p.id = $1`, portalID).Scan(&s.MemberID, &s.LearnURL, &s.LearnEmail, &pw,
-		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts)
+		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts, &s.LearnAPIURL)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotConfigured
 	}
@@ -161,7 +164,11 @@ func fromLearn(ds []learn.Department, us []learn.User) ([]LearnDepartment, []Lea
 // portal's stored account, URL and admin credentials.
 func NewLearnClient(opts learn.Options) func(ctx context.Context, portalID int64, s Settings) (Learn, error) {
 	return func(ctx context.Context, portalID int64, s Settings) (Learn, error) {
-		c, err := learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, opts)
+		o := opts
+		if o.BaseURL == "" {
+			o.BaseURL = s.LearnAPIURL
+		}
+		c, err := learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, o)
 		if err != nil {
 			return nil, err
 		}

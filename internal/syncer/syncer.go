@@ -152,6 +152,9 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	if err != nil {
 		return fmt.Errorf("learn client: %w", err)
 	}
+	if err := s.findLearnAPI(ctx, portalID, set, lc); err != nil {
+		return err
+	}
 	b24, err := s.cfg.NewBitrix24(ctx, portalID)
 	if err != nil {
 		return fmt.Errorf("bitrix24 client: %w", err)

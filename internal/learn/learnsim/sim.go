@@ -16,7 +16,9 @@
 //   - counters of calls per route, Snapshot of an account's state, and a read-only
 //     HTML view at GET /_sim/ (accounts) and GET /_sim/account?url=… (tree and users).
 //
-// The API is also served under /api/v2 and /index.php/api/v2, as on account domains.
+// Where the API is served follows Options.Mount: at the root of an API host
+// (api-learn.<domain>, or the whole listener), under /api/v2 and
+// /index.php/api/v2 of an account's own host (see Mount).
 package learnsim
 
 import (
@@ -54,6 +56,11 @@ type Options struct {
 
 	// Unsettled picks among plausible answers where Learn's behaviour is not known.
 	Unsettled Unsettled
+
+	// Mount says where the API is served; WebPage how an account host answers
+	// other paths (see Mount).
+	Mount   Mount
+	WebPage WebPage
 }
 
 // AccountOptions describe one Learn account.
@@ -169,20 +176,9 @@ func (s *Sim) SetFaults(f Faults) {
 	s.faultMu.Unlock()
 }
 
-// Handler serves the API and the HTML view.
+// Handler serves the API (where Options.Mount says) and the HTML view.
 func (s *Sim) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, p := range []string{"/index.php/api/v2", "/api/v2"} {
-			if rest, ok := strings.CutPrefix(r.URL.Path, p); ok && strings.HasPrefix(rest, "/") {
-				r2 := r.Clone(r.Context())
-				r2.URL.Path = rest
-				r2.URL.RawPath = ""
-				r = r2
-				break
-			}
-		}
-		s.mux.ServeHTTP(w, r)
-	})
+	return http.HandlerFunc(s.route)
 }
 
 // ctxKey carries the authenticated account to handlers.

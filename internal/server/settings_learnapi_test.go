@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+
+	"b24learn/internal/learn"
+	"b24learn/internal/learn/learnsim"
+)
+
+// TestSettingsStoresLearnAPI: saving checks the account where its API
+// answers (here: a custom domain and an iSpring-domain account whose API host
+// does not exist, learnsim serving only /api/v2 on account hosts) and stores
+// that base beside the account URL; a save of unchanged settings fills it in
+// for a portal saved before the base was kept; a changed URL replaces it, or
+// clears it when the check names none.
+func TestSettingsStoresLearnAPI(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSettingsEnv(t)
+	e.s.cfg.LearnAllowPrivateHosts = true
+	sim := learnsim.New(learnsim.Options{Mount: learnsim.MountAccountHost})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	custom, hosted := "http://lms.acme.test:"+u.Port(), "http://acme.ispring.ru:"+u.Port()
+	for _, a := range []string{custom, hosted} {
+		if _, err := sim.AddAccount(learnsim.AccountOptions{URL: a, Email: "admin@acme.ru", Password: "pw"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hc := learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: true, LookupIP: func(_ context.Context, host string) ([]netip.Addr, error) {
+		if host == "lms.acme.test" || host == "acme.ispring.ru" {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}})
+	e.a.check = learnFindFunc(func(ctx context.Context, c learn.Credentials) (string, error) {
+		return learn.FindAPI(ctx, c, learn.Options{HTTPClient: hc, AllowHTTP: true})
+	})
+	p := e.addPortal("apibase", "en")
+	_, tok := e.session(p, 42, true, "en")
+	stored := func() (string, int) {
+		t.Helper()
+		st, err := loadSettings(ctx, e.pool, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.LearnAPIURL, e.count(`SELECT count(*) FROM settings_audit WHERE portal_id = $1`, p.ID)
+	}
+	save := func(form url.Values) {
+		t.Helper()
+		if r, sr := e.save(tok, form); r.status != http.StatusOK || !sr.OK {
+			t.Fatalf("save %s: %d %s", form.Get("learn_url"), r.status, r.body)
+		}
+	}
+
+	form := with(validForm(), "learn_url", custom, "learn_email", "admin@acme.ru", "learn_password", "pw")
+	save(form)
+	if got, audits := stored(); got != custom+"/api/v2" || audits != 1 {
+		t.Fatalf("after the first save: base %q, %d audit rows", got, audits)
+	}
+
+	// A portal saved before the base was kept: saving the same settings stores it, with no audit row.
+	if _, err := e.pool.Exec(ctx, `UPDATE portal_settings SET learn_api_url = '' WHERE portal_id = $1`, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	save(with(form, "learn_password", ""))
+	if got, audits := stored(); got != custom+"/api/v2" || audits != 1 {
+		t.Fatalf("after saving unchanged settings: base %q, %d audit rows", got, audits)
+	}
+
+	save(with(form, "learn_url", hosted))
+	if got, _ := stored(); got != hosted+"/api/v2" {
+		t.Fatalf("after moving to %s: base %q", hosted, got)
+	}
+
+	e.a.check = learnCheckFunc(e.check) // a check that names no base
+	save(with(form, "learn_url", custom))
+	if got, _ := stored(); got != "" {
+		t.Fatalf("after a URL change with no base found: base %q, want none", got)
+	}
+}
+
+// TestSettingsLoginEmailNote: next to the login e-mail toggle the page says,
+// in the portal's language, that Learn may still e-mail sign-in details when
+// the app reactivates a user.
+func TestSettingsLoginEmailNote(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	for lang, want := range map[string]string{
+		"en": "iSpring Learn itself may e-mail them their sign-in details even with this option off",
+		"ru": "iSpring Learn может сам отправить ему данные для входа, даже если параметр выключен",
+	} {
+		p := e.addPortal("note-"+lang, lang)
+		sess, tok := e.session(p, 7, true, lang)
+		body := e.page(p, sess, tok)
+		i, j := strings.Index(body, `id="send_login_email"`), strings.Index(body, want)
+		if i < 0 || j < 0 || strings.Index(body[i:], `id="heads_as_managers"`) < j-i {
+			t.Errorf("%s: the note is not right after the login e-mail toggle (toggle at %d, note at %d)", lang, i, j)
+		}
+	}
+}
