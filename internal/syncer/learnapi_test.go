@@ -85,7 +85,7 @@ func TestSyncFindsLearnAPI(t *testing.T) {
 			tok := p.Install()
 			p.FinishInstall(ctx)
 			oauth := &bitrix24.OAuth{URL: bs.URL, ClientID: bs.ClientID(), ClientSecret: bs.ClientSecret()}
-			b24 := bitrix24.New(bitrix24.Config{Endpoint: p.ClientEndpoint(), Tokens: bitrix24.NewMemoryTokenSource(oauth, tok)})
+			b24 := bitrix24.New(bitrix24.Config{Endpoint: p.ClientEndpoint(), Tokens: bitrix24.NewMemoryTokenSource(oauth, bitrix24.Token(tok))})
 			portalID := mustPortal(t, pool, p.MemberID())
 			apptest.Configure(t, pool, kr, portalID, apptest.Settings{LearnURL: accountURL, LearnEmail: simEmail,
 				LearnPassword: simPassword, FirstRun: "06:00", Selected: []int64{p.Departments()[0].ID}}, true)
