@@ -56,7 +56,7 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
 		v.Notice = rateLimitText(sess.Lang, rl.Minutes())
 	case err != nil:
-		s.serverError(w, r, err)
+		s.error(w, r, err)
 		return
 	default:
 		s.log.Info("activation request stored", "portal_id", sess.PortalID, "request_id", res.RequestID, "updated", res.Updated)

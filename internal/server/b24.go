@@ -172,7 +172,7 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 	}
 	_, tok, err := s.newSession(p, prof.ID, true, req.Lang)
 	if err != nil {
-		s.serverError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	setFrameHeaders(w, p)
@@ -233,7 +233,7 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, tok, err := s.newSession(p, prof.ID, prof.Admin, req.Lang)
 	if err != nil {
-		s.serverError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	setFrameHeaders(w, p)
@@ -261,7 +261,7 @@ func (s *Server) b24Error(w http.ResponseWriter, r *http.Request, err error) {
 		http.Error(w, "Bitrix24 did not answer as expected. Try again in a minute.", http.StatusBadGateway)
 		return
 	}
-	s.serverError(w, r, err)
+	s.error(w, r, err)
 }
 
 // setFrameHeaders lets the portal, and only the portal, frame the page

@@ -54,7 +54,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(r.Context(), "event from a non-admin ignored", "event", ev.Name, "error", err, "request_id", requestID(r))
 		http.Error(w, "Only a portal administrator's event can do this.", http.StatusForbidden)
 	case err != nil:
-		s.serverError(w, r, fmt.Errorf("event %s: %w", ev.Name, err))
+		s.error(w, r, fmt.Errorf("event %s: %w", ev.Name, err))
 	default:
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if answer == answerPending {

@@ -217,7 +217,7 @@ func (s *Server) portalOnRecord(ctx context.Context, memberID string) (bool, err
 func (s *Server) admitFrame(w http.ResponseWriter, r *http.Request, memberID string) bool {
 	known, err := s.portalOnRecord(r.Context(), memberID)
 	if err != nil {
-		s.serverError(w, r, err)
+		s.error(w, r, err)
 		return false
 	}
 	reason, wait := s.gate.admit(s.now(), addressKey(clientIP(r)), memberID, known)
@@ -246,7 +246,7 @@ func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bi
 	}
 	known, err := s.portalOnRecord(r.Context(), ev.Auth.MemberID)
 	if err != nil {
-		s.serverError(w, r, err)
+		s.error(w, r, err)
 		return false
 	}
 	if !known {

@@ -157,7 +157,7 @@ func (c *console) requireManager(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := c.session(r)
 		if err != nil {
-			c.s.serverError(w, r, err)
+			c.s.error(w, r, err)
 			return
 		}
 		if sess == nil {
@@ -209,7 +209,7 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, com
 func (c *console) signInPage(w http.ResponseWriter, r *http.Request, status int, email, msg string) {
 	tok := newToken()
 	if err := c.setCookie(w, managerLoginCookie, tok, time.Hour); err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	c.render(w, r, status, templates.ManagerSignIn(templates.SignInView{Email: email, Error: msg, CSRF: tok}))
@@ -247,11 +247,11 @@ func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		c.signInPage(w, r, http.StatusUnauthorized, email, "Wrong e-mail, password or authenticator code.")
 		return
 	case err != nil:
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	if err := c.setCookie(w, managerCookie, sess.Token, manager.SessionTTL); err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	clearCookie(w, managerLoginCookie)
@@ -286,7 +286,7 @@ func (c *console) totpPage(w http.ResponseWriter, r *http.Request, status int, m
 	if !sess.TOTP {
 		enr, err := manager.BeginTOTP(r.Context(), c.s.pool, c.s.cfg.Keyring, sess.ManagerID)
 		if err != nil {
-			c.s.serverError(w, r, err)
+			c.s.error(w, r, err)
 			return
 		}
 		v.Secret, v.URI = enr.Secret, enr.URI
@@ -304,7 +304,7 @@ func (c *console) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/manager/totp", http.StatusSeeOther)
 		return
 	case err != nil:
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	c.s.log.Info("console totp enabled", "manager_id", managerFrom(r.Context()).ManagerID)
@@ -314,7 +314,7 @@ func (c *console) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 func (c *console) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	sess := managerFrom(r.Context())
 	if err := manager.SignOut(r.Context(), c.s.pool, sess, clientIP(r), c.s.now()); err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	clearCookie(w, managerCookie)
@@ -347,7 +347,7 @@ func (c *console) handleRequests(w http.ResponseWriter, r *http.Request) {
 	}
 	reqs, err := activation.ListRequests(r.Context(), c.s.pool, filter, 0, managerListLimit)
 	if err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, templates.ManagerRequests(templates.RequestsView{Nav: c.nav(r, "requests"), Filter: filter, Requests: reqs}))
@@ -378,7 +378,7 @@ func (c *console) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This portal has another open request; close that one first.", http.StatusConflict)
 		return
 	case err != nil:
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/manager/requests?done=saved#request-"+strconv.FormatInt(id, 10), http.StatusSeeOther)
@@ -387,7 +387,7 @@ func (c *console) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 func (c *console) handlePortals(w http.ResponseWriter, r *http.Request) {
 	ps, err := manager.ListPortals(r.Context(), c.s.pool, managerListLimit)
 	if err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, templates.ManagerPortals(templates.PortalsView{Nav: c.nav(r, "portals"), Portals: ps}))
@@ -406,24 +406,24 @@ func (c *console) handlePortal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	v := templates.PortalView{Nav: c.nav(r, "portals"), Portal: p}
 	if err := c.portalOps(ctx, &v); err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	if v.Requests, err = activation.ListRequests(ctx, c.s.pool, "", id, 20); err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	if v.Audit, err = manager.ListAudit(ctx, c.s.pool, id, 50); err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	if v.Uninstalls, err = uninstall.List(ctx, c.s.pool, id, 50); err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, templates.ManagerPortal(v))
@@ -446,7 +446,7 @@ func (c *console) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	c.s.log.Info("portal activation changed", "portal_id", id, "state", state, "manager_id", managerFrom(r.Context()).ManagerID)
@@ -456,7 +456,7 @@ func (c *console) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 func (c *console) handleAudit(w http.ResponseWriter, r *http.Request) {
 	entries, err := manager.ListAudit(r.Context(), c.s.pool, 0, 500)
 	if err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, templates.ManagerAudit(templates.AuditView{Nav: c.nav(r, "audit"), Entries: entries}))

@@ -151,11 +151,11 @@ func (c *console) handleJobs(w http.ResponseWriter, r *http.Request) {
 	v := templates.JobsView{Nav: c.nav(r, "jobs")}
 	var err error
 	if v.Depth, err = queueDepth(r.Context(), jobs.NewQueue(c.s.pool, c.s.river)); err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	if v.Failed, err = failedJobs(r.Context(), c.s.pool, jobs.NewQueue(c.s.pool, c.s.river), consoleFailures); err != nil {
-		c.s.serverError(w, r, err)
+		c.s.error(w, r, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, templates.ManagerJobs(v))

@@ -132,10 +132,3 @@ func (s *Server) publicMetrics(next http.Handler) http.HandlerFunc {
 		next.ServeHTTP(w, r)
 	}
 }
-
-// serverError logs err and tells the user only that something went wrong:
-// internal details never reach the browser.
-func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.ErrorContext(r.Context(), "request failed", "error", err, "path", r.URL.Path, "request_id", requestID(r))
-	http.Error(w, "Internal error.", http.StatusInternalServerError)
-}

@@ -153,13 +153,13 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 			return
 		}
 		if err != nil {
-			s.serverError(w, r, err)
+			s.error(w, r, err)
 			return
 		}
 		if sess.Admin {
 			demoted, err := demotedSince(r.Context(), s.pool, sess.PortalID, sess.UserID, sess.issued())
 			if err != nil {
-				s.serverError(w, r, err)
+				s.error(w, r, err)
 				return
 			}
 			sess.Admin = !demoted

@@ -353,7 +353,7 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 	ctx := r.Context()
 	cur, err := loadSettings(ctx, a.s.pool, v.PortalID)
 	if err != nil {
-		a.s.serverError(w, r, err)
+		a.s.error(w, r, err)
 		return
 	}
 	allowHTTP := a.s.cfg != nil && a.s.cfg.LearnAllowPrivateHosts
@@ -370,7 +370,7 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 	var stored string
 	if cur.HasPassword() {
 		if stored, err = a.s.cfg.Keyring.DecryptString(cur.Password); err != nil {
-			a.s.serverError(w, r, fmt.Errorf("decrypt stored learn password: %w", err))
+			a.s.error(w, r, fmt.Errorf("decrypt stored learn password: %w", err))
 			return
 		}
 	}
@@ -396,12 +396,12 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 	var enc []byte
 	if in.LearnPassword != "" && in.LearnPassword != stored {
 		if enc, err = a.s.cfg.Keyring.EncryptString(in.LearnPassword); err != nil {
-			a.s.serverError(w, r, fmt.Errorf("encrypt learn password: %w", err))
+			a.s.error(w, r, fmt.Errorf("encrypt learn password: %w", err))
 			return
 		}
 	}
 	if err := saveSettings(ctx, a.s.pool, v.PortalID, v.UserID, in, enc); err != nil {
-		a.s.serverError(w, r, err)
+		a.s.error(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, saveResult{OK: true, Message: msgSaved.in(v.Lang), HasPassword: true})

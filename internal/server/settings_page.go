@@ -87,7 +87,7 @@ var msgTreeError = msg{"The department list could not be loaded from Bitrix24, s
 func (a *settingsApp) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prefill activation.Contact) {
 	v, err := a.settingsView(r.Context(), p, sess, token)
 	if err != nil {
-		a.s.serverError(w, r, err)
+		a.s.error(w, r, err)
 		return
 	}
 	// The activation form belongs to the activation handler; a failure to

@@ -256,7 +256,7 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 			writeJSON(w, ref.status, actionResult{Message: ref.m.in(sess.Lang)})
 			return
 		case err != nil:
-			a.s.serverError(w, r, err)
+			a.s.error(w, r, err)
 			return
 		}
 		a.s.log.InfoContext(ctx, "action queued", "portal_id", sess.PortalID, "user_id", sess.UserID, "action", kind, "duplicate", dup)
@@ -361,7 +361,7 @@ func (a *settingsApp) loadReport(r *http.Request) (reportJSON, Session, int, err
 func (a *settingsApp) handleRunReport(w http.ResponseWriter, r *http.Request) {
 	rep, sess, status, err := a.loadReport(r)
 	if err != nil {
-		a.s.serverError(w, r, err)
+		a.s.error(w, r, err)
 		return
 	}
 	if status != http.StatusOK {
@@ -375,7 +375,7 @@ func (a *settingsApp) handleRunReport(w http.ResponseWriter, r *http.Request) {
 func (a *settingsApp) handleRunCSV(w http.ResponseWriter, r *http.Request) {
 	rep, sess, status, err := a.loadReport(r)
 	if err != nil {
-		a.s.serverError(w, r, err)
+		a.s.error(w, r, err)
 		return
 	}
 	if status != http.StatusOK {

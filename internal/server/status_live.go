@@ -293,7 +293,7 @@ func (s *Server) handleLiveStatus(w http.ResponseWriter, r *http.Request) {
 	lang := templates.PageLang(sess.Lang)
 	v, err := s.loadLiveStatus(ctx, p, lang)
 	if err != nil {
-		s.serverError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	if sess.Admin {

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"b24learn/internal/apperr"
+)
+
+// errorStatus is the one table from app error codes to HTTP statuses; a
+// code not in it answers 500.
+var errorStatus = map[string]int{
+	apperr.ECONFLICT:     http.StatusConflict,
+	apperr.EFORBIDDEN:    http.StatusForbidden,
+	apperr.EINTERNAL:     http.StatusInternalServerError,
+	apperr.EINVALID:      http.StatusUnprocessableEntity,
+	apperr.EMALFORMED:    http.StatusBadRequest,
+	apperr.ENOTFOUND:     http.StatusNotFound,
+	apperr.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	apperr.ETOOMANY:      http.StatusTooManyRequests,
+	apperr.EUNAUTHORIZED: http.StatusUnauthorized,
+	apperr.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	apperr.EUPSTREAM:     http.StatusBadGateway,
+}
+
+// statusOf is the HTTP status of err. Pages that show an error inside a
+// re-rendered form take their status from here too.
+func statusOf(err error) int {
+	if status, ok := errorStatus[apperr.ErrorCode(err)]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
+
+// errNotFound is net/http's own 404 text, so a missing id answers like an
+// unknown path.
+var errNotFound = apperr.Errorf(apperr.ENOTFOUND, "404 page not found")
+
+// errorBody is the JSON answer of a failed request of the page's scripts;
+// it has the fields of the successful answers' ok and message.
+type errorBody struct {
+	OK      bool              `json:"ok"`
+	Message string            `json:"message"`
+	Errors  map[string]string `json:"errors,omitempty"`
+}
+
+// errorFormat is how an error answer is written: the format the route
+// answers in when it succeeds.
+type errorFormat int
+
+const (
+	asText errorFormat = iota // text/plain, as http.Error writes it
+	asJSON                    // errorBody
+)
+
+// error answers err as plain text.
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	s.answerError(w, r, err, asText)
+}
+
+// errorJSON answers err as an errorBody, for the page's scripts.
+func (s *Server) errorJSON(w http.ResponseWriter, r *http.Request, err error) {
+	s.answerError(w, r, err, asJSON)
+}
+
+// answerError is the one place an error becomes an answer: the status from
+// errorStatus, the user-facing message of an *apperr.Error, and for anything
+// else "Internal error." with the details logged, never shown. An
+// *apperr.Error with EINTERNAL is made by code that has logged what it knows.
+func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error, f errorFormat) {
+	var appErr *apperr.Error
+	if !errors.As(err, &appErr) {
+		s.log.ErrorContext(r.Context(), "request failed", "error", err, "path", r.URL.Path, "request_id", requestID(r))
+	}
+	status, msg := statusOf(err), apperr.ErrorMessage(err)
+	switch f {
+	case asJSON:
+		writeJSON(w, status, errorBody{Message: msg, Errors: apperr.ErrorFields(err)})
+	default:
+		http.Error(w, msg, status)
+	}
+}
