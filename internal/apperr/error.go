@@ -35,6 +35,11 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
+// New is an *Error with message as it is.
+func New(code, message string) *Error {
+	return &Error{Code: code, Message: message}
+}
+
 // Errorf is an *Error with a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/apperr"
 	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
 	"b24learn/internal/syncer"
@@ -28,11 +29,11 @@ import (
 func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	sess, ok := sessionFrom(r.Context())
 	if !ok {
-		http.Error(w, "Your session has ended. Open the app again from Bitrix24.", http.StatusUnauthorized)
+		s.error(w, r, errSessionEnded)
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		http.Error(w, "Bad form.", http.StatusBadRequest)
+		s.error(w, r, apperr.New(apperr.EMALFORMED, "Bad form."))
 		return
 	}
 	in := activation.Contact{Name: r.PostFormValue("name"), Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}
@@ -49,10 +50,10 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	var rl *manager.RateLimitedError
 	switch {
 	case errors.As(err, &fe):
-		status = http.StatusUnprocessableEntity
+		status = codeStatus(apperr.EINVALID)
 		v.Errors = fe
 	case errors.As(err, &rl):
-		status = http.StatusTooManyRequests
+		status = codeStatus(apperr.ETOOMANY)
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
 		v.Notice = rateLimitText(sess.Lang, rl.Minutes())
 	case err != nil:

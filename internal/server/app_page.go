@@ -42,7 +42,7 @@ func (s *Server) handleAppState(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
 	p, ok := sessionPortal(r.Context())
 	if !ok {
-		http.Error(w, "Your session has ended. Open the app again from Bitrix24.", http.StatusUnauthorized)
+		s.error(w, r, errSessionEnded)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/netguard"
 	"b24learn/internal/store"
@@ -96,7 +97,7 @@ func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.
 	if err != nil {
 		s.refuseMalformed()
 		s.log.InfoContext(r.Context(), "bad frame request", "error", err, "request_id", requestID(r))
-		http.Error(w, "This page opens only inside Bitrix24.", http.StatusBadRequest)
+		s.error(w, r, apperr.New(apperr.EMALFORMED, "This page opens only inside Bitrix24."))
 		return req, verified{}, false
 	}
 	if !s.admitFrame(w, r, req.MemberID) {
@@ -105,12 +106,12 @@ func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.
 	v, err := s.verifyRefresh(r.Context(), req.RefreshID, req.MemberID, req.Domain)
 	if errors.Is(err, errUnverified) {
 		s.log.WarnContext(r.Context(), "unverified frame request", "error", err, "path", r.URL.Path, "request_id", requestID(r))
-		http.Error(w, "Bitrix24 did not confirm this request. Open the app again from Bitrix24.", http.StatusUnauthorized)
+		s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Bitrix24 did not confirm this request. Open the app again from Bitrix24."))
 		return req, verified{}, false
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "oauth server unreachable", "error", err, "request_id", requestID(r))
-		http.Error(w, "Bitrix24 could not be reached. Try again in a minute.", http.StatusBadGateway)
+		s.error(w, r, apperr.New(apperr.EUPSTREAM, "Bitrix24 could not be reached. Try again in a minute."))
 		return req, verified{}, false
 	}
 	return req, v, true
@@ -162,7 +163,7 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !prof.Admin {
-		http.Error(w, "Only a Bitrix24 administrator can install this app.", http.StatusForbidden)
+		s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Only a Bitrix24 administrator can install this app."))
 		return
 	}
 	p, err := s.installPortal(ctx, req, v, c, ts)
@@ -203,7 +204,7 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		// between): an admin's verified open is as good as an install.
 		p, err = s.installPortal(ctx, req, v, c, ts)
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed()):
-		http.Error(w, "The app is not fully installed yet. A Bitrix24 administrator has to open it first.", http.StatusConflict)
+		s.error(w, r, apperr.New(apperr.ECONFLICT, "The app is not fully installed yet. A Bitrix24 administrator has to open it first."))
 		return
 	case err == nil && prof.Admin && (p.NeedsReconnect || p.TokenExpiresAt.IsZero()):
 		// Background sync lost its tokens; an admin's fresh pair restores it.
@@ -245,20 +246,20 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 func (s *Server) b24Error(w http.ResponseWriter, r *http.Request, err error) {
 	if bitrix24.IsPermanentAuthError(err) || errors.Is(err, bitrix24.ErrExpiredToken) || errors.Is(err, bitrix24.ErrInvalidToken) {
 		s.log.WarnContext(r.Context(), "bitrix24 refused the request", "error", err, "request_id", requestID(r))
-		http.Error(w, "Bitrix24 refused the request. Open the app again from Bitrix24.", http.StatusUnauthorized)
+		s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Bitrix24 refused the request. Open the app again from Bitrix24."))
 		return
 	}
 	if errors.Is(err, netguard.ErrForbidden) || errors.Is(err, netguard.ErrInsecure) {
 		// The portal's REST endpoint (or its redirect) is not a public https
 		// address: refused by the address rule, nothing was sent there.
 		s.log.WarnContext(r.Context(), "portal endpoint refused by the address rule", "error", err, "request_id", requestID(r))
-		http.Error(w, "The app cannot reach this Bitrix24 portal's address.", http.StatusBadGateway)
+		s.error(w, r, apperr.New(apperr.EUPSTREAM, "The app cannot reach this Bitrix24 portal's address."))
 		return
 	}
 	var apiErr *bitrix24.APIError
 	if errors.As(err, &apiErr) || errors.Is(err, context.DeadlineExceeded) {
 		s.log.ErrorContext(r.Context(), "bitrix24 call failed", "error", err, "request_id", requestID(r))
-		http.Error(w, "Bitrix24 did not answer as expected. Try again in a minute.", http.StatusBadGateway)
+		s.error(w, r, apperr.New(apperr.EUPSTREAM, "Bitrix24 did not answer as expected. Try again in a minute."))
 		return
 	}
 	s.error(w, r, err)

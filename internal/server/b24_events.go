@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/jobs"
 	"b24learn/internal/store"
@@ -30,7 +31,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.refuseMalformed()
 		s.log.InfoContext(r.Context(), "bad event", "error", err, "request_id", requestID(r))
-		http.Error(w, "Malformed event.", http.StatusBadRequest)
+		s.error(w, r, errMalformedEvent)
 		return
 	}
 	if !s.guardRefreshEvent(w, r, ev) {
@@ -49,10 +50,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errUnverified):
 		s.log.WarnContext(r.Context(), "event not verified", "event", ev.Name, "error", err, "request_id", requestID(r))
-		http.Error(w, "Event not verified.", http.StatusUnauthorized)
+		s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Event not verified."))
 	case errors.Is(err, errNotAdmin):
 		s.log.WarnContext(r.Context(), "event from a non-admin ignored", "event", ev.Name, "error", err, "request_id", requestID(r))
-		http.Error(w, "Only a portal administrator's event can do this.", http.StatusForbidden)
+		s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Only a portal administrator's event can do this."))
 	case err != nil:
 		s.error(w, r, fmt.Errorf("event %s: %w", ev.Name, err))
 	default:
@@ -63,6 +64,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(answer + "\n"))
 	}
 }
+
+// errMalformedEvent answers an event that cannot be read.
+var errMalformedEvent = apperr.New(apperr.EMALFORMED, "Malformed event.")
 
 // errNotAdmin means the OAuth server vouched for the request's tokens, but
 // they belong to a user who may not do what the event asks.

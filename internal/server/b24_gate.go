@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/store"
 )
@@ -241,7 +242,7 @@ func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bi
 	if err := ev.CheckRefreshAuth(); err != nil {
 		s.refuseMalformed()
 		s.log.InfoContext(r.Context(), "bad event", "event", ev.Name, "error", err, "request_id", requestID(r))
-		http.Error(w, "Malformed event.", http.StatusBadRequest)
+		s.error(w, r, errMalformedEvent)
 		return false
 	}
 	known, err := s.portalOnRecord(r.Context(), ev.Auth.MemberID)
@@ -271,7 +272,7 @@ func (s *Server) refuseLimited(w http.ResponseWriter, r *http.Request, reason st
 	s.log.WarnContext(r.Context(), "oauth verification refused", "reason", reason, "path", r.URL.Path,
 		"request_id", requestID(r))
 	w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
-	http.Error(w, "Too many requests. Try again in a minute.", http.StatusTooManyRequests)
+	s.error(w, r, apperr.New(apperr.ETOOMANY, "Too many requests. Try again in a minute."))
 }
 
 // refuseMalformed counts a request turned away for its shape.

@@ -23,13 +23,26 @@ var errorStatus = map[string]int{
 	apperr.EUPSTREAM:     http.StatusBadGateway,
 }
 
-// statusOf is the HTTP status of err. Pages that show an error inside a
-// re-rendered form take their status from here too.
-func statusOf(err error) int {
-	if status, ok := errorStatus[apperr.ErrorCode(err)]; ok {
+// statusOf is the HTTP status of err.
+func statusOf(err error) int { return codeStatus(apperr.ErrorCode(err)) }
+
+// codeStatus is the HTTP status of an app error code. Pages that show an
+// error inside a re-rendered form take their status from here.
+func codeStatus(code string) int {
+	if status, ok := errorStatus[code]; ok {
 		return status
 	}
 	return http.StatusInternalServerError
+}
+
+// formStatus is the status of a page that shows a form again: 200 when
+// nothing failed, else the status of the failure, whose message the page
+// shows next to the form.
+func formStatus(fail error) int {
+	if fail == nil {
+		return http.StatusOK
+	}
+	return statusOf(fail)
 }
 
 // errNotFound is net/http's own 404 text, so a missing id answers like an
@@ -67,14 +80,16 @@ func (s *Server) errorJSON(w http.ResponseWriter, r *http.Request, err error) {
 // errorStatus, the user-facing message of an *apperr.Error, and for anything
 // else "Internal error." with the details logged, never shown. An
 // *apperr.Error with EINTERNAL is made by code that has logged what it knows.
+// Internal errors are plain text in every format: the page's script shows
+// its own text, in the page's language, for an answer that is not JSON.
 func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error, f errorFormat) {
 	var appErr *apperr.Error
 	if !errors.As(err, &appErr) {
 		s.log.ErrorContext(r.Context(), "request failed", "error", err, "path", r.URL.Path, "request_id", requestID(r))
 	}
 	status, msg := statusOf(err), apperr.ErrorMessage(err)
-	switch f {
-	case asJSON:
+	switch {
+	case f == asJSON && status != http.StatusInternalServerError:
 		writeJSON(w, status, errorBody{Message: msg, Errors: apperr.ErrorFields(err)})
 	default:
 		http.Error(w, msg, status)

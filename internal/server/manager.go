@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/apperr"
 
 	"b24learn/internal/manager"
 
@@ -97,7 +98,7 @@ func noStore(next http.Handler) http.Handler {
 func (c *console) available(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(c.codecs) == 0 {
-			http.Error(w, "The manager console needs SECRET_KEYS.", http.StatusServiceUnavailable)
+			c.s.error(w, r, apperr.New(apperr.EUNAVAILABLE, "The manager console needs SECRET_KEYS."))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -165,12 +166,12 @@ func (c *console) requireManager(next http.Handler) http.Handler {
 				http.Redirect(w, r, "/manager/signin", http.StatusSeeOther)
 				return
 			}
-			http.Error(w, "You are signed out. Sign in again.", http.StatusUnauthorized)
+			c.s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "You are signed out. Sign in again."))
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if !sameToken(r.PostFormValue("csrf"), sess.CSRF) {
-				http.Error(w, "This form has expired or did not come from the console (CSRF check failed). Reload the page and try again.", http.StatusForbidden)
+				c.s.error(w, r, apperr.New(apperr.EFORBIDDEN, "This form has expired or did not come from the console (CSRF check failed). Reload the page and try again."))
 				return
 			}
 		}
@@ -181,7 +182,7 @@ func (c *console) requireManager(next http.Handler) http.Handler {
 				http.Redirect(w, r, "/manager/totp", http.StatusSeeOther)
 				return
 			}
-			http.Error(w, "Set up your authenticator app first (/manager/totp).", http.StatusForbidden)
+			c.s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Set up your authenticator app first (/manager/totp)."))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), consoleKey{}, sess)))
@@ -206,13 +207,15 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, com
 	}
 }
 
-func (c *console) signInPage(w http.ResponseWriter, r *http.Request, status int, email, msg string) {
+// signInPage shows the sign-in form; a failed sign-in (fail) sets the
+// status and the message above the form.
+func (c *console) signInPage(w http.ResponseWriter, r *http.Request, email string, fail error) {
 	tok := newToken()
 	if err := c.setCookie(w, managerLoginCookie, tok, time.Hour); err != nil {
 		c.s.error(w, r, err)
 		return
 	}
-	c.render(w, r, status, templates.ManagerSignIn(templates.SignInView{Email: email, Error: msg, CSRF: tok}))
+	c.render(w, r, formStatus(fail), templates.ManagerSignIn(templates.SignInView{Email: email, Error: apperr.ErrorMessage(fail), CSRF: tok}))
 }
 
 func (c *console) handleSignInForm(w http.ResponseWriter, r *http.Request) {
@@ -220,13 +223,13 @@ func (c *console) handleSignInForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/manager/requests", http.StatusSeeOther)
 		return
 	}
-	c.signInPage(w, r, http.StatusOK, "", "")
+	c.signInPage(w, r, "", nil)
 }
 
 func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	want, ok := c.readCookie(r, managerLoginCookie)
 	if !ok || !sameToken(r.PostFormValue("csrf"), want) {
-		c.signInPage(w, r, http.StatusForbidden, "", "The sign-in form expired. Please try again.")
+		c.signInPage(w, r, "", apperr.New(apperr.EFORBIDDEN, "The sign-in form expired. Please try again."))
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
@@ -238,13 +241,13 @@ func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &rl):
 		c.s.log.Warn("console sign-in limited", "ip", ip)
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
-		c.signInPage(w, r, http.StatusTooManyRequests, email,
+		c.signInPage(w, r, email, apperr.New(apperr.ETOOMANY,
 			"Too many failed sign-ins. Try again in "+waitText(rl.RetryAfter)+
-				"; if you use an authenticator app, enter its code with your password.")
+				"; if you use an authenticator app, enter its code with your password."))
 		return
 	case errors.Is(err, manager.ErrBadCredentials):
 		c.s.log.Info("console sign-in failed", "ip", ip)
-		c.signInPage(w, r, http.StatusUnauthorized, email, "Wrong e-mail, password or authenticator code.")
+		c.signInPage(w, r, email, apperr.New(apperr.EUNAUTHORIZED, "Wrong e-mail, password or authenticator code."))
 		return
 	case err != nil:
 		c.s.error(w, r, err)
@@ -274,12 +277,14 @@ func waitText(d time.Duration) string {
 // handleTOTPForm shows the manager's second factor: enabled, or the secret
 // to add to an authenticator app and a field for its first code.
 func (c *console) handleTOTPForm(w http.ResponseWriter, r *http.Request) {
-	c.totpPage(w, r, http.StatusOK, "")
+	c.totpPage(w, r, nil)
 }
 
-func (c *console) totpPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+// totpPage shows the second factor's page; a refused code (fail) sets the
+// status and the message.
+func (c *console) totpPage(w http.ResponseWriter, r *http.Request, fail error) {
 	sess := managerFrom(r.Context())
-	v := templates.TOTPView{Nav: c.nav(r, "totp"), Enabled: sess.TOTP, Required: sess.TOTPRequired, Error: msg}
+	v := templates.TOTPView{Nav: c.nav(r, "totp"), Enabled: sess.TOTP, Required: sess.TOTPRequired, Error: apperr.ErrorMessage(fail)}
 	if r.URL.Query().Get("done") == "totp" {
 		v.Nav.Flash = "Two-step sign-in is on: sign in with your password and a code from the app from now on."
 	}
@@ -291,14 +296,14 @@ func (c *console) totpPage(w http.ResponseWriter, r *http.Request, status int, m
 		}
 		v.Secret, v.URI = enr.Secret, enr.URI
 	}
-	c.render(w, r, status, templates.ManagerTOTP(v))
+	c.render(w, r, formStatus(fail), templates.ManagerTOTP(v))
 }
 
 func (c *console) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	err := manager.ConfirmTOTP(r.Context(), c.s.pool, c.s.cfg.Keyring, c.actor(r), r.PostFormValue("code"), c.s.now())
 	switch {
 	case errors.Is(err, manager.ErrBadCode):
-		c.totpPage(w, r, http.StatusUnprocessableEntity, "That code does not match. Check the app shows codes for this account and try the current one.")
+		c.totpPage(w, r, apperr.New(apperr.EINVALID, "That code does not match. Check the app shows codes for this account and try the current one."))
 		return
 	case errors.Is(err, manager.ErrTOTPEnabled):
 		http.Redirect(w, r, "/manager/totp", http.StatusSeeOther)
@@ -361,21 +366,21 @@ func pathID(r *http.Request) (int64, bool) {
 func (c *console) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
 	if !ok {
-		http.NotFound(w, r)
+		c.s.error(w, r, errNotFound)
 		return
 	}
 	status, notes := r.PostFormValue("status"), strings.TrimSpace(r.PostFormValue("notes"))
 	if !activation.ValidStatus(status) || len(notes) > 4000 {
-		http.Error(w, "Unknown status or notes too long (4000 characters at most).", http.StatusBadRequest)
+		c.s.error(w, r, apperr.New(apperr.EMALFORMED, "Unknown status or notes too long (4000 characters at most)."))
 		return
 	}
 	err := activation.UpdateRequest(r.Context(), c.s.pool, c.actor(r), id, status, notes, c.s.now())
 	switch {
 	case errors.Is(err, activation.ErrNotFound):
-		http.NotFound(w, r)
+		c.s.error(w, r, errNotFound)
 		return
 	case errors.Is(err, activation.ErrOpenRequestExists):
-		http.Error(w, "This portal has another open request; close that one first.", http.StatusConflict)
+		c.s.error(w, r, apperr.New(apperr.ECONFLICT, "This portal has another open request; close that one first."))
 		return
 	case err != nil:
 		c.s.error(w, r, err)
@@ -396,13 +401,13 @@ func (c *console) handlePortals(w http.ResponseWriter, r *http.Request) {
 func (c *console) handlePortal(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
 	if !ok {
-		http.NotFound(w, r)
+		c.s.error(w, r, errNotFound)
 		return
 	}
 	ctx := r.Context()
 	p, err := manager.GetPortal(ctx, c.s.pool, id)
 	if errors.Is(err, manager.ErrNotFound) {
-		http.NotFound(w, r)
+		c.s.error(w, r, errNotFound)
 		return
 	}
 	if err != nil {
@@ -432,17 +437,17 @@ func (c *console) handlePortal(w http.ResponseWriter, r *http.Request) {
 func (c *console) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
 	if !ok {
-		http.NotFound(w, r)
+		c.s.error(w, r, errNotFound)
 		return
 	}
 	state, note := activation.State(r.PostFormValue("state")), strings.TrimSpace(r.PostFormValue("note"))
 	if (state != activation.StateActive && state != activation.StateSuspended) || len(note) > 2000 {
-		http.Error(w, "Choose Activate or Suspend; the note may have 2000 characters at most.", http.StatusBadRequest)
+		c.s.error(w, r, apperr.New(apperr.EMALFORMED, "Choose Activate or Suspend; the note may have 2000 characters at most."))
 		return
 	}
 	err := activation.SetActivation(r.Context(), c.s.pool, c.actor(r), id, state, note, c.s.now())
 	if errors.Is(err, activation.ErrNotFound) {
-		http.NotFound(w, r)
+		c.s.error(w, r, errNotFound)
 		return
 	}
 	if err != nil {

@@ -49,7 +49,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 		now: time.Now, sessions: newSessionCodec(kr)}
 	e := &consoleEnv{t: t, s: s, pool: pool, c: newConsole(s)}
 	r := chi.NewRouter()
-	r.Use(s.withClientIP, limitBody(maxBodyBytes))
+	r.Use(s.withClientIP, s.limitBody(maxBodyBytes))
 	r.Route("/app", func(r chi.Router) {
 		r.Use(s.withSession)
 		r.With(s.requireAdmin).Post("/activation", s.handleActivation)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+
+	"b24learn/internal/apperr"
 )
 
 func requestID(r *http.Request) string { return middleware.GetReqID(r.Context()) }
@@ -58,19 +60,23 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()), "request_id", requestID(r))
-				http.Error(w, "Internal error.", http.StatusInternalServerError)
+				s.error(w, r, errPanicked)
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
 
+// errPanicked answers a request whose handler panicked; the recoverer has
+// logged the panic and its stack.
+var errPanicked = apperr.New(apperr.EINTERNAL, "Internal error.")
+
 // limitBody bounds request bodies; a larger one fails to parse with a clear 413.
-func limitBody(n int64) func(http.Handler) http.Handler {
+func (s *Server) limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
-				http.Error(w, "Request body too large.", http.StatusRequestEntityTooLarge)
+				s.error(w, r, apperr.New(apperr.ETOOLARGE, "Request body too large."))
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)

@@ -15,7 +15,7 @@ import (
 // routes lists the whole HTTP surface of the app.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.withClientIP, s.accessLog, s.recoverer, securityHeaders, limitBody(maxBodyBytes))
+	r.Use(middleware.RequestID, s.withClientIP, s.accessLog, s.recoverer, securityHeaders, s.limitBody(maxBodyBytes))
 
 	// Operations.
 	r.Get("/healthz", s.handleHealthz)

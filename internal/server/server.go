@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
@@ -105,8 +106,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err := store.Ready(ctx, s.pool); err != nil {
 		s.log.Warn("not ready", "error", err)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready: database unavailable or not migrated\n"))
+		s.error(w, r, apperr.New(apperr.EUNAVAILABLE, "not ready: database unavailable or not migrated"))
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
@@ -125,7 +125,7 @@ func (s *Server) publicMetrics(next http.Handler) http.HandlerFunc {
 		// Hashing first makes the comparison constant-time in the length too.
 		want, have := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(got))
 		if token == "" || !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
-			http.NotFound(w, r)
+			s.error(w, r, errNotFound)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")

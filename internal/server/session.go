@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 
+	"b24learn/internal/apperr"
 	"b24learn/internal/secret"
 	"b24learn/internal/store"
 )
@@ -75,6 +76,9 @@ func (c *sessionCodec) encode(s Session) (string, error) {
 	}
 	return tok, nil
 }
+
+// errSessionEnded is the answer to a request without a valid session.
+var errSessionEnded = apperr.New(apperr.EUNAUTHORIZED, "Your session has ended. Open the app again from Bitrix24.")
 
 // errNoSession covers a missing, forged, garbled or expired token alike; the
 // client learns only that it must reopen the app.
@@ -144,12 +148,12 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.sessions.decode(sessionToken(r), s.now())
 		if err != nil {
-			http.Error(w, "Your session has ended. Open the app again from Bitrix24.", http.StatusUnauthorized)
+			s.error(w, r, errSessionEnded)
 			return
 		}
 		p, err := store.GetPortal(r.Context(), s.pool, sess.PortalID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (!p.Installed() || p.InstallGeneration != sess.Gen)) {
-			http.Error(w, "The app was removed or installed again on this portal. Open it again from Bitrix24.", http.StatusUnauthorized)
+			s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "The app was removed or installed again on this portal. Open it again from Bitrix24."))
 			return
 		}
 		if err != nil {
@@ -204,11 +208,11 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := sessionFrom(r.Context())
 		if !ok {
-			http.Error(w, "Your session has ended. Open the app again from Bitrix24.", http.StatusUnauthorized)
+			s.error(w, r, errSessionEnded)
 			return
 		}
 		if !sess.Admin {
-			http.Error(w, "Only a Bitrix24 administrator can change these settings.", http.StatusForbidden)
+			s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Only a Bitrix24 administrator can change these settings."))
 			return
 		}
 		next.ServeHTTP(w, r)

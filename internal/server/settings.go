@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"b24learn/internal/apperr"
 	"b24learn/internal/connect"
 	"b24learn/internal/learn"
 )
@@ -339,15 +340,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	v, ok := sessionFrom(r.Context())
 	if !ok {
-		http.Error(w, "Unauthorized.", http.StatusUnauthorized)
+		a.s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Unauthorized."))
 		return
 	}
 	if !v.Admin {
-		writeJSON(w, http.StatusForbidden, saveResult{Message: msgAdminOnly.in(v.Lang)})
+		a.s.errorJSON(w, r, apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(v.Lang)))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		writeJSON(w, http.StatusBadRequest, saveResult{Message: msgBadRequest.in(v.Lang)})
+		a.s.errorJSON(w, r, apperr.New(apperr.EMALFORMED, msgBadRequest.in(v.Lang)))
 		return
 	}
 	ctx := r.Context()
@@ -364,7 +365,7 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 		errs[fieldLearnPassword] = msgPasswordAgain.in(v.Lang)
 	}
 	if len(errs) > 0 {
-		writeJSON(w, http.StatusUnprocessableEntity, saveResult{Message: msgFixErrors.in(v.Lang), Errors: errs})
+		a.s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgFixErrors.in(v.Lang), Fields: errs})
 		return
 	}
 	var stored string
@@ -387,10 +388,8 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 			ce = &learn.CheckError{Code: learn.CheckUnreachable, Err: err}
 		}
 		a.s.log.InfoContext(ctx, "learn check failed", "portal_id", v.PortalID, "code", ce.Code, "error", ce.Err)
-		writeJSON(w, http.StatusUnprocessableEntity, saveResult{
-			Message: msgCheckFailed.in(v.Lang),
-			Errors:  map[string]string{checkField(ce.Code): ce.Message(v.Lang)},
-		})
+		a.s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgCheckFailed.in(v.Lang),
+			Fields: map[string]string{checkField(ce.Code): ce.Message(v.Lang)}})
 		return
 	}
 	var enc []byte

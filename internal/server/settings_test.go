@@ -60,7 +60,7 @@ func newSettingsEnv(t testing.TB) *settingsEnv {
 		now: time.Now, sessions: newSessionCodec(e.kr)}
 	e.a = &settingsApp{s: e.s, check: learnCheckFunc(e.check), org: e}
 	r := chi.NewRouter()
-	r.Use(limitBody(maxBodyBytes))
+	r.Use(e.s.limitBody(maxBodyBytes))
 	r.Route("/app", func(r chi.Router) {
 		r.Use(e.s.withSession)
 		e.a.mountSettings(r)

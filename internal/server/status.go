@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/apperr"
 	"b24learn/internal/jobs"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
@@ -182,10 +183,11 @@ type actionResult struct {
 	Message string `json:"message"`
 }
 
-// errRefused carries a user-facing refusal out of a transaction.
+// errRefused carries a user-facing refusal out of a transaction; the
+// message is put in the session's language outside it.
 type errRefused struct {
-	status int
-	m      msg
+	code string
+	m    msg
 }
 
 func (e *errRefused) Error() string { return e.m.en }
@@ -197,11 +199,11 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := sessionFrom(r.Context())
 		if !ok {
-			writeJSON(w, http.StatusUnauthorized, actionResult{Message: msgSessionMissing.en})
+			a.s.errorJSON(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.en))
 			return
 		}
 		if !sess.Admin {
-			writeJSON(w, http.StatusForbidden, actionResult{Message: msgAdminOnly.in(sess.Lang)})
+			a.s.errorJSON(w, r, apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(sess.Lang)))
 			return
 		}
 		ctx := r.Context()
@@ -217,7 +219,7 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 				return err
 			}
 			if !st.Exists || !st.HasPassword() {
-				return &errRefused{http.StatusConflict, msgNotConfigured}
+				return &errRefused{apperr.ECONFLICT, msgNotConfigured}
 			}
 			var args river.JobArgs
 			switch kind {
@@ -227,19 +229,19 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 				args = jobs.PreviewArgs{PortalID: sess.PortalID}
 			case "sync":
 				if activation != "active" {
-					return &errRefused{http.StatusConflict, msgNotActive}
+					return &errRefused{apperr.ECONFLICT, msgNotActive}
 				}
 				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerManual}
 			case "approve":
 				if activation != "active" {
-					return &errRefused{http.StatusConflict, msgNotActive}
+					return &errRefused{apperr.ECONFLICT, msgNotActive}
 				}
 				held, err := syncer.NewStore(a.s.pool).LatestHeld(ctx, sess.PortalID)
 				if err != nil {
 					return err
 				}
 				if held == nil {
-					return &errRefused{http.StatusConflict, msgNothingHeld}
+					return &errRefused{apperr.ECONFLICT, msgNothingHeld}
 				}
 				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerApproved}
 			}
@@ -253,7 +255,7 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 		var ref *errRefused
 		switch {
 		case errors.As(err, &ref):
-			writeJSON(w, ref.status, actionResult{Message: ref.m.in(sess.Lang)})
+			a.s.errorJSON(w, r, apperr.New(ref.code, ref.m.in(sess.Lang)))
 			return
 		case err != nil:
 			a.s.error(w, r, err)
@@ -325,27 +327,30 @@ func itemChanges(it syncer.RunItem) string {
 	return strings.Join(parts, "; ")
 }
 
-func (a *settingsApp) loadReport(r *http.Request) (reportJSON, Session, int, error) {
+// loadReport reads the run report the request names; a refusal is an
+// *apperr.Error with "Report not found." in the session's language.
+func (a *settingsApp) loadReport(r *http.Request) (reportJSON, error) {
 	sess, ok := sessionFrom(r.Context())
 	if !ok {
-		return reportJSON{}, sess, http.StatusUnauthorized, nil
+		return reportJSON{}, apperr.New(apperr.EUNAUTHORIZED, msgRunNotFound.in(sess.Lang))
 	}
+	notFound := apperr.New(apperr.ENOTFOUND, msgRunNotFound.in(sess.Lang))
 	id, err := strconv.ParseInt(chi.URLParam(r, "runID"), 10, 64)
 	if err != nil || id <= 0 {
-		return reportJSON{}, sess, http.StatusNotFound, nil
+		return reportJSON{}, notFound
 	}
 	rs := syncer.NewStore(a.s.pool)
 	// The portal comes from the session: another portal's run id is "not found".
 	run, err := rs.Run(r.Context(), sess.PortalID, id)
 	if errors.Is(err, syncer.ErrRunNotFound) {
-		return reportJSON{}, sess, http.StatusNotFound, nil
+		return reportJSON{}, notFound
 	}
 	if err != nil {
-		return reportJSON{}, sess, 0, err
+		return reportJSON{}, err
 	}
 	items, err := rs.RunItems(r.Context(), sess.PortalID, id)
 	if err != nil {
-		return reportJSON{}, sess, 0, err
+		return reportJSON{}, err
 	}
 	rep := reportJSON{ID: run.ID, Trigger: string(run.Trigger), Status: run.Status, StartedAt: run.StartedAt,
 		Counts: run.Counts, Error: run.Error, Items: make([]reportItem, 0, len(items))}
@@ -353,19 +358,15 @@ func (a *settingsApp) loadReport(r *http.Request) (reportJSON, Session, int, err
 		rep.Items = append(rep.Items, reportItem{Kind: string(it.Kind), B24ID: it.B24ID, LearnID: it.LearnID,
 			Name: itemName(it), Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)})
 	}
-	return rep, sess, http.StatusOK, nil
+	return rep, nil
 }
 
 // handleRunReport answers one run's report as JSON (the page renders it with
 // textContent).
 func (a *settingsApp) handleRunReport(w http.ResponseWriter, r *http.Request) {
-	rep, sess, status, err := a.loadReport(r)
+	rep, err := a.loadReport(r)
 	if err != nil {
-		a.s.error(w, r, err)
-		return
-	}
-	if status != http.StatusOK {
-		writeJSON(w, status, actionResult{Message: msgRunNotFound.in(sess.Lang)})
+		a.s.errorJSON(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
@@ -373,13 +374,9 @@ func (a *settingsApp) handleRunReport(w http.ResponseWriter, r *http.Request) {
 
 // handleRunCSV answers one run's report as CSV.
 func (a *settingsApp) handleRunCSV(w http.ResponseWriter, r *http.Request) {
-	rep, sess, status, err := a.loadReport(r)
+	rep, err := a.loadReport(r)
 	if err != nil {
 		a.s.error(w, r, err)
-		return
-	}
-	if status != http.StatusOK {
-		http.Error(w, msgRunNotFound.in(sess.Lang), status)
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"b24learn/internal/apperr"
 	"b24learn/internal/jobs"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
@@ -285,7 +286,7 @@ func (s *Server) handleLiveStatus(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
 	p, ok := sessionPortal(r.Context())
 	if !ok {
-		writeJSON(w, http.StatusUnauthorized, actionResult{Message: msgSessionMissing.en})
+		s.errorJSON(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.en))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
