@@ -58,33 +58,9 @@ func newConsole(s *Server) *console {
 	return c
 }
 
-// managerRoutes registers the console under /manager.
-func (s *Server) managerRoutes(r chi.Router) {
-	newConsole(s).mount(r)
-}
-
-func (c *console) mount(r chi.Router) {
-	r.Route("/manager", func(r chi.Router) {
-		r.Use(c.available, noStore)
-		r.Get("/signin", c.handleSignInForm)
-		r.Post("/signin", c.handleSignIn)
-		r.Group(func(r chi.Router) {
-			r.Use(c.requireManager)
-			r.Get("/", func(w http.ResponseWriter, r *http.Request) {
-				http.Redirect(w, r, "/manager/requests", http.StatusSeeOther)
-			})
-			r.Post("/signout", c.handleSignOut)
-			r.Get("/requests", c.handleRequests)
-			r.Post("/requests/{id}", c.handleUpdateRequest)
-			r.Get("/portals", c.handlePortals)
-			r.Get("/portals/{id}", c.handlePortal)
-			r.Post("/portals/{id}/activation", c.handleSetActivation)
-			r.Get("/jobs", c.handleJobs)
-			r.Get("/audit", c.handleAudit)
-			r.Get("/totp", c.handleTOTPForm)
-			r.Post("/totp", c.handleTOTPConfirm)
-		})
-	})
+// handleHome sends a signed-in manager to the requests.
+func (c *console) handleHome(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/manager/requests", http.StatusSeeOther)
 }
 
 func noStore(next http.Handler) http.Handler {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -22,6 +21,7 @@ import (
 	"b24learn/internal/activation"
 	"b24learn/internal/config"
 	"b24learn/internal/manager"
+	"b24learn/internal/metrics"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
 )
@@ -45,18 +45,10 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{log: slog.New(slog.DiscardHandler), cfg: &config.Config{Keyring: kr}, pool: pool, river: rc,
-		now: time.Now, sessions: newSessionCodec(kr)}
-	e := &consoleEnv{t: t, s: s, pool: pool, c: newConsole(s)}
-	r := chi.NewRouter()
-	r.Use(s.withClientIP, s.limitBody(maxBodyBytes))
-	r.Route("/app", func(r chi.Router) {
-		r.Use(s.withSession)
-		r.With(s.requireAdmin).Post("/activation", s.handleActivation)
-	})
-	e.c.mount(r)
-	e.h = r
-	return e
+	s := newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: kr}, Pool: pool, River: rc,
+		Metrics: metrics.New()})
+	// The real router, with the middleware in the order the app runs it.
+	return &consoleEnv{t: t, s: s, pool: pool, c: s.console, h: s.routes()}
 }
 
 // browser keeps cookies by hand: the console's cookies are Secure, which

@@ -12,7 +12,9 @@ import (
 	"b24learn/web"
 )
 
-// routes lists the whole HTTP surface of the app.
+// routes lists the whole HTTP surface of the app: every route and the
+// middleware in front of it. Handlers live in the files of what they serve;
+// no other file adds a route (TestRoutesListed checks both).
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.withClientIP, s.accessLog, s.recoverer, securityHeaders, s.limitBody(maxBodyBytes))
@@ -22,21 +24,55 @@ func (s *Server) routes() http.Handler {
 	r.Get("/readyz", s.handleReadyz)
 	r.Get("/metrics", s.publicMetrics(s.metrics.Handler())) // the private listener is METRICS_ADDR
 
-	// Bitrix24: the iframe pages and the event handler (DESIGN §2, §4).
+	// Bitrix24: the iframe pages and the event handler, proven through
+	// Bitrix24's OAuth server (b24.go, b24_events.go).
 	r.Post("/b24/install", s.handleInstall)
 	r.Post("/b24/app", s.handleApp)
 	r.Post("/b24/events", s.handleEvents)
 
-	// The app page's own requests, scoped to the session's portal.
+	// The app page's own requests, scoped to the session's portal: the
+	// portal always comes from the session, never from the request.
 	r.Route("/app", func(r chi.Router) {
 		r.Use(s.withSession)
 		r.Get("/state", s.handleAppState)
-		s.settingsApp().mountSettings(r) // settings page: /app/settings, /app/status, /app/runs/…, /app/preview|sync|approve
-		r.With(s.requireAdmin).Post("/activation", s.handleActivation)
+		// Polled while a run is queued or running; other users than admins
+		// get no names, e-mails or error texts.
+		r.Get("/status", s.handleLiveStatus)
+		// What changes state, and the run reports (employees' names and
+		// e-mails), are for admins only.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAdmin)
+			r.Get("/runs/{runID}", s.settings.handleRunReport)
+			r.Get("/runs/{runID}/csv", s.settings.handleRunCSV)
+			r.Post("/settings", s.settings.handleSaveSettings)
+			r.Post("/preview", s.settings.handleAction("preview"))
+			r.Post("/sync", s.settings.handleAction("sync"))
+			r.Post("/approve", s.settings.handleAction("approve"))
+			r.Post("/activation", s.handleActivation)
+		})
 	})
 
-	// The iSpring managers' console (DESIGN §8): its own cookie session and CSRF.
-	s.managerRoutes(r)
+	// The iSpring managers' console: its own cookie session and CSRF token,
+	// refused as a whole without SECRET_KEYS.
+	r.Route("/manager", func(r chi.Router) {
+		r.Use(s.console.available, noStore)
+		r.Get("/signin", s.console.handleSignInForm)
+		r.Post("/signin", s.console.handleSignIn)
+		r.Group(func(r chi.Router) {
+			r.Use(s.console.requireManager) // and, until it has one, a second factor
+			r.Get("/", s.console.handleHome)
+			r.Post("/signout", s.console.handleSignOut)
+			r.Get("/totp", s.console.handleTOTPForm)
+			r.Post("/totp", s.console.handleTOTPConfirm)
+			r.Get("/requests", s.console.handleRequests)
+			r.Post("/requests/{id}", s.console.handleUpdateRequest)
+			r.Get("/portals", s.console.handlePortals)
+			r.Get("/portals/{id}", s.console.handlePortal)
+			r.Post("/portals/{id}/activation", s.console.handleSetActivation)
+			r.Get("/jobs", s.console.handleJobs)
+			r.Get("/audit", s.console.handleAudit)
+		})
+	})
 
 	static, _ := fs.Sub(web.Static, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))

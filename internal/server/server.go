@@ -60,10 +60,19 @@ type Server struct {
 	b24HTTP   *http.Client
 	oauthHTTP *http.Client
 	gate      *verifyGate // bounds OAuth calls caused by anonymous requests
+
+	settings *settingsApp // the settings page's handlers
+	console  *console     // the managers' console's handlers
 }
 
 // New builds the router.
 func New(d Deps) http.Handler {
+	return newServer(d).routes()
+}
+
+// newServer builds the handlers' dependencies; tests replace the outside
+// calls (the Learn check, the department tree) before taking routes().
+func newServer(d Deps) *Server {
 	s := &Server{log: d.Log, cfg: d.Config, pool: d.Pool, river: d.River, metrics: d.Metrics, clients: d.Clients, now: d.Now}
 	if s.now == nil {
 		s.now = time.Now
@@ -85,7 +94,10 @@ func New(d Deps) http.Handler {
 			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts,
 			B24AllowPrivateHosts: d.Config.B24AllowPrivateHosts})
 	}
-	return s.routes()
+	s.settings = &settingsApp{s: s, check: newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts),
+		org: bitrix24Org{client: s.portalB24Client}}
+	s.console = newConsole(s)
+	return s
 }
 
 // maxBodyBytes bounds every request body; Bitrix24's iframe and event POSTs

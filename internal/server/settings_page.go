@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"b24learn/internal/activation"
 	"b24learn/internal/store"
 	"b24learn/templates"
@@ -19,31 +17,6 @@ const bx24JS = "//api.bitrix24.com/api/v1/"
 // treeTimeout bounds the Bitrix24 calls of one page render; a slow portal
 // gets the page without the picker rather than no page.
 const treeTimeout = 20 * time.Second
-
-// settingsApp builds the settings page's handlers with the production
-// dependencies.
-func (s *Server) settingsApp() *settingsApp {
-	allow := s.cfg != nil && s.cfg.LearnAllowPrivateHosts
-	return &settingsApp{s: s, check: newLearnChecker(s.clients, allow), org: bitrix24Org{client: s.portalB24Client}}
-}
-
-// mountSettings adds the page's endpoints to the /app router, which admits
-// only requests with a valid session. The state-changing ones, and the run
-// reports (employees' names and e-mails), are for admins only; the status
-// shows other users no names, e-mails or error texts. The portal always
-// comes from the session, never from the request.
-func (a *settingsApp) mountSettings(r chi.Router) {
-	r.Get("/status", a.s.handleLiveStatus) // polled while a run is queued or running
-	r.Group(func(r chi.Router) {
-		r.Use(a.s.requireAdmin)
-		r.Get("/runs/{runID}", a.handleRunReport)
-		r.Get("/runs/{runID}/csv", a.handleRunCSV)
-		r.Post("/settings", a.handleSaveSettings)
-		r.Post("/preview", a.handleAction("preview"))
-		r.Post("/sync", a.handleAction("sync"))
-		r.Post("/approve", a.handleAction("approve"))
-	})
-}
 
 // settingsView gathers the page's data: stored settings (never the
 // password), the department tree from Bitrix24 and the status panel.

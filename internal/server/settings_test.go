@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -26,6 +25,7 @@ import (
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
 	"b24learn/internal/learn"
+	"b24learn/internal/metrics"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
 	"b24learn/internal/store"
@@ -56,16 +56,12 @@ func newSettingsEnv(t testing.TB) *settingsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.s = &Server{log: slog.New(slog.DiscardHandler), cfg: &config.Config{Keyring: e.kr}, pool: e.pool, river: rc,
-		now: time.Now, sessions: newSessionCodec(e.kr)}
-	e.a = &settingsApp{s: e.s, check: learnCheckFunc(e.check), org: e}
-	r := chi.NewRouter()
-	r.Use(e.s.limitBody(maxBodyBytes))
-	r.Route("/app", func(r chi.Router) {
-		r.Use(e.s.withSession)
-		e.a.mountSettings(r)
-	})
-	e.h = r
+	e.s = newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: e.kr}, Pool: e.pool, River: rc,
+		Metrics: metrics.New()})
+	e.a = e.s.settings
+	e.a.check, e.a.org = learnCheckFunc(e.check), e
+	// The real router, with the middleware in the order the app runs it.
+	e.h = e.s.routes()
 	return e
 }
 
