@@ -16,7 +16,7 @@ import (
 // admin flag, which prefills the activation form. The frame headers are
 // already set.
 func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prof bitrix24.Profile) {
-	s.settings.renderSettings(w, r, p, sess, token, profileContact(prof))
+	s.renderSettings(w, r, p, sess, token, profileContact(prof))
 }
 
 // profileContact is what a Bitrix24 profile says about how to reach the

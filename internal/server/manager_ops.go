@@ -129,34 +129,34 @@ func portalHealth(ctx context.Context, db store.DBTX, portalID int64) (templates
 }
 
 // portalOps fills the operator parts of a portal's page.
-func (c *console) portalOps(ctx context.Context, v *templates.PortalView) error {
+func (s *Server) portalOps(ctx context.Context, v *templates.PortalView) error {
 	id := v.Portal.ID
 	var err error
-	if v.Health, err = portalHealth(ctx, c.s.pool, id); err != nil {
+	if v.Health, err = portalHealth(ctx, s.pool, id); err != nil {
 		return err
 	}
-	if v.Runs, err = syncer.NewStore(c.s.pool).Runs(ctx, id, consoleRuns); err != nil {
+	if v.Runs, err = syncer.NewStore(s.pool).Runs(ctx, id, consoleRuns); err != nil {
 		return err
 	}
-	if v.Jobs, err = portalJobs(ctx, jobs.NewQueue(c.s.pool, c.s.river), id, v.Portal.Domain, consoleJobs); err != nil {
+	if v.Jobs, err = portalJobs(ctx, jobs.NewQueue(s.pool, s.river), id, v.Portal.Domain, consoleJobs); err != nil {
 		return err
 	}
-	if v.Calls, err = calllog.List(ctx, c.s.pool, id, consoleCalls); err != nil {
+	if v.Calls, err = calllog.List(ctx, s.pool, id, consoleCalls); err != nil {
 		return err
 	}
 	return nil
 }
 
-func (c *console) handleJobs(w http.ResponseWriter, r *http.Request) {
-	v := templates.JobsView{Nav: c.nav(r, "jobs")}
+func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) {
+	v := templates.JobsView{Nav: s.consoleNav(r, "jobs")}
 	var err error
-	if v.Depth, err = queueDepth(r.Context(), jobs.NewQueue(c.s.pool, c.s.river)); err != nil {
-		c.s.error(w, r, err)
+	if v.Depth, err = queueDepth(r.Context(), jobs.NewQueue(s.pool, s.river)); err != nil {
+		s.error(w, r, err)
 		return
 	}
-	if v.Failed, err = failedJobs(r.Context(), c.s.pool, jobs.NewQueue(c.s.pool, c.s.river), consoleFailures); err != nil {
-		c.s.error(w, r, err)
+	if v.Failed, err = failedJobs(r.Context(), s.pool, jobs.NewQueue(s.pool, s.river), consoleFailures); err != nil {
+		s.error(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, templates.ManagerJobs(v))
+	s.renderConsole(w, r, http.StatusOK, templates.ManagerJobs(v))
 }

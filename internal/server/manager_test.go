@@ -31,7 +31,6 @@ type consoleEnv struct {
 	s    *Server
 	pool *pgxpool.Pool
 	h    http.Handler
-	c    *console
 }
 
 func newConsoleEnv(t *testing.T) *consoleEnv {
@@ -48,7 +47,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 	s := newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: kr}, Pool: pool, River: rc,
 		Metrics: metrics.New()})
 	// The real router, with the middleware in the order the app runs it.
-	return &consoleEnv{t: t, s: s, pool: pool, c: s.console, h: s.routes()}
+	return &consoleEnv{t: t, s: s, pool: pool, h: s.routes()}
 }
 
 // browser keeps cookies by hand: the console's cookies are Secure, which

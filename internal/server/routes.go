@@ -14,7 +14,7 @@ import (
 
 // routes lists the whole HTTP surface of the app: every route and the
 // middleware in front of it. Handlers live in the files of what they serve;
-// no other file adds a route (TestRoutesListed checks both).
+// no other file adds a route (routes_test.go checks both).
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.withClientIP, s.accessLog, s.recoverer, securityHeaders, s.limitBody(maxBodyBytes))
@@ -42,12 +42,12 @@ func (s *Server) routes() http.Handler {
 		// e-mails), are for admins only.
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireAdmin)
-			r.Get("/runs/{runID}", s.settings.handleRunReport)
-			r.Get("/runs/{runID}/csv", s.settings.handleRunCSV)
-			r.Post("/settings", s.settings.handleSaveSettings)
-			r.Post("/preview", s.settings.handleAction("preview"))
-			r.Post("/sync", s.settings.handleAction("sync"))
-			r.Post("/approve", s.settings.handleAction("approve"))
+			r.Get("/runs/{runID}", s.handleRunReport)
+			r.Get("/runs/{runID}/csv", s.handleRunCSV)
+			r.Post("/settings", s.handleSaveSettings)
+			r.Post("/preview", s.handleAction("preview"))
+			r.Post("/sync", s.handleAction("sync"))
+			r.Post("/approve", s.handleAction("approve"))
 			r.Post("/activation", s.handleActivation)
 		})
 	})
@@ -55,22 +55,22 @@ func (s *Server) routes() http.Handler {
 	// The iSpring managers' console: its own cookie session and CSRF token,
 	// refused as a whole without SECRET_KEYS.
 	r.Route("/manager", func(r chi.Router) {
-		r.Use(s.console.available, noStore)
-		r.Get("/signin", s.console.handleSignInForm)
-		r.Post("/signin", s.console.handleSignIn)
+		r.Use(s.consoleAvailable, noStore)
+		r.Get("/signin", s.handleSignInForm)
+		r.Post("/signin", s.handleSignIn)
 		r.Group(func(r chi.Router) {
-			r.Use(s.console.requireManager) // and, until it has one, a second factor
-			r.Get("/", s.console.handleHome)
-			r.Post("/signout", s.console.handleSignOut)
-			r.Get("/totp", s.console.handleTOTPForm)
-			r.Post("/totp", s.console.handleTOTPConfirm)
-			r.Get("/requests", s.console.handleRequests)
-			r.Post("/requests/{id}", s.console.handleUpdateRequest)
-			r.Get("/portals", s.console.handlePortals)
-			r.Get("/portals/{id}", s.console.handlePortal)
-			r.Post("/portals/{id}/activation", s.console.handleSetActivation)
-			r.Get("/jobs", s.console.handleJobs)
-			r.Get("/audit", s.console.handleAudit)
+			r.Use(s.requireManager) // and, until it has one, a second factor
+			r.Get("/", s.handleConsoleHome)
+			r.Post("/signout", s.handleSignOut)
+			r.Get("/totp", s.handleTOTPForm)
+			r.Post("/totp", s.handleTOTPConfirm)
+			r.Get("/requests", s.handleRequests)
+			r.Post("/requests/{id}", s.handleUpdateRequest)
+			r.Get("/portals", s.handlePortals)
+			r.Get("/portals/{id}", s.handlePortal)
+			r.Post("/portals/{id}/activation", s.handleSetActivation)
+			r.Get("/jobs", s.handleJobs)
+			r.Get("/audit", s.handleAudit)
 		})
 	})
 

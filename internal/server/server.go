@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -19,6 +20,7 @@ import (
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
+	"b24learn/internal/manager"
 	"b24learn/internal/metrics"
 	"b24learn/internal/netguard"
 	"b24learn/internal/store"
@@ -61,8 +63,15 @@ type Server struct {
 	oauthHTTP *http.Client
 	gate      *verifyGate // bounds OAuth calls caused by anonymous requests
 
-	settings *settingsApp // the settings page's handlers
-	console  *console     // the managers' console's handlers
+	// The settings page's outside calls, behind interfaces so tests can
+	// put simulators in their place.
+	check learnChecker
+	org   orgSource
+
+	// The managers' console: its cookie's codecs (none without
+	// SECRET_KEYS) and its sign-in limits.
+	managerCodecs []securecookie.Codec
+	managerLimits manager.Limits
 }
 
 // New builds the router.
@@ -94,9 +103,9 @@ func newServer(d Deps) *Server {
 			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts,
 			B24AllowPrivateHosts: d.Config.B24AllowPrivateHosts})
 	}
-	s.settings = &settingsApp{s: s, check: newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts),
-		org: bitrix24Org{client: s.portalB24Client}}
-	s.console = newConsole(s)
+	s.check = newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts)
+	s.org = bitrix24Org{client: s.portalB24Client}
+	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
 	return s
 }
 

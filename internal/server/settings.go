@@ -40,14 +40,6 @@ const (
 	maxDeptIDs     = 20000
 )
 
-// settingsApp serves the settings page and its endpoints. Its outside
-// dependencies sit behind interfaces so handler tests can use simulators.
-type settingsApp struct {
-	s     *Server
-	check learnChecker
-	org   orgSource
-}
-
 // learnChecker checks Learn credentials on save and returns where the
 // account's API answered ("" when the checker does not say); a failure is a
 // *learn.CheckError (anything else counts as "unreachable").
@@ -337,27 +329,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // handleSaveSettings validates, checks the Learn credentials and then saves
 // the settings and the audit row in one transaction. Any failure saves
 // nothing and answers 422 with the messages keyed by field.
-func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	v, ok := sessionFrom(r.Context())
 	if !ok {
-		a.s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Unauthorized."))
+		s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Unauthorized."))
 		return
 	}
 	if !v.Admin {
-		a.s.errorJSON(w, r, apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(v.Lang)))
+		s.errorJSON(w, r, apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(v.Lang)))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		a.s.errorJSON(w, r, apperr.New(apperr.EMALFORMED, msgBadRequest.in(v.Lang)))
+		s.errorJSON(w, r, apperr.New(apperr.EMALFORMED, msgBadRequest.in(v.Lang)))
 		return
 	}
 	ctx := r.Context()
-	cur, err := loadSettings(ctx, a.s.pool, v.PortalID)
+	cur, err := loadSettings(ctx, s.pool, v.PortalID)
 	if err != nil {
-		a.s.error(w, r, err)
+		s.error(w, r, err)
 		return
 	}
-	allowHTTP := a.s.cfg != nil && a.s.cfg.LearnAllowPrivateHosts
+	allowHTTP := s.cfg != nil && s.cfg.LearnAllowPrivateHosts
 	in, errs := parseSettingsForm(r, v.Lang, allowHTTP, cur.HasPassword())
 	if in.LearnURL != "" && in.LearnPassword == "" && cur.HasPassword() && in.LearnURL != cur.LearnURL {
 		// The stored password goes only to the account it was typed for:
@@ -365,13 +357,13 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 		errs[fieldLearnPassword] = msgPasswordAgain.in(v.Lang)
 	}
 	if len(errs) > 0 {
-		a.s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgFixErrors.in(v.Lang), Fields: errs})
+		s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgFixErrors.in(v.Lang), Fields: errs})
 		return
 	}
 	var stored string
 	if cur.HasPassword() {
-		if stored, err = a.s.cfg.Keyring.DecryptString(cur.Password); err != nil {
-			a.s.error(w, r, fmt.Errorf("decrypt stored learn password: %w", err))
+		if stored, err = s.cfg.Keyring.DecryptString(cur.Password); err != nil {
+			s.error(w, r, fmt.Errorf("decrypt stored learn password: %w", err))
 			return
 		}
 	}
@@ -380,27 +372,27 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 		password = stored
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
-	in.LearnAPIURL, err = a.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
+	in.LearnAPIURL, err = s.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
 	cancel()
 	if err != nil {
 		var ce *learn.CheckError
 		if !errors.As(err, &ce) {
 			ce = &learn.CheckError{Code: learn.CheckUnreachable, Err: err}
 		}
-		a.s.log.InfoContext(ctx, "learn check failed", "portal_id", v.PortalID, "code", ce.Code, "error", ce.Err)
-		a.s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgCheckFailed.in(v.Lang),
+		s.log.InfoContext(ctx, "learn check failed", "portal_id", v.PortalID, "code", ce.Code, "error", ce.Err)
+		s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgCheckFailed.in(v.Lang),
 			Fields: map[string]string{checkField(ce.Code): ce.Message(v.Lang)}})
 		return
 	}
 	var enc []byte
 	if in.LearnPassword != "" && in.LearnPassword != stored {
-		if enc, err = a.s.cfg.Keyring.EncryptString(in.LearnPassword); err != nil {
-			a.s.error(w, r, fmt.Errorf("encrypt learn password: %w", err))
+		if enc, err = s.cfg.Keyring.EncryptString(in.LearnPassword); err != nil {
+			s.error(w, r, fmt.Errorf("encrypt learn password: %w", err))
 			return
 		}
 	}
-	if err := saveSettings(ctx, a.s.pool, v.PortalID, v.UserID, in, enc); err != nil {
-		a.s.error(w, r, err)
+	if err := saveSettings(ctx, s.pool, v.PortalID, v.UserID, in, enc); err != nil {
+		s.error(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, saveResult{OK: true, Message: msgSaved.in(v.Lang), HasPassword: true})

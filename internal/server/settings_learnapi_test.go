@@ -41,7 +41,7 @@ func TestSettingsStoresLearnAPI(t *testing.T) {
 		}
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}})
-	e.a.check = learnFindFunc(func(ctx context.Context, c learn.Credentials) (string, error) {
+	e.s.check = learnFindFunc(func(ctx context.Context, c learn.Credentials) (string, error) {
 		return learn.FindAPI(ctx, c, learn.Options{HTTPClient: hc, AllowHTTP: true})
 	})
 	p := e.addPortal("apibase", "en")
@@ -81,7 +81,7 @@ func TestSettingsStoresLearnAPI(t *testing.T) {
 		t.Fatalf("after moving to %s: base %q", hosted, got)
 	}
 
-	e.a.check = learnCheckFunc(e.check) // a check that names no base
+	e.s.check = learnCheckFunc(e.check) // a check that names no base
 	save(with(form, "learn_url", custom))
 	if got, _ := stored(); got != "" {
 		t.Fatalf("after a URL change with no base found: base %q, want none", got)

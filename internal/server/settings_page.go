@@ -20,9 +20,9 @@ const treeTimeout = 20 * time.Second
 
 // settingsView gathers the page's data: stored settings (never the
 // password), the department tree from Bitrix24 and the status panel.
-func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Session, token string) (templates.SettingsView, error) {
+func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session, token string) (templates.SettingsView, error) {
 	lang := templates.PageLang(sess.Lang)
-	st, err := loadSettings(ctx, a.s.pool, p.ID)
+	st, err := loadSettings(ctx, s.pool, p.ID)
 	if err != nil {
 		return templates.SettingsView{}, err
 	}
@@ -33,7 +33,7 @@ func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Ses
 			HeadsAsManagers: st.HeadsAsManagers, ParentHeadsAsSupervisors: st.ParentHeadsAsSupervisors,
 		},
 		Scope:  st.Departments,
-		Status: a.s.loadStatus(ctx, p, st, lang, sess.Admin),
+		Status: s.loadStatus(ctx, p, st, lang, sess.Admin),
 	}
 	if sess.Admin {
 		// The Learn account (its address and admin login) is for admins:
@@ -42,9 +42,9 @@ func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Ses
 	}
 	tctx, cancel := context.WithTimeout(ctx, treeTimeout)
 	defer cancel()
-	depts, err := a.org.OrgTree(tctx, p)
+	depts, err := s.org.OrgTree(tctx, p)
 	if err != nil {
-		a.s.log.WarnContext(ctx, "load department tree", "portal_id", p.ID, "error", err)
+		s.log.WarnContext(ctx, "load department tree", "portal_id", p.ID, "error", err)
 		v.TreeError = msgTreeError.in(lang)
 	} else {
 		v.Tree = buildTree(depts)
@@ -57,21 +57,21 @@ var msgTreeError = msg{"The department list could not be loaded from Bitrix24, s
 
 // renderSettings writes the page. The frame headers are set by the caller.
 // prefill fills an empty activation form (the admin's Bitrix24 profile).
-func (a *settingsApp) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prefill activation.Contact) {
-	v, err := a.settingsView(r.Context(), p, sess, token)
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prefill activation.Contact) {
+	v, err := s.settingsView(r.Context(), p, sess, token)
 	if err != nil {
-		a.s.error(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	// The activation form belongs to the activation handler; a failure to
 	// read its state leaves the form out rather than failing the page.
-	if act, err := a.s.activationForm(r.Context(), sess, token, p.ActivationState, prefill); err != nil {
-		a.s.log.WarnContext(r.Context(), "load activation form", "portal_id", p.ID, "error", err)
+	if act, err := s.activationForm(r.Context(), sess, token, p.ActivationState, prefill); err != nil {
+		s.log.WarnContext(r.Context(), "load activation form", "portal_id", p.ID, "error", err)
 	} else {
 		v.Activation = act
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := templates.SettingsPage(v).Render(r.Context(), w); err != nil {
-		a.s.log.ErrorContext(r.Context(), "render settings page", "error", err)
+		s.log.ErrorContext(r.Context(), "render settings page", "error", err)
 	}
 }

@@ -56,7 +56,7 @@ func TestLearnCheckSameAnswerForRefusedClosedAndUnresolvable(t *testing.T) {
 		},
 		Exempt: func(ap netip.AddrPort) bool { return ap == closed },
 	})
-	e.a.check = learnCheckFunc(func(ctx context.Context, c learn.Credentials) error {
+	e.s.check = learnCheckFunc(func(ctx context.Context, c learn.Credentials) error {
 		return learn.CheckConnection(ctx, c, learn.Options{HTTPClient: hc})
 	})
 

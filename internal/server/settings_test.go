@@ -37,7 +37,6 @@ import (
 type settingsEnv struct {
 	t    testing.TB
 	s    *Server
-	a    *settingsApp
 	h    http.Handler
 	pool *pgxpool.Pool
 	kr   *secret.Keyring
@@ -58,8 +57,7 @@ func newSettingsEnv(t testing.TB) *settingsEnv {
 	}
 	e.s = newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: e.kr}, Pool: e.pool, River: rc,
 		Metrics: metrics.New()})
-	e.a = e.s.settings
-	e.a.check, e.a.org = learnCheckFunc(e.check), e
+	e.s.check, e.s.org = learnCheckFunc(e.check), e
 	// The real router, with the middleware in the order the app runs it.
 	e.h = e.s.routes()
 	return e
@@ -160,7 +158,7 @@ func (e *settingsEnv) save(token string, form url.Values) (resp, saveResult) {
 func (e *settingsEnv) page(p store.Portal, sess Session, token string) string {
 	e.t.Helper()
 	w := httptest.NewRecorder()
-	e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, token, activation.Contact{})
+	e.s.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, token, activation.Contact{})
 	if w.Code != http.StatusOK {
 		e.t.Fatalf("page: %d %s", w.Code, w.Body.String())
 	}
@@ -734,7 +732,7 @@ func BenchmarkSettingsPage5000(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		w := httptest.NewRecorder()
-		e.a.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, tok, activation.Contact{})
+		e.s.renderSettings(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), p, sess, tok, activation.Contact{})
 		if w.Code != http.StatusOK {
 			b.Fatal(w.Code)
 		}

@@ -195,20 +195,20 @@ func (e *errRefused) Error() string { return e.m.en }
 // handleAction queues a preview, a manual sync or an approved sync. The
 // portal's state is checked under a row lock in the same transaction as the
 // job insert, so a portal suspended meanwhile gets no job.
-func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
+func (s *Server) handleAction(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := sessionFrom(r.Context())
 		if !ok {
-			a.s.errorJSON(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.en))
+			s.errorJSON(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.en))
 			return
 		}
 		if !sess.Admin {
-			a.s.errorJSON(w, r, apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(sess.Lang)))
+			s.errorJSON(w, r, apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(sess.Lang)))
 			return
 		}
 		ctx := r.Context()
 		var dup bool
-		err := pgx.BeginFunc(ctx, a.s.pool, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			var activation string
 			if err := tx.QueryRow(ctx, `SELECT activation_state FROM portals WHERE id = $1 FOR SHARE`, sess.PortalID).
 				Scan(&activation); err != nil {
@@ -236,7 +236,7 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 				if activation != "active" {
 					return &errRefused{apperr.ECONFLICT, msgNotActive}
 				}
-				held, err := syncer.NewStore(a.s.pool).LatestHeld(ctx, sess.PortalID)
+				held, err := syncer.NewStore(s.pool).LatestHeld(ctx, sess.PortalID)
 				if err != nil {
 					return err
 				}
@@ -245,7 +245,7 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 				}
 				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerApproved}
 			}
-			res, err := a.s.river.InsertTx(ctx, tx, args, nil)
+			res, err := s.river.InsertTx(ctx, tx, args, nil)
 			if err != nil {
 				return fmt.Errorf("queue %s: %w", kind, err)
 			}
@@ -255,13 +255,13 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 		var ref *errRefused
 		switch {
 		case errors.As(err, &ref):
-			a.s.errorJSON(w, r, apperr.New(ref.code, ref.m.in(sess.Lang)))
+			s.errorJSON(w, r, apperr.New(ref.code, ref.m.in(sess.Lang)))
 			return
 		case err != nil:
-			a.s.error(w, r, err)
+			s.error(w, r, err)
 			return
 		}
-		a.s.log.InfoContext(ctx, "action queued", "portal_id", sess.PortalID, "user_id", sess.UserID, "action", kind, "duplicate", dup)
+		s.log.InfoContext(ctx, "action queued", "portal_id", sess.PortalID, "user_id", sess.UserID, "action", kind, "duplicate", dup)
 		m := map[string]msg{"preview": msgPreviewQueued, "sync": msgSyncQueued, "approve": msgApproveQueued}[kind]
 		if dup {
 			m = msgAlreadyQueued
@@ -329,7 +329,7 @@ func itemChanges(it syncer.RunItem) string {
 
 // loadReport reads the run report the request names; a refusal is an
 // *apperr.Error with "Report not found." in the session's language.
-func (a *settingsApp) loadReport(r *http.Request) (reportJSON, error) {
+func (s *Server) loadReport(r *http.Request) (reportJSON, error) {
 	sess, ok := sessionFrom(r.Context())
 	if !ok {
 		return reportJSON{}, apperr.New(apperr.EUNAUTHORIZED, msgRunNotFound.in(sess.Lang))
@@ -339,7 +339,7 @@ func (a *settingsApp) loadReport(r *http.Request) (reportJSON, error) {
 	if err != nil || id <= 0 {
 		return reportJSON{}, notFound
 	}
-	rs := syncer.NewStore(a.s.pool)
+	rs := syncer.NewStore(s.pool)
 	// The portal comes from the session: another portal's run id is "not found".
 	run, err := rs.Run(r.Context(), sess.PortalID, id)
 	if errors.Is(err, syncer.ErrRunNotFound) {
@@ -363,20 +363,20 @@ func (a *settingsApp) loadReport(r *http.Request) (reportJSON, error) {
 
 // handleRunReport answers one run's report as JSON (the page renders it with
 // textContent).
-func (a *settingsApp) handleRunReport(w http.ResponseWriter, r *http.Request) {
-	rep, err := a.loadReport(r)
+func (s *Server) handleRunReport(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.loadReport(r)
 	if err != nil {
-		a.s.errorJSON(w, r, err)
+		s.errorJSON(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
 }
 
 // handleRunCSV answers one run's report as CSV.
-func (a *settingsApp) handleRunCSV(w http.ResponseWriter, r *http.Request) {
-	rep, err := a.loadReport(r)
+func (s *Server) handleRunCSV(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.loadReport(r)
 	if err != nil {
-		a.s.error(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
