@@ -93,7 +93,6 @@ var ErrNotFound = errors.New("not found")
 type Submission struct {
 	PortalID  int64
 	B24UserID int64
-	Lang      string // for the validation messages
 	IP        string
 	Contact   Contact
 	// EmployeesInScope is the number of employees the selected departments
@@ -117,7 +116,7 @@ type Result struct {
 // becomes 'requested' unless it is active already. Errors: FieldErrors for
 // bad input, *RateLimitedError over a limit.
 func Submit(ctx context.Context, pool *pgxpool.Pool, limits manager.Limits, now time.Time, s Submission, enqueue Enqueue) (Result, error) {
-	c, err := Validate(s.Contact, s.Lang)
+	c, err := Validate(s.Contact)
 	if err != nil {
 		return Result{}, err
 	}

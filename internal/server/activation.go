@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
 	"b24learn/internal/syncer"
@@ -38,8 +39,8 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	in := activation.Contact{Name: r.PostFormValue("name"), Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}
 	v := templates.ActivationView{Lang: sess.Lang, Token: sessionToken(r), Name: in.Name, Email: in.Email, Phone: in.Phone}
 
-	sub := activation.Submission{PortalID: sess.PortalID, B24UserID: sess.UserID, Lang: sess.Lang, IP: clientIP(r), Contact: in}
-	if _, verr := activation.Validate(in, sess.Lang); verr == nil {
+	sub := activation.Submission{PortalID: sess.PortalID, B24UserID: sess.UserID, IP: clientIP(r), Contact: in}
+	if _, verr := activation.Validate(in); verr == nil {
 		// Only a request that will be stored is worth a Bitrix24 read.
 		sub.EmployeesInScope = s.employeesInScope(r.Context(), sess.PortalID)
 	}
@@ -50,17 +51,17 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &fe):
 		status = http.StatusUnprocessableEntity
-		v.Errors = fe
+		v.Errors = contactErrors(sess.Lang, fe)
 	case errors.As(err, &rl):
 		status = http.StatusTooManyRequests
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
-		v.Notice = rateLimitText(sess.Lang, rl.Minutes())
+		v.Notice = i18n.T(sess.Lang, "form.rate_limited", rl.Minutes())
 	case err != nil:
 		s.serverError(w, r, err)
 		return
 	default:
 		s.log.Info("activation request stored", "portal_id", sess.PortalID, "request_id", res.RequestID, "updated", res.Updated)
-		c, _ := activation.Validate(in, sess.Lang) // valid: shows the normalised values
+		c, _ := activation.Validate(in) // valid: shows the normalised values
 		v.Name, v.Email, v.Phone, v.Sent = c.Name, c.Email, c.Phone, true
 	}
 	if p, ok := sessionPortal(r.Context()); ok {
@@ -80,11 +81,13 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func rateLimitText(lang string, minutes int) string {
-	if activation.IsRussian(lang) {
-		return "Слишком много заявок подряд. Попробуйте снова через " + strconv.Itoa(minutes) + " мин."
+// contactErrors puts the sentence for each field's code next to the field.
+func contactErrors(lang i18n.Lang, fe activation.FieldErrors) map[string]string {
+	out := make(map[string]string, len(fe))
+	for field, code := range fe {
+		out[field] = i18n.T(lang, "contact."+code)
 	}
-	return "Too many requests in a row. Please try again in " + strconv.Itoa(minutes) + " min."
+	return out
 }
 
 // enqueueLeadForward inserts the forwarding job in the request's transaction.

@@ -170,14 +170,14 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 		s.b24Error(w, r, fmt.Errorf("install: %w", err))
 		return
 	}
-	_, tok, err := s.newSession(p, prof.ID, true, req.Lang)
+	sess, tok, err := s.newSession(p, prof.ID, true, req.Lang)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	setFrameHeaders(w, p)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := templates.Install(pageLang(req.Lang), p.Domain, p.Origin(), req.AppSID, tok).Render(ctx, w); err != nil {
+	if err := templates.Install(sess.Lang, p.Domain, p.Origin(), req.AppSID, tok).Render(ctx, w); err != nil {
 		s.log.ErrorContext(ctx, "render installer", "error", err)
 	}
 }
@@ -277,15 +277,6 @@ func setFrameHeaders(w http.ResponseWriter, p store.Portal) {
 	h.Del("X-Frame-Options")
 	h.Set("Content-Security-Policy", "frame-ancestors "+strings.Join(ancestors, " ")+"; base-uri 'self'; object-src 'none'")
 	h.Set("Cache-Control", "no-store")
-}
-
-// pageLang picks the page language from LANG (already checked to be short
-// and free of markup); Bitrix24 sends codes like "en", "ru", "de".
-func pageLang(lang string) string {
-	if lang == "" {
-		return "en"
-	}
-	return lang
 }
 
 // txFunc runs f in one transaction.

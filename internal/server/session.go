@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 
+	"b24learn/internal/i18n"
 	"b24learn/internal/secret"
 	"b24learn/internal/store"
 )
@@ -22,7 +23,7 @@ type Session struct {
 	PortalID int64     `json:"p"`
 	UserID   int64     `json:"u"`
 	Admin    bool      `json:"a"`
-	Lang     string    `json:"l"`
+	Lang     i18n.Lang `json:"l"`
 	Domain   string    `json:"d"`
 	Expires  time.Time `json:"e"`
 	// Gen is the portal's install generation when the session was minted:
@@ -91,12 +92,16 @@ func (c *sessionCodec) decode(tok string, now time.Time) (Session, error) {
 	if s.PortalID <= 0 || !now.Before(s.Expires) {
 		return Session{}, errNoSession
 	}
+	// Tokens minted before the language was settled carry the raw LANG.
+	s.Lang = i18n.FromBitrix24(string(s.Lang))
 	return s, nil
 }
 
 // newSession mints the token for a user proven by /b24/app or /b24/install.
-func (s *Server) newSession(p store.Portal, userID int64, admin bool, lang string) (Session, string, error) {
-	sess := Session{PortalID: p.ID, UserID: userID, Admin: admin, Lang: lang, Domain: p.Domain,
+// The page's language is settled here, once, from the frame POST's LANG;
+// every page and answer of the session speaks it.
+func (s *Server) newSession(p store.Portal, userID int64, admin bool, b24Lang string) (Session, string, error) {
+	sess := Session{PortalID: p.ID, UserID: userID, Admin: admin, Lang: i18n.FromBitrix24(b24Lang), Domain: p.Domain,
 		Expires: s.now().Add(sessionTTL).UTC().Truncate(time.Second), Gen: p.InstallGeneration}
 	tok, err := s.sessions.encode(sess)
 	return sess, tok, err

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"b24learn/internal/connect"
+	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
 )
 
@@ -103,54 +104,39 @@ type settingsInput struct {
 	LearnAPIURL string
 }
 
-// msg is one user-facing text in English and Russian.
-type msg struct{ en, ru string }
+// msg is the catalogue key of one user-facing text (internal/i18n).
+type msg string
 
-func (m msg) in(lang string) string {
-	if isRussian(lang) {
-		return m.ru
-	}
-	return m.en
-}
-
-// isRussian picks Russian for the Russian-speaking portals' languages and
-// English for the rest, as the page does.
-func isRussian(lang string) bool {
-	switch strings.ToLower(lang) {
-	case "ru", "ua", "uk", "by", "be", "kz":
-		return true
-	}
-	return false
-}
+func (m msg) in(lang i18n.Lang) string { return i18n.T(lang, string(m)) }
 
 var (
-	msgURLRequired      = msg{"Enter the address of your iSpring Learn account.", "Укажите адрес аккаунта iSpring Learn."}
-	msgURLTooLong       = msg{"The address is too long.", "Адрес слишком длинный."}
-	msgURLInvalid       = msg{"The iSpring Learn address is not a valid URL, e.g. https://company.ispringlearn.ru.", "Адрес iSpring Learn указан неверно, пример: https://company.ispringlearn.ru."}
-	msgURLNotHTTPS      = msg{"The iSpring Learn address must start with https://.", "Адрес iSpring Learn должен начинаться с https://."}
-	msgEmailRequired    = msg{"Enter the e-mail (login) of an iSpring Learn administrator.", "Укажите e-mail (логин) администратора iSpring Learn."}
-	msgEmailInvalid     = msg{"The e-mail (login) must not contain spaces and must be at most 254 characters.", "E-mail (логин) не должен содержать пробелов и быть длиннее 254 символов."}
-	msgPasswordRequired = msg{"Enter the password of the iSpring Learn administrator.", "Укажите пароль администратора iSpring Learn."}
-	msgPasswordAgain    = msg{"Enter the password again: the iSpring Learn address changed.", "Введите пароль ещё раз: адрес iSpring Learn изменился."}
-	msgPasswordTooLong  = msg{"The password is too long (at most 256 characters).", "Пароль слишком длинный (не более 256 символов)."}
-	msgFirstRequired    = msg{"Enter the time of the first run (UTC), e.g. 03:00.", "Укажите время первого запуска (UTC), например 03:00."}
-	msgTimeInvalid      = msg{"Enter a time as HH:MM, from 00:00 to 23:59.", "Укажите время в формате ЧЧ:ММ, от 00:00 до 23:59."}
-	msgSecondSame       = msg{"The second run must be at a different time than the first.", "Второй запуск должен быть в другое время, чем первый."}
-	msgDeptsInvalid     = msg{"The department selection could not be read. Reload the page and pick the departments again.", "Не удалось прочитать выбор подразделений. Обновите страницу и выберите подразделения снова."}
-	msgDeptsTooMany     = msg{"Too many departments in the selection.", "Выбрано слишком много подразделений."}
-	msgDeptsRequired    = msg{"Select at least one department to train in iSpring Learn.", "Выберите хотя бы одно подразделение для обучения в iSpring Learn."}
-	msgBoolInvalid      = msg{"This option has an invalid value.", "Недопустимое значение параметра."}
-	msgFixErrors        = msg{"Nothing was saved: correct the highlighted fields.", "Ничего не сохранено: исправьте отмеченные поля."}
-	msgCheckFailed      = msg{"Nothing was saved: the connection to iSpring Learn failed.", "Ничего не сохранено: не удалось подключиться к iSpring Learn."}
-	msgSaved            = msg{"Settings saved. The connection to iSpring Learn works.", "Настройки сохранены. Подключение к iSpring Learn работает."}
-	msgAdminOnly        = msg{"Only a portal administrator can change these settings.", "Изменять эти настройки может только администратор портала."}
-	msgBadRequest       = msg{"The request could not be read. Reload the page and try again.", "Не удалось прочитать запрос. Обновите страницу и повторите попытку."}
+	msgURLRequired      = msg("msg.url_required")
+	msgURLTooLong       = msg("msg.url_too_long")
+	msgURLInvalid       = msg("msg.url_invalid")
+	msgURLNotHTTPS      = msg("msg.url_not_https")
+	msgEmailRequired    = msg("msg.email_required")
+	msgEmailInvalid     = msg("msg.email_invalid")
+	msgPasswordRequired = msg("msg.password_required")
+	msgPasswordAgain    = msg("msg.password_again")
+	msgPasswordTooLong  = msg("msg.password_too_long")
+	msgFirstRequired    = msg("msg.first_required")
+	msgTimeInvalid      = msg("msg.time_invalid")
+	msgSecondSame       = msg("msg.second_same")
+	msgDeptsInvalid     = msg("msg.depts_invalid")
+	msgDeptsTooMany     = msg("msg.depts_too_many")
+	msgDeptsRequired    = msg("msg.depts_required")
+	msgBoolInvalid      = msg("msg.bool_invalid")
+	msgFixErrors        = msg("msg.fix_errors")
+	msgCheckFailed      = msg("msg.check_failed")
+	msgSaved            = msg("msg.saved")
+	msgAdminOnly        = msg("msg.admin_only")
+	msgBadRequest       = msg("msg.bad_request")
 )
 
 // parseSettingsForm reads and validates the form. stored tells whether a
 // password is already stored (then an empty password field keeps it). errs
 // maps field names to messages in lang; empty means valid.
-func parseSettingsForm(r *http.Request, lang string, allowHTTP, hasStoredPassword bool) (settingsInput, map[string]string) {
+func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPassword bool) (settingsInput, map[string]string) {
 	errs := map[string]string{}
 	var in settingsInput
 	get := func(k string) string { return r.PostFormValue(k) }
@@ -222,7 +208,7 @@ func parseSettingsForm(r *http.Request, lang string, allowHTTP, hasStoredPasswor
 
 	if raw, ok := r.PostForm[fieldDepartments]; ok && len(raw) > 0 {
 		scope, m := parseDeptScope(raw[len(raw)-1])
-		if m != nil {
+		if m != "" {
 			errs[fieldDepartments] = m.in(lang)
 		} else {
 			in.Departments = &scope
@@ -259,7 +245,7 @@ func parseCheckbox(vals []string) (bool, bool) {
 
 // parseDeptScope reads the picker's JSON. Ids are positive; duplicates are
 // dropped; an id both selected and excluded is refused.
-func parseDeptScope(raw string) (deptScope, *msg) {
+func parseDeptScope(raw string) (deptScope, msg) {
 	var in struct {
 		Selected []json.Number `json:"selected"`
 		Excluded []json.Number `json:"excluded"`
@@ -268,10 +254,10 @@ func parseDeptScope(raw string) (deptScope, *msg) {
 	dec.UseNumber()
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil || dec.More() {
-		return deptScope{}, &msgDeptsInvalid
+		return deptScope{}, msgDeptsInvalid
 	}
 	if len(in.Selected)+len(in.Excluded) > maxDeptIDs {
-		return deptScope{}, &msgDeptsTooMany
+		return deptScope{}, msgDeptsTooMany
 	}
 	ids := func(nums []json.Number) ([]int64, map[int64]bool, bool) {
 		out := make([]int64, 0, len(nums))
@@ -291,17 +277,26 @@ func parseDeptScope(raw string) (deptScope, *msg) {
 	sel, selSet, ok1 := ids(in.Selected)
 	exc, _, ok2 := ids(in.Excluded)
 	if !ok1 || !ok2 {
-		return deptScope{}, &msgDeptsInvalid
+		return deptScope{}, msgDeptsInvalid
 	}
 	for _, id := range exc {
 		if selSet[id] {
-			return deptScope{}, &msgDeptsInvalid
+			return deptScope{}, msgDeptsInvalid
 		}
 	}
 	if len(sel) == 0 {
-		return deptScope{}, &msgDeptsRequired
+		return deptScope{}, msgDeptsRequired
 	}
-	return deptScope{Selected: sel, Excluded: exc}, nil
+	return deptScope{Selected: sel, Excluded: exc}, ""
+}
+
+// checkText is the admin's sentence for a failed connection check; a code
+// without one reads as "unreachable", the check's catch-all.
+func checkText(lang i18n.Lang, code string) string {
+	if !i18n.Has("check." + code) {
+		code = learn.CheckUnreachable
+	}
+	return i18n.T(lang, "check."+code)
 }
 
 // checkField maps a failed connection check to the field it is about.
@@ -389,7 +384,7 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 		a.s.log.InfoContext(ctx, "learn check failed", "portal_id", v.PortalID, "code", ce.Code, "error", ce.Err)
 		writeJSON(w, http.StatusUnprocessableEntity, saveResult{
 			Message: msgCheckFailed.in(v.Lang),
-			Errors:  map[string]string{checkField(ce.Code): ce.Message(v.Lang)},
+			Errors:  map[string]string{checkField(ce.Code): checkText(v.Lang, ce.Code)},
 		})
 		return
 	}

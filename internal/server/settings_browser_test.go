@@ -25,6 +25,7 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/browsertest"
 	"b24learn/internal/config"
+	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/metrics"
@@ -387,7 +388,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	b.mustEval(`({text: document.getElementById('err-learn_password').textContent,
 		hasError: document.querySelector('[data-field="learn_password"]').classList.contains('has-error'),
 		url: document.getElementById('learn_url').value, password: document.getElementById('learn_password').value})`, &fieldErr)
-	wantMsg := (&learn.CheckError{Code: learn.CheckBadCredentials}).Message("ru")
+	wantMsg := i18n.T(i18n.RU, "check."+learn.CheckBadCredentials)
 	if fieldErr.Text != wantMsg || !fieldErr.HasError || fieldErr.URL != b.learnURL || fieldErr.Password != "wrong-password" {
 		t.Errorf("wrong password: %+v, want message %q", fieldErr, wantMsg)
 	}

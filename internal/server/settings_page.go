@@ -48,7 +48,7 @@ func (a *settingsApp) mountSettings(r chi.Router) {
 // settingsView gathers the page's data: stored settings (never the
 // password), the department tree from Bitrix24 and the status panel.
 func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Session, token string) (templates.SettingsView, error) {
-	lang := templates.PageLang(sess.Lang)
+	lang := sess.Lang
 	st, err := loadSettings(ctx, a.s.pool, p.ID)
 	if err != nil {
 		return templates.SettingsView{}, err
@@ -79,8 +79,7 @@ func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Ses
 	return v, nil
 }
 
-var msgTreeError = msg{"The department list could not be loaded from Bitrix24, so the selection cannot be changed now. The saved selection is kept. Reopen the app to try again.",
-	"Не удалось загрузить список подразделений из Битрикс24, поэтому выбор сейчас изменить нельзя. Сохранённый выбор не изменится. Откройте приложение заново, чтобы повторить попытку."}
+var msgTreeError = msg("msg.tree_error")
 
 // renderSettings writes the page. The frame headers are set by the caller.
 // prefill fills an empty activation form (the admin's Bitrix24 profile).

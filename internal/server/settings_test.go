@@ -25,6 +25,7 @@ import (
 	"b24learn/internal/activation"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
+	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
@@ -364,7 +365,7 @@ func TestFailedLearnCheckSavesNothing(t *testing.T) {
 		if r.status != http.StatusUnprocessableEntity {
 			t.Fatalf("%s: status %d", c.code, r.status)
 		}
-		want := (&learn.CheckError{Code: c.code}).Message("ru")
+		want := i18n.T(i18n.RU, "check."+c.code)
 		if sr.Errors[c.field] != want {
 			t.Errorf("%s: errors %v, want %q on %s", c.code, sr.Errors, want, c.field)
 		}

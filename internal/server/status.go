@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
@@ -71,7 +72,7 @@ func runView(r syncer.RunRecord) templates.RunView {
 
 // loadStatus reads the status panel's data. Only admins get links to the
 // reports and the error texts, which may name employees or the Learn account.
-func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettings, lang string, admin bool) templates.StatusView {
+func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettings, lang i18n.Lang, admin bool) templates.StatusView {
 	v := s.readStatus(ctx, p, st, lang)
 	if !admin {
 		return redactStatus(v, lang)
@@ -82,7 +83,7 @@ func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettin
 
 // readStatus reads the status panel's data. A failure to read runs is shown
 // in the panel rather than failing the page.
-func (s *Server) readStatus(ctx context.Context, p store.Portal, st storedSettings, lang string) templates.StatusView {
+func (s *Server) readStatus(ctx context.Context, p store.Portal, st storedSettings, lang i18n.Lang) templates.StatusView {
 	v := templates.StatusView{
 		Activation: p.ActivationState,
 		Configured: st.configured(),
@@ -131,11 +132,11 @@ func (s *Server) readStatus(ctx context.Context, p store.Portal, st storedSettin
 }
 
 // msgAdminsOnlyDetail stands in for an error text a non-admin may not see.
-var msgAdminsOnlyDetail = msg{"the details are shown to portal administrators only.", "подробности видны только администраторам портала."}
+var msgAdminsOnlyDetail = msg("msg.admins_only_detail")
 
 // redactStatus takes out of a non-admin's panel the texts that may carry
 // the Learn address or employees' names and e-mails: sync errors.
-func redactStatus(v templates.StatusView, lang string) templates.StatusView {
+func redactStatus(v templates.StatusView, lang i18n.Lang) templates.StatusView {
 	if v.Attention != "" {
 		v.Attention = msgAdminsOnlyDetail.in(lang)
 	}
@@ -164,16 +165,16 @@ func nonEmpty(ss ...string) []string {
 }
 
 var (
-	msgStatusError    = msg{"The sync status could not be read.", "Не удалось получить состояние синхронизации."}
-	msgNotConfigured  = msg{"Save the settings first.", "Сначала сохраните настройки."}
-	msgNotActive      = msg{"Sync now is available once the integration is active.", "Синхронизация вручную доступна после активации интеграции."}
-	msgNothingHeld    = msg{"No run is waiting for approval.", "Нет запусков, ожидающих подтверждения."}
-	msgPreviewQueued  = msg{"Preview started. Its result appears here when it is ready.", "Предпросмотр запущен. Результат появится здесь, когда будет готов."}
-	msgSyncQueued     = msg{"Sync started. Its progress and result appear here.", "Синхронизация запущена. Ход и результат появятся здесь."}
-	msgApproveQueued  = msg{"Approved. The held deactivations will be applied by the next run, starting now.", "Подтверждено. Отложенные отключения будут выполнены запуском, который начинается сейчас."}
-	msgAlreadyQueued  = msg{"A run is already waiting or in progress.", "Запуск уже ожидает выполнения или выполняется."}
-	msgRunNotFound    = msg{"Report not found.", "Отчёт не найден."}
-	msgSessionMissing = msg{"Your session has ended. Open the app again from Bitrix24.", "Сеанс завершён. Откройте приложение в Битрикс24 заново."}
+	msgStatusError    = msg("msg.status_error")
+	msgNotConfigured  = msg("msg.not_configured")
+	msgNotActive      = msg("msg.not_active")
+	msgNothingHeld    = msg("msg.nothing_held")
+	msgPreviewQueued  = msg("msg.preview_queued")
+	msgSyncQueued     = msg("msg.sync_queued")
+	msgApproveQueued  = msg("msg.approve_queued")
+	msgAlreadyQueued  = msg("msg.already_queued")
+	msgRunNotFound    = msg("msg.run_not_found")
+	msgSessionMissing = msg("msg.session_missing")
 )
 
 // actionResult is the JSON answer of the status panel's buttons.
@@ -188,7 +189,7 @@ type errRefused struct {
 	m      msg
 }
 
-func (e *errRefused) Error() string { return e.m.en }
+func (e *errRefused) Error() string { return e.m.in(i18n.EN) }
 
 // handleAction queues a preview, a manual sync or an approved sync. The
 // portal's state is checked under a row lock in the same transaction as the
@@ -197,7 +198,7 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := sessionFrom(r.Context())
 		if !ok {
-			writeJSON(w, http.StatusUnauthorized, actionResult{Message: msgSessionMissing.en})
+			writeJSON(w, http.StatusUnauthorized, actionResult{Message: msgSessionMissing.in(i18n.EN)})
 			return
 		}
 		if !sess.Admin {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
@@ -92,12 +93,12 @@ type liveHeld struct {
 const previewItems = 50
 
 var (
-	msgJobQueuedSync    = msg{"Sync is queued…", "Синхронизация в очереди…"}
-	msgJobRunningSync   = msg{"Sync is running…", "Синхронизация выполняется…"}
-	msgJobQueuedPreview = msg{"Preview is queued…", "Предпросмотр в очереди…"}
-	msgJobRunPreview    = msg{"Preview is running…", "Предпросмотр выполняется…"}
-	msgJobRetry         = msg{"The last attempt failed; next attempt at", "Последняя попытка не удалась; следующая в"}
-	msgJobWaiting       = msg{"Waiting for another run of this portal to finish…", "Ожидает завершения другого запуска этого портала…"}
+	msgJobQueuedSync    = msg("msg.job_queued_sync")
+	msgJobRunningSync   = msg("msg.job_running_sync")
+	msgJobQueuedPreview = msg("msg.job_queued_preview")
+	msgJobRunPreview    = msg("msg.job_run_preview")
+	msgJobRetry         = msg("msg.job_retry")
+	msgJobWaiting       = msg("msg.job_waiting")
 )
 
 // portalSyncJob returns the portal's unfinished sync or preview job, a
@@ -111,7 +112,7 @@ func portalSyncJob(ctx context.Context, q *jobs.Queue, portalID int64) (*liveJob
 }
 
 // jobText says what the job is doing, in lang.
-func jobText(j *liveJob, lang string) string {
+func jobText(j *liveJob, lang i18n.Lang) string {
 	preview := j.Kind == jobs.PreviewArgs{}.Kind()
 	switch {
 	case j.State == "running" && preview:
@@ -157,7 +158,7 @@ func progressCounts(ctx context.Context, db store.DBTX, portalID, runID int64) (
 	return out, rows.Err()
 }
 
-func toLiveRun(r syncer.RunRecord, lang string) liveRun {
+func toLiveRun(r syncer.RunRecord, lang i18n.Lang) liveRun {
 	rv := runView(r)
 	l := templates.LabelRun(lang, rv)
 	return liveRun{ID: r.ID, Trigger: string(r.Trigger), TriggerText: l.Trigger, Status: r.Status, StatusText: l.Status,
@@ -166,7 +167,7 @@ func toLiveRun(r syncer.RunRecord, lang string) liveRun {
 }
 
 // loadLiveStatus gathers the answer of GET /app/status.
-func (s *Server) loadLiveStatus(ctx context.Context, p store.Portal, lang string) (liveStatus, error) {
+func (s *Server) loadLiveStatus(ctx context.Context, p store.Portal, lang i18n.Lang) (liveStatus, error) {
 	v := liveStatus{Activation: p.ActivationState, ActivationText: templates.Text(lang, "act_"+p.ActivationState),
 		ActivationNote: templates.ActivationNote(lang, p.ActivationState), Reconnect: p.NeedsReconnect,
 		NextRuns: []liveTime{}, Runs: []liveRun{}}
@@ -285,12 +286,12 @@ func (s *Server) handleLiveStatus(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
 	p, ok := sessionPortal(r.Context())
 	if !ok {
-		writeJSON(w, http.StatusUnauthorized, actionResult{Message: msgSessionMissing.en})
+		writeJSON(w, http.StatusUnauthorized, actionResult{Message: msgSessionMissing.in(i18n.EN)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	lang := templates.PageLang(sess.Lang)
+	lang := sess.Lang
 	v, err := s.loadLiveStatus(ctx, p, lang)
 	if err != nil {
 		s.serverError(w, r, err)
@@ -307,7 +308,7 @@ func (s *Server) handleLiveStatus(w http.ResponseWriter, r *http.Request) {
 // redactLiveStatus takes out of a non-admin's answer what may carry the
 // Learn address or employees' names and e-mails: error texts and the
 // preview's rows (the preview is an admin's tool).
-func redactLiveStatus(v liveStatus, lang string) liveStatus {
+func redactLiveStatus(v liveStatus, lang i18n.Lang) liveStatus {
 	if v.Attention != "" {
 		v.Attention = msgAdminsOnlyDetail.in(lang)
 	}

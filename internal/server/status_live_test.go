@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"testing"
 
+	"b24learn/internal/i18n"
 	"b24learn/internal/syncer"
 )
 
@@ -59,7 +60,7 @@ func TestLiveStatus(t *testing.T) {
 		t.Fatalf("sync: %d %s", r.status, r.body)
 	}
 	_, v = e.liveStatus(tok)
-	if v.Job == nil || v.Job.Kind != "sync" || v.Job.State != "available" || !v.Busy || v.Job.Text != msgJobQueuedSync.ru ||
+	if v.Job == nil || v.Job.Kind != "sync" || v.Job.State != "available" || !v.Busy || v.Job.Text != msgJobQueuedSync.in(i18n.RU) ||
 		v.Activation != "active" || v.ActivationText != "активна" {
 		t.Fatalf("queued: %+v job %+v", v, v.Job)
 	}
@@ -83,7 +84,7 @@ func TestLiveStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, v = e.liveStatus(tok)
-	if v.Job == nil || v.Job.State != "running" || v.Job.Text != msgJobRunningSync.ru || !v.Busy || v.LastRun == nil ||
+	if v.Job == nil || v.Job.State != "running" || v.Job.Text != msgJobRunningSync.in(i18n.RU) || !v.Busy || v.LastRun == nil ||
 		v.LastRun.ID != run || !v.LastRun.Running || v.LastRun.StatusText != "выполняется" ||
 		v.LastRun.Counts["department.create"] != 1 || v.LastRun.Counts["user.create"] != 2 || v.LastRun.Counts["user.refused"] != 1 {
 		t.Fatalf("running: job %+v last %+v", v.Job, v.LastRun)
