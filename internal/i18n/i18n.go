@@ -101,3 +101,13 @@ func plural(l Lang, n int) string {
 	}
 	return "many"
 }
+
+// Keys lists the catalogue's keys, for tests that look for a text of the
+// other language on a page.
+func Keys() []string {
+	out := make([]string, 0, len(catalogue))
+	for k := range catalogue {
+		out = append(out, k)
+	}
+	return out
+}
