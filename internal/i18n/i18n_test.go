@@ -150,7 +150,8 @@ func keysInUse(t *testing.T) []string {
 	return out
 }
 
-// liveKeys are the labels the page hands its script (liveTextKeys).
+// liveKeys are the labels the page hands its script (liveTextKeys), while
+// the page has such a list.
 func liveKeys(t *testing.T) []string {
 	t.Helper()
 	b, err := os.ReadFile("../../templates/settings_view.go")
@@ -159,7 +160,7 @@ func liveKeys(t *testing.T) []string {
 	}
 	m := regexp.MustCompile(`(?s)var liveTextKeys = \[\]string\{(.*?)\}`).FindSubmatch(b)
 	if m == nil {
-		t.Fatal("liveTextKeys not found")
+		return nil
 	}
 	var out []string
 	for _, q := range regexp.MustCompile(`"([a-z_]+)"`).FindAllSubmatch(m[1], -1) {
