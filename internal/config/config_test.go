@@ -26,7 +26,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":8080" || c.B24OAuthURL.String() != "https://oauth.bitrix.info" || c.PublicURL.String() != "https://app.example.com" {
+	if c.HTTPAddr != ":8080" || strings.Join(c.B24OAuthURLs, ",") != "https://oauth.bitrix.info,https://oauth.bitrix24.tech" || c.PublicURL.String() != "https://app.example.com" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if c.LearnAllowPrivateHosts || c.B24RateLimit != 2 || c.B24Burst != 50 || c.Keyring == nil {

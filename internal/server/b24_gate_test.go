@@ -71,7 +71,7 @@ func newGateEnv(t *testing.T, limits VerifyLimits) *gateEnv {
 	e.river = rc
 	cfg := &config.Config{
 		B24AllowPrivateHosts: true,
-		PublicURL:            mustURL(t, e.app.URL), B24OAuthURL: mustURL(t, oauth.URL),
+		PublicURL:            mustURL(t, e.app.URL), B24OAuthURLs: []string{oauth.URL},
 		B24ClientID: e.sim.ClientID(), B24ClientSecret: e.sim.ClientSecret(), Keyring: e.kr,
 	}
 	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: e.pool, River: rc,
