@@ -7,7 +7,7 @@ import (
 )
 
 // OperatingLimit models Bitrix24's limit on a method's execution time
-// (reference §3.5): every call of a method adds its cost to the method's
+// (docs/bitrix24-api.md): every call of a method adds its cost to the method's
 // "operating" time; once that reaches Limit, further calls of the method,
 // plain or inside a batch, get HTTP 429 OPERATION_TIME_LIMIT until the
 // window ends at operating_reset_at. Other methods run on. Every answer's

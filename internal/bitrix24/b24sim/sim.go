@@ -382,7 +382,7 @@ func (s *Sim) servePortal(w http.ResponseWriter, r *http.Request, p *Portal, pat
 }
 
 // serveOAuth is /oauth/token/ of region's server: grant_type=refresh_token
-// only (reference §2.1).
+// only (docs/bitrix24-api.md, "Regional OAuth servers").
 func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) {
 	_ = r.ParseForm()
 	q := r.Form
