@@ -159,9 +159,14 @@ func (s *syncWorkers) observe(trigger syncer.Trigger, rep *syncer.Report) {
 
 // rateLimited recognises Bitrix24's and Learn's rate-limit answers that
 // outlasted the clients' own retries: the job is snoozed, spending no attempt.
+// A method Bitrix24 blocked by its operating time limit puts the job off
+// until the method's reset time, rather than keep a worker sleeping.
 func rateLimited(err error) (time.Duration, bool) {
 	var le *learn.APIError
+	var op *bitrix24.OperatingLimitError
 	switch {
+	case errors.As(err, &op):
+		return max(time.Until(op.ResetAt), time.Second), true
 	case errors.As(err, &le) && errors.Is(err, learn.ErrRateLimited):
 		return max(le.RetryAfter, time.Minute), true
 	case errors.Is(err, learn.ErrRateLimited):

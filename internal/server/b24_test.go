@@ -75,7 +75,7 @@ func newB24EnvWith(t *testing.T, patch func(*config.Config)) *b24Env {
 	}
 	e.river = rc
 	cfg := &config.Config{
-		PublicURL: mustURL(t, e.app.URL), B24OAuthURL: mustURL(t, e.sim.URL),
+		PublicURL: mustURL(t, e.app.URL), B24OAuthURLs: []string{e.sim.URL},
 		B24ClientID: e.sim.ClientID(), B24ClientSecret: e.sim.ClientSecret(), Keyring: e.kr,
 		B24AllowPrivateHosts: true, // b24sim's portals listen on loopback over http
 	}

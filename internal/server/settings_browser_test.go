@@ -76,7 +76,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 		t.Fatal(err)
 	}
 	cfg := &config.Config{
-		PublicURL: mustURL(t, app.URL), B24OAuthURL: mustURL(t, b.sim.URL),
+		PublicURL: mustURL(t, app.URL), B24OAuthURLs: []string{b.sim.URL},
 		B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(), Keyring: kr,
 		LearnAllowPrivateHosts: true, // learnsim listens on loopback over http
 		B24AllowPrivateHosts:   true, // and so does b24sim
