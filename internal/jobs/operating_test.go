@@ -15,7 +15,9 @@ import (
 
 type failingSync struct{ err error }
 
-func (f failingSync) Run(context.Context, int64, syncer.Trigger) (*syncer.Report, error) { return nil, f.err }
+func (f failingSync) Run(context.Context, int64, syncer.Trigger) (*syncer.Report, error) {
+	return nil, f.err
+}
 
 // A method Bitrix24 blocked for minutes puts the sync off until its reset
 // time, spending no attempt, instead of keeping a worker asleep.
