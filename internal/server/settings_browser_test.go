@@ -432,9 +432,9 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	b.clearMetrics()
 	b.screenshot("settings-en-1280.png")
 
-	// The status panel's script redraws the run list: report links for an
+	// The polled status panel replaces the run list: report links for an
 	// admin only. A running run keeps the page polling; once it has failed,
-	// the list is the script's, not the server's first render.
+	// the list is the polled panel's, not the page's first render.
 	rs := syncer.NewStore(b.e.pool)
 	for _, c := range []struct {
 		user  int64

@@ -33,7 +33,7 @@ func (s *Server) settingsApp() *settingsApp {
 // shows other users no names, e-mails or error texts. The portal always
 // comes from the session, never from the request.
 func (a *settingsApp) mountSettings(r chi.Router) {
-	r.Get("/status", a.s.handleLiveStatus) // polled while a run is queued or running
+	r.Get("/status", a.s.handleStatusPanel) // polled while a run is queued or running
 	r.Group(func(r chi.Router) {
 		r.Use(a.s.requireAdmin)
 		r.Get("/runs/{runID}", a.handleRunReport)
@@ -60,7 +60,7 @@ func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Ses
 			HeadsAsManagers: st.HeadsAsManagers, ParentHeadsAsSupervisors: st.ParentHeadsAsSupervisors,
 		},
 		Scope:  st.Departments,
-		Status: a.s.loadStatus(ctx, p, st, lang, sess.Admin),
+		Status: a.s.pagePanel(ctx, p, st, lang, sess.Admin),
 	}
 	if sess.Admin {
 		// The Learn account (its address and admin login) is for admins:

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -17,13 +16,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/jobs"
-	"b24learn/internal/store"
 	"b24learn/internal/syncer"
-	"b24learn/templates"
 )
-
-// statusRuns is how many runs the status panel lists.
-const statusRuns = 10
 
 // nextRuns returns the next occurrence after now of each configured daily
 // slot ("HH:MM" in UTC), earliest first.
@@ -53,104 +47,6 @@ func (s *Server) upcomingRuns(st storedSettings) []time.Time {
 		return []time.Time{s.now().UTC().Truncate(every).Add(every)}
 	}
 	return nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...)
-}
-
-func runView(r syncer.RunRecord) templates.RunView {
-	v := templates.RunView{ID: r.ID, Trigger: string(r.Trigger), Status: r.Status, StartedAt: r.StartedAt,
-		Error: r.Error, HeldUsers: len(r.Held)}
-	if r.FinishedAt != nil {
-		v.Duration = r.FinishedAt.Sub(r.StartedAt)
-	}
-	for _, k := range slices.Sorted(maps.Keys(r.Counts)) {
-		if r.Counts[k] != 0 {
-			v.Counts = append(v.Counts, templates.Count{Key: k, N: r.Counts[k]})
-		}
-	}
-	return v
-}
-
-// loadStatus reads the status panel's data. Only admins get links to the
-// reports and the error texts, which may name employees or the Learn account.
-func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettings, lang string, admin bool) templates.StatusView {
-	v := s.readStatus(ctx, p, st, lang)
-	if !admin {
-		return redactStatus(v, lang)
-	}
-	v.Reports = true
-	return v
-}
-
-// readStatus reads the status panel's data. A failure to read runs is shown
-// in the panel rather than failing the page.
-func (s *Server) readStatus(ctx context.Context, p store.Portal, st storedSettings, lang string) templates.StatusView {
-	v := templates.StatusView{
-		Activation: p.ActivationState,
-		Configured: st.configured(),
-		DemoEvery:  s.cfg.DemoSlotEvery,
-	}
-	if v.Configured {
-		v.NextRuns = s.upcomingRuns(st)
-	}
-	v.Reconnect = p.NeedsReconnect
-	var attention bool
-	var lastErr string
-	err := s.pool.QueryRow(ctx, `SELECT needs_attention, last_sync_error FROM portals WHERE id = $1`, p.ID).
-		Scan(&attention, &lastErr)
-	if err == nil && attention {
-		v.Attention = lastErr
-	}
-	rs := syncer.NewStore(s.pool)
-	var runs []syncer.RunRecord
-	if err == nil {
-		runs, err = rs.Runs(ctx, p.ID, statusRuns)
-	}
-	if err == nil {
-		var held *syncer.RunRecord
-		if held, err = rs.LatestHeld(ctx, p.ID); err == nil && held != nil {
-			hv := runView(*held)
-			v.Held = &hv
-		}
-	}
-	if err != nil {
-		s.log.ErrorContext(ctx, "load sync status", "portal_id", p.ID, "error", err)
-		v.Error = msgStatusError.in(lang)
-		return v
-	}
-	for _, r := range runs {
-		v.Runs = append(v.Runs, runView(r))
-	}
-	// The last run is the newest real sync; previews are listed but are not runs.
-	for _, r := range v.Runs {
-		if r.Trigger != string(syncer.TriggerPreview) {
-			lr := r
-			v.LastRun = &lr
-			break
-		}
-	}
-	return v
-}
-
-// msgAdminsOnlyDetail stands in for an error text a non-admin may not see.
-var msgAdminsOnlyDetail = msg{"the details are shown to portal administrators only.", "подробности видны только администраторам портала."}
-
-// redactStatus takes out of a non-admin's panel the texts that may carry
-// the Learn address or employees' names and e-mails: sync errors.
-func redactStatus(v templates.StatusView, lang string) templates.StatusView {
-	if v.Attention != "" {
-		v.Attention = msgAdminsOnlyDetail.in(lang)
-	}
-	redact := func(r *templates.RunView) {
-		if r != nil {
-			r.Error = ""
-		}
-	}
-	redact(v.LastRun)
-	redact(v.Held)
-	for i := range v.Runs {
-		redact(&v.Runs[i])
-	}
-	v.Reports = false
-	return v
 }
 
 func nonEmpty(ss ...string) []string {
