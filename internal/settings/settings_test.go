@@ -43,8 +43,10 @@ func TestSyncable(t *testing.T) {
 		{"requested", func(p *store.Portal, _ *Settings) { p.ActivationState = "requested" }, NotActive},
 		{"suspended", func(p *store.Portal, _ *Settings) { p.ActivationState = "suspended" }, NotActive},
 		// The first failing condition in the order above is the reason.
-		{"uninstalled before unconfigured", func(p *store.Portal, s *Settings) { p.InstallState = "uninstalled"; *s = Defaults() }, NotInstalled},
-		{"reconnect before unconfigured", func(p *store.Portal, s *Settings) { p.NeedsReconnect = true; s.LearnURL = "" }, NeedsReconnect},
+		{"unconfigured before uninstalled", func(p *store.Portal, s *Settings) { p.InstallState = "uninstalled"; *s = Defaults() }, NoAccount},
+		{"no run time before reconnect", func(p *store.Portal, s *Settings) { p.NeedsReconnect = true; s.Schedule = schedule.Schedule{} }, NoSchedule},
+		{"uninstalled before reconnect", func(p *store.Portal, _ *Settings) { p.InstallState = "uninstalled"; p.NeedsReconnect = true }, NotInstalled},
+		{"reconnect before inactive", func(p *store.Portal, _ *Settings) { p.NeedsReconnect = true; p.ActivationState = "inactive" }, NeedsReconnect},
 		{"unconfigured before inactive", func(p *store.Portal, s *Settings) { p.ActivationState = "inactive"; s.Password = "" }, NoAccount},
 		{"nothing selected before inactive", func(p *store.Portal, s *Settings) { p.ActivationState = "suspended"; s.Departments.Selected = nil }, NothingSelected},
 	}
