@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/jobs"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 	"b24learn/templates"
@@ -185,11 +186,11 @@ func (s *Server) loadLiveStatus(ctx context.Context, p store.Portal, lang string
 	v := liveStatus{Activation: p.ActivationState, ActivationText: templates.Text(lang, "act_"+p.ActivationState),
 		ActivationNote: templates.ActivationNote(lang, p.ActivationState), Reconnect: p.NeedsReconnect,
 		NextRuns: []liveTime{}, Runs: []liveRun{}}
-	st, err := loadSettings(ctx, s.pool, p.ID)
+	st, err := settings.Load(ctx, s.pool, nil, p.ID)
 	if err != nil {
 		return v, err
 	}
-	v.Configured = st.configured()
+	v.Configured = configured(p, st)
 	if v.Configured {
 		for _, at := range s.upcomingRuns(st) {
 			v.NextRuns = append(v.NextRuns, liveTime{At: at, UTC: templates.FmtUTC(at)})
