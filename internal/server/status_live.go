@@ -29,8 +29,9 @@ type liveStatus struct {
 	ActivationText string `json:"activation_text"`
 	ActivationNote string `json:"activation_note"` // what happens next
 	Reconnect      bool   `json:"reconnect"`
-	// Configured: the Learn account and a first run are saved, so Preview
-	// (and Sync now, once active) can run and runs are scheduled.
+	// Configured: the settings allow a sync (settings.Syncable names no
+	// reason fixed on the form), so Preview (and Sync now, once active) can
+	// run and runs are scheduled.
 	Configured bool       `json:"configured"`
 	NextRuns   []liveTime `json:"next_runs"`
 	// Attention is the last sync error while syncs keep failing.
