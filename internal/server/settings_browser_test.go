@@ -29,6 +29,7 @@ import (
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/metrics"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
@@ -344,12 +345,12 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if ok, text := b.save(); !ok {
 		t.Fatalf("save failed: %s", text)
 	}
-	st, err := loadSettings(context.Background(), b.e.pool, b.portalID(p))
+	st, err := settings.Load(context.Background(), b.e.pool, b.e.kr, b.portalID(p))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprint(deptScope{Selected: []int64{testID, xssID}, Excluded: []int64{groupID}})
-	if st.LearnURL != b.learnURL || st.LearnEmail != learnEmail || st.FirstRun != "06:15" || st.SecondRun != "18:45" ||
+	want := fmt.Sprint(settings.Scope{Selected: []int64{testID, xssID}, Excluded: []int64{groupID}})
+	if st.LearnURL != b.learnURL || st.LearnEmail != learnEmail || st.Schedule.First() != "06:15" || st.Schedule.Second() != "18:45" ||
 		st.SendLoginEmail || !st.HeadsAsManagers || !st.ParentHeadsAsSupervisors || fmt.Sprint(sortedScope(st.Departments)) != want {
 		t.Errorf("stored %+v, departments want %s", st, want)
 	}
@@ -391,7 +392,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if fieldErr.Text != wantMsg || !fieldErr.HasError || fieldErr.URL != b.learnURL || fieldErr.Password != "wrong-password" {
 		t.Errorf("wrong password: %+v, want message %q", fieldErr, wantMsg)
 	}
-	if st, _ := loadSettings(context.Background(), b.e.pool, b.portalID(p)); mustDecrypt(t, b.e, st.Password) != learnPassword {
+	if st, _ := settings.Load(context.Background(), b.e.pool, b.e.kr, b.portalID(p)); st.Password != learnPassword {
 		t.Error("a failed check changed the stored password")
 	}
 	b.screenshot("settings-ru-1280-error.png")
@@ -471,7 +472,7 @@ func (b *browserEnv) portalID(p *b24sim.Portal) int64 {
 	return sp.ID
 }
 
-func sortedScope(s deptScope) deptScope {
+func sortedScope(s settings.Scope) settings.Scope {
 	sortIDs := func(x []int64) []int64 {
 		y := append([]int64(nil), x...)
 		for i := 1; i < len(y); i++ {
@@ -481,14 +482,5 @@ func sortedScope(s deptScope) deptScope {
 		}
 		return y
 	}
-	return deptScope{Selected: sortIDs(s.Selected), Excluded: sortIDs(s.Excluded)}
-}
-
-func mustDecrypt(t *testing.T, e *settingsEnv, b []byte) string {
-	t.Helper()
-	s, err := e.kr.DecryptString(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return settings.Scope{Selected: sortIDs(s.Selected), Excluded: sortIDs(s.Excluded)}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/templates"
 )
@@ -49,14 +50,14 @@ func (a *settingsApp) mountSettings(r chi.Router) {
 // password), the department tree from Bitrix24 and the status panel.
 func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Session, token string) (templates.SettingsView, error) {
 	lang := templates.PageLang(sess.Lang)
-	st, err := loadSettings(ctx, a.s.pool, p.ID)
+	st, err := settings.Load(ctx, a.s.pool, nil, p.ID)
 	if err != nil {
 		return templates.SettingsView{}, err
 	}
 	v := templates.SettingsView{
 		Lang: lang, Token: token, Admin: sess.Admin, BX24JS: bx24JS,
 		Form: templates.SettingsForm{
-			FirstRun: st.FirstRun, SecondRun: st.SecondRun, SendLoginEmail: st.SendLoginEmail,
+			FirstRun: st.Schedule.First(), SecondRun: st.Schedule.Second(), SendLoginEmail: st.SendLoginEmail,
 			HeadsAsManagers: st.HeadsAsManagers, ParentHeadsAsSupervisors: st.ParentHeadsAsSupervisors,
 		},
 		Scope:  st.Departments,

@@ -16,47 +16,32 @@ import (
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/jobs"
+	"b24learn/internal/settings"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
-
-// nextRuns returns the next occurrence after now of each configured daily
-// slot ("HH:MM" in UTC), earliest first.
-func nextRuns(now time.Time, slots ...string) []time.Time {
-	now = now.UTC()
-	var out []time.Time
-	for _, s := range slots {
-		t, err := time.Parse("15:04", s)
-		if err != nil {
-			continue
-		}
-		at := time.Date(now.Year(), now.Month(), now.Day(), t.Hour(), t.Minute(), 0, 0, time.UTC)
-		if !at.After(now) {
-			at = at.AddDate(0, 0, 1)
-		}
-		out = append(out, at)
-	}
-	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
-	return out
-}
 
 // upcomingRuns is when the portal's next scheduled runs are: its daily UTC
 // times, or in the demo the next multiple of the demo's interval, as the
 // dispatcher sees them.
-func (s *Server) upcomingRuns(st storedSettings) []time.Time {
-	if every := s.cfg.DemoSlotEvery; every > 0 {
-		return []time.Time{s.now().UTC().Truncate(every).Add(every)}
-	}
-	return nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...)
+func (s *Server) upcomingRuns(st settings.Settings) []time.Time {
+	return st.Schedule.Every(s.cfg.DemoSlotEvery).Next(s.now())
 }
 
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
+// configured: nothing the admin sets on the settings form stands in the
+// way of a sync, so the panel offers Preview and shows the next runs.
+func configured(p store.Portal, st settings.Settings) bool {
+	_, why := settings.Syncable(p, st)
+	return !why.InSettings()
+}
+
+// settingsRefusal is what the buttons answer when the saved settings do
+// not allow a run.
+func settingsRefusal(why settings.Code) msg {
+	if why == settings.NothingSelected {
+		return msgDeptsRequired
 	}
-	return out
+	return msgNotConfigured
 }
 
 var (
@@ -103,17 +88,20 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 		ctx := r.Context()
 		var dup bool
 		err := pgx.BeginFunc(ctx, a.s.pool, func(tx pgx.Tx) error {
-			var activation string
-			if err := tx.QueryRow(ctx, `SELECT activation_state FROM portals WHERE id = $1 FOR SHARE`, sess.PortalID).
-				Scan(&activation); err != nil {
+			var p store.Portal
+			if err := tx.QueryRow(ctx, `SELECT install_state, activation_state, needs_reconnect FROM portals WHERE id = $1 FOR SHARE`,
+				sess.PortalID).Scan(&p.InstallState, &p.ActivationState, &p.NeedsReconnect); err != nil {
 				return fmt.Errorf("lock portal: %w", err)
 			}
-			st, err := loadSettings(ctx, tx, sess.PortalID)
+			st, err := settings.Load(ctx, tx, nil, sess.PortalID)
 			if err != nil {
 				return err
 			}
-			if !st.Exists || !st.HasPassword() {
-				return &errRefused{http.StatusConflict, msgNotConfigured}
+			// An uninstalled portal or refused tokens are left to the
+			// worker, which cancels the job.
+			_, why := settings.Syncable(p, st)
+			if why.InSettings() {
+				return &errRefused{http.StatusConflict, settingsRefusal(why)}
 			}
 			var args river.JobArgs
 			switch kind {
@@ -122,12 +110,12 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 				// portal is activated.
 				args = jobs.PreviewArgs{PortalID: sess.PortalID}
 			case "sync":
-				if activation != "active" {
+				if why == settings.NotActive {
 					return &errRefused{http.StatusConflict, msgNotActive}
 				}
 				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerManual}
 			case "approve":
-				if activation != "active" {
+				if why == settings.NotActive {
 					return &errRefused{http.StatusConflict, msgNotActive}
 				}
 				held, err := syncer.NewStore(a.s.pool).LatestHeld(ctx, sess.PortalID)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"b24learn/internal/jobs"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 	"b24learn/templates"
@@ -27,11 +28,11 @@ var msgAdminsOnlyDetail = msg{"the details are shown to portal administrators on
 
 // statusPanel builds the panel's view for a session of the portal. On an
 // error the view still has what needs no reading (activation, next runs).
-func (s *Server) statusPanel(ctx context.Context, p store.Portal, st storedSettings, lang string, admin bool) (templates.StatusView, error) {
+func (s *Server) statusPanel(ctx context.Context, p store.Portal, st settings.Settings, lang string, admin bool) (templates.StatusView, error) {
 	v := templates.StatusView{
 		Lang: lang, Admin: admin,
 		Activation: p.ActivationState,
-		Configured: st.configured(),
+		Configured: configured(p, st),
 		DemoEvery:  s.cfg.DemoSlotEvery,
 		Reconnect:  p.NeedsReconnect,
 	}
@@ -47,7 +48,7 @@ func (s *Server) statusPanel(ctx context.Context, p store.Portal, st storedSetti
 
 // pagePanel is the panel as the settings page shows it: a failure to read
 // the runs is said in the panel rather than failing the page.
-func (s *Server) pagePanel(ctx context.Context, p store.Portal, st storedSettings, lang string, admin bool) templates.StatusView {
+func (s *Server) pagePanel(ctx context.Context, p store.Portal, st settings.Settings, lang string, admin bool) templates.StatusView {
 	v, err := s.statusPanel(ctx, p, st, lang, admin)
 	if err != nil {
 		s.log.ErrorContext(ctx, "load sync status", "portal_id", p.ID, "error", err)
@@ -179,7 +180,7 @@ func (s *Server) handleStatusPanel(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	lang := templates.PageLang(sess.Lang)
-	st, err := loadSettings(ctx, s.pool, p.ID)
+	st, err := settings.Load(ctx, s.pool, nil, p.ID)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
