@@ -40,17 +40,21 @@ type SettingsForm struct {
 	ParentHeadsAsSupervisors bool
 }
 
-// StatusView is the status panel.
+// StatusView is the status panel: the one model both the settings page and
+// GET /app/status (polled while a run is busy) render, with StatusPanel.
 type StatusView struct {
-	Activation string // inactive, requested, active, suspended
-	Configured bool   // Learn credentials and a first run are saved
+	Lang  i18n.Lang
+	Admin bool // the buttons work for admins only
+	// Activation is inactive, requested, active or suspended.
+	Activation string
+	Configured bool // Learn credentials and a first run are saved
 	LastRun    *RunView
 	NextRuns   []time.Time // UTC
 	// DemoEvery is the demo's slot interval (0 outside the demo).
 	DemoEvery time.Duration
-	Runs      []RunView
-	Held      *RunView // a run held by the deactivation safeguard, awaiting approval
-	Error     string   // the status could not be read
+	Runs      []RunView // newest first; a running run has its counts so far
+	Held      *RunView  // a run held by the deactivation safeguard, awaiting approval
+	Error     string    // the status could not be read
 	// Attention is the last sync error when syncs keep failing.
 	Attention string
 	// Reconnect: the app lost its Bitrix24 tokens; an admin has to open it.
@@ -58,6 +62,15 @@ type StatusView struct {
 	// Reports: the user may open run reports and CSVs (admins only: they
 	// list employees' names and e-mails).
 	Reports bool
+	// Job is what the portal's unfinished sync or preview job is doing, in
+	// words; "" when there is none.
+	Job string
+	// Busy: a job is queued or running now (or due within a minute), so the
+	// page asks again in 2 s; a job further off is asked about every 15 s.
+	Busy bool
+	// Preview is the newest run when it is a preview (no sync ran after
+	// it): what the next sync would do. Admins only.
+	Preview *PreviewView
 }
 
 // RunView is one run in the status panel.
@@ -78,11 +91,23 @@ type Count struct {
 	N   int
 }
 
-// liveTextKeys are the labels the page's script needs to redraw the status
-// panel from GET /app/status.
-var liveTextKeys = []string{"attention", "no_runs", "col_started", "col_result", "col_report", "open_report", "csv",
-	"preview_none", "preview_more", "preview_running", "col_action", "col_name", "col_status", "not_configured", "sync_now_inactive",
-	"do_create", "do_update", "do_move", "do_deactivate", "do_reactivate", "do_set_supervisor", "do_link", "kind_user", "kind_department"}
+// PreviewView is a preview run with the head of its report.
+type PreviewView struct {
+	Run   RunView
+	Items []PreviewItem
+	Total int // rows in the whole report
+}
+
+// PreviewItem is one planned change of a preview.
+type PreviewItem struct {
+	Kind    string // user, department
+	B24ID   int64
+	Name    string
+	Action  string
+	Status  string
+	Reason  string
+	Changes string // "field: old → new; …"
+}
 
 // ActivationNote is the sentence under the activation state: what happens
 // next; none once the integration is active.
@@ -180,21 +205,3 @@ func countLabel(lang i18n.Lang, key string) string {
 	}
 	return i18n.T(lang, "count."+key)
 }
-
-// RunLabels are a run's texts as the status panel shows them.
-type RunLabels struct {
-	Started, Trigger, Status, Counts, Duration string
-}
-
-// LabelRun gives the texts of r in lang, as the panel renders them, for
-// the page's live updates.
-func LabelRun(lang i18n.Lang, r RunView) RunLabels {
-	return RunLabels{Started: fmtUTC(r.StartedAt), Trigger: runText(lang, "trig_", r.Trigger),
-		Status: runText(lang, "st_", r.Status), Counts: countsText(lang, r.Counts), Duration: fmtDuration(r.Duration)}
-}
-
-// FmtUTC is how the page writes a time: "2006-01-02 15:04 UTC".
-func FmtUTC(tm time.Time) string { return fmtUTC(tm) }
-
-// Text is the page's label for key in lang.
-func Text(lang i18n.Lang, key string) string { return t(lang, key) }

@@ -22,6 +22,8 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/schedule"
+	"b24learn/internal/settings"
 )
 
 func mustPortal(tb testing.TB, pool *pgxpool.Pool, domain string) int64 {
@@ -66,6 +68,15 @@ func count(tb testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
 	return n
 }
 
+func mustSchedule(t *testing.T, first, second string) schedule.Schedule {
+	t.Helper()
+	s, err := schedule.Parse(first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 var contact = Contact{Name: "Ivan Petrov", Email: "ivan@acme.example", Phone: "+7 (912) 345-67-89"}
 
 func TestSubmit(t *testing.T) {
@@ -78,8 +89,10 @@ func TestSubmit(t *testing.T) {
 
 	t.Run("StoresRequestJobAndState", func(t *testing.T) {
 		pid := mustPortal(t, pool, "store.bitrix24.ru")
-		if _, err := pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, first_run, second_run, departments)
-			VALUES ($1, 'https://acme.ispringlearn.com', '06:00', '18:30', '{"selected": [1, "5"], "excluded": [7]}')`, pid); err != nil {
+		if _, err := settings.Save(ctx, pool, nil, pid, 1, func(s *settings.Settings) {
+			s.LearnURL, s.Schedule = "https://acme.ispringlearn.com", mustSchedule(t, "06:00", "18:30")
+			s.Departments = settings.Scope{Selected: []int64{1, 5}, Excluded: []int64{7}}
+		}); err != nil {
 			t.Fatal(err)
 		}
 		emp := 42
@@ -270,8 +283,10 @@ func TestForward(t *testing.T) {
 	submit := func(t *testing.T, domain string) (int64, int64) {
 		t.Helper()
 		pid := mustPortal(t, pool, domain)
-		if _, err := pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, first_run, departments)
-			VALUES ($1, 'https://acme.ispringlearn.com', '06:00', '{"selected": [1, 12], "excluded": []}')`, pid); err != nil {
+		if _, err := settings.Save(ctx, pool, nil, pid, 1, func(s *settings.Settings) {
+			s.LearnURL, s.Schedule = "https://acme.ispringlearn.com", mustSchedule(t, "06:00", "")
+			s.Departments.Selected = []int64{1, 12}
+		}); err != nil {
 			t.Fatal(err)
 		}
 		c := contact

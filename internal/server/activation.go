@@ -17,6 +17,7 @@ import (
 	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
+	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
 	"b24learn/templates"
 )
@@ -204,7 +205,7 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 // managers' summary; nil (shown as "not known yet") when nothing is selected
 // or Bitrix24 does not answer in time.
 func (s *Server) employeesInScope(ctx context.Context, portalID int64) *int {
-	st, err := loadSettings(ctx, s.pool, portalID)
+	st, err := settings.Load(ctx, s.pool, nil, portalID)
 	if err != nil || len(st.Departments.Selected) == 0 {
 		return nil
 	}
@@ -219,6 +220,6 @@ func (s *Server) employeesInScope(ctx context.Context, portalID int64) *int {
 		s.log.Warn("count employees in scope", "portal_id", portalID, "error", err)
 		return nil
 	}
-	_, n := syncer.Scope(ds, us, syncer.Selection{Selected: st.Departments.Selected, Excluded: st.Departments.Excluded})
+	_, n := syncer.Scope(ds, us, st.Departments)
 	return &n
 }

@@ -190,7 +190,11 @@ func (s *Server) eventAppToken(ctx context.Context, ev bitrix24.Event) error {
 	if ev.Auth == nil || ev.Auth.ApplicationToken == "" {
 		return fmt.Errorf("%s without auth block: %w", ev.Name, errUnverified)
 	}
-	v, err := s.verifyRefresh(ctx, ev.Auth.RefreshToken, ev.Auth.MemberID, "")
+	oauth, err := s.oauthFor(ev.Auth.ServerEndpoint)
+	if err != nil {
+		return err
+	}
+	v, err := s.verifyRefresh(ctx, oauth, ev.Auth.RefreshToken, ev.Auth.MemberID, "")
 	if err != nil {
 		return err
 	}

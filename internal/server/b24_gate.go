@@ -73,6 +73,7 @@ const (
 	refusedPortal        = "portal_limit"
 	refusedUnknown       = "unknown_limit"
 	refusedUnknownPortal = "unknown_portal"
+	refusedOAuthServer   = "unknown_oauth_server"
 )
 
 // verifyGate holds the buckets of VerifyLimits.
@@ -242,6 +243,13 @@ func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bi
 		s.refuseMalformed()
 		s.log.InfoContext(r.Context(), "bad event", "event", ev.Name, "error", err, "request_id", requestID(r))
 		http.Error(w, "Malformed event.", http.StatusBadRequest)
+		return false
+	}
+	if _, err := s.oauthFor(ev.Auth.ServerEndpoint); err != nil {
+		s.metrics.B24Refused.WithLabelValues(refusedOAuthServer).Inc()
+		s.log.WarnContext(r.Context(), "event names an OAuth server not on the list", "event", ev.Name, "error", err,
+			"request_id", requestID(r))
+		http.Error(w, "Event not verified.", http.StatusUnauthorized)
 		return false
 	}
 	known, err := s.portalOnRecord(r.Context(), ev.Auth.MemberID)

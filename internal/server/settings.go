@@ -15,6 +15,8 @@ import (
 	"b24learn/internal/connect"
 	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
+	"b24learn/internal/schedule"
+	"b24learn/internal/settings"
 )
 
 // Field names of the settings form; the JSON error map of a failed save is
@@ -82,13 +84,6 @@ func newLearnChecker(clients *connect.Factory, allowPrivate bool) learnChecker {
 	})
 }
 
-// deptScope is portal_settings.departments: Bitrix24 department ids whose
-// subtrees are in scope, and ids whose subtrees are cut out of them.
-type deptScope struct {
-	Selected []int64 `json:"selected"`
-	Excluded []int64 `json:"excluded"`
-}
-
 // settingsInput is a submitted form, normalised and validated.
 type settingsInput struct {
 	LearnURL                 string
@@ -99,9 +94,24 @@ type settingsInput struct {
 	SendLoginEmail           bool
 	HeadsAsManagers          bool
 	ParentHeadsAsSupervisors bool
-	Departments              *deptScope // nil: not submitted (tree not loaded), keep stored
+	Departments              *settings.Scope // nil: not submitted (tree not loaded), keep stored
 	// LearnAPIURL is where the check found the API; not a form field.
 	LearnAPIURL string
+}
+
+// apply writes the submitted values into the stored settings; a password
+// left empty and departments not submitted keep the stored ones.
+func (in settingsInput) apply(s *settings.Settings, runs schedule.Schedule) {
+	s.LearnURL, s.LearnEmail, s.Password = in.LearnURL, in.LearnEmail, in.LearnPassword
+	s.Schedule = runs
+	s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors =
+		in.SendLoginEmail, in.HeadsAsManagers, in.ParentHeadsAsSupervisors
+	if in.Departments != nil {
+		s.Departments = *in.Departments
+	}
+	if in.LearnAPIURL != "" {
+		s.LearnAPIURL = in.LearnAPIURL
+	}
 }
 
 // msg is the catalogue key of one user-facing text (internal/i18n).
@@ -217,15 +227,10 @@ func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPass
 	return in, errs
 }
 
-// parseHHMM accepts "H:MM", "HH:MM" and "HH:MM:SS" (browsers send seconds
-// when a step is set) and returns "HH:MM".
+// parseHHMM reads a run time as the schedule does and returns "HH:MM".
 func parseHHMM(s string) (string, bool) {
-	for _, layout := range []string{"15:04", "15:04:05"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.Format("15:04"), true
-		}
-	}
-	return "", false
+	c, err := schedule.ParseClock(s)
+	return c.String(), err == nil
 }
 
 // parseCheckbox reads a checkbox: absent is false. A hidden "0" before the
@@ -245,7 +250,7 @@ func parseCheckbox(vals []string) (bool, bool) {
 
 // parseDeptScope reads the picker's JSON. Ids are positive; duplicates are
 // dropped; an id both selected and excluded is refused.
-func parseDeptScope(raw string) (deptScope, msg) {
+func parseDeptScope(raw string) (settings.Scope, msg) {
 	var in struct {
 		Selected []json.Number `json:"selected"`
 		Excluded []json.Number `json:"excluded"`
@@ -254,10 +259,10 @@ func parseDeptScope(raw string) (deptScope, msg) {
 	dec.UseNumber()
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil || dec.More() {
-		return deptScope{}, msgDeptsInvalid
+		return settings.Scope{}, msgDeptsInvalid
 	}
 	if len(in.Selected)+len(in.Excluded) > maxDeptIDs {
-		return deptScope{}, msgDeptsTooMany
+		return settings.Scope{}, msgDeptsTooMany
 	}
 	ids := func(nums []json.Number) ([]int64, map[int64]bool, bool) {
 		out := make([]int64, 0, len(nums))
@@ -277,17 +282,17 @@ func parseDeptScope(raw string) (deptScope, msg) {
 	sel, selSet, ok1 := ids(in.Selected)
 	exc, _, ok2 := ids(in.Excluded)
 	if !ok1 || !ok2 {
-		return deptScope{}, msgDeptsInvalid
+		return settings.Scope{}, msgDeptsInvalid
 	}
 	for _, id := range exc {
 		if selSet[id] {
-			return deptScope{}, msgDeptsInvalid
+			return settings.Scope{}, msgDeptsInvalid
 		}
 	}
 	if len(sel) == 0 {
-		return deptScope{}, msgDeptsRequired
+		return settings.Scope{}, msgDeptsRequired
 	}
-	return deptScope{Selected: sel, Excluded: exc}, ""
+	return settings.Scope{Selected: sel, Excluded: exc}, ""
 }
 
 // checkText is the admin's sentence for a failed connection check; a code
@@ -346,7 +351,7 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	ctx := r.Context()
-	cur, err := loadSettings(ctx, a.s.pool, v.PortalID)
+	cur, err := settings.Load(ctx, a.s.pool, a.s.cfg.Keyring, v.PortalID)
 	if err != nil {
 		a.s.serverError(w, r, err)
 		return
@@ -362,16 +367,9 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 		writeJSON(w, http.StatusUnprocessableEntity, saveResult{Message: msgFixErrors.in(v.Lang), Errors: errs})
 		return
 	}
-	var stored string
-	if cur.HasPassword() {
-		if stored, err = a.s.cfg.Keyring.DecryptString(cur.Password); err != nil {
-			a.s.serverError(w, r, fmt.Errorf("decrypt stored learn password: %w", err))
-			return
-		}
-	}
 	password := in.LearnPassword
 	if password == "" {
-		password = stored
+		password = cur.Password
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	in.LearnAPIURL, err = a.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
@@ -388,14 +386,14 @@ func (a *settingsApp) handleSaveSettings(w http.ResponseWriter, r *http.Request)
 		})
 		return
 	}
-	var enc []byte
-	if in.LearnPassword != "" && in.LearnPassword != stored {
-		if enc, err = a.s.cfg.Keyring.EncryptString(in.LearnPassword); err != nil {
-			a.s.serverError(w, r, fmt.Errorf("encrypt learn password: %w", err))
-			return
-		}
+	runs, err := schedule.Parse(in.FirstRun, in.SecondRun)
+	if err != nil {
+		a.s.serverError(w, r, fmt.Errorf("validated run times: %w", err))
+		return
 	}
-	if err := saveSettings(ctx, a.s.pool, v.PortalID, v.UserID, in, enc); err != nil {
+	if _, err := settings.Save(ctx, a.s.pool, a.s.cfg.Keyring, v.PortalID, v.UserID, func(s *settings.Settings) {
+		in.apply(s, runs)
+	}); err != nil {
 		a.s.serverError(w, r, err)
 		return
 	}

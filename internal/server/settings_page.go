@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/templates"
 )
@@ -33,7 +34,7 @@ func (s *Server) settingsApp() *settingsApp {
 // shows other users no names, e-mails or error texts. The portal always
 // comes from the session, never from the request.
 func (a *settingsApp) mountSettings(r chi.Router) {
-	r.Get("/status", a.s.handleLiveStatus) // polled while a run is queued or running
+	r.Get("/status", a.s.handleStatusPanel) // polled while a run is queued or running
 	r.Group(func(r chi.Router) {
 		r.Use(a.s.requireAdmin)
 		r.Get("/runs/{runID}", a.handleRunReport)
@@ -49,18 +50,18 @@ func (a *settingsApp) mountSettings(r chi.Router) {
 // password), the department tree from Bitrix24 and the status panel.
 func (a *settingsApp) settingsView(ctx context.Context, p store.Portal, sess Session, token string) (templates.SettingsView, error) {
 	lang := sess.Lang
-	st, err := loadSettings(ctx, a.s.pool, p.ID)
+	st, err := settings.Load(ctx, a.s.pool, nil, p.ID)
 	if err != nil {
 		return templates.SettingsView{}, err
 	}
 	v := templates.SettingsView{
 		Lang: lang, Token: token, Admin: sess.Admin, BX24JS: bx24JS,
 		Form: templates.SettingsForm{
-			FirstRun: st.FirstRun, SecondRun: st.SecondRun, SendLoginEmail: st.SendLoginEmail,
+			FirstRun: st.Schedule.First(), SecondRun: st.Schedule.Second(), SendLoginEmail: st.SendLoginEmail,
 			HeadsAsManagers: st.HeadsAsManagers, ParentHeadsAsSupervisors: st.ParentHeadsAsSupervisors,
 		},
 		Scope:  st.Departments,
-		Status: a.s.loadStatus(ctx, p, st, lang, sess.Admin),
+		Status: a.s.pagePanel(ctx, p, st, lang, sess.Admin),
 	}
 	if sess.Admin {
 		// The Learn account (its address and admin login) is for admins:

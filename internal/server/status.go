@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -18,150 +17,32 @@ import (
 
 	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
-	"b24learn/templates"
 )
-
-// statusRuns is how many runs the status panel lists.
-const statusRuns = 10
-
-// nextRuns returns the next occurrence after now of each configured daily
-// slot ("HH:MM" in UTC), earliest first.
-func nextRuns(now time.Time, slots ...string) []time.Time {
-	now = now.UTC()
-	var out []time.Time
-	for _, s := range slots {
-		t, err := time.Parse("15:04", s)
-		if err != nil {
-			continue
-		}
-		at := time.Date(now.Year(), now.Month(), now.Day(), t.Hour(), t.Minute(), 0, 0, time.UTC)
-		if !at.After(now) {
-			at = at.AddDate(0, 0, 1)
-		}
-		out = append(out, at)
-	}
-	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
-	return out
-}
 
 // upcomingRuns is when the portal's next scheduled runs are: its daily UTC
 // times, or in the demo the next multiple of the demo's interval, as the
 // dispatcher sees them.
-func (s *Server) upcomingRuns(st storedSettings) []time.Time {
-	if every := s.cfg.DemoSlotEvery; every > 0 {
-		return []time.Time{s.now().UTC().Truncate(every).Add(every)}
-	}
-	return nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...)
+func (s *Server) upcomingRuns(st settings.Settings) []time.Time {
+	return st.Schedule.Every(s.cfg.DemoSlotEvery).Next(s.now())
 }
 
-func runView(r syncer.RunRecord) templates.RunView {
-	v := templates.RunView{ID: r.ID, Trigger: string(r.Trigger), Status: r.Status, StartedAt: r.StartedAt,
-		Error: r.Error, HeldUsers: len(r.Held)}
-	if r.FinishedAt != nil {
-		v.Duration = r.FinishedAt.Sub(r.StartedAt)
-	}
-	for _, k := range slices.Sorted(maps.Keys(r.Counts)) {
-		if r.Counts[k] != 0 {
-			v.Counts = append(v.Counts, templates.Count{Key: k, N: r.Counts[k]})
-		}
-	}
-	return v
+// configured: nothing the admin sets on the settings form stands in the
+// way of a sync, so the panel offers Preview and shows the next runs.
+func configured(p store.Portal, st settings.Settings) bool {
+	_, why := settings.Syncable(p, st)
+	return !why.InSettings()
 }
 
-// loadStatus reads the status panel's data. Only admins get links to the
-// reports and the error texts, which may name employees or the Learn account.
-func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettings, lang i18n.Lang, admin bool) templates.StatusView {
-	v := s.readStatus(ctx, p, st, lang)
-	if !admin {
-		return redactStatus(v, lang)
+// settingsRefusal is what the buttons answer when the saved settings do
+// not allow a run.
+func settingsRefusal(why settings.Code) msg {
+	if why == settings.NothingSelected {
+		return msgDeptsRequired
 	}
-	v.Reports = true
-	return v
-}
-
-// readStatus reads the status panel's data. A failure to read runs is shown
-// in the panel rather than failing the page.
-func (s *Server) readStatus(ctx context.Context, p store.Portal, st storedSettings, lang i18n.Lang) templates.StatusView {
-	v := templates.StatusView{
-		Activation: p.ActivationState,
-		Configured: st.configured(),
-		DemoEvery:  s.cfg.DemoSlotEvery,
-	}
-	if v.Configured {
-		v.NextRuns = s.upcomingRuns(st)
-	}
-	v.Reconnect = p.NeedsReconnect
-	var attention bool
-	var lastErr string
-	err := s.pool.QueryRow(ctx, `SELECT needs_attention, last_sync_error FROM portals WHERE id = $1`, p.ID).
-		Scan(&attention, &lastErr)
-	if err == nil && attention {
-		v.Attention = lastErr
-	}
-	rs := syncer.NewStore(s.pool)
-	var runs []syncer.RunRecord
-	if err == nil {
-		runs, err = rs.Runs(ctx, p.ID, statusRuns)
-	}
-	if err == nil {
-		var held *syncer.RunRecord
-		if held, err = rs.LatestHeld(ctx, p.ID); err == nil && held != nil {
-			hv := runView(*held)
-			v.Held = &hv
-		}
-	}
-	if err != nil {
-		s.log.ErrorContext(ctx, "load sync status", "portal_id", p.ID, "error", err)
-		v.Error = msgStatusError.in(lang)
-		return v
-	}
-	for _, r := range runs {
-		v.Runs = append(v.Runs, runView(r))
-	}
-	// The last run is the newest real sync; previews are listed but are not runs.
-	for _, r := range v.Runs {
-		if r.Trigger != string(syncer.TriggerPreview) {
-			lr := r
-			v.LastRun = &lr
-			break
-		}
-	}
-	return v
-}
-
-// msgAdminsOnlyDetail stands in for an error text a non-admin may not see.
-var msgAdminsOnlyDetail = msg("msg.admins_only_detail")
-
-// redactStatus takes out of a non-admin's panel the texts that may carry
-// the Learn address or employees' names and e-mails: sync errors.
-func redactStatus(v templates.StatusView, lang i18n.Lang) templates.StatusView {
-	if v.Attention != "" {
-		v.Attention = msgAdminsOnlyDetail.in(lang)
-	}
-	redact := func(r *templates.RunView) {
-		if r != nil {
-			r.Error = ""
-		}
-	}
-	redact(v.LastRun)
-	redact(v.Held)
-	for i := range v.Runs {
-		redact(&v.Runs[i])
-	}
-	v.Reports = false
-	return v
-}
-
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+	return msgNotConfigured
 }
 
 var (
@@ -208,17 +89,20 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 		ctx := r.Context()
 		var dup bool
 		err := pgx.BeginFunc(ctx, a.s.pool, func(tx pgx.Tx) error {
-			var activation string
-			if err := tx.QueryRow(ctx, `SELECT activation_state FROM portals WHERE id = $1 FOR SHARE`, sess.PortalID).
-				Scan(&activation); err != nil {
+			var p store.Portal
+			if err := tx.QueryRow(ctx, `SELECT install_state, activation_state, needs_reconnect FROM portals WHERE id = $1 FOR SHARE`,
+				sess.PortalID).Scan(&p.InstallState, &p.ActivationState, &p.NeedsReconnect); err != nil {
 				return fmt.Errorf("lock portal: %w", err)
 			}
-			st, err := loadSettings(ctx, tx, sess.PortalID)
+			st, err := settings.Load(ctx, tx, nil, sess.PortalID)
 			if err != nil {
 				return err
 			}
-			if !st.Exists || !st.HasPassword() {
-				return &errRefused{http.StatusConflict, msgNotConfigured}
+			// An uninstalled portal or refused tokens are left to the
+			// worker, which cancels the job.
+			_, why := settings.Syncable(p, st)
+			if why.InSettings() {
+				return &errRefused{http.StatusConflict, settingsRefusal(why)}
 			}
 			var args river.JobArgs
 			switch kind {
@@ -227,12 +111,12 @@ func (a *settingsApp) handleAction(kind string) http.HandlerFunc {
 				// portal is activated.
 				args = jobs.PreviewArgs{PortalID: sess.PortalID}
 			case "sync":
-				if activation != "active" {
+				if why == settings.NotActive {
 					return &errRefused{http.StatusConflict, msgNotActive}
 				}
 				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerManual}
 			case "approve":
-				if activation != "active" {
+				if why == settings.NotActive {
 					return &errRefused{http.StatusConflict, msgNotActive}
 				}
 				held, err := syncer.NewStore(a.s.pool).LatestHeld(ctx, sess.PortalID)
