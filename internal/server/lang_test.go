@@ -18,12 +18,12 @@ import (
 )
 
 // Each portal gets one language, from its LANG, on every page and answer:
-// the installer, the settings page, the read-only page, the Learn check's
-// error, the activation form's errors and its whole page. Before, a ua
-// portal got Russian pages with English check errors, uk and be portals
-// English activation errors, and the installer was English for everyone.
-// The e-mail to iSpring's managers is theirs, in English, whatever the
-// portal's LANG.
+// the installer, the settings page, the read-only page, the status panel
+// the page polls, the Learn check's error, the activation form's errors and
+// its whole page. Before, a ua portal got Russian pages with English check
+// errors, uk and be portals English activation errors, and the installer
+// was English for everyone. The e-mail to iSpring's managers is theirs, in
+// English, whatever the portal's LANG.
 func TestOneLanguagePerPortal(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
@@ -47,6 +47,14 @@ func TestOneLanguagePerPortal(t *testing.T) {
 			t.Fatalf("%s: read-only page %d without its note", c.lang, ro.status)
 		}
 		say("read-only page", ro.body)
+		// The panel the page polls while a run is busy speaks the page's language.
+		for what, tk := range map[string]string{"status panel": app.session(), "read-only status panel": ro.session()} {
+			sp := e.get(tk, "/app/status")
+			if sp.status != http.StatusOK || !strings.Contains(sp.body, html.EscapeString(i18n.T(c.want, "sec_status"))) {
+				t.Fatalf("%s: %s %d %s", c.lang, what, sp.status, sp.body)
+			}
+			say(what, sp.body)
+		}
 
 		// The Learn check fails: the address rule refuses a loopback account.
 		tok := app.session()
@@ -140,6 +148,15 @@ func (e *b24Env) send(tok, path string, form url.Values) page {
 	if tok != "" {
 		req.Header.Set(sessionHeader, tok)
 	}
+	resp, err := http.DefaultClient.Do(req)
+	return readPage(e.t, resp, err)
+}
+
+// get asks for path with the session in X-Session, as the page's script does.
+func (e *b24Env) get(tok, path string) page {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.app.URL+path, nil)
+	req.Header.Set(sessionHeader, tok)
 	resp, err := http.DefaultClient.Do(req)
 	return readPage(e.t, resp, err)
 }
