@@ -106,6 +106,8 @@ var catalogue = map[string][2]string{
 	"do_reactivate":     {"reactivate", "восстановить"},
 	"do_set_supervisor": {"set manager", "назначить руководителя"},
 	"do_link":           {"link", "связать"},
+	"do_refuse":         {"refused", "отклонено"},
+	"do_conflict":       {"owned by another portal", "принадлежит другому порталу"},
 	"kind_user":         {"user", "пользователь"},
 	"kind_department":   {"department", "подразделение"},
 

@@ -121,7 +121,7 @@ func keysInUse(t *testing.T) []string {
 	}
 	// The preview's rows name their action and kind (templates' previewBody).
 	for _, a := range []syncer.Action{syncer.ActionCreate, syncer.ActionUpdate, syncer.ActionMove, syncer.ActionDeactivate,
-		syncer.ActionReactivate, syncer.ActionSupervisor, syncer.ActionLink} {
+		syncer.ActionReactivate, syncer.ActionSupervisor, syncer.ActionLink, syncer.ActionRefuse, syncer.ActionConflict} {
 		keys["do_"+string(a)] = true
 	}
 	for _, k := range []syncer.Kind{syncer.KindUser, syncer.KindDepartment} {
