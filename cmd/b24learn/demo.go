@@ -81,9 +81,14 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 
 	// Bitrix24: the customer's portal, and iSpring's own portal receiving
 	// activation requests as CRM leads through its inbound webhook.
+	// The customer's portal is a Russian one, so it belongs to the east
+	// region and its own OAuth server, as .ru portals do; the app lists
+	// both servers, as in production.
 	bs := b24sim.Start(b24sim.Options{AppURL: appURL, Logger: log})
 	defer bs.Close()
-	portal := bs.AddPortal(b24sim.PortalOptions{Lang: "ru", Org: b24sim.GenerateOrg(time.Now().UnixNano(), *employees, *departments)})
+	eastOAuth := bs.StartRegion(b24sim.Region{Name: "east"})
+	portal := bs.AddPortal(b24sim.PortalOptions{Lang: "ru", Region: "east",
+		Org: b24sim.GenerateOrg(time.Now().UnixNano(), *employees, *departments)})
 	crm := bs.AddPortal(b24sim.PortalOptions{WebhookCode: "demo" + fmt.Sprint(time.Now().Unix())})
 
 	cfg, err := config.Load(func(k string) string {
@@ -99,7 +104,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		case "B24_CLIENT_SECRET":
 			return bs.ClientSecret()
 		case "B24_OAUTH_URL":
-			return bs.URL
+			return bs.URL + "," + eastOAuth
 		case "LEARN_ALLOW_PRIVATE_HOSTS", "B24_ALLOW_PRIVATE_HOSTS":
 			return "true"
 		case "LEAD_WEBHOOK_URL":

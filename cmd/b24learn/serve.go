@@ -16,7 +16,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"b24learn/internal/bitrix24"
 	"b24learn/internal/calllog"
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
@@ -86,8 +85,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 	defer calls.Close()
 	clients := connect.New(connect.Options{
 		Pool: pool, Keyring: cfg.Keyring, CallLog: calls, Log: log,
-		OAuth: &bitrix24.OAuth{URL: cfg.B24OAuthURL.String(), ClientID: cfg.B24ClientID, ClientSecret: cfg.B24ClientSecret},
-		Rate:  cfg.B24RateLimit, Burst: cfg.B24Burst, AllowPrivateHosts: cfg.LearnAllowPrivateHosts,
+		OAuthServers: cfg.OAuthServers(),
+		Rate:         cfg.B24RateLimit, Burst: cfg.B24Burst, AllowPrivateHosts: cfg.LearnAllowPrivateHosts,
 		B24AllowPrivateHosts: cfg.B24AllowPrivateHosts,
 	})
 	m := metrics.New()

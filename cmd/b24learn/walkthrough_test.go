@@ -246,9 +246,9 @@ func TestWalkthroughInBrowser(t *testing.T) {
 
 	// 6. Sync now: the status panel follows the run to its end without a reload.
 	w.app(`(() => {
-		const box = document.getElementById('job-state');
-		const seen = () => { if (!box.hidden && box.textContent) document.documentElement.dataset.sawJob = box.textContent; };
-		new MutationObserver(seen).observe(box, {attributes: true, childList: true, characterData: true, subtree: true});
+		// The panel is replaced while the run goes on: watch the app for it.
+		const seen = () => { const box = document.getElementById('job-state'); if (box && !box.hidden && box.textContent) document.documentElement.dataset.sawJob = box.textContent; };
+		new MutationObserver(seen).observe(document.getElementById('app'), {attributes: true, childList: true, characterData: true, subtree: true});
 		document.querySelector('[data-action="sync"]').click();
 		return true;
 	})()`, nil)

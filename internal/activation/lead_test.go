@@ -22,6 +22,8 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/schedule"
+	"b24learn/internal/settings"
 )
 
 func mustPortal(tb testing.TB, pool *pgxpool.Pool, domain string) int64 {
@@ -66,6 +68,15 @@ func count(tb testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
 	return n
 }
 
+func mustSchedule(t *testing.T, first, second string) schedule.Schedule {
+	t.Helper()
+	s, err := schedule.Parse(first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 var contact = Contact{Name: "Ivan Petrov", Email: "ivan@acme.example", Phone: "+7 (912) 345-67-89"}
 
 func TestSubmit(t *testing.T) {
@@ -78,12 +89,14 @@ func TestSubmit(t *testing.T) {
 
 	t.Run("StoresRequestJobAndState", func(t *testing.T) {
 		pid := mustPortal(t, pool, "store.bitrix24.ru")
-		if _, err := pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, first_run, second_run, departments)
-			VALUES ($1, 'https://acme.ispringlearn.com', '06:00', '18:30', '{"selected": [1, "5"], "excluded": [7]}')`, pid); err != nil {
+		if _, err := settings.Save(ctx, pool, nil, pid, 1, func(s *settings.Settings) {
+			s.LearnURL, s.Schedule = "https://acme.ispringlearn.com", mustSchedule(t, "06:00", "18:30")
+			s.Departments = settings.Scope{Selected: []int64{1, 5}, Excluded: []int64{7}}
+		}); err != nil {
 			t.Fatal(err)
 		}
 		emp := 42
-		res, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, B24UserID: 1, Lang: "ru", IP: "10.0.0.1",
+		res, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, B24UserID: 1, IP: "10.0.0.1",
 			Contact: contact, EmployeesInScope: &emp}, enq)
 		if err != nil {
 			t.Fatalf("Submit: %v", err)
@@ -116,13 +129,13 @@ func TestSubmit(t *testing.T) {
 
 	t.Run("RepeatUpdatesOpenRequest", func(t *testing.T) {
 		pid := mustPortal(t, pool, "repeat.bitrix24.ru")
-		first, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, Lang: "en", Contact: contact}, enq)
+		first, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, Contact: contact}, enq)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c2 := contact
 		c2.Phone = "+44 20 7946 0958"
-		second, err := Submit(ctx, pool, limits, now.Add(time.Minute), Submission{PortalID: pid, Lang: "en", Contact: c2}, enq)
+		second, err := Submit(ctx, pool, limits, now.Add(time.Minute), Submission{PortalID: pid, Contact: c2}, enq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +153,7 @@ func TestSubmit(t *testing.T) {
 		if _, err := pool.Exec(ctx, `UPDATE activation_requests SET status = 'rejected' WHERE id = $1`, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		third, err := Submit(ctx, pool, limits, now.Add(2*time.Minute), Submission{PortalID: pid, Lang: "en", Contact: c2}, enq)
+		third, err := Submit(ctx, pool, limits, now.Add(2*time.Minute), Submission{PortalID: pid, Contact: c2}, enq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +167,7 @@ func TestSubmit(t *testing.T) {
 		if _, err := pool.Exec(ctx, `UPDATE portals SET activation_state = 'active' WHERE id = $1`, pid); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, Lang: "en", Contact: contact}, enq); err != nil {
+		if _, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, Contact: contact}, enq); err != nil {
 			t.Fatal(err)
 		}
 		if st := activationState(t, pool, pid); st != "active" {
@@ -164,7 +177,7 @@ func TestSubmit(t *testing.T) {
 
 	t.Run("InvalidStoresNothing", func(t *testing.T) {
 		pid := mustPortal(t, pool, "invalid.bitrix24.ru")
-		_, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, Lang: "en", Contact: Contact{Name: "x", Email: "bad", Phone: "123"}}, enq)
+		_, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, Contact: Contact{Name: "x", Email: "bad", Phone: "123"}}, enq)
 		var fe FieldErrors
 		if !errors.As(err, &fe) || len(fe) != 2 {
 			t.Fatalf("err = %v, want email and phone errors", err)
@@ -180,7 +193,7 @@ func TestSubmit(t *testing.T) {
 	t.Run("EnqueueFailureRollsBack", func(t *testing.T) {
 		pid := mustPortal(t, pool, "rollback.bitrix24.ru")
 		boom := func(context.Context, pgx.Tx, int64, int64) error { return errors.New("queue down") }
-		if _, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, Lang: "en", Contact: contact}, boom); err == nil {
+		if _, err := Submit(ctx, pool, limits, now, Submission{PortalID: pid, Contact: contact}, boom); err == nil {
 			t.Fatal("Submit succeeded without its job")
 		}
 		if n := count(t, pool, `SELECT count(*) FROM activation_requests WHERE portal_id = $1`, pid); n != 0 {
@@ -196,11 +209,11 @@ func TestSubmit(t *testing.T) {
 		l := limits
 		l.SubmitPerPortal = manager.Limit{Max: 3, Window: time.Hour}
 		for i := range 3 {
-			if _, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, Lang: "en", IP: fmt.Sprintf("10.1.0.%d", i), Contact: contact}, enq); err != nil {
+			if _, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, IP: fmt.Sprintf("10.1.0.%d", i), Contact: contact}, enq); err != nil {
 				t.Fatalf("submission %d: %v", i+1, err)
 			}
 		}
-		_, err := Submit(ctx, pool, l, now.Add(10*time.Minute), Submission{PortalID: pid, Lang: "en", IP: "10.1.0.9", Contact: contact}, enq)
+		_, err := Submit(ctx, pool, l, now.Add(10*time.Minute), Submission{PortalID: pid, IP: "10.1.0.9", Contact: contact}, enq)
 		var rl *manager.RateLimitedError
 		if !errors.As(err, &rl) {
 			t.Fatalf("4th submission: err = %v, want rate limited", err)
@@ -209,7 +222,7 @@ func TestSubmit(t *testing.T) {
 			t.Fatalf("retry in %d min, want 50 (end of the hour window)", rl.Minutes())
 		}
 		// The next window admits again.
-		if _, err := Submit(ctx, pool, l, now.Add(time.Hour), Submission{PortalID: pid, Lang: "en", Contact: contact}, enq); err != nil {
+		if _, err := Submit(ctx, pool, l, now.Add(time.Hour), Submission{PortalID: pid, Contact: contact}, enq); err != nil {
 			t.Fatalf("next window: %v", err)
 		}
 	})
@@ -219,12 +232,12 @@ func TestSubmit(t *testing.T) {
 		l.SubmitPerIP = manager.Limit{Max: 2, Window: time.Hour}
 		for i := range 2 {
 			pid := mustPortal(t, pool, fmt.Sprintf("ip%d.bitrix24.ru", i))
-			if _, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, Lang: "en", IP: "192.0.2.7", Contact: contact}, enq); err != nil {
+			if _, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, IP: "192.0.2.7", Contact: contact}, enq); err != nil {
 				t.Fatal(err)
 			}
 		}
 		pid := mustPortal(t, pool, "ip3.bitrix24.ru")
-		_, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, Lang: "en", IP: "192.0.2.7", Contact: contact}, enq)
+		_, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, IP: "192.0.2.7", Contact: contact}, enq)
 		var rl *manager.RateLimitedError
 		if !errors.As(err, &rl) {
 			t.Fatalf("3rd portal from one IP: err = %v, want rate limited", err)
@@ -270,13 +283,15 @@ func TestForward(t *testing.T) {
 	submit := func(t *testing.T, domain string) (int64, int64) {
 		t.Helper()
 		pid := mustPortal(t, pool, domain)
-		if _, err := pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, first_run, departments)
-			VALUES ($1, 'https://acme.ispringlearn.com', '06:00', '{"selected": [1, 12], "excluded": []}')`, pid); err != nil {
+		if _, err := settings.Save(ctx, pool, nil, pid, 1, func(s *settings.Settings) {
+			s.LearnURL, s.Schedule = "https://acme.ispringlearn.com", mustSchedule(t, "06:00", "")
+			s.Departments.Selected = []int64{1, 12}
+		}); err != nil {
 			t.Fatal(err)
 		}
 		c := contact
 		c.Name = "Иван <b>Петров</b>"
-		res, err := Submit(ctx, pool, manager.DefaultLimits, now, Submission{PortalID: pid, Lang: "ru", Contact: c}, enq)
+		res, err := Submit(ctx, pool, manager.DefaultLimits, now, Submission{PortalID: pid, Contact: c}, enq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -456,7 +471,7 @@ func (s *resubmitSender) Send(ctx context.Context, m Mail) error {
 		s.done = true
 		c := contact
 		c.Phone = "+44 20 7946 0958"
-		if _, err := Submit(ctx, s.pool, manager.DefaultLimits, time.Now(), Submission{PortalID: s.pid, Lang: "en", Contact: c},
+		if _, err := Submit(ctx, s.pool, manager.DefaultLimits, time.Now(), Submission{PortalID: s.pid, Contact: c},
 			func(context.Context, pgx.Tx, int64, int64) error { return nil }); err != nil {
 			return err
 		}

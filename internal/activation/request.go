@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"b24learn/internal/manager"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 )
 
@@ -93,7 +94,6 @@ var ErrNotFound = errors.New("not found")
 type Submission struct {
 	PortalID  int64
 	B24UserID int64
-	Lang      string // for the validation messages
 	IP        string
 	Contact   Contact
 	// EmployeesInScope is the number of employees the selected departments
@@ -117,7 +117,7 @@ type Result struct {
 // becomes 'requested' unless it is active already. Errors: FieldErrors for
 // bad input, *RateLimitedError over a limit.
 func Submit(ctx context.Context, pool *pgxpool.Pool, limits manager.Limits, now time.Time, s Submission, enqueue Enqueue) (Result, error) {
-	c, err := Validate(s.Contact, s.Lang)
+	c, err := Validate(s.Contact)
 	if err != nil {
 		return Result{}, err
 	}
@@ -180,52 +180,18 @@ func Submit(ctx context.Context, pool *pgxpool.Pool, limits manager.Limits, now 
 // not saved its settings yet gets an empty one.
 func LoadSummary(ctx context.Context, db store.DBTX, portalID int64) (Summary, error) {
 	sum := Summary{EmployeesInScope: -1}
-	var (
-		depts             []byte
-		first, second     *string
-		learnURL          string
-		login, heads, par bool
-	)
-	err := db.QueryRow(ctx, `
-		SELECT learn_url, departments, to_char(first_run, 'HH24:MI'), to_char(second_run, 'HH24:MI'),
-		       send_login_email, heads_as_managers, parent_heads_as_supervisors
-		FROM portal_settings WHERE portal_id = $1`, portalID).
-		Scan(&learnURL, &depts, &first, &second, &login, &heads, &par)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sum, nil
-	}
+	st, err := settings.Load(ctx, db, nil, portalID)
 	if err != nil {
 		return sum, fmt.Errorf("load settings summary: %w", err)
 	}
-	sum.LearnURL, sum.SendLoginEmail, sum.HeadsAsManagers, sum.ParentHeads = learnURL, login, heads, par
-	if first != nil {
-		sum.FirstRun = *first
+	if !st.Saved {
+		return sum, nil
 	}
-	if second != nil {
-		sum.SecondRun = *second
-	}
-	// Tolerant: ids may be numbers or strings, as Bitrix24 sends both.
-	var d struct {
-		Selected []json.Number `json:"selected"`
-		Excluded []json.Number `json:"excluded"`
-	}
-	if len(depts) > 0 {
-		if err := json.Unmarshal(depts, &d); err == nil {
-			sum.Departments = toIDs(d.Selected)
-			sum.Excluded = toIDs(d.Excluded)
-		}
-	}
+	sum.LearnURL, sum.SendLoginEmail, sum.HeadsAsManagers, sum.ParentHeads =
+		st.LearnURL, st.SendLoginEmail, st.HeadsAsManagers, st.ParentHeadsAsSupervisors
+	sum.FirstRun, sum.SecondRun = st.Schedule.First(), st.Schedule.Second()
+	sum.Departments, sum.Excluded = st.Departments.Selected, st.Departments.Excluded
 	return sum, nil
-}
-
-func toIDs(ns []json.Number) []int64 {
-	out := make([]int64, 0, len(ns))
-	for _, n := range ns {
-		if v, err := n.Int64(); err == nil {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 const requestColumns = `r.id, r.portal_id, p.domain, r.b24_user_id, r.name, r.email, r.phone, r.summary,

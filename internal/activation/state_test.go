@@ -24,7 +24,7 @@ func TestManagerActions(t *testing.T) {
 
 	t.Run("ActivateSuspendAudit", func(t *testing.T) {
 		pid := mustPortal(t, pool, "act.bitrix24.ru")
-		res, err := Submit(ctx, pool, manager.DefaultLimits, now, Submission{PortalID: pid, Lang: "en", Contact: contact},
+		res, err := Submit(ctx, pool, manager.DefaultLimits, now, Submission{PortalID: pid, Contact: contact},
 			enqueueInto(t, pool))
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +64,7 @@ func TestManagerActions(t *testing.T) {
 
 	t.Run("UpdateRequest", func(t *testing.T) {
 		pid := mustPortal(t, pool, "upd.bitrix24.ru")
-		res, err := Submit(ctx, pool, manager.DefaultLimits, now, Submission{PortalID: pid, Lang: "en", Contact: contact}, enqueueInto(t, pool))
+		res, err := Submit(ctx, pool, manager.DefaultLimits, now, Submission{PortalID: pid, Contact: contact}, enqueueInto(t, pool))
 		if err != nil {
 			t.Fatal(err)
 		}

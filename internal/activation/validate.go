@@ -14,8 +14,11 @@ type Contact struct {
 	Phone string
 }
 
-// FieldErrors maps a form field ("name", "email", "phone") to a message in the
-// admin's language, shown next to that field.
+// FieldErrors maps a form field ("name", "email", "phone") to the code of
+// what is wrong with it: name_required, name_too_long, name_invalid,
+// email_required, email_invalid, phone_required, phone_intl, phone_invalid.
+// The server shows the sentence for the code (internal/i18n, "contact."+code)
+// next to the field, in the admin's language.
 type FieldErrors map[string]string
 
 func (fe FieldErrors) Error() string {
@@ -33,60 +36,30 @@ const (
 	maxEmailLen = 254 // RFC 5321 path limit
 )
 
-// messages are the validation texts, English and Russian.
-var messages = map[string][2]string{
-	"name_required":  {"Enter your name.", "Укажите ваше имя."},
-	"name_too_long":  {"The name is too long (at most 200 characters).", "Имя слишком длинное (не более 200 символов)."},
-	"name_invalid":   {"The name contains characters that are not allowed.", "Имя содержит недопустимые символы."},
-	"email_required": {"Enter your e-mail address.", "Укажите адрес электронной почты."},
-	"email_invalid":  {"Enter an e-mail address such as name@company.com.", "Укажите адрес электронной почты, например name@company.ru."},
-	"phone_required": {"Enter your phone number.", "Укажите номер телефона."},
-	"phone_intl":     {"Enter the phone in international form: + and the country code, e.g. +7 912 345-67-89.", "Укажите телефон в международном формате: + и код страны, например +7 912 345-67-89."},
-	"phone_invalid":  {"This is not a valid phone number: use digits only, 8 to 15 of them including the country code.", "Это не номер телефона: только цифры, от 8 до 15 вместе с кодом страны."},
-}
-
-func msg(lang, code string) string {
-	m := messages[code]
-	if IsRussian(lang) {
-		return m[1]
-	}
-	return m[0]
-}
-
-// IsRussian says whether a Bitrix24 LANG gets Russian texts (ru and the
-// languages of its CIS portals); everything else gets English.
-func IsRussian(lang string) bool {
-	switch strings.ToLower(lang) {
-	case "ru", "ua", "by", "kz":
-		return true
-	}
-	return false
-}
-
 // Validate checks and normalises c: trimmed name, the bare e-mail address and
-// the phone in E.164. The errors are in the language lang.
-func Validate(c Contact, lang string) (Contact, error) {
+// the phone in E.164. A bad field makes the error FieldErrors.
+func Validate(c Contact) (Contact, error) {
 	fe := FieldErrors{}
 	out := Contact{Name: strings.Join(strings.Fields(c.Name), " ")}
 
 	switch {
 	case out.Name == "":
-		fe["name"] = msg(lang, "name_required")
+		fe["name"] = "name_required"
 	case utf8.RuneCountInString(out.Name) > maxNameLen:
-		fe["name"] = msg(lang, "name_too_long")
+		fe["name"] = "name_too_long"
 	case !utf8.ValidString(out.Name) || strings.IndexFunc(out.Name, unicode.IsControl) >= 0:
-		fe["name"] = msg(lang, "name_invalid")
+		fe["name"] = "name_invalid"
 	}
 
 	email, code := normaliseEmail(c.Email)
 	if code != "" {
-		fe["email"] = msg(lang, code)
+		fe["email"] = code
 	}
 	out.Email = email
 
 	phone, code := NormalisePhone(c.Phone)
 	if code != "" {
-		fe["phone"] = msg(lang, code)
+		fe["phone"] = code
 	}
 	out.Phone = phone
 

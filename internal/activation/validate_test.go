@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"b24learn/internal/i18n"
 )
 
 func TestNormalisePhone(t *testing.T) {
@@ -45,7 +47,7 @@ func TestValidate(t *testing.T) {
 
 	t.Run("OK", func(t *testing.T) {
 		t.Parallel()
-		c, err := Validate(good, "ru")
+		c, err := Validate(good)
 		if err != nil {
 			t.Fatalf("Validate: %v", err)
 		}
@@ -80,14 +82,15 @@ func TestValidate(t *testing.T) {
 			t.Parallel()
 			in := good
 			b.edit(&in)
-			for lang, frag := range map[string]string{"en": b.en, "ru": b.ru} {
-				_, err := Validate(in, lang)
-				var fe FieldErrors
-				if !errors.As(err, &fe) {
-					t.Fatalf("%s: err = %v, want FieldErrors", lang, err)
-				}
-				if len(fe) != 1 || !strings.Contains(fe[b.field], frag) {
-					t.Fatalf("%s: errors = %v, want only %s containing %q", lang, fe, b.field, frag)
+			_, err := Validate(in)
+			var fe FieldErrors
+			if !errors.As(err, &fe) {
+				t.Fatalf("err = %v, want FieldErrors", err)
+			}
+			// The page shows the catalogue's sentence for the code.
+			for lang, frag := range map[i18n.Lang]string{i18n.EN: b.en, i18n.RU: b.ru} {
+				if msg := i18n.T(lang, "contact."+fe[b.field]); len(fe) != 1 || !strings.Contains(msg, frag) {
+					t.Fatalf("%s: errors = %v (%q), want only %s containing %q", lang, fe, msg, b.field, frag)
 				}
 			}
 		})
@@ -95,7 +98,7 @@ func TestValidate(t *testing.T) {
 
 	t.Run("AllAtOnce", func(t *testing.T) {
 		t.Parallel()
-		_, err := Validate(Contact{}, "en")
+		_, err := Validate(Contact{})
 		var fe FieldErrors
 		if !errors.As(err, &fe) || len(fe) != 3 {
 			t.Fatalf("err = %v, want three field errors", err)

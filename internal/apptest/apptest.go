@@ -10,7 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/schedule"
 	"b24learn/internal/secret"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 )
 
@@ -20,7 +22,7 @@ func InstallPortal(tb testing.TB, pool *pgxpool.Pool, kr *secret.Keyring, p *b24
 	tb.Helper()
 	tok := p.Install()
 	row, err := store.UpsertPortal(context.Background(), pool, kr, store.PortalInstall{
-		MemberID: tok.MemberID, Domain: tok.Domain, ClientEndpoint: tok.ClientEndpoint,
+		MemberID: tok.MemberID, Domain: tok.Domain, ClientEndpoint: tok.ClientEndpoint, ServerEndpoint: tok.ServerEndpoint,
 		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiresAt: tok.Expires,
 	})
 	if err != nil {
@@ -42,18 +44,15 @@ type Settings struct {
 func Configure(tb testing.TB, pool *pgxpool.Pool, kr *secret.Keyring, portalID int64, s Settings, active bool) {
 	tb.Helper()
 	ctx := context.Background()
-	pw, err := kr.EncryptString(s.LearnPassword)
+	runs, err := schedule.Parse(s.FirstRun, s.SecondRun)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("apptest: configure portal: %v", err)
 	}
-	var second any
-	if s.SecondRun != "" {
-		second = s.SecondRun
-	}
-	if _, err := pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password,
-			first_run, second_run, send_login_email, departments)
-		VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, jsonb_build_object('selected', to_jsonb($8::bigint[]), 'excluded', '[]'::jsonb))`,
-		portalID, s.LearnURL, s.LearnEmail, pw, s.FirstRun, second, s.SendLoginEmail, s.Selected); err != nil {
+	if _, err := settings.Save(ctx, pool, kr, portalID, 0, func(st *settings.Settings) {
+		st.LearnURL, st.LearnEmail, st.Password, st.Schedule = s.LearnURL, s.LearnEmail, s.LearnPassword, runs
+		st.SendLoginEmail = s.SendLoginEmail
+		st.Departments = settings.Scope{Selected: append([]int64{}, s.Selected...), Excluded: []int64{}}
+	}); err != nil {
 		tb.Fatalf("apptest: configure portal: %v", err)
 	}
 	if active {

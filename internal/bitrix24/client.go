@@ -33,12 +33,22 @@ type Config struct {
 	// OnEndpointChange is called when a renamed portal redirected the client
 	// and the new endpoint answered, so the caller can store it.
 	OnEndpointChange func(ctx context.Context, endpoint string)
-	// RetryWait is the first pause after QUERY_LIMIT_EXCEEDED or
-	// OPERATION_TIME_LIMIT (default 1 s), doubled up to MaxRetryWait (30 s).
+	// RetryWait is the first pause after QUERY_LIMIT_EXCEEDED (default
+	// 1 s), doubled up to MaxRetryWait (30 s).
 	RetryWait    time.Duration
 	MaxRetryWait time.Duration
 	// MaxRetries bounds rate-limit retries of one call (default 50); ctx bounds time.
 	MaxRetries int
+	// MaxOperatingWait is the longest the client waits for a method that
+	// OPERATION_TIME_LIMIT blocked (default 10 s); a longer block returns
+	// *OperatingLimitError at once. OperatingFallback is how long a block
+	// lasts when no earlier answer of the method named its reset time
+	// (default 1 min).
+	MaxOperatingWait  time.Duration
+	OperatingFallback time.Duration
+	// Now and Sleep are the clock of those waits; nil: the real one.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Client calls one portal's REST API. It is safe for concurrent use.
@@ -50,6 +60,11 @@ type Client struct {
 
 	mu       sync.Mutex
 	endpoint string
+
+	opMu      sync.Mutex
+	opReset   map[string]time.Time // operating_reset_at last announced, by method
+	opBlocked map[string]time.Time // blocked by OPERATION_TIME_LIMIT until, by method
+	opCause   map[string]error     // the answer that blocked it
 }
 
 // New builds a client.
@@ -84,7 +99,20 @@ func New(cfg Config) *Client {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "b24learn/1"
 	}
-	return &Client{cfg: cfg, http: &hc, log: log, lim: lim, endpoint: cfg.Endpoint}
+	if cfg.MaxOperatingWait <= 0 {
+		cfg.MaxOperatingWait = 10 * time.Second
+	}
+	if cfg.OperatingFallback <= 0 {
+		cfg.OperatingFallback = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
+	return &Client{cfg: cfg, http: &hc, log: log, lim: lim, endpoint: cfg.Endpoint,
+		opReset: map[string]time.Time{}, opBlocked: map[string]time.Time{}, opCause: map[string]error{}}
 }
 
 // Endpoint returns the REST endpoint in use (it changes after a rename).
@@ -112,7 +140,8 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 
 // CallEnvelope runs one method and returns the whole envelope. expired_token is
 // answered by exactly one refresh through the TokenSource and a retry; rate
-// limits by waiting (bounded by ctx and MaxRetries).
+// limits by waiting (bounded by ctx and MaxRetries), OPERATION_TIME_LIMIT
+// until the method's reset time (see operating.go).
 func (c *Client) CallEnvelope(ctx context.Context, method string, params any) (*Envelope, error) {
 	tok, err := c.cfg.Tokens.Token(ctx)
 	if err != nil {
@@ -122,8 +151,12 @@ func (c *Client) CallEnvelope(ctx context.Context, method string, params any) (*
 	wait := c.cfg.RetryWait
 	var limited error // the last rate-limit answer, reported if ctx ends while waiting
 	for attempt := 0; ; attempt++ {
+		if err := c.awaitMethod(ctx, method); err != nil {
+			return nil, fmt.Errorf("%s: %w", method, err)
+		}
 		env, err := c.once(ctx, method, params, tok)
 		if err == nil {
+			c.noteTime(method, env.Time)
 			return env, nil
 		}
 		if limited != nil && ctx.Err() != nil {
@@ -138,17 +171,23 @@ func (c *Client) CallEnvelope(ctx context.Context, method string, params any) (*
 			}
 			tok = nt
 			continue
-		case errors.Is(err, ErrQueryLimitExceeded) || errors.Is(err, ErrOperationTimeLimit):
+		case errors.Is(err, ErrOperationTimeLimit):
+			// Only this method waits, until its reset: at the top of the loop.
 			limited = err
 			if attempt >= c.cfg.MaxRetries {
 				return nil, fmt.Errorf("%s: giving up after %d retries: %w", method, attempt, err)
 			}
-			if errors.Is(err, ErrQueryLimitExceeded) {
-				c.lim.Fill() // the server's bucket is full: pace the next requests
+			c.block(method, err)
+			continue
+		case errors.Is(err, ErrQueryLimitExceeded):
+			limited = err
+			if attempt >= c.cfg.MaxRetries {
+				return nil, fmt.Errorf("%s: giving up after %d retries: %w", method, attempt, err)
 			}
+			c.lim.Fill() // the server's bucket is full: pace the next requests
 			c.log.LogAttrs(ctx, slog.LevelInfo, "bitrix24 rate limited", slog.String("method", method),
 				slog.String("code", ErrorCode(err)), slog.Duration("wait", wait))
-			if serr := sleep(ctx, wait); serr != nil {
+			if serr := c.cfg.Sleep(ctx, wait); serr != nil {
 				return nil, fmt.Errorf("%s: %w", method, errors.Join(err, serr))
 			}
 			wait = min(wait*2, c.cfg.MaxRetryWait)

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/secret"
 )
 
@@ -29,7 +30,14 @@ type Config struct {
 	PublicURL       *url.URL
 	B24ClientID     string
 	B24ClientSecret string
-	B24OAuthURL     *url.URL
+	// B24OAuthURLs is the allow-list of Bitrix24 OAuth servers
+	// (B24_OAUTH_URL), each normalised to scheme://host[:port]; the first
+	// serves requests that name none. Empty means the two public ones.
+	B24OAuthURLs []string
+	// B24OAuthCredentials are the app's credentials at a server of the list
+	// where they differ from B24ClientID/B24ClientSecret
+	// (B24_OAUTH_CREDENTIALS), keyed by the normalised URL.
+	B24OAuthCredentials map[string]OAuthCredentials
 	// B24RateLimit and B24Burst size each portal's leaky bucket (Bitrix24
 	// allows more on Enterprise plans).
 	B24RateLimit float64
@@ -141,11 +149,7 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			c.PublicURL = u
 		}
 	}
-	if u, err := absURL(or(getenv("B24_OAUTH_URL"), "https://oauth.bitrix.info")); err != nil {
-		fail("B24_OAUTH_URL", "an absolute http(s) URL")
-	} else {
-		c.B24OAuthURL = u
-	}
+	c.B24OAuthURLs, c.B24OAuthCredentials = parseOAuthServers(getenv("B24_OAUTH_URL"), getenv("B24_OAUTH_CREDENTIALS"), fail)
 	c.B24RateLimit = 2
 	if raw := getenv("B24_RATE_LIMIT"); raw != "" {
 		f, err := strconv.ParseFloat(raw, 64)
@@ -291,6 +295,96 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 		return nil, errs
 	}
 	return c, nil
+}
+
+// DefaultOAuthURLs are Bitrix24's regional OAuth servers: the west one
+// first (Bitrix24's default), then the east one of .ru portals.
+var DefaultOAuthURLs = []string{"https://oauth.bitrix.info", "https://oauth.bitrix24.tech"}
+
+// OAuthCredentials are the app's client_id and client_secret at one OAuth server.
+type OAuthCredentials struct {
+	ClientID     string
+	ClientSecret string
+}
+
+// parseOAuthServers reads B24_OAUTH_URL (comma-separated base URLs) and
+// B24_OAUTH_CREDENTIALS (comma-separated url=client_id:client_secret).
+func parseOAuthServers(rawURLs, rawCreds string, fail func(v, want string)) ([]string, map[string]OAuthCredentials) {
+	var urls []string
+	seen := map[string]bool{}
+	for part := range strings.SplitSeq(rawURLs, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		n, err := bitrix24.NormalizeOAuthServer(part)
+		if err == nil {
+			if u, _ := url.Parse(part); strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+				err = errors.New("a path or query")
+			}
+		}
+		switch {
+		case err != nil:
+			fail("B24_OAUTH_URL", fmt.Sprintf("comma-separated base URLs of Bitrix24 OAuth servers without a path, e.g. %s (%q is not one)",
+				strings.Join(DefaultOAuthURLs, ","), part))
+		case seen[n]:
+			fail("B24_OAUTH_URL", fmt.Sprintf("%s is listed twice", n))
+		default:
+			seen[n] = true
+			urls = append(urls, n)
+		}
+	}
+	if len(urls) == 0 {
+		urls = append(urls, DefaultOAuthURLs...)
+		for _, u := range urls {
+			seen[u] = true
+		}
+	}
+	var creds map[string]OAuthCredentials
+	for part := range strings.SplitSeq(rawCreds, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		const want = "comma-separated server=client_id:client_secret, the server one of B24_OAUTH_URL"
+		server, pair, ok := strings.Cut(part, "=")
+		id, secret, ok2 := strings.Cut(pair, ":")
+		n, err := bitrix24.NormalizeOAuthServer(server)
+		switch {
+		case !ok || !ok2 || id == "" || secret == "" || err != nil:
+			// The entry may hold a secret: name only its position.
+			fail("B24_OAUTH_CREDENTIALS", want+" (an entry is not of that form)")
+			continue
+		case !seen[n]:
+			fail("B24_OAUTH_CREDENTIALS", fmt.Sprintf("%s (%s is not in B24_OAUTH_URL)", want, n))
+			continue
+		}
+		if creds == nil {
+			creds = map[string]OAuthCredentials{}
+		}
+		creds[n] = OAuthCredentials{ClientID: strings.TrimSpace(id), ClientSecret: strings.TrimSpace(secret)}
+	}
+	return urls, creds
+}
+
+// OAuthServers is the allow-list of OAuth servers with the app's credentials
+// at each, for the OAuth clients.
+func (c *Config) OAuthServers() *bitrix24.OAuthServers {
+	urls := c.B24OAuthURLs
+	if len(urls) == 0 {
+		urls = DefaultOAuthURLs
+	}
+	list := make([]bitrix24.OAuth, 0, len(urls))
+	for _, u := range urls {
+		o := bitrix24.OAuth{URL: u, ClientID: c.B24ClientID, ClientSecret: c.B24ClientSecret}
+		if n, err := bitrix24.NormalizeOAuthServer(u); err == nil {
+			if cr, ok := c.B24OAuthCredentials[n]; ok {
+				o.ClientID, o.ClientSecret = cr.ClientID, cr.ClientSecret
+			}
+		}
+		list = append(list, o)
+	}
+	return bitrix24.MustOAuthServers(list...)
 }
 
 func absURL(raw string) (*url.URL, error) {

@@ -26,7 +26,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":8080" || c.B24OAuthURL.String() != "https://oauth.bitrix.info" || c.PublicURL.String() != "https://app.example.com" {
+	if c.HTTPAddr != ":8080" || strings.Join(c.B24OAuthURLs, ",") != "https://oauth.bitrix.info,https://oauth.bitrix24.tech" || c.PublicURL.String() != "https://app.example.com" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if c.LearnAllowPrivateHosts || c.B24RateLimit != 2 || c.B24Burst != 50 || c.Keyring == nil {
@@ -131,5 +131,45 @@ func TestB24AllowPrivateHosts(t *testing.T) {
 	var ce *Error
 	if _, err := Load(env(m), true); !errors.As(err, &ce) || ce.Var != "B24_ALLOW_PRIVATE_HOSTS" {
 		t.Fatalf("bad value: %v", err)
+	}
+}
+
+func TestOAuthServerList(t *testing.T) {
+	m := valid()
+	m["B24_OAUTH_URL"] = "https://oauth.bitrix24.tech/, http://127.0.0.1:9001"
+	m["B24_OAUTH_CREDENTIALS"] = "http://127.0.0.1:9001=local.abc.123:s3cret"
+	c, err := Load(env(m), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.B24OAuthURLs, ","); got != "https://oauth.bitrix24.tech,http://127.0.0.1:9001" {
+		t.Fatalf("B24OAuthURLs = %s", got)
+	}
+	servers := c.OAuthServers()
+	if o := servers.Default(); o.URL != "https://oauth.bitrix24.tech" || o.ClientID != m["B24_CLIENT_ID"] {
+		t.Fatalf("default server %+v", o)
+	}
+	if o, err := servers.For("http://127.0.0.1:9001/rest/"); err != nil || o.ClientID != "local.abc.123" || o.ClientSecret != "s3cret" {
+		t.Fatalf("second server %+v, %v", o, err)
+	}
+	for name, bad := range map[string]map[string]string{
+		"path":            {"B24_OAUTH_URL": "https://oauth.bitrix.info/oauth"},
+		"not a URL":       {"B24_OAUTH_URL": "oauth.bitrix.info"},
+		"twice":           {"B24_OAUTH_URL": "https://oauth.bitrix.info,https://OAUTH.bitrix.info/"},
+		"unlisted creds":  {"B24_OAUTH_CREDENTIALS": "https://oauth.example.net=a:b"},
+		"malformed creds": {"B24_OAUTH_CREDENTIALS": "https://oauth.bitrix.info=nosecret"},
+	} {
+		m := valid()
+		for k, v := range bad {
+			m[k] = v
+		}
+		_, err := Load(env(m), true)
+		var ce *Error
+		if !errors.As(err, &ce) || !strings.HasPrefix(ce.Var, "B24_OAUTH_") {
+			t.Errorf("%s: err = %v", name, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "nosecret") {
+			t.Errorf("%s: the error repeats the credentials", name)
+		}
 	}
 }

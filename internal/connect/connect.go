@@ -27,7 +27,7 @@ import (
 type Factory struct {
 	pool    *pgxpool.Pool
 	keyring *secret.Keyring
-	oauth   *bitrix24.OAuth
+	oauth   *bitrix24.OAuthServers
 	calls   *calllog.Recorder // nil: calls are not logged
 	log     *slog.Logger
 
@@ -36,7 +36,7 @@ type Factory struct {
 	allowPrivate bool
 	// learnHTTP and b24HTTP obey the address rule (netguard): Learn URLs
 	// and portal REST endpoints are chosen by tenants. oauthHTTP talks only
-	// to the operator's B24_OAUTH_URL.
+	// to the operator's B24_OAUTH_URL servers.
 	learnHTTP *http.Client
 	b24HTTP   *http.Client
 	oauthHTTP *http.Client
@@ -49,9 +49,13 @@ type Factory struct {
 type Options struct {
 	Pool    *pgxpool.Pool
 	Keyring *secret.Keyring
-	OAuth   *bitrix24.OAuth
-	CallLog *calllog.Recorder
-	Log     *slog.Logger
+	// OAuthServers is the allow-list of OAuth servers; each portal's tokens
+	// are refreshed at the server its stored server_endpoint names. nil:
+	// OAuth is the only server.
+	OAuthServers *bitrix24.OAuthServers
+	OAuth        *bitrix24.OAuth
+	CallLog      *calllog.Recorder
+	Log          *slog.Logger
 	// Rate and Burst size each portal's Bitrix24 bucket (2/s and 50 by default).
 	Rate  float64
 	Burst int
@@ -75,8 +79,19 @@ func New(o Options) *Factory {
 	if o.Burst <= 0 {
 		o.Burst = 50
 	}
+	servers := o.OAuthServers
+	if servers == nil {
+		one := bitrix24.OAuth{}
+		if o.OAuth != nil {
+			one = *o.OAuth
+		}
+		if one.URL == "" {
+			one.URL = "https://oauth.bitrix.info"
+		}
+		servers = bitrix24.MustOAuthServers(one)
+	}
 	return &Factory{
-		pool: o.Pool, keyring: o.Keyring, oauth: o.OAuth, calls: o.CallLog, log: o.Log,
+		pool: o.Pool, keyring: o.Keyring, oauth: servers, calls: o.CallLog, log: o.Log,
 		rate: o.Rate, burst: o.Burst, allowPrivate: o.AllowPrivateHosts,
 		learnHTTP: learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: o.AllowPrivateHosts}),
 		b24HTTP:   b24HTTP(o),
@@ -145,11 +160,10 @@ func (f *Factory) bitrix24(ctx context.Context, portalID int64, check bool) (*bi
 	if check {
 		maxRetries = 1
 	}
-	oauth := *f.oauth
-	oauth.HTTP = f.withCallLog(f.oauthHTTP, portalID, "bitrix24")
+	servers := f.oauth.WithHTTP(f.withCallLog(f.oauthHTTP, portalID, "bitrix24"))
 	return bitrix24.New(bitrix24.Config{
 		Endpoint:   p.ClientEndpoint,
-		Tokens:     &Tokens{Pool: f.pool, Keyring: f.keyring, OAuth: &oauth, PortalID: portalID, IgnoreReconnect: check},
+		Tokens:     &Tokens{Pool: f.pool, Keyring: f.keyring, Servers: servers, PortalID: portalID, IgnoreReconnect: check},
 		Limiter:    f.limiter(portalID),
 		HTTP:       f.withCallLog(f.b24HTTP, portalID, "bitrix24"),
 		Logger:     f.log,

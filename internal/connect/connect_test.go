@@ -97,7 +97,7 @@ func TestPermanentRefreshFailureMarksReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.factory.oauth.Refresh(ctx, stored.RefreshToken); err != nil {
+	if _, err := b.factory.oauth.Default().Refresh(ctx, stored.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
 	b.portal.ExpireTokens()

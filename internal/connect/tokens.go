@@ -23,8 +23,12 @@ import (
 // committed before it is used. A refresh that fails for good marks the
 // portal "needs reconnect", which stops its syncs until an admin opens the app.
 type Tokens struct {
-	Pool     *pgxpool.Pool
-	Keyring  *secret.Keyring
+	Pool    *pgxpool.Pool
+	Keyring *secret.Keyring
+	// Servers picks the OAuth server of the portal from its stored
+	// server_endpoint: a portal's tokens work only at the server of its
+	// region. nil: OAuth refreshes every portal.
+	Servers  *bitrix24.OAuthServers
 	OAuth    bitrix24.Refresher
 	PortalID int64
 	// IgnoreReconnect uses the stored pair even when the portal is flagged
@@ -36,7 +40,7 @@ type Tokens struct {
 var _ bitrix24.TokenSource = (*Tokens)(nil)
 
 func (t *Tokens) read(ctx context.Context, db store.DBTX, lock bool) (bitrix24.Token, error) {
-	q := `SELECT access_token, refresh_token, token_expires_at, client_endpoint, member_id, domain, needs_reconnect
+	q := `SELECT access_token, refresh_token, token_expires_at, client_endpoint, server_endpoint, member_id, domain, needs_reconnect
 		FROM portals WHERE id = $1`
 	if lock {
 		q += ` FOR UPDATE`
@@ -46,7 +50,7 @@ func (t *Tokens) read(ctx context.Context, db store.DBTX, lock bool) (bitrix24.T
 	var reconnect bool
 	var tok bitrix24.Token
 	if err := db.QueryRow(ctx, q, t.PortalID).Scan(&access, &refresh, &expires, &tok.ClientEndpoint,
-		&tok.MemberID, &tok.Domain, &reconnect); err != nil {
+		&tok.ServerEndpoint, &tok.MemberID, &tok.Domain, &reconnect); err != nil {
 		return tok, fmt.Errorf("read portal tokens: %w", err)
 	}
 	if (reconnect && !t.IgnoreReconnect) || len(access) == 0 || len(refresh) == 0 {
@@ -83,7 +87,11 @@ func (t *Tokens) Refresh(ctx context.Context, stale bitrix24.Token) (bitrix24.To
 			out = cur // refreshed by someone else meanwhile
 			return nil
 		}
-		nt, err := t.OAuth.Refresh(ctx, cur.RefreshToken)
+		oauth, err := t.refresher(cur.ServerEndpoint)
+		if err != nil {
+			return err
+		}
+		nt, err := oauth.Refresh(ctx, cur.RefreshToken)
 		if bitrix24.IsPermanentAuthError(err) {
 			permanent = err
 			_, uerr := tx.Exec(ctx, `UPDATE portals SET needs_reconnect = true, updated_at = now() WHERE id = $1`, t.PortalID)
@@ -105,6 +113,20 @@ func (t *Tokens) Refresh(ctx context.Context, stale bitrix24.Token) (bitrix24.To
 		return out, fmt.Errorf("%w: %w", bitrix24.ErrNeedsReconnect, permanent)
 	}
 	return out, nil
+}
+
+// refresher is the OAuth server that issued the portal's tokens. A stored
+// server that left the allow-list is an operator's matter, not the portal's:
+// the refresh fails with a clear error and the tokens stay as they are.
+func (t *Tokens) refresher(serverEndpoint string) (bitrix24.Refresher, error) {
+	if t.Servers == nil {
+		return t.OAuth, nil
+	}
+	o, err := t.Servers.For(serverEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("refresh portal token: the portal's OAuth server is not in B24_OAUTH_URL: %w", err)
+	}
+	return o, nil
 }
 
 // IsReconnectNeeded reports whether err means an admin must open the app.

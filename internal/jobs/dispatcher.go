@@ -11,6 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"b24learn/internal/schedule"
+	"b24learn/internal/settings"
+	"b24learn/internal/store"
 )
 
 // DispatchArgs is the periodic job that turns due slots into sync jobs.
@@ -57,37 +61,10 @@ type Dispatcher struct {
 	SlotEvery time.Duration
 }
 
-// schedule is one portal's run times of day, as offsets from midnight UTC.
-type schedule struct {
+// portalSchedule is one syncable portal's run times.
+type portalSchedule struct {
 	portalID int64
-	times    []time.Duration
-}
-
-// DueSlots returns the slot instants of one schedule in (from, to] that are
-// no older than window at to. It is pure and does the date arithmetic.
-func DueSlots(times []time.Duration, from, to time.Time, window time.Duration) []time.Time {
-	if !to.After(from) {
-		return nil
-	}
-	earliest := from
-	if w := to.Add(-window); w.After(earliest) {
-		earliest = w.Add(-time.Nanosecond) // a slot exactly window old still runs
-	}
-	var due []time.Time
-	for day := truncDay(earliest); !day.After(to); day = day.AddDate(0, 0, 1) {
-		for _, t := range times {
-			at := day.Add(t)
-			if at.After(earliest) && at.After(from) && !at.After(to) {
-				due = append(due, at)
-			}
-		}
-	}
-	return due
-}
-
-func truncDay(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	runs     schedule.Schedule
 }
 
 // Tick dispatches the slots due in (last tick, now] and moves the watermark.
@@ -121,18 +98,9 @@ func (d *Dispatcher) Tick(ctx context.Context, client *river.Client[pgx.Tx]) (in
 	if err != nil {
 		return 0, err
 	}
-	if d.SlotEvery > 0 {
-		var every []time.Duration
-		for t := time.Duration(0); t < 24*time.Hour; t += d.SlotEvery {
-			every = append(every, t)
-		}
-		for i := range schedules {
-			schedules[i].times = every
-		}
-	}
 	var params []river.InsertManyParams
 	for _, s := range schedules {
-		for _, at := range DueSlots(s.times, last, now, d.CatchUpWindow) {
+		for _, at := range s.runs.Every(d.SlotEvery).Due(last, now, d.CatchUpWindow) {
 			params = append(params, river.InsertManyParams{Args: ScheduledSyncArgs{PortalID: s.portalID, Slot: at.Format(SlotFormat)}})
 		}
 	}
@@ -153,37 +121,41 @@ func (d *Dispatcher) Tick(ctx context.Context, client *river.Client[pgx.Tx]) (in
 	return len(params), nil
 }
 
-// syncableSchedules reads the run times of every portal that may sync:
-// installed, active, configured, and with working Bitrix24 tokens.
-func syncableSchedules(ctx context.Context, tx pgx.Tx) ([]schedule, error) {
+// syncableSchedules reads the run times of every portal settings.Syncable
+// admits. The query only narrows the portals to those its partial index
+// covers; the rule itself is Syncable's.
+func syncableSchedules(ctx context.Context, tx pgx.Tx) ([]portalSchedule, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT p.id,
-		       extract(epoch FROM s.first_run)::bigint,
-		       extract(epoch FROM s.second_run)::bigint
-		FROM portals p
-		JOIN portal_settings s ON s.portal_id = p.id
-		WHERE p.install_state = 'installed' AND p.activation_state = 'active' AND NOT p.needs_reconnect
-		  AND s.first_run IS NOT NULL AND s.learn_url <> '' AND s.learn_password IS NOT NULL
-		  AND jsonb_array_length(s.departments->'selected') > 0`)
+		SELECT id, install_state, activation_state, needs_reconnect FROM portals
+		WHERE install_state = 'installed' AND activation_state = 'active' AND NOT needs_reconnect
+		ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("read schedules: %w", err)
+		return nil, fmt.Errorf("read syncable portals: %w", err)
 	}
-	defer rows.Close()
-	var out []schedule
-	for rows.Next() {
-		var id int64
-		var first int64
-		var second *int64
-		if err := rows.Scan(&id, &first, &second); err != nil {
-			return nil, fmt.Errorf("read schedules: %w", err)
-		}
-		s := schedule{portalID: id, times: []time.Duration{time.Duration(first) * time.Second}}
-		if second != nil {
-			s.times = append(s.times, time.Duration(*second)*time.Second)
-		}
-		out = append(out, s)
+	portals, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Portal, error) {
+		var p store.Portal
+		err := row.Scan(&p.ID, &p.InstallState, &p.ActivationState, &p.NeedsReconnect)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read syncable portals: %w", err)
 	}
-	return out, rows.Err()
+	ids := make([]int64, len(portals))
+	for i, p := range portals {
+		ids[i] = p.ID
+	}
+	saved, err := settings.LoadMany(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []portalSchedule
+	for _, p := range portals {
+		st := saved[p.ID]
+		if ok, _ := settings.Syncable(p, st); ok {
+			out = append(out, portalSchedule{portalID: p.ID, runs: st.Schedule})
+		}
+	}
+	return out, nil
 }
 
 // DispatchWorker runs a tick.

@@ -16,8 +16,18 @@ import (
 
 	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/schedule"
+	"b24learn/internal/secret"
+	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
 )
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
 
 func at(s string) time.Time {
 	t, err := time.Parse("2006-01-02 15:04", s)
@@ -27,40 +37,11 @@ func at(s string) time.Time {
 	return t
 }
 
-func TestDueSlots(t *testing.T) {
-	six, eighteen := 6*time.Hour, 18*time.Hour
-	times := []time.Duration{six, eighteen}
-	cases := []struct {
-		name     string
-		from, to string
-		window   time.Duration
-		want     []string
-	}{
-		{"before slot", "2026-11-25 05:58", "2026-11-25 05:59", time.Hour, nil},
-		{"slot reached", "2026-11-25 05:59", "2026-11-25 06:00", time.Hour, []string{"2026-11-25T06:00Z"}},
-		{"just after", "2026-11-25 06:00", "2026-11-25 06:01", time.Hour, nil},
-		{"downtime catch-up", "2026-11-25 05:50", "2026-11-25 07:30", 3 * time.Hour, []string{"2026-11-25T06:00Z"}},
-		{"too late to catch up", "2026-11-25 05:50", "2026-11-25 10:30", 3 * time.Hour, nil},
-		{"across midnight", "2026-11-24 17:00", "2026-11-25 06:30", 24 * time.Hour, []string{"2026-11-24T18:00Z", "2026-11-25T06:00Z"}},
-		{"exactly window old", "2026-11-25 05:00", "2026-11-25 09:00", 3 * time.Hour, []string{"2026-11-25T06:00Z"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var got []string
-			for _, s := range DueSlots(times, at(c.from), at(c.to), c.window) {
-				got = append(got, s.Format(SlotFormat))
-			}
-			if fmt.Sprint(got) != fmt.Sprint(c.want) {
-				t.Fatalf("DueSlots = %v, want %v", got, c.want)
-			}
-		})
-	}
-}
-
 type dispatchBundle struct {
 	pool   *pgxpool.Pool
 	client *river.Client[pgx.Tx]
 	disp   *Dispatcher
+	kr     *secret.Keyring
 	now    time.Time
 }
 
@@ -71,7 +52,11 @@ func setupDispatch(t testing.TB) *dispatchBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &dispatchBundle{pool: pool, client: client}
+	kr, err := secret.NewKeyring("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &dispatchBundle{pool: pool, client: client, kr: kr}
 	b.disp = &Dispatcher{Log: slog.New(slog.DiscardHandler), Pool: pool, CatchUpWindow: 3 * time.Hour, Now: func() time.Time { return b.now }}
 	return b
 }
@@ -86,16 +71,17 @@ func (b *dispatchBundle) addPortal(t testing.TB, member, install, activation, fi
 		VALUES ($1, $1 || '.bitrix24.ru', $2, $3) RETURNING id`, member, install, activation).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	var sec any
-	if second != "" {
-		sec = second
+	runs, err := schedule.Parse(first, second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	learnURL, sel := "https://acme.ispringlearn.ru", `{"selected":[1],"excluded":[]}`
-	if !configured {
-		learnURL, sel = "", `{"selected":[],"excluded":[]}`
-	}
-	if _, err := b.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password, first_run, second_run, departments)
-		VALUES ($1, $2, 'admin@acme.test', '\x01', $3::time, $4::time, $5::jsonb)`, id, learnURL, first, sec, sel); err != nil {
+	if _, err := settings.Save(ctx, b.pool, b.kr, id, 0, func(s *settings.Settings) {
+		s.LearnURL, s.LearnEmail, s.Password, s.Schedule = "https://acme.ispringlearn.ru", "admin@acme.test", "pw", runs
+		s.Departments.Selected = []int64{1}
+		if !configured {
+			s.LearnURL, s.Departments.Selected = "", []int64{}
+		}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -194,7 +180,9 @@ func TestDispatchScheduleChangeTakesEffectFromNextSlot(t *testing.T) {
 	id := b.addPortal(t, "m1", "installed", "active", "06:00", "", true)
 	b.runDay(t, at("2026-11-25 00:00"), 11*60, nil) // until 11:00, 06:00 ran
 	// At 11:00 the admin moves the run to 10:00: today's 10:00 has passed.
-	if _, err := b.pool.Exec(context.Background(), `UPDATE portal_settings SET first_run = '10:00' WHERE portal_id = $1`, id); err != nil {
+	if _, err := settings.Save(context.Background(), b.pool, b.kr, id, 0, func(s *settings.Settings) {
+		s.Schedule, _ = schedule.Parse("10:00", "")
+	}); err != nil {
 		t.Fatal(err)
 	}
 	b.runDay(t, at("2026-11-25 11:01"), 23*60, nil) // until 10:01 next day
@@ -231,9 +219,28 @@ func BenchmarkDispatch10000Portals(b *testing.B) {
 	ctx := context.Background()
 	if _, err := d.pool.Exec(ctx, `
 		INSERT INTO portals (member_id, domain, activation_state)
-		SELECT 'm' || g, 'p' || g || '.bitrix24.ru', 'active' FROM generate_series(1, 10000) g;
-		INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password, first_run, departments)
-		SELECT id, 'https://acme.ispringlearn.ru', 'a@b.c', '\x01', '06:00', '{"selected":[1],"excluded":[]}' FROM portals`); err != nil {
+		SELECT 'm' || g, 'p' || g || '.bitrix24.ru', 'active' FROM generate_series(1, 10000) g`); err != nil {
+		b.Fatal(err)
+	}
+	// Saved as the settings page would, in one transaction to keep the
+	// setup short.
+	six, _ := schedule.Parse("06:00", "")
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		ids, err := pgx.CollectRows(must(tx.Query(ctx, `SELECT id FROM portals`)), pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := settings.Save(ctx, tx, d.kr, id, 0, func(s *settings.Settings) {
+				s.LearnURL, s.LearnEmail, s.Password, s.Schedule = "https://acme.ispringlearn.ru", "a@b.c", "pw", six
+				s.Departments.Selected = []int64{1}
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	day := at("2026-11-25 05:59")

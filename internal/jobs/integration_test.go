@@ -27,6 +27,7 @@ import (
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
+	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
 )
 
@@ -334,8 +335,7 @@ func TestFailuresMarkNeedsAttention(t *testing.T) {
 	w := newWorld(t, 0)
 	portal, _ := w.addPortal(10, "06:00", "")
 	ctx := context.Background()
-	bad, _ := w.keyring.EncryptString("wrong password")
-	if _, err := w.pool.Exec(ctx, `UPDATE portal_settings SET learn_password = $2 WHERE portal_id = $1`, portal, bad); err != nil {
+	if _, err := settings.Save(ctx, w.pool, w.keyring, portal, 0, func(s *settings.Settings) { s.Password = "wrong password" }); err != nil {
 		t.Fatal(err)
 	}
 	pool := w.pool
@@ -358,8 +358,7 @@ func TestFailuresMarkNeedsAttention(t *testing.T) {
 			t.Fatalf("after failure %d: failures=%d attention=%v last=%q", i, n, attention, last)
 		}
 	}
-	good, _ := w.keyring.EncryptString(learnPassword)
-	if _, err := pool.Exec(ctx, `UPDATE portal_settings SET learn_password = $2 WHERE portal_id = $1`, portal, good); err != nil {
+	if _, err := settings.Save(ctx, w.pool, w.keyring, portal, 0, func(s *settings.Settings) { s.Password = learnPassword }); err != nil {
 		t.Fatal(err)
 	}
 	if err := sw.run(ctx, portal, func(ctx context.Context) error { return sw.sync(ctx, portal, syncer.TriggerManual) }); err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
 	"b24learn/internal/metrics"
@@ -83,11 +82,7 @@ func NewWorkers(d Deps) (*river.Workers, error) {
 	river.AddWorker(w, &MaintenanceWorker{deps: d, now: time.Now})
 	clients := d.Clients
 	if clients == nil {
-		oauth := &bitrix24.OAuth{ClientID: d.Config.B24ClientID, ClientSecret: d.Config.B24ClientSecret}
-		if d.Config.B24OAuthURL != nil {
-			oauth.URL = d.Config.B24OAuthURL.String()
-		}
-		clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuth: oauth,
+		clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuthServers: d.Config.OAuthServers(),
 			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts})
 	}
 	river.AddWorker(w, NewUninstallCheckWorker(d.Pool, clients, d.Log))

@@ -47,7 +47,7 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 		if err := pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain) VALUES ($1, $1) RETURNING id`, domain).Scan(&pid); err != nil {
 			t.Fatal(err)
 		}
-		res, err := activation.Submit(ctx, pool, manager.DefaultLimits, time.Now(), activation.Submission{PortalID: pid, Lang: "en",
+		res, err := activation.Submit(ctx, pool, manager.DefaultLimits, time.Now(), activation.Submission{PortalID: pid,
 			Contact: activation.Contact{Name: "Ivan", Email: "ivan@acme.example", Phone: "+7 912 345 67 89"}},
 			func(ctx context.Context, tx pgx.Tx, portalID, requestID int64) error {
 				_, err := inserter.InsertTx(ctx, tx, LeadForwardArgs{PortalID: portalID, RequestID: requestID}, opts)

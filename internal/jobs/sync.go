@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
+	"b24learn/internal/settings"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
 
@@ -159,9 +160,14 @@ func (s *syncWorkers) observe(trigger syncer.Trigger, rep *syncer.Report) {
 
 // rateLimited recognises Bitrix24's and Learn's rate-limit answers that
 // outlasted the clients' own retries: the job is snoozed, spending no attempt.
+// A method Bitrix24 blocked by its operating time limit puts the job off
+// until the method's reset time, rather than keep a worker sleeping.
 func rateLimited(err error) (time.Duration, bool) {
 	var le *learn.APIError
+	var op *bitrix24.OperatingLimitError
 	switch {
+	case errors.As(err, &op):
+		return max(time.Until(op.ResetAt), time.Second), true
 	case errors.As(err, &le) && errors.Is(err, learn.ErrRateLimited):
 		return max(le.RetryAfter, time.Minute), true
 	case errors.Is(err, learn.ErrRateLimited):
@@ -186,20 +192,22 @@ func (s *syncWorkers) checkRunnable(ctx context.Context, portalID int64, active 
 	return nil
 }
 
+// runnable asks settings.Syncable; a preview (active unset) also runs
+// before activation.
 func (s *syncWorkers) runnable(ctx context.Context, portalID int64, active bool) (bool, error) {
-	var ok bool
-	err := s.deps.Pool.QueryRow(ctx, `
-		SELECT p.install_state = 'installed' AND (p.activation_state = 'active' OR NOT $2) AND NOT p.needs_reconnect
-		       AND s.learn_url <> '' AND s.learn_password IS NOT NULL
-		FROM portals p JOIN portal_settings s ON s.portal_id = p.id
-		WHERE p.id = $1`, portalID, active).Scan(&ok)
+	p, err := store.GetPortal(ctx, s.deps.Pool, portalID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
 	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return false, nil
-		}
 		return false, fmt.Errorf("check portal %d: %w", portalID, err)
 	}
-	return ok, nil
+	st, err := settings.Load(ctx, s.deps.Pool, nil, portalID)
+	if err != nil {
+		return false, fmt.Errorf("check portal %d: %w", portalID, err)
+	}
+	ok, why := settings.Syncable(p, st)
+	return ok || (!active && why == settings.NotActive), nil
 }
 
 func (s *syncWorkers) recordSuccess(ctx context.Context, portalID int64) error {

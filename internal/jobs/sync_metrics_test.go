@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/metrics"
+	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
 )
 
@@ -60,8 +61,7 @@ func TestSyncWorkersRecordMetrics(t *testing.T) {
 	}
 	conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2::int)`, syncer.LockKey, portal)
 	conn.Release()
-	bad, _ := w.keyring.EncryptString("wrong password")
-	if _, err := w.pool.Exec(ctx, `UPDATE portal_settings SET learn_password = $2 WHERE portal_id = $1`, portal, bad); err != nil {
+	if _, err := settings.Save(ctx, w.pool, w.keyring, portal, 0, func(s *settings.Settings) { s.Password = "wrong password" }); err != nil {
 		t.Fatal(err)
 	}
 	if err := scheduled.Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "z"}}); err == nil {

@@ -16,7 +16,9 @@ import (
 	"time"
 )
 
-// Stable codes of a failed connection check (the settings page and logs use them).
+// Stable codes of a failed connection check. The settings page shows the
+// admin a sentence for each code in the portal's language (internal/i18n);
+// logs show the code.
 const (
 	CheckBadURL   = "bad_url"
 	CheckNotHTTPS = "not_https"
@@ -32,27 +34,8 @@ const (
 	CheckServerError    = "server_error"
 )
 
-var checkMessages = map[string][2]string{ // code → {en, ru}
-	CheckBadURL: {"The iSpring Learn address is not a valid URL. Copy it from the browser's address bar, e.g. https://company.ispringlearn.ru.",
-		"Адрес iSpring Learn указан неверно. Скопируйте его из адресной строки браузера, например https://company.ispringlearn.ru."},
-	CheckNotHTTPS: {"The iSpring Learn address must start with https://.",
-		"Адрес iSpring Learn должен начинаться с https://."},
-	CheckUnreachable: {"No iSpring Learn server could be reached at this address. Check that it is the public address of your account (e.g. https://company.ispringlearn.ru) and try again later.",
-		"По этому адресу не удалось связаться с сервером iSpring Learn. Проверьте, что это публичный адрес вашего аккаунта (например, https://company.ispringlearn.ru), и повторите попытку позже."},
-	CheckTLS: {"The secure (HTTPS) connection to the iSpring Learn server failed: its certificate is not valid for this address.",
-		"Не удалось установить защищённое (HTTPS) соединение с сервером iSpring Learn: его сертификат недействителен для этого адреса."},
-	CheckBadCredentials: {"iSpring Learn rejected the email (login) or password. Enter the credentials of an iSpring Learn administrator.",
-		"iSpring Learn отклонил e-mail (логин) или пароль. Укажите данные администратора iSpring Learn."},
-	CheckNoAPIAccess: {"This iSpring Learn user has no access to the REST API. Use an account administrator, and check that your plan includes the API (Business).",
-		"У этого пользователя iSpring Learn нет доступа к REST API. Укажите администратора аккаунта и проверьте, что тариф включает API (Business)."},
-	CheckNotLearn: {"This address does not look like an iSpring Learn account. Check the address.",
-		"По этому адресу не найден аккаунт iSpring Learn. Проверьте адрес."},
-	CheckServerError: {"The iSpring Learn server reported an error. Try again later.",
-		"Сервер iSpring Learn сообщил об ошибке. Повторите попытку позже."},
-}
-
-// CheckError is a failed connection check: a stable Code, a message for the
-// admin in Russian or English, and the underlying error for logs.
+// CheckError is a failed connection check: a stable Code for the admin's
+// message and the underlying error for logs.
 type CheckError struct {
 	Code string
 	Err  error
@@ -63,18 +46,6 @@ func (e *CheckError) Error() string {
 }
 
 func (e *CheckError) Unwrap() error { return e.Err }
-
-// Message returns the admin-facing text; lang "ru…" gives Russian, anything else English.
-func (e *CheckError) Message(lang string) string {
-	m, ok := checkMessages[e.Code]
-	if !ok {
-		m = checkMessages[CheckUnreachable]
-	}
-	if strings.HasPrefix(strings.ToLower(lang), "ru") {
-		return m[1]
-	}
-	return m[0]
-}
 
 // CheckConnection is FindAPI without the base URL.
 func CheckConnection(ctx context.Context, creds Credentials, opts Options) error {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"unicode"
 
+	"b24learn/internal/i18n"
 	"b24learn/internal/learn/learnsim"
 )
 
@@ -123,8 +124,9 @@ func checkCode(t *testing.T, err error, code string) {
 	if !errors.As(err, &ce) || ce.Code != code {
 		t.Fatalf("err = %v, want CheckError %s", err, code)
 	}
-	ru, en := ce.Message("ru"), ce.Message("en")
-	if en == "" || ru == en || !strings.ContainsFunc(ru, func(r rune) bool { return unicode.Is(unicode.Cyrillic, r) }) {
+	// The page shows a sentence per code; every code needs one in both languages.
+	ru, en := i18n.T(i18n.RU, "check."+code), i18n.T(i18n.EN, "check."+code)
+	if !i18n.Has("check."+code) || ru == en || !strings.ContainsFunc(ru, func(r rune) bool { return unicode.Is(unicode.Cyrillic, r) }) {
 		t.Errorf("messages for %s: ru %q en %q", code, ru, en)
 	}
 }

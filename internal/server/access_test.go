@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -75,23 +74,19 @@ func TestNonAdminSeesNoAccountOrPersonalData(t *testing.T) {
 			t.Errorf("non-admin GET %s: %d %.200s, want 403", path, r.status, r.body)
 		}
 	}
-	// The status JSON still reports the runs, without names, e-mails, the
-	// Learn address or report links.
-	st, v := e.liveStatus(userTok)
-	if st != http.StatusOK || len(v.Runs) != 2 || v.LastRun == nil || v.LastRun.Status != syncer.RunFailed || v.Attention == "" {
-		t.Fatalf("non-admin status: %d %+v", st, v)
+	// The polled status panel still reports the runs, without names,
+	// e-mails, the Learn address or report links.
+	st, v := e.panel(userTok)
+	if st != http.StatusOK || v.rows() != 2 || v.attr("last-run", "data-status") != syncer.RunFailed || v.shown("attention-note") == "" {
+		t.Fatalf("non-admin status: %d %.1000s", st, v.body)
 	}
-	r := e.do(http.MethodGet, "/app/status", userTok, nil)
-	var flags struct {
-		Reports bool `json:"reports"`
-	}
-	if err := json.Unmarshal([]byte(r.body), &flags); err != nil || flags.Reports || v.Preview != nil {
-		t.Errorf("non-admin status offers reports (%v) or preview rows (%+v)", flags.Reports, v.Preview)
+	if strings.Contains(v.body, `data-report="`) || strings.Contains(v.body, `data-csv="`) || !v.hidden("preview-box") {
+		t.Errorf("non-admin status offers reports or preview rows: %.1000s", v.body)
 	}
 	body := e.page(p, userSess, userTok)
 	for _, s := range secrets {
-		if strings.Contains(r.body, s) {
-			t.Errorf("non-admin status JSON contains %q: %s", s, r.body)
+		if strings.Contains(v.body, s) {
+			t.Errorf("non-admin status panel contains %q: %s", s, v.body)
 		}
 		if strings.Contains(body, s) {
 			t.Errorf("non-admin page contains %q", s)

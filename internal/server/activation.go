@@ -15,8 +15,10 @@ import (
 
 	"b24learn/internal/activation"
 	"b24learn/internal/apperr"
+	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
+	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
 	"b24learn/templates"
 )
@@ -29,18 +31,18 @@ import (
 func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	sess, ok := sessionFrom(r.Context())
 	if !ok {
-		s.error(w, r, errSessionEnded)
+		s.error(w, r, errSessionEnded(i18n.EN))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		s.error(w, r, apperr.New(apperr.EMALFORMED, "Bad form."))
+		s.error(w, r, apperr.New(apperr.EMALFORMED, msgBadRequest.in(sess.Lang)))
 		return
 	}
 	in := activation.Contact{Name: r.PostFormValue("name"), Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}
 	v := templates.ActivationView{Lang: sess.Lang, Token: sessionToken(r), Name: in.Name, Email: in.Email, Phone: in.Phone}
 
-	sub := activation.Submission{PortalID: sess.PortalID, B24UserID: sess.UserID, Lang: sess.Lang, IP: clientIP(r), Contact: in}
-	if _, verr := activation.Validate(in, sess.Lang); verr == nil {
+	sub := activation.Submission{PortalID: sess.PortalID, B24UserID: sess.UserID, IP: clientIP(r), Contact: in}
+	if _, verr := activation.Validate(in); verr == nil {
 		// Only a request that will be stored is worth a Bitrix24 read.
 		sub.EmployeesInScope = s.employeesInScope(r.Context(), sess.PortalID)
 	}
@@ -51,17 +53,17 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &fe):
 		status = codeStatus(apperr.EINVALID)
-		v.Errors = fe
+		v.Errors = contactErrors(sess.Lang, fe)
 	case errors.As(err, &rl):
 		status = codeStatus(apperr.ETOOMANY)
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
-		v.Notice = rateLimitText(sess.Lang, rl.Minutes())
+		v.Notice = i18n.T(sess.Lang, "form.rate_limited", rl.Minutes())
 	case err != nil:
 		s.error(w, r, err)
 		return
 	default:
 		s.log.Info("activation request stored", "portal_id", sess.PortalID, "request_id", res.RequestID, "updated", res.Updated)
-		c, _ := activation.Validate(in, sess.Lang) // valid: shows the normalised values
+		c, _ := activation.Validate(in) // valid: shows the normalised values
 		v.Name, v.Email, v.Phone, v.Sent = c.Name, c.Email, c.Phone, true
 	}
 	if p, ok := sessionPortal(r.Context()); ok {
@@ -81,11 +83,13 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func rateLimitText(lang string, minutes int) string {
-	if activation.IsRussian(lang) {
-		return "Слишком много заявок подряд. Попробуйте снова через " + strconv.Itoa(minutes) + " мин."
+// contactErrors puts the sentence for each field's code next to the field.
+func contactErrors(lang i18n.Lang, fe activation.FieldErrors) map[string]string {
+	out := make(map[string]string, len(fe))
+	for field, code := range fe {
+		out[field] = i18n.T(lang, "contact."+code)
 	}
-	return "Too many requests in a row. Please try again in " + strconv.Itoa(minutes) + " min."
+	return out
 }
 
 // enqueueLeadForward inserts the forwarding job in the request's transaction.
@@ -202,7 +206,7 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 // managers' summary; nil (shown as "not known yet") when nothing is selected
 // or Bitrix24 does not answer in time.
 func (s *Server) employeesInScope(ctx context.Context, portalID int64) *int {
-	st, err := loadSettings(ctx, s.pool, portalID)
+	st, err := settings.Load(ctx, s.pool, nil, portalID)
 	if err != nil || len(st.Departments.Selected) == 0 {
 		return nil
 	}
@@ -217,6 +221,6 @@ func (s *Server) employeesInScope(ctx context.Context, portalID int64) *int {
 		s.log.Warn("count employees in scope", "portal_id", portalID, "error", err)
 		return nil
 	}
-	_, n := syncer.Scope(ds, us, syncer.Selection{Selected: st.Departments.Selected, Excluded: st.Departments.Excluded})
+	_, n := syncer.Scope(ds, us, st.Departments)
 	return &n
 }

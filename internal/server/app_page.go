@@ -7,6 +7,7 @@ import (
 
 	"b24learn/internal/activation"
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/i18n"
 	"b24learn/internal/store"
 )
 
@@ -41,7 +42,7 @@ func (s *Server) handleAppState(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
 	p, ok := sessionPortal(r.Context())
 	if !ok {
-		s.error(w, r, errSessionEnded)
+		s.error(w, r, errSessionEnded(i18n.EN))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

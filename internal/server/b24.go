@@ -29,26 +29,36 @@ var errUnverified = errors.New("request not verified by the Bitrix24 OAuth serve
 
 // verified is what the OAuth server confirmed about a frame POST or event.
 type verified struct {
-	token  bitrix24.Token // a fresh pair of the user who opened the frame
-	domain string         // the portal host, as client_endpoint names it
+	token  bitrix24.Token  // a fresh pair of the user who opened the frame
+	domain string          // the portal host, as client_endpoint names it
+	oauth  *bitrix24.OAuth // the server that confirmed it, the only one its tokens work at
 }
 
-func (s *Server) oauth() *bitrix24.OAuth {
-	return &bitrix24.OAuth{URL: s.cfg.B24OAuthURL.String(), ClientID: s.cfg.B24ClientID,
-		ClientSecret: s.cfg.B24ClientSecret, HTTP: s.oauthHTTP}
+// oauthFor is the OAuth server a request names in SERVER_ENDPOINT or
+// auth[server_endpoint]: Bitrix24 has one per region, and a portal's tokens
+// work only at its own (docs/bitrix24-api.md, "Regional OAuth servers").
+// A server not on B24_OAUTH_URL gets errUnverified, before any call: the
+// client secret goes only to the operator's servers.
+func (s *Server) oauthFor(serverEndpoint string) (*bitrix24.OAuth, error) {
+	o, err := s.oauthServers.For(serverEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnverified, err)
+	}
+	return o, nil
 }
 
 // verifyRefresh proves that refreshToken belongs to memberID (and, when given,
-// to domain) by exchanging it at the configured OAuth server with the app's
-// client secret: only the real OAuth server can answer, and its answer names
-// the portal. Nothing the request says about itself is taken on trust.
-func (s *Server) verifyRefresh(ctx context.Context, refreshToken, memberID, domain string) (verified, error) {
+// to domain) by exchanging it at the OAuth server the request named (checked
+// against the allow-list) with the app's client secret: only the real OAuth
+// server can answer, and its answer names the portal. Nothing the request
+// says about itself is taken on trust.
+func (s *Server) verifyRefresh(ctx context.Context, oauth *bitrix24.OAuth, refreshToken, memberID, domain string) (verified, error) {
 	if refreshToken == "" || memberID == "" {
 		return verified{}, fmt.Errorf("no refresh token or member_id: %w", errUnverified)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	tok, err := s.oauth().Refresh(ctx, refreshToken)
+	tok, err := oauth.Refresh(ctx, refreshToken)
 	var apiErr *bitrix24.APIError
 	if errors.As(err, &apiErr) {
 		return verified{}, fmt.Errorf("oauth refused the refresh token (%s): %w", apiErr.Code, errUnverified)
@@ -65,7 +75,10 @@ func (s *Server) verifyRefresh(ctx context.Context, refreshToken, memberID, doma
 	case domain != "" && !strings.EqualFold(domain, host):
 		return verified{}, fmt.Errorf("DOMAIN does not match the oauth answer: %w", errUnverified)
 	}
-	return verified{token: tok, domain: host}, nil
+	// The pair belongs to the server that issued it, whatever its answer
+	// calls itself: that server is stored with the portal.
+	tok.ServerEndpoint = bitrix24.ServerEndpoint(oauth.URL)
+	return verified{token: tok, domain: host, oauth: oauth}, nil
 }
 
 // endpointHost is the host[:port] of an http(s) client_endpoint, lower case.
@@ -79,7 +92,7 @@ func endpointHost(endpoint string) string {
 
 // b24Client is a REST client for one request's verified tokens.
 func (s *Server) b24Client(v verified) (*bitrix24.Client, *bitrix24.MemoryTokenSource) {
-	ts := bitrix24.NewMemoryTokenSource(s.oauth(), v.token)
+	ts := bitrix24.NewMemoryTokenSource(v.oauth, v.token)
 	c := bitrix24.New(bitrix24.Config{Endpoint: v.token.ClientEndpoint, Tokens: ts, HTTP: s.b24HTTP,
 		Logger: s.log, MaxRetries: 3})
 	return c, ts
@@ -89,6 +102,10 @@ func (s *Server) b24Client(v verified) (*bitrix24.Client, *bitrix24.MemoryTokenS
 func (s *Server) eventsURL() string {
 	return strings.TrimRight(s.cfg.PublicURL.String(), "/") + "/b24/events"
 }
+
+// errNotConfirmed answers a frame POST that Bitrix24's OAuth server did not
+// prove (or that names a server not on the list).
+var errNotConfirmed = apperr.New(apperr.EUNAUTHORIZED, "Bitrix24 did not confirm this request. Open the app again from Bitrix24.")
 
 // frameRequest parses and verifies an iframe POST; on failure it has written
 // the response and returns ok false.
@@ -100,13 +117,22 @@ func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.
 		s.error(w, r, apperr.New(apperr.EMALFORMED, "This page opens only inside Bitrix24."))
 		return req, verified{}, false
 	}
+	oauth, err := s.oauthFor(req.ServerEndpoint)
+	if err != nil {
+		// Refused before the buckets: it costs no OAuth call.
+		s.metrics.B24Refused.WithLabelValues(refusedOAuthServer).Inc()
+		s.log.WarnContext(r.Context(), "frame request names an OAuth server not on the list", "error", err,
+			"path", r.URL.Path, "request_id", requestID(r))
+		s.error(w, r, errNotConfirmed)
+		return req, verified{}, false
+	}
 	if !s.admitFrame(w, r, req.MemberID) {
 		return req, verified{}, false
 	}
-	v, err := s.verifyRefresh(r.Context(), req.RefreshID, req.MemberID, req.Domain)
+	v, err := s.verifyRefresh(r.Context(), oauth, req.RefreshID, req.MemberID, req.Domain)
 	if errors.Is(err, errUnverified) {
 		s.log.WarnContext(r.Context(), "unverified frame request", "error", err, "path", r.URL.Path, "request_id", requestID(r))
-		s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Bitrix24 did not confirm this request. Open the app again from Bitrix24."))
+		s.error(w, r, errNotConfirmed)
 		return req, verified{}, false
 	}
 	if err != nil {
@@ -136,7 +162,7 @@ func (s *Server) installPortal(ctx context.Context, req bitrix24.AppRequest, v v
 	}
 	p, err := store.UpsertPortal(ctx, s.pool, s.cfg.Keyring, store.PortalInstall{
 		MemberID: tok.MemberID, Domain: v.domain, ClientEndpoint: tok.ClientEndpoint,
-		ServerEndpoint: tok.ServerEndpoint, Scope: tok.Scope, Lang: lang,
+		ServerEndpoint: bitrix24.ServerEndpoint(v.oauth.URL), Scope: tok.Scope, Lang: lang,
 		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiresAt: tok.Expires,
 		ApplicationToken: req.ApplicationToken,
 	})
@@ -171,14 +197,14 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 		s.b24Error(w, r, fmt.Errorf("install: %w", err))
 		return
 	}
-	_, tok, err := s.newSession(p, prof.ID, true, req.Lang)
+	sess, tok, err := s.newSession(p, prof.ID, true, req.Lang)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	setFrameHeaders(w, p)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := templates.Install(pageLang(req.Lang), p.Domain, p.Origin(), req.AppSID, tok).Render(ctx, w); err != nil {
+	if err := templates.Install(sess.Lang, p.Domain, p.Origin(), req.AppSID, tok).Render(ctx, w); err != nil {
 		s.log.ErrorContext(ctx, "render installer", "error", err)
 	}
 }
@@ -216,8 +242,10 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 			p, err = store.GetPortal(ctx, s.pool, p.ID)
 		}
 	}
-	if err == nil && (p.Domain != v.domain || p.ClientEndpoint != v.token.ClientEndpoint) {
-		// Renamed portal: the frame headers must name the new origin.
+	if err == nil && (p.Domain != v.domain || p.ClientEndpoint != v.token.ClientEndpoint || p.ServerEndpoint != v.token.ServerEndpoint) {
+		// Renamed portal: the frame headers must name the new origin. The
+		// OAuth server is kept with the tokens stored above, which work
+		// only there.
 		err = store.SetPortalAddress(ctx, s.pool, p.ID, v.domain, v.token.ClientEndpoint, v.token.ServerEndpoint)
 		if err == nil {
 			p, err = store.GetPortal(ctx, s.pool, p.ID)
@@ -278,15 +306,6 @@ func setFrameHeaders(w http.ResponseWriter, p store.Portal) {
 	h.Del("X-Frame-Options")
 	h.Set("Content-Security-Policy", "frame-ancestors "+strings.Join(ancestors, " ")+"; base-uri 'self'; object-src 'none'")
 	h.Set("Cache-Control", "no-store")
-}
-
-// pageLang picks the page language from LANG (already checked to be short
-// and free of markup); Bitrix24 sends codes like "en", "ru", "de".
-func pageLang(lang string) string {
-	if lang == "" {
-		return "en"
-	}
-	return lang
 }
 
 // txFunc runs f in one transaction.

@@ -50,7 +50,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errUnverified):
 		s.log.WarnContext(r.Context(), "event not verified", "event", ev.Name, "error", err, "request_id", requestID(r))
-		s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Event not verified."))
+		s.error(w, r, errUnverifiedEvent)
 	case errors.Is(err, errNotAdmin):
 		s.log.WarnContext(r.Context(), "event from a non-admin ignored", "event", ev.Name, "error", err, "request_id", requestID(r))
 		s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Only a portal administrator's event can do this."))
@@ -67,6 +67,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 // errMalformedEvent answers an event that cannot be read.
 var errMalformedEvent = apperr.New(apperr.EMALFORMED, "Malformed event.")
+
+// errUnverifiedEvent answers an event whose sender is not proven.
+var errUnverifiedEvent = apperr.New(apperr.EUNAUTHORIZED, "Event not verified.")
 
 // errNotAdmin means the OAuth server vouched for the request's tokens, but
 // they belong to a user who may not do what the event asks.
@@ -194,7 +197,11 @@ func (s *Server) eventAppToken(ctx context.Context, ev bitrix24.Event) error {
 	if ev.Auth == nil || ev.Auth.ApplicationToken == "" {
 		return fmt.Errorf("%s without auth block: %w", ev.Name, errUnverified)
 	}
-	v, err := s.verifyRefresh(ctx, ev.Auth.RefreshToken, ev.Auth.MemberID, "")
+	oauth, err := s.oauthFor(ev.Auth.ServerEndpoint)
+	if err != nil {
+		return err
+	}
+	v, err := s.verifyRefresh(ctx, oauth, ev.Auth.RefreshToken, ev.Auth.MemberID, "")
 	if err != nil {
 		return err
 	}

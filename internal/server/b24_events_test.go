@@ -20,6 +20,7 @@ import (
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 	"b24learn/internal/uninstall"
@@ -31,9 +32,9 @@ func (e *b24Env) portalFixture(p *b24sim.Portal) store.Portal {
 	e.t.Helper()
 	ctx := context.Background()
 	row := e.portal(p.MemberID())
-	pw, _ := e.kr.EncryptString("learn-secret")
-	if _, err := e.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_password)
-		VALUES ($1, 'https://acme.ispringlearn.com', $2)`, row.ID, pw); err != nil {
+	if _, err := settings.Save(ctx, e.pool, e.kr, row.ID, 1, func(s *settings.Settings) {
+		s.LearnURL, s.Password = "https://acme.ispringlearn.com", "learn-secret"
+	}); err != nil {
 		e.t.Fatal(err)
 	}
 	if _, err := e.pool.Exec(ctx, `INSERT INTO manager_audit (manager_email, action, portal_id, portal_domain)

@@ -74,6 +74,7 @@ const (
 	refusedPortal        = "portal_limit"
 	refusedUnknown       = "unknown_limit"
 	refusedUnknownPortal = "unknown_portal"
+	refusedOAuthServer   = "unknown_oauth_server"
 )
 
 // verifyGate holds the buckets of VerifyLimits.
@@ -243,6 +244,13 @@ func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bi
 		s.refuseMalformed()
 		s.log.InfoContext(r.Context(), "bad event", "event", ev.Name, "error", err, "request_id", requestID(r))
 		s.error(w, r, errMalformedEvent)
+		return false
+	}
+	if _, err := s.oauthFor(ev.Auth.ServerEndpoint); err != nil {
+		s.metrics.B24Refused.WithLabelValues(refusedOAuthServer).Inc()
+		s.log.WarnContext(r.Context(), "event names an OAuth server not on the list", "event", ev.Name, "error", err,
+			"request_id", requestID(r))
+		s.error(w, r, errUnverifiedEvent)
 		return false
 	}
 	known, err := s.portalOnRecord(r.Context(), ev.Auth.MemberID)

@@ -63,6 +63,8 @@ func newGateEnv(t *testing.T, limits VerifyLimits) *gateEnv {
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(oauth.Close)
+	// The counter is the portals' OAuth server: their requests name it.
+	e.sim.SetBaseURL(oauth.URL)
 
 	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -71,7 +73,7 @@ func newGateEnv(t *testing.T, limits VerifyLimits) *gateEnv {
 	e.river = rc
 	cfg := &config.Config{
 		B24AllowPrivateHosts: true,
-		PublicURL:            mustURL(t, e.app.URL), B24OAuthURL: mustURL(t, oauth.URL),
+		PublicURL:            mustURL(t, e.app.URL), B24OAuthURLs: []string{oauth.URL},
 		B24ClientID: e.sim.ClientID(), B24ClientSecret: e.sim.ClientSecret(), Keyring: e.kr,
 	}
 	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: e.pool, River: rc,
@@ -100,12 +102,13 @@ type attack struct {
 	peer  string // client address; "" is the test's own
 }
 
-// forgedFrame is a well-formed iframe POST with random tokens for memberID.
-func forgedFrame(path, memberID, peer string) attack {
+// forgedFrame is a well-formed iframe POST with random tokens for memberID,
+// naming the listed OAuth server as a real portal's would.
+func (e *gateEnv) forgedFrame(path, memberID, peer string) attack {
 	return attack{path: path, peer: peer,
 		query: url.Values{"DOMAIN": {"x" + randHex(4) + ".bitrix24.com"}, "PROTOCOL": {"1"}, "LANG": {"en"}, "APP_SID": {randHex(16)}},
 		body: url.Values{"AUTH_ID": {randHex(35)}, "AUTH_EXPIRES": {"3600"}, "REFRESH_ID": {randHex(35)},
-			"SERVER_ENDPOINT": {"https://oauth.bitrix.info/rest/"}, "member_id": {memberID}, "status": {"F"},
+			"SERVER_ENDPOINT": {e.sim.BaseURL() + "/rest/"}, "member_id": {memberID}, "status": {"F"},
 			"PLACEMENT": {"DEFAULT"}}}
 }
 
@@ -207,10 +210,10 @@ func TestAnonymousFloodMakesBoundedOAuthCalls(t *testing.T) {
 		for i := range 200 {
 			switch i % 4 {
 			case 0:
-				as = append(as, forgedFrame("/b24/install", randHex(16), peer(i)))
+				as = append(as, e.forgedFrame("/b24/install", randHex(16), peer(i)))
 				frames++
 			case 1:
-				as = append(as, forgedFrame("/b24/app", randHex(16), peer(i)))
+				as = append(as, e.forgedFrame("/b24/app", randHex(16), peer(i)))
 				frames++
 			case 2:
 				as = append(as, forgedEvent("ONAPPINSTALL", randHex(16), peer(i)))
@@ -264,15 +267,15 @@ func TestAnonymousFloodMakesBoundedOAuthCalls(t *testing.T) {
 
 	// Malformed requests are refused before any call, whatever the buckets hold.
 	e.oauthTokens.Store(0)
-	noRefresh := forgedFrame("/b24/app", randHex(16), "192.0.2.4")
+	noRefresh := e.forgedFrame("/b24/app", randHex(16), "192.0.2.4")
 	noRefresh.body.Del("REFRESH_ID")
 	longToken := forgedEvent("ONAPPINSTALL", randHex(16), "192.0.2.5")
 	longToken.body.Set("auth[refresh_token]", strings.Repeat("a", 4000))
-	badDomain := forgedFrame("/b24/install", randHex(16), "192.0.2.6")
+	badDomain := e.forgedFrame("/b24/install", randHex(16), "192.0.2.6")
 	badDomain.query.Set("DOMAIN", "evil.example/x")
 	bad := map[string]attack{
-		"frame, member_id not hex":   forgedFrame("/b24/app", "not-a-member-id-not-a-member-id!", "192.0.2.1"),
-		"frame, member_id uppercase": forgedFrame("/b24/install", strings.ToUpper(randHex(16)), "192.0.2.2"),
+		"frame, member_id not hex":   e.forgedFrame("/b24/app", "not-a-member-id-not-a-member-id!", "192.0.2.1"),
+		"frame, member_id uppercase": e.forgedFrame("/b24/install", strings.ToUpper(randHex(16)), "192.0.2.2"),
 		"event, member_id short":     forgedEvent("ONAPPUPDATE", "42", "192.0.2.3"),
 		"frame, no REFRESH_ID":       noRefresh,
 		"event, 4000-byte token":     longToken,
@@ -303,7 +306,7 @@ func TestAnonymousFloodMakesBoundedOAuthCalls(t *testing.T) {
 		if i%3 == 2 {
 			aimed = append(aimed, forgedEvent("ONAPPUPDATE", p.MemberID(), manyAddrs(1000+i)))
 		} else {
-			aimed = append(aimed, forgedFrame("/b24/app", p.MemberID(), manyAddrs(1000+i)))
+			aimed = append(aimed, e.forgedFrame("/b24/app", p.MemberID(), manyAddrs(1000+i)))
 		}
 	}
 	byCode, answers := e.flood(aimed)

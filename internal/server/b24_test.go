@@ -30,6 +30,7 @@ import (
 	"b24learn/internal/metrics"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
@@ -75,7 +76,7 @@ func newB24EnvWith(t *testing.T, patch func(*config.Config)) *b24Env {
 	}
 	e.river = rc
 	cfg := &config.Config{
-		PublicURL: mustURL(t, e.app.URL), B24OAuthURL: mustURL(t, e.sim.URL),
+		PublicURL: mustURL(t, e.app.URL), B24OAuthURLs: []string{e.sim.URL},
 		B24ClientID: e.sim.ClientID(), B24ClientSecret: e.sim.ClientSecret(), Keyring: e.kr,
 		B24AllowPrivateHosts: true, // b24sim's portals listen on loopback over http
 	}
@@ -423,8 +424,9 @@ func TestEventsNeedTheApplicationToken(t *testing.T) {
 	p := e.addPortal(4)
 	e.install(p)
 	row := e.portal(p.MemberID())
-	pw, _ := e.kr.EncryptString("learn-secret")
-	if _, err := e.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_password) VALUES ($1, 'https://acme.ispringlearn.com', $2)`, row.ID, pw); err != nil {
+	if _, err := settings.Save(ctx, e.pool, e.kr, row.ID, 1, func(s *settings.Settings) {
+		s.LearnURL, s.Password = "https://acme.ispringlearn.com", "learn-secret"
+	}); err != nil {
 		t.Fatal(err)
 	}
 	postEvent := func(form url.Values) int {

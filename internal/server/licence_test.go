@@ -84,9 +84,9 @@ func TestStatusShowsEmployeesWaitingForALicence(t *testing.T) {
 			if !strings.Contains(page, c.want) || !strings.Contains(page, c.count) {
 				t.Errorf("%s page (admin %v) does not say %q and %q", c.lang, admin, c.want, c.count)
 			}
-			_, v := e.liveStatus(token)
-			if !strings.HasPrefix(v.LicenceNote, c.want) || v.ConflictNote != "" {
-				t.Errorf("%s live status (admin %v): licence note %q, conflict note %q", c.lang, admin, v.LicenceNote, v.ConflictNote)
+			_, v := e.panel(token)
+			if !strings.HasPrefix(v.shown("licence-note"), c.want) || v.shown("conflict-note") != "" {
+				t.Errorf("%s live status (admin %v): licence note %q, conflict note %q", c.lang, admin, v.shown("licence-note"), v.shown("conflict-note"))
 			}
 		}
 	}

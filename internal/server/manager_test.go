@@ -137,7 +137,7 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := e.portal("evil.bitrix24.ru")
-	if _, err := activation.Submit(ctx, e.pool, manager.DefaultLimits, time.Now(), activation.Submission{PortalID: pid, Lang: "en",
+	if _, err := activation.Submit(ctx, e.pool, manager.DefaultLimits, time.Now(), activation.Submission{PortalID: pid,
 		Contact: activation.Contact{Name: `<script>alert(1)</script>`, Email: "x@evil.example", Phone: "+7 912 345 67 89"}},
 		func(context.Context, pgx.Tx, int64, int64) error { return nil }); err != nil {
 		t.Fatal(err)

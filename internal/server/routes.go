@@ -35,9 +35,9 @@ func (s *Server) routes() http.Handler {
 	r.Route("/app", func(r chi.Router) {
 		r.Use(s.withSession)
 		r.Get("/state", s.handleAppState)
-		// Polled while a run is queued or running; other users than admins
-		// get no names, e-mails or error texts.
-		r.Get("/status", s.handleLiveStatus)
+		// The status panel's HTML, polled while a run is queued or running;
+		// other users than admins get no names, e-mails or error texts.
+		r.Get("/status", s.handleStatusPanel)
 		// What changes state, and the run reports (employees' names and
 		// e-mails), are for admins only.
 		r.Group(func(r chi.Router) {

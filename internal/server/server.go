@@ -58,10 +58,11 @@ type Server struct {
 	sessions *sessionCodec // iframe session tokens
 	// b24HTTP calls portals' REST endpoints under the address rule
 	// (netguard, B24_ALLOW_PRIVATE_HOSTS); oauthHTTP calls only the
-	// operator's B24_OAUTH_URL.
-	b24HTTP   *http.Client
-	oauthHTTP *http.Client
-	gate      *verifyGate // bounds OAuth calls caused by anonymous requests
+	// operator's B24_OAUTH_URL servers, through oauthServers.
+	b24HTTP      *http.Client
+	oauthHTTP    *http.Client
+	oauthServers *bitrix24.OAuthServers
+	gate         *verifyGate // bounds OAuth calls caused by anonymous requests
 
 	// The settings page's outside calls, behind interfaces so tests can
 	// put simulators in their place.
@@ -94,12 +95,9 @@ func newServer(d Deps) *Server {
 	s.gate = newVerifyGate(limits)
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
+	s.oauthServers = d.Config.OAuthServers().WithHTTP(s.oauthHTTP)
 	if s.clients == nil {
-		oauth := &bitrix24.OAuth{ClientID: d.Config.B24ClientID, ClientSecret: d.Config.B24ClientSecret}
-		if d.Config.B24OAuthURL != nil {
-			oauth.URL = d.Config.B24OAuthURL.String()
-		}
-		s.clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuth: oauth,
+		s.clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuthServers: d.Config.OAuthServers(),
 			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts,
 			B24AllowPrivateHosts: d.Config.B24AllowPrivateHosts})
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"b24learn/internal/apperr"
+	"b24learn/internal/i18n"
 	"b24learn/internal/secret"
 	"b24learn/internal/store"
 )
@@ -23,7 +24,7 @@ type Session struct {
 	PortalID int64     `json:"p"`
 	UserID   int64     `json:"u"`
 	Admin    bool      `json:"a"`
-	Lang     string    `json:"l"`
+	Lang     i18n.Lang `json:"l"`
 	Domain   string    `json:"d"`
 	Expires  time.Time `json:"e"`
 	// Gen is the portal's install generation when the session was minted:
@@ -77,8 +78,14 @@ func (c *sessionCodec) encode(s Session) (string, error) {
 	return tok, nil
 }
 
-// errSessionEnded is the answer to a request without a valid session.
-var errSessionEnded = apperr.New(apperr.EUNAUTHORIZED, "Your session has ended. Open the app again from Bitrix24.")
+// errSessionEnded is the answer to a request without a valid session: in
+// the session's language where an expired token still names one, else in
+// English.
+func errSessionEnded(lang i18n.Lang) error {
+	return apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.in(lang))
+}
+
+var msgSessionReinstalled = msg("msg.reinstalled")
 
 // errNoSession covers a missing, forged, garbled or expired token alike; the
 // client learns only that it must reopen the app.
@@ -92,15 +99,24 @@ func (c *sessionCodec) decode(tok string, now time.Time) (Session, error) {
 	if err := securecookie.DecodeMulti(sessionName, tok, &s, c.codecs...); err != nil {
 		return Session{}, errNoSession
 	}
-	if s.PortalID <= 0 || !now.Before(s.Expires) {
+	// Tokens minted before the language was settled carry the raw LANG.
+	s.Lang = i18n.FromBitrix24(string(s.Lang))
+	if s.PortalID <= 0 {
 		return Session{}, errNoSession
+	}
+	if !now.Before(s.Expires) {
+		// Only the language of an expired session is used: the refusal
+		// speaks it.
+		return Session{Lang: s.Lang}, errNoSession
 	}
 	return s, nil
 }
 
 // newSession mints the token for a user proven by /b24/app or /b24/install.
-func (s *Server) newSession(p store.Portal, userID int64, admin bool, lang string) (Session, string, error) {
-	sess := Session{PortalID: p.ID, UserID: userID, Admin: admin, Lang: lang, Domain: p.Domain,
+// The page's language is settled here, once, from the frame POST's LANG;
+// every page and answer of the session speaks it.
+func (s *Server) newSession(p store.Portal, userID int64, admin bool, b24Lang string) (Session, string, error) {
+	sess := Session{PortalID: p.ID, UserID: userID, Admin: admin, Lang: i18n.FromBitrix24(b24Lang), Domain: p.Domain,
 		Expires: s.now().Add(sessionTTL).UTC().Truncate(time.Second), Gen: p.InstallGeneration}
 	tok, err := s.sessions.encode(sess)
 	return sess, tok, err
@@ -148,12 +164,12 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.sessions.decode(sessionToken(r), s.now())
 		if err != nil {
-			s.error(w, r, errSessionEnded)
+			s.error(w, r, errSessionEnded(sess.Lang))
 			return
 		}
 		p, err := store.GetPortal(r.Context(), s.pool, sess.PortalID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (!p.Installed() || p.InstallGeneration != sess.Gen)) {
-			s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "The app was removed or installed again on this portal. Open it again from Bitrix24."))
+			s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionReinstalled.in(sess.Lang)))
 			return
 		}
 		if err != nil {
@@ -208,11 +224,11 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := sessionFrom(r.Context())
 		if !ok {
-			s.error(w, r, errSessionEnded)
+			s.error(w, r, errSessionEnded(i18n.EN))
 			return
 		}
 		if !sess.Admin {
-			s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Only a Bitrix24 administrator can change these settings."))
+			s.error(w, r, apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(sess.Lang)))
 			return
 		}
 		next.ServeHTTP(w, r)

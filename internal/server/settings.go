@@ -14,7 +14,10 @@ import (
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/connect"
+	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
+	"b24learn/internal/schedule"
+	"b24learn/internal/settings"
 )
 
 // Field names of the settings form; the JSON error map of a failed save is
@@ -74,13 +77,6 @@ func newLearnChecker(clients *connect.Factory, allowPrivate bool) learnChecker {
 	})
 }
 
-// deptScope is portal_settings.departments: Bitrix24 department ids whose
-// subtrees are in scope, and ids whose subtrees are cut out of them.
-type deptScope struct {
-	Selected []int64 `json:"selected"`
-	Excluded []int64 `json:"excluded"`
-}
-
 // settingsInput is a submitted form, normalised and validated.
 type settingsInput struct {
 	LearnURL                 string
@@ -91,59 +87,59 @@ type settingsInput struct {
 	SendLoginEmail           bool
 	HeadsAsManagers          bool
 	ParentHeadsAsSupervisors bool
-	Departments              *deptScope // nil: not submitted (tree not loaded), keep stored
+	Departments              *settings.Scope // nil: not submitted (tree not loaded), keep stored
 	// LearnAPIURL is where the check found the API; not a form field.
 	LearnAPIURL string
 }
 
-// msg is one user-facing text in English and Russian.
-type msg struct{ en, ru string }
-
-func (m msg) in(lang string) string {
-	if isRussian(lang) {
-		return m.ru
+// apply writes the submitted values into the stored settings; a password
+// left empty and departments not submitted keep the stored ones.
+func (in settingsInput) apply(s *settings.Settings, runs schedule.Schedule) {
+	s.LearnURL, s.LearnEmail, s.Password = in.LearnURL, in.LearnEmail, in.LearnPassword
+	s.Schedule = runs
+	s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors =
+		in.SendLoginEmail, in.HeadsAsManagers, in.ParentHeadsAsSupervisors
+	if in.Departments != nil {
+		s.Departments = *in.Departments
 	}
-	return m.en
+	if in.LearnAPIURL != "" {
+		s.LearnAPIURL = in.LearnAPIURL
+	}
 }
 
-// isRussian picks Russian for the Russian-speaking portals' languages and
-// English for the rest, as the page does.
-func isRussian(lang string) bool {
-	switch strings.ToLower(lang) {
-	case "ru", "ua", "uk", "by", "be", "kz":
-		return true
-	}
-	return false
-}
+// msg is the catalogue key of one user-facing text (internal/i18n).
+type msg string
+
+func (m msg) in(lang i18n.Lang) string { return i18n.T(lang, string(m)) }
 
 var (
-	msgURLRequired      = msg{"Enter the address of your iSpring Learn account.", "Укажите адрес аккаунта iSpring Learn."}
-	msgURLTooLong       = msg{"The address is too long.", "Адрес слишком длинный."}
-	msgURLInvalid       = msg{"The iSpring Learn address is not a valid URL, e.g. https://company.ispringlearn.ru.", "Адрес iSpring Learn указан неверно, пример: https://company.ispringlearn.ru."}
-	msgURLNotHTTPS      = msg{"The iSpring Learn address must start with https://.", "Адрес iSpring Learn должен начинаться с https://."}
-	msgEmailRequired    = msg{"Enter the e-mail (login) of an iSpring Learn administrator.", "Укажите e-mail (логин) администратора iSpring Learn."}
-	msgEmailInvalid     = msg{"The e-mail (login) must not contain spaces and must be at most 254 characters.", "E-mail (логин) не должен содержать пробелов и быть длиннее 254 символов."}
-	msgPasswordRequired = msg{"Enter the password of the iSpring Learn administrator.", "Укажите пароль администратора iSpring Learn."}
-	msgPasswordAgain    = msg{"Enter the password again: the iSpring Learn address changed.", "Введите пароль ещё раз: адрес iSpring Learn изменился."}
-	msgPasswordTooLong  = msg{"The password is too long (at most 256 characters).", "Пароль слишком длинный (не более 256 символов)."}
-	msgFirstRequired    = msg{"Enter the time of the first run (UTC), e.g. 03:00.", "Укажите время первого запуска (UTC), например 03:00."}
-	msgTimeInvalid      = msg{"Enter a time as HH:MM, from 00:00 to 23:59.", "Укажите время в формате ЧЧ:ММ, от 00:00 до 23:59."}
-	msgSecondSame       = msg{"The second run must be at a different time than the first.", "Второй запуск должен быть в другое время, чем первый."}
-	msgDeptsInvalid     = msg{"The department selection could not be read. Reload the page and pick the departments again.", "Не удалось прочитать выбор подразделений. Обновите страницу и выберите подразделения снова."}
-	msgDeptsTooMany     = msg{"Too many departments in the selection.", "Выбрано слишком много подразделений."}
-	msgDeptsRequired    = msg{"Select at least one department to train in iSpring Learn.", "Выберите хотя бы одно подразделение для обучения в iSpring Learn."}
-	msgBoolInvalid      = msg{"This option has an invalid value.", "Недопустимое значение параметра."}
-	msgFixErrors        = msg{"Nothing was saved: correct the highlighted fields.", "Ничего не сохранено: исправьте отмеченные поля."}
-	msgCheckFailed      = msg{"Nothing was saved: the connection to iSpring Learn failed.", "Ничего не сохранено: не удалось подключиться к iSpring Learn."}
-	msgSaved            = msg{"Settings saved. The connection to iSpring Learn works.", "Настройки сохранены. Подключение к iSpring Learn работает."}
-	msgAdminOnly        = msg{"Only a portal administrator can change these settings.", "Изменять эти настройки может только администратор портала."}
-	msgBadRequest       = msg{"The request could not be read. Reload the page and try again.", "Не удалось прочитать запрос. Обновите страницу и повторите попытку."}
+	msgURLRequired      = msg("msg.url_required")
+	msgURLTooLong       = msg("msg.url_too_long")
+	msgURLInvalid       = msg("msg.url_invalid")
+	msgURLNotHTTPS      = msg("msg.url_not_https")
+	msgEmailRequired    = msg("msg.email_required")
+	msgEmailInvalid     = msg("msg.email_invalid")
+	msgPasswordRequired = msg("msg.password_required")
+	msgPasswordAgain    = msg("msg.password_again")
+	msgPasswordTooLong  = msg("msg.password_too_long")
+	msgFirstRequired    = msg("msg.first_required")
+	msgTimeInvalid      = msg("msg.time_invalid")
+	msgSecondSame       = msg("msg.second_same")
+	msgDeptsInvalid     = msg("msg.depts_invalid")
+	msgDeptsTooMany     = msg("msg.depts_too_many")
+	msgDeptsRequired    = msg("msg.depts_required")
+	msgBoolInvalid      = msg("msg.bool_invalid")
+	msgFixErrors        = msg("msg.fix_errors")
+	msgCheckFailed      = msg("msg.check_failed")
+	msgSaved            = msg("msg.saved")
+	msgAdminOnly        = msg("msg.admin_only")
+	msgBadRequest       = msg("msg.bad_request")
 )
 
 // parseSettingsForm reads and validates the form. stored tells whether a
 // password is already stored (then an empty password field keeps it). errs
 // maps field names to messages in lang; empty means valid.
-func parseSettingsForm(r *http.Request, lang string, allowHTTP, hasStoredPassword bool) (settingsInput, map[string]string) {
+func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPassword bool) (settingsInput, map[string]string) {
 	errs := map[string]string{}
 	var in settingsInput
 	get := func(k string) string { return r.PostFormValue(k) }
@@ -215,7 +211,7 @@ func parseSettingsForm(r *http.Request, lang string, allowHTTP, hasStoredPasswor
 
 	if raw, ok := r.PostForm[fieldDepartments]; ok && len(raw) > 0 {
 		scope, m := parseDeptScope(raw[len(raw)-1])
-		if m != nil {
+		if m != "" {
 			errs[fieldDepartments] = m.in(lang)
 		} else {
 			in.Departments = &scope
@@ -224,15 +220,10 @@ func parseSettingsForm(r *http.Request, lang string, allowHTTP, hasStoredPasswor
 	return in, errs
 }
 
-// parseHHMM accepts "H:MM", "HH:MM" and "HH:MM:SS" (browsers send seconds
-// when a step is set) and returns "HH:MM".
+// parseHHMM reads a run time as the schedule does and returns "HH:MM".
 func parseHHMM(s string) (string, bool) {
-	for _, layout := range []string{"15:04", "15:04:05"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.Format("15:04"), true
-		}
-	}
-	return "", false
+	c, err := schedule.ParseClock(s)
+	return c.String(), err == nil
 }
 
 // parseCheckbox reads a checkbox: absent is false. A hidden "0" before the
@@ -252,7 +243,7 @@ func parseCheckbox(vals []string) (bool, bool) {
 
 // parseDeptScope reads the picker's JSON. Ids are positive; duplicates are
 // dropped; an id both selected and excluded is refused.
-func parseDeptScope(raw string) (deptScope, *msg) {
+func parseDeptScope(raw string) (settings.Scope, msg) {
 	var in struct {
 		Selected []json.Number `json:"selected"`
 		Excluded []json.Number `json:"excluded"`
@@ -261,10 +252,10 @@ func parseDeptScope(raw string) (deptScope, *msg) {
 	dec.UseNumber()
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil || dec.More() {
-		return deptScope{}, &msgDeptsInvalid
+		return settings.Scope{}, msgDeptsInvalid
 	}
 	if len(in.Selected)+len(in.Excluded) > maxDeptIDs {
-		return deptScope{}, &msgDeptsTooMany
+		return settings.Scope{}, msgDeptsTooMany
 	}
 	ids := func(nums []json.Number) ([]int64, map[int64]bool, bool) {
 		out := make([]int64, 0, len(nums))
@@ -284,17 +275,26 @@ func parseDeptScope(raw string) (deptScope, *msg) {
 	sel, selSet, ok1 := ids(in.Selected)
 	exc, _, ok2 := ids(in.Excluded)
 	if !ok1 || !ok2 {
-		return deptScope{}, &msgDeptsInvalid
+		return settings.Scope{}, msgDeptsInvalid
 	}
 	for _, id := range exc {
 		if selSet[id] {
-			return deptScope{}, &msgDeptsInvalid
+			return settings.Scope{}, msgDeptsInvalid
 		}
 	}
 	if len(sel) == 0 {
-		return deptScope{}, &msgDeptsRequired
+		return settings.Scope{}, msgDeptsRequired
 	}
-	return deptScope{Selected: sel, Excluded: exc}, nil
+	return settings.Scope{Selected: sel, Excluded: exc}, ""
+}
+
+// checkText is the admin's sentence for a failed connection check; a code
+// without one reads as "unreachable", the check's catch-all.
+func checkText(lang i18n.Lang, code string) string {
+	if !i18n.Has("check." + code) {
+		code = learn.CheckUnreachable
+	}
+	return i18n.T(lang, "check."+code)
 }
 
 // checkField maps a failed connection check to the field it is about.
@@ -344,7 +344,7 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	cur, err := loadSettings(ctx, s.pool, v.PortalID)
+	cur, err := settings.Load(ctx, s.pool, s.cfg.Keyring, v.PortalID)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -360,16 +360,9 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgFixErrors.in(v.Lang), Fields: errs})
 		return
 	}
-	var stored string
-	if cur.HasPassword() {
-		if stored, err = s.cfg.Keyring.DecryptString(cur.Password); err != nil {
-			s.error(w, r, fmt.Errorf("decrypt stored learn password: %w", err))
-			return
-		}
-	}
 	password := in.LearnPassword
 	if password == "" {
-		password = stored
+		password = cur.Password
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	in.LearnAPIURL, err = s.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
@@ -381,17 +374,17 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.InfoContext(ctx, "learn check failed", "portal_id", v.PortalID, "code", ce.Code, "error", ce.Err)
 		s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgCheckFailed.in(v.Lang),
-			Fields: map[string]string{checkField(ce.Code): ce.Message(v.Lang)}})
+			Fields: map[string]string{checkField(ce.Code): checkText(v.Lang, ce.Code)}})
 		return
 	}
-	var enc []byte
-	if in.LearnPassword != "" && in.LearnPassword != stored {
-		if enc, err = s.cfg.Keyring.EncryptString(in.LearnPassword); err != nil {
-			s.error(w, r, fmt.Errorf("encrypt learn password: %w", err))
-			return
-		}
+	runs, err := schedule.Parse(in.FirstRun, in.SecondRun)
+	if err != nil {
+		s.error(w, r, fmt.Errorf("validated run times: %w", err))
+		return
 	}
-	if err := saveSettings(ctx, s.pool, v.PortalID, v.UserID, in, enc); err != nil {
+	if _, err := settings.Save(ctx, s.pool, s.cfg.Keyring, v.PortalID, v.UserID, func(st *settings.Settings) {
+		in.apply(st, runs)
+	}); err != nil {
 		s.error(w, r, err)
 		return
 	}

@@ -25,10 +25,12 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/browsertest"
 	"b24learn/internal/config"
+	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/metrics"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
@@ -76,7 +78,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 		t.Fatal(err)
 	}
 	cfg := &config.Config{
-		PublicURL: mustURL(t, app.URL), B24OAuthURL: mustURL(t, b.sim.URL),
+		PublicURL: mustURL(t, app.URL), B24OAuthURLs: []string{b.sim.URL},
 		B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(), Keyring: kr,
 		LearnAllowPrivateHosts: true, // learnsim listens on loopback over http
 		B24AllowPrivateHosts:   true, // and so does b24sim
@@ -344,12 +346,12 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if ok, text := b.save(); !ok {
 		t.Fatalf("save failed: %s", text)
 	}
-	st, err := loadSettings(context.Background(), b.e.pool, b.portalID(p))
+	st, err := settings.Load(context.Background(), b.e.pool, b.e.kr, b.portalID(p))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprint(deptScope{Selected: []int64{testID, xssID}, Excluded: []int64{groupID}})
-	if st.LearnURL != b.learnURL || st.LearnEmail != learnEmail || st.FirstRun != "06:15" || st.SecondRun != "18:45" ||
+	want := fmt.Sprint(settings.Scope{Selected: []int64{testID, xssID}, Excluded: []int64{groupID}})
+	if st.LearnURL != b.learnURL || st.LearnEmail != learnEmail || st.Schedule.First() != "06:15" || st.Schedule.Second() != "18:45" ||
 		st.SendLoginEmail || !st.HeadsAsManagers || !st.ParentHeadsAsSupervisors || fmt.Sprint(sortedScope(st.Departments)) != want {
 		t.Errorf("stored %+v, departments want %s", st, want)
 	}
@@ -387,11 +389,11 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	b.mustEval(`({text: document.getElementById('err-learn_password').textContent,
 		hasError: document.querySelector('[data-field="learn_password"]').classList.contains('has-error'),
 		url: document.getElementById('learn_url').value, password: document.getElementById('learn_password').value})`, &fieldErr)
-	wantMsg := (&learn.CheckError{Code: learn.CheckBadCredentials}).Message("ru")
+	wantMsg := i18n.T(i18n.RU, "check."+learn.CheckBadCredentials)
 	if fieldErr.Text != wantMsg || !fieldErr.HasError || fieldErr.URL != b.learnURL || fieldErr.Password != "wrong-password" {
 		t.Errorf("wrong password: %+v, want message %q", fieldErr, wantMsg)
 	}
-	if st, _ := loadSettings(context.Background(), b.e.pool, b.portalID(p)); mustDecrypt(t, b.e, st.Password) != learnPassword {
+	if st, _ := settings.Load(context.Background(), b.e.pool, b.e.kr, b.portalID(p)); st.Password != learnPassword {
 		t.Error("a failed check changed the stored password")
 	}
 	b.screenshot("settings-ru-1280-error.png")
@@ -432,9 +434,9 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	b.clearMetrics()
 	b.screenshot("settings-en-1280.png")
 
-	// The status panel's script redraws the run list: report links for an
+	// The polled status panel replaces the run list: report links for an
 	// admin only. A running run keeps the page polling; once it has failed,
-	// the list is the script's, not the server's first render.
+	// the list is the polled panel's, not the page's first render.
 	rs := syncer.NewStore(b.e.pool)
 	for _, c := range []struct {
 		user  int64
@@ -471,7 +473,7 @@ func (b *browserEnv) portalID(p *b24sim.Portal) int64 {
 	return sp.ID
 }
 
-func sortedScope(s deptScope) deptScope {
+func sortedScope(s settings.Scope) settings.Scope {
 	sortIDs := func(x []int64) []int64 {
 		y := append([]int64(nil), x...)
 		for i := 1; i < len(y); i++ {
@@ -481,14 +483,5 @@ func sortedScope(s deptScope) deptScope {
 		}
 		return y
 	}
-	return deptScope{Selected: sortIDs(s.Selected), Excluded: sortIDs(s.Excluded)}
-}
-
-func mustDecrypt(t *testing.T, e *settingsEnv, b []byte) string {
-	t.Helper()
-	s, err := e.kr.DecryptString(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return settings.Scope{Selected: sortIDs(s.Selected), Excluded: sortIDs(s.Excluded)}
 }

@@ -12,6 +12,7 @@ import (
 
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/settings"
 )
 
 // TestSettingsStoresLearnAPI: saving checks the account where its API
@@ -48,7 +49,7 @@ func TestSettingsStoresLearnAPI(t *testing.T) {
 	_, tok := e.session(p, 42, true, "en")
 	stored := func() (string, int) {
 		t.Helper()
-		st, err := loadSettings(ctx, e.pool, p.ID)
+		st, err := settings.Load(ctx, e.pool, nil, p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/templates"
 )
@@ -21,19 +22,19 @@ const treeTimeout = 20 * time.Second
 // settingsView gathers the page's data: stored settings (never the
 // password), the department tree from Bitrix24 and the status panel.
 func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session, token string) (templates.SettingsView, error) {
-	lang := templates.PageLang(sess.Lang)
-	st, err := loadSettings(ctx, s.pool, p.ID)
+	lang := sess.Lang
+	st, err := settings.Load(ctx, s.pool, nil, p.ID)
 	if err != nil {
 		return templates.SettingsView{}, err
 	}
 	v := templates.SettingsView{
 		Lang: lang, Token: token, Admin: sess.Admin, BX24JS: bx24JS,
 		Form: templates.SettingsForm{
-			FirstRun: st.FirstRun, SecondRun: st.SecondRun, SendLoginEmail: st.SendLoginEmail,
+			FirstRun: st.Schedule.First(), SecondRun: st.Schedule.Second(), SendLoginEmail: st.SendLoginEmail,
 			HeadsAsManagers: st.HeadsAsManagers, ParentHeadsAsSupervisors: st.ParentHeadsAsSupervisors,
 		},
 		Scope:  st.Departments,
-		Status: s.loadStatus(ctx, p, st, lang, sess.Admin),
+		Status: s.pagePanel(ctx, p, st, lang, sess.Admin),
 	}
 	if sess.Admin {
 		// The Learn account (its address and admin login) is for admins:
@@ -52,8 +53,7 @@ func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session,
 	return v, nil
 }
 
-var msgTreeError = msg{"The department list could not be loaded from Bitrix24, so the selection cannot be changed now. The saved selection is kept. Reopen the app to try again.",
-	"Не удалось загрузить список подразделений из Битрикс24, поэтому выбор сейчас изменить нельзя. Сохранённый выбор не изменится. Откройте приложение заново, чтобы повторить попытку."}
+var msgTreeError = msg("msg.tree_error")
 
 // renderSettings writes the page. The frame headers are set by the caller.
 // prefill fills an empty activation form (the admin's Bitrix24 profile).

@@ -24,10 +24,12 @@ import (
 	"b24learn/internal/activation"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
+	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
 	"b24learn/internal/metrics"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
@@ -284,20 +286,22 @@ func TestSaveSettingsStoresEncryptedAndAudits(t *testing.T) {
 	if len(calls) != 1 || calls[0].AccountURL != "https://acme.ispringlearn.ru" || calls[0].Password != form.Get("learn_password") {
 		t.Fatalf("check calls %+v", calls)
 	}
-	st, err := loadSettings(context.Background(), e.pool, p.ID)
+	st, err := settings.Load(context.Background(), e.pool, e.kr, p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.LearnURL != "https://acme.ispringlearn.ru" || st.LearnEmail != "admin@acme.ru" || st.FirstRun != "03:00" ||
-		st.SecondRun != "15:30" || !st.SendLoginEmail || !st.HeadsAsManagers || st.ParentHeadsAsSupervisors ||
+	if st.LearnURL != "https://acme.ispringlearn.ru" || st.LearnEmail != "admin@acme.ru" || st.Schedule.First() != "03:00" ||
+		st.Schedule.Second() != "15:30" || !st.SendLoginEmail || !st.HeadsAsManagers || st.ParentHeadsAsSupervisors ||
 		fmt.Sprint(st.Departments) != "{[1 7] [9]}" {
 		t.Errorf("stored %+v", st)
 	}
-	if strings.Contains(string(st.Password), "ss<word>") {
-		t.Error("password stored in plaintext")
+	var sealed []byte
+	if err := e.pool.QueryRow(context.Background(), `SELECT learn_password FROM portal_settings WHERE portal_id = $1`, p.ID).Scan(&sealed); err != nil ||
+		strings.Contains(string(sealed), "ss<word>") {
+		t.Errorf("password stored in plaintext (%v)", err)
 	}
-	if pw, err := e.kr.DecryptString(st.Password); err != nil || pw != form.Get("learn_password") {
-		t.Errorf("stored password decrypts to %q, %v", pw, err)
+	if st.Password != form.Get("learn_password") {
+		t.Errorf("stored password decrypts to %q", st.Password)
 	}
 
 	var userID int64
@@ -330,8 +334,8 @@ func TestSaveSettingsStoresEncryptedAndAudits(t *testing.T) {
 	if len(audits) != 2 || audits[1] != `{"second_run": {"to": "", "from": "15:30"}}` {
 		t.Errorf("audit rows %q", audits)
 	}
-	if st, _ := loadSettings(context.Background(), e.pool, p.ID); st.SecondRun != "" {
-		t.Errorf("second run not cleared: %q", st.SecondRun)
+	if st, _ := settings.Load(context.Background(), e.pool, e.kr, p.ID); st.Schedule.Second() != "" {
+		t.Errorf("second run not cleared: %q", st.Schedule.Second())
 	}
 }
 
@@ -343,7 +347,7 @@ func TestFailedLearnCheckSavesNothing(t *testing.T) {
 	if r, _ := e.save(tok, validForm()); r.status != http.StatusOK {
 		t.Fatalf("first save: %d %s", r.status, r.body)
 	}
-	before, _ := loadSettings(context.Background(), e.pool, p.ID)
+	before, _ := settings.Load(context.Background(), e.pool, e.kr, p.ID)
 
 	for _, c := range []struct {
 		code, field string
@@ -358,7 +362,7 @@ func TestFailedLearnCheckSavesNothing(t *testing.T) {
 		if r.status != http.StatusUnprocessableEntity {
 			t.Fatalf("%s: status %d", c.code, r.status)
 		}
-		want := (&learn.CheckError{Code: c.code}).Message("ru")
+		want := i18n.T(i18n.RU, "check."+c.code)
 		if sr.Errors[c.field] != want {
 			t.Errorf("%s: errors %v, want %q on %s", c.code, sr.Errors, want, c.field)
 		}
@@ -368,7 +372,7 @@ func TestFailedLearnCheckSavesNothing(t *testing.T) {
 	if _, sr := e.save(tok, validForm()); sr.Errors["learn_url"] == "" {
 		t.Errorf("plain error: %v", sr.Errors)
 	}
-	after, _ := loadSettings(context.Background(), e.pool, p.ID)
+	after, _ := settings.Load(context.Background(), e.pool, e.kr, p.ID)
 	if fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("failed checks changed the settings:\n%+v\n%+v", before, after)
 	}
@@ -403,8 +407,8 @@ func TestPasswordIsNeverSentBack(t *testing.T) {
 	if last := calls[len(calls)-1]; last.Password != pw || last.Email != "other@acme.ru" {
 		t.Errorf("check used %+v", last)
 	}
-	st, _ := loadSettings(context.Background(), e.pool, p.ID)
-	if got, _ := e.kr.DecryptString(st.Password); got != pw {
+	st, _ := settings.Load(context.Background(), e.pool, e.kr, p.ID)
+	if got := st.Password; got != pw {
 		t.Errorf("stored password %q after an empty field", got)
 	}
 	var changes string
@@ -442,7 +446,7 @@ func TestStoredPasswordNotSentToANewAddress(t *testing.T) {
 			t.Fatalf("the stored password was sent to %s", c.AccountURL)
 		}
 	}
-	st, _ := loadSettings(context.Background(), e.pool, p.ID)
+	st, _ := settings.Load(context.Background(), e.pool, e.kr, p.ID)
 	if st.LearnURL != "https://acme.ispringlearn.ru" {
 		t.Errorf("learn_url changed to %q", st.LearnURL)
 	}
@@ -513,8 +517,8 @@ func TestSessionCannotReachAnotherPortal(t *testing.T) {
 	if r, _ := e.save(tokA, f); r.status != http.StatusOK {
 		t.Fatal(r.body)
 	}
-	sb, _ := loadSettings(context.Background(), e.pool, b.ID)
-	sa, _ := loadSettings(context.Background(), e.pool, a.ID)
+	sb, _ := settings.Load(context.Background(), e.pool, e.kr, b.ID)
+	sa, _ := settings.Load(context.Background(), e.pool, e.kr, a.ID)
 	if sb.LearnEmail != "b@b.ru" || sa.LearnEmail != "a@a.ru" {
 		t.Errorf("A=%q B=%q", sa.LearnEmail, sb.LearnEmail)
 	}
@@ -672,7 +676,7 @@ func TestPageShowsStoredValuesAndEscapesNames(t *testing.T) {
 	if r, _ := e.save(tok, with(validForm(), "departments", "<absent>", "learn_password", "")); r.status != http.StatusOK {
 		t.Fatal(r.body)
 	}
-	if st, _ := loadSettings(context.Background(), e.pool, p.ID); fmt.Sprint(st.Departments) != "{[1 7] [9]}" {
+	if st, _ := settings.Load(context.Background(), e.pool, e.kr, p.ID); fmt.Sprint(st.Departments) != "{[1 7] [9]}" {
 		t.Errorf("selection after a save without the tree: %v", st.Departments)
 	}
 }
@@ -694,19 +698,6 @@ func TestBuildTree(t *testing.T) {
 	}
 	if got := fmt.Sprint(tr.Parent); got != "[-1 -1 1 2 1 -1 5]" {
 		t.Errorf("parents %s", got)
-	}
-}
-
-func TestNextRuns(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	got := nextRuns(now, "15:30", "03:00")
-	if len(got) != 2 || !got[0].Equal(time.Date(2026, 11, 25, 15, 30, 0, 0, time.UTC)) ||
-		!got[1].Equal(time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)) {
-		t.Errorf("next runs %v", got)
-	}
-	if got := nextRuns(now, "10:00"); !got[0].Equal(now.AddDate(0, 0, 1)) {
-		t.Errorf("a slot at now is tomorrow's: %v", got)
 	}
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -17,164 +16,47 @@ import (
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/apperr"
+	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
-	"b24learn/templates"
 )
-
-// statusRuns is how many runs the status panel lists.
-const statusRuns = 10
-
-// nextRuns returns the next occurrence after now of each configured daily
-// slot ("HH:MM" in UTC), earliest first.
-func nextRuns(now time.Time, slots ...string) []time.Time {
-	now = now.UTC()
-	var out []time.Time
-	for _, s := range slots {
-		t, err := time.Parse("15:04", s)
-		if err != nil {
-			continue
-		}
-		at := time.Date(now.Year(), now.Month(), now.Day(), t.Hour(), t.Minute(), 0, 0, time.UTC)
-		if !at.After(now) {
-			at = at.AddDate(0, 0, 1)
-		}
-		out = append(out, at)
-	}
-	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
-	return out
-}
 
 // upcomingRuns is when the portal's next scheduled runs are: its daily UTC
 // times, or in the demo the next multiple of the demo's interval, as the
 // dispatcher sees them.
-func (s *Server) upcomingRuns(st storedSettings) []time.Time {
-	if every := s.cfg.DemoSlotEvery; every > 0 {
-		return []time.Time{s.now().UTC().Truncate(every).Add(every)}
-	}
-	return nextRuns(s.now(), nonEmpty(st.FirstRun, st.SecondRun)...)
+func (s *Server) upcomingRuns(st settings.Settings) []time.Time {
+	return st.Schedule.Every(s.cfg.DemoSlotEvery).Next(s.now())
 }
 
-func runView(r syncer.RunRecord) templates.RunView {
-	v := templates.RunView{ID: r.ID, Trigger: string(r.Trigger), Status: r.Status, StartedAt: r.StartedAt,
-		Error: r.Error, HeldUsers: len(r.Held)}
-	if r.FinishedAt != nil {
-		v.Duration = r.FinishedAt.Sub(r.StartedAt)
-	}
-	for _, k := range slices.Sorted(maps.Keys(r.Counts)) {
-		if r.Counts[k] != 0 {
-			v.Counts = append(v.Counts, templates.Count{Key: k, N: r.Counts[k]})
-		}
-	}
-	return v
+// configured: nothing the admin sets on the settings form stands in the
+// way of a sync, so the panel offers Preview and shows the next runs.
+func configured(p store.Portal, st settings.Settings) bool {
+	_, why := settings.Syncable(p, st)
+	return !why.InSettings()
 }
 
-// loadStatus reads the status panel's data. Only admins get links to the
-// reports and the error texts, which may name employees or the Learn account.
-func (s *Server) loadStatus(ctx context.Context, p store.Portal, st storedSettings, lang string, admin bool) templates.StatusView {
-	v := s.readStatus(ctx, p, st, lang)
-	if !admin {
-		return redactStatus(v, lang)
+// settingsRefusal is what the buttons answer when the saved settings do
+// not allow a run.
+func settingsRefusal(why settings.Code) msg {
+	if why == settings.NothingSelected {
+		return msgDeptsRequired
 	}
-	v.Reports = true
-	return v
-}
-
-// readStatus reads the status panel's data. A failure to read runs is shown
-// in the panel rather than failing the page.
-func (s *Server) readStatus(ctx context.Context, p store.Portal, st storedSettings, lang string) templates.StatusView {
-	v := templates.StatusView{
-		Activation: p.ActivationState,
-		Configured: st.configured(),
-		DemoEvery:  s.cfg.DemoSlotEvery,
-	}
-	if v.Configured {
-		v.NextRuns = s.upcomingRuns(st)
-	}
-	v.Reconnect = p.NeedsReconnect
-	var attention bool
-	var lastErr string
-	err := s.pool.QueryRow(ctx, `SELECT needs_attention, last_sync_error FROM portals WHERE id = $1`, p.ID).
-		Scan(&attention, &lastErr)
-	if err == nil && attention {
-		v.Attention = lastErr
-	}
-	rs := syncer.NewStore(s.pool)
-	var runs []syncer.RunRecord
-	if err == nil {
-		runs, err = rs.Runs(ctx, p.ID, statusRuns)
-	}
-	if err == nil {
-		var held *syncer.RunRecord
-		if held, err = rs.LatestHeld(ctx, p.ID); err == nil && held != nil {
-			hv := runView(*held)
-			v.Held = &hv
-		}
-	}
-	if err != nil {
-		s.log.ErrorContext(ctx, "load sync status", "portal_id", p.ID, "error", err)
-		v.Error = msgStatusError.in(lang)
-		return v
-	}
-	for _, r := range runs {
-		v.Runs = append(v.Runs, runView(r))
-	}
-	// The last run is the newest real sync; previews are listed but are not runs.
-	for _, r := range v.Runs {
-		if r.Trigger != string(syncer.TriggerPreview) {
-			lr := r
-			v.LastRun = &lr
-			break
-		}
-	}
-	return v
-}
-
-// msgAdminsOnlyDetail stands in for an error text a non-admin may not see.
-var msgAdminsOnlyDetail = msg{"the details are shown to portal administrators only.", "подробности видны только администраторам портала."}
-
-// redactStatus takes out of a non-admin's panel the texts that may carry
-// the Learn address or employees' names and e-mails: sync errors.
-func redactStatus(v templates.StatusView, lang string) templates.StatusView {
-	if v.Attention != "" {
-		v.Attention = msgAdminsOnlyDetail.in(lang)
-	}
-	redact := func(r *templates.RunView) {
-		if r != nil {
-			r.Error = ""
-		}
-	}
-	redact(v.LastRun)
-	redact(v.Held)
-	for i := range v.Runs {
-		redact(&v.Runs[i])
-	}
-	v.Reports = false
-	return v
-}
-
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+	return msgNotConfigured
 }
 
 var (
-	msgStatusError    = msg{"The sync status could not be read.", "Не удалось получить состояние синхронизации."}
-	msgNotConfigured  = msg{"Save the settings first.", "Сначала сохраните настройки."}
-	msgNotActive      = msg{"Sync now is available once the integration is active.", "Синхронизация вручную доступна после активации интеграции."}
-	msgNothingHeld    = msg{"No run is waiting for approval.", "Нет запусков, ожидающих подтверждения."}
-	msgPreviewQueued  = msg{"Preview started. Its result appears here when it is ready.", "Предпросмотр запущен. Результат появится здесь, когда будет готов."}
-	msgSyncQueued     = msg{"Sync started. Its progress and result appear here.", "Синхронизация запущена. Ход и результат появятся здесь."}
-	msgApproveQueued  = msg{"Approved. The held deactivations will be applied by the next run, starting now.", "Подтверждено. Отложенные отключения будут выполнены запуском, который начинается сейчас."}
-	msgAlreadyQueued  = msg{"A run is already waiting or in progress.", "Запуск уже ожидает выполнения или выполняется."}
-	msgRunNotFound    = msg{"Report not found.", "Отчёт не найден."}
-	msgSessionMissing = msg{"Your session has ended. Open the app again from Bitrix24.", "Сеанс завершён. Откройте приложение в Битрикс24 заново."}
+	msgStatusError    = msg("msg.status_error")
+	msgNotConfigured  = msg("msg.not_configured")
+	msgNotActive      = msg("msg.not_active")
+	msgNothingHeld    = msg("msg.nothing_held")
+	msgPreviewQueued  = msg("msg.preview_queued")
+	msgSyncQueued     = msg("msg.sync_queued")
+	msgApproveQueued  = msg("msg.approve_queued")
+	msgAlreadyQueued  = msg("msg.already_queued")
+	msgRunNotFound    = msg("msg.run_not_found")
+	msgSessionMissing = msg("msg.session_missing")
 )
 
 // actionResult is the JSON answer of the status panel's buttons.
@@ -190,7 +72,7 @@ type errRefused struct {
 	m    msg
 }
 
-func (e *errRefused) Error() string { return e.m.en }
+func (e *errRefused) Error() string { return e.m.in(i18n.EN) }
 
 // handleAction queues a preview, a manual sync or an approved sync. The
 // portal's state is checked under a row lock in the same transaction as the
@@ -199,7 +81,7 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := sessionFrom(r.Context())
 		if !ok {
-			s.errorJSON(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.en))
+			s.errorJSON(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.in(i18n.EN)))
 			return
 		}
 		if !sess.Admin {
@@ -209,17 +91,20 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 		ctx := r.Context()
 		var dup bool
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var activation string
-			if err := tx.QueryRow(ctx, `SELECT activation_state FROM portals WHERE id = $1 FOR SHARE`, sess.PortalID).
-				Scan(&activation); err != nil {
+			var p store.Portal
+			if err := tx.QueryRow(ctx, `SELECT install_state, activation_state, needs_reconnect FROM portals WHERE id = $1 FOR SHARE`,
+				sess.PortalID).Scan(&p.InstallState, &p.ActivationState, &p.NeedsReconnect); err != nil {
 				return fmt.Errorf("lock portal: %w", err)
 			}
-			st, err := loadSettings(ctx, tx, sess.PortalID)
+			st, err := settings.Load(ctx, tx, nil, sess.PortalID)
 			if err != nil {
 				return err
 			}
-			if !st.Exists || !st.HasPassword() {
-				return &errRefused{apperr.ECONFLICT, msgNotConfigured}
+			// An uninstalled portal or refused tokens are left to the
+			// worker, which cancels the job.
+			_, why := settings.Syncable(p, st)
+			if why.InSettings() {
+				return &errRefused{apperr.ECONFLICT, settingsRefusal(why)}
 			}
 			var args river.JobArgs
 			switch kind {
@@ -228,12 +113,12 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 				// portal is activated.
 				args = jobs.PreviewArgs{PortalID: sess.PortalID}
 			case "sync":
-				if activation != "active" {
+				if why == settings.NotActive {
 					return &errRefused{apperr.ECONFLICT, msgNotActive}
 				}
 				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerManual}
 			case "approve":
-				if activation != "active" {
+				if why == settings.NotActive {
 					return &errRefused{apperr.ECONFLICT, msgNotActive}
 				}
 				held, err := syncer.NewStore(s.pool).LatestHeld(ctx, sess.PortalID)

@@ -13,6 +13,7 @@ import (
 
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 )
 
@@ -117,9 +118,10 @@ func TestErasePortalDataTouchesOnlyThatPortal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, _ := kr.EncryptString("learn-pass")
 	for _, id := range []int64{a.ID, b.ID} {
-		if _, err := pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_password) VALUES ($1, 'https://x.ispringlearn.com', $2)`, id, pw); err != nil {
+		if _, err := settings.Save(ctx, pool, kr, id, 1, func(s *settings.Settings) {
+			s.LearnURL, s.Password = "https://x.ispringlearn.com", "learn-pass"
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}

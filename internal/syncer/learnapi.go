@@ -3,6 +3,8 @@ package syncer
 import (
 	"context"
 	"fmt"
+
+	"b24learn/internal/settings"
 )
 
 // apiFinder is a Learn client that can find where the account's API answers
@@ -26,16 +28,5 @@ func (s *Syncer) findLearnAPI(ctx context.Context, portalID int64, set Settings,
 	if err != nil {
 		return fmt.Errorf("find the learn api: %w", err)
 	}
-	return s.store.SetLearnAPIURL(ctx, portalID, set.LearnURL, base)
-}
-
-// SetLearnAPIURL stores where the API of the account at learnURL answers,
-// unless the settings moved to another account meanwhile or already have a
-// base (a save found one).
-func (s *Store) SetLearnAPIURL(ctx context.Context, portalID int64, learnURL, apiURL string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE portal_settings SET learn_api_url = $3
-		WHERE portal_id = $1 AND learn_url = $2 AND learn_api_url = ''`, portalID, learnURL, apiURL); err != nil {
-		return fmt.Errorf("store learn api url: %w", err)
-	}
-	return nil
+	return settings.SetLearnAPIURL(ctx, s.store.pool, portalID, set.LearnURL, base)
 }

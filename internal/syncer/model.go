@@ -35,6 +35,8 @@
 //     run releases exactly the set the held run recorded.
 package syncer
 
+import "b24learn/internal/settings"
+
 // Department is a Bitrix24 department as the plan needs it.
 type Department struct {
 	ID     int64
@@ -56,13 +58,10 @@ type Employee struct {
 	Departments []int64 // UF_DEPARTMENT, in Bitrix24's order
 }
 
-// Selection is the admin's department picker: a department is in scope when
-// the nearest of itself and its ancestors that is named here is Selected.
-// The JSON form is the one stored in portal_settings.departments.
-type Selection struct {
-	Selected []int64 `json:"selected"`
-	Excluded []int64 `json:"excluded"`
-}
+// Selection is the admin's department picker, the settings' one scope type:
+// a department is in scope when the nearest of itself and its ancestors
+// that is named there is Selected.
+type Selection = settings.Scope
 
 // Subordination types as Learn spells them.
 const (

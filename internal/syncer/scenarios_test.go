@@ -16,6 +16,7 @@ import (
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/secret"
+	"b24learn/internal/settings"
 )
 
 // syncedUser picks an active, single-department employee with an e-mail who
@@ -428,9 +429,10 @@ func TestDBSettings(t *testing.T) {
 	if _, err := src.Settings(context.Background(), id); !errors.Is(err, ErrNotConfigured) {
 		t.Fatalf("unconfigured: %v", err)
 	}
-	pw, _ := kr.Encrypt([]byte("pa55"))
-	_, err = e.pool.Exec(context.Background(), `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password,
-		heads_as_managers, departments) VALUES ($1, 'https://x.ispringlearn.ru', 'a@x.ru', $2, true, '{"selected":[1],"excluded":[7]}')`, id, pw)
+	_, err = settings.Save(context.Background(), e.pool, kr, id, 1, func(s *settings.Settings) {
+		s.LearnURL, s.LearnEmail, s.Password, s.HeadsAsManagers = "https://x.ispringlearn.ru", "a@x.ru", "pa55", true
+		s.Departments = settings.Scope{Selected: []int64{1}, Excluded: []int64{7}}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -12,6 +11,7 @@ import (
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
 	"b24learn/internal/secret"
+	"b24learn/internal/settings"
 )
 
 // Learn is what the syncer calls on a Learn account; *learn.Client has it.
@@ -72,38 +72,37 @@ type SettingsSource interface {
 // ErrNotConfigured means the portal has no (complete) settings yet.
 var ErrNotConfigured = errors.New("portal is not configured for sync")
 
-// DBSettings reads portals and portal_settings, decrypting the password.
+// DBSettings reads the portal's member id and its saved settings (through
+// the settings package), decrypting the password.
 type DBSettings struct {
 	Pool    *pgxpool.Pool
 	Keyring *secret.Keyring
 }
 
-// Settings implements SettingsSource.
+// Settings implements SettingsSource. Whether the portal may sync at all is
+// settings.Syncable's to say, asked by the jobs before a run; here only the
+// Learn account a run signs in with is required.
 func (d DBSettings) Settings(ctx context.Context, portalID int64) (Settings, error) {
 	var s Settings
-	var pw, depts []byte
-	err := d.Pool.QueryRow(ctx, `SELECT p.member_id, ps.learn_url, ps.learn_email, ps.learn_password,
-			ps.send_login_email, ps.heads_as_managers, ps.parent_heads_as_supervisors, ps.departments, ps.learn_api_url
-		FROM portals p JOIN portal_settings ps ON ps.portal_id = p.id
-		WHERE p.id = $1`, portalID).Scan(&s.MemberID, &s.LearnURL, &s.LearnEmail, &pw,
-		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts, &s.LearnAPIURL)
+	err := d.Pool.QueryRow(ctx, `SELECT member_id FROM portals WHERE id = $1`, portalID).Scan(&s.MemberID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotConfigured
 	}
 	if err != nil {
-		return s, fmt.Errorf("read portal settings: %w", err)
+		return s, fmt.Errorf("read portal: %w", err)
 	}
-	if len(pw) == 0 || s.LearnURL == "" || s.LearnEmail == "" {
+	st, err := settings.Load(ctx, d.Pool, d.Keyring, portalID)
+	if err != nil {
+		return s, err
+	}
+	if !st.HasAccount() {
 		return s, ErrNotConfigured
 	}
-	plain, err := d.Keyring.Decrypt(pw)
-	if err != nil {
-		return s, fmt.Errorf("decrypt learn password: %w", err)
-	}
-	s.LearnPassword = string(plain)
-	if err := json.Unmarshal(depts, &s.Selection); err != nil {
-		return s, fmt.Errorf("decode department selection: %w", err)
-	}
+	s.LearnURL, s.LearnEmail, s.LearnPassword = st.LearnURL, st.LearnEmail, st.Password
+	s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors =
+		st.SendLoginEmail, st.HeadsAsManagers, st.ParentHeadsAsSupervisors
+	s.Selection = st.Departments
+	s.LearnAPIURL = st.LearnAPIURL
 	return s, nil
 }
 

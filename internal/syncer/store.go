@@ -288,8 +288,14 @@ func (s *Store) ResolveHeld(ctx context.Context, portalID, heldRunID, byRunID in
 
 // RunItems returns a run's report rows in the order they were written.
 func (s *Store) RunItems(ctx context.Context, portalID, runID int64) ([]RunItem, error) {
+	return s.runItems(ctx, portalID, runID, nil)
+}
+
+// runItems reads a run's report rows, at most *limit of them when limit is
+// set (LIMIT NULL is no limit).
+func (s *Store) runItems(ctx context.Context, portalID, runID int64, limit *int) ([]RunItem, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, run_id, kind, b24_id, learn_id, action, before, after, reason, status
-		FROM sync_run_items WHERE portal_id = $1 AND run_id = $2 ORDER BY id`, portalID, runID)
+		FROM sync_run_items WHERE portal_id = $1 AND run_id = $2 ORDER BY id LIMIT $3`, portalID, runID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("query run items: %w", err)
 	}

@@ -1,7 +1,9 @@
 // The settings page inside the Bitrix24 iframe: saving the form, the
-// department picker and the status panel's buttons. Plain JS, no library.
-// Data from the server (department names, messages, report rows) reaches the
-// page through textContent only, never innerHTML.
+// department picker, the status panel's buttons and its refresh. Plain JS,
+// no library. Data from the server (department names, messages, report rows)
+// reaches the page through textContent only, never innerHTML; the status
+// panel and the activation form come as HTML the server rendered (and
+// escaped) and take their old element's place whole.
 (function () {
   'use strict';
 
@@ -133,7 +135,11 @@
     });
   }
 
-  // ---- Status panel.
+  // ---- Status panel. The server renders it, in the page and as the answer
+  // of GET /app/status; while a sync or preview is queued or running the page
+  // asks again and puts the answer in the panel's place. The panel's
+  // data-poll says when to ask next (ms; 0: not until an action).
+
   // localTime writes an instant in the admin's own time zone.
   function localTime(iso) {
     var d = new Date(iso);
@@ -146,25 +152,86 @@
     } catch (e) { s = d.toString(); }
     return '(' + texts.local_time + ': ' + s + ')';
   }
-  Array.prototype.forEach.call(document.querySelectorAll('[data-local-for]'), function (el) {
-    var s = localTime(el.getAttribute('data-local-for'));
-    if (s) el.textContent = s;
-  });
-
-  var actionResult = document.getElementById('action-result');
-  Array.prototype.forEach.call(document.querySelectorAll('[data-action]'), function (btn) {
-    btn.addEventListener('click', function () {
-      btn.disabled = true;
-      request('POST', '/app/' + btn.getAttribute('data-action'), '').then(function (r) {
-        var ok = r.status === 202 && r.data && r.data.ok;
-        showNotice(actionResult, ok, ok ? r.data.message : failureText(r));
-        if (ok) { actionPending = true; refreshStatus(); }
-      }, function () {
-        showNotice(actionResult, false, texts.network_error);
-      }).then(function () { btn.disabled = false; });
+  function fillLocalTimes(root) {
+    Array.prototype.forEach.call(root.querySelectorAll('[data-local-for]'), function (el) {
+      var s = localTime(el.getAttribute('data-local-for'));
+      if (s) el.textContent = s;
     });
-  });
+  }
 
+  // The buttons' notice belongs to the page, not to the panel: each new
+  // panel gets it again, until the run it announced is over.
+  var notice = null; // {ok, text}
+  var actionPending = false; // "started" is shown until the job is gone
+  function setNotice(ok, text) {
+    notice = text ? { ok: ok, text: text } : null;
+    var box = document.getElementById('action-result');
+    if (box) showNotice(box, ok, text || '');
+  }
+
+  var pollTimer = 0;
+  var polling = false;
+  var again = false; // asked for while a request was out: its answer may be stale
+  function schedule(ms) {
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = 0; }
+    if (ms) pollTimer = setTimeout(refreshStatus, ms);
+  }
+  function panelPoll() {
+    var p = document.getElementById('status');
+    return p ? (+p.getAttribute('data-poll') || 0) : 0;
+  }
+  function refreshStatus() {
+    schedule(0);
+    if (polling) { again = true; return; }
+    polling = true;
+    request('GET', '/app/status').then(function (r) {
+      polling = false;
+      var fresh = r.status === 200 && new DOMParser().parseFromString(r.text, 'text/html').getElementById('status');
+      var old = document.getElementById('status');
+      if (!fresh || !old) {
+        if (r.status === 401) { // the session ended: stop asking
+          var job = document.getElementById('job-state');
+          if (job) job.hidden = true;
+          return;
+        }
+        schedule(10000);
+        return;
+      }
+      fresh = document.importNode(fresh, true);
+      old.replaceWith(fresh);
+      fillLocalTimes(fresh);
+      var stale = again;
+      again = false;
+      var next = panelPoll();
+      if (actionPending && !next && !stale) {
+        actionPending = false;
+        notice = null; // the result is in the panel now
+      }
+      if (notice) setNotice(notice.ok, notice.text);
+      if (stale) refreshStatus();
+      else schedule(next);
+      fit();
+    }, function () {
+      polling = false;
+      schedule(10000);
+    });
+  }
+  fillLocalTimes(document);
+  schedule(panelPoll());
+
+  function runAction(btn) {
+    btn.disabled = true;
+    request('POST', '/app/' + btn.getAttribute('data-action'), '').then(function (r) {
+      var ok = r.status === 202 && r.data && r.data.ok;
+      setNotice(ok, ok ? r.data.message : failureText(r));
+      if (ok) { actionPending = true; refreshStatus(); }
+    }, function () {
+      setNotice(false, texts.network_error);
+    }).then(function () { btn.disabled = false; });
+  }
+
+  // ---- Run reports: the dialog outside the panel, filled from the
+  // report's JSON with textContent.
   var report = document.getElementById('report');
   var reportBody = document.getElementById('report-body');
   function el(tag, cls, text) {
@@ -209,8 +276,8 @@
   function openReport(id) {
     request('GET', '/app/runs/' + encodeURIComponent(id)).then(function (r) {
       if (r.status === 200 && r.data) showReport(r.data);
-      else showNotice(actionResult, false, failureText(r));
-    }, function () { showNotice(actionResult, false, texts.network_error); });
+      else setNotice(false, failureText(r));
+    }, function () { setNotice(false, texts.network_error); });
   }
   function downloadCSV(id) {
     fetch('/app/runs/' + encodeURIComponent(id) + '/csv', { headers: { 'X-Session': session }, credentials: 'same-origin' })
@@ -224,235 +291,21 @@
         document.body.appendChild(a);
         a.click();
         setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-      }).catch(function () { showNotice(actionResult, false, texts.network_error); });
+      }).catch(function () { setNotice(false, texts.network_error); });
   }
-  // Delegated: the run list is redrawn while runs progress.
+  // Delegated: the panel is replaced while runs progress.
   document.addEventListener('click', function (ev) {
     var t = ev.target;
     if (!t || !t.closest) return;
-    var b = t.closest('[data-report]');
+    var b = t.closest('[data-action]');
+    if (b) { runAction(b); return; }
+    b = t.closest('[data-report]');
     if (b) { openReport(b.getAttribute('data-report')); return; }
     b = t.closest('[data-csv]');
     if (b) downloadCSV(b.getAttribute('data-csv'));
   });
   var closeBtn = document.getElementById('report-close');
   if (closeBtn) closeBtn.addEventListener('click', function () { report.hidden = true; fit(); });
-
-  // ---- Live status: GET /app/status once on open, then every 2 s while a
-  // sync or preview is queued or running, so progress and the result show
-  // without a reload. Everything from the server goes in as text.
-  var pollTimer = 0;
-  var polling = false;
-  var actionPending = false; // "started" is shown until the job is gone
-  function refreshStatus() {
-    if (pollTimer) { clearTimeout(pollTimer); pollTimer = 0; }
-    if (polling) return;
-    polling = true;
-    request('GET', '/app/status').then(function (r) {
-      polling = false;
-      if (r.status !== 200 || !r.data) {
-        if (r.status === 401) { showJob(null); return; } // the session ended: stop asking
-        pollTimer = setTimeout(refreshStatus, 10000);
-        return;
-      }
-      renderStatus(r.data);
-      if (actionPending && !r.data.busy && !r.data.job) {
-        actionPending = false;
-        actionResult.hidden = true; // the result is in the panel now
-      }
-      var next = r.data.busy ? 2000 : r.data.job ? 15000 : 0;
-      if (next) pollTimer = setTimeout(refreshStatus, next);
-    }, function () {
-      polling = false;
-      pollTimer = setTimeout(refreshStatus, 10000);
-    });
-  }
-
-  function showJob(st) {
-    var box = document.getElementById('job-state');
-    if (!box) return;
-    var text = '';
-    if (st && st.job) {
-      text = st.job.text;
-      var cur = st.runs && st.runs[0];
-      if (cur && cur.running && cur.counts_text && cur.counts_text !== '—') text += ' ' + cur.counts_text;
-    } else if (st && st.runs && st.runs[0] && st.runs[0].running) {
-      text = st.runs[0].status_text + ' ' + st.runs[0].counts_text;
-    }
-    box.textContent = text;
-    box.hidden = !text;
-  }
-
-  function runLine(run) {
-    var wrap = el('div', 's-last');
-    wrap.id = 'last-run';
-    wrap.setAttribute('data-status', run.status);
-    var l1 = el('div');
-    var tm = el('time', null, run.started);
-    tm.setAttribute('datetime', run.started_at);
-    l1.appendChild(tm);
-    l1.appendChild(document.createTextNode(' · ' + run.trigger_text));
-    wrap.appendChild(l1);
-    var l2 = el('div');
-    l2.appendChild(el('span', 'badge ' + run.status, run.status_text));
-    l2.appendChild(document.createTextNode(' '));
-    l2.appendChild(el('span', 's-counts', run.counts_text));
-    l2.appendChild(document.createTextNode(' · ' + run.duration));
-    wrap.appendChild(l2);
-    if (run.error) wrap.appendChild(el('div', 'error', run.error));
-    return wrap;
-  }
-
-  // Report links only for users who may open reports (admins).
-  function runsTable(runs, reports) {
-    var table = el('table', 'list s-runs');
-    var thead = el('thead');
-    var hr = el('tr');
-    (reports ? ['col_started', 'col_result', 'col_report'] : ['col_started', 'col_result']).forEach(function (k) { hr.appendChild(el('th', null, texts[k])); });
-    thead.appendChild(hr);
-    table.appendChild(thead);
-    var tb = el('tbody');
-    runs.forEach(function (run) {
-      var tr = el('tr');
-      var c1 = el('td');
-      var tm = el('time', null, run.started);
-      tm.setAttribute('datetime', run.started_at);
-      c1.appendChild(tm);
-      c1.appendChild(el('div', 'muted', run.trigger_text + ' · ' + run.duration));
-      tr.appendChild(c1);
-      var c2 = el('td');
-      c2.appendChild(el('span', 'badge ' + run.status, run.status_text));
-      c2.appendChild(el('div', 'muted', run.counts_text));
-      tr.appendChild(c2);
-      if (!reports) { tb.appendChild(tr); return; }
-      var c3 = el('td', 's-nowrap');
-      var ob = el('button', 'linkbtn', texts.open_report);
-      ob.type = 'button';
-      ob.setAttribute('data-report', String(run.id));
-      var cb = el('button', 'linkbtn', texts.csv);
-      cb.type = 'button';
-      cb.setAttribute('data-csv', String(run.id));
-      c3.appendChild(ob);
-      c3.appendChild(cb);
-      tr.appendChild(c3);
-      tb.appendChild(tr);
-    });
-    table.appendChild(tb);
-    return table;
-  }
-
-  function previewBody(pv) {
-    var body = el('div');
-    var head = el('p', 'muted');
-    head.appendChild(document.createTextNode(pv.started + ' · '));
-    head.appendChild(el('span', 'badge ' + pv.status, pv.status_text));
-    body.appendChild(head);
-    if (pv.running) {
-      body.appendChild(el('p', 'muted', texts.preview_running));
-      return body;
-    }
-    if (pv.error) body.appendChild(el('p', 'error', pv.error));
-    if (!pv.items || pv.items.length === 0) {
-      if (!pv.error) body.appendChild(el('p', null, texts.preview_none));
-      return body;
-    }
-    body.appendChild(el('p', 's-counts', pv.counts_text));
-    var list = el('ul', 's-preview-list');
-    pv.items.forEach(function (it) {
-      var li = el('li');
-      li.appendChild(el('span', 'badge ' + (it.status === 'refused' ? 'failed' : ''), texts['do_' + it.action] || it.action));
-      li.appendChild(document.createTextNode(' ' + (texts['kind_' + it.kind] || it.kind) + ' · ' + (it.name || ('#' + it.b24_id))));
-      // What a new object gets is its name; for the others, what changes.
-      var why = [it.reason, it.action === 'create' ? '' : it.changes].filter(Boolean).join(' — ');
-      if (why) li.appendChild(el('div', 'muted', why));
-      list.appendChild(li);
-    });
-    body.appendChild(list);
-    if (pv.total > pv.items.length) {
-      var more = el('button', 'linkbtn', '+' + (pv.total - pv.items.length) + ' ' + texts.preview_more);
-      more.type = 'button';
-      more.setAttribute('data-report', String(pv.id));
-      body.appendChild(more);
-    }
-    return body;
-  }
-
-  function renderStatus(st) {
-    var badge = document.getElementById('activation-state');
-    if (badge && st.activation) {
-      badge.textContent = st.activation_text;
-      badge.className = 'badge ' + st.activation;
-      badge.setAttribute('data-state', st.activation);
-    }
-    var note = document.getElementById('activation-note');
-    if (note) {
-      note.textContent = st.activation_note || '';
-      note.hidden = !st.activation_note;
-    }
-    var pv = document.querySelector('[data-action="preview"]');
-    if (pv) pv.disabled = !admin || !st.configured;
-    var sn = document.querySelector('[data-action="sync"]');
-    if (sn) sn.disabled = !admin || !st.configured || st.activation !== 'active';
-    var next = document.getElementById('next-box');
-    if (next) {
-      next.textContent = '';
-      if (!st.configured) {
-        next.appendChild(el('p', 'muted', texts.not_configured));
-      } else {
-        var ul = el('ul', 's-next');
-        ul.id = 'next-runs';
-        (st.next_runs || []).forEach(function (n) {
-          var li = el('li');
-          var tm = el('time', null, n.utc);
-          tm.setAttribute('datetime', n.at);
-          tm.setAttribute('data-utc', n.at);
-          li.appendChild(tm);
-          li.appendChild(el('span', 'muted s-local', localTime(n.at)));
-          ul.appendChild(li);
-        });
-        next.appendChild(ul);
-        if (st.activation !== 'active') next.appendChild(el('p', 'hint', texts.sync_now_inactive));
-      }
-    }
-    var rc = document.getElementById('reconnect-note');
-    if (rc) rc.hidden = !st.reconnect;
-    var at = document.getElementById('attention-note');
-    if (at) {
-      at.textContent = st.attention ? texts.attention + ' ' + st.attention : '';
-      at.hidden = !st.attention;
-    }
-    showJob(st);
-    var lastBox = document.getElementById('last-run-box');
-    if (lastBox) {
-      lastBox.textContent = '';
-      if (st.last_run) lastBox.appendChild(runLine(st.last_run));
-      else { var none = el('p', 'muted', texts.no_runs); none.id = 'last-run'; lastBox.appendChild(none); }
-    }
-    [['licence-note', st.licence_note], ['conflict-note', st.conflict_note]].forEach(function (n) {
-      var box = document.getElementById(n[0]);
-      if (box) { box.textContent = n[1] || ''; box.hidden = !n[1]; }
-    });
-    var held = document.getElementById('held');
-    if (held) {
-      held.hidden = !st.held;
-      if (st.held) document.getElementById('held-users').textContent = String(st.held.users);
-    }
-    var pbox = document.getElementById('preview-box');
-    if (pbox) {
-      var pbody = document.getElementById('preview-body');
-      pbody.textContent = '';
-      if (st.preview) pbody.appendChild(previewBody(st.preview));
-      pbox.hidden = !st.preview;
-    }
-    var runsBox = document.getElementById('runs-box');
-    if (runsBox) {
-      runsBox.textContent = '';
-      if (st.runs && st.runs.length) runsBox.appendChild(runsTable(st.runs, st.reports));
-      else runsBox.appendChild(el('p', 'muted', texts.no_runs));
-    }
-    fit();
-  }
-  refreshStatus();
 
   // The activation form (its own handler) is sent in the background; the
   // answer is the form again, rendered and escaped by the server, which
@@ -476,12 +329,12 @@
           refreshStatus(); // the integration's state changes with a request
         } else {
           if (btn) btn.disabled = false;
-          showNotice(actionResult, false, failureText(r));
+          setNotice(false, failureText(r));
         }
         fit();
       }, function () {
         if (btn) btn.disabled = false;
-        showNotice(actionResult, false, texts.network_error);
+        setNotice(false, texts.network_error);
       });
     });
   }

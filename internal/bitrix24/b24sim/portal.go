@@ -62,6 +62,9 @@ type PortalOptions struct {
 	// AfterUninstall picks how the dead installation's tokens are refused
 	// (see AfterUninstall); the zero value is GoneAppNotFound.
 	AfterUninstall AfterUninstall
+	// Region names the regional OAuth server (Server.StartRegion) that
+	// issues and accepts the portal's tokens; "" is the main one.
+	Region string
 }
 
 // AfterUninstall is how Bitrix24 answers the tokens of an uninstalled app.
@@ -158,6 +161,7 @@ type Portal struct {
 	lang     string
 	name     string
 	webhook  string
+	region   string
 
 	state    installState
 	gen      int // installation generation; tokens of older ones are dead
@@ -181,6 +185,9 @@ type Portal struct {
 	last        time.Time
 	latency     time.Duration
 	faults      []Fault
+	opLimit     OperatingLimit
+	ops         map[string]*opState // operating time by method
+	opRefused   int                 // calls answered OPERATION_TIME_LIMIT
 
 	requests map[string]int // HTTP requests per method (batch counts once)
 	commands map[string]int // methods run, batch commands included
@@ -193,7 +200,11 @@ func (s *Sim) AddPortal(o PortalOptions) *Portal {
 	defer s.mu.Unlock()
 	p := &Portal{sim: s, memberID: o.MemberID, status: o.Status, lang: o.Lang, name: o.Org.Name, webhook: o.WebhookCode,
 		depts: map[int64]*Department{}, users: map[int64]*User{}, requests: map[string]int{}, commands: map[string]int{},
-		rate: s.opts.Rate, burst: float64(s.opts.Burst), latency: s.opts.Latency, version: 1, gone: o.AfterUninstall}
+		rate: s.opts.Rate, burst: float64(s.opts.Burst), latency: s.opts.Latency, version: 1, gone: o.AfterUninstall,
+		region: o.Region, ops: map[string]*opState{}}
+	if _, ok := s.regions[o.Region]; o.Region != "" && !ok {
+		panic(fmt.Sprintf("b24sim: portal in region %q, which has no OAuth server", o.Region))
+	}
 	if o.Enterprise {
 		p.rate, p.burst = 5, 250
 	}
@@ -490,7 +501,7 @@ func (p *Portal) eventForm(event string, data url.Values, tok *Token) url.Values
 		f[k] = v
 	}
 	f.Set("auth[domain]", p.domain)
-	f.Set("auth[server_endpoint]", p.sim.base+"/rest/")
+	f.Set("auth[server_endpoint]", p.sim.serverBase(p)+"/rest/")
 	f.Set("auth[client_endpoint]", p.restURL())
 	f.Set("auth[member_id]", p.memberID)
 	f.Set("auth[application_token]", p.appToken)

@@ -76,17 +76,21 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 	}
 	var ok *restOK
 	var e *restErr
+	tb := timeBlock() // batch itself has no operating time
 	if method == "batch" {
 		ok, e = s.batch(p, userID, webhook, params)
 	} else {
-		ok, e = s.exec(p, userID, webhook, method, params)
+		ok, e = s.execTimed(p, userID, webhook, method, params)
+		tb = s.methodTime(p, method)
 	}
 	s.mu.Unlock()
 	if e != nil {
 		writeJSON(w, e.status, errBody(e.code, e.desc))
 		return
 	}
-	writeJSON(w, http.StatusOK, envelope(ok.result, ok.total, ok.next))
+	env := envelope(ok.result, ok.total, ok.next)
+	env["time"] = tb
+	writeJSON(w, http.StatusOK, env)
 }
 
 // admit applies injected faults and the leaky bucket (s.mu held).
@@ -719,7 +723,7 @@ func (s *Sim) batch(p *Portal, userID int64, webhook bool, params map[string]any
 		if method == "batch" {
 			e = &restErr{http.StatusMethodNotAllowed, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage"}
 		} else {
-			ok, e = s.exec(p, userID, webhook, method, sub)
+			ok, e = s.execTimed(p, userID, webhook, method, sub)
 		}
 		if e != nil {
 			errs.set(k, errBody(e.code, e.desc))
@@ -736,7 +740,7 @@ func (s *Sim) batch(p *Portal, userID int64, webhook bool, params map[string]any
 		if ok.next != nil {
 			nexts.set(k, *ok.next)
 		}
-		times.set(k, timeBlock())
+		times.set(k, s.methodTime(p, method))
 	}
 	return &restOK{result: map[string]any{
 		"result": &res, "result_error": &errs, "result_total": &totals, "result_next": &nexts, "result_time": &times,

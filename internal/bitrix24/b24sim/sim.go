@@ -62,6 +62,24 @@ type Sim struct {
 	refreshes int
 	listen    func() string // starts a listener for a new portal (Start mode)
 	servers   []*httptest.Server
+	// regions are the OAuth servers besides the main one, by name; a
+	// portal belongs to one, and its tokens work only there.
+	regions    map[string]*region
+	oauthCalls map[string]int // /oauth/token/ requests by region ("" the main server)
+}
+
+// Region is a regional OAuth server: Bitrix24 runs one per region (the
+// west oauth.bitrix.info and the east oauth.bitrix24.tech), and an app may
+// have other credentials in another region.
+type Region struct {
+	Name         string
+	ClientID     string // default: Options.ClientID
+	ClientSecret string // default: Options.ClientSecret
+}
+
+type region struct {
+	Region
+	base string
 }
 
 type accessToken struct {
@@ -122,7 +140,73 @@ func New(opts Options) *Sim {
 		opts: opts, log: log, hc: hc,
 		portals: map[string]*Portal{}, renamed: map[string]string{},
 		access: map[string]*accessToken{}, refresh: map[string]*refreshToken{},
+		regions: map[string]*region{}, oauthCalls: map[string]int{},
 	}
+}
+
+// StartRegion serves another regional OAuth server on its own loopback
+// listener and returns its base URL. Portals added with its Name in
+// PortalOptions.Region get their tokens from it, and only it accepts them.
+func (s *Server) StartRegion(r Region) string {
+	srv := httptest.NewServer(s.RegionHandler(r.Name))
+	s.SetRegion(r, srv.URL)
+	s.mu.Lock()
+	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
+	return srv.URL
+}
+
+// SetRegion declares a regional OAuth server served at baseURL by
+// RegionHandler(r.Name).
+func (s *Sim) SetRegion(r Region, baseURL string) {
+	if r.ClientID == "" {
+		r.ClientID = s.opts.ClientID
+	}
+	if r.ClientSecret == "" {
+		r.ClientSecret = s.opts.ClientSecret
+	}
+	s.mu.Lock()
+	s.regions[r.Name] = &region{Region: r, base: strings.TrimRight(baseURL, "/")}
+	s.mu.Unlock()
+}
+
+// RegionHandler serves the OAuth server of region name: /oauth/token/ and
+// its REST (app.info).
+func (s *Sim) RegionHandler(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch path := r.URL.Path; {
+		case path == "/oauth/token/" || path == "/oauth/token":
+			s.serveOAuth(w, r, name)
+		case strings.HasPrefix(path, "/rest/"):
+			s.serveOAuthREST(w, r, name, strings.TrimPrefix(path, "/rest/"))
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// OAuthCalls counts the token requests (refused ones too) made at the OAuth
+// server of region ("" for the main one).
+func (s *Sim) OAuthCalls(region string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.oauthCalls[region]
+}
+
+// serverBase is the base URL of the OAuth server of the portal's region (s.mu held).
+func (s *Sim) serverBase(p *Portal) string {
+	if r, ok := s.regions[p.region]; ok && p.region != "" {
+		return r.base
+	}
+	return s.base
+}
+
+// credentials are the app's client_id and client_secret at region (s.mu held).
+func (s *Sim) credentials(name string) (string, string) {
+	if r, ok := s.regions[name]; ok && name != "" {
+		return r.ClientID, r.ClientSecret
+	}
+	return s.opts.ClientID, s.opts.ClientSecret
 }
 
 // Server is a simulator running on loopback listeners.
@@ -225,7 +309,7 @@ func (s *Sim) issue(p *Portal, userID int64) Token {
 	s.refresh[rt] = &refreshToken{portal: p, userID: userID, access: at, expires: now.Add(s.opts.RefreshTTL), gen: p.gen}
 	return Token{
 		AccessToken: at, RefreshToken: rt, Expires: now.Add(s.opts.AccessTTL).Truncate(time.Second),
-		MemberID: p.memberID, ClientEndpoint: p.restURL(), ServerEndpoint: s.base + "/rest/",
+		MemberID: p.memberID, ClientEndpoint: p.restURL(), ServerEndpoint: s.serverBase(p) + "/rest/",
 		Domain: p.domain, Scope: s.opts.Scope, Status: p.status, UserID: userID,
 	}
 }
@@ -263,9 +347,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case path == "/oauth/token/" || path == "/oauth/token":
-		s.serveOAuth(w, r)
+		s.serveOAuth(w, r, "")
 	case strings.HasPrefix(path, "/rest/"):
-		s.serveOAuthREST(w, r, strings.TrimPrefix(path, "/rest/"))
+		s.serveOAuthREST(w, r, "", strings.TrimPrefix(path, "/rest/"))
 	case strings.HasPrefix(path, "/p/") || strings.HasPrefix(path, "/portal/"):
 		prefix := "/p/"
 		if strings.HasPrefix(path, "/portal/") {
@@ -313,11 +397,16 @@ func (s *Sim) servePortal(w http.ResponseWriter, r *http.Request, p *Portal, pat
 	s.servePage(w, r, p, strings.Trim(strings.TrimPrefix(path, "/portal"), "/"))
 }
 
-// serveOAuth is /oauth/token/: grant_type=refresh_token only (reference §2.1).
-func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request) {
+// serveOAuth is /oauth/token/ of region's server: grant_type=refresh_token
+// only (docs/bitrix24-api.md, "Regional OAuth servers").
+func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) {
 	_ = r.ParseForm()
 	q := r.Form
-	if q.Get("client_id") != s.opts.ClientID || q.Get("client_secret") != s.opts.ClientSecret {
+	s.mu.Lock()
+	s.oauthCalls[region]++
+	clientID, clientSecret := s.credentials(region)
+	s.mu.Unlock()
+	if q.Get("client_id") != clientID || q.Get("client_secret") != clientSecret {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "Invalid client"})
 		return
 	}
@@ -329,7 +418,8 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request) {
 	rt := s.refresh[q.Get("refresh_token")]
 	now := s.now()
 	switch {
-	case rt == nil || rt.used || now.After(rt.expires):
+	case rt == nil || rt.used || now.After(rt.expires) || rt.portal.region != region:
+		// Another region's server does not know the token at all.
 		s.mu.Unlock()
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
 		return
@@ -358,7 +448,7 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveOAuthREST is the OAuth server's own REST (server_endpoint): app.info.
-func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, method string) {
+func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, region, method string) {
 	method = strings.TrimSuffix(strings.ToLower(method), ".json")
 	params, err := readParams(r)
 	if err != nil {
@@ -367,7 +457,7 @@ func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, method stri
 	}
 	s.mu.Lock()
 	at, ok := s.access[authOf(r, params)]
-	if !ok || at.revoked || at.gen != at.portal.gen || !at.portal.installed() {
+	if !ok || at.revoked || at.gen != at.portal.gen || !at.portal.installed() || at.portal.region != region {
 		s.mu.Unlock()
 		writeJSON(w, http.StatusUnauthorized, errBody("invalid_token", "The access token provided is invalid"))
 		return
@@ -378,8 +468,9 @@ func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, method stri
 		return
 	}
 	p := at.portal
+	clientID, _ := s.credentials(region)
 	res := map[string]any{
-		"client_id": s.opts.ClientID, "member_id": p.memberID, "user_id": at.userID,
+		"client_id": clientID, "member_id": p.memberID, "user_id": at.userID,
 		"install": map[string]any{"installed": p.state == stateInstalled, "uri": p.url + "/", "domain": p.domain,
 			"client_endpoint": p.restURL(), "version": 1, "status": p.status},
 	}

@@ -1,0 +1,190 @@
+package i18n_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode"
+
+	"b24learn/internal/activation"
+	"b24learn/internal/i18n"
+	"b24learn/internal/learn"
+	"b24learn/internal/syncer"
+)
+
+func TestFromBitrix24(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[string]i18n.Lang{
+		"ru": i18n.RU, "ua": i18n.RU, "uk": i18n.RU, "by": i18n.RU, "be": i18n.RU, "kz": i18n.RU, "kk": i18n.RU,
+		"RU": i18n.RU, " ua ": i18n.RU, "ru-RU": i18n.RU, "uk_UA": i18n.RU,
+		"en": i18n.EN, "de": i18n.EN, "la": i18n.EN, "br": i18n.EN, "pl": i18n.EN, "": i18n.EN, "rus": i18n.EN,
+	} {
+		if got := i18n.FromBitrix24(code); got != want {
+			t.Errorf("FromBitrix24(%q) = %q, want %q", code, got, want)
+		}
+		// A settled language settles to itself (sessions store it).
+		if got := i18n.FromBitrix24(string(want)); got != want {
+			t.Errorf("FromBitrix24(%q) = %q", want, got)
+		}
+	}
+	if got := i18n.Lang("").String(); got != "en" {
+		t.Errorf("zero Lang = %q, want en", got)
+	}
+}
+
+func TestPlural(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int]string{1: "1 сотрудник ждёт", 2: "2 сотрудника ждут", 4: "4 сотрудника ждут", 5: "5 сотрудников ждут",
+		11: "11 сотрудников ждут", 12: "12 сотрудников ждут", 21: "21 сотрудник ждёт", 22: "22 сотрудника ждут", 111: "111 сотрудников ждут"} {
+		if got := i18n.N(i18n.RU, "licence_note", n); !strings.HasPrefix(got, want+" ") {
+			t.Errorf("RU %d: %q, want it to start with %q", n, got, want)
+		}
+	}
+	for n, want := range map[int]string{1: "1 employee is", 2: "2 employees are", 21: "21 employees are"} {
+		if got := i18n.N(i18n.EN, "licence_note", n); !strings.HasPrefix(got, want+" ") {
+			t.Errorf("EN %d: %q, want it to start with %q", n, got, want)
+		}
+	}
+}
+
+var verb = regexp.MustCompile(`%[sdv]`)
+
+// TestCatalogueComplete: every key reads in both languages, the Russian one
+// in Russian, with the same format verbs.
+func TestCatalogueComplete(t *testing.T) {
+	t.Parallel()
+	same := map[string]bool{"csv": true} // the same word in both
+	for _, key := range keysInUse(t) {
+		if !i18n.Has(key) {
+			t.Errorf("key %q is used but not in the catalogue", key)
+			continue
+		}
+		en, ru := i18n.T(i18n.EN, key), i18n.T(i18n.RU, key)
+		if en == "" || ru == "" {
+			t.Errorf("%q: empty text (en %q, ru %q)", key, en, ru)
+		}
+		if !same[key] && !strings.ContainsFunc(ru, func(r rune) bool { return unicode.Is(unicode.Cyrillic, r) }) {
+			t.Errorf("%q: Russian text %q has no Cyrillic", key, ru)
+		}
+		if strings.ContainsFunc(en, func(r rune) bool { return unicode.Is(unicode.Cyrillic, r) }) {
+			t.Errorf("%q: English text %q has Cyrillic", key, en)
+		}
+		if a, b := verb.FindAllString(en, -1), verb.FindAllString(ru, -1); strings.Join(a, "") != strings.Join(b, "") {
+			t.Errorf("%q: format verbs differ: en %v, ru %v", key, a, b)
+		}
+	}
+}
+
+// keysInUse lists the keys the code asks for: literal keys in the page
+// templates and handlers, and the keys built from the codes and states of
+// the domain packages.
+func keysInUse(t *testing.T) []string {
+	t.Helper()
+	keys := map[string]bool{}
+	lit := []struct {
+		re     *regexp.Regexp
+		prefix string
+	}{
+		{regexp.MustCompile(`\bt\(\w+(?:\.Lang)?, "([a-z_.]+)"\)`), ""},
+		{regexp.MustCompile(`\bText\(\w+(?:\.Lang)?, "([a-z_.]+)"\)`), ""},
+		{regexp.MustCompile(`\bactT\(\w+(?:\.Lang)?, "([a-z_]+)"\)`), "form."},
+		{regexp.MustCompile(`activationField\(v, "([a-z]+)"`), "form."},
+		{regexp.MustCompile(`\bi18n\.T\(\w+(?:\.Lang)?, "([a-z_.]*[a-z_])"\s*[,)]`), ""},
+		{regexp.MustCompile(`\bmsg\("([a-z_.]+)"\)`), ""},
+	}
+	var files []string
+	for _, pat := range []string{"../../templates/*.templ", "../../templates/*_view.go", "../../internal/server/*.go"} {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 10 {
+		t.Fatalf("found only %d source files", len(files))
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lit {
+			for _, m := range l.re.FindAllStringSubmatch(string(b), -1) {
+				keys[l.prefix+m[1]] = true
+			}
+		}
+	}
+	// The preview's rows name their action and kind (templates' previewBody).
+	for _, a := range []syncer.Action{syncer.ActionCreate, syncer.ActionUpdate, syncer.ActionMove, syncer.ActionDeactivate,
+		syncer.ActionReactivate, syncer.ActionSupervisor, syncer.ActionLink, syncer.ActionRefuse, syncer.ActionConflict} {
+		keys["do_"+string(a)] = true
+	}
+	for _, k := range []syncer.Kind{syncer.KindUser, syncer.KindDepartment} {
+		keys["kind_"+string(k)] = true
+	}
+	for _, s := range []activation.State{activation.StateInactive, activation.StateRequested, activation.StateActive, activation.StateSuspended} {
+		keys["act_"+string(s)] = true
+	}
+	for _, tr := range []syncer.Trigger{syncer.TriggerScheduled, syncer.TriggerManual, syncer.TriggerApproved, syncer.TriggerPreview} {
+		keys["trig_"+string(tr)] = true
+	}
+	for _, st := range []string{syncer.RunRunning, syncer.RunSucceeded, syncer.RunPartial, syncer.RunHeld, syncer.RunFailed, syncer.RunPreviewed} {
+		keys["st_"+st] = true
+	}
+	for _, c := range []string{learn.CheckBadURL, learn.CheckNotHTTPS, learn.CheckUnreachable, learn.CheckTLS,
+		learn.CheckBadCredentials, learn.CheckNoAPIAccess, learn.CheckNotLearn, learn.CheckServerError} {
+		keys["check."+c] = true
+	}
+	for _, c := range contactCodes() {
+		keys["contact."+c] = true
+	}
+	for _, k := range []string{"licence_note", "conflict_note"} {
+		for _, f := range []string{"one", "few", "many"} {
+			keys[k+"."+f] = true
+		}
+	}
+	out := make([]string, 0, len(keys))
+	for k := range keys {
+		out = append(out, k)
+	}
+	return out
+}
+
+// contactCodes are the codes activation.Validate gives, found by asking it.
+func contactCodes() []string {
+	seen := map[string]bool{}
+	good := activation.Contact{Name: "Ivan", Email: "ivan@example.ru", Phone: "+79123456789"}
+	for _, c := range []activation.Contact{
+		{}, {Name: strings.Repeat("я", 201)}, {Name: "a\x00"}, {Email: "x"}, {Phone: "8 912 345 67 89"}, {Phone: "+7 call"},
+	} {
+		in := good
+		if c == (activation.Contact{}) {
+			in = c
+		}
+		if c.Name != "" {
+			in.Name = c.Name
+		}
+		if c.Email != "" {
+			in.Email = c.Email
+		}
+		if c.Phone != "" {
+			in.Phone = c.Phone
+		}
+		_, err := activation.Validate(in)
+		if fe, ok := err.(activation.FieldErrors); ok {
+			for _, code := range fe {
+				seen[code] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	return out
+}

@@ -1,0 +1,39 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/syncer"
+)
+
+type failingSync struct{ err error }
+
+func (f failingSync) Run(context.Context, int64, syncer.Trigger) (*syncer.Report, error) {
+	return nil, f.err
+}
+
+// A method Bitrix24 blocked for minutes puts the sync off until its reset
+// time, spending no attempt, instead of keeping a worker asleep.
+func TestOperatingLimitSnoozesUntilReset(t *testing.T) {
+	t.Parallel()
+	for _, wait := range []time.Duration{5 * time.Minute, 40 * time.Second} {
+		op := &bitrix24.OperatingLimitError{Method: "user.get", ResetAt: time.Now().Add(wait),
+			Err: &bitrix24.APIError{Code: "OPERATION_TIME_LIMIT", HTTPStatus: 429}}
+		s := &syncWorkers{deps: Deps{Sync: failingSync{fmt.Errorf("read bitrix24: list users: %w", op)}}}
+		err := s.sync(context.Background(), 1, syncer.TriggerScheduled)
+		var snooze *river.JobSnoozeError
+		if !errors.As(err, &snooze) {
+			t.Fatalf("reset in %v: err = %v, want a snooze", wait, err)
+		}
+		if snooze.Duration > wait || snooze.Duration < wait-5*time.Second {
+			t.Fatalf("snoozed %v, want until the reset in %v", snooze.Duration, wait)
+		}
+	}
+}

@@ -1,0 +1,202 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"time"
+
+	"b24learn/internal/apperr"
+	"b24learn/internal/i18n"
+	"b24learn/internal/jobs"
+	"b24learn/internal/settings"
+	"b24learn/internal/store"
+	"b24learn/internal/syncer"
+	"b24learn/templates"
+)
+
+// The status panel is built here once, as templates.StatusView, and
+// rendered by templates.StatusPanel twice: inside the settings page, and
+// alone as the answer of GET /app/status, which the page polls while a run
+// is queued or running and puts in the panel's place.
+
+// statusRuns is how many runs the status panel lists.
+const statusRuns = 10
+
+// msgAdminsOnlyDetail stands in for an error text a non-admin may not see.
+var msgAdminsOnlyDetail = msg("msg.admins_only_detail")
+
+// statusPanel builds the panel's view for a session of the portal. On an
+// error the view still has what needs no reading (activation, next runs).
+func (s *Server) statusPanel(ctx context.Context, p store.Portal, st settings.Settings, lang i18n.Lang, admin bool) (templates.StatusView, error) {
+	v := templates.StatusView{
+		Lang: lang, Admin: admin,
+		Activation: p.ActivationState,
+		Configured: configured(p, st),
+		DemoEvery:  s.cfg.DemoSlotEvery,
+		Reconnect:  p.NeedsReconnect,
+	}
+	if v.Configured {
+		v.NextRuns = s.upcomingRuns(st)
+	}
+	full := v
+	if err := s.readPanel(ctx, p.ID, lang, &full); err != nil {
+		return panelFor(v, lang, admin), err
+	}
+	return panelFor(full, lang, admin), nil
+}
+
+// pagePanel is the panel as the settings page shows it: a failure to read
+// the runs is said in the panel rather than failing the page.
+func (s *Server) pagePanel(ctx context.Context, p store.Portal, st settings.Settings, lang i18n.Lang, admin bool) templates.StatusView {
+	v, err := s.statusPanel(ctx, p, st, lang, admin)
+	if err != nil {
+		s.log.ErrorContext(ctx, "load sync status", "portal_id", p.ID, "error", err)
+		v.Error = msgStatusError.in(lang)
+	}
+	return v
+}
+
+// readPanel reads the portal's health, its unfinished job, its latest runs
+// (a running one with its counts so far), the preview and the held run.
+func (s *Server) readPanel(ctx context.Context, portalID int64, lang i18n.Lang, v *templates.StatusView) error {
+	var attention bool
+	var lastErr string
+	if err := s.pool.QueryRow(ctx, `SELECT needs_attention, last_sync_error FROM portals WHERE id = $1`, portalID).
+		Scan(&attention, &lastErr); err != nil {
+		return fmt.Errorf("read portal health: %w", err)
+	}
+	if attention {
+		v.Attention = lastErr
+	}
+	job, err := portalSyncJob(ctx, jobs.NewQueue(s.pool, s.river), portalID)
+	if err != nil {
+		return err
+	}
+	rs := syncer.NewStore(s.pool)
+	runs, err := rs.Runs(ctx, portalID, statusRuns)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if r.Status == syncer.RunRunning {
+			if r.Counts, err = rs.ProgressCounts(ctx, portalID, r.ID); err != nil {
+				return err
+			}
+		}
+		v.Runs = append(v.Runs, runView(r))
+	}
+	// The last run is the newest real sync; previews are listed but are not
+	// runs. A preview newer than it says what the next sync would do.
+	for _, r := range v.Runs {
+		if r.Trigger != string(syncer.TriggerPreview) {
+			lr := r
+			v.LastRun = &lr
+			break
+		}
+		if v.Preview == nil {
+			v.Preview = &templates.PreviewView{Run: r}
+		}
+	}
+	if v.Preview != nil {
+		items, total, err := rs.FirstRunItems(ctx, portalID, v.Preview.Run.ID, previewItems)
+		if err != nil {
+			return err
+		}
+		v.Preview.Total = total
+		for _, it := range items {
+			v.Preview.Items = append(v.Preview.Items, templates.PreviewItem{Kind: string(it.Kind), B24ID: it.B24ID,
+				Name: itemName(it), Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)})
+		}
+	}
+	held, err := rs.LatestHeld(ctx, portalID)
+	if err != nil {
+		return err
+	}
+	if held != nil {
+		hv := runView(*held)
+		v.Held = &hv
+	}
+	if job != nil {
+		v.Job = jobText(job, lang)
+		v.Busy = job.busy(s.now())
+	}
+	if len(v.Runs) > 0 && v.Runs[0].Status == syncer.RunRunning {
+		v.Busy = true
+	}
+	return nil
+}
+
+func runView(r syncer.RunRecord) templates.RunView {
+	v := templates.RunView{ID: r.ID, Trigger: string(r.Trigger), Status: r.Status, StartedAt: r.StartedAt,
+		Error: r.Error, HeldUsers: len(r.Held)}
+	if r.FinishedAt != nil {
+		v.Duration = r.FinishedAt.Sub(r.StartedAt)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Counts)) {
+		if r.Counts[k] != 0 {
+			v.Counts = append(v.Counts, templates.Count{Key: k, N: r.Counts[k]})
+		}
+	}
+	return v
+}
+
+// panelFor gives admins the run reports. Other users get no texts that may
+// carry the Learn address or employees' names and e-mails: no sync errors
+// and no preview rows (the preview is an admin's tool).
+func panelFor(v templates.StatusView, lang i18n.Lang, admin bool) templates.StatusView {
+	if admin {
+		v.Reports = true
+		return v
+	}
+	if v.Attention != "" {
+		v.Attention = msgAdminsOnlyDetail.in(lang)
+	}
+	redact := func(r *templates.RunView) {
+		if r != nil {
+			r.Error = ""
+		}
+	}
+	redact(v.LastRun)
+	redact(v.Held)
+	v.Runs = slices.Clone(v.Runs)
+	for i := range v.Runs {
+		redact(&v.Runs[i])
+	}
+	v.Preview = nil
+	v.Reports = false
+	return v
+}
+
+// handleStatusPanel answers GET /app/status: the status panel alone, as
+// HTML, for the page to put in the panel's place.
+func (s *Server) handleStatusPanel(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	p, ok := sessionPortal(r.Context())
+	if !ok {
+		s.errorJSON(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.in(i18n.EN)))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	lang := sess.Lang
+	st, err := settings.Load(ctx, s.pool, nil, p.ID)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	// Unlike the page, a failure answers 500: the page keeps the panel it
+	// has and asks again later.
+	v, err := s.statusPanel(ctx, p, st, lang, sess.Admin)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := templates.StatusPanel(v).Render(r.Context(), w); err != nil {
+		s.log.ErrorContext(r.Context(), "render status panel", "error", err)
+	}
+}

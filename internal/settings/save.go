@@ -1,0 +1,156 @@
+package settings
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"b24learn/internal/secret"
+)
+
+// Field names of the audit trail: portal_settings' columns.
+const (
+	FieldLearnURL      = "learn_url"
+	FieldLearnEmail    = "learn_email"
+	FieldLearnPassword = "learn_password"
+	FieldFirstRun      = "first_run"
+	FieldSecondRun     = "second_run"
+	FieldSendLogin     = "send_login_email"
+	FieldHeadsManagers = "heads_as_managers"
+	FieldParentHeads   = "parent_heads_as_supervisors"
+	FieldDepartments   = "departments"
+)
+
+// FieldChange is one audited field: the old and the new value.
+type FieldChange struct {
+	From any `json:"from"`
+	To   any `json:"to"`
+}
+
+// Change is what one Save changed, by field name, as settings_audit.changes
+// records it: a FieldChange per field, the password only as the word
+// "changed". Empty when nothing changed.
+type Change map[string]any
+
+// Beginner starts a transaction: a pool, or a transaction (a savepoint).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Save applies edit to the portal's current settings and writes the result
+// and, when anything changed, one settings_audit row for userID (the
+// Bitrix24 user who saved), in one transaction: both or neither. The portal
+// row and the settings row are locked first, so two admins saving at once
+// each get an audit row describing their own change, and edit sees the
+// settings as they are at the write. edit gets them with the password
+// decrypted; a Password left "" keeps the stored one, and it is encrypted
+// with kr only when it changed.
+func Save(ctx context.Context, db Beginner, kr *secret.Keyring, portalID, userID int64, edit func(*Settings)) (Change, error) {
+	var change Change
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// The portal row exists even before the first save.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM portals WHERE id = $1 FOR UPDATE`, portalID); err != nil {
+			return fmt.Errorf("lock portal: %w", err)
+		}
+		cur, err := load(ctx, tx, kr, portalID, ` FOR UPDATE`)
+		if err != nil {
+			return err
+		}
+		next := cur
+		next.Departments = Scope{Selected: clone(cur.Departments.Selected), Excluded: clone(cur.Departments.Excluded)}
+		edit(&next)
+		if next.Password == "" {
+			next.Password, next.sealed = cur.Password, cur.sealed
+		}
+		passwordChanged := next.Password != cur.Password
+		if passwordChanged {
+			if next.sealed, err = kr.EncryptString(next.Password); err != nil {
+				return fmt.Errorf("encrypt learn password: %w", err)
+			}
+		}
+		if next.LearnURL != cur.LearnURL && next.LearnAPIURL == cur.LearnAPIURL {
+			next.LearnAPIURL = "" // found for the old address
+		}
+		change = diff(cur, next, passwordChanged)
+		if len(change) == 0 && cur.Saved && next.LearnAPIURL == cur.LearnAPIURL {
+			return nil
+		}
+		if err := write(ctx, tx, portalID, next); err != nil {
+			return err
+		}
+		if len(change) == 0 {
+			return nil
+		}
+		b, err := json.Marshal(change)
+		if err != nil {
+			return fmt.Errorf("encode audit: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO settings_audit (portal_id, user_id, changes) VALUES ($1, $2, $3)`,
+			portalID, userID, b); err != nil {
+			return fmt.Errorf("insert settings audit: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save settings of portal %d: %w", portalID, err)
+	}
+	return change, nil
+}
+
+func clone(ids []int64) []int64 { return append([]int64{}, ids...) }
+
+// write upserts the row: the one INSERT into portal_settings.
+func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
+	depts, err := json.Marshal(s.Departments)
+	if err != nil {
+		return fmt.Errorf("encode departments: %w", err)
+	}
+	var first, second any
+	if f := s.Schedule.First(); f != "" {
+		first = f
+	}
+	if sec := s.Schedule.Second(); sec != "" {
+		second = sec
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password,
+			first_run, second_run, send_login_email, heads_as_managers, parent_heads_as_supervisors, departments,
+			learn_api_url, updated_at)
+		VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, $8, $9, $10, $11, now())
+		ON CONFLICT (portal_id) DO UPDATE SET learn_url = EXCLUDED.learn_url, learn_email = EXCLUDED.learn_email,
+			learn_password = EXCLUDED.learn_password, first_run = EXCLUDED.first_run, second_run = EXCLUDED.second_run,
+			send_login_email = EXCLUDED.send_login_email, heads_as_managers = EXCLUDED.heads_as_managers,
+			parent_heads_as_supervisors = EXCLUDED.parent_heads_as_supervisors, departments = EXCLUDED.departments,
+			learn_api_url = EXCLUDED.learn_api_url, updated_at = now()`,
+		portalID, s.LearnURL, s.LearnEmail, s.sealed, first, second,
+		s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors, depts, s.LearnAPIURL); err != nil {
+		return fmt.Errorf("write settings: %w", err)
+	}
+	return nil
+}
+
+// diff lists what changed, by field name.
+func diff(cur, next Settings, passwordChanged bool) Change {
+	out := Change{}
+	add := func(field string, from, to any, changed bool) {
+		if changed {
+			out[field] = FieldChange{From: from, To: to}
+		}
+	}
+	add(FieldLearnURL, cur.LearnURL, next.LearnURL, cur.LearnURL != next.LearnURL)
+	add(FieldLearnEmail, cur.LearnEmail, next.LearnEmail, cur.LearnEmail != next.LearnEmail)
+	cf, nf := cur.Schedule.First(), next.Schedule.First()
+	add(FieldFirstRun, cf, nf, cf != nf)
+	cs, ns := cur.Schedule.Second(), next.Schedule.Second()
+	add(FieldSecondRun, cs, ns, cs != ns)
+	add(FieldSendLogin, cur.SendLoginEmail, next.SendLoginEmail, cur.SendLoginEmail != next.SendLoginEmail)
+	add(FieldHeadsManagers, cur.HeadsAsManagers, next.HeadsAsManagers, cur.HeadsAsManagers != next.HeadsAsManagers)
+	add(FieldParentHeads, cur.ParentHeadsAsSupervisors, next.ParentHeadsAsSupervisors,
+		cur.ParentHeadsAsSupervisors != next.ParentHeadsAsSupervisors)
+	add(FieldDepartments, cur.Departments, next.Departments, !cur.Departments.Same(next.Departments))
+	if passwordChanged {
+		out[FieldLearnPassword] = "changed"
+	}
+	return out
+}

@@ -1,0 +1,58 @@
+package templates
+
+import (
+	"strconv"
+	"strings"
+)
+
+// pollMillis is when the page asks for the panel again: soon while a run is
+// busy, now and then while a job waits further off, else not at all.
+func pollMillis(v StatusView) int {
+	switch {
+	case v.Busy:
+		return 2000
+	case v.Job != "":
+		return 15000
+	}
+	return 0
+}
+
+// jobLine says what is happening now: the job's state with the counts a
+// running run has so far, or a run still marked running without a job.
+func jobLine(v StatusView) string {
+	var cur *RunView
+	if len(v.Runs) > 0 && v.Runs[0].Status == "running" {
+		cur = &v.Runs[0]
+	}
+	switch {
+	case v.Job != "":
+		if cur != nil && len(cur.Counts) > 0 {
+			return v.Job + " " + countsText(v.Lang, cur.Counts)
+		}
+		return v.Job
+	case cur != nil:
+		return runText(v.Lang, "st_", cur.Status) + " " + countsText(v.Lang, cur.Counts)
+	}
+	return ""
+}
+
+// previewName is the row's name, or its Bitrix24 id when it has none.
+func previewName(it PreviewItem) string {
+	if it.Name != "" {
+		return it.Name
+	}
+	return "#" + strconv.FormatInt(it.B24ID, 10)
+}
+
+// previewWhy is the reason and, except for a new object (whose name says
+// it all), what changes.
+func previewWhy(it PreviewItem) string {
+	var parts []string
+	if it.Reason != "" {
+		parts = append(parts, it.Reason)
+	}
+	if it.Action != "create" && it.Changes != "" {
+		parts = append(parts, it.Changes)
+	}
+	return strings.Join(parts, " — ")
+}
