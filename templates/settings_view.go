@@ -297,6 +297,9 @@ var countLabels = map[string][2]string{
 	"user.held":                 {"deactivations held", "отложено деактиваций"},
 	"user.waiting":              {"waiting for a licence", "ждут лицензию"},
 	"user.conflict":             {"shared with another portal", "общих с другим порталом"},
+	"learn.parallel_max":        {"most Learn writes at once", "наибольшее число одновременных записей в Learn"},
+	"learn.parallel_mean":       {"Learn writes at once on average", "одновременных записей в Learn в среднем"},
+	"learn.throttled":           {"times Learn asked to slow down (429)", "раз Learn просил снизить темп (429)"},
 }
 
 // RunCount is one count of a run, 0 for no run.
