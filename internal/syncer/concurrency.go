@@ -45,7 +45,7 @@ func (s *Syncer) writeLimit(ctx context.Context, account string, lc Learn) (int,
 		lim = s.cfg.Limiters.Get(account, start)
 		wl.LimitWrites(lim)
 	}
-	return lim.Max() + lim.Max()/4, lim, nil
+	return 2 * lim.Max(), lim, nil
 }
 
 // reportConcurrency puts the run's write concurrency into the report and
