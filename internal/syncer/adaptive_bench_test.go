@@ -158,8 +158,10 @@ func (e *capacityEnv) run(b *testing.B) capacityFigures {
 		if err != nil {
 			b.Fatalf("portal %d: %v", i, err)
 		}
-		if reps[i].Status != RunSucceeded {
-			b.Fatalf("portal %d: run %s, counts %v", i, reps[i].Status, reps[i].Counts)
+		// The generated org has employees Learn refuses (partial); a step
+		// that failed would be the limiter losing a write.
+		if c := reps[i].Counts; c["user."+ItemFailed]+c["department."+ItemFailed] > 0 {
+			b.Fatalf("portal %d: run %s, counts %v", i, reps[i].Status, c)
 		}
 		apply = max(apply, reps[i].Phases["apply"])
 		f.limitMean += reps[i].Concurrency.Mean / float64(len(reps))
