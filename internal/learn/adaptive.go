@@ -32,6 +32,7 @@ const (
 	// The floor is the fastest answer of the last floorWindow samples, so
 	// that a server that became slower for good is not held to its old best.
 	floorWindow = 1000
+	minFloor    = 5 * time.Millisecond
 )
 
 // LimiterOptions configure a Limiter. Zero fields take the defaults.
@@ -265,7 +266,9 @@ func (l *Limiter) sample(p *Permit, rtt time.Duration) {
 	} else {
 		l.ewma += ewmaWeight * (float64(rtt) - l.ewma)
 	}
-	floor := float64(l.floor)
+	// Below minFloor latency is scheduling noise (a server on the same
+	// host), not a queue: a fraction of a millisecond more is not "twice".
+	floor := float64(max(l.floor, minFloor))
 	switch {
 	case float64(rtt) > slowTolerance*floor && l.ewma > slowTolerance*floor:
 		if p.epoch == l.epoch {

@@ -234,3 +234,20 @@ func TestLimitersShareOnePerAccount(t *testing.T) {
 		t.Fatal("two accounts share a limiter")
 	}
 }
+
+// A server on the same host answers in well under a millisecond, give or
+// take as much again: that jitter is not a queue, and the limit still grows.
+func TestLimiterTakesSubMillisecondJitterForTheFloor(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 4, 32)
+	for i := range 40 {
+		rtt := 300 * time.Microsecond
+		if i%2 == 1 {
+			rtt = 2 * time.Millisecond // almost 7× the floor, still nothing
+		}
+		round(t, l, c, rtt, Outcome{})
+	}
+	if got := l.Limit(); got != 32 {
+		t.Fatalf("limit %d on a loopback server, want the ceiling 32", got)
+	}
+}
