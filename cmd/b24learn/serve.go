@@ -207,7 +207,8 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 			NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
 				return clients.Bitrix24(ctx, portalID)
 			},
-			Logger: log,
+			Logger:      log,
+			MaxParallel: cfg.LearnMaxParallel,
 		})
 		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sync, Metrics: m,
 			SlotEvery: cfg.DemoSlotEvery, FailuresBeforeAttention: cfg.FailuresBeforeAttention, Clients: clients})

@@ -46,11 +46,14 @@ type Config struct {
 	// LearnAllowPrivateHosts lifts the SSRF rule for the demo and tests,
 	// where the Learn simulator listens on loopback.
 	LearnAllowPrivateHosts bool
-	SMTPURL                *url.URL // nil: no e-mail forwarding
-	ManagerEmails          []string
-	LeadWebhookURL         *url.URL // nil: no CRM lead
-	LogFormat              string   // "json" or "text"
-	LogLevel               slog.Level
+	// LearnMaxParallel is the ceiling of Learn writes in flight per Learn
+	// account; the sync finds the account's limit under it.
+	LearnMaxParallel int
+	SMTPURL          *url.URL // nil: no e-mail forwarding
+	ManagerEmails    []string
+	LeadWebhookURL   *url.URL // nil: no CRM lead
+	LogFormat        string   // "json" or "text"
+	LogLevel         slog.Level
 	// B24AllowPrivateHosts lifts the same rule for portal REST endpoints and
 	// their redirects: the demo and tests (b24sim on loopback), on-premise
 	// portals in a private network.
@@ -181,6 +184,14 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			fail("LEARN_ALLOW_PRIVATE_HOSTS", "true or false")
 		}
 		c.LearnAllowPrivateHosts = b
+	}
+	c.LearnMaxParallel = 32
+	if raw := getenv("LEARN_MAX_PARALLEL"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 256 {
+			fail("LEARN_MAX_PARALLEL", "a whole number from 1 to 256 (default 32)")
+		}
+		c.LearnMaxParallel = n
 	}
 	if raw := getenv("B24_ALLOW_PRIVATE_HOSTS"); raw != "" {
 		b, err := strconv.ParseBool(raw)

@@ -29,7 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 	if c.HTTPAddr != ":8080" || strings.Join(c.B24OAuthURLs, ",") != "https://oauth.bitrix.info,https://oauth.bitrix24.tech" || c.PublicURL.String() != "https://app.example.com" {
 		t.Fatalf("defaults: %+v", c)
 	}
-	if c.LearnAllowPrivateHosts || c.B24RateLimit != 2 || c.B24Burst != 50 || c.Keyring == nil {
+	if c.LearnAllowPrivateHosts || c.B24RateLimit != 2 || c.B24Burst != 50 || c.Keyring == nil || c.LearnMaxParallel != 32 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -47,6 +47,7 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		"LOG_LEVEL":                 {"LOG_LEVEL": "loud"},
 		"B24_RATE_LIMIT":            {"B24_RATE_LIMIT": "-1"},
 		"TRUSTED_PROXIES":           {"TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"},
+		"LEARN_MAX_PARALLEL":        {"LEARN_MAX_PARALLEL": "0"},
 	}
 	for name, patch := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -170,6 +171,25 @@ func TestOAuthServerList(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "nosecret") {
 			t.Errorf("%s: the error repeats the credentials", name)
+		}
+	}
+}
+
+func TestLearnMaxParallel(t *testing.T) {
+	for raw, want := range map[string]int{"1": 1, "64": 64, "256": 256} {
+		m := valid()
+		m["LEARN_MAX_PARALLEL"] = raw
+		c, err := Load(env(m), true)
+		if err != nil || c.LearnMaxParallel != want {
+			t.Fatalf("LEARN_MAX_PARALLEL=%s: %v, %+v", raw, err, c)
+		}
+	}
+	for _, raw := range []string{"257", "-3", "many"} {
+		m := valid()
+		m["LEARN_MAX_PARALLEL"] = raw
+		var ce *Error
+		if _, err := Load(env(m), true); !errors.As(err, &ce) || ce.Var != "LEARN_MAX_PARALLEL" {
+			t.Fatalf("LEARN_MAX_PARALLEL=%s: err = %v", raw, err)
 		}
 	}
 }

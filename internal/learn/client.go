@@ -115,6 +115,40 @@ type Client struct {
 	writes  atomic.Int64
 	retries atomic.Int64
 	fails   atomic.Int64
+	// limiter, when set, bounds writes in flight (LimitWrites); wlimSum
+	// and wlimMax are the limits the writes went out under, throttled the
+	// 429s they met.
+	limiter   *Limiter
+	wlimSum   atomic.Int64
+	wlimN     atomic.Int64
+	wlimMax   atomic.Int64
+	throttled atomic.Int64
+}
+
+// LimitWrites makes every write attempt take a permit of l first and report
+// how it went, so that l finds the account's concurrency. Call it before the
+// first request; l is usually shared by every client of the account.
+func (c *Client) LimitWrites(l *Limiter) { c.limiter = l }
+
+// WriteLimiter is the limiter set by LimitWrites, or nil.
+func (c *Client) WriteLimiter() *Limiter { return c.limiter }
+
+// WriteConcurrency are the limits this client's writes went out under.
+type WriteConcurrency struct {
+	Max       int     // highest limit a write was sent under
+	Mean      float64 // mean limit per write attempt
+	Attempts  int64   // write attempts that took a permit
+	Throttled int64   // 429s met by writes
+}
+
+// WriteConcurrency returns the figures of this client's writes (zero without
+// a limiter).
+func (c *Client) WriteConcurrency() WriteConcurrency {
+	w := WriteConcurrency{Max: int(c.wlimMax.Load()), Attempts: c.wlimN.Load(), Throttled: c.throttled.Load()}
+	if w.Attempts > 0 {
+		w.Mean = float64(c.wlimSum.Load()) / float64(w.Attempts)
+	}
+	return w
 }
 
 // New builds a client for the account in creds. It normalises the account URL
@@ -296,6 +330,16 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	var permit *Permit
+	if write && c.limiter != nil {
+		if permit, err = c.limiter.Acquire(ctx); err != nil {
+			return nil, fmt.Errorf("%s %s: wait for a write slot: %w", r.method, r.route, err)
+		}
+		c.wlimSum.Add(int64(permit.Limit()))
+		c.wlimN.Add(1)
+		for m := c.wlimMax.Load(); int64(permit.Limit()) > m && !c.wlimMax.CompareAndSwap(m, int64(permit.Limit())); m = c.wlimMax.Load() {
+		}
+	}
 	if write {
 		c.writes.Add(1)
 	} else {
@@ -317,6 +361,9 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 			data, err = io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
 		}
 		res.Body.Close()
+	}
+	if permit != nil {
+		permit.Done(c.outcome(ctx, res, err))
 	}
 	call := Call{Method: r.method, Route: r.route, Attempt: n, Write: write, Duration: time.Since(start), Err: err}
 	if err != nil && errors.Is(err, ErrUnexpected) {
@@ -342,6 +389,28 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 		learnShaped: learnErrorBody(res.StatusCode, res.Header.Get("Content-Type"), data),
 		RetryAfter:  parseRetryAfter(res.Header.Get("Retry-After"), time.Now()),
 	}
+}
+
+// outcome tells the write limiter how an attempt went: 429 and 503 are the
+// server refusing load, a timeout is the server too slow to answer; other
+// transport failures and a caller that gave up say nothing about its load.
+func (c *Client) outcome(ctx context.Context, res *http.Response, err error) Outcome {
+	switch {
+	case ctx.Err() != nil:
+		return Outcome{Ignore: true}
+	case err != nil && !errors.Is(err, ErrUnexpected):
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			return Outcome{Dropped: true}
+		}
+		return Outcome{Ignore: true}
+	case res.StatusCode == http.StatusTooManyRequests:
+		c.throttled.Add(1)
+		return Outcome{Dropped: true, Throttled: true, RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
+	case res.StatusCode == http.StatusServiceUnavailable:
+		return Outcome{Dropped: true, RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
+	}
+	return Outcome{}
 }
 
 // parseRetryAfter reads delta-seconds or an HTTP date.

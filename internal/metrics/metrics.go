@@ -112,6 +112,9 @@ func (m *Metrics) ObserveSync(trigger, result string, d time.Duration, counts ma
 		if !ok {
 			kind, action = "", key
 		}
+		if kind == "learn" {
+			continue // the write concurrency and 429s of the run: figures, not objects
+		}
 		m.SyncObjects.WithLabelValues(kind, action).Add(float64(n))
 	}
 }

@@ -62,6 +62,7 @@ type simsInfo struct {
 	ClientID     string
 	ClientSecret string
 	Token        bitrix24.Token
+	Tokens       []bitrix24.Token // of every portal, Token first
 	Control      string
 }
 
@@ -70,6 +71,9 @@ type simsCounts struct {
 	B24Requests int
 	LearnReads  int64
 	LearnWrites int64
+	// Of the capacity layer: 429s answered, most requests in the server.
+	Throttled   int64
+	MaxInServer int
 }
 
 // TestBenchSimulators is not a test: run by benchSync in a child process, it
@@ -82,27 +86,52 @@ func TestBenchSimulators(t *testing.T) {
 	if spec == "" {
 		t.Skip("serves the simulators of the sync benchmarks; run by benchSync")
 	}
-	var employees, departments int
-	if _, err := fmt.Sscanf(spec, "%d,%d", &employees, &departments); err != nil {
+	var employees, departments, portals int
+	if n, err := fmt.Sscanf(spec, "%d,%d,%d", &employees, &departments, &portals); n < 2 {
 		t.Fatalf("%s=%q: %v", simsEnvVar, spec, err)
 	}
+	portals = max(portals, 1)
 	lsim := learnsim.New(learnsim.Options{Seed: 1})
 	acct := learnsim.AccountOptions{URL: simAccount, Email: simEmail, Password: simPassword, RootName: "Learn"}
 	if _, err := lsim.AddAccount(acct); err != nil {
 		t.Fatal(err)
 	}
-	lsrv := httptest.NewServer(lsim.Handler())
+	capl := learnsim.NewCapacityLayer(lsim.Handler(), learnsim.Capacity{})
+	lsrv := httptest.NewServer(capl)
 	defer lsrv.Close()
 	bsrv := b24sim.Start(b24sim.Options{Rate: 2, Burst: 50})
 	defer bsrv.Close()
-	p := bsrv.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(42, employees, departments)})
-	tok := p.Install()
-	p.FinishInstall(context.Background())
+	var ps []*b24sim.Portal
+	var toks []bitrix24.Token
+	for i := range portals {
+		org := b24sim.GenerateOrg(42+int64(i), employees, departments)
+		for j := range org.Users { // portals of one account have employees of their own
+			if i > 0 && org.Users[j].Email != "" {
+				org.Users[j].Email = strings.Replace(org.Users[j].Email, "@", "@p"+strconv.Itoa(i)+".", 1)
+			}
+		}
+		pp := bsrv.AddPortal(b24sim.PortalOptions{Org: org})
+		toks = append(toks, bitrix24.Token(pp.Install()))
+		pp.FinishInstall(context.Background())
+		ps = append(ps, pp)
+	}
+	p := ps[0]
 
 	ctl := http.NewServeMux()
 	ctl.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
-		p.ResetCounters()
+		for _, p := range ps {
+			p.ResetCounters()
+		}
 		lsim.ResetCounts()
+		capl.ResetStats()
+	})
+	ctl.HandleFunc("POST /capacity", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		c := learnsim.Capacity{RetryAfter: time.Second}
+		c.Workers, _ = strconv.Atoi(q.Get("workers"))
+		c.ConcurrencyCap, _ = strconv.Atoi(q.Get("cap"))
+		c.ServiceTime, _ = time.ParseDuration(q.Get("service"))
+		capl.Set(c)
 	})
 	ctl.HandleFunc("POST /latency", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("on") == "1" {
@@ -113,13 +142,15 @@ func TestBenchSimulators(t *testing.T) {
 	})
 	ctl.HandleFunc("GET /counts", func(w http.ResponseWriter, r *http.Request) {
 		c := lsim.Counts(simAccount)
-		_ = json.NewEncoder(w).Encode(simsCounts{B24Requests: p.TotalRequests(), LearnReads: c.Reads, LearnWrites: c.Writes})
+		cs := capl.Stats()
+		_ = json.NewEncoder(w).Encode(simsCounts{B24Requests: p.TotalRequests(), LearnReads: c.Reads, LearnWrites: c.Writes,
+			Throttled: cs.Throttled, MaxInServer: cs.MaxInServer})
 	})
 	csrv := httptest.NewServer(ctl)
 	defer csrv.Close()
 
 	info, err := json.Marshal(simsInfo{LearnURL: lsrv.URL, OAuthURL: bsrv.URL, ClientID: bsrv.ClientID(),
-		ClientSecret: bsrv.ClientSecret(), Token: bitrix24.Token(tok), Control: csrv.URL})
+		ClientSecret: bsrv.ClientSecret(), Token: toks[0], Tokens: toks, Control: csrv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +165,10 @@ type remoteSims struct {
 
 // startSims runs TestBenchSimulators in a child process and waits for its
 // addresses; cleanup closes its stdin and waits for it to exit.
-func startSims(b *testing.B, employees, departments int) *remoteSims {
+func startSims(b *testing.B, employees, departments, portals int) *remoteSims {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchSimulators$", "-test.timeout=0")
-	cmd.Env = append(os.Environ(), simsEnvVar+"="+strconv.Itoa(employees)+","+strconv.Itoa(departments))
+	cmd.Env = append(os.Environ(), simsEnvVar+"="+strconv.Itoa(employees)+","+strconv.Itoa(departments)+","+strconv.Itoa(portals))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -225,7 +256,7 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, employees, departments int) *benchEnv {
 	b.Helper()
-	sims := startSims(b, employees, departments)
+	sims := startSims(b, employees, departments, 1)
 	pool := pgtest.NewPool(b)
 	id := mustPortal(b, pool, sims.Token.MemberID)
 	oauth := &bitrix24.OAuth{URL: sims.OAuthURL, ClientID: sims.ClientID, ClientSecret: sims.ClientSecret}
@@ -296,8 +327,11 @@ func vmHWM() int64 {
 // runFigures are one measured run's figures.
 type runFigures struct {
 	b24, learnReq, learnWrites int64
-	wall                       time.Duration
+	wall, apply                time.Duration
 	heapMB, rssMB              float64
+	limitMax                   int
+	limitMean                  float64
+	throttled                  int64
 }
 
 // report reports the mean per run of counts and time, and the highest peaks.
@@ -318,6 +352,25 @@ func report(b *testing.B, runs []runFigures) {
 	b.ReportMetric(sum.wall.Seconds()/n, "wall-s/op")
 	b.ReportMetric(sum.heapMB, "peak-heap-MB")
 	b.ReportMetric(sum.rssMB, "peak-rss-MB")
+	// The write concurrency the limiter reached, and how close the run came
+	// to the bound it sets: writes × 20 ms / limit.
+	var limMax, limMean, throttled, bound, boundMean float64
+	for _, r := range runs {
+		limMax += float64(r.limitMax) / n
+		limMean += r.limitMean / n
+		throttled += float64(r.throttled) / n
+		if r.limitMax > 0 && r.learnWrites > 0 {
+			bound += r.wall.Seconds() / (float64(r.learnWrites) * learnLatency.SlowLatency.Seconds() / float64(r.limitMax)) / n
+			boundMean += r.wall.Seconds() / (float64(r.learnWrites) * learnLatency.SlowLatency.Seconds() / r.limitMean) / n
+		}
+	}
+	b.ReportMetric(limMax, "limit-max")
+	b.ReportMetric(limMean, "limit-mean")
+	b.ReportMetric(throttled, "429s/op")
+	if bound > 0 {
+		b.ReportMetric(bound, "x-bound-max")
+		b.ReportMetric(boundMean, "x-bound-mean")
+	}
 }
 
 func benchSync(b *testing.B, employees, departments int) {
@@ -339,7 +392,8 @@ func benchSync(b *testing.B, employees, departments int) {
 		}
 		b.Logf("phases %v", rep.Phases)
 		return rep, runFigures{b24: int64(c.B24Requests), learnReq: c.LearnReads + c.LearnWrites, learnWrites: c.LearnWrites,
-			wall: wall, heapMB: heap, rssMB: rss}
+			wall: wall, apply: rep.Phases["apply"], heapMB: heap, rssMB: rss,
+			limitMax: rep.Concurrency.Max, limitMean: rep.Concurrency.Mean, throttled: rep.Concurrency.Throttled}
 	}
 	b.Run("Initial", func(b *testing.B) {
 		var runs []runFigures

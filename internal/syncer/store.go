@@ -556,3 +556,29 @@ func (s *Store) LastLearnActive(ctx context.Context, portalID int64) (int, bool,
 	}
 	return n, true, nil
 }
+
+// WriteLimit is the write concurrency stored for a Learn account by its last
+// run, 0 when none is stored.
+func (s *Store) WriteLimit(ctx context.Context, account string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT write_limit FROM learn_write_limits WHERE learn_account = $1`, account).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("load write limit: %w", err)
+	}
+	return n, nil
+}
+
+// SetWriteLimit stores the write concurrency a run found for a Learn account.
+func (s *Store) SetWriteLimit(ctx context.Context, account string, limit int) error {
+	if limit <= 0 {
+		return fmt.Errorf("store write limit: %d is not a limit", limit)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO learn_write_limits (learn_account, write_limit) VALUES ($1, $2)
+		ON CONFLICT (learn_account) DO UPDATE SET write_limit = EXCLUDED.write_limit, updated_at = now()`, account, limit); err != nil {
+		return fmt.Errorf("store write limit: %w", err)
+	}
+	return nil
+}

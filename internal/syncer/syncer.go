@@ -23,8 +23,16 @@ type Config struct {
 	NewLearn    func(ctx context.Context, portalID int64, s Settings) (Learn, error)
 	NewBitrix24 func(ctx context.Context, portalID int64) (Bitrix24, error)
 	Logger      *slog.Logger
-	// Parallelism bounds Learn writes in flight (default 4).
+	// Parallelism bounds Learn writes in flight of a client that does not
+	// find its own limit (default 4). A *learn.Client is given its account's
+	// limiter instead (Limiters), which finds the limit up to MaxParallel.
 	Parallelism int
+	// MaxParallel is the ceiling of Learn writes in flight per account
+	// (LEARN_MAX_PARALLEL), default learn.DefaultMaxParallel.
+	MaxParallel int
+	// Limiters share one write limiter per Learn account among the runs of
+	// this process; nil makes the Syncer its own.
+	Limiters *learn.Limiters
 	// Safeguard bounds unapproved deactivations (default DefaultSafeguard).
 	Safeguard Safeguard
 	// InvitationMessage goes with login e-mails; Learn requires one.
@@ -49,6 +57,12 @@ type Syncer struct {
 func New(cfg Config) *Syncer {
 	if cfg.Parallelism <= 0 {
 		cfg.Parallelism = 4
+	}
+	if cfg.MaxParallel <= 0 {
+		cfg.MaxParallel = learn.DefaultMaxParallel
+	}
+	if cfg.Limiters == nil {
+		cfg.Limiters = learn.NewLimiters(learn.LimiterOptions{Max: cfg.MaxParallel})
 	}
 	if cfg.Safeguard == (Safeguard{}) {
 		cfg.Safeguard = DefaultSafeguard
@@ -79,6 +93,9 @@ type Report struct {
 	Duration time.Duration
 	// Phases times the parts of the run: read_learn, read_bitrix24, plan, apply.
 	Phases map[string]time.Duration
+	// Concurrency are the limits the run's Learn writes went out under and
+	// the 429s they met (zero when the client keeps a fixed parallelism).
+	Concurrency learn.WriteConcurrency
 }
 
 // ErrBusy means another sync of the portal is running.
@@ -245,13 +262,20 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 		return nil
 	}
 
-	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, s.cfg.Parallelism, s.cfg.InvitationMessage, plan)
+	par, lim, err := s.writeLimit(ctx, account, lc)
+	if err != nil {
+		return err
+	}
+	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
 	a.account, a.owned = account, own
 	t0 = time.Now()
 	applyErr := a.apply(ctx, plan.Steps)
 	rep.Phases["apply"] = time.Since(t0)
 	rep.Writes = a.writes
 	rep.Counts = a.counts
+	if lim != nil {
+		s.reportConcurrency(ctx, account, lc, lim, rep)
+	}
 	if applyErr != nil {
 		return fmt.Errorf("apply: %w", applyErr)
 	}

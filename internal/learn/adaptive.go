@@ -1,0 +1,334 @@
+package learn
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+)
+
+// Learn publishes no rate limits, so the writes in flight to one account are
+// not fixed: a Limiter finds how many the account sustains as it goes, the
+// way TCP finds a path's window (docs/learn-api.md, "Write concurrency").
+// It starts low, grows while answers come back near the fastest latency seen
+// and succeed, and backs off multiplicatively on 429, 503, timeouts or when
+// latency climbs. After a 429 or 503 it holds just under the concurrency that
+// met it and probes above it again only after ProbeAfter, so a server with a
+// hard cap sees one refused request per probe, not one per round trip.
+
+// Limiter defaults.
+const (
+	DefaultMaxParallel  = 32
+	defaultInitialLimit = 4
+	defaultProbeAfter   = 2 * time.Second
+	// An answer within growTolerance × the fastest latency is "near the
+	// floor"; a running mean past slowTolerance × the floor is a queue
+	// forming at the server.
+	growTolerance = 1.5
+	slowTolerance = 2.0
+	dropFactor    = 0.75 // on 429, 503 or a timeout
+	slowFactor    = 0.9  // on climbing latency: gentler, it may be noise
+	ewmaWeight    = 0.2
+	// The floor is the fastest answer of the last floorWindow samples, so
+	// that a server that became slower for good is not held to its old best.
+	floorWindow = 1000
+	minFloor    = 5 * time.Millisecond
+)
+
+// LimiterOptions configure a Limiter. Zero fields take the defaults.
+type LimiterOptions struct {
+	Initial    int           // starting limit, default 4 (clamped to [1, Max])
+	Max        int           // ceiling (LEARN_MAX_PARALLEL), default DefaultMaxParallel
+	ProbeAfter time.Duration // hold under a refused concurrency this long, default 2s
+	Now        func() time.Time
+}
+
+// Outcome is how one request went, for Permit.Done.
+type Outcome struct {
+	// Dropped: the server refused or could not take the request (429, 503,
+	// a timeout). Throttled marks a 429 among them, for the run report.
+	Dropped, Throttled bool
+	RetryAfter         time.Duration // of a 429 or 503, 0 when absent
+	// Ignore: no sample (the caller gave up, or a failure that says nothing
+	// about the server's load, like a refused connection).
+	Ignore bool
+}
+
+// LimiterStats are a Limiter's figures since it was made.
+type LimiterStats struct {
+	Limit     int   // now
+	Max       int   // highest limit reached
+	Requests  int64 // permits taken
+	Throttled int64 // 429s
+	Drops     int64 // 429s, 503s and timeouts
+}
+
+// Limiter bounds the requests in flight to one Learn account. It is safe for
+// concurrent use; share one per account (see Limiters).
+type Limiter struct {
+	max        int
+	probeAfter time.Duration
+	now        func() time.Time
+
+	mu        sync.Mutex
+	wake      chan struct{} // closed and replaced when a waiter may proceed
+	limit     float64
+	inflight  int
+	epoch     int  // bumped by every decrease; samples of older epochs do not decrease again
+	slowStart bool // until the first decrease: +1 per sample, doubling per round trip
+	floor     time.Duration
+	winMin    time.Duration
+	winN      int
+	ewma      float64 // of latency, in ns
+	hold      int     // after a drop: the limit stays at most hold until holdUntil
+	holdUntil time.Time
+	dropAt    time.Time // last decrease on a drop, and the Retry-After it came with
+	dropWait  time.Duration
+	paused    time.Time // no permits before this (the server asked to wait)
+	st        LimiterStats
+}
+
+// NewLimiter returns a limiter at o.Initial.
+func NewLimiter(o LimiterOptions) *Limiter {
+	if o.Max <= 0 {
+		o.Max = DefaultMaxParallel
+	}
+	if o.Initial <= 0 {
+		o.Initial = defaultInitialLimit
+	}
+	if o.ProbeAfter <= 0 {
+		o.ProbeAfter = defaultProbeAfter
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	l := &Limiter{max: o.Max, probeAfter: o.ProbeAfter, now: o.Now, wake: make(chan struct{}),
+		limit: float64(min(max(o.Initial, 1), o.Max)), slowStart: true}
+	l.st.Max = int(l.limit)
+	return l
+}
+
+// Max is the ceiling.
+func (l *Limiter) Max() int { return l.max }
+
+// Limit is the current limit.
+func (l *Limiter) Limit() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.limit)
+}
+
+// Stats returns the figures so far.
+func (l *Limiter) Stats() LimiterStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.st
+	s.Limit = int(l.limit)
+	return s
+}
+
+// PausedUntil is when permits are given again after the server asked to
+// wait; zero or past when they are given now.
+func (l *Limiter) PausedUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paused
+}
+
+// Permit is one request's place under the limit; Done gives it back.
+type Permit struct {
+	l        *Limiter
+	start    time.Time
+	epoch    int
+	inflight int // requests in flight with this one, when it was given
+	limit    int
+	once     sync.Once
+}
+
+// Limit is the limit the permit was given under.
+func (p *Permit) Limit() int { return p.limit }
+
+// TryAcquire gives a permit if one is free now; otherwise it returns how long
+// the server asked to wait (0 when the limit is full: wait for a Done).
+func (l *Limiter) TryAcquire() (*Permit, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if now.Before(l.paused) {
+		return nil, l.paused.Sub(now)
+	}
+	if l.inflight >= int(l.limit) {
+		return nil, 0
+	}
+	l.inflight++
+	l.st.Requests++
+	return &Permit{l: l, start: now, epoch: l.epoch, inflight: l.inflight, limit: int(l.limit)}, 0
+}
+
+// Acquire waits for a permit.
+func (l *Limiter) Acquire(ctx context.Context) (*Permit, error) {
+	for {
+		l.mu.Lock()
+		wake := l.wake
+		l.mu.Unlock()
+		p, wait := l.TryAcquire()
+		if p != nil {
+			return p, nil
+		}
+		var (
+			timer <-chan time.Time
+			t     *time.Timer
+		)
+		if wait > 0 {
+			t = time.NewTimer(wait)
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Done gives the permit back with how the request went; later calls do nothing.
+func (p *Permit) Done(o Outcome) {
+	p.once.Do(func() { p.l.done(p, o) })
+}
+
+func (l *Limiter) done(p *Permit, o Outcome) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer l.signal()
+	now := l.now()
+	switch {
+	case o.Dropped:
+		l.dropped(p, o, now)
+	case !o.Ignore:
+		l.sample(p, now.Sub(p.start))
+	}
+	l.inflight--
+	l.st.Max = max(l.st.Max, int(l.limit))
+}
+
+// signal wakes the waiters.
+func (l *Limiter) signal() {
+	close(l.wake)
+	l.wake = make(chan struct{})
+}
+
+func (l *Limiter) dropped(p *Permit, o Outcome, now time.Time) {
+	l.st.Drops++
+	if o.Throttled {
+		l.st.Throttled++
+	}
+	if p.epoch != l.epoch {
+		return // sent before the last decrease, which already answered it
+	}
+	// Refused again although the limit was lowered, within the wait the
+	// server named: it is not the concurrency, the server wants a pause.
+	if !l.dropAt.IsZero() && now.Before(l.dropAt.Add(max(l.dropWait, o.RetryAfter))) && o.RetryAfter > 0 {
+		l.paused = now.Add(o.RetryAfter)
+	}
+	l.hold = max(p.inflight-1, 1)
+	l.holdUntil = now.Add(max(l.probeAfter, o.RetryAfter))
+	l.dropAt, l.dropWait = now, o.RetryAfter
+	l.decrease(dropFactor)
+}
+
+func (l *Limiter) decrease(f float64) {
+	l.limit = max(math.Floor(l.limit*f), 1)
+	l.epoch++
+	l.slowStart = false
+}
+
+func (l *Limiter) sample(p *Permit, rtt time.Duration) {
+	if rtt <= 0 {
+		rtt = 1
+	}
+	if l.floor == 0 || rtt < l.floor {
+		l.floor = rtt
+	}
+	if l.winMin == 0 || rtt < l.winMin {
+		l.winMin = rtt
+	}
+	if l.winN++; l.winN >= floorWindow {
+		l.floor, l.winMin, l.winN = l.winMin, 0, 0
+	}
+	if l.ewma == 0 {
+		l.ewma = float64(rtt)
+	} else {
+		l.ewma += ewmaWeight * (float64(rtt) - l.ewma)
+	}
+	// Below minFloor latency is scheduling noise (a server on the same
+	// host), not a queue: a fraction of a millisecond more is not "twice".
+	floor := float64(max(l.floor, minFloor))
+	switch {
+	case float64(rtt) > slowTolerance*floor && l.ewma > slowTolerance*floor:
+		if p.epoch == l.epoch {
+			l.decrease(slowFactor)
+		}
+	case float64(rtt) <= growTolerance*floor && 2*max(p.inflight, l.inflight) >= int(l.limit):
+		// Only a limit that is used grows: a caller that keeps few requests
+		// in flight learns nothing about more.
+		if l.slowStart {
+			l.limit++
+		} else {
+			l.limit += 1 / l.limit
+		}
+		if l.limit > float64(l.hold) && l.hold > 0 && l.now().Before(l.holdUntil) {
+			l.limit = float64(l.hold)
+		}
+		l.limit = min(l.limit, float64(l.max))
+	}
+}
+
+// Limiters share one Limiter per Learn account within a process, so that
+// portals syncing into the same account share its limit.
+type Limiters struct {
+	opts LimiterOptions
+	mu   sync.Mutex
+	m    map[string]*Limiter
+}
+
+// NewLimiters returns a registry whose limiters take o (Initial aside).
+func NewLimiters(o LimiterOptions) *Limiters {
+	return &Limiters{opts: o, m: map[string]*Limiter{}}
+}
+
+// Max is the ceiling of the registry's limiters.
+func (r *Limiters) Max() int {
+	if r.opts.Max <= 0 {
+		return DefaultMaxParallel
+	}
+	return r.opts.Max
+}
+
+// Get returns the account's limiter; a new one starts at initial (a limit
+// stored by an earlier run, or 0 for the default).
+func (r *Limiters) Get(account string, initial int) *Limiter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l, ok := r.m[account]; ok {
+		return l
+	}
+	o := r.opts
+	o.Initial = initial
+	l := NewLimiter(o)
+	r.m[account] = l
+	return l
+}
+
+// Has reports whether the account has a limiter in this process.
+func (r *Limiters) Has(account string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.m[account]
+	return ok
+}

@@ -1,0 +1,253 @@
+package learn
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock the test moves.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time      { return c.t }
+func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *fakeClock               { return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+func limiter(c *fakeClock, init, max int) *Limiter {
+	return NewLimiter(LimiterOptions{Initial: init, Max: max, Now: c.now, ProbeAfter: 2 * time.Second})
+}
+
+// round takes every free permit, lets rtt pass and completes them all with
+// o; it returns how many went out.
+func round(t *testing.T, l *Limiter, c *fakeClock, rtt time.Duration, o Outcome) int {
+	t.Helper()
+	var ps []*Permit
+	for {
+		p, _ := l.TryAcquire()
+		if p == nil {
+			break
+		}
+		ps = append(ps, p)
+	}
+	c.add(rtt)
+	for _, p := range ps {
+		p.Done(o)
+	}
+	return len(ps)
+}
+
+func TestLimiterGrowsWhileLatencyStaysAtItsFloor(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 4, 64)
+	if n := round(t, l, c, 20*time.Millisecond, Outcome{}); n != 4 {
+		t.Fatalf("first round sent %d, want the initial 4", n)
+	}
+	// Slow start: the limit doubles per round trip until the ceiling.
+	if got := l.Limit(); got != 8 {
+		t.Fatalf("after one round limit %d, want 8", got)
+	}
+	for range 10 {
+		round(t, l, c, 20*time.Millisecond, Outcome{})
+	}
+	if got := l.Limit(); got != 64 {
+		t.Fatalf("limit %d, want the ceiling 64", got)
+	}
+	if n := round(t, l, c, 20*time.Millisecond, Outcome{}); n != 64 {
+		t.Fatalf("a round at the ceiling sent %d, want 64", n)
+	}
+}
+
+func TestLimiterDoesNotGrowWhenUnused(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 8, 64)
+	for range 20 {
+		p, _ := l.TryAcquire() // one request at a time: the limit is not what holds the caller back
+		c.add(20 * time.Millisecond)
+		p.Done(Outcome{})
+	}
+	if got := l.Limit(); got != 8 {
+		t.Fatalf("limit %d after requests one at a time, want 8", got)
+	}
+}
+
+func TestLimiterBacksOffOn429AndHoldsUnderIt(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 16, 64)
+	round(t, l, c, 20*time.Millisecond, Outcome{}) // floor 20 ms, the limit grows
+	var ps []*Permit
+	for {
+		p, _ := l.TryAcquire()
+		if p == nil {
+			break
+		}
+		ps = append(ps, p)
+	}
+	c.add(20 * time.Millisecond)
+	n := len(ps)
+	took := n - 6
+	if took <= 16 {
+		t.Fatalf("%d in flight after a round from 16, want growth", n)
+	}
+	// The server took some and refused the rest (its 429s come back first):
+	// one decrease for the round, and a hold at what the server took.
+	for _, p := range ps[took:] {
+		p.Done(Outcome{Dropped: true, Throttled: true, RetryAfter: time.Second})
+	}
+	for _, p := range ps[:took] {
+		p.Done(Outcome{})
+	}
+	after := l.Limit()
+	if after > took || after < took*3/4 {
+		t.Fatalf("limit %d after 429s past %d in flight, want one multiplicative decrease, at most %d", after, took, took)
+	}
+	if st := l.Stats(); st.Throttled != 6 || st.Drops != 6 {
+		t.Fatalf("stats %+v, want 6 throttled", st)
+	}
+	// Within the hold it stays at what the server took, not past it.
+	for range 90 {
+		round(t, l, c, 20*time.Millisecond, Outcome{})
+		if l.Limit() > took {
+			t.Fatalf("limit %d passed the %d the server took within the hold", l.Limit(), took)
+		}
+	}
+	// After 2 s the hold is over: it probes above again, one per round trip.
+	for range 20 {
+		round(t, l, c, 20*time.Millisecond, Outcome{})
+	}
+	if got := l.Limit(); got <= took {
+		t.Fatalf("limit %d, want a probe past the hold after it ended", got)
+	}
+}
+
+func TestLimiterBacksOffWhenLatencyClimbs(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 16, 64)
+	round(t, l, c, 20*time.Millisecond, Outcome{})
+	before := l.Limit()
+	for range 5 {
+		round(t, l, c, 80*time.Millisecond, Outcome{}) // a queue forms at the server
+	}
+	if got := l.Limit(); got >= before {
+		t.Fatalf("limit %d with latency at 4× its floor, want below %d", got, before)
+	}
+	if st := l.Stats(); st.Drops != 0 {
+		t.Fatalf("slow answers counted as drops: %+v", st)
+	}
+}
+
+func TestLimiterTimeoutsAnd503BackOff(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 20, 64)
+	round(t, l, c, 20*time.Millisecond, Outcome{})
+	before := l.Limit()
+	round(t, l, c, 20*time.Millisecond, Outcome{Dropped: true}) // a timeout or a 503
+	if got := l.Limit(); got > before*3/4 {
+		t.Fatalf("limit %d after a round of timeouts, want at most %d", got, before*3/4)
+	}
+	if st := l.Stats(); st.Throttled != 0 {
+		t.Fatalf("timeouts counted as 429s: %+v", st)
+	}
+}
+
+func TestLimiterHonoursRetryAfterWhenRefusedAgain(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 8, 64)
+	ra := Outcome{Dropped: true, Throttled: true, RetryAfter: 5 * time.Second}
+	round(t, l, c, 20*time.Millisecond, ra)
+	if !l.PausedUntil().IsZero() {
+		t.Fatal("paused on the first 429: that one is taken as too much concurrency")
+	}
+	// Refused again under the lowered limit, within the 5 s it named: the
+	// server wants a pause, and no permit is given until it is over.
+	round(t, l, c, 20*time.Millisecond, ra)
+	until := l.PausedUntil()
+	if want := c.t.Add(5 * time.Second); !until.Equal(want) {
+		t.Fatalf("paused until %v, want %v", until, want)
+	}
+	if p, wait := l.TryAcquire(); p != nil || wait != 5*time.Second {
+		t.Fatalf("TryAcquire during the pause: %v, wait %v", p, wait)
+	}
+	c.add(5 * time.Second)
+	if p, _ := l.TryAcquire(); p == nil {
+		t.Fatal("no permit after the pause")
+	}
+}
+
+func TestLimiterNeverExceedsItsCeilingOrGoesBelowOne(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 100, 10)
+	if got := l.Limit(); got != 10 {
+		t.Fatalf("initial limit %d above the ceiling 10", got)
+	}
+	for range 50 {
+		if n := round(t, l, c, time.Millisecond, Outcome{}); n > 10 {
+			t.Fatalf("%d in flight, ceiling 10", n)
+		}
+	}
+	for range 50 {
+		round(t, l, c, time.Millisecond, Outcome{Dropped: true})
+	}
+	if got := l.Limit(); got != 1 {
+		t.Fatalf("limit %d after drops only, want the floor 1", got)
+	}
+	if n := round(t, l, c, time.Millisecond, Outcome{}); n != 1 {
+		t.Fatalf("%d sent at limit 1", n)
+	}
+}
+
+func TestLimiterAcquireWaitsForARelease(t *testing.T) {
+	l := NewLimiter(LimiterOptions{Initial: 1, Max: 1})
+	p, err := l.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Permit)
+	go func() {
+		q, _ := l.Acquire(context.Background())
+		got <- q
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second permit beyond the limit")
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.Done(Outcome{})
+	(<-got).Done(Outcome{})
+	ctx, cancel := context.WithCancel(context.Background())
+	p, _ = l.Acquire(ctx)
+	cancel()
+	if _, err := l.Acquire(ctx); err == nil {
+		t.Fatal("Acquire with a cancelled context gave a permit")
+	}
+	p.Done(Outcome{})
+}
+
+func TestLimitersShareOnePerAccount(t *testing.T) {
+	r := NewLimiters(LimiterOptions{Max: 16})
+	a := r.Get("acme.ispringlearn.ru", 12)
+	if b := r.Get("acme.ispringlearn.ru", 3); a != b {
+		t.Fatal("two limiters for one account")
+	}
+	if a.Limit() != 12 || a.Max() != 16 {
+		t.Fatalf("limit %d max %d, want the stored start 12 under 16", a.Limit(), a.Max())
+	}
+	if r.Get("other.ispringlearn.ru", 0) == a {
+		t.Fatal("two accounts share a limiter")
+	}
+}
+
+// A server on the same host answers in well under a millisecond, give or
+// take as much again: that jitter is not a queue, and the limit still grows.
+func TestLimiterTakesSubMillisecondJitterForTheFloor(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 4, 32)
+	for i := range 40 {
+		rtt := 300 * time.Microsecond
+		if i%2 == 1 {
+			rtt = 2 * time.Millisecond // almost 7× the floor, still nothing
+		}
+		round(t, l, c, rtt, Outcome{})
+	}
+	if got := l.Limit(); got != 32 {
+		t.Fatalf("limit %d on a loopback server, want the ceiling 32", got)
+	}
+}
