@@ -73,7 +73,7 @@ func newSimEnv(tb testing.TB, o simOpts) *simEnv {
 		Pool:     e.pool,
 		Settings: e,
 		NewLearn: func(ctx context.Context, portalID int64, s Settings) (Learn, error) {
-			c, err := NewLearnClient(learn.Options{BaseURL: e.lsrv.URL, AllowHTTP: true, Retry: retry})(ctx, portalID, s)
+			c, err := newLearnClient(learn.Options{BaseURL: e.lsrv.URL, AllowHTTP: true, Retry: retry})(ctx, portalID, s)
 			if err != nil {
 				return nil, err
 			}
