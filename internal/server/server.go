@@ -30,10 +30,9 @@ type Deps struct {
 	Pool    *pgxpool.Pool
 	River   *river.Client[pgx.Tx] // insert-only is enough for handlers
 	Metrics *metrics.Metrics
-	// Clients builds the per-portal Bitrix24 and Learn clients; pass the
-	// workers' factory so the page and the syncs share one token source,
-	// one rate limiter per portal and the call log. nil builds one from
-	// Config without a call log (tests).
+	// Clients builds the per-portal Bitrix24 and Learn clients: the
+	// workers' factory, so the page and the syncs share one token source,
+	// one rate limiter per portal and the call log.
 	Clients *connect.Factory
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -77,11 +76,6 @@ func New(d Deps) http.Handler {
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
 	s.oauthServers = d.Config.OAuthServers().WithHTTP(s.oauthHTTP)
-	if s.clients == nil {
-		s.clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuthServers: d.Config.OAuthServers(),
-			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts,
-			B24AllowPrivateHosts: d.Config.B24AllowPrivateHosts})
-	}
 	return s.routes()
 }
 
