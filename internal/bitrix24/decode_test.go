@@ -103,7 +103,7 @@ func TestParseEventSamples(t *testing.T) {
 	if err != nil || ev.Auth != nil || ev.DataString("ID") != "27" {
 		t.Fatalf("ONUSERADD: %v %+v", err, ev)
 	}
-	if d := BracketList(ev.Data["UF_DEPARTMENT"]); len(d) != 1 || d[0] != "5" {
+	if d := bracketList(ev.Data["UF_DEPARTMENT"]); len(d) != 1 || d[0] != "5" {
 		t.Errorf("UF_DEPARTMENT: %v", d)
 	}
 
@@ -292,4 +292,28 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("API error without code: %v", err)
 		}
 	})
+}
+
+// bracketList returns the elements of a PHP list decoded by ParseBrackets (or a
+// JSON array) in index order; a scalar becomes a one-element list.
+func bracketList(v any) []any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return x
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sortNumericKeys(keys)
+		out := make([]any, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, x[k])
+		}
+		return out
+	default:
+		return []any{x}
+	}
 }
