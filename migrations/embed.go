@@ -1,5 +1,15 @@
-// Package migrations holds the app's schema as numbered SQL files, applied in
-// lexical order by internal/store, one transaction per file.
+// Package migrations holds the app's schema as numbered SQL files
+// (NNN_name.up.sql), applied by internal/store in the order of their names,
+// one transaction per file, each recorded by its name in schema_migrations.
+//
+// Numbering. A new file takes a number above every existing one (next: 093).
+// A file is never renamed, renumbered or edited once released: deployed
+// databases know it by name, so a renamed file would run a second time.
+// store applies every file whose name is not yet recorded, not only those
+// above the highest applied: that is how 005_call_log, written after 050
+// and numbered below it, reached databases that already had 050 (it depends
+// only on 001). The order on a fresh database is
+// the numbers' order (internal/store's migrations_test.go checks both).
 package migrations
 
 import "embed"
