@@ -2,7 +2,7 @@ package templates
 
 import "strings"
 
-// ActivationView is the activation form's view-model (DESIGN §8): values to
+// ActivationView is the activation form's view-model: values to
 // prefill or re-show, field errors, and the state of the portal's request.
 type ActivationView struct {
 	Lang  string

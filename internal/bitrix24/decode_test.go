@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Payloads from reference §9.
+// Payloads from the sample traffic (docs/bitrix24-api.md, "Sample traffic").
 const (
 	sampleInstallQuery = "DOMAIN=acme.bitrix24.com&PROTOCOL=1&LANG=en&APP_SID=9ecab44f06b9efb6c37d7b02180422b2"
 	sampleInstallBody  = "AUTH_ID=0a5c6c67006f7a1e0058f18a0000000100000743d5e1bb6a0c2e0a4b7cbb2b6a7c91f1&AUTH_EXPIRES=3600&REFRESH_ID=fadb93670070f28d0058f18a00000001000007a93f6e9a1e5b0e3c4d8f21b4c6e7d0a2&SERVER_ENDPOINT=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&APPLICATION_TOKEN=51856fefc120afa4b628cc82d3935cce&APPLICATION_SCOPE=user_basic%2Cdepartment&member_id=a223c6b3710f85df22e9377d6c4f7553&status=F&PLACEMENT=DEFAULT&PLACEMENT_OPTIONS=%7B%22any%22%3A%2228%5C%2F%22%7D"

@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// Limiter is a leaky bucket like Bitrix24's own (reference §3.5): each request
-// adds 1, the level drains at Rate per second, and a request waits while the
-// level would exceed Burst. One Limiter must be shared by all clients of one
-// portal in a process (internal/connect keeps one per portal).
+// Limiter is a leaky bucket like Bitrix24's own (docs/bitrix24-api.md,
+// "Request rate"): each request adds 1, the level drains at Rate per second,
+// and a request waits while the level would exceed Burst. One Limiter must be
+// shared by all clients of one portal in a process (internal/connect keeps
+// one per portal).
 type Limiter struct {
 	rate  float64
 	burst float64

@@ -22,7 +22,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/readyz", s.handleReadyz)
 	r.Get("/metrics", s.publicMetrics(s.metrics.Handler())) // the private listener is METRICS_ADDR
 
-	// Bitrix24: the iframe pages and the event handler (DESIGN §2, §4).
+	// Bitrix24: the iframe pages and the event handler (docs/bitrix24-api.md).
 	r.Post("/b24/install", s.handleInstall)
 	r.Post("/b24/app", s.handleApp)
 	r.Post("/b24/events", s.handleEvents)
@@ -35,7 +35,7 @@ func (s *Server) routes() http.Handler {
 		r.With(s.requireAdmin).Post("/activation", s.handleActivation)
 	})
 
-	// The iSpring managers' console (DESIGN §8): its own cookie session and CSRF.
+	// The iSpring managers' console: its own cookie session and CSRF.
 	s.managerRoutes(r)
 
 	static, _ := fs.Sub(web.Static, "static")
