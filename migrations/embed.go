@@ -3,8 +3,9 @@
 // one transaction per file, each recorded by its name in schema_migrations.
 //
 // Numbering. A new file takes a number above every existing one (next: 093).
-// A file is never renamed, renumbered or edited once released: deployed
-// databases know it by name, so a renamed file would run a second time.
+// A released file is never renamed or renumbered, and its statements never
+// change: deployed databases know it by name (not by content), so a renamed
+// file would run a second time and a changed one would never run again.
 // store applies every file whose name is not yet recorded, not only those
 // above the highest applied: that is how 005_call_log, written after 050
 // and numbered below it, reached databases that already had 050 (it depends
