@@ -14,9 +14,10 @@ demo:
 	$(GO) run ./cmd/b24learn demo
 
 # -p 2 matches a two-core machine; every package gets its own databases, so
-# packages may run in parallel.
+# packages may run in parallel. -race: the workers, the limiters and the
+# simulators share state across goroutines.
 test:
-	$(GO) test -count=1 -p 2 -timeout 40m ./...
+	$(GO) test -race -count=1 -p 2 -timeout 40m ./...
 
 # One pass of every benchmark (the 100,000-employee initial sync alone takes
 # about five minutes on two cores); docs/benchmarks.md has the figures.

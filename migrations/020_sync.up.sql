@@ -1,5 +1,5 @@
 -- Sync state: which Learn object each Bitrix24 object became, and the record
--- of every run (DESIGN §6).
+-- of every run.
 
 -- One row per synced Bitrix24 department or user. fingerprint is a hash of
 -- the Bitrix24 fields last applied, so an unchanged object costs no write.

@@ -1,4 +1,4 @@
--- One row per saved change of a portal's settings (DESIGN §5, §9): who, when
+-- One row per saved change of a portal's settings: who, when
 -- and which fields changed. The Learn password is recorded only as
 -- "changed", never its value.
 CREATE TABLE settings_audit (

@@ -1,4 +1,4 @@
--- Activation requests (DESIGN §8): what a portal's admin sent, and how far its
+-- Activation requests: what a portal's admin sent, and how far its
 -- forwarding to the iSpring managers got, per channel.
 CREATE TABLE activation_requests (
     id           bigserial PRIMARY KEY,

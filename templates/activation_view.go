@@ -6,7 +6,7 @@ import (
 	"b24learn/internal/i18n"
 )
 
-// ActivationView is the activation form's view-model (DESIGN §8): values to
+// ActivationView is the activation form's view-model: values to
 // prefill or re-show, field errors, and the state of the portal's request.
 type ActivationView struct {
 	Lang  i18n.Lang

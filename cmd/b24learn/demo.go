@@ -142,8 +142,9 @@ Press Ctrl-C to stop.
 	})
 }
 
-// demoDatabaseURL returns a fresh demo database on the server DESIGN.md §10
-// describes: DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster.
+// demoDatabaseURL returns a fresh demo database on the server the README's
+// quick start describes: DATABASE_URL, else 127.0.0.1:5432, else a throwaway
+// cluster.
 func demoDatabaseURL(ctx context.Context, explicit string) (string, error) {
 	if explicit != "" {
 		return explicit, nil

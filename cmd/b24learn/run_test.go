@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,13 +76,16 @@ func TestServeHealthReadyMetrics(t *testing.T) {
 	const metricsToken = "scrape-token-0123456789"
 	env := map[string]string{
 		"DATABASE_URL": proxied, "B24_CLIENT_ID": "local.test", "B24_CLIENT_SECRET": "secret",
-		"PUBLIC_URL": "https://app.example.com", "SECRET_KEYS": testKey, "HTTP_ADDR": addr, "LOG_LEVEL": "error",
+		"PUBLIC_URL": "https://app.example.com", "SECRET_KEYS": testKey, "HTTP_ADDR": addr, "LOG_LEVEL": "info",
 		"METRICS_ADDR": metricsAddr, "METRICS_TOKEN": metricsToken,
 	}
+	// HTTP answers before River has started; cutting the database while it
+	// starts would stop serve, so the cut waits for the workers.
+	started := &logWatch{want: []byte("workers started")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
+		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, started)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -135,6 +139,7 @@ func TestServeHealthReadyMetrics(t *testing.T) {
 		}
 	}
 
+	waitFor(t, started.seen.Load)
 	proxy.down()
 	waitFor(t, func() bool { return status(base+"/readyz") == 503 })
 	if got := status(base + "/healthz"); got != 200 {
@@ -142,6 +147,20 @@ func TestServeHealthReadyMetrics(t *testing.T) {
 	}
 	proxy.up()
 	waitFor(t, func() bool { return status(base+"/readyz") == 200 })
+}
+
+// logWatch is a log writer that notes when a line containing want went by
+// (slog writes each record in one Write).
+type logWatch struct {
+	want []byte
+	seen atomic.Bool
+}
+
+func (l *logWatch) Write(p []byte) (int, error) {
+	if bytes.Contains(p, l.want) {
+		l.seen.Store(true)
+	}
+	return len(p), nil
 }
 
 func status(url string) int {

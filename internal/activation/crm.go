@@ -26,7 +26,7 @@ func NewCRM(webhook *url.URL, hc *http.Client) *CRM {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
 	// A POST must not turn into a GET on a domain-change redirect
-	// (reference/bitrix24.md §2): redirects are followed by hand.
+	// (docs/bitrix24-api.md, "Renamed portals"): redirects are followed by hand.
 	c := *hc
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &CRM{base: strings.TrimRight(webhook.String(), "/") + "/", hc: &c}

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Payloads from reference §9.
+// Payloads from the sample traffic (docs/bitrix24-api.md, "Sample traffic").
 const (
 	sampleInstallQuery = "DOMAIN=acme.bitrix24.com&PROTOCOL=1&LANG=en&APP_SID=9ecab44f06b9efb6c37d7b02180422b2"
 	sampleInstallBody  = "AUTH_ID=0a5c6c67006f7a1e0058f18a0000000100000743d5e1bb6a0c2e0a4b7cbb2b6a7c91f1&AUTH_EXPIRES=3600&REFRESH_ID=fadb93670070f28d0058f18a00000001000007a93f6e9a1e5b0e3c4d8f21b4c6e7d0a2&SERVER_ENDPOINT=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&APPLICATION_TOKEN=51856fefc120afa4b628cc82d3935cce&APPLICATION_SCOPE=user_basic%2Cdepartment&member_id=a223c6b3710f85df22e9377d6c4f7553&status=F&PLACEMENT=DEFAULT&PLACEMENT_OPTIONS=%7B%22any%22%3A%2228%5C%2F%22%7D"
@@ -103,7 +103,7 @@ func TestParseEventSamples(t *testing.T) {
 	if err != nil || ev.Auth != nil || ev.DataString("ID") != "27" {
 		t.Fatalf("ONUSERADD: %v %+v", err, ev)
 	}
-	if d := BracketList(ev.Data["UF_DEPARTMENT"]); len(d) != 1 || d[0] != "5" {
+	if d := bracketList(ev.Data["UF_DEPARTMENT"]); len(d) != 1 || d[0] != "5" {
 		t.Errorf("UF_DEPARTMENT: %v", d)
 	}
 
@@ -292,4 +292,28 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("API error without code: %v", err)
 		}
 	})
+}
+
+// bracketList returns the elements of a PHP list decoded by ParseBrackets (or a
+// JSON array) in index order; a scalar becomes a one-element list.
+func bracketList(v any) []any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return x
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sortNumericKeys(keys)
+		out := make([]any, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, x[k])
+		}
+		return out
+	default:
+		return []any{x}
+	}
 }

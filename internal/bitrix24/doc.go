@@ -4,7 +4,7 @@
 // limiting, retry on rate limits, one serialised refresh on expired_token, renamed
 // portal redirects) with fast full listings of departments and users.
 //
-// Facts come from the project's Bitrix24 reference (reference/bitrix24.md);
+// The facts it relies on are in docs/bitrix24-api.md;
 // where a fact is UNCONFIRMED the decoders accept every shape seen in the wild and the client sends the
 // documented one.
 package bitrix24

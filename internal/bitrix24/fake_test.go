@@ -126,8 +126,4 @@ func TestLimiterPaces(t *testing.T) {
 	if err := l.Wait(ctx); err == nil {
 		t.Error("a full bucket let a request through at once")
 	}
-	ls := &Limiters{}
-	if ls.For("a") != ls.For("a") || ls.For("a") == ls.For("b") {
-		t.Error("Limiters must give one bucket per portal")
-	}
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // Bitrix24 answers the same field as a number, a string, null, false, [] or {}
-// depending on method and version (reference §3.2). These types accept all of
-// them so one odd row never fails a whole listing.
+// depending on method and version (docs/bitrix24-api.md, "Answers"). These
+// types accept all of them so one odd row never fails a whole listing.
 
 // flexInt accepts 12, "12", 12.0, null, "", false, [], {} (the last five as 0).
 type flexInt int64

@@ -178,30 +178,6 @@ func sortNumericKeys(keys []string) {
 	})
 }
 
-// BracketList returns the elements of a PHP list decoded by ParseBrackets (or a
-// JSON array) in index order; a scalar becomes a one-element list.
-func BracketList(v any) []any {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		return x
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sortNumericKeys(keys)
-		out := make([]any, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, x[k])
-		}
-		return out
-	default:
-		return []any{x}
-	}
-}
-
 func nextIndex(m map[string]any) int {
 	n := 0
 	for k := range m {

@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// Limiter is a leaky bucket like Bitrix24's own (reference §3.5): each request
-// adds 1, the level drains at Rate per second, and a request waits while the
-// level would exceed Burst. One Limiter must be shared by all clients of one
-// portal in a process (see Limiters).
+// Limiter is a leaky bucket like Bitrix24's own (docs/bitrix24-api.md,
+// "Request rate"): each request adds 1, the level drains at Rate per second,
+// and a request waits while the level would exceed Burst. One Limiter must be
+// shared by all clients of one portal in a process (internal/connect keeps
+// one per portal).
 type Limiter struct {
 	rate  float64
 	burst float64
@@ -79,32 +80,4 @@ func (l *Limiter) Fill() {
 	l.mu.Lock()
 	l.level, l.last = l.burst, l.now()
 	l.mu.Unlock()
-}
-
-// Limiters keeps one Limiter per portal key (member_id) in a process.
-type Limiters struct {
-	Rate  float64
-	Burst int
-
-	mu sync.Mutex
-	m  map[string]*Limiter
-}
-
-// For returns the portal's limiter, creating it on first use.
-func (s *Limiters) For(key string) *Limiter {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]*Limiter{}
-	}
-	l, ok := s.m[key]
-	if !ok {
-		rate, burst := s.Rate, s.Burst
-		if rate == 0 {
-			rate, burst = 2, 50
-		}
-		l = NewLimiter(rate, burst)
-		s.m[key] = l
-	}
-	return l
 }

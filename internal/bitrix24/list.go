@@ -18,7 +18,7 @@ const PageSize = 50
 // read by keyset paging packed into batches: each command asks for the next 50
 // users with ID greater than the last ID of the command before it
 // ($result[cK][49][ID]) and start=-1, which skips Bitrix24's COUNT query
-// (reference §3.3, "huge data"). Knowing the total sizes the batches, so no
+// (docs/bitrix24-api.md, "Answers"). Knowing the total sizes the batches, so no
 // command runs on an unresolved reference. 10,000 users take 5 requests.
 // ADMIN_MODE is sent so that an admin's token also sees extranet users.
 func (c *Client) Users(ctx context.Context, filter map[string]any) ([]User, error) {

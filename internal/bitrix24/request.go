@@ -15,7 +15,8 @@ import (
 const MaxFormBytes = 64 << 10
 
 // AppRequest is the iframe POST Bitrix24 sends to the installer and app pages
-// (reference §1.2). Nothing in it is trusted until the OAuth server confirms it.
+// (docs/bitrix24-api.md, "Frame POST"). Nothing in it is trusted until the
+// OAuth server confirms it.
 type AppRequest struct {
 	Domain           string // portal host from the query, e.g. acme.bitrix24.com
 	Protocol         string // "1" https, "0" http
@@ -165,7 +166,7 @@ func validToken(s string) bool {
 }
 
 // Event is an event POST from Bitrix24 (ONAPPINSTALL, ONAPPUNINSTALL, ONAPPUPDATE,
-// ONUSERADD…), form-encoded with PHP brackets (reference §1.3, §9.2–9.4).
+// ONUSERADD…), form-encoded with PHP brackets (docs/bitrix24-api.md, "Events").
 type Event struct {
 	Name      string // upper case, e.g. ONAPPUNINSTALL
 	HandlerID string

@@ -23,7 +23,7 @@ import (
 // DefaultDatabaseURL is a local server with trust auth, as the quick start has.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/b24learn?sslmode=disable"
 
-// Config is every setting of DESIGN.md §2 plus a few tuning knobs.
+// Config is every setting the README's "Configuration" lists plus a few tuning knobs.
 type Config struct {
 	DatabaseURL     string
 	HTTPAddr        string

@@ -107,7 +107,7 @@ func TestPermanentRefreshFailureMarksReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Profile(ctx)
-	if !IsReconnectNeeded(err) {
+	if !errors.Is(err, bitrix24.ErrNeedsReconnect) {
 		t.Fatalf("err = %v, want needs reconnect", err)
 	}
 	p, err := store.GetPortal(ctx, b.factory.pool, b.portalID)

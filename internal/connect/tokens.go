@@ -2,7 +2,6 @@ package connect
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -128,6 +127,3 @@ func (t *Tokens) refresher(serverEndpoint string) (bitrix24.Refresher, error) {
 	}
 	return o, nil
 }
-
-// IsReconnectNeeded reports whether err means an admin must open the app.
-func IsReconnectNeeded(err error) bool { return errors.Is(err, bitrix24.ErrNeedsReconnect) }

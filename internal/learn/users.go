@@ -235,18 +235,6 @@ func (c *Client) ProfileFields(ctx context.Context) ([]FieldInfo, error) {
 	return list, nil
 }
 
-// RequiredFields returns the names of the fields Learn requires on create (country
-// excepted, per the docs).
-func RequiredFields(defs []FieldInfo) []string {
-	var out []string
-	for _, d := range defs {
-		if d.Required && d.Type != FieldCountry {
-			out = append(out, d.Name)
-		}
-	}
-	return out
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()

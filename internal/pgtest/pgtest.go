@@ -2,8 +2,8 @@
 // migration applied, so tests and test packages run in parallel without ever
 // sharing rows.
 //
-// The server is found as DESIGN.md §10 says (TEST_DATABASE_URL or
-// DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster). A template
+// The server is found as the README's quick start says (TEST_DATABASE_URL
+// or DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster). A template
 // database is migrated once per schema version; each test's database is a
 // cheap copy of it (CREATE DATABASE ... TEMPLATE) dropped at cleanup.
 package pgtest

@@ -207,7 +207,8 @@ func TestPublicMetricsNeedTheToken(t *testing.T) {
 		{token, token, http.StatusNotFound},
 		{token, "Bearer " + token, http.StatusOK},
 	} {
-		h := New(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{MetricsToken: c.configured}, Metrics: metrics.New()})
+		cfg := &config.Config{MetricsToken: c.configured}
+		h := New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Metrics: metrics.New(), Clients: testClients(cfg, nil)})
 		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 		if c.auth != "" {
 			req.Header.Set("Authorization", c.auth)

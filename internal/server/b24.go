@@ -19,8 +19,9 @@ import (
 )
 
 // The app's own events, bound at install and again after an update (an
-// update drops the bindings, reference §1.1.7). ONAPPINSTALL brings the
-// application_token on portals whose frame POST lacks APPLICATION_TOKEN.
+// update drops the bindings: docs/bitrix24-api.md, "Events"). ONAPPINSTALL
+// brings the application_token on portals whose frame POST lacks
+// APPLICATION_TOKEN.
 var appEvents = []string{"ONAPPINSTALL", "ONAPPUNINSTALL", "ONAPPUPDATE"}
 
 // errUnverified means the OAuth server did not vouch for the request: unknown
@@ -294,8 +295,8 @@ func (s *Server) b24Error(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // setFrameHeaders lets the portal, and only the portal, frame the page
-// (reference §5): frame-ancestors names the portal's origin from its
-// client_endpoint, and no X-Frame-Options is sent.
+// (docs/bitrix24-api.md, "The page in the iframe"): frame-ancestors names the
+// portal's origin from its client_endpoint, and no X-Frame-Options is sent.
 func setFrameHeaders(w http.ResponseWriter, p store.Portal) {
 	ancestors := []string{"'self'", p.Origin()}
 	if endpointHost(p.Origin()+"/") != p.Domain {

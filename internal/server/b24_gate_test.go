@@ -77,7 +77,7 @@ func newGateEnv(t *testing.T, limits VerifyLimits) *gateEnv {
 		B24ClientID: e.sim.ClientID(), B24ClientSecret: e.sim.ClientSecret(), Keyring: e.kr,
 	}
 	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: e.pool, River: rc,
-		Metrics: e.metrics, Now: e.clock, VerifyLimits: &limits})
+		Metrics: e.metrics, Now: e.clock, VerifyLimits: &limits, Clients: testClients(cfg, e.pool)})
 	return e
 }
 

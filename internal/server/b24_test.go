@@ -84,7 +84,7 @@ func newB24EnvWith(t *testing.T, patch func(*config.Config)) *b24Env {
 		patch(cfg)
 	}
 	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: e.pool, River: rc,
-		Metrics: metrics.New(), Now: e.clock})
+		Metrics: metrics.New(), Now: e.clock, Clients: testClients(cfg, e.pool)})
 	return e
 }
 

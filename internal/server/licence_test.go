@@ -62,8 +62,11 @@ func TestStatusShowsEmployeesWaitingForALicence(t *testing.T) {
 		Pool: e.pool,
 		Settings: fixedSettings{MemberID: bp.MemberID(), LearnURL: acct, LearnEmail: email, LearnPassword: pass,
 			Selection: syncer.Selection{Selected: []int64{1}}},
-		NewLearn: syncer.NewLearnClient(learn.Options{BaseURL: lsrv.URL, AllowHTTP: true,
-			Retry: learn.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, Timeout: 10 * time.Second}}),
+		NewLearn: func(_ context.Context, _ int64, s syncer.Settings) (syncer.Learn, error) {
+			return learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword},
+				learn.Options{BaseURL: lsrv.URL, AllowHTTP: true,
+					Retry: learn.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, Timeout: 10 * time.Second}})
+		},
 		NewBitrix24: func(context.Context, int64) (syncer.Bitrix24, error) { return b24, nil },
 	})
 	rep, err := sy.Run(ctx, p.ID, syncer.TriggerScheduled)

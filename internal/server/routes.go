@@ -25,7 +25,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/metrics", s.publicMetrics(s.metrics.Handler())) // the private listener is METRICS_ADDR
 
 	// Bitrix24: the iframe pages and the event handler, proven through
-	// Bitrix24's OAuth server (b24.go, b24_events.go).
+	// Bitrix24's OAuth server (b24.go, b24_events.go; docs/bitrix24-api.md).
 	r.Post("/b24/install", s.handleInstall)
 	r.Post("/b24/app", s.handleApp)
 	r.Post("/b24/events", s.handleEvents)

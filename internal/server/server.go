@@ -33,10 +33,9 @@ type Deps struct {
 	Pool    *pgxpool.Pool
 	River   *river.Client[pgx.Tx] // insert-only is enough for handlers
 	Metrics *metrics.Metrics
-	// Clients builds the per-portal Bitrix24 and Learn clients; pass the
-	// workers' factory so the page and the syncs share one token source,
-	// one rate limiter per portal and the call log. nil builds one from
-	// Config without a call log (tests).
+	// Clients builds the per-portal Bitrix24 and Learn clients: the
+	// workers' factory, so the page and the syncs share one token source,
+	// one rate limiter per portal and the call log.
 	Clients *connect.Factory
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -96,11 +95,6 @@ func newServer(d Deps) *Server {
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
 	s.oauthServers = d.Config.OAuthServers().WithHTTP(s.oauthHTTP)
-	if s.clients == nil {
-		s.clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuthServers: d.Config.OAuthServers(),
-			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts,
-			B24AllowPrivateHosts: d.Config.B24AllowPrivateHosts})
-	}
 	s.check = newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts)
 	s.org = bitrix24Org{client: s.portalB24Client}
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits

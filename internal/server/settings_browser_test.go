@@ -83,7 +83,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 		LearnAllowPrivateHosts: true, // learnsim listens on loopback over http
 		B24AllowPrivateHosts:   true, // and so does b24sim
 	}
-	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: pool, River: rc, Metrics: metrics.New()})
+	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: pool, River: rc, Metrics: metrics.New(), Clients: testClients(cfg, pool)})
 
 	return b
 }

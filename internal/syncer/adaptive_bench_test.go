@@ -112,7 +112,7 @@ func newCapacityEnv(b *testing.B, employees, departments, portals, capN int, sha
 	lims := learn.NewLimiters(learn.LimiterOptions{})
 	for range e.portals {
 		cfg := Config{Pool: pool, Settings: set, Limiters: lims,
-			NewLearn: NewLearnClient(learn.Options{BaseURL: sims.LearnURL, AllowHTTP: true, Retry: retry}),
+			NewLearn: newLearnClient(learn.Options{BaseURL: sims.LearnURL, AllowHTTP: true, Retry: retry}),
 			NewBitrix24: func(_ context.Context, id int64) (Bitrix24, error) {
 				return b24[id], nil
 			}}

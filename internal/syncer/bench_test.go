@@ -267,7 +267,7 @@ func newBenchEnv(b *testing.B, employees, departments int) *benchEnv {
 		Settings: fixedSettings{MemberID: sims.Token.MemberID, LearnURL: simAccount, LearnEmail: simEmail,
 			LearnPassword: simPassword, HeadsAsManagers: true, ParentHeadsAsSupervisors: true,
 			Selection: Selection{Selected: []int64{1}}},
-		NewLearn: NewLearnClient(learn.Options{BaseURL: sims.LearnURL, AllowHTTP: true, Retry: retry}),
+		NewLearn: newLearnClient(learn.Options{BaseURL: sims.LearnURL, AllowHTTP: true, Retry: retry}),
 		NewBitrix24: func(context.Context, int64) (Bitrix24, error) {
 			return b24, nil
 		},

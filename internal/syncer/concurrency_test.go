@@ -17,7 +17,7 @@ func TestWriteLimitIsKeptForTheAccount(t *testing.T) {
 	id, _ := e.addPortal(b24sim.GenerateOrg(3, 300, 12))
 	rep := e.run(id, TriggerManual)
 	account := AccountKey(simAccount)
-	stored, err := e.syncer.Store().WriteLimit(context.Background(), account)
+	stored, err := e.syncer.store.WriteLimit(context.Background(), account)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func TestSyncFindsLearnAPI(t *testing.T) {
 			sy := New(Config{
 				Pool:     pool,
 				Settings: DBSettings{Pool: pool, Keyring: kr},
-				NewLearn: NewLearnClient(learn.Options{HTTPClient: hc, AllowHTTP: true,
+				NewLearn: newLearnClient(learn.Options{HTTPClient: hc, AllowHTTP: true,
 					Retry: learn.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, Timeout: 10 * time.Second}}),
 				NewBitrix24: func(context.Context, int64) (Bitrix24, error) { return b24, nil },
 			})

@@ -54,7 +54,7 @@ func learnStatuses(st learnsim.State) (active, inactive int) {
 
 func itemsWith(t testing.TB, e *simEnv, portalID, runID int64, status string) []RunItem {
 	t.Helper()
-	items, err := e.syncer.Store().RunItems(context.Background(), portalID, runID)
+	items, err := e.syncer.store.RunItems(context.Background(), portalID, runID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestSyncPlanLimit(t *testing.T) {
 			if a, i := learnStatuses(e.state()); a != 115 || i != 5 {
 				t.Fatalf("after the plan grew %d active, %d inactive; want 115 and the 5 who left", a, i)
 			}
-			waits, err := e.syncer.Store().LicenceWaits(context.Background(), portalID)
+			waits, err := e.syncer.store.LicenceWaits(context.Background(), portalID)
 			if err != nil || len(waits) != 0 {
 				t.Fatalf("still waiting %v (%v)", waits, err)
 			}

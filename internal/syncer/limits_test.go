@@ -89,7 +89,7 @@ func TestPreviewAgainstHostileLearn(t *testing.T) {
 			if le.Limit == learn.LimitObjects && le.Value <= floor {
 				t.Errorf("objects limit %d, want it above the floor of %d once the org size is known", le.Value, floor)
 			}
-			run, rerr := e.syncer.Store().Run(context.Background(), portalID, rep.RunID)
+			run, rerr := e.syncer.store.Run(context.Background(), portalID, rep.RunID)
 			if rerr != nil || run.Status != RunFailed || !strings.Contains(run.Error, tc.words) {
 				t.Fatalf("run report %+v, %v: want failed with %q", run, rerr, tc.words)
 			}

@@ -53,7 +53,7 @@ func (e *simEnv) runThenQuiet(portalID int64) (*Report, []learnsim.Sent) {
 
 func (e *simEnv) runItems(portalID, runID int64) []RunItem {
 	e.t.Helper()
-	items, err := e.syncer.Store().RunItems(context.Background(), portalID, runID)
+	items, err := e.syncer.store.RunItems(context.Background(), portalID, runID)
 	if err != nil {
 		e.t.Fatal(err)
 	}

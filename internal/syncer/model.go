@@ -2,9 +2,9 @@
 // the desired state (Bitrix24) and the actual state (Learn plus the stored
 // mapping), computes a plan as a pure function (BuildPlan) and applies it,
 // recording each applied step at once so that a killed run converges when run
-// again (DESIGN §6).
+// again (docs/architecture.md, "Sync rules the code relies on").
 //
-// Choices where DESIGN is silent:
+// Choices of this package's own:
 //
 //   - Departments that leave the scope (deselected, deleted in Bitrix24) are
 //     left in Learn as they are: Learn refuses to delete non-empty
@@ -140,7 +140,8 @@ type Safeguard struct {
 	MinCount int     // fewer deactivations than this are never held
 }
 
-// DefaultSafeguard is DESIGN §6: more than 10 % and at least 10 users.
+// DefaultSafeguard holds deactivations of more than 10 % and at least 10
+// users (docs/architecture.md, "Sync rules the code relies on").
 var DefaultSafeguard = Safeguard{Percent: 10, MinCount: 10}
 
 // Options are the portal's settings that shape the plan.

@@ -115,11 +115,11 @@ func TestSyncChanges(t *testing.T) {
 	}
 
 	// The report of the last run names the object, before and after.
-	runs, err := e.syncer.Store().Runs(context.Background(), portalID, 1)
+	runs, err := e.syncer.store.Runs(context.Background(), portalID, 1)
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("runs %v %v", runs, err)
 	}
-	items, err := e.syncer.Store().RunItems(context.Background(), portalID, runs[0].ID)
+	items, err := e.syncer.store.RunItems(context.Background(), portalID, runs[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestSyncKillPoints(t *testing.T) {
 			if w := e.writes() - before; w != 0 {
 				t.Fatalf("third run wrote %d times", w)
 			}
-			runs, _ := e.syncer.Store().Runs(context.Background(), id, 5)
+			runs, _ := e.syncer.store.Runs(context.Background(), id, 5)
 			if len(runs) != 3 || runs[2].Status != RunFailed {
 				t.Fatalf("killed run not recorded as failed: %+v", runs)
 			}
@@ -268,7 +268,7 @@ func TestSyncBadCredentials(t *testing.T) {
 	if n := e.portals[portalID].TotalRequests(); n > 2 { // install only
 		t.Errorf("bitrix24 read %d times despite bad Learn credentials", n)
 	}
-	run, _ := e.syncer.Store().Run(context.Background(), portalID, rep.RunID)
+	run, _ := e.syncer.store.Run(context.Background(), portalID, rep.RunID)
 	if run.Status != RunFailed || !strings.Contains(run.Error, "wrong email or password") {
 		t.Fatalf("run %+v", run)
 	}
@@ -335,7 +335,7 @@ func TestSyncSafeguard(t *testing.T) {
 	if rep.Status != RunHeld || rep.Counts["user.held"] != len(fired) || e.writes() != before {
 		t.Fatalf("status %s counts %v writes %d", rep.Status, rep.Counts, e.writes()-before)
 	}
-	held, err := e.syncer.Store().LatestHeld(context.Background(), portalID)
+	held, err := e.syncer.store.LatestHeld(context.Background(), portalID)
 	if err != nil || held == nil || len(held.Held) != len(fired) {
 		t.Fatalf("held run %+v %v", held, err)
 	}
@@ -347,7 +347,7 @@ func TestSyncSafeguard(t *testing.T) {
 	if rep.Counts["user.deactivate"] != len(fired) || rep.Status == RunHeld {
 		t.Fatalf("approved run: %s %v", rep.Status, rep.Counts)
 	}
-	if held, _ := e.syncer.Store().LatestHeld(context.Background(), portalID); held != nil {
+	if held, _ := e.syncer.store.LatestHeld(context.Background(), portalID); held != nil {
 		t.Fatalf("still held after approval: %+v", held)
 	}
 	st := e.state()
@@ -453,7 +453,7 @@ func TestSyncRefusals(t *testing.T) {
 	if rep.Status != RunPartial || rep.Counts["user.refused"] == 0 || rep.Counts["user.create"] == 0 {
 		t.Fatalf("status %s counts %v", rep.Status, rep.Counts)
 	}
-	items, err := e.syncer.Store().RunItems(context.Background(), portalID, rep.RunID)
+	items, err := e.syncer.store.RunItems(context.Background(), portalID, rep.RunID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestSyncRefusals(t *testing.T) {
 	// The next run reports each user the plan leaves inactive as waiting for
 	// a licence, without trying to activate them again, and still finishes.
 	rep = e.run(portalID, TriggerScheduled)
-	items, _ = e.syncer.Store().RunItems(context.Background(), portalID, rep.RunID)
+	items, _ = e.syncer.store.RunItems(context.Background(), portalID, rep.RunID)
 	limit := 0
 	for _, it := range items {
 		if it.Action == ActionReactivate && it.Status == ItemWaiting && strings.Contains(it.Reason, "licence") {

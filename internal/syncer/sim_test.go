@@ -73,7 +73,7 @@ func newSimEnv(tb testing.TB, o simOpts) *simEnv {
 		Pool:     e.pool,
 		Settings: e,
 		NewLearn: func(ctx context.Context, portalID int64, s Settings) (Learn, error) {
-			c, err := NewLearnClient(learn.Options{BaseURL: e.lsrv.URL, AllowHTTP: true, Retry: retry})(ctx, portalID, s)
+			c, err := newLearnClient(learn.Options{BaseURL: e.lsrv.URL, AllowHTTP: true, Retry: retry})(ctx, portalID, s)
 			if err != nil {
 				return nil, err
 			}
@@ -151,7 +151,8 @@ func (e *simEnv) state() learnsim.State {
 func (e *simEnv) writes() int64 { return e.lsim.Counts(simAccount).Writes }
 
 // expectation is the Learn state a portal should produce, computed straight
-// from the Bitrix24 data and DESIGN §6, independently of the plan code.
+// from the Bitrix24 data and the sync rules (docs/architecture.md),
+// independently of the plan code.
 type expectation struct {
 	depts map[int64]int64 // b24 department -> b24 parent (0 for the portal root)
 	users map[string]int64

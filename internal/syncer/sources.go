@@ -159,22 +159,6 @@ func fromLearn(ds []learn.Department, us []learn.User) ([]LearnDepartment, []Lea
 	return outD, outU
 }
 
-// NewLearnClient is a Config.NewLearn that builds a *learn.Client for the
-// portal's stored account, URL and admin credentials.
-func NewLearnClient(opts learn.Options) func(ctx context.Context, portalID int64, s Settings) (Learn, error) {
-	return func(ctx context.Context, portalID int64, s Settings) (Learn, error) {
-		o := opts
-		if o.BaseURL == "" {
-			o.BaseURL = s.LearnAPIURL
-		}
-		c, err := learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, o)
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}
-}
-
 // Scope counts what a selection covers in a Bitrix24 org, by the same rules
 // as a sync: in-scope departments (the portal's root aside) and the active
 // employees who would be in Learn. The activation request reports it.

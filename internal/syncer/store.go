@@ -47,7 +47,8 @@ const (
 	ItemConflict = "conflict"
 )
 
-// DefaultRetention is how long run reports are kept (DESIGN §6).
+// DefaultRetention is how long run reports are kept (docs/architecture.md,
+// "Sync rules the code relies on").
 const DefaultRetention = 90 * 24 * time.Hour
 
 // RunRecord is one row of sync_runs.

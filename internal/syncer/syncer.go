@@ -80,9 +80,6 @@ func New(cfg Config) *Syncer {
 	return &Syncer{cfg: cfg, store: NewStore(cfg.Pool), log: log}
 }
 
-// Store gives access to mappings and run reports.
-func (s *Syncer) Store() *Store { return s.store }
-
 // Report is the outcome of a run.
 type Report struct {
 	RunID    int64

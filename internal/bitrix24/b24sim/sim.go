@@ -424,7 +424,7 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
 		return
 	case !rt.portal.installed() || rt.gen != rt.portal.gen:
-		// Which error a refresh gets after uninstall is UNCONFIRMED (§9.3);
+		// Which error a refresh gets after uninstall is not documented;
 		// the portal's AfterUninstall picks one.
 		gone := rt.portal.gone
 		s.mu.Unlock()

@@ -62,7 +62,7 @@ func TestLifecycle(t *testing.T) {
 	if p.Installed() || tok.MemberID != p.MemberID() || tok.ClientEndpoint != "http://"+p.Domain()+"/rest/" {
 		t.Fatalf("install: %+v", tok)
 	}
-	// The first open goes to the installer with the §9.1 fields.
+	// The first open goes to the installer with the frame POST's fields.
 	resp, err := p.Open(ctx, nil, p.AdminID())
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("ONAPPUPDATE %+v", upd)
 	}
 
-	// Reinstall: bind, finish, uninstall with CLEAN → ONAPPUNINSTALL shaped like §9.3.
+	// Reinstall: bind, finish, uninstall with CLEAN → ONAPPUNINSTALL shaped like the sample.
 	tok = p.Install()
 	c2 := bitrix24.New(bitrix24.Config{Tokens: bitrix24.NewMemoryTokenSource(oauth, bitrix24.Token(tok))})
 	if err := c2.EventBind(ctx, "ONAPPUNINSTALL", appSrv.URL+"/b24/events"); err != nil {

@@ -123,12 +123,6 @@ func getStr(m map[string]any, key string) (string, bool) {
 	return fmt.Sprint(v), true
 }
 
-func getBool(m map[string]any, key string) bool {
-	s, _ := getStr(m, key)
-	b, _ := strconv.ParseBool(strings.TrimSpace(s))
-	return b
-}
-
 func getInt(m map[string]any, key string) (int, bool) {
 	s, ok := getStr(m, key)
 	if !ok {

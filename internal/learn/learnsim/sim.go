@@ -1,5 +1,5 @@
 // Package learnsim is an in-process iSpring Learn server for tests, benchmarks and
-// the demo, faithful to shared/reference/ispring-learn.md (§11 is its spec):
+// the demo, faithful to docs/learn-api.md (the sample traffic is its spec):
 //
 //   - several accounts in one process, chosen by the X-Auth-Account-Url header
 //     (header auth with X-Auth-Email / X-Auth-Password), or by a bearer token from

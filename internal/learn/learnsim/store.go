@@ -297,7 +297,7 @@ func (a *account) setDeptSub(id string, s, co *sub) *apiErr {
 
 var roles = map[string]bool{
 	"learner": true, "administrator": true, "department_administrator": true, "publisher": true, "custom": true,
-	// EU docs' names, tolerated (reference §7)
+	// EU docs' names, tolerated (docs/learn-api.md, "Roles")
 	"learners": true, "account_administrators": true, "department_administrators": true, "course_authors": true, "supervisor": true,
 }
 
