@@ -89,7 +89,7 @@ func fatal(ctx context.Context, err error) bool {
 // learns which field to fill without being shown the server's text.
 func stepReason(s Step, err error) string {
 	known := []string{"login", "email", "first_name", "last_name", "job_title", "phone"}
-	known = append(known, slices.Sorted(maps.Keys(s.After))...)
+	known = append(known, slices.Sorted(maps.Keys(s.after()))...)
 	if f := learn.MentionedField(err, known); f != "" {
 		return err.Error() + "; Learn names the field " + f
 	}
@@ -206,7 +206,7 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 	a.log.Warn("sync step not applied", slog.Int64("portal_id", a.portalID), slog.String("kind", string(s.Kind)),
 		slog.String("action", string(s.Action)), slog.Int64("b24_id", s.B24ID), slog.Any("error", err))
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
-		After: s.After, Reason: stepReason(s, err), Status: status}
+		After: s.after(), Reason: stepReason(s, err), Status: status}
 	return a.rec.record(StepRecord{Item: it})
 }
 
@@ -220,7 +220,7 @@ func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) 
 	recs := make([]StepRecord, len(steps))
 	for i, s := range steps {
 		recs[i].Item = RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Action: s.Action, Before: s.Before,
-			After: s.After, Reason: s.Reason, Status: ItemApplied}
+			After: s.after(), Reason: s.Reason, Status: ItemApplied}
 		if s.Action != ActionSupervisor {
 			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.Fingerprint}
 			if s.Kind == KindUser {

@@ -32,6 +32,14 @@ import (
 // benchmark process holds only the syncer, its Postgres pool and the test
 // harness, and its peak RSS and heap are the app's.
 
+// BenchmarkSync1k is the same for 1,000 employees and 40 departments, the
+// first row of the cost-as-the-work-grows table (docs/benchmarks.md):
+//
+//	go test -run '^$' -bench BenchmarkSync1k -benchtime 2x ./internal/syncer
+func BenchmarkSync1k(b *testing.B) {
+	benchSync(b, 1_000, 40)
+}
+
 // BenchmarkSync10k syncs a generated org of 10,000 employees and 400
 // departments with Bitrix24's 2 req/s bucket and 20 ms Learn latency:
 //

@@ -235,6 +235,10 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	}
 	rep.Plan = plan
 	rep.Phases["plan"] = time.Since(t0)
+	// The plan has what the rest of the run needs: both sides as read are
+	// let go before the writes (at 100,000 employees, tens of MB).
+	in = Input{}
+	org.release()
 
 	if trigger == TriggerPreview {
 		var items []RunItem
@@ -425,6 +429,15 @@ func (o *orgRead) wait(ctx context.Context) (Desired, time.Duration, error) {
 	}
 }
 
+// release drops the org read once the plan is built.
+func (o *orgRead) release() {
+	select {
+	case <-o.done:
+		o.desired = Desired{}
+	default:
+	}
+}
+
 // stop cuts the read short and waits for it, if it was started.
 func (o *orgRead) stop() {
 	o.cancel()
@@ -609,5 +622,5 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 
 func itemOf(st Step, status string) RunItem {
 	return RunItem{Kind: st.Kind, B24ID: st.B24ID, LearnID: st.LearnID, Action: st.Action,
-		Before: st.Before, After: st.After, Reason: st.Reason, Status: status}
+		Before: st.Before, After: st.after(), Reason: st.Reason, Status: status}
 }
