@@ -35,6 +35,7 @@ type applier struct {
 	invitation string
 	layout     Layout
 	account    string // AccountKey of the Learn account
+	rec        *recorder
 
 	mu      sync.Mutex
 	deptIDs map[int64]string
@@ -88,7 +89,7 @@ func fatal(ctx context.Context, err error) bool {
 // learns which field to fill without being shown the server's text.
 func stepReason(s Step, err error) string {
 	known := []string{"login", "email", "first_name", "last_name", "job_title", "phone"}
-	known = append(known, slices.Sorted(maps.Keys(s.After))...)
+	known = append(known, slices.Sorted(maps.Keys(s.after()))...)
 	if f := learn.MentionedField(err, known); f != "" {
 		return err.Error() + "; Learn names the field " + f
 	}
@@ -191,7 +192,7 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 		a.mu.Unlock()
 		it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 			After: s.Before, Reason: reasonLicence + " (Learn: " + err.Error() + ")", Status: ItemWaiting}
-		return a.store.RecordItems(ctx, a.portalID, a.runID, []RunItem{it})
+		return a.rec.record(StepRecord{Item: it})
 	case refusal(err):
 		status = ItemRefused
 	}
@@ -205,38 +206,47 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 	a.log.Warn("sync step not applied", slog.Int64("portal_id", a.portalID), slog.String("kind", string(s.Kind)),
 		slog.String("action", string(s.Action)), slog.Int64("b24_id", s.B24ID), slog.Any("error", err))
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
-		After: s.After, Reason: stepReason(s, err), Status: status}
-	if rerr := a.store.RecordItems(ctx, a.portalID, a.runID, []RunItem{it}); rerr != nil {
-		return rerr
-	}
-	return nil
+		After: s.after(), Reason: stepReason(s, err), Status: status}
+	return a.rec.record(StepRecord{Item: it})
 }
 
 func (a *applier) record(ctx context.Context, s Step, learnID string) error {
-	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnID, Action: s.Action, Before: s.Before,
-		After: s.After, Reason: s.Reason, Status: ItemApplied}
-	var m *Mapping
-	if s.Action != ActionSupervisor {
-		m = &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnID, Fingerprint: s.Fingerprint}
-		if s.Kind == KindUser {
-			m.Account = a.account
+	return a.recordAll(ctx, []Step{s}, []string{learnID})
+}
+
+// recordAll records applied steps (learnIDs[i] is steps[i]'s object) in one
+// go and returns once they are durable.
+func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) error {
+	recs := make([]StepRecord, len(steps))
+	for i, s := range steps {
+		recs[i].Item = RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Action: s.Action, Before: s.Before,
+			After: s.after(), Reason: s.Reason, Status: ItemApplied}
+		if s.Action != ActionSupervisor {
+			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.Fingerprint}
+			if s.Kind == KindUser {
+				m.Account = a.account
+			}
+			recs[i].Mapping = m
 		}
 	}
-	if err := a.store.RecordStep(ctx, a.portalID, a.runID, it, m); err != nil {
-		return fmt.Errorf("record step: %w", err)
+	if err := a.rec.record(recs...); err != nil {
+		return err
 	}
 	a.mu.Lock()
-	a.counts[string(s.Kind)+"."+string(s.Action)]++
-	if s.Kind == KindUser && (s.Action == ActionCreate || s.Action == ActionReactivate) {
-		a.activated[s.B24ID] = learnID
+	defer a.mu.Unlock()
+	for i, s := range steps {
+		learnID := learnIDs[i]
+		a.counts[string(s.Kind)+"."+string(s.Action)]++
+		if s.Kind == KindUser && (s.Action == ActionCreate || s.Action == ActionReactivate) {
+			a.activated[s.B24ID] = learnID
+		}
+		if s.Action == ActionReactivate {
+			a.tried = append(a.tried, s.B24ID)
+		}
+		if s.Kind == KindUser && a.account != "" {
+			a.owned[learnID] = true
+		}
 	}
-	if s.Action == ActionReactivate {
-		a.tried = append(a.tried, s.B24ID)
-	}
-	if s.Kind == KindUser && a.account != "" {
-		a.owned[learnID] = true
-	}
-	a.mu.Unlock()
 	return nil
 }
 
@@ -586,12 +596,7 @@ func (a *applier) moveChunk(ctx context.Context, d string, group []Step) error {
 		}
 		return learn.Parallel(ctx, a.par, group, a.one)
 	}
-	for _, s := range group {
-		if err := a.record(ctx, s, s.LearnID); err != nil {
-			return err
-		}
-	}
-	return nil
+	return a.recordAll(ctx, group, learnIDs(group))
 }
 
 // deactivateChunk deactivates users with the bulk endpoint; a failed call
@@ -625,10 +630,13 @@ func (a *applier) deactivateChunk(ctx context.Context, steps []Step) error {
 		}
 		return learn.Parallel(ctx, a.par, steps, a.one)
 	}
-	for _, s := range steps {
-		if err := a.record(ctx, s, s.LearnID); err != nil {
-			return err
-		}
+	return a.recordAll(ctx, steps, learnIDs(steps))
+}
+
+func learnIDs(steps []Step) []string {
+	ids := make([]string, len(steps))
+	for i, s := range steps {
+		ids[i] = s.LearnID
 	}
-	return nil
+	return ids
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,14 @@ import (
 // child process (this test binary re-run as TestBenchSimulators), so the
 // benchmark process holds only the syncer, its Postgres pool and the test
 // harness, and its peak RSS and heap are the app's.
+
+// BenchmarkSync1k is the same for 1,000 employees and 40 departments, the
+// first row of the cost-as-the-work-grows table (docs/benchmarks.md):
+//
+//	go test -run '^$' -bench BenchmarkSync1k -benchtime 2x ./internal/syncer
+func BenchmarkSync1k(b *testing.B) {
+	benchSync(b, 1_000, 40)
+}
 
 // BenchmarkSync10k syncs a generated org of 10,000 employees and 400
 // departments with Bitrix24's 2 req/s bucket and 20 ms Learn latency:
@@ -276,6 +285,10 @@ func newBenchEnv(b *testing.B, employees, departments int) *benchEnv {
 	return &benchEnv{sims: sims, syncer: s, portalID: id}
 }
 
+// heapProfEnvVar names a file peakMem writes a heap profile to whenever the
+// heap reaches a new peak (5 % above the last one written).
+const heapProfEnvVar = "B24LEARN_BENCH_HEAPPROF"
+
 // peakMem samples this process's heap in use until stop is called; stop
 // returns the peak heap and the peak RSS (VmHWM, reset at the start where
 // the kernel allows it) in MB.
@@ -290,10 +303,21 @@ func peakMem() (stop func() (heapMB, rssMB float64)) {
 		var ms runtime.MemStats
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
+		prof := os.Getenv(heapProfEnvVar)
+		var profiled uint64
 		for {
 			runtime.ReadMemStats(&ms)
 			if ms.HeapAlloc > peak.Load() {
 				peak.Store(ms.HeapAlloc)
+			}
+			// A heap profile near the peak shows what holds the memory
+			// (the profile is of the last GC, so near, not at).
+			if prof != "" && ms.HeapAlloc > profiled+profiled/20 {
+				profiled = ms.HeapAlloc
+				if f, err := os.Create(prof); err == nil {
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
 			}
 			select {
 			case <-done:

@@ -113,6 +113,16 @@ type Step struct {
 	Held        bool
 }
 
+// after is the state the step leaves: After, or for a user create, built
+// from its spec when asked (the report row is written once; 100,000 creates
+// need not each hold a map of their fields until then).
+func (s *Step) after() map[string]string {
+	if s.After == nil && s.Kind == KindUser && s.Action == ActionCreate && s.User != nil {
+		return specState(s.User, StatusActive)
+	}
+	return s.After
+}
+
 // Layout says how the portal's tree sits in the Learn account.
 type Layout struct {
 	Multi       bool   // several portals share the account
@@ -749,7 +759,7 @@ func (b *builder) usersStep() {
 			b.synced[e.ID] = true
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Kind: KindUser, Action: ActionCreate, B24ID: e.ID,
-				User: &want, After: specState(&want, StatusActive), Fingerprint: userFingerprint(&want),
+				User: &want, Fingerprint: userFingerprint(&want), // After: see Step.after
 			})
 			continue
 		}
@@ -767,7 +777,6 @@ func (b *builder) usersStep() {
 		if mapped && m.LearnID == lu.ID {
 			stored = m.Fingerprint
 		}
-		before := userState(lu)
 		n := len(b.plan.Steps)
 		var changed []string
 		if stored != fp {
@@ -791,7 +800,7 @@ func (b *builder) usersStep() {
 			}
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Kind: KindUser, Action: act, B24ID: e.ID, LearnID: lu.ID,
-				User: &want, Before: before, After: specState(&want, lu.Status), Changed: changed, Fingerprint: fp,
+				User: &want, Before: userState(lu), After: specState(&want, lu.Status), Changed: changed, Fingerprint: fp,
 			})
 		}
 		if lu.Status != StatusActive && mapped && m.LearnID == lu.ID && m.LicenceWait && !b.o.RetryLicence[e.ID] {
@@ -810,7 +819,7 @@ func (b *builder) usersStep() {
 		if len(b.plan.Steps) == n && (stored != fp || !mapped || m.LearnID != lu.ID) {
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Kind: KindUser, Action: ActionLink, B24ID: e.ID, LearnID: lu.ID,
-				Before: before, After: before, Fingerprint: fp,
+				Before: userState(lu), After: userState(lu), Fingerprint: fp,
 			})
 		}
 	}

@@ -143,37 +143,55 @@ func jsonOrNil(m map[string]string) []byte {
 	return b
 }
 
-// RecordStep stores the outcome of one applied step: its report row and, when
-// given, the mapping row, in one transaction, right after the Learn write.
+// StepRecord is the outcome of one applied step: its report row and, when
+// not nil, the mapping it makes.
+type StepRecord struct {
+	Item    RunItem
+	Mapping *Mapping
+}
+
+const upsertMapping = `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn_id, fingerprint, updated_at)
+	VALUES ($1, $2, $3, $4, $5, now())
+	ON CONFLICT (portal_id, kind, b24_id)
+	DO UPDATE SET learn_id = EXCLUDED.learn_id, fingerprint = EXCLUDED.fingerprint, updated_at = now()`
+
+// The applier claimed an existing user before writing to it; a user it
+// created is claimed here, with its mapping.
+const insertOwner = `INSERT INTO learn_user_owners (learn_account, learn_id, portal_id)
+	VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+
+// RecordStep stores the outcome of one applied step in one transaction,
+// right after its Learn write.
 func (s *Store) RecordStep(ctx context.Context, portalID, runID int64, it RunItem, m *Mapping) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin record step: %w", err)
+	return s.RecordSteps(ctx, portalID, runID, []StepRecord{{Item: it, Mapping: m}})
+}
+
+// RecordSteps stores the outcomes of several applied steps in one
+// transaction and one round trip: all of them or none.
+func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []StepRecord) error {
+	if len(recs) == 0 {
+		return nil
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if m != nil {
-		_, err = tx.Exec(ctx, `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn_id, fingerprint, updated_at)
-			VALUES ($1, $2, $3, $4, $5, now())
-			ON CONFLICT (portal_id, kind, b24_id)
-			DO UPDATE SET learn_id = EXCLUDED.learn_id, fingerprint = EXCLUDED.fingerprint, updated_at = now()`,
-			portalID, string(m.Kind), m.B24ID, m.LearnID, m.Fingerprint)
-		if err != nil {
-			return fmt.Errorf("upsert mapping: %w", err)
-		}
-		if m.Kind == KindUser && m.Account != "" {
-			// The applier claimed an existing user before writing to it; a
-			// user it created is claimed here, with its mapping.
-			if _, err := tx.Exec(ctx, `INSERT INTO learn_user_owners (learn_account, learn_id, portal_id)
-				VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, m.Account, m.LearnID, portalID); err != nil {
-				return fmt.Errorf("record owner: %w", err)
+	batch := &pgx.Batch{}
+	for _, r := range recs {
+		if m := r.Mapping; m != nil {
+			batch.Queue(upsertMapping, portalID, string(m.Kind), m.B24ID, m.LearnID, m.Fingerprint)
+			if m.Kind == KindUser && m.Account != "" {
+				batch.Queue(insertOwner, m.Account, m.LearnID, portalID)
 			}
 		}
+		batch.Queue(insertItem, itemArgs(portalID, runID, r.Item)...)
 	}
-	if _, err := tx.Exec(ctx, insertItem, itemArgs(portalID, runID, it)...); err != nil {
-		return fmt.Errorf("insert run item: %w", err)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin record steps: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("record steps: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit record step: %w", err)
+		return fmt.Errorf("commit record steps: %w", err)
 	}
 	return nil
 }

@@ -232,6 +232,10 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	}
 	rep.Plan = plan
 	rep.Phases["plan"] = time.Since(t0)
+	// The plan has what the rest of the run needs: both sides as read are
+	// let go before the writes (at 100,000 employees, tens of MB).
+	in = Input{}
+	org.release()
 
 	if trigger == TriggerPreview {
 		var items []RunItem
@@ -265,8 +269,10 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	}
 	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
 	a.account, a.owned = account, own
+	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)
 	t0 = time.Now()
 	applyErr := a.apply(ctx, plan.Steps)
+	a.rec.close()
 	rep.Phases["apply"] = time.Since(t0)
 	rep.Writes = a.writes
 	rep.Counts = a.counts
@@ -420,6 +426,15 @@ func (o *orgRead) wait(ctx context.Context) (Desired, time.Duration, error) {
 	}
 }
 
+// release drops the org read once the plan is built.
+func (o *orgRead) release() {
+	select {
+	case <-o.done:
+		o.desired = Desired{}
+	default:
+	}
+}
+
 // stop cuts the read short and waits for it, if it was started.
 func (o *orgRead) stop() {
 	o.cancel()
@@ -520,6 +535,9 @@ func (s *Syncer) licenceRetries(ctx context.Context, portalID int64, learnActive
 	return out, nil
 }
 
+// readBackParallel is how many read-back listings go out at once.
+const readBackParallel = 8
+
 // licenceOutcome reads back the users this run created or reactivated: past
 // its plan Learn keeps them inactive without an error (docs/learn-api.md,
 // "Plan limit"). It records who waits for a licence now, and Learn's active
@@ -542,29 +560,49 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 			byLearn[id] = b24
 		}
 		slices.Sort(ids)
-		// In chunks, so the ids fit in the request's address.
-		read := func(page []learn.User) error {
-			for _, u := range page {
-				b24, ok := byLearn[u.ID]
-				if !ok {
-					continue
-				}
-				if u.Status == StatusActive {
-					learnActive++
-					continue
-				}
-				waiting = append(waiting, b24)
-				tried = append(tried, b24)
-				items = append(items, RunItem{Kind: KindUser, B24ID: b24, LearnID: u.ID, Action: ActionReactivate,
-					Before: map[string]string{"status": strconv.Itoa(u.Status)}, After: map[string]string{"status": strconv.Itoa(u.Status)},
-					Reason: reasonLicence, Status: ItemWaiting})
-			}
-			return nil
+		// In chunks, so the ids fit in the request's address; several at
+		// once (reads do not take write permits), their outcomes kept in
+		// chunk order.
+		chunks := slices.Collect(slices.Chunk(ids, bulkSize))
+		type backRead struct {
+			active         int
+			waiting, tried []int64
+			items          []RunItem
 		}
-		for chunk := range slices.Chunk(ids, bulkSize) {
-			if err := lc.ListUsersWithin(ctx, learn.UserFilter{UserIDs: chunk}, learn.LimitsFor(len(chunk)), read); err != nil {
-				return nil, fmt.Errorf("read back activated learn users: %w", err)
-			}
+		outs := make([]backRead, len(chunks))
+		idx := make([]int, len(chunks))
+		for i := range idx {
+			idx[i] = i
+		}
+		err := learn.Parallel(ctx, readBackParallel, idx, func(ctx context.Context, i int) error {
+			o := &outs[i]
+			return lc.ListUsersWithin(ctx, learn.UserFilter{UserIDs: chunks[i]}, learn.LimitsFor(len(chunks[i])), func(page []learn.User) error {
+				for _, u := range page {
+					b24, ok := byLearn[u.ID]
+					if !ok {
+						continue
+					}
+					if u.Status == StatusActive {
+						o.active++
+						continue
+					}
+					o.waiting = append(o.waiting, b24)
+					o.tried = append(o.tried, b24)
+					o.items = append(o.items, RunItem{Kind: KindUser, B24ID: b24, LearnID: u.ID, Action: ActionReactivate,
+						Before: map[string]string{"status": strconv.Itoa(u.Status)}, After: map[string]string{"status": strconv.Itoa(u.Status)},
+						Reason: reasonLicence, Status: ItemWaiting})
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read back activated learn users: %w", err)
+		}
+		for _, o := range outs {
+			learnActive += o.active
+			waiting = append(waiting, o.waiting...)
+			tried = append(tried, o.tried...)
+			items = append(items, o.items...)
 		}
 	}
 	// This run's deactivations are not subtracted: the count is the one at
@@ -581,5 +619,5 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 
 func itemOf(st Step, status string) RunItem {
 	return RunItem{Kind: st.Kind, B24ID: st.B24ID, LearnID: st.LearnID, Action: st.Action,
-		Before: st.Before, After: st.After, Reason: st.Reason, Status: status}
+		Before: st.Before, After: st.after(), Reason: st.Reason, Status: status}
 }
