@@ -36,7 +36,7 @@ type PortalRow struct {
 	// (the alert state internal/alert keeps).
 	Held      bool
 	CreatedAt time.Time
-	LastRun         *Run
+	LastRun   *Run
 }
 
 // Attention says whether the portal needs someone to look at it.
