@@ -52,7 +52,21 @@ type RequestsView struct {
 // PortalsView lists portals.
 type PortalsView struct {
 	Nav     ConsoleNav
+	Filter  string // "" or one of manager.PortalFilters
 	Portals []*manager.PortalRow
+}
+
+// mgrPortalFilterText names a portal filter in the console.
+func mgrPortalFilterText(f string) string {
+	switch f {
+	case manager.FilterNeedsAttention:
+		return "Needs attention"
+	case manager.FilterNoAccess:
+		return "No Bitrix24 access"
+	case manager.FilterHeld:
+		return "Held"
+	}
+	return "All"
 }
 
 // PortalView is one portal's detail.

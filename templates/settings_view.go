@@ -38,6 +38,10 @@ type SettingsForm struct {
 	SendLoginEmail           bool
 	HeadsAsManagers          bool
 	ParentHeadsAsSupervisors bool
+	// AlertsOn is the alerts' switch; AlertEmail their address, for admins
+	// only (prefilled from the admin's Bitrix24 profile until first saved).
+	AlertsOn   bool
+	AlertEmail string
 }
 
 // StatusView is the status panel: the one model both the settings page and

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/alert"
 	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
 	"b24learn/internal/syncer"
@@ -130,6 +131,11 @@ func keysInUse(t *testing.T) []string {
 	for _, s := range []activation.State{activation.StateInactive, activation.StateRequested, activation.StateActive, activation.StateSuspended} {
 		keys["act_"+string(s)] = true
 	}
+	// The alert e-mails name their state (internal/alert's Message).
+	for _, st := range alert.States {
+		keys["alert."+string(st)+".subject"], keys["alert."+string(st)+".body"], keys["alert.recovered."+string(st)] = true, true, true
+	}
+	keys["alert.recovered.subject"], keys["alert.last_error"], keys["alert.footer"] = true, true, true
 	for _, tr := range []syncer.Trigger{syncer.TriggerScheduled, syncer.TriggerManual, syncer.TriggerApproved, syncer.TriggerPreview} {
 		keys["trig_"+string(tr)] = true
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +48,8 @@ type world struct {
 	learnURL string
 	now      time.Time
 	mu       sync.Mutex
+	// smtp, when set, is the processes' SMTP_URL.
+	smtp *url.URL
 }
 
 type process struct {
@@ -124,7 +127,7 @@ func (w *world) startProcess() *process {
 		},
 		Logger: log,
 	})
-	cfg := &config.Config{CatchUpWindow: 3 * time.Hour, ReportRetention: 90 * 24 * time.Hour}
+	cfg := &config.Config{CatchUpWindow: 3 * time.Hour, ReportRetention: 90 * 24 * time.Hour, SMTPURL: w.smtp}
 	workers, err := NewWorkers(Deps{Log: log, Config: cfg, Pool: pool, Sync: sy, BusySnooze: 200 * time.Millisecond})
 	if err != nil {
 		w.t.Fatal(err)
@@ -350,7 +353,7 @@ func TestFailuresMarkNeedsAttention(t *testing.T) {
 		return n, attention, last
 	}
 	for i := 1; i <= 3; i++ {
-		if err := sw.run(ctx, portal, func(ctx context.Context) error { return sw.sync(ctx, portal, syncer.TriggerManual) }); err == nil {
+		if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) { return sw.sync(ctx, portal, syncer.TriggerManual) }); err == nil {
 			t.Fatal("sync with a wrong Learn password succeeded")
 		}
 		n, attention, last := state()
@@ -361,7 +364,7 @@ func TestFailuresMarkNeedsAttention(t *testing.T) {
 	if _, err := settings.Save(ctx, w.pool, w.keyring, portal, 0, func(s *settings.Settings) { s.Password = learnPassword }); err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.run(ctx, portal, func(ctx context.Context) error { return sw.sync(ctx, portal, syncer.TriggerManual) }); err != nil {
+	if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) { return sw.sync(ctx, portal, syncer.TriggerManual) }); err != nil {
 		t.Fatalf("sync after fixing the password: %v", err)
 	}
 	if n, attention, last := state(); n != 0 || attention || last != "" {

@@ -95,6 +95,9 @@ func NewWorkers(d Deps) (*river.Workers, error) {
 	if err := addLeadWorker(w, d); err != nil {
 		return nil, err
 	}
+	if err := addAlertWorker(w, d); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/alert"
 )
 
 // LeadForwardArgs forwards one activation request to the iSpring managers
@@ -43,6 +44,29 @@ func (LeadForwardArgs) InsertOpts() river.InsertOpts {
 type LeadForwardWorker struct {
 	river.WorkerDefaults[LeadForwardArgs]
 	Forwarder *activation.Forwarder
+}
+
+// mailFrom is the sender of the app's e-mails when SMTP_URL has no ?from=.
+func mailFrom(d Deps) string {
+	if d.Config.PublicURL != nil {
+		return "b24learn@" + d.Config.PublicURL.Hostname()
+	}
+	return "b24learn@localhost"
+}
+
+// addAlertWorker registers the portal admins' alert e-mails (called by
+// NewWorkers); without SMTP_URL the jobs complete unsent.
+func addAlertWorker(w *river.Workers, d Deps) error {
+	aw := &alert.Worker{Log: d.Log, Pool: d.Pool}
+	if d.Config.SMTPURL != nil {
+		m, err := activation.NewMailer(d.Config.SMTPURL, mailFrom(d), nil)
+		if err != nil {
+			return fmt.Errorf("SMTP_URL: %w", err)
+		}
+		aw.Mail = m
+	}
+	river.AddWorker(w, aw)
+	return nil
 }
 
 // NewLeadForwardWorker builds the channels from SMTP_URL, MANAGER_EMAILS and

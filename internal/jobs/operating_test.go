@@ -27,7 +27,7 @@ func TestOperatingLimitSnoozesUntilReset(t *testing.T) {
 		op := &bitrix24.OperatingLimitError{Method: "user.get", ResetAt: time.Now().Add(wait),
 			Err: &bitrix24.APIError{Code: "OPERATION_TIME_LIMIT", HTTPStatus: 429}}
 		s := &syncWorkers{deps: Deps{Sync: failingSync{fmt.Errorf("read bitrix24: list users: %w", op)}}}
-		err := s.sync(context.Background(), 1, syncer.TriggerScheduled)
+		_, err := s.sync(context.Background(), 1, syncer.TriggerScheduled)
 		var snooze *river.JobSnoozeError
 		if !errors.As(err, &snooze) {
 			t.Fatalf("reset in %v: err = %v, want a snooze", wait, err)

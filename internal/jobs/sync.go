@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/alert"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
 	"b24learn/internal/settings"
@@ -53,7 +55,7 @@ func (w *ScheduledSyncWorker) Timeout(*river.Job[ScheduledSyncArgs]) time.Durati
 }
 
 func (w *ScheduledSyncWorker) Work(ctx context.Context, job *river.Job[ScheduledSyncArgs]) error {
-	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) error {
+	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) (*syncer.Report, error) {
 		return w.s.sync(ctx, job.Args.PortalID, syncer.TriggerScheduled)
 	})
 }
@@ -67,7 +69,7 @@ type SyncWorker struct {
 func (w *SyncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return syncTimeout }
 
 func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
-	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) error {
+	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) (*syncer.Report, error) {
 		return w.s.sync(ctx, job.Args.PortalID, job.Args.Trigger)
 	})
 }
@@ -87,17 +89,19 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 	if err := w.s.checkRunnable(ctx, job.Args.PortalID, false); err != nil {
 		return err
 	}
-	return noRetryOfRefusedAnswers(w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview))
+	_, err := w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview)
+	return noRetryOfRefusedAnswers(err)
 }
 
 // run executes one sync attempt and keeps the portal's health: a success
 // clears it; the configured number of failures in a row marks the portal
-// "needs attention" with the last error.
-func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.Context) error) error {
+// "needs attention" with the last error. Either way the portal's alert
+// states are observed in the same transaction (internal/alert).
+func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.Context) (*syncer.Report, error)) error {
 	if err := s.checkRunnable(ctx, portalID, true); err != nil {
 		return err
 	}
-	err := fn(ctx)
+	rep, err := fn(ctx)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		// The process is shutting down and cancelled the job: hand it back
 		// at once for another process to resume. It is not the portal's
@@ -108,7 +112,7 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 	var cancel *river.JobCancelError
 	switch {
 	case err == nil:
-		return s.recordSuccess(ctx, portalID)
+		return s.recordSuccess(ctx, portalID, rep)
 	case errors.As(err, &snooze), errors.As(err, &cancel):
 		return err
 	}
@@ -133,16 +137,16 @@ func noRetryOfRefusedAnswers(err error) error {
 // sync calls the engine and turns "busy" and rate limits into a snooze, which
 // spends no attempt: the syncer's per-portal advisory lock allows one sync of
 // a portal at a time across all processes, and a second one waits its turn.
-func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.Trigger) error {
+func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
 	rep, err := s.deps.Sync.Run(ctx, portalID, trigger)
 	s.observe(trigger, rep)
 	if errors.Is(err, syncer.ErrBusy) {
-		return river.JobSnooze(cmp.Or(s.deps.BusySnooze, defaultBusySnooze))
+		return rep, river.JobSnooze(cmp.Or(s.deps.BusySnooze, defaultBusySnooze))
 	}
 	if d, ok := rateLimited(err); ok {
-		return river.JobSnooze(d)
+		return rep, river.JobSnooze(d)
 	}
-	return err
+	return rep, err
 }
 
 // observe records a run that got as far as its report row; a sync that
@@ -210,8 +214,16 @@ func (s *syncWorkers) runnable(ctx context.Context, portalID int64, active bool)
 	return ok || (!active && why == settings.NotActive), nil
 }
 
-func (s *syncWorkers) recordSuccess(ctx context.Context, portalID int64) error {
-	_, err := s.deps.Pool.Exec(ctx, `
+// recordSuccess clears the portal's health. A run that finished tells
+// whether deactivations are held: a held run begins the state, any other
+// finished run ends it.
+func (s *syncWorkers) recordSuccess(ctx context.Context, portalID int64, rep *syncer.Report) error {
+	var held *bool
+	if rep != nil && rep.Status != "" && rep.Status != syncer.RunRunning {
+		h := rep.Status == syncer.RunHeld
+		held = &h
+	}
+	err := s.recordHealth(ctx, portalID, held, `
 		UPDATE portals SET sync_failures = 0, needs_attention = false, last_sync_error = '', updated_at = now()
 		WHERE id = $1 AND (sync_failures <> 0 OR needs_attention)`, portalID)
 	if err != nil {
@@ -228,11 +240,44 @@ func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause e
 	// Tokens Bitrix24 will never accept again (app removed, access revoked,
 	// unpaid) stop the portal's syncs until an admin opens the app.
 	reconnect := bitrix24.IsPermanentAuthError(cause) || errors.Is(cause, bitrix24.ErrNeedsReconnect)
-	_, err := s.deps.Pool.Exec(ctx, `
+	err := s.recordHealth(ctx, portalID, nil, `
 		UPDATE portals SET sync_failures = sync_failures + 1,
 		       needs_attention = sync_failures + 1 >= $2,
 		       needs_reconnect = needs_reconnect OR $4,
 		       last_sync_error = left($3, 1000), updated_at = now()
 		WHERE id = $1`, portalID, limit, cause.Error(), reconnect)
-	return err
+	if err != nil {
+		return fmt.Errorf("record sync failure: %w", err)
+	}
+	return nil
+}
+
+// recordHealth runs the health update and observes the portal's alert
+// states in one transaction, so an alert e-mail is queued exactly when the
+// change is stored. The token refresh that finds the access gone sets
+// needs_reconnect in a transaction of its own; the failed run that follows
+// observes it here.
+func (s *syncWorkers) recordHealth(ctx context.Context, portalID int64, held *bool, update string, args ...any) error {
+	ins, cerr := river.ClientFromContextSafely[pgx.Tx](ctx)
+	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, update, args...); err != nil {
+			return err
+		}
+		if cerr != nil {
+			// Outside River (a test calling the worker directly) there is no
+			// queue for the e-mail; the health is still kept.
+			return nil
+		}
+		var o alert.Observed
+		o.Held = held
+		err := tx.QueryRow(ctx, `SELECT needs_attention, needs_reconnect FROM portals WHERE id = $1`, portalID).
+			Scan(&o.Attention, &o.Reconnect)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read portal health: %w", err)
+		}
+		return alert.Observe(ctx, tx, ins, portalID, o)
+	})
 }

@@ -32,8 +32,11 @@ type PortalRow struct {
 	LearnURL        string
 	NeedsReconnect  bool
 	NeedsAttention  bool
-	CreatedAt       time.Time
-	LastRun         *Run
+	// Held: the latest finished run held deactivations for approval
+	// (the alert state internal/alert keeps).
+	Held      bool
+	CreatedAt time.Time
+	LastRun   *Run
 }
 
 // Attention says whether the portal needs someone to look at it.
@@ -43,7 +46,9 @@ func (p *PortalRow) Attention() bool {
 
 const portalQuery = `
 	SELECT p.id, p.domain, p.member_id, p.install_state, p.activation_state, coalesce(s.learn_url, ''),
-	       p.needs_reconnect, p.needs_attention, p.created_at,
+	       p.needs_reconnect, p.needs_attention,
+	       EXISTS (SELECT 1 FROM portal_alerts a WHERE a.portal_id = p.id AND a.state = 'held' AND a.active),
+	       p.created_at,
 	       r.id, r.trigger, r.status, r.started_at, r.finished_at, r.error
 	FROM portals p
 	LEFT JOIN portal_settings s ON s.portal_id = p.id
@@ -61,7 +66,7 @@ func scanPortalRow(row pgx.Row) (*PortalRow, error) {
 		finished           *time.Time
 	)
 	err := row.Scan(&p.ID, &p.Domain, &p.MemberID, &p.InstallState, &p.ActivationState, &p.LearnURL,
-		&p.NeedsReconnect, &p.NeedsAttention, &p.CreatedAt, &runID, &trig, &status, &started, &finished, &rerr)
+		&p.NeedsReconnect, &p.NeedsAttention, &p.Held, &p.CreatedAt, &runID, &trig, &status, &started, &finished, &rerr)
 	if err != nil {
 		return nil, err
 	}
@@ -71,9 +76,40 @@ func scanPortalRow(row pgx.Row) (*PortalRow, error) {
 	return &p, nil
 }
 
+// The console's portal filters: the states the portals' admins are alerted
+// about.
+const (
+	FilterNeedsAttention = "needs_attention"
+	FilterNoAccess       = "needs_reconnect"
+	FilterHeld           = "held"
+)
+
+// PortalFilters lists the filters in the order the console shows them.
+var PortalFilters = []string{FilterNeedsAttention, FilterNoAccess, FilterHeld}
+
+// ErrBadFilter is a filter ListPortalsIn does not know.
+var ErrBadFilter = errors.New("unknown portal filter")
+
+var filterSQL = map[string]string{
+	"":                   `true`,
+	FilterNeedsAttention: `p.needs_attention`,
+	FilterNoAccess:       `p.needs_reconnect`,
+	FilterHeld:           `EXISTS (SELECT 1 FROM portal_alerts a WHERE a.portal_id = p.id AND a.state = 'held' AND a.active)`,
+}
+
 // ListPortals lists every portal for the console, newest first.
 func ListPortals(ctx context.Context, db store.DBTX, limit int) ([]*PortalRow, error) {
-	rows, err := db.Query(ctx, portalQuery+` ORDER BY p.created_at DESC, p.id DESC LIMIT $1`, limit)
+	return ListPortalsIn(ctx, db, "", limit)
+}
+
+// ListPortalsIn lists the portals in the state filter names ("" every
+// portal), newest first.
+func ListPortalsIn(ctx context.Context, db store.DBTX, filter string, limit int) ([]*PortalRow, error) {
+	where, ok := filterSQL[filter]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrBadFilter, filter)
+	}
+	rows, err := db.Query(ctx, portalQuery+` WHERE `+where+` ORDER BY p.created_at DESC, p.id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list portals: %w", err)
 	}

@@ -361,12 +361,17 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePortals(w http.ResponseWriter, r *http.Request) {
-	ps, err := manager.ListPortals(r.Context(), s.pool, managerListLimit)
+	filter := r.URL.Query().Get("state")
+	ps, err := manager.ListPortalsIn(r.Context(), s.pool, filter, managerListLimit)
+	if errors.Is(err, manager.ErrBadFilter) {
+		s.error(w, r, apperr.New(apperr.EINVALID, "Unknown portal filter: use needs_attention, needs_reconnect or held."))
+		return
+	}
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	s.renderConsole(w, r, http.StatusOK, templates.ManagerPortals(templates.PortalsView{Nav: s.consoleNav(r, "portals"), Portals: ps}))
+	s.renderConsole(w, r, http.StatusOK, templates.ManagerPortals(templates.PortalsView{Nav: s.consoleNav(r, "portals"), Filter: filter, Portals: ps}))
 }
 
 func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,8 @@ const (
 	fieldHeadsManagers = "heads_as_managers"
 	fieldParentHeads   = "parent_heads_as_supervisors"
 	fieldDepartments   = "departments"
+	fieldAlertEmail    = "alert_email"
+	fieldAlerts        = "alerts"
 	fieldForm          = "form" // a message about the whole form
 )
 
@@ -90,6 +93,10 @@ type settingsInput struct {
 	Departments              *settings.Scope // nil: not submitted (tree not loaded), keep stored
 	// LearnAPIURL is where the check found the API; not a form field.
 	LearnAPIURL string
+	// AlertEmail and AlertsOn are the alerts' address ("" sends none) and
+	// switch; nil: not submitted (a client older than the fields), keep stored.
+	AlertEmail *string
+	AlertsOn   *bool
 }
 
 // apply writes the submitted values into the stored settings; a password
@@ -104,6 +111,12 @@ func (in settingsInput) apply(s *settings.Settings, runs schedule.Schedule) {
 	}
 	if in.LearnAPIURL != "" {
 		s.LearnAPIURL = in.LearnAPIURL
+	}
+	if in.AlertEmail != nil {
+		s.AlertEmail = *in.AlertEmail
+	}
+	if in.AlertsOn != nil {
+		s.AlertsOff = !*in.AlertsOn
 	}
 }
 
@@ -134,6 +147,7 @@ var (
 	msgSaved            = msg("msg.saved")
 	msgAdminOnly        = msg("msg.admin_only")
 	msgBadRequest       = msg("msg.bad_request")
+	msgAlertEmail       = msg("msg.alert_email_invalid")
 )
 
 // parseSettingsForm reads and validates the form. stored tells whether a
@@ -209,6 +223,21 @@ func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPass
 		*b.dst = v
 	}
 
+	if vals, ok := r.PostForm[fieldAlertEmail]; ok && len(vals) > 0 {
+		addr := strings.TrimSpace(vals[len(vals)-1])
+		if addr != "" && !validAlertEmail(addr) {
+			errs[fieldAlertEmail] = msgAlertEmail.in(lang)
+		}
+		in.AlertEmail = &addr
+	}
+	if vals, ok := r.PostForm[fieldAlerts]; ok {
+		on, ok := parseCheckbox(vals)
+		if !ok {
+			errs[fieldAlerts] = msgBoolInvalid.in(lang)
+		}
+		in.AlertsOn = &on
+	}
+
 	if raw, ok := r.PostForm[fieldDepartments]; ok && len(raw) > 0 {
 		scope, m := parseDeptScope(raw[len(raw)-1])
 		if m != "" {
@@ -218,6 +247,20 @@ func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPass
 		}
 	}
 	return in, errs
+}
+
+// validAlertEmail accepts one bare address (name@domain), as SMTP takes it:
+// no display name, no list, nothing that would break a header.
+func validAlertEmail(s string) bool {
+	if utf8.RuneCountInString(s) > maxEmailLen || !utf8.ValidString(s) {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && strings.Contains(s[at+1:], ".")
 }
 
 // parseHHMM reads a run time as the schedule does and returns "HH:MM".
@@ -384,6 +427,8 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := settings.Save(ctx, s.pool, s.cfg.Keyring, v.PortalID, v.UserID, func(st *settings.Settings) {
 		in.apply(st, runs)
+		// The alerts go to the admin who saved last, in their language.
+		st.AlertLang = string(v.Lang)
 	}); err != nil {
 		s.error(w, r, err)
 		return

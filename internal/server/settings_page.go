@@ -21,7 +21,9 @@ const treeTimeout = 20 * time.Second
 
 // settingsView gathers the page's data: stored settings (never the
 // password), the department tree from Bitrix24 and the status panel.
-func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session, token string) (templates.SettingsView, error) {
+// profileEmail is the admin's address from their Bitrix24 profile ("" when
+// the profile gives none), offered for alerts until a save sets them.
+func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session, token, profileEmail string) (templates.SettingsView, error) {
 	lang := sess.Lang
 	st, err := settings.Load(ctx, s.pool, nil, p.ID)
 	if err != nil {
@@ -32,6 +34,7 @@ func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session,
 		Form: templates.SettingsForm{
 			FirstRun: st.Schedule.First(), SecondRun: st.Schedule.Second(), SendLoginEmail: st.SendLoginEmail,
 			HeadsAsManagers: st.HeadsAsManagers, ParentHeadsAsSupervisors: st.ParentHeadsAsSupervisors,
+			AlertsOn: !st.AlertsOff,
 		},
 		Scope:  st.Departments,
 		Status: s.pagePanel(ctx, p, st, lang, sess.Admin),
@@ -40,6 +43,12 @@ func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session,
 		// The Learn account (its address and admin login) is for admins:
 		// the read-only page leaves the fields empty.
 		v.Form.LearnURL, v.Form.LearnEmail, v.Form.HasPassword = st.LearnURL, st.LearnEmail, st.HasPassword()
+		v.Form.AlertEmail = st.AlertEmail
+		if st.AlertLang == "" && st.AlertEmail == "" {
+			// No save has set the alerts yet (every save writes AlertLang);
+			// an address the admin cleared later stays cleared.
+			v.Form.AlertEmail = profileEmail
+		}
 	}
 	tctx, cancel := context.WithTimeout(ctx, treeTimeout)
 	defer cancel()
@@ -58,7 +67,7 @@ var msgTreeError = msg("msg.tree_error")
 // renderSettings writes the page. The frame headers are set by the caller.
 // prefill fills an empty activation form (the admin's Bitrix24 profile).
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prefill activation.Contact) {
-	v, err := s.settingsView(r.Context(), p, sess, token)
+	v, err := s.settingsView(r.Context(), p, sess, token, prefill.Email)
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -21,6 +21,8 @@ const (
 	FieldHeadsManagers = "heads_as_managers"
 	FieldParentHeads   = "parent_heads_as_supervisors"
 	FieldDepartments   = "departments"
+	FieldAlertEmail    = "alert_email"
+	FieldAlertsOff     = "alerts_off"
 )
 
 // FieldChange is one audited field: the old and the new value.
@@ -74,7 +76,7 @@ func Save(ctx context.Context, db Beginner, kr *secret.Keyring, portalID, userID
 			next.LearnAPIURL = "" // found for the old address
 		}
 		change = diff(cur, next, passwordChanged)
-		if len(change) == 0 && cur.Saved && next.LearnAPIURL == cur.LearnAPIURL {
+		if len(change) == 0 && cur.Saved && next.LearnAPIURL == cur.LearnAPIURL && next.AlertLang == cur.AlertLang {
 			return nil
 		}
 		if err := write(ctx, tx, portalID, next); err != nil {
@@ -116,15 +118,17 @@ func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password,
 			first_run, second_run, send_login_email, heads_as_managers, parent_heads_as_supervisors, departments,
-			learn_api_url, updated_at)
-		VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, $8, $9, $10, $11, now())
+			learn_api_url, alert_email, alerts_off, alert_lang, updated_at)
+		VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, $8, $9, $10, $11, $12, $13, $14, now())
 		ON CONFLICT (portal_id) DO UPDATE SET learn_url = EXCLUDED.learn_url, learn_email = EXCLUDED.learn_email,
 			learn_password = EXCLUDED.learn_password, first_run = EXCLUDED.first_run, second_run = EXCLUDED.second_run,
 			send_login_email = EXCLUDED.send_login_email, heads_as_managers = EXCLUDED.heads_as_managers,
 			parent_heads_as_supervisors = EXCLUDED.parent_heads_as_supervisors, departments = EXCLUDED.departments,
-			learn_api_url = EXCLUDED.learn_api_url, updated_at = now()`,
+			learn_api_url = EXCLUDED.learn_api_url, alert_email = EXCLUDED.alert_email,
+			alerts_off = EXCLUDED.alerts_off, alert_lang = EXCLUDED.alert_lang, updated_at = now()`,
 		portalID, s.LearnURL, s.LearnEmail, s.sealed, first, second,
-		s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors, depts, s.LearnAPIURL); err != nil {
+		s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors, depts, s.LearnAPIURL,
+		s.AlertEmail, s.AlertsOff, s.AlertLang); err != nil {
 		return fmt.Errorf("write settings: %w", err)
 	}
 	return nil
@@ -149,6 +153,8 @@ func diff(cur, next Settings, passwordChanged bool) Change {
 	add(FieldParentHeads, cur.ParentHeadsAsSupervisors, next.ParentHeadsAsSupervisors,
 		cur.ParentHeadsAsSupervisors != next.ParentHeadsAsSupervisors)
 	add(FieldDepartments, cur.Departments, next.Departments, !cur.Departments.Same(next.Departments))
+	add(FieldAlertEmail, cur.AlertEmail, next.AlertEmail, cur.AlertEmail != next.AlertEmail)
+	add(FieldAlertsOff, cur.AlertsOff, next.AlertsOff, cur.AlertsOff != next.AlertsOff)
 	if passwordChanged {
 		out[FieldLearnPassword] = "changed"
 	}

@@ -55,6 +55,15 @@ type Settings struct {
 	// address changes and the edit found no new one. Not audited: the app
 	// finds it, the admin does not set it.
 	LearnAPIURL string
+	// AlertEmail is where the portal's alerts go (needs attention, no
+	// Bitrix24 access, held deactivations): the saving admin's address,
+	// prefilled from their Bitrix24 profile. "" sends none.
+	AlertEmail string
+	// AlertsOff is the admin's off switch for those e-mails.
+	AlertsOff bool
+	// AlertLang is the language ("en", "ru") of the session that last saved;
+	// the alerts are written in it. Not audited: it follows the saver.
+	AlertLang string
 
 	sealed []byte // the stored ciphertext of Password
 }
@@ -77,7 +86,8 @@ func (s Settings) HasAccount() bool {
 // The one SELECT of portal_settings; every reader scans it with scan.
 const selectSQL = `SELECT portal_id, learn_url, learn_email, learn_password,
 	coalesce(to_char(first_run, 'HH24:MI'), ''), coalesce(to_char(second_run, 'HH24:MI'), ''),
-	send_login_email, heads_as_managers, parent_heads_as_supervisors, departments, learn_api_url
+	send_login_email, heads_as_managers, parent_heads_as_supervisors, departments, learn_api_url,
+	alert_email, alerts_off, alert_lang
 	FROM portal_settings`
 
 func scan(row pgx.Row) (int64, Settings, error) {
@@ -86,7 +96,8 @@ func scan(row pgx.Row) (int64, Settings, error) {
 	var first, second string
 	var depts []byte
 	if err := row.Scan(&id, &s.LearnURL, &s.LearnEmail, &s.sealed, &first, &second,
-		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts, &s.LearnAPIURL); err != nil {
+		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts, &s.LearnAPIURL,
+		&s.AlertEmail, &s.AlertsOff, &s.AlertLang); err != nil {
 		return 0, s, err
 	}
 	s.Saved = true

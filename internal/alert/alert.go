@@ -1,0 +1,205 @@
+// Package alert e-mails a portal's admin when the portal turns "needs
+// attention", loses its Bitrix24 access or has a run held by the
+// deactivation safeguard, and again when that state ends. Whoever changes
+// one of these states calls Observe in the same transaction; Observe records
+// the state in portal_alerts and, when it flipped, queues a River job (Args)
+// in that transaction. The Worker sends the e-mail in the language of the
+// admin who saved the settings, unless they turned alerts off.
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"b24learn/internal/activation"
+	"b24learn/internal/i18n"
+	"b24learn/internal/settings"
+)
+
+// State is one of the alerted states of a portal; the values are
+// portal_alerts.state.
+type State string
+
+const (
+	// NeedsAttention: syncs failed the configured number of times in a row.
+	NeedsAttention State = "needs_attention"
+	// NeedsReconnect: Bitrix24 refuses the portal's tokens for good.
+	NeedsReconnect State = "needs_reconnect"
+	// Held: the latest run held deactivations for the admin's approval.
+	Held State = "held"
+)
+
+// States lists every state, in the order the console shows them.
+var States = []State{NeedsAttention, NeedsReconnect, Held}
+
+// Valid reports whether s is a known state.
+func (s State) Valid() bool { return s == NeedsAttention || s == NeedsReconnect || s == Held }
+
+// Inserter queues jobs in a transaction; *river.Client[pgx.Tx] is one.
+type Inserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Observed is what the caller saw of the portal. Attention and Reconnect
+// come from the portals row as the transaction leaves it; Held is nil when
+// the caller learnt nothing about it (a failed run holds nothing back and
+// releases nothing).
+type Observed struct {
+	Attention bool
+	Reconnect bool
+	Held      *bool
+}
+
+// Observe records the portal's states and queues one e-mail job per state
+// that flipped. Call it in the transaction that changed them, so the job is
+// stored exactly when the change is.
+func Observe(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, o Observed) error {
+	set := map[State]*bool{NeedsAttention: &o.Attention, NeedsReconnect: &o.Reconnect, Held: o.Held}
+	for _, st := range States {
+		active := set[st]
+		if active == nil {
+			continue
+		}
+		flipped, err := record(ctx, tx, portalID, st, *active)
+		if err != nil {
+			return err
+		}
+		if !flipped {
+			continue
+		}
+		if _, err := ins.InsertTx(ctx, tx, Args{PortalID: portalID, State: st, Active: *active}, nil); err != nil {
+			return fmt.Errorf("queue %s alert of portal %d: %w", st, portalID, err)
+		}
+	}
+	return nil
+}
+
+// record stores the state and reports whether it flipped. A portal never
+// seen in a state gets a row only when the state begins: its first healthy
+// run is no news.
+func record(ctx context.Context, tx pgx.Tx, portalID int64, st State, active bool) (bool, error) {
+	var q string
+	if active {
+		q = `INSERT INTO portal_alerts (portal_id, state, active) VALUES ($1, $2, true)
+			ON CONFLICT (portal_id, state) DO UPDATE SET active = true, changed_at = now()
+			WHERE NOT portal_alerts.active`
+	} else {
+		q = `UPDATE portal_alerts SET active = false, changed_at = now()
+			WHERE portal_id = $1 AND state = $2 AND active`
+	}
+	tag, err := tx.Exec(ctx, q, portalID, string(st))
+	if err != nil {
+		return false, fmt.Errorf("record %s of portal %d: %w", st, portalID, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// Args is one e-mail: the state began (Active) or ended. Unique among the
+// jobs not yet finished by portal, state and direction, so a state that
+// flaps while its e-mail waits queues nothing more.
+type Args struct {
+	PortalID int64 `json:"portal_id" river:"unique"`
+	State    State `json:"state" river:"unique"`
+	Active   bool  `json:"active" river:"unique"`
+}
+
+func (Args) Kind() string { return "portal_alert" }
+
+// attempts: with River's attempt⁴-second backoff, 12 attempts span about
+// half a day of SMTP downtime.
+const attempts = 12
+
+func (Args) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: attempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+	}}}
+}
+
+// Sender delivers one e-mail (*activation.Mailer).
+type Sender interface {
+	Send(ctx context.Context, msg activation.Mail) error
+}
+
+// Worker sends the alert e-mails.
+type Worker struct {
+	river.WorkerDefaults[Args]
+	Log  *slog.Logger
+	Pool *pgxpool.Pool
+	// Mail is nil when SMTP_URL is unset: the jobs complete unsent.
+	Mail Sender
+}
+
+// Timeout covers one SMTP session, bounded at 30 s by the mailer.
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return time.Minute }
+
+// Work sends the e-mail if the state is still as the job says and the admin
+// has not been told yet, then records that they were. A send that succeeds
+// but whose record fails is retried and may arrive twice; a lost alert
+// would be worse.
+func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	a := job.Args
+	log := w.Log.With("portal_id", a.PortalID, "state", string(a.State), "active", a.Active)
+	var active, notified bool
+	var domain, lastError string
+	err := w.Pool.QueryRow(ctx, `SELECT a.active, a.notified, p.domain, p.last_sync_error
+		FROM portal_alerts a JOIN portals p ON p.id = a.portal_id
+		WHERE a.portal_id = $1 AND a.state = $2`, a.PortalID, string(a.State)).Scan(&active, &notified, &domain, &lastError)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // the portal is gone
+	}
+	if err != nil {
+		return fmt.Errorf("read alert state: %w", err)
+	}
+	if active != a.Active || notified == active {
+		log.InfoContext(ctx, "alert not sent: the state changed back or the admin was told")
+		return nil
+	}
+	st, err := settings.Load(ctx, w.Pool, nil, a.PortalID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.AlertsOff:
+		log.InfoContext(ctx, "alert not sent: alerts are off")
+		return nil
+	case st.AlertEmail == "":
+		log.InfoContext(ctx, "alert not sent: no address saved")
+		return nil
+	case w.Mail == nil:
+		log.WarnContext(ctx, "alert not sent: SMTP_URL is not set")
+		return nil
+	}
+	subject, body := Message(i18n.FromBitrix24(st.AlertLang), a.State, a.Active, domain, lastError)
+	if err := w.Mail.Send(ctx, activation.Mail{To: []string{st.AlertEmail}, Subject: subject, Body: body}); err != nil {
+		return fmt.Errorf("send %s alert: %w", a.State, err)
+	}
+	if _, err := w.Pool.Exec(ctx, `UPDATE portal_alerts SET notified = $3 WHERE portal_id = $1 AND state = $2`,
+		a.PortalID, string(a.State), a.Active); err != nil {
+		return fmt.Errorf("record alert sent: %w", err)
+	}
+	log.InfoContext(ctx, "alert sent")
+	return nil
+}
+
+// Message is the e-mail's subject and body in lang: the state that began
+// (with the last sync error for "needs attention") or the one that ended.
+func Message(lang i18n.Lang, st State, active bool, domain, lastError string) (string, string) {
+	if !active {
+		return i18n.T(lang, "alert.recovered.subject", domain),
+			i18n.T(lang, "alert.recovered."+string(st), domain) + "\n\n" + i18n.T(lang, "alert.footer")
+	}
+	body := i18n.T(lang, "alert."+string(st)+".body", domain)
+	if st == NeedsAttention && lastError != "" {
+		body += "\n\n" + i18n.T(lang, "alert.last_error", lastError)
+	}
+	return i18n.T(lang, "alert."+string(st)+".subject", domain), body + "\n\n" + i18n.T(lang, "alert.footer")
+}

@@ -1,0 +1,197 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"net/mail"
+	"strings"
+	"testing"
+
+	"github.com/riverqueue/river"
+
+	"b24learn/internal/activation/smtptest"
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/settings"
+	"b24learn/internal/syncer"
+)
+
+const alertTo = "anna@acme.test"
+
+// alertWorld is a world whose processes send e-mail to an in-process SMTP
+// server, with one portal whose admin saved alertTo in lang.
+func alertWorld(t *testing.T, employees int, lang string, edit func(*settings.Settings)) (*world, *smtptest.Server, int64, *b24sim.Portal, *process) {
+	t.Helper()
+	w := newWorld(t, 0)
+	srv := smtptest.Start(t, smtptest.Plain, "", "")
+	w.smtp = srv.URL
+	portal, bp := w.addPortal(employees, "06:00", "")
+	if _, err := settings.Save(context.Background(), w.pool, w.keyring, portal, 0, func(s *settings.Settings) {
+		s.AlertEmail, s.AlertLang = alertTo, lang
+		if edit != nil {
+			edit(s)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return w, srv, portal, bp, w.startProcess()
+}
+
+// syncOnce runs one manual sync job of a single attempt, so each job is one
+// success or one failure, and waits for it and any alert it queued.
+func (w *world) syncOnce(p *process, portal int64) {
+	w.t.Helper()
+	if _, err := p.client.Insert(context.Background(), SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual},
+		&river.InsertOpts{MaxAttempts: 1}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.waitJobsDone("sync", "portal_alert")
+}
+
+func setLearnPassword(t *testing.T, w *world, portal int64, password string) {
+	t.Helper()
+	if _, err := settings.Save(context.Background(), w.pool, w.keyring, portal, 0, func(s *settings.Settings) { s.Password = password }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type gotMail struct{ to, subject, body string }
+
+// mails decodes the accepted messages' recipient, subject and body.
+func mails(t *testing.T, srv *smtptest.Server) []gotMail {
+	t.Helper()
+	var out []gotMail
+	for _, m := range srv.Messages() {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = msg.Body
+		switch strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")) {
+		case "quoted-printable":
+			r = quotedprintable.NewReader(r)
+		case "base64":
+			r = base64.NewDecoder(base64.StdEncoding, r)
+		}
+		body, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, gotMail{to: strings.Join(m.To, ","), subject: subject, body: string(body)})
+	}
+	return out
+}
+
+// A portal that fails three syncs sends its admin exactly one alert, in the
+// language they saved the settings in; a fourth failure sends none; the
+// first success sends one "working again".
+func TestAlertAfterThreeFailuresAndOnRecovery(t *testing.T) {
+	t.Parallel()
+	w, srv, portal, _, p := alertWorld(t, 10, "ru", func(s *settings.Settings) { s.Password = "wrong password" })
+	for i := 1; i <= 3; i++ {
+		w.syncOnce(p, portal)
+		if got := mails(t, srv); len(got) != map[bool]int{true: 1, false: 0}[i == 3] {
+			t.Fatalf("after failure %d: %d e-mails: %+v", i, len(got), got)
+		}
+	}
+	got := mails(t, srv)
+	if got[0].to != alertTo || !strings.Contains(got[0].subject, "требует внимания") ||
+		!strings.Contains(got[0].body, "Последняя ошибка") {
+		t.Fatalf("alert e-mail = %+v, want a Russian needs-attention alert to %s with the last error", got[0], alertTo)
+	}
+	w.syncOnce(p, portal)
+	if got := mails(t, srv); len(got) != 1 {
+		t.Fatalf("a fourth failure sent e-mail: %+v", got[1:])
+	}
+	setLearnPassword(t, w, portal, learnPassword)
+	w.syncOnce(p, portal)
+	got = mails(t, srv)
+	if len(got) != 2 || !strings.Contains(got[1].subject, "снова работает") {
+		t.Fatalf("after recovery: %+v, want one \"working again\" e-mail", got)
+	}
+	w.syncOnce(p, portal)
+	if got := mails(t, srv); len(got) != 2 {
+		t.Fatalf("a second success sent e-mail: %+v", got[2:])
+	}
+}
+
+// With alerts off, neither the failures nor the recovery send anything.
+func TestAlertsOffSendNone(t *testing.T) {
+	t.Parallel()
+	w, srv, portal, _, p := alertWorld(t, 10, "en", func(s *settings.Settings) {
+		s.Password, s.AlertsOff = "wrong password", true
+	})
+	for range 3 {
+		w.syncOnce(p, portal)
+	}
+	setLearnPassword(t, w, portal, learnPassword)
+	w.syncOnce(p, portal)
+	var attention bool
+	if err := w.pool.QueryRow(context.Background(), `SELECT needs_attention FROM portals WHERE id = $1`, portal).Scan(&attention); err != nil {
+		t.Fatal(err)
+	}
+	if got := mails(t, srv); len(got) != 0 || attention {
+		t.Fatalf("alerts off: e-mails %+v, needs attention %v", got, attention)
+	}
+	var jobs int
+	if err := w.pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'portal_alert' AND state = 'completed'`).Scan(&jobs); err != nil {
+		t.Fatal(err)
+	}
+	if jobs != 2 {
+		t.Fatalf("%d alert jobs completed, want 2 (the alert and the recovery, both unsent)", jobs)
+	}
+}
+
+// A run whose deactivations the safeguard holds sends one alert; the next
+// held run sends none.
+func TestAlertOnHeldRun(t *testing.T) {
+	t.Parallel()
+	w, srv, portal, bp, p := alertWorld(t, 40, "en", nil)
+	w.syncOnce(p, portal)
+	if got := mails(t, srv); len(got) != 0 {
+		t.Fatalf("a first sync sent e-mail: %+v", got)
+	}
+	for _, u := range bp.Users() {
+		if u.ID != bp.AdminID() {
+			if err := bp.FireUser(u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 2 {
+		w.syncOnce(p, portal)
+	}
+	if runs := w.runs(portal); runs[len(runs)-1].status != syncer.RunHeld {
+		t.Fatalf("runs %+v, want the last held", runs)
+	}
+	got := mails(t, srv)
+	if len(got) != 1 || !strings.Contains(got[0].subject, "waiting for your approval") {
+		t.Fatalf("e-mails %+v, want one held alert", got)
+	}
+}
+
+// A portal whose Bitrix24 access is gone sends one alert; its syncs stop,
+// and nothing more is sent.
+func TestAlertOnLostBitrix24Access(t *testing.T) {
+	t.Parallel()
+	w, srv, portal, bp, p := alertWorld(t, 10, "en", nil)
+	bp.Uninstall(context.Background(), false)
+	for range 2 {
+		w.syncOnce(p, portal)
+	}
+	var reconnect bool
+	if err := w.pool.QueryRow(context.Background(), `SELECT needs_reconnect FROM portals WHERE id = $1`, portal).Scan(&reconnect); err != nil {
+		t.Fatal(err)
+	}
+	got := mails(t, srv)
+	if !reconnect || len(got) != 1 || !strings.Contains(got[0].subject, "lost its Bitrix24 access") {
+		t.Fatalf("needs reconnect %v, e-mails %+v, want one lost-access alert", reconnect, got)
+	}
+}
