@@ -111,14 +111,7 @@ func (f *flexIntList) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &m); err != nil {
 			return err
 		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sortNumericKeys(keys)
-		for _, k := range keys {
-			items = append(items, m[k])
-		}
+		items = inIndexOrder(m)
 	default:
 		var one flexInt
 		if err := json.Unmarshal(b, &one); err != nil {

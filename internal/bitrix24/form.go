@@ -178,6 +178,21 @@ func sortNumericKeys(keys []string) {
 	})
 }
 
+// inIndexOrder lists m's values in the order of their keys (sortNumericKeys):
+// a PHP list sent as an object {"0":…,"1":…}.
+func inIndexOrder[V any](m map[string]V) []V {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortNumericKeys(keys)
+	out := make([]V, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, m[k])
+	}
+	return out
+}
+
 // BracketList returns the elements of a PHP list decoded by ParseBrackets (or a
 // JSON array) in index order; a scalar becomes a one-element list.
 func BracketList(v any) []any {
@@ -187,16 +202,7 @@ func BracketList(v any) []any {
 	case []any:
 		return x
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sortNumericKeys(keys)
-		out := make([]any, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, x[k])
-		}
-		return out
+		return inIndexOrder(x)
 	default:
 		return []any{x}
 	}
