@@ -3,6 +3,7 @@ package b24sim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -548,11 +549,7 @@ func (p *Portal) Leads() []Lead {
 func (p *Portal) Requests() map[string]int {
 	p.sim.mu.Lock()
 	defer p.sim.mu.Unlock()
-	out := make(map[string]int, len(p.requests))
-	for k, v := range p.requests {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.requests)
 }
 
 // TotalRequests is the number of REST HTTP requests; Throttled how many of
@@ -577,11 +574,7 @@ func (p *Portal) Throttled() int {
 func (p *Portal) Commands() map[string]int {
 	p.sim.mu.Lock()
 	defer p.sim.mu.Unlock()
-	out := make(map[string]int, len(p.commands))
-	for k, v := range p.commands {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.commands)
 }
 
 // ResetCounters zeroes request counters.
