@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"b24learn/internal/config"
-	"b24learn/internal/store"
 )
 
 func runMigrate(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -15,18 +14,11 @@ func runMigrate(ctx context.Context, getenv func(string) string, stdout, stderr 
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	if err := store.CreateDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	pool, applied, err := openDatabase(ctx, cfg.DatabaseURL, log, true)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	applied, err := store.Migrate(ctx, pool, log)
-	if err != nil {
-		return err
-	}
 	if len(applied) == 0 {
 		fmt.Fprintln(stdout, "database is up to date")
 		return nil

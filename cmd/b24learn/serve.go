@@ -23,7 +23,6 @@ import (
 	"b24learn/internal/learn"
 	"b24learn/internal/metrics"
 	"b24learn/internal/server"
-	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
 
@@ -65,21 +64,11 @@ type serveOptions struct {
 // serve runs the service until ctx ends, then shuts down in order: HTTP
 // drains, running jobs finish within a bound or go back to the queue.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOptions) error {
-	if !o.noMigrate {
-		if err := store.CreateDatabase(ctx, cfg.DatabaseURL); err != nil {
-			return err
-		}
-	}
-	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	pool, _, err := openDatabase(ctx, cfg.DatabaseURL, log, !o.noMigrate)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if !o.noMigrate {
-		if _, err := store.Migrate(ctx, pool, log); err != nil {
-			return err
-		}
-	}
 
 	calls := calllog.NewRecorder(pool, log)
 	defer calls.Close()

@@ -303,16 +303,7 @@ func bracketList(v any) []any {
 	case []any:
 		return x
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sortNumericKeys(keys)
-		out := make([]any, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, x[k])
-		}
-		return out
+		return inIndexOrder(x)
 	default:
 		return []any{x}
 	}

@@ -11,26 +11,30 @@ import (
 // depending on method and version (docs/bitrix24-api.md, "Answers"). These
 // types accept all of them so one odd row never fails a whole listing.
 
+// jsonText is the text of one JSON value: a string's contents (quoted), or
+// the value as written (a number, true, null, [...]); "" for no value or a
+// string that does not decode.
+func jsonText(b []byte) (text string, quoted bool, err error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '"' {
+		return string(b), false, nil
+	}
+	if err := json.Unmarshal(b, &text); err != nil {
+		return "", true, err
+	}
+	return text, true, nil
+}
+
+// isNumber reports whether an unquoted JSON value is a number.
+func isNumber(s string) bool { return s != "" && strings.IndexByte("-0123456789", s[0]) >= 0 }
+
 // flexInt accepts 12, "12", 12.0, null, "", false, [], {} (the last five as 0).
 type flexInt int64
 
 func (f *flexInt) UnmarshalJSON(b []byte) error {
-	*f = 0
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return nil
-	}
-	switch b[0] {
-	case '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexInt(parseIntLoose(s))
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		*f = flexInt(parseIntLoose(string(b)))
-	}
-	return nil
+	s, _, err := jsonText(b)
+	*f = flexInt(parseIntLoose(s)) // anything but a number's text is 0
+	return err
 }
 
 func parseIntLoose(s string) int64 {
@@ -48,21 +52,12 @@ func parseIntLoose(s string) int64 {
 type flexFloat float64
 
 func (f *flexFloat) UnmarshalJSON(b []byte) error {
+	s, _, err := jsonText(b)
 	*f = 0
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return nil
-	}
-	s := string(b)
-	if b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-	}
-	if x, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+	if x, perr := strconv.ParseFloat(strings.TrimSpace(s), 64); perr == nil {
 		*f = flexFloat(x)
 	}
-	return nil
+	return err
 }
 
 // flexBool accepts true/false, "Y"/"N", "1"/"0", 1/0, "true"/"false"; null and
@@ -70,19 +65,9 @@ func (f *flexFloat) UnmarshalJSON(b []byte) error {
 type flexBool bool
 
 func (f *flexBool) UnmarshalJSON(b []byte) error {
-	*f = false
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return nil
-	}
-	s := string(b)
-	if b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-	}
+	s, _, err := jsonText(b)
 	*f = flexBool(truthy(s))
-	return nil
+	return err
 }
 
 func truthy(s string) bool {
@@ -97,22 +82,12 @@ func truthy(s string) bool {
 type flexString string
 
 func (f *flexString) UnmarshalJSON(b []byte) error {
+	s, quoted, err := jsonText(b)
 	*f = ""
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return nil
-	}
-	switch b[0] {
-	case '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
+	if quoted || isNumber(s) {
 		*f = flexString(s)
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		*f = flexString(b)
 	}
-	return nil
+	return err
 }
 
 // flexIntList accepts [1,"2"], a single 3 or "3", {"0":"4"}, null, "", false.
@@ -136,14 +111,7 @@ func (f *flexIntList) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &m); err != nil {
 			return err
 		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sortNumericKeys(keys)
-		for _, k := range keys {
-			items = append(items, m[k])
-		}
+		items = inIndexOrder(m)
 	default:
 		var one flexInt
 		if err := json.Unmarshal(b, &one); err != nil {

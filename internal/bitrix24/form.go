@@ -178,6 +178,21 @@ func sortNumericKeys(keys []string) {
 	})
 }
 
+// inIndexOrder lists m's values in the order of their keys (sortNumericKeys):
+// a PHP list sent as an object {"0":…,"1":…}.
+func inIndexOrder[V any](m map[string]V) []V {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortNumericKeys(keys)
+	out := make([]V, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, m[k])
+	}
+	return out
+}
+
 func nextIndex(m map[string]any) int {
 	n := 0
 	for k := range m {

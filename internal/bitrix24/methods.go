@@ -62,15 +62,10 @@ func decodeList[T any](raw json.RawMessage, out *[]T) error {
 	if err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sortNumericKeys(keys)
-	res := make([]T, 0, len(keys))
-	for _, k := range keys {
+	res := make([]T, 0, len(m))
+	for _, raw := range inIndexOrder(m) {
 		var v T
-		if err := json.Unmarshal(m[k], &v); err != nil {
+		if err := json.Unmarshal(raw, &v); err != nil {
 			return err
 		}
 		res = append(res, v)

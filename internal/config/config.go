@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -129,6 +129,7 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 	}
 	var errs Errors
 	fail := func(v, want string) { errs = append(errs, &Error{Var: v, Want: want}) }
+	e := vars{getenv: getenv, fail: fail}
 
 	if _, err := url.Parse(c.DatabaseURL); err != nil || !strings.HasPrefix(c.DatabaseURL, "postgres") {
 		fail("DATABASE_URL", "a postgres:// URL")
@@ -153,22 +154,8 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 		}
 	}
 	c.B24OAuthURLs, c.B24OAuthCredentials = parseOAuthServers(getenv("B24_OAUTH_URL"), getenv("B24_OAUTH_CREDENTIALS"), fail)
-	c.B24RateLimit = 2
-	if raw := getenv("B24_RATE_LIMIT"); raw != "" {
-		f, err := strconv.ParseFloat(raw, 64)
-		if err != nil || f <= 0 {
-			fail("B24_RATE_LIMIT", "requests per second per portal, a positive number (default 2)")
-		}
-		c.B24RateLimit = f
-	}
-	c.B24Burst = 50
-	if raw := getenv("B24_BURST"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
-			fail("B24_BURST", "a positive whole number (default 50)")
-		}
-		c.B24Burst = n
-	}
+	c.B24RateLimit = e.positive("B24_RATE_LIMIT", 2, "requests per second per portal, a positive number (default 2)")
+	c.B24Burst = e.whole("B24_BURST", 50, 1, math.MaxInt, "a positive whole number (default 50)")
 	if raw := getenv("SECRET_KEYS"); raw == "" {
 		if requireApp {
 			fail("SECRET_KEYS", "required: comma-separated base64 keys of 32 bytes, newest first (openssl rand -base64 32)")
@@ -178,28 +165,9 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 	} else {
 		c.Keyring = kr
 	}
-	if raw := getenv("LEARN_ALLOW_PRIVATE_HOSTS"); raw != "" {
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			fail("LEARN_ALLOW_PRIVATE_HOSTS", "true or false")
-		}
-		c.LearnAllowPrivateHosts = b
-	}
-	c.LearnMaxParallel = 32
-	if raw := getenv("LEARN_MAX_PARALLEL"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 256 {
-			fail("LEARN_MAX_PARALLEL", "a whole number from 1 to 256 (default 32)")
-		}
-		c.LearnMaxParallel = n
-	}
-	if raw := getenv("B24_ALLOW_PRIVATE_HOSTS"); raw != "" {
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			fail("B24_ALLOW_PRIVATE_HOSTS", "true or false")
-		}
-		c.B24AllowPrivateHosts = b
-	}
+	c.LearnAllowPrivateHosts = e.flag("LEARN_ALLOW_PRIVATE_HOSTS")
+	c.LearnMaxParallel = e.whole("LEARN_MAX_PARALLEL", 32, 1, 256, "a whole number from 1 to 256 (default 32)")
+	c.B24AllowPrivateHosts = e.flag("B24_ALLOW_PRIVATE_HOSTS")
 	if raw := getenv("SMTP_URL"); raw != "" {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps" && u.Scheme != "smtp+starttls") || u.Host == "" {
@@ -234,46 +202,13 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
 		fail("LOG_LEVEL", "debug, info, warn or error")
 	}
-	c.CatchUpWindow = 3 * time.Hour
-	if raw := getenv("SYNC_CATCHUP_WINDOW"); raw != "" {
-		d, err := time.ParseDuration(raw)
-		if err != nil || d < 0 {
-			fail("SYNC_CATCHUP_WINDOW", "a duration such as 3h")
-		}
-		c.CatchUpWindow = d
-	}
-	c.ReportRetention = 90 * 24 * time.Hour
-	if raw := getenv("REPORT_RETENTION_DAYS"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
-			fail("REPORT_RETENTION_DAYS", "a positive whole number of days (default 90)")
-		}
-		c.ReportRetention = time.Duration(n) * 24 * time.Hour
-	}
-	c.FailuresBeforeAttention = 3
-	if raw := getenv("SYNC_FAILURES_BEFORE_ATTENTION"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
-			fail("SYNC_FAILURES_BEFORE_ATTENTION", "a positive whole number (default 3)")
-		}
-		c.FailuresBeforeAttention = n
-	}
-	c.ShutdownTimeout = time.Minute
-	if raw := getenv("SHUTDOWN_TIMEOUT"); raw != "" {
-		d, err := time.ParseDuration(raw)
-		if err != nil || d < 0 {
-			fail("SHUTDOWN_TIMEOUT", "a duration such as 60s")
-		}
-		c.ShutdownTimeout = d
-	}
-	c.JobRescueAfter = 2*time.Hour + 15*time.Minute
-	if raw := getenv("JOB_RESCUE_AFTER"); raw != "" {
-		d, err := time.ParseDuration(raw)
-		if err != nil || d <= time.Second {
-			fail("JOB_RESCUE_AFTER", "a duration such as 2h15m")
-		}
-		c.JobRescueAfter = d
-	}
+	c.CatchUpWindow = e.duration("SYNC_CATCHUP_WINDOW", 3*time.Hour, notNegative, "a duration such as 3h")
+	days := e.whole("REPORT_RETENTION_DAYS", 90, 1, math.MaxInt, "a positive whole number of days (default 90)")
+	c.ReportRetention = time.Duration(days) * 24 * time.Hour
+	c.FailuresBeforeAttention = e.whole("SYNC_FAILURES_BEFORE_ATTENTION", 3, 1, math.MaxInt, "a positive whole number (default 3)")
+	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT", time.Minute, notNegative, "a duration such as 60s")
+	c.JobRescueAfter = e.duration("JOB_RESCUE_AFTER", 2*time.Hour+15*time.Minute,
+		func(d time.Duration) bool { return d > time.Second }, "a duration such as 2h15m")
 	c.MetricsAddr, c.MetricsToken = getenv("METRICS_ADDR"), getenv("METRICS_TOKEN")
 	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
 		fail("METRICS_ADDR", "a listen address such as 127.0.0.1:9090")

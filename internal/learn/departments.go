@@ -79,15 +79,20 @@ func decodeDepartmentList(route string, body []byte) ([]Department, error) {
 
 // GetDepartment reads one department.
 func (c *Client) GetDepartment(ctx context.Context, id string) (Department, error) {
-	res, err := c.do(ctx, request{method: http.MethodGet, route: "/department/{id}", path: "/department/" + url.PathEscape(id)})
+	return getOne[Department](ctx, c, "get department", "/department/{id}", "/department/"+url.PathEscape(id))
+}
+
+// getOne reads the object at path; route is its pattern, op names the call in errors.
+func getOne[T any](ctx context.Context, c *Client, op, route, path string) (T, error) {
+	var zero, v T
+	res, err := c.do(ctx, request{method: http.MethodGet, route: route, path: path})
 	if err != nil {
-		return Department{}, fmt.Errorf("get department: %w", err)
+		return zero, fmt.Errorf("%s: %w", op, err)
 	}
-	var d Department
-	if err := decode("/department/{id}", res.body, &d); err != nil {
-		return Department{}, fmt.Errorf("get department: %w", err)
+	if err := decode(route, res.body, &v); err != nil {
+		return zero, fmt.Errorf("%s: %w", op, err)
 	}
-	return d, nil
+	return v, nil
 }
 
 // CreateDepartment creates a department and returns its ID.

@@ -63,27 +63,41 @@ func (d *Department) normalize() {
 	}
 }
 
-// UnmarshalJSON reads a department and normalises the root's parent.
-func (d *Department) UnmarshalJSON(b []byte) error {
-	type plain Department
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	*d = Department(p)
+// departmentWire is Department without its decoders, so decoding it is the
+// standard one.
+type departmentWire Department
+
+func (p departmentWire) department() Department {
+	d := Department(p)
 	d.normalize()
-	return nil
+	return d
 }
+
+// UnmarshalJSON reads a department and normalises the root's parent.
+func (d *Department) UnmarshalJSON(b []byte) error { return fromJSON(b, d, departmentWire.department) }
 
 // UnmarshalXML reads a <department> element and normalises the root's parent.
 func (d *Department) UnmarshalXML(dec *xml.Decoder, start xml.StartElement) error {
-	type plain Department
-	var p plain
-	if err := dec.DecodeElement(&p, &start); err != nil {
+	return fromXML(dec, start, d, departmentWire.department)
+}
+
+// fromJSON decodes b as the wire shape W and stores what conv makes of it in dst.
+func fromJSON[W, T any](b []byte, dst *T, conv func(W) T) error {
+	var w W
+	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*d = Department(p)
-	d.normalize()
+	*dst = conv(w)
+	return nil
+}
+
+// fromXML is fromJSON for the element started by start.
+func fromXML[W, T any](dec *xml.Decoder, start xml.StartElement, dst *T, conv func(W) T) error {
+	var w W
+	if err := dec.DecodeElement(&w, &start); err != nil {
+		return err
+	}
+	*dst = conv(w)
 	return nil
 }
 
@@ -247,22 +261,20 @@ func (u User) Login() string { return u.Fields[FieldLogin] }
 // Email returns the email field.
 func (u User) Email() string { return u.Fields[FieldEmail] }
 
-// UnmarshalJSON reads a userProfile object.
-func (u *User) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		UserID          string         `json:"userId"`
-		DepartmentID    string         `json:"departmentId"`
-		Status          flexInt        `json:"status"`
-		Role            string         `json:"role"`
-		Fields          Fields         `json:"fields"`
-		Subordination   *Subordination `json:"subordination"`
-		CoSubordination *Subordination `json:"coSubordination"`
-		AddedDate       string         `json:"addedDate"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	*u = User{
+// userWire is a userProfile as Learn sends it, in JSON or XML.
+type userWire struct {
+	UserID          string         `json:"userId" xml:"userId"`
+	DepartmentID    string         `json:"departmentId" xml:"departmentId"`
+	Status          flexInt        `json:"status" xml:"status"`
+	Role            string         `json:"role" xml:"role"`
+	Fields          Fields         `json:"fields" xml:"fields"`
+	Subordination   *Subordination `json:"subordination" xml:"subordination"`
+	CoSubordination *Subordination `json:"coSubordination" xml:"coSubordination"`
+	AddedDate       string         `json:"addedDate" xml:"addedDate"`
+}
+
+func (raw userWire) user() User {
+	u := User{
 		ID: raw.UserID, DepartmentID: raw.DepartmentID, Status: int(raw.Status), Role: raw.Role,
 		Fields: raw.Fields, Subordination: raw.Subordination, CoSubordination: raw.CoSubordination,
 		AddedDate: raw.AddedDate,
@@ -270,33 +282,15 @@ func (u *User) UnmarshalJSON(b []byte) error {
 	if u.Fields == nil {
 		u.Fields = Fields{}
 	}
-	return nil
+	return u
 }
+
+// UnmarshalJSON reads a userProfile object.
+func (u *User) UnmarshalJSON(b []byte) error { return fromJSON(b, u, userWire.user) }
 
 // UnmarshalXML reads a <userProfile> element.
 func (u *User) UnmarshalXML(dec *xml.Decoder, start xml.StartElement) error {
-	var raw struct {
-		UserID          string         `xml:"userId"`
-		DepartmentID    string         `xml:"departmentId"`
-		Status          flexInt        `xml:"status"`
-		Role            string         `xml:"role"`
-		Fields          Fields         `xml:"fields"`
-		Subordination   *Subordination `xml:"subordination"`
-		CoSubordination *Subordination `xml:"coSubordination"`
-		AddedDate       string         `xml:"addedDate"`
-	}
-	if err := dec.DecodeElement(&raw, &start); err != nil {
-		return err
-	}
-	*u = User{
-		ID: raw.UserID, DepartmentID: raw.DepartmentID, Status: int(raw.Status), Role: raw.Role,
-		Fields: raw.Fields, Subordination: raw.Subordination, CoSubordination: raw.CoSubordination,
-		AddedDate: raw.AddedDate,
-	}
-	if u.Fields == nil {
-		u.Fields = Fields{}
-	}
-	return nil
+	return fromXML(dec, start, u, userWire.user)
 }
 
 // NewUser is the body of a user create. Fields must hold "login"; every field the
@@ -329,42 +323,28 @@ type FieldInfo struct {
 	Order    int
 }
 
-// UnmarshalJSON reads a userFieldInfo object.
-func (fi *FieldInfo) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		ID       string  `json:"userFieldInfoId"`
-		Name     string  `json:"name"`
-		Label    string  `json:"label"`
-		Type     string  `json:"type"`
-		Unique   flexInt `json:"isUnique"`
-		Required flexInt `json:"isRequired"`
-		Order    flexInt `json:"orderPriority"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	*fi = FieldInfo{ID: raw.ID, Name: strings.ToLower(raw.Name), Label: raw.Label, Type: raw.Type,
-		Unique: raw.Unique != 0, Required: raw.Required != 0, Order: int(raw.Order)}
-	return nil
+// fieldInfoWire is a userFieldInfo as Learn sends it, in JSON or XML.
+type fieldInfoWire struct {
+	ID       string  `json:"userFieldInfoId" xml:"userFieldInfoId"`
+	Name     string  `json:"name" xml:"name"`
+	Label    string  `json:"label" xml:"label"`
+	Type     string  `json:"type" xml:"type"`
+	Unique   flexInt `json:"isUnique" xml:"isUnique"`
+	Required flexInt `json:"isRequired" xml:"isRequired"`
+	Order    flexInt `json:"orderPriority" xml:"orderPriority"`
 }
+
+func (raw fieldInfoWire) fieldInfo() FieldInfo {
+	return FieldInfo{ID: raw.ID, Name: strings.ToLower(raw.Name), Label: raw.Label, Type: raw.Type,
+		Unique: raw.Unique != 0, Required: raw.Required != 0, Order: int(raw.Order)}
+}
+
+// UnmarshalJSON reads a userFieldInfo object.
+func (fi *FieldInfo) UnmarshalJSON(b []byte) error { return fromJSON(b, fi, fieldInfoWire.fieldInfo) }
 
 // UnmarshalXML reads a <userFieldInfo> element.
 func (fi *FieldInfo) UnmarshalXML(dec *xml.Decoder, start xml.StartElement) error {
-	var raw struct {
-		ID       string  `xml:"userFieldInfoId"`
-		Name     string  `xml:"name"`
-		Label    string  `xml:"label"`
-		Type     string  `xml:"type"`
-		Unique   flexInt `xml:"isUnique"`
-		Required flexInt `xml:"isRequired"`
-		Order    flexInt `xml:"orderPriority"`
-	}
-	if err := dec.DecodeElement(&raw, &start); err != nil {
-		return err
-	}
-	*fi = FieldInfo{ID: raw.ID, Name: strings.ToLower(raw.Name), Label: raw.Label, Type: raw.Type,
-		Unique: raw.Unique != 0, Required: raw.Required != 0, Order: int(raw.Order)}
-	return nil
+	return fromXML(dec, start, fi, fieldInfoWire.fieldInfo)
 }
 
 // UserFilter narrows a user list; empty slices mean no filter.

@@ -81,15 +81,7 @@ func (f UserFilter) query() url.Values {
 
 // GetUser reads one user (GET /user/{id}/v2).
 func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
-	res, err := c.do(ctx, request{method: http.MethodGet, route: "/user/{id}/v2", path: "/user/" + url.PathEscape(id) + "/v2"})
-	if err != nil {
-		return User{}, fmt.Errorf("get user: %w", err)
-	}
-	var u User
-	if err := decode("/user/{id}/v2", res.body, &u); err != nil {
-		return User{}, fmt.Errorf("get user: %w", err)
-	}
-	return u, nil
+	return getOne[User](ctx, c, "get user", "/user/{id}/v2", "/user/"+url.PathEscape(id)+"/v2")
 }
 
 // CreateUser creates a user and returns its ID. u.Fields must hold "login".

@@ -23,25 +23,23 @@ func decodeXML(b []byte, out any) error {
 	case *User:
 		return xmlFirst(b, "userProfile", o)
 	case *[]Department:
-		return xmlEach(b, "department", func(dec *xml.Decoder, se *xml.StartElement) error {
-			var d Department
-			if err := dec.DecodeElement(&d, se); err != nil {
-				return err
-			}
-			*o = append(*o, d)
-			return nil
-		})
+		return xmlEach(b, "department", appendDecoded(o))
 	case *[]FieldInfo:
-		return xmlEach(b, "userFieldInfo", func(dec *xml.Decoder, se *xml.StartElement) error {
-			var f FieldInfo
-			if err := dec.DecodeElement(&f, se); err != nil {
-				return err
-			}
-			*o = append(*o, f)
-			return nil
-		})
+		return xmlEach(b, "userFieldInfo", appendDecoded(o))
 	}
 	return fmt.Errorf("no XML form for %T", out)
+}
+
+// appendDecoded decodes each element it is given into a T appended to out.
+func appendDecoded[T any](out *[]T) func(*xml.Decoder, *xml.StartElement) error {
+	return func(dec *xml.Decoder, se *xml.StartElement) error {
+		var v T
+		if err := dec.DecodeElement(&v, se); err != nil {
+			return err
+		}
+		*out = append(*out, v)
+		return nil
+	}
 }
 
 var errNoElement = errors.New("element not found")

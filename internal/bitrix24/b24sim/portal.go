@@ -3,6 +3,7 @@ package b24sim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -548,11 +549,7 @@ func (p *Portal) Leads() []Lead {
 func (p *Portal) Requests() map[string]int {
 	p.sim.mu.Lock()
 	defer p.sim.mu.Unlock()
-	out := make(map[string]int, len(p.requests))
-	for k, v := range p.requests {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.requests)
 }
 
 // TotalRequests is the number of REST HTTP requests; Throttled how many of
@@ -577,11 +574,7 @@ func (p *Portal) Throttled() int {
 func (p *Portal) Commands() map[string]int {
 	p.sim.mu.Lock()
 	defer p.sim.mu.Unlock()
-	out := make(map[string]int, len(p.commands))
-	for k, v := range p.commands {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.commands)
 }
 
 // ResetCounters zeroes request counters.
@@ -711,13 +704,18 @@ func (p *Portal) SetHead(id, userID int64) error {
 }
 
 func (p *Portal) withDept(id int64, f func(*Department)) error {
+	return withEntry(p, p.depts, id, "department", f)
+}
+
+// withEntry applies f to entry id of table under the simulator's lock.
+func withEntry[T any](p *Portal, table map[int64]*T, id int64, what string, f func(*T)) error {
 	p.sim.mu.Lock()
 	defer p.sim.mu.Unlock()
-	d, ok := p.depts[id]
+	e, ok := table[id]
 	if !ok {
-		return fmt.Errorf("no department %d", id)
+		return fmt.Errorf("no %s %d", what, id)
 	}
-	f(d)
+	f(e)
 	return nil
 }
 
@@ -741,14 +739,7 @@ func (p *Portal) MoveUser(id int64, depts ...int64) error {
 func (p *Portal) UpdateUser(id int64, f func(*User)) error { return p.withUser(id, f) }
 
 func (p *Portal) withUser(id int64, f func(*User)) error {
-	p.sim.mu.Lock()
-	defer p.sim.mu.Unlock()
-	u, ok := p.users[id]
-	if !ok {
-		return fmt.Errorf("no user %d", id)
-	}
-	f(u)
-	return nil
+	return withEntry(p, p.users, id, "user", f)
 }
 
 // AddUser adds a user (ID assigned when 0) and returns the ID.

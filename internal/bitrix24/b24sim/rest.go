@@ -2,7 +2,6 @@ package b24sim
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -799,7 +798,7 @@ func substitute(m map[string]any, results map[string]any) {
 					for _, seg := range splitSegs(sm[2]) {
 						cur = index(cur, seg)
 					}
-					return fmt.Sprint(scalarOrEmpty(cur))
+					return str(cur) // a scalar as text, anything else ""
 				})
 			}
 		case map[string]any:
@@ -830,25 +829,6 @@ func index(v any, seg string) any {
 		return x[i]
 	}
 	return nil
-}
-
-func scalarOrEmpty(v any) any {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case int:
-		return strconv.Itoa(x)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case bool:
-		if x {
-			return "1"
-		}
-		return ""
-	}
-	return ""
 }
 
 // withoutControl drops the keys that steer a list call from the top-level filter.

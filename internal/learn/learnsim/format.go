@@ -330,6 +330,15 @@ func (a *account) outUser(u *user, v2 bool) userOut {
 	return o
 }
 
+// outUsers renders the users ids names, in that order.
+func (a *account) outUsers(ids []string, v2 bool) []userOut {
+	out := make([]userOut, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, a.outUser(a.users[id], v2))
+	}
+	return out
+}
+
 // roleID gives each role a fixed made-up ID.
 func roleID(role string) string {
 	var h uint32 = 2166136261

@@ -14,40 +14,35 @@ func (s *Sim) routes() {
 	m.HandleFunc("GET /_sim/{$}", s.handleIndexPage)
 	m.HandleFunc("GET /_sim/account", s.handleAccountPage)
 
-	m.HandleFunc("GET /department", s.api(s.listDepartmentsAll))
-	m.HandleFunc("GET /departments", s.api(s.listDepartmentsPaged))
-	m.HandleFunc("GET /department/{id}", s.api(s.getDepartment))
-	m.HandleFunc("POST /department", s.api(s.createDepartment))
-	m.HandleFunc("POST /department/{id}", s.api(s.updateDepartment))
-	m.HandleFunc("DELETE /department/{id}", s.api(s.deleteDepartment))
-	m.HandleFunc("POST /department/{id}/subordination", s.api(s.departmentSubordination))
-	m.HandleFunc("POST /department/{id}/user/move", s.api(s.moveUsers))
-	m.HandleFunc("POST /department/{id}/department/move", s.api(s.moveDepartments))
+	m.HandleFunc("GET /department", s.api(inspect(noBody, listDepartmentsAll)))
+	m.HandleFunc("GET /departments", s.api(inspect(noBody, listDepartmentsPaged)))
+	m.HandleFunc("GET /department/{id}", s.api(inspect(noBody, getDepartment)))
+	m.HandleFunc("POST /department", s.api(mutate(readBody, createDepartment)))
+	m.HandleFunc("POST /department/{id}", s.api(mutate(readBody, updateDepartment)))
+	m.HandleFunc("DELETE /department/{id}", s.api(mutate(noBody, deleteDepartment)))
+	m.HandleFunc("POST /department/{id}/subordination", s.api(mutate(readBody, setSubordination((*account).setDeptSub))))
+	m.HandleFunc("POST /department/{id}/user/move", s.api(mutate(readBody, moveUsers)))
+	m.HandleFunc("POST /department/{id}/department/move", s.api(mutate(readBody, moveDepartments)))
 
-	m.HandleFunc("GET /user", s.api(s.listUsersAll(false)))
-	m.HandleFunc("GET /user/v2", s.api(s.listUsersAll(true)))
-	m.HandleFunc("GET /users", s.api(s.listUsersPaged(false)))
-	m.HandleFunc("GET /users/v2", s.api(s.listUsersPaged(true)))
-	m.HandleFunc("POST /users/v2", s.api(s.listUsersPaged(true)))
-	m.HandleFunc("GET /user/{id}", s.api(s.getUser(false)))
-	m.HandleFunc("GET /user/{id}/v2", s.api(s.getUser(true)))
-	m.HandleFunc("POST /user", s.api(s.createUser))
-	m.HandleFunc("POST /user/{id}", s.api(s.updateUser))
-	m.HandleFunc("DELETE /user/{id}", s.api(s.deleteUser))
-	m.HandleFunc("POST /user/{id}/status", s.api(s.userStatus))
-	m.HandleFunc("POST /users/activate", s.api(s.bulkStatus(1)))
-	m.HandleFunc("POST /users/deactivate", s.api(s.bulkStatus(3)))
-	m.HandleFunc("POST /users/terminate", s.api(s.bulkStatus(5)))
-	m.HandleFunc("POST /user/{id}/subordination", s.api(s.userSubordination))
-	m.HandleFunc("GET /user/profile/fields", s.api(s.profileFields))
-	m.HandleFunc("POST /users/find_existing", s.api(s.findExisting))
+	m.HandleFunc("GET /user", s.api(inspect(noBody, listUsersAll(false))))
+	m.HandleFunc("GET /user/v2", s.api(inspect(noBody, listUsersAll(true))))
+	m.HandleFunc("GET /users", s.api(inspect(bodyOnPost, listUsersPaged(false))))
+	m.HandleFunc("GET /users/v2", s.api(inspect(bodyOnPost, listUsersPaged(true))))
+	m.HandleFunc("POST /users/v2", s.api(inspect(bodyOnPost, listUsersPaged(true))))
+	m.HandleFunc("GET /user/{id}", s.api(inspect(noBody, getUser(false))))
+	m.HandleFunc("GET /user/{id}/v2", s.api(inspect(noBody, getUser(true))))
+	m.HandleFunc("POST /user", s.api(mutate(readBody, createUser)))
+	m.HandleFunc("POST /user/{id}", s.api(mutate(readBody, updateUser)))
+	m.HandleFunc("DELETE /user/{id}", s.api(mutate(noBody, deleteUser)))
+	m.HandleFunc("POST /user/{id}/status", s.api(mutate(readBody, userStatus)))
+	m.HandleFunc("POST /users/activate", s.api(mutate(readBody, bulkStatus(1))))
+	m.HandleFunc("POST /users/deactivate", s.api(mutate(readBody, bulkStatus(3))))
+	m.HandleFunc("POST /users/terminate", s.api(mutate(readBody, bulkStatus(5))))
+	m.HandleFunc("POST /user/{id}/subordination", s.api(mutate(readBody, setSubordination((*account).setUserSub))))
+	m.HandleFunc("GET /user/profile/fields", s.api(inspect(noBody, profileFields)))
+	m.HandleFunc("POST /users/find_existing", s.api(inspect(readBody, findExisting)))
 	s.mux = m
 }
-
-func noContent(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }
-
-// ok answers 200 with an empty body (user update and status, per the OAS).
-func ok(w http.ResponseWriter) { w.WriteHeader(http.StatusOK) }
 
 // --- departments ---
 
@@ -62,18 +57,15 @@ type xmlDeptPage struct {
 	NextPageToken string    `xml:"nextPageToken,omitempty"`
 }
 
-func (s *Sim) listDepartmentsAll(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
+func listDepartmentsAll(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 	code, filter := r.URL.Query()["code"]
-	a.mu.RLock()
 	out := []deptOut{}
 	for _, id := range a.deptOrder {
 		if d := a.depts[id]; d != nil && (!filter || d.Code == code[0]) {
 			out = append(out, a.outDept(r, d))
 		}
 	}
-	a.mu.RUnlock()
-	write(w, r, 200, map[string]any{"departments": out}, xmlDeptList{Departments: out})
+	return found(map[string]any{"departments": out}, xmlDeptList{Departments: out}), nil
 }
 
 // pageParams reads pageSize (default and maximum 1000) and pageToken (base64 of the
@@ -115,14 +107,10 @@ func pageToken(id string) string {
 	return base64.StdEncoding.EncodeToString([]byte(id))
 }
 
-func (s *Sim) listDepartmentsPaged(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	a.mu.RLock()
+func listDepartmentsPaged(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 	size, from, err := pageParams(r, nil, a.deptPos)
 	if err != nil {
-		a.mu.RUnlock()
-		writeErr(w, r, err)
-		return
+		return nil, err
 	}
 	out := []deptOut{}
 	next := ""
@@ -137,12 +125,7 @@ func (s *Sim) listDepartmentsPaged(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, a.outDept(r, d))
 	}
-	a.mu.RUnlock()
-	body := map[string]any{"departments": out}
-	if next != "" {
-		body["nextPageToken"] = pageToken(next)
-	}
-	write(w, r, 200, body, xmlDeptPage{Departments: out, NextPageToken: pageToken(next)})
+	return found(page("departments", out, next), xmlDeptPage{Departments: out, NextPageToken: pageToken(next)}), nil
 }
 
 type xmlDept struct {
@@ -150,20 +133,13 @@ type xmlDept struct {
 	Dept    deptOut
 }
 
-func (s *Sim) getDepartment(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	a.mu.RLock()
+func getDepartment(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 	d := a.depts[r.PathValue("id")]
-	var out deptOut
-	if d != nil {
-		out = a.outDept(r, d)
-	}
-	a.mu.RUnlock()
 	if d == nil {
-		writeErr(w, r, errf(404, "Department %s not found", r.PathValue("id")))
-		return
+		return nil, errf(404, "Department %s not found", r.PathValue("id"))
 	}
-	write(w, r, 200, single(r, out), xmlDept{Dept: out})
+	out := a.outDept(r, d)
+	return found(single(r, out), xmlDept{Dept: out}), nil
 }
 
 // bodyOrHeader reads a body parameter, falling back to its X-… header form.
@@ -177,32 +153,16 @@ func bodyOrHeader(r *http.Request, body map[string]any, key, header string) (str
 	return "", false
 }
 
-func (s *Sim) createDepartment(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
+func createDepartment(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	name, _ := bodyOrHeader(r, body, "name", "X-Name")
 	parent, _ := bodyOrHeader(r, body, "parentDepartmentId", "X-Parent-Department-Id")
 	code, _ := bodyOrHeader(r, body, "code", "X-Code")
-	a.mu.Lock()
 	d, err := a.createDept(name, parent, code)
-	var out deptOut
-	if err == nil {
-		out = a.outDept(r, d)
-	}
-	a.mu.Unlock()
 	if err != nil {
-		writeErr(w, r, err)
-		return
+		return nil, err
 	}
-	if returnObject(r) {
-		write(w, r, 201, out, xmlDept{Dept: out})
-		return
-	}
-	writeCreated(w, r, d.ID)
+	out := a.outDept(r, d)
+	return created(d.ID, out, xmlDept{Dept: out}), nil
 }
 
 func optStr(m map[string]any, key string) *string {
@@ -212,74 +172,34 @@ func optStr(m map[string]any, key string) *string {
 	return nil
 }
 
-func (s *Sim) updateDepartment(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	a.mu.Lock()
-	err = a.updateDept(r.PathValue("id"), optStr(body, "name"), optStr(body, "parentDepartmentId"), optStr(body, "code"))
-	a.mu.Unlock()
-	sent := Sent{Route: r.Pattern, ID: r.PathValue("id"), Keys: bodyKeys(body, nil), Status: http.StatusNoContent}
-	if err != nil {
-		sent.Status = err.status
-	}
-	a.sent.add(sent)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	noContent(w)
+func updateDepartment(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
+	err := a.updateDept(r.PathValue("id"), optStr(body, "name"), optStr(body, "parentDepartmentId"), optStr(body, "code"))
+	a.logSent(r, body, nil, nil, http.StatusNoContent, err)
+	return noContent, err
 }
 
-func (s *Sim) deleteDepartment(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	a.mu.Lock()
+func deleteDepartment(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 	err := a.deleteDept(r.PathValue("id"))
-	a.mu.Unlock()
 	if err != nil && err.status == http.StatusBadRequest && unsettledFrom(r).RefusedDelete409 {
 		err = &apiErr{status: http.StatusConflict, msg: err.msg}
 	}
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	noContent(w)
-}
-
-func (s *Sim) departmentSubordination(w http.ResponseWriter, r *http.Request) {
-	setSubordination(w, r, (*account).setDeptSub)
+	return noContent, err
 }
 
 // setSubordination reads a subordination/coSubordination body and applies
 // it to the department or user in the path with set.
-func setSubordination(w http.ResponseWriter, r *http.Request, set func(a *account, id string, sb, co *sub) *apiErr) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
+func setSubordination(set func(a *account, id string, sb, co *sub) *apiErr) step {
+	return func(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
+		sb, err := getSub(body, "subordination")
+		if err != nil {
+			return nil, err
+		}
+		co, err := getSub(body, "coSubordination")
+		if err != nil {
+			return nil, err
+		}
+		return noContent, set(a, r.PathValue("id"), sb, co)
 	}
-	sb, err := getSub(body, "subordination")
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	co, err := getSub(body, "coSubordination")
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	a.mu.Lock()
-	err = set(a, r.PathValue("id"), sb, co)
-	a.mu.Unlock()
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	noContent(w)
 }
 
 func idsParam(r *http.Request, body map[string]any, key, header string) []string {
@@ -297,44 +217,15 @@ func idsParam(r *http.Request, body map[string]any, key, header string) []string
 	return ids
 }
 
-func (s *Sim) moveUsers(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
+func moveUsers(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	ids := idsParam(r, body, "userIds", "X-User-Ids")
-	a.mu.Lock()
-	err = a.moveUsers(r.PathValue("id"), ids)
-	a.mu.Unlock()
-	sent := Sent{Route: r.Pattern, ID: r.PathValue("id"), Keys: bodyKeys(body, nil), UserIDs: ids, Status: http.StatusNoContent}
-	if err != nil {
-		sent.Status = err.status
-	}
-	a.sent.add(sent)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	noContent(w)
+	err := a.moveUsers(r.PathValue("id"), ids)
+	a.logSent(r, body, nil, ids, http.StatusNoContent, err)
+	return noContent, err
 }
 
-func (s *Sim) moveDepartments(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	a.mu.Lock()
-	err = a.moveDepts(r.PathValue("id"), idsParam(r, body, "departmentIds", ""))
-	a.mu.Unlock()
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	noContent(w)
+func moveDepartments(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
+	return noContent, a.moveDepts(r.PathValue("id"), idsParam(r, body, "departmentIds", ""))
 }
 
 // --- users ---
@@ -362,49 +253,23 @@ func userQueryFrom(r *http.Request, body map[string]any) userQuery {
 	return userQuery{depts: get("departments"), logins: get("logins"), emails: get("emails"), ids: get("userIds")}
 }
 
-func (s *Sim) listUsersAll(v2 bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		a := acctFrom(r)
-		a.mu.RLock()
+func listUsersAll(v2 bool) step {
+	return func(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 		ids, _ := a.matchUsers(userQueryFrom(r, nil), 0, 0)
-		out := make([]userOut, 0, len(ids))
-		for _, id := range ids {
-			out = append(out, a.outUser(a.users[id], v2))
-		}
-		a.mu.RUnlock()
-		write(w, r, 200, out, xmlUserList{Users: out})
+		out := a.outUsers(ids, v2)
+		return found(out, xmlUserList{Users: out}), nil
 	}
 }
 
-func (s *Sim) listUsersPaged(v2 bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		a := acctFrom(r)
-		var body map[string]any
-		if r.Method == http.MethodPost {
-			var err *apiErr
-			if body, err = readBody(r); err != nil {
-				writeErr(w, r, err)
-				return
-			}
-		}
-		a.mu.RLock()
+func listUsersPaged(v2 bool) step {
+	return func(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 		size, from, err := pageParams(r, body, a.userPos)
 		if err != nil {
-			a.mu.RUnlock()
-			writeErr(w, r, err)
-			return
+			return nil, err
 		}
 		ids, next := a.matchUsers(userQueryFrom(r, body), from, size)
-		out := make([]userOut, 0, len(ids))
-		for _, id := range ids {
-			out = append(out, a.outUser(a.users[id], v2))
-		}
-		a.mu.RUnlock()
-		res := map[string]any{"userProfiles": out}
-		if next != "" {
-			res["nextPageToken"] = pageToken(next)
-		}
-		write(w, r, 200, res, xmlUserPage{Users: out, NextPageToken: pageToken(next)})
+		out := a.outUsers(ids, v2)
+		return found(page("userProfiles", out, next), xmlUserPage{Users: out, NextPageToken: pageToken(next)}), nil
 	}
 }
 
@@ -413,31 +278,18 @@ type xmlUser struct {
 	User    userOut
 }
 
-func (s *Sim) getUser(v2 bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		a := acctFrom(r)
-		a.mu.RLock()
+func getUser(v2 bool) step {
+	return func(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 		u := a.users[r.PathValue("id")]
-		var out userOut
-		if u != nil {
-			out = a.outUser(u, v2)
-		}
-		a.mu.RUnlock()
 		if u == nil {
-			writeErr(w, r, errf(404, "User %s not found", r.PathValue("id")))
-			return
+			return nil, errf(404, "User %s not found", r.PathValue("id"))
 		}
-		write(w, r, 200, single(r, out), xmlUser{User: out})
+		out := a.outUser(u, v2)
+		return found(single(r, out), xmlUser{User: out}), nil
 	}
 }
 
-func (s *Sim) createUser(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
+func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	req := newUserReq{}
 	req.DeptID, _ = bodyOrHeader(r, body, "departmentId", "X-Department-Id")
 	req.Fields, _ = getFields(body, "fields")
@@ -446,73 +298,30 @@ func (s *Sim) createUser(w http.ResponseWriter, r *http.Request) {
 	send, _ := bodyOrHeader(r, body, "sendLoginEmail", "X-Send-Login-Email")
 	req.SendLoginEmail, _ = strconv.ParseBool(strings.TrimSpace(send))
 	req.InvitationMessage, _ = getStr(body, "invitationMessage")
-	a.mu.Lock()
 	u, err := a.createUser(req)
-	var out userOut
-	if err == nil {
-		out = a.outUser(u, true)
-	}
-	a.mu.Unlock()
 	if err != nil {
-		writeErr(w, r, err)
-		return
+		return nil, err
 	}
-	if returnObject(r) {
-		write(w, r, 201, out, xmlUser{User: out})
-		return
-	}
-	writeCreated(w, r, out.ID)
+	out := a.outUser(u, true)
+	return created(out.ID, out, xmlUser{User: out}), nil
 }
 
-func (s *Sim) updateUser(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
+func updateUser(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	fields, _ := getFields(body, "fields")
-	a.mu.Lock()
-	err = a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"), unsettledFrom(r).RefuseEmptyUpdate)
-	a.mu.Unlock()
-	sent := Sent{Route: r.Pattern, ID: r.PathValue("id"), Keys: bodyKeys(body, fields), Status: http.StatusOK}
+	err := a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"), unsettledFrom(r).RefuseEmptyUpdate)
+	reply, status := ok, http.StatusOK
 	if unsettledFrom(r).UserUpdate204 {
-		sent.Status = http.StatusNoContent
+		reply, status = noContent, http.StatusNoContent
 	}
-	if err != nil {
-		sent.Status = err.status
-	}
-	a.sent.add(sent)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	if unsettledFrom(r).UserUpdate204 {
-		noContent(w)
-		return
-	}
-	ok(w)
+	a.logSent(r, body, fields, nil, status, err)
+	return reply, err
 }
 
-func (s *Sim) deleteUser(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	a.mu.Lock()
-	err := a.deleteUser(r.PathValue("id"))
-	a.mu.Unlock()
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	noContent(w)
+func deleteUser(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
+	return noContent, a.deleteUser(r.PathValue("id"))
 }
 
-func (s *Sim) userStatus(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
+func userStatus(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	st, has := getInt(body, "status")
 	if !has {
 		if v, e := strconv.Atoi(r.Header.Get("X-Status")); e == nil {
@@ -520,45 +329,19 @@ func (s *Sim) userStatus(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !has {
-		writeErr(w, r, errf(400, "Parameter status is required"))
-		return
+		return nil, errf(400, "Parameter status is required")
 	}
 	id := r.PathValue("id")
-	a.mu.Lock()
 	if a.users[id] == nil {
-		err = errf(404, "User %s not found", id)
-	} else {
-		err = a.setStatus([]string{id}, st)
+		return nil, errf(404, "User %s not found", id)
 	}
-	a.mu.Unlock()
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
-	ok(w)
+	return ok, a.setStatus([]string{id}, st)
 }
 
-func (s *Sim) bulkStatus(status int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		a := acctFrom(r)
-		body, err := readBody(r)
-		if err != nil {
-			writeErr(w, r, err)
-			return
-		}
-		a.mu.Lock()
-		err = a.setStatus(idsParam(r, body, "userIds", "X-User-Ids"), status)
-		a.mu.Unlock()
-		if err != nil {
-			writeErr(w, r, err)
-			return
-		}
-		ok(w)
+func bulkStatus(status int) step {
+	return func(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
+		return ok, a.setStatus(idsParam(r, body, "userIds", "X-User-Ids"), status)
 	}
-}
-
-func (s *Sim) userSubordination(w http.ResponseWriter, r *http.Request) {
-	setSubordination(w, r, (*account).setUserSub)
 }
 
 type fieldInfoOut struct {
@@ -585,16 +368,13 @@ func b2i(b bool) int {
 	return 0
 }
 
-func (s *Sim) profileFields(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	a.mu.RLock()
+func profileFields(_ *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 	out := make([]fieldInfoOut, 0, len(a.fields))
 	for _, f := range a.fields {
 		out = append(out, fieldInfoOut{ID: f.ID, Name: f.Name, Label: f.Label, Type: f.Type,
 			Unique: b2i(f.Unique), Required: b2i(f.Required), Order: f.Order, Values: map[string]string{}})
 	}
-	a.mu.RUnlock()
-	write(w, r, 200, out, xmlFieldList{Fields: out})
+	return found(out, xmlFieldList{Fields: out}), nil
 }
 
 type xmlIDList struct {
@@ -602,20 +382,12 @@ type xmlIDList struct {
 	IDs     []string `xml:"userId"`
 }
 
-func (s *Sim) findExisting(w http.ResponseWriter, r *http.Request) {
-	a := acctFrom(r)
-	body, err := readBody(r)
-	if err != nil {
-		writeErr(w, r, err)
-		return
-	}
+func findExisting(_ *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	out := []string{}
-	a.mu.RLock()
 	for _, id := range getStrs(body, "userIds") {
 		if a.users[id] != nil {
 			out = append(out, id)
 		}
 	}
-	a.mu.RUnlock()
-	write(w, r, 200, out, xmlIDList{IDs: out})
+	return found(out, xmlIDList{IDs: out}), nil
 }

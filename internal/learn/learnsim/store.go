@@ -441,17 +441,27 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 	return nil
 }
 
-func (a *account) moveUsers(deptID string, ids []string) *apiErr {
-	if a.depts[deptID] == nil {
-		return errf(404, "Department %s not found", deptID)
+// checkMove validates a move into department to before anything changes:
+// the department, the list (param names it in the refusal), and each of its
+// IDs (kind names them).
+func (a *account) checkMove(to, param, kind string, ids []string, exists func(id string) bool) *apiErr {
+	if a.depts[to] == nil {
+		return errf(404, "Department %s not found", to)
 	}
 	if len(ids) == 0 {
-		return errf(400, "Parameter userIds is required")
+		return errf(400, "Parameter %s is required", param)
 	}
 	for _, id := range ids {
-		if a.users[id] == nil {
-			return errf(404, "User %s not found", id)
+		if !exists(id) {
+			return errf(404, "%s %s not found", kind, id)
 		}
+	}
+	return nil
+}
+
+func (a *account) moveUsers(deptID string, ids []string) *apiErr {
+	if err := a.checkMove(deptID, "userIds", "User", ids, func(id string) bool { return a.users[id] != nil }); err != nil {
+		return err
 	}
 	for _, id := range ids {
 		u := a.users[id]
@@ -463,16 +473,8 @@ func (a *account) moveUsers(deptID string, ids []string) *apiErr {
 }
 
 func (a *account) moveDepts(parentID string, ids []string) *apiErr {
-	if a.depts[parentID] == nil {
-		return errf(404, "Department %s not found", parentID)
-	}
-	if len(ids) == 0 {
-		return errf(400, "Parameter departmentIds is required")
-	}
-	for _, id := range ids {
-		if a.depts[id] == nil {
-			return errf(404, "Department %s not found", id)
-		}
+	if err := a.checkMove(parentID, "departmentIds", "Department", ids, func(id string) bool { return a.depts[id] != nil }); err != nil {
+		return err
 	}
 	for _, id := range ids {
 		if err := a.moveDept(a.depts[id], parentID); err != nil {
