@@ -33,6 +33,9 @@ const (
 	demoLearnEmail      = "admin@learn.demo"
 	demoLearnPassword   = "learn-demo-password"
 	demoDatabase        = "b24learn_demo"
+	// demoAddr keeps the demo, whose accounts are printed, off the network
+	// unless HTTP_ADDR or --addr say otherwise.
+	demoAddr = "127.0.0.1:8080"
 )
 
 // runDemo starts everything on this machine: PostgreSQL (found or started),
@@ -41,7 +44,7 @@ const (
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "the app's listen address")
+	addr := fs.String("addr", "", "the app's listen address (overrides HTTP_ADDR; default "+demoAddr+")")
 	employees := fs.Int("employees", 300, "employees in the simulated portal")
 	departments := fs.Int("departments", 25, "departments in the simulated portal")
 	slotEvery := fs.Duration("slot-every", 2*time.Minute, "scheduled runs happen at every multiple of this (UTC)")
@@ -55,6 +58,17 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	listenAddr := *addr
+	if listenAddr == "" {
+		listenAddr = getenv("HTTP_ADDR")
+	}
+	if listenAddr == "" {
+		listenAddr = demoAddr
+	}
+	appURL, err := demoAppURL(listenAddr)
+	if err != nil {
+		return err
+	}
 	dbURL, err := demoDatabaseURL(ctx, getenv("DATABASE_URL"))
 	if err != nil {
 		return err
@@ -64,7 +78,6 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	secretKeys := base64.StdEncoding.EncodeToString(key)
-	appURL := "http://" + *addr
 
 	// The iSpring Learn account.
 	// MountBoth: the account URL (the listener) serves the API under /api/v2,
@@ -96,7 +109,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		case "DATABASE_URL":
 			return dbURL
 		case "HTTP_ADDR":
-			return *addr
+			return listenAddr
 		case "PUBLIC_URL":
 			return appURL
 		case "B24_CLIENT_ID":
@@ -140,6 +153,21 @@ Press Ctrl-C to stop.
 				appURL, demoManagerEmail, demoManagerPassword, *slotEvery)
 		},
 	})
+}
+
+// demoAppURL is the address the simulated portal and the printed links use
+// for the app listening on addr: a listener on every interface (":8080",
+// "0.0.0.0:8080") is reached on loopback.
+func demoAppURL(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	// The simulated portal must know the app's port before it listens.
+	if err != nil || port == "" || port == "0" {
+		return "", fmt.Errorf("demo listen address %q (--addr or HTTP_ADDR): want host:port with a fixed port, e.g. %s", addr, demoAddr)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }
 
 // demoDatabaseURL returns a fresh demo database on the server the README's

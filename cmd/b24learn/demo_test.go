@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -19,38 +20,9 @@ import (
 func TestDemoPrintsThreeWorkingAddresses(t *testing.T) {
 	t.Parallel()
 	dbURL := pgtest.NewDatabase(t)
-	addr := freeAddr(t)
-	out := &syncWriter{w: new(strings.Builder)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"demo", "-addr", addr, "-employees", "60", "-departments", "6"},
-			func(k string) string {
-				if k == "DATABASE_URL" {
-					return dbURL
-				}
-				return ""
-			}, nil, out, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("demo: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("demo did not stop on cancel")
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "Press Ctrl-C") {
-		if time.Now().After(deadline) {
-			t.Fatalf("demo printed no addresses:\n%s", out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	urls := regexp.MustCompile(`http://\S+`).FindAllString(out.String(), -1)
+	out := startDemo(t, []string{"-addr", freeAddr(t), "-employees", "60", "-departments", "6"},
+		map[string]string{"DATABASE_URL": dbURL})
+	urls := regexp.MustCompile(`http://\S+`).FindAllString(out, -1)
 	var portalPage, learnView, console string
 	for _, u := range urls {
 		switch {
@@ -64,7 +36,7 @@ func TestDemoPrintsThreeWorkingAddresses(t *testing.T) {
 	}
 	for name, u := range map[string]string{"portal page": portalPage, "Learn view": learnView, "manager console": console} {
 		if u == "" {
-			t.Fatalf("no %s address in:\n%s", name, out.String())
+			t.Fatalf("no %s address in:\n%s", name, out)
 		}
 		resp, err := http.Get(u)
 		if err != nil {
@@ -90,5 +62,111 @@ func TestDemoPrintsThreeWorkingAddresses(t *testing.T) {
 	}
 	if managers != 1 {
 		t.Fatalf("demo manager accounts: %d, want 1", managers)
+	}
+}
+
+// startDemo runs `demo` with args and the environment env until the test
+// ends, and returns what it printed once it was ready.
+func startDemo(t *testing.T, args []string, env map[string]string) string {
+	t.Helper()
+	out := &syncWriter{w: new(strings.Builder)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"demo"}, args...), func(k string) string { return env[k] }, nil, out, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("demo: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("demo did not stop on cancel")
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "Press Ctrl-C") {
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			t.Fatalf("demo ended before it was ready: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo printed no addresses:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return out.String()
+}
+
+// demo listens on HTTP_ADDR as serve does, and --addr still overrides it.
+func TestDemoListensOnHTTPAddr(t *testing.T) {
+	t.Parallel()
+	for name, withFlag := range map[string]bool{"HTTP_ADDR": false, "--addr over HTTP_ADDR": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			envAddr := freeAddr(t)
+			args := []string{"-employees", "10", "-departments", "2"}
+			want := envAddr
+			if withFlag {
+				want = freeAddr(t)
+				args = append(args, "-addr", want)
+			}
+			out := startDemo(t, args, map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "HTTP_ADDR": envAddr})
+			if !strings.Contains(out, "http://"+want+"/manager") {
+				t.Errorf("the console address is not on %s:\n%s", want, out)
+			}
+			resp, err := http.Get("http://" + want + "/healthz")
+			if err != nil {
+				t.Fatalf("the app does not answer on %s: %v", want, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("GET /healthz on %s: %d", want, resp.StatusCode)
+			}
+			if want != envAddr {
+				if conn, err := net.Dial("tcp", envAddr); err == nil {
+					conn.Close()
+					t.Errorf("with --addr %s the app also listens on HTTP_ADDR %s", want, envAddr)
+				}
+			}
+		})
+	}
+}
+
+// A listen address the demo cannot print links for is refused before
+// anything starts, naming where it came from.
+func TestDemoRefusesABadListenAddress(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{"localhost", "127.0.0.1:0", "http://127.0.0.1:8080"} {
+		// Bounded and on a database nobody serves, should the address be
+		// let through.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := run(ctx, []string{"demo"}, func(k string) string {
+			return map[string]string{"HTTP_ADDR": addr, "DATABASE_URL": "postgres://127.0.0.1:1/none"}[k]
+		}, nil, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "HTTP_ADDR") || !strings.Contains(err.Error(), addr) {
+			t.Errorf("HTTP_ADDR %q: %v, want an error naming it", addr, err)
+		}
+	}
+}
+
+func TestDemoAppURL(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080",
+		":9090":          "http://127.0.0.1:9090",
+		"0.0.0.0:9090":   "http://127.0.0.1:9090",
+		"[::]:9090":      "http://127.0.0.1:9090",
+		"[::1]:9090":     "http://[::1]:9090",
+		"localhost:8081": "http://localhost:8081",
+	} {
+		if got, err := demoAppURL(addr); err != nil || got != want {
+			t.Errorf("demoAppURL(%q) = %q, %v; want %q", addr, got, err, want)
+		}
 	}
 }
