@@ -87,5 +87,8 @@ func LeftText(lang i18n.Lang, left time.Duration, known bool) string {
 	if mins < 60 {
 		return i18n.T(lang, "progress_left_min", mins)
 	}
+	if mins%60 == 0 {
+		return i18n.T(lang, "progress_left_h", mins/60)
+	}
 	return i18n.T(lang, "progress_left_hours", mins/60, mins%60)
 }

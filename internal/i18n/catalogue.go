@@ -137,6 +137,7 @@ var catalogue = map[string][2]string{
 	"progress_left_unknown": {"estimating the time left…", "оцениваем оставшееся время…"},
 	"progress_left_soon":    {"less than a minute left", "осталось меньше минуты"},
 	"progress_left_min":     {"about %d min left", "осталось около %d мин"},
+	"progress_left_h":       {"about %d h left", "осталось около %d ч"},
 	"progress_left_hours":   {"about %d h %d min left", "осталось около %d ч %d мин"},
 
 	// A run's counts, keyed "count." + kind.action as the syncer keys them.
