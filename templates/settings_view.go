@@ -87,6 +87,19 @@ type RunView struct {
 	Counts    []Count
 	Error     string
 	HeldUsers int
+	// Progress is a running run's phase and write progress; nil otherwise.
+	Progress *ProgressView
+}
+
+// ProgressView is what a running run is doing and, while it writes to
+// Learn, how far it got.
+type ProgressView struct {
+	Phase   string // read_learn, read, read_bitrix24, plan, write, finish
+	Planned int    // steps to write, counted when the writes start
+	Done    int    // of them, recorded so far (at most Planned)
+	// Left is the estimated time the writes still take, when LeftKnown.
+	Left      time.Duration
+	LeftKnown bool
 }
 
 // Count is one "created: 3" of a run.

@@ -3,6 +3,9 @@ package templates
 import (
 	"strconv"
 	"strings"
+	"time"
+
+	"b24learn/internal/i18n"
 )
 
 // pollMillis is when the page asks for the panel again: soon while a run is
@@ -55,4 +58,37 @@ func previewWhy(it PreviewItem) string {
 		parts = append(parts, it.Changes)
 	}
 	return strings.Join(parts, " — ")
+}
+
+// runningProgress is the progress of the run running now, if it has one.
+func runningProgress(v StatusView) *ProgressView {
+	if len(v.Runs) > 0 && v.Runs[0].Status == "running" {
+		return v.Runs[0].Progress
+	}
+	return nil
+}
+
+// progressText is "done of planned" and the time left, in lang.
+func progressText(lang i18n.Lang, p ProgressView) string {
+	return i18n.T(lang, "progress_done", p.Done, p.Planned) + " · " + LeftText(lang, p.Left, p.LeftKnown)
+}
+
+// LeftText says the estimated time left in whole minutes, rounded up (an
+// estimate that promises seconds would be read as exact); "estimating"
+// while there is none.
+func LeftText(lang i18n.Lang, left time.Duration, known bool) string {
+	switch {
+	case !known:
+		return i18n.T(lang, "progress_left_unknown")
+	case left < time.Minute:
+		return i18n.T(lang, "progress_left_soon")
+	}
+	mins := int((left + time.Minute - 1) / time.Minute)
+	if mins < 60 {
+		return i18n.T(lang, "progress_left_min", mins)
+	}
+	if mins%60 == 0 {
+		return i18n.T(lang, "progress_left_h", mins/60)
+	}
+	return i18n.T(lang, "progress_left_hours", mins/60, mins%60)
 }

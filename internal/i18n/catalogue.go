@@ -126,6 +126,20 @@ var catalogue = map[string][2]string{
 	"st_failed":      {"failed", "ошибка"},
 	"st_previewed":   {"preview ready", "предпросмотр готов"},
 
+	// A running run's phase and progress, in the status panel.
+	"phase_read_learn":      {"Reading iSpring Learn…", "Чтение данных iSpring Learn…"},
+	"phase_read":            {"Reading Bitrix24 and iSpring Learn…", "Чтение данных Битрикс24 и iSpring Learn…"},
+	"phase_read_bitrix24":   {"Reading Bitrix24…", "Чтение данных Битрикс24…"},
+	"phase_plan":            {"Working out the changes…", "Расчёт изменений…"},
+	"phase_write":           {"Writing to iSpring Learn", "Запись в iSpring Learn"},
+	"phase_finish":          {"Completing the report…", "Завершение отчёта…"},
+	"progress_done":         {"%d of %d done", "выполнено %d из %d"},
+	"progress_left_unknown": {"estimating the time left…", "оцениваем оставшееся время…"},
+	"progress_left_soon":    {"less than a minute left", "осталось меньше минуты"},
+	"progress_left_min":     {"about %d min left", "осталось около %d мин"},
+	"progress_left_h":       {"about %d h left", "осталось около %d ч"},
+	"progress_left_hours":   {"about %d h %d min left", "осталось около %d ч %d мин"},
+
 	// A run's counts, keyed "count." + kind.action as the syncer keys them.
 	"count.department.create":         {"departments created", "создано подразделений"},
 	"count.department.update":         {"departments updated", "изменено подразделений"},

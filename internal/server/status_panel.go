@@ -81,12 +81,20 @@ func (s *Server) readPanel(ctx context.Context, portalID int64, lang i18n.Lang, 
 		return err
 	}
 	for _, r := range runs {
+		var pv *templates.ProgressView
 		if r.Status == syncer.RunRunning {
 			if r.Counts, err = rs.ProgressCounts(ctx, portalID, r.ID); err != nil {
 				return err
 			}
+			pg, err := rs.Progress(ctx, portalID, r.ID)
+			if err != nil {
+				return err
+			}
+			pv = progressView(pg)
 		}
-		v.Runs = append(v.Runs, runView(r))
+		rv := runView(r)
+		rv.Progress = pv
+		v.Runs = append(v.Runs, rv)
 	}
 	// The last run is the newest real sync; previews are listed but are not
 	// runs. A preview newer than it says what the next sync would do.
@@ -140,6 +148,17 @@ func runView(r syncer.RunRecord) templates.RunView {
 			v.Counts = append(v.Counts, templates.Count{Key: k, N: r.Counts[k]})
 		}
 	}
+	return v
+}
+
+// progressView is a running run's progress as the panel shows it; nil
+// before the run marked its first phase.
+func progressView(p syncer.RunProgress) *templates.ProgressView {
+	if p.Phase == "" {
+		return nil
+	}
+	v := &templates.ProgressView{Phase: string(p.Phase), Planned: p.Planned, Done: min(p.Done, p.Planned)}
+	v.Left, v.LeftKnown = p.Left()
 	return v
 }
 

@@ -29,6 +29,10 @@ type recorder struct {
 	runID    int64
 	ctx      context.Context // the run's, without its cancellation
 
+	// counted, when set before the first record, hears of the steps
+	// recorded (the run's progress).
+	counted func(n int)
+
 	mu     sync.Mutex
 	queue  []pendingRecord
 	closed bool
@@ -69,10 +73,16 @@ func (r *recorder) record(recs ...StepRecord) error {
 	}
 	r.mu.Unlock()
 	var first error
+	ok := 0
 	for _, w := range waits {
 		if err := <-w; err != nil && first == nil {
 			first = err
+		} else if err == nil {
+			ok++
 		}
+	}
+	if r.counted != nil && ok > 0 {
+		r.counted(ok)
 	}
 	return first
 }

@@ -40,6 +40,9 @@ type Config struct {
 	// Now is the clock (default time.Now); tests move it to pass the daily
 	// retry of users waiting for a licence.
 	Now func() time.Time
+	// ProgressEvery is how often, at most, a writing run stores its done
+	// count (default ProgressEvery).
+	ProgressEvery time.Duration
 }
 
 // LicenceRetryEvery is how often a user waiting for a licence is tried again
@@ -138,7 +141,8 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 	}
 	rep := &Report{RunID: runID, Counts: map[string]int{}, Phases: map[string]time.Duration{}}
 	var held []int64
-	runErr := s.run(ctx, portalID, trigger, rep, &held)
+	pr := newProgress(ctx, s.store, s.log, portalID, runID, s.cfg.ProgressEvery)
+	runErr := s.run(ctx, portalID, trigger, rep, &held, pr)
 	rep.Duration = time.Since(start)
 	errText := ""
 	if runErr != nil {
@@ -157,7 +161,7 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 	return rep, runErr
 }
 
-func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *Report, held *[]int64) error {
+func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *Report, held *[]int64, pr *progress) error {
 	set, err := s.cfg.Settings.Settings(ctx, portalID)
 	if err != nil {
 		return fmt.Errorf("load settings: %w", err)
@@ -176,6 +180,7 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	org := newOrgRead(ctx, b24)
 	defer org.stop()
 	// Learn first: wrong credentials fail the run before the slow Bitrix24 read.
+	pr.to(PhaseReadLearn)
 	t0 := time.Now()
 	ldepts, err := lc.ListDepartmentsWithin(ctx, org.learnLimits())
 	if err != nil && org.failed() {
@@ -186,10 +191,11 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 		return fmt.Errorf("read learn departments: %w", err)
 	}
 	deptsTook := time.Since(t0)
-	in, err := s.read(ctx, portalID, lc, org, rep.Phases)
+	in, err := s.read(ctx, portalID, lc, org, rep.Phases, pr)
 	if err != nil {
 		return err
 	}
+	pr.to(PhasePlan)
 	rep.Phases["read_learn"] += deptsTook
 	in.Actual.Departments, _ = fromLearn(ldepts, nil)
 	in.Options = Options{
@@ -270,9 +276,12 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
 	a.account, a.owned = account, own
 	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)
+	a.rec.counted = pr.add
+	pr.writing(plan.Applied())
 	t0 = time.Now()
 	applyErr := a.apply(ctx, plan.Steps)
 	a.rec.close()
+	pr.finish()
 	rep.Phases["apply"] = time.Since(t0)
 	rep.Writes = a.writes
 	rep.Counts = a.counts
@@ -339,9 +348,10 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 
 // read fetches Bitrix24 (departments, employees) and Learn users at once,
 // plus the stored mapping.
-func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration) (Input, error) {
+func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration, pr *progress) (Input, error) {
 	var in Input
 	org.start()
+	pr.to(PhaseRead)
 	start := time.Now()
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -350,7 +360,9 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRea
 		case <-org.done:
 			if org.err != nil {
 				cancel() // no plan without Bitrix24: the Learn read is cut short
+				return
 			}
+			pr.narrow(PhaseRead, PhaseReadLearn)
 		case <-lctx.Done():
 		}
 	}()
@@ -362,6 +374,13 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRea
 		return nil
 	})
 	learnTook := time.Since(start)
+	if err == nil {
+		select {
+		case <-org.done:
+		default:
+			pr.narrow(PhaseRead, PhaseReadBitrix24)
+		}
+	}
 	var errs []error
 	if err != nil && !org.failed() {
 		errs = append(errs, fmt.Errorf("read learn users: %w", err))
