@@ -2,7 +2,7 @@
 // (NNN_name.up.sql), applied by internal/store in the order of their names,
 // one transaction per file, each recorded by its name in schema_migrations.
 //
-// Numbering. A new file takes a number above every existing one (next: 093).
+// Numbering. A new file takes a number above every existing one.
 // A released file is never renamed or renumbered, and its statements never
 // change: deployed databases know it by name (not by content), so a renamed
 // file would run a second time and a changed one would never run again.
