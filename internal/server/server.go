@@ -40,6 +40,9 @@ type Deps struct {
 	Clients *connect.Factory
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Context is the process's lifetime: River UI's background work in the
+	// console stops when it ends. nil means context.Background().
+	Context context.Context
 	// VerifyLimits bound the OAuth calls anonymous /b24/* requests can
 	// cause; nil means DefaultVerifyLimits.
 	VerifyLimits *VerifyLimits
@@ -73,6 +76,7 @@ type Server struct {
 	// SECRET_KEYS) and its sign-in limits.
 	managerCodecs []securecookie.Codec
 	managerLimits manager.Limits
+	riverUI       http.Handler // River UI, under riverUIPrefix
 }
 
 // New builds the router.
@@ -104,6 +108,11 @@ func newServer(d Deps) *Server {
 	s.check = newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts)
 	s.org = bitrix24Org{client: s.portalB24Client}
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
+	ctx := d.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s.riverUI = s.newRiverUI(ctx)
 	return s
 }
 
