@@ -1,12 +1,14 @@
 package i18n
 
-// catalogue holds every sentence the portal's users read: key → {English,
+// catalogue holds every sentence the portal's users and iSpring's managers
+// read: key → {English,
 // Russian}. Keys without a dot are the settings page's labels; the prefixes
 // name the other owners of texts: form. the activation form, contact. its
 // field errors (activation's codes), check. the Learn connection check
 // (learn's codes), msg. the settings and status handlers' answers, count.
-// a run's counts, install. the installer page. The Russian labels follow the
-// install guide's wording.
+// a run's counts, install. the installer page, mgr. the managers' console,
+// mail. and sum. the activation e-mail to the managers and its settings
+// summary. The Russian labels follow the install guide's wording.
 var catalogue = map[string][2]string{
 	// The settings page, the read-only page and the status panel.
 	"title":           {"iSpring Learn sync", "Модуль синхронизации iSpring Learn"},
