@@ -134,8 +134,13 @@ func (s *Server) requireManager(next http.Handler) http.Handler {
 // script POSTs JSON without the console's form token: a state-changing
 // request must come from the console's own origin (Sec-Fetch-Site, else
 // Origin against Host), which a cross-site page cannot fake in a browser.
+//
+// A request without Sec-Fetch-Site or Origin (not a browser) passes: the
+// session cookie is SameSite=Lax, so no browser sends it with a
+// cross-site POST anyway; the check also refuses same-site pages on other
+// origins (another port or subdomain), which do get the cookie.
 func (s *Server) requireManagerSameOrigin(next http.Handler) http.Handler {
-	return s.managerGate(sameOrigin, next)
+	return s.managerGate(func(r *http.Request, _ *manager.Session) bool { return s.crossOrigin.Check(r) == nil }, next)
 }
 
 // A csrfCheck says whether a state-changing request came from the console.
@@ -143,15 +148,6 @@ type csrfCheck func(r *http.Request, sess *manager.Session) bool
 
 func formToken(r *http.Request, sess *manager.Session) bool {
 	return sameToken(r.PostFormValue("csrf"), sess.CSRF)
-}
-
-// crossOrigin refuses requests a browser marks as cross-site; requests
-// without either header (not a browser) pass, as the session cookie, being
-// SameSite=Lax, is not sent on a cross-site POST anyway.
-var crossOrigin = http.NewCrossOriginProtection()
-
-func sameOrigin(r *http.Request, _ *manager.Session) bool {
-	return crossOrigin.Check(r) == nil
 }
 
 func (s *Server) managerGate(csrfOK csrfCheck, next http.Handler) http.Handler {

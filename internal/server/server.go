@@ -77,6 +77,7 @@ type Server struct {
 	managerCodecs []securecookie.Codec
 	managerLimits manager.Limits
 	riverUI       http.Handler // River UI, under riverUIPrefix
+	crossOrigin   *http.CrossOriginProtection
 }
 
 // New builds the router.
@@ -112,7 +113,7 @@ func newServer(d Deps) *Server {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s.riverUI = s.newRiverUI(ctx)
+	s.riverUI, s.crossOrigin = s.newRiverUI(ctx), http.NewCrossOriginProtection()
 	return s
 }
 
