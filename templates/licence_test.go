@@ -25,7 +25,7 @@ func TestLicenceAndConflictNotes(t *testing.T) {
 		{Trigger: syncer.TriggerPreview, Counts: map[string]int{"user.waiting": 9}},
 		{Trigger: syncer.TriggerScheduled, Counts: map[string]int{"user.waiting": 70, "user.conflict": 1}},
 	}
-	notes := mgrRunNotes(runs)
+	notes := mgrRunNotes("en", runs)
 	if len(notes) != 2 || !strings.HasPrefix(notes[0], "70 employees are waiting") || !strings.HasPrefix(notes[1], "1 employee is also") {
 		t.Fatalf("console notes %q", notes)
 	}

@@ -1,7 +1,6 @@
 package templates
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"b24learn/internal/activation"
 	"b24learn/internal/calllog"
+	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
 	"b24learn/internal/syncer"
 	"b24learn/internal/uninstall"
@@ -17,15 +17,18 @@ import (
 // ConsoleNav is what every signed-in console page shows: who is signed in,
 // the CSRF token for its forms, the current section and a one-off message.
 type ConsoleNav struct {
+	Lang    i18n.Lang
 	Email   string
 	CSRF    string
-	Section string // requests, portals, jobs, audit, totp
+	Section string // requests, portals, river, audit, totp
+	Path    string // the page's path, where the language switch comes back to
 	Flash   string
 	Error   string
 }
 
 // SignInView is the console's sign-in page.
 type SignInView struct {
+	Lang  i18n.Lang
 	Email string
 	Error string
 	CSRF  string
@@ -57,16 +60,11 @@ type PortalsView struct {
 }
 
 // mgrPortalFilterText names a portal filter in the console.
-func mgrPortalFilterText(f string) string {
-	switch f {
-	case manager.FilterNeedsAttention:
-		return "Needs attention"
-	case manager.FilterNoAccess:
-		return "No Bitrix24 access"
-	case manager.FilterHeld:
-		return "Held"
+func mgrPortalFilterText(lang i18n.Lang, f string) string {
+	if f == "" {
+		return i18n.T(lang, "mgr.filter_all")
 	}
-	return "All"
+	return i18n.T(lang, "mgr.filter_"+f)
 }
 
 // PortalView is one portal's detail.
@@ -106,44 +104,6 @@ type JobRow struct {
 	LastError    string
 }
 
-// QueueCount is the number of River jobs of one kind in one state.
-type QueueCount struct {
-	Kind  string
-	State string
-	N     int64
-}
-
-// JobsView is the console-wide job page: queue depth and recent failures.
-type JobsView struct {
-	Nav    ConsoleNav
-	Depth  []QueueCount
-	Failed []JobRow
-}
-
-// JobStates are River's job states in the order the console shows them.
-var JobStates = []string{"available", "scheduled", "pending", "running", "retryable", "completed", "cancelled", "discarded"}
-
-// depthKinds lists the kinds present in the counts, sorted.
-func depthKinds(cs []QueueCount) []string {
-	var kinds []string
-	for _, c := range cs {
-		if !slices.Contains(kinds, c.Kind) {
-			kinds = append(kinds, c.Kind)
-		}
-	}
-	slices.Sort(kinds)
-	return kinds
-}
-
-func depthOf(cs []QueueCount, kind, state string) string {
-	for _, c := range cs {
-		if c.Kind == kind && c.State == state {
-			return mgrItoa(c.N)
-		}
-	}
-	return ""
-}
-
 func mgrJobClass(state string) string {
 	switch state {
 	case "discarded", "retryable":
@@ -177,14 +137,14 @@ func mgrDuration(d time.Duration) string {
 
 // mgrRunNotes says in words how many employees the portal's latest sync
 // left waiting for a Learn licence or shared with another portal.
-func mgrRunNotes(runs []syncer.RunRecord) []string {
+func mgrRunNotes(lang i18n.Lang, runs []syncer.RunRecord) []string {
 	for _, r := range runs {
 		if r.Trigger == syncer.TriggerPreview {
 			continue
 		}
 		var out []string
-		for _, n := range []string{LicenceNote("en", r.Counts["user."+syncer.ItemWaiting]),
-			ConflictNote("en", r.Counts["user."+syncer.ItemConflict])} {
+		for _, n := range []string{LicenceNote(lang, r.Counts["user."+syncer.ItemWaiting]),
+			ConflictNote(lang, r.Counts["user."+syncer.ItemConflict])} {
 			if n != "" {
 				out = append(out, n)
 			}
@@ -210,9 +170,9 @@ func mgrCounts(c map[string]int) string {
 	return strings.Join(parts, " · ")
 }
 
-func mgrStatus(n int) string {
+func mgrStatus(lang i18n.Lang, n int) string {
 	if n == 0 {
-		return "no answer"
+		return i18n.T(lang, "mgr.no_answer")
 	}
 	return strconv.Itoa(n)
 }
@@ -240,19 +200,19 @@ func mgrTimePtr(t *time.Time) string {
 func mgrItoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // mgrDeliveryText describes one channel for the console.
-func mgrDeliveryText(c activation.Channel) string {
+func mgrDeliveryText(lang i18n.Lang, c activation.Channel) string {
 	switch c.State {
 	case activation.DeliveryDelivered:
-		return "delivered " + mgrTimePtr(c.At)
+		return i18n.T(lang, "mgr.delivered", mgrTimePtr(c.At))
 	case activation.DeliverySkipped:
-		return "not configured"
+		return i18n.T(lang, "mgr.not_configured")
 	case activation.DeliveryFailed:
-		return fmt.Sprintf("failed after %d attempts: %s", c.Attempts, c.Error)
+		return i18n.T(lang, "mgr.delivery_failed", c.Attempts, c.Error)
 	default:
 		if c.Attempts > 0 {
-			return fmt.Sprintf("retrying (%d attempts so far): %s", c.Attempts, c.Error)
+			return i18n.T(lang, "mgr.delivery_retrying", c.Attempts, c.Error)
 		}
-		return "pending"
+		return i18n.T(lang, "mgr.delivery_pending")
 	}
 }
 
@@ -266,11 +226,20 @@ func mgrDeliveryClass(c activation.Channel) string {
 	return ""
 }
 
-func mgrRunText(r *manager.Run) string {
+func mgrRunText(lang i18n.Lang, r *manager.Run) string {
 	if r == nil {
-		return "no runs yet"
+		return i18n.T(lang, "mgr.no_runs")
 	}
-	return r.Status + " · " + r.Trigger + " · " + mgrTime(r.StartedAt)
+	return i18n.T(lang, "st_"+r.Status) + " · " + i18n.T(lang, "trig_"+r.Trigger) + " · " + mgrTime(r.StartedAt)
+}
+
+// mgrAction names an audit action; an action without a text shows as its
+// code.
+func mgrAction(lang i18n.Lang, action string) string {
+	if key := "mgr.action_" + action; i18n.Has(key) {
+		return i18n.T(lang, key)
+	}
+	return action
 }
 
 func mgrPortalHref(id int64) string { return "/manager/portals/" + mgrItoa(id) }
@@ -287,16 +256,16 @@ func mgrUnconfirmed(evs []uninstall.Event) int {
 }
 
 // mgrUninstallResult names an uninstall event's outcome for the managers.
-func mgrUninstallResult(e uninstall.Event) string {
+func mgrUninstallResult(lang i18n.Lang, e uninstall.Event) string {
 	switch e.State {
 	case uninstall.StateConfirmed:
-		return "uninstalled (confirmed by Bitrix24)"
+		return i18n.T(lang, "mgr.uninstall_confirmed")
 	case uninstall.StateRefuted:
-		return "unconfirmed: the app is still installed, nothing changed"
+		return i18n.T(lang, "mgr.uninstall_refuted")
 	case uninstall.StateExpired:
-		return "unconfirmed: Bitrix24 did not answer, nothing changed"
+		return i18n.T(lang, "mgr.uninstall_expired")
 	}
-	return "waiting for Bitrix24 to confirm"
+	return i18n.T(lang, "mgr.uninstall_pending")
 }
 
 func mgrUninstallClass(e uninstall.Event) string {
@@ -309,9 +278,9 @@ func mgrUninstallClass(e uninstall.Event) string {
 	return "failed"
 }
 
-func mgrYesNo(b bool) string {
+func mgrYesNo(lang i18n.Lang, b bool) string {
 	if b {
-		return "yes"
+		return i18n.T(lang, "mgr.yes")
 	}
-	return "no"
+	return i18n.T(lang, "mgr.no")
 }

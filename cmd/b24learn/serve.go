@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 	if !o.noHTTP {
 		httpServer = &http.Server{
 			Handler: server.New(server.Deps{
-				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m, Clients: clients,
+				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m, Clients: clients, Context: ctx,
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,

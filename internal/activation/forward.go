@@ -8,8 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/i18n"
+	"b24learn/internal/manager"
 )
 
 // Sender and LeadAdder are the two channels; *Mailer and *CRM implement them.
@@ -55,7 +59,7 @@ func (f *Forwarder) Forward(ctx context.Context, portalID, id int64, final bool)
 	}
 	var errs []error
 	if err := f.channel(ctx, r, "email", r.EmailDelivery.State, final, f.Mail != nil && len(f.To) > 0, func() (string, error) {
-		return "", f.Mail.Send(ctx, f.mail(r))
+		return "", f.sendMails(ctx, r)
 	}); err != nil {
 		errs = append(errs, err)
 	}
@@ -138,58 +142,117 @@ func (f *Forwarder) now() time.Time {
 	return time.Now()
 }
 
-func (f *Forwarder) mail(r *Request) Mail {
-	var b strings.Builder
-	fmt.Fprintf(&b, "A Bitrix24 portal asks for activation of the iSpring Learn sync.\n\n")
-	fmt.Fprintf(&b, "Portal:  %s\n", r.PortalDomain)
-	fmt.Fprintf(&b, "Name:    %s\n", r.Name)
-	fmt.Fprintf(&b, "E-mail:  %s\n", r.Email)
-	fmt.Fprintf(&b, "Phone:   %s\n", r.Phone)
-	fmt.Fprintf(&b, "Sent:    %s UTC", r.UpdatedAt.UTC().Format("2006-01-02 15:04"))
-	if r.Submissions > 1 {
-		fmt.Fprintf(&b, " (updated; submission %d)", r.Submissions)
+// sendMails sends the request to the managers, one message per language:
+// each address gets the language its manager account chose, or the
+// default (manager.MailLangs). A retry after a failed message sends all
+// of them again, as it did when there was one.
+func (f *Forwarder) sendMails(ctx context.Context, r *Request) error {
+	langs, err := manager.MailLangs(ctx, f.Pool, f.To)
+	if err != nil {
+		return err
 	}
-	b.WriteString("\n\nSettings\n")
-	b.WriteString(SummaryText(r.Summary))
+	for _, m := range f.mails(r, langs) {
+		if err := f.Mail.Send(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mails are the request's messages: one per language, Russian first, to
+// the addresses of f.To in that language.
+func (f *Forwarder) mails(r *Request, langs map[string]i18n.Lang) []Mail {
+	var out []Mail
+	for _, l := range []i18n.Lang{i18n.RU, i18n.EN} {
+		var to []string
+		for _, a := range f.To {
+			if langs[a].String() == l.String() {
+				to = append(to, a)
+			}
+		}
+		if len(to) > 0 {
+			m := f.mail(l, r)
+			m.To = to
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (f *Forwarder) mail(l i18n.Lang, r *Request) Mail {
+	var b strings.Builder
+	b.WriteString(i18n.T(l, "mail.intro") + "\n\n")
+	var t table
+	line := func(key, v string) { t.add(i18n.T(l, key), v) }
+	sent := r.UpdatedAt.UTC().Format("2006-01-02 15:04") + " UTC"
+	if r.Submissions > 1 {
+		sent += " " + i18n.T(l, "mail.updated", r.Submissions)
+	}
+	line("mail.portal", r.PortalDomain)
+	line("mail.name", r.Name)
+	line("mail.email", r.Email)
+	line("mail.phone", r.Phone)
+	line("mail.sent", sent)
+	t.write(&b, "")
+	b.WriteString("\n" + i18n.T(l, "mail.settings") + "\n")
+	b.WriteString(SummaryText(l, r.Summary))
 	if f.ConsoleURL != "" {
-		fmt.Fprintf(&b, "\nReview and activate: %s/requests/%d\n", strings.TrimRight(f.ConsoleURL, "/"), r.ID)
+		fmt.Fprintf(&b, "\n%s %s/requests/%d\n", i18n.T(l, "mail.review"), strings.TrimRight(f.ConsoleURL, "/"), r.ID)
 	}
 	return Mail{
 		To:      f.To,
 		ReplyTo: r.Email,
-		Subject: "Activation request: " + r.PortalDomain,
+		Subject: i18n.T(l, "mail.subject", r.PortalDomain),
 		Body:    b.String(),
 	}
 }
 
-// SummaryText is the settings summary as plain text lines.
-func SummaryText(s Summary) string {
-	var b strings.Builder
-	line := func(k, v string) { fmt.Fprintf(&b, "  %-28s %s\n", k+":", v) }
-	line("Learn URL", or(s.LearnURL, "not set yet"))
+// SummaryText is the settings summary as plain text lines in l.
+func SummaryText(l i18n.Lang, s Summary) string {
+	var t table
+	line := func(key, v string) { t.add(i18n.T(l, key), v) }
+	notSet := i18n.T(l, "sum.not_set")
+	line("sum.learn_url", or(s.LearnURL, notSet))
 	if len(s.Departments) == 0 {
-		line("Departments", "none selected yet")
+		line("sum.departments", i18n.T(l, "sum.none_selected"))
 	} else {
-		d := fmt.Sprintf("%d selected (ids %s)", len(s.Departments), joinIDs(s.Departments, 20))
+		d := i18n.T(l, "sum.selected", len(s.Departments), joinIDs(s.Departments, 20))
 		if len(s.Excluded) > 0 {
-			d += fmt.Sprintf(", %d excluded (ids %s)", len(s.Excluded), joinIDs(s.Excluded, 20))
+			d += i18n.T(l, "sum.excluded", len(s.Excluded), joinIDs(s.Excluded, 20))
 		}
-		line("Departments", d)
+		line("sum.departments", d)
 	}
 	if s.EmployeesInScope >= 0 {
-		line("Employees in scope", strconv.Itoa(s.EmployeesInScope))
+		line("sum.employees", strconv.Itoa(s.EmployeesInScope))
 	} else {
-		line("Employees in scope", "not known yet")
+		line("sum.employees", i18n.T(l, "sum.not_known"))
 	}
-	runs := or(s.FirstRun, "not set yet")
+	runs := or(s.FirstRun, notSet)
 	if s.SecondRun != "" {
-		runs += " and " + s.SecondRun
+		runs += i18n.T(l, "sum.and") + s.SecondRun
 	}
-	line("Run times (UTC)", runs)
-	line("Login e-mails", yesNo(s.SendLoginEmail))
-	line("Heads as managers", yesNo(s.HeadsAsManagers))
-	line("Parent heads as supervisors", yesNo(s.ParentHeads))
+	line("sum.run_times", runs)
+	line("sum.login_emails", yesNo(l, s.SendLoginEmail))
+	line("sum.heads", yesNo(l, s.HeadsAsManagers))
+	line("sum.parent_heads", yesNo(l, s.ParentHeads))
+	var b strings.Builder
+	t.write(&b, "  ")
 	return b.String()
+}
+
+// table is "label: value" lines with the values lined up.
+type table struct{ rows [][2]string }
+
+func (t *table) add(label, value string) { t.rows = append(t.rows, [2]string{label + ":", value}) }
+
+func (t *table) write(b *strings.Builder, indent string) {
+	w := 0
+	for _, r := range t.rows {
+		w = max(w, utf8.RuneCountInString(r[0]))
+	}
+	for _, r := range t.rows {
+		fmt.Fprintf(b, "%s%-*s %s\n", indent, w, r[0], r[1]) // fmt pads in runes
+	}
 }
 
 // CRMLead is the lead crm.lead.add gets for r.
@@ -199,7 +262,7 @@ func CRMLead(r *Request) Lead {
 		Name:     r.Name,
 		Phone:    []Field{{Value: r.Phone, ValueType: "WORK"}},
 		Email:    []Field{{Value: r.Email, ValueType: "WORK"}},
-		Comments: "Portal: " + r.PortalDomain + "\n" + SummaryText(r.Summary),
+		Comments: "Portal: " + r.PortalDomain + "\n" + SummaryText(i18n.EN, r.Summary),
 		SourceID: "WEB",
 		Source:   "b24learn activation request",
 	}
@@ -217,11 +280,11 @@ func joinIDs(ids []int64, max int) string {
 	return strings.Join(parts, ", ")
 }
 
-func yesNo(b bool) string {
+func yesNo(l i18n.Lang, b bool) string {
 	if b {
-		return "yes"
+		return i18n.T(l, "sum.yes")
 	}
-	return "no"
+	return i18n.T(l, "sum.no")
 }
 
 func or(s, def string) string {

@@ -1,6 +1,7 @@
 // Package i18n settles the language of a page once and holds every sentence
 // the portal's users read: the iframe pages, the settings form's and the
-// activation form's errors, the Learn connection check. The app speaks
+// activation form's errors, the Learn connection check; and what iSpring's
+// managers read: the console and the activation e-mail. The app speaks
 // Russian and English only.
 //
 // The language comes from Bitrix24's LANG when a session is made

@@ -88,15 +88,18 @@ func keysInUse(t *testing.T) []string {
 		re     *regexp.Regexp
 		prefix string
 	}{
-		{regexp.MustCompile(`\bt\(\w+(?:\.Lang)?, "([a-z_.]+)"\)`), ""},
+		{regexp.MustCompile(`\bt\([\w.]+, "([a-z_.]+)"\)`), ""},
 		{regexp.MustCompile(`\bText\(\w+(?:\.Lang)?, "([a-z_.]+)"\)`), ""},
 		{regexp.MustCompile(`\bactT\(\w+(?:\.Lang)?, "([a-z_]+)"\)`), "form."},
 		{regexp.MustCompile(`activationField\(v, "([a-z]+)"`), "form."},
-		{regexp.MustCompile(`\bi18n\.T\(\w+(?:\.Lang)?, "([a-z_.]*[a-z_])"\s*[,)]`), ""},
+		{regexp.MustCompile(`\bi18n\.T\([^"]*?, "([a-z_.]*[a-z_])"\s*[,)]`), ""},
+		{regexp.MustCompile(`\bline\("((?:mail|sum)\.[a-z_]+)"`), ""}, // activation's e-mail and summary
 		{regexp.MustCompile(`\bmsg\("([a-z_.]+)"\)`), ""},
 	}
 	var files []string
-	for _, pat := range []string{"../../templates/*.templ", "../../templates/*_view.go", "../../internal/server/*.go"} {
+	// The console's pages, handlers and e-mails are among them
+	// (templates/manager*, server/manager*.go, activation's e-mail).
+	for _, pat := range []string{"../../templates/*.templ", "../../templates/*_view.go", "../../internal/server/*.go", "../../internal/activation/*.go"} {
 		m, err := filepath.Glob(pat)
 		if err != nil {
 			t.Fatal(err)
@@ -136,6 +139,13 @@ func keysInUse(t *testing.T) []string {
 		keys["alert."+string(st)+".subject"], keys["alert."+string(st)+".body"], keys["alert.recovered."+string(st)] = true, true, true
 	}
 	keys["alert.recovered.subject"], keys["alert.last_error"], keys["alert.footer"] = true, true, true
+	// The console names activation requests' statuses and audit actions.
+	for _, st := range activation.Statuses {
+		keys["mgr.status_"+st] = true
+	}
+	for _, a := range []string{"sign_in", "sign_out", "totp_enable", "totp_reset", "activate", "suspend"} {
+		keys["mgr.action_"+a] = true
+	}
 	for _, tr := range []syncer.Trigger{syncer.TriggerScheduled, syncer.TriggerManual, syncer.TriggerApproved, syncer.TriggerPreview} {
 		keys["trig_"+string(tr)] = true
 	}

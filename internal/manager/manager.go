@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"b24learn/internal/i18n"
 	"b24learn/internal/secret"
 	"b24learn/internal/store"
 )
@@ -77,6 +78,8 @@ type Session struct {
 	// TOTP: the account has a second factor; TOTPRequired: it must have one
 	// before using the console.
 	TOTP, TOTPRequired bool
+	// Lang is the console language the manager chose; "" when none.
+	Lang i18n.Lang
 }
 
 // dummyHash is checked for unknown e-mails so timing does not tell them apart.
@@ -223,10 +226,10 @@ func LookupSession(ctx context.Context, db store.DBTX, token string, now time.Ti
 	}
 	s := &Session{Token: token}
 	err := db.QueryRow(ctx, `
-		SELECT s.manager_id, m.email, s.csrf_token, s.expires_at, m.totp_secret IS NOT NULL, m.totp_required
+		SELECT s.manager_id, m.email, s.csrf_token, s.expires_at, m.totp_secret IS NOT NULL, m.totp_required, coalesce(m.lang, '')
 		FROM manager_sessions s JOIN managers m ON m.id = s.manager_id
 		WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND NOT m.disabled`,
-		tokenHash(token), now).Scan(&s.ManagerID, &s.Email, &s.CSRF, &s.ExpiresAt, &s.TOTP, &s.TOTPRequired)
+		tokenHash(token), now).Scan(&s.ManagerID, &s.Email, &s.CSRF, &s.ExpiresAt, &s.TOTP, &s.TOTPRequired, &s.Lang)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

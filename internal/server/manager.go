@@ -18,6 +18,7 @@ import (
 	"b24learn/internal/activation"
 	"b24learn/internal/apperr"
 	"b24learn/internal/config"
+	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
 	"b24learn/internal/uninstall"
 	"b24learn/templates"
@@ -69,7 +70,7 @@ func noStore(next http.Handler) http.Handler {
 func (s *Server) consoleAvailable(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(s.managerCodecs) == 0 {
-			s.error(w, r, apperr.New(apperr.EUNAVAILABLE, "The manager console needs SECRET_KEYS."))
+			s.error(w, r, apperr.New(apperr.EUNAVAILABLE, i18n.T(s.consoleLang(r, nil), "mgr.err_no_keys")))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -124,8 +125,32 @@ func (s *Server) managerSession(r *http.Request) (*manager.Session, error) {
 }
 
 // requireManager admits signed-in managers; state-changing requests must
-// also carry the session's CSRF token.
+// also carry the session's CSRF token in the form.
 func (s *Server) requireManager(next http.Handler) http.Handler {
+	return s.managerGate(formToken, next)
+}
+
+// requireManagerSameOrigin admits signed-in managers to River UI, whose
+// script POSTs JSON without the console's form token: a state-changing
+// request must come from the console's own origin (Sec-Fetch-Site, else
+// Origin against Host), which a cross-site page cannot fake in a browser.
+//
+// A request without Sec-Fetch-Site or Origin (not a browser) passes: the
+// session cookie is SameSite=Lax, so no browser sends it with a
+// cross-site POST anyway; the check also refuses same-site pages on other
+// origins (another port or subdomain), which do get the cookie.
+func (s *Server) requireManagerSameOrigin(next http.Handler) http.Handler {
+	return s.managerGate(func(r *http.Request, _ *manager.Session) bool { return s.crossOrigin.Check(r) == nil }, next)
+}
+
+// A csrfCheck says whether a state-changing request came from the console.
+type csrfCheck func(r *http.Request, sess *manager.Session) bool
+
+func formToken(r *http.Request, sess *manager.Session) bool {
+	return sameToken(r.PostFormValue("csrf"), sess.CSRF)
+}
+
+func (s *Server) managerGate(csrfOK csrfCheck, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.managerSession(r)
 		if err != nil {
@@ -137,12 +162,12 @@ func (s *Server) requireManager(next http.Handler) http.Handler {
 				http.Redirect(w, r, "/manager/signin", http.StatusSeeOther)
 				return
 			}
-			s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "You are signed out. Sign in again."))
+			s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, i18n.T(s.consoleLang(r, nil), "mgr.err_signed_out")))
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if !sameToken(r.PostFormValue("csrf"), sess.CSRF) {
-				s.error(w, r, apperr.New(apperr.EFORBIDDEN, "This form has expired or did not come from the console (CSRF check failed). Reload the page and try again."))
+			if !csrfOK(r, sess) {
+				s.error(w, r, apperr.New(apperr.EFORBIDDEN, i18n.T(s.consoleLang(r, sess), "mgr.err_csrf")))
 				return
 			}
 		}
@@ -153,7 +178,7 @@ func (s *Server) requireManager(next http.Handler) http.Handler {
 				http.Redirect(w, r, "/manager/totp", http.StatusSeeOther)
 				return
 			}
-			s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Set up your authenticator app first (/manager/totp)."))
+			s.error(w, r, apperr.New(apperr.EFORBIDDEN, i18n.T(s.consoleLang(r, sess), "mgr.err_totp_first")))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), consoleKey{}, sess)))
@@ -186,7 +211,11 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request, email string
 		s.error(w, r, err)
 		return
 	}
-	s.renderConsole(w, r, formStatus(fail), templates.ManagerSignIn(templates.SignInView{Email: email, Error: apperr.ErrorMessage(fail), CSRF: tok}))
+	lang := s.consoleLang(r, nil)
+	if q := r.URL.Query().Get("lang"); q == "ru" || q == "en" {
+		lang = i18n.Lang(q) // the sign-in page's own switch; nothing is kept
+	}
+	s.renderConsole(w, r, formStatus(fail), templates.ManagerSignIn(templates.SignInView{Lang: lang, Email: email, Error: apperr.ErrorMessage(fail), CSRF: tok}))
 }
 
 func (s *Server) handleSignInForm(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +229,7 @@ func (s *Server) handleSignInForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	want, ok := s.readManagerCookie(r, managerLoginCookie)
 	if !ok || !sameToken(r.PostFormValue("csrf"), want) {
-		s.signInPage(w, r, "", apperr.New(apperr.EFORBIDDEN, "The sign-in form expired. Please try again."))
+		s.signInPage(w, r, "", apperr.New(apperr.EFORBIDDEN, i18n.T(s.consoleLang(r, nil), "mgr.err_signin_expired")))
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
@@ -212,13 +241,12 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &rl):
 		s.log.Warn("console sign-in limited", "ip", ip)
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
-		s.signInPage(w, r, email, apperr.New(apperr.ETOOMANY,
-			"Too many failed sign-ins. Try again in "+waitText(rl.RetryAfter)+
-				"; if you use an authenticator app, enter its code with your password."))
+		lang := s.consoleLang(r, nil)
+		s.signInPage(w, r, email, apperr.New(apperr.ETOOMANY, i18n.T(lang, "mgr.err_too_many", waitText(lang, rl.RetryAfter))))
 		return
 	case errors.Is(err, manager.ErrBadCredentials):
 		s.log.Info("console sign-in failed", "ip", ip)
-		s.signInPage(w, r, email, apperr.New(apperr.EUNAUTHORIZED, "Wrong e-mail, password or authenticator code."))
+		s.signInPage(w, r, email, apperr.New(apperr.EUNAUTHORIZED, i18n.T(s.consoleLang(r, nil), "mgr.err_bad_credentials")))
 		return
 	case err != nil:
 		s.error(w, r, err)
@@ -238,11 +266,11 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 }
 
 // waitText is a wait as the sign-in page says it.
-func waitText(d time.Duration) string {
+func waitText(lang i18n.Lang, d time.Duration) string {
 	if d < time.Minute {
-		return strconv.Itoa(int(d.Seconds())+1) + " s"
+		return i18n.T(lang, "mgr.wait_s", int(d.Seconds())+1)
 	}
-	return strconv.Itoa(int((d+time.Minute-1)/time.Minute)) + " min"
+	return i18n.T(lang, "mgr.wait_min", int((d+time.Minute-1)/time.Minute))
 }
 
 // handleTOTPForm shows the manager's second factor: enabled, or the secret
@@ -257,7 +285,7 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, fail error) {
 	sess := managerFrom(r.Context())
 	v := templates.TOTPView{Nav: s.consoleNav(r, "totp"), Enabled: sess.TOTP, Required: sess.TOTPRequired, Error: apperr.ErrorMessage(fail)}
 	if r.URL.Query().Get("done") == "totp" {
-		v.Nav.Flash = "Two-step sign-in is on: sign in with your password and a code from the app from now on."
+		v.Nav.Flash = i18n.T(v.Nav.Lang, "mgr.flash_totp")
 	}
 	if !sess.TOTP {
 		enr, err := manager.BeginTOTP(r.Context(), s.pool, s.cfg.Keyring, sess.ManagerID)
@@ -274,7 +302,7 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	err := manager.ConfirmTOTP(r.Context(), s.pool, s.cfg.Keyring, s.managerActor(r), r.PostFormValue("code"), s.now())
 	switch {
 	case errors.Is(err, manager.ErrBadCode):
-		s.totpPage(w, r, apperr.New(apperr.EINVALID, "That code does not match. Check the app shows codes for this account and try the current one."))
+		s.totpPage(w, r, apperr.New(apperr.EINVALID, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_code")))
 		return
 	case errors.Is(err, manager.ErrTOTPEnabled):
 		http.Redirect(w, r, "/manager/totp", http.StatusSeeOther)
@@ -299,14 +327,15 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) consoleNav(r *http.Request, section string) templates.ConsoleNav {
 	sess := managerFrom(r.Context())
-	n := templates.ConsoleNav{Email: sess.Email, CSRF: sess.CSRF, Section: section}
+	lang := s.consoleLang(r, sess)
+	n := templates.ConsoleNav{Lang: lang, Email: sess.Email, CSRF: sess.CSRF, Section: section, Path: r.URL.Path}
 	switch r.URL.Query().Get("done") {
 	case "saved":
-		n.Flash = "Saved."
+		n.Flash = i18n.T(lang, "mgr.flash_saved")
 	case "active":
-		n.Flash = "The portal is active: syncs run from its next slot."
+		n.Flash = i18n.T(lang, "mgr.flash_active")
 	case "suspended":
-		n.Flash = "The portal is suspended: no more syncs."
+		n.Flash = i18n.T(lang, "mgr.flash_suspended")
 	}
 	return n
 }
@@ -342,7 +371,7 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	status, notes := r.PostFormValue("status"), strings.TrimSpace(r.PostFormValue("notes"))
 	if !activation.ValidStatus(status) || len(notes) > 4000 {
-		s.error(w, r, apperr.New(apperr.EMALFORMED, "Unknown status or notes too long (4000 characters at most)."))
+		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_status")))
 		return
 	}
 	err := activation.UpdateRequest(r.Context(), s.pool, s.managerActor(r), id, status, notes, s.now())
@@ -351,7 +380,7 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, errNotFound)
 		return
 	case errors.Is(err, activation.ErrOpenRequestExists):
-		s.error(w, r, apperr.New(apperr.ECONFLICT, "This portal has another open request; close that one first."))
+		s.error(w, r, apperr.New(apperr.ECONFLICT, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_open_request")))
 		return
 	case err != nil:
 		s.error(w, r, err)
@@ -418,7 +447,7 @@ func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 	}
 	state, note := activation.State(r.PostFormValue("state")), strings.TrimSpace(r.PostFormValue("note"))
 	if (state != activation.StateActive && state != activation.StateSuspended) || len(note) > 2000 {
-		s.error(w, r, apperr.New(apperr.EMALFORMED, "Choose Activate or Suspend; the note may have 2000 characters at most."))
+		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_activation")))
 		return
 	}
 	err := activation.SetActivation(r.Context(), s.pool, s.managerActor(r), id, state, note, s.now())

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,13 +67,13 @@ func TestConsoleOperatorPages(t *testing.T) {
 	quiet := e.portal("quiet.bitrix24.com")
 	e.opsFixture(a, "AAA", hostile)
 	e.opsFixture(b, "BBB", hostile)
-	// Jobs of no portal (the dispatcher) appear only on the jobs page.
+	// Jobs of no portal (the dispatcher) appear only in River UI.
 	if _, err := e.pool.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, state) VALUES ('{}', 'dispatch', 1, 'available'), ('{}', 'dispatch', 1, 'available')`); err != nil {
 		t.Fatal(err)
 	}
 
 	signedOut := e.browser("10.0.1.1")
-	for _, path := range []string{"/manager/jobs", "/manager/portals/" + strconv.FormatInt(a, 10)} {
+	for _, path := range []string{"/manager/river/", "/manager/river", "/manager/portals/" + strconv.FormatInt(a, 10)} {
 		if rec := signedOut.do("GET", path, nil); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/signin" {
 			t.Fatalf("%s signed out: %d %q", path, rec.Code, rec.Header().Get("Location"))
 		}
@@ -120,37 +119,8 @@ func TestConsoleOperatorPages(t *testing.T) {
 		t.Fatalf("quiet portal page: %d\n%s", rec.Code, body)
 	}
 
-	rec = br.do("GET", "/manager/jobs", nil)
-	jobs := rec.Body.String()
-	if rec.Code != http.StatusOK {
-		t.Fatalf("jobs page: %d", rec.Code)
-	}
-	escaped("jobs page", jobs)
-	for kind, want := range map[string]map[string]string{
-		"dispatch":       {"available": "2"},
-		"sync_scheduled": {"discarded": "2", "available": ""},
-		"sync":           {"retryable": "2"},
-		"sync_preview":   {"available": "2"},
-	} {
-		for state, n := range want {
-			re := regexp.MustCompile(`(?s)<tr data-kind="` + kind + `">.*?<td data-state="` + state + `">([^<]*)</td>`)
-			m := re.FindStringSubmatch(jobs)
-			if m == nil || m[1] != n {
-				t.Errorf("depth %s/%s = %v, want %q", kind, state, m, n)
-			}
-		}
-	}
-	// Failures of both portals, linked to their pages; waiting jobs are not failures.
-	for _, want := range []string{"job-AAA", "job-BBB", "/manager/portals/" + strconv.FormatInt(b, 10), "b.bitrix24.com"} {
-		if !strings.Contains(jobs, want) {
-			t.Errorf("jobs page lacks %q", want)
-		}
-	}
-	failures := jobs[strings.Index(jobs, "Latest failures"):]
-	if n := strings.Count(failures, "data-job-id="); n != 4 {
-		t.Errorf("jobs page lists %d failures, want 4", n)
-	}
-	if strings.Contains(failures, ">sync_preview<") {
-		t.Error("jobs page lists a waiting job as a failure")
+	// The console-wide job list is River UI's (TestRiverUIInBrowser).
+	if !strings.Contains(page, `href="/manager/river/"`) {
+		t.Error("portal page has no link to River UI")
 	}
 }

@@ -45,7 +45,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 		t.Fatal(err)
 	}
 	s := newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: kr}, Pool: pool, River: rc,
-		Metrics: metrics.New()})
+		Metrics: metrics.New(), Context: t.Context()})
 	// The real router, with the middleware in the order the app runs it.
 	return &consoleEnv{t: t, s: s, pool: pool, h: s.routes()}
 }

@@ -69,8 +69,15 @@ func (s *Server) routes() http.Handler {
 			r.Get("/portals", s.handlePortals)
 			r.Get("/portals/{id}", s.handlePortal)
 			r.Post("/portals/{id}/activation", s.handleSetActivation)
-			r.Get("/jobs", s.handleJobs)
 			r.Get("/audit", s.handleAudit)
+			r.Post("/lang", s.handleConsoleLang)
+		})
+		// River UI: the same sign-in; its script's JSON POSTs carry no form
+		// token, so they must come from the console's own origin.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireManagerSameOrigin)
+			r.Get("/river", s.handleRiverRoot)
+			r.Handle("/river/*", s.riverUI)
 		})
 	})
 

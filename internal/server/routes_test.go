@@ -50,8 +50,10 @@ var surface = []string{
 	"GET /manager/portals",
 	"GET /manager/portals/{id}",
 	"POST /manager/portals/{id}/activation",
-	"GET /manager/jobs",
 	"GET /manager/audit",
+	"POST /manager/lang",
+	"GET /manager/river",
+	"* /manager/river/*",
 
 	"* /static/*",
 }

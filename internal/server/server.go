@@ -39,6 +39,9 @@ type Deps struct {
 	Clients *connect.Factory
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Context is the process's lifetime: River UI's background work in the
+	// console stops when it ends. nil means context.Background().
+	Context context.Context
 	// VerifyLimits bound the OAuth calls anonymous /b24/* requests can
 	// cause; nil means DefaultVerifyLimits.
 	VerifyLimits *VerifyLimits
@@ -72,6 +75,8 @@ type Server struct {
 	// SECRET_KEYS) and its sign-in limits.
 	managerCodecs []securecookie.Codec
 	managerLimits manager.Limits
+	riverUI       http.Handler // River UI, under riverUIPrefix
+	crossOrigin   *http.CrossOriginProtection
 }
 
 // New builds the router.
@@ -98,6 +103,11 @@ func newServer(d Deps) *Server {
 	s.check = newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts)
 	s.org = bitrix24Org{client: s.portalB24Client}
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
+	ctx := d.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s.riverUI, s.crossOrigin = s.newRiverUI(ctx), http.NewCrossOriginProtection()
 	return s
 }
 
