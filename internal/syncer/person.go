@@ -174,11 +174,11 @@ var ErrNoSuchEmployee = errors.New("no such employee in Bitrix24")
 // personMaxHeads bounds the heads read for one person: one user.get page.
 const personMaxHeads = 50
 
-// readPerson reads one Bitrix24 user, the departments, and the heads of the
+// ReadPerson reads one Bitrix24 user, the departments, and the heads of the
 // user's departments and their ancestors: three requests for a tree of up
 // to 50 departments (one page of department.get), a page more per 50
 // departments past that in the department listing's batch.
-func readPerson(ctx context.Context, b24 Bitrix24, id int64) (Desired, error) {
+func ReadPerson(ctx context.Context, b24 Bitrix24, id int64) (Desired, error) {
 	us, err := b24.Users(ctx, map[string]any{"ID": id})
 	if err != nil {
 		return Desired{}, fmt.Errorf("read bitrix24 user %d: %w", id, err)
@@ -290,7 +290,7 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		return fmt.Errorf("bitrix24 client: %w", err)
 	}
 	t0 := time.Now()
-	desired, err := readPerson(ctx, b24, id)
+	desired, err := ReadPerson(ctx, b24, id)
 	if err != nil {
 		return err
 	}
