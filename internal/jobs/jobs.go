@@ -91,6 +91,9 @@ func NewWorkers(d Deps) (*river.Workers, error) {
 		river.AddWorker(w, &ScheduledSyncWorker{s: sw})
 		river.AddWorker(w, &SyncWorker{s: sw})
 		river.AddWorker(w, &PreviewWorker{s: sw})
+		if ps, ok := d.Sync.(PersonSyncer); ok {
+			river.AddWorker(w, &ProvisionWorker{s: sw, ps: ps})
+		}
 	}
 	if err := addLeadWorker(w, d); err != nil {
 		return nil, err

@@ -205,7 +205,7 @@ func (q *Queue) CountJobs(ctx context.Context, states ...rivertype.JobState) (ma
 const orphanGrace = 30 * time.Second
 
 // syncKinds are the job kinds that run syncer.Run under its portal lock.
-var syncKinds = []string{ScheduledSyncArgs{}.Kind(), SyncArgs{}.Kind(), PreviewArgs{}.Kind()}
+var syncKinds = []string{ScheduledSyncArgs{}.Kind(), SyncArgs{}.Kind(), PreviewArgs{}.Kind(), ProvisionArgs{}.Kind()}
 
 // ReapOrphans hands back sync jobs whose process died. River only rescues a
 // running job after the worker's timeout (hours for a sync), and while the

@@ -49,6 +49,10 @@ func (s *Server) routes() http.Handler {
 			r.Post("/sync", s.handleAction("sync"))
 			r.Post("/approve", s.handleAction("approve"))
 			r.Post("/activation", s.handleActivation)
+			// Why is this person (not) in Learn, and one employee on demand.
+			r.Get("/people", s.handlePeople)
+			r.Get("/people/{user_id}", s.handlePerson)
+			r.Post("/provision", s.handleProvision)
 		})
 	})
 

@@ -38,6 +38,9 @@ var surface = []string{
 	"POST /app/sync",
 	"POST /app/approve",
 	"POST /app/activation",
+	"GET /app/people",
+	"GET /app/people/{user_id}",
+	"POST /app/provision",
 
 	"GET /manager/signin",
 	"POST /manager/signin",

@@ -161,6 +161,10 @@ type Options struct {
 	// RetryLicence holds Bitrix24 user ids waiting for a licence whose
 	// reactivation this run tries again; the others keep waiting, unwritten.
 	RetryLicence map[int64]bool
+	// Person, when set, is the one Bitrix24 user an on-demand run is for
+	// (RunPerson): its read holds them and their heads only, so a read
+	// without an active employee is not an empty one.
+	Person int64
 }
 
 // Desired is what Bitrix24 says.

@@ -275,7 +275,7 @@ func BuildPlan(in Input) (*Plan, error) {
 			active++
 		}
 	}
-	if active == 0 {
+	if active == 0 && o.Person == 0 {
 		return nil, ErrEmptyRead
 	}
 	if o.Safeguard == (Safeguard{}) {

@@ -1,0 +1,16 @@
+package bitrix24
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// DecodeUsers reads a user.get result (a list, or a PHP list sent as an
+// object) from a batch answer.
+func DecodeUsers(raw json.RawMessage) ([]User, error) {
+	var us []User
+	if err := decodeList(raw, &us); err != nil {
+		return nil, fmt.Errorf("decode users: %w", err)
+	}
+	return us, nil
+}

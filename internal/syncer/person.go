@@ -1,0 +1,472 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"b24learn/internal/learn"
+)
+
+// TriggerOnDemand is a run of one employee's steps, asked for by an admin.
+const TriggerOnDemand Trigger = "on_demand"
+
+// Why codes: whether one employee is in Learn's scope, and if not why.
+const (
+	WhyInScope       = "in_scope"
+	WhyNotInBitrix24 = "not_in_bitrix24"
+	WhyDismissed     = "dismissed"
+	WhyExtranet      = "extranet" // any user type other than employee
+	WhyNotSelected   = "not_selected"
+	WhyExcluded      = "excluded"
+	WhyNoEmail       = "no_email"
+	WhyLicence       = "licence"
+	WhyForeign       = "foreign"
+	WhyRefused       = "refused"
+)
+
+// Verdict says whether one employee syncs and, when not, why.
+type Verdict struct {
+	Code string
+	// Department is the Bitrix24 department the employee sits in in Learn
+	// (in scope), or the department whose exclusion keeps them out.
+	Department int64
+	// Detail is the reason as recorded by the last run (refused, foreign).
+	Detail string
+}
+
+// InScope reports whether the employee is among those a run syncs.
+func (v Verdict) InScope() bool { return v.Code == WhyInScope || v.Code == WhyLicence }
+
+// Why says whether Bitrix24 user id is in scope under the options, by the
+// plan's own rules (the builder's inScope and userDepartment, the checks of
+// usersStep in their order). mapped is the user's stored mapping, if any;
+// last is the user's item of the newest run that reported them, if any: a
+// refusal or a conflict recorded there is the reason when the scope rules
+// let the user in.
+func Why(d Desired, o Options, mapped *Mapping, last *RunItem, id int64) Verdict {
+	b := &builder{in: Input{Desired: d}, o: o}
+	b.index()
+	e, ok := b.employees[id]
+	switch {
+	case !ok:
+		return Verdict{Code: WhyNotInBitrix24}
+	case !e.Active:
+		return Verdict{Code: WhyDismissed}
+	case e.UserType != "employee":
+		return Verdict{Code: WhyExtranet, Detail: e.UserType}
+	}
+	dept := b.userDepartment(e)
+	if dept == 0 {
+		for _, x := range e.Departments {
+			if ex := b.excludedBy(x); ex != 0 {
+				return Verdict{Code: WhyExcluded, Department: ex}
+			}
+		}
+		return Verdict{Code: WhyNotSelected}
+	}
+	if normEmail(e.Email) == "" && mapped == nil {
+		// A linked user keeps Learn's login; a new one has none to get.
+		return Verdict{Code: WhyNoEmail, Department: dept}
+	}
+	if mapped != nil && mapped.LicenceWait {
+		return Verdict{Code: WhyLicence, Department: dept, Detail: reasonLicence}
+	}
+	if last != nil {
+		switch last.Status {
+		case ItemConflict:
+			if last.Action == ActionConflict && last.After["owner"] != "this portal" {
+				return Verdict{Code: WhyForeign, Department: dept, Detail: last.After["owner"]}
+			}
+		case ItemRefused, ItemFailed:
+			return Verdict{Code: WhyRefused, Department: dept, Detail: last.Reason}
+		}
+	}
+	return Verdict{Code: WhyInScope, Department: dept}
+}
+
+// excludedBy is the department whose exclusion is the nearest mark above
+// id (itself included), or 0 when the nearest mark selects or none does.
+func (b *builder) excludedBy(id int64) int64 {
+	if _, ok := b.depts[id]; !ok {
+		return 0
+	}
+	for x, n := id, 0; x != 0 && n <= len(b.depts); x, n = b.parentOf(x), n+1 {
+		if b.excl[x] {
+			return x
+		}
+		if b.incl[x] {
+			return 0
+		}
+	}
+	return 0
+}
+
+// PersonHistory is every report row of one Bitrix24 user across the
+// portal's runs, newest first, with the run's trigger and start.
+type PersonHistoryItem struct {
+	RunItem
+	Trigger   Trigger
+	StartedAt time.Time
+}
+
+// PersonHistory reads the report rows of Bitrix24 user b24ID, newest first,
+// at most limit of them.
+func (s *Store) PersonHistory(ctx context.Context, portalID, b24ID int64, limit int) ([]PersonHistoryItem, error) {
+	rows, err := s.pool.Query(ctx, `SELECT i.id, i.run_id, i.learn_id, i.action, i.before, i.after, i.reason, i.status,
+			r.trigger, r.started_at
+		FROM sync_run_items i JOIN sync_runs r ON r.id = i.run_id
+		WHERE i.portal_id = $1 AND i.kind = 'user' AND i.b24_id = $2 AND r.trigger <> 'preview'
+		ORDER BY i.id DESC LIMIT $3`, portalID, b24ID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query person history: %w", err)
+	}
+	defer rows.Close()
+	var out []PersonHistoryItem
+	for rows.Next() {
+		it := PersonHistoryItem{RunItem: RunItem{Kind: KindUser, B24ID: b24ID}}
+		var action, trigger string
+		var before, after []byte
+		if err := rows.Scan(&it.ID, &it.RunID, &it.LearnID, &action, &before, &after, &it.Reason, &it.Status,
+			&trigger, &it.StartedAt); err != nil {
+			return nil, fmt.Errorf("read person history: %w", err)
+		}
+		it.Action, it.Trigger = Action(action), Trigger(trigger)
+		if it.Before, err = decodeState(before); err != nil {
+			return nil, err
+		}
+		if it.After, err = decodeState(after); err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read person history: %w", err)
+	}
+	return out, nil
+}
+
+// PersonMapping is the stored mapping of one Bitrix24 user, or nil.
+func (s *Store) PersonMapping(ctx context.Context, portalID, b24ID int64) (*Mapping, error) {
+	ms, err := s.Mappings(ctx, portalID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.Kind == KindUser && m.B24ID == b24ID {
+			return &m, nil
+		}
+	}
+	return nil, nil
+}
+
+// Store gives the Syncer's store (the people page reads history and
+// mappings through it).
+func (s *Syncer) Store() *Store { return s.store }
+
+// ErrNoSuchEmployee means Bitrix24 has no user with the asked id.
+var ErrNoSuchEmployee = errors.New("no such employee in Bitrix24")
+
+// personMaxHeads bounds the heads read for one person: one user.get page.
+const personMaxHeads = 50
+
+// ReadPerson reads one Bitrix24 user, the departments, and the heads of the
+// user's departments and their ancestors: three requests for a tree of up
+// to 50 departments (one page of department.get), a page more per 50
+// departments past that in the department listing's batch.
+func ReadPerson(ctx context.Context, b24 Bitrix24, id int64) (Desired, error) {
+	us, err := b24.Users(ctx, map[string]any{"ID": id})
+	if err != nil {
+		return Desired{}, fmt.Errorf("read bitrix24 user %d: %w", id, err)
+	}
+	var person *Employee
+	d0 := fromBitrix24(nil, us)
+	for i := range d0.Employees {
+		if d0.Employees[i].ID == id {
+			person = &d0.Employees[i]
+		}
+	}
+	if person == nil {
+		return Desired{}, ErrNoSuchEmployee
+	}
+	ds, err := b24.Departments(ctx)
+	if err != nil {
+		return Desired{}, fmt.Errorf("read bitrix24 departments: %w", err)
+	}
+	d := fromBitrix24(ds, nil)
+	byID := make(map[int64]Department, len(d.Departments))
+	for _, x := range d.Departments {
+		byID[x.ID] = x
+	}
+	var heads []int64
+	for _, dep := range person.Departments {
+		for x, n := dep, 0; x != 0 && n <= len(byID); n++ {
+			dd, ok := byID[x]
+			if !ok {
+				break
+			}
+			if dd.Head != 0 && dd.Head != id && !slices.Contains(heads, dd.Head) {
+				heads = append(heads, dd.Head)
+			}
+			x = dd.Parent
+		}
+	}
+	d.Employees = []Employee{*person}
+	if len(heads) > 0 {
+		slices.Sort(heads)
+		heads = heads[:min(len(heads), personMaxHeads)]
+		hs, err := b24.Users(ctx, map[string]any{"ID": heads})
+		if err != nil {
+			return Desired{}, fmt.Errorf("read bitrix24 heads: %w", err)
+		}
+		d.Employees = append(d.Employees, fromBitrix24(nil, hs).Employees...)
+	}
+	return d, nil
+}
+
+// RunPerson applies one employee's steps now: their department path, their
+// create, update, move, deactivation or reactivation, and their own manager
+// links. It holds the portal's sync lock like Run (ErrBusy while another run
+// holds it) and records a run with TriggerOnDemand.
+func (s *Syncer) RunPerson(ctx context.Context, portalID, b24ID int64) (*Report, error) {
+	if b24ID <= 0 {
+		return nil, fmt.Errorf("run person: bad bitrix24 user id %d", b24ID)
+	}
+	conn, err := s.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire lock connection: %w", err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2::int)`, LockKey, portalID).Scan(&locked); err != nil {
+		return nil, fmt.Errorf("take sync lock: %w", err)
+	}
+	if !locked {
+		return nil, ErrBusy
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2::int)`, LockKey, portalID)
+
+	start := time.Now()
+	runID, err := s.store.StartRun(ctx, portalID, TriggerOnDemand)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{RunID: runID, Counts: map[string]int{}, Phases: map[string]time.Duration{}}
+	runErr := s.runPerson(ctx, portalID, b24ID, rep)
+	rep.Duration = time.Since(start)
+	errText := ""
+	if runErr != nil {
+		rep.Status = RunFailed
+		errText = runErr.Error()
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.store.FinishRun(fctx, portalID, runID, rep.Status, rep.Counts, errText, nil); err != nil {
+		return rep, errors.Join(runErr, err)
+	}
+	s.log.Info("on-demand sync finished", slog.Int64("portal_id", portalID), slog.Int64("run_id", runID),
+		slog.Int64("b24_id", b24ID), slog.String("status", rep.Status), slog.Int("writes", rep.Writes))
+	return rep, runErr
+}
+
+func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report) error {
+	set, err := s.cfg.Settings.Settings(ctx, portalID)
+	if err != nil {
+		return fmt.Errorf("load settings: %w", err)
+	}
+	lc, err := s.cfg.NewLearn(ctx, portalID, set)
+	if err != nil {
+		return fmt.Errorf("learn client: %w", err)
+	}
+	if err := s.findLearnAPI(ctx, portalID, set, lc); err != nil {
+		return err
+	}
+	b24, err := s.cfg.NewBitrix24(ctx, portalID)
+	if err != nil {
+		return fmt.Errorf("bitrix24 client: %w", err)
+	}
+	t0 := time.Now()
+	desired, err := ReadPerson(ctx, b24, id)
+	if err != nil {
+		return err
+	}
+	rep.Phases["read_bitrix24"] = time.Since(t0)
+
+	t0 = time.Now()
+	ldepts, err := lc.ListDepartmentsWithin(ctx, learn.LimitsFor(len(desired.Departments)))
+	if err != nil {
+		return fmt.Errorf("read learn departments: %w", err)
+	}
+	var in Input
+	in.Desired = desired
+	in.Actual.Departments, _ = fromLearn(ldepts, nil)
+	all, err := s.store.Mappings(ctx, portalID)
+	if err != nil {
+		return err
+	}
+	// The person and their heads: their mappings, and the Learn users those
+	// point at or whose login or e-mail is theirs.
+	people := map[int64]bool{}
+	var emails []string
+	for _, e := range desired.Employees {
+		people[e.ID] = true
+		if m := normEmail(e.Email); m != "" {
+			emails = append(emails, m)
+		}
+	}
+	var learnIDs []string
+	for _, m := range all {
+		if m.Kind == KindDepartment || people[m.B24ID] {
+			in.Actual.Mappings = append(in.Actual.Mappings, m)
+			if m.Kind == KindUser {
+				learnIDs = append(learnIDs, m.LearnID)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	add := func(page []learn.User) error {
+		_, us := fromLearn(nil, page)
+		for _, u := range us {
+			if !seen[u.ID] {
+				seen[u.ID] = true
+				in.Actual.Users = append(in.Actual.Users, u)
+			}
+		}
+		return nil
+	}
+	if len(learnIDs) > 0 {
+		if err := lc.ListUsersWithin(ctx, learn.UserFilter{UserIDs: learnIDs}, learn.LimitsFor(len(learnIDs)), add); err != nil {
+			return fmt.Errorf("read learn users: %w", err)
+		}
+	}
+	if len(emails) > 0 {
+		for _, f := range []learn.UserFilter{{Emails: emails}, {Logins: emails}} {
+			if err := lc.ListUsersWithin(ctx, f, learn.LimitsFor(len(emails)), add); err != nil {
+				return fmt.Errorf("read learn users: %w", err)
+			}
+		}
+	}
+	rep.Phases["read_learn"] = time.Since(t0)
+	in.Options = Options{
+		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
+		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
+		Safeguard: s.cfg.Safeguard, Person: id,
+		// An admin asked for this person: a licence wait is tried again.
+		RetryLicence: map[int64]bool{id: true},
+	}
+	account := AccountKey(set.LearnURL)
+	own, foreign, err := s.store.Owners(ctx, account, portalID)
+	if err != nil {
+		return err
+	}
+	in.Actual.Foreign = foreign
+
+	t0 = time.Now()
+	full, err := BuildPlan(in)
+	if err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	plan := personPlan(full, in, id)
+	rep.Plan = plan
+	rep.Phases["plan"] = time.Since(t0)
+
+	par, _, err := s.writeLimit(ctx, account, lc)
+	if err != nil {
+		return err
+	}
+	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
+	a.account, a.owned = account, own
+	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)
+	t0 = time.Now()
+	applyErr := a.apply(ctx, plan.Steps)
+	a.rec.close()
+	rep.Phases["apply"] = time.Since(t0)
+	rep.Writes = a.writes
+	rep.Counts = a.counts
+	if applyErr != nil {
+		return fmt.Errorf("apply: %w", applyErr)
+	}
+	var items []RunItem
+	for _, st := range plan.Refused {
+		status := refusedStatus(st)
+		items = append(items, itemOf(st, status))
+		rep.Counts[string(st.Kind)+"."+status]++
+	}
+	for _, st := range plan.Waiting {
+		items = append(items, itemOf(st, ItemWaiting))
+		rep.Counts["user."+ItemWaiting]++
+	}
+	if err := s.store.RecordItems(ctx, portalID, rep.RunID, items); err != nil {
+		return err
+	}
+	if a.issues > 0 || len(plan.Refused) > 0 {
+		rep.Status = RunPartial
+	} else {
+		rep.Status = RunSucceeded
+	}
+	return nil
+}
+
+// personPlan keeps of a plan built for one person (Options.Person) the
+// steps that are theirs: the departments on the way from the root to their
+// department, their own user steps and manager links. Links to a head whom
+// this run does not create stay for the next full run.
+func personPlan(full *Plan, in Input, id int64) *Plan {
+	b := &builder{in: in, o: in.Options}
+	b.index()
+	chain := map[int64]bool{}
+	for _, e := range in.Desired.Employees {
+		if e.ID != id {
+			continue
+		}
+		if d := b.userDepartment(&e); d != 0 {
+			for x, n := d, 0; x != 0 && n <= len(b.depts); x, n = b.parentOf(x), n+1 {
+				chain[x] = true
+			}
+		}
+	}
+	p := *full
+	p.Steps, p.Refused, p.Waiting = nil, nil, nil
+	known := func(t *SubTarget) bool {
+		return t == nil || t.Type != SubManual || t.SupervisorLearnID != "" || t.SupervisorB24 == id
+	}
+	for _, st := range full.Steps {
+		switch {
+		case st.Kind == KindDepartment && chain[st.B24ID]:
+		case st.Kind == KindUser && st.B24ID == id:
+		default:
+			continue
+		}
+		if st.Action == ActionSupervisor && (!known(st.Sub.Sub) || !known(st.Sub.CoSub)) {
+			continue
+		}
+		p.Steps = append(p.Steps, st)
+	}
+	for _, st := range full.Refused {
+		if st.Kind == KindUser && st.B24ID == id {
+			p.Refused = append(p.Refused, st)
+		}
+	}
+	for _, st := range full.Waiting {
+		if st.B24ID == id {
+			p.Waiting = append(p.Waiting, st)
+		}
+	}
+	return &p
+}
+
+// decodeState reads a before or after column (NULL is nil).
+func decodeState(raw []byte) (map[string]string, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("decode item state: %w", err)
+	}
+	return m, nil
+}

@@ -1,0 +1,129 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"testing"
+	"time"
+
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn/learnsim"
+)
+
+// An employee fired in Bitrix24 is deactivated by an on-demand run for
+// them alone: three Bitrix24 requests at most, and Learn writes only to
+// their user, while another fired employee waits for the next full run.
+func TestRunPersonDeactivatesOne(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(3, 300, 30))
+	e.run(portalID, TriggerScheduled)
+	u := syncedUser(p)
+	v := syncedUser(p, u.ID)
+	for _, id := range []int64{u.ID, v.ID} {
+		if err := p.FireUser(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lu, lv := e.learnUser(u.Email), e.learnUser(v.Email)
+	stBefore := map[string]learnsim.User{}
+	for _, x := range e.state().Users {
+		stBefore[x.ID] = x
+	}
+	p.ResetCounters()
+	e.lsim.ResetCounts()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := e.syncer.RunPerson(ctx, portalID, u.ID)
+	if err != nil {
+		t.Fatalf("run person: %v", err)
+	}
+	if rep.Status != RunSucceeded {
+		t.Fatalf("status %s, counts %v", rep.Status, rep.Counts)
+	}
+	if n := p.TotalRequests(); n > 3 {
+		t.Errorf("%d Bitrix24 requests (%v), want at most 3", n, p.Requests())
+	}
+	if c := e.lsim.Counts(simAccount); c.Writes != 1 || rep.Writes != 1 {
+		t.Errorf("%d Learn writes %v (report %v), want the one deactivation", c.Writes, c.ByRoute, rep.Counts)
+	}
+	after := e.state()
+	for _, x := range after.Users {
+		if x.ID == lu.ID {
+			continue
+		}
+		if y, ok := stBefore[x.ID]; !ok || y.Status != x.Status || y.DepartmentID != x.DepartmentID ||
+			!maps.Equal(y.Fields, x.Fields) || y.Subordination != x.Subordination || y.CoSubordination != x.CoSubordination {
+			t.Errorf("Learn user %s changed: %+v -> %+v", x.ID, y, x)
+		}
+	}
+	if got := e.learnUser(u.Email); got.Status != StatusInactive {
+		t.Errorf("person's Learn status %d, want %d", got.Status, StatusInactive)
+	}
+	if got := e.learnUser(v.Email); got.Status != StatusActive || got.ID != lv.ID {
+		t.Errorf("the other fired employee was touched: status %d", got.Status)
+	}
+	run, err := e.syncer.store.Run(context.Background(), portalID, rep.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Trigger != TriggerOnDemand {
+		t.Errorf("run trigger %q, want %q", run.Trigger, TriggerOnDemand)
+	}
+	items := e.runItems(portalID, rep.RunID)
+	if len(items) != 1 || items[0].B24ID != u.ID || items[0].Action != ActionDeactivate || items[0].Status != ItemApplied {
+		t.Errorf("run items %+v, want one applied deactivation of %d", items, u.ID)
+	}
+}
+
+// A new hire is created on demand with their department; nothing else.
+func TestRunPersonCreatesNewHire(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(5, 120, 20))
+	e.run(portalID, TriggerScheduled)
+	dept := p.AddDepartment("Новый отдел", 2, 0)
+	id := p.AddUser(b24sim.User{Active: true, Name: "Neu", LastName: "Mitarbeiter", Email: "neu@example.com", Departments: []int64{dept}})
+	other := p.AddUser(b24sim.User{Active: true, Name: "Zweite", LastName: "Person", Email: "zweite@example.com", Departments: []int64{dept}})
+	e.lsim.ResetCounts()
+	p.ResetCounters()
+	rep, err := e.syncer.RunPerson(context.Background(), portalID, id)
+	if err != nil {
+		t.Fatalf("run person: %v", err)
+	}
+	if n := p.TotalRequests(); n > 3 {
+		t.Errorf("%d Bitrix24 requests, want at most 3", n)
+	}
+	c := e.lsim.Counts(simAccount)
+	if c.ByRoute["POST /department"] != 1 || c.ByRoute["POST /user"] != 1 {
+		t.Errorf("writes %v (report %v), want one department and one user created", c.ByRoute, rep.Counts)
+	}
+	if u := e.learnUser("neu@example.com"); u.Status != StatusActive {
+		t.Errorf("new hire status %d", u.Status)
+	}
+	if _, ok := e.state().UserByLogin("zweite@example.com"); ok || other == 0 {
+		t.Error("the other new hire was created too")
+	}
+}
+
+// RunPerson takes the portal's sync lock: while a run holds it, it is
+// refused with ErrBusy (the job snoozes), and a full run is refused while
+// it holds it.
+func TestRunPersonHoldsTheLock(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(3, 60, 8))
+	conn, err := e.pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_lock($1, $2::int)`, LockKey, portalID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.syncer.RunPerson(context.Background(), portalID, syncedUser(p).ID); !errors.Is(err, ErrBusy) {
+		t.Fatalf("run person under a held lock: %v, want ErrBusy", err)
+	}
+}
