@@ -11,8 +11,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"b24learn/internal/learn"
+	"b24learn/internal/tracing"
 )
 
 // Config wires a Syncer. NewLearn and NewBitrix24 build the per-portal
@@ -40,6 +44,9 @@ type Config struct {
 	// Now is the clock (default time.Now); tests move it to pass the daily
 	// retry of users waiting for a licence.
 	Now func() time.Time
+	// Tracer records the run's phases (read Bitrix24, read Learn, plan,
+	// apply) as child spans of the caller's span; nil records nothing.
+	Tracer trace.TracerProvider
 }
 
 // LicenceRetryEvery is how often a user waiting for a licence is tried again
@@ -48,9 +55,10 @@ const LicenceRetryEvery = 24 * time.Hour
 
 // Syncer runs syncs and previews.
 type Syncer struct {
-	cfg   Config
-	store *Store
-	log   *slog.Logger
+	cfg    Config
+	store  *Store
+	log    *slog.Logger
+	tracer trace.Tracer
 }
 
 // New builds a Syncer.
@@ -77,7 +85,7 @@ func New(cfg Config) *Syncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{cfg: cfg, store: NewStore(cfg.Pool), log: log}
+	return &Syncer{cfg: cfg, store: NewStore(cfg.Pool), log: log, tracer: tracing.Tracer(cfg.Tracer)}
 }
 
 // Report is the outcome of a run.
@@ -137,8 +145,13 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 		return nil, err
 	}
 	rep := &Report{RunID: runID, Counts: map[string]int{}, Phases: map[string]time.Duration{}}
+	// The caller's span (the River job's) says which portal and run it is;
+	// every line the run logs does too, with the trace to find it by.
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int64("portal_id", portalID), attribute.Int64("run_id", runID),
+		attribute.String("trigger", string(trigger)))
+	log := s.log.With(append([]any{slog.Int64("portal_id", portalID), slog.Int64("run_id", runID)}, tracing.LogAttrs(ctx)...)...)
 	var held []int64
-	runErr := s.run(ctx, portalID, trigger, rep, &held)
+	runErr := s.run(ctx, log, portalID, trigger, rep, &held)
 	rep.Duration = time.Since(start)
 	errText := ""
 	if runErr != nil {
@@ -151,13 +164,13 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 	if err := s.store.FinishRun(fctx, portalID, runID, rep.Status, rep.Counts, errText, held); err != nil {
 		return rep, errors.Join(runErr, err)
 	}
-	s.log.Info("sync finished", slog.Int64("portal_id", portalID), slog.Int64("run_id", runID),
+	log.Info("sync finished",
 		slog.String("trigger", string(trigger)), slog.String("status", rep.Status), slog.Int("writes", rep.Writes),
 		slog.Duration("duration", rep.Duration), slog.Any("counts", rep.Counts))
 	return rep, runErr
 }
 
-func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *Report, held *[]int64) error {
+func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trigger Trigger, rep *Report, held *[]int64) error {
 	set, err := s.cfg.Settings.Settings(ctx, portalID)
 	if err != nil {
 		return fmt.Errorf("load settings: %w", err)
@@ -173,20 +186,23 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	if err != nil {
 		return fmt.Errorf("bitrix24 client: %w", err)
 	}
-	org := newOrgRead(ctx, b24)
+	org := newOrgRead(ctx, b24, s.tracer)
 	defer org.stop()
 	// Learn first: wrong credentials fail the run before the slow Bitrix24 read.
 	t0 := time.Now()
-	ldepts, err := lc.ListDepartmentsWithin(ctx, org.learnLimits())
+	learnCtx, learnSpan := s.tracer.Start(ctx, "sync.read_learn")
+	defer learnSpan.End() // a second End is ignored
+	ldepts, err := lc.ListDepartmentsWithin(learnCtx, org.learnLimits())
 	if err != nil && org.failed() {
 		_, _, err = org.wait(ctx)
 		return err
 	}
 	if err != nil {
+		endSpan(learnSpan, err)
 		return fmt.Errorf("read learn departments: %w", err)
 	}
 	deptsTook := time.Since(t0)
-	in, err := s.read(ctx, portalID, lc, org, rep.Phases)
+	in, err := s.read(ctx, learnCtx, learnSpan, portalID, lc, org, rep.Phases)
 	if err != nil {
 		return err
 	}
@@ -226,7 +242,9 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 		}
 	}
 	t0 = time.Now()
+	_, planSpan := s.tracer.Start(ctx, "sync.plan")
 	plan, err := BuildPlan(in)
+	endSpan(planSpan, err)
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}
@@ -267,12 +285,14 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	if err != nil {
 		return err
 	}
-	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
+	a := newApplier(s.store, lc, log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
 	a.account, a.owned = account, own
 	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)
 	t0 = time.Now()
-	applyErr := a.apply(ctx, plan.Steps)
+	applyCtx, applySpan := s.tracer.Start(ctx, "sync.apply", trace.WithAttributes(attribute.Int("steps", len(plan.Steps))))
+	applyErr := a.apply(applyCtx, plan.Steps)
 	a.rec.close()
+	endSpan(applySpan, applyErr)
 	rep.Phases["apply"] = time.Since(t0)
 	rep.Writes = a.writes
 	rep.Counts = a.counts
@@ -338,12 +358,13 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 }
 
 // read fetches Bitrix24 (departments, employees) and Learn users at once,
-// plus the stored mapping.
-func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration) (Input, error) {
+// plus the stored mapping. The Learn listing goes out under learnCtx, the
+// read_learn span, which read ends.
+func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration) (Input, error) {
 	var in Input
 	org.start()
 	start := time.Now()
-	lctx, cancel := context.WithCancel(ctx)
+	lctx, cancel := context.WithCancel(learnCtx)
 	defer cancel()
 	go func() {
 		select {
@@ -362,6 +383,7 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRea
 		return nil
 	})
 	learnTook := time.Since(start)
+	endSpan(learnSpan, err)
 	var errs []error
 	if err != nil && !org.failed() {
 		errs = append(errs, fmt.Errorf("read learn users: %w", err))
@@ -391,6 +413,7 @@ type orgRead struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	b24    Bitrix24
+	tracer trace.Tracer
 	once   sync.Once
 	done   chan struct{}
 
@@ -399,9 +422,9 @@ type orgRead struct {
 	err     error
 }
 
-func newOrgRead(ctx context.Context, b24 Bitrix24) *orgRead {
+func newOrgRead(ctx context.Context, b24 Bitrix24, tracer trace.Tracer) *orgRead {
 	ctx, cancel := context.WithCancel(ctx)
-	return &orgRead{ctx: ctx, cancel: cancel, b24: b24, done: make(chan struct{})}
+	return &orgRead{ctx: ctx, cancel: cancel, b24: b24, tracer: tracer, done: make(chan struct{})}
 }
 
 func (o *orgRead) start() {
@@ -409,7 +432,9 @@ func (o *orgRead) start() {
 		go func() {
 			defer close(o.done)
 			t0 := time.Now()
-			o.desired, o.err = readBitrix24(o.ctx, o.b24)
+			ctx, span := o.tracer.Start(o.ctx, "sync.read_bitrix24")
+			o.desired, o.err = readBitrix24(ctx, o.b24)
+			endSpan(span, o.err)
 			o.took = time.Since(t0)
 		}()
 	})
@@ -615,6 +640,15 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 		return nil, err
 	}
 	return items, nil
+}
+
+// endSpan ends a phase's span, marked failed when err is set. The error's
+// text is not recorded: errors of the clients may quote what was sent.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, "failed")
+	}
+	span.End()
 }
 
 func itemOf(st Step, status string) RunItem {
