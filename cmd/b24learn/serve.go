@@ -77,18 +77,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 
 	// Traces leave the process only when the OTEL_* variables name an
 	// endpoint; otherwise the provider is a no-op and nothing is wrapped.
-	tr, err := tracing.FromEnv(ctx)
+	tr, err := tracingFromEnv(ctx)
 	if err != nil {
 		return err
 	}
-	if tr.Exporting() {
+	if tr.exporting() {
 		log.Info("exporting traces over OTLP")
 	}
 	defer func() {
 		// After the workers stopped: their last spans are in the batch.
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := tr.Shutdown(sctx); err != nil {
+		if err := tr.shutdown(sctx); err != nil {
 			log.Warn("traces not all exported", "error", err)
 		}
 	}()
@@ -99,10 +99,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 		Pool: pool, Keyring: cfg.Keyring, CallLog: calls, Log: log,
 		OAuthServers: cfg.OAuthServers(),
 		Rate:         cfg.B24RateLimit, Burst: cfg.B24Burst, AllowPrivateHosts: cfg.LearnAllowPrivateHosts,
-		B24AllowPrivateHosts: cfg.B24AllowPrivateHosts, Tracer: tr.Provider,
+		B24AllowPrivateHosts: cfg.B24AllowPrivateHosts, Tracer: tr.provider,
 	})
 	m := metrics.New()
-	riverClient, err := newRiverClient(pool, cfg, log, clients, m, tr.Provider, o)
+	riverClient, err := newRiverClient(pool, cfg, log, clients, m, tr.provider, o)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 	if !o.noHTTP {
 		httpServer = &http.Server{
 			Handler: server.New(server.Deps{
-				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m, Clients: clients, Tracer: tr.Provider,
+				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m, Clients: clients, Tracer: tr.provider,
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
