@@ -149,7 +149,8 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 	// every line the run logs does too, with the trace to find it by.
 	trace.SpanFromContext(ctx).SetAttributes(attribute.Int64("portal_id", portalID), attribute.Int64("run_id", runID),
 		attribute.String("trigger", string(trigger)))
-	log := s.log.With(append([]any{slog.Int64("portal_id", portalID), slog.Int64("run_id", runID)}, tracing.LogAttrs(ctx)...)...)
+	// (The applier's lines name the portal themselves.)
+	log := s.log.With(append([]any{slog.Int64("run_id", runID)}, tracing.LogAttrs(ctx)...)...)
 	var held []int64
 	runErr := s.run(ctx, log, portalID, trigger, rep, &held)
 	rep.Duration = time.Since(start)
@@ -164,7 +165,7 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 	if err := s.store.FinishRun(fctx, portalID, runID, rep.Status, rep.Counts, errText, held); err != nil {
 		return rep, errors.Join(runErr, err)
 	}
-	log.Info("sync finished",
+	log.Info("sync finished", slog.Int64("portal_id", portalID),
 		slog.String("trigger", string(trigger)), slog.String("status", rep.Status), slog.Int("writes", rep.Writes),
 		slog.Duration("duration", rep.Duration), slog.Any("counts", rep.Counts))
 	return rep, runErr
