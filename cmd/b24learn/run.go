@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"b24learn/internal/config"
+	"b24learn/internal/tracing"
 )
 
 const usage = `b24learn — Bitrix24 → iSpring Learn sync
@@ -52,8 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // newLogger builds the process logger from LOG_FORMAT and LOG_LEVEL.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	// Lines logged within a traced request or job carry its trace id.
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(tracing.LogHandler(slog.NewTextHandler(w, opts)))
 }

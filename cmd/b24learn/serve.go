@@ -15,6 +15,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/riverqueue/rivercontrib/otelriver"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 
 	"b24learn/internal/calllog"
 	"b24learn/internal/config"
@@ -24,6 +28,7 @@ import (
 	"b24learn/internal/metrics"
 	"b24learn/internal/server"
 	"b24learn/internal/syncer"
+	"b24learn/internal/tracing"
 )
 
 // httpDrainTimeout bounds the HTTP drain on shutdown; running jobs then get
@@ -70,16 +75,34 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 	}
 	defer pool.Close()
 
+	// Traces leave the process only when the OTEL_* variables name an
+	// endpoint; otherwise the provider is a no-op and nothing is wrapped.
+	tr, err := tracingFromEnv(ctx)
+	if err != nil {
+		return err
+	}
+	if tr.exporting() {
+		log.Info("exporting traces over OTLP")
+	}
+	defer func() {
+		// After the workers stopped: their last spans are in the batch.
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := tr.shutdown(sctx); err != nil {
+			log.Warn("traces not all exported", "error", err)
+		}
+	}()
+
 	calls := calllog.NewRecorder(pool, log)
 	defer calls.Close()
 	clients := connect.New(connect.Options{
 		Pool: pool, Keyring: cfg.Keyring, CallLog: calls, Log: log,
 		OAuthServers: cfg.OAuthServers(),
 		Rate:         cfg.B24RateLimit, Burst: cfg.B24Burst, AllowPrivateHosts: cfg.LearnAllowPrivateHosts,
-		B24AllowPrivateHosts: cfg.B24AllowPrivateHosts,
+		B24AllowPrivateHosts: cfg.B24AllowPrivateHosts, Tracer: tr.provider,
 	})
 	m := metrics.New()
-	riverClient, err := newRiverClient(pool, cfg, log, clients, m, o)
+	riverClient, err := newRiverClient(pool, cfg, log, clients, m, tr.provider, o)
 	if err != nil {
 		return err
 	}
@@ -90,7 +113,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 	if !o.noHTTP {
 		httpServer = &http.Server{
 			Handler: server.New(server.Deps{
-				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m, Clients: clients, Context: ctx,
+				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m, Clients: clients, Context: ctx, Tracer: tr.provider,
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
@@ -179,13 +202,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 
 // newRiverClient builds the River client: insert-only with --no-workers,
 // otherwise with every worker and the periodic jobs. The workers record
-// sync metrics in m; every role exports the queue depth.
-func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, clients *connect.Factory, m *metrics.Metrics, o serveOptions) (*river.Client[pgx.Tx], error) {
+// sync metrics in m; every role exports the queue depth. With tracing on,
+// each job worked is a span (and each insert), the sync's spans its children.
+func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, clients *connect.Factory, m *metrics.Metrics, tp trace.TracerProvider, o serveOptions) (*river.Client[pgx.Tx], error) {
 	if err := m.RegisterQueueDepth(jobs.NewQueue(pool, nil), metrics.DefaultQueueTimeout, log); err != nil {
 		return nil, fmt.Errorf("queue depth metric: %w", err)
 	}
 	riverCfg := &river.Config{Logger: log, RescueStuckJobsAfter: cfg.JobRescueAfter,
 		JobTimeout: min(time.Minute, cfg.JobRescueAfter)}
+	if tracing.On(tp) {
+		riverCfg.Middleware = []rivertype.Middleware{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+			TracerProvider: tp, MeterProvider: metricnoop.NewMeterProvider(), // metrics are Prometheus's (internal/metrics)
+			EnableWorkSpanJobKindSuffix: true,
+		})}
+	}
 	if !o.noWorkers {
 		sync := syncer.New(syncer.Config{
 			Pool:     pool,
@@ -198,6 +228,7 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 			},
 			Logger:      log,
 			MaxParallel: cfg.LearnMaxParallel,
+			Tracer:      tp,
 		})
 		workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sync, Metrics: m,
 			SlotEvery: cfg.DemoSlotEvery, FailuresBeforeAttention: cfg.FailuresBeforeAttention, Clients: clients})

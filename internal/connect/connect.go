@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/calllog"
@@ -21,6 +23,7 @@ import (
 	"b24learn/internal/netguard"
 	"b24learn/internal/secret"
 	"b24learn/internal/store"
+	"b24learn/internal/tracing"
 )
 
 // Factory builds per-portal clients. It is safe for concurrent use.
@@ -30,6 +33,7 @@ type Factory struct {
 	oauth   *bitrix24.OAuthServers
 	calls   *calllog.Recorder // nil: calls are not logged
 	log     *slog.Logger
+	tracer  trace.TracerProvider // nil: calls are not traced
 
 	rate         float64
 	burst        int
@@ -56,6 +60,9 @@ type Options struct {
 	OAuth        *bitrix24.OAuth
 	CallLog      *calllog.Recorder
 	Log          *slog.Logger
+	// Tracer makes each Bitrix24 and Learn call a client span named by its
+	// REST method or path (calllog.MethodOf); nil or no-op: none.
+	Tracer trace.TracerProvider
 	// Rate and Burst size each portal's Bitrix24 bucket (2/s and 50 by default).
 	Rate  float64
 	Burst int
@@ -91,7 +98,7 @@ func New(o Options) *Factory {
 		servers = bitrix24.MustOAuthServers(one)
 	}
 	return &Factory{
-		pool: o.Pool, keyring: o.Keyring, oauth: servers, calls: o.CallLog, log: o.Log,
+		pool: o.Pool, keyring: o.Keyring, oauth: servers, calls: o.CallLog, log: o.Log, tracer: o.Tracer,
 		rate: o.Rate, burst: o.Burst, allowPrivate: o.AllowPrivateHosts,
 		learnHTTP: learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: o.AllowPrivateHosts}),
 		b24HTTP:   b24HTTP(o),
@@ -124,12 +131,18 @@ func (f *Factory) limiter(portalID int64) *bitrix24.Limiter {
 	return l
 }
 
+// withCallLog records the portal's calls in the call log and, outside it,
+// traces them; the span's name is the call log's, which holds no secret.
 func (f *Factory) withCallLog(hc *http.Client, portalID int64, service string) *http.Client {
-	if f.calls == nil {
+	if f.calls == nil && !tracing.On(f.tracer) {
 		return hc
 	}
 	c := *hc
-	c.Transport = f.calls.Transport(portalID, service, hc.Transport)
+	if f.calls != nil {
+		c.Transport = f.calls.Transport(portalID, service, c.Transport)
+	}
+	c.Transport = tracing.Transport(f.tracer, service, func(r *http.Request) string { return calllog.MethodOf(service, r) },
+		c.Transport, attribute.Int64("portal_id", portalID))
 	return &c
 }
 

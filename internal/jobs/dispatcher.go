@@ -116,7 +116,7 @@ func (d *Dispatcher) Tick(ctx context.Context, client *river.Client[pgx.Tx]) (in
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	if len(params) > 0 {
-		d.Log.Info("dispatched scheduled syncs", "jobs", len(params), "from", last, "to", now)
+		d.Log.InfoContext(ctx, "dispatched scheduled syncs", "jobs", len(params), "from", last, "to", now)
 	}
 	return len(params), nil
 }

@@ -44,7 +44,7 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 		return err
 	}
 	if runs+calls+limits > 0 {
-		w.deps.Log.Info("maintenance", "run_reports_deleted", runs, "calls_deleted", calls, "rate_limits_deleted", limits)
+		w.deps.Log.InfoContext(ctx, "maintenance", "run_reports_deleted", runs, "calls_deleted", calls, "rate_limits_deleted", limits)
 	}
 	return nil
 }

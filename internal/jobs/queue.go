@@ -235,7 +235,7 @@ func ReapOrphans(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (int
 	n := 0
 	var j rivertype.JobRow
 	_, err = pgx.ForEachRow(rows, []any{&j.ID, &j.EncodedArgs}, func() error {
-		log.Warn("resuming a sync whose process stopped", "job_id", j.ID, "portal_id", PortalOf(&j))
+		log.WarnContext(ctx, "resuming a sync whose process stopped", "job_id", j.ID, "portal_id", PortalOf(&j))
 		n++
 		return nil
 	})

@@ -117,7 +117,7 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 		return err
 	}
 	if rerr := s.recordFailure(ctx, portalID, err); rerr != nil {
-		s.deps.Log.Error("record sync failure", "portal_id", portalID, "error", rerr)
+		s.deps.Log.ErrorContext(ctx, "record sync failure", "portal_id", portalID, "error", rerr)
 	}
 	return noRetryOfRefusedAnswers(err)
 }

@@ -15,15 +15,18 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/calllog"
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
 	"b24learn/internal/manager"
 	"b24learn/internal/metrics"
 	"b24learn/internal/netguard"
 	"b24learn/internal/store"
+	"b24learn/internal/tracing"
 )
 
 // Deps are what the handlers need. All fields are required unless noted.
@@ -45,6 +48,9 @@ type Deps struct {
 	// VerifyLimits bound the OAuth calls anonymous /b24/* requests can
 	// cause; nil means DefaultVerifyLimits.
 	VerifyLimits *VerifyLimits
+	// Tracer traces requests and the handlers' own Bitrix24 calls; nil
+	// traces nothing.
+	Tracer trace.TracerProvider
 }
 
 // Server holds the dependencies of the handlers.
@@ -56,6 +62,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	clients *connect.Factory
 	now     func() time.Time
+	tracer  trace.TracerProvider
 
 	sessions *sessionCodec // iframe session tokens
 	// b24HTTP calls portals' REST endpoints under the address rule
@@ -87,7 +94,7 @@ func New(d Deps) http.Handler {
 // newServer builds the handlers' dependencies; tests replace the outside
 // calls (the Learn check, the department tree) before taking routes().
 func newServer(d Deps) *Server {
-	s := &Server{log: d.Log, cfg: d.Config, pool: d.Pool, river: d.River, metrics: d.Metrics, clients: d.Clients, now: d.Now}
+	s := &Server{log: d.Log, cfg: d.Config, pool: d.Pool, river: d.River, metrics: d.Metrics, clients: d.Clients, now: d.Now, tracer: d.Tracer}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -99,6 +106,9 @@ func newServer(d Deps) *Server {
 	s.gate = newVerifyGate(limits)
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
+	for _, hc := range []*http.Client{s.b24HTTP, s.oauthHTTP} {
+		hc.Transport = tracing.Transport(d.Tracer, "bitrix24", func(r *http.Request) string { return calllog.MethodOf("bitrix24", r) }, hc.Transport)
+	}
 	s.oauthServers = d.Config.OAuthServers().WithHTTP(s.oauthHTTP)
 	s.check = newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts)
 	s.org = bitrix24Org{client: s.portalB24Client}

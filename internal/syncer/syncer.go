@@ -11,8 +11,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"b24learn/internal/learn"
+	"b24learn/internal/tracing"
 )
 
 // Config wires a Syncer. NewLearn and NewBitrix24 build the per-portal
@@ -43,6 +47,9 @@ type Config struct {
 	// ProgressEvery is how often, at most, a writing run stores its done
 	// count (default ProgressEvery).
 	ProgressEvery time.Duration
+	// Tracer records the run's phases (read Bitrix24, read Learn, plan,
+	// apply) as child spans of the caller's span; nil records nothing.
+	Tracer trace.TracerProvider
 }
 
 // LicenceRetryEvery is how often a user waiting for a licence is tried again
@@ -51,9 +58,10 @@ const LicenceRetryEvery = 24 * time.Hour
 
 // Syncer runs syncs and previews.
 type Syncer struct {
-	cfg   Config
-	store *Store
-	log   *slog.Logger
+	cfg    Config
+	store  *Store
+	log    *slog.Logger
+	tracer trace.Tracer
 }
 
 // New builds a Syncer.
@@ -80,7 +88,7 @@ func New(cfg Config) *Syncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{cfg: cfg, store: NewStore(cfg.Pool), log: log}
+	return &Syncer{cfg: cfg, store: NewStore(cfg.Pool), log: log, tracer: tracing.Tracer(cfg.Tracer)}
 }
 
 // Report is the outcome of a run.
@@ -140,9 +148,15 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 		return nil, err
 	}
 	rep := &Report{RunID: runID, Counts: map[string]int{}, Phases: map[string]time.Duration{}}
+	// The caller's span (the River job's) says which portal and run it is;
+	// every line the run logs does too, with the trace to find it by.
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int64("portal_id", portalID), attribute.Int64("run_id", runID),
+		attribute.String("trigger", string(trigger)))
+	// (The applier's lines name the portal themselves.)
+	log := s.log.With(append([]any{slog.Int64("run_id", runID)}, tracing.LogAttrs(ctx)...)...)
 	var held []int64
-	pr := newProgress(ctx, s.store, s.log, portalID, runID, s.cfg.ProgressEvery)
-	runErr := s.run(ctx, portalID, trigger, rep, &held, pr)
+	pr := newProgress(ctx, s.store, log, portalID, runID, s.cfg.ProgressEvery)
+	runErr := s.run(ctx, log, portalID, trigger, rep, &held, pr)
 	rep.Duration = time.Since(start)
 	errText := ""
 	if runErr != nil {
@@ -155,13 +169,13 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 	if err := s.store.FinishRun(fctx, portalID, runID, rep.Status, rep.Counts, errText, held); err != nil {
 		return rep, errors.Join(runErr, err)
 	}
-	s.log.Info("sync finished", slog.Int64("portal_id", portalID), slog.Int64("run_id", runID),
+	log.Info("sync finished", slog.Int64("portal_id", portalID),
 		slog.String("trigger", string(trigger)), slog.String("status", rep.Status), slog.Int("writes", rep.Writes),
 		slog.Duration("duration", rep.Duration), slog.Any("counts", rep.Counts))
 	return rep, runErr
 }
 
-func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *Report, held *[]int64, pr *progress) error {
+func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trigger Trigger, rep *Report, held *[]int64, pr *progress) error {
 	set, err := s.cfg.Settings.Settings(ctx, portalID)
 	if err != nil {
 		return fmt.Errorf("load settings: %w", err)
@@ -177,21 +191,24 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	if err != nil {
 		return fmt.Errorf("bitrix24 client: %w", err)
 	}
-	org := newOrgRead(ctx, b24)
+	org := newOrgRead(ctx, b24, s.tracer)
 	defer org.stop()
 	// Learn first: wrong credentials fail the run before the slow Bitrix24 read.
 	pr.to(PhaseReadLearn)
 	t0 := time.Now()
-	ldepts, err := lc.ListDepartmentsWithin(ctx, org.learnLimits())
+	learnCtx, learnSpan := s.tracer.Start(ctx, "sync.read_learn")
+	defer learnSpan.End() // a second End is ignored
+	ldepts, err := lc.ListDepartmentsWithin(learnCtx, org.learnLimits())
 	if err != nil && org.failed() {
 		_, _, err = org.wait(ctx)
 		return err
 	}
 	if err != nil {
+		endSpan(learnSpan, err)
 		return fmt.Errorf("read learn departments: %w", err)
 	}
 	deptsTook := time.Since(t0)
-	in, err := s.read(ctx, portalID, lc, org, rep.Phases, pr)
+	in, err := s.read(ctx, learnCtx, learnSpan, portalID, lc, org, rep.Phases, pr)
 	if err != nil {
 		return err
 	}
@@ -232,7 +249,9 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 		}
 	}
 	t0 = time.Now()
+	_, planSpan := s.tracer.Start(ctx, "sync.plan")
 	plan, err := BuildPlan(in)
+	endSpan(planSpan, err)
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}
@@ -273,15 +292,17 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	if err != nil {
 		return err
 	}
-	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
+	a := newApplier(s.store, lc, log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
 	a.account, a.owned = account, own
 	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)
 	a.rec.counted = pr.add
 	pr.writing(plan.Applied())
 	t0 = time.Now()
-	applyErr := a.apply(ctx, plan.Steps)
+	applyCtx, applySpan := s.tracer.Start(ctx, "sync.apply", trace.WithAttributes(attribute.Int("steps", len(plan.Steps))))
+	applyErr := a.apply(applyCtx, plan.Steps)
 	a.rec.close()
 	pr.finish()
+	endSpan(applySpan, applyErr)
 	rep.Phases["apply"] = time.Since(t0)
 	rep.Writes = a.writes
 	rep.Counts = a.counts
@@ -347,13 +368,14 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 }
 
 // read fetches Bitrix24 (departments, employees) and Learn users at once,
-// plus the stored mapping.
-func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration, pr *progress) (Input, error) {
+// plus the stored mapping. The Learn listing goes out under learnCtx, the
+// read_learn span, which read ends.
+func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration, pr *progress) (Input, error) {
 	var in Input
 	org.start()
 	pr.to(PhaseRead)
 	start := time.Now()
-	lctx, cancel := context.WithCancel(ctx)
+	lctx, cancel := context.WithCancel(learnCtx)
 	defer cancel()
 	go func() {
 		select {
@@ -374,6 +396,7 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRea
 		return nil
 	})
 	learnTook := time.Since(start)
+	endSpan(learnSpan, err)
 	if err == nil {
 		select {
 		case <-org.done:
@@ -410,6 +433,7 @@ type orgRead struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	b24    Bitrix24
+	tracer trace.Tracer
 	once   sync.Once
 	done   chan struct{}
 
@@ -418,9 +442,9 @@ type orgRead struct {
 	err     error
 }
 
-func newOrgRead(ctx context.Context, b24 Bitrix24) *orgRead {
+func newOrgRead(ctx context.Context, b24 Bitrix24, tracer trace.Tracer) *orgRead {
 	ctx, cancel := context.WithCancel(ctx)
-	return &orgRead{ctx: ctx, cancel: cancel, b24: b24, done: make(chan struct{})}
+	return &orgRead{ctx: ctx, cancel: cancel, b24: b24, tracer: tracer, done: make(chan struct{})}
 }
 
 func (o *orgRead) start() {
@@ -428,7 +452,9 @@ func (o *orgRead) start() {
 		go func() {
 			defer close(o.done)
 			t0 := time.Now()
-			o.desired, o.err = readBitrix24(o.ctx, o.b24)
+			ctx, span := o.tracer.Start(o.ctx, "sync.read_bitrix24")
+			o.desired, o.err = readBitrix24(ctx, o.b24)
+			endSpan(span, o.err)
 			o.took = time.Since(t0)
 		}()
 	})
@@ -634,6 +660,15 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 		return nil, err
 	}
 	return items, nil
+}
+
+// endSpan ends a phase's span, marked failed when err is set. The error's
+// text is not recorded: errors of the clients may quote what was sent.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, "failed")
+	}
+	span.End()
 }
 
 func itemOf(st Step, status string) RunItem {
