@@ -56,6 +56,9 @@ type Employee struct {
 	JobTitle    string
 	Phone       string
 	Departments []int64 // UF_DEPARTMENT, in Bitrix24's order
+	// Values holds the other Bitrix24 fields the field mapping reads, by
+	// code; nil with the fixed mapping.
+	Values map[string]string
 }
 
 // Selection is the admin's department picker, the settings' one scope type:
@@ -105,6 +108,9 @@ type LearnUser struct {
 	LastName        string
 	JobTitle        string
 	Phone           string
+	// Extra holds the profile fields beyond the ones above that the field
+	// mapping fills, by Learn name; nil with the fixed mapping.
+	Extra           map[string]string
 	Subordination   Subordination
 	CoSubordination Subordination
 }
@@ -161,6 +167,9 @@ type Options struct {
 	// RetryLicence holds Bitrix24 user ids waiting for a licence whose
 	// reactivation this run tries again; the others keep waiting, unwritten.
 	RetryLicence map[int64]bool
+	// FieldMap maps Learn profile fields to the Bitrix24 fields that fill
+	// them (fieldmap.Effective); nil is the fixed mapping.
+	FieldMap map[string]string
 }
 
 // Desired is what Bitrix24 says.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
 )
 
@@ -178,6 +179,7 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 		return fmt.Errorf("bitrix24 client: %w", err)
 	}
 	org := newOrgRead(ctx, b24)
+	org.codes = sourceCodes(set.FieldMap)
 	defer org.stop()
 	// Learn first: wrong credentials fail the run before the slow Bitrix24 read.
 	pr.to(PhaseReadLearn)
@@ -191,7 +193,7 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 		return fmt.Errorf("read learn departments: %w", err)
 	}
 	deptsTook := time.Since(t0)
-	in, err := s.read(ctx, portalID, lc, org, rep.Phases, pr)
+	in, err := s.read(ctx, portalID, lc, org, rep.Phases, pr, extraLearnFields(set.FieldMap)...)
 	if err != nil {
 		return err
 	}
@@ -201,7 +203,7 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 	in.Options = Options{
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
-		Safeguard: s.cfg.Safeguard,
+		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap,
 	}
 	account := AccountKey(set.LearnURL)
 	own, foreign, err := s.store.Owners(ctx, account, portalID)
@@ -348,7 +350,19 @@ func (s *Syncer) run(ctx context.Context, portalID int64, trigger Trigger, rep *
 
 // read fetches Bitrix24 (departments, employees) and Learn users at once,
 // plus the stored mapping.
-func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration, pr *progress) (Input, error) {
+// extraLearnFields are the Learn fields beyond the fixed set that the field
+// mapping m fills: the Learn read keeps their values.
+func extraLearnFields(m map[string]string) []string {
+	var out []string
+	for name := range m {
+		if !slices.Contains(userFieldNames[:], name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration, pr *progress, extra ...string) (Input, error) {
 	var in Input
 	org.start()
 	pr.to(PhaseRead)
@@ -369,7 +383,7 @@ func (s *Syncer) read(ctx context.Context, portalID int64, lc Learn, org *orgRea
 	// Page by page, so the client's form of 100,000 users (a map of fields
 	// each) is never held at once.
 	err := lc.ListUsersWithin(lctx, learn.UserFilter{}, org.learnLimits(), func(page []learn.User) error {
-		_, us := fromLearn(nil, page)
+		_, us := fromLearn(nil, page, extra...)
 		in.Actual.Users = append(in.Actual.Users, us...)
 		return nil
 	})
@@ -410,6 +424,7 @@ type orgRead struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	b24    Bitrix24
+	codes  []string // the extra Bitrix24 fields the field mapping reads
 	once   sync.Once
 	done   chan struct{}
 
@@ -428,7 +443,7 @@ func (o *orgRead) start() {
 		go func() {
 			defer close(o.done)
 			t0 := time.Now()
-			o.desired, o.err = readBitrix24(o.ctx, o.b24)
+			o.desired, o.err = readBitrix24(o.ctx, o.b24, o.codes...)
 			o.took = time.Since(t0)
 		}()
 	})
@@ -491,14 +506,17 @@ func (o *orgRead) failed() bool {
 }
 
 // readBitrix24 reads departments and employees (active and fired).
-func readBitrix24(ctx context.Context, b24 Bitrix24) (Desired, error) {
+func readBitrix24(ctx context.Context, b24 Bitrix24, codes ...string) (Desired, error) {
 	employees := map[string]any{"USER_TYPE": "employee"}
+	if sel := userSelect(codes); sel != nil {
+		employees[bitrix24.UserSelect] = sel
+	}
 	if o, ok := b24.(orgLister); ok {
 		ds, us, err := o.Org(ctx, employees)
 		if err != nil {
 			return Desired{}, fmt.Errorf("read bitrix24: %w", err)
 		}
-		return fromBitrix24(ds, us), nil
+		return fromBitrix24(ds, us, codes...), nil
 	}
 	ds, err := b24.Departments(ctx)
 	if err != nil {
@@ -508,7 +526,7 @@ func readBitrix24(ctx context.Context, b24 Bitrix24) (Desired, error) {
 	if err != nil {
 		return Desired{}, fmt.Errorf("read bitrix24 users: %w", err)
 	}
-	return fromBitrix24(ds, us), nil
+	return fromBitrix24(ds, us, codes...), nil
 }
 
 // refusedStatus is the report status of a step that is not applied.
