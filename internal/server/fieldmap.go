@@ -37,7 +37,13 @@ type fieldSource interface {
 // liveFields asks Learn and Bitrix24 through the shared client factory.
 type liveFields struct{ s *Server }
 
+// errNoClients: a server built without the client factory (some tests).
+var errNoClients = errors.New("no client factory")
+
 func (l liveFields) LearnFields(ctx context.Context, portalID int64, creds learn.Credentials, apiURL string) ([]learn.FieldInfo, error) {
+	if l.s.clients == nil {
+		return nil, errNoClients
+	}
 	c, err := l.s.clients.Learn(portalID, creds, apiURL)
 	if err != nil {
 		return nil, fmt.Errorf("learn client: %w", err)
@@ -46,6 +52,9 @@ func (l liveFields) LearnFields(ctx context.Context, portalID int64, creds learn
 }
 
 func (l liveFields) B24Fields(ctx context.Context, p store.Portal, lang string) ([]bitrix24.UserField, error) {
+	if l.s.clients == nil {
+		return nil, errNoClients
+	}
 	c, err := l.s.portalB24Client(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("bitrix24 client: %w", err)

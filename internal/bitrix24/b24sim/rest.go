@@ -588,7 +588,7 @@ func userRow(u *User) map[string]any {
 
 // selected lists user.get's select (nil: none given).
 func selected(v any) []string {
-	list, _ := v.([]any)
+	list := listOf(v)
 	out := make([]string, 0, len(list))
 	for _, x := range list {
 		out = append(out, strings.ToUpper(str(x)))
