@@ -69,7 +69,9 @@ func TestFieldMappingInBrowser(t *testing.T) {
 		NewLearn: func(_ context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
 			return clients.Learn(portalID, learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, s.LearnAPIURL)
 		},
-		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) { return clients.Bitrix24(ctx, portalID) },
+		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
+			return clients.Bitrix24(ctx, portalID)
+		},
 	})
 	workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sy, Clients: clients})
 	if err != nil {

@@ -229,7 +229,9 @@ func TestFieldMapSaved(t *testing.T) {
 		t.Fatalf("loaded %v, %v", got.FieldMap, err)
 	}
 	// The same map again is no change; another setting keeps the map.
-	if ch, err := Save(ctx, pool, kr, id, 3, func(s *Settings) { s.FieldMap = map[string]string{"phone": "", "job_title": "WORK_POSITION", "user_defined_field1": "UF_USR_SHOE"} }); err != nil || len(ch) != 0 {
+	if ch, err := Save(ctx, pool, kr, id, 3, func(s *Settings) {
+		s.FieldMap = map[string]string{"phone": "", "job_title": "WORK_POSITION", "user_defined_field1": "UF_USR_SHOE"}
+	}); err != nil || len(ch) != 0 {
 		t.Fatalf("same map: %v, %v", ch, err)
 	}
 	if _, err := Save(ctx, pool, kr, id, 4, func(s *Settings) { s.AlertsOff = true }); err != nil {

@@ -99,15 +99,15 @@ type LearnDepartment struct {
 
 // LearnUser is a user as read from Learn.
 type LearnUser struct {
-	ID              string
-	DepartmentID    string
-	Status          int
-	Login           string
-	Email           string
-	FirstName       string
-	LastName        string
-	JobTitle        string
-	Phone           string
+	ID           string
+	DepartmentID string
+	Status       int
+	Login        string
+	Email        string
+	FirstName    string
+	LastName     string
+	JobTitle     string
+	Phone        string
 	// Extra holds the profile fields beyond the ones above that the field
 	// mapping fills, by Learn name; nil with the fixed mapping.
 	Extra           map[string]string
