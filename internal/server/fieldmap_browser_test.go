@@ -190,9 +190,23 @@ func TestFieldMappingInBrowser(t *testing.T) {
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual'`, portalID).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		b.waitFor("Sync now enabled", `!document.querySelector('[data-action=sync]').disabled`)
-		b.mustEval(`(() => { document.querySelector('[data-action=sync]').click(); return true; })()`, nil)
-		deadline := time.Now().Add(60 * time.Second)
+		// The panel the page polls may be replaced between finding the
+		// button and clicking it (a click on the old one goes nowhere): click
+		// until the sync job is queued.
+		deadline := time.Now().Add(90 * time.Second)
+		for queued := false; !queued; {
+			b.waitFor("Sync now enabled", `document.querySelector('[data-action=sync]') && !document.querySelector('[data-action=sync]').disabled`)
+			b.mustEval(`(() => { document.querySelector('[data-action=sync]').click(); return true; })()`, nil)
+			for wait := time.Now().Add(3 * time.Second); time.Now().Before(wait) && !queued; time.Sleep(100 * time.Millisecond) {
+				if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM river_job WHERE kind = 'sync' AND state <> 'completed')
+					OR (SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual') > $2`, portalID, n).Scan(&queued); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("Sync now queued no sync")
+			}
+		}
 		for {
 			var done int
 			if err := pool.QueryRow(ctx, `SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual' AND status <> 'running'`,
