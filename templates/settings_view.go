@@ -26,6 +26,38 @@ type SettingsView struct {
 	Status StatusView
 	// Activation is the activation form, when its component is available.
 	Activation templ.Component
+	// FieldMap is the field mapping section; nil when the Learn account's
+	// fields are not known (no account saved, or Learn did not answer:
+	// FieldMapError says why, "" when there is no account).
+	FieldMap      *FieldMapView
+	FieldMapError string
+}
+
+// FieldMapView is the field mapping: a row per Learn profile field, each
+// with a choice among Sources.
+type FieldMapView struct {
+	Rows    []FieldMapRow
+	Sources []FieldMapSource
+	// Note says why the portal's own UF fields are not offered ("" when
+	// they are).
+	Note string
+}
+
+// FieldMapRow is one Learn profile field.
+type FieldMapRow struct {
+	Name     string // as Learn writes it
+	Label    string
+	Required bool
+	Unique   bool
+	// Fixed: filled by the app (login, e-mail), not chosen.
+	Fixed    bool
+	Selected string // the Bitrix24 field code, "" for none
+}
+
+// FieldMapSource is one choice of Bitrix24 field.
+type FieldMapSource struct {
+	Code  string
+	Label string
 }
 
 // SettingsForm holds the stored values; the password is never among them.

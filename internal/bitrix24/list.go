@@ -23,7 +23,7 @@ const PageSize = 50
 // ADMIN_MODE is sent so that an admin's token also sees extranet users.
 func (c *Client) Users(ctx context.Context, filter map[string]any) ([]User, error) {
 	params := func(f map[string]any, start int) map[string]any {
-		return map[string]any{"FILTER": f, "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true, "start": start}
+		return userParams(f, start)
 	}
 	out, err := listByID(ctx, c, "user.get", filter, params, func(u User) int64 { return u.ID })
 	if err != nil {
@@ -170,8 +170,7 @@ func (c *Client) Org(ctx context.Context, filter map[string]any) ([]Department, 
 		if after != nil {
 			f[">ID"] = after
 		}
-		return BatchCommand{Key: key, Method: "user.get",
-			Params: map[string]any{"FILTER": f, "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true, "start": start}}
+		return BatchCommand{Key: key, Method: "user.get", Params: userParams(f, start)}
 	}
 	chain := func(from, n int, after any) []BatchCommand {
 		cmds := make([]BatchCommand, n)
@@ -347,6 +346,23 @@ func (c *Client) UsersPaged(ctx context.Context, filter map[string]any) ([]User,
 		}
 		start = env.Next
 	}
+}
+
+// UserSelect is the key of a user filter that is not a filter: its value
+// (a list of field codes) is sent as user.get's top-level select. Bitrix24
+// reads SELECT before a FILTER array replaces the top-level keys
+// (docs/bitrix24-api.md, "user.get select").
+const UserSelect = "SELECT"
+
+// userParams are the parameters of a user.get page: f as the filter, less
+// UserSelect, which becomes the select.
+func userParams(f map[string]any, start int) map[string]any {
+	p := map[string]any{"FILTER": f, "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true, "start": start}
+	if sel, ok := f[UserSelect]; ok {
+		delete(f, UserSelect)
+		p["SELECT"] = sel
+	}
+	return p
 }
 
 func cloneMap(m map[string]any) map[string]any {

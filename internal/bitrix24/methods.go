@@ -73,3 +73,58 @@ func decodeList[T any](raw json.RawMessage, out *[]T) error {
 	*out = res
 	return nil
 }
+
+// UserField is a custom user field of the portal (user.userfield.list).
+type UserField struct {
+	Name     string // FIELD_NAME, e.g. UF_USR_1712345
+	Type     string // USER_TYPE_ID: string, integer, double, date, datetime, boolean, enumeration, ...
+	Multiple bool
+	Label    string // EDIT_FORM_LABEL in the asked language; "" when none
+}
+
+func (f *UserField) UnmarshalJSON(b []byte) error {
+	var r struct {
+		Name     flexString      `json:"FIELD_NAME"`
+		Type     flexString      `json:"USER_TYPE_ID"`
+		Multiple flexString      `json:"MULTIPLE"`
+		Label    json.RawMessage `json:"EDIT_FORM_LABEL"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	*f = UserField{Name: string(r.Name), Type: string(r.Type), Multiple: r.Multiple == "Y"}
+	// A string when the LANG filter is given, else an object per language.
+	var perLang map[string]string
+	if err := json.Unmarshal(r.Label, &f.Label); err != nil && json.Unmarshal(r.Label, &perLang) == nil {
+		f.Label = perLang["en"]
+		for _, l := range []string{"ru", "en"} {
+			if perLang[l] != "" && f.Label == "" {
+				f.Label = perLang[l]
+			}
+		}
+	}
+	return nil
+}
+
+// UserFields lists the portal's custom user fields with labels in lang
+// ("ru", "en"). The method needs the user.userfield scope; without it the
+// answer is ErrInsufficientScope (docs/bitrix24-api.md, "Custom user fields").
+func (c *Client) UserFields(ctx context.Context, lang string) ([]UserField, error) {
+	var out []UserField
+	for start := 0; ; {
+		env, err := c.CallEnvelope(ctx, "user.userfield.list", map[string]any{
+			"order": map[string]any{"SORT": "ASC"}, "filter": map[string]any{"LANG": lang}, "start": start})
+		if err != nil {
+			return nil, fmt.Errorf("list user fields: %w", err)
+		}
+		var page []UserField
+		if err := decodeList(env.Result, &page); err != nil {
+			return nil, fmt.Errorf("list user fields: decode: %w", err)
+		}
+		out = append(out, page...)
+		if !env.HasNext || env.Next <= start {
+			return out, nil
+		}
+		start = env.Next
+	}
+}

@@ -1,6 +1,7 @@
 package bitrix24
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -47,6 +48,13 @@ type User struct {
 	UserType       string  // "employee", "extranet", … ("" when not sent)
 	DateRegister   string  // ISO 8601 as sent; not parsed
 	TimeZone       string
+	PersonalCity   string
+	Birthday       string // PERSONAL_BIRTHDAY as sent
+	EmploymentDate string // UF_EMPLOYMENT_DATE as sent
+	// UF holds the portal's own UF_* fields of the row, by code, as text
+	// (a list joined with ", "); they come only when the request selects
+	// them (see UserSelect).
+	UF map[string]string
 }
 
 func (u *User) UnmarshalJSON(b []byte) error {
@@ -65,9 +73,27 @@ func (u *User) UnmarshalJSON(b []byte) error {
 		UserType       flexString  `json:"USER_TYPE"`
 		DateRegister   flexString  `json:"DATE_REGISTER"`
 		TimeZone       flexString  `json:"TIME_ZONE"`
+		PersonalCity   flexString  `json:"PERSONAL_CITY"`
+		Birthday       flexString  `json:"PERSONAL_BIRTHDAY"`
+		EmploymentDate flexString  `json:"UF_EMPLOYMENT_DATE"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return err
+	}
+	var uf map[string]string
+	if hasOwnUF(b) {
+		var all map[string]json.RawMessage
+		if err := json.Unmarshal(b, &all); err != nil {
+			return err
+		}
+		for k, v := range all {
+			if strings.HasPrefix(k, "UF_") && !builtinUF[k] {
+				if uf == nil {
+					uf = map[string]string{}
+				}
+				uf[k] = ufText(v)
+			}
+		}
 	}
 	*u = User{
 		ID: int64(r.ID), Active: bool(r.Active),
@@ -77,8 +103,56 @@ func (u *User) UnmarshalJSON(b []byte) error {
 		PersonalPhone: string(r.PersonalPhone), WorkPhone: string(r.WorkPhone),
 		Departments: []int64(r.Departments), UserType: strings.ToLower(string(r.UserType)),
 		DateRegister: string(r.DateRegister), TimeZone: string(r.TimeZone),
+		PersonalCity: string(r.PersonalCity), Birthday: string(r.Birthday), EmploymentDate: string(r.EmploymentDate),
+		UF: uf,
 	}
 	return nil
+}
+
+// builtinUF are the UF_* fields every portal's user.get sends unasked.
+var builtinUF = map[string]bool{
+	"UF_DEPARTMENT": true, "UF_EMPLOYMENT_DATE": true, "UF_PHONE_INNER": true, "UF_SKYPE": true, "UF_SKYPE_LINK": true,
+	"UF_ZOOM": true, "UF_TWITTER": true, "UF_FACEBOOK": true, "UF_LINKEDIN": true, "UF_XING": true, "UF_WEB_SITES": true,
+	"UF_SKILLS": true, "UF_INTERESTS": true, "UF_DISTRICT": true, "UF_TIMEMAN": true, "UF_USER_CRM_ENTITY": true,
+}
+
+// hasOwnUF reports whether the row has a UF_* key beyond builtinUF, so the
+// usual row is decoded once only.
+func hasOwnUF(b []byte) bool {
+	for rest := b; ; {
+		i := bytes.Index(rest, []byte(`"UF_`))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+1:]
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			return false
+		}
+		if !builtinUF[string(rest[:j])] && bytes.HasPrefix(bytes.TrimLeft(rest[j+1:], " \t\r\n"), []byte(":")) {
+			return true
+		}
+	}
+}
+
+// ufText renders a UF value as text: a scalar as it is, a list (a multiple
+// field) joined with ", ", null and false as "".
+func ufText(v json.RawMessage) string {
+	var list []json.RawMessage
+	if json.Unmarshal(v, &list) == nil {
+		parts := make([]string, 0, len(list))
+		for _, x := range list {
+			if t := ufText(x); t != "" {
+				parts = append(parts, t)
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	s, quoted, err := jsonText(v)
+	if err != nil || (!quoted && !isNumber(s) && s != "true") {
+		return ""
+	}
+	return strings.TrimSpace(s)
 }
 
 // IsExtranet reports whether the user is an extranet (external) user: by

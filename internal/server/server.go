@@ -75,8 +75,9 @@ type Server struct {
 
 	// The settings page's outside calls, behind interfaces so tests can
 	// put simulators in their place.
-	check learnChecker
-	org   orgSource
+	check  learnChecker
+	org    orgSource
+	fields fieldSource
 
 	// The managers' console: its cookie's codecs (none without
 	// SECRET_KEYS) and its sign-in limits.
@@ -112,6 +113,7 @@ func newServer(d Deps) *Server {
 	s.oauthServers = d.Config.OAuthServers().WithHTTP(s.oauthHTTP)
 	s.check = newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts)
 	s.org = bitrix24Org{client: s.portalB24Client}
+	s.fields = liveFields{s: s}
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
 	ctx := d.Context
 	if ctx == nil {

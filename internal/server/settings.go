@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/mail"
 	"strconv"
@@ -15,10 +16,12 @@ import (
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/connect"
+	"b24learn/internal/fieldmap"
 	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
 	"b24learn/internal/schedule"
 	"b24learn/internal/settings"
+	"b24learn/internal/store"
 )
 
 // Field names of the settings form; the JSON error map of a failed save is
@@ -425,8 +428,45 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, fmt.Errorf("validated run times: %w", err))
 		return
 	}
+	var fieldMap map[string]string // nil: not posted, keep the stored one
+	if raw, ok := r.PostForm[fieldFieldMap]; ok && len(raw) > 0 {
+		posted, ok := parseFieldMap(raw[len(raw)-1])
+		if !ok {
+			s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgFixErrors.in(v.Lang),
+				Fields: map[string]string{fieldFieldMap: i18n.T(v.Lang, "msg.fieldmap_invalid")}})
+			return
+		}
+		p, err := store.GetPortal(ctx, s.pool, v.PortalID)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		acct := cur
+		acct.LearnURL, acct.LearnEmail, acct.Password, acct.LearnAPIURL = in.LearnURL, in.LearnEmail, password, in.LearnAPIURL
+		fctx, cancel := context.WithTimeout(ctx, treeTimeout)
+		m, errs, err := s.checkFieldMap(fctx, p, acct, posted, v.Lang)
+		cancel()
+		if err != nil {
+			// Without the account's fields the mapping cannot be checked:
+			// nothing is saved rather than an unchecked mapping.
+			s.log.WarnContext(ctx, "check field mapping", "portal_id", v.PortalID, "error", err)
+			s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgFixErrors.in(v.Lang),
+				Fields: map[string]string{fieldFieldMap: i18n.T(v.Lang, "msg.fieldmap_unavailable")}})
+			return
+		}
+		if len(errs) > 0 {
+			s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgFixErrors.in(v.Lang), Fields: errs})
+			return
+		}
+		fieldMap = m
+	}
 	if _, err := settings.Save(ctx, s.pool, s.cfg.Keyring, v.PortalID, v.UserID, func(st *settings.Settings) {
 		in.apply(st, runs)
+		// A mapping that maps as the stored one does is no change: a portal
+		// that keeps the fixed mapping keeps no map.
+		if fieldMap != nil && !maps.Equal(fieldmap.Effective(fieldMap), fieldmap.Effective(st.FieldMap)) {
+			st.FieldMap = fieldMap
+		}
 		// The alerts go to the admin who saved last, in their language.
 		st.AlertLang = string(v.Lang)
 	}); err != nil {

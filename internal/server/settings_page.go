@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/secret"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/templates"
@@ -25,7 +26,13 @@ const treeTimeout = 20 * time.Second
 // the profile gives none), offered for alerts until a save sets them.
 func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session, token, profileEmail string) (templates.SettingsView, error) {
 	lang := sess.Lang
-	st, err := settings.Load(ctx, s.pool, nil, p.ID)
+	// Admins' pages read the Learn account's profile fields, which needs
+	// the password; others' pages never decrypt it.
+	var kr *secret.Keyring
+	if sess.Admin && s.cfg != nil {
+		kr = s.cfg.Keyring
+	}
+	st, err := settings.Load(ctx, s.pool, kr, p.ID)
 	if err != nil {
 		return templates.SettingsView{}, err
 	}
@@ -52,6 +59,9 @@ func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session,
 	}
 	tctx, cancel := context.WithTimeout(ctx, treeTimeout)
 	defer cancel()
+	if sess.Admin && st.HasAccount() {
+		v.FieldMap, v.FieldMapError = s.fieldMapView(tctx, p, st, lang)
+	}
 	depts, err := s.org.OrgTree(tctx, p)
 	if err != nil {
 		s.log.WarnContext(ctx, "load department tree", "portal_id", p.ID, "error", err)

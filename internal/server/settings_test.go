@@ -719,6 +719,22 @@ func BenchmarkSettingsPage5000(b *testing.B) {
 	p := e.addPortal("bench", "ru")
 	sess, tok := e.session(p, 1, true, "ru")
 	e.depts = genDepts(5000)
+	// An account with 200 profile fields, and a portal with 30 fields of
+	// its own: the field mapping renders 200 rows of 42 choices.
+	if _, err := settings.Save(context.Background(), e.pool, e.kr, p.ID, 1, func(s *settings.Settings) {
+		s.LearnURL, s.LearnEmail, s.Password = "https://bench.ispringlearn.test", "admin@bench.test", "pw"
+	}); err != nil {
+		b.Fatal(err)
+	}
+	fields := stubFields{}
+	for i := range 200 {
+		fields.learn = append(fields.learn, learn.FieldInfo{Name: fmt.Sprintf("user_defined_field%d", i), Label: fmt.Sprintf("Field %d", i),
+			Type: "string", Required: i%50 == 0, Order: i})
+	}
+	for i := range 30 {
+		fields.b24 = append(fields.b24, bitrix24.UserField{Name: fmt.Sprintf("UF_USR_%d", i), Type: "string", Label: fmt.Sprintf("Own %d", i)})
+	}
+	e.s.fields = fields
 	var size int
 	b.ResetTimer()
 	for b.Loop() {
@@ -728,8 +744,25 @@ func BenchmarkSettingsPage5000(b *testing.B) {
 			b.Fatal(w.Code)
 		}
 		size = w.Body.Len()
+		if !strings.Contains(w.Body.String(), `id="field_map.user_defined_field199"`) {
+			b.Fatal("the page has no field mapping")
+		}
 	}
 	b.ReportMetric(float64(size)/1024, "KB/page")
+}
+
+// stubFields answers the field mapping's questions without Learn or Bitrix24.
+type stubFields struct {
+	learn []learn.FieldInfo
+	b24   []bitrix24.UserField
+}
+
+func (f stubFields) LearnFields(context.Context, int64, learn.Credentials, string) ([]learn.FieldInfo, error) {
+	return f.learn, nil
+}
+
+func (f stubFields) B24Fields(context.Context, store.Portal, string) ([]bitrix24.UserField, error) {
+	return f.b24, nil
 }
 
 func TestCountEmployees(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,6 +24,7 @@ const (
 	FieldDepartments   = "departments"
 	FieldAlertEmail    = "alert_email"
 	FieldAlertsOff     = "alerts_off"
+	FieldFieldMap      = "field_map"
 )
 
 // FieldChange is one audited field: the old and the new value.
@@ -62,6 +64,7 @@ func Save(ctx context.Context, db Beginner, kr *secret.Keyring, portalID, userID
 		}
 		next := cur
 		next.Departments = Scope{Selected: clone(cur.Departments.Selected), Excluded: clone(cur.Departments.Excluded)}
+		next.FieldMap = maps.Clone(cur.FieldMap)
 		edit(&next)
 		if next.Password == "" {
 			next.Password, next.sealed = cur.Password, cur.sealed
@@ -109,6 +112,12 @@ func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 	if err != nil {
 		return fmt.Errorf("encode departments: %w", err)
 	}
+	var fieldMap []byte // NULL: never changed
+	if s.FieldMap != nil {
+		if fieldMap, err = json.Marshal(s.FieldMap); err != nil {
+			return fmt.Errorf("encode field map: %w", err)
+		}
+	}
 	var first, second any
 	if f := s.Schedule.First(); f != "" {
 		first = f
@@ -118,17 +127,18 @@ func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password,
 			first_run, second_run, send_login_email, heads_as_managers, parent_heads_as_supervisors, departments,
-			learn_api_url, alert_email, alerts_off, alert_lang, updated_at)
-		VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, $8, $9, $10, $11, $12, $13, $14, now())
+			learn_api_url, alert_email, alerts_off, alert_lang, field_map, updated_at)
+		VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
 		ON CONFLICT (portal_id) DO UPDATE SET learn_url = EXCLUDED.learn_url, learn_email = EXCLUDED.learn_email,
 			learn_password = EXCLUDED.learn_password, first_run = EXCLUDED.first_run, second_run = EXCLUDED.second_run,
 			send_login_email = EXCLUDED.send_login_email, heads_as_managers = EXCLUDED.heads_as_managers,
 			parent_heads_as_supervisors = EXCLUDED.parent_heads_as_supervisors, departments = EXCLUDED.departments,
 			learn_api_url = EXCLUDED.learn_api_url, alert_email = EXCLUDED.alert_email,
-			alerts_off = EXCLUDED.alerts_off, alert_lang = EXCLUDED.alert_lang, updated_at = now()`,
+			alerts_off = EXCLUDED.alerts_off, alert_lang = EXCLUDED.alert_lang, field_map = EXCLUDED.field_map,
+			updated_at = now()`,
 		portalID, s.LearnURL, s.LearnEmail, s.sealed, first, second,
 		s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors, depts, s.LearnAPIURL,
-		s.AlertEmail, s.AlertsOff, s.AlertLang); err != nil {
+		s.AlertEmail, s.AlertsOff, s.AlertLang, fieldMap); err != nil {
 		return fmt.Errorf("write settings: %w", err)
 	}
 	return nil
@@ -155,6 +165,9 @@ func diff(cur, next Settings, passwordChanged bool) Change {
 	add(FieldDepartments, cur.Departments, next.Departments, !cur.Departments.Same(next.Departments))
 	add(FieldAlertEmail, cur.AlertEmail, next.AlertEmail, cur.AlertEmail != next.AlertEmail)
 	add(FieldAlertsOff, cur.AlertsOff, next.AlertsOff, cur.AlertsOff != next.AlertsOff)
+	// nil and an empty map differ: an empty map is a saved "nothing mapped".
+	add(FieldFieldMap, cur.FieldMap, next.FieldMap,
+		(cur.FieldMap == nil) != (next.FieldMap == nil) || !maps.Equal(cur.FieldMap, next.FieldMap))
 	if passwordChanged {
 		out[FieldLearnPassword] = "changed"
 	}

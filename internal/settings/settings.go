@@ -64,6 +64,10 @@ type Settings struct {
 	// AlertLang is the language ("en", "ru") of the session that last saved;
 	// the alerts are written in it. Not audited: it follows the saver.
 	AlertLang string
+	// FieldMap maps a Learn profile field name to the Bitrix24 user field
+	// code that fills it ("" for none). Nil: never changed, the fixed
+	// mapping applies (see internal/fieldmap).
+	FieldMap map[string]string
 
 	sealed []byte // the stored ciphertext of Password
 }
@@ -87,17 +91,17 @@ func (s Settings) HasAccount() bool {
 const selectSQL = `SELECT portal_id, learn_url, learn_email, learn_password,
 	coalesce(to_char(first_run, 'HH24:MI'), ''), coalesce(to_char(second_run, 'HH24:MI'), ''),
 	send_login_email, heads_as_managers, parent_heads_as_supervisors, departments, learn_api_url,
-	alert_email, alerts_off, alert_lang
+	alert_email, alerts_off, alert_lang, field_map
 	FROM portal_settings`
 
 func scan(row pgx.Row) (int64, Settings, error) {
 	s := Defaults()
 	var id int64
 	var first, second string
-	var depts []byte
+	var depts, fieldMap []byte
 	if err := row.Scan(&id, &s.LearnURL, &s.LearnEmail, &s.sealed, &first, &second,
 		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts, &s.LearnAPIURL,
-		&s.AlertEmail, &s.AlertsOff, &s.AlertLang); err != nil {
+		&s.AlertEmail, &s.AlertsOff, &s.AlertLang, &fieldMap); err != nil {
 		return 0, s, err
 	}
 	s.Saved = true
@@ -107,6 +111,11 @@ func scan(row pgx.Row) (int64, Settings, error) {
 	}
 	if err := json.Unmarshal(depts, &s.Departments); err != nil {
 		return id, s, fmt.Errorf("decode departments: %w", err)
+	}
+	if fieldMap != nil {
+		if err := json.Unmarshal(fieldMap, &s.FieldMap); err != nil {
+			return id, s, fmt.Errorf("decode field map: %w", err)
+		}
 	}
 	if s.Departments.Selected == nil {
 		s.Departments.Selected = []int64{}

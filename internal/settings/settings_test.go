@@ -204,3 +204,45 @@ func TestSaveAllOrNothing(t *testing.T) {
 		t.Fatalf("%d rows left, %v", n, err)
 	}
 }
+
+// The field map is stored, audited, and nil (never changed) stays distinct
+// from a saved map.
+func TestFieldMapSaved(t *testing.T) {
+	ctx, pool, kr, newPortal := setup(t)
+	id := newPortal()
+	base := func(s *Settings) {
+		s.LearnURL, s.LearnEmail, s.Password = "https://acme.ispringlearn.com", "admin@acme.test", "pw"
+	}
+	if _, err := Save(ctx, pool, kr, id, 1, base); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Load(ctx, pool, kr, id); err != nil || got.FieldMap != nil {
+		t.Fatalf("never changed: %v, %v", got.FieldMap, err)
+	}
+	m := map[string]string{"job_title": "WORK_POSITION", "user_defined_field1": "UF_USR_SHOE", "phone": ""}
+	ch, err := Save(ctx, pool, kr, id, 2, func(s *Settings) { s.FieldMap = m })
+	if err != nil || len(ch) != 1 || ch[FieldFieldMap] == nil {
+		t.Fatalf("change %v, %v", ch, err)
+	}
+	got, err := Load(ctx, pool, kr, id)
+	if err != nil || len(got.FieldMap) != 3 || got.FieldMap["user_defined_field1"] != "UF_USR_SHOE" || got.FieldMap["phone"] != "" {
+		t.Fatalf("loaded %v, %v", got.FieldMap, err)
+	}
+	// The same map again is no change; another setting keeps the map.
+	if ch, err := Save(ctx, pool, kr, id, 3, func(s *Settings) {
+		s.FieldMap = map[string]string{"phone": "", "job_title": "WORK_POSITION", "user_defined_field1": "UF_USR_SHOE"}
+	}); err != nil || len(ch) != 0 {
+		t.Fatalf("same map: %v, %v", ch, err)
+	}
+	if _, err := Save(ctx, pool, kr, id, 4, func(s *Settings) { s.AlertsOff = true }); err != nil {
+		t.Fatal(err)
+	}
+	var audit string
+	if err := pool.QueryRow(ctx, `SELECT changes->'field_map'->'to'->>'user_defined_field1' FROM settings_audit
+		WHERE portal_id = $1 AND user_id = 2`, id).Scan(&audit); err != nil || audit != "UF_USR_SHOE" {
+		t.Fatalf("audit %q, %v", audit, err)
+	}
+	if got, _ := Load(ctx, pool, kr, id); len(got.FieldMap) != 3 {
+		t.Fatalf("lost by another save: %v", got.FieldMap)
+	}
+}

@@ -306,6 +306,11 @@ func newUserFields(u *UserSpec) learn.Fields {
 			f[userFieldNames[i]] = *p
 		}
 	}
+	for k, v := range u.Extra {
+		if v != "" {
+			f[k] = v
+		}
+	}
 	return f
 }
 

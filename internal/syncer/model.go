@@ -56,6 +56,9 @@ type Employee struct {
 	JobTitle    string
 	Phone       string
 	Departments []int64 // UF_DEPARTMENT, in Bitrix24's order
+	// Values holds the other Bitrix24 fields the field mapping reads, by
+	// code; nil with the fixed mapping.
+	Values map[string]string
 }
 
 // Selection is the admin's department picker, the settings' one scope type:
@@ -96,15 +99,18 @@ type LearnDepartment struct {
 
 // LearnUser is a user as read from Learn.
 type LearnUser struct {
-	ID              string
-	DepartmentID    string
-	Status          int
-	Login           string
-	Email           string
-	FirstName       string
-	LastName        string
-	JobTitle        string
-	Phone           string
+	ID           string
+	DepartmentID string
+	Status       int
+	Login        string
+	Email        string
+	FirstName    string
+	LastName     string
+	JobTitle     string
+	Phone        string
+	// Extra holds the profile fields beyond the ones above that the field
+	// mapping fills, by Learn name; nil with the fixed mapping.
+	Extra           map[string]string
 	Subordination   Subordination
 	CoSubordination Subordination
 }
@@ -165,6 +171,9 @@ type Options struct {
 	// (RunPerson): its read holds them and their heads only, so a read
 	// without an active employee is not an empty one.
 	Person int64
+	// FieldMap maps Learn profile fields to the Bitrix24 fields that fill
+	// them (fieldmap.Effective); nil is the fixed mapping.
+	FieldMap map[string]string
 }
 
 // Desired is what Bitrix24 says.

@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+
+	"b24learn/internal/fieldmap"
 )
 
 // Action is what a step does.
@@ -64,12 +67,15 @@ type DeptSpec struct {
 // UserSpec is the wanted state of a user; the department is referenced like
 // a DeptSpec parent.
 type UserSpec struct {
-	Login          string
-	Email          string
-	FirstName      string
-	LastName       string
-	JobTitle       string
-	Phone          string
+	Login     string
+	Email     string
+	FirstName string
+	LastName  string
+	JobTitle  string
+	Phone     string
+	// Extra are the mapped profile fields beyond the ones above, by Learn
+	// name; nil with the fixed mapping.
+	Extra          map[string]string
 	DeptLearnID    string
 	DeptB24        int64
 	SendLoginEmail bool
@@ -639,15 +645,23 @@ func (b *builder) userDepartment(e *Employee) int64 {
 	return 0
 }
 
+// userFingerprint covers the fields of the fixed mapping, then the extra
+// ones in name order: with the fixed mapping it is what it always was.
 func userFingerprint(s *UserSpec) string {
-	return fingerprint(s.Email, s.FirstName, s.LastName, s.JobTitle, s.Phone)
+	parts := []string{s.Email, s.FirstName, s.LastName, s.JobTitle, s.Phone}
+	for _, k := range slices.Sorted(maps.Keys(s.Extra)) {
+		parts = append(parts, k+"="+s.Extra[k])
+	}
+	return fingerprint(parts...)
 }
 
 func userState(u *LearnUser) map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		"login": u.Login, "email": u.Email, "first_name": u.FirstName, "last_name": u.LastName,
 		"job_title": u.JobTitle, "phone": u.Phone, "department": u.DepartmentID, "status": strconv.Itoa(u.Status),
 	}
+	maps.Copy(m, u.Extra)
+	return m
 }
 
 func specState(s *UserSpec, status int) map[string]string {
@@ -655,10 +669,12 @@ func specState(s *UserSpec, status int) map[string]string {
 	if dept == "" {
 		dept = "b24:" + strconv.FormatInt(s.DeptB24, 10)
 	}
-	return map[string]string{
+	m := map[string]string{
 		"login": s.Login, "email": s.Email, "first_name": s.FirstName, "last_name": s.LastName,
 		"job_title": s.JobTitle, "phone": s.Phone, "department": dept, "status": strconv.Itoa(status),
 	}
+	maps.Copy(m, s.Extra)
+	return m
 }
 
 // userFieldNames are the profile fields the syncer writes, as Learn names
@@ -673,14 +689,16 @@ func learnFields(u *LearnUser) [len(userFieldNames)]string {
 	return [...]string{u.Login, u.Email, u.FirstName, u.LastName, u.JobTitle, u.Phone}
 }
 
-// field is a wanted user's value of a field named as in userFieldNames.
+// field is a wanted user's value of a field named as in userFieldNames or
+// in Extra.
 func (s *UserSpec) field(name string) (string, bool) {
 	for i, p := range specFields(s) {
 		if userFieldNames[i] == name {
 			return *p, true
 		}
 	}
-	return "", false
+	v, ok := s.Extra[name]
+	return v, ok
 }
 
 // changedFields names the fields where want differs from Learn's user
@@ -700,7 +718,91 @@ func changedFields(u *LearnUser, want *UserSpec) []string {
 		}
 		out = append(out, userFieldNames[i])
 	}
+	for _, k := range slices.Sorted(maps.Keys(want.Extra)) {
+		if want.Extra[k] == u.Extra[k] {
+			continue
+		}
+		out = append(out, k)
+	}
 	return out
+}
+
+// learnValues builds a user's Learn profile fields (beyond login and
+// e-mail) from the Bitrix24 user e in department dept and the field
+// mapping: the one place where the mapping is applied, for creates and
+// updates alike. Unmapped fields are absent; a value that does not convert
+// (not a date for a date source) is absent too, never sent malformed.
+func (b *builder) learnValues(e *Employee, dept int64) map[string]string {
+	m := b.o.FieldMap
+	if m == nil {
+		m = fieldmap.Default()
+	}
+	out := make(map[string]string, len(m))
+	for learnName, code := range m {
+		var raw string
+		switch code {
+		case "NAME":
+			raw = e.FirstName
+		case "LAST_NAME":
+			raw = e.LastName
+		case "WORK_POSITION":
+			raw = e.JobTitle
+		case fieldmap.Phone:
+			raw = e.Phone
+		case fieldmap.DepartmentName:
+			if d := b.depts[dept]; d != nil {
+				raw = deptName(d)
+			}
+		default:
+			raw = e.Values[code]
+		}
+		if v, ok := fieldmap.Value(code, raw); ok {
+			out[learnName] = v
+		}
+	}
+	return out
+}
+
+// mappedSpec fills want's profile fields from learnValues; the fields of
+// the fixed set the mapping leaves out are returned in unmanaged.
+func (b *builder) mappedSpec(want *UserSpec, e *Employee, dept int64) (unmanaged []string) {
+	vals := b.learnValues(e, dept)
+	for i, p := range specFields(want) {
+		name := userFieldNames[i]
+		if name == "login" || name == "email" {
+			continue
+		}
+		v, ok := vals[name]
+		if !ok && b.o.FieldMap != nil {
+			if _, mapped := b.o.FieldMap[name]; !mapped {
+				unmanaged = append(unmanaged, name)
+			}
+		}
+		*p = v
+		delete(vals, name)
+	}
+	for name := range vals {
+		if b.o.FieldMap == nil {
+			break
+		}
+		if _, ok := b.o.FieldMap[name]; ok {
+			if want.Extra == nil {
+				want.Extra = map[string]string{}
+			}
+			want.Extra[name] = vals[name]
+		}
+	}
+	// Mapped extra fields whose value did not convert stay empty, so the
+	// plan compares them (clearing is Learn's to take or refuse).
+	for name := range b.o.FieldMap {
+		if _, fixed := want.field(name); !fixed && !fieldmap.Fixed(name) {
+			if want.Extra == nil {
+				want.Extra = map[string]string{}
+			}
+			want.Extra[name] = ""
+		}
+	}
+	return unmanaged
 }
 
 func (b *builder) usersStep() {
@@ -722,12 +824,8 @@ func (b *builder) usersStep() {
 	for _, e := range b.users {
 		d := b.userDept[e.ID]
 		email := normEmail(e.Email)
-		want := UserSpec{
-			Login: email, Email: email,
-			FirstName: strings.TrimSpace(e.FirstName), LastName: strings.TrimSpace(e.LastName),
-			JobTitle: strings.TrimSpace(e.JobTitle), Phone: strings.TrimSpace(e.Phone),
-			SendLoginEmail: b.o.SendLoginEmail,
-		}
+		want := UserSpec{Login: email, Email: email, SendLoginEmail: b.o.SendLoginEmail}
+		unmanaged := b.mappedSpec(&want, e, d)
 		if id, ok := b.plan.DeptIDs[d]; ok {
 			want.DeptLearnID = id
 		} else {
@@ -772,6 +870,14 @@ func (b *builder) usersStep() {
 			want.Login = lu.Login // a login the Learn admin chose stays
 		}
 		fp := userFingerprint(&want)
+		// A fixed field the mapping leaves out keeps Learn's value.
+		for _, name := range unmanaged {
+			for i, p := range specFields(&want) {
+				if userFieldNames[i] == name {
+					*p = learnFields(lu)[i]
+				}
+			}
+		}
 		m, mapped := b.userMap[e.ID]
 		stored := ""
 		if mapped && m.LearnID == lu.ID {
@@ -787,6 +893,9 @@ func (b *builder) usersStep() {
 		if !fields {
 			want.Login, want.Email, want.FirstName, want.LastName = lu.Login, lu.Email, lu.FirstName, lu.LastName
 			want.JobTitle, want.Phone = lu.JobTitle, lu.Phone
+			for k := range want.Extra {
+				want.Extra[k] = lu.Extra[k]
+			}
 		}
 		if fields || move {
 			// A move alone goes through Learn's move endpoint (batched by

@@ -146,12 +146,24 @@ func simulate(t *testing.T, p *Plan, a Actual) Actual {
 			users[id] = &LearnUser{ID: id, DepartmentID: ref(u.DeptLearnID, u.DeptB24), Status: 1, Login: u.Login, Email: u.Email,
 				FirstName: u.FirstName, LastName: u.LastName, JobTitle: u.JobTitle, Phone: u.Phone,
 				Subordination: Subordination{Type: SubInherit}, CoSubordination: Subordination{Type: SubInherit}}
+			for k, v := range u.Extra {
+				if users[id].Extra == nil {
+					users[id].Extra = map[string]string{}
+				}
+				users[id].Extra[k] = v
+			}
 			uorder = append(uorder, id)
 			userIDs[s.B24ID] = id
 		case s.Kind == KindUser && (s.Action == ActionUpdate || s.Action == ActionMove):
 			lu, w := users[id], s.User
 			lu.Login, lu.Email, lu.FirstName, lu.LastName, lu.JobTitle, lu.Phone = w.Login, w.Email, w.FirstName, w.LastName, w.JobTitle, w.Phone
 			lu.DepartmentID = ref(w.DeptLearnID, w.DeptB24)
+			for k, v := range w.Extra {
+				if lu.Extra == nil {
+					lu.Extra = map[string]string{}
+				}
+				lu.Extra[k] = v
+			}
 		case s.Kind == KindUser && (s.Action == ActionReactivate || s.Action == ActionDeactivate):
 			users[id].Status = s.Status
 		case s.Kind == KindUser && s.Action == ActionSupervisor:

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/fieldmap"
 	"b24learn/internal/learn"
 	"b24learn/internal/secret"
 	"b24learn/internal/settings"
@@ -62,6 +64,9 @@ type Settings struct {
 	// LearnAPIURL is where the account's API answered before; "" until a
 	// check or run finds it (see Syncer.findLearnAPI).
 	LearnAPIURL string
+	// FieldMap is the field mapping (fieldmap.Effective of the saved one);
+	// nil is the fixed mapping.
+	FieldMap map[string]string
 }
 
 // SettingsSource supplies a portal's settings; the job layer may wrap it.
@@ -103,11 +108,69 @@ func (d DBSettings) Settings(ctx context.Context, portalID int64) (Settings, err
 		st.SendLoginEmail, st.HeadsAsManagers, st.ParentHeadsAsSupervisors
 	s.Selection = st.Departments
 	s.LearnAPIURL = st.LearnAPIURL
+	if st.FieldMap != nil {
+		s.FieldMap = fieldmap.Effective(st.FieldMap)
+	}
 	return s, nil
 }
 
-// fromBitrix24 converts the client's rows to the plan's types.
-func fromBitrix24(ds []bitrix24.Department, us []bitrix24.User) Desired {
+// sourceCodes are the Bitrix24 fields the field mapping m reads beyond the
+// ones every Employee has; nil for the fixed mapping.
+func sourceCodes(m map[string]string) []string {
+	var out []string
+	for _, code := range m {
+		switch code {
+		case "NAME", "LAST_NAME", "WORK_POSITION", fieldmap.Phone, fieldmap.DepartmentName:
+			continue
+		}
+		if !slices.Contains(out, code) {
+			out = append(out, code)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// userSelect is the select of the user reads: nil (Bitrix24's default set)
+// unless the mapping reads a portal's own UF_* field, which user.get sends
+// only when asked; then the default set and those fields.
+func userSelect(codes []string) []any {
+	var uf []any
+	for _, c := range codes {
+		if fieldmap.UserField(c) {
+			uf = append(uf, c)
+		}
+	}
+	if uf == nil {
+		return nil
+	}
+	return append([]any{"*", "UF_DEPARTMENT", "UF_EMPLOYMENT_DATE"}, uf...)
+}
+
+// sourceValue is the value of a Bitrix24 field code of u.
+func sourceValue(u *bitrix24.User, code string) string {
+	switch code {
+	case "SECOND_NAME":
+		return u.SecondName
+	case "PERSONAL_MOBILE":
+		return u.PersonalMobile
+	case "WORK_PHONE":
+		return u.WorkPhone
+	case "PERSONAL_PHONE":
+		return u.PersonalPhone
+	case "PERSONAL_CITY":
+		return u.PersonalCity
+	case "PERSONAL_BIRTHDAY":
+		return u.Birthday
+	case "UF_EMPLOYMENT_DATE":
+		return u.EmploymentDate
+	}
+	return u.UF[code]
+}
+
+// fromBitrix24 converts the client's rows to the plan's types; codes are
+// the extra fields the mapping reads (sourceCodes).
+func fromBitrix24(ds []bitrix24.Department, us []bitrix24.User, codes ...string) Desired {
 	d := Desired{Departments: make([]Department, 0, len(ds)), Employees: make([]Employee, 0, len(us))}
 	for _, x := range ds {
 		d.Departments = append(d.Departments, Department{ID: x.ID, Name: x.Name, Parent: x.Parent, Head: x.Head})
@@ -127,9 +190,16 @@ func fromBitrix24(ds []bitrix24.Department, us []bitrix24.User) Desired {
 		if phone == "" {
 			phone = u.PersonalPhone
 		}
+		var vals map[string]string
+		if len(codes) > 0 {
+			vals = make(map[string]string, len(codes))
+			for _, c := range codes {
+				vals[c] = sourceValue(&u, c)
+			}
+		}
 		d.Employees = append(d.Employees, Employee{
 			ID: u.ID, Active: u.Active, UserType: t, FirstName: u.Name, LastName: u.LastName,
-			Email: u.Email, JobTitle: u.WorkPosition, Phone: phone, Departments: u.Departments,
+			Email: u.Email, JobTitle: u.WorkPosition, Phone: phone, Departments: u.Departments, Values: vals,
 		})
 	}
 	return d
@@ -142,7 +212,9 @@ func fromLearnSub(s *learn.Subordination) Subordination {
 	return Subordination{Type: s.Type, SupervisorID: s.SupervisorID}
 }
 
-func fromLearn(ds []learn.Department, us []learn.User) ([]LearnDepartment, []LearnUser) {
+// fromLearn converts Learn's rows; extra names the profile fields beyond
+// the fixed set that the field mapping fills (kept in LearnUser.Extra).
+func fromLearn(ds []learn.Department, us []learn.User, extra ...string) ([]LearnDepartment, []LearnUser) {
 	outD := make([]LearnDepartment, 0, len(ds))
 	for _, d := range ds {
 		outD = append(outD, LearnDepartment{ID: d.ID, Name: d.Name, ParentID: d.ParentID, Code: d.Code,
@@ -151,7 +223,14 @@ func fromLearn(ds []learn.Department, us []learn.User) ([]LearnDepartment, []Lea
 	outU := make([]LearnUser, 0, len(us))
 	for _, u := range us {
 		f := u.Fields
-		outU = append(outU, LearnUser{ID: u.ID, DepartmentID: u.DepartmentID, Status: u.Status,
+		var ex map[string]string
+		if len(extra) > 0 {
+			ex = make(map[string]string, len(extra))
+			for _, k := range extra {
+				ex[k] = f[k]
+			}
+		}
+		outU = append(outU, LearnUser{ID: u.ID, DepartmentID: u.DepartmentID, Status: u.Status, Extra: ex,
 			Login: f[learn.FieldLogin], Email: f[learn.FieldEmail], FirstName: f[learn.FieldFirstName],
 			LastName: f[learn.FieldLastName], JobTitle: f[learn.FieldJobTitle], Phone: f[learn.FieldPhone],
 			Subordination: fromLearnSub(u.Subordination), CoSubordination: fromLearnSub(u.CoSubordination)})

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
 	"b24learn/internal/tracing"
 )
@@ -192,6 +193,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		return fmt.Errorf("bitrix24 client: %w", err)
 	}
 	org := newOrgRead(ctx, b24, s.tracer)
+	org.codes = sourceCodes(set.FieldMap)
 	defer org.stop()
 	// Learn first: wrong credentials fail the run before the slow Bitrix24 read.
 	pr.to(PhaseReadLearn)
@@ -208,7 +210,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		return fmt.Errorf("read learn departments: %w", err)
 	}
 	deptsTook := time.Since(t0)
-	in, err := s.read(ctx, learnCtx, learnSpan, portalID, lc, org, rep.Phases, pr)
+	in, err := s.read(ctx, learnCtx, learnSpan, portalID, lc, org, rep.Phases, pr, extraLearnFields(set.FieldMap)...)
 	if err != nil {
 		return err
 	}
@@ -218,7 +220,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	in.Options = Options{
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
-		Safeguard: s.cfg.Safeguard,
+		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap,
 	}
 	account := AccountKey(set.LearnURL)
 	own, foreign, err := s.store.Owners(ctx, account, portalID)
@@ -368,9 +370,24 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 }
 
 // read fetches Bitrix24 (departments, employees) and Learn users at once,
+// plus the stored mapping.
+// extraLearnFields are the Learn fields beyond the fixed set that the field
+// mapping m fills: the Learn read keeps their values.
+func extraLearnFields(m map[string]string) []string {
+	var out []string
+	for name := range m {
+		if !slices.Contains(userFieldNames[:], name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// read fetches Bitrix24 (departments, employees) and Learn users at once,
 // plus the stored mapping. The Learn listing goes out under learnCtx, the
-// read_learn span, which read ends.
-func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration, pr *progress) (Input, error) {
+// read_learn span, which read ends; extra are the Learn fields the field
+// mapping adds to the fixed set.
+func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration, pr *progress, extra ...string) (Input, error) {
 	var in Input
 	org.start()
 	pr.to(PhaseRead)
@@ -391,7 +408,7 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 	// Page by page, so the client's form of 100,000 users (a map of fields
 	// each) is never held at once.
 	err := lc.ListUsersWithin(lctx, learn.UserFilter{}, org.learnLimits(), func(page []learn.User) error {
-		_, us := fromLearn(nil, page)
+		_, us := fromLearn(nil, page, extra...)
 		in.Actual.Users = append(in.Actual.Users, us...)
 		return nil
 	})
@@ -434,6 +451,7 @@ type orgRead struct {
 	cancel context.CancelFunc
 	b24    Bitrix24
 	tracer trace.Tracer
+	codes  []string // the extra Bitrix24 fields the field mapping reads
 	once   sync.Once
 	done   chan struct{}
 
@@ -453,7 +471,7 @@ func (o *orgRead) start() {
 			defer close(o.done)
 			t0 := time.Now()
 			ctx, span := o.tracer.Start(o.ctx, "sync.read_bitrix24")
-			o.desired, o.err = readBitrix24(ctx, o.b24)
+			o.desired, o.err = readBitrix24(ctx, o.b24, o.codes...)
 			endSpan(span, o.err)
 			o.took = time.Since(t0)
 		}()
@@ -517,14 +535,17 @@ func (o *orgRead) failed() bool {
 }
 
 // readBitrix24 reads departments and employees (active and fired).
-func readBitrix24(ctx context.Context, b24 Bitrix24) (Desired, error) {
+func readBitrix24(ctx context.Context, b24 Bitrix24, codes ...string) (Desired, error) {
 	employees := map[string]any{"USER_TYPE": "employee"}
+	if sel := userSelect(codes); sel != nil {
+		employees[bitrix24.UserSelect] = sel
+	}
 	if o, ok := b24.(orgLister); ok {
 		ds, us, err := o.Org(ctx, employees)
 		if err != nil {
 			return Desired{}, fmt.Errorf("read bitrix24: %w", err)
 		}
-		return fromBitrix24(ds, us), nil
+		return fromBitrix24(ds, us, codes...), nil
 	}
 	ds, err := b24.Departments(ctx)
 	if err != nil {
@@ -534,7 +555,7 @@ func readBitrix24(ctx context.Context, b24 Bitrix24) (Desired, error) {
 	if err != nil {
 		return Desired{}, fmt.Errorf("read bitrix24 users: %w", err)
 	}
-	return fromBitrix24(ds, us), nil
+	return fromBitrix24(ds, us, codes...), nil
 }
 
 // refusedStatus is the report status of a step that is not applied.

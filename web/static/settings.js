@@ -101,11 +101,24 @@
     if (first && first.focus) first.focus();
   }
 
+  // The field mapping goes as one JSON object, Learn field -> Bitrix24 field
+  // ("" for none), in the hidden input field_map.
+  function storeFieldMap() {
+    var input = document.getElementById('field_map-input');
+    if (!input) return;
+    var m = {};
+    Array.prototype.forEach.call(form.querySelectorAll('select[data-map]'), function (sel) {
+      m[sel.getAttribute('data-map')] = sel.value;
+    });
+    input.value = JSON.stringify(m);
+  }
+
   if (form && admin) {
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
       clearErrors();
       if (tree) tree.store();
+      storeFieldMap();
       var params = new URLSearchParams(new FormData(form));
       params.delete('session');
       saveBtn.disabled = true;

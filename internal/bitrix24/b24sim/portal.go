@@ -34,6 +34,22 @@ type User struct {
 	Extranet       bool
 	Admin          bool
 	DateRegister   time.Time
+	PersonalCity   string
+	Birthday       string // YYYY-MM-DD; sent as an ISO datetime
+	// UF holds the values of the portal's own user fields (AddUserField):
+	// a string, a number, a date as YYYY-MM-DD, or a list of them.
+	UF map[string]any
+}
+
+// UserField is a custom user field of the portal, as user.userfield.list
+// describes it.
+type UserField struct {
+	ID        int64
+	FieldName string // UF_USR_...
+	Type      string // USER_TYPE_ID: string, integer, double, date, datetime, boolean, enumeration, ...
+	Multiple  bool
+	Mandatory bool
+	Label     string
 }
 
 // Org is a portal's structure.
@@ -180,6 +196,7 @@ type Portal struct {
 	nextBind   int
 	deliveries []Delivery
 	leads      []Lead
+	userFields []UserField
 
 	rate, burst float64
 	level       float64
@@ -717,6 +734,19 @@ func withEntry[T any](p *Portal, table map[int64]*T, id int64, what string, f fu
 	}
 	f(e)
 	return nil
+}
+
+// AddUserField adds a custom user field; its name gets the UF_USR_ prefix
+// when it lacks it, as user.userfield.add does. It returns the full name.
+func (p *Portal) AddUserField(f UserField) string {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	if !strings.HasPrefix(f.FieldName, "UF_USR_") {
+		f.FieldName = "UF_USR_" + strings.TrimPrefix(f.FieldName, "UF_")
+	}
+	f.ID = int64(100 + len(p.userFields))
+	p.userFields = append(p.userFields, f)
+	return f.FieldName
 }
 
 // AddDepartment adds a department and returns its ID.

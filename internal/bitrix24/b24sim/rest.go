@@ -182,7 +182,13 @@ func (s *Sim) exec(p *Portal, userID int64, webhook bool, method string, params 
 	case "department.get":
 		return p.departmentGet(params)
 	case "user.get":
-		return p.userGet(userID, params)
+		return p.userGet(userID, params, hasScope(s.opts.Scope, "user.userfield"))
+	case "user.userfield.list":
+		// user.userfield.* need their own scope (docs/bitrix24-api.md, "Custom user fields").
+		if !hasScope(s.opts.Scope, "user.userfield") {
+			return nil, &restErr{http.StatusUnauthorized, "insufficient_scope", "The request requires higher privileges than provided by the access token"}
+		}
+		return p.userFieldList(params)
 	case "event.bind":
 		return p.eventBind(userID, params)
 	case "event.unbind":
@@ -435,8 +441,42 @@ func (p *Portal) treeOrder(ds []*Department) []*Department {
 	return out
 }
 
-func (p *Portal) userGet(callerID int64, params map[string]any) (*restOK, *restErr) {
+func hasScope(scopes, want string) bool {
+	return slices.Contains(strings.Split(scopes, ","), want)
+}
+
+// userFieldList answers user.userfield.list: the portal's UF_USR_* fields,
+// the labels as strings in the language filter LANG names, else per
+// language.
+func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
 	q := upperKeys(params)
+	filter, _ := q["FILTER"].(map[string]any)
+	lang := str(upperKeys(filter)["LANG"])
+	yn := func(b bool) string {
+		if b {
+			return "Y"
+		}
+		return "N"
+	}
+	return page(len(p.userFields), func(i int) map[string]any {
+		f := p.userFields[i]
+		row := map[string]any{"ID": strconv.FormatInt(f.ID, 10), "ENTITY_ID": "USER", "FIELD_NAME": f.FieldName,
+			"USER_TYPE_ID": f.Type, "XML_ID": nil, "SORT": "100", "MULTIPLE": yn(f.Multiple), "MANDATORY": yn(f.Mandatory),
+			"SHOW_FILTER": "N", "SHOW_IN_LIST": "Y", "EDIT_IN_LIST": "Y", "IS_SEARCHABLE": "N", "SETTINGS": map[string]any{}}
+		for _, k := range []string{"EDIT_FORM_LABEL", "LIST_COLUMN_LABEL", "LIST_FILTER_LABEL"} {
+			if lang != "" {
+				row[k] = f.Label
+			} else {
+				row[k] = map[string]any{"en": f.Label, "ru": f.Label}
+			}
+		}
+		return row
+	}, params, true)
+}
+
+func (p *Portal) userGet(callerID int64, params map[string]any, ufScope bool) (*restOK, *restErr) {
+	q := upperKeys(params)
+	sel := selected(q["SELECT"])
 	sortBy, order := strings.ToUpper(str(q["SORT"])), strings.ToUpper(str(q["ORDER"]))
 	if sortBy == "" || order == "" { // both are needed, else ID ASC
 		sortBy, order = "ID", "ASC"
@@ -468,7 +508,7 @@ func (p *Portal) userGet(callerID int64, params map[string]any) (*restOK, *restE
 				}
 			}
 		}
-		return page(len(us), func(i int) map[string]any { return userRow(us[i]) }, params, true)
+		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i]), us[i], sel, ufScope) }, params, true)
 	}
 	for _, u := range p.users {
 		if visible(u) {
@@ -495,7 +535,16 @@ func (p *Portal) userGet(callerID int64, params map[string]any) (*restOK, *restE
 		}
 		return less
 	})
-	return page(len(us), func(i int) map[string]any { return userRow(us[i]) }, params, true)
+	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i]), us[i], sel, ufScope) }, params, true)
+}
+
+// birthday renders a YYYY-MM-DD birthday as user.get does: an ISO date.
+func birthday(d string) string {
+	t, err := time.Parse(time.DateOnly, d)
+	if err != nil {
+		return ""
+	}
+	return t.Format(isoOffset)
 }
 
 // userRow renders a user as user.get does with scope user_basic: ACTIVE is a
@@ -504,7 +553,7 @@ func userRow(u *User) map[string]any {
 	row := map[string]any{
 		"ID": strconv.FormatInt(u.ID, 10), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
 		"TITLE": "", "PERSONAL_PHONE": "", "WORK_POSITION": u.WorkPosition, "IS_ONLINE": "N", "TIME_ZONE": "",
-		"DATE_REGISTER": u.DateRegister.UTC().Format(isoOffset), "PERSONAL_BIRTHDAY": "",
+		"DATE_REGISTER": u.DateRegister.UTC().Format(isoOffset), "PERSONAL_BIRTHDAY": birthday(u.Birthday),
 		"UF_EMPLOYMENT_DATE": "", "WORK_PHONE": u.WorkPhone,
 	}
 	switch {
@@ -522,6 +571,9 @@ func userRow(u *User) map[string]any {
 	if u.PersonalMobile != "" {
 		row["PERSONAL_MOBILE"] = u.PersonalMobile
 	}
+	if u.PersonalCity != "" {
+		row["PERSONAL_CITY"] = u.PersonalCity
+	}
 	if u.Extranet {
 		row["USER_TYPE"] = "extranet"
 		if u.ID%2 == 0 { // the empty shape is UNCONFIRMED: send both
@@ -530,6 +582,41 @@ func userRow(u *User) map[string]any {
 	} else {
 		row["USER_TYPE"] = "employee"
 		row["UF_DEPARTMENT"] = append([]int64{}, u.Departments...)
+	}
+	return row
+}
+
+// selected lists user.get's select (nil: none given).
+func selected(v any) []string {
+	list := listOf(v)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		out = append(out, strings.ToUpper(str(x)))
+	}
+	return out
+}
+
+// withUF adds the portal's own UF fields the select names (or "UF_*"
+// asks for) to row; without the user.userfield scope they are skipped, as
+// unknown select entries are.
+func (p *Portal) withUF(row map[string]any, u *User, sel []string, ufScope bool) map[string]any {
+	if !ufScope || len(sel) == 0 {
+		return row
+	}
+	for _, f := range p.userFields {
+		if !slices.Contains(sel, f.FieldName) && !slices.Contains(sel, "UF_*") {
+			continue
+		}
+		v, ok := u.UF[f.FieldName]
+		switch {
+		case !ok || v == nil:
+			continue // null values are left out
+		case f.Type == "date" || f.Type == "datetime":
+			if d, err := time.Parse(time.DateOnly, str(v)); err == nil {
+				v = d.Format(isoOffset)
+			}
+		}
+		row[f.FieldName] = v
 	}
 	return row
 }

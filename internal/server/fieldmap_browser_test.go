@@ -1,0 +1,263 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/browsertest"
+	"b24learn/internal/config"
+	"b24learn/internal/i18n"
+	"b24learn/internal/jobs"
+	"b24learn/internal/learn"
+	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/metrics"
+	"b24learn/internal/pgtest"
+	"b24learn/internal/schedule"
+	"b24learn/internal/settings"
+	"b24learn/internal/syncer"
+)
+
+// The field mapping end to end, in the browser, against b24sim (with the
+// user.userfield scope and a portal field) and a learnsim account with two
+// custom fields, one required: the admin maps WORK_POSITION to job_title
+// and the portal's UF field to a custom field; Preview lists the updates,
+// Sync now writes them into Learn, the next run writes nothing, and the
+// required field left unmapped is refused next to it.
+func TestFieldMappingInBrowser(t *testing.T) {
+	ctx := context.Background()
+	b := &browserEnv{t: t, browser: browsertest.Start(t, "en-US", 3*time.Minute)}
+	b.ctx = b.browser.Ctx
+	pool := pgtest.NewPool(t)
+	kr := newTestKeyring(t)
+	b.e = &settingsEnv{t: t, pool: pool, kr: kr}
+
+	lsim := learnsim.New(learnsim.Options{Seed: 5, Mount: learnsim.MountAccountHost})
+	lsrv := httptest.NewServer(lsim.Handler())
+	t.Cleanup(lsrv.Close)
+	b.learnURL = lsrv.URL
+	if _, err := lsim.AddAccount(learnsim.AccountOptions{URL: lsrv.URL, Email: learnEmail, Password: learnPassword,
+		ExtraFields: []string{"shoe_size", "employee_id"}, RequiredFields: []string{"first_name", "last_name", "employee_id"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	var h http.Handler
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(app.Close)
+	b.sim = b24sim.Start(b24sim.Options{AppURL: app.URL, Rate: -1, Scope: "user_basic,department,user.userfield"})
+	t.Cleanup(b.sim.Close)
+	cfg := &config.Config{
+		PublicURL: mustURL(t, app.URL), B24OAuthURLs: []string{b.sim.URL},
+		B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(), Keyring: kr,
+		LearnAllowPrivateHosts: true, B24AllowPrivateHosts: true, CatchUpWindow: time.Minute,
+	}
+	clients := testClients(cfg, pool)
+	log := slog.New(slog.DiscardHandler)
+	sy := syncer.New(syncer.Config{
+		Pool: pool, Settings: syncer.DBSettings{Pool: pool, Keyring: kr}, Logger: log,
+		NewLearn: func(_ context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
+			return clients.Learn(portalID, learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, s.LearnAPIURL)
+		},
+		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
+			return clients.Bitrix24(ctx, portalID)
+		},
+	})
+	workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sy, Clients: clients})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: log, Workers: workers,
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}, FetchPollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rc.Stop(context.Background()) })
+	h = New(Deps{Log: log, Config: cfg, Pool: pool, River: rc, Metrics: metrics.New(), Clients: clients})
+
+	p := b.installPortal("en", b24sim.GenerateOrg(21, 12, 3))
+	shoe := p.AddUserField(b24sim.UserField{FieldName: "SHOE", Type: "string", Label: "Shoe size"})
+	tabNo := p.AddUserField(b24sim.UserField{FieldName: "TABNO", Type: "string", Label: "Personnel number"})
+	position := map[int64]string{}
+	for _, u := range p.Users() {
+		position[u.ID] = u.WorkPosition
+		if err := p.UpdateUser(u.ID, func(u *b24sim.User) {
+			u.UF = map[string]any{shoe: fmt.Sprint(36 + u.ID%10), tabNo: fmt.Sprintf("T-%03d", u.ID)}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	portalID := b.portalID(p)
+	if _, err := pool.Exec(ctx, `UPDATE portals SET activation_state = 'active' WHERE id = $1`, portalID); err != nil {
+		t.Fatal(err)
+	}
+	// Saved before: no job title and no shoe size sent, the required
+	// personnel number mapped; the first sync creates everyone so.
+	runs, err := schedule.Parse("03:00", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := settings.Save(ctx, pool, kr, portalID, p.AdminID(), func(s *settings.Settings) {
+		s.LearnURL, s.LearnEmail, s.Password = lsrv.URL, learnEmail, learnPassword
+		s.Schedule = runs
+		s.Departments = settings.Scope{Selected: []int64{1}, Excluded: []int64{}}
+		s.FieldMap = map[string]string{"job_title": "", "employee_id": tabNo}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := sy.Run(ctx, portalID, syncer.TriggerManual); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("first sync: %s %v", rep.Status, rep.Counts)
+		for _, st := range rep.Plan.Refused {
+			t.Logf("refused %d: %s", st.B24ID, st.Reason)
+		}
+	}
+	learnUsers := func() map[string]learnsim.User {
+		st, err := lsim.Snapshot(lsrv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]learnsim.User{}
+		for _, u := range st.Users {
+			if code := u.Fields["employee_id"]; code != "" {
+				out[code] = u
+			}
+		}
+		return out
+	}
+	before := learnUsers()
+	if len(before) == 0 {
+		t.Fatal("the first sync created no users")
+	}
+	for code, u := range before {
+		if u.Fields["job_title"] != "" || u.Fields["shoe_size"] != "" {
+			t.Fatalf("user %s created with unmapped fields: %v", code, u.Fields)
+		}
+	}
+
+	b.openApp(p)
+	b.waitFor("the field mapping", `document.getElementById('field_map.job_title') && document.getElementById('field_map.shoe_size')`)
+	var got []string
+	b.mustEval(`Array.from(document.querySelectorAll('#field-map tr[data-field]')).map(r => r.dataset.field + (r.querySelector('.mark') ? '*' : ''))`, &got)
+	if s := strings.Join(got, " "); !strings.Contains(s, "field_map.employee_id*") || !strings.Contains(s, "field_map.shoe_size") ||
+		!strings.Contains(s, "field_map.login*") {
+		t.Fatalf("mapping rows %q: want login and employee_id marked required and the custom fields listed", got)
+	}
+	choose := func(learnField, code string) {
+		b.mustEval(fmt.Sprintf(`(() => { const s = document.getElementById('field_map.%s'); s.value = %q;
+			return s.value === %q; })()`, learnField, code, code), nil)
+	}
+	choose("job_title", "WORK_POSITION")
+	choose("shoe_size", shoe)
+	if ok, text := b.save(); !ok {
+		t.Fatalf("save refused: %s", text)
+	}
+	st, err := settings.Load(ctx, pool, nil, portalID)
+	if err != nil || st.FieldMap["job_title"] != "WORK_POSITION" || st.FieldMap["shoe_size"] != shoe || st.FieldMap["employee_id"] != tabNo {
+		t.Fatalf("stored map %v, %v", st.FieldMap, err)
+	}
+
+	// Preview lists the field updates and writes nothing.
+	lsim.ResetCounts()
+	b.mustEval(`(() => { document.querySelector('[data-action=preview]').click(); return true; })()`, nil)
+	b.waitFor("the preview's updates", `document.querySelector('#preview-body .s-preview-list')`)
+	var preview string
+	b.mustEval(`document.getElementById('preview-body').textContent`, &preview)
+	if !strings.Contains(preview, "job_title") || !strings.Contains(preview, "shoe_size") {
+		t.Fatalf("preview does not list the field updates: %s", preview)
+	}
+	if c := lsim.Counts(lsrv.URL); c.Writes != 0 {
+		t.Fatalf("preview wrote %d times to Learn", c.Writes)
+	}
+
+	// Sync now writes them.
+	syncNow := func() {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual'`, portalID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		// The panel the page polls may be replaced between finding the
+		// button and clicking it (a click on the old one goes nowhere): click
+		// until the sync job is queued.
+		deadline := time.Now().Add(90 * time.Second)
+		for queued := false; !queued; {
+			b.waitFor("Sync now enabled", `document.querySelector('[data-action=sync]') && !document.querySelector('[data-action=sync]').disabled`)
+			b.mustEval(`(() => { document.querySelector('[data-action=sync]').click(); return true; })()`, nil)
+			for wait := time.Now().Add(3 * time.Second); time.Now().Before(wait) && !queued; time.Sleep(100 * time.Millisecond) {
+				if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM river_job WHERE kind = 'sync' AND state <> 'completed')
+					OR (SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual') > $2`, portalID, n).Scan(&queued); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("Sync now queued no sync")
+			}
+		}
+		for {
+			var done int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual' AND status <> 'running'`,
+				portalID).Scan(&done); err != nil {
+				t.Fatal(err)
+			}
+			if done > n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("Sync now did not finish")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	syncNow()
+	after := learnUsers()
+	for _, u := range p.Users() {
+		lu, ok := after[fmt.Sprintf("T-%03d", u.ID)]
+		if !ok {
+			continue // not synced (no e-mail, dismissed, extranet)
+		}
+		if lu.Fields["job_title"] != strings.TrimSpace(position[u.ID]) || lu.Fields["shoe_size"] != fmt.Sprint(36+u.ID%10) {
+			t.Errorf("Learn user of %d: job_title %q shoe_size %q, want %q and %d", u.ID, lu.Fields["job_title"],
+				lu.Fields["shoe_size"], position[u.ID], 36+u.ID%10)
+		}
+	}
+
+	// The next run writes nothing.
+	lsim.ResetCounts()
+	b.run(chromedp.Reload())
+	b.waitFor("the page again", `document.getElementById('field_map.job_title')`)
+	syncNow()
+	if c := lsim.Counts(lsrv.URL); c.Writes != 0 {
+		t.Fatalf("the run after writes %d times: %v", c.Writes, c.ByRoute)
+	}
+
+	// A required field left unmapped is refused, the message next to it.
+	choose("employee_id", "")
+	if ok, _ := b.save(); ok {
+		t.Fatal("a required Learn field without a source was saved")
+	}
+	var msg string
+	b.mustEval(`document.querySelector('[data-error-for="field_map.employee_id"]').textContent`, &msg)
+	if want := i18n.T(i18n.EN, "fieldmap.required"); msg != want {
+		t.Fatalf("message next to employee_id %q, want %q", msg, want)
+	}
+	if st, _ := settings.Load(ctx, pool, nil, portalID); st.FieldMap["employee_id"] != tabNo {
+		t.Fatalf("the refused save changed the map: %v", st.FieldMap)
+	}
+	if errs := b.jsErrors(); len(errs) > 0 {
+		t.Errorf("JavaScript errors: %q", errs)
+	}
+}
