@@ -126,19 +126,12 @@ func TestProvisionJobDeactivatesFiredEmployee(t *testing.T) {
 			t.Fatalf("history %q, want %q", got, want)
 		}
 	}
-	if c := itemChange(hist[1].RunItem, "job_title"); c == "" {
-		t.Logf("update row before %v after %v", hist[1].Before, hist[1].After)
+	if hist[1].Before == nil || hist[1].After == nil {
+		t.Errorf("the update row has no before → after: %+v", hist[1].RunItem)
 	}
 	if !hist[0].StartedAt.After(hist[1].StartedAt) || !hist[1].StartedAt.After(hist[2].StartedAt) {
 		t.Errorf("history not newest first: %v, %v, %v", hist[0].StartedAt, hist[1].StartedAt, hist[2].StartedAt)
 	}
-}
-
-func itemChange(it syncer.RunItem, k string) string {
-	if it.Before[k] != it.After[k] {
-		return it.Before[k] + " → " + it.After[k]
-	}
-	return ""
 }
 
 // A scheduled sync queued while RunPerson holds the portal's lock snoozes
