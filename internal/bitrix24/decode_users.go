@@ -14,3 +14,12 @@ func DecodeUsers(raw json.RawMessage) ([]User, error) {
 	}
 	return us, nil
 }
+
+// DecodeDepartments reads a department.get result from a batch answer.
+func DecodeDepartments(raw json.RawMessage) ([]Department, error) {
+	var ds []Department
+	if err := decodeList(raw, &ds); err != nil {
+		return nil, fmt.Errorf("decode departments: %w", err)
+	}
+	return ds, nil
+}

@@ -24,6 +24,11 @@ type ProvisionArgs struct {
 	UserID   int64 `json:"user_id" river:"unique"`
 }
 
+// ProvisionOutput is a completed sync_person job's output: its run.
+type ProvisionOutput struct {
+	RunID int64 `json:"run_id"`
+}
+
 func (ProvisionArgs) Kind() string { return "sync_person" }
 
 func (ProvisionArgs) InsertOpts() river.InsertOpts {
@@ -52,6 +57,10 @@ func (w *ProvisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 	w.s.observe(syncer.TriggerOnDemand, rep)
 	switch {
 	case err == nil:
+		// The people page shows this run's steps once the job is done.
+		if rerr := river.RecordOutput(ctx, ProvisionOutput{RunID: rep.RunID}); rerr != nil {
+			return fmt.Errorf("record run id: %w", rerr)
+		}
 		return nil
 	case errors.Is(err, syncer.ErrBusy):
 		return river.JobSnooze(max(w.s.deps.BusySnooze, time.Second))

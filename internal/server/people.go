@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
@@ -18,6 +21,7 @@ import (
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
+	"b24learn/templates"
 )
 
 var (
@@ -25,6 +29,7 @@ var (
 	msgProvisionQueue = msg("msg.provision_queued")
 	msgNoSuchPerson   = msg("msg.no_such_person")
 	msgSearchShort    = msg("msg.search_short")
+	msgNoSuchJob      = msg("msg.no_such_job")
 )
 
 // personHistoryMax bounds the history rows one person page shows.
@@ -88,71 +93,130 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"ok": true, "job_id": jobID, "message": msgProvisionQueue.in(sess.Lang)})
 }
 
-// personRow is one employee in the search answer.
-type personRow struct {
-	ID     int64  `json:"id"`
-	Name   string `json:"name"`
-	Email  string `json:"email"`
-	Active bool   `json:"active"`
-}
-
 // handlePeople searches the portal's Bitrix24 users by name, last name or
-// e-mail (GET /app/people?q=): one Bitrix24 request, a batch of three
-// user.get calls with a substring filter each, read live so the answer is
-// never older than the portal (no copy of the org is stored).
+// e-mail (GET /app/people?q=) and says for each whether they are in scope:
+// the list as HTML the page puts in place of its results. Bitrix24 is read
+// live (docs/bitrix24-api.md, "People search"), so the answer is never older
+// than the portal: no copy of the org is stored.
 func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
+	ctx := r.Context()
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if len([]rune(q)) < 2 {
+	if n := len([]rune(q)); n < 2 || n > maxSearch {
 		s.errorJSON(w, r, apperr.New(apperr.EINVALID, msgSearchShort.in(sess.Lang)))
 		return
 	}
-	b24, err := s.clients.Bitrix24(r.Context(), sess.PortalID)
+	b24, err := s.clients.Bitrix24(ctx, sess.PortalID)
 	if err != nil {
 		s.error(w, r, fmt.Errorf("bitrix24 client: %w", err))
 		return
 	}
-	rows, err := searchPeople(r.Context(), b24, q)
+	v, err := s.peopleResults(ctx, b24, sess, q)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"q": q, "people": rows})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := templates.PeopleResultsList(v).Render(ctx, w); err != nil {
+		s.log.ErrorContext(ctx, "render people results", "error", err)
+	}
 }
 
-func searchPeople(ctx context.Context, b24 *bitrix24.Client, q string) ([]personRow, error) {
+// maxSearch bounds the search text (runes).
+const maxSearch = 100
+
+// peopleResults finds the users and gives each their verdict by the
+// portal's settings, mappings and last report rows.
+func (s *Server) peopleResults(ctx context.Context, b24 *bitrix24.Client, sess Session, q string) (templates.PeopleResults, error) {
+	v := templates.PeopleResults{Lang: sess.Lang}
+	us, ds, more, err := searchPeople(ctx, b24, q)
+	if err != nil {
+		return v, err
+	}
+	v.More = more
+	if len(us) == 0 {
+		return v, nil
+	}
+	st, err := settings.Load(ctx, s.pool, nil, sess.PortalID)
+	if err != nil {
+		return v, err
+	}
+	ids := make([]int64, len(us))
+	for i, u := range us {
+		ids[i] = u.ID
+	}
+	ss := syncer.NewStore(s.pool)
+	ms, err := ss.UserMappings(ctx, sess.PortalID, ids)
+	if err != nil {
+		return v, err
+	}
+	lasts, err := ss.LastPersonItems(ctx, sess.PortalID, ids)
+	if err != nil {
+		return v, err
+	}
+	verdicts := syncer.Verdicts(ds, us, syncer.Options{Selection: st.Departments}, ms, lasts)
+	for _, u := range us {
+		vd := verdicts[u.ID]
+		v.People = append(v.People, templates.PersonRow{ID: u.ID, Name: strings.TrimSpace(u.Name + " " + u.LastName),
+			Email: u.Email, Active: u.Active, InScope: vd.InScope(), Why: vd.Code})
+	}
+	return v, nil
+}
+
+// searchPeople is one Bitrix24 batch: user.get with a substring filter on
+// the name, the last name and the e-mail (one page each), and the first
+// page of departments; a tree longer than that page is read in full after.
+// more: some filter matched more users than its page holds.
+func searchPeople(ctx context.Context, b24 *bitrix24.Client, q string) (us []bitrix24.User, ds []bitrix24.Department, more bool, err error) {
 	var cmds []bitrix24.BatchCommand
 	for _, f := range []string{"%NAME", "%LAST_NAME", "%EMAIL"} {
 		cmds = append(cmds, bitrix24.BatchCommand{Key: f[1:], Method: "user.get",
 			Params: map[string]any{"FILTER": map[string]any{f: q}, "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true}})
 	}
+	cmds = append(cmds, bitrix24.BatchCommand{Key: "depts", Method: "department.get", Params: map[string]any{"start": 0}})
 	res, err := b24.Batch(ctx, cmds)
 	if err != nil {
-		return nil, fmt.Errorf("search bitrix24 users: %w", err)
+		return nil, nil, false, fmt.Errorf("search bitrix24 users: %w", err)
 	}
 	seen := map[int64]bool{}
-	var out []personRow
-	for _, c := range cmds {
+	for _, c := range cmds[:3] {
 		if err := res.Err(c.Key); err != nil {
-			return nil, fmt.Errorf("search bitrix24 users: %w", err)
+			return nil, nil, false, fmt.Errorf("search bitrix24 users: %w", err)
 		}
-		us, err := bitrix24.DecodeUsers(res.Result[c.Key])
+		page, err := bitrix24.DecodeUsers(res.Result[c.Key])
 		if err != nil {
-			return nil, err
+			return nil, nil, false, err
 		}
-		for _, u := range us {
+		if res.Total[c.Key] > len(page) {
+			more = true
+		}
+		for _, u := range page {
 			if !seen[u.ID] {
 				seen[u.ID] = true
-				out = append(out, personRow{ID: u.ID, Name: strings.TrimSpace(u.Name + " " + u.LastName), Email: u.Email, Active: u.Active})
+				us = append(us, u)
 			}
 		}
 	}
-	return out, nil
+	if err := res.Err("depts"); err != nil {
+		return nil, nil, false, fmt.Errorf("read bitrix24 departments: %w", err)
+	}
+	if ds, err = bitrix24.DecodeDepartments(res.Result["depts"]); err != nil {
+		return nil, nil, false, err
+	}
+	if res.Total["depts"] > len(ds) && len(us) > 0 {
+		if ds, err = b24.Departments(ctx); err != nil {
+			return nil, nil, false, fmt.Errorf("read bitrix24 departments: %w", err)
+		}
+	}
+	return us, ds, more, nil
 }
 
 // handlePerson answers whether one Bitrix24 user is in Learn's scope and
 // why (syncer.Why, the plan's own rules), their Learn user and every action
-// any run took on them, newest first (GET /app/people/{user_id}).
+// any run took on them, newest first (GET /app/people/{user_id}): HTML the
+// page puts in place of the person's box. With ?job= (a "Sync this
+// employee" job of this person) it adds the job's state and, once done, its
+// run's steps; the page asks again while the job waits or runs.
 func (s *Server) handlePerson(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
 	ctx := r.Context()
@@ -160,6 +224,13 @@ func (s *Server) handlePerson(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.errorJSON(w, r, apperr.New(apperr.EINVALID, msgBadUserID.in(sess.Lang)))
 		return
+	}
+	var jobID int64
+	if j := r.URL.Query().Get("job"); j != "" {
+		if jobID, ok = userIDParam(j); !ok {
+			s.errorJSON(w, r, apperr.New(apperr.ENOTFOUND, msgNoSuchJob.in(sess.Lang)))
+			return
+		}
 	}
 	st, err := settings.Load(ctx, s.pool, nil, sess.PortalID)
 	if err != nil {
@@ -195,27 +266,107 @@ func (s *Server) handlePerson(w http.ResponseWriter, r *http.Request) {
 	if len(hist) > 0 {
 		last = &hist[0].RunItem
 	}
-	v := syncer.Why(d, syncer.Options{Selection: st.Departments}, m, last, id)
-	type histRow struct {
-		RunID   int64  `json:"run_id"`
-		Trigger string `json:"trigger"`
-		At      string `json:"at"`
-		Action  string `json:"action"`
-		Status  string `json:"status"`
-		Reason  string `json:"reason"`
-		Changes string `json:"changes"`
+	vd := syncer.Why(d, syncer.Options{Selection: st.Departments}, m, last, id)
+	v := templates.PersonView{Lang: sess.Lang, ID: id, InScope: vd.InScope(), Why: vd.Code, Detail: vd.Detail}
+	for _, e := range d.Employees {
+		if e.ID == id {
+			v.Name, v.Email = strings.TrimSpace(e.FirstName+" "+e.LastName), e.Email
+		}
 	}
-	rows := make([]histRow, 0, len(hist))
+	if vd.Department != 0 {
+		v.Department = "#" + strconv.FormatInt(vd.Department, 10)
+		for _, x := range d.Departments {
+			if x.ID == vd.Department && x.Name != "" {
+				v.Department = x.Name
+			}
+		}
+	}
+	if m != nil {
+		v.LearnID = m.LearnID
+	}
 	for _, h := range hist {
-		rows = append(rows, histRow{RunID: h.RunID, Trigger: string(h.Trigger), At: h.StartedAt.UTC().Format("2006-01-02 15:04:05"),
+		v.History = append(v.History, templates.HistoryRow{RunID: h.RunID, Trigger: string(h.Trigger), At: h.StartedAt,
 			Action: string(h.Action), Status: h.Status, Reason: h.Reason, Changes: itemChanges(h.RunItem)})
 	}
-	learnID := ""
-	if m != nil {
-		learnID = m.LearnID
+	if jobID != 0 {
+		job, err := s.personJob(ctx, sess.PortalID, id, jobID)
+		if err != nil {
+			var ae *apperr.Error
+			if errors.As(err, &ae) {
+				s.errorJSON(w, r, apperr.New(ae.Code, msgNoSuchJob.in(sess.Lang)))
+				return
+			}
+			s.error(w, r, err)
+			return
+		}
+		v.Job = job
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id": id, "in_scope": v.InScope(), "why": v.Code, "why_text": i18n.T(sess.Lang, "why."+v.Code),
-		"department": v.Department, "detail": v.Detail, "learn_id": learnID, "history": rows,
-	})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := templates.PersonPanel(v).Render(ctx, w); err != nil {
+		s.log.ErrorContext(ctx, "render person", "error", err)
+	}
+}
+
+// personSteps bounds the run steps the person view lists (a person's run
+// has their department path, their own steps and their manager links).
+const personSteps = 100
+
+// personJob reads a sync_person job of this portal and person: its state,
+// and once completed its run (the job's output) with the run's steps. A job
+// of another portal or person is not found.
+func (s *Server) personJob(ctx context.Context, portalID, b24ID, jobID int64) (*templates.PersonJob, error) {
+	row, err := s.river.JobGet(ctx, jobID)
+	if errors.Is(err, river.ErrNotFound) {
+		return nil, apperr.New(apperr.ENOTFOUND, "no such job")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job %d: %w", jobID, err)
+	}
+	var args jobs.ProvisionArgs
+	if row.Kind != (jobs.ProvisionArgs{}).Kind() || json.Unmarshal(row.EncodedArgs, &args) != nil ||
+		args.PortalID != portalID || args.UserID != b24ID {
+		return nil, apperr.New(apperr.ENOTFOUND, "no such job")
+	}
+	pj := &templates.PersonJob{ID: jobID}
+	lastErr := ""
+	if n := len(row.Errors); n > 0 {
+		lastErr = row.Errors[n-1].Error
+	}
+	switch row.State {
+	case rivertype.JobStateRunning:
+		pj.State = "running"
+	case rivertype.JobStateRetryable:
+		pj.State, pj.Error = "retry", lastErr
+	case rivertype.JobStateCancelled, rivertype.JobStateDiscarded:
+		pj.State, pj.Error = "failed", lastErr
+	case rivertype.JobStateCompleted:
+		pj.State = "done"
+		var out jobs.ProvisionOutput
+		if raw := row.Output(); len(raw) > 0 {
+			if err := json.Unmarshal(raw, &out); err != nil {
+				return nil, fmt.Errorf("decode job %d output: %w", jobID, err)
+			}
+		}
+		if out.RunID == 0 {
+			break
+		}
+		rs := syncer.NewStore(s.pool)
+		run, err := rs.Run(ctx, portalID, out.RunID)
+		if err != nil {
+			return nil, err
+		}
+		rv := runView(run)
+		pj.Run = &rv
+		items, _, err := rs.FirstRunItems(ctx, portalID, out.RunID, personSteps)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			pj.Steps = append(pj.Steps, templates.PreviewItem{Kind: string(it.Kind), B24ID: it.B24ID, Name: itemName(it),
+				Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)})
+		}
+	default: // available, scheduled (a snooze), pending
+		pj.State = "waiting"
+	}
+	return pj, nil
 }

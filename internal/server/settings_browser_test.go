@@ -42,6 +42,7 @@ type browserEnv struct {
 	ctx      context.Context
 	sim      *b24sim.Server
 	learnURL string
+	lsim     *learnsim.Sim
 	e        *settingsEnv // for the database helpers
 	browser  *browsertest.Browser
 }
@@ -63,7 +64,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	lsim := learnsim.New(learnsim.Options{Seed: 1, Mount: learnsim.MountAccountHost})
 	lsrv := httptest.NewServer(lsim.Handler())
 	t.Cleanup(lsrv.Close)
-	b.learnURL = lsrv.URL
+	b.learnURL, b.lsim = lsrv.URL, lsim
 	if _, err := lsim.AddAccount(learnsim.AccountOptions{URL: lsrv.URL, Email: learnEmail, Password: learnPassword}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
 )
 
@@ -469,4 +470,80 @@ func decodeState(raw []byte) (map[string]string, error) {
 		return nil, fmt.Errorf("decode item state: %w", err)
 	}
 	return m, nil
+}
+
+// Verdicts says, for each Bitrix24 user of us, whether they are in scope
+// and why (Why over the portal's departments ds): the people search's
+// answer. mappings are the portal's user mappings by Bitrix24 id, lasts the
+// users' newest report rows (LastPersonItems).
+func Verdicts(ds []bitrix24.Department, us []bitrix24.User, o Options, mappings map[int64]*Mapping, lasts map[int64]RunItem) map[int64]Verdict {
+	d := fromBitrix24(ds, us)
+	out := make(map[int64]Verdict, len(us))
+	for _, u := range us {
+		var last *RunItem
+		if it, ok := lasts[u.ID]; ok {
+			last = &it
+		}
+		out[u.ID] = Why(d, o, mappings[u.ID], last, u.ID)
+	}
+	return out
+}
+
+// UserMappings is the stored mappings of the Bitrix24 users ids, by id.
+func (s *Store) UserMappings(ctx context.Context, portalID int64, ids []int64) (map[int64]*Mapping, error) {
+	out := map[int64]*Mapping{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT b24_id, learn_id, fingerprint, licence_wait_since IS NOT NULL
+		FROM sync_mappings WHERE portal_id = $1 AND kind = 'user' AND b24_id = ANY($2)`, portalID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("query user mappings: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m := &Mapping{Kind: KindUser}
+		if err := rows.Scan(&m.B24ID, &m.LearnID, &m.Fingerprint, &m.LicenceWait); err != nil {
+			return nil, fmt.Errorf("read user mappings: %w", err)
+		}
+		out[m.B24ID] = m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read user mappings: %w", err)
+	}
+	return out, nil
+}
+
+// LastPersonItems reads the newest report row (previews aside) of each of
+// the Bitrix24 users ids, by id; users no run reported are absent.
+func (s *Store) LastPersonItems(ctx context.Context, portalID int64, ids []int64) (map[int64]RunItem, error) {
+	out := map[int64]RunItem{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (i.b24_id) i.id, i.run_id, i.b24_id, i.learn_id, i.action, i.reason, i.status, i.after
+		FROM sync_run_items i JOIN sync_runs r ON r.id = i.run_id
+		WHERE i.portal_id = $1 AND i.kind = 'user' AND i.b24_id = ANY($2) AND r.trigger <> 'preview'
+		ORDER BY i.b24_id, i.id DESC`, portalID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("query last person items: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		it := RunItem{Kind: KindUser}
+		var action string
+		var after []byte
+		if err := rows.Scan(&it.ID, &it.RunID, &it.B24ID, &it.LearnID, &action, &it.Reason, &it.Status, &after); err != nil {
+			return nil, fmt.Errorf("read last person items: %w", err)
+		}
+		it.Action = Action(action)
+		if it.After, err = decodeState(after); err != nil {
+			return nil, err
+		}
+		out[it.B24ID] = it
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read last person items: %w", err)
+	}
+	return out, nil
 }

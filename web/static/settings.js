@@ -352,6 +352,72 @@
     });
   }
 
+  // ---- People (admins only): the search, one person's view and "Sync
+  // this employee". The results and the person come as HTML the server
+  // rendered (and escaped) and take their box's place whole; after a sync
+  // the person's view is asked again while the job waits or runs.
+  var people = document.getElementById('people');
+  if (people) {
+    var peopleErr = document.getElementById('people-error');
+    var personTimer = 0;
+    var swap = function (id, html) {
+      var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById(id);
+      var old = document.getElementById(id);
+      if (!fresh || !old) return null;
+      fresh = document.importNode(fresh, true);
+      old.replaceWith(fresh);
+      fillLocalTimes(fresh);
+      fit();
+      return fresh;
+    };
+    var peopleFail = function (r) { showNotice(peopleErr, false, r ? failureText(r) : texts.network_error); };
+    var openPerson = function (id, job) {
+      if (personTimer) { clearTimeout(personTimer); personTimer = 0; }
+      var url = '/app/people/' + encodeURIComponent(id) + (job ? '?job=' + encodeURIComponent(job) : '');
+      request('GET', url).then(function (r) {
+        if (r.status !== 200) { peopleFail(r); return; }
+        peopleErr.hidden = true;
+        var box = swap('person-box', r.text);
+        if (!box) { peopleFail(r); return; }
+        var ms = +box.getAttribute('data-poll') || 0;
+        if (ms && job) {
+          personTimer = setTimeout(function () { openPerson(id, job); }, ms);
+        } else if (job) {
+          refreshStatus(); // the run list shows the finished on-demand run
+        }
+      }, function () { peopleFail(null); });
+    };
+    document.getElementById('people-search').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var q = document.getElementById('people-q').value.trim();
+      request('GET', '/app/people?q=' + encodeURIComponent(q)).then(function (r) {
+        if (r.status !== 200 || !swap('people-results', r.text)) { peopleFail(r); return; }
+        peopleErr.hidden = true;
+      }, function () { peopleFail(null); });
+    });
+    people.addEventListener('click', function (ev) {
+      var t = ev.target;
+      if (!t || !t.closest) return;
+      var b = t.closest('[data-person]');
+      if (b) { openPerson(b.getAttribute('data-person'), 0); return; }
+      b = t.closest('[data-provision]');
+      if (!b) return;
+      var id = b.getAttribute('data-provision');
+      b.disabled = true;
+      request('POST', '/app/provision', 'user_id=' + encodeURIComponent(id)).then(function (r) {
+        var box = document.getElementById('person-result');
+        if (r.status === 202 && r.data && r.data.ok) {
+          if (box) showNotice(box, true, r.data.message);
+          refreshStatus();
+          openPerson(id, r.data.job_id);
+        } else {
+          b.disabled = false;
+          if (box) showNotice(box, false, failureText(r));
+        }
+      }, function () { b.disabled = false; peopleFail(null); });
+    });
+  }
+
   fit();
   window.addEventListener('load', fit);
 
