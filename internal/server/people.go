@@ -96,7 +96,7 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 // handlePeople searches the portal's Bitrix24 users by name, last name or
 // e-mail (GET /app/people?q=) and says for each whether they are in scope:
 // the list as HTML the page puts in place of its results. Bitrix24 is read
-// live (docs/bitrix24-api.md, "People search"), so the answer is never older
+// live (docs/bitrix24-api.md, "One user and a people search"), so the answer is never older
 // than the portal: no copy of the org is stored.
 func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
