@@ -250,7 +250,15 @@ func (l *Limiter) dropped(p *Permit, o Outcome, now time.Time) {
 	if !l.dropAt.IsZero() && now.Before(l.dropAt.Add(max(l.dropWait, o.RetryAfter))) && o.RetryAfter > 0 && !l.okEpoch {
 		l.paused = now.Add(o.RetryAfter)
 	}
-	l.hold = max(p.inflight-1, 1)
+	// In slow start the requests of a round went out together, so the place
+	// of the refused one among them is how many the server took; later the
+	// limit it was sent under is what met the cap (its place among the
+	// requests in flight says little: answers and new requests interleave).
+	if l.slowStart {
+		l.hold = max(p.inflight-1, 1)
+	} else {
+		l.hold = max(p.limit-1, 1)
+	}
 	l.holdUntil = now.Add(l.probeWait())
 	l.dropAt, l.dropWait = now, o.RetryAfter
 	f := dropFactor
