@@ -70,3 +70,60 @@ func TestApplyPipelinesDepartmentsAndTheirUsers(t *testing.T) {
 	}
 	checkPortal(t, e.state(), p, e.state().RootID)
 }
+
+// movesLearn notes when each department update started and finished, by
+// Learn id.
+type movesLearn struct {
+	Learn
+	mu         sync.Mutex
+	start, end map[string]time.Time
+}
+
+func (m *movesLearn) UpdateDepartment(ctx context.Context, id string, u learn.DepartmentUpdate) error {
+	m.mu.Lock()
+	m.start[id] = time.Now()
+	m.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	err := m.Learn.UpdateDepartment(ctx, id, u)
+	m.mu.Lock()
+	m.end[id] = time.Now()
+	m.mu.Unlock()
+	return err
+}
+
+// Moves of existing departments keep the order of the levels in the pipeline:
+// a department that goes under one of its current descendants is moved only
+// after that descendant has left its subtree, never making a loop in Learn.
+func TestApplyPipelineMovesExistingDepartmentsLevelByLevel(t *testing.T) {
+	e := newSimEnv(t, simOpts{par: 8})
+	org := b24sim.Org{Name: "Moves", Departments: []b24sim.Department{{ID: 1, Name: "Root"},
+		{ID: 2, Name: "A", Parent: 1}, {ID: 3, Name: "B", Parent: 2}, {ID: 4, Name: "C", Parent: 3}}}
+	for i := range 10 {
+		id := int64(100 + i)
+		org.Users = append(org.Users, b24sim.User{ID: id, Active: true, Name: "User", LastName: fmt.Sprint(id),
+			Email: fmt.Sprintf("u%d@example.com", id), Departments: []int64{2 + int64(i%3)}})
+	}
+	id, p := e.addPortal(org)
+	e.run(id, TriggerManual)
+	ids := checkPortal(t, e.state(), p, e.state().RootID)
+	// A > B > C becomes C > A > B: C leaves A's subtree, then A goes under it.
+	if err := p.MoveDepartment(4, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.MoveDepartment(2, 4); err != nil {
+		t.Fatal(err)
+	}
+	m := &movesLearn{start: map[string]time.Time{}, end: map[string]time.Time{}}
+	e.wrap = func(l Learn) Learn { m.Learn = l; return m }
+	if rep := e.run(id, TriggerManual); rep.Status != RunSucceeded {
+		t.Fatalf("run %s", rep.Status)
+	}
+	c, a := ids[4], ids[2]
+	if m.end[c].IsZero() || m.start[a].IsZero() {
+		t.Fatalf("moves of C (%v) and A (%v): want both", m.end[c], m.start[a])
+	}
+	if m.start[a].Before(m.end[c]) {
+		t.Fatalf("A was moved under C %v before C had left A's subtree", m.end[c].Sub(m.start[a]))
+	}
+	checkPortal(t, e.state(), p, e.state().RootID)
+}
