@@ -12,23 +12,31 @@ import (
 // way TCP finds a path's window (docs/learn-api.md, "Write concurrency").
 // It starts low, grows while answers come back near the fastest latency seen
 // and succeed, and backs off multiplicatively on 429, 503, timeouts or when
-// latency climbs. After a 429 or 503 it holds just under the concurrency that
-// met it and probes above it again only after ProbeAfter, so a server with a
-// hard cap sees one refused request per probe, not one per round trip.
+// latency climbs. A 429 lowers the limit gently, to just under the
+// concurrency that met it, and probing above resumes a few round trips later:
+// the limit settles in a sawtooth where a small share of writes is refused.
+// Holding well under a server's cap costs more than the odd 429, because the
+// server counts its cap over requests it holds, while the client's count also
+// includes the time each request spends on the way and on the client.
 
 // Limiter defaults.
 const (
 	DefaultMaxParallel  = 32
 	defaultInitialLimit = 4
-	defaultProbeAfter   = 2 * time.Second
+	// Without a fixed ProbeAfter, growth resumes probeRTTs mean round trips
+	// after a drop, within [minProbeAfter, maxProbeAfter].
+	probeRTTs     = 10
+	minProbeAfter = 100 * time.Millisecond
+	maxProbeAfter = 2 * time.Second
 	// An answer within growTolerance × the fastest latency is "near the
 	// floor"; a running mean past slowTolerance × the floor is a queue
 	// forming at the server.
-	growTolerance = 1.5
-	slowTolerance = 2.0
-	dropFactor    = 0.75 // on 429, 503 or a timeout
-	slowFactor    = 0.9  // on climbing latency: gentler, it may be noise
-	ewmaWeight    = 0.2
+	growTolerance  = 1.5
+	slowTolerance  = 2.0
+	throttleFactor = 0.9  // on a 429: a cap met, most requests still pass
+	dropFactor     = 0.75 // on a 503 or a timeout: the server is overloaded
+	slowFactor     = 0.9  // on climbing latency: gentler, it may be noise
+	ewmaWeight     = 0.2
 	// The floor is the fastest answer of the last floorWindow samples, so
 	// that a server that became slower for good is not held to its old best.
 	floorWindow = 1000
@@ -39,7 +47,7 @@ const (
 type LimiterOptions struct {
 	Initial    int           // starting limit, default 4 (clamped to [1, Max])
 	Max        int           // ceiling (LEARN_MAX_PARALLEL), default DefaultMaxParallel
-	ProbeAfter time.Duration // hold under a refused concurrency this long, default 2s
+	ProbeAfter time.Duration // hold under a refused concurrency this long, default 10 round trips in [100ms, 2s]
 	Now        func() time.Time
 }
 
@@ -49,6 +57,11 @@ type Outcome struct {
 	// a timeout). Throttled marks a 429 among them, for the run report.
 	Dropped, Throttled bool
 	RetryAfter         time.Duration // of a 429 or 503, 0 when absent
+	// ServerTime is how long the server says it took (Server-Timing), 0 when
+	// it does not say. When given it is the latency sample instead of the
+	// round trip: the client's own delays (a busy host, the network) are not
+	// a queue at the server and must not shrink the limit.
+	ServerTime time.Duration
 	// Ignore: no sample (the caller gave up, or a failure that says nothing
 	// about the server's load, like a refused connection).
 	Ignore bool
@@ -84,6 +97,7 @@ type Limiter struct {
 	holdUntil time.Time
 	dropAt    time.Time // last decrease on a drop, and the Retry-After it came with
 	dropWait  time.Duration
+	okEpoch   bool      // a request sent since the last decrease succeeded
 	paused    time.Time // no permits before this (the server asked to wait)
 	st        LimiterStats
 }
@@ -95,9 +109,6 @@ func NewLimiter(o LimiterOptions) *Limiter {
 	}
 	if o.Initial <= 0 {
 		o.Initial = defaultInitialLimit
-	}
-	if o.ProbeAfter <= 0 {
-		o.ProbeAfter = defaultProbeAfter
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -210,6 +221,8 @@ func (l *Limiter) done(p *Permit, o Outcome) {
 	switch {
 	case o.Dropped:
 		l.dropped(p, o, now)
+	case !o.Ignore && o.ServerTime > 0:
+		l.sample(p, o.ServerTime)
 	case !o.Ignore:
 		l.sample(p, now.Sub(p.start))
 	}
@@ -231,26 +244,54 @@ func (l *Limiter) dropped(p *Permit, o Outcome, now time.Time) {
 	if p.epoch != l.epoch {
 		return // sent before the last decrease, which already answered it
 	}
-	// Refused again although the limit was lowered, within the wait the
-	// server named: it is not the concurrency, the server wants a pause.
-	if !l.dropAt.IsZero() && now.Before(l.dropAt.Add(max(l.dropWait, o.RetryAfter))) && o.RetryAfter > 0 {
+	// Refused again within the wait the server named, and nothing sent
+	// under the lowered limit got through: it is not the concurrency (under
+	// a cap most requests pass), the server wants a pause.
+	if !l.dropAt.IsZero() && now.Before(l.dropAt.Add(max(l.dropWait, o.RetryAfter))) && o.RetryAfter > 0 && !l.okEpoch {
 		l.paused = now.Add(o.RetryAfter)
 	}
-	l.hold = max(p.inflight-1, 1)
-	l.holdUntil = now.Add(max(l.probeAfter, o.RetryAfter))
+	// In slow start the requests of a round went out together, so the place
+	// of the refused one among them is how many the server took; later the
+	// limit it was sent under is what met the cap (its place among the
+	// requests in flight says little: answers and new requests interleave).
+	if l.slowStart {
+		l.hold = max(p.inflight-1, 1)
+	} else {
+		l.hold = max(p.limit-1, 1)
+	}
+	l.holdUntil = now.Add(l.probeWait())
 	l.dropAt, l.dropWait = now, o.RetryAfter
-	l.decrease(dropFactor)
+	f := dropFactor
+	if o.Throttled {
+		f = throttleFactor
+	}
+	l.decrease(f)
+	// Never above what the server was seen to refuse (slow start may have
+	// overshot it by far more than the gentle factor takes back).
+	l.limit = min(l.limit, float64(l.hold))
+}
+
+// probeWait is how long growth stays under the hold after a drop.
+func (l *Limiter) probeWait() time.Duration {
+	if l.probeAfter > 0 {
+		return l.probeAfter
+	}
+	return min(max(probeRTTs*time.Duration(l.ewma), minProbeAfter), maxProbeAfter)
 }
 
 func (l *Limiter) decrease(f float64) {
 	l.limit = max(math.Floor(l.limit*f), 1)
 	l.epoch++
+	l.okEpoch = false
 	l.slowStart = false
 }
 
 func (l *Limiter) sample(p *Permit, rtt time.Duration) {
 	if rtt <= 0 {
 		rtt = 1
+	}
+	if p.epoch == l.epoch {
+		l.okEpoch = true
 	}
 	if l.floor == 0 || rtt < l.floor {
 		l.floor = rtt

@@ -251,3 +251,120 @@ func TestLimiterTakesSubMillisecondJitterForTheFloor(t *testing.T) {
 		t.Fatalf("limit %d on a loopback server, want the ceiling 32", got)
 	}
 }
+
+// capRound takes every free permit, lets rtt pass, and completes the first
+// take of them as answered and the rest as 429s with a Retry-After of 1 s,
+// as a server with a cap on the requests it holds would; it returns how many
+// went out and how many were refused.
+func capRound(l *Limiter, c *fakeClock, rtt time.Duration, take int) (sent, refused int) {
+	var ps []*Permit
+	for {
+		p, _ := l.TryAcquire()
+		if p == nil {
+			break
+		}
+		ps = append(ps, p)
+	}
+	c.add(rtt)
+	for i, p := range ps {
+		if i < take {
+			p.Done(Outcome{})
+		} else {
+			p.Done(Outcome{Dropped: true, Throttled: true, RetryAfter: time.Second})
+			refused++
+		}
+	}
+	return len(ps), refused
+}
+
+// After a 429 the limit goes just under the concurrency refused and probes
+// above it again a few round trips later, not after seconds: a server whose
+// cap the client meets now and then is kept full.
+func TestLimiterProbesAgainSoonAfterA429(t *testing.T) {
+	c := newClock()
+	l := NewLimiter(LimiterOptions{Initial: 16, Max: 64, Now: c.now})
+	refusedAt := 0
+	for i := range 20 {
+		if _, r := capRound(l, c, 20*time.Millisecond, 20); r > 0 {
+			refusedAt = i
+			break
+		}
+	}
+	if refusedAt == 0 {
+		t.Fatal("no 429 in 20 rounds past a cap of 20")
+	}
+	if got := l.Limit(); got > 20 || got < 18 {
+		t.Fatalf("limit %d after a 429 past 20 in flight, want a gentle decrease to 18–20", got)
+	}
+	for i := range 20 { // 400 ms
+		capRound(l, c, 20*time.Millisecond, 64)
+		if l.Limit() > 20 {
+			if i < 5 {
+				t.Fatalf("probed past the refused 20 after %d round trips, want a hold of a few", i+1)
+			}
+			return
+		}
+	}
+	t.Fatalf("limit %d 20 round trips after a 429, want a probe past 20", l.Limit())
+}
+
+// Against a cap the limit settles in a sawtooth just under it: the server is
+// kept nearly full and few requests are refused.
+func TestLimiterSettlesJustUnderACap(t *testing.T) {
+	c := newClock()
+	l := NewLimiter(LimiterOptions{Initial: 4, Max: 64, Now: c.now})
+	var sent, refused, taken int
+	for i := range 1000 { // 20 s
+		s, r := capRound(l, c, 20*time.Millisecond, 20)
+		if i >= 100 {
+			sent, refused, taken = sent+s, refused+r, taken+s-r
+		}
+	}
+	if !l.PausedUntil().IsZero() {
+		t.Fatal("paused although most requests passed")
+	}
+	if share := float64(refused) / float64(sent); share > 0.02 || refused < 10 {
+		t.Fatalf("%d of %d refused (%.1f %%), want some probes and at most 2 %%", refused, sent, share*100)
+	}
+	if mean := float64(taken) / 900; mean < 0.9*20 {
+		t.Fatalf("the server held %.1f on average, want at least 90 %% of its 20", mean)
+	}
+}
+
+// When the server says how long it took, that is the latency the limit
+// follows: round trips stretched by the client's own host are not a queue
+// at the server.
+func TestLimiterFollowsTheServersOwnTime(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 16, 64)
+	round(t, l, c, 20*time.Millisecond, Outcome{ServerTime: 20 * time.Millisecond})
+	before := l.Limit()
+	for range 5 {
+		round(t, l, c, 80*time.Millisecond, Outcome{ServerTime: 20 * time.Millisecond})
+	}
+	if got := l.Limit(); got < before {
+		t.Fatalf("limit %d after slow round trips the server took 20 ms of, want at least %d", got, before)
+	}
+	for range 5 {
+		round(t, l, c, 80*time.Millisecond, Outcome{ServerTime: 80 * time.Millisecond})
+	}
+	if got := l.Limit(); got >= 64 {
+		t.Fatalf("limit %d with the server's own time at 4× its floor, want a decrease", got)
+	}
+}
+
+func TestServerTimingIsTheLongestDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]string{"capacity;dur=21.5"}, 21500 * time.Microsecond},
+		{[]string{`db;dur=3, app;desc="all";dur=25`, "latency;dur=20.0"}, 25 * time.Millisecond},
+		{[]string{"cache;desc=hit", "app;dur=abc", "x;dur=-4"}, 0},
+	} {
+		if got := serverTime(tc.in); got != tc.want {
+			t.Errorf("serverTime(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

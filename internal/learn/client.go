@@ -410,7 +410,29 @@ func (c *Client) outcome(ctx context.Context, res *http.Response, err error) Out
 	case res.StatusCode == http.StatusServiceUnavailable:
 		return Outcome{Dropped: true, RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
 	}
-	return Outcome{}
+	return Outcome{ServerTime: serverTime(res.Header.Values("Server-Timing"))}
+}
+
+// serverTime is the longest dur among the answer's Server-Timing metrics (they
+// may nest: a total and its parts), 0 when there is none or none parses
+// (docs/learn-api.md, "Write concurrency").
+func serverTime(values []string) time.Duration {
+	var best float64
+	for _, v := range values {
+		for metric := range strings.SplitSeq(v, ",") {
+			for param := range strings.SplitSeq(metric, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(param), "=")
+				if !ok || !strings.EqualFold(strings.TrimSpace(k), "dur") {
+					continue
+				}
+				ms, err := strconv.ParseFloat(strings.Trim(strings.TrimSpace(val), `"`), 64)
+				if err == nil && ms > best && ms < 24*60*60*1000 {
+					best = ms
+				}
+			}
+		}
+	}
+	return time.Duration(best * float64(time.Millisecond))
 }
 
 // parseRetryAfter reads delta-seconds or an HTTP date.

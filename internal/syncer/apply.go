@@ -103,37 +103,130 @@ func refusal(err error) bool {
 }
 
 func (a *applier) apply(ctx context.Context, steps []Step) error {
-	for start := 0; start < len(steps); {
+	// The departments and the users' first level run as one pipeline (see
+	// pipeline); later groups wait for the one before.
+	start := 0
+	for start < len(steps) && (steps[start].Stage == StageDepartments || steps[start].Stage == StageUsers && steps[start].Level == 0) {
+		start++
+	}
+	if err := a.group(ctx, steps[:start], a.pipeline); err != nil {
+		return err
+	}
+	for start < len(steps) {
 		end := start
 		for end < len(steps) && steps[end].Stage == steps[start].Stage && steps[end].Level == steps[start].Level {
 			end++
 		}
 		group := steps[start:end]
 		start = end
-		var single []Step
-		var moves, deacts []Step
-		for _, s := range group {
-			switch {
-			case s.Held:
-			case s.Kind == KindUser && s.Action == ActionMove:
-				moves = append(moves, s)
-			case s.Kind == KindUser && s.Action == ActionDeactivate:
-				deacts = append(deacts, s)
-			default:
-				single = append(single, s)
-			}
-		}
-		if err := learn.Parallel(ctx, a.par, single, a.one); err != nil {
-			return err
-		}
-		if err := a.moves(ctx, moves); err != nil {
-			return err
-		}
-		if err := a.bulk(ctx, deacts, a.deactivateChunk); err != nil {
+		err := a.group(ctx, group, func(ctx context.Context, single []Step) error {
+			return learn.Parallel(ctx, a.par, single, a.one)
+		})
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// group applies the steps of a group: the single ones through run, then the
+// moves and deactivations, which go in bulk calls.
+func (a *applier) group(ctx context.Context, group []Step, run func(context.Context, []Step) error) error {
+	var single, moves, deacts []Step
+	for _, s := range group {
+		switch {
+		case s.Held:
+		case s.Kind == KindUser && s.Action == ActionMove:
+			moves = append(moves, s)
+		case s.Kind == KindUser && s.Action == ActionDeactivate:
+			deacts = append(deacts, s)
+		default:
+			single = append(single, s)
+		}
+	}
+	if err := run(ctx, single); err != nil {
+		return err
+	}
+	if err := a.moves(ctx, moves); err != nil {
+		return err
+	}
+	return a.bulk(ctx, deacts, a.deactivateChunk)
+}
+
+// pipeline applies department and user steps (in plan order) as soon as what
+// each needs is done, not level by level: a department created in this run
+// waits only for its parent, a user only for a department created or changed
+// in this run that it goes into, so the writes of a deep tree keep the
+// account's concurrency busy instead of draining it at every level. A
+// department that exists and changes (a rename, a move) still waits for every
+// department step of the levels above it: moves are ordered by level so that
+// none puts a department under its own descendant. A step waits for the
+// other's record to be durable, as it did behind the level's end.
+func (a *applier) pipeline(ctx context.Context, steps []Step) error {
+	ready := map[int64]chan struct{}{} // department step's b24 id: closed when it is done
+	var levels []int                   // department steps left per level
+	for _, s := range steps {
+		if s.Kind == KindDepartment {
+			ready[s.B24ID] = make(chan struct{})
+			for len(levels) <= s.Level {
+				levels = append(levels, 0)
+			}
+			levels[s.Level]++
+		}
+	}
+	// above[l] is closed once every department step of a level under l is done.
+	above := make([]chan struct{}, len(levels)+1)
+	for i := range above {
+		above[i] = make(chan struct{})
+	}
+	var mu sync.Mutex
+	done := 0 // levels whose above[] is closed, from the top
+	advance := func() {
+		for done < len(levels) && levels[done] == 0 {
+			done++
+			close(above[done])
+		}
+	}
+	close(above[0])
+	mu.Lock()
+	advance()
+	mu.Unlock()
+	wait := func(ctx context.Context, ch chan struct{}) error {
+		if ch == nil {
+			return nil
+		}
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return learn.Parallel(ctx, a.par, steps, func(ctx context.Context, s Step) error {
+		var need chan struct{}
+		switch {
+		case s.Kind == KindDepartment && s.Action == ActionCreate:
+			if s.Dept != nil && s.Dept.ParentLearnID == "" {
+				need = ready[s.Dept.ParentB24]
+			}
+		case s.Kind == KindDepartment:
+			need = above[s.Level]
+		case s.User != nil && s.User.DeptLearnID == "":
+			need = ready[s.User.DeptB24]
+		}
+		if err := wait(ctx, need); err != nil {
+			return err
+		}
+		err := a.one(ctx, s)
+		if s.Kind == KindDepartment {
+			close(ready[s.B24ID])
+			mu.Lock()
+			levels[s.Level]--
+			advance()
+			mu.Unlock()
+		}
+		return err
+	})
 }
 
 // claim makes sure this portal owns the existing Learn user a step writes

@@ -101,6 +101,12 @@ func (s *Store) Mappings(ctx context.Context, portalID int64) ([]Mapping, error)
 		var kind string
 		err := r.Scan(&kind, &m.B24ID, &m.LearnID, &m.Fingerprint, &m.LicenceWait)
 		m.Kind = Kind(kind)
+		switch m.Kind { // the constants, not a copy per row
+		case KindUser:
+			m.Kind = KindUser
+		case KindDepartment:
+			m.Kind = KindDepartment
+		}
 		return m, err
 	})
 	if err != nil {

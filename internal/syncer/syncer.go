@@ -406,9 +406,18 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 		}
 	}()
 	// Page by page, so the client's form of 100,000 users (a map of fields
-	// each) is never held at once.
+	// each) is never held at once. The values many users share (their
+	// department, subordination) are kept once, and so are the user ids,
+	// which the mapping rows repeat.
+	ids := interner{}
 	err := lc.ListUsersWithin(lctx, learn.UserFilter{}, org.learnLimits(), func(page []learn.User) error {
 		_, us := fromLearn(nil, page, extra...)
+		for i := range us {
+			u := &us[i]
+			u.ID, u.DepartmentID = ids.of(u.ID), ids.of(u.DepartmentID)
+			u.Subordination.Type, u.Subordination.SupervisorID = ids.of(u.Subordination.Type), ids.of(u.Subordination.SupervisorID)
+			u.CoSubordination.Type, u.CoSubordination.SupervisorID = ids.of(u.CoSubordination.Type), ids.of(u.CoSubordination.SupervisorID)
+		}
 		in.Actual.Users = append(in.Actual.Users, us...)
 		return nil
 	})
@@ -439,8 +448,25 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 	if err != nil {
 		return in, err
 	}
+	for i := range m {
+		m[i].LearnID = ids.of(m[i].LearnID) // the row's copy is let go
+	}
 	in.Actual.Mappings = m
 	return in, nil
+}
+
+// interner keeps one copy of equal strings read from different places.
+type interner map[string]string
+
+func (n interner) of(s string) string {
+	if s == "" {
+		return ""
+	}
+	if c, ok := n[s]; ok {
+		return c
+	}
+	n[s] = s
+	return s
 }
 
 // orgRead reads the Bitrix24 org once, in the background, for whichever

@@ -1,6 +1,7 @@
 package learnsim
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"sync"
@@ -8,7 +9,9 @@ import (
 )
 
 // Capacity models a server that can do only so much: Workers requests are
-// served at once, each taking ServiceTime, and the rest wait in a queue, so
+// served at once, each taking ServiceTime (the handler's own work included,
+// so the capacity is Workers / ServiceTime whatever the host's load), and the
+// rest wait in a queue, so
 // latency grows with load. Beyond ConcurrencyCap requests in the server
 // (queued and served) or RateCap requests per second it answers 429 with
 // Retry-After at once. A zero field is no limit of that kind; the zero
@@ -107,8 +110,11 @@ func (l *CapacityLayer) leave() {
 }
 
 // ServeHTTP queues the request for a worker, holds it for the service time
-// and passes it on, or answers 429 when the server is full.
+// and passes it on, or answers 429 when the server is full. The answer says
+// how long the request was in the server (Server-Timing, in ms), as a server
+// may, so that a client can tell queueing from its own delays.
 func (l *CapacityLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	c, workers, ok := l.admit()
 	if !ok {
 		secs := max(int((c.RetryAfter+time.Second-1)/time.Second), 1)
@@ -125,8 +131,15 @@ func (l *CapacityLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if c.ServiceTime > 0 {
-		t := time.NewTimer(c.ServiceTime)
+	if c.ServiceTime <= 0 {
+		l.next.ServeHTTP(w, r)
+		return
+	}
+	started := time.Now()
+	rec := &bufferedAnswer{h: http.Header{}, status: http.StatusOK}
+	l.next.ServeHTTP(rec, r)
+	if rest := c.ServiceTime - time.Since(started); rest > 0 {
+		t := time.NewTimer(rest)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
@@ -134,5 +147,31 @@ func (l *CapacityLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	l.next.ServeHTTP(w, r)
+	for k, v := range rec.h {
+		w.Header()[k] = v
+	}
+	w.Header().Add("Server-Timing", "capacity;dur="+strconv.FormatFloat(float64(time.Since(arrived).Microseconds())/1000, 'f', 1, 64))
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(rec.body.Bytes())
+}
+
+// bufferedAnswer keeps a handler's answer until the service time is over.
+type bufferedAnswer struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+	wrote  bool
+}
+
+func (b *bufferedAnswer) Header() http.Header { return b.h }
+
+func (b *bufferedAnswer) WriteHeader(status int) {
+	if !b.wrote {
+		b.status, b.wrote = status, true
+	}
+}
+
+func (b *bufferedAnswer) Write(p []byte) (int, error) {
+	b.wrote = true
+	return b.body.Write(p)
 }

@@ -240,6 +240,9 @@ func (s *Sim) api(h http.HandlerFunc) http.HandlerFunc {
 				return
 			case <-t.C:
 			}
+			// The time the server took, as a server may say it: a client
+			// can tell it from its own delays.
+			w.Header().Add("Server-Timing", "latency;dur="+strconv.FormatFloat(float64(delay.Microseconds())/1000, 'f', 1, 64))
 		}
 		if aerr != nil {
 			s.log.Debug("learnsim refused", "route", route, "status", aerr.status)
