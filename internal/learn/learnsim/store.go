@@ -112,6 +112,9 @@ func newAccount(key string, o AccountOptions, seed uint64, now func() time.Time)
 		}
 	}
 	for i := range defs {
+		if t, ok := o.FieldTypes[defs[i].Name]; ok {
+			defs[i].Type = t
+		}
 		defs[i].ID = a.newID()
 		defs[i].Order = i + 1
 	}
@@ -301,8 +304,8 @@ var roles = map[string]bool{
 	"learners": true, "account_administrators": true, "department_administrators": true, "course_authors": true, "supervisor": true,
 }
 
-// checkFields validates names and uniqueness of fields written to user id ("" on create).
-func (a *account) checkFields(id string, f map[string]string, create bool) *apiErr {
+// checkFields validates names, types (dates in format dates) and uniqueness of fields written to user id ("" on create).
+func (a *account) checkFields(id string, f map[string]string, create bool, dates DateFormat) *apiErr {
 	for name, v := range f {
 		def := a.fieldByName[name]
 		if def == nil {
@@ -310,6 +313,9 @@ func (a *account) checkFields(id string, f map[string]string, create bool) *apiE
 		}
 		if def.Required && def.Type != "country" && strings.TrimSpace(v) == "" {
 			return errf(400, "Field %s is required", name)
+		}
+		if err := checkType(def, v, dates); err != nil {
+			return err
 		}
 	}
 	if create {
@@ -344,6 +350,7 @@ type newUserReq struct {
 	Role              string
 	SendLoginEmail    bool
 	InvitationMessage string
+	Dates             DateFormat // the form date fields take
 }
 
 func (a *account) createUser(r newUserReq) (*user, *apiErr) {
@@ -356,7 +363,7 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 	if r.Fields == nil || strings.TrimSpace(r.Fields["login"]) == "" {
 		return nil, errf(400, "Field login is required")
 	}
-	if err := a.checkFields("", r.Fields, true); err != nil {
+	if err := a.checkFields("", r.Fields, true, r.Dates); err != nil {
 		return nil, err
 	}
 	if r.Role == "" {
@@ -383,9 +390,10 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 	return u, nil
 }
 
-// updateUser applies a user update; refuseEmpty refuses an empty value of an
-// optional field instead of clearing it (see Unsettled.RefuseEmptyUpdate).
-func (a *account) updateUser(id string, deptID *string, fields map[string]string, role *string, refuseEmpty bool) *apiErr {
+// updateUser applies a user update; un.RefuseEmptyUpdate refuses an empty
+// value of an optional field instead of clearing it, un.DateFormat is the
+// form date fields take.
+func (a *account) updateUser(id string, deptID *string, fields map[string]string, role *string, un Unsettled) *apiErr {
 	u := a.users[id]
 	if u == nil {
 		return errf(404, "User %s not found", id)
@@ -397,10 +405,10 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 		// The docs list login as "required (as part of fields)" on update.
 		return errf(400, "Field login is required")
 	}
-	if err := a.checkFields(id, fields, false); err != nil {
+	if err := a.checkFields(id, fields, false, un.DateFormat); err != nil {
 		return err
 	}
-	if refuseEmpty {
+	if un.RefuseEmptyUpdate {
 		for name, v := range fields {
 			if strings.TrimSpace(v) == "" {
 				return errf(400, "Field %s must not be empty", name)
