@@ -69,3 +69,57 @@ func TestRunLeavesOutFieldWhoseTypeChanged(t *testing.T) {
 		t.Errorf("left-out rows %q, want one naming user_defined_field1 and the date type", rows)
 	}
 }
+
+// A birth date goes out as YYYY-MM-DD against every date form Learn may
+// want: where it is taken the value lands; where it is not, the run still
+// finishes, that employee's row names the refusal, and the others sync.
+func TestSyncBirthDateAgainstDateFormats(t *testing.T) {
+	t.Parallel()
+	for _, f := range []learnsim.DateFormat{learnsim.DateISO, learnsim.DateDotted, learnsim.DateDateTime} {
+		t.Run(f.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: learnsim.Unsettled{DateFormat: f}},
+				account: learnsim.AccountOptions{ExtraFields: []string{"birthday"}, FieldTypes: map[string]string{"birthday": "birthdate"}}})
+			portalID, p := e.addPortal(b24sim.GenerateOrg(3, 20, 5))
+			u := syncedUser(p)
+			if err := p.UpdateUser(u.ID, func(x *b24sim.User) { x.Birthday = "1990-05-01" }); err != nil {
+				t.Fatal(err)
+			}
+			e.mu.Lock()
+			set := e.settings[portalID]
+			set.FieldMap = map[string]string{"birthday": "PERSONAL_BIRTHDAY", "first_name": "NAME", "last_name": "LAST_NAME"}
+			e.settings[portalID] = set
+			e.mu.Unlock()
+			rep := e.run(portalID, TriggerManual)
+			got, created := e.state().UserByLogin(u.Email)
+			if f == learnsim.DateISO {
+				if rep.Status != RunSucceeded || !created || got.Fields["birthday"] != "1990-05-01" {
+					t.Fatalf("run %s, user %+v: want the birth date in Learn", rep.Status, got)
+				}
+				return
+			}
+			if rep.Status != RunPartial || created {
+				t.Fatalf("run %s, user created %v: want a partial run without that user", rep.Status, created)
+			}
+			items, err := e.syncer.store.RunItems(context.Background(), portalID, rep.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refused, applied := 0, 0
+			for _, it := range items {
+				switch {
+				case it.Kind == KindUser && it.Status == ItemRefused:
+					refused++
+					if it.B24ID != u.ID || !strings.Contains(it.Reason, "birthday") {
+						t.Errorf("refused row %+v, want employee %d's naming the field", it, u.ID)
+					}
+				case it.Kind == KindUser && it.Status == ItemApplied:
+					applied++
+				}
+			}
+			if refused != 1 || applied == 0 {
+				t.Errorf("%d refused and %d applied user rows, want 1 and the rest", refused, applied)
+			}
+		})
+	}
+}
