@@ -196,3 +196,32 @@ func Value(code, raw string) (v string, ok bool) {
 	}
 	return "", false
 }
+
+// Fit checks mapping m against Learn's fields as they are at run time: an
+// admin may have changed a field's type, or removed it, after the mapping
+// was saved. It returns the part of m that still fits and, by Learn field
+// name, the problem of each mapping left out. A UF_* source's kind is not
+// known at run time; its values are converted by Value and a text one that
+// reaches a date field is Learn's to refuse.
+func Fit(targets []Target, m map[string]string) (fits map[string]string, left map[string]string) {
+	byName := make(map[string]Target, len(targets))
+	for _, t := range targets {
+		byName[t.Name] = t
+	}
+	fits, left = map[string]string{}, map[string]string{}
+	for name, code := range m {
+		t, ok := byName[name]
+		src, std := isStandard(code)
+		switch {
+		case !ok:
+			left[name] = ProblemUnknownField
+		case t.Type == "country" || t.Type == "email" || t.Type == "login":
+			left[name] = ProblemNotMappable
+		case t.Type == "birthdate" && std && src.Kind != Date:
+			left[name] = ProblemNeedsDate
+		default:
+			fits[name] = code
+		}
+	}
+	return fits, left
+}

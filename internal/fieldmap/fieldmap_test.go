@@ -59,3 +59,17 @@ func TestValue(t *testing.T) {
 		t.Errorf("Effective = %v", e)
 	}
 }
+
+// Fit keeps what still fits Learn's fields and names the problem of the rest.
+func TestFit(t *testing.T) {
+	targets := []Target{{Name: "first_name", Type: "first_name"}, {Name: "udf1", Type: "birthdate"}, {Name: "udf2", Type: "country"},
+		{Name: "udf3", Type: "birthdate"}, {Name: "udf4", Type: "string"}}
+	m := map[string]string{"first_name": "NAME", "udf1": "PERSONAL_CITY", "udf2": "WORK_POSITION", "udf3": "PERSONAL_BIRTHDAY",
+		"udf4": "PERSONAL_BIRTHDAY", "gone": "NAME"}
+	fits, left := Fit(targets, m)
+	wantFits := map[string]string{"first_name": "NAME", "udf3": "PERSONAL_BIRTHDAY", "udf4": "PERSONAL_BIRTHDAY"}
+	wantLeft := map[string]string{"udf1": ProblemNeedsDate, "udf2": ProblemNotMappable, "gone": ProblemUnknownField}
+	if !maps.Equal(fits, wantFits) || !maps.Equal(left, wantLeft) {
+		t.Errorf("Fit = %v, %v; want %v, %v", fits, left, wantFits, wantLeft)
+	}
+}

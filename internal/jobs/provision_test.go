@@ -47,6 +47,9 @@ func learnUserByEmail(t *testing.T, w *world, email string) learnsim.User {
 // The person's history then has three rows across three runs, newest
 // first: created by the full sync, updated by the next one, deactivated on
 // demand.
+// provisionBound is how soon an on-demand sync must have its effect in Learn.
+const provisionBound = 10 * time.Second
+
 func TestProvisionJobDeactivatesFiredEmployee(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 0)
@@ -76,10 +79,20 @@ func TestProvisionJobDeactivatesFiredEmployee(t *testing.T) {
 	}
 	w.learn.ResetCounts()
 	bp.ResetCounters()
+	start := time.Now()
 	res, err := p.client.Insert(ctx, ProvisionArgs{PortalID: portal, UserID: u.ID}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The on-demand bound: the Learn user is deactivated within 10 s of the
+	// request, polled in Learn's own state rather than inferred from the job.
+	for learnUserByEmail(t, w, u.Email).Status == 1 {
+		if time.Since(start) > provisionBound {
+			t.Fatalf("the Learn user is still active %s after the on-demand request", provisionBound)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("fired employee deactivated in Learn %s after the request", time.Since(start).Round(time.Millisecond))
 	w.waitJobsDone("sync_person")
 	job, err := p.client.JobGet(ctx, res.Job.ID)
 	if err != nil {

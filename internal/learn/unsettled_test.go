@@ -18,7 +18,8 @@ func TestClientAgainstUnsettled(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			env := newSimEnv(t, learnsim.Options{Seed: 7, Unsettled: v.Unsettled}, learnsim.AccountOptions{})
+			env := newSimEnv(t, learnsim.Options{Seed: 7, Unsettled: v.Unsettled}, learnsim.AccountOptions{
+				ExtraFields: []string{"user_defined_field1"}, FieldTypes: map[string]string{"user_defined_field1": "birthdate"}})
 			c := env.client(t, Credentials{})
 
 			depts, err := c.ListDepartments(ctx)
@@ -67,6 +68,18 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			}
 			if _, err := c.CreateUser(ctx, NewUser{DepartmentID: id, Fields: Fields{FieldLogin: "b@acme.ru", FieldFirstName: "B"}}); !errors.As(err, &ve) {
 				t.Errorf("missing last_name: %v", err)
+			}
+			// A date goes out as YYYY-MM-DD (docs/learn-api.md, "Profile
+			// fields"); an account that wants another form refuses it as a
+			// validation error, which the run reports for that employee.
+			born := nu
+			born.Fields = Fields{FieldLogin: "d@acme.ru", FieldFirstName: "D", FieldLastName: "D", "user_defined_field1": "1990-05-01"}
+			_, err = c.CreateUser(ctx, born)
+			if v.Unsettled.DateFormat == learnsim.DateISO && err != nil {
+				t.Errorf("birth date: %v", err)
+			}
+			if v.Unsettled.DateFormat != learnsim.DateISO && (!errors.As(err, &ve) || errors.Is(err, ErrDuplicate)) {
+				t.Errorf("birth date in another format: %v, want a validation error", err)
 			}
 			if _, err := c.CreateUser(ctx, NewUser{DepartmentID: "nope", Fields: Fields{FieldLogin: "c@acme.ru", FieldFirstName: "C", FieldLastName: "C"}}); !errors.As(err, &ve) {
 				t.Errorf("unknown department: %v", err)

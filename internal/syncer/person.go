@@ -286,6 +286,9 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	if err := s.findLearnAPI(ctx, portalID, set, lc); err != nil {
 		return err
 	}
+	if set.FieldMap, err = s.fitFieldMap(ctx, portalID, rep.RunID, lc, set.FieldMap); err != nil {
+		return err
+	}
 	b24, err := s.cfg.NewBitrix24(ctx, portalID)
 	if err != nil {
 		return fmt.Errorf("bitrix24 client: %w", err)

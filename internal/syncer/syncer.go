@@ -188,6 +188,9 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	if err := s.findLearnAPI(ctx, portalID, set, lc); err != nil {
 		return err
 	}
+	if set.FieldMap, err = s.fitFieldMap(ctx, portalID, rep.RunID, lc, set.FieldMap); err != nil {
+		return err
+	}
 	b24, err := s.cfg.NewBitrix24(ctx, portalID)
 	if err != nil {
 		return fmt.Errorf("bitrix24 client: %w", err)

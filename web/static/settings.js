@@ -1,3 +1,4 @@
+// One file on purpose (over 600 lines): the page loads no bundler or modules, and one script keeps its handlers and their shared state together.
 // The settings page inside the Bitrix24 iframe: saving the form, the
 // department picker, the status panel's buttons and its refresh. Plain JS,
 // no library. Data from the server (department names, messages, report rows)

@@ -1,11 +1,9 @@
 package b24sim
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -259,7 +257,8 @@ func (s *Sim) BaseURL() string {
 }
 
 // ClientID and ClientSecret are the app's credentials known to the OAuth server.
-func (s *Sim) ClientID() string     { return s.opts.ClientID }
+func (s *Sim) ClientID() string { return s.opts.ClientID }
+
 func (s *Sim) ClientSecret() string { return s.opts.ClientSecret }
 
 // Advance moves the token clock forward (expire tokens without waiting).
@@ -282,46 +281,6 @@ func newHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// Token is a token pair as the OAuth server issued it, with what it says
-// about the pair. Its fields match the client's token type one to one, so a
-// test converts it with Token(tok); the simulator shares no code
-// with the client.
-type Token struct {
-	AccessToken    string
-	RefreshToken   string
-	Expires        time.Time
-	MemberID       string
-	ClientEndpoint string
-	ServerEndpoint string
-	Domain         string
-	Scope          string
-	Status         string
-	UserID         int64
-}
-
-// issue creates a token chain for userID (s.mu held).
-func (s *Sim) issue(p *Portal, userID int64) Token {
-	now := s.now()
-	at, rt := newHex(35), newHex(35)
-	s.access[at] = &accessToken{portal: p, userID: userID, expires: now.Add(s.opts.AccessTTL), gen: p.gen}
-	s.refresh[rt] = &refreshToken{portal: p, userID: userID, access: at, expires: now.Add(s.opts.RefreshTTL), gen: p.gen}
-	return Token{
-		AccessToken: at, RefreshToken: rt, Expires: now.Add(s.opts.AccessTTL).Truncate(time.Second),
-		MemberID: p.memberID, ClientEndpoint: p.restURL(), ServerEndpoint: s.serverBase(p) + "/rest/",
-		Domain: p.domain, Scope: s.opts.Scope, Status: p.status, UserID: userID,
-	}
-}
-
-func tokenJSON(t Token, ttl time.Duration) map[string]any {
-	return map[string]any{
-		"access_token": t.AccessToken, "refresh_token": t.RefreshToken,
-		"expires": t.Expires.Unix(), "expires_in": int(ttl.Seconds()),
-		"scope": t.Scope, "domain": t.Domain, "server_endpoint": t.ServerEndpoint,
-		"status": t.Status, "client_endpoint": t.ClientEndpoint, "member_id": t.MemberID,
-		"user_id": t.UserID,
-	}
 }
 
 // ServeHTTP routes: requests whose Host is a portal's domain go to that portal;
@@ -397,91 +356,6 @@ func (s *Sim) servePortal(w http.ResponseWriter, r *http.Request, p *Portal, pat
 	s.servePage(w, r, p, strings.Trim(strings.TrimPrefix(path, "/portal"), "/"))
 }
 
-// serveOAuth is /oauth/token/ of region's server: grant_type=refresh_token
-// only (docs/bitrix24-api.md, "Regional OAuth servers").
-func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) {
-	_ = r.ParseForm()
-	q := r.Form
-	s.mu.Lock()
-	s.oauthCalls[region]++
-	clientID, clientSecret := s.credentials(region)
-	s.mu.Unlock()
-	if q.Get("client_id") != clientID || q.Get("client_secret") != clientSecret {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "Invalid client"})
-		return
-	}
-	if q.Get("grant_type") != "refresh_token" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": "Unsupported grant type"})
-		return
-	}
-	s.mu.Lock()
-	rt := s.refresh[q.Get("refresh_token")]
-	now := s.now()
-	switch {
-	case rt == nil || rt.used || now.After(rt.expires) || rt.portal.region != region:
-		// Another region's server does not know the token at all.
-		s.mu.Unlock()
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
-		return
-	case !rt.portal.installed() || rt.gen != rt.portal.gen:
-		// Which error a refresh gets after uninstall is not documented;
-		// the portal's AfterUninstall picks one.
-		gone := rt.portal.gone
-		s.mu.Unlock()
-		if gone == GonePaymentRequired {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "PAYMENT_REQUIRED", "error_description": "Payment required"})
-			return
-		}
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Application not installed"})
-		return
-	}
-	// A refresh consumes the refresh token and the access token issued with it [TRAIN].
-	rt.used = true
-	if at := s.access[rt.access]; at != nil {
-		at.revoked = true
-	}
-	tok := s.issue(rt.portal, rt.userID)
-	s.refreshes++
-	ttl := s.opts.AccessTTL
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, tokenJSON(tok, ttl))
-}
-
-// serveOAuthREST is the OAuth server's own REST (server_endpoint): app.info.
-func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, region, method string) {
-	method = strings.TrimSuffix(strings.ToLower(method), ".json")
-	params, err := readParams(r)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody("INVALID_REQUEST", err.Error()))
-		return
-	}
-	s.mu.Lock()
-	at, ok := s.access[authOf(r, params)]
-	if !ok || at.revoked || at.gen != at.portal.gen || !at.portal.installed() || at.portal.region != region {
-		s.mu.Unlock()
-		writeJSON(w, http.StatusUnauthorized, errBody("invalid_token", "The access token provided is invalid"))
-		return
-	}
-	if s.now().After(at.expires) {
-		s.mu.Unlock()
-		writeJSON(w, http.StatusUnauthorized, errBody("expired_token", "The access token provided has expired"))
-		return
-	}
-	p := at.portal
-	clientID, _ := s.credentials(region)
-	res := map[string]any{
-		"client_id": clientID, "member_id": p.memberID, "user_id": at.userID,
-		"install": map[string]any{"installed": p.state == stateInstalled, "uri": p.url + "/", "domain": p.domain,
-			"client_endpoint": p.restURL(), "version": 1, "status": p.status},
-	}
-	s.mu.Unlock()
-	if method != "app.info" {
-		writeJSON(w, http.StatusNotFound, errBody("ERROR_METHOD_NOT_FOUND", "Method not found!"))
-		return
-	}
-	writeJSON(w, http.StatusOK, envelope(res, nil, nil))
-}
-
 func (s *Sim) serveIndex(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var names []string
@@ -498,126 +372,6 @@ func (s *Sim) serveIndex(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<li><a href="%s">%s</a></li>`, htmlEscape(links[n]), htmlEscape(n))
 	}
 	fmt.Fprint(w, "</ul>")
-}
-
-// readParams merges the query string and a JSON or form body into one tree
-// (body keys win), keeping the order of batch commands under cmdOrderKey.
-func readParams(r *http.Request) (map[string]any, error) {
-	params, _, err := phpForm(r.URL.RawQuery)
-	if err != nil {
-		return nil, fmt.Errorf("bad query string: %w", err)
-	}
-	if r.Body == nil {
-		return params, nil
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
-	if err != nil {
-		return nil, err
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return params, nil
-	}
-	if strings.Contains(r.Header.Get("Content-Type"), "json") {
-		var body map[string]any
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&body); err != nil {
-			return nil, fmt.Errorf("bad JSON body: %w", err)
-		}
-		for k, v := range body {
-			params[k] = v
-		}
-		if order := jsonKeyOrder(raw, "cmd"); order != nil {
-			params[cmdOrderKey] = order
-		}
-		return params, nil
-	}
-	form, order, err := phpForm(string(raw))
-	if err != nil {
-		return nil, fmt.Errorf("bad form body: %w", err)
-	}
-	for k, val := range form {
-		params[k] = val
-	}
-	params[cmdOrderKey] = order["cmd"]
-	return params, nil
-}
-
-const cmdOrderKey = "\x00cmdorder"
-
-// jsonKeyOrder returns the key order of the object at top-level key name.
-func jsonKeyOrder(raw []byte, name string) []string {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(raw, &top) != nil {
-		return nil
-	}
-	obj, ok := top[name]
-	if !ok {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil
-	}
-	var keys []string
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return keys
-		}
-		k, _ := t.(string)
-		keys = append(keys, k)
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return keys
-		}
-	}
-	return keys
-}
-
-func authOf(r *http.Request, params map[string]any) string {
-	if a, ok := params["auth"].(string); ok && a != "" {
-		return a
-	}
-	if a, ok := params["access_token"].(string); ok && a != "" {
-		return a
-	}
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		return strings.TrimPrefix(h, "Bearer ")
-	}
-	return ""
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func errBody(code, desc string) map[string]any {
-	return map[string]any{"error": code, "error_description": desc}
-}
-
-// isoOffset is how Bitrix24 writes times: ISO 8601 with a numeric offset (+00:00, not Z).
-const isoOffset = "2006-01-02T15:04:05-07:00"
-
-func timeBlock() map[string]any {
-	now := time.Now()
-	f := float64(now.UnixNano()) / 1e9
-	return map[string]any{"start": f, "finish": f + 0.001, "duration": 0.001, "processing": 0.0005,
-		"date_start": now.UTC().Format(isoOffset), "date_finish": now.UTC().Format(isoOffset),
-		"operating_reset_at": now.Unix() + 600, "operating": 0}
-}
-
-func envelope(result any, total, next *int) map[string]any {
-	e := map[string]any{"result": result, "time": timeBlock()}
-	if total != nil {
-		e["total"] = *total
-	}
-	if next != nil {
-		e["next"] = *next
-	}
-	return e
 }
 
 // deliver posts an event form to handler; it never holds s.mu.

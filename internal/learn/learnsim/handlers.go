@@ -298,6 +298,7 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	send, _ := bodyOrHeader(r, body, "sendLoginEmail", "X-Send-Login-Email")
 	req.SendLoginEmail, _ = strconv.ParseBool(strings.TrimSpace(send))
 	req.InvitationMessage, _ = getStr(body, "invitationMessage")
+	req.Dates = unsettledFrom(r).DateFormat
 	u, err := a.createUser(req)
 	if err != nil {
 		return nil, err
@@ -308,7 +309,7 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 
 func updateUser(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	fields, _ := getFields(body, "fields")
-	err := a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"), unsettledFrom(r).RefuseEmptyUpdate)
+	err := a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"), unsettledFrom(r))
 	reply, status := ok, http.StatusOK
 	if unsettledFrom(r).UserUpdate204 {
 		reply, status = noContent, http.StatusNoContent

@@ -75,8 +75,11 @@ type AccountOptions struct {
 	// login is always required. Nil keeps the default.
 	RequiredFields []string
 	ExtraFields    []string // custom profile fields, e.g. "user_defined_field1"
-	MaxActiveUsers int      // plan limit; 0 = unlimited
-	NoAPIAccess    bool     // every call gets 403 (plan without the REST API)
+	// FieldTypes gives fields a Learn type other than their default ("string"
+	// for custom ones), e.g. {"user_defined_field2": "birthdate"}.
+	FieldTypes     map[string]string
+	MaxActiveUsers int  // plan limit; 0 = unlimited
+	NoAPIAccess    bool // every call gets 403 (plan without the REST API)
 	// SilentPlanLimit: an activation past the plan answers 200 and leaves the
 	// users inactive (those that fit are activated). Without it such an
 	// activation is refused with 400. Which one Learn does is not settled.

@@ -28,7 +28,13 @@ type env struct {
 
 func newEnv(t *testing.T, o AccountOptions) *env {
 	t.Helper()
-	s := New(Options{Seed: 1})
+	return newEnvWith(t, Options{Seed: 1}, o)
+}
+
+// newEnvWith is newEnv with simulator options so (Unsettled choices).
+func newEnvWith(t *testing.T, so Options, o AccountOptions) *env {
+	t.Helper()
+	s := New(so)
 	if o.URL == "" {
 		o.URL = acct
 	}

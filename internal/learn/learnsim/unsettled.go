@@ -34,6 +34,9 @@ type Unsettled struct {
 	RootParent RootParent
 	// ReturnObject is what a create does with X-Return-Object.
 	ReturnObject ReturnObject
+	// DateFormat is the only form a date profile field (type birthdate)
+	// takes; any other value is refused with 400.
+	DateFormat DateFormat
 }
 
 // RootParent is how the root department's parentDepartmentId is rendered.
@@ -155,8 +158,10 @@ func Variants() []Variant {
 		{"root parent self", Unsettled{RootParent: RootParentSelf}},
 		{"return object ignored", Unsettled{ReturnObject: ReturnObjectIgnored}},
 		{"return object always", Unsettled{ReturnObject: ReturnObjectAlways}},
+		{"dates DD.MM.YYYY", Unsettled{DateFormat: DateDotted}},
+		{"dates as datetime", Unsettled{DateFormat: DateDateTime}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
-			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways}},
+			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways}},
 	}

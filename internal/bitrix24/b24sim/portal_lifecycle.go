@@ -1,0 +1,194 @@
+package b24sim
+
+// A portal's install, update and uninstall, and the events it sends the app.
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Install is the admin installing the app from the Market: it creates the
+// application_token and leaves the app "installing" until FinishInstall
+// (BX24.installFinish). Installing again after an uninstall starts afresh.
+// It returns a token pair for the admin.
+func (p *Portal) Install() Token {
+	s := p.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.state == stateNone {
+		p.gen++
+		p.appToken = newHex(16)
+		p.state = stateInstalling
+	}
+	return s.issue(p, p.adminLocked())
+}
+
+func (p *Portal) adminLocked() int64 {
+	best := int64(0)
+	for id, u := range p.users {
+		if u.Active && u.Admin && (best == 0 || id < best) {
+			best = id
+		}
+	}
+	if best == 0 {
+		best = 1
+	}
+	return best
+}
+
+// Tokens issues a new token chain for userID, as Bitrix24 does when a user opens
+// the app. It fails when the app is not installed.
+func (p *Portal) Tokens(userID int64) (Token, error) {
+	s := p.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !p.installed() {
+		return Token{}, fmt.Errorf("app not installed on %s", p.domain)
+	}
+	return s.issue(p, userID), nil
+}
+
+// FinishInstall is BX24.installFinish(): the app counts as installed, and
+// ONAPPINSTALL goes to the handlers bound meanwhile.
+func (p *Portal) FinishInstall(ctx context.Context) {
+	s := p.sim
+	s.mu.Lock()
+	if p.state != stateInstalling {
+		s.mu.Unlock()
+		return
+	}
+	p.state = stateInstalled
+	tok := s.issue(p, p.adminLocked())
+	form := p.eventForm("ONAPPINSTALL", url.Values{
+		"data[VERSION]": {strconv.Itoa(p.version)}, "data[ACTIVE]": {"Y"}, "data[INSTALLED]": {"Y"}, "data[LANGUAGE_ID]": {p.lang},
+	}, &tok)
+	targets := p.handlersFor("ONAPPINSTALL")
+	s.mu.Unlock()
+	p.send(ctx, targets, form)
+}
+
+// Update installs a new app version: bindings are dropped (docs/bitrix24-api.md, "Events"),
+// the application_token changes and ONAPPUPDATE goes to the handlers bound
+// before the update.
+func (p *Portal) Update(ctx context.Context) {
+	s := p.sim
+	s.mu.Lock()
+	if p.state != stateInstalled {
+		s.mu.Unlock()
+		return
+	}
+	prev := p.version
+	p.version++
+	p.appToken = newHex(16)
+	tok := s.issue(p, p.adminLocked())
+	form := p.eventForm("ONAPPUPDATE", url.Values{
+		"data[VERSION]": {strconv.Itoa(p.version)}, "data[PREVIOUS_VERSION]": {strconv.Itoa(prev)}, "data[LANGUAGE_ID]": {p.lang},
+	}, &tok)
+	targets := p.handlersFor("ONAPPUPDATE")
+	p.bindings = nil
+	s.mu.Unlock()
+	p.send(ctx, targets, form)
+}
+
+// SetAfterUninstall changes how the tokens of an uninstalled app are refused.
+func (p *Portal) SetAfterUninstall(a AfterUninstall) {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.gone = a
+}
+
+// Uninstall removes the app: ONAPPUNINSTALL (with data[CLEAN]) goes to bound
+// handlers, bindings are deleted, and every token of the installation stops
+// working, as the portal's AfterUninstall says (by default REST answers
+// APPLICATION_NOT_FOUND, refresh invalid_grant). Bitrix24 revokes the tokens
+// before it sends the event, and so does the simulator.
+func (p *Portal) Uninstall(ctx context.Context, clean bool) {
+	s := p.sim
+	s.mu.Lock()
+	if p.state == stateNone {
+		s.mu.Unlock()
+		return
+	}
+	var targets []string
+	var form url.Values
+	if p.state == stateInstalled {
+		c := "0"
+		if clean {
+			c = "1"
+		}
+		form = p.eventForm("ONAPPUNINSTALL", url.Values{"data[LANGUAGE_ID]": {p.lang}, "data[CLEAN]": {c}}, nil)
+		targets = p.handlersFor("ONAPPUNINSTALL")
+	}
+	p.state = stateNone
+	p.bindings = nil
+	p.appToken = ""
+	s.mu.Unlock()
+	p.send(ctx, targets, form)
+}
+
+// SendEvent delivers an arbitrary event (e.g. ONUSERADD) to bound handlers,
+// with an auth block of userID's tokens minus the refresh token.
+func (p *Portal) SendEvent(ctx context.Context, event string, data url.Values, userID int64) {
+	s := p.sim
+	s.mu.Lock()
+	if p.state != stateInstalled {
+		s.mu.Unlock()
+		return
+	}
+	tok := s.issue(p, userID)
+	tok.RefreshToken = ""
+	form := p.eventForm(strings.ToUpper(event), data, &tok)
+	targets := p.handlersFor(strings.ToUpper(event))
+	s.mu.Unlock()
+	p.send(ctx, targets, form)
+}
+
+func (p *Portal) send(ctx context.Context, targets []string, form url.Values) {
+	for _, h := range targets {
+		p.sim.deliver(ctx, p, h, form)
+	}
+}
+
+func (p *Portal) handlersFor(event string) []string { // s.mu held
+	var hs []string
+	for _, b := range p.bindings {
+		if b.event == event {
+			hs = append(hs, b.handler)
+		}
+	}
+	return hs
+}
+
+// eventForm builds an event payload shaped like the event samples (docs/bitrix24-api.md, "Events") (s.mu held).
+func (p *Portal) eventForm(event string, data url.Values, tok *Token) url.Values {
+	f := url.Values{"event": {event}, "ts": {strconv.FormatInt(p.sim.now().Unix(), 10)}}
+	for _, b := range p.bindings {
+		if b.event == event {
+			f.Set("event_handler_id", strconv.Itoa(b.id))
+			break
+		}
+	}
+	for k, v := range data {
+		f[k] = v
+	}
+	f.Set("auth[domain]", p.domain)
+	f.Set("auth[server_endpoint]", p.sim.serverBase(p)+"/rest/")
+	f.Set("auth[client_endpoint]", p.restURL())
+	f.Set("auth[member_id]", p.memberID)
+	f.Set("auth[application_token]", p.appToken)
+	if tok != nil {
+		f.Set("auth[access_token]", tok.AccessToken)
+		f.Set("auth[expires]", strconv.FormatInt(tok.Expires.Unix(), 10))
+		f.Set("auth[expires_in]", strconv.Itoa(int(p.sim.opts.AccessTTL.Seconds())))
+		f.Set("auth[scope]", tok.Scope)
+		f.Set("auth[status]", p.status)
+		f.Set("auth[user_id]", strconv.FormatInt(tok.UserID, 10))
+		if tok.RefreshToken != "" {
+			f.Set("auth[refresh_token]", tok.RefreshToken)
+		}
+	}
+	return f
+}

@@ -1,0 +1,202 @@
+package b24sim
+
+// department.get: paging, the filter, and the tree order Bitrix24 answers in.
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// page cuts n sorted rows by start as Bitrix24 does: 50 per page, total and
+// next for start ≥ 0, neither (total 0) for start=-1. Only the page is rendered.
+func page(n int, render func(i int) map[string]any, params map[string]any, emptyWithoutTotal bool) (*restOK, *restErr) {
+	start := 0
+	for _, k := range []string{"start", "START"} {
+		if v, ok := params[k]; ok {
+			start = int(num(v))
+		}
+	}
+	rows := func(from, to int) []any {
+		out := make([]any, 0, to-from)
+		for i := from; i < to; i++ {
+			out = append(out, render(i))
+		}
+		return out
+	}
+	if start < 0 {
+		ok := &restOK{result: rows(0, min(n, pageSize)), total: intp(0)}
+		if n == 0 && emptyWithoutTotal {
+			ok.total = nil
+		}
+		return ok, nil
+	}
+	start = min(start, n)
+	end := min(n, start+pageSize)
+	ok := &restOK{result: rows(start, end), total: intp(n)}
+	if end < n {
+		ok.next = intp(end)
+	}
+	if n == 0 && emptyWithoutTotal {
+		ok.total = nil // user.get's empty answer has no total (docs/bitrix24-api.md, "Answers")
+	}
+	return ok, nil
+}
+
+// upperKeys upper-cases the keys of a parameter map.
+func upperKeys(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if !strings.HasPrefix(k, "\x00") {
+			out[strings.ToUpper(k)] = v
+		}
+	}
+	return out
+}
+
+func (p *Portal) departmentGet(params map[string]any) (*restOK, *restErr) {
+	q := upperKeys(params)
+	sortBy, order := strings.ToUpper(str(q["SORT"])), strings.ToUpper(str(q["ORDER"]))
+	filter := withoutControl(q)
+	if f, ok := q["FILTER"].(map[string]any); ok {
+		filter = upperKeys(f) // a FILTER array replaces the top-level filter keys
+	}
+	terms := parseFilter(filter)
+	var ds []*Department
+	for _, d := range p.depts {
+		if deptMatches(d, terms) {
+			ds = append(ds, d)
+		}
+	}
+	switch sortBy {
+	case "ID", "NAME", "SORT", "PARENT", "UF_HEAD":
+		sort.Slice(ds, func(i, j int) bool {
+			a, b := ds[i], ds[j]
+			var less, eq bool
+			switch sortBy {
+			case "NAME":
+				less, eq = a.Name < b.Name, a.Name == b.Name
+			case "SORT":
+				less, eq = a.Sort < b.Sort, a.Sort == b.Sort
+			case "PARENT":
+				less, eq = a.Parent < b.Parent, a.Parent == b.Parent
+			case "UF_HEAD":
+				less, eq = a.Head < b.Head, a.Head == b.Head
+			default:
+				eq = true
+			}
+			if eq {
+				less = a.ID < b.ID
+			}
+			if order == "DESC" {
+				return !less
+			}
+			return less
+		})
+	default:
+		ds = p.treeOrder(ds) // LEFT_MARGIN order: parents before children
+	}
+	return page(len(ds), func(i int) map[string]any {
+		d := ds[i]
+		row := map[string]any{"ID": strconv.FormatInt(d.ID, 10), "NAME": d.Name, "SORT": d.Sort}
+		if d.Parent != 0 { // null keys are left out
+			row["PARENT"] = strconv.FormatInt(d.Parent, 10)
+		}
+		if d.Head != 0 {
+			row["UF_HEAD"] = strconv.FormatInt(d.Head, 10)
+		}
+		return row
+	}, params, false)
+}
+
+type term struct {
+	op, field string
+	v         any
+}
+
+func parseFilter(f map[string]any) []term {
+	out := make([]term, 0, len(f))
+	for k, v := range f {
+		op, field := splitOp(k)
+		out = append(out, term{op, field, v})
+	}
+	return out
+}
+
+func deptMatches(d *Department, terms []term) bool {
+	for _, t := range terms {
+		op, field, v := t.op, t.field, t.v
+		if isEmpty(v) {
+			continue
+		}
+		var have int64
+		switch field {
+		case "ID":
+			have = d.ID
+		case "PARENT":
+			have = d.Parent
+		case "UF_HEAD":
+			have = d.Head
+		case "SORT":
+			have = int64(d.Sort)
+		case "NAME":
+			if (op == "" || op == "=") && d.Name != str(v) {
+				return false
+			}
+			continue
+		default:
+			continue
+		}
+		if !cmpInt(op, have, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// treeOrder sorts departments depth-first, siblings by SORT then ID.
+func (p *Portal) treeOrder(ds []*Department) []*Department {
+	in := map[int64]bool{}
+	for _, d := range ds {
+		in[d.ID] = true
+	}
+	kids := map[int64][]*Department{}
+	var roots []*Department
+	for _, d := range p.depts {
+		if _, ok := p.depts[d.Parent]; ok && d.Parent != d.ID {
+			kids[d.Parent] = append(kids[d.Parent], d)
+		} else {
+			roots = append(roots, d)
+		}
+	}
+	bySort := func(l []*Department) {
+		sort.Slice(l, func(i, j int) bool {
+			if l[i].Sort != l[j].Sort {
+				return l[i].Sort < l[j].Sort
+			}
+			return l[i].ID < l[j].ID
+		})
+	}
+	var out []*Department
+	seen := map[int64]bool{}
+	var walk func(d *Department)
+	walk = func(d *Department) {
+		if seen[d.ID] {
+			return
+		}
+		seen[d.ID] = true
+		if in[d.ID] {
+			out = append(out, d)
+		}
+		k := kids[d.ID]
+		bySort(k)
+		for _, c := range k {
+			walk(c)
+		}
+	}
+	bySort(roots)
+	for _, r := range roots {
+		walk(r)
+	}
+	return out
+}

@@ -1,0 +1,253 @@
+package b24sim
+
+// user.get and user.userfield.list: the rows, the select, the UF_* fields and the filter.
+
+import (
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func hasScope(scopes, want string) bool {
+	return slices.Contains(strings.Split(scopes, ","), want)
+}
+
+// userFieldList answers user.userfield.list: the portal's UF_USR_* fields,
+// the labels as strings in the language filter LANG names, else per
+// language.
+func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
+	q := upperKeys(params)
+	filter, _ := q["FILTER"].(map[string]any)
+	lang := str(upperKeys(filter)["LANG"])
+	yn := func(b bool) string {
+		if b {
+			return "Y"
+		}
+		return "N"
+	}
+	return page(len(p.userFields), func(i int) map[string]any {
+		f := p.userFields[i]
+		row := map[string]any{"ID": strconv.FormatInt(f.ID, 10), "ENTITY_ID": "USER", "FIELD_NAME": f.FieldName,
+			"USER_TYPE_ID": f.Type, "XML_ID": nil, "SORT": "100", "MULTIPLE": yn(f.Multiple), "MANDATORY": yn(f.Mandatory),
+			"SHOW_FILTER": "N", "SHOW_IN_LIST": "Y", "EDIT_IN_LIST": "Y", "IS_SEARCHABLE": "N", "SETTINGS": map[string]any{}}
+		for _, k := range []string{"EDIT_FORM_LABEL", "LIST_COLUMN_LABEL", "LIST_FILTER_LABEL"} {
+			if lang != "" {
+				row[k] = f.Label
+			} else {
+				row[k] = map[string]any{"en": f.Label, "ru": f.Label}
+			}
+		}
+		return row
+	}, params, true)
+}
+
+func (p *Portal) userGet(callerID int64, params map[string]any, ufScope bool) (*restOK, *restErr) {
+	q := upperKeys(params)
+	sel := selected(q["SELECT"])
+	sortBy, order := strings.ToUpper(str(q["SORT"])), strings.ToUpper(str(q["ORDER"]))
+	if sortBy == "" || order == "" { // both are needed, else ID ASC
+		sortBy, order = "ID", "ASC"
+	}
+	adminMode := truthyPHP(q["ADMIN_MODE"])
+	filter := withoutControl(q)
+	if f, ok := q["FILTER"].(map[string]any); ok {
+		filter = upperKeys(f)
+	}
+	caller := p.users[callerID]
+	terms := parseFilter(filter)
+	// Without ADMIN_MODE an intranet caller sees only users with a department
+	// (extranet group membership is not simulated).
+	seesExtranet := adminMode && caller != nil && caller.Admin
+	visible := func(u *User) bool { return (!u.Extranet || seesExtranet) && userMatches(u, terms) }
+	var us []*User
+	if sortBy == "ID" || (sortBy != "NAME" && sortBy != "LAST_NAME" && sortBy != "EMAIL") {
+		// Walk IDs in order; start=-1 needs no count, so stop after one page.
+		ids := p.sortedUserIDs()
+		quick := num(params["start"]) < 0 || num(params["START"]) < 0
+		for i := range ids {
+			if order == "DESC" {
+				i = len(ids) - 1 - i
+			}
+			if u := p.users[ids[i]]; visible(u) {
+				us = append(us, u)
+				if quick && len(us) == pageSize {
+					break
+				}
+			}
+		}
+		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i]), us[i], sel, ufScope) }, params, true)
+	}
+	for _, u := range p.users {
+		if visible(u) {
+			us = append(us, u)
+		}
+	}
+	key := func(u *User) string {
+		switch sortBy {
+		case "NAME":
+			return u.Name
+		case "LAST_NAME":
+			return u.LastName
+		}
+		return u.Email
+	}
+	sort.Slice(us, func(i, j int) bool {
+		a, b := us[i], us[j]
+		less := a.ID < b.ID
+		if ka, kb := key(a), key(b); ka != kb {
+			less = ka < kb
+		}
+		if order == "DESC" {
+			return !less
+		}
+		return less
+	})
+	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i]), us[i], sel, ufScope) }, params, true)
+}
+
+// birthday renders a YYYY-MM-DD birthday as user.get does: an ISO date.
+func birthday(d string) string {
+	t, err := time.Parse(time.DateOnly, d)
+	if err != nil {
+		return ""
+	}
+	return t.Format(isoOffset)
+}
+
+// userRow renders a user as user.get does with scope user_basic: ACTIVE is a
+// boolean, IDs strings, UF_DEPARTMENT numbers, null fields left out.
+func userRow(u *User) map[string]any {
+	row := map[string]any{
+		"ID": strconv.FormatInt(u.ID, 10), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
+		"TITLE": "", "PERSONAL_PHONE": "", "WORK_POSITION": u.WorkPosition, "IS_ONLINE": "N", "TIME_ZONE": "",
+		"DATE_REGISTER": u.DateRegister.UTC().Format(isoOffset), "PERSONAL_BIRTHDAY": birthday(u.Birthday),
+		"UF_EMPLOYMENT_DATE": "", "WORK_PHONE": u.WorkPhone,
+	}
+	switch {
+	case u.SecondName != "":
+		row["SECOND_NAME"] = u.SecondName
+	case u.ID%2 == 1:
+		row["SECOND_NAME"] = "" // an empty middle name comes as "" or (null) not at all
+	}
+	switch {
+	case u.Email != "":
+		row["EMAIL"] = u.Email
+	case u.ID%2 == 0:
+		row["EMAIL"] = "" // a missing e-mail comes both ways
+	}
+	if u.PersonalMobile != "" {
+		row["PERSONAL_MOBILE"] = u.PersonalMobile
+	}
+	if u.PersonalCity != "" {
+		row["PERSONAL_CITY"] = u.PersonalCity
+	}
+	if u.Extranet {
+		row["USER_TYPE"] = "extranet"
+		if u.ID%2 == 0 { // the empty shape is UNCONFIRMED: send both
+			row["UF_DEPARTMENT"] = []int64{}
+		}
+	} else {
+		row["USER_TYPE"] = "employee"
+		row["UF_DEPARTMENT"] = append([]int64{}, u.Departments...)
+	}
+	return row
+}
+
+// selected lists user.get's select (nil: none given).
+func selected(v any) []string {
+	list := listOf(v)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		out = append(out, strings.ToUpper(str(x)))
+	}
+	return out
+}
+
+// withUF adds the portal's own UF fields the select names (or "UF_*"
+// asks for) to row; without the user.userfield scope they are skipped, as
+// unknown select entries are.
+func (p *Portal) withUF(row map[string]any, u *User, sel []string, ufScope bool) map[string]any {
+	if !ufScope || len(sel) == 0 {
+		return row
+	}
+	for _, f := range p.userFields {
+		if !slices.Contains(sel, f.FieldName) && !slices.Contains(sel, "UF_*") {
+			continue
+		}
+		v, ok := u.UF[f.FieldName]
+		switch {
+		case !ok || v == nil:
+			continue // null values are left out
+		case f.Type == "date" || f.Type == "datetime":
+			if d, err := time.Parse(time.DateOnly, str(v)); err == nil {
+				v = d.Format(isoOffset)
+			}
+		}
+		row[f.FieldName] = v
+	}
+	return row
+}
+
+func userMatches(u *User, terms []term) bool {
+	for _, t := range terms {
+		op, field, v := t.op, t.field, t.v
+		switch field {
+		case "ACTIVE": // implicit "=", PHP truthiness (docs/bitrix24-api.md, "user.get filters")
+			if u.Active != truthyPHP(v) {
+				return false
+			}
+			continue
+		}
+		if isEmpty(v) {
+			continue // Bitrix24 skips empty filter values
+		}
+		switch field {
+		case "ID":
+			if !cmpInt(op, u.ID, v) {
+				return false
+			}
+		case "USER_TYPE":
+			t := "employee"
+			if u.Extranet {
+				t = "extranet"
+			}
+			if !strings.EqualFold(t, str(v)) {
+				return false
+			}
+		case "UF_DEPARTMENT":
+			hit := false
+			for _, want := range listOf(v) {
+				if slices.Contains(u.Departments, num(want)) {
+					hit = true
+				}
+			}
+			if hit == (op == "!") {
+				return false
+			}
+		case "EMAIL", "NAME", "LAST_NAME":
+			have := map[string]string{"EMAIL": u.Email, "NAME": u.Name, "LAST_NAME": u.LastName}[field]
+			if op == "%" {
+				if !strings.Contains(strings.ToLower(have), strings.ToLower(str(v))) {
+					return false
+				}
+			} else if !strings.EqualFold(have, str(v)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sortedUserIDs returns user IDs ascending, cached until users are added (s.mu held).
+func (p *Portal) sortedUserIDs() []int64 {
+	if len(p.userIDs) != len(p.users) {
+		p.userIDs = p.userIDs[:0]
+		for id := range p.users {
+			p.userIDs = append(p.userIDs, id)
+		}
+		slices.Sort(p.userIDs)
+	}
+	return p.userIDs
+}

@@ -1,0 +1,134 @@
+package b24sim
+
+// The OAuth server: tokens issued, refreshed and answered, on the OAuth host and through REST.
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Token is a token pair as the OAuth server issued it, with what it says
+// about the pair. Its fields match the client's token type one to one, so a
+// test converts it with Token(tok); the simulator shares no code
+// with the client.
+type Token struct {
+	AccessToken    string
+	RefreshToken   string
+	Expires        time.Time
+	MemberID       string
+	ClientEndpoint string
+	ServerEndpoint string
+	Domain         string
+	Scope          string
+	Status         string
+	UserID         int64
+}
+
+// issue creates a token chain for userID (s.mu held).
+func (s *Sim) issue(p *Portal, userID int64) Token {
+	now := s.now()
+	at, rt := newHex(35), newHex(35)
+	s.access[at] = &accessToken{portal: p, userID: userID, expires: now.Add(s.opts.AccessTTL), gen: p.gen}
+	s.refresh[rt] = &refreshToken{portal: p, userID: userID, access: at, expires: now.Add(s.opts.RefreshTTL), gen: p.gen}
+	return Token{
+		AccessToken: at, RefreshToken: rt, Expires: now.Add(s.opts.AccessTTL).Truncate(time.Second),
+		MemberID: p.memberID, ClientEndpoint: p.restURL(), ServerEndpoint: s.serverBase(p) + "/rest/",
+		Domain: p.domain, Scope: s.opts.Scope, Status: p.status, UserID: userID,
+	}
+}
+
+func tokenJSON(t Token, ttl time.Duration) map[string]any {
+	return map[string]any{
+		"access_token": t.AccessToken, "refresh_token": t.RefreshToken,
+		"expires": t.Expires.Unix(), "expires_in": int(ttl.Seconds()),
+		"scope": t.Scope, "domain": t.Domain, "server_endpoint": t.ServerEndpoint,
+		"status": t.Status, "client_endpoint": t.ClientEndpoint, "member_id": t.MemberID,
+		"user_id": t.UserID,
+	}
+}
+
+// serveOAuth is /oauth/token/ of region's server: grant_type=refresh_token
+// only (docs/bitrix24-api.md, "Regional OAuth servers").
+func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) {
+	_ = r.ParseForm()
+	q := r.Form
+	s.mu.Lock()
+	s.oauthCalls[region]++
+	clientID, clientSecret := s.credentials(region)
+	s.mu.Unlock()
+	if q.Get("client_id") != clientID || q.Get("client_secret") != clientSecret {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "Invalid client"})
+		return
+	}
+	if q.Get("grant_type") != "refresh_token" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": "Unsupported grant type"})
+		return
+	}
+	s.mu.Lock()
+	rt := s.refresh[q.Get("refresh_token")]
+	now := s.now()
+	switch {
+	case rt == nil || rt.used || now.After(rt.expires) || rt.portal.region != region:
+		// Another region's server does not know the token at all.
+		s.mu.Unlock()
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
+		return
+	case !rt.portal.installed() || rt.gen != rt.portal.gen:
+		// Which error a refresh gets after uninstall is not documented;
+		// the portal's AfterUninstall picks one.
+		gone := rt.portal.gone
+		s.mu.Unlock()
+		if gone == GonePaymentRequired {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "PAYMENT_REQUIRED", "error_description": "Payment required"})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Application not installed"})
+		return
+	}
+	// A refresh consumes the refresh token and the access token issued with it [TRAIN].
+	rt.used = true
+	if at := s.access[rt.access]; at != nil {
+		at.revoked = true
+	}
+	tok := s.issue(rt.portal, rt.userID)
+	s.refreshes++
+	ttl := s.opts.AccessTTL
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, tokenJSON(tok, ttl))
+}
+
+// serveOAuthREST is the OAuth server's own REST (server_endpoint): app.info.
+func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, region, method string) {
+	method = strings.TrimSuffix(strings.ToLower(method), ".json")
+	params, err := readParams(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errBody("INVALID_REQUEST", err.Error()))
+		return
+	}
+	s.mu.Lock()
+	at, ok := s.access[authOf(r, params)]
+	if !ok || at.revoked || at.gen != at.portal.gen || !at.portal.installed() || at.portal.region != region {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusUnauthorized, errBody("invalid_token", "The access token provided is invalid"))
+		return
+	}
+	if s.now().After(at.expires) {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusUnauthorized, errBody("expired_token", "The access token provided has expired"))
+		return
+	}
+	p := at.portal
+	clientID, _ := s.credentials(region)
+	res := map[string]any{
+		"client_id": clientID, "member_id": p.memberID, "user_id": at.userID,
+		"install": map[string]any{"installed": p.state == stateInstalled, "uri": p.url + "/", "domain": p.domain,
+			"client_endpoint": p.restURL(), "version": 1, "status": p.status},
+	}
+	s.mu.Unlock()
+	if method != "app.info" {
+		writeJSON(w, http.StatusNotFound, errBody("ERROR_METHOD_NOT_FOUND", "Method not found!"))
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope(res, nil, nil))
+}
