@@ -1,0 +1,141 @@
+// The plan's last stage: the supervisors (subordination) of departments and users in Learn.
+
+package syncer
+
+import "strconv"
+
+// headUp is the first head of start or its ancestors that syncs and is not
+// skip; 0 when there is none.
+func (b *builder) headUp(start, skip int64) int64 {
+	for x, n := start, 0; x != 0 && n <= len(b.depts); x, n = b.parentOf(x), n+1 {
+		if h := b.depts[x].Head; h != 0 && h != skip && b.synced[h] {
+			return h
+		}
+	}
+	return 0
+}
+
+func (b *builder) target(h int64) *SubTarget {
+	if h == 0 {
+		return &SubTarget{Type: SubNone}
+	}
+	return &SubTarget{Type: SubManual, SupervisorB24: h, SupervisorLearnID: b.plan.UserIDs[h]}
+}
+
+// differs reports whether an actual link must change to become want.
+func differs(actual Subordination, want *SubTarget) bool {
+	if want == nil {
+		return false
+	}
+	t := actual.Type
+	if t == "" {
+		t = SubInherit
+	}
+	if t != want.Type {
+		return true
+	}
+	return want.Type == SubManual && (want.SupervisorLearnID == "" || want.SupervisorLearnID != actual.SupervisorID)
+}
+
+func subLabel(t *SubTarget) string {
+	if t == nil {
+		return ""
+	}
+	if t.Type != SubManual {
+		return t.Type
+	}
+	if t.SupervisorLearnID != "" {
+		return "manual:" + t.SupervisorLearnID
+	}
+	return "manual:b24:" + strconv.FormatInt(t.SupervisorB24, 10)
+}
+
+func actualLabel(s Subordination) string {
+	if s.Type == SubManual {
+		return "manual:" + s.SupervisorID
+	}
+	if s.Type == "" {
+		return SubInherit
+	}
+	return s.Type
+}
+
+func (b *builder) supervisors() {
+	if !b.o.HeadsAsManagers && !b.o.ParentHeadsAsSupervisors {
+		return
+	}
+	for _, id := range b.desired {
+		want := &SubSpec{}
+		if b.o.HeadsAsManagers {
+			want.CoSub = b.target(b.headUp(id, 0))
+		}
+		if b.o.ParentHeadsAsSupervisors {
+			want.Sub = b.target(b.headUp(b.parentOf(id), 0))
+		}
+		lid, exists := b.plan.DeptIDs[id]
+		var ld *LearnDepartment
+		if exists {
+			ld = b.learnDepts[lid]
+			if !differs(ld.Subordination, want.Sub) && !differs(ld.CoSubordination, want.CoSub) {
+				continue
+			}
+		}
+		s := Step{
+			Stage: StageSupervisors, Kind: KindDepartment, Action: ActionSupervisor, B24ID: id, LearnID: lid,
+			Sub: want, After: map[string]string{"subordination": subLabel(want.Sub), "co_subordination": subLabel(want.CoSub)},
+		}
+		if ld != nil {
+			s.Before = map[string]string{"subordination": actualLabel(ld.Subordination), "co_subordination": actualLabel(ld.CoSubordination)}
+		}
+		b.plan.Steps = append(b.plan.Steps, s)
+	}
+	inherit := func() *SubTarget { return &SubTarget{Type: SubInherit} }
+	keep := func(s Subordination) *SubTarget {
+		if s.Type == "" {
+			return inherit()
+		}
+		return &SubTarget{Type: s.Type, SupervisorLearnID: s.SupervisorID}
+	}
+	for _, e := range b.users {
+		if !b.synced[e.ID] {
+			continue
+		}
+		d := b.userDept[e.ID]
+		var lu *LearnUser
+		lid, exists := b.plan.UserIDs[e.ID]
+		if exists {
+			lu = b.learnUsers[lid]
+		}
+		want := &SubSpec{Sub: inherit(), CoSub: inherit()}
+		if lu != nil {
+			want.Sub, want.CoSub = keep(lu.Subordination), keep(lu.CoSubordination)
+		}
+		if b.o.HeadsAsManagers {
+			want.CoSub = inherit()
+			if b.headUp(d, 0) == e.ID { // the head of their own department
+				want.CoSub = b.target(b.headUp(d, e.ID))
+			}
+		}
+		if b.o.ParentHeadsAsSupervisors {
+			want.Sub = inherit()
+			if p := b.parentOf(d); b.headUp(p, 0) == e.ID {
+				want.Sub = b.target(b.headUp(p, e.ID))
+			}
+		}
+		if lu != nil {
+			if !differs(lu.Subordination, want.Sub) && !differs(lu.CoSubordination, want.CoSub) {
+				continue
+			}
+		} else if want.Sub.Type == SubInherit && want.CoSub.Type == SubInherit {
+			continue // a new user starts with inherit
+		}
+		s := Step{
+			Stage: StageSupervisors, Kind: KindUser, Action: ActionSupervisor, B24ID: e.ID, LearnID: lid,
+			Sub: want, After: map[string]string{"subordination": subLabel(want.Sub), "co_subordination": subLabel(want.CoSub)},
+		}
+		if lu != nil {
+			s.Before = map[string]string{"subordination": actualLabel(lu.Subordination), "co_subordination": actualLabel(lu.CoSubordination)}
+		}
+		b.plan.Steps = append(b.plan.Steps, s)
+	}
+}

@@ -1,0 +1,443 @@
+// The plan's user steps (create, update, move, reactivate, refuse) and the deactivations.
+
+package syncer
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	"b24learn/internal/fieldmap"
+)
+
+// userDepartment is the first in-scope department in UF_DEPARTMENT, or 0.
+func (b *builder) userDepartment(e *Employee) int64 {
+	for _, d := range e.Departments {
+		if _, ok := b.depts[d]; ok && b.inScope(d) {
+			return d
+		}
+	}
+	return 0
+}
+
+// userFingerprint covers the fields of the fixed mapping, then the extra
+// ones in name order: with the fixed mapping it is what it always was.
+func userFingerprint(s *UserSpec) string {
+	parts := []string{s.Email, s.FirstName, s.LastName, s.JobTitle, s.Phone}
+	for _, k := range slices.Sorted(maps.Keys(s.Extra)) {
+		parts = append(parts, k+"="+s.Extra[k])
+	}
+	return fingerprint(parts...)
+}
+
+func userState(u *LearnUser) map[string]string {
+	m := map[string]string{
+		"login": u.Login, "email": u.Email, "first_name": u.FirstName, "last_name": u.LastName,
+		"job_title": u.JobTitle, "phone": u.Phone, "department": u.DepartmentID, "status": strconv.Itoa(u.Status),
+	}
+	maps.Copy(m, u.Extra)
+	return m
+}
+
+func specState(s *UserSpec, status int) map[string]string {
+	dept := s.DeptLearnID
+	if dept == "" {
+		dept = "b24:" + strconv.FormatInt(s.DeptB24, 10)
+	}
+	m := map[string]string{
+		"login": s.Login, "email": s.Email, "first_name": s.FirstName, "last_name": s.LastName,
+		"job_title": s.JobTitle, "phone": s.Phone, "department": dept, "status": strconv.Itoa(status),
+	}
+	maps.Copy(m, s.Extra)
+	return m
+}
+
+// userFieldNames are the profile fields the syncer writes, as Learn names
+// them, in the order of specFields and learnFields.
+var userFieldNames = [...]string{"login", "email", "first_name", "last_name", "job_title", "phone"}
+
+func specFields(s *UserSpec) [len(userFieldNames)]*string {
+	return [...]*string{&s.Login, &s.Email, &s.FirstName, &s.LastName, &s.JobTitle, &s.Phone}
+}
+
+func learnFields(u *LearnUser) [len(userFieldNames)]string {
+	return [...]string{u.Login, u.Email, u.FirstName, u.LastName, u.JobTitle, u.Phone}
+}
+
+// field is a wanted user's value of a field named as in userFieldNames or
+// in Extra.
+func (s *UserSpec) field(name string) (string, bool) {
+	for i, p := range specFields(s) {
+		if userFieldNames[i] == name {
+			return *p, true
+		}
+	}
+	v, ok := s.Extra[name]
+	return v, ok
+}
+
+// changedFields names the fields where want differs from Learn's user
+// (login and e-mail regardless of case) and gives every other field of want
+// Learn's value, so that an update never rewrites what it does not change.
+func changedFields(u *LearnUser, want *UserSpec) []string {
+	var out []string
+	have := learnFields(u)
+	for i, p := range specFields(want) {
+		same := *p == have[i]
+		if i < 2 {
+			same = normEmail(*p) == normEmail(have[i])
+		}
+		if same {
+			*p = have[i]
+			continue
+		}
+		out = append(out, userFieldNames[i])
+	}
+	for _, k := range slices.Sorted(maps.Keys(want.Extra)) {
+		if want.Extra[k] == u.Extra[k] {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// learnValues builds a user's Learn profile fields (beyond login and
+// e-mail) from the Bitrix24 user e in department dept and the field
+// mapping: the one place where the mapping is applied, for creates and
+// updates alike. Unmapped fields are absent; a value that does not convert
+// (not a date for a date source) is absent too, never sent malformed.
+func (b *builder) learnValues(e *Employee, dept int64) map[string]string {
+	m := b.o.FieldMap
+	if m == nil {
+		m = fieldmap.Default()
+	}
+	out := make(map[string]string, len(m))
+	for learnName, code := range m {
+		var raw string
+		switch code {
+		case "NAME":
+			raw = e.FirstName
+		case "LAST_NAME":
+			raw = e.LastName
+		case "WORK_POSITION":
+			raw = e.JobTitle
+		case fieldmap.Phone:
+			raw = e.Phone
+		case fieldmap.DepartmentName:
+			if d := b.depts[dept]; d != nil {
+				raw = deptName(d)
+			}
+		default:
+			raw = e.Values[code]
+		}
+		if v, ok := fieldmap.Value(code, raw); ok {
+			out[learnName] = v
+		}
+	}
+	return out
+}
+
+// mappedSpec fills want's profile fields from learnValues; the fields of
+// the fixed set the mapping leaves out are returned in unmanaged.
+func (b *builder) mappedSpec(want *UserSpec, e *Employee, dept int64) (unmanaged []string) {
+	vals := b.learnValues(e, dept)
+	for i, p := range specFields(want) {
+		name := userFieldNames[i]
+		if name == "login" || name == "email" {
+			continue
+		}
+		v, ok := vals[name]
+		if !ok && b.o.FieldMap != nil {
+			if _, mapped := b.o.FieldMap[name]; !mapped {
+				unmanaged = append(unmanaged, name)
+			}
+		}
+		*p = v
+		delete(vals, name)
+	}
+	for name := range vals {
+		if b.o.FieldMap == nil {
+			break
+		}
+		if _, ok := b.o.FieldMap[name]; ok {
+			if want.Extra == nil {
+				want.Extra = map[string]string{}
+			}
+			want.Extra[name] = vals[name]
+		}
+	}
+	// Mapped extra fields whose value did not convert stay empty, so the
+	// plan compares them (clearing is Learn's to take or refuse).
+	for name := range b.o.FieldMap {
+		if _, fixed := want.field(name); !fixed && !fieldmap.Fixed(name) {
+			if want.Extra == nil {
+				want.Extra = map[string]string{}
+			}
+			want.Extra[name] = ""
+		}
+	}
+	return unmanaged
+}
+
+func (b *builder) usersStep() {
+	b.userDept = map[int64]int64{}
+	b.synced = map[int64]bool{}
+	for i := range b.in.Desired.Employees {
+		e := &b.in.Desired.Employees[i]
+		if !e.Active || e.UserType != "employee" {
+			continue
+		}
+		if d := b.userDepartment(e); d != 0 {
+			b.users = append(b.users, e)
+			b.userDept[e.ID] = d
+		}
+	}
+	slices.SortFunc(b.users, func(x, y *Employee) int { return cmpInt(x.ID, y.ID) })
+
+	emailOwner := map[string]int64{}
+	for _, e := range b.users {
+		d := b.userDept[e.ID]
+		email := normEmail(e.Email)
+		want := UserSpec{Login: email, Email: email, SendLoginEmail: b.o.SendLoginEmail}
+		unmanaged := b.mappedSpec(&want, e, d)
+		if id, ok := b.plan.DeptIDs[d]; ok {
+			want.DeptLearnID = id
+		} else {
+			want.DeptB24 = d
+		}
+		lu := b.resolveUser(e.ID, email)
+		if lu == nil {
+			if f := b.foreignUser(email); f != nil {
+				b.conflict(e.ID, f)
+				continue
+			}
+		}
+		if email != "" {
+			if owner, dup := emailOwner[email]; dup && (lu == nil || b.claimed[lu.ID] != e.ID) {
+				b.refuse(e.ID, fmt.Sprintf("e-mail %s is also used by Bitrix24 user %d", email, owner))
+				continue
+			}
+			emailOwner[email] = e.ID
+		}
+		if lu == nil {
+			if email == "" {
+				b.refuse(e.ID, "no e-mail in Bitrix24: Learn needs it as the login")
+				continue
+			}
+			if owner := b.emailTaken(email); owner != 0 {
+				b.refuse(e.ID, fmt.Sprintf("e-mail %s belongs in Learn to the user synced from Bitrix24 user %d", email, owner))
+				continue
+			}
+			b.synced[e.ID] = true
+			b.plan.Steps = append(b.plan.Steps, Step{
+				Stage: StageUsers, Kind: KindUser, Action: ActionCreate, B24ID: e.ID,
+				User: &want, Fingerprint: userFingerprint(&want), // After: see Step.after
+			})
+			continue
+		}
+		b.synced[e.ID] = true
+		b.claimed[lu.ID] = e.ID
+		b.plan.UserIDs[e.ID] = lu.ID
+		if email == "" { // e-mail removed in Bitrix24: keep Learn's login and e-mail
+			want.Login, want.Email = lu.Login, lu.Email
+		} else if normEmail(lu.Login) != normEmail(lu.Email) && lu.Login != "" {
+			want.Login = lu.Login // a login the Learn admin chose stays
+		}
+		fp := userFingerprint(&want)
+		// A fixed field the mapping leaves out keeps Learn's value.
+		for _, name := range unmanaged {
+			for i, p := range specFields(&want) {
+				if userFieldNames[i] == name {
+					*p = learnFields(lu)[i]
+				}
+			}
+		}
+		m, mapped := b.userMap[e.ID]
+		stored := ""
+		if mapped && m.LearnID == lu.ID {
+			stored = m.Fingerprint
+		}
+		n := len(b.plan.Steps)
+		var changed []string
+		if stored != fp {
+			changed = changedFields(lu, &want)
+		}
+		fields := len(changed) > 0
+		move := want.DeptLearnID == "" || want.DeptLearnID != lu.DepartmentID
+		if !fields {
+			want.Login, want.Email, want.FirstName, want.LastName = lu.Login, lu.Email, lu.FirstName, lu.LastName
+			want.JobTitle, want.Phone = lu.JobTitle, lu.Phone
+			for k := range want.Extra {
+				want.Extra[k] = lu.Extra[k]
+			}
+		}
+		if fields || move {
+			// A move alone goes through Learn's move endpoint (batched by
+			// department); with changed fields it rides on the update.
+			act := ActionUpdate
+			if !fields {
+				act = ActionMove
+			}
+			if move {
+				changed = append(changed, "department")
+			}
+			b.plan.Steps = append(b.plan.Steps, Step{
+				Stage: StageUsers, Kind: KindUser, Action: act, B24ID: e.ID, LearnID: lu.ID,
+				User: &want, Before: userState(lu), After: specState(&want, lu.Status), Changed: changed, Fingerprint: fp,
+			})
+		}
+		if lu.Status != StatusActive && mapped && m.LearnID == lu.ID && m.LicenceWait && !b.o.RetryLicence[e.ID] {
+			b.plan.Waiting = append(b.plan.Waiting, Step{
+				Stage: StageUsers, Level: 1, Kind: KindUser, Action: ActionReactivate, B24ID: e.ID, LearnID: lu.ID,
+				Status: StatusActive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
+				After: map[string]string{"status": strconv.Itoa(lu.Status)}, Fingerprint: fp, Reason: reasonLicence,
+			})
+		} else if lu.Status != StatusActive {
+			b.plan.Steps = append(b.plan.Steps, Step{
+				Stage: StageUsers, Level: 1, Kind: KindUser, Action: ActionReactivate, B24ID: e.ID, LearnID: lu.ID,
+				Status: StatusActive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
+				After: map[string]string{"status": "1"}, Fingerprint: fp, Reason: "active in Bitrix24 again",
+			})
+		}
+		if len(b.plan.Steps) == n && (stored != fp || !mapped || m.LearnID != lu.ID) {
+			b.plan.Steps = append(b.plan.Steps, Step{
+				Stage: StageUsers, Kind: KindUser, Action: ActionLink, B24ID: e.ID, LearnID: lu.ID,
+				Before: userState(lu), After: userState(lu), Fingerprint: fp,
+			})
+		}
+	}
+}
+
+// resolveUser: the mapped Learn user, else an unclaimed one whose login or
+// e-mail is the employee's e-mail.
+func (b *builder) resolveUser(id int64, email string) *LearnUser {
+	if m, ok := b.userMap[id]; ok {
+		if u, ok := b.learnUsers[m.LearnID]; ok && b.claimed[u.ID] == id {
+			return u
+		}
+	}
+	if email == "" {
+		return nil
+	}
+	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
+		if u == nil {
+			continue
+		}
+		if owner, ok := b.claimed[u.ID]; ok && owner != id {
+			continue
+		}
+		return u
+	}
+	return nil
+}
+
+// reasonLicence explains a user left inactive by Learn's plan limit.
+const reasonLicence = "waiting for a licence: the Learn plan's active users are used up"
+
+// foreignUser is the Learn user another portal owns whose login or e-mail is
+// this e-mail, or nil.
+func (b *builder) foreignUser(email string) *LearnUser {
+	if email == "" {
+		return nil
+	}
+	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
+		if u != nil && b.claimed[u.ID] == foreignOwner {
+			return u
+		}
+	}
+	return nil
+}
+
+// conflict reports an employee whose Learn user another portal owns; the
+// owner's domain is in the reason and in After["owner"].
+func (b *builder) conflict(id int64, u *LearnUser) {
+	owner := b.in.Actual.Foreign[u.ID]
+	b.plan.Refused = append(b.plan.Refused, Step{
+		Stage: StageUsers, Kind: KindUser, Action: ActionConflict, B24ID: id, LearnID: u.ID,
+		Before: userState(u), After: map[string]string{"owner": owner},
+		Reason: fmt.Sprintf("Learn user %s belongs to portal %s, which synced it first; this portal leaves it alone", u.Login, owner),
+	})
+}
+
+// emailTaken names the Bitrix24 user whose Learn user has this login or
+// e-mail, or 0.
+func (b *builder) emailTaken(email string) int64 {
+	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
+		if u != nil {
+			if owner, ok := b.claimed[u.ID]; ok {
+				return owner
+			}
+		}
+	}
+	return 0
+}
+
+func (b *builder) refuse(id int64, reason string) {
+	b.plan.Refused = append(b.plan.Refused, Step{
+		Stage: StageUsers, Kind: KindUser, Action: ActionRefuse, B24ID: id, Reason: reason,
+	})
+}
+
+func (b *builder) leaveReason(id int64) string {
+	e, ok := b.employees[id]
+	switch {
+	case !ok:
+		return "no longer in Bitrix24"
+	case !e.Active:
+		return "dismissed in Bitrix24"
+	case e.UserType != "employee":
+		return "not an employee in Bitrix24 (" + e.UserType + ")"
+	}
+	return "not in a selected department"
+}
+
+func (b *builder) deactivations() {
+	ids := make([]int64, 0, len(b.userMap))
+	for id := range b.userMap {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var steps []Step
+	for _, id := range ids {
+		m := b.userMap[id]
+		lu, ok := b.learnUsers[m.LearnID]
+		if !ok || b.claimed[lu.ID] != id {
+			continue
+		}
+		if lu.Status == StatusActive {
+			b.plan.SyncedUsers++
+		}
+		if _, stays := b.userDept[id]; stays {
+			continue
+		}
+		if lu.Status != StatusActive {
+			continue
+		}
+		steps = append(steps, Step{
+			Stage: StageDeactivations, Kind: KindUser, Action: ActionDeactivate, B24ID: id, LearnID: lu.ID,
+			Status: StatusInactive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
+			After: map[string]string{"status": "3"}, Fingerprint: m.Fingerprint, Reason: b.leaveReason(id),
+		})
+	}
+	unapproved := 0
+	for _, s := range steps {
+		if !b.o.Approved[s.B24ID] {
+			unapproved++
+		}
+	}
+	b.plan.Deactivations = len(steps)
+	sg := b.o.Safeguard
+	limit := sg.Percent / 100 * float64(b.plan.SyncedUsers)
+	if unapproved >= sg.MinCount && float64(unapproved) > limit {
+		for i := range steps {
+			if !b.o.Approved[steps[i].B24ID] {
+				steps[i].Held = true
+				steps[i].Reason += "; held: waiting for approval"
+				b.plan.Held++
+			}
+		}
+	}
+	b.plan.Steps = append(b.plan.Steps, steps...)
+}
