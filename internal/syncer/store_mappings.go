@@ -1,0 +1,191 @@
+// Mappings and ownership in the store: sync_mappings, learn_user_owners and learn_user_conflicts.
+
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Mappings returns the portal's whole mapping.
+func (s *Store) Mappings(ctx context.Context, portalID int64) ([]Mapping, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT kind, b24_id, learn_id, fingerprint, licence_wait_since IS NOT NULL
+		FROM sync_mappings WHERE portal_id = $1 ORDER BY kind, b24_id`, portalID)
+	if err != nil {
+		return nil, fmt.Errorf("query mappings: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mapping, error) {
+		var m Mapping
+		var kind string
+		err := r.Scan(&kind, &m.B24ID, &m.LearnID, &m.Fingerprint, &m.LicenceWait)
+		m.Kind = Kind(kind)
+		switch m.Kind { // the constants, not a copy per row
+		case KindUser:
+			m.Kind = KindUser
+		case KindDepartment:
+			m.Kind = KindDepartment
+		}
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read mappings: %w", err)
+	}
+	return out, nil
+}
+
+const upsertMapping = `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn_id, fingerprint, updated_at)
+	VALUES ($1, $2, $3, $4, $5, now())
+	ON CONFLICT (portal_id, kind, b24_id)
+	DO UPDATE SET learn_id = EXCLUDED.learn_id, fingerprint = EXCLUDED.fingerprint, updated_at = now()`
+
+// The applier claimed an existing user before writing to it; a user it
+// created is claimed here, with its mapping.
+const insertOwner = `INSERT INTO learn_user_owners (learn_account, learn_id, portal_id)
+	VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+
+// DeleteMappings forgets the portal's mapping (uninstall with CLEAN=1) and
+// with it the Learn users it owns, which another portal may then claim.
+func (s *Store) DeleteMappings(ctx context.Context, portalID int64) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sync_mappings WHERE portal_id = $1`, portalID); err != nil {
+		return fmt.Errorf("delete mappings: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM learn_user_owners WHERE portal_id = $1`, portalID); err != nil {
+		return fmt.Errorf("delete ownership: %w", err)
+	}
+	return nil
+}
+
+// AccountKey is how a Learn account is named in the ownership tables: its
+// address lowercased, without scheme and trailing slash, so that two portals
+// typing the same account differently share it.
+func AccountKey(learnURL string) string {
+	u := strings.ToLower(strings.TrimSpace(learnURL))
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	return strings.TrimRight(u, "/")
+}
+
+// Owners reads who owns the account's Learn users: the ids this portal owns,
+// and the others with their owner portal's domain.
+func (s *Store) Owners(ctx context.Context, account string, portalID int64) (own map[string]bool, foreign map[string]string, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT o.learn_id, o.portal_id, p.domain
+		FROM learn_user_owners o JOIN portals p ON p.id = o.portal_id WHERE o.learn_account = $1`, account)
+	if err != nil {
+		return nil, nil, fmt.Errorf("query owners: %w", err)
+	}
+	defer rows.Close()
+	own, foreign = map[string]bool{}, map[string]string{}
+	for rows.Next() {
+		var id, domain string
+		var owner int64
+		if err := rows.Scan(&id, &owner, &domain); err != nil {
+			return nil, nil, fmt.Errorf("read owners: %w", err)
+		}
+		if owner == portalID {
+			own[id] = true
+		} else {
+			foreign[id] = domain
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read owners: %w", err)
+	}
+	return own, foreign, nil
+}
+
+// ErrOwnedElsewhere is a Learn user another portal owns.
+type ErrOwnedElsewhere struct {
+	LearnID string
+	Domain  string // the owner portal's domain
+}
+
+func (e *ErrOwnedElsewhere) Error() string {
+	return fmt.Sprintf("Learn user %s belongs to portal %s, which synced it first; this portal leaves it alone", e.LearnID, e.Domain)
+}
+
+// Claim makes the portal the owner of a Learn user unless another portal
+// owns it already, which it reports as *ErrOwnedElsewhere. The primary key
+// decides between concurrent claims.
+func (s *Store) Claim(ctx context.Context, account, learnID string, portalID int64) error {
+	var owner int64
+	var domain string
+	// DO UPDATE (a no-op) rather than DO NOTHING: it returns the winner's
+	// row even when a concurrent claim committed after this statement began.
+	err := s.pool.QueryRow(ctx, `INSERT INTO learn_user_owners (learn_account, learn_id, portal_id) VALUES ($1, $2, $3)
+		ON CONFLICT (learn_account, learn_id) DO UPDATE SET portal_id = learn_user_owners.portal_id
+		RETURNING portal_id`, account, learnID, portalID).Scan(&owner)
+	if err != nil {
+		return fmt.Errorf("claim learn user: %w", err)
+	}
+	if owner == portalID {
+		return nil
+	}
+	if err := s.pool.QueryRow(ctx, `SELECT domain FROM portals WHERE id = $1`, owner).Scan(&domain); err != nil {
+		return fmt.Errorf("read owner portal: %w", err)
+	}
+	return &ErrOwnedElsewhere{LearnID: learnID, Domain: domain}
+}
+
+// Conflict is an employee of one portal whose Learn user another portal owns.
+type Conflict struct {
+	B24ID   int64
+	LearnID string
+}
+
+// RecordConflicts replaces the portal's recorded conflicts in the account
+// with this run's, so the owners' reports can name this portal.
+func (s *Store) RecordConflicts(ctx context.Context, account string, portalID int64, cs []Conflict) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		ids := make([]int64, len(cs))
+		for i, c := range cs {
+			ids[i] = c.B24ID
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM learn_user_conflicts WHERE portal_id = $1 AND NOT (b24_id = ANY($2))`,
+			portalID, ids); err != nil {
+			return fmt.Errorf("clear conflicts: %w", err)
+		}
+		for _, c := range cs {
+			if _, err := tx.Exec(ctx, `INSERT INTO learn_user_conflicts (learn_account, learn_id, portal_id, b24_id, owner_portal_id)
+				SELECT $1, $2, $3, $4, o.portal_id FROM learn_user_owners o WHERE o.learn_account = $1 AND o.learn_id = $2
+				ON CONFLICT (portal_id, b24_id) DO UPDATE SET learn_account = EXCLUDED.learn_account,
+					learn_id = EXCLUDED.learn_id, owner_portal_id = EXCLUDED.owner_portal_id, seen_at = now()`,
+				account, c.LearnID, portalID, c.B24ID); err != nil {
+				return fmt.Errorf("record conflict: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Contest is a Learn user this portal owns that another portal's employee
+// also matches.
+type Contest struct {
+	B24ID   int64 // this portal's employee
+	LearnID string
+	Domain  string // the other portal
+}
+
+// Contested lists the portal's Learn users in the account that other
+// portals' last runs reported as conflicts.
+func (s *Store) Contested(ctx context.Context, account string, portalID int64) ([]Contest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT coalesce(m.b24_id, 0), c.learn_id, p.domain
+		FROM learn_user_conflicts c JOIN portals p ON p.id = c.portal_id
+		LEFT JOIN sync_mappings m ON m.portal_id = c.owner_portal_id AND m.kind = 'user' AND m.learn_id = c.learn_id
+		WHERE c.owner_portal_id = $1 AND c.learn_account = $2 ORDER BY c.learn_id, p.domain`, portalID, account)
+	if err != nil {
+		return nil, fmt.Errorf("query contested users: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Contest, error) {
+		var c Contest
+		return c, r.Scan(&c.B24ID, &c.LearnID, &c.Domain)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read contested users: %w", err)
+	}
+	return out, nil
+}

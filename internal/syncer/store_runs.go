@@ -1,0 +1,286 @@
+// Run reports in the store: sync_runs and sync_run_items, written as a run applies, read by the pages.
+
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DefaultRetention is how long run reports are kept (docs/architecture.md,
+// "Sync rules the code relies on").
+const DefaultRetention = 90 * 24 * time.Hour
+
+// RunRecord is one row of sync_runs.
+type RunRecord struct {
+	ID         int64
+	PortalID   int64
+	Trigger    Trigger
+	Status     string
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	Counts     map[string]int
+	Error      string
+	Held       []int64
+	ResolvedBy *int64
+}
+
+// RunItem is one row of sync_run_items: an object changed, refused or held.
+type RunItem struct {
+	ID      int64
+	RunID   int64
+	Kind    Kind
+	B24ID   int64
+	LearnID string
+	Action  Action
+	Before  map[string]string
+	After   map[string]string
+	Reason  string
+	Status  string
+}
+
+// StartRun inserts a running run and returns its id. The caller holds the
+// portal's sync lock, so a run still marked running was interrupted (a
+// killed process) and is closed as failed.
+func (s *Store) StartRun(ctx context.Context, portalID int64, trigger Trigger) (int64, error) {
+	if _, err := s.pool.Exec(ctx, `UPDATE sync_runs SET status = 'failed', finished_at = now(), error = 'interrupted'
+		WHERE portal_id = $1 AND status = 'running'`, portalID); err != nil {
+		return 0, fmt.Errorf("close interrupted runs: %w", err)
+	}
+	var id int64
+	err := s.pool.QueryRow(ctx,
+		`INSERT INTO sync_runs (portal_id, trigger) VALUES ($1, $2) RETURNING id`, portalID, trigger).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("insert run: %w", err)
+	}
+	return id, nil
+}
+
+const insertItem = `INSERT INTO sync_run_items
+	(run_id, portal_id, kind, b24_id, learn_id, action, before, after, reason, status)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+func itemArgs(portalID, runID int64, it RunItem) []any {
+	return []any{runID, portalID, string(it.Kind), it.B24ID, it.LearnID, string(it.Action),
+		jsonOrNil(it.Before), jsonOrNil(it.After), it.Reason, it.Status}
+}
+
+func jsonOrNil(m map[string]string) []byte {
+	if m == nil {
+		return nil
+	}
+	b, _ := json.Marshal(m) // a map of strings always marshals
+	return b
+}
+
+// StepRecord is the outcome of one applied step: its report row and, when
+// not nil, the mapping it makes.
+type StepRecord struct {
+	Item    RunItem
+	Mapping *Mapping
+}
+
+// RecordStep stores the outcome of one applied step in one transaction,
+// right after its Learn write.
+func (s *Store) RecordStep(ctx context.Context, portalID, runID int64, it RunItem, m *Mapping) error {
+	return s.RecordSteps(ctx, portalID, runID, []StepRecord{{Item: it, Mapping: m}})
+}
+
+// RecordSteps stores the outcomes of several applied steps in one
+// transaction and one round trip: all of them or none.
+func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []StepRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	batch := &pgx.Batch{}
+	for _, r := range recs {
+		if m := r.Mapping; m != nil {
+			batch.Queue(upsertMapping, portalID, string(m.Kind), m.B24ID, m.LearnID, m.Fingerprint)
+			if m.Kind == KindUser && m.Account != "" {
+				batch.Queue(insertOwner, m.Account, m.LearnID, portalID)
+			}
+		}
+		batch.Queue(insertItem, itemArgs(portalID, runID, r.Item)...)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin record steps: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("record steps: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit record steps: %w", err)
+	}
+	return nil
+}
+
+// RecordItems stores report rows that change no mapping (refused, held,
+// planned) in one batch.
+func (s *Store) RecordItems(ctx context.Context, portalID, runID int64, items []RunItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	batch := &pgx.Batch{}
+	for _, it := range items {
+		batch.Queue(insertItem, itemArgs(portalID, runID, it)...)
+	}
+	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("insert run items: %w", err)
+	}
+	return nil
+}
+
+// FinishRun closes a run with its result.
+func (s *Store) FinishRun(ctx context.Context, portalID, runID int64, status string, counts map[string]int, errText string, held []int64) error {
+	if counts == nil {
+		counts = map[string]int{}
+	}
+	if held == nil {
+		held = []int64{}
+	}
+	c, _ := json.Marshal(counts)
+	h, _ := json.Marshal(held)
+	tag, err := s.pool.Exec(ctx, `UPDATE sync_runs SET status = $3, finished_at = now(), counts = $4, error = $5, held = $6
+		WHERE portal_id = $1 AND id = $2`, portalID, runID, status, c, errText, h)
+	if err != nil {
+		return fmt.Errorf("finish run: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("finish run %d: not found", runID)
+	}
+	return nil
+}
+
+const runColumns = `id, portal_id, trigger, status, started_at, finished_at, counts, error, held, resolved_by`
+
+func scanRun(r pgx.Row) (RunRecord, error) {
+	var rr RunRecord
+	var counts, held []byte
+	if err := r.Scan(&rr.ID, &rr.PortalID, &rr.Trigger, &rr.Status, &rr.StartedAt, &rr.FinishedAt,
+		&counts, &rr.Error, &held, &rr.ResolvedBy); err != nil {
+		return rr, err
+	}
+	if err := json.Unmarshal(counts, &rr.Counts); err != nil {
+		return rr, fmt.Errorf("decode counts: %w", err)
+	}
+	if err := json.Unmarshal(held, &rr.Held); err != nil {
+		return rr, fmt.Errorf("decode held: %w", err)
+	}
+	return rr, nil
+}
+
+// ErrRunNotFound is returned for a run id the portal does not have.
+var ErrRunNotFound = errors.New("run not found")
+
+// Run returns one run of the portal.
+func (s *Store) Run(ctx context.Context, portalID, runID int64) (RunRecord, error) {
+	rr, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM sync_runs WHERE portal_id = $1 AND id = $2`, portalID, runID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rr, ErrRunNotFound
+	}
+	if err != nil {
+		return rr, fmt.Errorf("read run: %w", err)
+	}
+	return rr, nil
+}
+
+// Runs lists the portal's latest runs, newest first.
+func (s *Store) Runs(ctx context.Context, portalID int64, limit int) ([]RunRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM sync_runs WHERE portal_id = $1
+		ORDER BY started_at DESC, id DESC LIMIT $2`, portalID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query runs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunRecord, error) { return scanRun(r) })
+	if err != nil {
+		return nil, fmt.Errorf("read runs: %w", err)
+	}
+	return out, nil
+}
+
+// LatestHeld returns the newest held run not yet released by an approved
+// run, or nil.
+func (s *Store) LatestHeld(ctx context.Context, portalID int64) (*RunRecord, error) {
+	rr, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM sync_runs
+		WHERE portal_id = $1 AND status = 'held' AND resolved_by IS NULL
+		ORDER BY started_at DESC, id DESC LIMIT 1`, portalID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read held run: %w", err)
+	}
+	return &rr, nil
+}
+
+// ResolveHeld marks held runs of the portal as released by an approved run.
+func (s *Store) ResolveHeld(ctx context.Context, portalID, heldRunID, byRunID int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE sync_runs SET resolved_by = $3
+		WHERE portal_id = $1 AND status = 'held' AND resolved_by IS NULL AND id <= $2`, portalID, heldRunID, byRunID)
+	if err != nil {
+		return fmt.Errorf("resolve held runs: %w", err)
+	}
+	return nil
+}
+
+// RunItems returns a run's report rows in the order they were written.
+func (s *Store) RunItems(ctx context.Context, portalID, runID int64) ([]RunItem, error) {
+	return s.runItems(ctx, portalID, runID, nil)
+}
+
+// runItems reads a run's report rows, at most *limit of them when limit is
+// set (LIMIT NULL is no limit).
+func (s *Store) runItems(ctx context.Context, portalID, runID int64, limit *int) ([]RunItem, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, run_id, kind, b24_id, learn_id, action, before, after, reason, status
+		FROM sync_run_items WHERE portal_id = $1 AND run_id = $2 ORDER BY id LIMIT $3`, portalID, runID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query run items: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunItem, error) {
+		var it RunItem
+		var kind, action string
+		var before, after []byte
+		if err := r.Scan(&it.ID, &it.RunID, &kind, &it.B24ID, &it.LearnID, &action, &before, &after, &it.Reason, &it.Status); err != nil {
+			return it, err
+		}
+		it.Kind, it.Action = Kind(kind), Action(action)
+		if before != nil {
+			if err := json.Unmarshal(before, &it.Before); err != nil {
+				return it, fmt.Errorf("decode before: %w", err)
+			}
+		}
+		if after != nil {
+			if err := json.Unmarshal(after, &it.After); err != nil {
+				return it, fmt.Errorf("decode after: %w", err)
+			}
+		}
+		return it, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read run items: %w", err)
+	}
+	return out, nil
+}
+
+// PurgeRuns deletes run reports (with their items) that started before now
+// minus keep, across all portals: retention is the operator's policy, not a
+// tenant's, so this one query deliberately spans portals. Runs still running
+// are kept.
+func (s *Store) PurgeRuns(ctx context.Context, keep time.Duration) (int64, error) {
+	if keep <= 0 {
+		keep = DefaultRetention
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM sync_runs WHERE started_at < now() - $1::interval AND status <> 'running'`,
+		fmt.Sprintf("%d seconds", int64(keep/time.Second)))
+	if err != nil {
+		return 0, fmt.Errorf("purge runs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
