@@ -198,20 +198,39 @@ func runText(lang i18n.Lang, prefix, v string) string {
 	return v
 }
 
+// countsText names a run's object counts. The Learn write-concurrency
+// figures (learn.*) count no objects: they have their own line
+// (concurrencyText) and stay out of this sentence.
 func countsText(lang i18n.Lang, cs []Count) string {
-	if len(cs) == 0 {
-		return "—"
-	}
 	var b strings.Builder
-	for i, c := range cs {
-		if i > 0 {
+	for _, c := range cs {
+		if strings.HasPrefix(c.Key, "learn.") {
+			continue
+		}
+		if b.Len() > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(countLabel(lang, c.Key))
 		b.WriteString(": ")
 		b.WriteString(strconv.Itoa(c.N))
 	}
+	if b.Len() == 0 {
+		return "—"
+	}
 	return b.String()
+}
+
+// concurrencyText says how many Learn writes a run had at once and how
+// often Learn asked it to slow down; "" for a run that wrote nothing.
+func concurrencyText(lang i18n.Lang, cs []Count) string {
+	n := map[string]int{}
+	for _, c := range cs {
+		n[c.Key] = c.N
+	}
+	if n["learn.parallel_max"] == 0 {
+		return ""
+	}
+	return i18n.T(lang, "learn_concurrency", n["learn.parallel_max"], n["learn.parallel_mean"], n["learn.throttled"])
 }
 
 // RunCount is one count of a run, 0 for no run.

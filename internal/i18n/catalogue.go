@@ -204,6 +204,7 @@ var catalogue = map[string][2]string{
 	"count.learn.parallel_max":        {"most Learn writes at once", "наибольшее число одновременных записей в Learn"},
 	"count.learn.parallel_mean":       {"Learn writes at once on average", "одновременных записей в Learn в среднем"},
 	"count.learn.throttled":           {"times Learn asked to slow down (429)", "раз Learn просил снизить темп (429)"},
+	"learn_concurrency":               {"Learn writes: up to %d at once (%d on average); Learn asked to slow down %d times.", "Записи в Learn: до %d одновременно (в среднем %d); Learn просил снизить темп %d раз."},
 
 	// The status panel's notes on the last run, by plural form.
 	"licence_note.one": {"%d employee is waiting for an iSpring Learn licence: the plan's active users are used up. They are activated when seats free up in iSpring Learn, or by the daily retry.",
