@@ -23,14 +23,6 @@ import (
 	"b24learn/templates"
 )
 
-var (
-	msgBadUserID      = msg("msg.bad_user_id")
-	msgProvisionQueue = msg("msg.provision_queued")
-	msgNoSuchPerson   = msg("msg.no_such_person")
-	msgSearchShort    = msg("msg.search_short")
-	msgNoSuchJob      = msg("msg.no_such_job")
-)
-
 // personHistoryMax bounds the history rows one person page shows.
 const personHistoryMax = 200
 

@@ -37,19 +37,6 @@ func configured(p store.Portal, st settings.Settings) bool {
 	return !why.InSettings()
 }
 
-var (
-	msgStatusError    = msg("msg.status_error")
-	msgNotConfigured  = msg("msg.not_configured")
-	msgNotActive      = msg("msg.not_active")
-	msgNothingHeld    = msg("msg.nothing_held")
-	msgPreviewQueued  = msg("msg.preview_queued")
-	msgSyncQueued     = msg("msg.sync_queued")
-	msgApproveQueued  = msg("msg.approve_queued")
-	msgAlreadyQueued  = msg("msg.already_queued")
-	msgRunNotFound    = msg("msg.run_not_found")
-	msgSessionMissing = msg("msg.session_missing")
-)
-
 // actionResult is the JSON answer of the status panel's buttons.
 type actionResult struct {
 	OK      bool   `json:"ok"`
