@@ -254,16 +254,9 @@ func ListRequests(ctx context.Context, db store.DBTX, status string, portalID in
 	if err != nil {
 		return nil, fmt.Errorf("list activation requests: %w", err)
 	}
-	defer rows.Close()
-	var out []*Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list activation requests: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	// Appended to nil, not collected: no request stays nil for the callers.
+	out, err := pgx.AppendRows([]*Request(nil), rows, func(r pgx.CollectableRow) (*Request, error) { return scanRequest(r) })
+	if err != nil {
 		return nil, fmt.Errorf("list activation requests: %w", err)
 	}
 	return out, nil

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"b24learn/internal/remote"
 )
 
 // Config configures a Client for one portal.
@@ -109,7 +111,7 @@ func New(cfg Config) *Client {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleep
+		cfg.Sleep = remote.Sleep
 	}
 	return &Client{cfg: cfg, http: &hc, log: log, lim: lim, endpoint: cfg.Endpoint,
 		opReset: map[string]time.Time{}, opBlocked: map[string]time.Time{}, opCause: map[string]error{}}
@@ -194,17 +196,6 @@ func (c *Client) CallEnvelope(ctx context.Context, method string, params any) (*
 			continue
 		}
 		return nil, fmt.Errorf("%s: %w", method, err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

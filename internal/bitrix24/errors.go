@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"b24learn/internal/remote"
 )
 
 // APIError is an error answered by Bitrix24 (portal REST or OAuth server):
@@ -44,11 +46,7 @@ func excerpt(err error) string {
 	if !errors.As(err, &ae) {
 		return ""
 	}
-	d := ae.Description
-	if len(d) > 120 {
-		d = strings.ToValidUTF8(d[:120], "") + "…"
-	}
-	return d
+	return remote.Excerpt(ae.Description)
 }
 
 // Is matches another *APIError by code, case-insensitively, because Bitrix24

@@ -3,10 +3,11 @@ package bitrix24
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"b24learn/internal/remote"
 )
 
 // ErrUnknownOAuthServer says a request or a stored portal names an OAuth
@@ -30,16 +31,7 @@ func NormalizeOAuthServer(raw string) (string, error) {
 	if u.User != nil {
 		return "", fmt.Errorf("user information in the URL")
 	}
-	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
-		port = ""
-	}
-	if port != "" {
-		host = net.JoinHostPort(host, port)
-	} else if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	return scheme + "://" + host, nil
+	return remote.Origin(scheme, strings.ToLower(u.Hostname()), u.Port()), nil
 }
 
 // OAuthServers is the allow-list of OAuth servers, each with the app's

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/schedule"
 	"b24learn/internal/settings"
@@ -25,10 +24,7 @@ func (DispatchArgs) Kind() string { return "dispatch" }
 // InsertOpts keep at most one dispatch job waiting: ticks that pile up while
 // workers are busy are one tick.
 func (DispatchArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateScheduled, rivertype.JobStateRetryable,
-	}}}
+	return river.InsertOpts{UniqueOpts: waitingOnce}
 }
 
 // ScheduledSyncArgs is a scheduled sync; unique by (portal, slot) in every

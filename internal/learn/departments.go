@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+
+	"b24learn/internal/remote"
 )
 
 // pageSize for token-paged lists; Learn's default and documented maximum is 1000.
@@ -131,7 +133,7 @@ func (c *Client) CreateDepartment(ctx context.Context, d NewDepartment) (string,
 		if attempt >= c.retry.MaxAttempts {
 			return "", fmt.Errorf("create department: %w", unc.err)
 		}
-		if err := sleepCtx(ctx, c.backoff(attempt)); err != nil {
+		if err := remote.Sleep(ctx, c.backoff(attempt)); err != nil {
 			return "", fmt.Errorf("create department: %w", err)
 		}
 	}

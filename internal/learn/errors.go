@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"b24learn/internal/netguard"
+	"b24learn/internal/remote"
 )
 
 // Sentinel errors. An *APIError unwraps to the one matching its status, so
@@ -100,11 +101,7 @@ func RemoteMessage(err error) string {
 	if !errors.As(err, &ae) {
 		return ""
 	}
-	m := ae.Message
-	if len(m) > 120 {
-		m = strings.ToValidUTF8(m[:120], "") + "…"
-	}
-	return m
+	return remote.Excerpt(ae.Message)
 }
 
 // Unwrap maps the status to a sentinel, or to a *ValidationError for 400.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"b24learn/internal/remote"
 )
 
 // hostedDomains are iSpring's own account domains; their REST API lives on
@@ -57,16 +59,7 @@ func NormalizeAccountURL(raw string, allowHTTP bool) (string, error) {
 		}
 		host = ascii
 	}
-	port := u.Port()
-	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
-		port = ""
-	}
-	if port != "" {
-		host = net.JoinHostPort(host, port)
-	} else if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	return scheme + "://" + host, nil
+	return remote.Origin(scheme, host, u.Port()), nil
 }
 
 // APIBaseURL returns where the REST API of an account is looked for first (see

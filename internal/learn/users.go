@@ -7,7 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
+
+	"b24learn/internal/remote"
 )
 
 // ListUsers pages through GET /users/v2 and hands each page to fn, so a caller
@@ -125,7 +126,7 @@ func (c *Client) CreateUser(ctx context.Context, u NewUser) (string, error) {
 		if attempt >= c.retry.MaxAttempts {
 			return "", fmt.Errorf("create user: %w", err)
 		}
-		if err := sleepCtx(ctx, c.backoff(attempt)); err != nil {
+		if err := remote.Sleep(ctx, c.backoff(attempt)); err != nil {
 			return "", fmt.Errorf("create user: %w", err)
 		}
 	}
@@ -225,15 +226,4 @@ func (c *Client) ProfileFields(ctx context.Context) ([]FieldInfo, error) {
 		}
 	}
 	return list, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -113,16 +113,9 @@ func ListPortalsIn(ctx context.Context, db store.DBTX, filter string, limit int)
 	if err != nil {
 		return nil, fmt.Errorf("list portals: %w", err)
 	}
-	defer rows.Close()
-	var out []*PortalRow
-	for rows.Next() {
-		p, err := scanPortalRow(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list portals: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+	// Appended to nil, not collected: no portal stays nil for the callers.
+	out, err := pgx.AppendRows([]*PortalRow(nil), rows, func(r pgx.CollectableRow) (*PortalRow, error) { return scanPortalRow(r) })
+	if err != nil {
 		return nil, fmt.Errorf("list portals: %w", err)
 	}
 	return out, nil

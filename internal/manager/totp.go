@@ -49,23 +49,11 @@ type Enrolment struct {
 func BeginTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, managerID int64) (*Enrolment, error) {
 	var out *Enrolment
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var (
-			email      string
-			enabled    bool
-			pending    []byte
-			pendingRaw []byte
-		)
-		err := tx.QueryRow(ctx, `SELECT email, totp_secret IS NOT NULL, totp_pending FROM managers WHERE id = $1 FOR UPDATE`,
-			managerID).Scan(&email, &enabled, &pending)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
+		email, pending, err := lockEnrolment(ctx, tx, managerID)
 		if err != nil {
-			return fmt.Errorf("load manager: %w", err)
+			return err
 		}
-		if enabled {
-			return ErrTOTPEnabled
-		}
+		var pendingRaw []byte
 		if pending != nil {
 			// nil when sealed with a key no longer listed: start over.
 			pendingRaw, _ = kr.Decrypt(pending)
@@ -92,24 +80,32 @@ func BeginTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, mana
 	return out, err
 }
 
+// lockEnrolment locks the manager's row for an enrolment step and returns
+// the e-mail and the sealed pending secret (nil when none). Errors:
+// ErrNotFound, ErrTOTPEnabled when a second factor is set already.
+func lockEnrolment(ctx context.Context, tx pgx.Tx, managerID int64) (email string, pending []byte, err error) {
+	var enabled bool
+	err = tx.QueryRow(ctx, `SELECT email, totp_secret IS NOT NULL, totp_pending FROM managers WHERE id = $1 FOR UPDATE`,
+		managerID).Scan(&email, &enabled, &pending)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, ErrNotFound
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("load manager: %w", err)
+	}
+	if enabled {
+		return "", nil, ErrTOTPEnabled
+	}
+	return email, pending, nil
+}
+
 // ConfirmTOTP makes the pending secret the account's second factor once code
 // matches it. Errors: ErrBadCode, ErrTOTPEnabled.
 func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, a Actor, code string, now time.Time) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var (
-			enabled bool
-			pending []byte
-		)
-		err := tx.QueryRow(ctx, `SELECT totp_secret IS NOT NULL, totp_pending FROM managers WHERE id = $1 FOR UPDATE`,
-			a.ManagerID).Scan(&enabled, &pending)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
+		_, pending, err := lockEnrolment(ctx, tx, a.ManagerID)
 		if err != nil {
-			return fmt.Errorf("load manager: %w", err)
-		}
-		if enabled {
-			return ErrTOTPEnabled
+			return err
 		}
 		if pending == nil {
 			return ErrBadCode

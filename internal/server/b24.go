@@ -144,6 +144,33 @@ func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.
 	return req, v, true
 }
 
+// frameOpen is a verified iframe POST with a client on its tokens and the
+// profile of the user who opened the frame.
+type frameOpen struct {
+	req  bitrix24.AppRequest
+	v    verified
+	c    *bitrix24.Client
+	ts   *bitrix24.MemoryTokenSource
+	prof bitrix24.Profile
+}
+
+// openFrame is what the installer and the app page do first: verify the
+// frame POST, then ask Bitrix24 who opened it. On failure it has written the
+// response (what names the page in the log) and returns ok false.
+func (s *Server) openFrame(w http.ResponseWriter, r *http.Request, what string) (frameOpen, bool) {
+	req, v, ok := s.frameRequest(w, r)
+	if !ok {
+		return frameOpen{}, false
+	}
+	c, ts := s.b24Client(v)
+	prof, err := c.Profile(r.Context())
+	if err != nil {
+		s.b24Error(w, r, fmt.Errorf("%s: profile: %w", what, err))
+		return frameOpen{}, false
+	}
+	return frameOpen{req: req, v: v, c: c, ts: ts, prof: prof}, true
+}
+
 // installPortal binds the app's events and stores the portal. It runs for the
 // installer and for an admin opening an app that has no installed portal row.
 func (s *Server) installPortal(ctx context.Context, req bitrix24.AppRequest, v verified, c *bitrix24.Client, ts *bitrix24.MemoryTokenSource) (store.Portal, error) {
@@ -178,22 +205,16 @@ func (s *Server) installPortal(ctx context.Context, req bitrix24.AppRequest, v v
 // an admin is installing, bind events, store the portal, then let BX24.js
 // finish the install, after which Bitrix24 opens the app page.
 func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
-	req, v, ok := s.frameRequest(w, r)
+	f, ok := s.openFrame(w, r, "install")
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	c, ts := s.b24Client(v)
-	prof, err := c.Profile(ctx)
-	if err != nil {
-		s.b24Error(w, r, fmt.Errorf("install: profile: %w", err))
-		return
-	}
+	ctx, req, prof := r.Context(), f.req, f.prof
 	if !prof.Admin {
 		s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Only a Bitrix24 administrator can install this app."))
 		return
 	}
-	p, err := s.installPortal(ctx, req, v, c, ts)
+	p, err := s.installPortal(ctx, req, f.v, f.c, f.ts)
 	if err != nil {
 		s.b24Error(w, r, fmt.Errorf("install: %w", err))
 		return
@@ -213,30 +234,24 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 // handleApp is the app page (POST /b24/app), opened on every visit: verify,
 // find out who opened it, mint a session and render the page.
 func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
-	req, v, ok := s.frameRequest(w, r)
+	f, ok := s.openFrame(w, r, "app")
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	c, ts := s.b24Client(v)
-	prof, err := c.Profile(ctx)
-	if err != nil {
-		s.b24Error(w, r, fmt.Errorf("app: profile: %w", err))
-		return
-	}
+	ctx, req, v, prof := r.Context(), f.req, f.v, f.prof
 	p, err := store.GetPortalByMemberID(ctx, s.pool, v.token.MemberID)
 	switch {
 	case (errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed())) && prof.Admin:
 		// The installer never reached us (or an uninstall event came in
 		// between): an admin's verified open is as good as an install.
-		p, err = s.installPortal(ctx, req, v, c, ts)
+		p, err = s.installPortal(ctx, req, v, f.c, f.ts)
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed()):
 		s.error(w, r, apperr.New(apperr.ECONFLICT, "The app is not fully installed yet. A Bitrix24 administrator has to open it first."))
 		return
 	case err == nil && prof.Admin && (p.NeedsReconnect || p.TokenExpiresAt.IsZero()):
 		// Background sync lost its tokens; an admin's fresh pair restores it.
 		var tok bitrix24.Token
-		if tok, err = ts.Token(ctx); err == nil {
+		if tok, err = f.ts.Token(ctx); err == nil {
 			err = store.SetPortalTokens(ctx, s.pool, s.cfg.Keyring, p.ID, tok.AccessToken, tok.RefreshToken, tok.Expires)
 		}
 		if err == nil {

@@ -49,6 +49,15 @@ func formStatus(fail error) int {
 // unknown path.
 var errNotFound = apperr.Errorf(apperr.ENOTFOUND, "404 page not found")
 
+// notFoundAs is err with a domain's "no such row" (missing) turned into
+// errNotFound, so a handler answers both with one s.error.
+func notFoundAs(err, missing error) error {
+	if errors.Is(err, missing) {
+		return errNotFound
+	}
+	return err
+}
+
 // errorBody is the JSON answer of a failed request of the page's scripts;
 // it has the fields of the successful answers' ok and message.
 type errorBody struct {

@@ -411,12 +411,8 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	p, err := manager.GetPortal(ctx, s.pool, id)
-	if errors.Is(err, manager.ErrNotFound) {
-		s.error(w, r, errNotFound)
-		return
-	}
 	if err != nil {
-		s.error(w, r, err)
+		s.error(w, r, notFoundAs(err, manager.ErrNotFound))
 		return
 	}
 	v := templates.PortalView{Nav: s.consoleNav(r, "portals"), Portal: p}
@@ -451,12 +447,8 @@ func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := activation.SetActivation(r.Context(), s.pool, s.managerActor(r), id, state, note, s.now())
-	if errors.Is(err, activation.ErrNotFound) {
-		s.error(w, r, errNotFound)
-		return
-	}
 	if err != nil {
-		s.error(w, r, err)
+		s.error(w, r, notFoundAs(err, activation.ErrNotFound))
 		return
 	}
 	s.log.Info("portal activation changed", "portal_id", id, "state", state, "manager_id", managerFrom(r.Context()).ManagerID)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,12 +74,8 @@ func (s *Server) handleConsoleLang(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := manager.SetLang(r.Context(), s.pool, sess.ManagerID, i18n.Lang(lang))
-	if errors.Is(err, manager.ErrNotFound) {
-		s.error(w, r, errNotFound)
-		return
-	}
 	if err != nil {
-		s.error(w, r, err)
+		s.error(w, r, notFoundAs(err, manager.ErrNotFound))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: managerLangCookie, Value: lang, Path: managerCookiePath, MaxAge: int(managerLangMaxAge.Seconds()),

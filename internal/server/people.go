@@ -19,17 +19,8 @@ import (
 	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/settings"
-	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 	"b24learn/templates"
-)
-
-var (
-	msgBadUserID      = msg("msg.bad_user_id")
-	msgProvisionQueue = msg("msg.provision_queued")
-	msgNoSuchPerson   = msg("msg.no_such_person")
-	msgSearchShort    = msg("msg.search_short")
-	msgNoSuchJob      = msg("msg.no_such_job")
 )
 
 // personHistoryMax bounds the history rows one person page shows.
@@ -57,18 +48,9 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var jobID int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var p store.Portal
-		if err := tx.QueryRow(ctx, `SELECT install_state, activation_state, needs_reconnect FROM portals WHERE id = $1 FOR SHARE`,
-			sess.PortalID).Scan(&p.InstallState, &p.ActivationState, &p.NeedsReconnect); err != nil {
-			return fmt.Errorf("lock portal: %w", err)
-		}
-		st, err := settings.Load(ctx, tx, nil, sess.PortalID)
+		why, err := lockSyncable(ctx, tx, sess.PortalID)
 		if err != nil {
 			return err
-		}
-		_, why := settings.Syncable(p, st)
-		if why.InSettings() {
-			return &errRefused{apperr.ECONFLICT, settingsRefusal(why)}
 		}
 		if why == settings.NotActive {
 			return &errRefused{apperr.ECONFLICT, msgNotActive}
@@ -80,13 +62,8 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 		jobID = res.Job.ID
 		return nil
 	})
-	var ref *errRefused
-	switch {
-	case errors.As(err, &ref):
-		s.errorJSON(w, r, apperr.New(ref.code, ref.m.in(sess.Lang)))
-		return
-	case err != nil:
-		s.error(w, r, err)
+	if err != nil {
+		s.answerRefused(w, r, err, sess.Lang)
 		return
 	}
 	s.log.InfoContext(ctx, "provision queued", "portal_id", sess.PortalID, "user_id", sess.UserID, "b24_id", id, "job_id", jobID)

@@ -85,8 +85,6 @@ func errSessionEnded(lang i18n.Lang) error {
 	return apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.in(lang))
 }
 
-var msgSessionReinstalled = msg("msg.reinstalled")
-
 // errNoSession covers a missing, forged, garbled or expired token alike; the
 // client learns only that it must reopen the app.
 var errNoSession = errors.New("no valid session")

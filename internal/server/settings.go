@@ -123,36 +123,6 @@ func (in settingsInput) apply(s *settings.Settings, runs schedule.Schedule) {
 	}
 }
 
-// msg is the catalogue key of one user-facing text (internal/i18n).
-type msg string
-
-func (m msg) in(lang i18n.Lang) string { return i18n.T(lang, string(m)) }
-
-var (
-	msgURLRequired      = msg("msg.url_required")
-	msgURLTooLong       = msg("msg.url_too_long")
-	msgURLInvalid       = msg("msg.url_invalid")
-	msgURLNotHTTPS      = msg("msg.url_not_https")
-	msgEmailRequired    = msg("msg.email_required")
-	msgEmailInvalid     = msg("msg.email_invalid")
-	msgPasswordRequired = msg("msg.password_required")
-	msgPasswordAgain    = msg("msg.password_again")
-	msgPasswordTooLong  = msg("msg.password_too_long")
-	msgFirstRequired    = msg("msg.first_required")
-	msgTimeInvalid      = msg("msg.time_invalid")
-	msgSecondSame       = msg("msg.second_same")
-	msgDeptsInvalid     = msg("msg.depts_invalid")
-	msgDeptsTooMany     = msg("msg.depts_too_many")
-	msgDeptsRequired    = msg("msg.depts_required")
-	msgBoolInvalid      = msg("msg.bool_invalid")
-	msgFixErrors        = msg("msg.fix_errors")
-	msgCheckFailed      = msg("msg.check_failed")
-	msgSaved            = msg("msg.saved")
-	msgAdminOnly        = msg("msg.admin_only")
-	msgBadRequest       = msg("msg.bad_request")
-	msgAlertEmail       = msg("msg.alert_email_invalid")
-)
-
 // parseSettingsForm reads and validates the form. stored tells whether a
 // password is already stored (then an empty password field keeps it). errs
 // maps field names to messages in lang; empty means valid.

@@ -72,8 +72,6 @@ func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session,
 	return v, nil
 }
 
-var msgTreeError = msg("msg.tree_error")
-
 // renderSettings writes the page. The frame headers are set by the caller.
 // prefill fills an empty activation form (the admin's Bitrix24 profile).
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prefill activation.Contact) {

@@ -37,42 +37,11 @@ func configured(p store.Portal, st settings.Settings) bool {
 	return !why.InSettings()
 }
 
-// settingsRefusal is what the buttons answer when the saved settings do
-// not allow a run.
-func settingsRefusal(why settings.Code) msg {
-	if why == settings.NothingSelected {
-		return msgDeptsRequired
-	}
-	return msgNotConfigured
-}
-
-var (
-	msgStatusError    = msg("msg.status_error")
-	msgNotConfigured  = msg("msg.not_configured")
-	msgNotActive      = msg("msg.not_active")
-	msgNothingHeld    = msg("msg.nothing_held")
-	msgPreviewQueued  = msg("msg.preview_queued")
-	msgSyncQueued     = msg("msg.sync_queued")
-	msgApproveQueued  = msg("msg.approve_queued")
-	msgAlreadyQueued  = msg("msg.already_queued")
-	msgRunNotFound    = msg("msg.run_not_found")
-	msgSessionMissing = msg("msg.session_missing")
-)
-
 // actionResult is the JSON answer of the status panel's buttons.
 type actionResult struct {
 	OK      bool   `json:"ok"`
 	Message string `json:"message"`
 }
-
-// errRefused carries a user-facing refusal out of a transaction; the
-// message is put in the session's language outside it.
-type errRefused struct {
-	code string
-	m    msg
-}
-
-func (e *errRefused) Error() string { return e.m.in(i18n.EN) }
 
 // handleAction queues a preview, a manual sync or an approved sync. The
 // portal's state is checked under a row lock in the same transaction as the
@@ -91,20 +60,11 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 		ctx := r.Context()
 		var dup bool
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var p store.Portal
-			if err := tx.QueryRow(ctx, `SELECT install_state, activation_state, needs_reconnect FROM portals WHERE id = $1 FOR SHARE`,
-				sess.PortalID).Scan(&p.InstallState, &p.ActivationState, &p.NeedsReconnect); err != nil {
-				return fmt.Errorf("lock portal: %w", err)
-			}
-			st, err := settings.Load(ctx, tx, nil, sess.PortalID)
-			if err != nil {
-				return err
-			}
 			// An uninstalled portal or refused tokens are left to the
 			// worker, which cancels the job.
-			_, why := settings.Syncable(p, st)
-			if why.InSettings() {
-				return &errRefused{apperr.ECONFLICT, settingsRefusal(why)}
+			why, err := lockSyncable(ctx, tx, sess.PortalID)
+			if err != nil {
+				return err
 			}
 			var args river.JobArgs
 			switch kind {
@@ -137,13 +97,8 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 			dup = res.UniqueSkippedAsDuplicate
 			return nil
 		})
-		var ref *errRefused
-		switch {
-		case errors.As(err, &ref):
-			s.errorJSON(w, r, apperr.New(ref.code, ref.m.in(sess.Lang)))
-			return
-		case err != nil:
-			s.error(w, r, err)
+		if err != nil {
+			s.answerRefused(w, r, err, sess.Lang)
 			return
 		}
 		s.log.InfoContext(ctx, "action queued", "portal_id", sess.PortalID, "user_id", sess.UserID, "action", kind, "duplicate", dup)

@@ -23,15 +23,6 @@ type portalJob struct {
 // report is one click away.
 const previewItems = 50
 
-var (
-	msgJobQueuedSync    = msg("msg.job_queued_sync")
-	msgJobRunningSync   = msg("msg.job_running_sync")
-	msgJobQueuedPreview = msg("msg.job_queued_preview")
-	msgJobRunPreview    = msg("msg.job_run_preview")
-	msgJobRetry         = msg("msg.job_retry")
-	msgJobWaiting       = msg("msg.job_waiting")
-)
-
 // portalSyncJob returns the portal's unfinished sync or preview job, a
 // running one first, or nil.
 func portalSyncJob(ctx context.Context, q *jobs.Queue, portalID int64) (*portalJob, error) {

@@ -25,9 +25,6 @@ import (
 // statusRuns is how many runs the status panel lists.
 const statusRuns = 10
 
-// msgAdminsOnlyDetail stands in for an error text a non-admin may not see.
-var msgAdminsOnlyDetail = msg("msg.admins_only_detail")
-
 // statusPanel builds the panel's view for a session of the portal. On an
 // error the view still has what needs no reading (activation, next runs).
 func (s *Server) statusPanel(ctx context.Context, p store.Portal, st settings.Settings, lang i18n.Lang, admin bool) (templates.StatusView, error) {

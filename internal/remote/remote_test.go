@@ -1,0 +1,47 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOrigin(t *testing.T) {
+	for _, c := range []struct{ scheme, host, port, want string }{
+		{"https", "example.com", "", "https://example.com"},
+		{"https", "example.com", "443", "https://example.com"},
+		{"http", "example.com", "80", "http://example.com"},
+		{"http", "example.com", "443", "http://example.com:443"},
+		{"https", "example.com", "8443", "https://example.com:8443"},
+		{"https", "::1", "", "https://[::1]"},
+		{"https", "::1", "8443", "https://[::1]:8443"},
+	} {
+		if got := Origin(c.scheme, c.host, c.port); got != c.want {
+			t.Errorf("Origin(%q, %q, %q) = %q, want %q", c.scheme, c.host, c.port, got, c.want)
+		}
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	if got := Excerpt("short"); got != "short" {
+		t.Errorf("short message changed: %q", got)
+	}
+	// 119 ASCII bytes then a two-byte rune: the cut falls inside it.
+	long := strings.Repeat("a", 119) + "é" + strings.Repeat("b", 10)
+	if got, want := Excerpt(long), strings.Repeat("a", 119)+"…"; got != want {
+		t.Errorf("Excerpt = %q, want %q", got, want)
+	}
+}
+
+func TestSleepEndsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sleep on an ended context = %v", err)
+	}
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Fatalf("Sleep = %v", err)
+	}
+}
