@@ -3,6 +3,7 @@ package b24sim
 // user.get and user.userfield.list: the rows, the select, the UF_* fields and the filter.
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -64,7 +65,10 @@ func (p *Portal) userGet(callerID int64, params map[string]any, ufScope bool) (*
 	var us []*User
 	if sortBy == "ID" || (sortBy != "NAME" && sortBy != "LAST_NAME" && sortBy != "EMAIL") {
 		// Walk IDs in order; start=-1 needs no count, so stop after one page.
-		ids := p.sortedUserIDs()
+		// The walk starts and ends where the ID bounds allow: a keyset page
+		// (>ID, as a large listing pages) then costs its page, not every user
+		// before it.
+		ids := idRange(p.sortedUserIDs(), terms)
 		quick := num(params["start"]) < 0 || num(params["START"]) < 0
 		for i := range ids {
 			if order == "DESC" {
@@ -241,6 +245,39 @@ func userMatches(u *User, terms []term) bool {
 }
 
 // sortedUserIDs returns user IDs ascending, cached until users are added (s.mu held).
+// idRange narrows sorted IDs to those the terms' >, >=, < and <= on ID leave;
+// userMatches still checks every term on what is left.
+func idRange(ids []int64, terms []term) []int64 {
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	for _, t := range terms {
+		if t.field != "ID" || isEmpty(t.v) || isList(t.v) {
+			continue
+		}
+		switch want := num(t.v); t.op {
+		case ">":
+			if want == math.MaxInt64 {
+				return nil
+			}
+			lo = max(lo, want+1)
+		case ">=":
+			lo = max(lo, want)
+		case "<":
+			if want == math.MinInt64 {
+				return nil
+			}
+			hi = min(hi, want-1)
+		case "<=":
+			hi = min(hi, want)
+		}
+	}
+	from, _ := slices.BinarySearch(ids, lo)
+	to := sort.Search(len(ids), func(i int) bool { return ids[i] > hi })
+	if from >= to {
+		return nil
+	}
+	return ids[from:to]
+}
+
 func (p *Portal) sortedUserIDs() []int64 {
 	if len(p.userIDs) != len(p.users) {
 		p.userIDs = p.userIDs[:0]
