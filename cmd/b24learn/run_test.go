@@ -193,57 +193,71 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// tcpProxy forwards to a target; down() closes the listener and every open
-// connection, up() listens again on the same address.
+// tcpProxy stands between a process and PostgreSQL so a test can cut the
+// database away and bring it back. It keeps its listening port for its whole
+// life: "down" closes every connection and closes new ones at once, so the
+// port cannot be taken meanwhile by another socket (it is an ephemeral port).
 type tcpProxy struct {
 	addr, target string
 	mu           sync.Mutex
 	ln           net.Listener
+	refusing     bool
 	conns        []net.Conn
 }
 
 func startProxy(t *testing.T, target string) *tcpProxy {
 	p := &tcpProxy{addr: freeAddr(t), target: target}
-	p.up()
-	t.Cleanup(p.down)
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
+	p.ln = ln
+	go p.serve()
+	t.Cleanup(func() {
+		p.down()
+		ln.Close()
+	})
 	return p
 }
 
-func (p *tcpProxy) up() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		panic(err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
+func (p *tcpProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
 		}
-	}()
+		p.mu.Lock()
+		refusing := p.refusing
+		p.mu.Unlock()
+		if refusing {
+			c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, s)
+		p.mu.Unlock()
+		go func() { io.Copy(s, c); s.Close() }()
+		go func() { io.Copy(c, s); c.Close() }()
+	}
 }
 
+// up lets connections through again.
+func (p *tcpProxy) up() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refusing = false
+}
+
+// down cuts every connection and refuses new ones until up.
 func (p *tcpProxy) down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
+	p.refusing = true
 	for _, c := range p.conns {
 		c.Close()
 	}
