@@ -60,11 +60,15 @@ func (s *Syncer) reportConcurrency(ctx context.Context, account string, lc Learn
 	if w.Attempts == 0 {
 		return // no writes: nothing was learnt about the account
 	}
+	// The client sees the limit as each write starts; the answers of the
+	// last writes may still raise it, and that limit is the one kept.
+	kept := lim.Limit()
+	w.Max = max(w.Max, kept)
 	rep.Counts[CountParallelMax] = w.Max
 	rep.Counts[CountParallelMean] = int(math.Round(w.Mean))
 	rep.Counts[CountThrottled] = int(w.Throttled)
 	rep.Concurrency = w
-	if err := s.store.SetWriteLimit(context.WithoutCancel(ctx), account, lim.Limit()); err != nil {
+	if err := s.store.SetWriteLimit(context.WithoutCancel(ctx), account, kept); err != nil {
 		s.log.Warn("keep learn write limit", slog.String("account", account), slog.Any("error", err))
 	}
 }
