@@ -252,6 +252,7 @@ var catalogue = map[string][2]string{
 	"msg.approve_queued":     {"Approved. The held deactivations will be applied by the next run, starting now.", "Подтверждено. Отложенные отключения будут выполнены запуском, который начинается сейчас."},
 	"msg.bad_user_id":        {"Give a Bitrix24 user id: a whole number above zero.", "Укажите ID пользователя Битрикс24: целое число больше нуля."},
 	"msg.provision_queued":   {"Sync of this employee started. Its steps and result appear in the run list.", "Синхронизация сотрудника запущена. Её шаги и результат появятся в списке запусков."},
+	"msg.provision_busy":     {"Several employees are already being synced; try again when they are done.", "Уже синхронизируются несколько сотрудников; повторите попытку, когда их синхронизация завершится."},
 	"msg.no_such_person":     {"Bitrix24 has no user with this id.", "В Битрикс24 нет пользователя с таким ID."},
 	"msg.no_such_job":        {"No such sync of this employee.", "Такой синхронизации этого сотрудника нет."},
 	"msg.search_short":       {"Type at least 2 characters of a name or e-mail.", "Введите не меньше 2 символов имени или email."},

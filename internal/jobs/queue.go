@@ -169,6 +169,23 @@ func (q *Queue) CancelPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64)
 	}
 }
 
+// CountPortalJobs counts the portal's unfinished jobs of one kind in tx;
+// the caller holds the portal's row lock, so the count stays true until
+// it inserts.
+func (q *Queue) CountPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64, kind string) (int, error) {
+	names := make([]string, len(UnfinishedStates))
+	for i, st := range UnfinishedStates {
+		names[i] = string(st)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM river_job
+		WHERE kind = $1 AND state = ANY($2::river_job_state[]) AND `+portalArgs("args", "$3"),
+		kind, names, portalID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count portal %s jobs: %w", kind, err)
+	}
+	return n, nil
+}
+
 // CountJobs counts the jobs in the given states (all when none) by kind,
 // then state. River has no count call.
 func (q *Queue) CountJobs(ctx context.Context, states ...rivertype.JobState) (map[string]map[rivertype.JobState]int64, error) {

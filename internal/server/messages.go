@@ -60,6 +60,7 @@ var (
 	msgNoSuchPerson   = msg("msg.no_such_person")
 	msgSearchShort    = msg("msg.search_short")
 	msgNoSuchJob      = msg("msg.no_such_job")
+	msgProvisionBusy  = msg("msg.provision_busy")
 
 	// The session and the page
 	msgSessionReinstalled = msg("msg.reinstalled")

@@ -26,6 +26,11 @@ import (
 // personHistoryMax bounds the history rows one person page shows.
 const personHistoryMax = 200
 
+// provisionMaxQueued caps a portal's unfinished "Sync this employee" jobs:
+// they are unique per person only, and the workers are shared by every
+// portal.
+const provisionMaxQueued = 5
+
 // userIDParam reads a positive Bitrix24 user id.
 func userIDParam(v string) (int64, bool) {
 	id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -48,12 +53,26 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var jobID int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One provision of the portal at a time counts its queued jobs, so
+		// two at once cannot both see room for one more. NO KEY UPDATE: it
+		// excludes this very lock but not the rows that reference the portal.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM portals WHERE id = $1 FOR NO KEY UPDATE`, sess.PortalID); err != nil {
+			return fmt.Errorf("lock portal: %w", err)
+		}
 		why, err := lockSyncable(ctx, tx, sess.PortalID)
 		if err != nil {
 			return err
 		}
 		if why == settings.NotActive {
 			return &errRefused{apperr.ECONFLICT, msgNotActive}
+		}
+		kind := jobs.ProvisionArgs{}.Kind()
+		n, err := jobs.NewQueue(s.pool, s.river).CountPortalJobs(ctx, tx, sess.PortalID, kind)
+		if err != nil {
+			return err
+		}
+		if n >= provisionMaxQueued {
+			return &errRefused{apperr.ECONFLICT, msgProvisionBusy}
 		}
 		res, err := s.river.InsertTx(ctx, tx, jobs.ProvisionArgs{PortalID: sess.PortalID, UserID: id}, nil)
 		if err != nil {

@@ -283,3 +283,28 @@ func BenchmarkPeopleSearch10000(b *testing.B) {
 	b.ReportMetric(float64(rows), "people")
 	b.ReportMetric(float64(e.bp.TotalRequests())/float64(b.N), "b24-requests/op")
 }
+
+// "Sync this employee" is unique per person only: a portal gets at most
+// provisionMaxQueued unfinished ones, and the next person is refused with
+// no job queued.
+func TestProvisionCapsQueuedJobs(t *testing.T) {
+	t.Parallel()
+	e := newPeopleEnv(t, b24sim.GenerateOrg(9, 10, 2))
+	_, tok := e.session(e.portal, e.bp.AdminID(), true, "ru")
+	for i := range provisionMaxQueued {
+		r := e.do(http.MethodPost, "/app/provision", tok, url.Values{"user_id": {strconv.Itoa(100000 + i)}})
+		if r.status != http.StatusAccepted {
+			t.Fatalf("provision %d: %d %q", i+1, r.status, r.body)
+		}
+	}
+	r := e.do(http.MethodPost, "/app/provision", tok, url.Values{"user_id": {"100099"}})
+	if r.status != http.StatusConflict {
+		t.Fatalf("provision past the cap: %d %q", r.status, r.body)
+	}
+	if want := msgProvisionBusy.in(i18n.RU); !strings.Contains(r.body, want) {
+		t.Errorf("refusal %q lacks %q", r.body, want)
+	}
+	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'sync_person'`); n != provisionMaxQueued {
+		t.Errorf("%d sync_person jobs, want %d", n, provisionMaxQueued)
+	}
+}
