@@ -151,20 +151,6 @@ func (s *Store) PersonHistory(ctx context.Context, portalID, b24ID int64, limit 
 	return out, nil
 }
 
-// PersonMapping is the stored mapping of one Bitrix24 user, or nil.
-func (s *Store) PersonMapping(ctx context.Context, portalID, b24ID int64) (*Mapping, error) {
-	ms, err := s.Mappings(ctx, portalID)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range ms {
-		if m.Kind == KindUser && m.B24ID == b24ID {
-			return &m, nil
-		}
-	}
-	return nil, nil
-}
-
 // Store gives the Syncer's store (the people page reads history and
 // mappings through it).
 func (s *Syncer) Store() *Store { return s.store }

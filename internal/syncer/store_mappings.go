@@ -4,6 +4,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -35,6 +36,23 @@ func (s *Store) Mappings(ctx context.Context, portalID int64) ([]Mapping, error)
 		return nil, fmt.Errorf("read mappings: %w", err)
 	}
 	return out, nil
+}
+
+// PersonMapping is the stored mapping of one Bitrix24 user, or nil: one
+// row by the mapping's key, as the person page asks on every poll.
+func (s *Store) PersonMapping(ctx context.Context, portalID, b24ID int64) (*Mapping, error) {
+	m := Mapping{Kind: KindUser, B24ID: b24ID}
+	err := s.pool.QueryRow(ctx,
+		`SELECT learn_id, fingerprint, licence_wait_since IS NOT NULL
+		FROM sync_mappings WHERE portal_id = $1 AND kind = $2 AND b24_id = $3`,
+		portalID, string(KindUser), b24ID).Scan(&m.LearnID, &m.Fingerprint, &m.LicenceWait)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read mapping of user %d: %w", b24ID, err)
+	}
+	return &m, nil
 }
 
 const upsertMapping = `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn_id, fingerprint, updated_at)

@@ -100,3 +100,29 @@ func TestStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// PersonMapping reads the one user's row: not a department with the same
+// Bitrix24 id, not another portal's user.
+func TestPersonMapping(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := NewStore(pool)
+	p1, p2 := mustPortal(t, pool, "pm1"), mustPortal(t, pool, "pm2")
+	for _, r := range []struct {
+		portal  int64
+		kind    Kind
+		learnID string
+	}{{p1, KindDepartment, "d-7"}, {p1, KindUser, "u-7"}, {p2, KindUser, "other-7"}} {
+		if _, err := pool.Exec(ctx, upsertMapping, r.portal, string(r.kind), 7, r.learnID, "f-"+r.learnID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := s.PersonMapping(ctx, p1, 7)
+	if err != nil || m == nil || *m != (Mapping{Kind: KindUser, B24ID: 7, LearnID: "u-7", Fingerprint: "f-u-7"}) {
+		t.Fatalf("mapping of user 7: %+v %v", m, err)
+	}
+	if m, err := s.PersonMapping(ctx, p1, 8); err != nil || m != nil {
+		t.Fatalf("mapping of an unmapped user: %+v %v", m, err)
+	}
+}
