@@ -129,6 +129,14 @@ type Sender interface {
 	Send(ctx context.Context, msg activation.Mail) error
 }
 
+// SendCap is the most alert e-mails one portal sends in SendWindow: the
+// address is the admin's own, unverified entry, so flipping states must not
+// turn our SMTP sender against any address.
+const (
+	SendCap    = 10
+	SendWindow = 24 * time.Hour
+)
+
 // Worker sends the alert e-mails.
 type Worker struct {
 	river.WorkerDefaults[Args]
@@ -142,7 +150,8 @@ type Worker struct {
 func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return time.Minute }
 
 // Work sends the e-mail if the state is still as the job says and the admin
-// has not been told yet, then records that they were. A send that succeeds
+// has not been told yet and the portal is under its e-mail cap, then records
+// that they were. A send that succeeds
 // but whose record fails is retried and may arrive twice; a lost alert
 // would be worse.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
@@ -178,6 +187,20 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		log.WarnContext(ctx, "alert not sent: SMTP_URL is not set")
 		return nil
 	}
+	// Rows older than twice the window are no longer counted.
+	if _, err := w.Pool.Exec(ctx, `DELETE FROM alert_sends WHERE portal_id = $1 AND sent_at < now() - 2 * $2::interval`,
+		a.PortalID, SendWindow); err != nil {
+		return fmt.Errorf("prune alert sends: %w", err)
+	}
+	var sent int
+	if err := w.Pool.QueryRow(ctx, `SELECT count(*) FROM alert_sends WHERE portal_id = $1 AND sent_at > now() - $2::interval`,
+		a.PortalID, SendWindow).Scan(&sent); err != nil {
+		return fmt.Errorf("count alert sends: %w", err)
+	}
+	if sent >= SendCap {
+		log.WarnContext(ctx, "alert not sent: the portal reached its e-mail cap", "sent", sent, "cap", SendCap, "window", SendWindow)
+		return nil
+	}
 	subject, body := Message(i18n.FromBitrix24(st.AlertLang), a.State, a.Active, domain, lastError)
 	if err := w.Mail.Send(ctx, activation.Mail{To: []string{st.AlertEmail}, Subject: subject, Body: body}); err != nil {
 		return fmt.Errorf("send %s alert: %w", a.State, err)
@@ -185,6 +208,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if _, err := w.Pool.Exec(ctx, `UPDATE portal_alerts SET notified = $3 WHERE portal_id = $1 AND state = $2`,
 		a.PortalID, string(a.State), a.Active); err != nil {
 		return fmt.Errorf("record alert sent: %w", err)
+	}
+	if _, err := w.Pool.Exec(ctx, `INSERT INTO alert_sends (portal_id) VALUES ($1)`, a.PortalID); err != nil {
+		return fmt.Errorf("record alert send: %w", err)
 	}
 	log.InfoContext(ctx, "alert sent")
 	return nil

@@ -195,3 +195,37 @@ func TestAlertOnLostBitrix24Access(t *testing.T) {
 		t.Fatalf("needs reconnect %v, e-mails %+v, want one lost-access alert", reconnect, got)
 	}
 }
+
+// A portal that sent its cap of alert e-mails in the last 24 h sends no
+// more: nine earlier sends (and one older than two days, which no longer
+// counts and is deleted) let the failure alert through as the tenth, and
+// the recovery, the eleventh, is not sent.
+func TestAlertSendCap(t *testing.T) {
+	t.Parallel()
+	w, srv, portal, _, p := alertWorld(t, 10, "en", func(s *settings.Settings) { s.Password = "wrong password" })
+	ctx := context.Background()
+	if _, err := w.pool.Exec(ctx, `INSERT INTO alert_sends (portal_id, sent_at)
+		SELECT $1::bigint, now() - interval '23 hours' FROM generate_series(1, 9)
+		UNION ALL SELECT $1::bigint, now() - interval '3 days'`, portal); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		w.syncOnce(p, portal)
+	}
+	if got := mails(t, srv); len(got) != 1 || !strings.Contains(got[0].subject, "needs attention") {
+		t.Fatalf("e-mails %+v, want the needs-attention alert as the tenth send", got)
+	}
+	setLearnPassword(t, w, portal, learnPassword)
+	w.syncOnce(p, portal)
+	if got := mails(t, srv); len(got) != 1 {
+		t.Fatalf("the eleventh alert in 24 h was sent: %+v", got[1:])
+	}
+	var rows, old int
+	if err := w.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE sent_at < now() - interval '2 days')
+		FROM alert_sends WHERE portal_id = $1`, portal).Scan(&rows, &old); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 10 || old != 0 {
+		t.Fatalf("alert_sends has %d rows, %d older than two days; want 10 and 0", rows, old)
+	}
+}

@@ -25,8 +25,9 @@ func traceRequests(tp trace.TracerProvider) func(http.Handler) http.Handler {
 	tracer := tracing.Tracer(tp)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx, span := tracer.Start(r.Context(), r.Method, trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(attribute.String("http.request.method", r.Method)))
+			method := spanMethod(r.Method)
+			ctx, span := tracer.Start(r.Context(), method, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("http.request.method", method)))
 			defer span.End()
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			r = r.WithContext(ctx)
@@ -34,7 +35,7 @@ func traceRequests(tp trace.TracerProvider) func(http.Handler) http.Handler {
 			// chi fills the pattern in while routing, in the context's
 			// RouteContext, which this request shares.
 			if route := chi.RouteContext(r.Context()).RoutePattern(); route != "" {
-				span.SetName(r.Method + " " + route)
+				span.SetName(method + " " + route)
 				span.SetAttributes(attribute.String("http.route", route))
 			}
 			status := ww.Status()
@@ -47,4 +48,16 @@ func traceRequests(tp trace.TracerProvider) func(http.Handler) http.Handler {
 			}
 		})
 	}
+}
+
+// spanMethod is the request's method if it is a standard one, else
+// "_OTHER" (OpenTelemetry's convention): the method is the client's free
+// text, and an anonymous client must not choose span names.
+func spanMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "_OTHER"
 }
