@@ -396,6 +396,18 @@ func (a *applier) wrote() {
 	a.mu.Unlock()
 }
 
+// created keeps the Learn id a create call gave the Bitrix24 object b24 in
+// ids (deptIDs or userIDs), for the later steps that refer to it.
+func (a *applier) created(ids map[int64]string, b24 int64, id string, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	a.mu.Lock()
+	ids[b24] = id
+	a.mu.Unlock()
+	return id, nil
+}
+
 // exec performs the Learn write of a step and returns the object's Learn id.
 func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 	switch {
@@ -408,13 +420,7 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		}
 		a.wrote()
 		id, err := a.lc.CreateDepartment(ctx, learn.NewDepartment{Name: s.Dept.Name, ParentID: parent, Code: s.Dept.Code})
-		if err != nil {
-			return "", err
-		}
-		a.mu.Lock()
-		a.deptIDs[s.B24ID] = id
-		a.mu.Unlock()
-		return id, nil
+		return a.created(a.deptIDs, s.B24ID, id, err)
 	case s.Kind == KindDepartment && (s.Action == ActionUpdate || s.Action == ActionMove):
 		var u learn.DepartmentUpdate // only what changes is sent
 		for _, c := range s.Changed {
@@ -465,13 +471,7 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		}
 		a.wrote()
 		id, err := a.lc.CreateUser(ctx, nu)
-		if err != nil {
-			return "", err
-		}
-		a.mu.Lock()
-		a.userIDs[s.B24ID] = id
-		a.mu.Unlock()
-		return id, nil
+		return a.created(a.userIDs, s.B24ID, id, err)
 	case s.Kind == KindUser && s.Action == ActionMove:
 		dept, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
 		if err != nil {

@@ -200,29 +200,13 @@ func (a *applier) moves(ctx context.Context, steps []Step) error {
 	return nil
 }
 
-// moveChunk moves a group of users into dept in one call; when Learn refuses
-// it (a user gone meanwhile), each user is moved alone so that only the
-// refused one fails.
+// moveChunk moves a group of users into dept in one call (bulkCall).
 func (a *applier) moveChunk(ctx context.Context, d string, group []Step) error {
-	if len(group) == 1 {
-		return a.one(ctx, group[0])
-	}
-	ids := make([]string, len(group))
-	for i, s := range group {
-		ids[i] = s.LearnID
-	}
-	a.wrote()
-	if err := a.lc.MoveUsers(ctx, d, ids); err != nil {
-		if fatal(ctx, err) {
-			return err
-		}
-		return learn.Parallel(ctx, a.par, group, a.one)
-	}
-	return a.recordAll(ctx, group, learnIDs(group))
+	return a.bulkCall(ctx, group, func(ctx context.Context, ids []string) error { return a.lc.MoveUsers(ctx, d, ids) })
 }
 
-// deactivateChunk deactivates users with the bulk endpoint; a failed call
-// falls back to one status call per user.
+// deactivateChunk deactivates users with the bulk endpoint (bulkCall); a
+// failed call falls back to one status call per user.
 func (a *applier) deactivateChunk(ctx context.Context, steps []Step) error {
 	mine := steps[:0:0]
 	for _, s := range steps {
@@ -238,21 +222,26 @@ func (a *applier) deactivateChunk(ctx context.Context, steps []Step) error {
 	if len(steps) == 0 {
 		return nil
 	}
+	return a.bulkCall(ctx, steps, a.lc.DeactivateUsers)
+}
+
+// bulkCall makes one Learn call for the users of steps (call gets their Learn
+// ids) and records them all; when Learn refuses it (a user gone meanwhile),
+// each step is applied alone so that only the refused one fails. A lone step
+// is applied alone at once.
+func (a *applier) bulkCall(ctx context.Context, steps []Step, call func(ctx context.Context, learnIDs []string) error) error {
 	if len(steps) == 1 {
 		return a.one(ctx, steps[0])
 	}
-	ids := make([]string, len(steps))
-	for i, s := range steps {
-		ids[i] = s.LearnID
-	}
+	ids := learnIDs(steps)
 	a.wrote()
-	if err := a.lc.DeactivateUsers(ctx, ids); err != nil {
+	if err := call(ctx, ids); err != nil {
 		if fatal(ctx, err) {
 			return err
 		}
 		return learn.Parallel(ctx, a.par, steps, a.one)
 	}
-	return a.recordAll(ctx, steps, learnIDs(steps))
+	return a.recordAll(ctx, steps, ids)
 }
 
 func learnIDs(steps []Step) []string {

@@ -223,61 +223,15 @@ func (s *Syncer) RunPerson(ctx context.Context, portalID, b24ID int64) (*Report,
 	if b24ID <= 0 {
 		return nil, fmt.Errorf("run person: bad bitrix24 user id %d", b24ID)
 	}
-	conn, err := s.cfg.Pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("acquire lock connection: %w", err)
-	}
-	defer conn.Release()
-	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2::int)`, LockKey, portalID).Scan(&locked); err != nil {
-		return nil, fmt.Errorf("take sync lock: %w", err)
-	}
-	if !locked {
-		return nil, ErrBusy
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2::int)`, LockKey, portalID)
-
-	start := time.Now()
-	runID, err := s.store.StartRun(ctx, portalID, TriggerOnDemand)
-	if err != nil {
-		return nil, err
-	}
-	rep := &Report{RunID: runID, Counts: map[string]int{}, Phases: map[string]time.Duration{}}
-	runErr := s.runPerson(ctx, portalID, b24ID, rep)
-	rep.Duration = time.Since(start)
-	errText := ""
-	if runErr != nil {
-		rep.Status = RunFailed
-		errText = runErr.Error()
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := s.store.FinishRun(fctx, portalID, runID, rep.Status, rep.Counts, errText, nil); err != nil {
-		return rep, errors.Join(runErr, err)
-	}
-	s.log.Info("on-demand sync finished", slog.Int64("portal_id", portalID), slog.Int64("run_id", runID),
-		slog.Int64("b24_id", b24ID), slog.String("status", rep.Status), slog.Int("writes", rep.Writes))
-	return rep, runErr
+	return s.recorded(ctx, portalID, TriggerOnDemand, func(_ *slog.Logger, rep *Report, _ *[]int64) error {
+		return s.runPerson(ctx, portalID, b24ID, rep)
+	}, "on-demand sync finished", slog.Int64("b24_id", b24ID))
 }
 
 func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report) error {
-	set, err := s.cfg.Settings.Settings(ctx, portalID)
+	set, lc, b24, err := s.open(ctx, portalID, rep.RunID)
 	if err != nil {
-		return fmt.Errorf("load settings: %w", err)
-	}
-	lc, err := s.cfg.NewLearn(ctx, portalID, set)
-	if err != nil {
-		return fmt.Errorf("learn client: %w", err)
-	}
-	if err := s.findLearnAPI(ctx, portalID, set, lc); err != nil {
 		return err
-	}
-	if set.FieldMap, err = s.fitFieldMap(ctx, portalID, rep.RunID, lc, set.FieldMap); err != nil {
-		return err
-	}
-	b24, err := s.cfg.NewBitrix24(ctx, portalID)
-	if err != nil {
-		return fmt.Errorf("bitrix24 client: %w", err)
 	}
 	t0 := time.Now()
 	desired, err := ReadPerson(ctx, b24, id)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/store"
 )
 
 // Trigger says why a run happens, as stored in sync_runs and carried in the
@@ -65,16 +67,13 @@ type LicenceWait struct {
 // LicenceWaits lists the portal's users waiting for a licence, longest
 // waiting first.
 func (s *Store) LicenceWaits(ctx context.Context, portalID int64) ([]LicenceWait, error) {
-	rows, err := s.pool.Query(ctx, `SELECT b24_id, licence_wait_since, coalesce(licence_tried_at, 'epoch'::timestamptz)
+	out, err := store.QueryAll(ctx, s.pool, func(r pgx.Row) (LicenceWait, error) {
+		var w LicenceWait
+		err := r.Scan(&w.B24ID, &w.Since, &w.Tried)
+		return w, err
+	}, `SELECT b24_id, licence_wait_since, coalesce(licence_tried_at, 'epoch'::timestamptz)
 		FROM sync_mappings WHERE portal_id = $1 AND kind = 'user' AND licence_wait_since IS NOT NULL
 		ORDER BY licence_wait_since, b24_id`, portalID)
-	if err != nil {
-		return nil, fmt.Errorf("query licence waits: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LicenceWait, error) {
-		var w LicenceWait
-		return w, r.Scan(&w.B24ID, &w.Since, &w.Tried)
-	})
 	if err != nil {
 		return nil, fmt.Errorf("read licence waits: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"b24learn/internal/store"
 )
 
 // DefaultRetention is how long run reports are kept (docs/architecture.md,
@@ -193,12 +195,8 @@ func (s *Store) Run(ctx context.Context, portalID, runID int64) (RunRecord, erro
 
 // Runs lists the portal's latest runs, newest first.
 func (s *Store) Runs(ctx context.Context, portalID int64, limit int) ([]RunRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM sync_runs WHERE portal_id = $1
+	out, err := store.QueryAll(ctx, s.pool, scanRun, `SELECT `+runColumns+` FROM sync_runs WHERE portal_id = $1
 		ORDER BY started_at DESC, id DESC LIMIT $2`, portalID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("query runs: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunRecord, error) { return scanRun(r) })
 	if err != nil {
 		return nil, fmt.Errorf("read runs: %w", err)
 	}
@@ -238,35 +236,33 @@ func (s *Store) RunItems(ctx context.Context, portalID, runID int64) ([]RunItem,
 // runItems reads a run's report rows, at most *limit of them when limit is
 // set (LIMIT NULL is no limit).
 func (s *Store) runItems(ctx context.Context, portalID, runID int64, limit *int) ([]RunItem, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, run_id, kind, b24_id, learn_id, action, before, after, reason, status
+	out, err := store.QueryAll(ctx, s.pool, scanRunItem, `SELECT id, run_id, kind, b24_id, learn_id, action, before, after, reason, status
 		FROM sync_run_items WHERE portal_id = $1 AND run_id = $2 ORDER BY id LIMIT $3`, portalID, runID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("query run items: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunItem, error) {
-		var it RunItem
-		var kind, action string
-		var before, after []byte
-		if err := r.Scan(&it.ID, &it.RunID, &kind, &it.B24ID, &it.LearnID, &action, &before, &after, &it.Reason, &it.Status); err != nil {
-			return it, err
-		}
-		it.Kind, it.Action = Kind(kind), Action(action)
-		if before != nil {
-			if err := json.Unmarshal(before, &it.Before); err != nil {
-				return it, fmt.Errorf("decode before: %w", err)
-			}
-		}
-		if after != nil {
-			if err := json.Unmarshal(after, &it.After); err != nil {
-				return it, fmt.Errorf("decode after: %w", err)
-			}
-		}
-		return it, nil
-	})
 	if err != nil {
 		return nil, fmt.Errorf("read run items: %w", err)
 	}
 	return out, nil
+}
+
+func scanRunItem(r pgx.Row) (RunItem, error) {
+	var it RunItem
+	var kind, action string
+	var before, after []byte
+	if err := r.Scan(&it.ID, &it.RunID, &kind, &it.B24ID, &it.LearnID, &action, &before, &after, &it.Reason, &it.Status); err != nil {
+		return it, err
+	}
+	it.Kind, it.Action = Kind(kind), Action(action)
+	if before != nil {
+		if err := json.Unmarshal(before, &it.Before); err != nil {
+			return it, fmt.Errorf("decode before: %w", err)
+		}
+	}
+	if after != nil {
+		if err := json.Unmarshal(after, &it.After); err != nil {
+			return it, fmt.Errorf("decode after: %w", err)
+		}
+	}
+	return it, nil
 }
 
 // PurgeRuns deletes run reports (with their items) that started before now

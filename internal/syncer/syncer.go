@@ -126,71 +126,16 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 	default:
 		return nil, fmt.Errorf("run: unknown trigger %q", trigger)
 	}
-	conn, err := s.cfg.Pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("acquire lock connection: %w", err)
-	}
-	defer conn.Release()
-	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2::int)`, LockKey, portalID).Scan(&locked); err != nil {
-		return nil, fmt.Errorf("take sync lock: %w", err)
-	}
-	if !locked {
-		return nil, ErrBusy
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2::int)`, LockKey, portalID)
-
-	start := time.Now()
-	runID, err := s.store.StartRun(ctx, portalID, trigger)
-	if err != nil {
-		return nil, err
-	}
-	rep := &Report{RunID: runID, Counts: map[string]int{}, Phases: map[string]time.Duration{}}
-	// The caller's span (the River job's) says which portal and run it is;
-	// every line the run logs does too, with the trace to find it by.
-	trace.SpanFromContext(ctx).SetAttributes(attribute.Int64("portal_id", portalID), attribute.Int64("run_id", runID),
-		attribute.String("trigger", string(trigger)))
-	// (The applier's lines name the portal themselves.)
-	log := s.log.With(append([]any{slog.Int64("run_id", runID)}, tracing.LogAttrs(ctx)...)...)
-	var held []int64
-	pr := newProgress(ctx, s.store, log, portalID, runID, s.cfg.ProgressEvery)
-	runErr := s.run(ctx, log, portalID, trigger, rep, &held, pr)
-	rep.Duration = time.Since(start)
-	errText := ""
-	if runErr != nil {
-		rep.Status = RunFailed
-		errText = runErr.Error()
-	}
-	// The report is written even when the run's context is gone.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := s.store.FinishRun(fctx, portalID, runID, rep.Status, rep.Counts, errText, held); err != nil {
-		return rep, errors.Join(runErr, err)
-	}
-	log.Info("sync finished", slog.Int64("portal_id", portalID),
-		slog.String("trigger", string(trigger)), slog.String("status", rep.Status), slog.Int("writes", rep.Writes),
-		slog.Duration("duration", rep.Duration), slog.Any("counts", rep.Counts))
-	return rep, runErr
+	return s.recorded(ctx, portalID, trigger, func(log *slog.Logger, rep *Report, held *[]int64) error {
+		pr := newProgress(ctx, s.store, log, portalID, rep.RunID, s.cfg.ProgressEvery)
+		return s.run(ctx, log, portalID, trigger, rep, held, pr)
+	}, "sync finished")
 }
 
 func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trigger Trigger, rep *Report, held *[]int64, pr *progress) error {
-	set, err := s.cfg.Settings.Settings(ctx, portalID)
+	set, lc, b24, err := s.open(ctx, portalID, rep.RunID)
 	if err != nil {
-		return fmt.Errorf("load settings: %w", err)
-	}
-	lc, err := s.cfg.NewLearn(ctx, portalID, set)
-	if err != nil {
-		return fmt.Errorf("learn client: %w", err)
-	}
-	if err := s.findLearnAPI(ctx, portalID, set, lc); err != nil {
 		return err
-	}
-	if set.FieldMap, err = s.fitFieldMap(ctx, portalID, rep.RunID, lc, set.FieldMap); err != nil {
-		return err
-	}
-	b24, err := s.cfg.NewBitrix24(ctx, portalID)
-	if err != nil {
-		return fmt.Errorf("bitrix24 client: %w", err)
 	}
 	org := newOrgRead(ctx, b24, s.tracer)
 	org.codes = sourceCodes(set.FieldMap)
