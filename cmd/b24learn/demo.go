@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -79,16 +77,11 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	secretKeys := base64.StdEncoding.EncodeToString(key)
 
-	// The iSpring Learn account.
-	// MountBoth: the account URL (the listener) serves the API under /api/v2,
-	// as an account on its own domain does; a Host of api-learn.* gets it at the root.
-	ls := learnsim.New(learnsim.Options{Latency: 20 * time.Millisecond, Logger: log, Mount: learnsim.MountBoth})
-	learnSrv, learnURL, err := listen(ls.Handler())
+	// The iSpring Learn account, on a loopback port of its own.
+	srvs := newServers()
+	defer srvs.close()
+	learnURL, err := startLearnSim(srvs, "127.0.0.1:0", "", "Demo Company", learnsim.Options{Latency: 20 * time.Millisecond, Logger: log})
 	if err != nil {
-		return fmt.Errorf("start learn simulator: %w", err)
-	}
-	defer learnSrv.Close()
-	if _, err := ls.AddAccount(learnsim.AccountOptions{URL: learnURL, Email: demoLearnEmail, Password: demoLearnPassword, RootName: "Demo Company"}); err != nil {
 		return err
 	}
 
@@ -142,14 +135,14 @@ b24learn demo is running. Open:
   1. Bitrix24 portal (the app opens in its iframe; install, then fill the settings):
      %s
   2. iSpring Learn account, as the simulator sees it:
-     %s/_sim/account?url=%s
+     %s
      (enter in the settings: Learn URL %s, e-mail %s, password %s)
   3. Manager console (activate the portal after sending the activation request):
      %s/manager   sign in as %s / %s
 
 Scheduled syncs run every %s in the demo; "Sync now" runs one at once.
 Press Ctrl-C to stop.
-`, portal.PageURL(), learnURL, url.QueryEscape(learnURL), learnURL, demoLearnEmail, demoLearnPassword,
+`, portal.PageURL(), learnSimView(learnURL), learnURL, demoLearnEmail, demoLearnPassword,
 				appURL, demoManagerEmail, demoManagerPassword, *slotEvery)
 		},
 	})
@@ -207,15 +200,4 @@ func addDemoManager(ctx context.Context, dbURL string) error {
 		return nil
 	}
 	return err
-}
-
-// listen serves h on a loopback port and returns its base URL.
-func listen(h http.Handler) (*http.Server, string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return srv, "http://" + ln.Addr().String(), nil
 }

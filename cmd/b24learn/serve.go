@@ -107,11 +107,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 		return err
 	}
 
-	errc := make(chan error, 3)
-	var httpServer *http.Server
+	srvs := newServers()
 	addr := ""
 	if !o.noHTTP {
-		httpServer = &http.Server{
+		addr, err = srvs.start("http", cfg.HTTPAddr, &http.Server{
 			Handler: server.New(server.Deps{
 				Log: log, Config: cfg, Pool: pool, River: riverClient, Metrics: m, Clients: clients, Context: ctx, Tracer: tr.provider,
 			}),
@@ -120,39 +119,23 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 			WriteTimeout:      60 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		}
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		})
 		if err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+			return err
 		}
-		addr = ln.Addr().String()
 		log.Info("http listening", "addr", addr)
-		go func() {
-			if err := httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("http: %w", err)
-			}
-		}()
 	}
 	// The private metrics listener runs in every role: workers export job
 	// and queue metrics too.
-	var metricsServer *http.Server
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
-		metricsServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		maddr, err := srvs.start("metrics http", cfg.MetricsAddr, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second})
 		if err != nil {
-			if httpServer != nil {
-				_ = httpServer.Close()
-			}
-			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+			srvs.close()
+			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
-		log.Info("metrics listening", "addr", ln.Addr().String())
-		go func() {
-			if err := metricsServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("metrics http: %w", err)
-			}
-		}()
+		log.Info("metrics listening", "addr", maddr)
 	}
 	if !o.noWorkers {
 		// Start gets a context of its own: cancelling ctx must not abort jobs
@@ -167,22 +150,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 		o.ready(addr)
 	}
 
-	var cause error
-	select {
-	case <-ctx.Done():
+	cause := srvs.wait(ctx)
+	if cause == nil {
 		log.Info("shutting down")
-	case cause = <-errc:
+	} else {
 		log.Error("stopping after error", "error", cause)
 	}
-	if httpServer != nil || metricsServer != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), httpDrainTimeout)
-		for _, srv := range []*http.Server{httpServer, metricsServer} {
-			if srv != nil {
-				_ = srv.Shutdown(sctx)
-			}
-		}
-		cancel()
-	}
+	srvs.shutdown(httpDrainTimeout)
 	if !o.noWorkers {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		err := riverClient.Stop(sctx)

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"b24learn/internal/bitrix24/b24sim"
@@ -56,49 +53,26 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// app's frame-ancestors and postMessage see the same origin as the page.
 	portal := bs.AddPortal(b24sim.PortalOptions{URL: "http://" + *portalAddr, Org: b24sim.GenerateOrg(*seed, *employees, *departments)})
 
-	// MountBoth: the account URL serves the API under /api/v2 (see demo.go).
-	ls := learnsim.New(learnsim.Options{Latency: *learnLatency, Logger: log, Hostile: hostile[*learnHostile], Mount: learnsim.MountBoth,
-		Faults: learnsim.Faults{ErrorRate: *learnErrors, RateLimitRate: *learnLimited, RetryAfter: time.Second}})
-	learnURL := "http://" + *learnAddr
-	if _, err := ls.AddAccount(learnsim.AccountOptions{URL: learnURL, Email: demoLearnEmail, Password: demoLearnPassword}); err != nil {
+	srvs := newServers()
+	learnURL, err := startLearnSim(srvs, *learnAddr, "http://"+*learnAddr, "", learnsim.Options{Latency: *learnLatency, Logger: log,
+		Hostile: hostile[*learnHostile], Faults: learnsim.Faults{ErrorRate: *learnErrors, RateLimitRate: *learnLimited, RetryAfter: time.Second}})
+	if err != nil {
 		return err
 	}
-
-	errc := make(chan error, 2)
-	servers := []*http.Server{}
-	for _, s := range []struct {
-		addr string
-		h    http.Handler
-	}{{*b24Addr, bs}, {*portalAddr, bs}, {*learnAddr, ls.Handler()}} {
-		ln, err := net.Listen("tcp", s.addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", s.addr, err)
+	for _, addr := range []string{*b24Addr, *portalAddr} {
+		if _, err := srvs.start("bitrix24 simulator", addr, &http.Server{Handler: bs, ReadHeaderTimeout: 10 * time.Second}); err != nil {
+			srvs.close()
+			return err
 		}
-		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
-		servers = append(servers, srv)
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-			}
-		}()
 	}
 	fmt.Fprintf(stdout, `Simulators running:
   Bitrix24 OAuth server (B24_OAUTH_URL): http://%s   client_id %s, client_secret %s
   Bitrix24 portal page:                  %s
   iSpring Learn account:                 %s   (%s / %s)
-  Learn simulator view:                  %s/_sim/account?url=%s
-`, *b24Addr, bs.ClientID(), bs.ClientSecret(), portal.PageURL(), learnURL, demoLearnEmail, demoLearnPassword,
-		learnURL, url.QueryEscape(learnURL))
+  Learn simulator view:                  %s
+`, *b24Addr, bs.ClientID(), bs.ClientSecret(), portal.PageURL(), learnURL, demoLearnEmail, demoLearnPassword, learnSimView(learnURL))
 
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, s := range servers {
-		_ = s.Shutdown(sctx)
-	}
+	err = srvs.wait(ctx)
+	srvs.shutdown(5 * time.Second)
 	return err
 }

@@ -247,19 +247,10 @@ func LatestRequest(ctx context.Context, db store.DBTX, portalID int64) (*Request
 // means all, portalID 0 every portal. The console is cross-tenant by design:
 // managers see every portal.
 func ListRequests(ctx context.Context, db store.DBTX, status string, portalID int64, limit int) ([]*Request, error) {
-	rows, err := db.Query(ctx, `SELECT `+requestColumns+`
+	return store.QueryAll(ctx, db, "list activation requests", scanRequest, `SELECT `+requestColumns+`
 		FROM activation_requests r JOIN portals p ON p.id = r.portal_id
 		WHERE ($1 = '' OR r.status = $1) AND ($2 = 0 OR r.portal_id = $2)
 		ORDER BY r.updated_at DESC, r.id DESC LIMIT $3`, status, portalID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list activation requests: %w", err)
-	}
-	// Appended to nil, not collected: no request stays nil for the callers.
-	out, err := pgx.AppendRows([]*Request(nil), rows, func(r pgx.CollectableRow) (*Request, error) { return scanRequest(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list activation requests: %w", err)
-	}
-	return out, nil
 }
 
 // ValidStatus says whether s is a request status.

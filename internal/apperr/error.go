@@ -48,27 +48,26 @@ func Errorf(code, format string, args ...any) *Error {
 // ErrorCode is err's code: EINTERNAL for anything that is not an *Error,
 // "" for nil.
 func ErrorCode(err error) string {
-	if err == nil {
-		return ""
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return EINTERNAL
+	return read(err, func(e *Error) string { return e.Code }, EINTERNAL)
 }
 
 // ErrorMessage is what the user may see of err: an *Error's message, or
 // "Internal error." for anything else.
 func ErrorMessage(err error) string {
+	return read(err, func(e *Error) string { return e.Message }, "Internal error.")
+}
+
+// read is field of the *Error in err's chain: "" for nil, other for an
+// error that is not an *Error (its text never reaches a user).
+func read(err error, field func(*Error) string, other string) string {
 	if err == nil {
 		return ""
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Message
+		return field(e)
 	}
-	return "Internal error."
+	return other
 }
 
 // ErrorFields are an *Error's field messages, or nil.

@@ -22,7 +22,7 @@ func InstallPortal(tb testing.TB, pool *pgxpool.Pool, kr *secret.Keyring, p *b24
 	tb.Helper()
 	tok := p.Install()
 	row, err := store.UpsertPortal(context.Background(), pool, kr, store.PortalInstall{
-		MemberID: tok.MemberID, Domain: tok.Domain, ClientEndpoint: tok.ClientEndpoint, ServerEndpoint: tok.ServerEndpoint,
+		PortalInfo:  store.PortalInfo{MemberID: tok.MemberID, Domain: tok.Domain, ClientEndpoint: tok.ClientEndpoint, ServerEndpoint: tok.ServerEndpoint},
 		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiresAt: tok.Expires,
 	})
 	if err != nil {

@@ -289,25 +289,9 @@ func (c *Client) Org(ctx context.Context, filter map[string]any) ([]Department, 
 // departmentsFrom follows department.get's next from offset start, one call per
 // page, for a portal that does not send a usable total.
 func (c *Client) departmentsFrom(ctx context.Context, start int) ([]Department, error) {
-	var out []Department
-	for {
-		env, err := c.CallEnvelope(ctx, "department.get", map[string]any{"start": start})
-		if err != nil {
-			return nil, fmt.Errorf("list departments: %w", err)
-		}
-		var page []Department
-		if err := decodeList(env.Result, &page); err != nil {
-			return nil, fmt.Errorf("list departments: decode: %w", err)
-		}
-		out = append(out, page...)
-		if !env.HasNext {
-			return out, nil
-		}
-		if env.Next <= start {
-			return nil, fmt.Errorf("list departments: next %d does not advance past %d", env.Next, start)
-		}
-		start = env.Next
-	}
+	return followNext[Department](ctx, c, "list departments", "department.get", start, true, func(start int) map[string]any {
+		return map[string]any{"start": start}
+	})
 }
 
 // dedupe keeps the first sighting of each department: offset pages overlap
@@ -328,24 +312,9 @@ func dedupe(ds []Department) []Department {
 // start=N. It exists as the baseline of BenchmarkListUsers (10,000 users: 200
 // requests); the app uses Users.
 func (c *Client) UsersPaged(ctx context.Context, filter map[string]any) ([]User, error) {
-	var out []User
-	start := 0
-	for {
-		env, err := c.CallEnvelope(ctx, "user.get", map[string]any{
-			"FILTER": cloneMap(filter), "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true, "start": start})
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		var page []User
-		if err := decodeList(env.Result, &page); err != nil {
-			return nil, fmt.Errorf("list users: decode: %w", err)
-		}
-		out = append(out, page...)
-		if !env.HasNext || env.Next <= start {
-			return out, nil
-		}
-		start = env.Next
-	}
+	return followNext[User](ctx, c, "list users", "user.get", 0, false, func(start int) map[string]any {
+		return map[string]any{"FILTER": cloneMap(filter), "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true, "start": start}
+	})
 }
 
 // UserSelect is the key of a user filter that is not a filter: its value

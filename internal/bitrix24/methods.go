@@ -52,6 +52,35 @@ func (c *Client) EventGet(ctx context.Context) ([]EventHandler, error) {
 	return hs, nil
 }
 
+// followNext lists method one call per page from offset start, as each
+// answer's next says, with the parameters params gives for that offset; what
+// names the listing in errors. A next that does not advance ends the listing,
+// or, when strict, fails it.
+func followNext[T any](ctx context.Context, c *Client, what, method string, start int, strict bool, params func(start int) map[string]any) ([]T, error) {
+	var out []T
+	for {
+		env, err := c.CallEnvelope(ctx, method, params(start))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		var page []T
+		if err := decodeList(env.Result, &page); err != nil {
+			return nil, fmt.Errorf("%s: decode: %w", what, err)
+		}
+		out = append(out, page...)
+		if !env.HasNext {
+			return out, nil
+		}
+		if env.Next <= start {
+			if !strict {
+				return out, nil
+			}
+			return nil, fmt.Errorf("%s: next %d does not advance past %d", what, env.Next, start)
+		}
+		start = env.Next
+	}
+}
+
 // decodeList decodes a list result that PHP may send as [] or as {"0":…}.
 func decodeList[T any](raw json.RawMessage, out *[]T) error {
 	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
@@ -110,21 +139,7 @@ func (f *UserField) UnmarshalJSON(b []byte) error {
 // ("ru", "en"). The method needs the user.userfield scope; without it the
 // answer is ErrInsufficientScope (docs/bitrix24-api.md, "Custom user fields").
 func (c *Client) UserFields(ctx context.Context, lang string) ([]UserField, error) {
-	var out []UserField
-	for start := 0; ; {
-		env, err := c.CallEnvelope(ctx, "user.userfield.list", map[string]any{
-			"order": map[string]any{"SORT": "ASC"}, "filter": map[string]any{"LANG": lang}, "start": start})
-		if err != nil {
-			return nil, fmt.Errorf("list user fields: %w", err)
-		}
-		var page []UserField
-		if err := decodeList(env.Result, &page); err != nil {
-			return nil, fmt.Errorf("list user fields: decode: %w", err)
-		}
-		out = append(out, page...)
-		if !env.HasNext || env.Next <= start {
-			return out, nil
-		}
-		start = env.Next
-	}
+	return followNext[UserField](ctx, c, "list user fields", "user.userfield.list", 0, false, func(start int) map[string]any {
+		return map[string]any{"order": map[string]any{"SORT": "ASC"}, "filter": map[string]any{"LANG": lang}, "start": start}
+	})
 }

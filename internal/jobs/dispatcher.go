@@ -17,15 +17,9 @@ import (
 )
 
 // DispatchArgs is the periodic job that turns due slots into sync jobs.
-type DispatchArgs struct{}
+type DispatchArgs struct{ periodicOnce }
 
 func (DispatchArgs) Kind() string { return "dispatch" }
-
-// InsertOpts keep at most one dispatch job waiting: ticks that pile up while
-// workers are busy are one tick.
-func (DispatchArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: waitingOnce}
-}
 
 // ScheduledSyncArgs is a scheduled sync; unique by (portal, slot) in every
 // state, completed included, so a slot runs exactly once.

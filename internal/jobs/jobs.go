@@ -68,6 +68,14 @@ func (PreviewArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 3, UniqueOpts: waitingOnce}
 }
 
+// periodicOnce, embedded in a periodic job's args, keeps at most one such
+// job waiting: ticks that pile up while workers are busy are one tick.
+type periodicOnce struct{}
+
+func (periodicOnce) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: waitingOnce}
+}
+
 // waitingOnce makes a job unique among those not yet finished.
 var waitingOnce = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,

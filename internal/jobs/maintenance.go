@@ -15,13 +15,9 @@ import (
 // MaintenanceArgs is the hourly clean-up: run reports past their retention,
 // the call log past its seven days, and rate-limit counters that limit
 // nothing any more.
-type MaintenanceArgs struct{}
+type MaintenanceArgs struct{ periodicOnce }
 
 func (MaintenanceArgs) Kind() string { return "maintenance" }
-
-func (MaintenanceArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: waitingOnce}
-}
 
 // MaintenanceWorker deletes expired data.
 type MaintenanceWorker struct {

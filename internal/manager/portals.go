@@ -109,16 +109,8 @@ func ListPortalsIn(ctx context.Context, db store.DBTX, filter string, limit int)
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrBadFilter, filter)
 	}
-	rows, err := db.Query(ctx, portalQuery+` WHERE `+where+` ORDER BY p.created_at DESC, p.id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list portals: %w", err)
-	}
-	// Appended to nil, not collected: no portal stays nil for the callers.
-	out, err := pgx.AppendRows([]*PortalRow(nil), rows, func(r pgx.CollectableRow) (*PortalRow, error) { return scanPortalRow(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list portals: %w", err)
-	}
-	return out, nil
+	return store.QueryAll(ctx, db, "list portals", scanPortalRow,
+		portalQuery+` WHERE `+where+` ORDER BY p.created_at DESC, p.id DESC LIMIT $1`, limit)
 }
 
 // GetPortal loads one portal for the console.

@@ -35,52 +35,45 @@ type Metrics struct {
 
 // New registers the collectors, including Go runtime and process metrics.
 func New() *Metrics {
-	m := &Metrics{
-		Registry: prometheus.NewRegistry(),
-		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "b24learn_http_requests_total",
-			Help: "HTTP requests by route pattern, method and status code.",
-		}, []string{"route", "method", "code"}),
-		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "b24learn_http_request_duration_seconds",
-			Help:    "HTTP request duration by route pattern.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"route"}),
-		Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "b24learn_jobs_total",
-			Help: "River jobs worked by kind and outcome (completed, failed, cancelled, snoozed).",
-		}, []string{"kind", "outcome"}),
-		JobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "b24learn_job_duration_seconds",
-			Help:    "River job run duration by kind.",
-			Buckets: []float64{.01, .05, .1, .5, 1, 5, 15, 60, 300, 1800},
-		}, []string{"kind"}),
-		Syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "b24learn_syncs_total",
-			Help: "Sync runs by trigger (scheduled, manual, approved, preview) and result (succeeded, partial, held, failed, previewed).",
-		}, []string{"trigger", "result"}),
-		SyncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "b24learn_sync_duration_seconds",
-			Help:    "Sync run duration by trigger.",
-			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200},
-		}, []string{"trigger"}),
-		SyncObjects: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "b24learn_sync_objects_total",
-			Help: "Objects handled by sync runs (previews excluded) by kind (user, department) and action (create, update, move, deactivate, reactivate, set_supervisor, link, refused, failed, held).",
-		}, []string{"kind", "action"}),
-		B24Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "b24learn_b24_refused_total",
-			Help: "Bitrix24 frame POSTs and app events refused before any OAuth call, by reason (malformed, address_limit, portal_limit, unknown_limit, unknown_portal).",
-		}, []string{"reason"}),
-	}
+	m := &Metrics{Registry: prometheus.NewRegistry()}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.HTTPRequests, m.HTTPDuration, m.Jobs, m.JobDuration,
-		m.Syncs, m.SyncDuration, m.SyncObjects,
-		m.B24Refused,
 	)
+	m.HTTPRequests = m.counter("b24learn_http_requests_total",
+		"HTTP requests by route pattern, method and status code.", "route", "method", "code")
+	m.HTTPDuration = m.histogram("b24learn_http_request_duration_seconds",
+		"HTTP request duration by route pattern.", prometheus.DefBuckets, "route")
+	m.Jobs = m.counter("b24learn_jobs_total",
+		"River jobs worked by kind and outcome (completed, failed, cancelled, snoozed).", "kind", "outcome")
+	m.JobDuration = m.histogram("b24learn_job_duration_seconds",
+		"River job run duration by kind.", []float64{.01, .05, .1, .5, 1, 5, 15, 60, 300, 1800}, "kind")
+	m.Syncs = m.counter("b24learn_syncs_total",
+		"Sync runs by trigger (scheduled, manual, approved, preview) and result (succeeded, partial, held, failed, previewed).",
+		"trigger", "result")
+	m.SyncDuration = m.histogram("b24learn_sync_duration_seconds",
+		"Sync run duration by trigger.", []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200}, "trigger")
+	m.SyncObjects = m.counter("b24learn_sync_objects_total",
+		"Objects handled by sync runs (previews excluded) by kind (user, department) and action (create, update, move, deactivate, reactivate, set_supervisor, link, refused, failed, held).",
+		"kind", "action")
+	m.B24Refused = m.counter("b24learn_b24_refused_total",
+		"Bitrix24 frame POSTs and app events refused before any OAuth call, by reason (malformed, address_limit, portal_limit, unknown_limit, unknown_portal).",
+		"reason")
 	return m
+}
+
+// counter registers a counter vector with the given labels.
+func (m *Metrics) counter(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	m.Registry.MustRegister(c)
+	return c
+}
+
+// histogram registers a histogram vector with the given buckets and labels.
+func (m *Metrics) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	m.Registry.MustRegister(h)
+	return h
 }
 
 // Handler serves the registry in Prometheus text format.

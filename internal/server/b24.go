@@ -189,8 +189,8 @@ func (s *Server) installPortal(ctx context.Context, req bitrix24.AppRequest, v v
 		lang = "en"
 	}
 	p, err := store.UpsertPortal(ctx, s.pool, s.cfg.Keyring, store.PortalInstall{
-		MemberID: tok.MemberID, Domain: v.domain, ClientEndpoint: tok.ClientEndpoint,
-		ServerEndpoint: bitrix24.ServerEndpoint(v.oauth.URL), Scope: tok.Scope, Lang: lang,
+		PortalInfo: store.PortalInfo{MemberID: tok.MemberID, Domain: v.domain, ClientEndpoint: tok.ClientEndpoint,
+			ServerEndpoint: bitrix24.ServerEndpoint(v.oauth.URL), Scope: tok.Scope, Lang: lang},
 		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenExpiresAt: tok.Expires,
 		ApplicationToken: req.ApplicationToken,
 	})

@@ -102,8 +102,8 @@ func (e *settingsEnv) checkCalls() []learn.Credentials {
 func (e *settingsEnv) addPortal(member, lang string) store.Portal {
 	e.t.Helper()
 	p, err := store.UpsertPortal(context.Background(), e.pool, e.kr, store.PortalInstall{
-		MemberID: member, Domain: member + ".bitrix24.com", ClientEndpoint: "https://" + member + ".bitrix24.com/rest/",
-		Lang: lang, AccessToken: "a-" + member, RefreshToken: "r-" + member, TokenExpiresAt: time.Now().Add(time.Hour),
+		PortalInfo:  store.PortalInfo{MemberID: member, Domain: member + ".bitrix24.com", ClientEndpoint: "https://" + member + ".bitrix24.com/rest/", Lang: lang},
+		AccessToken: "a-" + member, RefreshToken: "r-" + member, TokenExpiresAt: time.Now().Add(time.Hour),
 	})
 	if err != nil {
 		e.t.Fatal(err)

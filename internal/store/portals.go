@@ -25,13 +25,8 @@ const (
 // Portal is one Bitrix24 portal (tenant) without its secrets; the tokens stay
 // encrypted in the row and are read only by the code that uses them.
 type Portal struct {
-	ID              int64
-	MemberID        string
-	Domain          string
-	ClientEndpoint  string
-	ServerEndpoint  string
-	Scope           string
-	Lang            string
+	ID int64
+	PortalInfo
 	InstallState    string
 	ActivationState string
 	NeedsReconnect  bool
@@ -59,14 +54,21 @@ func (p Portal) Origin() string {
 // Installed reports whether the app is currently installed on the portal.
 func (p Portal) Installed() bool { return p.InstallState == InstallInstalled }
 
+// PortalInfo is what an install verified by the OAuth server says of the
+// portal: who it is, where it answers, the app's scope and the portal's
+// language. Each install stores it again; Portal reads it back.
+type PortalInfo struct {
+	MemberID       string
+	Domain         string
+	ClientEndpoint string
+	ServerEndpoint string
+	Scope          string
+	Lang           string
+}
+
 // PortalInstall is what an install verified by the OAuth server stores.
 type PortalInstall struct {
-	MemberID         string
-	Domain           string
-	ClientEndpoint   string
-	ServerEndpoint   string
-	Scope            string
-	Lang             string
+	PortalInfo
 	AccessToken      string
 	RefreshToken     string
 	TokenExpiresAt   time.Time

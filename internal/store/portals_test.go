@@ -30,8 +30,8 @@ func testKeyring(t *testing.T) *secret.Keyring {
 
 func install(member, appToken string) store.PortalInstall {
 	return store.PortalInstall{
-		MemberID: member, Domain: "acme.bitrix24.com", ClientEndpoint: "https://acme.bitrix24.com/rest/",
-		ServerEndpoint: "https://oauth.bitrix.info/rest/", Scope: "user_basic,department", Lang: "de",
+		PortalInfo: store.PortalInfo{MemberID: member, Domain: "acme.bitrix24.com", ClientEndpoint: "https://acme.bitrix24.com/rest/",
+			ServerEndpoint: "https://oauth.bitrix.info/rest/", Scope: "user_basic,department", Lang: "de"},
 		AccessToken: "access-" + member, RefreshToken: "refresh-" + member,
 		TokenExpiresAt: time.Now().Add(time.Hour).Truncate(time.Second), ApplicationToken: appToken,
 	}

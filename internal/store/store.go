@@ -32,6 +32,20 @@ type DBTX interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// QueryAll runs sql on db and scans every row with scan; what names the list
+// in the errors. No rows is a nil slice.
+func QueryAll[T any](ctx context.Context, db DBTX, what string, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	out, err := pgx.AppendRows([]T(nil), rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 // migrationLock is the advisory lock key that serialises migrate runs across
 // processes ("b24l" in ASCII).
 const migrationLock int64 = 0x6232346c

@@ -67,17 +67,13 @@ type LicenceWait struct {
 // LicenceWaits lists the portal's users waiting for a licence, longest
 // waiting first.
 func (s *Store) LicenceWaits(ctx context.Context, portalID int64) ([]LicenceWait, error) {
-	out, err := store.QueryAll(ctx, s.pool, func(r pgx.Row) (LicenceWait, error) {
+	return store.QueryAll(ctx, s.pool, "read licence waits", func(r pgx.Row) (LicenceWait, error) {
 		var w LicenceWait
 		err := r.Scan(&w.B24ID, &w.Since, &w.Tried)
 		return w, err
 	}, `SELECT b24_id, licence_wait_since, coalesce(licence_tried_at, 'epoch'::timestamptz)
 		FROM sync_mappings WHERE portal_id = $1 AND kind = 'user' AND licence_wait_since IS NOT NULL
 		ORDER BY licence_wait_since, b24_id`, portalID)
-	if err != nil {
-		return nil, fmt.Errorf("read licence waits: %w", err)
-	}
-	return out, nil
 }
 
 // SetLicenceWaits records the run's outcome: exactly the users in waiting

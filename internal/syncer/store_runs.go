@@ -195,12 +195,8 @@ func (s *Store) Run(ctx context.Context, portalID, runID int64) (RunRecord, erro
 
 // Runs lists the portal's latest runs, newest first.
 func (s *Store) Runs(ctx context.Context, portalID int64, limit int) ([]RunRecord, error) {
-	out, err := store.QueryAll(ctx, s.pool, scanRun, `SELECT `+runColumns+` FROM sync_runs WHERE portal_id = $1
+	return store.QueryAll(ctx, s.pool, "read runs", scanRun, `SELECT `+runColumns+` FROM sync_runs WHERE portal_id = $1
 		ORDER BY started_at DESC, id DESC LIMIT $2`, portalID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read runs: %w", err)
-	}
-	return out, nil
 }
 
 // LatestHeld returns the newest held run not yet released by an approved
@@ -236,12 +232,8 @@ func (s *Store) RunItems(ctx context.Context, portalID, runID int64) ([]RunItem,
 // runItems reads a run's report rows, at most *limit of them when limit is
 // set (LIMIT NULL is no limit).
 func (s *Store) runItems(ctx context.Context, portalID, runID int64, limit *int) ([]RunItem, error) {
-	out, err := store.QueryAll(ctx, s.pool, scanRunItem, `SELECT id, run_id, kind, b24_id, learn_id, action, before, after, reason, status
+	return store.QueryAll(ctx, s.pool, "read run items", scanRunItem, `SELECT id, run_id, kind, b24_id, learn_id, action, before, after, reason, status
 		FROM sync_run_items WHERE portal_id = $1 AND run_id = $2 ORDER BY id LIMIT $3`, portalID, runID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read run items: %w", err)
-	}
-	return out, nil
 }
 
 func scanRunItem(r pgx.Row) (RunItem, error) {

@@ -109,10 +109,6 @@ func Resolve(ctx context.Context, db store.DBTX, id int64, state, reason string)
 
 // List returns the portal's newest events.
 func List(ctx context.Context, db store.DBTX, portalID int64, limit int) ([]Event, error) {
-	out, err := store.QueryAll(ctx, db, scanEvent, `SELECT `+eventColumns+` FROM uninstall_events
+	return store.QueryAll(ctx, db, "list uninstall events", scanEvent, `SELECT `+eventColumns+` FROM uninstall_events
 		WHERE portal_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2`, portalID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list uninstall events: %w", err)
-	}
-	return out, nil
 }

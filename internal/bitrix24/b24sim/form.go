@@ -55,10 +55,8 @@ func phpForm(raw string) (tree map[string]any, order map[string][]string, err er
 			tree[name] = val
 			continue
 		}
-		node, ok := tree[name].(map[string]any)
-		if !ok {
-			node = map[string]any{}
-			tree[name] = node
+		node, made := level(tree, name)
+		if made {
 			order[name] = nil
 		}
 		for i, seg := range path {
@@ -72,15 +70,22 @@ func phpForm(raw string) (tree map[string]any, order map[string][]string, err er
 				node[seg] = val
 				break
 			}
-			child, ok := node[seg].(map[string]any)
-			if !ok {
-				child = map[string]any{}
-				node[seg] = child
-			}
-			node = child
+			node, _ = level(node, seg)
 		}
 	}
 	return tree, order, nil
+}
+
+// level is m[key] as a nested level; when it is not one (absent, or a leaf
+// that a later key nests under, as PHP replaces it) a new level takes its
+// place and made is true.
+func level(m map[string]any, key string) (_ map[string]any, made bool) {
+	if n, ok := m[key].(map[string]any); ok {
+		return n, false
+	}
+	n := map[string]any{}
+	m[key] = n
+	return n, true
 }
 
 // phpKey splits "name[a][b]" into "name" and ["a", "b"]. Text after the last

@@ -54,43 +54,37 @@ func (p *Portal) Tokens(userID int64) (Token, error) {
 // FinishInstall is BX24.installFinish(): the app counts as installed, and
 // ONAPPINSTALL goes to the handlers bound meanwhile.
 func (p *Portal) FinishInstall(ctx context.Context) {
-	s := p.sim
-	s.mu.Lock()
-	if p.state != stateInstalling {
-		s.mu.Unlock()
-		return
-	}
-	p.state = stateInstalled
-	tok := s.issue(p, p.adminLocked())
-	form := p.eventForm("ONAPPINSTALL", url.Values{
-		"data[VERSION]": {strconv.Itoa(p.version)}, "data[ACTIVE]": {"Y"}, "data[INSTALLED]": {"Y"}, "data[LANGUAGE_ID]": {p.lang},
-	}, &tok)
-	targets := p.handlersFor("ONAPPINSTALL")
-	s.mu.Unlock()
-	p.send(ctx, targets, form)
+	p.emit(ctx, func() ([]string, url.Values) {
+		if p.state != stateInstalling {
+			return nil, nil
+		}
+		p.state = stateInstalled
+		tok := p.sim.issue(p, p.adminLocked())
+		return p.handlersFor("ONAPPINSTALL"), p.eventForm("ONAPPINSTALL", url.Values{
+			"data[VERSION]": {strconv.Itoa(p.version)}, "data[ACTIVE]": {"Y"}, "data[INSTALLED]": {"Y"}, "data[LANGUAGE_ID]": {p.lang},
+		}, &tok)
+	})
 }
 
 // Update installs a new app version: bindings are dropped (docs/bitrix24-api.md, "Events"),
 // the application_token changes and ONAPPUPDATE goes to the handlers bound
 // before the update.
 func (p *Portal) Update(ctx context.Context) {
-	s := p.sim
-	s.mu.Lock()
-	if p.state != stateInstalled {
-		s.mu.Unlock()
-		return
-	}
-	prev := p.version
-	p.version++
-	p.appToken = newHex(16)
-	tok := s.issue(p, p.adminLocked())
-	form := p.eventForm("ONAPPUPDATE", url.Values{
-		"data[VERSION]": {strconv.Itoa(p.version)}, "data[PREVIOUS_VERSION]": {strconv.Itoa(prev)}, "data[LANGUAGE_ID]": {p.lang},
-	}, &tok)
-	targets := p.handlersFor("ONAPPUPDATE")
-	p.bindings = nil
-	s.mu.Unlock()
-	p.send(ctx, targets, form)
+	p.emit(ctx, func() ([]string, url.Values) {
+		if p.state != stateInstalled {
+			return nil, nil
+		}
+		prev := p.version
+		p.version++
+		p.appToken = newHex(16)
+		tok := p.sim.issue(p, p.adminLocked())
+		form := p.eventForm("ONAPPUPDATE", url.Values{
+			"data[VERSION]": {strconv.Itoa(p.version)}, "data[PREVIOUS_VERSION]": {strconv.Itoa(prev)}, "data[LANGUAGE_ID]": {p.lang},
+		}, &tok)
+		targets := p.handlersFor("ONAPPUPDATE")
+		p.bindings = nil
+		return targets, form
+	})
 }
 
 // SetAfterUninstall changes how the tokens of an uninstalled app are refused.
@@ -106,47 +100,44 @@ func (p *Portal) SetAfterUninstall(a AfterUninstall) {
 // APPLICATION_NOT_FOUND, refresh invalid_grant). Bitrix24 revokes the tokens
 // before it sends the event, and so does the simulator.
 func (p *Portal) Uninstall(ctx context.Context, clean bool) {
-	s := p.sim
-	s.mu.Lock()
-	if p.state == stateNone {
-		s.mu.Unlock()
-		return
-	}
-	var targets []string
-	var form url.Values
-	if p.state == stateInstalled {
-		c := "0"
-		if clean {
-			c = "1"
+	p.emit(ctx, func() (targets []string, form url.Values) {
+		if p.state == stateNone {
+			return nil, nil
 		}
-		form = p.eventForm("ONAPPUNINSTALL", url.Values{"data[LANGUAGE_ID]": {p.lang}, "data[CLEAN]": {c}}, nil)
-		targets = p.handlersFor("ONAPPUNINSTALL")
-	}
-	p.state = stateNone
-	p.bindings = nil
-	p.appToken = ""
-	s.mu.Unlock()
-	p.send(ctx, targets, form)
+		if p.state == stateInstalled {
+			c := "0"
+			if clean {
+				c = "1"
+			}
+			form = p.eventForm("ONAPPUNINSTALL", url.Values{"data[LANGUAGE_ID]": {p.lang}, "data[CLEAN]": {c}}, nil)
+			targets = p.handlersFor("ONAPPUNINSTALL")
+		}
+		p.state = stateNone
+		p.bindings = nil
+		p.appToken = ""
+		return targets, form
+	})
 }
 
 // SendEvent delivers an arbitrary event (e.g. ONUSERADD) to bound handlers,
 // with an auth block of userID's tokens minus the refresh token.
 func (p *Portal) SendEvent(ctx context.Context, event string, data url.Values, userID int64) {
-	s := p.sim
-	s.mu.Lock()
-	if p.state != stateInstalled {
-		s.mu.Unlock()
-		return
-	}
-	tok := s.issue(p, userID)
-	tok.RefreshToken = ""
-	form := p.eventForm(strings.ToUpper(event), data, &tok)
-	targets := p.handlersFor(strings.ToUpper(event))
-	s.mu.Unlock()
-	p.send(ctx, targets, form)
+	p.emit(ctx, func() ([]string, url.Values) {
+		if p.state != stateInstalled {
+			return nil, nil
+		}
+		tok := p.sim.issue(p, userID)
+		tok.RefreshToken = ""
+		return p.handlersFor(strings.ToUpper(event)), p.eventForm(strings.ToUpper(event), data, &tok)
+	})
 }
 
-func (p *Portal) send(ctx context.Context, targets []string, form url.Values) {
+// emit runs change under s.mu, then, with the lock released, delivers the
+// event form it returns to its targets (none: nothing is sent).
+func (p *Portal) emit(ctx context.Context, change func() (targets []string, form url.Values)) {
+	p.sim.mu.Lock()
+	targets, form := change()
+	p.sim.mu.Unlock()
 	for _, h := range targets {
 		p.sim.deliver(ctx, p, h, form)
 	}
