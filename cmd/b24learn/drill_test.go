@@ -376,7 +376,10 @@ func TestDrillGracefulShutdownHandsSyncBack(t *testing.T) {
 		t.Skip("drill")
 	}
 	t.Parallel()
-	d := newDrill(t, drillOptions{employees: 3000, learnLatency: 3 * time.Millisecond})
+	// 40 ms per Learn answer: the ~2,700 writes left after the first 300 take
+	// seconds even at the write ceiling, so the sync is still running when the
+	// 1 s shutdown timeout ends (at 3 ms it could finish inside it).
+	d := newDrill(t, drillOptions{employees: 3000, learnLatency: 40 * time.Millisecond})
 	a := d.serve(d.dbURL, "SHUTDOWN_TIMEOUT=1s")
 	id := d.syncNow()
 	d.waitFor("writes under way", 3*time.Minute, func() bool { return d.learn.Counts(d.learnURL).Writes > 300 })
