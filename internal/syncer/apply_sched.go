@@ -135,7 +135,8 @@ func (s *scheduler) fail(err error) {
 	s.mu.Unlock()
 }
 
-// done counts step i towards its gates and wakes the workers.
+// done counts step i towards its gates and wakes a worker per step that
+// became ready (every worker once there is nothing left to wait for).
 func (s *scheduler) done(i int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,11 +145,14 @@ func (s *scheduler) done(i int) {
 		if g.left--; g.left == 0 {
 			for _, w := range g.waiters {
 				heap.Push(&s.ready, w)
+				s.cond.Signal()
 			}
 			g.waiters = nil
 		}
 	}
-	s.cond.Broadcast()
+	if s.started == s.total || s.running == 0 || s.err != nil {
+		s.cond.Broadcast()
+	}
 }
 
 // readyHeap is a min-heap of step indexes.
