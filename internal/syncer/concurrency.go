@@ -25,11 +25,9 @@ const (
 
 // writeLimit gives a client that can take one the account's shared limiter,
 // started where the account's last run (in any process) left it, and
-// returns how many steps the applier runs at once: four times the ceiling,
-// since a step's worker waits for its record to be durable and a group
-// commit on a loaded host can take longer than a write (at twice the ceiling
-// a 10,000 first sync held about 29.5 of 32 writes in flight, at four times
-// 31.2). A client without a limiter runs at the fixed Parallelism.
+// returns how many steps the applier runs at once: enough to keep the
+// limiter's ceiling busy while some workers record their steps. A client
+// without a limiter runs at the fixed Parallelism.
 func (s *Syncer) writeLimit(ctx context.Context, account string, lc Learn) (int, *learn.Limiter, error) {
 	wl, ok := lc.(writeLimited)
 	if !ok || account == "" {
@@ -47,7 +45,7 @@ func (s *Syncer) writeLimit(ctx context.Context, account string, lc Learn) (int,
 		lim = s.cfg.Limiters.Get(account, start)
 		wl.LimitWrites(lim)
 	}
-	return 4 * lim.Max(), lim, nil
+	return 2 * lim.Max(), lim, nil
 }
 
 // reportConcurrency puts the run's write concurrency into the report and
