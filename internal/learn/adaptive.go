@@ -93,13 +93,26 @@ type Limiter struct {
 	winMin    time.Duration
 	winN      int
 	ewma      float64 // of latency, in ns
-	hold      int     // after a drop: the limit stays at most hold until holdUntil
+	// After a drop the limit stays at most hold until holdUntil; hold is
+	// also the concurrency WithoutProbe writes stay under, and follows the
+	// limit (less one) once it has stood above hold a further probe wait
+	// without a refusal (the server's capacity grew).
+	hold      int
 	holdUntil time.Time
 	dropAt    time.Time // last decrease on a drop, and the Retry-After it came with
 	dropWait  time.Duration
-	okEpoch   bool      // a request sent since the last decrease succeeded
-	paused    time.Time // no permits before this (the server asked to wait)
-	st        LimiterStats
+	// dropInflight: requests in flight when the requests the last drop
+	// answered were sent (the fewest among its round's refused ones);
+	// dropEpoch is the epoch that drop began, dropSlow whether it ended
+	// slow start.
+	dropInflight int
+	dropEpoch    int
+	dropSlow     bool
+	// retryAfter is the last Retry-After a 429 or 503 named (ProbeHorizon).
+	retryAfter time.Duration
+	okEpoch    bool      // a request sent since the last decrease succeeded
+	paused     time.Time // no permits before this (the server asked to wait)
+	st         LimiterStats
 }
 
 // NewLimiter returns a limiter at o.Initial.
@@ -138,6 +151,21 @@ func (l *Limiter) Stats() LimiterStats {
 	return s
 }
 
+// ProbeHorizon is how many writes the limiter expects to send within the
+// Retry-After of the last 429 or 503 (a quarter more, for the retries'
+// jitter and the last round trips), 0 before any refusal that named one. A
+// write refused on a probe above the server's concurrency is repeated only
+// after that wait, so a batch with fewer writes left than this would end
+// later, not sooner, for probing: its last writes go out WithoutProbe.
+func (l *Limiter) ProbeHorizon() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.hold == 0 || l.retryAfter <= 0 || l.ewma <= 0 {
+		return 0
+	}
+	return int(math.Ceil(1.25 * l.limit * float64(l.retryAfter) / l.ewma))
+}
+
 // PausedUntil is when permits are given again after the server asked to
 // wait; zero or past when they are given now.
 func (l *Limiter) PausedUntil() time.Time {
@@ -153,6 +181,7 @@ type Permit struct {
 	epoch    int
 	inflight int // requests in flight with this one, when it was given
 	limit    int
+	noProbe  bool // given under WithoutProbe: its answer does not grow the limit past hold
 	once     sync.Once
 }
 
@@ -162,27 +191,49 @@ func (p *Permit) Limit() int { return p.limit }
 // TryAcquire gives a permit if one is free now; otherwise it returns how long
 // the server asked to wait (0 when the limit is full: wait for a Done).
 func (l *Limiter) TryAcquire() (*Permit, time.Duration) {
+	return l.tryAcquire(false)
+}
+
+type noProbeKey struct{}
+
+// WithoutProbe marks the writes made with ctx as ones that should not probe
+// above the concurrency a refusal last showed the server takes: the last
+// writes of a batch, whose refusal would end the batch only after the
+// server's Retry-After (see Limiter.ProbeHorizon). Before any refusal it
+// changes nothing.
+func WithoutProbe(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noProbeKey{}, true)
+}
+
+func withoutProbe(ctx context.Context) bool {
+	v, _ := ctx.Value(noProbeKey{}).(bool)
+	return v
+}
+
+func (l *Limiter) tryAcquire(noProbe bool) (*Permit, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	if now.Before(l.paused) {
 		return nil, l.paused.Sub(now)
 	}
-	if l.inflight >= int(l.limit) {
+	if l.inflight >= int(l.limit) || noProbe && l.hold > 0 && l.inflight >= l.hold {
 		return nil, 0
 	}
 	l.inflight++
 	l.st.Requests++
-	return &Permit{l: l, start: now, epoch: l.epoch, inflight: l.inflight, limit: int(l.limit)}, 0
+	return &Permit{l: l, start: now, epoch: l.epoch, inflight: l.inflight, limit: int(l.limit), noProbe: noProbe}, 0
 }
 
-// Acquire waits for a permit.
+// Acquire waits for a permit (under the last refusal's concurrency when ctx
+// comes from WithoutProbe).
 func (l *Limiter) Acquire(ctx context.Context) (*Permit, error) {
+	noProbe := withoutProbe(ctx)
 	for {
 		l.mu.Lock()
 		wake := l.wake
 		l.mu.Unlock()
-		p, wait := l.TryAcquire()
+		p, wait := l.tryAcquire(noProbe)
 		if p != nil {
 			return p, nil
 		}
@@ -242,18 +293,35 @@ func (l *Limiter) dropped(p *Permit, o Outcome, now time.Time) {
 		l.st.Throttled++
 	}
 	if p.epoch != l.epoch {
-		return // sent before the last decrease, which already answered it
+		// Sent before the last decrease, which already answered it. When it
+		// is another refusal of the requests that decrease answered, the
+		// fewest in flight among them is the concurrency refused (in slow
+		// start, one more than the server took).
+		if p.epoch == l.dropEpoch-1 {
+			l.dropInflight = min(l.dropInflight, p.inflight)
+			if l.dropSlow {
+				l.hold = min(l.hold, max(p.inflight-1, 1))
+				l.limit = min(l.limit, float64(l.hold))
+			}
+		}
+		return
 	}
-	// Refused again within the wait the server named, and nothing sent
-	// under the lowered limit got through: it is not the concurrency (under
-	// a cap most requests pass), the server wants a pause.
-	if !l.dropAt.IsZero() && now.Before(l.dropAt.Add(max(l.dropWait, o.RetryAfter))) && o.RetryAfter > 0 && !l.okEpoch {
+	// Refused again within the wait the server named, with fewer requests
+	// in flight than the refusal before (or alone), and nothing sent under
+	// the lowered limit got through: it is not the concurrency (under a cap
+	// most requests pass), the server wants a pause. A refusal with as many
+	// in flight or more says only that the lowered limit is still above the
+	// cap (right after a burst, or a limit that grew past what was used).
+	fewer := p.inflight < l.dropInflight || p.inflight == 1
+	if !l.dropAt.IsZero() && now.Before(l.dropAt.Add(max(l.dropWait, o.RetryAfter))) && o.RetryAfter > 0 && !l.okEpoch && fewer {
 		l.paused = now.Add(o.RetryAfter)
 	}
+	l.dropInflight = p.inflight
 	// In slow start the requests of a round went out together, so the place
 	// of the refused one among them is how many the server took; later the
 	// limit it was sent under is what met the cap (its place among the
 	// requests in flight says little: answers and new requests interleave).
+	l.dropSlow = l.slowStart
 	if l.slowStart {
 		l.hold = max(p.inflight-1, 1)
 	} else {
@@ -261,11 +329,15 @@ func (l *Limiter) dropped(p *Permit, o Outcome, now time.Time) {
 	}
 	l.holdUntil = now.Add(l.probeWait())
 	l.dropAt, l.dropWait = now, o.RetryAfter
+	if o.RetryAfter > 0 {
+		l.retryAfter = o.RetryAfter
+	}
 	f := dropFactor
 	if o.Throttled {
 		f = throttleFactor
 	}
 	l.decrease(f)
+	l.dropEpoch = l.epoch
 	// Never above what the server was seen to refuse (slow start may have
 	// overshot it by far more than the gentle factor takes back).
 	l.limit = min(l.limit, float64(l.hold))
@@ -307,6 +379,9 @@ func (l *Limiter) sample(p *Permit, rtt time.Duration) {
 	} else {
 		l.ewma += ewmaWeight * (float64(rtt) - l.ewma)
 	}
+	if l.hold > 0 && int(l.limit)-1 > l.hold && l.now().After(l.holdUntil.Add(l.probeWait())) {
+		l.hold = int(l.limit) - 1
+	}
 	// Below minFloor latency is scheduling noise (a server on the same
 	// host), not a queue: a fraction of a millisecond more is not "twice".
 	floor := float64(max(l.floor, minFloor))
@@ -315,9 +390,11 @@ func (l *Limiter) sample(p *Permit, rtt time.Duration) {
 		if p.epoch == l.epoch {
 			l.decrease(slowFactor)
 		}
-	case float64(rtt) <= growTolerance*floor && 2*max(p.inflight, l.inflight) >= int(l.limit):
+	case float64(rtt) <= growTolerance*floor && 2*max(p.inflight, l.inflight) >= int(l.limit) &&
+		!(p.noProbe && l.hold > 0 && int(l.limit) >= l.hold):
 		// Only a limit that is used grows: a caller that keeps few requests
-		// in flight learns nothing about more.
+		// in flight learns nothing about more, and one held under the last
+		// refusal (WithoutProbe) nothing about more than that.
 		if l.slowStart {
 			l.limit++
 		} else {

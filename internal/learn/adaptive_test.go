@@ -368,3 +368,102 @@ func TestServerTimingIsTheLongestDuration(t *testing.T) {
 		}
 	}
 }
+
+// The last writes of a batch (WithoutProbe) stay under the concurrency the
+// last 429 showed the server takes, and their answers do not grow the limit:
+// a probe refused then would be repeated only after the Retry-After, when
+// the batch would be done otherwise.
+func TestLimiterWithoutProbeStaysUnderTheLastRefusal(t *testing.T) {
+	c := newClock()
+	l := NewLimiter(LimiterOptions{Initial: 16, Max: 64, Now: c.now, ProbeAfter: 100 * time.Millisecond})
+	if h := l.ProbeHorizon(); h != 0 {
+		t.Fatalf("horizon %d before any refusal, want 0", h)
+	}
+	for i := 0; ; i++ {
+		if _, r := capRound(l, c, 20*time.Millisecond, 20); r > 0 {
+			break
+		}
+		if i == 20 {
+			t.Fatal("no 429 past a cap of 20")
+		}
+	}
+	// 20 at 20 ms for the 1 s Retry-After, and a quarter more.
+	if h := l.ProbeHorizon(); h < 1100 || h > 1400 {
+		t.Fatalf("horizon %d after a 429 with Retry-After 1 s at 20 in flight, want about 1,250", h)
+	}
+	c.add(time.Second) // the hold is over: the limit may probe past 20
+	ctx := WithoutProbe(context.Background())
+	for range 20 {
+		var ps []*Permit
+		for {
+			ctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+			p, err := l.Acquire(ctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			ps = append(ps, p)
+		}
+		if len(ps) != 20 {
+			t.Fatalf("%d permits without probing, want the 20 the server took", len(ps))
+		}
+		c.add(20 * time.Millisecond)
+		for _, p := range ps {
+			p.Done(Outcome{})
+		}
+	}
+	if got := l.Limit(); got != 20 {
+		t.Fatalf("limit %d after rounds without probing, want it kept at 20", got)
+	}
+	// Other writes probe as before.
+	for range 3 {
+		capRound(l, c, 20*time.Millisecond, 64)
+	}
+	if l.Limit() <= 20 {
+		t.Fatalf("limit %d after a probing round, want above 20", l.Limit())
+	}
+}
+
+// A burst past a cap (slow start, or a limit grown past what was in use) has
+// its refusals answered in any order, and requests sent under the limit the
+// first one lowered may meet the cap too, with as many in flight: that is
+// still the concurrency, not the server asking for a pause.
+func TestLimiterDoesNotPauseOnTheRestOfABurst(t *testing.T) {
+	c := newClock()
+	l := limiter(c, 32, 64)
+	retry := Outcome{Dropped: true, Throttled: true, RetryAfter: time.Second}
+	var burst []*Permit
+	for {
+		p, _ := l.TryAcquire()
+		if p == nil {
+			break
+		}
+		burst = append(burst, p)
+	}
+	c.add(20 * time.Millisecond)
+	for _, p := range burst[:16] { // the server takes 16
+		p.Done(Outcome{})
+	}
+	burst[31].Done(retry) // the refusal with the most in flight is answered first
+	var next []*Permit
+	for {
+		p, _ := l.TryAcquire()
+		if p == nil {
+			break
+		}
+		next = append(next, p)
+	}
+	if len(next) == 0 {
+		t.Fatal("no permit under the limit the first refusal lowered")
+	}
+	for _, p := range burst[16:31] {
+		p.Done(retry)
+	}
+	if got := l.Limit(); got != 16 {
+		t.Fatalf("limit %d once the burst's refusals are in, want 16 (the fewest refused in flight less one)", got)
+	}
+	next[len(next)-1].Done(retry)
+	if !l.PausedUntil().IsZero() {
+		t.Fatal("paused on a refusal sent with more in flight than the burst's first refused")
+	}
+}

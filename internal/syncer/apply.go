@@ -34,7 +34,10 @@ type applier struct {
 	invitation string
 	layout     Layout
 	account    string // AccountKey of the Learn account
-	rec        *recorder
+	// lim is the account's write limiter, nil without one: the last writes
+	// of a group go out without probing it (see schedule).
+	lim *learn.Limiter
+	rec *recorder
 
 	mu      sync.Mutex
 	deptIDs map[int64]string
@@ -119,7 +122,7 @@ func (a *applier) apply(ctx context.Context, steps []Step) error {
 		group := steps[start:end]
 		start = end
 		err := a.group(ctx, group, func(ctx context.Context, single []Step) error {
-			return learn.Parallel(ctx, a.par, single, a.one)
+			return schedule(ctx, a.par, a.lim, single, func(int) *gate { return nil }, func(int) []*gate { return nil }, a.one)
 		})
 		if err != nil {
 			return err
@@ -160,72 +163,51 @@ func (a *applier) group(ctx context.Context, group []Step, run func(context.Cont
 // department that exists and changes (a rename, a move) still waits for every
 // department step of the levels above it: moves are ordered by level so that
 // none puts a department under its own descendant. A step waits for the
-// other's record to be durable, as it did behind the level's end.
+// other's record to be durable, as it did behind the level's end; a step
+// waiting takes none of the places in flight (see schedule).
 func (a *applier) pipeline(ctx context.Context, steps []Step) error {
-	ready := map[int64]chan struct{}{} // department step's b24 id: closed when it is done
-	var levels []int                   // department steps left per level
+	ready := map[int64]*gate{} // department step's b24 id: open when it is done
+	levels := 0
 	for _, s := range steps {
 		if s.Kind == KindDepartment {
-			ready[s.B24ID] = make(chan struct{})
-			for len(levels) <= s.Level {
-				levels = append(levels, 0)
+			ready[s.B24ID] = &gate{left: 1}
+			levels = max(levels, s.Level+1)
+		}
+	}
+	// above[l] opens once every department step of a level under l is done.
+	above := make([]*gate, levels+1)
+	for l := range above {
+		above[l] = &gate{}
+	}
+	for _, s := range steps {
+		if s.Kind == KindDepartment {
+			for l := s.Level + 1; l <= levels; l++ {
+				above[l].left++
 			}
-			levels[s.Level]++
 		}
 	}
-	// above[l] is closed once every department step of a level under l is done.
-	above := make([]chan struct{}, len(levels)+1)
-	for i := range above {
-		above[i] = make(chan struct{})
-	}
-	var mu sync.Mutex
-	done := 0 // levels whose above[] is closed, from the top
-	advance := func() {
-		for done < len(levels) && levels[done] == 0 {
-			done++
-			close(above[done])
-		}
-	}
-	close(above[0])
-	mu.Lock()
-	advance()
-	mu.Unlock()
-	wait := func(ctx context.Context, ch chan struct{}) error {
-		if ch == nil {
-			return nil
-		}
-		select {
-		case <-ch:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return learn.Parallel(ctx, a.par, steps, func(ctx context.Context, s Step) error {
-		var need chan struct{}
+	waitOn := func(i int) *gate {
+		s := steps[i]
 		switch {
 		case s.Kind == KindDepartment && s.Action == ActionCreate:
 			if s.Dept != nil && s.Dept.ParentLearnID == "" {
-				need = ready[s.Dept.ParentB24]
+				return ready[s.Dept.ParentB24]
 			}
 		case s.Kind == KindDepartment:
-			need = above[s.Level]
+			return above[s.Level]
 		case s.User != nil && s.User.DeptLearnID == "":
-			need = ready[s.User.DeptB24]
+			return ready[s.User.DeptB24]
 		}
-		if err := wait(ctx, need); err != nil {
-			return err
+		return nil
+	}
+	opens := func(i int) []*gate {
+		s := steps[i]
+		if s.Kind != KindDepartment {
+			return nil
 		}
-		err := a.one(ctx, s)
-		if s.Kind == KindDepartment {
-			close(ready[s.B24ID])
-			mu.Lock()
-			levels[s.Level]--
-			advance()
-			mu.Unlock()
-		}
-		return err
-	})
+		return append([]*gate{ready[s.B24ID]}, above[s.Level+1:]...)
+	}
+	return schedule(ctx, a.par, a.lim, steps, waitOn, opens, a.one)
 }
 
 // claim makes sure this portal owns the existing Learn user a step writes

@@ -46,8 +46,20 @@ func (s *Syncer) licenceRetries(ctx context.Context, portalID int64, learnActive
 	return out, nil
 }
 
-// readBackParallel is how many read-back listings go out at once.
+// readBackParallel is how many read-back listings go out at once, or the
+// account's write limit when that is higher and the account refused none of
+// this process's writes (it took that many requests at once).
 const readBackParallel = 8
+
+func (a *applier) readBackParallel() int {
+	if a.lim == nil {
+		return readBackParallel
+	}
+	if st := a.lim.Stats(); st.Drops == 0 {
+		return max(readBackParallel, st.Limit)
+	}
+	return readBackParallel
+}
 
 // licenceOutcome reads back the users this run created or reactivated: past
 // its plan Learn keeps them inactive without an error (docs/learn-api.md,
@@ -85,7 +97,7 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 		for i := range idx {
 			idx[i] = i
 		}
-		err := learn.Parallel(ctx, readBackParallel, idx, func(ctx context.Context, i int) error {
+		err := learn.Parallel(ctx, a.readBackParallel(), idx, func(ctx context.Context, i int) error {
 			o := &outs[i]
 			return lc.ListUsersWithin(ctx, learn.UserFilter{UserIDs: chunks[i]}, learn.LimitsFor(len(chunks[i])), func(page []learn.User) error {
 				for _, u := range page {

@@ -240,7 +240,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		return err
 	}
 	a := newApplier(s.store, lc, log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
-	a.account, a.owned = account, own
+	a.account, a.owned, a.lim = account, own, lim
 	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)
 	a.rec.counted = pr.add
 	pr.writing(plan.Applied())
