@@ -29,7 +29,7 @@ const (
 	ActionConflict Action = "conflict"
 )
 
-// foreignOwner marks, in builder.claimed, a Learn user another portal owns.
+// foreignOwner marks, in builder.claimedBy, a Learn user another portal owns.
 const foreignOwner int64 = -1
 
 // Stage orders steps: departments (by tree level) before users, users before
@@ -245,17 +245,20 @@ type builder struct {
 
 	learnDepts map[string]*LearnDepartment
 	deptByCode map[string][]*LearnDepartment
-	learnUsers map[string]*LearnUser
-	byLogin    map[string]*LearnUser
-	byEmail    map[string]*LearnUser
-	deptMap    map[int64]Mapping
-	userMap    map[int64]Mapping
+	deptMap    map[int64]*Mapping // into in.Actual.Mappings, not copies
 
-	employees map[int64]*Employee
-	users     []*Employee     // in-scope active employees that sync, by id
-	userDept  map[int64]int64 // b24 user -> b24 department it sits in
-	synced    map[int64]bool  // users that will exist in Learn
-	claimed   map[string]int64
+	// The per-user lookups, one entry per user each: positions sorted by
+	// key (plan_index.go) and lists by position.
+	learnByID    sortedIndex[string] // Learn users by id
+	learnByLogin sortedIndex[string] // by normalized login
+	learnByEmail sortedIndex[string] // by normalized e-mail
+	claimedBy    []int64             // per Learn user: the Bitrix24 user it stands for, foreignOwner, 0
+	userMaps     sortedIndex[int64]  // user mappings by Bitrix24 id
+	emps         sortedIndex[int64]  // employees by id
+	empDept      []int64             // per employee: the department they sit in in Learn, 0 when they do not sync
+	empSynced    []bool              // per employee: will exist in Learn
+
+	users []*Employee // in-scope active employees that sync, by id
 }
 
 // BuildPlan computes the steps that make Learn match Bitrix24. It is pure: it
@@ -348,43 +351,36 @@ func (b *builder) index() {
 	for _, l := range b.deptByCode {
 		slices.SortFunc(l, func(x, y *LearnDepartment) int { return strings.Compare(x.ID, y.ID) })
 	}
-	b.learnUsers = map[string]*LearnUser{}
-	b.byLogin = map[string]*LearnUser{}
-	b.byEmail = map[string]*LearnUser{}
-	for i := range b.in.Actual.Users {
-		u := &b.in.Actual.Users[i]
-		b.learnUsers[u.ID] = u
-		if l := normEmail(u.Login); l != "" {
-			b.byLogin[l] = u
-		}
-		if e := normEmail(u.Email); e != "" {
-			b.byEmail[e] = u
-		}
-	}
-	b.deptMap = map[int64]Mapping{}
-	b.userMap = map[int64]Mapping{}
-	b.claimed = map[string]int64{}
-	for _, m := range b.in.Actual.Mappings {
+	us := b.in.Actual.Users
+	b.learnByID = indexBy(len(us), func(i int) string { return us[i].ID }, nil)
+	login := normKey(len(us), func(i int) string { return us[i].Login })
+	b.learnByLogin = indexBy(len(us), login, func(i int) bool { return login(i) != "" })
+	email := normKey(len(us), func(i int) string { return us[i].Email })
+	b.learnByEmail = indexBy(len(us), email, func(i int) bool { return email(i) != "" })
+	b.claimedBy = make([]int64, len(us))
+	b.deptMap = map[int64]*Mapping{}
+	ms := b.in.Actual.Mappings
+	b.userMaps = indexBy(len(ms), func(i int) int64 { return ms[i].B24ID }, func(i int) bool { return ms[i].Kind == KindUser })
+	for i := range ms {
+		m := &ms[i]
 		switch m.Kind {
 		case KindDepartment:
 			b.deptMap[m.B24ID] = m
 		case KindUser:
-			b.userMap[m.B24ID] = m
-			if _, ok := b.learnUsers[m.LearnID]; ok {
-				b.claimed[m.LearnID] = m.B24ID
+			if u := b.learnUser(m.LearnID); u >= 0 {
+				b.claimedBy[u] = m.B24ID
 			}
 		}
 	}
 	// Another portal's users are taken even when this portal's mapping
 	// points at them (a mapping from before ownership was recorded).
 	for id := range b.in.Actual.Foreign {
-		if _, ok := b.learnUsers[id]; ok {
-			b.claimed[id] = foreignOwner
+		if u := b.learnUser(id); u >= 0 {
+			b.claimedBy[u] = foreignOwner
 		}
 	}
-	b.employees = map[int64]*Employee{}
-	for i := range b.in.Desired.Employees {
-		e := &b.in.Desired.Employees[i]
-		b.employees[e.ID] = e
-	}
+	es := b.in.Desired.Employees
+	b.emps = indexBy(len(es), func(i int) int64 { return es[i].ID }, nil)
+	b.empDept = make([]int64, len(es))
+	b.empSynced = make([]bool, len(es))
 }

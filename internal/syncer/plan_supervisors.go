@@ -8,7 +8,7 @@ import "strconv"
 // skip; 0 when there is none.
 func (b *builder) headUp(start, skip int64) int64 {
 	for x, n := start, 0; x != 0 && n <= len(b.depts); x, n = b.parentOf(x), n+1 {
-		if h := b.depts[x].Head; h != 0 && h != skip && b.synced[h] {
+		if h := b.depts[x].Head; h != 0 && h != skip && b.synced(h) {
 			return h
 		}
 	}
@@ -97,14 +97,14 @@ func (b *builder) supervisors() {
 		return &SubTarget{Type: s.Type, SupervisorLearnID: s.SupervisorID}
 	}
 	for _, e := range b.users {
-		if !b.synced[e.ID] {
+		if !b.synced(e.ID) {
 			continue
 		}
-		d := b.userDept[e.ID]
+		d, _ := b.userDept(e.ID)
 		var lu *LearnUser
 		lid, exists := b.plan.UserIDs[e.ID]
 		if exists {
-			lu = b.learnUsers[lid]
+			lu = b.lu(b.learnUser(lid))
 		}
 		want := &SubSpec{Sub: inherit(), CoSub: inherit()}
 		if lu != nil {

@@ -182,8 +182,6 @@ func (b *builder) mappedSpec(want *UserSpec, e *Employee, dept int64) (unmanaged
 }
 
 func (b *builder) usersStep() {
-	b.userDept = map[int64]int64{}
-	b.synced = map[int64]bool{}
 	for i := range b.in.Desired.Employees {
 		e := &b.in.Desired.Employees[i]
 		if !e.Active || e.UserType != "employee" {
@@ -191,14 +189,14 @@ func (b *builder) usersStep() {
 		}
 		if d := b.userDepartment(e); d != 0 {
 			b.users = append(b.users, e)
-			b.userDept[e.ID] = d
+			b.empDept[i] = d
 		}
 	}
 	slices.SortFunc(b.users, func(x, y *Employee) int { return cmpInt(x.ID, y.ID) })
 
 	emailOwner := map[string]int64{}
 	for _, e := range b.users {
-		d := b.userDept[e.ID]
+		d, _ := b.userDept(e.ID)
 		email := normEmail(e.Email)
 		want := UserSpec{Login: email, Email: email, SendLoginEmail: b.o.SendLoginEmail}
 		unmanaged := b.mappedSpec(&want, e, d)
@@ -207,7 +205,8 @@ func (b *builder) usersStep() {
 		} else {
 			want.DeptB24 = d
 		}
-		lu := b.resolveUser(e.ID, email)
+		li := b.resolveUser(e.ID, email)
+		lu := b.lu(li)
 		if lu == nil {
 			if f := b.foreignUser(email); f != nil {
 				b.conflict(e.ID, f)
@@ -215,7 +214,7 @@ func (b *builder) usersStep() {
 			}
 		}
 		if email != "" {
-			if owner, dup := emailOwner[email]; dup && (lu == nil || b.claimed[lu.ID] != e.ID) {
+			if owner, dup := emailOwner[email]; dup && (lu == nil || b.claimedBy[li] != e.ID) {
 				b.refuse(e.ID, fmt.Sprintf("e-mail %s is also used by Bitrix24 user %d", email, owner))
 				continue
 			}
@@ -230,15 +229,15 @@ func (b *builder) usersStep() {
 				b.refuse(e.ID, fmt.Sprintf("e-mail %s belongs in Learn to the user synced from Bitrix24 user %d", email, owner))
 				continue
 			}
-			b.synced[e.ID] = true
+			b.setSynced(e.ID)
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Kind: KindUser, Action: ActionCreate, B24ID: e.ID,
 				User: &want, Fingerprint: userFingerprint(&want), // After: see Step.after
 			})
 			continue
 		}
-		b.synced[e.ID] = true
-		b.claimed[lu.ID] = e.ID
+		b.setSynced(e.ID)
+		b.claimedBy[li] = e.ID
 		b.plan.UserIDs[e.ID] = lu.ID
 		if email == "" { // e-mail removed in Bitrix24: keep Learn's login and e-mail
 			want.Login, want.Email = lu.Login, lu.Email
@@ -254,7 +253,8 @@ func (b *builder) usersStep() {
 				}
 			}
 		}
-		m, mapped := b.userMap[e.ID]
+		m := b.userMapping(e.ID)
+		mapped := m != nil
 		stored := ""
 		if mapped && m.LearnID == lu.ID {
 			stored = m.Fingerprint
@@ -310,27 +310,33 @@ func (b *builder) usersStep() {
 	}
 }
 
-// resolveUser: the mapped Learn user, else an unclaimed one whose login or
-// e-mail is the employee's e-mail.
-func (b *builder) resolveUser(id int64, email string) *LearnUser {
-	if m, ok := b.userMap[id]; ok {
-		if u, ok := b.learnUsers[m.LearnID]; ok && b.claimed[u.ID] == id {
+// resolveUser: the position of the mapped Learn user, else of an unclaimed
+// one whose login or e-mail is the employee's e-mail; -1 for none.
+func (b *builder) resolveUser(id int64, email string) int {
+	if m := b.userMapping(id); m != nil {
+		if u := b.learnUser(m.LearnID); u >= 0 && b.claimedBy[u] == id {
 			return u
 		}
 	}
 	if email == "" {
-		return nil
+		return -1
 	}
-	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
-		if u == nil {
+	for _, u := range b.byAddress(email) {
+		if u < 0 {
 			continue
 		}
-		if owner, ok := b.claimed[u.ID]; ok && owner != id {
+		if owner := b.claimedBy[u]; owner != 0 && owner != id {
 			continue
 		}
 		return u
 	}
-	return nil
+	return -1
+}
+
+// byAddress are the positions of the Learn users whose login, and whose
+// e-mail, is email (normalized); -1 for none.
+func (b *builder) byAddress(email string) [2]int {
+	return [2]int{b.learnByLogin.find(email), b.learnByEmail.find(email)}
 }
 
 // reasonLicence explains a user left inactive by Learn's plan limit.
@@ -342,9 +348,9 @@ func (b *builder) foreignUser(email string) *LearnUser {
 	if email == "" {
 		return nil
 	}
-	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
-		if u != nil && b.claimed[u.ID] == foreignOwner {
-			return u
+	for _, u := range b.byAddress(email) {
+		if u >= 0 && b.claimedBy[u] == foreignOwner {
+			return b.lu(u)
 		}
 	}
 	return nil
@@ -364,11 +370,9 @@ func (b *builder) conflict(id int64, u *LearnUser) {
 // emailTaken names the Bitrix24 user whose Learn user has this login or
 // e-mail, or 0.
 func (b *builder) emailTaken(email string) int64 {
-	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
-		if u != nil {
-			if owner, ok := b.claimed[u.ID]; ok {
-				return owner
-			}
+	for _, u := range b.byAddress(email) {
+		if u >= 0 && b.claimedBy[u] != 0 {
+			return b.claimedBy[u]
 		}
 	}
 	return 0
@@ -381,7 +385,7 @@ func (b *builder) refuse(id int64, reason string) {
 }
 
 func (b *builder) leaveReason(id int64) string {
-	e, ok := b.employees[id]
+	e, ok := b.employee(id)
 	switch {
 	case !ok:
 		return "no longer in Bitrix24"
@@ -394,33 +398,30 @@ func (b *builder) leaveReason(id int64) string {
 }
 
 func (b *builder) deactivations() {
-	ids := make([]int64, 0, len(b.userMap))
-	for id := range b.userMap {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	var steps []Step
-	for _, id := range ids {
-		m := b.userMap[id]
-		lu, ok := b.learnUsers[m.LearnID]
-		if !ok || b.claimed[lu.ID] != id {
-			continue
+	b.userMaps.each(func(mi int) {
+		m := &b.in.Actual.Mappings[mi]
+		id := m.B24ID
+		u := b.learnUser(m.LearnID)
+		if u < 0 || b.claimedBy[u] != id {
+			return
 		}
+		lu := b.lu(u)
 		if lu.Status == StatusActive {
 			b.plan.SyncedUsers++
 		}
-		if _, stays := b.userDept[id]; stays {
-			continue
+		if _, stays := b.userDept(id); stays {
+			return
 		}
 		if lu.Status != StatusActive {
-			continue
+			return
 		}
 		steps = append(steps, Step{
 			Stage: StageDeactivations, Kind: KindUser, Action: ActionDeactivate, B24ID: id, LearnID: lu.ID,
 			Status: StatusInactive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
 			After: map[string]string{"status": "3"}, Fingerprint: m.Fingerprint, Reason: b.leaveReason(id),
 		})
-	}
+	})
 	unapproved := 0
 	for _, s := range steps {
 		if !b.o.Approved[s.B24ID] {
