@@ -131,6 +131,9 @@ func (a *applier) apply(ctx context.Context, steps []Step) error {
 // group applies the steps of a group: the single ones through run, then the
 // moves and deactivations, which go in bulk calls.
 func (a *applier) group(ctx context.Context, group []Step, run func(context.Context, []Step) error) error {
+	if !slices.ContainsFunc(group, batched) {
+		return run(ctx, group) // the usual group, not copied (100,000 creates)
+	}
 	var single, moves, deacts []Step
 	for _, s := range group {
 		switch {
@@ -150,6 +153,11 @@ func (a *applier) group(ctx context.Context, group []Step, run func(context.Cont
 		return err
 	}
 	return a.bulk(ctx, deacts, a.deactivateChunk)
+}
+
+// batched: a step group leaves to the bulk calls (or, held, to none).
+func batched(s Step) bool {
+	return s.Held || s.Kind == KindUser && (s.Action == ActionMove || s.Action == ActionDeactivate)
 }
 
 // pipeline applies department and user steps (in plan order) as soon as what
