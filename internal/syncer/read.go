@@ -79,6 +79,7 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 	}
 	in.Desired = desired
 	phases["read_learn"], phases["read_bitrix24"] = learnTook, b24Took
+	shareProfiles(in.Actual.Users, in.Desired.Employees)
 	// A mapping row's Learn id is the Learn user's own string when the
 	// user was read: one copy of each id.
 	us := in.Actual.Users
@@ -108,6 +109,29 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 	}
 	in.Actual.Mappings = m
 	return in, nil
+}
+
+// shareProfiles points the profile strings of each Learn user at those of
+// the employee whose e-mail is theirs when all of them are equal, as after
+// a sync that changed nothing: one copy of the names and addresses of
+// 100,000 users rather than one per side. The Learn user's own copy is let go.
+func shareProfiles(us []LearnUser, es []Employee) {
+	byEmail := indexBy(len(es), func(i int) string { return es[i].Email }, func(i int) bool { return es[i].Email != "" })
+	for i := range us {
+		u := &us[i]
+		if u.Email == "" || u.Login != u.Email {
+			continue
+		}
+		j := byEmail.find(u.Email)
+		if j < 0 {
+			continue
+		}
+		e := &es[j]
+		if u.FirstName == e.FirstName && u.LastName == e.LastName && u.JobTitle == e.JobTitle && u.Phone == e.Phone {
+			u.Login, u.Email = e.Email, e.Email
+			u.FirstName, u.LastName, u.JobTitle, u.Phone = e.FirstName, e.LastName, e.JobTitle, e.Phone
+		}
+	}
 }
 
 // learnUser is the compact form of one Learn user: the department and
