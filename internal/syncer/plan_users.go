@@ -193,8 +193,21 @@ func (b *builder) usersStep() {
 		}
 	}
 	slices.SortFunc(b.users, func(x, y *Employee) int { return cmpInt(x.ID, y.ID) })
+	// Room for the steps at once: a user without a mapping is mostly a
+	// create (in a first sync every one is), and the manager links of the
+	// departments and their heads follow; a list grown step by step holds a
+	// quarter more than it needs, and every copy on the way.
+	unmapped := 0
+	for _, e := range b.users {
+		if b.userMapping(e.ID) == nil {
+			unmapped++
+		}
+	}
+	b.plan.Steps = slices.Grow(b.plan.Steps, unmapped+2*len(b.desired))
 
-	emailOwner := map[string]int64{}
+	// Only an e-mail two of them share can be refused as taken.
+	shared := b.sharedEmails()
+	emailOwner := make(map[string]int64, len(shared))
 	for _, e := range b.users {
 		d, _ := b.userDept(e.ID)
 		email := normEmail(e.Email)
@@ -213,7 +226,7 @@ func (b *builder) usersStep() {
 				continue
 			}
 		}
-		if email != "" {
+		if email != "" && shared[email] {
 			if owner, dup := emailOwner[email]; dup && (lu == nil || b.claimedBy[li] != e.ID) {
 				b.refuse(e.ID, fmt.Sprintf("e-mail %s is also used by Bitrix24 user %d", email, owner))
 				continue
@@ -308,6 +321,19 @@ func (b *builder) usersStep() {
 			})
 		}
 	}
+}
+
+// sharedEmails are the normalized e-mails two or more of b.users have.
+func (b *builder) sharedEmails() map[string]bool {
+	key := normKey(len(b.users), func(i int) string { return b.users[i].Email })
+	idx := indexBy(len(b.users), key, func(i int) bool { return key(i) != "" })
+	out := map[string]bool{}
+	for j := 1; j < len(idx.pos); j++ {
+		if k := key(int(idx.pos[j])); k == key(int(idx.pos[j-1])) {
+			out[k] = true
+		}
+	}
+	return out
 }
 
 // resolveUser: the position of the mapped Learn user, else of an unclaimed
