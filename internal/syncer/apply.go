@@ -343,7 +343,9 @@ func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) 
 		if s.Action == ActionReactivate {
 			a.tried = append(a.tried, s.B24ID)
 		}
-		if s.Kind == KindUser && a.account != "" {
+		// A user this run created is never a step's LearnID (the plan did
+		// not know it), so claim never asks about it: not kept.
+		if s.Kind == KindUser && a.account != "" && s.Action != ActionCreate {
 			a.owned[learnID] = true
 		}
 	}
