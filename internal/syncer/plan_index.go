@@ -5,19 +5,31 @@ package syncer
 import (
 	"cmp"
 	"slices"
+	"sort"
 )
 
 // sortedIndex holds the positions of a list's entries sorted by a key. At
 // 100,000 users a map costs 20 to 35 bytes an entry and the plan needs one
 // per lookup it makes; a position costs 4, and a lookup is a binary search
-// (docs/benchmarks.md, "Sync: the cost as the work grows").
+// (docs/benchmarks.md, "Sync: the cost as the work grows"). A list already
+// in key order (the employees and mappings as read) needs no positions.
 type sortedIndex[K cmp.Ordered] struct {
-	pos []int32
+	pos []int32 // nil: the list itself, all n entries, is in key order
+	n   int
 	key func(i int) K
 }
 
 // indexBy indexes the entries 0..n-1 for which keep holds (nil: all) by key.
 func indexBy[K cmp.Ordered](n int, key func(i int) K, keep func(i int) bool) sortedIndex[K] {
+	if keep == nil {
+		inOrder := true
+		for i := 1; i < n && inOrder; i++ {
+			inOrder = cmp.Less(key(i-1), key(i))
+		}
+		if inOrder {
+			return sortedIndex[K]{n: n, key: key}
+		}
+	}
 	pos := make([]int32, 0, n)
 	for i := range n {
 		if keep == nil || keep(i) {
@@ -27,28 +39,37 @@ func indexBy[K cmp.Ordered](n int, key func(i int) K, keep func(i int) bool) sor
 	// Stable: among equal keys the later entry comes later, and find
 	// returns it, as a map filled in list order would.
 	slices.SortStableFunc(pos, func(x, y int32) int { return cmp.Compare(key(int(x)), key(int(y))) })
-	return sortedIndex[K]{pos: pos, key: key}
+	return sortedIndex[K]{pos: pos, n: len(pos), key: key}
+}
+
+// at is the list position of the j-th entry in key order.
+func (x sortedIndex[K]) at(j int) int {
+	if x.pos == nil {
+		return j
+	}
+	return int(x.pos[j])
 }
 
 // find returns the position of the last entry whose key is k, or -1.
 func (x sortedIndex[K]) find(k K) int {
-	i, ok := slices.BinarySearchFunc(x.pos, k, func(p int32, k K) int { return cmp.Compare(x.key(int(p)), k) })
-	if !ok {
+	// The first entry whose key is not below k.
+	j := sort.Search(x.n, func(j int) bool { return x.key(x.at(j)) >= k })
+	if j >= x.n || x.key(x.at(j)) != k {
 		return -1
 	}
-	for i+1 < len(x.pos) && x.key(int(x.pos[i+1])) == k {
-		i++
+	for j+1 < x.n && x.key(x.at(j+1)) == k {
+		j++
 	}
-	return int(x.pos[i])
+	return x.at(j)
 }
 
 // each calls fn with the position of each key's last entry, in key order.
 func (x sortedIndex[K]) each(fn func(i int)) {
-	for j, p := range x.pos {
-		if j+1 < len(x.pos) && x.key(int(x.pos[j+1])) == x.key(int(p)) {
+	for j := range x.n {
+		if j+1 < x.n && x.key(x.at(j+1)) == x.key(x.at(j)) {
 			continue
 		}
-		fn(int(p))
+		fn(x.at(j))
 	}
 }
 

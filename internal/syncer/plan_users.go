@@ -203,7 +203,9 @@ func (b *builder) usersStep() {
 			unmapped++
 		}
 	}
-	b.plan.Steps = slices.Grow(b.plan.Steps, unmapped+2*len(b.desired))
+	if unmapped > 0 {
+		b.plan.Steps = slices.Grow(b.plan.Steps, unmapped+2*len(b.desired))
+	}
 
 	// Only an e-mail two of them share can be refused as taken.
 	shared := b.sharedEmails()

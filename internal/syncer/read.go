@@ -51,11 +51,23 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 			sized = true
 			in.Actual.Users = slices.Grow(in.Actual.Users, max(n-len(in.Actual.Users), 0)+len(page))
 		}
+		// The page's ids in one allocation (they outlive the users, in the
+		// plan), not one each.
+		idOf := make([]*string, len(page))
+		for i := range page {
+			idOf[i] = &page[i].ID
+		}
+		concat(idOf)
 		for _, u := range page {
 			in.Actual.Users = append(in.Actual.Users, learnUser(u, ids, extra...))
 		}
 		return nil
 	})
+	if us := in.Actual.Users; cap(us)-len(us) > len(us)/16 {
+		// Sized by the org, which counts its fired employees too: the
+		// room left over is given back.
+		in.Actual.Users = slices.Clone(us)
+	}
 	learnTook := time.Since(start)
 	endSpan(learnSpan, err)
 	if err == nil {
@@ -161,32 +173,38 @@ func learnUser(u learn.User, ids interner, extra ...string) LearnUser {
 }
 
 // pack copies the strings into one allocation, each becoming a substring
-// of it; a string equal to an earlier one shares its bytes.
+// of it; a string equal to an earlier one shares its bytes. It is for the
+// few strings of one object.
 func pack(ss ...*string) {
-	at := make([]int, len(ss)) // offsets in the allocation; -1-j: as ss[j]
-	n := 0
+	first := make([]*string, 0, len(ss)) // the first of each value
+	for i, p := range ss {
+		if !slices.ContainsFunc(ss[:i], func(q *string) bool { return *q == *p }) {
+			first = append(first, p)
+		}
+	}
+	concat(first)
 	for i, p := range ss {
 		if j := slices.IndexFunc(ss[:i], func(q *string) bool { return *q == *p }); j >= 0 {
-			at[i] = -1 - j
-			continue
+			*p = *ss[j]
 		}
-		at[i] = n
+	}
+}
+
+// concat copies the strings into one allocation, each becoming a substring
+// of it.
+func concat(ss []*string) {
+	n := 0
+	for _, p := range ss {
 		n += len(*p)
 	}
 	var b strings.Builder
 	b.Grow(n)
-	for i, p := range ss {
-		if at[i] >= 0 {
-			b.WriteString(*p)
-		}
+	for _, p := range ss {
+		b.WriteString(*p)
 	}
 	all := b.String()
-	for i, p := range ss {
-		off := at[i]
-		if off < 0 {
-			off = at[-1-off]
-		}
-		*p = all[off : off+len(*p)]
+	for _, p := range ss {
+		*p, all = all[:len(*p)], all[len(*p):]
 	}
 }
 
