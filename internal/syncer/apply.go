@@ -36,6 +36,10 @@ type applier struct {
 	account    string // AccountKey of the Learn account
 	rec        *recorder
 
+	// sendLoginEmail: a create asks Learn to mail the sign-in details
+	// (Plan.SendLoginEmail).
+	sendLoginEmail bool
+
 	mu      sync.Mutex
 	deptIDs map[int64]string
 	userIDs map[int64]string
@@ -62,7 +66,7 @@ type applier struct {
 
 func newApplier(st *Store, lc Learn, log *slog.Logger, portalID, runID int64, par int, invitation string, p *Plan) *applier {
 	a := &applier{store: st, lc: lc, log: log, portalID: portalID, runID: runID, par: par, invitation: invitation,
-		layout: p.Layout, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{},
+		layout: p.Layout, sendLoginEmail: p.SendLoginEmail, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{},
 		owned: map[string]bool{}, activated: map[int64]string{},
 		emptyOK: map[string]bool{}}
 	for k, v := range p.DeptIDs {
@@ -322,7 +326,7 @@ func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) 
 		recs[i].Item = RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Action: s.Action, Before: s.Before,
 			After: s.after(), Reason: s.Reason, Status: ItemApplied}
 		if s.Action != ActionSupervisor {
-			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.Fingerprint}
+			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.fingerprint()}
 			if s.Kind == KindUser {
 				m.Account = a.account
 			}
@@ -469,7 +473,7 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		nu := learn.NewUser{DepartmentID: dept, Fields: newUserFields(s.User), SendLoginEmail: s.User.SendLoginEmail}
+		nu := learn.NewUser{DepartmentID: dept, Fields: newUserFields(s.User), SendLoginEmail: a.sendLoginEmail}
 		if nu.SendLoginEmail {
 			nu.InvitationMessage = a.invitation
 		}

@@ -71,10 +71,9 @@ type UserSpec struct {
 	Phone     string
 	// Extra are the mapped profile fields beyond the ones above, by Learn
 	// name; nil with the fixed mapping.
-	Extra          map[string]string
-	DeptLearnID    string
-	DeptB24        int64
-	SendLoginEmail bool
+	Extra       map[string]string
+	DeptLearnID string
+	DeptB24     int64
 }
 
 // SubTarget is a wanted subordination; a manual one names the supervisor by
@@ -115,6 +114,16 @@ type Step struct {
 	Held        bool
 }
 
+// fingerprint is the step's Fingerprint, or for a user create, computed
+// from its spec when asked (as after): 100,000 creates need not each hold it
+// from the plan to their record.
+func (s *Step) fingerprint() string {
+	if s.Fingerprint == "" && s.Kind == KindUser && s.Action == ActionCreate && s.User != nil {
+		return userFingerprint(s.User)
+	}
+	return s.Fingerprint
+}
+
 // after is the state the step leaves: After, or for a user create, built
 // from its spec when asked (the report row is written once; 100,000 creates
 // need not each hold a map of their fields until then).
@@ -135,9 +144,12 @@ type Layout struct {
 
 // Plan is the ordered list of changes for one run.
 type Plan struct {
-	Layout  Layout
-	Steps   []Step // applied in order (see Stage, Level)
-	Refused []Step // reported only
+	Layout Layout
+	// SendLoginEmail: Learn mails the users this plan creates their
+	// sign-in details (the portal's option, the same for every create).
+	SendLoginEmail bool
+	Steps          []Step // applied in order (see Stage, Level)
+	Refused        []Step // reported only
 	// Waiting are reactivations not tried in this run: the users wait for a
 	// licence (the plan's active users are used up). Reported only.
 	Waiting []Step
@@ -286,7 +298,7 @@ func BuildPlan(in Input) (*Plan, error) {
 	if o.Safeguard == (Safeguard{}) {
 		o.Safeguard = DefaultSafeguard
 	}
-	b := &builder{in: in, o: o, plan: &Plan{DeptIDs: map[int64]string{}, UserIDs: map[int64]string{}}}
+	b := &builder{in: in, o: o, plan: &Plan{SendLoginEmail: o.SendLoginEmail, DeptIDs: map[int64]string{}, UserIDs: map[int64]string{}}}
 	b.index()
 	if err := b.layout(); err != nil {
 		return nil, err

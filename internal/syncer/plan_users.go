@@ -213,7 +213,7 @@ func (b *builder) usersStep() {
 	for _, e := range b.users {
 		d, _ := b.userDept(e.ID)
 		email := normEmail(e.Email)
-		want := UserSpec{Login: email, Email: email, SendLoginEmail: b.o.SendLoginEmail}
+		want := UserSpec{Login: email, Email: email}
 		unmanaged := b.mappedSpec(&want, e, d)
 		if id, ok := b.plan.DeptIDs[d]; ok {
 			want.DeptLearnID = id
@@ -247,7 +247,7 @@ func (b *builder) usersStep() {
 			b.setSynced(e.ID)
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Kind: KindUser, Action: ActionCreate, B24ID: e.ID,
-				User: &want, Fingerprint: userFingerprint(&want), // After: see Step.after
+				User: &want, // Fingerprint and After: see Step.fingerprint, Step.after
 			})
 			continue
 		}

@@ -63,11 +63,6 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 		}
 		return nil
 	})
-	if us := in.Actual.Users; cap(us)-len(us) > len(us)/16 {
-		// Sized by the org, which counts its fired employees too: the
-		// room left over is given back.
-		in.Actual.Users = slices.Clone(us)
-	}
 	learnTook := time.Since(start)
 	endSpan(learnSpan, err)
 	if err == nil {
