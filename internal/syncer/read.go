@@ -43,14 +43,15 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 	// each) is never held at once. The values many users share (their
 	// department, subordination) are kept once.
 	ids := interner{}
-	sized := false
-	err := lc.ListUsersWithin(lctx, learn.UserFilter{}, org.learnLimits(), func(page []learn.User) error {
-		if n := org.expectedEmployees(); !sized && n > 0 {
-			// An account synced before holds about the org's employees:
-			// one list of that size rather than a list grown by copies.
-			sized = true
-			in.Actual.Users = slices.Grow(in.Actual.Users, max(n-len(in.Actual.Users), 0)+len(page))
-		}
+	// An account synced before holds about the users the mapping names:
+	// one list of that size rather than a list grown by copies (a quarter
+	// of it left over at the end).
+	mapped, err := s.store.userMappingCount(ctx, portalID)
+	if err != nil {
+		return in, err
+	}
+	in.Actual.Users = make([]LearnUser, 0, mapped+mapped/64)
+	err = lc.ListUsersWithin(lctx, learn.UserFilter{}, org.learnLimits(), func(page []learn.User) error {
 		// The page's ids in one allocation (they outlive the users, in the
 		// plan), not one each.
 		idOf := make([]*string, len(page))
@@ -230,12 +231,11 @@ type orgRead struct {
 	done   chan struct{}
 
 	// sized closes when the org's size is known from the first batch's
-	// totals, long before the read ends at 100,000 employees; size and
-	// employees are set before.
-	sized     chan struct{}
-	sizeOnce  sync.Once
-	size      int // departments and employees
-	employees int
+	// totals, long before the read ends at 100,000 employees; size is set
+	// before.
+	sized    chan struct{}
+	sizeOnce sync.Once
+	size     int // departments and employees
 
 	desired Desired // set before done closes
 	took    time.Duration
@@ -274,7 +274,7 @@ func (o *orgRead) wait(ctx context.Context) (Desired, time.Duration, error) {
 // setSize records the org's size from Bitrix24's totals.
 func (o *orgRead) setSize(departments, employees int) {
 	o.sizeOnce.Do(func() {
-		o.size, o.employees = departments+employees, employees
+		o.size = departments + employees
 		close(o.sized)
 	})
 }
@@ -294,17 +294,6 @@ func (o *orgRead) orgSize(ctx context.Context) (int, error) {
 		return len(o.desired.Departments) + len(o.desired.Employees), nil
 	case <-ctx.Done():
 		return 0, ctx.Err()
-	}
-}
-
-// expectedEmployees is the employee total of the first batch, or 0 while
-// it is not known.
-func (o *orgRead) expectedEmployees() int {
-	select {
-	case <-o.sized:
-		return o.employees
-	default:
-		return 0
 	}
 }
 

@@ -60,6 +60,16 @@ func (s *Store) readMappings(ctx context.Context, portalID int64, size int, lear
 	return out, nil
 }
 
+// userMappingCount is how many users the portal's mapping holds.
+func (s *Store) userMappingCount(ctx context.Context, portalID int64) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM sync_mappings WHERE portal_id = $1 AND kind = $2`,
+		portalID, string(KindUser)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count mappings: %w", err)
+	}
+	return n, nil
+}
+
 // PersonMapping is the stored mapping of one Bitrix24 user, or nil: one
 // row by the mapping's key, as the person page asks on every poll.
 func (s *Store) PersonMapping(ctx context.Context, portalID, b24ID int64) (*Mapping, error) {
