@@ -183,7 +183,10 @@ func departmentsOf(ds []bitrix24.Department) []Department {
 }
 
 // appendEmployees appends the employees of the client's rows us to out.
+// The strings the plan keeps of them are copied into one allocation (a
+// page's), not kept one per field as decoded: the rest of the rows is let go.
 func appendEmployees(out []Employee, us []bitrix24.User, codes ...string) []Employee {
+	from := len(out)
 	for i := range us {
 		u := &us[i]
 		t := u.UserType
@@ -207,15 +210,17 @@ func appendEmployees(out []Employee, us []bitrix24.User, codes ...string) []Empl
 				vals[c] = sourceValue(u, c)
 			}
 		}
-		e := Employee{
+		out = append(out, Employee{
 			ID: u.ID, Active: u.Active, UserType: t, FirstName: u.Name, LastName: u.LastName,
 			Email: u.Email, JobTitle: u.WorkPosition, Phone: phone, Departments: u.Departments, Values: vals,
-		}
-		// One allocation for the strings the plan keeps, not one per field
-		// as decoded (the rest of the row is let go).
-		pack(&e.FirstName, &e.LastName, &e.Email, &e.JobTitle, &e.Phone)
-		out = append(out, e)
+		})
 	}
+	strs := make([]*string, 0, 5*(len(out)-from))
+	for i := from; i < len(out); i++ {
+		e := &out[i]
+		strs = append(strs, &e.FirstName, &e.LastName, &e.Email, &e.JobTitle, &e.Phone)
+	}
+	concat(strs)
 	return out
 }
 
