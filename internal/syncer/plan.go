@@ -186,6 +186,20 @@ func (p *Plan) Counts() map[string]int {
 	return c
 }
 
+// learnUsers are the Learn users the plan's steps name, each once: those
+// the applier claims before it writes.
+func (p *Plan) learnUsers() []string {
+	var ids []string
+	seen := map[string]bool{}
+	for _, s := range p.Steps {
+		if s.Kind == KindUser && s.LearnID != "" && !seen[s.LearnID] {
+			seen[s.LearnID] = true
+			ids = append(ids, s.LearnID)
+		}
+	}
+	return ids
+}
+
 // Writes is the number of steps that would write to Learn.
 func (p *Plan) Writes() int {
 	n := 0

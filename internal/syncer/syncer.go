@@ -288,7 +288,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		return nil
 	}
 
-	own, err := s.store.Owned(ctx, account, portalID)
+	own, err := s.store.Owned(ctx, account, portalID, plan.learnUsers())
 	if err != nil {
 		return err
 	}
