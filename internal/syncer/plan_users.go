@@ -193,13 +193,13 @@ func (b *builder) usersStep() {
 		}
 	}
 	slices.SortFunc(b.users, func(x, y *Employee) int { return cmpInt(x.ID, y.ID) })
-	// Room for the steps at once: a user without a mapping is mostly a
-	// create (in a first sync every one is), and the manager links of the
-	// departments and their heads follow; a list grown step by step holds a
-	// quarter more than it needs, and every copy on the way.
+	// Room for the steps at once: a user with an e-mail and no mapping is
+	// mostly a create (in a first sync every one is), and the manager links
+	// of the departments and their heads follow; a list grown step by step
+	// holds a quarter more than it needs, and every copy on the way.
 	unmapped := 0
 	for _, e := range b.users {
-		if b.userMapping(e.ID) == nil {
+		if b.userMapping(e.ID) == nil && normEmail(e.Email) != "" {
 			unmapped++
 		}
 	}
