@@ -36,9 +36,14 @@ func indexBy[K cmp.Ordered](n int, key func(i int) K, keep func(i int) bool) sor
 			pos = append(pos, int32(i))
 		}
 	}
-	// Stable: among equal keys the later entry comes later, and find
-	// returns it, as a map filled in list order would.
-	slices.SortStableFunc(pos, func(x, y int32) int { return cmp.Compare(key(int(x)), key(int(y))) })
+	// Among equal keys the later entry comes later, and find returns it,
+	// as a map filled in list order would.
+	slices.SortFunc(pos, func(x, y int32) int {
+		if c := cmp.Compare(key(int(x)), key(int(y))); c != 0 {
+			return c
+		}
+		return cmp.Compare(x, y)
+	})
 	return sortedIndex[K]{pos: pos, n: len(pos), key: key}
 }
 
@@ -82,6 +87,9 @@ func normKey(n int, raw func(i int) string) func(i int) string {
 		if s := raw(i); normEmail(s) != s {
 			other[i] = normEmail(s)
 		}
+	}
+	if len(other) == 0 {
+		return raw
 	}
 	return func(i int) string {
 		if s, ok := other[i]; ok {
