@@ -280,9 +280,11 @@ type builder struct {
 	learnByEmail sortedIndex[string] // by normalized e-mail
 	claimedBy    []int64             // per Learn user: the Bitrix24 user it stands for, foreignOwner, 0
 	userMaps     sortedIndex[int64]  // user mappings by Bitrix24 id
+	mapLearn     []int32             // per mapping: the position of its Learn user, -1
 	emps         sortedIndex[int64]  // employees by id
 	empDept      []int64             // per employee: the department they sit in in Learn, 0 when they do not sync
 	empSynced    []bool              // per employee: will exist in Learn
+	empLearn     []int32             // per employee: the position of the Learn user they sync to, -1
 
 	users []*Employee // in-scope active employees that sync, by id
 }
@@ -387,13 +389,16 @@ func (b *builder) index() {
 	b.deptMap = map[int64]*Mapping{}
 	ms := b.in.Actual.Mappings
 	b.userMaps = indexBy(len(ms), func(i int) int64 { return ms[i].B24ID }, func(i int) bool { return ms[i].Kind == KindUser })
+	b.mapLearn = make([]int32, len(ms))
 	for i := range ms {
 		m := &ms[i]
+		b.mapLearn[i] = -1
 		switch m.Kind {
 		case KindDepartment:
 			b.deptMap[m.B24ID] = m
 		case KindUser:
 			if u := b.learnUser(m.LearnID); u >= 0 {
+				b.mapLearn[i] = int32(u)
 				b.claimedBy[u] = m.B24ID
 			}
 		}
@@ -409,4 +414,5 @@ func (b *builder) index() {
 	b.emps = indexBy(len(es), func(i int) int64 { return es[i].ID }, nil)
 	b.empDept = make([]int64, len(es))
 	b.empSynced = make([]bool, len(es))
+	b.empLearn = slices.Repeat([]int32{-1}, len(es))
 }

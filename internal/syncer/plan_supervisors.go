@@ -97,15 +97,13 @@ func (b *builder) supervisors() {
 		return &SubTarget{Type: s.Type, SupervisorLearnID: s.SupervisorID}
 	}
 	for _, e := range b.users {
-		if !b.synced(e.ID) {
+		i := b.emps.find(e.ID)
+		if !b.empSynced[i] {
 			continue
 		}
-		d, _ := b.userDept(e.ID)
-		var lu *LearnUser
-		lid, exists := b.plan.UserIDs[e.ID]
-		if exists {
-			lu = b.lu(b.learnUser(lid))
-		}
+		d := b.empDept[i]
+		lid := b.plan.UserIDs[e.ID]
+		lu := b.lu(int(b.empLearn[i])) // the user of lid
 		want := &SubSpec{Sub: inherit(), CoSub: inherit()}
 		if lu != nil {
 			want.Sub, want.CoSub = keep(lu.Subordination), keep(lu.CoSubordination)

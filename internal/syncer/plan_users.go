@@ -253,6 +253,7 @@ func (b *builder) usersStep() {
 		}
 		b.setSynced(e.ID)
 		b.claimedBy[li] = e.ID
+		b.empLearn[b.emps.find(e.ID)] = int32(li)
 		b.plan.UserIDs[e.ID] = lu.ID
 		if email == "" { // e-mail removed in Bitrix24: keep Learn's login and e-mail
 			want.Login, want.Email = lu.Login, lu.Email
@@ -341,8 +342,8 @@ func (b *builder) sharedEmails() map[string]bool {
 // resolveUser: the position of the mapped Learn user, else of an unclaimed
 // one whose login or e-mail is the employee's e-mail; -1 for none.
 func (b *builder) resolveUser(id int64, email string) int {
-	if m := b.userMapping(id); m != nil {
-		if u := b.learnUser(m.LearnID); u >= 0 && b.claimedBy[u] == id {
+	if mi := b.userMaps.find(id); mi >= 0 {
+		if u := int(b.mapLearn[mi]); u >= 0 && b.claimedBy[u] == id {
 			return u
 		}
 	}
@@ -430,7 +431,7 @@ func (b *builder) deactivations() {
 	b.userMaps.each(func(mi int) {
 		m := &b.in.Actual.Mappings[mi]
 		id := m.B24ID
-		u := b.learnUser(m.LearnID)
+		u := int(b.mapLearn[mi])
 		if u < 0 || b.claimedBy[u] != id {
 			return
 		}
