@@ -286,7 +286,8 @@ type builder struct {
 	empSynced    []bool              // per employee: will exist in Learn
 	empLearn     []int32             // per employee: the position of the Learn user they sync to, -1
 
-	users []*Employee // in-scope active employees that sync, by id
+	users []*Employee     // in-scope active employees that sync, by id
+	heads map[int64]int64 // headUp(department, 0), once asked
 }
 
 // BuildPlan computes the steps that make Learn match Bitrix24. It is pure: it
