@@ -11,7 +11,7 @@ import (
 // sortedIndex holds the positions of a list's entries sorted by a key. At
 // 100,000 users a map costs 20 to 35 bytes an entry and the plan needs one
 // per lookup it makes; a position costs 4, and a lookup is a binary search
-// (docs/benchmarks.md, "Sync: the cost as the work grows"). A list already
+// (docs/benchmarks.md, the sync's memory). A list already
 // in key order (the employees and mappings as read) needs no positions.
 type sortedIndex[K cmp.Ordered] struct {
 	pos []int32 // nil: the list itself, all n entries, is in key order
