@@ -85,19 +85,29 @@ func listByID[T any](ctx context.Context, c *Client, method string, filter map[s
 // addRows appends a page to out and checks that IDs ascend past after: an
 // unresolved batch reference would otherwise restart the listing silently.
 func addRows[T any](raw json.RawMessage, after int64, out *[]T, idOf func(T) int64) (int64, int, error) {
+	rows, last, err := pageRows(raw, after, idOf)
+	if err != nil {
+		return after, 0, err
+	}
+	*out = append(*out, rows...)
+	return last, len(rows), nil
+}
+
+// pageRows decodes a page and checks that its IDs ascend past after; it
+// returns the rows and the last ID.
+func pageRows[T any](raw json.RawMessage, after int64, idOf func(T) int64) ([]T, int64, error) {
 	var rows []T
 	if err := decodeList(raw, &rows); err != nil {
-		return after, 0, fmt.Errorf("decode rows: %w", err)
+		return nil, after, fmt.Errorf("decode rows: %w", err)
 	}
 	for _, r := range rows {
 		id := idOf(r)
 		if id <= after {
-			return after, 0, fmt.Errorf("rows out of ID order (%d after %d)", id, after)
+			return nil, after, fmt.Errorf("rows out of ID order (%d after %d)", id, after)
 		}
 		after = id
 	}
-	*out = append(*out, rows...)
-	return after, len(rows), nil
+	return rows, after, nil
 }
 
 // Departments lists every department in Bitrix24's tree order (parents first).
@@ -165,6 +175,33 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 // org that ran on a reference to a missing row (which Bitrix24 resolves to an
 // empty value) never count.
 func (c *Client) Org(ctx context.Context, filter map[string]any) ([]Department, []User, error) {
+	var us []User
+	ds, err := c.ReadOrg(ctx, filter, OrgPages{Users: func(page []User) error {
+		us = append(us, page...)
+		return nil
+	}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return ds, us, nil
+}
+
+// OrgPages receives the users of ReadOrg as they arrive.
+type OrgPages struct {
+	// Totals, when set, is called once, after the first batch, with the
+	// departments and users Bitrix24 counted (users 0 when it sent no
+	// count): a caller sizes what it reads into, or bounds what depends on
+	// the org's size, before the rest of the org is read.
+	Totals func(departments, users int)
+	// Users is called with each page of users, in ID order; the client keeps
+	// no page, so a caller that converts them to its own form never holds
+	// the client's form of the whole org. An error ends the read.
+	Users func(page []User) error
+}
+
+// ReadOrg is Org handing the users to p page by page; it returns the
+// departments.
+func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages) ([]Department, error) {
 	userCmd := func(key string, start int, after any) BatchCommand {
 		f := cloneMap(filter)
 		if after != nil {
@@ -190,15 +227,15 @@ func (c *Client) Org(ctx context.Context, filter map[string]any) ([]Department, 
 	first = append(first, chain(1, MaxBatch-2, fmt.Sprintf("$result[u0][%d][ID]", PageSize-1))...)
 	res, err := c.Batch(ctx, first)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list org: %w", err)
+		return nil, fmt.Errorf("list org: %w", err)
 	}
 
 	var ds []Department
 	if err := res.Err("d0"); err != nil {
-		return nil, nil, fmt.Errorf("list departments: %w", err)
+		return nil, fmt.Errorf("list departments: %w", err)
 	}
 	if err := decodeList(res.Result["d0"], &ds); err != nil {
-		return nil, nil, fmt.Errorf("list departments: decode: %w", err)
+		return nil, fmt.Errorf("list departments: decode: %w", err)
 	}
 	var deptPages []BatchCommand
 	if next, ok := res.Next["d0"]; ok {
@@ -207,7 +244,7 @@ func (c *Client) Org(ctx context.Context, filter map[string]any) ([]Department, 
 			// No usable total: follow next page by page rather than lose departments.
 			rest, err := c.departmentsFrom(ctx, next)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			ds = append(ds, rest...)
 		}
@@ -217,19 +254,35 @@ func (c *Client) Org(ctx context.Context, filter map[string]any) ([]Department, 
 		}
 	}
 
-	var us []User
+	if p.Totals != nil {
+		p.Totals(max(res.Total["d0"], len(ds)), res.Total["u0"])
+	}
+	// users hands a page on and says whether it was the last (short).
 	var last int64
+	users := func(raw json.RawMessage) (bool, error) {
+		rows, after, err := pageRows(raw, last, func(u User) int64 { return u.ID })
+		if err != nil {
+			return false, fmt.Errorf("list users: %w", err)
+		}
+		last = after
+		if len(rows) > 0 {
+			if err := p.Users(rows); err != nil {
+				return false, err
+			}
+		}
+		return len(rows) < PageSize, nil
+	}
 	read, done := 0, false
 	for _, bc := range first[1:] {
 		if err := res.Err(bc.Key); err != nil {
-			return nil, nil, fmt.Errorf("list users: %s page after id %d: %w", bc.Key, last, err)
+			return nil, fmt.Errorf("list users: %s page after id %d: %w", bc.Key, last, err)
 		}
-		var rows int
-		if last, rows, err = addRows(res.Result[bc.Key], last, &us, func(u User) int64 { return u.ID }); err != nil {
-			return nil, nil, fmt.Errorf("list users: %w", err)
+		short, err := users(res.Result[bc.Key])
+		if err != nil {
+			return nil, err
 		}
 		read++
-		if rows < PageSize {
+		if short {
 			done = true
 			break
 		}
@@ -250,17 +303,17 @@ func (c *Client) Org(ctx context.Context, filter map[string]any) ([]Department, 
 		deptPages = deptPages[room:]
 		res, err := c.Batch(ctx, cmds)
 		if err != nil {
-			return nil, nil, fmt.Errorf("list org: %w", err)
+			return nil, fmt.Errorf("list org: %w", err)
 		}
 		chained := 0
 		for _, bc := range cmds {
 			if bc.Method == "department.get" {
 				if err := res.Err(bc.Key); err != nil {
-					return nil, nil, fmt.Errorf("list departments: %w", err)
+					return nil, fmt.Errorf("list departments: %w", err)
 				}
 				var page []Department
 				if err := decodeList(res.Result[bc.Key], &page); err != nil {
-					return nil, nil, fmt.Errorf("list departments: decode: %w", err)
+					return nil, fmt.Errorf("list departments: decode: %w", err)
 				}
 				ds = append(ds, page...)
 				continue
@@ -269,21 +322,19 @@ func (c *Client) Org(ctx context.Context, filter map[string]any) ([]Department, 
 				continue // past the end of the users: unresolved references
 			}
 			if err := res.Err(bc.Key); err != nil {
-				return nil, nil, fmt.Errorf("list users: page after id %d: %w", last, err)
+				return nil, fmt.Errorf("list users: page after id %d: %w", last, err)
 			}
-			var rows int
-			if last, rows, err = addRows(res.Result[bc.Key], last, &us, func(u User) int64 { return u.ID }); err != nil {
-				return nil, nil, fmt.Errorf("list users: %w", err)
+			short, err := users(res.Result[bc.Key])
+			if err != nil {
+				return nil, err
 			}
 			read++
 			chained++
-			if rows < PageSize {
-				done = true
-			}
+			done = short
 		}
 		left -= chained
 	}
-	return dedupe(ds), us, nil
+	return dedupe(ds), nil
 }
 
 // departmentsFrom follows department.get's next from offset start, one call per

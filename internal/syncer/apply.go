@@ -39,6 +39,10 @@ type applier struct {
 	lim *learn.Limiter
 	rec *recorder
 
+	// sendLoginEmail: a create asks Learn to mail the sign-in details
+	// (Plan.SendLoginEmail).
+	sendLoginEmail bool
+
 	mu      sync.Mutex
 	deptIDs map[int64]string
 	userIDs map[int64]string
@@ -65,7 +69,7 @@ type applier struct {
 
 func newApplier(st *Store, lc Learn, log *slog.Logger, portalID, runID int64, par int, invitation string, p *Plan) *applier {
 	a := &applier{store: st, lc: lc, log: log, portalID: portalID, runID: runID, par: par, invitation: invitation,
-		layout: p.Layout, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{},
+		layout: p.Layout, sendLoginEmail: p.SendLoginEmail, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{},
 		owned: map[string]bool{}, activated: map[int64]string{},
 		emptyOK: map[string]bool{}}
 	for k, v := range p.DeptIDs {
@@ -134,6 +138,9 @@ func (a *applier) apply(ctx context.Context, steps []Step) error {
 // group applies the steps of a group: the single ones through run, then the
 // moves and deactivations, which go in bulk calls.
 func (a *applier) group(ctx context.Context, group []Step, run func(context.Context, []Step) error) error {
+	if !slices.ContainsFunc(group, batched) {
+		return run(ctx, group) // the usual group, not copied (100,000 creates)
+	}
 	var single, moves, deacts []Step
 	for _, s := range group {
 		switch {
@@ -153,6 +160,11 @@ func (a *applier) group(ctx context.Context, group []Step, run func(context.Cont
 		return err
 	}
 	return a.bulk(ctx, deacts, a.deactivateChunk)
+}
+
+// batched: a step group leaves to the bulk calls (or, held, to none).
+func batched(s Step) bool {
+	return s.Held || s.Kind == KindUser && (s.Action == ActionMove || s.Action == ActionDeactivate)
 }
 
 // pipeline applies department and user steps (in plan order) as soon as what
@@ -296,7 +308,7 @@ func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) 
 		recs[i].Item = RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Action: s.Action, Before: s.Before,
 			After: s.after(), Reason: s.Reason, Status: ItemApplied}
 		if s.Action != ActionSupervisor {
-			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.Fingerprint}
+			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.fingerprint()}
 			if s.Kind == KindUser {
 				m.Account = a.account
 			}
@@ -317,7 +329,9 @@ func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) 
 		if s.Action == ActionReactivate {
 			a.tried = append(a.tried, s.B24ID)
 		}
-		if s.Kind == KindUser && a.account != "" {
+		// A user this run created is never a step's LearnID (the plan did
+		// not know it), so claim never asks about it: not kept.
+		if s.Kind == KindUser && a.account != "" && s.Action != ActionCreate {
 			a.owned[learnID] = true
 		}
 	}
@@ -447,7 +461,7 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		nu := learn.NewUser{DepartmentID: dept, Fields: newUserFields(s.User), SendLoginEmail: s.User.SendLoginEmail}
+		nu := learn.NewUser{DepartmentID: dept, Fields: newUserFields(s.User), SendLoginEmail: a.sendLoginEmail}
 		if nu.SendLoginEmail {
 			nu.InvitationMessage = a.invitation
 		}

@@ -76,13 +76,25 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 	waiting = append(waiting, a.refusedActivation...)
 	tried := a.tried
 	if len(a.activated) > 0 {
+		// The Learn ids sorted, and by position the Bitrix24 user each
+		// stands for, found by search (100,000 creates: no second map).
 		ids := make([]string, 0, len(a.activated))
-		byLearn := make(map[string]int64, len(a.activated))
-		for b24, id := range a.activated {
+		for _, id := range a.activated {
 			ids = append(ids, id)
-			byLearn[id] = b24
 		}
 		slices.Sort(ids)
+		b24s := make([]int64, len(ids))
+		for b24, id := range a.activated {
+			i, _ := slices.BinarySearch(ids, id)
+			b24s[i] = b24
+		}
+		byLearn := func(id string) (int64, bool) {
+			i, ok := slices.BinarySearch(ids, id)
+			if !ok {
+				return 0, false
+			}
+			return b24s[i], true
+		}
 		// In chunks, so the ids fit in the request's address; several at
 		// once (reads do not take write permits), their outcomes kept in
 		// chunk order.
@@ -101,7 +113,7 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 			o := &outs[i]
 			return lc.ListUsersWithin(ctx, learn.UserFilter{UserIDs: chunks[i]}, learn.LimitsFor(len(chunks[i])), func(page []learn.User) error {
 				for _, u := range page {
-					b24, ok := byLearn[u.ID]
+					b24, ok := byLearn(u.ID)
 					if !ok {
 						continue
 					}

@@ -52,7 +52,7 @@ func (v Verdict) InScope() bool { return v.Code == WhyInScope || v.Code == WhyLi
 func Why(d Desired, o Options, mapped *Mapping, last *RunItem, id int64) Verdict {
 	b := &builder{in: Input{Desired: d}, o: o}
 	b.index()
-	e, ok := b.employees[id]
+	e, ok := b.employee(id)
 	switch {
 	case !ok:
 		return Verdict{Code: WhyNotInBitrix24}

@@ -29,7 +29,7 @@ const (
 	ActionConflict Action = "conflict"
 )
 
-// foreignOwner marks, in builder.claimed, a Learn user another portal owns.
+// foreignOwner marks, in builder.claimedBy, a Learn user another portal owns.
 const foreignOwner int64 = -1
 
 // Stage orders steps: departments (by tree level) before users, users before
@@ -71,10 +71,9 @@ type UserSpec struct {
 	Phone     string
 	// Extra are the mapped profile fields beyond the ones above, by Learn
 	// name; nil with the fixed mapping.
-	Extra          map[string]string
-	DeptLearnID    string
-	DeptB24        int64
-	SendLoginEmail bool
+	Extra       map[string]string
+	DeptLearnID string
+	DeptB24     int64
 }
 
 // SubTarget is a wanted subordination; a manual one names the supervisor by
@@ -115,6 +114,16 @@ type Step struct {
 	Held        bool
 }
 
+// fingerprint is the step's Fingerprint, or for a user create, computed
+// from its spec when asked (as after): 100,000 creates need not each hold it
+// from the plan to their record.
+func (s *Step) fingerprint() string {
+	if s.Fingerprint == "" && s.Kind == KindUser && s.Action == ActionCreate && s.User != nil {
+		return userFingerprint(s.User)
+	}
+	return s.Fingerprint
+}
+
 // after is the state the step leaves: After, or for a user create, built
 // from its spec when asked (the report row is written once; 100,000 creates
 // need not each hold a map of their fields until then).
@@ -135,9 +144,12 @@ type Layout struct {
 
 // Plan is the ordered list of changes for one run.
 type Plan struct {
-	Layout  Layout
-	Steps   []Step // applied in order (see Stage, Level)
-	Refused []Step // reported only
+	Layout Layout
+	// SendLoginEmail: Learn mails the users this plan creates their
+	// sign-in details (the portal's option, the same for every create).
+	SendLoginEmail bool
+	Steps          []Step // applied in order (see Stage, Level)
+	Refused        []Step // reported only
 	// Waiting are reactivations not tried in this run: the users wait for a
 	// licence (the plan's active users are used up). Reported only.
 	Waiting []Step
@@ -172,6 +184,20 @@ func (p *Plan) Counts() map[string]int {
 		c[string(s.Kind)+".waiting"]++
 	}
 	return c
+}
+
+// learnUsers are the Learn users the plan's steps name, each once: those
+// the applier claims before it writes.
+func (p *Plan) learnUsers() []string {
+	var ids []string
+	seen := map[string]bool{}
+	for _, s := range p.Steps {
+		if s.Kind == KindUser && s.LearnID != "" && !seen[s.LearnID] {
+			seen[s.LearnID] = true
+			ids = append(ids, s.LearnID)
+		}
+	}
+	return ids
 }
 
 // Writes is the number of steps that would write to Learn.
@@ -245,17 +271,23 @@ type builder struct {
 
 	learnDepts map[string]*LearnDepartment
 	deptByCode map[string][]*LearnDepartment
-	learnUsers map[string]*LearnUser
-	byLogin    map[string]*LearnUser
-	byEmail    map[string]*LearnUser
-	deptMap    map[int64]Mapping
-	userMap    map[int64]Mapping
+	deptMap    map[int64]*Mapping // into in.Actual.Mappings, not copies
 
-	employees map[int64]*Employee
-	users     []*Employee     // in-scope active employees that sync, by id
-	userDept  map[int64]int64 // b24 user -> b24 department it sits in
-	synced    map[int64]bool  // users that will exist in Learn
-	claimed   map[string]int64
+	// The per-user lookups, one entry per user each: positions sorted by
+	// key (plan_index.go) and lists by position.
+	learnByID    sortedIndex[string] // Learn users by id
+	learnByLogin sortedIndex[string] // by normalized login
+	learnByEmail sortedIndex[string] // by normalized e-mail
+	claimedBy    []int64             // per Learn user: the Bitrix24 user it stands for, foreignOwner, 0
+	userMaps     sortedIndex[int64]  // user mappings by Bitrix24 id
+	mapLearn     []int32             // per mapping: the position of its Learn user, -1
+	emps         sortedIndex[int64]  // employees by id
+	empDept      []int64             // per employee: the department they sit in in Learn, 0 when they do not sync
+	empSynced    []bool              // per employee: will exist in Learn
+	empLearn     []int32             // per employee: the position of the Learn user they sync to, -1
+
+	users []*Employee     // in-scope active employees that sync, by id
+	heads map[int64]int64 // headUp(department, 0), once asked
 }
 
 // BuildPlan computes the steps that make Learn match Bitrix24. It is pure: it
@@ -283,7 +315,7 @@ func BuildPlan(in Input) (*Plan, error) {
 	if o.Safeguard == (Safeguard{}) {
 		o.Safeguard = DefaultSafeguard
 	}
-	b := &builder{in: in, o: o, plan: &Plan{DeptIDs: map[int64]string{}, UserIDs: map[int64]string{}}}
+	b := &builder{in: in, o: o, plan: &Plan{SendLoginEmail: o.SendLoginEmail, DeptIDs: map[int64]string{}, UserIDs: map[int64]string{}}}
 	b.index()
 	if err := b.layout(); err != nil {
 		return nil, err
@@ -348,43 +380,40 @@ func (b *builder) index() {
 	for _, l := range b.deptByCode {
 		slices.SortFunc(l, func(x, y *LearnDepartment) int { return strings.Compare(x.ID, y.ID) })
 	}
-	b.learnUsers = map[string]*LearnUser{}
-	b.byLogin = map[string]*LearnUser{}
-	b.byEmail = map[string]*LearnUser{}
-	for i := range b.in.Actual.Users {
-		u := &b.in.Actual.Users[i]
-		b.learnUsers[u.ID] = u
-		if l := normEmail(u.Login); l != "" {
-			b.byLogin[l] = u
-		}
-		if e := normEmail(u.Email); e != "" {
-			b.byEmail[e] = u
-		}
-	}
-	b.deptMap = map[int64]Mapping{}
-	b.userMap = map[int64]Mapping{}
-	b.claimed = map[string]int64{}
-	for _, m := range b.in.Actual.Mappings {
+	us := b.in.Actual.Users
+	b.learnByID = indexBy(len(us), func(i int) string { return us[i].ID }, nil)
+	login := normKey(len(us), func(i int) string { return us[i].Login })
+	b.learnByLogin = indexBy(len(us), login, func(i int) bool { return login(i) != "" })
+	email := normKey(len(us), func(i int) string { return us[i].Email })
+	b.learnByEmail = indexBy(len(us), email, func(i int) bool { return email(i) != "" })
+	b.claimedBy = make([]int64, len(us))
+	b.deptMap = map[int64]*Mapping{}
+	ms := b.in.Actual.Mappings
+	b.userMaps = indexBy(len(ms), func(i int) int64 { return ms[i].B24ID }, func(i int) bool { return ms[i].Kind == KindUser })
+	b.mapLearn = make([]int32, len(ms))
+	for i := range ms {
+		m := &ms[i]
+		b.mapLearn[i] = -1
 		switch m.Kind {
 		case KindDepartment:
 			b.deptMap[m.B24ID] = m
 		case KindUser:
-			b.userMap[m.B24ID] = m
-			if _, ok := b.learnUsers[m.LearnID]; ok {
-				b.claimed[m.LearnID] = m.B24ID
+			if u := b.learnUser(m.LearnID); u >= 0 {
+				b.mapLearn[i] = int32(u)
+				b.claimedBy[u] = m.B24ID
 			}
 		}
 	}
 	// Another portal's users are taken even when this portal's mapping
 	// points at them (a mapping from before ownership was recorded).
 	for id := range b.in.Actual.Foreign {
-		if _, ok := b.learnUsers[id]; ok {
-			b.claimed[id] = foreignOwner
+		if u := b.learnUser(id); u >= 0 {
+			b.claimedBy[u] = foreignOwner
 		}
 	}
-	b.employees = map[int64]*Employee{}
-	for i := range b.in.Desired.Employees {
-		e := &b.in.Desired.Employees[i]
-		b.employees[e.ID] = e
-	}
+	es := b.in.Desired.Employees
+	b.emps = indexBy(len(es), func(i int) int64 { return es[i].ID }, nil)
+	b.empDept = make([]int64, len(es))
+	b.empSynced = make([]bool, len(es))
+	b.empLearn = slices.Repeat([]int32{-1}, len(es))
 }

@@ -7,8 +7,25 @@ import "strconv"
 // headUp is the first head of start or its ancestors that syncs and is not
 // skip; 0 when there is none.
 func (b *builder) headUp(start, skip int64) int64 {
+	if skip == 0 {
+		// Asked for every user's department: once per department (the
+		// synced users are final by this last stage).
+		if h, ok := b.heads[start]; ok {
+			return h
+		}
+		if b.heads == nil {
+			b.heads = map[int64]int64{}
+		}
+		h := b.findHeadUp(start, 0)
+		b.heads[start] = h
+		return h
+	}
+	return b.findHeadUp(start, skip)
+}
+
+func (b *builder) findHeadUp(start, skip int64) int64 {
 	for x, n := start, 0; x != 0 && n <= len(b.depts); x, n = b.parentOf(x), n+1 {
-		if h := b.depts[x].Head; h != 0 && h != skip && b.synced[h] {
+		if h := b.depts[x].Head; h != 0 && h != skip && b.synced(h) {
 			return h
 		}
 	}
@@ -97,15 +114,13 @@ func (b *builder) supervisors() {
 		return &SubTarget{Type: s.Type, SupervisorLearnID: s.SupervisorID}
 	}
 	for _, e := range b.users {
-		if !b.synced[e.ID] {
+		i := b.emps.find(e.ID)
+		if !b.empSynced[i] {
 			continue
 		}
-		d := b.userDept[e.ID]
-		var lu *LearnUser
-		lid, exists := b.plan.UserIDs[e.ID]
-		if exists {
-			lu = b.learnUsers[lid]
-		}
+		d := b.empDept[i]
+		lid := b.plan.UserIDs[e.ID]
+		lu := b.lu(int(b.empLearn[i])) // the user of lid
 		want := &SubSpec{Sub: inherit(), CoSub: inherit()}
 		if lu != nil {
 			want.Sub, want.CoSub = keep(lu.Subordination), keep(lu.CoSubordination)

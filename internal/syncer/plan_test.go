@@ -181,7 +181,7 @@ func simulate(t *testing.T, p *Plan, a Actual) Actual {
 		}
 		key := fmt.Sprint(s.Kind, s.B24ID)
 		m := maps[key]
-		fp := s.Fingerprint
+		fp := s.fingerprint()
 		if s.Action == ActionDeactivate {
 			fp = m.Fingerprint
 		}

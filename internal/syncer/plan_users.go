@@ -182,8 +182,6 @@ func (b *builder) mappedSpec(want *UserSpec, e *Employee, dept int64) (unmanaged
 }
 
 func (b *builder) usersStep() {
-	b.userDept = map[int64]int64{}
-	b.synced = map[int64]bool{}
 	for i := range b.in.Desired.Employees {
 		e := &b.in.Desired.Employees[i]
 		if !e.Active || e.UserType != "employee" {
@@ -191,31 +189,47 @@ func (b *builder) usersStep() {
 		}
 		if d := b.userDepartment(e); d != 0 {
 			b.users = append(b.users, e)
-			b.userDept[e.ID] = d
+			b.empDept[i] = d
 		}
 	}
 	slices.SortFunc(b.users, func(x, y *Employee) int { return cmpInt(x.ID, y.ID) })
-
-	emailOwner := map[string]int64{}
+	// Room for the steps at once: a user with an e-mail and no mapping is
+	// mostly a create (in a first sync every one is), and the manager links
+	// of the departments and their heads follow; a list grown step by step
+	// holds a quarter more than it needs, and every copy on the way.
+	unmapped := 0
 	for _, e := range b.users {
-		d := b.userDept[e.ID]
+		if b.userMapping(e.ID) == nil && normEmail(e.Email) != "" {
+			unmapped++
+		}
+	}
+	if unmapped > 0 {
+		b.plan.Steps = slices.Grow(b.plan.Steps, unmapped+2*len(b.desired))
+	}
+
+	// Only an e-mail two of them share can be refused as taken.
+	shared := b.sharedEmails()
+	emailOwner := make(map[string]int64, len(shared))
+	for _, e := range b.users {
+		d, _ := b.userDept(e.ID)
 		email := normEmail(e.Email)
-		want := UserSpec{Login: email, Email: email, SendLoginEmail: b.o.SendLoginEmail}
+		want := UserSpec{Login: email, Email: email}
 		unmanaged := b.mappedSpec(&want, e, d)
 		if id, ok := b.plan.DeptIDs[d]; ok {
 			want.DeptLearnID = id
 		} else {
 			want.DeptB24 = d
 		}
-		lu := b.resolveUser(e.ID, email)
+		li := b.resolveUser(e.ID, email)
+		lu := b.lu(li)
 		if lu == nil {
 			if f := b.foreignUser(email); f != nil {
 				b.conflict(e.ID, f)
 				continue
 			}
 		}
-		if email != "" {
-			if owner, dup := emailOwner[email]; dup && (lu == nil || b.claimed[lu.ID] != e.ID) {
+		if email != "" && shared[email] {
+			if owner, dup := emailOwner[email]; dup && (lu == nil || b.claimedBy[li] != e.ID) {
 				b.refuse(e.ID, fmt.Sprintf("e-mail %s is also used by Bitrix24 user %d", email, owner))
 				continue
 			}
@@ -230,15 +244,16 @@ func (b *builder) usersStep() {
 				b.refuse(e.ID, fmt.Sprintf("e-mail %s belongs in Learn to the user synced from Bitrix24 user %d", email, owner))
 				continue
 			}
-			b.synced[e.ID] = true
+			b.setSynced(e.ID)
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Kind: KindUser, Action: ActionCreate, B24ID: e.ID,
-				User: &want, Fingerprint: userFingerprint(&want), // After: see Step.after
+				User: &want, // Fingerprint and After: see Step.fingerprint, Step.after
 			})
 			continue
 		}
-		b.synced[e.ID] = true
-		b.claimed[lu.ID] = e.ID
+		b.setSynced(e.ID)
+		b.claimedBy[li] = e.ID
+		b.empLearn[b.emps.find(e.ID)] = int32(li)
 		b.plan.UserIDs[e.ID] = lu.ID
 		if email == "" { // e-mail removed in Bitrix24: keep Learn's login and e-mail
 			want.Login, want.Email = lu.Login, lu.Email
@@ -254,7 +269,8 @@ func (b *builder) usersStep() {
 				}
 			}
 		}
-		m, mapped := b.userMap[e.ID]
+		m := b.userMapping(e.ID)
+		mapped := m != nil
 		stored := ""
 		if mapped && m.LearnID == lu.ID {
 			stored = m.Fingerprint
@@ -310,27 +326,46 @@ func (b *builder) usersStep() {
 	}
 }
 
-// resolveUser: the mapped Learn user, else an unclaimed one whose login or
-// e-mail is the employee's e-mail.
-func (b *builder) resolveUser(id int64, email string) *LearnUser {
-	if m, ok := b.userMap[id]; ok {
-		if u, ok := b.learnUsers[m.LearnID]; ok && b.claimed[u.ID] == id {
+// sharedEmails are the normalized e-mails two or more of b.users have.
+func (b *builder) sharedEmails() map[string]bool {
+	key := normKey(len(b.users), func(i int) string { return b.users[i].Email })
+	idx := indexBy(len(b.users), key, func(i int) bool { return key(i) != "" })
+	out := map[string]bool{}
+	for j := 1; j < len(idx.pos); j++ {
+		if k := key(int(idx.pos[j])); k == key(int(idx.pos[j-1])) {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// resolveUser: the position of the mapped Learn user, else of an unclaimed
+// one whose login or e-mail is the employee's e-mail; -1 for none.
+func (b *builder) resolveUser(id int64, email string) int {
+	if mi := b.userMaps.find(id); mi >= 0 {
+		if u := int(b.mapLearn[mi]); u >= 0 && b.claimedBy[u] == id {
 			return u
 		}
 	}
 	if email == "" {
-		return nil
+		return -1
 	}
-	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
-		if u == nil {
+	for _, u := range b.byAddress(email) {
+		if u < 0 {
 			continue
 		}
-		if owner, ok := b.claimed[u.ID]; ok && owner != id {
+		if owner := b.claimedBy[u]; owner != 0 && owner != id {
 			continue
 		}
 		return u
 	}
-	return nil
+	return -1
+}
+
+// byAddress are the positions of the Learn users whose login, and whose
+// e-mail, is email (normalized); -1 for none.
+func (b *builder) byAddress(email string) [2]int {
+	return [2]int{b.learnByLogin.find(email), b.learnByEmail.find(email)}
 }
 
 // reasonLicence explains a user left inactive by Learn's plan limit.
@@ -342,9 +377,9 @@ func (b *builder) foreignUser(email string) *LearnUser {
 	if email == "" {
 		return nil
 	}
-	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
-		if u != nil && b.claimed[u.ID] == foreignOwner {
-			return u
+	for _, u := range b.byAddress(email) {
+		if u >= 0 && b.claimedBy[u] == foreignOwner {
+			return b.lu(u)
 		}
 	}
 	return nil
@@ -364,11 +399,9 @@ func (b *builder) conflict(id int64, u *LearnUser) {
 // emailTaken names the Bitrix24 user whose Learn user has this login or
 // e-mail, or 0.
 func (b *builder) emailTaken(email string) int64 {
-	for _, u := range []*LearnUser{b.byLogin[email], b.byEmail[email]} {
-		if u != nil {
-			if owner, ok := b.claimed[u.ID]; ok {
-				return owner
-			}
+	for _, u := range b.byAddress(email) {
+		if u >= 0 && b.claimedBy[u] != 0 {
+			return b.claimedBy[u]
 		}
 	}
 	return 0
@@ -381,7 +414,7 @@ func (b *builder) refuse(id int64, reason string) {
 }
 
 func (b *builder) leaveReason(id int64) string {
-	e, ok := b.employees[id]
+	e, ok := b.employee(id)
 	switch {
 	case !ok:
 		return "no longer in Bitrix24"
@@ -394,33 +427,30 @@ func (b *builder) leaveReason(id int64) string {
 }
 
 func (b *builder) deactivations() {
-	ids := make([]int64, 0, len(b.userMap))
-	for id := range b.userMap {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	var steps []Step
-	for _, id := range ids {
-		m := b.userMap[id]
-		lu, ok := b.learnUsers[m.LearnID]
-		if !ok || b.claimed[lu.ID] != id {
-			continue
+	b.userMaps.each(func(mi int) {
+		m := &b.in.Actual.Mappings[mi]
+		id := m.B24ID
+		u := int(b.mapLearn[mi])
+		if u < 0 || b.claimedBy[u] != id {
+			return
 		}
+		lu := b.lu(u)
 		if lu.Status == StatusActive {
 			b.plan.SyncedUsers++
 		}
-		if _, stays := b.userDept[id]; stays {
-			continue
+		if _, stays := b.userDept(id); stays {
+			return
 		}
 		if lu.Status != StatusActive {
-			continue
+			return
 		}
 		steps = append(steps, Step{
 			Stage: StageDeactivations, Kind: KindUser, Action: ActionDeactivate, B24ID: id, LearnID: lu.ID,
 			Status: StatusInactive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
 			After: map[string]string{"status": "3"}, Fingerprint: m.Fingerprint, Reason: b.leaveReason(id),
 		})
-	}
+	})
 	unapproved := 0
 	for _, s := range steps {
 		if !b.o.Approved[s.B24ID] {

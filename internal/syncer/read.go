@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,18 +41,27 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 	}()
 	// Page by page, so the client's form of 100,000 users (a map of fields
 	// each) is never held at once. The values many users share (their
-	// department, subordination) are kept once, and so are the user ids,
-	// which the mapping rows repeat.
+	// department, subordination) are kept once.
 	ids := interner{}
-	err := lc.ListUsersWithin(lctx, learn.UserFilter{}, org.learnLimits(), func(page []learn.User) error {
-		_, us := fromLearn(nil, page, extra...)
-		for i := range us {
-			u := &us[i]
-			u.ID, u.DepartmentID = ids.of(u.ID), ids.of(u.DepartmentID)
-			u.Subordination.Type, u.Subordination.SupervisorID = ids.of(u.Subordination.Type), ids.of(u.Subordination.SupervisorID)
-			u.CoSubordination.Type, u.CoSubordination.SupervisorID = ids.of(u.CoSubordination.Type), ids.of(u.CoSubordination.SupervisorID)
+	// An account synced before holds about the users the mapping names:
+	// one list of that size rather than a list grown by copies (a quarter
+	// of it left over at the end).
+	mapped, err := s.store.userMappingCount(ctx, portalID)
+	if err != nil {
+		return in, err
+	}
+	in.Actual.Users = make([]LearnUser, 0, mapped+mapped/64)
+	err = lc.ListUsersWithin(lctx, learn.UserFilter{}, org.learnLimits(), func(page []learn.User) error {
+		// The page's ids in one allocation (they outlive the users, in the
+		// plan), not one each.
+		idOf := make([]*string, len(page))
+		for i := range page {
+			idOf[i] = &page[i].ID
 		}
-		in.Actual.Users = append(in.Actual.Users, us...)
+		concat(idOf)
+		for _, u := range page {
+			in.Actual.Users = append(in.Actual.Users, learnUser(u, ids, extra...))
+		}
 		return nil
 	})
 	learnTook := time.Since(start)
@@ -76,15 +87,121 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 	}
 	in.Desired = desired
 	phases["read_learn"], phases["read_bitrix24"] = learnTook, b24Took
-	m, err := s.store.Mappings(ctx, portalID)
+	shareProfiles(in.Actual.Users, in.Desired.Employees)
+	// A mapping row's Learn id is the Learn user's own string when the
+	// user was read: one copy of each id.
+	us := in.Actual.Users
+	byID := make([]int32, len(us))
+	for i := range byID {
+		byID[i] = int32(i)
+	}
+	slices.SortFunc(byID, func(x, y int32) int { return strings.Compare(us[x].ID, us[y].ID) })
+	learnID := func(id []byte) string {
+		i, ok := slices.BinarySearchFunc(byID, id, func(x int32, id []byte) int {
+			switch s := us[x].ID; { // string(id) in comparisons is not a copy
+			case s < string(id):
+				return -1
+			case s > string(id):
+				return 1
+			}
+			return 0
+		})
+		if !ok {
+			return ""
+		}
+		return us[byID[i]].ID
+	}
+	m, err := s.store.readMappings(ctx, portalID, len(us)+len(in.Desired.Departments), learnID)
 	if err != nil {
 		return in, err
 	}
-	for i := range m {
-		m[i].LearnID = ids.of(m[i].LearnID) // the row's copy is let go
-	}
 	in.Actual.Mappings = m
 	return in, nil
+}
+
+// shareProfiles points the profile strings of each Learn user at those of
+// the employee whose e-mail is theirs when all of them are equal, as after
+// a sync that changed nothing: one copy of the names and addresses of
+// 100,000 users rather than one per side. The Learn user's own copy is let go.
+func shareProfiles(us []LearnUser, es []Employee) {
+	byEmail := indexBy(len(es), func(i int) string { return es[i].Email }, func(i int) bool { return es[i].Email != "" })
+	for i := range us {
+		u := &us[i]
+		if u.Email == "" || u.Login != u.Email {
+			continue
+		}
+		j := byEmail.find(u.Email)
+		if j < 0 {
+			continue
+		}
+		e := &es[j]
+		if u.FirstName == e.FirstName && u.LastName == e.LastName && u.JobTitle == e.JobTitle && u.Phone == e.Phone {
+			u.Login, u.Email = e.Email, e.Email
+			u.FirstName, u.LastName, u.JobTitle, u.Phone = e.FirstName, e.LastName, e.JobTitle, e.Phone
+		}
+	}
+}
+
+// learnUser is the compact form of one Learn user: the department and
+// subordination values many users share are kept once (ids), and the
+// profile strings of the user are one allocation, the login sharing the
+// e-mail's bytes when they are equal.
+func learnUser(u learn.User, ids interner, extra ...string) LearnUser {
+	f := u.Fields
+	var ex map[string]string
+	if len(extra) > 0 {
+		ex = make(map[string]string, len(extra))
+		for _, k := range extra {
+			ex[k] = f[k]
+		}
+	}
+	lu := LearnUser{ID: u.ID, DepartmentID: ids.of(u.DepartmentID), Status: u.Status, Extra: ex,
+		Login: f[learn.FieldLogin], Email: f[learn.FieldEmail], FirstName: f[learn.FieldFirstName],
+		LastName: f[learn.FieldLastName], JobTitle: f[learn.FieldJobTitle], Phone: f[learn.FieldPhone]}
+	pack(&lu.Login, &lu.Email, &lu.FirstName, &lu.LastName, &lu.JobTitle, &lu.Phone)
+	if s := u.Subordination; s != nil {
+		lu.Subordination = Subordination{Type: ids.of(s.Type), SupervisorID: ids.of(s.SupervisorID)}
+	}
+	if s := u.CoSubordination; s != nil {
+		lu.CoSubordination = Subordination{Type: ids.of(s.Type), SupervisorID: ids.of(s.SupervisorID)}
+	}
+	return lu
+}
+
+// pack copies the strings into one allocation, each becoming a substring
+// of it; a string equal to an earlier one shares its bytes. It is for the
+// few strings of one object.
+func pack(ss ...*string) {
+	first := make([]*string, 0, len(ss)) // the first of each value
+	for i, p := range ss {
+		if !slices.ContainsFunc(ss[:i], func(q *string) bool { return *q == *p }) {
+			first = append(first, p)
+		}
+	}
+	concat(first)
+	for i, p := range ss {
+		if j := slices.IndexFunc(ss[:i], func(q *string) bool { return *q == *p }); j >= 0 {
+			*p = *ss[j]
+		}
+	}
+}
+
+// concat copies the strings into one allocation, each becoming a substring
+// of it.
+func concat(ss []*string) {
+	n := 0
+	for _, p := range ss {
+		n += len(*p)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range ss {
+		b.WriteString(*p)
+	}
+	all := b.String()
+	for _, p := range ss {
+		*p, all = all[:len(*p)], all[len(*p):]
+	}
 }
 
 // interner keeps one copy of equal strings read from different places.
@@ -113,6 +230,13 @@ type orgRead struct {
 	once   sync.Once
 	done   chan struct{}
 
+	// sized closes when the org's size is known from the first batch's
+	// totals, long before the read ends at 100,000 employees; size is set
+	// before.
+	sized    chan struct{}
+	sizeOnce sync.Once
+	size     int // departments and employees
+
 	desired Desired // set before done closes
 	took    time.Duration
 	err     error
@@ -120,7 +244,7 @@ type orgRead struct {
 
 func newOrgRead(ctx context.Context, b24 Bitrix24, tracer trace.Tracer) *orgRead {
 	ctx, cancel := context.WithCancel(ctx)
-	return &orgRead{ctx: ctx, cancel: cancel, b24: b24, tracer: tracer, done: make(chan struct{})}
+	return &orgRead{ctx: ctx, cancel: cancel, b24: b24, tracer: tracer, done: make(chan struct{}), sized: make(chan struct{})}
 }
 
 func (o *orgRead) start() {
@@ -129,7 +253,7 @@ func (o *orgRead) start() {
 			defer close(o.done)
 			t0 := time.Now()
 			ctx, span := o.tracer.Start(o.ctx, "sync.read_bitrix24")
-			o.desired, o.err = readBitrix24(ctx, o.b24, o.codes...)
+			o.desired, o.err = o.read(ctx)
 			endSpan(span, o.err)
 			o.took = time.Since(t0)
 		}()
@@ -144,6 +268,32 @@ func (o *orgRead) wait(ctx context.Context) (Desired, time.Duration, error) {
 		return o.desired, o.took, o.err
 	case <-ctx.Done():
 		return Desired{}, 0, ctx.Err()
+	}
+}
+
+// setSize records the org's size from Bitrix24's totals.
+func (o *orgRead) setSize(departments, employees int) {
+	o.sizeOnce.Do(func() {
+		o.size = departments + employees
+		close(o.sized)
+	})
+}
+
+// orgSize starts the read if need be and returns the org's size
+// (departments and employees) as soon as it is known: from the first
+// batch's totals, else from the read's end.
+func (o *orgRead) orgSize(ctx context.Context) (int, error) {
+	o.start()
+	select {
+	case <-o.sized:
+		return o.size, nil
+	case <-o.done:
+		if o.err != nil {
+			return 0, o.err
+		}
+		return len(o.desired.Departments) + len(o.desired.Employees), nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
 }
 
@@ -167,15 +317,16 @@ func (o *orgRead) stop() {
 }
 
 // learnLimits are the limits of a Learn listing: the floor at first, then
-// the org's, waited for when the listing grows near the floor.
+// the org's, waited for when the listing grows near the floor (the first
+// Bitrix24 batch gives them).
 func (o *orgRead) learnLimits() learn.Limits {
 	lim := learn.LimitsFor(0)
 	lim.Raise = func(ctx context.Context) (learn.Limits, error) {
-		d, _, err := o.wait(ctx)
+		n, err := o.orgSize(ctx)
 		if err != nil {
 			return learn.Limits{}, err
 		}
-		return learn.LimitsFor(len(d.Departments) + len(d.Employees)), nil
+		return learn.LimitsFor(n), nil
 	}
 	return lim
 }
@@ -192,26 +343,43 @@ func (o *orgRead) failed() bool {
 	}
 }
 
-// readBitrix24 reads departments and employees (active and fired).
-func readBitrix24(ctx context.Context, b24 Bitrix24, codes ...string) (Desired, error) {
+// read reads departments and employees (active and fired). With a client
+// that reads the org in shared batches the users are converted page by
+// page into a list sized by the first batch's totals, so the client's form
+// of the whole org is never held.
+func (o *orgRead) read(ctx context.Context) (Desired, error) {
 	employees := map[string]any{"USER_TYPE": "employee"}
-	if sel := userSelect(codes); sel != nil {
+	if sel := userSelect(o.codes); sel != nil {
 		employees[bitrix24.UserSelect] = sel
 	}
-	if o, ok := b24.(orgLister); ok {
-		ds, us, err := o.Org(ctx, employees)
+	if r, ok := o.b24.(orgReader); ok {
+		var d Desired
+		ds, err := r.ReadOrg(ctx, employees, bitrix24.OrgPages{
+			Totals: func(departments, users int) {
+				if users > 0 {
+					// One page more for users added during the read.
+					d.Employees = make([]Employee, 0, users+bitrix24.PageSize)
+					o.setSize(departments, users)
+				}
+			},
+			Users: func(page []bitrix24.User) error {
+				d.Employees = appendEmployees(d.Employees, page, o.codes...)
+				return nil
+			},
+		})
 		if err != nil {
 			return Desired{}, fmt.Errorf("read bitrix24: %w", err)
 		}
-		return fromBitrix24(ds, us, codes...), nil
+		d.Departments = departmentsOf(ds)
+		return d, nil
 	}
-	ds, err := b24.Departments(ctx)
+	ds, err := o.b24.Departments(ctx)
 	if err != nil {
 		return Desired{}, fmt.Errorf("read bitrix24 departments: %w", err)
 	}
-	us, err := b24.Users(ctx, employees)
+	us, err := o.b24.Users(ctx, employees)
 	if err != nil {
 		return Desired{}, fmt.Errorf("read bitrix24 users: %w", err)
 	}
-	return fromBitrix24(ds, us, codes...), nil
+	return fromBitrix24(ds, us, o.codes...), nil
 }

@@ -37,18 +37,18 @@ type Bitrix24 interface {
 	Users(ctx context.Context, filter map[string]any) ([]bitrix24.User, error)
 }
 
-// orgLister reads departments and users together, sharing batch calls
-// (*bitrix24.Client.Org: 10,000 employees in 5 requests instead of 7). It is
-// optional so that wrappers of Bitrix24 that override one listing (test fakes)
-// keep the separate calls.
-type orgLister interface {
-	Org(ctx context.Context, filter map[string]any) ([]bitrix24.Department, []bitrix24.User, error)
+// orgReader reads departments and users together, sharing batch calls
+// (*bitrix24.Client.ReadOrg: 10,000 employees in 5 requests instead of 7),
+// and hands the users over page by page. It is optional so that wrappers of
+// Bitrix24 that override one listing (test fakes) keep the separate calls.
+type orgReader interface {
+	ReadOrg(ctx context.Context, filter map[string]any, p bitrix24.OrgPages) ([]bitrix24.Department, error)
 }
 
 var (
 	_ Learn     = (*learn.Client)(nil)
 	_ Bitrix24  = (*bitrix24.Client)(nil)
-	_ orgLister = (*bitrix24.Client)(nil)
+	_ orgReader = (*bitrix24.Client)(nil)
 )
 
 // Settings are a portal's sync settings, the Learn password decrypted.
@@ -171,17 +171,30 @@ func sourceValue(u *bitrix24.User, code string) string {
 // fromBitrix24 converts the client's rows to the plan's types; codes are
 // the extra fields the mapping reads (sourceCodes).
 func fromBitrix24(ds []bitrix24.Department, us []bitrix24.User, codes ...string) Desired {
-	d := Desired{Departments: make([]Department, 0, len(ds)), Employees: make([]Employee, 0, len(us))}
+	return Desired{Departments: departmentsOf(ds), Employees: appendEmployees(make([]Employee, 0, len(us)), us, codes...)}
+}
+
+func departmentsOf(ds []bitrix24.Department) []Department {
+	out := make([]Department, 0, len(ds))
 	for _, x := range ds {
-		d.Departments = append(d.Departments, Department{ID: x.ID, Name: x.Name, Parent: x.Parent, Head: x.Head})
+		out = append(out, Department{ID: x.ID, Name: x.Name, Parent: x.Parent, Head: x.Head})
 	}
-	for _, u := range us {
+	return out
+}
+
+// appendEmployees appends the employees of the client's rows us to out.
+// The strings the plan keeps of them are copied into one allocation (a
+// page's), not kept one per field as decoded: the rest of the rows is let go.
+func appendEmployees(out []Employee, us []bitrix24.User, codes ...string) []Employee {
+	from := len(out)
+	for i := range us {
+		u := &us[i]
 		t := u.UserType
-		if t == "" {
-			t = "employee"
-			if u.IsExtranet() {
-				t = "extranet"
-			}
+		switch {
+		case t == "" && u.IsExtranet():
+			t = "extranet"
+		case t == "" || t == "employee":
+			t = "employee" // the constant, not the decoder's copy per user
 		}
 		phone := u.PersonalMobile
 		if phone == "" {
@@ -194,15 +207,21 @@ func fromBitrix24(ds []bitrix24.Department, us []bitrix24.User, codes ...string)
 		if len(codes) > 0 {
 			vals = make(map[string]string, len(codes))
 			for _, c := range codes {
-				vals[c] = sourceValue(&u, c)
+				vals[c] = sourceValue(u, c)
 			}
 		}
-		d.Employees = append(d.Employees, Employee{
+		out = append(out, Employee{
 			ID: u.ID, Active: u.Active, UserType: t, FirstName: u.Name, LastName: u.LastName,
 			Email: u.Email, JobTitle: u.WorkPosition, Phone: phone, Departments: u.Departments, Values: vals,
 		})
 	}
-	return d
+	strs := make([]*string, 0, 5*(len(out)-from))
+	for i := from; i < len(out); i++ {
+		e := &out[i]
+		strs = append(strs, &e.FirstName, &e.LastName, &e.Email, &e.JobTitle, &e.Phone)
+	}
+	concat(strs)
+	return out
 }
 
 func fromLearnSub(s *learn.Subordination) Subordination {

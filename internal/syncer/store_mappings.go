@@ -9,33 +9,65 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Mappings returns the portal's whole mapping.
 func (s *Store) Mappings(ctx context.Context, portalID int64) ([]Mapping, error) {
+	return s.readMappings(ctx, portalID, 0, nil)
+}
+
+// readMappings reads the portal's mapping into a list of room for about
+// size rows. learnID, when set, gives the Learn id of a row as a string the
+// caller holds already (the Learn user's own), so that 100,000 rows do not
+// each keep a copy; it returns "" for an id it does not know.
+func (s *Store) readMappings(ctx context.Context, portalID int64, size int, learnID func(id []byte) string) ([]Mapping, error) {
 	rows, err := s.pool.Query(ctx,
 		`SELECT kind, b24_id, learn_id, fingerprint, licence_wait_since IS NOT NULL
 		FROM sync_mappings WHERE portal_id = $1 ORDER BY kind, b24_id`, portalID)
 	if err != nil {
 		return nil, fmt.Errorf("query mappings: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mapping, error) {
+	defer rows.Close()
+	out := make([]Mapping, 0, size)
+	for rows.Next() {
 		var m Mapping
-		var kind string
-		err := r.Scan(&kind, &m.B24ID, &m.LearnID, &m.Fingerprint, &m.LicenceWait)
-		m.Kind = Kind(kind)
-		switch m.Kind { // the constants, not a copy per row
+		// The row's bytes, valid until the next row: only what is kept is copied.
+		var kind, id, fp pgtype.DriverBytes
+		if err := rows.Scan(&kind, &m.B24ID, &id, &fp, &m.LicenceWait); err != nil {
+			return nil, fmt.Errorf("read mappings: %w", err)
+		}
+		switch Kind(kind) { // the constants, not a copy per row
 		case KindUser:
 			m.Kind = KindUser
 		case KindDepartment:
 			m.Kind = KindDepartment
+		default:
+			m.Kind = Kind(kind)
 		}
-		return m, err
-	})
-	if err != nil {
+		if learnID != nil {
+			m.LearnID = learnID(id)
+		}
+		if m.LearnID == "" {
+			m.LearnID = string(id)
+		}
+		m.Fingerprint = string(fp)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read mappings: %w", err)
 	}
 	return out, nil
+}
+
+// userMappingCount is how many users the portal's mapping holds.
+func (s *Store) userMappingCount(ctx context.Context, portalID int64) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM sync_mappings WHERE portal_id = $1 AND kind = $2`,
+		portalID, string(KindUser)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count mappings: %w", err)
+	}
+	return n, nil
 }
 
 // PersonMapping is the stored mapping of one Bitrix24 user, or nil: one
@@ -91,29 +123,70 @@ func AccountKey(learnURL string) string {
 // Owners reads who owns the account's Learn users: the ids this portal owns,
 // and the others with their owner portal's domain.
 func (s *Store) Owners(ctx context.Context, account string, portalID int64) (own map[string]bool, foreign map[string]string, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT o.learn_id, o.portal_id, p.domain
-		FROM learn_user_owners o JOIN portals p ON p.id = o.portal_id WHERE o.learn_account = $1`, account)
+	own, err = s.owned(ctx, `SELECT learn_id FROM learn_user_owners WHERE learn_account = $1 AND portal_id = $2`,
+		account, portalID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("query owners: %w", err)
+		return nil, nil, err
 	}
-	defer rows.Close()
-	own, foreign = map[string]bool{}, map[string]string{}
-	for rows.Next() {
-		var id, domain string
-		var owner int64
-		if err := rows.Scan(&id, &owner, &domain); err != nil {
-			return nil, nil, fmt.Errorf("read owners: %w", err)
-		}
-		if owner == portalID {
-			own[id] = true
-		} else {
-			foreign[id] = domain
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read owners: %w", err)
+	if foreign, err = s.Foreign(ctx, account, portalID); err != nil {
+		return nil, nil, err
 	}
 	return own, foreign, nil
+}
+
+// Owned reads which of the account's Learn users ids this portal owns. A
+// run asks about the users its plan writes to, once the plan is built:
+// none in a run that changes nothing, not the 100,000 it owns.
+func (s *Store) Owned(ctx context.Context, account string, portalID int64, ids []string) (map[string]bool, error) {
+	if len(ids) == 0 {
+		return map[string]bool{}, nil
+	}
+	return s.owned(ctx, `SELECT learn_id FROM learn_user_owners
+		WHERE learn_account = $1 AND portal_id = $2 AND learn_id = ANY($3)`, account, portalID, ids)
+}
+
+func (s *Store) owned(ctx context.Context, query string, args ...any) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query owned users: %w", err)
+	}
+	defer rows.Close()
+	own := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("read owned users: %w", err)
+		}
+		own[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read owned users: %w", err)
+	}
+	return own, nil
+}
+
+// Foreign reads the account's Learn users other portals own, with their
+// owner portal's domain.
+func (s *Store) Foreign(ctx context.Context, account string, portalID int64) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT o.learn_id, p.domain
+		FROM learn_user_owners o JOIN portals p ON p.id = o.portal_id WHERE o.learn_account = $1 AND o.portal_id <> $2`,
+		account, portalID)
+	if err != nil {
+		return nil, fmt.Errorf("query owners: %w", err)
+	}
+	defer rows.Close()
+	foreign := map[string]string{}
+	for rows.Next() {
+		var id, domain string
+		if err := rows.Scan(&id, &domain); err != nil {
+			return nil, fmt.Errorf("read owners: %w", err)
+		}
+		foreign[id] = domain
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read owners: %w", err)
+	}
+	return foreign, nil
 }
 
 // ErrOwnedElsewhere is a Learn user another portal owns.

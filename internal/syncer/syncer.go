@@ -168,11 +168,9 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap,
 	}
 	account := AccountKey(set.LearnURL)
-	own, foreign, err := s.store.Owners(ctx, account, portalID)
-	if err != nil {
+	if in.Actual.Foreign, err = s.store.Foreign(ctx, account, portalID); err != nil {
 		return err
 	}
-	in.Actual.Foreign = foreign
 	learnActive := 0
 	for _, u := range in.Actual.Users {
 		if u.Status == StatusActive {
@@ -235,6 +233,10 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		return nil
 	}
 
+	own, err := s.store.Owned(ctx, account, portalID, plan.learnUsers())
+	if err != nil {
+		return err
+	}
 	par, lim, err := s.writeLimit(ctx, account, lc)
 	if err != nil {
 		return err
