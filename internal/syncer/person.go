@@ -165,13 +165,20 @@ const personMaxHeads = 50
 // user's departments and their ancestors: three requests for a tree of up
 // to 50 departments (one page of department.get), a page more per 50
 // departments past that in the department listing's batch.
-func ReadPerson(ctx context.Context, b24 Bitrix24, id int64) (Desired, error) {
-	us, err := b24.Users(ctx, map[string]any{"ID": id})
+func ReadPerson(ctx context.Context, b24 Bitrix24, id int64, codes ...string) (Desired, error) {
+	filter := func(ids any) map[string]any {
+		f := map[string]any{"ID": ids}
+		if sel := userSelect(codes); sel != nil {
+			f[bitrix24.UserSelect] = sel
+		}
+		return f
+	}
+	us, err := b24.Users(ctx, filter(id))
 	if err != nil {
 		return Desired{}, fmt.Errorf("read bitrix24 user %d: %w", id, err)
 	}
 	var person *Employee
-	d0 := fromBitrix24(nil, us)
+	d0 := fromBitrix24(nil, us, codes...)
 	for i := range d0.Employees {
 		if d0.Employees[i].ID == id {
 			person = &d0.Employees[i]
@@ -206,11 +213,11 @@ func ReadPerson(ctx context.Context, b24 Bitrix24, id int64) (Desired, error) {
 	if len(heads) > 0 {
 		slices.Sort(heads)
 		heads = heads[:min(len(heads), personMaxHeads)]
-		hs, err := b24.Users(ctx, map[string]any{"ID": heads})
+		hs, err := b24.Users(ctx, filter(heads))
 		if err != nil {
 			return Desired{}, fmt.Errorf("read bitrix24 heads: %w", err)
 		}
-		d.Employees = append(d.Employees, fromBitrix24(nil, hs).Employees...)
+		d.Employees = append(d.Employees, fromBitrix24(nil, hs, codes...).Employees...)
 	}
 	return d, nil
 }
@@ -234,7 +241,10 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		return err
 	}
 	t0 := time.Now()
-	desired, err := ReadPerson(ctx, b24, id)
+	// The field mapping's own Bitrix24 fields are read and its Learn fields
+	// compared, as in a full run: otherwise the person's mapped fields would
+	// be planned from the fixed mapping and overwritten.
+	desired, err := ReadPerson(ctx, b24, id, sourceCodes(set.FieldMap)...)
 	if err != nil {
 		return err
 	}
@@ -247,7 +257,7 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	}
 	var in Input
 	in.Desired = desired
-	in.Actual.Departments, _ = fromLearn(ldepts, nil)
+	in.Actual.Departments = fromLearnDepartments(ldepts)
 	all, err := s.store.Mappings(ctx, portalID)
 	if err != nil {
 		return err
@@ -272,12 +282,12 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		}
 	}
 	seen := map[string]bool{}
+	ids, extra := interner{}, extraLearnFields(set.FieldMap)
 	add := func(page []learn.User) error {
-		_, us := fromLearn(nil, page)
-		for _, u := range us {
+		for _, u := range page {
 			if !seen[u.ID] {
 				seen[u.ID] = true
-				in.Actual.Users = append(in.Actual.Users, u)
+				in.Actual.Users = append(in.Actual.Users, learnUser(u, ids, extra...))
 			}
 		}
 		return nil
@@ -298,7 +308,7 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	in.Options = Options{
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
-		Safeguard: s.cfg.Safeguard, Person: id,
+		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap, Person: id,
 		// An admin asked for this person: a licence wait is tried again.
 		RetryLicence: map[int64]bool{id: true},
 	}

@@ -127,3 +127,50 @@ func TestRunPersonHoldsTheLock(t *testing.T) {
 		t.Fatalf("run person under a held lock: %v, want ErrBusy", err)
 	}
 }
+
+// "Sync this employee" follows the portal's field mapping like a full run:
+// the mapped field gets the employee's new value, and fields the mapping
+// leaves out keep what Learn has (the fixed mapping would overwrite them).
+func TestRunPersonFollowsFieldMap(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{account: learnsim.AccountOptions{ExtraFields: []string{"user_defined_field1"}}})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(3, 20, 5))
+	u := syncedUser(p)
+	if err := p.UpdateUser(u.ID, func(x *b24sim.User) { x.PersonalCity = "Казань" }); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	set := e.settings[portalID]
+	set.FieldMap = map[string]string{"user_defined_field1": "PERSONAL_CITY", "first_name": "NAME", "last_name": "LAST_NAME"}
+	e.settings[portalID] = set
+	e.mu.Unlock()
+	e.run(portalID, TriggerManual)
+	before := e.learnUser(u.Email)
+	if got := before.Fields["user_defined_field1"]; got != "Казань" {
+		t.Fatalf("mapped field %q after the full run, want Казань", got)
+	}
+
+	if err := p.UpdateUser(u.ID, func(x *b24sim.User) { x.PersonalCity = "Самара"; x.WorkPosition = "Не для Learn" }); err != nil {
+		t.Fatal(err)
+	}
+	e.lsim.ResetCounts()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := e.syncer.RunPerson(ctx, portalID, u.ID)
+	if err != nil {
+		t.Fatalf("run person: %v", err)
+	}
+	if rep.Status != RunSucceeded {
+		t.Fatalf("status %s, counts %v", rep.Status, rep.Counts)
+	}
+	after := e.learnUser(u.Email)
+	if got := after.Fields["user_defined_field1"]; got != "Самара" {
+		t.Errorf("mapped field %q after the person run, want Самара", got)
+	}
+	if after.Fields["job_title"] != before.Fields["job_title"] {
+		t.Errorf("unmapped job title %q -> %q, want it kept", before.Fields["job_title"], after.Fields["job_title"])
+	}
+	if c := e.lsim.Counts(simAccount); c.Writes != 1 {
+		t.Errorf("%d Learn writes %v, want the one update", c.Writes, c.ByRoute)
+	}
+}

@@ -231,30 +231,15 @@ func fromLearnSub(s *learn.Subordination) Subordination {
 	return Subordination{Type: s.Type, SupervisorID: s.SupervisorID}
 }
 
-// fromLearn converts Learn's rows; extra names the profile fields beyond
-// the fixed set that the field mapping fills (kept in LearnUser.Extra).
-func fromLearn(ds []learn.Department, us []learn.User, extra ...string) ([]LearnDepartment, []LearnUser) {
-	outD := make([]LearnDepartment, 0, len(ds))
+// fromLearnDepartments converts Learn's departments (its users are
+// converted page by page as they are read: learnUser).
+func fromLearnDepartments(ds []learn.Department) []LearnDepartment {
+	out := make([]LearnDepartment, 0, len(ds))
 	for _, d := range ds {
-		outD = append(outD, LearnDepartment{ID: d.ID, Name: d.Name, ParentID: d.ParentID, Code: d.Code,
+		out = append(out, LearnDepartment{ID: d.ID, Name: d.Name, ParentID: d.ParentID, Code: d.Code,
 			Subordination: fromLearnSub(d.Subordination), CoSubordination: fromLearnSub(d.CoSubordination)})
 	}
-	outU := make([]LearnUser, 0, len(us))
-	for _, u := range us {
-		f := u.Fields
-		var ex map[string]string
-		if len(extra) > 0 {
-			ex = make(map[string]string, len(extra))
-			for _, k := range extra {
-				ex[k] = f[k]
-			}
-		}
-		outU = append(outU, LearnUser{ID: u.ID, DepartmentID: u.DepartmentID, Status: u.Status, Extra: ex,
-			Login: f[learn.FieldLogin], Email: f[learn.FieldEmail], FirstName: f[learn.FieldFirstName],
-			LastName: f[learn.FieldLastName], JobTitle: f[learn.FieldJobTitle], Phone: f[learn.FieldPhone],
-			Subordination: fromLearnSub(u.Subordination), CoSubordination: fromLearnSub(u.CoSubordination)})
-	}
-	return outD, outU
+	return out
 }
 
 // Scope counts what a selection covers in a Bitrix24 org, by the same rules

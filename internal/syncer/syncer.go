@@ -161,7 +161,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	}
 	pr.to(PhasePlan)
 	rep.Phases["read_learn"] += deptsTook
-	in.Actual.Departments, _ = fromLearn(ldepts, nil)
+	in.Actual.Departments = fromLearnDepartments(ldepts)
 	in.Options = Options{
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
