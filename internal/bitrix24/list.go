@@ -147,14 +147,9 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 			return nil, fmt.Errorf("list departments: %w", err)
 		}
 		for _, bc := range chunk {
-			if err := res.Err(bc.Key); err != nil {
-				return nil, fmt.Errorf("list departments: %w", err)
+			if out, err = appendDepartmentPage(out, res, bc.Key); err != nil {
+				return nil, err
 			}
-			var page []Department
-			if err := decodeList(res.Result[bc.Key], &page); err != nil {
-				return nil, fmt.Errorf("list departments: decode: %w", err)
-			}
-			out = append(out, page...)
 		}
 	}
 	return dedupe(out), nil
@@ -308,14 +303,9 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 		chained := 0
 		for _, bc := range cmds {
 			if bc.Method == "department.get" {
-				if err := res.Err(bc.Key); err != nil {
-					return nil, fmt.Errorf("list departments: %w", err)
+				if ds, err = appendDepartmentPage(ds, res, bc.Key); err != nil {
+					return nil, err
 				}
-				var page []Department
-				if err := decodeList(res.Result[bc.Key], &page); err != nil {
-					return nil, fmt.Errorf("list departments: decode: %w", err)
-				}
-				ds = append(ds, page...)
 				continue
 			}
 			if done {
@@ -389,4 +379,17 @@ func cloneMap(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m)+1)
 	maps.Copy(out, m)
 	return out
+}
+
+// appendDepartmentPage appends the departments of one department.get page
+// of a batch's answer.
+func appendDepartmentPage(out []Department, res *BatchResult, key string) ([]Department, error) {
+	if err := res.Err(key); err != nil {
+		return nil, fmt.Errorf("list departments: %w", err)
+	}
+	var page []Department
+	if err := decodeList(res.Result[key], &page); err != nil {
+		return nil, fmt.Errorf("list departments: decode: %w", err)
+	}
+	return append(out, page...), nil
 }
