@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"b24learn/internal/remote"
 )
 
 // Credentials are what the admin enters on the settings page.
@@ -232,6 +234,51 @@ type errUncertain struct{ err error }
 
 func (e *errUncertain) Error() string { return e.err.Error() }
 func (e *errUncertain) Unwrap() error { return e.err }
+
+// create sends a create (POST route) and returns the new object's id from
+// the answer's idKey. A create is not idempotent: when its answer is lost
+// (5xx, timeout), or a repeat after a lost answer meets 409 (the first one
+// may have gone through), lookup says whether the object exists (its id) or
+// not ("": the create is sent again, up to MaxAttempts). Without lookup, or
+// when lookup fails, the error matches ErrMaybeCreated: the caller must look
+// before it creates again.
+func (c *Client) create(ctx context.Context, what, route string, body any, idKey string, lookup func(context.Context) (string, error)) (string, error) {
+	uncertain := false
+	for attempt := 1; ; attempt++ {
+		res, err := c.do(ctx, request{method: http.MethodPost, route: route, path: route, body: body, mode: retryOnly429})
+		if err == nil {
+			id := parseID(res.body, idKey)
+			if id == "" {
+				return "", fmt.Errorf("%s: no id in answer: %w", what, ErrUnexpected)
+			}
+			return id, nil
+		}
+		var unc *errUncertain
+		switch {
+		case errors.As(err, &unc):
+			uncertain = true
+		case uncertain && errors.Is(err, ErrDuplicate):
+		default:
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if lookup == nil {
+			return "", fmt.Errorf("%s: %w: %w", what, ErrMaybeCreated, err)
+		}
+		id, ferr := lookup(ctx)
+		if ferr != nil {
+			return "", fmt.Errorf("%s: %w: %w", what, ErrMaybeCreated, ferr)
+		}
+		if id != "" {
+			return id, nil
+		}
+		if attempt >= c.retry.MaxAttempts {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if err := remote.Sleep(ctx, c.backoff(attempt)); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+	}
+}
 
 // do runs a request with retries. It returns the 2xx answer or an error; for
 // retryOnly429 calls a 5xx or transport failure comes back wrapped in *errUncertain.

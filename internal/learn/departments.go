@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-
-	"b24learn/internal/remote"
 )
 
 // pageSize for token-paged lists; Learn's default and documented maximum is 1000.
@@ -105,38 +103,22 @@ func getOne[T any](ctx context.Context, c *Client, op, route, path string) (T, e
 // code, such a failure returns an error matching ErrMaybeCreated: the caller must
 // look before it creates again.
 func (c *Client) CreateDepartment(ctx context.Context, d NewDepartment) (string, error) {
-	for attempt := 1; ; attempt++ {
-		res, err := c.do(ctx, request{method: http.MethodPost, route: "/department", path: "/department", body: d, mode: retryOnly429})
-		if err == nil {
-			id := parseID(res.body, "departmentId")
-			if id == "" {
-				return "", fmt.Errorf("create department: no id in answer: %w", ErrUnexpected)
+	var lookup func(context.Context) (string, error)
+	if d.Code != "" {
+		lookup = func(ctx context.Context) (string, error) {
+			found, err := c.FindDepartmentsByCode(ctx, d.Code)
+			if err != nil {
+				return "", err
 			}
-			return id, nil
-		}
-		var unc *errUncertain
-		if !errors.As(err, &unc) {
-			return "", fmt.Errorf("create department: %w", err)
-		}
-		if d.Code == "" {
-			return "", fmt.Errorf("create department: %w: %w", ErrMaybeCreated, unc.err)
-		}
-		found, ferr := c.FindDepartmentsByCode(ctx, d.Code)
-		if ferr != nil {
-			return "", fmt.Errorf("create department: %w: %w", ErrMaybeCreated, ferr)
-		}
-		for _, f := range found {
-			if f.ParentID == d.ParentID {
-				return f.ID, nil
+			for _, f := range found {
+				if f.ParentID == d.ParentID {
+					return f.ID, nil
+				}
 			}
-		}
-		if attempt >= c.retry.MaxAttempts {
-			return "", fmt.Errorf("create department: %w", unc.err)
-		}
-		if err := remote.Sleep(ctx, c.backoff(attempt)); err != nil {
-			return "", fmt.Errorf("create department: %w", err)
+			return "", nil
 		}
 	}
+	return c.create(ctx, "create department", "/department", d, "departmentId", lookup)
 }
 
 // UpdateDepartment renames, re-codes or moves a department (200 or 204).

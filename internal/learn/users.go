@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"b24learn/internal/remote"
 )
 
 // ListUsers pages through GET /users/v2 and hands each page to fn, so a caller
@@ -97,39 +95,16 @@ func (c *Client) CreateUser(ctx context.Context, u NewUser) (string, error) {
 	if login == "" {
 		return "", fmt.Errorf("create user: %w", &ValidationError{Message: "fields.login is required"})
 	}
-	uncertain := false
-	for attempt := 1; ; attempt++ {
-		res, err := c.do(ctx, request{method: http.MethodPost, route: "/user", path: "/user", body: u, mode: retryOnly429})
-		if err == nil {
-			id := parseID(res.body, "userId")
-			if id == "" {
-				return "", fmt.Errorf("create user: no id in answer: %w", ErrUnexpected)
-			}
-			return id, nil
+	return c.create(ctx, "create user", "/user", u, "userId", func(ctx context.Context) (string, error) {
+		found, err := c.FindUserByLogin(ctx, login)
+		if errors.Is(err, ErrNotFound) {
+			return "", nil
 		}
-		var unc *errUncertain
-		switch {
-		case errors.As(err, &unc):
-			uncertain = true
-		case uncertain && errors.Is(err, ErrDuplicate):
-			// Our earlier attempt probably went through; fall through to the lookup.
-		default:
-			return "", fmt.Errorf("create user: %w", err)
+		if err != nil {
+			return "", err
 		}
-		found, ferr := c.FindUserByLogin(ctx, login)
-		if ferr == nil {
-			return found.ID, nil
-		}
-		if !errors.Is(ferr, ErrNotFound) {
-			return "", fmt.Errorf("create user: %w: %w", ErrMaybeCreated, ferr)
-		}
-		if attempt >= c.retry.MaxAttempts {
-			return "", fmt.Errorf("create user: %w", err)
-		}
-		if err := remote.Sleep(ctx, c.backoff(attempt)); err != nil {
-			return "", fmt.Errorf("create user: %w", err)
-		}
-	}
+		return found.ID, nil
+	})
 }
 
 // UpdateUser changes a user's fields and/or department (Learn answers 200 or 204).
