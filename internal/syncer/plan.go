@@ -266,8 +266,10 @@ type builder struct {
 	incl     map[int64]bool
 	excl     map[int64]bool
 	scopeMem map[int64]bool
-	desired  []int64 // in-scope departments plus the root, by level then id
-	level    map[int64]int
+	// defaultMap is the fixed field mapping when the portal has none.
+	defaultMap map[string]string
+	desired    []int64 // in-scope departments plus the root, by level then id
+	level      map[int64]int
 
 	learnDepts map[string]*LearnDepartment
 	deptByCode map[string][]*LearnDepartment
