@@ -188,7 +188,7 @@ func (a *applier) pipeline(ctx context.Context, steps []Step) error {
 	for _, s := range steps {
 		if s.Kind == KindDepartment {
 			ready[s.B24ID] = &gate{left: 1}
-			levels = max(levels, s.Level+1)
+			levels = max(levels, int(s.Level)+1)
 		}
 	}
 	// above[l] opens once every department step of a level under l is done.
@@ -198,7 +198,7 @@ func (a *applier) pipeline(ctx context.Context, steps []Step) error {
 	}
 	for _, s := range steps {
 		if s.Kind == KindDepartment {
-			for l := s.Level + 1; l <= levels; l++ {
+			for l := int(s.Level) + 1; l <= levels; l++ {
 				above[l].left++
 			}
 		}
