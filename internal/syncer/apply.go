@@ -315,7 +315,7 @@ func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) 
 		if s.Action != ActionSupervisor {
 			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.fingerprint()}
 			if s.Kind == KindUser {
-				m.Account = a.account
+				recs[i].Account = a.account
 			}
 			recs[i].Mapping = m
 		}

@@ -150,10 +150,6 @@ type Mapping struct {
 	// users are used up; it is reactivated only when Options.RetryLicence
 	// names it.
 	LicenceWait bool
-	// Account is the Learn account key (AccountKey) of a user mapping being
-	// written, so that the store records this portal as the user's owner.
-	// Mappings read from the store leave it empty.
-	Account string
 }
 
 // Safeguard bounds how many deactivations one run applies without approval.
