@@ -214,6 +214,16 @@ func (p *Plan) Writes() int {
 	return n
 }
 
+// dropSpecs lets go of the user specs of the steps that were not held,
+// once they are written and recorded.
+func (p *Plan) dropSpecs() {
+	for i := range p.Steps {
+		if !p.Steps[i].Held {
+			p.Steps[i].User = nil
+		}
+	}
+}
+
 // DepartmentCode is the stable code of a synced department.
 func DepartmentCode(memberID string, b24ID int64) string {
 	return memberID + ":" + strconv.FormatInt(b24ID, 10)
