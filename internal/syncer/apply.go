@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"maps"
 	"slices"
@@ -52,9 +53,13 @@ type applier struct {
 	// owned are the Learn users this portal owns; others are claimed before
 	// the first write to them.
 	owned map[string]bool
-	// activated are users created or reactivated (b24 id -> Learn id): Learn
-	// may have left them inactive past its plan, which a read-back tells.
-	activated map[int64]string
+	// createdUsers (Learn ids in userIDs) and reactivated (b24 id -> Learn
+	// id) are the users this run activated: Learn may have left them
+	// inactive past its plan, which a read-back tells (see activated). The
+	// creates are a list: a second map of 100,000 in a first sync was the
+	// largest thing the writes kept.
+	createdUsers []int64
+	reactivated  map[int64]string
 	// refusedActivation are reactivations Learn refused: past the plan.
 	refusedActivation []int64
 	tried             []int64 // reactivations tried (applied or refused)
@@ -70,7 +75,7 @@ type applier struct {
 func newApplier(st *Store, lc Learn, log *slog.Logger, portalID, runID int64, par int, invitation string, p *Plan) *applier {
 	a := &applier{store: st, lc: lc, log: log, portalID: portalID, runID: runID, par: par, invitation: invitation,
 		layout: p.Layout, sendLoginEmail: p.SendLoginEmail, deptIDs: map[int64]string{}, userIDs: map[int64]string{}, counts: map[string]int{},
-		owned: map[string]bool{}, activated: map[int64]string{},
+		owned: map[string]bool{}, reactivated: map[int64]string{},
 		emptyOK: map[string]bool{}}
 	for k, v := range p.DeptIDs {
 		a.deptIDs[k] = v
@@ -183,7 +188,7 @@ func (a *applier) pipeline(ctx context.Context, steps []Step) error {
 	for _, s := range steps {
 		if s.Kind == KindDepartment {
 			ready[s.B24ID] = &gate{left: 1}
-			levels = max(levels, s.Level+1)
+			levels = max(levels, int(s.Level)+1)
 		}
 	}
 	// above[l] opens once every department step of a level under l is done.
@@ -193,7 +198,7 @@ func (a *applier) pipeline(ctx context.Context, steps []Step) error {
 	}
 	for _, s := range steps {
 		if s.Kind == KindDepartment {
-			for l := s.Level + 1; l <= levels; l++ {
+			for l := int(s.Level) + 1; l <= levels; l++ {
 				above[l].left++
 			}
 		}
@@ -310,7 +315,7 @@ func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) 
 		if s.Action != ActionSupervisor {
 			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.fingerprint()}
 			if s.Kind == KindUser {
-				m.Account = a.account
+				recs[i].Account = a.account
 			}
 			recs[i].Mapping = m
 		}
@@ -323,8 +328,11 @@ func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) 
 	for i, s := range steps {
 		learnID := learnIDs[i]
 		a.counts[string(s.Kind)+"."+string(s.Action)]++
-		if s.Kind == KindUser && (s.Action == ActionCreate || s.Action == ActionReactivate) {
-			a.activated[s.B24ID] = learnID
+		switch {
+		case s.Kind == KindUser && s.Action == ActionCreate:
+			a.createdUsers = append(a.createdUsers, s.B24ID) // learnID is in userIDs (created)
+		case s.Kind == KindUser && s.Action == ActionReactivate:
+			a.reactivated[s.B24ID] = learnID
 		}
 		if s.Action == ActionReactivate {
 			a.tried = append(a.tried, s.B24ID)
@@ -390,6 +398,23 @@ func (a *applier) wrote() {
 	a.mu.Lock()
 	a.writes++
 	a.mu.Unlock()
+}
+
+// activated yields the users this run created or reactivated: Bitrix24 id
+// and Learn id. Called once the writes are done.
+func (a *applier) activated() iter.Seq2[int64, string] {
+	return func(yield func(int64, string) bool) {
+		for _, b24 := range a.createdUsers {
+			if !yield(b24, a.userIDs[b24]) {
+				return
+			}
+		}
+		for b24, id := range a.reactivated {
+			if !yield(b24, id) {
+				return
+			}
+		}
+	}
 }
 
 // created keeps the Learn id a create call gave the Bitrix24 object b24 in

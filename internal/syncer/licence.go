@@ -75,16 +75,16 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 	}
 	waiting = append(waiting, a.refusedActivation...)
 	tried := a.tried
-	if len(a.activated) > 0 {
+	if n := len(a.createdUsers) + len(a.reactivated); n > 0 {
 		// The Learn ids sorted, and by position the Bitrix24 user each
 		// stands for, found by search (100,000 creates: no second map).
-		ids := make([]string, 0, len(a.activated))
-		for _, id := range a.activated {
+		ids := make([]string, 0, n)
+		for _, id := range a.activated() {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
 		b24s := make([]int64, len(ids))
-		for b24, id := range a.activated {
+		for b24, id := range a.activated() {
 			i, _ := slices.BinarySearch(ids, id)
 			b24s[i] = b24
 		}

@@ -110,9 +110,25 @@ type LearnUser struct {
 	Phone        string
 	// Extra holds the profile fields beyond the ones above that the field
 	// mapping fills, by Learn name; nil with the fixed mapping.
-	Extra           map[string]string
+	Extra map[string]string
+	// Managers are the user's manager links, one value shared by the users
+	// that have the same ones (most have inherit and inherit): 8 bytes a
+	// user instead of 64. Nil reads as none set (see Links).
+	Managers *Managers
+}
+
+// Managers are a Learn user's two manager links.
+type Managers struct {
 	Subordination   Subordination
 	CoSubordination Subordination
+}
+
+// Links are the user's manager links; zero when none were read.
+func (u *LearnUser) Links() Managers {
+	if u.Managers == nil {
+		return Managers{}
+	}
+	return *u.Managers
 }
 
 // Kind says what a mapping row or a step is about.
@@ -134,10 +150,6 @@ type Mapping struct {
 	// users are used up; it is reactivated only when Options.RetryLicence
 	// names it.
 	LicenceWait bool
-	// Account is the Learn account key (AccountKey) of a user mapping being
-	// written, so that the store records this portal as the user's owner.
-	// Mappings read from the store leave it empty.
-	Account string
 }
 
 // Safeguard bounds how many deactivations one run applies without approval.

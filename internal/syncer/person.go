@@ -282,7 +282,7 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		}
 	}
 	seen := map[string]bool{}
-	ids, extra := interner{}, extraLearnFields(set.FieldMap)
+	ids, extra := newInterner(), extraLearnFields(set.FieldMap)
 	add := func(page []learn.User) error {
 		for _, u := range page {
 			if !seen[u.ID] {

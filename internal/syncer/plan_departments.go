@@ -189,7 +189,7 @@ func (b *builder) departments() {
 		ld := b.resolveDept(id, used)
 		if ld == nil {
 			b.plan.Steps = append(b.plan.Steps, Step{
-				Stage: StageDepartments, Level: b.level[id], Kind: KindDepartment, Action: ActionCreate,
+				Stage: StageDepartments, Level: int32(b.level[id]), Kind: KindDepartment, Action: ActionCreate,
 				B24ID: id, Dept: &want, After: after, Fingerprint: fp,
 			})
 			continue
@@ -228,12 +228,12 @@ func (b *builder) departments() {
 				}
 			}
 			b.plan.Steps = append(b.plan.Steps, Step{
-				Stage: StageDepartments, Level: b.level[id], Kind: KindDepartment, Action: act,
+				Stage: StageDepartments, Level: int32(b.level[id]), Kind: KindDepartment, Action: act,
 				B24ID: id, LearnID: ld.ID, Dept: &want, Before: before, After: after, Changed: changed, Fingerprint: fp,
 			})
 		case stored != fp || !mapped || m.LearnID != ld.ID:
 			b.plan.Steps = append(b.plan.Steps, Step{
-				Stage: StageDepartments, Level: b.level[id], Kind: KindDepartment, Action: ActionLink,
+				Stage: StageDepartments, Level: int32(b.level[id]), Kind: KindDepartment, Action: ActionLink,
 				B24ID: id, LearnID: ld.ID, Before: before, After: before, Fingerprint: fp,
 			})
 		}

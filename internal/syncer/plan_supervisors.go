@@ -123,7 +123,8 @@ func (b *builder) supervisors() {
 		lu := b.lu(int(b.empLearn[i])) // the user of lid
 		want := &SubSpec{Sub: inherit(), CoSub: inherit()}
 		if lu != nil {
-			want.Sub, want.CoSub = keep(lu.Subordination), keep(lu.CoSubordination)
+			l := lu.Links()
+			want.Sub, want.CoSub = keep(l.Subordination), keep(l.CoSubordination)
 		}
 		if b.o.HeadsAsManagers {
 			want.CoSub = inherit()
@@ -138,7 +139,7 @@ func (b *builder) supervisors() {
 			}
 		}
 		if lu != nil {
-			if !differs(lu.Subordination, want.Sub) && !differs(lu.CoSubordination, want.CoSub) {
+			if l := lu.Links(); !differs(l.Subordination, want.Sub) && !differs(l.CoSubordination, want.CoSub) {
 				continue
 			}
 		} else if want.Sub.Type == SubInherit && want.CoSub.Type == SubInherit {
@@ -149,7 +150,8 @@ func (b *builder) supervisors() {
 			Sub: want, After: map[string]string{"subordination": subLabel(want.Sub), "co_subordination": subLabel(want.CoSub)},
 		}
 		if lu != nil {
-			s.Before = map[string]string{"subordination": actualLabel(lu.Subordination), "co_subordination": actualLabel(lu.CoSubordination)}
+			l := lu.Links()
+			s.Before = map[string]string{"subordination": actualLabel(l.Subordination), "co_subordination": actualLabel(l.CoSubordination)}
 		}
 		b.plan.Steps = append(b.plan.Steps, s)
 	}

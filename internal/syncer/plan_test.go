@@ -145,7 +145,7 @@ func simulate(t *testing.T, p *Plan, a Actual) Actual {
 			u := s.User
 			users[id] = &LearnUser{ID: id, DepartmentID: ref(u.DeptLearnID, u.DeptB24), Status: 1, Login: u.Login, Email: u.Email,
 				FirstName: u.FirstName, LastName: u.LastName, JobTitle: u.JobTitle, Phone: u.Phone,
-				Subordination: Subordination{Type: SubInherit}, CoSubordination: Subordination{Type: SubInherit}}
+				Managers: &Managers{Subordination: Subordination{Type: SubInherit}, CoSubordination: Subordination{Type: SubInherit}}}
 			for k, v := range u.Extra {
 				if users[id].Extra == nil {
 					users[id].Extra = map[string]string{}
@@ -171,7 +171,8 @@ func simulate(t *testing.T, p *Plan, a Actual) Actual {
 				id = userIDs[s.B24ID]
 			}
 			u := users[id]
-			u.Subordination, u.CoSubordination = subOf(s.Sub.Sub, u.Subordination), subOf(s.Sub.CoSub, u.CoSubordination)
+			l := u.Links()
+			u.Managers = &Managers{Subordination: subOf(s.Sub.Sub, l.Subordination), CoSubordination: subOf(s.Sub.CoSub, l.CoSubordination)}
 		}
 		if s.Action == ActionSupervisor {
 			continue
@@ -560,8 +561,8 @@ func TestPlanSupervisors(t *testing.T) {
 	}
 	for _, c := range users {
 		u := user(a, uid(c.b24))
-		if u.Subordination != c.sub || u.CoSubordination != c.co {
-			t.Errorf("user %d: sub %+v co %+v, want %+v %+v", c.b24, u.Subordination, u.CoSubordination, c.sub, c.co)
+		if l := u.Links(); l.Subordination != c.sub || l.CoSubordination != c.co {
+			t.Errorf("user %d: sub %+v co %+v, want %+v %+v", c.b24, l.Subordination, l.CoSubordination, c.sub, c.co)
 		}
 	}
 
@@ -580,8 +581,8 @@ func TestPlanSupervisors(t *testing.T) {
 	d.Employees[1].Departments = []int64{3}
 	b := converge(t, o, d, a)
 	u := user(b, uid(20))
-	if u.Subordination != manual(10) || u.CoSubordination != manual(10) {
-		t.Errorf("double head: sub %+v co %+v", u.Subordination, u.CoSubordination)
+	if l := u.Links(); l.Subordination != manual(10) || l.CoSubordination != manual(10) {
+		t.Errorf("double head: sub %+v co %+v", l.Subordination, l.CoSubordination)
 	}
 }
 

@@ -42,7 +42,7 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 	// Page by page, so the client's form of 100,000 users (a map of fields
 	// each) is never held at once. The values many users share (their
 	// department, subordination) are kept once.
-	ids := interner{}
+	ids := newInterner()
 	// An account synced before holds about the users the mapping names:
 	// one list of that size rather than a list grown by copies (a quarter
 	// of it left over at the end).
@@ -159,12 +159,14 @@ func learnUser(u learn.User, ids interner, extra ...string) LearnUser {
 		Login: f[learn.FieldLogin], Email: f[learn.FieldEmail], FirstName: f[learn.FieldFirstName],
 		LastName: f[learn.FieldLastName], JobTitle: f[learn.FieldJobTitle], Phone: f[learn.FieldPhone]}
 	pack(&lu.Login, &lu.Email, &lu.FirstName, &lu.LastName, &lu.JobTitle, &lu.Phone)
+	var m Managers
 	if s := u.Subordination; s != nil {
-		lu.Subordination = Subordination{Type: ids.of(s.Type), SupervisorID: ids.of(s.SupervisorID)}
+		m.Subordination = Subordination{Type: s.Type, SupervisorID: s.SupervisorID}
 	}
 	if s := u.CoSubordination; s != nil {
-		lu.CoSubordination = Subordination{Type: ids.of(s.Type), SupervisorID: ids.of(s.SupervisorID)}
+		m.CoSubordination = Subordination{Type: s.Type, SupervisorID: s.SupervisorID}
 	}
+	lu.Managers = ids.managers(m)
 	return lu
 }
 
@@ -204,18 +206,39 @@ func concat(ss []*string) {
 	}
 }
 
-// interner keeps one copy of equal strings read from different places.
-type interner map[string]string
+// interner keeps one copy of equal values read from different places:
+// strings, and the manager links of Learn users.
+type interner struct {
+	strs map[string]string
+	mgrs map[Managers]*Managers
+}
+
+func newInterner() interner {
+	return interner{strs: map[string]string{}, mgrs: map[Managers]*Managers{}}
+}
 
 func (n interner) of(s string) string {
 	if s == "" {
 		return ""
 	}
-	if c, ok := n[s]; ok {
+	if c, ok := n.strs[s]; ok {
 		return c
 	}
-	n[s] = s
+	n.strs[s] = s
 	return s
+}
+
+// managers is the one shared copy of m, whose strings are kept once too.
+func (n interner) managers(m Managers) *Managers {
+	if p, ok := n.mgrs[m]; ok {
+		return p
+	}
+	for _, s := range []*Subordination{&m.Subordination, &m.CoSubordination} {
+		s.Type, s.SupervisorID = n.of(s.Type), n.of(s.SupervisorID)
+	}
+	p := &m
+	n.mgrs[m] = p
+	return p
 }
 
 // orgRead reads the Bitrix24 org once, in the background, for whichever

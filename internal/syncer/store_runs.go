@@ -85,6 +85,11 @@ func jsonOrNil(m map[string]string) []byte {
 type StepRecord struct {
 	Item    RunItem
 	Mapping *Mapping
+	// Account is the Learn account key (AccountKey) of a user mapping being
+	// written, so that the store records this portal as the user's owner.
+	// It is not a field of Mapping: the 100,000 mappings a run reads have
+	// none.
+	Account string
 }
 
 // RecordStep stores the outcome of one applied step in one transaction,
@@ -103,8 +108,8 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 	for _, r := range recs {
 		if m := r.Mapping; m != nil {
 			batch.Queue(upsertMapping, portalID, string(m.Kind), m.B24ID, m.LearnID, m.Fingerprint)
-			if m.Kind == KindUser && m.Account != "" {
-				batch.Queue(insertOwner, m.Account, m.LearnID, portalID)
+			if m.Kind == KindUser && r.Account != "" {
+				batch.Queue(insertOwner, r.Account, m.LearnID, portalID)
 			}
 		}
 		batch.Queue(insertItem, itemArgs(portalID, runID, r.Item)...)
