@@ -14,18 +14,7 @@ import (
 // sent, Learn keeps what it has, and the run's report has a row saying so.
 func TestRunLeavesOutFieldWhoseTypeChanged(t *testing.T) {
 	t.Parallel()
-	e := newSimEnv(t, simOpts{account: learnsim.AccountOptions{ExtraFields: []string{"user_defined_field1"}}})
-	portalID, p := e.addPortal(b24sim.GenerateOrg(3, 20, 5))
-	u := syncedUser(p)
-	if err := p.UpdateUser(u.ID, func(x *b24sim.User) { x.PersonalCity = "Казань" }); err != nil {
-		t.Fatal(err)
-	}
-	e.mu.Lock()
-	set := e.settings[portalID]
-	set.FieldMap = map[string]string{"user_defined_field1": "PERSONAL_CITY", "first_name": "NAME", "last_name": "LAST_NAME"}
-	e.settings[portalID] = set
-	e.mu.Unlock()
-	e.run(portalID, TriggerManual)
+	e, portalID, p, u := cityMappedPortal(t)
 	city := func() string {
 		got, ok := e.state().UserByLogin(u.Email)
 		if !ok {
@@ -122,4 +111,24 @@ func TestSyncBirthDateAgainstDateFormats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cityMappedPortal is a portal whose field mapping sends an employee's city
+// (PERSONAL_CITY) to the custom Learn field user_defined_field1, after a
+// full run has synced u with the city Казань.
+func cityMappedPortal(t *testing.T) (*simEnv, int64, *b24sim.Portal, b24sim.User) {
+	t.Helper()
+	e := newSimEnv(t, simOpts{account: learnsim.AccountOptions{ExtraFields: []string{"user_defined_field1"}}})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(3, 20, 5))
+	u := syncedUser(p)
+	if err := p.UpdateUser(u.ID, func(x *b24sim.User) { x.PersonalCity = "Казань" }); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	set := e.settings[portalID]
+	set.FieldMap = map[string]string{"user_defined_field1": "PERSONAL_CITY", "first_name": "NAME", "last_name": "LAST_NAME"}
+	e.settings[portalID] = set
+	e.mu.Unlock()
+	e.run(portalID, TriggerManual)
+	return e, portalID, p, u
 }

@@ -133,18 +133,7 @@ func TestRunPersonHoldsTheLock(t *testing.T) {
 // leaves out keep what Learn has (the fixed mapping would overwrite them).
 func TestRunPersonFollowsFieldMap(t *testing.T) {
 	t.Parallel()
-	e := newSimEnv(t, simOpts{account: learnsim.AccountOptions{ExtraFields: []string{"user_defined_field1"}}})
-	portalID, p := e.addPortal(b24sim.GenerateOrg(3, 20, 5))
-	u := syncedUser(p)
-	if err := p.UpdateUser(u.ID, func(x *b24sim.User) { x.PersonalCity = "Казань" }); err != nil {
-		t.Fatal(err)
-	}
-	e.mu.Lock()
-	set := e.settings[portalID]
-	set.FieldMap = map[string]string{"user_defined_field1": "PERSONAL_CITY", "first_name": "NAME", "last_name": "LAST_NAME"}
-	e.settings[portalID] = set
-	e.mu.Unlock()
-	e.run(portalID, TriggerManual)
+	e, portalID, p, u := cityMappedPortal(t)
 	before := e.learnUser(u.Email)
 	if got := before.Fields["user_defined_field1"]; got != "Казань" {
 		t.Fatalf("mapped field %q after the full run, want Казань", got)
