@@ -34,15 +34,7 @@ func TestRunPersonDeactivatesOne(t *testing.T) {
 	p.ResetCounters()
 	e.lsim.ResetCounts()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rep, err := e.syncer.RunPerson(ctx, portalID, u.ID)
-	if err != nil {
-		t.Fatalf("run person: %v", err)
-	}
-	if rep.Status != RunSucceeded {
-		t.Fatalf("status %s, counts %v", rep.Status, rep.Counts)
-	}
+	rep := runPersonOK(t, e, portalID, u.ID)
 	if n := p.TotalRequests(); n > 3 {
 		t.Errorf("%d Bitrix24 requests (%v), want at most 3", n, p.Requests())
 	}
@@ -143,15 +135,7 @@ func TestRunPersonFollowsFieldMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.lsim.ResetCounts()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rep, err := e.syncer.RunPerson(ctx, portalID, u.ID)
-	if err != nil {
-		t.Fatalf("run person: %v", err)
-	}
-	if rep.Status != RunSucceeded {
-		t.Fatalf("status %s, counts %v", rep.Status, rep.Counts)
-	}
+	runPersonOK(t, e, portalID, u.ID)
 	after := e.learnUser(u.Email)
 	if got := after.Fields["user_defined_field1"]; got != "Самара" {
 		t.Errorf("mapped field %q after the person run, want Самара", got)
@@ -162,4 +146,20 @@ func TestRunPersonFollowsFieldMap(t *testing.T) {
 	if c := e.lsim.Counts(simAccount); c.Writes != 1 {
 		t.Errorf("%d Learn writes %v, want the one update", c.Writes, c.ByRoute)
 	}
+}
+
+// runPersonOK runs an on-demand sync of one employee and fails the test
+// unless it succeeds.
+func runPersonOK(t *testing.T, e *simEnv, portalID, b24ID int64) *Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := e.syncer.RunPerson(ctx, portalID, b24ID)
+	if err != nil {
+		t.Fatalf("run person: %v", err)
+	}
+	if rep.Status != RunSucceeded {
+		t.Fatalf("status %s, counts %v", rep.Status, rep.Counts)
+	}
+	return rep
 }
