@@ -94,9 +94,13 @@ func TestProgressWritesAreThrottled(t *testing.T) {
 	}
 
 	var writes []row
+	var started time.Time // the write phase's first row: the ticker starts with it
 	for _, r := range log {
 		if r.phase == "write" && r.done > 0 {
 			writes = append(writes, r)
+		}
+		if r.phase == "write" && started.IsZero() {
+			started = r.at
 		}
 	}
 	planned := 0
@@ -116,20 +120,23 @@ func TestProgressWritesAreThrottled(t *testing.T) {
 	if last.done != planned {
 		t.Errorf("last done count %d, want %d", last.done, planned)
 	}
-	span := last.at.Sub(writes[0].at)
 	for i := 1; i < len(writes); i++ {
 		gap := writes[i].at.Sub(writes[i-1].at)
 		if writes[i].done <= writes[i-1].done {
 			t.Errorf("done count went %d → %d", writes[i-1].done, writes[i].done)
 		}
-		// The ticker's ticks are ProgressEvery apart; the UPDATEs may be a
-		// little late, the last (at the end of the writes) any time.
-		if gap < ProgressEvery*8/10 && i < len(writes)-1 {
+		// The ticker's ticks are ProgressEvery apart; an UPDATE may be late
+		// (a loaded machine), the last (at the end of the writes) any time.
+		if gap < ProgressEvery/2 && i < len(writes)-1 {
 			t.Errorf("done-count updates %d and %d are %v apart, want about %v", i-1, i, gap, ProgressEvery)
 		}
 	}
-	if max := int(span/ProgressEvery) + 2; len(writes) > max {
-		t.Errorf("%d done-count updates in %v, want at most %d", len(writes), span, max)
+	// One update per tick since the write phase began, one at the end, and
+	// one more for a tick that fell just before the end. Counting from the
+	// first update instead fails when that update is itself late.
+	writing := last.at.Sub(started)
+	if max := int(writing/ProgressEvery) + 2; len(writes) > max {
+		t.Errorf("%d done-count updates in %v of writing, want at most %d", len(writes), writing, max)
 	}
 	t.Logf("%d steps written in %v; %d done-count updates", planned, rep.Phases["apply"], len(writes))
 }
