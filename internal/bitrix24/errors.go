@@ -77,6 +77,11 @@ var (
 	ErrAuthorization       = &APIError{Code: "authorization_error"}
 )
 
+// ErrClientRefused means the OAuth server refuses this app's client id or
+// secret for every token (an operator's configuration, see OAuth.Refresh):
+// unlike ErrInvalidClient it says nothing about a portal.
+var ErrClientRefused = errors.New("bitrix24: the OAuth server refuses the app's client id or secret (B24_CLIENT_ID, B24_CLIENT_SECRET)")
+
 // ErrorCode returns the Bitrix24 error code inside err, or "".
 func ErrorCode(err error) string {
 	var ae *APIError

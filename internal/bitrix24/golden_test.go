@@ -228,7 +228,17 @@ func TestGoldenOAuthRefresh(t *testing.T) {
 	want := httpSample(t, "9.5-refresh.request.http")
 	answer := sample(t, "9.5-refresh.response.json")
 	status := http.StatusOK
+	// The client checks an invalid_client with a refresh token no portal
+	// holds (see OAuth.Refresh); the server knows the app by default.
+	controlStatus, control := http.StatusBadRequest, `{"error":"invalid_grant","error_description":"Invalid grant"}`
+	controls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("refresh_token") == unknownRefreshToken {
+			controls++
+			w.WriteHeader(controlStatus)
+			_, _ = w.Write([]byte(control))
+			return
+		}
 		if r.Method != want.Method || r.URL.Path != want.URL.Path {
 			t.Errorf("refresh sent as %s %s, want %s %s", r.Method, r.URL.Path, want.Method, want.URL.Path)
 		}
@@ -304,6 +314,24 @@ func TestGoldenOAuthRefresh(t *testing.T) {
 		if ae.Code != want.Error || ae.Description != want.ErrorDescription {
 			t.Errorf("%d %s: read as %q %q", c.status, c.body, ae.Code, ae.Description)
 		}
+	}
+	invalidClient := 0
+	for _, c := range cases {
+		if c.is == ErrInvalidClient {
+			invalidClient++
+		}
+	}
+	if invalidClient == 0 || controls != invalidClient {
+		t.Errorf("%d checks of the app's credentials, want one per invalid_client case (%d)", controls, invalidClient)
+	}
+
+	// Refused for a token no portal holds too, invalid_client is the app's
+	// credentials: not the portal's answer, and not a reason to drop its tokens.
+	status, answer = http.StatusUnauthorized, `{"error":"invalid_client","error_description":"Invalid client"}`
+	controlStatus, control = status, answer
+	_, err = o.Refresh(context.Background(), q.Get("refresh_token"))
+	if !errors.Is(err, ErrClientRefused) || errors.Is(err, ErrInvalidClient) || IsPermanentAuthError(err) {
+		t.Errorf("invalid_client for every token: got %v, want ErrClientRefused only", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package bitrix24
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,7 +61,47 @@ type tokenJSON struct {
 // consumed by a successful call: callers must persist the result before use.
 // Errors from the server are *APIError (ErrInvalidGrant, ErrInvalidClient,
 // ErrPaymentRequired…).
+//
+// invalid_client means either that the app is gone from the token's portal
+// or that this app's client id or secret is wrong, which would make every
+// portal look uninstalled. So an invalid_client is checked with a refresh
+// token no portal holds: with good credentials the OAuth server answers
+// invalid_grant and the portal's invalid_client stands; answered
+// invalid_client (or not answered) too, the error is ErrClientRefused, which
+// says nothing about the portal.
 func (o *OAuth) Refresh(ctx context.Context, refreshToken string) (Token, error) {
+	t, err := o.refresh(ctx, refreshToken)
+	if !errors.Is(err, ErrInvalidClient) {
+		return t, err
+	}
+	if cerr := o.checkClient(ctx); cerr != nil {
+		return Token{}, cerr
+	}
+	return Token{}, err
+}
+
+// checkClient asks the OAuth server to refresh a token that cannot exist:
+// nil when the answer is invalid_grant (the server knows the app's client id
+// and secret and looked the token up), else an error matching
+// ErrClientRefused.
+func (o *OAuth) checkClient(ctx context.Context) error {
+	_, err := o.refresh(ctx, unknownRefreshToken)
+	if errors.Is(err, ErrInvalidGrant) {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("the OAuth server refreshed a token that does not exist")
+	}
+	// The answer is not wrapped: an invalid_client in the chain would read
+	// as the portal's.
+	return fmt.Errorf("%w (a refresh token no portal holds got: %v)", ErrClientRefused, err)
+}
+
+// unknownRefreshToken is the checkClient's refresh token: not of the form
+// the OAuth server issues, so it matches no portal's.
+const unknownRefreshToken = "b24learn-client-check"
+
+func (o *OAuth) refresh(ctx context.Context, refreshToken string) (Token, error) {
 	q := url.Values{
 		"grant_type":    {"refresh_token"},
 		"client_id":     {o.ClientID},

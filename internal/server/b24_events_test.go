@@ -412,3 +412,33 @@ func TestForgedUninstallFloodMakesBoundedBitrix24Calls(t *testing.T) {
 		t.Errorf("%d uninstall check jobs queued, want at most 1", n)
 	}
 }
+
+// An OAuth server that refuses the app's client secret answers every
+// refresh invalid_client, which Bitrix24 also answers for an uninstalled
+// app. While the operator's secret is wrong (a rotation half done), a portal
+// user who forges ONAPPUNINSTALL with CLEAN must not erase the portal: the
+// check finds that a refresh token no portal holds is refused the same way,
+// so the answer says nothing about the portal. The event waits, and the
+// portal is not flagged "needs reconnect" for the operator's mistake.
+func TestWrongClientSecretDoesNotConfirmAForgedUninstall(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	p := e.addPortal(41)
+	e.install(p)
+	row := e.portalFixture(p)
+	appToken, _ := store.ApplicationToken(context.Background(), e.pool, e.kr, row.ID)
+	e.sim.RotateClientSecret("rotated-in-the-vendor-console") // and not yet in the app's configuration
+	p.ExpireTokens()                                          // the check must refresh
+	pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true))
+	if pg.status != http.StatusAccepted || !strings.Contains(pg.body, "awaiting confirmation") {
+		t.Fatalf("forged uninstall under a refused client secret: %d %q, want 202 awaiting confirmation", pg.status, pg.body)
+	}
+	e.intact(p, row, appToken)
+	if e.portal(p.MemberID()).NeedsReconnect {
+		t.Error("portal flagged needs reconnect for the app's own refused secret")
+	}
+	if e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'pending'
+		AND reason LIKE '%client id or secret%'`, row.ID) != 1 {
+		t.Error("no pending uninstall event naming the refused client secret")
+	}
+}

@@ -71,7 +71,9 @@ func Ask(ctx context.Context, clients *connect.Factory, portalID int64) (v Verdi
 // invalid_client or PAYMENT_REQUIRED. Bitrix24 does not document which one
 // it gives after an uninstall, so each counts. expired_token and
 // invalid_token do not: the token source refreshes on them, and only the
-// refresh's refusal tells.
+// refresh's refusal tells. An invalid_client reaches here only when the app's
+// own credentials were found good (bitrix24.OAuth.Refresh); otherwise the
+// error is bitrix24.ErrClientRefused, which leaves the verdict Unknown.
 var goneCodes = []*bitrix24.APIError{bitrix24.ErrApplicationNotFound, bitrix24.ErrInvalidGrant,
 	bitrix24.ErrInvalidClient, bitrix24.ErrPaymentRequired, {Code: "PORTAL_DELETED"}}
 

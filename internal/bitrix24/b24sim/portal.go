@@ -101,11 +101,15 @@ const (
 	// GoneNotInstalled: app.info still answers the old tokens, with
 	// INSTALLED false; other methods APPLICATION_NOT_FOUND, refresh invalid_grant.
 	GoneNotInstalled
+	// GoneInvalidClient: REST 401 invalid_token, refresh 401 invalid_client,
+	// which is also what every refresh gets when the app's client secret is
+	// wrong.
+	GoneInvalidClient
 )
 
 // AfterUninstalls lists every AfterUninstall, for tests that try them all.
 var AfterUninstalls = []AfterUninstall{GoneAppNotFound, GoneInvalidToken, GoneExpiredToken,
-	GonePaymentRequired, GonePortalNotFound, GoneNotInstalled}
+	GonePaymentRequired, GonePortalNotFound, GoneNotInstalled, GoneInvalidClient}
 
 func (a AfterUninstall) String() string {
 	switch a {
@@ -121,6 +125,8 @@ func (a AfterUninstall) String() string {
 		return "portal 404"
 	case GoneNotInstalled:
 		return "INSTALLED false"
+	case GoneInvalidClient:
+		return "invalid_client"
 	}
 	return fmt.Sprintf("AfterUninstall(%d)", int(a))
 }

@@ -141,7 +141,7 @@ func (s *Sim) authenticate(p *Portal, method, token string) (int64, *restErr) {
 // that it can report INSTALLED false.
 func (p *Portal) goneAnswer(at *accessToken, method string) (int64, *restErr) {
 	switch p.gone {
-	case GoneInvalidToken, GonePaymentRequired:
+	case GoneInvalidToken, GonePaymentRequired, GoneInvalidClient:
 		return 0, &restErr{http.StatusUnauthorized, "invalid_token", "The access token provided is invalid"}
 	case GoneExpiredToken:
 		return 0, &restErr{http.StatusUnauthorized, "expired_token", "The access token provided has expired"}

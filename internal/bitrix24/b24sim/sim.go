@@ -157,13 +157,13 @@ func (s *Server) StartRegion(r Region) string {
 // SetRegion declares a regional OAuth server served at baseURL by
 // RegionHandler(r.Name).
 func (s *Sim) SetRegion(r Region, baseURL string) {
+	s.mu.Lock()
 	if r.ClientID == "" {
 		r.ClientID = s.opts.ClientID
 	}
 	if r.ClientSecret == "" {
 		r.ClientSecret = s.opts.ClientSecret
 	}
-	s.mu.Lock()
 	s.regions[r.Name] = &region{Region: r, base: strings.TrimRight(baseURL, "/")}
 	s.mu.Unlock()
 }
@@ -259,7 +259,20 @@ func (s *Sim) BaseURL() string {
 // ClientID and ClientSecret are the app's credentials known to the OAuth server.
 func (s *Sim) ClientID() string { return s.opts.ClientID }
 
-func (s *Sim) ClientSecret() string { return s.opts.ClientSecret }
+func (s *Sim) ClientSecret() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.ClientSecret
+}
+
+// RotateClientSecret replaces the app's client secret at the main OAuth
+// server, as the vendor console does: from now on the old one is refused
+// with invalid_client for every token.
+func (s *Sim) RotateClientSecret(secret string) {
+	s.mu.Lock()
+	s.opts.ClientSecret = secret
+	s.mu.Unlock()
+}
 
 // Advance moves the token clock forward (expire tokens without waiting).
 func (s *Sim) Advance(d time.Duration) {

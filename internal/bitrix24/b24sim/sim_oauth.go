@@ -79,8 +79,12 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 		// the portal's AfterUninstall picks one.
 		gone := rt.portal.gone
 		s.mu.Unlock()
-		if gone == GonePaymentRequired {
+		switch gone {
+		case GonePaymentRequired:
 			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "PAYMENT_REQUIRED", "error_description": "Payment required"})
+			return
+		case GoneInvalidClient:
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "Invalid client"})
 			return
 		}
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Application not installed"})

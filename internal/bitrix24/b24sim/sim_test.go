@@ -395,6 +395,7 @@ func TestAfterUninstallAnswers(t *testing.T) {
 		b24sim.GonePaymentRequired: {bitrix24.ErrInvalidToken, bitrix24.ErrPaymentRequired},
 		b24sim.GonePortalNotFound:  {notFound, bitrix24.ErrInvalidGrant},
 		b24sim.GoneNotInstalled:    {nil, bitrix24.ErrInvalidGrant},
+		b24sim.GoneInvalidClient:   {bitrix24.ErrInvalidToken, bitrix24.ErrInvalidClient},
 	}
 	if len(cases) != len(b24sim.AfterUninstalls) {
 		t.Fatalf("%d cases for %d behaviours", len(cases), len(b24sim.AfterUninstalls))
