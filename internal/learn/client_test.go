@@ -30,7 +30,7 @@ type simEnv struct {
 	root string
 }
 
-func newSimEnv(t *testing.T, opts learnsim.Options, acct learnsim.AccountOptions) *simEnv {
+func newSimEnv(t testing.TB, opts learnsim.Options, acct learnsim.AccountOptions) *simEnv {
 	t.Helper()
 	sim := learnsim.New(opts)
 	if acct.URL == "" {
@@ -48,7 +48,7 @@ func newSimEnv(t *testing.T, opts learnsim.Options, acct learnsim.AccountOptions
 	return &simEnv{sim: sim, srv: srv, root: root}
 }
 
-func (e *simEnv) client(t *testing.T, creds Credentials) *Client {
+func (e *simEnv) client(t testing.TB, creds Credentials) *Client {
 	t.Helper()
 	if creds.AccountURL == "" {
 		creds = Credentials{AccountURL: testAccount, Email: testEmail, Password: testPassword}
