@@ -308,3 +308,32 @@ func bracketList(v any) []any {
 		return []any{x}
 	}
 }
+
+// A list field's options come as LIST, a JSON list or an object keyed by
+// index; a LIST of another shape, or none, gives no options and no error.
+func TestUserFieldListOptions(t *testing.T) {
+	for _, c := range []struct {
+		name, list string
+		want       map[string]string
+	}{
+		{"list", `[{"ID":"7","SORT":"100","VALUE":"Москва","DEF":"N"},{"ID":8,"VALUE":"Kazan"}]`, map[string]string{"7": "Москва", "8": "Kazan"}},
+		{"object", `{"0":{"ID":"7","VALUE":"Москва"},"1":{"ID":"8","VALUE":"Kazan"}}`, map[string]string{"7": "Москва", "8": "Kazan"}},
+		{"empty", `[]`, nil},
+		{"false", `false`, nil},
+		{"garbage", `"7:Москва"`, nil},
+		{"absent", ``, nil},
+	} {
+		row := `{"FIELD_NAME":"UF_USR_CITY","USER_TYPE_ID":"enumeration","MULTIPLE":"N","EDIT_FORM_LABEL":"City"`
+		if c.list != "" {
+			row += `,"LIST":` + c.list
+		}
+		var f UserField
+		if err := json.Unmarshal([]byte(row+"}"), &f); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(f.Options, c.want) || f.Name != "UF_USR_CITY" || f.Type != "enumeration" {
+			t.Errorf("%s: read %+v, want options %v", c.name, f, c.want)
+		}
+	}
+}

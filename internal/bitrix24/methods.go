@@ -109,6 +109,16 @@ type UserField struct {
 	Type     string // USER_TYPE_ID: string, integer, double, date, datetime, boolean, enumeration, ...
 	Multiple bool
 	Label    string // EDIT_FORM_LABEL in the asked language; "" when none
+	// Options are a list (enumeration) field's choices, text by option ID:
+	// user.get sends such a field's value as the ID. nil when Bitrix24 sent
+	// no LIST (whether it always does is not documented).
+	Options map[string]string
+}
+
+// enumOption is one entry of a list field's LIST.
+type enumOption struct {
+	ID    flexString `json:"ID"`
+	Value flexString `json:"VALUE"`
 }
 
 func (f *UserField) UnmarshalJSON(b []byte) error {
@@ -117,11 +127,23 @@ func (f *UserField) UnmarshalJSON(b []byte) error {
 		Type     flexString      `json:"USER_TYPE_ID"`
 		Multiple flexString      `json:"MULTIPLE"`
 		Label    json.RawMessage `json:"EDIT_FORM_LABEL"`
+		List     json.RawMessage `json:"LIST"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return err
 	}
 	*f = UserField{Name: string(r.Name), Type: string(r.Type), Multiple: r.Multiple == "Y"}
+	// A list, or an object keyed by index as PHP arrays may come; anything
+	// else is read as no options rather than failing the field list.
+	var opts []enumOption
+	if len(r.List) > 0 && decodeList(r.List, &opts) == nil && len(opts) > 0 {
+		f.Options = make(map[string]string, len(opts))
+		for _, o := range opts {
+			if o.ID != "" {
+				f.Options[string(o.ID)] = string(o.Value)
+			}
+		}
+	}
 	// A string when the LANG filter is given, else an object per language.
 	var perLang map[string]string
 	if err := json.Unmarshal(r.Label, &f.Label); err != nil && json.Unmarshal(r.Label, &perLang) == nil {

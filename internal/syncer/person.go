@@ -173,6 +173,10 @@ func ReadPerson(ctx context.Context, b24 Bitrix24, id int64, codes ...string) (D
 		}
 		return f
 	}
+	texts, err := readOptionTexts(ctx, b24, codes)
+	if err != nil {
+		return Desired{}, err
+	}
 	us, err := b24.Users(ctx, filter(id))
 	if err != nil {
 		return Desired{}, fmt.Errorf("read bitrix24 user %d: %w", id, err)
@@ -219,6 +223,7 @@ func ReadPerson(ctx context.Context, b24 Bitrix24, id int64, codes ...string) (D
 		}
 		d.Employees = append(d.Employees, fromBitrix24(nil, hs, codes...).Employees...)
 	}
+	texts.apply(d.Employees)
 	return d, nil
 }
 

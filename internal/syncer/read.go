@@ -375,6 +375,10 @@ func (o *orgRead) read(ctx context.Context) (Desired, error) {
 	if sel := userSelect(o.codes); sel != nil {
 		employees[bitrix24.UserSelect] = sel
 	}
+	texts, err := readOptionTexts(ctx, o.b24, o.codes)
+	if err != nil {
+		return Desired{}, err
+	}
 	if r, ok := o.b24.(orgReader); ok {
 		var d Desired
 		ds, err := r.ReadOrg(ctx, employees, bitrix24.OrgPages{
@@ -386,7 +390,9 @@ func (o *orgRead) read(ctx context.Context) (Desired, error) {
 				}
 			},
 			Users: func(page []bitrix24.User) error {
+				from := len(d.Employees)
 				d.Employees = appendEmployees(d.Employees, page, o.codes...)
+				texts.apply(d.Employees[from:])
 				return nil
 			},
 		})
@@ -404,5 +410,7 @@ func (o *orgRead) read(ctx context.Context) (Desired, error) {
 	if err != nil {
 		return Desired{}, fmt.Errorf("read bitrix24 users: %w", err)
 	}
-	return fromBitrix24(ds, us, o.codes...), nil
+	d := fromBitrix24(ds, us, o.codes...)
+	texts.apply(d.Employees)
+	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,10 +46,18 @@ type orgReader interface {
 	ReadOrg(ctx context.Context, filter map[string]any, p bitrix24.OrgPages) ([]bitrix24.Department, error)
 }
 
+// userFielder lists the portal's own user fields (*bitrix24.Client's
+// UserFields): the options of the list fields a mapping reads. Optional like
+// orgReader.
+type userFielder interface {
+	UserFields(ctx context.Context, lang string) ([]bitrix24.UserField, error)
+}
+
 var (
-	_ Learn     = (*learn.Client)(nil)
-	_ Bitrix24  = (*bitrix24.Client)(nil)
-	_ orgReader = (*bitrix24.Client)(nil)
+	_ Learn       = (*learn.Client)(nil)
+	_ Bitrix24    = (*bitrix24.Client)(nil)
+	_ orgReader   = (*bitrix24.Client)(nil)
+	_ userFielder = (*bitrix24.Client)(nil)
 )
 
 // Settings are a portal's sync settings, the Learn password decrypted.
@@ -145,6 +154,64 @@ func userSelect(codes []string) []any {
 		return nil
 	}
 	return append([]any{"*", "UF_DEPARTMENT", "UF_EMPLOYMENT_DATE"}, uf...)
+}
+
+// optionTexts are the choices of the portal's list (enumeration) fields
+// that a mapping reads, text by option ID, by field code: user.get sends
+// such a field's value as the chosen option's ID (several joined with ", "
+// for a multiple field), which would mean nothing in Learn.
+type optionTexts map[string]map[string]string
+
+// readOptionTexts lists the portal's user fields when codes read one of its
+// own (one request, a page of 50 fields). Without the user.userfield scope
+// user.get leaves those fields out as well, so there is nothing to resolve.
+// A field whose options Bitrix24 did not send keeps its IDs.
+func readOptionTexts(ctx context.Context, b24 Bitrix24, codes []string) (optionTexts, error) {
+	r, ok := b24.(userFielder)
+	if !ok || !slices.ContainsFunc(codes, fieldmap.UserField) {
+		return nil, nil
+	}
+	fs, err := r.UserFields(ctx, "en")
+	if errors.Is(err, bitrix24.ErrInsufficientScope) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read bitrix24 user fields: %w", err)
+	}
+	var out optionTexts
+	for _, f := range fs {
+		if len(f.Options) > 0 && slices.Contains(codes, f.Name) {
+			if out == nil {
+				out = optionTexts{}
+			}
+			out[f.Name] = f.Options
+		}
+	}
+	return out, nil
+}
+
+// apply replaces the option IDs in the employees' values of list fields by
+// the options' texts; an ID without an option (one deleted since) stays.
+func (t optionTexts) apply(es []Employee) {
+	for code, opts := range t {
+		for i := range es {
+			v := es[i].Values[code]
+			if v == "" {
+				continue
+			}
+			if text, ok := opts[v]; ok {
+				es[i].Values[code] = text
+				continue
+			}
+			ids := strings.Split(v, ", ")
+			for j, id := range ids {
+				if text, ok := opts[id]; ok {
+					ids[j] = text
+				}
+			}
+			es[i].Values[code] = strings.Join(ids, ", ")
+		}
+	}
 }
 
 // sourceValue is the value of a Bitrix24 field code of u.

@@ -47,6 +47,15 @@ type UserField struct {
 	Multiple  bool
 	Mandatory bool
 	Label     string
+	// Options are a list (enumeration) field's choices; a user's value of
+	// such a field (User.UF) is an option's ID, or a list of IDs.
+	Options []EnumOption
+}
+
+// EnumOption is one choice of a list field.
+type EnumOption struct {
+	ID    int64
+	Value string
 }
 
 // Org is a portal's structure.

@@ -17,7 +17,7 @@ func hasScope(scopes, want string) bool {
 
 // userFieldList answers user.userfield.list: the portal's UF_USR_* fields,
 // the labels as strings in the language filter LANG names, else per
-// language.
+// language, and a list field's options (LIST) unless EnumListOmitted.
 func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
 	q := upperKeys(params)
 	filter, _ := q["FILTER"].(map[string]any)
@@ -33,6 +33,14 @@ func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
 		row := map[string]any{"ID": strconv.FormatInt(f.ID, 10), "ENTITY_ID": "USER", "FIELD_NAME": f.FieldName,
 			"USER_TYPE_ID": f.Type, "XML_ID": nil, "SORT": "100", "MULTIPLE": yn(f.Multiple), "MANDATORY": yn(f.Mandatory),
 			"SHOW_FILTER": "N", "SHOW_IN_LIST": "Y", "EDIT_IN_LIST": "Y", "IS_SEARCHABLE": "N", "SETTINGS": map[string]any{}}
+		if f.Type == "enumeration" && !p.sim.opts.EnumListOmitted {
+			list := make([]map[string]any, len(f.Options))
+			for j, o := range f.Options {
+				list[j] = map[string]any{"ID": strconv.FormatInt(o.ID, 10), "SORT": strconv.Itoa(100 * (j + 1)),
+					"VALUE": o.Value, "DEF": "N", "XML_ID": "opt" + strconv.FormatInt(o.ID, 10)}
+			}
+			row["LIST"] = list
+		}
 		for _, k := range []string{"EDIT_FORM_LABEL", "LIST_COLUMN_LABEL", "LIST_FILTER_LABEL"} {
 			if lang != "" {
 				row[k] = f.Label

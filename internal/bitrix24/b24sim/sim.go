@@ -39,6 +39,10 @@ type Options struct {
 	Burst int
 	// Latency is added to every REST request.
 	Latency time.Duration
+	// EnumListOmitted: user.userfield.list leaves out a list (enumeration)
+	// field's LIST of options. Whether Bitrix24 sends it is not documented;
+	// without it a client cannot tell an option's text from its id.
+	EnumListOmitted bool
 
 	HTTP   *http.Client // for event delivery; default 10 s timeout
 	Logger *slog.Logger
