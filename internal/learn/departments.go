@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 )
 
 // pageSize for token-paged lists; Learn's default and documented maximum is 1000.
@@ -14,6 +15,26 @@ const pageSize = 1000
 
 // bulkChunk caps the IDs sent in one bulk call (no documented limit; keep bodies small).
 const bulkChunk = 500
+
+// post sends body to a write endpoint whose answer (200 or 204) says no
+// more than that it worked; what names the call in errors.
+func (c *Client) post(ctx context.Context, what, route, path string, body any) error {
+	if _, err := c.do(ctx, request{method: http.MethodPost, route: route, path: path, body: body}); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// bulk posts ids to a bulk endpoint, bulkChunk of them a call, each in the
+// body that body makes of them.
+func (c *Client) bulk(ctx context.Context, what, route, path string, ids []string, body func(chunk []string) any) error {
+	for chunk := range slices.Chunk(ids, bulkChunk) {
+		if err := c.post(ctx, what, route, path, body(chunk)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // ListDepartments returns every department of the account, root included,
 // reading all pages of GET /departments under LimitsFor(0); see ListDepartmentsWithin.
@@ -123,27 +144,16 @@ func (c *Client) CreateDepartment(ctx context.Context, d NewDepartment) (string,
 
 // UpdateDepartment renames, re-codes or moves a department (200 or 204).
 func (c *Client) UpdateDepartment(ctx context.Context, id string, u DepartmentUpdate) error {
-	_, err := c.do(ctx, request{method: http.MethodPost, route: "/department/{id}",
-		path: "/department/" + url.PathEscape(id), body: u})
-	if err != nil {
-		return fmt.Errorf("update department: %w", err)
-	}
-	return nil
+	return c.post(ctx, "update department", "/department/{id}", "/department/"+url.PathEscape(id), u)
 }
 
 // MoveDepartments re-parents departments under parentID with the bulk endpoint.
 func (c *Client) MoveDepartments(ctx context.Context, parentID string, ids []string) error {
-	for start := 0; start < len(ids); start += bulkChunk {
-		chunk := ids[start:min(start+bulkChunk, len(ids))]
-		// The OAS lists the field as "departmnetIds" (sic) in "required"; send both spellings.
-		body := map[string][]string{"departmentIds": chunk, "departmnetIds": chunk}
-		_, err := c.do(ctx, request{method: http.MethodPost, route: "/department/{id}/department/move",
-			path: "/department/" + url.PathEscape(parentID) + "/department/move", body: body})
-		if err != nil {
-			return fmt.Errorf("move departments: %w", err)
-		}
-	}
-	return nil
+	return c.bulk(ctx, "move departments", "/department/{id}/department/move",
+		"/department/"+url.PathEscape(parentID)+"/department/move", ids, func(chunk []string) any {
+			// The OAS lists the field as "departmnetIds" (sic) in "required"; send both spellings.
+			return map[string][]string{"departmentIds": chunk, "departmnetIds": chunk}
+		})
 }
 
 // DeleteDepartment deletes an empty department. Learn refuses the root and
@@ -173,10 +183,6 @@ func (c *Client) SetDepartmentSubordination(ctx context.Context, id string, sub,
 	if co != nil {
 		body["coSubordination"] = co
 	}
-	_, err := c.do(ctx, request{method: http.MethodPost, route: "/department/{id}/subordination",
-		path: "/department/" + url.PathEscape(id) + "/subordination", body: body})
-	if err != nil {
-		return fmt.Errorf("set department subordination: %w", err)
-	}
-	return nil
+	return c.post(ctx, "set department subordination", "/department/{id}/subordination",
+		"/department/"+url.PathEscape(id)+"/subordination", body)
 }

@@ -112,35 +112,20 @@ func (c *Client) UpdateUser(ctx context.Context, id string, u UserUpdate) error 
 	if len(u.Fields) > 0 && u.Fields[FieldLogin] == "" {
 		return fmt.Errorf("update user: %w", &ValidationError{Message: "fields.login is required when fields are sent"})
 	}
-	_, err := c.do(ctx, request{method: http.MethodPost, route: "/user/{id}", path: "/user/" + url.PathEscape(id), body: u})
-	if err != nil {
-		return fmt.Errorf("update user: %w", err)
-	}
-	return nil
+	return c.post(ctx, "update user", "/user/{id}", "/user/"+url.PathEscape(id), u)
 }
 
 // MoveUsers moves users into departmentID with the bulk endpoint.
 func (c *Client) MoveUsers(ctx context.Context, departmentID string, userIDs []string) error {
-	for start := 0; start < len(userIDs); start += bulkChunk {
-		chunk := userIDs[start:min(start+bulkChunk, len(userIDs))]
-		_, err := c.do(ctx, request{method: http.MethodPost, route: "/department/{id}/user/move",
-			path: "/department/" + url.PathEscape(departmentID) + "/user/move", body: map[string][]string{"userIds": chunk}})
-		if err != nil {
-			return fmt.Errorf("move users: %w", err)
-		}
-	}
-	return nil
+	return c.bulk(ctx, "move users", "/department/{id}/user/move",
+		"/department/"+url.PathEscape(departmentID)+"/user/move", userIDs, userIDsBody)
 }
 
 // SetUserStatus sets 1 (active), 3 (inactive) or 5 (employment ended).
 // Activating may make Learn e-mail the user their sign-in details.
 func (c *Client) SetUserStatus(ctx context.Context, id string, status int) error {
-	_, err := c.do(ctx, request{method: http.MethodPost, route: "/user/{id}/status",
-		path: "/user/" + url.PathEscape(id) + "/status", body: map[string]int{"status": status}})
-	if err != nil {
-		return fmt.Errorf("set user status: %w", err)
-	}
-	return nil
+	return c.post(ctx, "set user status", "/user/{id}/status", "/user/"+url.PathEscape(id)+"/status",
+		map[string]int{"status": status})
 }
 
 // DeactivateUsers sets status 3 on many users with POST /users/deactivate.
@@ -154,15 +139,10 @@ func (c *Client) ActivateUsers(ctx context.Context, ids []string) error {
 }
 
 func (c *Client) bulkStatus(ctx context.Context, path string, ids []string) error {
-	for start := 0; start < len(ids); start += bulkChunk {
-		chunk := ids[start:min(start+bulkChunk, len(ids))]
-		_, err := c.do(ctx, request{method: http.MethodPost, route: path, path: path, body: map[string][]string{"userIds": chunk}})
-		if err != nil {
-			return fmt.Errorf("%s: %w", strings.TrimPrefix(path, "/"), err)
-		}
-	}
-	return nil
+	return c.bulk(ctx, strings.TrimPrefix(path, "/"), path, path, ids, userIDsBody)
 }
+
+func userIDsBody(chunk []string) any { return map[string][]string{"userIds": chunk} }
 
 // SetUserSubordination sets a user's own supervisor (sub, required by Learn) and
 // functional manager (co, nil to leave unchanged).
@@ -174,12 +154,8 @@ func (c *Client) SetUserSubordination(ctx context.Context, id string, sub, co *S
 	if co != nil {
 		body["coSubordination"] = co
 	}
-	_, err := c.do(ctx, request{method: http.MethodPost, route: "/user/{id}/subordination",
-		path: "/user/" + url.PathEscape(id) + "/subordination", body: body})
-	if err != nil {
-		return fmt.Errorf("set user subordination: %w", err)
-	}
-	return nil
+	return c.post(ctx, "set user subordination", "/user/{id}/subordination",
+		"/user/"+url.PathEscape(id)+"/subordination", body)
 }
 
 // ProfileFields returns the account's profile field definitions; the required ones

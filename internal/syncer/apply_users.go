@@ -14,7 +14,7 @@ import (
 // newUserFields are the fields of a user create: the empty ones are left out.
 func newUserFields(u *UserSpec) learn.Fields {
 	f := learn.Fields{}
-	for i, p := range specFields(u) {
+	for i, p := range u.fields() {
 		if *p != "" || i == 0 {
 			f[userFieldNames[i]] = *p
 		}

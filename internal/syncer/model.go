@@ -97,20 +97,26 @@ type LearnDepartment struct {
 	CoSubordination Subordination
 }
 
+// Profile is a Learn user's profile fields the syncer writes, as Learn
+// holds them (LearnUser) or as the plan wants them (UserSpec).
+type Profile struct {
+	Login     string
+	Email     string
+	FirstName string
+	LastName  string
+	JobTitle  string
+	Phone     string
+	// Extra holds the profile fields beyond the ones above that the field
+	// mapping fills, by Learn name; nil with the fixed mapping.
+	Extra map[string]string
+}
+
 // LearnUser is a user as read from Learn.
 type LearnUser struct {
 	ID           string
 	DepartmentID string
 	Status       int
-	Login        string
-	Email        string
-	FirstName    string
-	LastName     string
-	JobTitle     string
-	Phone        string
-	// Extra holds the profile fields beyond the ones above that the field
-	// mapping fills, by Learn name; nil with the fixed mapping.
-	Extra map[string]string
+	Profile
 	// Managers are the user's manager links, one value shared by the users
 	// that have the same ones (most have inherit and inherit): 8 bytes a
 	// user instead of 64. Nil reads as none set (see Links).

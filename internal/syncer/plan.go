@@ -63,15 +63,7 @@ type DeptSpec struct {
 // UserSpec is the wanted state of a user; the department is referenced like
 // a DeptSpec parent.
 type UserSpec struct {
-	Login     string
-	Email     string
-	FirstName string
-	LastName  string
-	JobTitle  string
-	Phone     string
-	// Extra are the mapped profile fields beyond the ones above, by Learn
-	// name; nil with the fixed mapping.
-	Extra       map[string]string
+	Profile
 	DeptLearnID string
 	DeptB24     int64
 }

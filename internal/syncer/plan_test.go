@@ -143,8 +143,9 @@ func simulate(t *testing.T, p *Plan, a Actual) Actual {
 		case s.Kind == KindUser && s.Action == ActionCreate:
 			id = fmt.Sprintf("u%d", s.B24ID)
 			u := s.User
-			users[id] = &LearnUser{ID: id, DepartmentID: ref(u.DeptLearnID, u.DeptB24), Status: 1, Login: u.Login, Email: u.Email,
-				FirstName: u.FirstName, LastName: u.LastName, JobTitle: u.JobTitle, Phone: u.Phone,
+			p := u.Profile
+			p.Extra = nil // a copy of its own below
+			users[id] = &LearnUser{ID: id, DepartmentID: ref(u.DeptLearnID, u.DeptB24), Status: 1, Profile: p,
 				Managers: &Managers{Subordination: Subordination{Type: SubInherit}, CoSubordination: Subordination{Type: SubInherit}}}
 			for k, v := range u.Extra {
 				if users[id].Extra == nil {
@@ -156,7 +157,10 @@ func simulate(t *testing.T, p *Plan, a Actual) Actual {
 			userIDs[s.B24ID] = id
 		case s.Kind == KindUser && (s.Action == ActionUpdate || s.Action == ActionMove):
 			lu, w := users[id], s.User
-			lu.Login, lu.Email, lu.FirstName, lu.LastName, lu.JobTitle, lu.Phone = w.Login, w.Email, w.FirstName, w.LastName, w.JobTitle, w.Phone
+			have := lu.fields()
+			for i, p := range w.fields() {
+				*have[i] = *p
+			}
 			lu.DepartmentID = ref(w.DeptLearnID, w.DeptB24)
 			for k, v := range w.Extra {
 				if lu.Extra == nil {
@@ -451,9 +455,9 @@ func TestPlanMatchesExistingUsers(t *testing.T) {
 	a := emptyLearn()
 	a.Users = []LearnUser{
 		// Same login, already right except department: linked and moved.
-		{ID: "x10", DepartmentID: "root", Status: 1, Login: "CEO@acme.test", Email: "ceo@acme.test", FirstName: "First10", LastName: "Last10", JobTitle: "Staff"},
+		{ID: "x10", DepartmentID: "root", Status: 1, Profile: Profile{Login: "CEO@acme.test", Email: "ceo@acme.test", FirstName: "First10", LastName: "Last10", JobTitle: "Staff"}},
 		// Matched by e-mail with an admin-chosen login, stale name: updated, login kept.
-		{ID: "x20", DepartmentID: "root", Status: 3, Login: "jsmith", Email: "sales@acme.test", FirstName: "Old"},
+		{ID: "x20", DepartmentID: "root", Status: 3, Profile: Profile{Login: "jsmith", Email: "sales@acme.test", FirstName: "Old"}},
 	}
 	p := mustPlan(t, Input{Options: opts(), Desired: org(), Actual: a})
 	var got []string

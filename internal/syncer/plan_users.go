@@ -31,49 +31,46 @@ func userFingerprint(s *UserSpec) string {
 	return fingerprint(parts...)
 }
 
-func userState(u *LearnUser) map[string]string {
-	m := map[string]string{
-		"login": u.Login, "email": u.Email, "first_name": u.FirstName, "last_name": u.LastName,
-		"job_title": u.JobTitle, "phone": u.Phone, "department": u.DepartmentID, "status": strconv.Itoa(u.Status),
+// userFieldNames are the fixed profile fields, as Learn names them, in the
+// order of Profile.fields.
+var userFieldNames = [...]string{"login", "email", "first_name", "last_name", "job_title", "phone"}
+
+func (p *Profile) fields() [len(userFieldNames)]*string {
+	return [...]*string{&p.Login, &p.Email, &p.FirstName, &p.LastName, &p.JobTitle, &p.Phone}
+}
+
+// state is the profile with the department and status, as a step's Before
+// or After shows a user.
+func (p *Profile) state(dept string, status int) map[string]string {
+	m := make(map[string]string, len(userFieldNames)+2+len(p.Extra))
+	for i, f := range p.fields() {
+		m[userFieldNames[i]] = *f
 	}
-	maps.Copy(m, u.Extra)
+	m["department"], m["status"] = dept, strconv.Itoa(status)
+	maps.Copy(m, p.Extra)
 	return m
 }
 
+func userState(u *LearnUser) map[string]string { return u.state(u.DepartmentID, u.Status) }
+
+// specState names a department created in the same run by its Bitrix24 id.
 func specState(s *UserSpec, status int) map[string]string {
 	dept := s.DeptLearnID
 	if dept == "" {
 		dept = "b24:" + strconv.FormatInt(s.DeptB24, 10)
 	}
-	m := map[string]string{
-		"login": s.Login, "email": s.Email, "first_name": s.FirstName, "last_name": s.LastName,
-		"job_title": s.JobTitle, "phone": s.Phone, "department": dept, "status": strconv.Itoa(status),
-	}
-	maps.Copy(m, s.Extra)
-	return m
+	return s.state(dept, status)
 }
 
-// userFieldNames are the profile fields the syncer writes, as Learn names
-// them, in the order of specFields and learnFields.
-var userFieldNames = [...]string{"login", "email", "first_name", "last_name", "job_title", "phone"}
-
-func specFields(s *UserSpec) [len(userFieldNames)]*string {
-	return [...]*string{&s.Login, &s.Email, &s.FirstName, &s.LastName, &s.JobTitle, &s.Phone}
-}
-
-func learnFields(u *LearnUser) [len(userFieldNames)]string {
-	return [...]string{u.Login, u.Email, u.FirstName, u.LastName, u.JobTitle, u.Phone}
-}
-
-// field is a wanted user's value of a field named as in userFieldNames or
-// in Extra.
-func (s *UserSpec) field(name string) (string, bool) {
-	for i, p := range specFields(s) {
+// field is a profile's value of a field named as in userFieldNames or in
+// Extra.
+func (p *Profile) field(name string) (string, bool) {
+	for i, f := range p.fields() {
 		if userFieldNames[i] == name {
-			return *p, true
+			return *f, true
 		}
 	}
-	v, ok := s.Extra[name]
+	v, ok := p.Extra[name]
 	return v, ok
 }
 
@@ -82,14 +79,14 @@ func (s *UserSpec) field(name string) (string, bool) {
 // Learn's value, so that an update never rewrites what it does not change.
 func changedFields(u *LearnUser, want *UserSpec) []string {
 	var out []string
-	have := learnFields(u)
-	for i, p := range specFields(want) {
-		same := *p == have[i]
+	have := u.fields()
+	for i, p := range want.fields() {
+		same := *p == *have[i]
 		if i < 2 {
-			same = normEmail(*p) == normEmail(have[i])
+			same = normEmail(*p) == normEmail(*have[i])
 		}
 		if same {
-			*p = have[i]
+			*p = *have[i]
 			continue
 		}
 		out = append(out, userFieldNames[i])
@@ -141,7 +138,7 @@ func (b *builder) mappedSpec(want *UserSpec, e *Employee, dept int64) (unmanaged
 		}
 		m = b.defaultMap
 	}
-	for i, p := range specFields(want) {
+	for i, p := range want.fields() {
 		name := userFieldNames[i]
 		if name == "login" || name == "email" {
 			continue
@@ -220,7 +217,7 @@ func (b *builder) usersStep() {
 	for _, e := range b.users {
 		d, _ := b.userDept(e.ID)
 		email := normEmail(e.Email)
-		want := UserSpec{Login: email, Email: email}
+		want := UserSpec{Profile: Profile{Login: email, Email: email}}
 		unmanaged := b.mappedSpec(&want, e, d)
 		if id, ok := b.plan.DeptIDs[d]; ok {
 			want.DeptLearnID = id
@@ -269,11 +266,10 @@ func (b *builder) usersStep() {
 		}
 		fp := userFingerprint(&want)
 		// A fixed field the mapping leaves out keeps Learn's value.
-		for _, name := range unmanaged {
-			for i, p := range specFields(&want) {
-				if userFieldNames[i] == name {
-					*p = learnFields(lu)[i]
-				}
+		have := lu.fields()
+		for i, p := range want.fields() {
+			if slices.Contains(unmanaged, userFieldNames[i]) {
+				*p = *have[i]
 			}
 		}
 		m := b.userMapping(e.ID)
@@ -289,9 +285,10 @@ func (b *builder) usersStep() {
 		}
 		fields := len(changed) > 0
 		move := want.DeptLearnID == "" || want.DeptLearnID != lu.DepartmentID
-		if !fields {
-			want.Login, want.Email, want.FirstName, want.LastName = lu.Login, lu.Email, lu.FirstName, lu.LastName
-			want.JobTitle, want.Phone = lu.JobTitle, lu.Phone
+		if !fields { // the step carries Learn's values
+			for i, p := range want.fields() {
+				*p = *have[i]
+			}
 			for k := range want.Extra {
 				want.Extra[k] = lu.Extra[k]
 			}

@@ -155,10 +155,12 @@ func learnUser(u learn.User, ids interner, extra ...string) LearnUser {
 			ex[k] = f[k]
 		}
 	}
-	lu := LearnUser{ID: u.ID, DepartmentID: ids.of(u.DepartmentID), Status: u.Status, Extra: ex,
-		Login: f[learn.FieldLogin], Email: f[learn.FieldEmail], FirstName: f[learn.FieldFirstName],
-		LastName: f[learn.FieldLastName], JobTitle: f[learn.FieldJobTitle], Phone: f[learn.FieldPhone]}
-	pack(&lu.Login, &lu.Email, &lu.FirstName, &lu.LastName, &lu.JobTitle, &lu.Phone)
+	lu := LearnUser{ID: u.ID, DepartmentID: ids.of(u.DepartmentID), Status: u.Status, Profile: Profile{Extra: ex}}
+	fs := lu.fields()
+	for i, p := range fs {
+		*p = f[userFieldNames[i]]
+	}
+	pack(fs[:]...)
 	var m Managers
 	if s := u.Subordination; s != nil {
 		m.Subordination = Subordination{Type: s.Type, SupervisorID: s.SupervisorID}

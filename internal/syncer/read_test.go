@@ -87,11 +87,12 @@ func TestShareProfiles(t *testing.T) {
 		{ID: 2, FirstName: "Bob", LastName: "Ray", Email: "bob@x.ru"},
 	}
 	us := []LearnUser{
-		{ID: "a", Login: "ann@x.ru", Email: "ann@x.ru", FirstName: "Ann", LastName: "Lee", JobTitle: "CEO"},
-		{ID: "b", Login: "bob@x.ru", Email: "bob@x.ru", FirstName: "Robert", LastName: "Ray"},
+		{ID: "a", Profile: Profile{Login: "ann@x.ru", Email: "ann@x.ru", FirstName: "Ann", LastName: "Lee", JobTitle: "CEO"}},
+		{ID: "b", Profile: Profile{Login: "bob@x.ru", Email: "bob@x.ru", FirstName: "Robert", LastName: "Ray"}},
 	}
 	for i := range us {
-		pack(&us[i].Login, &us[i].Email, &us[i].FirstName, &us[i].LastName, &us[i].JobTitle, &us[i].Phone)
+		fs := us[i].fields()
+		pack(fs[:]...)
 	}
 	shareProfiles(us, es)
 	if unsafe.StringData(us[0].FirstName) != unsafe.StringData(es[0].FirstName) ||

@@ -191,8 +191,8 @@ func TestWhyGeneratedOrg(t *testing.T) {
 	mapped := map[int64]*Mapping{}
 	addLearn := func(id int64, login string, status int, m *Mapping) {
 		lid := fmt.Sprintf("L%d", id)
-		a.Users = append(a.Users, LearnUser{ID: lid, DepartmentID: "root", Status: status, Login: login, Email: login,
-			FirstName: "Old", LastName: "Name"})
+		a.Users = append(a.Users, LearnUser{ID: lid, DepartmentID: "root", Status: status,
+			Profile: Profile{Login: login, Email: login, FirstName: "Old", LastName: "Name"}})
 		if m != nil {
 			m.Kind, m.B24ID, m.LearnID = KindUser, id, lid
 			a.Mappings = append(a.Mappings, *m)
