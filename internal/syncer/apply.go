@@ -35,6 +35,7 @@ type applier struct {
 	invitation string
 	layout     Layout
 	account    string // AccountKey of the Learn account
+	domain     string // the portal's address (withUniqueName)
 	// lim is the account's write limiter, nil without one: the last writes
 	// of a group go out without probing it (see schedule).
 	lim *learn.Limiter
@@ -257,6 +258,10 @@ func (a *applier) one(ctx context.Context, s Step) error {
 		return a.updateUser(ctx, s)
 	}
 	id, err := a.exec(ctx, s)
+	if err != nil && a.nameClash(s, err) {
+		s = a.withUniqueName(s)
+		id, err = a.exec(ctx, s)
+	}
 	if err != nil {
 		return a.failed(ctx, s, err)
 	}

@@ -338,7 +338,7 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		return err
 	}
 	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
-	a.account, a.owned = account, own
+	a.account, a.owned, a.domain = account, own, set.Domain
 	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)
 	t0 = time.Now()
 	applyErr := a.apply(ctx, plan.Steps)

@@ -124,7 +124,7 @@ func (e *simEnv) addPortal(org b24sim.Org) (int64, *b24sim.Portal) {
 	e.mu.Lock()
 	e.b24[id] = c
 	e.portals[id] = p
-	e.settings[id] = Settings{MemberID: p.MemberID(), LearnURL: simAccount, LearnEmail: simEmail, LearnPassword: simPassword,
+	e.settings[id] = Settings{MemberID: p.MemberID(), Domain: p.Domain(), LearnURL: simAccount, LearnEmail: simEmail, LearnPassword: simPassword,
 		Selection: Selection{Selected: []int64{1}}}
 	e.mu.Unlock()
 	return id, p

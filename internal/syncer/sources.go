@@ -62,7 +62,10 @@ var (
 
 // Settings are a portal's sync settings, the Learn password decrypted.
 type Settings struct {
-	MemberID                 string
+	MemberID string
+	// Domain is the portal's address; it names the portal's root in a
+	// shared account when Learn refuses a namesake (applier.withUniqueName).
+	Domain                   string
 	LearnURL                 string
 	LearnEmail               string
 	LearnPassword            string
@@ -86,7 +89,7 @@ type SettingsSource interface {
 // ErrNotConfigured means the portal has no (complete) settings yet.
 var ErrNotConfigured = errors.New("portal is not configured for sync")
 
-// DBSettings reads the portal's member id and its saved settings (through
+// DBSettings reads the portal's member id, address and its saved settings (through
 // the settings package), decrypting the password.
 type DBSettings struct {
 	Pool    *pgxpool.Pool
@@ -98,7 +101,7 @@ type DBSettings struct {
 // Learn account a run signs in with is required.
 func (d DBSettings) Settings(ctx context.Context, portalID int64) (Settings, error) {
 	var s Settings
-	err := d.Pool.QueryRow(ctx, `SELECT member_id FROM portals WHERE id = $1`, portalID).Scan(&s.MemberID)
+	err := d.Pool.QueryRow(ctx, `SELECT member_id, domain FROM portals WHERE id = $1`, portalID).Scan(&s.MemberID, &s.Domain)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotConfigured
 	}

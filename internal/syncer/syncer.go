@@ -244,7 +244,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		return err
 	}
 	a := newApplier(s.store, lc, log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
-	a.account, a.owned, a.lim = account, own, lim
+	a.account, a.owned, a.lim, a.domain = account, own, lim, set.Domain
 	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)
 	a.rec.counted = pr.add
 	pr.writing(plan.Applied())

@@ -157,6 +157,9 @@ func createDepartment(r *http.Request, a *account, body map[string]any) (answer,
 	name, _ := bodyOrHeader(r, body, "name", "X-Name")
 	parent, _ := bodyOrHeader(r, body, "parentDepartmentId", "X-Parent-Department-Id")
 	code, _ := bodyOrHeader(r, body, "code", "X-Code")
+	if err := unsettledFrom(r).refuseSiblingName(a, parent, name, ""); err != nil {
+		return nil, err
+	}
 	d, err := a.createDept(name, parent, code)
 	if err != nil {
 		return nil, err
@@ -173,7 +176,20 @@ func optStr(m map[string]any, key string) *string {
 }
 
 func updateDepartment(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
-	err := a.updateDept(r.PathValue("id"), optStr(body, "name"), optStr(body, "parentDepartmentId"), optStr(body, "code"))
+	name, parent := optStr(body, "name"), optStr(body, "parentDepartmentId")
+	if d := a.depts[r.PathValue("id")]; d != nil && (name != nil || parent != nil) {
+		n, p := d.Name, d.ParentID
+		if name != nil {
+			n = *name
+		}
+		if parent != nil {
+			p = *parent
+		}
+		if err := unsettledFrom(r).refuseSiblingName(a, p, n, d.ID); err != nil {
+			return noContent, err
+		}
+	}
+	err := a.updateDept(r.PathValue("id"), name, parent, optStr(body, "code"))
 	a.logSent(r, body, nil, nil, http.StatusNoContent, err)
 	return noContent, err
 }
@@ -225,7 +241,15 @@ func moveUsers(r *http.Request, a *account, body map[string]any) (answer, *apiEr
 }
 
 func moveDepartments(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
-	return noContent, a.moveDepts(r.PathValue("id"), idsParam(r, body, "departmentIds", ""))
+	ids := idsParam(r, body, "departmentIds", "")
+	for _, id := range ids {
+		if d := a.depts[id]; d != nil {
+			if err := unsettledFrom(r).refuseSiblingName(a, r.PathValue("id"), d.Name, d.ID); err != nil {
+				return noContent, err
+			}
+		}
+	}
+	return noContent, a.moveDepts(r.PathValue("id"), ids)
 }
 
 // --- users ---

@@ -37,6 +37,38 @@ type Unsettled struct {
 	// DateFormat is the only form a date profile field (type birthdate)
 	// takes; any other value is refused with 400.
 	DateFormat DateFormat
+	// SiblingNames is whether two departments under one parent may share a
+	// name (letter case aside).
+	SiblingNames SiblingNames
+}
+
+// SiblingNames is what a department create, rename or move does when a
+// sibling already has the name.
+type SiblingNames int
+
+const (
+	SiblingNamesFree SiblingNames = iota // allowed
+	SiblingNames400                      // refused with 400
+	SiblingNames409                      // refused with 409
+)
+
+// refuseSiblingName answers a department named name under parent when the
+// switch refuses a sibling of the same name (except, the department itself).
+func (u Unsettled) refuseSiblingName(a *account, parent, name, except string) *apiErr {
+	if u.SiblingNames == SiblingNamesFree {
+		return nil
+	}
+	name = strings.TrimSpace(name)
+	for _, d := range a.depts {
+		if d.ParentID == parent && d.ID != except && strings.EqualFold(d.Name, name) {
+			status := http.StatusBadRequest
+			if u.SiblingNames == SiblingNames409 {
+				status = http.StatusConflict
+			}
+			return errf(status, "A department named %q already exists in this department", name)
+		}
+	}
+	return nil
 }
 
 // RootParent is how the root department's parentDepartmentId is rendered.
@@ -160,9 +192,13 @@ func Variants() []Variant {
 		{"return object always", Unsettled{ReturnObject: ReturnObjectAlways}},
 		{"dates DD.MM.YYYY", Unsettled{DateFormat: DateDotted}},
 		{"dates as datetime", Unsettled{DateFormat: DateDateTime}},
+		{"sibling names refused 400", Unsettled{SiblingNames: SiblingNames400}},
+		{"sibling names refused 409", Unsettled{SiblingNames: SiblingNames409}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
-			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted}},
+			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
+			SiblingNames: SiblingNames400}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
-			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways}},
+			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
+			SiblingNames: SiblingNames409}},
 	}
 }

@@ -1,0 +1,56 @@
+package syncer
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"strconv"
+
+	"b24learn/internal/learn"
+)
+
+// Bitrix24 lets two departments under one parent share a name, and several
+// portals' roots share the Learn root; whether Learn refuses a department
+// beside a namesake is not known. A department write that sends a name and
+// is refused is therefore sent once more under a name of its own: the
+// Bitrix24 name with the department's id, or for a portal's root in a
+// shared account with the portal's address, "Sales (17)", "Acme
+// (acme.bitrix24.com)". The mapping keeps the fingerprint of the Bitrix24
+// name, so later runs leave the longer name alone until Bitrix24 renames the
+// department.
+
+// nameClash reports whether err may be Learn refusing s's name beside a
+// namesake: a refused department write that sent a name (a create, a
+// rename) or moved it under another parent, not yet retried.
+func (a *applier) nameClash(s Step, err error) bool {
+	if s.Kind != KindDepartment || s.Dept == nil || s.Reason == reasonNameClash {
+		return false
+	}
+	sent := s.Action == ActionCreate || slices.Contains(s.Changed, "name") || slices.Contains(s.Changed, "parent")
+	var invalid *learn.ValidationError
+	return sent && (errors.Is(err, learn.ErrDuplicate) || errors.As(err, &invalid))
+}
+
+// reasonNameClash marks a step sent again under a name of its own.
+const reasonNameClash = "Learn refused the Bitrix24 name beside a department of the same name"
+
+// withUniqueName is s sending its department's name of its own.
+func (a *applier) withUniqueName(s Step) Step {
+	tag := strconv.FormatInt(s.B24ID, 10)
+	if a.layout.Multi && s.Dept.ParentLearnID == a.layout.LearnRootID && a.domain != "" {
+		tag = a.domain
+	}
+	d := *s.Dept
+	d.Name += " (" + tag + ")"
+	s.Dept = &d
+	s.After = maps.Clone(s.After)
+	if s.After == nil {
+		s.After = map[string]string{}
+	}
+	s.After["name"] = d.Name
+	if s.Action != ActionCreate && !slices.Contains(s.Changed, "name") {
+		s.Changed = append(slices.Clip(s.Changed), "name")
+	}
+	s.Reason = reasonNameClash
+	return s
+}
