@@ -442,3 +442,29 @@ func TestWrongClientSecretDoesNotConfirmAForgedUninstall(t *testing.T) {
 		t.Error("no pending uninstall event naming the refused client secret")
 	}
 }
+
+// An older portal never shows the app its application token (no
+// APPLICATION_TOKEN in the frame POST, no ONAPPINSTALL to an app with a
+// UI). Its genuine uninstall is still confirmed and, with CLEAN, erases its
+// data; a forged one while the app is installed changes nothing.
+func TestUninstallOfAPortalThatNeverSentItsApplicationToken(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(42, 12, 3), Legacy: true})
+	e.install(p)
+	row := e.portalFixture(p)
+	if tok, _ := store.ApplicationToken(ctx, e.pool, e.kr, row.ID); tok != "" {
+		t.Fatalf("an application token was stored for a portal that never sent one")
+	}
+	forged := uninstallForm(p, strings.Repeat("ab", 16), true)
+	if pg := e.postEvent(forged); pg.status != http.StatusOK || !strings.Contains(pg.body, "still installed") {
+		t.Fatalf("forged uninstall: %d %q, want the check to refute it", pg.status, pg.body)
+	}
+	e.intact(p, row, "")
+	p.Uninstall(ctx, true)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+		t.Fatalf("ONAPPUNINSTALL answered %d", d.Status)
+	}
+	e.erased(row)
+}

@@ -53,6 +53,10 @@ func (p *Portal) FrameRequest(userID int64) (target string, query, body url.Valu
 		"member_id": {p.memberID}, "status": {p.status}, "PLACEMENT": {"DEFAULT"},
 		"PLACEMENT_OPTIONS": {`{"any":"28\/"}`},
 	}
+	if p.legacy {
+		body.Del("APPLICATION_TOKEN")
+		body.Del("APPLICATION_SCOPE")
+	}
 	return target, query, body, nil
 }
 

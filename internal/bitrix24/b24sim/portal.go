@@ -88,6 +88,12 @@ type PortalOptions struct {
 	// Region names the regional OAuth server (Server.StartRegion) that
 	// issues and accepts the portal's tokens; "" is the main one.
 	Region string
+	// Legacy is an older portal: its frame POST has no APPLICATION_TOKEN or
+	// APPLICATION_SCOPE (documented only since 2026), and ONAPPINSTALL does
+	// not reach the app (whether it reaches an app with a UI is not
+	// documented). The app then learns no application token before
+	// ONAPPUNINSTALL, which carries one.
+	Legacy bool
 }
 
 // AfterUninstall is how Bitrix24 answers the tokens of an uninstalled app.
@@ -196,6 +202,7 @@ type Portal struct {
 	gen      int // installation generation; tokens of older ones are dead
 	gone     AfterUninstall
 	appToken string
+	legacy   bool
 	version  int
 
 	depts   map[int64]*Department
@@ -231,7 +238,7 @@ func (s *Sim) AddPortal(o PortalOptions) *Portal {
 	p := &Portal{sim: s, memberID: o.MemberID, status: o.Status, lang: o.Lang, name: o.Org.Name, webhook: o.WebhookCode,
 		depts: map[int64]*Department{}, users: map[int64]*User{}, requests: map[string]int{}, commands: map[string]int{},
 		rate: s.opts.Rate, burst: float64(s.opts.Burst), latency: s.opts.Latency, version: 1, gone: o.AfterUninstall,
-		region: o.Region, ops: map[string]*opState{}}
+		region: o.Region, ops: map[string]*opState{}, legacy: o.Legacy}
 	if _, ok := s.regions[o.Region]; o.Region != "" && !ok {
 		panic(fmt.Sprintf("b24sim: portal in region %q, which has no OAuth server", o.Region))
 	}

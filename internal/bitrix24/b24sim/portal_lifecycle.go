@@ -59,6 +59,9 @@ func (p *Portal) FinishInstall(ctx context.Context) {
 			return nil, nil
 		}
 		p.state = stateInstalled
+		if p.legacy {
+			return nil, nil
+		}
 		tok := p.sim.issue(p, p.adminLocked())
 		return p.handlersFor("ONAPPINSTALL"), p.eventForm("ONAPPINSTALL", url.Values{
 			"data[VERSION]": {strconv.Itoa(p.version)}, "data[ACTIVE]": {"Y"}, "data[INSTALLED]": {"Y"}, "data[LANGUAGE_ID]": {p.lang},
