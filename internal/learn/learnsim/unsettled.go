@@ -37,6 +37,9 @@ type Unsettled struct {
 	// DateFormat is the only form a date profile field (type birthdate)
 	// takes; any other value is refused with 400.
 	DateFormat DateFormat
+	// PasswordRequired refuses a user create without a password with 400;
+	// by default the user is created without one (Learn's invitation sets it).
+	PasswordRequired bool
 }
 
 // RootParent is how the root department's parentDepartmentId is rendered.
@@ -160,9 +163,11 @@ func Variants() []Variant {
 		{"return object always", Unsettled{ReturnObject: ReturnObjectAlways}},
 		{"dates DD.MM.YYYY", Unsettled{DateFormat: DateDotted}},
 		{"dates as datetime", Unsettled{DateFormat: DateDateTime}},
+		{"password required", Unsettled{PasswordRequired: true}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
-			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted}},
+			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
+			PasswordRequired: true}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
-			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways}},
+			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways, PasswordRequired: true}},
 	}
 }
