@@ -125,6 +125,9 @@ type Client struct {
 	wlimN     atomic.Int64
 	wlimMax   atomic.Int64
 	throttled atomic.Int64
+	// sendPassword: the account refused a user created without a password,
+	// so creates send a generated one (see CreateUser).
+	sendPassword atomic.Bool
 }
 
 // LimitWrites makes every write attempt take a permit of l first and report

@@ -56,6 +56,13 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if u, err := c.GetUser(ctx, uid); err != nil || u.ID != uid || u.DepartmentID != id || u.Login() != "ivan@acme.ru" || u.Status != StatusActive {
 				t.Fatalf("get user %s: %v %+v", uid, err, u)
 			}
+			// A password goes out only where Learn wants one; else the
+			// account's invitation sets it.
+			if st, err := env.sim.Snapshot(testAccount); err != nil {
+				t.Fatal(err)
+			} else if got, _ := st.UserByLogin("ivan@acme.ru"); got.HasPassword != v.Unsettled.PasswordRequired {
+				t.Errorf("created with a password: %v, want %v", got.HasPassword, v.Unsettled.PasswordRequired)
+			}
 			if _, err := c.CreateUser(ctx, nu); !errors.Is(err, ErrDuplicate) {
 				t.Errorf("duplicate: %v", err)
 			}

@@ -90,12 +90,40 @@ func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
 // lost (5xx, timeout) the client looks the login up and returns the user it finds
 // (the create went through), else sends the create again; a 409 on such a repeat is
 // resolved the same way. If the lookup itself fails the error matches ErrMaybeCreated.
+//
+// Without u.Password none is sent, unless the account has refused such a create
+// before: a create refused for want of a password (see passwordRefusal) is sent
+// once more with a generated one, and from then on every create sends one.
 func (c *Client) CreateUser(ctx context.Context, u NewUser) (string, error) {
 	login := u.Fields[FieldLogin]
 	if login == "" {
 		return "", fmt.Errorf("create user: %w", &ValidationError{Message: "fields.login is required"})
 	}
-	return c.create(ctx, "create user", "/user", u, "userId", func(ctx context.Context) (string, error) {
+	if u.Password == "" && c.sendPassword.Load() {
+		u.Password = newPassword()
+	}
+	id, err := c.createUser(ctx, u, login)
+	if err == nil || u.Password != "" {
+		return id, err
+	}
+	maybe, named := passwordRefusal(err, u)
+	if !maybe {
+		return "", err
+	}
+	if named {
+		c.wantPassword(ctx)
+	}
+	u.Password = newPassword()
+	if id, err = c.createUser(ctx, u, login); err != nil {
+		return "", err
+	}
+	c.wantPassword(ctx) // a terse refusal was about the password after all
+	return id, nil
+}
+
+// createUser sends one create of u, found by login if its answer is lost.
+func (c *Client) createUser(ctx context.Context, u NewUser, login string) (string, error) {
+	id, err := c.create(ctx, "create user", "/user", u, "userId", func(ctx context.Context) (string, error) {
 		found, err := c.FindUserByLogin(ctx, login)
 		if errors.Is(err, ErrNotFound) {
 			return "", nil
@@ -105,6 +133,8 @@ func (c *Client) CreateUser(ctx context.Context, u NewUser) (string, error) {
 		}
 		return found.ID, nil
 	})
+	hidePassword(err, u.Password)
+	return id, err
 }
 
 // UpdateUser changes a user's fields and/or department (Learn answers 200 or 204).

@@ -323,6 +323,7 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	req.SendLoginEmail, _ = strconv.ParseBool(strings.TrimSpace(send))
 	req.InvitationMessage, _ = getStr(body, "invitationMessage")
 	req.Dates = unsettledFrom(r).DateFormat
+	req.PasswordRequired = unsettledFrom(r).PasswordRequired
 	u, err := a.createUser(req)
 	if err != nil {
 		return nil, err

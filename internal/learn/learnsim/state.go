@@ -29,7 +29,8 @@ type User struct {
 	Subordination    Subordination
 	CoSubordination  Subordination
 	Added            time.Time
-	LoginEmails      int // sign-in e-mails the account would have sent
+	LoginEmails      int  // sign-in e-mails the account would have sent
+	HasPassword      bool // a password was set on create (the password itself stays inside)
 }
 
 // State is a copy of one account's data, in creation order.
@@ -92,7 +93,7 @@ func (s *Sim) Snapshot(accountURL string) (State, error) {
 		if u := a.users[id]; u != nil {
 			st.Users = append(st.Users, User{ID: u.ID, DepartmentID: u.DeptID, Status: u.Status, Role: u.Role,
 				Fields: maps.Clone(u.Fields), Subordination: Subordination(u.Sub), CoSubordination: Subordination(u.CoSub),
-				Added: u.Added, LoginEmails: u.LoginEmails})
+				Added: u.Added, LoginEmails: u.LoginEmails, HasPassword: u.Password != ""})
 		}
 	}
 	return st, nil

@@ -61,6 +61,7 @@ type newUserReq struct {
 	SendLoginEmail    bool
 	InvitationMessage string
 	Dates             DateFormat // the form date fields take
+	PasswordRequired  bool       // Unsettled.PasswordRequired
 }
 
 func (a *account) createUser(r newUserReq) (*user, *apiErr) {
@@ -84,6 +85,9 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 	}
 	if r.SendLoginEmail && strings.TrimSpace(r.InvitationMessage) == "" {
 		return nil, errf(400, "Parameter invitationMessage is required when sendLoginEmail is true")
+	}
+	if r.PasswordRequired && r.Password == "" {
+		return nil, errf(400, "Parameter password is required")
 	}
 	u := &user{ID: a.newID(), DeptID: r.DeptID, Status: 1, Role: r.Role, Fields: r.Fields, Password: r.Password,
 		Added: a.now(), Sub: sub{Type: "inherit"}, CoSub: sub{Type: "inherit"}}

@@ -114,6 +114,21 @@ func TestUnsettledSwitches(t *testing.T) {
 			t.Errorf("create with X-Return-Object ignored: %s", b)
 		}
 	})
+	t.Run("password required", func(t *testing.T) {
+		e, dept, u := setup(t, Unsettled{PasswordRequired: true})
+		f := map[string]string{"login": "b@acme.ru", "first_name": "B", "last_name": "B"}
+		if b := e.must(400, "POST", "/user", map[string]any{"departmentId": dept, "fields": f}); !strings.Contains(b, "password") {
+			t.Errorf("refusal names no field: %s", b)
+		}
+		e.must(201, "POST", "/user", map[string]any{"departmentId": dept, "fields": f, "password": "Secret-1"})
+		st := e.state()
+		if got, _ := st.UserByLogin("b@acme.ru"); !got.HasPassword {
+			t.Errorf("created with a password: %+v", got)
+		}
+		if seeded, _ := st.UserByLogin("a@acme.ru"); seeded.ID != u || seeded.HasPassword {
+			t.Errorf("created without one: %+v", seeded)
+		}
+	})
 	for rp, want := range map[RootParent]string{RootParentEmpty: `"parentDepartmentId":""`, RootParentNilUUID: nilUUID, RootParentSelf: "self"} {
 		e, _, _ := setup(t, Unsettled{RootParent: rp, ReturnObject: ReturnObjectAlways})
 		if want == "self" {
