@@ -379,6 +379,10 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	password := in.LearnPassword
 	if password == "" {
 		password = cur.Password
+		// Saved as checked: left empty, Save would keep whatever is stored
+		// when it writes, which another admin may have changed meanwhile,
+		// joining their new password to this request's address.
+		in.LearnPassword = password
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	in.LearnAPIURL, err = s.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
