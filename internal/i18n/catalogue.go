@@ -491,6 +491,7 @@ var catalogue = map[string][2]string{
 	"mgr.action_totp_reset":      {"two-step sign-in reset", "двухэтапный вход сброшен"},
 	"mgr.action_activate":        {"activated the portal", "портал активирован"},
 	"mgr.action_suspend":         {"suspended the portal", "портал приостановлен"},
+	"mgr.action_river_ui":        {"changed jobs or queues in River UI", "изменены задания или очереди в River UI"},
 	"mgr.flash_saved":            {"Saved.", "Сохранено."},
 	"mgr.flash_active":           {"The portal is active: syncs run from its next slot.", "Портал активен: синхронизация начнётся в ближайшее время по расписанию."},
 	"mgr.flash_suspended":        {"The portal is suspended: no more syncs.", "Портал приостановлен: синхронизаций больше не будет."},
