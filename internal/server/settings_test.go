@@ -507,6 +507,45 @@ func TestStoredPasswordNotSentToANewAddressByARacingSave(t *testing.T) {
 	}
 }
 
+// Every save checks the Learn account: requests to an address the admin
+// chose. Anyone can open a free Bitrix24 portal and be its admin, so saves
+// must not be a way to make the app send requests without end (to a host
+// to be flooded, say): past the portal's allowance the save is refused
+// before any request goes out.
+func TestLearnChecksPerPortalAreBounded(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	p := e.addPortal("checkflood", "en")
+	_, tok := e.session(p, 1, true, "en")
+	const saves = 40
+	refused := 0
+	for range saves {
+		r, _ := e.save(tok, with(validForm(), "learn_url", "https://victim.example"))
+		switch r.status {
+		case http.StatusOK:
+		case http.StatusTooManyRequests:
+			refused++
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("refused save without Retry-After")
+			}
+		default:
+			t.Fatalf("save answered %d %s", r.status, r.body)
+		}
+	}
+	if n := len(e.checkCalls()); n > learnCheckLimit.Max {
+		t.Errorf("%d saves made %d Learn checks, want at most %d", saves, n, learnCheckLimit.Max)
+	}
+	if refused == 0 {
+		t.Error("no save refused")
+	}
+	// Another portal's admin is not held back by this one.
+	q := e.addPortal("checkother", "en")
+	_, other := e.session(q, 1, true, "en")
+	if r, _ := e.save(other, validForm()); r.status != http.StatusOK {
+		t.Fatalf("another portal's save answered %d %s", r.status, r.body)
+	}
+}
+
 func TestOnlyAdminsChangeSettings(t *testing.T) {
 	t.Parallel()
 	e := newSettingsEnv(t)
