@@ -99,6 +99,10 @@ type Submission struct {
 	// EmployeesInScope is the number of employees the selected departments
 	// hold, when the caller knows it; nil leaves it unknown.
 	EmployeesInScope *int
+	// CountEmployees, when set and EmployeesInScope is nil, counts them:
+	// a read of the portal's whole org, so Submit asks it only once the
+	// submission is valid and within the limits.
+	CountEmployees func(context.Context) *int
 }
 
 // Enqueue inserts the forwarding job for a request inside tx. The caller
@@ -130,6 +134,9 @@ func Submit(ctx context.Context, pool *pgxpool.Pool, limits manager.Limits, now 
 		if err := manager.Hit(ctx, pool, "activation:ip:"+s.IP, limits.SubmitPerIP, now); err != nil {
 			return Result{}, err
 		}
+	}
+	if s.EmployeesInScope == nil && s.CountEmployees != nil {
+		s.EmployeesInScope = s.CountEmployees(ctx)
 	}
 	var res Result
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {

@@ -48,6 +48,10 @@ type Config struct {
 	// (default 1 min).
 	MaxOperatingWait  time.Duration
 	OperatingFallback time.Duration
+	// MaxDepartments and MaxUsers bound a listing (default
+	// DefaultMaxDepartments, DefaultMaxUsers): more fails it with
+	// ErrListTooLong.
+	MaxDepartments, MaxUsers int
 	// Now and Sleep are the clock of those waits; nil: the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -106,6 +110,12 @@ func New(cfg Config) *Client {
 	}
 	if cfg.OperatingFallback <= 0 {
 		cfg.OperatingFallback = time.Minute
+	}
+	if cfg.MaxDepartments <= 0 {
+		cfg.MaxDepartments = DefaultMaxDepartments
+	}
+	if cfg.MaxUsers <= 0 {
+		cfg.MaxUsers = DefaultMaxUsers
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

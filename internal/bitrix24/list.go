@@ -3,6 +3,7 @@ package bitrix24
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -10,6 +11,30 @@ import (
 
 // PageSize is Bitrix24's fixed page size for list methods.
 const PageSize = 50
+
+// DefaultMaxDepartments and DefaultMaxUsers bound a listing (Config), far
+// above any real portal.
+// The portal's REST endpoint says how many rows there are and whether
+// another page follows, and an on-premise portal's owner controls what it
+// says: believed without a bound, a claimed total would size the page
+// commands and the caller's lists, and full pages that never end would be
+// read until memory runs out, in the process that syncs every portal.
+const (
+	DefaultMaxDepartments = 100_000
+	DefaultMaxUsers       = 500_000
+)
+
+// ErrListTooLong is a listing that counts, or runs to, more rows than the
+// client's bound.
+var ErrListTooLong = errors.New("bitrix24 listing longer than any real portal")
+
+// checkTotal refuses a claimed total beyond limit.
+func checkTotal(what string, total, limit int) error {
+	if total > limit {
+		return fmt.Errorf("%s: %d counted, at most %d read: %w", what, total, limit, ErrListTooLong)
+	}
+	return nil
+}
 
 // Users lists every user matching filter (FILTER keys such as "ACTIVE",
 // "USER_TYPE"; nil for all) ordered by ID.
@@ -37,6 +62,9 @@ func listByID[T any](ctx context.Context, c *Client, method string, filter map[s
 	var out []T
 	env, err := c.CallEnvelope(ctx, method, params(cloneMap(filter), 0))
 	if err != nil {
+		return nil, err
+	}
+	if err := checkTotal(method, env.Total, c.cfg.MaxUsers); err != nil {
 		return nil, err
 	}
 	last, n, err := addRows(env.Result, 0, &out, idOf)
@@ -76,6 +104,9 @@ func listByID[T any](ctx context.Context, c *Client, method string, filter map[s
 			}
 			if rows < PageSize {
 				return out, nil
+			}
+			if err := checkTotal(method, len(out), c.cfg.MaxUsers); err != nil {
+				return nil, err
 			}
 		}
 		left -= size
@@ -119,6 +150,9 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 	env, err := c.CallEnvelope(ctx, "department.get", map[string]any{"start": 0})
 	if err != nil {
 		return nil, fmt.Errorf("list departments: %w", err)
+	}
+	if err := checkTotal("list departments", env.Total, c.cfg.MaxDepartments); err != nil {
+		return nil, err
 	}
 	var out []Department
 	if err := decodeList(env.Result, &out); err != nil {
@@ -225,6 +259,12 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 		return nil, fmt.Errorf("list org: %w", err)
 	}
 
+	if err := checkTotal("list departments", res.Total["d0"], c.cfg.MaxDepartments); err != nil {
+		return nil, err
+	}
+	if err := checkTotal("list users", res.Total["u0"], c.cfg.MaxUsers); err != nil {
+		return nil, err
+	}
 	var ds []Department
 	if err := res.Err("d0"); err != nil {
 		return nil, fmt.Errorf("list departments: %w", err)
@@ -254,12 +294,17 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 	}
 	// users hands a page on and says whether it was the last (short).
 	var last int64
+	var seen int
 	users := func(raw json.RawMessage) (bool, error) {
 		rows, after, err := pageRows(raw, last, func(u User) int64 { return u.ID })
 		if err != nil {
 			return false, fmt.Errorf("list users: %w", err)
 		}
 		last = after
+		seen += len(rows)
+		if err := checkTotal("list users", seen, c.cfg.MaxUsers); err != nil {
+			return false, err
+		}
 		if len(rows) > 0 {
 			if err := p.Users(rows); err != nil {
 				return false, err
@@ -330,7 +375,7 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 // departmentsFrom follows department.get's next from offset start, one call per
 // page, for a portal that does not send a usable total.
 func (c *Client) departmentsFrom(ctx context.Context, start int) ([]Department, error) {
-	return followNext[Department](ctx, c, "list departments", "department.get", start, true, func(start int) map[string]any {
+	return followNext[Department](ctx, c, "list departments", "department.get", start, c.cfg.MaxDepartments, true, func(start int) map[string]any {
 		return map[string]any{"start": start}
 	})
 }
@@ -353,7 +398,7 @@ func dedupe(ds []Department) []Department {
 // start=N. It exists as the baseline of BenchmarkListUsers (10,000 users: 200
 // requests); the app uses Users.
 func (c *Client) UsersPaged(ctx context.Context, filter map[string]any) ([]User, error) {
-	return followNext[User](ctx, c, "list users", "user.get", 0, false, func(start int) map[string]any {
+	return followNext[User](ctx, c, "list users", "user.get", 0, c.cfg.MaxUsers, false, func(start int) map[string]any {
 		return map[string]any{"FILTER": cloneMap(filter), "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true, "start": start}
 	})
 }

@@ -55,8 +55,8 @@ func (c *Client) EventGet(ctx context.Context) ([]EventHandler, error) {
 // followNext lists method one call per page from offset start, as each
 // answer's next says, with the parameters params gives for that offset; what
 // names the listing in errors. A next that does not advance ends the listing,
-// or, when strict, fails it.
-func followNext[T any](ctx context.Context, c *Client, what, method string, start int, strict bool, params func(start int) map[string]any) ([]T, error) {
+// or, when strict, fails it; more than limit rows fail it with ErrListTooLong.
+func followNext[T any](ctx context.Context, c *Client, what, method string, start, limit int, strict bool, params func(start int) map[string]any) ([]T, error) {
 	var out []T
 	for {
 		env, err := c.CallEnvelope(ctx, method, params(start))
@@ -68,6 +68,9 @@ func followNext[T any](ctx context.Context, c *Client, what, method string, star
 			return nil, fmt.Errorf("%s: decode: %w", what, err)
 		}
 		out = append(out, page...)
+		if err := checkTotal(what, len(out), limit); err != nil {
+			return nil, err
+		}
 		if !env.HasNext {
 			return out, nil
 		}
@@ -157,11 +160,14 @@ func (f *UserField) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// maxUserFields bounds the custom user fields listed (portals have tens).
+const maxUserFields = 5_000
+
 // UserFields lists the portal's custom user fields with labels in lang
 // ("ru", "en"). The method needs the user.userfield scope; without it the
 // answer is ErrInsufficientScope (docs/bitrix24-api.md, "Custom user fields").
 func (c *Client) UserFields(ctx context.Context, lang string) ([]UserField, error) {
-	return followNext[UserField](ctx, c, "list user fields", "user.userfield.list", 0, false, func(start int) map[string]any {
+	return followNext[UserField](ctx, c, "list user fields", "user.userfield.list", 0, maxUserFields, false, func(start int) map[string]any {
 		return map[string]any{"order": map[string]any{"SORT": "ASC"}, "filter": map[string]any{"LANG": lang}, "start": start}
 	})
 }

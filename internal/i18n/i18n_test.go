@@ -143,7 +143,7 @@ func keysInUse(t *testing.T) []string {
 	for _, st := range activation.Statuses {
 		keys["mgr.status_"+st] = true
 	}
-	for _, a := range []string{"sign_in", "sign_out", "totp_enable", "totp_reset", "activate", "suspend"} {
+	for _, a := range []string{"sign_in", "sign_out", "totp_enable", "totp_reset", "activate", "suspend", "river_ui"} {
 		keys["mgr.action_"+a] = true
 	}
 	for _, tr := range []syncer.Trigger{syncer.TriggerScheduled, syncer.TriggerManual, syncer.TriggerApproved, syncer.TriggerPreview} {

@@ -15,7 +15,7 @@ type AuditEntry struct {
 	ID           int64
 	ManagerID    int64
 	ManagerEmail string
-	Action       string // sign_in, sign_out, activate, suspend, request_status, request_notes
+	Action       string // sign_in, sign_out, activate, suspend, request_status, request_notes, river_ui
 	PortalID     int64  // 0 when none
 	PortalDomain string
 	RequestID    int64 // 0 when none

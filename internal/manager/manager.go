@@ -101,7 +101,9 @@ type Credentials struct {
 // second factor) under the sign-in limits and opens a session. Limits, in
 // order: failures from the address (any account); failures of the account
 // from this address, with a growing wait; failures of the account from all
-// addresses, over which only password+code or a known address gets in.
+// addresses, over which only password+code or a known address gets in;
+// wrong codes after the right password from new addresses, over which only
+// a known address gets its code checked.
 // Errors: *RateLimitedError, ErrBadCredentials (one answer for an unknown
 // e-mail, a wrong password, a wrong code and a disabled account).
 func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits Limits, now time.Time, c Credentials) (*Session, error) {
@@ -157,15 +159,31 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits 
 	}
 	ok = ok && found && !disabled
 	var step int64
+	codeKey := "login:code:" + account
 	if ok && totpSecret != nil {
 		// The code is checked only after the password, and both failures
 		// get the same answer, so the password cannot be guessed alone.
+		// Codes guessed with the password from new addresses take a place
+		// in the account's code count first; over it none is checked.
+		codeTurn := !known
+		if codeTurn {
+			if err := Hit(ctx, pool, codeKey, limits.LoginCodePerAccount, now); isLimited(err) {
+				return nil, ErrBadCredentials
+			} else if err != nil {
+				return nil, err
+			}
+		}
 		raw, err := kr.Decrypt(totpSecret)
 		if err != nil {
 			return nil, fmt.Errorf("open totp secret of manager %d: %w", m.ID, err)
 		}
 		step, ok = matchCode(raw, c.Code, now)
 		ok = ok && step > lastStep // a code seen once is spent
+		if ok && codeTurn {
+			if err := release(ctx, pool, codeKey, limits.LoginCodePerAccount, now); err != nil {
+				return nil, err
+			}
+		}
 	}
 	// Over the account-wide cap the campaign gets no more answers: only the
 	// second factor or an address the manager used before still gets in.

@@ -33,6 +33,11 @@ type Limits struct {
 	// no more answers; only a password with a valid TOTP code, or a password
 	// from an address the manager signed in from before, still gets in.
 	LoginPerAccount Limit
+	// LoginCodePerAccount: wrong second-factor codes after the right
+	// password, for one account from addresses it never signed in from.
+	// Only someone with the password gets here, from as many addresses as
+	// they hold; over it no code from a new address is checked.
+	LoginCodePerAccount Limit
 }
 
 // Backoff is a wait that doubles with every failure after the free ones.
@@ -57,11 +62,12 @@ func (b Backoff) wait(n int) time.Duration {
 
 // DefaultLimits are generous for people and tight for scripts.
 var DefaultLimits = Limits{
-	SubmitPerPortal: Limit{Max: 5, Window: time.Hour},
-	SubmitPerIP:     Limit{Max: 20, Window: time.Hour},
-	LoginPerIP:      Limit{Max: 20, Window: 15 * time.Minute},
-	LoginBackoff:    Backoff{Free: 5, Base: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
-	LoginPerAccount: Limit{Max: 100, Window: time.Hour},
+	SubmitPerPortal:     Limit{Max: 5, Window: time.Hour},
+	SubmitPerIP:         Limit{Max: 20, Window: time.Hour},
+	LoginPerIP:          Limit{Max: 20, Window: 15 * time.Minute},
+	LoginBackoff:        Backoff{Free: 5, Base: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
+	LoginPerAccount:     Limit{Max: 100, Window: time.Hour},
+	LoginCodePerAccount: Limit{Max: 10, Window: time.Hour},
 }
 
 // RateLimitedError says a limit was hit and when to try again.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -218,5 +219,64 @@ func TestSignInRowsBoundedAndPruned(t *testing.T) {
 	}
 	if deleted != int64(old) || rows() != recent {
 		t.Fatalf("pruned %d rows, %d left; want %d pruned, %d left", deleted, rows(), old, recent)
+	}
+}
+
+// Someone who has a manager's password but not the phone guesses codes, one
+// or a few per address from many addresses, so neither the address limits
+// nor the account's failure cap (over which password and code still get in)
+// stop the guessing. Wrong codes after the right password are capped per
+// account: past the cap no code from a new address is even checked, while
+// the manager still gets in from an address used before.
+func TestSignInCodeGuessesCapped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	kr := mustKeyring(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	m, err := CreateManager(ctx, pool, "gus@ispring.example", "gus's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := BeginTOTP(ctx, pool, kr, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ConfirmTOTP(ctx, pool, kr, Actor{ManagerID: m.ID, Email: m.Email}, mustCode(t, enr.Secret, now), now); err != nil {
+		t.Fatal(err)
+	}
+	office := now.Add(30 * time.Second)
+	if _, err := SignIn(ctx, pool, kr, DefaultLimits, office, Credentials{Email: m.Email, Password: "gus's long password",
+		Code: mustCode(t, enr.Secret, office), IP: "192.0.2.20"}); err != nil {
+		t.Fatal(err)
+	}
+
+	at := now.Add(2 * time.Minute)
+	right := mustCode(t, enr.Secret, at)
+	wrong := "000000"
+	if wrong == right {
+		wrong = "000001"
+	}
+	const guesses = 30
+	for i := range guesses {
+		c := Credentials{Email: m.Email, Password: "gus's long password", Code: wrong, IP: fmt.Sprintf("203.0.113.%d", i+1)}
+		if _, err := SignIn(ctx, pool, kr, DefaultLimits, at, c); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("guess %d: err = %v, want ErrBadCredentials", i+1, err)
+		}
+	}
+	// The attacker's next guess is the right code: it must not get in.
+	_, err = SignIn(ctx, pool, kr, DefaultLimits, at, Credentials{Email: m.Email, Password: "gus's long password",
+		Code: right, IP: "198.51.100.30"})
+	if err == nil {
+		t.Fatalf("after %d wrong codes from %d addresses the right code still signs in from a new one", guesses, guesses)
+	}
+	if !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("over the code cap: err = %v, want the answer of a wrong password", err)
+	}
+	// Gus, from his office, still gets in.
+	later := at.Add(30 * time.Second)
+	if _, err := SignIn(ctx, pool, kr, DefaultLimits, later, Credentials{Email: m.Email, Password: "gus's long password",
+		Code: mustCode(t, enr.Secret, later), IP: "192.0.2.20"}); err != nil {
+		t.Fatalf("the manager from a known address: %v", err)
 	}
 }

@@ -41,11 +41,10 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 	in := activation.Contact{Name: r.PostFormValue("name"), Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}
 	v := templates.ActivationView{Lang: sess.Lang, Token: sessionToken(r), Name: in.Name, Email: in.Email, Phone: in.Phone}
 
-	sub := activation.Submission{PortalID: sess.PortalID, B24UserID: sess.UserID, IP: clientIP(r), Contact: in}
-	if _, verr := activation.Validate(in); verr == nil {
-		// Only a request that will be stored is worth a Bitrix24 read.
-		sub.EmployeesInScope = s.employeesInScope(r.Context(), sess.PortalID)
-	}
+	// Only a request that will be stored is worth a Bitrix24 read: Submit
+	// counts after the validation and the limits.
+	sub := activation.Submission{PortalID: sess.PortalID, B24UserID: sess.UserID, IP: clientIP(r), Contact: in,
+		CountEmployees: func(ctx context.Context) *int { return s.employeesInScope(ctx, sess.PortalID) }}
 	res, err := activation.Submit(r.Context(), s.pool, manager.DefaultLimits, s.now(), sub, s.enqueueLeadForward)
 	status := http.StatusOK
 	var fe activation.FieldErrors

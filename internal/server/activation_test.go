@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/manager"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 )
 
@@ -161,5 +163,46 @@ func TestResolveClientIP(t *testing.T) {
 				t.Fatalf("client = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// An activation request counts the employees in scope, a read of the whole
+// org from Bitrix24. Past the portal's submission limit the request is
+// refused, and the read must not happen first: else an admin's script (or
+// anyone holding an admin's page for its two hours) repeats a full org read
+// per request, spending the portal's Bitrix24 budget that its syncs need.
+func TestRefusedActivationRequestsCostNoBitrix24Calls(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	p := e.addPortal(31)
+	e.install(p)
+	row := e.portal(p.MemberID())
+	if _, err := settings.Save(context.Background(), e.pool, e.kr, row.ID, 1, func(s *settings.Settings) {
+		s.Departments = settings.Scope{Selected: []int64{1}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.open(p, p.AdminID()).session()
+	if tok == "" {
+		t.Fatal("no session on the admin's page")
+	}
+	form := url.Values{"name": {"Ivan Petrov"}, "email": {"ivan@example.com"}, "phone": {"+79123456789"}}
+	limit := manager.DefaultLimits.SubmitPerPortal.Max
+	for i := range limit {
+		if pg := e.send(tok, "/app/activation", form); pg.status != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i+1, pg.status, pg.body)
+		}
+	}
+	before := p.TotalRequests()
+	if before == 0 {
+		t.Fatal("the admitted requests counted no employees: the test proves nothing")
+	}
+	for i := range 10 {
+		if pg := e.send(tok, "/app/activation", form); pg.status != http.StatusTooManyRequests {
+			t.Fatalf("request %d past the limit: %d, want 429", limit+i+1, pg.status)
+		}
+	}
+	if got := p.TotalRequests(); got != before {
+		t.Errorf("10 refused activation requests made %d Bitrix24 requests, want 0", got-before)
 	}
 }

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/config"
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
@@ -467,4 +470,47 @@ func TestUninstallOfAPortalThatNeverSentItsApplicationToken(t *testing.T) {
 		t.Fatalf("ONAPPUNINSTALL answered %d", d.Status)
 	}
 	e.erased(row)
+}
+
+// The same flood from many addresses (an IPv6 subscriber holds 2^64 of
+// them, a proxy list thousands) must stay as bounded: pending events share
+// one row and one check job whatever address each came from, and refuted
+// ones one row per hour, so no address count buys rows, jobs or calls.
+func TestForgedUninstallFloodFromManyAddressesStaysBounded(t *testing.T) {
+	t.Parallel()
+	e := newB24EnvWith(t, func(c *config.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
+	p := e.addPortal(23)
+	e.install(p)
+	row := e.portalFixture(p)
+	appToken := p.ApplicationToken()
+
+	const flood = 120
+	for i := range flood {
+		form := uninstallForm(p, appToken, true)
+		req, err := http.NewRequest(http.MethodPost, e.app.URL+"/b24/events", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("2001:db8::%x", i+1))
+		resp, err := http.DefaultClient.Do(req)
+		if pg := readPage(t, resp, err); pg.status >= 300 {
+			t.Fatalf("forged uninstall answered %d %q", pg.status, pg.body)
+		}
+	}
+	e.intact(p, row, appToken)
+	if n := e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'pending'`, row.ID); n > 1 {
+		t.Errorf("%d pending uninstall_events rows from %d addresses, want at most 1", n, flood)
+	}
+	if n := e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'refuted'`, row.ID); n > 1 {
+		t.Errorf("%d refuted uninstall_events rows from %d addresses within the hour, want at most 1", n, flood)
+	}
+	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_check'`); n > 1 {
+		t.Errorf("%d uninstall check jobs queued from %d addresses, want at most 1", n, flood)
+	}
+	if n := e.count(`SELECT coalesce(sum(repeats), 0) FROM uninstall_events WHERE portal_id = $1`, row.ID); n != flood {
+		t.Errorf("the rows count %d events, want %d", n, flood)
+	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,4 +124,58 @@ func TestConsoleOperatorPages(t *testing.T) {
 	if !strings.Contains(page, `href="/manager/river/"`) {
 		t.Error("portal page has no link to River UI")
 	}
+}
+
+// River UI lets any manager cancel, delete or retry any portal's jobs and
+// pause queues. Like activating a portal, each such change must leave a line
+// in the console's audit trail naming the manager and what was asked, or a
+// cancelled sync or a deleted uninstall check has no trace of who did it.
+func TestRiverUIChangesAreAudited(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := manager.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+		t.Fatal(err)
+	}
+	pid := e.portal("audited.bitrix24.com")
+	var jobID int64
+	if err := e.pool.QueryRow(ctx, `INSERT INTO river_job (args, kind, max_attempts, state, scheduled_at)
+		VALUES ($1, 'sync', 3, 'scheduled', now() + interval '1 hour') RETURNING id`,
+		`{"portal_id": `+strconv.FormatInt(pid, 10)+`}`).Scan(&jobID); err != nil {
+		t.Fatal(err)
+	}
+	br := e.browser("10.0.2.7")
+	if rec := br.signIn("olga@ispring.example", "operator password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+
+	req := httptest.NewRequest(http.MethodPost, "/manager/river/api/jobs/cancel",
+		strings.NewReader(`{"ids":["`+strconv.FormatInt(jobID, 10)+`"]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.RemoteAddr = br.ip + ":40000"
+	for _, c := range br.cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("cancel through River UI: %d %s", rec.Code, rec.Body.String())
+	}
+	var state string
+	if err := e.pool.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, jobID).Scan(&state); err != nil || state != "cancelled" {
+		t.Fatalf("job state %q (%v), want cancelled", state, err)
+	}
+
+	entries, err := manager.ListAudit(ctx, e.pool, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
+		if en.ManagerEmail == "olga@ispring.example" && en.IP == br.ip && strings.Contains(en.Note, "/api/jobs/cancel") &&
+			strings.Contains(en.Note, strconv.FormatInt(jobID, 10)) {
+			return
+		}
+	}
+	t.Fatalf("no audit line for the cancel of job %d; trail: %+v", jobID, entries)
 }

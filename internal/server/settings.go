@@ -19,6 +19,7 @@ import (
 	"b24learn/internal/fieldmap"
 	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
+	"b24learn/internal/manager"
 	"b24learn/internal/schedule"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
@@ -48,6 +49,11 @@ const (
 	maxPasswordLen = 256
 	maxDeptIDs     = 20000
 )
+
+// learnCheckLimit bounds a portal's Learn checks (each a few requests to the
+// address the admin typed): plenty for an admin correcting typos, and no
+// way to make the app send requests to a host without end.
+var learnCheckLimit = manager.Limit{Max: 20, Window: 10 * time.Minute}
 
 // learnChecker checks Learn credentials on save and returns where the
 // account's API answered ("" when the checker does not say); a failure is a
@@ -379,6 +385,20 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	password := in.LearnPassword
 	if password == "" {
 		password = cur.Password
+		// Saved as checked: left empty, Save would keep whatever is stored
+		// when it writes, which another admin may have changed meanwhile,
+		// joining their new password to this request's address.
+		in.LearnPassword = password
+	}
+	if err := manager.Hit(ctx, s.pool, "learn-check:portal:"+strconv.FormatInt(v.PortalID, 10), learnCheckLimit, s.now()); err != nil {
+		var rl *manager.RateLimitedError
+		if !errors.As(err, &rl) {
+			s.error(w, r, err)
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+		s.errorJSON(w, r, &apperr.Error{Code: apperr.ETOOMANY, Message: i18n.T(v.Lang, "msg.check_limited", rl.Minutes())})
+		return
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	in.LearnAPIURL, err = s.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})

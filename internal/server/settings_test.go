@@ -456,6 +456,96 @@ func TestStoredPasswordNotSentToANewAddress(t *testing.T) {
 	}
 }
 
+// Nor through a race: a second admin of the portal keeps a save of their
+// own host "with the stored password" in flight (their host answers the
+// check slowly) while the Learn admin types the real password for the real
+// account. The save that lands last must not join the real password to the
+// attacker's host: what is saved is what was checked.
+func TestStoredPasswordNotSentToANewAddressByARacingSave(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	p := e.addPortal("pwrace", "en")
+	_, attacker := e.session(p, 2, true, "en")
+	_, owner := e.session(p, 1, true, "en")
+	const evil, real = "https://collector.example", "Zq9-real-secret"
+	if r, _ := e.save(attacker, with(validForm(), "learn_url", evil, "learn_password", "attacker-typed")); r.status != http.StatusOK {
+		t.Fatalf("attacker's first save answered %d %s", r.status, r.body)
+	}
+
+	inCheck, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e.s.check = learnCheckFunc(func(ctx context.Context, c learn.Credentials) error {
+		if c.AccountURL == evil {
+			once.Do(func() { close(inCheck) })
+			<-release
+		}
+		return e.check(ctx, c)
+	})
+	done := make(chan resp, 1)
+	go func() {
+		r, _ := e.save(attacker, with(validForm(), "learn_url", evil, "learn_password", ""))
+		done <- r
+	}()
+	<-inCheck
+	if r, _ := e.save(owner, with(validForm(), "learn_password", real)); r.status != http.StatusOK {
+		t.Fatalf("owner's save answered %d %s", r.status, r.body)
+	}
+	close(release)
+	<-done
+
+	st, err := settings.Load(context.Background(), e.pool, e.kr, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LearnURL == evil && st.Password == real {
+		t.Fatalf("the real password is now stored for %s: the next sync sends it there", evil)
+	}
+	for _, c := range e.checkCalls() {
+		if c.AccountURL == evil && c.Password == real {
+			t.Fatalf("the real password was sent to %s", evil)
+		}
+	}
+}
+
+// Every save checks the Learn account: requests to an address the admin
+// chose. Anyone can open a free Bitrix24 portal and be its admin, so saves
+// must not be a way to make the app send requests without end (to a host
+// to be flooded, say): past the portal's allowance the save is refused
+// before any request goes out.
+func TestLearnChecksPerPortalAreBounded(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	p := e.addPortal("checkflood", "en")
+	_, tok := e.session(p, 1, true, "en")
+	const saves = 40
+	refused := 0
+	for range saves {
+		r, _ := e.save(tok, with(validForm(), "learn_url", "https://victim.example"))
+		switch r.status {
+		case http.StatusOK:
+		case http.StatusTooManyRequests:
+			refused++
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("refused save without Retry-After")
+			}
+		default:
+			t.Fatalf("save answered %d %s", r.status, r.body)
+		}
+	}
+	if n := len(e.checkCalls()); n > learnCheckLimit.Max {
+		t.Errorf("%d saves made %d Learn checks, want at most %d", saves, n, learnCheckLimit.Max)
+	}
+	if refused == 0 {
+		t.Error("no save refused")
+	}
+	// Another portal's admin is not held back by this one.
+	q := e.addPortal("checkother", "en")
+	_, other := e.session(q, 1, true, "en")
+	if r, _ := e.save(other, validForm()); r.status != http.StatusOK {
+		t.Fatalf("another portal's save answered %d %s", r.status, r.body)
+	}
+}
+
 func TestOnlyAdminsChangeSettings(t *testing.T) {
 	t.Parallel()
 	e := newSettingsEnv(t)

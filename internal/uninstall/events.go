@@ -54,19 +54,22 @@ func scanEvent(row pgx.Row) (Event, error) {
 }
 
 // Record stores an event in the given state and returns its id. A refuted
-// event repeating one from the same address, with the same CLEAN, within the
-// hour adds to that row's repeats, so a flood of forgeries stays one line; so
-// does a pending one repeating a still-pending event, which then shares that
-// event's one check job.
+// event repeating one of the portal with the same CLEAN within the hour adds
+// to that row's repeats, so a flood of forgeries stays one line; so does a
+// pending one repeating a still-pending event, which then shares that
+// event's one check job. The address does not split them: every portal user
+// knows the application token and may send from as many addresses as they
+// hold, and each pending row costs a job and Bitrix24 calls. The row keeps
+// the first address.
 func Record(ctx context.Context, db store.DBTX, portalID int64, clean bool, sourceIP, state, reason string) (int64, error) {
 	var id int64
 	if state == StateRefuted || state == StatePending {
-		err := db.QueryRow(ctx, `UPDATE uninstall_events SET repeats = repeats + 1, last_at = now(), reason = $4
+		err := db.QueryRow(ctx, `UPDATE uninstall_events SET repeats = repeats + 1, last_at = now(), reason = $3
 			WHERE id = (SELECT id FROM uninstall_events
-				WHERE portal_id = $1 AND clean = $2 AND source_ip = $3 AND state = $5
+				WHERE portal_id = $1 AND clean = $2 AND state = $4
 					AND (state = 'pending' OR last_at > now() - interval '1 hour')
 				ORDER BY id DESC LIMIT 1)
-			RETURNING id`, portalID, clean, sourceIP, reason, state).Scan(&id)
+			RETURNING id`, portalID, clean, reason, state).Scan(&id)
 		if err == nil {
 			return id, nil
 		}

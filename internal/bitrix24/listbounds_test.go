@@ -1,0 +1,144 @@
+package bitrix24
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hostileREST answers as a portal's REST endpoint whose owner controls it (an
+// on-premise portal): every list counts total departments and users (none
+// when total is 0), and every user page is full, with ascending ids, so a
+// reader that believes it never stops. Past 400 requests it answers 500, ending a reader that
+// would go on.
+func hostileREST(t *testing.T, total int, calls *atomic.Int32) *httptest.Server {
+	t.Helper()
+	var nextID atomic.Int64
+	// Without a count the departments end at once: the users never do.
+	deptMore := ""
+	if total > 0 {
+		deptMore = fmt.Sprintf(`,"next":50,"total":%d`, total)
+	}
+	userPage := func() string {
+		rows := make([]string, PageSize)
+		for i := range rows {
+			rows[i] = fmt.Sprintf(`{"ID":"%d","ACTIVE":true,"UF_DEPARTMENT":[1]}`, nextID.Add(1))
+		}
+		return "[" + strings.Join(rows, ",") + "]"
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > maxListRequests+10 {
+			http.Error(w, "enough", http.StatusInternalServerError)
+			return
+		}
+		if !strings.Contains(r.URL.Path, "batch") {
+			if strings.Contains(r.URL.Path, "user.get") {
+				fmt.Fprintf(w, `{"result":%s,"next":50,"total":%d,"time":{}}`, userPage(), total)
+				return
+			}
+			fmt.Fprintf(w, `{"result":[{"ID":"1","NAME":"Root"}]%s,"time":{}}`, deptMore)
+			return
+		}
+		var body struct {
+			Cmd map[string]string `json:"cmd"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("batch body: %v", err)
+		}
+		result, totals, next := map[string]json.RawMessage{}, map[string]int{}, map[string]int{}
+		// Pages in command order (u1, u2, … u10), so ids ascend along the chain.
+		keys := slices.SortedFunc(maps.Keys(body.Cmd), func(a, b string) int {
+			return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
+		})
+		for _, k := range keys {
+			c := body.Cmd[k]
+			if strings.HasPrefix(c, "department.get") {
+				result[k] = json.RawMessage(`[{"ID":"1","NAME":"Root"}]`)
+				if total > 0 {
+					totals[k], next[k] = total, PageSize
+				}
+				continue
+			}
+			result[k] = json.RawMessage(userPage())
+			totals[k], next[k] = total, PageSize
+		}
+		out, _ := json.Marshal(map[string]any{"result": map[string]any{"result": result, "result_error": []any{},
+			"result_total": totals, "result_next": next, "result_time": []any{}}, "time": map[string]any{}})
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The tests' bounds, small to keep them quick; the defaults work alike.
+const (
+	testMaxDepartments = 500
+	testMaxUsers       = 5_000
+)
+
+// maxListRequests is the most requests a listing may take before it stops
+// at testMaxUsers: a page a request at worst.
+const maxListRequests = testMaxUsers/PageSize + 2
+
+// A listing is bounded whatever the portal's REST endpoint says: a claimed
+// total far beyond any real portal is refused before the reader sizes
+// anything by it (the commands for every page, the caller's slice for every
+// user), and full pages that never end are refused past the same bound
+// rather than read until memory runs out.
+func TestHostileListingsAreBounded(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name  string
+		total int
+		list  func(*Client) error
+	}{
+		{"OrgClaimsHugeTotals", 2_000_000_000, func(c *Client) error {
+			_, err := c.ReadOrg(context.Background(), nil, OrgPages{
+				Totals: func(departments, users int) {
+					if departments > testMaxDepartments || users > testMaxUsers {
+						t.Errorf("Totals told %d departments, %d users: beyond the bounds", departments, users)
+					}
+				},
+				Users: func([]User) error { return nil }})
+			return err
+		}},
+		{"DepartmentsClaimHugeTotal", 2_000_000_000, func(c *Client) error {
+			_, err := c.Departments(context.Background())
+			return err
+		}},
+		{"OrgPagesNeverEnd", 0, func(c *Client) error {
+			_, err := c.ReadOrg(context.Background(), nil, OrgPages{Users: func([]User) error { return nil }})
+			return err
+		}},
+		{"UsersPagesNeverEnd", 0, func(c *Client) error {
+			_, err := c.Users(context.Background(), nil)
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			srv := hostileREST(t, c.total, &calls)
+			cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
+				Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
+				MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+			err := c.list(cl)
+			if !errors.Is(err, ErrListTooLong) {
+				t.Fatalf("error %v after %d requests, want ErrListTooLong", err, calls.Load())
+			}
+			if n := int(calls.Load()); n > maxListRequests {
+				t.Errorf("%d requests, want at most %d", n, maxListRequests)
+			}
+		})
+	}
+}
