@@ -112,7 +112,7 @@ func newServer(d Deps) *Server {
 	}
 	s.oauthServers = d.Config.OAuthServers().WithHTTP(s.oauthHTTP)
 	s.check = newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts)
-	s.org = bitrix24Org{client: s.portalB24Client}
+	s.org = newTreeCache(bitrix24Org{client: s.portalB24Client}, s.now)
 	s.fields = liveFields{s: s}
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
 	ctx := d.Context

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/store"
+)
+
+// Any employee may open the app, up to the gate's 30 times a minute per
+// portal, and every page shows the department tree with its employee
+// counts: a read of the whole org. Within treeTTL the pages share one read,
+// so page opens cannot spend the portal's Bitrix24 budget that the syncs
+// need; once the tree is older, the next page reads it again.
+func TestPageOpensShareOneOrgRead(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(43, 120, 6)})
+	e.install(p)
+	orgReads := func() int { return p.Requests()["batch"] }
+	p.ResetCounters()
+	for i := range 6 {
+		user := p.NonAdminID()
+		if i%3 == 0 {
+			user = p.AdminID()
+		}
+		if pg := e.open(p, user); pg.status != http.StatusOK {
+			t.Fatalf("open %d: %d %s", i, pg.status, pg.body)
+		}
+	}
+	if n := orgReads(); n != 1 {
+		t.Fatalf("6 page opens made %d org reads (batch requests), want 1; requests %v", n, p.Requests())
+	}
+	e.advance(treeTTL)
+	if pg := e.open(p, p.NonAdminID()); pg.status != http.StatusOK {
+		t.Fatalf("open after the tree's time: %d", pg.status)
+	}
+	if n := orgReads(); n != 2 {
+		t.Errorf("a page after %v made %d org reads in all, want a second one", treeTTL, n)
+	}
+}
+
+// countingOrg counts reads; each waits for release and answers err.
+type countingOrg struct {
+	reads   atomic.Int32
+	release chan struct{}
+	err     error
+}
+
+func (o *countingOrg) OrgTree(ctx context.Context, _ store.Portal) ([]orgDept, error) {
+	o.reads.Add(1)
+	<-o.release
+	return []orgDept{{ID: 1, Name: "Acme"}}, o.err
+}
+
+// Pages asking at once wait for one read; one that gives up does not end
+// it for the others; a failed read is asked again by the next page.
+func TestTreeCacheSharesReadsAndForgetsFailures(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	src := &countingOrg{release: make(chan struct{})}
+	c := newTreeCache(src, func() time.Time { return now })
+	p := store.Portal{ID: 7}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.OrgTree(gone, p); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a page that gave up: %v", err)
+	}
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if ds, err := c.OrgTree(context.Background(), p); err != nil || len(ds) != 1 {
+				t.Errorf("tree %v, %v", ds, err)
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond) // the five are waiting
+	close(src.release)
+	wg.Wait()
+	if n := src.reads.Load(); n != 1 {
+		t.Fatalf("%d reads for six pages at once, want 1", n)
+	}
+	if _, err := c.OrgTree(context.Background(), store.Portal{ID: 8}); err != nil || src.reads.Load() != 2 {
+		t.Fatalf("another portal: %v, %d reads", err, src.reads.Load())
+	}
+
+	src.err = errors.New("bitrix24 down")
+	now = now.Add(treeTTL)
+	if _, err := c.OrgTree(context.Background(), p); err == nil {
+		t.Fatal("the failed read's error was not passed on")
+	}
+	src.err = nil
+	if _, err := c.OrgTree(context.Background(), p); err != nil || src.reads.Load() != 4 {
+		t.Fatalf("after a failure: %v, %d reads, want a new read (4)", err, src.reads.Load())
+	}
+}
