@@ -40,8 +40,14 @@ type VerifyLimits struct {
 	// client's whole /64). Events are exempt: Bitrix24 delivers the events of
 	// many portals from the same few servers.
 	PerAddress Bucket
-	// PerPortal applies to the member_id of a portal on record here.
+	// PerPortal applies to the frame POSTs naming the member_id of a portal
+	// on record here.
 	PerPortal Bucket
+	// PerPortalEvents applies to the events naming such a member_id (zero:
+	// as PerPortal). Every portal user sees the member_id, and events are
+	// exempt from the address buckets, so one machine could otherwise spend
+	// the portal's bucket and lock its people out of the app's page.
+	PerPortalEvents Bucket
 	// Unknown is one bucket shared by all member_ids not on record here, so
 	// random member_ids from many addresses cannot make unbounded calls
 	// while the portals on record keep their own buckets.
@@ -59,10 +65,11 @@ type VerifyLimits struct {
 // member_id buys its bucket only.
 func DefaultVerifyLimits() VerifyLimits {
 	return VerifyLimits{
-		PerAddress: Bucket{Burst: 20, Every: 6 * time.Second}, // 10 a minute
-		PerPortal:  Bucket{Burst: 30, Every: 2 * time.Second}, // 30 a minute
-		Unknown:    Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
-		MaxKeys:    10000,
+		PerAddress:      Bucket{Burst: 20, Every: 6 * time.Second}, // 10 a minute
+		PerPortal:       Bucket{Burst: 30, Every: 2 * time.Second}, // 30 a minute
+		PerPortalEvents: Bucket{Burst: 10, Every: 6 * time.Second}, // 10 a minute
+		Unknown:         Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
+		MaxKeys:         10000,
 	}
 }
 
@@ -82,6 +89,7 @@ type verifyGate struct {
 	mu      sync.Mutex
 	addrs   *keyedBuckets
 	portals *keyedBuckets
+	events  *keyedBuckets // the portals' event buckets
 	unknown *rate.Limiter // nil: no limit
 }
 
@@ -90,9 +98,14 @@ func newVerifyGate(l VerifyLimits) *verifyGate {
 	if maxKeys <= 0 {
 		maxKeys = DefaultVerifyLimits().MaxKeys
 	}
+	events := l.PerPortalEvents
+	if events == (Bucket{}) {
+		events = l.PerPortal
+	}
 	return &verifyGate{
 		addrs:   newKeyedBuckets(l.PerAddress, maxKeys),
 		portals: newKeyedBuckets(l.PerPortal, maxKeys),
+		events:  newKeyedBuckets(events, maxKeys),
 		unknown: newLimiter(l.Unknown),
 	}
 }
@@ -104,9 +117,9 @@ func newLimiter(b Bucket) *rate.Limiter {
 	return rate.NewLimiter(rate.Every(b.Every), max(b.Burst, 1))
 }
 
-// admit takes one token from each bucket that applies (addr "" skips the
-// address bucket), or none: a request refused by one bucket does not drain
-// the others. It returns the refusal reason ("" when admitted) and how long
+// admit takes one token from each bucket that applies, or none: a request
+// refused by one bucket does not drain the others. addr "" is an event: no
+// address bucket, and a portal's event bucket instead of its page one. It returns the refusal reason ("" when admitted) and how long
 // until the refusing bucket has a token again.
 func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (string, time.Duration) {
 	g.mu.Lock()
@@ -123,7 +136,10 @@ func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (st
 		}
 	}
 	l, reason := g.unknown, refusedUnknown
-	if known {
+	switch {
+	case known && addr == "":
+		l, reason = g.events.get(memberID), refusedPortal
+	case known:
 		l, reason = g.portals.get(memberID), refusedPortal
 	}
 	if l != nil {

@@ -182,10 +182,11 @@ func (e *gateEnv) refused(reason string) int {
 func TestAnonymousFloodMakesBoundedOAuthCalls(t *testing.T) {
 	t.Parallel()
 	limits := VerifyLimits{
-		PerAddress: Bucket{Burst: 5, Every: time.Hour},
-		PerPortal:  Bucket{Burst: 5, Every: time.Hour},
-		Unknown:    Bucket{Burst: 10, Every: time.Hour},
-		MaxKeys:    64, // fewer than the flood's addresses: eviction must not lift the bound
+		PerAddress:      Bucket{Burst: 5, Every: time.Hour},
+		PerPortal:       Bucket{Burst: 5, Every: time.Hour},
+		PerPortalEvents: Bucket{Burst: 3, Every: time.Hour},
+		Unknown:         Bucket{Burst: 10, Every: time.Hour},
+		MaxKeys:         64, // fewer than the flood's addresses: eviction must not lift the bound
 	}
 	e := newGateEnv(t, limits)
 	p := e.addPortal(41)
@@ -310,8 +311,8 @@ func TestAnonymousFloodMakesBoundedOAuthCalls(t *testing.T) {
 		}
 	}
 	byCode, answers := e.flood(aimed)
-	if n := int(e.oauthTokens.Load()); n > limits.PerPortal.Burst {
-		t.Errorf("aimed flood: %d OAuth calls, want at most PerPortal.Burst=%d (statuses %v)", n, limits.PerPortal.Burst, byCode)
+	if n, bound := int(e.oauthTokens.Load()), limits.PerPortal.Burst+limits.PerPortalEvents.Burst; n > bound {
+		t.Errorf("aimed flood: %d OAuth calls, want at most PerPortal.Burst+PerPortalEvents.Burst=%d (statuses %v)", n, bound, byCode)
 	}
 	retry := 0
 	for _, a := range answers {
@@ -403,6 +404,32 @@ func TestAddressKey(t *testing.T) {
 	} {
 		if got := addressKey(in); got != want {
 			t.Errorf("addressKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Every portal user sees the portal's member_id, and events come from
+// Bitrix24's few servers, so no address bucket applies to them: a flood of
+// forged events naming the portal, from one machine, spends the portal's
+// event bucket only, and its people still open the app.
+func TestEventFloodDoesNotLockThePortalsPages(t *testing.T) {
+	t.Parallel()
+	limits := DefaultVerifyLimits()
+	e := newGateEnv(t, limits)
+	p := e.addPortal(44)
+	e.install(p)
+	e.oauthTokens.Store(0)
+	var flood []attack
+	for range 3 * limits.PerPortal.Burst {
+		flood = append(flood, forgedEvent("ONAPPUPDATE", p.MemberID(), "203.0.113.9"))
+	}
+	byCode, _ := e.flood(flood)
+	if n := int(e.oauthTokens.Load()); n > limits.PerPortalEvents.Burst {
+		t.Errorf("%d OAuth calls for %d forged events, want at most PerPortalEvents.Burst=%d (%v)", n, len(flood), limits.PerPortalEvents.Burst, byCode)
+	}
+	for _, user := range []int64{p.AdminID(), p.NonAdminID()} {
+		if pg := e.open(p, user); pg.status != http.StatusOK {
+			t.Fatalf("user %d opens the app after the event flood: %d, want 200", user, pg.status)
 		}
 	}
 }
