@@ -64,10 +64,10 @@ func TestTOTP(t *testing.T) {
 	if err := signInWith("", now, "10.0.0.1"); err != nil {
 		t.Fatalf("before confirmation: %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, a, "000000", now); !errors.Is(err, ErrBadCode) {
+	if err := ConfirmTOTP(ctx, pool, kr, a, nil, "000000", now); !errors.Is(err, ErrBadCode) {
 		t.Fatalf("wrong code: err = %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, a, mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, a, nil, mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
 	if _, err := BeginTOTP(ctx, pool, kr, m.ID); !errors.Is(err, ErrTOTPEnabled) {
@@ -131,7 +131,7 @@ func TestSignInAccountCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, Actor{ManagerID: withCode.ID, Email: withCode.Email}, mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, Actor{ManagerID: withCode.ID, Email: withCode.Email}, nil, mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatal(err)
 	}
 	// Erik signed in from his office before the campaign.
@@ -242,7 +242,7 @@ func TestSignInCodeGuessesCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, Actor{ManagerID: m.ID, Email: m.Email}, mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, Actor{ManagerID: m.ID, Email: m.Email}, nil, mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatal(err)
 	}
 	office := now.Add(30 * time.Second)
@@ -278,5 +278,47 @@ func TestSignInCodeGuessesCapped(t *testing.T) {
 	if _, err := SignIn(ctx, pool, kr, DefaultLimits, later, Credentials{Email: m.Email, Password: "gus's long password",
 		Code: mustCode(t, enr.Secret, later), IP: "192.0.2.20"}); err != nil {
 		t.Fatalf("the manager from a known address: %v", err)
+	}
+}
+
+// A manager turns the second factor on because the password alone may be
+// known: a session someone opened with it elsewhere ends then, and the one
+// that confirmed stays.
+func TestTurningTOTPOnEndsOtherSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	kr := mustKeyring(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	m, err := CreateManager(ctx, pool, "ivo@ispring.example", "ivo's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(ip string) *Session {
+		t.Helper()
+		s, err := SignIn(ctx, pool, kr, DefaultLimits, now, Credentials{Email: m.Email, Password: "ivo's long password", IP: ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	mine, theirs := signIn("10.0.0.1"), signIn("198.51.100.7")
+	enr, err := BeginTOTP(ctx, pool, kr, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Actor{ManagerID: m.ID, Email: m.Email, IP: "10.0.0.1"}
+	if err := ConfirmTOTP(ctx, pool, kr, a, mine, mustCode(t, enr.Secret, now), now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LookupSession(ctx, pool, theirs.Token, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the other session after the second factor was turned on: %v, want ErrNotFound", err)
+	}
+	if s, err := LookupSession(ctx, pool, mine.Token, now); err != nil || !s.TOTP {
+		t.Errorf("the confirming session: %+v, %v; want it live with TOTP on", s, err)
+	}
+	var note string
+	if err := pool.QueryRow(ctx, `SELECT note FROM manager_audit WHERE action = 'totp_enable' AND manager_id = $1`, m.ID).Scan(&note); err != nil || note != "other sessions ended: 1" {
+		t.Errorf("audit note %q, %v", note, err)
 	}
 }

@@ -100,8 +100,11 @@ func lockEnrolment(ctx context.Context, tx pgx.Tx, managerID int64) (email strin
 }
 
 // ConfirmTOTP makes the pending secret the account's second factor once code
-// matches it. Errors: ErrBadCode, ErrTOTPEnabled.
-func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, a Actor, code string, now time.Time) error {
+// matches it, and ends the account's sessions other than keep (the one
+// confirming): a manager turns the second factor on because the password
+// alone may be known, and a session opened with it must not outlive that.
+// Errors: ErrBadCode, ErrTOTPEnabled.
+func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, a Actor, keep *Session, code string, now time.Time) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		_, pending, err := lockEnrolment(ctx, tx, a.ManagerID)
 		if err != nil {
@@ -122,7 +125,17 @@ func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, a 
 			updated_at = $3 WHERE id = $1`, a.ManagerID, step, now); err != nil {
 			return fmt.Errorf("enable totp: %w", err)
 		}
-		return Audit(ctx, tx, AuditEntry{ManagerID: a.ManagerID, ManagerEmail: a.Email, Action: "totp_enable", IP: a.IP, At: now})
+		var keepHash []byte
+		if keep != nil {
+			keepHash = tokenHash(keep.Token)
+		}
+		ended, err := tx.Exec(ctx, `UPDATE manager_sessions SET revoked_at = $3
+			WHERE manager_id = $1 AND id_hash IS DISTINCT FROM $2 AND revoked_at IS NULL`, a.ManagerID, keepHash, now)
+		if err != nil {
+			return fmt.Errorf("end other sessions: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{ManagerID: a.ManagerID, ManagerEmail: a.Email, Action: "totp_enable", IP: a.IP, At: now,
+			Note: fmt.Sprintf("other sessions ended: %d", ended.RowsAffected())})
 	})
 }
 

@@ -299,7 +299,7 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, fail error) {
 }
 
 func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
-	err := manager.ConfirmTOTP(r.Context(), s.pool, s.cfg.Keyring, s.managerActor(r), r.PostFormValue("code"), s.now())
+	err := manager.ConfirmTOTP(r.Context(), s.pool, s.cfg.Keyring, s.managerActor(r), managerFrom(r.Context()), r.PostFormValue("code"), s.now())
 	switch {
 	case errors.Is(err, manager.ErrBadCode):
 		s.totpPage(w, r, apperr.New(apperr.EINVALID, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_code")))
