@@ -257,10 +257,14 @@ func (c *Client) create(ctx context.Context, what, route string, body any, idKey
 			return id, nil
 		}
 		var unc *errUncertain
+		var invalid *ValidationError
+		// A repeat after a lost answer may meet the object it made:
+		// Learn says so with 409, or perhaps 400 (not settled).
+		refusedRepeat := uncertain && (errors.Is(err, ErrDuplicate) || errors.As(err, &invalid))
 		switch {
 		case errors.As(err, &unc):
 			uncertain = true
-		case uncertain && errors.Is(err, ErrDuplicate):
+		case refusedRepeat:
 		default:
 			return "", fmt.Errorf("%s: %w", what, err)
 		}
@@ -273,6 +277,9 @@ func (c *Client) create(ctx context.Context, what, route string, body any, idKey
 		}
 		if id != "" {
 			return id, nil
+		}
+		if invalid != nil {
+			return "", fmt.Errorf("%s: %w", what, err) // refused, and not found: the refusal stands
 		}
 		if attempt >= c.retry.MaxAttempts {
 			return "", fmt.Errorf("%s: %w", what, err)

@@ -490,3 +490,41 @@ func TestCreateAfterLostAnswer(t *testing.T) {
 		t.Fatalf("err = %v, want ErrMaybeCreated", err)
 	}
 }
+
+// A create whose answer is lost, not found by the lookup that follows (a
+// listing that lags), is sent again and meets the user it made: Learn says
+// so with 409 or, not settled, 400. Either way the client looks once more
+// and returns that user rather than a refusal.
+func TestRepeatedCreateMeetsItsUserWhateverTheStatus(t *testing.T) {
+	t.Parallel()
+	for _, dup400 := range []bool{false, true} {
+		sim := learnsim.New(learnsim.Options{Unsettled: learnsim.Unsettled{Duplicate400: dup400}})
+		root, _ := sim.AddAccount(learnsim.AccountOptions{URL: testAccount, Email: testEmail, Password: testPassword})
+		var lost, hidden atomic.Int32
+		h := sim.Handler()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Method == "POST" && r.URL.Path == "/user" && lost.Add(1) == 1:
+				h.ServeHTTP(httptest.NewRecorder(), r) // applied, the answer lost
+				http.Error(w, "bad gateway", http.StatusBadGateway)
+				return
+			case r.Method == "GET" && strings.Contains(r.URL.RawQuery, "a%40acme.ru") && hidden.Add(1) == 1:
+				r.URL.RawQuery = strings.ReplaceAll(r.URL.RawQuery, "a%40acme.ru", "nobody%40acme.ru") // not listed yet
+			}
+			h.ServeHTTP(w, r)
+		}))
+		c, _ := New(Credentials{AccountURL: testAccount, Email: testEmail, Password: testPassword},
+			Options{BaseURL: srv.URL, AllowHTTP: true, Retry: fastRetry})
+		uid, err := c.CreateUser(context.Background(), NewUser{DepartmentID: root,
+			Fields: Fields{FieldLogin: "a@acme.ru", FieldFirstName: "A", FieldLastName: "B"}})
+		st, _ := sim.Snapshot(testAccount)
+		u, ok := st.UserByLogin("a@acme.ru")
+		if err != nil || !ok || u.ID != uid || len(st.Users) != 2 {
+			t.Errorf("duplicate 400 %v: create %q, %v; Learn has %d users, a@acme.ru %+v", dup400, uid, err, len(st.Users), u)
+		}
+		if hidden.Load() < 2 || lost.Load() < 2 {
+			t.Errorf("duplicate 400 %v: %d lookups, %d creates; want the lost create, a lookup that missed, a repeat and a second lookup", dup400, hidden.Load(), lost.Load())
+		}
+		srv.Close()
+	}
+}

@@ -325,6 +325,9 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	req.Dates = unsettledFrom(r).DateFormat
 	req.PasswordRequired = unsettledFrom(r).PasswordRequired
 	u, err := a.createUser(req)
+	if err != nil && err.status == http.StatusConflict && unsettledFrom(r).Duplicate400 {
+		err = &apiErr{status: http.StatusBadRequest, msg: err.msg}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,9 @@ type Unsettled struct {
 	// SiblingNames is whether two departments under one parent may share a
 	// name (letter case aside).
 	SiblingNames SiblingNames
+	// Duplicate400 refuses a user create whose login or e-mail is taken
+	// with 400 instead of 409.
+	Duplicate400 bool
 	// PasswordRequired refuses a user create without a password with 400;
 	// by default the user is created without one (Learn's invitation sets it).
 	PasswordRequired bool
@@ -198,6 +201,7 @@ func Variants() []Variant {
 		{"sibling names refused 400", Unsettled{SiblingNames: SiblingNames400}},
 		{"sibling names refused 409", Unsettled{SiblingNames: SiblingNames409}},
 		{"password required", Unsettled{PasswordRequired: true}},
+		{"duplicate 400", Unsettled{Duplicate400: true}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
 			SiblingNames: SiblingNames400, PasswordRequired: true}},
