@@ -156,10 +156,40 @@ func (d *drill) waitFor(what string, timeout time.Duration, ok func() bool) {
 	deadline := time.Now().Add(timeout)
 	for !ok() {
 		if time.Now().After(deadline) {
-			d.t.Fatalf("%s: not reached in %s", what, timeout)
+			d.t.Fatalf("%s: not reached in %s\n%s", what, timeout, d.queueState())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// queueState describes River's jobs, its leader and the advisory locks
+// held, so that a drill that times out says where the hand-over stopped.
+func (d *drill) queueState() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var b strings.Builder
+	for _, q := range []struct{ what, sql string }{
+		{"jobs", `SELECT id || ' ' || kind || ' ' || state || ' attempt ' || attempt || ' attempted ' || coalesce(attempted_at::text, '-') ||
+			' by ' || coalesce(array_to_string(attempted_by, ','), '-') || ' errors ' || coalesce(array_length(errors, 1), 0) FROM river_job ORDER BY id`},
+		{"leader", `SELECT leader_id || ' until ' || expires_at::text FROM river_leader`},
+		{"advisory locks", `SELECT pid || ' ' || classid || ' ' || objid || ' ' || objsubid || ' granted ' || granted FROM pg_locks WHERE locktype = 'advisory'`},
+		{"now", `SELECT now()::text`},
+	} {
+		fmt.Fprintf(&b, "%s:\n", q.what)
+		rows, err := d.pool.Query(ctx, q.sql)
+		if err != nil {
+			fmt.Fprintf(&b, "  (%v)\n", err)
+			continue
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err == nil {
+				fmt.Fprintf(&b, "  %s\n", line)
+			}
+		}
+		rows.Close()
+	}
+	return b.String()
 }
 
 func (d *drill) jobState(id int64) rivertype.JobState {
