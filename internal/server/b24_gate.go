@@ -110,7 +110,7 @@ type verifyGate struct {
 	users   *keyedBuckets // the portals' buckets for their users' addresses
 	events  *keyedBuckets // the portals' event buckets
 	unknown *rate.Limiter // nil: no limit
-	seen    *userAddrs    // the addresses that take from users
+	seen    *userAddrs    // per portal, the addresses its users opened the app from
 }
 
 func newVerifyGate(l VerifyLimits) *verifyGate {
