@@ -168,6 +168,9 @@ func (s *Server) openFrame(w http.ResponseWriter, r *http.Request, what string) 
 		s.b24Error(w, r, fmt.Errorf("%s: profile: %w", what, err))
 		return frameOpen{}, false
 	}
+	// A user of the portal is here: this address gets the portal's users'
+	// bucket from now on, which strangers naming the portal cannot spend.
+	s.gate.remember(s.now(), v.token.MemberID, addressKey(clientIP(r)), prof.ID)
 	return frameOpen{req: req, v: v, c: c, ts: ts, prof: prof}, true
 }
 

@@ -25,6 +25,10 @@ import (
 // such calls, for all its portals at once. So before any such call the
 // request must take a token from each bucket that applies to it; a request
 // that finds one empty is refused with 429 and costs nothing outside.
+//
+// Every portal user sees the portal's member_id, so strangers can empty the
+// portal's bucket. The addresses its users have opened the app from lately
+// draw on a bucket of their own instead, which strangers cannot reach.
 
 // Bucket is a token bucket: Burst verifications at once, then one every
 // Every. A zero Every means no limit.
@@ -41,8 +45,16 @@ type VerifyLimits struct {
 	// many portals from the same few servers.
 	PerAddress Bucket
 	// PerPortal applies to the frame POSTs naming the member_id of a portal
-	// on record here.
+	// on record here, from addresses not remembered for it.
 	PerPortal Bucket
+	// PerPortalUsers applies instead of PerPortal to frame POSTs from an
+	// address remembered for the portal: one its users opened the app from.
+	PerPortalUsers Bucket
+	// RememberAddresses is how long a verified open of the app remembers its
+	// address for the portal (zero: never). Only each user's last
+	// addressesPerUser count, so one user with many addresses cannot spend
+	// PerPortalUsers alone.
+	RememberAddresses time.Duration
 	// PerPortalEvents applies to the events naming such a member_id (zero:
 	// as PerPortal). Every portal user sees the member_id, and events are
 	// exempt from the address buckets, so one machine could otherwise spend
@@ -54,7 +66,9 @@ type VerifyLimits struct {
 	Unknown Bucket
 	// MaxKeys bounds the addresses, and separately the member_ids, that have
 	// a bucket; the least recently used is dropped first. A dropped bucket
-	// comes back full, which can only loosen the limit of that one key.
+	// comes back full, which can only loosen the limit of that one key. It
+	// also bounds the users whose addresses are remembered: the least
+	// recently seen is forgotten first.
 	MaxKeys int
 }
 
@@ -62,14 +76,17 @@ type VerifyLimits struct {
 // times a minute, a portal's employees share an office address) and cap an
 // attacker with made-up member_ids at 20 OAuth calls, then 20 a minute, per
 // process, whatever the number of addresses. Knowing a real portal's
-// member_id buys its bucket only.
+// member_id buys its bucket only, not the one of its users' addresses: one
+// user's addressesPerUser addresses can spend at most half of that.
 func DefaultVerifyLimits() VerifyLimits {
 	return VerifyLimits{
-		PerAddress:      Bucket{Burst: 20, Every: 6 * time.Second}, // 10 a minute
-		PerPortal:       Bucket{Burst: 30, Every: 2 * time.Second}, // 30 a minute
-		PerPortalEvents: Bucket{Burst: 10, Every: 6 * time.Second}, // 10 a minute
-		Unknown:         Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
-		MaxKeys:         10000,
+		PerAddress:        Bucket{Burst: 20, Every: 6 * time.Second}, // 10 a minute
+		PerPortal:         Bucket{Burst: 30, Every: 2 * time.Second}, // 30 a minute
+		PerPortalUsers:    Bucket{Burst: 120, Every: time.Second},    // 60 a minute
+		RememberAddresses: 30 * 24 * time.Hour,
+		PerPortalEvents:   Bucket{Burst: 10, Every: 6 * time.Second}, // 10 a minute
+		Unknown:           Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
+		MaxKeys:           10000,
 	}
 }
 
@@ -79,6 +96,7 @@ const (
 	refusedMalformed     = "malformed"
 	refusedAddress       = "address_limit"
 	refusedPortal        = "portal_limit"
+	refusedPortalUsers   = "portal_users_limit"
 	refusedUnknown       = "unknown_limit"
 	refusedUnknownPortal = "unknown_portal"
 	refusedOAuthServer   = "unknown_oauth_server"
@@ -89,8 +107,10 @@ type verifyGate struct {
 	mu      sync.Mutex
 	addrs   *keyedBuckets
 	portals *keyedBuckets
+	users   *keyedBuckets // the portals' buckets for their users' addresses
 	events  *keyedBuckets // the portals' event buckets
 	unknown *rate.Limiter // nil: no limit
+	seen    *userAddrs    // per portal, the addresses its users opened the app from
 }
 
 func newVerifyGate(l VerifyLimits) *verifyGate {
@@ -105,8 +125,10 @@ func newVerifyGate(l VerifyLimits) *verifyGate {
 	return &verifyGate{
 		addrs:   newKeyedBuckets(l.PerAddress, maxKeys),
 		portals: newKeyedBuckets(l.PerPortal, maxKeys),
+		users:   newKeyedBuckets(l.PerPortalUsers, maxKeys),
 		events:  newKeyedBuckets(events, maxKeys),
 		unknown: newLimiter(l.Unknown),
+		seen:    newUserAddrs(l.RememberAddresses, maxKeys),
 	}
 }
 
@@ -119,8 +141,10 @@ func newLimiter(b Bucket) *rate.Limiter {
 
 // admit takes one token from each bucket that applies, or none: a request
 // refused by one bucket does not drain the others. addr "" is an event: no
-// address bucket, and a portal's event bucket instead of its page one. It returns the refusal reason ("" when admitted) and how long
-// until the refusing bucket has a token again.
+// address bucket, and a portal's event bucket instead of its page one. An
+// address remembered for the portal takes from its users' bucket instead of
+// the strangers' one. It returns the refusal reason ("" when admitted) and
+// how long until the refusing bucket has a token again.
 func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (string, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -139,6 +163,8 @@ func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (st
 	switch {
 	case known && addr == "":
 		l, reason = g.events.get(memberID), refusedPortal
+	case known && g.seen.has(now, memberID, addr):
+		l, reason = g.users.get(memberID), refusedPortalUsers
 	case known:
 		l, reason = g.portals.get(memberID), refusedPortal
 	}
@@ -152,6 +178,14 @@ func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (st
 		l.AllowN(now, 1)
 	}
 	return "", 0
+}
+
+// remember records that userID of the portal memberID opened the app from
+// addr, proven by the OAuth server and Bitrix24.
+func (g *verifyGate) remember(now time.Time, memberID, addr string, userID int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.seen.add(now, memberID, addr, userID)
 }
 
 // untilToken is how long until l holds a whole token (0: it does now).

@@ -433,3 +433,163 @@ func TestEventFloodDoesNotLockThePortalsPages(t *testing.T) {
 		}
 	}
 }
+
+// openFrom is userID opening the app in Bitrix24 from the client address peer.
+func (e *gateEnv) openFrom(p *b24sim.Portal, userID int64, peer string) page {
+	e.t.Helper()
+	target, q, body, err := p.FrameRequest(userID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, target+"?"+q.Encode(), strings.NewReader(body.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", strings.TrimSuffix(p.PageURL(), "/"))
+	req.Header.Set(peerHeader, peer)
+	resp, err := http.DefaultClient.Do(req)
+	return readPage(e.t, resp, err)
+}
+
+// Every portal user sees its member_id. One of them forges frame POSTs
+// naming it from as many addresses as they like and empties the portal's
+// bucket for strangers; the address its people opened the app from keeps a
+// bucket of its own, and they get in. The forger first opens the app for
+// real from many addresses of their own, to have them remembered too: only
+// their last few count, and those cannot empty the users' bucket. The OAuth
+// calls stay bounded by the buckets.
+func TestForgedFramesFromManyAddressesDoNotLockOutThePortalsUsers(t *testing.T) {
+	t.Parallel()
+	limits := DefaultVerifyLimits()
+	e := newGateEnv(t, limits)
+	p := e.addPortal(45)
+	e.install(p)
+	const office = "198.51.100.10"
+	if pg := e.openFrom(p, p.AdminID(), office); pg.status != http.StatusOK {
+		t.Fatalf("admin opens the app from the office: %d %s", pg.status, pg.body)
+	}
+	forger := p.NonAdminID()
+	var own []string
+	for i := range 8 {
+		own = append(own, fmt.Sprintf("2001:db8:66:%x::1", i))
+		if pg := e.openFrom(p, forger, own[i]); pg.status != http.StatusOK {
+			t.Fatalf("forger opens the app from %s: %d %s", own[i], pg.status, pg.body)
+		}
+	}
+
+	e.oauthTokens.Store(0)
+	var flood []attack
+	for _, peer := range own {
+		for range limits.PerAddress.Burst + 5 {
+			flood = append(flood, e.forgedFrame("/b24/app", p.MemberID(), peer))
+		}
+	}
+	for i := range 3 * limits.PerPortal.Burst {
+		flood = append(flood, e.forgedFrame("/b24/app", p.MemberID(), fmt.Sprintf("2001:db8:77:%x::1", i)))
+	}
+	byCode, _ := e.flood(flood)
+	calls := int(e.oauthTokens.Load())
+	// Strangers spend what the forger's own opens left in PerPortal; the
+	// forger's remembered addresses spend their address buckets.
+	if bound := limits.PerPortal.Burst + addressesPerUser*limits.PerAddress.Burst; calls > bound {
+		t.Errorf("%d OAuth calls for %d forged frames, want at most PerPortal.Burst+%d*PerAddress.Burst=%d (%v)",
+			calls, len(flood), addressesPerUser, bound, byCode)
+	}
+	if byCode[http.StatusUnauthorized] != calls || byCode[http.StatusTooManyRequests] != len(flood)-calls {
+		t.Errorf("flood answered %v for %d OAuth calls", byCode, calls)
+	}
+	t.Logf("flood of %d forged frames: %d OAuth calls, statuses %v", len(flood), calls, byCode)
+
+	if pg := e.send(e.forgedFrame("/b24/app", p.MemberID(), "203.0.113.200")); pg.status != http.StatusTooManyRequests {
+		t.Fatalf("a new stranger address after the flood: %d, want 429", pg.status)
+	}
+	if pg := e.openFrom(p, p.AdminID(), office); pg.status != http.StatusOK {
+		t.Fatalf("admin opens the app from the office after the flood: %d %s", pg.status, pg.body)
+	}
+	if n := int(e.oauthTokens.Load()); n > calls+1 {
+		t.Errorf("%d OAuth calls after the flood and one open, want at most %d", n, calls+1)
+	}
+	if e.refused(refusedPortal) == 0 || e.refused(refusedPortalUsers) != 0 {
+		t.Errorf("refusals counted: portal_limit %d, portal_users_limit %d; want some and none",
+			e.refused(refusedPortal), e.refused(refusedPortalUsers))
+	}
+}
+
+// An address a portal's user opened the app from takes from the portal's
+// users' bucket, not the strangers' one, and for that portal only; each
+// user's last addressesPerUser addresses count, until the user has not been
+// seen for RememberAddresses; at most MaxKeys users are remembered.
+func TestVerifyGateRemembersUsersAddresses(t *testing.T) {
+	t.Parallel()
+	g := newVerifyGate(VerifyLimits{
+		PerAddress:        Bucket{Burst: 100, Every: time.Minute},
+		PerPortal:         Bucket{Burst: 2, Every: time.Minute},
+		PerPortalUsers:    Bucket{Burst: 3, Every: time.Minute},
+		RememberAddresses: time.Hour,
+		MaxKeys:           4,
+	})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	member, other := randHex(16), randHex(16)
+	g.remember(now, member, "office", 1)
+
+	for _, addr := range []string{"x1", "x2"} {
+		if r, _ := g.admit(now, addr, member, true); r != "" {
+			t.Fatalf("stranger %s: %s", addr, r)
+		}
+	}
+	if r, _ := g.admit(now, "x3", member, true); r != refusedPortal {
+		t.Fatalf("third stranger: %q, want portal_limit", r)
+	}
+	for i := range 3 {
+		if r, _ := g.admit(now, "office", member, true); r != "" {
+			t.Fatalf("office request %d with the strangers' bucket empty: %s", i, r)
+		}
+	}
+	if r, wait := g.admit(now, "office", member, true); r != refusedPortalUsers || wait != time.Minute {
+		t.Fatalf("office past the users' bucket: %q %v, want portal_users_limit after 1m", r, wait)
+	}
+	if g.seen.has(now, other, "office") {
+		t.Fatal("the office is remembered for another portal")
+	}
+	if r, _ := g.admit(now, "", member, true); r != "" {
+		t.Fatalf("an event took the users' bucket: %s", r)
+	}
+
+	// User 2's fifth address pushes out the first and second; the office
+	// stays, user 1 holds it too.
+	for _, addr := range []string{"a1", "a2", "a3", "office", "a4"} {
+		g.remember(now, member, addr, 2)
+	}
+	for addr, want := range map[string]bool{"a1": false, "a2": false, "a3": true, "a4": true, "office": true} {
+		if got := g.seen.has(now, member, addr); got != want {
+			t.Errorf("after user 2's five addresses, %s remembered: %v, want %v", addr, got, want)
+		}
+	}
+	g.remember(now.Add(30*time.Minute), member, "home", 3)
+	later := now.Add(time.Hour)
+	for addr, want := range map[string]bool{"office": false, "a3": false, "a4": false, "home": true} {
+		if got := g.seen.has(later, member, addr); got != want {
+			t.Errorf("an hour on, %s remembered: %v, want %v", addr, got, want)
+		}
+	}
+	if g.seen.len() != 1 || len(g.seen.addrs) != 1 {
+		t.Errorf("an hour on, %d users and %d addresses kept, want 1 and 1", g.seen.len(), len(g.seen.addrs))
+	}
+
+	for i := range 100 {
+		g.remember(later, member, fmt.Sprintf("10.0.0.%d", i), int64(100+i))
+	}
+	if g.seen.len() != 4 || len(g.seen.addrs) != 4 {
+		t.Errorf("%d users and %d addresses kept, want MaxKeys=4 of each", g.seen.len(), len(g.seen.addrs))
+	}
+	if g.seen.has(later, member, "10.0.0.0") || !g.seen.has(later, member, "10.0.0.99") {
+		t.Error("the least recently seen users are not the ones forgotten")
+	}
+
+	off := newVerifyGate(VerifyLimits{PerPortal: Bucket{Burst: 1, Every: time.Minute}})
+	off.remember(now, member, "office", 1)
+	if off.seen.has(now, member, "office") {
+		t.Error("an address remembered with RememberAddresses zero")
+	}
+}
