@@ -74,8 +74,16 @@ func TestListingsOfAHostileServer(t *testing.T) {
 		for _, what := range []string{"users", "departments"} {
 			t.Run(tc.name+"/"+what, func(t *testing.T) {
 				env := newSimEnv(t, learnsim.Options{Hostile: tc.hostile}, learnsim.AccountOptions{})
-				c := env.client(t, Credentials{})
-				var err error
+				// The production per-attempt timeout: under -race on a loaded
+				// machine, generating 16 MiB can outlast the tests' 5 s, and a
+				// timed-out read is rightly asked again.
+				slow := fastRetry
+				slow.Timeout = time.Minute
+				c, err := New(Credentials{AccountURL: testAccount, Email: testEmail, Password: testPassword},
+					Options{BaseURL: env.srv.URL, AllowHTTP: true, Retry: slow})
+				if err != nil {
+					t.Fatal(err)
+				}
 				grew := heapPeak(t, func() {
 					if what == "users" {
 						err = c.ListUsers(context.Background(), UserFilter{}, func([]User) error { return nil })
