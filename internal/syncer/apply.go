@@ -257,6 +257,9 @@ func (a *applier) one(ctx context.Context, s Step) error {
 	if s.Kind == KindUser && s.Action == ActionUpdate {
 		return a.updateUser(ctx, s)
 	}
+	if s.Kind == KindDepartment && s.Action == ActionSupervisor && !a.layout.Multi && s.LearnID != "" && s.LearnID == a.layout.LearnRootID {
+		return a.rootLinks(ctx, s)
+	}
 	id, err := a.exec(ctx, s)
 	if err != nil && a.nameClash(s, err) {
 		s = a.withUniqueName(s)

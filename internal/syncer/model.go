@@ -25,6 +25,10 @@
 //     department are set explicitly to the nearest synced head up the
 //     Bitrix24 tree; a head who would be their own gets a user-level link to
 //     the next head up.
+//   - The Learn root's own managers (with one portal, the Bitrix24 root's
+//     head) are sent once; when Learn refuses them or does not keep them,
+//     the run reports it and later runs do not send them again until the
+//     wanted managers change.
 //   - With one portal the Learn root carries the Bitrix24 root's name. Once
 //     another portal's department (code "<member_id>:<id>") is in Learn, or the
 //     portal's own root child exists, the layout is shared for good: the
@@ -208,6 +212,11 @@ type Actual struct {
 	// Foreign holds the Learn users of the account that another portal owns
 	// (Learn id -> that portal's domain): this portal's run leaves them alone.
 	Foreign map[string]string
+	// UnkeptLinks holds, by Bitrix24 department id, the key (linksKey) of
+	// the manager links Learn refused on the department or did not keep:
+	// the Learn root's, which Learn may not take (docs/learn-api.md,
+	// "Unsettled behaviour").
+	UnkeptLinks map[int64]string
 }
 
 // Input is everything Plan needs.

@@ -267,6 +267,9 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	if err != nil {
 		return err
 	}
+	if in.Actual.UnkeptLinks, err = s.store.UnkeptLinks(ctx, portalID); err != nil {
+		return err
+	}
 	// The person and their heads: their mappings, and the Learn users those
 	// point at or whose login or e-mail is theirs.
 	people := map[int64]bool{}

@@ -77,6 +77,29 @@ func actualLabel(s Subordination) string {
 	return s.Type
 }
 
+// learnRoot says whether Bitrix24 department id is the Learn account's root
+// (one portal) and mapped to it.
+func (b *builder) learnRoot(id int64) bool {
+	l := b.plan.Layout
+	m := b.deptMap[id]
+	return id == b.rootB24 && !l.Multi && m != nil && m.LearnID == l.LearnRootID
+}
+
+// linksKey names wanted links by Bitrix24 ids, so that the key stays the same
+// once a supervisor created in one run has a Learn id in the next.
+func linksKey(s *SubSpec) string {
+	key := func(t *SubTarget) string {
+		switch {
+		case t == nil:
+			return "-"
+		case t.Type == SubManual:
+			return "manual:b24:" + strconv.FormatInt(t.SupervisorB24, 10)
+		}
+		return t.Type
+	}
+	return fingerprint(key(s.Sub), key(s.CoSub))
+}
+
 func (b *builder) supervisors() {
 	if !b.o.HeadsAsManagers && !b.o.ParentHeadsAsSupervisors {
 		return
@@ -95,6 +118,9 @@ func (b *builder) supervisors() {
 			ld = b.learnDepts[lid]
 			if !differs(ld.Subordination, want.Sub) && !differs(ld.CoSubordination, want.CoSub) {
 				continue
+			}
+			if b.learnRoot(id) && b.in.Actual.UnkeptLinks[id] == linksKey(want) {
+				continue // Learn did not keep these on its root; reported then
 			}
 		}
 		s := Step{

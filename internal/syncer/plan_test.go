@@ -763,3 +763,32 @@ func TestScope(t *testing.T) {
 		t.Fatalf("empty selection: %d, %d", depts, emps)
 	}
 }
+
+// TestPlanRootLinksUnkept: links Learn did not keep on its root are not
+// planned again while they stay the wanted ones; new ones are.
+func TestPlanRootLinksUnkept(t *testing.T) {
+	t.Parallel()
+	o := opts()
+	o.HeadsAsManagers = true
+	o.ParentHeadsAsSupervisors = true
+	a := converge(t, o, org(), emptyLearn())
+	for i := range a.Departments {
+		if a.Departments[i].ID == "root" {
+			a.Departments[i].CoSubordination = Subordination{Type: SubNone} // Learn kept the root as it was
+		}
+	}
+	p := mustPlan(t, Input{Options: o, Desired: org(), Actual: a})
+	if got, want := actions(p.Steps), []string{"department.set_supervisor:1"}; !slices.Equal(got, want) {
+		t.Fatalf("steps %v, want %v", got, want)
+	}
+	a.UnkeptLinks = map[int64]string{1: linksKey(p.Steps[0].Sub)}
+	if p := mustPlan(t, Input{Options: o, Desired: org(), Actual: a}); len(p.Steps) != 0 {
+		t.Fatalf("links not kept planned again: %s", describe(p.Steps))
+	}
+	d := org()
+	d.Departments[0].Head = 21
+	p = mustPlan(t, Input{Options: o, Desired: d, Actual: a})
+	if !slices.Contains(actions(p.Steps), "department.set_supervisor:1") {
+		t.Fatalf("a new head of the root not planned: %s", describe(p.Steps))
+	}
+}

@@ -24,6 +24,9 @@ type Learn interface {
 	CreateDepartment(ctx context.Context, d learn.NewDepartment) (string, error)
 	UpdateDepartment(ctx context.Context, id string, u learn.DepartmentUpdate) error
 	SetDepartmentSubordination(ctx context.Context, id string, sub, co *learn.Subordination) error
+	// GetDepartment reads back the root's links after they are set (see
+	// applier.rootLinks).
+	GetDepartment(ctx context.Context, id string) (learn.Department, error)
 	CreateUser(ctx context.Context, u learn.NewUser) (string, error)
 	UpdateUser(ctx context.Context, id string, u learn.UserUpdate) error
 	MoveUsers(ctx context.Context, departmentID string, userIDs []string) error

@@ -90,6 +90,9 @@ type StepRecord struct {
 	// It is not a field of Mapping: the 100,000 mappings a run reads have
 	// none.
 	Account string
+	// UnkeptLinks, when set, is stored on the department's mapping (see
+	// setUnkeptLinks): the key of the links Learn did not keep, or "".
+	UnkeptLinks *string
 }
 
 // RecordStep stores the outcome of one applied step in one transaction,
@@ -111,6 +114,9 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 			if m.Kind == KindUser && r.Account != "" {
 				batch.Queue(insertOwner, r.Account, m.LearnID, portalID)
 			}
+		}
+		if r.UnkeptLinks != nil {
+			batch.Queue(setUnkeptLinks, portalID, r.Item.B24ID, r.Item.LearnID, *r.UnkeptLinks)
 		}
 		batch.Queue(insertItem, itemArgs(portalID, runID, r.Item)...)
 	}

@@ -20,7 +20,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /department", s.api(mutate(readBody, createDepartment)))
 	m.HandleFunc("POST /department/{id}", s.api(mutate(readBody, updateDepartment)))
 	m.HandleFunc("DELETE /department/{id}", s.api(mutate(noBody, deleteDepartment)))
-	m.HandleFunc("POST /department/{id}/subordination", s.api(mutate(readBody, setSubordination((*account).setDeptSub))))
+	m.HandleFunc(deptSubRoute, s.api(mutate(readBody, setSubordination(setDeptSub))))
 	m.HandleFunc("POST /department/{id}/user/move", s.api(mutate(readBody, moveUsers)))
 	m.HandleFunc("POST /department/{id}/department/move", s.api(mutate(readBody, moveDepartments)))
 
@@ -38,7 +38,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /users/activate", s.api(mutate(readBody, bulkStatus(1))))
 	m.HandleFunc("POST /users/deactivate", s.api(mutate(readBody, bulkStatus(3))))
 	m.HandleFunc("POST /users/terminate", s.api(mutate(readBody, bulkStatus(5))))
-	m.HandleFunc("POST /user/{id}/subordination", s.api(mutate(readBody, setSubordination((*account).setUserSub))))
+	m.HandleFunc("POST /user/{id}/subordination", s.api(mutate(readBody, setSubordination(setUserSub))))
 	m.HandleFunc("GET /user/profile/fields", s.api(inspect(noBody, profileFields)))
 	m.HandleFunc("POST /users/find_existing", s.api(inspect(readBody, findExisting)))
 	s.mux = m
@@ -204,7 +204,7 @@ func deleteDepartment(r *http.Request, a *account, _ map[string]any) (answer, *a
 
 // setSubordination reads a subordination/coSubordination body and applies
 // it to the department or user in the path with set.
-func setSubordination(set func(a *account, id string, sb, co *sub) *apiErr) step {
+func setSubordination(set func(r *http.Request, a *account, id string, sb, co *sub) *apiErr) step {
 	return func(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 		sb, err := getSub(body, "subordination")
 		if err != nil {
@@ -214,8 +214,38 @@ func setSubordination(set func(a *account, id string, sb, co *sub) *apiErr) step
 		if err != nil {
 			return nil, err
 		}
-		return noContent, set(a, r.PathValue("id"), sb, co)
+		err = set(r, a, r.PathValue("id"), sb, co)
+		if r.Pattern == deptSubRoute {
+			a.logSent(r, body, nil, nil, http.StatusNoContent, err)
+		}
+		return noContent, err
 	}
+}
+
+// deptSubRoute is the route of a department's links, which Sim.Sent logs.
+const deptSubRoute = "POST /department/{id}/subordination"
+
+// setDeptSub sets a department's links; the root's answer depends on
+// Unsettled.RootSubordination.
+func setDeptSub(r *http.Request, a *account, id string, sb, co *sub) *apiErr {
+	if a.depts[id] != nil {
+		// Validated first, so that a bad request reads the same on the root.
+		for _, x := range []*sub{sb, co} {
+			if x != nil {
+				if err := a.checkSub(x, ""); err != nil {
+					return err
+				}
+			}
+		}
+		if skip, err := unsettledFrom(r).rootSub(a, id, sb, co); skip || err != nil {
+			return err
+		}
+	}
+	return a.setDeptSub(id, sb, co)
+}
+
+func setUserSub(_ *http.Request, a *account, id string, sb, co *sub) *apiErr {
+	return a.setUserSub(id, sb, co)
 }
 
 func idsParam(r *http.Request, body map[string]any, key, header string) []string {

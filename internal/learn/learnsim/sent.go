@@ -60,7 +60,8 @@ func bodyKeys(body map[string]any, fields map[string]string) []string {
 
 // Sent returns the update and move requests the account at accountURL
 // received since the last ResetCounts (POST /user/{id}, POST
-// /department/{id}, POST /department/{id}/user/move), oldest first.
+// /department/{id}, POST /department/{id}/user/move, POST
+// /department/{id}/subordination), oldest first.
 func (s *Sim) Sent(accountURL string) []Sent {
 	a := s.account(accountURL)
 	if a == nil {

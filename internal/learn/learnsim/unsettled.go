@@ -46,6 +46,53 @@ type Unsettled struct {
 	// PasswordRequired refuses a user create without a password with 400;
 	// by default the user is created without one (Learn's invitation sets it).
 	PasswordRequired bool
+	// RootSubordination is what POST /department/{root}/subordination does
+	// (no source says whether the root takes a manual link).
+	RootSubordination RootSubordination
+}
+
+// RootSubordination is what a subordination request on the root department
+// does. The refusals take a request that sets every link it names to
+// no_supervisor (what the root starts with); anything else (manual,
+// inherit) is refused with the sim's usual error body.
+type RootSubordination int
+
+const (
+	// RootSubKept: the root keeps what it is sent, like any department.
+	RootSubKept RootSubordination = iota
+	// RootSub400: refused with 400, as an invalid parameter.
+	RootSub400
+	// RootSub403: refused with 403, as a permission the root does not give.
+	RootSub403
+	// RootSub409: refused with 409, as a conflict with the root's state.
+	RootSub409
+	// RootSubIgnored: answered 204 and nothing changes; the root keeps the
+	// links it had (no_supervisor unless set before).
+	RootSubIgnored
+)
+
+// rootSub answers a subordination request on department id before it is
+// applied: skip says a 204 that changes nothing.
+func (u Unsettled) rootSub(a *account, id string, sb, co *sub) (skip bool, err *apiErr) {
+	if id != a.rootID || u.RootSubordination == RootSubKept {
+		return false, nil
+	}
+	if u.RootSubordination == RootSubIgnored {
+		return true, nil
+	}
+	for _, x := range []*sub{sb, co} {
+		if x == nil || x.Type == "no_supervisor" {
+			continue
+		}
+		switch u.RootSubordination {
+		case RootSub403:
+			return false, errf(http.StatusForbidden, "Access denied: the root department's supervisors cannot be changed")
+		case RootSub409:
+			return false, errf(http.StatusConflict, "The root department cannot have a supervisor")
+		}
+		return false, errf(http.StatusBadRequest, "The root department cannot have a supervisor")
+	}
+	return false, nil
 }
 
 // SiblingNames is what a department create, rename or move does when a
@@ -202,11 +249,15 @@ func Variants() []Variant {
 		{"sibling names refused 409", Unsettled{SiblingNames: SiblingNames409}},
 		{"password required", Unsettled{PasswordRequired: true}},
 		{"duplicate 400", Unsettled{Duplicate400: true}},
+		{"root subordination refused 400", Unsettled{RootSubordination: RootSub400}},
+		{"root subordination refused 403", Unsettled{RootSubordination: RootSub403}},
+		{"root subordination refused 409", Unsettled{RootSubordination: RootSub409}},
+		{"root subordination ignored", Unsettled{RootSubordination: RootSubIgnored}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
-			SiblingNames: SiblingNames400, PasswordRequired: true}},
+			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
-			SiblingNames: SiblingNames409, PasswordRequired: true}},
+			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403}},
 	}
 }

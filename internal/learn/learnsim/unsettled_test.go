@@ -142,3 +142,70 @@ func TestUnsettledSwitches(t *testing.T) {
 		}
 	}
 }
+
+// TestRootSubordination checks each answer RootSubordination gives to the
+// root's links: kept, refused with its status and an ErrorResponse (the
+// root unchanged), or 204 with nothing changed; other departments keep
+// theirs every time, and a request that asks the root for no supervisor is
+// taken by every choice.
+func TestRootSubordination(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		rs     RootSubordination
+		status int
+		kept   bool
+	}{
+		{"kept", RootSubKept, 204, true},
+		{"refused 400", RootSub400, 400, false},
+		{"refused 403", RootSub403, 403, false},
+		{"refused 409", RootSub409, 409, false},
+		{"ignored", RootSubIgnored, 204, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{RootSubordination: tc.rs}}, AccountOptions{})
+			dept := e.createDept("Sales", e.root, "c-1")
+			head := e.createUser(dept, "head@acme.ru", nil)
+			links := map[string]any{
+				"subordination":   map[string]string{"subordinationType": "no_supervisor"},
+				"coSubordination": map[string]string{"subordinationType": "manual", "supervisorId": head},
+			}
+			for _, accept := range []string{"application/json", "application/xml"} {
+				got, b := e.call("POST", "/department/"+e.root+"/subordination", links, "Accept", accept)
+				if got != tc.status {
+					t.Fatalf("%s: status %d, want %d: %s", accept, got, tc.status, b)
+				}
+				if tc.status != 204 {
+					want := `{"code":` + itoa(tc.status) + `,"message":"`
+					if accept == "application/xml" {
+						want = "<response><code>" + itoa(tc.status) + "</code><message>"
+					}
+					if !strings.Contains(b, want) {
+						t.Errorf("%s: body %s, want an ErrorResponse", accept, b)
+					}
+				}
+			}
+			root, _ := e.state().Department(e.root)
+			if kept := root.CoSubordination == (Subordination{Type: "manual", SupervisorID: head}); kept != tc.kept {
+				t.Errorf("root's functional manager %+v, kept %v, want %v", root.CoSubordination, kept, tc.kept)
+			}
+			if !tc.kept && root.Subordination.Type != "no_supervisor" && root.Subordination.Type != "" {
+				t.Errorf("root's supervisor %+v, want none", root.Subordination)
+			}
+			e.must(204, "POST", "/department/"+dept+"/subordination", links)
+			if d, _ := e.state().Department(dept); d.CoSubordination != (Subordination{Type: "manual", SupervisorID: head}) {
+				t.Errorf("other department's functional manager %+v", d.CoSubordination)
+			}
+			e.must(204, "POST", "/department/"+e.root+"/subordination",
+				map[string]any{"coSubordination": map[string]string{"subordinationType": "no_supervisor"}})
+			// A bad request reads the same on the root as elsewhere.
+			e.must(400, "POST", "/department/"+e.root+"/subordination",
+				map[string]any{"coSubordination": map[string]string{"subordinationType": "manual"}})
+			sent := e.sim.Sent(e.acct)
+			if n := len(sent); n != 5 || sent[0].ID != e.root || sent[0].Route != "POST /department/{id}/subordination" || sent[0].Status != tc.status {
+				t.Errorf("sent log: %+v", sent)
+			}
+		})
+	}
+}

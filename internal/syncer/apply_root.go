@@ -1,0 +1,99 @@
+// The managers of the Learn root department, which Learn may not take.
+
+package syncer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"b24learn/internal/learn"
+)
+
+// Report reasons for the root's managers that Learn did not keep.
+const (
+	reasonRootRefused = "Learn refused a manager on its root department; the app does not send it again until the root's head changes in Bitrix24"
+	reasonRootUnkept  = "Learn answered but kept its root department's managers as they were; the app does not send them again until the root's head changes in Bitrix24"
+)
+
+// rootRefusal is the status with which Learn refused the root's links, 0
+// when err is no such refusal: whether Learn takes them, and with which
+// status it refuses, is not known (docs/learn-api.md, "Unsettled
+// behaviour"). A 403 here is about the root: the run's reads and earlier
+// writes went through. The client's words for the status (a 409 reads as a
+// duplicate login) do not fit, so the report gives the status alone.
+func rootRefusal(err error) int {
+	var ae *learn.APIError
+	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusForbidden || ae.Status == http.StatusConflict) {
+		return ae.Status
+	}
+	return 0
+}
+
+// rootLinks sets the Learn root's links (step s) and reads them back. When
+// Learn refuses them, or answers and keeps the root as it was, the step is
+// reported refused and the key of the wanted links is stored on the root's
+// mapping: the plan does not send the same links again (linksKey).
+func (a *applier) rootLinks(ctx context.Context, s Step) error {
+	key := linksKey(s.Sub)
+	if _, err := a.exec(ctx, s); err != nil {
+		if status := rootRefusal(err); status != 0 && ctx.Err() == nil {
+			return a.unkept(s, key, reasonRootRefused+" (Learn answered status "+strconv.Itoa(status)+")")
+		}
+		return a.failed(ctx, s, err)
+	}
+	d, err := a.lc.GetDepartment(ctx, s.LearnID)
+	switch {
+	case err != nil && fatal(ctx, err):
+		return err
+	case err != nil:
+		// The write was answered as done: it counts as kept, and a later
+		// run's read shows whether it was.
+		a.log.Warn("root department not read back", slog.Int64("portal_id", a.portalID), slog.Any("error", err))
+	case !a.holds(d.Subordination, s.Sub.Sub) || !a.holds(d.CoSubordination, s.Sub.CoSub):
+		return a.unkept(s, key, reasonRootUnkept)
+	}
+	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
+		After: s.after(), Reason: s.Reason, Status: ItemApplied}
+	kept := ""
+	if err := a.rec.record(StepRecord{Item: it, UnkeptLinks: &kept}); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.counts[string(s.Kind)+"."+string(s.Action)]++
+	a.mu.Unlock()
+	return nil
+}
+
+// holds says whether link, as read back, is what was sent for want (nil:
+// not sent).
+func (a *applier) holds(link *learn.Subordination, want *SubTarget) bool {
+	if want == nil {
+		return true
+	}
+	got := Subordination{}
+	if link != nil {
+		got = Subordination{Type: link.Type, SupervisorID: link.SupervisorID}
+	}
+	sent, err := a.sub(want)
+	if err != nil {
+		return false
+	}
+	return !differs(got, &SubTarget{Type: sent.Type, SupervisorLearnID: sent.SupervisorID})
+}
+
+// unkept reports the root's links as refused and remembers key on its
+// mapping.
+func (a *applier) unkept(s Step, key, reason string) error {
+	a.mu.Lock()
+	a.counts[string(s.Kind)+"."+ItemRefused]++
+	a.issues++
+	a.mu.Unlock()
+	a.log.Warn("learn did not keep the root department's managers", slog.Int64("portal_id", a.portalID),
+		slog.String("learn_id", s.LearnID), slog.String("reason", reason))
+	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
+		After: s.after(), Reason: reason, Status: ItemRefused}
+	return a.rec.record(StepRecord{Item: it, UnkeptLinks: &key})
+}

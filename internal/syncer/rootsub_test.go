@@ -1,0 +1,167 @@
+package syncer
+
+import (
+	"strings"
+	"testing"
+
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn/learnsim"
+)
+
+// TestSyncRootLinksUnsettled syncs with heads as managers and supervisors
+// against each answer Learn may give to the links of its root department
+// (docs/learn-api.md, "Unsettled behaviour"): the run goes through, every
+// other department gets its managers, a refused or unkept root link is
+// reported once, and the unchanged run after sends the root nothing.
+func TestSyncRootLinksUnsettled(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		rs   learnsim.RootSubordination
+	}{
+		{"kept", learnsim.RootSubKept},
+		{"refused 400", learnsim.RootSub400},
+		{"refused 403", learnsim.RootSub403},
+		{"refused 409", learnsim.RootSub409},
+		{"ignored", learnsim.RootSubIgnored},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{RootSubordination: tc.rs}}})
+			portalID, p := e.addPortal(b24sim.GenerateOrg(11, 60, 8))
+			e.setSettings(portalID, func(s *Settings) { s.HeadsAsManagers, s.ParentHeadsAsSupervisors = true, true })
+
+			e.lsim.ResetCounts()
+			first := e.run(portalID, TriggerManual)
+			st := e.state()
+			ids := checkPortal(t, st, p, st.RootID)
+			rootHead := checkDeptLinks(t, st, p, ids)
+			if rootHead == "" {
+				t.Fatal("the generated root department has no synced head: the test checks nothing")
+			}
+			root, _ := st.Department(st.RootID)
+			kept := root.CoSubordination == learnsim.Subordination{Type: SubManual, SupervisorID: rootHead}
+			if kept != (tc.rs == learnsim.RootSubKept) {
+				t.Errorf("root's functional manager %+v (head %s)", root.CoSubordination, rootHead)
+			}
+			if n := rootLinkCalls(e.lsim.Sent(simAccount), st.RootID); n != 1 {
+				t.Errorf("first run sent the root's links %d times, want 1", n)
+			}
+			items := e.runItems(portalID, first.RunID)
+			var reported []RunItem
+			for _, it := range items {
+				if it.Kind == KindDepartment && it.Action == ActionSupervisor && it.LearnID == st.RootID && it.Status != ItemApplied {
+					reported = append(reported, it)
+				}
+			}
+			if tc.rs == learnsim.RootSubKept {
+				if len(reported) != 0 {
+					t.Errorf("root's links reported as not set: %+v", reported)
+				}
+			} else if len(reported) != 1 || reported[0].Status != ItemRefused || !strings.Contains(reported[0].Reason, "root department") {
+				t.Errorf("root's links reported %+v, want one refused item", reported)
+			}
+
+			e.lsim.ResetCounts()
+			again := e.run(portalID, TriggerManual)
+			if n := rootLinkCalls(e.lsim.Sent(simAccount), st.RootID); n != 0 {
+				t.Errorf("the unchanged run sent the root's links %d times", n)
+			}
+			if c := e.lsim.Counts(simAccount); c.Writes != 0 || again.Writes != 0 {
+				t.Errorf("the unchanged run wrote %d times: %v", c.Writes, c.ByRoute)
+			}
+			for _, it := range e.runItems(portalID, again.RunID) {
+				if it.Kind == KindDepartment && it.Action == ActionSupervisor {
+					t.Errorf("the unchanged run reported the root's links again: %+v", it)
+				}
+			}
+			checkDeptLinks(t, e.state(), p, ids)
+
+			// A new head of the root is wanted links of its own: sent once
+			// more, and a refusal reported once more.
+			if err := p.SetHead(1, syncedUser(p).ID); err != nil {
+				t.Fatal(err)
+			}
+			e.lsim.ResetCounts()
+			third := e.run(portalID, TriggerManual)
+			if n := rootLinkCalls(e.lsim.Sent(simAccount), st.RootID); n != 1 {
+				t.Errorf("after the root's head changed the root's links went out %d times, want 1", n)
+			}
+			refused := 0
+			for _, it := range e.runItems(portalID, third.RunID) {
+				if it.Kind == KindDepartment && it.Action == ActionSupervisor && it.LearnID == st.RootID && it.Status == ItemRefused {
+					refused++
+				}
+			}
+			if want := map[bool]int{true: 0, false: 1}[tc.rs == learnsim.RootSubKept]; refused != want {
+				t.Errorf("after the root's head changed the root's links were reported refused %d times, want %d", refused, want)
+			}
+			checkDeptLinks(t, e.state(), p, ids)
+			e.lsim.ResetCounts()
+			e.run(portalID, TriggerManual)
+			if n := rootLinkCalls(e.lsim.Sent(simAccount), st.RootID); n != 0 {
+				t.Errorf("the unchanged run after the new head sent the root's links %d times", n)
+			}
+		})
+	}
+}
+
+// rootLinkCalls counts the link requests sent for department root.
+func rootLinkCalls(sent []learnsim.Sent, root string) int {
+	n := 0
+	for _, s := range sent {
+		if s.Route == "POST /department/{id}/subordination" && s.ID == root {
+			n++
+		}
+	}
+	return n
+}
+
+// checkDeptLinks checks that every department but the root has its head (or
+// the next head up) as functional manager and its parent's as supervisor,
+// and returns the Learn id of the root's head ("" for none synced).
+func checkDeptLinks(t *testing.T, st learnsim.State, p *b24sim.Portal, ids map[int64]string) string {
+	t.Helper()
+	byLogin := map[string]string{}
+	for _, u := range st.Users {
+		byLogin[strings.ToLower(u.Fields["login"])] = u.ID
+	}
+	learnUser := map[int64]string{}
+	for _, u := range p.Users() {
+		if id, ok := byLogin[strings.ToLower(u.Email)]; ok && u.Email != "" && u.Active && !u.Extranet {
+			learnUser[u.ID] = id
+		}
+	}
+	depts := map[int64]b24sim.Department{}
+	for _, d := range p.Departments() {
+		depts[d.ID] = d
+	}
+	headUp := func(d int64) string {
+		for ; d != 0; d = depts[d].Parent {
+			if id, ok := learnUser[depts[d].Head]; ok {
+				return id
+			}
+		}
+		return ""
+	}
+	set := 0
+	for _, d := range depts {
+		if d.Parent == 0 {
+			continue
+		}
+		ld, _ := st.Department(ids[d.ID])
+		if want := headUp(d.ID); want != "" {
+			set++
+			if ld.CoSubordination != (learnsim.Subordination{Type: SubManual, SupervisorID: want}) {
+				t.Errorf("department %d functional manager %+v, want %s", d.ID, ld.CoSubordination, want)
+			}
+		}
+		if want := headUp(d.Parent); want != "" && ld.Subordination != (learnsim.Subordination{Type: SubManual, SupervisorID: want}) {
+			t.Errorf("department %d supervisor %+v, want %s", d.ID, ld.Subordination, want)
+		}
+	}
+	if set == 0 {
+		t.Error("no department but the root has a head: the test checks nothing")
+	}
+	return learnUser[depts[1].Head]
+}
