@@ -66,8 +66,13 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	meaning := strings.TrimPrefix(e.Unwrap().Error(), "learn: ")
-	if e.Status == 400 {
+	switch {
+	case e.Status == 400:
 		meaning = "invalid request"
+	case e.Status == 409 && !strings.HasPrefix(e.Path, "/user"):
+		// ErrDuplicate's words are about users; a department's 409 is
+		// another conflict (a sibling's name, a refused delete or manager).
+		meaning = "refused as a conflict"
 	}
 	return fmt.Sprintf("learn: %s %s: %s (status %d, code %d)", e.Method, e.Path, meaning, e.Status, e.Code)
 }

@@ -54,3 +54,24 @@ func TestErrorTextsHoldNoRemoteBody(t *testing.T) {
 		t.Errorf("local validation error: %q", s)
 	}
 }
+
+// A 409 on a department is not about a login or an e-mail: the report row an
+// admin reads must not say it is.
+func TestConflictWordsFitTheObject(t *testing.T) {
+	for _, tc := range []struct {
+		path, want, not string
+	}{
+		{"/user", "duplicate login or email", ""},
+		{"/users/v2", "duplicate login or email", ""},
+		{"/department", "refused as a conflict", "login"},
+		{"/department/{id}/subordination", "refused as a conflict", "login"},
+	} {
+		err := error(&APIError{Method: "POST", Path: tc.path, Status: 409, Code: 409})
+		if !errors.Is(err, ErrDuplicate) {
+			t.Errorf("%s: a 409 is no longer ErrDuplicate", tc.path)
+		}
+		if got := err.Error(); !strings.Contains(got, tc.want) || tc.not != "" && strings.Contains(got, tc.not) {
+			t.Errorf("%s: %q, want it to say %q", tc.path, got, tc.want)
+		}
+	}
+}
