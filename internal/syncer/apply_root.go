@@ -22,8 +22,8 @@ const (
 // when err is no such refusal: whether Learn takes them, and with which
 // status it refuses, is not known (docs/learn-api.md, "Unsettled
 // behaviour"). A 403 here is about the root: the run's reads and earlier
-// writes went through. The client's words for the status (a 409 reads as a
-// duplicate login) do not fit, so the report gives the status alone.
+// writes went through. The client's words for a 403 ("no API access") do
+// not fit, so the report gives the status alone.
 func rootRefusal(err error) int {
 	var ae *learn.APIError
 	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusForbidden || ae.Status == http.StatusConflict) {
