@@ -15,6 +15,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -406,5 +407,41 @@ func TestAlertAddressSavedBeforeOptIn(t *testing.T) {
 	}
 	if page := e.page(p2, sess, tok); !strings.Contains(page, "Address confirmed") || !strings.Contains(page, `id="alert-send" hidden`) {
 		t.Fatal("the page does not show the confirmed state")
+	}
+}
+
+// The recipient's cap holds when the attacker's portals save at once.
+func TestAlertConfirmationsPerRecipientCapHoldsConcurrently(t *testing.T) {
+	t.Parallel()
+	e := newConfirmEnv(t)
+	const portals = 8
+	toks := make([]string, portals)
+	for i := range toks {
+		_, toks[i] = e.session(e.addPortal("rush"+string(rune('a'+i)), "en"), 1, true, "en")
+	}
+	results := make(chan string, portals)
+	for _, tok := range toks {
+		go func() {
+			req := httptest.NewRequest(http.MethodPost, "/app/settings", strings.NewReader(with(validForm(), "alert_email", "target@corp.ru").Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Session", tok)
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, req)
+			results <- strconv.Itoa(w.Code) + " " + w.Body.String()
+		}()
+	}
+	capped := 0
+	for range portals {
+		r := <-results
+		if !strings.HasPrefix(r, "200 ") {
+			t.Fatalf("a save failed: %s", r)
+		}
+		if strings.Contains(r, "too many confirmation e-mails") {
+			capped++
+		}
+	}
+	if got := e.mails(); len(got) != alert.ConfirmRecipientCap || capped != portals-alert.ConfirmRecipientCap {
+		t.Fatalf("%d e-mails reached the target and %d saves were told of the cap; want %d and %d",
+			len(got), capped, alert.ConfirmRecipientCap, portals-alert.ConfirmRecipientCap)
 	}
 }
