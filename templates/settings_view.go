@@ -74,6 +74,9 @@ type SettingsForm struct {
 	// only (prefilled from the admin's Bitrix24 profile until first saved).
 	AlertsOn   bool
 	AlertEmail string
+	// AlertState is whether the saved address is confirmed, pending or
+	// unsent (internal/alert's AddressState; "" without an address).
+	AlertState string
 }
 
 // StatusView is the status panel: the one model both the settings page and
@@ -174,6 +177,19 @@ func ActivationNote(lang i18n.Lang, state string) string {
 
 // t returns the text for key in the page's language.
 func t(lang i18n.Lang, key string) string { return i18n.T(lang, key) }
+
+// AlertStateText is the line under the alert address: whether alerts go to it.
+func AlertStateText(lang i18n.Lang, state, address string) string {
+	switch state {
+	case "confirmed":
+		return i18n.T(lang, "alert_confirmed")
+	case "pending":
+		return i18n.T(lang, "alert_pending", address)
+	case "unsent":
+		return i18n.T(lang, "alert_unsent")
+	}
+	return ""
+}
 
 func fmtUTC(tm time.Time) string { return tm.UTC().Format("2006-01-02 15:04") + " UTC" }
 

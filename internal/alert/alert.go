@@ -4,7 +4,8 @@
 // one of these states calls Observe in the same transaction; Observe records
 // the state in portal_alerts and, when it flipped, queues a River job (Args)
 // in that transaction. The Worker sends the e-mail in the language of the
-// admin who saved the settings, unless they turned alerts off.
+// admin who saved the settings, unless they turned alerts off, and only to
+// an address its owner confirmed (confirm.go: double opt-in).
 package alert
 
 import (
@@ -129,9 +130,8 @@ type Sender interface {
 	Send(ctx context.Context, msg activation.Mail) error
 }
 
-// SendCap is the most alert e-mails one portal sends in SendWindow: the
-// address is the admin's own, unverified entry, so flipping states must not
-// turn our SMTP sender against any address.
+// SendCap is the most alert e-mails one portal sends in SendWindow: even a
+// confirmed address should not get a flood from a flapping portal.
 const (
 	SendCap    = 10
 	SendWindow = 24 * time.Hour
@@ -185,6 +185,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return nil
 	case w.Mail == nil:
 		log.WarnContext(ctx, "alert not sent: SMTP_URL is not set")
+		return nil
+	}
+	// Only an address its owner confirmed gets alerts (confirm.go).
+	if ok, err := Confirmed(ctx, w.Pool, a.PortalID, st.AlertEmail); err != nil {
+		return err
+	} else if !ok {
+		log.InfoContext(ctx, "alert not sent: the address is not confirmed yet")
 		return nil
 	}
 	// Rows older than twice the window are no longer counted.

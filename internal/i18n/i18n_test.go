@@ -99,7 +99,7 @@ func keysInUse(t *testing.T) []string {
 	var files []string
 	// The console's pages, handlers and e-mails are among them
 	// (templates/manager*, server/manager*.go, activation's e-mail).
-	for _, pat := range []string{"../../templates/*.templ", "../../templates/*_view.go", "../../internal/server/*.go", "../../internal/activation/*.go"} {
+	for _, pat := range []string{"../../templates/*.templ", "../../templates/*_view.go", "../../internal/server/*.go", "../../internal/activation/*.go", "../../internal/alert/*.go"} {
 		m, err := filepath.Glob(pat)
 		if err != nil {
 			t.Fatal(err)

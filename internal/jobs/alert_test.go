@@ -22,7 +22,7 @@ import (
 const alertTo = "anna@acme.test"
 
 // alertWorld is a world whose processes send e-mail to an in-process SMTP
-// server, with one portal whose admin saved alertTo in lang.
+// server, with one portal whose admin saved alertTo in lang, confirmed.
 func alertWorld(t *testing.T, employees int, lang string, edit func(*settings.Settings)) (*world, *smtptest.Server, int64, *b24sim.Portal, *process) {
 	t.Helper()
 	w := newWorld(t, 0)
@@ -35,6 +35,11 @@ func alertWorld(t *testing.T, employees int, lang string, edit func(*settings.Se
 			edit(s)
 		}
 	}); err != nil {
+		t.Fatal(err)
+	}
+	// Its owner confirmed it (the double opt-in is server's and alert's to test).
+	if _, err := w.pool.Exec(context.Background(), `INSERT INTO alert_confirmed (portal_id, address) VALUES ($1, lower($2))`,
+		portal, alertTo); err != nil {
 		t.Fatal(err)
 	}
 	return w, srv, portal, bp, w.startProcess()

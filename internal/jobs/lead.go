@@ -54,18 +54,24 @@ func mailFrom(d Deps) string {
 	return "b24learn@localhost"
 }
 
-// addAlertWorker registers the portal admins' alert e-mails (called by
-// NewWorkers); without SMTP_URL the jobs complete unsent.
+// addAlertWorker registers the portal admins' alert e-mails and the
+// confirmation e-mails of their addresses (called by NewWorkers); without
+// SMTP_URL the jobs complete unsent.
 func addAlertWorker(w *river.Workers, d Deps) error {
 	aw := &alert.Worker{Log: d.Log, Pool: d.Pool}
+	cw := &alert.ConfirmWorker{Log: d.Log, Pool: d.Pool}
+	if d.Config.PublicURL != nil {
+		cw.PublicURL = d.Config.PublicURL.String()
+	}
 	if d.Config.SMTPURL != nil {
 		m, err := activation.NewMailer(d.Config.SMTPURL, mailFrom(d), nil)
 		if err != nil {
 			return fmt.Errorf("SMTP_URL: %w", err)
 		}
-		aw.Mail = m
+		aw.Mail, cw.Mail = m, m
 	}
 	river.AddWorker(w, aw)
+	river.AddWorker(w, cw)
 	return nil
 }
 

@@ -53,7 +53,19 @@ func (s *Server) routes() http.Handler {
 			r.Get("/people", s.handlePeople)
 			r.Get("/people/{user_id}", s.handlePerson)
 			r.Post("/provision", s.handleProvision)
+			// Send the alert address's confirmation link (again).
+			r.Post("/alert-confirmation", s.handleSendAlertConfirmation)
 		})
+	})
+
+	// The link of an alert address's confirmation e-mail, opened in a plain
+	// tab outside Bitrix24 (alert_confirm.go): GET shows the button and
+	// changes nothing, POST confirms. No session exists here; the token is
+	// the proof, and POSTs must come from this origin.
+	r.Route("/alerts", func(r chi.Router) {
+		r.Use(noStore, s.sameOriginPosts)
+		r.Get("/confirm", s.handleAlertConfirmPage)
+		r.Post("/confirm", s.handleAlertConfirm)
 	})
 
 	// The iSpring managers' console: its own cookie session and CSRF token,

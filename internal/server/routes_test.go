@@ -41,6 +41,10 @@ var surface = []string{
 	"GET /app/people",
 	"GET /app/people/{user_id}",
 	"POST /app/provision",
+	"POST /app/alert-confirmation",
+
+	"GET /alerts/confirm",
+	"POST /alerts/confirm",
 
 	"GET /manager/signin",
 	"POST /manager/signin",

@@ -14,6 +14,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
+
 	"b24learn/internal/apperr"
 	"b24learn/internal/connect"
 	"b24learn/internal/fieldmap"
@@ -339,6 +341,9 @@ type saveResult struct {
 	Message     string            `json:"message"`
 	Errors      map[string]string `json:"errors,omitempty"`
 	HasPassword bool              `json:"has_password,omitempty"`
+	// The saved alert address's state, as alertConfirmResult has it.
+	AlertState     string `json:"alert_state"`
+	AlertStateText string `json:"alert_state_text"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -450,18 +455,39 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		}
 		fieldMap = m
 	}
-	if _, err := settings.Save(ctx, s.pool, s.cfg.Keyring, v.PortalID, v.UserID, func(st *settings.Settings) {
-		in.apply(st, runs)
-		// A mapping that maps as the stored one does is no change: a portal
-		// that keeps the fixed mapping keeps no map.
-		if fieldMap != nil && !maps.Equal(fieldmap.Effective(fieldMap), fieldmap.Effective(st.FieldMap)) {
-			st.FieldMap = fieldMap
+	var alertNote, alertEmail string
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		change, err := settings.Save(ctx, tx, s.cfg.Keyring, v.PortalID, v.UserID, func(st *settings.Settings) {
+			in.apply(st, runs)
+			// A mapping that maps as the stored one does is no change: a portal
+			// that keeps the fixed mapping keeps no map.
+			if fieldMap != nil && !maps.Equal(fieldmap.Effective(fieldMap), fieldmap.Effective(st.FieldMap)) {
+				st.FieldMap = fieldMap
+			}
+			// The alerts go to the admin who saved last, in their language.
+			st.AlertLang = string(v.Lang)
+			alertEmail = st.AlertEmail
+		})
+		if err != nil {
+			return err
 		}
-		// The alerts go to the admin who saved last, in their language.
-		st.AlertLang = string(v.Lang)
-	}); err != nil {
+		// A new address gets alerts only once its owner confirms it.
+		if _, changed := change[settings.FieldAlertEmail]; changed && alertEmail != "" {
+			alertNote, err = s.askAlertConfirmation(ctx, tx, v.PortalID, alertEmail, v.Lang)
+		}
+		return err
+	})
+	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, saveResult{OK: true, Message: msgSaved.in(v.Lang), HasPassword: true})
+	res := saveResult{OK: true, Message: msgSaved.in(v.Lang), HasPassword: true}
+	if alertNote != "" {
+		res.Message += " " + alertNote
+	}
+	if res.AlertState, res.AlertStateText, err = s.alertState(ctx, v.PortalID, alertEmail, v.Lang); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }

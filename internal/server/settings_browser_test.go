@@ -331,7 +331,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	fill := fmt.Sprintf(`(() => {
 		const set = (id, v) => { const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); };
 		set('learn_url', %q); set('learn_email', %q); set('learn_password', %q);
-		set('first_run', '06:15'); set('second_run', '18:45');
+		set('first_run', '06:15'); set('second_run', '18:45'); set('alert_email', 'boss@acme.example');
 		const cb = (id, on) => { const e = document.getElementById(id); if (e.checked !== on) e.click(); };
 		cb('send_login_email', false); cb('heads_as_managers', true); cb('parent_heads_as_supervisors', true);
 		document.querySelector('[data-tree="none"]').click();
@@ -355,6 +355,25 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if st.LearnURL != b.learnURL || st.LearnEmail != learnEmail || st.Schedule.First() != "06:15" || st.Schedule.Second() != "18:45" ||
 		st.SendLoginEmail || !st.HeadsAsManagers || !st.ParentHeadsAsSupervisors || fmt.Sprint(sortedScope(st.Departments)) != want {
 		t.Errorf("stored %+v, departments want %s", st, want)
+	}
+	// The alert address (the admin's profile address, prefilled) waits for
+	// its owner's confirmation; the page says so and offers the link again.
+	var alertUI struct {
+		Text   string `json:"text"`
+		Button bool   `json:"button"`
+	}
+	alertJS := `({text: document.getElementById('alert-state-text').textContent,
+		button: document.getElementById('alert-send').offsetParent !== null})`
+	b.mustEval(alertJS, &alertUI)
+	if st.AlertEmail == "" || alertUI.Text != i18n.T(i18n.RU, "alert_pending", st.AlertEmail) || !alertUI.Button {
+		t.Errorf("alert address %q after the save: %+v, want it waiting with the send button", st.AlertEmail, alertUI)
+	}
+	b.mustEval(`(() => { const r = document.getElementById('form-result'); r.hidden = true; document.getElementById('alert-send').click(); return true; })()`, nil)
+	b.waitFor("the send-the-link result", `!document.getElementById('form-result').hidden`)
+	var sent string
+	b.mustEval(`document.getElementById('form-result').textContent`, &sent)
+	if sent != i18n.T(i18n.RU, "msg.alert_confirm_sent", st.AlertEmail) {
+		t.Errorf("send the link: %q", sent)
 	}
 
 	// Reload: the portal page posts the frame again; the values are kept.

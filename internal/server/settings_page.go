@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/alert"
 	"b24learn/internal/secret"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
@@ -56,6 +57,11 @@ func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session,
 			// an address the admin cleared later stays cleared.
 			v.Form.AlertEmail = profileEmail
 		}
+		state, err := alert.AddressStateOf(ctx, s.pool, p.ID, st.AlertEmail)
+		if err != nil {
+			return templates.SettingsView{}, err
+		}
+		v.Form.AlertState = string(state)
 	}
 	tctx, cancel := context.WithTimeout(ctx, treeTimeout)
 	defer cancel()

@@ -75,6 +75,29 @@
     fit();
   }
 
+  // ---- The alert address's confirmation: its state under the field and
+  // the button that sends the link (again).
+  var alertStateText = document.getElementById('alert-state-text');
+  var alertSend = document.getElementById('alert-send');
+  function showAlertState(d) {
+    if (!alertStateText || !d || d.alert_state === undefined) return;
+    alertStateText.textContent = d.alert_state_text || '';
+    if (alertSend) alertSend.hidden = !(d.alert_state === 'pending' || d.alert_state === 'unsent');
+    fit();
+  }
+  if (alertSend && admin) {
+    alertSend.addEventListener('click', function () {
+      alertSend.disabled = true;
+      request('POST', '/app/alert-confirmation', '').then(function (r) {
+        var ok = r.status === 200 && r.data && r.data.ok;
+        showNotice(document.getElementById('form-result'), ok, ok ? r.data.message : failureText(r));
+        if (ok) showAlertState(r.data);
+      }, function () {
+        showNotice(document.getElementById('form-result'), false, texts.network_error);
+      }).then(function () { alertSend.disabled = false; });
+    });
+  }
+
   // ---- Department picker.
   var tree = setupTree();
 
@@ -128,6 +151,7 @@
       request('POST', '/app/settings', params.toString()).then(function (r) {
         if (r.status === 200 && r.data && r.data.ok) {
           showNotice(result, true, r.data.message);
+          showAlertState(r.data);
           var pw = document.getElementById('learn_password');
           pw.value = '';
           document.getElementById('password-hint').hidden = false;
