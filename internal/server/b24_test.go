@@ -100,7 +100,7 @@ func (e *b24Env) advance(d time.Duration) {
 	e.mu.Unlock()
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	u, err := url.Parse(s)
 	if err != nil {
 		t.Fatal(err)

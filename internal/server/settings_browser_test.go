@@ -38,7 +38,7 @@ import (
 // browserEnv is the whole app on httptest, with b24sim as Bitrix24 and
 // learnsim as iSpring Learn, driven by a headless Chromium.
 type browserEnv struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	sim      *b24sim.Server
 	learnURL string
@@ -52,7 +52,7 @@ const (
 	learnPassword = "correct-horse-7"
 )
 
-func newBrowserEnv(t *testing.T) *browserEnv {
+func newBrowserEnv(t testing.TB) *browserEnv {
 	t.Helper()
 	b := &browserEnv{t: t, browser: browsertest.Start(t, "en-US", 3*time.Minute)}
 	b.ctx = b.browser.Ctx
@@ -305,18 +305,12 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	b.noHorizontalScroll(1024)
 	b.clearMetrics()
 
-	// Filtering 5,000 departments: the slowest of a few searches.
-	var worst float64
-	for _, q := range []string{"Отдел", "sales", "з", "Security", "QA 4", ""} {
-		ms, rows := b.search(q)
-		worst = max(worst, ms)
-		if q == "Security" && rows == 0 {
+	// Filtering 5,000 departments finds what it should; how fast it is,
+	// BenchmarkPickerFilter5000 says.
+	for _, q := range pickerSearches {
+		if _, rows := b.search(q); q == "Security" && rows == 0 {
 			t.Error("search found nothing")
 		}
-	}
-	t.Logf("filter 5,003 departments: slowest %.1f ms", worst)
-	if worst >= 100 {
-		t.Errorf("filtering took %.1f ms, want < 100 ms", worst)
 	}
 	// A hostile name is text, not markup.
 	b.search("<img")
@@ -504,4 +498,27 @@ func sortedScope(s settings.Scope) settings.Scope {
 		return y
 	}
 	return settings.Scope{Selected: sortIDs(s.Selected), Excluded: sortIDs(s.Excluded)}
+}
+
+// pickerSearches are the picker filters the test and the benchmark type.
+var pickerSearches = []string{"Отдел", "sales", "з", "Security", "QA 4", ""}
+
+// BenchmarkPickerFilter5000 times the department picker's filter over 5,003
+// departments in Chromium, as the page measures it (from the input event to
+// the rows laid out): ms/filter is the mean of a pass's searches, worst-ms
+// the slowest one; docs/benchmarks.md holds them against the 100 ms target.
+func BenchmarkPickerFilter5000(bm *testing.B) {
+	b := newBrowserEnv(bm)
+	p := b.installPortal("ru", b24sim.GenerateOrg(11, 300, 5000))
+	b.openApp(p)
+	var sum, worst float64
+	n := 0
+	for bm.Loop() {
+		for _, q := range pickerSearches {
+			ms, _ := b.search(q)
+			sum, worst, n = sum+ms, max(worst, ms), n+1
+		}
+	}
+	bm.ReportMetric(sum/float64(n), "ms/filter")
+	bm.ReportMetric(worst, "worst-ms")
 }
