@@ -2,14 +2,9 @@ package activation
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
-	"mime/quotedprintable"
-	"net/mail"
 	"net/url"
 	"strings"
 	"testing"
@@ -248,27 +243,6 @@ func TestSubmit(t *testing.T) {
 	})
 }
 
-// readMail parses a message and decodes its text body.
-func readMail(tb testing.TB, raw []byte) (*mail.Message, string) {
-	tb.Helper()
-	m, err := mail.ReadMessage(strings.NewReader(string(raw)))
-	if err != nil {
-		tb.Fatalf("parse mail: %v", err)
-	}
-	var r io.Reader = m.Body
-	switch strings.ToLower(m.Header.Get("Content-Transfer-Encoding")) {
-	case "quoted-printable":
-		r = quotedprintable.NewReader(r)
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, r)
-	}
-	body, err := io.ReadAll(r)
-	if err != nil {
-		tb.Fatalf("read body: %v", err)
-	}
-	return m, string(body)
-}
-
 func TestForward(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -326,14 +300,13 @@ func TestForward(t *testing.T) {
 			if msgs[0].From != "b24learn@test.example" {
 				t.Fatalf("envelope from %q", msgs[0].From)
 			}
-			hdr, body := readMail(t, msgs[0].Data)
-			dec := new(mime.WordDecoder)
-			subj, _ := dec.DecodeHeader(hdr.Header.Get("Subject"))
+			d := msgs[0].Decode(t)
+			hdr, body, subj := d.Header, d.Body, d.Subject
 			domain := "mail-" + strings.ReplaceAll(string(mode), "+", "-") + ".bitrix24.ru"
 			if subj != "Activation request: "+domain {
 				t.Fatalf("subject %q", subj)
 			}
-			if rt := hdr.Header.Get("Reply-To"); !strings.Contains(rt, "ivan@acme.example") {
+			if rt := hdr.Get("Reply-To"); !strings.Contains(rt, "ivan@acme.example") {
 				t.Fatalf("reply-to %q", rt)
 			}
 			for _, want := range []string{domain, "Иван <b>Петров</b>", "ivan@acme.example", "+79123456789",
@@ -451,7 +424,7 @@ func TestForward(t *testing.T) {
 		if len(msgs) != 2 {
 			t.Fatalf("messages = %d, want 2 (old details, then new)", len(msgs))
 		}
-		if _, body := readMail(t, msgs[1].Data); !strings.Contains(body, "+442079460958") {
+		if body := msgs[1].Decode(t).Body; !strings.Contains(body, "+442079460958") {
 			t.Fatalf("second mail lacks the new phone:\n%s", body)
 		}
 	})

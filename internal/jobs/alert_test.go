@@ -1,13 +1,7 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"io"
-	"mime"
-	"mime/quotedprintable"
-	"net/mail"
 	"strings"
 	"testing"
 
@@ -70,26 +64,8 @@ func mails(t *testing.T, srv *smtptest.Server) []gotMail {
 	t.Helper()
 	var out []gotMail
 	for _, m := range srv.Messages() {
-		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r io.Reader = msg.Body
-		switch strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")) {
-		case "quoted-printable":
-			r = quotedprintable.NewReader(r)
-		case "base64":
-			r = base64.NewDecoder(base64.StdEncoding, r)
-		}
-		body, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, gotMail{to: strings.Join(m.To, ","), subject: subject, body: string(body)})
+		d := m.Decode(t)
+		out = append(out, gotMail{to: strings.Join(m.To, ","), subject: d.Subject, body: d.Body})
 	}
 	return out
 }

@@ -2,15 +2,10 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
-	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"strings"
 	"sync"
 	"testing"
@@ -86,29 +81,10 @@ func (p tab) signIn(base, email, password string) {
 
 // mailOf parses a message from the SMTP test server: its decoded subject,
 // its raw Subject header and its decoded body.
-func mailOf(t *testing.T, raw []byte) (subject, rawSubject, body string) {
+func mailOf(t *testing.T, m smtptest.Message) (subject, rawSubject, body string) {
 	t.Helper()
-	m, err := mail.ReadMessage(strings.NewReader(string(raw)))
-	if err != nil {
-		t.Fatalf("parse mail: %v", err)
-	}
-	var r io.Reader = m.Body
-	switch strings.ToLower(m.Header.Get("Content-Transfer-Encoding")) {
-	case "quoted-printable":
-		r = quotedprintable.NewReader(r)
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, r)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rawSubject = m.Header.Get("Subject")
-	subject, err = new(mime.WordDecoder).DecodeHeader(rawSubject)
-	if err != nil {
-		t.Fatalf("subject %q: %v", rawSubject, err)
-	}
-	return subject, rawSubject, string(b)
+	d := m.Decode(t)
+	return d.Subject, d.Header.Get("Subject"), d.Body
 }
 
 // A manager with a Russian browser sees the console in Russian, switches it
@@ -215,11 +191,11 @@ func TestConsoleLanguageInBrowser(t *testing.T) {
 	if !ok1 || !ok2 {
 		t.Fatalf("recipients %v", byTo)
 	}
-	subj, _, body := mailOf(t, msgs[enIdx].Data)
+	subj, _, body := mailOf(t, msgs[enIdx])
 	if subj != "Activation request: mail-lang.bitrix24.ru" || !strings.Contains(body, "asks for activation") || strings.Contains(body, "Портал") {
 		t.Fatalf("Vera's e-mail is not English: %q\n%s", subj, body)
 	}
-	subj, rawSubj, body := mailOf(t, msgs[ruIdx].Data)
+	subj, rawSubj, body := mailOf(t, msgs[ruIdx])
 	if subj != "Заявка на активацию: mail-lang.bitrix24.ru" || !strings.Contains(body, "просит активировать") ||
 		!strings.Contains(body, "Иван Петров") || strings.Contains(body, "asks for activation") {
 		t.Fatalf("Boris's e-mail is not Russian: %q\n%s", subj, body)
