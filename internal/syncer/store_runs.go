@@ -90,6 +90,8 @@ type StepRecord struct {
 	// It is not a field of Mapping: the 100,000 mappings a run reads have
 	// none.
 	Account string
+	// Refusal, when set, is remembered for later runs (sync_refusals).
+	Refusal *Refusal
 }
 
 // RecordStep stores the outcome of one applied step in one transaction,
@@ -111,6 +113,9 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 			if m.Kind == KindUser && r.Account != "" {
 				batch.Queue(insertOwner, r.Account, m.LearnID, portalID)
 			}
+		}
+		if f := r.Refusal; f != nil {
+			batch.Queue(upsertRefusal, portalID, string(f.Kind), f.B24ID, f.Fingerprint, f.Reason)
 		}
 		batch.Queue(insertItem, itemArgs(portalID, runID, r.Item)...)
 	}
