@@ -145,6 +145,38 @@ func TestLongValuesWhateverLearnDoes(t *testing.T) {
 				}
 			}
 
+			// An update to a long value: written (cut), or refused once and
+			// then reported without being sent again.
+			var other b24sim.User
+			for _, u := range p.Users() {
+				if _, ok := ex.users[strings.ToLower(u.Email)]; ok && u.ID != longUser.ID && u.ID != 1 && u.Departments[0] != longDept {
+					other = u
+					break
+				}
+			}
+			longer := longText(300)
+			if err := p.UpdateUser(other.ID, func(u *b24sim.User) { u.WorkPosition = longer }); err != nil {
+				t.Fatal(err)
+			}
+			if c.refused {
+				wantOut["user"] = append(wantOut["user"], other.ID)
+				slices.Sort(wantOut["user"])
+			}
+			for i := range 2 {
+				e.lsim.ResetCounts()
+				rep := e.run(portalID, TriggerManual)
+				if w := e.lsim.Counts(simAccount).Writes; i == 1 && w != 0 {
+					t.Errorf("unchanged run after the update wrote %d times: %v", w, e.lsim.Counts(simAccount).ByRoute)
+				}
+				if got := left(rep); !maps.EqualFunc(got, wantOut, slices.Equal) {
+					t.Errorf("run %d after the update left out %v, want %v", i+1, got, wantOut)
+				}
+			}
+			lu, _ := e.state().UserByLogin(strings.ToLower(other.Email))
+			if got := lu.Fields["job_title"]; c.refused && got != other.WorkPosition || !c.refused && (got == "" || !strings.HasPrefix(longer, got)) {
+				t.Errorf("job title after the update %q (was %q)", got, other.WorkPosition)
+			}
+
 			// A shorter name in Bitrix24 is written: a remembered refusal
 			// holds only while Bitrix24 stays the same.
 			if err := p.RenameDepartment(longDept, "Продажи"); err != nil {
