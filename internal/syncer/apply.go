@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"b24learn/internal/learn"
@@ -261,6 +262,10 @@ func (a *applier) one(ctx context.Context, s Step) error {
 		return a.rootLinks(ctx, s)
 	}
 	id, err := a.exec(ctx, s)
+	s, err = shorter(s, err, func(s Step) (err error) {
+		id, err = a.exec(ctx, s)
+		return err
+	})
 	if err != nil && a.nameClash(s, err) {
 		s = a.withUniqueName(s)
 		id, err = a.exec(ctx, s)
@@ -306,7 +311,12 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 		slog.String("action", string(s.Action)), slog.Int64("b24_id", s.B24ID), slog.Any("error", err))
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: stepReason(s, err), Status: status}
-	return a.rec.record(StepRecord{Item: it})
+	rec := StepRecord{Item: it}
+	if status == ItemRefused && strings.Contains(s.Reason, reasonCut) {
+		it.Reason += "; " + s.Reason
+		rec = StepRecord{Item: it, Refusal: refusalOf(s, it.Reason)}
+	}
+	return a.rec.record(rec)
 }
 
 func (a *applier) record(ctx context.Context, s Step, learnID string) error {

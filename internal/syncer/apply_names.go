@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"b24learn/internal/learn"
 )
@@ -23,7 +25,7 @@ import (
 // namesake: a refused department write that sent a name (a create, a
 // rename) or moved it under another parent, not yet retried.
 func (a *applier) nameClash(s Step, err error) bool {
-	if s.Kind != KindDepartment || s.Dept == nil || s.Reason == reasonNameClash {
+	if s.Kind != KindDepartment || s.Dept == nil || strings.Contains(s.Reason, reasonNameClash) {
 		return false
 	}
 	sent := s.Action == ActionCreate || slices.Contains(s.Changed, "name") || slices.Contains(s.Changed, "parent")
@@ -41,7 +43,14 @@ func (a *applier) withUniqueName(s Step) Step {
 		tag = a.domain
 	}
 	d := *s.Dept
-	d.Name += " (" + tag + ")"
+	// The whole name stays within what is sent (longvalues.go): the
+	// Bitrix24 name gives way to the tag.
+	tag = " (" + tag + ")"
+	limit := maxTextRunes
+	if strings.HasPrefix(s.Reason, reasonCut) {
+		limit = max(utf8.RuneCountInString(d.Name), utf8.RuneCountInString(tag)+1)
+	}
+	d.Name = fitText(d.Name, max(limit-utf8.RuneCountInString(tag), 1)) + tag
 	s.Dept = &d
 	s.After = maps.Clone(s.After)
 	if s.After == nil {
@@ -51,6 +60,10 @@ func (a *applier) withUniqueName(s Step) Step {
 	if s.Action != ActionCreate && !slices.Contains(s.Changed, "name") {
 		s.Changed = append(slices.Clip(s.Changed), "name")
 	}
-	s.Reason = reasonNameClash
+	if strings.HasPrefix(s.Reason, reasonCut) {
+		s.Reason += "; " + reasonNameClash
+	} else {
+		s.Reason = reasonNameClash
+	}
 	return s
 }

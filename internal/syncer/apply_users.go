@@ -65,6 +65,7 @@ func (a *applier) updateUser(ctx context.Context, s Step) error {
 			kept = append(kept, empty...)
 		}
 	}
+	s, err = shorter(s, err, func(s Step) error { return a.sendUpdate(ctx, s, dept, kept) })
 	if err != nil {
 		return a.failed(ctx, s, err)
 	}

@@ -217,6 +217,18 @@ type Actual struct {
 	// the Learn root's, which Learn may not take (docs/learn-api.md,
 	// "Unsettled behaviour").
 	UnkeptLinks map[int64]string
+	// Refusals are the writes Learn refused even with shortened values
+	// (longvalues.go), at most one per object.
+	Refusals []Refusal
+}
+
+// Refusal is a write Learn refused even with its values cut short: the
+// fingerprint of the Bitrix24 values it stood for, and the report's reason.
+type Refusal struct {
+	Kind        Kind
+	B24ID       int64
+	Fingerprint string
+	Reason      string
 }
 
 // Input is everything Plan needs.

@@ -279,6 +279,7 @@ type builder struct {
 	learnDepts map[string]*LearnDepartment
 	deptByCode map[string][]*LearnDepartment
 	deptMap    map[int64]*Mapping // into in.Actual.Mappings, not copies
+	refusals   map[refusalKey]*Refusal
 
 	// The per-user lookups, one entry per user each: positions sorted by
 	// key (plan_index.go) and lists by position.
@@ -395,6 +396,11 @@ func (b *builder) index() {
 	b.learnByEmail = indexBy(len(us), email, func(i int) bool { return email(i) != "" })
 	b.claimedBy = make([]int64, len(us))
 	b.deptMap = map[int64]*Mapping{}
+	b.refusals = make(map[refusalKey]*Refusal, len(b.in.Actual.Refusals))
+	for i := range b.in.Actual.Refusals {
+		f := &b.in.Actual.Refusals[i]
+		b.refusals[refusalKey{f.Kind, f.B24ID}] = f
+	}
 	ms := b.in.Actual.Mappings
 	b.userMaps = indexBy(len(ms), func(i int) int64 { return ms[i].B24ID }, func(i int) bool { return ms[i].Kind == KindUser })
 	b.mapLearn = make([]int32, len(ms))

@@ -159,7 +159,7 @@ func (b *builder) resolveDept(id int64, used map[string]bool) *LearnDepartment {
 
 func deptName(d *Department) string {
 	if n := strings.TrimSpace(d.Name); n != "" {
-		return n
+		return fitText(n, maxTextRunes)
 	}
 	return "Department " + strconv.FormatInt(d.ID, 10)
 }
@@ -188,6 +188,11 @@ func (b *builder) departments() {
 		after := map[string]string{"name": want.Name, "code": want.Code, "parent": parentLabel(want)}
 		ld := b.resolveDept(id, used)
 		if ld == nil {
+			if why, ok := b.refused(KindDepartment, id, fp); ok {
+				b.plan.Refused = append(b.plan.Refused, Step{Stage: StageDepartments, Kind: KindDepartment,
+					Action: ActionRefuse, B24ID: id, After: after, Reason: why})
+				continue
+			}
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageDepartments, Level: int32(b.level[id]), Kind: KindDepartment, Action: ActionCreate,
 				B24ID: id, Dept: &want, After: after, Fingerprint: fp,
@@ -202,6 +207,13 @@ func (b *builder) departments() {
 			stored = m.Fingerprint
 		}
 		rename := ld.Name != want.Name && stored != fp
+		if why, ok := b.refused(KindDepartment, id, fp); ok && rename {
+			// Learn keeps the old name; the other changes record the
+			// fingerprint they found, so the next run reports it again.
+			b.plan.Refused = append(b.plan.Refused, Step{Stage: StageDepartments, Kind: KindDepartment,
+				Action: ActionRefuse, B24ID: id, LearnID: ld.ID, After: after, Reason: why})
+			rename, fp = false, stored
+		}
 		move := !isLearnRoot && (want.ParentLearnID == "" || want.ParentLearnID != ld.ParentID)
 		recode := !isLearnRoot && ld.Code != want.Code
 		before := map[string]string{"name": ld.Name, "code": ld.Code, "parent": ld.ParentID}

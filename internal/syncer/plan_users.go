@@ -122,7 +122,8 @@ func (b *builder) learnValue(e *Employee, dept int64, code string) (string, bool
 	default:
 		raw = e.Values[code]
 	}
-	return fieldmap.Value(code, raw)
+	v, ok := fieldmap.Value(code, raw)
+	return fitText(v, maxTextRunes), ok
 }
 
 // mappedSpec fills want's profile fields (beyond login and e-mail) through
@@ -248,6 +249,10 @@ func (b *builder) usersStep() {
 				b.refuse(e.ID, fmt.Sprintf("e-mail %s belongs in Learn to the user synced from Bitrix24 user %d", email, owner))
 				continue
 			}
+			if why, ok := b.refused(KindUser, e.ID, userFingerprint(&want)); ok {
+				b.refuse(e.ID, why)
+				continue
+			}
 			b.setSynced(e.ID)
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Kind: KindUser, Action: ActionCreate, B24ID: e.ID,
@@ -277,6 +282,13 @@ func (b *builder) usersStep() {
 		stored := ""
 		if mapped && m.LearnID == lu.ID {
 			stored = m.Fingerprint
+		}
+		if why, ok := b.refused(KindUser, e.ID, fp); ok && stored != fp {
+			// Learn keeps its values; the steps below record the
+			// fingerprint they found, so the next run reports it again.
+			b.plan.Refused = append(b.plan.Refused, Step{Stage: StageUsers, Kind: KindUser, Action: ActionRefuse,
+				B24ID: e.ID, LearnID: lu.ID, Reason: why})
+			fp = stored
 		}
 		n := len(b.plan.Steps)
 		var changed []string

@@ -119,6 +119,9 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 	if in.Actual.UnkeptLinks, err = s.store.UnkeptLinks(ctx, portalID); err != nil {
 		return in, err
 	}
+	if in.Actual.Refusals, err = s.store.refusals(ctx, portalID); err != nil {
+		return in, err
+	}
 	return in, nil
 }
 

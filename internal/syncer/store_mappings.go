@@ -304,3 +304,28 @@ func (s *Store) Contested(ctx context.Context, account string, portalID int64) (
 	}
 	return out, nil
 }
+
+const upsertRefusal = `INSERT INTO sync_refusals (portal_id, kind, b24_id, fingerprint, reason)
+	VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT (portal_id, kind, b24_id)
+	DO UPDATE SET fingerprint = EXCLUDED.fingerprint, reason = EXCLUDED.reason, refused_at = now()`
+
+// refusals reads the portal's remembered refusals (sync_refusals).
+func (s *Store) refusals(ctx context.Context, portalID int64) ([]Refusal, error) {
+	rows, err := s.pool.Query(ctx, `SELECT kind, b24_id, fingerprint, reason FROM sync_refusals
+		WHERE portal_id = $1 ORDER BY kind, b24_id`, portalID)
+	if err != nil {
+		return nil, fmt.Errorf("query refusals: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Refusal, error) {
+		var f Refusal
+		var kind string
+		err := r.Scan(&kind, &f.B24ID, &f.Fingerprint, &f.Reason)
+		f.Kind = Kind(kind)
+		return f, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read refusals: %w", err)
+	}
+	return out, nil
+}

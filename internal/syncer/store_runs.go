@@ -93,6 +93,8 @@ type StepRecord struct {
 	// UnkeptLinks, when set, is stored on the department's mapping (see
 	// setUnkeptLinks): the key of the links Learn did not keep, or "".
 	UnkeptLinks *string
+	// Refusal, when set, is remembered for later runs (sync_refusals).
+	Refusal *Refusal
 }
 
 // RecordStep stores the outcome of one applied step in one transaction,
@@ -117,6 +119,9 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 		}
 		if r.UnkeptLinks != nil {
 			batch.Queue(setUnkeptLinks, portalID, r.Item.B24ID, r.Item.LearnID, *r.UnkeptLinks)
+		}
+		if f := r.Refusal; f != nil {
+			batch.Queue(upsertRefusal, portalID, string(f.Kind), f.B24ID, f.Fingerprint, f.Reason)
 		}
 		batch.Queue(insertItem, itemArgs(portalID, runID, r.Item)...)
 	}

@@ -157,6 +157,10 @@ func createDepartment(r *http.Request, a *account, body map[string]any) (answer,
 	name, _ := bodyOrHeader(r, body, "name", "X-Name")
 	parent, _ := bodyOrHeader(r, body, "parentDepartmentId", "X-Parent-Department-Id")
 	code, _ := bodyOrHeader(r, body, "code", "X-Code")
+	name, err := unsettledFrom(r).fitValue("name", name)
+	if err != nil {
+		return nil, err
+	}
 	if err := unsettledFrom(r).refuseSiblingName(a, parent, name, ""); err != nil {
 		return nil, err
 	}
@@ -177,6 +181,14 @@ func optStr(m map[string]any, key string) *string {
 
 func updateDepartment(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	name, parent := optStr(body, "name"), optStr(body, "parentDepartmentId")
+	if name != nil {
+		n, err := unsettledFrom(r).fitValue("name", *name)
+		if err != nil {
+			a.logSent(r, body, nil, nil, http.StatusNoContent, err)
+			return noContent, err
+		}
+		name = &n
+	}
 	if d := a.depts[r.PathValue("id")]; d != nil && (name != nil || parent != nil) {
 		n, p := d.Name, d.ParentID
 		if name != nil {
@@ -354,6 +366,9 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	req.InvitationMessage, _ = getStr(body, "invitationMessage")
 	req.Dates = unsettledFrom(r).DateFormat
 	req.PasswordRequired = unsettledFrom(r).PasswordRequired
+	if err := unsettledFrom(r).fitFields(a, req.Fields); err != nil {
+		return nil, err
+	}
 	u, err := a.createUser(req)
 	if err != nil && err.status == http.StatusConflict && unsettledFrom(r).Duplicate400 {
 		err = &apiErr{status: http.StatusBadRequest, msg: err.msg}
@@ -367,7 +382,10 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 
 func updateUser(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	fields, _ := getFields(body, "fields")
-	err := a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"), unsettledFrom(r))
+	err := unsettledFrom(r).fitFields(a, fields)
+	if err == nil {
+		err = a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"), unsettledFrom(r))
+	}
 	reply, status := ok, http.StatusOK
 	if unsettledFrom(r).UserUpdate204 {
 		reply, status = noContent, http.StatusNoContent

@@ -172,8 +172,6 @@ func (a *account) createDept(name, parentID, code string) (*dept, *apiErr) {
 	switch {
 	case name == "":
 		return nil, errf(400, "Parameter name is required")
-	case len(name) > 255:
-		return nil, errf(400, "Parameter name is too long")
 	case parentID == "":
 		return nil, errf(400, "Parameter parentDepartmentId is required")
 	case a.depts[parentID] == nil:

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // Unsettled picks one plausible answer for each Learn behaviour that no source
@@ -49,6 +50,12 @@ type Unsettled struct {
 	// RootSubordination is what POST /department/{root}/subordination does
 	// (no source says whether the root takes a manual link).
 	RootSubordination RootSubordination
+	// LongValues is what a department name or a user's text field longer
+	// than ValueLimit runes does: kept (the default), cut, or refused.
+	LongValues LongValues
+	// ValueLimit is the limit LongValues applies, in runes; 0 is
+	// DefaultValueLimit.
+	ValueLimit int
 }
 
 // RootSubordination is what a subordination request on the root department
@@ -259,5 +266,65 @@ func Variants() []Variant {
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403}},
+		{"long values cut", Unsettled{LongValues: LongValuesCut}},
+		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
 	}
+}
+
+// LongValues is what Learn does with a value longer than its limit.
+type LongValues int
+
+const (
+	LongValuesKept    LongValues = iota // stored whole
+	LongValuesCut                       // cut silently to the limit
+	LongValuesRefused                   // refused with 400
+)
+
+// DefaultValueLimit is the limit of Unsettled.ValueLimit's zero value: 255
+// runes, the common size of a name column, for department names and user
+// text fields alike.
+const DefaultValueLimit = 255
+
+// longTextTypes are the profile field types LongValues applies to: free
+// text. Login, e-mail, country and dates have forms of their own.
+var longTextTypes = map[string]bool{"first_name": true, "last_name": true, "job_title": true, "phone": true, "string": true}
+
+// fitValue applies LongValues to the value v of what (a parameter or field
+// name): the value to store, or the refusal.
+func (u Unsettled) fitValue(what, v string) (string, *apiErr) {
+	limit := u.ValueLimit
+	if limit <= 0 {
+		limit = DefaultValueLimit
+	}
+	v = strings.TrimSpace(v)
+	if u.LongValues == LongValuesKept || utf8.RuneCountInString(v) <= limit {
+		return v, nil
+	}
+	if u.LongValues == LongValuesRefused {
+		return "", errf(http.StatusBadRequest, "Field %s is too long: at most %d characters", what, limit)
+	}
+	n := 0
+	for i := range v {
+		if n == limit {
+			return strings.TrimSpace(v[:i]), nil
+		}
+		n++
+	}
+	return v, nil
+}
+
+// fitFields applies LongValues to the text fields of a user create or
+// update, in place.
+func (u Unsettled) fitFields(a *account, f map[string]string) *apiErr {
+	for name, v := range f {
+		if def := a.fieldByName[name]; def == nil || !longTextTypes[def.Type] {
+			continue
+		}
+		fit, err := u.fitValue(name, v)
+		if err != nil {
+			return err
+		}
+		f[name] = fit
+	}
+	return nil
 }

@@ -209,3 +209,71 @@ func TestRootSubordination(t *testing.T) {
 		})
 	}
 }
+
+// TestLongValues checks each LongValues choice on department creates and
+// renames and on user creates and updates, counting runes, not bytes: a
+// value within the limit is stored whole every time, a longer one is kept,
+// cut to the limit or refused with 400 naming the problem.
+func TestLongValues(t *testing.T) {
+	t.Parallel()
+	const limit = 10
+	long := strings.TrimSpace(strings.Repeat("Отдел ", 4)) // 23 runes
+	short := strings.Repeat("й", limit)                    // at the limit in runes, over it in bytes
+	cut := strings.TrimSpace(long[:len("Отдел Отде")])     // its first 10 runes
+	for _, tc := range []struct {
+		lv   LongValues
+		want string // the stored long value; "" for refused
+	}{{LongValuesKept, long}, {LongValuesCut, cut}, {LongValuesRefused, ""}} {
+		e := newEnv(t, AccountOptions{ExtraFields: []string{"USER_DEFINED_FIELD1"}})
+		dept := e.createDept("Sales", e.root, "c-1")
+		u := e.createUser(dept, "a@acme.ru", nil)
+		e.sim.opts.Unsettled = Unsettled{LongValues: tc.lv, ValueLimit: limit}
+		ok := func(status int) int {
+			if tc.want == "" {
+				return 400
+			}
+			return status
+		}
+		for _, c := range []struct {
+			status       int
+			method, path string
+			body         any
+		}{
+			{ok(201), "POST", "/department", map[string]string{"name": long, "parentDepartmentId": e.root}},
+			{ok(204), "POST", "/department/" + dept, map[string]string{"name": " " + long}},
+			{ok(201), "POST", "/user", map[string]any{"departmentId": dept, "fields": map[string]string{"login": "b@acme.ru",
+				"first_name": short, "last_name": long, "job_title": long, "user_defined_field1": long}}},
+			{ok(200), "POST", "/user/" + u, map[string]any{"fields": map[string]string{"login": "a@acme.ru", "phone": long}}},
+			{201, "POST", "/department", map[string]string{"name": short, "parentDepartmentId": e.root}},
+		} {
+			if b := e.must(c.status, c.method, c.path, c.body); c.status == 400 && !strings.Contains(b, "too long") {
+				t.Errorf("%d %s %s: refusal %s", tc.lv, c.method, c.path, b)
+			}
+		}
+
+		st := e.state()
+		var names []string
+		for _, d := range st.Departments {
+			names = append(names, d.Name)
+		}
+		owner, _ := st.UserByLogin("a@acme.ru")
+		created, found := st.UserByLogin("b@acme.ru")
+		if tc.want == "" {
+			if len(names) != 3 || names[1] != "Sales" || names[2] != short || found || owner.Fields["phone"] != "" {
+				t.Errorf("refused, yet stored: %q, %+v, %+v", names, created, owner)
+			}
+			continue
+		}
+		if len(names) != 4 || names[1] != tc.want || names[2] != tc.want || names[3] != short {
+			t.Errorf("%d: departments %q, want %q", tc.lv, names, tc.want)
+		}
+		for _, k := range []string{"last_name", "job_title", "user_defined_field1"} {
+			if created.Fields[k] != tc.want {
+				t.Errorf("%d: %s %q, want %q", tc.lv, k, created.Fields[k], tc.want)
+			}
+		}
+		if created.Fields["first_name"] != short || owner.Fields["phone"] != tc.want {
+			t.Errorf("%d: first name %q, phone %q", tc.lv, created.Fields["first_name"], owner.Fields["phone"])
+		}
+	}
+}
