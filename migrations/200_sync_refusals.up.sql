@@ -1,15 +1,18 @@
--- A department or user write Learn refused even with its values cut to the
--- shortest length the app tries (docs/learn-api.md, "Long values"): the
--- fingerprint of the Bitrix24 values it stood for, so that later runs report
--- it without sending it again until Bitrix24 changes them. One row per
--- object, overwritten by its next such refusal; a row whose fingerprint no
--- longer matches is ignored.
+-- Writes Learn refused for good (internal/syncer's refusals.go): a department
+-- or user whose values Learn refused even cut to the shortest length the app
+-- tries (docs/learn-api.md, "Long values"), and the managers of the Learn root
+-- when Learn refuses them or answers and does not keep them (docs/learn-api.md,
+-- "Unsettled behaviour"). The fingerprint is of the Bitrix24 values the write
+-- stood for, so that later runs do not send it again until Bitrix24 changes
+-- them. One row per object and part, overwritten by its next such refusal; a
+-- row whose fingerprint no longer matches is ignored.
 CREATE TABLE sync_refusals (
     portal_id   bigint NOT NULL REFERENCES portals(id) ON DELETE CASCADE,
     kind        text NOT NULL CHECK (kind IN ('department', 'user')),
     b24_id      bigint NOT NULL,
+    part        text NOT NULL CHECK (part IN ('values', 'links')),
     fingerprint text NOT NULL,
     reason      text NOT NULL DEFAULT '',
     refused_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (portal_id, kind, b24_id)
+    PRIMARY KEY (portal_id, kind, b24_id, part)
 );

@@ -34,8 +34,8 @@ func rootRefusal(err error) int {
 
 // rootLinks sets the Learn root's links (step s) and reads them back. When
 // Learn refuses them, or answers and keeps the root as it was, the step is
-// reported refused and the key of the wanted links is stored on the root's
-// mapping: the plan does not send the same links again (linksKey).
+// reported refused and remembered (refusals.go) with the key of the wanted
+// links: the plan does not send the same links again (linksKey).
 func (a *applier) rootLinks(ctx context.Context, s Step) error {
 	key := linksKey(s.Sub)
 	if _, err := a.exec(ctx, s); err != nil {
@@ -57,8 +57,7 @@ func (a *applier) rootLinks(ctx context.Context, s Step) error {
 	}
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: s.Reason, Status: ItemApplied}
-	kept := ""
-	if err := a.rec.record(StepRecord{Item: it, UnkeptLinks: &kept}); err != nil {
+	if err := a.rec.record(StepRecord{Item: it}); err != nil {
 		return err
 	}
 	a.mu.Lock()
@@ -84,8 +83,7 @@ func (a *applier) holds(link *learn.Subordination, want *SubTarget) bool {
 	return !differs(got, &SubTarget{Type: sent.Type, SupervisorLearnID: sent.SupervisorID})
 }
 
-// unkept reports the root's links as refused and remembers key on its
-// mapping.
+// unkept reports the root's links as refused and remembers them by key.
 func (a *applier) unkept(s Step, key, reason string) error {
 	a.mu.Lock()
 	a.counts[string(s.Kind)+"."+ItemRefused]++
@@ -95,5 +93,5 @@ func (a *applier) unkept(s Step, key, reason string) error {
 		slog.String("learn_id", s.LearnID), slog.String("reason", reason))
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: reason, Status: ItemRefused}
-	return a.rec.record(StepRecord{Item: it, UnkeptLinks: &key})
+	return a.rec.record(StepRecord{Item: it, Refusal: &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: key, Reason: reason}})
 }

@@ -149,36 +149,14 @@ func shorter(s Step, err error, send func(Step) error) (Step, error) {
 	return s, err
 }
 
-// A write still refused with its values cut to the last of shorterRunes is
-// remembered with the fingerprint of what it stood for (sync_refusals): the
-// next runs report it without sending it again until Bitrix24 changes it.
+// refusalOf is what to remember of step s that Learn refused with err, or
+// nil: only a write sent with its values cut to the last of shorterRunes.
 // Such a refusal may be about something else than length; the app cannot
 // tell (a terse answer names nothing), and either way Learn would refuse
 // the same values again.
-
-type refusalKey struct {
-	kind Kind
-	id   int64
-}
-
-// reasonRemembered prefixes the reason of a write not sent again.
-const reasonRemembered = "not sent again until it changes in Bitrix24: Learn refused it in an earlier run: "
-
-// refused is the reason Learn refused the object's write of the values
-// with fingerprint fp in an earlier run, if it did.
-func (b *builder) refused(kind Kind, id int64, fp string) (string, bool) {
-	f := b.refusals[refusalKey{kind, id}]
-	if f == nil || f.Fingerprint != fp {
-		return "", false
-	}
-	return reasonRemembered + strings.TrimPrefix(f.Reason, reasonRemembered), true
-}
-
-// refusalOf is what to remember of step s that Learn refused with err, or
-// nil: only a write sent with its values cut to the last of shorterRunes.
 func refusalOf(s Step, reason string) *Refusal {
 	if !strings.Contains(s.Reason, reasonCut+strconv.Itoa(shorterRunes[len(shorterRunes)-1])+" ") {
 		return nil
 	}
-	return &Refusal{Kind: s.Kind, B24ID: s.B24ID, Fingerprint: s.fingerprint(), Reason: reason}
+	return &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartValues, Fingerprint: s.fingerprint(), Reason: reason}
 }

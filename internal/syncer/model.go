@@ -212,23 +212,9 @@ type Actual struct {
 	// Foreign holds the Learn users of the account that another portal owns
 	// (Learn id -> that portal's domain): this portal's run leaves them alone.
 	Foreign map[string]string
-	// UnkeptLinks holds, by Bitrix24 department id, the key (linksKey) of
-	// the manager links Learn refused on the department or did not keep:
-	// the Learn root's, which Learn may not take (docs/learn-api.md,
-	// "Unsettled behaviour").
-	UnkeptLinks map[int64]string
-	// Refusals are the writes Learn refused even with shortened values
-	// (longvalues.go), at most one per object.
+	// Refusals are the writes Learn refused for good in earlier runs
+	// (refusals.go), at most one per object and part.
 	Refusals []Refusal
-}
-
-// Refusal is a write Learn refused even with its values cut short: the
-// fingerprint of the Bitrix24 values it stood for, and the report's reason.
-type Refusal struct {
-	Kind        Kind
-	B24ID       int64
-	Fingerprint string
-	Reason      string
 }
 
 // Input is everything Plan needs.

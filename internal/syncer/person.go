@@ -267,7 +267,7 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	if err != nil {
 		return err
 	}
-	if in.Actual.UnkeptLinks, err = s.store.UnkeptLinks(ctx, portalID); err != nil {
+	if in.Actual.Refusals, err = s.store.refusals(ctx, portalID); err != nil {
 		return err
 	}
 	// The person and their heads: their mappings, and the Learn users those

@@ -399,7 +399,7 @@ func (b *builder) index() {
 	b.refusals = make(map[refusalKey]*Refusal, len(b.in.Actual.Refusals))
 	for i := range b.in.Actual.Refusals {
 		f := &b.in.Actual.Refusals[i]
-		b.refusals[refusalKey{f.Kind, f.B24ID}] = f
+		b.refusals[refusalKey{f.Kind, f.B24ID, f.Part}] = f
 	}
 	ms := b.in.Actual.Mappings
 	b.userMaps = indexBy(len(ms), func(i int) int64 { return ms[i].B24ID }, func(i int) bool { return ms[i].Kind == KindUser })

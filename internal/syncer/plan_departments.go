@@ -188,7 +188,7 @@ func (b *builder) departments() {
 		after := map[string]string{"name": want.Name, "code": want.Code, "parent": parentLabel(want)}
 		ld := b.resolveDept(id, used)
 		if ld == nil {
-			if why, ok := b.refused(KindDepartment, id, fp); ok {
+			if why, ok := b.refused(KindDepartment, id, PartValues, fp); ok {
 				b.plan.Refused = append(b.plan.Refused, Step{Stage: StageDepartments, Kind: KindDepartment,
 					Action: ActionRefuse, B24ID: id, After: after, Reason: why})
 				continue
@@ -207,7 +207,7 @@ func (b *builder) departments() {
 			stored = m.Fingerprint
 		}
 		rename := ld.Name != want.Name && stored != fp
-		if why, ok := b.refused(KindDepartment, id, fp); ok && rename {
+		if why, ok := b.refused(KindDepartment, id, PartValues, fp); ok && rename {
 			// Learn keeps the old name; the other changes record the
 			// fingerprint they found, so the next run reports it again.
 			b.plan.Refused = append(b.plan.Refused, Step{Stage: StageDepartments, Kind: KindDepartment,

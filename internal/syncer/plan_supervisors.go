@@ -119,8 +119,8 @@ func (b *builder) supervisors() {
 			if !differs(ld.Subordination, want.Sub) && !differs(ld.CoSubordination, want.CoSub) {
 				continue
 			}
-			if b.learnRoot(id) && b.in.Actual.UnkeptLinks[id] == linksKey(want) {
-				continue // Learn did not keep these on its root; reported then
+			if _, ok := b.refused(KindDepartment, id, PartLinks, linksKey(want)); ok {
+				continue // Learn did not keep these (on its root); reported then
 			}
 		}
 		s := Step{

@@ -781,7 +781,7 @@ func TestPlanRootLinksUnkept(t *testing.T) {
 	if got, want := actions(p.Steps), []string{"department.set_supervisor:1"}; !slices.Equal(got, want) {
 		t.Fatalf("steps %v, want %v", got, want)
 	}
-	a.UnkeptLinks = map[int64]string{1: linksKey(p.Steps[0].Sub)}
+	a.Refusals = []Refusal{{Kind: KindDepartment, B24ID: 1, Part: PartLinks, Fingerprint: linksKey(p.Steps[0].Sub)}}
 	if p := mustPlan(t, Input{Options: o, Desired: org(), Actual: a}); len(p.Steps) != 0 {
 		t.Fatalf("links not kept planned again: %s", describe(p.Steps))
 	}

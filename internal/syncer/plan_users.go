@@ -249,7 +249,7 @@ func (b *builder) usersStep() {
 				b.refuse(e.ID, fmt.Sprintf("e-mail %s belongs in Learn to the user synced from Bitrix24 user %d", email, owner))
 				continue
 			}
-			if why, ok := b.refused(KindUser, e.ID, userFingerprint(&want)); ok {
+			if why, ok := b.refused(KindUser, e.ID, PartValues, userFingerprint(&want)); ok {
 				b.refuse(e.ID, why)
 				continue
 			}
@@ -283,7 +283,7 @@ func (b *builder) usersStep() {
 		if mapped && m.LearnID == lu.ID {
 			stored = m.Fingerprint
 		}
-		if why, ok := b.refused(KindUser, e.ID, fp); ok && stored != fp {
+		if why, ok := b.refused(KindUser, e.ID, PartValues, fp); ok && stored != fp {
 			// Learn keeps its values; the steps below record the
 			// fingerprint they found, so the next run reports it again.
 			b.plan.Refused = append(b.plan.Refused, Step{Stage: StageUsers, Kind: KindUser, Action: ActionRefuse,

@@ -90,31 +90,7 @@ func (s *Store) PersonMapping(ctx context.Context, portalID, b24ID int64) (*Mapp
 const upsertMapping = `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn_id, fingerprint, updated_at)
 	VALUES ($1, $2, $3, $4, $5, now())
 	ON CONFLICT (portal_id, kind, b24_id)
-	DO UPDATE SET learn_id = EXCLUDED.learn_id, fingerprint = EXCLUDED.fingerprint, updated_at = now(),
-		unkept_links = CASE WHEN sync_mappings.learn_id = EXCLUDED.learn_id THEN sync_mappings.unkept_links ELSE '' END`
-
-// setUnkeptLinks stores the key of the links Learn did not keep on a
-// department (empty once it kept them), on its mapping to that Learn object.
-const setUnkeptLinks = `UPDATE sync_mappings SET unkept_links = $4
-	WHERE portal_id = $1 AND kind = 'department' AND b24_id = $2 AND learn_id = $3`
-
-// UnkeptLinks returns the departments whose links Learn did not keep, by
-// Bitrix24 id (Actual.UnkeptLinks). Only the Learn root ever has one, so
-// the mapping's 100,000 rows do not each carry the column.
-func (s *Store) UnkeptLinks(ctx context.Context, portalID int64) (map[int64]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT b24_id, unkept_links FROM sync_mappings
-		WHERE portal_id = $1 AND kind = 'department' AND unkept_links <> ''`, portalID)
-	if err != nil {
-		return nil, fmt.Errorf("query unkept links: %w", err)
-	}
-	out := map[int64]string{}
-	var id int64
-	var key string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &key}, func() error { out[id] = key; return nil }); err != nil {
-		return nil, fmt.Errorf("read unkept links: %w", err)
-	}
-	return out, nil
-}
+	DO UPDATE SET learn_id = EXCLUDED.learn_id, fingerprint = EXCLUDED.fingerprint, updated_at = now()`
 
 // The applier claimed an existing user before writing to it; a user it
 // created is claimed here, with its mapping.
@@ -305,23 +281,23 @@ func (s *Store) Contested(ctx context.Context, account string, portalID int64) (
 	return out, nil
 }
 
-const upsertRefusal = `INSERT INTO sync_refusals (portal_id, kind, b24_id, fingerprint, reason)
-	VALUES ($1, $2, $3, $4, $5)
-	ON CONFLICT (portal_id, kind, b24_id)
+const upsertRefusal = `INSERT INTO sync_refusals (portal_id, kind, b24_id, part, fingerprint, reason)
+	VALUES ($1, $2, $3, $4, $5, $6)
+	ON CONFLICT (portal_id, kind, b24_id, part)
 	DO UPDATE SET fingerprint = EXCLUDED.fingerprint, reason = EXCLUDED.reason, refused_at = now()`
 
 // refusals reads the portal's remembered refusals (sync_refusals).
 func (s *Store) refusals(ctx context.Context, portalID int64) ([]Refusal, error) {
-	rows, err := s.pool.Query(ctx, `SELECT kind, b24_id, fingerprint, reason FROM sync_refusals
-		WHERE portal_id = $1 ORDER BY kind, b24_id`, portalID)
+	rows, err := s.pool.Query(ctx, `SELECT kind, b24_id, part, fingerprint, reason FROM sync_refusals
+		WHERE portal_id = $1 ORDER BY kind, b24_id, part`, portalID)
 	if err != nil {
 		return nil, fmt.Errorf("query refusals: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Refusal, error) {
 		var f Refusal
-		var kind string
-		err := r.Scan(&kind, &f.B24ID, &f.Fingerprint, &f.Reason)
-		f.Kind = Kind(kind)
+		var kind, part string
+		err := r.Scan(&kind, &f.B24ID, &part, &f.Fingerprint, &f.Reason)
+		f.Kind, f.Part = Kind(kind), Part(part)
 		return f, err
 	})
 	if err != nil {

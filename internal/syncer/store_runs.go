@@ -90,9 +90,6 @@ type StepRecord struct {
 	// It is not a field of Mapping: the 100,000 mappings a run reads have
 	// none.
 	Account string
-	// UnkeptLinks, when set, is stored on the department's mapping (see
-	// setUnkeptLinks): the key of the links Learn did not keep, or "".
-	UnkeptLinks *string
 	// Refusal, when set, is remembered for later runs (sync_refusals).
 	Refusal *Refusal
 }
@@ -117,11 +114,8 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 				batch.Queue(insertOwner, r.Account, m.LearnID, portalID)
 			}
 		}
-		if r.UnkeptLinks != nil {
-			batch.Queue(setUnkeptLinks, portalID, r.Item.B24ID, r.Item.LearnID, *r.UnkeptLinks)
-		}
 		if f := r.Refusal; f != nil {
-			batch.Queue(upsertRefusal, portalID, string(f.Kind), f.B24ID, f.Fingerprint, f.Reason)
+			batch.Queue(upsertRefusal, portalID, string(f.Kind), f.B24ID, string(f.Part), f.Fingerprint, f.Reason)
 		}
 		batch.Queue(insertItem, itemArgs(portalID, runID, r.Item)...)
 	}

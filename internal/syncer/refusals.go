@@ -1,0 +1,48 @@
+// Writes Learn refused for good.
+
+package syncer
+
+import "strings"
+
+// A write Learn refused for good is remembered (sync_refusals) with the
+// fingerprint of what it stood for, and later runs do not send it again
+// until that changes in Bitrix24: an object's values still refused when cut
+// short (longvalues.go), and the Learn root's managers when Learn refuses
+// them or answers and does not keep them (apply_root.go).
+
+// Part is the part of an object's write that Learn refused.
+type Part string
+
+const (
+	PartValues Part = "values" // its own values: a name, profile fields
+	PartLinks  Part = "links"  // a department's managers (linksKey)
+)
+
+// Refusal is one remembered refusal: the fingerprint of the Bitrix24 values
+// the write stood for, and the report's reason.
+type Refusal struct {
+	Kind        Kind
+	B24ID       int64
+	Part        Part
+	Fingerprint string
+	Reason      string
+}
+
+type refusalKey struct {
+	kind Kind
+	id   int64
+	part Part
+}
+
+// reasonRemembered prefixes the reason of a write not sent again.
+const reasonRemembered = "not sent again until it changes in Bitrix24: Learn refused it in an earlier run: "
+
+// refused is the reason Learn refused the object's write of part with
+// fingerprint fp in an earlier run, if it did.
+func (b *builder) refused(kind Kind, id int64, part Part, fp string) (string, bool) {
+	f := b.refusals[refusalKey{kind, id, part}]
+	if f == nil || f.Fingerprint != fp {
+		return "", false
+	}
+	return reasonRemembered + strings.TrimPrefix(f.Reason, reasonRemembered), true
+}
