@@ -44,8 +44,16 @@ func (a *applier) rootLinks(ctx context.Context, s Step) error {
 		}
 		return a.failed(ctx, s, err)
 	}
+	kept := ""
 	d, err := a.lc.GetDepartment(ctx, s.LearnID)
 	switch {
+	case err != nil && rootRefusal(err) == http.StatusForbidden && ctx.Err() == nil:
+		// Learn took the write and will not show its root: a 403 about the
+		// root, as on its links, not the account's access. Whether it kept
+		// them is not known, so they are not sent again while they stay
+		// the same; the next run's read shows the root as Learn lists it.
+		a.log.Warn("root department not read back", slog.Int64("portal_id", a.portalID), slog.Any("error", err))
+		kept = key
 	case err != nil && fatal(ctx, err):
 		return err
 	case err != nil:
@@ -57,7 +65,6 @@ func (a *applier) rootLinks(ctx context.Context, s Step) error {
 	}
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: s.Reason, Status: ItemApplied}
-	kept := ""
 	if err := a.rec.record(StepRecord{Item: it, UnkeptLinks: &kept}); err != nil {
 		return err
 	}
