@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"golang.org/x/net/idna"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/i18n"
@@ -60,18 +61,31 @@ func Key(address string) string { return strings.ToLower(strings.TrimSpace(addre
 
 // recipient is the cap's key for one mailbox: the address lower-cased and
 // without a "+tag" in its local part, which most providers deliver to the
-// same mailbox.
+// same mailbox; the domain as mail servers resolve it (IDNA: full-width,
+// circled and invisible characters fold, Unicode and punycode are one); and
+// Gmail's local part without its dots, which Gmail ignores. Folding two
+// mailboxes into one key only makes the cap stricter.
 func recipient(address string) string {
 	k := Key(address)
 	at := strings.LastIndexByte(k, '@')
 	if at < 0 {
 		return k
 	}
-	local, domain := k[:at], k[at:]
+	local, domain := k[:at], k[at+1:]
 	if plus := strings.IndexByte(local, '+'); plus > 0 {
 		local = local[:plus]
 	}
-	return local + domain
+	if d, err := idna.Lookup.ToASCII(domain); err == nil {
+		domain = d
+	}
+	domain = strings.TrimSuffix(domain, ".")
+	if domain == "googlemail.com" {
+		domain = "gmail.com"
+	}
+	if domain == "gmail.com" {
+		local = strings.ReplaceAll(local, ".", "")
+	}
+	return local + "@" + domain
 }
 
 // AddressState is what the settings page says of the saved address.

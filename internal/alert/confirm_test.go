@@ -38,3 +38,30 @@ func TestConfirmMessage(t *testing.T) {
 		}
 	}
 }
+
+// An attacker with many portals spells one victim's mailbox in ways the mail
+// system delivers to the same place: each spelling must not bring a new cap
+// of confirmation e-mails. The domain as the mail system resolves it (IDNA
+// mapping: full-width, circled, invisible characters, Unicode against
+// punycode) and Gmail's dots are one mailbox.
+func TestRecipientKeyFoldsSpellingsOfOneMailbox(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ a, b string }{
+		{"victim@corp.ru", "victim@ⓒorp.ru"},
+		{"victim@corp.ru", "victim@ｃｏｒｐ.ru"},
+		{"victim@corp.ru", "victim@corp.ru\u200b"},
+		{"victim@corp.ru", "victim@co\u00adrp.ru"},
+		{"victim@пример.рф", "victim@xn--e1afmkfd.xn--p1ai"},
+		{"victim@пример.рф", "victim@ПРИМЕР.РФ"},
+		{"victim@gmail.com", "v.i.c.t.i.m@gmail.com"},
+		{"victim@gmail.com", "Vic.Tim+x@googlemail.com"},
+	} {
+		if ra, rb := recipient(tc.a), recipient(tc.b); ra != rb {
+			t.Errorf("recipient(%q) = %q but recipient(%q) = %q: one mailbox, two caps", tc.a, ra, tc.b, rb)
+		}
+	}
+	// Other providers' dots are part of the name.
+	if recipient("vic.tim@corp.ru") == recipient("victim@corp.ru") {
+		t.Error("dots folded outside Gmail")
+	}
+}

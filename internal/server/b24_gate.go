@@ -50,6 +50,11 @@ type VerifyLimits struct {
 	// PerPortalUsers applies instead of PerPortal to frame POSTs from an
 	// address remembered for the portal: one its users opened the app from.
 	PerPortalUsers Bucket
+	// PerPortalUser applies besides PerPortalUsers, one bucket per user
+	// that all the user's remembered addresses share: each fresh address
+	// brings a full PerAddress bucket, so without it one user opening the
+	// app from address after address could spend PerPortalUsers alone.
+	PerPortalUser Bucket
 	// RememberAddresses is how long a verified open of the app remembers its
 	// address for the portal (zero: never). Only each user's last
 	// addressesPerUser count, so one user with many addresses cannot spend
@@ -77,12 +82,13 @@ type VerifyLimits struct {
 // attacker with made-up member_ids at 20 OAuth calls, then 20 a minute, per
 // process, whatever the number of addresses. Knowing a real portal's
 // member_id buys its bucket only, not the one of its users' addresses: one
-// user's addressesPerUser addresses can spend at most half of that.
+// user, from any number of addresses, can spend at most half of that.
 func DefaultVerifyLimits() VerifyLimits {
 	return VerifyLimits{
 		PerAddress:        Bucket{Burst: 20, Every: 6 * time.Second}, // 10 a minute
 		PerPortal:         Bucket{Burst: 30, Every: 2 * time.Second}, // 30 a minute
 		PerPortalUsers:    Bucket{Burst: 120, Every: time.Second},    // 60 a minute
+		PerPortalUser:     Bucket{Burst: 60, Every: 2 * time.Second}, // half of that
 		RememberAddresses: 30 * 24 * time.Hour,
 		PerPortalEvents:   Bucket{Burst: 10, Every: 6 * time.Second}, // 10 a minute
 		Unknown:           Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
@@ -128,7 +134,7 @@ func newVerifyGate(l VerifyLimits) *verifyGate {
 		users:   newKeyedBuckets(l.PerPortalUsers, maxKeys),
 		events:  newKeyedBuckets(events, maxKeys),
 		unknown: newLimiter(l.Unknown),
-		seen:    newUserAddrs(l.RememberAddresses, maxKeys),
+		seen:    newUserAddrs(l.RememberAddresses, maxKeys, l.PerPortalUser),
 	}
 }
 
@@ -160,15 +166,20 @@ func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (st
 		}
 	}
 	l, reason := g.unknown, refusedUnknown
+	var user *rate.Limiter // the bucket of the user remembered at addr
 	switch {
 	case known && addr == "":
 		l, reason = g.events.get(memberID), refusedPortal
 	case known && g.seen.has(now, memberID, addr):
 		l, reason = g.users.get(memberID), refusedPortalUsers
+		user = g.seen.bucket(now, memberID, addr)
 	case known:
 		l, reason = g.portals.get(memberID), refusedPortal
 	}
-	if l != nil {
+	for _, l := range []*rate.Limiter{user, l} {
+		if l == nil {
+			continue
+		}
 		if wait := untilToken(l, now); wait > 0 {
 			return reason, wait
 		}

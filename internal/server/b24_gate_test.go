@@ -593,3 +593,45 @@ func TestVerifyGateRemembersUsersAddresses(t *testing.T) {
 		t.Error("an address remembered with RememberAddresses zero")
 	}
 }
+
+// One employee with many addresses of their own (IPv6 /64s are cheap) opens
+// the app for real from each in turn, to have it remembered, and from each
+// forges as many frame POSTs as its address bucket lets through. Only their
+// last addressesPerUser addresses are remembered at any time, but every
+// fresh one brings a full address bucket: without a bucket for the user
+// across their addresses they empty the portal's users' bucket and lock the
+// office out.
+func TestOneUserRotatingAddressesDoesNotLockOutThePortalsUsers(t *testing.T) {
+	t.Parallel()
+	limits := DefaultVerifyLimits()
+	e := newGateEnv(t, limits)
+	p := e.addPortal(46)
+	e.install(p)
+	const office = "198.51.100.20"
+	if pg := e.openFrom(p, p.AdminID(), office); pg.status != http.StatusOK {
+		t.Fatalf("admin opens the app from the office: %d %s", pg.status, pg.body)
+	}
+	forger := p.NonAdminID()
+	e.oauthTokens.Store(0)
+	const rotations = 12
+	forged := 0
+	for i := range rotations {
+		peer := fmt.Sprintf("2001:db8:88:%x::1", i)
+		if pg := e.openFrom(p, forger, peer); pg.status != http.StatusOK {
+			t.Fatalf("forger opens the app from %s: %d %s", peer, pg.status, pg.body)
+		}
+		var flood []attack
+		for range limits.PerAddress.Burst {
+			flood = append(flood, e.forgedFrame("/b24/app", p.MemberID(), peer))
+		}
+		byCode, _ := e.flood(flood)
+		forged += byCode[http.StatusUnauthorized]
+	}
+	t.Logf("%d rotations: %d forged frames cost an OAuth call", rotations, forged)
+	if pg := e.openFrom(p, p.AdminID(), office); pg.status != http.StatusOK {
+		t.Fatalf("admin opens the app from the office after one user's rotation: %d %s", pg.status, pg.body)
+	}
+	if limit := limits.PerPortalUser.Burst; forged > limit {
+		t.Errorf("one user's forged frames cost %d OAuth calls, want at most PerPortalUser.Burst=%d", forged, limit)
+	}
+}

@@ -231,7 +231,10 @@ func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPass
 }
 
 // validAlertEmail accepts one bare address (name@domain), as SMTP takes it:
-// no display name, no list, nothing that would break a header.
+// no display name, no list, nothing that would break a header. The domain
+// is a name, not an address literal ([10.0.0.1]): a literal would send the
+// confirmation link through our relay to any host, and give one mail
+// server as many recipients for the cap as it has spellings.
 func validAlertEmail(s string) bool {
 	if utf8.RuneCountInString(s) > maxEmailLen || !utf8.ValidString(s) {
 		return false
@@ -241,7 +244,7 @@ func validAlertEmail(s string) bool {
 		return false
 	}
 	at := strings.LastIndexByte(s, '@')
-	return at > 0 && strings.Contains(s[at+1:], ".")
+	return at > 0 && strings.Contains(s[at+1:], ".") && !strings.HasPrefix(s[at+1:], "[")
 }
 
 // parseHHMM reads a run time as the schedule does and returns "HH:MM".

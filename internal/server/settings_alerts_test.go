@@ -79,3 +79,21 @@ func TestSettingsAlertFields(t *testing.T) {
 		t.Fatal("an address the admin cleared came back from the profile")
 	}
 }
+
+// An address literal names a mail server by IP: each of a victim server's
+// addresses (and every spelling of an IPv6 one) would be a new recipient for
+// the confirmation cap, and the link would make our mail relay connect
+// wherever the admin says, inside our network too.
+func TestAlertEmailRefusesAddressLiterals(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"victim@[10.0.0.1]", "victim@[127.0.0.1]", "victim@[IPv6:::1]", "victim@[IPv6:2001:db8::1]"} {
+		if validAlertEmail(bad) {
+			t.Errorf("validAlertEmail(%q) = true", bad)
+		}
+	}
+	for _, good := range []string{"victim@corp.ru", "victim@пример.рф"} {
+		if !validAlertEmail(good) {
+			t.Errorf("validAlertEmail(%q) = false", good)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 const (
 	reasonRootRefused = "Learn refused a manager on its root department; the app does not send it again until the root's head changes in Bitrix24"
 	reasonRootUnkept  = "Learn answered but kept its root department's managers as they were; the app does not send them again until the root's head changes in Bitrix24"
+	reasonRootUnread  = "Learn took the root department's managers but refused to show the root (status 403); the app does not send them again until the root's head changes in Bitrix24"
 )
 
 // rootRefusal is the status with which Learn refused the root's links, 0
@@ -44,8 +45,16 @@ func (a *applier) rootLinks(ctx context.Context, s Step) error {
 		}
 		return a.failed(ctx, s, err)
 	}
+	unread := false
 	d, err := a.lc.GetDepartment(ctx, s.LearnID)
 	switch {
+	case err != nil && rootRefusal(err) == http.StatusForbidden && ctx.Err() == nil:
+		// Learn took the write and will not show its root: a 403 about the
+		// root, as on its links, not the account's access. Whether it kept
+		// them is not known, so they are not sent again while they stay
+		// the same; the next run's read shows the root as Learn lists it.
+		a.log.Warn("root department not read back", slog.Int64("portal_id", a.portalID), slog.Any("error", err))
+		unread = true
 	case err != nil && fatal(ctx, err):
 		return err
 	case err != nil:
@@ -57,7 +66,11 @@ func (a *applier) rootLinks(ctx context.Context, s Step) error {
 	}
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: s.Reason, Status: ItemApplied}
-	if err := a.rec.record(StepRecord{Item: it}); err != nil {
+	rec := StepRecord{Item: it}
+	if unread {
+		rec.Refusal = &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: key, Reason: reasonRootUnread}
+	}
+	if err := a.rec.record(rec); err != nil {
 		return err
 	}
 	a.mu.Lock()

@@ -1,6 +1,8 @@
 package syncer
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -164,4 +166,44 @@ func checkDeptLinks(t *testing.T, st learnsim.State, p *b24sim.Portal, ids map[i
 		t.Error("no department but the root has a head: the test checks nothing")
 	}
 	return learnUser[depts[1].Head]
+}
+
+// A Learn that takes the root's managers with a 204 and ignores them, and
+// answers 403 when the root is read back (a 403 about the root, like one on
+// its links): the run must not fail on it, every run after, after writing the
+// same links again each time.
+func TestSyncRootLinksReadBackRefused(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{RootSubordination: learnsim.RootSubIgnored}}})
+	root := e.state().RootID
+	inner := e.lsrv.Config.Handler
+	e.lsrv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/department/"+root) {
+			http.Error(w, `{"code":403,"message":"Access denied"}`, http.StatusForbidden)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	portalID, _ := e.addPortal(b24sim.GenerateOrg(11, 60, 8))
+	e.setSettings(portalID, func(s *Settings) { s.HeadsAsManagers, s.ParentHeadsAsSupervisors = true, true })
+	for i := range 2 {
+		e.lsim.ResetCounts()
+		rep, err := e.syncer.Run(context.Background(), portalID, TriggerManual)
+		// Partial: the generated org has people Learn cannot take.
+		if err != nil || rep.Status != RunSucceeded && rep.Status != RunPartial {
+			status := ""
+			if rep != nil {
+				status = rep.Status
+			}
+			t.Fatalf("run %d with the root's read back refused: %q %v", i+1, status, err)
+		}
+		if n, want := rootLinkCalls(e.lsim.Sent(simAccount), root), 1-i; n != want {
+			t.Errorf("run %d sent the root's links %d times, want %d", i+1, n, want)
+		}
+		for _, it := range e.runItems(portalID, rep.RunID) {
+			if it.Kind == KindDepartment && it.Status != ItemApplied {
+				t.Errorf("run %d: %+v", i+1, it)
+			}
+		}
+	}
 }
