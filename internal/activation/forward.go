@@ -36,7 +36,9 @@ type Forwarder struct {
 	// ConsoleURL is the console's base (PUBLIC_URL + "/manager"), for the
 	// link in the e-mail; "" leaves the link out.
 	ConsoleURL string
-	Now        func() time.Time
+	// LeadLang is the CRM lead's language (LEAD_LANG); zero is English.
+	LeadLang i18n.Lang
+	Now      func() time.Time
 }
 
 // ErrChanged says the request was resubmitted while it was being forwarded:
@@ -64,7 +66,7 @@ func (f *Forwarder) Forward(ctx context.Context, portalID, id int64, final bool)
 		errs = append(errs, err)
 	}
 	if err := f.channel(ctx, r, "crm", r.CRMDelivery.State, final, f.CRM != nil, func() (string, error) {
-		return f.CRM.AddLead(ctx, CRMLead(r))
+		return f.CRM.AddLead(ctx, CRMLead(f.LeadLang, r))
 	}); err != nil {
 		errs = append(errs, err)
 	}
@@ -255,16 +257,16 @@ func (t *table) write(b *strings.Builder, indent string) {
 	}
 }
 
-// CRMLead is the lead crm.lead.add gets for r.
-func CRMLead(r *Request) Lead {
+// CRMLead is the lead crm.lead.add gets for r, written in l.
+func CRMLead(l i18n.Lang, r *Request) Lead {
 	return Lead{
-		Title:    "iSpring Learn sync activation: " + r.PortalDomain,
+		Title:    i18n.T(l, "lead.title", r.PortalDomain),
 		Name:     r.Name,
 		Phone:    []Field{{Value: r.Phone, ValueType: "WORK"}},
 		Email:    []Field{{Value: r.Email, ValueType: "WORK"}},
-		Comments: "Portal: " + r.PortalDomain + "\n" + SummaryText(i18n.EN, r.Summary),
+		Comments: i18n.T(l, "mail.portal") + ": " + r.PortalDomain + "\n" + SummaryText(l, r.Summary),
 		SourceID: "WEB",
-		Source:   "b24learn activation request",
+		Source:   i18n.T(l, "lead.source"),
 	}
 }
 

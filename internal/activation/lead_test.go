@@ -15,6 +15,7 @@ import (
 
 	"b24learn/internal/activation/smtptest"
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/schedule"
@@ -381,6 +382,22 @@ func TestForward(t *testing.T) {
 		r, _ := GetRequest(ctx, pool, pid, id)
 		if r.CRMDelivery.State != DeliveryDelivered || r.CRMLeadID == "" || r.EmailDelivery.State != DeliverySkipped {
 			t.Fatalf("states: crm %+v lead %q email %+v", r.CRMDelivery, r.CRMLeadID, r.EmailDelivery)
+		}
+
+		// LEAD_LANG=ru: iSpring's sales team reads the whole lead in Russian.
+		pid, id = submit(t, "crm-ru.bitrix24.ru")
+		f.LeadLang = i18n.RU
+		if err := f.Forward(ctx, pid, id, false); err != nil {
+			t.Fatalf("Forward: %v", err)
+		}
+		if leads = portal.Leads(); len(leads) != 2 {
+			t.Fatalf("leads = %d, want 2", len(leads))
+		}
+		fl = leads[1].Fields
+		comments, _ = fl["COMMENTS"].(string)
+		if fl["TITLE"] != "Активация синхронизации с iSpring Learn: crm-ru.bitrix24.ru" || fl["SOURCE_DESCRIPTION"] != "Заявка на активацию из b24learn" ||
+			!strings.Contains(comments, "Портал: crm-ru.bitrix24.ru") || !strings.Contains(comments, "выбрано 2") || strings.Contains(comments, "selected") {
+			t.Fatalf("the Russian lead: %q, %q\n%s", fl["TITLE"], fl["SOURCE_DESCRIPTION"], comments)
 		}
 	})
 

@@ -17,6 +17,7 @@ import (
 	"unicode"
 
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/i18n"
 	"b24learn/internal/secret"
 )
 
@@ -52,8 +53,11 @@ type Config struct {
 	SMTPURL          *url.URL // nil: no e-mail forwarding
 	ManagerEmails    []string
 	LeadWebhookURL   *url.URL // nil: no CRM lead
-	LogFormat        string   // "json" or "text"
-	LogLevel         slog.Level
+	// LeadLang is the language of the CRM lead's title and text, read by
+	// iSpring's sales team in their Bitrix24.
+	LeadLang  i18n.Lang
+	LogFormat string // "json" or "text"
+	LogLevel  slog.Level
 	// B24AllowPrivateHosts lifts the same rule for portal REST endpoints and
 	// their redirects: the demo and tests (b24sim on loopback), on-premise
 	// portals in a private network.
@@ -195,6 +199,14 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 		} else {
 			c.LeadWebhookURL = u
 		}
+	}
+	switch raw := strings.ToLower(strings.TrimSpace(getenv("LEAD_LANG"))); raw {
+	case "", "en":
+		c.LeadLang = i18n.EN
+	case "ru":
+		c.LeadLang = i18n.RU
+	default:
+		fail("LEAD_LANG", "ru or en")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		fail("LOG_FORMAT", "text or json")

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"b24learn/internal/i18n"
 )
 
 const testKey = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=" // 32 bytes
@@ -48,6 +50,7 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		"B24_RATE_LIMIT":            {"B24_RATE_LIMIT": "-1"},
 		"TRUSTED_PROXIES":           {"TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"},
 		"LEARN_MAX_PARALLEL":        {"LEARN_MAX_PARALLEL": "0"},
+		"LEAD_LANG":                 {"LEAD_LANG": "de"},
 	}
 	for name, patch := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -190,6 +193,17 @@ func TestLearnMaxParallel(t *testing.T) {
 		var ce *Error
 		if _, err := Load(env(m), true); !errors.As(err, &ce) || ce.Var != "LEARN_MAX_PARALLEL" {
 			t.Fatalf("LEARN_MAX_PARALLEL=%s: err = %v", raw, err)
+		}
+	}
+}
+
+func TestLeadLang(t *testing.T) {
+	for raw, want := range map[string]i18n.Lang{"": i18n.EN, "en": i18n.EN, "ru": i18n.RU, " RU ": i18n.RU} {
+		m := valid()
+		m["LEAD_LANG"] = raw
+		c, err := Load(env(m), true)
+		if err != nil || c.LeadLang != want {
+			t.Fatalf("LEAD_LANG=%q: %v, %q", raw, err, c.LeadLang)
 		}
 	}
 }

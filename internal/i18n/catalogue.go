@@ -542,6 +542,8 @@ var catalogue = map[string][2]string{
 	// The activation request e-mail to the managers (activation.Forwarder)
 	// and its settings summary, also shown in the console.
 	"mail.subject":      {"Activation request: %s", "Заявка на активацию: %s"},
+	"lead.title":        {"iSpring Learn sync activation: %s", "Активация синхронизации с iSpring Learn: %s"},
+	"lead.source":       {"b24learn activation request", "Заявка на активацию из b24learn"},
 	"mail.intro":        {"A Bitrix24 portal asks for activation of the iSpring Learn sync.", "Портал Битрикс24 просит активировать синхронизацию с iSpring Learn."},
 	"mail.portal":       {"Portal", "Портал"},
 	"mail.name":         {"Name", "Имя"},

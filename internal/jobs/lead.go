@@ -78,7 +78,7 @@ func addAlertWorker(w *river.Workers, d Deps) error {
 // NewLeadForwardWorker builds the channels from SMTP_URL, MANAGER_EMAILS and
 // LEAD_WEBHOOK_URL; a channel without its settings is skipped.
 func NewLeadForwardWorker(d Deps) (*LeadForwardWorker, error) {
-	f := &activation.Forwarder{Log: d.Log, Pool: d.Pool, To: d.Config.ManagerEmails}
+	f := &activation.Forwarder{Log: d.Log, Pool: d.Pool, To: d.Config.ManagerEmails, LeadLang: d.Config.LeadLang}
 	from := "b24learn@localhost"
 	if d.Config.PublicURL != nil {
 		from = "b24learn@" + d.Config.PublicURL.Hostname()
