@@ -140,8 +140,11 @@ func (s Step) shortened(n int) Step {
 func shorter(s Step, err error, send func(Step) error) (Step, error) {
 	for _, n := range shorterRunes {
 		var invalid *learn.ValidationError
-		if !errors.As(err, &invalid) || !s.longerThan(n) {
+		if !errors.As(err, &invalid) {
 			break
+		}
+		if !s.longerThan(n) {
+			continue // a value of 80 characters goes cut to 50
 		}
 		s = s.shortened(n)
 		err = send(s)

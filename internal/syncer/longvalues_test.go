@@ -216,3 +216,49 @@ func TestFitText(t *testing.T) {
 		}
 	}
 }
+
+// TestLongValuesUnderHundred: a value of 51 to 100 characters that Learn
+// refuses (its limit is lower) goes once more cut to 50, as a longer one
+// does, and the runs after write nothing; it was sent whole and refused
+// every run.
+func TestLongValuesUnderHundred(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{LongValues: learnsim.LongValuesRefused, ValueLimit: 60}}})
+	org := b24sim.GenerateOrg(22, 12, 3)
+	portalID, p := e.addPortal(org)
+	mid := longText(80)
+	dept := org.Departments[len(org.Departments)-1].ID
+	if err := p.RenameDepartment(dept, mid); err != nil {
+		t.Fatal(err)
+	}
+	var user b24sim.User
+	for _, u := range p.Users() {
+		if u.Active && !u.Extranet && u.Email != "" && u.ID != 1 {
+			user = u
+			break
+		}
+	}
+	if err := p.UpdateUser(user.ID, func(u *b24sim.User) { u.LastName = mid }); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.run(portalID, TriggerManual)
+	for _, it := range e.runItems(portalID, rep.RunID) {
+		if it.B24ID == dept && it.Kind == KindDepartment || it.B24ID == user.ID && it.Kind == KindUser {
+			if it.Status != ItemApplied {
+				t.Errorf("first run: %+v", it)
+			}
+		}
+	}
+	st := e.state()
+	if got := st.DepartmentsByCode(DepartmentCode(p.MemberID(), dept)); len(got) != 1 || !strings.HasPrefix(mid, got[0].Name) {
+		t.Errorf("the department in Learn: %+v", got)
+	}
+	if lu, found := st.UserByLogin(strings.ToLower(user.Email)); !found || lu.Fields["last_name"] == "" || !strings.HasPrefix(mid, lu.Fields["last_name"]) {
+		t.Errorf("the user in Learn: %v %q", found, lu.Fields["last_name"])
+	}
+	e.lsim.ResetCounts()
+	e.run(portalID, TriggerManual)
+	if w := e.lsim.Counts(simAccount).Writes; w != 0 {
+		t.Errorf("unchanged run wrote %d times: %v", w, e.lsim.Counts(simAccount).ByRoute)
+	}
+}
