@@ -262,3 +262,48 @@ func TestLongValuesUnderHundred(t *testing.T) {
 		t.Errorf("unchanged run wrote %d times: %v", w, e.lsim.Counts(simAccount).ByRoute)
 	}
 }
+
+// TestLongValueWithEmptiedField: an update that empties one field and
+// lengthens another, to a Learn that refuses both an empty value and a long
+// one, writes the long one cut and reports the other not cleared; the
+// shorter writes carried the empty value again, so Learn refused them too
+// and the update was remembered as refused for good.
+func TestLongValueWithEmptiedField(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{
+		LongValues: learnsim.LongValuesRefused, ValueLimit: 60, RefuseEmptyUpdate: true}}})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(23, 12, 3))
+	e.run(portalID, TriggerManual)
+	var user b24sim.User
+	for _, u := range p.Users() {
+		if lu, ok := e.state().UserByLogin(strings.ToLower(u.Email)); ok && u.ID != 1 && u.Email != "" && lu.Fields["job_title"] != "" {
+			user = u
+			break
+		}
+	}
+	if user.ID == 0 {
+		t.Fatal("no synced user with a job title")
+	}
+	long := longText(150)
+	if err := p.UpdateUser(user.ID, func(u *b24sim.User) { u.LastName, u.WorkPosition = long, "" }); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.run(portalID, TriggerManual)
+	for _, it := range e.runItems(portalID, rep.RunID) {
+		if it.Kind == KindUser && it.B24ID == user.ID && it.Status != ItemApplied {
+			t.Errorf("the update: %+v", it)
+		}
+	}
+	lu, _ := e.state().UserByLogin(strings.ToLower(user.Email))
+	if got := lu.Fields["last_name"]; got == "" || !strings.HasPrefix(long, got) {
+		t.Errorf("last name in Learn %q", got)
+	}
+	if lu.Fields["job_title"] != user.WorkPosition {
+		t.Errorf("job title in Learn %q, want %q kept", lu.Fields["job_title"], user.WorkPosition)
+	}
+	e.lsim.ResetCounts()
+	e.run(portalID, TriggerManual)
+	if w := e.lsim.Counts(simAccount).Writes; w != 0 {
+		t.Errorf("unchanged run wrote %d times: %v", w, e.lsim.Counts(simAccount).ByRoute)
+	}
+}
