@@ -207,6 +207,10 @@ func TestFitText(t *testing.T) {
 		{"Отдел продаж Москва", 13, "Отдел продаж"},      // ends on a space: no trailing space
 		{"Отдел продаж Москва", 12, "Отдел продаж"},      // the next rune is a space: a whole word
 		{"Отдел", 0, ""},
+		{"Отдел Зуи\u0306", 9, "Отдел Зу"},                // a decomposed й stays whole: not и
+		{"Cafe\u0301 Paris", 4, "Caf"},                    // so does an é
+		{"Team \U0001F468\u200D\U0001F4BB", 7, "Team"},    // and an emoji joined by a ZWJ
+		{"Z\u0301\u0301\u0301\u0301", 3, "Z\u0301\u0301"}, // one too long is cut inside, not to nothing
 	} {
 		if got := fitText(c.in, c.n); got != c.want {
 			t.Errorf("fitText(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
