@@ -51,21 +51,30 @@ func (a *applier) updateUser(ctx context.Context, s Step) error {
 		defer a.probe.Unlock()
 		empty, kept, _ = a.empties(s) // another update may have asked meanwhile
 	}
-	err := a.sendUpdate(ctx, s, dept, kept)
-	var verr *learn.ValidationError
-	switch {
-	case err == nil:
-		a.setEmptyOK(empty, true)
-	case len(empty) > 0 && errors.As(err, &verr) && !fatal(ctx, err):
-		// Whether Learn takes an empty value as "clear" is not documented; a
-		// 400 for an update carrying one is taken as "no", confirmed by the
-		// same update without the empty values going through.
-		if err = a.sendUpdate(ctx, s, dept, append(kept, empty...)); err == nil {
-			a.setEmptyOK(empty, false)
-			kept = append(kept, empty...)
+	// send sends s with the empty values, and, while Learn's answer to
+	// them is not known, refused, once more without them.
+	send := func(s Step) error {
+		err := a.sendUpdate(ctx, s, dept, kept)
+		var verr *learn.ValidationError
+		switch {
+		case err == nil:
+			a.setEmptyOK(empty, true)
+			empty = nil
+		case len(empty) > 0 && errors.As(err, &verr) && !fatal(ctx, err):
+			// Whether Learn takes an empty value as "clear" is not documented; a
+			// 400 for an update carrying one is taken as "no", confirmed by the
+			// same update without the empty values going through. Both refused,
+			// the answer is still not known: the update's values may be too long
+			// (longvalues.go), and its shorter writes ask again.
+			if err = a.sendUpdate(ctx, s, dept, append(kept, empty...)); err == nil {
+				a.setEmptyOK(empty, false)
+				kept, empty = append(kept, empty...), nil
+			}
 		}
+		return err
 	}
-	s, err = shorter(s, err, func(s Step) error { return a.sendUpdate(ctx, s, dept, kept) })
+	err := send(s)
+	s, err = shorter(s, err, send)
 	if err != nil {
 		return a.failed(ctx, s, err)
 	}

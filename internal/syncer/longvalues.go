@@ -31,6 +31,9 @@ var shorterRunes = [...]int{100, 50}
 // reasonCut starts the report's reason of a write sent with shorter values.
 const reasonCut = "Learn refused the longer value; sent cut to "
 
+// zwj joins the emoji either side into one.
+const zwj = '\u200d'
+
 // fitText is s cut to at most n runes: at the last space when one is in
 // the last fifth of the cut, so a cut name ends on a whole word. A value
 // within n is returned as it is.
@@ -45,6 +48,22 @@ func fitText(s string, n int) string {
 			break
 		}
 		i++
+	}
+	// A character of several runes (a letter and its accent, decomposed as
+	// macOS writes them, or emoji joined by a zero-width joiner) goes whole
+	// or not at all: not an и for a й. One that fills the whole cut (a
+	// letter under hundreds of marks) is cut inside, not to nothing.
+	for whole := cut; ; {
+		if cut == 0 {
+			cut = whole
+			break
+		}
+		r, _ := utf8.DecodeRuneInString(s[cut:])
+		prev, size := utf8.DecodeLastRuneInString(s[:cut])
+		if !unicode.In(r, unicode.Mn, unicode.Me, unicode.Mc) && r != zwj && prev != zwj {
+			break
+		}
+		cut -= size
 	}
 	head := s[:cut]
 	if r, _ := utf8.DecodeRuneInString(s[cut:]); !unicode.IsSpace(r) {
@@ -140,8 +159,11 @@ func (s Step) shortened(n int) Step {
 func shorter(s Step, err error, send func(Step) error) (Step, error) {
 	for _, n := range shorterRunes {
 		var invalid *learn.ValidationError
-		if !errors.As(err, &invalid) || !s.longerThan(n) {
+		if !errors.As(err, &invalid) {
 			break
+		}
+		if !s.longerThan(n) {
+			continue // a value of 80 characters goes cut to 50
 		}
 		s = s.shortened(n)
 		err = send(s)

@@ -207,6 +207,10 @@ func TestFitText(t *testing.T) {
 		{"Отдел продаж Москва", 13, "Отдел продаж"},      // ends on a space: no trailing space
 		{"Отдел продаж Москва", 12, "Отдел продаж"},      // the next rune is a space: a whole word
 		{"Отдел", 0, ""},
+		{"Отдел Зуи\u0306", 9, "Отдел Зу"},                // a decomposed й stays whole: not и
+		{"Cafe\u0301 Paris", 4, "Caf"},                    // so does an é
+		{"Team \U0001F468\u200D\U0001F4BB", 7, "Team"},    // and an emoji joined by a ZWJ
+		{"Z\u0301\u0301\u0301\u0301", 3, "Z\u0301\u0301"}, // one too long is cut inside, not to nothing
 	} {
 		if got := fitText(c.in, c.n); got != c.want {
 			t.Errorf("fitText(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
@@ -214,5 +218,96 @@ func TestFitText(t *testing.T) {
 		if got := fitText(fitText(c.in, c.n), c.n); got != fitText(c.in, c.n) {
 			t.Errorf("fitText(%q, %d) cuts again: %q", c.in, c.n, got)
 		}
+	}
+}
+
+// TestLongValuesUnderHundred: a value of 51 to 100 characters that Learn
+// refuses (its limit is lower) goes once more cut to 50, as a longer one
+// does, and the runs after write nothing; it was sent whole and refused
+// every run.
+func TestLongValuesUnderHundred(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{LongValues: learnsim.LongValuesRefused, ValueLimit: 60}}})
+	org := b24sim.GenerateOrg(22, 12, 3)
+	portalID, p := e.addPortal(org)
+	mid := longText(80)
+	dept := org.Departments[len(org.Departments)-1].ID
+	if err := p.RenameDepartment(dept, mid); err != nil {
+		t.Fatal(err)
+	}
+	var user b24sim.User
+	for _, u := range p.Users() {
+		if u.Active && !u.Extranet && u.Email != "" && u.ID != 1 {
+			user = u
+			break
+		}
+	}
+	if err := p.UpdateUser(user.ID, func(u *b24sim.User) { u.LastName = mid }); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.run(portalID, TriggerManual)
+	for _, it := range e.runItems(portalID, rep.RunID) {
+		if it.B24ID == dept && it.Kind == KindDepartment || it.B24ID == user.ID && it.Kind == KindUser {
+			if it.Status != ItemApplied {
+				t.Errorf("first run: %+v", it)
+			}
+		}
+	}
+	st := e.state()
+	if got := st.DepartmentsByCode(DepartmentCode(p.MemberID(), dept)); len(got) != 1 || !strings.HasPrefix(mid, got[0].Name) {
+		t.Errorf("the department in Learn: %+v", got)
+	}
+	if lu, found := st.UserByLogin(strings.ToLower(user.Email)); !found || lu.Fields["last_name"] == "" || !strings.HasPrefix(mid, lu.Fields["last_name"]) {
+		t.Errorf("the user in Learn: %v %q", found, lu.Fields["last_name"])
+	}
+	e.lsim.ResetCounts()
+	e.run(portalID, TriggerManual)
+	if w := e.lsim.Counts(simAccount).Writes; w != 0 {
+		t.Errorf("unchanged run wrote %d times: %v", w, e.lsim.Counts(simAccount).ByRoute)
+	}
+}
+
+// TestLongValueWithEmptiedField: an update that empties one field and
+// lengthens another, to a Learn that refuses both an empty value and a long
+// one, writes the long one cut and reports the other not cleared; the
+// shorter writes carried the empty value again, so Learn refused them too
+// and the update was remembered as refused for good.
+func TestLongValueWithEmptiedField(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{
+		LongValues: learnsim.LongValuesRefused, ValueLimit: 60, RefuseEmptyUpdate: true}}})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(23, 12, 3))
+	e.run(portalID, TriggerManual)
+	var user b24sim.User
+	for _, u := range p.Users() {
+		if lu, ok := e.state().UserByLogin(strings.ToLower(u.Email)); ok && u.ID != 1 && u.Email != "" && lu.Fields["job_title"] != "" {
+			user = u
+			break
+		}
+	}
+	if user.ID == 0 {
+		t.Fatal("no synced user with a job title")
+	}
+	long := longText(150)
+	if err := p.UpdateUser(user.ID, func(u *b24sim.User) { u.LastName, u.WorkPosition = long, "" }); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.run(portalID, TriggerManual)
+	for _, it := range e.runItems(portalID, rep.RunID) {
+		if it.Kind == KindUser && it.B24ID == user.ID && it.Status != ItemApplied {
+			t.Errorf("the update: %+v", it)
+		}
+	}
+	lu, _ := e.state().UserByLogin(strings.ToLower(user.Email))
+	if got := lu.Fields["last_name"]; got == "" || !strings.HasPrefix(long, got) {
+		t.Errorf("last name in Learn %q", got)
+	}
+	if lu.Fields["job_title"] != user.WorkPosition {
+		t.Errorf("job title in Learn %q, want %q kept", lu.Fields["job_title"], user.WorkPosition)
+	}
+	e.lsim.ResetCounts()
+	e.run(portalID, TriggerManual)
+	if w := e.lsim.Counts(simAccount).Writes; w != 0 {
+		t.Errorf("unchanged run wrote %d times: %v", w, e.lsim.Counts(simAccount).ByRoute)
 	}
 }

@@ -119,8 +119,11 @@ func (b *builder) supervisors() {
 			if !differs(ld.Subordination, want.Sub) && !differs(ld.CoSubordination, want.CoSub) {
 				continue
 			}
-			if _, ok := b.refused(KindDepartment, id, PartLinks, linksKey(want)); ok {
-				continue // Learn did not keep these (on its root); reported then
+			// Only the Learn root's are remembered; the refusal stays with
+			// it, not with the Bitrix24 root once that has a department of
+			// its own (another portal joined the account).
+			if _, ok := b.refused(KindDepartment, id, PartLinks, linksKey(want)); ok && b.learnRoot(id) {
+				continue // Learn did not keep these on its root; reported then
 			}
 		}
 		s := Step{

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 )
 
@@ -205,5 +206,59 @@ func TestSyncRootLinksReadBackRefused(t *testing.T) {
 				t.Errorf("run %d: %+v", i+1, it)
 			}
 		}
+	}
+}
+
+// TestRootLinksRefusalStaysWithTheLearnRoot: the managers Learn refused on
+// its root are not sent again, but once a second portal shares the account
+// the first portal's root is a department of its own, which takes them:
+// they are sent there. The refusal, kept by Bitrix24 id, held them back.
+func TestRootLinksRefusalStaysWithTheLearnRoot(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{RootSubordination: learnsim.RootSub400}}})
+	idA, pA := e.addPortal(b24sim.GenerateOrg(11, 60, 8))
+	e.setSettings(idA, func(s *Settings) { s.HeadsAsManagers, s.ParentHeadsAsSupervisors = true, true })
+	e.run(idA, TriggerManual)
+	st := e.state()
+	ids := checkPortal(t, st, pA, st.RootID)
+	rootHead := checkDeptLinks(t, st, pA, ids)
+	if root, _ := st.Department(st.RootID); rootHead == "" || root.CoSubordination.Type == SubManual {
+		t.Fatalf("root head %q, the Learn root's manager %+v: the test checks nothing", rootHead, root.CoSubordination)
+	}
+	orgB := b24sim.GenerateOrg(12, 20, 3)
+	for i := range orgB.Users {
+		if orgB.Users[i].Email != "" {
+			orgB.Users[i].Email = "b." + orgB.Users[i].Email
+		}
+	}
+	idB, _ := e.addPortal(orgB)
+	e.run(idB, TriggerManual)
+	e.run(idA, TriggerManual) // A's root moves under the account's root
+	e.run(idA, TriggerManual)
+	var own []learnsim.Department
+	for _, d := range e.state().Departments {
+		if d.Code == DepartmentCode(pA.MemberID(), 1) {
+			own = append(own, d)
+		}
+	}
+	if len(own) != 1 || own[0].ID == st.RootID {
+		t.Fatalf("portal A's root in Learn: %+v", own)
+	}
+	want := learnsim.Subordination{Type: SubManual, SupervisorID: rootHead}
+	if own[0].CoSubordination != want {
+		t.Fatalf("portal A's own root's manager %+v, want %+v", own[0].CoSubordination, want)
+	}
+	// A Learn admin clears it: the next run sets it again.
+	lc, err := learn.New(learn.Credentials{AccountURL: simAccount, Email: simEmail, Password: simPassword},
+		learn.Options{BaseURL: e.lsrv.URL, AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.SetDepartmentSubordination(context.Background(), own[0].ID, nil, &learn.Subordination{Type: SubInherit}); err != nil {
+		t.Fatal(err)
+	}
+	e.run(idA, TriggerManual)
+	if d, _ := e.state().Department(own[0].ID); d.CoSubordination != want {
+		t.Errorf("after an admin cleared it, portal A's own root's manager is %+v, want %+v", d.CoSubordination, want)
 	}
 }
