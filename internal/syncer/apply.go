@@ -314,7 +314,7 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 	rec := StepRecord{Item: it}
 	if status == ItemRefused && strings.Contains(s.Reason, reasonCut) {
 		it.Reason += "; " + s.Reason
-		rec = StepRecord{Item: it, Refusal: refusalOf(s, it.Reason)}
+		rec = StepRecord{Item: it, Refusal: refusalOf(s, it.Reason, a.account)}
 	}
 	return a.rec.record(rec)
 }

@@ -68,7 +68,7 @@ func (a *applier) rootLinks(ctx context.Context, s Step) error {
 		After: s.after(), Reason: s.Reason, Status: ItemApplied}
 	rec := StepRecord{Item: it}
 	if unread {
-		rec.Refusal = &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: key, Reason: reasonRootUnread}
+		rec.Refusal = &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: key, Reason: reasonRootUnread, Account: a.account}
 	}
 	if err := a.rec.record(rec); err != nil {
 		return err
@@ -106,5 +106,5 @@ func (a *applier) unkept(s Step, key, reason string) error {
 		slog.String("learn_id", s.LearnID), slog.String("reason", reason))
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: reason, Status: ItemRefused}
-	return a.rec.record(StepRecord{Item: it, Refusal: &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: key, Reason: reason}})
+	return a.rec.record(StepRecord{Item: it, Refusal: &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: key, Reason: reason, Account: a.account}})
 }

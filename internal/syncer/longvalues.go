@@ -176,9 +176,9 @@ func shorter(s Step, err error, send func(Step) error) (Step, error) {
 // Such a refusal may be about something else than length; the app cannot
 // tell (a terse answer names nothing), and either way Learn would refuse
 // the same values again.
-func refusalOf(s Step, reason string) *Refusal {
+func refusalOf(s Step, reason, account string) *Refusal {
 	if !strings.Contains(s.Reason, reasonCut+strconv.Itoa(shorterRunes[len(shorterRunes)-1])+" ") {
 		return nil
 	}
-	return &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartValues, Fingerprint: s.fingerprint(), Reason: reason}
+	return &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartValues, Fingerprint: s.fingerprint(), Reason: reason, Account: account}
 }

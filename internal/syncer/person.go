@@ -267,9 +267,6 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	if err != nil {
 		return err
 	}
-	if in.Actual.Refusals, err = s.store.refusals(ctx, portalID); err != nil {
-		return err
-	}
 	// The person and their heads: their mappings, and the Learn users those
 	// point at or whose login or e-mail is theirs.
 	people := map[int64]bool{}
@@ -321,6 +318,9 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		RetryLicence: map[int64]bool{id: true},
 	}
 	account := AccountKey(set.LearnURL)
+	if in.Actual.Refusals, err = s.store.refusals(ctx, portalID, account); err != nil {
+		return err
+	}
 	own, foreign, err := s.store.Owners(ctx, account, portalID)
 	if err != nil {
 		return err

@@ -116,9 +116,6 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 		return in, err
 	}
 	in.Actual.Mappings = m
-	if in.Actual.Refusals, err = s.store.refusals(ctx, portalID); err != nil {
-		return in, err
-	}
 	return in, nil
 }
 

@@ -2,13 +2,19 @@
 
 package syncer
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // A write Learn refused for good is remembered (sync_refusals) with the
 // fingerprint of what it stood for, and later runs do not send it again
 // until that changes in Bitrix24: an object's values still refused when cut
 // short (longvalues.go), and the Learn root's managers when Learn refuses
-// them or answers and does not keep them (apply_root.go).
+// them or answers and does not keep them (apply_root.go). A refusal holds
+// for the Learn account that gave it and for refusalTTL: another account, or
+// the same one a week later (a limit raised, a field made optional), is
+// asked again, at a few writes per object a week.
 
 // Part is the part of an object's write that Learn refused.
 type Part string
@@ -18,6 +24,9 @@ const (
 	PartLinks  Part = "links"  // a department's managers (linksKey)
 )
 
+// refusalTTL is how long a refusal is remembered.
+const refusalTTL = 7 * 24 * time.Hour
+
 // Refusal is one remembered refusal: the fingerprint of the Bitrix24 values
 // the write stood for, and the report's reason.
 type Refusal struct {
@@ -26,6 +35,9 @@ type Refusal struct {
 	Part        Part
 	Fingerprint string
 	Reason      string
+	// Account is the AccountKey of the Learn account that refused; only
+	// its runs read the refusal.
+	Account string
 }
 
 type refusalKey struct {

@@ -281,15 +281,18 @@ func (s *Store) Contested(ctx context.Context, account string, portalID int64) (
 	return out, nil
 }
 
-const upsertRefusal = `INSERT INTO sync_refusals (portal_id, kind, b24_id, part, fingerprint, reason)
-	VALUES ($1, $2, $3, $4, $5, $6)
+const upsertRefusal = `INSERT INTO sync_refusals (portal_id, kind, b24_id, part, fingerprint, reason, learn_account)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)
 	ON CONFLICT (portal_id, kind, b24_id, part)
-	DO UPDATE SET fingerprint = EXCLUDED.fingerprint, reason = EXCLUDED.reason, refused_at = now()`
+	DO UPDATE SET fingerprint = EXCLUDED.fingerprint, reason = EXCLUDED.reason,
+		learn_account = EXCLUDED.learn_account, refused_at = now()`
 
-// refusals reads the portal's remembered refusals (sync_refusals).
-func (s *Store) refusals(ctx context.Context, portalID int64) ([]Refusal, error) {
+// refusals reads the portal's refusals that still hold (refusals.go): given
+// by Learn account (its AccountKey), within refusalTTL.
+func (s *Store) refusals(ctx context.Context, portalID int64, account string) ([]Refusal, error) {
 	rows, err := s.pool.Query(ctx, `SELECT kind, b24_id, part, fingerprint, reason FROM sync_refusals
-		WHERE portal_id = $1 ORDER BY kind, b24_id, part`, portalID)
+		WHERE portal_id = $1 AND learn_account = $2 AND refused_at > now() - $3::interval
+		ORDER BY kind, b24_id, part`, portalID, account, refusalTTL)
 	if err != nil {
 		return nil, fmt.Errorf("query refusals: %w", err)
 	}
@@ -297,7 +300,7 @@ func (s *Store) refusals(ctx context.Context, portalID int64) ([]Refusal, error)
 		var f Refusal
 		var kind, part string
 		err := r.Scan(&kind, &f.B24ID, &part, &f.Fingerprint, &f.Reason)
-		f.Kind, f.Part = Kind(kind), Part(part)
+		f.Kind, f.Part, f.Account = Kind(kind), Part(part), account
 		return f, err
 	})
 	if err != nil {

@@ -115,7 +115,7 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 			}
 		}
 		if f := r.Refusal; f != nil {
-			batch.Queue(upsertRefusal, portalID, string(f.Kind), f.B24ID, string(f.Part), f.Fingerprint, f.Reason)
+			batch.Queue(upsertRefusal, portalID, string(f.Kind), f.B24ID, string(f.Part), f.Fingerprint, f.Reason, f.Account)
 		}
 		batch.Queue(insertItem, itemArgs(portalID, runID, r.Item)...)
 	}

@@ -126,3 +126,37 @@ func TestPersonMapping(t *testing.T) {
 		t.Fatalf("mapping of an unmapped user: %+v %v", m, err)
 	}
 }
+
+// TestRefusalsHoldForTheirAccountAndAWeek: a remembered refusal is read back
+// by runs into the Learn account that gave it, not by runs into another one
+// (the admin switched accounts) nor after refusalTTL (Learn may have
+// changed), so neither keeps a write from being asked again.
+func TestRefusalsHoldForTheirAccountAndAWeek(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := NewStore(pool)
+	p := mustPortal(t, pool, "r1")
+	run, err := s.StartRun(ctx, p, TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := AccountKey("https://a.ispringlearn.com"), AccountKey("https://b.ispringlearn.com")
+	f := &Refusal{Kind: KindUser, B24ID: 7, Part: PartValues, Fingerprint: "fp", Reason: "too long", Account: a}
+	it := RunItem{Kind: KindUser, B24ID: 7, Action: ActionUpdate, Status: ItemRefused, Reason: "too long"}
+	if err := s.RecordSteps(ctx, p, run, []StepRecord{{Item: it, Refusal: f}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.refusals(ctx, p, a); err != nil || len(got) != 1 || got[0] != *f {
+		t.Fatalf("account A: %+v, %v; want the refusal", got, err)
+	}
+	if got, err := s.refusals(ctx, p, b); err != nil || len(got) != 0 {
+		t.Fatalf("account B: %+v, %v; want none", got, err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE sync_refusals SET refused_at = now() - $1::interval - interval '1 minute'`, refusalTTL); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.refusals(ctx, p, a); err != nil || len(got) != 0 {
+		t.Fatalf("a week later: %+v, %v; want none", got, err)
+	}
+}

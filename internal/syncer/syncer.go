@@ -173,6 +173,9 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	if in.Actual.Foreign, err = s.store.Foreign(ctx, account, portalID); err != nil {
 		return err
 	}
+	if in.Actual.Refusals, err = s.store.refusals(ctx, portalID, account); err != nil {
+		return err
+	}
 	learnActive := 0
 	for _, u := range in.Actual.Users {
 		if u.Status == StatusActive {
