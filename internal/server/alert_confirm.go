@@ -83,6 +83,12 @@ func (s *Server) handleSendAlertConfirmation(w http.ResponseWriter, r *http.Requ
 			note = i18n.T(v.Lang, "msg.alert_confirmed")
 			return err
 		}
+		// An address saved before today's rules (an address literal, say)
+		// gets no link: it must be saved again, as a save checks it.
+		if !validAlertEmail(address) {
+			refusal = apperr.New(apperr.EINVALID, i18n.T(v.Lang, "msg.alert_email_invalid"))
+			return nil
+		}
 		err = alert.RequestConfirmation(ctx, tx, s.river, v.PortalID, address, string(v.Lang))
 		if errors.Is(err, alert.ErrCapped) {
 			refusal = apperr.New(apperr.ETOOMANY, i18n.T(v.Lang, "msg.alert_confirm_capped"))

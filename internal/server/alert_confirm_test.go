@@ -410,6 +410,28 @@ func TestAlertAddressSavedBeforeOptIn(t *testing.T) {
 	}
 }
 
+// An address literal saved before the save refused them gets no link from
+// the button either: the link would make our relay connect wherever it says.
+func TestAlertConfirmationButtonRefusesAnOldAddressLiteral(t *testing.T) {
+	t.Parallel()
+	e := newConfirmEnv(t)
+	p := e.addPortal("oldliteral", "en")
+	if _, err := settings.Save(context.Background(), e.pool, e.kr, p.ID, 1, func(s *settings.Settings) {
+		s.AlertEmail, s.AlertLang = "victim@[10.0.0.1]", "en"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, tok := e.session(p, 1, true, "en")
+	r := e.do(http.MethodPost, "/app/alert-confirmation", tok, url.Values{})
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Enter an e-mail address") {
+		t.Fatalf("send the link to an address literal: %d %s, want 422 asking for an address", r.status, r.body)
+	}
+	e.settle()
+	if got := e.mails(); len(got) != 0 {
+		t.Fatalf("an address literal was sent %+v", got)
+	}
+}
+
 // The recipient's cap holds when the attacker's portals save at once.
 func TestAlertConfirmationsPerRecipientCapHoldsConcurrently(t *testing.T) {
 	t.Parallel()
