@@ -130,7 +130,8 @@ func TestPersonMapping(t *testing.T) {
 // TestRefusalsHoldForTheirAccountAndAWeek: a remembered refusal is read back
 // by runs into the Learn account that gave it, not by runs into another one
 // (the admin switched accounts) nor after refusalTTL (Learn may have
-// changed), so neither keeps a write from being asked again.
+// changed), so neither keeps a write from being asked again; the week-old
+// one is deleted.
 func TestRefusalsHoldForTheirAccountAndAWeek(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -158,5 +159,9 @@ func TestRefusalsHoldForTheirAccountAndAWeek(t *testing.T) {
 	}
 	if got, err := s.refusals(ctx, p, a); err != nil || len(got) != 0 {
 		t.Fatalf("a week later: %+v, %v; want none", got, err)
+	}
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM sync_refusals WHERE portal_id = $1`, p).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d refusals older than a week are still stored (%v)", left, err)
 	}
 }
