@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"b24learn/internal/activation/mailsim"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/config"
 	"b24learn/internal/learn/learnsim"
@@ -85,6 +87,15 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 
+	// The mailbox: every e-mail the app sends (activation requests to the
+	// demo manager, alert addresses' confirmation links, alerts) lands here
+	// and is shown on a page, since the demo reaches no real mail server.
+	box, boxPage, err := startMailbox(srvs)
+	if err != nil {
+		return err
+	}
+	defer box.Close()
+
 	// Bitrix24: the customer's portal, and iSpring's own portal receiving
 	// activation requests as CRM leads through its inbound webhook.
 	// The customer's portal is a Russian one, so it belongs to the east
@@ -117,6 +128,10 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 			return crm.WebhookURL()
 		case "SECRET_KEYS":
 			return secretKeys
+		case "SMTP_URL":
+			return box.URL.String()
+		case "MANAGER_EMAILS":
+			return demoManagerEmail
 		}
 		return ""
 	}, true)
@@ -139,13 +154,34 @@ b24learn demo is running. Open:
      (enter in the settings: Learn URL %s, e-mail %s, password %s)
   3. Manager console (activate the portal after sending the activation request):
      %s/manager   sign in as %s / %s
+  4. Mailbox: every e-mail the app sent (activation requests, alert address links):
+     %s
 
 Scheduled syncs run every %s in the demo; "Sync now" runs one at once.
 Press Ctrl-C to stop.
 `, portal.PageURL(), learnSimView(learnURL), learnURL, demoLearnEmail, demoLearnPassword,
-				appURL, demoManagerEmail, demoManagerPassword, *slotEvery)
+				appURL, demoManagerEmail, demoManagerPassword, boxPage, *slotEvery)
 		},
 	})
+}
+
+// startMailbox starts the demo's mail server on a loopback port and its
+// page on another; it returns the server and the page's address.
+func startMailbox(srvs *servers) (*mailsim.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("start mailbox: %w", err)
+	}
+	box, err := mailsim.Serve(ln, mailsim.Options{From: "b24learn@b24learn.demo"})
+	if err != nil {
+		return nil, "", fmt.Errorf("start mailbox: %w", err)
+	}
+	page, err := srvs.start("mailbox", "127.0.0.1:0", &http.Server{Handler: box.Handler(), ReadHeaderTimeout: 10 * time.Second})
+	if err != nil {
+		box.Close()
+		return nil, "", fmt.Errorf("start mailbox page: %w", err)
+	}
+	return box, "http://" + page + "/", nil
 }
 
 // demoAppURL is the address the simulated portal and the printed links use

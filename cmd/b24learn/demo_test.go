@@ -15,15 +15,15 @@ import (
 	"b24learn/internal/pgtest"
 )
 
-// The README's first command: demo prints the three addresses, each answers,
+// The README's first command: demo prints the four addresses, each answers,
 // and the demo manager can be signed in with.
-func TestDemoPrintsThreeWorkingAddresses(t *testing.T) {
+func TestDemoPrintsFourWorkingAddresses(t *testing.T) {
 	t.Parallel()
 	dbURL := pgtest.NewDatabase(t)
 	out := startDemo(t, []string{"-addr", freeAddr(t), "-employees", "60", "-departments", "6"},
 		map[string]string{"DATABASE_URL": dbURL})
 	urls := regexp.MustCompile(`http://\S+`).FindAllString(out, -1)
-	var portalPage, learnView, console string
+	var portalPage, learnView, console, mailbox string
 	for _, u := range urls {
 		switch {
 		case strings.Contains(u, "/_sim/account"):
@@ -32,9 +32,11 @@ func TestDemoPrintsThreeWorkingAddresses(t *testing.T) {
 			console = u
 		case portalPage == "":
 			portalPage = u
+		case strings.HasSuffix(u, "/"):
+			mailbox = u
 		}
 	}
-	for name, u := range map[string]string{"portal page": portalPage, "Learn view": learnView, "manager console": console} {
+	for name, u := range map[string]string{"portal page": portalPage, "Learn view": learnView, "manager console": console, "mailbox": mailbox} {
 		if u == "" {
 			t.Fatalf("no %s address in:\n%s", name, out)
 		}
@@ -49,6 +51,9 @@ func TestDemoPrintsThreeWorkingAddresses(t *testing.T) {
 		}
 		if name == "portal page" && !strings.Contains(string(body), "/install") {
 			t.Errorf("the portal page offers no install:\n%.400s", body)
+		}
+		if name == "mailbox" && !strings.Contains(string(body), "No e-mail yet") {
+			t.Errorf("the mailbox page is not the mailbox:\n%.400s", body)
 		}
 	}
 	conn, err := pgx.Connect(context.Background(), dbURL)
