@@ -34,7 +34,9 @@ type SettingsView struct {
 }
 
 // FieldMapView is the field mapping: a row per Learn profile field, each
-// with a choice among Sources.
+// with a choice among Sources. The page holds Sources once and its script
+// puts them in every row's list: written out in each of 200 rows they were
+// more than half of the page.
 type FieldMapView struct {
 	Rows    []FieldMapRow
 	Sources []FieldMapSource
@@ -51,13 +53,14 @@ type FieldMapRow struct {
 	Unique   bool
 	// Fixed: filled by the app (login, e-mail), not chosen.
 	Fixed    bool
-	Selected string // the Bitrix24 field code, "" for none
+	Selected      string // the Bitrix24 field code, "" for none
+	SelectedLabel string
 }
 
 // FieldMapSource is one choice of Bitrix24 field.
 type FieldMapSource struct {
-	Code  string
-	Label string
+	Code  string `json:"code"`
+	Label string `json:"label"`
 }
 
 // SettingsForm holds the stored values; the password is never among them.

@@ -124,13 +124,22 @@ func (s *Server) fieldMapView(ctx context.Context, p store.Portal, st settings.S
 	for i, src := range sources {
 		v.Sources[i] = templates.FieldMapSource{Code: src.Code, Label: labels[src.Code]}
 	}
+	offered := make(map[string]bool, len(sources))
+	for _, src := range sources {
+		offered[src.Code] = true
+	}
 	for _, f := range targets {
 		label := f.Label
 		if label == "" {
 			label = f.Name
 		}
-		v.Rows = append(v.Rows, templates.FieldMapRow{Name: f.Name, Label: label, Required: f.Required, Unique: f.Unique,
-			Fixed: fieldmap.Fixed(f.Name), Selected: eff[f.Name]})
+		row := templates.FieldMapRow{Name: f.Name, Label: label, Required: f.Required, Unique: f.Unique, Fixed: fieldmap.Fixed(f.Name)}
+		// A choice no longer offered (a portal field deleted since) shows
+		// as none, as an option missing from the list always did.
+		if code := eff[f.Name]; offered[code] {
+			row.Selected, row.SelectedLabel = code, labels[code]
+		}
+		v.Rows = append(v.Rows, row)
 	}
 	if noUF {
 		v.Note = i18n.T(lang, "fieldmap_no_uf")

@@ -151,6 +151,23 @@ func TestFieldMappingInBrowser(t *testing.T) {
 
 	b.openApp(p)
 	b.waitFor("the field mapping", `document.getElementById('field_map.job_title') && document.getElementById('field_map.shoe_size')`)
+	// The page carries the choices once; every list holds them all, and the
+	// saved choice stays selected.
+	var lists struct {
+		Sizes    []int
+		Employee string
+	}
+	b.mustEval(`({sizes: Array.from(document.querySelectorAll('select[data-map]')).map(s => s.options.length),
+		employee: document.getElementById('field_map.employee_id').value})`, &lists)
+	if want := 1 + len(mustSources(t, b)); len(lists.Sizes) == 0 || lists.Employee != tabNo {
+		t.Fatalf("lists %+v: want the saved %s selected", lists, tabNo)
+	} else {
+		for _, n := range lists.Sizes {
+			if n != want {
+				t.Fatalf("list sizes %v, want %d each (none and every choice)", lists.Sizes, want)
+			}
+		}
+	}
 	var got []string
 	b.mustEval(`Array.from(document.querySelectorAll('#field-map tr[data-field]')).map(r => r.dataset.field + (r.querySelector('.mark') ? '*' : ''))`, &got)
 	if s := strings.Join(got, " "); !strings.Contains(s, "field_map.employee_id*") || !strings.Contains(s, "field_map.shoe_size") ||
@@ -260,4 +277,15 @@ func TestFieldMappingInBrowser(t *testing.T) {
 	if errs := b.jsErrors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %q", errs)
 	}
+}
+
+// mustSources reads the choices the page carries once (fieldmap-sources).
+func mustSources(t *testing.T, b *browserEnv) []map[string]string {
+	t.Helper()
+	var src []map[string]string
+	b.mustEval(`JSON.parse(document.getElementById('fieldmap-sources').textContent)`, &src)
+	if len(src) < 10 {
+		t.Fatalf("the page carries %d choices: %v", len(src), src)
+	}
+	return src
 }

@@ -125,6 +125,28 @@
     if (first && first.focus) first.focus();
   }
 
+  // The field mapping's choices come once (fieldmap-sources); every row's
+  // list gets them here, keeping the row's saved choice selected.
+  (function fillFieldMapChoices() {
+    var dataEl = document.getElementById('fieldmap-sources');
+    if (!dataEl) return;
+    var sources;
+    try { sources = JSON.parse(dataEl.textContent) || []; } catch (e) { return; }
+    var choices = document.createDocumentFragment();
+    sources.forEach(function (src) {
+      var o = document.createElement('option');
+      o.value = src.code;
+      o.textContent = src.label;
+      choices.appendChild(o);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll('select[data-map]'), function (sel) {
+      var saved = sel.value;
+      while (sel.options.length > 1) sel.remove(1);
+      sel.appendChild(choices.cloneNode(true));
+      sel.value = saved;
+    });
+  })();
+
   // The field mapping goes as one JSON object, Learn field -> Bitrix24 field
   // ("" for none), in the hidden input field_map.
   function storeFieldMap() {
