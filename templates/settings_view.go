@@ -52,7 +52,7 @@ type FieldMapRow struct {
 	Required bool
 	Unique   bool
 	// Fixed: filled by the app (login, e-mail), not chosen.
-	Fixed    bool
+	Fixed         bool
 	Selected      string // the Bitrix24 field code, "" for none
 	SelectedLabel string
 }
