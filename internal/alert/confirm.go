@@ -62,9 +62,10 @@ func Key(address string) string { return strings.ToLower(strings.TrimSpace(addre
 // recipient is the cap's key for one mailbox: the address lower-cased and
 // without a "+tag" in its local part, which most providers deliver to the
 // same mailbox; the domain as mail servers resolve it (IDNA: full-width,
-// circled and invisible characters fold, Unicode and punycode are one); and
-// Gmail's local part without its dots, which Gmail ignores. Folding two
-// mailboxes into one key only makes the cap stricter.
+// circled and invisible characters fold, Unicode and punycode are one);
+// Gmail's local part without its dots, which Gmail ignores; and Yandex's
+// domains as one, its dots and hyphens alike. Folding two mailboxes into one
+// key only makes the cap stricter.
 func recipient(address string) string {
 	k := Key(address)
 	at := strings.LastIndexByte(k, '@')
@@ -79,13 +80,24 @@ func recipient(address string) string {
 		domain = d
 	}
 	domain = strings.TrimSuffix(domain, ".")
-	if domain == "googlemail.com" {
-		domain = "gmail.com"
-	}
-	if domain == "gmail.com" {
-		local = strings.ReplaceAll(local, ".", "")
+	switch {
+	case domain == "googlemail.com" || domain == "gmail.com":
+		domain, local = "gmail.com", strings.ReplaceAll(local, ".", "")
+	case yandexDomain(domain):
+		// Yandex delivers name.surname and name-surname to one mailbox,
+		// under each of its domains.
+		domain, local = "yandex.ru", strings.ReplaceAll(local, ".", "-")
 	}
 	return local + "@" + domain
+}
+
+// yandexDomain says whether domain is one of the domains of a Yandex mailbox.
+func yandexDomain(domain string) bool {
+	switch domain {
+	case "yandex.ru", "ya.ru", "yandex.com", "yandex.by", "yandex.kz", "yandex.ua", "narod.ru":
+		return true
+	}
+	return false
 }
 
 // AddressState is what the settings page says of the saved address.

@@ -43,7 +43,8 @@ func TestConfirmMessage(t *testing.T) {
 // system delivers to the same place: each spelling must not bring a new cap
 // of confirmation e-mails. The domain as the mail system resolves it (IDNA
 // mapping: full-width, circled, invisible characters, Unicode against
-// punycode) and Gmail's dots are one mailbox.
+// punycode), Gmail's dots and Yandex's dots, hyphens and domains are one
+// mailbox.
 func TestRecipientKeyFoldsSpellingsOfOneMailbox(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ a, b string }{
@@ -55,13 +56,16 @@ func TestRecipientKeyFoldsSpellingsOfOneMailbox(t *testing.T) {
 		{"victim@пример.рф", "victim@ПРИМЕР.РФ"},
 		{"victim@gmail.com", "v.i.c.t.i.m@gmail.com"},
 		{"victim@gmail.com", "Vic.Tim+x@googlemail.com"},
+		{"ivan.petrov@yandex.ru", "ivan-petrov@ya.ru"},
+		{"ivan.petrov@yandex.ru", "Ivan-Petrov+b24@yandex.com"},
+		{"ivan.petrov@yandex.ru", "ivan.petrov@narod.ru"},
 	} {
 		if ra, rb := recipient(tc.a), recipient(tc.b); ra != rb {
 			t.Errorf("recipient(%q) = %q but recipient(%q) = %q: one mailbox, two caps", tc.a, ra, tc.b, rb)
 		}
 	}
-	// Other providers' dots are part of the name.
-	if recipient("vic.tim@corp.ru") == recipient("victim@corp.ru") {
-		t.Error("dots folded outside Gmail")
+	// Other providers' dots and hyphens are part of the name.
+	if recipient("vic.tim@corp.ru") == recipient("victim@corp.ru") || recipient("vic.tim@corp.ru") == recipient("vic-tim@corp.ru") {
+		t.Error("dots or hyphens folded outside Gmail and Yandex")
 	}
 }
