@@ -1,18 +1,13 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"mime"
-	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -87,26 +82,8 @@ func (e *confirmEnv) mails() []sentMail {
 	e.settle()
 	var out []sentMail
 	for _, m := range e.smtp.Messages() {
-		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		var r io.Reader = msg.Body
-		switch strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")) {
-		case "quoted-printable":
-			r = quotedprintable.NewReader(r)
-		case "base64":
-			r = base64.NewDecoder(base64.StdEncoding, r)
-		}
-		body, err := io.ReadAll(r)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, sentMail{to: strings.Join(m.To, ","), subject: subject, body: string(body)})
+		d := m.Decode(e.t)
+		out = append(out, sentMail{to: strings.Join(m.To, ","), subject: d.Subject, body: d.Body})
 	}
 	return out
 }
