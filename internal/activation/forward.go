@@ -212,7 +212,19 @@ func (f *Forwarder) mail(l i18n.Lang, r *Request) Mail {
 // SummaryText is the settings summary as plain text lines in l.
 func SummaryText(l i18n.Lang, s Summary) string {
 	var t table
-	line := func(key, v string) { t.add(i18n.T(l, key), v) }
+	for _, r := range SummaryRows(l, s) {
+		t.add(r[0], r[1])
+	}
+	var b strings.Builder
+	t.write(&b, "  ")
+	return b.String()
+}
+
+// SummaryRows is the settings summary as label and value pairs in l: the
+// e-mail and the lead line them up as text, the console as a list.
+func SummaryRows(l i18n.Lang, s Summary) [][2]string {
+	var rows [][2]string
+	line := func(key, v string) { rows = append(rows, [2]string{i18n.T(l, key), v}) }
 	notSet := i18n.T(l, "sum.not_set")
 	line("sum.learn_url", or(s.LearnURL, notSet))
 	if len(s.Departments) == 0 {
@@ -237,9 +249,7 @@ func SummaryText(l i18n.Lang, s Summary) string {
 	line("sum.login_emails", yesNo(l, s.SendLoginEmail))
 	line("sum.heads", yesNo(l, s.HeadsAsManagers))
 	line("sum.parent_heads", yesNo(l, s.ParentHeads))
-	var b strings.Builder
-	t.write(&b, "  ")
-	return b.String()
+	return rows
 }
 
 // table is "label: value" lines with the values lined up.

@@ -174,6 +174,11 @@ func TestConsole(t *testing.T) {
 	if !strings.Contains(body, "+79123456789") || !strings.Contains(body, "evil.bitrix24.ru") {
 		t.Fatal("requests page lacks the request")
 	}
+	// The portal's settings as a list of label and value, not text lined
+	// up with spaces that wraps in a narrow column.
+	if !strings.Contains(body, "<dt>Learn URL</dt><dd>not set yet</dd>") || !strings.Contains(body, "<dt>Employees in scope</dt>") {
+		t.Fatalf("requests page lacks the settings list:\n%s", body)
+	}
 	csrf := csrfOf(t, body)
 
 	path := "/manager/portals/" + strconv.FormatInt(pid, 10) + "/activation"
