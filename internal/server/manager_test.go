@@ -200,8 +200,9 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("state after Activate: %q", st)
 	}
 	detail := b.do("GET", "/manager/portals/"+strconv.FormatInt(pid, 10), nil).Body.String()
-	if !strings.Contains(detail, `data-testid="activation-state">active<`) || !strings.Contains(detail, "contract signed") {
-		t.Fatalf("portal page lacks state or audit note:\n%s", detail)
+	if !strings.Contains(detail, `data-testid="activation-state">active<`) || !strings.Contains(detail, "contract signed") ||
+		!strings.Contains(detail, `app: <span data-testid="install-state">installed<`) {
+		t.Fatalf("portal page lacks state, install state or audit note:\n%s", detail)
 	}
 	if rec := b.do("POST", path, url.Values{"state": {"suspended"}, "note": {"unpaid"}, "csrf": {csrf}}); rec.Code != http.StatusSeeOther || e.state(pid) != "suspended" {
 		t.Fatalf("suspend: %d state %q", rec.Code, e.state(pid))
