@@ -118,21 +118,11 @@ func mgrSeconds(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
-func mgrRunDuration(r syncer.RunRecord) string {
+func mgrRunDuration(lang i18n.Lang, r syncer.RunRecord) string {
 	if r.FinishedAt == nil {
 		return "—"
 	}
-	return mgrDuration(r.FinishedAt.Sub(r.StartedAt))
-}
-
-func mgrDuration(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
-	case d < time.Minute:
-		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
-	}
-	return d.Round(time.Second).String()
+	return DurationText(lang, r.FinishedAt.Sub(r.StartedAt))
 }
 
 // mgrRunNotes says in words how many employees the portal's latest sync

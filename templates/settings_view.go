@@ -198,14 +198,28 @@ func fmtUTC(tm time.Time) string { return tm.UTC().Format("2006-01-02 15:04") + 
 
 func fmtISO(tm time.Time) string { return tm.UTC().Format(time.RFC3339) }
 
-func fmtDuration(d time.Duration) string {
-	if d <= 0 {
+// DurationText says how long something took, in lang: milliseconds under a
+// second, tenths of a second under a minute, then minutes and seconds, then
+// hours and minutes; "—" when it took nothing (still running, say). The
+// settings page and the console both write durations this way.
+func DurationText(lang i18n.Lang, d time.Duration) string {
+	switch {
+	case d <= 0:
 		return "—"
+	case d < time.Second:
+		return i18n.T(lang, "dur_ms", d.Milliseconds())
+	case d < time.Minute:
+		s := strconv.FormatFloat(d.Seconds(), 'f', 1, 64)
+		if lang == i18n.RU {
+			s = strings.Replace(s, ".", ",", 1)
+		}
+		return i18n.T(lang, "dur_s", s)
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return i18n.T(lang, "dur_min", int(d/time.Minute), int(d%time.Minute/time.Second))
 	}
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
+	d = d.Round(time.Minute)
+	return i18n.T(lang, "dur_h", int(d/time.Hour), int(d%time.Hour/time.Minute))
 }
 
 func activationText(lang i18n.Lang, state string) string { return t(lang, "act_"+state) }

@@ -3,6 +3,7 @@ package templates
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"b24learn/internal/i18n"
 )
@@ -24,5 +25,27 @@ func TestConcurrencyApartFromCounts(t *testing.T) {
 	}
 	if got := concurrencyText(i18n.EN, cs[3:]); got != "" {
 		t.Errorf("concurrency of a run without writes %q", got)
+	}
+}
+
+// One way to write how long something took, in the page's language, on the
+// settings page and in the console alike.
+func TestDurationText(t *testing.T) {
+	for _, tc := range []struct {
+		d      time.Duration
+		en, ru string
+	}{
+		{0, "—", "—"},
+		{473 * time.Millisecond, "473 ms", "473 мс"},
+		{4249 * time.Millisecond, "4.2 s", "4,2 с"},
+		{65*time.Second + 400*time.Millisecond, "1 min 5 s", "1 мин 5 с"},
+		{2*time.Hour + 3*time.Minute + 40*time.Second, "2 h 4 min", "2 ч 4 мин"},
+	} {
+		if got := DurationText(i18n.EN, tc.d); got != tc.en {
+			t.Errorf("DurationText(en, %v) = %q, want %q", tc.d, got, tc.en)
+		}
+		if got := DurationText(i18n.RU, tc.d); got != tc.ru {
+			t.Errorf("DurationText(ru, %v) = %q, want %q", tc.d, got, tc.ru)
+		}
 	}
 }
