@@ -1172,7 +1172,7 @@ func StatusPanel(v StatusView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				if v.Reports {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 117, "<td class=\"s-nowrap\"><button type=\"button\" class=\"linkbtn\" data-report=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 117, "<td class=\"s-report\"><button type=\"button\" class=\"linkbtn\" data-report=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
