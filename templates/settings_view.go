@@ -153,10 +153,12 @@ type PreviewView struct {
 	Total int // rows in the whole report
 }
 
-// PreviewItem is one planned change of a preview.
+// PreviewItem is one run item as the pages show it: a planned change of a
+// preview, a row of a run's report, a step of one person's sync.
 type PreviewItem struct {
 	Kind    string // user, department
 	B24ID   int64
+	LearnID string
 	Name    string
 	Action  string
 	Status  string

@@ -358,8 +358,7 @@ func (s *Server) personJob(ctx context.Context, portalID, b24ID, jobID int64) (*
 			return nil, err
 		}
 		for _, it := range items {
-			pj.Steps = append(pj.Steps, templates.PreviewItem{Kind: string(it.Kind), B24ID: it.B24ID, Name: itemName(it),
-				Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)})
+			pj.Steps = append(pj.Steps, itemView(it))
 		}
 	default: // available, scheduled (a snooze), pending
 		pj.State = "waiting"

@@ -472,6 +472,15 @@ func TestSettingsPageInBrowser(t *testing.T) {
 			t.Errorf("user %d: %d report links in the redrawn run list, want links: %v", c.user, links, c.links)
 		}
 	}
+	// The admin opens the failed run's report: the server's HTML in the
+	// page's language takes the dialog's body.
+	b.mustEval(`(() => { document.querySelector('#runs-box [data-report]').click(); return true; })()`, nil)
+	b.waitFor("the report", `!document.getElementById('report').hidden && document.querySelector('#report-body[data-run]')`)
+	var reportText string
+	b.mustEval(`document.getElementById('report-body').textContent`, &reportText)
+	if !strings.Contains(reportText, "manual") || !strings.Contains(reportText, "learn refused") || !strings.Contains(reportText, "This run changed nothing.") {
+		t.Errorf("the report dialog shows %q", reportText)
+	}
 
 	if errs := b.jsErrors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %q", errs)

@@ -21,6 +21,7 @@ import (
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
+	"b24learn/templates"
 )
 
 // upcomingRuns is when the portal's next scheduled runs are: its daily UTC
@@ -110,26 +111,11 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 	}
 }
 
-// reportItem is one row of a run report as the page and the CSV show it.
-type reportItem struct {
-	Kind    string `json:"kind"`
-	B24ID   int64  `json:"b24_id"`
-	LearnID string `json:"learn_id"`
-	Name    string `json:"name"`
-	Action  string `json:"action"`
-	Status  string `json:"status"`
-	Reason  string `json:"reason"`
-	Changes string `json:"changes"`
-}
-
-type reportJSON struct {
-	ID        int64          `json:"id"`
-	Trigger   string         `json:"trigger"`
-	Status    string         `json:"status"`
-	StartedAt time.Time      `json:"started_at"`
-	Counts    map[string]int `json:"counts"`
-	Error     string         `json:"error"`
-	Items     []reportItem   `json:"items"`
+// itemView is one run item as the pages (preview, report, people) and the
+// CSV show it.
+func itemView(it syncer.RunItem) templates.PreviewItem {
+	return templates.PreviewItem{Kind: string(it.Kind), B24ID: it.B24ID, LearnID: it.LearnID, Name: itemName(it),
+		Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)}
 }
 
 // itemName picks a readable name from the before/after fields.
@@ -169,64 +155,68 @@ func itemChanges(it syncer.RunItem) string {
 
 // loadReport reads the run report the request names; a refusal is an
 // *apperr.Error with "Report not found." in the session's language.
-func (s *Server) loadReport(r *http.Request) (reportJSON, error) {
+func (s *Server) loadReport(r *http.Request) (templates.RunView, []templates.PreviewItem, error) {
 	sess, ok := sessionFrom(r.Context())
 	if !ok {
-		return reportJSON{}, apperr.New(apperr.EUNAUTHORIZED, msgRunNotFound.in(sess.Lang))
+		return templates.RunView{}, nil, apperr.New(apperr.EUNAUTHORIZED, msgRunNotFound.in(sess.Lang))
 	}
 	notFound := apperr.New(apperr.ENOTFOUND, msgRunNotFound.in(sess.Lang))
 	id, err := strconv.ParseInt(chi.URLParam(r, "runID"), 10, 64)
 	if err != nil || id <= 0 {
-		return reportJSON{}, notFound
+		return templates.RunView{}, nil, notFound
 	}
 	rs := syncer.NewStore(s.pool)
 	// The portal comes from the session: another portal's run id is "not found".
 	run, err := rs.Run(r.Context(), sess.PortalID, id)
 	if errors.Is(err, syncer.ErrRunNotFound) {
-		return reportJSON{}, notFound
+		return templates.RunView{}, nil, notFound
 	}
 	if err != nil {
-		return reportJSON{}, err
+		return templates.RunView{}, nil, err
 	}
 	items, err := rs.RunItems(r.Context(), sess.PortalID, id)
 	if err != nil {
-		return reportJSON{}, err
+		return templates.RunView{}, nil, err
 	}
-	rep := reportJSON{ID: run.ID, Trigger: string(run.Trigger), Status: run.Status, StartedAt: run.StartedAt,
-		Counts: run.Counts, Error: run.Error, Items: make([]reportItem, 0, len(items))}
+	rows := make([]templates.PreviewItem, 0, len(items))
 	for _, it := range items {
-		rep.Items = append(rep.Items, reportItem{Kind: string(it.Kind), B24ID: it.B24ID, LearnID: it.LearnID,
-			Name: itemName(it), Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)})
+		rows = append(rows, itemView(it))
 	}
-	return rep, nil
+	return runView(run), rows, nil
 }
 
-// handleRunReport answers one run's report as JSON (the page renders it with
-// textContent).
+// handleRunReport answers one run's report as HTML in the session's
+// language; the page puts it in its report box.
 func (s *Server) handleRunReport(w http.ResponseWriter, r *http.Request) {
-	rep, err := s.loadReport(r)
+	run, rows, err := s.loadReport(r)
 	if err != nil {
-		s.errorJSON(w, r, err)
+		s.error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	sess, _ := sessionFrom(r.Context())
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := templates.RunReport(sess.Lang, run, rows).Render(r.Context(), w); err != nil {
+		s.log.ErrorContext(r.Context(), "render run report", "error", err)
+	}
 }
 
-// handleRunCSV answers one run's report as CSV.
+// handleRunCSV answers one run's report as CSV: codes, not words, for
+// spreadsheets and scripts.
 func (s *Server) handleRunCSV(w http.ResponseWriter, r *http.Request) {
-	rep, err := s.loadReport(r)
+	run, rows, err := s.loadReport(r)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="run-%d.csv"`, rep.ID))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="run-%d.csv"`, run.ID))
 	w.Header().Set("Cache-Control", "no-store")
 	// A BOM makes Excel read the file as UTF-8 (Cyrillic names).
 	_, _ = w.Write([]byte("\uFEFF"))
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"kind", "bitrix24_id", "learn_id", "name", "action", "status", "reason", "changes"})
-	for _, it := range rep.Items {
+	for _, it := range rows {
 		_ = cw.Write([]string{it.Kind, strconv.FormatInt(it.B24ID, 10), it.LearnID, csvSafe(it.Name), it.Action,
 			it.Status, csvSafe(it.Reason), csvSafe(it.Changes)})
 	}

@@ -112,8 +112,7 @@ func (s *Server) readPanel(ctx context.Context, portalID int64, lang i18n.Lang, 
 		}
 		v.Preview.Total = total
 		for _, it := range items {
-			v.Preview.Items = append(v.Preview.Items, templates.PreviewItem{Kind: string(it.Kind), B24ID: it.B24ID,
-				Name: itemName(it), Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)})
+			v.Preview.Items = append(v.Preview.Items, itemView(it))
 		}
 	}
 	held, err := rs.LatestHeld(ctx, portalID)

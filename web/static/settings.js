@@ -290,53 +290,27 @@
     }).then(function () { btn.disabled = false; });
   }
 
-  // ---- Run reports: the dialog outside the panel, filled from the
-  // report's JSON with textContent.
+  // ---- Run reports: the dialog outside the panel; its body comes as HTML
+  // the server rendered (and escaped) in the page's language and takes the
+  // old body's place whole.
   var report = document.getElementById('report');
-  var reportBody = document.getElementById('report-body');
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
   }
-  function showReport(rep) {
-    reportBody.textContent = '';
-    var head = el('p', 'muted', rep.started_at + ' · ' + rep.trigger + ' · ' + rep.status);
-    reportBody.appendChild(head);
-    if (rep.error) reportBody.appendChild(el('p', 'error', rep.error));
-    if (!rep.items || rep.items.length === 0) {
-      reportBody.appendChild(el('p', 'muted', texts.report_empty));
-    } else {
-      var wrap = el('div', 'table-wrap');
-      var table = el('table', 'list s-report-table');
-      var thead = el('thead');
-      var hr = el('tr');
-      ['col_kind', 'col_name', 'col_action', 'col_status', 'col_reason'].forEach(function (k) { hr.appendChild(el('th', null, texts[k])); });
-      thead.appendChild(hr);
-      table.appendChild(thead);
-      var tb = el('tbody');
-      rep.items.forEach(function (it) {
-        var tr = el('tr');
-        tr.appendChild(el('td', null, it.kind + ' #' + it.b24_id));
-        tr.appendChild(el('td', null, it.name));
-        tr.appendChild(el('td', null, it.action));
-        tr.appendChild(el('td', null, it.status));
-        tr.appendChild(el('td', null, [it.reason, it.changes].filter(Boolean).join(' — ')));
-        tb.appendChild(tr);
-      });
-      table.appendChild(tb);
-      wrap.appendChild(table);
-      reportBody.appendChild(wrap);
-    }
-    report.hidden = false;
-    fit();
-    report.scrollIntoView({ block: 'nearest' });
-  }
   function openReport(id) {
     request('GET', '/app/runs/' + encodeURIComponent(id)).then(function (r) {
-      if (r.status === 200 && r.data) showReport(r.data);
-      else setNotice(false, failureText(r));
+      var fresh = r.status === 200 && new DOMParser().parseFromString(r.text, 'text/html').getElementById('report-body');
+      var old = document.getElementById('report-body');
+      if (!fresh || !old) { setNotice(false, failureText(r)); return; }
+      fresh = document.importNode(fresh, true);
+      old.replaceWith(fresh);
+      fillLocalTimes(fresh);
+      report.hidden = false;
+      fit();
+      report.scrollIntoView({ block: 'nearest' });
     }, function () { setNotice(false, texts.network_error); });
   }
   function downloadCSV(id) {
