@@ -298,6 +298,7 @@ var catalogue = map[string][2]string{
 	"why.licence":            {"Waiting for a licence: the Learn plan's active users are used up.", "Ожидает лицензию: активные пользователи тарифа Learn исчерпаны."},
 	"why.foreign":            {"Their Learn user belongs to another portal.", "Его пользователь Learn принадлежит другому порталу."},
 	"why.refused":            {"Learn refused the last change; the reason is below.", "Learn отклонил последнее изменение; причина ниже."},
+	"why.invited":            {"Invited to Bitrix24 and has not accepted yet: added to iSpring Learn once they accept.", "Приглашён в Битрикс24 и ещё не принял приглашение: будет добавлен в iSpring Learn, когда примет его."},
 	"msg.already_queued":     {"A run is already waiting or in progress.", "Запуск уже ожидает выполнения или выполняется."},
 	"msg.run_not_found":      {"Report not found.", "Отчёт не найден."},
 	"msg.session_missing":    {"Your session has ended. Open the app again from Bitrix24.", "Сеанс завершён. Откройте приложение в Битрикс24 заново."},
