@@ -102,8 +102,13 @@ func TestInvitedWaitUntilAccepted(t *testing.T) {
 	if sales.CoSubordination.SupervisorID != anna.ID {
 		t.Errorf("Sales' manager %+v, want the next head up (Anna %s), not the invited head", sales.CoSubordination, anna.ID)
 	}
+	p.ResetCounters()
 	if again := e.run(id, TriggerManual); again.Writes != 0 || again.Counts["user.invited"] != 2 {
 		t.Errorf("unchanged run: %d writes, counts %v", again.Writes, again.Counts)
+	}
+	// The question rides in the read's one batch.
+	if n, c := p.TotalRequests(), p.Commands(); n != 1 || c["user.search"] != 1 {
+		t.Errorf("unchanged run: %d Bitrix24 requests (%v), want 1 with one user.search", n, c)
 	}
 
 	for _, uid := range []int64{3, 5} {
