@@ -39,22 +39,36 @@ func jobLine(v StatusView) string {
 	return ""
 }
 
-// previewName is the row's name, or its Bitrix24 id when it has none.
+// previewName is the row's name, or its Bitrix24 id when it has none; a
+// row about the run, not one object, has neither.
 func previewName(it PreviewItem) string {
 	if it.Name != "" {
 		return it.Name
 	}
+	if it.B24ID == 0 {
+		return "—"
+	}
 	return "#" + strconv.FormatInt(it.B24ID, 10)
 }
 
-// previewWhy is the reason and, except for a new object (whose name says
-// it all), what changes.
+// reportObject is a report row's kind and Bitrix24 id; a row about the
+// run, not one object, has no id.
+func reportObject(lang i18n.Lang, it PreviewItem) string {
+	kind := runText(lang, "kind_", it.Kind)
+	if it.B24ID == 0 {
+		return kind
+	}
+	return kind + " #" + strconv.FormatInt(it.B24ID, 10)
+}
+
+// previewWhy is the reason and, except for a new object or one waiting to
+// be created (whose name says it all), what changes.
 func previewWhy(it PreviewItem) string {
 	var parts []string
 	if it.Reason != "" {
 		parts = append(parts, it.Reason)
 	}
-	if it.Action != "create" && it.Changes != "" {
+	if it.Action != "create" && it.Action != "invited" && it.Changes != "" {
 		parts = append(parts, it.Changes)
 	}
 	return strings.Join(parts, " — ")

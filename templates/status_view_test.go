@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,33 @@ func TestDurationText(t *testing.T) {
 		}
 		if got := DurationText(i18n.RU, tc.d); got != tc.ru {
 			t.Errorf("DurationText(ru, %v) = %q, want %q", tc.d, got, tc.ru)
+		}
+	}
+}
+
+// The preview lists an employee waiting for their Bitrix24 invitation and
+// the row saying invited users could not be told apart in the page's
+// language, without the field list of a user not created and without "#0"
+// for the row that is about no one.
+func TestPreviewInvitedRows(t *testing.T) {
+	p := PreviewView{Run: RunView{ID: 7, Status: "previewed", Counts: []Count{{Key: "user.invited", N: 1}}}, Items: []PreviewItem{
+		{Kind: "user", B24ID: 5, Name: "Dana Test", Action: "invited", Status: "invited", Reason: "invited to Bitrix24",
+			Changes: "email:  → dana@acme.test"},
+		{Kind: "user", Action: "invited_unknown", Status: "notice", Reason: "Bitrix24 did not tell apart"},
+	}}
+	var b strings.Builder
+	if err := previewBody(i18n.RU, p).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	for _, want := range []string{"приглашение ещё не принято", "приглашённые не распознаны", "ждут принятия приглашения в Битрикс24: 1", "Dana Test"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("preview lacks %q: %s", want, html)
+		}
+	}
+	for _, bad := range []string{"#0", "dana@acme.test"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("preview shows %q: %s", bad, html)
 		}
 	}
 }

@@ -104,8 +104,11 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	bs := b24sim.Start(b24sim.Options{AppURL: appURL, Logger: log})
 	defer bs.Close()
 	eastOAuth := bs.StartRegion(b24sim.Region{Name: "east"})
-	portal := bs.AddPortal(b24sim.PortalOptions{Lang: "ru", Region: "east",
-		Org: b24sim.GenerateOrg(time.Now().UnixNano(), *employees, *departments)})
+	// A few employees are invited and have not accepted yet: the preview
+	// and the reports list them as waiting for their invitation.
+	org := b24sim.GenerateOrg(time.Now().UnixNano(), *employees, *departments)
+	org.Invite(*employees / 50)
+	portal := bs.AddPortal(b24sim.PortalOptions{Lang: "ru", Region: "east", Org: org})
 	crm := bs.AddPortal(b24sim.PortalOptions{WebhookCode: "demo" + fmt.Sprint(time.Now().Unix())})
 
 	cfg, err := config.Load(func(k string) string {

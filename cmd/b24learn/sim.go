@@ -25,6 +25,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	employees := fs.Int("employees", 300, "employees in the generated org")
 	departments := fs.Int("departments", 25, "departments in the generated org")
 	seed := fs.Int64("seed", 1, "seed of the generated org")
+	invited := fs.Int("invited", 0, "employees of the generated org invited who have not accepted yet")
+	invitedFilter := fs.String("invited-filter", "honoured", "what user.search does with the CONFIRM_CODE filter: honoured, ignored or refused")
 	rate := fs.Float64("b24-rate", 2, "Bitrix24 requests per second per portal (negative: no limit)")
 	burst := fs.Int("b24-burst", 50, "Bitrix24 bucket size")
 	b24Latency := fs.Duration("b24-latency", 0, "latency added to each Bitrix24 REST answer")
@@ -40,6 +42,11 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, ok := hostile[*learnHostile]; !ok {
 		return fmt.Errorf("sim: -learn-hostile must be endless, repeat-token, huge or huge-object")
 	}
+	filters := map[string]b24sim.InvitedFilter{"honoured": b24sim.InvitedFilterHonoured, "ignored": b24sim.InvitedFilterIgnored,
+		"refused": b24sim.InvitedFilterRefused}
+	if _, ok := filters[*invitedFilter]; !ok {
+		return fmt.Errorf("sim: -invited-filter must be honoured, ignored or refused")
+	}
 	for name, v := range map[string]float64{"learn-errors": *learnErrors, "learn-429": *learnLimited} {
 		if v < 0 || v > 1 {
 			return fmt.Errorf("sim: -%s must be between 0 and 1", name)
@@ -47,11 +54,14 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	bs := b24sim.New(b24sim.Options{AppURL: *appURL, Rate: *rate, Burst: *burst, Latency: *b24Latency, Logger: log})
+	bs := b24sim.New(b24sim.Options{AppURL: *appURL, Rate: *rate, Burst: *burst, Latency: *b24Latency, Logger: log,
+		InvitedFilter: filters[*invitedFilter]})
 	bs.SetBaseURL("http://" + *b24Addr)
 	// The portal answers on its own origin, as a real portal does, so the
 	// app's frame-ancestors and postMessage see the same origin as the page.
-	portal := bs.AddPortal(b24sim.PortalOptions{URL: "http://" + *portalAddr, Org: b24sim.GenerateOrg(*seed, *employees, *departments)})
+	org := b24sim.GenerateOrg(*seed, *employees, *departments)
+	org.Invite(*invited)
+	portal := bs.AddPortal(b24sim.PortalOptions{URL: "http://" + *portalAddr, Org: org})
 
 	srvs := newServers()
 	learnURL, err := startLearnSim(srvs, *learnAddr, "http://"+*learnAddr, "", learnsim.Options{Latency: *learnLatency, Logger: log,

@@ -226,6 +226,12 @@ type OrgPages struct {
 	// no page, so a caller that converts them to its own form never holds
 	// the client's form of the whole org. An error ends the read.
 	Users func(page []User) error
+	// Invited, when set, asks which of the users were invited and have not
+	// accepted yet; it is called once, after the last page of users. The
+	// first page of the question rides in the first batch (one user page
+	// fewer there); its further pages, at most MaxInvitedPages, fill the
+	// room of later batches like the department pages.
+	Invited func(Invited)
 }
 
 // ReadOrg is Org handing the users to p page by page; it returns the
@@ -253,7 +259,12 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 		{Key: "d0", Method: "department.get", Params: map[string]any{"start": 0}},
 		userCmd("u0", 0, nil),
 	}
-	first = append(first, chain(1, MaxBatch-2, fmt.Sprintf("$result[u0][%d][ID]", PageSize-1))...)
+	var invited *invitedRead
+	if p.Invited != nil {
+		invited = &invitedRead{}
+		first = append(first, searchCmd(filter, 0))
+	}
+	first = append(first, chain(1, MaxBatch-len(first), fmt.Sprintf("$result[u0][%d][ID]", PageSize-1))...)
 	res, err := c.Batch(ctx, first)
 	if err != nil {
 		return nil, fmt.Errorf("list org: %w", err)
@@ -289,6 +300,13 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 		}
 	}
 
+	// The pages of the org not yet read besides the user chain: department
+	// and invited users' offset pages, sent in the room the chain leaves.
+	extra := deptPages
+	if invited != nil {
+		invited.users = res.Total["u0"]
+		extra = append(extra, invited.first(res, "s0", filter)...)
+	}
 	if p.Totals != nil {
 		p.Totals(max(res.Total["d0"], len(ds)), res.Total["u0"])
 	}
@@ -314,6 +332,9 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 	}
 	read, done := 0, false
 	for _, bc := range first[1:] {
+		if bc.Method != "user.get" {
+			continue
+		}
 		if err := res.Err(bc.Key); err != nil {
 			return nil, fmt.Errorf("list users: %s page after id %d: %w", bc.Key, last, err)
 		}
@@ -333,24 +354,28 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 	if res.Total["u0"] == 0 {
 		left = MaxBatch // no count: full batches until a short page
 	}
-	for !done || len(deptPages) > 0 {
+	for !done || len(extra) > 0 {
 		var cmds []BatchCommand
 		if !done {
 			cmds = chain(read, min(max(left, 1), MaxBatch), last)
 		}
-		room := min(MaxBatch-len(cmds), len(deptPages))
-		cmds = append(cmds, deptPages[:room]...)
-		deptPages = deptPages[room:]
+		room := min(MaxBatch-len(cmds), len(extra))
+		cmds = append(cmds, extra[:room]...)
+		extra = extra[room:]
 		res, err := c.Batch(ctx, cmds)
 		if err != nil {
 			return nil, fmt.Errorf("list org: %w", err)
 		}
 		chained := 0
 		for _, bc := range cmds {
-			if bc.Method == "department.get" {
+			switch bc.Method {
+			case "department.get":
 				if ds, err = appendDepartmentPage(ds, res, bc.Key); err != nil {
 					return nil, err
 				}
+				continue
+			case "user.search":
+				invited.page(res, bc.Key)
 				continue
 			}
 			if done {
@@ -368,6 +393,9 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 			done = short
 		}
 		left -= chained
+	}
+	if invited != nil {
+		p.Invited(invited.result())
 	}
 	return dedupe(ds), nil
 }

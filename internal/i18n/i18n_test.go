@@ -125,9 +125,16 @@ func keysInUse(t *testing.T) []string {
 	}
 	// The preview's rows name their action and kind (templates' previewBody).
 	for _, a := range []syncer.Action{syncer.ActionCreate, syncer.ActionUpdate, syncer.ActionMove, syncer.ActionDeactivate,
-		syncer.ActionReactivate, syncer.ActionSupervisor, syncer.ActionLink, syncer.ActionRefuse, syncer.ActionConflict} {
+		syncer.ActionReactivate, syncer.ActionSupervisor, syncer.ActionLink, syncer.ActionRefuse, syncer.ActionConflict,
+		syncer.ActionInvited, syncer.ActionInvitedUnknown} {
 		keys["do_"+string(a)] = true
 	}
+	// The people page names a run row's status (templates' people.templ).
+	for _, st := range []string{syncer.ItemApplied, syncer.ItemRefused, syncer.ItemHeld, syncer.ItemPlanned, syncer.ItemFailed,
+		syncer.ItemWaiting, syncer.ItemConflict, syncer.ItemInvited, syncer.ItemNotice} {
+		keys["item_"+st] = true
+	}
+	keys["count.user."+syncer.ItemInvited] = true
 	for _, k := range []syncer.Kind{syncer.KindUser, syncer.KindDepartment} {
 		keys["kind_"+string(k)] = true
 	}

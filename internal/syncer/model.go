@@ -51,8 +51,13 @@ type Department struct {
 
 // Employee is a Bitrix24 user as the plan needs it.
 type Employee struct {
-	ID          int64
-	Active      bool
+	ID     int64
+	Active bool
+	// Invited: invited to Bitrix24 and not accepted yet. Such a user is not
+	// created in Learn until they accept, so an invited head is no one's
+	// manager until then either (only synced heads are); one already in
+	// Learn syncs as before.
+	Invited     bool
 	UserType    string // "employee", "extranet", "email", ...
 	FirstName   string
 	LastName    string
@@ -202,6 +207,10 @@ type Options struct {
 type Desired struct {
 	Departments []Department
 	Employees   []Employee
+	// InvitedUnknown, when set, says why the employees invited and not
+	// accepted yet could not be told apart (bitrix24.Invited's Why): every
+	// employee syncs, and the run report says so once.
+	InvitedUnknown string
 }
 
 // Actual is what Learn holds, plus the stored mapping of this portal.

@@ -28,6 +28,9 @@ const (
 	WhyLicence       = "licence"
 	WhyForeign       = "foreign"
 	WhyRefused       = "refused"
+	// WhyInvited: the last run did not create them, as their Bitrix24
+	// invitation was not accepted yet.
+	WhyInvited = "invited"
 )
 
 // Verdict says whether one employee syncs and, when not, why.
@@ -85,6 +88,10 @@ func Why(d Desired, o Options, mapped *Mapping, last *RunItem, id int64) Verdict
 			}
 		case ItemRefused, ItemFailed:
 			return Verdict{Code: WhyRefused, Department: dept, Detail: last.Reason}
+		case ItemInvited:
+			if mapped == nil {
+				return Verdict{Code: WhyInvited, Department: dept, Detail: reasonInvited}
+			}
 		}
 	}
 	return Verdict{Code: WhyInScope, Department: dept}

@@ -27,6 +27,12 @@ const (
 	// ActionConflict is never applied; it reports an employee whose Learn
 	// user (same e-mail or login) another portal owns.
 	ActionConflict Action = "conflict"
+	// ActionInvited is never applied; it reports an employee not created in
+	// Learn because their Bitrix24 invitation is not accepted yet.
+	ActionInvited Action = "invited"
+	// ActionInvitedUnknown is never applied; the one row of a run whose
+	// Bitrix24 read could not tell invited users apart.
+	ActionInvitedUnknown Action = "invited_unknown"
 )
 
 // foreignOwner marks, in builder.claimedBy, a Learn user another portal owns.
@@ -148,6 +154,11 @@ type Plan struct {
 	// Waiting are reactivations not tried in this run: the users wait for a
 	// licence (the plan's active users are used up). Reported only.
 	Waiting []Step
+	// Invited are the employees not created because their Bitrix24
+	// invitation is not accepted yet (ActionInvited). Reported only.
+	Invited []Step
+	// InvitedUnknown is Desired.InvitedUnknown: the report's one row on it.
+	InvitedUnknown string
 	// Learn ids known at plan time, by Bitrix24 id.
 	DeptIDs map[int64]string
 	UserIDs map[int64]string
@@ -177,6 +188,9 @@ func (p *Plan) Counts() map[string]int {
 	}
 	for _, s := range p.Waiting {
 		c[string(s.Kind)+".waiting"]++
+	}
+	if len(p.Invited) > 0 {
+		c["user."+ItemInvited] = len(p.Invited)
 	}
 	return c
 }
@@ -323,7 +337,8 @@ func BuildPlan(in Input) (*Plan, error) {
 	if o.Safeguard == (Safeguard{}) {
 		o.Safeguard = DefaultSafeguard
 	}
-	b := &builder{in: in, o: o, plan: &Plan{SendLoginEmail: o.SendLoginEmail, DeptIDs: map[int64]string{}, UserIDs: map[int64]string{}}}
+	b := &builder{in: in, o: o, plan: &Plan{SendLoginEmail: o.SendLoginEmail, DeptIDs: map[int64]string{}, UserIDs: map[int64]string{},
+		InvitedUnknown: in.Desired.InvitedUnknown}}
 	b.index()
 	if err := b.layout(); err != nil {
 		return nil, err

@@ -241,6 +241,14 @@ func (b *builder) usersStep() {
 			emailOwner[email] = e.ID
 		}
 		if lu == nil {
+			if e.Invited {
+				// Not created (no licence taken, no login e-mail) until
+				// they accept; a user already in Learn syncs as before.
+				b.plan.Invited = append(b.plan.Invited, Step{Stage: StageUsers, Kind: KindUser, Action: ActionInvited,
+					B24ID: e.ID, After: map[string]string{"first_name": want.FirstName, "last_name": want.LastName, "email": want.Email},
+					Reason: reasonInvited})
+				continue
+			}
 			if email == "" {
 				b.refuse(e.ID, "no e-mail in Bitrix24: Learn needs it as the login")
 				continue
@@ -382,6 +390,16 @@ func (b *builder) resolveUser(id int64, email string) int {
 // e-mail, is email (normalized); -1 for none.
 func (b *builder) byAddress(email string) [2]int {
 	return [2]int{b.learnByLogin.find(email), b.learnByEmail.find(email)}
+}
+
+// reasonInvited explains an employee not created while invited.
+const reasonInvited = "invited to Bitrix24 and not accepted yet: created in Learn once they accept the invitation"
+
+// reasonInvitedUnknown is the report's row on a read that could not tell
+// invited users apart; why is bitrix24.Invited's Why.
+func reasonInvitedUnknown(why string) string {
+	return "Bitrix24 did not tell apart the users invited who have not accepted yet (" + why +
+		"): they were synced like everyone else"
 }
 
 // reasonLicence explains a user left inactive by Learn's plan limit.

@@ -368,6 +368,21 @@ func (o *orgRead) failed() bool {
 	}
 }
 
+// markInvited flags the employees Bitrix24 named as invited and not
+// accepted yet, or records why it could not name them.
+func markInvited(d *Desired, inv bitrix24.Invited) {
+	if !inv.Known {
+		d.InvitedUnknown = inv.Why
+		return
+	}
+	es := d.Employees // in ID order, as read
+	for _, id := range inv.IDs {
+		if i, ok := slices.BinarySearchFunc(es, id, func(e Employee, id int64) int { return cmpInt(e.ID, id) }); ok {
+			es[i].Invited = true
+		}
+	}
+}
+
 // read reads departments and employees (active and fired). With a client
 // that reads the org in shared batches the users are converted page by
 // page into a list sized by the first batch's totals, so the client's form
@@ -397,6 +412,7 @@ func (o *orgRead) read(ctx context.Context) (Desired, error) {
 				texts.apply(d.Employees[from:])
 				return nil
 			},
+			Invited: func(inv bitrix24.Invited) { markInvited(&d, inv) },
 		})
 		if err != nil {
 			return Desired{}, fmt.Errorf("read bitrix24: %w", err)

@@ -45,6 +45,12 @@ const (
 	// ItemConflict: a Learn user another portal owns (or, in the owner's
 	// report, that another portal also claims).
 	ItemConflict = "conflict"
+	// ItemInvited: an employee not created until they accept their
+	// Bitrix24 invitation; not a failure.
+	ItemInvited = "invited"
+	// ItemNotice: a remark on the run, not about one object (the one row
+	// saying invited users could not be told apart).
+	ItemNotice = "notice"
 )
 
 // Store keeps mappings and run reports in PostgreSQL. Every method takes the

@@ -230,6 +230,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		for _, st := range plan.Waiting {
 			items = append(items, itemOf(st, ItemWaiting))
 		}
+		items = append(items, invitedItems(plan)...)
 		if err := s.store.RecordItems(ctx, portalID, rep.RunID, items); err != nil {
 			return err
 		}
@@ -293,6 +294,10 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	}
 	items = append(items, waitItems...)
 	rep.Counts["user."+ItemWaiting] += len(waitItems)
+	items = append(items, invitedItems(plan)...)
+	if len(plan.Invited) > 0 {
+		rep.Counts["user."+ItemInvited] = len(plan.Invited)
+	}
 	if err := s.store.RecordConflicts(ctx, account, portalID, conflicts); err != nil {
 		return err
 	}
@@ -354,6 +359,21 @@ func endSpan(span trace.Span, err error) {
 		span.SetStatus(codes.Error, "failed")
 	}
 	span.End()
+}
+
+// invitedItems are the report's rows on invited users: one per employee
+// waiting for their invitation to be accepted, or the one row saying that
+// Bitrix24 could not tell them apart.
+func invitedItems(plan *Plan) []RunItem {
+	var items []RunItem
+	for _, st := range plan.Invited {
+		items = append(items, itemOf(st, ItemInvited))
+	}
+	if plan.InvitedUnknown != "" {
+		items = append(items, RunItem{Kind: KindUser, Action: ActionInvitedUnknown, Status: ItemNotice,
+			Reason: reasonInvitedUnknown(plan.InvitedUnknown)})
+	}
+	return items
 }
 
 func itemOf(st Step, status string) RunItem {

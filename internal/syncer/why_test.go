@@ -30,6 +30,7 @@ func TestWhyReasons(t *testing.T) {
 			{ID: 17, Active: true, UserType: "employee", Email: "h@x.test", Departments: []int64{2}},
 			{ID: 18, Active: true, UserType: "employee", Email: "i@x.test", Departments: []int64{2}},
 			{ID: 19, Active: true, UserType: "employee", Departments: []int64{2}},
+			{ID: 20, Active: true, UserType: "employee", Email: "j@x.test", Departments: []int64{2}},
 		},
 	}
 	o := Options{MemberID: "m", Selection: Selection{Selected: []int64{2}, Excluded: []int64{3}}}
@@ -50,6 +51,9 @@ func TestWhyReasons(t *testing.T) {
 		{id: 17, last: &RunItem{Action: ActionConflict, Status: ItemConflict, After: map[string]string{"owner": "other.bitrix24.test"}}, want: WhyForeign, dept: 2},
 		{id: 18, last: &RunItem{Action: ActionCreate, Status: ItemFailed, Reason: "learn refused: job_title too long"}, want: WhyRefused, dept: 2},
 		{id: 19, mapped: &Mapping{Kind: KindUser, B24ID: 19, LearnID: "u19"}, want: WhyInScope, dept: 2}, // linked: keeps Learn's login
+		{id: 20, last: &RunItem{Action: ActionInvited, Status: ItemInvited, Reason: reasonInvited}, want: WhyInvited, dept: 2},
+		{id: 20, mapped: &Mapping{Kind: KindUser, B24ID: 20, LearnID: "u20"}, last: &RunItem{Action: ActionInvited, Status: ItemInvited},
+			want: WhyInScope, dept: 2}, // created since (Sync this employee): in Learn
 		{id: 99, want: WhyNotInBitrix24},
 	}
 	for _, c := range cases {

@@ -39,6 +39,31 @@ func latin(s string) string {
 	return b.String()
 }
 
+// Invite marks n of the org's users as invited and not accepted yet
+// (never signed in), the same ones for the same org: active employees other
+// than the admins and department heads, spread over the ID range. It
+// returns their IDs.
+func (o *Org) Invite(n int) []int64 {
+	heads := map[int64]bool{}
+	for _, d := range o.Departments {
+		heads[d.Head] = true
+	}
+	var pool []int
+	for i, u := range o.Users {
+		if u.Active && !u.Extranet && !u.Admin && !heads[u.ID] {
+			pool = append(pool, i)
+		}
+	}
+	n = min(n, len(pool))
+	ids := make([]int64, 0, n)
+	for k := range n {
+		u := &o.Users[pool[k*len(pool)/n]]
+		u.Invited, u.LastLogin = true, time.Time{}
+		ids = append(ids, u.ID)
+	}
+	return ids
+}
+
 // GenerateOrg builds a realistic org, the same for the same seed: department 1
 // is the root (its head, user 1, is the portal admin); departments form a tree
 // with heads (about one in ten has none); about 8% of users are fired, 3% are
@@ -128,6 +153,7 @@ func GenerateOrg(seed int64, employees, departments int) Org {
 		if n > 0 && n < 3 {
 			u.Admin = n == 1 // a second admin
 		}
+		u.LastLogin = u.DateRegister.Add(26 * time.Hour) // everyone generated has joined
 		org.Users = append(org.Users, u)
 	}
 	// Heads: an active employee of the department, else someone active.

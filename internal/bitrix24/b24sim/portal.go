@@ -33,6 +33,13 @@ type User struct {
 	DateRegister   time.Time
 	PersonalCity   string
 	Birthday       string // YYYY-MM-DD; sent as an ISO datetime
+	// LastLogin is when the user last signed in (zero: never); user.get
+	// sends it only under the full user scope.
+	LastLogin time.Time
+	// Invited: invited to the portal and not accepted yet, an ordinary
+	// active row whose CONFIRM_CODE is set (docs/bitrix24-api.md, "Invited
+	// users"); only user.search's filter tells it apart.
+	Invited bool
 	// UF holds the values of the portal's own user fields (AddUserField):
 	// a string, a number, a date as YYYY-MM-DD, or a list of them.
 	UF map[string]any

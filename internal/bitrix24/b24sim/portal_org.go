@@ -100,6 +100,28 @@ func (p *Portal) MoveUser(id int64, depts ...int64) error {
 	return p.withUser(id, func(u *User) { u.Departments = slices.Clone(depts); u.Extranet = len(depts) == 0 })
 }
 
+// InviteUser adds u as invited to the portal and not accepted yet: active,
+// never signed in (docs/bitrix24-api.md, "Invited users"). It returns the ID.
+func (p *Portal) InviteUser(u User) int64 {
+	u.Active, u.Invited, u.LastLogin = true, true, time.Time{}
+	return p.AddUser(u)
+}
+
+// Reinvite sends an existing user an invitation again: their row stays as
+// it is (a user who signed in before keeps LAST_LOGIN) and gets a code.
+func (p *Portal) Reinvite(id int64) error {
+	return p.withUser(id, func(u *User) { u.Invited = true })
+}
+
+// AcceptInvitation is the invited user joining: the code is cleared and
+// they have signed in.
+func (p *Portal) AcceptInvitation(id int64) error {
+	return p.withUser(id, func(u *User) {
+		u.Invited = false
+		u.LastLogin = time.Now().UTC().Truncate(time.Second)
+	})
+}
+
 // UpdateUser applies f to a copy-free pointer under the lock.
 func (p *Portal) UpdateUser(id int64, f func(*User)) error { return p.withUser(id, f) }
 

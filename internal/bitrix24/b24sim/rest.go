@@ -179,7 +179,9 @@ func (s *Sim) exec(p *Portal, userID int64, webhook bool, method string, params 
 	case "department.get":
 		return p.departmentGet(params)
 	case "user.get":
-		return p.userGet(userID, params, hasScope(s.opts.Scope, "user.userfield"))
+		return p.userGet(userID, params, s.userScope())
+	case "user.search":
+		return p.userSearch(userID, params, s.userScope(), s.opts.InvitedFilter)
 	case "user.userfield.list":
 		// user.userfield.* need their own scope (docs/bitrix24-api.md, "Custom user fields").
 		if !hasScope(s.opts.Scope, "user.userfield") {
@@ -219,6 +221,11 @@ func (s *Sim) exec(p *Portal, userID int64, webhook bool, method string, params 
 		return nil, &restErr{http.StatusMethodNotAllowed, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage"}
 	}
 	return nil, &restErr{http.StatusNotFound, "ERROR_METHOD_NOT_FOUND", "Method not found!"}
+}
+
+// userScope is what the app's scopes let the user listings send.
+func (s *Sim) userScope() userScope {
+	return userScope{uf: hasScope(s.opts.Scope, "user.userfield"), full: hasScope(s.opts.Scope, "user")}
 }
 
 func (p *Portal) eventBind(userID int64, params map[string]any) (*restOK, *restErr) {

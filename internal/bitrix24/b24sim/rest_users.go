@@ -4,6 +4,7 @@ package b24sim
 
 import (
 	"math"
+	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -52,20 +53,62 @@ func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
 	}, params, true)
 }
 
-func (p *Portal) userGet(callerID int64, params map[string]any, ufScope bool) (*restOK, *restErr) {
+// userScope is what the token's scopes let user.get and user.search send:
+// the portal's own UF_* fields (user.userfield) and the full field set with
+// LAST_LOGIN (user; user_basic leaves it out).
+type userScope struct{ uf, full bool }
+
+func (p *Portal) userGet(callerID int64, params map[string]any, sc userScope) (*restOK, *restErr) {
+	q, terms := userFilter(params)
+	// How user.get treats CONFIRM_CODE is not documented; like any field it
+	// does not know, the simulator ignores it.
+	terms = slices.DeleteFunc(terms, func(t term) bool { return t.field == "CONFIRM_CODE" })
+	return p.listUsers(callerID, params, q, terms, sc)
+}
+
+// userSearch answers user.search: user.get's listing, plus FIND (a part of
+// the name, last name or position) and the CONFIRM_CODE filter as mode
+// says (docs/bitrix24-api.md, "Invited users").
+func (p *Portal) userSearch(callerID int64, params map[string]any, sc userScope, mode InvitedFilter) (*restOK, *restErr) {
+	q, terms := userFilter(params)
+	if v, ok := q["FIND"]; ok {
+		terms = append(terms, term{"", "FIND", v})
+	}
+	for i := range terms {
+		if terms[i].field != "CONFIRM_CODE" {
+			continue
+		}
+		switch mode {
+		case InvitedFilterRefused:
+			// The code and text of a refusal are a guess: an ORM error on
+			// a field the search does not know.
+			return nil, &restErr{http.StatusBadRequest, "ERROR_CORE", "Unknown field definition `CONFIRM_CODE` in filter"}
+		case InvitedFilterIgnored:
+			terms[i].field = "" // dropped: matches everyone
+		}
+	}
+	return p.listUsers(callerID, params, q, terms, sc)
+}
+
+// userFilter reads the upper-cased parameters and the filter terms of a
+// user listing: the FILTER array, else the top-level keys.
+func userFilter(params map[string]any) (map[string]any, []term) {
 	q := upperKeys(params)
+	filter := withoutControl(q)
+	if f, ok := q["FILTER"].(map[string]any); ok {
+		filter = upperKeys(f)
+	}
+	return q, parseFilter(filter)
+}
+
+func (p *Portal) listUsers(callerID int64, params, q map[string]any, terms []term, sc userScope) (*restOK, *restErr) {
 	sel := selected(q["SELECT"])
 	sortBy, order := strings.ToUpper(str(q["SORT"])), strings.ToUpper(str(q["ORDER"]))
 	if sortBy == "" || order == "" { // both are needed, else ID ASC
 		sortBy, order = "ID", "ASC"
 	}
 	adminMode := truthyPHP(q["ADMIN_MODE"])
-	filter := withoutControl(q)
-	if f, ok := q["FILTER"].(map[string]any); ok {
-		filter = upperKeys(f)
-	}
 	caller := p.users[callerID]
-	terms := parseFilter(filter)
 	// Without ADMIN_MODE an intranet caller sees only users with a department
 	// (extranet group membership is not simulated).
 	seesExtranet := adminMode && caller != nil && caller.Admin
@@ -89,7 +132,7 @@ func (p *Portal) userGet(callerID int64, params map[string]any, ufScope bool) (*
 				}
 			}
 		}
-		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i]), us[i], sel, ufScope) }, params, true)
+		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc.full), us[i], sel, sc.uf) }, params, true)
 	}
 	for _, u := range p.users {
 		if visible(u) {
@@ -116,7 +159,7 @@ func (p *Portal) userGet(callerID int64, params map[string]any, ufScope bool) (*
 		}
 		return less
 	})
-	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i]), us[i], sel, ufScope) }, params, true)
+	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc.full), us[i], sel, sc.uf) }, params, true)
 }
 
 // birthday renders a YYYY-MM-DD birthday as user.get does: an ISO date.
@@ -129,8 +172,10 @@ func birthday(d string) string {
 }
 
 // userRow renders a user as user.get does with scope user_basic: ACTIVE is a
-// boolean, IDs strings, UF_DEPARTMENT numbers, null fields left out.
-func userRow(u *User) map[string]any {
+// boolean, IDs strings, UF_DEPARTMENT numbers, null fields left out. With
+// full (the user scope) a user who signed in has LAST_LOGIN, an ISO
+// datetime; CONFIRM_CODE is never sent.
+func userRow(u *User, full bool) map[string]any {
 	row := map[string]any{
 		"ID": strconv.FormatInt(u.ID, 10), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
 		"TITLE": "", "PERSONAL_PHONE": "", "WORK_POSITION": u.WorkPosition, "IS_ONLINE": "N", "TIME_ZONE": "",
@@ -154,6 +199,9 @@ func userRow(u *User) map[string]any {
 	}
 	if u.PersonalCity != "" {
 		row["PERSONAL_CITY"] = u.PersonalCity
+	}
+	if full && !u.LastLogin.IsZero() {
+		row["LAST_LOGIN"] = u.LastLogin.UTC().Format(isoOffset)
 	}
 	if u.Extranet {
 		row["USER_TYPE"] = "extranet"
@@ -236,6 +284,28 @@ func userMatches(u *User, terms []term) bool {
 				}
 			}
 			if hit == (op == "!") {
+				return false
+			}
+		case "CONFIRM_CODE":
+			// Invited users have a code, the others none (the codes
+			// themselves are not simulated): "!" with an empty-ish value
+			// such as "0" finds the invited.
+			switch empty := !truthyPHP(v); {
+			case op == "!" && empty:
+				if !u.Invited {
+					return false
+				}
+			case op == "!": // not this code: everyone
+			case empty:
+				if u.Invited {
+					return false
+				}
+			default:
+				return false
+			}
+		case "FIND":
+			have := strings.ToLower(u.Name + " " + u.LastName + " " + u.WorkPosition)
+			if !strings.Contains(have, strings.ToLower(str(v))) {
 				return false
 			}
 		case "EMAIL", "NAME", "LAST_NAME":

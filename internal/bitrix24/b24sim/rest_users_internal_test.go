@@ -66,7 +66,7 @@ func TestKeysetPageCostsItsPage(t *testing.T) {
 		for range 7 {
 			params := map[string]any{"start": -1, "FILTER": map[string]any{"USER_TYPE": "employee", ">ID": after}}
 			start := time.Now()
-			ok, e := p.userGet(admin, params, false)
+			ok, e := p.userGet(admin, params, userScope{})
 			best = min(best, time.Since(start))
 			if e != nil || len(ok.result.([]any)) == 0 {
 				t.Fatalf(">ID %d: %v, %d rows", after, e, len(ok.result.([]any)))

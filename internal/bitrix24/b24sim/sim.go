@@ -43,10 +43,28 @@ type Options struct {
 	// field's LIST of options. Whether Bitrix24 sends it is not documented;
 	// without it a client cannot tell an option's text from its id.
 	EnumListOmitted bool
+	// InvitedFilter is what user.search does with a CONFIRM_CODE filter,
+	// which is not settled (docs/bitrix24-api.md, "Invited users").
+	InvitedFilter InvitedFilter
 
 	HTTP   *http.Client // for event delivery; default 10 s timeout
 	Logger *slog.Logger
 }
+
+// InvitedFilter is one plausible answer of user.search to a filter on
+// CONFIRM_CODE, the field that marks invited users who have not accepted.
+type InvitedFilter int
+
+const (
+	// InvitedFilterHonoured: the filter selects by the code, so
+	// "!CONFIRM_CODE" with an empty value returns only invited users.
+	InvitedFilterHonoured InvitedFilter = iota
+	// InvitedFilterIgnored: the unknown key is dropped and the rest of the
+	// filter answers, every user it matches.
+	InvitedFilterIgnored
+	// InvitedFilterRefused: the call fails with an error answer.
+	InvitedFilterRefused
+)
 
 // Sim is the OAuth server and all portals. It is an http.Handler.
 type Sim struct {
