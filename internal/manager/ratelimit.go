@@ -38,6 +38,10 @@ type Limits struct {
 	// Only someone with the password gets here, from as many addresses as
 	// they hold; over it no code from a new address is checked.
 	LoginCodePerAccount Limit
+	// EnrolPasswordPerAccount: wrong passwords given to turn the second
+	// factor on, for one account; only a signed-in session gets there, and
+	// a copy of its cookie must not make it a password oracle.
+	EnrolPasswordPerAccount Limit
 }
 
 // Backoff is a wait that doubles with every failure after the free ones.
@@ -62,12 +66,13 @@ func (b Backoff) wait(n int) time.Duration {
 
 // DefaultLimits are generous for people and tight for scripts.
 var DefaultLimits = Limits{
-	SubmitPerPortal:     Limit{Max: 5, Window: time.Hour},
-	SubmitPerIP:         Limit{Max: 20, Window: time.Hour},
-	LoginPerIP:          Limit{Max: 20, Window: 15 * time.Minute},
-	LoginBackoff:        Backoff{Free: 5, Base: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
-	LoginPerAccount:     Limit{Max: 100, Window: time.Hour},
-	LoginCodePerAccount: Limit{Max: 10, Window: time.Hour},
+	SubmitPerPortal:         Limit{Max: 5, Window: time.Hour},
+	SubmitPerIP:             Limit{Max: 20, Window: time.Hour},
+	LoginPerIP:              Limit{Max: 20, Window: 15 * time.Minute},
+	LoginBackoff:            Backoff{Free: 5, Base: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
+	LoginPerAccount:         Limit{Max: 100, Window: time.Hour},
+	LoginCodePerAccount:     Limit{Max: 10, Window: time.Hour},
+	EnrolPasswordPerAccount: Limit{Max: 5, Window: time.Hour},
 }
 
 // RateLimitedError says a limit was hit and when to try again.

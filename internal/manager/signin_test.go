@@ -64,10 +64,13 @@ func TestTOTP(t *testing.T) {
 	if err := signInWith("", now, "10.0.0.1"); err != nil {
 		t.Fatalf("before confirmation: %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, a, nil, "000000", now); !errors.Is(err, ErrBadCode) {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, a, nil, "", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadPassword) {
+		t.Fatalf("right code without the password: err = %v", err)
+	}
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, a, nil, "dora's long password", "000000", now); !errors.Is(err, ErrBadCode) {
 		t.Fatalf("wrong code: err = %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, a, nil, mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, a, nil, "dora's long password", mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
 	if _, err := BeginTOTP(ctx, pool, kr, m.ID); !errors.Is(err, ErrTOTPEnabled) {
@@ -131,7 +134,7 @@ func TestSignInAccountCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, Actor{ManagerID: withCode.ID, Email: withCode.Email}, nil, mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, Actor{ManagerID: withCode.ID, Email: withCode.Email}, nil, "fay's long password", mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatal(err)
 	}
 	// Erik signed in from his office before the campaign.
@@ -242,7 +245,7 @@ func TestSignInCodeGuessesCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, Actor{ManagerID: m.ID, Email: m.Email}, nil, mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email}, nil, "gus's long password", mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatal(err)
 	}
 	office := now.Add(30 * time.Second)
@@ -308,7 +311,7 @@ func TestTurningTOTPOnEndsOtherSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := Actor{ManagerID: m.ID, Email: m.Email, IP: "10.0.0.1"}
-	if err := ConfirmTOTP(ctx, pool, kr, a, mine, mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, a, mine, "ivo's long password", mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LookupSession(ctx, pool, theirs.Token, now); !errors.Is(err, ErrNotFound) {

@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,9 @@ var (
 	ErrBadCode = errors.New("wrong or used authenticator code")
 	// ErrTOTPEnabled: the account has a second factor already.
 	ErrTOTPEnabled = errors.New("the account has an authenticator already")
+	// ErrBadPassword: turning the second factor on was asked without the
+	// account's password.
+	ErrBadPassword = errors.New("wrong password")
 )
 
 // Enrolment is what the enrol page shows: the secret to type in, and the
@@ -99,12 +103,20 @@ func lockEnrolment(ctx context.Context, tx pgx.Tx, managerID int64) (email strin
 	return email, pending, nil
 }
 
-// ConfirmTOTP makes the pending secret the account's second factor once code
-// matches it, and ends the account's sessions other than keep (the one
-// confirming): a manager turns the second factor on because the password
-// alone may be known, and a session opened with it must not outlive that.
-// Errors: ErrBadCode, ErrTOTPEnabled.
-func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, a Actor, keep *Session, code string, now time.Time) error {
+// ConfirmTOTP makes the pending secret the account's second factor once
+// password is the account's and code matches the secret, and ends the
+// account's sessions other than keep (the one confirming): a manager turns
+// the second factor on because the password alone may be known, and a
+// session opened with it must not outlive that. The password is asked
+// because a session alone does not prove the manager: a copy of the cookie
+// could otherwise bind the account to its holder's authenticator, end the
+// manager's own sessions and keep the manager from signing in again.
+// Errors: ErrBadPassword, *RateLimitedError (too many wrong passwords, see
+// Limits.EnrolPasswordPerAccount), ErrBadCode, ErrTOTPEnabled.
+func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits Limits, a Actor, keep *Session, password, code string, now time.Time) error {
+	if err := checkOwnPassword(ctx, pool, limits.EnrolPasswordPerAccount, a.ManagerID, password, now); err != nil {
+		return err
+	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		_, pending, err := lockEnrolment(ctx, tx, a.ManagerID)
 		if err != nil {
@@ -137,6 +149,32 @@ func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, a 
 		return Audit(ctx, tx, AuditEntry{ManagerID: a.ManagerID, ManagerEmail: a.Email, Action: "totp_enable", IP: a.IP, At: now,
 			Note: fmt.Sprintf("other sessions ended: %d", ended.RowsAffected())})
 	})
+}
+
+// checkOwnPassword checks a signed-in manager's password. Each try takes a
+// place in the account's count first, so parallel guesses cannot all pass a
+// check made before any failed; the right password gives it back.
+func checkOwnPassword(ctx context.Context, pool *pgxpool.Pool, l Limit, managerID int64, password string, now time.Time) error {
+	key := "totp-enrol:account:" + strconv.FormatInt(managerID, 10)
+	if err := Hit(ctx, pool, key, l, now); err != nil {
+		return err
+	}
+	var hash string
+	err := pool.QueryRow(ctx, `SELECT password_hash FROM managers WHERE id = $1`, managerID).Scan(&hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("load manager %d: %w", managerID, err)
+	}
+	ok, err := CheckPassword(hash, password)
+	if err != nil {
+		return fmt.Errorf("check password of manager %d: %w", managerID, err)
+	}
+	if !ok {
+		return ErrBadPassword
+	}
+	return release(ctx, pool, key, l, now)
 }
 
 // SetTOTPRequired says whether the manager must set up an authenticator

@@ -299,8 +299,21 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, fail error) {
 }
 
 func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
-	err := manager.ConfirmTOTP(r.Context(), s.pool, s.cfg.Keyring, s.managerActor(r), managerFrom(r.Context()), r.PostFormValue("code"), s.now())
+	sess := managerFrom(r.Context())
+	err := manager.ConfirmTOTP(r.Context(), s.pool, s.cfg.Keyring, s.managerLimits, s.managerActor(r), sess,
+		r.PostFormValue("password"), r.PostFormValue("code"), s.now())
+	var rl *manager.RateLimitedError
 	switch {
+	case errors.As(err, &rl):
+		s.log.Warn("console totp enrolment limited", "manager_id", sess.ManagerID, "ip", clientIP(r))
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+		lang := s.consoleLang(r, sess)
+		s.totpPage(w, r, apperr.New(apperr.ETOOMANY, i18n.T(lang, "mgr.err_totp_too_many", waitText(lang, rl.RetryAfter))))
+		return
+	case errors.Is(err, manager.ErrBadPassword):
+		s.log.Info("console totp enrolment with a wrong password", "manager_id", sess.ManagerID, "ip", clientIP(r))
+		s.totpPage(w, r, apperr.New(apperr.EINVALID, i18n.T(s.consoleLang(r, sess), "mgr.err_totp_password")))
+		return
 	case errors.Is(err, manager.ErrBadCode):
 		s.totpPage(w, r, apperr.New(apperr.EINVALID, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_code")))
 		return

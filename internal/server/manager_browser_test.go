@@ -119,10 +119,12 @@ func TestConsoleTOTPInBrowser(t *testing.T) {
 		}
 		return c
 	}
-	js(fmt.Sprintf(`document.getElementById('totp-code').value = %q`, code(time.Now().Add(-10*time.Minute))))
+	js(fmt.Sprintf(`document.getElementById('totp-password').value = %q; document.getElementById('totp-code').value = %q`,
+		password, code(time.Now().Add(-10*time.Minute))))
 	submit("/manager/totp")
 	waitFor("the wrong code refused", `[data-testid="totp-error"]`)
-	js(fmt.Sprintf(`document.getElementById('totp-code').value = %q`, code(time.Now())))
+	js(fmt.Sprintf(`document.getElementById('totp-password').value = %q; document.getElementById('totp-code').value = %q`,
+		password, code(time.Now())))
 	submit("/manager/totp")
 	waitFor("two-step sign-in on", `[data-testid="totp-enabled"]`)
 	if enabled := text(`[data-testid="totp-enabled"]`); !strings.Contains(enabled, email) {

@@ -308,3 +308,30 @@ func TestProvisionCapsQueuedJobs(t *testing.T) {
 		t.Errorf("%d sync_person jobs, want %d", n, provisionMaxQueued)
 	}
 }
+
+// The people search and a person's view carry employees' names and
+// e-mails: like every answer under /app, no cache may keep them for
+// whoever asks the same address next.
+func TestAppAnswersNotStored(t *testing.T) {
+	t.Parallel()
+	e := newPeopleEnv(t, b24sim.GenerateOrg(9, 20, 3))
+	u := e.employee()
+	_, admin := e.session(e.portal, e.bp.AdminID(), true, "en")
+	_, user := e.session(e.portal, e.bp.NonAdminID(), false, "en")
+	id := strconv.FormatInt(u.ID, 10)
+	for _, c := range []struct {
+		name string
+		r    resp
+	}{
+		{"search", e.do(http.MethodGet, "/app/people?q="+url.QueryEscape(u.LastName), admin, nil)},
+		{"person", e.do(http.MethodGet, "/app/people/"+id, admin, nil)},
+		{"state", e.do(http.MethodGet, "/app/state", admin, nil)},
+		{"status", e.do(http.MethodGet, "/app/status", user, nil)},
+		{"refused search", e.do(http.MethodGet, "/app/people?q="+url.QueryEscape(u.LastName), user, nil)},
+		{"no session", e.do(http.MethodGet, "/app/people/"+id, "", nil)},
+	} {
+		if got := c.r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s (%d): Cache-Control %q, want no-store", c.name, c.r.status, got)
+		}
+	}
+}

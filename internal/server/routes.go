@@ -31,9 +31,10 @@ func (s *Server) routes() http.Handler {
 	r.Post("/b24/events", s.handleEvents)
 
 	// The app page's own requests, scoped to the session's portal: the
-	// portal always comes from the session, never from the request.
+	// portal always comes from the session, never from the request. No
+	// answer is kept by a cache: they name employees and their e-mails.
 	r.Route("/app", func(r chi.Router) {
-		r.Use(s.withSession)
+		r.Use(noStore, s.withSession)
 		r.Get("/state", s.handleAppState)
 		// The status panel's HTML, polled while a run is queued or running;
 		// other users than admins get no names, e-mails or error texts.

@@ -201,6 +201,13 @@ type Options struct {
 	// FieldMap maps Learn profile fields to the Bitrix24 fields that fill
 	// them (fieldmap.Effective); nil is the fixed mapping.
 	FieldMap map[string]string
+	// SignInLogin is the Learn login the run signs in with (the saved Learn
+	// admin e-mail). The Learn user with that login or e-mail is never
+	// linked to an employee nor written: every employee may put any address
+	// in their Bitrix24 profile, and a link would hand them the account's
+	// administrator (their next address written into its login) or
+	// deactivate it when they leave.
+	SignInLogin string
 }
 
 // Desired is what Bitrix24 says.

@@ -320,7 +320,7 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	in.Options = Options{
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
-		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap, Person: id,
+		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap, Person: id, SignInLogin: set.LearnEmail,
 		// An admin asked for this person: a licence wait is tried again.
 		RetryLicence: map[int64]bool{id: true},
 	}

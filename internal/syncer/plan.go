@@ -38,6 +38,10 @@ const (
 // foreignOwner marks, in builder.claimedBy, a Learn user another portal owns.
 const foreignOwner int64 = -1
 
+// signInOwner marks, in builder.claimedBy, the Learn user the run signs in
+// as (Options.SignInLogin).
+const signInOwner int64 = -2
+
 // Stage orders steps: departments (by tree level) before users, users before
 // deactivations, everything before supervisors.
 type Stage uint8
@@ -300,7 +304,7 @@ type builder struct {
 	learnByID    sortedIndex[string] // Learn users by id
 	learnByLogin sortedIndex[string] // by normalized login
 	learnByEmail sortedIndex[string] // by normalized e-mail
-	claimedBy    []int64             // per Learn user: the Bitrix24 user it stands for, foreignOwner, 0
+	claimedBy    []int64             // per Learn user: the Bitrix24 user it stands for, foreignOwner, signInOwner, 0
 	userMaps     sortedIndex[int64]  // user mappings by Bitrix24 id
 	mapLearn     []int32             // per mapping: the position of its Learn user, -1
 	emps         sortedIndex[int64]  // employees by id
@@ -437,6 +441,15 @@ func (b *builder) index() {
 	for id := range b.in.Actual.Foreign {
 		if u := b.learnUser(id); u >= 0 {
 			b.claimedBy[u] = foreignOwner
+		}
+	}
+	// The user the run signs in as belongs to the account, even where a
+	// mapping from before this rule points at it.
+	if login := normEmail(b.o.SignInLogin); login != "" {
+		for _, u := range b.byAddress(login) {
+			if u >= 0 {
+				b.claimedBy[u] = signInOwner
+			}
 		}
 	}
 	es := b.in.Desired.Employees

@@ -228,6 +228,10 @@ func (b *builder) usersStep() {
 		li := b.resolveUser(e.ID, email)
 		lu := b.lu(li)
 		if lu == nil {
+			if b.signInUser(email) {
+				b.refuse(e.ID, reasonSignIn)
+				continue
+			}
 			if f := b.foreignUser(email); f != nil {
 				b.conflict(e.ID, f)
 				continue
@@ -404,6 +408,24 @@ func reasonInvitedUnknown(why string) string {
 
 // reasonLicence explains a user left inactive by Learn's plan limit.
 const reasonLicence = "waiting for a licence: the Learn plan's active users are used up"
+
+// reasonSignIn explains an employee whose address is the Learn login the
+// app signs in with.
+const reasonSignIn = "this e-mail is the Learn administrator login the app signs in with: that Learn user is never synced from Bitrix24"
+
+// signInUser says whether email is the login or e-mail of the Learn user the
+// run signs in as.
+func (b *builder) signInUser(email string) bool {
+	if email == "" {
+		return false
+	}
+	for _, u := range b.byAddress(email) {
+		if u >= 0 && b.claimedBy[u] == signInOwner {
+			return true
+		}
+	}
+	return false
+}
 
 // foreignUser is the Learn user another portal owns whose login or e-mail is
 // this e-mail, or nil.

@@ -167,7 +167,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	in.Options = Options{
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
-		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap,
+		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap, SignInLogin: set.LearnEmail,
 	}
 	account := AccountKey(set.LearnURL)
 	if in.Actual.Foreign, err = s.store.Foreign(ctx, account, portalID); err != nil {

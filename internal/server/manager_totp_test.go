@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"b24learn/internal/manager"
+)
+
+var totpSecretShown = regexp.MustCompile(`data-testid="totp-secret"[^>]*>([A-Z2-7]+)<`)
+
+// Someone holding a copy of a manager's console cookie, but not the
+// password, cannot turn two-step sign-in on with an authenticator of their
+// own: that would end the manager's other sessions and lock the manager out
+// of signing in, while the thief's session lives on. Turning it on takes the
+// account's password, and wrong passwords are limited.
+func TestConsoleStolenSessionCannotEnrolTOTP(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	const email, password = "vera@ispring.example", "vera's long password"
+	if _, err := manager.CreateManager(ctx, e.pool, email, password); err != nil {
+		t.Fatal(err)
+	}
+	vera := e.browser("10.0.0.5")
+	if rec := vera.signIn(email, password); rec.Code != http.StatusSeeOther {
+		t.Fatalf("vera signs in: %d", rec.Code)
+	}
+	laptop := e.browser("10.0.0.6") // vera's other session
+	if rec := laptop.signIn(email, password); rec.Code != http.StatusSeeOther {
+		t.Fatalf("vera signs in on her laptop: %d", rec.Code)
+	}
+	// The thief replays vera's cookie from elsewhere.
+	thief := e.browser("203.0.113.66")
+	for k, c := range vera.cookies {
+		thief.cookies[k] = c
+	}
+	page := thief.do("GET", "/manager/totp", nil)
+	m := totpSecretShown.FindStringSubmatch(page.Body.String())
+	if page.Code != http.StatusOK || m == nil {
+		t.Fatalf("enrol page for the thief: %d", page.Code)
+	}
+	secret, csrf := m[1], csrfOf(t, page.Body.String())
+	code := func() string {
+		c, err := totp.GenerateCode(secret, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		form url.Values
+	}{
+		{"NoPassword", url.Values{"csrf": {csrf}, "code": {code()}}},
+		{"WrongPassword", url.Values{"csrf": {csrf}, "code": {code()}, "password": {"a guess at vera's password"}}},
+	} {
+		rec := thief.do("POST", "/manager/totp", tc.form)
+		if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "Wrong password") {
+			t.Fatalf("%s: %d to %q, want 422 and the form again", tc.name, rec.Code, rec.Header().Get("Location"))
+		}
+	}
+	// Nothing changed: vera's laptop session lives, and her password alone
+	// still signs her in.
+	if rec := laptop.do("GET", "/manager/requests", nil); rec.Code != http.StatusOK {
+		t.Fatalf("vera's laptop session after the thief's attempts: %d", rec.Code)
+	}
+	if rec := e.browser("10.0.0.7").signIn(email, password); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/requests" {
+		t.Fatalf("vera's sign-in with her password after the thief's attempts: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	// Vera, with her password, turns it on.
+	if rec := vera.do("POST", "/manager/totp", url.Values{"csrf": {csrf}, "code": {code()}, "password": {password}}); rec.Code != http.StatusSeeOther ||
+		rec.Header().Get("Location") != "/manager/totp?done=totp" {
+		t.Fatalf("vera turns two-step sign-in on with her password: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+}
+
+// Guessing a manager's password through the enrol form of a stolen session
+// runs into a limit, as sign-in does.
+func TestConsoleTOTPEnrolPasswordLimited(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	const email, password = "max@ispring.example", "max's long password"
+	if _, err := manager.CreateManager(context.Background(), e.pool, email, password); err != nil {
+		t.Fatal(err)
+	}
+	thief := e.browser("203.0.113.67")
+	if rec := thief.signIn(email, password); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+	page := thief.do("GET", "/manager/totp", nil)
+	csrf := csrfOf(t, page.Body.String())
+	for i := range 20 {
+		rec := thief.do("POST", "/manager/totp", url.Values{"csrf": {csrf}, "code": {"123456"}, "password": {"guess " + strconv.Itoa(i)}})
+		if rec.Code == http.StatusTooManyRequests {
+			if rec.Header().Get("Retry-After") == "" || i < 3 {
+				t.Fatalf("limited after %d guesses, Retry-After %q", i, rec.Header().Get("Retry-After"))
+			}
+			return
+		}
+		if rec.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("guess %d: %d", i, rec.Code)
+		}
+	}
+	t.Fatal("20 password guesses through the enrol form were never limited")
+}
