@@ -369,7 +369,7 @@ func TestTolerantAnswers(t *testing.T) {
 	c, _ := New(Credentials{AccountURL: "https://x.example.com", Email: "a", Password: "b"},
 		Options{BaseURL: srv.URL, AllowHTTP: true, Retry: fastRetry})
 	ctx := context.Background()
-	if err := c.UpdateUser(ctx, "u1", UserUpdate{DepartmentID: "d"}); err != nil {
+	if err := c.UpdateUser(ctx, "u1", UserUpdate{DepartmentID: "d", Fields: Fields{FieldLogin: "l"}}); err != nil {
 		t.Errorf("204 on update: %v", err)
 	}
 	if id, err := c.CreateUser(ctx, NewUser{DepartmentID: "d", Fields: Fields{FieldLogin: "l"}}); err != nil || id != "f29d887c-5cff-11e9-9e6a-0a580af40692" {
@@ -526,5 +526,38 @@ func TestRepeatedCreateMeetsItsUserWhateverTheStatus(t *testing.T) {
 			t.Errorf("duplicate 400 %v: %d lookups, %d creates; want the lost create, a lookup that missed, a repeat and a second lookup", dup400, hidden.Load(), lost.Load())
 		}
 		srv.Close()
+	}
+}
+
+// TestUpdateUserCarriesLogin: a user update without the login, a department
+// alone included, is refused before it is sent (Learn's docs call the login
+// required in an update; learnsim.Unsettled.UpdateNeedsLogin refuses it), and
+// the same update with the login moves the user.
+func TestUpdateUserCarriesLogin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newSimEnv(t, learnsim.Options{Seed: 3, Unsettled: learnsim.Unsettled{UpdateNeedsLogin: true}}, learnsim.AccountOptions{})
+	c := env.client(t, Credentials{})
+	dept, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sales", ParentID: env.root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, err := c.CreateUser(ctx, NewUser{DepartmentID: env.root, Fields: Fields{FieldLogin: "ivan@acme.ru", FieldFirstName: "I", FieldLastName: "P"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.sim.ResetCounts()
+	var ve *ValidationError
+	if err := c.UpdateUser(ctx, uid, UserUpdate{DepartmentID: dept}); !errors.As(err, &ve) || ve.Remote {
+		t.Errorf("department alone: %v, want the client's own refusal", err)
+	}
+	if n := env.sim.Counts(testAccount).Writes; n != 0 {
+		t.Errorf("%d writes sent without the login", n)
+	}
+	if err := c.UpdateUser(ctx, uid, UserUpdate{DepartmentID: dept, Fields: Fields{FieldLogin: "ivan@acme.ru"}}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := c.GetUser(ctx, uid); err != nil || u.DepartmentID != dept {
+		t.Errorf("after the update: %+v %v", u, err)
 	}
 }

@@ -115,8 +115,9 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 	if deptID != nil && *deptID != "" && a.depts[*deptID] == nil {
 		return errf(400, "Department %s not found", *deptID)
 	}
-	if len(fields) > 0 && strings.TrimSpace(fields["login"]) == "" {
-		// The docs list login as "required (as part of fields)" on update.
+	if (len(fields) > 0 || un.UpdateNeedsLogin) && strings.TrimSpace(fields["login"]) == "" {
+		// The docs list login as "required (as part of fields)" on update;
+		// whether an update without fields is refused too is not settled.
 		return errf(400, "Field login is required")
 	}
 	if err := a.checkFields(id, fields, false, un.DateFormat); err != nil {

@@ -56,6 +56,12 @@ type Unsettled struct {
 	// ValueLimit is the limit LongValues applies, in runes; 0 is
 	// DefaultValueLimit.
 	ValueLimit int
+	// UpdateNeedsLogin refuses with 400 a user update without fields.login
+	// even when it sends no profile field (only a departmentId): Learn's
+	// docs call login "required (as part of fields)" on update, while the
+	// OAS makes fields optional. By default only an update that sends
+	// fields must carry the login.
+	UpdateNeedsLogin bool
 }
 
 // RootSubordination is what a subordination request on the root department
@@ -262,12 +268,14 @@ func Variants() []Variant {
 		{"root subordination ignored", Unsettled{RootSubordination: RootSubIgnored}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
-			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored}},
+			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, UpdateNeedsLogin: true}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
+		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
+		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 	}
 }
 

@@ -277,3 +277,28 @@ func TestLongValues(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateNeedsLogin checks UpdateNeedsLogin: a user update that sends no
+// fields.login is refused even when it carries only a department, and one
+// with the login goes through; by default only the first kind with fields
+// is refused.
+func TestUpdateNeedsLogin(t *testing.T) {
+	t.Parallel()
+	for _, strict := range []bool{false, true} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{UpdateNeedsLogin: strict}}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "c-1")
+		u := e.createUser(e.root, "a@acme.ru", nil)
+		want := 200
+		if strict {
+			want = 400
+		}
+		if b := e.must(want, "POST", "/user/"+u, map[string]any{"departmentId": dept}); strict && !strings.Contains(b, "login") {
+			t.Errorf("refusal names no field: %s", b)
+		}
+		e.must(400, "POST", "/user/"+u, map[string]any{"departmentId": dept, "fields": map[string]string{"job_title": "X"}})
+		e.must(200, "POST", "/user/"+u, map[string]any{"departmentId": dept, "fields": map[string]string{"login": "a@acme.ru"}})
+		if got, _ := e.state().UserByLogin("a@acme.ru"); got.DepartmentID != dept {
+			t.Errorf("strict %v: department %s, want %s", strict, got.DepartmentID, dept)
+		}
+	}
+}
