@@ -47,6 +47,7 @@ func run(decode decoder, f step, exclusive bool) http.HandlerFunc {
 		lock()
 		reply, err := f(r, a, body)
 		unlock()
+		err = unsettledFrom(r).notFound(r.Pattern, err)
 		if err != nil {
 			writeErr(w, r, err)
 			return

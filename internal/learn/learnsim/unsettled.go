@@ -62,6 +62,19 @@ type Unsettled struct {
 	// OAS makes fields optional. By default only an update that sends
 	// fields must carry the login.
 	UpdateNeedsLogin bool
+	// UnknownID400 refuses an unknown department or user in the path with
+	// 400 instead of 404 where the OAS lists no 404 (every route on
+	// /department/{id} and /user/{id}); the move routes, whose OAS lists
+	// 404, keep it.
+	UnknownID400 bool
+}
+
+// notFound applies UnknownID400 to a refusal of a request to route.
+func (u Unsettled) notFound(route string, err *apiErr) *apiErr {
+	if !u.UnknownID400 || err == nil || err.status != http.StatusNotFound || strings.HasSuffix(route, "/move") {
+		return err
+	}
+	return &apiErr{status: http.StatusBadRequest, msg: err.msg}
 }
 
 // RootSubordination is what a subordination request on the root department
@@ -271,10 +284,11 @@ func Variants() []Variant {
 			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, UpdateNeedsLogin: true}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
-			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403}},
+			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, UnknownID400: true}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
 		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
+		{"unknown ID 400", Unsettled{UnknownID400: true}},
 		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 	}
 }

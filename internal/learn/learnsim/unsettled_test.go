@@ -302,3 +302,38 @@ func TestUpdateNeedsLogin(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownID400 checks UnknownID400: an unknown department or user in
+// the path is refused with 404 by default and with 400 under the switch,
+// as an ErrorResponse, except on the move routes, which answer 404 either way.
+func TestUnknownID400(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{UnknownID400: on}}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "c-1")
+		want := 404
+		if on {
+			want = 400
+		}
+		for _, c := range []struct {
+			status       int
+			method, path string
+			body         any
+		}{
+			{want, "GET", "/department/nope", nil},
+			{want, "POST", "/department/nope", map[string]string{"name": "X"}},
+			{want, "DELETE", "/department/nope", nil},
+			{want, "POST", "/department/nope/subordination", map[string]any{"subordination": map[string]string{"subordinationType": "inherit"}}},
+			{want, "GET", "/user/nope/v2", nil},
+			{want, "POST", "/user/nope", map[string]any{"fields": map[string]string{"login": "x"}}},
+			{want, "POST", "/user/nope/status", map[string]int{"status": 3}},
+			{want, "POST", "/user/nope/subordination", map[string]any{"subordination": map[string]string{"subordinationType": "inherit"}}},
+			{404, "POST", "/department/" + dept + "/user/move", map[string]any{"userIds": []string{"nope"}}},
+			{404, "POST", "/department/nope/department/move", map[string]any{"departmentIds": []string{dept}}},
+		} {
+			if b := e.must(c.status, c.method, c.path, c.body); !strings.Contains(b, `"code":`+itoa(c.status)) || !strings.Contains(b, "nope") {
+				t.Errorf("UnknownID400=%v %s %s: %s", on, c.method, c.path, b)
+			}
+		}
+	}
+}
