@@ -561,3 +561,49 @@ func TestUpdateUserCarriesLogin(t *testing.T) {
 		t.Errorf("after the update: %+v %v", u, err)
 	}
 }
+
+// TestListingLastPage lists two full pages of users and one full page of
+// departments against each way Learn may mark the last page
+// (learnsim.Unsettled.LastPage): every object is read once and the listing
+// stops there, after the empty page a full last page's token names.
+func TestListingLastPage(t *testing.T) {
+	t.Parallel()
+	for _, lp := range []learnsim.LastPage{learnsim.LastPageNoToken, learnsim.LastPageEmpty, learnsim.LastPageNull, learnsim.LastPageAfterFull} {
+		env := newSimEnv(t, learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{LastPage: lp}}, learnsim.AccountOptions{})
+		for i := 1; i < 2*pageSize; i++ { // and the owner
+			if _, err := env.sim.SeedUser(testAccount, env.root, map[string]string{"login": fmt.Sprintf("u%d@acme.ru", i),
+				"first_name": "F", "last_name": "L"}, StatusActive); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 1; i < pageSize; i++ { // and the root
+			if _, err := env.sim.SeedDepartment(testAccount, fmt.Sprint("D", i), env.root, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := env.client(t, Credentials{})
+		ctx := context.Background()
+		users, err := c.AllUsers(ctx, UserFilter{})
+		if err != nil {
+			t.Fatalf("%d: %v", lp, err)
+		}
+		depts, err := c.ListDepartments(ctx)
+		if err != nil {
+			t.Fatalf("%d: %v", lp, err)
+		}
+		seen := map[string]bool{}
+		for _, u := range users {
+			seen[u.ID] = true
+		}
+		want := int64(3) // two pages of users, one of departments
+		if lp == learnsim.LastPageAfterFull {
+			want = 5 // and the empty page after each
+		}
+		if len(users) != 2*pageSize || len(seen) != len(users) || len(depts) != pageSize {
+			t.Errorf("%d: %d users (%d distinct), %d departments", lp, len(users), len(seen), len(depts))
+		}
+		if got := env.sim.Counts(testAccount).Reads; got != want {
+			t.Errorf("%d: %d pages read, want %d", lp, got, want)
+		}
+	}
+}

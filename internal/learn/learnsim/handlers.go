@@ -54,7 +54,7 @@ type xmlDeptList struct {
 type xmlDeptPage struct {
 	XMLName       xml.Name  `xml:"response"`
 	Departments   []deptOut `xml:"departments>department"`
-	NextPageToken string    `xml:"nextPageToken,omitempty"`
+	NextPageToken tokenOut  `xml:"nextPageToken"`
 }
 
 func listDepartmentsAll(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
@@ -91,11 +91,15 @@ func pageParams(r *http.Request, body map[string]any, pos map[string]int) (size,
 	}
 	if tok != "" {
 		raw, e := base64.StdEncoding.DecodeString(tok)
-		p, found := pos[string(raw)]
+		id, after := strings.CutPrefix(string(raw), afterPrefix)
+		p, found := pos[id]
 		if e != nil || !found {
 			return 0, 0, errf(400, "Invalid pageToken")
 		}
 		from = p
+		if after {
+			from++
+		}
 	}
 	return size, from, nil
 }
@@ -125,7 +129,11 @@ func listDepartmentsPaged(r *http.Request, a *account, _ map[string]any) (answer
 		}
 		out = append(out, a.outDept(r, d))
 	}
-	return found(page("departments", out, next), xmlDeptPage{Departments: out, NextPageToken: pageToken(next)}), nil
+	if next == "" && len(out) > 0 {
+		next = unsettledFrom(r).lastOf(len(out), size, out[len(out)-1].ID)
+	}
+	tok := nextToken(r, next)
+	return found(page("departments", out, tok), xmlDeptPage{Departments: out, NextPageToken: tok}), nil
 }
 
 type xmlDept struct {
@@ -304,7 +312,7 @@ type xmlUserList struct {
 type xmlUserPage struct {
 	XMLName       xml.Name  `xml:"response"`
 	Users         []userOut `xml:"userProfiles>userProfile"`
-	NextPageToken string    `xml:"nextPageToken,omitempty"`
+	NextPageToken tokenOut  `xml:"nextPageToken"`
 }
 
 func userQueryFrom(r *http.Request, body map[string]any) userQuery {
@@ -335,7 +343,11 @@ func listUsersPaged(v2 bool) step {
 		}
 		ids, next := a.matchUsers(userQueryFrom(r, body), from, size)
 		out := a.outUsers(ids, v2)
-		return found(page("userProfiles", out, next), xmlUserPage{Users: out, NextPageToken: pageToken(next)}), nil
+		if next == "" && len(ids) > 0 {
+			next = unsettledFrom(r).lastOf(len(ids), size, ids[len(ids)-1])
+		}
+		tok := nextToken(r, next)
+		return found(page("userProfiles", out, tok), xmlUserPage{Users: out, NextPageToken: tok}), nil
 	}
 }
 

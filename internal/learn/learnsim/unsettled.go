@@ -67,6 +67,72 @@ type Unsettled struct {
 	// /department/{id} and /user/{id}); the move routes, whose OAS lists
 	// 404, keep it.
 	UnknownID400 bool
+	// LastPage is how a token-paged listing marks its last page.
+	LastPage LastPage
+}
+
+// LastPage is how a listing says a page is its last: the reference has "a
+// missing or empty nextPageToken", and a server that pages by token may
+// also not know a full page is the last.
+type LastPage int
+
+const (
+	LastPageNoToken   LastPage = iota // no nextPageToken
+	LastPageEmpty                     // "nextPageToken": "" (XML <nextPageToken></nextPageToken>)
+	LastPageNull                      // "nextPageToken": null (XML: none)
+	LastPageAfterFull                 // a full page carries a token even when nothing follows; the page it names is empty, with no token
+)
+
+// afterPrefix marks a page token that names the place after an ID (the
+// empty page LastPageAfterFull leads to) rather than the ID a page starts at.
+const afterPrefix = "after:"
+
+// lastOf is the next page's start for a page that holds n of size objects,
+// the last of them last, when nothing follows: none, or under
+// LastPageAfterFull, for a full page, the place after last.
+func (u Unsettled) lastOf(n, size int, last string) string {
+	if u.LastPage == LastPageAfterFull && n == size && n > 0 {
+		return afterPrefix + last
+	}
+	return ""
+}
+
+// tokenOut is a page's nextPageToken on the wire, which on the last page
+// depends on LastPage.
+type tokenOut struct {
+	Token   string
+	Present bool
+	Null    bool
+}
+
+func (t tokenOut) IsZero() bool { return !t.Present }
+
+func (t tokenOut) MarshalJSON() ([]byte, error) {
+	if t.Null {
+		return []byte("null"), nil
+	}
+	return json.Marshal(t.Token)
+}
+
+func (t tokenOut) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if !t.Present || t.Null {
+		return nil
+	}
+	return e.EncodeElement(t.Token, start)
+}
+
+// nextToken renders the token of the page starting at next ("": none).
+func nextToken(r *http.Request, next string) tokenOut {
+	if next != "" {
+		return tokenOut{Token: pageToken(next), Present: true}
+	}
+	switch unsettledFrom(r).LastPage {
+	case LastPageEmpty:
+		return tokenOut{Present: true}
+	case LastPageNull:
+		return tokenOut{Present: true, Null: true}
+	}
+	return tokenOut{}
 }
 
 // notFound applies UnknownID400 to a refusal of a request to route.
@@ -281,14 +347,19 @@ func Variants() []Variant {
 		{"root subordination ignored", Unsettled{RootSubordination: RootSubIgnored}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
-			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, UpdateNeedsLogin: true}},
+			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, UpdateNeedsLogin: true,
+			LastPage: LastPageAfterFull}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
-			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, UnknownID400: true}},
+			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, UnknownID400: true,
+			LastPage: LastPageNull}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
 		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
 		{"unknown ID 400", Unsettled{UnknownID400: true}},
+		{"last page empty token", Unsettled{LastPage: LastPageEmpty}},
+		{"last page null token", Unsettled{LastPage: LastPageNull}},
+		{"full last page has a token", Unsettled{LastPage: LastPageAfterFull}},
 		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 	}
 }

@@ -2,6 +2,8 @@ package learnsim
 
 import (
 	"encoding/json"
+	"encoding/xml"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -333,6 +335,94 @@ func TestUnknownID400(t *testing.T) {
 		} {
 			if b := e.must(c.status, c.method, c.path, c.body); !strings.Contains(b, `"code":`+itoa(c.status)) || !strings.Contains(b, "nope") {
 				t.Errorf("UnknownID400=%v %s %s: %s", on, c.method, c.path, b)
+			}
+		}
+	}
+}
+
+// TestLastPage checks each LastPage choice on both paged listings, in JSON
+// and XML: the last page has no token, an empty one or a null one, or, for
+// a full last page, a token naming an empty page that has none.
+func TestLastPage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lp         LastPage
+		json, xml  string // on the last page with objects
+		emptyAfter bool
+	}{
+		{LastPageNoToken, "", "", false},
+		{LastPageEmpty, `"nextPageToken":""`, "<nextPageToken></nextPageToken>", false},
+		{LastPageNull, `"nextPageToken":null`, "", false},
+		{LastPageAfterFull, `"nextPageToken":"`, "<nextPageToken>", true},
+	} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{LastPage: tc.lp}}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "c-1")
+		e.createDept("HR", e.root, "c-2")
+		e.createDept("IT", e.root, "c-3")
+		for _, l := range []string{"a@x.ru", "b@x.ru", "c@x.ru"} {
+			e.createUser(dept, l, nil)
+		}
+		for _, list := range []struct{ path, key string }{
+			{"/departments?pageSize=2", "departments"},                     // root and 3: two full pages
+			{"/users/v2?pageSize=2&departments[]=" + dept, "userProfiles"}, // 3: a full page and one of 1
+		} {
+			for _, accept := range []string{"application/json", "application/xml"} {
+				var bodies []string
+				tok := ""
+				for len(bodies) < 5 {
+					q := list.path
+					if tok != "" {
+						q += "&pageToken=" + url.QueryEscape(tok)
+					}
+					b := e.must(200, "GET", q, nil, "Accept", accept)
+					bodies = append(bodies, b)
+					var m map[string]any
+					if accept == "application/json" {
+						if err := json.Unmarshal([]byte(b), &m); err != nil {
+							t.Fatal(err)
+						}
+						tok, _ = m["nextPageToken"].(string)
+					} else {
+						var x struct {
+							Next string `xml:"nextPageToken"`
+						}
+						if err := xml.Unmarshal([]byte(b), &x); err != nil {
+							t.Fatal(err)
+						}
+						tok = x.Next
+					}
+					if tok == "" {
+						break
+					}
+				}
+				n := 2
+				full := list.key == "departments"
+				if tc.emptyAfter && full {
+					n = 3
+				}
+				if len(bodies) != n {
+					t.Fatalf("%d %s %s: %d pages: %q", tc.lp, list.path, accept, len(bodies), bodies)
+				}
+				last := bodies[1]
+				want := tc.json
+				if accept != "application/json" {
+					want = tc.xml
+				}
+				switch {
+				case tc.emptyAfter && !full:
+					if strings.Contains(last, "nextPageToken") {
+						t.Errorf("%d %s %s: a page that is not full has a token: %s", tc.lp, list.path, accept, last)
+					}
+				case want == "":
+					if strings.Contains(last, "nextPageToken") {
+						t.Errorf("%d %s %s: last page %s, want no token", tc.lp, list.path, accept, last)
+					}
+				case !strings.Contains(last, want):
+					t.Errorf("%d %s %s: last page %s, want %s", tc.lp, list.path, accept, last, want)
+				}
+				if n == 3 && (strings.Contains(bodies[2], "nextPageToken") || strings.Contains(bodies[2], "departmentId")) {
+					t.Errorf("%d %s: page after the full last one: %s", tc.lp, accept, bodies[2])
+				}
 			}
 		}
 	}
