@@ -36,8 +36,19 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if d, err := c.GetDepartment(ctx, id); err != nil || d.ID != id || d.Name != "Sales" || d.ParentID != env.root || d.Code != "b24-m-2" {
 				t.Fatalf("get: %v %+v", err, d)
 			}
+			// A code that contains the one looked up is not a match, however
+			// Learn filters; a code used twice is refused or kept.
+			if _, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sales 20", ParentID: env.root, Code: "B24-M-20"}); err != nil {
+				t.Fatal(err)
+			}
 			if found, err := c.FindDepartmentsByCode(ctx, "b24-m-2"); err != nil || len(found) != 1 || found[0].ID != id {
 				t.Fatalf("find: %v %+v", err, found)
+			}
+			_, err = c.CreateDepartment(ctx, NewDepartment{Name: "Other", ParentID: env.root, Code: "b24-m-2"})
+			if v.Unsettled.UniqueCodes == learnsim.UniqueCodesNot && err != nil ||
+				v.Unsettled.UniqueCodes == learnsim.UniqueCodes400 && !errors.As(err, new(*ValidationError)) ||
+				v.Unsettled.UniqueCodes == learnsim.UniqueCodes409 && !errors.Is(err, ErrDuplicate) {
+				t.Errorf("a code used twice: %v", err)
 			}
 			if err := c.UpdateDepartment(ctx, id, DepartmentUpdate{Name: "Sales EMEA"}); err != nil {
 				t.Fatal(err)

@@ -61,7 +61,7 @@ func listDepartmentsAll(r *http.Request, a *account, _ map[string]any) (answer, 
 	code, filter := r.URL.Query()["code"]
 	out := []deptOut{}
 	for _, id := range a.deptOrder {
-		if d := a.depts[id]; d != nil && (!filter || d.Code == code[0]) {
+		if d := a.depts[id]; d != nil && (!filter || unsettledFrom(r).codeMatches(d.Code, code[0])) {
 			out = append(out, a.outDept(r, d))
 		}
 	}
@@ -172,6 +172,9 @@ func createDepartment(r *http.Request, a *account, body map[string]any) (answer,
 	if err := unsettledFrom(r).refuseSiblingName(a, parent, name, ""); err != nil {
 		return nil, err
 	}
+	if err := unsettledFrom(r).refuseCode(a, code, ""); err != nil {
+		return nil, err
+	}
 	d, err := a.createDept(name, parent, code)
 	if err != nil {
 		return nil, err
@@ -209,7 +212,14 @@ func updateDepartment(r *http.Request, a *account, body map[string]any) (answer,
 			return noContent, err
 		}
 	}
-	err := a.updateDept(r.PathValue("id"), name, parent, optStr(body, "code"))
+	code := optStr(body, "code")
+	if code != nil && a.depts[r.PathValue("id")] != nil {
+		if err := unsettledFrom(r).refuseCode(a, *code, r.PathValue("id")); err != nil {
+			a.logSent(r, body, nil, nil, http.StatusNoContent, err)
+			return noContent, err
+		}
+	}
+	err := a.updateDept(r.PathValue("id"), name, parent, code)
 	a.logSent(r, body, nil, nil, http.StatusNoContent, err)
 	return noContent, err
 }

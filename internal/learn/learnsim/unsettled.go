@@ -69,6 +69,59 @@ type Unsettled struct {
 	UnknownID400 bool
 	// LastPage is how a token-paged listing marks its last page.
 	LastPage LastPage
+	// CodeFilter is how GET /department?code= matches codes.
+	CodeFilter CodeFilter
+	// UniqueCodes is whether a department code may be used twice.
+	UniqueCodes UniqueCodes
+}
+
+// CodeFilter is how GET /department?code= matches (not settled: the
+// answer is a list, and no source says whether the match is exact).
+type CodeFilter int
+
+const (
+	CodeFilterExact    CodeFilter = iota // the code as sent
+	CodeFilterContains                   // codes containing it, letter case aside
+	CodeFilterIgnored                    // the parameter is ignored: every department
+)
+
+// codeMatches reports whether a department of code c answers the filter f.
+func (u Unsettled) codeMatches(c, f string) bool {
+	switch u.CodeFilter {
+	case CodeFilterContains:
+		return strings.Contains(strings.ToLower(c), strings.ToLower(f))
+	case CodeFilterIgnored:
+		return true
+	}
+	return c == f
+}
+
+// UniqueCodes is what a department create or update does with a code
+// another department has (not settled).
+type UniqueCodes int
+
+const (
+	UniqueCodesNot UniqueCodes = iota // allowed
+	UniqueCodes400                    // refused with 400
+	UniqueCodes409                    // refused with 409
+)
+
+// refuseCode answers a department given code when another one (not
+// except) has it and the switch refuses a code used twice.
+func (u Unsettled) refuseCode(a *account, code, except string) *apiErr {
+	if u.UniqueCodes == UniqueCodesNot || code == "" {
+		return nil
+	}
+	for _, d := range a.depts {
+		if d.Code == code && d.ID != except {
+			status := http.StatusBadRequest
+			if u.UniqueCodes == UniqueCodes409 {
+				status = http.StatusConflict
+			}
+			return errf(status, "A department with the code %q already exists", code)
+		}
+	}
+	return nil
 }
 
 // LastPage is how a listing says a page is its last: the reference has "a
@@ -348,11 +401,11 @@ func Variants() []Variant {
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
 			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, UpdateNeedsLogin: true,
-			LastPage: LastPageAfterFull}},
+			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, UnknownID400: true,
-			LastPage: LastPageNull}},
+			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: UniqueCodes400}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
 		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
@@ -360,6 +413,10 @@ func Variants() []Variant {
 		{"last page empty token", Unsettled{LastPage: LastPageEmpty}},
 		{"last page null token", Unsettled{LastPage: LastPageNull}},
 		{"full last page has a token", Unsettled{LastPage: LastPageAfterFull}},
+		{"code filter contains", Unsettled{CodeFilter: CodeFilterContains}},
+		{"code filter ignored", Unsettled{CodeFilter: CodeFilterIgnored}},
+		{"unique codes 400", Unsettled{UniqueCodes: UniqueCodes400}},
+		{"unique codes 409", Unsettled{UniqueCodes: UniqueCodes409}},
 		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 	}
 }

@@ -427,3 +427,45 @@ func TestLastPage(t *testing.T) {
 		}
 	}
 }
+
+// TestDepartmentCodes checks CodeFilter (how GET /department?code= matches)
+// and UniqueCodes (a code used twice on create and on update).
+func TestDepartmentCodes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cf   CodeFilter
+		want int // departments found for "b24-m-2" among b24-m-2, B24-M-20, x and the root
+	}{{CodeFilterExact, 1}, {CodeFilterContains, 2}, {CodeFilterIgnored, 4}} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{CodeFilter: tc.cf}}, AccountOptions{})
+		e.createDept("A", e.root, "b24-m-2")
+		e.createDept("B", e.root, "B24-M-20")
+		e.createDept("C", e.root, "x")
+		if b := e.must(200, "GET", "/department?code=b24-m-2", nil); strings.Count(b, `"departmentId"`) != tc.want {
+			t.Errorf("code filter %d: %s, want %d departments", tc.cf, b, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		uc     UniqueCodes
+		status int
+	}{{UniqueCodesNot, 0}, {UniqueCodes400, 400}, {UniqueCodes409, 409}} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{UniqueCodes: tc.uc}}, AccountOptions{})
+		a := e.createDept("A", e.root, "c-1")
+		b := e.createDept("B", e.root, "c-2")
+		create, update := 201, 204
+		if tc.status != 0 {
+			create, update = tc.status, tc.status
+		}
+		e.must(create, "POST", "/department", map[string]string{"name": "C", "parentDepartmentId": e.root, "code": "c-1"})
+		e.must(update, "POST", "/department/"+b, map[string]string{"code": "c-1"})
+		e.must(204, "POST", "/department/"+a, map[string]string{"code": "c-1", "name": "A2"}) // its own code
+		e.must(201, "POST", "/department", map[string]string{"name": "D", "parentDepartmentId": e.root})
+		e.must(201, "POST", "/department", map[string]string{"name": "E", "parentDepartmentId": e.root})
+		want := 1
+		if tc.status == 0 {
+			want = 3 // A, C and B recoded
+		}
+		if n := len(e.state().DepartmentsByCode("c-1")); n != want {
+			t.Errorf("unique codes %d: %d departments with c-1", tc.uc, n)
+		}
+	}
+}
