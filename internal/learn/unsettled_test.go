@@ -53,6 +53,17 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if err := c.UpdateDepartment(ctx, id, DepartmentUpdate{Name: "Sales EMEA"}); err != nil {
 				t.Fatal(err)
 			}
+			// The department move is read whichever spelling of its list Learn takes.
+			sub, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sub", ParentID: env.root})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.MoveDepartments(ctx, id, []string{sub}); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := c.GetDepartment(ctx, sub); err != nil || d.ParentID != id {
+				t.Fatalf("moved: %v %+v", err, d)
+			}
 
 			defs, err := c.ProfileFields(ctx)
 			if err != nil || !slices.Equal(requiredFields(defs), []string{FieldLogin, FieldFirstName, FieldLastName}) {

@@ -280,9 +280,6 @@ func setUserSub(_ *http.Request, a *account, id string, sb, co *sub) *apiErr {
 
 func idsParam(r *http.Request, body map[string]any, key, header string) []string {
 	ids := getStrs(body, key)
-	if len(ids) == 0 && key == "departmentIds" {
-		ids = getStrs(body, "departmnetIds") // the OAS's spelling
-	}
 	if len(ids) == 0 && header != "" {
 		for _, v := range strings.Split(r.Header.Get(header), ",") {
 			if v = strings.TrimSpace(v); v != "" {
@@ -301,7 +298,12 @@ func moveUsers(r *http.Request, a *account, body map[string]any) (answer, *apiEr
 }
 
 func moveDepartments(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
-	ids := idsParam(r, body, "departmentIds", "")
+	var ids []string
+	for _, k := range unsettledFrom(r).moveKeys() {
+		if ids = getStrs(body, k); len(ids) > 0 {
+			break
+		}
+	}
 	for _, id := range ids {
 		if d := a.depts[id]; d != nil {
 			if err := unsettledFrom(r).refuseSiblingName(a, r.PathValue("id"), d.Name, d.ID); err != nil {
@@ -309,7 +311,7 @@ func moveDepartments(r *http.Request, a *account, body map[string]any) (answer, 
 			}
 		}
 	}
-	return noContent, a.moveDepts(r.PathValue("id"), ids)
+	return noContent, a.moveDepts(r.PathValue("id"), unsettledFrom(r).moveKeys()[0], ids)
 }
 
 // --- users ---

@@ -73,6 +73,31 @@ type Unsettled struct {
 	CodeFilter CodeFilter
 	// UniqueCodes is whether a department code may be used twice.
 	UniqueCodes UniqueCodes
+	// MoveKey is which spelling of the ID list POST
+	// /department/{id}/department/move reads.
+	MoveKey MoveKey
+}
+
+// MoveKey is the key a department move reads its IDs from: the OAS names
+// the property departmentIds but lists it as required under the misspelt
+// departmnetIds, and no source says which the server reads.
+type MoveKey int
+
+const (
+	MoveKeyEither   MoveKey = iota // departmentIds, else departmnetIds
+	MoveKeyCorrect                 // departmentIds only
+	MoveKeyMisspelt                // departmnetIds only
+)
+
+// moveKeys are the keys of the ID list a department move reads.
+func (u Unsettled) moveKeys() []string {
+	switch u.MoveKey {
+	case MoveKeyCorrect:
+		return []string{"departmentIds"}
+	case MoveKeyMisspelt:
+		return []string{"departmnetIds"}
+	}
+	return []string{"departmentIds", "departmnetIds"}
 }
 
 // CodeFilter is how GET /department?code= matches (not settled: the
@@ -401,11 +426,13 @@ func Variants() []Variant {
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
 			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, UpdateNeedsLogin: true,
-			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409}},
+			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409,
+			MoveKey: MoveKeyMisspelt}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, UnknownID400: true,
-			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: UniqueCodes400}},
+			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: UniqueCodes400,
+			MoveKey: MoveKeyCorrect}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
 		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
@@ -417,6 +444,8 @@ func Variants() []Variant {
 		{"code filter ignored", Unsettled{CodeFilter: CodeFilterIgnored}},
 		{"unique codes 400", Unsettled{UniqueCodes: UniqueCodes400}},
 		{"unique codes 409", Unsettled{UniqueCodes: UniqueCodes409}},
+		{"move reads departmentIds", Unsettled{MoveKey: MoveKeyCorrect}},
+		{"move reads departmnetIds", Unsettled{MoveKey: MoveKeyMisspelt}},
 		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 	}
 }

@@ -469,3 +469,29 @@ func TestDepartmentCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestMoveKey checks MoveKey: a department move reads its IDs under either
+// spelling, only departmentIds, or only the OAS's departmnetIds, and a body
+// without the key read is refused naming it.
+func TestMoveKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		mk                MoveKey
+		correct, misspelt int
+		name              string
+	}{{MoveKeyEither, 204, 204, "departmentIds"}, {MoveKeyCorrect, 204, 400, "departmentIds"}, {MoveKeyMisspelt, 400, 204, "departmnetIds"}} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{MoveKey: tc.mk}}, AccountOptions{})
+		a := e.createDept("A", e.root, "c-1")
+		b := e.createDept("B", e.root, "c-2")
+		if body := e.must(tc.correct, "POST", "/department/"+a+"/department/move", map[string]any{"departmentIds": []string{b}}); tc.correct == 400 && !strings.Contains(body, tc.name) {
+			t.Errorf("%d: refusal %s names no %s", tc.mk, body, tc.name)
+		}
+		if body := e.must(tc.misspelt, "POST", "/department/"+e.root+"/department/move", map[string]any{"departmnetIds": []string{b}}); tc.misspelt == 400 && !strings.Contains(body, tc.name) {
+			t.Errorf("%d: refusal %s names no %s", tc.mk, body, tc.name)
+		}
+		e.must(204, "POST", "/department/"+a+"/department/move", map[string]any{"departmentIds": []string{b}, "departmnetIds": []string{b}})
+		if d, _ := e.state().Department(b); d.ParentID != a {
+			t.Errorf("%d: B under %s, want %s", tc.mk, d.ParentID, a)
+		}
+	}
+}
