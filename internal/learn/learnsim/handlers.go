@@ -336,7 +336,8 @@ func userQueryFrom(r *http.Request, body map[string]any) userQuery {
 		}
 		return v
 	}
-	return userQuery{depts: get("departments"), logins: get("logins"), emails: get("emails"), ids: get("userIds")}
+	return userQuery{depts: get("departments"), logins: get("logins"), emails: get("emails"), ids: get("userIds"),
+		exact: unsettledFrom(r).ExactFilters}
 }
 
 func listUsersAll(v2 bool) step {

@@ -262,9 +262,11 @@ func (a *account) deleteUser(id string) *apiErr {
 	return nil
 }
 
-// userQuery filters user lists.
+// userQuery filters user lists. exact: logins and e-mails match with their
+// letter case (Unsettled.ExactFilters).
 type userQuery struct {
 	depts, logins, emails, ids []string
+	exact                      bool
 }
 
 func (q userQuery) indexed() bool { return len(q.logins)+len(q.emails)+len(q.ids) > 0 }
@@ -291,8 +293,17 @@ func (a *account) matchUsers(q userQuery, from, limit int) (ids []string, next s
 				}
 			}
 		}
-		add(q.logins, func(v string) string { return a.byLogin[strings.ToLower(v)] })
-		add(q.emails, func(v string) string { return a.byEmail[strings.ToLower(v)] })
+		byField := func(index map[string]string, field string) func(string) string {
+			return func(v string) string {
+				id := index[strings.ToLower(v)]
+				if id != "" && q.exact && a.users[id].Fields[field] != v {
+					return ""
+				}
+				return id
+			}
+		}
+		add(q.logins, byField(a.byLogin, "login"))
+		add(q.emails, byField(a.byEmail, "email"))
 		add(q.ids, func(v string) string {
 			if a.users[v] != nil {
 				return v

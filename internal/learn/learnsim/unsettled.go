@@ -76,6 +76,10 @@ type Unsettled struct {
 	// MoveKey is which spelling of the ID list POST
 	// /department/{id}/department/move reads.
 	MoveKey MoveKey
+	// ExactFilters makes the logins[] and emails[] filters of the user
+	// lists match with letter case; by default they ignore it, as the
+	// uniqueness of logins and e-mails does.
+	ExactFilters bool
 }
 
 // MoveKey is the key a department move reads its IDs from: the OAS names
@@ -427,7 +431,7 @@ func Variants() []Variant {
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
 			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, UpdateNeedsLogin: true,
 			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409,
-			MoveKey: MoveKeyMisspelt}},
+			MoveKey: MoveKeyMisspelt, ExactFilters: true}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, UnknownID400: true,
@@ -446,6 +450,7 @@ func Variants() []Variant {
 		{"unique codes 409", Unsettled{UniqueCodes: UniqueCodes409}},
 		{"move reads departmentIds", Unsettled{MoveKey: MoveKeyCorrect}},
 		{"move reads departmnetIds", Unsettled{MoveKey: MoveKeyMisspelt}},
+		{"exact filters", Unsettled{ExactFilters: true}},
 		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 	}
 }

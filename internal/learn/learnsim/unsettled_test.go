@@ -495,3 +495,27 @@ func TestMoveKey(t *testing.T) {
 		}
 	}
 }
+
+// TestExactFilters checks ExactFilters: the logins[] and emails[] filters
+// ignore letter case by default and match it under the switch.
+func TestExactFilters(t *testing.T) {
+	t.Parallel()
+	for _, exact := range []bool{false, true} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{ExactFilters: exact}}, AccountOptions{})
+		e.createUser(e.root, "Klaus.Weber@Example.com", map[string]string{"email": "Klaus.Weber@Example.com"})
+		for _, q := range []string{"logins[]=klaus.weber%40example.com", "emails[]=klaus.weber%40example.com"} {
+			want := 1
+			if exact {
+				want = 0
+			}
+			if b := e.must(200, "GET", "/users/v2?"+q, nil); strings.Count(b, `"userId"`) != want {
+				t.Errorf("exact %v, %s: %s", exact, q, b)
+			}
+		}
+		for _, q := range []string{"logins[]=Klaus.Weber%40Example.com", "emails[]=Klaus.Weber%40Example.com"} {
+			if b := e.must(200, "GET", "/users/v2?"+q, nil); strings.Count(b, `"userId"`) != 1 {
+				t.Errorf("exact %v, %s: %s", exact, q, b)
+			}
+		}
+	}
+}
