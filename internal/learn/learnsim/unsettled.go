@@ -153,9 +153,9 @@ func (u Unsettled) refuseCode(a *account, code, except string) *apiErr {
 	return nil
 }
 
-// LastPage is how a listing says a page is its last: the reference has "a
-// missing or empty nextPageToken", and a server that pages by token may
-// also not know a full page is the last.
+// LastPage is how a listing says a page is its last: Learn's docs say a
+// missing or empty nextPageToken, and a server that pages by token may also
+// not know that a full page is the last.
 type LastPage int
 
 const (
