@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -508,5 +509,56 @@ func TestRedirectsThatAreNotAMoveAreRefused(t *testing.T) {
 				t.Fatalf("endpoint changed to %s", client.Endpoint())
 			}
 		})
+	}
+}
+
+// Whether a request Bitrix24 refuses with QUERY_LIMIT_EXCEEDED raises its
+// counter too is not documented (b24sim.Portal.SetCountRefused). When it
+// does, a refused burst keeps the bucket full for longer; the client, with
+// its default first pause of a second, still gets through a bucket other
+// apps filled.
+func TestQueryLimitRefusedRequestsCount(t *testing.T) {
+	t.Parallel()
+	for _, counted := range []bool{false, true} {
+		f := setup(t, b24sim.GenerateOrg(1, 20, 3), bitrix24.Config{})
+		ctx := context.Background()
+		tok, err := f.tokens.Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := func() int {
+			resp, err := http.Post(f.client.Endpoint()+"profile", "application/json",
+				strings.NewReader(`{"auth":"`+tok.AccessToken+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		f.portal.SetRateLimit(4, 3)
+		f.portal.SetCountRefused(counted)
+		f.portal.FillBucket()
+		for range 4 {
+			if s := raw(); s != http.StatusServiceUnavailable {
+				t.Fatalf("counted %v: status %d into a full bucket", counted, s)
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // 1.2 drained: room for one unless the refusals counted
+		want := http.StatusOK
+		if counted {
+			want = http.StatusServiceUnavailable
+		}
+		if s := raw(); s != want {
+			t.Errorf("counted %v: status %d after a pause, want %d", counted, s, want)
+		}
+
+		c := bitrix24.New(bitrix24.Config{Tokens: f.tokens, Endpoint: f.client.Endpoint()}) // default waits
+		f.portal.SetRateLimit(2, 50)
+		f.portal.FillBucket()
+		tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		if _, err := c.AppInfo(tctx); err != nil {
+			t.Errorf("counted %v: %v", counted, err)
+		}
+		cancel()
 	}
 }

@@ -168,3 +168,44 @@ func TestOperatingLimitInsideBatch(t *testing.T) {
 		t.Fatalf("user.get ran %d times, want %d", n, bitrix24.MaxBatch-1)
 	}
 }
+
+// Bitrix24 counts operating time in one-minute buckets over ten minutes,
+// and operating_reset_at is when a portion is released: the oldest bucket.
+// Time spent three minutes after the first calls still counts after the
+// first reset, so the method is blocked again sooner than a fresh window
+// would allow; the client waits each block out at the reset its answers
+// last named and finishes.
+func TestOperatingLimitSlidingBuckets(t *testing.T) {
+	t.Parallel()
+	p, c, clock := opSetup(t, 30, bitrix24.Config{MaxOperatingWait: 15 * time.Minute})
+	clock.Set(clock.Now().Truncate(time.Minute).Add(10 * time.Second))
+	t0 := clock.Now()
+	call := func(n int) {
+		t.Helper()
+		for range n {
+			if _, err := c.CallEnvelope(context.Background(), "user.get", map[string]any{"start": -1}); err != nil {
+				t.Fatalf("user.get: %v", err)
+			}
+		}
+	}
+	call(4) // 0.4 s in t0's bucket
+	clock.Set(t0.Add(3 * time.Minute))
+	call(6) // 0.6 s three minutes later: the limit of 1 s reached
+	if got, want := p.OperatingResetAt("user.get"), t0.Truncate(time.Minute).Add(10*time.Minute); !got.Equal(want) {
+		t.Errorf("reset %v, want the first bucket's end %v", got, want)
+	}
+	call(1) // refused, waits for the first bucket to go, then runs: 0.7 s
+	call(3) // 1.0 s again, with t0's bucket gone
+	call(1) // refused: waits for the second bucket to go
+	slept := clock.Slept()
+	if p.OperatingRefusals() != 2 || len(slept) != 2 {
+		t.Fatalf("refusals %d, waits %v; want two of each", p.OperatingRefusals(), slept)
+	}
+	first := t0.Truncate(time.Minute).Add(10 * time.Minute).Sub(t0.Add(3 * time.Minute))
+	if slept[0] < first || slept[0] > first+2*time.Second {
+		t.Errorf("first wait %v, want %v to the first bucket's end", slept[0], first)
+	}
+	if slept[1] < 3*time.Minute-2*time.Second || slept[1] > 3*time.Minute+2*time.Second {
+		t.Errorf("second wait %v, want about 3 minutes to the second bucket's end", slept[1])
+	}
+}

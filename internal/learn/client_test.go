@@ -369,7 +369,7 @@ func TestTolerantAnswers(t *testing.T) {
 	c, _ := New(Credentials{AccountURL: "https://x.example.com", Email: "a", Password: "b"},
 		Options{BaseURL: srv.URL, AllowHTTP: true, Retry: fastRetry})
 	ctx := context.Background()
-	if err := c.UpdateUser(ctx, "u1", UserUpdate{DepartmentID: "d"}); err != nil {
+	if err := c.UpdateUser(ctx, "u1", UserUpdate{DepartmentID: "d", Fields: Fields{FieldLogin: "l"}}); err != nil {
 		t.Errorf("204 on update: %v", err)
 	}
 	if id, err := c.CreateUser(ctx, NewUser{DepartmentID: "d", Fields: Fields{FieldLogin: "l"}}); err != nil || id != "f29d887c-5cff-11e9-9e6a-0a580af40692" {
@@ -526,5 +526,84 @@ func TestRepeatedCreateMeetsItsUserWhateverTheStatus(t *testing.T) {
 			t.Errorf("duplicate 400 %v: %d lookups, %d creates; want the lost create, a lookup that missed, a repeat and a second lookup", dup400, hidden.Load(), lost.Load())
 		}
 		srv.Close()
+	}
+}
+
+// TestUpdateUserCarriesLogin: a user update without the login, a department
+// alone included, is refused before it is sent (Learn's docs call the login
+// required in an update; learnsim.Unsettled.UpdateNeedsLogin refuses it), and
+// the same update with the login moves the user.
+func TestUpdateUserCarriesLogin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newSimEnv(t, learnsim.Options{Seed: 3, Unsettled: learnsim.Unsettled{UpdateNeedsLogin: true}}, learnsim.AccountOptions{})
+	c := env.client(t, Credentials{})
+	dept, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sales", ParentID: env.root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, err := c.CreateUser(ctx, NewUser{DepartmentID: env.root, Fields: Fields{FieldLogin: "ivan@acme.ru", FieldFirstName: "I", FieldLastName: "P"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.sim.ResetCounts()
+	var ve *ValidationError
+	if err := c.UpdateUser(ctx, uid, UserUpdate{DepartmentID: dept}); !errors.As(err, &ve) || ve.Remote {
+		t.Errorf("department alone: %v, want the client's own refusal", err)
+	}
+	if n := env.sim.Counts(testAccount).Writes; n != 0 {
+		t.Errorf("%d writes sent without the login", n)
+	}
+	if err := c.UpdateUser(ctx, uid, UserUpdate{DepartmentID: dept, Fields: Fields{FieldLogin: "ivan@acme.ru"}}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := c.GetUser(ctx, uid); err != nil || u.DepartmentID != dept {
+		t.Errorf("after the update: %+v %v", u, err)
+	}
+}
+
+// TestListingLastPage lists two full pages of users and one full page of
+// departments against each way Learn may mark the last page
+// (learnsim.Unsettled.LastPage): every object is read once and the listing
+// stops there, after the empty page a full last page's token names.
+func TestListingLastPage(t *testing.T) {
+	t.Parallel()
+	for _, lp := range []learnsim.LastPage{learnsim.LastPageNoToken, learnsim.LastPageEmpty, learnsim.LastPageNull, learnsim.LastPageAfterFull} {
+		env := newSimEnv(t, learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{LastPage: lp}}, learnsim.AccountOptions{})
+		for i := 1; i < 2*pageSize; i++ { // and the owner
+			if _, err := env.sim.SeedUser(testAccount, env.root, map[string]string{"login": fmt.Sprintf("u%d@acme.ru", i),
+				"first_name": "F", "last_name": "L"}, StatusActive); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 1; i < pageSize; i++ { // and the root
+			if _, err := env.sim.SeedDepartment(testAccount, fmt.Sprint("D", i), env.root, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := env.client(t, Credentials{})
+		ctx := context.Background()
+		users, err := c.AllUsers(ctx, UserFilter{})
+		if err != nil {
+			t.Fatalf("%d: %v", lp, err)
+		}
+		depts, err := c.ListDepartments(ctx)
+		if err != nil {
+			t.Fatalf("%d: %v", lp, err)
+		}
+		seen := map[string]bool{}
+		for _, u := range users {
+			seen[u.ID] = true
+		}
+		want := int64(3) // two pages of users, one of departments
+		if lp == learnsim.LastPageAfterFull {
+			want = 5 // and the empty page after each
+		}
+		if len(users) != 2*pageSize || len(seen) != len(users) || len(depts) != pageSize {
+			t.Errorf("%d: %d users (%d distinct), %d departments", lp, len(users), len(seen), len(depts))
+		}
+		if got := env.sim.Counts(testAccount).Reads; got != want {
+			t.Errorf("%d: %d pages read, want %d", lp, got, want)
+		}
 	}
 }

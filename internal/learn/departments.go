@@ -98,7 +98,9 @@ func decodeDepartmentList(route string, body []byte) ([]Department, error) {
 	return out.Departments, nil
 }
 
-// GetDepartment reads one department.
+// GetDepartment reads one department. An unknown ID is ErrNotFound, or a
+// *ValidationError where Learn answers 400 (its API description lists no 404
+// for this route; docs/learn-api.md, "Unsettled behaviour").
 func (c *Client) GetDepartment(ctx context.Context, id string) (Department, error) {
 	return getOne[Department](ctx, c, "get department", "/department/{id}", "/department/"+url.PathEscape(id))
 }

@@ -306,7 +306,8 @@ type NewUser struct {
 
 // UserUpdate changes a user. Only the given fields change; an empty DepartmentID
 // leaves the department. Learn's docs call login "required as part of fields" on
-// update, so non-empty Fields must include the user's current "login".
+// update, so Fields must include the user's "login", even when only the
+// department changes.
 type UserUpdate struct {
 	DepartmentID string `json:"departmentId,omitempty"`
 	Fields       Fields `json:"fields,omitempty"`

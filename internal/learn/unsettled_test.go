@@ -36,11 +36,33 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if d, err := c.GetDepartment(ctx, id); err != nil || d.ID != id || d.Name != "Sales" || d.ParentID != env.root || d.Code != "b24-m-2" {
 				t.Fatalf("get: %v %+v", err, d)
 			}
+			// A code that contains the one looked up is not a match, however
+			// Learn filters; a code used twice is refused or kept.
+			if _, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sales 20", ParentID: env.root, Code: "B24-M-20"}); err != nil {
+				t.Fatal(err)
+			}
 			if found, err := c.FindDepartmentsByCode(ctx, "b24-m-2"); err != nil || len(found) != 1 || found[0].ID != id {
 				t.Fatalf("find: %v %+v", err, found)
 			}
+			_, err = c.CreateDepartment(ctx, NewDepartment{Name: "Other", ParentID: env.root, Code: "b24-m-2"})
+			if v.Unsettled.UniqueCodes == learnsim.UniqueCodesNot && err != nil ||
+				v.Unsettled.UniqueCodes == learnsim.UniqueCodes400 && !errors.As(err, new(*ValidationError)) ||
+				v.Unsettled.UniqueCodes == learnsim.UniqueCodes409 && !errors.Is(err, ErrDuplicate) {
+				t.Errorf("a code used twice: %v", err)
+			}
 			if err := c.UpdateDepartment(ctx, id, DepartmentUpdate{Name: "Sales EMEA"}); err != nil {
 				t.Fatal(err)
+			}
+			// The department move is read whichever spelling of its list Learn takes.
+			sub, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sub", ParentID: env.root})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.MoveDepartments(ctx, id, []string{sub}); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := c.GetDepartment(ctx, sub); err != nil || d.ParentID != id {
+				t.Fatalf("moved: %v %+v", err, d)
 			}
 
 			defs, err := c.ProfileFields(ctx)
@@ -116,8 +138,14 @@ func TestClientAgainstUnsettled(t *testing.T) {
 					t.Errorf("refused delete of %s: %v", del, err)
 				}
 			}
-			if _, err := c.GetDepartment(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			// An unknown ID is ErrNotFound on a 404, a validation error on a
+			// 400 (the OAS lists no 404 there): a refusal either way.
+			_, err = c.GetDepartment(ctx, "nope")
+			if v.Unsettled.UnknownID400 && (!errors.As(err, &ve) || errors.Is(err, ErrNotFound)) || !v.Unsettled.UnknownID400 && !errors.Is(err, ErrNotFound) {
 				t.Errorf("unknown department: %v", err)
+			}
+			if err := c.SetUserStatus(ctx, "nope", StatusInactive); v.Unsettled.UnknownID400 && !errors.As(err, &ve) || !v.Unsettled.UnknownID400 && !errors.Is(err, ErrNotFound) {
+				t.Errorf("status of an unknown user: %v", err)
 			}
 			bad := env.client(t, Credentials{AccountURL: testAccount, Email: testEmail, Password: "wrong"})
 			if _, err := bad.ListDepartments(ctx); !errors.Is(err, ErrBadCredentials) {

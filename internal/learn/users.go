@@ -138,9 +138,12 @@ func (c *Client) createUser(ctx context.Context, u NewUser, login string) (strin
 }
 
 // UpdateUser changes a user's fields and/or department (Learn answers 200 or 204).
+// u.Fields must hold the user's login, even when only the department changes:
+// Learn's docs call it required in every update (docs/learn-api.md, "Unsettled
+// behaviour").
 func (c *Client) UpdateUser(ctx context.Context, id string, u UserUpdate) error {
-	if len(u.Fields) > 0 && u.Fields[FieldLogin] == "" {
-		return fmt.Errorf("update user: %w", &ValidationError{Message: "fields.login is required when fields are sent"})
+	if strings.TrimSpace(u.Fields[FieldLogin]) == "" {
+		return fmt.Errorf("update user: %w", &ValidationError{Message: "fields.login is required"})
 	}
 	return c.post(ctx, "update user", "/user/{id}", "/user/"+url.PathEscape(id), u)
 }

@@ -132,9 +132,12 @@ func (a *applier) sendUpdate(ctx context.Context, s Step, dept string, skip []st
 	if u.Fields == nil && u.DepartmentID == "" {
 		return nil
 	}
-	if u.Fields != nil {
-		u.Fields[learn.FieldLogin] = s.User.Login
+	// Learn's docs call the login required in a user update: it goes with
+	// every one, a department alone included.
+	if u.Fields == nil {
+		u.Fields = learn.Fields{}
 	}
+	u.Fields[learn.FieldLogin] = s.User.Login
 	a.wrote()
 	return a.lc.UpdateUser(ctx, s.LearnID, u)
 }

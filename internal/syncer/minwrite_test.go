@@ -263,3 +263,42 @@ func TestSyncClearedField(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncMoveWithRefusedEmptyKeepsLogin: an employee who moves and loses a
+// field, on a Learn that refuses the empty value and wants the login in
+// every user update (learnsim.Unsettled.UpdateNeedsLogin), is moved by the
+// repeat without the empty value, which still carries the login.
+func TestSyncMoveWithRefusedEmptyKeepsLogin(t *testing.T) {
+	t.Parallel()
+	e, portalID, p := minEnv(t, learnsim.Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true})
+	var u b24sim.User
+	for skip := []int64{}; ; {
+		u = syncedUser(p, skip...)
+		if u.WorkPosition != "" {
+			break
+		}
+		skip = append(skip, u.ID)
+	}
+	to := int64(2)
+	if u.Departments[0] == to {
+		to = 3
+	}
+	was := e.learnUser(u.Email)
+	if err := p.UpdateUser(u.ID, func(x *b24sim.User) { x.WorkPosition = ""; x.Departments = []int64{to} }); err != nil {
+		t.Fatal(err)
+	}
+	_, sent := e.runThenQuiet(portalID)
+	var got []string
+	for _, s := range sent {
+		got = append(got, fmt.Sprint(s.Status, s.Keys))
+	}
+	want := []string{"400 [departmentId fields.job_title fields.login]", "200 [departmentId fields.login]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("sent %q, want %q", got, want)
+	}
+	lu := e.learnUser(u.Email)
+	if lu.DepartmentID == was.DepartmentID || lu.Fields["job_title"] != was.Fields["job_title"] {
+		t.Errorf("Learn user %+v, was %+v: want moved with the job title kept", lu, was)
+	}
+	checkPortal(t, e.state(), p, e.state().RootID)
+}

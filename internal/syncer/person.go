@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"b24learn/internal/bitrix24"
@@ -282,6 +283,13 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		people[e.ID] = true
 		if m := normEmail(e.Email); m != "" {
 			emails = append(emails, m)
+			// Whether Learn's filters ignore letter case is not known
+			// (docs/learn-api.md, "Unsettled behaviour"): a user added
+			// in Learn by hand or by another connector may hold the
+			// address as Bitrix24 writes it, so that form is asked too.
+			if orig := strings.TrimSpace(e.Email); orig != m {
+				emails = append(emails, orig)
+			}
 		}
 	}
 	var learnIDs []string

@@ -163,3 +163,35 @@ func runPersonOK(t *testing.T, e *simEnv, portalID, b24ID int64) *Report {
 	}
 	return rep
 }
+
+// "Sync this employee" finds a Learn user whose e-mail Learn holds in the
+// Bitrix24 letter case (added by hand or by another connector), also on a
+// Learn whose user filters match letter case (learnsim.Unsettled.ExactFilters):
+// it links the user instead of creating a duplicate Learn refuses.
+func TestRunPersonFindsUserInItsLetterCase(t *testing.T) {
+	t.Parallel()
+	for _, exact := range []bool{false, true} {
+		t.Run(map[bool]string{false: "filters ignore case", true: "exact filters"}[exact], func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: learnsim.Unsettled{ExactFilters: exact}}})
+			portalID, p := e.addPortal(b24sim.GenerateOrg(3, 40, 6))
+			e.run(portalID, TriggerScheduled)
+			const mail = "Klaus.Weber@Example.com"
+			id := p.AddUser(b24sim.User{Active: true, Name: "Klaus", LastName: "Weber", Email: mail, Departments: []int64{2}})
+			lid, err := e.lsim.SeedUser(simAccount, e.state().RootID, map[string]string{"login": mail, "email": mail,
+				"first_name": "Klaus", "last_name": "Weber"}, StatusActive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.lsim.ResetCounts()
+			rep := runPersonOK(t, e, portalID, id)
+			if c := e.lsim.Counts(simAccount); c.ByRoute["POST /user"] != 0 {
+				t.Errorf("exact %v: a user was created (%v, report %v)", exact, c.ByRoute, rep.Counts)
+			}
+			items := e.runItems(portalID, rep.RunID)
+			if len(items) == 0 || items[0].LearnID != lid || items[0].Status != ItemApplied {
+				t.Errorf("exact %v: run items %+v, want Learn user %s linked", exact, items, lid)
+			}
+		})
+	}
+}

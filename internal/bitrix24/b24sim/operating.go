@@ -8,25 +8,29 @@ import (
 
 // OperatingLimit models Bitrix24's limit on a method's execution time
 // (docs/bitrix24-api.md): every call of a method adds its cost to the method's
-// "operating" time; once that reaches Limit, further calls of the method,
-// plain or inside a batch, get HTTP 429 OPERATION_TIME_LIMIT until the
-// window ends at operating_reset_at. Other methods run on. Every answer's
-// time block reports the method's operating time and reset time, as the
-// cloud does. The real limit is configuration (480 s was the documented
-// example), and Bitrix24 counts it in one-minute buckets over ten minutes;
-// the simulator keeps one window per method that starts at its first call.
+// "operating" time, counted in ten one-minute buckets; once the buckets of
+// the last ten minutes reach Limit, further calls of the method, plain or
+// inside a batch, get HTTP 429 OPERATION_TIME_LIMIT, while other methods run
+// on. Every answer's time block reports the method's operating time and, as
+// operating_reset_at, when its oldest bucket leaves the window: a portion of
+// the time is released then, which may leave the method still blocked. The
+// real limit is configuration (480 s was the documented example).
 type OperatingLimit struct {
 	Limit  time.Duration            // 0: no limit (operating time is still reported)
-	Window time.Duration            // default 10 min
+	Window time.Duration            // default 10 min, counted in ten buckets
 	Cost   map[string]time.Duration // per call of a method (lower case)
 	// DefaultCost is the cost of methods not in Cost.
 	DefaultCost time.Duration
 }
 
+// opState is a method's operating time: the cost in each bucket, by the
+// bucket's start.
 type opState struct {
-	used    time.Duration
-	resetAt time.Time // whole seconds, as operating_reset_at
+	buckets map[int64]time.Duration // unix nanoseconds of a bucket's start → cost
 }
+
+// opBuckets is how many buckets a window holds.
+const opBuckets = 10
 
 // SetOperatingLimit sets the portal's operating limit and starts every
 // method's window afresh.
@@ -47,31 +51,58 @@ func (p *Portal) OperatingRefusals() int {
 	return p.opRefused
 }
 
-// OperatingResetAt is when the method's current window ends (zero before
-// its first call).
+// OperatingResetAt is when the method's oldest counted bucket leaves the
+// window, releasing its part of the time (zero before its first call).
 func (p *Portal) OperatingResetAt(method string) time.Time {
 	p.sim.mu.Lock()
 	defer p.sim.mu.Unlock()
 	if st := p.ops[strings.ToLower(method)]; st != nil {
-		return st.resetAt
+		_, reset := p.sim.opUsed(p, st)
+		return reset
 	}
 	return time.Time{}
 }
 
-// opWindow is the method's current window, a new one once the last ended (s.mu held).
-func (s *Sim) opWindow(p *Portal, method string) *opState {
+// opBucket is the width of one bucket.
+func (p *Portal) opBucket() time.Duration {
+	w := p.opLimit.Window
+	if w <= 0 {
+		w = 10 * time.Minute
+	}
+	return w / opBuckets
+}
+
+// opUsed drops the method's buckets that left the window and returns the
+// time the others hold and when the oldest of them leaves (whole seconds,
+// as operating_reset_at; the current bucket's end when none holds any) (s.mu held).
+func (s *Sim) opUsed(p *Portal, st *opState) (used time.Duration, reset time.Time) {
 	now := s.now()
+	width := p.opBucket()
+	current := now.Truncate(width)
+	oldest := current
+	for start, cost := range st.buckets {
+		b := time.Unix(0, start)
+		if !b.Add(opBuckets * width).After(now) {
+			delete(st.buckets, start)
+			continue
+		}
+		used += cost
+		if b.Before(oldest) {
+			oldest = b
+		}
+	}
+	reset = oldest.Add(opBuckets * width)
+	if t := reset.Truncate(time.Second); t.Before(reset) {
+		reset = t.Add(time.Second)
+	}
+	return used, reset
+}
+
+// opState is the method's state, made on its first call (s.mu held).
+func (s *Sim) opState(p *Portal, method string) *opState {
 	st := p.ops[method]
-	if st == nil || !now.Before(st.resetAt) {
-		window := p.opLimit.Window
-		if window <= 0 {
-			window = 10 * time.Minute
-		}
-		reset := now.Add(window)
-		if t := reset.Truncate(time.Second); t.Before(reset) {
-			reset = t.Add(time.Second) // operating_reset_at is whole seconds
-		}
-		st = &opState{resetAt: reset}
+	if st == nil {
+		st = &opState{buckets: map[int64]time.Duration{}}
 		p.ops[method] = st
 	}
 	return st
@@ -79,8 +110,8 @@ func (s *Sim) opWindow(p *Portal, method string) *opState {
 
 // execTimed runs a method under the operating limit (s.mu held).
 func (s *Sim) execTimed(p *Portal, userID int64, webhook bool, method string, params map[string]any) (*restOK, *restErr) {
-	st := s.opWindow(p, method)
-	if l := p.opLimit.Limit; l > 0 && st.used >= l {
+	st := s.opState(p, method)
+	if used, _ := s.opUsed(p, st); p.opLimit.Limit > 0 && used >= p.opLimit.Limit {
 		p.opRefused++
 		return nil, &restErr{http.StatusTooManyRequests, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit."}
 	}
@@ -89,15 +120,17 @@ func (s *Sim) execTimed(p *Portal, userID int64, webhook bool, method string, pa
 	if !found {
 		cost = p.opLimit.DefaultCost
 	}
-	st.used += cost
+	if cost > 0 {
+		st.buckets[s.now().Truncate(p.opBucket()).UnixNano()] += cost
+	}
 	return ok, e
 }
 
 // methodTime is the time block of an answer of method (s.mu held).
 func (s *Sim) methodTime(p *Portal, method string) map[string]any {
-	st := s.opWindow(p, method)
+	used, reset := s.opUsed(p, s.opState(p, method))
 	tb := timeBlock()
-	tb["operating"] = st.used.Seconds()
-	tb["operating_reset_at"] = st.resetAt.Unix()
+	tb["operating"] = used.Seconds()
+	tb["operating_reset_at"] = reset.Unix()
 	return tb
 }

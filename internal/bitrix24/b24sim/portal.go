@@ -233,6 +233,9 @@ type Portal struct {
 	ops         map[string]*opState // operating time by method
 	opRefused   int                 // calls answered OPERATION_TIME_LIMIT
 
+	// countRefused: refused requests fill the bucket too (SetCountRefused).
+	countRefused bool
+
 	requests map[string]int // HTTP requests per method (batch counts once)
 	commands map[string]int // methods run, batch commands included
 	throttle int

@@ -81,6 +81,16 @@ func (p *Portal) SetRateLimit(rate float64, burst int) {
 	p.rate, p.burst, p.level = rate, float64(burst), 0
 }
 
+// SetCountRefused makes a request refused with QUERY_LIMIT_EXCEEDED add to
+// the bucket like an admitted one. The docs say each incoming request raises
+// the counter and requests past the threshold are blocked; whether a blocked
+// one raises it too is not said (docs/bitrix24-api.md, "Request rate").
+func (p *Portal) SetCountRefused(on bool) {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.countRefused = on
+}
+
 // FillBucket makes the bucket full, as if other apps had used it.
 func (p *Portal) FillBucket() {
 	p.sim.mu.Lock()

@@ -111,6 +111,9 @@ func (p *Portal) admit(method string) *restErr {
 	p.last = now
 	if p.level+1 > p.burst {
 		p.throttle++
+		if p.countRefused {
+			p.level++
+		}
 		return &restErr{http.StatusServiceUnavailable, "QUERY_LIMIT_EXCEEDED", "Too many requests"}
 	}
 	p.level++

@@ -47,6 +47,7 @@ func run(decode decoder, f step, exclusive bool) http.HandlerFunc {
 		lock()
 		reply, err := f(r, a, body)
 		unlock()
+		err = unsettledFrom(r).notFound(r.Pattern, err)
 		if err != nil {
 			writeErr(w, r, err)
 			return
@@ -87,11 +88,11 @@ func (a *account) logSent(r *http.Request, body map[string]any, fields map[strin
 }
 
 // page is a listing's JSON body: the items under key, and the next page's
-// token when there is one.
-func page(key string, items any, next string) map[string]any {
+// token (see nextToken).
+func page(key string, items any, next tokenOut) map[string]any {
 	body := map[string]any{key: items}
-	if next != "" {
-		body["nextPageToken"] = pageToken(next)
+	if next.Present {
+		body["nextPageToken"] = next
 	}
 	return body
 }

@@ -54,14 +54,14 @@ type xmlDeptList struct {
 type xmlDeptPage struct {
 	XMLName       xml.Name  `xml:"response"`
 	Departments   []deptOut `xml:"departments>department"`
-	NextPageToken string    `xml:"nextPageToken,omitempty"`
+	NextPageToken tokenOut  `xml:"nextPageToken"`
 }
 
 func listDepartmentsAll(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 	code, filter := r.URL.Query()["code"]
 	out := []deptOut{}
 	for _, id := range a.deptOrder {
-		if d := a.depts[id]; d != nil && (!filter || d.Code == code[0]) {
+		if d := a.depts[id]; d != nil && (!filter || unsettledFrom(r).codeMatches(d.Code, code[0])) {
 			out = append(out, a.outDept(r, d))
 		}
 	}
@@ -91,11 +91,15 @@ func pageParams(r *http.Request, body map[string]any, pos map[string]int) (size,
 	}
 	if tok != "" {
 		raw, e := base64.StdEncoding.DecodeString(tok)
-		p, found := pos[string(raw)]
+		id, after := strings.CutPrefix(string(raw), afterPrefix)
+		p, found := pos[id]
 		if e != nil || !found {
 			return 0, 0, errf(400, "Invalid pageToken")
 		}
 		from = p
+		if after {
+			from++
+		}
 	}
 	return size, from, nil
 }
@@ -125,7 +129,11 @@ func listDepartmentsPaged(r *http.Request, a *account, _ map[string]any) (answer
 		}
 		out = append(out, a.outDept(r, d))
 	}
-	return found(page("departments", out, next), xmlDeptPage{Departments: out, NextPageToken: pageToken(next)}), nil
+	if next == "" && len(out) > 0 {
+		next = unsettledFrom(r).lastOf(len(out), size, out[len(out)-1].ID)
+	}
+	tok := nextToken(r, next)
+	return found(page("departments", out, tok), xmlDeptPage{Departments: out, NextPageToken: tok}), nil
 }
 
 type xmlDept struct {
@@ -162,6 +170,9 @@ func createDepartment(r *http.Request, a *account, body map[string]any) (answer,
 		return nil, err
 	}
 	if err := unsettledFrom(r).refuseSiblingName(a, parent, name, ""); err != nil {
+		return nil, err
+	}
+	if err := unsettledFrom(r).refuseCode(a, code, ""); err != nil {
 		return nil, err
 	}
 	d, err := a.createDept(name, parent, code)
@@ -201,7 +212,14 @@ func updateDepartment(r *http.Request, a *account, body map[string]any) (answer,
 			return noContent, err
 		}
 	}
-	err := a.updateDept(r.PathValue("id"), name, parent, optStr(body, "code"))
+	code := optStr(body, "code")
+	if code != nil && a.depts[r.PathValue("id")] != nil {
+		if err := unsettledFrom(r).refuseCode(a, *code, r.PathValue("id")); err != nil {
+			a.logSent(r, body, nil, nil, http.StatusNoContent, err)
+			return noContent, err
+		}
+	}
+	err := a.updateDept(r.PathValue("id"), name, parent, code)
 	a.logSent(r, body, nil, nil, http.StatusNoContent, err)
 	return noContent, err
 }
@@ -262,9 +280,6 @@ func setUserSub(_ *http.Request, a *account, id string, sb, co *sub) *apiErr {
 
 func idsParam(r *http.Request, body map[string]any, key, header string) []string {
 	ids := getStrs(body, key)
-	if len(ids) == 0 && key == "departmentIds" {
-		ids = getStrs(body, "departmnetIds") // the OAS's spelling
-	}
 	if len(ids) == 0 && header != "" {
 		for _, v := range strings.Split(r.Header.Get(header), ",") {
 			if v = strings.TrimSpace(v); v != "" {
@@ -283,7 +298,12 @@ func moveUsers(r *http.Request, a *account, body map[string]any) (answer, *apiEr
 }
 
 func moveDepartments(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
-	ids := idsParam(r, body, "departmentIds", "")
+	var ids []string
+	for _, k := range unsettledFrom(r).moveKeys() {
+		if ids = getStrs(body, k); len(ids) > 0 {
+			break
+		}
+	}
 	for _, id := range ids {
 		if d := a.depts[id]; d != nil {
 			if err := unsettledFrom(r).refuseSiblingName(a, r.PathValue("id"), d.Name, d.ID); err != nil {
@@ -291,7 +311,7 @@ func moveDepartments(r *http.Request, a *account, body map[string]any) (answer, 
 			}
 		}
 	}
-	return noContent, a.moveDepts(r.PathValue("id"), ids)
+	return noContent, a.moveDepts(r.PathValue("id"), unsettledFrom(r).moveKeys()[0], ids)
 }
 
 // --- users ---
@@ -304,7 +324,7 @@ type xmlUserList struct {
 type xmlUserPage struct {
 	XMLName       xml.Name  `xml:"response"`
 	Users         []userOut `xml:"userProfiles>userProfile"`
-	NextPageToken string    `xml:"nextPageToken,omitempty"`
+	NextPageToken tokenOut  `xml:"nextPageToken"`
 }
 
 func userQueryFrom(r *http.Request, body map[string]any) userQuery {
@@ -316,7 +336,8 @@ func userQueryFrom(r *http.Request, body map[string]any) userQuery {
 		}
 		return v
 	}
-	return userQuery{depts: get("departments"), logins: get("logins"), emails: get("emails"), ids: get("userIds")}
+	return userQuery{depts: get("departments"), logins: get("logins"), emails: get("emails"), ids: get("userIds"),
+		exact: unsettledFrom(r).ExactFilters}
 }
 
 func listUsersAll(v2 bool) step {
@@ -335,7 +356,11 @@ func listUsersPaged(v2 bool) step {
 		}
 		ids, next := a.matchUsers(userQueryFrom(r, body), from, size)
 		out := a.outUsers(ids, v2)
-		return found(page("userProfiles", out, next), xmlUserPage{Users: out, NextPageToken: pageToken(next)}), nil
+		if next == "" && len(ids) > 0 {
+			next = unsettledFrom(r).lastOf(len(ids), size, ids[len(ids)-1])
+		}
+		tok := nextToken(r, next)
+		return found(page("userProfiles", out, tok), xmlUserPage{Users: out, NextPageToken: tok}), nil
 	}
 }
 

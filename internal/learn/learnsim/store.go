@@ -310,8 +310,9 @@ func (a *account) checkMove(to, param, kind string, ids []string, exists func(id
 	return nil
 }
 
-func (a *account) moveDepts(parentID string, ids []string) *apiErr {
-	if err := a.checkMove(parentID, "departmentIds", "Department", ids, func(id string) bool { return a.depts[id] != nil }); err != nil {
+// moveDepts moves ids under parentID; param names the list in a refusal.
+func (a *account) moveDepts(parentID, param string, ids []string) *apiErr {
+	if err := a.checkMove(parentID, param, "Department", ids, func(id string) bool { return a.depts[id] != nil }); err != nil {
 		return err
 	}
 	for _, id := range ids {

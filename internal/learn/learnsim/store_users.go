@@ -115,8 +115,9 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 	if deptID != nil && *deptID != "" && a.depts[*deptID] == nil {
 		return errf(400, "Department %s not found", *deptID)
 	}
-	if len(fields) > 0 && strings.TrimSpace(fields["login"]) == "" {
-		// The docs list login as "required (as part of fields)" on update.
+	if (len(fields) > 0 || un.UpdateNeedsLogin) && strings.TrimSpace(fields["login"]) == "" {
+		// The docs list login as "required (as part of fields)" on update;
+		// whether an update without fields is refused too is not settled.
 		return errf(400, "Field login is required")
 	}
 	if err := a.checkFields(id, fields, false, un.DateFormat); err != nil {
@@ -261,9 +262,11 @@ func (a *account) deleteUser(id string) *apiErr {
 	return nil
 }
 
-// userQuery filters user lists.
+// userQuery filters user lists. exact: logins and e-mails match with their
+// letter case (Unsettled.ExactFilters).
 type userQuery struct {
 	depts, logins, emails, ids []string
+	exact                      bool
 }
 
 func (q userQuery) indexed() bool { return len(q.logins)+len(q.emails)+len(q.ids) > 0 }
@@ -290,8 +293,17 @@ func (a *account) matchUsers(q userQuery, from, limit int) (ids []string, next s
 				}
 			}
 		}
-		add(q.logins, func(v string) string { return a.byLogin[strings.ToLower(v)] })
-		add(q.emails, func(v string) string { return a.byEmail[strings.ToLower(v)] })
+		byField := func(index map[string]string, field string) func(string) string {
+			return func(v string) string {
+				id := index[strings.ToLower(v)]
+				if id != "" && q.exact && a.users[id].Fields[field] != v {
+					return ""
+				}
+				return id
+			}
+		}
+		add(q.logins, byField(a.byLogin, "login"))
+		add(q.emails, byField(a.byEmail, "email"))
 		add(q.ids, func(v string) string {
 			if a.users[v] != nil {
 				return v

@@ -56,6 +56,173 @@ type Unsettled struct {
 	// ValueLimit is the limit LongValues applies, in runes; 0 is
 	// DefaultValueLimit.
 	ValueLimit int
+	// UpdateNeedsLogin refuses with 400 a user update without fields.login
+	// even when it sends no profile field (only a departmentId): Learn's
+	// docs call login "required (as part of fields)" on update, while the
+	// OAS makes fields optional. By default only an update that sends
+	// fields must carry the login.
+	UpdateNeedsLogin bool
+	// UnknownID400 refuses an unknown department or user in the path with
+	// 400 instead of 404 where the OAS lists no 404 (every route on
+	// /department/{id} and /user/{id}); the move routes, whose OAS lists
+	// 404, keep it.
+	UnknownID400 bool
+	// LastPage is how a token-paged listing marks its last page.
+	LastPage LastPage
+	// CodeFilter is how GET /department?code= matches codes.
+	CodeFilter CodeFilter
+	// UniqueCodes is whether a department code may be used twice.
+	UniqueCodes UniqueCodes
+	// MoveKey is which spelling of the ID list POST
+	// /department/{id}/department/move reads.
+	MoveKey MoveKey
+	// ExactFilters makes the logins[] and emails[] filters of the user
+	// lists match with letter case; by default they ignore it, as the
+	// uniqueness of logins and e-mails does.
+	ExactFilters bool
+}
+
+// MoveKey is the key a department move reads its IDs from: the OAS names
+// the property departmentIds but lists it as required under the misspelt
+// departmnetIds, and no source says which the server reads.
+type MoveKey int
+
+const (
+	MoveKeyEither   MoveKey = iota // departmentIds, else departmnetIds
+	MoveKeyCorrect                 // departmentIds only
+	MoveKeyMisspelt                // departmnetIds only
+)
+
+// moveKeys are the keys of the ID list a department move reads.
+func (u Unsettled) moveKeys() []string {
+	switch u.MoveKey {
+	case MoveKeyCorrect:
+		return []string{"departmentIds"}
+	case MoveKeyMisspelt:
+		return []string{"departmnetIds"}
+	}
+	return []string{"departmentIds", "departmnetIds"}
+}
+
+// CodeFilter is how GET /department?code= matches (not settled: the
+// answer is a list, and no source says whether the match is exact).
+type CodeFilter int
+
+const (
+	CodeFilterExact    CodeFilter = iota // the code as sent
+	CodeFilterContains                   // codes containing it, letter case aside
+	CodeFilterIgnored                    // the parameter is ignored: every department
+)
+
+// codeMatches reports whether a department of code c answers the filter f.
+func (u Unsettled) codeMatches(c, f string) bool {
+	switch u.CodeFilter {
+	case CodeFilterContains:
+		return strings.Contains(strings.ToLower(c), strings.ToLower(f))
+	case CodeFilterIgnored:
+		return true
+	}
+	return c == f
+}
+
+// UniqueCodes is what a department create or update does with a code
+// another department has (not settled).
+type UniqueCodes int
+
+const (
+	UniqueCodesNot UniqueCodes = iota // allowed
+	UniqueCodes400                    // refused with 400
+	UniqueCodes409                    // refused with 409
+)
+
+// refuseCode answers a department given code when another one (not
+// except) has it and the switch refuses a code used twice.
+func (u Unsettled) refuseCode(a *account, code, except string) *apiErr {
+	if u.UniqueCodes == UniqueCodesNot || code == "" {
+		return nil
+	}
+	for _, d := range a.depts {
+		if d.Code == code && d.ID != except {
+			status := http.StatusBadRequest
+			if u.UniqueCodes == UniqueCodes409 {
+				status = http.StatusConflict
+			}
+			return errf(status, "A department with the code %q already exists", code)
+		}
+	}
+	return nil
+}
+
+// LastPage is how a listing says a page is its last: Learn's docs say a
+// missing or empty nextPageToken, and a server that pages by token may also
+// not know that a full page is the last.
+type LastPage int
+
+const (
+	LastPageNoToken   LastPage = iota // no nextPageToken
+	LastPageEmpty                     // "nextPageToken": "" (XML <nextPageToken></nextPageToken>)
+	LastPageNull                      // "nextPageToken": null (XML: none)
+	LastPageAfterFull                 // a full page carries a token even when nothing follows; the page it names is empty, with no token
+)
+
+// afterPrefix marks a page token that names the place after an ID (the
+// empty page LastPageAfterFull leads to) rather than the ID a page starts at.
+const afterPrefix = "after:"
+
+// lastOf is the next page's start for a page that holds n of size objects,
+// the last of them last, when nothing follows: none, or under
+// LastPageAfterFull, for a full page, the place after last.
+func (u Unsettled) lastOf(n, size int, last string) string {
+	if u.LastPage == LastPageAfterFull && n == size && n > 0 {
+		return afterPrefix + last
+	}
+	return ""
+}
+
+// tokenOut is a page's nextPageToken on the wire, which on the last page
+// depends on LastPage.
+type tokenOut struct {
+	Token   string
+	Present bool
+	Null    bool
+}
+
+func (t tokenOut) IsZero() bool { return !t.Present }
+
+func (t tokenOut) MarshalJSON() ([]byte, error) {
+	if t.Null {
+		return []byte("null"), nil
+	}
+	return json.Marshal(t.Token)
+}
+
+func (t tokenOut) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if !t.Present || t.Null {
+		return nil
+	}
+	return e.EncodeElement(t.Token, start)
+}
+
+// nextToken renders the token of the page starting at next ("": none).
+func nextToken(r *http.Request, next string) tokenOut {
+	if next != "" {
+		return tokenOut{Token: pageToken(next), Present: true}
+	}
+	switch unsettledFrom(r).LastPage {
+	case LastPageEmpty:
+		return tokenOut{Present: true}
+	case LastPageNull:
+		return tokenOut{Present: true, Null: true}
+	}
+	return tokenOut{}
+}
+
+// notFound applies UnknownID400 to a refusal of a request to route.
+func (u Unsettled) notFound(route string, err *apiErr) *apiErr {
+	if !u.UnknownID400 || err == nil || err.status != http.StatusNotFound || strings.HasSuffix(route, "/move") {
+		return err
+	}
+	return &apiErr{status: http.StatusBadRequest, msg: err.msg}
 }
 
 // RootSubordination is what a subordination request on the root department
@@ -262,12 +429,29 @@ func Variants() []Variant {
 		{"root subordination ignored", Unsettled{RootSubordination: RootSubIgnored}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
-			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored}},
+			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, UpdateNeedsLogin: true,
+			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409,
+			MoveKey: MoveKeyMisspelt, ExactFilters: true}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
-			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403}},
+			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, UnknownID400: true,
+			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: UniqueCodes400,
+			MoveKey: MoveKeyCorrect}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
+		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
+		{"unknown ID 400", Unsettled{UnknownID400: true}},
+		{"last page empty token", Unsettled{LastPage: LastPageEmpty}},
+		{"last page null token", Unsettled{LastPage: LastPageNull}},
+		{"full last page has a token", Unsettled{LastPage: LastPageAfterFull}},
+		{"code filter contains", Unsettled{CodeFilter: CodeFilterContains}},
+		{"code filter ignored", Unsettled{CodeFilter: CodeFilterIgnored}},
+		{"unique codes 400", Unsettled{UniqueCodes: UniqueCodes400}},
+		{"unique codes 409", Unsettled{UniqueCodes: UniqueCodes409}},
+		{"move reads departmentIds", Unsettled{MoveKey: MoveKeyCorrect}},
+		{"move reads departmnetIds", Unsettled{MoveKey: MoveKeyMisspelt}},
+		{"exact filters", Unsettled{ExactFilters: true}},
+		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 	}
 }
 

@@ -2,6 +2,8 @@ package learnsim
 
 import (
 	"encoding/json"
+	"encoding/xml"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -274,6 +276,246 @@ func TestLongValues(t *testing.T) {
 		}
 		if created.Fields["first_name"] != short || owner.Fields["phone"] != tc.want {
 			t.Errorf("%d: first name %q, phone %q", tc.lv, created.Fields["first_name"], owner.Fields["phone"])
+		}
+	}
+}
+
+// TestUpdateNeedsLogin checks UpdateNeedsLogin: a user update that sends no
+// fields.login is refused even when it carries only a department, and one
+// with the login goes through; by default only the first kind with fields
+// is refused.
+func TestUpdateNeedsLogin(t *testing.T) {
+	t.Parallel()
+	for _, strict := range []bool{false, true} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{UpdateNeedsLogin: strict}}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "c-1")
+		u := e.createUser(e.root, "a@acme.ru", nil)
+		want := 200
+		if strict {
+			want = 400
+		}
+		if b := e.must(want, "POST", "/user/"+u, map[string]any{"departmentId": dept}); strict && !strings.Contains(b, "login") {
+			t.Errorf("refusal names no field: %s", b)
+		}
+		e.must(400, "POST", "/user/"+u, map[string]any{"departmentId": dept, "fields": map[string]string{"job_title": "X"}})
+		e.must(200, "POST", "/user/"+u, map[string]any{"departmentId": dept, "fields": map[string]string{"login": "a@acme.ru"}})
+		if got, _ := e.state().UserByLogin("a@acme.ru"); got.DepartmentID != dept {
+			t.Errorf("strict %v: department %s, want %s", strict, got.DepartmentID, dept)
+		}
+	}
+}
+
+// TestUnknownID400 checks UnknownID400: an unknown department or user in
+// the path is refused with 404 by default and with 400 under the switch,
+// as an ErrorResponse, except on the move routes, which answer 404 either way.
+func TestUnknownID400(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{UnknownID400: on}}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "c-1")
+		want := 404
+		if on {
+			want = 400
+		}
+		for _, c := range []struct {
+			status       int
+			method, path string
+			body         any
+		}{
+			{want, "GET", "/department/nope", nil},
+			{want, "POST", "/department/nope", map[string]string{"name": "X"}},
+			{want, "DELETE", "/department/nope", nil},
+			{want, "POST", "/department/nope/subordination", map[string]any{"subordination": map[string]string{"subordinationType": "inherit"}}},
+			{want, "GET", "/user/nope/v2", nil},
+			{want, "POST", "/user/nope", map[string]any{"fields": map[string]string{"login": "x"}}},
+			{want, "POST", "/user/nope/status", map[string]int{"status": 3}},
+			{want, "POST", "/user/nope/subordination", map[string]any{"subordination": map[string]string{"subordinationType": "inherit"}}},
+			{404, "POST", "/department/" + dept + "/user/move", map[string]any{"userIds": []string{"nope"}}},
+			{404, "POST", "/department/nope/department/move", map[string]any{"departmentIds": []string{dept}}},
+		} {
+			if b := e.must(c.status, c.method, c.path, c.body); !strings.Contains(b, `"code":`+itoa(c.status)) || !strings.Contains(b, "nope") {
+				t.Errorf("UnknownID400=%v %s %s: %s", on, c.method, c.path, b)
+			}
+		}
+	}
+}
+
+// TestLastPage checks each LastPage choice on both paged listings, in JSON
+// and XML: the last page has no token, an empty one or a null one, or, for
+// a full last page, a token naming an empty page that has none.
+func TestLastPage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lp         LastPage
+		json, xml  string // on the last page with objects
+		emptyAfter bool
+	}{
+		{LastPageNoToken, "", "", false},
+		{LastPageEmpty, `"nextPageToken":""`, "<nextPageToken></nextPageToken>", false},
+		{LastPageNull, `"nextPageToken":null`, "", false},
+		{LastPageAfterFull, `"nextPageToken":"`, "<nextPageToken>", true},
+	} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{LastPage: tc.lp}}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "c-1")
+		e.createDept("HR", e.root, "c-2")
+		e.createDept("IT", e.root, "c-3")
+		for _, l := range []string{"a@x.ru", "b@x.ru", "c@x.ru"} {
+			e.createUser(dept, l, nil)
+		}
+		for _, list := range []struct{ path, key string }{
+			{"/departments?pageSize=2", "departments"},                     // root and 3: two full pages
+			{"/users/v2?pageSize=2&departments[]=" + dept, "userProfiles"}, // 3: a full page and one of 1
+		} {
+			for _, accept := range []string{"application/json", "application/xml"} {
+				var bodies []string
+				tok := ""
+				for len(bodies) < 5 {
+					q := list.path
+					if tok != "" {
+						q += "&pageToken=" + url.QueryEscape(tok)
+					}
+					b := e.must(200, "GET", q, nil, "Accept", accept)
+					bodies = append(bodies, b)
+					var m map[string]any
+					if accept == "application/json" {
+						if err := json.Unmarshal([]byte(b), &m); err != nil {
+							t.Fatal(err)
+						}
+						tok, _ = m["nextPageToken"].(string)
+					} else {
+						var x struct {
+							Next string `xml:"nextPageToken"`
+						}
+						if err := xml.Unmarshal([]byte(b), &x); err != nil {
+							t.Fatal(err)
+						}
+						tok = x.Next
+					}
+					if tok == "" {
+						break
+					}
+				}
+				n := 2
+				full := list.key == "departments"
+				if tc.emptyAfter && full {
+					n = 3
+				}
+				if len(bodies) != n {
+					t.Fatalf("%d %s %s: %d pages: %q", tc.lp, list.path, accept, len(bodies), bodies)
+				}
+				last := bodies[1]
+				want := tc.json
+				if accept != "application/json" {
+					want = tc.xml
+				}
+				switch {
+				case tc.emptyAfter && !full:
+					if strings.Contains(last, "nextPageToken") {
+						t.Errorf("%d %s %s: a page that is not full has a token: %s", tc.lp, list.path, accept, last)
+					}
+				case want == "":
+					if strings.Contains(last, "nextPageToken") {
+						t.Errorf("%d %s %s: last page %s, want no token", tc.lp, list.path, accept, last)
+					}
+				case !strings.Contains(last, want):
+					t.Errorf("%d %s %s: last page %s, want %s", tc.lp, list.path, accept, last, want)
+				}
+				if n == 3 && (strings.Contains(bodies[2], "nextPageToken") || strings.Contains(bodies[2], "departmentId")) {
+					t.Errorf("%d %s: page after the full last one: %s", tc.lp, accept, bodies[2])
+				}
+			}
+		}
+	}
+}
+
+// TestDepartmentCodes checks CodeFilter (how GET /department?code= matches)
+// and UniqueCodes (a code used twice on create and on update).
+func TestDepartmentCodes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cf   CodeFilter
+		want int // departments found for "b24-m-2" among b24-m-2, B24-M-20, x and the root
+	}{{CodeFilterExact, 1}, {CodeFilterContains, 2}, {CodeFilterIgnored, 4}} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{CodeFilter: tc.cf}}, AccountOptions{})
+		e.createDept("A", e.root, "b24-m-2")
+		e.createDept("B", e.root, "B24-M-20")
+		e.createDept("C", e.root, "x")
+		if b := e.must(200, "GET", "/department?code=b24-m-2", nil); strings.Count(b, `"departmentId"`) != tc.want {
+			t.Errorf("code filter %d: %s, want %d departments", tc.cf, b, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		uc     UniqueCodes
+		status int
+	}{{UniqueCodesNot, 0}, {UniqueCodes400, 400}, {UniqueCodes409, 409}} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{UniqueCodes: tc.uc}}, AccountOptions{})
+		a := e.createDept("A", e.root, "c-1")
+		b := e.createDept("B", e.root, "c-2")
+		create, update := 201, 204
+		if tc.status != 0 {
+			create, update = tc.status, tc.status
+		}
+		e.must(create, "POST", "/department", map[string]string{"name": "C", "parentDepartmentId": e.root, "code": "c-1"})
+		e.must(update, "POST", "/department/"+b, map[string]string{"code": "c-1"})
+		e.must(204, "POST", "/department/"+a, map[string]string{"code": "c-1", "name": "A2"}) // its own code
+		e.must(201, "POST", "/department", map[string]string{"name": "D", "parentDepartmentId": e.root})
+		e.must(201, "POST", "/department", map[string]string{"name": "E", "parentDepartmentId": e.root})
+		want := 1
+		if tc.status == 0 {
+			want = 3 // A, C and B recoded
+		}
+		if n := len(e.state().DepartmentsByCode("c-1")); n != want {
+			t.Errorf("unique codes %d: %d departments with c-1", tc.uc, n)
+		}
+	}
+}
+
+// TestMoveKey checks MoveKey: a department move reads its IDs under either
+// spelling, only departmentIds, or only the OAS's departmnetIds, and a body
+// without the key read is refused naming it.
+func TestMoveKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		mk                MoveKey
+		correct, misspelt int
+		name              string
+	}{{MoveKeyEither, 204, 204, "departmentIds"}, {MoveKeyCorrect, 204, 400, "departmentIds"}, {MoveKeyMisspelt, 400, 204, "departmnetIds"}} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{MoveKey: tc.mk}}, AccountOptions{})
+		a := e.createDept("A", e.root, "c-1")
+		b := e.createDept("B", e.root, "c-2")
+		if body := e.must(tc.correct, "POST", "/department/"+a+"/department/move", map[string]any{"departmentIds": []string{b}}); tc.correct == 400 && !strings.Contains(body, tc.name) {
+			t.Errorf("%d: refusal %s names no %s", tc.mk, body, tc.name)
+		}
+		if body := e.must(tc.misspelt, "POST", "/department/"+e.root+"/department/move", map[string]any{"departmnetIds": []string{b}}); tc.misspelt == 400 && !strings.Contains(body, tc.name) {
+			t.Errorf("%d: refusal %s names no %s", tc.mk, body, tc.name)
+		}
+		e.must(204, "POST", "/department/"+a+"/department/move", map[string]any{"departmentIds": []string{b}, "departmnetIds": []string{b}})
+		if d, _ := e.state().Department(b); d.ParentID != a {
+			t.Errorf("%d: B under %s, want %s", tc.mk, d.ParentID, a)
+		}
+	}
+}
+
+// TestExactFilters checks ExactFilters: the logins[] and emails[] filters
+// ignore letter case by default and match it under the switch.
+func TestExactFilters(t *testing.T) {
+	t.Parallel()
+	for _, exact := range []bool{false, true} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{ExactFilters: exact}}, AccountOptions{})
+		e.createUser(e.root, "Klaus.Weber@Example.com", map[string]string{"email": "Klaus.Weber@Example.com"})
+		for _, q := range []string{"logins[]=klaus.weber%40example.com", "emails[]=klaus.weber%40example.com"} {
+			want := 1
+			if exact {
+				want = 0
+			}
+			if b := e.must(200, "GET", "/users/v2?"+q, nil); strings.Count(b, `"userId"`) != want {
+				t.Errorf("exact %v, %s: %s", exact, q, b)
+			}
+		}
+		for _, q := range []string{"logins[]=Klaus.Weber%40Example.com", "emails[]=Klaus.Weber%40Example.com"} {
+			if b := e.must(200, "GET", "/users/v2?"+q, nil); strings.Count(b, `"userId"`) != 1 {
+				t.Errorf("exact %v, %s: %s", exact, q, b)
+			}
 		}
 	}
 }
