@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"b24learn/internal/i18n"
+	"b24learn/internal/syncer"
 )
 
 // PeopleResults is the answer of the people search.
@@ -33,9 +34,9 @@ type PersonView struct {
 	Name       string
 	Email      string
 	InScope    bool
-	Why        string // a why.* code
-	Detail     string // the reason recorded by the last run, or the user type
-	Department string // the department's name, or its id
+	Why        string         // a why.* code
+	Detail     syncer.Reasons // the reason recorded by the last run, or the user type
+	Department string         // the department's name, or its id
 	LearnID    string
 	History    []HistoryRow
 	Job        *PersonJob
@@ -48,7 +49,7 @@ type HistoryRow struct {
 	At      time.Time
 	Action  string
 	Status  string
-	Reason  string
+	Reason  syncer.Reasons
 	Changes string
 }
 

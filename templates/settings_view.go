@@ -8,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 
 	"b24learn/internal/i18n"
+	"b24learn/internal/syncer"
 )
 
 // SettingsView is everything the settings page shows.
@@ -162,7 +163,7 @@ type PreviewItem struct {
 	Name    string
 	Action  string
 	Status  string
-	Reason  string
+	Reason  syncer.Reasons
 	Changes string // "field: old → new; …"
 }
 

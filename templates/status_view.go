@@ -63,10 +63,10 @@ func reportObject(lang i18n.Lang, it PreviewItem) string {
 
 // previewWhy is the reason and, except for a new object or one waiting to
 // be created (whose name says it all), what changes.
-func previewWhy(it PreviewItem) string {
+func previewWhy(lang i18n.Lang, it PreviewItem) string {
 	var parts []string
-	if it.Reason != "" {
-		parts = append(parts, it.Reason)
+	if len(it.Reason) > 0 {
+		parts = append(parts, ReasonsText(lang, it.Reason))
 	}
 	if it.Action != "create" && it.Action != "invited" && it.Changes != "" {
 		parts = append(parts, it.Changes)

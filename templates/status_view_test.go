@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"b24learn/internal/i18n"
+	"b24learn/internal/syncer"
 )
 
 // The Learn write-concurrency figures are not objects: they stay out of the
@@ -57,16 +58,17 @@ func TestDurationText(t *testing.T) {
 // for the row that is about no one.
 func TestPreviewInvitedRows(t *testing.T) {
 	p := PreviewView{Run: RunView{ID: 7, Status: "previewed", Counts: []Count{{Key: "user.invited", N: 1}}}, Items: []PreviewItem{
-		{Kind: "user", B24ID: 5, Name: "Dana Test", Action: "invited", Status: "invited", Reason: "invited to Bitrix24",
+		{Kind: "user", B24ID: 5, Name: "Dana Test", Action: "invited", Status: "invited", Reason: syncer.Reasons{{Code: syncer.ReasonInvited}},
 			Changes: "email:  → dana@acme.test"},
-		{Kind: "user", Action: "invited_unknown", Status: "notice", Reason: "Bitrix24 did not tell apart"},
+		{Kind: "user", Action: "invited_unknown", Status: "notice", Reason: syncer.Reasons{{Code: syncer.ReasonInvitedUnknown, Args: []string{"ignored"}}}},
 	}}
 	var b strings.Builder
 	if err := previewBody(i18n.RU, p).Render(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
 	html := b.String()
-	for _, want := range []string{"приглашение ещё не принято", "приглашённые не распознаны", "ждут принятия приглашения в Битрикс24: 1", "Dana Test"} {
+	for _, want := range []string{"приглашение ещё не принято", "приглашённые не распознаны", "ждут принятия приглашения в Битрикс24: 1", "Dana Test",
+		"приглашён в Битрикс24 и ещё не принял приглашение", "(фильтр не учтён)"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("preview lacks %q: %s", want, html)
 		}

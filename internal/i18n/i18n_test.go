@@ -10,6 +10,8 @@ import (
 
 	"b24learn/internal/activation"
 	"b24learn/internal/alert"
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/fieldmap"
 	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
 	"b24learn/internal/syncer"
@@ -135,6 +137,27 @@ func keysInUse(t *testing.T) []string {
 		keys["item_"+st] = true
 	}
 	keys["count.user."+syncer.ItemInvited] = true
+	// Every reason code of a run item (syncer's reasons.go) but stored text,
+	// and the codes some of them take as arguments.
+	src, err := os.ReadFile("../../internal/syncer/reasons.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := regexp.MustCompile(`(?m)^\s+Reason\w+\s*=\s*"([a-z_]+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(reasons) < 20 {
+		t.Fatalf("found only %d reason codes in syncer's reasons.go", len(reasons))
+	}
+	for _, m := range reasons {
+		if m[1] != syncer.ReasonText {
+			keys["reason_"+m[1]] = true
+		}
+	}
+	for _, why := range []string{bitrix24.InvitedRefused, bitrix24.InvitedIgnored, bitrix24.InvitedSignedIn, bitrix24.InvitedTooMany, bitrix24.InvitedNoCount} {
+		keys["invited_why_"+strings.ReplaceAll(why, " ", "_")] = true
+	}
+	for _, p := range []string{fieldmap.ProblemUnknownField, fieldmap.ProblemNotMappable, fieldmap.ProblemNeedsDate} {
+		keys["field_problem_"+p] = true
+	}
 	for _, k := range []syncer.Kind{syncer.KindUser, syncer.KindDepartment} {
 		keys["kind_"+string(k)] = true
 	}

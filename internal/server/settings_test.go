@@ -674,7 +674,10 @@ func TestRunReportAndCSV(t *testing.T) {
 	if err := rs.RecordItems(ctx, p.ID, run, []syncer.RunItem{
 		{Kind: syncer.KindDepartment, B24ID: 5, Action: syncer.ActionCreate, After: map[string]string{"name": evil}, Status: syncer.ItemApplied},
 		{Kind: syncer.KindUser, B24ID: 9, Action: syncer.ActionDeactivate, Before: map[string]string{"first_name": "Ann", "last_name": "Lee"},
-			Reason: "held by safeguard", Status: syncer.ItemHeld},
+			Reason: syncer.Reasons{{Code: syncer.ReasonDismissed}, {Code: syncer.ReasonHeld}}, Status: syncer.ItemHeld},
+		// Written before reasons had codes: its English text stays.
+		{Kind: syncer.KindUser, B24ID: 10, Action: syncer.ActionRefuse, Reason: syncer.Reasons{{Code: syncer.ReasonText, Args: []string{"an old reason"}}},
+			Status: syncer.ItemRefused},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -687,7 +690,8 @@ func TestRunReportAndCSV(t *testing.T) {
 	}
 	for _, want := range []string{`id="report-body"`, " · scheduled · ", `<span class="badge held">held</span>`,
 		"<td>department #5</td><td>=HYPERLINK(&#34;http://x&#34;)&lt;img src=x onerror=alert(1)&gt;</td><td>create</td><td>applied</td><td></td>",
-		"<td>user #9</td><td>Ann Lee</td><td>deactivate</td><td>held for approval</td><td>held by safeguard"} {
+		"<td>user #9</td><td>Ann Lee</td><td>deactivate</td><td>held for approval</td><td>dismissed in Bitrix24; held: waiting for approval",
+		"<td>an old reason</td>"} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("report lacks %q:\n%s", want, r.body)
 		}
@@ -700,7 +704,8 @@ func TestRunReportAndCSV(t *testing.T) {
 	_, ruTok := e.session(p, 1, true, "ru")
 	if r := e.do(http.MethodGet, "/app/runs/"+strconv.FormatInt(run, 10), ruTok, nil); r.status != 200 ||
 		!strings.Contains(r.body, "<td>пользователь #9</td><td>Ann Lee</td><td>деактивировать</td><td>ждёт подтверждения</td>") ||
-		!strings.Contains(r.body, "Подробности") || strings.Contains(r.body, ">deactivate<") {
+		!strings.Contains(r.body, "Подробности") || strings.Contains(r.body, ">deactivate<") ||
+		!strings.Contains(r.body, "уволен в Битрикс24; приостановлено: ждёт подтверждения") {
 		t.Errorf("Russian report:\n%s", r.body)
 	}
 	r = e.do(http.MethodGet, "/app/runs/"+strconv.FormatInt(run, 10)+"/csv", tok, nil)
@@ -708,7 +713,8 @@ func TestRunReportAndCSV(t *testing.T) {
 		t.Fatalf("csv: %d %v", r.status, r.header)
 	}
 	lines := strings.Split(strings.TrimPrefix(r.body, "\uFEFF"), "\n")
-	if lines[0] != "kind,bitrix24_id,learn_id,name,action,status,reason,changes" || !strings.Contains(lines[1], `"'=HYPERLINK(`) {
+	if lines[0] != "kind,bitrix24_id,learn_id,name,action,status,reason,changes" || !strings.Contains(lines[1], `"'=HYPERLINK(`) ||
+		!strings.Contains(lines[2], ",dismissed in Bitrix24; held: waiting for approval,") {
 		t.Errorf("csv:\n%s", r.body)
 	}
 	if r := e.do(http.MethodGet, "/app/runs/abc", tok, nil); r.status != http.StatusNotFound {

@@ -201,8 +201,9 @@ func (s *Server) handleRunReport(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handleRunCSV answers one run's report as CSV: codes, not words, for
-// spreadsheets and scripts.
+// handleRunCSV answers one run's report as CSV: kinds, actions and
+// statuses as codes for spreadsheets and scripts, the reason in the
+// session's language.
 func (s *Server) handleRunCSV(w http.ResponseWriter, r *http.Request) {
 	run, rows, err := s.loadReport(r)
 	if err != nil {
@@ -214,11 +215,12 @@ func (s *Server) handleRunCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	// A BOM makes Excel read the file as UTF-8 (Cyrillic names).
 	_, _ = w.Write([]byte("\uFEFF"))
+	sess, _ := sessionFrom(r.Context())
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"kind", "bitrix24_id", "learn_id", "name", "action", "status", "reason", "changes"})
 	for _, it := range rows {
 		_ = cw.Write([]string{it.Kind, strconv.FormatInt(it.B24ID, 10), it.LearnID, csvSafe(it.Name), it.Action,
-			it.Status, csvSafe(it.Reason), csvSafe(it.Changes)})
+			it.Status, csvSafe(templates.ReasonsText(sess.Lang, it.Reason)), csvSafe(it.Changes)})
 	}
 	cw.Flush()
 }

@@ -163,7 +163,7 @@ func TestLiveStatus(t *testing.T) {
 		{Kind: syncer.KindDepartment, B24ID: 1, Action: syncer.ActionCreate, Status: syncer.ItemApplied},
 		{Kind: syncer.KindUser, B24ID: 10, Action: syncer.ActionCreate, Status: syncer.ItemApplied},
 		{Kind: syncer.KindUser, B24ID: 11, Action: syncer.ActionCreate, Status: syncer.ItemApplied},
-		{Kind: syncer.KindUser, B24ID: 12, Action: syncer.ActionCreate, Status: syncer.ItemRefused, Reason: "plan limit"},
+		{Kind: syncer.KindUser, B24ID: 12, Action: syncer.ActionCreate, Status: syncer.ItemRefused, Reason: syncer.Reasons{{Code: syncer.ReasonLicence}}},
 	}
 	if err := rs.RecordItems(ctx, p.ID, run, items); err != nil {
 		t.Fatal(err)

@@ -94,7 +94,7 @@ func TestStatusPanelSameOnPageAndPoll(t *testing.T) {
 	}
 	if err := rs.RecordItems(ctx, p.ID, run, []syncer.RunItem{
 		{Kind: syncer.KindUser, B24ID: 10, Action: syncer.ActionCreate, Status: syncer.ItemApplied},
-		{Kind: syncer.KindUser, B24ID: 11, Action: syncer.ActionCreate, Status: syncer.ItemRefused, Reason: "plan limit"},
+		{Kind: syncer.KindUser, B24ID: 11, Action: syncer.ActionCreate, Status: syncer.ItemRefused, Reason: syncer.Reasons{{Code: syncer.ReasonLicence}}},
 	}); err != nil {
 		t.Fatal(err)
 	}

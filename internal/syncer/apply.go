@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	"b24learn/internal/learn"
@@ -96,17 +95,17 @@ func fatal(ctx context.Context, err error) bool {
 }
 
 // refusal errors are Learn saying no to this one object.
-// stepReason is the report's words for a step Learn did not apply: the
+// stepReason is the report's reason for a step Learn did not apply: the
 // client's error text (our words, status and code) and, for a refusal, the
 // profile field Learn's message names when it is one we know, so the admin
 // learns which field to fill without being shown the server's text.
-func stepReason(s Step, err error) string {
+func stepReason(s Step, err error) Reasons {
 	known := []string{"login", "email", "first_name", "last_name", "job_title", "phone"}
 	known = append(known, slices.Sorted(maps.Keys(s.after()))...)
 	if f := learn.MentionedField(err, known); f != "" {
-		return err.Error() + "; Learn names the field " + f
+		return because(ReasonLearn, err.Error()).and(because(ReasonLearnField, f))
 	}
-	return err.Error()
+	return because(ReasonLearn, err.Error())
 }
 
 func refusal(err error) bool {
@@ -295,7 +294,7 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 		a.tried = append(a.tried, s.B24ID)
 		a.mu.Unlock()
 		it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
-			After: s.Before, Reason: reasonLicence + " (Learn: " + err.Error() + ")", Status: ItemWaiting}
+			After: s.Before, Reason: because(ReasonLicenceRefused, err.Error()), Status: ItemWaiting}
 		return a.rec.record(StepRecord{Item: it})
 	case refusal(err):
 		status = ItemRefused
@@ -312,8 +311,8 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: stepReason(s, err), Status: status}
 	rec := StepRecord{Item: it}
-	if status == ItemRefused && strings.Contains(s.Reason, reasonCut) {
-		it.Reason += "; " + s.Reason
+	if status == ItemRefused && s.Reason.Has(ReasonCut) {
+		it.Reason = it.Reason.and(s.Reason)
 		rec = StepRecord{Item: it, Refusal: refusalOf(s, it.Reason, a.account)}
 	}
 	return a.rec.record(rec)

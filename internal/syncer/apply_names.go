@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"b24learn/internal/learn"
@@ -25,16 +24,13 @@ import (
 // namesake: a refused department write that sent a name (a create, a
 // rename) or moved it under another parent, not yet retried.
 func (a *applier) nameClash(s Step, err error) bool {
-	if s.Kind != KindDepartment || s.Dept == nil || strings.Contains(s.Reason, reasonNameClash) {
+	if s.Kind != KindDepartment || s.Dept == nil || s.Reason.Has(ReasonNameClash) {
 		return false
 	}
 	sent := s.Action == ActionCreate || slices.Contains(s.Changed, "name") || slices.Contains(s.Changed, "parent")
 	var invalid *learn.ValidationError
 	return sent && (errors.Is(err, learn.ErrDuplicate) || errors.As(err, &invalid))
 }
-
-// reasonNameClash marks a step sent again under a name of its own.
-const reasonNameClash = "Learn refused the Bitrix24 name beside a department of the same name"
 
 // withUniqueName is s sending its department's name of its own.
 func (a *applier) withUniqueName(s Step) Step {
@@ -47,7 +43,7 @@ func (a *applier) withUniqueName(s Step) Step {
 	// Bitrix24 name gives way to the tag.
 	tag = " (" + tag + ")"
 	limit := maxTextRunes
-	if strings.HasPrefix(s.Reason, reasonCut) {
+	if s.Reason.Has(ReasonCut) {
 		limit = max(utf8.RuneCountInString(d.Name), utf8.RuneCountInString(tag)+1)
 	}
 	d.Name = fitText(d.Name, max(limit-utf8.RuneCountInString(tag), 1)) + tag
@@ -60,10 +56,11 @@ func (a *applier) withUniqueName(s Step) Step {
 	if s.Action != ActionCreate && !slices.Contains(s.Changed, "name") {
 		s.Changed = append(slices.Clip(s.Changed), "name")
 	}
-	if strings.HasPrefix(s.Reason, reasonCut) {
-		s.Reason += "; " + reasonNameClash
+	// A cut value keeps its reason; anything else is replaced.
+	if s.Reason.Has(ReasonCut) {
+		s.Reason = s.Reason.and(because(ReasonNameClash))
 	} else {
-		s.Reason = reasonNameClash
+		s.Reason = because(ReasonNameClash)
 	}
 	return s
 }

@@ -12,13 +12,6 @@ import (
 	"b24learn/internal/learn"
 )
 
-// Report reasons for the root's managers that Learn did not keep.
-const (
-	reasonRootRefused = "Learn refused a manager on its root department; the app does not send it again until the root's head changes in Bitrix24"
-	reasonRootUnkept  = "Learn answered but kept its root department's managers as they were; the app does not send them again until the root's head changes in Bitrix24"
-	reasonRootUnread  = "Learn took the root department's managers but refused to show the root (status 403); the app does not send them again until the root's head changes in Bitrix24"
-)
-
 // rootRefusal is the status with which Learn refused the root's links, 0
 // when err is no such refusal: whether Learn takes them, and with which
 // status it refuses, is not known (docs/learn-api.md, "Unsettled
@@ -41,7 +34,7 @@ func (a *applier) rootLinks(ctx context.Context, s Step) error {
 	key := linksKey(s.Sub)
 	if _, err := a.exec(ctx, s); err != nil {
 		if status := rootRefusal(err); status != 0 && ctx.Err() == nil {
-			return a.unkept(s, key, reasonRootRefused+" (Learn answered status "+strconv.Itoa(status)+")")
+			return a.unkept(s, key, because(ReasonRootRefused, strconv.Itoa(status)))
 		}
 		return a.failed(ctx, s, err)
 	}
@@ -62,13 +55,13 @@ func (a *applier) rootLinks(ctx context.Context, s Step) error {
 		// run's read shows whether it was.
 		a.log.Warn("root department not read back", slog.Int64("portal_id", a.portalID), slog.Any("error", err))
 	case !a.holds(d.Subordination, s.Sub.Sub) || !a.holds(d.CoSubordination, s.Sub.CoSub):
-		return a.unkept(s, key, reasonRootUnkept)
+		return a.unkept(s, key, because(ReasonRootUnkept))
 	}
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: s.Reason, Status: ItemApplied}
 	rec := StepRecord{Item: it}
 	if unread {
-		rec.Refusal = &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: key, Reason: reasonRootUnread, Account: a.account}
+		rec.Refusal = &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: key, Reason: because(ReasonRootUnread), Account: a.account}
 	}
 	if err := a.rec.record(rec); err != nil {
 		return err
@@ -97,13 +90,13 @@ func (a *applier) holds(link *learn.Subordination, want *SubTarget) bool {
 }
 
 // unkept reports the root's links as refused and remembers them by key.
-func (a *applier) unkept(s Step, key, reason string) error {
+func (a *applier) unkept(s Step, key string, reason Reasons) error {
 	a.mu.Lock()
 	a.counts[string(s.Kind)+"."+ItemRefused]++
 	a.issues++
 	a.mu.Unlock()
 	a.log.Warn("learn did not keep the root department's managers", slog.Int64("portal_id", a.portalID),
-		slog.String("learn_id", s.LearnID), slog.String("reason", reason))
+		slog.String("learn_id", s.LearnID), slog.String("reason", reason.encode()))
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: reason, Status: ItemRefused}
 	return a.rec.record(StepRecord{Item: it, Refusal: &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: key, Reason: reason, Account: a.account}})

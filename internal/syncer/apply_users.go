@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 
 	"b24learn/internal/learn"
 )
@@ -150,13 +149,13 @@ func notCleared(s Step, fields []string) Step {
 	for k, v := range s.After {
 		after[k] = v
 	}
-	var why []string
+	var why Reasons
 	for _, f := range fields {
 		after[f] = s.Before[f]
-		why = append(why, "not cleared: Learn does not accept an empty "+f)
+		why = why.and(because(ReasonNotCleared, f))
 	}
 	s.After = after
-	s.Reason = strings.Join(why, "; ")
+	s.Reason = why
 	left := 0
 	for _, c := range s.Changed {
 		if !slices.Contains(fields, c) {

@@ -16,13 +16,6 @@ type profileFielder interface {
 	ProfileFields(ctx context.Context) ([]learn.FieldInfo, error)
 }
 
-// leftOutWords are the report's words for a mapping a run leaves out.
-var leftOutWords = map[string]string{
-	fieldmap.ProblemUnknownField: "Learn no longer has this field",
-	fieldmap.ProblemNotMappable:  "Learn's field now takes only values the app cannot fill",
-	fieldmap.ProblemNeedsDate:    "Learn's field is now a date and the Bitrix24 field is text",
-}
-
 // fitFieldMap re-checks a saved field mapping against Learn's fields as they
 // are now (read once per run): a mapping that no longer fits its field's type
 // is left out of this run, so its value is never sent, and each one gets a
@@ -51,7 +44,7 @@ func (s *Syncer) fitFieldMap(ctx context.Context, portalID, runID int64, lc Lear
 		// it was mapped from in before/after.
 		items = append(items, RunItem{Kind: KindUser, Action: ActionRefuse, Status: ItemRefused,
 			Before: map[string]string{name: m[name]},
-			Reason: "field " + name + " left out of this run: " + leftOutWords[left[name]] + "; check the field mapping"})
+			Reason: because(ReasonFieldLeftOut, name, left[name])})
 	}
 	if err := s.store.RecordItems(ctx, portalID, runID, items); err != nil {
 		return nil, fmt.Errorf("record left-out fields: %w", err)

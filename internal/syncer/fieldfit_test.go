@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"b24learn/internal/bitrix24/b24sim"
@@ -51,10 +50,10 @@ func TestRunLeavesOutFieldWhoseTypeChanged(t *testing.T) {
 	var rows []string
 	for _, it := range items {
 		if it.Action == ActionRefuse && it.B24ID == 0 {
-			rows = append(rows, it.Reason)
+			rows = append(rows, it.Reason.String())
 		}
 	}
-	if len(rows) != 1 || !strings.Contains(rows[0], "user_defined_field1") || !strings.Contains(rows[0], "date") {
+	if len(rows) != 1 || rows[0] != "field_left_out(user_defined_field1, needs_date)" {
 		t.Errorf("left-out rows %q, want one naming user_defined_field1 and the date type", rows)
 	}
 }
@@ -99,7 +98,7 @@ func TestSyncBirthDateAgainstDateFormats(t *testing.T) {
 				switch {
 				case it.Kind == KindUser && it.Status == ItemRefused:
 					refused++
-					if it.B24ID != u.ID || !strings.Contains(it.Reason, "birthday") {
+					if it.B24ID != u.ID || it.Reason.arg(ReasonLearnField) != "birthday" {
 						t.Errorf("refused row %+v, want employee %d's naming the field", it, u.ID)
 					}
 				case it.Kind == KindUser && it.Status == ItemApplied:

@@ -165,7 +165,7 @@ func TestInvitedNotToldApart(t *testing.T) {
 					switch it.Status {
 					case ItemNotice:
 						notices++
-						if it.Action != ActionInvitedUnknown || it.Reason == "" {
+						if it.Action != ActionInvitedUnknown || !it.Reason.Has(ReasonInvitedUnknown) {
 							t.Errorf("notice %+v", it)
 						}
 					case ItemInvited:

@@ -125,7 +125,7 @@ func (s *Syncer) licenceOutcome(ctx context.Context, portalID, runID int64, lc L
 					o.tried = append(o.tried, b24)
 					o.items = append(o.items, RunItem{Kind: KindUser, B24ID: b24, LearnID: u.ID, Action: ActionReactivate,
 						Before: map[string]string{"status": strconv.Itoa(u.Status)}, After: map[string]string{"status": strconv.Itoa(u.Status)},
-						Reason: reasonLicence, Status: ItemWaiting})
+						Reason: because(ReasonLicence), Status: ItemWaiting})
 				}
 				return nil
 			})

@@ -89,7 +89,7 @@ func TestSyncPlanLimit(t *testing.T) {
 			if a, i := learnStatuses(e.state()); a != 50 || i != 70 {
 				t.Fatalf("after the first run %d active, %d inactive; want 50 and 70", a, i)
 			}
-			if w := itemsWith(t, e, portalID, rep.RunID, ItemWaiting); len(w) != 70 || !strings.Contains(w[0].Reason, "licence") {
+			if w := itemsWith(t, e, portalID, rep.RunID, ItemWaiting); len(w) != 70 || !w[0].Reason.Has(ReasonLicence) {
 				t.Fatalf("first report: %d rows waiting for a licence, want 70", len(w))
 			}
 
@@ -227,12 +227,12 @@ func TestSyncSharedEmployeeOwnedByFirstPortal(t *testing.T) {
 		conflicts := itemsWith(t, e, id, rep.RunID, ItemConflict)
 		if id == idB {
 			if len(conflicts) != 1 || conflicts[0].B24ID != other.ID || conflicts[0].LearnID != want.ID ||
-				!strings.Contains(conflicts[0].Reason, domainA) || rep.Counts["user.conflict"] != 1 {
+				conflicts[0].Reason.arg(ReasonForeign) == "" || !strings.Contains(conflicts[0].Reason.String(), domainA) || rep.Counts["user.conflict"] != 1 {
 				t.Fatalf("round %d: portal B's conflicts %+v counts %v", round, conflicts, rep.Counts)
 			}
 			return
 		}
-		if round > 0 && (len(conflicts) != 1 || conflicts[0].B24ID != shared.ID || !strings.Contains(conflicts[0].Reason, domainB)) {
+		if round > 0 && (len(conflicts) != 1 || conflicts[0].B24ID != shared.ID || conflicts[0].Reason.arg(ReasonContested) != domainB) {
 			t.Fatalf("round %d: portal A's report on its contested user %+v", round, conflicts)
 		}
 	}

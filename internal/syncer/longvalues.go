@@ -28,9 +28,6 @@ const maxTextRunes = 255
 // more writes at most, for an object whose values are that long.
 var shorterRunes = [...]int{100, 50}
 
-// reasonCut starts the report's reason of a write sent with shorter values.
-const reasonCut = "Learn refused the longer value; sent cut to "
-
 // zwj joins the emoji either side into one.
 const zwj = '\u200d'
 
@@ -145,11 +142,17 @@ func (s Step) shortened(n int) Step {
 		}
 		s.User = &u
 	}
-	note := reasonCut + strconv.Itoa(n) + " characters"
-	if s.Reason == "" || strings.HasPrefix(s.Reason, reasonCut) {
-		s.Reason = note
-	} else {
-		s.Reason += "; " + note
+	// One cut reason: the last length sent; any other reason stays.
+	note := because(ReasonCut, strconv.Itoa(n))
+	var kept Reasons
+	for _, r := range s.Reason {
+		if r.Code != ReasonCut {
+			kept = append(kept, r)
+		}
+	}
+	s.Reason = note
+	if len(kept) > 0 {
+		s.Reason = kept.and(note)
 	}
 	return s
 }
@@ -176,8 +179,8 @@ func shorter(s Step, err error, send func(Step) error) (Step, error) {
 // Such a refusal may be about something else than length; the app cannot
 // tell (a terse answer names nothing), and either way Learn would refuse
 // the same values again.
-func refusalOf(s Step, reason, account string) *Refusal {
-	if !strings.Contains(s.Reason, reasonCut+strconv.Itoa(shorterRunes[len(shorterRunes)-1])+" ") {
+func refusalOf(s Step, reason Reasons, account string) *Refusal {
+	if s.Reason.arg(ReasonCut) != strconv.Itoa(shorterRunes[len(shorterRunes)-1]) {
 		return nil
 	}
 	return &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartValues, Fingerprint: s.fingerprint(), Reason: reason, Account: account}

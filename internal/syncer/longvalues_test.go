@@ -94,7 +94,7 @@ func TestLongValuesWhateverLearnDoes(t *testing.T) {
 				out := map[string][]int64{}
 				for _, it := range e.runItems(portalID, rep.RunID) {
 					if (it.Status == ItemRefused || it.Status == ItemFailed) &&
-						(it.Action != ActionRefuse || strings.HasPrefix(it.Reason, reasonRemembered)) {
+						(it.Action != ActionRefuse || it.Reason.Has(ReasonRemembered)) {
 						out[string(it.Kind)] = append(out[string(it.Kind)], it.B24ID)
 					}
 				}

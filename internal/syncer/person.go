@@ -41,7 +41,7 @@ type Verdict struct {
 	// (in scope), or the department whose exclusion keeps them out.
 	Department int64
 	// Detail is the reason as recorded by the last run (refused, foreign).
-	Detail string
+	Detail Reasons
 }
 
 // InScope reports whether the employee is among those a run syncs.
@@ -63,7 +63,7 @@ func Why(d Desired, o Options, mapped *Mapping, last *RunItem, id int64) Verdict
 	case !e.Active:
 		return Verdict{Code: WhyDismissed}
 	case e.UserType != "employee":
-		return Verdict{Code: WhyExtranet, Detail: e.UserType}
+		return Verdict{Code: WhyExtranet, Detail: because(ReasonNotEmployee, e.UserType)}
 	}
 	dept := b.userDepartment(e)
 	if dept == 0 {
@@ -79,19 +79,19 @@ func Why(d Desired, o Options, mapped *Mapping, last *RunItem, id int64) Verdict
 		return Verdict{Code: WhyNoEmail, Department: dept}
 	}
 	if mapped != nil && mapped.LicenceWait {
-		return Verdict{Code: WhyLicence, Department: dept, Detail: reasonLicence}
+		return Verdict{Code: WhyLicence, Department: dept, Detail: because(ReasonLicence)}
 	}
 	if last != nil {
 		switch last.Status {
 		case ItemConflict:
 			if last.Action == ActionConflict && last.After["owner"] != "this portal" {
-				return Verdict{Code: WhyForeign, Department: dept, Detail: last.After["owner"]}
+				return Verdict{Code: WhyForeign, Department: dept, Detail: because(ReasonOwnedBy, last.After["owner"])}
 			}
 		case ItemRefused, ItemFailed:
 			return Verdict{Code: WhyRefused, Department: dept, Detail: last.Reason}
 		case ItemInvited:
 			if mapped == nil {
-				return Verdict{Code: WhyInvited, Department: dept, Detail: reasonInvited}
+				return Verdict{Code: WhyInvited, Department: dept, Detail: because(ReasonInvited)}
 			}
 		}
 	}

@@ -116,7 +116,7 @@ type Step struct {
 	// "department", for a department "name", "code" and "parent".
 	Changed     []string
 	Fingerprint string
-	Reason      string
+	Reason      Reasons
 }
 
 // fingerprint is the step's Fingerprint, or for a user create, computed

@@ -289,8 +289,8 @@ func TestPlanInitialSync(t *testing.T) {
 		refused = append(refused, fmt.Sprintf("%d: %s", r.B24ID, r.Reason))
 	}
 	wantRefused := []string{
-		"41: no e-mail in Bitrix24: Learn needs it as the login",
-		"42: e-mail seller@acme.test is also used by Bitrix24 user 21",
+		"41: no_email",
+		"42: email_shared(seller@acme.test, 21)",
 	}
 	if !slices.Equal(refused, wantRefused) {
 		t.Fatalf("refused:\n got %v\nwant %v", refused, wantRefused)

@@ -3,7 +3,6 @@
 package syncer
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -229,7 +228,7 @@ func (b *builder) usersStep() {
 		lu := b.lu(li)
 		if lu == nil {
 			if b.signInUser(email) {
-				b.refuse(e.ID, reasonSignIn)
+				b.refuse(e.ID, because(ReasonSignIn))
 				continue
 			}
 			if f := b.foreignUser(email); f != nil {
@@ -239,7 +238,7 @@ func (b *builder) usersStep() {
 		}
 		if email != "" && shared[email] {
 			if owner, dup := emailOwner[email]; dup && (lu == nil || b.claimedBy[li] != e.ID) {
-				b.refuse(e.ID, fmt.Sprintf("e-mail %s is also used by Bitrix24 user %d", email, owner))
+				b.refuse(e.ID, because(ReasonEmailShared, email, strconv.FormatInt(owner, 10)))
 				continue
 			}
 			emailOwner[email] = e.ID
@@ -250,15 +249,15 @@ func (b *builder) usersStep() {
 				// they accept; a user already in Learn syncs as before.
 				b.plan.Invited = append(b.plan.Invited, Step{Stage: StageUsers, Kind: KindUser, Action: ActionInvited,
 					B24ID: e.ID, After: map[string]string{"first_name": want.FirstName, "last_name": want.LastName, "email": want.Email},
-					Reason: reasonInvited})
+					Reason: because(ReasonInvited)})
 				continue
 			}
 			if email == "" {
-				b.refuse(e.ID, "no e-mail in Bitrix24: Learn needs it as the login")
+				b.refuse(e.ID, because(ReasonNoEmail))
 				continue
 			}
 			if owner := b.emailTaken(email); owner != 0 {
-				b.refuse(e.ID, fmt.Sprintf("e-mail %s belongs in Learn to the user synced from Bitrix24 user %d", email, owner))
+				b.refuse(e.ID, because(ReasonEmailOwned, email, strconv.FormatInt(owner, 10)))
 				continue
 			}
 			if why, ok := b.refused(KindUser, e.ID, PartValues, userFingerprint(&want)); ok {
@@ -336,13 +335,13 @@ func (b *builder) usersStep() {
 			b.plan.Waiting = append(b.plan.Waiting, Step{
 				Stage: StageUsers, Level: 1, Kind: KindUser, Action: ActionReactivate, B24ID: e.ID, LearnID: lu.ID,
 				Status: StatusActive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
-				After: map[string]string{"status": strconv.Itoa(lu.Status)}, Fingerprint: fp, Reason: reasonLicence,
+				After: map[string]string{"status": strconv.Itoa(lu.Status)}, Fingerprint: fp, Reason: because(ReasonLicence),
 			})
 		} else if lu.Status != StatusActive {
 			b.plan.Steps = append(b.plan.Steps, Step{
 				Stage: StageUsers, Level: 1, Kind: KindUser, Action: ActionReactivate, B24ID: e.ID, LearnID: lu.ID,
 				Status: StatusActive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
-				After: map[string]string{"status": "1"}, Fingerprint: fp, Reason: "active in Bitrix24 again",
+				After: map[string]string{"status": "1"}, Fingerprint: fp, Reason: because(ReasonActiveAgain),
 			})
 		}
 		if len(b.plan.Steps) == n && (stored != fp || !mapped || m.LearnID != lu.ID) {
@@ -396,23 +395,6 @@ func (b *builder) byAddress(email string) [2]int {
 	return [2]int{b.learnByLogin.find(email), b.learnByEmail.find(email)}
 }
 
-// reasonInvited explains an employee not created while invited.
-const reasonInvited = "invited to Bitrix24 and not accepted yet: created in Learn once they accept the invitation"
-
-// reasonInvitedUnknown is the report's row on a read that could not tell
-// invited users apart; why is bitrix24.Invited's Why.
-func reasonInvitedUnknown(why string) string {
-	return "Bitrix24 did not tell apart the users invited who have not accepted yet (" + why +
-		"): they were synced like everyone else"
-}
-
-// reasonLicence explains a user left inactive by Learn's plan limit.
-const reasonLicence = "waiting for a licence: the Learn plan's active users are used up"
-
-// reasonSignIn explains an employee whose address is the Learn login the
-// app signs in with.
-const reasonSignIn = "this e-mail is the Learn administrator login the app signs in with: that Learn user is never synced from Bitrix24"
-
 // signInUser says whether email is the login or e-mail of the Learn user the
 // run signs in as.
 func (b *builder) signInUser(email string) bool {
@@ -448,7 +430,7 @@ func (b *builder) conflict(id int64, u *LearnUser) {
 	b.plan.Refused = append(b.plan.Refused, Step{
 		Stage: StageUsers, Kind: KindUser, Action: ActionConflict, B24ID: id, LearnID: u.ID,
 		Before: userState(u), After: map[string]string{"owner": owner},
-		Reason: fmt.Sprintf("Learn user %s belongs to portal %s, which synced it first; this portal leaves it alone", u.Login, owner),
+		Reason: because(ReasonForeign, u.Login, owner),
 	})
 }
 
@@ -463,23 +445,23 @@ func (b *builder) emailTaken(email string) int64 {
 	return 0
 }
 
-func (b *builder) refuse(id int64, reason string) {
+func (b *builder) refuse(id int64, reason Reasons) {
 	b.plan.Refused = append(b.plan.Refused, Step{
 		Stage: StageUsers, Kind: KindUser, Action: ActionRefuse, B24ID: id, Reason: reason,
 	})
 }
 
-func (b *builder) leaveReason(id int64) string {
+func (b *builder) leaveReason(id int64) Reasons {
 	e, ok := b.employee(id)
 	switch {
 	case !ok:
-		return "no longer in Bitrix24"
+		return because(ReasonGone)
 	case !e.Active:
-		return "dismissed in Bitrix24"
+		return because(ReasonDismissed)
 	case e.UserType != "employee":
-		return "not an employee in Bitrix24 (" + e.UserType + ")"
+		return because(ReasonNotEmployee, e.UserType)
 	}
-	return "not in a selected department"
+	return because(ReasonNotSelected)
 }
 
 func (b *builder) deactivations() {
@@ -520,7 +502,7 @@ func (b *builder) deactivations() {
 		for i := range steps {
 			if !b.o.Approved[steps[i].B24ID] {
 				steps[i].Held = true
-				steps[i].Reason += "; held: waiting for approval"
+				steps[i].Reason = steps[i].Reason.and(because(ReasonHeld))
 				b.plan.Held++
 			}
 		}

@@ -3,7 +3,6 @@
 package syncer
 
 import (
-	"strings"
 	"time"
 )
 
@@ -34,7 +33,7 @@ type Refusal struct {
 	B24ID       int64
 	Part        Part
 	Fingerprint string
-	Reason      string
+	Reason      Reasons
 	// Account is the AccountKey of the Learn account that refused; only
 	// its runs read the refusal.
 	Account string
@@ -46,15 +45,19 @@ type refusalKey struct {
 	part Part
 }
 
-// reasonRemembered prefixes the reason of a write not sent again.
-const reasonRemembered = "not sent again until it changes in Bitrix24: Learn refused it in an earlier run: "
-
 // refused is the reason Learn refused the object's write of part with
-// fingerprint fp in an earlier run, if it did.
-func (b *builder) refused(kind Kind, id int64, part Part, fp string) (string, bool) {
+// fingerprint fp in an earlier run, if it did: ReasonRemembered, then the
+// reasons it was refused for.
+func (b *builder) refused(kind Kind, id int64, part Part, fp string) (Reasons, bool) {
 	f := b.refusals[refusalKey{kind, id, part}]
 	if f == nil || f.Fingerprint != fp {
-		return "", false
+		return nil, false
 	}
-	return reasonRemembered + strings.TrimPrefix(f.Reason, reasonRemembered), true
+	var earlier Reasons
+	for _, r := range f.Reason {
+		if r.Code != ReasonRemembered {
+			earlier = append(earlier, r)
+		}
+	}
+	return because(ReasonRemembered).and(earlier), true
 }

@@ -61,7 +61,7 @@ func TestSyncRootLinksUnsettled(t *testing.T) {
 				if len(reported) != 0 {
 					t.Errorf("root's links reported as not set: %+v", reported)
 				}
-			} else if len(reported) != 1 || reported[0].Status != ItemRefused || !strings.Contains(reported[0].Reason, "root department") {
+			} else if len(reported) != 1 || reported[0].Status != ItemRefused || !(reported[0].Reason.Has(ReasonRootRefused) || reported[0].Reason.Has(ReasonRootUnkept) || reported[0].Reason.Has(ReasonRootUnread)) {
 				t.Errorf("root's links reported %+v, want one refused item", reported)
 			}
 

@@ -461,12 +461,12 @@ func TestSyncRefusals(t *testing.T) {
 	for _, it := range items {
 		if it.Status == ItemRefused {
 			switch {
-			case strings.Contains(it.Reason, "no e-mail"):
+			case it.Reason.Has(ReasonNoEmail):
 				reasons["email"]++
-			case strings.Contains(strings.ToLower(it.Reason), "phone"):
+			case strings.Contains(strings.ToLower(it.Reason.String()), "phone"):
 				reasons["phone"]++
 			default:
-				reasons[it.Reason]++
+				reasons[it.Reason.String()]++
 			}
 		}
 	}
@@ -494,7 +494,7 @@ func TestSyncRefusals(t *testing.T) {
 	items, _ = e.syncer.store.RunItems(context.Background(), portalID, rep.RunID)
 	limit := 0
 	for _, it := range items {
-		if it.Action == ActionReactivate && it.Status == ItemWaiting && strings.Contains(it.Reason, "licence") {
+		if it.Action == ActionReactivate && it.Status == ItemWaiting && (it.Reason.Has(ReasonLicence) || it.Reason.Has(ReasonLicenceRefused)) {
 			limit++
 		}
 	}

@@ -59,7 +59,7 @@ func TestSyncNeverTakesOverTheSignInUser(t *testing.T) {
 	refused := false
 	for _, it := range items {
 		if it.B24ID == mallory.ID && it.Kind == KindUser {
-			if it.Status != ItemRefused || !strings.Contains(it.Reason, "signs in") {
+			if it.Status != ItemRefused || !it.Reason.Has(ReasonSignIn) {
 				t.Fatalf("the employee with the administrator's address: %s %s %q", it.Action, it.Status, it.Reason)
 			}
 			refused = true
@@ -115,7 +115,7 @@ func TestPlanSignInUserLinkedBefore(t *testing.T) {
 	}
 	refused := false
 	for _, s := range p.Refused {
-		refused = refused || (s.B24ID == 21 && s.Reason == reasonSignIn)
+		refused = refused || (s.B24ID == 21 && s.Reason.Has(ReasonSignIn))
 	}
 	if !refused {
 		t.Fatalf("employee 21 not refused: %+v", p.Refused)

@@ -42,7 +42,7 @@ type RunItem struct {
 	Action  Action
 	Before  map[string]string
 	After   map[string]string
-	Reason  string
+	Reason  Reasons
 	Status  string
 }
 

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ func TestStore(t *testing.T) {
 	if err := s.RecordStep(ctx, p1, run, RunItem{Kind: KindUser, B24ID: 7, LearnID: "u-7", Action: ActionUpdate, Status: ItemApplied}, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordItems(ctx, p1, run, []RunItem{{Kind: KindUser, B24ID: 8, Action: ActionRefuse, Reason: "no e-mail", Status: ItemRefused}}); err != nil {
+	if err := s.RecordItems(ctx, p1, run, []RunItem{{Kind: KindUser, B24ID: 8, Action: ActionRefuse, Reason: because(ReasonNoEmail), Status: ItemRefused}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.FinishRun(ctx, p1, run, RunHeld, map[string]int{"user.create": 1}, "", []int64{9, 10}); err != nil {
@@ -57,7 +58,7 @@ func TestStore(t *testing.T) {
 		t.Fatalf("portal 2 sees %+v", ms)
 	}
 	items, err := s.RunItems(ctx, p1, run)
-	if err != nil || len(items) != 3 || items[0].After["email"] != "a@b.test" || items[2].Reason != "no e-mail" || items[1].Before != nil {
+	if err != nil || len(items) != 3 || items[0].After["email"] != "a@b.test" || items[2].Reason.String() != ReasonNoEmail || items[1].Before != nil {
 		t.Fatalf("items %+v %v", items, err)
 	}
 	if items, _ := s.RunItems(ctx, p2, run); len(items) != 0 {
@@ -143,12 +144,12 @@ func TestRefusalsHoldForTheirAccountAndAWeek(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := AccountKey("https://a.ispringlearn.com"), AccountKey("https://b.ispringlearn.com")
-	f := &Refusal{Kind: KindUser, B24ID: 7, Part: PartValues, Fingerprint: "fp", Reason: "too long", Account: a}
-	it := RunItem{Kind: KindUser, B24ID: 7, Action: ActionUpdate, Status: ItemRefused, Reason: "too long"}
+	f := &Refusal{Kind: KindUser, B24ID: 7, Part: PartValues, Fingerprint: "fp", Reason: because(ReasonCut, "50"), Account: a}
+	it := RunItem{Kind: KindUser, B24ID: 7, Action: ActionUpdate, Status: ItemRefused, Reason: because(ReasonCut, "50")}
 	if err := s.RecordSteps(ctx, p, run, []StepRecord{{Item: it, Refusal: f}}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.refusals(ctx, p, a); err != nil || len(got) != 1 || got[0] != *f {
+	if got, err := s.refusals(ctx, p, a); err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], *f) {
 		t.Fatalf("account A: %+v, %v; want the refusal", got, err)
 	}
 	if got, err := s.refusals(ctx, p, b); err != nil || len(got) != 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -308,7 +309,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	for _, c := range contested {
 		items = append(items, RunItem{Kind: KindUser, B24ID: c.B24ID, LearnID: c.LearnID, Action: ActionConflict,
 			After: map[string]string{"owner": "this portal", "also_in": c.Domain}, Status: ItemConflict,
-			Reason: fmt.Sprintf("also matched by an employee of portal %s; this portal synced it first and owns it", c.Domain)})
+			Reason: because(ReasonContested, c.Domain)})
 		rep.Counts["user."+ItemConflict]++
 	}
 	if err := s.store.RecordItems(ctx, portalID, rep.RunID, items); err != nil {
@@ -371,7 +372,7 @@ func invitedItems(plan *Plan) []RunItem {
 	}
 	if plan.InvitedUnknown != "" {
 		items = append(items, RunItem{Kind: KindUser, Action: ActionInvitedUnknown, Status: ItemNotice,
-			Reason: reasonInvitedUnknown(plan.InvitedUnknown)})
+			Reason: because(ReasonInvitedUnknown, strings.ReplaceAll(plan.InvitedUnknown, " ", "_"))})
 	}
 	return items
 }

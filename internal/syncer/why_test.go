@@ -3,7 +3,6 @@ package syncer
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
 	"b24learn/internal/bitrix24"
@@ -49,9 +48,9 @@ func TestWhyReasons(t *testing.T) {
 		{id: 15, want: WhyNoEmail, dept: 2},
 		{id: 16, mapped: &Mapping{Kind: KindUser, B24ID: 16, LearnID: "u16", LicenceWait: true}, want: WhyLicence, dept: 2},
 		{id: 17, last: &RunItem{Action: ActionConflict, Status: ItemConflict, After: map[string]string{"owner": "other.bitrix24.test"}}, want: WhyForeign, dept: 2},
-		{id: 18, last: &RunItem{Action: ActionCreate, Status: ItemFailed, Reason: "learn refused: job_title too long"}, want: WhyRefused, dept: 2},
+		{id: 18, last: &RunItem{Action: ActionCreate, Status: ItemFailed, Reason: because(ReasonLearn, "learn refused: job_title too long")}, want: WhyRefused, dept: 2},
 		{id: 19, mapped: &Mapping{Kind: KindUser, B24ID: 19, LearnID: "u19"}, want: WhyInScope, dept: 2}, // linked: keeps Learn's login
-		{id: 20, last: &RunItem{Action: ActionInvited, Status: ItemInvited, Reason: reasonInvited}, want: WhyInvited, dept: 2},
+		{id: 20, last: &RunItem{Action: ActionInvited, Status: ItemInvited, Reason: because(ReasonInvited)}, want: WhyInvited, dept: 2},
 		{id: 20, mapped: &Mapping{Kind: KindUser, B24ID: 20, LearnID: "u20"}, last: &RunItem{Action: ActionInvited, Status: ItemInvited},
 			want: WhyInScope, dept: 2}, // created since (Sync this employee): in Learn
 		{id: 99, want: WhyNotInBitrix24},
@@ -62,7 +61,7 @@ func TestWhyReasons(t *testing.T) {
 			t.Errorf("user %d: %+v, want %s in department %d", c.id, v, c.want, c.dept)
 		}
 	}
-	if v := Why(d, o, nil, &RunItem{Status: ItemFailed, Reason: "x"}, 18); v.Detail != "x" {
+	if v := Why(d, o, nil, &RunItem{Status: ItemFailed, Reason: because(ReasonLearn, "x")}, 18); v.Detail.String() != "learn(x)" {
 		t.Errorf("refusal detail %q, want Learn's reason", v.Detail)
 	}
 }
@@ -272,7 +271,7 @@ func TestWhyGeneratedOrg(t *testing.T) {
 		acts   bool   // creates, updates, moves or links them, or keeps them
 		code   string // the Why code the plan's own outcome means
 		dept   int64
-		leaves string // a deactivation's reason
+		leaves string // a deactivation's reason code
 	}
 	byUser := map[int64]*planned{}
 	of := func(id int64) *planned {
@@ -288,7 +287,7 @@ func TestWhyGeneratedOrg(t *testing.T) {
 		}
 		x := of(st.B24ID)
 		if st.Action == ActionDeactivate {
-			x.leaves = st.Reason
+			x.leaves = st.Reason[0].Code
 			continue
 		}
 		x.acts, x.code = true, WhyInScope
@@ -300,7 +299,7 @@ func TestWhyGeneratedOrg(t *testing.T) {
 		}
 		if st.Action == ActionCreate && learnRefused[st.B24ID] {
 			it := itemOf(st, ItemRefused)
-			it.Reason = "Learn: job_title is too long"
+			it.Reason = because(ReasonLearn, "Learn: job_title is too long")
 			lasts[st.B24ID] = &it
 			x.code = WhyRefused
 		}
@@ -324,16 +323,16 @@ func TestWhyGeneratedOrg(t *testing.T) {
 		switch {
 		case st.Action == ActionConflict:
 			x.code = WhyForeign
-		case strings.HasPrefix(st.Reason, "no e-mail"):
+		case st.Reason.Has(ReasonNoEmail):
 			x.code = WhyNoEmail
 		}
 	}
 
 	leaveCode := map[string][]string{
-		"dismissed in Bitrix24":        {WhyDismissed},
-		"not an employee in Bitrix24":  {WhyExtranet},
-		"not in a selected department": {WhyNotSelected, WhyExcluded},
-		"no longer in Bitrix24":        {WhyNotInBitrix24},
+		ReasonDismissed:   {WhyDismissed},
+		ReasonNotEmployee: {WhyExtranet},
+		ReasonNotSelected: {WhyNotSelected, WhyExcluded},
+		ReasonGone:        {WhyNotInBitrix24},
 	}
 	seen := map[string]int{}
 	ids := []int64{gone}
@@ -372,15 +371,15 @@ func TestWhyGeneratedOrg(t *testing.T) {
 			t.Errorf("user %d: excluded by department %d, want %d", id, v.Department, excl)
 		case x.dept != 0 && v.Department != x.dept:
 			t.Errorf("user %d: Why puts them in department %d, the plan in %d", id, v.Department, x.dept)
-		case v.Code == WhyForeign && v.Detail != foreignOwner:
+		case v.Code == WhyForeign && v.Detail.arg(ReasonOwnedBy) != foreignOwner:
 			t.Errorf("user %d: foreign owner %q, want %q", id, v.Detail, foreignOwner)
-		case v.Code == WhyRefused && lasts[id] != nil && v.Detail != lasts[id].Reason:
+		case v.Code == WhyRefused && lasts[id] != nil && v.Detail.String() != lasts[id].Reason.String():
 			t.Errorf("user %d: refusal detail %q, want the run's reason %q", id, v.Detail, lasts[id].Reason)
 		}
 		if x.leaves != "" {
 			ok := false
 			for prefix, codes := range leaveCode {
-				ok = ok || strings.HasPrefix(x.leaves, prefix) && slices.Contains(codes, v.Code)
+				ok = ok || x.leaves == prefix && slices.Contains(codes, v.Code)
 			}
 			if !ok {
 				t.Errorf("user %d: deactivated because %q, Why says %s", id, x.leaves, v.Code)
