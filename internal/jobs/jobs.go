@@ -94,6 +94,7 @@ func NewWorkers(d Deps) (*river.Workers, error) {
 			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts})
 	}
 	river.AddWorker(w, NewUninstallCheckWorker(d.Pool, clients, d.Log))
+	river.AddWorker(w, &UninstallEraseWorker{Pool: d.Pool, Log: d.Log})
 	if d.Sync != nil {
 		sw := &syncWorkers{deps: d}
 		river.AddWorker(w, &ScheduledSyncWorker{s: sw})

@@ -81,7 +81,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 	}
 	verdict, reason := uninstall.Ask(ctx, w.Clients, ev.PortalID)
 	switch verdict {
-	case uninstall.Confirmed:
+	case uninstall.Confirmed, uninstall.TokensRefused:
 		err := pgx.BeginFunc(ctx, w.Pool, func(tx pgx.Tx) error {
 			if _, found, err := uninstall.LockPending(ctx, tx, id); err != nil || !found {
 				return err
@@ -93,7 +93,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			if !lp.Installed() {
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, "the portal was uninstalled meanwhile")
 			}
-			if err := uninstall.Confirm(ctx, tx, NewQueue(w.Pool, river.ClientFromContext[pgx.Tx](ctx)), p.ID, ev.Clean); err != nil {
+			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict); err != nil {
 				return err
 			}
 			return uninstall.Resolve(ctx, tx, id, uninstall.StateConfirmed, reason)
@@ -122,4 +122,75 @@ func (w *UninstallCheckWorker) pending(ctx context.Context, id int64) (ev uninst
 		return err
 	})
 	return ev, found, err
+}
+
+// ConfirmUninstall acts in tx on an uninstall of portal p (locked) that
+// Bitrix24 confirmed: uninstall.Confirm, erasing a clean uninstall's data at
+// once only when Bitrix24 said the app is gone (uninstall.Confirmed). When
+// it only refused the stored tokens (uninstall.TokensRefused), which an
+// installed portal whose period is over also gets, the erase waits
+// uninstall.EraseDelay (UninstallEraseArgs) and is dropped if the app is
+// installed again meanwhile. rc may be nil (no River client): jobs are left
+// alone and a deferred erase is not queued.
+func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], pool *pgxpool.Pool, p store.Portal, clean bool, v uninstall.Verdict) error {
+	var queue uninstall.JobCanceller
+	if rc != nil {
+		queue = NewQueue(pool, rc)
+	}
+	if err := uninstall.Confirm(ctx, tx, queue, p.ID, clean && v == uninstall.Confirmed); err != nil {
+		return err
+	}
+	if !clean || v != uninstall.TokensRefused || rc == nil {
+		return nil
+	}
+	if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.ID, Generation: p.InstallGeneration},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(uninstall.EraseDelay)}); err != nil {
+		return fmt.Errorf("queue deferred erase: %w", err)
+	}
+	return nil
+}
+
+// UninstallEraseArgs erases the data of a clean uninstall confirmed only by
+// Bitrix24 refusing the tokens, uninstall.EraseDelay after it, unless the
+// portal was installed again since (its install generation moved on).
+type UninstallEraseArgs struct {
+	PortalID   int64 `json:"portal_id" river:"unique"`
+	Generation int64 `json:"generation" river:"unique"`
+}
+
+func (UninstallEraseArgs) Kind() string { return "uninstall_erase" }
+
+func (UninstallEraseArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: waitingOnce}
+}
+
+// UninstallEraseWorker runs the deferred erases.
+type UninstallEraseWorker struct {
+	river.WorkerDefaults[UninstallEraseArgs]
+	Pool *pgxpool.Pool
+	Log  *slog.Logger
+}
+
+func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[UninstallEraseArgs]) error {
+	a := job.Args
+	erased := false
+	err := pgx.BeginFunc(ctx, w.Pool, func(tx pgx.Tx) error {
+		p, err := store.LockPortal(ctx, tx, a.PortalID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if p.Installed() || p.InstallGeneration != a.Generation {
+			return nil // installed again: the portal's data is its own again
+		}
+		erased = true
+		return store.ErasePortalData(ctx, tx, p.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("deferred erase of portal %d: %w", a.PortalID, err)
+	}
+	w.Log.InfoContext(ctx, "deferred erase of an uninstalled portal", "portal_id", a.PortalID, "erased", erased)
+	return nil
 }

@@ -87,7 +87,9 @@ const (
 // only earns the event a check: the portal's stored tokens are tried on
 // Bitrix24, which refuses them once the app is really gone. Confirmed, the
 // portal's jobs stop, it is marked uninstalled and, with data[CLEAN]=1, its
-// secrets, credentials and mappings are erased, in one transaction. Refuted,
+// secrets, credentials and mappings are erased, in one transaction (after
+// uninstall.EraseDelay when Bitrix24 only refused the tokens, which a portal
+// whose trial ended also gets: jobs.ConfirmUninstall). Refuted,
 // nothing changes and the attempt is recorded for the managers. Unanswered,
 // the attempt is recorded and a River job asks again (package uninstall).
 func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source string) (string, error) {
@@ -149,13 +151,10 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 		if !lp.Installed() {
 			return nil // a concurrent event got there first
 		}
-		var queue uninstall.JobCanceller
-		if s.river != nil {
-			queue = jobs.NewQueue(s.pool, s.river)
-		} else {
+		if s.river == nil {
 			s.log.WarnContext(ctx, "no river client: portal jobs not cancelled", "portal_id", p.ID)
 		}
-		if err := uninstall.Confirm(ctx, tx, queue, p.ID, ev.Clean()); err != nil {
+		if err := jobs.ConfirmUninstall(ctx, tx, s.river, s.pool, lp, ev.Clean(), verdict); err != nil {
 			return err
 		}
 		_, err = uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StateConfirmed, reason)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -172,7 +173,9 @@ func TestNonAdminFrameValuesCannotUninstallEraseOrRetoken(t *testing.T) {
 
 // Whichever way Bitrix24 refuses an uninstalled app's tokens, the genuine
 // uninstall is confirmed: it stops the portal's jobs and, with CLEAN, erases
-// its data but keeps the managers' audit trail.
+// its data but keeps the managers' audit trail. When Bitrix24 only refused
+// the tokens' refresh, as it also does to a lapsed portal, the erase waits
+// uninstall.EraseDelay (a scheduled job) and the data stays until then.
 func TestGenuineUninstallIsConfirmedWhateverBitrix24Answers(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
@@ -193,11 +196,91 @@ func TestGenuineUninstallIsConfirmedWhateverBitrix24Answers(t *testing.T) {
 			if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
 				t.Fatalf("ONAPPUNINSTALL answered %d", d.Status)
 			}
+			var reason string
+			if err := e.pool.QueryRow(ctx, `SELECT reason FROM uninstall_events WHERE portal_id = $1 AND state = 'confirmed'`, row.ID).Scan(&reason); err != nil {
+				t.Fatal(err)
+			}
+			if reason == "invalid_grant" || reason == "invalid_client" || reason == "PAYMENT_REQUIRED" {
+				e.eraseDeferred(row)
+			}
 			e.erased(row)
 			if j, _ := e.river.JobGet(ctx, job.Job.ID); j.State != rivertype.JobStateCancelled {
 				t.Errorf("portal's job is %s, want cancelled", j.State)
 			}
 		})
+	}
+}
+
+// eraseDeferred checks that the uninstalled portal's data is still there
+// with its erase scheduled about uninstall.EraseDelay ahead, then runs that
+// job now.
+func (e *b24Env) eraseDeferred(row store.Portal) {
+	e.t.Helper()
+	ctx := context.Background()
+	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
+		e.t.Fatal("settings erased before the delay")
+	}
+	var args []byte
+	var at time.Time
+	if err := e.pool.QueryRow(ctx, `SELECT args, scheduled_at FROM river_job WHERE kind = 'uninstall_erase' AND (args->>'portal_id')::bigint = $1
+		AND state = 'scheduled'`, row.ID).Scan(&args, &at); err != nil {
+		e.t.Fatalf("no deferred erase scheduled: %v", err)
+	}
+	if d := time.Until(at); d < uninstall.EraseDelay-time.Hour || d > uninstall.EraseDelay {
+		e.t.Fatalf("erase scheduled in %v, want %v", d, uninstall.EraseDelay)
+	}
+	var a jobs.UninstallEraseArgs
+	if err := json.Unmarshal(args, &a); err != nil {
+		e.t.Fatal(err)
+	}
+	w := &jobs.UninstallEraseWorker{Pool: e.pool, Log: slog.New(slog.DiscardHandler)}
+	if err := w.Work(ctx, &river.Job[jobs.UninstallEraseArgs]{Args: a}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// The attacker: an ordinary employee of a portal whose trial ended (or whose
+// refresh token outlived its idle days) sends ONAPPUNINSTALL with CLEAN and
+// the application token every user sees. Bitrix24 refuses the app's tokens
+// as it would after an uninstall, so the app stops the portal, but erases
+// nothing at once; the admin pays and installs the app again before the
+// delay, and the scheduled erase then erases nothing.
+func TestForgedCleanUninstallOfALapsedPortalErasesNothing(t *testing.T) {
+	t.Parallel()
+	for _, lapse := range []b24sim.Lapse{b24sim.LapseUnpaid, b24sim.LapseRefreshExpired} {
+		e := newB24Env(t)
+		ctx := context.Background()
+		p := e.addPortal(int64(50 + lapse))
+		e.install(p)
+		row := e.portalFixture(p)
+		appToken := p.ApplicationToken()
+		p.SetLapse(lapse)
+		if pg := e.postEvent(uninstallForm(p, appToken, true)); pg.status != http.StatusOK {
+			t.Fatalf("forged uninstall: %d %s", pg.status, pg.body)
+		}
+		if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
+			t.Fatalf("lapse %d: a forged clean uninstall erased the portal's settings at once", lapse)
+		}
+		var args []byte
+		if err := e.pool.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'uninstall_erase' AND state = 'scheduled'
+			AND (args->>'portal_id')::bigint = $1`, row.ID).Scan(&args); err != nil {
+			t.Fatalf("no deferred erase: %v", err)
+		}
+		// The admin pays (or the portal wakes) and opens the app again.
+		p.SetLapse(b24sim.LapseNone)
+		e.install(p)
+		var a jobs.UninstallEraseArgs
+		if err := json.Unmarshal(args, &a); err != nil {
+			t.Fatal(err)
+		}
+		w := &jobs.UninstallEraseWorker{Pool: e.pool, Log: slog.New(slog.DiscardHandler)}
+		if err := w.Work(ctx, &river.Job[jobs.UninstallEraseArgs]{Args: a}); err != nil {
+			t.Fatal(err)
+		}
+		if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 ||
+			e.count(`SELECT count(*) FROM portals WHERE id = $1 AND install_state = 'installed'`, row.ID) != 1 {
+			t.Fatalf("lapse %d: the reinstalled portal lost its data to the deferred erase", lapse)
+		}
 	}
 }
 

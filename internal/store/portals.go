@@ -182,6 +182,16 @@ func GetPortalByMemberID(ctx context.Context, db DBTX, memberID string) (Portal,
 	return p, nil
 }
 
+// LockPortal loads a portal by id and locks its row until the end of the
+// transaction db belongs to.
+func LockPortal(ctx context.Context, db DBTX, id int64) (Portal, error) {
+	p, err := scanPortal(db.QueryRow(ctx, `SELECT `+portalColumns+` FROM portals WHERE id = $1 FOR UPDATE`, id))
+	if err != nil {
+		return Portal{}, fmt.Errorf("lock portal %d: %w", id, err)
+	}
+	return p, nil
+}
+
 // LockPortalByMemberID loads a portal and locks its row until the end of the
 // transaction db belongs to, so two events of one portal do not interleave.
 func LockPortalByMemberID(ctx context.Context, db DBTX, memberID string) (Portal, error) {

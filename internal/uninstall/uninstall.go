@@ -36,7 +36,19 @@ const (
 	Confirmed
 	// Refuted: the stored tokens work and the app is installed.
 	Refuted
+	// TokensRefused: Bitrix24 refused the stored tokens' refresh
+	// (invalid_grant, invalid_client, PAYMENT_REQUIRED) as it may after an
+	// uninstall, but as it also does while the app is installed and its
+	// trial or paid period is over or its refresh token outlived 180 idle
+	// days. The uninstall is acted on, but a clean one's data is erased
+	// only after EraseDelay, and not if the app is installed again.
+	TokensRefused
 )
+
+// EraseDelay is how long the data of a clean uninstall that Bitrix24
+// confirmed only by refusing the tokens is kept: any employee can send the
+// event, and the portal may merely have lapsed.
+const EraseDelay = 30 * 24 * time.Hour
 
 func (v Verdict) String() string {
 	switch v {
@@ -44,6 +56,8 @@ func (v Verdict) String() string {
 		return "confirmed"
 	case Refuted:
 		return "refuted"
+	case TokensRefused:
+		return "tokens refused"
 	}
 	return "unknown"
 }
@@ -66,16 +80,20 @@ func Ask(ctx context.Context, clients *connect.Factory, portalID int64) (v Verdi
 	return Classify(info, err)
 }
 
-// goneCodes are the answers of an app that is no longer installed: REST's
-// APPLICATION_NOT_FOUND, and a refresh refused with invalid_grant,
-// invalid_client or PAYMENT_REQUIRED. Bitrix24 does not document which one
-// it gives after an uninstall, so each counts. expired_token and
-// invalid_token do not: the token source refreshes on them, and only the
-// refresh's refusal tells. An invalid_client reaches here only when the app's
-// own credentials were found good (bitrix24.OAuth.Refresh); otherwise the
-// error is bitrix24.ErrClientRefused, which leaves the verdict Unknown.
-var goneCodes = []*bitrix24.APIError{bitrix24.ErrApplicationNotFound, bitrix24.ErrInvalidGrant,
-	bitrix24.ErrInvalidClient, bitrix24.ErrPaymentRequired, {Code: "PORTAL_DELETED"}}
+// goneCodes are the answers only an app that is no longer installed gets:
+// REST's APPLICATION_NOT_FOUND and a deleted portal.
+var goneCodes = []*bitrix24.APIError{bitrix24.ErrApplicationNotFound, {Code: "PORTAL_DELETED"}}
+
+// refusedCodes are a refresh refused with invalid_grant, invalid_client or
+// PAYMENT_REQUIRED: Bitrix24 does not document which one it gives after an
+// uninstall, so each counts, but each also comes to an installed app whose
+// period is over or whose refresh token expired (TokensRefused).
+// expired_token and invalid_token do not count: the token source refreshes
+// on them, and only the refresh's refusal tells. An invalid_client reaches
+// here only when the app's own credentials were found good
+// (bitrix24.OAuth.Refresh); otherwise the error is
+// bitrix24.ErrClientRefused, which leaves the verdict Unknown.
+var refusedCodes = []*bitrix24.APIError{bitrix24.ErrInvalidGrant, bitrix24.ErrInvalidClient, bitrix24.ErrPaymentRequired}
 
 // Classify reads an app.info answer (or its error) as a Verdict.
 func Classify(info bitrix24.AppInfo, err error) (Verdict, string) {
@@ -88,6 +106,11 @@ func Classify(info bitrix24.AppInfo, err error) (Verdict, string) {
 	for _, g := range goneCodes {
 		if errors.Is(err, g) {
 			return Confirmed, g.Code
+		}
+	}
+	for _, r := range refusedCodes {
+		if errors.Is(err, r) {
+			return TokensRefused, r.Code
 		}
 	}
 	var ae *bitrix24.APIError

@@ -153,6 +153,22 @@ func (a AfterUninstall) String() string {
 	return fmt.Sprintf("AfterUninstall(%d)", int(a))
 }
 
+// Lapse is an installed app whose tokens stopped working without an
+// uninstall: Bitrix24 refuses the refresh as it may refuse an uninstalled
+// app's, so the answer alone cannot tell the two apart.
+type Lapse int
+
+const (
+	// LapseNone: the tokens work.
+	LapseNone Lapse = iota
+	// LapseRefreshExpired: the refresh token outlived its 180 days (the
+	// portal was idle): REST answers expired_token, refresh invalid_grant.
+	LapseRefreshExpired
+	// LapseUnpaid: the app's trial or paid period is over: REST answers
+	// expired_token, refresh PAYMENT_REQUIRED.
+	LapseUnpaid
+)
+
 type installState int
 
 const (
@@ -208,6 +224,7 @@ type Portal struct {
 	state    installState
 	gen      int // installation generation; tokens of older ones are dead
 	gone     AfterUninstall
+	lapse    Lapse
 	appToken string
 	legacy   bool
 	version  int

@@ -97,6 +97,14 @@ func (p *Portal) SetAfterUninstall(a AfterUninstall) {
 	p.gone = a
 }
 
+// SetLapse makes the installed app's tokens lapse (or work again with
+// LapseNone) without an uninstall.
+func (p *Portal) SetLapse(l Lapse) {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.lapse = l
+}
+
 // Uninstall removes the app: ONAPPUNINSTALL (with data[CLEAN]) goes to bound
 // handlers, bindings are deleted, and every token of the installation stops
 // working, as the portal's AfterUninstall says (by default REST answers

@@ -133,7 +133,7 @@ func (s *Sim) authenticate(p *Portal, method, token string) (int64, *restErr) {
 		return p.goneAnswer(at, method)
 	case at.revoked:
 		return 0, &restErr{http.StatusUnauthorized, "invalid_token", "The access token provided is invalid"}
-	case !s.now().Before(at.expires):
+	case !s.now().Before(at.expires) || p.lapse != LapseNone:
 		return 0, &restErr{http.StatusUnauthorized, "expired_token", "The access token provided has expired"}
 	}
 	return at.userID, nil

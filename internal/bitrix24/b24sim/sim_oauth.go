@@ -74,6 +74,14 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 		s.mu.Unlock()
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
 		return
+	case rt.portal.lapse == LapseUnpaid:
+		s.mu.Unlock()
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "PAYMENT_REQUIRED", "error_description": "Payment required"})
+		return
+	case rt.portal.lapse == LapseRefreshExpired:
+		s.mu.Unlock()
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
+		return
 	case !rt.portal.installed() || rt.gen != rt.portal.gen:
 		// Which error a refresh gets after uninstall is not documented;
 		// the portal's AfterUninstall picks one.
