@@ -234,6 +234,13 @@ func mgrAction(lang i18n.Lang, action string) string {
 
 func mgrPortalHref(id int64) string { return "/manager/portals/" + mgrItoa(id) }
 
+// mgrMailto links to an activation request's contact address. "?" and "&"
+// are legal in an address's local part but start a mailto link's headers:
+// escaped, "a?cc=x@evil.example" cannot add a recipient to a manager's reply.
+func mgrMailto(email string) string {
+	return "mailto:" + strings.NewReplacer("%", "%25", "?", "%3F", "&", "%26", "#", "%23").Replace(email)
+}
+
 // mgrUnconfirmed counts the uninstall events that were not acted on.
 func mgrUnconfirmed(evs []uninstall.Event) int {
 	n := 0
