@@ -245,6 +245,7 @@ var catalogue = map[string][2]string{
 	"msg.time_invalid":       {"Enter a time as HH:MM, from 00:00 to 23:59.", "Укажите время в формате ЧЧ:ММ, от 00:00 до 23:59."},
 	"msg.second_same":        {"The second run must be at a different time than the first.", "Второй запуск должен быть в другое время, чем первый."},
 	"msg.depts_invalid":      {"The department selection could not be read. Reload the page and pick the departments again.", "Не удалось прочитать выбор подразделений. Обновите страницу и выберите подразделения снова."},
+	"msg.too_many_requests":  {"Too many requests in a short time. Wait a few seconds and try again.", "Слишком много запросов за короткое время. Подождите несколько секунд и повторите."},
 	"msg.depts_too_many":     {"Too many departments in the selection.", "Выбрано слишком много подразделений."},
 	"msg.depts_required":     {"Select at least one department to train in iSpring Learn.", "Выберите хотя бы одно подразделение для обучения в iSpring Learn."},
 	"msg.bool_invalid":       {"This option has an invalid value.", "Недопустимое значение параметра."},

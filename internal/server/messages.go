@@ -25,6 +25,7 @@ var (
 	msgSecondSame       = msg("msg.second_same")
 	msgDeptsInvalid     = msg("msg.depts_invalid")
 	msgDeptsTooMany     = msg("msg.depts_too_many")
+	msgTooManyRequests  = msg("msg.too_many_requests")
 	msgDeptsRequired    = msg("msg.depts_required")
 	msgBoolInvalid      = msg("msg.bool_invalid")
 	msgFixErrors        = msg("msg.fix_errors")

@@ -48,6 +48,9 @@ type Deps struct {
 	// VerifyLimits bound the OAuth calls anonymous /b24/* requests can
 	// cause; nil means DefaultVerifyLimits.
 	VerifyLimits *VerifyLimits
+	// AppRequests is each portal user's bucket of the app page's own
+	// requests (/app/*); nil means DefaultAppRequests.
+	AppRequests *Bucket
 	// Tracer traces requests and the handlers' own Bitrix24 calls; nil
 	// traces nothing.
 	Tracer trace.TracerProvider
@@ -72,6 +75,7 @@ type Server struct {
 	oauthHTTP    *http.Client
 	oauthServers *bitrix24.OAuthServers
 	gate         *verifyGate // bounds OAuth calls caused by anonymous requests
+	app          *appGate    // bounds each portal user's /app requests
 
 	// The settings page's outside calls, behind interfaces so tests can
 	// put simulators in their place.
@@ -105,6 +109,11 @@ func newServer(d Deps) *Server {
 		limits = *d.VerifyLimits
 	}
 	s.gate = newVerifyGate(limits)
+	appBucket := DefaultAppRequests()
+	if d.AppRequests != nil {
+		appBucket = *d.AppRequests
+	}
+	s.app = newAppGate(appBucket, max(limits.MaxKeys, 1))
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
 	for _, hc := range []*http.Client{s.b24HTTP, s.oauthHTTP} {

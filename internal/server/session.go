@@ -165,6 +165,11 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 			s.error(w, r, errSessionEnded(sess.Lang))
 			return
 		}
+		// Before any database read: what one user may make the app do.
+		if ok, wait := s.app.admit(s.now(), sess.PortalID, sess.UserID); !ok {
+			s.refuseBusy(w, r, sess, wait)
+			return
+		}
 		p, err := store.GetPortal(r.Context(), s.pool, sess.PortalID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (!p.Installed() || p.InstallGeneration != sess.Gen)) {
 			s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionReinstalled.in(sess.Lang)))
