@@ -68,7 +68,9 @@ func previewWhy(lang i18n.Lang, it PreviewItem) string {
 	if len(it.Reason) > 0 {
 		parts = append(parts, ReasonsText(lang, it.Reason))
 	}
-	if it.Action != "create" && it.Action != "invited" && it.Changes != "" {
+	// A new object's, a waiting one's or a refused one's fields are its
+	// name, not changes.
+	if it.Action != "create" && it.Action != "invited" && it.Action != "refuse" && it.Changes != "" {
 		parts = append(parts, it.Changes)
 	}
 	return strings.Join(parts, " — ")

@@ -118,16 +118,22 @@ func itemView(it syncer.RunItem) templates.PreviewItem {
 		Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)}
 }
 
-// itemName picks a readable name from the before/after fields.
+// itemName picks a readable name from the before/after fields: a
+// department's name, a person's name, else their e-mail or login.
 func itemName(it syncer.RunItem) string {
 	for _, m := range []map[string]string{it.After, it.Before} {
-		for _, k := range []string{"name", "Name", "email", "login"} {
+		for _, k := range []string{"name", "Name"} {
 			if v := m[k]; v != "" {
 				return v
 			}
 		}
 		if f, l := m["first_name"], m["last_name"]; f != "" || l != "" {
 			return strings.TrimSpace(f + " " + l)
+		}
+		for _, k := range []string{"email", "login"} {
+			if v := m[k]; v != "" {
+				return v
+			}
 		}
 	}
 	return ""

@@ -287,6 +287,10 @@ func TestPlanInitialSync(t *testing.T) {
 	var refused []string
 	for _, r := range p.Refused {
 		refused = append(refused, fmt.Sprintf("%d: %s", r.B24ID, r.Reason))
+		// The report says who it is.
+		if r.After["first_name"] != fmt.Sprintf("First%d", r.B24ID) || r.After["last_name"] != fmt.Sprintf("Last%d", r.B24ID) {
+			t.Errorf("refused %d carries no name: %v", r.B24ID, r.After)
+		}
 	}
 	wantRefused := []string{
 		"41: no_email",

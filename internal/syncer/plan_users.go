@@ -445,9 +445,15 @@ func (b *builder) emailTaken(email string) int64 {
 	return 0
 }
 
+// refuse reports employee id as not synced, for reason; the row carries
+// their name so the report says who it is.
 func (b *builder) refuse(id int64, reason Reasons) {
+	var after map[string]string
+	if e, ok := b.employee(id); ok && (e.FirstName != "" || e.LastName != "") {
+		after = map[string]string{"first_name": e.FirstName, "last_name": e.LastName}
+	}
 	b.plan.Refused = append(b.plan.Refused, Step{
-		Stage: StageUsers, Kind: KindUser, Action: ActionRefuse, B24ID: id, Reason: reason,
+		Stage: StageUsers, Kind: KindUser, Action: ActionRefuse, B24ID: id, After: after, Reason: reason,
 	})
 }
 
