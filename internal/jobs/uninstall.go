@@ -93,7 +93,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			if !lp.Installed() {
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, "the portal was uninstalled meanwhile")
 			}
-			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict); err != nil {
+			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict, w.Now()); err != nil {
 				return err
 			}
 			return uninstall.Resolve(ctx, tx, id, uninstall.StateConfirmed, reason)
@@ -132,7 +132,7 @@ func (w *UninstallCheckWorker) pending(ctx context.Context, id int64) (ev uninst
 // uninstall.EraseDelay (UninstallEraseArgs) and is dropped if the app is
 // installed again meanwhile. rc may be nil (no River client): jobs are left
 // alone and a deferred erase is not queued.
-func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], pool *pgxpool.Pool, p store.Portal, clean bool, v uninstall.Verdict) error {
+func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], pool *pgxpool.Pool, p store.Portal, clean bool, v uninstall.Verdict, now time.Time) error {
 	var queue uninstall.JobCanceller
 	if rc != nil {
 		queue = NewQueue(pool, rc)
@@ -144,7 +144,7 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 		return nil
 	}
 	if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.ID, Generation: p.InstallGeneration},
-		&river.InsertOpts{ScheduledAt: time.Now().Add(uninstall.EraseDelay)}); err != nil {
+		&river.InsertOpts{ScheduledAt: now.Add(uninstall.EraseDelay)}); err != nil {
 		return fmt.Errorf("queue deferred erase: %w", err)
 	}
 	return nil
