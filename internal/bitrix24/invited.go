@@ -87,9 +87,13 @@ func (r *invitedRead) first(res *BatchResult, key string, filter map[string]any)
 	case !r.page(res, key):
 		return nil
 	}
+	// The pages follow the first at PageSize steps up to the count, which
+	// is bounded above; next's value is not used, since a next below the
+	// first page would ask for pages without bound and one past it would
+	// skip users.
 	var cmds []BatchCommand
-	if next, ok := res.Next[key]; ok {
-		for start := next; start < total; start += PageSize {
+	if _, ok := res.Next[key]; ok {
+		for start := PageSize; start < total; start += PageSize {
 			cmds = append(cmds, searchCmd(filter, start))
 		}
 	}
