@@ -93,6 +93,11 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			if !lp.Installed() {
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, "the portal was uninstalled meanwhile")
 			}
+			if lp.InstallGeneration != p.InstallGeneration {
+				// Bitrix24 answered about the installation the app was
+				// removed from, not the one installed since.
+				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, uninstall.ReasonReinstalled)
+			}
 			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict); err != nil {
 				return err
 			}

@@ -80,6 +80,9 @@ const (
 	answerPending = "recorded, awaiting confirmation"
 	answerRefuted = "ignored: the app is still installed"
 	answerAlready = "ignored: already uninstalled"
+	// answerReinstalled: the app was installed again while Bitrix24 was
+	// asked about the tokens of the installation before.
+	answerReinstalled = "ignored: installed again meanwhile"
 )
 
 // eventUninstall handles ONAPPUNINSTALL. Its auth block has no tokens and its
@@ -143,6 +146,7 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 			"clean", ev.Clean(), "source", source, "reason", reason)
 		return answerPending, nil
 	}
+	reinstalled := false
 	err = s.txFunc(ctx, func(tx pgx.Tx) error {
 		lp, err := store.LockPortalByMemberID(ctx, tx, p.MemberID)
 		if err != nil {
@@ -150,6 +154,13 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 		}
 		if !lp.Installed() {
 			return nil // a concurrent event got there first
+		}
+		if lp.InstallGeneration != p.InstallGeneration {
+			// Installed again while Bitrix24 was asked: its answer was about
+			// the tokens of the installation removed, not of this one.
+			reinstalled = true
+			_, err := uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StateExpired, uninstall.ReasonReinstalled)
+			return err
 		}
 		if s.river == nil {
 			s.log.WarnContext(ctx, "no river client: portal jobs not cancelled", "portal_id", p.ID)
@@ -162,6 +173,11 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 	})
 	if err != nil {
 		return "", err
+	}
+	if reinstalled {
+		s.log.WarnContext(ctx, "uninstall ignored: the app was installed again meanwhile", "portal_id", p.ID,
+			"clean", ev.Clean(), "source", source, "reason", reason)
+		return answerReinstalled, nil
 	}
 	s.log.InfoContext(ctx, "portal uninstalled", "portal_id", p.ID, "clean", ev.Clean(), "reason", reason)
 	return "ok", nil

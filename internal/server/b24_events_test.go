@@ -597,3 +597,76 @@ func TestForgedUninstallFloodFromManyAddressesStaysBounded(t *testing.T) {
 		t.Errorf("the rows count %d events, want %d", n, flood)
 	}
 }
+
+// The attacker: an employee sends a forged ONAPPUNINSTALL with CLEAN while
+// the admin uninstalls the app keeping its data and installs it again.
+// Bitrix24 refuses the tokens the check read (those of the installation
+// just removed), but by the time the answer comes the portal is installed
+// again: the answer says nothing about the new installation, which keeps
+// its data and stays installed. Before, the reinstalled portal was marked
+// uninstalled and its data erased at once.
+func TestForgedCleanUninstallDuringAReinstallErasesNothing(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(70)
+	e.install(p)
+	row := e.portalFixture(p)
+	forged := uninstallForm(p, p.ApplicationToken(), true)
+	p.SetLatency(1500 * time.Millisecond)
+	done := make(chan page, 1)
+	go func() { done <- e.postEvent(forged) }()
+	e.waitFor("the forged event's check to reach Bitrix24", func() bool { return p.Requests()["app.info"] == 1 })
+	p.SetLatency(0)
+	p.Uninstall(ctx, false)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+		t.Fatalf("genuine uninstall: %d", d.Status)
+	}
+	e.install(p)
+	if !e.portal(p.MemberID()).Installed() {
+		t.Fatal("the reinstall did not take")
+	}
+	pg := <-done
+	if pg.status != http.StatusOK {
+		t.Fatalf("forged uninstall: %d %s", pg.status, pg.body)
+	}
+	e.intact(p, row, p.ApplicationToken())
+	if e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_erase'`) != 0 {
+		t.Fatal("an erase was scheduled for the reinstalled portal")
+	}
+}
+
+// The same through the check job: the forged CLEAN event waits for a retry
+// (Bitrix24 failed once), and the job's question is in flight while the
+// admin uninstalls keeping the data and installs again. The job's answer
+// concerns the installation removed: the event expires, and the new
+// installation keeps its data.
+func TestUninstallCheckDuringAReinstallErasesNothing(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(71)
+	e.install(p)
+	row := e.portalFixture(p)
+	p.InjectFault(b24sim.Fault{Method: "app.info", Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR", Count: 1})
+	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true)); pg.status != http.StatusAccepted {
+		t.Fatalf("forged uninstall, Bitrix24 failing: %d %s", pg.status, pg.body)
+	}
+	p.SetLatency(1500 * time.Millisecond)
+	e.startUninstallWorker()
+	e.waitFor("the job's check to reach Bitrix24", func() bool { return p.Requests()["app.info"] == 2 })
+	p.SetLatency(0)
+	p.Uninstall(ctx, false)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+		t.Fatalf("genuine uninstall: %d", d.Status)
+	}
+	e.install(p)
+	e.waitFor("the forged event settled", func() bool {
+		return e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'pending'`, row.ID) == 0
+	})
+	e.intact(p, row, p.ApplicationToken())
+	if e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND clean AND state = 'expired' AND reason = $2`,
+		row.ID, uninstall.ReasonReinstalled) != 1 {
+		t.Error("the forged event is not recorded as left alone for the reinstall")
+	}
+}

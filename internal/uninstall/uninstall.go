@@ -62,6 +62,11 @@ func (v Verdict) String() string {
 	return "unknown"
 }
 
+// ReasonReinstalled records an event left alone because the app was
+// installed again while Bitrix24 was asked: the answer was about the tokens
+// of the installation before, and says nothing about the new one.
+const ReasonReinstalled = "installed again while Bitrix24 was asked"
+
 // AskTimeout bounds one check, a refresh included.
 const AskTimeout = 30 * time.Second
 
