@@ -90,7 +90,8 @@ const (
 // only earns the event a check: the portal's stored tokens are tried on
 // Bitrix24, which refuses them once the app is really gone. Confirmed, the
 // portal's jobs stop, it is marked uninstalled and, with data[CLEAN]=1, its
-// secrets, credentials and mappings are erased, in one transaction (after
+// secrets, credentials and mappings are erased after uninstall.SettleDelay,
+// unless an uninstall without CLEAN comes in meanwhile (after
 // uninstall.EraseDelay when Bitrix24 only refused the tokens, which a portal
 // whose trial ended also gets: jobs.ConfirmUninstall). Refuted,
 // nothing changes and the attempt is recorded for the managers. Unanswered,
@@ -105,7 +106,14 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 	}
 	if !p.Installed() {
 		// Nothing left to ask Bitrix24 with, and nothing to stop; a repeated
-		// event must not erase what an earlier uninstall kept.
+		// event must not erase what an earlier uninstall kept. One without
+		// CLEAN is recorded: it drops an erase still waiting
+		// (uninstall.SettleDelay), in case the CLEAN one acted on was forged.
+		if !ev.Clean() {
+			if _, err := uninstall.Record(ctx, s.pool, p.ID, false, source, uninstall.StateExpired, uninstall.ReasonAlreadyUninstalled); err != nil {
+				return "", err
+			}
+		}
 		s.log.InfoContext(ctx, "uninstall of a portal already uninstalled ignored", "portal_id", p.ID, "clean", ev.Clean())
 		return answerAlready, nil
 	}
@@ -153,7 +161,13 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 			return err
 		}
 		if !lp.Installed() {
-			return nil // a concurrent event got there first
+			// A concurrent event got there first; if this one keeps the
+			// data, the other's erase is dropped (see above).
+			if !ev.Clean() {
+				_, err := uninstall.Record(ctx, tx, p.ID, false, source, uninstall.StateExpired, uninstall.ReasonAlreadyUninstalled)
+				return err
+			}
+			return nil
 		}
 		if lp.InstallGeneration != p.InstallGeneration {
 			// Installed again while Bitrix24 was asked: its answer was about
