@@ -5,6 +5,7 @@ package bitrix24
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Invited says which users were invited to the portal and have not accepted
@@ -30,6 +31,18 @@ const (
 	InvitedTooMany  = "too many"      // more than MaxInvitedPages pages
 	InvitedNoCount  = "no user count" // nothing to compare the answer with
 )
+
+// InvitedReason is the Invited* reason why (an Invited's Why) starts with,
+// without Bitrix24's detail (counts, an error's text), which pages do not
+// translate; why itself when it starts with none.
+func InvitedReason(why string) string {
+	for _, r := range []string{InvitedRefused, InvitedIgnored, InvitedSignedIn, InvitedTooMany, InvitedNoCount} {
+		if strings.HasPrefix(why, r) {
+			return r
+		}
+	}
+	return why
+}
 
 // MaxInvitedPages bounds the pages of invited users read (2,000 users): the
 // portal says how many there are, and a portal that counts more than this is
