@@ -36,6 +36,7 @@ import (
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
 	"b24learn/internal/syncer"
+	"b24learn/internal/uninstall"
 )
 
 type walk struct {
@@ -298,7 +299,8 @@ func TestWalkthroughInBrowser(t *testing.T) {
 		t.Errorf("the lead does not say the %d employees in scope:\n%s", inScope, c)
 	}
 
-	// 8. Uninstall with CLEAN from the portal page: the portal's data is erased.
+	// 8. Uninstall with CLEAN from the portal page: the portal's data is
+	// erased once the erase's settling time has passed.
 	var portalID int64
 	if err := pool.QueryRow(ctx, `SELECT id FROM portals WHERE member_id = $1`, portal.MemberID()).Scan(&portalID); err != nil {
 		t.Fatal(err)
@@ -320,6 +322,28 @@ func TestWalkthroughInBrowser(t *testing.T) {
 	w.top(`document.querySelector('form[action$="/uninstall"] input[name="clean"][value="1"]').form.querySelector('button').click()`)
 	w.waitTop("the portal page after uninstall", `document.querySelector('form[action$="/install"] button')`)
 	w.screenshot("uninstalled")
+	// The erase waits uninstall.SettleDelay (an uninstall without CLEAN
+	// coming in meanwhile would drop it); the job is brought forward here.
+	var eraseIn time.Duration
+	if err := pool.QueryRow(ctx, `SELECT extract(epoch FROM scheduled_at - now())::bigint * 1000000000 FROM river_job
+		WHERE kind = 'uninstall_erase' AND state = 'scheduled' AND (args->>'portal_id')::bigint = $1`, portalID).Scan(&eraseIn); err != nil {
+		t.Fatalf("no erase scheduled after uninstall with CLEAN: %v", err)
+	}
+	if eraseIn < uninstall.SettleDelay-time.Minute || eraseIn > uninstall.SettleDelay {
+		t.Errorf("erase scheduled in %v, want %v", eraseIn, uninstall.SettleDelay)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now() WHERE kind = 'uninstall_erase' AND state = 'scheduled'`); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var left int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM portal_settings WHERE portal_id = $1`, portalID).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	var state string
 	var tokens, settings, mappings, runs, requests int
 	err = pool.QueryRow(ctx, `SELECT install_state,

@@ -5,6 +5,7 @@ package bitrix24
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Invited says which users were invited to the portal and have not accepted
@@ -30,6 +31,18 @@ const (
 	InvitedTooMany  = "too many"      // more than MaxInvitedPages pages
 	InvitedNoCount  = "no user count" // nothing to compare the answer with
 )
+
+// InvitedReason is the Invited* reason why (an Invited's Why) starts with,
+// without Bitrix24's detail (counts, an error's text), which pages do not
+// translate; why itself when it starts with none.
+func InvitedReason(why string) string {
+	for _, r := range []string{InvitedRefused, InvitedIgnored, InvitedSignedIn, InvitedTooMany, InvitedNoCount} {
+		if strings.HasPrefix(why, r) {
+			return r
+		}
+	}
+	return why
+}
 
 // MaxInvitedPages bounds the pages of invited users read (2,000 users): the
 // portal says how many there are, and a portal that counts more than this is
@@ -87,9 +100,13 @@ func (r *invitedRead) first(res *BatchResult, key string, filter map[string]any)
 	case !r.page(res, key):
 		return nil
 	}
+	// The pages follow the first at PageSize steps up to the count, which
+	// is bounded above; next's value is not used, since a next below the
+	// first page would ask for pages without bound and one past it would
+	// skip users.
 	var cmds []BatchCommand
-	if next, ok := res.Next[key]; ok {
-		for start := next; start < total; start += PageSize {
+	if _, ok := res.Next[key]; ok {
+		for start := PageSize; start < total; start += PageSize {
 			cmds = append(cmds, searchCmd(filter, start))
 		}
 	}

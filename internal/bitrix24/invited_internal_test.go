@@ -43,6 +43,13 @@ func TestHostileInvitedAnswers(t *testing.T) {
 		{"NegativeCount", 500, BatchResult{Result: map[string]json.RawMessage{"s0": rowsJSON(1, 2, "")},
 			Total: map[string]int{"s0": -5}, Next: map[string]int{"s0": 50}}, 0, ""},
 		{"Refused", 500, BatchResult{Errors: map[string]*APIError{"s0": {Code: "ERROR_CORE", HTTPStatus: 400}}}, 0, InvitedRefused},
+		// A next far below the first page would have the pages from there
+		// to the count asked for: 20,000 commands here, 40 million for
+		// -2,000,000,000, each with its own filter, held at once.
+		{"NegativeNext", 500, BatchResult{Result: map[string]json.RawMessage{"s0": rowsJSON(1, 50, "")},
+			Total: map[string]int{"s0": 100}, Next: map[string]int{"s0": -1_000_000}}, 1, ""},
+		{"NextPastTheFirstPage", 5000, BatchResult{Result: map[string]json.RawMessage{"s0": rowsJSON(1, 50, "")},
+			Total: map[string]int{"s0": 150}, Next: map[string]int{"s0": 120}}, 2, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -294,7 +294,9 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 			}
 			ds = append(ds, rest...)
 		}
-		for start := next; start < total; start += PageSize {
+		// Offset pages at 50-row steps up to the bounded count: a next
+		// below the first page would ask for pages without bound.
+		for start := PageSize; start < total; start += PageSize {
 			deptPages = append(deptPages, BatchCommand{Key: "d" + strconv.Itoa(start), Method: "department.get",
 				Params: map[string]any{"start": start}})
 		}

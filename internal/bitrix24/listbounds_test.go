@@ -142,3 +142,55 @@ func TestHostileListingsAreBounded(t *testing.T) {
 		})
 	}
 }
+
+// The attacker: a portal's REST endpoint (an on-premise portal) answers the
+// first department page with a next far below it. The department pages
+// asked for follow the first at 50-row steps up to the bounded count; before,
+// every page from next up was asked for: 4,000 commands in 80 batches here,
+// 40 million commands held at once for next -2,000,000,000.
+func TestOrgDepartmentNextBelowTheFirstPage(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		var body struct {
+			Cmd map[string]string `json:"cmd"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("batch body: %v", err)
+		}
+		result, totals, next := map[string]json.RawMessage{}, map[string]int{}, map[string]int{}
+		for k, c := range body.Cmd {
+			switch {
+			case k == "d0":
+				result[k] = json.RawMessage(`[{"ID":"1","NAME":"Root"}]`)
+				totals[k], next[k] = 120, -200_000
+			case strings.HasPrefix(c, "department.get"):
+				result[k] = json.RawMessage(`[]`)
+			case k == "u0":
+				result[k] = json.RawMessage(`[{"ID":"1","ACTIVE":true,"UF_DEPARTMENT":[1]}]`)
+				totals[k] = 1
+			default:
+				result[k] = json.RawMessage(`[]`)
+			}
+		}
+		out, _ := json.Marshal(map[string]any{"result": map[string]any{"result": result, "result_error": []any{},
+			"result_total": totals, "result_next": next, "result_time": []any{}}, "time": map[string]any{}})
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(srv.Close)
+	cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
+		Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
+		MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+	ds, err := cl.ReadOrg(context.Background(), nil, OrgPages{Users: func([]User) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 {
+		t.Errorf("%d departments, want 1", len(ds))
+	}
+	// The first batch, and one with the two pages at 50 and 100.
+	if n := calls.Load(); n > 2 {
+		t.Errorf("%d requests for 120 departments, want at most 2", n)
+	}
+}

@@ -93,6 +93,11 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			if !lp.Installed() {
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, "the portal was uninstalled meanwhile")
 			}
+			if lp.InstallGeneration != p.InstallGeneration {
+				// Bitrix24 answered about the installation the app was
+				// removed from, not the one installed since.
+				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, uninstall.ReasonReinstalled)
+			}
 			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict, w.Now()); err != nil {
 				return err
 			}
@@ -125,34 +130,41 @@ func (w *UninstallCheckWorker) pending(ctx context.Context, id int64) (ev uninst
 }
 
 // ConfirmUninstall acts in tx on an uninstall of portal p (locked) that
-// Bitrix24 confirmed: uninstall.Confirm, erasing a clean uninstall's data at
-// once only when Bitrix24 said the app is gone (uninstall.Confirmed). When
-// it only refused the stored tokens (uninstall.TokensRefused), which an
-// installed portal whose period is over also gets, the erase waits
-// uninstall.EraseDelay (UninstallEraseArgs) and is dropped if the app is
-// installed again meanwhile. rc may be nil (no River client): jobs are left
-// alone and a deferred erase is not queued.
+// Bitrix24 confirmed: uninstall.Confirm, with a clean uninstall's erase
+// deferred. Bitrix24 vouches that the app is gone, not for the event's
+// CLEAN flag, so the erase waits uninstall.SettleDelay and is dropped if an
+// uninstall without CLEAN comes in meanwhile. When Bitrix24 only refused
+// the stored tokens (uninstall.TokensRefused), which an installed portal
+// whose period is over also gets, it waits uninstall.EraseDelay and is
+// dropped if the app is installed again meanwhile. rc may be nil (no River
+// client): jobs are left alone, and the data of an uninstall Bitrix24 said
+// is gone is erased at once.
 func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], pool *pgxpool.Pool, p store.Portal, clean bool, v uninstall.Verdict, now time.Time) error {
 	var queue uninstall.JobCanceller
 	if rc != nil {
 		queue = NewQueue(pool, rc)
 	}
-	if err := uninstall.Confirm(ctx, tx, queue, p.ID, clean && v == uninstall.Confirmed); err != nil {
+	if err := uninstall.Confirm(ctx, tx, queue, p.ID, clean && rc == nil && v == uninstall.Confirmed); err != nil {
 		return err
 	}
-	if !clean || v != uninstall.TokensRefused || rc == nil {
+	if !clean || rc == nil {
 		return nil
 	}
+	delay := uninstall.SettleDelay
+	if v == uninstall.TokensRefused {
+		delay = uninstall.EraseDelay
+	}
 	if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.ID, Generation: p.InstallGeneration},
-		&river.InsertOpts{ScheduledAt: now.Add(uninstall.EraseDelay)}); err != nil {
+		&river.InsertOpts{ScheduledAt: now.Add(delay)}); err != nil {
 		return fmt.Errorf("queue deferred erase: %w", err)
 	}
 	return nil
 }
 
-// UninstallEraseArgs erases the data of a clean uninstall confirmed only by
-// Bitrix24 refusing the tokens, uninstall.EraseDelay after it, unless the
-// portal was installed again since (its install generation moved on).
+// UninstallEraseArgs erases the data of a confirmed clean uninstall, after
+// uninstall.SettleDelay or uninstall.EraseDelay (ConfirmUninstall), unless
+// the portal was installed again since (its install generation moved on) or
+// an uninstall without CLEAN came in around it.
 type UninstallEraseArgs struct {
 	PortalID   int64 `json:"portal_id" river:"unique"`
 	Generation int64 `json:"generation" river:"unique"`
@@ -173,7 +185,7 @@ type UninstallEraseWorker struct {
 
 func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[UninstallEraseArgs]) error {
 	a := job.Args
-	erased := false
+	erased, keptByEvent := false, false
 	err := pgx.BeginFunc(ctx, w.Pool, func(tx pgx.Tx) error {
 		p, err := store.LockPortal(ctx, tx, a.PortalID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -185,11 +197,21 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 		if p.Installed() || p.InstallGeneration != a.Generation {
 			return nil // installed again: the portal's data is its own again
 		}
+		// An uninstall without CLEAN around this one: which event was the
+		// admin's is not known, and keeping the data is the safe side.
+		if kept, err := uninstall.KeptSince(ctx, tx, p.ID, p.UninstalledAt.Add(-uninstall.SettleDelay)); err != nil || kept {
+			keptByEvent = kept
+			return err
+		}
 		erased = true
 		return store.ErasePortalData(ctx, tx, p.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("deferred erase of portal %d: %w", a.PortalID, err)
+	}
+	if keptByEvent {
+		w.Log.WarnContext(ctx, "deferred erase dropped: an uninstall without CLEAN came in around it", "portal_id", a.PortalID)
+		return nil
 	}
 	w.Log.InfoContext(ctx, "deferred erase of an uninstalled portal", "portal_id", a.PortalID, "erased", erased)
 	return nil

@@ -80,6 +80,9 @@ const (
 	answerPending = "recorded, awaiting confirmation"
 	answerRefuted = "ignored: the app is still installed"
 	answerAlready = "ignored: already uninstalled"
+	// answerReinstalled: the app was installed again while Bitrix24 was
+	// asked about the tokens of the installation before.
+	answerReinstalled = "ignored: installed again meanwhile"
 )
 
 // eventUninstall handles ONAPPUNINSTALL. Its auth block has no tokens and its
@@ -87,7 +90,8 @@ const (
 // only earns the event a check: the portal's stored tokens are tried on
 // Bitrix24, which refuses them once the app is really gone. Confirmed, the
 // portal's jobs stop, it is marked uninstalled and, with data[CLEAN]=1, its
-// secrets, credentials and mappings are erased, in one transaction (after
+// secrets, credentials and mappings are erased after uninstall.SettleDelay,
+// unless an uninstall without CLEAN comes in meanwhile (after
 // uninstall.EraseDelay when Bitrix24 only refused the tokens, which a portal
 // whose trial ended also gets: jobs.ConfirmUninstall). Refuted,
 // nothing changes and the attempt is recorded for the managers. Unanswered,
@@ -102,7 +106,14 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 	}
 	if !p.Installed() {
 		// Nothing left to ask Bitrix24 with, and nothing to stop; a repeated
-		// event must not erase what an earlier uninstall kept.
+		// event must not erase what an earlier uninstall kept. One without
+		// CLEAN is recorded: it drops an erase still waiting
+		// (uninstall.SettleDelay), in case the CLEAN one acted on was forged.
+		if !ev.Clean() {
+			if _, err := uninstall.Record(ctx, s.pool, p.ID, false, source, uninstall.StateExpired, uninstall.ReasonAlreadyUninstalled); err != nil {
+				return "", err
+			}
+		}
 		s.log.InfoContext(ctx, "uninstall of a portal already uninstalled ignored", "portal_id", p.ID, "clean", ev.Clean())
 		return answerAlready, nil
 	}
@@ -143,13 +154,27 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 			"clean", ev.Clean(), "source", source, "reason", reason)
 		return answerPending, nil
 	}
+	reinstalled := false
 	err = s.txFunc(ctx, func(tx pgx.Tx) error {
 		lp, err := store.LockPortalByMemberID(ctx, tx, p.MemberID)
 		if err != nil {
 			return err
 		}
 		if !lp.Installed() {
-			return nil // a concurrent event got there first
+			// A concurrent event got there first; if this one keeps the
+			// data, the other's erase is dropped (see above).
+			if !ev.Clean() {
+				_, err := uninstall.Record(ctx, tx, p.ID, false, source, uninstall.StateExpired, uninstall.ReasonAlreadyUninstalled)
+				return err
+			}
+			return nil
+		}
+		if lp.InstallGeneration != p.InstallGeneration {
+			// Installed again while Bitrix24 was asked: its answer was about
+			// the tokens of the installation removed, not of this one.
+			reinstalled = true
+			_, err := uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StateExpired, uninstall.ReasonReinstalled)
+			return err
 		}
 		if s.river == nil {
 			s.log.WarnContext(ctx, "no river client: portal jobs not cancelled", "portal_id", p.ID)
@@ -162,6 +187,11 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 	})
 	if err != nil {
 		return "", err
+	}
+	if reinstalled {
+		s.log.WarnContext(ctx, "uninstall ignored: the app was installed again meanwhile", "portal_id", p.ID,
+			"clean", ev.Clean(), "source", source, "reason", reason)
+		return answerReinstalled, nil
 	}
 	s.log.InfoContext(ctx, "portal uninstalled", "portal_id", p.ID, "clean", ev.Clean(), "reason", reason)
 	return "ok", nil

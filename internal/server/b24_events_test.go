@@ -76,9 +76,14 @@ func (e *b24Env) intact(p *b24sim.Portal, row store.Portal, appToken string) {
 
 // erased fails the test unless a confirmed clean uninstall took place: the
 // portal uninstalled, secrets and settings gone, the managers' audit trail and
-// the uninstall record kept.
+// the uninstall record kept. An erase still scheduled (uninstall.SettleDelay
+// ahead) is run first.
 func (e *b24Env) erased(row store.Portal) {
 	e.t.Helper()
+	if e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_erase' AND state = 'scheduled'
+		AND (args->>'portal_id')::bigint = $1`, row.ID) > 0 {
+		e.runErases(row, uninstall.SettleDelay)
+	}
 	if e.count(`SELECT count(*) FROM portals WHERE id = $1 AND install_state = 'uninstalled'
 		AND access_token IS NULL AND refresh_token IS NULL AND application_token IS NULL`, row.ID) != 1 {
 		e.t.Fatalf("portal not uninstalled or secrets left: %+v", e.portal(row.MemberID))
@@ -216,26 +221,57 @@ func TestGenuineUninstallIsConfirmedWhateverBitrix24Answers(t *testing.T) {
 // job now.
 func (e *b24Env) eraseDeferred(row store.Portal) {
 	e.t.Helper()
+	e.runErases(row, uninstall.EraseDelay)
+}
+
+// runErases checks that the uninstalled portal's data is still there with
+// its erase scheduled about delay ahead, then runs the portal's scheduled
+// erases now (and drops their jobs).
+func (e *b24Env) runErases(row store.Portal, delay time.Duration) {
+	e.t.Helper()
 	ctx := context.Background()
 	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
 		e.t.Fatal("settings erased before the delay")
 	}
-	var args []byte
-	var at time.Time
-	if err := e.pool.QueryRow(ctx, `SELECT args, scheduled_at FROM river_job WHERE kind = 'uninstall_erase' AND (args->>'portal_id')::bigint = $1
-		AND state = 'scheduled'`, row.ID).Scan(&args, &at); err != nil {
-		e.t.Fatalf("no deferred erase scheduled: %v", err)
-	}
-	if d := time.Until(at); d < uninstall.EraseDelay-time.Hour || d > uninstall.EraseDelay {
-		e.t.Fatalf("erase scheduled in %v, want %v", d, uninstall.EraseDelay)
-	}
-	var a jobs.UninstallEraseArgs
-	if err := json.Unmarshal(args, &a); err != nil {
+	rows, err := e.pool.Query(ctx, `SELECT id, args, scheduled_at FROM river_job WHERE kind = 'uninstall_erase'
+		AND (args->>'portal_id')::bigint = $1 AND state = 'scheduled'`, row.ID)
+	if err != nil {
 		e.t.Fatal(err)
+	}
+	type job struct {
+		id   int64
+		args []byte
+		at   time.Time
+	}
+	var found []job
+	for rows.Next() {
+		var j job
+		if err := rows.Scan(&j.id, &j.args, &j.at); err != nil {
+			e.t.Fatal(err)
+		}
+		found = append(found, j)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	if len(found) == 0 {
+		e.t.Fatal("no deferred erase scheduled")
 	}
 	w := &jobs.UninstallEraseWorker{Pool: e.pool, Log: slog.New(slog.DiscardHandler)}
-	if err := w.Work(ctx, &river.Job[jobs.UninstallEraseArgs]{Args: a}); err != nil {
-		e.t.Fatal(err)
+	for _, j := range found {
+		if d := time.Until(j.at); d < delay-min(delay/2, time.Hour) || d > delay {
+			e.t.Fatalf("erase scheduled in %v, want %v", d, delay)
+		}
+		var a jobs.UninstallEraseArgs
+		if err := json.Unmarshal(j.args, &a); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := w.Work(ctx, &river.Job[jobs.UninstallEraseArgs]{Args: a}); err != nil {
+			e.t.Fatal(err)
+		}
+		if _, err := e.pool.Exec(ctx, `DELETE FROM river_job WHERE id = $1`, j.id); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 }
 
@@ -313,15 +349,19 @@ func TestUninstallCheckOnAPortalNeedingReconnect(t *testing.T) {
 
 // startUninstallWorker runs the uninstall-check worker on the env's database,
 // as serve does.
-func (e *b24Env) startUninstallWorker() {
+func (e *b24Env) startUninstallWorker() { e.t.Helper(); e.startUninstallWorkers(2) }
+
+// startUninstallWorkers is startUninstallWorker with n jobs at a time.
+func (e *b24Env) startUninstallWorkers(n int) {
 	e.t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	clients := connect.New(connect.Options{Pool: e.pool, Keyring: e.kr, Log: log, B24AllowPrivateHosts: true,
 		OAuth: &bitrix24.OAuth{URL: e.sim.URL, ClientID: e.sim.ClientID(), ClientSecret: e.sim.ClientSecret()}})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, jobs.NewUninstallCheckWorker(e.pool, clients, log))
+	river.AddWorker(workers, &jobs.UninstallEraseWorker{Pool: e.pool, Log: log})
 	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: log, Workers: workers,
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}, FetchPollInterval: 100 * time.Millisecond})
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}, FetchPollInterval: 100 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -595,5 +635,151 @@ func TestForgedUninstallFloodFromManyAddressesStaysBounded(t *testing.T) {
 	}
 	if n := e.count(`SELECT coalesce(sum(repeats), 0) FROM uninstall_events WHERE portal_id = $1`, row.ID); n != flood {
 		t.Errorf("the rows count %d events, want %d", n, flood)
+	}
+}
+
+// The attacker: an employee sends a forged ONAPPUNINSTALL with CLEAN while
+// the admin uninstalls the app keeping its data and installs it again.
+// Bitrix24 refuses the tokens the check read (those of the installation
+// just removed), but by the time the answer comes the portal is installed
+// again: the answer says nothing about the new installation, which keeps
+// its data and stays installed. Before, the reinstalled portal was marked
+// uninstalled and its data erased at once.
+func TestForgedCleanUninstallDuringAReinstallErasesNothing(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(70)
+	e.install(p)
+	row := e.portalFixture(p)
+	forged := uninstallForm(p, p.ApplicationToken(), true)
+	p.SetLatency(1500 * time.Millisecond)
+	done := make(chan page, 1)
+	go func() { done <- e.postEvent(forged) }()
+	e.waitFor("the forged event's check to reach Bitrix24", func() bool { return p.Requests()["app.info"] == 1 })
+	p.SetLatency(0)
+	p.Uninstall(ctx, false)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+		t.Fatalf("genuine uninstall: %d", d.Status)
+	}
+	e.install(p)
+	if !e.portal(p.MemberID()).Installed() {
+		t.Fatal("the reinstall did not take")
+	}
+	pg := <-done
+	if pg.status != http.StatusOK {
+		t.Fatalf("forged uninstall: %d %s", pg.status, pg.body)
+	}
+	e.intact(p, row, p.ApplicationToken())
+	if e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_erase'`) != 0 {
+		t.Fatal("an erase was scheduled for the reinstalled portal")
+	}
+}
+
+// The same through the check job: the forged CLEAN event waits for a retry
+// (Bitrix24 failed once), and the job's question is in flight while the
+// admin uninstalls keeping the data and installs again. The job's answer
+// concerns the installation removed: the event expires, and the new
+// installation keeps its data.
+func TestUninstallCheckDuringAReinstallErasesNothing(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(71)
+	e.install(p)
+	row := e.portalFixture(p)
+	p.InjectFault(b24sim.Fault{Method: "app.info", Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR", Count: 1})
+	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true)); pg.status != http.StatusAccepted {
+		t.Fatalf("forged uninstall, Bitrix24 failing: %d %s", pg.status, pg.body)
+	}
+	p.SetLatency(1500 * time.Millisecond)
+	e.startUninstallWorker()
+	e.waitFor("the job's check to reach Bitrix24", func() bool { return p.Requests()["app.info"] == 2 })
+	p.SetLatency(0)
+	p.Uninstall(ctx, false)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+		t.Fatalf("genuine uninstall: %d", d.Status)
+	}
+	e.install(p)
+	e.waitFor("the forged event settled", func() bool {
+		return e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'pending'`, row.ID) == 0
+	})
+	e.intact(p, row, p.ApplicationToken())
+	if e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND clean AND state = 'expired' AND reason = $2`,
+		row.ID, uninstall.ReasonReinstalled) != 1 {
+		t.Error("the forged event is not recorded as left alone for the reinstall")
+	}
+}
+
+// The attacker: an employee keeps a forged CLEAN ONAPPUNINSTALL waiting for
+// its check (here Bitrix24 failed once; a flood past the portal's bucket
+// does the same), and the admin then removes the app without CLEAN, meaning
+// to keep its data. Bitrix24 confirms that the app is gone, which is true
+// of both events, and the forged one is checked first. The erase of a CLEAN
+// uninstall waits uninstall.SettleDelay and is dropped because an uninstall
+// without CLEAN came in meanwhile; before, the forged event's check erased
+// the portal's data at once.
+func TestForgedCleanUninstallRacingOneThatKeepsTheData(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(72)
+	e.install(p)
+	row := e.portalFixture(p)
+	fail := b24sim.Fault{Method: "app.info", Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR", Count: 1}
+	p.InjectFault(fail)
+	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true)); pg.status != http.StatusAccepted {
+		t.Fatalf("forged uninstall, Bitrix24 failing: %d %s", pg.status, pg.body)
+	}
+	p.InjectFault(fail)
+	p.Uninstall(ctx, false)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusAccepted {
+		t.Fatalf("genuine uninstall, Bitrix24 failing: %d", d.Status)
+	}
+	e.startUninstallWorkers(1) // the forged event, queued first, is checked first
+	e.waitFor("both events settled", func() bool {
+		return e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'pending'`, row.ID) == 0
+	})
+	if e.portal(p.MemberID()).Installed() {
+		t.Fatal("the uninstall was not acted on")
+	}
+	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
+		t.Fatal("the forged CLEAN erased the data of an uninstall that kept it")
+	}
+	e.runErases(row, uninstall.SettleDelay)
+	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
+		t.Fatal("the settled erase erased the data of an uninstall that kept it")
+	}
+}
+
+// The same when the admin's uninstall without CLEAN is being checked as the
+// forged CLEAN one comes in and is confirmed first: the admin's event finds
+// the portal uninstalled already, and still drops the erase.
+func TestForgedCleanUninstallOvertakingOneThatKeepsTheData(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(73)
+	e.install(p)
+	row := e.portalFixture(p)
+	forged := uninstallForm(p, p.ApplicationToken(), true)
+	p.SetLatency(1500 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { defer close(done); p.Uninstall(ctx, false) }()
+	e.waitFor("the genuine event's check to reach Bitrix24", func() bool { return p.Requests()["app.info"] == 1 })
+	p.SetLatency(0)
+	if pg := e.postEvent(forged); pg.status != http.StatusOK {
+		t.Fatalf("forged uninstall: %d %s", pg.status, pg.body)
+	}
+	<-done
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+		t.Fatalf("genuine uninstall: %d", d.Status)
+	}
+	if e.portal(p.MemberID()).Installed() {
+		t.Fatal("the uninstall was not acted on")
+	}
+	e.runErases(row, uninstall.SettleDelay)
+	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
+		t.Fatal("the forged CLEAN erased the data of an uninstall that kept it")
 	}
 }

@@ -152,7 +152,8 @@ func TestInvitedNotToldApart(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		mode b24sim.InvitedFilter
-	}{{"Ignored", b24sim.InvitedFilterIgnored}, {"Refused", b24sim.InvitedFilterRefused}} {
+		why  string // the reason's argument: the code the pages say in their language
+	}{{"Ignored", b24sim.InvitedFilterIgnored, "ignored"}, {"Refused", b24sim.InvitedFilterRefused, "refused"}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e := newSimEnv(t, simOpts{b24: b24sim.Options{InvitedFilter: c.mode}})
@@ -167,6 +168,12 @@ func TestInvitedNotToldApart(t *testing.T) {
 						notices++
 						if it.Action != ActionInvitedUnknown || !it.Reason.Has(ReasonInvitedUnknown) {
 							t.Errorf("notice %+v", it)
+						}
+						// Bitrix24's detail ("500 of 600 users", an error
+						// text) is not part of it: the code alone has a
+						// sentence in each language.
+						if why := it.Reason.arg(ReasonInvitedUnknown); why != c.why {
+							t.Errorf("%s: the notice's reason says %q, want %q", trigger, why, c.why)
 						}
 					case ItemInvited:
 						t.Errorf("%s: user %d listed as invited though the filter did not work", trigger, it.B24ID)

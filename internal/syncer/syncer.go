@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
 	"b24learn/internal/tracing"
 )
@@ -208,6 +209,11 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	}
 	rep.Plan = plan
 	rep.Phases["plan"] = time.Since(t0)
+	if plan.InvitedUnknown != "" {
+		// The report says the reason in the page's language; Bitrix24's
+		// detail (counts, an error's text) is for the log.
+		log.InfoContext(ctx, "invited users not told apart", "portal_id", portalID, "why", plan.InvitedUnknown)
+	}
 	// The plan has what the rest of the run needs: both sides as read are
 	// let go before the writes (at 100,000 employees, tens of MB).
 	in = Input{}
@@ -372,7 +378,7 @@ func invitedItems(plan *Plan) []RunItem {
 	}
 	if plan.InvitedUnknown != "" {
 		items = append(items, RunItem{Kind: KindUser, Action: ActionInvitedUnknown, Status: ItemNotice,
-			Reason: because(ReasonInvitedUnknown, strings.ReplaceAll(plan.InvitedUnknown, " ", "_"))})
+			Reason: because(ReasonInvitedUnknown, strings.ReplaceAll(bitrix24.InvitedReason(plan.InvitedUnknown), " ", "_"))})
 	}
 	return items
 }

@@ -54,8 +54,9 @@ func scanEvent(row pgx.Row) (Event, error) {
 }
 
 // Record stores an event in the given state and returns its id. A refuted
-// event repeating one of the portal with the same CLEAN within the hour adds
-// to that row's repeats, so a flood of forgeries stays one line; so does a
+// or expired event repeating one of the portal with the same CLEAN and
+// state within the hour adds to that row's repeats, so a flood of forgeries
+// stays one line; so does a
 // pending one repeating a still-pending event, which then shares that
 // event's one check job. The address does not split them: every portal user
 // knows the application token and may send from as many addresses as they
@@ -63,7 +64,7 @@ func scanEvent(row pgx.Row) (Event, error) {
 // the first address.
 func Record(ctx context.Context, db store.DBTX, portalID int64, clean bool, sourceIP, state, reason string) (int64, error) {
 	var id int64
-	if state == StateRefuted || state == StatePending {
+	if state == StateRefuted || state == StatePending || state == StateExpired {
 		err := db.QueryRow(ctx, `UPDATE uninstall_events SET repeats = repeats + 1, last_at = now(), reason = $3
 			WHERE id = (SELECT id FROM uninstall_events
 				WHERE portal_id = $1 AND clean = $2 AND state = $4
@@ -98,6 +99,19 @@ func LockPending(ctx context.Context, tx pgx.Tx, id int64) (e Event, found bool,
 		return Event{}, false, fmt.Errorf("load uninstall event %d: %w", id, err)
 	}
 	return e, true, nil
+}
+
+// KeptSince reports whether an uninstall event without CLEAN for the portal
+// was received or repeated at or after since, other than one refuted (the
+// app was still installed when it was checked, so it was not the admin's):
+// a CLEAN uninstall's erase is then dropped (SettleDelay).
+func KeptSince(ctx context.Context, db store.DBTX, portalID int64, since time.Time) (bool, error) {
+	var kept bool
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM uninstall_events
+		WHERE portal_id = $1 AND NOT clean AND state <> 'refuted' AND last_at >= $2)`, portalID, since).Scan(&kept); err != nil {
+		return false, fmt.Errorf("uninstall events without clean: %w", err)
+	}
+	return kept, nil
 }
 
 // Resolve ends a pending event with state and Bitrix24's reason.

@@ -50,6 +50,15 @@ const (
 // event, and the portal may merely have lapsed.
 const EraseDelay = 30 * 24 * time.Hour
 
+// SettleDelay is how long the data of a clean uninstall is kept even when
+// Bitrix24 says the app is gone. Bitrix24 vouches that the app is gone, not
+// for the event's CLEAN flag: a forged CLEAN event checked while the admin
+// removes the app without CLEAN is confirmed just the same. The erase is
+// dropped when an uninstall without CLEAN comes in around it (jobs'
+// UninstallEraseWorker), so an employee can at worst keep the data, never
+// erase it against the admin's choice.
+const SettleDelay = 10 * time.Minute
+
 func (v Verdict) String() string {
 	switch v {
 	case Confirmed:
@@ -61,6 +70,16 @@ func (v Verdict) String() string {
 	}
 	return "unknown"
 }
+
+// ReasonAlreadyUninstalled records an event for a portal already
+// uninstalled: nothing is asked nor done, but one without CLEAN drops a
+// pending erase (SettleDelay).
+const ReasonAlreadyUninstalled = "already uninstalled"
+
+// ReasonReinstalled records an event left alone because the app was
+// installed again while Bitrix24 was asked: the answer was about the tokens
+// of the installation before, and says nothing about the new one.
+const ReasonReinstalled = "installed again while Bitrix24 was asked"
 
 // AskTimeout bounds one check, a refresh included.
 const AskTimeout = 30 * time.Second
@@ -139,8 +158,9 @@ type JobCanceller interface {
 
 // Confirm acts on a confirmed uninstall in tx: it cancels the portal's
 // unfinished River jobs, marks the portal uninstalled and, for clean, erases
-// its secrets, credentials and mapping data. jobs may be nil (no River
-// client: jobs are left alone).
+// its secrets, credentials and mapping data at once (callers with a River
+// client defer the erase instead: jobs.ConfirmUninstall). jobs may be nil
+// (no River client: jobs are left alone).
 func Confirm(ctx context.Context, tx pgx.Tx, jobs JobCanceller, portalID int64, clean bool) error {
 	if jobs != nil {
 		if err := jobs.CancelPortalJobs(ctx, tx, portalID); err != nil {
