@@ -28,10 +28,13 @@ type ConsoleNav struct {
 
 // SignInView is the console's sign-in page.
 type SignInView struct {
-	Lang  i18n.Lang
-	Email string
-	Error string
-	CSRF  string
+	Lang i18n.Lang
+	// Chosen: the page's language switch named Lang; the form posts it on,
+	// so that its answer speaks it too.
+	Chosen bool
+	Email  string
+	Error  string
+	CSRF   string
 }
 
 // TOTPView is the manager's two-step sign-in page: on, or the secret to
