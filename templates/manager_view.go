@@ -117,6 +117,16 @@ func mgrJobClass(state string) string {
 	return ""
 }
 
+// mgrJobText says a River job's kind or state ("mgr.job_kind."/
+// "mgr.job_state." and the code) in lang; a code the catalogue lacks (a
+// kind added later) is shown as it is.
+func mgrJobText(lang i18n.Lang, prefix, code string) string {
+	if i18n.Has(prefix + code) {
+		return i18n.T(lang, prefix+code)
+	}
+	return code
+}
+
 func mgrSeconds(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
