@@ -23,6 +23,7 @@ func TestRunErrorSaidInThePagesLanguage(t *testing.T) {
 		{fmt.Errorf("plan: %w", syncer.ErrNothingSelected).Error(), "Не выбрано ни одного подразделения", "No departments are selected", true},
 		{fmt.Errorf("plan: %w", syncer.ErrEmptyRead).Error(), "Битрикс24 не вернул", "Bitrix24 returned no departments", true},
 		{"find learn api: learn check bad_credentials: learn: unauthorized", "iSpring Learn отклонил e-mail", "iSpring Learn rejected", true},
+		{"read learn departments: list departments: learn: GET /departments: wrong email or password (status 401, code 401)", "iSpring Learn отклонил e-mail", "iSpring Learn rejected", true},
 		{"read users: bitrix24: error QUERY_LIMIT_EXCEEDED (http 503)", "ошибки запроса к Битрикс24", "on a Bitrix24 request", true},
 		{"create user: learn: server error (http 500)", "ошибки запроса к iSpring Learn", "on an iSpring Learn request", true},
 		{"acquire lock connection: timeout", "Запуск не удался.", "The run failed.", true},
