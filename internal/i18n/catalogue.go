@@ -131,6 +131,28 @@ var catalogue = map[string][2]string{
 	"col_reason":        {"Details", "Подробности"},
 	"status_error":      {"The sync status could not be read.", "Не удалось получить состояние синхронизации."},
 	"sec_activation":    {"Activation", "Активация"},
+	// A run item's changed fields (the server's itemChanges): Learn's
+	// user and department fields, a user's status, a contested user's
+	// owner.
+	"chg.name":              {"name", "название"},
+	"chg.code":              {"code", "код"},
+	"chg.parent":            {"parent department", "родительское подразделение"},
+	"chg.status":            {"status", "статус"},
+	"chg.department":        {"department", "подразделение"},
+	"chg.login":             {"login", "логин"},
+	"chg.email":             {"e-mail", "эл. почта"},
+	"chg.first_name":        {"first name", "имя"},
+	"chg.last_name":         {"last name", "фамилия"},
+	"chg.job_title":         {"position", "должность"},
+	"chg.phone":             {"phone", "телефон"},
+	"chg.owner":             {"owner", "владелец"},
+	"chg.also_in":           {"also on", "также на портале"},
+	"chg.subordination":     {"supervisor", "руководитель"},
+	"chg.co_subordination":  {"co-supervisor", "соруководитель"},
+	"chg.status_1":          {"active", "активен"},
+	"chg.status_3":          {"inactive", "неактивен"},
+	"chg.status_5":          {"employment ended", "трудоустройство завершено"},
+	"chg.owner_this_portal": {"this portal", "этот портал"},
 	// A failed run's stored error (templates' RunErrorText): a sentence,
 	// then the stored text for support.
 	"run_err_detail":           {"Details for support:", "Подробности для службы поддержки:"},

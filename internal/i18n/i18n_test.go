@@ -180,6 +180,12 @@ func keysInUse(t *testing.T) []string {
 	for _, a := range []string{"sign_in", "sign_out", "totp_enable", "totp_reset", "activate", "suspend", "river_ui"} {
 		keys["mgr.action_"+a] = true
 	}
+	// A run item's changed fields and a Learn user's statuses (the server's
+	// itemChanges; syncer's Before/After maps).
+	for _, f := range []string{"name", "code", "parent", "status", "department", "login", "email", "first_name", "last_name",
+		"job_title", "phone", "owner", "also_in", "subordination", "co_subordination", "status_1", "status_3", "status_5"} {
+		keys["chg."+f] = true
+	}
 	// The console's job tables say River's kinds and states.
 	for _, k := range []river.JobArgs{jobs.SyncArgs{}, jobs.PreviewArgs{}, jobs.ScheduledSyncArgs{}, jobs.ProvisionArgs{}, jobs.DispatchArgs{},
 		jobs.MaintenanceArgs{}, jobs.UninstallCheckArgs{}, jobs.UninstallEraseArgs{}, jobs.LeadForwardArgs{}, alert.ConfirmArgs{}, alert.Args{}} {

@@ -232,7 +232,7 @@ func TestPersonHistoryAcrossThreeRuns(t *testing.T) {
 	if order[0] < 0 || order[1] <= order[0] || order[2] <= order[1] {
 		t.Fatalf("history rows at %v, want the three runs newest first: %s", order, r.body)
 	}
-	for _, want := range []string{"job_title: Tester → Chief tester", "status: active → inactive", i18n.T(i18n.RU, "trig_on_demand"),
+	for _, want := range []string{"должность: Tester → Chief tester", "статус: active → inactive", i18n.T(i18n.RU, "trig_on_demand"),
 		i18n.T(i18n.RU, "do_deactivate")} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("person view lacks %q", want)

@@ -308,7 +308,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	}
 	for _, c := range contested {
 		items = append(items, RunItem{Kind: KindUser, B24ID: c.B24ID, LearnID: c.LearnID, Action: ActionConflict,
-			After: map[string]string{"owner": "this portal", "also_in": c.Domain}, Status: ItemConflict,
+			After: map[string]string{"owner": OwnerThisPortal, "also_in": c.Domain}, Status: ItemConflict,
 			Reason: because(ReasonContested, c.Domain)})
 		rep.Counts["user."+ItemConflict]++
 	}
