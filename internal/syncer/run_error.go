@@ -68,8 +68,3 @@ func RunErrorKey(raw string) (key string, detail bool) {
 	}
 	return "run_err_other", true
 }
-
-// OwnerThisPortal is a contested user's After["owner"] on the portal that
-// owns it (the other portal's domain is in "also_in"). Pages say it in
-// their language.
-const OwnerThisPortal = "this portal"

@@ -381,3 +381,8 @@ func itemOf(st Step, status string) RunItem {
 	return RunItem{Kind: st.Kind, B24ID: st.B24ID, LearnID: st.LearnID, Action: st.Action,
 		Before: st.Before, After: st.after(), Reason: st.Reason, Status: status}
 }
+
+// OwnerThisPortal is a contested user's After["owner"] on the portal that
+// owns it (the other portal's domain is in "also_in"). Pages say it in
+// their language.
+const OwnerThisPortal = "this portal"
