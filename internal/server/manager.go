@@ -270,9 +270,14 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clearCookie(w, managerLoginCookie)
-	// The language chosen on the sign-in page becomes this browser's
-	// (consoleLang); one the account chose still comes first.
+	// A language picked with the sign-in page's switch is a choice, as the
+	// console's switch is: the account's (its console and e-mails) and this
+	// browser's.
 	if lang, chosen := s.signInLang(r); chosen {
+		if err := manager.SetLang(r.Context(), s.pool, sess.ManagerID, lang); err != nil {
+			s.error(w, r, err)
+			return
+		}
 		s.setLangCookie(w, lang)
 	}
 	s.log.Info("console sign-in", "manager_id", sess.ManagerID, "ip", ip)

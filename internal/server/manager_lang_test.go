@@ -92,8 +92,8 @@ func TestConsoleLangSwitch(t *testing.T) {
 }
 
 // The language chosen with the sign-in page's own switch holds for its
-// answers (a wrong password) and, once signed in, for the console of a
-// manager who has chosen none on the account.
+// answers (a wrong password) and, once signed in, is the account's choice:
+// its console and its e-mails.
 func TestSignInPageKeepsItsLanguage(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
@@ -118,6 +118,10 @@ func TestSignInPageKeepsItsLanguage(t *testing.T) {
 	}
 	if body := b.do("GET", "/manager/requests", nil).Body.String(); !strings.Contains(body, `<html lang="ru">`) {
 		t.Fatalf("the console after signing in from the Russian page is not Russian:\n%s", body)
+	}
+	// The account keeps it: its e-mails (activation requests) are Russian.
+	if got, err := manager.MailLangs(context.Background(), e.pool, []string{"Oleg@ispring.example"}); err != nil || got["Oleg@ispring.example"] != i18n.RU {
+		t.Fatalf("the account's e-mail language after signing in from the Russian page: %v %v", got, err)
 	}
 	// Without the switch the page posts no language: the browser's holds.
 	if page := e.browser("10.0.2.3").do("GET", "/manager/signin", nil).Body.String(); strings.Contains(page, `name="lang"`) {
