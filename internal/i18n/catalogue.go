@@ -302,6 +302,7 @@ var catalogue = map[string][2]string{
 	"msg.no_such_person":     {"Bitrix24 has no user with this id.", "В Битрикс24 нет пользователя с таким ID."},
 	"msg.no_such_job":        {"No such sync of this employee.", "Такой синхронизации этого сотрудника нет."},
 	"msg.search_short":       {"Type at least 2 characters of a name or e-mail.", "Введите не меньше 2 символов имени или email."},
+	"msg.search_long":        {"Type at most %d characters.", "Введите не больше %d символов."},
 	// The People section: why is this person (not) in Learn, one employee on demand.
 	"sec_people":         {"People", "Сотрудники"},
 	"people_hint":        {"Find an employee by name, last name or e-mail: see whether they are in iSpring Learn and why, their history, and sync them now.", "Найдите сотрудника по имени, фамилии или email: увидите, есть ли он в iSpring Learn и почему, его историю, и сможете синхронизировать его сейчас."},

@@ -98,8 +98,12 @@ func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
 	ctx := r.Context()
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if n := len([]rune(q)); n < 2 || n > maxSearch {
+	switch n := len([]rune(q)); {
+	case n < 2:
 		s.errorJSON(w, r, apperr.New(apperr.EINVALID, msgSearchShort.in(sess.Lang)))
+		return
+	case n > maxSearch:
+		s.errorJSON(w, r, apperr.New(apperr.EINVALID, i18n.T(sess.Lang, "msg.search_long", maxSearch)))
 		return
 	}
 	b24, err := s.clients.Bitrix24(ctx, sess.PortalID)
