@@ -28,10 +28,13 @@ type ConsoleNav struct {
 
 // SignInView is the console's sign-in page.
 type SignInView struct {
-	Lang  i18n.Lang
-	Email string
-	Error string
-	CSRF  string
+	Lang i18n.Lang
+	// Chosen: the page's language switch named Lang; the form posts it on,
+	// so that its answer speaks it too.
+	Chosen bool
+	Email  string
+	Error  string
+	CSRF   string
 }
 
 // TOTPView is the manager's two-step sign-in page: on, or the secret to
@@ -112,6 +115,16 @@ func mgrJobClass(state string) string {
 		return "active"
 	}
 	return ""
+}
+
+// mgrJobText says a River job's kind or state ("mgr.job_kind."/
+// "mgr.job_state." and the code) in lang; a code the catalogue lacks (a
+// kind added later) is shown as it is.
+func mgrJobText(lang i18n.Lang, prefix, code string) string {
+	if i18n.Has(prefix + code) {
+		return i18n.T(lang, prefix+code)
+	}
+	return code
 }
 
 func mgrSeconds(t time.Time) string {

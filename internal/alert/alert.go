@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +24,7 @@ import (
 	"b24learn/internal/activation"
 	"b24learn/internal/i18n"
 	"b24learn/internal/settings"
+	"b24learn/internal/syncer"
 )
 
 // State is one of the alerted states of a portal; the values are
@@ -231,8 +233,16 @@ func Message(lang i18n.Lang, st State, active bool, domain, lastError string) (s
 			i18n.T(lang, "alert.recovered."+string(st), domain) + "\n\n" + i18n.T(lang, "alert.footer")
 	}
 	body := i18n.T(lang, "alert."+string(st)+".body", domain)
-	if st == NeedsAttention && lastError != "" {
-		body += "\n\n" + i18n.T(lang, "alert.last_error", lastError)
+	if key, detail := syncer.RunErrorKey(lastError); st == NeedsAttention && key != "" {
+		// The stored error is English, for support: a sentence in lang
+		// comes first.
+		if !i18n.Has(key) {
+			key = "run_err_learn"
+		}
+		body += "\n\n" + i18n.T(lang, "alert.last_error", i18n.T(lang, key))
+		if detail {
+			body += "\n" + i18n.T(lang, "run_err_detail") + " " + strings.TrimSpace(lastError)
+		}
 	}
 	return i18n.T(lang, "alert."+string(st)+".subject", domain), body + "\n\n" + i18n.T(lang, "alert.footer")
 }

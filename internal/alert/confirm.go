@@ -252,8 +252,11 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[ConfirmArgs]) e
 		VALUES ($1, $2, $3, now() + $4::interval)`, hash, a.PortalID, Key(a.Address), TokenTTL); err != nil {
 		return fmt.Errorf("store confirmation token: %w", err)
 	}
-	link := strings.TrimRight(w.PublicURL, "/") + ConfirmPath + "?token=" + raw
-	subject, body := ConfirmMessage(i18n.FromBitrix24(a.Lang), domain, link)
+	// The link's page speaks the e-mail's language, whatever the browser
+	// that opens it prefers.
+	lang := i18n.FromBitrix24(a.Lang)
+	link := strings.TrimRight(w.PublicURL, "/") + ConfirmPath + "?token=" + raw + "&lang=" + lang.String()
+	subject, body := ConfirmMessage(lang, domain, link)
 	if err := w.Mail.Send(ctx, activation.Mail{To: []string{a.Address}, Subject: subject, Body: body}); err != nil {
 		return fmt.Errorf("send alert address confirmation: %w", err)
 	}

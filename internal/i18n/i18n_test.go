@@ -8,11 +8,15 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
 	"b24learn/internal/activation"
 	"b24learn/internal/alert"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/fieldmap"
 	"b24learn/internal/i18n"
+	"b24learn/internal/jobs"
 	"b24learn/internal/learn"
 	"b24learn/internal/syncer"
 )
@@ -175,6 +179,20 @@ func keysInUse(t *testing.T) []string {
 	}
 	for _, a := range []string{"sign_in", "sign_out", "totp_enable", "totp_reset", "activate", "suspend", "river_ui"} {
 		keys["mgr.action_"+a] = true
+	}
+	// A run item's changed fields and a Learn user's statuses (the server's
+	// itemChanges; syncer's Before/After maps).
+	for _, f := range []string{"name", "code", "parent", "status", "department", "login", "email", "first_name", "last_name",
+		"job_title", "phone", "owner", "also_in", "subordination", "co_subordination", "status_1", "status_3", "status_5"} {
+		keys["chg."+f] = true
+	}
+	// The console's job tables say River's kinds and states.
+	for _, k := range []river.JobArgs{jobs.SyncArgs{}, jobs.PreviewArgs{}, jobs.ScheduledSyncArgs{}, jobs.ProvisionArgs{}, jobs.DispatchArgs{},
+		jobs.MaintenanceArgs{}, jobs.UninstallCheckArgs{}, jobs.UninstallEraseArgs{}, jobs.LeadForwardArgs{}, alert.ConfirmArgs{}, alert.Args{}} {
+		keys["mgr.job_kind."+k.Kind()] = true
+	}
+	for _, st := range rivertype.JobStates() {
+		keys["mgr.job_state."+string(st)] = true
 	}
 	for _, tr := range []syncer.Trigger{syncer.TriggerScheduled, syncer.TriggerManual, syncer.TriggerApproved, syncer.TriggerPreview} {
 		keys["trig_"+string(tr)] = true

@@ -84,7 +84,8 @@ func TestAlertAfterThreeFailuresAndOnRecovery(t *testing.T) {
 	}
 	got := mails(t, srv)
 	if got[0].to != alertTo || !strings.Contains(got[0].subject, "требует внимания") ||
-		!strings.Contains(got[0].body, "Последняя ошибка") {
+		!strings.Contains(got[0].body, "Последняя ошибка: iSpring Learn отклонил e-mail (логин) или пароль.") ||
+		!strings.Contains(got[0].body, "\nПодробности для службы поддержки: ") {
 		t.Fatalf("alert e-mail = %+v, want a Russian needs-attention alert to %s with the last error", got[0], alertTo)
 	}
 	w.syncOnce(p, portal)

@@ -119,12 +119,21 @@ func (s *Server) handleSendAlertConfirmation(w http.ResponseWriter, r *http.Requ
 func (s *Server) sameOriginPosts(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.crossOrigin.Check(r); err != nil {
-			lang := acceptLang(r.Header.Get("Accept-Language"))
+			lang := confirmLang(r.URL.Query().Get("lang"), r)
 			s.renderAlertConfirm(w, r, http.StatusForbidden, templates.AlertConfirmView{Lang: lang, Error: i18n.T(lang, "confirm.err_origin")})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// confirmLang is the confirmation page's language: the one its link (and
+// then its form) names, which is the e-mail's, else the browser's.
+func confirmLang(named string, r *http.Request) i18n.Lang {
+	if named == string(i18n.RU) || named == string(i18n.EN) {
+		return i18n.Lang(named)
+	}
+	return acceptLang(r.Header.Get("Accept-Language"))
 }
 
 // tokenRefusal is the page's status and sentence for a link that does not
@@ -142,7 +151,7 @@ func tokenRefusal(lang i18n.Lang, err error) (int, string) {
 // handleAlertConfirmPage shows what the link confirms and the button; it
 // changes nothing, since mail scanners open links.
 func (s *Server) handleAlertConfirmPage(w http.ResponseWriter, r *http.Request) {
-	lang := acceptLang(r.Header.Get("Accept-Language"))
+	lang := confirmLang(r.URL.Query().Get("lang"), r)
 	token := r.URL.Query().Get("token")
 	c, err := alert.Lookup(r.Context(), s.pool, token)
 	s.answerAlertConfirm(w, r, lang, token, c, false, err)
@@ -150,11 +159,12 @@ func (s *Server) handleAlertConfirmPage(w http.ResponseWriter, r *http.Request) 
 
 // handleAlertConfirm uses the posted token.
 func (s *Server) handleAlertConfirm(w http.ResponseWriter, r *http.Request) {
-	lang := acceptLang(r.Header.Get("Accept-Language"))
+	lang := confirmLang("", r)
 	if err := r.ParseForm(); err != nil {
 		s.renderAlertConfirm(w, r, http.StatusBadRequest, templates.AlertConfirmView{Lang: lang, Error: i18n.T(lang, "confirm.err_unknown")})
 		return
 	}
+	lang = confirmLang(r.PostFormValue("lang"), r)
 	c, err := alert.Confirm(r.Context(), s.pool, r.PostFormValue("token"))
 	if err == nil {
 		s.log.InfoContext(r.Context(), "alert address confirmed", "portal_id", c.PortalID)

@@ -444,3 +444,57 @@ func TestAlertConfirmationsPerRecipientCapHoldsConcurrently(t *testing.T) {
 			len(got), capped, alert.ConfirmRecipientCap, portals-alert.ConfirmRecipientCap)
 	}
 }
+
+// The link's page and its answer speak the e-mail's language, not the
+// browser's: a Russian admin's e-mail opened in an English browser (or the
+// other way round) gets a page like the e-mail.
+func TestAlertConfirmPageSpeaksTheEmailsLanguage(t *testing.T) {
+	t.Parallel()
+	e := newConfirmEnv(t)
+	for i, c := range []struct {
+		lang, browser, ask, done, other string
+	}{
+		{"ru", "en-US,en;q=0.9", "Присылать оповещения", "Готово: оповещения портала", "Send the iSpring Learn sync alerts"},
+		{"en", "ru-RU,ru;q=0.9", "Send the iSpring Learn sync alerts", "Confirmed: the alerts", "Присылать оповещения"},
+	} {
+		p := e.addPortal("lang"+strconv.Itoa(i), c.lang)
+		_, tok := e.session(p, 1, true, c.lang)
+		if r, _ := e.save(tok, with(validForm(), "alert_email", "boss"+strconv.Itoa(i)+"@acme.ru")); r.status != http.StatusOK {
+			t.Fatalf("%s: save: %d %s", c.lang, r.status, r.body)
+		}
+		got := e.mails()
+		m := got[len(got)-1]
+		link := regexp.MustCompile(`https://app\.example\.test(/alerts/confirm\?\S+)`).FindStringSubmatch(m.body)
+		if link == nil || !strings.HasSuffix(link[1], "&lang="+c.lang) {
+			t.Fatalf("%s: the e-mail's link %v does not name its language", c.lang, link)
+		}
+		get := func(method, target string, form url.Values) resp {
+			var body io.Reader
+			if form != nil {
+				body = strings.NewReader(form.Encode())
+			}
+			req := httptest.NewRequest(method, confirmBase+target, body)
+			req.Header.Set("Accept-Language", c.browser)
+			if form != nil {
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Sec-Fetch-Site", "same-origin")
+			}
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, req)
+			return resp{w.Code, w.Body.String(), w.Header()}
+		}
+		page := get(http.MethodGet, link[1], nil)
+		if page.status != http.StatusOK || !strings.Contains(page.body, c.ask) || strings.Contains(page.body, c.other) ||
+			!strings.Contains(page.body, `<html lang="`+c.lang+`"`) {
+			t.Fatalf("%s: the link's page in a %s browser: %d %s", c.lang, c.browser, page.status, page.body)
+		}
+		// The button posts the language with the token.
+		if !strings.Contains(page.body, `name="lang" value="`+c.lang+`"`) {
+			t.Fatalf("%s: the page's form does not carry its language: %s", c.lang, page.body)
+		}
+		r := get(http.MethodPost, "/alerts/confirm", url.Values{"token": {e.token(m)}, "lang": {c.lang}})
+		if r.status != http.StatusOK || !strings.Contains(r.body, c.done) {
+			t.Fatalf("%s: the confirmation in a %s browser: %d %s", c.lang, c.browser, r.status, r.body)
+		}
+	}
+}

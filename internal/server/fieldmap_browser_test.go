@@ -194,7 +194,7 @@ func TestFieldMappingInBrowser(t *testing.T) {
 	b.waitFor("the preview's updates", `document.querySelector('#preview-body .s-preview-list')`)
 	var preview string
 	b.mustEval(`document.getElementById('preview-body').textContent`, &preview)
-	if !strings.Contains(preview, "job_title") || !strings.Contains(preview, "shoe_size") {
+	if !strings.Contains(preview, "position:  → CEO") || !strings.Contains(preview, "shoe_size") {
 		t.Fatalf("preview does not list the field updates: %s", preview)
 	}
 	if c := lsim.Counts(lsrv.URL); c.Writes != 0 {

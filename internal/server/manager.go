@@ -211,11 +211,22 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request, email string
 		s.error(w, r, err)
 		return
 	}
-	lang := s.consoleLang(r, nil)
-	if q := r.URL.Query().Get("lang"); q == "ru" || q == "en" {
-		lang = i18n.Lang(q) // the sign-in page's own switch; nothing is kept
+	lang, chosen := s.signInLang(r)
+	s.renderConsole(w, r, formStatus(fail), templates.ManagerSignIn(templates.SignInView{Lang: lang, Chosen: chosen,
+		Email: email, Error: apperr.ErrorMessage(fail), CSRF: tok}))
+}
+
+// signInLang is the sign-in page's language: the one its own switch named
+// (in the address, then posted on by its form), else the console's.
+func (s *Server) signInLang(r *http.Request) (i18n.Lang, bool) {
+	q := r.URL.Query().Get("lang")
+	if q == "" && r.Method == http.MethodPost {
+		q = r.PostFormValue("lang")
 	}
-	s.renderConsole(w, r, formStatus(fail), templates.ManagerSignIn(templates.SignInView{Lang: lang, Email: email, Error: apperr.ErrorMessage(fail), CSRF: tok}))
+	if q == "ru" || q == "en" {
+		return i18n.Lang(q), true
+	}
+	return s.consoleLang(r, nil), false
 }
 
 func (s *Server) handleSignInForm(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +240,8 @@ func (s *Server) handleSignInForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	want, ok := s.readManagerCookie(r, managerLoginCookie)
 	if !ok || !sameToken(r.PostFormValue("csrf"), want) {
-		s.signInPage(w, r, "", apperr.New(apperr.EFORBIDDEN, i18n.T(s.consoleLang(r, nil), "mgr.err_signin_expired")))
+		lang, _ := s.signInLang(r)
+		s.signInPage(w, r, "", apperr.New(apperr.EFORBIDDEN, i18n.T(lang, "mgr.err_signin_expired")))
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
@@ -241,12 +253,13 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &rl):
 		s.log.Warn("console sign-in limited", "ip", ip)
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
-		lang := s.consoleLang(r, nil)
+		lang, _ := s.signInLang(r)
 		s.signInPage(w, r, email, apperr.New(apperr.ETOOMANY, i18n.T(lang, "mgr.err_too_many", waitText(lang, rl.RetryAfter))))
 		return
 	case errors.Is(err, manager.ErrBadCredentials):
 		s.log.Info("console sign-in failed", "ip", ip)
-		s.signInPage(w, r, email, apperr.New(apperr.EUNAUTHORIZED, i18n.T(s.consoleLang(r, nil), "mgr.err_bad_credentials")))
+		lang, _ := s.signInLang(r)
+		s.signInPage(w, r, email, apperr.New(apperr.EUNAUTHORIZED, i18n.T(lang, "mgr.err_bad_credentials")))
 		return
 	case err != nil:
 		s.error(w, r, err)
@@ -257,6 +270,16 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clearCookie(w, managerLoginCookie)
+	// A language picked with the sign-in page's switch is a choice, as the
+	// console's switch is: the account's (its console and e-mails) and this
+	// browser's.
+	if lang, chosen := s.signInLang(r); chosen {
+		if err := manager.SetLang(r.Context(), s.pool, sess.ManagerID, lang); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		s.setLangCookie(w, lang)
+	}
 	s.log.Info("console sign-in", "manager_id", sess.ManagerID, "ip", ip)
 	next := "/manager/requests"
 	if sess.TOTPRequired && !sess.TOTP {

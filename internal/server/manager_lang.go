@@ -78,12 +78,17 @@ func (s *Server) handleConsoleLang(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, notFoundAs(err, manager.ErrNotFound))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: managerLangCookie, Value: lang, Path: managerCookiePath, MaxAge: int(managerLangMaxAge.Seconds()),
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	s.setLangCookie(w, i18n.Lang(lang))
 	back := r.PostFormValue("back")
 	// Only a console page: an open redirect would be a phishing aid.
 	if !strings.HasPrefix(back, "/manager/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
 		back = "/manager/requests"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// setLangCookie keeps the browser's console language (consoleLang).
+func (s *Server) setLangCookie(w http.ResponseWriter, lang i18n.Lang) {
+	http.SetCookie(w, &http.Cookie{Name: managerLangCookie, Value: lang.String(), Path: managerCookiePath, MaxAge: int(managerLangMaxAge.Seconds()),
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
 }

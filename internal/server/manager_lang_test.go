@@ -90,3 +90,41 @@ func TestConsoleLangSwitch(t *testing.T) {
 		t.Fatalf("error after switching to Russian: %q", rec.Body.String())
 	}
 }
+
+// The language chosen with the sign-in page's own switch holds for its
+// answers (a wrong password) and, once signed in, is the account's choice:
+// its console and its e-mails.
+func TestSignInPageKeepsItsLanguage(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	if _, err := manager.CreateManager(context.Background(), e.pool, "oleg@ispring.example", "oleg's long password"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser("10.0.2.2") // no Accept-Language: English by default
+	page := b.do("GET", "/manager/signin?lang=ru", nil).Body.String()
+	if !strings.Contains(page, `<html lang="ru">`) || !strings.Contains(page, `name="lang" value="ru"`) {
+		t.Fatalf("the Russian sign-in page does not post its language on:\n%s", page)
+	}
+	form := url.Values{"csrf": {csrfOf(t, page)}, "lang": {"ru"}, "email": {"oleg@ispring.example"}, "password": {"wrong"}}
+	rec := b.do("POST", "/manager/signin", form)
+	if body := rec.Body.String(); rec.Code != http.StatusUnauthorized || !strings.Contains(body, `<html lang="ru">`) ||
+		strings.Contains(body, "Wrong e-mail") || !strings.Contains(body, `name="lang" value="ru"`) {
+		t.Fatalf("a wrong password on the Russian page: %d\n%s", rec.Code, body)
+	}
+	form.Set("csrf", csrfOf(t, rec.Body.String()))
+	form.Set("password", "oleg's long password")
+	if rec := b.do("POST", "/manager/signin", form); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d %s", rec.Code, rec.Body.String())
+	}
+	if body := b.do("GET", "/manager/requests", nil).Body.String(); !strings.Contains(body, `<html lang="ru">`) {
+		t.Fatalf("the console after signing in from the Russian page is not Russian:\n%s", body)
+	}
+	// The account keeps it: its e-mails (activation requests) are Russian.
+	if got, err := manager.MailLangs(context.Background(), e.pool, []string{"Oleg@ispring.example"}); err != nil || got["Oleg@ispring.example"] != i18n.RU {
+		t.Fatalf("the account's e-mail language after signing in from the Russian page: %v %v", got, err)
+	}
+	// Without the switch the page posts no language: the browser's holds.
+	if page := e.browser("10.0.2.3").do("GET", "/manager/signin", nil).Body.String(); strings.Contains(page, `name="lang"`) {
+		t.Fatal("the sign-in page without a chosen language posts one")
+	}
+}

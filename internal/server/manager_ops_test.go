@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,6 +124,21 @@ func TestConsoleOperatorPages(t *testing.T) {
 	// The console-wide job list is River UI's (TestRiverUIInBrowser).
 	if !strings.Contains(page, `href="/manager/river/"`) {
 		t.Error("portal page has no link to River UI")
+	}
+	// In Russian the jobs' kinds and states are Russian words; River's
+	// codes stay beside them for River UI.
+	csrf := csrfOf(t, page)
+	if rec := br.do("POST", "/manager/lang", url.Values{"lang": {"ru"}, "csrf": {csrf}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("switch to Russian: %d", rec.Code)
+	}
+	ru := br.do("GET", "/manager/portals/"+strconv.FormatInt(a, 10), nil).Body.String()
+	for _, want := range []string{"Плановая синхронизация", "ошибка, попытки исчерпаны", `data-state="discarded"`, "<code class=\"muted\">sync_scheduled</code>"} {
+		if !strings.Contains(ru, want) {
+			t.Errorf("Russian portal page lacks %q", want)
+		}
+	}
+	if strings.Contains(ru, ">discarded<") {
+		t.Error("Russian portal page shows River's state code as the job's state")
 	}
 }
 

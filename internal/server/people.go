@@ -98,8 +98,12 @@ func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
 	ctx := r.Context()
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if n := len([]rune(q)); n < 2 || n > maxSearch {
+	switch n := len([]rune(q)); {
+	case n < 2:
 		s.errorJSON(w, r, apperr.New(apperr.EINVALID, msgSearchShort.in(sess.Lang)))
+		return
+	case n > maxSearch:
+		s.errorJSON(w, r, apperr.New(apperr.EINVALID, i18n.T(sess.Lang, "msg.search_long", maxSearch)))
 		return
 	}
 	b24, err := s.clients.Bitrix24(ctx, sess.PortalID)
@@ -282,10 +286,10 @@ func (s *Server) handlePerson(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, h := range hist {
 		v.History = append(v.History, templates.HistoryRow{RunID: h.RunID, Trigger: string(h.Trigger), At: h.StartedAt,
-			Action: string(h.Action), Status: h.Status, Reason: h.Reason, Changes: itemChanges(h.RunItem)})
+			Action: string(h.Action), Status: h.Status, Reason: h.Reason, Changes: itemChanges(sess.Lang, h.RunItem)})
 	}
 	if jobID != 0 {
-		job, err := s.personJob(ctx, sess.PortalID, id, jobID)
+		job, err := s.personJob(ctx, sess.Lang, sess.PortalID, id, jobID)
 		if err != nil {
 			var ae *apperr.Error
 			if errors.As(err, &ae) {
@@ -310,7 +314,7 @@ const personSteps = 100
 // personJob reads a sync_person job of this portal and person: its state,
 // and once completed its run (the job's output) with the run's steps. A job
 // of another portal or person is not found.
-func (s *Server) personJob(ctx context.Context, portalID, b24ID, jobID int64) (*templates.PersonJob, error) {
+func (s *Server) personJob(ctx context.Context, lang i18n.Lang, portalID, b24ID, jobID int64) (*templates.PersonJob, error) {
 	row, err := s.river.JobGet(ctx, jobID)
 	if errors.Is(err, river.ErrNotFound) {
 		return nil, apperr.New(apperr.ENOTFOUND, "no such job")
@@ -358,7 +362,7 @@ func (s *Server) personJob(ctx context.Context, portalID, b24ID, jobID int64) (*
 			return nil, err
 		}
 		for _, it := range items {
-			pj.Steps = append(pj.Steps, itemView(it))
+			pj.Steps = append(pj.Steps, itemView(lang, it))
 		}
 	default: // available, scheduled (a snooze), pending
 		pj.State = "waiting"

@@ -117,7 +117,7 @@ func TestPeopleBadInput(t *testing.T) {
 			key    string
 		}{
 			{"short search", e.do(http.MethodGet, "/app/people?q=a", tok, nil), 422, "msg.search_short"},
-			{"long search", e.do(http.MethodGet, "/app/people?q="+strings.Repeat("я", 101), tok, nil), 422, "msg.search_short"},
+			{"long search", e.do(http.MethodGet, "/app/people?q="+strings.Repeat("я", 101), tok, nil), 422, "msg.search_long"},
 			{"word id", e.do(http.MethodGet, "/app/people/abc", tok, nil), 422, "msg.bad_user_id"},
 			{"zero id", e.do(http.MethodGet, "/app/people/0", tok, nil), 422, "msg.bad_user_id"},
 			{"negative id", e.do(http.MethodGet, "/app/people/-4", tok, nil), 422, "msg.bad_user_id"},
@@ -131,7 +131,11 @@ func TestPeopleBadInput(t *testing.T) {
 				t.Errorf("%s %s: %d %q, want %d", lang, c.name, c.r.status, c.r.body, c.status)
 				continue
 			}
-			if got, want := jsonMessage(t, c.r), i18n.T(lang, c.key); got != want {
+			want := i18n.T(lang, c.key)
+			if c.key == "msg.search_long" {
+				want = i18n.T(lang, c.key, maxSearch)
+			}
+			if got := jsonMessage(t, c.r); got != want {
 				t.Errorf("%s %s: message %q, want %q", lang, c.name, got, want)
 			}
 		}
@@ -232,7 +236,7 @@ func TestPersonHistoryAcrossThreeRuns(t *testing.T) {
 	if order[0] < 0 || order[1] <= order[0] || order[2] <= order[1] {
 		t.Fatalf("history rows at %v, want the three runs newest first: %s", order, r.body)
 	}
-	for _, want := range []string{"job_title: Tester → Chief tester", "status: active → inactive", i18n.T(i18n.RU, "trig_on_demand"),
+	for _, want := range []string{"должность: Tester → Chief tester", "статус: active → inactive", i18n.T(i18n.RU, "trig_on_demand"),
 		i18n.T(i18n.RU, "do_deactivate")} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("person view lacks %q", want)

@@ -773,7 +773,9 @@ func TestPageShowsStoredValuesAndEscapesNames(t *testing.T) {
 		last_sync_error = '<b>learn said no</b>' WHERE id = $1`, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	if body := e.page(p, sess, tok); !strings.Contains(body, "Syncs keep failing. The last error: &lt;b&gt;learn said no&lt;/b&gt;") {
+	// The stored error follows a sentence, as the detail for support.
+	if body := e.page(p, sess, tok); !strings.Contains(body, "Syncs keep failing. The last error: <span class=\"s-run-error\">The run failed on an iSpring Learn request.</span>") ||
+		!strings.Contains(body, "Details for support: <code>&lt;b&gt;learn said no&lt;/b&gt;</code>") {
 		t.Error("the attention note is missing or unescaped")
 	}
 	// When Bitrix24 cannot be read, the page still renders, says so, and

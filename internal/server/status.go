@@ -112,10 +112,10 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 }
 
 // itemView is one run item as the pages (preview, report, people) and the
-// CSV show it.
-func itemView(it syncer.RunItem) templates.PreviewItem {
+// CSV show it, its changes in lang.
+func itemView(lang i18n.Lang, it syncer.RunItem) templates.PreviewItem {
 	return templates.PreviewItem{Kind: string(it.Kind), B24ID: it.B24ID, LearnID: it.LearnID, Name: itemName(it),
-		Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(it)}
+		Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(lang, it)}
 }
 
 // itemName picks a readable name from the before/after fields: a
@@ -140,7 +140,7 @@ func itemName(it syncer.RunItem) string {
 }
 
 // itemChanges describes the fields that changed as "field: old → new".
-func itemChanges(it syncer.RunItem) string {
+func itemChanges(lang i18n.Lang, it syncer.RunItem) string {
 	keys := map[string]bool{}
 	for k := range it.Before {
 		keys[k] = true
@@ -154,9 +154,31 @@ func itemChanges(it syncer.RunItem) string {
 		if b == a {
 			continue
 		}
-		parts = append(parts, k+": "+b+" → "+a)
+		parts = append(parts, changeText(lang, "chg.", k)+": "+changeValue(lang, k, b)+" → "+changeValue(lang, k, a))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// changeText is a changed field's name in lang (the catalogue's
+// prefix+field); a field the catalogue lacks (a custom Learn profile
+// field) keeps its own name.
+func changeText(lang i18n.Lang, prefix, field string) string {
+	if i18n.Has(prefix + field) {
+		return i18n.T(lang, prefix+field)
+	}
+	return field
+}
+
+// changeValue says a Learn user's status (1, 3, 5) and the owner of a
+// contested user in lang; other values (names, ids) are shown as they are.
+func changeValue(lang i18n.Lang, field, v string) string {
+	switch {
+	case field == "status" && v != "":
+		return changeText(lang, "chg.status_", v)
+	case field == "owner" && v == syncer.OwnerThisPortal:
+		return i18n.T(lang, "chg.owner_this_portal")
+	}
+	return v
 }
 
 // loadReport reads the run report the request names; a refusal is an
@@ -186,7 +208,7 @@ func (s *Server) loadReport(r *http.Request) (templates.RunView, []templates.Pre
 	}
 	rows := make([]templates.PreviewItem, 0, len(items))
 	for _, it := range items {
-		rows = append(rows, itemView(it))
+		rows = append(rows, itemView(sess.Lang, it))
 	}
 	return runView(run), rows, nil
 }

@@ -112,7 +112,7 @@ func (s *Server) readPanel(ctx context.Context, portalID int64, lang i18n.Lang, 
 		}
 		v.Preview.Total = total
 		for _, it := range items {
-			v.Preview.Items = append(v.Preview.Items, itemView(it))
+			v.Preview.Items = append(v.Preview.Items, itemView(lang, it))
 		}
 	}
 	held, err := rs.LatestHeld(ctx, portalID)

@@ -121,6 +121,6 @@ func TestStatusPanelSameOnPageAndPoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("failed sync, newer preview", func(d panelDoc) bool {
-		return !d.hidden("preview-box") && strings.Contains(d.text("preview-body"), "first_name: Ann → Anna") && d.rows() == 3
+		return !d.hidden("preview-box") && strings.Contains(d.text("preview-body"), "имя: Ann → Anna") && d.rows() == 3
 	})
 }

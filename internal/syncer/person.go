@@ -84,7 +84,7 @@ func Why(d Desired, o Options, mapped *Mapping, last *RunItem, id int64) Verdict
 	if last != nil {
 		switch last.Status {
 		case ItemConflict:
-			if last.Action == ActionConflict && last.After["owner"] != "this portal" {
+			if last.Action == ActionConflict && last.After["owner"] != OwnerThisPortal {
 				return Verdict{Code: WhyForeign, Department: dept, Detail: because(ReasonOwnedBy, last.After["owner"])}
 			}
 		case ItemRefused, ItemFailed:

@@ -50,8 +50,8 @@ type RunItem struct {
 // portal's sync lock, so a run still marked running was interrupted (a
 // killed process) and is closed as failed.
 func (s *Store) StartRun(ctx context.Context, portalID int64, trigger Trigger) (int64, error) {
-	if _, err := s.pool.Exec(ctx, `UPDATE sync_runs SET status = 'failed', finished_at = now(), error = 'interrupted'
-		WHERE portal_id = $1 AND status = 'running'`, portalID); err != nil {
+	if _, err := s.pool.Exec(ctx, `UPDATE sync_runs SET status = 'failed', finished_at = now(), error = $2
+		WHERE portal_id = $1 AND status = 'running'`, portalID, RunInterrupted); err != nil {
 		return 0, fmt.Errorf("close interrupted runs: %w", err)
 	}
 	var id int64

@@ -314,7 +314,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	}
 	for _, c := range contested {
 		items = append(items, RunItem{Kind: KindUser, B24ID: c.B24ID, LearnID: c.LearnID, Action: ActionConflict,
-			After: map[string]string{"owner": "this portal", "also_in": c.Domain}, Status: ItemConflict,
+			After: map[string]string{"owner": OwnerThisPortal, "also_in": c.Domain}, Status: ItemConflict,
 			Reason: because(ReasonContested, c.Domain)})
 		rep.Counts["user."+ItemConflict]++
 	}
@@ -387,3 +387,8 @@ func itemOf(st Step, status string) RunItem {
 	return RunItem{Kind: st.Kind, B24ID: st.B24ID, LearnID: st.LearnID, Action: st.Action,
 		Before: st.Before, After: st.after(), Reason: st.Reason, Status: status}
 }
+
+// OwnerThisPortal is a contested user's After["owner"] on the portal that
+// owns it (the other portal's domain is in "also_in"). Pages say it in
+// their language.
+const OwnerThisPortal = "this portal"

@@ -1,0 +1,70 @@
+package syncer
+
+import (
+	"regexp"
+	"strings"
+
+	"b24learn/internal/learn"
+)
+
+// A run's error is stored as the Go error's text (recorded.go): English,
+// for support. RunErrorKey names the catalogue sentence (internal/i18n)
+// that says what the text shows of the cause, for the pages and e-mails
+// that put it before the text.
+
+// runErrStops are the errors that stop a run before anything is planned;
+// a stored text ends with one (errors wrap as "context: cause").
+var runErrStops = []struct {
+	err error
+	key string
+}{
+	{ErrNothingSelected, "run_err_nothing_selected"},
+	{ErrEmptyRead, "run_err_empty_read"},
+	{ErrNoLearnRoot, "run_err_no_learn_root"},
+	{ErrNotConfigured, "run_err_not_configured"},
+}
+
+// RunInterrupted is the error the store gives a run a restart cut short.
+const RunInterrupted = "interrupted"
+
+// learnCheckCode finds learn.CheckError's code ("learn check <code>: ...").
+var learnCheckCode = regexp.MustCompile(`\blearn check ([a-z_]+):`)
+
+// RunErrorKey is the catalogue key of the sentence for a stored run error
+// and whether the stored text should follow it as the detail; "" for no
+// error. A Learn check's code gives "check.<code>", which the catalogue may
+// lack (a code added later): callers fall back to run_err_learn.
+func RunErrorKey(raw string) (key string, detail bool) {
+	raw = strings.TrimSpace(raw)
+	switch {
+	case raw == "":
+		return "", false
+	case raw == RunInterrupted:
+		return "run_err_interrupted", false
+	}
+	for _, s := range runErrStops {
+		if strings.HasSuffix(raw, s.err.Error()) {
+			return s.key, true
+		}
+	}
+	if m := learnCheckCode.FindStringSubmatch(raw); m != nil {
+		return "check." + m[1], true
+	}
+	// Learn's answers that the admin can mend say what the settings'
+	// check says (learn's APIError text carries its sentinel's words).
+	for _, c := range []struct {
+		err  error
+		code string
+	}{{learn.ErrBadCredentials, learn.CheckBadCredentials}, {learn.ErrNoAPIAccess, learn.CheckNoAPIAccess}} {
+		if strings.Contains(raw, strings.TrimPrefix(c.err.Error(), "learn: ")) {
+			return "check." + c.code, true
+		}
+	}
+	switch {
+	case strings.Contains(raw, "bitrix24"):
+		return "run_err_bitrix24", true
+	case strings.Contains(raw, "learn"):
+		return "run_err_learn", true
+	}
+	return "run_err_other", true
+}
