@@ -46,7 +46,9 @@ func (g *appGate) admit(now time.Time, portalID, userID int64) (bool, time.Durat
 // refuseBusy answers an /app request past its user's bucket: 429 with
 // Retry-After, in the session's language.
 func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request, sess Session, wait time.Duration) {
-	s.log.WarnContext(r.Context(), "app request refused: too many from one user", "portal_id", sess.PortalID,
+	// Debug, not a warning: a script past its bucket would otherwise write a
+	// log line for every request it keeps sending.
+	s.log.DebugContext(r.Context(), "app request refused: too many from one user", "portal_id", sess.PortalID,
 		"user_id", sess.UserID, "path", r.URL.Path)
 	w.Header().Set("Retry-After", strconv.Itoa(max(int(wait.Round(time.Second)/time.Second), 1)))
 	s.error(w, r, apperr.New(apperr.ETOOMANY, msgTooManyRequests.in(sess.Lang)))
