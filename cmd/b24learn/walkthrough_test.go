@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/browsertest"
 	"b24learn/internal/config"
@@ -323,14 +324,24 @@ func TestWalkthroughInBrowser(t *testing.T) {
 	w.waitTop("the portal page after uninstall", `document.querySelector('form[action$="/install"] button')`)
 	w.screenshot("uninstalled")
 	// The erase waits uninstall.SettleDelay (an uninstall without CLEAN
-	// coming in meanwhile would drop it); the job is brought forward here.
+	// coming in meanwhile would drop it), or uninstall.EraseDelay when
+	// Bitrix24's answer could also be a lapsed app's; the job is brought
+	// forward here.
+	var reason string
+	if err := pool.QueryRow(ctx, `SELECT reason FROM uninstall_events WHERE portal_id = $1 AND state = 'confirmed'`, portalID).Scan(&reason); err != nil {
+		t.Fatalf("no confirmed uninstall: %v", err)
+	}
+	wantDelay := uninstall.SettleDelay
+	if v, _ := uninstall.Classify(bitrix24.AppInfo{Installed: true}, &bitrix24.APIError{Code: reason}); v == uninstall.TokensRefused {
+		wantDelay = uninstall.EraseDelay
+	}
 	var eraseIn time.Duration
 	if err := pool.QueryRow(ctx, `SELECT extract(epoch FROM scheduled_at - now())::bigint * 1000000000 FROM river_job
 		WHERE kind = 'uninstall_erase' AND state = 'scheduled' AND (args->>'portal_id')::bigint = $1`, portalID).Scan(&eraseIn); err != nil {
 		t.Fatalf("no erase scheduled after uninstall with CLEAN: %v", err)
 	}
-	if eraseIn < uninstall.SettleDelay-time.Minute || eraseIn > uninstall.SettleDelay {
-		t.Errorf("erase scheduled in %v, want %v", eraseIn, uninstall.SettleDelay)
+	if eraseIn < wantDelay-time.Minute || eraseIn > wantDelay {
+		t.Errorf("erase scheduled in %v, want %v (Bitrix24 answered %s)", eraseIn, wantDelay, reason)
 	}
 	if _, err := pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now() WHERE kind = 'uninstall_erase' AND state = 'scheduled'`); err != nil {
 		t.Fatal(err)

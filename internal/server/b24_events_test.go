@@ -82,7 +82,7 @@ func (e *b24Env) erased(row store.Portal) {
 	e.t.Helper()
 	if e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_erase' AND state = 'scheduled'
 		AND (args->>'portal_id')::bigint = $1`, row.ID) > 0 {
-		e.runErases(row, uninstall.SettleDelay)
+		e.runErases(row)
 	}
 	if e.count(`SELECT count(*) FROM portals WHERE id = $1 AND install_state = 'uninstalled'
 		AND access_token IS NULL AND refresh_token IS NULL AND application_token IS NULL`, row.ID) != 1 {
@@ -201,13 +201,6 @@ func TestGenuineUninstallIsConfirmedWhateverBitrix24Answers(t *testing.T) {
 			if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
 				t.Fatalf("ONAPPUNINSTALL answered %d", d.Status)
 			}
-			var reason string
-			if err := e.pool.QueryRow(ctx, `SELECT reason FROM uninstall_events WHERE portal_id = $1 AND state = 'confirmed'`, row.ID).Scan(&reason); err != nil {
-				t.Fatal(err)
-			}
-			if reason == "invalid_grant" || reason == "invalid_client" || reason == "PAYMENT_REQUIRED" {
-				e.eraseDeferred(row)
-			}
 			e.erased(row)
 			if j, _ := e.river.JobGet(ctx, job.Job.ID); j.State != rivertype.JobStateCancelled {
 				t.Errorf("portal's job is %s, want cancelled", j.State)
@@ -216,20 +209,23 @@ func TestGenuineUninstallIsConfirmedWhateverBitrix24Answers(t *testing.T) {
 	}
 }
 
-// eraseDeferred checks that the uninstalled portal's data is still there
-// with its erase scheduled about uninstall.EraseDelay ahead, then runs that
-// job now.
-func (e *b24Env) eraseDeferred(row store.Portal) {
-	e.t.Helper()
-	e.runErases(row, uninstall.EraseDelay)
-}
-
 // runErases checks that the uninstalled portal's data is still there with
-// its erase scheduled about delay ahead, then runs the portal's scheduled
-// erases now (and drops their jobs).
-func (e *b24Env) runErases(row store.Portal, delay time.Duration) {
+// its erase scheduled as far ahead as Bitrix24's answer calls for
+// (uninstall.EraseDelay when it only refused the tokens, else
+// uninstall.SettleDelay), then runs the portal's scheduled erases now (and
+// drops their jobs).
+func (e *b24Env) runErases(row store.Portal) {
 	e.t.Helper()
 	ctx := context.Background()
+	var reason string
+	if err := e.pool.QueryRow(ctx, `SELECT reason FROM uninstall_events WHERE portal_id = $1 AND state = 'confirmed'
+		ORDER BY id DESC LIMIT 1`, row.ID).Scan(&reason); err != nil {
+		e.t.Fatalf("no confirmed uninstall: %v", err)
+	}
+	delay := uninstall.SettleDelay
+	if v, _ := uninstall.Classify(bitrix24.AppInfo{Installed: true}, &bitrix24.APIError{Code: reason}); v == uninstall.TokensRefused {
+		delay = uninstall.EraseDelay
+	}
 	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
 		e.t.Fatal("settings erased before the delay")
 	}
@@ -746,7 +742,7 @@ func TestForgedCleanUninstallRacingOneThatKeepsTheData(t *testing.T) {
 	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
 		t.Fatal("the forged CLEAN erased the data of an uninstall that kept it")
 	}
-	e.runErases(row, uninstall.SettleDelay)
+	e.runErases(row)
 	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
 		t.Fatal("the settled erase erased the data of an uninstall that kept it")
 	}
@@ -778,7 +774,7 @@ func TestForgedCleanUninstallOvertakingOneThatKeepsTheData(t *testing.T) {
 	if e.portal(p.MemberID()).Installed() {
 		t.Fatal("the uninstall was not acted on")
 	}
-	e.runErases(row, uninstall.SettleDelay)
+	e.runErases(row)
 	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
 		t.Fatal("the forged CLEAN erased the data of an uninstall that kept it")
 	}

@@ -33,7 +33,6 @@ import (
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
-	"b24learn/internal/uninstall"
 )
 
 // b24Env is the app on httptest against b24sim and a private database.
@@ -474,7 +473,7 @@ func TestEventsNeedTheApplicationToken(t *testing.T) {
 	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
 		t.Fatalf("ONAPPUNINSTALL answered %d", d.Status)
 	}
-	e.runErases(row, uninstall.SettleDelay)
+	e.runErases(row)
 	if e.count(`SELECT count(*) FROM portals WHERE id = $1 AND install_state = 'uninstalled'
 		AND access_token IS NULL AND refresh_token IS NULL AND application_token IS NULL`, row.ID) != 1 {
 		t.Fatal("CLEAN left secrets on the portal row")

@@ -100,8 +100,8 @@ func Ask(ctx context.Context, clients *connect.Factory, portalID int64) (v Verdi
 }
 
 // goneCodes are the answers only an app that is no longer installed gets:
-// REST's APPLICATION_NOT_FOUND and a deleted portal.
-var goneCodes = []*bitrix24.APIError{bitrix24.ErrApplicationNotFound, {Code: "PORTAL_DELETED"}}
+// a deleted portal.
+var goneCodes = []*bitrix24.APIError{{Code: "PORTAL_DELETED"}}
 
 // refusedCodes are a refresh refused with invalid_grant, invalid_client or
 // PAYMENT_REQUIRED: Bitrix24 does not document which one it gives after an
@@ -112,7 +112,10 @@ var goneCodes = []*bitrix24.APIError{bitrix24.ErrApplicationNotFound, {Code: "PO
 // here only when the app's own credentials were found good
 // (bitrix24.OAuth.Refresh); otherwise the error is
 // bitrix24.ErrClientRefused, which leaves the verdict Unknown.
-var refusedCodes = []*bitrix24.APIError{bitrix24.ErrInvalidGrant, bitrix24.ErrInvalidClient, bitrix24.ErrPaymentRequired}
+// REST's APPLICATION_NOT_FOUND is among them: Bitrix24 gives it to an app
+// "not installed or inactive", and an unpaid app may be inactive.
+var refusedCodes = []*bitrix24.APIError{bitrix24.ErrInvalidGrant, bitrix24.ErrInvalidClient, bitrix24.ErrPaymentRequired,
+	bitrix24.ErrApplicationNotFound}
 
 // Classify reads an app.info answer (or its error) as a Verdict.
 func Classify(info bitrix24.AppInfo, err error) (Verdict, string) {
