@@ -113,7 +113,11 @@ func newServer(d Deps) *Server {
 	if d.AppRequests != nil {
 		appBucket = *d.AppRequests
 	}
-	s.app = newAppGate(appBucket, max(limits.MaxKeys, 1))
+	appKeys := limits.MaxKeys
+	if appKeys <= 0 {
+		appKeys = DefaultVerifyLimits().MaxKeys // as the verification gate does
+	}
+	s.app = newAppGate(appBucket, appKeys)
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
 	for _, hc := range []*http.Client{s.b24HTTP, s.oauthHTTP} {
