@@ -326,30 +326,6 @@ func decodeBatch(raw json.RawMessage) (*BatchResult, error) {
 	return out, nil
 }
 
-// section decodes a keyed section that PHP sends as {} or, when empty or when
-// the commands were a list, as [].
-func section(raw json.RawMessage) (map[string]json.RawMessage, error) {
-	raw = bytes.TrimSpace(raw)
-	out := map[string]json.RawMessage{}
-	if len(raw) == 0 || string(raw) == "null" {
-		return out, nil
-	}
-	if raw[0] == '[' {
-		var list []json.RawMessage
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, err
-		}
-		for i, v := range list {
-			out[strconv.Itoa(i)] = v
-		}
-		return out, nil
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // orderedCmds marshals as a JSON object keeping the commands' order: Bitrix24
 // runs them in body order, and a Go map would sort "c10" before "c2", breaking
 // $result references.

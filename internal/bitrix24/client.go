@@ -241,6 +241,16 @@ func encodeBody(params any, access string) (contentType string, body []byte, err
 
 const maxRedirects = 3
 
+// maxAnswerBytes bounds one answer's body. The largest answer the client
+// asks for is a batch of 50 pages of 50 users: 2,500 users at a generous
+// 8 KiB each (a profile with dozens of custom fields) is 20 MiB. Anything
+// beyond is a hostile portal, and is refused rather than cut (a cut answer
+// would fail later as malformed JSON, hiding why).
+const maxAnswerBytes = 32 << 20
+
+// ErrAnswerTooLarge is an answer body over maxAnswerBytes.
+var ErrAnswerTooLarge = errors.New("bitrix24 answer larger than any real answer")
+
 // once sends one HTTP request (plus redirects of a renamed portal).
 func (c *Client) once(ctx context.Context, method string, params any, tok Token) (*Envelope, error) {
 	ct, body, err := encodeBody(params, tok.AccessToken)
@@ -275,10 +285,13 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 		if err != nil {
 			return nil, unwrapURLError(err)
 		}
-		respBody, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		respBody, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 		resp.Body.Close()
 		if rerr != nil {
 			return nil, fmt.Errorf("read answer: %w", rerr)
+		}
+		if len(respBody) > maxAnswerBytes {
+			return nil, fmt.Errorf("%s: answer over %d MiB: %w", method, maxAnswerBytes>>20, ErrAnswerTooLarge)
 		}
 		if isRedirect(resp.StatusCode) {
 			loc, lerr := resp.Location()

@@ -101,18 +101,11 @@ func (f *flexIntList) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var items []flexInt
-	switch b[0] {
-	case '[':
-		if err := json.Unmarshal(b, &items); err != nil {
+	if b[0] == '[' || b[0] == '{' {
+		if err := decodeList(b, &items); err != nil {
 			return err
 		}
-	case '{':
-		var m map[string]flexInt
-		if err := json.Unmarshal(b, &m); err != nil {
-			return err
-		}
-		items = inIndexOrder(m)
-	default:
+	} else {
 		var one flexInt
 		if err := json.Unmarshal(b, &one); err != nil {
 			return err

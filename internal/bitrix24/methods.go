@@ -1,7 +1,6 @@
 package bitrix24
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,28 +81,6 @@ func followNext[T any](ctx context.Context, c *Client, what, method string, star
 		}
 		start = env.Next
 	}
-}
-
-// decodeList decodes a list result that PHP may send as [] or as {"0":…}.
-func decodeList[T any](raw json.RawMessage, out *[]T) error {
-	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
-		*out = nil
-		return json.Unmarshal(t, out)
-	}
-	m, err := section(raw)
-	if err != nil {
-		return err
-	}
-	res := make([]T, 0, len(m))
-	for _, raw := range inIndexOrder(m) {
-		var v T
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return err
-		}
-		res = append(res, v)
-	}
-	*out = res
-	return nil
 }
 
 // UserField is a custom user field of the portal (user.userfield.list).
