@@ -261,6 +261,18 @@ func (u User) Login() string { return u.Fields[FieldLogin] }
 // Email returns the email field.
 func (u User) Email() string { return u.Fields[FieldEmail] }
 
+// Administers says whether the user's role gives rights over other users or
+// the account: anything beyond a learner's or a supervisor's. Learn's two
+// published role lists differ (docs/learn-api.md, "Roles"), so a role in
+// neither list counts as one that administers; no role read is a learner's.
+func (u User) Administers() bool {
+	switch strings.ToLower(strings.TrimSpace(u.Role)) {
+	case "", "learner", "learners", "supervisor", "supervisors":
+		return false
+	}
+	return true
+}
+
 // userWire is a userProfile as Learn sends it, in JSON or XML.
 type userWire struct {
 	UserID          string         `json:"userId" xml:"userId"`

@@ -125,6 +125,8 @@ type LearnUser struct {
 	ID           string
 	DepartmentID string
 	Status       int
+	// Administers: the user's Learn role has rights over others (learn.User.Administers).
+	Administers bool
 	Profile
 	// Managers are the user's manager links, one value shared by the users
 	// that have the same ones (most have inherit and inherit): 8 bytes a

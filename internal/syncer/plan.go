@@ -42,6 +42,10 @@ const foreignOwner int64 = -1
 // as (Options.SignInLogin).
 const signInOwner int64 = -2
 
+// adminOwner marks, in builder.claimedBy, a Learn user with rights over
+// others (LearnUser.Administers) that no employee is linked to yet.
+const adminOwner int64 = -3
+
 // Stage orders steps: departments (by tree level) before users, users before
 // deactivations, everything before supervisors.
 type Stage uint8
@@ -304,7 +308,7 @@ type builder struct {
 	learnByID    sortedIndex[string] // Learn users by id
 	learnByLogin sortedIndex[string] // by normalized login
 	learnByEmail sortedIndex[string] // by normalized e-mail
-	claimedBy    []int64             // per Learn user: the Bitrix24 user it stands for, foreignOwner, signInOwner, 0
+	claimedBy    []int64             // per Learn user: the Bitrix24 user it stands for, foreignOwner, signInOwner, adminOwner, 0
 	userMaps     sortedIndex[int64]  // user mappings by Bitrix24 id
 	mapLearn     []int32             // per mapping: the position of its Learn user, -1
 	emps         sortedIndex[int64]  // employees by id
@@ -450,6 +454,16 @@ func (b *builder) index() {
 			if u >= 0 {
 				b.claimedBy[u] = signInOwner
 			}
+		}
+	}
+	// Nor is an administrator linked by address: the address is the
+	// employee's to change, and the run writes a linked user's next address
+	// into its login (a password reset would then hand over the rights).
+	// One an employee is already linked to (a learner the Learn admin
+	// promoted) stays theirs, its address left alone (see buildUsers).
+	for u := range b.in.Actual.Users {
+		if b.in.Actual.Users[u].Administers && b.claimedBy[u] == 0 {
+			b.claimedBy[u] = adminOwner
 		}
 	}
 	es := b.in.Desired.Employees

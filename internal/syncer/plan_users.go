@@ -227,8 +227,12 @@ func (b *builder) usersStep() {
 		li := b.resolveUser(e.ID, email)
 		lu := b.lu(li)
 		if lu == nil {
-			if b.signInUser(email) {
+			if b.heldAs(email, signInOwner) {
 				b.refuse(e.ID, because(ReasonSignIn))
+				continue
+			}
+			if b.heldAs(email, adminOwner) {
+				b.refuse(e.ID, because(ReasonLearnAdmin))
 				continue
 			}
 			if f := b.foreignUser(email); f != nil {
@@ -275,7 +279,10 @@ func (b *builder) usersStep() {
 		b.claimedBy[li] = e.ID
 		b.empLearn[b.emps.find(e.ID)] = int32(li)
 		b.plan.UserIDs[e.ID] = lu.ID
-		if email == "" { // e-mail removed in Bitrix24: keep Learn's login and e-mail
+		if email == "" || lu.Administers {
+			// E-mail removed in Bitrix24, or a user with rights over others
+			// in Learn (whose login the employee would move by changing an
+			// address): keep Learn's login and e-mail.
 			want.Login, want.Email = lu.Login, lu.Email
 		} else if normEmail(lu.Login) != normEmail(lu.Email) && lu.Login != "" {
 			want.Login = lu.Login // a login the Learn admin chose stays
@@ -395,14 +402,14 @@ func (b *builder) byAddress(email string) [2]int {
 	return [2]int{b.learnByLogin.find(email), b.learnByEmail.find(email)}
 }
 
-// signInUser says whether email is the login or e-mail of the Learn user the
-// run signs in as.
-func (b *builder) signInUser(email string) bool {
+// heldAs says whether email is the login or e-mail of a Learn user claimed
+// by owner: signInOwner (the user the run signs in as) or adminOwner.
+func (b *builder) heldAs(email string, owner int64) bool {
 	if email == "" {
 		return false
 	}
 	for _, u := range b.byAddress(email) {
-		if u >= 0 && b.claimedBy[u] == signInOwner {
+		if u >= 0 && b.claimedBy[u] == owner {
 			return true
 		}
 	}

@@ -40,6 +40,7 @@ const (
 	ReasonFieldLeftOut   = "field_left_out"  // a mapped field left out of a run: field, problem
 	ReasonEmailShared    = "email_shared"    // another Bitrix24 user has the e-mail: e-mail, user
 	ReasonSignIn         = "sign_in"         // the e-mail is the Learn login the app signs in with
+	ReasonLearnAdmin     = "learn_admin"     // the e-mail's Learn user has rights over others in Learn
 	ReasonNoEmail        = "no_email"        // no e-mail in Bitrix24
 	ReasonEmailOwned     = "email_owned"     // the e-mail's Learn user is another employee's
 	ReasonInvited        = "invited"         // invited to Bitrix24, not accepted yet

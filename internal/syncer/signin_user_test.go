@@ -129,3 +129,109 @@ func TestPlanSignInUserLinkedBefore(t *testing.T) {
 		t.Fatalf("steps after the employee left: %v", got)
 	}
 }
+
+// Any Learn user with rights over others (an account or department
+// administrator, a publisher, a custom role) is guarded the same way: an
+// employee who puts its address into their Bitrix24 profile is refused, and
+// nothing is written to it when the employee changes the address back or
+// leaves. Without the rule the run linked it, then wrote the employee's own
+// address into its login: a password reset away from its rights.
+func TestSyncNeverTakesOverALearnAdministrator(t *testing.T) {
+	t.Parallel()
+	for _, role := range []string{"administrator", "department_administrator", "account_administrators", "custom"} {
+		t.Run(role, func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{})
+			portalID, p := e.addPortal(b24sim.GenerateOrg(12, 40, 4))
+			root := e.state().RootID
+			const addr = "hr.admin@acme.test"
+			id, err := e.lsim.SeedUser(simAccount, root, map[string]string{"login": addr, "email": addr, "first_name": "Hanna", "last_name": "Admin"}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.lsim.SetRole(simAccount, id, role); err != nil {
+				t.Fatal(err)
+			}
+			admin := func() learnsim.User {
+				t.Helper()
+				for _, u := range e.state().Users {
+					if u.ID == id {
+						return u
+					}
+				}
+				t.Fatal("the administrator is gone")
+				return learnsim.User{}
+			}
+			was := admin()
+			same := func(when string) {
+				t.Helper()
+				now := admin()
+				if !maps.Equal(now.Fields, was.Fields) || now.DepartmentID != was.DepartmentID || now.Status != was.Status {
+					t.Fatalf("%s: the administrator became %+v, was %+v", when, now, was)
+				}
+			}
+			mallory := syncedUser(p)
+			if err := p.UpdateUser(mallory.ID, func(u *b24sim.User) { u.Email, u.Name = strings.ToUpper(addr), "Mallory" }); err != nil {
+				t.Fatal(err)
+			}
+			rep := e.run(portalID, TriggerScheduled)
+			same("first run")
+			refused := false
+			for _, it := range e.items(portalID, rep.RunID) {
+				if it.B24ID == mallory.ID && it.Kind == KindUser {
+					if it.Status != ItemRefused || !it.Reason.Has(ReasonLearnAdmin) {
+						t.Fatalf("the employee with the administrator's address: %s %s %q", it.Action, it.Status, it.Reason)
+					}
+					refused = true
+				}
+			}
+			if !refused {
+				t.Fatal("the employee with the administrator's address is not in the report")
+			}
+			if err := p.UpdateUser(mallory.ID, func(u *b24sim.User) { u.Email = "mallory@evil.example" }); err != nil {
+				t.Fatal(err)
+			}
+			e.run(portalID, TriggerScheduled)
+			same("after the employee's address changed back")
+			if err := p.FireUser(mallory.ID); err != nil {
+				t.Fatal(err)
+			}
+			e.run(portalID, TriggerScheduled)
+			same("after the employee was fired")
+		})
+	}
+}
+
+// A learner the app created and a Learn admin then promoted stays linked to
+// its employee (name and department follow Bitrix24, and it is deactivated
+// when they leave), but its login and e-mail are Learn's from then on: an
+// address typed in Bitrix24 never moves the login of a user with rights.
+func TestPromotedUserKeepsItsLogin(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(13, 40, 4))
+	e.run(portalID, TriggerScheduled)
+	emp := syncedUser(p)
+	lu := e.learnUser(normEmail(emp.Email))
+	if err := e.lsim.SetRole(simAccount, lu.ID, "department_administrator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UpdateUser(emp.ID, func(u *b24sim.User) { u.Email, u.LastName = "elsewhere@evil.example", "Renamed" }); err != nil {
+		t.Fatal(err)
+	}
+	e.run(portalID, TriggerScheduled)
+	now := e.learnUser(lu.Fields["login"])
+	if now.ID != lu.ID || now.Fields["email"] != lu.Fields["email"] {
+		t.Fatalf("the promoted user's login or e-mail moved: %v, was %v", now.Fields, lu.Fields)
+	}
+	if now.Fields["last_name"] != "Renamed" {
+		t.Fatalf("the promoted user no longer follows Bitrix24: last name %q", now.Fields["last_name"])
+	}
+	if err := p.FireUser(emp.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.run(portalID, TriggerScheduled)
+	if st := e.learnUser(lu.Fields["login"]).Status; st == 1 {
+		t.Fatal("the promoted user is still active after the employee left")
+	}
+}

@@ -137,6 +137,26 @@ func (s *Sim) SeedUser(accountURL, departmentID string, fields map[string]string
 	return u.ID, nil
 }
 
+// SetRole gives a user a role, as an administrator does in Learn's own
+// pages (no call counted): one of the roles the API names.
+func (s *Sim) SetRole(accountURL, userID, role string) error {
+	a := s.account(accountURL)
+	if a == nil {
+		return fmt.Errorf("set role: no account %s", accountURL)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.users[userID]
+	if u == nil {
+		return fmt.Errorf("set role: no user %s", userID)
+	}
+	if !roles[role] {
+		return fmt.Errorf("set role: unknown role %q", role)
+	}
+	u.Role = role
+	return nil
+}
+
 // Accounts lists the account URLs in the order they were added.
 func (s *Sim) Accounts() []string {
 	s.mu.RLock()
