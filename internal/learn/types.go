@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -245,10 +246,16 @@ func (n *flexInt) UnmarshalText(b []byte) error {
 
 // User is a Learn user as read back from the API (v2 reads, so Status can be 5).
 type User struct {
-	ID              string
-	DepartmentID    string
-	Status          int
-	Role            string
+	ID           string
+	DepartmentID string
+	Status       int
+	Role         string
+	// RoleTypes are the roleType of each of userRoles: Learn lets a user
+	// hold a second role beside learner, which role may not show.
+	RoleTypes []string
+	// Manageable are the departments the user administers
+	// (manageableDepartmentIds, also inside userRoles).
+	Manageable      []string
 	Fields          Fields // lowercase names
 	Subordination   *Subordination
 	CoSubordination *Subordination
@@ -261,12 +268,20 @@ func (u User) Login() string { return u.Fields[FieldLogin] }
 // Email returns the email field.
 func (u User) Email() string { return u.Fields[FieldEmail] }
 
-// Administers says whether the user's role gives rights over other users or
-// the account: anything beyond a learner's or a supervisor's. Learn's two
-// published role lists differ (docs/learn-api.md, "Roles"), so a role in
-// neither list counts as one that administers; no role read is a learner's.
+// Administers says whether the user has rights over other users or the
+// account: a role beyond a learner's or a supervisor's, in role or in any of
+// userRoles, or departments to manage. Learn's two published role lists
+// differ (docs/learn-api.md, "Roles"), so a role in neither list counts as
+// one that administers; no role read is a learner's.
 func (u User) Administers() bool {
-	switch strings.ToLower(strings.TrimSpace(u.Role)) {
+	if len(u.Manageable) > 0 || administers(u.Role) {
+		return true
+	}
+	return slices.ContainsFunc(u.RoleTypes, administers)
+}
+
+func administers(role string) bool {
+	switch strings.ToLower(strings.TrimSpace(role)) {
 	case "", "learner", "learners", "supervisor", "supervisors":
 		return false
 	}
@@ -279,6 +294,8 @@ type userWire struct {
 	DepartmentID    string         `json:"departmentId" xml:"departmentId"`
 	Status          flexInt        `json:"status" xml:"status"`
 	Role            string         `json:"role" xml:"role"`
+	UserRoles       userRoles      `json:"userRoles" xml:"userRoles>userRole"`
+	Manageable      idList         `json:"manageableDepartmentIds" xml:"manageableDepartmentIds"`
 	Fields          Fields         `json:"fields" xml:"fields"`
 	Subordination   *Subordination `json:"subordination" xml:"subordination"`
 	CoSubordination *Subordination `json:"coSubordination" xml:"coSubordination"`
@@ -291,10 +308,85 @@ func (raw userWire) user() User {
 		Fields: raw.Fields, Subordination: raw.Subordination, CoSubordination: raw.CoSubordination,
 		AddedDate: raw.AddedDate,
 	}
+	u.Manageable = slices.Clone(raw.Manageable)
+	for _, r := range raw.UserRoles {
+		if r.RoleType != "" {
+			u.RoleTypes = append(u.RoleTypes, r.RoleType)
+		}
+		u.Manageable = append(u.Manageable, r.Manageable...)
+	}
 	if u.Fields == nil {
 		u.Fields = Fields{}
 	}
 	return u
+}
+
+// unreadable stands for a role or an ID list in a shape the client does not
+// know: it counts as one that administers, so that an unknown shape can only
+// make the sync more careful, never fail the listing.
+const unreadable = "?"
+
+// userRoles are a user's userRoles.
+type userRoles []userRole
+
+// userRole is one of a user's userRoles.
+type userRole struct {
+	RoleType   string `json:"roleType" xml:"roleType"`
+	Manageable idList `json:"manageableDepartmentIds" xml:"manageableDepartmentIds"`
+}
+
+func (r *userRoles) UnmarshalJSON(b []byte) error {
+	var list []userRole
+	if err := json.Unmarshal(b, &list); err != nil {
+		*r = userRoles{{RoleType: unreadable}}
+		return nil
+	}
+	*r = list
+	return nil
+}
+
+// idList is a list of IDs: a JSON array (or a comma-separated string), or
+// in XML the text of the element or of its children, whatever their names
+// (Learn's XML for lists of IDs is not documented). Empty IDs are dropped.
+type idList []string
+
+func (l *idList) UnmarshalJSON(b []byte) error {
+	var list []string
+	var one string
+	switch {
+	case json.Unmarshal(b, &list) == nil:
+	case json.Unmarshal(b, &one) == nil:
+		list = strings.Split(one, ",")
+	default:
+		list = []string{unreadable}
+	}
+	*l = nil
+	for _, id := range list {
+		if id = strings.TrimSpace(id); id != "" {
+			*l = append(*l, id)
+		}
+	}
+	return nil
+}
+
+func (l *idList) UnmarshalXML(dec *xml.Decoder, _ xml.StartElement) error {
+	for depth := 1; depth > 0; {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if id := strings.TrimSpace(string(t)); id != "" {
+				*l = append(*l, id)
+			}
+		}
+	}
+	return nil
 }
 
 // UnmarshalJSON reads a userProfile object.
