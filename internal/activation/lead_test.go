@@ -242,6 +242,29 @@ func TestSubmit(t *testing.T) {
 			t.Fatal("a refused submission was stored")
 		}
 	})
+
+	// Addresses in one IPv6 /64 (one subscriber's) share the per-address limit.
+	t.Run("RateLimitPerIPv6Subnet", func(t *testing.T) {
+		l := limits
+		l.SubmitPerIP = manager.Limit{Max: 2, Window: time.Hour}
+		for i := range 2 {
+			pid := mustPortal(t, pool, fmt.Sprintf("v6-%d.bitrix24.ru", i))
+			ip := fmt.Sprintf("2001:db8:1:2::%d", i+1)
+			if _, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, IP: ip, Contact: contact}, enq); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pid := mustPortal(t, pool, "v6-3.bitrix24.ru")
+		_, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, IP: "2001:db8:1:2::3", Contact: contact}, enq)
+		var rl *manager.RateLimitedError
+		if !errors.As(err, &rl) {
+			t.Fatalf("3rd portal from one /64: err = %v, want rate limited", err)
+		}
+		pid = mustPortal(t, pool, "v6-4.bitrix24.ru")
+		if _, err := Submit(ctx, pool, l, now, Submission{PortalID: pid, IP: "2001:db8:1:3::1", Contact: contact}, enq); err != nil {
+			t.Fatalf("from the neighbouring /64: %v", err)
+		}
+	})
 }
 
 func TestForward(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"b24learn/internal/clientaddr"
 	"b24learn/internal/manager"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
@@ -131,7 +132,8 @@ func Submit(ctx context.Context, pool *pgxpool.Pool, limits manager.Limits, now 
 		return Result{}, err
 	}
 	if s.IP != "" {
-		if err := manager.Hit(ctx, pool, "activation:ip:"+s.IP, limits.SubmitPerIP, now); err != nil {
+		// Keyed by the subscriber's address: one IPv6 /64 is one bucket.
+		if err := manager.Hit(ctx, pool, "activation:ip:"+clientaddr.Key(s.IP), limits.SubmitPerIP, now); err != nil {
 			return Result{}, err
 		}
 	}

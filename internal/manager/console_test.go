@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -113,6 +114,44 @@ func TestManagers(t *testing.T) {
 		var rl *RateLimitedError
 		if !errors.As(err, &rl) {
 			t.Fatalf("from a spraying IP: err = %v, want rate limited", err)
+		}
+	})
+
+	// One subscriber holds a whole IPv6 /64: addresses inside it share the
+	// address's limits, or the attacker would have 2^64 fresh buckets.
+	t.Run("FailedSignInLimitPerIPv6Subnet", func(t *testing.T) {
+		l := DefaultLimits
+		at := now.Add(2 * time.Hour)
+		for i := range l.LoginPerIP.Max {
+			email := fmt.Sprintf("v6spray%d@e.example", i)
+			ip := fmt.Sprintf("2001:db8:1:2::%x", i+1)
+			if _, err := signIn(pool, l, at, email, "guess", ip); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("attempt %d from %s: err = %v", i+1, ip, err)
+			}
+		}
+		_, err := signIn(pool, l, at, "anna@ispring.example", "long enough password", "2001:db8:1:2::ffff")
+		if !isLimited(err) {
+			t.Fatalf("a fresh address in the spraying /64: err = %v, want rate limited", err)
+		}
+		// The next /64 is another subscriber.
+		if _, err := signIn(pool, l, at, "anna@ispring.example", "long enough password", "2001:db8:1:3::1"); err != nil {
+			t.Fatalf("from the neighbouring /64: %v", err)
+		}
+	})
+
+	t.Run("BackoffPerIPv6Subnet", func(t *testing.T) {
+		l := DefaultLimits
+		at := now.Add(3 * time.Hour)
+		for i := range l.LoginBackoff.Free {
+			ip := fmt.Sprintf("2001:db8:5:6::%x", i+1)
+			if _, err := signIn(pool, l, at, "bob@ispring.example", "guess", ip); !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("guess %d from %s: err = %v", i+1, ip, err)
+			}
+		}
+		_, err := signIn(pool, l, at, "bob@ispring.example", "guess", "2001:db8:5:6::ffff")
+		var rl *RateLimitedError
+		if !errors.As(err, &rl) || rl.RetryAfter != l.LoginBackoff.Base {
+			t.Fatalf("a fresh address in the guessing /64: err = %v, want a wait of %s", err, l.LoginBackoff.Base)
 		}
 	})
 

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"b24learn/internal/clientaddr"
 	"b24learn/internal/i18n"
 	"b24learn/internal/secret"
 	"b24learn/internal/store"
@@ -109,8 +110,11 @@ type Credentials struct {
 func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits Limits, now time.Time, c Credentials) (*Session, error) {
 	email := strings.TrimSpace(c.Email)
 	account := strings.ToLower(email)
+	// The exact address goes to the audit trail and the known-address check;
+	// the limits key by the subscriber's address (an IPv6 /64).
 	ip := c.IP
-	ipKey := "login:ip:" + ip
+	addr := clientaddr.Key(ip)
+	ipKey := "login:ip:" + addr
 	accountKey := "login:account:" + account
 	// The address is checked first, so a limited address adds no rows for
 	// the e-mails it goes on trying. Each attempt takes its place in the
@@ -123,7 +127,7 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits 
 		}
 		return nil, err
 	}
-	if err := takeTurn(ctx, pool, limits.LoginBackoff, account, ip, now); err != nil {
+	if err := takeTurn(ctx, pool, limits.LoginBackoff, account, addr, now); err != nil {
 		_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
 		return nil, err
 	}
@@ -199,7 +203,7 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits 
 	if err := release(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
 		return nil, err
 	}
-	if err := clearTurns(ctx, pool, account, ip); err != nil {
+	if err := clearTurns(ctx, pool, account, addr); err != nil {
 		return nil, err
 	}
 	s := &Session{Token: randomToken(32), ManagerID: m.ID, Email: m.Email, CSRF: randomToken(32), ExpiresAt: now.Add(SessionTTL),

@@ -22,8 +22,9 @@ type Limit struct {
 type Limits struct {
 	SubmitPerPortal Limit
 	SubmitPerIP     Limit
-	// LoginPerIP: failed sign-ins from one address, any account; over it the
-	// address waits for the next window.
+	// LoginPerIP: failed sign-ins from one address (an IPv6 /64 counts as
+	// one, see clientaddr.Key), any account; over it the address waits for
+	// the next window.
 	LoginPerIP Limit
 	// LoginBackoff: failed sign-ins for one account from one address earn
 	// that pair, and only that pair, a growing wait.
@@ -126,11 +127,12 @@ func release(ctx context.Context, db store.DBTX, key string, l Limit, now time.T
 	return nil
 }
 
-// takeTurn counts a sign-in attempt of (account, ip) as a failure before its
+// takeTurn counts a sign-in attempt of (account, addr) as a failure before its
 // password is checked, under a row lock, so parallel guesses cannot all pass
 // a check made before any of them failed. A pair still waiting gets
 // *RateLimitedError and is not counted. clearTurns forgets the pair on success.
-func takeTurn(ctx context.Context, pool *pgxpool.Pool, b Backoff, account, ip string, now time.Time) error {
+// addr is the address's limit key (clientaddr.Key), stored in the ip column.
+func takeTurn(ctx context.Context, pool *pgxpool.Pool, b Backoff, account, addr string, now time.Time) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var (
 			failures int
@@ -140,7 +142,7 @@ func takeTurn(ctx context.Context, pool *pgxpool.Pool, b Backoff, account, ip st
 		err := tx.QueryRow(ctx, `
 			INSERT INTO login_failures (account, ip, failures, last_at) VALUES ($1, $2, 0, $3)
 			ON CONFLICT (account, ip) DO UPDATE SET account = EXCLUDED.account
-			RETURNING failures, last_at, blocked_until`, account, ip, now).Scan(&failures, &last, &blocked)
+			RETURNING failures, last_at, blocked_until`, account, addr, now).Scan(&failures, &last, &blocked)
 		if err != nil {
 			return fmt.Errorf("count sign-in attempt: %w", err)
 		}
@@ -157,16 +159,16 @@ func takeTurn(ctx context.Context, pool *pgxpool.Pool, b Backoff, account, ip st
 			until = &t
 		}
 		if _, err := tx.Exec(ctx, `UPDATE login_failures SET failures = $3, last_at = $4, blocked_until = $5
-			WHERE account = $1 AND ip = $2`, account, ip, failures, now, until); err != nil {
+			WHERE account = $1 AND ip = $2`, account, addr, failures, now, until); err != nil {
 			return fmt.Errorf("count sign-in attempt: %w", err)
 		}
 		return nil
 	})
 }
 
-// clearTurns forgets the failures of (account, ip) after a successful sign-in.
-func clearTurns(ctx context.Context, db store.DBTX, account, ip string) error {
-	if _, err := db.Exec(ctx, `DELETE FROM login_failures WHERE account = $1 AND ip = $2`, account, ip); err != nil {
+// clearTurns forgets the failures of (account, addr) after a successful sign-in.
+func clearTurns(ctx context.Context, db store.DBTX, account, addr string) error {
+	if _, err := db.Exec(ctx, `DELETE FROM login_failures WHERE account = $1 AND ip = $2`, account, addr); err != nil {
 		return fmt.Errorf("clear sign-in failures: %w", err)
 	}
 	return nil

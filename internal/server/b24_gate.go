@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/clientaddr"
 	"b24learn/internal/store"
 )
 
@@ -247,21 +247,6 @@ func (k *keyedBuckets) get(key string) *rate.Limiter {
 
 func (k *keyedBuckets) len() int { return k.order.Len() }
 
-// addressKey is the bucket key of a client address: IPv4 as is, IPv6 by its
-// /64, since one subscriber usually holds a whole /64.
-func addressKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
-
 // portalOnRecord reports whether a portal with memberID has a row here
 // (installed or not): only a verified request can create one.
 func (s *Server) portalOnRecord(ctx context.Context, memberID string) (bool, error) {
@@ -283,7 +268,7 @@ func (s *Server) admitFrame(w http.ResponseWriter, r *http.Request, memberID str
 		s.error(w, r, err)
 		return false
 	}
-	reason, wait := s.gate.admit(s.now(), addressKey(clientIP(r)), memberID, known)
+	reason, wait := s.gate.admit(s.now(), clientaddr.Key(clientIP(r)), memberID, known)
 	if reason != "" {
 		s.refuseLimited(w, r, reason, wait)
 		return false

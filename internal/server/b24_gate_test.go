@@ -391,23 +391,6 @@ func TestVerifyGateBuckets(t *testing.T) {
 	}
 }
 
-func TestAddressKey(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"203.0.113.7":          "203.0.113.7",
-		"::ffff:203.0.113.7":   "203.0.113.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
-		"2001:db8:1:3::1":      "2001:db8:1:3::/64",
-		"not an address":       "not an address",
-		"fe80::1%eth0":         "fe80::/64",
-	} {
-		if got := addressKey(in); got != want {
-			t.Errorf("addressKey(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // Every portal user sees the portal's member_id, and events come from
 // Bitrix24's few servers, so no address bucket applies to them: a flood of
 // forged events naming the portal, from one machine, spends the portal's

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
 	"b24learn/internal/syncer"
 )
@@ -194,4 +195,38 @@ func TestRiverUIChangesAreAudited(t *testing.T) {
 		}
 	}
 	t.Fatalf("no audit line for the cancel of job %d; trail: %+v", jobID, entries)
+}
+
+// A River UI request too large to audit is refused in the console's
+// language, like the console's own answers.
+func TestRiverUITooLargeInConsoleLanguage(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := manager.CreateManager(ctx, e.pool, "pavel@ispring.example", "operator password"); err != nil {
+		t.Fatal(err)
+	}
+	br := e.browser("10.0.2.8")
+	if rec := br.signIn("pavel@ispring.example", "operator password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/manager/river/api/jobs/cancel",
+		strings.NewReader(`{"ids":["`+strings.Repeat("1", maxBodyBytes)+`"]}`))
+	req.ContentLength = -1 // sent chunked: only reading the body finds its size
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Accept-Language", "ru")
+	req.RemoteAddr = br.ip + ":40000"
+	for _, c := range br.cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	want := i18n.T(i18n.RU, "mgr.err_body_too_large")
+	if want == "mgr.err_body_too_large" {
+		t.Fatal("the catalogue lacks mgr.err_body_too_large")
+	}
+	if rec.Code != http.StatusRequestEntityTooLarge || strings.TrimSpace(rec.Body.String()) != want {
+		t.Fatalf("too large a River UI request: %d %q, want 413 %q", rec.Code, rec.Body.String(), want)
+	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"b24learn/internal/apperr"
+	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
 )
 
@@ -66,7 +68,7 @@ func (s *Server) auditRiverChanges(next http.Handler) http.Handler {
 		}
 		body, err := io.ReadAll(r.Body) // bounded by limitBody
 		if err != nil {
-			s.error(w, r, apperr.New(apperr.ETOOLARGE, "Request body too large."))
+			s.error(w, r, s.riverBodyError(r, err))
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -79,6 +81,17 @@ func (s *Server) auditRiverChanges(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// riverBodyError is the console's answer, in its language, to a River UI
+// request body that could not be read: over limitBody's bound, or cut off.
+func (s *Server) riverBodyError(r *http.Request, err error) error {
+	lang := s.consoleLang(r, managerFrom(r.Context()))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return apperr.New(apperr.ETOOLARGE, i18n.T(lang, "mgr.err_body_too_large"))
+	}
+	return apperr.New(apperr.EMALFORMED, i18n.T(lang, "mgr.err_body_unread"))
 }
 
 // printable is s as one line of valid UTF-8 without control characters

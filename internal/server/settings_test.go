@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -678,6 +679,9 @@ func TestRunReportAndCSV(t *testing.T) {
 		// Written before reasons had codes: its English text stays.
 		{Kind: syncer.KindUser, B24ID: 10, Action: syncer.ActionRefuse, Reason: syncer.Reasons{{Code: syncer.ReasonText, Args: []string{"an old reason"}}},
 			Status: syncer.ItemRefused},
+		// A Learn ID comes from the Learn account, an outside party.
+		{Kind: syncer.KindUser, B24ID: 11, LearnID: `=HYPERLINK("http://evil.example","x")`, Action: syncer.ActionUpdate,
+			Status: syncer.ItemApplied},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -716,6 +720,19 @@ func TestRunReportAndCSV(t *testing.T) {
 	if lines[0] != "kind,bitrix24_id,learn_id,name,action,status,reason,changes" || !strings.Contains(lines[1], `"'=HYPERLINK(`) ||
 		!strings.Contains(lines[2], ",dismissed in Bitrix24; held: waiting for approval,") {
 		t.Errorf("csv:\n%s", r.body)
+	}
+	records, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(r.body, "\uFEFF"))).ReadAll()
+	if err != nil {
+		t.Fatalf("csv: %v", err)
+	}
+	var learnCell string
+	for _, rec := range records {
+		if rec[0] == "user" && rec[1] == "11" {
+			learnCell = rec[2]
+		}
+	}
+	if learnCell != `'=HYPERLINK("http://evil.example","x")` {
+		t.Errorf("learn_id cell = %q, want the formula defused with a leading apostrophe", learnCell)
 	}
 	if r := e.do(http.MethodGet, "/app/runs/abc", tok, nil); r.status != http.StatusNotFound {
 		t.Errorf("bad id: %d", r.status)

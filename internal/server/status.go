@@ -247,7 +247,7 @@ func (s *Server) handleRunCSV(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"kind", "bitrix24_id", "learn_id", "name", "action", "status", "reason", "changes"})
 	for _, it := range rows {
-		_ = cw.Write([]string{it.Kind, strconv.FormatInt(it.B24ID, 10), it.LearnID, csvSafe(it.Name), it.Action,
+		_ = cw.Write([]string{it.Kind, strconv.FormatInt(it.B24ID, 10), csvSafe(it.LearnID), csvSafe(it.Name), it.Action,
 			it.Status, csvSafe(templates.ReasonsText(sess.Lang, it.Reason)), csvSafe(it.Changes)})
 	}
 	cw.Flush()
