@@ -11,6 +11,7 @@ import (
 // a[]=x) into nested maps, the way PHP's parse_str reads them. Leaves are strings,
 // inner nodes map[string]any; "[]" appends with keys "0", "1", … A key whose
 // brackets do not close is kept literally. Later values overwrite earlier ones.
+// A key nested deeper than maxBracketDepth is dropped, as PHP drops it.
 func ParseBrackets(v url.Values) map[string]any {
 	out := map[string]any{}
 	keys := make([]string, 0, len(v))
@@ -27,13 +28,20 @@ func ParseBrackets(v url.Values) map[string]any {
 	return out
 }
 
-func splitBracketKey(key string) (string, []string) {
+// maxBracketDepth is PHP's default max_input_nesting_level. Real events
+// nest three deep (data[FIELDS][UF_DEPARTMENT][0]); the bound matters
+// because each level costs the length of the path above it, so an anonymous
+// event of 64 KiB of "[]" would cost gigabytes and seconds of work.
+const maxBracketDepth = 64
+
+// splitBracketKey splits a[b][c] into a and [b c]; ok is false for a key
+// nested deeper than maxBracketDepth.
+func splitBracketKey(key string) (base string, segs []string, ok bool) {
 	i := strings.IndexByte(key, '[')
 	if i <= 0 {
-		return key, nil
+		return key, nil, true
 	}
 	base, rest := key[:i], key[i:]
-	var segs []string
 	for len(rest) > 0 {
 		if rest[0] != '[' {
 			break // PHP ignores trailing garbage after the last bracket
@@ -41,18 +49,24 @@ func splitBracketKey(key string) (string, []string) {
 		j := strings.IndexByte(rest, ']')
 		if j < 0 {
 			if len(segs) == 0 {
-				return key, nil
+				return key, nil, true
 			}
 			break
+		}
+		if len(segs) == maxBracketDepth {
+			return "", nil, false
 		}
 		segs = append(segs, rest[1:j])
 		rest = rest[j+1:]
 	}
-	return base, segs
+	return base, segs, true
 }
 
 func setBracket(root map[string]any, next map[string]int, key, val string) {
-	base, segs := splitBracketKey(key)
+	base, segs, ok := splitBracketKey(key)
+	if !ok {
+		return
+	}
 	if len(segs) == 0 {
 		root[key] = val
 		return
