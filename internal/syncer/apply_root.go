@@ -72,21 +72,18 @@ func (a *applier) rootLinks(ctx context.Context, s Step) error {
 	return nil
 }
 
-// holds says whether link, as read back, is what was sent for want (nil:
-// not sent).
+// holds says whether the root's link, as read back, is what was sent for
+// want (nil: not sent); an inherit or missing link reads as no manager
+// (rootLink).
 func (a *applier) holds(link *learn.Subordination, want *SubTarget) bool {
 	if want == nil {
 		return true
-	}
-	got := Subordination{}
-	if link != nil {
-		got = Subordination{Type: link.Type, SupervisorID: link.SupervisorID}
 	}
 	sent, err := a.sub(want)
 	if err != nil {
 		return false
 	}
-	return !differs(got, &SubTarget{Type: sent.Type, SupervisorLearnID: sent.SupervisorID})
+	return !differs(rootLink(fromLearnSub(link)), &SubTarget{Type: sent.Type, SupervisorLearnID: sent.SupervisorID})
 }
 
 // unkept reports the root's links as refused and remembers them by key.

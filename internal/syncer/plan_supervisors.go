@@ -77,6 +77,27 @@ func actualLabel(s Subordination) string {
 	return s.Type
 }
 
+// readLinks are Learn department d's links as the plan compares them; the
+// Learn root's pass through rootLink.
+func (b *builder) readLinks(d *LearnDepartment) (sub, co Subordination) {
+	sub, co = d.Subordination, d.CoSubordination
+	if d.ID == b.plan.Layout.LearnRootID {
+		sub, co = rootLink(sub), rootLink(co)
+	}
+	return sub, co
+}
+
+// rootLink is a link of the Learn root as read: how Learn shows the root's
+// lack of a manager is not known (no_supervisor, inherit, or no link at
+// all; docs/learn-api.md, "Unsettled behaviour"), and the root inherits
+// from nothing, so each is no manager, never a change to send.
+func rootLink(s Subordination) Subordination {
+	if s.Type == "" || s.Type == SubInherit {
+		return Subordination{Type: SubNone}
+	}
+	return s
+}
+
 // learnRoot says whether Bitrix24 department id is the Learn account's root
 // (one portal) and mapped to it.
 func (b *builder) learnRoot(id int64) bool {
@@ -114,9 +135,11 @@ func (b *builder) supervisors() {
 		}
 		lid, exists := b.plan.DeptIDs[id]
 		var ld *LearnDepartment
+		var sub, co Subordination
 		if exists {
 			ld = b.learnDepts[lid]
-			if !differs(ld.Subordination, want.Sub) && !differs(ld.CoSubordination, want.CoSub) {
+			sub, co = b.readLinks(ld)
+			if !differs(sub, want.Sub) && !differs(co, want.CoSub) {
 				continue
 			}
 			// Only the Learn root's are remembered; the refusal stays with
@@ -131,7 +154,7 @@ func (b *builder) supervisors() {
 			Sub: want, After: map[string]string{"subordination": subLabel(want.Sub), "co_subordination": subLabel(want.CoSub)},
 		}
 		if ld != nil {
-			s.Before = map[string]string{"subordination": actualLabel(ld.Subordination), "co_subordination": actualLabel(ld.CoSubordination)}
+			s.Before = map[string]string{"subordination": actualLabel(sub), "co_subordination": actualLabel(co)}
 		}
 		b.plan.Steps = append(b.plan.Steps, s)
 	}

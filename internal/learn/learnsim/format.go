@@ -284,12 +284,13 @@ type deptOut struct {
 	Name     string    `json:"name" xml:"name"`
 	ParentID parentOut `json:"parentDepartmentId,omitzero" xml:"parentDepartmentId"`
 	Code     string    `json:"code,omitempty" xml:"code,omitempty"`
-	Sub      subOut    `json:"subordination" xml:"subordination"`
-	CoSub    subOut    `json:"coSubordination" xml:"coSubordination"`
+	Sub      *subOut   `json:"subordination,omitempty" xml:"subordination"`
+	CoSub    *subOut   `json:"coSubordination,omitempty" xml:"coSubordination"`
 }
 
 func (a *account) outDept(r *http.Request, d *dept) deptOut {
-	return deptOut{ID: d.ID, Name: d.Name, ParentID: a.parentOf(r, d), Code: d.Code, Sub: outSub(d.Sub), CoSub: outSub(d.CoSub)}
+	return deptOut{ID: d.ID, Name: d.Name, ParentID: a.parentOf(r, d), Code: d.Code,
+		Sub: a.linkOf(r, d, d.Sub), CoSub: a.linkOf(r, d, d.CoSub)}
 }
 
 type fieldOut struct {

@@ -50,6 +50,9 @@ type Unsettled struct {
 	// RootSubordination is what POST /department/{root}/subordination does
 	// (no source says whether the root takes a manual link).
 	RootSubordination RootSubordination
+	// RootLinks is how the root department's links read while it has no
+	// manager (no_supervisor): no source shows the root's own links.
+	RootLinks RootLinks
 	// LongValues is what a department name or a user's text field longer
 	// than ValueLimit runes does: kept (the default), cut, or refused.
 	LongValues LongValues
@@ -269,6 +272,34 @@ func (u Unsettled) rootSub(a *account, id string, sb, co *sub) (skip bool, err *
 	return false, nil
 }
 
+// RootLinks is how a read shows a link of the root department that names
+// nobody (no_supervisor, what the root starts with): the OAS requires both
+// links on every department and lists manual, inherit and no_supervisor,
+// but no source shows the root's. A manual link reads as any department's.
+type RootLinks int
+
+const (
+	RootLinksNoSupervisor RootLinks = iota // subordinationType no_supervisor, as stored
+	RootLinksInherit                       // subordinationType inherit (the root inherits from nothing)
+	RootLinksAbsent                        // no subordination / coSubordination key at all
+)
+
+// linkOf is department d's link s on the wire (nil: left out), which for
+// the root depends on RootLinks.
+func (a *account) linkOf(r *http.Request, d *dept, s sub) *subOut {
+	o := outSub(s)
+	if d.ID != a.rootID || s.Type != "no_supervisor" {
+		return &o
+	}
+	switch unsettledFrom(r).RootLinks {
+	case RootLinksInherit:
+		o.Type = "inherit"
+	case RootLinksAbsent:
+		return nil
+	}
+	return &o
+}
+
 // SiblingNames is what a department create, rename or move does when a
 // sibling already has the name.
 type SiblingNames int
@@ -427,14 +458,16 @@ func Variants() []Variant {
 		{"root subordination refused 403", Unsettled{RootSubordination: RootSub403}},
 		{"root subordination refused 409", Unsettled{RootSubordination: RootSub409}},
 		{"root subordination ignored", Unsettled{RootSubordination: RootSubIgnored}},
+		{"root links inherit", Unsettled{RootLinks: RootLinksInherit}},
+		{"root links absent", Unsettled{RootLinks: RootLinksAbsent}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
-			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, UpdateNeedsLogin: true,
+			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, RootLinks: RootLinksAbsent, UpdateNeedsLogin: true,
 			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409,
 			MoveKey: MoveKeyMisspelt, ExactFilters: true}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
-			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, UnknownID400: true,
+			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, RootLinks: RootLinksInherit, UnknownID400: true,
 			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: UniqueCodes400,
 			MoveKey: MoveKeyCorrect}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},

@@ -519,3 +519,76 @@ func TestExactFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestRootLinks checks each RootLinks choice in every read that carries a
+// department's links, in JSON and in XML: the root's link that names nobody
+// reads no_supervisor, inherit or not at all; its manual link, and every
+// other department's links, read as stored.
+func TestRootLinks(t *testing.T) {
+	t.Parallel()
+	for rl, want := range map[RootLinks]string{RootLinksNoSupervisor: "no_supervisor", RootLinksInherit: "inherit", RootLinksAbsent: ""} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{RootLinks: rl}}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "c-1")
+		head := e.createUser(dept, "head@acme.ru", nil)
+		e.must(204, "POST", "/department/"+e.root+"/subordination",
+			map[string]any{"coSubordination": map[string]string{"subordinationType": "manual", "supervisorId": head}})
+		for _, accept := range []string{"application/json", "application/xml"} {
+			for _, path := range []string{"/department", "/departments", "/department/" + e.root, "/department/" + dept} {
+				b := e.must(200, "GET", path, nil, "Accept", accept)
+				var v any
+				if accept == "application/json" {
+					if err := json.Unmarshal([]byte(b), &v); err != nil {
+						t.Fatal(err)
+					}
+				} else if x, err := parseXML([]byte(b)); err != nil {
+					t.Fatal(err)
+				} else {
+					v = x
+				}
+				if root := findDept(v, e.root); root != nil {
+					if got := linkType(root, "subordination"); got != want {
+						t.Errorf("%d %s %s: root's subordination %q, want %q: %s", rl, accept, path, got, want, b)
+					}
+					if got := linkType(root, "coSubordination"); got != "manual" {
+						t.Errorf("%d %s %s: root's coSubordination %q, want manual: %s", rl, accept, path, got, b)
+					}
+				} else if path != "/department/"+dept {
+					t.Errorf("%d %s %s: no root in %s", rl, accept, path, b)
+				}
+				if d := findDept(v, dept); d != nil && (linkType(d, "subordination") != "inherit" || linkType(d, "coSubordination") != "inherit") {
+					t.Errorf("%d %s %s: other department's links %v", rl, accept, path, d)
+				}
+			}
+		}
+	}
+}
+
+// findDept is the object of department id in a decoded answer, nil if none.
+func findDept(v any, id string) map[string]any {
+	switch t := v.(type) {
+	case map[string]any:
+		if s, _ := getStr(t, "departmentId"); s == id {
+			return t
+		}
+		for _, x := range t {
+			if d := findDept(x, id); d != nil {
+				return d
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if d := findDept(x, id); d != nil {
+				return d
+			}
+		}
+	}
+	return nil
+}
+
+// linkType is a department object's link key's subordinationType, "" when
+// the key is missing.
+func linkType(d map[string]any, key string) string {
+	o, _ := d[key].(map[string]any)
+	s, _ := getStr(o, "subordinationType")
+	return s
+}
