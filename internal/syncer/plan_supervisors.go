@@ -138,6 +138,8 @@ func (b *builder) supervisors() {
 		var sub, co Subordination
 		if exists {
 			ld = b.learnDepts[lid]
+		}
+		if ld != nil { // nil: a department this run creates
 			sub, co = b.readLinks(ld)
 			if !differs(sub, want.Sub) && !differs(co, want.CoSub) {
 				continue
