@@ -144,6 +144,9 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if err := env.sim.SetManaged(testAccount, uid, managed); err != nil {
 				t.Fatal(err)
 			}
+			if u, err := c.GetUser(ctx, uid); err != nil || u.Role != "department_administrator" {
+				t.Fatalf("a user who manages a department reads back: %v %+v", err, u)
+			}
 			for _, del := range []string{env.root, id, managed} { // the root; a department with a user; a managed one
 				err := c.DeleteDepartment(ctx, del)
 				if !errors.As(err, &ve) || errors.Is(err, ErrDuplicate) {

@@ -74,8 +74,16 @@ func TestManagedDepartmentDelete(t *testing.T) {
 		e.must(204, "DELETE", "/department/"+apac, nil)
 		e.must(204, "DELETE", "/department/"+sales, nil)
 
+		// In XML, the ArrayOfIds is <id> elements.
+		xmlAdmin := e.must(201, "POST", "/user", `<request><departmentId>`+e.root+`</departmentId><role>department_administrator</role>`+
+			`<fields><login>x@acme.ru</login><first_name>X</first_name><last_name>M</last_name></fields><sendLoginEmail>false</sendLoginEmail>`+
+			`<manageableDepartmentIds><id>`+e.root+`</id></manageableDepartmentIds></request>`)
+		if st, _ := e.state().UserByLogin("x@acme.ru"); !slices.Equal(st.ManagedDepartments, []string{e.root}) {
+			t.Fatalf("XML create %s: manages %v", xmlAdmin, st.ManagedDepartments)
+		}
+
 		// The documented requirement, and unknown departments.
-		f := map[string]string{"login": "x@acme.ru", "first_name": "X", "last_name": "Y"}
+		f := map[string]string{"login": "y@acme.ru", "first_name": "Y", "last_name": "Y"}
 		e.must(400, "POST", "/user", map[string]any{"departmentId": e.root, "fields": f, "role": "department_administrator", "sendLoginEmail": false})
 		e.must(400, "POST", "/user", map[string]any{"departmentId": e.root, "fields": f, "role": "custom", "sendLoginEmail": false,
 			"manageableDepartmentIds": []string{"no-such-department"}})
