@@ -159,8 +159,9 @@ func (c *Client) MoveDepartments(ctx context.Context, parentID string, ids []str
 }
 
 // DeleteDepartment deletes an empty department. Learn refuses the root and
-// departments with users or subdepartments (a *ValidationError, whether it
-// answers 400 or 409).
+// departments with users or subdepartments or that a department
+// administrator or author manages (a *ValidationError, whether it answers
+// 400 or 409).
 func (c *Client) DeleteDepartment(ctx context.Context, id string) error {
 	_, err := c.do(ctx, request{method: http.MethodDelete, route: "/department/{id}", path: "/department/" + url.PathEscape(id)})
 	var ae *APIError

@@ -132,7 +132,22 @@ func TestClientAgainstUnsettled(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			for _, del := range []string{env.root, id} { // the root; a department with a user
+			// A department a department administrator manages (docs/learn-api.md,
+			// "Deleting a department").
+			managed, err := c.CreateDepartment(ctx, NewDepartment{Name: "Managed", ParentID: env.root})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := env.sim.SetRole(testAccount, uid, "department_administrator"); err != nil {
+				t.Fatal(err)
+			}
+			if err := env.sim.SetManaged(testAccount, uid, managed); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := c.GetUser(ctx, uid); err != nil || u.Role != "department_administrator" {
+				t.Fatalf("a user who manages a department reads back: %v %+v", err, u)
+			}
+			for _, del := range []string{env.root, id, managed} { // the root; a department with a user; a managed one
 				err := c.DeleteDepartment(ctx, del)
 				if !errors.As(err, &ve) || errors.Is(err, ErrDuplicate) {
 					t.Errorf("refused delete of %s: %v", del, err)

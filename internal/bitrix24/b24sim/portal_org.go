@@ -53,6 +53,29 @@ func (p *Portal) SetHead(id, userID int64) error {
 	return p.withDept(id, func(d *Department) { d.Head = userID })
 }
 
+// RemoveDepartment deletes a department, as an administrator does in
+// Bitrix24. It must have no subdepartments and no users (tests move them out
+// first; what Bitrix24 does with them is not modelled).
+func (p *Portal) RemoveDepartment(id int64) error {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	if _, ok := p.depts[id]; !ok {
+		return fmt.Errorf("no department %d", id)
+	}
+	for _, d := range p.depts {
+		if d.Parent == id {
+			return fmt.Errorf("department %d has subdepartment %d", id, d.ID)
+		}
+	}
+	for _, u := range p.users {
+		if slices.Contains(u.Departments, id) {
+			return fmt.Errorf("department %d has user %d", id, u.ID)
+		}
+	}
+	delete(p.depts, id)
+	return nil
+}
+
 func (p *Portal) withDept(id int64, f func(*Department)) error {
 	return withEntry(p, p.depts, id, "department", f)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -309,8 +310,12 @@ type userOut struct {
 	AddedDate     string     `json:"addedDate" xml:"addedDate"`
 	LastLoginDate string     `json:"lastLoginDate" xml:"lastLoginDate"`
 	UserRoles     []any      `json:"userRoles" xml:"-"`
-	Sub           subOut     `json:"subordination" xml:"subordination"`
-	CoSub         subOut     `json:"coSubordination" xml:"coSubordination"`
+	// The user's managed departments, a list of IDs (the OAS's ArrayOfIds),
+	// left out for a user who manages none, as the samples show a learner.
+	Manages    []string `json:"manageableDepartmentIds,omitempty" xml:"-"`
+	ManagesXML *xmlIDs  `json:"-" xml:"manageableDepartmentIds,omitempty"`
+	Sub        subOut   `json:"subordination" xml:"subordination"`
+	CoSub      subOut   `json:"coSubordination" xml:"coSubordination"`
 }
 
 // outUser renders the read side of the field quirk: UPPERCASE {name, value} pairs
@@ -328,7 +333,16 @@ func (a *account) outUser(u *user, v2 bool) userOut {
 			o.Fields = append(o.Fields, fieldOut{Name: strings.ToUpper(def.Name), Value: v})
 		}
 	}
+	if len(u.Manages) > 0 {
+		o.Manages = slices.Clone(u.Manages)
+		o.ManagesXML = &xmlIDs{IDs: o.Manages}
+	}
 	return o
+}
+
+// xmlIDs is an ArrayOfIds in XML: one <id> element each.
+type xmlIDs struct {
+	IDs []string `xml:"id"`
 }
 
 // outUsers renders the users ids names, in that order.

@@ -386,6 +386,7 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	req.Fields, _ = getFields(body, "fields")
 	req.Password, _ = getStr(body, "password")
 	req.Role, _ = bodyOrHeader(r, body, "role", "X-Role")
+	req.Manages, _ = manageableIDs(r, body)
 	send, _ := bodyOrHeader(r, body, "sendLoginEmail", "X-Send-Login-Email")
 	req.SendLoginEmail, _ = strconv.ParseBool(strings.TrimSpace(send))
 	req.InvitationMessage, _ = getStr(body, "invitationMessage")
@@ -409,7 +410,11 @@ func updateUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	fields, _ := getFields(body, "fields")
 	err := unsettledFrom(r).fitFields(a, fields)
 	if err == nil {
-		err = a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"), unsettledFrom(r))
+		var manages *[]string
+		if ids, sent := manageableIDs(r, body); sent {
+			manages = &ids
+		}
+		err = a.updateUser(r.PathValue("id"), optStr(body, "departmentId"), fields, optStr(body, "role"), manages, unsettledFrom(r))
 	}
 	reply, status := ok, http.StatusOK
 	if unsettledFrom(r).UserUpdate204 {
@@ -417,6 +422,29 @@ func updateUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	}
 	a.logSent(r, body, fields, nil, status, err)
 	return reply, err
+}
+
+// manageableIDs reads manageableDepartmentIds (the OAS's ArrayOfIds: a JSON
+// list, or XML <id> elements) or the create's X-Manageable-Department-Ids
+// header; a comma-separated string is taken too. sent says whether the
+// request named them at all (an empty list clears them on update).
+func manageableIDs(r *http.Request, body map[string]any) (ids []string, sent bool) {
+	const key = "manageableDepartmentIds"
+	raw, sent := body[key]
+	vals := flatStrs(raw)
+	if !sent {
+		if h := r.Header.Get("X-Manageable-Department-Ids"); h != "" {
+			vals, sent = []string{h}, true
+		}
+	}
+	for _, v := range vals {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, sent
 }
 
 func deleteUser(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {

@@ -9,7 +9,8 @@
 //     fields written as a lowercase object and read back as an UPPERCASE name/value list;
 //   - 409 on a duplicate login or email on create, 400 with a message on invalid input,
 //     required profile fields, one undeletable root, no deletion of non-empty
-//     departments, subordination and coSubordination, statuses 1/3/5 (v1 reads show 5
+//     departments nor of ones a department administrator or author manages
+//     (manageableDepartmentIds, SetManaged), subordination and coSubordination, statuses 1/3/5 (v1 reads show 5
 //     as 3), and the plan limit (users created past it are inactive);
 //   - latency and fault injection (500s, 429s with Retry-After, slow answers, writes
 //     applied but answered 500), deterministic for a seed;

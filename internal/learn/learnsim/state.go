@@ -3,6 +3,7 @@ package learnsim
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,6 +32,8 @@ type User struct {
 	Added            time.Time
 	LoginEmails      int  // sign-in e-mails the account would have sent
 	HasPassword      bool // a password was set on create (the password itself stays inside)
+	// ManagedDepartments are the user's manageableDepartmentIds, sorted.
+	ManagedDepartments []string
 }
 
 // State is a copy of one account's data, in creation order.
@@ -93,7 +96,8 @@ func (s *Sim) Snapshot(accountURL string) (State, error) {
 		if u := a.users[id]; u != nil {
 			st.Users = append(st.Users, User{ID: u.ID, DepartmentID: u.DeptID, Status: u.Status, Role: u.Role,
 				Fields: maps.Clone(u.Fields), Subordination: Subordination(u.Sub), CoSubordination: Subordination(u.CoSub),
-				Added: u.Added, LoginEmails: u.LoginEmails, HasPassword: u.Password != ""})
+				Added: u.Added, LoginEmails: u.LoginEmails, HasPassword: u.Password != "",
+				ManagedDepartments: slices.Clone(u.Manages)})
 		}
 	}
 	return st, nil
@@ -154,6 +158,32 @@ func (s *Sim) SetRole(accountURL, userID, role string) error {
 		return fmt.Errorf("set role: unknown role %q", role)
 	}
 	u.Role = role
+	u.Manages = keptManaged(role, u.Manages) // a role that manages none drops them
+	return nil
+}
+
+// SetManaged makes a user with a role that manages departments (a
+// department administrator, publisher or custom role; see SetRole) manage
+// deptIDs, replacing the ones it had, as an administrator does in Learn's
+// own pages (no call counted). Learn refuses to delete a managed department.
+func (s *Sim) SetManaged(accountURL, userID string, deptIDs ...string) error {
+	a := s.account(accountURL)
+	if a == nil {
+		return fmt.Errorf("set managed: no account %s", accountURL)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.users[userID]
+	if u == nil {
+		return fmt.Errorf("set managed: no user %s", userID)
+	}
+	if !managesDepts(u.Role) {
+		return fmt.Errorf("set managed: role %q manages no departments", u.Role)
+	}
+	if err := a.checkManaged(u.Role, deptIDs); err != nil {
+		return fmt.Errorf("set managed: %w", err)
+	}
+	u.Manages = keptManaged(u.Role, deptIDs)
 	return nil
 }
 

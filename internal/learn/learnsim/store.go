@@ -41,6 +41,7 @@ type user struct {
 	Added       time.Time
 	LoginEmails int // sign-in e-mails sent (create with sendLoginEmail, activation)
 	Password    string
+	Manages     []string // manageableDepartmentIds; only a role that managesDepts keeps any
 }
 
 // fieldDef is a profile field definition.
@@ -233,6 +234,8 @@ func (a *account) deleteDept(id string) *apiErr {
 		return errf(400, "The root department cannot be deleted")
 	case a.deptUsers[id] > 0:
 		return errf(400, "The department contains users and cannot be deleted")
+	case a.managedBy(id) != "":
+		return errf(400, "The department is managed by a department administrator or author and cannot be deleted")
 	case a.childCount[id] > 0:
 		return errf(400, "The department contains subdepartments and cannot be deleted")
 	}

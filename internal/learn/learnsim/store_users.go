@@ -14,6 +14,57 @@ var roles = map[string]bool{
 	"learners": true, "account_administrators": true, "department_administrators": true, "course_authors": true, "supervisor": true,
 }
 
+// managesDepts says whether role administers departments of its own (its
+// manageableDepartmentIds): a department administrator, a publisher (course
+// author) or a custom role, in either list of names. An administrator
+// manages all of them, a learner none.
+func managesDepts(role string) bool {
+	switch role {
+	case "department_administrator", "department_administrators", "publisher", "course_authors", "custom":
+		return true
+	}
+	return false
+}
+
+// needsManaged says whether role must name its departments: the docs make
+// manageableDepartmentIds required for department administrators and custom roles.
+func needsManaged(role string) bool {
+	return role != "publisher" && role != "course_authors" && managesDepts(role)
+}
+
+// checkManaged validates the departments a user of role is to manage: each
+// must exist, and a role that needs them must have at least one.
+func (a *account) checkManaged(role string, ids []string) *apiErr {
+	if needsManaged(role) && len(ids) == 0 {
+		return errf(400, "Parameter manageableDepartmentIds is required for role %s", role)
+	}
+	for _, id := range ids {
+		if a.depts[id] == nil {
+			return errf(400, "Department %s not found", id)
+		}
+	}
+	return nil
+}
+
+// keptManaged is what a user of role keeps of ids: a role that manages no
+// departments keeps none (docs/learn-api.md, "Deleting a department").
+func keptManaged(role string, ids []string) []string {
+	if !managesDepts(role) {
+		return nil
+	}
+	return slices.Compact(slices.Sorted(slices.Values(ids)))
+}
+
+// managedBy returns a user who manages department id ("" for none).
+func (a *account) managedBy(id string) string {
+	for _, uid := range a.userOrder {
+		if u := a.users[uid]; u != nil && managesDepts(u.Role) && slices.Contains(u.Manages, id) {
+			return uid
+		}
+	}
+	return ""
+}
+
 // checkFields validates names, types (dates in format dates) and uniqueness of fields written to user id ("" on create).
 func (a *account) checkFields(id string, f map[string]string, create bool, dates DateFormat) *apiErr {
 	for name, v := range f {
@@ -58,6 +109,7 @@ type newUserReq struct {
 	Fields            map[string]string
 	Password          string
 	Role              string
+	Manages           []string // manageableDepartmentIds
 	SendLoginEmail    bool
 	InvitationMessage string
 	Dates             DateFormat // the form date fields take
@@ -83,6 +135,9 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 	if !roles[r.Role] {
 		return nil, errf(400, "Invalid role %q", r.Role)
 	}
+	if err := a.checkManaged(r.Role, r.Manages); err != nil {
+		return nil, err
+	}
 	if r.SendLoginEmail && strings.TrimSpace(r.InvitationMessage) == "" {
 		return nil, errf(400, "Parameter invitationMessage is required when sendLoginEmail is true")
 	}
@@ -90,7 +145,7 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 		return nil, errf(400, "Parameter password is required")
 	}
 	u := &user{ID: a.newID(), DeptID: r.DeptID, Status: 1, Role: r.Role, Fields: r.Fields, Password: r.Password,
-		Added: a.now(), Sub: sub{Type: "inherit"}, CoSub: sub{Type: "inherit"}}
+		Added: a.now(), Sub: sub{Type: "inherit"}, CoSub: sub{Type: "inherit"}, Manages: keptManaged(r.Role, r.Manages)}
 	for k, v := range u.Fields {
 		u.Fields[k] = strings.TrimSpace(v)
 	}
@@ -106,8 +161,9 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 
 // updateUser applies a user update; un.RefuseEmptyUpdate refuses an empty
 // value of an optional field instead of clearing it, un.DateFormat is the
-// form date fields take.
-func (a *account) updateUser(id string, deptID *string, fields map[string]string, role *string, un Unsettled) *apiErr {
+// form date fields take. manages is nil when the update does not name the
+// user's departments.
+func (a *account) updateUser(id string, deptID *string, fields map[string]string, role *string, manages *[]string, un Unsettled) *apiErr {
 	u := a.users[id]
 	if u == nil {
 		return errf(404, "User %s not found", id)
@@ -137,8 +193,20 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 		if id == a.ownerID && *role != u.Role {
 			return errf(400, "The account owner's role cannot be changed")
 		}
-		u.Role = *role
 	}
+	newRole, newManages := u.Role, u.Manages
+	if role != nil && *role != "" {
+		newRole = *role
+	}
+	if manages != nil {
+		newManages = *manages
+	}
+	if role != nil || manages != nil {
+		if err := a.checkManaged(newRole, newManages); err != nil {
+			return err
+		}
+	}
+	u.Role, u.Manages = newRole, keptManaged(newRole, newManages)
 	for k, v := range fields {
 		v = strings.TrimSpace(v)
 		old := strings.ToLower(u.Fields[k])

@@ -23,7 +23,7 @@ type Unsettled struct {
 	// value for an optional profile field; by default the empty value clears
 	// the field. (Required fields are refused empty either way.)
 	RefuseEmptyUpdate bool
-	// RefusedDelete409 refuses a department delete (root, users, subdepartments)
+	// RefusedDelete409 refuses a department delete (root, users, managed, subdepartments)
 	// with 409 instead of 400.
 	RefusedDelete409 bool
 	// TerseErrors sends only the HTTP status text as an error's message.
