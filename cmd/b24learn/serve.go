@@ -24,6 +24,7 @@ import (
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/learn"
 	"b24learn/internal/metrics"
 	"b24learn/internal/server"
@@ -209,7 +210,7 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 		if err != nil {
 			return nil, err
 		}
-		riverCfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
+		riverCfg.Queues = queues.Config()
 		riverCfg.Workers = workers
 		riverCfg.PeriodicJobs = jobs.PeriodicJobs()
 	}

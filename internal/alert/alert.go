@@ -23,6 +23,7 @@ import (
 
 	"b24learn/internal/activation"
 	"b24learn/internal/i18n"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
 )
@@ -121,7 +122,7 @@ func (Args) Kind() string { return "portal_alert" }
 const attempts = 12
 
 func (Args) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: attempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	return river.InsertOpts{Queue: queues.System, MaxAttempts: attempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
 		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 	}}}

@@ -19,6 +19,7 @@ import (
 
 	"b24learn/internal/activation"
 	"b24learn/internal/i18n"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
 )
@@ -194,7 +195,7 @@ type ConfirmArgs struct {
 func (ConfirmArgs) Kind() string { return "alert_confirm" }
 
 func (ConfirmArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: attempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	return river.InsertOpts{Queue: queues.System, MaxAttempts: attempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
 		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 	}}}

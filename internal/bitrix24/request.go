@@ -95,7 +95,7 @@ func ParseAppRequestValues(query, body url.Values) (AppRequest, error) {
 		return a, fmt.Errorf("missing REFRESH_ID: %w", ErrBadRequest)
 	case !ValidMemberID(a.MemberID):
 		return a, fmt.Errorf("bad member_id: %w", ErrBadRequest)
-	case !validHost(a.Domain):
+	case !ValidHost(a.Domain):
 		return a, fmt.Errorf("bad DOMAIN: %w", ErrBadRequest)
 	case !validToken(a.AuthID) || !validToken(a.RefreshID):
 		return a, fmt.Errorf("bad token characters: %w", ErrBadRequest)
@@ -120,10 +120,10 @@ func ValidMemberID(s string) bool {
 	return true
 }
 
-// validHost accepts a host name (dot-separated labels of letters, digits, '-'
+// ValidHost accepts a host name (dot-separated labels of letters, digits, '-'
 // and '_', lower case) with an optional numeric port and nothing else, so a
 // DOMAIN can be put into a URL or a CSP header without injection.
-func validHost(h string) bool {
+func ValidHost(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
@@ -269,7 +269,7 @@ func (e Event) CheckRefreshAuth() error {
 		return fmt.Errorf("missing or bad auth[refresh_token]: %w", ErrBadRequest)
 	case !validToken(a.ApplicationToken):
 		return fmt.Errorf("missing or bad auth[application_token]: %w", ErrBadRequest)
-	case a.Domain != "" && !validHost(a.Domain):
+	case a.Domain != "" && !ValidHost(a.Domain):
 		return fmt.Errorf("bad auth[domain]: %w", ErrBadRequest)
 	}
 	return nil

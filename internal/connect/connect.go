@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -182,16 +183,30 @@ func (f *Factory) bitrix24(ctx context.Context, portalID int64, check bool) (*bi
 		Logger:     f.log,
 		MaxRetries: maxRetries,
 		OnEndpointChange: func(ctx context.Context, endpoint string) {
-			u, err := url.Parse(endpoint)
-			if err != nil || u.Host == "" {
-				f.log.Warn("portal moved to an unparsable endpoint", "portal_id", portalID)
-				return
-			}
-			if err := store.SetPortalAddress(ctx, f.pool, portalID, u.Host, endpoint, ""); err != nil {
-				f.log.Warn("store new portal endpoint", "portal_id", portalID, "error", err)
-			}
+			f.storeEndpoint(ctx, portalID, endpoint)
 		},
 	}), nil
+}
+
+// storeEndpoint records a renamed portal's new address, from the redirect
+// its REST calls got. The domain goes into the pages, URLs and the CSP
+// header, so a host outside the rule the frame's DOMAIN is held to
+// (bitrix24.ValidHost) is not stored: the portal keeps its old address.
+func (f *Factory) storeEndpoint(ctx context.Context, portalID int64, endpoint string) {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		f.log.WarnContext(ctx, "portal moved to an unparsable endpoint", "portal_id", portalID)
+		return
+	}
+	host := strings.ToLower(u.Host) // host names are case-insensitive; the rule wants lower case
+	if !bitrix24.ValidHost(host) {
+		f.log.WarnContext(ctx, "portal moved to an endpoint with a bad host; the old address is kept",
+			"portal_id", portalID, "host", u.Host)
+		return
+	}
+	if err := store.SetPortalAddress(ctx, f.pool, portalID, host, endpoint, ""); err != nil {
+		f.log.WarnContext(ctx, "store new portal endpoint", "portal_id", portalID, "error", err)
+	}
 }
 
 // Learn returns a client for a Learn account on behalf of the portal.

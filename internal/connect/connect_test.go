@@ -125,3 +125,42 @@ func TestPermanentRefreshFailureMarksReconnect(t *testing.T) {
 		t.Fatal("a portal needing reconnect was refreshed again")
 	}
 }
+
+// A renamed portal's redirect names its new host. A host outside the rule
+// the frame's DOMAIN is held to is not stored: the portal keeps its old
+// domain and endpoint. A conforming one is stored, in lower case.
+func TestEndpointChangeKeepsOnlyValidHosts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	before, err := store.GetPortal(ctx, b.factory.pool, b.portalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, endpoint := range []string{
+		"https://évil.example/rest/",
+		"https://a'b.example/rest/",
+		`https://a;b.example/rest/`,
+		"https://x..example/rest/",
+		"https:///rest/",
+		"https://x.example:/rest/",
+	} {
+		b.factory.storeEndpoint(ctx, b.portalID, endpoint)
+		got, err := store.GetPortal(ctx, b.factory.pool, b.portalID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Domain != before.Domain || got.ClientEndpoint != before.ClientEndpoint {
+			t.Errorf("after a move to %q: domain %q, endpoint %q; want the old %q, %q",
+				endpoint, got.Domain, got.ClientEndpoint, before.Domain, before.ClientEndpoint)
+		}
+	}
+	b.factory.storeEndpoint(ctx, b.portalID, "https://New-Name.bitrix24.ru/rest/")
+	got, err := store.GetPortal(ctx, b.factory.pool, b.portalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Domain != "new-name.bitrix24.ru" || got.ClientEndpoint != "https://New-Name.bitrix24.ru/rest/" {
+		t.Errorf("after a valid move: domain %q, endpoint %q", got.Domain, got.ClientEndpoint)
+	}
+}

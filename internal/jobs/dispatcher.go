@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/schedule"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
@@ -31,7 +32,7 @@ type ScheduledSyncArgs struct {
 func (ScheduledSyncArgs) Kind() string { return "sync_scheduled" }
 
 func (ScheduledSyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: queues.Sync, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // SlotFormat names a slot: its UTC date and time.

@@ -24,6 +24,7 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/pgtest"
@@ -134,7 +135,7 @@ func (w *world) startProcess() *process {
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: log, Workers: workers, FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond,
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		Queues: queues.Config(),
 	})
 	if err != nil {
 		w.t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/metrics"
 	"b24learn/internal/syncer"
 )
@@ -54,7 +55,7 @@ type SyncArgs struct {
 func (SyncArgs) Kind() string { return "sync" }
 
 func (SyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: syncMaxAttempts, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.Sync, MaxAttempts: syncMaxAttempts, UniqueOpts: waitingOnce}
 }
 
 // PreviewArgs computes the plan of the next sync without writing to Learn.
@@ -65,15 +66,16 @@ type PreviewArgs struct {
 func (PreviewArgs) Kind() string { return "sync_preview" }
 
 func (PreviewArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 3, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.Preview, MaxAttempts: previewMaxAttempts, UniqueOpts: waitingOnce}
 }
 
 // periodicOnce, embedded in a periodic job's args, keeps at most one such
-// job waiting: ticks that pile up while workers are busy are one tick.
+// job waiting: ticks that pile up while workers are busy are one tick. The
+// periodic jobs (dispatcher, maintenance) insert with these options.
 type periodicOnce struct{}
 
 func (periodicOnce) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.System, UniqueOpts: waitingOnce}
 }
 
 // waitingOnce makes a job unique among those not yet finished.
@@ -84,33 +86,61 @@ var waitingOnce = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 
 // NewWorkers registers every worker of the app.
 func NewWorkers(d Deps) (*river.Workers, error) {
-	w := river.NewWorkers()
+	r, err := register(d)
+	if err != nil {
+		return nil, err
+	}
+	return r.workers, nil
+}
+
+// registry is the workers with the args of their kinds, so a test can check
+// every kind's queue (InsertOpts) without a list kept beside this one.
+type registry struct {
+	workers *river.Workers
+	kinds   []kindArgs
+}
+
+// kindArgs is a job kind's args with its insert options.
+type kindArgs interface {
+	river.JobArgs
+	river.JobArgsWithInsertOpts
+}
+
+// add registers one worker; its kind must have InsertOpts (its queue).
+func add[T kindArgs](r *registry, w river.Worker[T]) {
+	river.AddWorker(r.workers, w)
+	var args T
+	r.kinds = append(r.kinds, args)
+}
+
+func register(d Deps) (*registry, error) {
+	r := &registry{workers: river.NewWorkers()}
 	disp := &Dispatcher{Log: d.Log, Pool: d.Pool, CatchUpWindow: d.Config.CatchUpWindow, Now: time.Now, SlotEvery: d.SlotEvery}
-	river.AddWorker(w, &DispatchWorker{Dispatcher: disp})
-	river.AddWorker(w, &MaintenanceWorker{deps: d, now: time.Now})
+	add(r, &DispatchWorker{Dispatcher: disp})
+	add(r, &MaintenanceWorker{deps: d, now: time.Now})
 	clients := d.Clients
 	if clients == nil {
 		clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuthServers: d.Config.OAuthServers(),
 			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts})
 	}
-	river.AddWorker(w, NewUninstallCheckWorker(d.Pool, clients, d.Log))
-	river.AddWorker(w, &UninstallEraseWorker{Pool: d.Pool, Log: d.Log})
+	add(r, NewUninstallCheckWorker(d.Pool, clients, d.Log))
+	add(r, &UninstallEraseWorker{Pool: d.Pool, Log: d.Log})
 	if d.Sync != nil {
 		sw := &syncWorkers{deps: d}
-		river.AddWorker(w, &ScheduledSyncWorker{s: sw})
-		river.AddWorker(w, &SyncWorker{s: sw})
-		river.AddWorker(w, &PreviewWorker{s: sw})
+		add(r, &ScheduledSyncWorker{s: sw})
+		add(r, &SyncWorker{s: sw})
+		add(r, &PreviewWorker{s: sw})
 		if ps, ok := d.Sync.(PersonSyncer); ok {
-			river.AddWorker(w, &ProvisionWorker{s: sw, ps: ps})
+			add(r, &ProvisionWorker{s: sw, ps: ps})
 		}
 	}
-	if err := addLeadWorker(w, d); err != nil {
+	if err := addLeadWorker(r, d); err != nil {
 		return nil, err
 	}
-	if err := addAlertWorker(w, d); err != nil {
+	if err := addAlertWorker(r, d); err != nil {
 		return nil, err
 	}
-	return w, nil
+	return r, nil
 }
 
 // PeriodicJobs are the jobs River inserts on a timer.

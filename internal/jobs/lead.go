@@ -10,6 +10,7 @@ import (
 
 	"b24learn/internal/activation"
 	"b24learn/internal/alert"
+	"b24learn/internal/jobs/queues"
 )
 
 // LeadForwardArgs forwards one activation request to the iSpring managers
@@ -30,6 +31,7 @@ const leadForwardAttempts = 15
 
 func (LeadForwardArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
+		Queue:       queues.System,
 		MaxAttempts: leadForwardAttempts,
 		// Not completed: a resubmission after delivery needs a new job. A job
 		// running while the request changes notices (activation.ErrChanged) and retries.
@@ -57,7 +59,7 @@ func mailFrom(d Deps) string {
 // addAlertWorker registers the portal admins' alert e-mails and the
 // confirmation e-mails of their addresses (called by NewWorkers); without
 // SMTP_URL the jobs complete unsent.
-func addAlertWorker(w *river.Workers, d Deps) error {
+func addAlertWorker(r *registry, d Deps) error {
 	aw := &alert.Worker{Log: d.Log, Pool: d.Pool}
 	cw := &alert.ConfirmWorker{Log: d.Log, Pool: d.Pool}
 	if d.Config.PublicURL != nil {
@@ -70,8 +72,8 @@ func addAlertWorker(w *river.Workers, d Deps) error {
 		}
 		aw.Mail, cw.Mail = m, m
 	}
-	river.AddWorker(w, aw)
-	river.AddWorker(w, cw)
+	add(r, aw)
+	add(r, cw)
 	return nil
 }
 
@@ -103,12 +105,12 @@ func (w *LeadForwardWorker) Work(ctx context.Context, job *river.Job[LeadForward
 }
 
 // addLeadWorker registers the forwarding worker (called by NewWorkers).
-func addLeadWorker(w *river.Workers, d Deps) error {
+func addLeadWorker(r *registry, d Deps) error {
 	lw, err := NewLeadForwardWorker(d)
 	if err != nil {
 		return err
 	}
-	river.AddWorker(w, lw)
+	add(r, lw)
 	return nil
 }
 

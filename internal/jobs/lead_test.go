@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/jobs/queues"
 
 	"b24learn/internal/activation/smtptest"
 	"b24learn/internal/manager"
@@ -70,7 +71,7 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 		To: []string{"sales@ispring.example"}}})
 	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{
 		Logger: log, Workers: workers, RetryPolicy: fastRetry{},
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Queues:            queues.Config(),
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
 		TestOnly:          true,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/syncer"
 )
 
@@ -32,7 +33,7 @@ type ProvisionOutput struct {
 func (ProvisionArgs) Kind() string { return "sync_person" }
 
 func (ProvisionArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 3, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.Sync, MaxAttempts: 3, UniqueOpts: waitingOnce}
 }
 
 // ProvisionWorker runs on-demand syncs of one employee. It shares the

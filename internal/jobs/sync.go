@@ -35,6 +35,17 @@ const (
 	// 2 req/s limit; River's default of one minute would cut it short.
 	syncTimeout     = 2 * time.Hour
 	syncMaxAttempts = 6
+	// previewTimeout bounds a preview, which may run for a portal iSpring
+	// has not activated, against a Learn server its admin chose: such a
+	// server could drip pages until any timeout. A preview only reads the
+	// Bitrix24 org and the Learn account; at 100,000 employees that took
+	// 6.4 s against the simulators (docs/benchmarks.md, "No change") and
+	// 40 Bitrix24 requests, 20 s at Bitrix24's 2 req/s. Ten minutes leaves
+	// slow real servers room many times over.
+	previewTimeout = 10 * time.Minute
+	// previewMaxAttempts: a preview is interactive; a failed one shows its
+	// error and the admin may press Preview again.
+	previewMaxAttempts = 1
 	// defaultBusySnooze is how long a sync waits when another sync of the
 	// same portal is running.
 	defaultBusySnooze = 10 * time.Second
@@ -80,7 +91,7 @@ type PreviewWorker struct {
 	s *syncWorkers
 }
 
-func (w *PreviewWorker) Timeout(*river.Job[PreviewArgs]) time.Duration { return syncTimeout }
+func (w *PreviewWorker) Timeout(*river.Job[PreviewArgs]) time.Duration { return previewTimeout }
 
 func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) error {
 	// A preview shares the sync's portal lock, so it never sees a

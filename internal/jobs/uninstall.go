@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/connect"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
 )
@@ -29,7 +30,7 @@ func (UninstallCheckArgs) Kind() string { return "uninstall_check" }
 // The window (uninstall.RetryWindow) ends the retries; MaxAttempts is only
 // a backstop above the attempts the backoff fits into it.
 func (UninstallCheckArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 30, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.System, MaxAttempts: 30, UniqueOpts: waitingOnce}
 }
 
 // UninstallCheckWorker settles pending uninstall events: confirmed, it acts
@@ -173,7 +174,7 @@ type UninstallEraseArgs struct {
 func (UninstallEraseArgs) Kind() string { return "uninstall_erase" }
 
 func (UninstallEraseArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.System, MaxAttempts: 10, UniqueOpts: waitingOnce}
 }
 
 // UninstallEraseWorker runs the deferred erases.

@@ -22,6 +22,7 @@ import (
 	"b24learn/internal/activation"
 	"b24learn/internal/activation/smtptest"
 	"b24learn/internal/alert"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
 )
@@ -47,7 +48,7 @@ func newConfirmEnv(t *testing.T) *confirmEnv {
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: e.pool, Mail: m})
 	river.AddWorker(workers, &alert.ConfirmWorker{Log: log, Pool: e.pool, Mail: m, PublicURL: confirmBase})
 	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: log, Workers: workers,
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}, FetchPollInterval: 100 * time.Millisecond})
+		Queues: queues.Config(), FetchPollInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

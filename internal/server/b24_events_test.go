@@ -23,6 +23,7 @@ import (
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/manager"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
@@ -356,8 +357,10 @@ func (e *b24Env) startUninstallWorkers(n int) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, jobs.NewUninstallCheckWorker(e.pool, clients, log))
 	river.AddWorker(workers, &jobs.UninstallEraseWorker{Pool: e.pool, Log: log})
+	qs := queues.Config()
+	qs[queues.System] = river.QueueConfig{MaxWorkers: n}
 	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: log, Workers: workers,
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}, FetchPollInterval: 100 * time.Millisecond})
+		Queues: qs, FetchPollInterval: 100 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}

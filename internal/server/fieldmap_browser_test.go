@@ -20,6 +20,7 @@ import (
 	"b24learn/internal/config"
 	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/metrics"
@@ -78,7 +79,7 @@ func TestFieldMappingInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: log, Workers: workers,
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}, FetchPollInterval: 100 * time.Millisecond})
+		Queues: queues.Config(), FetchPollInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

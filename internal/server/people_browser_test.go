@@ -15,6 +15,7 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/config"
 	"b24learn/internal/jobs"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/learn"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/syncer"
@@ -53,7 +54,7 @@ func TestSyncThisEmployeeInBrowser(t *testing.T) {
 	}
 	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: log, Workers: workers,
 		FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond,
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}})
+		Queues: queues.Config()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,43 @@
+// Package queues names the app's River queues and how many jobs each works
+// at once: the one place for both. Each job kind names its queue in its
+// InsertOpts (internal/jobs, internal/alert), so no caller can forget it.
+//
+// The queues keep work driven by servers a portal's admin chooses (the
+// portal's Learn account, its Bitrix24) from starving the rest: a preview
+// may run before iSpring activates the portal, so anyone who installs the
+// free app can make its Learn server drip answers until the preview's
+// timeout. Previews therefore have a queue of their own with few workers;
+// the activated portals' syncs have theirs; and the jobs every tenant
+// depends on whatever the others do (uninstall checks and erasures, e-mails,
+// lead forwarding, the dispatcher, maintenance) have the system queue.
+//
+// It is a package of its own because internal/alert's job kinds need the
+// names and internal/jobs imports internal/alert.
+package queues
+
+import "github.com/riverqueue/river"
+
+const (
+	// System works the short jobs that keep every tenant served; each is
+	// bounded at a few minutes.
+	System = "system"
+	// Sync works the activated portals' syncs and "Sync this employee". It
+	// is River's default queue, so jobs queued by a version before the
+	// queues were split still run.
+	Sync = river.QueueDefault
+	// Preview works the previews, which may run for portals iSpring has
+	// not activated yet.
+	Preview = "preview"
+)
+
+// Config is every queue with its workers, for the River client that works
+// jobs (serve, and the tests that run workers).
+func Config() map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{
+		System: {MaxWorkers: 4},
+		Sync:   {MaxWorkers: 10},
+		// Few: whatever the servers a preview reads do, they hold at most
+		// these workers and never a sync's or a system job's.
+		Preview: {MaxWorkers: 2},
+	}
+}

@@ -1,0 +1,178 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"b24learn/internal/config"
+	"b24learn/internal/jobs/queues"
+	"b24learn/internal/syncer"
+)
+
+// Every job kind the workers register names its queue: a new kind must be
+// added here, with the queue it belongs in.
+func TestJobKindsNameTheirQueue(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{
+		"dispatch":        queues.System,
+		"maintenance":     queues.System,
+		"uninstall_check": queues.System,
+		"uninstall_erase": queues.System,
+		"lead_forward":    queues.System,
+		"portal_alert":    queues.System,
+		"alert_confirm":   queues.System,
+		"sync":            queues.Sync,
+		"sync_scheduled":  queues.Sync,
+		"sync_person":     queues.Sync,
+		"sync_preview":    queues.Preview,
+	}
+	r, err := register(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{}, Sync: personSyncer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	configured := queues.Config()
+	seen := map[string]bool{}
+	for _, args := range r.kinds {
+		kind, queue := args.Kind(), args.InsertOpts().Queue
+		seen[kind] = true
+		w, ok := want[kind]
+		switch {
+		case !ok:
+			t.Errorf("job kind %q is not in this test: add it with its queue", kind)
+		case queue == "":
+			t.Errorf("job kind %q names no queue in its InsertOpts", kind)
+		case queue != w:
+			t.Errorf("job kind %q goes to queue %q, want %q", kind, queue, w)
+		}
+		if _, ok := configured[queue]; !ok && queue != "" {
+			t.Errorf("job kind %q goes to queue %q, which no worker works", kind, queue)
+		}
+	}
+	for kind := range want {
+		if !seen[kind] {
+			t.Errorf("job kind %q is not registered by NewWorkers", kind)
+		}
+	}
+}
+
+// personSyncer registers every sync worker, provision included.
+type personSyncer struct{}
+
+func (personSyncer) Run(context.Context, int64, syncer.Trigger) (*syncer.Report, error) {
+	return nil, nil
+}
+
+func (personSyncer) RunPerson(context.Context, int64, int64) (*syncer.Report, error) {
+	return nil, nil
+}
+
+// stuckPreviews is a Syncer whose previews hang until released, as against
+// a Learn server that drips its pages; other runs succeed at once.
+type stuckPreviews struct {
+	started chan int64
+	release chan struct{}
+}
+
+func (s *stuckPreviews) Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
+	if trigger != syncer.TriggerPreview {
+		return &syncer.Report{Status: syncer.RunSucceeded}, nil
+	}
+	s.started <- portalID
+	select {
+	case <-s.release:
+		return &syncer.Report{Status: syncer.RunSucceeded}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Previews hanging on every worker of their queue, as many as all the
+// queues' workers together, hold up neither the system jobs nor the syncs
+// of activated portals.
+func TestStuckPreviewsStarveNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	cfg := queues.Config()
+	total := 0
+	for _, q := range cfg {
+		total += q.MaxWorkers
+	}
+	portals := make([]int64, total+1)
+	for i := range portals {
+		portals[i], _ = w.addPortal(1, "06:00", "")
+	}
+	stuck := &stuckPreviews{started: make(chan int64, total), release: make(chan struct{})}
+	log := slog.New(slog.DiscardHandler)
+	workers, err := NewWorkers(Deps{Log: log, Config: &config.Config{ReportRetention: 90 * 24 * time.Hour},
+		Pool: w.pool, Sync: stuck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := river.NewClient(riverpgxv5.New(w.pool), &river.Config{Logger: log, Workers: workers, Queues: cfg,
+		FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond, TestOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = client.Stop(sctx)
+	})
+	t.Cleanup(func() { close(stuck.release) }) // runs before the Stop above
+
+	for _, id := range portals[:total] {
+		if _, err := client.Insert(ctx, PreviewArgs{PortalID: id}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy := cfg[queues.Preview].MaxWorkers
+	for range busy {
+		select {
+		case <-stuck.started:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("fewer than %d previews started", busy)
+		}
+	}
+
+	maint, err := client.Insert(ctx, MaintenanceArgs{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sync, err := client.Insert(ctx, SyncArgs{PortalID: portals[total], Trigger: syncer.TriggerManual}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{maint.Job.ID, sync.Job.ID} {
+		waitCompleted(t, client, id)
+	}
+}
+
+// waitCompleted waits up to ten seconds for the job to complete.
+func waitCompleted(t *testing.T, client *river.Client[pgx.Tx], id int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j, err := client.JobGet(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State == rivertype.JobStateCompleted {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s job still %s while previews hang: starved", j.Kind, j.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
