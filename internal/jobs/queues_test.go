@@ -13,6 +13,8 @@ import (
 
 	"b24learn/internal/config"
 	"b24learn/internal/jobs/queues"
+	"b24learn/internal/pgtest"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
 
@@ -174,5 +176,25 @@ func waitCompleted(t *testing.T, client *river.Client[pgx.Tx], id int64) {
 			t.Fatalf("%s job still %s while previews hang: starved", j.Kind, j.State)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Every sync and preview holds a pooled connection for its portal's lock
+// for the whole run, so the pool the app opens must outnumber the workers
+// with room left for River and the pages. pgx's own default on a 2-core
+// machine was 4: four running syncs stopped everything else.
+func TestPoolOutlastsTheWorkers(t *testing.T) {
+	t.Parallel()
+	workers := 0
+	for _, q := range queues.Config() {
+		workers += q.MaxWorkers
+	}
+	pool, err := store.Open(context.Background(), pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if n := int(pool.Config().MaxConns); n < workers+8 {
+		t.Fatalf("the pool holds %d connections for %d workers", n, workers)
 	}
 }

@@ -50,11 +50,22 @@ func QueryAll[T any](ctx context.Context, db DBTX, what string, scan func(pgx.Ro
 // processes ("b24l" in ASCII).
 const migrationLock int64 = 0x6232346c
 
+// DefaultMaxConns is the pool's size unless DATABASE_URL sets
+// pool_max_conns. pgx's own default, the larger of 4 and the CPU count, is
+// too few here: every running sync and preview holds a connection for its
+// portal's lock for the whole run (the River workers of
+// internal/jobs/queues), and River itself, the pages and the system jobs
+// need theirs beside them, or they wait for a sync to end.
+const DefaultMaxConns = 32
+
 // Open connects a pool and checks the connection once.
 func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	// A short connect timeout keeps /readyz and start-up honest when the
 	// database is down, instead of hanging for the OS default.
