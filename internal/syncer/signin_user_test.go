@@ -20,17 +20,27 @@ import (
 // reset then hands them the rights) or deactivate it when they leave (for
 // the sign-in user, every sync then fails to sign in). The employee is
 // refused with the reason; the user is not written to, whatever the employee
-// does next.
+// does next. Learn may show a role beside learner only in userRoles
+// (learnsim.UserRolesSecond): the rule holds there too.
 func TestSyncNeverTakesOverAnAdministrator(t *testing.T) {
 	t.Parallel()
-	for _, role := range []string{"", "administrator", "department_administrator", "account_administrators", "custom"} {
-		name, reason := role, ReasonLearnAdmin
+	type admin struct {
+		role  string
+		shown learnsim.UserRoles
+	}
+	cases := []admin{{}}
+	for _, role := range []string{"administrator", "department_administrator", "account_administrators", "custom"} {
+		cases = append(cases, admin{role, learnsim.UserRolesInRole}, admin{role, learnsim.UserRolesSecond})
+	}
+	for _, c := range cases {
+		role := c.role
+		name, reason := fmt.Sprintf("%s/shown %d", role, c.shown), ReasonLearnAdmin
 		if role == "" {
 			name, reason = "sign-in user", ReasonSignIn
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e := newSimEnv(t, simOpts{})
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: learnsim.Unsettled{UserRoles: c.shown}}})
 			portalID, p := e.addPortal(b24sim.GenerateOrg(11, 40, 4))
 			st := e.state()
 			id, addr := st.OwnerID, simEmail

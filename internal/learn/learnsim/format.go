@@ -309,7 +309,9 @@ type userOut struct {
 	Fields        []fieldOut `json:"fields" xml:"fields>field"`
 	AddedDate     string     `json:"addedDate" xml:"addedDate"`
 	LastLoginDate string     `json:"lastLoginDate" xml:"lastLoginDate"`
-	UserRoles     []any      `json:"userRoles" xml:"-"`
+	UserRoles     []roleOut  `json:"userRoles" xml:"-"`
+	// In XML userRoles is left out while empty, as the samples show a learner.
+	UserRolesXML *xmlRoles `json:"-" xml:"userRoles,omitempty"`
 	// The user's managed departments, a list of IDs (the OAS's ArrayOfIds),
 	// left out for a user who manages none, as the samples show a learner.
 	Manages    []string `json:"manageableDepartmentIds,omitempty" xml:"-"`
@@ -318,20 +320,40 @@ type userOut struct {
 	CoSub      subOut   `json:"coSubordination" xml:"coSubordination"`
 }
 
+// xmlRoles is userRoles in XML: one <userRole> element each.
+type xmlRoles struct {
+	Roles []roleOut `xml:"userRole"`
+}
+
+// roleOut is one of a user's userRoles.
+type roleOut struct {
+	RoleID     string   `json:"roleId" xml:"roleId"`
+	RoleType   string   `json:"roleType" xml:"roleType"`
+	Manageable []string `json:"manageableDepartmentIds" xml:"manageableDepartmentIds>id"`
+}
+
 // outUser renders the read side of the field quirk: UPPERCASE {name, value} pairs
-// in the account's field order. v1 reads report status 5 as 3.
-func (a *account) outUser(u *user, v2 bool) userOut {
+// in the account's field order. v1 reads report status 5 as 3. Where a role
+// other than learner shows depends on roles.
+func (a *account) outUser(u *user, v2 bool, roles UserRoles) userOut {
 	st := u.Status
 	if st == 5 && !v2 {
 		st = 3
 	}
 	o := userOut{ID: u.ID, Role: u.Role, RoleID: roleID(u.Role), DeptID: u.DeptID, Status: st,
-		AddedDate: u.Added.UTC().Format("2006-01-02T15:04:05-07:00"), UserRoles: []any{},
+		AddedDate: u.Added.UTC().Format("2006-01-02T15:04:05-07:00"), UserRoles: []roleOut{},
 		Sub: outSub(u.Sub), CoSub: outSub(u.CoSub), Fields: make([]fieldOut, 0, len(u.Fields))}
 	for _, def := range a.fields {
 		if v, ok := u.Fields[def.Name]; ok {
 			o.Fields = append(o.Fields, fieldOut{Name: strings.ToUpper(def.Name), Value: v})
 		}
+	}
+	if roles == UserRolesSecond && u.Role != "learner" && u.Role != "learners" {
+		o.Role, o.RoleID = "learner", roleID("learner")
+		o.UserRoles = []roleOut{{RoleID: o.RoleID, RoleType: "learner", Manageable: []string{}},
+			{RoleID: roleID(u.Role), RoleType: u.Role, Manageable: append([]string{}, u.Manages...)}}
+		o.UserRolesXML = &xmlRoles{Roles: o.UserRoles}
+		return o
 	}
 	if len(u.Manages) > 0 {
 		o.Manages = slices.Clone(u.Manages)
@@ -346,10 +368,10 @@ type xmlIDs struct {
 }
 
 // outUsers renders the users ids names, in that order.
-func (a *account) outUsers(ids []string, v2 bool) []userOut {
+func (a *account) outUsers(ids []string, v2 bool, roles UserRoles) []userOut {
 	out := make([]userOut, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, a.outUser(a.users[id], v2))
+		out = append(out, a.outUser(a.users[id], v2, roles))
 	}
 	return out
 }

@@ -343,7 +343,7 @@ func userQueryFrom(r *http.Request, body map[string]any) userQuery {
 func listUsersAll(v2 bool) step {
 	return func(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 		ids, _ := a.matchUsers(userQueryFrom(r, nil), 0, 0)
-		out := a.outUsers(ids, v2)
+		out := a.outUsers(ids, v2, unsettledFrom(r).UserRoles)
 		return found(out, xmlUserList{Users: out}), nil
 	}
 }
@@ -355,7 +355,7 @@ func listUsersPaged(v2 bool) step {
 			return nil, err
 		}
 		ids, next := a.matchUsers(userQueryFrom(r, body), from, size)
-		out := a.outUsers(ids, v2)
+		out := a.outUsers(ids, v2, unsettledFrom(r).UserRoles)
 		if next == "" && len(ids) > 0 {
 			next = unsettledFrom(r).lastOf(len(ids), size, ids[len(ids)-1])
 		}
@@ -375,7 +375,7 @@ func getUser(v2 bool) step {
 		if u == nil {
 			return nil, errf(404, "User %s not found", r.PathValue("id"))
 		}
-		out := a.outUser(u, v2)
+		out := a.outUser(u, v2, unsettledFrom(r).UserRoles)
 		return found(single(r, out), xmlUser{User: out}), nil
 	}
 }
@@ -402,7 +402,7 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	if err != nil {
 		return nil, err
 	}
-	out := a.outUser(u, true)
+	out := a.outUser(u, true, unsettledFrom(r).UserRoles)
 	return created(out.ID, out, xmlUser{User: out}), nil
 }
 

@@ -50,6 +50,8 @@ type Unsettled struct {
 	// RootSubordination is what POST /department/{root}/subordination does
 	// (no source says whether the root takes a manual link).
 	RootSubordination RootSubordination
+	// UserRoles is where a read shows a role beside learner.
+	UserRoles UserRoles
 	// RootLinks is how the root department's links read while it has no
 	// manager (no_supervisor): no source shows the root's own links.
 	RootLinks RootLinks
@@ -272,6 +274,19 @@ func (u Unsettled) rootSub(a *account, id string, sb, co *sub) (skip bool, err *
 	return false, nil
 }
 
+// UserRoles is where a read shows a user's role other than learner. The
+// OAS has both role and userRoles[] ({roleId, roleType,
+// manageableDepartmentIds}), and a create may give "one or two roles, one of
+// which is Learner"; no sample shows a user with two.
+type UserRoles int
+
+const (
+	UserRolesInRole UserRoles = iota // role is the user's role; userRoles is empty
+	// UserRolesSecond: role reads learner, and userRoles holds the learner
+	// role and the other one, with its managed departments.
+	UserRolesSecond
+)
+
 // RootLinks is how a read shows a link of the root department that names
 // nobody (no_supervisor, what the root starts with): the OAS requires both
 // links on every department and lists manual, inherit and no_supervisor,
@@ -460,9 +475,10 @@ func Variants() []Variant {
 		{"root subordination ignored", Unsettled{RootSubordination: RootSubIgnored}},
 		{"root links inherit", Unsettled{RootLinks: RootLinksInherit}},
 		{"root links absent", Unsettled{RootLinks: RootLinksAbsent}},
+		{"second role in userRoles", Unsettled{UserRoles: UserRolesSecond}},
 		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
-			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, RootLinks: RootLinksAbsent, UpdateNeedsLogin: true,
+			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, RootLinks: RootLinksAbsent, UserRoles: UserRolesSecond, UpdateNeedsLogin: true,
 			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409,
 			MoveKey: MoveKeyMisspelt, ExactFilters: true}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
