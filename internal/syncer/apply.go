@@ -330,7 +330,8 @@ func (a *applier) recordAll(_ context.Context, steps []Step, learnIDs []string) 
 		recs[i].Item = RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Action: s.Action, Before: s.Before,
 			After: s.after(), Reason: s.Reason, Status: ItemApplied}
 		if s.Action != ActionSupervisor {
-			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.fingerprint()}
+			m := &Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: learnIDs[i], Fingerprint: s.fingerprint(),
+				Adopted: s.Adopted && s.Action != ActionCreate}
 			if s.Kind == KindUser {
 				recs[i].Account = a.account
 			}

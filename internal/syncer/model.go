@@ -17,8 +17,10 @@
 //     always compared with what Learn says.
 //   - A user's login is their e-mail at creation; when the e-mail changes the
 //     login follows only if it still equals the e-mail (a login the Learn
-//     admin chose stays). Users without e-mail, and a second user with the
-//     same e-mail, are refused with the reason.
+//     admin chose stays). A Learn user the app adopted (linked by login or
+//     e-mail, not created) keeps Learn's login and e-mail while linked.
+//     Users without e-mail, and a second user with the same e-mail, are
+//     refused with the reason.
 //   - A toggle switched off leaves the links it set in place; the syncer then
 //     stops managing that link.
 //   - The supervisor (parent heads) and the functional manager (heads) of a
@@ -167,6 +169,11 @@ type Mapping struct {
 	// users are used up; it is reactivated only when Options.RetryLicence
 	// names it.
 	LicenceWait bool
+	// Adopted: the user was in Learn before the app linked it by login or
+	// e-mail (not created by the app). It keeps Learn's login and e-mail
+	// while linked: the employee's address, theirs to edit, must never
+	// become someone else's login. Beside LicenceWait it takes no room.
+	Adopted bool
 }
 
 // Safeguard bounds how many deactivations one run applies without approval.

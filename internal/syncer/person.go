@@ -471,7 +471,7 @@ func (s *Store) UserMappings(ctx context.Context, portalID int64, ids []int64) (
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT b24_id, learn_id, fingerprint, licence_wait_since IS NOT NULL
+	rows, err := s.pool.Query(ctx, `SELECT b24_id, learn_id, fingerprint, licence_wait_since IS NOT NULL, adopted
 		FROM sync_mappings WHERE portal_id = $1 AND kind = 'user' AND b24_id = ANY($2)`, portalID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("query user mappings: %w", err)
@@ -479,7 +479,7 @@ func (s *Store) UserMappings(ctx context.Context, portalID int64, ids []int64) (
 	defer rows.Close()
 	for rows.Next() {
 		m := &Mapping{Kind: KindUser}
-		if err := rows.Scan(&m.B24ID, &m.LearnID, &m.Fingerprint, &m.LicenceWait); err != nil {
+		if err := rows.Scan(&m.B24ID, &m.LearnID, &m.Fingerprint, &m.LicenceWait, &m.Adopted); err != nil {
 			return nil, fmt.Errorf("read user mappings: %w", err)
 		}
 		out[m.B24ID] = m

@@ -99,11 +99,15 @@ type SubSpec struct {
 // Step is one planned change. LearnID is the target when it exists already;
 // for objects created in the same run it is empty and B24ID resolves it.
 //
-// Stage, Held and Level share the first 8 bytes (a first sync at 100,000
-// holds as many steps from the plan to the end of the writes).
+// Stage, Held, Adopted and Level share the first 8 bytes (a first sync at
+// 100,000 holds as many steps from the plan to the end of the writes).
 type Step struct {
-	Stage   Stage
-	Held    bool
+	Stage Stage
+	Held  bool
+	// Adopted: a user step's Learn user was in Learn before the app linked
+	// it (Mapping.Adopted); the mapping the step writes says so when it
+	// makes the link.
+	Adopted bool
 	Level   int32
 	Kind    Kind
 	Action  Action

@@ -190,7 +190,12 @@ func simulate(t *testing.T, p *Plan, a Actual) Actual {
 		if s.Action == ActionDeactivate {
 			fp = m.Fingerprint
 		}
-		maps[key] = Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: id, Fingerprint: fp}
+		// As upsertMapping: how the link was made changes only with it.
+		adopted := s.Adopted && s.Action != ActionCreate
+		if m.LearnID == id {
+			adopted = m.Adopted
+		}
+		maps[key] = Mapping{Kind: s.Kind, B24ID: s.B24ID, LearnID: id, Fingerprint: fp, Adopted: adopted}
 	}
 	var out Actual
 	for _, id := range order {
@@ -482,6 +487,46 @@ func TestPlanMatchesExistingUsers(t *testing.T) {
 	a = converge(t, opts(), org(), a)
 	if len(a.Users) != 6 {
 		t.Errorf("users %d, want 6 (no duplicate)", len(a.Users))
+	}
+}
+
+// A Learn user found by address is adopted, and its mapping says so: from
+// then on an e-mail change in Bitrix24 leaves its login and e-mail to Learn,
+// while a user the plan created follows it. A mapping from before the
+// adopted flag reads as created: its login follows, as it always did.
+func TestPlanAdoptedUserKeepsItsAddress(t *testing.T) {
+	t.Parallel()
+	a := emptyLearn()
+	a.Users = []LearnUser{{ID: "x20", DepartmentID: "root", Status: StatusActive,
+		Profile: Profile{Login: "sales@acme.test", Email: "sales@acme.test", FirstName: "Old"}}}
+	a = converge(t, opts(), org(), a)
+	created := find(a, KindUser, 50)
+	for _, m := range a.Mappings {
+		if m.Kind == KindUser && (m.B24ID == 20) != m.Adopted {
+			t.Fatalf("mapping of %d: adopted %v", m.B24ID, m.Adopted)
+		}
+	}
+	d := org()
+	for i := range d.Employees {
+		switch d.Employees[i].ID {
+		case 20:
+			d.Employees[i].Email, d.Employees[i].LastName = "mallory@evil.example", "Renamed"
+		case 50:
+			d.Employees[i].Email = "support-new@acme.test"
+		}
+	}
+	b := converge(t, opts(), d, a)
+	if u := user(b, "x20"); u.Login != "sales@acme.test" || u.Email != "sales@acme.test" || u.LastName != "Renamed" {
+		t.Errorf("adopted user %+v, want Learn's address and the new last name", u.Profile)
+	}
+	if u := user(b, created); u.Login != "support-new@acme.test" || u.Email != "support-new@acme.test" {
+		t.Errorf("created user %+v, want the new address", u.Profile)
+	}
+	for i := range a.Mappings {
+		a.Mappings[i].Adopted = false
+	}
+	if u := user(converge(t, opts(), d, a), "x20"); u.Login != "mallory@evil.example" {
+		t.Errorf("user of a mapping from before the flag: login %q, want it to follow the e-mail", u.Login)
 	}
 }
 

@@ -279,10 +279,17 @@ func (b *builder) usersStep() {
 		b.claimedBy[li] = e.ID
 		b.empLearn[b.emps.find(e.ID)] = int32(li)
 		b.plan.UserIDs[e.ID] = lu.ID
-		if email == "" || lu.Administers {
-			// E-mail removed in Bitrix24, or a user with rights over others
-			// in Learn (whose login the employee would move by changing an
-			// address): keep Learn's login and e-mail.
+		m := b.userMapping(e.ID)
+		mapped := m != nil
+		// Not linked to this employee yet: found in Learn by address, so
+		// adopted (a user the app creates is linked as it is made).
+		adopted := !mapped || m.LearnID != lu.ID || m.Adopted
+		if email == "" || lu.Administers || adopted {
+			// E-mail removed in Bitrix24, a user with rights over others
+			// in Learn, or one the app adopted rather than created (maybe
+			// someone else's): keep Learn's login and e-mail. The address
+			// is the employee's to change, and one written into the login
+			// would let them reset the password.
 			want.Login, want.Email = lu.Login, lu.Email
 		} else if normEmail(lu.Login) != normEmail(lu.Email) && lu.Login != "" {
 			want.Login = lu.Login // a login the Learn admin chose stays
@@ -295,8 +302,6 @@ func (b *builder) usersStep() {
 				*p = *have[i]
 			}
 		}
-		m := b.userMapping(e.ID)
-		mapped := m != nil
 		stored := ""
 		if mapped && m.LearnID == lu.ID {
 			stored = m.Fingerprint
@@ -334,7 +339,7 @@ func (b *builder) usersStep() {
 				changed = append(changed, "department")
 			}
 			b.plan.Steps = append(b.plan.Steps, Step{
-				Stage: StageUsers, Kind: KindUser, Action: act, B24ID: e.ID, LearnID: lu.ID,
+				Stage: StageUsers, Adopted: adopted, Kind: KindUser, Action: act, B24ID: e.ID, LearnID: lu.ID,
 				User: kept(want), Before: userState(lu), After: specState(&want, lu.Status), Changed: changed, Fingerprint: fp,
 			})
 		}
@@ -346,14 +351,14 @@ func (b *builder) usersStep() {
 			})
 		} else if lu.Status != StatusActive {
 			b.plan.Steps = append(b.plan.Steps, Step{
-				Stage: StageUsers, Level: 1, Kind: KindUser, Action: ActionReactivate, B24ID: e.ID, LearnID: lu.ID,
+				Stage: StageUsers, Adopted: adopted, Level: 1, Kind: KindUser, Action: ActionReactivate, B24ID: e.ID, LearnID: lu.ID,
 				Status: StatusActive, Before: map[string]string{"status": strconv.Itoa(lu.Status)},
 				After: map[string]string{"status": "1"}, Fingerprint: fp, Reason: because(ReasonActiveAgain),
 			})
 		}
 		if len(b.plan.Steps) == n && (stored != fp || !mapped || m.LearnID != lu.ID) {
 			b.plan.Steps = append(b.plan.Steps, Step{
-				Stage: StageUsers, Kind: KindUser, Action: ActionLink, B24ID: e.ID, LearnID: lu.ID,
+				Stage: StageUsers, Adopted: adopted, Kind: KindUser, Action: ActionLink, B24ID: e.ID, LearnID: lu.ID,
 				Before: userState(lu), After: userState(lu), Fingerprint: fp,
 			})
 		}

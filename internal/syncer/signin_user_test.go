@@ -189,3 +189,66 @@ func TestPromotedUserKeepsItsLogin(t *testing.T) {
 		t.Fatal("the promoted user is still active after the employee left")
 	}
 }
+
+// Nor may an employee take over an ordinary Learn user no employee is
+// linked to yet (a learner added in Learn by hand, a contractor, someone of
+// a department outside the selection). Linking by address is wanted (a
+// company that used Learn before gets no duplicates), so Mallory, with
+// Vera's address in her Bitrix24 profile, is linked to Vera's Learn user;
+// but an adopted user keeps Learn's login and e-mail while linked, so
+// Mallory's own address put back is never written into Vera's login (a
+// password reset would then hand her the account).
+func TestSyncNeverTakesOverAnAdoptedUser(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(11, 40, 4))
+	victim := "vera.learner@acme.test"
+	id, err := e.lsim.SeedUser(simAccount, e.state().RootID, map[string]string{"login": victim, "email": victim,
+		"first_name": "Vera", "last_name": "Learner"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	was := e.learnUser(victim)
+	mallory := syncedUser(p)
+	if err := p.UpdateUser(mallory.ID, func(u *b24sim.User) { u.Email = strings.ToUpper(victim) }); err != nil {
+		t.Fatal(err)
+	}
+	e.run(portalID, TriggerScheduled)
+	linked := e.learnUser(victim)
+	if linked.ID != id || linked.Fields["last_name"] != mallory.LastName {
+		t.Fatalf("Vera's Learn user is not linked to the employee with her address: %+v", linked)
+	}
+	if err := p.UpdateUser(mallory.ID, func(u *b24sim.User) { u.Email, u.LastName = "mallory@evil.example", "Intruder" }); err != nil {
+		t.Fatal(err)
+	}
+	e.run(portalID, TriggerScheduled)
+	now := e.learnUser(victim)
+	if now.ID != id || now.Fields["login"] != was.Fields["login"] || now.Fields["email"] != was.Fields["email"] {
+		t.Fatalf("Vera's Learn user now signs in as %q (e-mail %q): a password reset hands it to Mallory",
+			now.Fields["login"], now.Fields["email"])
+	}
+	if now.Fields["last_name"] != "Intruder" {
+		t.Fatalf("the adopted user no longer follows Bitrix24: last name %q", now.Fields["last_name"])
+	}
+}
+
+// A user the app created is its employee's: when their Bitrix24 e-mail
+// changes, the Learn login and e-mail follow (the adopted rule above does
+// not reach it).
+func TestCreatedUserLoginFollowsItsEmail(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(17, 40, 4))
+	e.run(portalID, TriggerScheduled)
+	emp := syncedUser(p)
+	lu := e.learnUser(normEmail(emp.Email))
+	if err := p.UpdateUser(emp.ID, func(u *b24sim.User) { u.Email = "Married.Name@acme.test" }); err != nil {
+		t.Fatal(err)
+	}
+	e.run(portalID, TriggerScheduled)
+	now := e.learnUser("married.name@acme.test")
+	if now.ID != lu.ID || normEmail(now.Fields["login"]) != "married.name@acme.test" ||
+		normEmail(now.Fields["email"]) != "married.name@acme.test" {
+		t.Fatalf("the created user's login did not follow the e-mail: %v, was %v", now.Fields, lu.Fields)
+	}
+}

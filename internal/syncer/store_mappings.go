@@ -23,7 +23,7 @@ func (s *Store) Mappings(ctx context.Context, portalID int64) ([]Mapping, error)
 // each keep a copy; it returns "" for an id it does not know.
 func (s *Store) readMappings(ctx context.Context, portalID int64, size int, learnID func(id []byte) string) ([]Mapping, error) {
 	rows, err := s.pool.Query(ctx,
-		`SELECT kind, b24_id, learn_id, fingerprint, licence_wait_since IS NOT NULL
+		`SELECT kind, b24_id, learn_id, fingerprint, licence_wait_since IS NOT NULL, adopted
 		FROM sync_mappings WHERE portal_id = $1 ORDER BY kind, b24_id`, portalID)
 	if err != nil {
 		return nil, fmt.Errorf("query mappings: %w", err)
@@ -34,7 +34,7 @@ func (s *Store) readMappings(ctx context.Context, portalID int64, size int, lear
 		var m Mapping
 		// The row's bytes, valid until the next row: only what is kept is copied.
 		var kind, id, fp pgtype.DriverBytes
-		if err := rows.Scan(&kind, &m.B24ID, &id, &fp, &m.LicenceWait); err != nil {
+		if err := rows.Scan(&kind, &m.B24ID, &id, &fp, &m.LicenceWait, &m.Adopted); err != nil {
 			return nil, fmt.Errorf("read mappings: %w", err)
 		}
 		switch Kind(kind) { // the constants, not a copy per row
@@ -75,9 +75,9 @@ func (s *Store) userMappingCount(ctx context.Context, portalID int64) (int, erro
 func (s *Store) PersonMapping(ctx context.Context, portalID, b24ID int64) (*Mapping, error) {
 	m := Mapping{Kind: KindUser, B24ID: b24ID}
 	err := s.pool.QueryRow(ctx,
-		`SELECT learn_id, fingerprint, licence_wait_since IS NOT NULL
+		`SELECT learn_id, fingerprint, licence_wait_since IS NOT NULL, adopted
 		FROM sync_mappings WHERE portal_id = $1 AND kind = $2 AND b24_id = $3`,
-		portalID, string(KindUser), b24ID).Scan(&m.LearnID, &m.Fingerprint, &m.LicenceWait)
+		portalID, string(KindUser), b24ID).Scan(&m.LearnID, &m.Fingerprint, &m.LicenceWait, &m.Adopted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -87,10 +87,14 @@ func (s *Store) PersonMapping(ctx context.Context, portalID, b24ID int64) (*Mapp
 	return &m, nil
 }
 
-const upsertMapping = `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn_id, fingerprint, updated_at)
-	VALUES ($1, $2, $3, $4, $5, now())
+// adopted is how the mapping was made, so it changes only with the Learn
+// user: a later step on the same link never clears it.
+const upsertMapping = `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn_id, fingerprint, adopted, updated_at)
+	VALUES ($1, $2, $3, $4, $5, $6, now())
 	ON CONFLICT (portal_id, kind, b24_id)
-	DO UPDATE SET learn_id = EXCLUDED.learn_id, fingerprint = EXCLUDED.fingerprint, updated_at = now()`
+	DO UPDATE SET learn_id = EXCLUDED.learn_id, fingerprint = EXCLUDED.fingerprint,
+		adopted = CASE WHEN sync_mappings.learn_id = EXCLUDED.learn_id THEN sync_mappings.adopted ELSE EXCLUDED.adopted END,
+		updated_at = now()`
 
 // The applier claimed an existing user before writing to it; a user it
 // created is claimed here, with its mapping.

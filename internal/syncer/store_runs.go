@@ -109,7 +109,7 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 	batch := &pgx.Batch{}
 	for _, r := range recs {
 		if m := r.Mapping; m != nil {
-			batch.Queue(upsertMapping, portalID, string(m.Kind), m.B24ID, m.LearnID, m.Fingerprint)
+			batch.Queue(upsertMapping, portalID, string(m.Kind), m.B24ID, m.LearnID, m.Fingerprint, m.Adopted)
 			if m.Kind == KindUser && r.Account != "" {
 				batch.Queue(insertOwner, r.Account, m.LearnID, portalID)
 			}

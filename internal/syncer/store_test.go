@@ -102,6 +102,43 @@ func TestStore(t *testing.T) {
 	}
 }
 
+// A mapping remembers whether it adopted its Learn user: a later step on
+// the same link (which does not know) never clears it, and a link to
+// another Learn user (a create after the user was deleted) sets it anew.
+func TestMappingKeepsHowItWasMade(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	s := NewStore(pool)
+	p := mustPortal(t, pool, "ad1")
+	run, err := s.StartRun(ctx, p, TriggerManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		learnID string
+		adopted bool
+		want    bool
+	}{{"u-1", true, true}, {"u-1", false, true}, {"u-2", false, false}, {"u-2", true, false}} {
+		m := &Mapping{Kind: KindUser, B24ID: 7, LearnID: c.learnID, Fingerprint: "f", Adopted: c.adopted}
+		if err := s.RecordStep(ctx, p, run, RunItem{Kind: KindUser, B24ID: 7, LearnID: c.learnID, Action: ActionUpdate, Status: ItemApplied}, m); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := s.Mappings(ctx, p)
+		if err != nil || len(ms) != 1 || ms[0].LearnID != c.learnID || ms[0].Adopted != c.want {
+			t.Fatalf("after %+v: mappings %+v %v", c, ms, err)
+		}
+		one, err := s.PersonMapping(ctx, p, 7)
+		if err != nil || one == nil || one.Adopted != c.want {
+			t.Fatalf("after %+v: person mapping %+v %v", c, one, err)
+		}
+		byID, err := s.UserMappings(ctx, p, []int64{7})
+		if err != nil || byID[7] == nil || byID[7].Adopted != c.want {
+			t.Fatalf("after %+v: user mappings %+v %v", c, byID, err)
+		}
+	}
+}
+
 // PersonMapping reads the one user's row: not a department with the same
 // Bitrix24 id, not another portal's user.
 func TestPersonMapping(t *testing.T) {
@@ -115,7 +152,7 @@ func TestPersonMapping(t *testing.T) {
 		kind    Kind
 		learnID string
 	}{{p1, KindDepartment, "d-7"}, {p1, KindUser, "u-7"}, {p2, KindUser, "other-7"}} {
-		if _, err := pool.Exec(ctx, upsertMapping, r.portal, string(r.kind), 7, r.learnID, "f-"+r.learnID); err != nil {
+		if _, err := pool.Exec(ctx, upsertMapping, r.portal, string(r.kind), 7, r.learnID, "f-"+r.learnID, false); err != nil {
 			t.Fatal(err)
 		}
 	}
