@@ -37,3 +37,17 @@ func TestOperatingLimitSnoozesUntilReset(t *testing.T) {
 		}
 	}
 }
+
+// A self-hosted portal names its own reset time, and a Learn server its own
+// Retry-After: neither parks a portal's sync for more than an hour.
+func TestRateLimitSnoozeIsBounded(t *testing.T) {
+	t.Parallel()
+	far := &bitrix24.OperatingLimitError{Method: "user.get", ResetAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if d, ok := rateLimited(far); !ok || d > time.Hour {
+		t.Fatalf("a reset in the year 9999 snoozes %v (%v)", d, ok)
+	}
+	soon := &bitrix24.OperatingLimitError{Method: "user.get", ResetAt: time.Now().Add(5 * time.Minute)}
+	if d, ok := rateLimited(soon); !ok || d < 4*time.Minute || d > 5*time.Minute {
+		t.Fatalf("a reset in 5 minutes snoozes %v (%v)", d, ok)
+	}
+}

@@ -182,7 +182,8 @@ func rateLimited(err error) (time.Duration, bool) {
 	var op *bitrix24.OperatingLimitError
 	switch {
 	case errors.As(err, &op):
-		return max(time.Until(op.ResetAt), time.Second), true
+		// A self-hosted portal sets its own reset time: an hour at most.
+		return min(max(time.Until(op.ResetAt), time.Second), time.Hour), true
 	case errors.As(err, &le) && errors.Is(err, learn.ErrRateLimited):
 		return max(le.RetryAfter, time.Minute), true
 	case errors.Is(err, learn.ErrRateLimited):

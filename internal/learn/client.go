@@ -498,14 +498,21 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+		return time.Duration(min(s, int64(maxServerWait/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxServerWait)
 	}
 	return 0
 }
+
+// maxServerWait bounds a server's Retry-After as read: the Learn URL is the
+// portal admin's to choose, and a wait of years would overflow a duration
+// (a negative wait panicked the retry's jitter) or park the portal's jobs
+// and its account's limiter for good. After an hour Learn is asked again,
+// and a server still refusing says so again.
+const maxServerWait = time.Hour
 
 // decode reads a JSON answer into out, unwrapping a {"response": …} envelope
 // (the OAS shows one on single-object reads, client code assumes none), or an
