@@ -38,10 +38,10 @@ const (
 	// previewTimeout bounds a preview, which may run for a portal iSpring
 	// has not activated, against a Learn server its admin chose: such a
 	// server could drip pages until any timeout. A preview only reads the
-	// Bitrix24 org and the Learn account; at 100,000 employees that took
-	// 6.4 s against the simulators (docs/benchmarks.md, "No change") and
-	// 40 Bitrix24 requests, 20 s at Bitrix24's 2 req/s. Ten minutes leaves
-	// slow real servers room many times over.
+	// Bitrix24 org and the Learn account, as an unchanged sync does: at
+	// 100,000 employees 6.4 s against the simulators and 40 Bitrix24
+	// requests, 20 s at Bitrix24's 2 req/s (docs/benchmarks.md). Ten minutes
+	// leaves slow real servers room many times over.
 	previewTimeout = 10 * time.Minute
 	// previewMaxAttempts: a preview is interactive; a failed one shows its
 	// error and the admin may press Preview again.

@@ -3,6 +3,8 @@ package learn
 import (
 	"context"
 	"sync"
+
+	"b24learn/internal/safe"
 )
 
 // Parallel calls fn for every item with at most n calls in flight (n <= 0 means 1).
@@ -32,7 +34,7 @@ func Parallel[T any](ctx context.Context, n int, items []T, fn func(ctx context.
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := fn(ctx, it); err != nil {
+			if err := safe.Call(func() error { return fn(ctx, it) }); err != nil {
 				once.Do(func() { first = err; cancel() })
 			}
 		}()

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"b24learn/internal/safe"
 )
 
 // The Learn URL is a portal admin's to choose, so Retry-After is too. Seconds
@@ -53,5 +55,22 @@ func TestRetryAfterIsBounded(t *testing.T) {
 		}
 		cancel()
 		srv.Close()
+	}
+}
+
+// A panic in one of Parallel's calls is that call's error, not the end of the
+// process (the reviewer's overflowing Retry-After killed the test binary
+// through Parallel even with a recover in the caller).
+func TestParallelRecoversAPanic(t *testing.T) {
+	t.Parallel()
+	err := Parallel(context.Background(), 4, []int{1, 2, 3}, func(_ context.Context, i int) error {
+		if i == 2 {
+			panic("a bad answer")
+		}
+		return nil
+	})
+	var pe *safe.PanicError
+	if !errors.As(err, &pe) || pe.Value != "a bad answer" {
+		t.Fatalf("Parallel returned %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"b24learn/internal/learn"
+	"b24learn/internal/safe"
 )
 
 // errStuck is a schedule whose remaining steps wait for steps that cannot
@@ -67,7 +68,7 @@ func schedule(ctx context.Context, n int, lim *learn.Limiter, steps []Step, wait
 				if lim != nil && s.total-s.startedNow() < lim.ProbeHorizon() {
 					sctx = learn.WithoutProbe(ctx)
 				}
-				err := fn(sctx, steps[i])
+				err := safe.Call(func() error { return fn(sctx, steps[i]) })
 				if err != nil {
 					s.fail(err)
 					cancel()

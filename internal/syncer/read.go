@@ -15,6 +15,7 @@ import (
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
+	"b24learn/internal/safe"
 )
 
 // read fetches Bitrix24 (departments, employees) and Learn users at once,
@@ -278,7 +279,11 @@ func (o *orgRead) start() {
 			defer close(o.done)
 			t0 := time.Now()
 			ctx, span := o.tracer.Start(o.ctx, "sync.read_bitrix24")
-			o.desired, o.err = o.read(ctx)
+			o.err = safe.Call(func() error {
+				var err error
+				o.desired, err = o.read(ctx)
+				return err
+			})
 			endSpan(span, o.err)
 			o.took = time.Since(t0)
 		}()
