@@ -5,20 +5,20 @@ import (
 	"fmt"
 )
 
-// DecodeUsers reads a user.get result (a list, or a PHP list sent as an
+// DecodeUsers reads a user.get page (a list, or a PHP list sent as an
 // object) from a batch answer.
 func DecodeUsers(raw json.RawMessage) ([]User, error) {
 	var us []User
-	if err := decodeList(raw, &us); err != nil {
+	if err := decodePage(raw, &us); err != nil {
 		return nil, fmt.Errorf("decode users: %w", err)
 	}
 	return us, nil
 }
 
-// DecodeDepartments reads a department.get result from a batch answer.
+// DecodeDepartments reads a department.get page from a batch answer.
 func DecodeDepartments(raw json.RawMessage) ([]Department, error) {
 	var ds []Department
-	if err := decodeList(raw, &ds); err != nil {
+	if err := decodePage(raw, &ds); err != nil {
 		return nil, fmt.Errorf("decode departments: %w", err)
 	}
 	return ds, nil

@@ -124,7 +124,7 @@ func (r *invitedRead) page(res *BatchResult, key string) bool {
 		return false
 	}
 	var rows []invitedRow
-	if err := decodeList(res.Result[key], &rows); err != nil || len(rows) > PageSize {
+	if err := decodePage(res.Result[key], &rows); err != nil {
 		r.fail(fmt.Sprintf("%s: not a page of users", InvitedRefused))
 		return false
 	}

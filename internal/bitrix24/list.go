@@ -128,7 +128,7 @@ func addRows[T any](raw json.RawMessage, after int64, out *[]T, idOf func(T) int
 // returns the rows and the last ID.
 func pageRows[T any](raw json.RawMessage, after int64, idOf func(T) int64) ([]T, int64, error) {
 	var rows []T
-	if err := decodeList(raw, &rows); err != nil {
+	if err := decodePage(raw, &rows); err != nil {
 		return nil, after, fmt.Errorf("decode rows: %w", err)
 	}
 	for _, r := range rows {
@@ -155,7 +155,7 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 		return nil, err
 	}
 	var out []Department
-	if err := decodeList(env.Result, &out); err != nil {
+	if err := decodePage(env.Result, &out); err != nil {
 		return nil, fmt.Errorf("list departments: decode: %w", err)
 	}
 	if !env.HasNext {
@@ -280,7 +280,7 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 	if err := res.Err("d0"); err != nil {
 		return nil, fmt.Errorf("list departments: %w", err)
 	}
-	if err := decodeList(res.Result["d0"], &ds); err != nil {
+	if err := decodePage(res.Result["d0"], &ds); err != nil {
 		return nil, fmt.Errorf("list departments: decode: %w", err)
 	}
 	var deptPages []BatchCommand
@@ -463,7 +463,7 @@ func appendDepartmentPage(out []Department, res *BatchResult, key string) ([]Dep
 		return nil, fmt.Errorf("list departments: %w", err)
 	}
 	var page []Department
-	if err := decodeList(res.Result[key], &page); err != nil {
+	if err := decodePage(res.Result[key], &page); err != nil {
 		return nil, fmt.Errorf("list departments: decode: %w", err)
 	}
 	return append(out, page...), nil

@@ -63,7 +63,7 @@ func followNext[T any](ctx context.Context, c *Client, what, method string, star
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		var page []T
-		if err := decodeList(env.Result, &page); err != nil {
+		if err := decodePage(env.Result, &page); err != nil {
 			return nil, fmt.Errorf("%s: decode: %w", what, err)
 		}
 		out = append(out, page...)

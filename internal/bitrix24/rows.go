@@ -56,6 +56,20 @@ func decodeList[T any](raw json.RawMessage, out *[]T) error {
 	return nil
 }
 
+// decodePage decodes one page of a paged listing (department.get,
+// user.get, user.search): Bitrix24 sends at most PageSize rows a page, so a
+// page with more is refused. A listing's bound is then its pages' count,
+// which the claimed total and the configured maxima bound.
+func decodePage[T any](raw json.RawMessage, out *[]T) error {
+	if err := decodeList(raw, out); err != nil {
+		return err
+	}
+	if len(*out) > PageSize {
+		return fmt.Errorf("a page of %d rows, at most %d sent: %w", len(*out), PageSize, ErrTooManyRows)
+	}
+	return nil
+}
+
 // section decodes a keyed section that PHP sends as {} or, when empty or when
 // the commands were a list, as [] (keyed by index then).
 func section(raw json.RawMessage) (map[string]json.RawMessage, error) {

@@ -34,6 +34,14 @@ func TestHostileAnswersAreBounded(t *testing.T) {
 	}
 	list := rows(func(int) string { return "{}" }, "[", "]")
 	object := rows(func(i int) string { return fmt.Sprintf(`"%d":{}`, i) }, "{", "}")
+	page51 := func(format string) string {
+		rs := make([]string, PageSize+1)
+		for i := range rs {
+			rs[i] = fmt.Sprintf(format, i+1)
+		}
+		return "[" + strings.Join(rs, ",") + "]"
+	}
+	depts51, users51 := page51(`{"ID":"%d","NAME":"d"}`), page51(`{"ID":"%d","ACTIVE":true}`)
 	ctx := context.Background()
 	for _, c := range []struct {
 		name string
@@ -59,6 +67,20 @@ func TestHostileAnswersAreBounded(t *testing.T) {
 		}, ErrTooManyRows},
 		{"BatchSection", `{"result":{"result":` + object + `,"result_error":[],"result_total":[],"result_next":[],"result_time":[]},"time":{}}`, func(c *Client) error {
 			_, err := c.Batch(ctx, []BatchCommand{{Key: "a", Method: "user.get"}})
+			return err
+		}, ErrTooManyRows},
+		// Bitrix24 pages by 50: a page of more would let the claimed total
+		// (held to the bounds) stand for 100 times as many rows.
+		{"DepartmentPageOver50", `{"result":` + depts51 + `,"next":50,"total":500,"time":{}}`, func(c *Client) error {
+			_, err := c.Departments(ctx)
+			return err
+		}, ErrTooManyRows},
+		{"UserPageOver50", `{"result":` + users51 + `,"next":50,"total":500,"time":{}}`, func(c *Client) error {
+			_, err := c.Users(ctx, nil)
+			return err
+		}, ErrTooManyRows},
+		{"OrgPageOver50", `{"result":{"result":{"d0":` + depts51 + `,"u0":[]},"result_error":[],"result_total":{"d0":500,"u0":0},"result_next":{"d0":50},"result_time":[]},"time":{}}`, func(c *Client) error {
+			_, _, err := c.Org(ctx, nil)
 			return err
 		}, ErrTooManyRows},
 		{"BodyOverTheCap", `{"result":[{"NAME":"` + strings.Repeat("x", maxAnswerBytes) + `"}],"time":{}}`, func(c *Client) error {
