@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Bitrix24 answers the same field as a number, a string, null, false, [] or {}
@@ -85,9 +86,29 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 	s, quoted, err := jsonText(b)
 	*f = ""
 	if quoted || isNumber(s) {
-		*f = flexString(s)
+		*f = flexString(cutText(s))
 	}
 	return err
+}
+
+// maxTextBytes bounds a text value as read. Bitrix24's own columns hold at
+// most 255 characters (names, e-mail, position, a department's name), and
+// Learn keeps 255 (docs/learn-api.md, "Long values"): 1 KiB holds 255 of
+// any script. What a self-hosted portal sends beyond is cut, so that half a
+// million users of 13 KiB each (the answer cap over 50 rows a page) cannot
+// be held.
+const maxTextBytes = 1 << 10
+
+// cutText is s cut to at most maxTextBytes, on a character's boundary.
+func cutText(s string) string {
+	if len(s) <= maxTextBytes {
+		return s
+	}
+	cut := maxTextBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // flexIntList accepts [1,"2"], a single 3 or "3", {"0":"4"}, null, "", false.

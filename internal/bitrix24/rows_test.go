@@ -2,6 +2,7 @@ package bitrix24
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // A self-hosted portal's owner controls its REST answers. One answer of a
@@ -131,5 +133,36 @@ func TestDecodeListKeepsRealAnswers(t *testing.T) {
 		if err := decodeList([]byte(raw), &ds); err == nil {
 			t.Fatalf("%q decoded", raw)
 		}
+	}
+}
+
+// Text a real portal cannot hold (its columns take 255 characters) is cut
+// as read, on a character's boundary, and a row keeps a bounded number of
+// custom fields: half a million users of 13 KiB each is what the answer cap
+// would let a self-hosted portal send.
+func TestLongTextIsCut(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("Щ", 3000) // two bytes each: the cut falls inside one
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"ID":"7","NAME":"%s","EMAIL":"%s@x.example","UF_USR_NOTE":"%s"`, long, long, long)
+	for i := range 2 * maxOwnUF {
+		fmt.Fprintf(&b, `,"UF_USR_%d":"v"`, i)
+	}
+	b.WriteString("}")
+	var u User
+	if err := json.Unmarshal([]byte(b.String()), &u); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"NAME": u.Name, "EMAIL": u.Email, "UF_USR_NOTE": u.UF["UF_USR_NOTE"]} {
+		if len(v) > maxTextBytes || !utf8.ValidString(v) || !strings.HasPrefix(long, v) || utf8.RuneCountInString(v) < 255 {
+			t.Errorf("%s kept %d bytes (valid %v)", name, len(v), utf8.ValidString(v))
+		}
+	}
+	if len(u.UF) > maxOwnUF {
+		t.Errorf("%d custom fields kept of %d", len(u.UF), 2*maxOwnUF+1)
+	}
+	short := `{"ID":"8","NAME":"Анна","UF_USR_NOTE":"ok"}`
+	if err := json.Unmarshal([]byte(short), &u); err != nil || u.Name != "Анна" || u.UF["UF_USR_NOTE"] != "ok" {
+		t.Fatalf("a real row read as %+v (%v)", u, err)
 	}
 }

@@ -87,7 +87,7 @@ func (u *User) UnmarshalJSON(b []byte) error {
 			return err
 		}
 		for k, v := range all {
-			if strings.HasPrefix(k, "UF_") && !builtinUF[k] {
+			if strings.HasPrefix(k, "UF_") && !builtinUF[k] && len(uf) < maxOwnUF {
 				if uf == nil {
 					uf = map[string]string{}
 				}
@@ -108,6 +108,10 @@ func (u *User) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// maxOwnUF bounds the custom fields kept of one user: a portal defines
+// tens, and a self-hosted one's row of a million keys must not be held.
+const maxOwnUF = 500
 
 // builtinUF are the UF_* fields every portal's user.get sends unasked.
 var builtinUF = map[string]bool{
@@ -146,13 +150,13 @@ func ufText(v json.RawMessage) string {
 				parts = append(parts, t)
 			}
 		}
-		return strings.Join(parts, ", ")
+		return cutText(strings.Join(parts, ", "))
 	}
 	s, quoted, err := jsonText(v)
 	if err != nil || (!quoted && !isNumber(s) && s != "true") {
 		return ""
 	}
-	return strings.TrimSpace(s)
+	return cutText(strings.TrimSpace(s))
 }
 
 // IsExtranet reports whether the user is an extranet (external) user: by
