@@ -234,7 +234,7 @@ func addDemoManager(ctx context.Context, dbURL string) error {
 		return err
 	}
 	defer pool.Close()
-	_, err = manager.CreateManager(ctx, pool, demoManagerEmail, demoManagerPassword)
+	_, err = manager.CreateManager(ctx, pool, manager.DefaultHasher(), demoManagerEmail, demoManagerPassword)
 	if errors.Is(err, manager.ErrManagerExists) {
 		return nil
 	}

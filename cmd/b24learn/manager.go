@@ -91,7 +91,7 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 	var m *manager.Manager
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var err error
-		if m, err = manager.CreateManager(ctx, tx, email, password); err != nil {
+		if m, err = manager.CreateManager(ctx, tx, manager.DefaultHasher(), email, password); err != nil {
 			return err
 		}
 		if requireTOTP {

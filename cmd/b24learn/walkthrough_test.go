@@ -117,7 +117,7 @@ func TestWalkthroughInBrowser(t *testing.T) {
 		t.Fatal("serve did not start")
 	}
 	const managerEmail, managerPassword = "manager@ispring.walk", "walk-manager-password"
-	if _, err := manager.CreateManager(ctx, pool, managerEmail, managerPassword); err != nil {
+	if _, err := manager.CreateManager(ctx, pool, manager.DefaultHasher(), managerEmail, managerPassword); err != nil {
 		t.Fatal(err)
 	}
 

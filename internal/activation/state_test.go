@@ -17,7 +17,7 @@ func TestManagerActions(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	m, err := manager.CreateManager(ctx, pool, "anna@ispring.example", "long enough password")
+	m, err := manager.CreateManager(ctx, pool, manager.DefaultHasher(), "anna@ispring.example", "long enough password")
 	if err != nil {
 		t.Fatal(err)
 	}

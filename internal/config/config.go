@@ -65,7 +65,7 @@ type Config struct {
 	// CatchUpWindow is how long after a missed slot a sync still runs once
 	// the service is back.
 	CatchUpWindow time.Duration
-	// ReportRetention is how long run reports are kept.
+	// ReportRetention is how long run reports and settings_audit rows are kept.
 	ReportRetention time.Duration
 	// DemoSlotEvery, set only by `b24learn demo`, makes every multiple of it a
 	// scheduled slot for every portal, so a newcomer sees a run within

@@ -317,7 +317,7 @@ func TestActivationInConsoleGovernsSlots(t *testing.T) {
 	b := setupDispatch(t)
 	ctx := context.Background()
 	id := b.addPortal(t, "m1", "installed", "requested", "06:00", "18:00", true)
-	m, err := manager.CreateManager(ctx, b.pool, "manager@ispring.example", "a long enough password")
+	m, err := manager.CreateManager(ctx, b.pool, manager.DefaultHasher(), "manager@ispring.example", "a long enough password")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,13 @@ import (
 
 	"b24learn/internal/calllog"
 	"b24learn/internal/manager"
+	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
 )
 
-// MaintenanceArgs is the hourly clean-up: run reports past their retention,
-// the call log past its seven days, and rate-limit counters that limit
-// nothing any more.
+// MaintenanceArgs is the hourly clean-up: run reports and settings audit
+// rows past the report retention, the call log past its seven days, and
+// rate-limit counters that limit nothing any more.
 type MaintenanceArgs struct{ periodicOnce }
 
 func (MaintenanceArgs) Kind() string { return "maintenance" }
@@ -31,6 +32,10 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 	if err != nil {
 		return fmt.Errorf("purge run reports: %w", err)
 	}
+	audit, err := settings.PurgeAudit(ctx, w.deps.Pool, retention(w.deps.Config.ReportRetention), w.now())
+	if err != nil {
+		return err
+	}
 	calls, err := calllog.Prune(ctx, w.deps.Pool, w.now())
 	if err != nil {
 		return err
@@ -39,10 +44,19 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 	if err != nil {
 		return err
 	}
-	if runs+calls+limits > 0 {
-		w.deps.Log.InfoContext(ctx, "maintenance", "run_reports_deleted", runs, "calls_deleted", calls, "rate_limits_deleted", limits)
+	if runs+audit+calls+limits > 0 {
+		w.deps.Log.InfoContext(ctx, "maintenance", "run_reports_deleted", runs, "settings_audit_deleted", audit,
+			"calls_deleted", calls, "rate_limits_deleted", limits)
 	}
 	return nil
+}
+
+// retention is the report retention, or PurgeRuns' default when unset.
+func retention(keep time.Duration) time.Duration {
+	if keep <= 0 {
+		return syncer.DefaultRetention
+	}
+	return keep
 }
 
 func periodicMaintenance() *river.PeriodicJob {

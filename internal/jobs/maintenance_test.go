@@ -44,3 +44,42 @@ func TestMaintenancePrunesRateLimits(t *testing.T) {
 		t.Fatalf("after maintenance: %d old counters left (want 0), %d recent (want 2)", old, recent)
 	}
 }
+
+// The hourly maintenance deletes settings audit rows past the report
+// retention, so a portal saving its settings all day does not grow the
+// table for ever.
+func TestMaintenancePurgesSettingsAudit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	var portal int64
+	if err := pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain) VALUES ('m-audit', 'p.bitrix24.ru') RETURNING id`).Scan(&portal); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO settings_audit (portal_id, user_id, changed_at, changes) VALUES
+		($1, 1, $2, '{"alerts_off": {"from": false, "to": true}}'), ($1, 2, $3, '{"alerts_off": {"from": true, "to": false}}')`,
+		portal, now.Add(-31*24*time.Hour), now.Add(-29*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	w := &MaintenanceWorker{deps: Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{ReportRetention: 30 * 24 * time.Hour}, Pool: pool},
+		now: func() time.Time { return now }}
+	if err := w.Work(ctx, &river.Job[MaintenanceArgs]{}); err != nil {
+		t.Fatal(err)
+	}
+	var users []int64
+	rows, err := pool.Query(ctx, `SELECT user_id FROM settings_audit WHERE portal_id = $1`, portal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var u int64
+		if err := rows.Scan(&u); err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	if len(users) != 1 || users[0] != 2 {
+		t.Fatalf("settings audit rows left: users %v, want [2] (the one within retention)", users)
+	}
+}

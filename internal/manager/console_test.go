@@ -18,17 +18,17 @@ func TestManagers(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 
-	if _, err := CreateManager(ctx, pool, "anna@ispring.example", "short"); err == nil {
+	if _, err := CreateManager(ctx, pool, DefaultHasher(), "anna@ispring.example", "short"); err == nil {
 		t.Fatal("a short password was accepted")
 	}
-	m, err := CreateManager(ctx, pool, "anna@ispring.example", "long enough password")
+	m, err := CreateManager(ctx, pool, DefaultHasher(), "anna@ispring.example", "long enough password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CreateManager(ctx, pool, "ANNA@ispring.example", "another long password"); !errors.Is(err, ErrManagerExists) {
+	if _, err := CreateManager(ctx, pool, DefaultHasher(), "ANNA@ispring.example", "another long password"); !errors.Is(err, ErrManagerExists) {
 		t.Fatalf("duplicate (case-insensitive): err = %v", err)
 	}
-	if _, err := CreateManager(ctx, pool, "bob@ispring.example", "bob's long password"); err != nil {
+	if _, err := CreateManager(ctx, pool, DefaultHasher(), "bob@ispring.example", "bob's long password"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -164,7 +164,7 @@ func TestSignInLimitHoldsUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	if _, err := CreateManager(ctx, pool, "carol@ispring.example", "carol's long password"); err != nil {
+	if _, err := CreateManager(ctx, pool, DefaultHasher(), "carol@ispring.example", "carol's long password"); err != nil {
 		t.Fatal(err)
 	}
 	l := DefaultLimits
@@ -206,5 +206,5 @@ func TestSignInLimitHoldsUnderConcurrency(t *testing.T) {
 
 // signIn is SignIn for accounts without a second factor.
 func signIn(pool *pgxpool.Pool, l Limits, now time.Time, email, password, ip string) (*Session, error) {
-	return SignIn(context.Background(), pool, nil, l, now, Credentials{Email: email, Password: password, IP: ip})
+	return SignIn(context.Background(), pool, nil, DefaultHasher(), l, now, Credentials{Email: email, Password: password, IP: ip})
 }

@@ -15,7 +15,7 @@ func TestMailLangs(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
 	mk := func(email string) int64 {
-		m, err := CreateManager(ctx, pool, email, "a long enough password")
+		m, err := CreateManager(ctx, pool, DefaultHasher(), email, "a long enough password")
 		if err != nil {
 			t.Fatal(err)
 		}

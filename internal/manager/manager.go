@@ -44,7 +44,7 @@ type Manager struct {
 }
 
 // CreateManager adds an account with an argon2id hash of password.
-func CreateManager(ctx context.Context, db store.DBTX, email, password string) (*Manager, error) {
+func CreateManager(ctx context.Context, db store.DBTX, h *Hasher, email, password string) (*Manager, error) {
 	email = strings.TrimSpace(email)
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email {
@@ -53,9 +53,9 @@ func CreateManager(ctx context.Context, db store.DBTX, email, password string) (
 	if len([]rune(password)) < MinPasswordLen {
 		return nil, fmt.Errorf("the password needs at least %d characters", MinPasswordLen)
 	}
-	hash, err := HashPassword(password)
+	hash, err := h.Hash(ctx, password)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("hash password: %w", err)
 	}
 	m := &Manager{Email: email}
 	err = db.QueryRow(ctx, `INSERT INTO managers (email, password_hash) VALUES ($1, $2) RETURNING id`, email, hash).Scan(&m.ID)
@@ -105,9 +105,11 @@ type Credentials struct {
 // addresses, over which only password+code or a known address gets in;
 // wrong codes after the right password from new addresses, over which only
 // a known address gets its code checked.
+// The password is checked under a slot of h; with none free in time the
+// attempt gives its place back and gets a busy *RateLimitedError.
 // Errors: *RateLimitedError, ErrBadCredentials (one answer for an unknown
 // e-mail, a wrong password, a wrong code and a disabled account).
-func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits Limits, now time.Time, c Credentials) (*Session, error) {
+func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hasher, limits Limits, now time.Time, c Credentials) (*Session, error) {
 	email := strings.TrimSpace(c.Email)
 	account := strings.ToLower(email)
 	// The exact address goes to the audit trail and the known-address check;
@@ -127,6 +129,14 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits 
 		}
 		return nil, err
 	}
+	// The hashing slot is taken before the attempt counts anywhere else,
+	// so a busy answer has only the address's place to give back.
+	done, err := h.acquire(ctx)
+	if err != nil {
+		_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
+		return nil, err
+	}
+	defer done()
 	if err := takeTurn(ctx, pool, limits.LoginBackoff, account, addr, now); err != nil {
 		_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
 		return nil, err
@@ -144,7 +154,7 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits 
 		lastStep            int64
 		totpRequired, known bool
 	)
-	err := pool.QueryRow(ctx, `
+	err = pool.QueryRow(ctx, `
 		SELECT id, email, password_hash, disabled, totp_secret, totp_last_step, totp_required,
 		       EXISTS (SELECT 1 FROM manager_audit a WHERE a.manager_id = managers.id AND a.action = 'sign_in'
 		               AND a.ip = $2 AND a.created_at > $3)
@@ -157,7 +167,8 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits 
 	if !found {
 		hash = dummyHash
 	}
-	ok, err := CheckPassword(hash, c.Password)
+	ok, err := h.check(hash, c.Password)
+	done()
 	if err != nil && found {
 		return nil, fmt.Errorf("check password: %w", err)
 	}

@@ -79,6 +79,9 @@ var DefaultLimits = Limits{
 // RateLimitedError says a limit was hit and when to try again.
 type RateLimitedError struct {
 	RetryAfter time.Duration
+	// Busy: the process, not the caller, is over its bound (every
+	// password-hashing slot taken, see Hasher); nothing was counted.
+	Busy bool
 }
 
 func (e *RateLimitedError) Error() string {

@@ -39,13 +39,13 @@ func TestTOTP(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	kr := mustKeyring(t)
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	m, err := CreateManager(ctx, pool, "dora@ispring.example", "dora's long password")
+	m, err := CreateManager(ctx, pool, DefaultHasher(), "dora@ispring.example", "dora's long password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := Actor{ManagerID: m.ID, Email: m.Email, IP: "10.0.0.1"}
 	signInWith := func(code string, at time.Time, ip string) error {
-		_, err := SignIn(ctx, pool, kr, DefaultLimits, at, Credentials{Email: m.Email, Password: "dora's long password", Code: code, IP: ip})
+		_, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, at, Credentials{Email: m.Email, Password: "dora's long password", Code: code, IP: ip})
 		return err
 	}
 
@@ -64,13 +64,13 @@ func TestTOTP(t *testing.T) {
 	if err := signInWith("", now, "10.0.0.1"); err != nil {
 		t.Fatalf("before confirmation: %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, a, nil, "", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadPassword) {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, nil, "", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadPassword) {
 		t.Fatalf("right code without the password: err = %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, a, nil, "dora's long password", "000000", now); !errors.Is(err, ErrBadCode) {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, nil, "dora's long password", "000000", now); !errors.Is(err, ErrBadCode) {
 		t.Fatalf("wrong code: err = %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, a, nil, "dora's long password", mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, nil, "dora's long password", mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
 	if _, err := BeginTOTP(ctx, pool, kr, m.ID); !errors.Is(err, ErrTOTPEnabled) {
@@ -104,7 +104,7 @@ func TestTOTP(t *testing.T) {
 	if err := signInWith(mustCode(t, enr.Secret, later), later, "10.0.0.4"); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("the same code twice: err = %v", err)
 	}
-	_, err = SignIn(ctx, pool, kr, DefaultLimits, later, Credentials{Email: m.Email, Password: "wrong", Code: mustCode(t, enr.Secret, later.Add(30*time.Second)), IP: "10.0.0.5"})
+	_, err = SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, later, Credentials{Email: m.Email, Password: "wrong", Code: mustCode(t, enr.Secret, later.Add(30*time.Second)), IP: "10.0.0.5"})
 	if !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("wrong password, right code: err = %v", err)
 	}
@@ -122,11 +122,11 @@ func TestSignInAccountCap(t *testing.T) {
 	l := DefaultLimits
 	l.LoginPerAccount = Limit{Max: 6, Window: time.Hour}
 
-	plain, err := CreateManager(ctx, pool, "erik@ispring.example", "erik's long password")
+	plain, err := CreateManager(ctx, pool, DefaultHasher(), "erik@ispring.example", "erik's long password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	withCode, err := CreateManager(ctx, pool, "fay@ispring.example", "fay's long password")
+	withCode, err := CreateManager(ctx, pool, DefaultHasher(), "fay@ispring.example", "fay's long password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestSignInAccountCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, Actor{ManagerID: withCode.ID, Email: withCode.Email}, nil, "fay's long password", mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, Actor{ManagerID: withCode.ID, Email: withCode.Email}, nil, "fay's long password", mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatal(err)
 	}
 	// Erik signed in from his office before the campaign.
@@ -165,11 +165,11 @@ func TestSignInAccountCap(t *testing.T) {
 		"WrongPass":    {Password: "guess", Code: code},
 	} {
 		c.Email, c.IP = withCode.Email, "198.51.100.2"
-		if _, err := SignIn(ctx, pool, kr, l, at, c); !isLimited(err) {
+		if _, err := SignIn(ctx, pool, kr, DefaultHasher(), l, at, c); !isLimited(err) {
 			t.Fatalf("over the cap, %s: err = %v, want rate limited", name, err)
 		}
 	}
-	_, err = SignIn(ctx, pool, kr, l, at, Credentials{Email: withCode.Email, Password: "fay's long password", Code: code, IP: "198.51.100.3"})
+	_, err = SignIn(ctx, pool, kr, DefaultHasher(), l, at, Credentials{Email: withCode.Email, Password: "fay's long password", Code: code, IP: "198.51.100.3"})
 	if err != nil {
 		t.Fatalf("over the cap, password and code from a new address: %v", err)
 	}
@@ -237,7 +237,7 @@ func TestSignInCodeGuessesCapped(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	kr := mustKeyring(t)
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	m, err := CreateManager(ctx, pool, "gus@ispring.example", "gus's long password")
+	m, err := CreateManager(ctx, pool, DefaultHasher(), "gus@ispring.example", "gus's long password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,11 +245,11 @@ func TestSignInCodeGuessesCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email}, nil, "gus's long password", mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email}, nil, "gus's long password", mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatal(err)
 	}
 	office := now.Add(30 * time.Second)
-	if _, err := SignIn(ctx, pool, kr, DefaultLimits, office, Credentials{Email: m.Email, Password: "gus's long password",
+	if _, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, office, Credentials{Email: m.Email, Password: "gus's long password",
 		Code: mustCode(t, enr.Secret, office), IP: "192.0.2.20"}); err != nil {
 		t.Fatal(err)
 	}
@@ -263,12 +263,12 @@ func TestSignInCodeGuessesCapped(t *testing.T) {
 	const guesses = 30
 	for i := range guesses {
 		c := Credentials{Email: m.Email, Password: "gus's long password", Code: wrong, IP: fmt.Sprintf("203.0.113.%d", i+1)}
-		if _, err := SignIn(ctx, pool, kr, DefaultLimits, at, c); !errors.Is(err, ErrBadCredentials) {
+		if _, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, at, c); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("guess %d: err = %v, want ErrBadCredentials", i+1, err)
 		}
 	}
 	// The attacker's next guess is the right code: it must not get in.
-	_, err = SignIn(ctx, pool, kr, DefaultLimits, at, Credentials{Email: m.Email, Password: "gus's long password",
+	_, err = SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, at, Credentials{Email: m.Email, Password: "gus's long password",
 		Code: right, IP: "198.51.100.30"})
 	if err == nil {
 		t.Fatalf("after %d wrong codes from %d addresses the right code still signs in from a new one", guesses, guesses)
@@ -278,7 +278,7 @@ func TestSignInCodeGuessesCapped(t *testing.T) {
 	}
 	// Gus, from his office, still gets in.
 	later := at.Add(30 * time.Second)
-	if _, err := SignIn(ctx, pool, kr, DefaultLimits, later, Credentials{Email: m.Email, Password: "gus's long password",
+	if _, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, later, Credentials{Email: m.Email, Password: "gus's long password",
 		Code: mustCode(t, enr.Secret, later), IP: "192.0.2.20"}); err != nil {
 		t.Fatalf("the manager from a known address: %v", err)
 	}
@@ -293,13 +293,13 @@ func TestTurningTOTPOnEndsOtherSessions(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	kr := mustKeyring(t)
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	m, err := CreateManager(ctx, pool, "ivo@ispring.example", "ivo's long password")
+	m, err := CreateManager(ctx, pool, DefaultHasher(), "ivo@ispring.example", "ivo's long password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	signIn := func(ip string) *Session {
 		t.Helper()
-		s, err := SignIn(ctx, pool, kr, DefaultLimits, now, Credentials{Email: m.Email, Password: "ivo's long password", IP: ip})
+		s, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, now, Credentials{Email: m.Email, Password: "ivo's long password", IP: ip})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +311,7 @@ func TestTurningTOTPOnEndsOtherSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := Actor{ManagerID: m.ID, Email: m.Email, IP: "10.0.0.1"}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultLimits, a, mine, "ivo's long password", mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, mine, "ivo's long password", mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LookupSession(ctx, pool, theirs.Token, now); !errors.Is(err, ErrNotFound) {

@@ -112,9 +112,10 @@ func lockEnrolment(ctx context.Context, tx pgx.Tx, managerID int64) (email strin
 // could otherwise bind the account to its holder's authenticator, end the
 // manager's own sessions and keep the manager from signing in again.
 // Errors: ErrBadPassword, *RateLimitedError (too many wrong passwords, see
-// Limits.EnrolPasswordPerAccount), ErrBadCode, ErrTOTPEnabled.
-func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, limits Limits, a Actor, keep *Session, password, code string, now time.Time) error {
-	if err := checkOwnPassword(ctx, pool, limits.EnrolPasswordPerAccount, a.ManagerID, password, now); err != nil {
+// Limits.EnrolPasswordPerAccount, or busy: no slot of h free in time),
+// ErrBadCode, ErrTOTPEnabled.
+func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hasher, limits Limits, a Actor, keep *Session, password, code string, now time.Time) error {
+	if err := checkOwnPassword(ctx, pool, h, limits.EnrolPasswordPerAccount, a.ManagerID, password, now); err != nil {
 		return err
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -153,8 +154,9 @@ func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, li
 
 // checkOwnPassword checks a signed-in manager's password. Each try takes a
 // place in the account's count first, so parallel guesses cannot all pass a
-// check made before any failed; the right password gives it back.
-func checkOwnPassword(ctx context.Context, pool *pgxpool.Pool, l Limit, managerID int64, password string, now time.Time) error {
+// check made before any failed; the right password, or no hashing slot
+// (a busy *RateLimitedError), gives it back.
+func checkOwnPassword(ctx context.Context, pool *pgxpool.Pool, h *Hasher, l Limit, managerID int64, password string, now time.Time) error {
 	key := "totp-enrol:account:" + strconv.FormatInt(managerID, 10)
 	if err := Hit(ctx, pool, key, l, now); err != nil {
 		return err
@@ -167,7 +169,11 @@ func checkOwnPassword(ctx context.Context, pool *pgxpool.Pool, l Limit, managerI
 	if err != nil {
 		return fmt.Errorf("load manager %d: %w", managerID, err)
 	}
-	ok, err := CheckPassword(hash, password)
+	ok, err := h.Check(ctx, hash, password)
+	if rl := (*RateLimitedError)(nil); errors.As(err, &rl) && rl.Busy {
+		_ = release(ctx, pool, key, l, now)
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("check password of manager %d: %w", managerID, err)
 	}

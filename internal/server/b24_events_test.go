@@ -458,7 +458,7 @@ func TestConsoleShowsUnconfirmedUninstalls(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := manager.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "olga@ispring.example", "operator password"); err != nil {
 		t.Fatal(err)
 	}
 	a, b, quiet := e.portal("a.bitrix24.com"), e.portal("b.bitrix24.com"), e.portal("quiet.bitrix24.com")

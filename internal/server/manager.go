@@ -246,15 +246,15 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	ip := clientIP(r)
-	sess, err := manager.SignIn(r.Context(), s.pool, s.cfg.Keyring, s.managerLimits, s.now(), manager.Credentials{
+	sess, err := manager.SignIn(r.Context(), s.pool, s.cfg.Keyring, s.hasher, s.managerLimits, s.now(), manager.Credentials{
 		Email: email, Password: r.PostFormValue("password"), Code: r.PostFormValue("code"), IP: ip})
 	var rl *manager.RateLimitedError
 	switch {
 	case errors.As(err, &rl):
-		s.log.Warn("console sign-in limited", "ip", ip)
+		s.log.Warn("console sign-in limited", "ip", ip, "busy", rl.Busy)
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
 		lang, _ := s.signInLang(r)
-		s.signInPage(w, r, email, apperr.New(apperr.ETOOMANY, i18n.T(lang, "mgr.err_too_many", waitText(lang, rl.RetryAfter))))
+		s.signInPage(w, r, email, apperr.New(apperr.ETOOMANY, limitedText(lang, rl, "mgr.err_too_many")))
 		return
 	case errors.Is(err, manager.ErrBadCredentials):
 		s.log.Info("console sign-in failed", "ip", ip)
@@ -286,6 +286,16 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		next = "/manager/totp"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// limitedText is the message of a refusal over a limit: key (with the
+// wait) for the caller's own limit, a general "try again shortly" when the
+// server was busy checking other passwords.
+func limitedText(lang i18n.Lang, rl *manager.RateLimitedError, key string) string {
+	if rl.Busy {
+		return i18n.T(lang, "msg.too_many_requests")
+	}
+	return i18n.T(lang, key, waitText(lang, rl.RetryAfter))
 }
 
 // waitText is a wait as the sign-in page says it.
@@ -323,15 +333,15 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, fail error) {
 
 func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	sess := managerFrom(r.Context())
-	err := manager.ConfirmTOTP(r.Context(), s.pool, s.cfg.Keyring, s.managerLimits, s.managerActor(r), sess,
+	err := manager.ConfirmTOTP(r.Context(), s.pool, s.cfg.Keyring, s.hasher, s.managerLimits, s.managerActor(r), sess,
 		r.PostFormValue("password"), r.PostFormValue("code"), s.now())
 	var rl *manager.RateLimitedError
 	switch {
 	case errors.As(err, &rl):
-		s.log.Warn("console totp enrolment limited", "manager_id", sess.ManagerID, "ip", clientIP(r))
+		s.log.Warn("console totp enrolment limited", "manager_id", sess.ManagerID, "ip", clientIP(r), "busy", rl.Busy)
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
 		lang := s.consoleLang(r, sess)
-		s.totpPage(w, r, apperr.New(apperr.ETOOMANY, i18n.T(lang, "mgr.err_totp_too_many", waitText(lang, rl.RetryAfter))))
+		s.totpPage(w, r, apperr.New(apperr.ETOOMANY, limitedText(lang, rl, "mgr.err_totp_too_many")))
 		return
 	case errors.Is(err, manager.ErrBadPassword):
 		s.log.Info("console totp enrolment with a wrong password", "manager_id", sess.ManagerID, "ip", clientIP(r))

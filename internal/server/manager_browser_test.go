@@ -47,7 +47,7 @@ func TestConsoleTOTPInBrowser(t *testing.T) {
 	logs := &lockedBuffer{}
 	e.s.log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const email, password = "gina@ispring.example", "gina's long password"
-	if _, err := manager.CreateManager(context.Background(), e.pool, email, password); err != nil {
+	if _, err := manager.CreateManager(context.Background(), e.pool, manager.DefaultHasher(), email, password); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(e.h)

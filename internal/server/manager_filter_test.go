@@ -19,7 +19,7 @@ func TestConsolePortalFilter(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := manager.CreateManager(ctx, e.pool, "anna@ispring.example", "long enough password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "anna@ispring.example", "long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	healthy, failing, gone, held := e.portal("ok.bitrix24.ru"), e.portal("failing.bitrix24.ru"), e.portal("gone.bitrix24.ru"), e.portal("held.bitrix24.ru")

@@ -104,7 +104,7 @@ func TestConsoleLanguageInBrowser(t *testing.T) {
 	e := newConsoleEnv(t)
 	ctx := context.Background()
 	const email, password = "vera@ispring.example", "vera's long password"
-	if _, err := manager.CreateManager(ctx, e.pool, email, password); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), email, password); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(e.h)
@@ -154,7 +154,7 @@ func TestConsoleLanguageInBrowser(t *testing.T) {
 	}
 
 	// The activation e-mail: one message per language.
-	boris, err := manager.CreateManager(ctx, e.pool, "boris@ispring.example", "boris's long password")
+	boris, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "boris@ispring.example", "boris's long password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestRiverUIInBrowser(t *testing.T) {
 	e := newConsoleEnv(t)
 	ctx := context.Background()
 	const email, password = "rita@ispring.example", "rita's long password"
-	if _, err := manager.CreateManager(ctx, e.pool, email, password); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), email, password); err != nil {
 		t.Fatal(err)
 	}
 	var victim int64

@@ -39,7 +39,7 @@ func TestConsoleLangSwitch(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	m, err := manager.CreateManager(ctx, e.pool, "lena@ispring.example", "lena's long password")
+	m, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "lena@ispring.example", "lena's long password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestConsoleLangSwitch(t *testing.T) {
 func TestSignInPageKeepsItsLanguage(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
-	if _, err := manager.CreateManager(context.Background(), e.pool, "oleg@ispring.example", "oleg's long password"); err != nil {
+	if _, err := manager.CreateManager(context.Background(), e.pool, manager.DefaultHasher(), "oleg@ispring.example", "oleg's long password"); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser("10.0.2.2") // no Accept-Language: English by default

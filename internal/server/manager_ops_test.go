@@ -62,7 +62,7 @@ func TestConsoleOperatorPages(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := manager.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "olga@ispring.example", "operator password"); err != nil {
 		t.Fatal(err)
 	}
 	const hostile = `<img src=x onerror=alert(1)>`
@@ -151,7 +151,7 @@ func TestRiverUIChangesAreAudited(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := manager.CreateManager(ctx, e.pool, "olga@ispring.example", "operator password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "olga@ispring.example", "operator password"); err != nil {
 		t.Fatal(err)
 	}
 	pid := e.portal("audited.bitrix24.com")
@@ -203,7 +203,7 @@ func TestRiverUITooLargeInConsoleLanguage(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := manager.CreateManager(ctx, e.pool, "pavel@ispring.example", "operator password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "pavel@ispring.example", "operator password"); err != nil {
 		t.Fatal(err)
 	}
 	br := e.browser("10.0.2.8")

@@ -133,7 +133,7 @@ func TestConsole(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	if _, err := manager.CreateManager(ctx, e.pool, "anna@ispring.example", "long enough password"); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "anna@ispring.example", "long enough password"); err != nil {
 		t.Fatal(err)
 	}
 	pid := e.portal("evil.bitrix24.ru")
@@ -238,7 +238,7 @@ func TestConsole(t *testing.T) {
 func TestConsoleSignInLimit(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
-	if _, err := manager.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
+	if _, err := manager.CreateManager(context.Background(), e.pool, manager.DefaultHasher(), "bob@ispring.example", "bob's long password"); err != nil {
 		t.Fatal(err)
 	}
 	attacker := e.browser("203.0.113.9")
@@ -292,7 +292,7 @@ func TestConsoleBehindProxy(t *testing.T) {
 		t.Parallel()
 		e := newConsoleEnv(t)
 		e.s.cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}
-		if _, err := manager.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
+		if _, err := manager.CreateManager(context.Background(), e.pool, manager.DefaultHasher(), "bob@ispring.example", "bob's long password"); err != nil {
 			t.Fatal(err)
 		}
 		attacker := e.browser(proxy)
@@ -322,7 +322,7 @@ func TestConsoleBehindProxy(t *testing.T) {
 	t.Run("NotTrusted", func(t *testing.T) {
 		t.Parallel()
 		e := newConsoleEnv(t)
-		if _, err := manager.CreateManager(context.Background(), e.pool, "bob@ispring.example", "bob's long password"); err != nil {
+		if _, err := manager.CreateManager(context.Background(), e.pool, manager.DefaultHasher(), "bob@ispring.example", "bob's long password"); err != nil {
 			t.Fatal(err)
 		}
 		// The attacker forges a new X-Forwarded-For on every guess to
@@ -355,7 +355,7 @@ func TestConsoleTOTPRequired(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	m, err := manager.CreateManager(ctx, e.pool, "hugo@ispring.example", "hugo's long password")
+	m, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "hugo@ispring.example", "hugo's long password")
 	if err != nil {
 		t.Fatal(err)
 	}

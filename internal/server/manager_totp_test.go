@@ -27,7 +27,7 @@ func TestConsoleStolenSessionCannotEnrolTOTP(t *testing.T) {
 	e := newConsoleEnv(t)
 	ctx := context.Background()
 	const email, password = "vera@ispring.example", "vera's long password"
-	if _, err := manager.CreateManager(ctx, e.pool, email, password); err != nil {
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), email, password); err != nil {
 		t.Fatal(err)
 	}
 	vera := e.browser("10.0.0.5")
@@ -89,7 +89,7 @@ func TestConsoleTOTPEnrolPasswordLimited(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t)
 	const email, password = "max@ispring.example", "max's long password"
-	if _, err := manager.CreateManager(context.Background(), e.pool, email, password); err != nil {
+	if _, err := manager.CreateManager(context.Background(), e.pool, manager.DefaultHasher(), email, password); err != nil {
 		t.Fatal(err)
 	}
 	thief := e.browser("203.0.113.67")

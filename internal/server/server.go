@@ -84,9 +84,11 @@ type Server struct {
 	fields fieldSource
 
 	// The managers' console: its cookie's codecs (none without
-	// SECRET_KEYS) and its sign-in limits.
+	// SECRET_KEYS), its sign-in limits and the bound on password hashing
+	// (argon2id) at once in this process.
 	managerCodecs []securecookie.Codec
 	managerLimits manager.Limits
+	hasher        *manager.Hasher
 	riverUI       http.Handler // River UI, under riverUIPrefix
 	crossOrigin   *http.CrossOriginProtection
 }
@@ -128,6 +130,7 @@ func newServer(d Deps) *Server {
 	s.org = newTreeCache(bitrix24Org{client: s.portalB24Client}, s.now)
 	s.fields = liveFields{s: s}
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
+	s.hasher = manager.DefaultHasher()
 	ctx := d.Context
 	if ctx == nil {
 		ctx = context.Background()

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/secret"
+	"b24learn/internal/store"
 )
 
 // Field names of the audit trail: portal_settings' columns.
@@ -34,8 +36,9 @@ type FieldChange struct {
 }
 
 // Change is what one Save changed, by field name, as settings_audit.changes
-// records it: a FieldChange per field, the password only as the word
-// "changed". Empty when nothing changed.
+// records it: a FieldChange per field, the department selection as a
+// DepartmentsChange, the password only as the word "changed". Empty when
+// nothing changed.
 type Change map[string]any
 
 // Beginner starts a transaction: a pool, or a transaction (a savepoint).
@@ -106,6 +109,16 @@ func Save(ctx context.Context, db Beginner, kr *secret.Keyring, portalID, userID
 
 func clone(ids []int64) []int64 { return append([]int64{}, ids...) }
 
+// PurgeAudit deletes settings_audit rows older than keep; the hourly
+// maintenance runs it with the report retention.
+func PurgeAudit(ctx context.Context, db store.DBTX, keep time.Duration, now time.Time) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM settings_audit WHERE changed_at < $1`, now.Add(-keep))
+	if err != nil {
+		return 0, fmt.Errorf("purge settings audit: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // write upserts the row: the one INSERT into portal_settings.
 func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 	depts, err := json.Marshal(s.Departments)
@@ -162,7 +175,9 @@ func diff(cur, next Settings, passwordChanged bool) Change {
 	add(FieldHeadsManagers, cur.HeadsAsManagers, next.HeadsAsManagers, cur.HeadsAsManagers != next.HeadsAsManagers)
 	add(FieldParentHeads, cur.ParentHeadsAsSupervisors, next.ParentHeadsAsSupervisors,
 		cur.ParentHeadsAsSupervisors != next.ParentHeadsAsSupervisors)
-	add(FieldDepartments, cur.Departments, next.Departments, !cur.Departments.Same(next.Departments))
+	if !cur.Departments.Same(next.Departments) {
+		out[FieldDepartments] = departmentsChange(cur.Departments, next.Departments)
+	}
 	add(FieldAlertEmail, cur.AlertEmail, next.AlertEmail, cur.AlertEmail != next.AlertEmail)
 	add(FieldAlertsOff, cur.AlertsOff, next.AlertsOff, cur.AlertsOff != next.AlertsOff)
 	// nil and an empty map differ: an empty map is a saved "nothing mapped".
