@@ -130,6 +130,13 @@ type RunView struct {
 	Progress *ProgressView
 }
 
+// ReportPage is where one page of a run's report is in the whole.
+type ReportPage struct {
+	Total int   // rows in the whole report
+	After int64 // the page starts after the row with this id; 0: the first page
+	Next  int64 // the next page starts after this row id; 0: this is the last
+}
+
 // ProgressView is what a running run is doing and, while it writes to
 // Learn, how far it got.
 type ProgressView struct {

@@ -181,42 +181,75 @@ func changeValue(lang i18n.Lang, field, v string) string {
 	return v
 }
 
-// loadReport reads the run report the request names; a refusal is an
-// *apperr.Error with "Report not found." in the session's language.
-func (s *Server) loadReport(r *http.Request) (templates.RunView, []templates.PreviewItem, error) {
+// reportPage bounds the rows one answer of the report page shows: a
+// preview of a large portal has hundreds of thousands. The CSV has them all.
+const reportPage = 500
+
+// csvChunk is how many report rows the CSV reads per query. Each chunk is
+// read, the connection given back, then written: a slow download holds no
+// database connection while the client reads.
+const csvChunk = 1000
+
+// csvWriteWindow is how long the CSV may take to write one chunk: the
+// server's write timeout would otherwise cut off a large report.
+const csvWriteWindow = time.Minute
+
+// loadRun reads the run the request names; a refusal is an *apperr.Error
+// with "Report not found." in the session's language.
+func (s *Server) loadRun(r *http.Request) (syncer.RunRecord, error) {
 	sess, ok := sessionFrom(r.Context())
 	if !ok {
-		return templates.RunView{}, nil, apperr.New(apperr.EUNAUTHORIZED, msgRunNotFound.in(sess.Lang))
+		return syncer.RunRecord{}, apperr.New(apperr.EUNAUTHORIZED, msgRunNotFound.in(sess.Lang))
 	}
 	notFound := apperr.New(apperr.ENOTFOUND, msgRunNotFound.in(sess.Lang))
 	id, err := strconv.ParseInt(chi.URLParam(r, "runID"), 10, 64)
 	if err != nil || id <= 0 {
-		return templates.RunView{}, nil, notFound
+		return syncer.RunRecord{}, notFound
 	}
-	rs := syncer.NewStore(s.pool)
 	// The portal comes from the session: another portal's run id is "not found".
-	run, err := rs.Run(r.Context(), sess.PortalID, id)
+	run, err := syncer.NewStore(s.pool).Run(r.Context(), sess.PortalID, id)
 	if errors.Is(err, syncer.ErrRunNotFound) {
-		return templates.RunView{}, nil, notFound
+		return syncer.RunRecord{}, notFound
 	}
+	return run, err
+}
+
+// loadReport reads the report page the request names: the run and at most
+// reportPage of its rows after the row ?after= names (from the first
+// without it).
+func (s *Server) loadReport(r *http.Request) (templates.RunView, []templates.PreviewItem, templates.ReportPage, error) {
+	var page templates.ReportPage
+	run, err := s.loadRun(r)
 	if err != nil {
-		return templates.RunView{}, nil, err
+		return templates.RunView{}, nil, page, err
 	}
-	items, err := rs.RunItems(r.Context(), sess.PortalID, id)
+	sess, _ := sessionFrom(r.Context())
+	if a := r.URL.Query().Get("after"); a != "" {
+		if page.After, err = strconv.ParseInt(a, 10, 64); err != nil || page.After < 0 {
+			return templates.RunView{}, nil, page, apperr.New(apperr.ENOTFOUND, msgRunNotFound.in(sess.Lang))
+		}
+	}
+	// One row beyond the page says whether there is a next one.
+	items, err := syncer.NewStore(s.pool).RunItemsAfter(r.Context(), sess.PortalID, run.ID, page.After, reportPage+1)
 	if err != nil {
-		return templates.RunView{}, nil, err
+		return templates.RunView{}, nil, page, err
 	}
+	if len(items) > reportPage {
+		items = items[:reportPage]
+		page.Next = items[len(items)-1].ID
+	}
+	page.Total = run.Items
 	rows := make([]templates.PreviewItem, 0, len(items))
 	for _, it := range items {
 		rows = append(rows, itemView(sess.Lang, it))
 	}
-	return runView(run), rows, nil
+	return runView(run), rows, page, nil
 }
 
-// handleRunReport answers one run's report as HTML in the session's
-// language; the page puts it in its report box.
+// handleRunReport answers one page of a run's report as HTML in the
+// session's language; the page puts it in its report box.
 func (s *Server) handleRunReport(w http.ResponseWriter, r *http.Request) {
-	run, rows, err := s.loadReport(r)
+	run, rows, page, err := s.loadReport(r)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -224,16 +257,26 @@ func (s *Server) handleRunReport(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := templates.RunReport(sess.Lang, run, rows).Render(r.Context(), w); err != nil {
+	if err := templates.RunReport(sess.Lang, run, rows, page).Render(r.Context(), w); err != nil {
 		s.log.ErrorContext(r.Context(), "render run report", "error", err)
 	}
 }
 
-// handleRunCSV answers one run's report as CSV: kinds, actions and
+// handleRunCSV answers one run's whole report as CSV: kinds, actions and
 // statuses as codes for spreadsheets and scripts, the reason in the
-// session's language.
+// session's language. It is written a chunk of rows at a time, never held
+// whole.
 func (s *Server) handleRunCSV(w http.ResponseWriter, r *http.Request) {
-	run, rows, err := s.loadReport(r)
+	run, err := s.loadRun(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	sess, _ := sessionFrom(r.Context())
+	rs := syncer.NewStore(s.pool)
+	// The first chunk is read before the answer starts, so a failing read
+	// still answers an error.
+	items, err := rs.RunItemsAfter(r.Context(), sess.PortalID, run.ID, 0, csvChunk)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -243,14 +286,33 @@ func (s *Server) handleRunCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	// A BOM makes Excel read the file as UTF-8 (Cyrillic names).
 	_, _ = w.Write([]byte("\uFEFF"))
-	sess, _ := sessionFrom(r.Context())
+	rc := http.NewResponseController(w)
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"kind", "bitrix24_id", "learn_id", "name", "action", "status", "reason", "changes"})
-	for _, it := range rows {
-		_ = cw.Write([]string{it.Kind, strconv.FormatInt(it.B24ID, 10), csvSafe(it.LearnID), csvSafe(it.Name), it.Action,
-			it.Status, csvSafe(templates.ReasonsText(sess.Lang, it.Reason)), csvSafe(it.Changes)})
+	for len(items) > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(csvWriteWindow))
+		for _, it := range items {
+			writeCSVRow(cw, sess.Lang, itemView(sess.Lang, it))
+		}
+		if cw.Flush(); cw.Error() != nil {
+			return // the client left
+		}
+		if len(items) < csvChunk {
+			return
+		}
+		if items, err = rs.RunItemsAfter(r.Context(), sess.PortalID, run.ID, items[len(items)-1].ID, csvChunk); err != nil {
+			// The answer has started: the cut-off file is all the client
+			// gets, and the log says why.
+			s.log.ErrorContext(r.Context(), "read run items for csv", "portal_id", sess.PortalID, "run_id", run.ID, "error", err)
+			return
+		}
 	}
-	cw.Flush()
+}
+
+// writeCSVRow writes one report row, its outside text defused (csvSafe).
+func writeCSVRow(cw *csv.Writer, lang i18n.Lang, it templates.PreviewItem) {
+	_ = cw.Write([]string{it.Kind, strconv.FormatInt(it.B24ID, 10), csvSafe(it.LearnID), csvSafe(it.Name), it.Action,
+		it.Status, csvSafe(templates.ReasonsText(lang, it.Reason)), csvSafe(it.Changes)})
 }
 
 // csvSafe defuses spreadsheet formulas in attacker-controlled text (a

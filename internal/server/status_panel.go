@@ -79,10 +79,9 @@ func (s *Server) readPanel(ctx context.Context, portalID int64, lang i18n.Lang, 
 	}
 	for _, r := range runs {
 		var pv *templates.ProgressView
+		// A running run's counts so far are on its row, kept as it
+		// records its items.
 		if r.Status == syncer.RunRunning {
-			if r.Counts, err = rs.ProgressCounts(ctx, portalID, r.ID); err != nil {
-				return err
-			}
 			pg, err := rs.Progress(ctx, portalID, r.ID)
 			if err != nil {
 				return err

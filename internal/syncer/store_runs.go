@@ -30,6 +30,9 @@ type RunRecord struct {
 	Error      string
 	Held       []int64
 	ResolvedBy *int64
+	// Items is how many report rows the run has (sync_run_items), as
+	// counted when they were written.
+	Items int
 }
 
 // RunItem is one row of sync_run_items: an object changed, refused or held.
@@ -66,6 +69,30 @@ func (s *Store) StartRun(ctx context.Context, portalID int64, trigger Trigger) (
 const insertItem = `INSERT INTO sync_run_items
 	(run_id, portal_id, kind, b24_id, learn_id, action, before, after, reason, status)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+// countItems adds n report rows to a run's total and, while it runs, their
+// counts (deltas, keyed as itemCounts keys them) to its counts: the status
+// panel reads both from the run's row instead of counting its items.
+const countItems = `UPDATE sync_runs SET items = items + $3,
+	counts = CASE WHEN status = 'running' THEN counts || COALESCE((SELECT jsonb_object_agg(d.key, COALESCE((counts->>d.key)::int, 0) + d.value::int)
+		FROM jsonb_each_text($4::jsonb) d), '{}') ELSE counts END
+	WHERE portal_id = $1 AND id = $2`
+
+// itemCounts keys report rows as a finished run's counts are: kind.action
+// for applied (or planned) steps, kind.status for the others.
+func itemCounts(items []RunItem) []byte {
+	out := map[string]int{}
+	for _, it := range items {
+		switch it.Status {
+		case ItemApplied, ItemPlanned:
+			out[string(it.Kind)+"."+string(it.Action)]++
+		default:
+			out[string(it.Kind)+"."+it.Status]++
+		}
+	}
+	b, _ := json.Marshal(out) // a map of ints always marshals
+	return b
+}
 
 func itemArgs(portalID, runID int64, it RunItem) []any {
 	return []any{runID, portalID, string(it.Kind), it.B24ID, it.LearnID, string(it.Action),
@@ -107,6 +134,7 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 		return nil
 	}
 	batch := &pgx.Batch{}
+	items := make([]RunItem, 0, len(recs))
 	for _, r := range recs {
 		if m := r.Mapping; m != nil {
 			batch.Queue(upsertMapping, portalID, string(m.Kind), m.B24ID, m.LearnID, m.Fingerprint, m.Adopted)
@@ -118,7 +146,9 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 			batch.Queue(upsertRefusal, portalID, string(f.Kind), f.B24ID, string(f.Part), f.Fingerprint, f.Reason, f.Account)
 		}
 		batch.Queue(insertItem, itemArgs(portalID, runID, r.Item)...)
+		items = append(items, r.Item)
 	}
+	batch.Queue(countItems, portalID, runID, len(items), itemCounts(items))
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin record steps: %w", err)
@@ -134,17 +164,39 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 }
 
 // RecordItems stores report rows that change no mapping (refused, held,
-// planned) in one batch.
+// planned) in one transaction.
 func (s *Store) RecordItems(ctx context.Context, portalID, runID int64, items []RunItem) error {
 	if len(items) == 0 {
 		return nil
 	}
+	if err := s.pool.SendBatch(ctx, itemsBatch(portalID, runID, items)).Close(); err != nil {
+		return fmt.Errorf("insert run items: %w", err)
+	}
+	return nil
+}
+
+// itemsBatch inserts items and counts them on their run. A batch outside a
+// transaction runs as one (pgx sends it with a single Sync).
+func itemsBatch(portalID, runID int64, items []RunItem) *pgx.Batch {
 	batch := &pgx.Batch{}
 	for _, it := range items {
 		batch.Queue(insertItem, itemArgs(portalID, runID, it)...)
 	}
+	batch.Queue(countItems, portalID, runID, len(items), itemCounts(items))
+	return batch
+}
+
+// RecordPreview stores a preview's report rows and deletes the portal's
+// older previews (with their rows) in the same transaction: a preview holds
+// a row per planned step, up to hundreds of thousands, and the newest one
+// says all an older one did. Nothing else refers to a preview: approving
+// releases a held sync run, and people's histories skip previews.
+func (s *Store) RecordPreview(ctx context.Context, portalID, runID int64, items []RunItem) error {
+	batch := itemsBatch(portalID, runID, items)
+	batch.Queue(`DELETE FROM sync_runs WHERE portal_id = $1 AND trigger = 'preview' AND id < $2 AND status <> 'running'`,
+		portalID, runID)
 	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("insert run items: %w", err)
+		return fmt.Errorf("record preview: %w", err)
 	}
 	return nil
 }
@@ -170,13 +222,13 @@ func (s *Store) FinishRun(ctx context.Context, portalID, runID int64, status str
 	return nil
 }
 
-const runColumns = `id, portal_id, trigger, status, started_at, finished_at, counts, error, held, resolved_by`
+const runColumns = `id, portal_id, trigger, status, started_at, finished_at, counts, error, held, resolved_by, items`
 
 func scanRun(r pgx.Row) (RunRecord, error) {
 	var rr RunRecord
 	var counts, held []byte
 	if err := r.Scan(&rr.ID, &rr.PortalID, &rr.Trigger, &rr.Status, &rr.StartedAt, &rr.FinishedAt,
-		&counts, &rr.Error, &held, &rr.ResolvedBy); err != nil {
+		&counts, &rr.Error, &held, &rr.ResolvedBy, &rr.Items); err != nil {
 		return rr, err
 	}
 	if err := json.Unmarshal(counts, &rr.Counts); err != nil {
@@ -235,15 +287,22 @@ func (s *Store) ResolveHeld(ctx context.Context, portalID, heldRunID, byRunID in
 }
 
 // RunItems returns a run's report rows in the order they were written.
+// Tests use it; the pages read a page at a time (RunItemsAfter).
 func (s *Store) RunItems(ctx context.Context, portalID, runID int64) ([]RunItem, error) {
-	return s.runItems(ctx, portalID, runID, nil)
+	return s.runItems(ctx, portalID, runID, 0, nil)
 }
 
-// runItems reads a run's report rows, at most *limit of them when limit is
-// set (LIMIT NULL is no limit).
-func (s *Store) runItems(ctx context.Context, portalID, runID int64, limit *int) ([]RunItem, error) {
+// RunItemsAfter returns at most n report rows of a run written after the
+// row with id after (0: from the first), in the order they were written.
+func (s *Store) RunItemsAfter(ctx context.Context, portalID, runID, after int64, n int) ([]RunItem, error) {
+	return s.runItems(ctx, portalID, runID, after, &n)
+}
+
+// runItems reads a run's report rows after the row with id after, at most
+// *limit of them when limit is set (LIMIT NULL is no limit).
+func (s *Store) runItems(ctx context.Context, portalID, runID, after int64, limit *int) ([]RunItem, error) {
 	return store.QueryAll(ctx, s.pool, "read run items", scanRunItem, `SELECT id, run_id, kind, b24_id, learn_id, action, before, after, reason, status
-		FROM sync_run_items WHERE portal_id = $1 AND run_id = $2 ORDER BY id LIMIT $3`, portalID, runID, limit)
+		FROM sync_run_items WHERE portal_id = $1 AND run_id = $2 AND id > $3 ORDER BY id LIMIT $4`, portalID, runID, after, limit)
 }
 
 func scanRunItem(r pgx.Row) (RunItem, error) {

@@ -238,7 +238,8 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 			items = append(items, itemOf(st, ItemWaiting))
 		}
 		items = append(items, invitedItems(plan)...)
-		if err := s.store.RecordItems(ctx, portalID, rep.RunID, items); err != nil {
+		// The portal's older previews go with this one's rows recorded.
+		if err := s.store.RecordPreview(ctx, portalID, rep.RunID, items); err != nil {
 			return err
 		}
 		rep.Counts = plan.Counts()

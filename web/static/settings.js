@@ -300,8 +300,10 @@
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
   }
-  function openReport(id) {
-    request('GET', '/app/runs/' + encodeURIComponent(id)).then(function (r) {
+  // after, when set, is the row id a later page of the report starts after.
+  function openReport(id, after) {
+    var url = '/app/runs/' + encodeURIComponent(id) + (after ? '?after=' + encodeURIComponent(after) : '');
+    request('GET', url).then(function (r) {
       var fresh = r.status === 200 && new DOMParser().parseFromString(r.text, 'text/html').getElementById('report-body');
       var old = document.getElementById('report-body');
       if (!fresh || !old) { setNotice(false, failureText(r)); return; }
@@ -334,7 +336,7 @@
     var b = t.closest('[data-action]');
     if (b) { runAction(b); return; }
     b = t.closest('[data-report]');
-    if (b) { openReport(b.getAttribute('data-report')); return; }
+    if (b) { openReport(b.getAttribute('data-report'), b.getAttribute('data-after')); return; }
     b = t.closest('[data-csv]');
     if (b) downloadCSV(b.getAttribute('data-csv'));
   });
