@@ -333,7 +333,7 @@
   document.addEventListener('click', function (ev) {
     var t = ev.target;
     if (!t || !t.closest) return;
-    var b = t.closest('[data-action]');
+    var b = t.closest('button[data-action]');
     if (b) { runAction(b); return; }
     b = t.closest('[data-report]');
     if (b) { openReport(b.getAttribute('data-report'), b.getAttribute('data-after')); return; }
