@@ -102,3 +102,26 @@ func TestHeadUpMatchesWalk(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPlanHeadsChain is the plan of a chain of n head-less departments
+// with n headed leaves, both supervisor toggles on (docs/benchmarks.md,
+// "Hostile org shapes").
+func BenchmarkPlanHeadsChain(b *testing.B) {
+	o := opts()
+	o.HeadsAsManagers, o.ParentHeadsAsSupervisors = true, true
+	for _, n := range []int{2_500, 10_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			in := Input{Options: o, Desired: headlessChain(n), Actual: emptyLearn()}
+			b.ReportAllocs()
+			walked := 0
+			for b.Loop() {
+				bl, err := build(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				walked = bl.walked
+			}
+			b.ReportMetric(float64(walked), "walked/op")
+		})
+	}
+}

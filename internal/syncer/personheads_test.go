@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -112,5 +113,28 @@ func TestReadPersonNearestHeads(t *testing.T) {
 	slices.Sort(want)
 	if got := b.asked[0]; !slices.Equal(got, want) {
 		t.Errorf("heads asked %v, want the 25 nearest of each department %v", got, want)
+	}
+}
+
+// BenchmarkReadPersonChain is the person page's read against a chain of n
+// headed departments, the person in the bottom 10 (docs/benchmarks.md,
+// "Hostile org shapes").
+func BenchmarkReadPersonChain(b *testing.B) {
+	for _, n := range []int{10_000, 40_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			c := &headsB24{}
+			for i := 1; i <= n; i++ {
+				c.ds = append(c.ds, bitrix24.Department{ID: int64(i), Parent: int64(i - 1), Head: int64(1_000_000 + i)})
+			}
+			for j := range 10 {
+				c.depts = append(c.depts, int64(n-j))
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ReadPerson(context.Background(), c, 7); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
