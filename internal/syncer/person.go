@@ -170,9 +170,10 @@ var ErrNoSuchEmployee = errors.New("no such employee in Bitrix24")
 const personMaxHeads = 50
 
 // ReadPerson reads one Bitrix24 user, the departments, and the heads of the
-// user's departments and their ancestors: three requests for a tree of up
-// to 50 departments (one page of department.get), a page more per 50
-// departments past that in the department listing's batch.
+// user's departments and their ancestors, the nearest 50 (personWalk):
+// three requests for a tree of up to 50 departments (one page of
+// department.get), a page more per 50 departments past that in the
+// department listing's batch.
 func ReadPerson(ctx context.Context, b24 Bitrix24, id int64, codes ...string) (Desired, error) {
 	filter := func(ids any) map[string]any {
 		f := map[string]any{"ID": ids}
@@ -208,23 +209,13 @@ func ReadPerson(ctx context.Context, b24 Bitrix24, id int64, codes ...string) (D
 	for _, x := range d.Departments {
 		byID[x.ID] = x
 	}
-	var heads []int64
-	for _, dep := range person.Departments {
-		for x, n := dep, 0; x != 0 && n <= len(byID); n++ {
-			dd, ok := byID[x]
-			if !ok {
-				break
-			}
-			if dd.Head != 0 && dd.Head != id && !slices.Contains(heads, dd.Head) {
-				heads = append(heads, dd.Head)
-			}
-			x = dd.Parent
-		}
+	w := personWalk{byID: byID}
+	heads, err := w.heads(ctx, person.Departments, id)
+	if err != nil {
+		return Desired{}, err
 	}
 	d.Employees = []Employee{*person}
 	if len(heads) > 0 {
-		slices.Sort(heads)
-		heads = heads[:min(len(heads), personMaxHeads)]
 		hs, err := b24.Users(ctx, filter(heads))
 		if err != nil {
 			return Desired{}, fmt.Errorf("read bitrix24 heads: %w", err)
@@ -233,6 +224,57 @@ func ReadPerson(ctx context.Context, b24 Bitrix24, id int64, codes ...string) (D
 	}
 	texts.apply(d.Employees)
 	return d, nil
+}
+
+// personMaxDepartments bounds the person's departments whose heads are
+// read: Bitrix24 sets no limit on UF_DEPARTMENT, a real employee sits in
+// one to a few, and 20 leaves room in the page of heads for the levels
+// right above each. Past it the plan may lack a head of the department the
+// person sits in in Learn; the next full run reads them all.
+const personMaxDepartments = 20
+
+// personWalk collects the heads above one person's departments. The
+// portal chooses the org's shape (up to 100,000 departments in a chain),
+// so each department is looked at once at most.
+type personWalk struct {
+	byID   map[int64]Department
+	looked int // departments looked at (a test holds it linear)
+}
+
+// heads is the heads of deps and their ancestors but id, nearest first:
+// all of deps' own, then those a level up, and so on until one page of
+// heads (the plan's managers are the nearest heads that sync). Sorted.
+func (w *personWalk) heads(ctx context.Context, deps []int64, id int64) ([]int64, error) {
+	at := slices.Clone(deps[:min(len(deps), personMaxDepartments)])
+	seen := map[int64]bool{}
+	found := map[int64]bool{}
+	var heads []int64
+	for len(at) > 0 && len(heads) < personMaxHeads {
+		next := at[:0] // each walk's next department, in place
+		for _, x := range at {
+			w.looked++
+			if w.looked%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("read heads: %w", err)
+				}
+			}
+			d, ok := w.byID[x]
+			if !ok || seen[x] {
+				continue // the top, or another walk's way from here
+			}
+			seen[x] = true
+			if d.Head != 0 && d.Head != id && !found[d.Head] {
+				found[d.Head] = true
+				if heads = append(heads, d.Head); len(heads) == personMaxHeads {
+					break
+				}
+			}
+			next = append(next, d.Parent)
+		}
+		at = next
+	}
+	slices.Sort(heads)
+	return heads, nil
 }
 
 // RunPerson applies one employee's steps now: their department path, their

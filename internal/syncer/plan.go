@@ -320,13 +320,26 @@ type builder struct {
 	empSynced    []bool              // per employee: will exist in Learn
 	empLearn     []int32             // per employee: the position of the Learn user they sync to, -1
 
-	users []*Employee     // in-scope active employees that sync, by id
-	heads map[int64]int64 // headUp(department, 0), once asked
+	users  []*Employee       // in-scope active employees that sync, by id
+	heads  map[int64]headRef // headAt, once asked
+	headed map[int64]int     // departments by head, once headUp skips one
+	// walked counts the departments the heads' walks look at (a test holds
+	// it linear in the org).
+	walked int
 }
 
 // BuildPlan computes the steps that make Learn match Bitrix24. It is pure: it
 // reads only its input.
 func BuildPlan(in Input) (*Plan, error) {
+	b, err := build(in)
+	if err != nil {
+		return nil, err
+	}
+	return b.plan, nil
+}
+
+// build is BuildPlan, giving the builder (tests count its work).
+func build(in Input) (*builder, error) {
 	o := in.Options
 	if o.MemberID == "" {
 		return nil, errors.New("plan: member id is empty")
@@ -377,7 +390,7 @@ func BuildPlan(in Input) (*Plan, error) {
 		}
 		return 0
 	})
-	return b.plan, nil
+	return b, nil
 }
 
 func (b *builder) index() {

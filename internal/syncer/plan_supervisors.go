@@ -5,31 +5,63 @@ package syncer
 import "strconv"
 
 // headUp is the first head of start or its ancestors that syncs and is not
-// skip; 0 when there is none.
+// skip; 0 when there is none. The org's shape is the portal's to choose (a
+// chain of 100,000 departments), so each department is walked once
+// (headAt) and skip costs a step per department skip heads on the way.
 func (b *builder) headUp(start, skip int64) int64 {
-	if skip == 0 {
-		// Asked for every user's department: once per department (the
-		// synced users are final by this last stage).
-		if h, ok := b.heads[start]; ok {
-			return h
+	r := b.headAt(start)
+	for hops := 0; r.head != 0 && r.head == skip; hops++ {
+		if b.headed == nil {
+			b.headed = map[int64]int{}
+			for _, d := range b.depts {
+				b.headed[d.Head]++
+			}
 		}
-		if b.heads == nil {
-			b.heads = map[int64]int64{}
+		// More hops than departments skip heads: the parents go round a
+		// cycle that only skip heads, where the walk finds nobody.
+		if hops >= b.headed[skip] {
+			return 0
 		}
-		h := b.findHeadUp(start, 0)
-		b.heads[start] = h
-		return h
+		r = b.headAt(b.parentOf(r.dept))
 	}
-	return b.findHeadUp(start, skip)
+	return r.head
 }
 
-func (b *builder) findHeadUp(start, skip int64) int64 {
-	for x, n := start, 0; x != 0 && n <= len(b.depts); x, n = b.parentOf(x), n+1 {
-		if h := b.depts[x].Head; h != 0 && h != skip && b.synced(h) {
-			return h
-		}
+// headRef is the first head that syncs at or above a department and the
+// department they head; open marks a department whose walk is under way.
+type headRef struct {
+	head, dept int64
+	open       bool
+}
+
+// headAt is the first head that syncs of start or its ancestors, each
+// department's answer kept (the synced users are final by this last stage).
+func (b *builder) headAt(start int64) headRef {
+	if b.heads == nil {
+		b.heads = map[int64]headRef{}
 	}
-	return 0
+	var r headRef
+	var path []int64 // the departments whose answer is r
+	for x := start; x != 0; x = b.parentOf(x) {
+		b.walked++
+		if c, ok := b.heads[x]; ok {
+			if !c.open {
+				r = c
+			} // else round a cycle without a head that syncs: none
+			break
+		}
+		if d, ok := b.depts[x]; ok && d.Head != 0 && b.synced(d.Head) {
+			r = headRef{head: d.Head, dept: x}
+			b.heads[x] = r
+			break
+		}
+		b.heads[x] = headRef{open: true}
+		path = append(path, x)
+	}
+	for _, x := range path {
+		b.heads[x] = r
+	}
+	return r
 }
 
 func (b *builder) target(h int64) *SubTarget {
