@@ -124,14 +124,19 @@ func TestProgressWritesAreThrottled(t *testing.T) {
 		t.Errorf("last done count %d, want %d", last.done, planned)
 	}
 	for i := 1; i < len(writes); i++ {
-		gap := writes[i].at.Sub(writes[i-1].at)
 		if writes[i].done <= writes[i-1].done {
 			t.Errorf("done count went %d → %d", writes[i-1].done, writes[i].done)
 		}
-		// The ticker's ticks are ProgressEvery apart; an UPDATE may be late
-		// (a loaded machine), the last (at the end of the writes) any time.
-		if gap < ProgressEvery/2 && i < len(writes)-1 {
-			t.Errorf("done-count updates %d and %d are %v apart, want about %v", i-1, i, gap, ProgressEvery)
+	}
+	// The ticker's ticks are ProgressEvery apart. An UPDATE may be late on
+	// a loaded machine, so two may land in one tick's span (a late one and
+	// the next on time), never more: an unthrottled writer would put one
+	// there per step. The last, at the end of the writes, comes any time.
+	perTick := map[time.Duration]int{}
+	for _, r := range writes[:len(writes)-1] {
+		tick := r.at.Sub(started) / ProgressEvery
+		if perTick[tick]++; perTick[tick] > 2 {
+			t.Errorf("%d done-count updates within tick %d, want at most 2", perTick[tick], tick)
 		}
 	}
 	// One update per tick since the write phase began, one at the end, and
