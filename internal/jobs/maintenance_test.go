@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/config"
@@ -67,17 +68,10 @@ func TestMaintenancePurgesSettingsAudit(t *testing.T) {
 	if err := w.Work(ctx, &river.Job[MaintenanceArgs]{}); err != nil {
 		t.Fatal(err)
 	}
-	var users []int64
-	rows, err := pool.Query(ctx, `SELECT user_id FROM settings_audit WHERE portal_id = $1`, portal)
+	rows, _ := pool.Query(ctx, `SELECT user_id FROM settings_audit WHERE portal_id = $1`, portal)
+	users, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		t.Fatal(err)
-	}
-	for rows.Next() {
-		var u int64
-		if err := rows.Scan(&u); err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, u)
 	}
 	if len(users) != 1 || users[0] != 2 {
 		t.Fatalf("settings audit rows left: users %v, want [2] (the one within retention)", users)

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // A save that changes 20,000 departments writes an audit row of a few
@@ -89,17 +91,10 @@ func TestPurgeAudit(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("purged %d rows (%v), want 1", n, err)
 	}
-	var left []int64
-	rows, err := pool.Query(ctx, `SELECT user_id FROM settings_audit WHERE portal_id = $1`, id)
+	rows, _ := pool.Query(ctx, `SELECT user_id FROM settings_audit WHERE portal_id = $1`, id)
+	left, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		t.Fatal(err)
-	}
-	for rows.Next() {
-		var u int64
-		if err := rows.Scan(&u); err != nil {
-			t.Fatal(err)
-		}
-		left = append(left, u)
 	}
 	if len(left) != 1 || left[0] != 2 {
 		t.Fatalf("rows left: users %v, want [2]", left)
