@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"b24learn/internal/bitrix24/b24sim"
@@ -19,16 +18,7 @@ func TestPreviewKeepsOnlyTheLatest(t *testing.T) {
 	portalID, p := e.addPortal(b24sim.GenerateOrg(41, 120, 8))
 	otherID, _ := e.addPortal(b24sim.GenerateOrg(42, 30, 3))
 	e.run(portalID, TriggerScheduled)
-	ex := expected(p)
-	var fired []int64
-	for _, u := range p.Users() {
-		if _, ok := ex.users[strings.ToLower(u.Email)]; ok && u.ID != 1 && len(fired) < len(ex.users)*3/10 {
-			fired = append(fired, u.ID)
-			if err := p.FireUser(u.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	fired := fireSynced(t, p, expected(p))
 	if rep := e.run(portalID, TriggerScheduled); rep.Status != RunHeld {
 		t.Fatalf("safeguard run %s, want held", rep.Status)
 	}
