@@ -70,6 +70,9 @@ const insertItem = `INSERT INTO sync_run_items
 	(run_id, portal_id, kind, b24_id, learn_id, action, before, after, reason, status)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
+// itemColumns are insertItem's columns, in itemArgs' order, for COPY.
+var itemColumns = []string{"run_id", "portal_id", "kind", "b24_id", "learn_id", "action", "before", "after", "reason", "status"}
+
 // countItems adds n report rows to a run's total and, while it runs, their
 // counts (deltas, keyed as itemCounts keys them) to its counts: the status
 // panel reads both from the run's row instead of counting its items.
@@ -149,16 +152,10 @@ func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []S
 		items = append(items, r.Item)
 	}
 	batch.Queue(countItems, portalID, runID, len(items), itemCounts(items))
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin record steps: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, batch).Close()
+	}); err != nil {
 		return fmt.Errorf("record steps: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit record steps: %w", err)
 	}
 	return nil
 }
@@ -169,21 +166,12 @@ func (s *Store) RecordItems(ctx context.Context, portalID, runID int64, items []
 	if len(items) == 0 {
 		return nil
 	}
-	if err := s.pool.SendBatch(ctx, itemsBatch(portalID, runID, items)).Close(); err != nil {
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return copyItems(ctx, tx, portalID, runID, items)
+	}); err != nil {
 		return fmt.Errorf("insert run items: %w", err)
 	}
 	return nil
-}
-
-// itemsBatch inserts items and counts them on their run. A batch outside a
-// transaction runs as one (pgx sends it with a single Sync).
-func itemsBatch(portalID, runID int64, items []RunItem) *pgx.Batch {
-	batch := &pgx.Batch{}
-	for _, it := range items {
-		batch.Queue(insertItem, itemArgs(portalID, runID, it)...)
-	}
-	batch.Queue(countItems, portalID, runID, len(items), itemCounts(items))
-	return batch
 }
 
 // RecordPreview stores a preview's report rows and deletes the portal's
@@ -192,11 +180,37 @@ func itemsBatch(portalID, runID int64, items []RunItem) *pgx.Batch {
 // says all an older one did. Nothing else refers to a preview: approving
 // releases a held sync run, and people's histories skip previews.
 func (s *Store) RecordPreview(ctx context.Context, portalID, runID int64, items []RunItem) error {
-	batch := itemsBatch(portalID, runID, items)
-	batch.Queue(`DELETE FROM sync_runs WHERE portal_id = $1 AND trigger = 'preview' AND id < $2 AND status <> 'running'`,
-		portalID, runID)
-	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := copyItems(ctx, tx, portalID, runID, items); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM sync_runs WHERE portal_id = $1 AND trigger = 'preview' AND id < $2 AND status <> 'running'`,
+			portalID, runID)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("record preview: %w", err)
+	}
+	return nil
+}
+
+// copyItems inserts items with COPY, which streams them (a queued INSERT
+// per row would hold every row's arguments at once: hundreds of MB for a
+// large preview), and counts them on their run.
+func copyItems(ctx context.Context, tx pgx.Tx, portalID, runID int64, items []RunItem) error {
+	i := 0
+	rows := pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(items) {
+			return nil, nil
+		}
+		i++
+		return itemArgs(portalID, runID, items[i-1]), nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"sync_run_items"}, itemColumns, rows); err != nil {
+		return fmt.Errorf("copy run items: %w", err)
+	}
+	if _, err := tx.Exec(ctx, countItems, portalID, runID, len(items), itemCounts(items)); err != nil {
+		return fmt.Errorf("count run items: %w", err)
 	}
 	return nil
 }
