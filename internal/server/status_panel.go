@@ -104,7 +104,9 @@ func (s *Server) readPanel(ctx context.Context, portalID int64, lang i18n.Lang, 
 			v.Preview = &templates.PreviewView{Run: r}
 		}
 	}
-	if v.Preview != nil {
+	// Only admins see a preview's rows (panelFor drops the preview for the
+	// others), so only their panel reads them.
+	if v.Preview != nil && v.Admin {
 		items, total, err := rs.FirstRunItems(ctx, portalID, v.Preview.Run.ID, previewItems)
 		if err != nil {
 			return err
