@@ -200,8 +200,11 @@ func recordAdminCheck(ctx context.Context, db store.DBTX, portalID, userID int64
 	if admin {
 		_, err = db.Exec(ctx, `DELETE FROM portal_demoted_users WHERE portal_id = $1 AND user_id = $2`, portalID, userID)
 	} else {
+		// The latest demotion counts: an admin session minted after an
+		// earlier one (the installer's) must not outlive this one.
 		_, err = db.Exec(ctx, `INSERT INTO portal_demoted_users (portal_id, user_id, demoted_at) VALUES ($1, $2, $3)
-			ON CONFLICT (portal_id, user_id) DO NOTHING`, portalID, userID, now)
+			ON CONFLICT (portal_id, user_id) DO UPDATE
+			SET demoted_at = GREATEST(portal_demoted_users.demoted_at, EXCLUDED.demoted_at)`, portalID, userID, now)
 	}
 	if err != nil {
 		return fmt.Errorf("record admin check: %w", err)
