@@ -16,7 +16,7 @@ import (
 // session must lose its rights once Bitrix24 has said so, as one from the
 // app page does. The demotion recorded the first time must not stand in
 // for the later one.
-func TestReview3InstallerSessionLosesAdminAtLaterDemotion(t *testing.T) {
+func TestInstallerSessionLosesAdminAtLaterDemotion(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
 	p := e.addPortal(31)
