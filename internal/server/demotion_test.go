@@ -1,8 +1,5 @@
 package server
 
-// Review 3: authentication, authorisation and tenant separation, played by
-// an attacker against the real router.
-
 import (
 	"net/http"
 	"testing"
