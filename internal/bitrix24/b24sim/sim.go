@@ -46,6 +46,8 @@ type Options struct {
 	// InvitedFilter is what user.search does with a CONFIRM_CODE filter,
 	// which is not settled (docs/bitrix24-api.md, "Invited users").
 	InvitedFilter InvitedFilter
+	// Unsettled picks an answer where Bitrix24's is not known.
+	Unsettled Unsettled
 
 	HTTP   *http.Client // for event delivery; default 10 s timeout
 	Logger *slog.Logger
