@@ -206,7 +206,7 @@ func (p *Portal) UserAdded(ctx context.Context, id int64) {
 		}
 		data := url.Values{
 			"data[ID]":            {strconv.FormatInt(u.ID, 10)},
-			"data[ACTIVE]":        {p.sim.opts.Unsettled.userAddActive(u.Active)},
+			"data[ACTIVE]":        {p.sim.unsettled().userAddActive(u.Active)},
 			"data[NAME]":          {u.Name},
 			"data[LAST_NAME]":     {u.LastName},
 			"data[EMAIL]":         {u.Email},

@@ -107,7 +107,7 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 	s.refreshes++
 	ttl, server := s.opts.AccessTTL, s.serverBase(rt.portal)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, s.opts.Unsettled.refreshAnswer(tokenJSON(tok, ttl), server))
+	writeJSON(w, http.StatusOK, s.unsettled().refreshAnswer(tokenJSON(tok, ttl), server))
 }
 
 // serveOAuthREST is the OAuth server's own REST (server_endpoint): app.info.
@@ -122,7 +122,7 @@ func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, region, met
 	at, ok := s.access[authOf(r, params)]
 	if !ok || at.revoked || at.gen != at.portal.gen || !at.portal.installed() || at.portal.region != region {
 		s.mu.Unlock()
-		writeJSON(w, http.StatusUnauthorized, s.opts.Unsettled.errBody("invalid_token", "The access token provided is invalid"))
+		writeJSON(w, http.StatusUnauthorized, s.unsettled().errBody("invalid_token", "The access token provided is invalid"))
 		return
 	}
 	if s.now().After(at.expires) {
@@ -142,5 +142,5 @@ func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, region, met
 		writeJSON(w, http.StatusNotFound, errBody("ERROR_METHOD_NOT_FOUND", "Method not found!"))
 		return
 	}
-	writeJSON(w, http.StatusOK, envelope(s.opts.Unsettled.oauthAppInfo(res), nil, nil))
+	writeJSON(w, http.StatusOK, envelope(s.unsettled().oauthAppInfo(res), nil, nil))
 }

@@ -140,6 +140,14 @@ func Variants() []Variant {
 	}
 }
 
+// SetUnsettled changes the switches of a running simulator, for tests whose
+// simulator someone else started.
+func (s *Sim) SetUnsettled(u Unsettled) { s.switches.Store(&u) }
+
+// unsettled is the switches in force; any goroutine may ask, with or
+// without s.mu.
+func (s *Sim) unsettled() Unsettled { return *s.switches.Load() }
+
 // otherAuthTexts are AuthTextsOther's sentences, by lower-case code.
 var otherAuthTexts = map[string]string{
 	"invalid_token":  "Unable to authorize: the token is not valid",
@@ -162,10 +170,11 @@ func (u Unsettled) errBody(code, desc string) map[string]any {
 
 // oauthError writes a refused token request.
 func (s *Sim) oauthError(w http.ResponseWriter, status int, code, desc string) {
-	if code == "PAYMENT_REQUIRED" && s.opts.Unsettled.PaymentRequiredStatus != 0 {
-		status = s.opts.Unsettled.PaymentRequiredStatus
+	u := s.unsettled()
+	if code == "PAYMENT_REQUIRED" && u.PaymentRequiredStatus != 0 {
+		status = u.PaymentRequiredStatus
 	}
-	writeJSON(w, status, s.opts.Unsettled.errBody(code, desc))
+	writeJSON(w, status, u.errBody(code, desc))
 }
 
 // refreshAnswer applies the switches to a refresh answer m of the OAuth
