@@ -371,7 +371,7 @@ func TestEvents(t *testing.T) {
 	f := setup(t, b24sim.GenerateOrg(1, 5, 1), bitrix24.Config{})
 	ctx := context.Background()
 	h := "https://app.example.com/b24/events"
-	for range 2 { // the second bind meets "Handler already binded" and succeeds
+	for range 2 { // the second bind finds the binding and succeeds
 		if err := f.client.EventBind(ctx, "ONAPPUNINSTALL", h); err != nil {
 			t.Fatal(err)
 		}

@@ -22,15 +22,41 @@ func (c *Client) AppInfo(ctx context.Context) (AppInfo, error) {
 	return a, err
 }
 
-// EventBind binds handler to event. A binding that already exists counts as
-// success: reinstalls meet it ("Handler already binded", b24phpsdk#446).
+// EventBind binds handler to event, once. A binding that already exists
+// counts as success: reinstalls meet it. What Bitrix24 answers a second bind
+// is not settled (docs/bitrix24-api.md, "Events"): an error whose code and
+// wording are not known, or a success that may add a second binding. So the
+// bindings are read first and a bound handler is not bound again, and a
+// refused bind counts as success when event.get then lists the binding. A
+// failed event.get does not stop the bind: the bind's own answer decides.
 func (c *Client) EventBind(ctx context.Context, event, handler string) error {
+	if bound, err := c.isBound(ctx, event, handler); err == nil && bound {
+		return nil
+	}
 	err := c.Call(ctx, "event.bind", map[string]any{"event": event, "handler": handler}, nil)
 	var ae *APIError
-	if errors.As(err, &ae) && strings.Contains(strings.ToLower(ae.Description), "already bind") {
+	if !errors.As(err, &ae) {
+		return err
+	}
+	// Refused: perhaps bound meanwhile by another request of the same install.
+	if bound, gerr := c.isBound(ctx, event, handler); gerr == nil && bound {
 		return nil
 	}
 	return err
+}
+
+// isBound reports whether event.get lists handler for event.
+func (c *Client) isBound(ctx context.Context, event, handler string) (bool, error) {
+	hs, err := c.EventGet(ctx)
+	if err != nil {
+		return false, fmt.Errorf("event.bind %s: %w", event, err)
+	}
+	for _, h := range hs {
+		if strings.EqualFold(h.Event, event) && h.Handler == handler {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // EventUnbind removes the binding of handler to event.

@@ -30,6 +30,13 @@
 // with a refused refresh (invalid_grant or PAYMENT_REQUIRED), a 404 portal, or
 // app.info answering INSTALLED false.
 //
+// Every other behaviour no source settles has a switch in Options.Unsettled
+// (or Sim.SetUnsettled on a running simulator): the refresh answer's domain
+// and scope, the auth errors' texts, PAYMENT_REQUIRED's status, a second
+// event.bind, an extranet user's empty UF_DEPARTMENT, the OAuth server's
+// app.info, ONUSERADD's data[ACTIVE] (Portal.UserAdded). Variants lists the
+// choices a client must pass.
+//
 // FrameRequest returns the iframe POST fields without sending them; Tokens
 // issues a token chain for any user. The portal page (PageURL) does the same in
 // a browser: an auto-submitted form targeting an iframe named

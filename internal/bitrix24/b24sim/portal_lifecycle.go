@@ -194,3 +194,30 @@ func (p *Portal) eventForm(event string, data url.Values, tok *Token) url.Values
 	}
 	return f
 }
+
+// UserAdded sends ONUSERADD for user id, as Bitrix24 does when the user
+// completes registration, to the handlers bound to it. data[ACTIVE] takes
+// the form Unsettled.UserAddActive says; the auth block has no refresh token.
+func (p *Portal) UserAdded(ctx context.Context, id int64) {
+	p.emit(ctx, func() ([]string, url.Values) {
+		u := p.users[id]
+		if p.state != stateInstalled || u == nil {
+			return nil, nil
+		}
+		data := url.Values{
+			"data[ID]":            {strconv.FormatInt(u.ID, 10)},
+			"data[ACTIVE]":        {p.sim.unsettled().userAddActive(u.Active)},
+			"data[NAME]":          {u.Name},
+			"data[LAST_NAME]":     {u.LastName},
+			"data[EMAIL]":         {u.Email},
+			"data[WORK_POSITION]": {u.WorkPosition},
+			"data[DATE_REGISTER]": {u.DateRegister.UTC().Format(isoOffset)},
+		}
+		for i, d := range u.Departments {
+			data.Set("data[UF_DEPARTMENT]["+strconv.Itoa(i)+"]", strconv.FormatInt(d, 10))
+		}
+		tok := p.sim.issue(p, u.ID)
+		tok.RefreshToken = ""
+		return p.handlersFor("ONUSERADD"), p.eventForm("ONUSERADD", data, &tok)
+	})
+}

@@ -50,7 +50,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 	s.mu.Lock()
 	if e := p.admit(method); e != nil {
 		s.mu.Unlock()
-		writeJSON(w, e.status, errBody(e.code, e.desc))
+		writeJSON(w, e.status, s.unsettled().errBody(e.code, e.desc))
 		return
 	}
 	var userID int64
@@ -66,7 +66,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 		userID, e = s.authenticate(p, method, authOf(r, params))
 		if e != nil {
 			s.mu.Unlock()
-			writeJSON(w, e.status, errBody(e.code, e.desc))
+			writeJSON(w, e.status, s.unsettled().errBody(e.code, e.desc))
 			return
 		}
 	}
@@ -81,7 +81,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 	}
 	s.mu.Unlock()
 	if e != nil {
-		writeJSON(w, e.status, errBody(e.code, e.desc))
+		writeJSON(w, e.status, s.unsettled().errBody(e.code, e.desc))
 		return
 	}
 	env := envelope(ok.result, ok.total, ok.next)
@@ -228,7 +228,17 @@ func (s *Sim) exec(p *Portal, userID int64, webhook bool, method string, params 
 
 // userScope is what the app's scopes let the user listings send.
 func (s *Sim) userScope() userScope {
-	return userScope{uf: hasScope(s.opts.Scope, "user.userfield"), full: hasScope(s.opts.Scope, "user")}
+	return userScope{uf: hasScope(s.opts.Scope, "user.userfield"), full: hasScope(s.opts.Scope, "user"), unsettled: s.unsettled()}
+}
+
+// bound reports whether handler h is bound to event ev (s.mu held).
+func (p *Portal) bound(ev, h string) bool {
+	for _, b := range p.bindings {
+		if b.event == ev && b.handler == h {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Portal) eventBind(userID int64, params map[string]any) (*restOK, *restErr) {
@@ -242,9 +252,14 @@ func (p *Portal) eventBind(userID int64, params map[string]any) (*restOK, *restE
 	if u := p.users[userID]; u == nil || !u.Admin {
 		return nil, &restErr{http.StatusForbidden, "ACCESS_DENIED", "Access denied! Admin permissions required"}
 	}
-	for _, b := range p.bindings {
-		if b.event == ev && b.handler == h {
-			// The code of this error is UNCONFIRMED; the text is from b24phpsdk#446.
+	if p.bound(ev, h) {
+		switch p.sim.unsettled().Rebind {
+		case RebindOtherError:
+			return nil, &restErr{http.StatusBadRequest, "ERROR_EVENT_HANDLER_EXISTS", "This event handler is registered already"}
+		case RebindAccepted:
+			return &restOK{result: true}, nil
+		case RebindBinded:
+			// The text is from b24phpsdk#446; the code is a guess.
 			return nil, &restErr{http.StatusBadRequest, "ERROR_CORE", "Handler already binded"}
 		}
 	}

@@ -44,7 +44,7 @@ func (s *Sim) batch(p *Portal, userID int64, webhook bool, params map[string]any
 			ok, e = s.execTimed(p, userID, webhook, method, sub)
 		}
 		if e != nil {
-			errs.set(k, errBody(e.code, e.desc))
+			errs.set(k, s.unsettled().errBody(e.code, e.desc))
 			if halt {
 				break
 			}

@@ -56,7 +56,10 @@ func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
 // userScope is what the token's scopes let user.get and user.search send:
 // the portal's own UF_* fields (user.userfield) and the full field set with
 // LAST_LOGIN (user; user_basic leaves it out).
-type userScope struct{ uf, full bool }
+type userScope struct {
+	uf, full  bool
+	unsettled Unsettled
+}
 
 func (p *Portal) userGet(callerID int64, params map[string]any, sc userScope) (*restOK, *restErr) {
 	q, terms := userFilter(params)
@@ -132,7 +135,7 @@ func (p *Portal) listUsers(callerID int64, params, q map[string]any, terms []ter
 				}
 			}
 		}
-		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc.full), us[i], sel, sc.uf) }, params, true)
+		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true)
 	}
 	for _, u := range p.users {
 		if visible(u) {
@@ -159,7 +162,7 @@ func (p *Portal) listUsers(callerID int64, params, q map[string]any, terms []ter
 		}
 		return less
 	})
-	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc.full), us[i], sel, sc.uf) }, params, true)
+	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true)
 }
 
 // birthday renders a YYYY-MM-DD birthday as user.get does: an ISO date.
@@ -175,7 +178,7 @@ func birthday(d string) string {
 // boolean, IDs strings, UF_DEPARTMENT numbers, null fields left out. With
 // full (the user scope) a user who signed in has LAST_LOGIN, an ISO
 // datetime; CONFIRM_CODE is never sent.
-func userRow(u *User, full bool) map[string]any {
+func userRow(u *User, sc userScope) map[string]any {
 	row := map[string]any{
 		"ID": strconv.FormatInt(u.ID, 10), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
 		"TITLE": "", "PERSONAL_PHONE": "", "WORK_POSITION": u.WorkPosition, "IS_ONLINE": "N", "TIME_ZONE": "",
@@ -200,14 +203,12 @@ func userRow(u *User, full bool) map[string]any {
 	if u.PersonalCity != "" {
 		row["PERSONAL_CITY"] = u.PersonalCity
 	}
-	if full && !u.LastLogin.IsZero() {
+	if sc.full && !u.LastLogin.IsZero() {
 		row["LAST_LOGIN"] = u.LastLogin.UTC().Format(isoOffset)
 	}
 	if u.Extranet {
 		row["USER_TYPE"] = "extranet"
-		if u.ID%2 == 0 { // the empty shape is UNCONFIRMED: send both
-			row["UF_DEPARTMENT"] = []int64{}
-		}
+		sc.unsettled.extranetDepartment(row, u.ID)
 	} else {
 		row["USER_TYPE"] = "employee"
 		row["UF_DEPARTMENT"] = append([]int64{}, u.Departments...)

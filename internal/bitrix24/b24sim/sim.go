@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +47,8 @@ type Options struct {
 	// InvitedFilter is what user.search does with a CONFIRM_CODE filter,
 	// which is not settled (docs/bitrix24-api.md, "Invited users").
 	InvitedFilter InvitedFilter
+	// Unsettled picks an answer where Bitrix24's is not known.
+	Unsettled Unsettled
 
 	HTTP   *http.Client // for event delivery; default 10 s timeout
 	Logger *slog.Logger
@@ -85,7 +88,8 @@ type Sim struct {
 	// regions are the OAuth servers besides the main one, by name; a
 	// portal belongs to one, and its tokens work only there.
 	regions    map[string]*region
-	oauthCalls map[string]int // /oauth/token/ requests by region ("" the main server)
+	oauthCalls map[string]int            // /oauth/token/ requests by region ("" the main server)
+	switches   atomic.Pointer[Unsettled] // Options.Unsettled, or SetUnsettled's
 }
 
 // Region is a regional OAuth server: Bitrix24 runs one per region (the
@@ -156,12 +160,14 @@ func New(opts Options) *Sim {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Sim{
+	s := &Sim{
 		opts: opts, log: log, hc: hc,
 		portals: map[string]*Portal{}, renamed: map[string]string{},
 		access: map[string]*accessToken{}, refresh: map[string]*refreshToken{},
 		regions: map[string]*region{}, oauthCalls: map[string]int{},
 	}
+	s.SetUnsettled(opts.Unsettled)
+	return s
 }
 
 // StartRegion serves another regional OAuth server on its own loopback

@@ -58,7 +58,7 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 	clientID, clientSecret := s.credentials(region)
 	s.mu.Unlock()
 	if q.Get("client_id") != clientID || q.Get("client_secret") != clientSecret {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "Invalid client"})
+		s.oauthError(w, http.StatusUnauthorized, "invalid_client", "Invalid client")
 		return
 	}
 	if q.Get("grant_type") != "refresh_token" {
@@ -72,15 +72,15 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 	case rt == nil || rt.used || now.After(rt.expires) || rt.portal.region != region:
 		// Another region's server does not know the token at all.
 		s.mu.Unlock()
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
+		s.oauthError(w, http.StatusBadRequest, "invalid_grant", "Invalid grant")
 		return
 	case rt.portal.lapse == LapseUnpaid:
 		s.mu.Unlock()
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "PAYMENT_REQUIRED", "error_description": "Payment required"})
+		s.oauthError(w, http.StatusBadRequest, "PAYMENT_REQUIRED", "Payment required")
 		return
 	case rt.portal.lapse == LapseRefreshExpired:
 		s.mu.Unlock()
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
+		s.oauthError(w, http.StatusBadRequest, "invalid_grant", "Invalid grant")
 		return
 	case !rt.portal.installed() || rt.gen != rt.portal.gen:
 		// Which error a refresh gets after uninstall is not documented;
@@ -89,13 +89,13 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 		s.mu.Unlock()
 		switch gone {
 		case GonePaymentRequired:
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "PAYMENT_REQUIRED", "error_description": "Payment required"})
+			s.oauthError(w, http.StatusBadRequest, "PAYMENT_REQUIRED", "Payment required")
 			return
 		case GoneInvalidClient:
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "Invalid client"})
+			s.oauthError(w, http.StatusUnauthorized, "invalid_client", "Invalid client")
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Application not installed"})
+		s.oauthError(w, http.StatusBadRequest, "invalid_grant", "Application not installed")
 		return
 	}
 	// A refresh consumes the refresh token and the access token issued with it [TRAIN].
@@ -105,9 +105,9 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 	}
 	tok := s.issue(rt.portal, rt.userID)
 	s.refreshes++
-	ttl := s.opts.AccessTTL
+	ttl, server := s.opts.AccessTTL, s.serverBase(rt.portal)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, tokenJSON(tok, ttl))
+	writeJSON(w, http.StatusOK, s.unsettled().refreshAnswer(tokenJSON(tok, ttl), server))
 }
 
 // serveOAuthREST is the OAuth server's own REST (server_endpoint): app.info.
@@ -122,7 +122,7 @@ func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, region, met
 	at, ok := s.access[authOf(r, params)]
 	if !ok || at.revoked || at.gen != at.portal.gen || !at.portal.installed() || at.portal.region != region {
 		s.mu.Unlock()
-		writeJSON(w, http.StatusUnauthorized, errBody("invalid_token", "The access token provided is invalid"))
+		writeJSON(w, http.StatusUnauthorized, s.unsettled().errBody("invalid_token", "The access token provided is invalid"))
 		return
 	}
 	if s.now().After(at.expires) {
@@ -142,5 +142,5 @@ func (s *Sim) serveOAuthREST(w http.ResponseWriter, r *http.Request, region, met
 		writeJSON(w, http.StatusNotFound, errBody("ERROR_METHOD_NOT_FOUND", "Method not found!"))
 		return
 	}
-	writeJSON(w, http.StatusOK, envelope(res, nil, nil))
+	writeJSON(w, http.StatusOK, envelope(s.unsettled().oauthAppInfo(res), nil, nil))
 }

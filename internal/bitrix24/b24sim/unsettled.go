@@ -1,0 +1,231 @@
+package b24sim
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Unsettled picks one plausible answer for each Bitrix24 behaviour that no
+// source settles (docs/bitrix24-api.md, "Unsettled behaviour"). The zero
+// value is the simulator's default guess; tests run the client against the
+// other choices too, so the client must not depend on any of them.
+//
+// Two older switches predate this struct and stay where they are:
+// PortalOptions.AfterUninstall (which error the tokens of an uninstalled app
+// get) and Options.InvitedFilter.
+type Unsettled struct {
+	// RefreshDomain is what the OAuth refresh answer carries in domain: the
+	// docs' sample names the OAuth server, a captured answer the portal
+	// (docs/bitrix24-api.md, "OAuth refresh").
+	RefreshDomain RefreshDomain
+	// RefreshScopeApp answers a refresh with the literal scope "app", as
+	// older samples and captures do, instead of the granted scopes
+	// (docs/bitrix24-api.md, "OAuth refresh").
+	RefreshScopeApp bool
+	// AuthTexts is the wording of invalid_token, invalid_grant and
+	// invalid_client, which no source gives (docs/bitrix24-api.md, "Errors").
+	AuthTexts AuthTexts
+	// PaymentRequiredStatus is the HTTP status of a refresh refused with
+	// PAYMENT_REQUIRED; the docs name the code but no status
+	// (docs/bitrix24-api.md, "OAuth refresh"). 0 is 400.
+	PaymentRequiredStatus int
+	// Rebind is what event.bind does with a handler already bound to the
+	// event: only the wording "Handler already binded" is reported, not
+	// its code (docs/bitrix24-api.md, "Events").
+	Rebind Rebind
+	// ExtranetDepartment is how user.get shows an extranet user's missing
+	// department: the empty value is [] or a missing key
+	// (docs/bitrix24-api.md, "Extranet users").
+	ExtranetDepartment ExtranetDepartment
+	// OAuthAppInfo is the shape of app.info on the OAuth server, of which
+	// only result.install.uri is known (docs/bitrix24-api.md, "Regional
+	// OAuth servers").
+	OAuthAppInfo OAuthAppInfo
+	// UserAddActive is how ONUSERADD sends data[ACTIVE]: the docs' sample
+	// has "Y", the code that builds it a boolean, form-encoded as "1"
+	// (docs/bitrix24-api.md, "Events").
+	UserAddActive UserAddActive
+}
+
+// RefreshDomain is what a refresh answer's domain holds.
+type RefreshDomain int
+
+const (
+	RefreshDomainPortal RefreshDomain = iota // the portal's host, as captured
+	RefreshDomainServer                      // the OAuth server's host, as in the docs' sample
+	RefreshDomainAbsent                      // no domain key at all
+)
+
+// AuthTexts is a wording of the auth errors' error_description.
+type AuthTexts int
+
+const (
+	AuthTextsSim   AuthTexts = iota // "The access token provided is invalid", "Invalid grant", "Invalid client"
+	AuthTextsOther                  // other sentences of the same meaning
+	AuthTextsNone                   // no error_description key
+)
+
+// Rebind is what event.bind answers for a binding that exists.
+type Rebind int
+
+const (
+	// RebindBinded: 400 ERROR_CORE "Handler already binded" (b24phpsdk#446).
+	RebindBinded Rebind = iota
+	// RebindOtherError: refused with another code and wording.
+	RebindOtherError
+	// RebindAccepted: result true, and the binding stays single.
+	RebindAccepted
+	// RebindDuplicated: result true, and a second binding is added, so
+	// every event reaches the handler twice.
+	RebindDuplicated
+)
+
+// ExtranetDepartment is how an extranet user's missing department reads.
+type ExtranetDepartment int
+
+const (
+	ExtranetDepartmentMixed   ExtranetDepartment = iota // [] for even user IDs, missing for odd ones
+	ExtranetDepartmentEmpty                             // always "UF_DEPARTMENT": []
+	ExtranetDepartmentMissing                           // never an UF_DEPARTMENT key
+)
+
+// OAuthAppInfo is a shape of the OAuth server's app.info answer.
+type OAuthAppInfo int
+
+const (
+	OAuthAppInfoFull OAuthAppInfo = iota // client_id, member_id, user_id and install{installed, uri, domain, …}
+	OAuthAppInfoURI                      // only install.uri
+)
+
+// UserAddActive is the form of ONUSERADD's data[ACTIVE].
+type UserAddActive int
+
+const (
+	UserAddActiveY   UserAddActive = iota // "Y", as in the docs' sample
+	UserAddActiveOne                      // "1", a PHP boolean form-encoded
+)
+
+// Variant is a named choice of Unsettled behaviours.
+type Variant struct {
+	Name      string
+	Unsettled Unsettled
+}
+
+// Variants are the choices a client must pass: the default, each switch
+// flipped on its own (each value of the multi-valued ones), and all flipped
+// together.
+func Variants() []Variant {
+	return []Variant{
+		{"default", Unsettled{}},
+		{"refresh domain is the OAuth server", Unsettled{RefreshDomain: RefreshDomainServer}},
+		{"refresh without domain", Unsettled{RefreshDomain: RefreshDomainAbsent}},
+		{"refresh scope app", Unsettled{RefreshScopeApp: true}},
+		{"other auth texts", Unsettled{AuthTexts: AuthTextsOther}},
+		{"no auth texts", Unsettled{AuthTexts: AuthTextsNone}},
+		{"payment required 402", Unsettled{PaymentRequiredStatus: http.StatusPaymentRequired}},
+		{"payment required 403", Unsettled{PaymentRequiredStatus: http.StatusForbidden}},
+		{"rebind other error", Unsettled{Rebind: RebindOtherError}},
+		{"rebind accepted", Unsettled{Rebind: RebindAccepted}},
+		{"rebind duplicated", Unsettled{Rebind: RebindDuplicated}},
+		{"extranet department []", Unsettled{ExtranetDepartment: ExtranetDepartmentEmpty}},
+		{"extranet department missing", Unsettled{ExtranetDepartment: ExtranetDepartmentMissing}},
+		{"OAuth app.info install.uri only", Unsettled{OAuthAppInfo: OAuthAppInfoURI}},
+		{"ONUSERADD ACTIVE 1", Unsettled{UserAddActive: UserAddActiveOne}},
+		{"all flipped", Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
+			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
+			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne}},
+		{"all flipped, the other way", Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
+			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty}},
+	}
+}
+
+// SetUnsettled changes the switches of a running simulator, for tests whose
+// simulator someone else started.
+func (s *Sim) SetUnsettled(u Unsettled) { s.switches.Store(&u) }
+
+// unsettled is the switches in force; any goroutine may ask, with or
+// without s.mu.
+func (s *Sim) unsettled() Unsettled { return *s.switches.Load() }
+
+// otherAuthTexts are AuthTextsOther's sentences, by lower-case code.
+var otherAuthTexts = map[string]string{
+	"invalid_token":  "Unable to authorize: the token is not valid",
+	"invalid_grant":  "The refresh token is invalid or has expired",
+	"invalid_client": "Client authentication failed",
+}
+
+// errBody is an error answer's body with the description AuthTexts gives
+// the auth errors.
+func (u Unsettled) errBody(code, desc string) map[string]any {
+	other, auth := otherAuthTexts[strings.ToLower(code)]
+	switch {
+	case auth && u.AuthTexts == AuthTextsOther:
+		desc = other
+	case auth && u.AuthTexts == AuthTextsNone:
+		return map[string]any{"error": code}
+	}
+	return errBody(code, desc)
+}
+
+// oauthError writes a refused token request.
+func (s *Sim) oauthError(w http.ResponseWriter, status int, code, desc string) {
+	u := s.unsettled()
+	if code == "PAYMENT_REQUIRED" && u.PaymentRequiredStatus != 0 {
+		status = u.PaymentRequiredStatus
+	}
+	writeJSON(w, status, u.errBody(code, desc))
+}
+
+// refreshAnswer applies the switches to a refresh answer m of the OAuth
+// server at base URL server.
+func (u Unsettled) refreshAnswer(m map[string]any, server string) map[string]any {
+	switch u.RefreshDomain {
+	case RefreshDomainServer:
+		m["domain"] = hostOf(server)
+	case RefreshDomainAbsent:
+		delete(m, "domain")
+	}
+	if u.RefreshScopeApp {
+		m["scope"] = "app"
+	}
+	return m
+}
+
+func hostOf(base string) string {
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return base
+}
+
+// extranetDepartment sets an extranet user's UF_DEPARTMENT in row.
+func (u Unsettled) extranetDepartment(row map[string]any, id int64) {
+	switch {
+	case u.ExtranetDepartment == ExtranetDepartmentEmpty,
+		u.ExtranetDepartment == ExtranetDepartmentMixed && id%2 == 0:
+		row["UF_DEPARTMENT"] = []int64{}
+	}
+}
+
+// oauthAppInfo is the OAuth server's app.info result.
+func (u Unsettled) oauthAppInfo(full map[string]any) map[string]any {
+	if u.OAuthAppInfo != OAuthAppInfoURI {
+		return full
+	}
+	install, _ := full["install"].(map[string]any)
+	return map[string]any{"install": map[string]any{"uri": install["uri"]}}
+}
+
+// userAddActive is data[ACTIVE] of an ONUSERADD for a user who is active.
+func (u Unsettled) userAddActive(active bool) string {
+	switch {
+	case u.UserAddActive == UserAddActiveOne && active:
+		return "1"
+	case u.UserAddActive == UserAddActiveOne:
+		return "" // PHP's false form-encodes as nothing
+	case active:
+		return "Y"
+	}
+	return "N"
+}

@@ -1,0 +1,235 @@
+package b24sim_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"b24learn/internal/bitrix24/b24sim"
+)
+
+// wire is a simulator with one installed portal, spoken to in raw HTTP so
+// that the tests see each switch's answer as sent.
+type wire struct {
+	t   *testing.T
+	sim *b24sim.Server
+	p   *b24sim.Portal
+	tok b24sim.Token
+}
+
+func newWire(t *testing.T, u b24sim.Unsettled, org b24sim.Org, appURL string) *wire {
+	t.Helper()
+	sim := b24sim.Start(b24sim.Options{AppURL: appURL, Unsettled: u})
+	t.Cleanup(sim.Close)
+	p := sim.AddPortal(b24sim.PortalOptions{Org: org})
+	tok := p.Install()
+	p.FinishInstall(context.Background())
+	return &wire{t: t, sim: sim, p: p, tok: tok}
+}
+
+// get answers a GET of u: its status and JSON body.
+func (w *wire) get(u string) (int, map[string]any) {
+	w.t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		w.t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+func (w *wire) refresh(rt, secret string) (int, map[string]any) {
+	q := url.Values{"grant_type": {"refresh_token"}, "client_id": {w.sim.ClientID()}, "client_secret": {secret}, "refresh_token": {rt}}
+	return w.get(w.sim.URL + "/oauth/token/?" + q.Encode())
+}
+
+func (w *wire) rest(method string, q url.Values) (int, map[string]any) {
+	q.Set("auth", w.tok.AccessToken)
+	return w.get(w.tok.ClientEndpoint + method + "?" + q.Encode())
+}
+
+func TestUnsettledRefreshAnswer(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		u              b24sim.Unsettled
+		domain, scope  string
+		domainPresent  bool
+		serverInDomain bool
+	}{
+		"portal":      {u: b24sim.Unsettled{}, domainPresent: true, scope: "user_basic,department"},
+		"server":      {u: b24sim.Unsettled{RefreshDomain: b24sim.RefreshDomainServer}, domainPresent: true, serverInDomain: true, scope: "user_basic,department"},
+		"absent":      {u: b24sim.Unsettled{RefreshDomain: b24sim.RefreshDomainAbsent}, scope: "user_basic,department"},
+		"scope app":   {u: b24sim.Unsettled{RefreshScopeApp: true}, domainPresent: true, scope: "app"},
+		"all flipped": {u: b24sim.Unsettled{RefreshDomain: b24sim.RefreshDomainServer, RefreshScopeApp: true}, domainPresent: true, serverInDomain: true, scope: "app"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, c.u, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+			status, body := w.refresh(w.tok.RefreshToken, w.sim.ClientSecret())
+			if status != http.StatusOK || body["client_endpoint"] != w.tok.ClientEndpoint || body["scope"] != c.scope {
+				t.Fatalf("%d %v", status, body)
+			}
+			d, ok := body["domain"]
+			want := w.p.Domain()
+			if c.serverInDomain {
+				want = strings.TrimPrefix(w.sim.URL, "http://")
+			}
+			if ok != c.domainPresent || ok && d != want {
+				t.Errorf("domain %v (present %v), want %q", d, ok, want)
+			}
+		})
+	}
+}
+
+func TestUnsettledAuthErrors(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		u       b24sim.Unsettled
+		grant   any // invalid_grant's description; nil: none
+		payment int
+	}{
+		"sim":   {u: b24sim.Unsettled{}, grant: "Invalid grant", payment: http.StatusBadRequest},
+		"other": {u: b24sim.Unsettled{AuthTexts: b24sim.AuthTextsOther, PaymentRequiredStatus: http.StatusPaymentRequired}, grant: "The refresh token is invalid or has expired", payment: http.StatusPaymentRequired},
+		"none":  {u: b24sim.Unsettled{AuthTexts: b24sim.AuthTextsNone, PaymentRequiredStatus: http.StatusForbidden}, payment: http.StatusForbidden},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, c.u, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+			status, body := w.refresh("unknown", w.sim.ClientSecret())
+			if status != http.StatusBadRequest || body["error"] != "invalid_grant" || body["error_description"] != c.grant {
+				t.Errorf("invalid_grant: %d %v", status, body)
+			}
+			status, body = w.refresh("unknown", "wrong")
+			if status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+				t.Errorf("invalid_client: %d %v", status, body)
+			}
+			w.tok.AccessToken = "unknown"
+			status, body = w.rest("profile", url.Values{})
+			if _, has := body["error_description"]; status != http.StatusUnauthorized || body["error"] != "invalid_token" || has != (c.grant != nil) {
+				t.Errorf("invalid_token: %d %v", status, body)
+			}
+			fresh, _ := w.p.Tokens(w.p.AdminID())
+			w.p.SetLapse(b24sim.LapseUnpaid)
+			status, body = w.refresh(fresh.RefreshToken, w.sim.ClientSecret())
+			if status != c.payment || body["error"] != "PAYMENT_REQUIRED" || body["error_description"] != "Payment required" {
+				t.Errorf("PAYMENT_REQUIRED: %d %v", status, body)
+			}
+		})
+	}
+}
+
+func TestUnsettledRebind(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		rebind   b24sim.Rebind
+		code     any // the second bind's error; nil: none
+		bindings int
+	}{
+		"binded":     {b24sim.RebindBinded, "ERROR_CORE", 1},
+		"other":      {b24sim.RebindOtherError, "ERROR_EVENT_HANDLER_EXISTS", 1},
+		"accepted":   {b24sim.RebindAccepted, nil, 1},
+		"duplicated": {b24sim.RebindDuplicated, nil, 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{Rebind: c.rebind}, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+			bind := url.Values{"event": {"ONAPPUNINSTALL"}, "handler": {"https://app.example.com/b24/events"}}
+			if status, body := w.rest("event.bind", bind); status != http.StatusOK || body["result"] != true {
+				t.Fatalf("first bind: %d %v", status, body)
+			}
+			_, body := w.rest("event.bind", bind)
+			if body["error"] != c.code || c.code == nil && body["result"] != true {
+				t.Errorf("second bind: %v", body)
+			}
+			if got := w.p.Bindings(); len(got) != c.bindings {
+				t.Errorf("bindings %q, want %d", got, c.bindings)
+			}
+		})
+	}
+}
+
+func TestUnsettledExtranetDepartment(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		e         b24sim.ExtranetDepartment
+		odd, even bool // UF_DEPARTMENT present for the odd and the even ID
+	}{
+		"mixed":   {b24sim.ExtranetDepartmentMixed, false, true},
+		"empty":   {b24sim.ExtranetDepartmentEmpty, true, true},
+		"missing": {b24sim.ExtranetDepartmentMissing, false, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			org := b24sim.GenerateOrg(1, 3, 1)
+			for _, id := range []int64{101, 102} {
+				org.Users = append(org.Users, b24sim.User{ID: id, Active: true, Name: "Guest", Extranet: true,
+					DateRegister: time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)})
+			}
+			w := newWire(t, b24sim.Unsettled{ExtranetDepartment: c.e}, org, "http://127.0.0.1:1")
+			_, body := w.rest("user.get", url.Values{"FILTER[USER_TYPE]": {"extranet"}, "ADMIN_MODE": {"1"}})
+			rows, _ := body["result"].([]any)
+			if len(rows) != 2 {
+				t.Fatalf("rows %v", body)
+			}
+			for i, want := range []bool{c.odd, c.even} {
+				row := rows[i].(map[string]any)
+				v, has := row["UF_DEPARTMENT"]
+				if has != want || has && len(v.([]any)) != 0 {
+					t.Errorf("user %v: UF_DEPARTMENT %v (present %v)", row["ID"], v, has)
+				}
+			}
+		})
+	}
+}
+
+func TestUnsettledOAuthAppInfo(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		shape b24sim.OAuthAppInfo
+		keys  int // keys of result
+	}{"full": {b24sim.OAuthAppInfoFull, 4}, "uri only": {b24sim.OAuthAppInfoURI, 1}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{OAuthAppInfo: c.shape}, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+			_, body := w.get(w.sim.URL + "/rest/app.info?auth=" + w.tok.AccessToken)
+			res, _ := body["result"].(map[string]any)
+			install, _ := res["install"].(map[string]any)
+			if len(res) != c.keys || install["uri"] != "http://"+w.p.Domain()+"/" {
+				t.Errorf("app.info %v", body)
+			}
+		})
+	}
+}
+
+func TestUnsettledUserAddActive(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		a    b24sim.UserAddActive
+		want string
+	}{"Y": {b24sim.UserAddActiveY, "Y"}, "1": {b24sim.UserAddActiveOne, "1"}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			app, appSrv := startApp(t)
+			w := newWire(t, b24sim.Unsettled{UserAddActive: c.a}, b24sim.GenerateOrg(1, 3, 1), appSrv.URL)
+			if status, _ := w.rest("event.bind", url.Values{"event": {"ONUSERADD"}, "handler": {appSrv.URL + "/b24/events"}}); status != http.StatusOK {
+				t.Fatalf("bind: %d", status)
+			}
+			u := w.p.Users()[1]
+			w.p.UserAdded(context.Background(), u.ID)
+			app.mu.Lock()
+			defer app.mu.Unlock()
+			if len(app.events) != 1 || app.events[0].Name != "ONUSERADD" || app.events[0].DataString("ACTIVE") != c.want ||
+				app.events[0].DataString("ID") != strconvFormat(u.ID) || app.events[0].Auth == nil || app.events[0].Auth.RefreshToken != "" {
+				t.Errorf("events %+v", app.events)
+			}
+		})
+	}
+}

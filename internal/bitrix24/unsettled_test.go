@@ -1,0 +1,168 @@
+package bitrix24_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/bitrix24/b24sim"
+)
+
+// setupUnsettled is setup on a simulator that answers as u says.
+func setupUnsettled(t *testing.T, u b24sim.Unsettled, org b24sim.Org) *fixture {
+	t.Helper()
+	srv := b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1", Unsettled: u})
+	t.Cleanup(srv.Close)
+	p := srv.AddPortal(b24sim.PortalOptions{Org: org})
+	tok := p.Install()
+	p.FinishInstall(context.Background())
+	ts := bitrix24.NewMemoryTokenSource(oauthOf(srv), bitrix24.Token(tok))
+	return &fixture{srv: srv, portal: p, tokens: ts,
+		client: bitrix24.New(bitrix24.Config{Endpoint: tok.ClientEndpoint, Tokens: ts, RetryWait: 20 * time.Millisecond})}
+}
+
+func oauthOf(srv *b24sim.Server) *bitrix24.OAuth {
+	return &bitrix24.OAuth{URL: srv.URL, ClientID: srv.ClientID(), ClientSecret: srv.ClientSecret()}
+}
+
+// TestClientAgainstUnsettled runs the client against every choice b24sim
+// offers where Bitrix24's behaviour is not known (docs/bitrix24-api.md,
+// "Unsettled behaviour"): the client must work the same against each.
+func TestClientAgainstUnsettled(t *testing.T) {
+	t.Parallel()
+	for _, v := range b24sim.Variants() {
+		t.Run(v.Name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("Refresh", func(t *testing.T) { checkRefresh(t, v.Unsettled) })
+			t.Run("RefreshRefused", func(t *testing.T) { checkRefreshRefused(t, v.Unsettled) })
+			t.Run("EventBind", func(t *testing.T) { checkEventBind(t, v.Unsettled) })
+			t.Run("Extranet", func(t *testing.T) { checkExtranet(t, v.Unsettled) })
+		})
+	}
+}
+
+// A refresh is read whatever its domain and scope say: the portal is its
+// client_endpoint, and the client goes on calling it.
+func checkRefresh(t *testing.T, u b24sim.Unsettled) {
+	f := setupUnsettled(t, u, b24sim.GenerateOrg(1, 5, 1))
+	ctx := context.Background()
+	old, _ := f.tokens.Token(ctx)
+	f.portal.ExpireTokens()
+	if _, err := f.client.Profile(ctx); err != nil {
+		t.Fatalf("profile after expiry: %v", err)
+	}
+	tok, _ := f.tokens.Token(ctx)
+	if tok.AccessToken == old.AccessToken || tok.ClientEndpoint != old.ClientEndpoint || tok.MemberID != f.portal.MemberID() {
+		t.Errorf("refreshed token %+v, before %+v", tok, old)
+	}
+	if f.srv.Refreshes() != 1 {
+		t.Errorf("refreshes = %d, want 1", f.srv.Refreshes())
+	}
+}
+
+// Refused refreshes and tokens are told apart by their codes, whatever the
+// texts and statuses around them.
+func checkRefreshRefused(t *testing.T, u b24sim.Unsettled) {
+	f := setupUnsettled(t, u, b24sim.GenerateOrg(1, 5, 1))
+	ctx := context.Background()
+	oauth := oauthOf(f.srv)
+	tok, _ := f.tokens.Token(ctx)
+	if _, err := oauth.Refresh(ctx, tok.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oauth.Refresh(ctx, tok.RefreshToken); !errors.Is(err, bitrix24.ErrInvalidGrant) || !bitrix24.IsPermanentAuthError(err) {
+		t.Errorf("reused refresh token: %v", err)
+	}
+	// The access token issued with the used refresh token is revoked.
+	if _, err := f.client.Profile(ctx); err == nil {
+		t.Error("revoked access token accepted")
+	}
+	wrong := *oauth
+	wrong.ClientSecret = "not-the-secret"
+	fresh, err := f.portal.Tokens(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wrong.Refresh(ctx, fresh.RefreshToken); !errors.Is(err, bitrix24.ErrClientRefused) {
+		t.Errorf("wrong client secret: %v", err)
+	}
+	f.portal.SetLapse(b24sim.LapseUnpaid)
+	if _, err := oauth.Refresh(ctx, fresh.RefreshToken); !errors.Is(err, bitrix24.ErrPaymentRequired) || !bitrix24.IsPermanentAuthError(err) {
+		t.Errorf("unpaid: %v", err)
+	}
+	c := bitrix24.New(bitrix24.Config{Endpoint: fresh.ClientEndpoint, RetryWait: 20 * time.Millisecond,
+		Tokens: bitrix24.NewMemoryTokenSource(oauth, bitrix24.Token{AccessToken: "unknown", RefreshToken: "unknown"})})
+	f.portal.SetLapse(b24sim.LapseNone)
+	if _, err := c.Profile(ctx); !errors.Is(err, bitrix24.ErrInvalidGrant) {
+		t.Errorf("unknown tokens: %v", err)
+	}
+}
+
+// Binding a handler twice leaves one binding and no error, however
+// Bitrix24 answers the second bind; other refusals still fail.
+func checkEventBind(t *testing.T, u b24sim.Unsettled) {
+	f := setupUnsettled(t, u, b24sim.GenerateOrg(1, 5, 1))
+	ctx := context.Background()
+	h := "https://app.example.com/b24/events"
+	for range 2 {
+		if err := f.client.EventBind(ctx, "ONAPPUNINSTALL", h); err != nil {
+			t.Fatalf("bind: %v", err)
+		}
+	}
+	if err := f.client.EventBind(ctx, "ONAPPUPDATE", h); err != nil {
+		t.Fatalf("bind another event: %v", err)
+	}
+	if got := f.portal.Bindings(); len(got) != 2 || got[0] != "ONAPPUNINSTALL "+h || got[1] != "ONAPPUPDATE "+h {
+		t.Errorf("bindings %q", got)
+	}
+	// An employee may not bind: the refusal is not taken for "bound".
+	tok, err := f.portal.Tokens(employeeID(t, f.portal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := bitrix24.New(bitrix24.Config{Endpoint: tok.ClientEndpoint, Tokens: bitrix24.NewMemoryTokenSource(oauthOf(f.srv), bitrix24.Token(tok))})
+	if err := c.EventBind(ctx, "ONAPPINSTALL", h); !errors.Is(err, bitrix24.ErrAccessDenied) {
+		t.Errorf("employee's bind: %v", err)
+	}
+}
+
+// employeeID is a user of p who is not an admin.
+func employeeID(t *testing.T, p *b24sim.Portal) int64 {
+	t.Helper()
+	for _, u := range p.Users() {
+		if !u.Admin && u.Active {
+			return u.ID
+		}
+	}
+	t.Fatal("no employee")
+	return 0
+}
+
+// An extranet user reads as one without departments, whichever empty value
+// Bitrix24 sends.
+func checkExtranet(t *testing.T, u b24sim.Unsettled) {
+	org := b24sim.GenerateOrg(1, 5, 2)
+	for _, id := range []int64{101, 102} {
+		org.Users = append(org.Users, b24sim.User{ID: id, Active: true, Name: "Guest", LastName: "Partner",
+			Email: "guest@example.com", Extranet: true, DateRegister: time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)})
+	}
+	f := setupUnsettled(t, u, org)
+	users, err := f.client.Users(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, us := range users {
+		if us.ID > 100 {
+			n++
+			if !us.IsExtranet() || len(us.Departments) != 0 {
+				t.Errorf("extranet user %+v", us)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d extranet users read, want 2", n)
+	}
+}

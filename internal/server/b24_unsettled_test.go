@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"b24learn/internal/bitrix24/b24sim"
+)
+
+// TestInstallAgainstUnsettled installs, opens and uninstalls the app under
+// every choice b24sim offers where Bitrix24's behaviour is not known
+// (docs/bitrix24-api.md, "Unsettled behaviour"). The installer runs twice
+// before installFinish, as it does when the admin reopens it, so its binds
+// meet bindings that exist: each event stays bound once.
+func TestInstallAgainstUnsettled(t *testing.T) {
+	t.Parallel()
+	for _, v := range b24sim.Variants() {
+		t.Run(v.Name, func(t *testing.T) {
+			t.Parallel()
+			e := newB24Env(t)
+			e.sim.SetUnsettled(v.Unsettled)
+			ctx := context.Background()
+			p := e.addPortal(1)
+			p.Install()
+			for i := range 2 {
+				if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK || !strings.Contains(pg.body, "BX24.installFinish()") {
+					t.Fatalf("installer, open %d: %d %s", i+1, pg.status, pg.body)
+				}
+			}
+			want := []string{}
+			for _, ev := range appEvents {
+				want = append(want, ev+" "+e.app.URL+"/b24/events")
+			}
+			if got := p.Bindings(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("bindings %q, want %q", got, want)
+			}
+			row := e.portal(p.MemberID())
+			if !row.Installed() || row.Domain != p.Domain() || row.Origin() != origin(p) {
+				t.Fatalf("stored portal: %+v", row)
+			}
+			p.FinishInstall(ctx)
+			if d := lastDelivery(t, p, "ONAPPINSTALL"); d.Status != http.StatusOK {
+				t.Fatalf("ONAPPINSTALL answered %d %s", d.Status, d.Err)
+			}
+			for _, user := range []int64{p.AdminID(), p.NonAdminID()} {
+				pg := e.open(p, user)
+				if pg.status != http.StatusOK {
+					t.Fatalf("app page for user %d: %d %s", user, pg.status, pg.body)
+				}
+				if _, st := e.state(pg.session()); st.UserID != user || st.Domain != p.Domain() || st.InstallState != "installed" {
+					t.Errorf("state for user %d: %+v", user, st)
+				}
+			}
+			// An expired token is refreshed on the next open, whatever the
+			// refresh answer's domain and scope say.
+			p.ExpireTokens()
+			if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK {
+				t.Fatalf("app page after expiry: %d %s", pg.status, pg.body)
+			}
+			row = e.portalFixture(p)
+			p.Uninstall(ctx, true)
+			if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+				t.Fatalf("ONAPPUNINSTALL answered %d", d.Status)
+			}
+			e.erased(row)
+		})
+	}
+}

@@ -1,0 +1,57 @@
+package uninstall
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"testing"
+
+	"b24learn/internal/apptest"
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/connect"
+	"b24learn/internal/pgtest"
+	"b24learn/internal/secret"
+)
+
+// TestAskAgainstUnsettled asks Bitrix24 about an installed and then an
+// uninstalled app under every choice b24sim offers where Bitrix24's answer
+// is not known: which error the dead tokens get (PortalOptions.AfterUninstall)
+// and, through Variants, the errors' texts and statuses (docs/bitrix24-api.md,
+// "Unsettled behaviour"). The installed app is always Refuted, the
+// uninstalled one never is, nor left Unknown.
+func TestAskAgainstUnsettled(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range b24sim.Variants() {
+		t.Run(v.Name, func(t *testing.T) {
+			t.Parallel()
+			sim := b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1", Unsettled: v.Unsettled})
+			t.Cleanup(sim.Close)
+			clients := connect.New(connect.Options{Pool: pool, Keyring: kr, Log: slog.New(slog.DiscardHandler), B24AllowPrivateHosts: true,
+				OAuth: &bitrix24.OAuth{URL: sim.URL, ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret()}})
+			for i, mode := range b24sim.AfterUninstalls {
+				t.Run(mode.String(), func(t *testing.T) {
+					ctx := context.Background()
+					p := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(int64(i+1), 5, 1), AfterUninstall: mode})
+					row := apptest.InstallPortal(t, pool, kr, p)
+					p.FinishInstall(ctx)
+					if got, reason := Ask(ctx, clients, row.ID); got != Refuted {
+						t.Fatalf("installed: %v (%s)", got, reason)
+					}
+					p.Uninstall(ctx, true)
+					if got, reason := Ask(ctx, clients, row.ID); got != Confirmed && got != TokensRefused {
+						t.Errorf("uninstalled: %v (%s)", got, reason)
+					}
+				})
+			}
+		})
+	}
+}
