@@ -38,8 +38,14 @@ func (c *Client) EventBind(ctx context.Context, event, handler string) error {
 	if !errors.As(err, &ae) {
 		return err
 	}
-	// Refused: perhaps bound meanwhile by another request of the same install.
+	// Refused: perhaps bound meanwhile by another request of the same
+	// install, or in the words of the one refusal seen in the wild
+	// ("Handler already binded"), which stands when event.get is not
+	// answered or lists the handler in another form.
 	if bound, gerr := c.isBound(ctx, event, handler); gerr == nil && bound {
+		return nil
+	}
+	if strings.Contains(strings.ToLower(ae.Description), "already bind") {
 		return nil
 	}
 	return err
