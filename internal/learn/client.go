@@ -543,7 +543,15 @@ func decode(route string, body []byte, out any) error {
 // <response>UUID</response> body, or the created object (when Learn returns
 // it), whose ID is under key ("departmentId", "userId"). Other keys are never
 // taken: a created user also carries a departmentId.
-func parseID(body []byte, key string) string {
+func parseID(body []byte, key string) string { return parseIDWithin(body, key, maxIDNesting) }
+
+// maxIDNesting bounds the objects parseID looks into: {"response":
+// {"userId": …}} is the deepest Learn sends. Each level is parsed again
+// from its copy, so a hostile server's thousands of envelopes in one answer
+// cost gigabytes.
+const maxIDNesting = 3
+
+func parseIDWithin(body []byte, key string, depth int) string {
 	s := strings.TrimSpace(string(body))
 	if strings.HasPrefix(s, "<") {
 		return xmlID([]byte(s), key)
@@ -556,10 +564,10 @@ func parseID(body []byte, key string) string {
 	}
 	if strings.HasPrefix(s, "{") {
 		var m map[string]json.RawMessage
-		if json.Unmarshal([]byte(s), &m) == nil {
+		if depth > 0 && json.Unmarshal([]byte(s), &m) == nil {
 			for _, k := range []string{"response", key, "id"} {
 				if v, ok := m[k]; ok {
-					return parseID(v, key)
+					return parseIDWithin(v, key, depth-1)
 				}
 			}
 		}
