@@ -521,7 +521,7 @@ func decode(route string, body []byte, out any) error {
 	b := bytes.TrimSpace(body)
 	if len(b) > 0 && b[0] == '<' {
 		if err := decodeXML(b, out); err != nil {
-			return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, err)
+			return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, &decodeError{err})
 		}
 		return nil
 	}
@@ -534,7 +534,7 @@ func decode(route string, body []byte, out any) error {
 		}
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, err)
+		return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, &decodeError{err})
 	}
 	return nil
 }

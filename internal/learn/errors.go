@@ -159,3 +159,22 @@ func parseErrorBody(body []byte) (code int, msg string) {
 	}
 	return 0, s
 }
+
+// maxDecodeErrText bounds the text of a decoder's failure on an answer.
+const maxDecodeErrText = 300
+
+// decodeError is a decoder's failure on an answer. Go's decoders quote the
+// input they fail on (a number literal as long as the answer, an XML name
+// with bytes that are not UTF-8), and error texts are stored with the run,
+// shown on the status panel and logged: its text is a short valid excerpt.
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string {
+	s := strings.ToValidUTF8(e.err.Error(), "?")
+	if len(s) <= maxDecodeErrText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxDecodeErrText], "") + "…"
+}
+
+func (e *decodeError) Unwrap() error { return e.err }

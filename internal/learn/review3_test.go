@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // hostileClient is a client for an account whose server is h: a TLS server
@@ -64,4 +66,37 @@ func TestReview3CreateIDEnvelopesAreBounded(t *testing.T) {
 		t.Fatalf("one create answer of %d KB allocated %d MB", len(body)>>10, n>>20)
 	}
 	t.Logf("err = %v, allocated %d MB", err, n>>20)
+}
+
+// An error's text is stored with the run, shown on the status panel and
+// logged: what a hostile server wrote must not reach it whole. Go's decoders
+// quote the offending input in their errors: a number literal as long as
+// the object window (1 MiB), an XML name with bytes that are not UTF-8
+// (PostgreSQL refuses to store such text).
+func TestReview3DecodeErrorsAreBoundedText(t *testing.T) {
+	t.Parallel()
+	digits := strings.Repeat("9", 500_000)
+	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/users"):
+			w.Write([]byte(`{"userProfiles":[{"userId":"u1","status":` + digits + `}]}`))
+		case strings.HasPrefix(r.URL.Path, "/department/"):
+			w.Write([]byte("<response><department><\xff\xfe>x</\xff\xfe></department></response>"))
+		case r.URL.Path == "/user/profile/fields":
+			w.Write([]byte(`[{"name":"x","orderPriority":` + digits + `}]`))
+		}
+	}), fastRetry)
+	ctx := context.Background()
+	_, usersErr := c.AllUsers(ctx, UserFilter{})
+	_, deptErr := c.GetDepartment(ctx, "d1")
+	_, fieldsErr := c.ProfileFields(ctx)
+	for name, err := range map[string]error{"users": usersErr, "department": deptErr, "fields": fieldsErr} {
+		if !errors.Is(err, ErrUnexpected) {
+			t.Errorf("%s: err = %v, want ErrUnexpected", name, err)
+			continue
+		}
+		if s := err.Error(); len(s) > 1<<10 || !utf8.ValidString(s) {
+			t.Errorf("%s: error text of %d bytes (valid UTF-8: %v): %.200q", name, len(s), utf8.ValidString(s), s)
+		}
+	}
 }
