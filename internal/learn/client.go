@@ -404,6 +404,9 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	}
 	start := time.Now()
 	res, err := c.hc.Do(req)
+	if err != nil {
+		err = &boundedError{err} // may quote a malformed answer
+	}
 	var data []byte
 	success := err == nil && res.StatusCode >= 200 && res.StatusCode < 300
 	if err == nil {
@@ -521,7 +524,7 @@ func decode(route string, body []byte, out any) error {
 	b := bytes.TrimSpace(body)
 	if len(b) > 0 && b[0] == '<' {
 		if err := decodeXML(b, out); err != nil {
-			return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, &decodeError{err})
+			return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, &boundedError{err})
 		}
 		return nil
 	}
@@ -534,7 +537,7 @@ func decode(route string, body []byte, out any) error {
 		}
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, &decodeError{err})
+		return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, &boundedError{err})
 	}
 	return nil
 }

@@ -160,21 +160,23 @@ func parseErrorBody(body []byte) (code int, msg string) {
 	return 0, s
 }
 
-// maxDecodeErrText bounds the text of a decoder's failure on an answer.
-const maxDecodeErrText = 300
+// maxRemoteErrText bounds the text of an error that quotes an answer.
+const maxRemoteErrText = 300
 
-// decodeError is a decoder's failure on an answer. Go's decoders quote the
-// input they fail on (a number literal as long as the answer, an XML name
-// with bytes that are not UTF-8), and error texts are stored with the run,
-// shown on the status panel and logged: its text is a short valid excerpt.
-type decodeError struct{ err error }
+// boundedError is a failure that may quote what the server sent: Go's
+// decoders quote the input they fail on (a number literal as long as the
+// answer, an XML name with bytes that are not UTF-8), its HTTP transport a
+// malformed header line (megabytes of it). Error texts are stored with the
+// run, shown on the status panel and logged, so its text is a short excerpt
+// in valid UTF-8; Unwrap still gives the failure.
+type boundedError struct{ err error }
 
-func (e *decodeError) Error() string {
+func (e *boundedError) Error() string {
 	s := strings.ToValidUTF8(e.err.Error(), "?")
-	if len(s) <= maxDecodeErrText {
+	if len(s) <= maxRemoteErrText {
 		return s
 	}
-	return strings.ToValidUTF8(s[:maxDecodeErrText], "") + "…"
+	return strings.ToValidUTF8(s[:maxRemoteErrText], "") + "…"
 }
 
-func (e *decodeError) Unwrap() error { return e.err }
+func (e *boundedError) Unwrap() error { return e.err }

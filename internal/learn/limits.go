@@ -272,7 +272,7 @@ func (l *pageList[T]) decodePage(body io.Reader) (items []T, next string, read i
 	case cr.rerr != nil:
 		return nil, "", cr.read, cr.rerr // the connection failed: the page may be asked again
 	}
-	return nil, "", cr.read, fmt.Errorf("decode %s: %w: %w", l.route, ErrUnexpected, &decodeError{err})
+	return nil, "", cr.read, fmt.Errorf("decode %s: %w: %w", l.route, ErrUnexpected, &boundedError{err})
 }
 
 // walkPage reads {"<key>":[…],"nextPageToken":"…"}, also inside a

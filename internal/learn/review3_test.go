@@ -14,20 +14,28 @@ import (
 	"unicode/utf8"
 )
 
-// hostileClient is a client for an account whose server is h: a TLS server
-// that the address rule lets through as the one exemption, as a public
-// server the portal admin chose would be.
-func hostileClient(t *testing.T, h http.Handler, retry RetryPolicy) *Client {
+// hostileServer serves h over TLS and returns its URL and a client for it:
+// the address rule lets the server through as its one exemption, as a
+// public server the portal admin chose would be.
+func hostileServer(t *testing.T, h http.Handler) (string, *http.Client) {
 	t.Helper()
 	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	addr := netip.MustParseAddrPort(strings.TrimPrefix(srv.URL, "https://"))
-	hc := NewHTTPClient(DialerOptions{TLSConfig: &tls.Config{RootCAs: pool},
+	return srv.URL, NewHTTPClient(DialerOptions{TLSConfig: &tls.Config{RootCAs: pool},
 		exempt: func(ap netip.AddrPort) bool { return ap == addr }})
-	c, err := New(Credentials{AccountURL: "https://learn.hostile.example", Email: testEmail, Password: testPassword},
-		Options{HTTPClient: hc, BaseURL: srv.URL, Retry: retry})
+}
+
+// hostileCreds are the admin's, for the hostile server's account.
+var hostileCreds = Credentials{AccountURL: "https://learn.hostile.example", Email: testEmail, Password: testPassword}
+
+// hostileClient is a client for an account whose API is h (see hostileServer).
+func hostileClient(t *testing.T, h http.Handler, retry RetryPolicy) *Client {
+	t.Helper()
+	u, hc := hostileServer(t, h)
+	c, err := New(hostileCreds, Options{HTTPClient: hc, BaseURL: u, Retry: retry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,5 +106,49 @@ func TestReview3DecodeErrorsAreBoundedText(t *testing.T) {
 		if s := err.Error(); len(s) > 1<<10 || !utf8.ValidString(s) {
 			t.Errorf("%s: error text of %d bytes (valid UTF-8: %v): %.200q", name, len(s), utf8.ValidString(s), s)
 		}
+	}
+}
+
+// Go's HTTP transport quotes a malformed answer in its error: a status line
+// or a header line as long as the transport reads (megabytes), a header
+// line's bytes unescaped. That error is the call's, stored with the run and
+// logged, so its text must be short and valid however the server broke HTTP.
+func TestReview3TransportErrorsAreBoundedText(t *testing.T) {
+	t.Parallel()
+	junk := strings.Repeat("\xff", 300_000)
+	for name, answer := range map[string]string{
+		"status line": "HTTP/1.1 200 " + strings.Repeat("z", 300_000) + "\xff\r\n\r\n",
+		"header line": "HTTP/1.1 200 OK\r\n" + junk + "\r\n\r\n",
+	} {
+		c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			buf.WriteString(answer)
+			buf.Flush()
+			conn.Close()
+		}), RetryPolicy{MaxAttempts: 1})
+		_, err := c.GetDepartment(context.Background(), "d1")
+		if err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		if s := err.Error(); len(s) > 1<<10 || !utf8.ValidString(s) {
+			t.Errorf("%s: error text of %d bytes (valid UTF-8: %v): %.200q", name, len(s), utf8.ValidString(s), s)
+		}
+	}
+}
+
+// Too many redirects is a server that is not Learn, however long the URL
+// it last redirected to (the error's text is cut; the code must not be).
+func TestReview3LongRedirectIsNotLearn(t *testing.T) {
+	t.Parallel()
+	u, hc := hostileServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/"+strings.Repeat("z", 2000)+r.URL.Path, http.StatusFound)
+	}))
+	_, err := FindAPI(context.Background(), hostileCreds, Options{HTTPClient: hc, BaseURL: u})
+	var ce *CheckError
+	if !errors.As(err, &ce) || ce.Code != CheckNotLearn {
+		t.Fatalf("err = %.300v, want %s", err, CheckNotLearn)
 	}
 }
