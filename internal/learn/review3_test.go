@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -175,4 +177,47 @@ func TestReview3DeepXMLIsRefusedEarly(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrUnexpected", name, err)
 		}
 	}
+}
+
+// A listing is bounded by its answers' bytes, but what they decode to can
+// be many times larger: a profile field of 9 bytes ("1a2b":"",) is a map
+// entry of about 60, an ID of 2 bytes in a list a 16-byte string header.
+// Users made of tiny fields, a page each, held 150 MB for the 20 MB a
+// listing of an empty org may read (AllUsers, the lookup after a create's
+// lost answer, holds them all; a sync's page at a time).
+func TestReview3ListingBoundsDecodedSize(t *testing.T) {
+	var obj strings.Builder
+	obj.WriteString(`{"userId":"u","fields":{`)
+	for i := 0; obj.Len() < 900_000; i++ {
+		if i > 0 {
+			obj.WriteByte(',')
+		}
+		fmt.Fprintf(&obj, `"%x":""`, i)
+	}
+	obj.WriteString(`}}`)
+	page := `{"userProfiles":[` + obj.String() + `],"nextPageToken":"`
+	var mu sync.Mutex
+	n := 0
+	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		token := n
+		mu.Unlock()
+		fmt.Fprintf(w, `%s%d"}`, page, token)
+	}), fastRetry)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	users, err := c.AllUsers(context.Background(), UserFilter{})
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	if limit := LimitsFor(0).Bytes; held > 2*limit {
+		t.Errorf("%d users of %d KB each held %d MB; the listing's limit is %d MB", len(users), len(page)>>10, held>>20, limit>>20)
+	}
+	var le *LimitError
+	if !errors.As(err, &le) {
+		t.Errorf("err = %v, want a *LimitError", err)
+	}
+	runtime.KeepAlive(users)
 }
