@@ -221,3 +221,21 @@ func TestReview3ListingBoundsDecodedSize(t *testing.T) {
 	}
 	runtime.KeepAlive(users)
 }
+
+// Go's transport reads up to 10 MB of an answer's headers by default, and
+// parses them at about three times that: 27 MB for one write's answer, with
+// up to 32 writes in flight. No API's headers come near the guard's limit.
+func TestReview3HugeHeadersAreRefused(t *testing.T) {
+	timing := strings.Repeat("dur=1,", 800)
+	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 2000 {
+			w.Header().Add("Server-Timing", timing)
+		}
+		w.Write([]byte(`{}`))
+	}), RetryPolicy{MaxAttempts: 1})
+	var err error
+	n := allocated(func() { err = c.UpdateDepartment(context.Background(), "d", DepartmentUpdate{Name: "y"}) })
+	if err == nil || n > 8<<20 {
+		t.Fatalf("9.6 MB of headers: err = %v, allocated %d MB", err, n>>20)
+	}
+}
