@@ -523,6 +523,9 @@ const maxServerWait = time.Hour
 func decode(route string, body []byte, out any) error {
 	b := bytes.TrimSpace(body)
 	if len(b) > 0 && b[0] == '<' {
+		if len(b) > maxXMLAnswerBytes {
+			return fmt.Errorf("decode %s: %w", route, &LimitError{Limit: LimitAnswerBytes, What: route + " in XML", Value: maxXMLAnswerBytes})
+		}
 		if err := decodeXML(b, out); err != nil {
 			return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, &boundedError{err})
 		}
@@ -557,6 +560,9 @@ const maxIDNesting = 3
 func parseIDWithin(body []byte, key string, depth int) string {
 	s := strings.TrimSpace(string(body))
 	if strings.HasPrefix(s, "<") {
+		if len(s) > maxXMLAnswerBytes {
+			return ""
+		}
 		return xmlID([]byte(s), key)
 	}
 	if strings.HasPrefix(s, `"`) {

@@ -13,6 +13,12 @@ import (
 // samples are XML (docs/learn-api.md, "Formats"), so an XML answer to a
 // non-paged read is decoded too rather than refused.
 
+// maxXMLAnswerBytes bounds an XML answer. Go's decoder hands an element
+// over with all its attributes parsed, at some 45 times their size, and
+// Learn's XML answers (one object, a few field definitions) have none and
+// are a few kilobytes.
+const maxXMLAnswerBytes = 256 << 10
+
 // decodeXML reads an XML answer into out: *Department (<department>),
 // *User (<userProfile>), *[]Department (every <department>) or *[]FieldInfo
 // (every <userFieldInfo>), whether wrapped in <response> or not.
@@ -94,9 +100,9 @@ func xmlEach(b []byte, name string, fn func(*xml.Decoder, *xml.StartElement) err
 }
 
 // maxXMLDepth bounds the nesting of an XML answer: Learn's go a few levels
-// deep, and the decoder keeps a record of every open element, so a megabyte
-// of nested ones from a hostile server cost 70-90 MB per answer, in as
-// many creates at once as the writes run in parallel.
+// deep, and the decoder keeps a record of every open element, so the
+// 256 KiB of nested ones a hostile server may send cost some 20 MB per
+// answer, in as many creates at once as the writes run in parallel.
 const maxXMLDepth = 64
 
 var errXMLDepth = fmt.Errorf("nested deeper than %d elements", maxXMLDepth)
