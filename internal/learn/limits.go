@@ -66,6 +66,7 @@ const (
 	LimitAnswerBytes = "answer bytes" // of one answer
 	LimitObjectBytes = "object bytes" // of one object or token in a page
 	LimitPageToken   = "page token"   // repeated, or too long
+	LimitFields      = "fields"       // profile field definitions
 )
 
 // LimitError says Learn sent more than the client accepts. It is permanent:
@@ -88,6 +89,8 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("learn: an answer to %s exceeded the size limit of %s", e.What, sizeText(e.Value))
 	case LimitObjectBytes:
 		return fmt.Sprintf("learn: an object in an answer to %s exceeded the size limit of %s", e.What, sizeText(e.Value))
+	case LimitFields:
+		return fmt.Sprintf("learn: the account defines more than %d profile fields", e.Value)
 	case LimitPageToken:
 		return fmt.Sprintf("learn: the list of %s repeated a page token or sent an overlong one at page %d, so it would never end", e.What, e.Value)
 	}

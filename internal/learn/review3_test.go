@@ -263,3 +263,23 @@ func TestReview3XMLAttributeFloodIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// The settings page reads the account's profile field definitions on every
+// view, before activation too, and writes a row for each: 1 MiB of empty
+// definitions ([{},{},…]) were 349,001 fields and 247 MB allocated in the
+// web process, per view.
+func TestReview3ProfileFieldsAreBounded(t *testing.T) {
+	body := "[" + strings.Repeat("{},", 349_000) + "{}]"
+	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(body))
+	}), fastRetry)
+	var err error
+	var fs []FieldInfo
+	if n := allocated(func() { fs, err = c.ProfileFields(context.Background()) }); n > 16<<20 {
+		t.Errorf("1 MiB of field definitions allocated %d MB", n>>20)
+	}
+	var le *LimitError
+	if !errors.As(err, &le) || le.Limit != LimitFields || len(fs) != 0 {
+		t.Errorf("%d fields, err = %v; want a *LimitError of fields", len(fs), err)
+	}
+}
