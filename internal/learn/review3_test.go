@@ -283,3 +283,60 @@ func TestReview3ProfileFieldsAreBounded(t *testing.T) {
 		t.Errorf("%d fields, err = %v; want a *LimitError of fields", len(fs), err)
 	}
 }
+
+// A hostile server may redirect the app's calls, with the admin's
+// credentials, to another Learn server (another tenant's account) or to
+// plain http: the credentials never leave the first host, whether the call
+// is a read or a write (307 keeps the method and body), and http is refused.
+func TestReview3RedirectsKeepCredentialsHome(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var leaked []string
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		for _, h := range []string{"X-Auth-Account-Url", "X-Auth-Email", "X-Auth-Password"} {
+			if v := r.Header.Get(h); v != "" {
+				leaked = append(leaked, r.Method+" "+h)
+			}
+		}
+		mu.Unlock()
+		w.Write([]byte(`{"departmentId":"d","name":"x","departments":[]}`))
+	}))
+	t.Cleanup(other.Close)
+	first := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		target := other.URL
+		if r.URL.Query().Get("code") != "" {
+			target = strings.Replace(other.URL, "https://", "http://", 1)
+		}
+		http.Redirect(w, r, target+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(first.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(first.Certificate())
+	pool.AddCert(other.Certificate())
+	ok := map[netip.AddrPort]bool{}
+	for _, s := range []*httptest.Server{first, other} {
+		ok[netip.MustParseAddrPort(strings.TrimPrefix(s.URL, "https://"))] = true
+	}
+	hc := NewHTTPClient(DialerOptions{TLSConfig: &tls.Config{RootCAs: pool},
+		exempt: func(ap netip.AddrPort) bool { return ok[ap] }})
+	c, err := New(hostileCreds, Options{HTTPClient: hc, BaseURL: first.URL, Retry: RetryPolicy{MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.GetDepartment(ctx, "d"); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if err := c.UpdateDepartment(ctx, "d", DepartmentUpdate{Name: "y"}); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if _, err := c.FindDepartmentsByCode(ctx, "c"); !errors.Is(err, ErrInsecureURL) {
+		t.Errorf("redirect to http: err = %v, want ErrInsecureURL", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(leaked) > 0 {
+		t.Errorf("credentials sent to the host redirected to: %v", leaked)
+	}
+}
