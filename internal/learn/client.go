@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"b24learn/internal/remote"
 )
@@ -251,7 +253,7 @@ func (c *Client) create(ctx context.Context, what, route string, body any, idKey
 		res, err := c.do(ctx, request{method: http.MethodPost, route: route, path: route, body: body, mode: retryOnly429})
 		if err == nil {
 			id := parseID(res.body, idKey)
-			if id == "" {
+			if !plausibleID(id) {
 				return "", fmt.Errorf("%s: no id in answer: %w", what, ErrUnexpected)
 			}
 			return id, nil
@@ -586,6 +588,18 @@ func parseIDWithin(body []byte, key string, depth int) string {
 		return ""
 	}
 	return s
+}
+
+// maxIDLen bounds a created object's ID; Learn's are UUIDs (36).
+const maxIDLen = 128
+
+// plausibleID reports whether id may be a Learn ID. A created object's ID
+// is stored in the portal's mappings, loaded by every later run and put in
+// the paths of later calls, so a server's megabyte of letters, or bytes
+// PostgreSQL cannot store, must not pass for one.
+func plausibleID(id string) bool {
+	return id != "" && len(id) <= maxIDLen && utf8.ValidString(id) &&
+		!strings.ContainsFunc(id, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) })
 }
 
 // permanent reports transport failures that a retry cannot fix.

@@ -340,3 +340,34 @@ func TestReview3RedirectsKeepCredentialsHome(t *testing.T) {
 		t.Errorf("credentials sent to the host redirected to: %v", leaked)
 	}
 }
+
+// A created object's ID is stored in the portal's mappings, read into
+// memory by every later run and put in the paths of later calls: an answer
+// of a megabyte of letters was taken as the ID (a thousand creates, a
+// gigabyte to load per run). Learn's IDs are UUIDs.
+func TestReview3CreatedIDMustLookLikeOne(t *testing.T) {
+	t.Parallel()
+	huge := strings.Repeat("a", maxAnswerBytes-10)
+	for name, body := range map[string]string{
+		"bare":       huge,
+		"JSON":       `"` + huge + `"`,
+		"object":     `{"departmentId":"` + huge + `"}`,
+		"XML":        "<response>" + strings.Repeat("a", 200<<10) + "</response>",
+		"not UTF-8":  "d-\xff\xfe",
+		"with a NUL": `"d-\u0000"`,
+	} {
+		c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(body))
+		}), fastRetry)
+		id, err := c.CreateDepartment(context.Background(), NewDepartment{Name: "x", ParentID: "p"})
+		if id != "" || !errors.Is(err, ErrUnexpected) {
+			t.Errorf("%s: id of %d bytes, err = %v; want none and ErrUnexpected", name, len(id), err)
+		}
+	}
+	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"departmentId":"0f9c2b1e-5d0a-11ee-8c99-0242ac120002"}`))
+	}), fastRetry)
+	if id, err := c.CreateDepartment(context.Background(), NewDepartment{Name: "x", ParentID: "p"}); err != nil || id != "0f9c2b1e-5d0a-11ee-8c99-0242ac120002" {
+		t.Errorf("a UUID: id %q, err %v", id, err)
+	}
+}
