@@ -371,3 +371,21 @@ func TestReview3CreatedIDMustLookLikeOne(t *testing.T) {
 		t.Errorf("a UUID: id %q, err %v", id, err)
 	}
 }
+
+// The lookup after a department create whose answer was lost reads the
+// departments with its code, in one answer: 1 MiB of empty ones ({},{},…)
+// decoded to 243 MB, once per such create, creates running in parallel.
+func TestReview3FoundDepartmentsAreBounded(t *testing.T) {
+	body := `{"departments":[` + strings.Repeat("{},", 349_000) + "{}]}"
+	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(body))
+	}), fastRetry)
+	var err error
+	if n := allocated(func() { _, err = c.FindDepartmentsByCode(context.Background(), "c") }); n > 16<<20 {
+		t.Errorf("1 MiB of departments allocated %d MB", n>>20)
+	}
+	var le *LimitError
+	if !errors.As(err, &le) {
+		t.Errorf("err = %v, want a *LimitError", err)
+	}
+}
