@@ -264,6 +264,9 @@ func (l *pageList[T]) decodePage(body io.Reader) (items []T, next string, read i
 		if err := dec.Decode(&v); err != nil {
 			return err
 		}
+		if o, ok := any(v).(identified); ok && o.id() != "" && !plausibleID(o.id()) {
+			return fmt.Errorf("an object's id is not one: %.40q", o.id())
+		}
 		if s, ok := any(v).(decodedSizer); ok {
 			// What v holds beyond its bytes counts against the same limits.
 			extra := s.decodedExtra()
@@ -305,6 +308,13 @@ const (
 func (u User) decodedExtra() int64 {
 	return int64(len(u.Fields))*mapEntryBytes + int64(len(u.Manageable)+len(u.RoleTypes))*sliceStringBytes
 }
+
+// identified is an object with an ID, which the syncer may store in the
+// portal's mappings (see plausibleID).
+type identified interface{ id() string }
+
+func (u User) id() string       { return u.ID }
+func (d Department) id() string { return d.ID }
 
 // walkPage reads {"<key>":[…],"nextPageToken":"…"}, also inside a
 // {"response":{…}} envelope, calling elem with the decoder at each object.

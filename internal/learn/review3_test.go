@@ -389,3 +389,28 @@ func TestReview3FoundDepartmentsAreBounded(t *testing.T) {
 		t.Errorf("err = %v, want a *LimitError", err)
 	}
 }
+
+// IDs read in a listing go into the portal's mappings too (a user linked by
+// e-mail, a department by code): a listing's object of a megabyte may be
+// its ID, and a NUL is text PostgreSQL cannot store.
+func TestReview3ListedIDsMustLookLikeOnes(t *testing.T) {
+	t.Parallel()
+	for name, page := range map[string]string{
+		"long user ID":         `{"userProfiles":[{"userId":"` + strings.Repeat("a", 100_000) + `"}]}`,
+		"department ID w/ NUL": `{"departments":[{"departmentId":"d\u0000","name":"x"}]}`,
+	} {
+		c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(page))
+		}), fastRetry)
+		ctx := context.Background()
+		var err error
+		if strings.Contains(page, "userProfiles") {
+			_, err = c.AllUsers(ctx, UserFilter{})
+		} else {
+			_, err = c.ListDepartments(ctx)
+		}
+		if !errors.Is(err, ErrUnexpected) {
+			t.Errorf("%s: err = %v, want ErrUnexpected", name, err)
+		}
+	}
+}
