@@ -190,6 +190,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // errorCode is what a Bitrix24 or Learn error code looks like.
 var errorCode = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
+// maxMethodBytes bounds a recorded Learn path: redirects are followed and
+// recorded hop by hop, and a hostile server names where they go.
+const maxMethodBytes = 200
+
 // restMethod is a REST method name: batch, user.get, crm.lead.add.
 var restMethod = regexp.MustCompile(`^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*$`)
 
@@ -217,7 +221,14 @@ func MethodOf(service string, req *http.Request) string {
 		}
 		return "unknown"
 	}
-	return req.Method + " " + numericSegment.ReplaceAllString(path, "/{id}")
+	// A redirect's path is the server's choice: kept valid UTF-8 (one bad
+	// byte fails the whole batch's COPY, other portals' entries included)
+	// and short.
+	m := req.Method + " " + numericSegment.ReplaceAllString(strings.ToValidUTF8(path, "?"), "/{id}")
+	if len(m) > maxMethodBytes {
+		m = strings.ToValidUTF8(m[:maxMethodBytes-len("…")], "") + "…"
+	}
+	return m
 }
 
 // peekErrorCode reads the error body (bounded), puts it back for the client,

@@ -225,6 +225,7 @@ func classify(err error) string {
 	var verifyErr *tls.CertificateVerificationError
 	var recordErr tls.RecordHeaderError
 	var netErr net.Error
+	var urlErr *url.Error
 	switch {
 	case isForbidden(err), errors.As(err, &dnsErr):
 		return CheckUnreachable
@@ -237,7 +238,8 @@ func classify(err error) string {
 		return CheckTLS
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return CheckUnreachable
-	case strings.Contains(err.Error(), "redirects"):
+	case errors.As(err, &urlErr) && strings.Contains(urlErr.Err.Error(), "redirects"):
+		// (not err's text: it names the last URL, the server's choice, and is cut)
 		return CheckNotLearn
 	default:
 		return CheckUnreachable

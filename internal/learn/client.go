@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"b24learn/internal/remote"
 )
@@ -251,7 +253,7 @@ func (c *Client) create(ctx context.Context, what, route string, body any, idKey
 		res, err := c.do(ctx, request{method: http.MethodPost, route: route, path: route, body: body, mode: retryOnly429})
 		if err == nil {
 			id := parseID(res.body, idKey)
-			if id == "" {
+			if !plausibleID(id) {
 				return "", fmt.Errorf("%s: no id in answer: %w", what, ErrUnexpected)
 			}
 			return id, nil
@@ -404,6 +406,9 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	}
 	start := time.Now()
 	res, err := c.hc.Do(req)
+	if err != nil {
+		err = &boundedError{err} // may quote a malformed answer
+	}
 	var data []byte
 	success := err == nil && res.StatusCode >= 200 && res.StatusCode < 300
 	if err == nil {
@@ -520,8 +525,11 @@ const maxServerWait = time.Hour
 func decode(route string, body []byte, out any) error {
 	b := bytes.TrimSpace(body)
 	if len(b) > 0 && b[0] == '<' {
+		if len(b) > maxXMLAnswerBytes {
+			return fmt.Errorf("decode %s: %w", route, &LimitError{Limit: LimitAnswerBytes, What: route + " in XML", Value: maxXMLAnswerBytes})
+		}
 		if err := decodeXML(b, out); err != nil {
-			return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, err)
+			return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, &boundedError{err})
 		}
 		return nil
 	}
@@ -534,7 +542,7 @@ func decode(route string, body []byte, out any) error {
 		}
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, err)
+		return fmt.Errorf("decode %s: %w: %w", route, ErrUnexpected, &boundedError{err})
 	}
 	return nil
 }
@@ -543,9 +551,20 @@ func decode(route string, body []byte, out any) error {
 // <response>UUID</response> body, or the created object (when Learn returns
 // it), whose ID is under key ("departmentId", "userId"). Other keys are never
 // taken: a created user also carries a departmentId.
-func parseID(body []byte, key string) string {
+func parseID(body []byte, key string) string { return parseIDWithin(body, key, maxIDNesting) }
+
+// maxIDNesting bounds the objects parseID looks into: {"response":
+// {"userId": …}} is the deepest Learn sends. Each level is parsed again
+// from its copy, so a hostile server's thousands of envelopes in one answer
+// cost gigabytes.
+const maxIDNesting = 3
+
+func parseIDWithin(body []byte, key string, depth int) string {
 	s := strings.TrimSpace(string(body))
 	if strings.HasPrefix(s, "<") {
+		if len(s) > maxXMLAnswerBytes {
+			return ""
+		}
 		return xmlID([]byte(s), key)
 	}
 	if strings.HasPrefix(s, `"`) {
@@ -556,10 +575,10 @@ func parseID(body []byte, key string) string {
 	}
 	if strings.HasPrefix(s, "{") {
 		var m map[string]json.RawMessage
-		if json.Unmarshal([]byte(s), &m) == nil {
+		if depth > 0 && json.Unmarshal([]byte(s), &m) == nil {
 			for _, k := range []string{"response", key, "id"} {
 				if v, ok := m[k]; ok {
-					return parseID(v, key)
+					return parseIDWithin(v, key, depth-1)
 				}
 			}
 		}
@@ -569,6 +588,18 @@ func parseID(body []byte, key string) string {
 		return ""
 	}
 	return s
+}
+
+// maxIDLen bounds a created object's ID; Learn's are UUIDs (36).
+const maxIDLen = 128
+
+// plausibleID reports whether id may be a Learn ID. A created object's ID
+// is stored in the portal's mappings, loaded by every later run and put in
+// the paths of later calls, so a server's megabyte of letters, or bytes
+// PostgreSQL cannot store, must not pass for one.
+func plausibleID(id string) bool {
+	return id != "" && len(id) <= maxIDLen && utf8.ValidString(id) &&
+		!strings.ContainsFunc(id, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) })
 }
 
 // permanent reports transport failures that a retry cannot fix.

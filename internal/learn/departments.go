@@ -81,8 +81,11 @@ func (c *Client) FindDepartmentsByCode(ctx context.Context, code string) ([]Depa
 // decodeDepartmentList reads the answer of GET /department: {"departments":[…]}
 // in JSON (a bare list is taken too), every <department> in XML.
 func decodeDepartmentList(route string, body []byte) ([]Department, error) {
-	var list []Department
 	b := bytes.TrimSpace(body)
+	if err := countDepartments(route, b); err != nil {
+		return nil, err
+	}
+	var list []Department
 	if len(b) > 0 && (b[0] == '<' || b[0] == '[') {
 		if err := decode(route, b, &list); err != nil {
 			return nil, err
@@ -96,6 +99,42 @@ func decodeDepartmentList(route string, body []byte) ([]Department, error) {
 		return nil, err
 	}
 	return out.Departments, nil
+}
+
+// maxFoundDepartments bounds the answer of GET /department?code=: a few
+// departments share a code at most, but whether Learn filters exactly is
+// not known, so it may be many; as many as a listing may always hold.
+const maxFoundDepartments = limitFloorObjects
+
+// countDepartments refuses a JSON list of departments longer than
+// maxFoundDepartments before it is decoded: a list of empty structs holds
+// nothing, while 1 MiB of empty departments ({},{},…) decoded to 243 MB,
+// once per create whose answer was lost. An XML answer is too small to
+// matter (maxXMLAnswerBytes).
+func countDepartments(route string, b []byte) error {
+	var n int
+	switch {
+	case len(b) == 0 || b[0] == '<':
+		return nil
+	case b[0] == '[':
+		var list []struct{}
+		if decode(route, b, &list) != nil {
+			return nil // decoding it says what is wrong
+		}
+		n = len(list)
+	default:
+		var out struct {
+			Departments []struct{} `json:"departments"`
+		}
+		if decode(route, b, &out) != nil {
+			return nil
+		}
+		n = len(out.Departments)
+	}
+	if n > maxFoundDepartments {
+		return &LimitError{Limit: LimitObjects, What: "departments", Value: maxFoundDepartments}
+	}
+	return nil
 }
 
 // GetDepartment reads one department. An unknown ID is ErrNotFound, or a

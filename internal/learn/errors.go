@@ -159,3 +159,24 @@ func parseErrorBody(body []byte) (code int, msg string) {
 	}
 	return 0, s
 }
+
+// maxRemoteErrText bounds the text of an error that quotes an answer.
+const maxRemoteErrText = 300
+
+// boundedError is a failure that may quote what the server sent: Go's
+// decoders quote the input they fail on (a number literal as long as the
+// answer, an XML name with bytes that are not UTF-8), its HTTP transport a
+// malformed header line (megabytes of it). Error texts are stored with the
+// run, shown on the status panel and logged, so its text is a short excerpt
+// in valid UTF-8; Unwrap still gives the failure.
+type boundedError struct{ err error }
+
+func (e *boundedError) Error() string {
+	s := strings.ToValidUTF8(e.err.Error(), "?")
+	if len(s) <= maxRemoteErrText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxRemoteErrText], "") + "…"
+}
+
+func (e *boundedError) Unwrap() error { return e.err }

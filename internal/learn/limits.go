@@ -66,6 +66,7 @@ const (
 	LimitAnswerBytes = "answer bytes" // of one answer
 	LimitObjectBytes = "object bytes" // of one object or token in a page
 	LimitPageToken   = "page token"   // repeated, or too long
+	LimitFields      = "fields"       // profile field definitions
 )
 
 // LimitError says Learn sent more than the client accepts. It is permanent:
@@ -88,6 +89,8 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("learn: an answer to %s exceeded the size limit of %s", e.What, sizeText(e.Value))
 	case LimitObjectBytes:
 		return fmt.Sprintf("learn: an object in an answer to %s exceeded the size limit of %s", e.What, sizeText(e.Value))
+	case LimitFields:
+		return fmt.Sprintf("learn: the account defines more than %d profile fields", e.Value)
 	case LimitPageToken:
 		return fmt.Sprintf("learn: the list of %s repeated a page token or sent an overlong one at page %d, so it would never end", e.What, e.Value)
 	}
@@ -252,6 +255,7 @@ func (l *pageList[T]) decodePage(body io.Reader) (items []T, next string, read i
 	}
 	cr.winErr = &LimitError{Limit: LimitObjectBytes, What: "GET " + l.route, Value: maxObjectBytes}
 	dec := json.NewDecoder(cr)
+	var charged int64 // decoded size beyond the bytes read
 	err = walkPage(dec, cr, l.key, &next, func() error {
 		if l.objects+len(items) >= l.lim.Objects {
 			return &LimitError{Limit: LimitObjects, What: l.what, Value: int64(l.lim.Objects)}
@@ -260,20 +264,57 @@ func (l *pageList[T]) decodePage(body io.Reader) (items []T, next string, read i
 		if err := dec.Decode(&v); err != nil {
 			return err
 		}
+		if o, ok := any(v).(identified); ok && o.id() != "" && !plausibleID(o.id()) {
+			return fmt.Errorf("an object's id is not one: %.40q", o.id())
+		}
+		if s, ok := any(v).(decodedSizer); ok {
+			// What v holds beyond its bytes counts against the same limits.
+			extra := s.decodedExtra()
+			cr.n -= extra
+			charged += extra
+			if cr.n < 0 {
+				return cr.err
+			}
+		}
 		items = append(items, v)
 		return nil
 	})
 	var le *LimitError
 	switch {
 	case err == nil:
-		return items, next, cr.read, nil
+		return items, next, cr.read + charged, nil
 	case errors.As(err, &le):
-		return nil, "", cr.read, err
+		return nil, "", cr.read + charged, err
 	case cr.rerr != nil:
 		return nil, "", cr.read, cr.rerr // the connection failed: the page may be asked again
 	}
-	return nil, "", cr.read, fmt.Errorf("decode %s: %w: %w", l.route, ErrUnexpected, err)
+	return nil, "", cr.read, fmt.Errorf("decode %s: %w: %w", l.route, ErrUnexpected, &boundedError{err})
 }
+
+// decodedSizer is an object that may take much more memory than the bytes
+// it was read from: a profile field of 9 bytes ("1a2b":"",) becomes a map
+// entry of about 60, an ID of 2 bytes in a list a 16-byte string header.
+// decodedExtra is that excess, which a listing counts as bytes read, so
+// that its limits bound memory and not only the answers.
+type decodedSizer interface{ decodedExtra() int64 }
+
+// Estimated memory of a decoded map entry and of a string in a slice,
+// beyond the string's bytes.
+const (
+	mapEntryBytes    = 64
+	sliceStringBytes = 16
+)
+
+func (u User) decodedExtra() int64 {
+	return int64(len(u.Fields))*mapEntryBytes + int64(len(u.Manageable)+len(u.RoleTypes))*sliceStringBytes
+}
+
+// identified is an object with an ID, which the syncer may store in the
+// portal's mappings (see plausibleID).
+type identified interface{ id() string }
+
+func (u User) id() string       { return u.ID }
+func (d Department) id() string { return d.ID }
 
 // walkPage reads {"<key>":[…],"nextPageToken":"…"}, also inside a
 // {"response":{…}} envelope, calling elem with the decoder at each object.

@@ -198,6 +198,19 @@ func (c *Client) ProfileFields(ctx context.Context) ([]FieldInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profile fields: %w", err)
 	}
+	// Count first: a list of empty structs holds nothing, whatever its length.
+	var count []struct{}
+	if decode("/user/profile/fields", res.body, &count) != nil {
+		var wrapped map[string][]struct{}
+		if decode("/user/profile/fields", res.body, &wrapped) == nil && len(wrapped) == 1 {
+			for _, v := range wrapped {
+				count = v
+			}
+		}
+	}
+	if len(count) > maxProfileFields {
+		return nil, fmt.Errorf("profile fields: %w", &LimitError{Limit: LimitFields, What: "profile fields", Value: maxProfileFields})
+	}
 	var list []FieldInfo
 	if err := decode("/user/profile/fields", res.body, &list); err != nil {
 		// Tolerate an object wrapper such as {"fields":[…]} or {"userFieldInfo":[…]}.
@@ -209,5 +222,13 @@ func (c *Client) ProfileFields(ctx context.Context) ([]FieldInfo, error) {
 			list = v
 		}
 	}
+	if len(list) > maxProfileFields { // an XML answer, not counted above
+		return nil, fmt.Errorf("profile fields: %w", &LimitError{Limit: LimitFields, What: "profile fields", Value: maxProfileFields})
+	}
 	return list, nil
 }
+
+// maxProfileFields bounds the account's profile field definitions: the
+// settings page reads them on every view, before activation too, and shows
+// a row for each. An account has its standard fields and some custom ones.
+const maxProfileFields = 1000

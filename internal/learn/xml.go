@@ -13,6 +13,12 @@ import (
 // samples are XML (docs/learn-api.md, "Formats"), so an XML answer to a
 // non-paged read is decoded too rather than refused.
 
+// maxXMLAnswerBytes bounds an XML answer. Go's decoder hands an element
+// over with all its attributes parsed, at some 45 times their size, and
+// Learn's XML answers (one object, a few field definitions) have none and
+// are a few kilobytes.
+const maxXMLAnswerBytes = 256 << 10
+
 // decodeXML reads an XML answer into out: *Department (<department>),
 // *User (<userProfile>), *[]Department (every <department>) or *[]FieldInfo
 // (every <userFieldInfo>), whether wrapped in <response> or not.
@@ -67,6 +73,7 @@ func xmlFirst(b []byte, name string, out any) error {
 // inside the ones it hands over.
 func xmlEach(b []byte, name string, fn func(*xml.Decoder, *xml.StartElement) error) error {
 	dec := xml.NewDecoder(bytes.NewReader(b))
+	depth := 0
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -75,13 +82,30 @@ func xmlEach(b []byte, name string, fn func(*xml.Decoder, *xml.StartElement) err
 		if err != nil {
 			return err
 		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == name {
-			if err := fn(dec, &se); err != nil {
-				return err
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local == name {
+				if err := fn(dec, &t); err != nil {
+					return err
+				}
+				continue
 			}
+			if depth++; depth > maxXMLDepth {
+				return errXMLDepth
+			}
+		case xml.EndElement:
+			depth--
 		}
 	}
 }
+
+// maxXMLDepth bounds the nesting of an XML answer: Learn's go a few levels
+// deep, and the decoder keeps a record of every open element, so the
+// 256 KiB of nested ones a hostile server may send cost some 20 MB per
+// answer, in as many creates at once as the writes run in parallel.
+const maxXMLDepth = 64
+
+var errXMLDepth = fmt.Errorf("nested deeper than %d elements", maxXMLDepth)
 
 // xmlID reads the ID a create answers in XML: <response>UUID</response>, or
 // the created object with its ID in an element named key.
@@ -103,7 +127,9 @@ func xmlID(b []byte, key string) string {
 				}
 				return ""
 			}
-			depth++
+			if depth++; depth > maxXMLDepth {
+				return ""
+			}
 			if depth == 1 {
 				root = t.Name.Local
 			}

@@ -79,6 +79,10 @@ func AddrAllowed(a netip.Addr) bool {
 	return true
 }
 
+// maxResponseHeaderBytes bounds an answer's headers; Bitrix24's and
+// Learn's are a few kilobytes.
+const maxResponseHeaderBytes = 256 << 10
+
 // Guard applies the rule; build it with New.
 type Guard struct {
 	o Options
@@ -123,6 +127,9 @@ func (g *Guard) HTTPClient() *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   15 * time.Second,
 		ResponseHeaderTimeout: 90 * time.Second,
+		// Go's default is 10 MB, parsed at about three times that: a
+		// tenant's server could make every call cost 30 MB.
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
 	return &http.Client{Transport: &schemeGuard{g: g, base: tr}, CheckRedirect: g.CheckRedirect, Timeout: g.o.Timeout}
 }
