@@ -61,7 +61,7 @@ func allocated(fn func()) uint64 {
 // allocations and seconds of CPU for one create, and parallel creates
 // against a hostile server take the worker's memory, every tenant's jobs
 // with it. Learn wraps at most once.
-func TestReview3CreateIDEnvelopesAreBounded(t *testing.T) {
+func TestHostileCreateIDEnvelopesAreBounded(t *testing.T) {
 	const levels = 9000 // under encoding/json's nesting limit of 10,000
 	body := strings.Repeat(`{"response":`, levels) + `"d-1"` + strings.Repeat("}", levels)
 	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +83,7 @@ func TestReview3CreateIDEnvelopesAreBounded(t *testing.T) {
 // quote the offending input in their errors: a number literal as long as
 // the object window (1 MiB), an XML name with bytes that are not UTF-8
 // (PostgreSQL refuses to store such text).
-func TestReview3DecodeErrorsAreBoundedText(t *testing.T) {
+func TestHostileDecodeErrorsAreBoundedText(t *testing.T) {
 	t.Parallel()
 	digits := strings.Repeat("9", 500_000)
 	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +115,7 @@ func TestReview3DecodeErrorsAreBoundedText(t *testing.T) {
 // or a header line as long as the transport reads (megabytes), a header
 // line's bytes unescaped. That error is the call's, stored with the run and
 // logged, so its text must be short and valid however the server broke HTTP.
-func TestReview3TransportErrorsAreBoundedText(t *testing.T) {
+func TestHostileTransportErrorsAreBoundedText(t *testing.T) {
 	t.Parallel()
 	junk := strings.Repeat("\xff", 300_000)
 	for name, answer := range map[string]string{
@@ -143,7 +143,7 @@ func TestReview3TransportErrorsAreBoundedText(t *testing.T) {
 
 // Too many redirects is a server that is not Learn, however long the URL
 // it last redirected to (the error's text is cut; the code must not be).
-func TestReview3LongRedirectIsNotLearn(t *testing.T) {
+func TestHostileLongRedirectIsNotLearn(t *testing.T) {
 	t.Parallel()
 	u, hc := hostileServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/"+strings.Repeat("z", 2000)+r.URL.Path, http.StatusFound)
@@ -159,7 +159,7 @@ func TestReview3LongRedirectIsNotLearn(t *testing.T) {
 // open element: a megabyte of nested ones allocated 67 MB for one create's
 // answer, 86 MB for a read's, and creates run up to 32 at once; the most
 // an XML answer may hold, 256 KiB, some 20 MB.
-func TestReview3DeepXMLIsRefusedEarly(t *testing.T) {
+func TestHostileDeepXMLIsRefusedEarly(t *testing.T) {
 	deep := "<response>" + strings.Repeat("<a>", (maxXMLAnswerBytes-len("<response>"))/3)
 	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(deep))
@@ -186,7 +186,7 @@ func TestReview3DeepXMLIsRefusedEarly(t *testing.T) {
 // Users made of tiny fields, a page each, held 150 MB for the 20 MB a
 // listing of an empty org may read (AllUsers, the lookup after a create's
 // lost answer, holds them all; a sync's page at a time).
-func TestReview3ListingBoundsDecodedSize(t *testing.T) {
+func TestHostileListingBoundsDecodedSize(t *testing.T) {
 	var obj strings.Builder
 	obj.WriteString(`{"userId":"u","fields":{`)
 	for i := 0; obj.Len() < 900_000; i++ {
@@ -226,7 +226,7 @@ func TestReview3ListingBoundsDecodedSize(t *testing.T) {
 // Go's transport reads up to 10 MB of an answer's headers by default, and
 // parses them at about three times that: 27 MB for one write's answer, with
 // up to 32 writes in flight. No API's headers come near the guard's limit.
-func TestReview3HugeHeadersAreRefused(t *testing.T) {
+func TestHostileHugeHeadersAreRefused(t *testing.T) {
 	timing := strings.Repeat("dur=1,", 800)
 	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for range 2000 {
@@ -244,7 +244,7 @@ func TestReview3HugeHeadersAreRefused(t *testing.T) {
 // Go's XML decoder parses all of an element's attributes before handing
 // the element over: a megabyte of them (Learn's answers have none)
 // allocated 45 MB for one answer.
-func TestReview3XMLAttributeFloodIsRefused(t *testing.T) {
+func TestHostileXMLAttributeFloodIsRefused(t *testing.T) {
 	flood := "<response><department " + strings.Repeat(`a="1" `, 170_000) + ">"
 	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(flood))
@@ -268,7 +268,7 @@ func TestReview3XMLAttributeFloodIsRefused(t *testing.T) {
 // view, before activation too, and writes a row for each: 1 MiB of empty
 // definitions ([{},{},…]) were 349,001 fields and 247 MB allocated in the
 // web process, per view.
-func TestReview3ProfileFieldsAreBounded(t *testing.T) {
+func TestHostileProfileFieldsAreBounded(t *testing.T) {
 	body := "[" + strings.Repeat("{},", 349_000) + "{}]"
 	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(body))
@@ -288,7 +288,7 @@ func TestReview3ProfileFieldsAreBounded(t *testing.T) {
 // credentials, to another Learn server (another tenant's account) or to
 // plain http: the credentials never leave the first host, whether the call
 // is a read or a write (307 keeps the method and body), and http is refused.
-func TestReview3RedirectsKeepCredentialsHome(t *testing.T) {
+func TestHostileRedirectsKeepCredentialsHome(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var leaked []string
@@ -345,7 +345,7 @@ func TestReview3RedirectsKeepCredentialsHome(t *testing.T) {
 // memory by every later run and put in the paths of later calls: an answer
 // of a megabyte of letters was taken as the ID (a thousand creates, a
 // gigabyte to load per run). Learn's IDs are UUIDs.
-func TestReview3CreatedIDMustLookLikeOne(t *testing.T) {
+func TestHostileCreatedIDMustLookLikeOne(t *testing.T) {
 	t.Parallel()
 	huge := strings.Repeat("a", maxAnswerBytes-10)
 	for name, body := range map[string]string{
@@ -375,7 +375,7 @@ func TestReview3CreatedIDMustLookLikeOne(t *testing.T) {
 // The lookup after a department create whose answer was lost reads the
 // departments with its code, in one answer: 1 MiB of empty ones ({},{},…)
 // decoded to 243 MB, once per such create, creates running in parallel.
-func TestReview3FoundDepartmentsAreBounded(t *testing.T) {
+func TestHostileFoundDepartmentsAreBounded(t *testing.T) {
 	body := `{"departments":[` + strings.Repeat("{},", 349_000) + "{}]}"
 	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(body))
@@ -393,7 +393,7 @@ func TestReview3FoundDepartmentsAreBounded(t *testing.T) {
 // IDs read in a listing go into the portal's mappings too (a user linked by
 // e-mail, a department by code): a listing's object of a megabyte may be
 // its ID, and a NUL is text PostgreSQL cannot store.
-func TestReview3ListedIDsMustLookLikeOnes(t *testing.T) {
+func TestHostileListedIDsMustLookLikeOnes(t *testing.T) {
 	t.Parallel()
 	for name, page := range map[string]string{
 		"long user ID":         `{"userProfiles":[{"userId":"` + strings.Repeat("a", 100_000) + `"}]}`,
