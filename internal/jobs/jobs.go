@@ -61,12 +61,20 @@ func (SyncArgs) InsertOpts() river.InsertOpts {
 // PreviewArgs computes the plan of the next sync without writing to Learn.
 type PreviewArgs struct {
 	PortalID int64 `json:"portal_id" river:"unique"`
+	// Trial: the portal is not activated, so the preview waits in the
+	// trial queue (queues.TrialPreview) with the previews of anyone's
+	// installs, not with the activated portals'.
+	Trial bool `json:"trial,omitempty"`
 }
 
 func (PreviewArgs) Kind() string { return "sync_preview" }
 
-func (PreviewArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.Preview, MaxAttempts: previewMaxAttempts, UniqueOpts: waitingOnce}
+func (a PreviewArgs) InsertOpts() river.InsertOpts {
+	q := queues.Preview
+	if a.Trial {
+		q = queues.TrialPreview
+	}
+	return river.InsertOpts{Queue: q, MaxAttempts: previewMaxAttempts, UniqueOpts: waitingOnce}
 }
 
 // periodicOnce, embedded in a periodic job's args, keeps at most one such

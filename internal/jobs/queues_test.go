@@ -76,14 +76,16 @@ func (personSyncer) RunPerson(context.Context, int64, int64) (*syncer.Report, er
 }
 
 // stuckPreviews is a Syncer whose previews hang until released, as against
-// a Learn server that drips its pages; other runs succeed at once.
+// a Learn server that drips its pages, except those of the portal free;
+// other runs succeed at once.
 type stuckPreviews struct {
 	started chan int64
 	release chan struct{}
+	free    int64
 }
 
 func (s *stuckPreviews) Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
-	if trigger != syncer.TriggerPreview {
+	if trigger != syncer.TriggerPreview || portalID == s.free {
 		return &syncer.Report{Status: syncer.RunSucceeded}, nil
 	}
 	s.started <- portalID
@@ -95,9 +97,10 @@ func (s *stuckPreviews) Run(ctx context.Context, portalID int64, trigger syncer.
 	}
 }
 
-// Previews hanging on every worker of their queue, as many as all the
-// queues' workers together, hold up neither the system jobs nor the syncs
-// of activated portals.
+// Previews of portals not activated (anyone's installs) hanging on every
+// worker of their queue, as many as all the queues' workers together, hold
+// up neither the system jobs, nor the syncs nor the previews of activated
+// portals.
 func TestStuckPreviewsStarveNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 0)
@@ -110,7 +113,7 @@ func TestStuckPreviewsStarveNothing(t *testing.T) {
 	for i := range portals {
 		portals[i], _ = w.addPortal(1, "06:00", "")
 	}
-	stuck := &stuckPreviews{started: make(chan int64, total), release: make(chan struct{})}
+	stuck := &stuckPreviews{started: make(chan int64, total), release: make(chan struct{}), free: portals[total]}
 	log := slog.New(slog.DiscardHandler)
 	workers, err := NewWorkers(Deps{Log: log, Config: &config.Config{ReportRetention: 90 * 24 * time.Hour},
 		Pool: w.pool, Sync: stuck})
@@ -134,11 +137,11 @@ func TestStuckPreviewsStarveNothing(t *testing.T) {
 	t.Cleanup(func() { close(stuck.release) }) // runs before the Stop above
 
 	for _, id := range portals[:total] {
-		if _, err := client.Insert(ctx, PreviewArgs{PortalID: id}, nil); err != nil {
+		if _, err := client.Insert(ctx, PreviewArgs{PortalID: id, Trial: true}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	busy := cfg[queues.Preview].MaxWorkers
+	busy := cfg[queues.TrialPreview].MaxWorkers
 	for range busy {
 		select {
 		case <-stuck.started:
@@ -155,7 +158,11 @@ func TestStuckPreviewsStarveNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []int64{maint.Job.ID, sync.Job.ID} {
+	preview, err := client.Insert(ctx, PreviewArgs{PortalID: portals[total]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{maint.Job.ID, sync.Job.ID, preview.Job.ID} {
 		waitCompleted(t, client, id)
 	}
 }

@@ -59,7 +59,7 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM portals WHERE id = $1 FOR NO KEY UPDATE`, sess.PortalID); err != nil {
 			return fmt.Errorf("lock portal: %w", err)
 		}
-		why, err := lockSyncable(ctx, tx, sess.PortalID)
+		_, why, err := lockSyncable(ctx, tx, sess.PortalID)
 		if err != nil {
 			return err
 		}

@@ -47,20 +47,20 @@ func settingsRefusal(why settings.Code) msg {
 // the transaction that inserts the job: the portal's row is share-locked,
 // so a portal suspended meanwhile gets no job. What the saved settings lack
 // is refused here; any other reason is returned for the caller to judge (a
-// preview may run before the portal is activated).
-func lockSyncable(ctx context.Context, tx pgx.Tx, portalID int64) (settings.Code, error) {
+// preview may run before the portal is activated), with the portal's row.
+func lockSyncable(ctx context.Context, tx pgx.Tx, portalID int64) (store.Portal, settings.Code, error) {
 	var p store.Portal
 	if err := tx.QueryRow(ctx, `SELECT install_state, activation_state, needs_reconnect FROM portals WHERE id = $1 FOR SHARE`,
 		portalID).Scan(&p.InstallState, &p.ActivationState, &p.NeedsReconnect); err != nil {
-		return "", fmt.Errorf("lock portal: %w", err)
+		return p, "", fmt.Errorf("lock portal: %w", err)
 	}
 	st, err := settings.Load(ctx, tx, nil, portalID)
 	if err != nil {
-		return "", err
+		return p, "", err
 	}
 	_, why := settings.Syncable(p, st)
 	if why.InSettings() {
-		return why, &errRefused{apperr.ECONFLICT, settingsRefusal(why)}
+		return p, why, &errRefused{apperr.ECONFLICT, settingsRefusal(why)}
 	}
-	return why, nil
+	return p, why, nil
 }

@@ -26,6 +26,7 @@ import (
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/config"
 	"b24learn/internal/i18n"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/learn"
 	"b24learn/internal/metrics"
 	"b24learn/internal/pgtest"
@@ -636,11 +637,30 @@ func TestStatusActions(t *testing.T) {
 	if r := e.do(http.MethodPost, "/app/sync", tok, url.Values{}); r.status != http.StatusConflict {
 		t.Errorf("sync of an inactive portal: %d", r.status)
 	}
+	// Until activation its previews wait with anyone's installs' previews,
+	// not in the activated portals' queue.
+	previewQueue := func() (q string) {
+		t.Helper()
+		if err := e.pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(queue, ','), '') FROM river_job
+			WHERE kind = 'sync_preview'`).Scan(&q); err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	if q := previewQueue(); q != queues.TrialPreview {
+		t.Errorf("an inactive portal's preview is in queue %q, want %q", q, queues.TrialPreview)
+	}
+	if _, err := e.pool.Exec(context.Background(), `DELETE FROM river_job WHERE kind = 'sync_preview'`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.pool.Exec(context.Background(), `UPDATE portals SET activation_state = 'active' WHERE id = $1`, p.ID); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.do(http.MethodPost, "/app/preview", tok, url.Values{}); r.status != http.StatusAccepted {
 		t.Errorf("preview: %d %s", r.status, r.body)
+	}
+	if q := previewQueue(); q != queues.Preview {
+		t.Errorf("an active portal's preview is in queue %q, want %q", q, queues.Preview)
 	}
 	if r := e.do(http.MethodPost, "/app/sync", tok, url.Values{}); r.status != http.StatusAccepted {
 		t.Errorf("sync: %d %s", r.status, r.body)

@@ -63,7 +63,7 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			// An uninstalled portal or refused tokens are left to the
 			// worker, which cancels the job.
-			why, err := lockSyncable(ctx, tx, sess.PortalID)
+			p, why, err := lockSyncable(ctx, tx, sess.PortalID)
 			if err != nil {
 				return err
 			}
@@ -71,8 +71,8 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 			switch kind {
 			case "preview":
 				// A preview only reads, so the admin may look before the
-				// portal is activated.
-				args = jobs.PreviewArgs{PortalID: sess.PortalID}
+				// portal is activated (in the trial queue until then).
+				args = jobs.PreviewArgs{PortalID: sess.PortalID, Trial: !settings.Activated(p)}
 			case "sync":
 				if why == settings.NotActive {
 					return &errRefused{apperr.ECONFLICT, msgNotActive}

@@ -34,6 +34,10 @@ func (c Code) InSettings() bool {
 	return c == NoAccount || c == NoSchedule || c == NothingSelected
 }
 
+// Activated reports whether iSpring activated the portal (and has not
+// suspended it): only then may it write to Learn.
+func Activated(p store.Portal) bool { return p.ActivationState == activationActive }
+
 // Syncable is the one rule of whether the portal can sync now: the Learn
 // account, a run time and some departments saved, the app installed with
 // working Bitrix24 tokens, and the portal activated. The dispatcher, the sync workers, Sync
@@ -50,7 +54,7 @@ func Syncable(p store.Portal, s Settings) (bool, Code) {
 		return false, NotInstalled
 	case p.NeedsReconnect:
 		return false, NeedsReconnect
-	case p.ActivationState != activationActive:
+	case !Activated(p):
 		return false, NotActive
 	}
 	return true, ""

@@ -6,8 +6,10 @@
 // portal's Learn account, its Bitrix24) from starving the rest: a preview
 // may run before iSpring activates the portal, so anyone who installs the
 // free app can make its Learn server drip answers until the preview's
-// timeout. Previews therefore have a queue of their own with few workers;
-// the activated portals' syncs have theirs; and the jobs every tenant
+// timeout. Previews therefore have queues of their own with few workers,
+// one for the portals iSpring activated and one for the others (so that two
+// installs of anyone's cannot hold every preview worker of the paying
+// portals); the activated portals' syncs have theirs; and the jobs every tenant
 // depends on whatever the others do (uninstall checks and erasures, e-mails,
 // lead forwarding, the dispatcher, maintenance) have the system queue.
 //
@@ -25,9 +27,11 @@ const (
 	// is River's default queue, so jobs queued by a version before the
 	// queues were split still run.
 	Sync = river.QueueDefault
-	// Preview works the previews, which may run for portals iSpring has
-	// not activated yet.
+	// Preview works the previews of the portals iSpring activated.
 	Preview = "preview"
+	// TrialPreview works the previews of the portals iSpring has not
+	// activated (or suspended): anyone who installs the app has one.
+	TrialPreview = "trial_preview"
 )
 
 // Config is every queue with its workers, for the River client that works
@@ -38,6 +42,7 @@ func Config() map[string]river.QueueConfig {
 		Sync:   {MaxWorkers: 10},
 		// Few: whatever the servers a preview reads do, they hold at most
 		// these workers and never a sync's or a system job's.
-		Preview: {MaxWorkers: 2},
+		Preview:      {MaxWorkers: 2},
+		TrialPreview: {MaxWorkers: 2},
 	}
 }
