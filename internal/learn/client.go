@@ -407,6 +407,7 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	start := time.Now()
 	res, err := c.hc.Do(req)
 	if err != nil {
+		dropQuery(err)
 		err = &boundedError{err} // may quote a malformed answer
 	}
 	var data []byte

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -180,3 +181,15 @@ func (e *boundedError) Error() string {
 }
 
 func (e *boundedError) Unwrap() error { return e.err }
+
+// dropQuery cuts the query from the address a transport failure quotes
+// (*url.Error): a lookup's query holds the e-mails and logins it asks for,
+// and error texts are logged and stored with the run.
+func dropQuery(err error) {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if i := strings.IndexByte(ue.URL, '?'); i >= 0 {
+			ue.URL = ue.URL[:i]
+		}
+	}
+}

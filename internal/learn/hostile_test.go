@@ -141,6 +141,25 @@ func TestHostileTransportErrorsAreBoundedText(t *testing.T) {
 	}
 }
 
+// A lookup asks for people by e-mail in its query; a transport failure's
+// text (logged, stored with the run) names the address without it.
+func TestTransportErrorsNameNoOneLookedUp(t *testing.T) {
+	t.Parallel()
+	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}), RetryPolicy{MaxAttempts: 1})
+	err := c.ListUsersWithin(context.Background(), UserFilter{Emails: []string{"anna.schmidt@example.com"}},
+		LimitsFor(1), func([]User) error { return nil })
+	if err == nil {
+		t.Fatal("no error from a server that hangs up")
+	}
+	if s := err.Error(); strings.Contains(s, "anna") || strings.Contains(s, "example.com") {
+		t.Errorf("the error names whom it looked up: %s", s)
+	}
+}
+
 // Too many redirects is a server that is not Learn, however long the URL
 // it last redirected to (the error's text is cut; the code must not be).
 func TestHostileLongRedirectIsNotLearn(t *testing.T) {
