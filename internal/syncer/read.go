@@ -266,11 +266,37 @@ type orgRead struct {
 	desired Desired // set before done closes
 	took    time.Duration
 	err     error
+
+	// maxBytes bounds what the read keeps (maxOrgBytes; tests lower it).
+	maxBytes int
+}
+
+// maxOrgBytes bounds what an org read keeps of its employees: their text
+// and department lists. A real portal's employee holds about a hundred
+// bytes (50 MB at the 500,000 users a Bitrix24 listing may have). An
+// on-premise portal's owner writes its answers, and every bound on them is
+// per answer or per row: 500,000 users of 1 KiB names in 5,000 departments
+// each would hold tens of GB in the process that syncs every portal, and
+// a preview reads the org before iSpring has activated anyone.
+const maxOrgBytes = 256 << 20
+
+// ErrOrgTooLarge is an org read that would keep more than maxOrgBytes.
+var ErrOrgTooLarge = errors.New("the Bitrix24 org's answers hold more than any real portal")
+
+// employeeBytes is what an employee holds beyond the struct itself.
+func employeeBytes(e *Employee) int {
+	n := len(e.UserType) + len(e.FirstName) + len(e.LastName) + len(e.Email) + len(e.JobTitle) + len(e.Phone) +
+		8*len(e.Departments)
+	for k, v := range e.Values {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 func newOrgRead(ctx context.Context, b24 Bitrix24, tracer trace.Tracer) *orgRead {
 	ctx, cancel := context.WithCancel(ctx)
-	return &orgRead{ctx: ctx, cancel: cancel, b24: b24, tracer: tracer, done: make(chan struct{}), sized: make(chan struct{})}
+	return &orgRead{ctx: ctx, cancel: cancel, b24: b24, tracer: tracer, done: make(chan struct{}), sized: make(chan struct{}),
+		maxBytes: maxOrgBytes}
 }
 
 func (o *orgRead) start() {
@@ -403,6 +429,7 @@ func (o *orgRead) read(ctx context.Context) (Desired, error) {
 	}
 	if r, ok := o.b24.(orgReader); ok {
 		var d Desired
+		kept := 0
 		ds, err := r.ReadOrg(ctx, employees, bitrix24.OrgPages{
 			Totals: func(departments, users int) {
 				if users > 0 {
@@ -415,6 +442,12 @@ func (o *orgRead) read(ctx context.Context) (Desired, error) {
 				from := len(d.Employees)
 				d.Employees = appendEmployees(d.Employees, page, o.codes...)
 				texts.apply(d.Employees[from:])
+				for i := from; i < len(d.Employees); i++ {
+					kept += employeeBytes(&d.Employees[i])
+				}
+				if kept > o.maxBytes {
+					return fmt.Errorf("%d employees read: %w", len(d.Employees), ErrOrgTooLarge)
+				}
 				return nil
 			},
 			Invited: func(inv bitrix24.Invited) { markInvited(&d, inv) },

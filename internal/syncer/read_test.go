@@ -2,6 +2,8 @@ package syncer
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -101,5 +103,51 @@ func TestShareProfiles(t *testing.T) {
 	}
 	if us[1].FirstName != "Robert" || unsafe.StringData(us[1].LastName) == unsafe.StringData(es[1].LastName) {
 		t.Errorf("a changed user was shared: %+v", us[1])
+	}
+}
+
+// hugeOrg is an on-premise portal's org reader whose users are as large as
+// each answer allows (1 KiB texts, thousands of departments each), page
+// after page.
+type hugeOrg struct {
+	Bitrix24
+	pages, read int
+}
+
+func (f *hugeOrg) ReadOrg(ctx context.Context, _ map[string]any, p bitrix24.OrgPages) ([]bitrix24.Department, error) {
+	long := strings.Repeat("я", 512)
+	depts := make([]int64, 5_000)
+	for i := range depts {
+		depts[i] = int64(i + 1)
+	}
+	for page := range f.pages {
+		users := make([]bitrix24.User, bitrix24.PageSize)
+		for i := range users {
+			users[i] = bitrix24.User{ID: int64(page*bitrix24.PageSize + i + 1), Active: true, Name: long, LastName: long,
+				Email: long, WorkPosition: long, PersonalMobile: long, Departments: depts}
+		}
+		f.read++
+		if err := p.Users(users); err != nil {
+			return nil, err
+		}
+	}
+	return []bitrix24.Department{{ID: 1, Name: "Root"}}, nil
+}
+
+// What an org read keeps is bounded as a whole, not only per answer and per
+// row: past the bound the read stops with ErrOrgTooLarge.
+func TestOrgReadIsBounded(t *testing.T) {
+	f := &hugeOrg{pages: 100}
+	o := newOrgRead(context.Background(), f, tracing.Tracer(nil))
+	o.maxBytes = 4 << 20 // a page here keeps about 2.2 MB
+	defer o.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _, err := o.wait(ctx)
+	if !errors.Is(err, ErrOrgTooLarge) {
+		t.Fatalf("read of %d pages: %v, want ErrOrgTooLarge", f.read, err)
+	}
+	if f.read > 2 {
+		t.Errorf("read went on for %d pages past a bound a page and a bit holds", f.read)
 	}
 }
