@@ -53,9 +53,18 @@ func TestRecordedItemsReadBackAsWritten(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("read back\n%+v\nwant\n%+v", got, want)
 		}
+		// jsonb takes no NUL, which a Learn server's names may hold: the
+		// row is written without it.
+		if err := record(ctx, portal, run, []RunItem{{Kind: KindUser, B24ID: 9, Action: ActionUpdate, Status: ItemPlanned,
+			Before: map[string]string{"first_name": "An\x00na"}}}); err != nil {
+			t.Fatalf("a NUL in a Learn name: %v", err)
+		}
+		if got, err := s.RunItems(ctx, portal, run); err != nil || len(got) != 4 || got[3].Before["first_name"] != "Anna" {
+			t.Errorf("the row with a NUL read back as %+v (%v)", got, err)
+		}
 		rec, err := s.Run(ctx, portal, run)
-		if err != nil || rec.Items != len(want) {
-			t.Errorf("run counts %d items (%v), want %d", rec.Items, err, len(want))
+		if err != nil || rec.Items != len(want)+1 {
+			t.Errorf("run counts %d items (%v), want %d", rec.Items, err, len(want)+1)
 		}
 	}
 }

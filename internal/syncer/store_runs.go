@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -102,12 +103,29 @@ func itemArgs(portalID, runID int64, it RunItem) []any {
 		jsonOrNil(it.Before), jsonOrNil(it.After), it.Reason, it.Status}
 }
 
+// jsonOrNil is a report row's before or after as jsonb, which takes no NUL
+// character: a Learn server's names may hold one, and the row (with the
+// run's record) must still be written.
 func jsonOrNil(m map[string]string) []byte {
 	if m == nil {
 		return nil
 	}
+	for k, v := range m {
+		if strings.ContainsRune(v, 0) || strings.ContainsRune(k, 0) {
+			m = withoutNUL(m)
+			break
+		}
+	}
 	b, _ := json.Marshal(m) // a map of strings always marshals
 	return b
+}
+
+func withoutNUL(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ReplaceAll(k, "\x00", "")] = strings.ReplaceAll(v, "\x00", "")
+	}
+	return out
 }
 
 // StepRecord is the outcome of one applied step: its report row and, when
