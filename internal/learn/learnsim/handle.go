@@ -34,6 +34,13 @@ func inspect(decode decoder, f step) http.HandlerFunc { return run(decode, f, fa
 
 func run(decode decoder, f step, exclusive bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		strict := unsettledFrom(r).StrictRequests
+		if strict {
+			if err := strictWire(r); err != nil {
+				writeErr(w, r, err)
+				return
+			}
+		}
 		body, err := decode(r)
 		if err != nil {
 			writeErr(w, r, err)
@@ -45,7 +52,13 @@ func run(decode decoder, f step, exclusive bool) http.HandlerFunc {
 			lock, unlock = a.mu.Lock, a.mu.Unlock
 		}
 		lock()
-		reply, err := f(r, a, body)
+		if strict {
+			err = strictBody(r, a, body)
+		}
+		var reply answer
+		if err == nil {
+			reply, err = f(r, a, body)
+		}
 		unlock()
 		err = unsettledFrom(r).notFound(r.Pattern, err)
 		if err != nil {
