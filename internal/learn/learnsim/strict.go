@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // kind is the type the API description gives a request parameter.
@@ -327,4 +328,34 @@ func strictToken(r *http.Request) *apiErr {
 		}
 	}
 	return nil
+}
+
+// strayLog keeps the requests StrictRequests refused, so that a test can
+// fail on one even where the app takes the refusal in its stride (a run
+// reports a refused object and goes on).
+type strayLog struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (l *strayLog) add(r *http.Request, err *apiErr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.list) >= sentLogMax {
+		l.list = slices.Delete(l.list, 0, len(l.list)-sentLogMax+1)
+	}
+	l.list = append(l.list, r.Pattern+": "+err.msg)
+}
+
+// Strays returns the requests to the account at accountURL that
+// StrictRequests refused, oldest first, as "METHOD /pattern: message"
+// (ResetCounts keeps them; a refused token request names no account).
+func (s *Sim) Strays(accountURL string) []string {
+	a := s.account(accountURL)
+	if a == nil {
+		return nil
+	}
+	a.strays.mu.Lock()
+	defer a.strays.mu.Unlock()
+	return slices.Clone(a.strays.list)
 }

@@ -101,6 +101,9 @@ func TestStrictRequestsRefuse(t *testing.T) {
 				t.Errorf("%s: the refusal does not name %s: %s", c.name, c.names, b)
 			}
 		}
+		if got := len(e.sim.Strays(e.acct)); strict && got != len(cases) || !strict && got != 0 {
+			t.Errorf("strict %v: %d strays logged for %d cases: %q", strict, got, len(cases), e.sim.Strays(e.acct))
+		}
 		after := e.state()
 		a, _ := after.UserByLogin("a@acme.ru")
 		d, _ := after.Department(dept)
@@ -199,6 +202,9 @@ func TestStrictRequestsAccept(t *testing.T) {
 	e.must(204, "DELETE", "/user/"+nid, nil)
 	e.must(204, "DELETE", "/department/"+other, nil)
 
+	if s := e.sim.Strays(e.acct); len(s) != 0 {
+		t.Errorf("well-formed requests logged as strays: %q", s)
+	}
 	// Every route has been asked, so each has its rule.
 	routes := e.sim.Counts(e.acct).ByRoute
 	for r := range strictRules {
