@@ -620,9 +620,20 @@ func simCall(t *testing.T, base, method, path, body, accept string, hdr ...strin
 	return res.StatusCode, strings.TrimSpace(string(b))
 }
 
+// TestGoldenSim holds learnsim to the samples, also when it refuses what
+// the API description does not list (the samples' requests are all it lists).
 func TestGoldenSim(t *testing.T) {
 	t.Parallel()
-	sim := learnsim.New(learnsim.Options{Seed: 3})
+	for _, strict := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Lenient", true: "StrictRequests"}[strict], func(t *testing.T) {
+			t.Parallel()
+			goldenSim(t, learnsim.Unsettled{StrictRequests: strict})
+		})
+	}
+}
+
+func goldenSim(t *testing.T, u learnsim.Unsettled) {
+	sim := learnsim.New(learnsim.Options{Seed: 3, Unsettled: u})
 	// The account, admin and API key of the samples (11.1, 11.2).
 	root, err := sim.AddAccount(learnsim.AccountOptions{URL: "https://acme.ispringlearn.ru", Email: "admin@acme.ru",
 		Password: "secret", RootName: "Acme", ClientID: "788f274b-…", ClientSecret: "…"})

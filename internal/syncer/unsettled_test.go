@@ -15,7 +15,7 @@ func TestSyncAgainstUnsettled(t *testing.T) {
 	for _, v := range learnsim.Variants() {
 		t.Run(v.Name, func(t *testing.T) {
 			t.Parallel()
-			e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 9, Unsettled: v.Unsettled}})
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 9, Unsettled: v.Unsettled}, lenient: true})
 			portalID, p := e.addPortal(b24sim.GenerateOrg(4, 40, 6))
 			e.run(portalID, TriggerManual)
 			checkPortal(t, e.state(), p, e.state().RootID)

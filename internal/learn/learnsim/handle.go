@@ -34,18 +34,34 @@ func inspect(decode decoder, f step) http.HandlerFunc { return run(decode, f, fa
 
 func run(decode decoder, f step, exclusive bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		a := acctFrom(r)
+		strict := unsettledFrom(r).StrictRequests
+		if strict {
+			if err := strictWire(r); err != nil {
+				a.strays.add(r, err)
+				writeErr(w, r, err)
+				return
+			}
+		}
 		body, err := decode(r)
 		if err != nil {
 			writeErr(w, r, err)
 			return
 		}
-		a := acctFrom(r)
 		lock, unlock := a.mu.RLock, a.mu.RUnlock
 		if exclusive {
 			lock, unlock = a.mu.Lock, a.mu.Unlock
 		}
 		lock()
-		reply, err := f(r, a, body)
+		var reply answer
+		if strict {
+			if err = strictBody(r, a, body); err != nil {
+				a.strays.add(r, err)
+			}
+		}
+		if err == nil {
+			reply, err = f(r, a, body)
+		}
 		unlock()
 		err = unsettledFrom(r).notFound(r.Pattern, err)
 		if err != nil {

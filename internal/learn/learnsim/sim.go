@@ -322,6 +322,12 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, r, errf(400, "Malformed form"))
 		return
 	}
+	if s.opts.Unsettled.StrictRequests {
+		if err := strictToken(r); err != nil {
+			writeErr(w, r, err)
+			return
+		}
+	}
 	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if r.PostForm.Get("grant_type") != "client_credentials" {
 		writeErr(w, r, errf(400, "Unsupported grant_type"))

@@ -77,8 +77,9 @@ type account struct {
 	fields      []fieldDef
 	fieldByName map[string]*fieldDef
 
-	cnt  counters
-	sent sentLog
+	cnt    counters
+	sent   sentLog
+	strays strayLog
 }
 
 var defaultFieldDefs = []fieldDef{

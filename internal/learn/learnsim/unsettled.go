@@ -85,6 +85,14 @@ type Unsettled struct {
 	// lists match with letter case; by default they ignore it, as the
 	// uniqueness of logins and e-mails does.
 	ExactFilters bool
+	// StrictRequests refuses with 400, naming the parameter, a request
+	// that strays from the API description (docs/learn-api.md, "Request
+	// parameters"): a query parameter, a body key or a key of a user's
+	// fields it does not list for the route, a value of another type, a
+	// body on a route that takes none, or a body without a Content-Type
+	// the route lists. By default such requests are read as well as they
+	// can be, and unknown keys ignored.
+	StrictRequests bool
 }
 
 // MoveKey is the key a department move reads its IDs from: the OAS names
@@ -480,12 +488,12 @@ func Variants() []Variant {
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
 			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, RootLinks: RootLinksAbsent, UserRoles: UserRolesSecond, UpdateNeedsLogin: true,
 			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409,
-			MoveKey: MoveKeyMisspelt, ExactFilters: true}},
+			MoveKey: MoveKeyMisspelt, ExactFilters: true, StrictRequests: true}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, RootLinks: RootLinksInherit, UnknownID400: true,
 			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: UniqueCodes400,
-			MoveKey: MoveKeyCorrect}},
+			MoveKey: MoveKeyCorrect, StrictRequests: true}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
 		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
@@ -501,6 +509,7 @@ func Variants() []Variant {
 		{"move reads departmnetIds", Unsettled{MoveKey: MoveKeyMisspelt}},
 		{"exact filters", Unsettled{ExactFilters: true}},
 		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
+		{"strict requests", Unsettled{StrictRequests: true}},
 	}
 }
 
