@@ -2,12 +2,16 @@ package activation
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -81,9 +85,27 @@ type Mail struct {
 	Body    string // text/plain, UTF-8
 }
 
+// messageID is a random id on the sender's domain; go-mail's own ends in the
+// server's host name.
+func (m *Mailer) messageID() (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("message id: %w", err)
+	}
+	domain := "b24learn.invalid"
+	if a, err := mail.ParseAddress(m.from); err == nil {
+		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 && at < len(a.Address)-1 {
+			domain = a.Address[at+1:]
+		}
+	}
+	return base64.RawURLEncoding.EncodeToString(b) + "@" + domain, nil
+}
+
 // Send delivers msg in one SMTP session.
 func (m *Mailer) Send(ctx context.Context, msg Mail) error {
-	gm := gomail.NewMsg()
+	// No User-Agent or X-Mailer: the recipients are anyone a portal admin
+	// names, and the library's name and version are no business of theirs.
+	gm := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := gm.From(m.from); err != nil {
 		return fmt.Errorf("sender %q: %w", m.from, err)
 	}
@@ -97,7 +119,11 @@ func (m *Mailer) Send(ctx context.Context, msg Mail) error {
 	}
 	gm.Subject(msg.Subject)
 	gm.SetDate()
-	gm.SetMessageID()
+	id, err := m.messageID()
+	if err != nil {
+		return err
+	}
+	gm.SetMessageIDWithValue(id)
 	gm.SetBodyString(gomail.TypeTextPlain, msg.Body)
 
 	opts := []gomail.Option{gomail.WithPort(m.port), gomail.WithTimeout(m.timeout), gomail.WithTLSConfig(m.tls)}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // Contact is what the admin typed into the activation form.
@@ -47,7 +49,7 @@ func Validate(c Contact) (Contact, error) {
 		fe["name"] = "name_required"
 	case utf8.RuneCountInString(out.Name) > maxNameLen:
 		fe["name"] = "name_too_long"
-	case !utf8.ValidString(out.Name) || strings.IndexFunc(out.Name, unicode.IsControl) >= 0:
+	case !utf8.ValidString(out.Name) || strings.IndexFunc(out.Name, unicode.IsControl) >= 0 || HasHiddenFormatting(out.Name):
 		fe["name"] = "name_invalid"
 	}
 
@@ -86,10 +88,24 @@ func normaliseEmail(raw string) (string, string) {
 	at := strings.LastIndexByte(s, '@')
 	domain := s[at+1:]
 	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
-		strings.HasPrefix(domain, "[") {
+		strings.HasPrefix(domain, "[") || HasHiddenFormatting(s) {
+		return s, "email_invalid"
+	}
+	// A domain no DNS name can spell is no mailbox.
+	if _, err := idna.Lookup.ToASCII(domain); err != nil {
 		return s, "email_invalid"
 	}
 	return s, ""
+}
+
+// HasHiddenFormatting reports an invisible formatting character in s (Unicode
+// category Cf: bidi overrides and isolates, zero-width spaces), which would
+// make a name or an address look like another wherever it is shown. The
+// zero-width (non-)joiners are kept: some scripts spell names with them.
+func HasHiddenFormatting(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
+		return unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d'
+	}) >= 0
 }
 
 // NormalisePhone turns a phone written in international form into E.164:

@@ -44,7 +44,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	case "ONAPPUPDATE", "ONAPPINSTALL":
 		err = s.eventAppToken(r.Context(), ev)
 	default:
-		s.log.InfoContext(r.Context(), "event ignored", "event", ev.Name)
+		s.log.InfoContext(r.Context(), "event ignored", "event", logText(ev.Name))
 		answer = "ignored"
 	}
 	switch {

@@ -94,7 +94,7 @@ func (s *Server) errorJSON(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error, f errorFormat) {
 	var appErr *apperr.Error
 	if !errors.As(err, &appErr) {
-		s.log.ErrorContext(r.Context(), "request failed", "error", err, "path", r.URL.Path, "request_id", requestID(r))
+		s.log.ErrorContext(r.Context(), "request failed", "error", err, "path", logText(r.URL.Path), "request_id", requestID(r))
 	}
 	status, msg := statusOf(err), apperr.ErrorMessage(err)
 	switch {

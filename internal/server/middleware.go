@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -38,8 +39,8 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(r.Context(), level, "http",
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("method", logText(r.Method)),
+			slog.String("path", logText(r.URL.Path)),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Int("bytes", ww.BytesWritten()),
@@ -49,6 +50,23 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.String("client", clientIP(r)),
 		)
 	})
+}
+
+// maxLogText bounds a client's free text in a log line: a path or an event
+// name may be as long as the request allows (a megabyte), and log shippers
+// cut or drop such lines.
+const maxLogText = 512
+
+// logText is s cut to maxLogText bytes on a character boundary.
+func logText(s string) string {
+	if len(s) <= maxLogText {
+		return s
+	}
+	n := maxLogText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // recoverer turns a panic into a 500 and a logged stack, keeping the process up.

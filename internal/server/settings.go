@@ -15,7 +15,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/net/idna"
 
+	"b24learn/internal/activation"
 	"b24learn/internal/apperr"
 	"b24learn/internal/connect"
 	"b24learn/internal/fieldmap"
@@ -244,7 +246,16 @@ func validAlertEmail(s string) bool {
 		return false
 	}
 	at := strings.LastIndexByte(s, '@')
-	return at > 0 && strings.Contains(s[at+1:], ".") && !strings.HasPrefix(s[at+1:], "[")
+	if at <= 0 || !strings.Contains(s[at+1:], ".") || strings.HasPrefix(s[at+1:], "[") {
+		return false
+	}
+	// As the activation form's e-mail: nothing that shows another address
+	// than the one stored, and a domain DNS can spell.
+	if activation.HasHiddenFormatting(s) {
+		return false
+	}
+	_, err = idna.Lookup.ToASCII(s[at+1:])
+	return err == nil
 }
 
 // parseHHMM reads a run time as the schedule does and returns "HH:MM".

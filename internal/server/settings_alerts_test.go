@@ -97,3 +97,15 @@ func TestAlertEmailRefusesAddressLiterals(t *testing.T) {
 		}
 	}
 }
+
+// The alert address is shown on the settings page, the confirmation page
+// and in the e-mail's header: a bidi override or an invisible character
+// would show another address than the one the link confirms.
+func TestAlertEmailRefusesBidiAndInvisibleCharacters(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"anna\u202e@acme.ru", "anna@\u202eur.emca", "anna@ac\u200bme.ru", "an\ufeffna@acme.ru"} {
+		if validAlertEmail(bad) {
+			t.Errorf("validAlertEmail(%+q) = true", bad)
+		}
+	}
+}
