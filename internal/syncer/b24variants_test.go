@@ -38,7 +38,8 @@ type b24Variant struct {
 // "Invited users") and a full bucket whose refused requests count or not
 // ("Request rate"). EnumListOmitted is left out: it changes what a list
 // field's value reads as, so a field mapping of one differs by design.
-// AfterUninstall and Legacy concern an uninstalled app and the frame POST.
+// AfterUninstall has a test of its own (TestSyncAfterUninstall); Legacy
+// changes only the frame POST and ONAPPINSTALL.
 func b24Variants() []b24Variant {
 	var vs []b24Variant
 	for _, v := range b24sim.Variants() {
@@ -113,25 +114,7 @@ func TestSyncAgainstB24Variants(t *testing.T) {
 // syncVariant runs the steps against v and returns what Learn holds at the
 // end, with the counts of each run.
 func syncVariant(t *testing.T, v b24Variant) string {
-	e := newSimEnv(t, simOpts{b24: v.opts})
-	kr := testKeyring(t)
-	org := b24sim.GenerateOrg(21, 50, 7)
-	p := e.bsrv.AddPortal(b24sim.PortalOptions{Org: org, MemberID: variantMember})
-	row := apptest.InstallPortal(t, e.pool, kr, p)
-	p.FinishInstall(context.Background())
-	oauth := &bitrix24.OAuth{URL: e.bsrv.URL, ClientID: e.bsrv.ClientID(), ClientSecret: e.bsrv.ClientSecret()}
-	// As connect builds the client for a run, with quicker rate-limit
-	// retries and no pacing of its own, so that the portal's bucket refuses.
-	e.newB24 = func(ctx context.Context, portalID int64) (Bitrix24, error) {
-		return bitrix24.New(bitrix24.Config{Endpoint: p.ClientEndpoint(),
-			Tokens:    &connect.Tokens{Pool: e.pool, Keyring: kr, OAuth: oauth, PortalID: portalID},
-			Limiter:   bitrix24.NewLimiter(0, 1),
-			RetryWait: 10 * time.Millisecond, MaxRetryWait: 200 * time.Millisecond}), nil
-	}
-	e.mu.Lock()
-	e.settings[row.ID] = Settings{MemberID: p.MemberID(), Domain: p.Domain(), LearnURL: simAccount, LearnEmail: simEmail,
-		LearnPassword: simPassword, Selection: Selection{Selected: []int64{1}}, HeadsAsManagers: true, ParentHeadsAsSupervisors: true}
-	e.mu.Unlock()
+	e, p, portalID := variantEnv(t, v.opts, b24sim.PortalOptions{})
 
 	var out strings.Builder
 	run := func(step string) *Report {
@@ -141,7 +124,7 @@ func syncVariant(t *testing.T, v b24Variant) string {
 		}
 		p.ExpireTokens()
 		before := e.bsrv.Refreshes()
-		rep := e.run(row.ID, TriggerManual)
+		rep := e.run(portalID, TriggerManual)
 		if rep.Status != RunSucceeded && rep.Status != RunPartial { // Partial: users without e-mail
 			t.Fatalf("%s: run %s: %v", step, rep.Status, rep.Counts)
 		}
@@ -173,7 +156,7 @@ func syncVariant(t *testing.T, v b24Variant) string {
 	// full run's USER_TYPE filter, so their row's missing department is
 	// read as it comes.
 	p.ExpireTokens()
-	rep, err := e.syncer.RunPerson(context.Background(), row.ID, partner)
+	rep, err := e.syncer.RunPerson(context.Background(), portalID, partner)
 	if err != nil {
 		t.Fatalf("run the extranet user: %v", err)
 	}
@@ -183,7 +166,7 @@ func syncVariant(t *testing.T, v b24Variant) string {
 	noExtranet(t, e.state(), p)
 	fmt.Fprintf(&out, "extranet user on demand: %s\n", variantCounts(rep.Counts))
 	// The people page's verdict on them, from the same read.
-	c, err := e.newB24(context.Background(), row.ID)
+	c, err := e.newB24(context.Background(), portalID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +178,7 @@ func syncVariant(t *testing.T, v b24Variant) string {
 		t.Errorf("the extranet user's verdict: %+v, want %s", v, WhyExtranet)
 	}
 
-	lapses(t, e, p, row.ID)
+	lapses(t, e, p, portalID)
 
 	e.lsim.ResetCounts()
 	rep = run("unchanged")
@@ -207,6 +190,72 @@ func syncVariant(t *testing.T, v b24Variant) string {
 	}
 	out.WriteString(learnSummary(e.state()))
 	return out.String()
+}
+
+// variantEnv is a simEnv whose one portal was installed as the app does
+// (tokens stored encrypted) and whose runs get a client on those tokens.
+func variantEnv(t *testing.T, opts b24sim.Options, po b24sim.PortalOptions) (*simEnv, *b24sim.Portal, int64) {
+	t.Helper()
+	e := newSimEnv(t, simOpts{b24: opts})
+	kr := testKeyring(t)
+	po.Org, po.MemberID = b24sim.GenerateOrg(21, 50, 7), variantMember
+	p := e.bsrv.AddPortal(po)
+	row := apptest.InstallPortal(t, e.pool, kr, p)
+	p.FinishInstall(context.Background())
+	oauth := &bitrix24.OAuth{URL: e.bsrv.URL, ClientID: e.bsrv.ClientID(), ClientSecret: e.bsrv.ClientSecret()}
+	// As connect builds the client for a run, with quicker rate-limit
+	// retries and no pacing of its own, so that the portal's bucket refuses.
+	e.newB24 = func(ctx context.Context, portalID int64) (Bitrix24, error) {
+		return bitrix24.New(bitrix24.Config{Endpoint: p.ClientEndpoint(),
+			Tokens:    &connect.Tokens{Pool: e.pool, Keyring: kr, OAuth: oauth, PortalID: portalID},
+			Limiter:   bitrix24.NewLimiter(0, 1),
+			RetryWait: 10 * time.Millisecond, MaxRetryWait: 200 * time.Millisecond}), nil
+	}
+	e.mu.Lock()
+	e.settings[row.ID] = Settings{MemberID: p.MemberID(), Domain: p.Domain(), LearnURL: simAccount, LearnEmail: simEmail,
+		LearnPassword: simPassword, Selection: Selection{Selected: []int64{1}}, HeadsAsManagers: true, ParentHeadsAsSupervisors: true}
+	e.mu.Unlock()
+	return e, p, row.ID
+}
+
+// TestSyncAfterUninstall runs a sync after the app was uninstalled, before
+// the event arrived, against each answer the dead installation's tokens
+// may get (b24sim.AfterUninstall): the run fails with an error that keeps
+// what Bitrix24 said (the sync job stops the portal on it), Learn is left
+// as it was, and the next run asks the OAuth server nothing.
+func TestSyncAfterUninstall(t *testing.T) {
+	t.Parallel()
+	for _, a := range b24sim.AfterUninstalls {
+		t.Run(a.String(), func(t *testing.T) {
+			t.Parallel()
+			e, p, portalID := variantEnv(t, b24sim.Options{}, b24sim.PortalOptions{AfterUninstall: a})
+			e.run(portalID, TriggerManual)
+			before := learnSummary(e.state())
+			p.Uninstall(context.Background(), false)
+			e.lsim.ResetCounts()
+			for i := range 2 {
+				calls := e.bsrv.OAuthCalls("")
+				rep, err := e.syncer.Run(context.Background(), portalID, TriggerManual)
+				switch {
+				case err == nil:
+					t.Errorf("run %d after the uninstall: %s %v, want an error", i, rep.Status, rep.Counts)
+				case a != b24sim.GonePortalNotFound && !bitrix24.IsPermanentAuthError(err) && !errors.Is(err, bitrix24.ErrNeedsReconnect):
+					// The sync job stops the portal on these alone
+					// (internal/jobs/sync.go, recordFailure).
+					t.Errorf("run %d after the uninstall: %v, want an error that stops the portal", i, err)
+				}
+				if n := e.bsrv.OAuthCalls("") - calls; i > 0 && n != 0 {
+					t.Errorf("run %d asked the OAuth server %d times", i, n)
+				}
+			}
+			if c := e.lsim.Counts(simAccount); c.Writes != 0 {
+				t.Errorf("%d Learn writes after the uninstall: %v", c.Writes, c.ByRoute)
+			}
+			if after := learnSummary(e.state()); after != before {
+				t.Errorf("the uninstall changed Learn:\n%s", lineDiff(before, after))
+			}
+		})
+	}
 }
 
 // lapses lets the app's tokens lapse each way Bitrix24 has (the refresh
