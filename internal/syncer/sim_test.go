@@ -39,6 +39,9 @@ type simEnv struct {
 	b24      map[int64]Bitrix24
 	portals  map[int64]*b24sim.Portal
 	wrap     func(Learn) Learn // kill points, counters
+	// newB24, when set, builds a portal's Bitrix24 client for each run,
+	// as the app does, instead of the one addPortal stored.
+	newB24 func(ctx context.Context, portalID int64) (Bitrix24, error)
 }
 
 type simOpts struct {
@@ -102,6 +105,9 @@ func newSimEnv(tb testing.TB, o simOpts) *simEnv {
 		NewBitrix24: func(ctx context.Context, portalID int64) (Bitrix24, error) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
+			if e.newB24 != nil {
+				return e.newB24(ctx, portalID)
+			}
 			return e.b24[portalID], nil
 		},
 		Parallelism: o.par,
