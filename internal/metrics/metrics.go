@@ -81,22 +81,12 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-// ObserveHTTP records one finished request.
+// ObserveHTTP records one finished request. method must be a standard
+// method or "_OTHER" (the server folds the client's free text): each new
+// label value is a series kept for the life of the process.
 func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
-	m.HTTPRequests.WithLabelValues(route, methodLabel(method), strconv.Itoa(code)).Inc()
+	m.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
 	m.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
-}
-
-// methodLabel is the request's method if it is a standard one, else
-// "_OTHER": the method is an anonymous client's free text, and each new
-// label value would be a new series kept for the life of the process.
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
-		return m
-	}
-	return "_OTHER"
 }
 
 // ObserveSync records one finished sync run: its trigger, result (the

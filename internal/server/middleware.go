@@ -33,7 +33,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			route = "unmatched"
 		}
 		d := time.Since(start)
-		s.metrics.ObserveHTTP(route, r.Method, status, d)
+		s.metrics.ObserveHTTP(route, knownMethod(r.Method), status, d)
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError

@@ -25,7 +25,7 @@ func traceRequests(tp trace.TracerProvider) func(http.Handler) http.Handler {
 	tracer := tracing.Tracer(tp)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			method := spanMethod(r.Method)
+			method := knownMethod(r.Method)
 			ctx, span := tracer.Start(r.Context(), method, trace.WithSpanKind(trace.SpanKindServer),
 				trace.WithAttributes(attribute.String("http.request.method", method)))
 			defer span.End()
@@ -50,10 +50,11 @@ func traceRequests(tp trace.TracerProvider) func(http.Handler) http.Handler {
 	}
 }
 
-// spanMethod is the request's method if it is a standard one, else
+// knownMethod is the request's method if it is a standard one, else
 // "_OTHER" (OpenTelemetry's convention): the method is the client's free
-// text, and an anonymous client must not choose span names.
-func spanMethod(m string) string {
+// text, and an anonymous client must not choose span names or metric
+// series.
+func knownMethod(m string) string {
 	switch m {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
 		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
