@@ -311,11 +311,30 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: stepReason(s, err), Status: status}
 	rec := StepRecord{Item: it}
-	if status == ItemRefused && s.Reason.Has(ReasonCut) {
+	switch {
+	case status == ItemRefused && s.Reason.Has(ReasonCut):
 		it.Reason = it.Reason.and(s.Reason)
 		rec = StepRecord{Item: it, Refusal: refusalOf(s, it.Reason, a.account)}
+	case status == ItemRefused && s.Action == ActionSupervisor:
+		rec.Refusal = a.linksRefusal(s, err, it.Reason)
 	}
 	return a.rec.record(rec)
+}
+
+// linksRefusal is what to remember of links step s that Learn refused with
+// err, or nil: only Learn's own answer that it will not take them (400), not
+// a supervisor or object missing because an earlier step failed, and not the
+// Learn root's, which rootLinks remembers.
+func (a *applier) linksRefusal(s Step, err error, reason Reasons) *Refusal {
+	var invalid *learn.ValidationError
+	if !errors.As(err, &invalid) {
+		return nil
+	}
+	lid, terr := a.target(s) // a department this run created has its id now
+	if terr != nil || !a.layout.Multi && lid == a.layout.LearnRootID {
+		return nil
+	}
+	return &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks, Fingerprint: linksKeyAt(lid, s.Sub), Reason: reason, Account: a.account}
 }
 
 func (a *applier) record(ctx context.Context, s Step, learnID string) error {

@@ -139,18 +139,42 @@ func (b *builder) learnRoot(id int64) bool {
 }
 
 // linksKey names wanted links by Bitrix24 ids, so that the key stays the same
-// once a supervisor created in one run has a Learn id in the next.
+// once a supervisor created in one run has a Learn id in the next; a
+// supervisor the links keep from Learn (no Bitrix24 id) by its Learn id.
 func linksKey(s *SubSpec) string {
 	key := func(t *SubTarget) string {
 		switch {
 		case t == nil:
 			return "-"
+		case t.Type == SubManual && t.SupervisorB24 == 0:
+			return "manual:learn:" + t.SupervisorLearnID
 		case t.Type == SubManual:
 			return "manual:b24:" + strconv.FormatInt(t.SupervisorB24, 10)
 		}
 		return t.Type
 	}
 	return fingerprint(key(s.Sub), key(s.CoSub))
+}
+
+// linksKeyAt is the key of links s wanted for Learn object lid, a department
+// or user other than the Learn root (whose key is linksKey): a refusal is
+// Learn's about that object, so one made anew is asked again, and so is the
+// Bitrix24 root once it has a department of its own (another portal joined
+// the account).
+func linksKeyAt(lid string, s *SubSpec) string {
+	return fingerprint(lid, linksKey(s))
+}
+
+// refusedLinks reports step s, the links of an existing department or user
+// other than the Learn root, when Learn refused the same links for the same
+// object in an earlier run: not sent again.
+func (b *builder) refusedLinks(s Step) bool {
+	why, ok := b.refused(s.Kind, s.B24ID, PartLinks, linksKeyAt(s.LearnID, s.Sub))
+	if ok {
+		b.plan.Refused = append(b.plan.Refused, Step{Stage: StageSupervisors, Kind: s.Kind, Action: ActionRefuse,
+			B24ID: s.B24ID, LearnID: s.LearnID, Before: s.Before, After: s.After, Reason: why})
+	}
+	return ok
 }
 
 func (b *builder) supervisors() {
@@ -176,9 +200,9 @@ func (b *builder) supervisors() {
 			if !differs(sub, want.Sub) && !differs(co, want.CoSub) {
 				continue
 			}
-			// Only the Learn root's are remembered; the refusal stays with
-			// it, not with the Bitrix24 root once that has a department of
-			// its own (another portal joined the account).
+			// The Learn root's refusal stays with it (linksKey), not with
+			// the Bitrix24 root once that has a department of its own
+			// (another portal joined the account; linksKeyAt).
 			if _, ok := b.refused(KindDepartment, id, PartLinks, linksKey(want)); ok && b.learnRoot(id) {
 				continue // Learn did not keep these on its root; reported then
 			}
@@ -189,6 +213,9 @@ func (b *builder) supervisors() {
 		}
 		if ld != nil {
 			s.Before = map[string]string{"subordination": actualLabel(sub), "co_subordination": actualLabel(co)}
+			if !b.learnRoot(id) && b.refusedLinks(s) {
+				continue
+			}
 		}
 		b.plan.Steps = append(b.plan.Steps, s)
 	}
@@ -238,6 +265,9 @@ func (b *builder) supervisors() {
 		if lu != nil {
 			l := lu.Links()
 			s.Before = map[string]string{"subordination": actualLabel(l.Subordination), "co_subordination": actualLabel(l.CoSubordination)}
+			if b.refusedLinks(s) {
+				continue
+			}
 		}
 		b.plan.Steps = append(b.plan.Steps, s)
 	}

@@ -841,3 +841,102 @@ func TestPlanRootLinksUnkept(t *testing.T) {
 		t.Fatalf("a new head of the root not planned: %s", describe(p.Steps))
 	}
 }
+
+// TestPlanRefusedLinks: a department's or a user's links Learn refused are
+// not planned again while they stay the wanted ones for the same Learn
+// object, and are reported as remembered; new wanted links are planned.
+func TestPlanRefusedLinks(t *testing.T) {
+	t.Parallel()
+	o := opts()
+	o.HeadsAsManagers = true
+	o.ParentHeadsAsSupervisors = true
+	a := converge(t, o, org(), emptyLearn())
+	sales, eu := find(a, KindDepartment, 2), find(a, KindUser, 30)
+	for i := range a.Departments {
+		if a.Departments[i].ID == sales { // Learn refused Sales' links
+			a.Departments[i].Subordination, a.Departments[i].CoSubordination = Subordination{}, Subordination{}
+		}
+	}
+	for i := range a.Users {
+		if a.Users[i].ID == eu { // and the Sales EU head's
+			a.Users[i].Managers = &Managers{Subordination: Subordination{Type: SubInherit}, CoSubordination: Subordination{Type: SubInherit}}
+		}
+	}
+	p := mustPlan(t, Input{Options: o, Desired: org(), Actual: a})
+	if got, want := actions(p.Steps), []string{"department.set_supervisor:2", "user.set_supervisor:30"}; !slices.Equal(got, want) {
+		t.Fatalf("steps %v, want %v", got, want)
+	}
+	refused := p.Steps
+	for _, s := range refused {
+		a.Refusals = append(a.Refusals, Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartLinks,
+			Fingerprint: linksKeyAt(s.LearnID, s.Sub), Reason: because(ReasonLearn, "refused")})
+	}
+	p = mustPlan(t, Input{Options: o, Desired: org(), Actual: a})
+	if len(p.Steps) != 0 {
+		t.Fatalf("refused links planned again: %s", describe(p.Steps))
+	}
+	var links []Step
+	for _, s := range p.Refused {
+		if s.Stage == StageSupervisors {
+			links = append(links, s)
+		}
+	}
+	if got, want := actions(links), []string{"department.refuse:2", "user.refuse:30"}; !slices.Equal(got, want) {
+		t.Fatalf("reported %v, want %v", got, want)
+	}
+	for _, s := range links {
+		if !s.Reason.Has(ReasonRemembered) || !s.Reason.Has(ReasonLearn) || s.After["co_subordination"] == "" {
+			t.Errorf("%s.%s:%d reported %+v, want remembered with Learn's reason and the wanted links", s.Kind, s.Action, s.B24ID, s)
+		}
+	}
+	if c := p.Counts(); c["department.refused"] != 1 {
+		t.Errorf("counts %v", c)
+	}
+
+	// Another Learn object for Sales (made anew) is asked again.
+	b := a
+	b.Refusals = []Refusal{{Kind: KindDepartment, B24ID: 2, Part: PartLinks, Fingerprint: linksKeyAt("elsewhere", refused[0].Sub)}}
+	if got := actions(mustPlan(t, Input{Options: o, Desired: org(), Actual: b}).Steps); !slices.Contains(got, "department.set_supervisor:2") {
+		t.Errorf("links refused for another Learn department not planned: %v", got)
+	}
+
+	// A new head of Sales: its links and the Sales EU head's change and go out.
+	d := org()
+	d.Departments[1].Head = 21
+	p = mustPlan(t, Input{Options: o, Desired: d, Actual: a})
+	if got := actions(p.Steps); !slices.Contains(got, "user.set_supervisor:30") || !slices.Contains(got, "department.set_supervisor:2") {
+		t.Errorf("after a new head steps %v, want Sales' links and user 30's", got)
+	}
+}
+
+// TestPlanRefusedKeptLinks: a user's links kept from Learn name their
+// supervisor by Learn id, so a refusal of one such link does not hold for
+// another.
+func TestPlanRefusedKeptLinks(t *testing.T) {
+	t.Parallel()
+	o := opts()
+	o.HeadsAsManagers = true // subordination is Learn's, kept as it is
+	a := converge(t, o, org(), emptyLearn())
+	seller := find(a, KindUser, 21)
+	set := func(sup string) {
+		for i := range a.Users {
+			if a.Users[i].ID == seller {
+				a.Users[i].Managers = &Managers{Subordination: Subordination{Type: SubManual, SupervisorID: sup},
+					CoSubordination: Subordination{Type: SubNone}} // not inherit: planned
+			}
+		}
+	}
+	set(find(a, KindUser, 10))
+	p := mustPlan(t, Input{Options: o, Desired: org(), Actual: a})
+	if got, want := actions(p.Steps), []string{"user.set_supervisor:21"}; !slices.Equal(got, want) {
+		t.Fatalf("steps %v, want %v", got, want)
+	}
+	a.Refusals = []Refusal{{Kind: KindUser, B24ID: 21, Part: PartLinks, Fingerprint: linksKeyAt(seller, p.Steps[0].Sub)}}
+	if p := mustPlan(t, Input{Options: o, Desired: org(), Actual: a}); len(p.Steps) != 0 {
+		t.Fatalf("refused links planned again: %s", describe(p.Steps))
+	}
+	set(find(a, KindUser, 20)) // a Learn admin named another supervisor
+	if got, want := actions(mustPlan(t, Input{Options: o, Desired: org(), Actual: a}).Steps), []string{"user.set_supervisor:21"}; !slices.Equal(got, want) {
+		t.Fatalf("links with another kept supervisor: steps %v, want %v", got, want)
+	}
+}

@@ -9,8 +9,9 @@ import (
 // A write Learn refused for good is remembered (sync_refusals) with the
 // fingerprint of what it stood for, and later runs do not send it again
 // until that changes in Bitrix24: an object's values still refused when cut
-// short (longvalues.go), and the Learn root's managers when Learn refuses
-// them or answers and does not keep them (apply_root.go). A refusal holds
+// short (longvalues.go), the Learn root's managers when Learn refuses
+// them or answers and does not keep them (apply_root.go), and another
+// department's or a user's links Learn refuses (linksKeyAt). A refusal holds
 // for the Learn account that gave it and for refusalTTL: another account, or
 // the same one a week later (a limit raised, a field made optional), is
 // asked again, at a few writes per object a week.
@@ -20,7 +21,7 @@ type Part string
 
 const (
 	PartValues Part = "values" // its own values: a name, profile fields
-	PartLinks  Part = "links"  // a department's managers (linksKey)
+	PartLinks  Part = "links"  // a department's or user's links (linksKey, linksKeyAt)
 )
 
 // refusalTTL is how long a refusal is remembered.

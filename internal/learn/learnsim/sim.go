@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,10 @@ type Faults struct {
 	AfterWriteErrorRate float64       // writes applied, then answered 500 (a lost answer)
 	SlowRate            float64       // answered after SlowLatency on top of Latency
 	SlowLatency         time.Duration
+	// Refuse answers 400 to every call of these routes ("POST
+	// /user/{id}/subordination") before anything is applied: Learn
+	// refusing a kind of write for good, whatever it carries.
+	Refuse []string
 }
 
 // Options configure a Sim.
@@ -254,6 +259,9 @@ func (s *Sim) api(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		switch {
+		case slices.Contains(f.Refuse, route):
+			writeErr(w, r, errf(400, "Refused by the simulator"))
+			return
 		case roll[1] < f.ErrorRate:
 			a.cnt.fault()
 			writeErr(w, r, errf(500, "Internal server error"))

@@ -445,6 +445,27 @@ func TestFaultsDeterministic(t *testing.T) {
 	}
 }
 
+// TestFaultsRefuse: a route in Faults.Refuse is answered 400 and changes
+// nothing; other routes are served.
+func TestFaultsRefuse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, AccountOptions{})
+	d := e.createDept("Sales", e.root, "")
+	u := e.createUser(d, "boss@y.ru", nil)
+	v := e.createUser(d, "clerk@y.ru", nil)
+	e.sim.SetFaults(Faults{Refuse: []string{"POST /user/{id}/subordination"}})
+	link := map[string]any{"subordination": map[string]string{"subordinationType": "manual", "supervisorId": u}}
+	e.must(400, "POST", "/user/"+v+"/subordination", link)
+	e.must(204, "POST", "/department/"+d+"/subordination", link)
+	for _, x := range e.state().Users {
+		if x.ID == v && x.Subordination.Type == "manual" {
+			t.Errorf("refused link kept: %+v", x.Subordination)
+		}
+	}
+	e.sim.SetFaults(Faults{})
+	e.must(204, "POST", "/user/"+v+"/subordination", link)
+}
+
 func TestHTMLPageEscapes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, AccountOptions{})
