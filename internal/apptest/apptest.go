@@ -5,6 +5,8 @@ package apptest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -60,4 +62,16 @@ func Configure(tb testing.TB, pool *pgxpool.Pool, kr *secret.Keyring, portalID i
 			tb.Fatalf("apptest: activate portal: %v", err)
 		}
 	}
+}
+
+// Keyring is a keyring of one random key, as SECRET_KEYS makes, for a test.
+func Keyring(tb testing.TB) *secret.Keyring {
+	tb.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return kr
 }

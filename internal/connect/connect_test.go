@@ -2,8 +2,6 @@ package connect
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"sync"
@@ -13,7 +11,6 @@ import (
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/pgtest"
-	"b24learn/internal/secret"
 	"b24learn/internal/store"
 )
 
@@ -28,12 +25,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	pool := pgtest.NewPool(t)
-	key := make([]byte, 32)
-	rand.Read(key)
-	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr := apptest.Keyring(t)
 	sim := b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1"})
 	t.Cleanup(sim.Close)
 	portal := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 40, 5)})

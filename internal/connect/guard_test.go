@@ -2,10 +2,8 @@ package connect
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +21,6 @@ import (
 	"b24learn/internal/calllog"
 	"b24learn/internal/netguard"
 	"b24learn/internal/pgtest"
-	"b24learn/internal/secret"
 	"b24learn/internal/store"
 )
 
@@ -51,7 +48,7 @@ func TestPortalRedirectToInternalServiceRefused(t *testing.T) {
 	hostileAddr := netip.MustParseAddrPort(strings.TrimPrefix(hostile.URL, "https://"))
 
 	pool := pgtest.NewPool(t)
-	kr := newKeyring(t)
+	kr := apptest.Keyring(t)
 	sim := b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1"})
 	t.Cleanup(sim.Close)
 	p := apptest.InstallPortal(t, pool, kr, sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 5, 2)}))
@@ -104,15 +101,4 @@ func TestPortalRedirectToInternalServiceRefused(t *testing.T) {
 	if s := fmt.Sprintf("%+v", entries); strings.Contains(s, marker) {
 		t.Errorf("call log holds the internal answer: %s", s)
 	}
-}
-
-func newKeyring(t *testing.T) *secret.Keyring {
-	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
 }

@@ -2,8 +2,6 @@ package connect
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"testing"
@@ -12,7 +10,6 @@ import (
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/pgtest"
-	"b24learn/internal/secret"
 	"b24learn/internal/store"
 )
 
@@ -25,12 +22,7 @@ import (
 func TestTokensAgainstUnsettled(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
-	key := make([]byte, 32)
-	rand.Read(key)
-	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr := apptest.Keyring(t)
 	for _, v := range b24sim.Variants() {
 		t.Run(v.Name, func(t *testing.T) {
 			t.Parallel()

@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -60,12 +58,7 @@ type process struct {
 
 func newWorld(t *testing.T, learnLatency time.Duration) *world {
 	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr := apptest.Keyring(t)
 	w := &world{t: t, pool: pgtest.NewPool(t), keyring: kr}
 	w.b24 = b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1", Rate: -1})
 	t.Cleanup(w.b24.Close)

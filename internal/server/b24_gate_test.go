@@ -21,6 +21,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/config"
 	"b24learn/internal/metrics"
@@ -41,7 +42,7 @@ type gateEnv struct {
 
 func newGateEnv(t *testing.T, limits VerifyLimits) *gateEnv {
 	t.Helper()
-	e := &gateEnv{b24Env: &b24Env{t: t, pool: pgtest.NewPool(t), kr: newKeyring(t), now: time.Now()}, metrics: metrics.New()}
+	e := &gateEnv{b24Env: &b24Env{t: t, pool: pgtest.NewPool(t), kr: apptest.Keyring(t), now: time.Now()}, metrics: metrics.New()}
 	var h http.Handler
 	e.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if peer := r.Header.Get(peerHeader); peer != "" {

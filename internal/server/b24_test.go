@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 
 	"html"
@@ -24,6 +22,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/config"
 	"b24learn/internal/jobs"
@@ -48,23 +47,12 @@ type b24Env struct {
 	now time.Time
 }
 
-func newKeyring(t *testing.T) *secret.Keyring {
-	t.Helper()
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
-
 func newB24Env(t *testing.T) *b24Env { t.Helper(); return newB24EnvWith(t, nil) }
 
 // newB24EnvWith lets a test change the app's configuration before it starts.
 func newB24EnvWith(t *testing.T, patch func(*config.Config)) *b24Env {
 	t.Helper()
-	e := &b24Env{t: t, pool: pgtest.NewPool(t), kr: newKeyring(t), now: time.Now()}
+	e := &b24Env{t: t, pool: pgtest.NewPool(t), kr: apptest.Keyring(t), now: time.Now()}
 	var h http.Handler
 	e.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.app.Close)
@@ -512,7 +500,7 @@ func TestSessionsAreBoundToTheirPortalAndExpire(t *testing.T) {
 	// A session naming portal B signed with keys other than the app's, and a
 	// tampered token, are refused.
 	portalB := e.portal(b.MemberID())
-	foreign := newSessionCodec(newKeyring(t))
+	foreign := newSessionCodec(apptest.Keyring(t))
 	forged, err := foreign.encode(Session{PortalID: portalB.ID, UserID: 1, Admin: true, Expires: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)

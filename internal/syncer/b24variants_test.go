@@ -2,8 +2,6 @@ package syncer
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,7 +15,6 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/connect"
 	"b24learn/internal/learn/learnsim"
-	"b24learn/internal/secret"
 )
 
 // b24Variant is one way Bitrix24 may behave where no source settles it
@@ -197,7 +194,7 @@ func syncVariant(t *testing.T, v b24Variant) string {
 func variantEnv(t *testing.T, opts b24sim.Options, po b24sim.PortalOptions) (*simEnv, *b24sim.Portal, int64) {
 	t.Helper()
 	e := newSimEnv(t, simOpts{b24: opts})
-	kr := testKeyring(t)
+	kr := apptest.Keyring(t)
 	po.Org, po.MemberID = b24sim.GenerateOrg(21, 50, 7), variantMember
 	p := e.bsrv.AddPortal(po)
 	row := apptest.InstallPortal(t, e.pool, kr, p)
@@ -286,17 +283,6 @@ func lapses(t *testing.T, e *simEnv, p *b24sim.Portal, portalID int64) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func testKeyring(t *testing.T) *secret.Keyring {
-	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
 }
 
 // otherDepartment is a department of p other than not.

@@ -2,8 +2,6 @@ package syncer
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,11 +9,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
-	"b24learn/internal/secret"
 	"b24learn/internal/settings"
 )
 
@@ -409,19 +407,14 @@ func TestSyncTwoPortals(t *testing.T) {
 
 func TestDBSettings(t *testing.T) {
 	t.Parallel()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr := apptest.Keyring(t)
 	e := newSimEnv(t, simOpts{})
 	id := mustPortal(t, e.pool, "dbsettings")
 	src := DBSettings{Pool: e.pool, Keyring: kr}
 	if _, err := src.Settings(context.Background(), id); !errors.Is(err, ErrNotConfigured) {
 		t.Fatalf("unconfigured: %v", err)
 	}
-	_, err = settings.Save(context.Background(), e.pool, kr, id, 1, func(s *settings.Settings) {
+	_, err := settings.Save(context.Background(), e.pool, kr, id, 1, func(s *settings.Settings) {
 		s.LearnURL, s.LearnEmail, s.Password, s.HeadsAsManagers = "https://x.ispringlearn.ru", "a@x.ru", "pa55", true
 		s.Departments = settings.Scope{Selected: []int64{1}, Excluded: []int64{7}}
 	})

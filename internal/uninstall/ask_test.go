@@ -2,8 +2,6 @@ package uninstall
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"log/slog"
 	"testing"
 
@@ -12,7 +10,6 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/connect"
 	"b24learn/internal/pgtest"
-	"b24learn/internal/secret"
 )
 
 // TestAskAgainstUnsettled asks Bitrix24 about an installed and then an
@@ -24,12 +21,7 @@ import (
 func TestAskAgainstUnsettled(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
-	key := make([]byte, 32)
-	rand.Read(key)
-	kr, err := secret.NewKeyring(base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr := apptest.Keyring(t)
 	for _, v := range b24sim.Variants() {
 		t.Run(v.Name, func(t *testing.T) {
 			t.Parallel()
