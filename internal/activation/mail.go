@@ -124,6 +124,9 @@ func (m *Mailer) Send(ctx context.Context, msg Mail) error {
 		return err
 	}
 	gm.SetMessageIDWithValue(id)
+	// Every message the app sends is made by a machine: out-of-office
+	// replies and other robots should not answer it (RFC 3834).
+	gm.SetGenHeader("Auto-Submitted", "auto-generated")
 	gm.SetBodyString(gomail.TypeTextPlain, msg.Body)
 
 	opts := []gomail.Option{gomail.WithPort(m.port), gomail.WithTimeout(m.timeout), gomail.WithTLSConfig(m.tls)}

@@ -13,7 +13,7 @@ import (
 // The alert and confirmation e-mails go to addresses a portal admin picks:
 // their headers must not tell the server's host name (go-mail's default
 // Message-ID ends in os.Hostname()) or the mail library and its version
-// (its default User-Agent and X-Mailer).
+// (its default User-Agent and X-Mailer), and say they are a machine's.
 func TestMailHeadersNameNoServerHostOrLibrary(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.Start(t, smtptest.Plain, "", "")
@@ -43,6 +43,10 @@ func TestMailHeadersNameNoServerHostOrLibrary(t *testing.T) {
 	}
 	if host, err := os.Hostname(); err == nil && host != "" && strings.Contains(id, "@"+host+">") {
 		t.Errorf("Message-ID %q names the server's host %q", id, host)
+	}
+	// Robots (out-of-office replies) must not answer a machine's message.
+	if v := msg.Header.Get("Auto-Submitted"); v != "auto-generated" {
+		t.Errorf("Auto-Submitted: %q, want auto-generated", v)
 	}
 	for _, h := range []string{"User-Agent", "X-Mailer"} {
 		if v := msg.Header.Get(h); v != "" {
