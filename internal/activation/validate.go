@@ -49,7 +49,7 @@ func Validate(c Contact) (Contact, error) {
 		fe["name"] = "name_required"
 	case utf8.RuneCountInString(out.Name) > maxNameLen:
 		fe["name"] = "name_too_long"
-	case !utf8.ValidString(out.Name) || strings.IndexFunc(out.Name, unicode.IsControl) >= 0 || HasHiddenFormatting(out.Name):
+	case !utf8.ValidString(out.Name) || strings.IndexFunc(out.Name, unicode.IsControl) >= 0 || hasHiddenFormatting(out.Name):
 		fe["name"] = "name_invalid"
 	}
 
@@ -72,37 +72,47 @@ func Validate(c Contact) (Contact, error) {
 }
 
 // normaliseEmail accepts a bare address only ("Bob <bob@x.com>" is not what
-// the field asks for) with a dotted domain, as a real mailbox has.
+// the field asks for): a Mailbox.
 func normaliseEmail(raw string) (string, string) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return "", "email_required"
 	}
-	if len(s) > maxEmailLen {
-		return s, "email_invalid"
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s {
-		return s, "email_invalid"
-	}
-	at := strings.LastIndexByte(s, '@')
-	domain := s[at+1:]
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
-		strings.HasPrefix(domain, "[") || HasHiddenFormatting(s) {
-		return s, "email_invalid"
-	}
-	// A domain no DNS name can spell is no mailbox.
-	if _, err := idna.Lookup.ToASCII(domain); err != nil {
+	if !Mailbox(s) {
 		return s, "email_invalid"
 	}
 	return s, ""
 }
 
-// HasHiddenFormatting reports an invisible formatting character in s (Unicode
+// Mailbox reports whether s is one bare address (name@domain) as SMTP takes
+// it, the one rule for every address a portal admin types (the activation
+// form's, the alert address): no display name, no list, nothing that would
+// break a header; a dotted domain DNS can spell, not an address literal
+// ([10.0.0.1]), which would send mail through our relay to any host and give
+// one mail server as many spellings as it likes; nothing that shows another
+// address than the one stored (hasHiddenFormatting).
+func Mailbox(s string) bool {
+	if len(s) > maxEmailLen || !utf8.ValidString(s) || hasHiddenFormatting(s) {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return false
+	}
+	domain := s[strings.LastIndexByte(s, '@')+1:]
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
+		strings.HasPrefix(domain, "[") {
+		return false
+	}
+	_, err = idna.Lookup.ToASCII(domain)
+	return err == nil
+}
+
+// hasHiddenFormatting reports an invisible formatting character in s (Unicode
 // category Cf: bidi overrides and isolates, zero-width spaces), which would
 // make a name or an address look like another wherever it is shown. The
 // zero-width (non-)joiners are kept: some scripts spell names with them.
-func HasHiddenFormatting(s string) bool {
+func hasHiddenFormatting(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool {
 		return unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d'
 	}) >= 0

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"b24learn/internal/activation"
 	"b24learn/internal/alert"
 	"b24learn/internal/apperr"
 	"b24learn/internal/i18n"
@@ -85,7 +86,7 @@ func (s *Server) handleSendAlertConfirmation(w http.ResponseWriter, r *http.Requ
 		}
 		// An address saved before today's rules (an address literal, say)
 		// gets no link: it must be saved again, as a save checks it.
-		if !validAlertEmail(address) {
+		if !activation.Mailbox(address) {
 			refusal = apperr.New(apperr.EINVALID, i18n.T(v.Lang, "msg.alert_email_invalid"))
 			return nil
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/net/idna"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/apperr"
@@ -208,7 +206,7 @@ func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPass
 
 	if vals, ok := r.PostForm[fieldAlertEmail]; ok && len(vals) > 0 {
 		addr := strings.TrimSpace(vals[len(vals)-1])
-		if addr != "" && !validAlertEmail(addr) {
+		if addr != "" && !activation.Mailbox(addr) {
 			errs[fieldAlertEmail] = msgAlertEmail.in(lang)
 		}
 		in.AlertEmail = &addr
@@ -230,32 +228,6 @@ func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPass
 		}
 	}
 	return in, errs
-}
-
-// validAlertEmail accepts one bare address (name@domain), as SMTP takes it:
-// no display name, no list, nothing that would break a header. The domain
-// is a name, not an address literal ([10.0.0.1]): a literal would send the
-// confirmation link through our relay to any host, and give one mail
-// server as many recipients for the cap as it has spellings.
-func validAlertEmail(s string) bool {
-	if utf8.RuneCountInString(s) > maxEmailLen || !utf8.ValidString(s) {
-		return false
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return false
-	}
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || !strings.Contains(s[at+1:], ".") || strings.HasPrefix(s[at+1:], "[") {
-		return false
-	}
-	// As the activation form's e-mail: nothing that shows another address
-	// than the one stored, and a domain DNS can spell.
-	if activation.HasHiddenFormatting(s) {
-		return false
-	}
-	_, err = idna.Lookup.ToASCII(s[at+1:])
-	return err == nil
 }
 
 // parseHHMM reads a run time as the schedule does and returns "HH:MM".

@@ -87,13 +87,13 @@ func TestSettingsAlertFields(t *testing.T) {
 func TestAlertEmailRefusesAddressLiterals(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []string{"victim@[10.0.0.1]", "victim@[127.0.0.1]", "victim@[IPv6:::1]", "victim@[IPv6:2001:db8::1]"} {
-		if validAlertEmail(bad) {
-			t.Errorf("validAlertEmail(%q) = true", bad)
+		if activation.Mailbox(bad) {
+			t.Errorf("activation.Mailbox(%q) = true", bad)
 		}
 	}
 	for _, good := range []string{"victim@corp.ru", "victim@пример.рф"} {
-		if !validAlertEmail(good) {
-			t.Errorf("validAlertEmail(%q) = false", good)
+		if !activation.Mailbox(good) {
+			t.Errorf("activation.Mailbox(%q) = false", good)
 		}
 	}
 }
@@ -104,8 +104,8 @@ func TestAlertEmailRefusesAddressLiterals(t *testing.T) {
 func TestAlertEmailRefusesBidiAndInvisibleCharacters(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []string{"anna\u202e@acme.ru", "anna@\u202eur.emca", "anna@ac\u200bme.ru", "an\ufeffna@acme.ru"} {
-		if validAlertEmail(bad) {
-			t.Errorf("validAlertEmail(%+q) = true", bad)
+		if activation.Mailbox(bad) {
+			t.Errorf("activation.Mailbox(%+q) = true", bad)
 		}
 	}
 }
