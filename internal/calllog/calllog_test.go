@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"b24learn/internal/pgtest"
 )
 
@@ -37,19 +39,21 @@ func TestMethodOfHidesSecrets(t *testing.T) {
 	}
 }
 
+// addPortal inserts a portal of member ID m and returns its id.
+func addPortal(t *testing.T, pool *pgxpool.Pool, m string) int64 {
+	t.Helper()
+	var id int64
+	if err := pool.QueryRow(context.Background(), `INSERT INTO portals (member_id, domain) VALUES ($1, $1) RETURNING id`, m).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func TestTransportRecordsAndKeepsBody(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
 	ctx := context.Background()
-	var a, b int64
-	for _, p := range []struct {
-		m  string
-		id *int64
-	}{{"A", &a}, {"B", &b}} {
-		if err := pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain) VALUES ($1, $1) RETURNING id`, p.m).Scan(p.id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, b := addPortal(t, pool, "A"), addPortal(t, pool, "B")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "user.get") {
 			w.WriteHeader(http.StatusUnauthorized)

@@ -22,15 +22,7 @@ func TestHostileRedirectPathIsBoundedAndValid(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
 	ctx := context.Background()
-	var hostile, other int64
-	for _, p := range []struct {
-		m  string
-		id *int64
-	}{{"H", &hostile}, {"O", &other}} {
-		if err := pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain) VALUES ($1, $1) RETURNING id`, p.m).Scan(p.id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hostile, other := addPortal(t, pool, "H"), addPortal(t, pool, "O")
 	long := "/" + strings.Repeat("z", 200_000)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
