@@ -85,6 +85,19 @@ func TestOrgInvitedPerSwitch(t *testing.T) {
 			if !c.known && len(inv.IDs) != 0 {
 				t.Errorf("named %d users though the filter did not work", len(inv.IDs))
 			}
+			// Asked alone (one person's run), the answer is the org read's,
+			// in two requests: the count with the first page, the rest.
+			f.portal.ResetCounters()
+			alone, err := f.client.Invited(context.Background(), map[string]any{"USER_TYPE": "employee"})
+			if err != nil {
+				t.Fatalf("Invited: %v", err)
+			}
+			if alone.Known != inv.Known || bitrix24.InvitedReason(alone.Why) != bitrix24.InvitedReason(inv.Why) || !slices.Equal(alone.IDs, inv.IDs) {
+				t.Errorf("Invited alone %+v, want the org read's %+v", alone, inv)
+			}
+			if n := f.portal.TotalRequests(); n > 2 {
+				t.Errorf("Invited alone took %d requests, want at most 2", n)
+			}
 		})
 	}
 }

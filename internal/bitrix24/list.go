@@ -402,6 +402,39 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 	return dedupe(ds), nil
 }
 
+// Invited asks, as ReadOrg's OrgPages.Invited does for the whole org,
+// which users among those filter matches were invited and have not accepted
+// yet: the listing's count and the question's first page in one batch, its
+// further pages (at most MaxInvitedPages) in as few more as they fit. The
+// question is believed only against the count of the same filter, so a
+// caller that wants one user's answer asks about the whole listing and
+// looks for them in it.
+func (c *Client) Invited(ctx context.Context, filter map[string]any) (Invited, error) {
+	res, err := c.Batch(ctx, []BatchCommand{
+		{Key: "u0", Method: "user.get", Params: userParams(cloneMap(filter), 0)},
+		searchCmd(filter, 0),
+	})
+	if err != nil {
+		return Invited{}, fmt.Errorf("invited users: %w", err)
+	}
+	if err := res.Err("u0"); err != nil {
+		return Invited{}, fmt.Errorf("invited users: count: %w", err)
+	}
+	r := &invitedRead{users: res.Total["u0"]}
+	for rest := r.first(res, "s0", filter); len(rest) > 0; {
+		n := min(MaxBatch, len(rest))
+		res, err := c.Batch(ctx, rest[:n])
+		if err != nil {
+			return Invited{}, fmt.Errorf("invited users: %w", err)
+		}
+		for _, bc := range rest[:n] {
+			r.page(res, bc.Key)
+		}
+		rest = rest[n:]
+	}
+	return r.result(), nil
+}
+
 // departmentsFrom follows department.get's next from offset start, one call per
 // page, for a portal that does not send a usable total.
 func (c *Client) departmentsFrom(ctx context.Context, start int) ([]Department, error) {

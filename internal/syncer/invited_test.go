@@ -192,3 +192,51 @@ func TestInvitedNotToldApart(t *testing.T) {
 		})
 	}
 }
+
+// TestRunPersonWaitsForTheInvitation: "Sync this employee" holds back an
+// invited employee's creation like a full run (no licence, no login e-mail
+// before they accept), and creates them once they have accepted; where
+// Bitrix24 cannot tell the invited apart, the person syncs as in a full run.
+func TestRunPersonWaitsForTheInvitation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	id, p := e.addPortal(invitedOrg())
+	rep, err := e.syncer.RunPerson(ctx, id, 5)
+	if err != nil {
+		t.Fatalf("run person: %v", err)
+	}
+	if _, ok := learnUserByLogin(e.state(), "dana@acme.test"); ok {
+		t.Errorf("invited Dana was created in Learn (counts %v)", rep.Counts)
+	}
+	if rep.Counts["user.invited"] != 1 {
+		t.Errorf("counts %v: want Dana reported as waiting for her invitation", rep.Counts)
+	}
+	if err := p.AcceptInvitation(5); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = e.syncer.RunPerson(ctx, id, 5); err != nil {
+		t.Fatalf("run person after accepting: %v", err)
+	}
+	if u, ok := learnUserByLogin(e.state(), "dana@acme.test"); !ok || u.Status != StatusActive {
+		t.Errorf("Dana not created once she accepted (counts %v)", rep.Counts)
+	}
+
+	ign := newSimEnv(t, simOpts{b24: b24sim.Options{InvitedFilter: b24sim.InvitedFilterIgnored}})
+	id, _ = ign.addPortal(invitedOrg())
+	if rep, err = ign.syncer.RunPerson(ctx, id, 5); err != nil {
+		t.Fatalf("run person, filter ignored: %v", err)
+	}
+	if _, ok := learnUserByLogin(ign.state(), "dana@acme.test"); !ok {
+		t.Errorf("filter ignored: Dana not created (counts %v)", rep.Counts)
+	}
+	notices := 0
+	for _, it := range ign.items(id, rep.RunID) {
+		if it.Action == ActionInvitedUnknown && it.Reason.arg(ReasonInvitedUnknown) == "ignored" {
+			notices++
+		}
+	}
+	if notices != 1 {
+		t.Errorf("filter ignored: %d report rows saying the invited could not be told apart, want 1", notices)
+	}
+}

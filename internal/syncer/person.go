@@ -223,6 +223,18 @@ func ReadPerson(ctx context.Context, b24 Bitrix24, id int64, codes ...string) (D
 		d.Employees = append(d.Employees, fromBitrix24(nil, hs, codes...).Employees...)
 	}
 	texts.apply(d.Employees)
+	if a, ok := b24.(invitedAsker); ok && person.Active && person.UserType == "employee" {
+		// An invited employee is not created before they accept, on
+		// demand as in a full run; Bitrix24's answer holds only for the
+		// listing the full run reads, so that is what is asked. Someone
+		// dismissed or external is not created anyway.
+		inv, err := a.Invited(ctx, employeesFilter())
+		if err != nil {
+			return Desired{}, fmt.Errorf("read bitrix24 invited users: %w", err)
+		}
+		slices.SortFunc(d.Employees, func(a, b Employee) int { return cmpInt(a.ID, b.ID) })
+		markInvited(&d, inv)
+	}
 	return d, nil
 }
 
@@ -419,6 +431,10 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		items = append(items, itemOf(st, ItemWaiting))
 		rep.Counts["user."+ItemWaiting]++
 	}
+	items = append(items, invitedItems(plan)...)
+	if len(plan.Invited) > 0 {
+		rep.Counts["user."+ItemInvited] = len(plan.Invited)
+	}
 	if err := s.store.RecordItems(ctx, portalID, rep.RunID, items); err != nil {
 		return err
 	}
@@ -473,6 +489,12 @@ func personPlan(full *Plan, in Input, id int64) *Plan {
 	for _, st := range full.Waiting {
 		if st.B24ID == id {
 			p.Waiting = append(p.Waiting, st)
+		}
+	}
+	p.Invited = nil
+	for _, st := range full.Invited {
+		if st.B24ID == id {
+			p.Invited = append(p.Invited, st)
 		}
 	}
 	return &p

@@ -399,6 +399,9 @@ func (o *orgRead) failed() bool {
 	}
 }
 
+// employeesFilter is the Bitrix24 filter of the users a sync reads.
+func employeesFilter() map[string]any { return map[string]any{"USER_TYPE": "employee"} }
+
 // markInvited flags the employees Bitrix24 named as invited and not
 // accepted yet, or records why it could not name them.
 func markInvited(d *Desired, inv bitrix24.Invited) {
@@ -419,7 +422,7 @@ func markInvited(d *Desired, inv bitrix24.Invited) {
 // page into a list sized by the first batch's totals, so the client's form
 // of the whole org is never held.
 func (o *orgRead) read(ctx context.Context) (Desired, error) {
-	employees := map[string]any{"USER_TYPE": "employee"}
+	employees := employeesFilter()
 	if sel := userSelect(o.codes); sel != nil {
 		employees[bitrix24.UserSelect] = sel
 	}

@@ -56,11 +56,19 @@ type userFielder interface {
 	UserFields(ctx context.Context, lang string) ([]bitrix24.UserField, error)
 }
 
+// invitedAsker asks which employees were invited and have not accepted yet
+// (*bitrix24.Client's Invited): one person's run asks it, as the org read
+// does. Optional like orgReader.
+type invitedAsker interface {
+	Invited(ctx context.Context, filter map[string]any) (bitrix24.Invited, error)
+}
+
 var (
-	_ Learn       = (*learn.Client)(nil)
-	_ Bitrix24    = (*bitrix24.Client)(nil)
-	_ orgReader   = (*bitrix24.Client)(nil)
-	_ userFielder = (*bitrix24.Client)(nil)
+	_ Learn        = (*learn.Client)(nil)
+	_ Bitrix24     = (*bitrix24.Client)(nil)
+	_ orgReader    = (*bitrix24.Client)(nil)
+	_ userFielder  = (*bitrix24.Client)(nil)
+	_ invitedAsker = (*bitrix24.Client)(nil)
 )
 
 // Settings are a portal's sync settings, the Learn password decrypted.
