@@ -101,14 +101,12 @@ func (r *invitedRead) first(res *BatchResult, key string, filter map[string]any)
 		return nil
 	}
 	// The pages follow the first at PageSize steps up to the count, which
-	// is bounded above; next's value is not used, since a next below the
-	// first page would ask for pages without bound and one past it would
-	// skip users.
+	// is bounded above; next is not used, since a next below the first page
+	// would ask for pages without bound, one past it would skip users, and
+	// a missing one would leave the invited of later pages to be created.
 	var cmds []BatchCommand
-	if _, ok := res.Next[key]; ok {
-		for start := PageSize; start < total; start += PageSize {
-			cmds = append(cmds, searchCmd(filter, start))
-		}
+	for start := PageSize; start < total; start += PageSize {
+		cmds = append(cmds, searchCmd(filter, start))
 	}
 	return cmds
 }

@@ -48,6 +48,11 @@ func TestHostileInvitedAnswers(t *testing.T) {
 		// -2,000,000,000, each with its own filter, held at once.
 		{"NegativeNext", 500, BatchResult{Result: map[string]json.RawMessage{"s0": rowsJSON(1, 50, "")},
 			Total: map[string]int{"s0": 100}, Next: map[string]int{"s0": -1_000_000}}, 1, ""},
+		// A count beyond the first page without a next: the pages the
+		// count names are read all the same, or the invited on them would
+		// be created.
+		{"CountWithoutNext", 5000, BatchResult{Result: map[string]json.RawMessage{"s0": rowsJSON(1, 50, "")},
+			Total: map[string]int{"s0": 150}}, 2, ""},
 		{"NextPastTheFirstPage", 5000, BatchResult{Result: map[string]json.RawMessage{"s0": rowsJSON(1, 50, "")},
 			Total: map[string]int{"s0": 150}, Next: map[string]int{"s0": 120}}, 2, ""},
 	} {
