@@ -85,20 +85,25 @@ type Mail struct {
 	Body    string // text/plain, UTF-8
 }
 
-// messageID is a random id on the sender's domain; go-mail's own ends in the
-// server's host name.
+// senderDomain is the domain of the sender's address. The Message-ID and
+// the SMTP greeting name it where go-mail names the server's host, which
+// recipients have no business knowing.
+func (m *Mailer) senderDomain() string {
+	if a, err := mail.ParseAddress(m.from); err == nil {
+		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 && at < len(a.Address)-1 {
+			return a.Address[at+1:]
+		}
+	}
+	return "b24learn.invalid"
+}
+
+// messageID is a random id on the sender's domain.
 func (m *Mailer) messageID() (string, error) {
 	b := make([]byte, 18)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("message id: %w", err)
 	}
-	domain := "b24learn.invalid"
-	if a, err := mail.ParseAddress(m.from); err == nil {
-		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 && at < len(a.Address)-1 {
-			domain = a.Address[at+1:]
-		}
-	}
-	return base64.RawURLEncoding.EncodeToString(b) + "@" + domain, nil
+	return base64.RawURLEncoding.EncodeToString(b) + "@" + m.senderDomain(), nil
 }
 
 // Send delivers msg in one SMTP session.
@@ -129,7 +134,8 @@ func (m *Mailer) Send(ctx context.Context, msg Mail) error {
 	gm.SetGenHeader("Auto-Submitted", "auto-generated")
 	gm.SetBodyString(gomail.TypeTextPlain, msg.Body)
 
-	opts := []gomail.Option{gomail.WithPort(m.port), gomail.WithTimeout(m.timeout), gomail.WithTLSConfig(m.tls)}
+	opts := []gomail.Option{gomail.WithPort(m.port), gomail.WithTimeout(m.timeout), gomail.WithTLSConfig(m.tls),
+		gomail.WithHELO(m.senderDomain())}
 	switch m.mode {
 	case "smtp":
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))

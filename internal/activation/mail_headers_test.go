@@ -12,7 +12,7 @@ import (
 
 // The alert and confirmation e-mails go to addresses a portal admin picks:
 // their headers must not tell the server's host name (go-mail's default
-// Message-ID ends in os.Hostname()) or the mail library and its version
+// Message-ID and SMTP greeting name os.Hostname()) or the mail library and its version
 // (its default User-Agent and X-Mailer), and say they are a machine's.
 func TestMailHeadersNameNoServerHostOrLibrary(t *testing.T) {
 	t.Parallel()
@@ -47,6 +47,11 @@ func TestMailHeadersNameNoServerHostOrLibrary(t *testing.T) {
 	// Robots (out-of-office replies) must not answer a machine's message.
 	if v := msg.Header.Get("Auto-Submitted"); v != "auto-generated" {
 		t.Errorf("Auto-Submitted: %q, want auto-generated", v)
+	}
+	// The greeting goes into the relay's Received header: the sender's
+	// domain, not the server's host name (go-mail's default).
+	if helo := msgs[0].HELO; helo != domain[1:] {
+		t.Errorf("HELO %q, want the sender's domain %s", helo, domain[1:])
 	}
 	for _, h := range []string{"User-Agent", "X-Mailer"} {
 		if v := msg.Header.Get(h); v != "" {

@@ -51,6 +51,9 @@ type Options struct {
 
 // Message is one accepted message.
 type Message struct {
+	// HELO is the name the client greeted with (EHLO or HELO): relays
+	// write it into the Received header every recipient sees.
+	HELO string
 	From string
 	To   []string
 	Data []byte
@@ -141,18 +144,19 @@ func (s *Server) keep(m Message) {
 }
 
 // NewSession implements smtp.Backend.
-func (s *Server) NewSession(*smtp.Conn) (smtp.Session, error) {
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.down {
 		s.refused++
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service not available"}
 	}
-	return &session{s: s}, nil
+	return &session{s: s, conn: c}, nil
 }
 
 type session struct {
 	s      *Server
+	conn   *smtp.Conn
 	authed bool
 	msg    Message
 }
@@ -178,7 +182,7 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 	if se.s.opts.User != "" && !se.authed {
 		return smtp.ErrAuthRequired
 	}
-	se.msg = Message{From: from}
+	se.msg = Message{HELO: se.conn.Hostname(), From: from}
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 
 // Message is one accepted message.
 type Message struct {
+	HELO string // the client's greeting
 	From string
 	To   []string
 	Data []byte
@@ -75,7 +76,7 @@ func (s *Server) SetDown(down bool) { s.sim.SetDown(down) }
 func (s *Server) Messages() []Message {
 	var out []Message
 	for _, m := range s.sim.Messages() {
-		out = append(out, Message{From: m.From, To: m.To, Data: m.Data})
+		out = append(out, Message{HELO: m.HELO, From: m.From, To: m.To, Data: m.Data})
 	}
 	return out
 }
