@@ -27,12 +27,15 @@ import (
 )
 
 // Demo accounts, printed for the newcomer; they exist only in the demo.
+// The manager's password is made on every start (demoPassword): the demo
+// writes the account into whatever database DATABASE_URL names and may
+// listen beyond loopback (HTTP_ADDR), so a password anyone can read here
+// would open that console to them.
 const (
-	demoManagerEmail    = "manager@b24learn.demo"
-	demoManagerPassword = "demo-manager-password"
-	demoLearnEmail      = "admin@learn.demo"
-	demoLearnPassword   = "learn-demo-password"
-	demoDatabase        = "b24learn_demo"
+	demoManagerEmail  = "manager@b24learn.demo"
+	demoLearnEmail    = "admin@learn.demo"
+	demoLearnPassword = "learn-demo-password"
+	demoDatabase      = "b24learn_demo"
 	// demoAddr keeps the demo, whose accounts are printed, off the network
 	// unless HTTP_ADDR or --addr say otherwise.
 	demoAddr = "127.0.0.1:8080"
@@ -78,6 +81,10 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	secretKeys := base64.StdEncoding.EncodeToString(key)
+	managerPassword, err := demoPassword()
+	if err != nil {
+		return err
+	}
 
 	// The iSpring Learn account, on a loopback port of its own.
 	srvs := newServers()
@@ -144,7 +151,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	cfg.DemoSlotEvery = *slotEvery
 	return serve(ctx, cfg, log, serveOptions{
 		ready: func(string) {
-			if err := addDemoManager(ctx, dbURL); err != nil {
+			if err := addDemoManager(ctx, dbURL, managerPassword); err != nil {
 				fmt.Fprintln(stderr, "demo: manager account:", err)
 			}
 			fmt.Fprintf(stdout, `
@@ -163,7 +170,7 @@ b24learn demo is running. Open:
 Scheduled syncs run every %s in the demo; "Sync now" runs one at once.
 Press Ctrl-C to stop.
 `, portal.PageURL(), learnSimView(learnURL), learnURL, demoLearnEmail, demoLearnPassword,
-				appURL, demoManagerEmail, demoManagerPassword, boxPage, *slotEvery)
+				appURL, demoManagerEmail, managerPassword, boxPage, *slotEvery)
 		},
 	})
 }
@@ -228,15 +235,27 @@ func demoDatabaseURL(ctx context.Context, explicit string) (string, error) {
 	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, demoDatabase), nil
 }
 
-func addDemoManager(ctx context.Context, dbURL string) error {
+// demoPassword is a fresh password for the demo manager: 128 random bits.
+func demoPassword() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("demo manager password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// addDemoManager makes the demo manager with password, or gives the one a
+// demo made earlier on this database the new password.
+func addDemoManager(ctx context.Context, dbURL, password string) error {
 	pool, err := store.Open(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	_, err = manager.CreateManager(ctx, pool, manager.DefaultHasher(), demoManagerEmail, demoManagerPassword)
+	h := manager.DefaultHasher()
+	_, err = manager.CreateManager(ctx, pool, h, demoManagerEmail, password)
 	if errors.Is(err, manager.ErrManagerExists) {
-		return nil
+		return manager.SetPassword(ctx, pool, h, demoManagerEmail, password)
 	}
 	return err
 }

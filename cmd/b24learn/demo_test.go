@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
 )
 
@@ -67,6 +68,45 @@ func TestDemoPrintsFourWorkingAddresses(t *testing.T) {
 	}
 	if managers != 1 {
 		t.Fatalf("demo manager accounts: %d, want 1", managers)
+	}
+}
+
+// The demo manager's password is nobody's to know in advance: each start
+// makes and prints its own, and a demo on a database an earlier demo used
+// gives the account the new one. A fixed password would open the console of
+// any database a demo was once pointed at (DATABASE_URL) to anyone who has
+// read this repository.
+func TestDemoManagerPasswordIsMadePerStart(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.NewDatabase(t)
+	signIn := regexp.MustCompile(`sign in as ` + regexp.QuoteMeta(demoManagerEmail) + ` / (\S+)`)
+	var passwords []string
+	for range 2 {
+		out := startDemo(t, []string{"-addr", freeAddr(t), "-employees", "10", "-departments", "2"},
+			map[string]string{"DATABASE_URL": dbURL})
+		m := signIn.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no demo login printed:\n%s", out)
+		}
+		passwords = append(passwords, m[1])
+	}
+	if passwords[0] == passwords[1] {
+		t.Fatalf("two demo starts printed the same manager password %q", passwords[0])
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var hash string
+	if err := conn.QueryRow(context.Background(), `SELECT password_hash FROM managers WHERE lower(email) = $1`, demoManagerEmail).Scan(&hash); err != nil {
+		t.Fatal(err)
+	}
+	h := manager.DefaultHasher()
+	for i, want := range []bool{false, true} {
+		if ok, err := h.Check(context.Background(), hash, passwords[i]); err != nil || ok != want {
+			t.Errorf("start %d's password signs in: %v (%v), want %v", i+1, ok, err, want)
+		}
 	}
 }
 

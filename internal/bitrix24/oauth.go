@@ -111,7 +111,8 @@ func (o *OAuth) refresh(ctx context.Context, refreshToken string) (Token, error)
 	u := strings.TrimRight(o.URL, "/") + "/oauth/token/?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return Token{}, fmt.Errorf("oauth refresh: %w", err)
+		// A parse error quotes the URL, and with it the secret.
+		return Token{}, fmt.Errorf("oauth refresh: bad OAuth server address: %w", unwrapURLError(err))
 	}
 	hc := o.HTTP
 	if hc == nil {

@@ -7,15 +7,19 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/alert"
 	"b24learn/internal/calllog"
 	"b24learn/internal/manager"
 	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
+	"b24learn/internal/uninstall"
 )
 
 // MaintenanceArgs is the hourly clean-up: run reports and settings audit
-// rows past the report retention, the call log past its seven days, and
-// rate-limit counters that limit nothing any more.
+// rows past the report retention, the call log past its seven days,
+// rate-limit counters and alert e-mail counts that limit nothing any more,
+// expired alert confirmation links, and uninstall events past their
+// retention (uninstall.EventRetention).
 type MaintenanceArgs struct{ periodicOnce }
 
 func (MaintenanceArgs) Kind() string { return "maintenance" }
@@ -44,9 +48,18 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 	if err != nil {
 		return err
 	}
-	if runs+audit+calls+limits > 0 {
+	alerts, err := alert.Prune(ctx, w.deps.Pool, w.now())
+	if err != nil {
+		return err
+	}
+	events, err := uninstall.PurgeEvents(ctx, w.deps.Pool, w.now())
+	if err != nil {
+		return err
+	}
+	if runs+audit+calls+limits+alerts+events > 0 {
 		w.deps.Log.InfoContext(ctx, "maintenance", "run_reports_deleted", runs, "settings_audit_deleted", audit,
-			"calls_deleted", calls, "rate_limits_deleted", limits)
+			"calls_deleted", calls, "rate_limits_deleted", limits, "alert_counts_deleted", alerts,
+			"uninstall_events_deleted", events)
 	}
 	return nil
 }

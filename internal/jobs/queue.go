@@ -169,6 +169,30 @@ func (q *Queue) CancelPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64)
 	}
 }
 
+// FinishedStates are River's states of jobs that will not run again.
+var FinishedStates = []rivertype.JobState{
+	rivertype.JobStateCancelled, rivertype.JobStateCompleted, rivertype.JobStateDiscarded,
+}
+
+// DeletePortalJobs deletes in tx every finished job whose args name the
+// portal, for the erase of a clean uninstall: their args and attempt errors
+// hold the portal's data (an alert address, a remote server's message), and
+// River would keep them for its retention (a discarded job a week). Jobs not
+// finished are CancelPortalJobs'; a running one is left to end.
+func (q *Queue) DeletePortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
+	params := river.NewJobDeleteManyParams().States(FinishedStates...).
+		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).First(portalJobsMax)
+	for {
+		res, err := q.rc.JobDeleteManyTx(ctx, tx, params)
+		if err != nil {
+			return fmt.Errorf("delete portal jobs: %w", err)
+		}
+		if len(res.Jobs) < portalJobsMax {
+			return nil
+		}
+	}
+}
+
 // CountPortalJobs counts the portal's unfinished jobs of one kind in tx;
 // the caller holds the portal's row lock, so the count stays true until
 // it inserts.

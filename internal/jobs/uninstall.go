@@ -162,7 +162,8 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 	return nil
 }
 
-// UninstallEraseArgs erases the data of a confirmed clean uninstall, after
+// UninstallEraseArgs erases the data of a confirmed clean uninstall, the
+// portal's finished River jobs included, after
 // uninstall.SettleDelay or uninstall.EraseDelay (ConfirmUninstall), unless
 // the portal was installed again since (its install generation moved on) or
 // an uninstall without CLEAN came in around it.
@@ -205,7 +206,10 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			return err
 		}
 		erased = true
-		return store.ErasePortalData(ctx, tx, p.ID)
+		if err := store.ErasePortalData(ctx, tx, p.ID); err != nil {
+			return err
+		}
+		return deletePortalJobs(ctx, tx, p.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("deferred erase of portal %d: %w", a.PortalID, err)
@@ -216,4 +220,15 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 	}
 	w.Log.InfoContext(ctx, "deferred erase of an uninstalled portal", "portal_id", a.PortalID, "erased", erased)
 	return nil
+}
+
+// deletePortalJobs deletes the erased portal's finished River jobs through
+// the River client working this job; without one (Work called outside
+// River) there is none to ask, and River's retention removes them later.
+func deletePortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
+	rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return nil
+	}
+	return NewQueue(tx, rc).DeletePortalJobs(ctx, tx, portalID)
 }

@@ -69,6 +69,31 @@ func CreateManager(ctx context.Context, db store.DBTX, h *Hasher, email, passwor
 	return m, nil
 }
 
+// SetPassword replaces the password of the account with email and ends its
+// sessions: the demo makes its account's password anew on every start.
+func SetPassword(ctx context.Context, db store.DBTX, h *Hasher, email, password string) error {
+	if len([]rune(password)) < MinPasswordLen {
+		return fmt.Errorf("the password needs at least %d characters", MinPasswordLen)
+	}
+	hash, err := h.Hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	var id int64
+	err = db.QueryRow(ctx, `UPDATE managers SET password_hash = $2, updated_at = now() WHERE lower(email) = lower($1) RETURNING id`,
+		strings.TrimSpace(email), hash).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("set manager password: %w", err)
+	}
+	if _, err := db.Exec(ctx, `UPDATE manager_sessions SET revoked_at = now() WHERE manager_id = $1 AND revoked_at IS NULL`, id); err != nil {
+		return fmt.Errorf("end manager sessions: %w", err)
+	}
+	return nil
+}
+
 // Session is a signed-in console session.
 type Session struct {
 	Token     string // the secret in the cookie; only its hash is stored

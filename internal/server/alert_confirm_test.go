@@ -343,6 +343,41 @@ func TestAlertConfirmationsPerRecipientAreCapped(t *testing.T) {
 	}
 }
 
+// The attacker's way round the recipient's cap: send the victim its
+// confirmation e-mails from a portal, erase the portal (a clean uninstall,
+// which the attacker's own portal confirms), install again, and send more.
+// The erase drops the portal's link to the sends and their address, not the
+// recipient's count.
+func TestAlertConfirmationsPerRecipientCapOutlivesAnErase(t *testing.T) {
+	t.Parallel()
+	e := newConfirmEnv(t)
+	ctx := context.Background()
+	a := e.addPortal("erasedattacker", "en")
+	_, tok := e.session(a, 1, true, "en")
+	for i, addr := range []string{"victim@corp.ru", "victim+1@corp.ru", "victim+2@corp.ru"}[:alert.ConfirmRecipientCap] {
+		if r, sr := e.save(tok, with(validForm(), "alert_email", addr)); r.status != http.StatusOK || strings.Contains(sr.Message, "too many") {
+			t.Fatalf("save %d: %d %s", i, r.status, r.body)
+		}
+		if got := e.mails(); len(got) != i+1 { // sent before the next save changes the address
+			t.Fatalf("%d e-mails after save %d", len(got), i)
+		}
+	}
+	if err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error { return store.ErasePortalData(ctx, tx, a.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(`SELECT count(*) FROM alert_confirm_sends WHERE portal_id = $1 OR address <> ''`, a.ID); n != 0 {
+		t.Fatalf("%d confirmation sends still name the erased portal or the address", n)
+	}
+	b := e.addPortal("nextattacker", "en")
+	_, tok = e.session(b, 1, true, "en")
+	if r, sr := e.save(tok, with(validForm(), "alert_email", "victim@corp.ru")); r.status != http.StatusOK || !strings.Contains(sr.Message, "too many confirmation e-mails") {
+		t.Fatalf("save after the erase: %d %s, want 200 and capped", r.status, r.body)
+	}
+	if got := e.mails(); len(got) != alert.ConfirmRecipientCap {
+		t.Fatalf("%d e-mails reached the victim, want at most %d", len(got), alert.ConfirmRecipientCap)
+	}
+}
+
 // An address saved before the opt-in (no link ever sent) gets no alerts;
 // the page offers the link, the admin's button sends it, and other users
 // than admins cannot.

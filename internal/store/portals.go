@@ -279,10 +279,22 @@ func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 // the uninstall events received for the portal.
 var keptOnErase = []string{"portals", "manager_audit", "uninstall_events"}
 
+// detachedOnErase are per-portal tables whose rows an erase keeps without
+// the portal's link or data, by a statement of their own: a confirmation
+// e-mail sent counts against its recipient's cap across all portals
+// (internal/alert, migrations/190), so erasing the sender and installing
+// again must not reset the victim mailbox's count. The address goes; the
+// recipient stays until the hourly maintenance finds the send too old to
+// count (alert.Prune).
+var detachedOnErase = map[string]string{
+	"alert_confirm_sends": `UPDATE alert_confirm_sends SET portal_id = NULL, address = '' WHERE portal_id = $1`,
+}
+
 // ErasePortalData deletes what an uninstall with data[CLEAN]=1 asks to delete:
 // every secret on the portal row, and every row of every other table that has
 // a portal_id column (settings with the Learn password, mappings, runs, logs…)
-// except the managers' audit trail.
+// except the managers' audit trail and the uninstall events (keptOnErase);
+// rows of detachedOnErase lose their portal and personal data instead.
 // The tables are looked up in the catalog, so tables added by later migrations
 // are covered without touching this function. The portal row itself stays
 // (member_id, domain), so a reinstall finds it.
@@ -290,16 +302,26 @@ var keptOnErase = []string{"portals", "manager_audit", "uninstall_events"}
 // Run it inside a transaction: a table whose foreign keys make it wait for
 // another is retried after the others, under a savepoint.
 func ErasePortalData(ctx context.Context, db DBTX, id int64) error {
+	// The last sync error is a remote server's message about the portal's
+	// data; the health it explains goes with it.
 	if _, err := db.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
-		token_expires_at = NULL, application_token = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
+		token_expires_at = NULL, application_token = NULL, last_sync_error = '', sync_failures = 0,
+		needs_attention = false, updated_at = now() WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("erase portal secrets: %w", err)
+	}
+	skipped := append([]string(nil), keptOnErase...)
+	for table, detach := range detachedOnErase {
+		if _, err := db.Exec(ctx, detach, id); err != nil {
+			return fmt.Errorf("erase %s: %w", table, err)
+		}
+		skipped = append(skipped, table)
 	}
 	rows, err := db.Query(ctx, `
 		SELECT c.table_name FROM information_schema.columns c
 		JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
 		WHERE c.table_schema = current_schema() AND c.column_name = 'portal_id'
 			AND t.table_type = 'BASE TABLE' AND NOT (c.table_name = ANY($1))
-		ORDER BY c.table_name`, keptOnErase)
+		ORDER BY c.table_name`, skipped)
 	if err != nil {
 		return fmt.Errorf("list per-portal tables: %w", err)
 	}

@@ -133,6 +133,13 @@ func TestErasePortalDataTouchesOnlyThatPortal(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A failed sync's error is a remote server's message about the
+	// portal's data.
+	if _, err := pool.Exec(ctx, `UPDATE portals SET last_sync_error = 'learn: 409: ivan@corp.example exists',
+		sync_failures = 3, needs_attention = true`); err != nil {
+		t.Fatal(err)
+	}
+
 	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return store.ErasePortalData(ctx, tx, a.ID) }); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +161,11 @@ func TestErasePortalDataTouchesOnlyThatPortal(t *testing.T) {
 	if count(`SELECT count(*) FROM portals WHERE id = $1 AND access_token IS NULL AND refresh_token IS NULL AND application_token IS NULL`, a.ID) != 1 {
 		t.Fatal("portal A's secrets survived the erase")
 	}
-	if count(`SELECT count(*) FROM portals WHERE id = $1 AND access_token IS NOT NULL AND application_token IS NOT NULL`, b.ID) != 1 {
+	if count(`SELECT count(*) FROM portals WHERE id = $1 AND last_sync_error = '' AND NOT needs_attention`, a.ID) != 1 {
+		t.Fatal("portal A's last sync error survived the erase")
+	}
+	if count(`SELECT count(*) FROM portals WHERE id = $1 AND access_token IS NOT NULL AND application_token IS NOT NULL
+		AND last_sync_error <> ''`, b.ID) != 1 {
 		t.Fatal("portal B's secrets were erased")
 	}
 }

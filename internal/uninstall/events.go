@@ -124,6 +124,23 @@ func Resolve(ctx context.Context, db store.DBTX, id int64, state, reason string)
 	return nil
 }
 
+// EventRetention is how long a resolved event is kept. Anyone who installs
+// the app on a portal of their own knows its application token and may send
+// forged events for ever (a row an hour or so each, refuted), so the record
+// cannot be kept for ever; it outlives the longest wait of a deferred erase
+// (EraseDelay), which reads the events around the uninstall (KeptSince).
+const EventRetention = 90 * 24 * time.Hour
+
+// PurgeEvents deletes resolved events last seen before now - EventRetention;
+// pending ones are the check jobs' until their window ends.
+func PurgeEvents(ctx context.Context, db store.DBTX, now time.Time) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM uninstall_events WHERE state <> 'pending' AND last_at < $1`, now.Add(-EventRetention))
+	if err != nil {
+		return 0, fmt.Errorf("purge uninstall events: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // List returns the portal's newest events.
 func List(ctx context.Context, db store.DBTX, portalID int64, limit int) ([]Event, error) {
 	return store.QueryAll(ctx, db, "list uninstall events", scanEvent, `SELECT `+eventColumns+` FROM uninstall_events

@@ -49,3 +49,13 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// The events a deferred erase reads (KeptSince) are still there when it
+// runs: an erase waits at most EraseDelay after the uninstall, which came
+// at most RetryWindow after its event.
+func TestEventsOutliveTheLongestDeferredErase(t *testing.T) {
+	t.Parallel()
+	if EventRetention <= EraseDelay+RetryWindow+SettleDelay {
+		t.Fatalf("EventRetention %v: an erase up to %v after an event would not see it", EventRetention, EraseDelay+RetryWindow+SettleDelay)
+	}
+}

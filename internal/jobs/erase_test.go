@@ -1,0 +1,110 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"b24learn/internal/alert"
+	"b24learn/internal/jobs/queues"
+	"b24learn/internal/pgtest"
+)
+
+// The erase of a clean uninstall leaves none of the portal's finished River
+// jobs behind: a confirmation e-mail's job names the alert address and a
+// failed attempt keeps the remote's message, and River would keep them a day
+// (completed, cancelled) or a week (discarded). Other portals' jobs stay.
+func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	var erased, other int64
+	if err := pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain, install_state, uninstalled_at)
+		VALUES ('m-erased', 'erased.bitrix24.ru', 'uninstalled', now() - interval '1 hour') RETURNING id`).Scan(&erased); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain) VALUES ('m-other', 'other.bitrix24.ru') RETURNING id`).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, alert_email) VALUES ($1, 'ivan@corp.example')`, erased); err != nil {
+		t.Fatal(err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &UninstallEraseWorker{Pool: pool, Log: slog.New(slog.DiscardHandler)})
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler), Workers: workers,
+		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 1}}, FetchPollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish := func(args river.JobArgs, state string) int64 {
+		t.Helper()
+		res, err := ins.Insert(ctx, args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `UPDATE river_job SET state = $2, finalized_at = now(), attempt = 1,
+			errors = ARRAY['{"at": "2026-01-01T00:00:00Z", "attempt": 1, "error": "550 <ivan@corp.example> unknown", "trace": ""}'::jsonb]
+			WHERE id = $1`, res.Job.ID, state); err != nil {
+			t.Fatal(err)
+		}
+		return res.Job.ID
+	}
+	finish(alert.ConfirmArgs{PortalID: erased, Address: "ivan@corp.example", Lang: "ru"}, "completed")
+	finish(LeadForwardArgs{PortalID: erased, RequestID: 1}, "discarded")
+	finish(SyncArgs{PortalID: erased}, "cancelled")
+	kept := finish(alert.ConfirmArgs{PortalID: other, Address: "anna@other.example", Lang: "ru"}, "completed")
+
+	// The erase runs as serve runs it: a job worked by River.
+	res, err := rc.Insert(ctx, UninstallEraseArgs{PortalID: erased, Generation: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rc.Stop(sctx)
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		j, err := rc.JobGet(ctx, res.Job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State == rivertype.JobStateCompleted {
+			break
+		}
+		if time.Now().After(deadline) || len(j.Errors) > 0 {
+			t.Fatalf("erase job %s, errors %v", j.State, j.Errors)
+		}
+	}
+	var settingsLeft int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM portal_settings WHERE portal_id = $1`, erased).Scan(&settingsLeft); err != nil || settingsLeft != 0 {
+		t.Fatalf("the erase did not run: %d settings rows left, %v", settingsLeft, err)
+	}
+	rows, err := pool.Query(ctx, `SELECT id FROM river_job WHERE id <> $2 AND (args @> jsonb_build_object('portal_id', $1::bigint)
+		OR args::text LIKE '%ivan@%' OR errors::text LIKE '%ivan@%') ORDER BY id`, erased, res.Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other portal's job carries the same error text: only it (and the
+	// erase job itself, which names the portal and nothing more) may remain.
+	if len(left) != 1 || left[0] != kept {
+		t.Fatalf("river_job rows naming the erased portal or its data: %v, want only the other portal's job %d", left, kept)
+	}
+}
