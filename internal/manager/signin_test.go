@@ -325,3 +325,50 @@ func TestTurningTOTPOnEndsOtherSessions(t *testing.T) {
 		t.Errorf("audit note %q, %v", note, err)
 	}
 }
+
+// The operator removes a second factor for a manager who lost the phone; a
+// console session open on that phone (or opened with the password before)
+// must not outlive it, or whoever holds the phone keeps the console.
+func TestResetTOTPEndsTheAccountsSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	kr := mustKeyring(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	m, err := CreateManager(ctx, pool, DefaultHasher(), "lena@ispring.example", "lena's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := CreateManager(ctx, pool, DefaultHasher(), "oleg@ispring.example", "oleg's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := BeginTOTP(ctx, pool, kr, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Actor{ManagerID: m.ID, Email: m.Email, IP: "10.0.0.1"}
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, nil, "lena's long password", mustCode(t, enr.Secret, now), now); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Minute)
+	phone, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, later, Credentials{Email: m.Email,
+		Password: "lena's long password", Code: mustCode(t, enr.Secret, later), IP: "10.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	colleague, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, later, Credentials{Email: other.Email,
+		Password: "oleg's long password", IP: "10.0.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ResetTOTP(ctx, pool, "Lena@ispring.example", later.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := LookupSession(ctx, pool, phone.Token, later.Add(2*time.Minute)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the account's session after its second factor was reset: %+v, %v; want ErrNotFound", s, err)
+	}
+	if _, err := LookupSession(ctx, pool, colleague.Token, later.Add(2*time.Minute)); err != nil {
+		t.Errorf("another manager's session ended too: %v", err)
+	}
+}

@@ -212,7 +212,9 @@ func matchCode(raw []byte, code string, now time.Time) (int64, bool) {
 }
 
 // ResetTOTP removes an account's second factor (a manager who lost the
-// phone); the operator does it from the shell, and the trail records it.
+// phone) and ends the account's sessions: one may be open on the lost phone,
+// and a session must not outlive the factor it was opened with. The
+// operator does it from the shell, and the trail records it.
 func ResetTOTP(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var id int64
@@ -224,6 +226,11 @@ func ResetTOTP(ctx context.Context, pool *pgxpool.Pool, email string, now time.T
 		if err != nil {
 			return fmt.Errorf("reset totp: %w", err)
 		}
-		return Audit(ctx, tx, AuditEntry{ManagerEmail: "operator (shell)", Action: "totp_reset", Note: email, At: now})
+		ended, err := tx.Exec(ctx, `UPDATE manager_sessions SET revoked_at = $2 WHERE manager_id = $1 AND revoked_at IS NULL`, id, now)
+		if err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{ManagerEmail: "operator (shell)", Action: "totp_reset", At: now,
+			Note: fmt.Sprintf("%s; sessions ended: %d", email, ended.RowsAffected())})
 	})
 }
