@@ -39,6 +39,10 @@ func TestRunCSVDefusesFormulasAfterListSeparators(t *testing.T) {
 			Before: map[string]string{"email": "a@acme.test"}, After: map[string]string{"email": "b@acme.test;-2+3"}},
 		{Kind: syncer.KindUser, B24ID: 4, Action: syncer.ActionCreate, Status: syncer.ItemApplied,
 			After: map[string]string{"name": "Petrov\r\n=1+1;"}},
+		// A quote that opens the piece is dropped by the spreadsheet, and so
+		// is the one that closes it at once: the formula follows.
+		{Kind: syncer.KindUser, B24ID: 5, Action: syncer.ActionCreate, Status: syncer.ItemApplied,
+			After: map[string]string{"name": `Sidorov;"=1+1;x`}},
 	}
 	if err := rs.RecordItems(ctx, p.ID, run, items); err != nil {
 		t.Fatal(err)
@@ -52,9 +56,9 @@ func TestRunCSVDefusesFormulasAfterListSeparators(t *testing.T) {
 	}
 	body := strings.TrimPrefix(r.body, "\uFEFF")
 	for _, piece := range strings.FieldsFunc(body, func(c rune) bool { return strings.ContainsRune(";\t\r\n", c) }) {
-		// A piece that opens with a quote is a quoted cell there: its text
-		// starts after the quote.
-		text := strings.TrimPrefix(piece, `"`)
+		// A piece that opens with quotes is a quoted cell there: its text
+		// starts after them.
+		text := strings.TrimLeft(piece, `"`)
 		if text != "" && strings.ContainsRune("=+-@", rune(text[0])) {
 			t.Errorf("a spreadsheet splitting at ';', tab or line breaks reads the cell %q: a formula", piece)
 		}
