@@ -85,7 +85,7 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 		if err != nil {
 			return fmt.Errorf("manager reset-totp: %w", err)
 		}
-		fmt.Fprintf(stdout, "two-step sign-in of %s removed\n", email)
+		fmt.Fprintf(stdout, "two-step sign-in of %s removed; their console sessions ended\n", email)
 		return nil
 	}
 	var m *manager.Manager

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pquerna/otp/totp"
 
 	"b24learn/internal/pgtest"
@@ -33,6 +34,33 @@ func mustCode(t *testing.T, secret string, at time.Time) string {
 	return code
 }
 
+// mustSignIn opens a session of m with the password alone (before a second
+// factor), from an address the tests use for nothing else.
+func mustSignIn(t *testing.T, pool *pgxpool.Pool, kr *secret.Keyring, m *Manager, password string, now time.Time) *Session {
+	t.Helper()
+	s, err := SignIn(context.Background(), pool, kr, DefaultHasher(), DefaultLimits, now, Credentials{Email: m.Email, Password: password, IP: "10.255.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// turnOnTOTP gives m a second factor as the enrol page does, in a session of
+// its own, and returns its secret.
+func turnOnTOTP(t *testing.T, pool *pgxpool.Pool, kr *secret.Keyring, m *Manager, password string, now time.Time) *Enrolment {
+	t.Helper()
+	ctx := context.Background()
+	s := mustSignIn(t, pool, kr, m, password, now)
+	enr, err := BeginTOTP(ctx, pool, kr, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email}, s, password, mustCode(t, enr.Secret, now), now); err != nil {
+		t.Fatal(err)
+	}
+	return enr
+}
+
 func TestTOTP(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -49,31 +77,41 @@ func TestTOTP(t *testing.T) {
 		return err
 	}
 
-	enr, err := BeginTOTP(ctx, pool, kr, m.ID)
+	sess := mustSignIn(t, pool, kr, m, "dora's long password", now)
+	enr, err := BeginTOTP(ctx, pool, kr, sess)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(enr.URI, "otpauth://totp/") || !strings.Contains(enr.URI, "secret="+enr.Secret) {
 		t.Fatalf("enrolment %+v", enr)
 	}
-	again, err := BeginTOTP(ctx, pool, kr, m.ID)
+	again, err := BeginTOTP(ctx, pool, kr, sess)
 	if err != nil || again.Secret != enr.Secret {
 		t.Fatalf("reloading the enrol page changed the secret: %v", err)
+	}
+	// Another session (whoever else has the password) is shown a secret of
+	// its own, and cannot confirm the one this session was shown.
+	other := mustSignIn(t, pool, kr, m, "dora's long password", now)
+	if theirs, err := BeginTOTP(ctx, pool, kr, other); err != nil || theirs.Secret == enr.Secret {
+		t.Fatalf("another session was shown this session's secret: %v", err)
+	}
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, other, "dora's long password", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadCode) {
+		t.Fatalf("another session confirmed this session's secret: err = %v", err)
 	}
 	// Until confirmed, the password alone signs in.
 	if err := signInWith("", now, "10.0.0.1"); err != nil {
 		t.Fatalf("before confirmation: %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, nil, "", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadPassword) {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, sess, "", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadPassword) {
 		t.Fatalf("right code without the password: err = %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, nil, "dora's long password", "000000", now); !errors.Is(err, ErrBadCode) {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, sess, "dora's long password", "000000", now); !errors.Is(err, ErrBadCode) {
 		t.Fatalf("wrong code: err = %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, nil, "dora's long password", mustCode(t, enr.Secret, now), now); err != nil {
+	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, sess, "dora's long password", mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
-	if _, err := BeginTOTP(ctx, pool, kr, m.ID); !errors.Is(err, ErrTOTPEnabled) {
+	if _, err := BeginTOTP(ctx, pool, kr, sess); !errors.Is(err, ErrTOTPEnabled) {
 		t.Fatalf("enrol twice: err = %v", err)
 	}
 
@@ -130,13 +168,7 @@ func TestSignInAccountCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enr, err := BeginTOTP(ctx, pool, kr, withCode.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, Actor{ManagerID: withCode.ID, Email: withCode.Email}, nil, "fay's long password", mustCode(t, enr.Secret, now), now); err != nil {
-		t.Fatal(err)
-	}
+	enr := turnOnTOTP(t, pool, kr, withCode, "fay's long password", now)
 	// Erik signed in from his office before the campaign.
 	if _, err := signIn(pool, l, now, plain.Email, "erik's long password", "192.0.2.10"); err != nil {
 		t.Fatal(err)
@@ -241,13 +273,7 @@ func TestSignInCodeGuessesCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enr, err := BeginTOTP(ctx, pool, kr, m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email}, nil, "gus's long password", mustCode(t, enr.Secret, now), now); err != nil {
-		t.Fatal(err)
-	}
+	enr := turnOnTOTP(t, pool, kr, m, "gus's long password", now)
 	office := now.Add(30 * time.Second)
 	if _, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, office, Credentials{Email: m.Email, Password: "gus's long password",
 		Code: mustCode(t, enr.Secret, office), IP: "192.0.2.20"}); err != nil {
@@ -306,7 +332,7 @@ func TestTurningTOTPOnEndsOtherSessions(t *testing.T) {
 		return s
 	}
 	mine, theirs := signIn("10.0.0.1"), signIn("198.51.100.7")
-	enr, err := BeginTOTP(ctx, pool, kr, m.ID)
+	enr, err := BeginTOTP(ctx, pool, kr, mine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,5 +349,45 @@ func TestTurningTOTPOnEndsOtherSessions(t *testing.T) {
 	var note string
 	if err := pool.QueryRow(ctx, `SELECT note FROM manager_audit WHERE action = 'totp_enable' AND manager_id = $1`, m.ID).Scan(&note); err != nil || note != "other sessions ended: 1" {
 		t.Errorf("audit note %q, %v", note, err)
+	}
+}
+
+// The operator removes a second factor for a manager who lost the phone; a
+// console session open on that phone (or opened with the password before)
+// must not outlive it, or whoever holds the phone keeps the console.
+func TestResetTOTPEndsTheAccountsSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	kr := mustKeyring(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	m, err := CreateManager(ctx, pool, DefaultHasher(), "lena@ispring.example", "lena's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := CreateManager(ctx, pool, DefaultHasher(), "oleg@ispring.example", "oleg's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr := turnOnTOTP(t, pool, kr, m, "lena's long password", now)
+	later := now.Add(time.Minute)
+	phone, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, later, Credentials{Email: m.Email,
+		Password: "lena's long password", Code: mustCode(t, enr.Secret, later), IP: "10.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	colleague, err := SignIn(ctx, pool, kr, DefaultHasher(), DefaultLimits, later, Credentials{Email: other.Email,
+		Password: "oleg's long password", IP: "10.0.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ResetTOTP(ctx, pool, "Lena@ispring.example", later.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := LookupSession(ctx, pool, phone.Token, later.Add(2*time.Minute)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the account's session after its second factor was reset: %+v, %v; want ErrNotFound", s, err)
+	}
+	if _, err := LookupSession(ctx, pool, colleague.Token, later.Add(2*time.Minute)); err != nil {
+		t.Errorf("another manager's session ended too: %v", err)
 	}
 }

@@ -47,13 +47,20 @@ type Enrolment struct {
 	URI    string
 }
 
-// BeginTOTP returns the account's pending secret, making one when there is
-// none. It is stored encrypted and becomes the second factor only once
-// ConfirmTOTP sees a code from it, so a half-done enrolment changes nothing.
-func BeginTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, managerID int64) (*Enrolment, error) {
+// BeginTOTP returns the pending secret of the session s, making one when
+// there is none. It is stored encrypted and becomes the second factor only
+// once ConfirmTOTP sees a code from it in the same session, so a half-done
+// enrolment changes nothing. Each session has its own: one kept on the
+// account would be shown to whoever else signed in with the password, who
+// could then make codes once the manager confirmed it.
+func BeginTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, s *Session) (*Enrolment, error) {
 	var out *Enrolment
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		email, pending, err := lockEnrolment(ctx, tx, managerID)
+		email, err := lockEnrolment(ctx, tx, s.ManagerID)
+		if err != nil {
+			return err
+		}
+		pending, err := sessionPending(ctx, tx, s)
 		if err != nil {
 			return err
 		}
@@ -69,7 +76,7 @@ func BeginTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, mana
 			if err != nil {
 				return fmt.Errorf("encrypt totp secret: %w", err)
 			}
-			if _, err := tx.Exec(ctx, `UPDATE managers SET totp_pending = $2, updated_at = now() WHERE id = $1`, managerID, enc); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE manager_sessions SET totp_pending = $2 WHERE id_hash = $1`, tokenHash(s.Token), enc); err != nil {
 				return fmt.Errorf("store totp secret: %w", err)
 			}
 		}
@@ -85,27 +92,43 @@ func BeginTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, mana
 }
 
 // lockEnrolment locks the manager's row for an enrolment step and returns
-// the e-mail and the sealed pending secret (nil when none). Errors:
-// ErrNotFound, ErrTOTPEnabled when a second factor is set already.
-func lockEnrolment(ctx context.Context, tx pgx.Tx, managerID int64) (email string, pending []byte, err error) {
+// the e-mail. Errors: ErrNotFound, ErrTOTPEnabled when a second factor is
+// set already.
+func lockEnrolment(ctx context.Context, tx pgx.Tx, managerID int64) (email string, err error) {
 	var enabled bool
-	err = tx.QueryRow(ctx, `SELECT email, totp_secret IS NOT NULL, totp_pending FROM managers WHERE id = $1 FOR UPDATE`,
-		managerID).Scan(&email, &enabled, &pending)
+	err = tx.QueryRow(ctx, `SELECT email, totp_secret IS NOT NULL FROM managers WHERE id = $1 FOR UPDATE`,
+		managerID).Scan(&email, &enabled)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil, ErrNotFound
+		return "", ErrNotFound
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("load manager: %w", err)
+		return "", fmt.Errorf("load manager: %w", err)
 	}
 	if enabled {
-		return "", nil, ErrTOTPEnabled
+		return "", ErrTOTPEnabled
 	}
-	return email, pending, nil
+	return email, nil
 }
 
-// ConfirmTOTP makes the pending secret the account's second factor once
-// password is the account's and code matches the secret, and ends the
-// account's sessions other than keep (the one confirming): a manager turns
+// sessionPending is the sealed pending secret of the manager's session s
+// (nil when none). Errors: ErrNotFound for no such session of the manager.
+func sessionPending(ctx context.Context, tx pgx.Tx, s *Session) ([]byte, error) {
+	var pending []byte
+	err := tx.QueryRow(ctx, `SELECT totp_pending FROM manager_sessions WHERE id_hash = $1 AND manager_id = $2`,
+		tokenHash(s.Token), s.ManagerID).Scan(&pending)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load session's totp secret: %w", err)
+	}
+	return pending, nil
+}
+
+// ConfirmTOTP makes the pending secret of keep (the session confirming,
+// the one BeginTOTP showed it to) the account's second factor once password
+// is the account's and code matches the secret, and ends the account's
+// sessions other than keep: a manager turns
 // the second factor on because the password alone may be known, and a
 // session opened with it must not outlive that. The password is asked
 // because a session alone does not prove the manager: a copy of the cookie
@@ -119,12 +142,18 @@ func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h 
 		return err
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, pending, err := lockEnrolment(ctx, tx, a.ManagerID)
-		if err != nil {
+		if _, err := lockEnrolment(ctx, tx, a.ManagerID); err != nil {
 			return err
 		}
-		if pending == nil {
+		if keep == nil || keep.ManagerID != a.ManagerID {
 			return ErrBadCode
+		}
+		pending, err := sessionPending(ctx, tx, keep)
+		if errors.Is(err, ErrNotFound) || err == nil && pending == nil {
+			return ErrBadCode
+		}
+		if err != nil {
+			return err
 		}
 		raw, err := kr.Decrypt(pending)
 		if err != nil {
@@ -134,16 +163,16 @@ func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h 
 		if !ok {
 			return ErrBadCode
 		}
-		if _, err := tx.Exec(ctx, `UPDATE managers SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $2,
-			updated_at = $3 WHERE id = $1`, a.ManagerID, step, now); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE managers SET totp_secret = $4, totp_pending = NULL, totp_last_step = $2,
+			updated_at = $3 WHERE id = $1`, a.ManagerID, step, now, pending); err != nil {
 			return fmt.Errorf("enable totp: %w", err)
 		}
-		var keepHash []byte
-		if keep != nil {
-			keepHash = tokenHash(keep.Token)
+		keepHash := tokenHash(keep.Token)
+		if _, err := tx.Exec(ctx, `UPDATE manager_sessions SET totp_pending = NULL WHERE id_hash = $1`, keepHash); err != nil {
+			return fmt.Errorf("clear totp secret of the session: %w", err)
 		}
 		ended, err := tx.Exec(ctx, `UPDATE manager_sessions SET revoked_at = $3
-			WHERE manager_id = $1 AND id_hash IS DISTINCT FROM $2 AND revoked_at IS NULL`, a.ManagerID, keepHash, now)
+			WHERE manager_id = $1 AND id_hash <> $2 AND revoked_at IS NULL`, a.ManagerID, keepHash, now)
 		if err != nil {
 			return fmt.Errorf("end other sessions: %w", err)
 		}
@@ -212,7 +241,9 @@ func matchCode(raw []byte, code string, now time.Time) (int64, bool) {
 }
 
 // ResetTOTP removes an account's second factor (a manager who lost the
-// phone); the operator does it from the shell, and the trail records it.
+// phone) and ends the account's sessions: one may be open on the lost phone,
+// and a session must not outlive the factor it was opened with. The
+// operator does it from the shell, and the trail records it.
 func ResetTOTP(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var id int64
@@ -224,6 +255,11 @@ func ResetTOTP(ctx context.Context, pool *pgxpool.Pool, email string, now time.T
 		if err != nil {
 			return fmt.Errorf("reset totp: %w", err)
 		}
-		return Audit(ctx, tx, AuditEntry{ManagerEmail: "operator (shell)", Action: "totp_reset", Note: email, At: now})
+		ended, err := tx.Exec(ctx, `UPDATE manager_sessions SET revoked_at = $2 WHERE manager_id = $1 AND revoked_at IS NULL`, id, now)
+		if err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{ManagerEmail: "operator (shell)", Action: "totp_reset", At: now,
+			Note: fmt.Sprintf("%s; sessions ended: %d", email, ended.RowsAffected())})
 	})
 }

@@ -321,7 +321,7 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, fail error) {
 		v.Nav.Flash = i18n.T(v.Nav.Lang, "mgr.flash_totp")
 	}
 	if !sess.TOTP {
-		enr, err := manager.BeginTOTP(r.Context(), s.pool, s.cfg.Keyring, sess.ManagerID)
+		enr, err := manager.BeginTOTP(r.Context(), s.pool, s.cfg.Keyring, sess)
 		if err != nil {
 			s.error(w, r, err)
 			return

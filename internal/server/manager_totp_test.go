@@ -112,3 +112,72 @@ func TestConsoleTOTPEnrolPasswordLimited(t *testing.T) {
 	}
 	t.Fatal("20 password guesses through the enrol form were never limited")
 }
+
+// Someone who knows a manager's password opens the enrol page before the
+// manager turns two-step sign-in on. The secret shown there must not be the
+// one the manager is later shown and confirms: else, once the manager has
+// turned it on (because the password may be known), the password and a code
+// from the secret seen earlier still sign in.
+func TestConsoleTOTPSecretSeenByAnotherSessionDoesNotSignIn(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	clock := time.Now()
+	e.s.now = func() time.Time { return clock }
+	const email, password = "pia@ispring.example", "pia's long password"
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), email, password); err != nil {
+		t.Fatal(err)
+	}
+	secretOn := func(b *browser) (secret, csrf string) {
+		t.Helper()
+		page := b.do("GET", "/manager/totp", nil)
+		m := totpSecretShown.FindStringSubmatch(page.Body.String())
+		if page.Code != http.StatusOK || m == nil {
+			t.Fatalf("enrol page: %d", page.Code)
+		}
+		return m[1], csrfOf(t, page.Body.String())
+	}
+	code := func(secret string) string {
+		c, err := totp.GenerateCode(secret, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	attacker := e.browser("203.0.113.70")
+	if rec := attacker.signIn(email, password); rec.Code != http.StatusSeeOther {
+		t.Fatalf("the attacker signs in with the password: %d", rec.Code)
+	}
+	seen, _ := secretOn(attacker)
+
+	pia := e.browser("10.0.0.8")
+	if rec := pia.signIn(email, password); rec.Code != http.StatusSeeOther {
+		t.Fatalf("pia signs in: %d", rec.Code)
+	}
+	shown, csrf := secretOn(pia)
+	if rec := pia.do("POST", "/manager/totp", url.Values{"csrf": {csrf}, "code": {code(shown)}, "password": {password}}); rec.Code != http.StatusSeeOther ||
+		rec.Header().Get("Location") != "/manager/totp?done=totp" {
+		t.Fatalf("pia turns two-step sign-in on: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+
+	clock = clock.Add(time.Minute) // a fresh code: the confirmation's is spent
+	again := e.browser("203.0.113.70")
+	page := again.do("GET", "/manager/signin", nil)
+	rec := again.do("POST", "/manager/signin", url.Values{"csrf": {csrfOf(t, page.Body.String())}, "email": {email},
+		"password": {password}, "code": {code(seen)}})
+	if rec.Code == http.StatusSeeOther {
+		t.Fatalf("the password and a code from the secret the attacker saw before pia turned two-step sign-in on signed in (to %q)",
+			rec.Header().Get("Location"))
+	}
+	// Pia's own authenticator signs her in.
+	page = pia.do("GET", "/manager/signin", nil)
+	if page.Code == http.StatusSeeOther {
+		pia.do("POST", "/manager/signout", url.Values{"csrf": {csrf}})
+		page = pia.do("GET", "/manager/signin", nil)
+	}
+	rec = pia.do("POST", "/manager/signin", url.Values{"csrf": {csrfOf(t, page.Body.String())}, "email": {email},
+		"password": {password}, "code": {code(shown)}})
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/requests" {
+		t.Fatalf("pia signs in with her authenticator: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+}

@@ -316,10 +316,33 @@ func writeCSVRow(cw *csv.Writer, lang i18n.Lang, it templates.PreviewItem) {
 }
 
 // csvSafe defuses spreadsheet formulas in attacker-controlled text (a
-// department named "=HYPERLINK(…)"): such cells get a leading apostrophe.
+// department named "=HYPERLINK(…)"): the cell, and each piece of it that a
+// spreadsheet may read as a cell of its own, gets a leading apostrophe when
+// it starts like a formula, after any quotes (which the spreadsheet may
+// take for the cell's own). Excel splits a CSV at the locale's list
+// separator, ";" in Russian and most European locales, not at the file's
+// comma, and then a quote inside the row is text, so a line break ends the
+// row: "Ivanov;=1+1;x" is three cells there, the middle one a formula.
 func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+	var b strings.Builder
+	done := 0 // s[:done] is in b
+	for i := 0; i < len(s); i++ {
+		if i > 0 && strings.IndexByte(";\t\r\n", s[i-1]) < 0 {
+			continue // not the start of a piece
+		}
+		j := i
+		for j < len(s) && s[j] == '"' {
+			j++
+		}
+		if j < len(s) && strings.IndexByte("=+-@\t\r", s[j]) >= 0 {
+			b.WriteString(s[done:i])
+			b.WriteByte('\'')
+			done = i
+		}
 	}
-	return s
+	if b.Len() == 0 {
+		return s // nothing to defuse: no copy
+	}
+	b.WriteString(s[done:])
+	return b.String()
 }
