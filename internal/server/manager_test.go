@@ -179,6 +179,14 @@ func TestConsole(t *testing.T) {
 	if !strings.Contains(body, "<dt>Learn URL</dt><dd>not set yet</dd>") || !strings.Contains(body, "<dt>Employees in scope</dt>") {
 		t.Fatalf("requests page lacks the settings list:\n%s", body)
 	}
+	// The console's pages run no script: what slips past escaping has
+	// nothing to run and no other origin to post to.
+	for _, rec := range []*httptest.ResponseRecorder{page, b.do("GET", "/manager/signin", nil)} {
+		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'none'") ||
+			!strings.Contains(csp, "form-action 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("console page policy %q, want no scripts, forms to this origin only, no framing", csp)
+		}
+	}
 	csrf := csrfOf(t, body)
 
 	path := "/manager/portals/" + strconv.FormatInt(pid, 10) + "/activation"

@@ -73,10 +73,10 @@ func (s *Server) routes() http.Handler {
 	// refused as a whole without SECRET_KEYS.
 	r.Route("/manager", func(r chi.Router) {
 		r.Use(s.consoleAvailable, noStore)
-		r.Get("/signin", s.handleSignInForm)
-		r.Post("/signin", s.handleSignIn)
+		r.With(consolePageCSP).Get("/signin", s.handleSignInForm)
+		r.With(consolePageCSP).Post("/signin", s.handleSignIn)
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireManager) // and, until it has one, a second factor
+			r.Use(consolePageCSP, s.requireManager) // and, until it has one, a second factor
 			r.Get("/", s.handleConsoleHome)
 			r.Post("/signout", s.handleSignOut)
 			r.Get("/totp", s.handleTOTPForm)
