@@ -255,9 +255,8 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 				return ErrBadCredentials
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO manager_sessions (id_hash, manager_id, csrf_token, created_at, expires_at, ip)
-			VALUES ($1, $2, $3, $4, $5, $6)`, tokenHash(s.Token), m.ID, s.CSRF, now, s.ExpiresAt, ip); err != nil {
-			return fmt.Errorf("store session: %w", err)
+		if err := storeSession(ctx, tx, s, ip, now); err != nil {
+			return err
 		}
 		// Old sessions of the account are dropped from the table once expired.
 		if _, err := tx.Exec(ctx, `DELETE FROM manager_sessions WHERE manager_id = $1 AND expires_at < $2`, m.ID, now.Add(-24*time.Hour)); err != nil {
@@ -269,6 +268,16 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 		return nil, err
 	}
 	return s, nil
+}
+
+// storeSession stores s, made at now from address ip; only its token's
+// hash is kept.
+func storeSession(ctx context.Context, tx pgx.Tx, s *Session, ip string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO manager_sessions (id_hash, manager_id, csrf_token, created_at, expires_at, ip)
+		VALUES ($1, $2, $3, $4, $5, $6)`, tokenHash(s.Token), s.ManagerID, s.CSRF, now, s.ExpiresAt, ip); err != nil {
+		return fmt.Errorf("store session: %w", err)
+	}
+	return nil
 }
 
 func isLimited(err error) bool {

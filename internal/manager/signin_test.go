@@ -55,7 +55,7 @@ func turnOnTOTP(t *testing.T, pool *pgxpool.Pool, kr *secret.Keyring, m *Manager
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email}, s, password, mustCode(t, enr.Secret, now), now); err != nil {
+	if _, err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email}, s, password, mustCode(t, enr.Secret, now), now); err != nil {
 		t.Fatal(err)
 	}
 	return enr
@@ -95,20 +95,21 @@ func TestTOTP(t *testing.T) {
 	if theirs, err := BeginTOTP(ctx, pool, kr, other); err != nil || theirs.Secret == enr.Secret {
 		t.Fatalf("another session was shown this session's secret: %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, other, "dora's long password", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadCode) {
+	if _, err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, other, "dora's long password", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadCode) {
 		t.Fatalf("another session confirmed this session's secret: err = %v", err)
 	}
 	// Until confirmed, the password alone signs in.
 	if err := signInWith("", now, "10.0.0.1"); err != nil {
 		t.Fatalf("before confirmation: %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, sess, "", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadPassword) {
+	if _, err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, sess, "", mustCode(t, enr.Secret, now), now); !errors.Is(err, ErrBadPassword) {
 		t.Fatalf("right code without the password: err = %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, sess, "dora's long password", "000000", now); !errors.Is(err, ErrBadCode) {
+	if _, err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, sess, "dora's long password", "000000", now); !errors.Is(err, ErrBadCode) {
 		t.Fatalf("wrong code: err = %v", err)
 	}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, sess, "dora's long password", mustCode(t, enr.Secret, now), now); err != nil {
+	sess, err = ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, sess, "dora's long password", mustCode(t, enr.Secret, now), now)
+	if err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
 	if _, err := BeginTOTP(ctx, pool, kr, sess); !errors.Is(err, ErrTOTPEnabled) {
@@ -337,14 +338,20 @@ func TestTurningTOTPOnEndsOtherSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := Actor{ManagerID: m.ID, Email: m.Email, IP: "10.0.0.1"}
-	if err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, mine, "ivo's long password", mustCode(t, enr.Secret, now), now); err != nil {
+	next, err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, mine, "ivo's long password", mustCode(t, enr.Secret, now), now)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LookupSession(ctx, pool, theirs.Token, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the other session after the second factor was turned on: %v, want ErrNotFound", err)
 	}
-	if s, err := LookupSession(ctx, pool, mine.Token, now); err != nil || !s.TOTP {
-		t.Errorf("the confirming session: %+v, %v; want it live with TOTP on", s, err)
+	// The confirming session goes on under a new token; a copy of its old
+	// cookie, taken while the password alone let it in, is let in no more.
+	if _, err := LookupSession(ctx, pool, mine.Token, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the confirming session's old token: %v, want ErrNotFound", err)
+	}
+	if s, err := LookupSession(ctx, pool, next.Token, now); err != nil || !s.TOTP || next.Token == mine.Token || next.CSRF == mine.CSRF {
+		t.Errorf("the confirming session's successor: %+v, %v; want it live with TOTP on, under a new token and form token", s, err)
 	}
 	var note string
 	if err := pool.QueryRow(ctx, `SELECT note FROM manager_audit WHERE action = 'totp_enable' AND manager_id = $1`, m.ID).Scan(&note); err != nil || note != "other sessions ended: 1" {

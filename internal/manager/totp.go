@@ -127,21 +127,23 @@ func sessionPending(ctx context.Context, tx pgx.Tx, s *Session) ([]byte, error) 
 
 // ConfirmTOTP makes the pending secret of keep (the session confirming,
 // the one BeginTOTP showed it to) the account's second factor once password
-// is the account's and code matches the secret, and ends the account's
-// sessions other than keep: a manager turns
-// the second factor on because the password alone may be known, and a
-// session opened with it must not outlive that. The password is asked
+// is the account's and code matches the secret, ends every session of the
+// account, keep included, and returns keep's successor under a new token: a
+// manager turns the second factor on because the password alone may be
+// known, and no session opened with it, nor a copy of keep's cookie, may
+// outlive that. The password is asked
 // because a session alone does not prove the manager: a copy of the cookie
 // could otherwise bind the account to its holder's authenticator, end the
 // manager's own sessions and keep the manager from signing in again.
 // Errors: ErrBadPassword, *RateLimitedError (too many wrong passwords, see
 // Limits.EnrolPasswordPerAccount, or busy: no slot of h free in time),
 // ErrBadCode, ErrTOTPEnabled.
-func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hasher, limits Limits, a Actor, keep *Session, password, code string, now time.Time) error {
+func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hasher, limits Limits, a Actor, keep *Session, password, code string, now time.Time) (*Session, error) {
 	if err := checkOwnPassword(ctx, pool, h, limits.EnrolPasswordPerAccount, a.ManagerID, password, now); err != nil {
-		return err
+		return nil, err
 	}
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	var next *Session
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := lockEnrolment(ctx, tx, a.ManagerID); err != nil {
 			return err
 		}
@@ -168,17 +170,24 @@ func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h 
 			return fmt.Errorf("enable totp: %w", err)
 		}
 		keepHash := tokenHash(keep.Token)
-		if _, err := tx.Exec(ctx, `UPDATE manager_sessions SET totp_pending = NULL WHERE id_hash = $1`, keepHash); err != nil {
-			return fmt.Errorf("clear totp secret of the session: %w", err)
-		}
-		ended, err := tx.Exec(ctx, `UPDATE manager_sessions SET revoked_at = $3
-			WHERE manager_id = $1 AND id_hash <> $2 AND revoked_at IS NULL`, a.ManagerID, keepHash, now)
+		ended, err := tx.Exec(ctx, `UPDATE manager_sessions SET revoked_at = $3, totp_pending = NULL
+			WHERE manager_id = $1 AND (id_hash = $2 OR revoked_at IS NULL)`, a.ManagerID, keepHash, now)
 		if err != nil {
-			return fmt.Errorf("end other sessions: %w", err)
+			return fmt.Errorf("end the sessions: %w", err)
 		}
+		s := *keep
+		s.Token, s.CSRF, s.ExpiresAt, s.TOTP = randomToken(32), randomToken(32), now.Add(SessionTTL), true
+		if err := storeSession(ctx, tx, &s, a.IP, now); err != nil {
+			return err
+		}
+		next = &s
 		return Audit(ctx, tx, AuditEntry{ManagerID: a.ManagerID, ManagerEmail: a.Email, Action: "totp_enable", IP: a.IP, At: now,
-			Note: fmt.Sprintf("other sessions ended: %d", ended.RowsAffected())})
+			Note: fmt.Sprintf("other sessions ended: %d", ended.RowsAffected()-1)})
 	})
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
 }
 
 // checkOwnPassword checks a signed-in manager's password. Each try takes a

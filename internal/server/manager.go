@@ -333,7 +333,7 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, fail error) {
 
 func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	sess := managerFrom(r.Context())
-	err := manager.ConfirmTOTP(r.Context(), s.pool, s.cfg.Keyring, s.hasher, s.managerLimits, s.managerActor(r), sess,
+	next, err := manager.ConfirmTOTP(r.Context(), s.pool, s.cfg.Keyring, s.hasher, s.managerLimits, s.managerActor(r), sess,
 		r.PostFormValue("password"), r.PostFormValue("code"), s.now())
 	var rl *manager.RateLimitedError
 	switch {
@@ -357,7 +357,13 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.log.Info("console totp enabled", "manager_id", managerFrom(r.Context()).ManagerID)
+	// The session goes on under a new token: a copy of the old cookie,
+	// taken while the password alone let it in, signs in no more.
+	if err := s.setManagerCookie(w, managerCookie, next.Token, manager.SessionTTL); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.log.Info("console totp enabled", "manager_id", next.ManagerID)
 	http.Redirect(w, r, "/manager/totp?done=totp", http.StatusSeeOther)
 }
 

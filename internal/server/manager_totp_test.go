@@ -155,9 +155,18 @@ func TestConsoleTOTPSecretSeenByAnotherSessionDoesNotSignIn(t *testing.T) {
 		t.Fatalf("pia signs in: %d", rec.Code)
 	}
 	shown, csrf := secretOn(pia)
+	copied := *pia.cookies[managerCookie] // taken while the password alone let her in
 	if rec := pia.do("POST", "/manager/totp", url.Values{"csrf": {csrf}, "code": {code(shown)}, "password": {password}}); rec.Code != http.StatusSeeOther ||
 		rec.Header().Get("Location") != "/manager/totp?done=totp" {
 		t.Fatalf("pia turns two-step sign-in on: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	thief := e.browser("203.0.113.71")
+	thief.cookies[managerCookie] = &copied
+	if rec := thief.do("GET", "/manager/requests", nil); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/signin" {
+		t.Errorf("a copy of pia's cookie from before two-step sign-in: %d to %q, want the sign-in page", rec.Code, rec.Header().Get("Location"))
+	}
+	if rec := pia.do("GET", "/manager/requests", nil); rec.Code != http.StatusOK {
+		t.Errorf("pia after turning two-step sign-in on: %d, want her session going on", rec.Code)
 	}
 
 	clock = clock.Add(time.Minute) // a fresh code: the confirmation's is spent
@@ -172,7 +181,9 @@ func TestConsoleTOTPSecretSeenByAnotherSessionDoesNotSignIn(t *testing.T) {
 	// Pia's own authenticator signs her in.
 	page = pia.do("GET", "/manager/signin", nil)
 	if page.Code == http.StatusSeeOther {
-		pia.do("POST", "/manager/signout", url.Values{"csrf": {csrf}})
+		// Still signed in, under the session's new token and form token.
+		cur := pia.do("GET", "/manager/requests", nil)
+		pia.do("POST", "/manager/signout", url.Values{"csrf": {csrfOf(t, cur.Body.String())}})
 		page = pia.do("GET", "/manager/signin", nil)
 	}
 	rec = pia.do("POST", "/manager/signin", url.Values{"csrf": {csrfOf(t, page.Body.String())}, "email": {email},
