@@ -342,3 +342,17 @@ func TestActivationInConsoleGovernsSlots(t *testing.T) {
 		t.Fatalf("after suspension: %v, want no new slot", got)
 	}
 }
+
+// startRiver starts c and stops it when the test ends (cleanups run last
+// registered first, so one registered before this runs after the stop).
+func startRiver(t testing.TB, c *river.Client[pgx.Tx]) {
+	t.Helper()
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.Stop(ctx)
+	})
+}

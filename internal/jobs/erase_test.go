@@ -69,14 +69,7 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = rc.Stop(sctx)
-	})
+	startRiver(t, rc)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		j, err := rc.JobGet(ctx, res.Job.ID)
 		if err != nil {

@@ -133,16 +133,7 @@ func (w *world) startProcess() *process {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := client.Start(ctx); err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer scancel()
-		client.Stop(sctx)
-		cancel()
-	})
+	startRiver(w.t, client)
 	return &process{client: client, disp: &Dispatcher{Log: log, Pool: pool, CatchUpWindow: 3 * time.Hour, Now: w.clock}}
 }
 

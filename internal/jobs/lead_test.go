@@ -79,14 +79,7 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = client.Stop(sctx)
-	})
+	startRiver(t, client)
 
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()

@@ -126,14 +126,7 @@ func TestStuckPreviewsStarveNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = client.Stop(sctx)
-	})
+	startRiver(t, client)
 	t.Cleanup(func() { close(stuck.release) }) // runs before the Stop above
 
 	for _, id := range portals[:total] {
