@@ -1,11 +1,14 @@
 package syncer
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn"
 )
 
 // flatOrg is a portal whose whole staff sits in its root department (a small
@@ -79,5 +82,104 @@ func TestSyncSecondFlatPortalKeepsOffTheLearnRoot(t *testing.T) {
 		if w := e.writes() - before; w != 0 {
 			t.Errorf("portal %d: %d writes when stable", id, w)
 		}
+	}
+}
+
+// An employee whose address is that of a Learn user another portal owns is
+// reported as a conflict, and the row tells this portal's admin no more
+// than they gave: the owner portal and the address, never the other
+// portal's person (name, job title, phone, mapped fields, department, or a
+// login that differs from the address). Anyone can put any address in a
+// Bitrix24 profile, so the row would otherwise read out another tenant's
+// people one address at a time.
+func TestConflictRowShowsNothingOfTheOtherPortalsUser(t *testing.T) {
+	t.Parallel()
+	a := emptyLearn()
+	a.Departments = append(a.Departments, LearnDepartment{ID: "beta-finance", Name: "Finance", ParentID: "root", Code: "0123456789abcdef0123456789abcdef:7"})
+	secret := Profile{Login: "bianca.private", Email: "seller@acme.test", FirstName: "Bianca", LastName: "Hidden",
+		JobTitle: "Chief Financial Officer", Phone: "+1 555 0100", Extra: map[string]string{"birthdate": "1980-02-03"}}
+	a.Users = []LearnUser{{ID: "b21", DepartmentID: "beta-finance", Status: StatusActive, Profile: secret}}
+	a.Foreign = map[string]string{"b21": "beta.bitrix24.test"}
+	p := mustPlan(t, Input{Options: opts(), Desired: org(), Actual: a})
+	var rows []RunItem
+	for _, st := range p.Refused {
+		if st.B24ID == 21 {
+			rows = append(rows, itemOf(st, refusedStatus(st)))
+		}
+	}
+	if len(rows) != 1 || rows[0].Status != ItemConflict || rows[0].Reason.arg(ReasonForeign) == "" ||
+		!strings.Contains(rows[0].Reason.String(), "beta.bitrix24.test") || rows[0].After["owner"] != "beta.bitrix24.test" {
+		t.Fatalf("the employee with another portal's user's address: %+v", rows)
+	}
+	leaked := []string{secret.Login, secret.FirstName, secret.LastName, secret.JobTitle, secret.Phone, secret.Extra["birthdate"], "beta-finance"}
+	show := fmt.Sprintf("%v %v %s", rows[0].Before, rows[0].After, rows[0].Reason)
+	for _, s := range leaked {
+		if strings.Contains(show, s) {
+			t.Errorf("the conflict row shows %q of the other portal's user: %s", s, show)
+		}
+	}
+	for _, st := range p.Steps {
+		if st.LearnID == "b21" {
+			t.Errorf("a step on the other portal's user: %+v", st)
+		}
+	}
+}
+
+// claimOnFirstDepartment makes another portal the owner of a Learn user
+// right before the run's first write: as when the two portals' runs meet.
+type claimOnFirstDepartment struct {
+	Learn
+	once  sync.Once
+	claim func()
+}
+
+func (c *claimOnFirstDepartment) CreateDepartment(ctx context.Context, d learn.NewDepartment) (string, error) {
+	c.once.Do(c.claim)
+	return c.Learn.CreateDepartment(ctx, d)
+}
+
+// A Learn user another portal claims between this run's read and its write
+// is left alone and reported as a conflict; the row does not show the
+// other portal's user as this run read it.
+func TestClaimedMeanwhileRowShowsNothingOfTheOtherPortalsUser(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	idA, pA := e.addPortal(planOrg(61, 20))
+	idB, _ := e.addPortal(planOrg(62, 5))
+	victim := syncedUser(pA)
+	st := e.state()
+	secret := map[string]string{"login": strings.ToLower(victim.Email), "email": strings.ToLower(victim.Email),
+		"first_name": "Bianca", "last_name": "Hidden", "job_title": "Chief Financial Officer", "phone": "+1 555 0100"}
+	lid, err := e.lsim.SeedUser(simAccount, st.RootID, secret, StatusActive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wrap = func(l Learn) Learn {
+		return &claimOnFirstDepartment{Learn: l, claim: func() {
+			if _, err := e.pool.Exec(context.Background(), `INSERT INTO learn_user_owners (learn_account, learn_id, portal_id) VALUES ($1, $2, $3)`,
+				AccountKey(simAccount), lid, idB); err != nil {
+				t.Error(err)
+			}
+		}}
+	}
+	rep := e.run(idA, TriggerScheduled)
+	e.wrap = nil
+	var row *RunItem
+	for _, it := range e.items(idA, rep.RunID) {
+		if it.B24ID == victim.ID && it.Kind == KindUser {
+			row = &it
+		}
+	}
+	if row == nil || row.Status != ItemConflict {
+		t.Fatalf("the employee whose Learn user was claimed meanwhile: %+v", row)
+	}
+	show := fmt.Sprintf("%v %v %s", row.Before, row.After, row.Reason)
+	for _, k := range []string{"first_name", "last_name", "job_title", "phone"} {
+		if strings.Contains(show, secret[k]) {
+			t.Errorf("the conflict row shows %q of the other portal's user: %s", secret[k], show)
+		}
+	}
+	if u, _ := e.state().UserByLogin(victim.Email); u.Fields["first_name"] != "Bianca" || u.DepartmentID != st.RootID {
+		t.Errorf("the other portal's user was written: %+v", u)
 	}
 }
