@@ -3,12 +3,14 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
 
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/learn"
+	"b24learn/internal/learn/learnsim"
 )
 
 // flatOrg is a portal whose whole staff sits in its root department (a small
@@ -181,5 +183,58 @@ func TestClaimedMeanwhileRowShowsNothingOfTheOtherPortalsUser(t *testing.T) {
 	}
 	if u, _ := e.state().UserByLogin(victim.Email); u.Fields["first_name"] != "Bianca" || u.DepartmentID != st.RootID {
 		t.Errorf("the other portal's user was written: %+v", u)
+	}
+}
+
+// The Learn user another portal of the account signs in with is no
+// employee's of this portal either, even where Learn does not show it as an
+// administrator: an employee who puts its address in their Bitrix24
+// profile is refused, and the user is never renamed, moved or deactivated
+// (that portal's runs would then fail to sign in).
+func TestSyncLeavesAnotherPortalsSignInUser(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	idA, pA := e.addPortal(planOrg(71, 20))
+	idB, _ := e.addPortal(planOrg(72, 5))
+	const addr = "b.admin@beta.test"
+	if _, err := e.pool.Exec(context.Background(), `INSERT INTO portal_settings (portal_id, learn_url, learn_email) VALUES ($1, $2, $3)`,
+		idB, simAccount+"/", strings.ToUpper(addr)); err != nil {
+		t.Fatal(err)
+	}
+	st := e.state()
+	id, err := e.lsim.SeedUser(simAccount, st.RootID, map[string]string{"login": addr, "email": addr, "first_name": "Beta", "last_name": "Admin"}, StatusActive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := func() learnsim.User {
+		for _, u := range e.state().Users {
+			if u.ID == id {
+				return u
+			}
+		}
+		t.Fatal("portal B's sign-in user is gone")
+		return learnsim.User{}
+	}
+	was := target()
+	mallory := syncedUser(pA)
+	if err := pA.UpdateUser(mallory.ID, func(u *b24sim.User) { u.Email, u.Name, u.LastName = " B.Admin@Beta.test", "Mallory", "Intruder" }); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.run(idA, TriggerScheduled)
+	refused := false
+	for _, it := range e.items(idA, rep.RunID) {
+		if it.B24ID == mallory.ID && it.Kind == KindUser {
+			refused = it.Status == ItemRefused && it.Reason.Has(ReasonSignIn)
+		}
+	}
+	if !refused {
+		t.Errorf("the employee with portal B's sign-in address is not refused")
+	}
+	if err := pA.FireUser(mallory.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.run(idA, TriggerScheduled)
+	if now := target(); !maps.Equal(now.Fields, was.Fields) || now.DepartmentID != was.DepartmentID || now.Status != was.Status {
+		t.Fatalf("portal B's sign-in user became %+v, was %+v", now, was)
 	}
 }
