@@ -238,3 +238,44 @@ func TestSyncLeavesAnotherPortalsSignInUser(t *testing.T) {
 		t.Fatalf("portal B's sign-in user became %+v, was %+v", now, was)
 	}
 }
+
+// A portal that joins an account where another portal, alone before, made
+// its head the Learn root's manager keeps its people out from under that
+// head, whatever its own toggles say: its own root department does not
+// inherit a manager another portal owns.
+func TestSyncJoiningPortalDoesNotInheritAnotherPortalsManager(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 5))
+	e.setSettings(idB, func(s *Settings) { s.HeadsAsManagers, s.ParentHeadsAsSupervisors = true, true })
+	e.run(idB, TriggerScheduled)
+	st := e.state()
+	headB, _ := st.UserByLogin("user1@beta.test")
+	if root, _ := st.Department(st.RootID); root.CoSubordination.SupervisorID != headB.ID {
+		t.Fatalf("portal B alone: Learn root %+v", root)
+	}
+
+	idA, pA := e.addPortal(flatOrg("Acme Corp", "acme.test", 4)) // both toggles off
+	e.run(idA, TriggerScheduled)
+	st = e.state()
+	own := st.DepartmentsByCode(DepartmentCode(pA.MemberID(), 1))
+	if len(own) != 1 {
+		t.Fatalf("portal A's own root department: %+v", own)
+	}
+	root, _ := st.Department(st.RootID)
+	for name, l := range map[string][2]learnsim.Subordination{
+		"subordination":    {own[0].Subordination, root.Subordination},
+		"co_subordination": {own[0].CoSubordination, root.CoSubordination},
+	} {
+		mine, above := l[0], l[1]
+		inherits := mine.Type == "" || mine.Type == SubInherit
+		if mine.SupervisorID == headB.ID || inherits && above.SupervisorID == headB.ID {
+			t.Errorf("portal A's people get portal B's head through %s: A's root %+v, Learn root %+v", name, mine, above)
+		}
+	}
+	before := e.writes()
+	e.run(idA, TriggerScheduled)
+	if w := e.writes() - before; w != 0 {
+		t.Errorf("portal A: %d writes when stable", w)
+	}
+}
