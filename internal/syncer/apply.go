@@ -310,6 +310,11 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 		slog.String("action", string(s.Action)), slog.Int64("b24_id", s.B24ID), slog.Any("error", err))
 	it := RunItem{Kind: s.Kind, B24ID: s.B24ID, LearnID: s.LearnID, Action: s.Action, Before: s.Before,
 		After: s.after(), Reason: stepReason(s, err), Status: status}
+	if owned != nil {
+		// Before is the other portal's user as read: not this portal's to
+		// see (see conflict in plan_users.go).
+		it.Before = nil
+	}
 	rec := StepRecord{Item: it}
 	switch {
 	case status == ItemRefused && s.Reason.Has(ReasonCut):

@@ -217,6 +217,11 @@ type Options struct {
 	// administrator (their next address written into its login) or
 	// deactivate it when they leave.
 	SignInLogin string
+	// OtherSignIns are the sign-in logins of the other portals that sync
+	// into the account (Store.OtherSignIns): held as SignInLogin is, since
+	// Learn may not show such a user's rights, and this portal's employees
+	// are no more trusted with another portal's administrator.
+	OtherSignIns []string
 }
 
 // Desired is what Bitrix24 says.

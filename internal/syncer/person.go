@@ -395,6 +395,9 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		return err
 	}
 	in.Actual.Foreign = foreign
+	if in.Options.OtherSignIns, err = s.store.OtherSignIns(ctx, account, portalID); err != nil {
+		return err
+	}
 
 	t0 = time.Now()
 	full, err := BuildPlan(in)

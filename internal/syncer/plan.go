@@ -466,7 +466,10 @@ func (b *builder) index() {
 	}
 	// The user the run signs in as belongs to the account, even where a
 	// mapping from before this rule points at it.
-	if login := normEmail(b.o.SignInLogin); login != "" {
+	for _, login := range append([]string{b.o.SignInLogin}, b.o.OtherSignIns...) {
+		if login = normEmail(login); login == "" {
+			continue
+		}
 		for _, u := range b.byAddress(login) {
 			if u >= 0 {
 				b.claimedBy[u] = signInOwner

@@ -83,7 +83,11 @@ func (b *builder) layout() error {
 		return strings.Compare(x.ID, y.ID)
 	})
 	l := Layout{LearnRootID: roots[0].ID, RootB24: b.rootB24, RootCode: DepartmentCode(b.o.MemberID, b.rootB24)}
-	l.Multi = b.o.SharedAccount
+	// Users another portal owns say the account is shared even when no
+	// department of theirs has a code (a portal whose staff all sit in its
+	// root): the Learn root is then no portal's to rename or to give a
+	// manager over everyone.
+	l.Multi = b.o.SharedAccount || len(b.in.Actual.Foreign) > 0
 	for _, d := range b.in.Actual.Departments {
 		if d.ID == l.LearnRootID {
 			continue

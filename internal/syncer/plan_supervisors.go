@@ -177,17 +177,49 @@ func (b *builder) refusedLinks(s Step) bool {
 	return ok
 }
 
+// cutForeignManagers sets to no manager each link of want left unmanaged
+// (its toggle off) on the portal's own root department in a shared account
+// when the Learn root's link names a user another portal owns: the
+// department would inherit it, and that portal's head would manage this
+// portal's people (a head it made the Learn root's manager while alone). A
+// manager the Learn admin gave the root is inherited as before.
+func (b *builder) cutForeignManagers(id int64, want *SubSpec) {
+	l := b.plan.Layout
+	root := b.learnDepts[l.LearnRootID]
+	if !l.Multi || id != b.rootB24 || root == nil {
+		return
+	}
+	foreign := func(s Subordination) bool {
+		_, ok := b.in.Actual.Foreign[s.SupervisorID]
+		return s.Type == SubManual && ok
+	}
+	if want.Sub == nil && foreign(root.Subordination) {
+		want.Sub = &SubTarget{Type: SubNone}
+	}
+	if want.CoSub == nil && foreign(root.CoSubordination) {
+		want.CoSub = &SubTarget{Type: SubNone}
+	}
+}
+
 func (b *builder) supervisors() {
-	if !b.o.HeadsAsManagers && !b.o.ParentHeadsAsSupervisors {
+	toggles := b.o.HeadsAsManagers || b.o.ParentHeadsAsSupervisors
+	if !toggles && !b.plan.Layout.Multi {
 		return
 	}
 	for _, id := range b.desired {
+		if !toggles && id != b.rootB24 {
+			continue
+		}
 		want := &SubSpec{}
 		if b.o.HeadsAsManagers {
 			want.CoSub = b.target(b.headUp(id, 0))
 		}
 		if b.o.ParentHeadsAsSupervisors {
 			want.Sub = b.target(b.headUp(b.parentOf(id), 0))
+		}
+		b.cutForeignManagers(id, want)
+		if want.Sub == nil && want.CoSub == nil {
+			continue
 		}
 		lid, exists := b.plan.DeptIDs[id]
 		var ld *LearnDepartment
@@ -218,6 +250,9 @@ func (b *builder) supervisors() {
 			}
 		}
 		b.plan.Steps = append(b.plan.Steps, s)
+	}
+	if !toggles {
+		return
 	}
 	inherit := func() *SubTarget { return &SubTarget{Type: SubInherit} }
 	keep := func(s Subordination) *SubTarget {

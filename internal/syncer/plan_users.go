@@ -236,7 +236,7 @@ func (b *builder) usersStep() {
 				continue
 			}
 			if f := b.foreignUser(email); f != nil {
-				b.conflict(e.ID, f)
+				b.conflict(e.ID, email, f)
 				continue
 			}
 		}
@@ -436,13 +436,20 @@ func (b *builder) foreignUser(email string) *LearnUser {
 }
 
 // conflict reports an employee whose Learn user another portal owns; the
-// owner's domain is in the reason and in After["owner"].
-func (b *builder) conflict(id int64, u *LearnUser) {
+// owner's domain is in the reason and in After["owner"]. The row names the
+// Learn user by the employee's own address and carries the employee's
+// names, never the other portal's user: any address can be typed into a
+// Bitrix24 profile, and this portal's report must not read out another
+// tenant's people.
+func (b *builder) conflict(id int64, email string, u *LearnUser) {
 	owner := b.in.Actual.Foreign[u.ID]
+	after := map[string]string{"owner": owner}
+	if e, ok := b.employee(id); ok && (e.FirstName != "" || e.LastName != "") {
+		after["first_name"], after["last_name"] = e.FirstName, e.LastName
+	}
 	b.plan.Refused = append(b.plan.Refused, Step{
 		Stage: StageUsers, Kind: KindUser, Action: ActionConflict, B24ID: id, LearnID: u.ID,
-		Before: userState(u), After: map[string]string{"owner": owner},
-		Reason: because(ReasonForeign, u.Login, owner),
+		After: after, Reason: because(ReasonForeign, email, owner),
 	})
 }
 

@@ -193,6 +193,24 @@ func (s *Store) Foreign(ctx context.Context, account string, portalID int64) (ma
 	return foreign, nil
 }
 
+// OtherSignIns reads the Learn logins the other portals whose settings name
+// the account sign in with (their saved Learn admin e-mails): those Learn
+// users are no employee's either (Options.OtherSignIns). The address is
+// matched as AccountKey makes it.
+func (s *Store) OtherSignIns(ctx context.Context, account string, portalID int64) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT learn_email FROM portal_settings
+		WHERE portal_id <> $1 AND learn_email <> ''
+			AND rtrim(regexp_replace(lower(btrim(learn_url)), '^[a-z]+://', ''), '/') = $2`, portalID, account)
+	if err != nil {
+		return nil, fmt.Errorf("query other sign-ins: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read other sign-ins: %w", err)
+	}
+	return out, nil
+}
+
 // ErrOwnedElsewhere is a Learn user another portal owns.
 type ErrOwnedElsewhere struct {
 	LearnID string
