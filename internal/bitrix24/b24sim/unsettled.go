@@ -51,6 +51,11 @@ type Unsettled struct {
 	// out before that (docs/bitrix24-api.md, "Events"). A failed delivery,
 	// which Bitrix24 does not retry, looks the same as UpdateEventLost.
 	UpdateEvent UpdateEvent
+	// CodesOtherCase writes each error code in the other letter case
+	// (expired_token as EXPIRED_TOKEN, QUERY_LIMIT_EXCEEDED as
+	// query_limit_exceeded): codes come in either case, and no source says
+	// which code comes in which (docs/bitrix24-api.md, "Errors").
+	CodesOtherCase bool
 }
 
 // UpdateEvent is what becomes of ONAPPUPDATE when an update drops the bindings.
@@ -146,10 +151,11 @@ func Variants() []Variant {
 		{"OAuth app.info install.uri only", Unsettled{OAuthAppInfo: OAuthAppInfoURI}},
 		{"ONUSERADD ACTIVE 1", Unsettled{UserAddActive: UserAddActiveOne}},
 		{"ONAPPUPDATE lost", Unsettled{UpdateEvent: UpdateEventLost}},
+		{"error codes in the other case", Unsettled{CodesOtherCase: true}},
 		{"all flipped", Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
-			UpdateEvent: UpdateEventLost}},
+			UpdateEvent: UpdateEventLost, CodesOtherCase: true}},
 		{"all flipped, the other way", Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty}},
 	}
@@ -174,6 +180,11 @@ var otherAuthTexts = map[string]string{
 // the auth errors.
 func (u Unsettled) errBody(code, desc string) map[string]any {
 	other, auth := otherAuthTexts[strings.ToLower(code)]
+	if u.CodesOtherCase && code == strings.ToLower(code) {
+		code = strings.ToUpper(code)
+	} else if u.CodesOtherCase {
+		code = strings.ToLower(code)
+	}
 	switch {
 	case auth && u.AuthTexts == AuthTextsOther:
 		desc = other

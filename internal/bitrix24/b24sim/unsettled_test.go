@@ -256,3 +256,15 @@ func TestUnsettledUpdateEvent(t *testing.T) {
 		})
 	}
 }
+
+func TestUnsettledCodesOtherCase(t *testing.T) {
+	t.Parallel()
+	w := newWire(t, b24sim.Unsettled{CodesOtherCase: true}, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+	if status, body := w.rest("no.such.method", url.Values{}); status != http.StatusNotFound || body["error"] != "error_method_not_found" {
+		t.Errorf("unknown method: %d %v", status, body)
+	}
+	w.p.ExpireTokens()
+	if status, body := w.rest("profile", url.Values{}); status != http.StatusUnauthorized || body["error"] != "EXPIRED_TOKEN" {
+		t.Errorf("expired token: %d %v", status, body)
+	}
+}
