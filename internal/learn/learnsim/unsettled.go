@@ -100,6 +100,11 @@ type Unsettled struct {
 	// concurrency"), so the form of the injected refusals (Faults, and a
 	// CapacityLayer's Capacity.Throttle) is not known either.
 	Throttle Throttle
+	// MaxPageSize is the most objects a token-paged listing sends per page
+	// whatever pageSize asks (0: 1000). Only the default, 1000, is
+	// documented, not a maximum (docs/learn-api.md, "Answers, statuses
+	// and paging").
+	MaxPageSize int
 }
 
 // Throttle is the form of a refusal for load.
@@ -530,7 +535,7 @@ func Variants() []Variant {
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
 			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, RootLinks: RootLinksAbsent, UserRoles: UserRolesSecond, UpdateNeedsLogin: true,
 			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409,
-			MoveKey: MoveKeyMisspelt, ExactFilters: true, StrictRequests: true, Throttle: Throttle503}},
+			MoveKey: MoveKeyMisspelt, ExactFilters: true, StrictRequests: true, Throttle: Throttle503, MaxPageSize: 10}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, RootLinks: RootLinksInherit, UnknownID400: true,
@@ -552,6 +557,7 @@ func Variants() []Variant {
 		{"exact filters", Unsettled{ExactFilters: true}},
 		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 		{"strict requests", Unsettled{StrictRequests: true}},
+		{"pages of at most 10", Unsettled{MaxPageSize: 10}},
 	}
 }
 
