@@ -392,8 +392,11 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	req.Password, _ = getStr(body, "password")
 	req.Role, _ = bodyOrHeader(r, body, "role", "X-Role")
 	req.Manages, _ = manageableIDs(r, body)
-	send, _ := bodyOrHeader(r, body, "sendLoginEmail", "X-Send-Login-Email")
+	send, sent := bodyOrHeader(r, body, "sendLoginEmail", "X-Send-Login-Email")
 	req.SendLoginEmail, _ = strconv.ParseBool(strings.TrimSpace(send))
+	if !sent && unsettledFrom(r).LoginEmailByDefault {
+		req.SendLoginEmail, req.InvitationDefault = true, true
+	}
 	req.InvitationMessage, _ = getStr(body, "invitationMessage")
 	req.Dates = unsettledFrom(r).DateFormat
 	req.PasswordRequired = unsettledFrom(r).PasswordRequired

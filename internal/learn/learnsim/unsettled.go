@@ -105,6 +105,10 @@ type Unsettled struct {
 	// documented, not a maximum (docs/learn-api.md, "Answers, statuses
 	// and paging").
 	MaxPageSize int
+	// LoginEmailByDefault e-mails a user created without sendLoginEmail
+	// their sign-in details: the current docs make false the default, an
+	// older version of the same page true.
+	LoginEmailByDefault bool
 }
 
 // Throttle is the form of a refusal for load.
@@ -540,7 +544,7 @@ func Variants() []Variant {
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, RootLinks: RootLinksInherit, UnknownID400: true,
 			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: UniqueCodes400,
-			MoveKey: MoveKeyCorrect, StrictRequests: true, Throttle: ThrottleNoHeader}},
+			MoveKey: MoveKeyCorrect, StrictRequests: true, Throttle: ThrottleNoHeader, LoginEmailByDefault: true}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
 		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
@@ -558,6 +562,7 @@ func Variants() []Variant {
 		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 		{"strict requests", Unsettled{StrictRequests: true}},
 		{"pages of at most 10", Unsettled{MaxPageSize: 10}},
+		{"login e-mail by default", Unsettled{LoginEmailByDefault: true}},
 	}
 }
 
