@@ -213,12 +213,26 @@ func TestBadCredentialsFailFastAndWriteNothing(t *testing.T) {
 	}
 }
 
-// TestRetriesConverge runs creates and updates against injected 500s, 429s and
-// lost answers (applied, then 500) and checks the account ends exactly as wanted.
+// TestRetriesConverge runs creates and updates against injected 500s,
+// refusals for load and lost answers (applied, then 500) and checks the
+// account ends exactly as wanted, in each form a refusal for load may take
+// (learnsim.Throttle: nothing says how Learn refuses one): with Retry-After
+// in seconds, without it, as a date, or a 503, which a create must not
+// take as refused before it ran.
 func TestRetriesConverge(t *testing.T) {
 	t.Parallel()
-	env := newSimEnv(t, learnsim.Options{Seed: 42}, learnsim.AccountOptions{})
-	env.sim.SetFaults(learnsim.Faults{ErrorRate: 0.1, RateLimitRate: 0.05, AfterWriteErrorRate: 0.1})
+	for name, th := range map[string]learnsim.Throttle{"429 seconds": learnsim.ThrottleSeconds,
+		"429 no Retry-After": learnsim.ThrottleNoHeader, "429 date": learnsim.ThrottleDate, "503": learnsim.Throttle503} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			retriesConverge(t, th)
+		})
+	}
+}
+
+func retriesConverge(t *testing.T, th learnsim.Throttle) {
+	env := newSimEnv(t, learnsim.Options{Seed: 42, Unsettled: learnsim.Unsettled{Throttle: th}}, learnsim.AccountOptions{})
+	env.sim.SetFaults(learnsim.Faults{ErrorRate: 0.1, RateLimitRate: 0.1, AfterWriteErrorRate: 0.1, RetryAfter: time.Second})
 	ctx := context.Background()
 	c := env.client(t, Credentials{})
 	codes := make([]int, 40)

@@ -10,7 +10,8 @@ import (
 	"slices"
 )
 
-// pageSize for token-paged lists; Learn's default and documented maximum is 1000.
+// pageSize for token-paged lists: Learn's documented default (no maximum is
+// documented; a smaller page is followed by its token like any other).
 const pageSize = 1000
 
 // bulkChunk caps the IDs sent in one bulk call (no documented limit; keep bodies small).

@@ -21,8 +21,13 @@ const (
 	limitFloorObjects = 10_000  // objects any listing may hold, whatever the org
 	limitOrgMultiple  = 10      // objects allowed per department or employee of the org
 	limitObjectBytes  = 2 << 10 // average answer bytes allowed per object; real ones are under 1 KiB
-	limitPageFill     = 100     // objects a page is assumed to carry on average when bounding pages
-	limitSlackPages   = 10
+	// limitPageFill is the fewest objects a page is assumed to carry on
+	// average when bounding pages. Learn documents its default page size,
+	// not a maximum (docs/learn-api.md, "Answers, statuses and paging"), so
+	// the bound allows pages far smaller than asked; the objects bound still
+	// ends a listing of tiny pages.
+	limitPageFill   = 10
+	limitSlackPages = 10
 
 	// maxPageBytes bounds one page of a listing: pageSize objects of about 16 KiB each.
 	maxPageBytes = 16 << 20

@@ -200,3 +200,25 @@ func TestCheckConnectionHugeAnswer(t *testing.T) {
 	}
 	checkCode(t, err, CheckNotLearn)
 }
+
+// Learn documents the default page size (1000), not a maximum: a server that
+// sends smaller pages must still be read whole, within the listing's bounds.
+func TestListingOfSmallPages(t *testing.T) {
+	t.Parallel()
+	env := newSimEnv(t, learnsim.Options{Unsettled: learnsim.Unsettled{MaxPageSize: 10}}, learnsim.AccountOptions{})
+	for i := range 2100 {
+		if _, err := env.sim.SeedDepartment(testAccount, fmt.Sprintf("D%d", i), env.root, fmt.Sprintf("c%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deps, err := env.client(t, Credentials{}).ListDepartments(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deps) != 2101 {
+		t.Errorf("got %d departments, want 2101 (root + 2100)", len(deps))
+	}
+	if got := env.sim.Counts(testAccount).ByRoute["GET /departments"]; got != 211 {
+		t.Errorf("GET /departments calls = %d, want 211 pages of 10", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,11 +245,13 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, req, v, prof := r.Context(), f.req, f.v, f.prof
 	p, err := store.GetPortalByMemberID(ctx, s.pool, v.token.MemberID)
+	installed := false // by this open, events included
 	switch {
 	case (errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed())) && prof.Admin:
 		// The installer never reached us (or an uninstall event came in
 		// between): an admin's verified open is as good as an install.
 		p, err = s.installPortal(ctx, req, v, f.c, f.ts)
+		installed = true
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed()):
 		s.error(w, r, apperr.New(apperr.ECONFLICT, "The app is not fully installed yet. A Bitrix24 administrator has to open it first."))
 		return
@@ -271,6 +274,9 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 			p, err = store.GetPortal(ctx, s.pool, p.ID)
 		}
 	}
+	if err == nil && prof.Admin && !installed {
+		s.keepEvents(ctx, req, p, f.c)
+	}
 	if err == nil {
 		// Bitrix24 just answered whether this user is an admin; older
 		// sessions of the user follow that answer too.
@@ -287,6 +293,45 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 	}
 	setFrameHeaders(w, p)
 	s.renderApp(w, r, p, sess, tok, prof)
+}
+
+// keepEvents binds the app's events again when Bitrix24 no longer lists
+// them. An app update drops the bindings, and the ONAPPUPDATE after which the
+// app binds them again may never come (docs/bitrix24-api.md, "Events"):
+// without this the portal's uninstall would never reach the app. The update
+// also changed the application token, so the admin's frame POST's one
+// replaces the stored one; an older portal's POST has none, and "" leaves an
+// uninstall to Bitrix24's answer (checkApplicationToken). A failure here
+// does not stop the page: the next admin's open tries again.
+func (s *Server) keepEvents(ctx context.Context, req bitrix24.AppRequest, p store.Portal, c *bitrix24.Client) {
+	hs, err := c.EventGet(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "event bindings not checked", "portal_id", p.ID, "error", err)
+		return
+	}
+	var missing []string
+	for _, ev := range appEvents {
+		if !slices.ContainsFunc(hs, func(h bitrix24.EventHandler) bool {
+			return strings.EqualFold(h.Event, ev) && h.Handler == s.eventsURL()
+		}) {
+			missing = append(missing, ev)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	for _, ev := range missing {
+		if err := c.EventBind(ctx, ev, s.eventsURL()); err != nil {
+			s.log.WarnContext(ctx, "event not bound again", "portal_id", p.ID, "event", ev, "error", err)
+			return
+		}
+	}
+	if err := store.SetApplicationToken(ctx, s.pool, s.cfg.Keyring, p.ID, req.ApplicationToken); err != nil {
+		s.log.WarnContext(ctx, "application token not replaced", "portal_id", p.ID, "error", err)
+		return
+	}
+	s.log.InfoContext(ctx, "events bound again: Bitrix24 had dropped them", "portal_id", p.ID, "events", missing,
+		"application_token", req.ApplicationToken != "")
 }
 
 // b24Error answers a failed Bitrix24 call: a refused token is the user's to

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -590,6 +591,37 @@ func TestUninstallOfAPortalThatNeverSentItsApplicationToken(t *testing.T) {
 	p.Uninstall(ctx, true)
 	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
 		t.Fatalf("ONAPPUNINSTALL answered %d", d.Status)
+	}
+	e.erased(row)
+}
+
+// An older portal that did send ONAPPUPDATE once (so the app stores its
+// application token) and then updated again without it reaching the app:
+// the stored token is stale and the frame POST has none to replace it. The
+// admin's next open binds the events again and leaves the uninstall to
+// Bitrix24's answer, so the genuine uninstall still erases the data.
+func TestUninstallAfterALostUpdateOfAnOlderPortal(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(43, 12, 3), Legacy: true})
+	e.install(p)
+	p.Update(ctx)
+	row := e.portalFixture(p)
+	if tok, _ := store.ApplicationToken(ctx, e.pool, e.kr, row.ID); tok != p.ApplicationToken() {
+		t.Fatal("ONAPPUPDATE did not store the application token")
+	}
+	e.sim.SetUnsettled(b24sim.Unsettled{UpdateEvent: b24sim.UpdateEventLost})
+	p.Update(ctx)
+	if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK {
+		t.Fatalf("app page after the update: %d %s", pg.status, pg.body)
+	}
+	if !slices.Contains(p.Bindings(), "ONAPPUNINSTALL "+e.app.URL+"/b24/events") {
+		t.Fatalf("events not bound again: %v", p.Bindings())
+	}
+	p.Uninstall(ctx, true)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+		t.Fatalf("ONAPPUNINSTALL answered %d %s", d.Status, d.Err)
 	}
 	e.erased(row)
 }

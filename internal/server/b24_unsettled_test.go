@@ -13,7 +13,8 @@ import (
 // every choice b24sim offers where Bitrix24's behaviour is not known
 // (docs/bitrix24-api.md, "Unsettled behaviour"). The installer runs twice
 // before installFinish, as it does when the admin reopens it, so its binds
-// meet bindings that exist: each event stays bound once.
+// meet bindings that exist: each event stays bound once. An app update,
+// whose ONAPPUPDATE may not come, comes before the uninstall.
 func TestInstallAgainstUnsettled(t *testing.T) {
 	t.Parallel()
 	for _, v := range b24sim.Variants() {
@@ -58,6 +59,17 @@ func TestInstallAgainstUnsettled(t *testing.T) {
 			p.ExpireTokens()
 			if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK {
 				t.Fatalf("app page after expiry: %d %s", pg.status, pg.body)
+			}
+			// An update drops the bindings and changes the application
+			// token; whether ONAPPUPDATE came or not, the admin's next
+			// open leaves the events bound, so the uninstall reaches the
+			// app and is taken.
+			p.Update(ctx)
+			if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK {
+				t.Fatalf("app page after the update: %d %s", pg.status, pg.body)
+			}
+			if got := p.Bindings(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("bindings after the update %q, want %q", got, want)
 			}
 			row = e.portalFixture(p)
 			p.Uninstall(ctx, true)

@@ -228,9 +228,24 @@ func diff(got, want []string) string {
 	return b.String()
 }
 
+// TestSyncLearnFaults runs syncs against injected 500s, refusals for load
+// and lost answers, in each form a refusal for load may take
+// (learnsim.Throttle), and checks they end with the org in Learn and a
+// repeat that writes nothing.
 func TestSyncLearnFaults(t *testing.T) {
 	t.Parallel()
-	e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 5, Faults: learnsim.Faults{ErrorRate: 0.05, RateLimitRate: 0.05, AfterWriteErrorRate: 0.02}}})
+	for name, th := range map[string]learnsim.Throttle{"429 seconds": learnsim.ThrottleSeconds,
+		"429 no Retry-After": learnsim.ThrottleNoHeader, "429 date": learnsim.ThrottleDate, "503": learnsim.Throttle503} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			syncLearnFaults(t, th)
+		})
+	}
+}
+
+func syncLearnFaults(t *testing.T, th learnsim.Throttle) {
+	e := newSimEnv(t, simOpts{learn: learnsim.Options{Seed: 5, Unsettled: learnsim.Unsettled{Throttle: th},
+		Faults: learnsim.Faults{ErrorRate: 0.05, RateLimitRate: 0.05, AfterWriteErrorRate: 0.02}}})
 	portalID, p := e.addPortal(b24sim.GenerateOrg(5, 300, 30))
 	e.setSettings(portalID, func(s *Settings) { s.HeadsAsManagers = true })
 	for i := 0; i < 3; i++ {

@@ -19,6 +19,12 @@ func TestSyncAgainstUnsettled(t *testing.T) {
 			portalID, p := e.addPortal(b24sim.GenerateOrg(4, 40, 6))
 			e.run(portalID, TriggerManual)
 			checkPortal(t, e.state(), p, e.state().RootID)
+			// The portal does not send login details, whatever Learn's default.
+			for _, lu := range e.state().Users {
+				if lu.LoginEmails != 0 {
+					t.Errorf("user %s got %d sign-in e-mails, and the portal sends none", lu.Fields["login"], lu.LoginEmails)
+				}
+			}
 
 			u := syncedUser(p)
 			if err := p.UpdateUser(u.ID, func(x *b24sim.User) { x.LastName = "Иванова-Петрова" }); err != nil {

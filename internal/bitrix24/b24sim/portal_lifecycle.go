@@ -71,7 +71,7 @@ func (p *Portal) FinishInstall(ctx context.Context) {
 
 // Update installs a new app version: bindings are dropped (docs/bitrix24-api.md, "Events"),
 // the application_token changes and ONAPPUPDATE goes to the handlers bound
-// before the update.
+// before the update, or to none (Unsettled.UpdateEvent).
 func (p *Portal) Update(ctx context.Context) {
 	p.emit(ctx, func() ([]string, url.Values) {
 		if p.state != stateInstalled {
@@ -85,6 +85,9 @@ func (p *Portal) Update(ctx context.Context) {
 			"data[VERSION]": {strconv.Itoa(p.version)}, "data[PREVIOUS_VERSION]": {strconv.Itoa(prev)}, "data[LANGUAGE_ID]": {p.lang},
 		}, &tok)
 		targets := p.handlersFor("ONAPPUPDATE")
+		if p.sim.unsettled().UpdateEvent == UpdateEventLost {
+			targets = nil
+		}
 		p.bindings = nil
 		return targets, form
 	})

@@ -46,7 +46,25 @@ type Unsettled struct {
 	// has "Y", the code that builds it a boolean, form-encoded as "1"
 	// (docs/bitrix24-api.md, "Events").
 	UserAddActive UserAddActive
+	// UpdateEvent is whether ONAPPUPDATE reaches the app: an update drops
+	// the app's event bindings, and no source says whether the event goes
+	// out before that (docs/bitrix24-api.md, "Events"). A failed delivery,
+	// which Bitrix24 does not retry, looks the same as UpdateEventLost.
+	UpdateEvent UpdateEvent
+	// CodesOtherCase writes each error code in the other letter case
+	// (expired_token as EXPIRED_TOKEN, QUERY_LIMIT_EXCEEDED as
+	// query_limit_exceeded): codes come in either case, and no source says
+	// which code comes in which (docs/bitrix24-api.md, "Errors").
+	CodesOtherCase bool
 }
+
+// UpdateEvent is what becomes of ONAPPUPDATE when an update drops the bindings.
+type UpdateEvent int
+
+const (
+	UpdateEventSent UpdateEvent = iota // sent to the handlers bound before the update
+	UpdateEventLost                    // the bindings go first: no handler gets it
+)
 
 // RefreshDomain is what a refresh answer's domain holds.
 type RefreshDomain int
@@ -132,9 +150,12 @@ func Variants() []Variant {
 		{"extranet department missing", Unsettled{ExtranetDepartment: ExtranetDepartmentMissing}},
 		{"OAuth app.info install.uri only", Unsettled{OAuthAppInfo: OAuthAppInfoURI}},
 		{"ONUSERADD ACTIVE 1", Unsettled{UserAddActive: UserAddActiveOne}},
+		{"ONAPPUPDATE lost", Unsettled{UpdateEvent: UpdateEventLost}},
+		{"error codes in the other case", Unsettled{CodesOtherCase: true}},
 		{"all flipped", Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
-			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne}},
+			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
+			UpdateEvent: UpdateEventLost, CodesOtherCase: true}},
 		{"all flipped, the other way", Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty}},
 	}
@@ -159,6 +180,11 @@ var otherAuthTexts = map[string]string{
 // the auth errors.
 func (u Unsettled) errBody(code, desc string) map[string]any {
 	other, auth := otherAuthTexts[strings.ToLower(code)]
+	if u.CodesOtherCase && code == strings.ToLower(code) {
+		code = strings.ToUpper(code)
+	} else if u.CodesOtherCase {
+		code = strings.ToLower(code)
+	}
 	switch {
 	case auth && u.AuthTexts == AuthTextsOther:
 		desc = other

@@ -233,3 +233,38 @@ func TestUnsettledUserAddActive(t *testing.T) {
 		})
 	}
 }
+
+func TestUnsettledUpdateEvent(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		u    b24sim.UpdateEvent
+		want int
+	}{"sent": {b24sim.UpdateEventSent, 1}, "lost": {b24sim.UpdateEventLost, 0}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			app, appSrv := startApp(t)
+			w := newWire(t, b24sim.Unsettled{UpdateEvent: c.u}, b24sim.GenerateOrg(1, 3, 1), appSrv.URL)
+			if status, _ := w.rest("event.bind", url.Values{"event": {"ONAPPUPDATE"}, "handler": {appSrv.URL + "/b24/events"}}); status != http.StatusOK {
+				t.Fatalf("bind: %d", status)
+			}
+			w.p.Update(context.Background())
+			app.mu.Lock()
+			defer app.mu.Unlock()
+			if len(app.events) != c.want || len(w.p.Bindings()) != 0 {
+				t.Errorf("events %+v, bindings %v after the update", app.events, w.p.Bindings())
+			}
+		})
+	}
+}
+
+func TestUnsettledCodesOtherCase(t *testing.T) {
+	t.Parallel()
+	w := newWire(t, b24sim.Unsettled{CodesOtherCase: true}, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+	if status, body := w.rest("no.such.method", url.Values{}); status != http.StatusNotFound || body["error"] != "error_method_not_found" {
+		t.Errorf("unknown method: %d %v", status, body)
+	}
+	w.p.ExpireTokens()
+	if status, body := w.rest("profile", url.Values{}); status != http.StatusUnauthorized || body["error"] != "EXPIRED_TOKEN" {
+		t.Errorf("expired token: %d %v", status, body)
+	}
+}

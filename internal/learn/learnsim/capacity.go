@@ -22,6 +22,9 @@ type Capacity struct {
 	ConcurrencyCap int
 	RateCap        float64       // requests per second, with a burst of one second's worth
 	RetryAfter     time.Duration // sent with a 429, whole seconds, at least 1
+	// Throttle is the form of the refusal (Unsettled.Throttle); the zero
+	// value is 429 with Retry-After in seconds.
+	Throttle Throttle
 }
 
 // CapacityStats count what a CapacityLayer did since it was made or reset.
@@ -117,9 +120,7 @@ func (l *CapacityLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	c, workers, ok := l.admit()
 	if !ok {
-		secs := max(int((c.RetryAfter+time.Second-1)/time.Second), 1)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeErr(w, r, errf(http.StatusTooManyRequests, "Too many requests"))
+		c.Throttle.writeThrottled(w, r, max(c.RetryAfter, time.Second), l.now())
 		return
 	}
 	defer l.leave()

@@ -68,7 +68,8 @@ func listDepartmentsAll(r *http.Request, a *account, _ map[string]any) (answer, 
 	return found(map[string]any{"departments": out}, xmlDeptList{Departments: out}), nil
 }
 
-// pageParams reads pageSize (default and maximum 1000) and pageToken (base64 of the
+// pageParams reads pageSize (default 1000, the documented one, and at most
+// Unsettled.MaxPageSize, 1000 unless set) and pageToken (base64 of the
 // first ID of the page) and returns the start position in order.
 func pageParams(r *http.Request, body map[string]any, pos map[string]int) (size, from int, err *apiErr) {
 	q := r.URL.Query()
@@ -81,13 +82,17 @@ func pageParams(r *http.Request, body map[string]any, pos map[string]int) (size,
 			tok = v
 		}
 	}
-	size = 1000
+	limit := 1000
+	if m := unsettledFrom(r).MaxPageSize; m > 0 {
+		limit = m
+	}
+	size = limit
 	if sz != "" {
 		n, e := strconv.Atoi(sz)
 		if e != nil || n <= 0 {
 			return 0, 0, errf(400, "Invalid pageSize")
 		}
-		size = min(n, 1000)
+		size = min(n, limit)
 	}
 	if tok != "" {
 		raw, e := base64.StdEncoding.DecodeString(tok)
@@ -387,8 +392,11 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	req.Password, _ = getStr(body, "password")
 	req.Role, _ = bodyOrHeader(r, body, "role", "X-Role")
 	req.Manages, _ = manageableIDs(r, body)
-	send, _ := bodyOrHeader(r, body, "sendLoginEmail", "X-Send-Login-Email")
+	send, sent := bodyOrHeader(r, body, "sendLoginEmail", "X-Send-Login-Email")
 	req.SendLoginEmail, _ = strconv.ParseBool(strings.TrimSpace(send))
+	if !sent && unsettledFrom(r).LoginEmailByDefault {
+		req.SendLoginEmail, req.InvitationDefault = true, true
+	}
 	req.InvitationMessage, _ = getStr(body, "invitationMessage")
 	req.Dates = unsettledFrom(r).DateFormat
 	req.PasswordRequired = unsettledFrom(r).PasswordRequired

@@ -40,7 +40,7 @@ import (
 // Faults inject failures into authenticated API calls. Rates are shares in [0, 1].
 type Faults struct {
 	ErrorRate           float64       // answered 500 before anything is applied
-	RateLimitRate       float64       // answered 429 with Retry-After before anything is applied
+	RateLimitRate       float64       // refused for load before anything is applied, as Unsettled.Throttle says
 	RetryAfter          time.Duration // sent in Retry-After, whole seconds (0 is sent as "0")
 	AfterWriteErrorRate float64       // writes applied, then answered 500 (a lost answer)
 	SlowRate            float64       // answered after SlowLatency on top of Latency
@@ -268,8 +268,7 @@ func (s *Sim) api(h http.HandlerFunc) http.HandlerFunc {
 			return
 		case roll[2] < f.RateLimitRate:
 			a.cnt.fault()
-			w.Header().Set("Retry-After", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
-			writeErr(w, r, errf(429, "Too many requests"))
+			unsettledFrom(r).Throttle.writeThrottled(w, r, f.RetryAfter, s.opts.Now())
 			return
 		}
 		if hz := s.currentHostile(); hz.applies(r.Pattern) {

@@ -112,6 +112,9 @@ type newUserReq struct {
 	Manages           []string // manageableDepartmentIds
 	SendLoginEmail    bool
 	InvitationMessage string
+	// InvitationDefault: SendLoginEmail is the default, not asked for, so
+	// no invitationMessage is required.
+	InvitationDefault bool
 	Dates             DateFormat // the form date fields take
 	PasswordRequired  bool       // Unsettled.PasswordRequired
 }
@@ -138,7 +141,7 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 	if err := a.checkManaged(r.Role, r.Manages); err != nil {
 		return nil, err
 	}
-	if r.SendLoginEmail && strings.TrimSpace(r.InvitationMessage) == "" {
+	if r.SendLoginEmail && !r.InvitationDefault && strings.TrimSpace(r.InvitationMessage) == "" {
 		return nil, errf(400, "Parameter invitationMessage is required when sendLoginEmail is true")
 	}
 	if r.PasswordRequired && r.Password == "" {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -93,6 +95,52 @@ type Unsettled struct {
 	// the route lists. By default such requests are read as well as they
 	// can be, and unknown keys ignored.
 	StrictRequests bool
+	// Throttle is how Learn says "too many requests": no source shows
+	// iSpring answering one at all (docs/learn-api.md, "Write
+	// concurrency"), so the form of the injected refusals (Faults, and a
+	// CapacityLayer's Capacity.Throttle) is not known either.
+	Throttle Throttle
+	// MaxPageSize is the most objects a token-paged listing sends per page
+	// whatever pageSize asks (0: 1000). Only the default, 1000, is
+	// documented, not a maximum (docs/learn-api.md, "Answers, statuses
+	// and paging").
+	MaxPageSize int
+	// LoginEmailByDefault e-mails a user created without sendLoginEmail
+	// their sign-in details: the current docs make false the default, an
+	// older version of the same page true.
+	LoginEmailByDefault bool
+}
+
+// Throttle is the form of a refusal for load.
+type Throttle int
+
+const (
+	ThrottleSeconds  Throttle = iota // 429 with Retry-After in seconds
+	ThrottleNoHeader                 // 429 without Retry-After
+	ThrottleDate                     // 429 with Retry-After as an HTTP date
+	Throttle503                      // 503 with Retry-After in seconds
+)
+
+// writeThrottled refuses a request for load as t says, naming wait (whole
+// seconds, rounded up) where the form has a Retry-After.
+func (t Throttle) writeThrottled(w http.ResponseWriter, r *http.Request, wait time.Duration, now time.Time) {
+	secs := int((wait + time.Second - 1) / time.Second)
+	status := http.StatusTooManyRequests
+	switch t {
+	case ThrottleSeconds:
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	case ThrottleDate:
+		// An HTTP date has whole seconds: the next one at or after the wait.
+		at := now.Add(wait).UTC().Truncate(time.Second)
+		if at.Before(now.Add(wait)) {
+			at = at.Add(time.Second)
+		}
+		w.Header().Set("Retry-After", at.Format(http.TimeFormat))
+	case Throttle503:
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	writeErr(w, r, errf(status, "Too many requests"))
 }
 
 // MoveKey is the key a department move reads its IDs from: the OAS names
@@ -456,6 +504,9 @@ type Variant struct {
 // Variants are the choices a client must pass: the default, each switch
 // flipped on its own (each value of the multi-valued ones), and all flipped
 // together. Tests of the client and of the sync run against every one.
+// Throttle is flipped only in the "all flipped" ones: it shows only under
+// injected refusals, so the tests with faults run each of its values
+// (learn.TestRetriesConverge, syncer.TestSyncLearnFaults).
 func Variants() []Variant {
 	return []Variant{
 		{"default", Unsettled{}},
@@ -488,12 +539,12 @@ func Variants() []Variant {
 			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
 			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, RootLinks: RootLinksAbsent, UserRoles: UserRolesSecond, UpdateNeedsLogin: true,
 			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409,
-			MoveKey: MoveKeyMisspelt, ExactFilters: true, StrictRequests: true}},
+			MoveKey: MoveKeyMisspelt, ExactFilters: true, StrictRequests: true, Throttle: Throttle503, MaxPageSize: 10}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, RootLinks: RootLinksInherit, UnknownID400: true,
 			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: UniqueCodes400,
-			MoveKey: MoveKeyCorrect, StrictRequests: true}},
+			MoveKey: MoveKeyCorrect, StrictRequests: true, Throttle: ThrottleNoHeader, LoginEmailByDefault: true}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
 		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
@@ -510,6 +561,8 @@ func Variants() []Variant {
 		{"exact filters", Unsettled{ExactFilters: true}},
 		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
 		{"strict requests", Unsettled{StrictRequests: true}},
+		{"pages of at most 10", Unsettled{MaxPageSize: 10}},
+		{"login e-mail by default", Unsettled{LoginEmailByDefault: true}},
 	}
 }
 

@@ -3,9 +3,12 @@ package learnsim
 import (
 	"encoding/json"
 	"encoding/xml"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRefusals checks each refusal the API notes describe, as an ErrorResponse
@@ -591,4 +594,28 @@ func linkType(d map[string]any, key string) string {
 	o, _ := d[key].(map[string]any)
 	s, _ := getStr(o, "subordinationType")
 	return s
+}
+
+// TestThrottle checks each form of a refusal for load as sent.
+func TestThrottle(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 2, 10, 0, 0, 500_000_000, time.UTC)
+	for _, c := range []struct {
+		th         Throttle
+		status     int
+		retryAfter string
+	}{
+		{ThrottleSeconds, http.StatusTooManyRequests, "2"},
+		{ThrottleNoHeader, http.StatusTooManyRequests, ""},
+		{ThrottleDate, http.StatusTooManyRequests, "Wed, 02 Dec 2026 10:00:02 GMT"},
+		{Throttle503, http.StatusServiceUnavailable, "2"},
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/user", nil)
+		r.Header.Set("Accept", "application/json")
+		c.th.writeThrottled(w, r, 1500*time.Millisecond, now)
+		if w.Code != c.status || w.Header().Get("Retry-After") != c.retryAfter || !strings.Contains(w.Body.String(), `"code":`) {
+			t.Errorf("throttle %d: %d, Retry-After %q, body %s", c.th, w.Code, w.Header().Get("Retry-After"), w.Body)
+		}
+	}
 }
