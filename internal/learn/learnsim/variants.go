@@ -1,0 +1,72 @@
+package learnsim
+
+// Variant is a named choice of Unsettled behaviours.
+type Variant struct {
+	Name      string
+	Unsettled Unsettled
+}
+
+// Variants are the choices a client must pass: the default, each switch
+// flipped on its own (each value of the multi-valued ones), and all flipped
+// together. Tests of the client and of the sync run against every one.
+// Throttle is flipped only in the "all flipped" ones: it shows only under
+// injected refusals, so the tests with faults run each of its values
+// (learn.TestRetriesConverge, syncer.TestSyncLearnFaults).
+func Variants() []Variant {
+	return []Variant{
+		{"default", Unsettled{}},
+		{"bare single object", Unsettled{BareSingleObject: true}},
+		{"user update 204", Unsettled{UserUpdate204: true}},
+		{"empty update refused", Unsettled{RefuseEmptyUpdate: true}},
+		{"refused delete 409", Unsettled{RefusedDelete409: true}},
+		{"terse errors", Unsettled{TerseErrors: true}},
+		{"JSON by default", Unsettled{JSONByDefault: true}},
+		{"root parent null", Unsettled{RootParent: RootParentNull}},
+		{"root parent empty", Unsettled{RootParent: RootParentEmpty}},
+		{"root parent nil UUID", Unsettled{RootParent: RootParentNilUUID}},
+		{"root parent self", Unsettled{RootParent: RootParentSelf}},
+		{"return object ignored", Unsettled{ReturnObject: ReturnObjectIgnored}},
+		{"return object always", Unsettled{ReturnObject: ReturnObjectAlways}},
+		{"dates DD.MM.YYYY", Unsettled{DateFormat: DateDotted}},
+		{"dates as datetime", Unsettled{DateFormat: DateDateTime}},
+		{"sibling names refused 400", Unsettled{SiblingNames: SiblingNames400}},
+		{"sibling names refused 409", Unsettled{SiblingNames: SiblingNames409}},
+		{"password required", Unsettled{PasswordRequired: true}},
+		{"duplicate 400", Unsettled{Duplicate400: true}},
+		{"root subordination refused 400", Unsettled{RootSubordination: RootSub400}},
+		{"root subordination refused 403", Unsettled{RootSubordination: RootSub403}},
+		{"root subordination refused 409", Unsettled{RootSubordination: RootSub409}},
+		{"root subordination ignored", Unsettled{RootSubordination: RootSubIgnored}},
+		{"root links inherit", Unsettled{RootLinks: RootLinksInherit}},
+		{"root links absent", Unsettled{RootLinks: RootLinksAbsent}},
+		{"second role in userRoles", Unsettled{UserRoles: UserRolesSecond}},
+		{"all flipped", Unsettled{BareSingleObject: true, UserUpdate204: true, RefuseEmptyUpdate: true, RefusedDelete409: true, TerseErrors: true,
+			JSONByDefault: true, RootParent: RootParentSelf, ReturnObject: ReturnObjectAlways, DateFormat: DateDotted,
+			SiblingNames: SiblingNames400, PasswordRequired: true, RootSubordination: RootSubIgnored, RootLinks: RootLinksAbsent, UserRoles: UserRolesSecond, UpdateNeedsLogin: true,
+			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: UniqueCodes409,
+			MoveKey: MoveKeyMisspelt, ExactFilters: true, StrictRequests: true, Throttle: Throttle503, MaxPageSize: 10}},
+		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
+			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
+			SiblingNames: SiblingNames409, PasswordRequired: true, RootSubordination: RootSub403, RootLinks: RootLinksInherit, UnknownID400: true,
+			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: UniqueCodes400,
+			MoveKey: MoveKeyCorrect, StrictRequests: true, Throttle: ThrottleNoHeader, LoginEmailByDefault: true}},
+		{"long values cut", Unsettled{LongValues: LongValuesCut}},
+		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
+		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
+		{"unknown ID 400", Unsettled{UnknownID400: true}},
+		{"last page empty token", Unsettled{LastPage: LastPageEmpty}},
+		{"last page null token", Unsettled{LastPage: LastPageNull}},
+		{"full last page has a token", Unsettled{LastPage: LastPageAfterFull}},
+		{"code filter contains", Unsettled{CodeFilter: CodeFilterContains}},
+		{"code filter ignored", Unsettled{CodeFilter: CodeFilterIgnored}},
+		{"unique codes 400", Unsettled{UniqueCodes: UniqueCodes400}},
+		{"unique codes 409", Unsettled{UniqueCodes: UniqueCodes409}},
+		{"move reads departmentIds", Unsettled{MoveKey: MoveKeyCorrect}},
+		{"move reads departmnetIds", Unsettled{MoveKey: MoveKeyMisspelt}},
+		{"exact filters", Unsettled{ExactFilters: true}},
+		{"empty refused, update needs login", Unsettled{RefuseEmptyUpdate: true, UpdateNeedsLogin: true}},
+		{"strict requests", Unsettled{StrictRequests: true}},
+		{"pages of at most 10", Unsettled{MaxPageSize: 10}},
+		{"login e-mail by default", Unsettled{LoginEmailByDefault: true}},
+	}
+}
