@@ -5,6 +5,7 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -245,6 +246,9 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 	s := &Session{Token: randomToken(32), ManagerID: m.ID, Email: m.Email, CSRF: randomToken(32), ExpiresAt: now.Add(SessionTTL),
 		TOTP: totpSecret != nil, TOTPRequired: totpRequired}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := unchangedSince(ctx, tx, m.ID, hash, totpSecret); err != nil {
+			return err
+		}
 		if totpSecret != nil {
 			// Spend the code; a parallel sign-in with the same code loses here.
 			tag, err := tx.Exec(ctx, `UPDATE managers SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, m.ID, step)
@@ -268,6 +272,32 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 		return nil, err
 	}
 	return s, nil
+}
+
+// unchangedSince locks the account's row for the session about to be stored
+// and refuses it (ErrBadCredentials) unless the password and second factor
+// are still those it was checked against, read before the slow hash: turning
+// the second factor on, removing it or a new password end the account's
+// sessions in a transaction that holds this row, and a session stored after
+// theirs would outlive it (and, once a factor is set, count as opened with it).
+func unchangedSince(ctx context.Context, tx pgx.Tx, id int64, hash string, totpSecret []byte) error {
+	var (
+		nowHash     string
+		nowSecret   []byte
+		nowDisabled bool
+	)
+	err := tx.QueryRow(ctx, `SELECT password_hash, totp_secret, disabled FROM managers WHERE id = $1 FOR NO KEY UPDATE`, id).
+		Scan(&nowHash, &nowSecret, &nowDisabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrBadCredentials
+	}
+	if err != nil {
+		return fmt.Errorf("lock manager: %w", err)
+	}
+	if nowDisabled || nowHash != hash || !bytes.Equal(nowSecret, totpSecret) {
+		return ErrBadCredentials
+	}
+	return nil
 }
 
 // storeSession stores s, made at now from address ip; only its token's
