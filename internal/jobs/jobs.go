@@ -40,8 +40,8 @@ type Deps struct {
 	// slot at each multiple of it, so a newcomer sees a scheduled run soon.
 	SlotEvery time.Duration
 	// Clients builds the portals' Bitrix24 clients for the uninstall checks
-	// and the token keep-alive;
-	// pass the factory the syncs use. nil builds one from Config.
+	// and the token keep-alive; pass the factory the syncs use. nil builds
+	// one from Config.
 	Clients *connect.Factory
 }
 
