@@ -39,8 +39,9 @@ type Deps struct {
 	// SlotEvery, in the demo only, replaces every portal's run times with a
 	// slot at each multiple of it, so a newcomer sees a scheduled run soon.
 	SlotEvery time.Duration
-	// Clients builds the portals' Bitrix24 clients for the uninstall checks;
-	// pass the factory the syncs use. nil builds one from Config.
+	// Clients builds the portals' Bitrix24 clients for the uninstall checks
+	// and the token keep-alive; pass the factory the syncs use. nil builds
+	// one from Config.
 	Clients *connect.Factory
 }
 
@@ -125,12 +126,12 @@ func register(d Deps) (*registry, error) {
 	r := &registry{workers: river.NewWorkers()}
 	disp := &Dispatcher{Log: d.Log, Pool: d.Pool, CatchUpWindow: d.Config.CatchUpWindow, Now: time.Now, SlotEvery: d.SlotEvery}
 	add(r, &DispatchWorker{Dispatcher: disp})
-	add(r, &MaintenanceWorker{deps: d, now: time.Now})
 	clients := d.Clients
 	if clients == nil {
 		clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuthServers: d.Config.OAuthServers(),
 			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts})
 	}
+	add(r, &MaintenanceWorker{deps: d, now: time.Now, keep: &keepAlive{pool: d.Pool, clients: clients, log: d.Log}})
 	add(r, NewUninstallCheckWorker(d.Pool, clients, d.Log))
 	add(r, &UninstallEraseWorker{Pool: d.Pool, Log: d.Log})
 	if d.Sync != nil {

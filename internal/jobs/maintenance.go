@@ -19,16 +19,25 @@ import (
 // rows past the report retention, the call log past its seven days,
 // rate-limit counters and alert e-mail counts that limit nothing any more,
 // expired alert confirmation links, and uninstall events past their
-// retention (uninstall.EventRetention).
+// retention (uninstall.EventRetention); and it keeps idle portals' Bitrix24
+// tokens alive (keepalive.go).
 type MaintenanceArgs struct{ periodicOnce }
 
 func (MaintenanceArgs) Kind() string { return "maintenance" }
 
-// MaintenanceWorker deletes expired data.
+// MaintenanceWorker deletes expired data and keeps tokens alive.
 type MaintenanceWorker struct {
 	river.WorkerDefaults[MaintenanceArgs]
 	deps Deps
 	now  func() time.Time
+	// keep refreshes idle portals' tokens; nil: no keep-alive (tests of
+	// the clean-up alone).
+	keep *keepAlive
+}
+
+// Timeout leaves room for the keep-alive's calls after the clean-up.
+func (w *MaintenanceWorker) Timeout(*river.Job[MaintenanceArgs]) time.Duration {
+	return keepAlivePassBudget + 5*time.Minute
 }
 
 func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[MaintenanceArgs]) error {
@@ -60,6 +69,12 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 		w.deps.Log.InfoContext(ctx, "maintenance", "run_reports_deleted", runs, "settings_audit_deleted", audit,
 			"calls_deleted", calls, "rate_limits_deleted", limits, "alert_counts_deleted", alerts,
 			"uninstall_events_deleted", events)
+	}
+	if w.keep == nil {
+		return nil
+	}
+	if _, err := w.keep.pass(ctx, w.now()); err != nil {
+		return err
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/alert"
@@ -235,7 +236,7 @@ func (s *syncWorkers) recordSuccess(ctx context.Context, portalID int64, rep *sy
 		h := rep.Status == syncer.RunHeld
 		held = &h
 	}
-	err := s.recordHealth(ctx, portalID, held, `
+	err := recordHealth(ctx, s.deps.Pool, portalID, held, `
 		UPDATE portals SET sync_failures = 0, needs_attention = false, last_sync_error = '', updated_at = now()
 		WHERE id = $1 AND (sync_failures <> 0 OR needs_attention)`, portalID)
 	if err != nil {
@@ -249,10 +250,10 @@ func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause e
 	if limit <= 0 {
 		limit = 3
 	}
-	// Tokens Bitrix24 will never accept again (app removed, access revoked,
-	// unpaid) stop the portal's syncs until an admin opens the app.
-	reconnect := bitrix24.IsPermanentAuthError(cause) || errors.Is(cause, bitrix24.ErrNeedsReconnect)
-	err := s.recordHealth(ctx, portalID, nil, `
+	// Tokens Bitrix24 will never accept again stop the portal's syncs until
+	// an admin opens the app.
+	reconnect := tokensRefused(cause)
+	err := recordHealth(ctx, s.deps.Pool, portalID, nil, `
 		UPDATE portals SET sync_failures = sync_failures + 1,
 		       needs_attention = sync_failures + 1 >= $2,
 		       needs_reconnect = needs_reconnect OR $4,
@@ -264,14 +265,21 @@ func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause e
 	return nil
 }
 
+// tokensRefused reports whether err says Bitrix24 will never accept the
+// portal's tokens again (app removed, access revoked, unpaid, refresh token
+// dead).
+func tokensRefused(err error) bool {
+	return bitrix24.IsPermanentAuthError(err) || errors.Is(err, bitrix24.ErrNeedsReconnect)
+}
+
 // recordHealth runs the health update and observes the portal's alert
 // states in one transaction, so an alert e-mail is queued exactly when the
 // change is stored. The token refresh that finds the access gone sets
 // needs_reconnect in a transaction of its own; the failed run that follows
 // observes it here.
-func (s *syncWorkers) recordHealth(ctx context.Context, portalID int64, held *bool, update string, args ...any) error {
+func recordHealth(ctx context.Context, pool *pgxpool.Pool, portalID int64, held *bool, update string, args ...any) error {
 	ins, cerr := river.ClientFromContextSafely[pgx.Tx](ctx)
-	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, update, args...); err != nil {
 			return err
 		}

@@ -34,7 +34,8 @@
 // (or Sim.SetUnsettled on a running simulator): the refresh answer's domain
 // and scope, the auth errors' texts, PAYMENT_REQUIRED's status, a second
 // event.bind, an extranet user's empty UF_DEPARTMENT, the OAuth server's
-// app.info, ONUSERADD's data[ACTIVE] (Portal.UserAdded). Variants lists the
+// app.info, ONUSERADD's data[ACTIVE] (Portal.UserAdded), the idle life of a
+// refresh token (with Now and Sim.Advance). Variants lists the
 // choices a client must pass.
 //
 // FrameRequest returns the iframe POST fields without sending them; Tokens

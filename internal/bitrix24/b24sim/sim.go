@@ -115,12 +115,12 @@ type accessToken struct {
 }
 
 type refreshToken struct {
-	portal  *Portal
-	userID  int64
-	access  string
-	expires time.Time
-	gen     int
-	used    bool
+	portal *Portal
+	userID int64
+	access string
+	issued time.Time
+	gen    int
+	used   bool
 }
 
 // New builds a simulator. Call SetBaseURL with the URL it is served at (Start does).

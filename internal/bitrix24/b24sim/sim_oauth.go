@@ -30,7 +30,7 @@ func (s *Sim) issue(p *Portal, userID int64) Token {
 	now := s.now()
 	at, rt := newHex(35), newHex(35)
 	s.access[at] = &accessToken{portal: p, userID: userID, expires: now.Add(s.opts.AccessTTL), gen: p.gen}
-	s.refresh[rt] = &refreshToken{portal: p, userID: userID, access: at, expires: now.Add(s.opts.RefreshTTL), gen: p.gen}
+	s.refresh[rt] = &refreshToken{portal: p, userID: userID, access: at, issued: now, gen: p.gen}
 	return Token{
 		AccessToken: at, RefreshToken: rt, Expires: now.Add(s.opts.AccessTTL).Truncate(time.Second),
 		MemberID: p.memberID, ClientEndpoint: p.restURL(), ServerEndpoint: s.serverBase(p) + "/rest/",
@@ -69,8 +69,9 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 	rt := s.refresh[q.Get("refresh_token")]
 	now := s.now()
 	switch {
-	case rt == nil || rt.used || now.After(rt.expires) || rt.portal.region != region:
-		// Another region's server does not know the token at all.
+	case rt == nil || rt.used || now.After(rt.issued.Add(s.unsettled().refreshLifetime(s.opts.RefreshTTL))) || rt.portal.region != region:
+		// Another region's server does not know the token at all. The
+		// lifetime is read now, so SetUnsettled reaches tokens issued before.
 		s.mu.Unlock()
 		s.oauthError(w, http.StatusBadRequest, "invalid_grant", "Invalid grant")
 		return

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Unsettled picks one plausible answer for each Bitrix24 behaviour that no
@@ -56,6 +57,27 @@ type Unsettled struct {
 	// query_limit_exceeded): codes come in either case, and no source says
 	// which code comes in which (docs/bitrix24-api.md, "Errors").
 	CodesOtherCase bool
+	// RefreshLifetime is how long a refresh token nobody uses stays good:
+	// 180 days by the current docs, 28 days by an older official course
+	// (docs/bitrix24-api.md, "OAuth refresh").
+	RefreshLifetime RefreshLifetime
+}
+
+// RefreshLifetime is the idle life of a refresh token.
+type RefreshLifetime int
+
+const (
+	RefreshLifetimeDocs   RefreshLifetime = iota // Options.RefreshTTL, 180 days by default
+	RefreshLifetime28Days                        // 28 days (or Options.RefreshTTL if shorter)
+)
+
+// refreshLifetime is the idle life of a refresh token under the switch;
+// ttl is Options.RefreshTTL.
+func (u Unsettled) refreshLifetime(ttl time.Duration) time.Duration {
+	if u.RefreshLifetime == RefreshLifetime28Days {
+		return min(ttl, 28*24*time.Hour)
+	}
+	return ttl
 }
 
 // UpdateEvent is what becomes of ONAPPUPDATE when an update drops the bindings.
@@ -152,10 +174,11 @@ func Variants() []Variant {
 		{"ONUSERADD ACTIVE 1", Unsettled{UserAddActive: UserAddActiveOne}},
 		{"ONAPPUPDATE lost", Unsettled{UpdateEvent: UpdateEventLost}},
 		{"error codes in the other case", Unsettled{CodesOtherCase: true}},
+		{"refresh token lives 28 days", Unsettled{RefreshLifetime: RefreshLifetime28Days}},
 		{"all flipped", Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
-			UpdateEvent: UpdateEventLost, CodesOtherCase: true}},
+			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days}},
 		{"all flipped, the other way", Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty}},
 	}

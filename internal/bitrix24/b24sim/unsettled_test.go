@@ -268,3 +268,44 @@ func TestUnsettledCodesOtherCase(t *testing.T) {
 		t.Errorf("expired token: %d %v", status, body)
 	}
 }
+
+// A refresh token nobody uses dies after the switch's lifetime with the
+// answer of any dead refresh token, invalid_grant; one used in time gives a
+// pair that lives as long again.
+func TestUnsettledRefreshLifetime(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	for name, c := range map[string]struct {
+		u    b24sim.Unsettled
+		idle time.Duration
+		ok   bool
+	}{
+		"180 days, idle 179":  {u: b24sim.Unsettled{}, idle: 179 * day, ok: true},
+		"180 days, idle 181":  {u: b24sim.Unsettled{}, idle: 181 * day},
+		"28 days, idle 27":    {u: b24sim.Unsettled{RefreshLifetime: b24sim.RefreshLifetime28Days}, idle: 27 * day, ok: true},
+		"28 days, idle 29":    {u: b24sim.Unsettled{RefreshLifetime: b24sim.RefreshLifetime28Days}, idle: 29 * day},
+		"28 days, idle 27+27": {u: b24sim.Unsettled{RefreshLifetime: b24sim.RefreshLifetime28Days}, idle: 27 * day, ok: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, c.u, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+			rt := w.tok.RefreshToken
+			if strings.HasSuffix(name, "+27") {
+				w.sim.Advance(27 * day)
+				status, body := w.refresh(rt, w.sim.ClientSecret())
+				if status != http.StatusOK {
+					t.Fatalf("first refresh after 27 days: %d %v", status, body)
+				}
+				rt, _ = body["refresh_token"].(string)
+			}
+			w.sim.Advance(c.idle)
+			status, body := w.refresh(rt, w.sim.ClientSecret())
+			switch {
+			case c.ok && status != http.StatusOK:
+				t.Fatalf("refresh: %d %v, want a new pair", status, body)
+			case !c.ok && (status != http.StatusBadRequest || body["error"] != "invalid_grant"):
+				t.Fatalf("refresh: %d %v, want 400 invalid_grant", status, body)
+			}
+		})
+	}
+}
