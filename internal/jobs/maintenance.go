@@ -41,42 +41,51 @@ func (w *MaintenanceWorker) Timeout(*river.Job[MaintenanceArgs]) time.Duration {
 }
 
 func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[MaintenanceArgs]) error {
-	runs, err := syncer.NewStore(w.deps.Pool).PurgeRuns(ctx, w.deps.Config.ReportRetention)
-	if err != nil {
-		return fmt.Errorf("purge run reports: %w", err)
+	now := w.now()
+	var deleted []any
+	total := int64(0)
+	for _, c := range w.cleanUps() {
+		n, err := c.purge(ctx, now)
+		if err != nil {
+			return fmt.Errorf("maintenance, %s: %w", c.name, err)
+		}
+		deleted, total = append(deleted, c.name, n), total+n
 	}
-	audit, err := settings.PurgeAudit(ctx, w.deps.Pool, retention(w.deps.Config.ReportRetention), w.now())
-	if err != nil {
-		return err
-	}
-	calls, err := calllog.Prune(ctx, w.deps.Pool, w.now())
-	if err != nil {
-		return err
-	}
-	limits, err := manager.PruneLimits(ctx, w.deps.Pool, w.now())
-	if err != nil {
-		return err
-	}
-	alerts, err := alert.Prune(ctx, w.deps.Pool, w.now())
-	if err != nil {
-		return err
-	}
-	events, err := uninstall.PurgeEvents(ctx, w.deps.Pool, w.now())
-	if err != nil {
-		return err
-	}
-	if runs+audit+calls+limits+alerts+events > 0 {
-		w.deps.Log.InfoContext(ctx, "maintenance", "run_reports_deleted", runs, "settings_audit_deleted", audit,
-			"calls_deleted", calls, "rate_limits_deleted", limits, "alert_counts_deleted", alerts,
-			"uninstall_events_deleted", events)
+	if total > 0 {
+		w.deps.Log.InfoContext(ctx, "maintenance", deleted...)
 	}
 	if w.keep == nil {
 		return nil
 	}
-	if _, err := w.keep.pass(ctx, w.now()); err != nil {
+	if _, err := w.keep.pass(ctx, now); err != nil {
 		return err
 	}
 	return nil
+}
+
+// cleanUp deletes one kind of expired data; name is its count's key in
+// the log line.
+type cleanUp struct {
+	name  string
+	purge func(ctx context.Context, now time.Time) (int64, error)
+}
+
+// cleanUps are the hour's clean-ups, in order.
+func (w *MaintenanceWorker) cleanUps() []cleanUp {
+	pool := w.deps.Pool
+	keep := w.deps.Config.ReportRetention
+	return []cleanUp{
+		{"run_reports_deleted", func(ctx context.Context, _ time.Time) (int64, error) {
+			return syncer.NewStore(pool).PurgeRuns(ctx, keep)
+		}},
+		{"settings_audit_deleted", func(ctx context.Context, now time.Time) (int64, error) {
+			return settings.PurgeAudit(ctx, pool, retention(keep), now)
+		}},
+		{"calls_deleted", func(ctx context.Context, now time.Time) (int64, error) { return calllog.Prune(ctx, pool, now) }},
+		{"rate_limits_deleted", func(ctx context.Context, now time.Time) (int64, error) { return manager.PruneLimits(ctx, pool, now) }},
+		{"alert_counts_deleted", func(ctx context.Context, now time.Time) (int64, error) { return alert.Prune(ctx, pool, now) }},
+		{"uninstall_events_deleted", func(ctx context.Context, now time.Time) (int64, error) { return uninstall.PurgeEvents(ctx, pool, now) }},
+	}
 }
 
 // retention is the report retention, or PurgeRuns' default when unset.
