@@ -182,7 +182,7 @@ func TestConsole(t *testing.T) {
 	// The console's pages run no script: what slips past escaping has
 	// nothing to run and no other origin to post to.
 	for _, rec := range []*httptest.ResponseRecorder{page, b.do("GET", "/manager/signin", nil)} {
-		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'none'") ||
+		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'none'") || !strings.Contains(csp, "default-src 'self'") ||
 			!strings.Contains(csp, "form-action 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 			t.Errorf("console page policy %q, want no scripts, forms to this origin only, no framing", csp)
 		}

@@ -103,13 +103,14 @@ func (s *Server) limitBody(n int64) func(http.Handler) http.Handler {
 	}
 }
 
-// consolePageCSP is the console's pages' policy: they run no script and
-// post only to this origin, so an injected script or form has nowhere to
-// go. River UI, which runs its own scripts, keeps the default.
+// consolePageCSP is the console's pages' policy: they run no script, load
+// nothing from elsewhere and post only to this origin, so an injected script,
+// image or form has nowhere to go (their inline style attributes stay
+// allowed). River UI, which runs its own scripts, keeps the default.
 func consolePageCSP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy",
-			"frame-ancestors 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; "+
+			"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 		next.ServeHTTP(w, r)
 	})
 }
