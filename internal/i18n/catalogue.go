@@ -647,6 +647,7 @@ var catalogue = map[string][2]string{
 	"mgr.err_bad_credentials":      {"Wrong e-mail, password or authenticator code.", "Неверный email, пароль или код из приложения."},
 	"mgr.err_totp_password":        {"Wrong password. Turning on two-step sign-in takes your account's password as well as the code.", "Неверный пароль. Чтобы включить двухэтапный вход, нужны пароль учётной записи и код."},
 	"mgr.err_totp_too_many":        {"Too many wrong passwords. Try again in %s.", "Слишком много неверных паролей. Повторите через %s."},
+	"mgr.err_bad_filter":           {"Unknown portal filter: use needs_attention, needs_reconnect or held.", "Неизвестный фильтр порталов: используйте needs_attention, needs_reconnect или held."},
 	"mgr.err_bad_code":             {"That code does not match. Check the app shows codes for this account and try the current one.", "Код не подходит. Проверьте, что приложение показывает коды для этой учётной записи, и введите текущий."},
 	"mgr.err_bad_status":           {"Unknown status or notes too long (4000 characters at most).", "Неизвестный статус или слишком длинные заметки (не более 4000 символов)."},
 	"mgr.err_open_request":         {"This portal has another open request; close that one first.", "У портала есть другая открытая заявка; сначала закройте её."},

@@ -445,7 +445,7 @@ func (s *Server) handlePortals(w http.ResponseWriter, r *http.Request) {
 	filter := r.URL.Query().Get("state")
 	ps, err := manager.ListPortalsIn(r.Context(), s.pool, filter, managerListLimit)
 	if errors.Is(err, manager.ErrBadFilter) {
-		s.error(w, r, apperr.New(apperr.EINVALID, "Unknown portal filter: use needs_attention, needs_reconnect or held."))
+		s.error(w, r, apperr.New(apperr.EINVALID, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_filter")))
 		return
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -74,5 +75,13 @@ func TestConsolePortalFilter(t *testing.T) {
 	}
 	if body := b.do("GET", "/manager/portals?state=held", nil).Body.String(); !strings.Contains(body, "<strong>Held</strong>") {
 		t.Fatal("the chosen filter is not marked")
+	}
+	// In the manager's language, as every console message.
+	csrf := csrfOf(t, b.do("GET", "/manager/portals", nil).Body.String())
+	if rec := b.do("POST", "/manager/lang", url.Values{"lang": {"ru"}, "csrf": {csrf}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("switch to Russian: %d", rec.Code)
+	}
+	if rec := b.do("GET", "/manager/portals?state=nonsense", nil); !strings.Contains(rec.Body.String(), "Неизвестный фильтр порталов") {
+		t.Errorf("unknown filter, Russian console: %d %s", rec.Code, rec.Body.String())
 	}
 }
