@@ -173,6 +173,19 @@ func (e *simEnv) state() learnsim.State {
 
 func (e *simEnv) writes() int64 { return e.lsim.Counts(simAccount).Writes }
 
+// stable runs each portal once more and fails the test for every Learn
+// write: nothing changed, so nothing may be written.
+func (e *simEnv) stable(portals ...int64) {
+	e.t.Helper()
+	for _, id := range portals {
+		before := e.writes()
+		e.run(id, TriggerScheduled)
+		if w := e.writes() - before; w != 0 {
+			e.t.Errorf("portal %d: %d writes when stable", id, w)
+		}
+	}
+}
+
 // expectation is the Learn state a portal should produce, computed straight
 // from the Bitrix24 data and the sync rules (docs/architecture.md),
 // independently of the plan code.
