@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -195,16 +196,23 @@ func (s *Store) Foreign(ctx context.Context, account string, portalID int64) (ma
 
 // OtherSignIns reads the Learn logins the other portals whose settings name
 // the account sign in with (their saved Learn admin e-mails): those Learn
-// users are no employee's either (Options.OtherSignIns). The address is
-// matched as AccountKey makes it.
+// users are no employee's either (Options.OtherSignIns). The database only
+// narrows the rows to addresses containing the account; AccountKey, the
+// one rule for it, decides.
 func (s *Store) OtherSignIns(ctx context.Context, account string, portalID int64) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT learn_email FROM portal_settings
-		WHERE portal_id <> $1 AND learn_email <> ''
-			AND rtrim(regexp_replace(lower(btrim(learn_url)), '^[a-z]+://', ''), '/') = $2`, portalID, account)
+	rows, err := s.pool.Query(ctx, `SELECT learn_url, learn_email FROM portal_settings
+		WHERE portal_id <> $1 AND learn_email <> '' AND strpos(lower(learn_url), $2) > 0`, portalID, account)
 	if err != nil {
 		return nil, fmt.Errorf("query other sign-ins: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var out []string
+	var learnURL, email string
+	_, err = pgx.ForEachRow(rows, []any{&learnURL, &email}, func() error {
+		if AccountKey(learnURL) == account && !slices.Contains(out, email) {
+			out = append(out, email)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read other sign-ins: %w", err)
 	}

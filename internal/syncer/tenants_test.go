@@ -269,3 +269,31 @@ func TestSyncJoiningPortalDoesNotInheritAnotherPortalsManager(t *testing.T) {
 	}
 	e.stable(idA)
 }
+
+// Another portal's sign-in counts when its Learn address is the same
+// account written another way, and not when it only contains the account's
+// host (a look-alike on someone else's domain).
+func TestOtherSignInsMatchTheAccountOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	idA, _ := e.addPortal(planOrg(81, 3))
+	idB, _ := e.addPortal(planOrg(82, 3))
+	idC, _ := e.addPortal(planOrg(83, 3))
+	for id, row := range map[int64][2]string{
+		idB: {" HTTPS://Acme.ispringlearn.ru/ ", "b.admin@beta.test"},
+		idC: {"https://acme.ispringlearn.ru.evil.example", "c.admin@gamma.test"},
+	} {
+		if _, err := e.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email) VALUES ($1, $2, $3)`,
+			id, row[0], row[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := e.syncer.store.OtherSignIns(ctx, AccountKey("https://acme.ispringlearn.ru"), idA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "b.admin@beta.test" {
+		t.Errorf("other sign-ins %v, want only portal B's", got)
+	}
+}
