@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"b24learn/internal/remote"
 )
 
 // CRM adds leads to iSpring's own Bitrix24 through an inbound webhook
@@ -110,7 +112,7 @@ func decodeLeadAnswer(status int, raw []byte) (string, error) {
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
 		if status != http.StatusOK {
-			return "", &CRMError{Status: status, Code: "HTTP", Description: clip(string(raw), 200)}
+			return "", &CRMError{Status: status, Code: "HTTP", Description: remote.Clip(string(raw), 200)}
 		}
 		return "", fmt.Errorf("crm.lead.add: answer is not JSON: %w", err)
 	}

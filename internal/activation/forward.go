@@ -14,6 +14,7 @@ import (
 
 	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
+	"b24learn/internal/remote"
 )
 
 // Sender and LeadAdder are the two channels; *Mailer and *CRM implement them.
@@ -92,7 +93,7 @@ func (f *Forwarder) channel(ctx context.Context, r *Request, ch, state string, f
 	}
 	f.Log.Warn("activation request not forwarded", "channel", ch, "portal_id", r.PortalID, "request_id", r.ID,
 		"final", final, "error", sendErr)
-	o := outcome{state: DeliveryPending, attempt: 1, err: clip(sendErr.Error(), 500)}
+	o := outcome{state: DeliveryPending, attempt: 1, err: remote.Clip(sendErr.Error(), 500)}
 	if final {
 		o.state = DeliveryFailed
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Payloads from the sample traffic (docs/bitrix24-api.md, "Sample traffic").
@@ -175,6 +176,23 @@ func TestDecodeEnvelope(t *testing.T) {
 	}
 	if _, err := DecodeEnvelope(200, []byte(`{"time":{}}`)); err == nil {
 		t.Error("envelope without result accepted")
+	}
+}
+
+// A proxy's error page in Russian is quoted in the error's description. The
+// quote must stay valid UTF-8 (the description is stored with the run, and
+// PostgreSQL refuses a text with a bad byte) and short.
+func TestErrorPageQuotedWhole(t *testing.T) {
+	page := "<html>" + strings.Repeat("Сервис временно недоступен. ", 40) + "</html>"
+	for odd := range 2 {
+		_, err := DecodeEnvelope(502, []byte(page[odd:]))
+		var ae *APIError
+		if !errors.As(err, &ae) {
+			t.Fatalf("502 page: %v", err)
+		}
+		if !utf8.ValidString(ae.Description) || len(ae.Description) > 210 || !utf8.ValidString(err.Error()) {
+			t.Errorf("502 page quoted as %q (%d bytes)", ae.Description, len(ae.Description))
+		}
 	}
 }
 

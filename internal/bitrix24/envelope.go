@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"b24learn/internal/remote"
 )
 
 // Envelope is a decoded REST answer: {"result":…, "total":N, "next":N, "time":{…}}.
@@ -104,10 +106,5 @@ func httpCode(status int) string {
 	return fmt.Sprintf("HTTP_%d", status)
 }
 
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
-}
+// snippet is the start of an answer that is not JSON, as an error quotes it.
+func snippet(b []byte) string { return remote.Clip(strings.TrimSpace(string(b)), 200) }

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"b24learn/internal/remote"
 )
 
 // Bitrix24 answers the same field as a number, a string, null, false, [] or {}
@@ -100,16 +101,7 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 const maxTextBytes = 1 << 10
 
 // cutText is s cut to at most maxTextBytes, on a character's boundary.
-func cutText(s string) string {
-	if len(s) <= maxTextBytes {
-		return s
-	}
-	cut := maxTextBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
+func cutText(s string) string { return remote.Cut(s, maxTextBytes) }
 
 // flexIntList accepts [1,"2"], a single 3 or "3", {"0":"4"}, null, "", false.
 // Zero entries are dropped.

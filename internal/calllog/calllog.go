@@ -21,6 +21,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/remote"
 )
 
 // Retention is how long calls are kept.
@@ -225,10 +227,7 @@ func MethodOf(service string, req *http.Request) string {
 	// byte fails the whole batch's COPY, other portals' entries included)
 	// and short.
 	m := req.Method + " " + numericSegment.ReplaceAllString(strings.ToValidUTF8(path, "?"), "/{id}")
-	if len(m) > maxMethodBytes {
-		m = strings.ToValidUTF8(m[:maxMethodBytes-len("…")], "") + "…"
-	}
-	return m
+	return remote.Clip(m, maxMethodBytes-len("…"))
 }
 
 // peekErrorCode reads the error body (bounded), puts it back for the client,

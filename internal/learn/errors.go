@@ -155,10 +155,7 @@ func parseErrorBody(body []byte) (code int, msg string) {
 		_ = c.UnmarshalJSON([]byte(x.Code))
 		return int(c), x.Message
 	}
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return 0, s
+	return 0, remote.Clip(s, 200)
 }
 
 // maxRemoteErrText bounds the text of an error that quotes an answer.
@@ -173,11 +170,7 @@ const maxRemoteErrText = 300
 type boundedError struct{ err error }
 
 func (e *boundedError) Error() string {
-	s := strings.ToValidUTF8(e.err.Error(), "?")
-	if len(s) <= maxRemoteErrText {
-		return s
-	}
-	return strings.ToValidUTF8(s[:maxRemoteErrText], "") + "…"
+	return remote.Clip(e.err.Error(), maxRemoteErrText)
 }
 
 func (e *boundedError) Unwrap() error { return e.err }

@@ -1,8 +1,8 @@
-// Package remote holds the few rules both API clients (internal/bitrix24 and
-// internal/learn) apply the same way when they talk to a remote server: the
-// wait between retries, the origin an address is reduced to, and how much of
-// a remote message reaches a log line. The simulators do not use it: they
-// stay independent of the clients they are tested against.
+// Package remote holds the few rules the app applies the same way to what a
+// remote party sends: the wait between retries, the origin an address is
+// reduced to, and how text from outside is cut before it is stored or logged
+// (Cut, Clip, Excerpt). The simulators do not use it: they stay independent
+// of the clients they are tested against.
 package remote
 
 import (
@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sleep waits d, or less when ctx ends first (then it returns ctx's error),
@@ -44,11 +45,29 @@ func Origin(scheme, host, port string) string {
 // it, too little for a server to fill the log.
 const excerptBytes = 120
 
-// Excerpt is s cut to excerptBytes (never inside a UTF-8 sequence) with "…"
-// where it was cut.
-func Excerpt(s string) string {
-	if len(s) <= excerptBytes {
+// Excerpt is Clip(s, excerptBytes): a remote message as a log line quotes it.
+func Excerpt(s string) string { return Clip(s, excerptBytes) }
+
+// Cut is s cut to at most n bytes, never inside a character, with no mark:
+// for values kept as data. s is assumed valid UTF-8 (decoded JSON is).
+func Cut(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	return strings.ToValidUTF8(s[:excerptBytes], "") + "…"
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Clip is s as valid UTF-8 (a bad byte becomes "?"), cut to at most n bytes
+// on a character boundary with "…" where it was cut: for error texts and
+// log lines. PostgreSQL refuses a text with a bad byte, so one cut inside a
+// character would fail the write that stores it.
+func Clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	return Cut(s, n) + "…"
 }

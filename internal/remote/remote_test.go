@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestOrigin(t *testing.T) {
@@ -32,6 +33,26 @@ func TestExcerpt(t *testing.T) {
 	long := strings.Repeat("a", 119) + "é" + strings.Repeat("b", 10)
 	if got, want := Excerpt(long), strings.Repeat("a", 119)+"…"; got != want {
 		t.Errorf("Excerpt = %q, want %q", got, want)
+	}
+}
+
+// TestCutAndClip cuts every text at every length: the result is valid
+// UTF-8, a prefix of the (repaired) text, within the bound, and as long as
+// the bound allows (at most 3 bytes short: a character is at most 4).
+func TestCutAndClip(t *testing.T) {
+	texts := []string{"", "ascii only", "Иванов Пётр", "日本語のテキスト", "a😀b😀c", "bad \xff\xfe byte", "ж"}
+	for _, s := range texts {
+		repaired := strings.ToValidUTF8(s, "?")
+		for n := 0; n <= len(s)+1; n++ {
+			for name, got := range map[string]string{"Cut": Cut(repaired, n), "Clip": strings.TrimSuffix(Clip(s, n), "…")} {
+				if !utf8.ValidString(got) || !strings.HasPrefix(repaired, got) || len(got) > n || len(got) < min(n, len(repaired))-3 {
+					t.Errorf("%s(%q, %d) = %q", name, s, n, got)
+				}
+			}
+			if clipped := Clip(s, n); strings.HasSuffix(clipped, "…") != (len(repaired) > n) {
+				t.Errorf("Clip(%q, %d) = %q: the mark must show exactly when it cut", s, n, clipped)
+			}
+		}
 	}
 }
 

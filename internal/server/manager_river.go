@@ -14,6 +14,7 @@ import (
 	"b24learn/internal/apperr"
 	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
+	"b24learn/internal/remote"
 )
 
 // riverUIPrefix is where River UI lives inside the console; its script and
@@ -104,10 +105,7 @@ func printable(s string, n int) string {
 		}
 		return r
 	}, strings.ToValidUTF8(s, "?"))
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
+	return remote.Clip(s, n)
 }
 
 // handleRiverRoot sends /manager/river to River UI's own root.

@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
 	"b24learn/internal/apperr"
+	"b24learn/internal/remote"
 )
 
 func requestID(r *http.Request) string { return middleware.GetReqID(r.Context()) }
@@ -57,17 +57,8 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 // cut or drop such lines.
 const maxLogText = 512
 
-// logText is s cut to maxLogText bytes on a character boundary.
-func logText(s string) string {
-	if len(s) <= maxLogText {
-		return s
-	}
-	n := maxLogText
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// logText is s as a log line may quote it.
+func logText(s string) string { return remote.Clip(s, maxLogText) }
 
 // recoverer turns a panic into a 500 and a logged stack, keeping the process up.
 func (s *Server) recoverer(next http.Handler) http.Handler {

@@ -21,6 +21,7 @@ import (
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/connect"
+	"b24learn/internal/remote"
 	"b24learn/internal/store"
 )
 
@@ -146,12 +147,8 @@ func Classify(info bitrix24.AppInfo, err error) (Verdict, string) {
 	return Unknown, short(err.Error())
 }
 
-func short(s string) string {
-	if len(s) > 200 {
-		return s[:200]
-	}
-	return s
-}
+// short is a reason as it is stored with the event.
+func short(s string) string { return remote.Clip(s, 200) }
 
 // JobCanceller cancels a portal's unfinished jobs in tx; the jobs package's
 // Queue is the one, as it owns the reads of River's tables.

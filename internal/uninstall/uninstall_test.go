@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"b24learn/internal/bitrix24"
 )
@@ -46,6 +48,20 @@ func TestClassify(t *testing.T) {
 	} {
 		if got, reason := Classify(c.info, c.err); got != c.want || reason == "" {
 			t.Errorf("%s: %v (%q), want %v", name, got, reason, c.want)
+		}
+	}
+}
+
+// A reason quoting a long error is stored with the event: it stays valid
+// UTF-8 (PostgreSQL refuses a bad byte, and the event would be lost) and
+// short, wherever the cut falls.
+func TestReasonStaysStorable(t *testing.T) {
+	t.Parallel()
+	for odd := range 3 {
+		err := errors.New(strings.Repeat("x", odd) + strings.Repeat("ошибка сети ", 40))
+		_, reason := Classify(bitrix24.AppInfo{}, err)
+		if !utf8.ValidString(reason) || len(reason) > 210 {
+			t.Errorf("reason %q (%d bytes)", reason, len(reason))
 		}
 	}
 }
