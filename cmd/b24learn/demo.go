@@ -214,6 +214,9 @@ func demoAppURL(addr string) (string, error) {
 // cluster.
 func demoDatabaseURL(ctx context.Context, explicit string) (string, error) {
 	if explicit != "" {
+		if err := checkDemoDatabase(ctx, explicit); err != nil {
+			return "", err
+		}
 		return explicit, nil
 	}
 	server, err := localpg.Find(ctx, "", filepath.Join(os.TempDir(), "b24learn-demo-pg"))
@@ -233,6 +236,60 @@ func demoDatabaseURL(ctx context.Context, explicit string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, demoDatabase), nil
+}
+
+// checkDemoDatabase refuses a database that holds more than demos left
+// there: a portal outside this machine or a manager other than the demo's.
+// The demo prints a console password for that database and runs its workers
+// on it with a key of its own, so a DATABASE_URL still set for the real
+// service would open the real console and fail every real portal's sync.
+func checkDemoDatabase(ctx context.Context, dbURL string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect to the demo database: %w", err)
+	}
+	defer conn.Close(ctx)
+	var hasTables bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('portals') IS NOT NULL AND to_regclass('managers') IS NOT NULL`).Scan(&hasTables); err != nil {
+		return fmt.Errorf("check the demo database: %w", err)
+	}
+	if !hasTables {
+		return nil
+	}
+	rows, err := conn.Query(ctx, `SELECT domain FROM portals`)
+	if err != nil {
+		return fmt.Errorf("check the demo database: %w", err)
+	}
+	domains, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("check the demo database: %w", err)
+	}
+	var others int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM managers WHERE lower(email) <> $1`, demoManagerEmail).Scan(&others); err != nil {
+		return fmt.Errorf("check the demo database: %w", err)
+	}
+	for _, d := range domains {
+		if !onThisMachine(d) {
+			others++
+		}
+	}
+	if others > 0 {
+		return errors.New("demo: DATABASE_URL names a database with real portals or manager accounts; " +
+			"the demo would print a console password for it and run its workers on it. " +
+			"Unset DATABASE_URL (the demo then makes " + demoDatabase + " on the local server) or name an empty database")
+	}
+	return nil
+}
+
+// onThisMachine reports whether a portal's domain is a loopback address, as
+// the demo's simulated portals' are.
+func onThisMachine(domain string) bool {
+	host := domain
+	if h, _, err := net.SplitHostPort(domain); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // demoPassword is a fresh password for the demo manager: 128 random bits.

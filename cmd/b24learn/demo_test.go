@@ -112,6 +112,46 @@ func TestDemoManagerPasswordIsMadePerStart(t *testing.T) {
 
 // startDemo runs `demo` with args and the environment env until the test
 // ends, and returns what it printed once it was ready.
+// A DATABASE_URL still set for the real service must not get the demo: it
+// would print a console password for the real database and run its workers
+// on the real portals with a key of its own.
+func TestDemoRefusesARealDatabase(t *testing.T) {
+	t.Parallel()
+	for name, seed := range map[string]string{
+		"a real portal":         `INSERT INTO portals (member_id, domain) VALUES ('m1', 'acme.bitrix24.ru')`,
+		"a real manager":        `INSERT INTO managers (email, password_hash) VALUES ('anna@ispring.example', 'x')`,
+		"a portal on a LAN":     `INSERT INTO portals (member_id, domain) VALUES ('m2', '10.0.0.5:8443')`,
+		"a localhost lookalike": `INSERT INTO portals (member_id, domain) VALUES ('m3', 'localhost.example.com')`,
+	} {
+		dbURL := pgtest.NewDatabase(t)
+		conn, err := pgx.Connect(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), seed); err != nil {
+			t.Fatal(err)
+		}
+		out := new(strings.Builder)
+		// A demo that starts runs until its context ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err = run(ctx, []string{"demo", "-addr", freeAddr(t)}, func(k string) string {
+			return map[string]string{"DATABASE_URL": dbURL}[k]
+		}, nil, out, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+			t.Errorf("%s: demo started on it (err %v)", name, err)
+		}
+		var demoManagers int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM managers WHERE lower(email) = $1`, demoManagerEmail).Scan(&demoManagers); err != nil {
+			t.Fatal(err)
+		}
+		if demoManagers != 0 || strings.Contains(out.String(), "sign in as") {
+			t.Errorf("%s: the demo manager was written or printed:\n%s", name, out)
+		}
+	}
+}
+
 func startDemo(t *testing.T, args []string, env map[string]string) string {
 	t.Helper()
 	out := &syncWriter{w: new(strings.Builder)}
