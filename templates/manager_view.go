@@ -193,6 +193,9 @@ func mgrTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
 
+// mgrDay is a day in UTC, as the console says when a portal's data goes.
+func mgrDay(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
 func mgrTimePtr(t *time.Time) string {
 	if t == nil {
 		return "—"

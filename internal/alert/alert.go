@@ -26,6 +26,7 @@ import (
 	"b24learn/internal/jobs/queues"
 	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
+	"b24learn/internal/uninstall"
 )
 
 // State is one of the alerted states of a portal; the values are
@@ -39,13 +40,20 @@ const (
 	NeedsReconnect State = "needs_reconnect"
 	// Held: the latest run held deactivations for the admin's approval.
 	Held State = "held"
+	// EraseScheduled: Bitrix24 has refused the tokens for so long that the
+	// portal's data will be erased unless an admin opens the app
+	// (uninstall.RefusedRetention); begun by the hourly maintenance, ended
+	// with the refusal.
+	EraseScheduled State = "erase_scheduled"
 )
 
 // States lists every state, in the order the console shows them.
-var States = []State{NeedsAttention, NeedsReconnect, Held}
+var States = []State{NeedsAttention, NeedsReconnect, Held, EraseScheduled}
 
 // Valid reports whether s is a known state.
-func (s State) Valid() bool { return s == NeedsAttention || s == NeedsReconnect || s == Held }
+func (s State) Valid() bool {
+	return s == NeedsAttention || s == NeedsReconnect || s == Held || s == EraseScheduled
+}
 
 // Inserter queues jobs in a transaction; *river.Client[pgx.Tx] is one.
 type Inserter interface {
@@ -60,13 +68,17 @@ type Observed struct {
 	Attention bool
 	Reconnect bool
 	Held      *bool
+	// EraseScheduled is nil when the caller learnt nothing about it; a
+	// portal whose tokens work again has no erase scheduled.
+	EraseScheduled *bool
 }
 
 // Observe records the portal's states and queues one e-mail job per state
 // that flipped. Call it in the transaction that changed them, so the job is
 // stored exactly when the change is.
 func Observe(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, o Observed) error {
-	set := map[State]*bool{NeedsAttention: &o.Attention, NeedsReconnect: &o.Reconnect, Held: o.Held}
+	set := map[State]*bool{NeedsAttention: &o.Attention, NeedsReconnect: &o.Reconnect, Held: o.Held,
+		EraseScheduled: o.EraseScheduled}
 	for _, st := range States {
 		active := set[st]
 		if active == nil {
@@ -82,6 +94,25 @@ func Observe(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, o Obs
 		if _, err := ins.InsertTx(ctx, tx, Args{PortalID: portalID, State: st, Active: *active}, nil); err != nil {
 			return fmt.Errorf("queue %s alert of portal %d: %w", st, portalID, err)
 		}
+	}
+	return nil
+}
+
+// Begin starts st for the portal afresh and queues its e-mail, even when a
+// row says the state is on already: that row is left from an earlier
+// episode that nothing observed ending (an admin's open of the app clears
+// the refusal without a sync). The caller makes sure one episode begins
+// once (portals.erase_warned_at).
+func Begin(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, st State) error {
+	if _, err := tx.Exec(ctx, `UPDATE portal_alerts SET active = false, notified = false
+		WHERE portal_id = $1 AND state = $2`, portalID, string(st)); err != nil {
+		return fmt.Errorf("reset %s of portal %d: %w", st, portalID, err)
+	}
+	if _, err := record(ctx, tx, portalID, st, true); err != nil {
+		return err
+	}
+	if _, err := ins.InsertTx(ctx, tx, Args{PortalID: portalID, State: st, Active: true}, nil); err != nil {
+		return fmt.Errorf("queue %s alert of portal %d: %w", st, portalID, err)
 	}
 	return nil
 }
@@ -162,9 +193,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	log := w.Log.With("portal_id", a.PortalID, "state", string(a.State), "active", a.Active)
 	var active, notified bool
 	var domain, lastError string
-	err := w.Pool.QueryRow(ctx, `SELECT a.active, a.notified, p.domain, p.last_sync_error
+	var refusedAt, warnedAt *time.Time
+	err := w.Pool.QueryRow(ctx, `SELECT a.active, a.notified, p.domain, p.last_sync_error, p.tokens_refused_at, p.erase_warned_at
 		FROM portal_alerts a JOIN portals p ON p.id = a.portal_id
-		WHERE a.portal_id = $1 AND a.state = $2`, a.PortalID, string(a.State)).Scan(&active, &notified, &domain, &lastError)
+		WHERE a.portal_id = $1 AND a.state = $2`, a.PortalID, string(a.State)).Scan(&active, &notified, &domain, &lastError, &refusedAt, &warnedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // the portal is gone
 	}
@@ -211,7 +243,15 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		log.WarnContext(ctx, "alert not sent: the portal reached its e-mail cap", "sent", sent, "cap", SendCap, "window", SendWindow)
 		return nil
 	}
-	subject, body := Message(i18n.FromBitrix24(st.AlertLang), a.State, a.Active, domain, lastError)
+	var eraseAt time.Time
+	if refusedAt != nil {
+		var warned time.Time
+		if warnedAt != nil {
+			warned = *warnedAt
+		}
+		eraseAt = uninstall.RefusedEraseAt(*refusedAt, warned)
+	}
+	subject, body := Message(i18n.FromBitrix24(st.AlertLang), a.State, a.Active, domain, lastError, eraseAt)
 	if err := w.Mail.Send(ctx, activation.Mail{To: []string{st.AlertEmail}, Subject: subject, Body: body}); err != nil {
 		return fmt.Errorf("send %s alert: %w", a.State, err)
 	}
@@ -227,13 +267,17 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 }
 
 // Message is the e-mail's subject and body in lang: the state that began
-// (with the last sync error for "needs attention") or the one that ended.
-func Message(lang i18n.Lang, st State, active bool, domain, lastError string) (string, string) {
+// (with the last sync error for "needs attention", the day of the erase
+// for "erase scheduled") or the one that ended.
+func Message(lang i18n.Lang, st State, active bool, domain, lastError string, eraseAt time.Time) (string, string) {
 	if !active {
 		return i18n.T(lang, "alert.recovered.subject", domain),
 			i18n.T(lang, "alert.recovered."+string(st), domain) + "\n\n" + i18n.T(lang, "alert.footer")
 	}
 	body := i18n.T(lang, "alert."+string(st)+".body", domain)
+	if st == EraseScheduled {
+		body = i18n.T(lang, "alert."+string(st)+".body", domain, eraseAt.UTC().Format("2006-01-02"))
+	}
 	if key, detail := syncer.RunErrorKey(lastError); st == NeedsAttention && key != "" {
 		// The stored error is English, for support: a sentence in lang
 		// comes first.

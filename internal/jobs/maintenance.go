@@ -19,8 +19,9 @@ import (
 // rows past the report retention, the call log past its seven days,
 // rate-limit counters and alert e-mail counts that limit nothing any more,
 // expired alert confirmation links, and uninstall events past their
-// retention (uninstall.EventRetention); and it keeps idle portals' Bitrix24
-// tokens alive (keepalive.go).
+// retention (uninstall.EventRetention); it keeps idle portals' Bitrix24
+// tokens alive (keepalive.go), and warns about and erases the portals whose
+// tokens Bitrix24 has refused for too long (retention.go).
 type MaintenanceArgs struct{ periodicOnce }
 
 func (MaintenanceArgs) Kind() string { return "maintenance" }
@@ -33,11 +34,14 @@ type MaintenanceWorker struct {
 	// keep refreshes idle portals' tokens; nil: no keep-alive (tests of
 	// the clean-up alone).
 	keep *keepAlive
+	// retain erases portals refused too long; nil: no retention pass.
+	retain *refusedRetention
 }
 
-// Timeout leaves room for the keep-alive's calls after the clean-up.
+// Timeout leaves room for the keep-alive's and the retention's calls after
+// the clean-up.
 func (w *MaintenanceWorker) Timeout(*river.Job[MaintenanceArgs]) time.Duration {
-	return keepAlivePassBudget + 5*time.Minute
+	return keepAlivePassBudget + retentionPassBudget + 5*time.Minute
 }
 
 func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[MaintenanceArgs]) error {
@@ -54,11 +58,15 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 	if total > 0 {
 		w.deps.Log.InfoContext(ctx, "maintenance", deleted...)
 	}
-	if w.keep == nil {
-		return nil
+	if w.keep != nil {
+		if _, err := w.keep.pass(ctx, now); err != nil {
+			return err
+		}
 	}
-	if _, err := w.keep.pass(ctx, now); err != nil {
-		return err
+	if w.retain != nil {
+		if _, err := w.retain.pass(ctx, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -298,6 +298,10 @@ func recordHealth(ctx context.Context, pool *pgxpool.Pool, portalID int64, held 
 		if err != nil {
 			return fmt.Errorf("read portal health: %w", err)
 		}
+		if !o.Reconnect {
+			// Tokens that work end a scheduled erase (retention.go).
+			o.EraseScheduled = new(bool)
+		}
 		return alert.Observe(ctx, tx, ins, portalID, o)
 	})
 }

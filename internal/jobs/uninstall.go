@@ -164,7 +164,9 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 
 // UninstallEraseArgs erases the data of a confirmed clean uninstall, the
 // portal's finished River jobs included, after
-// uninstall.SettleDelay or uninstall.EraseDelay (ConfirmUninstall), unless
+// uninstall.SettleDelay or uninstall.EraseDelay (ConfirmUninstall), or at
+// once for a portal whose tokens were refused past
+// uninstall.RefusedRetention (retention.go), unless
 // the portal was installed again since (its install generation moved on) or
 // an uninstall without CLEAN came in around it.
 type UninstallEraseArgs struct {

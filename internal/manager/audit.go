@@ -15,13 +15,16 @@ type AuditEntry struct {
 	ID           int64
 	ManagerID    int64
 	ManagerEmail string
-	Action       string // sign_in, sign_out, activate, suspend, request_status, request_notes, river_ui
+	Action       string // sign_in, sign_out, activate, suspend, request_status, request_notes, river_ui, retention_erase
 	PortalID     int64  // 0 when none
 	PortalDomain string
 	RequestID    int64 // 0 when none
 	Note         string
-	IP           string
-	At           time.Time
+	// NoteErased: the portal's data was erased and the note with it
+	// (store.ErasePortalData); zero when not.
+	NoteErased time.Time
+	IP         string
+	At         time.Time
 }
 
 // Audit appends e to the trail.
@@ -40,7 +43,7 @@ func Audit(ctx context.Context, db store.DBTX, e AuditEntry) error {
 func ListAudit(ctx context.Context, db store.DBTX, portalID int64, limit int) ([]AuditEntry, error) {
 	rows, err := db.Query(ctx, `
 		SELECT id, coalesce(manager_id, 0), manager_email, action, coalesce(portal_id, 0), portal_domain,
-		       coalesce(request_id, 0), note, ip, created_at
+		       coalesce(request_id, 0), note, note_erased_at, ip, created_at
 		FROM manager_audit WHERE $1 = 0 OR portal_id = $1
 		ORDER BY created_at DESC, id DESC LIMIT $2`, portalID, limit)
 	if err != nil {
@@ -48,8 +51,12 @@ func ListAudit(ctx context.Context, db store.DBTX, portalID int64, limit int) ([
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditEntry, error) {
 		var e AuditEntry
+		var erased *time.Time
 		err := row.Scan(&e.ID, &e.ManagerID, &e.ManagerEmail, &e.Action, &e.PortalID, &e.PortalDomain,
-			&e.RequestID, &e.Note, &e.IP, &e.At)
+			&e.RequestID, &e.Note, &erased, &e.IP, &e.At)
+		if erased != nil {
+			e.NoteErased = *erased
+		}
 		return e, err
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/store"
+	"b24learn/internal/uninstall"
 )
 
 // Run is a sync run as the console shows it.
@@ -34,9 +35,26 @@ type PortalRow struct {
 	NeedsAttention  bool
 	// Held: the latest finished run held deactivations for approval
 	// (the alert state internal/alert keeps).
-	Held      bool
-	CreatedAt time.Time
-	LastRun   *Run
+	Held bool
+	// TokensRefusedAt is since when Bitrix24 has refused an installed
+	// portal's tokens without a break; zero when it does not.
+	TokensRefusedAt time.Time
+	// EraseWarnedAt is when the admin was warned of the erase; zero when
+	// not yet.
+	EraseWarnedAt time.Time
+	CreatedAt     time.Time
+	LastRun       *Run
+}
+
+// EraseAt is when the hourly maintenance erases the data of a portal
+// whose tokens Bitrix24 keeps refusing (uninstall.RefusedEraseAt); zero
+// when no erase is scheduled. Bitrix24 answering nothing at that moment
+// may delay it by up to uninstall.RefusedUnanswered.
+func (p *PortalRow) EraseAt() time.Time {
+	if p.TokensRefusedAt.IsZero() {
+		return time.Time{}
+	}
+	return uninstall.RefusedEraseAt(p.TokensRefusedAt, p.EraseWarnedAt)
 }
 
 // Attention says whether the portal needs someone to look at it.
@@ -48,6 +66,7 @@ const portalQuery = `
 	SELECT p.id, p.domain, p.member_id, p.install_state, p.activation_state, coalesce(s.learn_url, ''),
 	       p.needs_reconnect, p.needs_attention,
 	       EXISTS (SELECT 1 FROM portal_alerts a WHERE a.portal_id = p.id AND a.state = 'held' AND a.active),
+	       CASE WHEN p.install_state = 'installed' AND p.needs_reconnect THEN p.tokens_refused_at END, p.erase_warned_at,
 	       p.created_at,
 	       r.id, r.trigger, r.status, r.started_at, r.finished_at, r.error
 	FROM portals p
@@ -64,11 +83,18 @@ func scanPortalRow(row pgx.Row) (*PortalRow, error) {
 		trig, status, rerr *string
 		started            *time.Time
 		finished           *time.Time
+		refused, warned    *time.Time
 	)
 	err := row.Scan(&p.ID, &p.Domain, &p.MemberID, &p.InstallState, &p.ActivationState, &p.LearnURL,
-		&p.NeedsReconnect, &p.NeedsAttention, &p.Held, &p.CreatedAt, &runID, &trig, &status, &started, &finished, &rerr)
+		&p.NeedsReconnect, &p.NeedsAttention, &p.Held, &refused, &warned, &p.CreatedAt, &runID, &trig, &status, &started, &finished, &rerr)
 	if err != nil {
 		return nil, err
+	}
+	if refused != nil {
+		p.TokensRefusedAt = *refused
+	}
+	if warned != nil {
+		p.EraseWarnedAt = *warned
 	}
 	if runID != nil {
 		p.LastRun = &Run{ID: *runID, Trigger: *trig, Status: *status, StartedAt: *started, FinishedAt: finished, Error: *rerr}

@@ -290,11 +290,23 @@ var detachedOnErase = map[string]string{
 	"alert_confirm_sends": `UPDATE alert_confirm_sends SET portal_id = NULL, address = '' WHERE portal_id = $1`,
 }
 
+// auditNotesKept are the manager_audit actions whose note the app writes
+// itself and which name no one (a request's old and new status, since when
+// Bitrix24 refused the tokens of a portal erased by the retention). Every
+// other note of the erased portal's lines is a manager's free text about
+// the portal and its people (why it was activated or suspended, what its
+// admin said on the phone), so an erase blanks it: the line stays, as
+// iSpring's record of who did what and when, and note_erased_at says why
+// its note is empty.
+var auditNotesKept = []string{"request_status", "retention_erase"}
+
 // ErasePortalData deletes what an uninstall with data[CLEAN]=1 asks to delete:
 // every secret on the portal row, and every row of every other table that has
 // a portal_id column (settings with the Learn password, mappings, runs, logs…)
 // except the managers' audit trail and the uninstall events (keptOnErase);
-// rows of detachedOnErase lose their portal and personal data instead.
+// rows of detachedOnErase lose their portal and personal data instead, and
+// the audit trail's lines of the portal lose their free-text notes
+// (auditNotesKept).
 // The tables are looked up in the catalog, so tables added by later migrations
 // are covered without touching this function. The portal row itself stays
 // (member_id, domain), so a reinstall finds it.
@@ -308,6 +320,10 @@ func ErasePortalData(ctx context.Context, db DBTX, id int64) error {
 		token_expires_at = NULL, application_token = NULL, last_sync_error = '', sync_failures = 0,
 		needs_attention = false, updated_at = now() WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("erase portal secrets: %w", err)
+	}
+	if _, err := db.Exec(ctx, `UPDATE manager_audit SET note = '', note_erased_at = now()
+		WHERE portal_id = $1 AND note <> '' AND NOT (action = ANY($2))`, id, auditNotesKept); err != nil {
+		return fmt.Errorf("erase manager notes: %w", err)
 	}
 	skipped := append([]string(nil), keptOnErase...)
 	for table, detach := range detachedOnErase {

@@ -51,6 +51,42 @@ const (
 // event, and the portal may merely have lapsed.
 const EraseDelay = 30 * 24 * time.Hour
 
+// RefusedRetention is how long the data of a portal stays while Bitrix24
+// refuses its tokens without a break and no admin opens the app: then the
+// hourly maintenance erases it as a clean uninstall's (internal/jobs,
+// retention.go). ONAPPUNINSTALL is sent once, so an uninstall whose event
+// was lost would otherwise keep the employees' names and e-mails, the
+// Learn credentials and the run reports for ever. An installed portal
+// whose trial or paid period ended gets the same refusals, so the period is
+// three times EraseDelay: a customer who pays within a quarter finds
+// everything as it was, as does one whose admin opens the app. It is also
+// the run reports' default retention, so a portal's own reports would be
+// gone by then anyway.
+const RefusedRetention = 90 * 24 * time.Hour
+
+// RefusedWarning is how long before that erase the portal's admin is
+// alerted and asked to open the app.
+const RefusedWarning = 14 * 24 * time.Hour
+
+// RefusedEraseAt is when the data of a portal whose tokens have been
+// refused since refusedAt is erased: RefusedRetention after the refusal,
+// and never sooner than RefusedWarning after the admin was warned
+// (warnedAt; zero while not warned, when the warning is still to come), so
+// a warning sent late still gives the admin its full time.
+func RefusedEraseAt(refusedAt, warnedAt time.Time) time.Time {
+	at := refusedAt.Add(RefusedRetention)
+	if !warnedAt.IsZero() && warnedAt.Add(RefusedWarning).After(at) {
+		at = warnedAt.Add(RefusedWarning)
+	}
+	return at
+}
+
+// RefusedUnanswered is how long past RefusedRetention the erase waits
+// while Bitrix24 gives no answer to the last check (its OAuth server
+// unreachable): an answer that the tokens work again keeps the data, but
+// no answer at all must not keep it for ever.
+const RefusedUnanswered = 7 * 24 * time.Hour
+
 // SettleDelay is how long the data of a clean uninstall is kept even when
 // Bitrix24 says the app is gone. Bitrix24 vouches that the app is gone, not
 // for the event's CLEAN flag: a forged CLEAN event checked while the admin

@@ -1,0 +1,230 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"b24learn/internal/alert"
+	"b24learn/internal/connect"
+	"b24learn/internal/manager"
+	"b24learn/internal/uninstall"
+)
+
+// The retention of portals whose Bitrix24 tokens are refused. ONAPPUNINSTALL
+// is sent once; when it is lost, the portal stays "installed" with tokens
+// Bitrix24 refuses, flagged "needs reconnect", and nothing else would ever
+// happen to its data. So the hourly maintenance takes the portals whose
+// tokens have been refused without a break (portals.tokens_refused_at, kept
+// by a trigger from needs_reconnect) for uninstall.RefusedRetention and
+// erases them as a confirmed clean uninstall is erased: uninstall.Confirm
+// stops the jobs and marks the portal uninstalled, and the one erase job
+// (UninstallEraseWorker) erases the data. uninstall.RefusedWarning before
+// that, the admin is alerted (alert.EraseScheduled) and the console shows
+// the day. Before acting, Bitrix24 is asked once more on the stored tokens:
+// if they work again, the refusal ends and nothing is erased. Only Bitrix24's
+// refusal of the app's own stored tokens starts or keeps the clock, so no
+// request from outside can start or speed it.
+const (
+	// retentionPerPass bounds a pass's Bitrix24 checks and erases.
+	retentionPerPass = 20
+	// retentionPassBudget bounds a whole pass; the rest wait an hour.
+	retentionPassBudget = 3 * time.Minute
+	// retentionRetryAfter is how long a portal waits after a check
+	// Bitrix24 did not answer, so such portals cannot hold every place of
+	// a pass.
+	retentionRetryAfter = 6 * time.Hour
+	// retentionActor is the audit trail's name for the maintenance.
+	retentionActor = "maintenance (hourly job)"
+)
+
+// refusedRetention warns about and erases portals refused for too long.
+type refusedRetention struct {
+	pool    *pgxpool.Pool
+	clients *connect.Factory
+	log     *slog.Logger
+	perPass int // 0: retentionPerPass
+}
+
+// refusedPortal is a portal a pass claimed.
+type refusedPortal struct {
+	id        int64
+	refusedAt time.Time
+	warnedAt  time.Time // zero while not warned
+}
+
+// pass checks the portals due for a warning or an erase, oldest refusal
+// first, and returns how many it erased. One portal's failure is logged and
+// does not end the pass. It needs the River client working the maintenance
+// job (the alert and the erase are jobs); without one it does nothing.
+func (r *refusedRetention) pass(ctx context.Context, now time.Time) (int, error) {
+	rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return 0, nil
+	}
+	due, err := r.due(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, retentionPassBudget)
+	defer cancel()
+	erased := 0
+	for _, p := range due {
+		if ctx.Err() != nil {
+			r.log.WarnContext(ctx, "data retention: out of time; the rest wait for the next pass", "portal_id", p.id)
+			break
+		}
+		done, err := r.one(ctx, rc, p, now)
+		if err != nil {
+			r.log.WarnContext(ctx, "data retention: portal not handled; tried again later", "portal_id", p.id, "error", err)
+			continue
+		}
+		if done {
+			erased++
+		}
+	}
+	return erased, nil
+}
+
+// due claims the installed portals whose refusal reached the warning and
+// that were not warned, or that were warned and reached the erase
+// (uninstall.RefusedEraseAt), marking them checked so that another pass
+// does not take them again before retentionRetryAfter.
+func (r *refusedRetention) due(ctx context.Context, now time.Time) ([]refusedPortal, error) {
+	limit := r.perPass
+	if limit <= 0 {
+		limit = retentionPerPass
+	}
+	rows, err := r.pool.Query(ctx, `
+		WITH due AS (
+			SELECT id FROM portals
+			WHERE install_state = 'installed' AND needs_reconnect AND tokens_refused_at IS NOT NULL
+			  AND ((erase_warned_at IS NULL AND tokens_refused_at <= $3)
+				OR (tokens_refused_at <= $2 AND erase_warned_at <= $6))
+			  AND (retention_checked_at IS NULL OR retention_checked_at < $4)
+			ORDER BY tokens_refused_at, id
+			LIMIT $5
+			FOR UPDATE SKIP LOCKED)
+		UPDATE portals p SET retention_checked_at = $1 FROM due WHERE p.id = due.id
+		RETURNING p.id, p.tokens_refused_at, p.erase_warned_at`,
+		now, now.Add(-uninstall.RefusedRetention), now.Add(-uninstall.RefusedRetention+uninstall.RefusedWarning),
+		now.Add(-retentionRetryAfter), limit, now.Add(-uninstall.RefusedWarning))
+	if err != nil {
+		return nil, fmt.Errorf("data retention: claim portals: %w", err)
+	}
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (refusedPortal, error) {
+		var p refusedPortal
+		var warned *time.Time
+		err := row.Scan(&p.id, &p.refusedAt, &warned)
+		if warned != nil {
+			p.warnedAt = *warned
+		}
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data retention: claim portals: %w", err)
+	}
+	return got, nil
+}
+
+// one asks Bitrix24 about the portal's stored tokens and acts on the
+// answer: tokens that work end the refusal; otherwise the admin is warned
+// first, and the erase is queued when it is due (when Bitrix24 did not
+// answer, only RefusedUnanswered later). erased reports an erase queued.
+func (r *refusedRetention) one(ctx context.Context, rc *river.Client[pgx.Tx], p refusedPortal, now time.Time) (erased bool, err error) {
+	verdict, reason := uninstall.Ask(ctx, r.clients, p.id)
+	log := r.log.With("portal_id", p.id, "refused_since", p.refusedAt, "bitrix24", reason)
+	if verdict == uninstall.Refuted {
+		// The refresh that worked cleared the flag already; this also
+		// ends the alerts when the call needed no refresh.
+		err := recordHealth(ctx, r.pool, p.id, nil,
+			`UPDATE portals SET needs_reconnect = false, updated_at = now() WHERE id = $1`, p.id)
+		if err != nil {
+			return false, fmt.Errorf("end the refusal: %w", err)
+		}
+		log.InfoContext(ctx, "data retention: bitrix24 accepts the tokens again; nothing is erased")
+		return false, nil
+	}
+	eraseAt := uninstall.RefusedEraseAt(p.refusedAt, p.warnedAt)
+	if verdict == uninstall.Unknown {
+		eraseAt = eraseAt.Add(uninstall.RefusedUnanswered)
+	}
+	warned := !p.warnedAt.IsZero()
+	erase := warned && !now.Before(eraseAt)
+	if !erase && warned {
+		return false, nil // warned; Bitrix24 did not answer, the erase waits
+	}
+	acted := false
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var (
+			installed, reconnect bool
+			refusedAt            *time.Time
+			domain               string
+			generation           int64
+		)
+		err := tx.QueryRow(ctx, `SELECT install_state = 'installed', needs_reconnect, tokens_refused_at, domain, install_generation
+			FROM portals WHERE id = $1 FOR UPDATE`, p.id).Scan(&installed, &reconnect, &refusedAt, &domain, &generation)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("lock portal: %w", err)
+		}
+		if !installed {
+			erase = false
+			return nil // uninstalled meanwhile: the uninstall's own rules apply
+		}
+		if !reconnect || refusedAt == nil || !refusedAt.Equal(p.refusedAt) {
+			if verdict != uninstall.Confirmed {
+				erase = false
+				return nil // an admin opened the app meanwhile: a new start
+			}
+			// app.info said the app is not installed on tokens that work:
+			// the access is gone for good, and the refusal stands from
+			// its start.
+			if _, err := tx.Exec(ctx, `UPDATE portals SET needs_reconnect = true, tokens_refused_at = $2 WHERE id = $1`,
+				p.id, p.refusedAt); err != nil {
+				return fmt.Errorf("restore the refusal: %w", err)
+			}
+		}
+		acted = true
+		if !erase {
+			if _, err := tx.Exec(ctx, `UPDATE portals SET erase_warned_at = $2 WHERE id = $1`, p.id, now); err != nil {
+				return fmt.Errorf("record the warning: %w", err)
+			}
+			return alert.Begin(ctx, tx, rc, p.id, alert.EraseScheduled)
+		}
+		if err := uninstall.Confirm(ctx, tx, NewQueue(r.pool, rc), p.id, false); err != nil {
+			return err
+		}
+		if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.id, Generation: generation}, nil); err != nil {
+			return fmt.Errorf("queue the erase: %w", err)
+		}
+		return manager.Audit(ctx, tx, manager.AuditEntry{ManagerEmail: retentionActor, Action: RetentionEraseAction,
+			PortalID: p.id, PortalDomain: domain, At: now,
+			Note: "Bitrix24 refused the tokens since " + p.refusedAt.UTC().Format("2006-01-02 15:04 UTC")})
+	})
+	if err != nil {
+		return false, fmt.Errorf("data retention of portal %d: %w", p.id, err)
+	}
+	switch {
+	case !acted:
+		log.InfoContext(ctx, "data retention: the portal changed meanwhile; nothing done")
+	case erase:
+		log.InfoContext(ctx, "data retention: the portal is taken as uninstalled; its data is erased")
+	default:
+		log.InfoContext(ctx, "data retention: the admin is warned of the erase",
+			"erase_on", uninstall.RefusedEraseAt(p.refusedAt, now))
+	}
+	return erase && acted, nil
+}
+
+// RetentionEraseAction is the audit trail's action of an erase by the
+// retention; its note is the app's own words (store keeps it on erase).
+const RetentionEraseAction = "retention_erase"
