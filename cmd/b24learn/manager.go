@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,7 +21,11 @@ import (
 )
 
 const managerUsage = `Usage: b24learn manager add [--require-totp] EMAIL
+       b24learn manager password EMAIL
+       b24learn manager disable EMAIL
+       b24learn manager enable EMAIL
        b24learn manager reset-totp EMAIL
+       b24learn manager list
 
 add creates an account for the /manager console. The password is read as one
 line from standard input (a prompt is shown when it is a terminal), e.g.
@@ -26,16 +33,29 @@ line from standard input (a prompt is shown when it is a terminal), e.g.
 With --require-totp the manager must set up an authenticator app (two-step
 sign-in) at the first sign-in before using the console.
 
+password sets a new password, read as add reads it, and ends every console
+session of the account.
+
+disable stops the account from signing in (it gets the answer of a wrong
+password) and ends every session of it at once; enable lets it sign in again
+(its old sessions stay ended).
+
 reset-totp removes a manager's authenticator (a lost phone); the password
-alone signs in again until a new one is set up.
+alone signs in again until a new one is set up. It ends the account's
+sessions too.
+
+list shows every account: e-mail, when it was created, its last sign-in,
+two-step sign-in, disabled.
+
+Each change is written to the console's audit trail as done by "cli". An
+unknown e-mail changes nothing and exits with an error.
 `
 
-// runManager handles `manager add [--require-totp] EMAIL` and
-// `manager reset-totp EMAIL`.
+// runManager handles the `manager` subcommands: add, password, disable,
+// enable, reset-totp and list.
 func runManager(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var (
 		cmd         string
-		email       string
 		requireTOTP bool
 	)
 	if len(args) > 0 {
@@ -45,24 +65,26 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 	if cmd == "add" && len(rest) == 2 && rest[0] == "--require-totp" {
 		requireTOTP, rest = true, rest[1:]
 	}
-	if (cmd != "add" && cmd != "reset-totp") || len(rest) != 1 || strings.HasPrefix(rest[0], "-") {
-		_, _ = io.WriteString(stderr, managerUsage)
-		return errors.New("manager: expected: manager add [--require-totp] EMAIL, or manager reset-totp EMAIL")
+	var usageErr error
+	switch cmd {
+	case "list":
+		if len(rest) != 0 {
+			usageErr = errors.New("manager list: takes no arguments")
+		}
+	case "add", "password", "disable", "enable", "reset-totp":
+		if len(rest) != 1 || strings.HasPrefix(rest[0], "-") {
+			usageErr = fmt.Errorf("manager %s: expected one EMAIL", cmd)
+		}
+	default:
+		usageErr = errors.New("manager: expected add, password, disable, enable, reset-totp or list")
 	}
-	email = rest[0]
-	var password string
-	if cmd == "add" {
-		if f, ok := stdin.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				// No terminal library in the module: the typed password echoes.
-				fmt.Fprintf(stderr, "Password for %s (at least %d characters; it will be visible as you type): ", email, manager.MinPasswordLen)
-			}
-		}
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-			return errors.New("manager add: no password on standard input")
-		}
-		password = strings.TrimRight(line, "\r\n")
+	if usageErr != nil {
+		_, _ = io.WriteString(stderr, managerUsage)
+		return usageErr
+	}
+	var email string
+	if len(rest) == 1 {
+		email = rest[0]
 	}
 
 	cfg, err := config.Load(getenv, false)
@@ -75,18 +97,68 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer pool.Close()
 	if err := store.Ready(ctx, pool); err != nil {
-		return fmt.Errorf("manager add: %w", err)
+		return fmt.Errorf("manager %s: %w", cmd, err)
 	}
-	if cmd == "reset-totp" {
-		err := manager.ResetTOTP(ctx, pool, email, time.Now())
+	now := time.Now()
+	notFound := fmt.Errorf("manager %s: no manager %q", cmd, email)
+
+	switch cmd {
+	case "list":
+		return listManagers(ctx, pool, stdout)
+	case "reset-totp":
+		err := manager.ResetTOTP(ctx, pool, email, now)
 		if errors.Is(err, manager.ErrNotFound) {
-			return fmt.Errorf("manager reset-totp: no manager %q", email)
+			return notFound
 		}
 		if err != nil {
 			return fmt.Errorf("manager reset-totp: %w", err)
 		}
-		fmt.Fprintf(stdout, "two-step sign-in of %s removed; their console sessions ended\n", email)
+		fmt.Fprintf(stdout, "two-step sign-in of %s removed; their console sessions ended\n", shown(email))
 		return nil
+	case "disable", "enable":
+		disable := cmd == "disable"
+		changed, err := manager.SetDisabled(ctx, pool, email, disable, now)
+		if errors.Is(err, manager.ErrNotFound) {
+			return notFound
+		}
+		if err != nil {
+			return fmt.Errorf("manager %s: %w", cmd, err)
+		}
+		switch {
+		case !changed:
+			fmt.Fprintf(stdout, "manager %s was already %sd; nothing changed\n", shown(email), cmd)
+		case disable:
+			fmt.Fprintf(stdout, "manager %s disabled; their console sessions ended\n", shown(email))
+		default:
+			fmt.Fprintf(stdout, "manager %s enabled; they can sign in again\n", shown(email))
+		}
+		return nil
+	case "password":
+		// Asked only of an account that exists, so nobody types a password
+		// for nothing; ChangePassword checks again under its transaction.
+		if _, err := manager.FindAccount(ctx, pool, email); errors.Is(err, manager.ErrNotFound) {
+			return notFound
+		} else if err != nil {
+			return fmt.Errorf("manager password: %w", err)
+		}
+		password, err := readPassword(stdin, stderr, email)
+		if err != nil {
+			return fmt.Errorf("manager password: %w", err)
+		}
+		err = manager.ChangePassword(ctx, pool, manager.DefaultHasher(), email, password, now)
+		if errors.Is(err, manager.ErrNotFound) {
+			return notFound
+		}
+		if err != nil {
+			return fmt.Errorf("manager password: %w", err)
+		}
+		fmt.Fprintf(stdout, "password of %s changed; their console sessions ended\n", shown(email))
+		return nil
+	}
+
+	password, err := readPassword(stdin, stderr, email)
+	if err != nil {
+		return fmt.Errorf("manager add: %w", err)
 	}
 	var m *manager.Manager
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -106,6 +178,66 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 	if requireTOTP {
 		note = "; two-step sign-in required at the first sign-in"
 	}
-	fmt.Fprintf(stdout, "manager %s created (id %d)%s\n", m.Email, m.ID, note)
+	fmt.Fprintf(stdout, "manager %s created (id %d)%s\n", shown(m.Email), m.ID, note)
 	return nil
+}
+
+// readPassword reads one line of stdin as the password of email, with a
+// prompt when stdin is a terminal.
+func readPassword(stdin io.Reader, stderr io.Writer, email string) (string, error) {
+	if f, ok := stdin.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			// No terminal library in the module: the typed password echoes.
+			fmt.Fprintf(stderr, "Password for %s (at least %d characters; it will be visible as you type): ", shown(email), manager.MinPasswordLen)
+		}
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("no password on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// listManagers prints every account as a table; no hash or secret is read.
+func listManagers(ctx context.Context, db store.DBTX, stdout io.Writer) error {
+	accounts, err := manager.ListAccounts(ctx, db)
+	if err != nil {
+		return fmt.Errorf("manager list: %w", err)
+	}
+	if len(accounts) == 0 {
+		_, err := io.WriteString(stdout, "no manager accounts\n")
+		return err
+	}
+	const at = "2006-01-02 15:04"
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "EMAIL\tCREATED (UTC)\tLAST SIGN-IN (UTC)\tTWO-STEP\tDISABLED")
+	for _, a := range accounts {
+		last := "never"
+		if !a.LastSignIn.IsZero() {
+			last = a.LastSignIn.UTC().Format(at)
+		}
+		totp := "off"
+		switch {
+		case a.TOTP:
+			totp = "on"
+		case a.TOTPRequired:
+			totp = "off (required)"
+		}
+		disabled := "no"
+		if a.Disabled {
+			disabled = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shown(a.Email), a.CreatedAt.UTC().Format(at), last, totp, disabled)
+	}
+	return tw.Flush()
+}
+
+// shown is an e-mail as it goes to the terminal: quoted when it holds
+// anything but printable characters, so a stored address cannot move the
+// cursor or hide the rest of a line.
+func shown(s string) string {
+	if strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return strconv.Quote(s)
+	}
+	return s
 }

@@ -19,7 +19,11 @@ Usage:
   b24learn demo
   b24learn sim [flags]
   b24learn manager add [--require-totp] EMAIL
+  b24learn manager password EMAIL
+  b24learn manager disable EMAIL
+  b24learn manager enable EMAIL
   b24learn manager reset-totp EMAIL
+  b24learn manager list
 
 Configuration comes from environment variables; see README.md.
 `

@@ -15,8 +15,12 @@ type AuditEntry struct {
 	ID           int64
 	ManagerID    int64
 	ManagerEmail string
-	Action       string // sign_in, sign_out, activate, suspend, request_status, request_notes, river_ui, retention_erase
-	PortalID     int64  // 0 when none
+	// sign_in, sign_out, totp_enable, activate, suspend, request_status,
+	// request_notes, river_ui, retention_erase (the hourly maintenance);
+	// from the shell (ManagerEmail CLIActor, the account in Note):
+	// totp_reset, password_set, disable, enable.
+	Action       string
+	PortalID     int64 // 0 when none
 	PortalDomain string
 	RequestID    int64 // 0 when none
 	Note         string

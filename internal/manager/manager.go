@@ -51,8 +51,8 @@ func CreateManager(ctx context.Context, db store.DBTX, h *Hasher, email, passwor
 	if err != nil || a.Address != email {
 		return nil, fmt.Errorf("%q is not an e-mail address", email)
 	}
-	if len([]rune(password)) < MinPasswordLen {
-		return nil, fmt.Errorf("the password needs at least %d characters", MinPasswordLen)
+	if err := checkNewPassword(password); err != nil {
+		return nil, err
 	}
 	hash, err := h.Hash(ctx, password)
 	if err != nil {
@@ -73,8 +73,8 @@ func CreateManager(ctx context.Context, db store.DBTX, h *Hasher, email, passwor
 // SetPassword replaces the password of the account with email and ends its
 // sessions: the demo makes its account's password anew on every start.
 func SetPassword(ctx context.Context, db store.DBTX, h *Hasher, email, password string) error {
-	if len([]rune(password)) < MinPasswordLen {
-		return fmt.Errorf("the password needs at least %d characters", MinPasswordLen)
+	if err := checkNewPassword(password); err != nil {
+		return err
 	}
 	hash, err := h.Hash(ctx, password)
 	if err != nil {

@@ -264,11 +264,11 @@ func ResetTOTP(ctx context.Context, pool *pgxpool.Pool, email string, now time.T
 		if err != nil {
 			return fmt.Errorf("reset totp: %w", err)
 		}
-		ended, err := tx.Exec(ctx, `UPDATE manager_sessions SET revoked_at = $2 WHERE manager_id = $1 AND revoked_at IS NULL`, id, now)
+		ended, err := endSessions(ctx, tx, id, now)
 		if err != nil {
-			return fmt.Errorf("end sessions: %w", err)
+			return err
 		}
-		return Audit(ctx, tx, AuditEntry{ManagerEmail: "operator (shell)", Action: "totp_reset", At: now,
-			Note: fmt.Sprintf("%s; sessions ended: %d", email, ended.RowsAffected())})
+		return Audit(ctx, tx, AuditEntry{ManagerEmail: CLIActor, Action: "totp_reset", At: now,
+			Note: fmt.Sprintf("%s; sessions ended: %d", email, ended)})
 	})
 }
