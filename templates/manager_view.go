@@ -232,12 +232,17 @@ func mgrStatus(lang i18n.Lang, n int) string {
 	return strconv.Itoa(n)
 }
 
-// AuditView is the audit trail, a page at a time.
+// AuditView is the audit trail, a page at a time: every portal's or, with
+// Portal, one portal's.
 type AuditView struct {
 	Nav     ConsoleNav
+	Portal  *manager.PortalRow
 	Entries []manager.AuditEntry
 	Pager   ListPager
 }
+
+// mgrPortalAuditHref is a portal's whole audit trail.
+func mgrPortalAuditHref(id int64) string { return "/manager/audit?portal=" + mgrItoa(id) }
 
 func mgrTime(t time.Time) string {
 	if t.IsZero() {

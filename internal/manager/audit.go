@@ -53,11 +53,16 @@ func ListAudit(ctx context.Context, db store.DBTX, portalID int64, limit int) ([
 		ORDER BY created_at DESC, id DESC LIMIT $2`, portalID, limit)
 }
 
-// PageAudit reads one page of the whole trail, newest first, with its
-// count.
-func PageAudit(ctx context.Context, db store.DBTX, c store.Cursor, size int) (store.Page[AuditEntry], error) {
+// PageAudit reads one page of the trail, newest first, with its count;
+// portalID 0 means every portal.
+func PageAudit(ctx context.Context, db store.DBTX, portalID int64, c store.Cursor, size int) (store.Page[AuditEntry], error) {
 	l := store.List{What: "list audit", Select: `SELECT ` + auditColumns + ` FROM manager_audit`,
 		CountFrom: "manager_audit", Where: "true", At: "created_at", ID: "id"}
+	if portalID != 0 {
+		// A condition of its own rather than "$1 = 0 OR ...", so the
+		// planner can use manager_audit_portal.
+		l.Where, l.Args = "portal_id = $1", []any{portalID}
+	}
 	return store.PageOf(ctx, db, l, c, size, scanAudit, func(e AuditEntry) store.Key {
 		return store.Key{At: e.At, ID: e.ID}
 	})

@@ -494,7 +494,7 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if v.Audit, err = manager.ListAudit(ctx, s.pool, id, 50); err != nil {
+	if v.Audit, err = manager.ListAudit(ctx, s.pool, id, portalAuditLimit); err != nil {
 		s.error(w, r, err)
 		return
 	}
@@ -504,6 +504,10 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 	}
 	s.renderConsole(w, r, http.StatusOK, templates.ManagerPortal(v))
 }
+
+// portalAuditLimit is how much of its audit trail a portal's page shows;
+// the rest is a page of the audit trail filtered to the portal.
+const portalAuditLimit = 50
 
 func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
@@ -526,17 +530,34 @@ func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	lq, err := parseListQuery(r.URL.RawQuery, s.consoleLang(r, managerFrom(r.Context())), "")
+	lang := s.consoleLang(r, managerFrom(r.Context()))
+	lq, err := parseListQuery(r.URL.RawQuery, lang, "portal")
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	page, err := manager.PageAudit(r.Context(), s.pool, lq.cursor, consolePageSize)
+	v := templates.AuditView{Nav: s.consoleNav(r, "audit")}
+	var portalID int64
+	if lq.filter != "" {
+		// Only the form the portal page links to: a canonical id above 0.
+		id, err := strconv.ParseInt(lq.filter, 10, 64)
+		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != lq.filter {
+			s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(lang, "mgr.err_bad_page")))
+			return
+		}
+		p, err := manager.GetPortal(r.Context(), s.pool, id)
+		if err != nil {
+			s.error(w, r, notFoundAs(err, manager.ErrNotFound))
+			return
+		}
+		portalID, v.Portal = id, p
+	}
+	page, err := manager.PageAudit(r.Context(), s.pool, portalID, lq.cursor, consolePageSize)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	links := listLinks{path: "/manager/audit"}
-	s.renderConsole(w, r, http.StatusOK, templates.ManagerAudit(templates.AuditView{Nav: s.consoleNav(r, "audit"),
-		Entries: page.Rows, Pager: pager(links, page)}))
+	links := listLinks{path: "/manager/audit", filterParam: "portal", filter: lq.filter}
+	v.Entries, v.Pager = page.Rows, pager(links, page)
+	s.renderConsole(w, r, http.StatusOK, templates.ManagerAudit(v))
 }

@@ -22,7 +22,8 @@ var (
 
 // pagingEnv is a console with more rows than a page in each long list: 130
 // portals (60 of them created in the same microsecond, so only the id
-// orders them), a request per portal and 1,060 audit entries.
+// orders them), a request per portal and 1,130 audit entries, 70 of them
+// about one portal.
 type pagingEnv struct {
 	*consoleEnv
 	b *browser
@@ -50,6 +51,10 @@ func newPagingEnv(t *testing.T) *pagingEnv {
 		 SELECT 'x@ispring.example', 'request_notes', 'n' || i, '10.0.0.9',
 		        timestamptz '2025-06-01 00:00:00Z' + (i / 3) * interval '1 second'
 		 FROM generate_series(1, 1060) i`,
+		`INSERT INTO manager_audit (manager_email, action, portal_id, portal_domain, note, ip, created_at)
+		 SELECT 'x@ispring.example', 'activate', p.id, p.domain, 'a' || i, '10.0.0.9',
+		        timestamptz '2025-07-01 00:00:00Z' + (i / 4) * interval '1 second'
+		 FROM generate_series(1, 70) i, portals p WHERE p.domain = 'p5.bitrix24.ru'`,
 	} {
 		if _, err := e.pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
@@ -214,6 +219,13 @@ func TestConsoleListsPage(t *testing.T) {
 		e.ids(`SELECT id FROM activation_requests WHERE status = 'contacted' ORDER BY created_at DESC, id DESC`))
 	e.walk("/manager/audit", auditIDRow, nil,
 		e.ids(`SELECT id FROM manager_audit ORDER BY created_at DESC, id DESC`))
+	// A portal's page shows its latest entries and links to all of them.
+	p5 := strconv.FormatInt(e.ids(`SELECT id FROM portals WHERE domain = 'p5.bitrix24.ru'`)[0], 10)
+	if body := e.b.do("GET", "/manager/portals/"+p5, nil).Body.String(); !strings.Contains(body, `href="/manager/audit?portal=`+p5+`" data-testid="portal-audit"`) {
+		t.Errorf("portal page has no link to its whole audit trail")
+	}
+	e.walk("/manager/audit?portal="+p5, auditIDRow, url.Values{"portal": {p5}},
+		e.ids(`SELECT a.id FROM manager_audit a JOIN portals p ON p.id = a.portal_id WHERE p.domain = 'p5.bitrix24.ru' ORDER BY a.created_at DESC, a.id DESC`))
 
 	// A search matches text, never a pattern: % and _ find nothing here.
 	for _, q := range []string{"%25", "_", `\`, "p1_"} {
@@ -280,7 +292,16 @@ func TestConsoleListsRefuseBadPages(t *testing.T) {
 		"older=" + good + "&newer=" + good, "older=" + good + "&older=" + good, "newer=x",
 		"q=" + strings.Repeat("a", 101), "q=a%00b", "q=%FF", "q=a%0Ab", "q=a&q=b",
 	}
-	filter := map[string]string{"/manager/portals": "state=held&state=held", "/manager/requests": "status=new&status=new"}
+	filter := map[string]string{"/manager/portals": "state=held&state=held", "/manager/requests": "status=new&status=new",
+		"/manager/audit": "portal=1&portal=1"}
+	for _, q := range []string{"portal=abc", "portal=0", "portal=-1", "portal=01", "portal=1.5", "portal=99999999999999999999"} {
+		if rec := e.b.do("GET", "/manager/audit?"+q, nil); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "list page's link is not valid") {
+			t.Errorf("audit?%s: %d %s", q, rec.Code, rec.Body.String())
+		}
+	}
+	if rec := e.b.do("GET", "/manager/audit?portal=999999", nil); rec.Code != http.StatusNotFound {
+		t.Errorf("audit of a portal that does not exist: %d", rec.Code)
+	}
 	for _, list := range []string{"/manager/portals", "/manager/requests", "/manager/audit"} {
 		for _, q := range append(bad, filter[list]) {
 			if q == "" {
