@@ -48,18 +48,70 @@ type TOTPView struct {
 	Error    string
 }
 
-// RequestsView lists activation requests.
+// RequestsView lists activation requests, a page at a time.
 type RequestsView struct {
 	Nav      ConsoleNav
 	Filter   string // "" or a status
+	Search   string // text found in the portal's domain or the contact's e-mail
 	Requests []*activation.Request
+	Pager    ListPager
+	// Back is the page's own query, which the rows' forms post so that a
+	// save comes back to this page.
+	Back string
+	// FilterHref is the list's first page with a status ("" all), the
+	// search kept.
+	FilterHref func(status string) string
 }
 
-// PortalsView lists portals.
+// PortalsView lists portals, a page at a time.
 type PortalsView struct {
 	Nav     ConsoleNav
 	Filter  string // "" or one of manager.PortalFilters
+	Search  string // text found in the domain
 	Portals []*manager.PortalRow
+	Pager   ListPager
+	// FilterHref is the list's first page with a filter ("" all), the
+	// search kept.
+	FilterHref func(filter string) string
+}
+
+// ListPager is a console list's place ("1–50 of 3,412") and the links to
+// its newer and older pages ("" when there is none), which keep the filter
+// and the search.
+type ListPager struct {
+	First, Last, Total   int
+	NewerHref, OlderHref string
+}
+
+// mgrRange says which rows of how many a page shows.
+func mgrRange(lang i18n.Lang, p ListPager) string {
+	if p.Total == 0 || p.First == 0 {
+		return i18n.T(lang, "mgr.page_none", mgrNumber(lang, p.Total))
+	}
+	return i18n.T(lang, "mgr.page_range", mgrNumber(lang, p.First), mgrNumber(lang, p.Last), mgrNumber(lang, p.Total))
+}
+
+// mgrNumber writes n with its thousands grouped as the language does:
+// 3,412 in English, 3 412 (a no-break space) in Russian.
+func mgrNumber(lang i18n.Lang, n int) string {
+	s := strconv.Itoa(n)
+	sep := ","
+	if lang == i18n.RU {
+		sep = "\u00a0"
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteString(sep)
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }
 
 // mgrPortalFilterText names a portal filter in the console.
@@ -180,11 +232,17 @@ func mgrStatus(lang i18n.Lang, n int) string {
 	return strconv.Itoa(n)
 }
 
-// AuditView is the audit trail.
+// AuditView is the audit trail, a page at a time: every portal's or, with
+// Portal, one portal's.
 type AuditView struct {
 	Nav     ConsoleNav
+	Portal  *manager.PortalRow
 	Entries []manager.AuditEntry
+	Pager   ListPager
 }
+
+// mgrPortalAuditHref is a portal's whole audit trail.
+func mgrPortalAuditHref(id int64) string { return "/manager/audit?portal=" + mgrItoa(id) }
 
 func mgrTime(t time.Time) string {
 	if t.IsZero() {

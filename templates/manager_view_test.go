@@ -1,6 +1,10 @@
 package templates
 
-import "testing"
+import (
+	"testing"
+
+	"b24learn/internal/i18n"
+)
 
 // The attacker: an activation request whose contact address carries
 // mailto headers in its (legal) local part. The console's link must mail
@@ -16,5 +20,25 @@ func TestMailtoAddsNoHeaders(t *testing.T) {
 		if got := mgrMailto(in); got != want {
 			t.Errorf("mgrMailto(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A list's count reads as each language groups thousands.
+func TestMgrNumber(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		n      int
+		en, ru string
+	}{{0, "0", "0"}, {999, "999", "999"}, {3412, "3,412", "3\u00a0412"}, {1234567, "1,234,567", "1\u00a0234\u00a0567"}} {
+		if got := mgrNumber(i18n.EN, c.n); got != c.en {
+			t.Errorf("mgrNumber(en, %d) = %q, want %q", c.n, got, c.en)
+		}
+		if got := mgrNumber(i18n.RU, c.n); got != c.ru {
+			t.Errorf("mgrNumber(ru, %d) = %q, want %q", c.n, got, c.ru)
+		}
+	}
+	p := ListPager{First: 51, Last: 100, Total: 3412}
+	if got := mgrRange(i18n.EN, p); got != "51–100 of 3,412" {
+		t.Errorf("mgrRange = %q", got)
 	}
 }

@@ -258,7 +258,32 @@ func ListRequests(ctx context.Context, db store.DBTX, status string, portalID in
 	return store.QueryAll(ctx, db, "list activation requests", scanRequest, `SELECT `+requestColumns+`
 		FROM activation_requests r JOIN portals p ON p.id = r.portal_id
 		WHERE ($1 = '' OR r.status = $1) AND ($2 = 0 OR r.portal_id = $2)
-		ORDER BY r.updated_at DESC, r.id DESC LIMIT $3`, status, portalID, limit)
+		ORDER BY r.created_at DESC, r.id DESC LIMIT $3`, status, portalID, limit)
+}
+
+// RequestQuery picks the requests a console page lists: a status (""
+// every status) and text to find in the portal's domain or the contact's
+// e-mail ("" any).
+type RequestQuery struct {
+	Status string
+	Search string
+}
+
+// PageRequests reads one page of the requests q picks, newest first by
+// when they were first sent (a key that never changes, so a request saved
+// while a manager pages does not jump between pages), with their count.
+// Like ListRequests it spans every portal.
+func PageRequests(ctx context.Context, db store.DBTX, q RequestQuery, c store.Cursor, size int) (store.Page[*Request], error) {
+	const from = `activation_requests r JOIN portals p ON p.id = r.portal_id`
+	l := store.List{What: "list activation requests", Select: `SELECT ` + requestColumns + ` FROM ` + from,
+		CountFrom: from, Where: `$1 = '' OR r.status = $1`, Args: []any{q.Status}, At: "r.created_at", ID: "r.id"}
+	if q.Search != "" {
+		l.Where = `(` + l.Where + `) AND (p.domain ILIKE $2 OR r.email ILIKE $2)`
+		l.Args = append(l.Args, store.Contains(q.Search))
+	}
+	return store.PageOf(ctx, db, l, c, size, scanRequest, func(r *Request) store.Key {
+		return store.Key{At: r.CreatedAt, ID: r.ID}
+	})
 }
 
 // ValidStatus says whether s is a request status.

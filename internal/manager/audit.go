@@ -43,30 +43,40 @@ func Audit(ctx context.Context, db store.DBTX, e AuditEntry) error {
 	return nil
 }
 
+const auditColumns = `id, coalesce(manager_id, 0), manager_email, action, coalesce(portal_id, 0), portal_domain,
+	coalesce(request_id, 0), note, note_erased_at, ip, created_at`
+
+func scanAudit(row pgx.Row) (AuditEntry, error) {
+	var e AuditEntry
+	var erased *time.Time
+	err := row.Scan(&e.ID, &e.ManagerID, &e.ManagerEmail, &e.Action, &e.PortalID, &e.PortalDomain,
+		&e.RequestID, &e.Note, &erased, &e.IP, &e.At)
+	if erased != nil {
+		e.NoteErased = *erased
+	}
+	return e, err
+}
+
 // ListAudit returns the trail, newest first; portalID 0 means every portal.
 func ListAudit(ctx context.Context, db store.DBTX, portalID int64, limit int) ([]AuditEntry, error) {
-	rows, err := db.Query(ctx, `
-		SELECT id, coalesce(manager_id, 0), manager_email, action, coalesce(portal_id, 0), portal_domain,
-		       coalesce(request_id, 0), note, note_erased_at, ip, created_at
+	return store.QueryAll(ctx, db, "list audit", scanAudit, `SELECT `+auditColumns+`
 		FROM manager_audit WHERE $1 = 0 OR portal_id = $1
 		ORDER BY created_at DESC, id DESC LIMIT $2`, portalID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
+}
+
+// PageAudit reads one page of the trail, newest first, with its count;
+// portalID 0 means every portal.
+func PageAudit(ctx context.Context, db store.DBTX, portalID int64, c store.Cursor, size int) (store.Page[AuditEntry], error) {
+	l := store.List{What: "list audit", Select: `SELECT ` + auditColumns + ` FROM manager_audit`,
+		CountFrom: "manager_audit", Where: "true", At: "created_at", ID: "id"}
+	if portalID != 0 {
+		// A condition of its own rather than "$1 = 0 OR ...", so the
+		// planner can use manager_audit_portal.
+		l.Where, l.Args = "portal_id = $1", []any{portalID}
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditEntry, error) {
-		var e AuditEntry
-		var erased *time.Time
-		err := row.Scan(&e.ID, &e.ManagerID, &e.ManagerEmail, &e.Action, &e.PortalID, &e.PortalDomain,
-			&e.RequestID, &e.Note, &erased, &e.IP, &e.At)
-		if erased != nil {
-			e.NoteErased = *erased
-		}
-		return e, err
+	return store.PageOf(ctx, db, l, c, size, scanAudit, func(e AuditEntry) store.Key {
+		return store.Key{At: e.At, ID: e.ID}
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
-	}
-	return out, nil
 }
 
 // Actor is who does something in the console.

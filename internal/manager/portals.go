@@ -113,7 +113,7 @@ const (
 // PortalFilters lists the filters in the order the console shows them.
 var PortalFilters = []string{FilterNeedsAttention, FilterNoAccess, FilterHeld}
 
-// ErrBadFilter is a filter ListPortalsIn does not know.
+// ErrBadFilter is a filter PagePortals does not know.
 var ErrBadFilter = errors.New("unknown portal filter")
 
 var filterSQL = map[string]string{
@@ -123,20 +123,29 @@ var filterSQL = map[string]string{
 	FilterHeld:           `EXISTS (SELECT 1 FROM portal_alerts a WHERE a.portal_id = p.id AND a.state = 'held' AND a.active)`,
 }
 
-// ListPortals lists every portal for the console, newest first.
-func ListPortals(ctx context.Context, db store.DBTX, limit int) ([]*PortalRow, error) {
-	return ListPortalsIn(ctx, db, "", limit)
+// PortalQuery picks the portals a console page lists: a state filter (""
+// every portal) and text to find in the domain ("" any).
+type PortalQuery struct {
+	Filter string
+	Search string
 }
 
-// ListPortalsIn lists the portals in the state filter names ("" every
-// portal), newest first.
-func ListPortalsIn(ctx context.Context, db store.DBTX, filter string, limit int) ([]*PortalRow, error) {
-	where, ok := filterSQL[filter]
+// PagePortals reads one page of the portals q picks, newest first, with
+// their count.
+func PagePortals(ctx context.Context, db store.DBTX, q PortalQuery, c store.Cursor, size int) (store.Page[*PortalRow], error) {
+	where, ok := filterSQL[q.Filter]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrBadFilter, filter)
+		return store.Page[*PortalRow]{}, fmt.Errorf("%w %q", ErrBadFilter, q.Filter)
 	}
-	return store.QueryAll(ctx, db, "list portals", scanPortalRow,
-		portalQuery+` WHERE `+where+` ORDER BY p.created_at DESC, p.id DESC LIMIT $1`, limit)
+	l := store.List{What: "list portals", Select: portalQuery, CountFrom: "portals p", Where: where,
+		At: "p.created_at", ID: "p.id"}
+	if q.Search != "" {
+		l.Where += ` AND p.domain ILIKE $1`
+		l.Args = []any{store.Contains(q.Search)}
+	}
+	return store.PageOf(ctx, db, l, c, size, scanPortalRow, func(p *PortalRow) store.Key {
+		return store.Key{At: p.CreatedAt, ID: p.ID}
+	})
 }
 
 // GetPortal loads one portal for the console.

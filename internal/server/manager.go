@@ -20,6 +20,7 @@ import (
 	"b24learn/internal/config"
 	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
+	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
 	"b24learn/templates"
 )
@@ -34,7 +35,6 @@ const (
 	managerLoginCookie = "b24learn_manager_login"
 	managerCookiePath  = "/manager"
 	managerCookieName  = "manager-session" // securecookie name and key purpose
-	managerListLimit   = 200
 )
 
 // newManagerCodecs are the console cookie's codecs, one per key of
@@ -398,16 +398,26 @@ func (s *Server) managerActor(r *http.Request) manager.Actor {
 }
 
 func (s *Server) handleRequests(w http.ResponseWriter, r *http.Request) {
-	filter := r.URL.Query().Get("status")
-	if filter != "" && !activation.ValidStatus(filter) {
-		filter = ""
-	}
-	reqs, err := activation.ListRequests(r.Context(), s.pool, filter, 0, managerListLimit)
+	lang := s.consoleLang(r, managerFrom(r.Context()))
+	lq, err := parseListQuery(r.URL.RawQuery, lang, "status")
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	s.renderConsole(w, r, http.StatusOK, templates.ManagerRequests(templates.RequestsView{Nav: s.consoleNav(r, "requests"), Filter: filter, Requests: reqs}))
+	if lq.filter != "" && !activation.ValidStatus(lq.filter) {
+		lq.filter = ""
+	}
+	page, err := activation.PageRequests(r.Context(), s.pool, activation.RequestQuery{Status: lq.filter, Search: lq.search}, lq.cursor, consolePageSize)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	links := listLinks{path: "/manager/requests", filterParam: "status", filter: lq.filter, search: lq.search}
+	// The rows' forms bring the manager back to this page once saved.
+	back := strings.TrimPrefix(strings.TrimPrefix(links.href(lq.filter, lq.cursor), links.path), "?")
+	s.renderConsole(w, r, http.StatusOK, templates.ManagerRequests(templates.RequestsView{Nav: s.consoleNav(r, "requests"),
+		Filter: lq.filter, Search: lq.search, Requests: page.Rows, Pager: pager(links, page), Back: back,
+		FilterHref: func(f string) string { return links.href(f, store.Cursor{}) }}))
 }
 
 func pathID(r *http.Request) (int64, bool) {
@@ -438,21 +448,29 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/manager/requests?done=saved#request-"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+	http.Redirect(w, r, requestsBack(r.PostFormValue("back"))+"done=saved#request-"+strconv.FormatInt(id, 10), http.StatusSeeOther)
 }
 
 func (s *Server) handlePortals(w http.ResponseWriter, r *http.Request) {
-	filter := r.URL.Query().Get("state")
-	ps, err := manager.ListPortalsIn(r.Context(), s.pool, filter, managerListLimit)
+	lang := s.consoleLang(r, managerFrom(r.Context()))
+	lq, err := parseListQuery(r.URL.RawQuery, lang, "state")
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	page, err := manager.PagePortals(r.Context(), s.pool, manager.PortalQuery{Filter: lq.filter, Search: lq.search}, lq.cursor, consolePageSize)
 	if errors.Is(err, manager.ErrBadFilter) {
-		s.error(w, r, apperr.New(apperr.EINVALID, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_filter")))
+		s.error(w, r, apperr.New(apperr.EINVALID, i18n.T(lang, "mgr.err_bad_filter")))
 		return
 	}
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	s.renderConsole(w, r, http.StatusOK, templates.ManagerPortals(templates.PortalsView{Nav: s.consoleNav(r, "portals"), Filter: filter, Portals: ps}))
+	links := listLinks{path: "/manager/portals", filterParam: "state", filter: lq.filter, search: lq.search}
+	s.renderConsole(w, r, http.StatusOK, templates.ManagerPortals(templates.PortalsView{Nav: s.consoleNav(r, "portals"),
+		Filter: lq.filter, Search: lq.search, Portals: page.Rows, Pager: pager(links, page),
+		FilterHref: func(f string) string { return links.href(f, store.Cursor{}) }}))
 }
 
 func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
@@ -476,7 +494,7 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if v.Audit, err = manager.ListAudit(ctx, s.pool, id, 50); err != nil {
+	if v.Audit, err = manager.ListAudit(ctx, s.pool, id, portalAuditLimit); err != nil {
 		s.error(w, r, err)
 		return
 	}
@@ -486,6 +504,10 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 	}
 	s.renderConsole(w, r, http.StatusOK, templates.ManagerPortal(v))
 }
+
+// portalAuditLimit is how much of its audit trail a portal's page shows;
+// the rest is a page of the audit trail filtered to the portal.
+const portalAuditLimit = 50
 
 func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
@@ -508,10 +530,34 @@ func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	entries, err := manager.ListAudit(r.Context(), s.pool, 0, 500)
+	lang := s.consoleLang(r, managerFrom(r.Context()))
+	lq, err := parseListQuery(r.URL.RawQuery, lang, "portal")
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	s.renderConsole(w, r, http.StatusOK, templates.ManagerAudit(templates.AuditView{Nav: s.consoleNav(r, "audit"), Entries: entries}))
+	v := templates.AuditView{Nav: s.consoleNav(r, "audit")}
+	var portalID int64
+	if lq.filter != "" {
+		// Only the form the portal page links to: a canonical id above 0.
+		id, err := strconv.ParseInt(lq.filter, 10, 64)
+		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != lq.filter {
+			s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(lang, "mgr.err_bad_page")))
+			return
+		}
+		p, err := manager.GetPortal(r.Context(), s.pool, id)
+		if err != nil {
+			s.error(w, r, notFoundAs(err, manager.ErrNotFound))
+			return
+		}
+		portalID, v.Portal = id, p
+	}
+	page, err := manager.PageAudit(r.Context(), s.pool, portalID, lq.cursor, consolePageSize)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	links := listLinks{path: "/manager/audit", filterParam: "portal", filter: lq.filter}
+	v.Entries, v.Pager = page.Rows, pager(links, page)
+	s.renderConsole(w, r, http.StatusOK, templates.ManagerAudit(v))
 }
