@@ -203,7 +203,7 @@ func (r *refusedRetention) one(ctx context.Context, rc *river.Client[pgx.Tx], p 
 		if err := uninstall.Confirm(ctx, tx, NewQueue(r.pool, rc), p.id, false); err != nil {
 			return err
 		}
-		if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.id, Generation: generation}, nil); err != nil {
+		if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.id, Generation: generation, Retention: true}, nil); err != nil {
 			return fmt.Errorf("queue the erase: %w", err)
 		}
 		return manager.Audit(ctx, tx, manager.AuditEntry{ManagerEmail: retentionActor, Action: RetentionEraseAction,

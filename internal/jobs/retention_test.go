@@ -79,6 +79,7 @@ func setupRetention(t *testing.T) *retentionBundle {
 	river.AddWorker(workers, &MaintenanceWorker{deps: Deps{Log: log, Config: &config.Config{ReportRetention: 90 * day}, Pool: b.pool},
 		now: b.clock.Now, retain: &refusedRetention{pool: b.pool, clients: b.clients, log: log}})
 	river.AddWorker(workers, &UninstallEraseWorker{Pool: b.pool, Log: log})
+	river.AddWorker(workers, &UninstallCheckWorker{Pool: b.pool, Clients: b.clients, Log: log, Now: b.clock.Now})
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: b.pool, Mail: b.mail})
 	var err error
 	b.rc, err = river.NewClient(riverpgxv5.New(b.pool), &river.Config{Logger: log, Workers: workers,
@@ -159,7 +160,7 @@ func (b *retentionBundle) maintain(t *testing.T) {
 		var errs []string
 		if err := b.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state NOT IN ('completed', 'cancelled', 'discarded')),
 			coalesce(array_agg(errors::text) FILTER (WHERE errors IS NOT NULL), '{}')
-			FROM river_job WHERE kind IN ('maintenance', 'uninstall_erase', 'portal_alert')`).Scan(&open, &errs); err != nil {
+			FROM river_job WHERE kind IN ('maintenance', 'uninstall_erase', 'portal_alert', 'uninstall_check')`).Scan(&open, &errs); err != nil {
 			t.Fatal(err)
 		}
 		if len(errs) > 0 {
@@ -343,6 +344,75 @@ func TestRetentionCannotBeForgedOrSped(t *testing.T) {
 	if !b.erased(t, refused) || b.erased(t, working) {
 		t.Fatalf("91 days after the refusal: refused erased %v, working erased %v; want true, false",
 			b.erased(t, refused), b.erased(t, working))
+	}
+}
+
+// Any portal user knows the application token and may send ONAPPUNINSTALL
+// without CLEAN. Sent for a portal the retention is about to erase, Bitrix24
+// answers the check by refusing the tokens, as it has for months; taken as
+// an uninstall, the portal would be "uninstalled without CLEAN" and its data
+// kept for ever. The event is left alone and the erase comes on its day.
+func TestRetentionNotStoppedByUninstallWithoutClean(t *testing.T) {
+	t.Parallel()
+	b := setupRetention(t)
+	ctx := context.Background()
+	id, bp := b.addPortal(t)
+	bp.SetLapse(b24sim.LapseUnpaid)
+	b.refuse(t, id)
+	b.advance(t, 80*day)
+	if n := len(b.mail.subjects()); n != 1 {
+		t.Fatalf("%d e-mails 80 days after the refusal, want the warning", n)
+	}
+	// The event as the app keeps it when it could not ask at once.
+	ev, err := uninstall.Record(ctx, b.pool, id, false, "203.0.113.7", uninstall.StatePending, "not asked at once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.rc.Insert(ctx, UninstallCheckArgs{EventID: ev}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.maintain(t)
+	var state string
+	if err := b.pool.QueryRow(ctx, `SELECT install_state FROM portals WHERE id = $1`, id).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	if state != store.InstallInstalled {
+		t.Fatalf("after the uninstall without CLEAN the portal is %s, want it left installed", state)
+	}
+	b.advance(t, 15*day) // 14 days after the warning
+	if !b.erased(t, id) {
+		t.Fatal("95 days after the refusal, 15 after the warning, the portal's data is still there")
+	}
+}
+
+// The retention's erase is no uninstall event's: an event without CLEAN
+// sent around it (any portal user may send one) does not drop it, as it
+// drops the erase of a CLEAN event it may contradict.
+func TestRetentionEraseNotDroppedByEventWithoutClean(t *testing.T) {
+	t.Parallel()
+	b := setupRetention(t)
+	ctx := context.Background()
+	id, _ := b.addPortal(t)
+	var generation int64
+	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		if err := uninstall.Confirm(ctx, tx, nil, id, false); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT install_generation FROM portals WHERE id = $1`, id).Scan(&generation)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uninstall.Record(ctx, b.pool, id, false, "203.0.113.7", uninstall.StateExpired, uninstall.ReasonAlreadyUninstalled); err != nil {
+		t.Fatal(err)
+	}
+	w := &UninstallEraseWorker{Pool: b.pool, Log: slog.New(slog.DiscardHandler)}
+	job := &river.Job[UninstallEraseArgs]{Args: UninstallEraseArgs{PortalID: id, Generation: generation, Retention: true}}
+	if err := w.Work(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	if !b.erased(t, id) {
+		t.Fatal("the retention's erase was dropped by an uninstall event without CLEAN")
 	}
 }
 

@@ -99,6 +99,12 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 				// removed from, not the one installed since.
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, uninstall.ReasonReinstalled)
 			}
+			if runs, err := uninstall.RefusalRuns(ctx, tx, lp.ID, ev.Clean, verdict, w.Now()); err != nil || runs {
+				if err != nil {
+					return err
+				}
+				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, uninstall.ReasonRefusalRuns)
+			}
 			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict, w.Now()); err != nil {
 				return err
 			}
@@ -172,6 +178,10 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 type UninstallEraseArgs struct {
 	PortalID   int64 `json:"portal_id" river:"unique"`
 	Generation int64 `json:"generation" river:"unique"`
+	// Retention: queued by the retention of refused portals, which no
+	// uninstall event started, so none keeps the data (an event without
+	// CLEAN is one any portal user can send).
+	Retention bool `json:"retention,omitempty"`
 }
 
 func (UninstallEraseArgs) Kind() string { return "uninstall_erase" }
@@ -202,10 +212,13 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			return nil // installed again: the portal's data is its own again
 		}
 		// An uninstall without CLEAN around this one: which event was the
-		// admin's is not known, and keeping the data is the safe side.
-		if kept, err := uninstall.KeptSince(ctx, tx, p.ID, p.UninstalledAt.Add(-uninstall.SettleDelay)); err != nil || kept {
-			keptByEvent = kept
-			return err
+		// admin's is not known, and keeping the data is the safe side. The
+		// retention's erase has no event's CLEAN to doubt.
+		if !a.Retention {
+			if kept, err := uninstall.KeptSince(ctx, tx, p.ID, p.UninstalledAt.Add(-uninstall.SettleDelay)); err != nil || kept {
+				keptByEvent = kept
+				return err
+			}
 		}
 		erased = true
 		if err := store.ErasePortalData(ctx, tx, p.ID); err != nil {

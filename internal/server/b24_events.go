@@ -83,6 +83,9 @@ const (
 	// answerReinstalled: the app was installed again while Bitrix24 was
 	// asked about the tokens of the installation before.
 	answerReinstalled = "ignored: installed again meanwhile"
+	// answerRefusalRuns: an uninstall without CLEAN of a portal whose
+	// tokens Bitrix24 refused already (uninstall.RefusalRuns).
+	answerRefusalRuns = "ignored: the tokens were refused before; the data retention applies"
 )
 
 // eventUninstall handles ONAPPUNINSTALL. Its auth block has no tokens and its
@@ -154,7 +157,7 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 			"clean", ev.Clean(), "source", source, "reason", reason)
 		return answerPending, nil
 	}
-	reinstalled := false
+	reinstalled, refusalRuns := false, false
 	err = s.txFunc(ctx, func(tx pgx.Tx) error {
 		lp, err := store.LockPortalByMemberID(ctx, tx, p.MemberID)
 		if err != nil {
@@ -176,6 +179,13 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 			_, err := uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StateExpired, uninstall.ReasonReinstalled)
 			return err
 		}
+		if refusalRuns, err = uninstall.RefusalRuns(ctx, tx, lp.ID, ev.Clean(), verdict, s.now()); err != nil || refusalRuns {
+			if err != nil {
+				return err
+			}
+			_, err := uninstall.Record(ctx, tx, p.ID, false, source, uninstall.StateExpired, uninstall.ReasonRefusalRuns)
+			return err
+		}
 		if s.river == nil {
 			s.log.WarnContext(ctx, "no river client: portal jobs not cancelled", "portal_id", p.ID)
 		}
@@ -187,6 +197,11 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 	})
 	if err != nil {
 		return "", err
+	}
+	if refusalRuns {
+		s.log.WarnContext(ctx, "uninstall without CLEAN ignored: bitrix24 refused the tokens before it came, the data retention applies",
+			"portal_id", p.ID, "source", source, "reason", reason)
+		return answerRefusalRuns, nil
 	}
 	if reinstalled {
 		s.log.WarnContext(ctx, "uninstall ignored: the app was installed again meanwhile", "portal_id", p.ID,

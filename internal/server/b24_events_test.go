@@ -345,6 +345,34 @@ func TestUninstallCheckOnAPortalNeedingReconnect(t *testing.T) {
 	e.erased(row)
 }
 
+// A portal whose tokens Bitrix24 has refused for days (unpaid, or removed
+// with its ONAPPUNINSTALL lost) is on its way to the data retention's
+// erase. An uninstall without CLEAN, which any portal user can send, is no
+// news of it and must not turn it into a portal uninstalled without CLEAN,
+// whose data would then stay for ever: it is recorded and left alone.
+func TestLateUninstallWithoutCleanLeavesTheRetentionRunning(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(41)
+	e.install(p)
+	row := e.portalFixture(p)
+	p.SetLapse(b24sim.LapseUnpaid)
+	if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true WHERE id = $1`, row.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE portals SET tokens_refused_at = now() - interval '20 days' WHERE id = $1`, row.ID); err != nil {
+		t.Fatal(err)
+	}
+	pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), false))
+	if pg.status != http.StatusOK || !strings.Contains(pg.body, "data retention") {
+		t.Fatalf("late uninstall without CLEAN: %d %q", pg.status, pg.body)
+	}
+	if !e.portal(p.MemberID()).Installed() {
+		t.Fatal("a late uninstall without CLEAN took the portal out of the data retention")
+	}
+}
+
 // startUninstallWorker runs the uninstall-check worker on the env's database,
 // as serve does.
 func (e *b24Env) startUninstallWorker() { e.t.Helper(); e.startUninstallWorkers(2) }

@@ -118,6 +118,33 @@ const ReasonAlreadyUninstalled = "already uninstalled"
 // of the installation before, and says nothing about the new one.
 const ReasonReinstalled = "installed again while Bitrix24 was asked"
 
+// ReasonRefusalRuns records an uninstall without CLEAN left alone because
+// Bitrix24 had refused the portal's tokens before it came (RefusalRuns).
+const ReasonRefusalRuns = "tokens refused before the event: the data retention applies"
+
+// RefusalRuns reports whether an uninstall event without CLEAN that Bitrix24
+// only answered by refusing the tokens (TokensRefused) is left alone, the
+// portal staying installed and "needs reconnect" so that RefusedRetention
+// keeps running: it is when Bitrix24 had been refusing the tokens for more
+// than RetryWindow when the event was checked at now. Bitrix24 sends
+// ONAPPUNINSTALL as the app is removed, so a genuine one comes at the start
+// of the refusal (a sync may meet the refusal a little before it); one long
+// after is no news, and every portal user knows the application token. Acted
+// on, it would turn a portal the retention is to erase into one uninstalled
+// without CLEAN, whose data stays for ever. Call it in the transaction that
+// locked the portal.
+func RefusalRuns(ctx context.Context, db store.DBTX, portalID int64, clean bool, v Verdict, now time.Time) (bool, error) {
+	if clean || v != TokensRefused {
+		return false, nil
+	}
+	var old bool
+	if err := db.QueryRow(ctx, `SELECT coalesce(needs_reconnect AND tokens_refused_at < $2, false) FROM portals WHERE id = $1`,
+		portalID, now.Add(-RetryWindow)).Scan(&old); err != nil {
+		return false, fmt.Errorf("read the portal's refusal: %w", err)
+	}
+	return old, nil
+}
+
 // AskTimeout bounds one check, a refresh included.
 const AskTimeout = 30 * time.Second
 
