@@ -78,7 +78,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 	}
 	if !p.Installed() {
 		// Another, confirmed event uninstalled the portal meanwhile.
-		return uninstall.Resolve(ctx, w.Pool, id, uninstall.StateExpired, "the portal was uninstalled meanwhile")
+		return uninstall.ResolveUninstalled(ctx, w.Pool, ev, w.Now())
 	}
 	verdict, reason := uninstall.Ask(ctx, w.Clients, ev.PortalID)
 	switch verdict {
@@ -92,7 +92,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 				return err
 			}
 			if !lp.Installed() {
-				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, "the portal was uninstalled meanwhile")
+				return uninstall.ResolveUninstalled(ctx, tx, ev, w.Now())
 			}
 			if lp.InstallGeneration != p.InstallGeneration {
 				// Bitrix24 answered about the installation the app was

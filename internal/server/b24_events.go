@@ -113,7 +113,7 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 		// CLEAN is recorded: it drops an erase still waiting
 		// (uninstall.SettleDelay), in case the CLEAN one acted on was forged.
 		if !ev.Clean() {
-			if _, err := uninstall.Record(ctx, s.pool, p.ID, false, source, uninstall.StateExpired, uninstall.ReasonAlreadyUninstalled); err != nil {
+			if err := uninstall.RecordKept(ctx, s.pool, p.ID, source, uninstall.ReasonAlreadyUninstalled, s.now()); err != nil {
 				return "", err
 			}
 		}
@@ -167,8 +167,7 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 			// A concurrent event got there first; if this one keeps the
 			// data, the other's erase is dropped (see above).
 			if !ev.Clean() {
-				_, err := uninstall.Record(ctx, tx, p.ID, false, source, uninstall.StateExpired, uninstall.ReasonAlreadyUninstalled)
-				return err
+				return uninstall.RecordKept(ctx, tx, p.ID, source, uninstall.ReasonAlreadyUninstalled, s.now())
 			}
 			return nil
 		}

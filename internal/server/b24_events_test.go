@@ -373,6 +373,44 @@ func TestLateUninstallWithoutCleanLeavesTheRetentionRunning(t *testing.T) {
 	}
 }
 
+// The same portal, two events: a CLEAN one, confirmed by the refusal, takes
+// it as uninstalled and schedules the erase; one without CLEAN after it
+// would drop that erase (uninstall.KeptSince), and the portal, uninstalled,
+// is out of the retention's reach: its data would stay for ever. Coming long
+// into the refusal, the second keeps nothing.
+func TestLateUninstallWithoutCleanDoesNotKeepAnErase(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.addPortal(42)
+	e.install(p)
+	row := e.portalFixture(p)
+	p.SetLapse(b24sim.LapseUnpaid)
+	if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true WHERE id = $1`, row.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE portals SET tokens_refused_at = now() - interval '20 days' WHERE id = $1`, row.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true)); pg.status != http.StatusOK || pg.body != "ok\n" {
+		t.Fatalf("CLEAN uninstall of a refused portal: %d %q", pg.status, pg.body)
+	}
+	uninstalled := e.portal(p.MemberID())
+	if uninstalled.Installed() {
+		t.Fatal("the CLEAN uninstall was not acted on")
+	}
+	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), false)); pg.status != http.StatusOK {
+		t.Fatalf("uninstall without CLEAN after it: %d %q", pg.status, pg.body)
+	}
+	kept, err := uninstall.KeptSince(ctx, e.pool, row.ID, uninstalled.UninstalledAt.Add(-uninstall.SettleDelay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept {
+		t.Fatal("an uninstall without CLEAN long into the refusal dropped the erase")
+	}
+}
+
 // startUninstallWorker runs the uninstall-check worker on the env's database,
 // as serve does.
 func (e *b24Env) startUninstallWorker() { e.t.Helper(); e.startUninstallWorkers(2) }

@@ -87,6 +87,33 @@ func Record(ctx context.Context, db store.DBTX, portalID int64, clean bool, sour
 	return id, nil
 }
 
+// RecordKept records an event without CLEAN for a portal uninstalled
+// already (reason says why it changed nothing), as expired: it drops a
+// CLEAN uninstall's erase still waiting (KeptSince), unless Bitrix24 had
+// refused the tokens long before it came (ReasonRefusalRuns).
+func RecordKept(ctx context.Context, db store.DBTX, portalID int64, sourceIP, reason string, now time.Time) error {
+	reason, err := keptReason(ctx, db, portalID, now, reason)
+	if err != nil {
+		return err
+	}
+	_, err = Record(ctx, db, portalID, false, sourceIP, StateExpired, reason)
+	return err
+}
+
+// ResolveUninstalled ends a pending event of a portal uninstalled
+// meanwhile, as expired: like RecordKept, one without CLEAN that came long
+// into Bitrix24's refusal is recorded so that it keeps no data.
+func ResolveUninstalled(ctx context.Context, db store.DBTX, e Event, now time.Time) error {
+	reason := "the portal was uninstalled meanwhile"
+	if !e.Clean {
+		var err error
+		if reason, err = keptReason(ctx, db, e.PortalID, now, reason); err != nil {
+			return err
+		}
+	}
+	return Resolve(ctx, db, e.ID, StateExpired, reason)
+}
+
 // LockPending loads a pending event and locks its row in tx; found is false
 // when the event is gone or no longer pending.
 func LockPending(ctx context.Context, tx pgx.Tx, id int64) (e Event, found bool, err error) {
@@ -103,12 +130,14 @@ func LockPending(ctx context.Context, tx pgx.Tx, id int64) (e Event, found bool,
 
 // KeptSince reports whether an uninstall event without CLEAN for the portal
 // was received or repeated at or after since, other than one refuted (the
-// app was still installed when it was checked, so it was not the admin's):
-// a CLEAN uninstall's erase is then dropped (SettleDelay).
+// app was still installed when it was checked, so it was not the admin's)
+// or one that came long into Bitrix24's refusal (ReasonRefusalRuns): a
+// CLEAN uninstall's erase is then dropped (SettleDelay).
 func KeptSince(ctx context.Context, db store.DBTX, portalID int64, since time.Time) (bool, error) {
 	var kept bool
 	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM uninstall_events
-		WHERE portal_id = $1 AND NOT clean AND state <> 'refuted' AND last_at >= $2)`, portalID, since).Scan(&kept); err != nil {
+		WHERE portal_id = $1 AND NOT clean AND state <> 'refuted' AND reason <> $3 AND last_at >= $2)`,
+		portalID, since, ReasonRefusalRuns).Scan(&kept); err != nil {
 		return false, fmt.Errorf("uninstall events without clean: %w", err)
 	}
 	return kept, nil

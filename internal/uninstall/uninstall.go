@@ -137,12 +137,33 @@ func RefusalRuns(ctx context.Context, db store.DBTX, portalID int64, clean bool,
 	if clean || v != TokensRefused {
 		return false, nil
 	}
+	return RefusedLongBefore(ctx, db, portalID, now)
+}
+
+// RefusedLongBefore reports whether Bitrix24 had been refusing the portal's
+// tokens for more than RetryWindow at now: an uninstall event without CLEAN
+// coming then is no news of the uninstall (RefusalRuns). Recorded with
+// ReasonRefusalRuns, such an event does not keep an uninstalled portal's
+// data either (KeptSince): any portal user could otherwise keep a portal
+// whose refusal was taken as a CLEAN uninstall for ever.
+func RefusedLongBefore(ctx context.Context, db store.DBTX, portalID int64, now time.Time) (bool, error) {
 	var old bool
 	if err := db.QueryRow(ctx, `SELECT coalesce(needs_reconnect AND tokens_refused_at < $2, false) FROM portals WHERE id = $1`,
 		portalID, now.Add(-RetryWindow)).Scan(&old); err != nil {
 		return false, fmt.Errorf("read the portal's refusal: %w", err)
 	}
 	return old, nil
+}
+
+// keptReason is the reason an event without CLEAN is recorded with when
+// the portal is uninstalled already: ReasonRefusalRuns when the refusal is
+// older than the event could be (RefusedLongBefore).
+func keptReason(ctx context.Context, db store.DBTX, portalID int64, now time.Time, reason string) (string, error) {
+	old, err := RefusedLongBefore(ctx, db, portalID, now)
+	if err != nil || !old {
+		return reason, err
+	}
+	return ReasonRefusalRuns, nil
 }
 
 // AskTimeout bounds one check, a refresh included.
