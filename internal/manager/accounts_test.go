@@ -133,16 +133,7 @@ func TestSignInRacingDisableOrNewPasswordGetsNoSession(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			slow := DefaultHasher()
-			entered, finish := make(chan struct{}), make(chan struct{})
-			var held atomic.Bool
-			slow.key = func(password, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte {
-				if held.CompareAndSwap(false, true) {
-					close(entered)
-					<-finish
-				}
-				return argon2.IDKey(password, salt, t, m, p, keyLen)
-			}
+			slow, entered, finish := holdingHasher()
 			done := make(chan error, 1)
 			go func() {
 				_, err := SignIn(ctx, pool, nil, slow, DefaultLimits, now, Credentials{Email: m.Email, Password: password, IP: "198.51.100.9"})

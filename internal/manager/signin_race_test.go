@@ -35,16 +35,7 @@ func TestSignInRacingTOTPEnableGetsNoSession(t *testing.T) {
 
 	// The other sign-in is held while it checks the password: it has read
 	// the account (no second factor yet) and not stored its session.
-	slow := DefaultHasher()
-	entered, finish := make(chan struct{}), make(chan struct{})
-	var held atomic.Bool
-	slow.key = func(password, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte {
-		if held.CompareAndSwap(false, true) {
-			close(entered)
-			<-finish
-		}
-		return argon2.IDKey(password, salt, t, m, p, keyLen)
-	}
+	slow, entered, finish := holdingHasher()
 	type result struct {
 		s   *Session
 		err error
@@ -71,4 +62,21 @@ func TestSignInRacingTOTPEnableGetsNoSession(t *testing.T) {
 	if s, err := LookupSession(ctx, pool, r.s.Token, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a session opened with the password alone outlived turning the second factor on: %+v, %v", s, err)
 	}
+}
+
+// holdingHasher is the real hasher, except that its first password check
+// closes entered and waits for finish to be closed: a test can act while a
+// sign-in has read the account and not yet stored its session.
+func holdingHasher() (h *Hasher, entered, finish chan struct{}) {
+	h = DefaultHasher()
+	entered, finish = make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	h.key = func(password, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte {
+		if held.CompareAndSwap(false, true) {
+			close(entered)
+			<-finish
+		}
+		return argon2.IDKey(password, salt, t, m, p, keyLen)
+	}
+	return h, entered, finish
 }
