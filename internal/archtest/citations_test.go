@@ -63,7 +63,9 @@ func headings(t *testing.T, file string) map[string]bool {
 // exists: the file and, when named as `docs/x.md, "Heading"`, the section.
 func TestCommentsCiteTheRepository(t *testing.T) {
 	root := repoRoot(t)
-	outside := regexp.MustCompile(`DESIGN|reference/|shared/`)
+	// Spelled with character classes so that a grep of the tree for these
+	// words finds citations only, not this check.
+	outside := regexp.MustCompile(`DESIG[N]|referenc[e]/|share[d]/`)
 	cite := regexp.MustCompile(`docs/([a-z0-9-]+\.md)(?:,?\s*"([^"]+)")?`)
 	continued := regexp.MustCompile(`\n\s*(//|--)`)
 	self, _ := filepath.Abs(".")
