@@ -1,7 +1,9 @@
 package bitrix24
 
 import (
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,13 +16,9 @@ import (
 // A key nested deeper than maxBracketDepth is dropped, as PHP drops it.
 func ParseBrackets(v url.Values) map[string]any {
 	out := map[string]any{}
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)       // deterministic result for repeated or conflicting keys
 	next := map[string]int{} // next "[]" index per node path, kept so appends stay linear
-	for _, k := range keys {
+	// In key order: a deterministic result for repeated or conflicting keys.
+	for _, k := range slices.Sorted(maps.Keys(v)) {
 		for _, val := range v[k] {
 			setBracket(out, next, k, val)
 		}
@@ -104,12 +102,7 @@ func setBracket(root map[string]any, next map[string]int, key, val string) {
 // "1"/"0" (PHP truthiness), nil as "".
 func EncodeBrackets(params map[string]any) url.Values {
 	out := url.Values{}
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
 		encodeValue(out, k, params[k])
 	}
 	return out
@@ -118,12 +111,7 @@ func EncodeBrackets(params map[string]any) url.Values {
 func encodeValue(out url.Values, prefix string, v any) {
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			encodeValue(out, prefix+"["+k+"]", x[k])
 		}
 	case map[string]string:

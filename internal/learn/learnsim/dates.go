@@ -59,16 +59,12 @@ func checkType(def *fieldDef, v string, dates DateFormat) *apiErr {
 // SetFieldType changes the type of an account's profile field, as an admin
 // can in Learn's settings after the app's mapping was saved.
 func (s *Sim) SetFieldType(accountURL, name, typ string) error {
-	a := s.account(accountURL)
-	if a == nil {
-		return fmt.Errorf("set field type: no account %s", accountURL)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	def := a.fieldByName[strings.ToLower(name)]
-	if def == nil {
-		return fmt.Errorf("set field type: account %s has no field %s", accountURL, name)
-	}
-	def.Type = typ
-	return nil
+	return s.edit("set field type", accountURL, func(a *account) error {
+		def := a.fieldByName[strings.ToLower(name)]
+		if def == nil {
+			return fmt.Errorf("account %s has no field %s", accountURL, name)
+		}
+		def.Type = typ
+		return nil
+	})
 }

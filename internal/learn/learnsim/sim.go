@@ -165,17 +165,30 @@ func (s *Sim) account(u string) *account {
 	return s.accounts[accountKey(u)]
 }
 
+// edit runs change on the account at accountURL under its write lock: the
+// one way the control methods (SeedUser, SetRole and the like) change an
+// account directly, with no call counted. op, the method's name in words,
+// prefixes every error, a missing account's included.
+func (s *Sim) edit(op, accountURL string, change func(a *account) error) error {
+	a := s.account(accountURL)
+	if a == nil {
+		return fmt.Errorf("%s: no account %s", op, accountURL)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := change(a); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
 // SetMaxActiveUsers changes an account's plan limit (0 = unlimited), as when
 // the customer buys more licences; users already inactive stay so.
 func (s *Sim) SetMaxActiveUsers(accountURL string, n int) error {
-	a := s.account(accountURL)
-	if a == nil {
-		return fmt.Errorf("set plan limit: no account %s", accountURL)
-	}
-	a.mu.Lock()
-	a.opts.MaxActiveUsers = n
-	a.mu.Unlock()
-	return nil
+	return s.edit("set plan limit", accountURL, func(a *account) error {
+		a.opts.MaxActiveUsers = n
+		return nil
+	})
 }
 
 // SetFaults replaces the fault injection settings (tests switch faults on after setup).

@@ -106,60 +106,54 @@ func (s *Sim) Snapshot(accountURL string) (State, error) {
 // SeedDepartment creates a department directly (no call counted), with the API's
 // rules, for tests that need a pre-existing Learn tree.
 func (s *Sim) SeedDepartment(accountURL, name, parentID, code string) (string, error) {
-	a := s.account(accountURL)
-	if a == nil {
-		return "", fmt.Errorf("seed department: no account %s", accountURL)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	d, err := a.createDept(name, parentID, code)
-	if err != nil {
-		return "", fmt.Errorf("seed department: %w", err)
-	}
-	return d.ID, nil
+	var id string
+	err := s.edit("seed department", accountURL, func(a *account) error {
+		d, err := a.createDept(name, parentID, code)
+		if err != nil {
+			return err
+		}
+		id = d.ID
+		return nil
+	})
+	return id, err
 }
 
 // SeedUser creates a user directly (no call counted), with the API's rules, and
 // sets its status; fields use lowercase names.
 func (s *Sim) SeedUser(accountURL, departmentID string, fields map[string]string, status int) (string, error) {
-	a := s.account(accountURL)
-	if a == nil {
-		return "", fmt.Errorf("seed user: no account %s", accountURL)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	u, err := a.createUser(newUserReq{DeptID: departmentID, Fields: maps.Clone(fields)})
-	if err != nil {
-		return "", fmt.Errorf("seed user: %w", err)
-	}
-	if status != 0 && status != u.Status {
-		if err := a.setStatus([]string{u.ID}, status); err != nil {
-			return "", fmt.Errorf("seed user status: %w", err)
+	var id string
+	err := s.edit("seed user", accountURL, func(a *account) error {
+		u, err := a.createUser(newUserReq{DeptID: departmentID, Fields: maps.Clone(fields)})
+		if err != nil {
+			return err
 		}
-		u.LoginEmails = 0
-	}
-	return u.ID, nil
+		if status != 0 && status != u.Status {
+			if err := a.setStatus([]string{u.ID}, status); err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			u.LoginEmails = 0
+		}
+		id = u.ID
+		return nil
+	})
+	return id, err
 }
 
 // SetRole gives a user a role, as an administrator does in Learn's own
 // pages (no call counted): one of the roles the API names.
 func (s *Sim) SetRole(accountURL, userID, role string) error {
-	a := s.account(accountURL)
-	if a == nil {
-		return fmt.Errorf("set role: no account %s", accountURL)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	u := a.users[userID]
-	if u == nil {
-		return fmt.Errorf("set role: no user %s", userID)
-	}
-	if !roles[role] {
-		return fmt.Errorf("set role: unknown role %q", role)
-	}
-	u.Role = role
-	u.Manages = keptManaged(role, u.Manages) // a role that manages none drops them
-	return nil
+	return s.edit("set role", accountURL, func(a *account) error {
+		u := a.users[userID]
+		if u == nil {
+			return fmt.Errorf("no user %s", userID)
+		}
+		if !roles[role] {
+			return fmt.Errorf("unknown role %q", role)
+		}
+		u.Role = role
+		u.Manages = keptManaged(role, u.Manages) // a role that manages none drops them
+		return nil
+	})
 }
 
 // SetManaged makes a user with a role that manages departments (a
@@ -167,24 +161,20 @@ func (s *Sim) SetRole(accountURL, userID, role string) error {
 // deptIDs, replacing the ones it had, as an administrator does in Learn's
 // own pages (no call counted). Learn refuses to delete a managed department.
 func (s *Sim) SetManaged(accountURL, userID string, deptIDs ...string) error {
-	a := s.account(accountURL)
-	if a == nil {
-		return fmt.Errorf("set managed: no account %s", accountURL)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	u := a.users[userID]
-	if u == nil {
-		return fmt.Errorf("set managed: no user %s", userID)
-	}
-	if !managesDepts(u.Role) {
-		return fmt.Errorf("set managed: role %q manages no departments", u.Role)
-	}
-	if err := a.checkManaged(u.Role, deptIDs); err != nil {
-		return fmt.Errorf("set managed: %w", err)
-	}
-	u.Manages = keptManaged(u.Role, deptIDs)
-	return nil
+	return s.edit("set managed", accountURL, func(a *account) error {
+		u := a.users[userID]
+		if u == nil {
+			return fmt.Errorf("no user %s", userID)
+		}
+		if !managesDepts(u.Role) {
+			return fmt.Errorf("role %q manages no departments", u.Role)
+		}
+		if err := a.checkManaged(u.Role, deptIDs); err != nil {
+			return err
+		}
+		u.Manages = keptManaged(u.Role, deptIDs)
+		return nil
+	})
 }
 
 // Accounts lists the account URLs in the order they were added.
