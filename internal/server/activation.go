@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,7 +54,7 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 		v.Errors = contactErrors(sess.Lang, fe)
 	case errors.As(err, &rl):
 		status = codeStatus(apperr.ETOOMANY)
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+		setRetryAfter(w, rl)
 		v.Notice = i18n.T(sess.Lang, "form.rate_limited", rl.Minutes())
 	case err != nil:
 		s.error(w, r, err)

@@ -252,7 +252,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &rl):
 		s.log.Warn("console sign-in limited", "ip", ip, "busy", rl.Busy)
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+		setRetryAfter(w, rl)
 		lang, _ := s.signInLang(r)
 		s.signInPage(w, r, email, apperr.New(apperr.ETOOMANY, limitedText(lang, rl, "mgr.err_too_many")))
 		return
@@ -286,6 +286,12 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		next = "/manager/totp"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// setRetryAfter tells a client refused over a limit when to try again: the
+// wait in whole seconds, one more so that it is over by then.
+func setRetryAfter(w http.ResponseWriter, rl *manager.RateLimitedError) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
 }
 
 // limitedText is the message of a refusal over a limit: key (with the
@@ -339,7 +345,7 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &rl):
 		s.log.Warn("console totp enrolment limited", "manager_id", sess.ManagerID, "ip", clientIP(r), "busy", rl.Busy)
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+		setRetryAfter(w, rl)
 		lang := s.consoleLang(r, sess)
 		s.totpPage(w, r, apperr.New(apperr.ETOOMANY, limitedText(lang, rl, "mgr.err_totp_too_many")))
 		return

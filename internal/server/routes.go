@@ -73,21 +73,25 @@ func (s *Server) routes() http.Handler {
 	// refused as a whole without SECRET_KEYS.
 	r.Route("/manager", func(r chi.Router) {
 		r.Use(s.consoleAvailable, noStore)
-		r.With(consolePageCSP).Get("/signin", s.handleSignInForm)
-		r.With(consolePageCSP).Post("/signin", s.handleSignIn)
+		// The console's own pages, which run no script.
 		r.Group(func(r chi.Router) {
-			r.Use(consolePageCSP, s.requireManager) // and, until it has one, a second factor
-			r.Get("/", s.handleConsoleHome)
-			r.Post("/signout", s.handleSignOut)
-			r.Get("/totp", s.handleTOTPForm)
-			r.Post("/totp", s.handleTOTPConfirm)
-			r.Get("/requests", s.handleRequests)
-			r.Post("/requests/{id}", s.handleUpdateRequest)
-			r.Get("/portals", s.handlePortals)
-			r.Get("/portals/{id}", s.handlePortal)
-			r.Post("/portals/{id}/activation", s.handleSetActivation)
-			r.Get("/audit", s.handleAudit)
-			r.Post("/lang", s.handleConsoleLang)
+			r.Use(consolePageCSP)
+			r.Get("/signin", s.handleSignInForm)
+			r.Post("/signin", s.handleSignIn)
+			r.Group(func(r chi.Router) {
+				r.Use(s.requireManager) // and, until it has one, a second factor
+				r.Get("/", s.handleConsoleHome)
+				r.Post("/signout", s.handleSignOut)
+				r.Get("/totp", s.handleTOTPForm)
+				r.Post("/totp", s.handleTOTPConfirm)
+				r.Get("/requests", s.handleRequests)
+				r.Post("/requests/{id}", s.handleUpdateRequest)
+				r.Get("/portals", s.handlePortals)
+				r.Get("/portals/{id}", s.handlePortal)
+				r.Post("/portals/{id}/activation", s.handleSetActivation)
+				r.Get("/audit", s.handleAudit)
+				r.Post("/lang", s.handleConsoleLang)
+			})
 		})
 		// River UI: the same sign-in; its script's JSON POSTs carry no form
 		// token, so they must come from the console's own origin.

@@ -387,7 +387,7 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 			s.error(w, r, err)
 			return
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+		setRetryAfter(w, rl)
 		s.errorJSON(w, r, &apperr.Error{Code: apperr.ETOOMANY, Message: i18n.T(v.Lang, "msg.check_limited", rl.Minutes())})
 		return
 	}
