@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
@@ -50,12 +51,6 @@ func LastError(j *rivertype.JobRow) string {
 		return ""
 	}
 	return j.Errors[len(j.Errors)-1].Error
-}
-
-// UnfinishedStates are River's states of jobs that may still run.
-var UnfinishedStates = []rivertype.JobState{
-	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-	rivertype.JobStateRunning, rivertype.JobStateScheduled,
 }
 
 // Queue reads and cancels River's jobs for the pages, the uninstall and the
@@ -120,7 +115,7 @@ const portalJobsMax = 1000
 // PortalSyncJob returns the portal's unfinished sync or preview job, a
 // running one first, then the one due first; nil when there is none.
 func (q *Queue) PortalSyncJob(ctx context.Context, portalID int64) (*rivertype.JobRow, error) {
-	res, err := q.rc.JobList(ctx, river.NewJobListParams().Kinds(syncKinds...).States(UnfinishedStates...).
+	res, err := q.rc.JobList(ctx, river.NewJobListParams().Kinds(syncKinds...).States(queues.Unfinished()...).
 		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).
 		First(portalJobsMax))
 	if err != nil {
@@ -150,7 +145,7 @@ func syncJobBefore(a, b *rivertype.JobRow) bool {
 // portal (every job kind of a portal carries portal_id). A running job is
 // flagged, and River cancels its worker's context.
 func (q *Queue) CancelPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
-	params := river.NewJobListParams().States(UnfinishedStates...).
+	params := river.NewJobListParams().States(queues.Unfinished()...).
 		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).First(portalJobsMax)
 	for {
 		res, err := q.rc.JobListTx(ctx, tx, params)
@@ -197,8 +192,9 @@ func (q *Queue) DeletePortalJobs(ctx context.Context, tx pgx.Tx, portalID int64)
 // the caller holds the portal's row lock, so the count stays true until
 // it inserts.
 func (q *Queue) CountPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64, kind string) (int, error) {
-	names := make([]string, len(UnfinishedStates))
-	for i, st := range UnfinishedStates {
+	unfinished := queues.Unfinished()
+	names := make([]string, len(unfinished))
+	for i, st := range unfinished {
 		names[i] = string(st)
 	}
 	var n int
