@@ -33,6 +33,12 @@ func portalArgs(args, portal string) string {
 	return args + " @> jsonb_build_object('portal_id', " + portal + "::bigint)"
 }
 
+// ofPortal is portalArgs as the Where of River's job lists and deletes,
+// with its named argument.
+func ofPortal(portalID int64) (string, river.NamedArgs) {
+	return portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}
+}
+
 // PortalOf returns the portal a job's args name, or 0 when they name none
 // (the dispatcher, maintenance and uninstall checks).
 func PortalOf(j *rivertype.JobRow) int64 {
@@ -70,7 +76,7 @@ func NewQueue(db store.DBTX, rc *river.Client[pgx.Tx]) *Queue {
 // PortalJobs lists the portal's newest jobs in any state, newest first.
 func (q *Queue) PortalJobs(ctx context.Context, portalID int64, limit int) ([]*rivertype.JobRow, error) {
 	res, err := q.rc.JobList(ctx, river.NewJobListParams().
-		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).
+		Where(ofPortal(portalID)).
 		OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list portal jobs: %w", err)
@@ -116,7 +122,7 @@ const portalJobsMax = 1000
 // running one first, then the one due first; nil when there is none.
 func (q *Queue) PortalSyncJob(ctx context.Context, portalID int64) (*rivertype.JobRow, error) {
 	res, err := q.rc.JobList(ctx, river.NewJobListParams().Kinds(syncKinds...).States(queues.Unfinished()...).
-		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).
+		Where(ofPortal(portalID)).
 		First(portalJobsMax))
 	if err != nil {
 		return nil, fmt.Errorf("read portal jobs: %w", err)
@@ -146,7 +152,7 @@ func syncJobBefore(a, b *rivertype.JobRow) bool {
 // flagged, and River cancels its worker's context.
 func (q *Queue) CancelPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
 	params := river.NewJobListParams().States(queues.Unfinished()...).
-		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).First(portalJobsMax)
+		Where(ofPortal(portalID)).First(portalJobsMax)
 	for {
 		res, err := q.rc.JobListTx(ctx, tx, params)
 		if err != nil {
@@ -176,7 +182,7 @@ var FinishedStates = []rivertype.JobState{
 // finished are CancelPortalJobs'; a running one is left to end.
 func (q *Queue) DeletePortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
 	params := river.NewJobDeleteManyParams().States(FinishedStates...).
-		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).First(portalJobsMax)
+		Where(ofPortal(portalID)).First(portalJobsMax)
 	for {
 		res, err := q.rc.JobDeleteManyTx(ctx, tx, params)
 		if err != nil {
