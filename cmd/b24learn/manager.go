@@ -100,29 +100,29 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("manager %s: %w", cmd, err)
 	}
 	now := time.Now()
-	notFound := fmt.Errorf("manager %s: no manager %q", cmd, email)
+	// failed is the command's error for an account call's: an unknown
+	// e-mail says so.
+	failed := func(err error) error {
+		if errors.Is(err, manager.ErrNotFound) {
+			return fmt.Errorf("manager %s: no manager %q", cmd, email)
+		}
+		return fmt.Errorf("manager %s: %w", cmd, err)
+	}
 
 	switch cmd {
 	case "list":
 		return listManagers(ctx, pool, stdout)
 	case "reset-totp":
-		err := manager.ResetTOTP(ctx, pool, email, now)
-		if errors.Is(err, manager.ErrNotFound) {
-			return notFound
-		}
-		if err != nil {
-			return fmt.Errorf("manager reset-totp: %w", err)
+		if err := manager.ResetTOTP(ctx, pool, email, now); err != nil {
+			return failed(err)
 		}
 		fmt.Fprintf(stdout, "two-step sign-in of %s removed; their console sessions ended\n", shown(email))
 		return nil
 	case "disable", "enable":
 		disable := cmd == "disable"
 		changed, err := manager.SetDisabled(ctx, pool, email, disable, now)
-		if errors.Is(err, manager.ErrNotFound) {
-			return notFound
-		}
 		if err != nil {
-			return fmt.Errorf("manager %s: %w", cmd, err)
+			return failed(err)
 		}
 		switch {
 		case !changed:
@@ -136,21 +136,15 @@ func runManager(ctx context.Context, args []string, getenv func(string) string, 
 	case "password":
 		// Asked only of an account that exists, so nobody types a password
 		// for nothing; ChangePassword checks again under its transaction.
-		if _, err := manager.FindAccount(ctx, pool, email); errors.Is(err, manager.ErrNotFound) {
-			return notFound
-		} else if err != nil {
-			return fmt.Errorf("manager password: %w", err)
+		if _, err := manager.FindAccount(ctx, pool, email); err != nil {
+			return failed(err)
 		}
 		password, err := readPassword(stdin, stderr, email)
 		if err != nil {
 			return fmt.Errorf("manager password: %w", err)
 		}
-		err = manager.ChangePassword(ctx, pool, manager.DefaultHasher(), email, password, now)
-		if errors.Is(err, manager.ErrNotFound) {
-			return notFound
-		}
-		if err != nil {
-			return fmt.Errorf("manager password: %w", err)
+		if err := manager.ChangePassword(ctx, pool, manager.DefaultHasher(), email, password, now); err != nil {
+			return failed(err)
 		}
 		fmt.Fprintf(stdout, "password of %s changed; their console sessions ended\n", shown(email))
 		return nil

@@ -153,10 +153,7 @@ func (Args) Kind() string { return "portal_alert" }
 const attempts = 12
 
 func (Args) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.System, MaxAttempts: attempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{Queue: queues.System, MaxAttempts: attempts, UniqueOpts: queues.WaitingOnce()}
 }
 
 // Sender delivers one e-mail (*activation.Mailer).

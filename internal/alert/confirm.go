@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 	"golang.org/x/net/idna"
 
 	"b24learn/internal/activation"
@@ -195,10 +194,7 @@ type ConfirmArgs struct {
 func (ConfirmArgs) Kind() string { return "alert_confirm" }
 
 func (ConfirmArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.System, MaxAttempts: attempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{Queue: queues.System, MaxAttempts: attempts, UniqueOpts: queues.WaitingOnce()}
 }
 
 // ConfirmWorker sends the confirmation e-mails.

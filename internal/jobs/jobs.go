@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/config"
 	"b24learn/internal/connect"
@@ -56,7 +55,7 @@ type SyncArgs struct {
 func (SyncArgs) Kind() string { return "sync" }
 
 func (SyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.Sync, MaxAttempts: syncMaxAttempts, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.Sync, MaxAttempts: syncMaxAttempts, UniqueOpts: queues.WaitingOnce()}
 }
 
 // PreviewArgs computes the plan of the next sync without writing to Learn.
@@ -75,7 +74,7 @@ func (a PreviewArgs) InsertOpts() river.InsertOpts {
 	if a.Trial {
 		q = queues.TrialPreview
 	}
-	return river.InsertOpts{Queue: q, MaxAttempts: previewMaxAttempts, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: q, MaxAttempts: previewMaxAttempts, UniqueOpts: queues.WaitingOnce()}
 }
 
 // periodicOnce, embedded in a periodic job's args, keeps at most one such
@@ -84,14 +83,8 @@ func (a PreviewArgs) InsertOpts() river.InsertOpts {
 type periodicOnce struct{}
 
 func (periodicOnce) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.System, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.System, UniqueOpts: queues.WaitingOnce()}
 }
-
-// waitingOnce makes a job unique among those not yet finished.
-var waitingOnce = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-	rivertype.JobStateScheduled, rivertype.JobStateRetryable,
-}}
 
 // NewWorkers registers every worker of the app.
 func NewWorkers(d Deps) (*river.Workers, error) {

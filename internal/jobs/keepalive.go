@@ -59,19 +59,8 @@ func (k *keepAlive) pass(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, keepAlivePassBudget)
-	defer cancel()
-	kept := 0
-	for _, id := range ids {
-		if ctx.Err() != nil {
-			k.log.WarnContext(ctx, "token keep-alive: out of time; the rest wait for the next pass", "portal_id", id)
-			break
-		}
-		if k.one(ctx, id) {
-			kept++
-		}
-	}
-	return kept, nil
+	portalID := func(id int64) int64 { return id }
+	return eachClaimed(ctx, k.log, "token keep-alive", keepAlivePassBudget, ids, portalID, k.one), nil
 }
 
 // due claims the portals this pass calls, oldest pair first, marking them

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/alert"
@@ -35,10 +34,7 @@ func (LeadForwardArgs) InsertOpts() river.InsertOpts {
 		MaxAttempts: leadForwardAttempts,
 		// Not completed: a resubmission after delivery needs a new job. A job
 		// running while the request changes notices (activation.ErrChanged) and retries.
-		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-			rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-		}},
+		UniqueOpts: queues.WaitingOnce(),
 	}
 }
 

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -69,6 +70,29 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 		}
 	}
 	return nil
+}
+
+// eachClaimed acts on the portals a pass of the maintenance claimed, in
+// their order, within the pass's budget; the portals it does not reach
+// wait for a later pass. act logs its own failures, so one portal's does
+// not end the pass, and reports whether it did the pass's work;
+// eachClaimed returns how many times it did. name starts the log line.
+func eachClaimed[T any](ctx context.Context, log *slog.Logger, name string, budget time.Duration,
+	claimed []T, portalID func(T) int64, act func(context.Context, T) bool,
+) int {
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	done := 0
+	for _, c := range claimed {
+		if ctx.Err() != nil {
+			log.WarnContext(ctx, name+": out of time; the rest wait for the next pass", "portal_id", portalID(c))
+			break
+		}
+		if act(ctx, c) {
+			done++
+		}
+	}
+	return done
 }
 
 // cleanUp deletes one kind of expired data; name is its count's key in

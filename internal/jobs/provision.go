@@ -33,7 +33,7 @@ type ProvisionOutput struct {
 func (ProvisionArgs) Kind() string { return "sync_person" }
 
 func (ProvisionArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.Sync, MaxAttempts: 3, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.Sync, MaxAttempts: 3, UniqueOpts: queues.WaitingOnce()}
 }
 
 // ProvisionWorker runs on-demand syncs of one employee. It shares the

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
@@ -30,6 +31,12 @@ import (
 // cast of args->>'portal_id' would fail on a job whose args say otherwise.
 func portalArgs(args, portal string) string {
 	return args + " @> jsonb_build_object('portal_id', " + portal + "::bigint)"
+}
+
+// ofPortal is portalArgs as the Where of River's job lists and deletes,
+// with its named argument.
+func ofPortal(portalID int64) (string, river.NamedArgs) {
+	return portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}
 }
 
 // PortalOf returns the portal a job's args name, or 0 when they name none
@@ -52,12 +59,6 @@ func LastError(j *rivertype.JobRow) string {
 	return j.Errors[len(j.Errors)-1].Error
 }
 
-// UnfinishedStates are River's states of jobs that may still run.
-var UnfinishedStates = []rivertype.JobState{
-	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-	rivertype.JobStateRunning, rivertype.JobStateScheduled,
-}
-
 // Queue reads and cancels River's jobs for the pages, the uninstall and the
 // metrics. rc may be an insert-only client, or nil when only CountJobs is
 // used (the metrics are registered before the client exists); db is needed
@@ -75,7 +76,7 @@ func NewQueue(db store.DBTX, rc *river.Client[pgx.Tx]) *Queue {
 // PortalJobs lists the portal's newest jobs in any state, newest first.
 func (q *Queue) PortalJobs(ctx context.Context, portalID int64, limit int) ([]*rivertype.JobRow, error) {
 	res, err := q.rc.JobList(ctx, river.NewJobListParams().
-		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).
+		Where(ofPortal(portalID)).
 		OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list portal jobs: %w", err)
@@ -120,8 +121,8 @@ const portalJobsMax = 1000
 // PortalSyncJob returns the portal's unfinished sync or preview job, a
 // running one first, then the one due first; nil when there is none.
 func (q *Queue) PortalSyncJob(ctx context.Context, portalID int64) (*rivertype.JobRow, error) {
-	res, err := q.rc.JobList(ctx, river.NewJobListParams().Kinds(syncKinds...).States(UnfinishedStates...).
-		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).
+	res, err := q.rc.JobList(ctx, river.NewJobListParams().Kinds(syncKinds...).States(queues.Unfinished()...).
+		Where(ofPortal(portalID)).
 		First(portalJobsMax))
 	if err != nil {
 		return nil, fmt.Errorf("read portal jobs: %w", err)
@@ -150,8 +151,8 @@ func syncJobBefore(a, b *rivertype.JobRow) bool {
 // portal (every job kind of a portal carries portal_id). A running job is
 // flagged, and River cancels its worker's context.
 func (q *Queue) CancelPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
-	params := river.NewJobListParams().States(UnfinishedStates...).
-		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).First(portalJobsMax)
+	params := river.NewJobListParams().States(queues.Unfinished()...).
+		Where(ofPortal(portalID)).First(portalJobsMax)
 	for {
 		res, err := q.rc.JobListTx(ctx, tx, params)
 		if err != nil {
@@ -181,7 +182,7 @@ var FinishedStates = []rivertype.JobState{
 // finished are CancelPortalJobs'; a running one is left to end.
 func (q *Queue) DeletePortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
 	params := river.NewJobDeleteManyParams().States(FinishedStates...).
-		Where(portalArgs("args", "@portal_id"), river.NamedArgs{"portal_id": portalID}).First(portalJobsMax)
+		Where(ofPortal(portalID)).First(portalJobsMax)
 	for {
 		res, err := q.rc.JobDeleteManyTx(ctx, tx, params)
 		if err != nil {
@@ -197,8 +198,9 @@ func (q *Queue) DeletePortalJobs(ctx context.Context, tx pgx.Tx, portalID int64)
 // the caller holds the portal's row lock, so the count stays true until
 // it inserts.
 func (q *Queue) CountPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64, kind string) (int, error) {
-	names := make([]string, len(UnfinishedStates))
-	for i, st := range UnfinishedStates {
+	unfinished := queues.Unfinished()
+	names := make([]string, len(unfinished))
+	for i, st := range unfinished {
 		names[i] = string(st)
 	}
 	var n int

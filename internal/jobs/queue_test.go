@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/syncer"
 )
@@ -66,7 +67,7 @@ func TestQueue(t *testing.T) {
 		t.Fatalf("PortalSyncJob of a portal with no jobs = %v, %v", j, err)
 	}
 
-	counts, err := q.CountJobs(ctx, UnfinishedStates...)
+	counts, err := q.CountJobs(ctx, queues.Unfinished()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestQueue(t *testing.T) {
 	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return q.CancelPortalJobs(ctx, tx, a) }); err != nil {
 		t.Fatal(err)
 	}
-	left, err := q.CountJobs(ctx, UnfinishedStates...)
+	left, err := q.CountJobs(ctx, queues.Unfinished()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,24 +72,15 @@ func (r *refusedRetention) pass(ctx context.Context, now time.Time) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, retentionPassBudget)
-	defer cancel()
-	erased := 0
-	for _, p := range due {
-		if ctx.Err() != nil {
-			r.log.WarnContext(ctx, "data retention: out of time; the rest wait for the next pass", "portal_id", p.id)
-			break
-		}
-		done, err := r.one(ctx, rc, p, now)
+	portalID := func(p refusedPortal) int64 { return p.id }
+	return eachClaimed(ctx, r.log, "data retention", retentionPassBudget, due, portalID, func(ctx context.Context, p refusedPortal) bool {
+		erased, err := r.one(ctx, rc, p, now)
 		if err != nil {
 			r.log.WarnContext(ctx, "data retention: portal not handled; tried again later", "portal_id", p.id, "error", err)
-			continue
+			return false
 		}
-		if done {
-			erased++
-		}
-	}
-	return erased, nil
+		return erased
+	}), nil
 }
 
 // due claims the installed portals whose refusal reached the warning and

@@ -30,7 +30,7 @@ func (UninstallCheckArgs) Kind() string { return "uninstall_check" }
 // The window (uninstall.RetryWindow) ends the retries; MaxAttempts is only
 // a backstop above the attempts the backoff fits into it.
 func (UninstallCheckArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.System, MaxAttempts: 30, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.System, MaxAttempts: 30, UniqueOpts: queues.WaitingOnce()}
 }
 
 // UninstallCheckWorker settles pending uninstall events: confirmed, it acts
@@ -187,7 +187,7 @@ type UninstallEraseArgs struct {
 func (UninstallEraseArgs) Kind() string { return "uninstall_erase" }
 
 func (UninstallEraseArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.System, MaxAttempts: 10, UniqueOpts: waitingOnce}
+	return river.InsertOpts{Queue: queues.System, MaxAttempts: 10, UniqueOpts: queues.WaitingOnce()}
 }
 
 // UninstallEraseWorker runs the deferred erases.

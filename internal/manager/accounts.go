@@ -108,8 +108,7 @@ func ChangePassword(ctx context.Context, pool *pgxpool.Pool, h *Hasher, email, p
 		if err != nil {
 			return err
 		}
-		return Audit(ctx, tx, AuditEntry{ManagerEmail: CLIActor, Action: "password_set", At: now,
-			Note: fmt.Sprintf("%s; sessions ended: %d", stored, ended)})
+		return auditCLI(ctx, tx, "password_set", stored, ended, now)
 	})
 }
 
@@ -159,8 +158,7 @@ func SetDisabled(ctx context.Context, pool *pgxpool.Pool, email string, disabled
 		if disabled {
 			action = "disable"
 		}
-		return Audit(ctx, tx, AuditEntry{ManagerEmail: CLIActor, Action: action, At: now,
-			Note: fmt.Sprintf("%s; sessions ended: %d", stored, ended)})
+		return auditCLI(ctx, tx, action, stored, ended, now)
 	})
 	return changed, err
 }
@@ -172,6 +170,13 @@ func endSessions(ctx context.Context, tx pgx.Tx, managerID int64, now time.Time)
 		return 0, fmt.Errorf("end manager sessions: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// auditCLI records in the trail a change the operator made from the shell
+// to the account of email, with how many of its sessions the change ended.
+func auditCLI(ctx context.Context, tx pgx.Tx, action, email string, sessionsEnded int64, now time.Time) error {
+	return Audit(ctx, tx, AuditEntry{ManagerEmail: CLIActor, Action: action, At: now,
+		Note: fmt.Sprintf("%s; sessions ended: %d", email, sessionsEnded)})
 }
 
 // checkNewPassword is the one rule a new password meets, at `manager add`

@@ -268,7 +268,6 @@ func ResetTOTP(ctx context.Context, pool *pgxpool.Pool, email string, now time.T
 		if err != nil {
 			return err
 		}
-		return Audit(ctx, tx, AuditEntry{ManagerEmail: CLIActor, Action: "totp_reset", At: now,
-			Note: fmt.Sprintf("%s; sessions ended: %d", email, ended)})
+		return auditCLI(ctx, tx, "totp_reset", email, ended, now)
 	})
 }

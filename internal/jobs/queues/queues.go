@@ -1,6 +1,8 @@
 // Package queues names the app's River queues and how many jobs each works
-// at once: the one place for both. Each job kind names its queue in its
-// InsertOpts (internal/jobs, internal/alert), so no caller can forget it.
+// at once, and holds the uniqueness the job kinds share (WaitingOnce): the
+// one place for all three. Each job kind names its queue and uniqueness in
+// its InsertOpts (internal/jobs, internal/alert), so no caller can forget
+// them.
 //
 // The queues keep work driven by servers a portal's admin chooses (the
 // portal's Learn account, its Bitrix24) from starving the rest: a preview
@@ -17,7 +19,10 @@
 // names and internal/jobs imports internal/alert.
 package queues
 
-import "github.com/riverqueue/river"
+import (
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
 
 const (
 	// System works the short jobs that keep every tenant served; each is
@@ -45,4 +50,19 @@ func Config() map[string]river.QueueConfig {
 		Preview:      {MaxWorkers: 2},
 		TrialPreview: {MaxWorkers: 2},
 	}
+}
+
+// Unfinished are River's states of jobs that may still run.
+func Unfinished() []rivertype.JobState {
+	return []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled,
+	}
+}
+
+// WaitingOnce makes a job unique by its args among the unfinished ones: an
+// insert while such a job waits or runs is skipped as its duplicate, and
+// once it has finished a new one is queued.
+func WaitingOnce() river.UniqueOpts {
+	return river.UniqueOpts{ByArgs: true, ByState: Unfinished()}
 }
