@@ -74,7 +74,7 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 
 // eachClaimed acts on the portals a pass of the maintenance claimed, in
 // their order, within the pass's budget; the portals it does not reach
-// wait for a later pass. act logs its own failures, so one portal's does
+// stay claimed, so they wait the claim's retry delay, not just one pass. act logs its own failures, so one portal's does
 // not end the pass, and reports whether it did the pass's work;
 // eachClaimed returns how many times it did. name starts the log line.
 func eachClaimed[T any](ctx context.Context, log *slog.Logger, name string, budget time.Duration,
@@ -85,7 +85,7 @@ func eachClaimed[T any](ctx context.Context, log *slog.Logger, name string, budg
 	done := 0
 	for _, c := range claimed {
 		if ctx.Err() != nil {
-			log.WarnContext(ctx, name+": out of time; the rest wait for the next pass", "portal_id", portalID(c))
+			log.WarnContext(ctx, name+": out of time; the claimed portals not reached are tried again after the retry delay", "portal_id", portalID(c))
 			break
 		}
 		if act(ctx, c) {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"b24learn/internal/jobs/queues"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -16,11 +18,6 @@ import (
 type QueueCounter interface {
 	CountJobs(ctx context.Context, states ...rivertype.JobState) (map[string]map[rivertype.JobState]int64, error)
 }
-
-// queueStates are River's states of jobs not yet finished; a count by state
-// stays cheap however many finished jobs River keeps.
-var queueStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-	rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled}
 
 // DefaultQueueTimeout bounds the query a scrape makes.
 const DefaultQueueTimeout = 2 * time.Second
@@ -82,7 +79,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Unlock()
 	slices.Sort(kinds)
 	for _, kind := range kinds {
-		for _, st := range queueStates {
+		for _, st := range queues.Unfinished() {
 			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(counts[kind][st]), kind, string(st))
 		}
 	}
@@ -91,5 +88,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 func (c *queueCollector) count() (map[string]map[rivertype.JobState]int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	return c.db.CountJobs(ctx, queueStates...)
+	// Only unfinished states: a count by state stays cheap however many
+	// finished jobs River keeps.
+	return c.db.CountJobs(ctx, queues.Unfinished()...)
 }
