@@ -74,9 +74,10 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 
 // eachClaimed acts on the portals a pass of the maintenance claimed, in
 // their order, within the pass's budget; the portals it does not reach
-// stay claimed, so they wait the claim's retry delay, not just one pass. act logs its own failures, so one portal's does
-// not end the pass, and reports whether it did the pass's work;
-// eachClaimed returns how many times it did. name starts the log line.
+// stay claimed, so they wait the claim's retry delay, not just one pass.
+// act logs its own failures, so one portal's does not end the pass, and
+// reports whether it did the pass's work; eachClaimed returns how many
+// times it did. name starts the log line.
 func eachClaimed[T any](ctx context.Context, log *slog.Logger, name string, budget time.Duration,
 	claimed []T, portalID func(T) int64, act func(context.Context, T) bool,
 ) int {
