@@ -79,16 +79,27 @@ type PortalsView struct {
 // its newer and older pages ("" when there is none), which keep the filter
 // and the search.
 type ListPager struct {
-	First, Last, Total   int
+	First, Last, Total int
+	// More: the list has more than Total rows, which were not counted
+	// ("10,000+"); Past: more than Total come before the page, whose place
+	// is then not known (store.Page).
+	More, Past           bool
 	NewerHref, OlderHref string
 }
 
 // mgrRange says which rows of how many a page shows.
 func mgrRange(lang i18n.Lang, p ListPager) string {
-	if p.Total == 0 || p.First == 0 {
-		return i18n.T(lang, "mgr.page_none", mgrNumber(lang, p.Total))
+	total := mgrNumber(lang, p.Total)
+	if p.More {
+		total = i18n.T(lang, "mgr.count_more", total)
 	}
-	return i18n.T(lang, "mgr.page_range", mgrNumber(lang, p.First), mgrNumber(lang, p.Last), mgrNumber(lang, p.Total))
+	switch {
+	case p.Past:
+		return i18n.T(lang, "mgr.page_past", mgrNumber(lang, p.Total), total)
+	case p.Total == 0 || p.First == 0:
+		return i18n.T(lang, "mgr.page_none", total)
+	}
+	return i18n.T(lang, "mgr.page_range", mgrNumber(lang, p.First), mgrNumber(lang, p.Last), total)
 }
 
 // mgrNumber writes n with its thousands grouped as the language does:

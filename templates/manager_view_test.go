@@ -41,4 +41,20 @@ func TestMgrNumber(t *testing.T) {
 	if got := mgrRange(i18n.EN, p); got != "51–100 of 3,412" {
 		t.Errorf("mgrRange = %q", got)
 	}
+	// Past the count's bound (store.DefaultCountMax) the total is a floor,
+	// and a page beyond it has no known place.
+	for _, c := range []struct {
+		p      ListPager
+		en, ru string
+	}{
+		{ListPager{First: 51, Last: 100, Total: 10000, More: true}, "51–100 of 10,000+", "51–100 из 10\u00a0000+"},
+		{ListPager{Total: 10000, More: true, Past: true}, "Past the first 10,000 of 10,000+", "После первых 10\u00a0000 из 10\u00a0000+"},
+	} {
+		if got := mgrRange(i18n.EN, c.p); got != c.en {
+			t.Errorf("mgrRange(en, %+v) = %q, want %q", c.p, got, c.en)
+		}
+		if got := mgrRange(i18n.RU, c.p); got != c.ru {
+			t.Errorf("mgrRange(ru, %+v) = %q, want %q", c.p, got, c.ru)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +28,8 @@ type LeadAdder interface {
 }
 
 // Forwarder delivers stored requests to the managers. A nil Mail (or no
-// recipients) or nil CRM marks that channel skipped.
+// recipients, or only ones whose console account is disabled) or nil CRM
+// marks that channel skipped.
 type Forwarder struct {
 	Log  *slog.Logger
 	Pool *pgxpool.Pool
@@ -84,6 +86,13 @@ func (f *Forwarder) channel(ctx context.Context, r *Request, ch, state string, f
 		return f.record(ctx, r, ch, outcome{state: DeliverySkipped})
 	}
 	leadID, sendErr := send()
+	if errors.Is(sendErr, errNoRecipients) {
+		// Nothing was sent and nothing will be until an account is enabled
+		// again or MANAGER_EMAILS changes: the request stays in the console.
+		f.Log.Warn("activation request not e-mailed: every address of MANAGER_EMAILS has a disabled console account; it waits in the console",
+			"portal_id", r.PortalID, "request_id", r.ID)
+		return f.record(ctx, r, ch, outcome{state: DeliverySkipped})
+	}
 	if sendErr == nil {
 		if err := f.record(ctx, r, ch, outcome{state: DeliveryDelivered, attempt: 1, leadID: leadID}); err != nil {
 			return err
@@ -145,16 +154,26 @@ func (f *Forwarder) now() time.Time {
 	return time.Now()
 }
 
+// errNoRecipients says every address of MANAGER_EMAILS was left out.
+var errNoRecipients = errors.New("no manager to e-mail")
+
 // sendMails sends the request to the managers, one message per language:
 // each address gets the language its manager account chose, or the
 // default (manager.MailLangs). A retry after a failed message sends all
 // of them again, as it did when there was one.
 func (f *Forwarder) sendMails(ctx context.Context, r *Request) error {
-	langs, err := manager.MailLangs(ctx, f.Pool, f.To)
+	to, err := f.recipients(ctx, r)
 	if err != nil {
 		return err
 	}
-	for _, m := range f.mails(r, langs) {
+	if len(to) == 0 {
+		return errNoRecipients
+	}
+	langs, err := manager.MailLangs(ctx, f.Pool, to)
+	if err != nil {
+		return err
+	}
+	for _, m := range f.mails(r, to, langs) {
 		if err := f.Mail.Send(ctx, m); err != nil {
 			return err
 		}
@@ -162,20 +181,42 @@ func (f *Forwarder) sendMails(ctx context.Context, r *Request) error {
 	return nil
 }
 
+// recipients are the addresses of f.To without those whose console
+// account is disabled (manager.DisabledAddrs); the ones left out are
+// logged, by the manager's address only.
+func (f *Forwarder) recipients(ctx context.Context, r *Request) ([]string, error) {
+	disabled, err := manager.DisabledAddrs(ctx, f.Pool, f.To)
+	if err != nil {
+		return nil, err
+	}
+	if len(disabled) == 0 {
+		return f.To, nil
+	}
+	f.Log.Info("activation e-mail leaves out addresses with a disabled console account",
+		"portal_id", r.PortalID, "request_id", r.ID, "skipped", disabled)
+	var to []string
+	for _, a := range f.To {
+		if !slices.Contains(disabled, a) {
+			to = append(to, a)
+		}
+	}
+	return to, nil
+}
+
 // mails are the request's messages: one per language, Russian first, to
-// the addresses of f.To in that language.
-func (f *Forwarder) mails(r *Request, langs map[string]i18n.Lang) []Mail {
+// the addresses of to in that language.
+func (f *Forwarder) mails(r *Request, to []string, langs map[string]i18n.Lang) []Mail {
 	var out []Mail
 	for _, l := range []i18n.Lang{i18n.RU, i18n.EN} {
-		var to []string
-		for _, a := range f.To {
+		var lto []string
+		for _, a := range to {
 			if langs[a].String() == l.String() {
-				to = append(to, a)
+				lto = append(lto, a)
 			}
 		}
-		if len(to) > 0 {
+		if len(lto) > 0 {
 			m := f.mail(l, r)
-			m.To = to
+			m.To = lto
 			out = append(out, m)
 		}
 	}
@@ -203,7 +244,6 @@ func (f *Forwarder) mail(l i18n.Lang, r *Request) Mail {
 		fmt.Fprintf(&b, "\n%s %s/requests/%d\n", i18n.T(l, "mail.review"), strings.TrimRight(f.ConsoleURL, "/"), r.ID)
 	}
 	return Mail{
-		To:      f.To,
 		ReplyTo: r.Email,
 		Subject: i18n.T(l, "mail.subject", r.PortalDomain),
 		Body:    b.String(),

@@ -24,7 +24,7 @@ type Config struct {
 	Endpoint string
 	Tokens   TokenSource
 	// Limiter paces requests; share one per portal. Nil: a private DefaultLimiter.
-	Limiter *Limiter
+	Limiter RateLimiter
 	// HTTP sends the requests. Callers pass a netguard client so that the
 	// endpoint and its redirects obey the address rule; nil: a plain client
 	// with a 60 s timeout.
@@ -62,7 +62,7 @@ type Client struct {
 	cfg  Config
 	http *http.Client
 	log  *slog.Logger
-	lim  *Limiter
+	lim  RateLimiter
 
 	mu       sync.Mutex
 	endpoint string

@@ -10,7 +10,7 @@ import (
 // "Request rate"): each request adds 1, the level drains at Rate per second,
 // and a request waits while the level would exceed Burst. One Limiter must be
 // shared by all clients of one portal in a process (internal/connect keeps
-// one per portal).
+// one per portal while it has not drained).
 type Limiter struct {
 	rate  float64
 	burst float64
@@ -19,6 +19,13 @@ type Limiter struct {
 	mu    sync.Mutex
 	level float64
 	last  time.Time
+}
+
+// RateLimiter paces a client's requests; *Limiter is one. Wait blocks until
+// one more request fits, Fill says the server's bucket is full.
+type RateLimiter interface {
+	Wait(ctx context.Context) error
+	Fill()
 }
 
 // NewLimiter builds a bucket; rate ≤ 0 disables limiting.
@@ -80,4 +87,15 @@ func (l *Limiter) Fill() {
 	l.mu.Lock()
 	l.level, l.last = l.burst, l.now()
 	l.mu.Unlock()
+}
+
+// Drained reports whether the bucket has drained empty, so that it paces
+// the next requests as a new one would.
+func (l *Limiter) Drained() bool {
+	if l == nil || l.rate <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last.IsZero() || l.level <= l.now().Sub(l.last).Seconds()*l.rate
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -36,8 +35,6 @@ type Factory struct {
 	log     *slog.Logger
 	tracer  trace.TracerProvider // nil: calls are not traced
 
-	rate         float64
-	burst        int
 	allowPrivate bool
 	// learnHTTP and b24HTTP obey the address rule (netguard): Learn URLs
 	// and portal REST endpoints are chosen by tenants. oauthHTTP talks only
@@ -46,8 +43,7 @@ type Factory struct {
 	b24HTTP   *http.Client
 	oauthHTTP *http.Client
 
-	mu       sync.Mutex
-	limiters map[int64]*bitrix24.Limiter
+	buckets *buckets
 }
 
 // Options configure a Factory.
@@ -100,11 +96,11 @@ func New(o Options) *Factory {
 	}
 	return &Factory{
 		pool: o.Pool, keyring: o.Keyring, oauth: servers, calls: o.CallLog, log: o.Log, tracer: o.Tracer,
-		rate: o.Rate, burst: o.Burst, allowPrivate: o.AllowPrivateHosts,
-		learnHTTP: learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: o.AllowPrivateHosts}),
-		b24HTTP:   b24HTTP(o),
-		oauthHTTP: &http.Client{Timeout: 60 * time.Second},
-		limiters:  map[int64]*bitrix24.Limiter{},
+		allowPrivate: o.AllowPrivateHosts,
+		learnHTTP:    learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: o.AllowPrivateHosts}),
+		b24HTTP:      b24HTTP(o),
+		oauthHTTP:    &http.Client{Timeout: 60 * time.Second},
+		buckets:      newBuckets(o.Rate, o.Burst),
 	}
 }
 
@@ -121,15 +117,8 @@ func b24HTTP(o Options) *http.Client {
 
 // limiter is the portal's bucket: every client of the portal in this process
 // draws from it, so parallel work cannot overrun Bitrix24's limit.
-func (f *Factory) limiter(portalID int64) *bitrix24.Limiter {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l, ok := f.limiters[portalID]
-	if !ok {
-		l = bitrix24.NewLimiter(f.rate, f.burst)
-		f.limiters[portalID] = l
-	}
-	return l
+func (f *Factory) limiter(portalID int64) bitrix24.RateLimiter {
+	return portalLimiter{b: f.buckets, portalID: portalID}
 }
 
 // withCallLog records the portal's calls in the call log and, outside it,

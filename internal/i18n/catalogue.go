@@ -666,6 +666,8 @@ var catalogue = map[string][2]string{
 	"mgr.err_search_bad":           {"The search text has characters that no domain or e-mail address contains.", "В тексте поиска есть символы, которых не бывает в домене или адресе e-mail."},
 	"mgr.page_range":               {"%s–%s of %s", "%s–%s из %s"},
 	"mgr.page_none":                {"Nothing on this page (%s in all).", "На этой странице ничего нет (всего: %s)."},
+	"mgr.page_past":                {"Past the first %s of %s", "После первых %s из %s"},
+	"mgr.count_more":               {"%s+", "%s+"},
 	"mgr.pages":                    {"Pages", "Страницы"},
 	"mgr.newer":                    {"← Newer", "← Новее"},
 	"mgr.older":                    {"Older →", "Старее →"},

@@ -3,6 +3,7 @@ package learn
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -112,6 +113,7 @@ type Limiter struct {
 	retryAfter time.Duration
 	okEpoch    bool      // a request sent since the last decrease succeeded
 	paused     time.Time // no permits before this (the server asked to wait)
+	used       time.Time // last asked for a permit, given one back, or got from Limiters
 	st         LimiterStats
 }
 
@@ -129,7 +131,23 @@ func NewLimiter(o LimiterOptions) *Limiter {
 	l := &Limiter{max: o.Max, probeAfter: o.ProbeAfter, now: o.Now, wake: make(chan struct{}),
 		limit: float64(min(max(o.Initial, 1), o.Max)), slowStart: true}
 	l.st.Max = int(l.limit)
+	l.used = o.Now()
 	return l
+}
+
+func (l *Limiter) touch(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.used = now
+}
+
+// unusedSince is when l was last used, and false while it must not be
+// dropped: a request in flight, or a pause the server asked for (a waiter
+// may be waiting it out).
+func (l *Limiter) unusedSince(now time.Time) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.used, l.inflight == 0 && !now.Before(l.paused)
 }
 
 // Max is the ceiling.
@@ -214,6 +232,7 @@ func (l *Limiter) tryAcquire(noProbe bool) (*Permit, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
+	l.used = now
 	if now.Before(l.paused) {
 		return nil, l.paused.Sub(now)
 	}
@@ -269,6 +288,7 @@ func (l *Limiter) done(p *Permit, o Outcome) {
 	defer l.mu.Unlock()
 	defer l.signal()
 	now := l.now()
+	l.used = now
 	switch {
 	case o.Dropped:
 		l.dropped(p, o, now)
@@ -407,17 +427,37 @@ func (l *Limiter) sample(p *Permit, rtt time.Duration) {
 	}
 }
 
+// How long the registry keeps limiters. Anyone who can save a portal's
+// settings can make the app write to a new Learn account, so the registry
+// must not keep every account it ever saw. A limiter unused for
+// limitersIdle is dropped: the account's next run starts from the limit its
+// last run stored (the syncer keeps it), so dropping it loses only what a
+// few round trips relearn; any hold or probe wait (maxProbeAfter) has long
+// run out by then. limitersMax bounds the registry when many accounts come
+// at once; at the cap the longest unused limiters go first.
+const (
+	limitersIdle = 10 * time.Minute
+	limitersMax  = 4096
+)
+
 // Limiters share one Limiter per Learn account within a process, so that
-// portals syncing into the same account share its limit.
+// portals syncing into the same account share its limit. A limiter with a
+// request in flight, or a pause the server asked for still running, is
+// never dropped: another run of the account would get a second one and the
+// account twice the writes.
 type Limiters struct {
-	opts LimiterOptions
-	mu   sync.Mutex
-	m    map[string]*Limiter
+	opts  LimiterOptions
+	mu    sync.Mutex
+	m     map[string]*Limiter
+	swept time.Time // of the last sweep for idle limiters
 }
 
 // NewLimiters returns a registry whose limiters take o (Initial aside).
 func NewLimiters(o LimiterOptions) *Limiters {
-	return &Limiters{opts: o, m: map[string]*Limiter{}}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Limiters{opts: o, m: map[string]*Limiter{}, swept: o.Now()}
 }
 
 // Max is the ceiling of the registry's limiters.
@@ -433,9 +473,12 @@ func (r *Limiters) Max() int {
 func (r *Limiters) Get(account string, initial int) *Limiter {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := r.opts.Now()
 	if l, ok := r.m[account]; ok {
+		l.touch(now)
 		return l
 	}
+	r.prune(now)
 	o := r.opts
 	o.Initial = initial
 	l := NewLimiter(o)
@@ -443,10 +486,52 @@ func (r *Limiters) Get(account string, initial int) *Limiter {
 	return l
 }
 
-// Has reports whether the account has a limiter in this process.
+// Has reports whether the account has a limiter in this process. It counts
+// as a use: the syncer asks it just before Get, and the limiter must not be
+// dropped in between.
 func (r *Limiters) Has(account string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.m[account]
+	l, ok := r.m[account]
+	if ok {
+		l.touch(r.opts.Now())
+	}
 	return ok
+}
+
+// prune drops limiters as a new one comes in, rather than from a goroutine
+// of its own: those unused for limitersIdle, looked for once per
+// limitersIdle, and at limitersMax the longest unused down to three
+// quarters of it, so the sweeps' cost is spread over the accounts added
+// between them.
+func (r *Limiters) prune(now time.Time) {
+	if len(r.m) < limitersMax && now.Sub(r.swept) < limitersIdle {
+		return
+	}
+	r.swept = now
+	type unused struct {
+		account string
+		since   time.Time
+	}
+	var free []unused
+	for a, l := range r.m {
+		since, ok := l.unusedSince(now)
+		switch {
+		case !ok:
+		case now.Sub(since) >= limitersIdle:
+			delete(r.m, a)
+		default:
+			free = append(free, unused{a, since})
+		}
+	}
+	if len(r.m) < limitersMax {
+		return
+	}
+	slices.SortFunc(free, func(a, b unused) int { return a.since.Compare(b.since) })
+	for _, u := range free {
+		if len(r.m) < limitersMax*3/4 {
+			break
+		}
+		delete(r.m, u.account)
+	}
 }

@@ -163,6 +163,34 @@ func SetDisabled(ctx context.Context, pool *pgxpool.Pool, email string, disabled
 	return changed, err
 }
 
+// DisabledAddrs are the addresses of addrs, as given, whose console account
+// is disabled, matched without case as the accounts are. Activation
+// e-mails leave them out: a disabled account is most often a manager who
+// left, whose mailbox must not keep getting admins' contact data.
+func DisabledAddrs(ctx context.Context, db store.DBTX, addrs []string) ([]string, error) {
+	trimmed := make([]string, len(addrs))
+	for i, a := range addrs {
+		trimmed[i] = strings.TrimSpace(a)
+	}
+	rows, err := db.Query(ctx, `SELECT a.i FROM unnest($1::text[]) WITH ORDINALITY AS a(addr, i)
+		WHERE EXISTS (SELECT 1 FROM managers m WHERE m.disabled AND lower(m.email) = lower(a.addr))
+		ORDER BY a.i`, trimmed)
+	if err != nil {
+		return nil, fmt.Errorf("read disabled managers: %w", err)
+	}
+	var (
+		out []string
+		i   int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&i}, func() error {
+		out = append(out, addrs[i-1])
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read disabled managers: %w", err)
+	}
+	return out, nil
+}
+
 // endSessions revokes every live session of the account and says how many.
 func endSessions(ctx context.Context, tx pgx.Tx, managerID int64, now time.Time) (int64, error) {
 	tag, err := tx.Exec(ctx, `UPDATE manager_sessions SET revoked_at = $2 WHERE manager_id = $1 AND revoked_at IS NULL`, managerID, now)

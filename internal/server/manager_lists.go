@@ -112,7 +112,7 @@ func (l listLinks) href(filter string, c store.Cursor) string {
 
 // pager is the page's place and its Newer/Older links.
 func pager[T any](l listLinks, p store.Page[T]) templates.ListPager {
-	out := templates.ListPager{First: p.First, Last: p.Last(), Total: p.Total}
+	out := templates.ListPager{First: p.First, Last: p.Last(), Total: p.Total, More: p.More, Past: p.Past}
 	if !p.Newer.IsZero() {
 		out.NewerHref = l.href(l.filter, p.Newer)
 	}

@@ -96,22 +96,35 @@ type List struct {
 	Where     string
 	Args      []any
 	At, ID    string
+	// CountMax bounds the counts: a page counts at most this many rows and
+	// one more, whatever the list's length (0: DefaultCountMax).
+	CountMax int
 }
+
+// DefaultCountMax is how far a page counts its list. A console page is
+// loaded often, and a count of every row of a table that only grows (the
+// audit trail) would read all of it on each load.
+const DefaultCountMax = 10_000
 
 // Page is one page of a list.
 type Page[T any] struct {
-	Rows  []T
-	Total int // rows in the whole list
-	// First is the place of Rows[0] in the list, from 1; 0 without rows.
+	Rows []T
+	// Total is the rows in the whole list; with More, the list has more
+	// than Total rows (the list's CountMax) and they were not counted.
+	Total int
+	More  bool
+	// First is the place of Rows[0] in the list, from 1; 0 without rows,
+	// and 0 with Past when more than Total rows come before the page.
 	First int
+	Past  bool
 	// Older and Newer are the cursors of the next pages; zero when there
 	// are none.
 	Older, Newer Cursor
 }
 
-// Last is the place of the page's last row, 0 without rows.
+// Last is the place of the page's last row, 0 without rows or Past.
 func (p Page[T]) Last() int {
-	if len(p.Rows) == 0 {
+	if len(p.Rows) == 0 || p.First == 0 {
 		return 0
 	}
 	return p.First + len(p.Rows) - 1
@@ -122,7 +135,7 @@ type txBeginner interface {
 }
 
 // PageOf reads the page of l at c, size rows at most, with the list's count
-// and the cursors of its neighbours. On a pool the reads share one snapshot
+// (up to its CountMax) and the cursors of its neighbours. On a pool the reads share one snapshot
 // (a read-only repeatable-read transaction), so "51–100 of 3,412" and the
 // links agree with the rows shown; inside a caller's transaction they use
 // its snapshot. A Newer page that would come up short is the first page: the
@@ -179,20 +192,54 @@ func pageOf[T any](ctx context.Context, db DBTX, l List, c Cursor, size int, sca
 	if len(rows) > 0 {
 		anchor = key(rows[0])
 	}
+	countMax := l.CountMax
+	if countMax <= 0 {
+		countMax = DefaultCountMax
+	}
+	// Each count stops at countMax+1 rows: one more says "more than".
+	lim := "$" + strconv.Itoa(n+3)
 	var total, before int
-	err = db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE `+id+`::bigint > 0 AND `+cols+` > (`+at+`::timestamptz, `+id+`::bigint))
-		FROM `+l.CountFrom+` WHERE (`+l.Where+`)`, append(slices.Clip(l.Args), anchor.At, anchor.ID)...).Scan(&total, &before)
+	err = db.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM (SELECT FROM `+l.CountFrom+` WHERE (`+l.Where+`) LIMIT `+lim+`) t),
+		(SELECT count(*) FROM (SELECT FROM `+l.CountFrom+` WHERE (`+l.Where+`) AND `+id+`::bigint > 0
+			AND `+cols+` > (`+at+`::timestamptz, `+id+`::bigint) LIMIT `+lim+`) b)`,
+		append(slices.Clip(l.Args), anchor.At, anchor.ID, countMax+1)...).Scan(&total, &before)
 	if err != nil {
 		return Page[T]{}, fmt.Errorf("count %s: %w", l.What, err)
 	}
-	p := Page[T]{Rows: rows, Total: total}
+	p := Page[T]{Rows: rows, Total: min(total, countMax), More: total > countMax}
 	if before > 0 {
 		p.Newer = Cursor{Key: anchor, Newer: true}
 	}
-	if len(rows) > 0 {
+	if len(rows) == 0 {
+		return p, nil
+	}
+	last := Cursor{Key: key(rows[len(rows)-1])}
+	switch {
+	case before > countMax:
+		p.Past = true
+	default:
 		p.First = before + 1
+	}
+	switch {
+	case !p.More:
 		if p.Last() < total {
-			p.Older = Cursor{Key: key(rows[len(rows)-1])}
+			p.Older = last
+		}
+	case !p.Past && p.Last() <= countMax:
+		// More than countMax rows in all, and the page ends within them.
+		p.Older = last
+	default:
+		// Past the counted rows: ask whether any row is older.
+		var older bool
+		err := db.QueryRow(ctx, `SELECT EXISTS (SELECT FROM `+l.CountFrom+` WHERE (`+l.Where+`)
+			AND `+cols+` < (`+at+`::timestamptz, `+id+`::bigint))`,
+			append(slices.Clip(l.Args), last.Key.At, last.Key.ID)...).Scan(&older)
+		if err != nil {
+			return Page[T]{}, fmt.Errorf("find older %s: %w", l.What, err)
+		}
+		if older {
+			p.Older = last
 		}
 	}
 	return p, nil
