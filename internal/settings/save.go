@@ -147,6 +147,7 @@ func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 			send_login_email = EXCLUDED.send_login_email, heads_as_managers = EXCLUDED.heads_as_managers,
 			parent_heads_as_supervisors = EXCLUDED.parent_heads_as_supervisors, departments = EXCLUDED.departments,
 			learn_api_url = EXCLUDED.learn_api_url, alert_email = EXCLUDED.alert_email,
+			learn_root_id = CASE WHEN portal_settings.learn_url = EXCLUDED.learn_url THEN portal_settings.learn_root_id END,
 			alerts_off = EXCLUDED.alerts_off, alert_lang = EXCLUDED.alert_lang, field_map = EXCLUDED.field_map,
 			updated_at = now()`,
 		portalID, s.LearnURL, s.LearnEmail, s.sealed, first, second,
