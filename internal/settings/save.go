@@ -119,7 +119,10 @@ func PurgeAudit(ctx context.Context, db store.DBTX, keep time.Duration, now time
 	return tag.RowsAffected(), nil
 }
 
-// write upserts the row: the one INSERT into portal_settings.
+// write upserts the row: the one INSERT into portal_settings. The Learn root
+// a run recorded (learn_root_id) names the account at the address it was
+// recorded under: a new address clears it until the next run learns it
+// (docs/learn-api.md, "One account, several portals").
 func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 	depts, err := json.Marshal(s.Departments)
 	if err != nil {
