@@ -41,7 +41,14 @@ const rootLockKey int32 = 0x726f6f74
 // portal's settings, while they still name learnURL (a save meanwhile
 // wins). Only other portals count: a portal that reaches its account under
 // a new address is not refused by the root it stored.
-func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, rootID string, record bool) error {
+//
+// A root newly stored (a first run, or the first after a save changed the
+// address) brings the portal's ownership rows of this account's users
+// (users, the ids of the Learn users the run read; Learn's ids are the
+// account's own) from any address to learnURL's, so a portal that moved to
+// another address of its account keeps its users guarded there. A row
+// another portal already holds there stays where it was.
+func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, rootID string, record bool, users func() []string) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("check learn account: %w", err)
@@ -70,9 +77,18 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 	if !record {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `UPDATE portal_settings SET learn_root_id = $3
-		WHERE portal_id = $1 AND learn_url = $2 AND learn_root_id IS DISTINCT FROM $3`, portalID, learnURL, rootID); err != nil {
+	tag, err := tx.Exec(ctx, `UPDATE portal_settings SET learn_root_id = $3
+		WHERE portal_id = $1 AND learn_url = $2 AND learn_root_id IS DISTINCT FROM $3`, portalID, learnURL, rootID)
+	if err != nil {
 		return fmt.Errorf("record learn account root: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE learn_user_owners o SET learn_account = $2
+			WHERE o.portal_id = $1 AND o.learn_account <> $2 AND o.learn_id = ANY($3)
+			AND NOT EXISTS (SELECT 1 FROM learn_user_owners x WHERE x.learn_account = $2 AND x.learn_id = o.learn_id)`,
+			portalID, account, users()); err != nil {
+			return fmt.Errorf("move ownership to the account's address: %w", err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("record learn account root: %w", err)

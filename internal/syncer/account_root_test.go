@@ -126,7 +126,7 @@ func TestSyncRefusesAnAccountAnotherPortalReachesElsewhere(t *testing.T) {
 
 // A portal whose own address of the account changes to another address of
 // the same account is not refused by the root it stored itself: only other
-// portals count.
+// portals count. From then on the new address is the account's.
 func TestSyncOwnAccountUnderANewAddress(t *testing.T) {
 	t.Parallel()
 	e := newSimEnv(t, simOpts{})
@@ -146,6 +146,19 @@ func TestSyncOwnAccountUnderANewAddress(t *testing.T) {
 	e.stable(idA)
 	if got := e.storedRoot(idA); got != root {
 		t.Errorf("stored root %q after the run on the new address, want %q", got, root)
+	}
+	// The account is now A's under the new address: a portal on the old
+	// one is refused and told the new one.
+	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 3))
+	e.useAddress(idB, simAccount)
+	before := e.writes()
+	_, err := e.syncer.Run(context.Background(), idB, TriggerScheduled)
+	var refused *AccountElsewhereError
+	if !errors.As(err, &refused) || refused.Address != simAlias {
+		t.Fatalf("portal B on the old address: %v", err)
+	}
+	if w := e.writes() - before; w != 0 {
+		t.Errorf("portal B on the old address wrote %d times", w)
 	}
 }
 
@@ -211,7 +224,7 @@ func TestAccountRootRecordedOneAtATime(t *testing.T) {
 	}
 	errs := make(chan error, 2)
 	for id, u := range map[int64]string{p1: simAccount, p2: simAlias} {
-		go func() { errs <- s.checkAccountRoot(ctx, id, u, root, true) }()
+		go func() { errs <- s.checkAccountRoot(ctx, id, u, root, true, func() []string { return nil }) }()
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var waiting int
@@ -241,5 +254,45 @@ func TestAccountRootRecordedOneAtATime(t *testing.T) {
 	}
 	if refused != 1 {
 		t.Fatalf("%d of the two checks refused", refused)
+	}
+}
+
+// A portal that moves to another address of its account keeps its users
+// guarded there: its first run on the new address (the save cleared the
+// stored root) brings its ownership rows along, so another portal on that
+// address leaves its users alone before the first portal writes to them.
+func TestSyncOwnershipFollowsTheNewAddress(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	if err := e.lsim.AddAlias(simAccount, simAlias); err != nil {
+		t.Fatal(err)
+	}
+	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
+	e.useAddress(idA, simAccount)
+	e.run(idA, TriggerScheduled)
+	e.useAddress(idA, simAlias)
+	if _, err := e.pool.Exec(ctx, `UPDATE portal_settings SET learn_root_id = NULL WHERE portal_id = $1`, idA); err != nil {
+		t.Fatal(err)
+	}
+	e.stable(idA)
+
+	// Portal B's staff have A's users' addresses.
+	idB, _ := e.addPortal(flatOrg("Beta LLC", "acme.test", 2))
+	e.useAddress(idB, simAlias)
+	rep := e.run(idB, TriggerScheduled)
+	conflicts := 0
+	for _, it := range e.items(idB, rep.RunID) {
+		if it.Kind == KindUser && it.Status == ItemConflict {
+			conflicts++
+		}
+	}
+	if conflicts != 2 {
+		t.Errorf("portal B's run: %d conflicts, want 2", conflicts)
+	}
+	for _, login := range []string{"user1@acme.test", "user2@acme.test"} {
+		if u, _ := e.state().UserByLogin(login); u.Fields["last_name"] != "Acme Corp" {
+			t.Errorf("portal B wrote to portal A's user %s: %+v", login, u.Fields)
+		}
 	}
 }

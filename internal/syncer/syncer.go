@@ -215,7 +215,14 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	// Before anything is written: the account's root, which the plan found
 	// in the department listing, must not be another portal's under
 	// another address. A preview only asks; a run records it.
-	if err := s.store.checkAccountRoot(ctx, portalID, set.LearnURL, plan.Layout.LearnRootID, trigger != TriggerPreview); err != nil {
+	learnUsers := func() []string {
+		ids := make([]string, 0, len(in.Actual.Users))
+		for _, u := range in.Actual.Users {
+			ids = append(ids, u.ID)
+		}
+		return ids
+	}
+	if err := s.store.checkAccountRoot(ctx, portalID, set.LearnURL, plan.Layout.LearnRootID, trigger != TriggerPreview, learnUsers); err != nil {
 		return fmt.Errorf("learn account: %w", err)
 	}
 	if plan.InvitedUnknown != "" {
