@@ -22,5 +22,5 @@ func RunErrorText(lang i18n.Lang, raw string) (text, detail string) {
 	if withDetail {
 		detail = strings.TrimSpace(raw)
 	}
-	return i18n.T(lang, key), detail
+	return i18n.T(lang, key, syncer.RunErrorArgs(raw)...), detail
 }

@@ -26,6 +26,10 @@ func TestRunErrorSaidInThePagesLanguage(t *testing.T) {
 		{"read learn departments: list departments: learn: GET /departments: wrong email or password (status 401, code 401)", "iSpring Learn отклонил e-mail", "iSpring Learn rejected", true},
 		{"read users: bitrix24: error QUERY_LIMIT_EXCEEDED (http 503)", "ошибки запроса к Битрикс24", "on a Bitrix24 request", true},
 		{"create user: learn: server error (http 500)", "ошибки запроса к iSpring Learn", "on an iSpring Learn request", true},
+		{fmt.Errorf("learn account: %w", &syncer.AccountElsewhereError{Address: "https://acme.ispringlearn.ru"}).Error(),
+			"уже подключён другим порталом по другому адресу. В iSpring Learn ничего не изменено: укажите в настройках URL аккаунта https://acme.ispringlearn.ru.",
+			"already connected by another portal under another address. Nothing was changed in iSpring Learn: enter the account URL https://acme.ispringlearn.ru in",
+			false},
 		{"acquire lock connection: timeout", "Запуск не удался.", "The run failed.", true},
 	} {
 		for _, c := range []struct {

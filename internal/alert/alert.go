@@ -281,7 +281,7 @@ func Message(lang i18n.Lang, st State, active bool, domain, lastError string, er
 		if !i18n.Has(key) {
 			key = "run_err_learn"
 		}
-		body += "\n\n" + i18n.T(lang, "alert.last_error", i18n.T(lang, key))
+		body += "\n\n" + i18n.T(lang, "alert.last_error", i18n.T(lang, key, syncer.RunErrorArgs(lastError)...))
 		if detail {
 			body += "\n" + i18n.T(lang, "run_err_detail") + " " + strings.TrimSpace(lastError)
 		}

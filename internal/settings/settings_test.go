@@ -246,3 +246,40 @@ func TestFieldMapSaved(t *testing.T) {
 		t.Fatalf("lost by another save: %v", got.FieldMap)
 	}
 }
+
+// The Learn root a run recorded belongs to the address it was recorded
+// under: a save that changes the address clears it (another account's root
+// would otherwise refuse the portals that use that account), other saves
+// keep it.
+func TestSaveKeepsLearnRootForItsAddressOnly(t *testing.T) {
+	ctx, pool, kr, newPortal := setup(t)
+	id := newPortal()
+	save := func(edit func(s *Settings)) {
+		t.Helper()
+		if _, err := Save(ctx, pool, kr, id, 1, edit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := func() (r *string) {
+		t.Helper()
+		if err := pool.QueryRow(ctx, `SELECT learn_root_id FROM portal_settings WHERE portal_id = $1`, id).Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	save(func(s *Settings) {
+		s.LearnURL, s.LearnEmail, s.Password = "https://acme.ispringlearn.com", "admin@acme.test", "pa55"
+		s.Schedule = must(schedule.Parse("06:00", ""))
+	})
+	if _, err := pool.Exec(ctx, `UPDATE portal_settings SET learn_root_id = 'r1' WHERE portal_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	save(func(s *Settings) { s.Schedule = must(schedule.Parse("07:00", "")) })
+	if r := root(); r == nil || *r != "r1" {
+		t.Fatalf("a save of the same address dropped the root: %v", r)
+	}
+	save(func(s *Settings) { s.LearnURL = "https://learn.acme.test" })
+	if r := root(); r != nil {
+		t.Fatalf("a save of another address kept the root %q", *r)
+	}
+}

@@ -30,6 +30,18 @@ const RunInterrupted = "interrupted"
 // learnCheckCode finds learn.CheckError's code ("learn check <code>: ...").
 var learnCheckCode = regexp.MustCompile(`\blearn check ([a-z_]+):`)
 
+// accountElsewhere finds AccountElsewhereError's text and its address.
+var accountElsewhere = regexp.MustCompile(regexp.QuoteMeta(accountElsewhereText) + `(\S+)` + regexp.QuoteMeta(accountElsewhereEnd) + `$`)
+
+// RunErrorArgs are the arguments of RunErrorKey's sentence: the address to
+// use for run_err_account_elsewhere, none for the others.
+func RunErrorArgs(raw string) []any {
+	if m := accountElsewhere.FindStringSubmatch(strings.TrimSpace(raw)); m != nil {
+		return []any{m[1]}
+	}
+	return nil
+}
+
 // RunErrorKey is the catalogue key of the sentence for a stored run error
 // and whether the stored text should follow it as the detail; "" for no
 // error. A Learn check's code gives "check.<code>", which the catalogue may
@@ -41,6 +53,9 @@ func RunErrorKey(raw string) (key string, detail bool) {
 		return "", false
 	case raw == RunInterrupted:
 		return "run_err_interrupted", false
+	}
+	if accountElsewhere.MatchString(raw) {
+		return "run_err_account_elsewhere", false
 	}
 	for _, s := range runErrStops {
 		if strings.HasSuffix(raw, s.err.Error()) {

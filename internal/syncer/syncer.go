@@ -212,6 +212,19 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	}
 	rep.Plan = plan
 	rep.Phases["plan"] = time.Since(t0)
+	// Before anything is written: the account's root, which the plan found
+	// in the department listing, must not be another portal's under
+	// another address. A preview only asks; a run records it.
+	learnUsers := func() []string {
+		ids := make([]string, 0, len(in.Actual.Users))
+		for _, u := range in.Actual.Users {
+			ids = append(ids, u.ID)
+		}
+		return ids
+	}
+	if err := s.store.checkAccountRoot(ctx, portalID, set.LearnURL, plan.Layout.LearnRootID, trigger != TriggerPreview, learnUsers); err != nil {
+		return fmt.Errorf("learn account: %w", err)
+	}
 	if plan.InvitedUnknown != "" {
 		// The report says the reason in the page's language; Bitrix24's
 		// detail (counts, an error's text) is for the log.

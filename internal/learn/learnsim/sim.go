@@ -159,6 +159,27 @@ func (s *Sim) AddAccount(o AccountOptions) (string, error) {
 	return a.rootID, nil
 }
 
+// AddAlias makes the account at accountURL answer at alias too, as one
+// Learn account answers on its iSpring address and on a custom domain
+// (docs/learn-api.md, "Where the API answers"): both reach the same
+// departments, users and credentials.
+func (s *Sim) AddAlias(accountURL, alias string) error {
+	key := accountKey(alias)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[accountKey(accountURL)]
+	switch {
+	case a == nil:
+		return fmt.Errorf("add alias: no account %s", accountURL)
+	case key == "":
+		return fmt.Errorf("add alias of %s: no address", accountURL)
+	case s.accounts[key] != nil:
+		return fmt.Errorf("add alias %s: already an account", alias)
+	}
+	s.accounts[key] = a
+	return nil
+}
+
 func (s *Sim) account(u string) *account {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -439,8 +460,8 @@ func (s *Sim) TotalCounts() Counts {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	t := Counts{ByRoute: map[string]int64{}}
-	for _, a := range s.accounts {
-		c := a.cnt.snapshot(false)
+	for _, k := range s.order { // an alias is not a second account
+		c := s.accounts[k].cnt.snapshot(false)
 		t.Reads += c.Reads
 		t.Writes += c.Writes
 		t.Rejected += c.Rejected

@@ -550,3 +550,25 @@ func TestSupervisorMustBeActiveAndLoginOnUpdate(t *testing.T) {
 	e.must(400, "POST", "/user/"+emp, map[string]any{"fields": map[string]string{"job_title": "no login"}})
 	e.must(200, "POST", "/user/"+emp, map[string]any{"departmentId": e.root})
 }
+
+// An alias reaches the same account: what is written under one address is
+// read under the other, counted once.
+func TestAlias(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, AccountOptions{})
+	const alias = "https://learn.acme.example"
+	if err := e.sim.AddAlias(e.acct, alias); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.AddAlias(e.acct, e.acct); err == nil {
+		t.Fatal("an alias over an account accepted")
+	}
+	e.createDept("Written via the first address", e.root, "")
+	b := e.must(200, "GET", "/departments", nil, "X-Auth-Account-Url", alias)
+	if !strings.Contains(b, "Written via the first address") {
+		t.Fatalf("the alias does not reach the account: %s", b)
+	}
+	if got, want := e.sim.TotalCounts().Writes, e.sim.Counts(e.acct).Writes; got != want || got != 1 {
+		t.Fatalf("writes: total %d, account %d, want 1", got, want)
+	}
+}

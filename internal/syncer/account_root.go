@@ -1,0 +1,97 @@
+// One Learn account, one address: the account's root department, which
+// Learn never deletes, says which account an address reaches
+// (docs/learn-api.md, "One account, several portals").
+
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AccountElsewhereError refuses a run: another portal reaches the same Learn
+// account (the same root department) under another address, and the
+// ownership tables, the write limit and "the account counts as shared" key
+// the account by its address. Address is the one the other portal saved,
+// the one to use; that portal's own domain is not told.
+type AccountElsewhereError struct {
+	Address string
+}
+
+func (e *AccountElsewhereError) Error() string {
+	return accountElsewhereText + e.Address + accountElsewhereEnd
+}
+
+const (
+	accountElsewhereText = "this Learn account is already connected by another portal under the address "
+	accountElsewhereEnd  = "; use that address"
+)
+
+// rootLockKey namespaces the advisory lock on a Learn root id ("root"):
+// two portals' first runs on two addresses of one account take it in turn,
+// so the second sees the root the first recorded.
+const rootLockKey int32 = 0x726f6f74
+
+// checkAccountRoot refuses with *AccountElsewhereError when another
+// portal's settings hold rootID under an address that is not learnURL's
+// account (AccountKey); with record it then stores rootID with the
+// portal's settings, while they still name learnURL (a save meanwhile
+// wins). Only other portals count: a portal that reaches its account under
+// a new address is not refused by the root it stored.
+//
+// A root newly stored (a first run, or the first after a save changed the
+// address) brings the portal's ownership rows of this account's users
+// (users, the ids of the Learn users the run read; Learn's ids are the
+// account's own) from any address to learnURL's, so a portal that moved to
+// another address of its account keeps its users guarded there. A row
+// another portal already holds there stays where it was.
+func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, rootID string, record bool, users func() []string) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("check learn account: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if record {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, rootLockKey, rootID); err != nil {
+			return fmt.Errorf("lock learn account root: %w", err)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT learn_url FROM portal_settings
+		WHERE learn_root_id = $1 AND portal_id <> $2 ORDER BY portal_id`, rootID, portalID)
+	if err != nil {
+		return fmt.Errorf("query learn account root: %w", err)
+	}
+	urls, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("read learn account root: %w", err)
+	}
+	account := AccountKey(learnURL)
+	for _, u := range urls {
+		if AccountKey(u) != account {
+			return &AccountElsewhereError{Address: strings.TrimSpace(u)}
+		}
+	}
+	if !record {
+		return nil
+	}
+	tag, err := tx.Exec(ctx, `UPDATE portal_settings SET learn_root_id = $3
+		WHERE portal_id = $1 AND learn_url = $2 AND learn_root_id IS DISTINCT FROM $3`, portalID, learnURL, rootID)
+	if err != nil {
+		return fmt.Errorf("record learn account root: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE learn_user_owners o SET learn_account = $2
+			WHERE o.portal_id = $1 AND o.learn_account <> $2 AND o.learn_id = ANY($3)
+			AND NOT EXISTS (SELECT 1 FROM learn_user_owners x WHERE x.learn_account = $2 AND x.learn_id = o.learn_id)`,
+			portalID, account, users()); err != nil {
+			return fmt.Errorf("move ownership to the account's address: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("record learn account root: %w", err)
+	}
+	return nil
+}
