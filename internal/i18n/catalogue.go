@@ -302,6 +302,7 @@ var catalogue = map[string][2]string{
 	"msg.not_configured":     {"Save the settings first.", "Сначала сохраните настройки."},
 	"msg.not_active":         {"Sync now is available once the integration is active.", "Синхронизация вручную доступна после активации интеграции."},
 	"msg.nothing_held":       {"No run is waiting for approval.", "Нет запусков, ожидающих подтверждения."},
+	"msg.held_changed":       {"Another run is waiting for approval now. Look at it and approve again.", "Теперь подтверждения ждёт другой запуск. Посмотрите его и подтвердите снова."},
 	"msg.preview_queued":     {"Preview started. Its result appears here when it is ready.", "Предпросмотр запущен. Результат появится здесь, когда будет готов."},
 	"msg.sync_queued":        {"Sync started. Its progress and result appear here.", "Синхронизация запущена. Ход и результат появятся здесь."},
 	"msg.approve_queued":     {"Approved. The held deactivations will be applied by the next run, starting now.", "Подтверждено. Отложенные отключения будут выполнены запуском, который начинается сейчас."},

@@ -338,7 +338,9 @@ func TestFailuresMarkNeedsAttention(t *testing.T) {
 		return n, attention, last
 	}
 	for i := 1; i <= 3; i++ {
-		if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) { return sw.sync(ctx, portal, syncer.TriggerManual) }); err == nil {
+		if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) {
+			return sw.sync(ctx, portal, syncer.TriggerManual, 0)
+		}); err == nil {
 			t.Fatal("sync with a wrong Learn password succeeded")
 		}
 		n, attention, last := state()
@@ -349,7 +351,9 @@ func TestFailuresMarkNeedsAttention(t *testing.T) {
 	if _, err := settings.Save(ctx, w.pool, w.keyring, portal, 0, func(s *settings.Settings) { s.Password = learnPassword }); err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) { return sw.sync(ctx, portal, syncer.TriggerManual) }); err != nil {
+	if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) {
+		return sw.sync(ctx, portal, syncer.TriggerManual, 0)
+	}); err != nil {
 		t.Fatalf("sync after fixing the password: %v", err)
 	}
 	if n, attention, last := state(); n != 0 || attention || last != "" {

@@ -50,6 +50,10 @@ type Deps struct {
 type SyncArgs struct {
 	PortalID int64          `json:"portal_id" river:"unique"`
 	Trigger  syncer.Trigger `json:"trigger" river:"unique"`
+	// HeldRun is the held run an approval approves, the one the admin saw
+	// (0 in approvals queued before they named it: the newest held run).
+	// An approval of a run held later is a job of its own.
+	HeldRun int64 `json:"held_run,omitempty" river:"unique"`
 }
 
 func (SyncArgs) Kind() string { return "sync" }

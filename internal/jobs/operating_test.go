@@ -19,6 +19,10 @@ func (f failingSync) Run(context.Context, int64, syncer.Trigger) (*syncer.Report
 	return nil, f.err
 }
 
+func (f failingSync) RunApproved(context.Context, int64, int64) (*syncer.Report, error) {
+	return nil, f.err
+}
+
 // A method Bitrix24 blocked for minutes puts the sync off until its reset
 // time, spending no attempt, instead of keeping a worker asleep.
 func TestOperatingLimitSnoozesUntilReset(t *testing.T) {
@@ -27,7 +31,7 @@ func TestOperatingLimitSnoozesUntilReset(t *testing.T) {
 		op := &bitrix24.OperatingLimitError{Method: "user.get", ResetAt: time.Now().Add(wait),
 			Err: &bitrix24.APIError{Code: "OPERATION_TIME_LIMIT", HTTPStatus: 429}}
 		s := &syncWorkers{deps: Deps{Sync: failingSync{fmt.Errorf("read bitrix24: list users: %w", op)}}}
-		_, err := s.sync(context.Background(), 1, syncer.TriggerScheduled)
+		_, err := s.sync(context.Background(), 1, syncer.TriggerScheduled, 0)
 		var snooze *river.JobSnoozeError
 		if !errors.As(err, &snooze) {
 			t.Fatalf("reset in %v: err = %v, want a snooze", wait, err)

@@ -71,6 +71,10 @@ func (personSyncer) Run(context.Context, int64, syncer.Trigger) (*syncer.Report,
 	return nil, nil
 }
 
+func (personSyncer) RunApproved(context.Context, int64, int64) (*syncer.Report, error) {
+	return nil, nil
+}
+
 func (personSyncer) RunPerson(context.Context, int64, int64) (*syncer.Report, error) {
 	return nil, nil
 }
@@ -95,6 +99,10 @@ func (s *stuckPreviews) Run(ctx context.Context, portalID int64, trigger syncer.
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+func (s *stuckPreviews) RunApproved(context.Context, int64, int64) (*syncer.Report, error) {
+	return &syncer.Report{Status: syncer.RunSucceeded}, nil
 }
 
 // Previews of portals not activated (anyone's installs) hanging on every

@@ -20,7 +20,9 @@ func TestSyncFailureStoresNoRemoteText(t *testing.T) {
 	bp.InjectFault(b24sim.Fault{Status: 403, Code: "ACCESS_DENIED", Description: "<img src=x> " + marker, Count: 1000})
 	ctx := context.Background()
 	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: syncerFor(w, w.pool)}}
-	if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) { return sw.sync(ctx, portal, syncer.TriggerManual) }); err == nil {
+	if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) {
+		return sw.sync(ctx, portal, syncer.TriggerManual, 0)
+	}); err == nil {
 		t.Fatal("sync against a failing portal succeeded")
 	}
 	var last, runErr string

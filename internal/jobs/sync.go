@@ -25,6 +25,9 @@ import (
 // point, and answers syncer.ErrBusy while another sync of the portal runs.
 type Syncer interface {
 	Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error)
+	// RunApproved is Run with syncer.TriggerApproved that approves only the
+	// deactivations the held run heldRunID held.
+	RunApproved(ctx context.Context, portalID, heldRunID int64) (*syncer.Report, error)
 }
 
 // ErrPortalNotSyncable says the portal was suspended, uninstalled or
@@ -68,7 +71,7 @@ func (w *ScheduledSyncWorker) Timeout(*river.Job[ScheduledSyncArgs]) time.Durati
 
 func (w *ScheduledSyncWorker) Work(ctx context.Context, job *river.Job[ScheduledSyncArgs]) error {
 	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) (*syncer.Report, error) {
-		return w.s.sync(ctx, job.Args.PortalID, syncer.TriggerScheduled)
+		return w.s.sync(ctx, job.Args.PortalID, syncer.TriggerScheduled, 0)
 	})
 }
 
@@ -82,7 +85,7 @@ func (w *SyncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return syncTi
 
 func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) (*syncer.Report, error) {
-		return w.s.sync(ctx, job.Args.PortalID, job.Args.Trigger)
+		return w.s.sync(ctx, job.Args.PortalID, job.Args.Trigger, job.Args.HeldRun)
 	})
 }
 
@@ -101,7 +104,7 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 	if err := w.s.checkRunnable(ctx, job.Args.PortalID, false); err != nil {
 		return err
 	}
-	_, err := w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview)
+	_, err := w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview, 0)
 	return noRetryOfRefusedAnswers(err)
 }
 
@@ -149,8 +152,15 @@ func noRetryOfRefusedAnswers(err error) error {
 // sync calls the engine and turns "busy" and rate limits into a snooze, which
 // spends no attempt: the syncer's per-portal advisory lock allows one sync of
 // a portal at a time across all processes, and a second one waits its turn.
-func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
-	rep, err := s.deps.Sync.Run(ctx, portalID, trigger)
+// heldRun is the held run an approved sync approves (SyncArgs.HeldRun).
+func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.Trigger, heldRun int64) (*syncer.Report, error) {
+	var rep *syncer.Report
+	var err error
+	if trigger == syncer.TriggerApproved && heldRun != 0 {
+		rep, err = s.deps.Sync.RunApproved(ctx, portalID, heldRun)
+	} else {
+		rep, err = s.deps.Sync.Run(ctx, portalID, trigger)
+	}
 	s.observe(trigger, rep)
 	if errors.Is(err, syncer.ErrBusy) {
 		return rep, river.JobSnooze(cmp.Or(s.deps.BusySnooze, defaultBusySnooze))

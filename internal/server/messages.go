@@ -40,6 +40,7 @@ var (
 	msgNotConfigured  = msg("msg.not_configured")
 	msgNotActive      = msg("msg.not_active")
 	msgNothingHeld    = msg("msg.nothing_held")
+	msgHeldChanged    = msg("msg.held_changed")
 	msgPreviewQueued  = msg("msg.preview_queued")
 	msgSyncQueued     = msg("msg.sync_queued")
 	msgApproveQueued  = msg("msg.approve_queued")

@@ -89,7 +89,13 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 				if held == nil {
 					return &errRefused{apperr.ECONFLICT, msgNothingHeld}
 				}
-				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerApproved}
+				// The approval is of the held run the page showed (run), and
+				// of no run held after it: the job may start later, after a
+				// scheduled run held more people.
+				if run := r.PostFormValue("run"); run != "" && run != strconv.FormatInt(held.ID, 10) {
+					return &errRefused{apperr.ECONFLICT, msgHeldChanged}
+				}
+				args = jobs.SyncArgs{PortalID: sess.PortalID, Trigger: syncer.TriggerApproved, HeldRun: held.ID}
 			}
 			res, err := s.river.InsertTx(ctx, tx, args, nil)
 			if err != nil {

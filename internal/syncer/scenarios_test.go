@@ -359,6 +359,68 @@ func TestSyncSafeguard(t *testing.T) {
 	checkPortal(t, st, p, st.RootID)
 }
 
+// TestSyncApprovalCoversOnlyTheRunApproved: the admin approves the held run
+// the page showed; before the approved run starts (it waits while another
+// sync of the portal runs), a scheduled run is held with more people gone.
+// The approval deactivates only the people of the run the admin saw.
+func TestSyncApprovalCoversOnlyTheRunApproved(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(33, 200, 10))
+	e.run(portalID, TriggerScheduled)
+	ex := expected(p)
+	fired := fireSynced(t, p, ex)
+	if rep := e.run(portalID, TriggerScheduled); rep.Status != RunHeld {
+		t.Fatalf("first held run: %s %v", rep.Status, rep.Counts)
+	}
+	shown, err := e.syncer.store.LatestHeld(context.Background(), portalID)
+	if err != nil || shown == nil {
+		t.Fatalf("held run %+v %v", shown, err)
+	}
+	// More people leave; the next scheduled run holds them all.
+	seen := map[int64]bool{}
+	for _, id := range fired {
+		seen[id] = true
+	}
+	var more []int64
+	for _, u := range p.Users() {
+		if _, ok := ex.users[strings.ToLower(u.Email)]; ok && u.ID != 1 && !seen[u.ID] && len(more) < len(fired) {
+			more = append(more, u.ID)
+			if err := p.FireUser(u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if rep := e.run(portalID, TriggerScheduled); rep.Status != RunHeld || rep.Counts["user.held"] != len(fired)+len(more) {
+		t.Fatalf("second held run: %s %v", rep.Status, rep.Counts)
+	}
+	rep, err := e.syncer.RunApproved(context.Background(), portalID, shown.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts["user.deactivate"] != len(fired) {
+		t.Fatalf("the approval of run %d deactivated %d people, want the %d it held: %v",
+			shown.ID, rep.Counts["user.deactivate"], len(fired), rep.Counts)
+	}
+	status := map[string]int{}
+	for _, u := range e.state().Users {
+		status[u.ID] = u.Status
+	}
+	for _, id := range more {
+		m, err := e.syncer.store.PersonMapping(context.Background(), portalID, id)
+		if err != nil || m == nil {
+			t.Fatalf("mapping of %d: %+v %v", id, m, err)
+		}
+		if status[m.LearnID] != StatusActive {
+			t.Errorf("user %d, not in the approved run, has status %d in Learn", id, status[m.LearnID])
+		}
+	}
+	// Those still wait for an approval of their own.
+	if held, _ := e.syncer.store.LatestHeld(context.Background(), portalID); held == nil || len(held.Held) != len(more) {
+		t.Fatalf("held after the approval: %+v", held)
+	}
+}
+
 func TestSyncTwoPortals(t *testing.T) {
 	t.Parallel()
 	e := newSimEnv(t, simOpts{})

@@ -308,6 +308,20 @@ func (s *Store) LatestHeld(ctx context.Context, portalID int64) (*RunRecord, err
 	return &rr, nil
 }
 
+// UnresolvedHeld returns the portal's held run runID while no approved run
+// has released it, or nil.
+func (s *Store) UnresolvedHeld(ctx context.Context, portalID, runID int64) (*RunRecord, error) {
+	rr, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM sync_runs
+		WHERE portal_id = $1 AND id = $2 AND status = 'held' AND resolved_by IS NULL`, portalID, runID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read held run %d: %w", runID, err)
+	}
+	return &rr, nil
+}
+
 // ResolveHeld marks held runs of the portal as released by an approved run.
 func (s *Store) ResolveHeld(ctx context.Context, portalID, heldRunID, byRunID int64) error {
 	_, err := s.pool.Exec(ctx, `UPDATE sync_runs SET resolved_by = $3

@@ -132,11 +132,27 @@ func (s *Syncer) Run(ctx context.Context, portalID int64, trigger Trigger) (*Rep
 	}
 	return s.recorded(ctx, portalID, trigger, func(log *slog.Logger, rep *Report, held *[]int64) error {
 		pr := newProgress(ctx, s.store, log, portalID, rep.RunID, s.cfg.ProgressEvery)
-		return s.run(ctx, log, portalID, trigger, rep, held, pr)
+		return s.run(ctx, log, portalID, trigger, 0, rep, held, pr)
 	}, "sync finished")
 }
 
-func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trigger Trigger, rep *Report, held *[]int64, pr *progress) error {
+// RunApproved is the sync an admin's approval of the held run heldRunID
+// queues: it applies the deactivations that run held and no others. A run
+// held after the admin looked (with more people in it) waits for an
+// approval of its own; a held run released meanwhile approves nothing.
+func (s *Syncer) RunApproved(ctx context.Context, portalID, heldRunID int64) (*Report, error) {
+	if heldRunID <= 0 {
+		return nil, errors.New("run approved: no held run named")
+	}
+	return s.recorded(ctx, portalID, TriggerApproved, func(log *slog.Logger, rep *Report, held *[]int64) error {
+		pr := newProgress(ctx, s.store, log, portalID, rep.RunID, s.cfg.ProgressEvery)
+		return s.run(ctx, log, portalID, TriggerApproved, heldRunID, rep, held, pr)
+	}, "sync finished")
+}
+
+// run is one sync. heldRunID is the held run an approved run approves (0:
+// the newest one, as approvals queued before they named their run do).
+func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trigger Trigger, heldRunID int64, rep *Report, held *[]int64, pr *progress) error {
 	set, lc, b24, err := s.open(ctx, portalID, rep.RunID)
 	if err != nil {
 		return err
@@ -192,7 +208,11 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	}
 	var approvedRun *RunRecord
 	if trigger == TriggerApproved {
-		approvedRun, err = s.store.LatestHeld(ctx, portalID)
+		if heldRunID != 0 {
+			approvedRun, err = s.store.UnresolvedHeld(ctx, portalID, heldRunID)
+		} else {
+			approvedRun, err = s.store.LatestHeld(ctx, portalID)
+		}
 		if err != nil {
 			return err
 		}

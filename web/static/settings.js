@@ -281,7 +281,10 @@
 
   function runAction(btn) {
     btn.disabled = true;
-    request('POST', '/app/' + btn.getAttribute('data-action'), '').then(function (r) {
+    // Approve names the held run it shows: the server approves that one only.
+    var run = btn.getAttribute('data-run');
+    var body = run ? 'run=' + encodeURIComponent(run) : '';
+    request('POST', '/app/' + btn.getAttribute('data-action'), body).then(function (r) {
       var ok = r.status === 202 && r.data && r.data.ok;
       setNotice(ok, ok ? r.data.message : failureText(r));
       if (ok) { actionPending = true; refreshStatus(); }
