@@ -135,11 +135,11 @@ type txBeginner interface {
 }
 
 // PageOf reads the page of l at c, size rows at most, with the list's count
-// (up to its CountMax) and the cursors of its neighbours. On a pool the reads share one snapshot
-// (a read-only repeatable-read transaction), so "51–100 of 3,412" and the
-// links agree with the rows shown; inside a caller's transaction they use
-// its snapshot. A Newer page that would come up short is the first page: the
-// first page is always full.
+// (up to its CountMax) and the cursors of its neighbours. On a pool the
+// reads share one snapshot (a read-only repeatable-read transaction), so
+// "51–100 of 3,412" and the links agree with the rows shown; inside a
+// caller's transaction they use its snapshot. A Newer page that would come
+// up short is the first page: the first page is always full.
 func PageOf[T any](ctx context.Context, db DBTX, l List, c Cursor, size int, scan func(pgx.Row) (T, error), key func(T) Key) (Page[T], error) {
 	var p Page[T]
 	read := func(db DBTX) error {
