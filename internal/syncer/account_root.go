@@ -41,6 +41,8 @@ const rootLockKey int32 = 0x726f6f74
 // portal's settings, while they still name learnURL (a save meanwhile
 // wins). Only other portals count: a portal that reaches its account under
 // a new address is not refused by the root it stored.
+// A portal that owns users of the account at learnURL (among users) is
+// refused only by a portal that owns some of them at its address.
 //
 // A root newly stored (a first run, or the first after a save changed the
 // address) brings the portal's ownership rows of this account's users
@@ -59,20 +61,48 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 			return fmt.Errorf("lock learn account root: %w", err)
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT learn_url FROM portal_settings
+	type holder struct {
+		PortalID int64
+		LearnURL string
+	}
+	rows, err := tx.Query(ctx, `SELECT portal_id, learn_url FROM portal_settings
 		WHERE learn_root_id = $1 AND portal_id <> $2 ORDER BY portal_id`, rootID, portalID)
 	if err != nil {
 		return fmt.Errorf("query learn account root: %w", err)
 	}
-	urls, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	others, err := pgx.CollectRows(rows, pgx.RowToStructByPos[holder])
 	if err != nil {
 		return fmt.Errorf("read learn account root: %w", err)
 	}
 	account := AccountKey(learnURL)
-	for _, u := range urls {
-		if AccountKey(u) != account {
-			return &AccountElsewhereError{Address: strings.TrimSpace(u)}
+	var ids []string
+	if len(others) > 0 {
+		ids = users()
+	}
+	// The root id is only what the server at an address says, and a
+	// portal's admin chooses that server: a record refuses a portal that
+	// already owns users of this account at its address only when the
+	// other portal owns some of them at its own, which a server that is
+	// not this account cannot show.
+	mine, err := ownsAny(ctx, tx, portalID, account, ids)
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		other := AccountKey(o.LearnURL)
+		if other == account {
+			continue
 		}
+		if mine {
+			theirs, err := ownsAny(ctx, tx, o.PortalID, other, ids)
+			if err != nil {
+				return err
+			}
+			if !theirs {
+				continue
+			}
+		}
+		return &AccountElsewhereError{Address: strings.TrimSpace(o.LearnURL)}
 	}
 	if !record {
 		return nil
@@ -83,10 +113,13 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 		return fmt.Errorf("record learn account root: %w", err)
 	}
 	if tag.RowsAffected() > 0 {
+		if ids == nil {
+			ids = users()
+		}
 		if _, err := tx.Exec(ctx, `UPDATE learn_user_owners o SET learn_account = $2
 			WHERE o.portal_id = $1 AND o.learn_account <> $2 AND o.learn_id = ANY($3)
 			AND NOT EXISTS (SELECT 1 FROM learn_user_owners x WHERE x.learn_account = $2 AND x.learn_id = o.learn_id)`,
-			portalID, account, users()); err != nil {
+			portalID, account, ids); err != nil {
 			return fmt.Errorf("move ownership to the account's address: %w", err)
 		}
 	}
@@ -94,4 +127,18 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 		return fmt.Errorf("record learn account root: %w", err)
 	}
 	return nil
+}
+
+// ownsAny reports whether the portal owns any of the Learn users ids at the
+// account address.
+func ownsAny(ctx context.Context, tx pgx.Tx, portalID int64, account string, ids []string) (bool, error) {
+	if len(ids) == 0 {
+		return false, nil
+	}
+	var ok bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM learn_user_owners
+		WHERE portal_id = $1 AND learn_account = $2 AND learn_id = ANY($3))`, portalID, account, ids).Scan(&ok); err != nil {
+		return false, fmt.Errorf("read learn account's owners: %w", err)
+	}
+	return ok, nil
 }

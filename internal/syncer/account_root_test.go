@@ -296,3 +296,63 @@ func TestSyncOwnershipFollowsTheNewAddress(t *testing.T) {
 		}
 	}
 }
+
+// The root id is what a Learn server says, and a portal's admin chooses the
+// server. A portal on a server of its own that claims another account's root
+// before that account's portal records it (any portal's first run after
+// migration 290, or after a save that changed its address) must not stop the
+// portal that has been syncing the account at its address, nor have its runs
+// and alerts tell that admin to enter the claimer's address, where the admin
+// would send the Learn password.
+func TestSyncNotRefusedByARootClaimedOnAnotherServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
+	e.useAddress(idA, simAccount)
+	e.run(idA, TriggerScheduled)
+	root := e.state().RootID
+	// As before migration 290: A's users are owned, no root is stored.
+	if _, err := e.pool.Exec(ctx, `UPDATE portal_settings SET learn_root_id = NULL WHERE portal_id = $1`, idA); err != nil {
+		t.Fatal(err)
+	}
+	// The attacker's run on its own server recorded A's account's root.
+	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 2))
+	const evil = "https://learn.evil.test"
+	if _, err := e.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_root_id)
+		VALUES ($1, $2, $3, $4)`, idB, evil, simEmail, root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.syncer.Run(ctx, idA, TriggerScheduled); err != nil {
+		t.Fatalf("portal A's run on its own account: %v", err)
+	}
+	if got := e.storedRoot(idA); got != root {
+		t.Errorf("portal A's stored root %q, want %q", got, root)
+	}
+}
+
+// Two portals that both synced one account under two addresses before
+// either stored its root (migration 290) are still one account: the one
+// that records the root first refuses the other.
+func TestSyncTwoEstablishedPortalsOnTwoAddressesRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	if err := e.lsim.AddAlias(simAccount, simAlias); err != nil {
+		t.Fatal(err)
+	}
+	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
+	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 3))
+	e.useAddress(idA, simAccount)
+	e.run(idA, TriggerScheduled)
+	if _, err := e.pool.Exec(ctx, `UPDATE portal_settings SET learn_root_id = NULL WHERE portal_id = $1`, idA); err != nil {
+		t.Fatal(err)
+	}
+	e.useAddress(idB, simAlias)
+	e.run(idB, TriggerScheduled)
+	_, err := e.syncer.Run(ctx, idA, TriggerScheduled)
+	var refused *AccountElsewhereError
+	if !errors.As(err, &refused) || refused.Address != simAlias {
+		t.Fatalf("portal A after portal B recorded the root: %v", err)
+	}
+}
