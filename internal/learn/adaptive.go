@@ -114,6 +114,7 @@ type Limiter struct {
 	okEpoch    bool      // a request sent since the last decrease succeeded
 	paused     time.Time // no permits before this (the server asked to wait)
 	used       time.Time // last asked for a permit, given one back, or got from Limiters
+	holds      int       // runs holding it (Limiters.Hold)
 	st         LimiterStats
 }
 
@@ -142,12 +143,12 @@ func (l *Limiter) touch(now time.Time) {
 }
 
 // unusedSince is when l was last used, and false while it must not be
-// dropped: a request in flight, or a pause the server asked for (a waiter
-// may be waiting it out).
+// dropped: a run holding it, a request in flight, or a pause the server
+// asked for (a waiter may be waiting it out).
 func (l *Limiter) unusedSince(now time.Time) (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.used, l.inflight == 0 && !now.Before(l.paused)
+	return l.used, l.holds == 0 && l.inflight == 0 && !now.Before(l.paused)
 }
 
 // Max is the ceiling.
@@ -441,9 +442,9 @@ const (
 )
 
 // Limiters share one Limiter per Learn account within a process, so that
-// portals syncing into the same account share its limit. A limiter with a
-// request in flight, or a pause the server asked for still running, is
-// never dropped: another run of the account would get a second one and the
+// portals syncing into the same account share its limit. A limiter a run
+// holds (Hold), with a request in flight, or with a pause the server asked
+// for still running, is never dropped: another run of the account would get a second one and the
 // account twice the writes.
 type Limiters struct {
 	opts  LimiterOptions
@@ -473,6 +474,11 @@ func (r *Limiters) Max() int {
 func (r *Limiters) Get(account string, initial int) *Limiter {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.get(account, initial)
+}
+
+// get is Get with r.mu held.
+func (r *Limiters) get(account string, initial int) *Limiter {
 	now := r.opts.Now()
 	if l, ok := r.m[account]; ok {
 		l.touch(now)
@@ -484,6 +490,27 @@ func (r *Limiters) Get(account string, initial int) *Limiter {
 	l := NewLimiter(o)
 	r.m[account] = l
 	return l
+}
+
+// Hold is Get for a run that writes through the limiter until it calls
+// release: until then the registry keeps it, even between writes and at
+// the cap, so that the account's other runs share it.
+func (r *Limiters) Hold(account string, initial int) (l *Limiter, release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l = r.get(account, initial)
+	l.mu.Lock()
+	l.holds++
+	l.mu.Unlock()
+	var once sync.Once
+	return l, func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.holds--
+			l.used = l.now()
+		})
+	}
 }
 
 // Has reports whether the account has a limiter in this process. It counts

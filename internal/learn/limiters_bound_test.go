@@ -75,3 +75,39 @@ func TestLimitersForgetIdleAccounts(t *testing.T) {
 		t.Fatal("a limiter idle past the horizon is still kept")
 	}
 }
+
+// A run holds its account's limiter from before its first write to after
+// its last, with moments between writes when none is in flight. At the cap
+// the registry must not drop it then: the account's next run would get a
+// second limiter and the account twice the writes. Accounts that come in
+// at once are what fills the registry, so they are newer than the run's
+// last write and the oldest-first drop takes the run's limiter first.
+func TestLimitersKeepAHeldLimiterAtTheCap(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	r := NewLimiters(LimiterOptions{Now: c.now})
+	held, release := r.Hold("held.ispringlearn.ru", 0)
+	p, _ := held.TryAcquire()
+	if p == nil {
+		t.Fatal("no permit on a new limiter")
+	}
+	c.add(10 * time.Millisecond)
+	p.Done(Outcome{})
+	c.add(time.Second)
+	for i := range 2 * limitersMax {
+		r.Get(fmt.Sprintf("b%d.example.com", i), 0)
+	}
+	if l, rel := r.Hold("held.ispringlearn.ru", 0); l != held {
+		t.Fatal("a held limiter was dropped at the cap")
+	} else {
+		rel()
+	}
+	release()
+	c.add(2 * limitersIdle)
+	r.Get("c.example.com", 0)
+	if l, rel := r.Hold("held.ispringlearn.ru", 0); l == held {
+		t.Fatal("a released limiter idle past the horizon is still kept")
+	} else {
+		rel()
+	}
+}

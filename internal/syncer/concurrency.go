@@ -27,25 +27,27 @@ const (
 // started where the account's last run (in any process) left it, and
 // returns how many steps the applier runs at once: enough to keep the
 // limiter's ceiling busy while some workers record their steps. A client
-// without a limiter runs at the fixed Parallelism.
-func (s *Syncer) writeLimit(ctx context.Context, account string, lc Learn) (int, *learn.Limiter, error) {
+// without a limiter runs at the fixed Parallelism. The caller calls release
+// after its last write: until then the registry keeps the limiter, so the
+// account's other runs share it.
+func (s *Syncer) writeLimit(ctx context.Context, account string, lc Learn) (par int, lim *learn.Limiter, release func(), err error) {
+	release = func() {}
 	wl, ok := lc.(writeLimited)
 	if !ok || account == "" {
-		return s.cfg.Parallelism, nil, nil
+		return s.cfg.Parallelism, nil, release, nil
 	}
-	lim := wl.WriteLimiter()
+	lim = wl.WriteLimiter()
 	if lim == nil {
 		start := 0
 		if !s.cfg.Limiters.Has(account) {
-			var err error
 			if start, err = s.store.WriteLimit(ctx, account); err != nil {
-				return 0, nil, err
+				return 0, nil, release, err
 			}
 		}
-		lim = s.cfg.Limiters.Get(account, start)
+		lim, release = s.cfg.Limiters.Hold(account, start)
 		wl.LimitWrites(lim)
 	}
-	return 2 * lim.Max(), lim, nil
+	return 2 * lim.Max(), lim, release, nil
 }
 
 // reportConcurrency puts the run's write concurrency into the report and

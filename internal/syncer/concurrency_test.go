@@ -42,17 +42,20 @@ func TestWriteLimitIsKeptForTheAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	par, lim, err := other.writeLimit(context.Background(), account, lc)
+	par, lim, release, err := other.writeLimit(context.Background(), account, lc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer release()
 	if lim == nil || lim.Limit() != stored || lc.WriteLimiter() != lim || par < lim.Max() {
 		t.Fatalf("new process: limiter %v at %d, workers %d; want the stored %d", lim, lim.Limit(), par, stored)
 	}
 	// The same process gives a second client of the account the same limiter.
 	lc2, _ := learn.New(learn.Credentials{AccountURL: simAccount, Email: simEmail, Password: simPassword},
 		learn.Options{BaseURL: e.lsrv.URL, AllowHTTP: true})
-	if _, lim2, _ := other.writeLimit(context.Background(), account, lc2); lim2 != lim {
+	_, lim2, release2, _ := other.writeLimit(context.Background(), account, lc2)
+	defer release2()
+	if lim2 != lim {
 		t.Fatal("two clients of one account in one process got different limiters")
 	}
 }

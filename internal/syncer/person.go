@@ -408,10 +408,11 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	rep.Plan = plan
 	rep.Phases["plan"] = time.Since(t0)
 
-	par, _, err := s.writeLimit(ctx, account, lc)
+	par, _, release, err := s.writeLimit(ctx, account, lc)
 	if err != nil {
 		return err
 	}
+	defer release()
 	a := newApplier(s.store, lc, s.log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
 	a.account, a.owned, a.domain = account, own, set.Domain
 	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)

@@ -287,10 +287,11 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	if err != nil {
 		return err
 	}
-	par, lim, err := s.writeLimit(ctx, account, lc)
+	par, lim, release, err := s.writeLimit(ctx, account, lc)
 	if err != nil {
 		return err
 	}
+	defer release()
 	a := newApplier(s.store, lc, log, portalID, rep.RunID, par, s.cfg.InvitationMessage, plan)
 	a.account, a.owned, a.lim, a.domain = account, own, lim, set.Domain
 	a.rec = newRecorder(ctx, s.store, portalID, rep.RunID)
