@@ -81,15 +81,32 @@ func APICandidates(accountURL string) []string {
 	if err != nil || u.Host == "" {
 		return []string{accountURL}
 	}
+	if d := hostedDomain(u); d != "" {
+		api := u.Scheme + "://api-learn." + d
+		if p := u.Port(); p != "" {
+			api += ":" + p
+		}
+		return []string{api, accountURL + "/api/v2"}
+	}
+	return []string{accountURL + "/api/v2", accountURL + "/index.php/api/v2"}
+}
+
+// hostedDomain is the iSpring domain u's host is an account on, "" for any
+// other host (and for the API hosts themselves).
+func hostedDomain(u *url.URL) string {
 	host := strings.ToLower(u.Hostname())
 	for _, d := range hostedDomains {
 		if strings.HasSuffix(host, "."+d) && host != "api-learn."+d {
-			api := u.Scheme + "://api-learn." + d
-			if p := u.Port(); p != "" {
-				api += ":" + p
-			}
-			return []string{api, accountURL + "/api/v2"}
+			return d
 		}
 	}
-	return []string{accountURL + "/api/v2", accountURL + "/index.php/api/v2"}
+	return ""
+}
+
+// Hosted reports whether accountURL is an account on one of iSpring's own
+// domains, over https and on the default port: an address no portal's admin
+// can point at a server of their own.
+func Hosted(accountURL string) bool {
+	u, err := url.Parse(strings.TrimSpace(accountURL))
+	return err == nil && u.Scheme == "https" && u.Port() == "" && hostedDomain(u) != ""
 }

@@ -88,7 +88,9 @@ func TestSyncRefusesAnAccountAnotherPortalReachesElsewhere(t *testing.T) {
 				}
 				key, _ := RunErrorKey(run.Error)
 				args := RunErrorArgs(run.Error)
-				if run.Status != RunFailed || key != "run_err_account_elsewhere" || len(args) != 1 || args[0] != simAccount {
+				// simAccount is not on iSpring's own domains: the sentence
+				// does not name it (TestRunErrorNamesOnlyAnISpringAddress).
+				if run.Status != RunFailed || key != "run_err_account_elsewhere_unnamed" || len(args) != 0 || !strings.Contains(run.Error, simAccount) {
 					t.Errorf("%s of portal B: status %s, error %q (%s %v)", trigger, run.Status, run.Error, key, args)
 				}
 				if strings.Contains(run.Error, pA.Domain()) {
@@ -354,5 +356,34 @@ func TestSyncTwoEstablishedPortalsOnTwoAddressesRefused(t *testing.T) {
 	var refused *AccountElsewhereError
 	if !errors.As(err, &refused) || refused.Address != simAlias {
 		t.Fatalf("portal A after portal B recorded the root: %v", err)
+	}
+}
+
+// The refusal's sentence names the other portal's address only on iSpring's
+// own domains: another address is a server that portal's admin chose, and an
+// admin told to enter it would send it the Learn password.
+func TestRunErrorNamesOnlyAnISpringAddress(t *testing.T) {
+	t.Parallel()
+	for addr, named := range map[string]bool{
+		"https://acme.ispringlearn.ru":           true,
+		"https://acme.ispring.com":               true,
+		"https://learn.evil.test":                false,
+		"https://acme.ispringlearn.ru.evil.test": false,
+		"https://api-learn.ispringlearn.ru":      false,
+		"https://acme.ispringlearn.ru:8443":      false,
+		"http://acme.ispringlearn.ru":            false,
+	} {
+		raw := fmt.Errorf("learn account: %w", &AccountElsewhereError{Address: addr}).Error()
+		key, detail := RunErrorKey(raw)
+		args := RunErrorArgs(raw)
+		if named {
+			if key != "run_err_account_elsewhere" || detail || len(args) != 1 || args[0] != addr {
+				t.Errorf("%s: key %q, detail %v, args %v; want it named", addr, key, detail, args)
+			}
+			continue
+		}
+		if key != "run_err_account_elsewhere_unnamed" || detail || len(args) != 0 {
+			t.Errorf("%s: key %q, detail %v, args %v; want it not named", addr, key, detail, args)
+		}
 	}
 }

@@ -36,10 +36,22 @@ var accountElsewhere = regexp.MustCompile(regexp.QuoteMeta(accountElsewhereText)
 // RunErrorArgs are the arguments of RunErrorKey's sentence: the address to
 // use for run_err_account_elsewhere, none for the others.
 func RunErrorArgs(raw string) []any {
-	if m := accountElsewhere.FindStringSubmatch(strings.TrimSpace(raw)); m != nil {
-		return []any{m[1]}
+	if addr, ok := elsewhereAddress(raw); ok && learn.Hosted(addr) {
+		return []any{addr}
 	}
 	return nil
+}
+
+// elsewhereAddress is the address an AccountElsewhereError names. The
+// sentence names it only on iSpring's own domains: any other address is a
+// server another portal's admin chose, which may be theirs and not the
+// account at all, and the admin told to use it would send it the Learn
+// password (docs/learn-api.md, "One account, several portals").
+func elsewhereAddress(raw string) (string, bool) {
+	if m := accountElsewhere.FindStringSubmatch(strings.TrimSpace(raw)); m != nil {
+		return m[1], true
+	}
+	return "", false
 }
 
 // RunErrorKey is the catalogue key of the sentence for a stored run error
@@ -54,8 +66,11 @@ func RunErrorKey(raw string) (key string, detail bool) {
 	case raw == RunInterrupted:
 		return "run_err_interrupted", false
 	}
-	if accountElsewhere.MatchString(raw) {
-		return "run_err_account_elsewhere", false
+	if addr, ok := elsewhereAddress(raw); ok {
+		if learn.Hosted(addr) {
+			return "run_err_account_elsewhere", false
+		}
+		return "run_err_account_elsewhere_unnamed", false
 	}
 	for _, s := range runErrStops {
 		if strings.HasSuffix(raw, s.err.Error()) {
