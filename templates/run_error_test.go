@@ -63,3 +63,24 @@ func TestRunErrorSaidInThePagesLanguage(t *testing.T) {
 		t.Errorf("the Russian panel does not say the error (last run, attention):\n%s", page)
 	}
 }
+
+// The run report says a run's error as the status panel does: the sentence in
+// the page's language, not the stored text, which may name an address
+// another tenant chose (syncer.RunErrorArgs).
+func TestRunReportSaysTheErrorsSentence(t *testing.T) {
+	t.Parallel()
+	raw := fmt.Errorf("learn account: %w", &syncer.AccountElsewhereError{Address: "https://learn.evil.test"}).Error()
+	run := RunView{ID: 7, Trigger: "scheduled", Status: "failed", StartedAt: time.Now(), Error: raw}
+	var b strings.Builder
+	if err := RunReport(i18n.EN, run, nil, ReportPage{}).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	// The sentence up to its first apostrophe, which the page escapes.
+	want, _, _ := strings.Cut(i18n.T(i18n.EN, "run_err_account_elsewhere_unnamed"), "'")
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("the report does not say the sentence: %s", b.String())
+	}
+	if strings.Contains(b.String(), "evil") {
+		t.Errorf("the report names the other tenant's address: %s", b.String())
+	}
+}
