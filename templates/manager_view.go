@@ -280,7 +280,13 @@ func mgrDeliveryText(lang i18n.Lang, c activation.Channel) string {
 	case activation.DeliveryDelivered:
 		return i18n.T(lang, "mgr.delivered", mgrTimePtr(c.At))
 	case activation.DeliverySkipped:
-		return i18n.T(lang, "mgr.not_configured")
+		switch c.Skip {
+		case activation.SkipNotConfigured:
+			return i18n.T(lang, "mgr.not_configured")
+		case activation.SkipNoRecipients:
+			return i18n.T(lang, "mgr.skip_disabled")
+		}
+		return i18n.T(lang, "mgr.skipped")
 	case activation.DeliveryFailed:
 		return i18n.T(lang, "mgr.delivery_failed", c.Attempts, c.Error)
 	default:
@@ -291,11 +297,21 @@ func mgrDeliveryText(lang i18n.Lang, c activation.Channel) string {
 	}
 }
 
+// mgrDeliveryHint tells the operator what to do about a channel that
+// needs it; "" when nothing is to be done.
+func mgrDeliveryHint(lang i18n.Lang, c activation.Channel) string {
+	if c.State == activation.DeliverySkipped && c.Skip == activation.SkipNoRecipients {
+		return i18n.T(lang, "mgr.skip_disabled_do")
+	}
+	return ""
+}
+
 func mgrDeliveryClass(c activation.Channel) string {
-	switch c.State {
-	case activation.DeliveryFailed:
+	switch {
+	case c.State == activation.DeliveryFailed,
+		c.State == activation.DeliverySkipped && c.Skip == activation.SkipNoRecipients:
 		return "failed"
-	case activation.DeliveryDelivered:
+	case c.State == activation.DeliveryDelivered:
 		return "active"
 	}
 	return ""
