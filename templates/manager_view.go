@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,9 +60,6 @@ type RequestsView struct {
 	// Back is the page's own query, which the rows' forms post so that a
 	// save comes back to this page.
 	Back string
-	// FilterHref is the list's first page with a status ("" all), the
-	// search kept.
-	FilterHref func(status string) string
 }
 
 // PortalsView lists portals, a page at a time.
@@ -70,9 +69,26 @@ type PortalsView struct {
 	Search  string // text found in the domain
 	Portals []*manager.PortalRow
 	Pager   ListPager
-	// FilterHref is the list's first page with a filter ("" all), the
-	// search kept.
-	FilterHref func(filter string) string
+}
+
+// ListHref is the address of a console list at path: with the filter
+// (the parameter filterParam; "" for none) and the search, plus more (a
+// page's cursor). The filter links are this from the view's own Filter and
+// Search, and internal/server makes the pager's links with it, so a list
+// cannot be shown without them.
+func ListHref(path, filterParam, filter, search string, more url.Values) string {
+	v := url.Values{}
+	maps.Copy(v, more)
+	if filter != "" && filterParam != "" {
+		v.Set(filterParam, filter)
+	}
+	if search != "" {
+		v.Set("q", search)
+	}
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
 }
 
 // ListPager is a console list's place ("1–50 of 3,412") and the links to
@@ -135,8 +151,10 @@ func mgrPortalFilterText(lang i18n.Lang, f string) string {
 
 // PortalView is one portal's detail.
 type PortalView struct {
-	Nav      ConsoleNav
-	Portal   *manager.PortalRow
+	Nav ConsoleNav
+	// Portal is a value: a page never shows a missing portal (the handler
+	// answers 404 first), and a zero view renders rather than panics.
+	Portal   manager.PortalRow
 	Health   PortalHealth
 	Runs     []syncer.RunRecord
 	Jobs     []JobRow
