@@ -19,10 +19,10 @@ func TestConsoleShowsEraseDayAndErasedNotes(t *testing.T) {
 		NeedsReconnect: true, TokensRefusedAt: refused}
 	nav := ConsoleNav{Lang: i18n.EN, Section: "portals"}
 	var list, page, audit strings.Builder
-	if err := ManagerPortals(PortalsView{Nav: nav, Portals: []*manager.PortalRow{p}, FilterHref: func(string) string { return "/manager/portals" }}).Render(context.Background(), &list); err != nil {
+	if err := ManagerPortals(PortalsView{Nav: nav, Portals: []*manager.PortalRow{p}}).Render(context.Background(), &list); err != nil {
 		t.Fatal(err)
 	}
-	if err := ManagerPortal(PortalView{Nav: nav, Portal: p}).Render(context.Background(), &page); err != nil {
+	if err := ManagerPortal(PortalView{Nav: nav, Portal: *p}).Render(context.Background(), &page); err != nil {
 		t.Fatal(err)
 	}
 	for name, html := range map[string]string{"list": list.String(), "page": page.String()} {

@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,9 +60,6 @@ type RequestsView struct {
 	// Back is the page's own query, which the rows' forms post so that a
 	// save comes back to this page.
 	Back string
-	// FilterHref is the list's first page with a status ("" all), the
-	// search kept.
-	FilterHref func(status string) string
 }
 
 // PortalsView lists portals, a page at a time.
@@ -70,9 +69,26 @@ type PortalsView struct {
 	Search  string // text found in the domain
 	Portals []*manager.PortalRow
 	Pager   ListPager
-	// FilterHref is the list's first page with a filter ("" all), the
-	// search kept.
-	FilterHref func(filter string) string
+}
+
+// ListHref is the address of a console list at path: with the filter
+// (the parameter filterParam; "" for none) and the search, plus more (a
+// page's cursor). The filter links are this from the view's own Filter and
+// Search, and internal/server makes the pager's links with it, so a list
+// cannot be shown without them.
+func ListHref(path, filterParam, filter, search string, more url.Values) string {
+	v := url.Values{}
+	maps.Copy(v, more)
+	if filter != "" && filterParam != "" {
+		v.Set(filterParam, filter)
+	}
+	if search != "" {
+		v.Set("q", search)
+	}
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
 }
 
 // ListPager is a console list's place ("1–50 of 3,412") and the links to
@@ -135,8 +151,10 @@ func mgrPortalFilterText(lang i18n.Lang, f string) string {
 
 // PortalView is one portal's detail.
 type PortalView struct {
-	Nav      ConsoleNav
-	Portal   *manager.PortalRow
+	Nav ConsoleNav
+	// Portal is a value: a page never shows a missing portal (the handler
+	// answers 404 first), and a zero view renders rather than panics.
+	Portal   manager.PortalRow
 	Health   PortalHealth
 	Runs     []syncer.RunRecord
 	Jobs     []JobRow
@@ -280,7 +298,13 @@ func mgrDeliveryText(lang i18n.Lang, c activation.Channel) string {
 	case activation.DeliveryDelivered:
 		return i18n.T(lang, "mgr.delivered", mgrTimePtr(c.At))
 	case activation.DeliverySkipped:
-		return i18n.T(lang, "mgr.not_configured")
+		switch c.Skip {
+		case activation.SkipNotConfigured:
+			return i18n.T(lang, "mgr.not_configured")
+		case activation.SkipNoRecipients:
+			return i18n.T(lang, "mgr.skip_disabled")
+		}
+		return i18n.T(lang, "mgr.skipped")
 	case activation.DeliveryFailed:
 		return i18n.T(lang, "mgr.delivery_failed", c.Attempts, c.Error)
 	default:
@@ -291,11 +315,21 @@ func mgrDeliveryText(lang i18n.Lang, c activation.Channel) string {
 	}
 }
 
+// mgrDeliveryHint tells the operator what to do about a channel that
+// needs it; "" when nothing is to be done.
+func mgrDeliveryHint(lang i18n.Lang, c activation.Channel) string {
+	if c.State == activation.DeliverySkipped && c.Skip == activation.SkipNoRecipients {
+		return i18n.T(lang, "mgr.skip_disabled_do")
+	}
+	return ""
+}
+
 func mgrDeliveryClass(c activation.Channel) string {
-	switch c.State {
-	case activation.DeliveryFailed:
+	switch {
+	case c.State == activation.DeliveryFailed,
+		c.State == activation.DeliverySkipped && c.Skip == activation.SkipNoRecipients:
 		return "failed"
-	case activation.DeliveryDelivered:
+	case c.State == activation.DeliveryDelivered:
 		return "active"
 	}
 	return ""

@@ -125,6 +125,11 @@ func TestForwardLeavesOutDisabledManagers(t *testing.T) {
 		if err != nil || !r.Open() || r.EmailDelivery.State != DeliverySkipped || r.Phone != "+79123456789" {
 			t.Fatalf("request %+v, %v", r, err)
 		}
+		// Skipped for want of recipients, not of settings: the console
+		// says which.
+		if r.EmailDelivery.Skip != SkipNoRecipients {
+			t.Fatalf("e-mail skipped as %q, want %q", r.EmailDelivery.Skip, SkipNoRecipients)
+		}
 		list, err := ListRequests(ctx, pool, StatusNew, pid, 10)
 		if err != nil || len(list) != 1 || list[0].ID != id {
 			t.Fatalf("console list %v, %v", list, err)

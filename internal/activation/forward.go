@@ -83,7 +83,7 @@ func (f *Forwarder) channel(ctx context.Context, r *Request, ch, state string, f
 		return nil
 	}
 	if !configured {
-		return f.record(ctx, r, ch, outcome{state: DeliverySkipped})
+		return f.record(ctx, r, ch, outcome{state: DeliverySkipped, skip: SkipNotConfigured})
 	}
 	leadID, sendErr := send()
 	if errors.Is(sendErr, errNoRecipients) {
@@ -91,7 +91,7 @@ func (f *Forwarder) channel(ctx context.Context, r *Request, ch, state string, f
 		// again or MANAGER_EMAILS changes: the request stays in the console.
 		f.Log.Warn("activation request not e-mailed: every address of MANAGER_EMAILS has a disabled console account; it waits in the console",
 			"portal_id", r.PortalID, "request_id", r.ID)
-		return f.record(ctx, r, ch, outcome{state: DeliverySkipped})
+		return f.record(ctx, r, ch, outcome{state: DeliverySkipped, skip: SkipNoRecipients})
 	}
 	if sendErr == nil {
 		if err := f.record(ctx, r, ch, outcome{state: DeliveryDelivered, attempt: 1, leadID: leadID}); err != nil {
@@ -116,24 +116,26 @@ type outcome struct {
 	state   string
 	attempt int // 1 when something was sent
 	err     string
+	skip    string // why a skipped channel was skipped
 	leadID  string
 }
 
 // Per channel, the same statement; the column names are fixed strings.
 var recordSQL = map[string]string{
 	"email": `UPDATE activation_requests SET email_state = $3, email_attempts = email_attempts + $4,
-		email_error = $5, email_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE email_at END, updated_at = $6
+		email_error = $5, email_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE email_at END, updated_at = $6,
+		email_skip = $7
 		WHERE id = $1 AND revision = $2`,
 	"crm": `UPDATE activation_requests SET crm_state = $3, crm_attempts = crm_attempts + $4,
 		crm_error = $5, crm_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE crm_at END, updated_at = $6,
-		crm_lead_id = CASE WHEN $7 <> '' THEN $7 ELSE crm_lead_id END
+		crm_skip = $7, crm_lead_id = CASE WHEN $8 <> '' THEN $8 ELSE crm_lead_id END
 		WHERE id = $1 AND revision = $2`,
 }
 
 // record stores a channel's outcome when the request is still at the
 // revision that was sent; otherwise ErrChanged makes the job run again.
 func (f *Forwarder) record(ctx context.Context, r *Request, ch string, o outcome) error {
-	args := []any{r.ID, r.Revision, o.state, o.attempt, o.err, f.now()}
+	args := []any{r.ID, r.Revision, o.state, o.attempt, o.err, f.now(), o.skip}
 	if ch == "crm" {
 		args = append(args, o.leadID)
 	}

@@ -39,6 +39,16 @@ const (
 	DeliverySkipped   = "skipped"
 )
 
+// Why a channel was skipped (Channel.Skip).
+const (
+	// SkipNotConfigured: the channel's settings are missing (SMTP_URL or
+	// MANAGER_EMAILS; LEAD_WEBHOOK_URL).
+	SkipNotConfigured = "not_configured"
+	// SkipNoRecipients: every address on MANAGER_EMAILS has a disabled
+	// console account (manager.DisabledAddrs), so nobody was e-mailed.
+	SkipNoRecipients = "no_recipients"
+)
+
 // Summary is what the managers need to know about the portal's setup.
 type Summary struct {
 	LearnURL         string  `json:"learn_url"`
@@ -58,6 +68,9 @@ type Channel struct {
 	Attempts int
 	Error    string
 	At       *time.Time
+	// Skip says why a skipped channel was skipped (SkipNotConfigured,
+	// SkipNoRecipients); "" for one skipped before the reason was kept.
+	Skip string
 }
 
 // Request is one stored activation request.
@@ -160,8 +173,8 @@ func Submit(ctx context.Context, pool *pgxpool.Pool, limits manager.Limits, now 
 				phone = EXCLUDED.phone, summary = EXCLUDED.summary,
 				revision = activation_requests.revision + 1,
 				submissions = activation_requests.submissions + 1,
-				email_state = 'pending', email_attempts = 0, email_error = '',
-				crm_state = 'pending', crm_attempts = 0, crm_error = '',
+				email_state = 'pending', email_attempts = 0, email_error = '', email_skip = '',
+				crm_state = 'pending', crm_attempts = 0, crm_error = '', crm_skip = '',
 				updated_at = EXCLUDED.updated_at
 			RETURNING id, submissions > 1`,
 			s.PortalID, s.B24UserID, c.Name, c.Email, c.Phone, sj, now).Scan(&res.RequestID, &res.Updated)
@@ -204,16 +217,16 @@ func LoadSummary(ctx context.Context, db store.DBTX, portalID int64) (Summary, e
 
 const requestColumns = `r.id, r.portal_id, p.domain, r.b24_user_id, r.name, r.email, r.phone, r.summary,
 	r.status, r.notes, r.revision, r.submissions,
-	r.email_state, r.email_attempts, r.email_error, r.email_at,
-	r.crm_state, r.crm_attempts, r.crm_error, r.crm_at, r.crm_lead_id, r.created_at, r.updated_at`
+	r.email_state, r.email_attempts, r.email_error, r.email_at, r.email_skip,
+	r.crm_state, r.crm_attempts, r.crm_error, r.crm_at, r.crm_skip, r.crm_lead_id, r.created_at, r.updated_at`
 
 func scanRequest(row pgx.Row) (*Request, error) {
 	var r Request
 	var sum []byte
 	err := row.Scan(&r.ID, &r.PortalID, &r.PortalDomain, &r.B24UserID, &r.Name, &r.Email, &r.Phone, &sum,
 		&r.Status, &r.Notes, &r.Revision, &r.Submissions,
-		&r.EmailDelivery.State, &r.EmailDelivery.Attempts, &r.EmailDelivery.Error, &r.EmailDelivery.At,
-		&r.CRMDelivery.State, &r.CRMDelivery.Attempts, &r.CRMDelivery.Error, &r.CRMDelivery.At, &r.CRMLeadID, &r.CreatedAt, &r.UpdatedAt)
+		&r.EmailDelivery.State, &r.EmailDelivery.Attempts, &r.EmailDelivery.Error, &r.EmailDelivery.At, &r.EmailDelivery.Skip,
+		&r.CRMDelivery.State, &r.CRMDelivery.Attempts, &r.CRMDelivery.Error, &r.CRMDelivery.At, &r.CRMDelivery.Skip, &r.CRMLeadID, &r.CreatedAt, &r.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}

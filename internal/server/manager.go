@@ -20,7 +20,6 @@ import (
 	"b24learn/internal/config"
 	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
-	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
 	"b24learn/templates"
 )
@@ -422,8 +421,7 @@ func (s *Server) handleRequests(w http.ResponseWriter, r *http.Request) {
 	// The rows' forms bring the manager back to this page once saved.
 	back := strings.TrimPrefix(strings.TrimPrefix(links.href(lq.filter, lq.cursor), links.path), "?")
 	s.renderConsole(w, r, http.StatusOK, templates.ManagerRequests(templates.RequestsView{Nav: s.consoleNav(r, "requests"),
-		Filter: lq.filter, Search: lq.search, Requests: page.Rows, Pager: pager(links, page), Back: back,
-		FilterHref: func(f string) string { return links.href(f, store.Cursor{}) }}))
+		Filter: lq.filter, Search: lq.search, Requests: page.Rows, Pager: pager(links, page), Back: back}))
 }
 
 func pathID(r *http.Request) (int64, bool) {
@@ -475,8 +473,7 @@ func (s *Server) handlePortals(w http.ResponseWriter, r *http.Request) {
 	}
 	links := listLinks{path: "/manager/portals", filterParam: "state", filter: lq.filter, search: lq.search}
 	s.renderConsole(w, r, http.StatusOK, templates.ManagerPortals(templates.PortalsView{Nav: s.consoleNav(r, "portals"),
-		Filter: lq.filter, Search: lq.search, Portals: page.Rows, Pager: pager(links, page),
-		FilterHref: func(f string) string { return links.href(f, store.Cursor{}) }}))
+		Filter: lq.filter, Search: lq.search, Portals: page.Rows, Pager: pager(links, page)}))
 }
 
 func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
@@ -491,7 +488,7 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, notFoundAs(err, manager.ErrNotFound))
 		return
 	}
-	v := templates.PortalView{Nav: s.consoleNav(r, "portals"), Portal: p}
+	v := templates.PortalView{Nav: s.consoleNav(r, "portals"), Portal: *p}
 	if err := s.portalOps(ctx, &v); err != nil {
 		s.error(w, r, err)
 		return

@@ -90,24 +90,15 @@ type listLinks struct {
 }
 
 func (l listLinks) href(filter string, c store.Cursor) string {
-	v := url.Values{}
-	if filter != "" && l.filterParam != "" {
-		v.Set(l.filterParam, filter)
-	}
-	if l.search != "" {
-		v.Set("q", l.search)
-	}
+	var page url.Values
 	if !c.IsZero() {
 		name := "older"
 		if c.Newer {
 			name = "newer"
 		}
-		v.Set(name, c.Key.String())
+		page = url.Values{name: {c.Key.String()}}
 	}
-	if len(v) == 0 {
-		return l.path
-	}
-	return l.path + "?" + v.Encode()
+	return templates.ListHref(l.path, l.filterParam, filter, l.search, page)
 }
 
 // pager is the page's place and its Newer/Older links.

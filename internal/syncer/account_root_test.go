@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/pgtest"
 )
@@ -27,6 +28,38 @@ func (e *simEnv) useAddress(portalID int64, learnURL string) {
 		e.t.Fatal(err)
 	}
 	e.setSettings(portalID, func(s *Settings) { s.LearnURL = learnURL })
+}
+
+// aliasPortals are two portals on the two addresses of one Learn account.
+type aliasPortals struct {
+	idA, idB int64
+	pA, pB   *b24sim.Portal
+}
+
+// onTwoAddresses gives the simulator's account its second address,
+// simAlias, and adds portal A with orgA on simAccount and portal B with
+// orgB on simAlias. Neither has run: B's settings row names its address
+// but holds no root, so A's runs do not see it until B runs.
+func (e *simEnv) onTwoAddresses(orgA, orgB b24sim.Org) aliasPortals {
+	e.t.Helper()
+	if err := e.lsim.AddAlias(simAccount, simAlias); err != nil {
+		e.t.Fatal(err)
+	}
+	var ap aliasPortals
+	ap.idA, ap.pA = e.addPortal(orgA)
+	ap.idB, ap.pB = e.addPortal(orgB)
+	e.useAddress(ap.idA, simAccount)
+	e.useAddress(ap.idB, simAlias)
+	return ap
+}
+
+// forgetRoot clears the portal's stored root, as a save that changes its
+// address does and as every portal was before migration 290.
+func (e *simEnv) forgetRoot(portalID int64) {
+	e.t.Helper()
+	if _, err := e.pool.Exec(context.Background(), `UPDATE portal_settings SET learn_root_id = NULL WHERE portal_id = $1`, portalID); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *simEnv) storedRoot(portalID int64) string {
@@ -57,21 +90,16 @@ func TestSyncRefusesAnAccountAnotherPortalReachesElsewhere(t *testing.T) {
 			o := simOpts{}
 			o.learn.Unsettled.RootParent = rp
 			e := newSimEnv(t, o)
-			if err := e.lsim.AddAlias(simAccount, simAlias); err != nil {
-				t.Fatal(err)
-			}
-			idA, pA := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
-			e.useAddress(idA, simAccount)
+			ap := e.onTwoAddresses(flatOrg("Acme Corp", "acme.test", 4), flatOrg("Beta LLC", "beta.test", 3))
+			idA, pA, idB, pB := ap.idA, ap.pA, ap.idB, ap.pB
 			e.setSettings(idA, func(s *Settings) { s.HeadsAsManagers = true })
+			e.setSettings(idB, func(s *Settings) { s.HeadsAsManagers = true })
 			e.run(idA, TriggerScheduled)
 			st := e.state()
 			if got := e.storedRoot(idA); got != st.RootID {
 				t.Fatalf("portal A's stored root %q, want %q", got, st.RootID)
 			}
 
-			idB, pB := e.addPortal(flatOrg("Beta LLC", "beta.test", 3))
-			e.useAddress(idB, simAlias)
-			e.setSettings(idB, func(s *Settings) { s.HeadsAsManagers = true })
 			for _, trigger := range []Trigger{TriggerPreview, TriggerScheduled} {
 				before := e.writes()
 				rep, err := e.syncer.Run(ctx, idB, trigger)
@@ -132,11 +160,8 @@ func TestSyncRefusesAnAccountAnotherPortalReachesElsewhere(t *testing.T) {
 func TestSyncOwnAccountUnderANewAddress(t *testing.T) {
 	t.Parallel()
 	e := newSimEnv(t, simOpts{})
-	if err := e.lsim.AddAlias(simAccount, simAlias); err != nil {
-		t.Fatal(err)
-	}
-	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
-	e.useAddress(idA, simAccount)
+	ap := e.onTwoAddresses(flatOrg("Acme Corp", "acme.test", 4), flatOrg("Beta LLC", "beta.test", 3))
+	idA, idB := ap.idA, ap.idB
 	e.run(idA, TriggerScheduled)
 	root := e.state().RootID
 	// The settings row keeps the root, as if the address changed after a
@@ -151,7 +176,6 @@ func TestSyncOwnAccountUnderANewAddress(t *testing.T) {
 	}
 	// The account is now A's under the new address: a portal on the old
 	// one is refused and told the new one.
-	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 3))
 	e.useAddress(idB, simAccount)
 	before := e.writes()
 	_, err := e.syncer.Run(context.Background(), idB, TriggerScheduled)
@@ -169,16 +193,10 @@ func TestSyncOwnAccountUnderANewAddress(t *testing.T) {
 func TestSyncFirstRunsOnTwoAddressesAtOnce(t *testing.T) {
 	t.Parallel()
 	e := newSimEnv(t, simOpts{})
-	if err := e.lsim.AddAlias(simAccount, simAlias); err != nil {
-		t.Fatal(err)
-	}
-	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 3))
-	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 3))
-	e.useAddress(idA, simAccount)
-	e.useAddress(idB, simAlias)
+	ap := e.onTwoAddresses(flatOrg("Acme Corp", "acme.test", 3), flatOrg("Beta LLC", "beta.test", 3))
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	for i, id := range []int64{idA, idB} {
+	for i, id := range []int64{ap.idA, ap.idB} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -265,23 +283,15 @@ func TestAccountRootRecordedOneAtATime(t *testing.T) {
 // address leaves its users alone before the first portal writes to them.
 func TestSyncOwnershipFollowsTheNewAddress(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	e := newSimEnv(t, simOpts{})
-	if err := e.lsim.AddAlias(simAccount, simAlias); err != nil {
-		t.Fatal(err)
-	}
-	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
-	e.useAddress(idA, simAccount)
+	// Portal B's staff have A's users' addresses.
+	ap := e.onTwoAddresses(flatOrg("Acme Corp", "acme.test", 4), flatOrg("Beta LLC", "acme.test", 2))
+	idA, idB := ap.idA, ap.idB
 	e.run(idA, TriggerScheduled)
 	e.useAddress(idA, simAlias)
-	if _, err := e.pool.Exec(ctx, `UPDATE portal_settings SET learn_root_id = NULL WHERE portal_id = $1`, idA); err != nil {
-		t.Fatal(err)
-	}
+	e.forgetRoot(idA)
 	e.stable(idA)
 
-	// Portal B's staff have A's users' addresses.
-	idB, _ := e.addPortal(flatOrg("Beta LLC", "acme.test", 2))
-	e.useAddress(idB, simAlias)
 	rep := e.run(idB, TriggerScheduled)
 	conflicts := 0
 	for _, it := range e.items(idB, rep.RunID) {
@@ -315,9 +325,7 @@ func TestSyncNotRefusedByARootClaimedOnAnotherServer(t *testing.T) {
 	e.run(idA, TriggerScheduled)
 	root := e.state().RootID
 	// As before migration 290: A's users are owned, no root is stored.
-	if _, err := e.pool.Exec(ctx, `UPDATE portal_settings SET learn_root_id = NULL WHERE portal_id = $1`, idA); err != nil {
-		t.Fatal(err)
-	}
+	e.forgetRoot(idA)
 	// The attacker's run on its own server recorded A's account's root.
 	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 2))
 	const evil = "https://learn.evil.test"
@@ -340,17 +348,10 @@ func TestSyncTwoEstablishedPortalsOnTwoAddressesRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newSimEnv(t, simOpts{})
-	if err := e.lsim.AddAlias(simAccount, simAlias); err != nil {
-		t.Fatal(err)
-	}
-	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
-	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 3))
-	e.useAddress(idA, simAccount)
+	ap := e.onTwoAddresses(flatOrg("Acme Corp", "acme.test", 4), flatOrg("Beta LLC", "beta.test", 3))
+	idA, idB := ap.idA, ap.idB
 	e.run(idA, TriggerScheduled)
-	if _, err := e.pool.Exec(ctx, `UPDATE portal_settings SET learn_root_id = NULL WHERE portal_id = $1`, idA); err != nil {
-		t.Fatal(err)
-	}
-	e.useAddress(idB, simAlias)
+	e.forgetRoot(idA)
 	e.run(idB, TriggerScheduled)
 	_, err := e.syncer.Run(ctx, idA, TriggerScheduled)
 	var refused *AccountElsewhereError
