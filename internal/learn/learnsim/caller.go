@@ -14,9 +14,10 @@ import (
 
 // SetCaller makes the account's credentials those of userID (the owner
 // by default): an administrator may write anything but the owner; a
-// department administrator (SetRole, SetManaged) only departments in the
-// subtrees it manages, the users in them, and learners or course authors
-// as new users; any other role nothing through the API, reads included.
+// department administrator or custom role (SetRole, SetManaged) only
+// departments in the subtrees it manages, the users in them, and learners
+// or course authors as new users; any other role nothing through the API,
+// reads included.
 // No call is counted.
 func (s *Sim) SetCaller(accountURL, userID string) error {
 	return s.edit("set caller", accountURL, func(a *account) error {
@@ -49,7 +50,10 @@ func (a *account) caller() callerKind {
 		return callerNone
 	case u.Role == "administrator" || u.Role == "account_administrators":
 		return callerAdmin
-	case u.Role == "department_administrator" || u.Role == "department_administrators":
+	case u.Role == "department_administrator" || u.Role == "department_administrators" || u.Role == "custom":
+		// A custom role's rights are the account's to define; it is taken
+		// as reaching the departments it manages, as a department
+		// administrator does.
 		return callerDeptAdmin
 	}
 	return callerNone

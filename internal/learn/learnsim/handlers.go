@@ -456,7 +456,12 @@ func manageableIDs(r *http.Request, body map[string]any) (ids []string, sent boo
 }
 
 func deleteUser(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
-	return noContent, a.deleteUser(r.PathValue("id"))
+	id := r.PathValue("id")
+	err := a.deleteUser(id)
+	if err == nil {
+		unsettledFrom(r).leaverLinks(a, id)
+	}
+	return noContent, err
 }
 
 func userStatus(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
@@ -473,12 +478,21 @@ func userStatus(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	if a.users[id] == nil {
 		return nil, errf(404, "User %s not found", id)
 	}
-	return ok, a.setStatus([]string{id}, st)
+	err := a.setStatus([]string{id}, st)
+	if err == nil && st != 1 {
+		unsettledFrom(r).leaverLinks(a, id)
+	}
+	return ok, err
 }
 
 func bulkStatus(status int) step {
 	return func(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
-		return ok, a.setStatus(idsParam(r, body, "userIds", "X-User-Ids"), status)
+		ids := idsParam(r, body, "userIds", "X-User-Ids")
+		err := a.setStatus(ids, status)
+		if err == nil && status != 1 {
+			unsettledFrom(r).leaverLinks(a, ids...)
+		}
+		return ok, err
 	}
 }
 
