@@ -183,3 +183,22 @@ func learnerOrAuthor(role string) bool {
 	}
 	return false
 }
+
+// readScope is the departments a read shows the caller: nil (all) unless
+// Unsettled.ScopedReads limits a department administrator to its reach;
+// a.mu held.
+func (a *account) readScope(r *http.Request) func(deptID string) bool {
+	if !unsettledFrom(r).ScopedReads || a.caller() != callerDeptAdmin {
+		return nil
+	}
+	return a.inScope
+}
+
+// seesAll is readScope as a test that is true for every department when
+// the caller sees them all.
+func (a *account) seesAll(r *http.Request) func(deptID string) bool {
+	if f := a.readScope(r); f != nil {
+		return f
+	}
+	return func(string) bool { return true }
+}

@@ -115,6 +115,12 @@ type Unsettled struct {
 	// users may be assigned, and no source says what happens to a link
 	// once its supervisor stops being one.
 	LeaverLinks LeaverLinks
+	// ScopedReads shows a department administrator's credentials (or a
+	// custom role's, Sim.SetCaller) only the departments it manages, their
+	// subdepartments and their users, and refuses a single read of any
+	// other with 403; by default its reads show the whole account. The
+	// docs limit its writes to its departments and say nothing of reads.
+	ScopedReads bool
 }
 
 // LeaverLinks is the fate of the links naming a user who leaves.
