@@ -39,6 +39,7 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			t.Run("RefreshRefused", func(t *testing.T) { checkRefreshRefused(t, v.Unsettled) })
 			t.Run("EventBind", func(t *testing.T) { checkEventBind(t, v.Unsettled) })
 			t.Run("Extranet", func(t *testing.T) { checkExtranet(t, v.Unsettled) })
+			t.Run("Scope", func(t *testing.T) { checkScope(t, v.Unsettled) })
 		})
 	}
 }
@@ -164,5 +165,23 @@ func checkExtranet(t *testing.T, u b24sim.Unsettled) {
 	}
 	if n != 2 {
 		t.Errorf("%d extranet users read, want 2", n)
+	}
+}
+
+// A method beyond the app's scope is insufficient_scope whatever its
+// status (401 in Bitrix24's code, 403 in its docs' table): neither a reason
+// to refresh nor one to give the tokens up.
+func checkScope(t *testing.T, u b24sim.Unsettled) {
+	f := setupUnsettled(t, u, b24sim.GenerateOrg(1, 5, 1))
+	ctx := context.Background()
+	_, err := f.client.UserFields(ctx, "en")
+	if !errors.Is(err, bitrix24.ErrInsufficientScope) || bitrix24.IsPermanentAuthError(err) {
+		t.Errorf("user.userfield.list without its scope: %v", err)
+	}
+	if f.srv.Refreshes() != 0 {
+		t.Errorf("refreshes = %d, want 0", f.srv.Refreshes())
+	}
+	if _, err := f.client.Profile(ctx); err != nil {
+		t.Errorf("profile after the refusal: %v", err)
 	}
 }

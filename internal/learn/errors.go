@@ -16,17 +16,18 @@ import (
 // Sentinel errors. An *APIError unwraps to the one matching its status, so
 // errors.Is(err, learn.ErrDuplicate) works on anything the client returns.
 var (
-	ErrBadCredentials = errors.New("learn: wrong email or password")        // 401
-	ErrNoAPIAccess    = errors.New("learn: no access to the REST API")      // 403
-	ErrNotFound       = errors.New("learn: not found")                      // 404
-	ErrDuplicate      = errors.New("learn: duplicate login or email")       // 409
-	ErrRateLimited    = errors.New("learn: rate limited")                   // 429 after the retries
-	ErrServer         = errors.New("learn: server error")                   // 5xx after the retries
-	ErrUnexpected     = errors.New("learn: unexpected answer")              // any other status or an unreadable body
-	ErrMaybeCreated   = errors.New("learn: create may have been applied")   // see CreateDepartment / CreateUser
-	ErrForbiddenAddr  = netguard.ErrForbidden                               // SSRF rule, see NewHTTPClient
-	ErrInsecureURL    = netguard.ErrInsecure                                // see NormalizeAccountURL and the redirect rule
-	ErrInvalidURL     = errors.New("learn: account URL is not a valid URL") // see NormalizeAccountURL
+	ErrBadCredentials   = errors.New("learn: wrong email or password")        // 401
+	ErrNoAPIAccess      = errors.New("learn: no access to the REST API")      // 403 to a read
+	ErrPermissionDenied = errors.New("learn: permission denied")              // 403 to a write, see APIError.Unwrap
+	ErrNotFound         = errors.New("learn: not found")                      // 404
+	ErrDuplicate        = errors.New("learn: duplicate login or email")       // 409
+	ErrRateLimited      = errors.New("learn: rate limited")                   // 429 after the retries
+	ErrServer           = errors.New("learn: server error")                   // 5xx after the retries
+	ErrUnexpected       = errors.New("learn: unexpected answer")              // any other status or an unreadable body
+	ErrMaybeCreated     = errors.New("learn: create may have been applied")   // see CreateDepartment / CreateUser
+	ErrForbiddenAddr    = netguard.ErrForbidden                               // SSRF rule, see NewHTTPClient
+	ErrInsecureURL      = netguard.ErrInsecure                                // see NormalizeAccountURL and the redirect rule
+	ErrInvalidURL       = errors.New("learn: account URL is not a valid URL") // see NormalizeAccountURL
 )
 
 // ValidationError is a 400 answer: Learn refused the request and said why
@@ -117,6 +118,12 @@ func (e *APIError) Unwrap() error {
 		return &ValidationError{Message: e.Message, Remote: true, Code: e.Code}
 	case e.Status == 401:
 		return ErrBadCredentials
+	case e.Status == 403 && e.Method != "" && e.Method != "GET":
+		// A write refused for the caller's rights over that object (a
+		// department administrator's credentials outside its departments):
+		// an account without the API refuses the reads before it
+		// (docs/learn-api.md, "Whose credentials").
+		return ErrPermissionDenied
 	case e.Status == 403:
 		return ErrNoAPIAccess
 	case e.Status == 404:

@@ -111,7 +111,8 @@ func stepReason(s Step, err error) Reasons {
 func refusal(err error) bool {
 	var v *learn.ValidationError
 	var m *errMissingRef
-	return errors.As(err, &v) || errors.As(err, &m) || errors.Is(err, learn.ErrDuplicate) || errors.Is(err, learn.ErrNotFound)
+	return errors.As(err, &v) || errors.As(err, &m) || errors.Is(err, learn.ErrDuplicate) || errors.Is(err, learn.ErrNotFound) ||
+		errors.Is(err, learn.ErrPermissionDenied) // beyond the credentials' reach (docs/learn-api.md, "Whose credentials")
 }
 
 func (a *applier) apply(ctx context.Context, steps []Step) error {

@@ -62,6 +62,10 @@ var (
 	ErrNothingSelected = errors.New("no departments selected")
 	ErrEmptyRead       = errors.New("bitrix24 returned no departments or no active employees")
 	ErrNoLearnRoot     = errors.New("learn account has no root department")
+	// ErrLearnRootHidden: Learn listed departments but none without a
+	// parent, so the credentials do not see the whole account (a
+	// department administrator's; docs/learn-api.md, "Whose credentials").
+	ErrLearnRootHidden = errors.New("learn lists no root department: the credentials do not see the whole account")
 )
 
 // DeptSpec is the wanted state of a department. The parent is a Learn id

@@ -62,26 +62,24 @@ func (b *builder) desiredParent(id int64) int64 {
 }
 
 func (b *builder) layout() error {
+	// The root is the department without a parent (the client reads every
+	// form Learn gives the root's parent as none). A department whose
+	// parent is not listed is no root: a listing of only those is one the
+	// credentials cut short (a department administrator's), and taking one
+	// for the root would rename it and hang the portal under it.
 	var roots []*LearnDepartment
 	for i := range b.in.Actual.Departments {
-		d := &b.in.Actual.Departments[i]
-		if _, ok := b.learnDepts[d.ParentID]; d.ParentID == "" || !ok {
+		if d := &b.in.Actual.Departments[i]; d.ParentID == "" {
 			roots = append(roots, d)
 		}
 	}
-	if len(roots) == 0 {
+	switch {
+	case len(roots) == 0 && len(b.in.Actual.Departments) > 0:
+		return ErrLearnRootHidden
+	case len(roots) == 0:
 		return ErrNoLearnRoot
 	}
-	slices.SortFunc(roots, func(x, y *LearnDepartment) int {
-		// A true root (no parent at all) wins over an orphan.
-		if (x.ParentID == "") != (y.ParentID == "") {
-			if x.ParentID == "" {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(x.ID, y.ID)
-	})
+	slices.SortFunc(roots, func(x, y *LearnDepartment) int { return strings.Compare(x.ID, y.ID) })
 	l := Layout{LearnRootID: roots[0].ID, RootB24: b.rootB24, RootCode: DepartmentCode(b.o.MemberID, b.rootB24)}
 	// Users another portal owns say the account is shared even when no
 	// department of theirs has a code (a portal whose staff all sit in its

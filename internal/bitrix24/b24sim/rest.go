@@ -50,7 +50,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 	s.mu.Lock()
 	if e := p.admit(method); e != nil {
 		s.mu.Unlock()
-		writeJSON(w, e.status, s.unsettled().errBody(e.code, e.desc))
+		s.writeRestErr(w, e)
 		return
 	}
 	var userID int64
@@ -66,7 +66,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 		userID, e = s.authenticate(p, method, authOf(r, params))
 		if e != nil {
 			s.mu.Unlock()
-			writeJSON(w, e.status, s.unsettled().errBody(e.code, e.desc))
+			s.writeRestErr(w, e)
 			return
 		}
 	}
@@ -81,7 +81,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 	}
 	s.mu.Unlock()
 	if e != nil {
-		writeJSON(w, e.status, s.unsettled().errBody(e.code, e.desc))
+		s.writeRestErr(w, e)
 		return
 	}
 	env := envelope(ok.result, ok.total, ok.next)
@@ -266,4 +266,10 @@ func (p *Portal) eventBind(userID int64, params map[string]any) (*restOK, *restE
 	p.nextBind++
 	p.bindings = append(p.bindings, binding{id: p.nextBind, event: ev, handler: h})
 	return &restOK{result: true}, nil
+}
+
+// writeRestErr writes a refused REST call as the switches say.
+func (s *Sim) writeRestErr(w http.ResponseWriter, e *restErr) {
+	u := s.unsettled()
+	writeJSON(w, u.restStatus(e), u.errBody(e.code, e.desc))
 }

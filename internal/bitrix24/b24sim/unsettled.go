@@ -61,6 +61,18 @@ type Unsettled struct {
 	// 180 days by the current docs, 28 days by an older official course
 	// (docs/bitrix24-api.md, "OAuth refresh").
 	RefreshLifetime RefreshLifetime
+	// ScopeErrors403 answers insufficient_scope and user_access_error with
+	// 403, as the docs' table has them, instead of the 401 Bitrix24's code
+	// gives every error of its auth path (docs/bitrix24-api.md, "Errors").
+	ScopeErrors403 bool
+}
+
+// restStatus is the HTTP status of a refused REST call e.
+func (u Unsettled) restStatus(e *restErr) int {
+	if u.ScopeErrors403 && (strings.EqualFold(e.code, "insufficient_scope") || strings.EqualFold(e.code, "user_access_error")) {
+		return http.StatusForbidden
+	}
+	return e.status
 }
 
 // RefreshLifetime is the idle life of a refresh token.
@@ -175,10 +187,11 @@ func Variants() []Variant {
 		{"ONAPPUPDATE lost", Unsettled{UpdateEvent: UpdateEventLost}},
 		{"error codes in the other case", Unsettled{CodesOtherCase: true}},
 		{"refresh token lives 28 days", Unsettled{RefreshLifetime: RefreshLifetime28Days}},
+		{"scope errors 403", Unsettled{ScopeErrors403: true}},
 		{"all flipped", Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
-			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days}},
+			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days, ScopeErrors403: true}},
 		{"all flipped, the other way", Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty}},
 	}

@@ -59,6 +59,11 @@ func run(decode decoder, f step, exclusive bool) http.HandlerFunc {
 				a.strays.add(r, err)
 			}
 		}
+		if err == nil && exclusive {
+			err = a.permits(r, body)
+		} else if err == nil {
+			err = a.deniedRead()
+		}
 		if err == nil {
 			reply, err = f(r, a, body)
 		}

@@ -59,9 +59,10 @@ type xmlDeptPage struct {
 
 func listDepartmentsAll(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 	code, filter := r.URL.Query()["code"]
+	seen := a.seesAll(r)
 	out := []deptOut{}
 	for _, id := range a.deptOrder {
-		if d := a.depts[id]; d != nil && (!filter || unsettledFrom(r).codeMatches(d.Code, code[0])) {
+		if d := a.depts[id]; d != nil && (!filter || unsettledFrom(r).codeMatches(d.Code, code[0])) && seen(id) {
 			out = append(out, a.outDept(r, d))
 		}
 	}
@@ -123,9 +124,10 @@ func listDepartmentsPaged(r *http.Request, a *account, _ map[string]any) (answer
 	}
 	out := []deptOut{}
 	next := ""
+	seen := a.seesAll(r)
 	for _, id := range a.deptOrder[from:] {
 		d := a.depts[id]
-		if d == nil {
+		if d == nil || !seen(id) {
 			continue
 		}
 		if len(out) == size {
@@ -150,6 +152,9 @@ func getDepartment(r *http.Request, a *account, _ map[string]any) (answer, *apiE
 	d := a.depts[r.PathValue("id")]
 	if d == nil {
 		return nil, errf(404, "Department %s not found", r.PathValue("id"))
+	}
+	if !a.seesAll(r)(d.ID) {
+		return nil, errf(http.StatusForbidden, "Permission denied")
 	}
 	out := a.outDept(r, d)
 	return found(single(r, out), xmlDept{Dept: out}), nil
@@ -345,9 +350,16 @@ func userQueryFrom(r *http.Request, body map[string]any) userQuery {
 		exact: unsettledFrom(r).ExactFilters}
 }
 
+// usersSeen is userQueryFrom with the caller's reach.
+func (a *account) usersSeen(r *http.Request, body map[string]any) userQuery {
+	q := userQueryFrom(r, body)
+	q.seen = a.readScope(r)
+	return q
+}
+
 func listUsersAll(v2 bool) step {
 	return func(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
-		ids, _ := a.matchUsers(userQueryFrom(r, nil), 0, 0)
+		ids, _ := a.matchUsers(a.usersSeen(r, nil), 0, 0)
 		out := a.outUsers(ids, v2, unsettledFrom(r).UserRoles)
 		return found(out, xmlUserList{Users: out}), nil
 	}
@@ -359,7 +371,7 @@ func listUsersPaged(v2 bool) step {
 		if err != nil {
 			return nil, err
 		}
-		ids, next := a.matchUsers(userQueryFrom(r, body), from, size)
+		ids, next := a.matchUsers(a.usersSeen(r, body), from, size)
 		out := a.outUsers(ids, v2, unsettledFrom(r).UserRoles)
 		if next == "" && len(ids) > 0 {
 			next = unsettledFrom(r).lastOf(len(ids), size, ids[len(ids)-1])
@@ -379,6 +391,9 @@ func getUser(v2 bool) step {
 		u := a.users[r.PathValue("id")]
 		if u == nil {
 			return nil, errf(404, "User %s not found", r.PathValue("id"))
+		}
+		if !a.seesAll(r)(u.DeptID) {
+			return nil, errf(http.StatusForbidden, "Permission denied")
 		}
 		out := a.outUser(u, v2, unsettledFrom(r).UserRoles)
 		return found(single(r, out), xmlUser{User: out}), nil
@@ -456,7 +471,12 @@ func manageableIDs(r *http.Request, body map[string]any) (ids []string, sent boo
 }
 
 func deleteUser(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
-	return noContent, a.deleteUser(r.PathValue("id"))
+	id := r.PathValue("id")
+	err := a.deleteUser(id)
+	if err == nil {
+		unsettledFrom(r).leaverLinks(a, id)
+	}
+	return noContent, err
 }
 
 func userStatus(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
@@ -473,12 +493,21 @@ func userStatus(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	if a.users[id] == nil {
 		return nil, errf(404, "User %s not found", id)
 	}
-	return ok, a.setStatus([]string{id}, st)
+	err := a.setStatus([]string{id}, st)
+	if err == nil && st != 1 {
+		unsettledFrom(r).leaverLinks(a, id)
+	}
+	return ok, err
 }
 
 func bulkStatus(status int) step {
 	return func(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
-		return ok, a.setStatus(idsParam(r, body, "userIds", "X-User-Ids"), status)
+		ids := idsParam(r, body, "userIds", "X-User-Ids")
+		err := a.setStatus(ids, status)
+		if err == nil && status != 1 {
+			unsettledFrom(r).leaverLinks(a, ids...)
+		}
+		return ok, err
 	}
 }
 

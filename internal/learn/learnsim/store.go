@@ -60,6 +60,8 @@ type account struct {
 	now  func() time.Time
 
 	rootID, ownerID string
+	// callerID is the user whose credentials the requests carry (SetCaller); "" is the owner.
+	callerID string
 
 	depts      map[string]*dept
 	deptOrder  []string // creation order; deleted IDs stay (tombstones) so page tokens remain valid

@@ -338,6 +338,7 @@ func (a *account) deleteUser(id string) *apiErr {
 type userQuery struct {
 	depts, logins, emails, ids []string
 	exact                      bool
+	seen                       func(deptID string) bool // the caller's reach (Unsettled.ScopedReads); nil: all
 }
 
 func (q userQuery) indexed() bool { return len(q.logins)+len(q.emails)+len(q.ids) > 0 }
@@ -345,7 +346,9 @@ func (q userQuery) indexed() bool { return len(q.logins)+len(q.emails)+len(q.ids
 // matchUsers returns the IDs matching q in creation order, starting at position
 // from, at most limit of them (limit <= 0: all), and the ID of the next match.
 func (a *account) matchUsers(q userQuery, from, limit int) (ids []string, next string) {
-	deptOK := func(u *user) bool { return len(q.depts) == 0 || slices.Contains(q.depts, u.DeptID) }
+	deptOK := func(u *user) bool {
+		return (len(q.depts) == 0 || slices.Contains(q.depts, u.DeptID)) && (q.seen == nil || q.seen(u.DeptID))
+	}
 	var candidates []string
 	if q.indexed() {
 		// Use the indexes, not a scan: each filter kind narrows the set.

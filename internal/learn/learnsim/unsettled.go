@@ -109,6 +109,18 @@ type Unsettled struct {
 	// their sign-in details: the current docs make false the default, an
 	// older version of the same page true.
 	LoginEmailByDefault bool
+	// LeaverLinks is what becomes of the manual links (a department's or a
+	// user's subordination or coSubordination) that name a user who is
+	// deactivated, whose employment ends, or who is deleted: only active
+	// users may be assigned, and no source says what happens to a link
+	// once its supervisor stops being one.
+	LeaverLinks LeaverLinks
+	// ScopedReads shows a department administrator's credentials (or a
+	// custom role's, Sim.SetCaller) only the departments it manages, their
+	// subdepartments and their users, and refuses a single read of any
+	// other with 403; by default its reads show the whole account. The
+	// docs limit its writes to its departments and say nothing of reads.
+	ScopedReads bool
 }
 
 // Throttle is the form of a refusal for load.

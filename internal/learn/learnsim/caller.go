@@ -1,0 +1,204 @@
+package learnsim
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// The rights of the user whose credentials a request carries
+// (docs/learn-api.md, "Whose credentials"). By default that is the account
+// owner, who may do anything; SetCaller makes it another user, whose role
+// then decides what its writes may touch. A write it may not make is
+// refused with 403, as Learn refuses a permission the caller lacks.
+
+// SetCaller makes the account's credentials those of userID (the owner
+// by default): an administrator may write anything but the owner; a
+// department administrator or custom role (SetRole, SetManaged) only
+// departments in the subtrees it manages, the users in them, and learners
+// or course authors as new users; any other role nothing through the API,
+// reads included.
+// No call is counted.
+func (s *Sim) SetCaller(accountURL, userID string) error {
+	return s.edit("set caller", accountURL, func(a *account) error {
+		if a.users[userID] == nil {
+			return fmt.Errorf("no user %s", userID)
+		}
+		a.callerID = userID
+		return nil
+	})
+}
+
+// callerKind is what the caller's role lets it do.
+type callerKind int
+
+const (
+	callerOwner     callerKind = iota // everything
+	callerAdmin                       // everything but the owner
+	callerDeptAdmin                   // its departments' subtrees
+	callerNone                        // no API access
+)
+
+// caller is the kind of the account's caller; a.mu held.
+func (a *account) caller() callerKind {
+	if a.callerID == "" || a.callerID == a.ownerID {
+		return callerOwner
+	}
+	u := a.users[a.callerID]
+	switch {
+	case u == nil:
+		return callerNone
+	case u.Role == "administrator" || u.Role == "account_administrators":
+		return callerAdmin
+	case u.Role == "department_administrator" || u.Role == "department_administrators" || u.Role == "custom":
+		// A custom role's rights are the account's to define; it is taken
+		// as reaching the departments it manages, as a department
+		// administrator does.
+		return callerDeptAdmin
+	}
+	return callerNone
+}
+
+// deniedRead refuses any call of a caller whose role has no API access
+// (the API's department and user routes name the owner, administrators,
+// department administrators and custom roles); a.mu held.
+func (a *account) deniedRead() *apiErr {
+	if a.caller() == callerNone {
+		return errf(http.StatusForbidden, "Permission denied")
+	}
+	return nil
+}
+
+// inScope says whether department id is one the caller manages or lies
+// under one; a.mu held.
+func (a *account) inScope(id string) bool {
+	manages := a.users[a.callerID].Manages
+	for seen := 0; id != "" && seen <= len(a.depts); seen++ {
+		for _, m := range manages {
+			if m == id {
+				return true
+			}
+		}
+		d := a.depts[id]
+		if d == nil {
+			return false
+		}
+		id = d.ParentID
+	}
+	return false
+}
+
+// permits refuses with 403 a write of route r (body decoded) the caller may
+// not make. Unknown objects pass: the route answers them as usual. a.mu held.
+func (a *account) permits(r *http.Request, body map[string]any) *apiErr {
+	kind := a.caller()
+	if kind == callerOwner {
+		return nil
+	}
+	denied := errf(http.StatusForbidden, "Permission denied")
+	if kind == callerNone {
+		return denied
+	}
+	id := r.PathValue("id")
+	var userIDs []string
+	switch r.Pattern {
+	case "POST /user/{id}", "DELETE /user/{id}", "POST /user/{id}/status", "POST /user/{id}/subordination":
+		userIDs = []string{id}
+	case "POST /users/activate", "POST /users/deactivate", "POST /users/terminate", "POST /department/{id}/user/move":
+		userIDs = idsParam(r, body, "userIds", "X-User-Ids")
+	}
+	if kind == callerAdmin {
+		for _, u := range userIDs {
+			if u == a.ownerID {
+				return denied
+			}
+		}
+		return nil
+	}
+	// A department administrator.
+	var depts []string // departments the write touches
+	switch r.Pattern {
+	case "POST /department":
+		p, _ := bodyOrHeader(r, body, "parentDepartmentId", "X-Parent-Department-Id")
+		depts = append(depts, p)
+	case "POST /department/{id}", "DELETE /department/{id}", deptSubRoute, "POST /department/{id}/user/move":
+		depts = append(depts, id)
+	case "POST /department/{id}/department/move":
+		depts = append(depts, id)
+		depts = append(depts, getStrs(body, "departmentIds")...)
+		depts = append(depts, getStrs(body, "departmnetIds")...)
+	case "POST /user":
+		d, _ := bodyOrHeader(r, body, "departmentId", "X-Department-Id")
+		depts = append(depts, d)
+		if role, _ := bodyOrHeader(r, body, "role", "X-Role"); !learnerOrAuthor(role) {
+			return denied
+		}
+	}
+	if p, ok := getStr(body, "parentDepartmentId"); ok && r.Pattern == "POST /department/{id}" {
+		depts = append(depts, p)
+	}
+	if strings.HasPrefix(r.Pattern, "POST /user/{id}") && r.Pattern != "POST /user/{id}/subordination" {
+		if d, ok := getStr(body, "departmentId"); ok {
+			depts = append(depts, d)
+		}
+		if role, ok := getStr(body, "role"); ok && !learnerOrAuthor(role) {
+			return denied
+		}
+	}
+	for _, u := range userIDs {
+		if x := a.users[u]; x != nil {
+			if u == a.callerID && r.Pattern == "POST /user/{id}/subordination" {
+				return denied // not themselves
+			}
+			depts = append(depts, x.DeptID)
+		}
+	}
+	// Supervisors: only users of the departments it manages, not itself.
+	if r.Pattern == deptSubRoute || r.Pattern == "POST /user/{id}/subordination" {
+		for _, k := range []string{"subordination", "coSubordination"} {
+			if sb, _ := getSub(body, k); sb != nil && sb.SupervisorID != "" {
+				if sb.SupervisorID == a.callerID {
+					return denied
+				}
+				if x := a.users[sb.SupervisorID]; x != nil {
+					depts = append(depts, x.DeptID)
+				}
+			}
+		}
+	}
+	for _, d := range depts {
+		if d != "" && a.depts[d] != nil && !a.inScope(d) {
+			return denied
+		}
+	}
+	return nil
+}
+
+// learnerOrAuthor says whether a department administrator may give a new
+// user role ("" is Learn's default, a learner).
+func learnerOrAuthor(role string) bool {
+	switch role {
+	case "", "learner", "learners", "publisher", "course_authors":
+		return true
+	}
+	return false
+}
+
+// readScope is the departments a read shows the caller: nil (all) unless
+// Unsettled.ScopedReads limits a department administrator to its reach;
+// a.mu held.
+func (a *account) readScope(r *http.Request) func(deptID string) bool {
+	if !unsettledFrom(r).ScopedReads || a.caller() != callerDeptAdmin {
+		return nil
+	}
+	return a.inScope
+}
+
+// seesAll is readScope as a test that is true for every department when
+// the caller sees them all.
+func (a *account) seesAll(r *http.Request) func(deptID string) bool {
+	if f := a.readScope(r); f != nil {
+		return f
+	}
+	return func(string) bool { return true }
+}
