@@ -57,7 +57,7 @@ func TestSignInBusyWhileHashing(t *testing.T) {
 	if hits != 0 {
 		t.Fatalf("a busy answer kept %d place(s) in the address's count", hits)
 	}
-	err = checkOwnPassword(ctx, pool, h, DefaultLimits.EnrolPasswordPerAccount, m.ID, "hana's long password", now)
+	_, err = checkOwnPassword(ctx, pool, h, DefaultLimits.EnrolPasswordPerAccount, m.ID, "hana's long password", now)
 	if !errors.As(err, &rl) || !rl.Busy {
 		t.Fatalf("enrolment password check while the only slot hashes: got %v, want busy", err)
 	}

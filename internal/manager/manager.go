@@ -47,8 +47,7 @@ type Manager struct {
 // CreateManager adds an account with an argon2id hash of password.
 func CreateManager(ctx context.Context, db store.DBTX, h *Hasher, email, password string) (*Manager, error) {
 	email = strings.TrimSpace(email)
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Address != email {
+	if !accountEmail(email) {
 		return nil, fmt.Errorf("%q is not an e-mail address", email)
 	}
 	if err := checkNewPassword(password); err != nil {
@@ -93,6 +92,19 @@ func SetPassword(ctx context.Context, db store.DBTX, h *Hasher, email, password 
 		return fmt.Errorf("end manager sessions: %w", err)
 	}
 	return nil
+}
+
+// maxEmailLen is the longest address SMTP carries (RFC 5321's path limit).
+const maxEmailLen = 254
+
+// accountEmail says whether email could be an account's: one bare address
+// no longer than maxEmailLen.
+func accountEmail(email string) bool {
+	if len(email) > maxEmailLen {
+		return false
+	}
+	a, err := mail.ParseAddress(email)
+	return err == nil && a.Address == email
 }
 
 // Session is a signed-in console session.
@@ -154,6 +166,12 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 			_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
 		}
 		return nil, err
+	}
+	// An e-mail no account can have is a wrong guess counted by the address
+	// alone: as a key of the account's counters a NUL or a key too long to
+	// index fails the database, which gave the address's place back.
+	if !accountEmail(email) {
+		return nil, ErrBadCredentials
 	}
 	// The hashing slot is taken before the attempt counts anywhere else,
 	// so a busy answer has only the address's place to give back.

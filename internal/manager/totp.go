@@ -56,7 +56,7 @@ type Enrolment struct {
 func BeginTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, s *Session) (*Enrolment, error) {
 	var out *Enrolment
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		email, err := lockEnrolment(ctx, tx, s.ManagerID)
+		email, _, err := lockEnrolment(ctx, tx, s.ManagerID)
 		if err != nil {
 			return err
 		}
@@ -92,29 +92,31 @@ func BeginTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, s *S
 }
 
 // lockEnrolment locks the manager's row for an enrolment step and returns
-// the e-mail. Errors: ErrNotFound, ErrTOTPEnabled when a second factor is
-// set already.
-func lockEnrolment(ctx context.Context, tx pgx.Tx, managerID int64) (email string, err error) {
+// the e-mail and the password's hash. Errors: ErrNotFound, ErrTOTPEnabled
+// when a second factor is set already.
+func lockEnrolment(ctx context.Context, tx pgx.Tx, managerID int64) (email, hash string, err error) {
 	var enabled bool
-	err = tx.QueryRow(ctx, `SELECT email, totp_secret IS NOT NULL FROM managers WHERE id = $1 FOR UPDATE`,
-		managerID).Scan(&email, &enabled)
+	err = tx.QueryRow(ctx, `SELECT email, password_hash, totp_secret IS NOT NULL FROM managers WHERE id = $1 FOR UPDATE`,
+		managerID).Scan(&email, &hash, &enabled)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrNotFound
+		return "", "", ErrNotFound
 	}
 	if err != nil {
-		return "", fmt.Errorf("load manager: %w", err)
+		return "", "", fmt.Errorf("load manager: %w", err)
 	}
 	if enabled {
-		return "", ErrTOTPEnabled
+		return "", "", ErrTOTPEnabled
 	}
-	return email, nil
+	return email, hash, nil
 }
 
 // sessionPending is the sealed pending secret of the manager's session s
-// (nil when none). Errors: ErrNotFound for no such session of the manager.
+// (nil when none). Errors: ErrNotFound for no such session of the manager,
+// or one ended since the request found it (a sign-out, a new password, a
+// disable).
 func sessionPending(ctx context.Context, tx pgx.Tx, s *Session) ([]byte, error) {
 	var pending []byte
-	err := tx.QueryRow(ctx, `SELECT totp_pending FROM manager_sessions WHERE id_hash = $1 AND manager_id = $2`,
+	err := tx.QueryRow(ctx, `SELECT totp_pending FROM manager_sessions WHERE id_hash = $1 AND manager_id = $2 AND revoked_at IS NULL`,
 		tokenHash(s.Token), s.ManagerID).Scan(&pending)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
@@ -139,13 +141,20 @@ func sessionPending(ctx context.Context, tx pgx.Tx, s *Session) ([]byte, error) 
 // Limits.EnrolPasswordPerAccount, or busy: no slot of h free in time),
 // ErrBadCode, ErrTOTPEnabled.
 func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hasher, limits Limits, a Actor, keep *Session, password, code string, now time.Time) (*Session, error) {
-	if err := checkOwnPassword(ctx, pool, h, limits.EnrolPasswordPerAccount, a.ManagerID, password, now); err != nil {
+	checked, err := checkOwnPassword(ctx, pool, h, limits.EnrolPasswordPerAccount, a.ManagerID, password, now)
+	if err != nil {
 		return nil, err
 	}
 	var next *Session
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := lockEnrolment(ctx, tx, a.ManagerID); err != nil {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, hash, err := lockEnrolment(ctx, tx, a.ManagerID)
+		if err != nil {
 			return err
+		}
+		// The password was checked before this transaction: a new one set
+		// since (which ended keep too) makes it no longer the account's.
+		if hash != checked {
+			return ErrBadPassword
 		}
 		if keep == nil || keep.ManagerID != a.ManagerID {
 			return ErrBadCode
@@ -190,35 +199,36 @@ func ConfirmTOTP(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h 
 	return next, nil
 }
 
-// checkOwnPassword checks a signed-in manager's password. Each try takes a
-// place in the account's count first, so parallel guesses cannot all pass a
-// check made before any failed; the right password, or no hashing slot
-// (a busy *RateLimitedError), gives it back.
-func checkOwnPassword(ctx context.Context, pool *pgxpool.Pool, h *Hasher, l Limit, managerID int64, password string, now time.Time) error {
+// checkOwnPassword checks a signed-in manager's password and returns the
+// hash it matched. Each try takes a place in the account's count first, so
+// parallel guesses cannot all pass a check made before any failed; the
+// right password, or no hashing slot (a busy *RateLimitedError), gives it
+// back.
+func checkOwnPassword(ctx context.Context, pool *pgxpool.Pool, h *Hasher, l Limit, managerID int64, password string, now time.Time) (string, error) {
 	key := "totp-enrol:account:" + strconv.FormatInt(managerID, 10)
 	if err := Hit(ctx, pool, key, l, now); err != nil {
-		return err
+		return "", err
 	}
 	var hash string
 	err := pool.QueryRow(ctx, `SELECT password_hash FROM managers WHERE id = $1`, managerID).Scan(&hash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
+		return "", ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("load manager %d: %w", managerID, err)
+		return "", fmt.Errorf("load manager %d: %w", managerID, err)
 	}
 	ok, err := h.Check(ctx, hash, password)
 	if rl := (*RateLimitedError)(nil); errors.As(err, &rl) && rl.Busy {
 		_ = release(ctx, pool, key, l, now)
-		return err
+		return "", err
 	}
 	if err != nil {
-		return fmt.Errorf("check password of manager %d: %w", managerID, err)
+		return "", fmt.Errorf("check password of manager %d: %w", managerID, err)
 	}
 	if !ok {
-		return ErrBadPassword
+		return "", ErrBadPassword
 	}
-	return release(ctx, pool, key, l, now)
+	return hash, release(ctx, pool, key, l, now)
 }
 
 // SetTOTPRequired says whether the manager must set up an authenticator

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -15,6 +17,40 @@ import (
 )
 
 func requestID(r *http.Request) string { return middleware.GetReqID(r.Context()) }
+
+// maxRequestID bounds a proxy's request id (a UUID is 36 bytes).
+const maxRequestID = 64
+
+// keepProxyRequestID lets middleware.RequestID take the X-Request-Id of a
+// trusted proxy (TRUSTED_PROXIES), when it is short and plain; any other is
+// dropped and middleware.RequestID makes one. The id is in every log line
+// of the request: a client's own would be free text there, as long as the
+// header, and could name another request.
+func (s *Server) keepProxyRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get(middleware.RequestIDHeader); id != "" {
+			peer, err := netip.ParseAddr(peerIP(r))
+			if err != nil || !isTrusted(peer, s.cfg.TrustedProxies) || !plainRequestID(id) {
+				r.Header.Del(middleware.RequestIDHeader)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// plainRequestID says whether id is at most maxRequestID letters, digits
+// and the punctuation request ids use.
+func plainRequestID(id string) bool {
+	if len(id) > maxRequestID {
+		return false
+	}
+	for _, c := range id {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-_.:/+=", c)) {
+			return false
+		}
+	}
+	return true
+}
 
 // accessLog writes one structured line per request and feeds the HTTP metrics,
 // labelled by route pattern (not the raw path) to keep label sets small.

@@ -17,7 +17,7 @@ import (
 // no other file adds a route (routes_test.go checks both).
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(traceRequests(s.tracer), middleware.RequestID, s.withClientIP, s.accessLog, s.recoverer, securityHeaders, s.limitBody(maxBodyBytes))
+	r.Use(traceRequests(s.tracer), s.keepProxyRequestID, middleware.RequestID, s.withClientIP, s.accessLog, s.recoverer, securityHeaders, s.limitBody(maxBodyBytes))
 
 	// Operations.
 	r.Get("/healthz", s.handleHealthz)

@@ -1,0 +1,76 @@
+package manager
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/pgtest"
+)
+
+// Turning the second factor on checks the password before its transaction.
+// An operator who meanwhile disables the account or gives it a new password
+// (to lock out whoever learnt the old one) ends every session, the
+// enrolling one too: the enrolment must then neither bind the account to
+// the enroller's authenticator, which would keep the manager out with the
+// new password, nor continue the ended session under a new cookie.
+func TestTOTPEnrolRacingDisableOrNewPasswordDoesNothing(t *testing.T) {
+	t.Parallel()
+	for name, change := range map[string]func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error{
+		"Disable": func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
+			_, err := SetDisabled(ctx, pool, email, true, now)
+			return err
+		},
+		"NewPassword": func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
+			return ChangePassword(ctx, pool, DefaultHasher(), email, "the operator's new password", now)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool := pgtest.NewPool(t)
+			kr := mustKeyring(t)
+			now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+			const password = "una's long password"
+			m, err := CreateManager(ctx, pool, DefaultHasher(), "una@ispring.example", password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep := mustSignIn(t, pool, kr, m, password, now)
+			enr, err := BeginTOTP(ctx, pool, kr, keep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slow, entered, finish := holdingHasher()
+			type result struct {
+				s   *Session
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				s, err := ConfirmTOTP(ctx, pool, kr, slow, DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email, IP: "198.51.100.7"},
+					keep, password, mustCode(t, enr.Secret, now), now)
+				done <- result{s, err}
+			}()
+			<-entered // the enrolment is checking the password
+			if err := change(ctx, pool, m.Email, now); err != nil {
+				t.Fatal(err)
+			}
+			close(finish)
+			if r := <-done; r.err == nil {
+				t.Errorf("the enrolment that checked the password before the change went on: session %v", r.s.ManagerID)
+			}
+			var live int
+			var factor bool
+			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM manager_sessions WHERE manager_id = $1 AND revoked_at IS NULL),
+				(SELECT totp_secret IS NOT NULL FROM managers WHERE id = $1)`, m.ID).Scan(&live, &factor); err != nil {
+				t.Fatal(err)
+			}
+			if live != 0 || factor {
+				t.Fatalf("after the change: %d live session(s), second factor set %v; want none", live, factor)
+			}
+		})
+	}
+}
