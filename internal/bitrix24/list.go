@@ -169,8 +169,10 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 		}
 		return dedupe(append(out, rest...)), nil
 	}
+	// Offset pages at 50-row steps up to the bounded count, as in ReadOrg:
+	// a next below the first page would ask for pages without bound.
 	var cmds []BatchCommand
-	for start := env.Next; start < env.Total; start += PageSize {
+	for start := PageSize; start < env.Total; start += PageSize {
 		cmds = append(cmds, BatchCommand{Key: "d" + strconv.Itoa(start), Method: "department.get", Params: map[string]any{"start": start}})
 	}
 	for len(cmds) > 0 {
