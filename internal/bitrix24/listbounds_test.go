@@ -273,3 +273,35 @@ func TestDepartmentsEmptyPagesThatNeverEnd(t *testing.T) {
 		t.Errorf("%d requests, want at most %d", n, most)
 	}
 }
+
+// The attacker: asked for users by id (one person, or the heads above
+// them), a portal's REST endpoint answers full pages that never end. A
+// filter by id matches no more users than the ids it names, so the
+// listing stops there; before, it read as many users as a whole org may
+// hold (500,000 of up to 13 KiB each by default) for one person's sync.
+func TestUsersByIDBoundedByTheIDs(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		ids  any
+	}{
+		{"OneID", int64(7)},
+		{"IDList", []int64{7, 8, 9}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			srv := hostileREST(t, 0, &calls)
+			cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
+				Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
+				MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+			_, err := cl.Users(context.Background(), map[string]any{"ID": c.ids})
+			if !errors.Is(err, ErrListTooLong) {
+				t.Fatalf("error %v after %d requests, want ErrListTooLong", err, calls.Load())
+			}
+			if n := calls.Load(); n > 1 {
+				t.Errorf("%d requests for users by id, want 1", n)
+			}
+		})
+	}
+}
