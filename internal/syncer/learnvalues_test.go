@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn"
 )
 
 // The attacker: a Learn server (its URL is the portal admin's to type)
@@ -41,5 +42,20 @@ func TestLearnValuesReadAreBoundedInReportRows(t *testing.T) {
 	}
 	if longest > 16<<10 {
 		t.Errorf("a report row's before holds %d bytes, want at most 16 KiB", longest)
+	}
+}
+
+// The same attacker's other values that a report row shows as read: a
+// user's department, a department's parent and code (ids of objects are
+// checked as they are read; these are not).
+func TestLearnReferencesReadAreBounded(t *testing.T) {
+	huge := strings.Repeat("d", 500_000)
+	u := learnUser(learn.User{ID: "u1", DepartmentID: huge, Fields: learn.Fields{"login": "a@x.test"}}, newInterner())
+	ds := fromLearnDepartments([]learn.Department{{ID: "d1", Name: huge, ParentID: huge, Code: huge}})
+	for name, v := range map[string]string{"user's department": u.DepartmentID, "name": ds[0].Name,
+		"parent": ds[0].ParentID, "code": ds[0].Code} {
+		if len(v) > maxLearnTextBytes {
+			t.Errorf("%s read as %d bytes, want at most %d", name, len(v), maxLearnTextBytes)
+		}
 	}
 }
