@@ -283,7 +283,7 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 		req.Header.Set("User-Agent", c.cfg.UserAgent)
 		resp, err := c.http.Do(req)
 		if err != nil {
-			return nil, unwrapURLError(err)
+			return nil, &boundedError{unwrapURLError(err)}
 		}
 		respBody, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 		resp.Body.Close()
@@ -304,7 +304,8 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 			cur, _ := url.Parse(target)
 			ne := endpointOf(loc, method)
 			if ne == "" || (cur != nil && cur.Scheme == "https" && loc.Scheme != "https") {
-				return nil, fmt.Errorf("portal redirect: refused redirect to %s://%s (not a REST endpoint over the same security)", loc.Scheme, loc.Host)
+				return nil, fmt.Errorf("portal redirect: refused redirect to %s://%s (not a REST endpoint over the same security)",
+					remote.Excerpt(loc.Scheme), remote.Excerpt(loc.Host))
 			}
 			target = loc.String()
 			if ne != endpoint {
@@ -322,6 +323,20 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 		return env, err
 	}
 }
+
+// maxTransportErrText bounds the text of a transport failure.
+const maxTransportErrText = 300
+
+// boundedError is a transport failure, whose text may quote what the
+// portal chose: the host its redirect named (a resolver's error quotes it
+// twice), a malformed header line. Error texts are stored with the run and
+// logged, so its text is a short excerpt in valid UTF-8; Unwrap still
+// gives the failure.
+type boundedError struct{ err error }
+
+func (e *boundedError) Error() string { return remote.Clip(e.err.Error(), maxTransportErrText) }
+
+func (e *boundedError) Unwrap() error { return e.err }
 
 func isRedirect(status int) bool {
 	switch status {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
@@ -118,5 +119,42 @@ func TestAPIErrorTextHasNoRemoteDescription(t *testing.T) {
 	f.portal.InjectFault(b24sim.Fault{Method: "profile", Status: 400, Code: hostileMarker + " <script>", Description: "x"})
 	if _, err := f.client.Profile(context.Background()); err == nil || strings.Contains(err.Error(), "<script>") {
 		t.Errorf("a code that is not a code is shown: %v", err)
+	}
+}
+
+// The attacker: a portal's REST endpoint redirects to a host whose name
+// runs to 100 KB and holds a byte that is not UTF-8, once over plain http
+// (refused) and once over https (which no resolver finds). The errors
+// quoted the host whole: every run stored and logged 100 KB, and
+// PostgreSQL refused to store the text at all. They now quote a short
+// excerpt in valid UTF-8.
+func TestRedirectToHostileHostErrorIsBounded(t *testing.T) {
+	t.Parallel()
+	host := "a\xffb" + strings.Repeat("c", 100_000) + ".example"
+	for _, scheme := range []string{"http", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			portal := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Location", scheme+"://"+host+"/rest/profile.json")
+				w.WriteHeader(http.StatusFound)
+			}))
+			defer portal.Close()
+			portalAddr := netip.MustParseAddrPort(strings.TrimPrefix(portal.URL, "https://"))
+			pool := x509.NewCertPool()
+			pool.AddCert(portal.Certificate())
+			client := bitrix24.New(bitrix24.Config{
+				Endpoint: portal.URL + "/rest/",
+				Tokens:   bitrix24.NewMemoryTokenSource(nil, bitrix24.Token{AccessToken: "a", Expires: time.Now().Add(time.Hour)}),
+				HTTP: netguard.NewHTTPClient(netguard.Options{TLSConfig: &tls.Config{RootCAs: pool},
+					Exempt: func(ap netip.AddrPort) bool { return ap == portalAddr }}),
+				Limiter: bitrix24.NewLimiter(0, 0), MaxRetries: 1,
+			})
+			_, err := client.Profile(context.Background())
+			if err == nil {
+				t.Fatal("redirect to a host that cannot be reached: no error")
+			}
+			if msg := err.Error(); len(msg) > 1<<10 || !utf8.ValidString(msg) {
+				t.Errorf("error of %d bytes (valid UTF-8: %v), want at most 1 KiB of valid UTF-8: %.200q", len(msg), utf8.ValidString(msg), msg)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"strconv"
 )
 
@@ -50,25 +51,48 @@ func (c *Client) Users(ctx context.Context, filter map[string]any) ([]User, erro
 	params := func(f map[string]any, start int) map[string]any {
 		return userParams(f, start)
 	}
-	out, err := listByID(ctx, c, "user.get", filter, params, func(u User) int64 { return u.ID })
+	limit := c.cfg.MaxUsers
+	if n := idsNamed(filter["ID"]); n > 0 {
+		// A filter by id matches no more users than it names: one
+		// person's read, or their heads', is not an org's.
+		limit = min(limit, n)
+	}
+	out, err := listByID(ctx, c, "user.get", filter, limit, params, func(u User) int64 { return u.ID })
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil
 }
 
-func listByID[T any](ctx context.Context, c *Client, method string, filter map[string]any,
+// idsNamed is how many ids a filter value names: the length of a list, 1
+// for one value, 0 for none.
+func idsNamed(v any) int {
+	if v == nil {
+		return 0
+	}
+	if r := reflect.ValueOf(v); r.Kind() == reflect.Slice || r.Kind() == reflect.Array {
+		return r.Len()
+	}
+	return 1
+}
+
+// listByID lists method's rows matching filter by keyset paging; more than
+// limit rows, counted or read, fail it with ErrListTooLong.
+func listByID[T any](ctx context.Context, c *Client, method string, filter map[string]any, limit int,
 	params func(f map[string]any, start int) map[string]any, idOf func(T) int64) ([]T, error) {
 	var out []T
 	env, err := c.CallEnvelope(ctx, method, params(cloneMap(filter), 0))
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTotal(method, env.Total, c.cfg.MaxUsers); err != nil {
+	if err := checkTotal(method, env.Total, limit); err != nil {
 		return nil, err
 	}
 	last, n, err := addRows(env.Result, 0, &out, idOf)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkTotal(method, len(out), limit); err != nil {
 		return nil, err
 	}
 	if !env.HasNext || n < PageSize {
@@ -105,7 +129,7 @@ func listByID[T any](ctx context.Context, c *Client, method string, filter map[s
 			if rows < PageSize {
 				return out, nil
 			}
-			if err := checkTotal(method, len(out), c.cfg.MaxUsers); err != nil {
+			if err := checkTotal(method, len(out), limit); err != nil {
 				return nil, err
 			}
 		}
@@ -169,8 +193,10 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 		}
 		return dedupe(append(out, rest...)), nil
 	}
+	// Offset pages at 50-row steps up to the bounded count, as in ReadOrg:
+	// a next below the first page would ask for pages without bound.
 	var cmds []BatchCommand
-	for start := env.Next; start < env.Total; start += PageSize {
+	for start := PageSize; start < env.Total; start += PageSize {
 		cmds = append(cmds, BatchCommand{Key: "d" + strconv.Itoa(start), Method: "department.get", Params: map[string]any{"start": start}})
 	}
 	for len(cmds) > 0 {

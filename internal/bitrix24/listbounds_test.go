@@ -194,3 +194,114 @@ func TestOrgDepartmentNextBelowTheFirstPage(t *testing.T) {
 		t.Errorf("%d requests for 120 departments, want at most 2", n)
 	}
 }
+
+// The attacker, for the departments alone (a person's sync reads them so):
+// the first department.get page names a next far below it. The pages asked
+// for follow the first at 50-row steps up to the bounded count; before,
+// every page from next up was asked for, 4,000 commands in 80 batches here
+// and 40 million commands held at once for next -2,000,000,000.
+func TestDepartmentsNextBelowTheFirstPage(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if !strings.Contains(r.URL.Path, "batch") {
+			fmt.Fprint(w, `{"result":[{"ID":"1","NAME":"Root"}],"next":-200000,"total":120,"time":{}}`)
+			return
+		}
+		var body struct {
+			Cmd map[string]string `json:"cmd"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("batch body: %v", err)
+		}
+		result := map[string]json.RawMessage{}
+		for k := range body.Cmd {
+			result[k] = json.RawMessage(`[]`)
+		}
+		out, _ := json.Marshal(map[string]any{"result": map[string]any{"result": result, "result_error": []any{},
+			"result_total": map[string]int{}, "result_next": map[string]int{}, "result_time": []any{}}, "time": map[string]any{}})
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(srv.Close)
+	cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
+		Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
+		MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+	ds, err := cl.Departments(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 {
+		t.Errorf("%d departments, want 1", len(ds))
+	}
+	// The first page, and one batch with the two pages at 50 and 100.
+	if n := calls.Load(); n > 2 {
+		t.Errorf("%d requests for 120 departments, want at most 2", n)
+	}
+}
+
+// The attacker: a portal that sends no usable total answers every
+// department page empty, with a next one past the page asked for. No row
+// is ever added, so a bound on rows alone never ends the listing: it went
+// on a call a page until the run's two hours ran out. Now the pages are
+// bounded as the rows are.
+func TestDepartmentsEmptyPagesThatNeverEnd(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if n > 4*maxListRequests {
+			http.Error(w, "enough", http.StatusInternalServerError)
+			return
+		}
+		if n == 1 {
+			fmt.Fprint(w, `{"result":[{"ID":"1","NAME":"Root"}],"next":50,"time":{}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"result":[],"next":%d,"time":{}}`, 50+n)
+	}))
+	t.Cleanup(srv.Close)
+	cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
+		Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
+		MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+	_, err := cl.Departments(context.Background())
+	if !errors.Is(err, ErrListTooLong) {
+		t.Fatalf("error %v after %d requests, want ErrListTooLong", err, calls.Load())
+	}
+	// The first page, then the pages the bound on rows allows, and one more.
+	if n, most := int(calls.Load()), 1+testMaxDepartments/PageSize+2; n > most {
+		t.Errorf("%d requests, want at most %d", n, most)
+	}
+}
+
+// The attacker: asked for users by id (one person, or the heads above
+// them), a portal's REST endpoint answers full pages that never end. A
+// filter by id matches no more users than the ids it names, so the
+// listing stops there; before, it read as many users as a whole org may
+// hold (500,000 of up to 13 KiB each by default) for one person's sync.
+func TestUsersByIDBoundedByTheIDs(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		ids  any
+	}{
+		{"OneID", int64(7)},
+		{"IDList", []int64{7, 8, 9}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			srv := hostileREST(t, 0, &calls)
+			cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
+				Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
+				MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+			_, err := cl.Users(context.Background(), map[string]any{"ID": c.ids})
+			if !errors.Is(err, ErrListTooLong) {
+				t.Fatalf("error %v after %d requests, want ErrListTooLong", err, calls.Load())
+			}
+			if n := calls.Load(); n > 1 {
+				t.Errorf("%d requests for users by id, want 1", n)
+			}
+		})
+	}
+}

@@ -86,10 +86,17 @@ func (c *Client) EventGet(ctx context.Context) ([]EventHandler, error) {
 // followNext lists method one call per page from offset start, as each
 // answer's next says, with the parameters params gives for that offset; what
 // names the listing in errors. A next that does not advance ends the listing,
-// or, when strict, fails it; more than limit rows fail it with ErrListTooLong.
+// or, when strict, fails it; more than limit rows, or more pages than limit
+// rows fill, fail it with ErrListTooLong.
 func followNext[T any](ctx context.Context, c *Client, what, method string, start, limit int, strict bool, params func(start int) map[string]any) ([]T, error) {
 	var out []T
-	for {
+	// The portal's next alone says whether a page follows: empty pages whose
+	// next advances add no row, so rows alone would bound nothing.
+	maxPages := limit/PageSize + 2
+	for pages := 1; ; pages++ {
+		if pages > maxPages {
+			return nil, fmt.Errorf("%s: more than %d pages: %w", what, maxPages, ErrListTooLong)
+		}
 		env, err := c.CallEnvelope(ctx, method, params(start))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)

@@ -60,12 +60,16 @@ func Cut(s string, n int) string {
 	return s[:n]
 }
 
-// Clip is s as valid UTF-8 (a bad byte becomes "?"), cut to at most n bytes
-// on a character boundary with "…" where it was cut: for error texts and
-// log lines. PostgreSQL refuses a text with a bad byte, so one cut inside a
-// character would fail the write that stores it.
+// Clip is s as valid UTF-8 without NUL (a bad byte or a NUL becomes "?"),
+// cut to at most n bytes on a character boundary with "…" where it was
+// cut: for error texts and log lines. PostgreSQL refuses a text with a bad
+// byte or a NUL, so one cut inside a character, or a NUL a server sent,
+// would fail the write that stores it.
 func Clip(s string, n int) string {
 	s = strings.ToValidUTF8(s, "?")
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "?")
+	}
 	if len(s) <= n {
 		return s
 	}

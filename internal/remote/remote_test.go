@@ -40,9 +40,16 @@ func TestExcerpt(t *testing.T) {
 // UTF-8, a prefix of the (repaired) text, within the bound, and as long as
 // the bound allows (at most 3 bytes short: a character is at most 4).
 func TestCutAndClip(t *testing.T) {
-	texts := []string{"", "ascii only", "Иванов Пётр", "日本語のテキスト", "a😀b😀c", "bad \xff\xfe byte", "ж"}
+	texts := []string{"", "ascii only", "Иванов Пётр", "日本語のテキスト", "a😀b😀c", "bad \xff\xfe byte", "ж", "nul \x00 byte\x00"}
 	for _, s := range texts {
 		repaired := strings.ToValidUTF8(s, "?")
+		if strings.HasPrefix(s, "nul") {
+			// Clip takes out NUL as well, which Cut leaves to its caller.
+			if c := Clip(s, len(s)); strings.ContainsRune(c, 0) {
+				t.Errorf("Clip(%q) = %q: keeps a NUL", s, c)
+			}
+			continue
+		}
 		for n := 0; n <= len(s)+1; n++ {
 			for name, got := range map[string]string{"Cut": Cut(repaired, n), "Clip": strings.TrimSuffix(Clip(s, n), "…")} {
 				if !utf8.ValidString(got) || !strings.HasPrefix(repaired, got) || len(got) > n || len(got) < min(n, len(repaired))-3 {

@@ -125,3 +125,44 @@ func BenchmarkPlanHeadsChain(b *testing.B) {
 		})
 	}
 }
+
+// The attacker: a portal whose department listing has no root, every
+// department's parent being another of them (a cycle, or one department
+// its own parent), as an on-premise portal's owner may answer. The plan
+// looked up the root it had not found and panicked, every run of the
+// portal; now the lowest id stands in for the root and the cycle is cut
+// above it.
+func TestPlanDepartmentsWithoutRoot(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		depts []Department
+	}{
+		{"OwnParent", []Department{{ID: 1, Name: "Acme", Parent: 1, Head: 10}}},
+		{"Cycle", []Department{{ID: 2, Name: "Sales", Parent: 1, Head: 20}, {ID: 1, Name: "Acme", Parent: 2, Head: 10}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := Desired{Departments: c.depts, Employees: []Employee{emp(10, "ceo@acme.test", 1), emp(20, "sales@acme.test", 2)}}
+			o := opts()
+			o.HeadsAsManagers, o.ParentHeadsAsSupervisors = true, true
+			p, err := BuildPlan(Input{Options: o, Desired: d, Actual: emptyLearn()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Layout.RootB24 != 1 {
+				t.Errorf("root %d, want 1 (the lowest id)", p.Layout.RootB24)
+			}
+			creates := map[int64]bool{}
+			for _, s := range p.Steps {
+				if s.Kind == KindUser && s.Action == ActionCreate {
+					creates[s.B24ID] = true
+				}
+				if s.Kind == KindDepartment && s.B24ID == 2 && s.Dept != nil && s.Dept.ParentB24 != 1 && s.Dept.ParentLearnID != "root" {
+					t.Errorf("department 2 under %+v, want under the root's department", s.Dept)
+				}
+			}
+			if !creates[10] || len(c.depts) == 2 && !creates[20] {
+				t.Errorf("user creates %v, want the employees of the selected tree", creates)
+			}
+		})
+	}
+}

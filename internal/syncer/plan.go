@@ -403,9 +403,23 @@ func (b *builder) index() {
 		d := &b.in.Desired.Departments[i]
 		b.depts[d.ID] = d
 	}
+	rooted := false
 	for _, d := range b.in.Desired.Departments {
 		if _, ok := b.depts[d.Parent]; d.Parent == 0 || !ok {
+			rooted = true
 			if b.rootB24 == 0 || d.ID < b.rootB24 {
+				b.rootB24 = d.ID
+			}
+		}
+	}
+	if !rooted {
+		// Every department has a parent among them: the portal's answers
+		// made the tree a cycle (an on-premise portal's owner writes
+		// them). The lowest id stands in for the root, which parentOf
+		// puts above nothing, so the cycle is cut there; without a root
+		// the plan looked up a department that is not there.
+		for i, d := range b.in.Desired.Departments {
+			if i == 0 || d.ID < b.rootB24 {
 				b.rootB24 = d.ID
 			}
 		}

@@ -15,6 +15,7 @@ import (
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
+	"b24learn/internal/remote"
 	"b24learn/internal/safe"
 )
 
@@ -143,6 +144,17 @@ func shareProfiles(us []LearnUser, es []Employee) {
 	}
 }
 
+// maxLearnTextBytes bounds a text value as read from Learn, as Bitrix24's
+// are (bitrix24's maxTextBytes): Learn keeps 255 characters, and the app
+// sends no more (docs/learn-api.md, "Long values"), so 1 KiB holds every
+// real value whole. The account URL is the portal admin's to type, and a
+// server there may send values of a megabyte, which the run's report rows
+// would store as read, a row per user, every run.
+const maxLearnTextBytes = 1 << 10
+
+// learnText is a Learn value cut to maxLearnTextBytes.
+func learnText(s string) string { return remote.Cut(s, maxLearnTextBytes) }
+
 // learnUser is the compact form of one Learn user: the department and
 // subordination values many users share are kept once (ids), and the
 // profile strings of the user are one allocation, the login sharing the
@@ -153,13 +165,13 @@ func learnUser(u learn.User, ids interner, extra ...string) LearnUser {
 	if len(extra) > 0 {
 		ex = make(map[string]string, len(extra))
 		for _, k := range extra {
-			ex[k] = f[k]
+			ex[k] = learnText(f[k])
 		}
 	}
-	lu := LearnUser{ID: u.ID, DepartmentID: ids.of(u.DepartmentID), Status: u.Status, Administers: u.Administers(), Profile: Profile{Extra: ex}}
+	lu := LearnUser{ID: u.ID, DepartmentID: ids.of(learnText(u.DepartmentID)), Status: u.Status, Administers: u.Administers(), Profile: Profile{Extra: ex}}
 	fs := lu.fields()
 	for i, p := range fs {
-		*p = f[userFieldNames[i]]
+		*p = learnText(f[userFieldNames[i]])
 	}
 	pack(fs[:]...)
 	var m Managers

@@ -317,7 +317,7 @@ func fromLearnSub(s *learn.Subordination) Subordination {
 func fromLearnDepartments(ds []learn.Department) []LearnDepartment {
 	out := make([]LearnDepartment, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, LearnDepartment{ID: d.ID, Name: d.Name, ParentID: d.ParentID, Code: d.Code,
+		out = append(out, LearnDepartment{ID: d.ID, Name: learnText(d.Name), ParentID: learnText(d.ParentID), Code: learnText(d.Code),
 			Subordination: fromLearnSub(d.Subordination), CoSubordination: fromLearnSub(d.CoSubordination)})
 	}
 	return out

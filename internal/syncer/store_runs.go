@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"b24learn/internal/remote"
 	"b24learn/internal/store"
 )
 
@@ -233,8 +234,16 @@ func copyItems(ctx context.Context, tx pgx.Tx, portalID, runID int64, items []Ru
 	return nil
 }
 
-// FinishRun closes a run with its result.
+// maxRunErrorBytes bounds a run's stored error text: real ones are a
+// few hundred bytes, while a failure may quote what a portal or a Learn
+// server sent (an address a redirect named).
+const maxRunErrorBytes = 2 << 10
+
+// FinishRun closes a run with its result. The error text is stored as
+// valid UTF-8 without NUL and at most maxRunErrorBytes: PostgreSQL refuses
+// a bad byte or a NUL, and a refused write would leave the run running.
 func (s *Store) FinishRun(ctx context.Context, portalID, runID int64, status string, counts map[string]int, errText string, held []int64) error {
+	errText = remote.Clip(errText, maxRunErrorBytes)
 	if counts == nil {
 		counts = map[string]int{}
 	}
