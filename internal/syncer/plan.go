@@ -296,8 +296,11 @@ type builder struct {
 	o    Options
 	plan *Plan
 
-	depts    map[int64]*Department
-	rootB24  int64
+	depts   map[int64]*Department
+	rootB24 int64
+	// cut are the departments parentOf puts under the root although their
+	// parent is listed: the lowest id of each cycle of parents (cutCycles).
+	cut      map[int64]bool
 	incl     map[int64]bool
 	excl     map[int64]bool
 	scopeMem map[int64]bool
@@ -424,6 +427,7 @@ func (b *builder) index() {
 			}
 		}
 	}
+	b.cutCycles()
 	b.incl = map[int64]bool{}
 	b.excl = map[int64]bool{}
 	for _, id := range b.o.Selection.Selected {

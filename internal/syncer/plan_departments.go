@@ -17,10 +17,42 @@ func (b *builder) parentOf(id int64) int64 {
 	if !ok {
 		return 0
 	}
+	if b.cut[id] {
+		return b.rootB24
+	}
 	if _, ok := b.depts[d.Parent]; ok && d.Parent != id {
 		return d.Parent
 	}
 	return b.rootB24
+}
+
+// cutCycles finds the cycles of parents that do not pass the root (a
+// portal's answers may hold one beside a true root: two departments each
+// the other's parent) and cuts each at its lowest id, which parentOf then
+// hangs under the root, as the rootless listing's cycle is cut at the
+// root. Uncut, the plan created each department of the cycle under
+// another, and the writes waited for each other: every run failed.
+func (b *builder) cutCycles() {
+	b.cut = map[int64]bool{}
+	const onWalk, done = 1, 2
+	state := make(map[int64]uint8, len(b.depts))
+	var path []int64
+	for _, d := range b.in.Desired.Departments {
+		path = path[:0]
+		x := d.ID
+		for x != 0 && state[x] == 0 {
+			state[x] = onWalk
+			path = append(path, x)
+			x = b.parentOf(x)
+		}
+		if x != 0 && state[x] == onWalk {
+			// The walk came back to a department of its own: a cycle.
+			b.cut[slices.Min(path[slices.Index(path, x):])] = true
+		}
+		for _, y := range path {
+			state[y] = done
+		}
+	}
 }
 
 // inScope: the nearest selected-or-excluded mark on the way up decides.

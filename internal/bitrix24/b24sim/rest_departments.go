@@ -3,6 +3,8 @@ package b24sim
 // department.get: paging, the filter, and the tree order Bitrix24 answers in.
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -198,5 +200,15 @@ func (p *Portal) treeOrder(ds []*Department) []*Department {
 	for _, r := range roots {
 		walk(r)
 	}
-	return out
+	// Departments no root reaches (a cycle MoveDepartment made, as an
+	// on-premise portal's data may hold) are listed too, after the tree:
+	// the listing holds every department, as Bitrix24's does.
+	var rest []*Department
+	for _, d := range ds {
+		if !seen[d.ID] {
+			rest = append(rest, d)
+		}
+	}
+	slices.SortFunc(rest, func(a, b *Department) int { return cmp.Compare(a.ID, b.ID) })
+	return append(out, rest...)
 }
