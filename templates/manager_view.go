@@ -308,6 +308,9 @@ func mgrDeliveryText(lang i18n.Lang, c activation.Channel) string {
 	case activation.DeliveryFailed:
 		return i18n.T(lang, "mgr.delivery_failed", c.Attempts, c.Error)
 	default:
+		if c.Skip == activation.SkipOverLimit {
+			return i18n.T(lang, "mgr.over_limit")
+		}
 		if c.Attempts > 0 {
 			return i18n.T(lang, "mgr.delivery_retrying", c.Attempts, c.Error)
 		}
@@ -320,6 +323,9 @@ func mgrDeliveryText(lang i18n.Lang, c activation.Channel) string {
 func mgrDeliveryHint(lang i18n.Lang, c activation.Channel) string {
 	if c.State == activation.DeliverySkipped && c.Skip == activation.SkipNoRecipients {
 		return i18n.T(lang, "mgr.skip_disabled_do")
+	}
+	if c.State == activation.DeliveryPending && c.Skip == activation.SkipOverLimit {
+		return i18n.T(lang, "mgr.over_limit_do")
 	}
 	return ""
 }

@@ -41,7 +41,30 @@ type Forwarder struct {
 	ConsoleURL string
 	// LeadLang is the CRM lead's language (LEAD_LANG); zero is English.
 	LeadLang i18n.Lang
-	Now      func() time.Time
+	// Bounds caps what all portals together can make the channels send.
+	Bounds Bounds
+	Now    func() time.Time
+}
+
+// Bounds are the hourly caps on activation e-mails and CRM leads across
+// every portal: anyone can make a portal and install the app, so without
+// them a script with many portals floods the managers' mailboxes and CRM.
+// A zero Max leaves that channel unbounded.
+type Bounds struct {
+	Mail manager.Limit // requests e-mailed (each to every MANAGER_EMAILS address)
+	CRM  manager.Limit // leads added
+}
+
+// DeferredError says a channel is over its bound: the request is stored
+// and shown, and its job should run again after Wait, when the window
+// frees. Nothing was sent on that channel and no attempt was spent.
+type DeferredError struct {
+	Channel string
+	Wait    time.Duration
+}
+
+func (e *DeferredError) Error() string {
+	return fmt.Sprintf("forward by %s: over the hourly bound, deferred %s", e.Channel, e.Wait.Round(time.Second))
 }
 
 // ErrChanged says the request was resubmitted while it was being forwarded:
@@ -63,12 +86,12 @@ func (f *Forwarder) Forward(ctx context.Context, portalID, id int64, final bool)
 		return err
 	}
 	var errs []error
-	if err := f.channel(ctx, r, "email", r.EmailDelivery.State, final, f.Mail != nil && len(f.To) > 0, func() (string, error) {
+	if err := f.channel(ctx, r, "email", r.EmailDelivery.State, final, f.Mail != nil && len(f.To) > 0, f.Bounds.Mail, func() (string, error) {
 		return "", f.sendMails(ctx, r)
 	}); err != nil {
 		errs = append(errs, err)
 	}
-	if err := f.channel(ctx, r, "crm", r.CRMDelivery.State, final, f.CRM != nil, func() (string, error) {
+	if err := f.channel(ctx, r, "crm", r.CRMDelivery.State, final, f.CRM != nil, f.Bounds.CRM, func() (string, error) {
 		return f.CRM.AddLead(ctx, CRMLead(f.LeadLang, r))
 	}); err != nil {
 		errs = append(errs, err)
@@ -76,14 +99,17 @@ func (f *Forwarder) Forward(ctx context.Context, portalID, id int64, final bool)
 	return errors.Join(errs...)
 }
 
-// channel runs one channel's delivery and records its outcome for the
-// revision that was sent.
-func (f *Forwarder) channel(ctx context.Context, r *Request, ch, state string, final, configured bool, send func() (string, error)) error {
+// channel runs one channel's delivery, within its bound, and records its
+// outcome for the revision that was sent.
+func (f *Forwarder) channel(ctx context.Context, r *Request, ch, state string, final, configured bool, bound manager.Limit, send func() (string, error)) error {
 	if state == DeliveryDelivered || state == DeliverySkipped {
 		return nil
 	}
 	if !configured {
 		return f.record(ctx, r, ch, outcome{state: DeliverySkipped, skip: SkipNotConfigured})
+	}
+	if err := f.takeBound(ctx, r, ch, bound); err != nil {
+		return err
 	}
 	leadID, sendErr := send()
 	if errors.Is(sendErr, errNoRecipients) {
@@ -110,6 +136,27 @@ func (f *Forwarder) channel(ctx context.Context, r *Request, ch, state string, f
 		return errors.Join(fmt.Errorf("forward by %s: %w", ch, sendErr), err)
 	}
 	return fmt.Errorf("forward by %s: %w", ch, sendErr)
+}
+
+// takeBound counts one send of ch against its bound across all portals.
+// Over it, the channel stays pending with the reason for the console and
+// a *DeferredError asks for another run when the window frees. A send
+// that then fails still counts: it reached the SMTP server or the CRM.
+func (f *Forwarder) takeBound(ctx context.Context, r *Request, ch string, bound manager.Limit) error {
+	if bound.Max <= 0 {
+		return nil
+	}
+	err := manager.Hit(ctx, f.Pool, "activation:forward:"+ch, bound, f.now())
+	var rl *manager.RateLimitedError
+	if !errors.As(err, &rl) {
+		return err
+	}
+	f.Log.Warn("activation request over the hourly bound across portals; deferred until the window frees",
+		"channel", ch, "portal_id", r.PortalID, "request_id", r.ID, "bound", bound.Max, "retry_in", rl.RetryAfter.Round(time.Second))
+	if err := f.record(ctx, r, ch, outcome{state: DeliveryPending, skip: SkipOverLimit}); err != nil {
+		return err
+	}
+	return &DeferredError{Channel: ch, Wait: rl.RetryAfter}
 }
 
 type outcome struct {

@@ -47,6 +47,10 @@ const (
 	// SkipNoRecipients: every address on MANAGER_EMAILS has a disabled
 	// console account (manager.DisabledAddrs), so nobody was e-mailed.
 	SkipNoRecipients = "no_recipients"
+	// SkipOverLimit: the hourly bound on that channel across every portal
+	// (Forwarder.Bounds) was reached. Not final: the channel stays pending
+	// and is sent once the hour is over.
+	SkipOverLimit = "over_limit"
 )
 
 // Summary is what the managers need to know about the portal's setup.
@@ -69,7 +73,8 @@ type Channel struct {
 	Error    string
 	At       *time.Time
 	// Skip says why a skipped channel was skipped (SkipNotConfigured,
-	// SkipNoRecipients); "" for one skipped before the reason was kept.
+	// SkipNoRecipients), or why a pending one waits (SkipOverLimit); ""
+	// for one skipped before the reason was kept.
 	Skip string
 }
 
@@ -126,6 +131,39 @@ type Enqueue func(ctx context.Context, tx pgx.Tx, portalID, requestID int64) err
 type Result struct {
 	RequestID int64
 	Updated   bool // an open request was updated instead of a new one added
+	// Unchanged: the open request already said all this (contact details
+	// equal up to case of the e-mail, same settings) and nothing of it
+	// failed, so nothing is forwarded again.
+	Unchanged bool
+}
+
+// sameAsOpen counts a repeat of the portal's open request that changes
+// nothing and returns its id; 0 when there is no open request, it differs,
+// or a channel of it failed (a repeat is then the admin's way to try again).
+// The managers already have the details: an e-mail and a lead more would
+// tell them nothing, and a script pressing "Send" must not multiply them.
+// A changed request is forwarded again however soon: a corrected phone is
+// what the managers need, and the per-portal limit and the bounds across
+// portals (Forwarder.Bounds) cap how often.
+func sameAsOpen(ctx context.Context, tx pgx.Tx, portalID int64, c Contact, summary []byte, now time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `
+		SELECT id FROM activation_requests
+		WHERE portal_id = $1 AND status IN ('new', 'contacted')
+			AND name = $2 AND lower(email) = lower($3) AND phone = $4 AND summary = $5::jsonb
+			AND email_state <> 'failed' AND crm_state <> 'failed'
+		FOR UPDATE`, portalID, c.Name, c.Email, c.Phone, summary).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("compare with the open activation request: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE activation_requests SET submissions = submissions + 1, updated_at = $2 WHERE id = $1`,
+		id, now); err != nil {
+		return 0, fmt.Errorf("count unchanged activation request: %w", err)
+	}
+	return id, nil
 }
 
 // Submit validates s, applies the rate limits, and stores the request (or
@@ -164,6 +202,11 @@ func Submit(ctx context.Context, pool *pgxpool.Pool, limits manager.Limits, now 
 		sj, err := json.Marshal(summary)
 		if err != nil {
 			return fmt.Errorf("encode summary: %w", err)
+		}
+		same, err := sameAsOpen(ctx, tx, s.PortalID, c, sj, now)
+		if err != nil || same != 0 {
+			res = Result{RequestID: same, Updated: true, Unchanged: true}
+			return err
 		}
 		err = tx.QueryRow(ctx, `
 			INSERT INTO activation_requests (portal_id, b24_user_id, name, email, phone, summary, created_at, updated_at)

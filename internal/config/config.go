@@ -55,9 +55,15 @@ type Config struct {
 	LeadWebhookURL   *url.URL // nil: no CRM lead
 	// LeadLang is the language of the CRM lead's title and text, read by
 	// iSpring's sales team in their Bitrix24.
-	LeadLang  i18n.Lang
-	LogFormat string // "json" or "text"
-	LogLevel  slog.Level
+	LeadLang i18n.Lang
+	// ActivationMailsPerHour and ActivationLeadsPerHour bound the activation
+	// requests e-mailed to MANAGER_EMAILS and added as CRM leads per hour
+	// across every portal; the rest wait, stored and shown in the console,
+	// and go out as the hours free.
+	ActivationMailsPerHour int
+	ActivationLeadsPerHour int
+	LogFormat              string // "json" or "text"
+	LogLevel               slog.Level
 	// B24AllowPrivateHosts lifts the same rule for portal REST endpoints and
 	// their redirects: the demo and tests (b24sim on loopback), on-premise
 	// portals in a private network.
@@ -200,6 +206,8 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			c.LeadWebhookURL = u
 		}
 	}
+	c.ActivationMailsPerHour = e.whole("ACTIVATION_EMAILS_PER_HOUR", 20, 1, math.MaxInt, "a positive whole number (default 20)")
+	c.ActivationLeadsPerHour = e.whole("ACTIVATION_LEADS_PER_HOUR", 20, 1, math.MaxInt, "a positive whole number (default 20)")
 	switch raw := strings.ToLower(strings.TrimSpace(getenv("LEAD_LANG"))); raw {
 	case "", "en":
 		c.LeadLang = i18n.EN

@@ -548,6 +548,8 @@ var catalogue = map[string][2]string{
 	"mgr.skip_disabled":          {"skipped: every manager on MANAGER_EMAILS has a disabled console account", "пропущено: у всех менеджеров из MANAGER_EMAILS отключена учётная запись консоли"},
 	"mgr.skip_disabled_do":       {"Nobody was e-mailed about this request: handle it here. So that the next requests reach a mailbox, enable a manager's account (b24learn manager enable EMAIL) or put an active manager's address on MANAGER_EMAILS.", "Об этой заявке никому не написали: обработайте её здесь. Чтобы следующие заявки приходили на почту, включите учётную запись менеджера (b24learn manager enable EMAIL) или добавьте в MANAGER_EMAILS адрес действующего менеджера."},
 	"mgr.skipped":                {"skipped (the reason was not recorded)", "пропущено (причина не записана)"},
+	"mgr.over_limit":             {"deferred: the hourly bound across all portals was reached; it goes out by itself when the hour is over", "отложено: достигнут часовой предел для всех порталов; отправится само, когда час закончится"},
+	"mgr.over_limit_do":          {"More activation requests came in this hour than ACTIVATION_EMAILS_PER_HOUR or ACTIVATION_LEADS_PER_HOUR allow, perhaps a flood from many portals. The request is here: handle it now if it is real.", "За этот час пришло больше заявок, чем разрешают ACTIVATION_EMAILS_PER_HOUR или ACTIVATION_LEADS_PER_HOUR, возможно, это поток заявок с множества порталов. Заявка здесь: если она настоящая, обработайте её сейчас."},
 	"mgr.delivery_failed":        {"failed after %d attempts: %s", "не доставлено после %d попыток: %s"},
 	"mgr.delivery_retrying":      {"retrying (%d attempts so far): %s", "повторяем (попыток: %d): %s"},
 	"mgr.delivery_pending":       {"pending", "ожидает отправки"},

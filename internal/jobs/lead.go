@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"b24learn/internal/activation"
 	"b24learn/internal/alert"
 	"b24learn/internal/jobs/queues"
+	"b24learn/internal/manager"
 )
 
 // LeadForwardArgs forwards one activation request to the iSpring managers
@@ -76,7 +78,11 @@ func addAlertWorker(r *registry, d Deps) error {
 // NewLeadForwardWorker builds the channels from SMTP_URL, MANAGER_EMAILS and
 // LEAD_WEBHOOK_URL; a channel without its settings is skipped.
 func NewLeadForwardWorker(d Deps) (*LeadForwardWorker, error) {
-	f := &activation.Forwarder{Log: d.Log, Pool: d.Pool, To: d.Config.ManagerEmails, LeadLang: d.Config.LeadLang}
+	f := &activation.Forwarder{Log: d.Log, Pool: d.Pool, To: d.Config.ManagerEmails, LeadLang: d.Config.LeadLang,
+		Bounds: activation.Bounds{
+			Mail: manager.Limit{Max: d.Config.ActivationMailsPerHour, Window: time.Hour},
+			CRM:  manager.Limit{Max: d.Config.ActivationLeadsPerHour, Window: time.Hour},
+		}}
 	from := "b24learn@localhost"
 	if d.Config.PublicURL != nil {
 		from = "b24learn@" + d.Config.PublicURL.Hostname()
@@ -97,7 +103,14 @@ func NewLeadForwardWorker(d Deps) (*LeadForwardWorker, error) {
 
 func (w *LeadForwardWorker) Work(ctx context.Context, job *river.Job[LeadForwardArgs]) error {
 	final := job.Attempt >= job.MaxAttempts
-	return w.Forwarder.Forward(ctx, job.Args.PortalID, job.Args.RequestID, final)
+	err := w.Forwarder.Forward(ctx, job.Args.PortalID, job.Args.RequestID, final)
+	// Over a bound the job waits for the window to free without spending
+	// an attempt, however long a flood keeps the bound reached.
+	var d *activation.DeferredError
+	if errors.As(err, &d) {
+		return river.JobSnooze(d.Wait)
+	}
+	return err
 }
 
 // addLeadWorker registers the forwarding worker (called by NewWorkers).

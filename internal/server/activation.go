@@ -60,7 +60,7 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	default:
-		s.log.Info("activation request stored", "portal_id", sess.PortalID, "request_id", res.RequestID, "updated", res.Updated)
+		s.log.Info("activation request stored", "portal_id", sess.PortalID, "request_id", res.RequestID, "updated", res.Updated, "unchanged", res.Unchanged)
 		c, _ := activation.Validate(in) // valid: shows the normalised values
 		v.Name, v.Email, v.Phone, v.Sent = c.Name, c.Email, c.Phone, true
 	}
