@@ -32,7 +32,6 @@ type Session struct {
 	Gen int64 `json:"g"`
 }
 
-
 const (
 	// sessionTTL bounds how long an open app page works without reopening.
 	sessionTTL = 2 * time.Hour
