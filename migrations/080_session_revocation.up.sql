@@ -7,8 +7,9 @@
 ALTER TABLE portals ADD COLUMN install_generation bigint NOT NULL DEFAULT 1;
 
 -- A user whom Bitrix24 last reported as not a portal admin (their open of
--- the app checks it): admin sessions of this user minted before demoted_at
--- act as read-only. The row goes when Bitrix24 reports them admin again.
+-- the app checks it): admin sessions of this user act as read-only. The row
+-- goes when Bitrix24 reports them admin again, before any admin session is
+-- minted; demoted_at is kept for the record only.
 CREATE TABLE portal_demoted_users (
     portal_id  bigint NOT NULL REFERENCES portals(id) ON DELETE CASCADE,
     user_id    bigint NOT NULL,

@@ -49,19 +49,14 @@ func hostileREST(t *testing.T, total int, calls *atomic.Int32) *httptest.Server 
 			fmt.Fprintf(w, `{"result":[{"ID":"1","NAME":"Root"}]%s,"time":{}}`, deptMore)
 			return
 		}
-		var body struct {
-			Cmd map[string]string `json:"cmd"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			t.Errorf("batch body: %v", err)
-		}
+		cmds := batchCommands(t, r)
 		result, totals, next := map[string]json.RawMessage{}, map[string]int{}, map[string]int{}
 		// Pages in command order (u1, u2, … u10), so ids ascend along the chain.
-		keys := slices.SortedFunc(maps.Keys(body.Cmd), func(a, b string) int {
+		keys := slices.SortedFunc(maps.Keys(cmds), func(a, b string) int {
 			return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
 		})
 		for _, k := range keys {
-			c := body.Cmd[k]
+			c := cmds[k]
 			if strings.HasPrefix(c, "department.get") {
 				result[k] = json.RawMessage(`[{"ID":"1","NAME":"Root"}]`)
 				if total > 0 {
@@ -72,12 +67,37 @@ func hostileREST(t *testing.T, total int, calls *atomic.Int32) *httptest.Server 
 			result[k] = json.RawMessage(userPage())
 			totals[k], next[k] = total, PageSize
 		}
-		out, _ := json.Marshal(map[string]any{"result": map[string]any{"result": result, "result_error": []any{},
-			"result_total": totals, "result_next": next, "result_time": []any{}}, "time": map[string]any{}})
-		_, _ = w.Write(out)
+		writeBatch(w, result, totals, next)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// batchCommands is the commands of a batch request.
+func batchCommands(t *testing.T, r *http.Request) map[string]string {
+	var body struct {
+		Cmd map[string]string `json:"cmd"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		t.Errorf("batch body: %v", err)
+	}
+	return body.Cmd
+}
+
+// writeBatch answers a batch request with each command's result, total and
+// next.
+func writeBatch(w http.ResponseWriter, result map[string]json.RawMessage, totals, next map[string]int) {
+	out, _ := json.Marshal(map[string]any{"result": map[string]any{"result": result, "result_error": []any{},
+		"result_total": totals, "result_next": next, "result_time": []any{}}, "time": map[string]any{}})
+	_, _ = w.Write(out)
+}
+
+// boundedClient reads srv as a portal's REST endpoint, with the tests'
+// bounds on listings.
+func boundedClient(srv *httptest.Server) *Client {
+	return New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
+		Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
+		MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
 }
 
 // The tests' bounds, small to keep them quick; the defaults work alike.
@@ -129,9 +149,7 @@ func TestHostileListingsAreBounded(t *testing.T) {
 			t.Parallel()
 			var calls atomic.Int32
 			srv := hostileREST(t, c.total, &calls)
-			cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
-				Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
-				MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+			cl := boundedClient(srv)
 			err := c.list(cl)
 			if !errors.Is(err, ErrListTooLong) {
 				t.Fatalf("error %v after %d requests, want ErrListTooLong", err, calls.Load())
@@ -153,14 +171,9 @@ func TestOrgDepartmentNextBelowTheFirstPage(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
-		var body struct {
-			Cmd map[string]string `json:"cmd"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			t.Errorf("batch body: %v", err)
-		}
+		cmds := batchCommands(t, r)
 		result, totals, next := map[string]json.RawMessage{}, map[string]int{}, map[string]int{}
-		for k, c := range body.Cmd {
+		for k, c := range cmds {
 			switch {
 			case k == "d0":
 				result[k] = json.RawMessage(`[{"ID":"1","NAME":"Root"}]`)
@@ -174,14 +187,10 @@ func TestOrgDepartmentNextBelowTheFirstPage(t *testing.T) {
 				result[k] = json.RawMessage(`[]`)
 			}
 		}
-		out, _ := json.Marshal(map[string]any{"result": map[string]any{"result": result, "result_error": []any{},
-			"result_total": totals, "result_next": next, "result_time": []any{}}, "time": map[string]any{}})
-		_, _ = w.Write(out)
+		writeBatch(w, result, totals, next)
 	}))
 	t.Cleanup(srv.Close)
-	cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
-		Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
-		MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+	cl := boundedClient(srv)
 	ds, err := cl.ReadOrg(context.Background(), nil, OrgPages{Users: func([]User) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -209,24 +218,15 @@ func TestDepartmentsNextBelowTheFirstPage(t *testing.T) {
 			fmt.Fprint(w, `{"result":[{"ID":"1","NAME":"Root"}],"next":-200000,"total":120,"time":{}}`)
 			return
 		}
-		var body struct {
-			Cmd map[string]string `json:"cmd"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			t.Errorf("batch body: %v", err)
-		}
+		cmds := batchCommands(t, r)
 		result := map[string]json.RawMessage{}
-		for k := range body.Cmd {
+		for k := range cmds {
 			result[k] = json.RawMessage(`[]`)
 		}
-		out, _ := json.Marshal(map[string]any{"result": map[string]any{"result": result, "result_error": []any{},
-			"result_total": map[string]int{}, "result_next": map[string]int{}, "result_time": []any{}}, "time": map[string]any{}})
-		_, _ = w.Write(out)
+		writeBatch(w, result, map[string]int{}, map[string]int{})
 	}))
 	t.Cleanup(srv.Close)
-	cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
-		Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
-		MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+	cl := boundedClient(srv)
 	ds, err := cl.Departments(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -261,9 +261,7 @@ func TestDepartmentsEmptyPagesThatNeverEnd(t *testing.T) {
 		fmt.Fprintf(w, `{"result":[],"next":%d,"time":{}}`, 50+n)
 	}))
 	t.Cleanup(srv.Close)
-	cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
-		Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
-		MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+	cl := boundedClient(srv)
 	_, err := cl.Departments(context.Background())
 	if !errors.Is(err, ErrListTooLong) {
 		t.Fatalf("error %v after %d requests, want ErrListTooLong", err, calls.Load())
@@ -292,9 +290,7 @@ func TestUsersByIDBoundedByTheIDs(t *testing.T) {
 			t.Parallel()
 			var calls atomic.Int32
 			srv := hostileREST(t, 0, &calls)
-			cl := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}},
-				Limiter: NewLimiter(0, 0), MaxRetries: 1, HTTP: &http.Client{Timeout: 10 * time.Second},
-				MaxDepartments: testMaxDepartments, MaxUsers: testMaxUsers})
+			cl := boundedClient(srv)
 			_, err := cl.Users(context.Background(), map[string]any{"ID": c.ids})
 			if !errors.Is(err, ErrListTooLong) {
 				t.Fatalf("error %v after %d requests, want ErrListTooLong", err, calls.Load())

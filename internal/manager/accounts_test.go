@@ -114,15 +114,7 @@ func TestDisabledSignInDoesAWrongPasswordsWork(t *testing.T) {
 // session stored after it would outlive it.
 func TestSignInRacingDisableOrNewPasswordGetsNoSession(t *testing.T) {
 	t.Parallel()
-	for name, change := range map[string]func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error{
-		"Disable": func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
-			_, err := SetDisabled(ctx, pool, email, true, now)
-			return err
-		},
-		"NewPassword": func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
-			return ChangePassword(ctx, pool, DefaultHasher(), email, "the operator's new password", now)
-		},
-	} {
+	for name, lockout := range lockouts {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
@@ -133,18 +125,13 @@ func TestSignInRacingDisableOrNewPasswordGetsNoSession(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			slow, entered, finish := holdingHasher()
-			done := make(chan error, 1)
-			go func() {
-				_, err := SignIn(ctx, pool, nil, slow, DefaultLimits, now, Credentials{Email: m.Email, Password: password, IP: "198.51.100.9"})
-				done <- err
-			}()
-			<-entered // it has read the account and is checking the password
-			if err := change(ctx, pool, m.Email, now); err != nil {
-				t.Fatal(err)
-			}
-			close(finish)
-			if err := <-done; !errors.Is(err, ErrBadCredentials) {
+			held := duringPasswordCheck(func() {
+				if err := lockout(ctx, pool, m.Email, now); err != nil {
+					t.Fatal(err)
+				}
+			})
+			_, err = SignIn(ctx, pool, nil, held, DefaultLimits, now, Credentials{Email: m.Email, Password: password, IP: "198.51.100.9"})
+			if !errors.Is(err, ErrBadCredentials) {
 				t.Fatalf("the sign-in that checked the password before the change: %v, want ErrBadCredentials", err)
 			}
 			var live int

@@ -3,10 +3,11 @@ package manager
 import (
 	"context"
 	"errors"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/argon2"
 
 	"b24learn/internal/pgtest"
@@ -33,50 +34,47 @@ func TestSignInRacingTOTPEnableGetsNoSession(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The other sign-in is held while it checks the password: it has read
-	// the account (no second factor yet) and not stored its session.
-	slow, entered, finish := holdingHasher()
-	type result struct {
-		s   *Session
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := SignIn(ctx, pool, kr, slow, DefaultLimits, now, Credentials{Email: m.Email, Password: password, IP: "198.51.100.9"})
-		done <- result{s, err}
-	}()
-	<-entered
-
+	// The other sign-in has read the account (no second factor yet) and
+	// not stored its session when the manager turns the factor on.
 	a := Actor{ManagerID: m.ID, Email: m.Email, IP: "10.255.0.1"}
-	if _, err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, mine, password, mustCode(t, enr.Secret, now), now); err != nil {
-		t.Fatal(err)
-	}
-	close(finish)
-	r := <-done
-	if r.err != nil {
-		if !errors.Is(r.err, ErrBadCredentials) {
-			t.Fatalf("the racing sign-in failed with %v, want ErrBadCredentials or no live session", r.err)
+	held := duringPasswordCheck(func() {
+		if _, err := ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, a, mine, password, mustCode(t, enr.Secret, now), now); err != nil {
+			t.Fatal(err)
+		}
+	})
+	other, err := SignIn(ctx, pool, kr, held, DefaultLimits, now, Credentials{Email: m.Email, Password: password, IP: "198.51.100.9"})
+	if err != nil {
+		if !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("the racing sign-in failed with %v, want ErrBadCredentials or no live session", err)
 		}
 		return
 	}
-	if s, err := LookupSession(ctx, pool, r.s.Token, now); !errors.Is(err, ErrNotFound) {
+	if s, err := LookupSession(ctx, pool, other.Token, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a session opened with the password alone outlived turning the second factor on: %+v, %v", s, err)
 	}
 }
 
-// holdingHasher is the real hasher, except that its first password check
-// closes entered and waits for finish to be closed: a test can act while a
-// sign-in has read the account and not yet stored its session.
-func holdingHasher() (h *Hasher, entered, finish chan struct{}) {
-	h = DefaultHasher()
-	entered, finish = make(chan struct{}), make(chan struct{})
-	var held atomic.Bool
+// duringPasswordCheck is the real hasher, except that its first password
+// check runs act first: a test acts while a sign-in (or an enrolment) has
+// read the account and not yet stored what it read.
+func duringPasswordCheck(act func()) *Hasher {
+	h := DefaultHasher()
+	var once sync.Once
 	h.key = func(password, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte {
-		if held.CompareAndSwap(false, true) {
-			close(entered)
-			<-finish
-		}
+		once.Do(act)
 		return argon2.IDKey(password, salt, t, m, p, keyLen)
 	}
-	return h, entered, finish
+	return h
+}
+
+// lockouts are the operator's two ways to shut an account's holder out:
+// each ends every session of the account.
+var lockouts = map[string]func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error{
+	"Disable": func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
+		_, err := SetDisabled(ctx, pool, email, true, now)
+		return err
+	},
+	"NewPassword": func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
+		return ChangePassword(ctx, pool, DefaultHasher(), email, "the operator's new password", now)
+	},
 }

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"b24learn/internal/pgtest"
 )
 
@@ -18,15 +16,7 @@ import (
 // new password, nor continue the ended session under a new cookie.
 func TestTOTPEnrolRacingDisableOrNewPasswordDoesNothing(t *testing.T) {
 	t.Parallel()
-	for name, change := range map[string]func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error{
-		"Disable": func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
-			_, err := SetDisabled(ctx, pool, email, true, now)
-			return err
-		},
-		"NewPassword": func(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
-			return ChangePassword(ctx, pool, DefaultHasher(), email, "the operator's new password", now)
-		},
-	} {
+	for name, lockout := range lockouts {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
@@ -43,24 +33,14 @@ func TestTOTPEnrolRacingDisableOrNewPasswordDoesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			slow, entered, finish := holdingHasher()
-			type result struct {
-				s   *Session
-				err error
-			}
-			done := make(chan result, 1)
-			go func() {
-				s, err := ConfirmTOTP(ctx, pool, kr, slow, DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email, IP: "198.51.100.7"},
-					keep, password, mustCode(t, enr.Secret, now), now)
-				done <- result{s, err}
-			}()
-			<-entered // the enrolment is checking the password
-			if err := change(ctx, pool, m.Email, now); err != nil {
-				t.Fatal(err)
-			}
-			close(finish)
-			if r := <-done; r.err == nil {
-				t.Errorf("the enrolment that checked the password before the change went on: session %v", r.s.ManagerID)
+			held := duringPasswordCheck(func() {
+				if err := lockout(ctx, pool, m.Email, now); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if s, err := ConfirmTOTP(ctx, pool, kr, held, DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email, IP: "198.51.100.7"},
+				keep, password, mustCode(t, enr.Secret, now), now); err == nil {
+				t.Errorf("the enrolment that checked the password before the change went on: session %v", s.ManagerID)
 			}
 			var live int
 			var factor bool

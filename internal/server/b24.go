@@ -220,6 +220,9 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.installPortal(ctx, req, f.v, f.c, f.ts)
+	if err == nil {
+		err = recordAdminCheck(ctx, s.pool, p.ID, prof.ID, true, s.now())
+	}
 	if err != nil {
 		s.b24Error(w, r, fmt.Errorf("install: %w", err))
 		return

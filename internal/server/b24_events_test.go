@@ -225,7 +225,8 @@ func (e *b24Env) runErases(row store.Portal) {
 		e.t.Fatalf("no confirmed uninstall: %v", err)
 	}
 	delay := uninstall.SettleDelay
-	if v, _ := uninstall.Classify(bitrix24.AppInfo{Installed: true}, &bitrix24.APIError{Code: reason}); v == uninstall.TokensRefused {
+	if v, _ := uninstall.Classify(bitrix24.AppInfo{Installed: true}, &bitrix24.APIError{Code: reason}); v == uninstall.TokensRefused ||
+		reason == uninstall.ReasonNotInstalled {
 		delay = uninstall.EraseDelay
 	}
 	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
@@ -274,34 +275,43 @@ func (e *b24Env) runErases(row store.Portal) {
 }
 
 // The attacker: an ordinary employee of a portal whose trial ended (or whose
-// refresh token outlived its idle days) sends ONAPPUNINSTALL with CLEAN and
-// the application token every user sees. Bitrix24 refuses the app's tokens
-// as it would after an uninstall, so the app stops the portal, but erases
-// nothing at once; the admin pays and installs the app again before the
-// delay, and the scheduled erase then erases nothing.
+// refresh token outlived its idle days, or whose app update shows the
+// installer again) sends ONAPPUNINSTALL with CLEAN and the application token
+// every user sees. Bitrix24 refuses the app's tokens, or app.info says the
+// app is not installed, as either may after an uninstall, so the app stops
+// the portal, but erases nothing at once; the admin pays (or finishes the
+// installer) and opens the app again before the delay, and the scheduled
+// erase then erases nothing.
 func TestForgedCleanUninstallOfALapsedPortalErasesNothing(t *testing.T) {
 	t.Parallel()
-	for _, lapse := range []b24sim.Lapse{b24sim.LapseUnpaid, b24sim.LapseRefreshExpired} {
+	for i, c := range []struct {
+		name        string
+		lapse, mend func(p *b24sim.Portal)
+	}{
+		{"unpaid", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
+		{"refresh expired", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseRefreshExpired) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
+		{"installer reopened", (*b24sim.Portal).ReopenInstaller, func(*b24sim.Portal) {}},
+	} {
 		e := newB24Env(t)
 		ctx := context.Background()
-		p := e.addPortal(int64(50 + lapse))
+		p := e.addPortal(int64(50 + i))
 		e.install(p)
 		row := e.portalFixture(p)
 		appToken := p.ApplicationToken()
-		p.SetLapse(lapse)
+		c.lapse(p)
 		if pg := e.postEvent(uninstallForm(p, appToken, true)); pg.status != http.StatusOK {
-			t.Fatalf("forged uninstall: %d %s", pg.status, pg.body)
+			t.Fatalf("%s: forged uninstall: %d %s", c.name, pg.status, pg.body)
 		}
 		if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 {
-			t.Fatalf("lapse %d: a forged clean uninstall erased the portal's settings at once", lapse)
+			t.Fatalf("%s: a forged clean uninstall erased the portal's settings at once", c.name)
 		}
 		var args []byte
 		if err := e.pool.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'uninstall_erase' AND state = 'scheduled'
-			AND (args->>'portal_id')::bigint = $1`, row.ID).Scan(&args); err != nil {
-			t.Fatalf("no deferred erase: %v", err)
+			AND (args->>'portal_id')::bigint = $1 AND scheduled_at > now() + interval '7 days'`, row.ID).Scan(&args); err != nil {
+			t.Fatalf("%s: no erase deferred by days: %v", c.name, err)
 		}
 		// The admin pays (or the portal wakes) and opens the app again.
-		p.SetLapse(b24sim.LapseNone)
+		c.mend(p)
 		e.install(p)
 		var a jobs.UninstallEraseArgs
 		if err := json.Unmarshal(args, &a); err != nil {
@@ -313,7 +323,7 @@ func TestForgedCleanUninstallOfALapsedPortalErasesNothing(t *testing.T) {
 		}
 		if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1`, row.ID) != 1 ||
 			e.count(`SELECT count(*) FROM portals WHERE id = $1 AND install_state = 'installed'`, row.ID) != 1 {
-			t.Fatalf("lapse %d: the reinstalled portal lost its data to the deferred erase", lapse)
+			t.Fatalf("%s: the reinstalled portal lost its data to the deferred erase", c.name)
 		}
 	}
 }

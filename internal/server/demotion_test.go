@@ -51,3 +51,32 @@ func TestInstallerSessionLosesAdminAtLaterDemotion(t *testing.T) {
 		t.Errorf("installer session after the demotion: %d %+v, want read-only", pg.status, st)
 	}
 }
+
+// Two app instances whose clocks disagree: the admin's tab was minted by one
+// that runs ahead, the demotion recorded by one that is behind. The tab must
+// still lose its rights: which came first is what the database saw, not what
+// either clock says.
+func TestDemotionHoldsAcrossClockSkew(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	p := e.addPortal(32)
+	e.install(p)
+	admin := p.AdminID()
+
+	e.advance(10 * time.Minute) // the instance whose clock runs ahead
+	tab := e.open(p, admin).session()
+	if pg, st := e.state(tab); pg.status != http.StatusOK || !st.Admin {
+		t.Fatalf("fresh admin session: %d %+v", pg.status, st)
+	}
+
+	e.advance(-9 * time.Minute) // the other instance, a minute later in truth
+	if err := p.UpdateUser(admin, func(u *b24sim.User) { u.Admin = false }); err != nil {
+		t.Fatal(err)
+	}
+	if pg := e.open(p, admin); pg.status != http.StatusOK {
+		t.Fatalf("demoted admin's open: %d", pg.status)
+	}
+	if pg, st := e.state(tab); pg.status != http.StatusOK || st.Admin {
+		t.Errorf("tab minted by the fast clock after the demotion: %d %+v, want read-only", pg.status, st)
+	}
+}

@@ -284,6 +284,18 @@ func TestRiverUIInBrowser(t *testing.T) {
 	if s, ok := log.find("GET /manager/river/api/jobs"); !ok || !strings.HasSuffix(s, " 200") {
 		t.Fatalf("River UI's job list API: %q", s)
 	}
+	// Text from a portal that slipped past River UI's escaping into the page
+	// as a script would run with the manager's session: the policy stops it.
+	injected := p.eval(`new Promise(done => {
+		document.addEventListener('securitypolicyviolation', () => done('blocked'), {once: true});
+		const s = document.createElement('script');
+		s.textContent = 'window.__injected = 1';
+		document.head.appendChild(s);
+		setTimeout(() => done(window.__injected === 1 ? 'ran' : 'silent'), 2000);
+	})`, chromedp.EvalAwaitPromise)
+	if injected != "blocked" {
+		t.Fatalf("an inline script injected into River UI: %s, want blocked", injected)
+	}
 
 	// Another origin on the same host: the browser sends the session
 	// cookie (same site) and marks the request Sec-Fetch-Site: same-site.

@@ -133,13 +133,27 @@ func (s *Server) limitBody(n int64) func(http.Handler) http.Handler {
 // consolePageCSP is the console's pages' policy: they run no script, load
 // nothing from elsewhere and post only to this origin, so an injected script,
 // image or form has nowhere to go (their inline style attributes stay
-// allowed). River UI, which runs its own scripts, keeps the default.
-func consolePageCSP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; "+
-			"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-		next.ServeHTTP(w, r)
-	})
+// allowed).
+var consolePageCSP = withCSP("default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; " +
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+// riverUICSP is River UI's policy: its own script files only, never inline
+// or another origin's. Job args and errors it shows come from portals and
+// Learn servers; should one slip past its escaping, the script cannot run
+// with a manager's session. Its config is a JSON data block, which the
+// policy does not govern; its icons may be data: URLs.
+var riverUICSP = withCSP("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+	"img-src 'self' data:; font-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+// withCSP sets policy as the response's Content-Security-Policy, over the
+// default securityHeaders sets.
+func withCSP(policy string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Security-Policy", policy)
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // securityHeaders are sent on every response. Pages framed by Bitrix24 set

@@ -96,7 +96,7 @@ func (s *Server) routes() http.Handler {
 		// River UI: the same sign-in; its script's JSON POSTs carry no form
 		// token, so they must come from the console's own origin.
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireManagerSameOrigin)
+			r.Use(s.requireManagerSameOrigin, riverUICSP)
 			r.Get("/river", s.handleRiverRoot)
 			r.Handle("/river/*", s.riverUI)
 		})

@@ -32,9 +32,6 @@ type Session struct {
 	Gen int64 `json:"g"`
 }
 
-// issued is when the session was minted (to the second, rounded down).
-func (s Session) issued() time.Time { return s.Expires.Add(-sessionTTL) }
-
 const (
 	// sessionTTL bounds how long an open app page works without reopening.
 	sessionTTL = 2 * time.Hour
@@ -180,7 +177,7 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 			return
 		}
 		if sess.Admin {
-			demoted, err := demotedSince(r.Context(), s.pool, sess.PortalID, sess.UserID, sess.issued())
+			demoted, err := demoted(r.Context(), s.pool, sess.PortalID, sess.UserID)
 			if err != nil {
 				s.error(w, r, err)
 				return
@@ -193,18 +190,19 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 }
 
 // recordAdminCheck keeps what Bitrix24 just said about whether the user is a
-// portal admin: a demotion takes admin rights from the user's older sessions
-// too, a promotion clears it.
+// portal admin, before any admin session is minted on that answer. A
+// demotion takes admin rights from the user's older sessions too, a
+// promotion clears it. Sessions are not compared by time: each instance
+// mints them by its own clock, and a clock running ahead would let a tab
+// outlive a later demotion. Every admin session follows a promotion that
+// cleared the mark, so a mark that stands was set after the session was.
 func recordAdminCheck(ctx context.Context, db store.DBTX, portalID, userID int64, admin bool, now time.Time) error {
 	var err error
 	if admin {
 		_, err = db.Exec(ctx, `DELETE FROM portal_demoted_users WHERE portal_id = $1 AND user_id = $2`, portalID, userID)
 	} else {
-		// The latest demotion counts: an admin session minted after an
-		// earlier one (the installer's) must not outlive this one.
 		_, err = db.Exec(ctx, `INSERT INTO portal_demoted_users (portal_id, user_id, demoted_at) VALUES ($1, $2, $3)
-			ON CONFLICT (portal_id, user_id) DO UPDATE
-			SET demoted_at = GREATEST(portal_demoted_users.demoted_at, EXCLUDED.demoted_at)`, portalID, userID, now)
+			ON CONFLICT (portal_id, user_id) DO UPDATE SET demoted_at = EXCLUDED.demoted_at`, portalID, userID, now)
 	}
 	if err != nil {
 		return fmt.Errorf("record admin check: %w", err)
@@ -212,16 +210,16 @@ func recordAdminCheck(ctx context.Context, db store.DBTX, portalID, userID int64
 	return nil
 }
 
-// demotedSince says whether Bitrix24 reported the user as not an admin at or
-// after since.
-func demotedSince(ctx context.Context, db store.DBTX, portalID, userID int64, since time.Time) (bool, error) {
-	var demoted bool
+// demoted says whether Bitrix24 has reported the user as not an admin since
+// it last reported them as one.
+func demoted(ctx context.Context, db store.DBTX, portalID, userID int64) (bool, error) {
+	var d bool
 	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM portal_demoted_users
-		WHERE portal_id = $1 AND user_id = $2 AND demoted_at >= $3)`, portalID, userID, since).Scan(&demoted)
+		WHERE portal_id = $1 AND user_id = $2)`, portalID, userID).Scan(&d)
 	if err != nil {
 		return false, fmt.Errorf("check admin demotion: %w", err)
 	}
-	return demoted, nil
+	return d, nil
 }
 
 // requireAdmin lets only portal administrators through; it runs after

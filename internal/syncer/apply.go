@@ -320,7 +320,7 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 	switch {
 	case status == ItemRefused && s.Reason.Has(ReasonCut):
 		it.Reason = it.Reason.and(s.Reason)
-		rec = StepRecord{Item: it, Refusal: refusalOf(s, it.Reason, a.account)}
+		rec = StepRecord{Item: it, Refusal: refusalOf(s, err, it.Reason, a.account)}
 	case status == ItemRefused && s.Action == ActionSupervisor:
 		rec.Refusal = a.linksRefusal(s, err, it.Reason)
 	}

@@ -175,12 +175,15 @@ func shorter(s Step, err error, send func(Step) error) (Step, error) {
 }
 
 // refusalOf is what to remember of step s that Learn refused with err, or
-// nil: only a write sent with its values cut to the last of shorterRunes.
-// Such a refusal may be about something else than length; the app cannot
-// tell (a terse answer names nothing), and either way Learn would refuse
-// the same values again.
-func refusalOf(s Step, reason Reasons, account string) *Refusal {
-	if s.Reason.arg(ReasonCut) != strconv.Itoa(shorterRunes[len(shorterRunes)-1]) {
+// nil: only a write sent with its values cut to the last of shorterRunes
+// and refused at that length as invalid (400). Such a refusal may be about
+// something else than length; the app cannot tell (a terse answer names
+// nothing), and either way Learn would refuse the same values again. Any
+// other last answer (403, 404, 409) is about the object or the credentials,
+// which may change before the next run.
+func refusalOf(s Step, err error, reason Reasons, account string) *Refusal {
+	var invalid *learn.ValidationError
+	if s.Reason.arg(ReasonCut) != strconv.Itoa(shorterRunes[len(shorterRunes)-1]) || !errors.As(err, &invalid) {
 		return nil
 	}
 	return &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartValues, Fingerprint: s.fingerprint(), Reason: reason, Account: account}

@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 )
 
@@ -309,5 +311,59 @@ func TestLongValueWithEmptiedField(t *testing.T) {
 	e.run(portalID, TriggerManual)
 	if w := e.lsim.Counts(simAccount).Writes; w != 0 {
 		t.Errorf("unchanged run wrote %d times: %v", w, e.lsim.Counts(simAccount).ByRoute)
+	}
+}
+
+// refusingRename answers a department update with a 400 while the name is
+// longer than fits, then with answer.
+type refusingRename struct {
+	Learn
+	fits   int
+	answer error
+}
+
+func (l *refusingRename) UpdateDepartment(ctx context.Context, id string, u learn.DepartmentUpdate) error {
+	if utf8.RuneCountInString(u.Name) > l.fits {
+		return &learn.ValidationError{Message: "name too long"}
+	}
+	return l.answer
+}
+
+// A long name refused at 400 until cut to the last length, and the cut
+// write then refused for another reason (beyond the credentials' reach, or
+// the department gone), is no refusal of the values: the next run, with the
+// reason gone, must send the name again rather than skip it as remembered.
+func TestCutWriteRefusedForAnotherReasonIsNotRemembered(t *testing.T) {
+	t.Parallel()
+	for _, answer := range []error{learn.ErrPermissionDenied, learn.ErrNotFound} {
+		t.Run(answer.Error(), func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{})
+			org := b24sim.GenerateOrg(7, 4, 2)
+			portalID, p := e.addPortal(org)
+			e.run(portalID, TriggerManual)
+			dept := org.Departments[len(org.Departments)-1].ID
+			long := longText(120)
+			if err := p.RenameDepartment(dept, long); err != nil {
+				t.Fatal(err)
+			}
+			e.wrap = func(l Learn) Learn {
+				return &refusingRename{Learn: l, fits: shorterRunes[len(shorterRunes)-1], answer: answer}
+			}
+			if rep := e.run(portalID, TriggerManual); rep.Status != RunPartial {
+				t.Fatalf("run with the refusals: %s %v", rep.Status, rep.Counts)
+			}
+			e.wrap = nil
+			rep := e.run(portalID, TriggerManual)
+			for _, it := range e.runItems(portalID, rep.RunID) {
+				if it.Kind == KindDepartment && it.B24ID == dept && it.Status != ItemApplied {
+					t.Errorf("the rename once the reason is gone: %+v", it)
+				}
+			}
+			got := e.state().DepartmentsByCode(DepartmentCode(p.MemberID(), dept))
+			if len(got) != 1 || got[0].Name != long {
+				t.Errorf("the department in Learn: %+v, want named %q", got, long)
+			}
+		})
 	}
 }

@@ -41,8 +41,9 @@ const (
 	// (invalid_grant, invalid_client, PAYMENT_REQUIRED) as it may after an
 	// uninstall, but as it also does while the app is installed and its
 	// trial or paid period is over or its refresh token outlived 180 idle
-	// days. The uninstall is acted on, but a clean one's data is erased
-	// only after EraseDelay, and not if the app is installed again.
+	// days. So is app.info's INSTALLED false on tokens that still work.
+	// The uninstall is acted on, but a clean one's data is erased only
+	// after EraseDelay, and not if the app is installed again.
 	TokensRefused
 )
 
@@ -107,6 +108,9 @@ func (v Verdict) String() string {
 	}
 	return "unknown"
 }
+
+// ReasonNotInstalled records app.info's INSTALLED false on working tokens.
+const ReasonNotInstalled = "app.info: INSTALLED false"
 
 // ReasonAlreadyUninstalled records an event for a portal already
 // uninstalled: nothing is asked nor done, but one without CLEAN drops a
@@ -206,7 +210,10 @@ var refusedCodes = []*bitrix24.APIError{bitrix24.ErrInvalidGrant, bitrix24.ErrIn
 func Classify(info bitrix24.AppInfo, err error) (Verdict, string) {
 	if err == nil {
 		if !info.Installed {
-			return Confirmed, "app.info: INSTALLED false"
+			// Working tokens that Bitrix24 says are not installed: after an
+			// uninstall, or while an app update shows the installer again
+			// (no source says which), so only the delayed erase may follow.
+			return TokensRefused, ReasonNotInstalled
 		}
 		return Refuted, "app.info: installed"
 	}

@@ -28,7 +28,7 @@ func TestClassify(t *testing.T) {
 		want Verdict
 	}{
 		"installed":                   {bitrix24.AppInfo{Installed: true}, nil, Refuted},
-		"INSTALLED false":             {bitrix24.AppInfo{}, nil, Confirmed},
+		"INSTALLED false":             {bitrix24.AppInfo{}, nil, TokensRefused},
 		"APPLICATION_NOT_FOUND":       {err: rest("APPLICATION_NOT_FOUND", 401), want: TokensRefused},
 		"refresh invalid_grant":       {err: refused("invalid_grant", 400), want: TokensRefused},
 		"refresh invalid_client":      {err: refused("invalid_client", 401), want: TokensRefused},

@@ -108,6 +108,17 @@ func (p *Portal) SetLapse(l Lapse) {
 	p.lapse = l
 }
 
+// ReopenInstaller is an app update that shows the installer again, as one
+// may (no source says): until FinishInstall the app counts as installing,
+// so app.info answers INSTALLED false, while its tokens keep working.
+func (p *Portal) ReopenInstaller() {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	if p.state == stateInstalled {
+		p.state = stateInstalling
+	}
+}
+
 // Uninstall removes the app: ONAPPUNINSTALL (with data[CLEAN]) goes to bound
 // handlers, bindings are deleted, and every token of the installation stops
 // working, as the portal's AfterUninstall says (by default REST answers
