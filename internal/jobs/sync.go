@@ -14,6 +14,7 @@ import (
 	"b24learn/internal/alert"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
+	"b24learn/internal/remote"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/internal/syncer"
@@ -255,6 +256,10 @@ func (s *syncWorkers) recordSuccess(ctx context.Context, portalID int64, rep *sy
 	return nil
 }
 
+// maxSyncErrorBytes bounds the portal's last_sync_error, shown on the
+// status panel.
+const maxSyncErrorBytes = 1000
+
 func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause error) error {
 	limit := s.deps.FailuresBeforeAttention
 	if limit <= 0 {
@@ -263,12 +268,14 @@ func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause e
 	// Tokens Bitrix24 will never accept again stop the portal's syncs until
 	// an admin opens the app.
 	reconnect := tokensRefused(cause)
+	// The text may quote what a portal or a Learn server sent: PostgreSQL
+	// refuses a NUL or a bad byte, and the failure would go unrecorded.
 	err := recordHealth(ctx, s.deps.Pool, portalID, nil, `
 		UPDATE portals SET sync_failures = sync_failures + 1,
 		       needs_attention = sync_failures + 1 >= $2,
 		       needs_reconnect = needs_reconnect OR $4,
-		       last_sync_error = left($3, 1000), updated_at = now()
-		WHERE id = $1`, portalID, limit, cause.Error(), reconnect)
+		       last_sync_error = $3, updated_at = now()
+		WHERE id = $1`, portalID, limit, remote.Clip(cause.Error(), maxSyncErrorBytes), reconnect)
 	if err != nil {
 		return fmt.Errorf("record sync failure: %w", err)
 	}
