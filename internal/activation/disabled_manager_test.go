@@ -1,36 +1,17 @@
 package activation
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"b24learn/internal/activation/smtptest"
+	"b24learn/internal/apptest"
 	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
 )
-
-// lockedBuffer is a log sink the SMTP session's goroutines may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // An ex-employee's mailbox stays on MANAGER_EMAILS after the operator
 // disables the console account: the admin's name, e-mail and phone must
@@ -59,14 +40,14 @@ func TestForwardLeavesOutDisabledManagers(t *testing.T) {
 		}
 		return pid, res.RequestID
 	}
-	forwarder := func(t *testing.T, to ...string) (*Forwarder, *smtptest.Server, *lockedBuffer) {
+	forwarder := func(t *testing.T, to ...string) (*Forwarder, *smtptest.Server, *apptest.Logs) {
 		t.Helper()
 		srv := smtptest.Start(t, smtptest.Plain, "", "")
 		m, err := NewMailer(srv.URL, "x@example.com", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs := &lockedBuffer{}
+		logs := &apptest.Logs{}
 		log := slog.New(slog.NewTextHandler(logs, nil))
 		return &Forwarder{Log: log, Pool: pool, Mail: m, To: to, Now: func() time.Time { return now }}, srv, logs
 	}

@@ -1,11 +1,9 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,30 +15,12 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
-	"b24learn/internal/activation/smtptest"
-	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/activation/activationtest"
+	"b24learn/internal/apptest"
 	"b24learn/internal/jobs/queues"
 	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
 )
-
-// lockedBuffer is a log sink the workers write to concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestActivationFloodStaysWithinBounds plays the attacker: many portals,
 // each within its own limit, send activation requests at once. The
@@ -52,32 +32,16 @@ func TestActivationFloodStaysWithinBounds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
-	var logs lockedBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	srv := smtptest.Start(t, smtptest.Plain, "", "")
-	sim := b24sim.Start(b24sim.Options{})
-	t.Cleanup(sim.Close)
-	crm := sim.AddPortal(b24sim.PortalOptions{WebhookCode: "flood123"})
-	hook, err := url.Parse(crm.WebhookURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mailer, err := activation.NewMailer(srv.URL, "x@example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var logs apptest.Logs
 	const portals, bound = 12, 3
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	sinks := activationtest.Start(t, pool, bound, now, slog.New(slog.NewTextHandler(&logs, nil)))
+	srv, crm := sinks.SMTP, sinks.CRM
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &LeadForwardWorker{Forwarder: &activation.Forwarder{Log: log, Pool: pool, Mail: mailer,
-		To: []string{"sales@ispring.example"}, CRM: activation.NewCRM(hook, nil), Now: now,
-		Bounds: activation.Bounds{
-			Mail: manager.Limit{Max: bound, Window: time.Hour},
-			CRM:  manager.Limit{Max: bound, Window: time.Hour},
-		}}})
+	river.AddWorker(workers, &LeadForwardWorker{Forwarder: sinks.Forwarder})
 	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{
 		Logger: slog.New(slog.DiscardHandler), Workers: workers, RetryPolicy: fastRetry{},
 		Queues:            queues.Config(),

@@ -18,46 +18,11 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
-	"b24learn/internal/activation/smtptest"
-	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/activation/activationtest"
 	"b24learn/internal/jobs"
 	"b24learn/internal/jobs/queues"
 	"b24learn/internal/manager"
 )
-
-// forwardSinks are the managers' mailbox (the SMTP sim) and iSpring's CRM
-// (a b24sim portal taking leads by webhook).
-type forwardSinks struct {
-	smtp *smtptest.Server
-	crm  *b24sim.Portal
-	f    *activation.Forwarder
-}
-
-func newForwardSinks(t *testing.T, e *consoleEnv, bound int, now func() time.Time) *forwardSinks {
-	t.Helper()
-	srv := smtptest.Start(t, smtptest.Plain, "", "")
-	sim := b24sim.Start(b24sim.Options{})
-	t.Cleanup(sim.Close)
-	crm := sim.AddPortal(b24sim.PortalOptions{WebhookCode: "bounds123"})
-	hook, err := url.Parse(crm.WebhookURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mailer, err := activation.NewMailer(srv.URL, "x@example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &activation.Forwarder{Log: slog.New(slog.DiscardHandler), Pool: e.pool, Mail: mailer,
-		To: []string{"sales@ispring.example"}, CRM: activation.NewCRM(hook, nil), Now: now,
-		Bounds: activation.Bounds{
-			Mail: manager.Limit{Max: bound, Window: time.Hour},
-			CRM:  manager.Limit{Max: bound, Window: time.Hour},
-		}}
-	return &forwardSinks{smtp: srv, crm: crm, f: f}
-}
-
-// sent is how many e-mails and leads went out.
-func (s *forwardSinks) sent() (int, int) { return len(s.smtp.Messages()), len(s.crm.Leads()) }
 
 // A request held back by the hourly bound across portals waits in the
 // console, which says why and what to do, in both languages, on the list
@@ -72,7 +37,7 @@ func TestConsoleShowsARequestDeferredByTheBound(t *testing.T) {
 	}
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
-	sinks := newForwardSinks(t, e, 1, func() time.Time { return time.Unix(0, clock.Load()) })
+	sinks := activationtest.Start(t, e.pool, 1, func() time.Time { return time.Unix(0, clock.Load()) }, slog.New(slog.DiscardHandler))
 	submit := func(domain string) (int64, int64) {
 		t.Helper()
 		pid := e.portal(domain)
@@ -86,14 +51,14 @@ func TestConsoleShowsARequestDeferredByTheBound(t *testing.T) {
 	}
 	pidFirst, idFirst := submit("first.bitrix24.ru")
 	pidHeld, idHeld := submit("held.bitrix24.ru")
-	if err := sinks.f.Forward(ctx, pidFirst, idFirst, false); err != nil {
+	if err := sinks.Forwarder.Forward(ctx, pidFirst, idFirst, false); err != nil {
 		t.Fatal(err)
 	}
 	var deferred *activation.DeferredError
-	if err := sinks.f.Forward(ctx, pidHeld, idHeld, false); !errors.As(err, &deferred) {
+	if err := sinks.Forwarder.Forward(ctx, pidHeld, idHeld, false); !errors.As(err, &deferred) {
 		t.Fatalf("forwarding past the bound: %v, want it deferred", err)
 	}
-	if mails, leads := sinks.sent(); mails != 1 || leads != 1 {
+	if mails, leads := sinks.Sent(); mails != 1 || leads != 1 {
 		t.Fatalf("%d e-mails and %d leads sent, want 1 each within the bound", mails, leads)
 	}
 
@@ -146,10 +111,10 @@ func TestConsoleShowsARequestDeferredByTheBound(t *testing.T) {
 	// The hour is over: the job's next run sends it, and the console (now in
 	// Russian) no longer calls it deferred.
 	clock.Add(int64(time.Hour))
-	if err := sinks.f.Forward(ctx, pidHeld, idHeld, false); err != nil {
+	if err := sinks.Forwarder.Forward(ctx, pidHeld, idHeld, false); err != nil {
 		t.Fatalf("forwarding once the hour is over: %v", err)
 	}
-	if mails, leads := sinks.sent(); mails != 2 || leads != 2 {
+	if mails, leads := sinks.Sent(); mails != 2 || leads != 2 {
 		t.Fatalf("%d e-mails and %d leads sent, want 2 each", mails, leads)
 	}
 	ru := langs[1]
@@ -177,10 +142,10 @@ func TestUnchangedActivationResubmissionIsNotSentAgain(t *testing.T) {
 	pid := e.portal("again.bitrix24.ru")
 	admin := e.token(pid, true, "en")
 	at := time.Now() // one window of the bound, whatever the wall clock does
-	sinks := newForwardSinks(t, e, 2, func() time.Time { return at })
+	sinks := activationtest.Start(t, e.pool, 2, func() time.Time { return at }, slog.New(slog.DiscardHandler))
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &jobs.LeadForwardWorker{Forwarder: sinks.f})
+	river.AddWorker(workers, &jobs.LeadForwardWorker{Forwarder: sinks.Forwarder})
 	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{
 		Logger: slog.New(slog.DiscardHandler), Workers: workers, Queues: queues.Config(),
 		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, TestOnly: true,
@@ -231,7 +196,7 @@ func TestUnchangedActivationResubmissionIsNotSentAgain(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		time.Sleep(300 * time.Millisecond)
-		if m, l := sinks.sent(); m != mails || l != leads {
+		if m, l := sinks.Sent(); m != mails || l != leads {
 			t.Fatalf("%s: %d e-mails and %d leads sent, want %d and %d", what, m, l, mails, leads)
 		}
 		if _, done := forwardJobs(); done != completed {
@@ -260,7 +225,7 @@ func TestUnchangedActivationResubmissionIsNotSentAgain(t *testing.T) {
 	// A corrected phone is what the managers need: it goes out again.
 	send("Ivan Petrov", "ivan@again.example", "+7 912 345 67 00")
 	settle("changed phone", 2, 2, 2)
-	if leads := sinks.crm.Leads(); !strings.Contains(fmt.Sprint(leads[len(leads)-1].Fields), "79123456700") {
+	if leads := sinks.CRM.Leads(); !strings.Contains(fmt.Sprint(leads[len(leads)-1].Fields), "79123456700") {
 		t.Errorf("the second lead does not carry the corrected phone: %v", leads[len(leads)-1].Fields)
 	}
 
@@ -281,7 +246,7 @@ func TestUnchangedActivationResubmissionIsNotSentAgain(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if m, l := sinks.sent(); m != 2 || l != 2 {
+	if m, l := sinks.Sent(); m != 2 || l != 2 {
 		t.Fatalf("a change past the bound: %d e-mails and %d leads sent, want 2 each", m, l)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/config"
 	"b24learn/internal/metrics"
 )
@@ -20,7 +21,7 @@ import (
 func TestAnonymousStringsInLogLinesBounded(t *testing.T) {
 	t.Parallel()
 	const maxLine = 4 << 10
-	logs := &lockedBuffer{}
+	logs := &apptest.Logs{}
 	app := httptest.NewServer(New(Deps{Log: slog.New(slog.NewTextHandler(logs, nil)), Config: &config.Config{}, Metrics: metrics.New()}))
 	t.Cleanup(app.Close)
 
@@ -83,8 +84,8 @@ func TestClientRequestIDNotTakenOnTrust(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	serve := func(trusted ...netip.Prefix) (*httptest.Server, *lockedBuffer) {
-		logs := &lockedBuffer{}
+	serve := func(trusted ...netip.Prefix) (*httptest.Server, *apptest.Logs) {
+		logs := &apptest.Logs{}
 		app := httptest.NewServer(New(Deps{Log: slog.New(slog.NewTextHandler(logs, nil)),
 			Config: &config.Config{TrustedProxies: trusted}, Metrics: metrics.New()}))
 		t.Cleanup(app.Close)

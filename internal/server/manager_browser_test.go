@@ -1,40 +1,21 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/browsertest"
 	"b24learn/internal/manager"
 )
-
-// lockedBuffer collects log output written from handler goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A manager turns on two-step sign-in in a real browser: the enrol page
 // shows the secret and its otpauth link, a code computed here confirms it;
@@ -44,7 +25,7 @@ func TestConsoleTOTPInBrowser(t *testing.T) {
 	t.Parallel()
 	b := browsertest.Start(t, "en-US", 2*time.Minute)
 	e := newConsoleEnv(t)
-	logs := &lockedBuffer{}
+	logs := &apptest.Logs{}
 	e.s.log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const email, password = "gina@ispring.example", "gina's long password"
 	if _, err := manager.CreateManager(context.Background(), e.pool, manager.DefaultHasher(), email, password); err != nil {
