@@ -378,25 +378,8 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 			}
 		}
 	}
-	if missing := unfoundAddresses(desired.Employees, in.Actual.Mappings, in.Actual.Users); len(missing) > 0 {
-		// Filters that match letter case miss an address Learn holds in a
-		// third form (IVAN@acme.ru for Ivan@Acme.ru), and a Learn whose
-		// uniqueness keeps letter case would take the create as a second
-		// person (docs/learn-api.md, "Unsettled behaviour"). Before anyone
-		// is created the whole list is read, as a full run does, keeping
-		// only users with those addresses.
-		err := lc.ListUsersWithin(ctx, learn.UserFilter{}, learn.LimitsFor(len(all)), func(page []learn.User) error {
-			var keep []learn.User
-			for _, u := range page {
-				if missing[normEmail(u.Fields[learn.FieldLogin])] || missing[normEmail(u.Fields[learn.FieldEmail])] {
-					keep = append(keep, u)
-				}
-			}
-			return add(keep)
-		})
-		if err != nil {
-			return fmt.Errorf("read learn users: %w", err)
-		}
+	if err := readUnfound(ctx, lc, len(all), desired.Employees, in.Actual.Mappings, in.Actual.Users, add); err != nil {
+		return err
 	}
 	rep.Phases["read_learn"] = time.Since(t0)
 	in.Options = Options{
@@ -610,27 +593,4 @@ func (s *Store) LastPersonItems(ctx context.Context, portalID int64, ids []int64
 		return nil, fmt.Errorf("read last person items: %w", err)
 	}
 	return out, nil
-}
-
-// unfoundAddresses are the normalized addresses of the employees without a
-// user mapping that no Learn user in users holds as login or e-mail: the
-// employees a plan would create.
-func unfoundAddresses(emps []Employee, maps []Mapping, users []LearnUser) map[string]bool {
-	mapped := map[int64]bool{}
-	for _, m := range maps {
-		if m.Kind == KindUser {
-			mapped[m.B24ID] = true
-		}
-	}
-	held := map[string]bool{}
-	for _, u := range users {
-		held[normEmail(u.Login)], held[normEmail(u.Email)] = true, true
-	}
-	missing := map[string]bool{}
-	for _, e := range emps {
-		if m := normEmail(e.Email); m != "" && !mapped[e.ID] && !held[m] {
-			missing[m] = true
-		}
-	}
-	return missing
 }
