@@ -22,7 +22,7 @@ var catalogue = map[string][2]string{
 	"sec_account":     {"iSpring Learn account", "Аккаунт iSpring Learn"},
 	"learn_url":       {"Administrator account URL", "URL учетной записи администратора"},
 	"learn_url_hint":  {"For example: https://learn.ispringlearn.ru", "Например: https://learn.ispringlearn.ru"},
-	"learn_email":     {"Administrator e-mail", "Email администратора"},
+	"learn_email":     {"Administrator login or e-mail", "Логин или email администратора"},
 	"learn_password":  {"Administrator password", "Пароль администратора"},
 	"password_kept":   {"A password is saved. Leave the field empty to keep it.", "Пароль сохранён. Оставьте поле пустым, чтобы не менять его."},
 	"sec_time":        {"Sync start time", "Время запуска синхронизации"},
