@@ -75,6 +75,9 @@ var (
 	ErrOverloadLimit       = &APIError{Code: "OVERLOAD_LIMIT"}
 	ErrMethodNotFound      = &APIError{Code: "ERROR_METHOD_NOT_FOUND"}
 	ErrAuthorization       = &APIError{Code: "authorization_error"}
+	// ErrUserAccess: the portal's admin limited the app to users the
+	// token's user is not among; it lasts until they give it access.
+	ErrUserAccess = &APIError{Code: "user_access_error"}
 )
 
 // ErrClientRefused means the OAuth server refuses this app's client id or

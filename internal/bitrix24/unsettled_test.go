@@ -40,6 +40,7 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			t.Run("EventBind", func(t *testing.T) { checkEventBind(t, v.Unsettled) })
 			t.Run("Extranet", func(t *testing.T) { checkExtranet(t, v.Unsettled) })
 			t.Run("Scope", func(t *testing.T) { checkScope(t, v.Unsettled) })
+			t.Run("UserAccess", func(t *testing.T) { checkUserAccess(t, v.Unsettled) })
 		})
 	}
 }
@@ -183,5 +184,43 @@ func checkScope(t *testing.T, u b24sim.Unsettled) {
 	}
 	if _, err := f.client.Profile(ctx); err != nil {
 		t.Errorf("profile after the refusal: %v", err)
+	}
+}
+
+// An app the portal's admin limited to users the token's user is not among
+// is refused with user_access_error whatever its status (401 in Bitrix24's
+// code, 403 in its docs' table): ErrUserAccess, neither a reason to refresh
+// nor one to give the tokens up, and gone once access is given.
+func checkUserAccess(t *testing.T, u b24sim.Unsettled) {
+	f := setupUnsettled(t, u, b24sim.GenerateOrg(1, 5, 1))
+	ctx := context.Background()
+	installer, err := f.client.Profile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.portal.LimitAccess(installer.ID + 1000)
+	for what, call := range map[string]func() error{
+		"department.get": func() error { _, err := f.client.Departments(ctx); return err },
+		"user.get":       func() error { _, err := f.client.Users(ctx, nil); return err },
+	} {
+		err := call()
+		if !errors.Is(err, bitrix24.ErrUserAccess) || bitrix24.IsPermanentAuthError(err) {
+			t.Errorf("%s with the app limited to others: %v, want ErrUserAccess", what, err)
+		}
+	}
+	if f.srv.Refreshes() != 0 {
+		t.Errorf("refreshes = %d, want 0", f.srv.Refreshes())
+	}
+	f.portal.LimitAccess(installer.ID)
+	if _, err := f.client.Departments(ctx); err != nil {
+		t.Errorf("department.get with the app limited to the installer: %v", err)
+	}
+	f.portal.LimitAccess()
+	if _, err := f.client.Departments(ctx); !errors.Is(err, bitrix24.ErrUserAccess) {
+		t.Errorf("department.get with the app limited to nobody: %v", err)
+	}
+	f.portal.OpenAccess()
+	if _, err := f.client.Departments(ctx); err != nil {
+		t.Errorf("department.get with access open again: %v", err)
 	}
 }

@@ -53,6 +53,14 @@ func (c *Client) findOne(ctx context.Context, f UserFilter, field, value string)
 		return User{}, err
 	}
 	// Filter again: whether the server's filter is exact is not documented.
+	// The value as written comes first: a Learn whose uniqueness keeps
+	// letter case may hold another user under IVAN@acme.ru beside
+	// ivan@acme.ru (docs/learn-api.md, "Unsettled behaviour").
+	for _, u := range users {
+		if u.Fields[field] == value {
+			return u, nil
+		}
+	}
 	for _, u := range users {
 		if strings.EqualFold(u.Fields[field], value) {
 			return u, nil

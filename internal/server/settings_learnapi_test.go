@@ -108,3 +108,52 @@ func TestSettingsLoginEmailNote(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsTakeLearnLogin: Learn signs in with a user's login as well as
+// with its e-mail, so the settings take an administrator's login (no @):
+// the field asks for either, is not an e-mail input, and a save with the
+// login passes the check against Learn and stores it.
+func TestSettingsTakeLearnLogin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSettingsEnv(t)
+	e.s.cfg.LearnAllowPrivateHosts = true
+	sim := learnsim.New(learnsim.Options{Mount: learnsim.MountAccountHost})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	acct := "http://lms.acme.test:" + u.Port()
+	if _, err := sim.AddAccount(learnsim.AccountOptions{URL: acct, Email: "owner@acme.ru", Login: "acme-admin", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	hc := learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: true, LookupIP: func(_ context.Context, host string) ([]netip.Addr, error) {
+		if host == "lms.acme.test" {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}})
+	e.s.check = learnFindFunc(func(ctx context.Context, c learn.Credentials) (string, error) {
+		return learn.FindAPI(ctx, c, learn.Options{HTTPClient: hc, AllowHTTP: true})
+	})
+	for lang, label := range map[string]string{"en": "login or e-mail", "ru": "Логин или email"} {
+		p := e.addPortal("login-"+lang, lang)
+		sess, tok := e.session(p, 42, true, lang)
+		body := e.page(p, sess, tok)
+		if !strings.Contains(body, label) || !strings.Contains(body, `<input type="text" id="learn_email"`) {
+			t.Errorf("%s: the field is not a text input labelled %q", lang, label)
+		}
+		if r, sr := e.save(tok, with(validForm(), "learn_url", acct, "learn_email", "acme-admin", "learn_password", "pw")); r.status != http.StatusOK || !sr.OK {
+			t.Fatalf("%s: save with the login: %d %s", lang, r.status, r.body)
+		}
+		st, err := settings.Load(ctx, e.pool, nil, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.LearnEmail != "acme-admin" {
+			t.Errorf("%s: stored %q, want the login", lang, st.LearnEmail)
+		}
+		if r, sr := e.save(tok, with(validForm(), "learn_url", acct, "learn_email", "acme", "learn_password", "pw")); r.status == http.StatusOK && sr.OK {
+			t.Errorf("%s: a save with a wrong login passed", lang)
+		}
+	}
+}

@@ -378,6 +378,9 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 			}
 		}
 	}
+	if err := readUnfound(ctx, lc, len(all), desired.Employees, in.Actual.Mappings, in.Actual.Users, add); err != nil {
+		return err
+	}
 	rep.Phases["read_learn"] = time.Since(t0)
 	in.Options = Options{
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,

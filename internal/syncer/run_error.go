@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
 )
 
@@ -30,6 +31,21 @@ const RunInterrupted = "interrupted"
 
 // learnCheckCode finds learn.CheckError's code ("learn check <code>: ...").
 var learnCheckCode = regexp.MustCompile(`\blearn check ([a-z_]+):`)
+
+// b24Refusals are Bitrix24's refusals the portal's admin mends in Bitrix24,
+// found by their code in bitrix24.APIError's text ("bitrix24: error <code>
+// (http <status>)"); codes come in either case and the status varies
+// (docs/bitrix24-api.md, "Errors").
+var b24Refusals = []struct {
+	re  *regexp.Regexp
+	key string
+}{
+	{b24CodeText(bitrix24.ErrUserAccess), "run_err_b24_user_access"},
+}
+
+func b24CodeText(e *bitrix24.APIError) *regexp.Regexp {
+	return regexp.MustCompile(`(?i)\bbitrix24: error ` + regexp.QuoteMeta(e.Code) + ` \(http \d+\)`)
+}
 
 // accountElsewhere finds AccountElsewhereError's text and its address.
 var accountElsewhere = regexp.MustCompile(regexp.QuoteMeta(accountElsewhereText) + `(\S+)` + regexp.QuoteMeta(accountElsewhereEnd) + `$`)
@@ -89,6 +105,11 @@ func RunErrorKey(raw string) (key string, detail bool) {
 	}{{learn.ErrBadCredentials, learn.CheckBadCredentials}, {learn.ErrNoAPIAccess, learn.CheckNoAPIAccess}} {
 		if strings.Contains(raw, strings.TrimPrefix(c.err.Error(), "learn: ")) {
 			return "check." + c.code, true
+		}
+	}
+	for _, r := range b24Refusals {
+		if r.re.MatchString(raw) {
+			return r.key, true
 		}
 	}
 	switch {

@@ -252,6 +252,9 @@ type Portal struct {
 
 	// countRefused: refused requests fill the bucket too (SetCountRefused).
 	countRefused bool
+	// access: the users the admin limited the app to (LimitAccess); nil
+	// is everyone.
+	access map[int64]bool
 
 	requests map[string]int // HTTP requests per method (batch counts once)
 	commands map[string]int // methods run, batch commands included

@@ -156,3 +156,23 @@ func (p *Portal) Rename(newDomain string) string {
 	s.renamed[old] = p.domain
 	return p.domain
 }
+
+// LimitAccess limits the app to users, as a portal admin can in the app's
+// settings: every REST call with another user's token is refused with
+// user_access_error (docs/bitrix24-api.md, "Errors"). No users refuses
+// everyone; OpenAccess lifts the limit.
+func (p *Portal) LimitAccess(users ...int64) {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.access = map[int64]bool{}
+	for _, u := range users {
+		p.access[u] = true
+	}
+}
+
+// OpenAccess gives every user the app again.
+func (p *Portal) OpenAccess() {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.access = nil
+}

@@ -135,6 +135,10 @@ func (s *Sim) authenticate(p *Portal, method, token string) (int64, *restErr) {
 		return 0, &restErr{http.StatusUnauthorized, "invalid_token", "The access token provided is invalid"}
 	case !s.now().Before(at.expires) || p.lapse != LapseNone:
 		return 0, &restErr{http.StatusUnauthorized, "expired_token", "The access token provided has expired"}
+	case p.access != nil && !p.access[at.userID]:
+		// The docs' table says 403, the auth path's code 401
+		// (Unsettled.ScopeErrors403 picks).
+		return 0, &restErr{http.StatusUnauthorized, "user_access_error", "The user does not have access to the application"}
 	}
 	return at.userID, nil
 }

@@ -415,6 +415,7 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	req.InvitationMessage, _ = getStr(body, "invitationMessage")
 	req.Dates = unsettledFrom(r).DateFormat
 	req.PasswordRequired = unsettledFrom(r).PasswordRequired
+	req.CaseSensitive = unsettledFrom(r).CaseSensitiveUnique
 	if err := unsettledFrom(r).fitFields(a, req.Fields); err != nil {
 		return nil, err
 	}

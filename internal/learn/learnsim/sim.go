@@ -71,8 +71,11 @@ type Options struct {
 
 // AccountOptions describe one Learn account.
 type AccountOptions struct {
-	URL      string // e.g. https://acme.ispringlearn.ru; compared without scheme case or trailing slash
-	Email    string // admin (owner) email or login
+	URL   string // e.g. https://acme.ispringlearn.ru; compared without scheme case or trailing slash
+	Email string // admin (owner) email or login
+	// Login is the owner's login when it is not Email. X-Auth-Email takes
+	// either (docs/learn-api.md, "Whose credentials").
+	Login    string
 	Password string
 	// ClientID and ClientSecret enable token auth (POST /api/v3/token).
 	ClientID, ClientSecret string
@@ -250,7 +253,7 @@ func (s *Sim) authenticate(r *http.Request) (*account, *apiErr) {
 		return nil, errf(401, "Authentication failed: unknown account")
 	}
 	email, pass := strings.TrimSpace(r.Header.Get("X-Auth-Email")), r.Header.Get("X-Auth-Password")
-	if !strings.EqualFold(email, a.opts.Email) || pass != a.opts.Password {
+	if !a.opts.signsIn(email) || pass != a.opts.Password {
 		return a, errf(401, "Authentication failed: wrong email or password") // a: counted as rejected
 	}
 	return a, nil
@@ -481,4 +484,10 @@ func (s *Sim) ResetCounts() {
 		a.cnt.snapshot(true)
 		a.sent.snapshot(true)
 	}
+}
+
+// signsIn says whether the X-Auth-Email value names the owner: its login
+// or its e-mail, letter case aside.
+func (o AccountOptions) signsIn(v string) bool {
+	return v != "" && (strings.EqualFold(v, o.Email) || strings.EqualFold(v, o.Login))
 }

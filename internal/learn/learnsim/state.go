@@ -123,7 +123,8 @@ func (s *Sim) SeedDepartment(accountURL, name, parentID, code string) (string, e
 func (s *Sim) SeedUser(accountURL, departmentID string, fields map[string]string, status int) (string, error) {
 	var id string
 	err := s.edit("seed user", accountURL, func(a *account) error {
-		u, err := a.createUser(newUserReq{DeptID: departmentID, Fields: maps.Clone(fields)})
+		u, err := a.createUser(newUserReq{DeptID: departmentID, Fields: maps.Clone(fields),
+			CaseSensitive: s.opts.Unsettled.CaseSensitiveUnique})
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package learnsim
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -72,8 +73,8 @@ type account struct {
 	users     map[string]*user
 	userOrder []string
 	userPos   map[string]int
-	byLogin   map[string]string // lowercase login → id
-	byEmail   map[string]string // lowercase email → id
+	byLogin   addrIndex
+	byEmail   addrIndex
 	active    int
 
 	fields      []fieldDef
@@ -99,7 +100,7 @@ func newAccount(key string, o AccountOptions, seed uint64, now func() time.Time)
 		opts: o, key: key, now: now,
 		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		depts: map[string]*dept{}, deptPos: map[string]int{}, childCount: map[string]int{}, deptUsers: map[string]int{},
-		users: map[string]*user{}, userPos: map[string]int{}, byLogin: map[string]string{}, byEmail: map[string]string{},
+		users: map[string]*user{}, userPos: map[string]int{}, byLogin: addrIndex{}, byEmail: addrIndex{},
 		fieldByName: map[string]*fieldDef{},
 	}
 	defs := slices.Clone(defaultFieldDefs)
@@ -130,7 +131,7 @@ func newAccount(key string, o AccountOptions, seed uint64, now func() time.Time)
 	a.rootID = root.ID
 	a.putDept(root)
 	owner := &user{ID: a.newID(), DeptID: root.ID, Status: 1, Role: "administrator", Added: now(),
-		Fields: map[string]string{"login": o.Email, "first_name": "Account", "last_name": "Owner"},
+		Fields: map[string]string{"login": cmp.Or(o.Login, o.Email), "first_name": "Account", "last_name": "Owner"},
 		Sub:    sub{Type: "inherit"}, CoSub: sub{Type: "inherit"}}
 	if strings.Contains(o.Email, "@") {
 		owner.Fields["email"] = o.Email
@@ -160,12 +161,8 @@ func (a *account) putUser(u *user) {
 	a.userPos[u.ID] = len(a.userOrder)
 	a.userOrder = append(a.userOrder, u.ID)
 	a.deptUsers[u.DeptID]++
-	if l := strings.ToLower(u.Fields["login"]); l != "" {
-		a.byLogin[l] = u.ID
-	}
-	if e := strings.ToLower(u.Fields["email"]); e != "" {
-		a.byEmail[e] = u.ID
-	}
+	a.byLogin.add(u.Fields["login"], u.ID)
+	a.byEmail.add(u.Fields["email"], u.ID)
 	if u.Status == 1 {
 		a.active++
 	}

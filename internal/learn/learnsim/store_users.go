@@ -65,8 +65,9 @@ func (a *account) managedBy(id string) string {
 	return ""
 }
 
-// checkFields validates names, types (dates in format dates) and uniqueness of fields written to user id ("" on create).
-func (a *account) checkFields(id string, f map[string]string, create bool, dates DateFormat) *apiErr {
+// checkFields validates names, types (dates in format dates) and uniqueness of fields written to user id ("" on create);
+// caseSensitive: a login or e-mail is taken only as written (Unsettled.CaseSensitiveUnique).
+func (a *account) checkFields(id string, f map[string]string, create bool, dates DateFormat, caseSensitive bool) *apiErr {
 	for name, v := range f {
 		def := a.fieldByName[name]
 		if def == nil {
@@ -88,13 +89,13 @@ func (a *account) checkFields(id string, f map[string]string, create bool, dates
 	}
 	for _, k := range []struct {
 		name  string
-		index map[string]string
+		index addrIndex
 	}{{"login", a.byLogin}, {"email", a.byEmail}} {
-		v := strings.ToLower(strings.TrimSpace(f[k.name]))
+		v := strings.TrimSpace(f[k.name])
 		if v == "" {
 			continue
 		}
-		if other, ok := k.index[v]; ok && other != id {
+		if slices.ContainsFunc(k.index.find(a.users, k.name, v, caseSensitive), func(o string) bool { return o != id }) {
 			if create {
 				return errf(409, "User with the same %s is already registered", k.name)
 			}
@@ -117,6 +118,7 @@ type newUserReq struct {
 	InvitationDefault bool
 	Dates             DateFormat // the form date fields take
 	PasswordRequired  bool       // Unsettled.PasswordRequired
+	CaseSensitive     bool       // Unsettled.CaseSensitiveUnique
 }
 
 func (a *account) createUser(r newUserReq) (*user, *apiErr) {
@@ -129,7 +131,7 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 	if r.Fields == nil || strings.TrimSpace(r.Fields["login"]) == "" {
 		return nil, errf(400, "Field login is required")
 	}
-	if err := a.checkFields("", r.Fields, true, r.Dates); err != nil {
+	if err := a.checkFields("", r.Fields, true, r.Dates, r.CaseSensitive); err != nil {
 		return nil, err
 	}
 	if r.Role == "" {
@@ -179,7 +181,7 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 		// whether an update without fields is refused too is not settled.
 		return errf(400, "Field login is required")
 	}
-	if err := a.checkFields(id, fields, false, un.DateFormat); err != nil {
+	if err := a.checkFields(id, fields, false, un.DateFormat, un.CaseSensitiveUnique); err != nil {
 		return err
 	}
 	if un.RefuseEmptyUpdate {
@@ -212,18 +214,13 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 	u.Role, u.Manages = newRole, keptManaged(newRole, newManages)
 	for k, v := range fields {
 		v = strings.TrimSpace(v)
-		old := strings.ToLower(u.Fields[k])
 		switch k {
 		case "login":
-			delete(a.byLogin, old)
-			if v != "" {
-				a.byLogin[strings.ToLower(v)] = id
-			}
+			a.byLogin.remove(u.Fields[k], id)
+			a.byLogin.add(v, id)
 		case "email":
-			delete(a.byEmail, old)
-			if v != "" {
-				a.byEmail[strings.ToLower(v)] = id
-			}
+			a.byEmail.remove(u.Fields[k], id)
+			a.byEmail.add(v, id)
 		}
 		u.Fields[k] = v
 	}
@@ -324,8 +321,8 @@ func (a *account) deleteUser(id string) *apiErr {
 		return errf(400, "The account owner cannot be deleted")
 	}
 	delete(a.users, id)
-	delete(a.byLogin, strings.ToLower(u.Fields["login"]))
-	delete(a.byEmail, strings.ToLower(u.Fields["email"]))
+	a.byLogin.remove(u.Fields["login"], id)
+	a.byEmail.remove(u.Fields["email"], id)
 	a.deptUsers[u.DeptID]--
 	if u.Status == 1 {
 		a.active--
@@ -354,35 +351,31 @@ func (a *account) matchUsers(q userQuery, from, limit int) (ids []string, next s
 		// Use the indexes, not a scan: each filter kind narrows the set.
 		set := map[string]int{}
 		kinds := 0
-		add := func(vals []string, look func(string) string) {
+		add := func(vals []string, look func(string) []string) {
 			if len(vals) == 0 {
 				return
 			}
 			kinds++
 			seen := map[string]bool{}
 			for _, v := range vals {
-				if id := look(v); id != "" && !seen[id] {
-					seen[id] = true
-					set[id]++
+				for _, id := range look(v) {
+					if !seen[id] {
+						seen[id] = true
+						set[id]++
+					}
 				}
 			}
 		}
-		byField := func(index map[string]string, field string) func(string) string {
-			return func(v string) string {
-				id := index[strings.ToLower(v)]
-				if id != "" && q.exact && a.users[id].Fields[field] != v {
-					return ""
-				}
-				return id
-			}
+		byField := func(index addrIndex, field string) func(string) []string {
+			return func(v string) []string { return index.find(a.users, field, v, q.exact) }
 		}
 		add(q.logins, byField(a.byLogin, "login"))
 		add(q.emails, byField(a.byEmail, "email"))
-		add(q.ids, func(v string) string {
+		add(q.ids, func(v string) []string {
 			if a.users[v] != nil {
-				return v
+				return []string{v}
 			}
-			return ""
+			return nil
 		})
 		for id, n := range set {
 			if n == kinds && a.userPos[id] >= from {

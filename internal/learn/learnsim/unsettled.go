@@ -87,6 +87,12 @@ type Unsettled struct {
 	// lists match with letter case; by default they ignore it, as the
 	// uniqueness of logins and e-mails does.
 	ExactFilters bool
+	// CaseSensitiveUnique holds logins and e-mails unique only as written:
+	// a create with Ivan@Acme.ru beside ivan@acme.ru makes a second user.
+	// By default letter case is ignored and such a create is refused as a
+	// duplicate; no source says which Learn does (docs/learn-api.md,
+	// "Unsettled behaviour").
+	CaseSensitiveUnique bool
 	// StrictRequests refuses with 400, naming the parameter, a request
 	// that strays from the API description (docs/learn-api.md, "Request
 	// parameters"): a query parameter, a body key or a key of a user's
