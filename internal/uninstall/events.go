@@ -131,13 +131,14 @@ func LockPending(ctx context.Context, tx pgx.Tx, id int64) (e Event, found bool,
 // KeptSince reports whether an uninstall event without CLEAN for the portal
 // was received or repeated at or after since, other than one refuted (the
 // app was still installed when it was checked, so it was not the admin's)
-// or one that came long into Bitrix24's refusal (ReasonRefusalRuns): a
-// CLEAN uninstall's erase is then dropped (SettleDelay).
+// or one that came long into Bitrix24's refusal (ReasonRefusalRuns) or long
+// after the uninstall (ReasonNotInstalledLongBefore): a CLEAN uninstall's
+// erase is then dropped (SettleDelay).
 func KeptSince(ctx context.Context, db store.DBTX, portalID int64, since time.Time) (bool, error) {
 	var kept bool
 	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM uninstall_events
-		WHERE portal_id = $1 AND NOT clean AND state <> 'refuted' AND reason <> $3 AND last_at >= $2)`,
-		portalID, since, ReasonRefusalRuns).Scan(&kept); err != nil {
+		WHERE portal_id = $1 AND NOT clean AND state <> 'refuted' AND reason <> ALL($3) AND last_at >= $2)`,
+		portalID, since, []string{ReasonRefusalRuns, ReasonNotInstalledLongBefore}).Scan(&kept); err != nil {
 		return false, fmt.Errorf("uninstall events without clean: %w", err)
 	}
 	return kept, nil
