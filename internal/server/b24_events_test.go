@@ -889,3 +889,34 @@ func (e *b24Env) keptThroughErases(p *b24sim.Portal, row store.Portal) {
 		e.t.Fatal("the scheduled erase erased the data of an uninstall that kept it")
 	}
 }
+
+// The admin removes the app with CLEAN from a portal whose Bitrix24 still
+// answers app.info on the old tokens, with INSTALLED false: the erase waits
+// uninstall.EraseDelay, and nothing marks the tokens refused. Days later an
+// employee (or a former one) who kept the application token sends
+// ONAPPUNINSTALL without CLEAN. Bitrix24 sends the event once, as the app is
+// removed, so one days later is no news: it must not keep the data the admin
+// chose to erase.
+func TestLateUninstallWithoutCleanDoesNotKeepANotInstalledErase(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(43, 12, 3), AfterUninstall: b24sim.GoneNotInstalled})
+	e.install(p)
+	row := e.portalFixture(p)
+	appToken := p.ApplicationToken()
+	p.Uninstall(ctx, true)
+	if d := lastDelivery(t, p, "ONAPPUNINSTALL"); d.Status != http.StatusOK {
+		t.Fatalf("ONAPPUNINSTALL answered %d", d.Status)
+	}
+	var reason string
+	if err := e.pool.QueryRow(ctx, `SELECT reason FROM uninstall_events WHERE portal_id = $1 AND state = 'confirmed'`,
+		row.ID).Scan(&reason); err != nil || reason != uninstall.ReasonNotInstalled {
+		t.Fatalf("confirmed uninstall: %q %v, want %q", reason, err, uninstall.ReasonNotInstalled)
+	}
+	e.advance(2 * 24 * time.Hour)
+	if pg := e.postEvent(uninstallForm(p, appToken, false)); pg.status != http.StatusOK {
+		t.Fatalf("late uninstall without CLEAN: %d %q", pg.status, pg.body)
+	}
+	e.erased(row)
+}

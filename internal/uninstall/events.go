@@ -61,7 +61,9 @@ func scanEvent(row pgx.Row) (Event, error) {
 // event's one check job. The address does not split them: every portal user
 // knows the application token and may send from as many addresses as they
 // hold, and each pending row costs a job and Bitrix24 calls. The row keeps
-// the first address.
+// the first address. An expired one joins only a row of its own reason: a
+// reason decides whether the row keeps a CLEAN uninstall's data (KeptSince),
+// and a late repeat must not rewrite the reason of one that did.
 func Record(ctx context.Context, db store.DBTX, portalID int64, clean bool, sourceIP, state, reason string) (int64, error) {
 	var id int64
 	if state == StateRefuted || state == StatePending || state == StateExpired {
@@ -69,6 +71,7 @@ func Record(ctx context.Context, db store.DBTX, portalID int64, clean bool, sour
 			WHERE id = (SELECT id FROM uninstall_events
 				WHERE portal_id = $1 AND clean = $2 AND state = $4
 					AND (state = 'pending' OR last_at > now() - interval '1 hour')
+					AND (state <> 'expired' OR reason = $3)
 				ORDER BY id DESC LIMIT 1)
 			RETURNING id`, portalID, clean, reason, state).Scan(&id)
 		if err == nil {
@@ -131,13 +134,14 @@ func LockPending(ctx context.Context, tx pgx.Tx, id int64) (e Event, found bool,
 // KeptSince reports whether an uninstall event without CLEAN for the portal
 // was received or repeated at or after since, other than one refuted (the
 // app was still installed when it was checked, so it was not the admin's)
-// or one that came long into Bitrix24's refusal (ReasonRefusalRuns): a
-// CLEAN uninstall's erase is then dropped (SettleDelay).
+// or one that came long into Bitrix24's refusal (ReasonRefusalRuns) or long
+// after the uninstall (ReasonNotInstalledLongBefore): a CLEAN uninstall's
+// erase is then dropped (SettleDelay).
 func KeptSince(ctx context.Context, db store.DBTX, portalID int64, since time.Time) (bool, error) {
 	var kept bool
 	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM uninstall_events
-		WHERE portal_id = $1 AND NOT clean AND state <> 'refuted' AND reason <> $3 AND last_at >= $2)`,
-		portalID, since, ReasonRefusalRuns).Scan(&kept); err != nil {
+		WHERE portal_id = $1 AND NOT clean AND state <> 'refuted' AND reason <> ALL($3) AND last_at >= $2)`,
+		portalID, since, []string{ReasonRefusalRuns, ReasonNotInstalledLongBefore}).Scan(&kept); err != nil {
 		return false, fmt.Errorf("uninstall events without clean: %w", err)
 	}
 	return kept, nil

@@ -159,15 +159,38 @@ func RefusedLongBefore(ctx context.Context, db store.DBTX, portalID int64, now t
 	return old, nil
 }
 
+// ReasonNotInstalledLongBefore records an event without CLEAN that came
+// more than RetryWindow after an uninstall app.info confirmed
+// (ReasonNotInstalled): like ReasonRefusalRuns, it keeps no data.
+const ReasonNotInstalledLongBefore = "uninstalled long before the event: app.info said INSTALLED false"
+
 // keptReason is the reason an event without CLEAN is recorded with when
 // the portal is uninstalled already: ReasonRefusalRuns when the refusal is
-// older than the event could be (RefusedLongBefore).
+// older than the event could be (RefusedLongBefore), and
+// ReasonNotInstalledLongBefore when the uninstall is, having been confirmed
+// by app.info's INSTALLED false on tokens that worked, which marks no
+// refusal. Bitrix24 sends ONAPPUNINSTALL once, as the app is removed; a
+// later one is some portal user's, and would keep for ever the data of a
+// CLEAN uninstall whose erase waits EraseDelay.
 func keptReason(ctx context.Context, db store.DBTX, portalID int64, now time.Time, reason string) (string, error) {
 	old, err := RefusedLongBefore(ctx, db, portalID, now)
-	if err != nil || !old {
+	if err != nil {
 		return reason, err
 	}
-	return ReasonRefusalRuns, nil
+	if old {
+		return ReasonRefusalRuns, nil
+	}
+	var late bool
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM portals p JOIN uninstall_events e ON e.portal_id = p.id
+		WHERE p.id = $1 AND p.install_state = 'uninstalled' AND p.uninstalled_at < $2
+		  AND e.state = 'confirmed' AND e.reason = $3 AND e.resolved_at >= p.uninstalled_at)`,
+		portalID, now.Add(-RetryWindow), ReasonNotInstalled).Scan(&late); err != nil {
+		return reason, fmt.Errorf("read the portal's uninstall: %w", err)
+	}
+	if late {
+		return ReasonNotInstalledLongBefore, nil
+	}
+	return reason, nil
 }
 
 // AskTimeout bounds one check, a refresh included.
