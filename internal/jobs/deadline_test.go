@@ -17,8 +17,8 @@ import (
 
 // A Learn server that sends its headers and then drips its body ends a sync
 // within a few of the client's deadlines: the run is recorded as failed
-// with the "did not answer in time" sentence, and the job is cancelled
-// rather than retried (another attempt would hold a worker as long again).
+// with the "did not answer in time" sentence, and the job fails to be
+// retried later, as after any failure (a slow spell may pass).
 // The client's deadlines are small here; production has the same path
 // with learn.DefaultTimeout.
 func TestDrippingLearnEndsTheRun(t *testing.T) {
@@ -56,8 +56,8 @@ func TestDrippingLearnEndsTheRun(t *testing.T) {
 		t.Fatalf("the test's own deadline ended the sync after %s: %v", took, err)
 	}
 	var jc *river.JobCancelError
-	if !errors.As(err, &jc) || !errors.Is(err, learn.ErrTimeout) {
-		t.Fatalf("sync after %s: %v, want the job cancelled with learn.ErrTimeout", took, err)
+	if errors.As(err, &jc) || !errors.Is(err, learn.ErrTimeout) {
+		t.Fatalf("sync after %s: %v, want learn.ErrTimeout, to be retried", took, err)
 	}
 	var runErr, status string
 	if err := w.pool.QueryRow(ctx, `SELECT status, error FROM sync_runs WHERE portal_id = $1`, portal).Scan(&status, &runErr); err != nil {

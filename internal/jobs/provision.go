@@ -71,5 +71,5 @@ func (w *ProvisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 	if d, ok := rateLimited(err); ok {
 		return river.JobSnooze(d)
 	}
-	return noRetryOfRefusedAnswers(ctx, fmt.Errorf("sync employee %d: %w", job.Args.UserID, err))
+	return noRetryOfRefusedAnswers(fmt.Errorf("sync employee %d: %w", job.Args.UserID, err))
 }

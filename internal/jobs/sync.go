@@ -105,7 +105,7 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 		return err
 	}
 	_, err := w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview, 0)
-	return noRetryOfRefusedAnswers(ctx, err)
+	return noRetryOfRefusedAnswers(err)
 }
 
 // run executes one sync attempt and keeps the portal's health: a success
@@ -134,20 +134,19 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 	if rerr := s.recordFailure(ctx, portalID, err); rerr != nil {
 		s.deps.Log.ErrorContext(ctx, "record sync failure", "portal_id", portalID, "error", rerr)
 	}
-	return noRetryOfRefusedAnswers(ctx, err)
+	return noRetryOfRefusedAnswers(err)
 }
 
 // noRetryOfRefusedAnswers cancels the job when Learn sent more than the
-// client accepts, or was too slow for the client to go on (learn.ErrTimeout
-// while the job's own deadline still stood): the account would do it again,
-// to any instance, so a retry only repeats the load or holds another worker
-// for the same minutes (docs/learn-api.md, "Deadlines"). The failure stays
-// in the run report and the portal's health; the next scheduled slot tries
-// afresh. A job whose own deadline ended it is retried as before: a long
-// run resumes where it stopped.
-func noRetryOfRefusedAnswers(ctx context.Context, err error) error {
+// client accepts: the account would send it again, to any instance, so a
+// retry only repeats the load. The failure stays in the run report and the
+// portal's health; the next scheduled slot tries afresh. A server too slow
+// to answer (learn.ErrTimeout) is retried like any failure: each attempt
+// ends within a few of the client's deadlines (docs/learn-api.md,
+// "Deadlines"), and a slow spell may pass before the next.
+func noRetryOfRefusedAnswers(err error) error {
 	var le *learn.LimitError
-	if errors.As(err, &le) || errors.Is(err, learn.ErrTimeout) && ctx.Err() == nil {
+	if errors.As(err, &le) {
 		return river.JobCancel(err)
 	}
 	return err
