@@ -9,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"b24learn/internal/remote"
@@ -26,10 +28,18 @@ type Config struct {
 	// Limiter paces requests; share one per portal. Nil: a private DefaultLimiter.
 	Limiter RateLimiter
 	// HTTP sends the requests. Callers pass a netguard client so that the
-	// endpoint and its redirects obey the address rule; nil: a plain client
-	// with a 60 s timeout.
-	HTTP   *http.Client
-	Logger *slog.Logger // nil: discard
+	// endpoint and its redirects obey the address rule; nil: a plain client.
+	// Its own Timeout is not needed: RequestTimeout bounds every request.
+	HTTP *http.Client
+	// RequestTimeout is the deadline of one HTTP request, from sending it to
+	// the last byte of the answer read (default DefaultRequestTimeout): a
+	// portal that drips its answer cannot stretch it.
+	RequestTimeout time.Duration
+	// MaxSlow is how many slow requests (past RequestTimeout, or answered
+	// after more than half of it) the client makes before it sends nothing
+	// more and fails every call with ErrTimeout (default 4).
+	MaxSlow int
+	Logger  *slog.Logger // nil: discard
 	// UserAgent is sent on every request (the docs ask for name/version).
 	UserAgent string
 	// OnEndpointChange is called when a renamed portal redirected the client
@@ -63,6 +73,7 @@ type Client struct {
 	http *http.Client
 	log  *slog.Logger
 	lim  RateLimiter
+	slow atomic.Int64 // slow requests, see Config.MaxSlow
 
 	mu       sync.Mutex
 	endpoint string
@@ -78,7 +89,7 @@ func New(cfg Config) *Client {
 	if cfg.Tokens == nil {
 		panic("bitrix24: Config.Tokens is nil")
 	}
-	hc := http.Client{Timeout: 60 * time.Second}
+	hc := http.Client{}
 	if cfg.HTTP != nil {
 		hc = *cfg.HTTP
 	}
@@ -110,6 +121,12 @@ func New(cfg Config) *Client {
 	}
 	if cfg.OperatingFallback <= 0 {
 		cfg.OperatingFallback = time.Minute
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxSlow <= 0 {
+		cfg.MaxSlow = 4
 	}
 	if cfg.MaxDepartments <= 0 {
 		cfg.MaxDepartments = DefaultMaxDepartments
@@ -241,6 +258,11 @@ func encodeBody(params any, access string) (contentType string, body []byte, err
 
 const maxRedirects = 3
 
+// DefaultRequestTimeout is a request's deadline (docs/bitrix24-api.md,
+// "Deadlines"). A batch of 50 pages answers in seconds; a minute leaves a
+// busy portal room many times over.
+const DefaultRequestTimeout = 60 * time.Second
+
 // maxAnswerBytes bounds one answer's body. The largest answer the client
 // asks for is a batch of 50 pages of 50 users: 2,500 users at a generous
 // 8 KiB each (a profile with dozens of custom fields) is 20 MiB. Anything
@@ -270,25 +292,16 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 	// refuses, or that leads nowhere, must not rewrite the stored endpoint.
 	moved := ""
 	for hop := 0; ; hop++ {
+		if n := c.slow.Load(); n >= int64(c.cfg.MaxSlow) {
+			return nil, fmt.Errorf("%w: %d slow answers, no more requests to this portal", ErrTimeout, n)
+		}
 		if err := c.lim.Wait(ctx); err != nil {
 			return nil, err
 		}
 		start := time.Now()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+		resp, respBody, err := c.send(ctx, target, ct, body)
 		if err != nil {
 			return nil, err
-		}
-		req.Header.Set("Content-Type", ct)
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("User-Agent", c.cfg.UserAgent)
-		resp, err := c.http.Do(req)
-		if err != nil {
-			return nil, &boundedError{unwrapURLError(err)}
-		}
-		respBody, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
-		resp.Body.Close()
-		if rerr != nil {
-			return nil, fmt.Errorf("read answer: %w", rerr)
 		}
 		if len(respBody) > maxAnswerBytes {
 			return nil, fmt.Errorf("%s: answer over %d MiB: %w", method, maxAnswerBytes>>20, ErrAnswerTooLarge)
@@ -322,6 +335,51 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 		}
 		return env, err
 	}
+}
+
+// send makes one HTTP request and reads its whole answer within
+// RequestTimeout. The deadline covers the body: a portal that sent its
+// headers and then drips the body fails with a TimeoutError.
+func (c *Client) send(ctx context.Context, target, ct string, body []byte) (*http.Response, []byte, error) {
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	// connected tells a portal that took the connection and was slow to
+	// answer from one never reached (a dial failure stays as it is).
+	var connected atomic.Bool
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	var respBody []byte
+	if err == nil {
+		respBody, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+		resp.Body.Close()
+		if err != nil {
+			err = fmt.Errorf("read answer: %w", err)
+		}
+	} else {
+		err = &boundedError{unwrapURLError(err)}
+	}
+	took := time.Since(start)
+	switch {
+	case errors.Is(rctx.Err(), context.DeadlineExceeded) && connected.Load():
+		// Whatever the read made of the cut answer (it may even read as
+		// a clean end), the cause is the deadline.
+		c.slow.Add(1)
+		return nil, nil, &TimeoutError{After: took}
+	case err == nil && took > c.cfg.RequestTimeout/2:
+		c.slow.Add(1)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, respBody, nil
 }
 
 // maxTransportErrText bounds the text of a transport failure.

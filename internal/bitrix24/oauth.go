@@ -1,14 +1,17 @@
 package bitrix24
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +42,9 @@ type OAuth struct {
 	ClientID     string
 	ClientSecret string
 	HTTP         *http.Client // nil: http.DefaultClient
+	// Timeout is the deadline of one call, the answer's body included
+	// (default DefaultRequestTimeout).
+	Timeout time.Duration
 }
 
 type tokenJSON struct {
@@ -109,6 +115,11 @@ func (o *OAuth) refresh(ctx context.Context, refreshToken string) (Token, error)
 		"refresh_token": {refreshToken},
 	}
 	u := strings.TrimRight(o.URL, "/") + "/oauth/token/?" + q.Encode()
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(o.Timeout, DefaultRequestTimeout))
+	defer cancel()
+	var connected atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
+	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		// A parse error quotes the URL, and with it the secret.
@@ -119,12 +130,19 @@ func (o *OAuth) refresh(ctx context.Context, refreshToken string) (Token, error)
 		hc = http.DefaultClient
 	}
 	resp, err := hc.Do(req)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && connected.Load() {
+		return Token{}, fmt.Errorf("oauth refresh: %s: %w", req.URL.Host, &TimeoutError{After: time.Since(start)})
+	}
 	if err != nil {
 		// The URL carries the secret; report the host only.
 		return Token{}, fmt.Errorf("oauth refresh: request to %s failed: %w", req.URL.Host, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && connected.Load() {
+		// A cut answer may read as a clean end: the deadline decides.
+		return Token{}, fmt.Errorf("oauth refresh: %w", &TimeoutError{After: time.Since(start)})
+	}
 	if err != nil {
 		return Token{}, fmt.Errorf("oauth refresh: read: %w", err)
 	}

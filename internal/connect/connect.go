@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/attribute"
@@ -99,7 +98,7 @@ func New(o Options) *Factory {
 		allowPrivate: o.AllowPrivateHosts,
 		learnHTTP:    learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: o.AllowPrivateHosts}),
 		b24HTTP:      b24HTTP(o),
-		oauthHTTP:    &http.Client{Timeout: 60 * time.Second},
+		oauthHTTP:    &http.Client{}, // bounded per call by bitrix24.OAuth.Timeout
 		buckets:      newBuckets(o.Rate, o.Burst),
 	}
 }
@@ -109,9 +108,8 @@ func b24HTTP(o Options) *http.Client {
 	if o.B24Net != nil {
 		n = *o.B24Net
 	}
-	if n.Timeout == 0 {
-		n.Timeout = 60 * time.Second
-	}
+	// No Timeout here: the bitrix24 client bounds each request, its body
+	// included (bitrix24.Config.RequestTimeout).
 	return netguard.NewHTTPClient(n)
 }
 

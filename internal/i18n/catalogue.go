@@ -440,6 +440,8 @@ var catalogue = map[string][2]string{
 		"Адрес iSpring Learn должен начинаться с https://."},
 	"check.unreachable": {"No iSpring Learn server could be reached at this address. Check that it is the public address of your account (e.g. https://company.ispringlearn.ru) and try again later.",
 		"По этому адресу не удалось связаться с сервером iSpring Learn. Проверьте, что это публичный адрес вашего аккаунта (например, https://company.ispringlearn.ru), и повторите попытку позже."},
+	"check.timeout": {"The iSpring Learn server did not answer in time. Check the address of your account and try again later.",
+		"Сервер iSpring Learn не ответил вовремя. Проверьте адрес вашего аккаунта и повторите попытку позже."},
 	"check.tls": {"The secure (HTTPS) connection to the iSpring Learn server failed: its certificate is not valid for this address.",
 		"Не удалось установить защищённое (HTTPS) соединение с сервером iSpring Learn: его сертификат недействителен для этого адреса."},
 	"check.bad_credentials": {"iSpring Learn rejected the email (login) or password. Enter the credentials of an iSpring Learn administrator.",

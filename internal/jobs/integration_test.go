@@ -362,14 +362,21 @@ func TestFailuresMarkNeedsAttention(t *testing.T) {
 }
 
 func syncerFor(w *world, pool *pgxpool.Pool) *syncer.Syncer {
+	return syncerWithLearn(w, pool, func(s syncer.Settings) (syncer.Learn, error) {
+		return learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword},
+			learn.Options{BaseURL: w.learnURL, AllowHTTP: true})
+	})
+}
+
+// syncerWithLearn is syncerFor with the runs' Learn clients built by newLearn.
+func syncerWithLearn(w *world, pool *pgxpool.Pool, newLearn func(syncer.Settings) (syncer.Learn, error)) *syncer.Syncer {
 	clients := connect.New(connect.Options{Pool: pool, Keyring: w.keyring, Log: slog.New(slog.DiscardHandler), AllowPrivateHosts: true, B24AllowPrivateHosts: true,
 		OAuth: &bitrix24.OAuth{URL: w.b24.URL, ClientID: w.b24.ClientID(), ClientSecret: w.b24.ClientSecret()}})
 	return syncer.New(syncer.Config{
 		Pool:     pool,
 		Settings: syncer.DBSettings{Pool: pool, Keyring: w.keyring},
 		NewLearn: func(ctx context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
-			return learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword},
-				learn.Options{BaseURL: w.learnURL, AllowHTTP: true})
+			return newLearn(s)
 		},
 		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
 			return clients.Bitrix24(ctx, portalID)

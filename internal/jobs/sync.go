@@ -141,7 +141,10 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 // noRetryOfRefusedAnswers cancels the job when Learn sent more than the
 // client accepts: the account would send it again, to any instance, so a
 // retry only repeats the load. The failure stays in the run report and the
-// portal's health; the next scheduled slot tries afresh.
+// portal's health; the next scheduled slot tries afresh. A server too slow
+// to answer (learn.ErrTimeout) is retried like any failure: each attempt
+// ends within a few of the client's deadlines (docs/learn-api.md,
+// "Deadlines"), and a slow spell may pass before the next.
 func noRetryOfRefusedAnswers(err error) error {
 	var le *learn.LimitError
 	if errors.As(err, &le) {

@@ -24,7 +24,7 @@ const (
 	CheckNotHTTPS = "not_https"
 	// CheckUnreachable covers every address the app cannot or will not talk
 	// to: refused by the address rule, a name that does not resolve, a closed
-	// port, a timeout. One code and one message, so that the page does not
+	// port, a connection that does not open in time. One code and one message, so that the page does not
 	// tell a portal admin which internal hosts and ports exist.
 	CheckUnreachable    = "unreachable"
 	CheckTLS            = "tls"
@@ -32,7 +32,14 @@ const (
 	CheckNoAPIAccess    = "no_api_access"
 	CheckNotLearn       = "not_learn"
 	CheckServerError    = "server_error"
+	// CheckTimeout: the server took the connection but did not answer in
+	// time (a refused or unanswered connection is CheckUnreachable).
+	CheckTimeout = "timeout"
 )
+
+// DefaultCheckTimeout bounds the settings page's check as a whole: the
+// admin waits for it (docs/learn-api.md, "Deadlines").
+const DefaultCheckTimeout = 20 * time.Second
 
 // CheckError is a failed connection check: a stable Code for the admin's
 // message and the underlying error for logs.
@@ -58,8 +65,9 @@ func CheckConnection(ctx context.Context, creds Credentials, opts Options) error
 // one cheap authenticated call (the first page of departments, size 1) and
 // returns the first base that answers as Learn. Any failure is a
 // *CheckError: the one Learn gave (wrong credentials, no API access), or
-// else the most telling of the candidates' failures. Each candidate gets at
-// most two attempts of at most 15 s.
+// else the most telling of the candidates' failures. The whole search ends
+// within Options.CheckTimeout; each candidate gets at most two attempts of
+// at most two fifths of it.
 func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, error) {
 	c, err := New(creds, opts)
 	if err != nil {
@@ -91,9 +99,11 @@ func (c *Client) FindAPI(ctx context.Context) (string, error) {
 }
 
 // probeRetry bounds each candidate's probe, so that a dead first candidate
-// leaves time for the next one within the settings page's wait.
-var probeRetry = RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second,
-	MaxRetryAfter: 2 * time.Second, Timeout: 15 * time.Second}
+// leaves time for the next one within the check's bound (total).
+func probeRetry(total time.Duration) RetryPolicy {
+	return RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second,
+		MaxRetryAfter: 2 * time.Second, Timeout: total * 2 / 5}.withDefaults()
+}
 
 // probe tries the candidate bases (only the fixed one when check is set and
 // the base is fixed) and returns the first that answers as Learn.
@@ -102,8 +112,10 @@ func (c *Client) probe(ctx context.Context, check bool) (string, error) {
 	if c.fixed && check {
 		cands = []string{c.base}
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.checkTO)
+	defer cancel()
 	// A client of its own for the short retry policy; OnCall still sees the probes.
-	pc := &Client{creds: c.creds, base: c.base, hc: c.hc, log: c.log, par: c.par, retry: probeRetry, onCall: c.onCall}
+	pc := &Client{creds: c.creds, base: c.base, hc: c.hc, log: c.log, par: c.par, retry: probeRetry(c.checkTO), onCall: c.onCall}
 	var worst *CheckError
 	silent := map[string]bool{} // hosts that gave no answer at all
 	for _, base := range cands {
@@ -137,8 +149,9 @@ func (c *Client) probe(ctx context.Context, check bool) (string, error) {
 
 // checkRank orders the failures of candidates that did not answer as Learn:
 // the most telling one is reported. A certificate problem or a server error
-// says more than "not Learn" (a web page), which says more than no answer.
-var checkRank = map[string]int{CheckUnreachable: 1, CheckNotLearn: 2, CheckServerError: 3, CheckNotHTTPS: 4, CheckTLS: 5}
+// says more than "not Learn" (a web page), which says more than a server
+// that took the connection and answered too slowly, or no answer at all.
+var checkRank = map[string]int{CheckUnreachable: 1, CheckTimeout: 2, CheckNotLearn: 3, CheckServerError: 4, CheckNotHTTPS: 5, CheckTLS: 6}
 
 // probeOne calls GET /departments?pageSize=1 at base. learn reports whether
 // the answer came from Learn: a department page, or an error of Learn's
@@ -229,6 +242,8 @@ func classify(err error) string {
 	switch {
 	case isForbidden(err), errors.As(err, &dnsErr):
 		return CheckUnreachable
+	case errors.Is(err, ErrTimeout): // connected, but the answer did not come in time
+		return CheckTimeout
 	case errors.Is(err, ErrUnexpected): // an unreadable or over-limit answer
 		return CheckNotLearn
 	case errors.Is(err, ErrInsecureURL):

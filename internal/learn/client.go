@@ -26,6 +26,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -48,8 +49,21 @@ type RetryPolicy struct {
 	BaseDelay     time.Duration // first backoff, default 250ms; doubles per attempt
 	MaxDelay      time.Duration // backoff cap, default 15s
 	MaxRetryAfter time.Duration // a longer Retry-After is not waited for: the call fails with ErrRateLimited, default 60s
-	Timeout       time.Duration // per attempt, default 60s
+	// Timeout is the deadline of one attempt, from sending to the last byte
+	// of the answer read, default DefaultTimeout: a server that drips its
+	// answer cannot stretch it.
+	Timeout time.Duration
+	// MaxSlow is how many slow attempts (past Timeout, or answered after
+	// more than half of it) a client makes before it sends nothing more
+	// and fails every call with ErrTimeout, default 4: a server slow on
+	// purpose holds a run for a few deadlines, not until the job's
+	// timeout (docs/learn-api.md, "Deadlines").
+	MaxSlow int
 }
+
+// DefaultTimeout is an attempt's deadline. Learn answers a page or a write
+// in well under a second; a minute leaves a slow link many times that.
+const DefaultTimeout = 60 * time.Second
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.MaxAttempts <= 0 {
@@ -65,7 +79,10 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.MaxRetryAfter = 60 * time.Second
 	}
 	if p.Timeout <= 0 {
-		p.Timeout = 60 * time.Second
+		p.Timeout = DefaultTimeout
+	}
+	if p.MaxSlow <= 0 {
+		p.MaxSlow = 4
 	}
 	return p
 }
@@ -96,6 +113,9 @@ type Options struct {
 	BaseURL string
 	// OnCall, when set, is called after every HTTP attempt (metrics, run reports).
 	OnCall func(Call)
+	// CheckTimeout bounds FindAPI and CheckConnection as a whole, default
+	// DefaultCheckTimeout.
+	CheckTimeout time.Duration
 }
 
 // Stats counts the HTTP attempts a Client made.
@@ -113,10 +133,13 @@ type Client struct {
 	par     int
 	retry   RetryPolicy
 	onCall  func(Call)
+	checkTO time.Duration
 	reads   atomic.Int64
 	writes  atomic.Int64
 	retries atomic.Int64
 	fails   atomic.Int64
+	// slow counts slow attempts (see RetryPolicy.MaxSlow).
+	slow atomic.Int64
 	// limiter, when set, bounds writes in flight (LimitWrites); wlimSum
 	// and wlimMax are the limits the writes went out under, throttled the
 	// 429s they met.
@@ -165,13 +188,17 @@ func New(creds Credentials, opts Options) (*Client, error) {
 	}
 	creds.AccountURL = acct
 	c := &Client{
-		creds:  creds,
-		base:   APIBaseURL(acct),
-		hc:     opts.HTTPClient,
-		log:    opts.Logger,
-		par:    opts.Parallelism,
-		retry:  opts.Retry.withDefaults(),
-		onCall: opts.OnCall,
+		creds:   creds,
+		base:    APIBaseURL(acct),
+		hc:      opts.HTTPClient,
+		log:     opts.Logger,
+		par:     opts.Parallelism,
+		retry:   opts.Retry.withDefaults(),
+		onCall:  opts.OnCall,
+		checkTO: opts.CheckTimeout,
+	}
+	if c.checkTO <= 0 {
+		c.checkTO = DefaultCheckTimeout
 	}
 	if opts.BaseURL != "" {
 		c.base, c.fixed = strings.TrimRight(opts.BaseURL, "/"), true
@@ -309,6 +336,10 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 	write := r.method != http.MethodGet
 	for attempt := 1; ; attempt++ {
+		if n := c.slow.Load(); n >= int64(c.retry.MaxSlow) {
+			c.fails.Add(1)
+			return nil, fmt.Errorf("%s %s: %w: %d slow answers, no more requests to this server", r.method, r.route, ErrTimeout, n)
+		}
 		resp, err := c.attempt(ctx, r, u, payload, attempt, write)
 		if err == nil {
 			return resp, nil
@@ -376,6 +407,10 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	if payload != nil {
 		body = bytes.NewReader(payload)
 	}
+	// connected tells a server that took the connection and was slow to
+	// answer (a TimeoutError) from one never reached (a dial failure).
+	var connected atomic.Bool
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
 	req, err := http.NewRequestWithContext(actx, r.method, u, body)
 	if err != nil {
 		return nil, fmt.Errorf("build %s %s: %w", r.method, r.route, err)
@@ -423,10 +458,20 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 		}
 		res.Body.Close()
 	}
+	took := time.Since(start)
+	switch {
+	case errors.Is(actx.Err(), context.DeadlineExceeded) && connected.Load():
+		// Whatever the read made of the cut answer, the cause is the
+		// deadline; a cut body may even read as a clean end.
+		err = &TimeoutError{After: took}
+		c.slow.Add(1)
+	case err == nil && took > c.retry.Timeout/2:
+		c.slow.Add(1)
+	}
 	if permit != nil {
 		permit.Done(c.outcome(ctx, res, err))
 	}
-	call := Call{Method: r.method, Route: r.route, Attempt: n, Write: write, Duration: time.Since(start), Err: err}
+	call := Call{Method: r.method, Route: r.route, Attempt: n, Write: write, Duration: took, Err: err}
 	if err != nil && errors.Is(err, ErrUnexpected) {
 		// The answer arrived but is refused: not a transport failure.
 		call.Status, call.Err = res.StatusCode, nil

@@ -1,6 +1,7 @@
 package learn
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -16,19 +17,40 @@ import (
 // Sentinel errors. An *APIError unwraps to the one matching its status, so
 // errors.Is(err, learn.ErrDuplicate) works on anything the client returns.
 var (
-	ErrBadCredentials   = errors.New("learn: wrong email or password")        // 401
-	ErrNoAPIAccess      = errors.New("learn: no access to the REST API")      // 403 to a read
-	ErrPermissionDenied = errors.New("learn: permission denied")              // 403 to a write, see APIError.Unwrap
-	ErrNotFound         = errors.New("learn: not found")                      // 404
-	ErrDuplicate        = errors.New("learn: duplicate login or email")       // 409
-	ErrRateLimited      = errors.New("learn: rate limited")                   // 429 after the retries
-	ErrServer           = errors.New("learn: server error")                   // 5xx after the retries
-	ErrUnexpected       = errors.New("learn: unexpected answer")              // any other status or an unreadable body
-	ErrMaybeCreated     = errors.New("learn: create may have been applied")   // see CreateDepartment / CreateUser
-	ErrForbiddenAddr    = netguard.ErrForbidden                               // SSRF rule, see NewHTTPClient
-	ErrInsecureURL      = netguard.ErrInsecure                                // see NormalizeAccountURL and the redirect rule
-	ErrInvalidURL       = errors.New("learn: account URL is not a valid URL") // see NormalizeAccountURL
+	ErrBadCredentials   = errors.New("learn: wrong email or password")           // 401
+	ErrNoAPIAccess      = errors.New("learn: no access to the REST API")         // 403 to a read
+	ErrPermissionDenied = errors.New("learn: permission denied")                 // 403 to a write, see APIError.Unwrap
+	ErrNotFound         = errors.New("learn: not found")                         // 404
+	ErrDuplicate        = errors.New("learn: duplicate login or email")          // 409
+	ErrRateLimited      = errors.New("learn: rate limited")                      // 429 after the retries
+	ErrServer           = errors.New("learn: server error")                      // 5xx after the retries
+	ErrUnexpected       = errors.New("learn: unexpected answer")                 // any other status or an unreadable body
+	ErrMaybeCreated     = errors.New("learn: create may have been applied")      // see CreateDepartment / CreateUser
+	ErrForbiddenAddr    = netguard.ErrForbidden                                  // SSRF rule, see NewHTTPClient
+	ErrInsecureURL      = netguard.ErrInsecure                                   // see NormalizeAccountURL and the redirect rule
+	ErrInvalidURL       = errors.New("learn: account URL is not a valid URL")    // see NormalizeAccountURL
+	ErrTimeout          = errors.New("learn: the server did not answer in time") // see TimeoutError
 )
+
+// TimeoutError is an attempt whose server took the connection but had not
+// sent its whole answer when the attempt's deadline came: a server that
+// drips its answer ends the attempt like one that never answers. It matches
+// ErrTimeout and context.DeadlineExceeded (a run stops on it, see
+// docs/learn-api.md, "Deadlines").
+type TimeoutError struct {
+	After time.Duration // how long the attempt ran
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%v (no complete answer after %s)", ErrTimeout, e.After.Round(time.Millisecond))
+}
+
+func (e *TimeoutError) Is(target error) bool {
+	return target == ErrTimeout || target == context.DeadlineExceeded
+}
+
+// Timeout marks it as a timeout for net.Error checks.
+func (e *TimeoutError) Timeout() bool { return true }
 
 // ValidationError is a 400 answer: Learn refused the request and said why
 // (missing required field, unknown department, non-empty department, ...).

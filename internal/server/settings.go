@@ -391,9 +391,9 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		s.errorJSON(w, r, &apperr.Error{Code: apperr.ETOOMANY, Message: i18n.T(v.Lang, "msg.check_limited", rl.Minutes())})
 		return
 	}
-	checkCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
-	in.LearnAPIURL, err = s.check.CheckLearn(checkCtx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
-	cancel()
+	// The check bounds itself (learn.DefaultCheckTimeout): a slow server
+	// reads as CheckTimeout well before the server's write timeout.
+	in.LearnAPIURL, err = s.check.CheckLearn(ctx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
 	if err != nil {
 		var ce *learn.CheckError
 		if !errors.As(err, &ce) {

@@ -102,7 +102,7 @@ func RunErrorKey(raw string) (key string, detail bool) {
 	for _, c := range []struct {
 		err  error
 		code string
-	}{{learn.ErrBadCredentials, learn.CheckBadCredentials}, {learn.ErrNoAPIAccess, learn.CheckNoAPIAccess}} {
+	}{{learn.ErrBadCredentials, learn.CheckBadCredentials}, {learn.ErrNoAPIAccess, learn.CheckNoAPIAccess}, {learn.ErrTimeout, learn.CheckTimeout}} {
 		if strings.Contains(raw, strings.TrimPrefix(c.err.Error(), "learn: ")) {
 			return "check." + c.code, true
 		}
