@@ -29,6 +29,18 @@ func (s *Sim) SetCaller(accountURL, userID string) error {
 	})
 }
 
+// callerSignsIn says whether name is the login or e-mail of SetCaller's
+// user, which sign in with the account's password: the sync tells whose
+// credentials it holds by the user they name. (The owner's keep working,
+// standing for the caller, as before.)
+func (a *account) callerSignsIn(name string) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	u := a.users[a.callerID]
+	return a.callerID != "" && u != nil && name != "" &&
+		(strings.EqualFold(name, u.Fields["login"]) || strings.EqualFold(name, u.Fields["email"]))
+}
+
 // callerKind is what the caller's role lets it do.
 type callerKind int
 
