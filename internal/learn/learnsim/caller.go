@@ -17,7 +17,8 @@ import (
 // department administrator or custom role (SetRole, SetManaged) only
 // departments in the subtrees it manages, the users in them, and learners
 // or course authors as new users; any other role nothing through the API,
-// reads included.
+// reads included. The user's login or e-mail then signs in with the
+// account's password (the owner's too, as before).
 // No call is counted.
 func (s *Sim) SetCaller(accountURL, userID string) error {
 	return s.edit("set caller", accountURL, func(a *account) error {
