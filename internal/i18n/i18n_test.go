@@ -206,7 +206,7 @@ func keysInUse(t *testing.T) []string {
 		keys["st_"+st] = true
 	}
 	for _, c := range []string{learn.CheckBadURL, learn.CheckNotHTTPS, learn.CheckUnreachable, learn.CheckTLS,
-		learn.CheckBadCredentials, learn.CheckNoAPIAccess, learn.CheckNotLearn, learn.CheckServerError} {
+		learn.CheckBadCredentials, learn.CheckNoAPIAccess, learn.CheckNotLearn, learn.CheckServerError, learn.CheckNotAccountAdmin} {
 		keys["check."+c] = true
 	}
 	for _, c := range contactCodes() {

@@ -35,6 +35,10 @@ const (
 	// CheckTimeout: the server took the connection but did not answer in
 	// time (a refused or unanswered connection is CheckUnreachable).
 	CheckTimeout = "timeout"
+	// CheckNotAccountAdmin: the credentials are a department
+	// administrator's, a custom role's or another limited role's; the sync
+	// needs an account administrator's (User.AccountAdmin).
+	CheckNotAccountAdmin = "not_account_admin"
 )
 
 // DefaultCheckTimeout bounds the settings page's check as a whole: the
@@ -63,7 +67,8 @@ func CheckConnection(ctx context.Context, creds Credentials, opts Options) error
 // FindAPI normalises the account URL and finds where the account's REST API
 // answers: it tries APICandidates in order (only opts.BaseURL when set) with
 // one cheap authenticated call (the first page of departments, size 1) and
-// returns the first base that answers as Learn. Any failure is a
+// returns the first base that answers as Learn, once the credentials' user
+// there is not found to be less than an account administrator (checkRole). Any failure is a
 // *CheckError: the one Learn gave (wrong credentials, no API access), or
 // else the most telling of the candidates' failures. The whole search ends
 // within Options.CheckTimeout; each candidate gets at most two attempts of
@@ -79,7 +84,41 @@ func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, erro
 	if strings.TrimSpace(creds.Email) == "" || creds.Password == "" {
 		return "", &CheckError{Code: CheckBadCredentials, Err: errors.New("empty email or password")}
 	}
-	return c.probe(ctx, true)
+	// The role's read counts in the check's bound too.
+	ctx, cancel := context.WithTimeout(ctx, c.checkTO)
+	defer cancel()
+	base, err := c.probe(ctx, true)
+	if err != nil {
+		return "", err
+	}
+	if cerr := c.checkRole(ctx, base); cerr != nil {
+		return "", cerr
+	}
+	return base, nil
+}
+
+// checkRole refuses credentials whose user is not an account
+// administrator, found by the login filter, else the e-mail filter. A user
+// neither finds is left to the sync, which reads every user and stops
+// unless it finds an account administrator: whether the filters ignore
+// letter case is not settled, and a false refusal here would keep an
+// owner from saving.
+func (c *Client) checkRole(ctx context.Context, base string) *CheckError {
+	rc := &Client{creds: c.creds, base: base, fixed: true, hc: c.hc, log: c.log, par: c.par, retry: probeRetry(c.checkTO), onCall: c.onCall}
+	name := strings.TrimSpace(c.creds.Email)
+	u, err := rc.FindUserByLogin(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		u, err = rc.FindUserByEmail(ctx, name)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return &CheckError{Code: classify(err), Err: fmt.Errorf("read the sign-in user: %w", err)}
+	case !u.AccountAdmin():
+		return &CheckError{Code: CheckNotAccountAdmin, Err: errors.New("the sign-in user is not an account administrator")}
+	}
+	return nil
 }
 
 // FindAPI picks the base URL of the account's API as the package's FindAPI

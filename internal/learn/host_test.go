@@ -89,8 +89,9 @@ func TestFindAPICustomDomain(t *testing.T) {
 			if err != nil || base != e.url("lms.acme.test")+"/api/v2" {
 				t.Fatalf("FindAPI = %q, %v; want the account host's /api/v2", base, err)
 			}
-			if got := e.requests(); len(got) != 1 || got[0] != "lms.acme.test /api/v2/departments" {
-				t.Errorf("probes %q, want one at /api/v2", got)
+			// One probe, then the sign-in user's role read at the same base (checkRole).
+			if got := e.requests(); len(got) != 2 || got[0] != "lms.acme.test /api/v2/departments" || got[1] != "lms.acme.test /api/v2/users/v2" {
+				t.Errorf("probes %q, want one at /api/v2 and the user read there", got)
 			}
 			c, err := New(e.creds("lms.acme.test"), Options{HTTPClient: e.hc, AllowHTTP: true, BaseURL: base})
 			if err != nil {
@@ -115,8 +116,9 @@ func TestFindAPIHosted(t *testing.T) {
 	if err != nil || base != e.url("api-learn.ispringlearn.ru") {
 		t.Fatalf("FindAPI = %q, %v; want the API host", base, err)
 	}
-	if got := e.requests(); len(got) != 1 || got[0] != "api-learn.ispringlearn.ru /departments" {
-		t.Errorf("probes %q, want one on the API host", got)
+	// One probe, then the sign-in user's role read at the same base (checkRole).
+	if got := e.requests(); len(got) != 2 || got[0] != "api-learn.ispringlearn.ru /departments" || got[1] != "api-learn.ispringlearn.ru /users/v2" {
+		t.Errorf("probes %q, want one on the API host and the user read there", got)
 	}
 
 	// The client finds it too, and keeps it: later calls go there and probe nothing.

@@ -3,6 +3,7 @@ package learn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"b24learn/internal/learn/learnsim"
@@ -72,5 +73,58 @@ func TestWriteOutOfReachIsNoAccountRefusal(t *testing.T) {
 	}
 	if _, err := c.ListDepartments(ctx); !errors.Is(err, ErrNoAPIAccess) {
 		t.Fatalf("list as a learner: %v, want ErrNoAPIAccess", err)
+	}
+}
+
+// The settings' check refuses a department administrator's or a custom
+// role's credentials (CheckNotAccountAdmin): the sync would take the top
+// department they show for the account's root. An account administrator's
+// and the owner's pass, wherever Learn shows the role and whatever the
+// reads show.
+func TestCheckRefusesLimitedRole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, scoped := range []bool{false, true} {
+		for _, shown := range []learnsim.UserRoles{learnsim.UserRolesInRole, learnsim.UserRolesSecond} {
+			for _, role := range []string{"department_administrator", "custom", "administrator", ""} {
+				env := newSimEnv(t, learnsim.Options{Unsettled: learnsim.Unsettled{ScopedReads: scoped, UserRoles: shown}}, learnsim.AccountOptions{})
+				c := env.client(t, Credentials{})
+				sales, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sales", ParentID: env.root})
+				if err != nil {
+					t.Fatal(err)
+				}
+				creds := Credentials{AccountURL: testAccount, Email: testEmail, Password: testPassword}
+				if role != "" {
+					id, err := c.CreateUser(ctx, NewUser{DepartmentID: sales, Fields: Fields{FieldLogin: "Sales.Admin@acme.ru", FieldEmail: "sales.admin@acme.ru", FieldFirstName: "S", FieldLastName: "A"}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := env.sim.SetRole(testAccount, id, role); err != nil {
+						t.Fatal(err)
+					}
+					if role != "administrator" {
+						if err := env.sim.SetManaged(testAccount, id, sales); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := env.sim.SetCaller(testAccount, id); err != nil {
+						t.Fatal(err)
+					}
+					creds.Email = "sales.admin@acme.ru"
+				}
+				err = CheckConnection(ctx, creds, Options{BaseURL: env.srv.URL, AllowHTTP: true})
+				name := fmt.Sprintf("scoped %v, shown %d, role %q", scoped, shown, role)
+				if role == "administrator" || role == "" {
+					if err != nil {
+						t.Errorf("%s: %v", name, err)
+					}
+					continue
+				}
+				var ce *CheckError
+				if !errors.As(err, &ce) || ce.Code != CheckNotAccountAdmin {
+					t.Errorf("%s: %v, want %s", name, err, CheckNotAccountAdmin)
+				}
+			}
+		}
 	}
 }

@@ -280,6 +280,40 @@ func (u User) Administers() bool {
 	return slices.ContainsFunc(u.RoleTypes, administers)
 }
 
+// AccountAdmin says whether the user's role reaches the whole account: the
+// owner's or an account administrator's, named in role or in any of
+// userRoles (Learn's two role lists spell it differently), and no
+// departments it is limited to. A department administrator, a custom role, a
+// role this client does not know or any role with departments to manage is
+// limited: the sync must not take the top department such credentials show
+// for the account's root (docs/learn-api.md, "Whose credentials").
+func (u User) AccountAdmin() bool {
+	if len(u.Manageable) > 0 {
+		return false
+	}
+	roles := append([]string{u.Role}, u.RoleTypes...)
+	if !slices.ContainsFunc(roles, accountAdminRole) {
+		return false
+	}
+	// A second role that is limited (or unknown) limits the user.
+	return !slices.ContainsFunc(roles, func(r string) bool { return administers(r) && !accountAdminRole(r) })
+}
+
+func accountAdminRole(role string) bool {
+	switch strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(strings.TrimSpace(role))) {
+	case "administrator", "administrators", "account_administrator", "account_administrators", "owner", "account_owner":
+		return true
+	}
+	return false
+}
+
+// SignsInWith says whether name, the login or e-mail credentials carry,
+// is the user's (Learn signs in with either; letter case aside).
+func (u User) SignsInWith(name string) bool {
+	name = strings.TrimSpace(name)
+	return name != "" && (strings.EqualFold(strings.TrimSpace(u.Login()), name) || strings.EqualFold(strings.TrimSpace(u.Email()), name))
+}
+
 func administers(role string) bool {
 	switch strings.ToLower(strings.TrimSpace(role)) {
 	case "", "learner", "learners", "supervisor", "supervisors":

@@ -312,7 +312,7 @@ func checkField(code string) string {
 	switch code {
 	case learn.CheckBadCredentials:
 		return fieldLearnPassword
-	case learn.CheckNoAPIAccess:
+	case learn.CheckNoAPIAccess, learn.CheckNotAccountAdmin:
 		return fieldLearnEmail
 	case learn.CheckServerError:
 		return fieldForm

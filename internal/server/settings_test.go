@@ -356,6 +356,7 @@ func TestFailedLearnCheckSavesNothing(t *testing.T) {
 	}{
 		{learn.CheckBadCredentials, "learn_password"},
 		{learn.CheckNoAPIAccess, "learn_email"},
+		{learn.CheckNotAccountAdmin, "learn_email"},
 		{learn.CheckUnreachable, "learn_url"},
 		{learn.CheckServerError, "form"},
 	} {

@@ -245,6 +245,9 @@ type Actual struct {
 	// Refusals are the writes Learn refused for good in earlier runs
 	// (refusals.go), at most one per object and part.
 	Refusals []Refusal
+	// SignIn is what the user listing showed of the user the credentials
+	// name (signin.go).
+	SignIn SignIn
 }
 
 // Input is everything Plan needs.

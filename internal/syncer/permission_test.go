@@ -4,93 +4,96 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/learn/learnsim"
 )
 
-// With a Learn department administrator's credentials, Learn refuses with
-// 403 the writes outside the departments it manages (docs/learn-api.md,
-// "Whose credentials"). The run reports those objects refused and applies
-// the rest; it does not stop and tell the admin the account has no API.
-func TestSyncWithDepartmentAdministratorCredentials(t *testing.T) {
+// The sync needs an account administrator's credentials (signin.go). With a
+// department administrator's or a custom role's, whatever Learn's reads
+// show (the whole account, or only the caller's departments with their top
+// department's parent as its ID, null or absent: learnsim's ScopedReads and
+// ScopedParent), a run and an on-demand sync stop before writing anything
+// and say so; a listing that shows the top department parentless would
+// otherwise have it renamed and the portal hung under it. Under scoped
+// reads a caller outside its own departments does not see itself: that
+// stops the run too. An account administrator who is not the owner syncs.
+func TestSyncWithLimitedCredentials(t *testing.T) {
 	t.Parallel()
-	e := newSimEnv(t, simOpts{learn: learnsim.Options{}})
-	portalID, p, ids := deptAdminSetup(t, e)
-	// One change within its reach (a new Support team and someone in it),
-	// one beyond (Sales renamed).
-	team := p.AddDepartment("Support L2", 3, 0)
-	newbie := p.AddUser(b24sim.User{Active: true, Name: "New", LastName: "Hire", Email: "new.hire@example.com", Departments: []int64{team}})
-	if err := p.RenameDepartment(2, "Sales EMEA"); err != nil {
-		t.Fatal(err)
+	type tc struct {
+		scoped  bool
+		parent  learnsim.ScopedParent
+		role    string
+		shown   learnsim.UserRoles
+		outside bool // the caller sits in the root, outside what it manages
 	}
-
-	rep := e.run(portalID, TriggerManual)
-	if rep.Status != RunPartial {
-		t.Fatalf("run %s, counts %v", rep.Status, rep.Counts)
-	}
-	st := e.state()
-	if d, ok := st.Department(ids[2]); !ok || d.Name != "Sales" {
-		t.Fatalf("Sales in Learn: %+v %v", d, ok)
-	}
-	u, ok := st.UserByLogin("new.hire@example.com")
-	if d, in := st.Department(u.DepartmentID); !ok || !in || d.Name != "Support L2" || d.ParentID != ids[3] {
-		t.Fatalf("the new hire in Learn: %+v %v, in %+v", u, ok, d)
-	}
-	items, err := e.syncer.store.RunItems(context.Background(), portalID, rep.RunID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused, applied := 0, 0
-	for _, it := range items {
-		switch {
-		case it.Status == ItemRefused && it.B24ID == 2:
-			refused++
-		case it.Status == ItemApplied && (it.B24ID == team || it.B24ID == newbie):
-			applied++
-		default:
-			t.Errorf("run item %+v", it)
+	var cases []tc
+	roles := []string{"department_administrator", "custom", "department_administrators"}
+	for i, scoped := range []bool{false, true} {
+		for j, parent := range []learnsim.ScopedParent{learnsim.ScopedParentID, learnsim.ScopedParentNull, learnsim.ScopedParentAbsent} {
+			n := i*3 + j
+			cases = append(cases, tc{scoped: scoped, parent: parent, role: roles[n%len(roles)], shown: learnsim.UserRoles(n % 2), outside: n == 4})
 		}
 	}
-	if refused != 1 || applied != 2 {
-		t.Fatalf("%d refused, %d applied items", refused, applied)
+	cases = append(cases, tc{scoped: true, parent: learnsim.ScopedParentAbsent, role: "administrator"},
+		tc{scoped: true, parent: learnsim.ScopedParentNull, role: "administrator", shown: learnsim.UserRolesSecond})
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("scoped %v parent %d %s shown %d outside %v", c.scoped, c.parent, c.role, c.shown, c.outside), func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: learnsim.Unsettled{ScopedReads: c.scoped, ScopedParent: c.parent, UserRoles: c.shown}}})
+			portalID, p, ids := limitedSetup(t, e, c.role, c.outside)
+			// Changes a run would write: the root renamed, a team and a
+			// hire inside Support, Sales renamed.
+			if err := p.RenameDepartment(1, "Scoped Inc"); err != nil {
+				t.Fatal(err)
+			}
+			team := p.AddDepartment("Support L2", 3, 0)
+			newbie := p.AddUser(b24sim.User{Active: true, Name: "New", LastName: "Hire", Email: "new.hire@example.com", Departments: []int64{team}})
+			if err := p.RenameDepartment(2, "Sales EMEA"); err != nil {
+				t.Fatal(err)
+			}
+			before := e.state()
+			e.lsim.ResetCounts()
+			_, err := e.syncer.Run(context.Background(), portalID, TriggerManual)
+			_, personErr := e.syncer.RunPerson(context.Background(), portalID, newbie)
+			if c.role == "administrator" {
+				if err != nil || personErr != nil {
+					t.Fatalf("an account administrator's run: %v, on demand: %v", err, personErr)
+				}
+				st := e.state()
+				if d, _ := st.Department(ids[2]); d.Name != "Sales EMEA" {
+					t.Fatalf("Sales in Learn: %+v", d)
+				}
+				if _, ok := st.UserByLogin("new.hire@example.com"); !ok {
+					t.Fatal("the new hire is not in Learn")
+				}
+				return
+			}
+			if w := e.lsim.Counts(simAccount); w.Writes != 0 {
+				t.Errorf("wrote %d times: %v", w.Writes, w.ByRoute)
+			}
+			for _, err := range []error{err, personErr} {
+				if !errors.Is(err, ErrLearnNotAccountAdmin) {
+					t.Fatalf("run: %v, want ErrLearnNotAccountAdmin", err)
+				}
+				if key, _ := RunErrorKey(err.Error()); key != "run_err_learn_not_account_admin" {
+					t.Errorf("run error %q reads as %q", err, key)
+				}
+			}
+			if after := e.state(); !reflect.DeepEqual(after, before) {
+				t.Fatalf("Learn changed:\n%+v\nwas\n%+v", after, before)
+			}
+		})
 	}
 }
 
-// Whether a department administrator's reads show the whole account is not
-// known (learnsim's Unsettled.ScopedReads). When they show only its
-// departments, the listing has no root: the run must not take one of them
-// for the account's root and hang the portal (renamed) under it, but stop
-// and say the credentials do not show the account, writing nothing.
-func TestSyncWithScopedReads(t *testing.T) {
-	t.Parallel()
-	e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: learnsim.Unsettled{ScopedReads: true}}})
-	portalID, p, ids := deptAdminSetup(t, e)
-	if err := p.RenameDepartment(1, "Scoped Inc"); err != nil {
-		t.Fatal(err)
-	}
-	before := e.state()
-	e.lsim.ResetCounts()
-	_, err := e.syncer.Run(context.Background(), portalID, TriggerManual)
-	if c := e.lsim.Counts(simAccount); c.Writes != 0 {
-		t.Errorf("the run wrote %d times: %v", c.Writes, c.ByRoute)
-	}
-	if !errors.Is(err, ErrLearnRootHidden) {
-		t.Fatalf("run: %v, want ErrLearnRootHidden", err)
-	}
-	if key, _ := RunErrorKey(err.Error()); key != "run_err_learn_root_hidden" {
-		t.Errorf("run error %q reads as %q", err, key)
-	}
-	if d, _ := e.state().Department(ids[3]); d.Name != "Support" || len(e.state().Users) != len(before.Users) {
-		t.Fatalf("Learn changed: Support is %+v", d)
-	}
-}
-
-// deptAdminSetup syncs a portal of Root, Sales and Support with the owner's
-// credentials, then makes them those of a department administrator of
-// Support's Learn copy; it returns the Learn IDs by Bitrix24 ID.
-func deptAdminSetup(t *testing.T, e *simEnv) (int64, *b24sim.Portal, map[int64]string) {
+// limitedSetup syncs a portal of Root, Sales and Support with the owner's
+// credentials, then makes them those of a user with role (in Support, or
+// with outside in Learn's root) who manages Support's Learn copy; it
+// returns the Learn IDs by Bitrix24 ID.
+func limitedSetup(t *testing.T, e *simEnv, role string, outside bool) (int64, *b24sim.Portal, map[int64]string) {
 	t.Helper()
 	org := b24sim.Org{Name: "Scoped", Departments: []b24sim.Department{{ID: 1, Name: "Root"},
 		{ID: 2, Name: "Sales", Parent: 1}, {ID: 3, Name: "Support", Parent: 1}}}
@@ -105,17 +108,28 @@ func deptAdminSetup(t *testing.T, e *simEnv) (int64, *b24sim.Portal, map[int64]s
 	}
 	ids := checkPortal(t, e.state(), p, e.state().RootID)
 
-	// From now on the credentials are those of Support's administrator.
-	admin, err := e.lsim.SeedUser(simAccount, ids[3],
-		map[string]string{"login": "support.admin@example.com", "first_name": "Dept", "last_name": "Admin"}, StatusActive)
+	// From now on the credentials are the user's.
+	home := ids[3]
+	if outside {
+		home = e.state().RootID
+	}
+	const login = "Support.Admin@example.com"
+	caller, err := e.lsim.SeedUser(simAccount, home,
+		map[string]string{"login": login, "first_name": "Dept", "last_name": "Admin"}, StatusActive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range []error{e.lsim.SetRole(simAccount, admin, "department_administrator"),
-		e.lsim.SetManaged(simAccount, admin, ids[3]), e.lsim.SetCaller(simAccount, admin)} {
-		if err != nil {
+	if err := e.lsim.SetRole(simAccount, caller, role); err != nil {
+		t.Fatal(err)
+	}
+	if role != "administrator" {
+		if err := e.lsim.SetManaged(simAccount, caller, ids[3]); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if err := e.lsim.SetCaller(simAccount, caller); err != nil {
+		t.Fatal(err)
+	}
+	e.setSettings(portalID, func(s *Settings) { s.LearnEmail = "support.admin@example.com" })
 	return portalID, p, ids
 }

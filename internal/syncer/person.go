@@ -355,10 +355,12 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 			}
 		}
 	}
+	emails = append(emails, signInNames(set.LearnEmail)...) // the credentials' user's role (signin.go)
 	seen := map[string]bool{}
 	ids, extra := newInterner(), extraLearnFields(set.FieldMap)
 	add := func(page []learn.User) error {
 		for _, u := range page {
+			in.Actual.SignIn.see(u, set.LearnEmail)
 			if !seen[u.ID] {
 				seen[u.ID] = true
 				in.Actual.Users = append(in.Actual.Users, learnUser(u, ids, extra...))
@@ -382,6 +384,9 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		return err
 	}
 	rep.Phases["read_learn"] = time.Since(t0)
+	if err := in.Actual.SignIn.check(); err != nil {
+		return fmt.Errorf("learn sign-in user: %w", err)
+	}
 	in.Options = Options{
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,

@@ -21,9 +21,10 @@ import (
 
 // read fetches Bitrix24 (departments, employees) and Learn users at once,
 // plus the stored mapping. The Learn listing goes out under learnCtx, the
-// read_learn span, which read ends; extra are the Learn fields the field
-// mapping adds to the fixed set.
-func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration, pr *progress, extra ...string) (Input, error) {
+// read_learn span, which read ends; signIn is the login the credentials
+// name, whose user's role the listing shows (Actual.SignIn); extra are the
+// Learn fields the field mapping adds to the fixed set.
+func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, portalID int64, lc Learn, org *orgRead, phases map[string]time.Duration, pr *progress, signIn string, extra ...string) (Input, error) {
 	var in Input
 	org.start()
 	pr.to(PhaseRead)
@@ -62,6 +63,7 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 		}
 		concat(idOf)
 		for _, u := range page {
+			in.Actual.SignIn.see(u, signIn)
 			in.Actual.Users = append(in.Actual.Users, learnUser(u, ids, extra...))
 		}
 		return nil

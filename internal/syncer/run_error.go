@@ -23,6 +23,7 @@ var runErrStops = []struct {
 	{ErrEmptyRead, "run_err_empty_read"},
 	{ErrNoLearnRoot, "run_err_no_learn_root"},
 	{ErrLearnRootHidden, "run_err_learn_root_hidden"},
+	{ErrLearnNotAccountAdmin, "run_err_learn_not_account_admin"},
 	{ErrNotConfigured, "run_err_not_configured"},
 }
 

@@ -175,9 +175,12 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		return fmt.Errorf("read learn departments: %w", err)
 	}
 	deptsTook := time.Since(t0)
-	in, err := s.read(ctx, learnCtx, learnSpan, portalID, lc, org, rep.Phases, pr, extraLearnFields(set.FieldMap)...)
+	in, err := s.read(ctx, learnCtx, learnSpan, portalID, lc, org, rep.Phases, pr, set.LearnEmail, extraLearnFields(set.FieldMap)...)
 	if err != nil {
 		return err
+	}
+	if err := in.Actual.SignIn.check(); err != nil {
+		return fmt.Errorf("learn sign-in user: %w", err)
 	}
 	pr.to(PhasePlan)
 	rep.Phases["read_learn"] += deptsTook

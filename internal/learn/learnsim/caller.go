@@ -17,7 +17,8 @@ import (
 // department administrator or custom role (SetRole, SetManaged) only
 // departments in the subtrees it manages, the users in them, and learners
 // or course authors as new users; any other role nothing through the API,
-// reads included.
+// reads included. The user's login or e-mail then signs in with the
+// account's password (the owner's too, as before).
 // No call is counted.
 func (s *Sim) SetCaller(accountURL, userID string) error {
 	return s.edit("set caller", accountURL, func(a *account) error {
@@ -27,6 +28,18 @@ func (s *Sim) SetCaller(accountURL, userID string) error {
 		a.callerID = userID
 		return nil
 	})
+}
+
+// callerSignsIn says whether name is the login or e-mail of SetCaller's
+// user, which sign in with the account's password: the sync tells whose
+// credentials it holds by the user they name. (The owner's keep working,
+// standing for the caller, as before.)
+func (a *account) callerSignsIn(name string) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	u := a.users[a.callerID]
+	return a.callerID != "" && u != nil && name != "" &&
+		(strings.EqualFold(name, u.Fields["login"]) || strings.EqualFold(name, u.Fields["email"]))
 }
 
 // callerKind is what the caller's role lets it do.

@@ -2,6 +2,7 @@ package learnsim
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -36,4 +37,52 @@ func TestCallerRights(t *testing.T) {
 	}
 	e.must(http.StatusForbidden, "GET", "/departments", nil)
 	e.must(http.StatusForbidden, "POST", "/department", map[string]any{"name": "X", "parentDepartmentId": e.root})
+}
+
+// Under ScopedReads a department administrator's listing shows the parent
+// of its top department as ScopedParent says, in JSON and XML; the
+// caller's own login signs in.
+func TestScopedParent(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		p          ScopedParent
+		json, xml  string // what the top department's parent reads as
+		jsonAbsent bool
+	}{
+		{ScopedParentID, `"parentDepartmentId":"ROOT"`, `<parentDepartmentId>ROOT</parentDepartmentId>`, false},
+		{ScopedParentNull, `"parentDepartmentId":null`, `<parentDepartmentId></parentDepartmentId>`, false},
+		{ScopedParentAbsent, ``, ``, true},
+	} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{ScopedReads: true, ScopedParent: c.p}}, AccountOptions{})
+		sales := e.createDept("Sales", e.root, "")
+		team := e.createDept("Team", sales, "")
+		da, err := e.sim.SeedUser(e.acct, sales, map[string]string{"login": "da@acme.test", "first_name": "D", "last_name": "A"}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range []error{e.sim.SetRole(e.acct, da, "department_administrator"), e.sim.SetManaged(e.acct, da, sales), e.sim.SetCaller(e.acct, da)} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		as := []string{"X-Auth-Email", "DA@acme.test"}
+		js := e.must(http.StatusOK, "GET", "/department", nil, as...)
+		xs := e.must(http.StatusOK, "GET", "/department", nil, append(as, "Accept", "application/xml")...)
+		for _, body := range []string{js, xs} {
+			if !strings.Contains(body, sales) || !strings.Contains(body, team) {
+				t.Fatalf("%d: listing %s", c.p, body)
+			}
+		}
+		wantJSON, wantXML := strings.ReplaceAll(c.json, "ROOT", e.root), strings.ReplaceAll(c.xml, "ROOT", e.root)
+		if !c.jsonAbsent && (!strings.Contains(js, wantJSON) || !strings.Contains(xs, wantXML)) {
+			t.Errorf("%d: want %s / %s in\n%s\n%s", c.p, wantJSON, wantXML, js, xs)
+		}
+		// The top department's parent, and only its: Team still names Sales.
+		if n := strings.Count(js, "parentDepartmentId"); c.jsonAbsent && n != 1 || !c.jsonAbsent && n != 2 {
+			t.Errorf("%d: %d parents in %s", c.p, n, js)
+		}
+		if n := strings.Count(xs, "<parentDepartmentId>"); c.jsonAbsent && n != 1 || !c.jsonAbsent && n != 2 {
+			t.Errorf("%d: %d parents in %s", c.p, n, xs)
+		}
+	}
 }

@@ -253,7 +253,7 @@ func (s *Sim) authenticate(r *http.Request) (*account, *apiErr) {
 		return nil, errf(401, "Authentication failed: unknown account")
 	}
 	email, pass := strings.TrimSpace(r.Header.Get("X-Auth-Email")), r.Header.Get("X-Auth-Password")
-	if !a.opts.signsIn(email) || pass != a.opts.Password {
+	if !a.opts.signsIn(email) && !a.callerSignsIn(email) || pass != a.opts.Password {
 		return a, errf(401, "Authentication failed: wrong email or password") // a: counted as rejected
 	}
 	return a, nil

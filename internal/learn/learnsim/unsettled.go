@@ -127,7 +127,21 @@ type Unsettled struct {
 	// other with 403; by default its reads show the whole account. The
 	// docs limit its writes to its departments and say nothing of reads.
 	ScopedReads bool
+	// ScopedParent is how such a scoped listing shows the parent of the
+	// top departments the caller manages, a department it does not show.
+	ScopedParent ScopedParent
 }
+
+// ScopedParent is how a listing under ScopedReads renders the
+// parentDepartmentId of a department whose parent the caller does not see:
+// no source shows a department administrator's listing.
+type ScopedParent int
+
+const (
+	ScopedParentID     ScopedParent = iota // the real parent's ID
+	ScopedParentNull                       // JSON null, XML <parentDepartmentId/>, as the root under RootParentNull
+	ScopedParentAbsent                     // no parentDepartmentId at all, as the root by default
+)
 
 // Throttle is the form of a refusal for load.
 type Throttle int
@@ -473,7 +487,8 @@ func returnObject(r *http.Request) bool {
 }
 
 // parentOut is a department's parentDepartmentId on the wire, which for the
-// root depends on RootParent.
+// root depends on RootParent, and for a department whose parent a scoped
+// listing leaves out on ScopedParent.
 type parentOut struct {
 	ID      string
 	Present bool
@@ -498,6 +513,14 @@ func (p parentOut) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 
 func (a *account) parentOf(r *http.Request, d *dept) parentOut {
 	if d.ID != a.rootID {
+		if seen := a.readScope(r); seen != nil && !seen(d.ParentID) {
+			switch unsettledFrom(r).ScopedParent {
+			case ScopedParentNull:
+				return parentOut{Present: true, Null: true}
+			case ScopedParentAbsent:
+				return parentOut{}
+			}
+		}
 		return parentOut{ID: d.ParentID, Present: d.ParentID != ""}
 	}
 	switch unsettledFrom(r).RootParent {
