@@ -336,7 +336,11 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 			}
 		}
 	}
-	if err := readUnfound(ctx, lc, len(all), desired.Employees, in.Actual.Mappings, in.Actual.Users, add); err != nil {
+	var lost string // the credentials' user, when the filters missed it
+	if !in.Actual.SignIn.Found {
+		lost = set.LearnEmail
+	}
+	if err := readUnfound(ctx, lc, len(all), desired.Employees, in.Actual.Mappings, in.Actual.Users, lost, add); err != nil {
 		return err
 	}
 	rep.Phases["read_learn"] = time.Since(t0)
