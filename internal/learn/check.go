@@ -37,7 +37,7 @@ const (
 	CheckTimeout = "timeout"
 	// CheckNotAccountAdmin: the credentials are a department
 	// administrator's, a custom role's or another limited role's; the sync
-	// needs an account administrator's (User.AccountAdmin).
+	// needs an account administrator's (User.Limited).
 	CheckNotAccountAdmin = "not_account_admin"
 )
 
@@ -115,7 +115,7 @@ func (c *Client) checkRole(ctx context.Context, base string) *CheckError {
 		return nil
 	case err != nil:
 		return &CheckError{Code: classify(err), Err: fmt.Errorf("read the sign-in user: %w", err)}
-	case !u.AccountAdmin():
+	case u.Limited():
 		return &CheckError{Code: CheckNotAccountAdmin, Err: errors.New("the sign-in user is not an account administrator")}
 	}
 	return nil

@@ -63,38 +63,39 @@ func TestUserAdministersXML(t *testing.T) {
 	}
 }
 
-// AccountAdmin decides whether the sync may run with a user's credentials:
-// only an owner's or account administrator's reach the whole account. The
-// two role vocabularies conflict and a role may show only in userRoles;
-// any department administrator, custom role, unknown role or department
-// limit makes the credentials limited.
-func TestUserAccountAdmin(t *testing.T) {
+// Limited decides whether the sync may run with a user's credentials: a
+// department administrator's, a custom role's or any with departments to
+// manage reach only part of the account. The two role vocabularies conflict
+// and a role may show only in userRoles. A role not known, or none, is not
+// taken as limited: how Learn shows the owner is not documented.
+func TestUserLimited(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name, json string
 		want       bool
 	}{
-		{"OASAdministrator", `{"userId":"u","role":"administrator"}`, true},
-		{"EUAccountAdministrators", `{"userId":"u","role":"account_administrators"}`, true},
-		{"Owner", `{"userId":"u","role":"Account Owner"}`, true},
-		{"AdministratorInUserRoles", `{"userId":"u","role":"learner","userRoles":[{"roleType":"learner"},{"roleType":"administrator","manageableDepartmentIds":[]}]}`, true},
-		{"DepartmentAdministrator", `{"userId":"u","role":"department_administrator"}`, false},
-		{"EUDepartmentAdministrators", `{"userId":"u","role":"department_administrators","manageableDepartmentIds":["d1"]}`, false},
-		{"DepartmentAdministratorInUserRoles", `{"userId":"u","role":"learner","userRoles":[{"roleType":"learner"},{"roleType":"department_administrator","manageableDepartmentIds":["d1"]}]}`, false},
-		{"Custom", `{"userId":"u","role":"custom"}`, false},
+		{"OASAdministrator", `{"userId":"u","role":"administrator"}`, false},
+		{"EUAccountAdministrators", `{"userId":"u","role":"account_administrators"}`, false},
+		{"Owner", `{"userId":"u","role":"Account Owner"}`, false},
+		{"AdministratorInUserRoles", `{"userId":"u","role":"learner","userRoles":[{"roleType":"learner"},{"roleType":"administrator","manageableDepartmentIds":[]}]}`, false},
+		{"DepartmentAdministrator", `{"userId":"u","role":"department_administrator"}`, true},
+		{"EUDepartmentAdministrators", `{"userId":"u","role":"department_administrators","manageableDepartmentIds":["d1"]}`, true},
+		{"DepartmentAdministratorInUserRoles", `{"userId":"u","role":"learner","userRoles":[{"roleType":"learner"},{"roleType":"department_administrator","manageableDepartmentIds":["d1"]}]}`, true},
+		{"Custom", `{"userId":"u","role":"custom"}`, true},
 		{"Learner", `{"userId":"u","role":"learner"}`, false},
 		{"NoRole", `{"userId":"u"}`, false},
 		{"UnknownRole", `{"userId":"u","role":"auditor"}`, false},
-		{"AdministratorLimitedToDepartments", `{"userId":"u","role":"administrator","manageableDepartmentIds":["d1"]}`, false},
-		{"AdministratorAndCustom", `{"userId":"u","role":"administrator","userRoles":[{"roleType":"custom"}]}`, false},
+		{"AdministratorAndSupervisor", `{"userId":"u","role":"administrator","userRoles":[{"roleType":"supervisor"}]}`, false},
+		{"AdministratorLimitedToDepartments", `{"userId":"u","role":"administrator","manageableDepartmentIds":["d1"]}`, true},
+		{"AdministratorAndCustom", `{"userId":"u","role":"administrator","userRoles":[{"roleType":"custom"}]}`, true},
 		{"UserRolesUnreadable", `{"userId":"u","role":"administrator","userRoles":{"0":"x"}}`, false},
 	} {
 		var u User
 		if err := json.Unmarshal([]byte(c.json), &u); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if u.AccountAdmin() != c.want {
-			t.Errorf("%s: %+v account admin %v, want %v", c.name, u, u.AccountAdmin(), c.want)
+		if u.Limited() != c.want {
+			t.Errorf("%s: %+v limited %v, want %v", c.name, u, u.Limited(), c.want)
 		}
 	}
 }

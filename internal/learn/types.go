@@ -280,28 +280,23 @@ func (u User) Administers() bool {
 	return slices.ContainsFunc(u.RoleTypes, administers)
 }
 
-// AccountAdmin says whether the user's role reaches the whole account: the
-// owner's or an account administrator's, named in role or in any of
-// userRoles (Learn's two role lists spell it differently), and no
-// departments it is limited to. A department administrator, a custom role, a
-// role this client does not know or any role with departments to manage is
-// limited: the sync must not take the top department such credentials show
-// for the account's root (docs/learn-api.md, "Whose credentials").
-func (u User) AccountAdmin() bool {
-	if len(u.Manageable) > 0 {
-		return false
-	}
-	roles := append([]string{u.Role}, u.RoleTypes...)
-	if !slices.ContainsFunc(roles, accountAdminRole) {
-		return false
-	}
-	// A second role that is limited (or unknown) limits the user.
-	return !slices.ContainsFunc(roles, func(r string) bool { return administers(r) && !accountAdminRole(r) })
+// Limited says whether the user's role is known to reach only part of the
+// account: departments to manage, or a department administrator's, a custom
+// role's or an author's role named in role or in any of userRoles (Learn's
+// two role lists spell them differently). Such credentials may show their
+// top department with no parent, which the sync must not take for the
+// account's root (docs/learn-api.md, "Whose credentials"). A role this
+// client does not know, or none, is not taken as limited: Learn does not
+// document how it shows the owner, and refusing the owner would stop every
+// sync of the account.
+func (u User) Limited() bool {
+	return len(u.Manageable) > 0 || limitedRole(u.Role) || slices.ContainsFunc(u.RoleTypes, limitedRole)
 }
 
-func accountAdminRole(role string) bool {
+func limitedRole(role string) bool {
 	switch strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(strings.TrimSpace(role))) {
-	case "administrator", "administrators", "account_administrator", "account_administrators", "owner", "account_owner":
+	case "department_administrator", "department_administrators", "custom",
+		"publisher", "publishers", "course_author", "course_authors":
 		return true
 	}
 	return false

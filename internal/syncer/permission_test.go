@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"b24learn/internal/bitrix24/b24sim"
@@ -132,4 +133,73 @@ func limitedSetup(t *testing.T, e *simEnv, role string, outside bool) (int64, *b
 	}
 	e.setSettings(portalID, func(s *Settings) { s.LearnEmail = "support.admin@example.com" })
 	return portalID, p, ids
+}
+
+// How Learn shows the owner's role is not documented: as an administrator,
+// in a spelling of its own, or not at all. None of these is a limited role:
+// the owner's runs and on-demand syncs go on.
+func TestOwnerWhateverRoleLearnShows(t *testing.T) {
+	t.Parallel()
+	for _, role := range []string{"administrator", "account_owner", "Owner", learnsim.OwnerRoleNone, "learner"} {
+		t.Run(role, func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{account: learnsim.AccountOptions{OwnerRole: role}})
+			portalID, p := e.addPortal(b24sim.GenerateOrg(11, 6, 2))
+			if _, err := e.syncer.Run(context.Background(), portalID, TriggerManual); err != nil {
+				t.Fatalf("the owner's run: %v", err)
+			}
+			renameAndSyncOne(t, e, portalID, p)
+		})
+	}
+}
+
+// An on-demand sync reads only the users it needs, by filters that may
+// match letter case (learnsim's ExactFilters), while the settings carry
+// the sign-in login in another case than Learn holds it. Not found by the
+// filters, the credentials' user is looked for in the whole list, as a
+// full run finds it, rather than taken for a narrower role's.
+func TestOnDemandFindsTheSignInUserWhateverTheCase(t *testing.T) {
+	t.Parallel()
+	for _, exact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exact filters %v", exact), func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: learnsim.Unsettled{ExactFilters: exact}}})
+			portalID, p := e.addPortal(b24sim.GenerateOrg(11, 6, 2))
+			e.run(portalID, TriggerManual)
+			const login = "Second.Admin@Acme.test"
+			admin, err := e.lsim.SeedUser(simAccount, e.state().RootID,
+				map[string]string{"login": login, "first_name": "Second", "last_name": "Admin"}, StatusActive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, err := range []error{e.lsim.SetRole(simAccount, admin, "administrator"), e.lsim.SetCaller(simAccount, admin)} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.setSettings(portalID, func(s *Settings) { s.LearnEmail = strings.ToUpper(login) })
+			renameAndSyncOne(t, e, portalID, p)
+		})
+	}
+}
+
+// renameAndSyncOne renames a synced employee and syncs them alone: no
+// address is new, so the on-demand sync reads no more users than it needs.
+func renameAndSyncOne(t *testing.T, e *simEnv, portalID int64, p *b24sim.Portal) {
+	t.Helper()
+	var who b24sim.User
+	for _, u := range p.Users() {
+		if u.Active && u.Email != "" {
+			who = u
+		}
+	}
+	if err := p.UpdateUser(who.ID, func(u *b24sim.User) { u.LastName = "Renamed" }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.syncer.RunPerson(context.Background(), portalID, who.ID); err != nil {
+		t.Fatalf("the on-demand sync: %v", err)
+	}
+	if u, _ := e.state().UserByLogin(strings.ToLower(who.Email)); u.Fields["last_name"] != "Renamed" {
+		t.Fatalf("the renamed employee in Learn: %+v", u)
+	}
 }

@@ -115,50 +115,6 @@ func (b *builder) excludedBy(id int64) int64 {
 	return 0
 }
 
-// PersonHistory is every report row of one Bitrix24 user across the
-// portal's runs, newest first, with the run's trigger and start.
-type PersonHistoryItem struct {
-	RunItem
-	Trigger   Trigger
-	StartedAt time.Time
-}
-
-// PersonHistory reads the report rows of Bitrix24 user b24ID, newest first,
-// at most limit of them.
-func (s *Store) PersonHistory(ctx context.Context, portalID, b24ID int64, limit int) ([]PersonHistoryItem, error) {
-	rows, err := s.pool.Query(ctx, `SELECT i.id, i.run_id, i.learn_id, i.action, i.before, i.after, i.reason, i.status,
-			r.trigger, r.started_at
-		FROM sync_run_items i JOIN sync_runs r ON r.id = i.run_id
-		WHERE i.portal_id = $1 AND i.kind = 'user' AND i.b24_id = $2 AND r.trigger <> 'preview'
-		ORDER BY i.id DESC LIMIT $3`, portalID, b24ID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("query person history: %w", err)
-	}
-	defer rows.Close()
-	var out []PersonHistoryItem
-	for rows.Next() {
-		it := PersonHistoryItem{RunItem: RunItem{Kind: KindUser, B24ID: b24ID}}
-		var action, trigger string
-		var before, after []byte
-		if err := rows.Scan(&it.ID, &it.RunID, &it.LearnID, &action, &before, &after, &it.Reason, &it.Status,
-			&trigger, &it.StartedAt); err != nil {
-			return nil, fmt.Errorf("read person history: %w", err)
-		}
-		it.Action, it.Trigger = Action(action), Trigger(trigger)
-		if it.Before, err = decodeState(before); err != nil {
-			return nil, err
-		}
-		if it.After, err = decodeState(after); err != nil {
-			return nil, err
-		}
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read person history: %w", err)
-	}
-	return out, nil
-}
-
 // Store gives the Syncer's store (the people page reads history and
 // mappings through it).
 func (s *Syncer) Store() *Store { return s.store }
@@ -380,7 +336,11 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 			}
 		}
 	}
-	if err := readUnfound(ctx, lc, len(all), desired.Employees, in.Actual.Mappings, in.Actual.Users, add); err != nil {
+	var lost string // the credentials' user, when the filters missed it
+	if !in.Actual.SignIn.Found {
+		lost = set.LearnEmail
+	}
+	if err := readUnfound(ctx, lc, len(all), desired.Employees, in.Actual.Mappings, in.Actual.Users, lost, add); err != nil {
 		return err
 	}
 	rep.Phases["read_learn"] = time.Since(t0)
@@ -539,63 +499,4 @@ func Verdicts(ds []bitrix24.Department, us []bitrix24.User, o Options, mappings 
 		out[u.ID] = Why(d, o, mappings[u.ID], last, u.ID)
 	}
 	return out
-}
-
-// UserMappings is the stored mappings of the Bitrix24 users ids, by id.
-func (s *Store) UserMappings(ctx context.Context, portalID int64, ids []int64) (map[int64]*Mapping, error) {
-	out := map[int64]*Mapping{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT b24_id, learn_id, fingerprint, licence_wait_since IS NOT NULL, adopted
-		FROM sync_mappings WHERE portal_id = $1 AND kind = 'user' AND b24_id = ANY($2)`, portalID, ids)
-	if err != nil {
-		return nil, fmt.Errorf("query user mappings: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		m := &Mapping{Kind: KindUser}
-		if err := rows.Scan(&m.B24ID, &m.LearnID, &m.Fingerprint, &m.LicenceWait, &m.Adopted); err != nil {
-			return nil, fmt.Errorf("read user mappings: %w", err)
-		}
-		out[m.B24ID] = m
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read user mappings: %w", err)
-	}
-	return out, nil
-}
-
-// LastPersonItems reads the newest report row (previews aside) of each of
-// the Bitrix24 users ids, by id; users no run reported are absent.
-func (s *Store) LastPersonItems(ctx context.Context, portalID int64, ids []int64) (map[int64]RunItem, error) {
-	out := map[int64]RunItem{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (i.b24_id) i.id, i.run_id, i.b24_id, i.learn_id, i.action, i.reason, i.status, i.after
-		FROM sync_run_items i JOIN sync_runs r ON r.id = i.run_id
-		WHERE i.portal_id = $1 AND i.kind = 'user' AND i.b24_id = ANY($2) AND r.trigger <> 'preview'
-		ORDER BY i.b24_id, i.id DESC`, portalID, ids)
-	if err != nil {
-		return nil, fmt.Errorf("query last person items: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		it := RunItem{Kind: KindUser}
-		var action string
-		var after []byte
-		if err := rows.Scan(&it.ID, &it.RunID, &it.B24ID, &it.LearnID, &action, &it.Reason, &it.Status, &after); err != nil {
-			return nil, fmt.Errorf("read last person items: %w", err)
-		}
-		it.Action = Action(action)
-		if it.After, err = decodeState(after); err != nil {
-			return nil, err
-		}
-		out[it.B24ID] = it
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read last person items: %w", err)
-	}
-	return out, nil
 }

@@ -14,10 +14,15 @@ import (
 // whose uniqueness keeps letter case would take the create as a second
 // person (docs/learn-api.md, "Unsettled behaviour"). Before anyone is
 // created the whole list is read, as a full run does; add gets only users
-// with those addresses. mapped is the portal's mapping count, the size the
-// listing is bounded by.
-func readUnfound(ctx context.Context, lc Learn, mapped int, emps []Employee, maps []Mapping, users []LearnUser, add func([]learn.User) error) error {
+// with those addresses. signIn, when the filtered reads did not find the
+// credentials' user, is its login or e-mail, looked for the same way: the
+// run stops without it (signin.go). mapped is the portal's mapping count,
+// the size the listing is bounded by.
+func readUnfound(ctx context.Context, lc Learn, mapped int, emps []Employee, maps []Mapping, users []LearnUser, signIn string, add func([]learn.User) error) error {
 	missing := unfoundAddresses(emps, maps, users)
+	if m := normEmail(signIn); m != "" {
+		missing[m] = true
+	}
 	if len(missing) == 0 {
 		return nil
 	}

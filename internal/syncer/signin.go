@@ -22,8 +22,9 @@ var ErrLearnNotAccountAdmin = errors.New("learn credentials are not an account a
 // credentials name.
 type SignIn struct {
 	Found bool
-	// Limited: some user the name matches is not an account administrator
-	// (a login may be another user's e-mail; any of them may be the one).
+	// Limited: some user the name matches has a role known to reach only
+	// part of the account (learn.User.Limited; a login may be another
+	// user's e-mail, and any of them may be the one).
 	Limited bool
 }
 
@@ -33,7 +34,7 @@ func (s *SignIn) see(u learn.User, name string) {
 		return
 	}
 	s.Found = true
-	s.Limited = s.Limited || !u.AccountAdmin()
+	s.Limited = s.Limited || u.Limited()
 }
 
 // check refuses a run whose credentials are not an account

@@ -69,6 +69,9 @@ type Options struct {
 	WebPage WebPage
 }
 
+// OwnerRoleNone is an owner whose profile shows no role (AccountOptions).
+const OwnerRoleNone = "-"
+
 // AccountOptions describe one Learn account.
 type AccountOptions struct {
 	URL   string // e.g. https://acme.ispringlearn.ru; compared without scheme case or trailing slash
@@ -77,6 +80,9 @@ type AccountOptions struct {
 	// either (docs/learn-api.md, "Whose credentials").
 	Login    string
 	Password string
+	// OwnerRole is the role the owner's profile shows, which no source
+	// documents: "" shows "administrator", OwnerRoleNone none at all.
+	OwnerRole string
 	// ClientID and ClientSecret enable token auth (POST /api/v3/token).
 	ClientID, ClientSecret string
 	RootName               string // default "Company"

@@ -130,7 +130,11 @@ func newAccount(key string, o AccountOptions, seed uint64, now func() time.Time)
 	root := &dept{ID: a.newID(), Name: o.RootName, Sub: sub{Type: "no_supervisor"}, CoSub: sub{Type: "no_supervisor"}}
 	a.rootID = root.ID
 	a.putDept(root)
-	owner := &user{ID: a.newID(), DeptID: root.ID, Status: 1, Role: "administrator", Added: now(),
+	role := cmp.Or(o.OwnerRole, "administrator")
+	if role == OwnerRoleNone {
+		role = ""
+	}
+	owner := &user{ID: a.newID(), DeptID: root.ID, Status: 1, Role: role, Added: now(),
 		Fields: map[string]string{"login": cmp.Or(o.Login, o.Email), "first_name": "Account", "last_name": "Owner"},
 		Sub:    sub{Type: "inherit"}, CoSub: sub{Type: "inherit"}}
 	if strings.Contains(o.Email, "@") {
