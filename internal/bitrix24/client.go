@@ -35,9 +35,10 @@ type Config struct {
 	// the last byte of the answer read (default DefaultRequestTimeout): a
 	// portal that drips its answer cannot stretch it.
 	RequestTimeout time.Duration
-	// MaxSlow is how many slow requests (past RequestTimeout, or answered
-	// after more than half of it) the client makes before it sends nothing
-	// more and fails every call with ErrTimeout (default 4).
+	// MaxSlow is what slow requests may cost the client before it sends
+	// nothing more and fails every call with ErrTimeout, default
+	// remote.DefaultSlowBudget (four requests past RequestTimeout, or
+	// twenty answered after more than half of it; remote.Slowness).
 	MaxSlow int
 	Logger  *slog.Logger // nil: discard
 	// UserAgent is sent on every request (the docs ask for name/version).
@@ -73,7 +74,7 @@ type Client struct {
 	http *http.Client
 	log  *slog.Logger
 	lim  RateLimiter
-	slow atomic.Int64 // slow requests, see Config.MaxSlow
+	slow remote.Slowness // what slow requests cost, see Config.MaxSlow
 
 	mu       sync.Mutex
 	endpoint string
@@ -126,7 +127,7 @@ func New(cfg Config) *Client {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.MaxSlow <= 0 {
-		cfg.MaxSlow = 4
+		cfg.MaxSlow = remote.DefaultSlowBudget
 	}
 	if cfg.MaxDepartments <= 0 {
 		cfg.MaxDepartments = DefaultMaxDepartments
@@ -292,8 +293,8 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 	// refuses, or that leads nowhere, must not rewrite the stored endpoint.
 	moved := ""
 	for hop := 0; ; hop++ {
-		if n := c.slow.Load(); n >= int64(c.cfg.MaxSlow) {
-			return nil, fmt.Errorf("%w: %d slow answers, no more requests to this portal", ErrTimeout, n)
+		if n, spent := c.slow.Spent(c.cfg.MaxSlow); spent {
+			return nil, fmt.Errorf("%w: slow answers cost %d, no more requests to this portal", ErrTimeout, n)
 		}
 		if err := c.lim.Wait(ctx); err != nil {
 			return nil, err
@@ -339,7 +340,7 @@ func (c *Client) once(ctx context.Context, method string, params any, tok Token)
 
 // send makes one HTTP request and reads its whole answer within
 // RequestTimeout. The deadline covers the body: a portal that sent its
-// headers and then drips the body fails with a TimeoutError.
+// headers and then drips the body fails with a remote.TimeoutError.
 func (c *Client) send(ctx context.Context, target, ct string, body []byte) (*http.Response, []byte, error) {
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
@@ -367,14 +368,14 @@ func (c *Client) send(ctx context.Context, target, ct string, body []byte) (*htt
 		err = &boundedError{unwrapURLError(err)}
 	}
 	took := time.Since(start)
-	switch {
-	case errors.Is(rctx.Err(), context.DeadlineExceeded) && connected.Load():
+	if errors.Is(rctx.Err(), context.DeadlineExceeded) && connected.Load() {
 		// Whatever the read made of the cut answer (it may even read as
 		// a clean end), the cause is the deadline.
-		c.slow.Add(1)
-		return nil, nil, &TimeoutError{After: took}
-	case err == nil && took > c.cfg.RequestTimeout/2:
-		c.slow.Add(1)
+		c.slow.Note(true, took, c.cfg.RequestTimeout)
+		return nil, nil, &remote.TimeoutError{Cause: ErrTimeout, After: took}
+	}
+	if err == nil {
+		c.slow.Note(false, took, c.cfg.RequestTimeout)
 	}
 	if err != nil {
 		return nil, nil, err

@@ -1,11 +1,9 @@
 package bitrix24
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"b24learn/internal/remote"
 )
@@ -111,24 +109,6 @@ func IsPermanentAuthError(err error) bool {
 var ErrBadRequest = errors.New("bitrix24: malformed request")
 
 // ErrTimeout: the portal (or OAuth server) took the connection but had not
-// sent its whole answer when the request's deadline came (TimeoutError).
+// sent its whole answer when the request's deadline came
+// (remote.TimeoutError, see docs/bitrix24-api.md, "Deadlines").
 var ErrTimeout = errors.New("bitrix24: the portal did not answer in time")
-
-// TimeoutError is a request ended by its deadline (Config.RequestTimeout,
-// OAuth.Timeout) after the server took the connection: one that drips its
-// answer ends like one that never answers (docs/bitrix24-api.md,
-// "Deadlines"). It matches ErrTimeout and context.DeadlineExceeded.
-type TimeoutError struct {
-	After time.Duration // how long the request ran
-}
-
-func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("%v (no complete answer after %s)", ErrTimeout, e.After.Round(time.Millisecond))
-}
-
-func (e *TimeoutError) Is(target error) bool {
-	return target == ErrTimeout || target == context.DeadlineExceeded
-}
-
-// Timeout marks it as a timeout for net.Error checks.
-func (e *TimeoutError) Timeout() bool { return true }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"b24learn/internal/remote"
 )
 
 // Token is one access/refresh pair with what the OAuth server said about it.
@@ -131,7 +133,7 @@ func (o *OAuth) refresh(ctx context.Context, refreshToken string) (Token, error)
 	}
 	resp, err := hc.Do(req)
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && connected.Load() {
-		return Token{}, fmt.Errorf("oauth refresh: %s: %w", req.URL.Host, &TimeoutError{After: time.Since(start)})
+		return Token{}, fmt.Errorf("oauth refresh: %s: %w", req.URL.Host, &remote.TimeoutError{Cause: ErrTimeout, After: time.Since(start)})
 	}
 	if err != nil {
 		// The URL carries the secret; report the host only.
@@ -141,7 +143,7 @@ func (o *OAuth) refresh(ctx context.Context, refreshToken string) (Token, error)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && connected.Load() {
 		// A cut answer may read as a clean end: the deadline decides.
-		return Token{}, fmt.Errorf("oauth refresh: %w", &TimeoutError{After: time.Since(start)})
+		return Token{}, fmt.Errorf("oauth refresh: %w", &remote.TimeoutError{Cause: ErrTimeout, After: time.Since(start)})
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("oauth refresh: read: %w", err)

@@ -53,10 +53,11 @@ type RetryPolicy struct {
 	// of the answer read, default DefaultTimeout: a server that drips its
 	// answer cannot stretch it.
 	Timeout time.Duration
-	// MaxSlow is how many slow attempts (past Timeout, or answered after
-	// more than half of it) a client makes before it sends nothing more
-	// and fails every call with ErrTimeout, default 4: a server slow on
-	// purpose holds a run for a few deadlines, not until the job's
+	// MaxSlow is what slow attempts may cost a client before it sends
+	// nothing more and fails every call with ErrTimeout, default
+	// remote.DefaultSlowBudget (four attempts past Timeout, or twenty
+	// answered after more than half of it; remote.Slowness): a server slow
+	// on purpose holds a run for a few deadlines, not until the job's
 	// timeout (docs/learn-api.md, "Deadlines").
 	MaxSlow int
 }
@@ -82,7 +83,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.Timeout = DefaultTimeout
 	}
 	if p.MaxSlow <= 0 {
-		p.MaxSlow = 4
+		p.MaxSlow = remote.DefaultSlowBudget
 	}
 	return p
 }
@@ -138,8 +139,8 @@ type Client struct {
 	writes  atomic.Int64
 	retries atomic.Int64
 	fails   atomic.Int64
-	// slow counts slow attempts (see RetryPolicy.MaxSlow).
-	slow atomic.Int64
+	// slow is what slow attempts cost (see RetryPolicy.MaxSlow).
+	slow remote.Slowness
 	// limiter, when set, bounds writes in flight (LimitWrites); wlimSum
 	// and wlimMax are the limits the writes went out under, throttled the
 	// 429s they met.
@@ -336,9 +337,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 	write := r.method != http.MethodGet
 	for attempt := 1; ; attempt++ {
-		if n := c.slow.Load(); n >= int64(c.retry.MaxSlow) {
+		if n, spent := c.slow.Spent(c.retry.MaxSlow); spent {
 			c.fails.Add(1)
-			return nil, fmt.Errorf("%s %s: %w: %d slow answers, no more requests to this server", r.method, r.route, ErrTimeout, n)
+			return nil, fmt.Errorf("%s %s: %w: slow answers cost %d, no more requests to this server", r.method, r.route, ErrTimeout, n)
 		}
 		resp, err := c.attempt(ctx, r, u, payload, attempt, write)
 		if err == nil {
@@ -408,7 +409,7 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 		body = bytes.NewReader(payload)
 	}
 	// connected tells a server that took the connection and was slow to
-	// answer (a TimeoutError) from one never reached (a dial failure).
+	// answer (a remote.TimeoutError) from one never reached (a dial failure).
 	var connected atomic.Bool
 	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
 	req, err := http.NewRequestWithContext(actx, r.method, u, body)
@@ -459,14 +460,14 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 		res.Body.Close()
 	}
 	took := time.Since(start)
-	switch {
-	case errors.Is(actx.Err(), context.DeadlineExceeded) && connected.Load():
+	timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && connected.Load()
+	if timedOut {
 		// Whatever the read made of the cut answer, the cause is the
 		// deadline; a cut body may even read as a clean end.
-		err = &TimeoutError{After: took}
-		c.slow.Add(1)
-	case err == nil && took > c.retry.Timeout/2:
-		c.slow.Add(1)
+		err = &remote.TimeoutError{Cause: ErrTimeout, After: took}
+	}
+	if timedOut || err == nil {
+		c.slow.Note(timedOut, took, c.retry.Timeout)
 	}
 	if permit != nil {
 		permit.Done(c.outcome(ctx, res, err))

@@ -1,7 +1,6 @@
 package learn
 
 import (
-	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -29,28 +28,8 @@ var (
 	ErrForbiddenAddr    = netguard.ErrForbidden                                  // SSRF rule, see NewHTTPClient
 	ErrInsecureURL      = netguard.ErrInsecure                                   // see NormalizeAccountURL and the redirect rule
 	ErrInvalidURL       = errors.New("learn: account URL is not a valid URL")    // see NormalizeAccountURL
-	ErrTimeout          = errors.New("learn: the server did not answer in time") // see TimeoutError
+	ErrTimeout          = errors.New("learn: the server did not answer in time") // see remote.TimeoutError
 )
-
-// TimeoutError is an attempt whose server took the connection but had not
-// sent its whole answer when the attempt's deadline came: a server that
-// drips its answer ends the attempt like one that never answers. It matches
-// ErrTimeout and context.DeadlineExceeded (a run stops on it, see
-// docs/learn-api.md, "Deadlines").
-type TimeoutError struct {
-	After time.Duration // how long the attempt ran
-}
-
-func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("%v (no complete answer after %s)", ErrTimeout, e.After.Round(time.Millisecond))
-}
-
-func (e *TimeoutError) Is(target error) bool {
-	return target == ErrTimeout || target == context.DeadlineExceeded
-}
-
-// Timeout marks it as a timeout for net.Error checks.
-func (e *TimeoutError) Timeout() bool { return true }
 
 // ValidationError is a 400 answer: Learn refused the request and said why
 // (missing required field, unknown department, non-empty department, ...).
