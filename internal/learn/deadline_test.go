@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"b24learn/internal/learn/learnsim"
 )
 
 // dripHandler sends a 200 and its headers at once, then one byte of body
@@ -145,5 +147,32 @@ func TestProductionBounds(t *testing.T) {
 	}
 	if c.checkTO != DefaultCheckTimeout || probeRetry(c.checkTO).Timeout != 8*time.Second {
 		t.Errorf("check bound %s, probe attempt %s; want 20s and 8s", c.checkTO, probeRetry(c.checkTO).Timeout)
+	}
+}
+
+// A slow first API candidate may spend most of the check's bound before the
+// next one answers: the sign-in user's read that follows then finds the
+// bound spent. That is no "did not answer in time" from an API that just
+// answered: the role is left to the run, which asks before it writes.
+func TestCheckSpentOnTheProbeLeavesTheRoleToTheRun(t *testing.T) {
+	t.Parallel()
+	sim := learnsim.New(learnsim.Options{Mount: learnsim.MountAccountHost})
+	var requests atomic.Int32
+	u, hc := hostileServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) > 1 {
+			time.Sleep(1500 * time.Millisecond) // past the check's bound
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	if _, err := sim.AddAccount(learnsim.AccountOptions{URL: u, Email: testEmail, Password: testPassword}); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckConnection(context.Background(), Credentials{AccountURL: u, Email: testEmail, Password: testPassword},
+		Options{HTTPClient: hc, CheckTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("check: %v, want the account taken", err)
+	}
+	if n := requests.Load(); n < 2 {
+		t.Fatalf("%d requests: the sign-in user was not asked for", n)
 	}
 }
