@@ -113,9 +113,10 @@ func (c *Client) checkRole(ctx context.Context, base string) *CheckError {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-		// The API answered the probe; a slow first candidate spent the
-		// check's bound. The run asks the same before it writes.
+	case errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
+		// The API answered the probe just now; a slow first candidate may
+		// have spent most of the check's bound. The run asks the same
+		// before it writes, under deadlines of its own.
 		return nil
 	case err != nil:
 		return &CheckError{Code: classify(err), Err: fmt.Errorf("read the sign-in user: %w", err)}
