@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -204,8 +205,13 @@ func TestFieldMappingInBrowser(t *testing.T) {
 
 	// Sync now writes them.
 	syncNow := func() {
+		// Only a job or run newer than the click counts: the previous
+		// run's job may still read "running" while River records its
+		// completion, and would pass for a click that went nowhere.
 		var n int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual'`, portalID).Scan(&n); err != nil {
+		var lastJob int64
+		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual'),
+			(SELECT coalesce(max(id), 0) FROM river_job)`, portalID).Scan(&n, &lastJob); err != nil {
 			t.Fatal(err)
 		}
 		// The panel the page polls may be replaced between finding the
@@ -216,8 +222,8 @@ func TestFieldMappingInBrowser(t *testing.T) {
 			b.waitFor("Sync now enabled", `document.querySelector('[data-action=sync]') && !document.querySelector('[data-action=sync]').disabled`)
 			b.mustEval(`(() => { document.querySelector('[data-action=sync]').click(); return true; })()`, nil)
 			for wait := time.Now().Add(3 * time.Second); time.Now().Before(wait) && !queued; time.Sleep(100 * time.Millisecond) {
-				if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM river_job WHERE kind = 'sync' AND state <> 'completed')
-					OR (SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual') > $2`, portalID, n).Scan(&queued); err != nil {
+				if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM river_job WHERE kind = 'sync' AND id > $3)
+					OR (SELECT count(*) FROM sync_runs WHERE portal_id = $1 AND trigger = 'manual') > $2`, portalID, n, lastJob).Scan(&queued); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -235,7 +241,7 @@ func TestFieldMappingInBrowser(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatal("Sync now did not finish")
+				t.Fatalf("Sync now did not finish: %s", syncJobs(t, pool))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -289,4 +295,21 @@ func mustSources(t *testing.T, b *browserEnv) []map[string]string {
 		t.Fatalf("the page carries %d choices: %v", len(src), src)
 	}
 	return src
+}
+
+// syncJobs describes the queue's sync jobs and runs for a failure message.
+func syncJobs(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	var out string
+	err := pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(format('%s %s attempt %s at %s errors %s',
+		kind, state, attempt, scheduled_at, errors::text), '; '), '') FROM river_job`).Scan(&out)
+	if err != nil {
+		return err.Error()
+	}
+	var runs string
+	err = pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(format('%s %s %s', trigger, status, started_at), '; '), '') FROM sync_runs`).Scan(&runs)
+	if err != nil {
+		return err.Error()
+	}
+	return "jobs: " + out + " runs: " + runs
 }
