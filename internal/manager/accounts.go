@@ -51,15 +51,7 @@ func scanAccount(row pgx.Row) (Account, error) {
 
 // ListAccounts returns every manager account, by e-mail.
 func ListAccounts(ctx context.Context, db store.DBTX) ([]Account, error) {
-	rows, err := db.Query(ctx, accountColumns+` ORDER BY lower(m.email), m.id`)
-	if err != nil {
-		return nil, fmt.Errorf("list managers: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Account, error) { return scanAccount(row) })
-	if err != nil {
-		return nil, fmt.Errorf("list managers: %w", err)
-	}
-	return out, nil
+	return store.QueryAll(ctx, db, "list managers", scanAccount, accountColumns+` ORDER BY lower(m.email), m.id`)
 }
 
 // FindAccount returns the account of email (any case); ErrNotFound when
