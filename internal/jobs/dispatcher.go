@@ -116,20 +116,16 @@ func (d *Dispatcher) Tick(ctx context.Context, client *river.Client[pgx.Tx]) (in
 // admits. The query only narrows the portals to those its partial index
 // covers; the rule itself is Syncable's.
 func syncableSchedules(ctx context.Context, tx pgx.Tx) ([]portalSchedule, error) {
-	rows, err := tx.Query(ctx, `
+	portals, err := store.QueryAll(ctx, tx, "read syncable portals", func(row pgx.Row) (store.Portal, error) {
+		var p store.Portal
+		err := row.Scan(&p.ID, &p.InstallState, &p.ActivationState, &p.NeedsReconnect)
+		return p, err
+	}, `
 		SELECT id, install_state, activation_state, needs_reconnect FROM portals
 		WHERE install_state = 'installed' AND activation_state = 'active' AND NOT needs_reconnect
 		ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("read syncable portals: %w", err)
-	}
-	portals, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Portal, error) {
-		var p store.Portal
-		err := row.Scan(&p.ID, &p.InstallState, &p.ActivationState, &p.NeedsReconnect)
-		return p, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read syncable portals: %w", err)
+		return nil, err
 	}
 	ids := make([]int64, len(portals))
 	for i, p := range portals {

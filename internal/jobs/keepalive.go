@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"b24learn/internal/connect"
+	"b24learn/internal/store"
 )
 
 // The keep-alive of idle portals' Bitrix24 tokens. Tokens are refreshed only
@@ -72,7 +72,14 @@ func (k *keepAlive) due(ctx context.Context, now time.Time) ([]int64, error) {
 	if limit <= 0 {
 		limit = keepAlivePerPass
 	}
-	rows, err := k.pool.Query(ctx, `
+	type due struct {
+		id      int64
+		expires time.Time
+	}
+	got, err := store.QueryAll(ctx, k.pool, "token keep-alive: claim portals", func(r pgx.Row) (due, error) {
+		var d due
+		return d, r.Scan(&d.id, &d.expires)
+	}, `
 		WITH due AS (
 			SELECT id, token_expires_at FROM portals
 			WHERE install_state = 'installed' AND NOT needs_reconnect
@@ -86,18 +93,7 @@ func (k *keepAlive) due(ctx context.Context, now time.Time) ([]int64, error) {
 		RETURNING p.id, due.token_expires_at`,
 		now, now.Add(-keepAliveAge+accessLifetime), now.Add(-keepAliveRetryAfter), limit)
 	if err != nil {
-		return nil, fmt.Errorf("token keep-alive: claim portals: %w", err)
-	}
-	type due struct {
-		id      int64
-		expires time.Time
-	}
-	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
-		var d due
-		return d, r.Scan(&d.id, &d.expires)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("token keep-alive: claim portals: %w", err)
+		return nil, err
 	}
 	ids := make([]int64, 0, len(got))
 	slices.SortFunc(got, func(a, b due) int { return a.expires.Compare(b.expires) })

@@ -14,6 +14,7 @@ import (
 	"b24learn/internal/alert"
 	"b24learn/internal/connect"
 	"b24learn/internal/manager"
+	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
 )
 
@@ -92,7 +93,15 @@ func (r *refusedRetention) due(ctx context.Context, now time.Time) ([]refusedPor
 	if limit <= 0 {
 		limit = retentionPerPass
 	}
-	rows, err := r.pool.Query(ctx, `
+	return store.QueryAll(ctx, r.pool, "data retention: claim portals", func(row pgx.Row) (refusedPortal, error) {
+		var p refusedPortal
+		var warned *time.Time
+		err := row.Scan(&p.id, &p.refusedAt, &warned)
+		if warned != nil {
+			p.warnedAt = *warned
+		}
+		return p, err
+	}, `
 		WITH due AS (
 			SELECT id FROM portals
 			WHERE install_state = 'installed' AND needs_reconnect AND tokens_refused_at IS NOT NULL
@@ -106,22 +115,6 @@ func (r *refusedRetention) due(ctx context.Context, now time.Time) ([]refusedPor
 		RETURNING p.id, p.tokens_refused_at, p.erase_warned_at`,
 		now, now.Add(-uninstall.RefusedRetention), now.Add(-uninstall.RefusedRetention+uninstall.RefusedWarning),
 		now.Add(-retentionRetryAfter), limit, now.Add(-uninstall.RefusedWarning))
-	if err != nil {
-		return nil, fmt.Errorf("data retention: claim portals: %w", err)
-	}
-	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (refusedPortal, error) {
-		var p refusedPortal
-		var warned *time.Time
-		err := row.Scan(&p.id, &p.refusedAt, &warned)
-		if warned != nil {
-			p.warnedAt = *warned
-		}
-		return p, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("data retention: claim portals: %w", err)
-	}
-	return got, nil
 }
 
 // one asks Bitrix24 about the portal's stored tokens and acts on the

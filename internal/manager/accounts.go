@@ -51,15 +51,7 @@ func scanAccount(row pgx.Row) (Account, error) {
 
 // ListAccounts returns every manager account, by e-mail.
 func ListAccounts(ctx context.Context, db store.DBTX) ([]Account, error) {
-	rows, err := db.Query(ctx, accountColumns+` ORDER BY lower(m.email), m.id`)
-	if err != nil {
-		return nil, fmt.Errorf("list managers: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Account, error) { return scanAccount(row) })
-	if err != nil {
-		return nil, fmt.Errorf("list managers: %w", err)
-	}
-	return out, nil
+	return store.QueryAll(ctx, db, "list managers", scanAccount, accountColumns+` ORDER BY lower(m.email), m.id`)
 }
 
 // FindAccount returns the account of email (any case); ErrNotFound when
@@ -89,26 +81,37 @@ func ChangePassword(ctx context.Context, pool *pgxpool.Pool, h *Hasher, email, p
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
+	// The update takes the row lock a sign-in's unchangedSince waits for, so
+	// a sign-in checked against the old hash stores no session.
+	return changeAndEndSessions(ctx, pool, "password_set", now, func(tx pgx.Tx) pgx.Row {
+		return tx.QueryRow(ctx, `UPDATE managers SET password_hash = $2, updated_at = $3
+			WHERE lower(email) = lower($1) RETURNING id, email`, strings.TrimSpace(email), hash, now)
+	})
+}
+
+// changeAndEndSessions makes, in one transaction, an operator's change to
+// an account that must end its sessions: update changes the row and returns
+// its id and e-mail; every session of the account ends and the trail
+// records action. ErrNotFound, and nothing written, when update finds no
+// account.
+func changeAndEndSessions(ctx context.Context, pool *pgxpool.Pool, action string, now time.Time, update func(pgx.Tx) pgx.Row) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var (
 			id     int64
 			stored string
 		)
-		// The update takes the row lock a sign-in's unchangedSince waits
-		// for, so a sign-in checked against the old hash stores no session.
-		err := tx.QueryRow(ctx, `UPDATE managers SET password_hash = $2, updated_at = $3
-			WHERE lower(email) = lower($1) RETURNING id, email`, strings.TrimSpace(email), hash, now).Scan(&id, &stored)
+		err := update(tx).Scan(&id, &stored)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
-			return fmt.Errorf("change manager password: %w", err)
+			return fmt.Errorf("manager %s: %w", action, err)
 		}
 		ended, err := endSessions(ctx, tx, id, now)
 		if err != nil {
 			return err
 		}
-		return auditCLI(ctx, tx, "password_set", stored, ended, now)
+		return auditCLI(ctx, tx, action, stored, ended, now)
 	})
 }
 

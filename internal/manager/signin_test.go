@@ -397,4 +397,11 @@ func TestResetTOTPEndsTheAccountsSessions(t *testing.T) {
 	if _, err := LookupSession(ctx, pool, colleague.Token, later.Add(2*time.Minute)); err != nil {
 		t.Errorf("another manager's session ended too: %v", err)
 	}
+	// The trail names the account as stored, as the other operator
+	// changes do, not as the operator typed it.
+	var note string
+	if err := pool.QueryRow(ctx, `SELECT note FROM manager_audit WHERE action = 'totp_reset'`).Scan(&note); err != nil ||
+		!strings.HasPrefix(note, "lena@ispring.example;") {
+		t.Errorf("audit note %q, %v; want it to start with lena@ispring.example;", note, err)
+	}
 }

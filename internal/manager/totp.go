@@ -264,20 +264,8 @@ func matchCode(raw []byte, code string, now time.Time) (int64, bool) {
 // and a session must not outlive the factor it was opened with. The
 // operator does it from the shell, and the trail records it.
 func ResetTOTP(ctx context.Context, pool *pgxpool.Pool, email string, now time.Time) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var id int64
-		err := tx.QueryRow(ctx, `UPDATE managers SET totp_secret = NULL, totp_pending = NULL, totp_last_step = 0, updated_at = $2
-			WHERE lower(email) = lower($1) RETURNING id`, strings.TrimSpace(email), now).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("reset totp: %w", err)
-		}
-		ended, err := endSessions(ctx, tx, id, now)
-		if err != nil {
-			return err
-		}
-		return auditCLI(ctx, tx, "totp_reset", email, ended, now)
+	return changeAndEndSessions(ctx, pool, "totp_reset", now, func(tx pgx.Tx) pgx.Row {
+		return tx.QueryRow(ctx, `UPDATE managers SET totp_secret = NULL, totp_pending = NULL, totp_last_step = 0, updated_at = $2
+			WHERE lower(email) = lower($1) RETURNING id, email`, strings.TrimSpace(email), now)
 	})
 }
