@@ -22,21 +22,12 @@ type Envelope struct {
 
 // Time is the envelope's "time" block; its keys vary, so all are optional.
 type Time struct {
-	Start            float64
-	Finish           float64
-	Duration         float64
-	Processing       float64
-	Operating        float64
-	OperatingResetAt int64
-}
-
-type rawTime struct {
-	Start            flexFloat `json:"start"`
-	Finish           flexFloat `json:"finish"`
-	Duration         flexFloat `json:"duration"`
-	Processing       flexFloat `json:"processing"`
-	Operating        flexFloat `json:"operating"`
-	OperatingResetAt flexInt   `json:"operating_reset_at"`
+	Start            float64 `b24:"start"`
+	Finish           float64 `b24:"finish"`
+	Duration         float64 `b24:"duration"`
+	Processing       float64 `b24:"processing"`
+	Operating        float64 `b24:"operating"`
+	OperatingResetAt int64   `b24:"operating_reset_at"`
 }
 
 func (t *Time) UnmarshalJSON(b []byte) error {
@@ -45,12 +36,7 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 		*t = Time{}
 		return nil // [] or null: PHP empty array
 	}
-	var r rawTime
-	if err := json.Unmarshal(b, &r); err != nil {
-		return err
-	}
-	*t = Time{float64(r.Start), float64(r.Finish), float64(r.Duration), float64(r.Processing), float64(r.Operating), int64(r.OperatingResetAt)}
-	return nil
+	return decodeRow(b, t)
 }
 
 type rawEnvelope struct {

@@ -3,8 +3,10 @@ package bitrix24
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"b24learn/internal/remote"
 )
@@ -131,4 +133,80 @@ func (f *flexIntList) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// decodeRow fills the row type *dst from one Bitrix24 object: each field
+// tagged `b24:"KEY"` takes the value of KEY with the tolerance of its kind
+// (int64 and int as flexInt, float64 as flexFloat, bool as flexBool, string
+// as flexString, []int64 as flexIntList); untagged fields end zero. Keys
+// match as encoding/json matches them. On an error *dst is left as it was.
+func decodeRow[T any](b []byte, dst *T) error {
+	p := planOf(reflect.TypeFor[T]())
+	mirror := reflect.New(p.mirror)
+	if err := json.Unmarshal(b, mirror.Interface()); err != nil {
+		return err
+	}
+	out, in := reflect.ValueOf(dst).Elem(), mirror.Elem()
+	out.SetZero()
+	for i, f := range p.fields {
+		v, to := in.Field(i), out.Field(f)
+		switch to.Kind() {
+		case reflect.Int64, reflect.Int:
+			to.SetInt(v.Int())
+		case reflect.Float64:
+			to.SetFloat(v.Float())
+		case reflect.Bool:
+			to.SetBool(v.Bool())
+		case reflect.String:
+			to.SetString(v.String())
+		default: // []int64, which a flexIntList is assignable to
+			to.Set(v)
+		}
+	}
+	return nil
+}
+
+// rowPlan is how decodeRow reads one row type: a struct of flex fields
+// that encoding/json fills, and for each of its fields the row's field.
+type rowPlan struct {
+	mirror reflect.Type
+	fields []int
+}
+
+var rowPlans sync.Map // reflect.Type → *rowPlan
+
+// flexOf is the flex type that reads a row field of each kind.
+var flexOf = map[reflect.Type]reflect.Type{
+	reflect.TypeFor[int64]():   reflect.TypeFor[flexInt](),
+	reflect.TypeFor[int]():     reflect.TypeFor[flexInt](),
+	reflect.TypeFor[float64](): reflect.TypeFor[flexFloat](),
+	reflect.TypeFor[bool]():    reflect.TypeFor[flexBool](),
+	reflect.TypeFor[string]():  reflect.TypeFor[flexString](),
+	reflect.TypeFor[[]int64](): reflect.TypeFor[flexIntList](),
+}
+
+func planOf(t reflect.Type) *rowPlan {
+	if p, ok := rowPlans.Load(t); ok {
+		return p.(*rowPlan)
+	}
+	p := &rowPlan{}
+	var mirror []reflect.StructField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, ok := f.Tag.Lookup("b24")
+		if !ok {
+			continue
+		}
+		ft, ok := flexOf[f.Type]
+		if !ok {
+			panic("bitrix24: no tolerant decoding for " + t.String() + "." + f.Name + " of type " + f.Type.String())
+		}
+		mirror = append(mirror, reflect.StructField{
+			Name: "F" + strconv.Itoa(i), Type: ft, Tag: reflect.StructTag(`json:"` + key + `"`),
+		})
+		p.fields = append(p.fields, i)
+	}
+	p.mirror = reflect.StructOf(mirror)
+	actual, _ := rowPlans.LoadOrStore(t, p)
+	return actual.(*rowPlan)
 }

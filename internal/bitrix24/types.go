@@ -6,51 +6,41 @@ import (
 	"strings"
 )
 
+// The row types below name each field's Bitrix24 key in a b24 tag, and
+// decodeRow reads them with the flex types' tolerance.
+
 // Department is a row of department.get. Parent and Head are 0 when Bitrix24
 // left the key out (root department, no head).
 type Department struct {
-	ID     int64
-	Name   string
-	Parent int64
-	Head   int64
-	Sort   int
+	ID     int64  `b24:"ID"`
+	Name   string `b24:"NAME"`
+	Parent int64  `b24:"PARENT"`
+	Head   int64  `b24:"UF_HEAD"`
+	Sort   int    `b24:"SORT"`
 }
 
-func (d *Department) UnmarshalJSON(b []byte) error {
-	var r struct {
-		ID     flexInt    `json:"ID"`
-		Name   flexString `json:"NAME"`
-		Parent flexInt    `json:"PARENT"`
-		Head   flexInt    `json:"UF_HEAD"`
-		Sort   flexInt    `json:"SORT"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return err
-	}
-	*d = Department{ID: int64(r.ID), Name: string(r.Name), Parent: int64(r.Parent), Head: int64(r.Head), Sort: int(r.Sort)}
-	return nil
-}
+func (d *Department) UnmarshalJSON(b []byte) error { return decodeRow(b, d) }
 
 // User is a row of user.get, tolerant of omitted null keys, ACTIVE as bool or
 // "Y"/"N"/"1"/"0", IDs as strings or numbers, UF_DEPARTMENT as a list of either.
 type User struct {
-	ID             int64
-	Active         bool
-	Name           string
-	LastName       string
-	SecondName     string
-	Email          string
-	WorkPosition   string
-	PersonalMobile string
-	PersonalPhone  string
-	WorkPhone      string
-	Departments    []int64 // UF_DEPARTMENT; empty for extranet users
-	UserType       string  // "employee", "extranet", … ("" when not sent)
-	DateRegister   string  // ISO 8601 as sent; not parsed
-	TimeZone       string
-	PersonalCity   string
-	Birthday       string // PERSONAL_BIRTHDAY as sent
-	EmploymentDate string // UF_EMPLOYMENT_DATE as sent
+	ID             int64   `b24:"ID"`
+	Active         bool    `b24:"ACTIVE"`
+	Name           string  `b24:"NAME"`
+	LastName       string  `b24:"LAST_NAME"`
+	SecondName     string  `b24:"SECOND_NAME"`
+	Email          string  `b24:"EMAIL"`
+	WorkPosition   string  `b24:"WORK_POSITION"`
+	PersonalMobile string  `b24:"PERSONAL_MOBILE"`
+	PersonalPhone  string  `b24:"PERSONAL_PHONE"`
+	WorkPhone      string  `b24:"WORK_PHONE"`
+	Departments    []int64 `b24:"UF_DEPARTMENT"` // empty for extranet users
+	UserType       string  `b24:"USER_TYPE"`     // "employee", "extranet", … ("" when not sent)
+	DateRegister   string  `b24:"DATE_REGISTER"` // ISO 8601 as sent; not parsed
+	TimeZone       string  `b24:"TIME_ZONE"`
+	PersonalCity   string  `b24:"PERSONAL_CITY"`
+	Birthday       string  `b24:"PERSONAL_BIRTHDAY"`  // as sent
+	EmploymentDate string  `b24:"UF_EMPLOYMENT_DATE"` // as sent
 	// UF holds the portal's own UF_* fields of the row, by code, as text
 	// (a list joined with ", "); they come only when the request selects
 	// them (see UserSelect).
@@ -58,53 +48,26 @@ type User struct {
 }
 
 func (u *User) UnmarshalJSON(b []byte) error {
-	var r struct {
-		ID             flexInt     `json:"ID"`
-		Active         flexBool    `json:"ACTIVE"`
-		Name           flexString  `json:"NAME"`
-		LastName       flexString  `json:"LAST_NAME"`
-		SecondName     flexString  `json:"SECOND_NAME"`
-		Email          flexString  `json:"EMAIL"`
-		WorkPosition   flexString  `json:"WORK_POSITION"`
-		PersonalMobile flexString  `json:"PERSONAL_MOBILE"`
-		PersonalPhone  flexString  `json:"PERSONAL_PHONE"`
-		WorkPhone      flexString  `json:"WORK_PHONE"`
-		Departments    flexIntList `json:"UF_DEPARTMENT"`
-		UserType       flexString  `json:"USER_TYPE"`
-		DateRegister   flexString  `json:"DATE_REGISTER"`
-		TimeZone       flexString  `json:"TIME_ZONE"`
-		PersonalCity   flexString  `json:"PERSONAL_CITY"`
-		Birthday       flexString  `json:"PERSONAL_BIRTHDAY"`
-		EmploymentDate flexString  `json:"UF_EMPLOYMENT_DATE"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := decodeRow(b, u); err != nil {
 		return err
 	}
-	var uf map[string]string
-	if hasOwnUF(b) {
-		var all map[string]json.RawMessage
-		if err := json.Unmarshal(b, &all); err != nil {
-			return err
-		}
-		for k, v := range all {
-			if strings.HasPrefix(k, "UF_") && !builtinUF[k] && len(uf) < maxOwnUF {
-				if uf == nil {
-					uf = map[string]string{}
-				}
-				uf[k] = ufText(v)
-			}
-		}
+	u.Name, u.LastName = strings.TrimSpace(u.Name), strings.TrimSpace(u.LastName)
+	u.SecondName, u.Email = strings.TrimSpace(u.SecondName), strings.TrimSpace(u.Email)
+	u.UserType = strings.ToLower(u.UserType)
+	if !hasOwnUF(b) {
+		return nil
 	}
-	*u = User{
-		ID: int64(r.ID), Active: bool(r.Active),
-		Name: strings.TrimSpace(string(r.Name)), LastName: strings.TrimSpace(string(r.LastName)),
-		SecondName: strings.TrimSpace(string(r.SecondName)), Email: strings.TrimSpace(string(r.Email)),
-		WorkPosition: string(r.WorkPosition), PersonalMobile: string(r.PersonalMobile),
-		PersonalPhone: string(r.PersonalPhone), WorkPhone: string(r.WorkPhone),
-		Departments: []int64(r.Departments), UserType: strings.ToLower(string(r.UserType)),
-		DateRegister: string(r.DateRegister), TimeZone: string(r.TimeZone),
-		PersonalCity: string(r.PersonalCity), Birthday: string(r.Birthday), EmploymentDate: string(r.EmploymentDate),
-		UF: uf,
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	for k, v := range all {
+		if strings.HasPrefix(k, "UF_") && !builtinUF[k] && len(u.UF) < maxOwnUF {
+			if u.UF == nil {
+				u.UF = map[string]string{}
+			}
+			u.UF[k] = ufText(v)
+		}
 	}
 	return nil
 }
@@ -170,75 +133,40 @@ func (u User) IsExtranet() bool {
 
 // Profile is the answer of `profile`: the user who owns the access token.
 type Profile struct {
-	ID       int64
-	Admin    bool
-	Name     string
-	LastName string
-	Email    string
+	ID       int64  `b24:"ID"`
+	Admin    bool   `b24:"ADMIN"`
+	Name     string `b24:"NAME"`
+	LastName string `b24:"LAST_NAME"`
+	Email    string `b24:"EMAIL"`
 }
 
-func (p *Profile) UnmarshalJSON(b []byte) error {
-	var r struct {
-		ID       flexInt    `json:"ID"`
-		Admin    flexBool   `json:"ADMIN"`
-		Name     flexString `json:"NAME"`
-		LastName flexString `json:"LAST_NAME"`
-		Email    flexString `json:"EMAIL"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return err
-	}
-	*p = Profile{int64(r.ID), bool(r.Admin), string(r.Name), string(r.LastName), string(r.Email)}
-	return nil
-}
+func (p *Profile) UnmarshalJSON(b []byte) error { return decodeRow(b, p) }
 
 // AppInfo is the portal's `app.info` answer.
 type AppInfo struct {
-	ID             int64
-	Code           string
-	Version        int
-	Status         string
-	Installed      bool
-	PaymentExpired bool
-	Days           int
-	LanguageID     string
-	License        string
+	ID             int64  `b24:"ID"`
+	Code           string `b24:"CODE"`
+	Version        int    `b24:"VERSION"`
+	Status         string `b24:"STATUS"`
+	Installed      bool   `b24:"INSTALLED"`
+	PaymentExpired bool   `b24:"PAYMENT_EXPIRED"`
+	Days           int    `b24:"DAYS"`
+	LanguageID     string `b24:"LANGUAGE_ID"`
+	License        string `b24:"LICENSE"`
 }
 
-func (a *AppInfo) UnmarshalJSON(b []byte) error {
-	var r struct {
-		ID             flexInt    `json:"ID"`
-		Code           flexString `json:"CODE"`
-		Version        flexInt    `json:"VERSION"`
-		Status         flexString `json:"STATUS"`
-		Installed      flexBool   `json:"INSTALLED"`
-		PaymentExpired flexBool   `json:"PAYMENT_EXPIRED"`
-		Days           flexInt    `json:"DAYS"`
-		LanguageID     flexString `json:"LANGUAGE_ID"`
-		License        flexString `json:"LICENSE"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return err
-	}
-	*a = AppInfo{int64(r.ID), string(r.Code), int(r.Version), string(r.Status), bool(r.Installed),
-		bool(r.PaymentExpired), int(r.Days), string(r.LanguageID), string(r.License)}
-	return nil
-}
+func (a *AppInfo) UnmarshalJSON(b []byte) error { return decodeRow(b, a) }
 
 // EventHandler is a row of event.get.
 type EventHandler struct {
-	Event   string
-	Handler string
+	Event   string `b24:"event"`
+	Handler string `b24:"handler"`
 }
 
 func (h *EventHandler) UnmarshalJSON(b []byte) error {
-	var r struct {
-		Event   flexString `json:"event"`
-		Handler flexString `json:"handler"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := decodeRow(b, h); err != nil {
 		return err
 	}
-	*h = EventHandler{strings.ToUpper(string(r.Event)), string(r.Handler)}
+	h.Event = strings.ToUpper(h.Event)
 	return nil
 }
