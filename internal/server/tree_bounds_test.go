@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/store"
+)
+
+// hugeUsersPortal is a self-hosted portal's REST endpoint, written by its
+// owner: batch answers of full user pages whose texts are as long as the
+// client keeps (1 KiB), page after page. Before each answer it notes
+// the heap that survives a collection: what the reading process keeps of
+// the answers so far.
+type hugeUsersPortal struct {
+	users int
+
+	mu   sync.Mutex
+	next int      // the next user id it lists
+	heap []uint64 // live heap bytes at each batch, in order
+	took time.Duration
+}
+
+func (h *hugeUsersPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasSuffix(r.URL.Path, "/batch") {
+		http.Error(w, `{"error":"ERROR_METHOD_NOT_FOUND"}`, http.StatusNotFound)
+		return
+	}
+	var req struct {
+		Cmd map[string]string `json:"cmd"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, `{"error":"INVALID_REQUEST"}`, http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t0 := time.Now()
+	defer func() { h.took += time.Since(t0) }()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	h.heap = append(h.heap, ms.HeapAlloc)
+
+	// The user pages in the order the client chained them (u0, u1, …):
+	// each continues after the one before, as $result references would.
+	var keys []string
+	for k := range req.Cmd {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		x, _ := strconv.Atoi(a[1:])
+		y, _ := strconv.Atoi(b[1:])
+		return x - y
+	})
+	long := strings.Repeat("x", 1<<10)
+	result, total := map[string]json.RawMessage{}, map[string]int{}
+	for _, k := range keys {
+		method, query, _ := strings.Cut(req.Cmd[k], "?")
+		switch method {
+		case "department.get":
+			result[k] = json.RawMessage(`[{"ID":"1","NAME":"Root"}]`)
+			total[k] = 1
+		case "user.get":
+			var b strings.Builder
+			b.WriteByte('[')
+			for i := 0; i < bitrix24.PageSize && h.next < h.users; i++ {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				h.next++
+				b.WriteString(`{"ID":"` + strconv.Itoa(h.next) + `","ACTIVE":true,"USER_TYPE":"employee","UF_DEPARTMENT":[1],"NAME":"` + long +
+					`","LAST_NAME":"` + long + `","WORK_POSITION":"` + long + `"}`)
+			}
+			b.WriteByte(']')
+			result[k] = json.RawMessage(b.String())
+			if strings.Contains(query, "start=0") {
+				total[k] = h.users
+			}
+		}
+	}
+	body, _ := json.Marshal(map[string]any{"result": map[string]any{"result": result, "result_error": []any{},
+		"result_total": total, "result_next": []any{}, "result_time": []any{}}})
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+// The settings page shows every portal's tree with its employee counts,
+// read on any user's open. The owner of a self-hosted portal writes its
+// answers: users of kilobytes each, page after page, up to the half million
+// a listing may hold (gigabytes), would be held in the process that serves
+// every portal until the read ends. The read keeps the departments
+// and the counts only: what it holds does not grow with the users.
+func TestOrgTreeKeepsNoUsersOfAHostilePortal(t *testing.T) {
+	h := &hugeUsersPortal{users: 15_000} // 3 KB a user, 7.5 MB a batch
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := bitrix24.New(bitrix24.Config{Endpoint: srv.URL + "/rest/", Tokens: bitrix24.NewMemoryTokenSource(nil,
+		bitrix24.Token{AccessToken: "a", Expires: time.Now().Add(time.Hour), ClientEndpoint: srv.URL + "/rest/"})})
+	org := bitrix24Org{client: func(context.Context, store.Portal) (*bitrix24.Client, error) { return c, nil }}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	depts, err := org.OrgTree(ctx, store.Portal{ID: 1})
+	if err != nil {
+		t.Fatalf("tree after %d batches (%v answering): %v", len(h.heap), h.took, err)
+	}
+	if len(depts) != 1 || depts[0].ID != 1 || depts[0].Employees != h.users {
+		t.Errorf("tree %+v, want the root with all %d users", depts, h.users)
+	}
+	if len(h.heap) < 7 {
+		t.Fatalf("%d batches: the org was not read as the test means", len(h.heap))
+	}
+	// From the third batch to the last, four batches of users came in (30 MB).
+	grew := int64(h.heap[len(h.heap)-1]) - int64(h.heap[2])
+	t.Logf("answers took %v", h.took)
+	t.Logf("%d batches; live heap %d MB at the third, %d MB at the last", len(h.heap), h.heap[2]>>20, h.heap[len(h.heap)-1]>>20)
+	if grew > 12<<20 {
+		t.Errorf("the read kept %d MB of the users it had counted, want them let go", grew>>20)
+	}
+}
