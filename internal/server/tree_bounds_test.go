@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -13,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/config"
+	"b24learn/internal/metrics"
+	"b24learn/internal/pgtest"
+	"b24learn/internal/settings"
 	"b24learn/internal/store"
 )
 
@@ -23,7 +29,8 @@ import (
 // the heap that survives a collection: what the reading process keeps of
 // the answers so far.
 type hugeUsersPortal struct {
-	users int
+	users        int
+	deptsPerUser int // ids in each user's UF_DEPARTMENT (0: just the root)
 
 	mu   sync.Mutex
 	next int      // the next user id it lists
@@ -64,6 +71,14 @@ func (h *hugeUsersPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return x - y
 	})
 	long := strings.Repeat("x", 1<<10)
+	list := "[1]"
+	if h.deptsPerUser > 0 {
+		ids := make([]string, h.deptsPerUser)
+		for i := range ids {
+			ids[i] = strconv.Itoa(i%9 + 1)
+		}
+		list = "[" + strings.Join(ids, ",") + "]"
+	}
 	result, total := map[string]json.RawMessage{}, map[string]int{}
 	for _, k := range keys {
 		method, query, _ := strings.Cut(req.Cmd[k], "?")
@@ -79,7 +94,7 @@ func (h *hugeUsersPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					b.WriteByte(',')
 				}
 				h.next++
-				b.WriteString(`{"ID":"` + strconv.Itoa(h.next) + `","ACTIVE":true,"USER_TYPE":"employee","UF_DEPARTMENT":[1],"NAME":"` + long +
+				b.WriteString(`{"ID":"` + strconv.Itoa(h.next) + `","ACTIVE":true,"USER_TYPE":"employee","UF_DEPARTMENT":` + list + `,"NAME":"` + long +
 					`","LAST_NAME":"` + long + `","WORK_POSITION":"` + long + `"}`)
 			}
 			b.WriteByte(']')
@@ -127,5 +142,66 @@ func TestOrgTreeKeepsNoUsersOfAHostilePortal(t *testing.T) {
 	t.Logf("%d batches; live heap %d MB at the third, %d MB at the last", len(h.heap), h.heap[2]>>20, h.heap[len(h.heap)-1]>>20)
 	if grew > 12<<20 {
 		t.Errorf("the read kept %d MB of the users it had counted, want them let go", grew>>20)
+	}
+}
+
+// hostilePortalServer is the app with one installed portal whose REST
+// endpoint is h, a department selected in its settings.
+func hostilePortalServer(t *testing.T, h *hugeUsersPortal) (*Server, store.Portal) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	pool, kr := pgtest.NewPool(t), apptest.Keyring(t)
+	cfg := &config.Config{Keyring: kr, B24AllowPrivateHosts: true} // h listens on loopback over http
+	s := newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: pool, Metrics: metrics.New(),
+		Clients: testClients(cfg, pool)})
+	ctx := context.Background()
+	p, err := store.UpsertPortal(ctx, pool, kr, store.PortalInstall{
+		PortalInfo: store.PortalInfo{MemberID: randHex(16), Domain: "selfhosted.example", ClientEndpoint: srv.URL + "/rest/",
+			ServerEndpoint: "https://oauth.bitrix.info/rest/", Lang: "en"},
+		AccessToken: "a", RefreshToken: "r", TokenExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := settings.Save(ctx, pool, kr, p.ID, 1, func(st *settings.Settings) {
+		st.Departments = settings.Scope{Selected: []int64{1}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s, p
+}
+
+// An activation request's summary counts the employees in scope, reading
+// the whole org as the tree does: of a self-hosted portal's users it keeps
+// only what the count needs, their ids and departments.
+func TestActivationCountKeepsNoUsersOfAHostilePortal(t *testing.T) {
+	h := &hugeUsersPortal{users: 15_000} // 3 KB a user, 7.5 MB a batch
+	s, p := hostilePortalServer(t, h)
+	n := s.employeesInScope(context.Background(), p.ID)
+	if n == nil || *n != h.users {
+		t.Fatalf("employees in scope %v, want %d", n, h.users)
+	}
+	if len(h.heap) < 7 {
+		t.Fatalf("%d batches: the org was not read as the test means", len(h.heap))
+	}
+	grew := int64(h.heap[len(h.heap)-1]) - int64(h.heap[2])
+	t.Logf("%d batches; live heap %d MB at the third, %d MB at the last", len(h.heap), h.heap[2]>>20, h.heap[len(h.heap)-1]>>20)
+	if grew > 12<<20 {
+		t.Errorf("the count kept %d MB of the users' texts, want them let go", grew>>20)
+	}
+}
+
+// What the count keeps, the users' department lists, is bounded as a
+// whole: past the bound the read stops and the count is "not known".
+func TestActivationCountStopsAtItsBound(t *testing.T) {
+	h := &hugeUsersPortal{users: 15_000, deptsPerUser: 100} // 800 bytes of ids a user, 2 MB a batch
+	s, p := hostilePortalServer(t, h)
+	defer func(b int) { scopeBytes = b }(scopeBytes)
+	scopeBytes = 1 << 20
+	if n := s.employeesInScope(context.Background(), p.ID); n != nil {
+		t.Fatalf("employees in scope %d past the bound, want not known", *n)
+	}
+	if len(h.heap) > 1 {
+		t.Errorf("the read went on for %d batches past a bound one batch passes", len(h.heap))
 	}
 }
