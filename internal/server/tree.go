@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -57,8 +58,26 @@ func (o bitrix24Org) OrgTree(ctx context.Context, p store.Portal) ([]orgDept, er
 	if err != nil {
 		return nil, err
 	}
+	names := 0
+	for _, d := range ds {
+		names += len(d.Name)
+	}
+	if names > maxTreeNameBytes {
+		return nil, fmt.Errorf("%d departments: %w", len(ds), errTreeTooLarge)
+	}
 	return n.depts(ds), nil
 }
+
+// maxTreeNameBytes bounds the department names of a tree: every open of
+// the page renders them into it (5,000 departments are near 150 KB of
+// JSON; 100,000 of a real portal's names hold about 4 MB). A self-hosted
+// portal's owner writes its answers, and the 100,000 departments a listing
+// may hold, named with 1 KiB each, would make each open of its page cost
+// hundreds of megabytes in the process that serves every portal.
+const maxTreeNameBytes = 8 << 20
+
+// errTreeTooLarge: the department names hold more than maxTreeNameBytes.
+var errTreeTooLarge = errors.New("the Bitrix24 department names hold more than any real portal's")
 
 // employeeCounts is the number of active, non-extranet users in each
 // department they belong to, for at most bitrix24.DefaultMaxDepartments

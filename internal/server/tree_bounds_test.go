@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
@@ -31,6 +33,7 @@ import (
 type hugeUsersPortal struct {
 	users        int
 	deptsPerUser int // ids in each user's UF_DEPARTMENT (0: just the root)
+	depts        int // departments under the root, named with 1 KiB each
 
 	mu   sync.Mutex
 	next int      // the next user id it lists
@@ -79,13 +82,33 @@ func (h *hugeUsersPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		list = "[" + strings.Join(ids, ",") + "]"
 	}
-	result, total := map[string]json.RawMessage{}, map[string]int{}
+	result, total, next := map[string]json.RawMessage{}, map[string]int{}, map[string]int{}
 	for _, k := range keys {
 		method, query, _ := strings.Cut(req.Cmd[k], "?")
 		switch method {
 		case "department.get":
-			result[k] = json.RawMessage(`[{"ID":"1","NAME":"Root"}]`)
-			total[k] = 1
+			q, _ := url.ParseQuery(query)
+			start, _ := strconv.Atoi(q.Get("start"))
+			var b strings.Builder
+			b.WriteByte('[')
+			for id := start + 1; id <= min(start+bitrix24.PageSize, h.depts+1); id++ {
+				if id > start+1 {
+					b.WriteByte(',')
+				}
+				if id == 1 {
+					b.WriteString(`{"ID":"1","NAME":"Root"}`)
+				} else {
+					b.WriteString(`{"ID":"` + strconv.Itoa(id) + `","PARENT":"1","NAME":"` + long + `"}`)
+				}
+			}
+			b.WriteByte(']')
+			result[k] = json.RawMessage(b.String())
+			if start == 0 {
+				total[k] = h.depts + 1
+			}
+			if start+bitrix24.PageSize <= h.depts {
+				next[k] = start + bitrix24.PageSize
+			}
 		case "user.get":
 			var b strings.Builder
 			b.WriteByte('[')
@@ -105,7 +128,7 @@ func (h *hugeUsersPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	body, _ := json.Marshal(map[string]any{"result": map[string]any{"result": result, "result_error": []any{},
-		"result_total": total, "result_next": []any{}, "result_time": []any{}}})
+		"result_total": total, "result_next": next, "result_time": []any{}}})
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
 }
@@ -169,6 +192,25 @@ func hostilePortalServer(t *testing.T, h *hugeUsersPortal) (*Server, store.Porta
 		t.Fatal(err)
 	}
 	return s, p
+}
+
+// Every open of the page renders the tree's names into it. A self-hosted
+// portal whose 100,000 departments (the most a listing may hold) are named
+// with 1 KiB each would make each open cost 100 MB and more; past a bound
+// no real portal reaches the page shows no tree, as when Bitrix24 fails.
+func TestOrgTreeRefusesAHostilePortalsNames(t *testing.T) {
+	h := &hugeUsersPortal{depts: 10_000} // 10 MB of names
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := bitrix24.New(bitrix24.Config{Endpoint: srv.URL + "/rest/", Tokens: bitrix24.NewMemoryTokenSource(nil,
+		bitrix24.Token{AccessToken: "a", Expires: time.Now().Add(time.Hour), ClientEndpoint: srv.URL + "/rest/"})})
+	org := bitrix24Org{client: func(context.Context, store.Portal) (*bitrix24.Client, error) { return c, nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	depts, err := org.OrgTree(ctx, store.Portal{ID: 1})
+	if !errors.Is(err, errTreeTooLarge) {
+		t.Fatalf("tree of %d departments, %d batches: %v, want errTreeTooLarge", len(depts), len(h.heap), err)
+	}
 }
 
 // An activation request's summary counts the employees in scope, reading
