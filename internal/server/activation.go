@@ -216,7 +216,7 @@ func (s *Server) employeesInScope(ctx context.Context, portalID int64) *int {
 	if err != nil {
 		return nil
 	}
-	n, err := countInScope(ctx, c, st.Departments)
+	n, err := countInScope(ctx, c, st.Departments, scopeBytes)
 	if err != nil {
 		s.log.Warn("count employees in scope", "portal_id", portalID, "error", err)
 		return nil
@@ -229,9 +229,9 @@ func (s *Server) employeesInScope(ctx context.Context, portalID int64) *int {
 // employee's list is an id or two (20 MB at the 500,000 users a listing may
 // hold); a self-hosted portal's owner writes its answers, and thousands of
 // ids for each user would fill the process that serves every portal.
-var scopeBytes = 64 << 20
+const scopeBytes = 64 << 20
 
-// errScopeTooLarge: the users' department lists hold more than scopeBytes.
+// errScopeTooLarge: the users' department lists hold more than countInScope's bound.
 var errScopeTooLarge = errors.New("the Bitrix24 org's department lists hold more than any real portal's")
 
 // scopeChunk is how many users syncer.Scope gets at once.
@@ -239,8 +239,9 @@ const scopeChunk = 10_000
 
 // countInScope reads the org and counts the employees sel covers, keeping
 // of each user only their id and departments, and only for users the scope
-// rule may count (active employees with a department).
-func countInScope(ctx context.Context, c *bitrix24.Client, sel settings.Scope) (int, error) {
+// rule may count (active employees with a department), at most maxKept
+// bytes of them (scopeBytes).
+func countInScope(ctx context.Context, c *bitrix24.Client, sel settings.Scope, maxKept int) (int, error) {
 	type member struct {
 		id    int64
 		depts []int64
@@ -255,7 +256,7 @@ func countInScope(ctx context.Context, c *bitrix24.Client, sel settings.Scope) (
 			ms = append(ms, member{u.ID, u.Departments})
 			kept += 32 + 8*cap(u.Departments)
 		}
-		if kept > scopeBytes {
+		if kept > maxKept {
 			return fmt.Errorf("%d users read: %w", len(ms), errScopeTooLarge)
 		}
 		return nil

@@ -110,14 +110,6 @@ func (n employeeCounts) depts(ds []bitrix24.Department) []orgDept {
 	return out
 }
 
-// countEmployees joins departments and users: active, non-extranet users count
-// in each department they belong to.
-func countEmployees(ds []bitrix24.Department, us []bitrix24.User) []orgDept {
-	var n employeeCounts
-	n.add(us)
-	return n.depts(ds)
-}
-
 // treeJSON is the tree as the page's script reads it: parallel arrays in
 // depth-first pre-order (a parent before its children, each subtree
 // contiguous), parents as indexes into the arrays (-1 for a root). Arrays of
