@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 
 	"b24learn/internal/activation"
 	"b24learn/internal/apperr"
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
@@ -214,11 +216,66 @@ func (s *Server) employeesInScope(ctx context.Context, portalID int64) *int {
 	if err != nil {
 		return nil
 	}
-	ds, us, err := c.Org(ctx, map[string]any{"ACTIVE": true})
+	n, err := countInScope(ctx, c, st.Departments, scopeBytes)
 	if err != nil {
 		s.log.Warn("count employees in scope", "portal_id", portalID, "error", err)
 		return nil
 	}
-	_, n := syncer.Scope(ds, us, st.Departments)
 	return &n
+}
+
+// scopeBytes bounds what countInScope keeps of the users while the org is
+// read: the department lists of those who may be in scope. A real
+// employee's list is an id or two (20 MB at the 500,000 users a listing may
+// hold); a self-hosted portal's owner writes its answers, and thousands of
+// ids for each user would fill the process that serves every portal.
+const scopeBytes = 64 << 20
+
+// errScopeTooLarge: the users' department lists hold more than countInScope's bound.
+var errScopeTooLarge = errors.New("the Bitrix24 org's department lists hold more than any real portal's")
+
+// scopeChunk is how many users syncer.Scope gets at once.
+const scopeChunk = 10_000
+
+// countInScope reads the org and counts the employees sel covers, keeping
+// of each user only their id and departments, and only for users the scope
+// rule may count (active employees with a department), at most maxKept
+// bytes of them (scopeBytes).
+func countInScope(ctx context.Context, c *bitrix24.Client, sel settings.Scope, maxKept int) (int, error) {
+	type member struct {
+		id    int64
+		depts []int64
+	}
+	var ms []member
+	kept := 0
+	ds, err := c.ReadOrg(ctx, map[string]any{"ACTIVE": true}, bitrix24.OrgPages{Users: func(page []bitrix24.User) error {
+		for _, u := range page {
+			if !u.Active || u.IsExtranet() || (u.UserType != "" && u.UserType != "employee") {
+				continue
+			}
+			ms = append(ms, member{u.ID, u.Departments})
+			kept += 32 + 8*cap(u.Departments)
+		}
+		if kept > maxKept {
+			return fmt.Errorf("%d users read: %w", len(ms), errScopeTooLarge)
+		}
+		return nil
+	}})
+	if err != nil {
+		return 0, err
+	}
+	// Each user is counted on their own: the count of a chunk adds up.
+	n := 0
+	us := make([]bitrix24.User, 0, min(len(ms), scopeChunk))
+	for len(ms) > 0 {
+		k := min(len(ms), scopeChunk)
+		us = us[:0]
+		for _, m := range ms[:k] {
+			us = append(us, bitrix24.User{ID: m.id, Active: true, UserType: "employee", Departments: m.depts})
+		}
+		_, e := syncer.Scope(ds, us, sel)
+		n += e
+		ms = ms[k:]
+	}
+	return n, nil
 }

@@ -960,7 +960,9 @@ func TestCountEmployees(t *testing.T) {
 		{ID: 4, Active: true, UserType: "extranet", Departments: []int64{2}},
 		{ID: 5, Active: true}, // no department: extranet
 	}
-	got := countEmployees(ds, us)
+	var n employeeCounts
+	n.add(us)
+	got := n.depts(ds)
 	if fmt.Sprint(got) != "[{1 0 Root 0 2} {2 1 Child 300 1}]" {
 		t.Errorf("counts %v", got)
 	}

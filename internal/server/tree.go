@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -45,26 +46,63 @@ func (o bitrix24Org) OrgTree(ctx context.Context, p store.Portal) ([]orgDept, er
 		return nil, fmt.Errorf("bitrix24 client: %w", err)
 	}
 	// One pass of shared batches reads both lists (a few requests even for
-	// large portals), leaving the portal's budget to the syncs.
-	ds, us, err := c.Org(ctx, map[string]any{"ACTIVE": true})
+	// large portals), leaving the portal's budget to the syncs. The users
+	// are counted page by page and let go: a self-hosted portal's owner
+	// writes its answers, and half a million users of kilobytes each, kept
+	// until the read ends, would fill the process that serves every portal.
+	var n employeeCounts
+	ds, err := c.ReadOrg(ctx, map[string]any{"ACTIVE": true}, bitrix24.OrgPages{Users: func(page []bitrix24.User) error {
+		n.add(page)
+		return nil
+	}})
 	if err != nil {
 		return nil, err
 	}
-	return countEmployees(ds, us), nil
+	names := 0
+	for _, d := range ds {
+		names += len(d.Name)
+	}
+	if names > maxTreeNameBytes {
+		return nil, fmt.Errorf("%d departments: %w", len(ds), errTreeTooLarge)
+	}
+	return n.depts(ds), nil
 }
 
-// countEmployees joins departments and users: active, non-extranet users count
-// in each department they belong to.
-func countEmployees(ds []bitrix24.Department, us []bitrix24.User) []orgDept {
-	n := make(map[int64]int, len(ds))
+// maxTreeNameBytes bounds the department names of a tree: every open of
+// the page renders them into it (5,000 departments are near 150 KB of
+// JSON; 100,000 of a real portal's names hold about 4 MB). A self-hosted
+// portal's owner writes its answers, and the 100,000 departments a listing
+// may hold, named with 1 KiB each, would make each open of its page cost
+// hundreds of megabytes in the process that serves every portal.
+const maxTreeNameBytes = 8 << 20
+
+// errTreeTooLarge: the department names hold more than maxTreeNameBytes.
+var errTreeTooLarge = errors.New("the Bitrix24 department names hold more than any real portal's")
+
+// employeeCounts is the number of active, non-extranet users in each
+// department they belong to, for at most bitrix24.DefaultMaxDepartments
+// departments: more ids than a listing may hold departments name none of
+// them, and are not counted.
+type employeeCounts map[int64]int
+
+func (n *employeeCounts) add(us []bitrix24.User) {
+	if *n == nil {
+		*n = employeeCounts{}
+	}
 	for _, u := range us {
 		if !u.Active || u.IsExtranet() {
 			continue
 		}
 		for _, d := range u.Departments {
-			n[d]++
+			if _, ok := (*n)[d]; ok || len(*n) < bitrix24.DefaultMaxDepartments {
+				(*n)[d]++
+			}
 		}
 	}
+}
+
+// depts joins the departments with their counts.
+func (n employeeCounts) depts(ds []bitrix24.Department) []orgDept {
 	out := make([]orgDept, len(ds))
 	for i, d := range ds {
 		out[i] = orgDept{ID: d.ID, Parent: d.Parent, Name: d.Name, Sort: d.Sort, Employees: n[d.ID]}
