@@ -42,7 +42,7 @@ type Unsettled struct {
 	DateFormat DateFormat
 	// SiblingNames is whether two departments under one parent may share a
 	// name (letter case aside).
-	SiblingNames SiblingNames
+	SiblingNames Clash
 	// Duplicate400 refuses a user create whose login or e-mail is taken
 	// with 400 instead of 409.
 	Duplicate400 bool
@@ -79,7 +79,7 @@ type Unsettled struct {
 	// CodeFilter is how GET /department?code= matches codes.
 	CodeFilter CodeFilter
 	// UniqueCodes is whether a department code may be used twice.
-	UniqueCodes UniqueCodes
+	UniqueCodes Clash
 	// MoveKey is which spelling of the ID list POST
 	// /department/{id}/department/move reads.
 	MoveKey MoveKey
@@ -218,29 +218,38 @@ func (u Unsettled) codeMatches(c, f string) bool {
 	return c == f
 }
 
-// UniqueCodes is what a department create or update does with a code
-// another department has (not settled).
-type UniqueCodes int
+// Clash is what a department create, update or move does with a value
+// another department has: a code, or a sibling's name (not settled).
+type Clash int
 
 const (
-	UniqueCodesNot UniqueCodes = iota // allowed
-	UniqueCodes400                    // refused with 400
-	UniqueCodes409                    // refused with 409
+	ClashAllowed Clash = iota // allowed
+	Clash400                  // refused with 400
+	Clash409                  // refused with 409
 )
+
+// refuse is the refusal of a clash, said by format and args; nil when the
+// switch allows it.
+func (c Clash) refuse(format string, args ...any) *apiErr {
+	if c == ClashAllowed {
+		return nil
+	}
+	status := http.StatusBadRequest
+	if c == Clash409 {
+		status = http.StatusConflict
+	}
+	return errf(status, format, args...)
+}
 
 // refuseCode answers a department given code when another one (not
 // except) has it and the switch refuses a code used twice.
 func (u Unsettled) refuseCode(a *account, code, except string) *apiErr {
-	if u.UniqueCodes == UniqueCodesNot || code == "" {
+	if u.UniqueCodes == ClashAllowed || code == "" {
 		return nil
 	}
 	for _, d := range a.depts {
 		if d.Code == code && d.ID != except {
-			status := http.StatusBadRequest
-			if u.UniqueCodes == UniqueCodes409 {
-				status = http.StatusConflict
-			}
-			return errf(status, "A department with the code %q already exists", code)
+			return u.UniqueCodes.refuse("A department with the code %q already exists", code)
 		}
 	}
 	return nil
@@ -403,30 +412,16 @@ func (a *account) linkOf(r *http.Request, d *dept, s sub) *subOut {
 	return &o
 }
 
-// SiblingNames is what a department create, rename or move does when a
-// sibling already has the name.
-type SiblingNames int
-
-const (
-	SiblingNamesFree SiblingNames = iota // allowed
-	SiblingNames400                      // refused with 400
-	SiblingNames409                      // refused with 409
-)
-
 // refuseSiblingName answers a department named name under parent when the
 // switch refuses a sibling of the same name (except, the department itself).
 func (u Unsettled) refuseSiblingName(a *account, parent, name, except string) *apiErr {
-	if u.SiblingNames == SiblingNamesFree {
+	if u.SiblingNames == ClashAllowed {
 		return nil
 	}
 	name = strings.TrimSpace(name)
 	for _, d := range a.depts {
 		if d.ParentID == parent && d.ID != except && strings.EqualFold(d.Name, name) {
-			status := http.StatusBadRequest
-			if u.SiblingNames == SiblingNames409 {
-				status = http.StatusConflict
-			}
-			return errf(status, "A department named %q already exists in this department", name)
+			return u.SiblingNames.refuse("A department named %q already exists in this department", name)
 		}
 	}
 	return nil
