@@ -282,39 +282,26 @@ func (u Unsettled) lastOf(n, size int, last string) string {
 }
 
 // tokenOut is a page's nextPageToken on the wire, which on the last page
-// depends on LastPage.
-type tokenOut struct {
-	Token   string
-	Present bool
-	Null    bool
-}
-
-func (t tokenOut) IsZero() bool { return !t.Present }
-
-func (t tokenOut) MarshalJSON() ([]byte, error) {
-	if t.Null {
-		return []byte("null"), nil
-	}
-	return json.Marshal(t.Token)
-}
+// depends on LastPage. In XML a null token is left out.
+type tokenOut struct{ nullable }
 
 func (t tokenOut) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 	if !t.Present || t.Null {
 		return nil
 	}
-	return e.EncodeElement(t.Token, start)
+	return e.EncodeElement(t.S, start)
 }
 
 // nextToken renders the token of the page starting at next ("": none).
 func nextToken(r *http.Request, next string) tokenOut {
 	if next != "" {
-		return tokenOut{Token: pageToken(next), Present: true}
+		return tokenOut{nullable{S: pageToken(next), Present: true}}
 	}
 	switch unsettledFrom(r).LastPage {
 	case LastPageEmpty:
-		return tokenOut{Present: true}
+		return tokenOut{nullable{Present: true}}
 	case LastPageNull:
-		return tokenOut{Present: true, Null: true}
+		return tokenOut{nullable{Present: true, Null: true}}
 	}
 	return tokenOut{}
 }
@@ -483,27 +470,32 @@ func returnObject(r *http.Request) bool {
 
 // parentOut is a department's parentDepartmentId on the wire, which for the
 // root depends on RootParent, and for a department whose parent a scoped
-// listing leaves out on ScopedParent.
-type parentOut struct {
-	ID      string
-	Present bool
-	Null    bool
-}
-
-func (p parentOut) IsZero() bool { return !p.Present }
-
-func (p parentOut) MarshalJSON() ([]byte, error) {
-	if p.Null {
-		return []byte("null"), nil
-	}
-	return json.Marshal(p.ID)
-}
+// listing leaves out on ScopedParent. In XML a null parent is an empty
+// element.
+type parentOut struct{ nullable }
 
 func (p parentOut) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 	if !p.Present {
 		return nil
 	}
-	return e.EncodeElement(p.ID, start)
+	return e.EncodeElement(p.S, start)
+}
+
+// nullable is a string on the wire that may be left out (omitzero), null
+// or a value; what a null one is in XML is the embedding type's.
+type nullable struct {
+	S       string
+	Present bool
+	Null    bool
+}
+
+func (n nullable) IsZero() bool { return !n.Present }
+
+func (n nullable) MarshalJSON() ([]byte, error) {
+	if n.Null {
+		return []byte("null"), nil
+	}
+	return json.Marshal(n.S)
 }
 
 func (a *account) parentOf(r *http.Request, d *dept) parentOut {
@@ -511,22 +503,22 @@ func (a *account) parentOf(r *http.Request, d *dept) parentOut {
 		if seen := a.readScope(r); seen != nil && !seen(d.ParentID) {
 			switch unsettledFrom(r).ScopedParent {
 			case ScopedParentNull:
-				return parentOut{Present: true, Null: true}
+				return parentOut{nullable{Present: true, Null: true}}
 			case ScopedParentAbsent:
 				return parentOut{}
 			}
 		}
-		return parentOut{ID: d.ParentID, Present: d.ParentID != ""}
+		return parentOut{nullable{S: d.ParentID, Present: d.ParentID != ""}}
 	}
 	switch unsettledFrom(r).RootParent {
 	case RootParentNull:
-		return parentOut{Present: true, Null: true}
+		return parentOut{nullable{Present: true, Null: true}}
 	case RootParentEmpty:
-		return parentOut{Present: true}
+		return parentOut{nullable{Present: true}}
 	case RootParentNilUUID:
-		return parentOut{ID: nilUUID, Present: true}
+		return parentOut{nullable{S: nilUUID, Present: true}}
 	case RootParentSelf:
-		return parentOut{ID: d.ID, Present: true}
+		return parentOut{nullable{S: d.ID, Present: true}}
 	}
 	return parentOut{}
 }
