@@ -45,9 +45,9 @@ func TestClientAgainstUnsettled(t *testing.T) {
 				t.Fatalf("find: %v %+v", err, found)
 			}
 			_, err = c.CreateDepartment(ctx, NewDepartment{Name: "Other", ParentID: env.root, Code: "b24-m-2"})
-			if v.Unsettled.UniqueCodes == learnsim.UniqueCodesNot && err != nil ||
-				v.Unsettled.UniqueCodes == learnsim.UniqueCodes400 && !errors.As(err, new(*ValidationError)) ||
-				v.Unsettled.UniqueCodes == learnsim.UniqueCodes409 && !errors.Is(err, ErrDuplicate) {
+			if v.Unsettled.UniqueCodes == learnsim.ClashAllowed && err != nil ||
+				v.Unsettled.UniqueCodes == learnsim.Clash400 && !errors.As(err, new(*ValidationError)) ||
+				v.Unsettled.UniqueCodes == learnsim.Clash409 && !errors.Is(err, ErrDuplicate) {
 				t.Errorf("a code used twice: %v", err)
 			}
 			if err := c.UpdateDepartment(ctx, id, DepartmentUpdate{Name: "Sales EMEA"}); err != nil {

@@ -17,12 +17,12 @@ func TestNamesakeDepartmentsWhateverLearnAllows(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name  string
-		rule  learnsim.SiblingNames
+		rule  learnsim.Clash
 		clash bool
 	}{
-		{"allowed", learnsim.SiblingNamesFree, false},
-		{"refused 400", learnsim.SiblingNames400, true},
-		{"refused 409", learnsim.SiblingNames409, true},
+		{"allowed", learnsim.ClashAllowed, false},
+		{"refused 400", learnsim.Clash400, true},
+		{"refused 409", learnsim.Clash409, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -261,6 +261,28 @@ func writeErr(w http.ResponseWriter, r *http.Request, e *apiErr) {
 	write(w, r, e.status, map[string]any{"code": e.status, "message": msg}, xmlError{Code: e.status, Message: msg})
 }
 
+// xmlResponse is an XML answer: v inside the <response> root, each object
+// named by its XMLName.
+type xmlResponse[T any] struct {
+	XMLName xml.Name `xml:"response"`
+	V       T
+}
+
+func response[T any](v T) xmlResponse[T] { return xmlResponse[T]{V: v} }
+
+// xmlPage is a page of a listing in XML: the items, then the next page's token.
+type xmlPage[T any] struct {
+	XMLName       xml.Name `xml:"response"`
+	Items         xmlItems[T]
+	NextPageToken tokenOut `xml:"nextPageToken"`
+}
+
+// xmlItems are a page's items inside an element named by XMLName.
+type xmlItems[T any] struct {
+	XMLName xml.Name
+	Items   []T
+}
+
 type xmlID struct {
 	XMLName xml.Name `xml:"response"`
 	ID      string   `xml:",chardata"`

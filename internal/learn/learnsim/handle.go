@@ -1,6 +1,9 @@
 package learnsim
 
-import "net/http"
+import (
+	"encoding/xml"
+	"net/http"
+)
 
 // answer writes a successful reply; a step returns it so it is written after
 // the account's lock is released.
@@ -87,12 +90,21 @@ func found(v, xmlV any) answer {
 	return func(w http.ResponseWriter, r *http.Request) { write(w, r, http.StatusOK, v, xmlV) }
 }
 
-// created answers a create: the new object when the request asks for it (see
-// returnObject), else its ID.
-func created(id string, v, xmlV any) answer {
+// one answers a single-object read of out, an object in department dept:
+// refused when the caller does not see dept, else enveloped or bare (single).
+func one[T any](r *http.Request, a *account, dept string, out T) (answer, *apiErr) {
+	if !a.seesAll(r)(dept) {
+		return nil, errf(http.StatusForbidden, "Permission denied")
+	}
+	return found(single(r, out), response(out)), nil
+}
+
+// created answers a create: the new object v when the request asks for it
+// (see returnObject), else its ID.
+func created[T any](id string, v T) answer {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if returnObject(r) {
-			write(w, r, http.StatusCreated, v, xmlV)
+			write(w, r, http.StatusCreated, v, response(v))
 			return
 		}
 		writeCreated(w, r, id)
@@ -108,12 +120,13 @@ func (a *account) logSent(r *http.Request, body map[string]any, fields map[strin
 	a.sent.add(Sent{Route: r.Pattern, ID: r.PathValue("id"), Keys: bodyKeys(body, fields), UserIDs: userIDs, Status: status})
 }
 
-// page is a listing's JSON body: the items under key, and the next page's
-// token (see nextToken).
-func page(key string, items any, next tokenOut) map[string]any {
+// page answers a page of a listing: the items under key (in XML, inside a
+// key element), and the token of the page starting at next (see nextToken).
+func page[T any](r *http.Request, key string, items []T, next string) answer {
+	tok := nextToken(r, next)
 	body := map[string]any{key: items}
-	if next.Present {
-		body["nextPageToken"] = next
+	if tok.Present {
+		body["nextPageToken"] = tok
 	}
-	return body
+	return found(body, xmlPage[T]{Items: xmlItems[T]{XMLName: xml.Name{Local: key}, Items: items}, NextPageToken: tok})
 }

@@ -46,17 +46,6 @@ func (s *Sim) routes() {
 
 // --- departments ---
 
-type xmlDeptList struct {
-	XMLName     xml.Name  `xml:"response"`
-	Departments []deptOut `xml:"department"`
-}
-
-type xmlDeptPage struct {
-	XMLName       xml.Name  `xml:"response"`
-	Departments   []deptOut `xml:"departments>department"`
-	NextPageToken tokenOut  `xml:"nextPageToken"`
-}
-
 func listDepartmentsAll(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 	code, filter := r.URL.Query()["code"]
 	seen := a.seesAll(r)
@@ -66,7 +55,7 @@ func listDepartmentsAll(r *http.Request, a *account, _ map[string]any) (answer, 
 			out = append(out, a.outDept(r, d))
 		}
 	}
-	return found(map[string]any{"departments": out}, xmlDeptList{Departments: out}), nil
+	return found(map[string]any{"departments": out}, response(out)), nil
 }
 
 // pageParams reads pageSize (default 1000, the documented one, and at most
@@ -139,13 +128,7 @@ func listDepartmentsPaged(r *http.Request, a *account, _ map[string]any) (answer
 	if next == "" && len(out) > 0 {
 		next = unsettledFrom(r).lastOf(len(out), size, out[len(out)-1].ID)
 	}
-	tok := nextToken(r, next)
-	return found(page("departments", out, tok), xmlDeptPage{Departments: out, NextPageToken: tok}), nil
-}
-
-type xmlDept struct {
-	XMLName xml.Name `xml:"response"`
-	Dept    deptOut
+	return page(r, "departments", out, next), nil
 }
 
 func getDepartment(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
@@ -153,11 +136,7 @@ func getDepartment(r *http.Request, a *account, _ map[string]any) (answer, *apiE
 	if d == nil {
 		return nil, errf(404, "Department %s not found", r.PathValue("id"))
 	}
-	if !a.seesAll(r)(d.ID) {
-		return nil, errf(http.StatusForbidden, "Permission denied")
-	}
-	out := a.outDept(r, d)
-	return found(single(r, out), xmlDept{Dept: out}), nil
+	return one(r, a, d.ID, a.outDept(r, d))
 }
 
 // bodyOrHeader reads a body parameter, falling back to its X-… header form.
@@ -190,7 +169,7 @@ func createDepartment(r *http.Request, a *account, body map[string]any) (answer,
 		return nil, err
 	}
 	out := a.outDept(r, d)
-	return created(d.ID, out, xmlDept{Dept: out}), nil
+	return created(d.ID, out), nil
 }
 
 func optStr(m map[string]any, key string) *string {
@@ -326,17 +305,6 @@ func moveDepartments(r *http.Request, a *account, body map[string]any) (answer, 
 
 // --- users ---
 
-type xmlUserList struct {
-	XMLName xml.Name  `xml:"response"`
-	Users   []userOut `xml:"userProfile"`
-}
-
-type xmlUserPage struct {
-	XMLName       xml.Name  `xml:"response"`
-	Users         []userOut `xml:"userProfiles>userProfile"`
-	NextPageToken tokenOut  `xml:"nextPageToken"`
-}
-
 func userQueryFrom(r *http.Request, body map[string]any) userQuery {
 	q := r.URL.Query()
 	get := func(name string) []string {
@@ -361,7 +329,7 @@ func listUsersAll(v2 bool) step {
 	return func(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 		ids, _ := a.matchUsers(a.usersSeen(r, nil), 0, 0)
 		out := a.outUsers(ids, v2, unsettledFrom(r).UserRoles)
-		return found(out, xmlUserList{Users: out}), nil
+		return found(out, response(out)), nil
 	}
 }
 
@@ -376,14 +344,8 @@ func listUsersPaged(v2 bool) step {
 		if next == "" && len(ids) > 0 {
 			next = unsettledFrom(r).lastOf(len(ids), size, ids[len(ids)-1])
 		}
-		tok := nextToken(r, next)
-		return found(page("userProfiles", out, tok), xmlUserPage{Users: out, NextPageToken: tok}), nil
+		return page(r, "userProfiles", out, next), nil
 	}
-}
-
-type xmlUser struct {
-	XMLName xml.Name `xml:"response"`
-	User    userOut
 }
 
 func getUser(v2 bool) step {
@@ -392,11 +354,7 @@ func getUser(v2 bool) step {
 		if u == nil {
 			return nil, errf(404, "User %s not found", r.PathValue("id"))
 		}
-		if !a.seesAll(r)(u.DeptID) {
-			return nil, errf(http.StatusForbidden, "Permission denied")
-		}
-		out := a.outUser(u, v2, unsettledFrom(r).UserRoles)
-		return found(single(r, out), xmlUser{User: out}), nil
+		return one(r, a, u.DeptID, a.outUser(u, v2, unsettledFrom(r).UserRoles))
 	}
 }
 
@@ -427,7 +385,7 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 		return nil, err
 	}
 	out := a.outUser(u, true, unsettledFrom(r).UserRoles)
-	return created(out.ID, out, xmlUser{User: out}), nil
+	return created(out.ID, out), nil
 }
 
 func updateUser(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
@@ -524,11 +482,6 @@ type fieldInfoOut struct {
 	Values   map[string]string `json:"values" xml:"-"`
 }
 
-type xmlFieldList struct {
-	XMLName xml.Name       `xml:"response"`
-	Fields  []fieldInfoOut `xml:"userFieldInfo"`
-}
-
 func b2i(b bool) int {
 	if b {
 		return 1
@@ -542,7 +495,7 @@ func profileFields(_ *http.Request, a *account, _ map[string]any) (answer, *apiE
 		out = append(out, fieldInfoOut{ID: f.ID, Name: f.Name, Label: f.Label, Type: f.Type,
 			Unique: b2i(f.Unique), Required: b2i(f.Required), Order: f.Order, Values: map[string]string{}})
 	}
-	return found(out, xmlFieldList{Fields: out}), nil
+	return found(out, response(out)), nil
 }
 
 type xmlIDList struct {

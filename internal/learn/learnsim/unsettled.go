@@ -42,7 +42,7 @@ type Unsettled struct {
 	DateFormat DateFormat
 	// SiblingNames is whether two departments under one parent may share a
 	// name (letter case aside).
-	SiblingNames SiblingNames
+	SiblingNames Clash
 	// Duplicate400 refuses a user create whose login or e-mail is taken
 	// with 400 instead of 409.
 	Duplicate400 bool
@@ -79,7 +79,7 @@ type Unsettled struct {
 	// CodeFilter is how GET /department?code= matches codes.
 	CodeFilter CodeFilter
 	// UniqueCodes is whether a department code may be used twice.
-	UniqueCodes UniqueCodes
+	UniqueCodes Clash
 	// MoveKey is which spelling of the ID list POST
 	// /department/{id}/department/move reads.
 	MoveKey MoveKey
@@ -218,29 +218,38 @@ func (u Unsettled) codeMatches(c, f string) bool {
 	return c == f
 }
 
-// UniqueCodes is what a department create or update does with a code
-// another department has (not settled).
-type UniqueCodes int
+// Clash is what a department create, update or move does with a value
+// another department has: a code, or a sibling's name (not settled).
+type Clash int
 
 const (
-	UniqueCodesNot UniqueCodes = iota // allowed
-	UniqueCodes400                    // refused with 400
-	UniqueCodes409                    // refused with 409
+	ClashAllowed Clash = iota // allowed
+	Clash400                  // refused with 400
+	Clash409                  // refused with 409
 )
+
+// refuse is the refusal of a clash, said by format and args; nil when the
+// switch allows it.
+func (c Clash) refuse(format string, args ...any) *apiErr {
+	if c == ClashAllowed {
+		return nil
+	}
+	status := http.StatusBadRequest
+	if c == Clash409 {
+		status = http.StatusConflict
+	}
+	return errf(status, format, args...)
+}
 
 // refuseCode answers a department given code when another one (not
 // except) has it and the switch refuses a code used twice.
 func (u Unsettled) refuseCode(a *account, code, except string) *apiErr {
-	if u.UniqueCodes == UniqueCodesNot || code == "" {
+	if u.UniqueCodes == ClashAllowed || code == "" {
 		return nil
 	}
 	for _, d := range a.depts {
 		if d.Code == code && d.ID != except {
-			status := http.StatusBadRequest
-			if u.UniqueCodes == UniqueCodes409 {
-				status = http.StatusConflict
-			}
-			return errf(status, "A department with the code %q already exists", code)
+			return u.UniqueCodes.refuse("A department with the code %q already exists", code)
 		}
 	}
 	return nil
@@ -273,39 +282,26 @@ func (u Unsettled) lastOf(n, size int, last string) string {
 }
 
 // tokenOut is a page's nextPageToken on the wire, which on the last page
-// depends on LastPage.
-type tokenOut struct {
-	Token   string
-	Present bool
-	Null    bool
-}
-
-func (t tokenOut) IsZero() bool { return !t.Present }
-
-func (t tokenOut) MarshalJSON() ([]byte, error) {
-	if t.Null {
-		return []byte("null"), nil
-	}
-	return json.Marshal(t.Token)
-}
+// depends on LastPage. In XML a null token is left out.
+type tokenOut struct{ nullable }
 
 func (t tokenOut) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 	if !t.Present || t.Null {
 		return nil
 	}
-	return e.EncodeElement(t.Token, start)
+	return e.EncodeElement(t.S, start)
 }
 
 // nextToken renders the token of the page starting at next ("": none).
 func nextToken(r *http.Request, next string) tokenOut {
 	if next != "" {
-		return tokenOut{Token: pageToken(next), Present: true}
+		return tokenOut{nullable{S: pageToken(next), Present: true}}
 	}
 	switch unsettledFrom(r).LastPage {
 	case LastPageEmpty:
-		return tokenOut{Present: true}
+		return tokenOut{nullable{Present: true}}
 	case LastPageNull:
-		return tokenOut{Present: true, Null: true}
+		return tokenOut{nullable{Present: true, Null: true}}
 	}
 	return tokenOut{}
 }
@@ -403,30 +399,16 @@ func (a *account) linkOf(r *http.Request, d *dept, s sub) *subOut {
 	return &o
 }
 
-// SiblingNames is what a department create, rename or move does when a
-// sibling already has the name.
-type SiblingNames int
-
-const (
-	SiblingNamesFree SiblingNames = iota // allowed
-	SiblingNames400                      // refused with 400
-	SiblingNames409                      // refused with 409
-)
-
 // refuseSiblingName answers a department named name under parent when the
 // switch refuses a sibling of the same name (except, the department itself).
 func (u Unsettled) refuseSiblingName(a *account, parent, name, except string) *apiErr {
-	if u.SiblingNames == SiblingNamesFree {
+	if u.SiblingNames == ClashAllowed {
 		return nil
 	}
 	name = strings.TrimSpace(name)
 	for _, d := range a.depts {
 		if d.ParentID == parent && d.ID != except && strings.EqualFold(d.Name, name) {
-			status := http.StatusBadRequest
-			if u.SiblingNames == SiblingNames409 {
-				status = http.StatusConflict
-			}
-			return errf(status, "A department named %q already exists in this department", name)
+			return u.SiblingNames.refuse("A department named %q already exists in this department", name)
 		}
 	}
 	return nil
@@ -488,27 +470,32 @@ func returnObject(r *http.Request) bool {
 
 // parentOut is a department's parentDepartmentId on the wire, which for the
 // root depends on RootParent, and for a department whose parent a scoped
-// listing leaves out on ScopedParent.
-type parentOut struct {
-	ID      string
-	Present bool
-	Null    bool
-}
-
-func (p parentOut) IsZero() bool { return !p.Present }
-
-func (p parentOut) MarshalJSON() ([]byte, error) {
-	if p.Null {
-		return []byte("null"), nil
-	}
-	return json.Marshal(p.ID)
-}
+// listing leaves out on ScopedParent. In XML a null parent is an empty
+// element.
+type parentOut struct{ nullable }
 
 func (p parentOut) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 	if !p.Present {
 		return nil
 	}
-	return e.EncodeElement(p.ID, start)
+	return e.EncodeElement(p.S, start)
+}
+
+// nullable is a string on the wire that may be left out (omitzero), null
+// or a value; what a null one is in XML is the embedding type's.
+type nullable struct {
+	S       string
+	Present bool
+	Null    bool
+}
+
+func (n nullable) IsZero() bool { return !n.Present }
+
+func (n nullable) MarshalJSON() ([]byte, error) {
+	if n.Null {
+		return []byte("null"), nil
+	}
+	return json.Marshal(n.S)
 }
 
 func (a *account) parentOf(r *http.Request, d *dept) parentOut {
@@ -516,22 +503,22 @@ func (a *account) parentOf(r *http.Request, d *dept) parentOut {
 		if seen := a.readScope(r); seen != nil && !seen(d.ParentID) {
 			switch unsettledFrom(r).ScopedParent {
 			case ScopedParentNull:
-				return parentOut{Present: true, Null: true}
+				return parentOut{nullable{Present: true, Null: true}}
 			case ScopedParentAbsent:
 				return parentOut{}
 			}
 		}
-		return parentOut{ID: d.ParentID, Present: d.ParentID != ""}
+		return parentOut{nullable{S: d.ParentID, Present: d.ParentID != ""}}
 	}
 	switch unsettledFrom(r).RootParent {
 	case RootParentNull:
-		return parentOut{Present: true, Null: true}
+		return parentOut{nullable{Present: true, Null: true}}
 	case RootParentEmpty:
-		return parentOut{Present: true}
+		return parentOut{nullable{Present: true}}
 	case RootParentNilUUID:
-		return parentOut{ID: nilUUID, Present: true}
+		return parentOut{nullable{S: nilUUID, Present: true}}
 	case RootParentSelf:
-		return parentOut{ID: d.ID, Present: true}
+		return parentOut{nullable{S: d.ID, Present: true}}
 	}
 	return parentOut{}
 }

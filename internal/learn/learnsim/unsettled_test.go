@@ -448,9 +448,9 @@ func TestDepartmentCodes(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		uc     UniqueCodes
+		uc     Clash
 		status int
-	}{{UniqueCodesNot, 0}, {UniqueCodes400, 400}, {UniqueCodes409, 409}} {
+	}{{ClashAllowed, 0}, {Clash400, 400}, {Clash409, 409}} {
 		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{UniqueCodes: tc.uc}}, AccountOptions{})
 		a := e.createDept("A", e.root, "c-1")
 		b := e.createDept("B", e.root, "c-2")
