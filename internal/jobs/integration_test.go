@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/apptest"
@@ -126,14 +125,7 @@ func (w *world) startProcess() *process {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger: log, Workers: workers, FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond,
-		Queues: queues.Config(),
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	startRiver(w.t, client)
+	client := startWorking(w.t, pool, &river.Config{Logger: log, Workers: workers, Queues: queues.Config()})
 	return &process{client: client, disp: &Dispatcher{Log: log, Pool: pool, CatchUpWindow: 3 * time.Hour, Now: w.clock}}
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/alert"
@@ -81,14 +80,8 @@ func setupRetention(t *testing.T) *retentionBundle {
 	river.AddWorker(workers, &UninstallEraseWorker{Pool: b.pool, Log: log})
 	river.AddWorker(workers, &UninstallCheckWorker{Pool: b.pool, Clients: b.clients, Log: log, Now: b.clock.Now})
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: b.pool, Mail: b.mail})
-	var err error
-	b.rc, err = river.NewClient(riverpgxv5.New(b.pool), &river.Config{Logger: log, Workers: workers,
-		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 2}}, FetchPollInterval: 50 * time.Millisecond,
-		FetchCooldown: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startRiver(t, b.rc)
+	b.rc = startWorking(t, b.pool, &river.Config{Logger: log, Workers: workers,
+		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 2}}})
 	return b
 }
 
