@@ -154,6 +154,21 @@ type runRow struct {
 	start, end      time.Time
 }
 
+// waitRunning waits up to a minute until the portal's one run, what, is
+// under way.
+func (w *world) waitRunning(portalID int64, what string) {
+	w.t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		runs := w.runs(portalID)
+		if len(runs) == 1 && runs[0].status == syncer.RunRunning {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%s did not start: %+v", what, runs)
+		}
+	}
+}
+
 func (w *world) runs(portalID int64) []runRow {
 	w.t.Helper()
 	rows, err := w.pool.Query(context.Background(), `SELECT trigger, status, started_at, coalesce(finished_at, now() + interval '1 day')
@@ -238,18 +253,7 @@ func TestSyncNowWhileScheduledRuns(t *testing.T) {
 	if _, err := p.client.Insert(ctx, ScheduledSyncArgs{PortalID: portal, Slot: "2026-11-25T06:00Z"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the scheduled run is under way.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		runs := w.runs(portal)
-		if len(runs) == 1 && runs[0].status == syncer.RunRunning {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("scheduled run did not start: %+v", runs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	w.waitRunning(portal, "scheduled run")
 	res, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual}, nil)
 	if err != nil {
 		t.Fatal(err)
