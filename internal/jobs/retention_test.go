@@ -104,24 +104,12 @@ func (b *retentionBundle) addPortal(t *testing.T) (int64, *b24sim.Portal) {
 	return id, bp
 }
 
-// call is any Bitrix24 call on the portal's stored tokens, as a sync makes.
-func (b *retentionBundle) call(t *testing.T, portalID int64) error {
-	t.Helper()
-	ctx := context.Background()
-	c, err := b.clients.Bitrix24(ctx, portalID)
-	if err != nil {
-		return err
-	}
-	_, err = c.Profile(ctx)
-	return err
-}
-
 // refuse is a sync meeting Bitrix24's refusal of the portal's tokens: a
 // refused refresh flags the portal "needs reconnect" in the token source,
 // a refused call in the failed run's health record (recordFailure).
 func (b *retentionBundle) refuse(t *testing.T, portalID int64) {
 	t.Helper()
-	if err := b.call(t, portalID); !tokensRefused(err) {
+	if err := callBitrix24(b.clients, portalID); !tokensRefused(err) {
 		t.Fatalf("a call on refused tokens: %v, want them refused", err)
 	}
 	if _, err := b.pool.Exec(context.Background(), `UPDATE portals SET needs_reconnect = true WHERE id = $1`, portalID); err != nil {
@@ -276,7 +264,7 @@ func TestRetentionKeepsRecoveredPortal(t *testing.T) {
 			if b.erased(t, id) {
 				t.Fatal("a portal whose tokens work again was erased")
 			}
-			if err := b.call(t, id); err != nil {
+			if err := callBitrix24(b.clients, id); err != nil {
 				t.Fatalf("a call after the recovery: %v", err)
 			}
 			row, err := manager.GetPortal(context.Background(), b.pool, id)
