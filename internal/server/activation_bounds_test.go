@@ -13,14 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/activation/activationtest"
 	"b24learn/internal/jobs"
-	"b24learn/internal/jobs/queues"
 	"b24learn/internal/manager"
 )
 
@@ -129,21 +126,7 @@ func TestUnchangedActivationResubmissionIsNotSentAgain(t *testing.T) {
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &jobs.LeadForwardWorker{Forwarder: sinks.Forwarder})
-	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{
-		Logger: slog.New(slog.DiscardHandler), Workers: workers, Queues: queues.Config(),
-		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, TestOnly: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stop, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = client.Stop(stop)
-	})
+	startTestRiver(t, e.pool, &river.Config{Workers: workers, TestOnly: true})
 
 	send := func(name, email, phone string) string {
 		t.Helper()

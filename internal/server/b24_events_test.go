@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/bitrix24"
@@ -435,19 +433,7 @@ func (e *b24Env) startUninstallWorkers(n int) {
 	river.AddWorker(workers, &jobs.UninstallEraseWorker{Pool: e.pool, Log: log})
 	qs := queues.Config()
 	qs[queues.System] = river.QueueConfig{MaxWorkers: n}
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: log, Workers: workers,
-		Queues: qs, FetchPollInterval: 100 * time.Millisecond})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := rc.Start(context.Background()); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = rc.Stop(ctx)
-	})
+	startTestRiver(e.t, e.pool, &river.Config{Logger: log, Workers: workers, Queues: qs})
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -15,8 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/config"
@@ -40,10 +38,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testRiver(t, pool)
 	s := newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: kr}, Pool: pool, River: rc,
 		Metrics: metrics.New(), Context: t.Context()})
 	// The real router, with the middleware in the order the app runs it.

@@ -18,17 +18,14 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/browsertest"
 	"b24learn/internal/config"
 	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
-	"b24learn/internal/jobs/queues"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/metrics"
@@ -92,10 +89,7 @@ func newBrowserEnvWith(t testing.TB, o browserOptions) *browserEnv {
 	t.Cleanup(app.Close)
 	b.sim = b24sim.Start(b24sim.Options{AppURL: app.URL, Rate: -1, Scope: o.scope})
 	t.Cleanup(b.sim.Close)
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testRiver(t, pool)
 	b.cfg = &config.Config{
 		PublicURL: mustURL(t, app.URL), B24OAuthURLs: []string{b.sim.URL},
 		B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(), Keyring: kr,
@@ -129,19 +123,7 @@ func (b *browserEnv) startJobs(pool *pgxpool.Pool, catchUp time.Duration) *synce
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: log, Workers: workers,
-		FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond, Queues: queues.Config()})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if err := rc.Start(context.Background()); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = rc.Stop(ctx)
-	})
+	startTestRiver(b.t, pool, &river.Config{Logger: log, Workers: workers})
 	return sy
 }
 
