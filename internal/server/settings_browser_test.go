@@ -15,8 +15,6 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	cdppage "github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -148,39 +146,9 @@ func (b *browserEnv) run(steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// eval runs expr inside the app's iframe (another origin than the portal
-// page) in an isolated world: it shares the page's DOM, not its globals.
+// eval runs expr inside the app's iframe.
 func (b *browserEnv) eval(expr string, out any) error {
-	raw, err := chromedp.Run(b.ctx, func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
-		tree, err := cdp.Call(ctx, t, cdppage.GetFrameTree, cdp.Empty{})
-		if err != nil {
-			return nil, err
-		}
-		var fid cdp.FrameID
-		for _, c := range tree.FrameTree.ChildFrames {
-			if strings.Contains(c.Frame.URL, "/b24/app") {
-				fid = c.Frame.ID
-			}
-		}
-		if fid == "" {
-			return nil, fmt.Errorf("app frame not found")
-		}
-		world, err := cdp.Call(ctx, t, cdppage.CreateIsolatedWorld, cdppage.CreateIsolatedWorldParams{FrameID: fid, WorldName: "test"})
-		if err != nil {
-			return nil, err
-		}
-		return chromedp.Evaluate[[]byte](expr, func(p *runtime.EvaluateParams) {
-			p.ContextID = world.ExecutionContextID
-			p.AwaitPromise = new(true)
-		})(ctx, t)
-	})
-	if err != nil {
-		return err
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(raw, out)
+	return browsertest.EvalInFrame(b.ctx, func(url string) bool { return strings.Contains(url, "/b24/app") }, expr, out)
 }
 
 func (b *browserEnv) mustEval(expr string, out any) {
