@@ -22,8 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -416,40 +414,14 @@ func (w *walk) run(steps ...chromedp.Action[chromedp.Void]) {
 
 func (w *walk) errors() []string { return w.browser.JSErrors() }
 
-// evalIn evaluates expr in the top page (frame "") or in the app's iframe,
-// there in an isolated world: it shares the page's DOM, not its globals.
+// evalIn evaluates expr in the top page (frame "") or in the app's iframe.
 func (w *walk) evalIn(inApp bool, expr string, out any) error {
-	raw, err := chromedp.Run(w.ctx, func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
-		if !inApp {
-			return chromedp.Evaluate[[]byte](expr, func(p *runtime.EvaluateParams) { p.AwaitPromise = new(true) })(ctx, t)
-		}
-		tree, err := cdp.Call(ctx, t, cdppage.GetFrameTree, cdp.Empty{})
-		if err != nil {
-			return nil, err
-		}
-		var fid cdp.FrameID
-		for _, c := range tree.FrameTree.ChildFrames {
-			if strings.HasPrefix(c.Frame.URL, w.appURL+"/b24/") {
-				fid = c.Frame.ID
-			}
-		}
-		if fid == "" {
-			return nil, fmt.Errorf("app frame not found")
-		}
-		world, err := cdp.Call(ctx, t, cdppage.CreateIsolatedWorld, cdppage.CreateIsolatedWorldParams{FrameID: fid, WorldName: "walk"})
-		if err != nil {
-			return nil, err
-		}
-		return chromedp.Evaluate[[]byte](expr, func(p *runtime.EvaluateParams) {
-			p.ContextID = world.ExecutionContextID
-			p.AwaitPromise = new(true)
-		})(ctx, t)
-	})
-	if err != nil {
-		return err
+	if inApp {
+		return browsertest.EvalInFrame(w.ctx, func(url string) bool { return strings.HasPrefix(url, w.appURL+"/b24/") }, expr, out)
 	}
-	if out == nil {
-		return nil
+	raw, err := chromedp.Run(w.ctx, chromedp.Evaluate[[]byte](expr, func(p *runtime.EvaluateParams) { p.AwaitPromise = new(true) }))
+	if err != nil || out == nil {
+		return err
 	}
 	return json.Unmarshal(raw, out)
 }

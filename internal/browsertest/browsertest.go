@@ -4,12 +4,16 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -76,4 +80,42 @@ func (b *Browser) JSErrors() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.errors...)
+}
+
+// EvalInFrame runs expr in the tab's child frame whose URL inFrame accepts,
+// in an isolated world: it shares the frame's DOM, not its globals, and
+// reaches a frame of another origin than the page (the app's iframe inside
+// the portal's page). A promise is awaited; out, unless nil, takes the
+// result's JSON.
+func EvalInFrame(ctx context.Context, inFrame func(url string) bool, expr string, out any) error {
+	raw, err := chromedp.Run(ctx, func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
+		tree, err := cdp.Call(ctx, t, cdppage.GetFrameTree, cdp.Empty{})
+		if err != nil {
+			return nil, err
+		}
+		var fid cdp.FrameID
+		for _, c := range tree.FrameTree.ChildFrames {
+			if inFrame(c.Frame.URL) {
+				fid = c.Frame.ID
+			}
+		}
+		if fid == "" {
+			return nil, errors.New("no such frame")
+		}
+		world, err := cdp.Call(ctx, t, cdppage.CreateIsolatedWorld, cdppage.CreateIsolatedWorldParams{FrameID: fid, WorldName: "test"})
+		if err != nil {
+			return nil, err
+		}
+		return chromedp.Evaluate[[]byte](expr, func(p *runtime.EvaluateParams) {
+			p.ContextID = world.ExecutionContextID
+			p.AwaitPromise = new(true)
+		})(ctx, t)
+	})
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
 }

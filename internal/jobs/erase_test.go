@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/alert"
@@ -37,15 +36,7 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &UninstallEraseWorker{Pool: pool, Log: slog.New(slog.DiscardHandler)})
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler), Workers: workers,
-		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 1}}, FetchPollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ins, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ins := newInserter(t, pool)
 	finish := func(args river.JobArgs, state string) int64 {
 		t.Helper()
 		res, err := ins.Insert(ctx, args, nil)
@@ -65,11 +56,11 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 	kept := finish(alert.ConfirmArgs{PortalID: other, Address: "anna@other.example", Lang: "ru"}, "completed")
 
 	// The erase runs as serve runs it: a job worked by River.
-	res, err := rc.Insert(ctx, UninstallEraseArgs{PortalID: erased, Generation: 1}, nil)
+	res, err := ins.Insert(ctx, UninstallEraseArgs{PortalID: erased, Generation: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRiver(t, rc)
+	rc := startWorking(t, pool, &river.Config{Workers: workers, Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 1}}})
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		j, err := rc.JobGet(ctx, res.Job.ID)
 		if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/apptest"
@@ -126,14 +125,7 @@ func (w *world) startProcess() *process {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger: log, Workers: workers, FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond,
-		Queues: queues.Config(),
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	startRiver(w.t, client)
+	client := startWorking(w.t, pool, &river.Config{Logger: log, Workers: workers, Queues: queues.Config()})
 	return &process{client: client, disp: &Dispatcher{Log: log, Pool: pool, CatchUpWindow: 3 * time.Hour, Now: w.clock}}
 }
 
@@ -160,6 +152,21 @@ func (w *world) waitJobsDone(kinds ...string) {
 type runRow struct {
 	trigger, status string
 	start, end      time.Time
+}
+
+// waitRunning waits up to a minute until the portal's one run, what, is
+// under way.
+func (w *world) waitRunning(portalID int64, what string) {
+	w.t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		runs := w.runs(portalID)
+		if len(runs) == 1 && runs[0].status == syncer.RunRunning {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%s did not start: %+v", what, runs)
+		}
+	}
 }
 
 func (w *world) runs(portalID int64) []runRow {
@@ -246,18 +253,7 @@ func TestSyncNowWhileScheduledRuns(t *testing.T) {
 	if _, err := p.client.Insert(ctx, ScheduledSyncArgs{PortalID: portal, Slot: "2026-11-25T06:00Z"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the scheduled run is under way.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		runs := w.runs(portal)
-		if len(runs) == 1 && runs[0].status == syncer.RunRunning {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("scheduled run did not start: %+v", runs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	w.waitRunning(portal, "scheduled run")
 	res, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -87,11 +87,11 @@ func (b *keepAliveBundle) maintain(t *testing.T) {
 	}
 }
 
-// call is any Bitrix24 call on the portal's stored tokens, as a sync makes.
-func (b *keepAliveBundle) call(t *testing.T, portalID int64) error {
-	t.Helper()
+// callBitrix24 is any Bitrix24 call on the portal's stored tokens, as a
+// sync makes.
+func callBitrix24(clients *connect.Factory, portalID int64) error {
 	ctx := context.Background()
-	c, err := b.clients.Bitrix24(ctx, portalID)
+	c, err := clients.Bitrix24(ctx, portalID)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func TestTokenKeepAliveKeepsIdlePortalUsable(t *testing.T) {
 				b.maintain(t)
 			}
 			refreshes := b.sim.Refreshes()
-			err := b.call(t, portal)
+			err := callBitrix24(b.clients, portal)
 			switch {
 			case keepAlive && err != nil:
 				t.Fatalf("after 30 idle days with the keep-alive: %v", err)
@@ -160,7 +160,7 @@ func TestTokenKeepAliveLeavesRecentPairs(t *testing.T) {
 	b := setupKeepAlive(t)
 	portal := b.addPortal(t)
 	b.clock.advance(15 * day)
-	if err := b.call(t, portal); err != nil {
+	if err := callBitrix24(b.clients, portal); err != nil {
 		t.Fatal(err)
 	}
 	before := b.expires(t, portal)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/activation/activationtest"
@@ -42,17 +41,7 @@ func TestActivationFloodStaysWithinBounds(t *testing.T) {
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &LeadForwardWorker{Forwarder: sinks.Forwarder})
-	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{
-		Logger: slog.New(slog.DiscardHandler), Workers: workers, RetryPolicy: fastRetry{},
-		Queues:            queues.Config(),
-		FetchCooldown:     20 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
-		TestOnly:          true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startRiver(t, client)
+	client := startWorking(t, pool, &river.Config{Workers: workers, RetryPolicy: fastRetry{}, Queues: queues.Config(), TestOnly: true})
 
 	// Every portal at once, as a script would.
 	var wg sync.WaitGroup

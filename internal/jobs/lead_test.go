@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/activation"
@@ -38,10 +37,7 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 	srv.SetDown(true)
 
 	// Insert-only client: stores the jobs without working them.
-	inserter, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inserter := newInserter(t, pool)
 	submit := func(domain string, opts *river.InsertOpts) (int64, int64) {
 		t.Helper()
 		var pid int64
@@ -69,17 +65,7 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &LeadForwardWorker{Forwarder: &activation.Forwarder{Log: log, Pool: pool, Mail: mailer,
 		To: []string{"sales@ispring.example"}}})
-	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{
-		Logger: log, Workers: workers, RetryPolicy: fastRetry{},
-		Queues:            queues.Config(),
-		FetchCooldown:     20 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
-		TestOnly:          true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startRiver(t, client)
+	startWorking(t, pool, &river.Config{Workers: workers, RetryPolicy: fastRetry{}, Queues: queues.Config(), TestOnly: true})
 
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()

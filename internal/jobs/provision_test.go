@@ -163,17 +163,7 @@ func TestScheduledSyncWaitsForPersonRun(t *testing.T) {
 		_, err := sy.RunPerson(ctx, portal, u.ID)
 		done <- err
 	}()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		runs := w.runs(portal)
-		if len(runs) == 1 && runs[0].status == syncer.RunRunning {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the person's run did not start: %+v", runs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	w.waitRunning(portal, "the person's run")
 	res, err := p.client.Insert(ctx, ScheduledSyncArgs{PortalID: portal, Slot: "2026-11-25T06:00Z"}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,11 @@ package jobs
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/jobs/queues"
@@ -22,10 +20,7 @@ func TestQueue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := newInserter(t, pool)
 	q := NewQueue(pool, rc)
 	insert := func(args river.JobArgs, opts *river.InsertOpts) *rivertype.JobRow {
 		t.Helper()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/config"
@@ -128,13 +127,8 @@ func TestStuckPreviewsStarveNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := river.NewClient(riverpgxv5.New(w.pool), &river.Config{Logger: log, Workers: workers, Queues: cfg,
-		FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond, TestOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := startWorking(t, w.pool, &river.Config{Logger: log, Workers: workers, Queues: cfg, TestOnly: true})
 	ctx := context.Background()
-	startRiver(t, client)
 	t.Cleanup(func() { close(stuck.release) }) // runs before the Stop above
 
 	for _, id := range portals[:total] {

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/alert"
@@ -81,14 +80,8 @@ func setupRetention(t *testing.T) *retentionBundle {
 	river.AddWorker(workers, &UninstallEraseWorker{Pool: b.pool, Log: log})
 	river.AddWorker(workers, &UninstallCheckWorker{Pool: b.pool, Clients: b.clients, Log: log, Now: b.clock.Now})
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: b.pool, Mail: b.mail})
-	var err error
-	b.rc, err = river.NewClient(riverpgxv5.New(b.pool), &river.Config{Logger: log, Workers: workers,
-		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 2}}, FetchPollInterval: 50 * time.Millisecond,
-		FetchCooldown: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startRiver(t, b.rc)
+	b.rc = startWorking(t, b.pool, &river.Config{Logger: log, Workers: workers,
+		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 2}}})
 	return b
 }
 
@@ -111,24 +104,12 @@ func (b *retentionBundle) addPortal(t *testing.T) (int64, *b24sim.Portal) {
 	return id, bp
 }
 
-// call is any Bitrix24 call on the portal's stored tokens, as a sync makes.
-func (b *retentionBundle) call(t *testing.T, portalID int64) error {
-	t.Helper()
-	ctx := context.Background()
-	c, err := b.clients.Bitrix24(ctx, portalID)
-	if err != nil {
-		return err
-	}
-	_, err = c.Profile(ctx)
-	return err
-}
-
 // refuse is a sync meeting Bitrix24's refusal of the portal's tokens: a
 // refused refresh flags the portal "needs reconnect" in the token source,
 // a refused call in the failed run's health record (recordFailure).
 func (b *retentionBundle) refuse(t *testing.T, portalID int64) {
 	t.Helper()
-	if err := b.call(t, portalID); !tokensRefused(err) {
+	if err := callBitrix24(b.clients, portalID); !tokensRefused(err) {
 		t.Fatalf("a call on refused tokens: %v, want them refused", err)
 	}
 	if _, err := b.pool.Exec(context.Background(), `UPDATE portals SET needs_reconnect = true WHERE id = $1`, portalID); err != nil {
@@ -283,7 +264,7 @@ func TestRetentionKeepsRecoveredPortal(t *testing.T) {
 			if b.erased(t, id) {
 				t.Fatal("a portal whose tokens work again was erased")
 			}
-			if err := b.call(t, id); err != nil {
+			if err := callBitrix24(b.clients, id); err != nil {
 				t.Fatalf("a call after the recovery: %v", err)
 			}
 			row, err := manager.GetPortal(context.Background(), b.pool, id)

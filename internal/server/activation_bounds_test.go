@@ -13,14 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/activation/activationtest"
 	"b24learn/internal/jobs"
-	"b24learn/internal/jobs/queues"
 	"b24learn/internal/manager"
 )
 
@@ -40,14 +37,8 @@ func TestConsoleShowsARequestDeferredByTheBound(t *testing.T) {
 	sinks := activationtest.Start(t, e.pool, 1, func() time.Time { return time.Unix(0, clock.Load()) }, slog.New(slog.DiscardHandler))
 	submit := func(domain string) (int64, int64) {
 		t.Helper()
-		pid := e.portal(domain)
-		res, err := activation.Submit(ctx, e.pool, manager.DefaultLimits, time.Now(), activation.Submission{PortalID: pid,
-			Contact: activation.Contact{Name: "Olga", Email: "olga@" + domain, Phone: "+7 912 345 67 89"}},
-			func(context.Context, pgx.Tx, int64, int64) error { return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pid, res.RequestID
+		return e.request(domain, time.Now(), activation.Submission{
+			Contact: activation.Contact{Name: "Olga", Email: "olga@" + domain, Phone: "+7 912 345 67 89"}})
 	}
 	pidFirst, idFirst := submit("first.bitrix24.ru")
 	pidHeld, idHeld := submit("held.bitrix24.ru")
@@ -76,18 +67,7 @@ func TestConsoleShowsARequestDeferredByTheBound(t *testing.T) {
 			"доставлено "},
 	}
 	for _, l := range langs {
-		page := b.do("GET", "/manager/requests", nil)
-		if page.Code != http.StatusOK {
-			t.Fatalf("%s: requests page %d", l.lang, page.Code)
-		}
-		if l.lang == "ru" {
-			if rec := b.do("POST", "/manager/lang", url.Values{"lang": {"ru"}, "csrf": {csrfOf(t, page.Body.String())},
-				"back": {"/manager/requests"}}); rec.Code != http.StatusSeeOther {
-				t.Fatalf("switch to Russian: %d", rec.Code)
-			}
-			page = b.do("GET", "/manager/requests", nil)
-		}
-		list := page.Body.String()
+		list := b.requestsPage(l.lang)
 		for where, row := range map[string]string{"list": requestRow(t, list, idHeld), "portal page": requestRow(t, b.do("GET", held, nil).Body.String(), idHeld)} {
 			for _, ch := range []string{"email-delivery", "crm-delivery"} {
 				if got := deliveryCell(t, row, ch); got != l.deferred {
@@ -146,21 +126,7 @@ func TestUnchangedActivationResubmissionIsNotSentAgain(t *testing.T) {
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &jobs.LeadForwardWorker{Forwarder: sinks.Forwarder})
-	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{
-		Logger: slog.New(slog.DiscardHandler), Workers: workers, Queues: queues.Config(),
-		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, TestOnly: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stop, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = client.Stop(stop)
-	})
+	startTestRiver(t, e.pool, &river.Config{Workers: workers, TestOnly: true})
 
 	send := func(name, email, phone string) string {
 		t.Helper()

@@ -17,12 +17,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/activation/smtptest"
 	"b24learn/internal/alert"
-	"b24learn/internal/jobs/queues"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
 )
@@ -47,19 +45,7 @@ func newConfirmEnv(t *testing.T) *confirmEnv {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: e.pool, Mail: m})
 	river.AddWorker(workers, &alert.ConfirmWorker{Log: log, Pool: e.pool, Mail: m, PublicURL: confirmBase})
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: log, Workers: workers,
-		Queues: queues.Config(), FetchPollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = rc.Stop(ctx)
-	})
+	startTestRiver(t, e.pool, &river.Config{Logger: log, Workers: workers})
 	return e
 }
 

@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/bitrix24"
@@ -48,6 +46,26 @@ func (e *b24Env) portalFixture(p *b24sim.Portal) store.Portal {
 		e.t.Fatal(err)
 	}
 	return row
+}
+
+// installedFixture installs a portal of seed's org and gives it
+// portalFixture's data.
+func (e *b24Env) installedFixture(seed int64) (*b24sim.Portal, store.Portal) {
+	e.t.Helper()
+	p := e.addPortal(seed)
+	e.install(p)
+	return p, e.portalFixture(p)
+}
+
+// refusedLongAgo has Bitrix24 refuse the portal's tokens (unpaid), as the
+// app has for 20 days: long into the data retention.
+func (e *b24Env) refusedLongAgo(p *b24sim.Portal, id int64) {
+	e.t.Helper()
+	p.SetLapse(b24sim.LapseUnpaid)
+	if _, err := e.pool.Exec(context.Background(), `UPDATE portals SET needs_reconnect = true,
+		tokens_refused_at = now() - interval '20 days' WHERE id = $1`, id); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *b24Env) postEvent(form url.Values) page {
@@ -109,9 +127,7 @@ func TestNonAdminFrameValuesCannotUninstallEraseOrRetoken(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
 	ctx := context.Background()
-	p := e.addPortal(21)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(21)
 	appToken := p.ApplicationToken()
 
 	// What the employee's browser received when they opened the app.
@@ -335,9 +351,7 @@ func TestUninstallCheckOnAPortalNeedingReconnect(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
 	ctx := context.Background()
-	p := e.addPortal(40)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(40)
 	flag := func() {
 		if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true WHERE id = $1`, row.ID); err != nil {
 			t.Fatal(err)
@@ -363,17 +377,8 @@ func TestUninstallCheckOnAPortalNeedingReconnect(t *testing.T) {
 func TestLateUninstallWithoutCleanLeavesTheRetentionRunning(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
-	ctx := context.Background()
-	p := e.addPortal(41)
-	e.install(p)
-	row := e.portalFixture(p)
-	p.SetLapse(b24sim.LapseUnpaid)
-	if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true WHERE id = $1`, row.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.pool.Exec(ctx, `UPDATE portals SET tokens_refused_at = now() - interval '20 days' WHERE id = $1`, row.ID); err != nil {
-		t.Fatal(err)
-	}
+	p, row := e.installedFixture(41)
+	e.refusedLongAgo(p, row.ID)
 	pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), false))
 	if pg.status != http.StatusOK || !strings.Contains(pg.body, "data retention") {
 		t.Fatalf("late uninstall without CLEAN: %d %q", pg.status, pg.body)
@@ -392,16 +397,8 @@ func TestLateUninstallWithoutCleanDoesNotKeepAnErase(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
 	ctx := context.Background()
-	p := e.addPortal(42)
-	e.install(p)
-	row := e.portalFixture(p)
-	p.SetLapse(b24sim.LapseUnpaid)
-	if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true WHERE id = $1`, row.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.pool.Exec(ctx, `UPDATE portals SET tokens_refused_at = now() - interval '20 days' WHERE id = $1`, row.ID); err != nil {
-		t.Fatal(err)
-	}
+	p, row := e.installedFixture(42)
+	e.refusedLongAgo(p, row.ID)
 	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true)); pg.status != http.StatusOK || pg.body != "ok\n" {
 		t.Fatalf("CLEAN uninstall of a refused portal: %d %q", pg.status, pg.body)
 	}
@@ -436,19 +433,7 @@ func (e *b24Env) startUninstallWorkers(n int) {
 	river.AddWorker(workers, &jobs.UninstallEraseWorker{Pool: e.pool, Log: log})
 	qs := queues.Config()
 	qs[queues.System] = river.QueueConfig{MaxWorkers: n}
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: log, Workers: workers,
-		Queues: qs, FetchPollInterval: 100 * time.Millisecond})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := rc.Start(context.Background()); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = rc.Stop(ctx)
-	})
+	startTestRiver(e.t, e.pool, &river.Config{Logger: log, Workers: workers, Queues: qs})
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -473,9 +458,7 @@ func TestUnansweredUninstallIsRetried(t *testing.T) {
 	serverError := b24sim.Fault{Method: "app.info", Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR"}
 
 	// Genuine uninstall while Bitrix24 fails once.
-	p := e.addPortal(50)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(50)
 	f := serverError
 	f.Count = 1
 	p.InjectFault(f)
@@ -589,9 +572,7 @@ func TestConsoleShowsUnconfirmedUninstalls(t *testing.T) {
 func TestForgedUninstallFloodMakesBoundedBitrix24Calls(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
-	p := e.addPortal(22)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(22)
 	appToken := p.ApplicationToken()
 	p.ResetCounters()
 
@@ -625,9 +606,7 @@ func TestForgedUninstallFloodMakesBoundedBitrix24Calls(t *testing.T) {
 func TestWrongClientSecretDoesNotConfirmAForgedUninstall(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
-	p := e.addPortal(41)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(41)
 	appToken, _ := store.ApplicationToken(context.Background(), e.pool, e.kr, row.ID)
 	e.sim.RotateClientSecret("rotated-in-the-vendor-console") // and not yet in the app's configuration
 	p.ExpireTokens()                                          // the check must refresh
@@ -711,9 +690,7 @@ func TestForgedUninstallFloodFromManyAddressesStaysBounded(t *testing.T) {
 	e := newB24EnvWith(t, func(c *config.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	})
-	p := e.addPortal(23)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(23)
 	appToken := p.ApplicationToken()
 
 	const flood = 120
@@ -756,9 +733,7 @@ func TestForgedCleanUninstallDuringAReinstallErasesNothing(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
 	ctx := context.Background()
-	p := e.addPortal(70)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(70)
 	forged := uninstallForm(p, p.ApplicationToken(), true)
 	p.SetLatency(1500 * time.Millisecond)
 	done := make(chan page, 1)
@@ -792,9 +767,7 @@ func TestUninstallCheckDuringAReinstallErasesNothing(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
 	ctx := context.Background()
-	p := e.addPortal(71)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(71)
 	p.InjectFault(b24sim.Fault{Method: "app.info", Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR", Count: 1})
 	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true)); pg.status != http.StatusAccepted {
 		t.Fatalf("forged uninstall, Bitrix24 failing: %d %s", pg.status, pg.body)
@@ -830,9 +803,7 @@ func TestForgedCleanUninstallRacingOneThatKeepsTheData(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
 	ctx := context.Background()
-	p := e.addPortal(72)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(72)
 	fail := b24sim.Fault{Method: "app.info", Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR", Count: 1}
 	p.InjectFault(fail)
 	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true)); pg.status != http.StatusAccepted {
@@ -857,9 +828,7 @@ func TestForgedCleanUninstallOvertakingOneThatKeepsTheData(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
 	ctx := context.Background()
-	p := e.addPortal(73)
-	e.install(p)
-	row := e.portalFixture(p)
+	p, row := e.installedFixture(73)
 	forged := uninstallForm(p, p.ApplicationToken(), true)
 	p.SetLatency(1500 * time.Millisecond)
 	done := make(chan struct{})

@@ -16,10 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
@@ -67,10 +64,7 @@ func newGateEnv(t *testing.T, limits VerifyLimits) *gateEnv {
 	// The counter is the portals' OAuth server: their requests name it.
 	e.sim.SetBaseURL(oauth.URL)
 
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testRiver(t, e.pool)
 	e.river = rc
 	cfg := &config.Config{
 		B24AllowPrivateHosts: true,

@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/apptest"
@@ -58,10 +57,7 @@ func newB24EnvWith(t *testing.T, patch func(*config.Config)) *b24Env {
 	t.Cleanup(e.app.Close)
 	e.sim = b24sim.Start(b24sim.Options{AppURL: e.app.URL, Rate: -1})
 	t.Cleanup(e.sim.Close)
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testRiver(t, e.pool)
 	e.river = rc
 	cfg := &config.Config{
 		PublicURL: mustURL(t, e.app.URL), B24OAuthURLs: []string{e.sim.URL},

@@ -3,29 +3,16 @@ package server
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/bitrix24/b24sim"
-	"b24learn/internal/browsertest"
-	"b24learn/internal/config"
 	"b24learn/internal/i18n"
-	"b24learn/internal/jobs"
-	"b24learn/internal/jobs/queues"
-	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
-	"b24learn/internal/metrics"
-	"b24learn/internal/pgtest"
 	"b24learn/internal/schedule"
 	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
@@ -39,56 +26,10 @@ import (
 // required field left unmapped is refused next to it.
 func TestFieldMappingInBrowser(t *testing.T) {
 	ctx := context.Background()
-	b := &browserEnv{t: t, browser: browsertest.Start(t, "en-US", 3*time.Minute)}
-	b.ctx = b.browser.Ctx
-	pool := pgtest.NewPool(t)
-	kr := newTestKeyring(t)
-	b.e = &settingsEnv{t: t, pool: pool, kr: kr}
-
-	lsim := learnsim.New(learnsim.Options{Seed: 5, Mount: learnsim.MountAccountHost})
-	lsrv := httptest.NewServer(lsim.Handler())
-	t.Cleanup(lsrv.Close)
-	b.learnURL = lsrv.URL
-	if _, err := lsim.AddAccount(learnsim.AccountOptions{URL: lsrv.URL, Email: learnEmail, Password: learnPassword,
-		ExtraFields: []string{"shoe_size", "employee_id"}, RequiredFields: []string{"first_name", "last_name", "employee_id"}}); err != nil {
-		t.Fatal(err)
-	}
-
-	var h http.Handler
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(app.Close)
-	b.sim = b24sim.Start(b24sim.Options{AppURL: app.URL, Rate: -1, Scope: "user_basic,department,user.userfield"})
-	t.Cleanup(b.sim.Close)
-	cfg := &config.Config{
-		PublicURL: mustURL(t, app.URL), B24OAuthURLs: []string{b.sim.URL},
-		B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(), Keyring: kr,
-		LearnAllowPrivateHosts: true, B24AllowPrivateHosts: true, CatchUpWindow: time.Minute,
-	}
-	clients := testClients(cfg, pool)
-	log := slog.New(slog.DiscardHandler)
-	sy := syncer.New(syncer.Config{
-		Pool: pool, Settings: syncer.DBSettings{Pool: pool, Keyring: kr}, Logger: log,
-		NewLearn: func(_ context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
-			return clients.Learn(portalID, learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, s.LearnAPIURL)
-		},
-		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
-			return clients.Bitrix24(ctx, portalID)
-		},
-	})
-	workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sy, Clients: clients})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: log, Workers: workers,
-		Queues: queues.Config(), FetchPollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rc.Stop(context.Background()) })
-	h = New(Deps{Log: log, Config: cfg, Pool: pool, River: rc, Metrics: metrics.New(), Clients: clients})
+	b := newBrowserEnvWith(t, browserOptions{learnSeed: 5, scope: "user_basic,department,user.userfield",
+		learnExtraFields: []string{"shoe_size", "employee_id"}, learnRequiredFields: []string{"first_name", "last_name", "employee_id"}})
+	pool, kr, lsim := b.e.pool, b.e.kr, b.lsim
+	sy := b.startJobs(pool, time.Minute)
 
 	p := b.installPortal("en", b24sim.GenerateOrg(21, 12, 3))
 	shoe := p.AddUserField(b24sim.UserField{FieldName: "SHOE", Type: "string", Label: "Shoe size"})
@@ -113,7 +54,7 @@ func TestFieldMappingInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := settings.Save(ctx, pool, kr, portalID, p.AdminID(), func(s *settings.Settings) {
-		s.LearnURL, s.LearnEmail, s.Password = lsrv.URL, learnEmail, learnPassword
+		s.LearnURL, s.LearnEmail, s.Password = b.learnURL, learnEmail, learnPassword
 		s.Schedule = runs
 		s.Departments = settings.Scope{Selected: []int64{1}, Excluded: []int64{}}
 		s.FieldMap = map[string]string{"job_title": "", "employee_id": tabNo}
@@ -129,7 +70,7 @@ func TestFieldMappingInBrowser(t *testing.T) {
 		}
 	}
 	learnUsers := func() map[string]learnsim.User {
-		st, err := lsim.Snapshot(lsrv.URL)
+		st, err := lsim.Snapshot(b.learnURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +140,7 @@ func TestFieldMappingInBrowser(t *testing.T) {
 	if !strings.Contains(preview, "position:  → CEO") || !strings.Contains(preview, "shoe_size") {
 		t.Fatalf("preview does not list the field updates: %s", preview)
 	}
-	if c := lsim.Counts(lsrv.URL); c.Writes != 0 {
+	if c := lsim.Counts(b.learnURL); c.Writes != 0 {
 		t.Fatalf("preview wrote %d times to Learn", c.Writes)
 	}
 
@@ -264,7 +205,7 @@ func TestFieldMappingInBrowser(t *testing.T) {
 	b.run(chromedp.Reload())
 	b.waitFor("the page again", `document.getElementById('field_map.job_title')`)
 	syncNow()
-	if c := lsim.Counts(lsrv.URL); c.Writes != 0 {
+	if c := lsim.Counts(b.learnURL); c.Writes != 0 {
 		t.Fatalf("the run after writes %d times: %v", c.Writes, c.ByRoute)
 	}
 

@@ -5,14 +5,11 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/activation/smtptest"
@@ -39,14 +36,8 @@ func TestConsoleSaysWhyAnEmailWasSkipped(t *testing.T) {
 	}
 	submit := func(domain string) (int64, int64) {
 		t.Helper()
-		pid := e.portal(domain)
-		res, err := activation.Submit(ctx, e.pool, manager.DefaultLimits, now, activation.Submission{PortalID: pid,
-			Contact: activation.Contact{Name: "Olga", Email: "olga@" + domain, Phone: "+7 912 345 67 89"}},
-			func(context.Context, pgx.Tx, int64, int64) error { return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pid, res.RequestID
+		return e.request(domain, now, activation.Submission{
+			Contact: activation.Contact{Name: "Olga", Email: "olga@" + domain, Phone: "+7 912 345 67 89"}})
 	}
 	pidOff, idOff := submit("leavers.bitrix24.ru")
 	pidNone, idNone := submit("nomail.bitrix24.ru")
@@ -86,19 +77,7 @@ func TestConsoleSaysWhyAnEmailWasSkipped(t *testing.T) {
 			"не настроено"}},
 	}
 	for _, l := range langs {
-		page := b.do("GET", "/manager/requests", nil)
-		if page.Code != http.StatusOK {
-			t.Fatalf("%s: requests page %d", l.lang, page.Code)
-		}
-		if l.lang == "ru" {
-			// The language switch is the manager's choice, kept on the account.
-			if rec := b.do("POST", "/manager/lang", url.Values{"lang": {"ru"}, "csrf": {csrfOf(t, page.Body.String())},
-				"back": {"/manager/requests"}}); rec.Code != http.StatusSeeOther {
-				t.Fatalf("switch to Russian: %d", rec.Code)
-			}
-			page = b.do("GET", "/manager/requests", nil)
-		}
-		body := page.Body.String()
+		body := b.requestsPage(l.lang)
 		portalOff := b.do("GET", "/manager/portals/"+strconv.FormatInt(pidOff, 10), nil).Body.String()
 		for where, row := range map[string]string{"list": requestRow(t, body, idOff), "portal page": requestRow(t, portalOff, idOff)} {
 			email := deliveryCell(t, row, "email-delivery")

@@ -14,7 +14,6 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/activation/smtptest"
@@ -161,13 +160,8 @@ func TestConsoleLanguageInBrowser(t *testing.T) {
 	if err := manager.SetLang(ctx, e.pool, boris.ID, i18n.RU); err != nil {
 		t.Fatal(err)
 	}
-	pid := e.portal("mail-lang.bitrix24.ru")
-	res, err := activation.Submit(ctx, e.pool, manager.DefaultLimits, time.Now(), activation.Submission{PortalID: pid, B24UserID: 1,
-		Contact: activation.Contact{Name: "Иван Петров", Email: "ivan@acme.example", Phone: "+79123456789"}},
-		func(context.Context, pgx.Tx, int64, int64) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid, requestID := e.request("mail-lang.bitrix24.ru", time.Now(), activation.Submission{B24UserID: 1,
+		Contact: activation.Contact{Name: "Иван Петров", Email: "ivan@acme.example", Phone: "+79123456789"}})
 	smtp := smtptest.Start(t, smtptest.Plain, "", "")
 	m, err := activation.NewMailer(smtp.URL, "b24learn@test.example", nil)
 	if err != nil {
@@ -175,7 +169,7 @@ func TestConsoleLanguageInBrowser(t *testing.T) {
 	}
 	f := &activation.Forwarder{Log: slog.New(slog.DiscardHandler), Pool: e.pool, Mail: m,
 		To: []string{"VERA@ispring.example", "boris@ispring.example"}}
-	if err := f.Forward(ctx, pid, res.RequestID, false); err != nil {
+	if err := f.Forward(ctx, pid, requestID, false); err != nil {
 		t.Fatal(err)
 	}
 	msgs := smtp.Messages()

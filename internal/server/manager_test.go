@@ -15,8 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/config"
@@ -40,10 +38,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testRiver(t, pool)
 	s := newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: kr}, Pool: pool, River: rc,
 		Metrics: metrics.New(), Context: t.Context()})
 	// The real router, with the middleware in the order the app runs it.
@@ -120,6 +115,38 @@ func (e *consoleEnv) portal(domain string) int64 {
 	return id
 }
 
+// request puts a portal at domain and sub's activation request from it
+// into the database, as the admin's "Send" would, without forwarding it.
+func (e *consoleEnv) request(domain string, at time.Time, sub activation.Submission) (portalID, requestID int64) {
+	e.t.Helper()
+	sub.PortalID = e.portal(domain)
+	res, err := activation.Submit(context.Background(), e.pool, manager.DefaultLimits, at, sub,
+		func(context.Context, pgx.Tx, int64, int64) error { return nil })
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return sub.PortalID, res.RequestID
+}
+
+// requestsPage is the body of the signed-in manager's list of requests in
+// lang ("en", the default, or "ru", switched to on the account).
+func (b *browser) requestsPage(lang string) string {
+	b.e.t.Helper()
+	page := b.do("GET", "/manager/requests", nil)
+	if page.Code != http.StatusOK {
+		b.e.t.Fatalf("%s: requests page %d", lang, page.Code)
+	}
+	if lang == "ru" {
+		// The language switch is the manager's choice, kept on the account.
+		if rec := b.do("POST", "/manager/lang", url.Values{"lang": {"ru"}, "csrf": {csrfOf(b.e.t, page.Body.String())},
+			"back": {"/manager/requests"}}); rec.Code != http.StatusSeeOther {
+			b.e.t.Fatalf("switch to Russian: %d", rec.Code)
+		}
+		page = b.do("GET", "/manager/requests", nil)
+	}
+	return page.Body.String()
+}
+
 func (e *consoleEnv) state(id int64) string {
 	e.t.Helper()
 	var s string
@@ -136,12 +163,8 @@ func TestConsole(t *testing.T) {
 	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "anna@ispring.example", "long enough password"); err != nil {
 		t.Fatal(err)
 	}
-	pid := e.portal("evil.bitrix24.ru")
-	if _, err := activation.Submit(ctx, e.pool, manager.DefaultLimits, time.Now(), activation.Submission{PortalID: pid,
-		Contact: activation.Contact{Name: `<script>alert(1)</script>`, Email: "x@evil.example", Phone: "+7 912 345 67 89"}},
-		func(context.Context, pgx.Tx, int64, int64) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
+	pid, _ := e.request("evil.bitrix24.ru", time.Now(), activation.Submission{
+		Contact: activation.Contact{Name: `<script>alert(1)</script>`, Email: "x@evil.example", Phone: "+7 912 345 67 89"}})
 	b := e.browser("10.0.0.1")
 
 	if rec := b.do("GET", "/manager/requests", nil); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/signin" {

@@ -3,20 +3,11 @@ package server
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-
 	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
-	"b24learn/internal/config"
-	"b24learn/internal/jobs"
-	"b24learn/internal/jobs/queues"
-	"b24learn/internal/learn"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/syncer"
 )
@@ -33,41 +24,7 @@ func TestSyncThisEmployeeInBrowser(t *testing.T) {
 		LearnPassword: learnPassword, FirstRun: "06:00", Selected: []int64{p.Departments()[0].ID}}, true)
 
 	// A process working the jobs the page queues.
-	pool := pgtest.Reopen(t, b.e.pool)
-	log := slog.New(slog.DiscardHandler)
-	cfg := &config.Config{B24OAuthURLs: []string{b.sim.URL}, B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(),
-		Keyring: b.e.kr, B24AllowPrivateHosts: true, LearnAllowPrivateHosts: true, CatchUpWindow: time.Hour}
-	clients := testClients(cfg, pool)
-	sy := syncer.New(syncer.Config{
-		Pool: pool, Settings: syncer.DBSettings{Pool: pool, Keyring: b.e.kr}, Logger: log,
-		NewLearn: func(_ context.Context, _ int64, s syncer.Settings) (syncer.Learn, error) {
-			return learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword},
-				learn.Options{AllowHTTP: true})
-		},
-		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
-			return clients.Bitrix24(ctx, portalID)
-		},
-	})
-	workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: cfg, Pool: pool, Sync: sy, BusySnooze: 200 * time.Millisecond, Clients: clients})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: log, Workers: workers,
-		FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond,
-		Queues: queues.Config()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	if err := rc.Start(rctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer scancel()
-		rc.Stop(sctx)
-		cancel()
-	})
+	sy := b.startJobs(pgtest.Reopen(t, b.e.pool), time.Hour)
 
 	if _, err := sy.Run(ctx, portalID, syncer.TriggerManual); err != nil {
 		t.Fatalf("first sync: %v", err)

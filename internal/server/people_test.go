@@ -10,10 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-
 	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/config"
@@ -39,10 +35,7 @@ func newPeopleEnv(t testing.TB, org b24sim.Org) *peopleEnv {
 	kr := newTestKeyring(t)
 	sim := b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1", Rate: -1})
 	t.Cleanup(sim.Close)
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testRiver(t, pool)
 	cfg := &config.Config{B24OAuthURLs: []string{sim.URL}, B24ClientID: sim.ClientID(), B24ClientSecret: sim.ClientSecret(),
 		Keyring: kr, B24AllowPrivateHosts: true,
 		// A bucket that never waits: Bitrix24's pace is not the server's time.

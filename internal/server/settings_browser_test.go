@@ -15,17 +15,15 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	cdppage "github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/browsertest"
 	"b24learn/internal/config"
 	"b24learn/internal/i18n"
+	"b24learn/internal/jobs"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/metrics"
@@ -44,6 +42,7 @@ type browserEnv struct {
 	learnURL string
 	lsim     *learnsim.Sim
 	e        *settingsEnv // for the database helpers
+	cfg      *config.Config
 	browser  *browsertest.Browser
 }
 
@@ -54,6 +53,19 @@ const (
 
 func newBrowserEnv(t testing.TB) *browserEnv {
 	t.Helper()
+	return newBrowserEnvWith(t, browserOptions{learnSeed: 1})
+}
+
+// browserOptions are what a test's world has besides the defaults.
+type browserOptions struct {
+	learnSeed uint64
+	// learnExtraFields and learnRequiredFields are the Learn account's.
+	learnExtraFields, learnRequiredFields []string
+	scope                                 string // the app's scopes on b24sim; empty is b24sim's default
+}
+
+func newBrowserEnvWith(t testing.TB, o browserOptions) *browserEnv {
+	t.Helper()
 	b := &browserEnv{t: t, browser: browsertest.Start(t, "en-US", 3*time.Minute)}
 	b.ctx = b.browser.Ctx
 	pool := pgtest.NewPool(t)
@@ -61,32 +73,56 @@ func newBrowserEnv(t testing.TB) *browserEnv {
 	b.e = &settingsEnv{t: t, pool: pool, kr: kr}
 
 	// The account URL is the listener itself: its API is under /api/v2.
-	lsim := learnsim.New(learnsim.Options{Seed: 1, Mount: learnsim.MountAccountHost})
+	lsim := learnsim.New(learnsim.Options{Seed: o.learnSeed, Mount: learnsim.MountAccountHost})
 	lsrv := httptest.NewServer(lsim.Handler())
 	t.Cleanup(lsrv.Close)
 	b.learnURL, b.lsim = lsrv.URL, lsim
-	if _, err := lsim.AddAccount(learnsim.AccountOptions{URL: lsrv.URL, Email: learnEmail, Password: learnPassword}); err != nil {
+	if _, err := lsim.AddAccount(learnsim.AccountOptions{URL: lsrv.URL, Email: learnEmail, Password: learnPassword,
+		ExtraFields: o.learnExtraFields, RequiredFields: o.learnRequiredFields}); err != nil {
 		t.Fatal(err)
 	}
 
 	var h http.Handler
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(app.Close)
-	b.sim = b24sim.Start(b24sim.Options{AppURL: app.URL, Rate: -1})
+	b.sim = b24sim.Start(b24sim.Options{AppURL: app.URL, Rate: -1, Scope: o.scope})
 	t.Cleanup(b.sim.Close)
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &config.Config{
+	rc := testRiver(t, pool)
+	b.cfg = &config.Config{
 		PublicURL: mustURL(t, app.URL), B24OAuthURLs: []string{b.sim.URL},
 		B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(), Keyring: kr,
 		LearnAllowPrivateHosts: true, // learnsim listens on loopback over http
 		B24AllowPrivateHosts:   true, // and so does b24sim
 	}
-	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: pool, River: rc, Metrics: metrics.New(), Clients: testClients(cfg, pool)})
+	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: b.cfg, Pool: pool, River: rc, Metrics: metrics.New(), Clients: testClients(b.cfg, pool)})
 
 	return b
+}
+
+// startJobs starts a process working the jobs the app queues, on pool,
+// its syncer reaching Learn and Bitrix24 through the app's clients; it
+// stops when the test ends. catchUp is its SYNC_CATCHUP_WINDOW.
+func (b *browserEnv) startJobs(pool *pgxpool.Pool, catchUp time.Duration) *syncer.Syncer {
+	b.t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	cfg := *b.cfg
+	cfg.CatchUpWindow = catchUp
+	clients := testClients(&cfg, pool)
+	sy := syncer.New(syncer.Config{
+		Pool: pool, Settings: syncer.DBSettings{Pool: pool, Keyring: cfg.Keyring}, Logger: log,
+		NewLearn: func(_ context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
+			return clients.Learn(portalID, learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, s.LearnAPIURL)
+		},
+		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
+			return clients.Bitrix24(ctx, portalID)
+		},
+	})
+	workers, err := jobs.NewWorkers(jobs.Deps{Log: log, Config: &cfg, Pool: pool, Sync: sy, BusySnooze: 200 * time.Millisecond, Clients: clients})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	startTestRiver(b.t, pool, &river.Config{Logger: log, Workers: workers})
+	return sy
 }
 
 // installPortal adds a portal with the app installed, as an admin would.
@@ -110,39 +146,9 @@ func (b *browserEnv) run(steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// eval runs expr inside the app's iframe (another origin than the portal
-// page) in an isolated world: it shares the page's DOM, not its globals.
+// eval runs expr inside the app's iframe.
 func (b *browserEnv) eval(expr string, out any) error {
-	raw, err := chromedp.Run(b.ctx, func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
-		tree, err := cdp.Call(ctx, t, cdppage.GetFrameTree, cdp.Empty{})
-		if err != nil {
-			return nil, err
-		}
-		var fid cdp.FrameID
-		for _, c := range tree.FrameTree.ChildFrames {
-			if strings.Contains(c.Frame.URL, "/b24/app") {
-				fid = c.Frame.ID
-			}
-		}
-		if fid == "" {
-			return nil, fmt.Errorf("app frame not found")
-		}
-		world, err := cdp.Call(ctx, t, cdppage.CreateIsolatedWorld, cdppage.CreateIsolatedWorldParams{FrameID: fid, WorldName: "test"})
-		if err != nil {
-			return nil, err
-		}
-		return chromedp.Evaluate[[]byte](expr, func(p *runtime.EvaluateParams) {
-			p.ContextID = world.ExecutionContextID
-			p.AwaitPromise = new(true)
-		})(ctx, t)
-	})
-	if err != nil {
-		return err
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(raw, out)
+	return browsertest.EvalInFrame(b.ctx, func(url string) bool { return strings.Contains(url, "/b24/app") }, expr, out)
 }
 
 func (b *browserEnv) mustEval(expr string, out any) {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,28 @@ import (
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/settings"
 )
+
+// learnAtHosts serves a learnsim on loopback under the host names given
+// (no other name resolves) and has the env's saves check the account there,
+// as the app does. port is the listener's, for the accounts' URLs.
+func (e *settingsEnv) learnAtHosts(hosts ...string) (sim *learnsim.Sim, port string) {
+	e.t.Helper()
+	e.s.cfg.LearnAllowPrivateHosts = true
+	sim = learnsim.New(learnsim.Options{Mount: learnsim.MountAccountHost})
+	srv := httptest.NewServer(sim.Handler())
+	e.t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	hc := learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: true, LookupIP: func(_ context.Context, host string) ([]netip.Addr, error) {
+		if slices.Contains(hosts, host) {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}})
+	e.s.check = learnFindFunc(func(ctx context.Context, c learn.Credentials) (string, error) {
+		return learn.FindAPI(ctx, c, learn.Options{HTTPClient: hc, AllowHTTP: true})
+	})
+	return sim, u.Port()
+}
 
 // TestSettingsStoresLearnAPI: saving checks the account where its API
 // answers (here: a custom domain and an iSpring-domain account whose API host
@@ -25,26 +48,13 @@ func TestSettingsStoresLearnAPI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newSettingsEnv(t)
-	e.s.cfg.LearnAllowPrivateHosts = true
-	sim := learnsim.New(learnsim.Options{Mount: learnsim.MountAccountHost})
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL)
-	custom, hosted := "http://lms.acme.test:"+u.Port(), "http://acme.ispring.ru:"+u.Port()
+	sim, port := e.learnAtHosts("lms.acme.test", "acme.ispring.ru")
+	custom, hosted := "http://lms.acme.test:"+port, "http://acme.ispring.ru:"+port
 	for _, a := range []string{custom, hosted} {
 		if _, err := sim.AddAccount(learnsim.AccountOptions{URL: a, Email: "admin@acme.ru", Password: "pw"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	hc := learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: true, LookupIP: func(_ context.Context, host string) ([]netip.Addr, error) {
-		if host == "lms.acme.test" || host == "acme.ispring.ru" {
-			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-		}
-		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-	}})
-	e.s.check = learnFindFunc(func(ctx context.Context, c learn.Credentials) (string, error) {
-		return learn.FindAPI(ctx, c, learn.Options{HTTPClient: hc, AllowHTTP: true})
-	})
 	p := e.addPortal("apibase", "en")
 	_, tok := e.session(p, 42, true, "en")
 	stored := func() (string, int) {
@@ -117,24 +127,11 @@ func TestSettingsTakeLearnLogin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newSettingsEnv(t)
-	e.s.cfg.LearnAllowPrivateHosts = true
-	sim := learnsim.New(learnsim.Options{Mount: learnsim.MountAccountHost})
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL)
-	acct := "http://lms.acme.test:" + u.Port()
+	sim, port := e.learnAtHosts("lms.acme.test")
+	acct := "http://lms.acme.test:" + port
 	if _, err := sim.AddAccount(learnsim.AccountOptions{URL: acct, Email: "owner@acme.ru", Login: "acme-admin", Password: "pw"}); err != nil {
 		t.Fatal(err)
 	}
-	hc := learn.NewHTTPClient(learn.DialerOptions{AllowPrivate: true, LookupIP: func(_ context.Context, host string) ([]netip.Addr, error) {
-		if host == "lms.acme.test" {
-			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-		}
-		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-	}})
-	e.s.check = learnFindFunc(func(ctx context.Context, c learn.Credentials) (string, error) {
-		return learn.FindAPI(ctx, c, learn.Options{HTTPClient: hc, AllowHTTP: true})
-	})
 	for lang, label := range map[string]string{"en": "login or e-mail", "ru": "Логин или email"} {
 		p := e.addPortal("login-"+lang, lang)
 		sess, tok := e.session(p, 42, true, lang)

@@ -19,8 +19,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/bitrix24"
@@ -55,10 +53,7 @@ type settingsEnv struct {
 func newSettingsEnv(t testing.TB) *settingsEnv {
 	t.Helper()
 	e := &settingsEnv{t: t, pool: pgtest.NewPool(t), kr: newTestKeyring(t)}
-	rc, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testRiver(t, e.pool)
 	e.s = newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: e.kr}, Pool: e.pool, River: rc,
 		Metrics: metrics.New()})
 	e.s.check, e.s.org = learnCheckFunc(e.check), e
