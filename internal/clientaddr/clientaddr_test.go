@@ -20,3 +20,20 @@ func TestKey(t *testing.T) {
 		}
 	}
 }
+
+func TestSiteKey(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2::1", "2001:db8:1::/48"},
+		{"2001:db8:1:ffff:1:2:3:4", "2001:db8:1::/48"},
+		{"2001:db8:2::1", "2001:db8:2::/48"},
+		{"not an address", "not an address"},
+		{"", ""},
+	} {
+		if got := SiteKey(c.in); got != c.want {
+			t.Errorf("SiteKey(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

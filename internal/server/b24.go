@@ -14,7 +14,6 @@ import (
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
-	"b24learn/internal/clientaddr"
 	"b24learn/internal/netguard"
 	"b24learn/internal/store"
 	"b24learn/templates"
@@ -172,7 +171,7 @@ func (s *Server) openFrame(w http.ResponseWriter, r *http.Request, what string) 
 	}
 	// A user of the portal is here: this address gets the portal's users'
 	// bucket from now on, which strangers naming the portal cannot spend.
-	s.gate.remember(s.now(), v.token.MemberID, clientaddr.Key(clientIP(r)), prof.ID)
+	s.gate.remember(s.now(), v.token.MemberID, clientIP(r), prof.ID)
 	return frameOpen{req: req, v: v, c: c, ts: ts, prof: prof}, true
 }
 

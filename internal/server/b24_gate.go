@@ -29,6 +29,11 @@ import (
 // Every portal user sees the portal's member_id, so strangers can empty the
 // portal's bucket. The addresses its users have opened the app from lately
 // draw on a bucket of their own instead, which strangers cannot reach.
+//
+// Likewise a few addresses polling with made-up member_ids could take every
+// token of the one bucket for member_ids not on record as it refills, and no
+// new portal could install the app; so each address may take only a share
+// of it.
 
 // Bucket is a token bucket: Burst verifications at once, then one every
 // Every. A zero Every means no limit.
@@ -69,8 +74,15 @@ type VerifyLimits struct {
 	// random member_ids from many addresses cannot make unbounded calls
 	// while the portals on record keep their own buckets.
 	Unknown Bucket
-	// MaxKeys bounds the addresses, and separately the member_ids, that have
-	// a bucket; the least recently used is dropped first. A dropped bucket
+	// UnknownPerAddress applies before Unknown to the frame POSTs naming a
+	// member_id not on record, one bucket per IPv4 address or IPv6 /48
+	// (clientaddr.SiteKey: a holder of a /48 has 65536 /64s, each with a
+	// fresh PerAddress bucket). Without it two addresses' PerAddress match
+	// Unknown's refill, and their flood takes every token a new portal's
+	// installer needs; a request it refuses takes nothing from Unknown.
+	UnknownPerAddress Bucket
+	// MaxKeys bounds the addresses, the /48s, and separately the member_ids,
+	// that have a bucket; the least recently used is dropped first. A dropped bucket
 	// comes back full, which can only loosen the limit of that one key. It
 	// also bounds the users whose addresses are remembered: the least
 	// recently seen is forgotten first.
@@ -80,9 +92,11 @@ type VerifyLimits struct {
 // DefaultVerifyLimits are generous for people (an admin opens the app a few
 // times a minute, a portal's employees share an office address) and cap an
 // attacker with made-up member_ids at 20 OAuth calls, then 20 a minute, per
-// process, whatever the number of addresses. Knowing a real portal's
-// member_id buys its bucket only, not the one of its users' addresses: one
-// user, from any number of addresses, can spend at most half of that.
+// process, whatever the number of addresses; one address (or IPv6 /48) gets
+// 3 of those a minute, so it takes about seven to keep a new portal's
+// installer out. Knowing a real portal's member_id buys its bucket only, not
+// the one of its users' addresses: one user, from any number of addresses,
+// can spend at most half of that.
 func DefaultVerifyLimits() VerifyLimits {
 	return VerifyLimits{
 		PerAddress:        Bucket{Burst: 20, Every: 6 * time.Second}, // 10 a minute
@@ -92,6 +106,7 @@ func DefaultVerifyLimits() VerifyLimits {
 		RememberAddresses: 30 * 24 * time.Hour,
 		PerPortalEvents:   Bucket{Burst: 10, Every: 6 * time.Second}, // 10 a minute
 		Unknown:           Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
+		UnknownPerAddress: Bucket{Burst: 3, Every: 20 * time.Second}, // 3 a minute
 		MaxKeys:           10000,
 	}
 }
@@ -104,6 +119,7 @@ const (
 	refusedPortal        = "portal_limit"
 	refusedPortalUsers   = "portal_users_limit"
 	refusedUnknown       = "unknown_limit"
+	refusedUnknownAddr   = "unknown_address_limit"
 	refusedUnknownPortal = "unknown_portal"
 	refusedOAuthServer   = "unknown_oauth_server"
 )
@@ -116,6 +132,7 @@ type verifyGate struct {
 	users   *keyedBuckets // the portals' buckets for their users' addresses
 	events  *keyedBuckets // the portals' event buckets
 	unknown *rate.Limiter // nil: no limit
+	sites   *keyedBuckets // Unknown's share per address (IPv6 /48)
 	seen    *userAddrs    // per portal, the addresses its users opened the app from
 }
 
@@ -134,6 +151,7 @@ func newVerifyGate(l VerifyLimits) *verifyGate {
 		users:   newKeyedBuckets(l.PerPortalUsers, maxKeys),
 		events:  newKeyedBuckets(events, maxKeys),
 		unknown: newLimiter(l.Unknown),
+		sites:   newKeyedBuckets(l.UnknownPerAddress, maxKeys),
 		seen:    newUserAddrs(l.RememberAddresses, maxKeys, l.PerPortalUser),
 	}
 }
@@ -146,14 +164,16 @@ func newLimiter(b Bucket) *rate.Limiter {
 }
 
 // admit takes one token from each bucket that applies, or none: a request
-// refused by one bucket does not drain the others. addr "" is an event: no
+// refused by one bucket does not drain the others. ip "" is an event: no
 // address bucket, and a portal's event bucket instead of its page one. An
 // address remembered for the portal takes from its users' bucket instead of
 // the strangers' one. It returns the refusal reason ("" when admitted) and
-// how long until the refusing bucket has a token again.
-func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (string, time.Duration) {
+// how long until the refusing bucket has a token again. ip is the client's
+// address; the gate keys it (clientaddr).
+func (g *verifyGate) admit(now time.Time, ip, memberID string, known bool) (string, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	addr := clientaddr.Key(ip)
 	var take []*rate.Limiter
 	// Address first, so a flood from one address refused there does not
 	// even create member_id buckets.
@@ -161,6 +181,16 @@ func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (st
 		if l := g.addrs.get(addr); l != nil {
 			if wait := untilToken(l, now); wait > 0 {
 				return refusedAddress, wait
+			}
+			take = append(take, l)
+		}
+	}
+	// The address's share before Unknown itself, so a flood its share
+	// refuses leaves Unknown to the others.
+	if !known && ip != "" {
+		if l := g.sites.get(clientaddr.SiteKey(ip)); l != nil {
+			if wait := untilToken(l, now); wait > 0 {
+				return refusedUnknownAddr, wait
 			}
 			take = append(take, l)
 		}
@@ -192,11 +222,11 @@ func (g *verifyGate) admit(now time.Time, addr, memberID string, known bool) (st
 }
 
 // remember records that userID of the portal memberID opened the app from
-// addr, proven by the OAuth server and Bitrix24.
-func (g *verifyGate) remember(now time.Time, memberID, addr string, userID int64) {
+// the address ip, proven by the OAuth server and Bitrix24.
+func (g *verifyGate) remember(now time.Time, memberID, ip string, userID int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.seen.add(now, memberID, addr, userID)
+	g.seen.add(now, memberID, clientaddr.Key(ip), userID)
 }
 
 // untilToken is how long until l holds a whole token (0: it does now).
@@ -268,7 +298,7 @@ func (s *Server) admitFrame(w http.ResponseWriter, r *http.Request, memberID str
 		s.error(w, r, err)
 		return false
 	}
-	reason, wait := s.gate.admit(s.now(), clientaddr.Key(clientIP(r)), memberID, known)
+	reason, wait := s.gate.admit(s.now(), clientIP(r), memberID, known)
 	if reason != "" {
 		s.refuseLimited(w, r, reason, wait)
 		return false
