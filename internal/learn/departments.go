@@ -165,7 +165,20 @@ func getOne[T any](ctx context.Context, c *Client, op, route, path string) (T, e
 // parent is returned as the result, otherwise the create is sent again. Without a
 // code, such a failure returns an error matching ErrMaybeCreated: the caller must
 // look before it creates again.
+//
+// When Learn refuses a create that carries a code and the refusal may be
+// about the code (see codeRefusal), the create is sent once more without it.
 func (c *Client) CreateDepartment(ctx context.Context, d NewDepartment) (string, error) {
+	id, err := c.createDepartment(ctx, d)
+	if err != nil && d.Code != "" && c.withoutCode(ctx, err, "create department") {
+		d.Code = ""
+		return c.createDepartment(ctx, d)
+	}
+	return id, err
+}
+
+// createDepartment sends one create of d, found by code if its answer is lost.
+func (c *Client) createDepartment(ctx context.Context, d NewDepartment) (string, error) {
 	var lookup func(context.Context) (string, error)
 	if d.Code != "" {
 		lookup = func(ctx context.Context) (string, error) {
@@ -185,8 +198,18 @@ func (c *Client) CreateDepartment(ctx context.Context, d NewDepartment) (string,
 }
 
 // UpdateDepartment renames, re-codes or moves a department (200 or 204).
+// An update refused while it carries a code, when the refusal may be about
+// the code (see codeRefusal), is sent once more without it; one that sent
+// only the code is then done, the department keeping the code it had.
 func (c *Client) UpdateDepartment(ctx context.Context, id string, u DepartmentUpdate) error {
-	return c.post(ctx, "update department", "/department/{id}", "/department/"+url.PathEscape(id), u)
+	err := c.post(ctx, "update department", "/department/{id}", "/department/"+url.PathEscape(id), u)
+	if err != nil && u.Code != "" && c.withoutCode(ctx, err, "update department") {
+		if u.Code = ""; u == (DepartmentUpdate{}) {
+			return nil
+		}
+		return c.post(ctx, "update department", "/department/{id}", "/department/"+url.PathEscape(id), u)
+	}
+	return err
 }
 
 // MoveDepartments re-parents departments under parentID with the bulk endpoint.

@@ -249,7 +249,11 @@ func (b *builder) departments() {
 			rename, fp = false, stored
 		}
 		move := !isLearnRoot && (want.ParentLearnID == "" || want.ParentLearnID != ld.ParentID)
-		recode := !isLearnRoot && ld.Code != want.Code
+		// A code Learn cut or refused when this mapping was written reads
+		// as a prefix of ours, or none: sending it again would change
+		// nothing (docs/learn-api.md, "Department codes").
+		keptCut := mapped && m.LearnID == ld.ID && stored == fp && strings.HasPrefix(want.Code, ld.Code)
+		recode := !isLearnRoot && ld.Code != want.Code && !keptCut
 		before := map[string]string{"name": ld.Name, "code": ld.Code, "parent": ld.ParentID}
 		if !rename {
 			want.Name = ld.Name

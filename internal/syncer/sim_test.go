@@ -215,12 +215,56 @@ func expected(p *b24sim.Portal) expectation {
 // right department and active, everyone else it synced inactive.
 func checkPortal(t testing.TB, st learnsim.State, p *b24sim.Portal, root string) map[int64]string {
 	t.Helper()
-	ex := expected(p)
 	member := p.MemberID()
 	byCode := map[string][]learnsim.Department{}
 	for _, d := range st.Departments {
 		byCode[d.Code] = append(byCode[d.Code], d)
 	}
+	return checkPortalBy(t, st, p, root, func(b24 int64) []learnsim.Department {
+		return byCode[DepartmentCode(member, b24)]
+	})
+}
+
+// checkPortalMapped is checkPortal for a Learn that does not keep the
+// codes the app sends: it finds each department by the portal's mapping,
+// and checks that its code is what Learn kept of the one sent (kept says
+// whether got may be what Learn kept of code).
+func (e *simEnv) checkPortalMapped(portalID int64, p *b24sim.Portal, kept func(code, got string) bool) map[int64]string {
+	t := e.t
+	t.Helper()
+	st := e.state()
+	ms, err := NewStore(e.pool).Mappings(context.Background(), portalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byB24 := map[int64]string{}
+	for _, m := range ms {
+		if m.Kind == KindDepartment {
+			byB24[m.B24ID] = m.LearnID
+		}
+	}
+	return checkPortalBy(t, st, p, st.RootID, func(b24 int64) []learnsim.Department {
+		d, ok := st.Department(byB24[b24])
+		if !ok {
+			return nil
+		}
+		if code := DepartmentCode(p.MemberID(), b24); !kept(code, d.Code) {
+			t.Errorf("department %d has the code %q for %q", b24, d.Code, code)
+		}
+		for _, o := range st.Departments {
+			if o.ID != d.ID && o.Name == d.Name && o.ParentID == d.ParentID {
+				return []learnsim.Department{d, o} // made twice
+			}
+		}
+		return []learnsim.Department{d}
+	})
+}
+
+// checkPortalBy is checkPortal with the Learn departments standing for a
+// Bitrix24 department found by find.
+func checkPortalBy(t testing.TB, st learnsim.State, p *b24sim.Portal, root string, find func(b24 int64) []learnsim.Department) map[int64]string {
+	t.Helper()
+	ex := expected(p)
 	ids := map[int64]string{1: root}
 	names := map[int64]string{}
 	for _, d := range p.Departments() {
@@ -228,7 +272,7 @@ func checkPortal(t testing.TB, st learnsim.State, p *b24sim.Portal, root string)
 		if d.ID == 1 && root == st.RootID {
 			continue
 		}
-		got := byCode[DepartmentCode(member, d.ID)]
+		got := find(d.ID)
 		if len(got) != 1 {
 			t.Fatalf("department %d: %d Learn departments with its code", d.ID, len(got))
 		}

@@ -158,6 +158,9 @@ func createDepartment(r *http.Request, a *account, body map[string]any) (answer,
 	if err != nil {
 		return nil, err
 	}
+	if code, err = unsettledFrom(r).fitCode(code); err != nil {
+		return nil, err
+	}
 	if err := unsettledFrom(r).refuseSiblingName(a, parent, name, ""); err != nil {
 		return nil, err
 	}
@@ -202,6 +205,14 @@ func updateDepartment(r *http.Request, a *account, body map[string]any) (answer,
 		}
 	}
 	code := optStr(body, "code")
+	if code != nil {
+		c, err := unsettledFrom(r).fitCode(*code)
+		if err != nil {
+			a.logSent(r, body, nil, nil, http.StatusNoContent, err)
+			return noContent, err
+		}
+		code = &c
+	}
 	if code != nil && a.depts[r.PathValue("id")] != nil {
 		if err := unsettledFrom(r).refuseCode(a, *code, r.PathValue("id")); err != nil {
 			a.logSent(r, body, nil, nil, http.StatusNoContent, err)

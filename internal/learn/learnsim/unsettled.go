@@ -80,6 +80,11 @@ type Unsettled struct {
 	CodeFilter CodeFilter
 	// UniqueCodes is whether a department code may be used twice.
 	UniqueCodes Clash
+	// Codes is what a department code Learn might not take does (no
+	// source gives its limits: docs/learn-api.md, "Department codes").
+	Codes Codes
+	// CodeLimit is Codes' limit in runes; 0 is DefaultCodeLimit.
+	CodeLimit int
 	// MoveKey is which spelling of the ID list POST
 	// /department/{id}/department/move reads.
 	MoveKey MoveKey
