@@ -270,9 +270,10 @@ func (e *errUncertain) Unwrap() error { return e.err }
 // the answer's idKey. A create is not idempotent: when its answer is lost
 // (5xx, timeout), or a repeat after a lost answer meets 409 (the first one
 // may have gone through), lookup says whether the object exists (its id) or
-// not ("": the create is sent again, up to MaxAttempts). Without lookup, or
-// when lookup fails, the error matches ErrMaybeCreated: the caller must look
-// before it creates again.
+// not ("": the create is sent again, up to MaxAttempts). Without lookup,
+// when lookup fails, or when a repeat is refused with 400 and lookup finds
+// nothing, the error matches ErrMaybeCreated: the caller must look before it
+// creates again.
 func (c *Client) create(ctx context.Context, what, route string, body any, idKey string, lookup func(context.Context) (string, error)) (string, error) {
 	uncertain := false
 	for attempt := 1; ; attempt++ {
@@ -307,7 +308,10 @@ func (c *Client) create(ctx context.Context, what, route string, body any, idKey
 			return id, nil
 		}
 		if invalid != nil {
-			return "", fmt.Errorf("%s: %w", what, err) // refused, and not found: the refusal stands
+			// Refused, and not found: the refusal stands, but it may be
+			// for the object the lost attempt made (a cut code, a lagging
+			// listing).
+			return "", fmt.Errorf("%s: %w: %w", what, ErrMaybeCreated, err)
 		}
 		if attempt >= c.retry.MaxAttempts {
 			return "", fmt.Errorf("%s: %w", what, err)

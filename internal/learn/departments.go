@@ -170,7 +170,9 @@ func getOne[T any](ctx context.Context, c *Client, op, route, path string) (T, e
 // about the code (see codeRefusal), the create is sent once more without it.
 func (c *Client) CreateDepartment(ctx context.Context, d NewDepartment) (string, error) {
 	id, err := c.createDepartment(ctx, d)
-	if err != nil && d.Code != "" && c.withoutCode(ctx, err, "create department") {
+	// A refusal after a lost answer may be for the department that attempt
+	// made: another create would make it twice.
+	if err != nil && d.Code != "" && !errors.Is(err, ErrMaybeCreated) && c.withoutCode(ctx, err, "create department") {
 		d.Code = ""
 		return c.createDepartment(ctx, d)
 	}

@@ -97,7 +97,8 @@ func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
 // (400) for a missing required field or an unknown department. When the answer is
 // lost (5xx, timeout) the client looks the login up and returns the user it finds
 // (the create went through), else sends the create again; a 409 on such a repeat is
-// resolved the same way. If the lookup itself fails the error matches ErrMaybeCreated.
+// resolved the same way. If the lookup itself fails, or a 400 on such a repeat is
+// not resolved by it, the error matches ErrMaybeCreated.
 //
 // Without u.Password none is sent, unless the account has refused such a create
 // before: a create refused for want of a password (see passwordRefusal) is sent

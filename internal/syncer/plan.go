@@ -312,6 +312,7 @@ type builder struct {
 	learnDepts map[string]*LearnDepartment
 	deptByCode map[string][]*LearnDepartment
 	deptMap    map[int64]*Mapping // into in.Actual.Mappings, not copies
+	deptMapped map[string]int64   // Learn department id → the Bitrix24 one its mapping names
 	refusals   map[refusalKey]*Refusal
 
 	// The per-user lookups, one entry per user each: positions sorted by
@@ -458,6 +459,7 @@ func (b *builder) index() {
 	b.learnByEmail = indexBy(len(us), email, func(i int) bool { return email(i) != "" })
 	b.claimedBy = make([]int64, len(us))
 	b.deptMap = map[int64]*Mapping{}
+	b.deptMapped = map[string]int64{}
 	b.refusals = make(map[refusalKey]*Refusal, len(b.in.Actual.Refusals))
 	for i := range b.in.Actual.Refusals {
 		f := &b.in.Actual.Refusals[i]
@@ -472,6 +474,7 @@ func (b *builder) index() {
 		switch m.Kind {
 		case KindDepartment:
 			b.deptMap[m.B24ID] = m
+			b.deptMapped[m.LearnID] = m.B24ID
 		case KindUser:
 			if u := b.learnUser(m.LearnID); u >= 0 {
 				b.mapLearn[i] = int32(u)

@@ -172,7 +172,8 @@ func cmpInt(x, y int64) int {
 }
 
 // resolveDept finds the Learn department standing for a desired one: by
-// mapping, else by code; never the same Learn department twice.
+// mapping, else by code; never the same Learn department twice, nor by code
+// one that another department's mapping names.
 func (b *builder) resolveDept(id int64, used map[string]bool) *LearnDepartment {
 	l := b.plan.Layout
 	if id == b.rootB24 && !l.Multi {
@@ -183,7 +184,13 @@ func (b *builder) resolveDept(id int64, used map[string]bool) *LearnDepartment {
 			return d
 		}
 	}
+	// A department another one's mapping names is that one's, whatever its
+	// code: a Learn that cuts codes gives "<member>:40" the code of 4
+	// (docs/learn-api.md, "Department codes").
 	for _, d := range b.deptByCode[DepartmentCode(b.o.MemberID, id)] {
+		if other, ok := b.deptMapped[d.ID]; ok && other != id {
+			continue
+		}
 		if d.ID != l.LearnRootID && !used[d.ID] {
 			return d
 		}
