@@ -340,7 +340,7 @@ func TestDrillLearnFaults(t *testing.T) {
 	d.runAgainWritesNothing()
 }
 
-// Bitrix24 rate-limiting hard (one request every 5 s, no burst, so even
+// Bitrix24 rate-limiting hard (one request every 10 s, no burst, so even
 // the slower requests of a -race build come too fast): the sync
 // is slower but converges; the client waits out every 503.
 func TestDrillBitrix24RateLimit(t *testing.T) {
@@ -348,7 +348,7 @@ func TestDrillBitrix24RateLimit(t *testing.T) {
 		t.Skip("drill")
 	}
 	t.Parallel()
-	d := newDrill(t, drillOptions{employees: 6000, b24Rate: 0.2, b24Burst: 1, learnLatency: time.Millisecond})
+	d := newDrill(t, drillOptions{employees: 6000, b24Rate: 0.1, b24Burst: 1, learnLatency: time.Millisecond})
 	d.serve(d.dbURL)
 	id := d.syncNow()
 	d.waitFor("sync under Bitrix24 limits", 4*time.Minute, func() bool { return d.jobState(id) == rivertype.JobStateCompleted })
