@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/activation"
 
@@ -48,7 +49,7 @@ type dispatchBundle struct {
 func setupDispatch(t testing.TB) *dispatchBundle {
 	t.Helper()
 	pool := pgtest.NewPool(t)
-	client := newInserter(t, pool)
+	client := apptest.Inserter(t, pool)
 	kr, err := secret.NewKeyring("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	if err != nil {
 		t.Fatal(err)
@@ -338,45 +339,4 @@ func TestActivationInConsoleGovernsSlots(t *testing.T) {
 	if got := b.slots(t, id); fmt.Sprint(got) != "[2026-11-25T18:00Z]" {
 		t.Fatalf("after suspension: %v, want no new slot", got)
 	}
-}
-
-// newInserter is an insert-only client: it stores jobs, nothing works them.
-func newInserter(t testing.TB, pool *pgxpool.Pool) *river.Client[pgx.Tx] {
-	t.Helper()
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// startWorking builds a client working cfg's workers on pool, polling as
-// often as a test wants (a job starts within 50 ms), and starts it as
-// startRiver does. A nil cfg.Logger discards.
-func startWorking(t testing.TB, pool *pgxpool.Pool, cfg *river.Config) *river.Client[pgx.Tx] {
-	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	cfg.FetchPollInterval, cfg.FetchCooldown = 50*time.Millisecond, 20*time.Millisecond
-	c, err := river.NewClient(riverpgxv5.New(pool), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	startRiver(t, c)
-	return c
-}
-
-// startRiver starts c and stops it when the test ends (cleanups run last
-// registered first, so one registered before this runs after the stop).
-func startRiver(t testing.TB, c *river.Client[pgx.Tx]) {
-	t.Helper()
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = c.Stop(ctx)
-	})
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -36,7 +38,7 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &UninstallEraseWorker{Pool: pool, Log: slog.New(slog.DiscardHandler)})
-	ins := newInserter(t, pool)
+	ins := apptest.Inserter(t, pool)
 	finish := func(args river.JobArgs, state string) int64 {
 		t.Helper()
 		res, err := ins.Insert(ctx, args, nil)
@@ -60,7 +62,7 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := startWorking(t, pool, &river.Config{Workers: workers, Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 1}}})
+	rc := apptest.StartRiver(t, pool, &river.Config{Workers: workers, Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 1}}})
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		j, err := rc.JobGet(ctx, res.Job.ID)
 		if err != nil {

@@ -125,7 +125,7 @@ func (w *world) startProcess() *process {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	client := startWorking(w.t, pool, &river.Config{Logger: log, Workers: workers, Queues: queues.Config()})
+	client := apptest.StartRiver(w.t, pool, &river.Config{Logger: log, Workers: workers, Queues: queues.Config()})
 	return &process{client: client, disp: &Dispatcher{Log: log, Pool: pool, CatchUpWindow: 3 * time.Hour, Now: w.clock}}
 }
 

@@ -41,7 +41,7 @@ func TestActivationFloodStaysWithinBounds(t *testing.T) {
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &LeadForwardWorker{Forwarder: sinks.Forwarder})
-	client := startWorking(t, pool, &river.Config{Workers: workers, RetryPolicy: fastRetry{}, Queues: queues.Config(), TestOnly: true})
+	client := apptest.StartRiver(t, pool, &river.Config{Workers: workers, RetryPolicy: fastRetry{}, Queues: queues.Config(), TestOnly: true})
 
 	// Every portal at once, as a script would.
 	var wg sync.WaitGroup

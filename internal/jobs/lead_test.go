@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -37,7 +39,7 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 	srv.SetDown(true)
 
 	// Insert-only client: stores the jobs without working them.
-	inserter := newInserter(t, pool)
+	inserter := apptest.Inserter(t, pool)
 	submit := func(domain string, opts *river.InsertOpts) (int64, int64) {
 		t.Helper()
 		var pid int64
@@ -65,7 +67,7 @@ func TestLeadForwardSurvivesSMTPOutage(t *testing.T) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &LeadForwardWorker{Forwarder: &activation.Forwarder{Log: log, Pool: pool, Mail: mailer,
 		To: []string{"sales@ispring.example"}}})
-	startWorking(t, pool, &river.Config{Workers: workers, RetryPolicy: fastRetry{}, Queues: queues.Config(), TestOnly: true})
+	apptest.StartRiver(t, pool, &river.Config{Workers: workers, RetryPolicy: fastRetry{}, Queues: queues.Config(), TestOnly: true})
 
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()

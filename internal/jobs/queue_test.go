@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -20,7 +22,7 @@ func TestQueue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
-	rc := newInserter(t, pool)
+	rc := apptest.Inserter(t, pool)
 	q := NewQueue(pool, rc)
 	insert := func(args river.JobArgs, opts *river.InsertOpts) *rivertype.JobRow {
 		t.Helper()

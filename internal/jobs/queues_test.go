@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -127,7 +129,7 @@ func TestStuckPreviewsStarveNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := startWorking(t, w.pool, &river.Config{Logger: log, Workers: workers, Queues: cfg, TestOnly: true})
+	client := apptest.StartRiver(t, w.pool, &river.Config{Logger: log, Workers: workers, Queues: cfg, TestOnly: true})
 	ctx := context.Background()
 	t.Cleanup(func() { close(stuck.release) }) // runs before the Stop above
 

@@ -80,7 +80,7 @@ func setupRetention(t *testing.T) *retentionBundle {
 	river.AddWorker(workers, &UninstallEraseWorker{Pool: b.pool, Log: log})
 	river.AddWorker(workers, &UninstallCheckWorker{Pool: b.pool, Clients: b.clients, Log: log, Now: b.clock.Now})
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: b.pool, Mail: b.mail})
-	b.rc = startWorking(t, b.pool, &river.Config{Logger: log, Workers: workers,
+	b.rc = apptest.StartRiver(t, b.pool, &river.Config{Logger: log, Workers: workers,
 		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 2}}})
 	return b
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/activation"
@@ -126,7 +128,7 @@ func TestUnchangedActivationResubmissionIsNotSentAgain(t *testing.T) {
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &jobs.LeadForwardWorker{Forwarder: sinks.Forwarder})
-	startTestRiver(t, e.pool, &river.Config{Workers: workers, TestOnly: true})
+	apptest.StartRiver(t, e.pool, &river.Config{Workers: workers, TestOnly: true})
 
 	send := func(name, email, phone string) string {
 		t.Helper()

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
@@ -45,7 +47,7 @@ func newConfirmEnv(t *testing.T) *confirmEnv {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: e.pool, Mail: m})
 	river.AddWorker(workers, &alert.ConfirmWorker{Log: log, Pool: e.pool, Mail: m, PublicURL: confirmBase})
-	startTestRiver(t, e.pool, &river.Config{Logger: log, Workers: workers})
+	apptest.StartRiver(t, e.pool, &river.Config{Logger: log, Workers: workers})
 	return e
 }
 

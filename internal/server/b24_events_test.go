@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -433,7 +435,7 @@ func (e *b24Env) startUninstallWorkers(n int) {
 	river.AddWorker(workers, &jobs.UninstallEraseWorker{Pool: e.pool, Log: log})
 	qs := queues.Config()
 	qs[queues.System] = river.QueueConfig{MaxWorkers: n}
-	startTestRiver(e.t, e.pool, &river.Config{Logger: log, Workers: workers, Queues: qs})
+	apptest.StartRiver(e.t, e.pool, &river.Config{Logger: log, Workers: workers, Queues: qs})
 }
 
 // waitFor polls cond until it holds or the deadline passes.

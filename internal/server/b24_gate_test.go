@@ -64,7 +64,7 @@ func newGateEnv(t *testing.T, limits VerifyLimits) *gateEnv {
 	// The counter is the portals' OAuth server: their requests name it.
 	e.sim.SetBaseURL(oauth.URL)
 
-	rc := testRiver(t, e.pool)
+	rc := apptest.Inserter(t, e.pool)
 	e.river = rc
 	cfg := &config.Config{
 		B24AllowPrivateHosts: true,

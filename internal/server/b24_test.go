@@ -57,7 +57,7 @@ func newB24EnvWith(t *testing.T, patch func(*config.Config)) *b24Env {
 	t.Cleanup(e.app.Close)
 	e.sim = b24sim.Start(b24sim.Options{AppURL: e.app.URL, Rate: -1})
 	t.Cleanup(e.sim.Close)
-	rc := testRiver(t, e.pool)
+	rc := apptest.Inserter(t, e.pool)
 	e.river = rc
 	cfg := &config.Config{
 		PublicURL: mustURL(t, e.app.URL), B24OAuthURLs: []string{e.sim.URL},

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -38,7 +40,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := testRiver(t, pool)
+	rc := apptest.Inserter(t, pool)
 	s := newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: kr}, Pool: pool, River: rc,
 		Metrics: metrics.New(), Context: t.Context()})
 	// The real router, with the middleware in the order the app runs it.

@@ -35,7 +35,7 @@ func newPeopleEnv(t testing.TB, org b24sim.Org) *peopleEnv {
 	kr := newTestKeyring(t)
 	sim := b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1", Rate: -1})
 	t.Cleanup(sim.Close)
-	rc := testRiver(t, pool)
+	rc := apptest.Inserter(t, pool)
 	cfg := &config.Config{B24OAuthURLs: []string{sim.URL}, B24ClientID: sim.ClientID(), B24ClientSecret: sim.ClientSecret(),
 		Keyring: kr, B24AllowPrivateHosts: true,
 		// A bucket that never waits: Bitrix24's pace is not the server's time.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -87,7 +89,7 @@ func newBrowserEnvWith(t testing.TB, o browserOptions) *browserEnv {
 	t.Cleanup(app.Close)
 	b.sim = b24sim.Start(b24sim.Options{AppURL: app.URL, Rate: -1, Scope: o.scope})
 	t.Cleanup(b.sim.Close)
-	rc := testRiver(t, pool)
+	rc := apptest.Inserter(t, pool)
 	b.cfg = &config.Config{
 		PublicURL: mustURL(t, app.URL), B24OAuthURLs: []string{b.sim.URL},
 		B24ClientID: b.sim.ClientID(), B24ClientSecret: b.sim.ClientSecret(), Keyring: kr,
@@ -121,7 +123,7 @@ func (b *browserEnv) startJobs(pool *pgxpool.Pool, catchUp time.Duration) *synce
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	startTestRiver(b.t, pool, &river.Config{Logger: log, Workers: workers})
+	apptest.StartRiver(b.t, pool, &river.Config{Logger: log, Workers: workers})
 	return sy
 }
 

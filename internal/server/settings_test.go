@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -53,7 +55,7 @@ type settingsEnv struct {
 func newSettingsEnv(t testing.TB) *settingsEnv {
 	t.Helper()
 	e := &settingsEnv{t: t, pool: pgtest.NewPool(t), kr: newTestKeyring(t)}
-	rc := testRiver(t, e.pool)
+	rc := apptest.Inserter(t, e.pool)
 	e.s = newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: e.kr}, Pool: e.pool, River: rc,
 		Metrics: metrics.New()})
 	e.s.check, e.s.org = learnCheckFunc(e.check), e
