@@ -290,3 +290,31 @@ func TestOrgTreeStopsReadingAHostilePortalsNames(t *testing.T) {
 		t.Errorf("the read held %d MB of department names, want at most the bound and a batch", grew>>20)
 	}
 }
+
+// An activation request's count reads the departments whole, as the tree
+// does: their names are bounded the same way, the read ending a batch past
+// the bound rather than after 100 MB of them.
+func TestActivationCountStopsReadingAHostilePortalsNames(t *testing.T) {
+	h := &hugeUsersPortal{depts: bitrix24.DefaultMaxDepartments - 1}
+	s, p := hostilePortalServer(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := s.clients.Bitrix24(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := countInScope(ctx, c, settings.Scope{Selected: []int64{1}}, scopeBytes); !errors.Is(err, errScopeTooLarge) {
+		t.Fatalf("employees in scope %d, %v after %d batches, want errScopeTooLarge", n, err, len(h.heap))
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	peak := slices.Max(append(h.heap, ms.HeapAlloc))
+	t.Logf("%d batches; live heap %d MB at the first, at most %d MB after", len(h.heap), h.heap[0]>>20, peak>>20)
+	if len(h.heap) > 6 {
+		t.Errorf("%d batches read, want the read to stop within a batch of the bound", len(h.heap))
+	}
+	if grew := int64(peak) - int64(h.heap[0]); grew > 24<<20 {
+		t.Errorf("the count held %d MB of department names, want at most the bound and a batch", grew>>20)
+	}
+}
