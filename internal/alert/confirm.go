@@ -32,7 +32,8 @@ const (
 	// ConfirmPortalCap confirmation e-mails per portal in ConfirmWindow.
 	ConfirmPortalCap = 3
 	// ConfirmRecipientCap confirmation e-mails to one recipient in
-	// ConfirmWindow, from all portals together.
+	// ConfirmWindow, from all portals together; it refuses only portals
+	// iSpring has not activated (RequestConfirmation says why).
 	ConfirmRecipientCap = 3
 	ConfirmWindow       = 24 * time.Hour
 	// TokenTTL is how long a confirmation link works.
@@ -149,7 +150,21 @@ func Confirmed(ctx context.Context, db store.DBTX, portalID int64, address strin
 // theirs. Call it in the transaction that saved the address, with the
 // portal row locked (settings.Save locks it), so the portal's count is not
 // raced; the recipient's count is serialised by an advisory lock.
+//
+// The recipient's cap is shared by every portal, and anyone can make one:
+// a single new portal, saving a victim's address and pressing "send the
+// link" twice, fills it for ConfirmWindow, again every day, in advance of
+// anything the victim's own portal asks, so the mailbox's rightful admin
+// could never get a link. So the shared cap refuses only portals iSpring
+// has not activated (free to make, and without syncs to alert about); an
+// activated portal, which a manager reviewed and switched on, is bounded by
+// its own cap alone, which nobody outside its admins can spend. Its sends
+// still count against the recipient's cap for the other portals.
 func RequestConfirmation(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, address, lang string) error {
+	p, err := store.GetPortal(ctx, tx, portalID)
+	if err != nil {
+		return fmt.Errorf("read portal %d: %w", portalID, err)
+	}
 	rcpt := recipient(address)
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('alert-confirm:' || $1, 0))`, rcpt); err != nil {
 		return fmt.Errorf("lock confirmation recipient: %w", err)
@@ -166,7 +181,7 @@ func RequestConfirmation(ctx context.Context, tx pgx.Tx, ins Inserter, portalID 
 		portalID, rcpt, ConfirmWindow).Scan(&byPortal, &byRecipient); err != nil {
 		return fmt.Errorf("count confirmation sends: %w", err)
 	}
-	if byPortal >= ConfirmPortalCap || byRecipient >= ConfirmRecipientCap {
+	if byPortal >= ConfirmPortalCap || (byRecipient >= ConfirmRecipientCap && !settings.Activated(p)) {
 		return ErrCapped
 	}
 	res, err := ins.InsertTx(ctx, tx, ConfirmArgs{PortalID: portalID, Address: address, Lang: lang}, nil)

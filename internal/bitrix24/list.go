@@ -187,7 +187,7 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 	}
 	if env.Total <= env.Next {
 		// No usable total: follow next page by page rather than lose departments.
-		rest, err := c.departmentsFrom(ctx, env.Next)
+		rest, err := c.departmentsFrom(ctx, env.Next, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +207,7 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 			return nil, fmt.Errorf("list departments: %w", err)
 		}
 		for _, bc := range chunk {
-			if out, err = appendDepartmentPage(out, res, bc.Key); err != nil {
+			if out, err = appendDepartmentPage(out, res, bc.Key, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -252,6 +252,12 @@ type OrgPages struct {
 	// no page, so a caller that converts them to its own form never holds
 	// the client's form of the whole org. An error ends the read.
 	Users func(page []User) error
+	// Departments, when set, is called with each page of departments as
+	// it is decoded, before it is kept; an error ends the read at once. A
+	// caller that bounds what the tree may hold stops there rather than
+	// after the whole listing (up to DefaultMaxDepartments rows of
+	// kilobytes each) is held.
+	Departments func(page []Department) error
 	// Invited, when set, asks which of the users were invited and have not
 	// accepted yet; it is called once, after the last page of users. The
 	// first page of the question rides in the first batch (one user page
@@ -309,12 +315,17 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 	if err := decodePage(res.Result["d0"], &ds); err != nil {
 		return nil, fmt.Errorf("list departments: decode: %w", err)
 	}
+	if p.Departments != nil {
+		if err := p.Departments(ds); err != nil {
+			return nil, err
+		}
+	}
 	var deptPages []BatchCommand
 	if next, ok := res.Next["d0"]; ok {
 		total := res.Total["d0"]
 		if total <= next {
 			// No usable total: follow next page by page rather than lose departments.
-			rest, err := c.departmentsFrom(ctx, next)
+			rest, err := c.departmentsFrom(ctx, next, p.Departments)
 			if err != nil {
 				return nil, err
 			}
@@ -398,7 +409,7 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 		for _, bc := range cmds {
 			switch bc.Method {
 			case "department.get":
-				if ds, err = appendDepartmentPage(ds, res, bc.Key); err != nil {
+				if ds, err = appendDepartmentPage(ds, res, bc.Key, p.Departments); err != nil {
 					return nil, err
 				}
 				continue
@@ -462,11 +473,12 @@ func (c *Client) Invited(ctx context.Context, filter map[string]any) (Invited, e
 }
 
 // departmentsFrom follows department.get's next from offset start, one call per
-// page, for a portal that does not send a usable total.
-func (c *Client) departmentsFrom(ctx context.Context, start int) ([]Department, error) {
-	return followNext[Department](ctx, c, "list departments", "department.get", start, c.cfg.MaxDepartments, true, func(start int) map[string]any {
+// page, for a portal that does not send a usable total; each (nil: none)
+// sees each page as OrgPages.Departments does.
+func (c *Client) departmentsFrom(ctx context.Context, start int, each func([]Department) error) ([]Department, error) {
+	return followNext(ctx, c, "list departments", "department.get", start, c.cfg.MaxDepartments, true, func(start int) map[string]any {
 		return map[string]any{"start": start}
-	})
+	}, each)
 }
 
 // dedupe keeps the first sighting of each department: offset pages overlap
@@ -489,7 +501,7 @@ func dedupe(ds []Department) []Department {
 func (c *Client) UsersPaged(ctx context.Context, filter map[string]any) ([]User, error) {
 	return followNext[User](ctx, c, "list users", "user.get", 0, c.cfg.MaxUsers, false, func(start int) map[string]any {
 		return map[string]any{"FILTER": cloneMap(filter), "SORT": "ID", "ORDER": "ASC", "ADMIN_MODE": true, "start": start}
-	})
+	}, nil)
 }
 
 // UserSelect is the key of a user filter that is not a filter: its value
@@ -516,14 +528,19 @@ func cloneMap(m map[string]any) map[string]any {
 }
 
 // appendDepartmentPage appends the departments of one department.get page
-// of a batch's answer.
-func appendDepartmentPage(out []Department, res *BatchResult, key string) ([]Department, error) {
+// of a batch's answer, shown first to each (nil: none).
+func appendDepartmentPage(out []Department, res *BatchResult, key string, each func([]Department) error) ([]Department, error) {
 	if err := res.Err(key); err != nil {
 		return nil, fmt.Errorf("list departments: %w", err)
 	}
 	var page []Department
 	if err := decodePage(res.Result[key], &page); err != nil {
 		return nil, fmt.Errorf("list departments: decode: %w", err)
+	}
+	if each != nil {
+		if err := each(page); err != nil {
+			return nil, err
+		}
 	}
 	return append(out, page...), nil
 }

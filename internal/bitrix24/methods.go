@@ -87,8 +87,10 @@ func (c *Client) EventGet(ctx context.Context) ([]EventHandler, error) {
 // answer's next says, with the parameters params gives for that offset; what
 // names the listing in errors. A next that does not advance ends the listing,
 // or, when strict, fails it; more than limit rows, or more pages than limit
-// rows fill, fail it with ErrListTooLong.
-func followNext[T any](ctx context.Context, c *Client, what, method string, start, limit int, strict bool, params func(start int) map[string]any) ([]T, error) {
+// rows fill, fail it with ErrListTooLong. each, when set, sees each page
+// before it is kept; its error ends the listing.
+func followNext[T any](ctx context.Context, c *Client, what, method string, start, limit int, strict bool,
+	params func(start int) map[string]any, each func([]T) error) ([]T, error) {
 	var out []T
 	// The portal's next alone says whether a page follows: empty pages whose
 	// next advances add no row, so rows alone would bound nothing.
@@ -104,6 +106,11 @@ func followNext[T any](ctx context.Context, c *Client, what, method string, star
 		var page []T
 		if err := decodePage(env.Result, &page); err != nil {
 			return nil, fmt.Errorf("%s: decode: %w", what, err)
+		}
+		if each != nil {
+			if err := each(page); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, page...)
 		if err := checkTotal(what, len(out), limit); err != nil {
@@ -185,5 +192,5 @@ const maxUserFields = 5_000
 func (c *Client) UserFields(ctx context.Context, lang string) ([]UserField, error) {
 	return followNext[UserField](ctx, c, "list user fields", "user.userfield.list", 0, maxUserFields, false, func(start int) map[string]any {
 		return map[string]any{"order": map[string]any{"SORT": "ASC"}, "filter": map[string]any{"LANG": lang}, "start": start}
-	})
+	}, nil)
 }

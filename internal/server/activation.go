@@ -248,19 +248,24 @@ func countInScope(ctx context.Context, c *bitrix24.Client, sel settings.Scope, m
 	}
 	var ms []member
 	kept := 0
-	ds, err := c.ReadOrg(ctx, map[string]any{"ACTIVE": true}, bitrix24.OrgPages{Users: func(page []bitrix24.User) error {
-		for _, u := range page {
-			if !u.Active || u.IsExtranet() || (u.UserType != "" && u.UserType != "employee") {
-				continue
+	ds, err := c.ReadOrg(ctx, map[string]any{"ACTIVE": true}, bitrix24.OrgPages{
+		Users: func(page []bitrix24.User) error {
+			for _, u := range page {
+				if !u.Active || u.IsExtranet() || (u.UserType != "" && u.UserType != "employee") {
+					continue
+				}
+				ms = append(ms, member{u.ID, u.Departments})
+				kept += 32 + 8*cap(u.Departments)
 			}
-			ms = append(ms, member{u.ID, u.Departments})
-			kept += 32 + 8*cap(u.Departments)
-		}
-		if kept > maxKept {
-			return fmt.Errorf("%d users read: %w", len(ms), errScopeTooLarge)
-		}
-		return nil
-	}})
+			if kept > maxKept {
+				return fmt.Errorf("%d users read: %w", len(ms), errScopeTooLarge)
+			}
+			return nil
+		},
+		// The departments are held whole for the scope rule: their names
+		// are bounded as the tree's are, page by page as they come.
+		Departments: namesWithin(maxTreeNameBytes, errScopeTooLarge),
+	})
 	if err != nil {
 		return 0, err
 	}

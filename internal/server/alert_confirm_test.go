@@ -522,3 +522,58 @@ func TestAlertConfirmPageSpeaksTheEmailsLanguage(t *testing.T) {
 		}
 	}
 }
+
+// The attacker spends the victim's cap in advance: one new portal of their
+// own saves the victim's address and presses "send the link" until the
+// recipient's cap is full, as it can again every day. The victim's own
+// portal, activated by iSpring, must still get its link to the victim's
+// admin, who confirms it; portals not activated stay refused, so the cap
+// still keeps the attacker's further portals from mailing the victim.
+func TestAlertConfirmationCapCannotBeSpentAgainstTheRightfulAdmin(t *testing.T) {
+	t.Parallel()
+	e := newConfirmEnv(t)
+	attacker := e.addPortal("spender", "en")
+	_, atok := e.session(attacker, 1, true, "en")
+	if r, sr := e.save(atok, with(validForm(), "alert_email", "admin@victim.ru")); r.status != http.StatusOK || sr.AlertState != "pending" {
+		t.Fatalf("attacker's save: %d %s", r.status, r.body)
+	}
+	for i := 1; i < alert.ConfirmRecipientCap; i++ {
+		e.settle() // the link went out: the button queues another
+		if r := e.do(http.MethodPost, "/app/alert-confirmation", atok, url.Values{}); r.status != http.StatusOK {
+			t.Fatalf("attacker's press %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if got := e.mails(); len(got) != alert.ConfirmRecipientCap {
+		t.Fatalf("%d e-mails from the attacker's portal, want the recipient's cap (%d)", len(got), alert.ConfirmRecipientCap)
+	}
+	if r := e.do(http.MethodPost, "/app/alert-confirmation", atok, url.Values{}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("attacker's press past the cap: %d, want 429", r.status)
+	}
+
+	victim := e.addPortal("victimco", "en")
+	if _, err := e.pool.Exec(context.Background(), `UPDATE portals SET activation_state = 'active' WHERE id = $1`, victim.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, vtok := e.session(victim, 1, true, "en")
+	r, sr := e.save(vtok, with(validForm(), "alert_email", "Admin@victim.ru"))
+	if r.status != http.StatusOK || !strings.Contains(sr.Message, "confirmation link to Admin@victim.ru") || sr.AlertState != "pending" {
+		t.Fatalf("the rightful admin's save: %d %s, want the link sent", r.status, r.body)
+	}
+	got := e.mails()
+	if len(got) != alert.ConfirmRecipientCap+1 || !strings.Contains(got[len(got)-1].body, "victimco.bitrix24.com") {
+		t.Fatalf("mails %+v, want the rightful portal's link last", got)
+	}
+	if r := e.post(e.token(got[len(got)-1]), ""); r.status != http.StatusOK || !e.confirmed(victim.ID, "admin@victim.ru") {
+		t.Fatalf("the rightful admin's confirmation: %d %s", r.status, r.body)
+	}
+
+	// The cap still holds for every portal not activated.
+	other := e.addPortal("spender2", "en")
+	_, otok := e.session(other, 1, true, "en")
+	if r, sr := e.save(otok, with(validForm(), "alert_email", "admin+x@victim.ru")); r.status != http.StatusOK || !strings.Contains(sr.Message, "too many confirmation e-mails") {
+		t.Fatalf("another attacker portal: %d %s, want capped", r.status, r.body)
+	}
+	if got := e.mails(); len(got) != alert.ConfirmRecipientCap+1 {
+		t.Fatalf("%d e-mails reached the victim, want %d", len(got), alert.ConfirmRecipientCap+1)
+	}
+}

@@ -257,3 +257,64 @@ func TestActivationCountStopsAtItsBound(t *testing.T) {
 		t.Errorf("the read went on for %d batches past a bound one batch passes", len(h.heap))
 	}
 }
+
+// The read itself stops at the names' bound. A self-hosted portal may list
+// 100,000 departments named with 1 KiB each (100 MB): read whole before
+// they are counted, each page open would hold them all in the process that
+// serves every portal. The read ends at the page that passes the bound, a
+// few batches in, holding no more than the bound and a batch.
+func TestOrgTreeStopsReadingAHostilePortalsNames(t *testing.T) {
+	h := &hugeUsersPortal{depts: bitrix24.DefaultMaxDepartments - 1} // the root makes 100,000: 100 MB of names
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := bitrix24.New(bitrix24.Config{Endpoint: srv.URL + "/rest/", Tokens: bitrix24.NewMemoryTokenSource(nil,
+		bitrix24.Token{AccessToken: "a", Expires: time.Now().Add(time.Hour), ClientEndpoint: srv.URL + "/rest/"})})
+	org := bitrix24Org{client: func(context.Context, store.Portal) (*bitrix24.Client, error) { return c, nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	depts, err := org.OrgTree(ctx, store.Portal{ID: 1})
+	if !errors.Is(err, errTreeTooLarge) {
+		t.Fatalf("tree of %d departments, %d batches: %v, want errTreeTooLarge", len(depts), len(h.heap), err)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	peak := slices.Max(append(h.heap, ms.HeapAlloc))
+	grew := int64(peak) - int64(h.heap[0])
+	t.Logf("%d batches (%v answering); live heap %d MB at the first, at most %d MB after", len(h.heap), h.took, h.heap[0]>>20, peak>>20)
+	// 8 MB of names past the bound stop it; a batch holds 2.5 MB of them.
+	if len(h.heap) > 6 {
+		t.Errorf("%d batches read, want the read to stop within a batch of the %d MB bound", len(h.heap), maxTreeNameBytes>>20)
+	}
+	if grew > 24<<20 {
+		t.Errorf("the read held %d MB of department names, want at most the bound and a batch", grew>>20)
+	}
+}
+
+// An activation request's count reads the departments whole, as the tree
+// does: their names are bounded the same way, the read ending a batch past
+// the bound rather than after 100 MB of them.
+func TestActivationCountStopsReadingAHostilePortalsNames(t *testing.T) {
+	h := &hugeUsersPortal{depts: bitrix24.DefaultMaxDepartments - 1}
+	s, p := hostilePortalServer(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := s.clients.Bitrix24(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := countInScope(ctx, c, settings.Scope{Selected: []int64{1}}, scopeBytes); !errors.Is(err, errScopeTooLarge) {
+		t.Fatalf("employees in scope %d, %v after %d batches, want errScopeTooLarge", n, err, len(h.heap))
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	peak := slices.Max(append(h.heap, ms.HeapAlloc))
+	t.Logf("%d batches; live heap %d MB at the first, at most %d MB after", len(h.heap), h.heap[0]>>20, peak>>20)
+	if len(h.heap) > 6 {
+		t.Errorf("%d batches read, want the read to stop within a batch of the bound", len(h.heap))
+	}
+	if grew := int64(peak) - int64(h.heap[0]); grew > 24<<20 {
+		t.Errorf("the count held %d MB of department names, want at most the bound and a batch", grew>>20)
+	}
+}

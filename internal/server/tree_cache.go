@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/store"
 )
 
@@ -18,7 +20,9 @@ const treeTTL = time.Minute
 
 // treeCache is an orgSource that reads each portal's tree at most once per
 // treeTTL, however many pages ask at once (they wait for the one read).
-// A failed read is not kept: the next page asks again.
+// A failed read is not kept: the next page asks again. A tree too large to
+// show is kept like a tree (kept): its read is the most expensive of all,
+// and every open within treeTTL would otherwise pay it again.
 type treeCache struct {
 	src orgSource
 	now func() time.Time
@@ -41,7 +45,7 @@ func newTreeCache(src orgSource, now func() time.Time) *treeCache {
 func (c *treeCache) OrgTree(ctx context.Context, p store.Portal) ([]orgDept, error) {
 	c.mu.Lock()
 	e := c.trees[p.ID]
-	fresh := e != nil && (!isDone(e.done) || e.err == nil && c.now().Sub(e.at) < treeTTL)
+	fresh := e != nil && (!isDone(e.done) || kept(e.err) && c.now().Sub(e.at) < treeTTL)
 	if !fresh {
 		e = &treeEntry{done: make(chan struct{})}
 		c.trees[p.ID] = e
@@ -76,6 +80,15 @@ func (c *treeCache) evict() {
 			delete(c.trees, id)
 		}
 	}
+}
+
+// kept says whether a read that ended in err is shown from memory for
+// treeTTL: a tree, or the answer that the portal's tree is larger than the
+// page shows (its names past maxTreeNameBytes, or a listing past the
+// client's bounds). Such an answer is the portal's data, not a passing
+// failure, and the read that finds it is the longest one.
+func kept(err error) bool {
+	return err == nil || errors.Is(err, errTreeTooLarge) || errors.Is(err, bitrix24.ErrListTooLong)
 }
 
 func isDone(ch chan struct{}) bool {

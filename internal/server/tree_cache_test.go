@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/i18n"
 	"b24learn/internal/store"
 )
 
@@ -98,5 +100,40 @@ func TestTreeCacheSharesReadsAndForgetsFailures(t *testing.T) {
 	src.err = nil
 	if _, err := c.OrgTree(context.Background(), p); err != nil || src.reads.Load() != 4 {
 		t.Fatalf("after a failure: %v, %d reads, want a new read (4)", err, src.reads.Load())
+	}
+}
+
+// A portal whose tree is too large to show is told so from memory: the
+// read that finds it out is the longest of all (every page of departments,
+// or of users up to the listing's bound), and each open within treeTTL,
+// any employee's, would otherwise make it again on the portal's budget.
+func TestTooLargeTreeIsNotReadAgainWithinItsTime(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	org := b24sim.GenerateOrg(44, 20, 3)
+	long := strings.Repeat("д", 512) // 1 KiB in UTF-8
+	for id := int64(1000); id < 1000+maxTreeNameBytes>>10+200; id++ {
+		org.Departments = append(org.Departments, b24sim.Department{ID: id, Name: long, Parent: 1})
+	}
+	p := e.sim.AddPortal(b24sim.PortalOptions{Org: org})
+	e.install(p)
+	reads := func() int { return p.Commands()["department.get"] }
+	if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK {
+		t.Fatalf("open: %d %s", pg.status, pg.body)
+	}
+	p.ResetCounters()
+	if pg := e.open(p, p.NonAdminID()); pg.status != http.StatusOK ||
+		!strings.Contains(pg.body, msgTreeError.in(i18n.EN)) && !strings.Contains(pg.body, msgTreeError.in(i18n.RU)) {
+		t.Fatalf("open within the tree's time: %d, want 200 saying the tree is not shown", pg.status)
+	}
+	if n := reads(); n != 0 {
+		t.Fatalf("an open within %v of a too large tree made %d department.get requests, want none", treeTTL, n)
+	}
+	e.advance(treeTTL)
+	if pg := e.open(p, p.NonAdminID()); pg.status != http.StatusOK {
+		t.Fatalf("open after the tree's time: %d", pg.status)
+	}
+	if n := reads(); n == 0 {
+		t.Error("an open after the tree's time did not read the tree again")
 	}
 }
