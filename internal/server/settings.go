@@ -413,7 +413,7 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	// reads as CheckTimeout well before the server's write timeout.
 	in.LearnAPIURL, err = s.check.CheckLearn(ctx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
 	if heldByTarget {
-		// Not the request's context: a guess whose client hung up still counts.
+		// Not the request's context: the count is settled even when the client has hung up.
 		if serr := s.settleTargetTurn(context.WithoutCancel(ctx), target, checked, err); serr != nil {
 			s.error(w, r, serr)
 			return
