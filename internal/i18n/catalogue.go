@@ -298,6 +298,7 @@ var catalogue = map[string][2]string{
 	"msg.fix_errors":         {"Nothing was saved: correct the highlighted fields.", "Ничего не сохранено: исправьте отмеченные поля."},
 	"msg.check_failed":       {"Nothing was saved: the connection to iSpring Learn failed.", "Ничего не сохранено: не удалось подключиться к iSpring Learn."},
 	"msg.check_limited":      {"Nothing was saved: too many checks of the iSpring Learn connection in a row. Try again in %d min.", "Ничего не сохранено: слишком много проверок подключения к iSpring Learn подряд. Попробуйте снова через %d мин."},
+	"msg.target_limited":     {"iSpring Learn refused this e-mail and password too many times in a row. To protect the account, it is not checked for a while: try again in %d min.", "iSpring Learn слишком много раз подряд отклонил этот e-mail и пароль. Чтобы защитить учётную запись, её пока не проверяем: попробуйте снова через %d мин."},
 	"msg.saved":              {"Settings saved. The connection to iSpring Learn works.", "Настройки сохранены. Подключение к iSpring Learn работает."},
 	"msg.admin_only":         {"Only a portal administrator can change these settings.", "Изменять эти настройки может только администратор портала."},
 	"msg.bad_request":        {"The request could not be read. Reload the page and try again.", "Не удалось прочитать запрос. Обновите страницу и повторите попытку."},

@@ -163,7 +163,7 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 	// attempt gives its place back.
 	if err := Hit(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
 		if isLimited(err) {
-			_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
+			_ = Release(ctx, pool, ipKey, limits.LoginPerIP, now)
 		}
 		return nil, err
 	}
@@ -177,12 +177,12 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 	// so a busy answer has only the address's place to give back.
 	done, err := h.acquire(ctx)
 	if err != nil {
-		_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
+		_ = Release(ctx, pool, ipKey, limits.LoginPerIP, now)
 		return nil, err
 	}
 	defer done()
 	if err := takeTurn(ctx, pool, limits.LoginBackoff, account, addr, now); err != nil {
-		_ = release(ctx, pool, ipKey, limits.LoginPerIP, now)
+		_ = Release(ctx, pool, ipKey, limits.LoginPerIP, now)
 		return nil, err
 	}
 	var overAccount *RateLimitedError
@@ -239,7 +239,7 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 		step, ok = matchCode(raw, c.Code, now)
 		ok = ok && step > lastStep // a code seen once is spent
 		if ok && codeTurn {
-			if err := release(ctx, pool, codeKey, limits.LoginCodePerAccount, now); err != nil {
+			if err := Release(ctx, pool, codeKey, limits.LoginCodePerAccount, now); err != nil {
 				return nil, err
 			}
 		}
@@ -252,10 +252,10 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 	if !ok {
 		return nil, ErrBadCredentials // the attempt keeps its place in the counts
 	}
-	if err := release(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
+	if err := Release(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
 		return nil, err
 	}
-	if err := release(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
+	if err := Release(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
 		return nil, err
 	}
 	if err := clearTurns(ctx, pool, account, addr); err != nil {

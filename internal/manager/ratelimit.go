@@ -119,9 +119,9 @@ func Hit(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time)
 	return nil
 }
 
-// release gives back one hit of key in the current window: an attempt that
+// Release gives back one hit of key in the current window: an attempt that
 // was counted up front and turned out not to count (refused, or a success).
-func release(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time) error {
+func Release(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time) error {
 	start, _ := windowOf(now, l)
 	if _, err := db.Exec(ctx, `UPDATE rate_limits SET hits = hits - 1 WHERE key = $1 AND window_start = $2 AND hits > 0`,
 		key, start); err != nil {

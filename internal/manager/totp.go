@@ -219,7 +219,7 @@ func checkOwnPassword(ctx context.Context, pool *pgxpool.Pool, h *Hasher, l Limi
 	}
 	ok, err := h.Check(ctx, hash, password)
 	if rl := (*RateLimitedError)(nil); errors.As(err, &rl) && rl.Busy {
-		_ = release(ctx, pool, key, l, now)
+		_ = Release(ctx, pool, key, l, now)
 		return "", err
 	}
 	if err != nil {
@@ -228,7 +228,7 @@ func checkOwnPassword(ctx context.Context, pool *pgxpool.Pool, h *Hasher, l Limi
 	if !ok {
 		return "", ErrBadPassword
 	}
-	return hash, release(ctx, pool, key, l, now)
+	return hash, Release(ctx, pool, key, l, now)
 }
 
 // SetTOTPRequired says whether the manager must set up an authenticator

@@ -51,6 +51,9 @@ type Deps struct {
 	// AppRequests is each portal user's bucket of the app page's own
 	// requests (/app/*); nil means DefaultAppRequests.
 	AppRequests *Bucket
+	// PortalAppRequests is each portal's bucket of those requests, shared
+	// by its users; nil means DefaultPortalAppRequests.
+	PortalAppRequests *Bucket
 	// Tracer traces requests and the handlers' own Bitrix24 calls; nil
 	// traces nothing.
 	Tracer trace.TracerProvider
@@ -75,7 +78,7 @@ type Server struct {
 	oauthHTTP    *http.Client
 	oauthServers *bitrix24.OAuthServers
 	gate         *verifyGate // bounds OAuth calls caused by anonymous requests
-	app          *appGate    // bounds each portal user's /app requests
+	app          *appGate    // bounds each portal user's and each portal's /app requests
 
 	// The settings page's outside calls, behind interfaces so tests can
 	// put simulators in their place.
@@ -119,7 +122,11 @@ func newServer(d Deps) *Server {
 	if appKeys <= 0 {
 		appKeys = DefaultVerifyLimits().MaxKeys // as the verification gate does
 	}
-	s.app = newAppGate(appBucket, appKeys)
+	portalBucket := DefaultPortalAppRequests()
+	if d.PortalAppRequests != nil {
+		portalBucket = *d.PortalAppRequests
+	}
+	s.app = newAppGate(appBucket, portalBucket, appKeys)
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
 	for _, hc := range []*http.Client{s.b24HTTP, s.oauthHTTP} {

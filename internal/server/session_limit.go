@@ -20,35 +20,56 @@ import (
 // once, then 120 a minute.
 func DefaultAppRequests() Bucket { return Bucket{Burst: 60, Every: 500 * time.Millisecond} }
 
-// appGate holds the per-user buckets, at most maxKeys users (least recently
-// used dropped first, which can only refill that user's bucket).
+// DefaultPortalAppRequests is each portal's bucket of /app requests, shared
+// by all its users: 300 at once, then 600 a minute. Without it a portal with
+// many users (any self-hosted portal, or a free trial one, can have as many
+// as it likes) multiplies the per-user bucket. An open page polls the
+// status panel every 2 s (30 a minute), so it leaves room for some twenty
+// pages polling at once plus their opens and searches, far more than a real
+// admin team; one user's bucket, at a fifth of it, cannot empty it alone.
+func DefaultPortalAppRequests() Bucket { return Bucket{Burst: 300, Every: 100 * time.Millisecond} }
+
+// appGate holds the per-user buckets and the per-portal ones, at most
+// maxKeys users and maxKeys portals (least recently used dropped first,
+// which can only refill that user's or portal's bucket).
 type appGate struct {
 	mu      sync.Mutex
 	buckets *keyedBuckets
+	portals *keyedBuckets
 }
 
-func newAppGate(b Bucket, maxKeys int) *appGate {
-	return &appGate{buckets: newKeyedBuckets(b, maxKeys)}
+func newAppGate(user, portal Bucket, maxKeys int) *appGate {
+	return &appGate{buckets: newKeyedBuckets(user, maxKeys), portals: newKeyedBuckets(portal, maxKeys)}
 }
 
-// admit takes a token of the user's bucket; when there is none it returns
-// false and how long until there is.
+// admit takes a token of the user's bucket and one of the portal's; when
+// either has none it returns false and how long until there is. A request
+// its user's bucket refuses takes nothing from the portal's, so one user
+// past their own bound does not spend the others' share.
 func (g *appGate) admit(now time.Time, portalID, userID int64) (bool, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	lim := g.buckets.get(strconv.FormatInt(portalID, 10) + ":" + strconv.FormatInt(userID, 10))
-	if lim == nil || lim.AllowN(now, 1) {
-		return true, 0
+	portal := strconv.FormatInt(portalID, 10)
+	user := g.buckets.get(portal + ":" + strconv.FormatInt(userID, 10))
+	shared := g.portals.get(portal)
+	if user != nil && user.TokensAt(now) < 1 {
+		return false, untilToken(user, now)
 	}
-	return false, untilToken(lim, now)
+	if shared != nil && !shared.AllowN(now, 1) {
+		return false, untilToken(shared, now)
+	}
+	if user != nil {
+		user.AllowN(now, 1)
+	}
+	return true, 0
 }
 
-// refuseBusy answers an /app request past its user's bucket: 429 with
+// refuseBusy answers an /app request past its user's or portal's bucket: 429 with
 // Retry-After, in the session's language.
 func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request, sess Session, wait time.Duration) {
 	// Debug, not a warning: a script past its bucket would otherwise write a
 	// log line for every request it keeps sending.
-	s.log.DebugContext(r.Context(), "app request refused: too many from one user", "portal_id", sess.PortalID,
+	s.log.DebugContext(r.Context(), "app request refused: too many from one user or portal", "portal_id", sess.PortalID,
 		"user_id", sess.UserID, "path", r.URL.Path)
 	w.Header().Set("Retry-After", strconv.Itoa(max(int(wait.Round(time.Second)/time.Second), 1)))
 	s.error(w, r, apperr.New(apperr.ETOOMANY, msgTooManyRequests.in(sess.Lang)))

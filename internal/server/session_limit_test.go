@@ -51,3 +51,40 @@ func TestOneUserCannotFloodTheAppRequests(t *testing.T) {
 		t.Errorf("a second later the employee is still refused: %d", r.status)
 	}
 }
+
+// The attacker: a portal with many users (a self-hosted portal makes as
+// many as it likes) polls the status panel from a script as each of them,
+// every user within their own bucket. The portal's bucket answers its burst
+// and refuses the rest before any database read; another portal's admin is
+// not held back.
+func TestManyUsersOfOnePortalCannotMultiplyTheAppRequests(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	now := time.Now()
+	e.s.now = func() time.Time { return now } // no refill during the test
+	p := e.addPortal("many-users", "en")
+	other := e.addPortal("bystander", "en")
+	_, bystander := e.session(other, 1, true, "en")
+	perUser, perPortal := DefaultAppRequests().Burst, DefaultPortalAppRequests().Burst
+	users := 2 * perPortal / perUser
+	ok, refused := 0, 0
+	for u := range users {
+		_, tok := e.session(p, int64(100+u), false, "en")
+		for range perUser {
+			switch r := e.do(http.MethodGet, "/app/status", tok, nil); r.status {
+			case http.StatusOK:
+				ok++
+			case http.StatusTooManyRequests:
+				refused++
+			default:
+				t.Fatalf("status: %d %s", r.status, r.body)
+			}
+		}
+	}
+	if ok != perPortal || refused != users*perUser-perPortal {
+		t.Errorf("%d users: %d answered and %d refused, want %d and %d", users, ok, refused, perPortal, users*perUser-perPortal)
+	}
+	if r := e.do(http.MethodGet, "/app/status", bystander, nil); r.status != http.StatusOK {
+		t.Errorf("another portal's admin was held back: %d", r.status)
+	}
+}

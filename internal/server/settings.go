@@ -391,9 +391,34 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		s.errorJSON(w, r, &apperr.Error{Code: apperr.ETOOMANY, Message: i18n.T(v.Lang, "msg.check_limited", rl.Minutes())})
 		return
 	}
+	// Failed checks of one Learn account's login from all portals are
+	// bounded too, except for the portal that holds it (learn_guess.go).
+	target, checked := learnTarget(in.LearnURL, in.LearnEmail), s.now()
+	heldByTarget := !holdsTarget(cur, target)
+	if heldByTarget {
+		if err := s.takeTargetTurn(ctx, target, checked); err != nil {
+			var rl *manager.RateLimitedError
+			if !errors.As(err, &rl) {
+				s.error(w, r, err)
+				return
+			}
+			s.log.InfoContext(ctx, "learn check refused: too many failed checks of the account's login", "portal_id", v.PortalID)
+			setRetryAfter(w, rl)
+			s.errorJSON(w, r, &apperr.Error{Code: apperr.ETOOMANY, Message: msgCheckFailed.in(v.Lang),
+				Fields: map[string]string{fieldLearnPassword: i18n.T(v.Lang, "msg.target_limited", rl.Minutes())}})
+			return
+		}
+	}
 	// The check bounds itself (learn.DefaultCheckTimeout): a slow server
 	// reads as CheckTimeout well before the server's write timeout.
 	in.LearnAPIURL, err = s.check.CheckLearn(ctx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
+	if heldByTarget {
+		// Not the request's context: the count is settled even when the client has hung up.
+		if serr := s.settleTargetTurn(context.WithoutCancel(ctx), target, checked, err); serr != nil {
+			s.error(w, r, serr)
+			return
+		}
+	}
 	if err != nil {
 		var ce *learn.CheckError
 		if !errors.As(err, &ce) {

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"b24learn/internal/learn"
+	"b24learn/internal/manager"
+	"b24learn/internal/settings"
+)
+
+// The settings page's connection check sends the e-mail and password the
+// admin typed to the Learn account they named, and says whether Learn took
+// them: a password oracle against any Learn account, from the app's address.
+// The per-portal bound (learnCheckLimit) does not stop an attacker with many
+// portals (a trial portal is free), so failed checks are also counted per
+// target, the account's host and the login, across all portals.
+//
+// As the console's sign-in limits leave the right password a way in from an
+// address it was used from before, a portal whose saved settings already
+// hold this target is not held by the target's bound, only by its own: an
+// attack on the account cannot keep its rightful admin from changing the
+// password or the run times. Settings are saved only after Learn accepted
+// them, so saved credentials are ones Learn accepted.
+
+// learnTargetLimit bounds the failed checks of one target from portals that
+// do not hold it: a new admin who mistypes the password a few times gets
+// through; a guessing campaign gets 5 answers a quarter of an hour, however
+// many portals it spreads over.
+var learnTargetLimit = manager.Limit{Max: 5, Window: 15 * time.Minute}
+
+// learnTargetSlots is how many targets are counted apart. An attacker can
+// name any number of hosts and logins, so a target is counted in one of a
+// fixed number of slots (its hash), which caps the counters (rows of
+// rate_limits) at this many per window. Two targets that share a slot share
+// a bound; an attacker who aims at a victim's slot gains nothing, as naming
+// the victim's target holds it just as well, and the victim's own portal is
+// not held by either.
+const learnTargetSlots = 1 << 16
+
+// learnTarget is the key of the account's host and login for the target's
+// bound: the host without the port (NormalizeAccountURL lowercased it), the
+// login trimmed and lowercased. "" when the URL has no host.
+func learnTarget(accountURL, login string) string {
+	u, err := url.Parse(accountURL)
+	if err != nil || u.Hostname() == "" {
+		return ""
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	sum := sha256.Sum256([]byte(host + "\x00" + strings.ToLower(strings.TrimSpace(login))))
+	return fmt.Sprintf("learn-check:target:%x", binary.BigEndian.Uint32(sum[:4])%learnTargetSlots)
+}
+
+// holdsTarget reports whether the portal's saved settings are of target.
+func holdsTarget(cur settings.Settings, target string) bool {
+	return cur.HasAccount() && learnTarget(cur.LearnURL, cur.LearnEmail) == target
+}
+
+// takeTargetTurn counts a check of target as a failure before it is made, so
+// that parallel guesses cannot all pass a bound read before any of them
+// failed; settleTargetTurn gives the place back unless Learn refused the
+// credentials. Over the bound it returns *manager.RateLimitedError and the
+// check must not be made.
+func (s *Server) takeTargetTurn(ctx context.Context, target string, now time.Time) error {
+	err := manager.Hit(ctx, s.pool, target, learnTargetLimit, now)
+	var rl *manager.RateLimitedError
+	if errors.As(err, &rl) {
+		// A refused check is no failure: it does not push the wait further.
+		if rerr := manager.Release(ctx, s.pool, target, learnTargetLimit, now); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
+// settleTargetTurn keeps the turn taken at now only when Learn refused the
+// credentials (401 or 403): a check that got in, or that never reached Learn,
+// guessed nothing.
+func (s *Server) settleTargetTurn(ctx context.Context, target string, now time.Time, checkErr error) error {
+	var ce *learn.CheckError
+	if errors.As(checkErr, &ce) && (ce.Code == learn.CheckBadCredentials || ce.Code == learn.CheckNoAPIAccess) {
+		return nil
+	}
+	return manager.Release(ctx, s.pool, target, learnTargetLimit, now)
+}
