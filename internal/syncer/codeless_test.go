@@ -3,6 +3,9 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
@@ -152,5 +155,53 @@ func TestSyncLostRootMappingBesideAnotherPortalsNamesake(t *testing.T) {
 	}
 	if got := mapped(idB, 1); got != rootB {
 		t.Errorf("portal B's root is %q, want %s", got, rootB)
+	}
+}
+
+// A department create whose answer is lost, on a Learn that does not keep
+// the code: the client cannot find it by its code and fails the step
+// (learn.ErrMaybeCreated) rather than make it twice. The next run finds it
+// without its code and records its mapping.
+func TestSyncLostCreateAnswerWithoutCodes(t *testing.T) {
+	t.Parallel()
+	for name, u := range map[string]learnsim.Unsettled{
+		"Cut":          {Codes: learnsim.CodesCut, UniqueCodes: learnsim.Clash400},
+		"RefusedLong":  {Codes: learnsim.CodesRefusedLong},
+		"RefusedChars": {Codes: learnsim.CodesRefusedChars},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: u}, lenient: true})
+			var lost atomic.Int32
+			h := e.lsim.Handler()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPost || r.URL.Path != "/department" {
+					h.ServeHTTP(w, r)
+					return
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if rec.Code < 300 && lost.Add(1) == 1 {
+					http.Error(w, "bad gateway", http.StatusBadGateway) // made, the answer lost
+					return
+				}
+				maps.Copy(w.Header(), rec.Header())
+				w.WriteHeader(rec.Code)
+				_, _ = w.Write(rec.Body.Bytes())
+			}))
+			t.Cleanup(srv.Close)
+			e.lsrv = srv
+			id, p := e.addPortal(b24sim.GenerateOrg(3, 30, 6))
+			if rep := e.run(id, TriggerScheduled); rep.Status == RunSucceeded || lost.Load() == 0 {
+				t.Fatalf("no create answer lost (%d): %s %v %+v", lost.Load(), rep.Status, rep.Counts, e.state().Departments)
+			}
+			e.run(id, TriggerScheduled)
+			e.checkNoDuplicates(id, p, u)
+			before := e.writes()
+			e.run(id, TriggerScheduled)
+			if w := e.writes() - before; w != 0 {
+				t.Errorf("third run wrote %d times", w)
+			}
+		})
 	}
 }
