@@ -483,6 +483,9 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if err := a.store.departmentSent(ctx, a.portalID, s.B24ID); err != nil {
+			return "", err
+		}
 		a.wrote()
 		id, err := a.lc.CreateDepartment(ctx, learn.NewDepartment{Name: s.Dept.Name, ParentID: parent, Code: s.Dept.Code})
 		return a.created(a.deptIDs, s.B24ID, id, err)

@@ -24,7 +24,9 @@ import (
 // namesake: a refused department write that sent a name (a create, a
 // rename) or moved it under another parent, not yet retried.
 func (a *applier) nameClash(s Step, err error) bool {
-	if s.Kind != KindDepartment || s.Dept == nil || s.Reason.Has(ReasonNameClash) {
+	if s.Kind != KindDepartment || s.Dept == nil || s.Reason.Has(ReasonNameClash) || errors.Is(err, learn.ErrMaybeCreated) {
+		// A create refused after its lost answer may have been made
+		// (docs/learn-api.md, "Department codes"): not sent again.
 		return false
 	}
 	sent := s.Action == ActionCreate || slices.Contains(s.Changed, "name") || slices.Contains(s.Changed, "parent")

@@ -162,7 +162,9 @@ func (s Step) shortened(n int) Step {
 func shorter(s Step, err error, send func(Step) error) (Step, error) {
 	for _, n := range shorterRunes {
 		var invalid *learn.ValidationError
-		if !errors.As(err, &invalid) {
+		if !errors.As(err, &invalid) || errors.Is(err, learn.ErrMaybeCreated) {
+			// A create refused after its lost answer may have been made:
+			// another create would make it twice.
 			break
 		}
 		if !s.longerThan(n) {

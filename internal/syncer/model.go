@@ -242,6 +242,10 @@ type Actual struct {
 	// Foreign holds the Learn users of the account that another portal owns
 	// (Learn id -> that portal's domain): this portal's run leaves them alone.
 	Foreign map[string]string
+	// OtherDepartments are the Learn departments of the account that
+	// another portal's mapping names: this portal never takes one for a
+	// department of its own when it finds one without its code.
+	OtherDepartments map[string]bool
 	// Refusals are the writes Learn refused for good in earlier runs
 	// (refusals.go), at most one per object and part.
 	Refusals []Refusal

@@ -366,6 +366,9 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	if in.Options.OtherSignIns, err = s.store.OtherSignIns(ctx, account, portalID); err != nil {
 		return err
 	}
+	if in.Actual.OtherDepartments, err = s.store.OtherDepartments(ctx, account, portalID); err != nil {
+		return err
+	}
 
 	t0 = time.Now()
 	full, err := BuildPlan(in)

@@ -314,6 +314,12 @@ type builder struct {
 	deptMap    map[int64]*Mapping // into in.Actual.Mappings, not copies
 	deptMapped map[string]int64   // Learn department id → the Bitrix24 one its mapping names
 	refusals   map[refusalKey]*Refusal
+	// sent are the departments whose create a run sent and did not
+	// record (a mapping row without a Learn id).
+	sent map[int64]bool
+	// seen and byParent are codeless's, made when it is first asked.
+	seen     *codesSeen
+	byParent map[string][]*LearnDepartment
 
 	// The per-user lookups, one entry per user each: positions sorted by
 	// key (plan_index.go) and lists by position.
@@ -460,6 +466,7 @@ func (b *builder) index() {
 	b.claimedBy = make([]int64, len(us))
 	b.deptMap = map[int64]*Mapping{}
 	b.deptMapped = map[string]int64{}
+	b.sent = map[int64]bool{}
 	b.refusals = make(map[refusalKey]*Refusal, len(b.in.Actual.Refusals))
 	for i := range b.in.Actual.Refusals {
 		f := &b.in.Actual.Refusals[i]
@@ -473,6 +480,12 @@ func (b *builder) index() {
 		b.mapLearn[i] = -1
 		switch m.Kind {
 		case KindDepartment:
+			if m.LearnID == "" {
+				// A create sent whose answer was never recorded
+				// (Store.departmentSent): no mapping, but a hint.
+				b.sent[m.B24ID] = true
+				continue
+			}
 			b.deptMap[m.B24ID] = m
 			b.deptMapped[m.LearnID] = m.B24ID
 		case KindUser:

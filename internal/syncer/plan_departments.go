@@ -228,6 +228,19 @@ func (b *builder) departments() {
 		fp := fingerprint(want.Name)
 		after := map[string]string{"name": want.Name, "code": want.Code, "parent": parentLabel(want)}
 		ld := b.resolveDept(id, used)
+		codeless := false
+		if ld == nil {
+			var n int
+			if ld, n = b.codeless(id, want, used); n > 1 {
+				// Two may be ours: taking either may take a Learn admin's
+				// or another portal's, and making a third may be a
+				// duplicate. Nothing is written until one is told apart.
+				b.plan.Refused = append(b.plan.Refused, Step{Stage: StageDepartments, Kind: KindDepartment,
+					Action: ActionRefuse, B24ID: id, After: after, Reason: because(ReasonCodeless, strconv.Itoa(n))})
+				continue
+			}
+			codeless = ld != nil
+		}
 		if ld == nil {
 			if why, ok := b.refused(KindDepartment, id, PartValues, fp); ok {
 				b.plan.Refused = append(b.plan.Refused, Step{Stage: StageDepartments, Kind: KindDepartment,
@@ -247,6 +260,11 @@ func (b *builder) departments() {
 		if mapped && m.LearnID == ld.ID {
 			stored = m.Fingerprint
 		}
+		if codeless {
+			// Found by the name sent (or its tagged form) and a code Learn
+			// cut or dropped: as its lost mapping would have it.
+			stored = fp
+		}
 		rename := ld.Name != want.Name && stored != fp
 		if why, ok := b.refused(KindDepartment, id, PartValues, fp); ok && rename {
 			// Learn keeps the old name; the other changes record the
@@ -259,7 +277,7 @@ func (b *builder) departments() {
 		// A code Learn cut or refused when this mapping was written reads
 		// as a prefix of ours, or none: sending it again would change
 		// nothing (docs/learn-api.md, "Department codes").
-		keptCut := mapped && m.LearnID == ld.ID && stored == fp && strings.HasPrefix(want.Code, ld.Code)
+		keptCut := (codeless || mapped && m.LearnID == ld.ID) && stored == fp && strings.HasPrefix(want.Code, ld.Code)
 		recode := !isLearnRoot && ld.Code != want.Code && !keptCut
 		before := map[string]string{"name": ld.Name, "code": ld.Code, "parent": ld.ParentID}
 		if !rename {

@@ -33,6 +33,7 @@ const (
 	ReasonLearnField     = "learn_field"     // Learn's refusal names a profile field
 	ReasonCut            = "cut"             // values sent cut to a number of characters
 	ReasonNameClash      = "name_clash"      // a namesake's name sent with a tag
+	ReasonCodeless       = "codeless"        // a department lost its mapping and several without its code may be it: how many
 	ReasonRootRefused    = "root_refused"    // Learn refused the root's managers
 	ReasonRootUnkept     = "root_unkept"     // Learn kept the root's managers as they were
 	ReasonRootUnread     = "root_unread"     // Learn took them but refused to show the root

@@ -323,6 +323,9 @@ type countingLearn struct {
 	n      *atomic.Int64
 	stopAt int64
 	cancel context.CancelFunc
+	// lose: the k-th write reaches Learn but its answer does not reach
+	// the run (the process dies before it records the write).
+	lose bool
 }
 
 var errKilled = errors.New("killed")
@@ -335,6 +338,9 @@ func (c *countingLearn) write(ctx context.Context, f func(ctx context.Context) e
 	err := f(ctx)
 	if c.stopAt > 0 && n == c.stopAt {
 		c.cancel() // the process dies right after this write reached Learn
+		if c.lose {
+			return errKilled
+		}
 	}
 	return err
 }

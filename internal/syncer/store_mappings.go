@@ -97,6 +97,23 @@ const upsertMapping = `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn
 		adopted = CASE WHEN sync_mappings.learn_id = EXCLUDED.learn_id THEN sync_mappings.adopted ELSE EXCLUDED.adopted END,
 		updated_at = now()`
 
+// departmentSent records, before a department create goes to Learn, that
+// it is sent: a mapping row without a Learn id, which the create's own
+// record replaces. A run killed between the two leaves it, and the next
+// run's plan then knows that a department of this name without the code
+// under the wanted parent may be the one it made (builder.codeless;
+// docs/learn-api.md, "Department codes"). A row naming a department Learn
+// no longer has is replaced: the plan creates only what no mapping finds.
+func (s *Store) departmentSent(ctx context.Context, portalID, b24ID int64) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn_id, fingerprint, updated_at)
+		VALUES ($1, 'department', $2, '', '', now())
+		ON CONFLICT (portal_id, kind, b24_id) DO UPDATE SET learn_id = '', fingerprint = '', updated_at = now()`,
+		portalID, b24ID); err != nil {
+		return fmt.Errorf("record department create: %w", err)
+	}
+	return nil
+}
+
 // The applier claimed an existing user before writing to it; a user it
 // created is claimed here, with its mapping.
 const insertOwner = `INSERT INTO learn_user_owners (learn_account, learn_id, portal_id)
@@ -215,6 +232,30 @@ func (s *Store) OtherSignIns(ctx context.Context, account string, portalID int64
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read other sign-ins: %w", err)
+	}
+	return out, nil
+}
+
+// OtherDepartments reads the Learn departments the mappings of the other
+// portals whose settings name the account hold (Actual.OtherDepartments).
+// As in OtherSignIns, the database narrows the rows and AccountKey decides.
+func (s *Store) OtherDepartments(ctx context.Context, account string, portalID int64) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT s.learn_url, m.learn_id
+		FROM sync_mappings m JOIN portal_settings s ON s.portal_id = m.portal_id
+		WHERE m.portal_id <> $1 AND m.kind = 'department' AND strpos(lower(s.learn_url), $2) > 0`, portalID, account)
+	if err != nil {
+		return nil, fmt.Errorf("query other departments: %w", err)
+	}
+	out := map[string]bool{}
+	var learnURL, id string
+	_, err = pgx.ForEachRow(rows, []any{&learnURL, &id}, func() error {
+		if AccountKey(learnURL) == account {
+			out[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read other departments: %w", err)
 	}
 	return out, nil
 }

@@ -197,6 +197,9 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	if in.Options.OtherSignIns, err = s.store.OtherSignIns(ctx, account, portalID); err != nil {
 		return err
 	}
+	if in.Actual.OtherDepartments, err = s.store.OtherDepartments(ctx, account, portalID); err != nil {
+		return err
+	}
 	if in.Actual.Refusals, err = s.store.refusals(ctx, portalID, account); err != nil {
 		return err
 	}
