@@ -44,22 +44,34 @@ var learnTargetLimit = manager.Limit{Max: 5, Window: 15 * time.Minute}
 // not held by either.
 const learnTargetSlots = 1 << 16
 
-// learnTarget is the key of the account's host and login for the target's
-// bound: the host without the port (NormalizeAccountURL lowercased it), the
-// login trimmed and lowercased. "" when the URL has no host.
-func learnTarget(accountURL, login string) string {
+// learnTarget is the account's host and login a check names: the host
+// without the port (NormalizeAccountURL lowercased it), the login trimmed and
+// lowercased. Its host is "" when the URL has none.
+type learnTarget struct{ host, login string }
+
+func targetOf(accountURL, login string) learnTarget {
 	u, err := url.Parse(accountURL)
-	if err != nil || u.Hostname() == "" {
-		return ""
+	if err != nil {
+		return learnTarget{}
 	}
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	sum := sha256.Sum256([]byte(host + "\x00" + strings.ToLower(strings.TrimSpace(login))))
+	return learnTarget{
+		host:  strings.TrimSuffix(strings.ToLower(u.Hostname()), "."),
+		login: strings.ToLower(strings.TrimSpace(login)),
+	}
+}
+
+// key is the target's counter, one of learnTargetSlots.
+func (t learnTarget) key() string {
+	sum := sha256.Sum256([]byte(t.host + "\x00" + t.login))
 	return fmt.Sprintf("learn-check:target:%x", binary.BigEndian.Uint32(sum[:4])%learnTargetSlots)
 }
 
-// holdsTarget reports whether the portal's saved settings are of target.
-func holdsTarget(cur settings.Settings, target string) bool {
-	return cur.HasAccount() && learnTarget(cur.LearnURL, cur.LearnEmail) == target
+// holdsTarget reports whether the portal's saved settings are of the target
+// itself. Sharing its counter is not enough: anyone can find a login of their
+// own server that shares a victim's slot, and Learn's acceptance of that
+// login says nothing about the victim's account.
+func holdsTarget(cur settings.Settings, t learnTarget) bool {
+	return cur.HasAccount() && t.host != "" && targetOf(cur.LearnURL, cur.LearnEmail) == t
 }
 
 // takeTargetTurn counts a check of target as a failure before it is made, so
@@ -67,12 +79,12 @@ func holdsTarget(cur settings.Settings, target string) bool {
 // failed; settleTargetTurn gives the place back unless Learn refused the
 // credentials. Over the bound it returns *manager.RateLimitedError and the
 // check must not be made.
-func (s *Server) takeTargetTurn(ctx context.Context, target string, now time.Time) error {
-	err := manager.Hit(ctx, s.pool, target, learnTargetLimit, now)
+func (s *Server) takeTargetTurn(ctx context.Context, target learnTarget, now time.Time) error {
+	err := manager.Hit(ctx, s.pool, target.key(), learnTargetLimit, now)
 	var rl *manager.RateLimitedError
 	if errors.As(err, &rl) {
 		// A refused check is no failure: it does not push the wait further.
-		if rerr := manager.Release(ctx, s.pool, target, learnTargetLimit, now); rerr != nil {
+		if rerr := manager.Release(ctx, s.pool, target.key(), learnTargetLimit, now); rerr != nil {
 			return rerr
 		}
 	}
@@ -82,10 +94,10 @@ func (s *Server) takeTargetTurn(ctx context.Context, target string, now time.Tim
 // settleTargetTurn keeps the turn taken at now only when Learn refused the
 // credentials (401 or 403): a check that got in, or that never reached Learn,
 // guessed nothing.
-func (s *Server) settleTargetTurn(ctx context.Context, target string, now time.Time, checkErr error) error {
+func (s *Server) settleTargetTurn(ctx context.Context, target learnTarget, now time.Time, checkErr error) error {
 	var ce *learn.CheckError
 	if errors.As(checkErr, &ce) && (ce.Code == learn.CheckBadCredentials || ce.Code == learn.CheckNoAPIAccess) {
 		return nil
 	}
-	return manager.Release(ctx, s.pool, target, learnTargetLimit, now)
+	return manager.Release(ctx, s.pool, target.key(), learnTargetLimit, now)
 }

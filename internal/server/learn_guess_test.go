@@ -169,23 +169,53 @@ func TestGuessesAtOneLearnAccountAreBoundedAcrossPortals(t *testing.T) {
 // counters' keys stay within learnTargetSlots.
 func TestLearnTargetKey(t *testing.T) {
 	t.Parallel()
-	base := learnTarget("https://lms.acme.test", "admin@acme.ru")
+	base := targetOf("https://lms.acme.test", "admin@acme.ru")
 	for _, same := range [][2]string{
 		{"https://lms.acme.test:8443", "admin@acme.ru"},
 		{"http://LMS.acme.test.", " Admin@ACME.ru "},
 	} {
-		if got := learnTarget(same[0], same[1]); got != base {
-			t.Errorf("%q %q: %s, want %s", same[0], same[1], got, base)
+		if got := targetOf(same[0], same[1]); got != base || got.key() != base.key() {
+			t.Errorf("%q %q: %v (%s), want %v (%s)", same[0], same[1], got, got.key(), base, base.key())
 		}
 	}
-	if learnTarget("https://lms.acme.test", "other@acme.ru") == base || learnTarget("https://lms2.acme.test", "admin@acme.ru") == base {
+	if targetOf("https://lms.acme.test", "other@acme.ru").key() == base.key() || targetOf("https://lms2.acme.test", "admin@acme.ru").key() == base.key() {
 		t.Error("another login or host is the same target")
 	}
 	keys := map[string]bool{}
 	for i := range 3 * learnTargetSlots {
-		keys[learnTarget(fmt.Sprintf("https://h%d.attacker.test", i), "a")] = true
+		keys[targetOf(fmt.Sprintf("https://h%d.attacker.test", i), "a").key()] = true
 	}
 	if len(keys) > learnTargetSlots {
 		t.Errorf("%d keys, want at most %d", len(keys), learnTargetSlots)
+	}
+}
+
+// A portal that saved a login of its own server sharing the victim's counter
+// is not the victim's rightful portal: it stays held by the victim's bound.
+// (The slot is an unkeyed hash, so such a login is found offline in about
+// learnTargetSlots tries.)
+func TestSharedSlotDoesNotHoldTheTarget(t *testing.T) {
+	t.Parallel()
+	victim := targetOf("https://acme.ispringlearn.com", "admin@acme.ru")
+	var colliding settings.Settings
+	for i := range 64 * learnTargetSlots {
+		login := fmt.Sprintf("x%d@attacker.test", i)
+		if targetOf("https://lms.attacker.test", login).key() == victim.key() {
+			colliding = settings.Settings{LearnURL: "https://lms.attacker.test", LearnEmail: login, Password: "p", Saved: true}
+			break
+		}
+	}
+	if colliding.LearnEmail == "" {
+		t.Fatal("no login sharing the victim's slot found")
+	}
+	if !colliding.HasAccount() {
+		t.Fatalf("settings %+v hold no account: the test proves nothing", colliding)
+	}
+	if holdsTarget(colliding, victim) {
+		t.Errorf("settings of %s (same slot %s) hold the victim's target", colliding.LearnEmail, victim.key())
+	}
+	own := settings.Settings{LearnURL: "https://ACME.ispringlearn.com/", LearnEmail: "Admin@acme.ru", Password: "p", Saved: true}
+	if !holdsTarget(own, victim) {
+		t.Error("the victim's own saved settings do not hold its target")
 	}
 }

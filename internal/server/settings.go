@@ -393,7 +393,7 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	// Failed checks of one Learn account's login from all portals are
 	// bounded too, except for the portal that holds it (learn_guess.go).
-	target, checked := learnTarget(in.LearnURL, in.LearnEmail), s.now()
+	target, checked := targetOf(in.LearnURL, in.LearnEmail), s.now()
 	heldByTarget := !holdsTarget(cur, target)
 	if heldByTarget {
 		if err := s.takeTargetTurn(ctx, target, checked); err != nil {
