@@ -1,6 +1,8 @@
 package learn
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -196,6 +198,30 @@ func TestHostileDeepXMLIsRefusedEarly(t *testing.T) {
 		if !errors.Is(err, ErrUnexpected) {
 			t.Errorf("%s: err = %v, want ErrUnexpected", name, err)
 		}
+	}
+}
+
+// A page member the client skips is read token by token, and the decoder
+// keeps a record of every bracket open in it with no limit of its own: a
+// page of 16 MiB of "[" (a few KB gzipped) held some 300 MB of it.
+func TestHostileDeepPageMemberIsRefusedEarly(t *testing.T) {
+	body := []byte(`{"departments":[],"x":` + strings.Repeat("[", maxPageBytes-32))
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write(body)
+	zw.Close()
+	c := hostileClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(gz.Bytes())
+	}), fastRetry)
+	var err error
+	if n := allocated(func() { _, err = c.ListDepartments(context.Background()) }); n > 4<<20 {
+		t.Errorf("%d KB on the wire (%d MB unpacked) of nested brackets allocated %d MB", gz.Len()>>10, len(body)>>20, n>>20)
+	}
+	var le *LimitError
+	if !errors.As(err, &le) || le.Limit != LimitDepth {
+		t.Errorf("err = %v, want a *LimitError of %s", err, LimitDepth)
 	}
 }
 

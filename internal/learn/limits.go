@@ -72,6 +72,7 @@ const (
 	LimitObjectBytes = "object bytes" // of one object or token in a page
 	LimitPageToken   = "page token"   // repeated, or too long
 	LimitFields      = "fields"       // profile field definitions
+	LimitDepth       = "depth"        // nesting of a page's skipped members
 )
 
 // LimitError says Learn sent more than the client accepts. It is permanent:
@@ -96,6 +97,8 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("learn: an object in an answer to %s exceeded the size limit of %s", e.What, sizeText(e.Value))
 	case LimitFields:
 		return fmt.Sprintf("learn: the account defines more than %d profile fields", e.Value)
+	case LimitDepth:
+		return fmt.Sprintf("learn: an answer to %s nested deeper than %d levels", e.What, e.Value)
 	case LimitPageToken:
 		return fmt.Sprintf("learn: the list of %s repeated a page token or sent an overlong one at page %d, so it would never end", e.What, e.Value)
 	}
@@ -325,7 +328,7 @@ func (d Department) id() string { return d.ID }
 // {"response":{…}} envelope, calling elem with the decoder at each object.
 // Other members are skipped token by token, never buffered whole.
 func walkPage(dec *json.Decoder, cr *capReader, key string, next *string, elem func() error) error {
-	w := &walker{dec: dec, cr: cr}
+	w := &walker{dec: dec, cr: cr, depthErr: &LimitError{Limit: LimitDepth, What: cr.winErr.What, Value: maxJSONDepth}}
 	if err := w.expectDelim('{'); err != nil {
 		return err
 	}
@@ -334,9 +337,17 @@ func walkPage(dec *json.Decoder, cr *capReader, key string, next *string, elem f
 
 // walker reads tokens, each within its own size window.
 type walker struct {
-	dec *json.Decoder
-	cr  *capReader
+	dec      *json.Decoder
+	cr       *capReader
+	depthErr *LimitError
 }
+
+// maxJSONDepth bounds the nesting of a page's members the walker skips.
+// Learn's go a few levels deep, and read token by token the decoder keeps a
+// record of every open bracket with no limit of its own (its 10,000 levels
+// bind only Decode): 16 MiB of "[", a few KB gzipped on the wire, held some
+// 300 MB.
+const maxJSONDepth = 64
 
 func (w *walker) token() (json.Token, error) {
 	w.cr.window()
@@ -408,7 +419,9 @@ func (w *walker) skipRest(t json.Token) error {
 		}
 		switch t {
 		case json.Delim('{'), json.Delim('['):
-			depth++
+			if depth++; depth > maxJSONDepth {
+				return w.depthErr
+			}
 		case json.Delim('}'), json.Delim(']'):
 			depth--
 		}
