@@ -135,6 +135,38 @@ type Unsettled struct {
 	// ScopedParent is how such a scoped listing shows the parent of the
 	// top departments the caller manages, a department it does not show.
 	ScopedParent ScopedParent
+	// HeaderAuthRetired refuses header auth (X-Auth-Email /
+	// X-Auth-Password) with 401 and Learn's error body: only a token from
+	// an API key is taken. No date for retiring it is announced
+	// (docs/learn-api.md, "Authentication").
+	HeaderAuthRetired bool
+	// TokenForm is how Authorization must carry a token: the docs' sample
+	// says "Bearer <token>", many samples and clients send it bare.
+	TokenForm TokenForm
+}
+
+// TokenForm is the form of an access token in Authorization that Learn
+// takes.
+type TokenForm int
+
+const (
+	TokenFormEither TokenForm = iota // "Bearer <token>" or the bare token
+	TokenFormBearer                  // "Bearer <token>" only
+	TokenFormBare                    // the bare token only
+)
+
+// token is the access token an Authorization header h carries as f takes
+// it, "" when f refuses its form.
+func (f TokenForm) token(h string) string {
+	h = strings.TrimSpace(h)
+	bearer := len(h) > 7 && strings.EqualFold(h[:7], "bearer ")
+	switch {
+	case bearer && f == TokenFormBare, !bearer && f == TokenFormBearer:
+		return ""
+	case bearer:
+		return strings.TrimSpace(h[7:])
+	}
+	return h
 }
 
 // ScopedParent is how a listing under ScopedReads renders the
