@@ -137,6 +137,9 @@ func (d DBSettings) Settings(ctx context.Context, portalID int64) (Settings, err
 		return s, ErrNotConfigured
 	}
 	s.LearnURL, s.LearnEmail, s.LearnPassword = st.LearnURL, st.LearnEmail, st.Password
+	if st.HasAPIKey() {
+		s.LearnClientID, s.LearnClientSecret = st.LearnClientID, st.ClientSecret
+	}
 	s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors =
 		st.SendLoginEmail, st.HeadsAsManagers, st.ParentHeadsAsSupervisors
 	s.Selection = st.Departments
