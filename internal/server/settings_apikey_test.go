@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -137,5 +138,44 @@ func TestSettingsAPIKeyWhenHeaderAuthIsRetired(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "learn check failed") {
 		t.Error("the log sink saw nothing: the test would not catch a secret")
+	}
+}
+
+// TestSettingsAPIKeyValidation: half an API key is refused next to the
+// missing half; with a key the password may be left empty; a stored secret
+// is not sent to a new address.
+func TestSettingsAPIKeyValidation(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	p := e.addPortal("apikey", "en")
+	_, tok := e.session(p, 1, true, "en")
+	for _, c := range []struct {
+		name  string
+		form  url.Values
+		field string
+		want  string
+	}{
+		{"no secret", with(validForm(), "learn_client_id", "cid"), "learn_client_secret", i18n.T(i18n.EN, "msg.client_secret_required")},
+		{"no Client ID", with(validForm(), "learn_client_secret", "sec"), "learn_client_id", i18n.T(i18n.EN, "msg.client_id_required")},
+		{"Client ID with a space", with(validForm(), "learn_client_id", "c id", "learn_client_secret", "sec"), "learn_client_id", i18n.T(i18n.EN, "msg.client_id_invalid")},
+		{"neither password nor key", with(validForm(), "learn_password", ""), "learn_password", i18n.T(i18n.EN, "msg.password_required")},
+	} {
+		if r, sr := e.save(tok, c.form); r.status != http.StatusUnprocessableEntity || sr.Errors[c.field] != c.want {
+			t.Errorf("%s: %d %v, want %q on %s", c.name, r.status, sr.Errors, c.want, c.field)
+		}
+	}
+	keyed := with(validForm(), "learn_password", "", "learn_client_id", "cid", "learn_client_secret", "sec-1")
+	if r, sr := e.save(tok, keyed); r.status != http.StatusOK || !sr.OK {
+		t.Fatalf("a key without a password: %d %s", r.status, r.body)
+	}
+	if calls := e.checkCalls(); calls[len(calls)-1].ClientSecret != "sec-1" || calls[len(calls)-1].Password != "" {
+		t.Errorf("checked %+v", calls[len(calls)-1].ClientID)
+	}
+	r, sr := e.save(tok, with(keyed, "learn_client_secret", "", "learn_url", "https://other.ispringlearn.ru"))
+	if r.status != http.StatusUnprocessableEntity || sr.Errors["learn_client_secret"] != i18n.T(i18n.EN, "msg.client_secret_again") {
+		t.Errorf("a new address with the stored secret: %d %v", r.status, sr.Errors)
+	}
+	if calls := e.checkCalls(); calls[len(calls)-1].AccountURL == "https://other.ispringlearn.ru" {
+		t.Error("the stored secret was checked against a new address")
 	}
 }
