@@ -66,9 +66,13 @@ type FieldMapSource struct {
 
 // SettingsForm holds the stored values; the password is never among them.
 type SettingsForm struct {
-	LearnURL                 string
-	LearnEmail               string
-	HasPassword              bool
+	LearnURL    string
+	LearnEmail  string
+	HasPassword bool
+	// LearnClientID is the saved API key's Client ID; HasClientSecret says a
+	// secret is saved (the secret itself never reaches the page).
+	LearnClientID            string
+	HasClientSecret          bool
 	FirstRun                 string
 	SecondRun                string
 	SendLoginEmail           bool

@@ -25,7 +25,6 @@ import (
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs"
 	"b24learn/internal/jobs/queues"
-	"b24learn/internal/learn"
 	"b24learn/internal/metrics"
 	"b24learn/internal/server"
 	"b24learn/internal/syncer"
@@ -196,7 +195,7 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 			Pool:     pool,
 			Settings: syncer.DBSettings{Pool: pool, Keyring: cfg.Keyring},
 			NewLearn: func(ctx context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
-				return clients.Learn(portalID, learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, s.LearnAPIURL)
+				return clients.Learn(portalID, s.LearnCredentials(), s.LearnAPIURL)
 			},
 			NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
 				return clients.Bitrix24(ctx, portalID)

@@ -175,7 +175,7 @@ func keysInUse(t *testing.T) []string {
 	keys["alert.recovered.subject"], keys["alert.last_error"], keys["alert.footer"] = true, true, true
 	// The settings page and the run reports name a failed Learn check by its code.
 	for _, c := range []string{learn.CheckBadURL, learn.CheckNotHTTPS, learn.CheckUnreachable, learn.CheckTLS, learn.CheckBadCredentials,
-		learn.CheckNoAPIAccess, learn.CheckNotLearn, learn.CheckServerError, learn.CheckTimeout} {
+		learn.CheckNoAPIAccess, learn.CheckNotLearn, learn.CheckServerError, learn.CheckTimeout, learn.CheckBadAPIKey} {
 		keys["check."+c] = true
 	}
 	// The console names activation requests' statuses and audit actions.
@@ -206,7 +206,7 @@ func keysInUse(t *testing.T) []string {
 		keys["st_"+st] = true
 	}
 	for _, c := range []string{learn.CheckBadURL, learn.CheckNotHTTPS, learn.CheckUnreachable, learn.CheckTLS,
-		learn.CheckBadCredentials, learn.CheckNoAPIAccess, learn.CheckNotLearn, learn.CheckServerError, learn.CheckNotAccountAdmin} {
+		learn.CheckBadCredentials, learn.CheckNoAPIAccess, learn.CheckNotLearn, learn.CheckServerError, learn.CheckNotAccountAdmin, learn.CheckBadAPIKey} {
 		keys["check."+c] = true
 	}
 	for _, c := range contactCodes() {

@@ -35,6 +35,12 @@ const (
 	// CheckTimeout: the server took the connection but did not answer in
 	// time (a refused or unanswered connection is CheckUnreachable).
 	CheckTimeout = "timeout"
+	// CheckBadAPIKey: Learn refused the API key (Client ID and Secret), or
+	// only half of one was given. A refused e-mail and password is
+	// CheckBadCredentials, whose message also says that Learn may take only
+	// API keys: a 401 does not tell a wrong password from header auth
+	// retired (docs/learn-api.md, "Authentication").
+	CheckBadAPIKey = "bad_api_key"
 	// CheckNotAccountAdmin: the credentials are a department
 	// administrator's, a custom role's or another limited role's; the sync
 	// needs an account administrator's (User.Limited).
@@ -81,7 +87,10 @@ func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, erro
 		}
 		return "", &CheckError{Code: CheckBadURL, Err: err}
 	}
-	if strings.TrimSpace(creds.Email) == "" || creds.Password == "" {
+	if (strings.TrimSpace(creds.ClientID) == "") != (creds.ClientSecret == "") {
+		return "", &CheckError{Code: CheckBadAPIKey, Err: errors.New("half an API key")}
+	}
+	if strings.TrimSpace(creds.Email) == "" || creds.Password == "" && !creds.HasAPIKey() {
 		return "", &CheckError{Code: CheckBadCredentials, Err: errors.New("empty email or password")}
 	}
 	// The role's read counts in the check's bound too.
@@ -89,12 +98,21 @@ func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, erro
 	defer cancel()
 	base, err := c.probe(ctx, true)
 	if err != nil {
-		return "", err
+		return "", c.keyRefused(err)
 	}
 	if cerr := c.checkRole(ctx, base); cerr != nil {
-		return "", cerr
+		return "", c.keyRefused(cerr)
 	}
 	return base, nil
+}
+
+// keyRefused names a refusal of a client with an API key for the key.
+func (c *Client) keyRefused(err error) error {
+	var cerr *CheckError
+	if c.key != nil && errors.As(err, &cerr) && cerr.Code == CheckBadCredentials {
+		return &CheckError{Code: CheckBadAPIKey, Err: cerr.Err}
+	}
+	return err
 }
 
 // checkRole refuses credentials whose user is not an account
@@ -104,7 +122,7 @@ func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, erro
 // letter case is not settled, and a false refusal here would keep an
 // owner from saving.
 func (c *Client) checkRole(ctx context.Context, base string) *CheckError {
-	rc := &Client{creds: c.creds, base: base, fixed: true, hc: c.hc, log: c.log, par: c.par, retry: probeRetry(c.checkTO), onCall: c.onCall}
+	rc := &Client{creds: c.creds, base: base, fixed: true, hc: c.hc, log: c.log, par: c.par, retry: probeRetry(c.checkTO), onCall: c.onCall, key: c.key}
 	name := strings.TrimSpace(c.creds.Email)
 	u, err := rc.FindUserByLogin(ctx, name)
 	if errors.Is(err, ErrNotFound) {
@@ -159,7 +177,7 @@ func (c *Client) probe(ctx context.Context, check bool) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.checkTO)
 	defer cancel()
 	// A client of its own for the short retry policy; OnCall still sees the probes.
-	pc := &Client{creds: c.creds, base: c.base, hc: c.hc, log: c.log, par: c.par, retry: probeRetry(c.checkTO), onCall: c.onCall}
+	pc := &Client{creds: c.creds, base: c.base, hc: c.hc, log: c.log, par: c.par, retry: probeRetry(c.checkTO), onCall: c.onCall, key: c.key}
 	var worst *CheckError
 	silent := map[string]bool{} // hosts that gave no answer at all
 	for _, base := range cands {

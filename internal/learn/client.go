@@ -1,5 +1,6 @@
 // Package learn is a client for the iSpring Learn REST API as the sync uses it:
-// header auth with the account admin's email and password, JSON, token paging,
+// header auth with the account admin's email and password, or a token from an
+// API key (docs/learn-api.md, "Authentication"), JSON, token paging,
 // departments, users, statuses, subordination and profile field definitions.
 //
 // Every method is safe for concurrent use. Reads and idempotent writes are retried
@@ -41,6 +42,10 @@ type Credentials struct {
 	AccountURL string // e.g. https://acme.ispringlearn.ru; normalised by New
 	Email      string // admin email or login
 	Password   string
+	// ClientID and ClientSecret are an API key made in Learn. With both
+	// set the client sends a token from POST /api/v3/token instead of
+	// Email and Password (docs/learn-api.md, "Authentication").
+	ClientID, ClientSecret string
 }
 
 // RetryPolicy bounds retries. Zero fields take the defaults.
@@ -152,6 +157,8 @@ type Client struct {
 	// sendPassword: the account refused a user created without a password,
 	// so creates send a generated one (see CreateUser).
 	sendPassword atomic.Bool
+	// key, with an API key, is the client's access token (see send).
+	key *tokenAuth
 }
 
 // LimitWrites makes every write attempt take a permit of l first and report
@@ -197,6 +204,9 @@ func New(creds Credentials, opts Options) (*Client, error) {
 		retry:   opts.Retry.withDefaults(),
 		onCall:  opts.OnCall,
 		checkTO: opts.CheckTimeout,
+	}
+	if creds.HasAPIKey() {
+		c.key = newTokenAuth()
 	}
 	if c.checkTO <= 0 {
 		c.checkTO = DefaultCheckTimeout
@@ -345,17 +355,20 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			c.fails.Add(1)
 			return nil, fmt.Errorf("%s %s: %w: slow answers cost %d, no more requests to this server", r.method, r.route, ErrTimeout, n)
 		}
-		resp, err := c.attempt(ctx, r, u, payload, attempt, write)
+		resp, err := c.send(ctx, r, u, payload, attempt, write)
 		if err == nil {
 			return resp, nil
 		}
 		var ae *APIError
+		var te *tokenError
 		isAPI := errors.As(err, &ae)
 		retryable := false
 		var wait time.Duration
 		switch {
 		case ctx.Err() != nil:
 			return nil, err
+		case errors.As(err, &te):
+			// The token fetch retried on its own.
 		case !isAPI && errors.Is(err, ErrUnexpected):
 			// An unreadable or over-limit answer: the server would send it again.
 		case isAPI && ae.Status == http.StatusTooManyRequests:
@@ -405,7 +418,9 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-func (c *Client) attempt(ctx context.Context, r request, u string, payload []byte, n int, write bool) (*response, error) {
+// attempt is one HTTP request of r: with header auth, or with auth as the
+// Authorization value (a token, see send).
+func (c *Client) attempt(ctx context.Context, r request, u string, payload []byte, n int, write bool, auth string) (*response, error) {
 	actx, cancel := context.WithTimeout(ctx, c.retry.Timeout)
 	defer cancel()
 	var body io.Reader
@@ -420,9 +435,13 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 	if err != nil {
 		return nil, fmt.Errorf("build %s %s: %w", r.method, r.route, err)
 	}
-	req.Header.Set("X-Auth-Account-Url", c.creds.AccountURL)
-	req.Header.Set("X-Auth-Email", c.creds.Email)
-	req.Header.Set("X-Auth-Password", c.creds.Password)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	} else {
+		req.Header.Set("X-Auth-Account-Url", c.creds.AccountURL)
+		req.Header.Set("X-Auth-Email", c.creds.Email)
+		req.Header.Set("X-Auth-Password", c.creds.Password)
+	}
 	req.Header.Set("Accept", "application/json")
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -24,10 +24,18 @@ const (
 // fastRetry keeps retry waits short in tests.
 var fastRetry = RetryPolicy{MaxAttempts: 10, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, Timeout: 5 * time.Second}
 
+// The API key the test accounts have; a client uses it when the variant
+// needs one (learnsim.Unsettled.NeedsAPIKey).
+const (
+	testClientID     = "cid-acme"
+	testClientSecret = "csecret-acme-0123456789"
+)
+
 type simEnv struct {
 	sim  *learnsim.Sim
 	srv  *httptest.Server
 	root string
+	key  bool // default clients use the API key
 }
 
 func newSimEnv(t testing.TB, opts learnsim.Options, acct learnsim.AccountOptions) *simEnv {
@@ -39,19 +47,25 @@ func newSimEnv(t testing.TB, opts learnsim.Options, acct learnsim.AccountOptions
 	if acct.Email == "" {
 		acct.Email, acct.Password = testEmail, testPassword
 	}
+	if acct.ClientID == "" {
+		acct.ClientID, acct.ClientSecret = testClientID, testClientSecret
+	}
 	root, err := sim.AddAccount(acct)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	return &simEnv{sim: sim, srv: srv, root: root}
+	return &simEnv{sim: sim, srv: srv, root: root, key: opts.Unsettled.NeedsAPIKey()}
 }
 
 func (e *simEnv) client(t testing.TB, creds Credentials) *Client {
 	t.Helper()
 	if creds.AccountURL == "" {
 		creds = Credentials{AccountURL: testAccount, Email: testEmail, Password: testPassword}
+		if e.key {
+			creds.ClientID, creds.ClientSecret = testClientID, testClientSecret
+		}
 	}
 	c, err := New(creds, Options{BaseURL: e.srv.URL, AllowHTTP: true, Retry: fastRetry})
 	if err != nil {

@@ -67,7 +67,8 @@ func (l liveFields) B24Fields(ctx context.Context, p store.Portal, lang string) 
 // because the app lacks the scope; any other Bitrix24 failure is an error.
 func (s *Server) mappingChoices(ctx context.Context, p store.Portal, st settings.Settings, lang i18n.Lang) (
 	targets []learn.FieldInfo, sources []fieldmap.Source, labels map[string]string, noUF bool, err error) {
-	creds := learn.Credentials{AccountURL: st.LearnURL, Email: st.LearnEmail, Password: st.Password}
+	creds := learn.Credentials{AccountURL: st.LearnURL, Email: st.LearnEmail, Password: st.Password,
+		ClientID: st.LearnClientID, ClientSecret: st.ClientSecret}
 	targets, err = s.fields.LearnFields(ctx, p.ID, creds, st.LearnAPIURL)
 	if err != nil {
 		return nil, nil, nil, false, fmt.Errorf("learn profile fields: %w", err)

@@ -33,6 +33,8 @@ const (
 	fieldLearnURL      = "learn_url"
 	fieldLearnEmail    = "learn_email"
 	fieldLearnPassword = "learn_password"
+	fieldClientID      = "learn_client_id"
+	fieldClientSecret  = "learn_client_secret"
 	fieldFirstRun      = "first_run"
 	fieldSecondRun     = "second_run"
 	fieldSendLogin     = "send_login_email"
@@ -93,15 +95,19 @@ func newLearnChecker(clients *connect.Factory, allowPrivate bool) learnChecker {
 
 // settingsInput is a submitted form, normalised and validated.
 type settingsInput struct {
-	LearnURL                 string
-	LearnEmail               string
-	LearnPassword            string // "" keeps the stored one
-	FirstRun                 string // "HH:MM"
-	SecondRun                string // "HH:MM" or ""
-	SendLoginEmail           bool
-	HeadsAsManagers          bool
-	ParentHeadsAsSupervisors bool
-	Departments              *settings.Scope // nil: not submitted (tree not loaded), keep stored
+	LearnURL      string
+	LearnEmail    string
+	LearnPassword string // "" keeps the stored one
+	// LearnClientID and LearnClientSecret are the optional Learn API key
+	// (docs/learn-api.md, "Authentication"); a secret left "" keeps the
+	// stored one, a Client ID left "" removes the key.
+	LearnClientID, LearnClientSecret string
+	FirstRun                         string // "HH:MM"
+	SecondRun                        string // "HH:MM" or ""
+	SendLoginEmail                   bool
+	HeadsAsManagers                  bool
+	ParentHeadsAsSupervisors         bool
+	Departments                      *settings.Scope // nil: not submitted (tree not loaded), keep stored
 	// LearnAPIURL is where the check found the API; not a form field.
 	LearnAPIURL string
 	// AlertEmail and AlertsOn are the alerts' address ("" sends none) and
@@ -114,6 +120,7 @@ type settingsInput struct {
 // left empty and departments not submitted keep the stored ones.
 func (in settingsInput) apply(s *settings.Settings, runs schedule.Schedule) {
 	s.LearnURL, s.LearnEmail, s.Password = in.LearnURL, in.LearnEmail, in.LearnPassword
+	s.LearnClientID, s.ClientSecret = in.LearnClientID, in.LearnClientSecret
 	s.Schedule = runs
 	s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors =
 		in.SendLoginEmail, in.HeadsAsManagers, in.ParentHeadsAsSupervisors
@@ -131,10 +138,11 @@ func (in settingsInput) apply(s *settings.Settings, runs schedule.Schedule) {
 	}
 }
 
-// parseSettingsForm reads and validates the form. stored tells whether a
-// password is already stored (then an empty password field keeps it). errs
-// maps field names to messages in lang; empty means valid.
-func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPassword bool) (settingsInput, map[string]string) {
+// parseSettingsForm reads and validates the form. hasStoredPassword and
+// hasStoredSecret tell whether a password or an API key's secret is already
+// stored (then an empty field keeps it). errs maps field names to messages
+// in lang; empty means valid.
+func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPassword, hasStoredSecret bool) (settingsInput, map[string]string) {
 	errs := map[string]string{}
 	var in settingsInput
 	get := func(k string) string { return r.PostFormValue(k) }
@@ -166,10 +174,29 @@ func parseSettingsForm(r *http.Request, lang i18n.Lang, allowHTTP, hasStoredPass
 		errs[fieldLearnEmail] = msgEmailInvalid.in(lang)
 	}
 
+	// The API key is optional; with one the password is too. The secret
+	// is taken as typed, the Client ID trimmed.
+	in.LearnClientID = strings.TrimSpace(get(fieldClientID))
+	in.LearnClientSecret = get(fieldClientSecret)
+	switch {
+	case utf8.RuneCountInString(in.LearnClientID) > maxPasswordLen || !utf8.ValidString(in.LearnClientID) ||
+		strings.IndexFunc(in.LearnClientID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		errs[fieldClientID] = msgClientIDInvalid.in(lang)
+	case in.LearnClientID == "" && in.LearnClientSecret != "":
+		errs[fieldClientID] = msgClientIDRequired.in(lang)
+	}
+	switch {
+	case utf8.RuneCountInString(in.LearnClientSecret) > maxPasswordLen:
+		errs[fieldClientSecret] = msgSecretTooLong.in(lang)
+	case in.LearnClientID != "" && in.LearnClientSecret == "" && !hasStoredSecret:
+		errs[fieldClientSecret] = msgSecretRequired.in(lang)
+	}
+	hasKey := in.LearnClientID != "" && (in.LearnClientSecret != "" || hasStoredSecret)
+
 	// The password is taken as typed: spaces may be part of it.
 	in.LearnPassword = get(fieldLearnPassword)
 	switch {
-	case in.LearnPassword == "" && !hasStoredPassword:
+	case in.LearnPassword == "" && !hasStoredPassword && !hasKey:
 		errs[fieldLearnPassword] = msgPasswordRequired.in(lang)
 	case utf8.RuneCountInString(in.LearnPassword) > maxPasswordLen:
 		errs[fieldLearnPassword] = msgPasswordTooLong.in(lang)
@@ -312,6 +339,8 @@ func checkField(code string) string {
 	switch code {
 	case learn.CheckBadCredentials:
 		return fieldLearnPassword
+	case learn.CheckBadAPIKey:
+		return fieldClientSecret
 	case learn.CheckNoAPIAccess, learn.CheckNotAccountAdmin:
 		return fieldLearnEmail
 	case learn.CheckServerError:
@@ -327,6 +356,8 @@ type saveResult struct {
 	Message     string            `json:"message"`
 	Errors      map[string]string `json:"errors,omitempty"`
 	HasPassword bool              `json:"has_password,omitempty"`
+	// HasClientSecret: an API key's secret is stored (never the secret).
+	HasClientSecret bool `json:"has_client_secret,omitempty"`
 	// The saved alert address's state, as alertConfirmResult has it.
 	AlertState     string `json:"alert_state"`
 	AlertStateText string `json:"alert_state_text"`
@@ -363,11 +394,15 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	allowHTTP := s.cfg != nil && s.cfg.LearnAllowPrivateHosts
-	in, errs := parseSettingsForm(r, v.Lang, allowHTTP, cur.HasPassword())
+	in, errs := parseSettingsForm(r, v.Lang, allowHTTP, cur.HasPassword(), cur.HasClientSecret())
 	if in.LearnURL != "" && in.LearnPassword == "" && cur.HasPassword() && in.LearnURL != cur.LearnURL {
 		// The stored password goes only to the account it was typed for:
 		// otherwise any portal admin could send it to a host of their own.
 		errs[fieldLearnPassword] = msgPasswordAgain.in(v.Lang)
+	}
+	if in.LearnURL != "" && in.LearnClientID != "" && in.LearnClientSecret == "" && cur.HasClientSecret() && in.LearnURL != cur.LearnURL {
+		// So does the stored API key's secret.
+		errs[fieldClientSecret] = msgSecretAgain.in(v.Lang)
 	}
 	if len(errs) > 0 {
 		s.errorJSON(w, r, &apperr.Error{Code: apperr.EINVALID, Message: msgFixErrors.in(v.Lang), Fields: errs})
@@ -380,6 +415,11 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		// when it writes, which another admin may have changed meanwhile,
 		// joining their new password to this request's address.
 		in.LearnPassword = password
+	}
+	clientSecret := in.LearnClientSecret
+	if clientSecret == "" && in.LearnClientID != "" {
+		clientSecret = cur.ClientSecret // saved as checked, as the password
+		in.LearnClientSecret = clientSecret
 	}
 	if err := manager.Hit(ctx, s.pool, "learn-check:portal:"+strconv.FormatInt(v.PortalID, 10), learnCheckLimit, s.now()); err != nil {
 		var rl *manager.RateLimitedError
@@ -411,7 +451,8 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	// The check bounds itself (learn.DefaultCheckTimeout): a slow server
 	// reads as CheckTimeout well before the server's write timeout.
-	in.LearnAPIURL, err = s.check.CheckLearn(ctx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password})
+	in.LearnAPIURL, err = s.check.CheckLearn(ctx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password,
+		ClientID: in.LearnClientID, ClientSecret: clientSecret})
 	if heldByTarget {
 		// Not the request's context: the count is settled even when the client has hung up.
 		if serr := s.settleTargetTurn(context.WithoutCancel(ctx), target, checked, err); serr != nil {
@@ -449,6 +490,7 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		}
 		acct := cur
 		acct.LearnURL, acct.LearnEmail, acct.Password, acct.LearnAPIURL = in.LearnURL, in.LearnEmail, password, in.LearnAPIURL
+		acct.LearnClientID, acct.ClientSecret = in.LearnClientID, clientSecret
 		fctx, cancel := context.WithTimeout(ctx, treeTimeout)
 		m, errs, err := s.checkFieldMap(fctx, p, acct, posted, v.Lang)
 		cancel()
@@ -492,7 +534,8 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	res := saveResult{OK: true, Message: msgSaved.in(v.Lang), HasPassword: true}
+	res := saveResult{OK: true, Message: msgSaved.in(v.Lang), HasPassword: in.LearnPassword != "",
+		HasClientSecret: in.LearnClientID != "" && in.LearnClientSecret != ""}
 	if alertNote != "" {
 		res.Message += " " + alertNote
 	}

@@ -113,7 +113,7 @@ func (b *browserEnv) startJobs(pool *pgxpool.Pool, catchUp time.Duration) *synce
 	sy := syncer.New(syncer.Config{
 		Pool: pool, Settings: syncer.DBSettings{Pool: pool, Keyring: cfg.Keyring}, Logger: log,
 		NewLearn: func(_ context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
-			return clients.Learn(portalID, learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, s.LearnAPIURL)
+			return clients.Learn(portalID, s.LearnCredentials(), s.LearnAPIURL)
 		},
 		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
 			return clients.Bitrix24(ctx, portalID)

@@ -51,6 +51,7 @@ func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session,
 		// The Learn account (its address and admin login) is for admins:
 		// the read-only page leaves the fields empty.
 		v.Form.LearnURL, v.Form.LearnEmail, v.Form.HasPassword = st.LearnURL, st.LearnEmail, st.HasPassword()
+		v.Form.LearnClientID, v.Form.HasClientSecret = st.LearnClientID, st.HasAPIKey()
 		v.Form.AlertEmail = st.AlertEmail
 		if st.AlertLang == "" && st.AlertEmail == "" {
 			// No save has set the alerts yet (every save writes AlertLang);

@@ -18,6 +18,8 @@ const (
 	FieldLearnURL      = "learn_url"
 	FieldLearnEmail    = "learn_email"
 	FieldLearnPassword = "learn_password"
+	FieldClientID      = "learn_client_id"
+	FieldClientSecret  = "learn_client_secret"
 	FieldFirstRun      = "first_run"
 	FieldSecondRun     = "second_run"
 	FieldSendLogin     = "send_login_email"
@@ -52,8 +54,9 @@ type Beginner interface {
 // row and the settings row are locked first, so two admins saving at once
 // each get an audit row describing their own change, and edit sees the
 // settings as they are at the write. edit gets them with the password
-// decrypted; a Password left "" keeps the stored one, and it is encrypted
-// with kr only when it changed.
+// decrypted; a Password or ClientSecret left "" keeps the stored one, and
+// each is encrypted with kr only when it changed. A LearnClientID left ""
+// removes the API key, its secret with it.
 func Save(ctx context.Context, db Beginner, kr *secret.Keyring, portalID, userID int64, edit func(*Settings)) (Change, error) {
 	var change Change
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
@@ -78,10 +81,25 @@ func Save(ctx context.Context, db Beginner, kr *secret.Keyring, portalID, userID
 				return fmt.Errorf("encrypt learn password: %w", err)
 			}
 		}
+		switch {
+		case next.LearnClientID == "":
+			next.ClientSecret, next.sealedSecret = "", nil
+		case next.ClientSecret == "":
+			next.ClientSecret, next.sealedSecret = cur.ClientSecret, cur.sealedSecret
+		}
+		secretChanged := next.ClientSecret != cur.ClientSecret
+		if secretChanged && next.ClientSecret != "" {
+			if next.sealedSecret, err = kr.EncryptString(next.ClientSecret); err != nil {
+				return fmt.Errorf("encrypt learn client secret: %w", err)
+			}
+		}
 		if next.LearnURL != cur.LearnURL && next.LearnAPIURL == cur.LearnAPIURL {
 			next.LearnAPIURL = "" // found for the old address
 		}
 		change = diff(cur, next, passwordChanged)
+		if secretChanged {
+			change[FieldClientSecret] = "changed"
+		}
 		if len(change) == 0 && cur.Saved && next.LearnAPIURL == cur.LearnAPIURL && next.AlertLang == cur.AlertLang {
 			return nil
 		}
@@ -143,8 +161,8 @@ func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_password,
 			first_run, second_run, send_login_email, heads_as_managers, parent_heads_as_supervisors, departments,
-			learn_api_url, alert_email, alerts_off, alert_lang, field_map, updated_at)
-		VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
+			learn_api_url, alert_email, alerts_off, alert_lang, field_map, learn_client_id, learn_client_secret, updated_at)
+		VALUES ($1, $2, $3, $4, $5::time, $6::time, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, now())
 		ON CONFLICT (portal_id) DO UPDATE SET learn_url = EXCLUDED.learn_url, learn_email = EXCLUDED.learn_email,
 			learn_password = EXCLUDED.learn_password, first_run = EXCLUDED.first_run, second_run = EXCLUDED.second_run,
 			send_login_email = EXCLUDED.send_login_email, heads_as_managers = EXCLUDED.heads_as_managers,
@@ -152,10 +170,11 @@ func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 			learn_api_url = EXCLUDED.learn_api_url, alert_email = EXCLUDED.alert_email,
 			learn_root_id = CASE WHEN portal_settings.learn_url = EXCLUDED.learn_url THEN portal_settings.learn_root_id END,
 			alerts_off = EXCLUDED.alerts_off, alert_lang = EXCLUDED.alert_lang, field_map = EXCLUDED.field_map,
+			learn_client_id = EXCLUDED.learn_client_id, learn_client_secret = EXCLUDED.learn_client_secret,
 			updated_at = now()`,
 		portalID, s.LearnURL, s.LearnEmail, s.sealed, first, second,
 		s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors, depts, s.LearnAPIURL,
-		s.AlertEmail, s.AlertsOff, s.AlertLang, fieldMap); err != nil {
+		s.AlertEmail, s.AlertsOff, s.AlertLang, fieldMap, s.LearnClientID, s.sealedSecret); err != nil {
 		return fmt.Errorf("write settings: %w", err)
 	}
 	return nil
@@ -171,6 +190,7 @@ func diff(cur, next Settings, passwordChanged bool) Change {
 	}
 	add(FieldLearnURL, cur.LearnURL, next.LearnURL, cur.LearnURL != next.LearnURL)
 	add(FieldLearnEmail, cur.LearnEmail, next.LearnEmail, cur.LearnEmail != next.LearnEmail)
+	add(FieldClientID, cur.LearnClientID, next.LearnClientID, cur.LearnClientID != next.LearnClientID)
 	cf, nf := cur.Schedule.First(), next.Schedule.First()
 	add(FieldFirstRun, cf, nf, cf != nf)
 	cs, ns := cur.Schedule.Second(), next.Schedule.Second()

@@ -44,7 +44,13 @@ type Settings struct {
 	// Password is the Learn admin's password in plain text: "" when none is
 	// stored, or when it was loaded without a keyring (HasPassword still
 	// tells whether one is stored).
-	Password                 string
+	Password string
+	// LearnClientID and ClientSecret are the Learn API key, when the admin
+	// gave one (docs/learn-api.md, "Authentication"). ClientSecret is in
+	// plain text as Password is, and like it "" when loaded without a
+	// keyring (HasClientSecret still tells).
+	LearnClientID            string
+	ClientSecret             string
 	Schedule                 schedule.Schedule
 	SendLoginEmail           bool
 	HeadsAsManagers          bool
@@ -69,7 +75,8 @@ type Settings struct {
 	// mapping applies (see internal/fieldmap).
 	FieldMap map[string]string
 
-	sealed []byte // the stored ciphertext of Password
+	sealed       []byte // the stored ciphertext of Password
+	sealedSecret []byte // the stored ciphertext of ClientSecret
 }
 
 // Defaults are what a portal without saved settings sees (the table's
@@ -81,17 +88,23 @@ func Defaults() Settings {
 // HasPassword reports whether a Learn password is stored (or set to be).
 func (s Settings) HasPassword() bool { return s.Password != "" || len(s.sealed) > 0 }
 
-// HasAccount reports whether the whole Learn account (address, admin login
-// and password) is saved: what a sync needs to sign in.
+// HasClientSecret reports whether an API key's secret is stored (or set to be).
+func (s Settings) HasClientSecret() bool { return s.ClientSecret != "" || len(s.sealedSecret) > 0 }
+
+// HasAPIKey reports whether a whole API key (Client ID and secret) is saved.
+func (s Settings) HasAPIKey() bool { return s.LearnClientID != "" && s.HasClientSecret() }
+
+// HasAccount reports whether the whole Learn account (address, admin login,
+// and password or API key) is saved: what a sync needs to sign in.
 func (s Settings) HasAccount() bool {
-	return s.Saved && s.LearnURL != "" && s.LearnEmail != "" && s.HasPassword()
+	return s.Saved && s.LearnURL != "" && s.LearnEmail != "" && (s.HasPassword() || s.HasAPIKey())
 }
 
 // The one SELECT of portal_settings; every reader scans it with scan.
 const selectSQL = `SELECT portal_id, learn_url, learn_email, learn_password,
 	coalesce(to_char(first_run, 'HH24:MI'), ''), coalesce(to_char(second_run, 'HH24:MI'), ''),
 	send_login_email, heads_as_managers, parent_heads_as_supervisors, departments, learn_api_url,
-	alert_email, alerts_off, alert_lang, field_map
+	alert_email, alerts_off, alert_lang, field_map, learn_client_id, learn_client_secret
 	FROM portal_settings`
 
 func scan(row pgx.Row) (int64, Settings, error) {
@@ -101,7 +114,7 @@ func scan(row pgx.Row) (int64, Settings, error) {
 	var depts, fieldMap []byte
 	if err := row.Scan(&id, &s.LearnURL, &s.LearnEmail, &s.sealed, &first, &second,
 		&s.SendLoginEmail, &s.HeadsAsManagers, &s.ParentHeadsAsSupervisors, &depts, &s.LearnAPIURL,
-		&s.AlertEmail, &s.AlertsOff, &s.AlertLang, &fieldMap); err != nil {
+		&s.AlertEmail, &s.AlertsOff, &s.AlertLang, &fieldMap, &s.LearnClientID, &s.sealedSecret); err != nil {
 		return 0, s, err
 	}
 	s.Saved = true
@@ -127,7 +140,8 @@ func scan(row pgx.Row) (int64, Settings, error) {
 }
 
 // Load reads the portal's settings, or Defaults when none are saved. With a
-// keyring the stored password is decrypted into Password; pages that only
+// keyring the stored password and client secret are decrypted into Password
+// and ClientSecret; pages that only
 // need to know whether one is stored pass nil.
 func Load(ctx context.Context, db store.DBTX, kr *secret.Keyring, portalID int64) (Settings, error) {
 	return load(ctx, db, kr, portalID, "")
@@ -144,6 +158,11 @@ func load(ctx context.Context, db store.DBTX, kr *secret.Keyring, portalID int64
 	if kr != nil && len(s.sealed) > 0 {
 		if s.Password, err = kr.DecryptString(s.sealed); err != nil {
 			return s, fmt.Errorf("decrypt learn password of portal %d: %w", portalID, err)
+		}
+	}
+	if kr != nil && len(s.sealedSecret) > 0 {
+		if s.ClientSecret, err = kr.DecryptString(s.sealedSecret); err != nil {
+			return s, fmt.Errorf("decrypt learn client secret of portal %d: %w", portalID, err)
 		}
 	}
 	return s, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -281,5 +282,44 @@ func TestSaveKeepsLearnRootForItsAddressOnly(t *testing.T) {
 	save(func(s *Settings) { s.LearnURL = "https://learn.acme.test" })
 	if r := root(); r != nil {
 		t.Fatalf("a save of another address kept the root %q", *r)
+	}
+}
+
+// TestAPIKeySaved: the Learn API key's secret is stored encrypted, kept by a
+// save that leaves it empty, audited only as "changed", and removed with its
+// Client ID; a key makes an account without a password whole.
+func TestAPIKeySaved(t *testing.T) {
+	ctx, pool, kr, newPortal := setup(t)
+	id := newPortal()
+	const secretText = "Sx7-client-secret"
+	ch, err := Save(ctx, pool, kr, id, 1, func(s *Settings) {
+		s.LearnURL, s.LearnEmail = "https://acme.ispringlearn.com", "admin@acme.test"
+		s.LearnClientID, s.ClientSecret = "cid", secretText
+		s.Schedule = must(schedule.Parse("06:00", ""))
+		s.Departments = Scope{Selected: []int64{1}, Excluded: []int64{}}
+	})
+	if err != nil || ch[FieldClientSecret] != "changed" || ch[FieldClientID] == nil || fmt.Sprint(ch) == "" ||
+		strings.Contains(fmt.Sprint(ch), secretText) {
+		t.Fatalf("first save: %v %v", ch, err)
+	}
+	var raw []byte
+	if err := pool.QueryRow(ctx, `SELECT learn_client_secret FROM portal_settings WHERE portal_id = $1`, id).Scan(&raw); err != nil ||
+		len(raw) == 0 || strings.Contains(string(raw), secretText) {
+		t.Fatalf("secret stored as %q, %v", raw, err)
+	}
+	if got, err := Load(ctx, pool, kr, id); err != nil || got.ClientSecret != secretText || got.LearnClientID != "cid" || !got.HasAccount() {
+		t.Fatalf("loaded %v, %v", got.LearnClientID, err)
+	}
+	if sealed, _ := Load(ctx, pool, nil, id); sealed.ClientSecret != "" || !sealed.HasAPIKey() || !sealed.HasAccount() {
+		t.Fatal("without a keyring the key is not seen as saved")
+	}
+	ch, err = Save(ctx, pool, kr, id, 1, func(s *Settings) { s.ClientSecret = "" })
+	if got, _ := Load(ctx, pool, kr, id); err != nil || len(ch) != 0 || got.ClientSecret != secretText {
+		t.Fatalf("an empty secret: change %v, %v, secret kept %v", ch, err, got.ClientSecret == secretText)
+	}
+	ch, err = Save(ctx, pool, kr, id, 1, func(s *Settings) { s.LearnClientID, s.ClientSecret = "", "" })
+	got, _ := Load(ctx, pool, kr, id)
+	if err != nil || ch[FieldClientSecret] != "changed" || got.HasClientSecret() || got.HasAccount() {
+		t.Fatalf("removing the key: change %v, %v, secret left %v, account %v", ch, err, got.HasClientSecret(), got.HasAccount())
 	}
 }

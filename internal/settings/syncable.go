@@ -13,7 +13,7 @@ type Code string
 // (the status panel relies on it), and NotActive last, so a caller that runs
 // before activation (Preview) accepts exactly NotActive.
 const (
-	// NoAccount: the Learn address, admin login or password is not saved.
+	// NoAccount: the Learn address, admin login, or password or API key is not saved.
 	NoAccount Code = "no_account"
 	// NoSchedule: no run time is saved.
 	NoSchedule Code = "no_schedule"

@@ -16,7 +16,7 @@ func newLearnClient(opts learn.Options) func(ctx context.Context, portalID int64
 		if o.BaseURL == "" {
 			o.BaseURL = s.LearnAPIURL
 		}
-		c, err := learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword}, o)
+		c, err := learn.New(s.LearnCredentials(), o)
 		if err != nil {
 			return nil, err
 		}

@@ -23,6 +23,10 @@ const (
 	simAccount  = "https://acme.ispringlearn.test"
 	simEmail    = "admin@acme.test"
 	simPassword = "s3cret"
+	// The account's API key, which portals use when the Learn variant
+	// needs one (learnsim.Unsettled.NeedsAPIKey).
+	simClientID     = "cid-acme"
+	simClientSecret = "csecret-acme-0123456789"
 )
 
 // simEnv is a database, a Learn simulator with one account and a Bitrix24
@@ -42,6 +46,8 @@ type simEnv struct {
 	// newB24, when set, builds a portal's Bitrix24 client for each run,
 	// as the app does, instead of the one addPortal stored.
 	newB24 func(ctx context.Context, portalID int64) (Bitrix24, error)
+	// key: portals sign in with the account's API key.
+	key bool
 }
 
 type simOpts struct {
@@ -78,6 +84,10 @@ func newSimEnv(tb testing.TB, o simOpts) *simEnv {
 	}
 	acct := o.account
 	acct.URL, acct.Email, acct.Password, acct.RootName = simAccount, simEmail, simPassword, "Learn"
+	if acct.ClientID == "" {
+		acct.ClientID, acct.ClientSecret = simClientID, simClientSecret
+	}
+	e.key = o.learn.Unsettled.NeedsAPIKey()
 	if _, err := e.lsim.AddAccount(acct); err != nil {
 		tb.Fatal(err)
 	}
@@ -149,6 +159,11 @@ func (e *simEnv) addPortal(org b24sim.Org) (int64, *b24sim.Portal) {
 	e.portals[id] = p
 	e.settings[id] = Settings{MemberID: p.MemberID(), Domain: p.Domain(), LearnURL: simAccount, LearnEmail: simEmail, LearnPassword: simPassword,
 		Selection: Selection{Selected: []int64{1}}}
+	if e.key {
+		s := e.settings[id]
+		s.LearnClientID, s.LearnClientSecret = simClientID, simClientSecret
+		e.settings[id] = s
+	}
 	e.mu.Unlock()
 	return id, p
 }

@@ -76,20 +76,30 @@ type Settings struct {
 	MemberID string
 	// Domain is the portal's address; it names the portal's root in a
 	// shared account when Learn refuses a namesake (applier.withUniqueName).
-	Domain                   string
-	LearnURL                 string
-	LearnEmail               string
-	LearnPassword            string
-	SendLoginEmail           bool
-	HeadsAsManagers          bool
-	ParentHeadsAsSupervisors bool
-	Selection                Selection
+	Domain        string
+	LearnURL      string
+	LearnEmail    string
+	LearnPassword string
+	// LearnClientID and LearnClientSecret are the API key, when the admin
+	// gave one: the client then signs in with a token (docs/learn-api.md,
+	// "Authentication").
+	LearnClientID, LearnClientSecret string
+	SendLoginEmail                   bool
+	HeadsAsManagers                  bool
+	ParentHeadsAsSupervisors         bool
+	Selection                        Selection
 	// LearnAPIURL is where the account's API answered before; "" until a
 	// check or run finds it (see Syncer.findLearnAPI).
 	LearnAPIURL string
 	// FieldMap is the field mapping (fieldmap.Effective of the saved one);
 	// nil is the fixed mapping.
 	FieldMap map[string]string
+}
+
+// LearnCredentials are what the Learn client signs in with.
+func (s Settings) LearnCredentials() learn.Credentials {
+	return learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword,
+		ClientID: s.LearnClientID, ClientSecret: s.LearnClientSecret}
 }
 
 // SettingsSource supplies a portal's settings; the job layer may wrap it.
@@ -127,6 +137,9 @@ func (d DBSettings) Settings(ctx context.Context, portalID int64) (Settings, err
 		return s, ErrNotConfigured
 	}
 	s.LearnURL, s.LearnEmail, s.LearnPassword = st.LearnURL, st.LearnEmail, st.Password
+	if st.HasAPIKey() {
+		s.LearnClientID, s.LearnClientSecret = st.LearnClientID, st.ClientSecret
+	}
 	s.SendLoginEmail, s.HeadsAsManagers, s.ParentHeadsAsSupervisors =
 		st.SendLoginEmail, st.HeadsAsManagers, st.ParentHeadsAsSupervisors
 	s.Selection = st.Departments

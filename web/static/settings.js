@@ -176,7 +176,9 @@
           showAlertState(r.data);
           var pw = document.getElementById('learn_password');
           pw.value = '';
-          document.getElementById('password-hint').hidden = false;
+          document.getElementById('password-hint').hidden = !r.data.has_password;
+          document.getElementById('learn_client_secret').value = '';
+          document.getElementById('client-secret-hint').hidden = !r.data.has_client_secret;
           refreshStatus(); // Preview, Sync now and the next runs follow the saved settings
           return;
         }

@@ -3,7 +3,9 @@
 //
 //   - several accounts in one process, chosen by the X-Auth-Account-Url header
 //     (header auth with X-Auth-Email / X-Auth-Password), or by a bearer token from
-//     POST /api/v3/token (client_credentials) sent as "Authorization: Bearer t" or bare;
+//     POST /api/v3/token (client_credentials) sent as "Authorization: Bearer t" or bare
+//     (Unsettled.TokenForm), living Options.TokenLifetime; header auth may be retired
+//     (Unsettled.HeaderAuthRetired);
 //   - JSON (Accept: application/json) or XML (the default) answers; JSON or XML bodies;
 //   - departments and users with pageToken paging (GET /departments, GET /users[/v2]),
 //     fields written as a lowercase object and read back as an UPPERCASE name/value list;
@@ -67,7 +69,16 @@ type Options struct {
 	// other paths (see Mount).
 	Mount   Mount
 	WebPage WebPage
+
+	// TokenLifetime is how long an access token from POST /api/v3/token
+	// is taken (and the expires_in it is given with, in whole seconds
+	// rounded up); 0 is DefaultTokenLifetime. Tests shorten it.
+	TokenLifetime time.Duration
 }
+
+// DefaultTokenLifetime is an access token's life: Learn gives expires_in
+// 1800 (docs/learn-api.md, "Authentication").
+const DefaultTokenLifetime = 1800 * time.Second
 
 // OwnerRoleNone is an owner whose profile shows no role (AccountOptions).
 const OwnerRoleNone = "-"
@@ -241,20 +252,21 @@ func acctFrom(r *http.Request) *account { return r.Context().Value(ctxKey{}).(*a
 // authenticate finds the account of a request, or the refusal (with the account
 // when it is known, so the refusal is counted).
 func (s *Sim) authenticate(r *http.Request) (*account, *apiErr) {
+	u := unsettledFrom(r)
 	if h := strings.TrimSpace(r.Header.Get("Authorization")); h != "" && r.Header.Get("X-Auth-Account-Url") == "" {
-		tok := h
-		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			tok = strings.TrimSpace(h[7:])
-		}
+		tok := u.TokenForm.token(h)
 		s.mu.RLock()
 		ti, ok := s.tokens[tok]
 		s.mu.RUnlock()
-		if !ok || s.opts.Now().After(ti.expires) {
+		if tok == "" || !ok || !s.opts.Now().Before(ti.expires) {
 			return nil, errf(401, "Invalid or expired access token")
 		}
 		return ti.acct, nil
 	}
 	a := s.account(r.Header.Get("X-Auth-Account-Url"))
+	if u.HeaderAuthRetired {
+		return a, errf(401, "Authentication with a login and password is not supported; use an API key")
+	}
 	if a == nil {
 		return nil, errf(401, "Authentication failed: unknown account")
 	}
@@ -385,15 +397,25 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.opts.Now()
+	for t, ti := range s.tokens {
+		if !now.Before(ti.expires) {
+			delete(s.tokens, t)
+		}
+	}
 	for _, k := range s.order {
 		a := s.accounts[k]
 		if a.opts.ClientID != "" && a.opts.ClientID == id && a.opts.ClientSecret == secret {
 			b := make([]byte, 24)
 			_, _ = rand.Read(b)
 			tok := hex.EncodeToString(b)
-			s.tokens[tok] = tokenInfo{acct: a, expires: s.opts.Now().Add(1800 * time.Second)}
+			life := s.opts.TokenLifetime
+			if life <= 0 {
+				life = DefaultTokenLifetime
+			}
+			s.tokens[tok] = tokenInfo{acct: a, expires: now.Add(life)}
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":1800,"token_type":"bearer"}`, tok)
+			_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":%d,"token_type":"bearer"}`, tok, int((life+time.Second-1)/time.Second))
 			return
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -571,4 +572,83 @@ func TestAlias(t *testing.T) {
 	if got, want := e.sim.TotalCounts().Writes, e.sim.Counts(e.acct).Writes; got != want || got != 1 {
 		t.Fatalf("writes: total %d, account %d, want 1", got, want)
 	}
+}
+
+// TestAuthSwitches: header auth retired is refused with 401 and Learn's error
+// body while a token works; each TokenForm takes only its form; a token lives
+// TokenLifetime and is refused after it (docs/learn-api.md, "Authentication").
+func TestAuthSwitches(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	token := func(e *env) (string, int) {
+		t.Helper()
+		res, err := http.PostForm(e.srv.URL+"/api/v3/token", url.Values{"client_id": {"cid"}, "client_secret": {"csecret"}, "grant_type": {"client_credentials"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var tok struct {
+			AccessToken string `json:"access_token"`
+			ExpiresIn   int    `json:"expires_in"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+			t.Fatalf("token: %v %+v", err, tok)
+		}
+		return tok.AccessToken, tok.ExpiresIn
+	}
+	noHeaders := []string{"X-Auth-Account-Url", "", "X-Auth-Email", "", "X-Auth-Password", ""}
+	for _, tc := range []struct {
+		name         string
+		u            Unsettled
+		bearer, bare int
+		header       int
+	}{
+		{"default", Unsettled{}, 200, 200, 200},
+		{"header auth retired", Unsettled{HeaderAuthRetired: true}, 200, 200, 401},
+		{"Bearer only", Unsettled{TokenForm: TokenFormBearer}, 200, 401, 200},
+		{"bare only", Unsettled{TokenForm: TokenFormBare}, 401, 200, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvWith(t, Options{Seed: 1, Unsettled: tc.u, Now: clock, TokenLifetime: 90 * time.Second},
+				AccountOptions{ClientID: "cid", ClientSecret: "csecret"})
+			b := e.must(tc.header, "GET", "/departments", nil, "Accept", "application/json")
+			if tc.header == 401 {
+				var m map[string]any
+				if err := json.Unmarshal([]byte(b), &m); err != nil || m["code"] != float64(401) || m["message"] == "" || m["message"] == nil {
+					t.Errorf("header auth refused with %s, want {\"code\":401,\"message\":…}", b)
+				}
+				if c := e.sim.Counts(acct); c.Rejected != 1 {
+					t.Errorf("refused header auth counted %+v", c)
+				}
+			}
+			tok, life := token(e)
+			if life != 90 {
+				t.Errorf("expires_in %d, want 90", life)
+			}
+			e.must(tc.bearer, "GET", "/departments", nil, append(noHeaders, "Authorization", "Bearer "+tok)...)
+			e.must(tc.bare, "GET", "/departments", nil, append(noHeaders, "Authorization", tok)...)
+		})
+	}
+	t.Run("expiry", func(t *testing.T) {
+		t.Parallel()
+		var mu sync.Mutex
+		at := now
+		e := newEnvWith(t, Options{Seed: 1, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return at }},
+			AccountOptions{ClientID: "cid", ClientSecret: "csecret"})
+		tok, life := token(e)
+		if life != 1800 {
+			t.Errorf("expires_in %d, want 1800", life)
+		}
+		mu.Lock()
+		at = at.Add(1799 * time.Second)
+		mu.Unlock()
+		e.must(200, "GET", "/departments", nil, append(noHeaders, "Authorization", "Bearer "+tok)...)
+		mu.Lock()
+		at = at.Add(time.Second)
+		mu.Unlock()
+		e.must(401, "GET", "/departments", nil, append(noHeaders, "Authorization", "Bearer "+tok)...)
+	})
 }

@@ -135,6 +135,14 @@ type Unsettled struct {
 	// ScopedParent is how such a scoped listing shows the parent of the
 	// top departments the caller manages, a department it does not show.
 	ScopedParent ScopedParent
+	// HeaderAuthRetired refuses header auth (X-Auth-Email /
+	// X-Auth-Password) with 401 and Learn's error body: only a token from
+	// an API key is taken. No date for retiring it is announced
+	// (docs/learn-api.md, "Authentication").
+	HeaderAuthRetired bool
+	// TokenForm is how Authorization must carry a token: the docs' sample
+	// says "Bearer <token>", many samples and clients send it bare.
+	TokenForm TokenForm
 }
 
 // ScopedParent is how a listing under ScopedReads renders the
