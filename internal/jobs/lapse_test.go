@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,7 +76,7 @@ func (b *retentionBundle) uninstallOnAsk(t *testing.T, id int64) UninstallEraseA
 func TestLapsedCleanUninstallRestoredByMaintenance(t *testing.T) {
 	t.Parallel()
 	for name, c := range map[string]struct{ lapse, mend func(*b24sim.Portal) }{
-		"Unpaid": {func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
+		"Unpaid":            {func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
 		"InstallerReopened": {(*b24sim.Portal).ReopenInstaller, func(p *b24sim.Portal) { p.FinishInstall(context.Background()) }},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -92,8 +93,17 @@ func TestLapsedCleanUninstallRestoredByMaintenance(t *testing.T) {
 				t.Fatal("the uninstalled portal is still dispatched")
 			}
 			b.advance(t, time.Hour)
-			if p, err := store.GetPortal(ctx, b.pool, id); err != nil || p.Installed() {
+			p, err := store.GetPortal(ctx, b.pool, id)
+			if err != nil || p.Installed() {
 				t.Fatalf("restored while Bitrix24 still refuses: %v %v", p.InstallState, err)
+			}
+			// The admin is told once, with the day of the erase.
+			b.mail.mu.Lock()
+			sent := slices.Clone(b.mail.sent)
+			b.mail.mu.Unlock()
+			day := p.UninstalledAt.Add(uninstall.EraseDelay).UTC().Format("2006-01-02")
+			if len(sent) != 1 || !strings.Contains(sent[0].Subject, "reported removed") || !strings.Contains(sent[0].Body, day) {
+				t.Fatalf("e-mails after the uninstall: %+v, want one naming the erase on %s", sent, day)
 			}
 			c.mend(bp)
 			b.advance(t, time.Hour)
@@ -104,6 +114,9 @@ func TestLapsedCleanUninstallRestoredByMaintenance(t *testing.T) {
 			if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM manager_audit WHERE portal_id = $1 AND action = $2`,
 				id, UninstallRefutedAction).Scan(&audits); err != nil || audits != 1 {
 				t.Fatalf("%d audit lines of the restore (%v), want 1", audits, err)
+			}
+			if subjects := b.mail.subjects(); len(subjects) != 2 || !strings.Contains(subjects[1], "working again") {
+				t.Fatalf("e-mails after the restore: %q, want the all-clear", subjects)
 			}
 			w := &UninstallEraseWorker{Pool: b.pool, Clients: b.clients, Log: slog.New(slog.DiscardHandler)}
 			if err := w.Work(ctx, &river.Job[UninstallEraseArgs]{Args: erase}); err != nil {

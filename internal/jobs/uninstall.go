@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/alert"
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs/queues"
 	"b24learn/internal/manager"
@@ -172,6 +173,11 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 	if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.ID, Generation: p.InstallGeneration, Recheck: recheck},
 		&river.InsertOpts{ScheduledAt: now.Add(delay)}); err != nil {
 		return fmt.Errorf("queue deferred erase: %w", err)
+	}
+	if recheck {
+		// The admin hears of it once: the erase's day, and that it is
+		// called off if Bitrix24 shows the app working again.
+		return alert.Begin(ctx, tx, rc, p.ID, alert.UninstallPending)
 	}
 	return nil
 }
@@ -355,6 +361,11 @@ func restoreLapsed(ctx context.Context, pool *pgxpool.Pool, p store.Portal, reas
 		restored, err := uninstall.Restore(ctx, tx, lp)
 		if err != nil || !restored {
 			return err
+		}
+		if rc, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
+			if err := alert.End(ctx, tx, rc, p.ID, alert.UninstallPending); err != nil {
+				return err
+			}
 		}
 		return manager.Audit(ctx, tx, manager.AuditEntry{ManagerEmail: retentionActor, Action: UninstallRefutedAction,
 			PortalID: p.ID, PortalDomain: lp.Domain, At: now,
