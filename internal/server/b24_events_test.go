@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/alert"
 	"b24learn/internal/apptest"
 
 	"github.com/riverqueue/river"
@@ -432,6 +433,7 @@ func (e *b24Env) startUninstallWorkers(n int) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, jobs.NewUninstallCheckWorker(e.pool, clients, log))
 	river.AddWorker(workers, &jobs.UninstallEraseWorker{Pool: e.pool, Clients: clients, Log: log})
+	river.AddWorker(workers, &alert.Worker{Log: log, Pool: e.pool}) // an uninstall on refused tokens alerts
 	qs := queues.Config()
 	qs[queues.System] = river.QueueConfig{MaxWorkers: n}
 	apptest.StartRiver(e.t, e.pool, &river.Config{Logger: log, Workers: workers, Queues: qs})
