@@ -92,13 +92,14 @@ func ConfirmRefused(ctx context.Context, tx pgx.Tx, jobs JobCanceller, portalID 
 
 // Restore undoes in tx the uninstall of portal p (locked) taken on refused
 // tokens, once AskAgain found them working with the app installed: the
-// portal is installed again (same install generation, so its scheduled
-// erase finds it installed and erases nothing), and the CLEAN events that
-// uninstalled it are recorded as refuted late. restored is false when the
+// portal is installed again, as a new install generation (so its
+// scheduled erase erases nothing, and a later uninstall schedules an erase
+// of its own), and the CLEAN events that uninstalled it are recorded as
+// refuted late. restored is false when the
 // portal is no longer waiting for a recheck (installed again, or erased).
 func Restore(ctx context.Context, tx pgx.Tx, p store.Portal) (restored bool, err error) {
 	tag, err := tx.Exec(ctx, `UPDATE portals SET install_state = 'installed', uninstalled_at = NULL,
-		uninstall_recheck = false, needs_reconnect = false, updated_at = now()
+		uninstall_recheck = false, needs_reconnect = false, install_generation = install_generation + 1, updated_at = now()
 		WHERE id = $1 AND install_state = 'uninstalled' AND uninstall_recheck AND install_generation = $2`,
 		p.ID, p.InstallGeneration)
 	if err != nil {
