@@ -45,14 +45,19 @@ const (
 	// (uninstall.RefusedRetention); begun by the hourly maintenance, ended
 	// with the refusal.
 	EraseScheduled State = "erase_scheduled"
+	// UninstallPending: a CLEAN uninstall was taken while Bitrix24 only
+	// refused the tokens (uninstall.TokensRefused); the data is erased
+	// after uninstall.EraseDelay unless Bitrix24 shows the app working
+	// again. Begun by the uninstall, ended by the restore (internal/jobs).
+	UninstallPending State = "uninstall_pending"
 )
 
 // States lists every state, in the order the console shows them.
-var States = []State{NeedsAttention, NeedsReconnect, Held, EraseScheduled}
+var States = []State{NeedsAttention, NeedsReconnect, Held, EraseScheduled, UninstallPending}
 
 // Valid reports whether s is a known state.
 func (s State) Valid() bool {
-	return s == NeedsAttention || s == NeedsReconnect || s == Held || s == EraseScheduled
+	return s == NeedsAttention || s == NeedsReconnect || s == Held || s == EraseScheduled || s == UninstallPending
 }
 
 // Inserter queues jobs in a transaction; *river.Client[pgx.Tx] is one.
@@ -112,6 +117,19 @@ func Begin(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, st Stat
 		return err
 	}
 	if _, err := ins.InsertTx(ctx, tx, Args{PortalID: portalID, State: st, Active: true}, nil); err != nil {
+		return fmt.Errorf("queue %s alert of portal %d: %w", st, portalID, err)
+	}
+	return nil
+}
+
+// End ends st for the portal and, when it was on, queues the e-mail saying
+// so.
+func End(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, st State) error {
+	flipped, err := record(ctx, tx, portalID, st, false)
+	if err != nil || !flipped {
+		return err
+	}
+	if _, err := ins.InsertTx(ctx, tx, Args{PortalID: portalID, State: st, Active: false}, nil); err != nil {
 		return fmt.Errorf("queue %s alert of portal %d: %w", st, portalID, err)
 	}
 	return nil
@@ -190,10 +208,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	log := w.Log.With("portal_id", a.PortalID, "state", string(a.State), "active", a.Active)
 	var active, notified bool
 	var domain, lastError string
-	var refusedAt, warnedAt *time.Time
-	err := w.Pool.QueryRow(ctx, `SELECT a.active, a.notified, p.domain, p.last_sync_error, p.tokens_refused_at, p.erase_warned_at
+	var refusedAt, warnedAt, uninstalledAt *time.Time
+	err := w.Pool.QueryRow(ctx, `SELECT a.active, a.notified, p.domain, p.last_sync_error, p.tokens_refused_at, p.erase_warned_at,
+		p.uninstalled_at
 		FROM portal_alerts a JOIN portals p ON p.id = a.portal_id
-		WHERE a.portal_id = $1 AND a.state = $2`, a.PortalID, string(a.State)).Scan(&active, &notified, &domain, &lastError, &refusedAt, &warnedAt)
+		WHERE a.portal_id = $1 AND a.state = $2`, a.PortalID, string(a.State)).Scan(&active, &notified, &domain, &lastError,
+		&refusedAt, &warnedAt, &uninstalledAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // the portal is gone
 	}
@@ -248,6 +268,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		}
 		eraseAt = uninstall.RefusedEraseAt(*refusedAt, warned)
 	}
+	if a.State == UninstallPending && uninstalledAt != nil {
+		eraseAt = uninstalledAt.Add(uninstall.EraseDelay)
+	}
 	subject, body := Message(i18n.FromBitrix24(st.AlertLang), a.State, a.Active, domain, lastError, eraseAt)
 	if err := w.Mail.Send(ctx, activation.Mail{To: []string{st.AlertEmail}, Subject: subject, Body: body}); err != nil {
 		return fmt.Errorf("send %s alert: %w", a.State, err)
@@ -265,14 +288,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 
 // Message is the e-mail's subject and body in lang: the state that began
 // (with the last sync error for "needs attention", the day of the erase
-// for "erase scheduled") or the one that ended.
+// for "erase scheduled" and "uninstall pending") or the one that ended.
 func Message(lang i18n.Lang, st State, active bool, domain, lastError string, eraseAt time.Time) (string, string) {
 	if !active {
 		return i18n.T(lang, "alert.recovered.subject", domain),
 			i18n.T(lang, "alert.recovered."+string(st), domain) + "\n\n" + i18n.T(lang, "alert.footer")
 	}
 	body := i18n.T(lang, "alert."+string(st)+".body", domain)
-	if st == EraseScheduled {
+	if st == EraseScheduled || st == UninstallPending {
 		body = i18n.T(lang, "alert."+string(st)+".body", domain, eraseAt.UTC().Format("2006-01-02"))
 	}
 	if key, detail := syncer.RunErrorKey(lastError); st == NeedsAttention && key != "" {

@@ -137,7 +137,7 @@ func (f *Factory) withCallLog(hc *http.Client, portalID int64, service string) *
 // Bitrix24 returns a client for the portal on its stored tokens. A renamed
 // portal's new address is stored as soon as the client learns it.
 func (f *Factory) Bitrix24(ctx context.Context, portalID int64) (*bitrix24.Client, error) {
-	return f.bitrix24(ctx, portalID, false)
+	return f.bitrix24(ctx, portalID, false, false)
 }
 
 // Bitrix24Check returns a client on the stored tokens for asking Bitrix24
@@ -146,15 +146,21 @@ func (f *Factory) Bitrix24(ctx context.Context, portalID int64) (*bitrix24.Clien
 // again, and one that now works clears the flag), and it makes one attempt
 // at rate limits, so that a check does not wait minutes for an answer.
 func (f *Factory) Bitrix24Check(ctx context.Context, portalID int64) (*bitrix24.Client, error) {
-	return f.bitrix24(ctx, portalID, true)
+	return f.bitrix24(ctx, portalID, true, false)
 }
 
-func (f *Factory) bitrix24(ctx context.Context, portalID int64, check bool) (*bitrix24.Client, error) {
+// Bitrix24Recheck is Bitrix24Check for a portal uninstalled on refused
+// tokens whose tokens were kept to ask again (uninstall.AskAgain).
+func (f *Factory) Bitrix24Recheck(ctx context.Context, portalID int64) (*bitrix24.Client, error) {
+	return f.bitrix24(ctx, portalID, true, true)
+}
+
+func (f *Factory) bitrix24(ctx context.Context, portalID int64, check, recheck bool) (*bitrix24.Client, error) {
 	p, err := store.GetPortal(ctx, f.pool, portalID)
 	if err != nil {
 		return nil, fmt.Errorf("load portal: %w", err)
 	}
-	if !p.Installed() {
+	if !p.Installed() && !recheck {
 		return nil, fmt.Errorf("portal %d is not installed", portalID)
 	}
 	maxRetries := 0 // the client's default

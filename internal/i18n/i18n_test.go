@@ -182,7 +182,7 @@ func keysInUse(t *testing.T) []string {
 	for _, st := range activation.Statuses {
 		keys["mgr.status_"+st] = true
 	}
-	for _, a := range []string{"sign_in", "sign_out", "totp_enable", "totp_reset", "password_set", "disable", "enable", "activate", "suspend", "river_ui"} {
+	for _, a := range []string{"sign_in", "sign_out", "totp_enable", "totp_reset", "password_set", "disable", "enable", "activate", "suspend", "river_ui", "uninstall_refuted"} {
 		keys["mgr.action_"+a] = true
 	}
 	// A run item's changed fields and a Learn user's statuses (the server's

@@ -131,7 +131,7 @@ func register(d Deps) (*registry, error) {
 	add(r, &MaintenanceWorker{deps: d, now: time.Now, keep: &keepAlive{pool: d.Pool, clients: clients, log: d.Log},
 		retain: &refusedRetention{pool: d.Pool, clients: clients, log: d.Log}})
 	add(r, NewUninstallCheckWorker(d.Pool, clients, d.Log))
-	add(r, &UninstallEraseWorker{Pool: d.Pool, Log: d.Log})
+	add(r, &UninstallEraseWorker{Pool: d.Pool, Clients: clients, Log: d.Log})
 	if d.Sync != nil {
 		sw := &syncWorkers{deps: d}
 		add(r, &ScheduledSyncWorker{s: sw})

@@ -68,6 +68,9 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 		if _, err := w.retain.pass(ctx, now); err != nil {
 			return err
 		}
+		if _, err := w.retain.lapsedPass(ctx, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -212,3 +212,55 @@ func (r *refusedRetention) one(ctx context.Context, rc *river.Client[pgx.Tx], p 
 // RetentionEraseAction is the audit trail's action of an erase by the
 // retention; its note is the app's own words (store keeps it on erase).
 const RetentionEraseAction = "retention_erase"
+
+// lapsedRetryAfter is how long a portal uninstalled on refused tokens waits
+// between two checks of lapsedPass: about one each hourly pass.
+const lapsedRetryAfter = 50 * time.Minute
+
+// lapsedPass asks Bitrix24 again about the portals uninstalled by a CLEAN
+// event on refused tokens whose erase still waits (ConfirmUninstall), and
+// restores those whose tokens work again with the app installed, so a
+// portal whose payment lapsed for a while gets its syncs back without its
+// admin opening the app. A refusal or no answer changes nothing: the erase
+// asks once more (UninstallEraseWorker). It returns how many it restored.
+func (r *refusedRetention) lapsedPass(ctx context.Context, now time.Time) (int, error) {
+	limit := r.perPass
+	if limit <= 0 {
+		limit = retentionPerPass
+	}
+	ids, err := store.QueryAll(ctx, r.pool, "lapsed uninstalls: claim portals", func(row pgx.Row) (int64, error) {
+		var id int64
+		return id, row.Scan(&id)
+	}, `
+		WITH due AS (
+			SELECT id FROM portals
+			WHERE install_state = 'uninstalled' AND uninstall_recheck
+			  AND (retention_checked_at IS NULL OR retention_checked_at < $2)
+			ORDER BY retention_checked_at NULLS FIRST, id
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED)
+		UPDATE portals p SET retention_checked_at = $1 FROM due WHERE p.id = due.id
+		RETURNING p.id`, now, now.Add(-lapsedRetryAfter), limit)
+	if err != nil {
+		return 0, err
+	}
+	return eachClaimed(ctx, r.log, "lapsed uninstalls", retentionPassBudget, ids, func(id int64) int64 { return id },
+		func(ctx context.Context, id int64) bool {
+			p, err := store.GetPortal(ctx, r.pool, id)
+			if err != nil {
+				r.log.WarnContext(ctx, "lapsed uninstalls: portal not checked", "portal_id", id, "error", err)
+				return false
+			}
+			v, reason := uninstall.AskAgain(ctx, r.clients, id)
+			if uninstall.Recheck(v, p.UninstalledAt, now, false) != uninstall.RecheckRestore {
+				return false
+			}
+			if err := restoreLapsed(ctx, r.pool, p, reason, now); err != nil {
+				r.log.WarnContext(ctx, "lapsed uninstalls: portal not restored", "portal_id", id, "error", err)
+				return false
+			}
+			r.log.InfoContext(ctx, "bitrix24 accepts the tokens of a portal uninstalled on their refusal; the portal is restored",
+				"portal_id", id)
+			return true
+		}), nil
+}

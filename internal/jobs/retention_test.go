@@ -77,7 +77,7 @@ func setupRetention(t *testing.T) *retentionBundle {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &MaintenanceWorker{deps: Deps{Log: log, Config: &config.Config{ReportRetention: 90 * day}, Pool: b.pool},
 		now: b.clock.Now, retain: &refusedRetention{pool: b.pool, clients: b.clients, log: log}})
-	river.AddWorker(workers, &UninstallEraseWorker{Pool: b.pool, Log: log})
+	river.AddWorker(workers, &UninstallEraseWorker{Pool: b.pool, Clients: b.clients, Log: log})
 	river.AddWorker(workers, &UninstallCheckWorker{Pool: b.pool, Clients: b.clients, Log: log, Now: b.clock.Now})
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: b.pool, Mail: b.mail})
 	b.rc = apptest.StartRiver(t, b.pool, &river.Config{Logger: log, Workers: workers,

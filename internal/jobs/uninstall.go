@@ -11,8 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/alert"
 	"b24learn/internal/connect"
 	"b24learn/internal/jobs/queues"
+	"b24learn/internal/manager"
 	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
 )
@@ -142,8 +144,10 @@ func (w *UninstallCheckWorker) pending(ctx context.Context, id int64) (ev uninst
 // CLEAN flag, so the erase waits uninstall.SettleDelay and is dropped if an
 // uninstall without CLEAN comes in meanwhile. When Bitrix24 only refused
 // the stored tokens (uninstall.TokensRefused), which an installed portal
-// whose period is over also gets, it waits uninstall.EraseDelay and is
-// dropped if the app is installed again meanwhile. rc may be nil (no River
+// whose period is over also gets, the tokens are kept, the erase waits
+// uninstall.EraseDelay, and Bitrix24 is asked again meanwhile and before
+// it: tokens that work again restore the portal (UninstallEraseWorker,
+// lapsedPass). rc may be nil (no River
 // client): jobs are left alone, and the data of an uninstall Bitrix24 said
 // is gone is erased at once.
 func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], pool *pgxpool.Pool, p store.Portal, clean bool, v uninstall.Verdict, now time.Time) error {
@@ -151,19 +155,29 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 	if rc != nil {
 		queue = NewQueue(pool, rc)
 	}
-	if err := uninstall.Confirm(ctx, tx, queue, p.ID, clean && rc == nil && v == uninstall.Confirmed); err != nil {
+	recheck := clean && rc != nil && v == uninstall.TokensRefused
+	if recheck {
+		if err := uninstall.ConfirmRefused(ctx, tx, queue, p.ID); err != nil {
+			return err
+		}
+	} else if err := uninstall.Confirm(ctx, tx, queue, p.ID, clean && rc == nil && v == uninstall.Confirmed); err != nil {
 		return err
 	}
 	if !clean || rc == nil {
 		return nil
 	}
 	delay := uninstall.SettleDelay
-	if v == uninstall.TokensRefused {
+	if recheck {
 		delay = uninstall.EraseDelay
 	}
-	if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.ID, Generation: p.InstallGeneration},
+	if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.ID, Generation: p.InstallGeneration, Recheck: recheck},
 		&river.InsertOpts{ScheduledAt: now.Add(delay)}); err != nil {
 		return fmt.Errorf("queue deferred erase: %w", err)
+	}
+	if recheck {
+		// The admin hears of it once: the erase's day, and that it is
+		// called off if Bitrix24 shows the app working again.
+		return alert.Begin(ctx, tx, rc, p.ID, alert.UninstallPending)
 	}
 	return nil
 }
@@ -182,6 +196,9 @@ type UninstallEraseArgs struct {
 	// uninstall event started, so none keeps the data (an event without
 	// CLEAN is one any portal user can send).
 	Retention bool `json:"retention,omitempty"`
+	// Recheck: the uninstall was taken on uninstall.TokensRefused, so
+	// Bitrix24 is asked again before the erase (uninstall.Recheck).
+	Recheck bool `json:"recheck,omitempty"`
 }
 
 func (UninstallEraseArgs) Kind() string { return "uninstall_erase" }
@@ -194,11 +211,44 @@ func (UninstallEraseArgs) InsertOpts() river.InsertOpts {
 type UninstallEraseWorker struct {
 	river.WorkerDefaults[UninstallEraseArgs]
 	Pool *pgxpool.Pool
-	Log  *slog.Logger
+	// Clients asks Bitrix24 again before the erase of a Recheck job;
+	// without it such a job waits (uninstall.Recheck's Unknown).
+	Clients *connect.Factory
+	Log     *slog.Logger
+	Now     func() time.Time // nil: time.Now
+}
+
+func (w *UninstallEraseWorker) now() time.Time {
+	if w.Now == nil {
+		return time.Now()
+	}
+	return w.Now()
+}
+
+// recheckRetry is how long a Recheck job waits after Bitrix24 gave no
+// answer: its attempts then span uninstall.RecheckUnanswered.
+const recheckRetry = 18 * time.Hour
+
+// NextRetry spaces a Recheck job's attempts by recheckRetry; others keep
+// River's backoff.
+func (w *UninstallEraseWorker) NextRetry(job *river.Job[UninstallEraseArgs]) time.Time {
+	if job.Args.Recheck {
+		return w.now().Add(recheckRetry)
+	}
+	return time.Time{}
+}
+
+func (w *UninstallEraseWorker) Timeout(*river.Job[UninstallEraseArgs]) time.Duration {
+	return uninstall.AskTimeout + time.Minute
 }
 
 func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[UninstallEraseArgs]) error {
 	a := job.Args
+	if a.Recheck {
+		if done, err := w.recheck(ctx, job); done || err != nil {
+			return err
+		}
+	}
 	erased, keptByEvent := false, false
 	err := pgx.BeginFunc(ctx, w.Pool, func(tx pgx.Tx) error {
 		p, err := store.LockPortal(ctx, tx, a.PortalID)
@@ -217,10 +267,20 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 		if !a.Retention {
 			if kept, err := uninstall.KeptSince(ctx, tx, p.ID, p.UninstalledAt.Add(-uninstall.SettleDelay)); err != nil || kept {
 				keptByEvent = kept
+				if err != nil || !a.Recheck {
+					return err
+				}
+				// The data stays, uninstalled as without CLEAN: so do
+				// not the tokens kept for the recheck.
+				_, err := tx.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
+					token_expires_at = NULL, uninstall_recheck = false, updated_at = now() WHERE id = $1`, p.ID)
 				return err
 			}
 		}
 		erased = true
+		if a.Recheck {
+			w.Log.InfoContext(ctx, "deferred erase: bitrix24 still refuses the tokens or the portal is gone", "portal_id", p.ID)
+		}
 		if err := store.ErasePortalData(ctx, tx, p.ID); err != nil {
 			return err
 		}
@@ -247,3 +307,77 @@ func deletePortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
 	}
 	return NewQueue(tx, rc).DeletePortalJobs(ctx, tx, portalID)
 }
+
+// recheck asks Bitrix24 again before the erase of an uninstall taken on
+// refused tokens. done reports the job finished without the erase: the
+// portal installed again or restored; an error (no answer yet) has River
+// try again after recheckRetry. Otherwise the erase goes ahead.
+func (w *UninstallEraseWorker) recheck(ctx context.Context, job *river.Job[UninstallEraseArgs]) (done bool, err error) {
+	a := job.Args
+	p, err := store.GetPortal(ctx, w.Pool, a.PortalID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("deferred erase of portal %d: %w", a.PortalID, err)
+	}
+	if p.Installed() || p.InstallGeneration != a.Generation {
+		return true, nil // installed again: the portal's data is its own again
+	}
+	v, reason := uninstall.Unknown, "no bitrix24 client"
+	if w.Clients != nil {
+		v, reason = uninstall.AskAgain(ctx, w.Clients, p.ID)
+	}
+	now := w.now()
+	last := job.JobRow != nil && job.MaxAttempts > 0 && job.Attempt >= job.MaxAttempts
+	switch uninstall.Recheck(v, p.UninstalledAt, now, true) {
+	case uninstall.RecheckRestore:
+		if err := restoreLapsed(ctx, w.Pool, p, reason, now); err != nil {
+			return false, err
+		}
+		w.Log.InfoContext(ctx, "deferred erase dropped: bitrix24 accepts the tokens again; the portal is restored", "portal_id", p.ID)
+		return true, nil
+	case uninstall.RecheckWait:
+		if !last {
+			w.Log.WarnContext(ctx, "deferred erase waits: bitrix24 did not answer", "portal_id", p.ID, "reason", reason)
+			return false, fmt.Errorf("%w: %s", errUnanswered, reason)
+		}
+		// The job's last attempt: its attempts span about
+		// uninstall.RecheckUnanswered, and no answer must not keep the
+		// data for ever.
+	}
+	return false, nil
+}
+
+// restoreLapsed restores portal p, uninstalled on refused tokens, whose
+// tokens Bitrix24 accepts again with the app installed (uninstall.Restore),
+// and writes it in the managers' audit trail.
+func restoreLapsed(ctx context.Context, pool *pgxpool.Pool, p store.Portal, reason string, now time.Time) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		lp, err := store.LockPortal(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		restored, err := uninstall.Restore(ctx, tx, lp)
+		if err != nil || !restored {
+			return err
+		}
+		if rc, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
+			if err := alert.End(ctx, tx, rc, p.ID, alert.UninstallPending); err != nil {
+				return err
+			}
+		}
+		return manager.Audit(ctx, tx, manager.AuditEntry{ManagerEmail: retentionActor, Action: UninstallRefutedAction,
+			PortalID: p.ID, PortalDomain: lp.Domain, At: now,
+			Note: "uninstall on refused tokens undone: " + reason})
+	})
+	if err != nil {
+		return fmt.Errorf("restore portal %d: %w", p.ID, err)
+	}
+	return nil
+}
+
+// UninstallRefutedAction is the audit trail's action of a portal restored
+// because Bitrix24 accepted its tokens again after an uninstall taken on
+// their refusal; its note is the app's own words (store keeps it on erase).
+const UninstallRefutedAction = "uninstall_refuted"

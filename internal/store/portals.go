@@ -151,6 +151,7 @@ func UpsertPortal(ctx context.Context, db DBTX, kr *secret.Keyring, in PortalIns
 			installed_at = CASE WHEN portals.install_state = 'uninstalled' THEN now() ELSE portals.installed_at END,
 			install_state = 'installed',
 			uninstalled_at = NULL,
+			uninstall_recheck = false,
 			needs_reconnect = false,
 			install_generation = portals.install_generation + 1,
 			updated_at = now()
@@ -262,8 +263,24 @@ func SetPortalTokens(ctx context.Context, db DBTX, kr *secret.Keyring, id int64,
 // stays until a reinstall replaces it, so a repeated event still verifies.
 func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 	tag, err := db.Exec(ctx, `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
-		access_token = NULL, refresh_token = NULL, token_expires_at = NULL, updated_at = now()
+		access_token = NULL, refresh_token = NULL, token_expires_at = NULL, uninstall_recheck = false, updated_at = now()
 		WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("mark portal uninstalled: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark portal uninstalled: %w", ErrNotFound)
+	}
+	return nil
+}
+
+// MarkPortalUninstalledForRecheck marks a portal uninstalled as
+// MarkPortalUninstalled does, but keeps its tokens and sets
+// uninstall_recheck, so that Bitrix24 can be asked again before the
+// deferred erase (internal/uninstall, ConfirmRefused).
+func MarkPortalUninstalledForRecheck(ctx context.Context, db DBTX, id int64) error {
+	tag, err := db.Exec(ctx, `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
+		uninstall_recheck = true, updated_at = now() WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("mark portal uninstalled: %w", err)
 	}
@@ -298,7 +315,7 @@ var detachedOnErase = map[string]string{
 // admin said on the phone), so an erase blanks it: the line stays, as
 // iSpring's record of who did what and when, and note_erased_at says why
 // its note is empty.
-var auditNotesKept = []string{"request_status", "retention_erase"}
+var auditNotesKept = []string{"request_status", "retention_erase", "uninstall_refuted"}
 
 // ErasePortalData deletes what an uninstall with data[CLEAN]=1 asks to delete:
 // every secret on the portal row, and every row of every other table that has
@@ -317,7 +334,7 @@ func ErasePortalData(ctx context.Context, db DBTX, id int64) error {
 	// The last sync error is a remote server's message about the portal's
 	// data; the health it explains goes with it.
 	if _, err := db.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
-		token_expires_at = NULL, application_token = NULL, last_sync_error = '', sync_failures = 0,
+		token_expires_at = NULL, application_token = NULL, uninstall_recheck = false, last_sync_error = '', sync_failures = 0,
 		needs_attention = false, updated_at = now() WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("erase portal secrets: %w", err)
 	}
