@@ -138,7 +138,12 @@ func (c *Client) tokenAttempt(ctx context.Context, origin, form string, n int) (
 	req.Header.Set("Accept", "application/json")
 	c.writes.Add(1)
 	start := time.Now()
-	res, err := c.hc.Do(req)
+	// The body carries the secret, and a 307 or 308 would send it on to
+	// wherever Learn's answer points: the token request follows no
+	// redirect, and a 3xx is refused below like any other answer.
+	hc := *c.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := hc.Do(req)
 	call := Call{Method: http.MethodPost, Route: tokenRoute, Attempt: n, Write: true}
 	if err != nil {
 		dropQuery(err)
@@ -162,8 +167,7 @@ func (c *Client) tokenAttempt(ctx context.Context, origin, form string, n int) (
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		code, msg := parseErrorBody(data)
-		// Learn's words may echo what it was sent.
-		msg = strings.ReplaceAll(msg, c.creds.ClientSecret, "…")
+		msg = hideSecret(msg, c.creds.ClientSecret)
 		return "", 0, &APIError{Method: http.MethodPost, Path: tokenRoute, Status: res.StatusCode, Code: code, Message: msg,
 			learnShaped: learnErrorBody(res.StatusCode, res.Header.Get("Content-Type"), data),
 			RetryAfter:  parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
@@ -181,6 +185,18 @@ func (c *Client) tokenAttempt(ctx context.Context, origin, form string, n int) (
 		life = time.Duration(min(int64(ans.ExpiresIn), int64(maxTokenLife/time.Second))) * time.Second
 	}
 	return ans.AccessToken, life, nil
+}
+
+// hideSecret takes the secret out of Learn's words, which may echo what it
+// was sent: as typed, or as the form encoded it.
+func hideSecret(msg, secret string) string {
+	if secret == "" {
+		return msg
+	}
+	for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+		msg = strings.ReplaceAll(msg, form, "…")
+	}
+	return msg
 }
 
 // tokenError is a failure to get a token, after the token fetch's own

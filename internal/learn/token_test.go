@@ -3,11 +3,16 @@ package learn
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,4 +292,70 @@ func (e *simEnv) state(t *testing.T) learnsim.State {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// The token request's body is the secret: a 307 or 308 from the API host
+// must not carry it to another host, as a redirect never carries the
+// header auth's password.
+func TestTokenRequestFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
+	var got atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(string(b))
+		http.Error(w, "{}", http.StatusInternalServerError)
+	}))
+	defer other.Close()
+	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/api/v3/token", code)
+		}))
+		c, err := New(Credentials{AccountURL: api.URL, Email: testEmail, ClientID: testClientID, ClientSecret: "TOP/SECRET+1"},
+			Options{HTTPClient: NewHTTPClient(DialerOptions{AllowPrivate: true}), AllowHTTP: true, BaseURL: api.URL + "/api/v2",
+				Retry: RetryPolicy{MaxAttempts: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.ListDepartments(context.Background())
+		api.Close()
+		if err == nil {
+			t.Errorf("%d: a redirected token request succeeded", code)
+		}
+		if body, _ := got.Load().(string); body != "" {
+			t.Errorf("%d: the other host got %q", code, body)
+		}
+	}
+}
+
+// Learn's error words may echo the form it was sent, where the secret is
+// encoded: no form of it reaches the error.
+func TestTokenErrorHidesEncodedSecret(t *testing.T) {
+	t.Parallel()
+	const secret = "TOP/SECRET+1 x"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]any{"code": 400, "message": "bad request: " + string(b) + " / " + url.PathEscape(secret)})
+	}))
+	defer api.Close()
+	c, err := New(Credentials{AccountURL: api.URL, Email: testEmail, ClientID: testClientID, ClientSecret: secret},
+		Options{HTTPClient: NewHTTPClient(DialerOptions{AllowPrivate: true}), AllowHTTP: true, BaseURL: api.URL + "/api/v2",
+			Retry: RetryPolicy{MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListDepartments(context.Background())
+	if err == nil {
+		t.Fatal("a refused token request succeeded")
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Message, "bad request") {
+		t.Fatalf("err = %v, want an *APIError with Learn's words", err)
+	}
+	for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+		if strings.Contains(err.Error(), form) || strings.Contains(ae.Message, form) {
+			t.Errorf("the error holds the secret as %q: %v (%q)", form, err, ae.Message)
+		}
+	}
 }
