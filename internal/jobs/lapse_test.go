@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
@@ -129,5 +130,43 @@ func TestLapsedCleanUninstallRestoredByMaintenance(t *testing.T) {
 				t.Fatalf("a call after the restore: %v", err)
 			}
 		})
+	}
+}
+
+// Bitrix24's answer is about the install generation it was asked about: an
+// install and a real CLEAN uninstall in the meantime are not undone by it,
+// and the later uninstall's erase still erases.
+func TestRestoreIsOfTheGenerationAsked(t *testing.T) {
+	ctx := context.Background()
+	b := setupRetention(t)
+	id, bp := b.addPortal(t)
+	bp.SetLapse(b24sim.LapseUnpaid)
+	b.uninstallOnAsk(t, id)
+	asked, err := store.GetPortal(ctx, b.pool, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bitrix24 was asked about this generation and answers "installed";
+	// meanwhile the admin installs the app again and removes it with CLEAN
+	// while the tokens are refused.
+	bp.SetLapse(b24sim.LapseNone)
+	apptest.InstallPortal(t, b.pool, b.keyring, bp)
+	bp.SetLapse(b24sim.LapseUnpaid)
+	later := b.uninstallOnAsk(t, id)
+	if later.Generation == asked.InstallGeneration {
+		t.Fatal("the second install made no new generation")
+	}
+	if err := restoreLapsed(ctx, b.pool, asked, "an answer about the generation before", b.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := store.GetPortal(ctx, b.pool, id); p.Installed() {
+		t.Errorf("generation %d restored on an answer about generation %d", later.Generation, asked.InstallGeneration)
+	}
+	w := &UninstallEraseWorker{Pool: b.pool, Clients: b.clients, Log: slog.New(slog.DiscardHandler)}
+	if err := w.Work(ctx, &river.Job[UninstallEraseArgs]{Args: later}); err != nil {
+		t.Fatal(err)
+	}
+	if !b.erased(t, id) {
+		t.Error("the later CLEAN uninstall's erase erased nothing")
 	}
 }

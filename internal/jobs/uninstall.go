@@ -358,7 +358,9 @@ func restoreLapsed(ctx context.Context, pool *pgxpool.Pool, p store.Portal, reas
 		if err != nil {
 			return err
 		}
-		restored, err := uninstall.Restore(ctx, tx, lp)
+		// p, not lp: Bitrix24 was asked about p's install generation, and an
+		// install and uninstall since then are not what it answered about.
+		restored, err := uninstall.Restore(ctx, tx, p)
 		if err != nil || !restored {
 			return err
 		}
