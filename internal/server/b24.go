@@ -302,9 +302,10 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 // app binds them again may never come (docs/bitrix24-api.md, "Events"):
 // without this the portal's uninstall would never reach the app. The update
 // also changed the application token, so the admin's frame POST's one
-// replaces the stored one; an older portal's POST has none, and then the
-// stored one stays. A failure here
-// does not stop the page: the next admin's open tries again.
+// replaces the stored one; an older portal's POST has none, and "" leaves an
+// uninstall to Bitrix24's answer (checkApplicationToken): a genuine one is
+// then taken, and a forged one while the tokens are refused is asked again
+// before its erase (uninstall.Recheck). A failure here does not stop the page: the next admin's open tries again.
 func (s *Server) keepEvents(ctx context.Context, req bitrix24.AppRequest, p store.Portal, c *bitrix24.Client) {
 	hs, err := c.EventGet(ctx)
 	if err != nil {
@@ -328,13 +329,9 @@ func (s *Server) keepEvents(ctx context.Context, req bitrix24.AppRequest, p stor
 			return
 		}
 	}
-	// A POST without a token never wipes a stored one: an uninstall would
-	// then pass on Bitrix24's answer alone (checkApplicationToken).
-	if req.ApplicationToken != "" {
-		if err := store.SetApplicationToken(ctx, s.pool, s.cfg.Keyring, p.ID, req.ApplicationToken); err != nil {
-			s.log.WarnContext(ctx, "application token not replaced", "portal_id", p.ID, "error", err)
-			return
-		}
+	if err := store.SetApplicationToken(ctx, s.pool, s.cfg.Keyring, p.ID, req.ApplicationToken); err != nil {
+		s.log.WarnContext(ctx, "application token not replaced", "portal_id", p.ID, "error", err)
+		return
 	}
 	s.log.InfoContext(ctx, "events bound again: Bitrix24 had dropped them", "portal_id", p.ID, "events", missing,
 		"application_token", req.ApplicationToken != "")
