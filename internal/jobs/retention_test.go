@@ -81,7 +81,7 @@ func setupRetention(t *testing.T) *retentionBundle {
 	river.AddWorker(workers, &UninstallCheckWorker{Pool: b.pool, Clients: b.clients, Log: log, Now: b.clock.Now})
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: b.pool, Mail: b.mail})
 	b.rc = apptest.StartRiver(t, b.pool, &river.Config{Logger: log, Workers: workers,
-		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 2}}})
+		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 2}, queues.PortalCalls: {MaxWorkers: 2}}})
 	return b
 }
 
