@@ -44,9 +44,11 @@ func startHangingBitrix24(t *testing.T) *hangingBitrix24 {
 	return h
 }
 
-// Portals whose Bitrix24 hangs, each with an uninstall event to check, as
-// many as the system and portal-call queues have workers together, hold up
-// no alert e-mail: the checks wait in a queue of their own.
+// Portals whose Bitrix24 hangs, each with an uninstall event to check and
+// tokens due for the keep-alive, as many as the system and portal-call
+// queues have workers together, hold up neither an alert e-mail nor the
+// hourly maintenance: the checks wait in a queue of their own, and the
+// maintenance queues its calls there, one job per portal.
 func TestHangingPortalsStarveNoSystemJob(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -65,8 +67,10 @@ func TestHangingPortalsStarveNoSystemJob(t *testing.T) {
 	for range n {
 		bp := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 3, 1)})
 		id := apptest.InstallPortal(t, pool, kr, bp).ID
-		// The owner points the portal's address at a server of theirs.
-		if _, err := pool.Exec(ctx, `UPDATE portals SET client_endpoint = $2 WHERE id = $1`, id, hang.srv.URL+"/rest/"); err != nil {
+		// The owner points the portal's address at a server of theirs; its
+		// tokens were issued long ago, so the keep-alive calls it too.
+		if _, err := pool.Exec(ctx, `UPDATE portals SET client_endpoint = $2, token_expires_at = now() - interval '30 days'
+			WHERE id = $1`, id, hang.srv.URL+"/rest/"); err != nil {
 			t.Fatal(err)
 		}
 		ev, err := uninstall.Record(ctx, pool, id, true, "203.0.113.7", uninstall.StatePending, "bitrix24 did not answer")
@@ -99,26 +103,41 @@ func TestHangingPortalsStarveNoSystemJob(t *testing.T) {
 	}
 
 	start := time.Now()
-	res, err := client.Insert(ctx, alert.Args{PortalID: served, State: alert.EraseScheduled, Active: true}, nil)
+	mail, err := client.Insert(ctx, alert.Args{PortalID: served, State: alert.EraseScheduled, Active: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Well below the checks' deadline (uninstall.AskTimeout).
-	const bound = 5 * time.Second
-	for {
-		j, err := client.JobGet(ctx, res.Job.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.State == rivertype.JobStateCompleted {
-			break
-		}
-		if time.Since(start) > bound {
-			t.Fatalf("alert e-mail job still %s after %s while %d portals hang: the system queue is starved", j.State, bound, n)
-		}
-		time.Sleep(50 * time.Millisecond)
+	maint, err := client.Insert(ctx, MaintenanceArgs{}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("alert e-mail job completed in %s while %d portals hang", time.Since(start).Round(time.Millisecond), n)
+	// Well below the calls' deadlines (uninstall.AskTimeout,
+	// keepAliveCallTimeout).
+	const bound = 5 * time.Second
+	for _, id := range []int64{mail.Job.ID, maint.Job.ID} {
+		for {
+			j, err := client.JobGet(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.State == rivertype.JobStateCompleted {
+				t.Logf("%s job completed in %s while %d portals hang", j.Kind, time.Since(start).Round(time.Millisecond), n)
+				break
+			}
+			if time.Since(start) > bound {
+				t.Fatalf("%s job still %s after %s while %d portals hang: a system job waits on a portal's server", j.Kind, j.State, bound, n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	var checks int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'portal_check' AND queue = $1`,
+		queues.PortalCalls).Scan(&checks); err != nil {
+		t.Fatal(err)
+	}
+	if checks != n {
+		t.Fatalf("the maintenance queued %d portal checks, want one for each of the %d portals", checks, n)
+	}
 }
 
 // Jobs of the kinds now in queues.PortalCalls that an earlier version queued

@@ -28,6 +28,7 @@ func TestJobKindsNameTheirQueue(t *testing.T) {
 		"maintenance":     queues.System,
 		"uninstall_check": queues.PortalCalls,
 		"uninstall_erase": queues.PortalCalls,
+		"portal_check":    queues.PortalCalls,
 		"lead_forward":    queues.System,
 		"portal_alert":    queues.System,
 		"alert_confirm":   queues.System,

@@ -63,7 +63,7 @@ func Config() map[string]river.QueueConfig {
 		// Few: whatever the portals' servers do, they hold at most these
 		// workers and never a system job's.
 		PortalCalls: {MaxWorkers: 4},
-		Sync:   {MaxWorkers: 10},
+		Sync:        {MaxWorkers: 10},
 		// Few: whatever the servers a preview reads do, they hold at most
 		// these workers and never a sync's or a system job's.
 		Preview:      {MaxWorkers: 2},
