@@ -20,7 +20,7 @@ import (
 // (retention.go). The maintenance, a system job, only claims the portals
 // due and queues one PortalCheckArgs job for each in queues.PortalCalls, so
 // a portal whose server hangs holds one portal-call worker for its own
-// deadline, never the system queue nor the other portals' checks.
+// deadline, and never a system worker.
 const (
 	checkKeepAlive = "keepalive"
 	checkRetention = "retention"
