@@ -62,7 +62,7 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := apptest.StartRiver(t, pool, &river.Config{Workers: workers, Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 1}}})
+	rc := apptest.StartRiver(t, pool, &river.Config{Workers: workers, Queues: map[string]river.QueueConfig{queues.PortalCalls: {MaxWorkers: 1}}})
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		j, err := rc.JobGet(ctx, res.Job.ID)
 		if err != nil {

@@ -128,8 +128,10 @@ func register(d Deps) (*registry, error) {
 		clients = connect.New(connect.Options{Pool: d.Pool, Keyring: d.Config.Keyring, Log: d.Log, OAuthServers: d.Config.OAuthServers(),
 			Rate: d.Config.B24RateLimit, Burst: d.Config.B24Burst, AllowPrivateHosts: d.Config.LearnAllowPrivateHosts})
 	}
-	add(r, &MaintenanceWorker{deps: d, now: time.Now, keep: &keepAlive{pool: d.Pool, clients: clients, log: d.Log},
-		retain: &refusedRetention{pool: d.Pool, clients: clients, log: d.Log}})
+	keep := &keepAlive{pool: d.Pool, clients: clients, log: d.Log}
+	retain := &refusedRetention{pool: d.Pool, clients: clients, log: d.Log}
+	add(r, &MaintenanceWorker{deps: d, now: time.Now, keep: keep, retain: retain})
+	add(r, &PortalCheckWorker{log: d.Log, now: time.Now, keep: keep, retain: retain})
 	add(r, NewUninstallCheckWorker(d.Pool, clients, d.Log))
 	add(r, &UninstallEraseWorker{Pool: d.Pool, Clients: clients, Log: d.Log})
 	if d.Sync != nil {

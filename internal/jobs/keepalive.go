@@ -55,7 +55,7 @@ type keepAlive struct {
 // keepAliveAge, at most perPass of them; it returns how many calls
 // succeeded. One portal's failure is logged and does not end the pass.
 func (k *keepAlive) pass(ctx context.Context, now time.Time) (int, error) {
-	ids, err := k.due(ctx, now)
+	ids, err := k.due(ctx, k.pool, now)
 	if err != nil {
 		return 0, err
 	}
@@ -67,7 +67,7 @@ func (k *keepAlive) pass(ctx context.Context, now time.Time) (int, error) {
 // tried so that another pass does not take them again before
 // keepAliveRetryAfter. Portals flagged "needs reconnect" wait for their
 // admin; a portal whose expiry is unknown is left alone (its age is unknown).
-func (k *keepAlive) due(ctx context.Context, now time.Time) ([]int64, error) {
+func (k *keepAlive) due(ctx context.Context, db store.DBTX, now time.Time) ([]int64, error) {
 	limit := k.perPass
 	if limit <= 0 {
 		limit = keepAlivePerPass
@@ -76,7 +76,7 @@ func (k *keepAlive) due(ctx context.Context, now time.Time) ([]int64, error) {
 		id      int64
 		expires time.Time
 	}
-	got, err := store.QueryAll(ctx, k.pool, "token keep-alive: claim portals", func(r pgx.Row) (due, error) {
+	got, err := store.QueryAll(ctx, db, "token keep-alive: claim portals", func(r pgx.Row) (due, error) {
 		var d due
 		return d, r.Scan(&d.id, &d.expires)
 	}, `

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/alert"
@@ -22,7 +23,9 @@ import (
 // expired alert confirmation links, and uninstall events past their
 // retention (uninstall.EventRetention); it keeps idle portals' Bitrix24
 // tokens alive (keepalive.go), and warns about and erases the portals whose
-// tokens Bitrix24 has refused for too long (retention.go).
+// tokens Bitrix24 has refused for too long (retention.go). Its calls to the
+// portals' Bitrix24 are PortalCheckArgs jobs in queues.PortalCalls, one per
+// portal (portal_check.go): the maintenance itself calls no portal.
 type MaintenanceArgs struct{ periodicOnce }
 
 func (MaintenanceArgs) Kind() string { return "maintenance" }
@@ -39,10 +42,10 @@ type MaintenanceWorker struct {
 	retain *refusedRetention
 }
 
-// Timeout leaves room for the keep-alive's and the retention's calls after
-// the clean-up.
+// Timeout bounds the clean-ups and the queueing of the portal checks; the
+// calls to portals are jobs of their own (portal_check.go).
 func (w *MaintenanceWorker) Timeout(*river.Job[MaintenanceArgs]) time.Duration {
-	return keepAlivePassBudget + retentionPassBudget + 5*time.Minute
+	return 5 * time.Minute
 }
 
 func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[MaintenanceArgs]) error {
@@ -59,6 +62,11 @@ func (w *MaintenanceWorker) Work(ctx context.Context, job *river.Job[Maintenance
 	if total > 0 {
 		w.deps.Log.InfoContext(ctx, "maintenance", deleted...)
 	}
+	if rc, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
+		return w.queueChecks(ctx, rc, now)
+	}
+	// Work called outside River (the passes' tests): no queue to put the
+	// portal checks in, so they are made here, one after another.
 	if w.keep != nil {
 		if _, err := w.keep.pass(ctx, now); err != nil {
 			return err

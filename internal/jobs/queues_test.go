@@ -26,8 +26,9 @@ func TestJobKindsNameTheirQueue(t *testing.T) {
 	want := map[string]string{
 		"dispatch":        queues.System,
 		"maintenance":     queues.System,
-		"uninstall_check": queues.System,
-		"uninstall_erase": queues.System,
+		"uninstall_check": queues.PortalCalls,
+		"uninstall_erase": queues.PortalCalls,
+		"portal_check":    queues.PortalCalls,
 		"lead_forward":    queues.System,
 		"portal_alert":    queues.System,
 		"alert_confirm":   queues.System,

@@ -69,7 +69,7 @@ func (r *refusedRetention) pass(ctx context.Context, now time.Time) (int, error)
 	if err != nil {
 		return 0, nil
 	}
-	due, err := r.due(ctx, now)
+	due, err := r.due(ctx, r.pool, now)
 	if err != nil {
 		return 0, err
 	}
@@ -88,12 +88,12 @@ func (r *refusedRetention) pass(ctx context.Context, now time.Time) (int, error)
 // that were not warned, or that were warned and reached the erase
 // (uninstall.RefusedEraseAt), marking them checked so that another pass
 // does not take them again before retentionRetryAfter.
-func (r *refusedRetention) due(ctx context.Context, now time.Time) ([]refusedPortal, error) {
+func (r *refusedRetention) due(ctx context.Context, db store.DBTX, now time.Time) ([]refusedPortal, error) {
 	limit := r.perPass
 	if limit <= 0 {
 		limit = retentionPerPass
 	}
-	return store.QueryAll(ctx, r.pool, "data retention: claim portals", func(row pgx.Row) (refusedPortal, error) {
+	return store.QueryAll(ctx, db, "data retention: claim portals", func(row pgx.Row) (refusedPortal, error) {
 		var p refusedPortal
 		var warned *time.Time
 		err := row.Scan(&p.id, &p.refusedAt, &warned)
@@ -224,11 +224,22 @@ const lapsedRetryAfter = 50 * time.Minute
 // admin opening the app. A refusal or no answer changes nothing: the erase
 // asks once more (UninstallEraseWorker). It returns how many it restored.
 func (r *refusedRetention) lapsedPass(ctx context.Context, now time.Time) (int, error) {
+	ids, err := r.lapsedDue(ctx, r.pool, now)
+	if err != nil {
+		return 0, err
+	}
+	return eachClaimed(ctx, r.log, "lapsed uninstalls", retentionPassBudget, ids, func(id int64) int64 { return id },
+		func(ctx context.Context, id int64) bool { return r.lapsedOne(ctx, id, now) }), nil
+}
+
+// lapsedDue claims the portals lapsedPass checks, marking them checked so
+// that another pass does not take them again before lapsedRetryAfter.
+func (r *refusedRetention) lapsedDue(ctx context.Context, db store.DBTX, now time.Time) ([]int64, error) {
 	limit := r.perPass
 	if limit <= 0 {
 		limit = retentionPerPass
 	}
-	ids, err := store.QueryAll(ctx, r.pool, "lapsed uninstalls: claim portals", func(row pgx.Row) (int64, error) {
+	return store.QueryAll(ctx, db, "lapsed uninstalls: claim portals", func(row pgx.Row) (int64, error) {
 		var id int64
 		return id, row.Scan(&id)
 	}, `
@@ -241,26 +252,26 @@ func (r *refusedRetention) lapsedPass(ctx context.Context, now time.Time) (int, 
 			FOR UPDATE SKIP LOCKED)
 		UPDATE portals p SET retention_checked_at = $1 FROM due WHERE p.id = due.id
 		RETURNING p.id`, now, now.Add(-lapsedRetryAfter), limit)
+}
+
+// lapsedOne asks Bitrix24 about one portal lapsedDue claimed and restores
+// it when its tokens work again; it reports whether it did. Failures are
+// logged.
+func (r *refusedRetention) lapsedOne(ctx context.Context, id int64, now time.Time) bool {
+	p, err := store.GetPortal(ctx, r.pool, id)
 	if err != nil {
-		return 0, err
+		r.log.WarnContext(ctx, "lapsed uninstalls: portal not checked", "portal_id", id, "error", err)
+		return false
 	}
-	return eachClaimed(ctx, r.log, "lapsed uninstalls", retentionPassBudget, ids, func(id int64) int64 { return id },
-		func(ctx context.Context, id int64) bool {
-			p, err := store.GetPortal(ctx, r.pool, id)
-			if err != nil {
-				r.log.WarnContext(ctx, "lapsed uninstalls: portal not checked", "portal_id", id, "error", err)
-				return false
-			}
-			v, reason := uninstall.AskAgain(ctx, r.clients, id)
-			if uninstall.Recheck(v, p.UninstalledAt, now, false) != uninstall.RecheckRestore {
-				return false
-			}
-			if err := restoreLapsed(ctx, r.pool, p, reason, now); err != nil {
-				r.log.WarnContext(ctx, "lapsed uninstalls: portal not restored", "portal_id", id, "error", err)
-				return false
-			}
-			r.log.InfoContext(ctx, "bitrix24 accepts the tokens of a portal uninstalled on their refusal; the portal is restored",
-				"portal_id", id)
-			return true
-		}), nil
+	v, reason := uninstall.AskAgain(ctx, r.clients, id)
+	if uninstall.Recheck(v, p.UninstalledAt, now, false) != uninstall.RecheckRestore {
+		return false
+	}
+	if err := restoreLapsed(ctx, r.pool, p, reason, now); err != nil {
+		r.log.WarnContext(ctx, "lapsed uninstalls: portal not restored", "portal_id", id, "error", err)
+		return false
+	}
+	r.log.InfoContext(ctx, "bitrix24 accepts the tokens of a portal uninstalled on their refusal; the portal is restored",
+		"portal_id", id)
+	return true
 }

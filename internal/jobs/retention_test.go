@@ -77,11 +77,12 @@ func setupRetention(t *testing.T) *retentionBundle {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &MaintenanceWorker{deps: Deps{Log: log, Config: &config.Config{ReportRetention: 90 * day}, Pool: b.pool},
 		now: b.clock.Now, retain: &refusedRetention{pool: b.pool, clients: b.clients, log: log}})
+	river.AddWorker(workers, &PortalCheckWorker{log: log, now: b.clock.Now, retain: &refusedRetention{pool: b.pool, clients: b.clients, log: log}})
 	river.AddWorker(workers, &UninstallEraseWorker{Pool: b.pool, Clients: b.clients, Log: log})
 	river.AddWorker(workers, &UninstallCheckWorker{Pool: b.pool, Clients: b.clients, Log: log, Now: b.clock.Now})
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: b.pool, Mail: b.mail})
 	b.rc = apptest.StartRiver(t, b.pool, &river.Config{Logger: log, Workers: workers,
-		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 2}}})
+		Queues: map[string]river.QueueConfig{queues.System: {MaxWorkers: 2}, queues.PortalCalls: {MaxWorkers: 2}}})
 	return b
 }
 
@@ -141,7 +142,7 @@ func (b *retentionBundle) maintain(t *testing.T) {
 		var errs []string
 		if err := b.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state NOT IN ('completed', 'cancelled', 'discarded')),
 			coalesce(array_agg(errors::text) FILTER (WHERE errors IS NOT NULL), '{}')
-			FROM river_job WHERE kind IN ('maintenance', 'uninstall_erase', 'portal_alert', 'uninstall_check')`).Scan(&open, &errs); err != nil {
+			FROM river_job WHERE kind IN ('maintenance', 'portal_check', 'uninstall_erase', 'portal_alert', 'uninstall_check')`).Scan(&open, &errs); err != nil {
 			t.Fatal(err)
 		}
 		if len(errs) > 0 {

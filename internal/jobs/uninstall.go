@@ -32,7 +32,7 @@ func (UninstallCheckArgs) Kind() string { return "uninstall_check" }
 // The window (uninstall.RetryWindow) ends the retries; MaxAttempts is only
 // a backstop above the attempts the backoff fits into it.
 func (UninstallCheckArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.System, MaxAttempts: 30, UniqueOpts: queues.WaitingOnce()}
+	return river.InsertOpts{Queue: queues.PortalCalls, MaxAttempts: 30, UniqueOpts: queues.WaitingOnce()}
 }
 
 // UninstallCheckWorker settles pending uninstall events: confirmed, it acts
@@ -204,7 +204,7 @@ type UninstallEraseArgs struct {
 func (UninstallEraseArgs) Kind() string { return "uninstall_erase" }
 
 func (UninstallEraseArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.System, MaxAttempts: 10, UniqueOpts: queues.WaitingOnce()}
+	return river.InsertOpts{Queue: queues.PortalCalls, MaxAttempts: 10, UniqueOpts: queues.WaitingOnce()}
 }
 
 // UninstallEraseWorker runs the deferred erases.

@@ -435,7 +435,7 @@ func (e *b24Env) startUninstallWorkers(n int) {
 	river.AddWorker(workers, &jobs.UninstallEraseWorker{Pool: e.pool, Clients: clients, Log: log})
 	river.AddWorker(workers, &alert.Worker{Log: log, Pool: e.pool}) // an uninstall on refused tokens alerts
 	qs := queues.Config()
-	qs[queues.System] = river.QueueConfig{MaxWorkers: n}
+	qs[queues.PortalCalls] = river.QueueConfig{MaxWorkers: n}
 	apptest.StartRiver(e.t, e.pool, &river.Config{Logger: log, Workers: workers, Queues: qs})
 }
 
