@@ -27,12 +27,16 @@ func (e *simEnv) saveKeyRow(portalID int64, learnURL, login, clientID, clientSec
 // portal that saves a victim account's address and an employee's login
 // with a key of its own Learn account syncs its own account. The victim's
 // portal must not take that login for another portal's sign-in (and leave
-// the employee's Learn user alone), nor count its account as shared
-// because of the users the other portal owns.
+// the employee's Learn user alone when they leave), nor count its account
+// as shared because of the users the other portal owns.
 func TestKeyPortalOnAnotherAccountsAddressIsNotThatAccount(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newSimEnv(t, simOpts{})
+	idA, pA := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
+	e.useAddress(idA, simAccount)
+	e.run(idA, TriggerScheduled)
+
 	const login = "user3@acme.test"
 	if _, err := e.lsim.AddAccount(learnsim.AccountOptions{URL: "https://own.attacker.test", Email: login, Password: "x",
 		ClientID: "attacker-id", ClientSecret: "attacker-secret", RootName: "Attacker"}); err != nil {
@@ -49,9 +53,6 @@ func TestKeyPortalOnAnotherAccountsAddressIsNotThatAccount(t *testing.T) {
 		t.Fatal("the key portal wrote to the account at the address it typed")
 	}
 
-	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
-	e.useAddress(idA, simAccount)
-	e.setSettings(idA, func(s *Settings) { s.HeadsAsManagers = true })
 	account := AccountOf(simAccount, "")
 	if got, err := e.syncer.store.OtherSignIns(ctx, account, idA); err != nil || len(got) != 0 {
 		t.Errorf("the victim portal's other sign-ins %v (%v), want none", got, err)
@@ -59,13 +60,16 @@ func TestKeyPortalOnAnotherAccountsAddressIsNotThatAccount(t *testing.T) {
 	if got, err := e.syncer.store.Foreign(ctx, account, idA); err != nil || len(got) != 0 {
 		t.Errorf("users other portals own in the victim's account: %v (%v), want none", got, err)
 	}
+	if err := pA.FireUser(3); err != nil {
+		t.Fatal(err)
+	}
 	e.run(idA, TriggerScheduled)
 	st := e.state()
-	if _, ok := st.UserByLogin(login); !ok {
-		t.Error("the victim's employee whose login the key portal saved was not synced")
+	if u, ok := st.UserByLogin(login); !ok || u.Status == StatusActive {
+		t.Errorf("the victim's leaver whose login the key portal saved keeps access: %+v", u)
 	}
-	if root, _ := st.Department(st.RootID); root.Name != "Acme Corp" {
-		t.Errorf("the victim's account counts as shared: Learn root %+v", root)
+	if u, _ := st.UserByLogin("user1@acme.test"); u.DepartmentID != st.RootID {
+		t.Errorf("the victim's account counts as shared: its staff moved to %s from the Learn root", u.DepartmentID)
 	}
 }
 
