@@ -69,9 +69,12 @@ func (t learnTarget) key() string {
 // holdsTarget reports whether the portal's saved settings are of the target
 // itself. Sharing its counter is not enough: anyone can find a login of their
 // own server that shares a victim's slot, and Learn's acceptance of that
-// login says nothing about the victim's account.
+// login says nothing about the victim's account. Nor are settings with an
+// API key: the key's token picks its own account whatever the address and
+// login typed (docs/learn-api.md, "One account, several portals"), so only
+// a password check proved them.
 func holdsTarget(cur settings.Settings, t learnTarget) bool {
-	return cur.HasAccount() && t.host != "" && targetOf(cur.LearnURL, cur.LearnEmail) == t
+	return cur.HasAccount() && !cur.HasAPIKey() && t.host != "" && targetOf(cur.LearnURL, cur.LearnEmail) == t
 }
 
 // takeTargetTurn counts a check of target as a failure before it is made, so

@@ -139,8 +139,9 @@ func PurgeAudit(ctx context.Context, db store.DBTX, keep time.Duration, now time
 
 // write upserts the row: the one INSERT into portal_settings. The Learn root
 // a run recorded (learn_root_id) names the account at the address it was
-// recorded under: a new address clears it until the next run learns it
-// (docs/learn-api.md, "One account, several portals").
+// recorded under, signed in as it was: a new address or Client ID clears
+// it until the next run learns it (docs/learn-api.md, "One account,
+// several portals").
 func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 	depts, err := json.Marshal(s.Departments)
 	if err != nil {
@@ -168,7 +169,8 @@ func write(ctx context.Context, tx pgx.Tx, portalID int64, s Settings) error {
 			send_login_email = EXCLUDED.send_login_email, heads_as_managers = EXCLUDED.heads_as_managers,
 			parent_heads_as_supervisors = EXCLUDED.parent_heads_as_supervisors, departments = EXCLUDED.departments,
 			learn_api_url = EXCLUDED.learn_api_url, alert_email = EXCLUDED.alert_email,
-			learn_root_id = CASE WHEN portal_settings.learn_url = EXCLUDED.learn_url THEN portal_settings.learn_root_id END,
+			learn_root_id = CASE WHEN portal_settings.learn_url = EXCLUDED.learn_url
+				AND portal_settings.learn_client_id = EXCLUDED.learn_client_id THEN portal_settings.learn_root_id END,
 			alerts_off = EXCLUDED.alerts_off, alert_lang = EXCLUDED.alert_lang, field_map = EXCLUDED.field_map,
 			learn_client_id = EXCLUDED.learn_client_id, learn_client_secret = EXCLUDED.learn_client_secret,
 			updated_at = now()`,

@@ -249,9 +249,9 @@ func TestFieldMapSaved(t *testing.T) {
 }
 
 // The Learn root a run recorded belongs to the address it was recorded
-// under: a save that changes the address clears it (another account's root
-// would otherwise refuse the portals that use that account), other saves
-// keep it.
+// under, signed in as it was: a save that changes the address or the API
+// key's Client ID clears it (another account's root would otherwise refuse
+// the portals that use that account), other saves keep it.
 func TestSaveKeepsLearnRootForItsAddressOnly(t *testing.T) {
 	ctx, pool, kr, newPortal := setup(t)
 	id := newPortal()
@@ -282,6 +282,15 @@ func TestSaveKeepsLearnRootForItsAddressOnly(t *testing.T) {
 	save(func(s *Settings) { s.LearnURL = "https://learn.acme.test" })
 	if r := root(); r != nil {
 		t.Fatalf("a save of another address kept the root %q", *r)
+	}
+	// An API key is another account key (docs/learn-api.md, "One account,
+	// several portals"): a save that signs in another way clears it too.
+	if _, err := pool.Exec(ctx, `UPDATE portal_settings SET learn_root_id = 'r2' WHERE portal_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	save(func(s *Settings) { s.LearnClientID, s.ClientSecret = "cid", "sec" })
+	if r := root(); r != nil {
+		t.Fatalf("a save that added an API key kept the root %q", *r)
 	}
 }
 

@@ -6,6 +6,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -30,6 +31,15 @@ const (
 	accountElsewhereEnd  = "; use that address"
 )
 
+// ErrSignInElsewhere refuses a run: another portal reaches the same Learn
+// account (the same root department) at the same address but signs in
+// another way (with a password where this one has an API key, the other
+// way round, or with another key). An API key does not prove the address
+// (docs/learn-api.md, "One account, several portals"), so such portals are
+// different accounts to the ownership tables; portals of one account sign
+// in alike.
+var ErrSignInElsewhere = errors.New("this Learn account is already connected by another portal at this address that signs in another way (with a password or another API key); sign in as that portal does")
+
 // rootLockKey namespaces the advisory lock on a Learn root id ("root"):
 // two portals' first runs on two addresses of one account take it in turn,
 // so the second sees the root the first recorded.
@@ -37,7 +47,8 @@ const rootLockKey int32 = 0x726f6f74
 
 // checkAccountRoot refuses with *AccountElsewhereError when another
 // portal's settings hold rootID under an address that is not learnURL's
-// account (AccountKey); with record it then stores rootID with the
+// account (AccountOf learnURL and clientID), or ErrSignInElsewhere when
+// that address is learnURL's but the sign-in differs; with record it then stores rootID with the
 // portal's settings, while they still name learnURL (a save meanwhile
 // wins). Only other portals count: a portal that reaches its account under
 // a new address is not refused by the root it stored.
@@ -50,7 +61,7 @@ const rootLockKey int32 = 0x726f6f74
 // account's own) from any address to learnURL's, so a portal that moved to
 // another address of its account keeps its users guarded there. A row
 // another portal already holds there stays where it was.
-func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, rootID string, record bool, users func() []string) error {
+func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, clientID, rootID string, record bool, users func() []string) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("check learn account: %w", err)
@@ -64,8 +75,9 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 	type holder struct {
 		PortalID int64
 		LearnURL string
+		ClientID string
 	}
-	rows, err := tx.Query(ctx, `SELECT portal_id, learn_url FROM portal_settings
+	rows, err := tx.Query(ctx, `SELECT portal_id, learn_url, `+settingsClientID+` FROM portal_settings
 		WHERE learn_root_id = $1 AND portal_id <> $2 ORDER BY portal_id`, rootID, portalID)
 	if err != nil {
 		return fmt.Errorf("query learn account root: %w", err)
@@ -74,7 +86,7 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 	if err != nil {
 		return fmt.Errorf("read learn account root: %w", err)
 	}
-	account := AccountKey(learnURL)
+	account := AccountOf(learnURL, clientID)
 	var ids []string
 	if len(others) > 0 {
 		ids = users()
@@ -89,7 +101,7 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 		return err
 	}
 	for _, o := range others {
-		other := AccountKey(o.LearnURL)
+		other := AccountOf(o.LearnURL, o.ClientID)
 		if other == account {
 			continue
 		}
@@ -101,6 +113,9 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 			if !theirs {
 				continue
 			}
+		}
+		if AccountKey(o.LearnURL) == AccountKey(learnURL) {
+			return ErrSignInElsewhere
 		}
 		return &AccountElsewhereError{Address: strings.TrimSpace(o.LearnURL)}
 	}

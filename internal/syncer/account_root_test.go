@@ -19,12 +19,21 @@ import (
 const simAlias = "https://learn.acme.test"
 
 // useAddress saves learnURL as the portal's Learn account address, in its
-// settings row (which other portals' runs read) and in what its runs load.
+// settings row (which other portals' runs read, with the API key's Client
+// ID its runs sign in with) and in what its runs load.
 func (e *simEnv) useAddress(portalID int64, learnURL string) {
 	e.t.Helper()
-	if _, err := e.pool.Exec(context.Background(), `INSERT INTO portal_settings (portal_id, learn_url, learn_email)
-		VALUES ($1, $2, $3) ON CONFLICT (portal_id) DO UPDATE SET learn_url = EXCLUDED.learn_url`,
-		portalID, learnURL, simEmail); err != nil {
+	e.mu.Lock()
+	clientID := e.settings[portalID].LearnClientID
+	e.mu.Unlock()
+	var sealed []byte // any bytes: only whether a secret is stored counts here
+	if clientID != "" {
+		sealed = []byte{1}
+	}
+	if _, err := e.pool.Exec(context.Background(), `INSERT INTO portal_settings (portal_id, learn_url, learn_email,
+		learn_client_id, learn_client_secret) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (portal_id) DO UPDATE
+		SET learn_url = EXCLUDED.learn_url, learn_client_id = EXCLUDED.learn_client_id, learn_client_secret = EXCLUDED.learn_client_secret`,
+		portalID, learnURL, simEmail, clientID, sealed); err != nil {
 		e.t.Fatal(err)
 	}
 	e.setSettings(portalID, func(s *Settings) { s.LearnURL = learnURL })
@@ -244,7 +253,7 @@ func TestAccountRootRecordedOneAtATime(t *testing.T) {
 	}
 	errs := make(chan error, 2)
 	for id, u := range map[int64]string{p1: simAccount, p2: simAlias} {
-		go func() { errs <- s.checkAccountRoot(ctx, id, u, root, true, func() []string { return nil }) }()
+		go func() { errs <- s.checkAccountRoot(ctx, id, u, "", root, true, func() []string { return nil }) }()
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var waiting int

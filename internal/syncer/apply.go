@@ -34,7 +34,7 @@ type applier struct {
 	par        int
 	invitation string
 	layout     Layout
-	account    string // AccountKey of the Learn account
+	account    string // AccountOf the Learn account
 	domain     string // the portal's address (withUniqueName)
 	// lim is the account's write limiter, nil without one: the last writes
 	// of a group go out without probing it (see schedule).

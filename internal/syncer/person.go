@@ -354,7 +354,7 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		// An admin asked for this person: a licence wait is tried again.
 		RetryLicence: map[int64]bool{id: true},
 	}
-	account := AccountKey(set.LearnURL)
+	account := set.Account()
 	if in.Actual.Refusals, err = s.store.refusals(ctx, portalID, account); err != nil {
 		return err
 	}

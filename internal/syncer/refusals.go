@@ -35,7 +35,7 @@ type Refusal struct {
 	Part        Part
 	Fingerprint string
 	Reason      Reasons
-	// Account is the AccountKey of the Learn account that refused; only
+	// Account is the key (AccountOf) of the Learn account that refused; only
 	// its runs read the refusal.
 	Account string
 }

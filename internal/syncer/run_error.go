@@ -25,6 +25,7 @@ var runErrStops = []struct {
 	{ErrLearnRootHidden, "run_err_learn_root_hidden"},
 	{ErrLearnNotAccountAdmin, "run_err_learn_not_account_admin"},
 	{ErrNotConfigured, "run_err_not_configured"},
+	{ErrSignInElsewhere, "run_err_signin_elsewhere"},
 }
 
 // RunInterrupted is the error the store gives a run a restart cut short.

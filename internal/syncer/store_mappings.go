@@ -131,9 +131,9 @@ func (s *Store) DeleteMappings(ctx context.Context, portalID int64) error {
 	return nil
 }
 
-// AccountKey is how a Learn account is named in the ownership tables: its
-// address lowercased, without scheme and trailing slash, so that two portals
-// typing the same account differently share it.
+// AccountKey is how a Learn account address is named: lowercased, without
+// scheme and trailing slash, so that two portals typing the same account
+// differently share it. A portal's account is AccountOf.
 func AccountKey(learnURL string) string {
 	u := strings.ToLower(strings.TrimSpace(learnURL))
 	if i := strings.Index(u, "://"); i >= 0 {
@@ -141,6 +141,39 @@ func AccountKey(learnURL string) string {
 	}
 	return strings.TrimRight(u, "/")
 }
+
+// keyMark joins an address and a Client ID in an account key; a saved
+// address is an origin, which holds no '#'.
+const keyMark = "#key:"
+
+// AccountOf is the account a portal's settings prove, as the ownership
+// tables, the remembered refusals and "the account counts as shared" name
+// it: the address (AccountKey) when the portal signs in with a password;
+// with an API key (clientID not "") the address and the Client ID, as the
+// key's token picks the account, not the address typed (docs/learn-api.md,
+// "One account, several portals"). It is the one rule: readers that narrow
+// rows by address in SQL decide with it in Go.
+func AccountOf(learnURL, clientID string) string {
+	a := AccountKey(learnURL)
+	if id := strings.TrimSpace(clientID); id != "" {
+		a += keyMark + id
+	}
+	return a
+}
+
+// Account is the account the settings prove (AccountOf).
+func (s Settings) Account() string { return AccountOf(s.LearnURL, s.LearnClientID) }
+
+// accountAddress is the address part of an account key, which SQL narrows
+// rows by.
+func accountAddress(account string) string {
+	a, _, _ := strings.Cut(account, keyMark)
+	return a
+}
+
+// settingsClientID is portal_settings' Client ID when a whole key is saved
+// (settings.Settings.HasAPIKey), else empty: what AccountOf takes.
+const settingsClientID = `CASE WHEN octet_length(learn_client_secret) > 0 THEN learn_client_id ELSE '' END`
 
 // Owners reads who owns the account's Learn users: the ids this portal owns,
 // and the others with their owner portal's domain.
@@ -214,18 +247,18 @@ func (s *Store) Foreign(ctx context.Context, account string, portalID int64) (ma
 // OtherSignIns reads the Learn logins the other portals whose settings name
 // the account sign in with (their saved Learn admin e-mails): those Learn
 // users are no employee's either (Options.OtherSignIns). The database only
-// narrows the rows to addresses containing the account; AccountKey, the
+// narrows the rows to addresses containing the account's; AccountOf, the
 // one rule for it, decides.
 func (s *Store) OtherSignIns(ctx context.Context, account string, portalID int64) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT learn_url, learn_email FROM portal_settings
-		WHERE portal_id <> $1 AND learn_email <> '' AND strpos(lower(learn_url), $2) > 0`, portalID, account)
+	rows, err := s.pool.Query(ctx, `SELECT learn_url, `+settingsClientID+`, learn_email FROM portal_settings
+		WHERE portal_id <> $1 AND learn_email <> '' AND strpos(lower(learn_url), $2) > 0`, portalID, accountAddress(account))
 	if err != nil {
 		return nil, fmt.Errorf("query other sign-ins: %w", err)
 	}
 	var out []string
-	var learnURL, email string
-	_, err = pgx.ForEachRow(rows, []any{&learnURL, &email}, func() error {
-		if AccountKey(learnURL) == account && !slices.Contains(out, email) {
+	var learnURL, clientID, email string
+	_, err = pgx.ForEachRow(rows, []any{&learnURL, &clientID, &email}, func() error {
+		if AccountOf(learnURL, clientID) == account && !slices.Contains(out, email) {
 			out = append(out, email)
 		}
 		return nil
@@ -238,18 +271,18 @@ func (s *Store) OtherSignIns(ctx context.Context, account string, portalID int64
 
 // OtherDepartments reads the Learn departments the mappings of the other
 // portals whose settings name the account hold (Actual.OtherDepartments).
-// As in OtherSignIns, the database narrows the rows and AccountKey decides.
+// As in OtherSignIns, the database narrows the rows and AccountOf decides.
 func (s *Store) OtherDepartments(ctx context.Context, account string, portalID int64) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT s.learn_url, m.learn_id
+	rows, err := s.pool.Query(ctx, `SELECT s.learn_url, `+settingsClientID+`, m.learn_id
 		FROM sync_mappings m JOIN portal_settings s ON s.portal_id = m.portal_id
-		WHERE m.portal_id <> $1 AND m.kind = 'department' AND strpos(lower(s.learn_url), $2) > 0`, portalID, account)
+		WHERE m.portal_id <> $1 AND m.kind = 'department' AND strpos(lower(s.learn_url), $2) > 0`, portalID, accountAddress(account))
 	if err != nil {
 		return nil, fmt.Errorf("query other departments: %w", err)
 	}
 	out := map[string]bool{}
-	var learnURL, id string
-	_, err = pgx.ForEachRow(rows, []any{&learnURL, &id}, func() error {
-		if AccountKey(learnURL) == account {
+	var learnURL, clientID, id string
+	_, err = pgx.ForEachRow(rows, []any{&learnURL, &clientID, &id}, func() error {
+		if AccountOf(learnURL, clientID) == account {
 			out[id] = true
 		}
 		return nil
@@ -359,7 +392,7 @@ const upsertRefusal = `INSERT INTO sync_refusals (portal_id, kind, b24_id, part,
 		learn_account = EXCLUDED.learn_account, refused_at = now()`
 
 // refusals reads the portal's refusals that still hold (refusals.go): given
-// by Learn account (its AccountKey), within refusalTTL. Those past
+// by Learn account (its AccountOf key), within refusalTTL. Those past
 // refusalTTL are deleted first: no run reads them again.
 func (s *Store) refusals(ctx context.Context, portalID int64, account string) ([]Refusal, error) {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM sync_refusals WHERE portal_id = $1 AND refused_at <= now() - $2::interval`,

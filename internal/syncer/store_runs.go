@@ -134,7 +134,7 @@ func withoutNUL(m map[string]string) map[string]string {
 type StepRecord struct {
 	Item    RunItem
 	Mapping *Mapping
-	// Account is the Learn account key (AccountKey) of a user mapping being
+	// Account is the Learn account key (AccountOf) of a user mapping being
 	// written, so that the store records this portal as the user's owner.
 	// It is not a field of Mapping: the 100,000 mappings a run reads have
 	// none.

@@ -190,7 +190,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
 		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap, SignInLogin: set.LearnEmail,
 	}
-	account := AccountKey(set.LearnURL)
+	account := set.Account()
 	if in.Actual.Foreign, err = s.store.Foreign(ctx, account, portalID); err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		}
 		return ids
 	}
-	if err := s.store.checkAccountRoot(ctx, portalID, set.LearnURL, plan.Layout.LearnRootID, trigger != TriggerPreview, learnUsers); err != nil {
+	if err := s.store.checkAccountRoot(ctx, portalID, set.LearnURL, set.LearnClientID, plan.Layout.LearnRootID, trigger != TriggerPreview, learnUsers); err != nil {
 		return fmt.Errorf("learn account: %w", err)
 	}
 	if plan.InvitedUnknown != "" {

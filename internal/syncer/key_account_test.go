@@ -1,0 +1,138 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"b24learn/internal/learn/learnsim"
+)
+
+// saveKeyRow writes the portal's settings row as a save with an API key
+// does (the secret's bytes are not read here, only that one is stored),
+// and makes its runs sign in with that key.
+func (e *simEnv) saveKeyRow(portalID int64, learnURL, login, clientID, clientSecret string) {
+	e.t.Helper()
+	if _, err := e.pool.Exec(context.Background(), `INSERT INTO portal_settings (portal_id, learn_url, learn_email,
+		learn_client_id, learn_client_secret) VALUES ($1, $2, $3, $4, '\x01')`, portalID, learnURL, login, clientID); err != nil {
+		e.t.Fatal(err)
+	}
+	e.setSettings(portalID, func(s *Settings) {
+		s.LearnURL, s.LearnEmail, s.LearnPassword = learnURL, login, ""
+		s.LearnClientID, s.LearnClientSecret = clientID, clientSecret
+	})
+}
+
+// An API key's token picks the key's account, not the address typed: a
+// portal that saves a victim account's address and an employee's login
+// with a key of its own Learn account syncs its own account. The victim's
+// portal must not take that login for another portal's sign-in (and leave
+// the employee's Learn user alone when they leave), nor count its account
+// as shared because of the users the other portal owns.
+func TestKeyPortalOnAnotherAccountsAddressIsNotThatAccount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	idA, pA := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
+	e.useAddress(idA, simAccount)
+	e.run(idA, TriggerScheduled)
+
+	const login = "user3@acme.test"
+	if _, err := e.lsim.AddAccount(learnsim.AccountOptions{URL: "https://own.attacker.test", Email: login, Password: "x",
+		ClientID: "attacker-id", ClientSecret: "attacker-secret", RootName: "Attacker"}); err != nil {
+		t.Fatal(err)
+	}
+	idB, _ := e.addPortal(flatOrg("Evil LLC", "evil.test", 3))
+	e.saveKeyRow(idB, simAccount, login, "attacker-id", "attacker-secret")
+	e.run(idB, TriggerScheduled)
+	var owned int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM learn_user_owners WHERE portal_id = $1`, idB).Scan(&owned); err != nil || owned == 0 {
+		t.Fatalf("the key portal owns %d users (%v): its run did not sync its own account", owned, err)
+	}
+	if _, ok := e.state().UserByLogin("user1@evil.test"); ok {
+		t.Fatal("the key portal wrote to the account at the address it typed")
+	}
+
+	account := AccountOf(simAccount, "")
+	if got, err := e.syncer.store.OtherSignIns(ctx, account, idA); err != nil || len(got) != 0 {
+		t.Errorf("the victim portal's other sign-ins %v (%v), want none", got, err)
+	}
+	if got, err := e.syncer.store.Foreign(ctx, account, idA); err != nil || len(got) != 0 {
+		t.Errorf("users other portals own in the victim's account: %v (%v), want none", got, err)
+	}
+	if err := pA.FireUser(3); err != nil {
+		t.Fatal(err)
+	}
+	e.run(idA, TriggerScheduled)
+	st := e.state()
+	if u, ok := st.UserByLogin(login); !ok || u.Status == StatusActive {
+		t.Errorf("the victim's leaver whose login the key portal saved keeps access: %+v", u)
+	}
+	if u, _ := st.UserByLogin("user1@acme.test"); u.DepartmentID != st.RootID {
+		t.Errorf("the victim's account counts as shared: its staff moved to %s from the Learn root", u.DepartmentID)
+	}
+}
+
+// Portals that sign in with the same API key at the same address share the
+// account as password portals do: the second's tree goes into a child of
+// its own, and each sees the other's sign-in.
+func TestTwoPortalsWithOneKeyShareTheAccount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	idB, pB := e.addPortal(flatOrg("Beta LLC", "beta.test", 5))
+	e.saveKeyRow(idB, simAccount, simEmail, simClientID, simClientSecret)
+	e.setSettings(idB, func(s *Settings) { s.HeadsAsManagers = true })
+	e.run(idB, TriggerScheduled)
+	idA, pA := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
+	e.saveKeyRow(idA, simAccount+"/", simEmail, simClientID, simClientSecret)
+	e.setSettings(idA, func(s *Settings) { s.HeadsAsManagers = true })
+	if got, err := e.syncer.store.OtherSignIns(ctx, AccountOf(simAccount, simClientID), idA); err != nil || len(got) != 1 || got[0] != simEmail {
+		t.Errorf("portal A's other sign-ins %v (%v), want portal B's", got, err)
+	}
+	e.run(idA, TriggerScheduled)
+	e.run(idB, TriggerScheduled)
+	st := e.state()
+	if root, _ := st.Department(st.RootID); root.Name != "Beta LLC" {
+		t.Errorf("Learn root %+v, want portal B's", root)
+	}
+	for _, p := range []string{pA.MemberID(), pB.MemberID()} {
+		if own := st.DepartmentsByCode(DepartmentCode(p, 1)); len(own) != 1 || own[0].ParentID != st.RootID {
+			t.Errorf("portal %s's own root department: %+v", p, own)
+		}
+	}
+	e.stable(idA, idB)
+}
+
+// A portal with an API key and one with a password on the same account and
+// address are two accounts to the ownership tables: the later first run is
+// refused before it writes, and told to sign in as the other portal does,
+// not to use an address it already uses.
+func TestKeyAndPasswordPortalsOnOneAccountRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
+	e.useAddress(idA, simAccount)
+	e.run(idA, TriggerScheduled)
+	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 3))
+	e.saveKeyRow(idB, simAccount, simEmail, simClientID, simClientSecret)
+	before := e.writes()
+	rep, err := e.syncer.Run(ctx, idB, TriggerScheduled)
+	if !errors.Is(err, ErrSignInElsewhere) {
+		t.Fatalf("key portal's first run beside a password portal: %v", err)
+	}
+	if w := e.writes() - before; w != 0 {
+		t.Errorf("the refused run wrote %d times", w)
+	}
+	run, err := e.syncer.store.Run(ctx, idB, rep.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, _ := RunErrorKey(run.Error); key != "run_err_signin_elsewhere" {
+		t.Errorf("run error %q has sentence %q", run.Error, key)
+	}
+	if got := e.storedRoot(idB); got != "" {
+		t.Errorf("a refused run stored root %q", got)
+	}
+}
