@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -443,9 +444,12 @@ func TestAlertConfirmationsPerRecipientCapHoldsConcurrently(t *testing.T) {
 		_, toks[i] = e.session(e.addPortal("rush"+string(rune('a'+i)), "en"), 1, true, "en")
 	}
 	results := make(chan string, portals)
-	for _, tok := range toks {
+	for i, tok := range toks {
 		go func() {
-			req := httptest.NewRequest(http.MethodPost, "/app/settings", strings.NewReader(with(validForm(), "alert_email", "target@corp.ru").Encode()))
+			// Each its own Learn login: checks of one login in flight at
+			// once count towards its bound on failed checks (learn_guess.go).
+			form := with(validForm(), "alert_email", "target@corp.ru", "learn_email", fmt.Sprintf("admin%d@acme.ru", i))
+			req := httptest.NewRequest(http.MethodPost, "/app/settings", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("X-Session", tok)
 			w := httptest.NewRecorder()
