@@ -40,6 +40,12 @@ const (
 // in alike.
 var ErrSignInElsewhere = errors.New("this Learn account is already connected by another portal at this address that signs in another way (with a password or another API key); sign in as that portal does")
 
+// ErrConnectedWithKey refuses a run: another portal reaches the same Learn
+// account (the same root department) under another address, with an API
+// key. Its address is not named: a key does not prove the address typed
+// beside it, and an admin told to use it would send the password there.
+var ErrConnectedWithKey = errors.New("this Learn account is already connected by another portal that signs in with an API key; sign in with that key or ask iSpring support")
+
 // rootLockKey namespaces the advisory lock on a Learn root id ("root"):
 // two portals' first runs on two addresses of one account take it in turn,
 // so the second sees the root the first recorded.
@@ -77,8 +83,12 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 		LearnURL string
 		ClientID string
 	}
-	rows, err := tx.Query(ctx, `SELECT portal_id, learn_url, `+settingsClientID+` FROM portal_settings
-		WHERE learn_root_id = $1 AND portal_id <> $2 ORDER BY portal_id`, rootID, portalID)
+	// Only installed portals hold the root: one removed without CLEAN keeps
+	// its settings, and its old sign-in would refuse every portal after it.
+	// Reinstalled, its own first run is checked in turn.
+	rows, err := tx.Query(ctx, `SELECT s.portal_id, s.learn_url, `+settingsClientID+` FROM portal_settings s
+		JOIN portals p ON p.id = s.portal_id AND p.install_state = 'installed'
+		WHERE s.learn_root_id = $1 AND s.portal_id <> $2 ORDER BY s.portal_id`, rootID, portalID)
 	if err != nil {
 		return fmt.Errorf("query learn account root: %w", err)
 	}
@@ -114,8 +124,11 @@ func (s *Store) checkAccountRoot(ctx context.Context, portalID int64, learnURL, 
 				continue
 			}
 		}
-		if AccountKey(o.LearnURL) == AccountKey(learnURL) {
+		switch {
+		case AccountKey(o.LearnURL) == AccountKey(learnURL):
 			return ErrSignInElsewhere
+		case o.ClientID != "":
+			return ErrConnectedWithKey
 		}
 		return &AccountElsewhereError{Address: strings.TrimSpace(o.LearnURL)}
 	}

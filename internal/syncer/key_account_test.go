@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"b24learn/internal/learn/learnsim"
@@ -134,5 +135,63 @@ func TestKeyAndPasswordPortalsOnOneAccountRefused(t *testing.T) {
 	}
 	if got := e.storedRoot(idB); got != "" {
 		t.Errorf("a refused run stored root %q", got)
+	}
+}
+
+// A portal removed without CLEAN keeps its settings and stored root, but
+// holds the account no more: a portal after it that signs in another way is
+// not refused for it.
+func TestUninstalledPortalHoldsNoRoot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
+	e.useAddress(idA, simAccount)
+	e.run(idA, TriggerScheduled)
+	if e.storedRoot(idA) == "" {
+		t.Fatal("portal A's run stored no root")
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now() WHERE id = $1`, idA); err != nil {
+		t.Fatal(err)
+	}
+	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 3))
+	e.saveKeyRow(idB, simAccount, simEmail, simClientID, simClientSecret)
+	if _, err := e.syncer.Run(ctx, idB, TriggerScheduled); err != nil {
+		t.Fatalf("key portal's first run after the password portal was removed: %v", err)
+	}
+}
+
+// The other portal reaches the account under another address with an API
+// key, which does not prove that address: the refusal does not send this
+// portal's admin, and their password, there.
+func TestKeyHolderElsewhereIsNotNamed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSimEnv(t, simOpts{})
+	if err := e.lsim.AddAlias(simAccount, simAlias); err != nil {
+		t.Fatal(err)
+	}
+	idA, _ := e.addPortal(flatOrg("Acme Corp", "acme.test", 4))
+	e.saveKeyRow(idA, simAccount, simEmail, simClientID, simClientSecret)
+	e.run(idA, TriggerScheduled)
+	if e.storedRoot(idA) == "" {
+		t.Fatal("the key portal's run stored no root")
+	}
+	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 3))
+	e.useAddress(idB, simAlias)
+	before := e.writes()
+	rep, err := e.syncer.Run(ctx, idB, TriggerScheduled)
+	if !errors.Is(err, ErrConnectedWithKey) {
+		t.Fatalf("password portal beside a key portal on another address: %v", err)
+	}
+	if w := e.writes() - before; w != 0 {
+		t.Errorf("the refused run wrote %d times", w)
+	}
+	run, err := e.syncer.store.Run(ctx, idB, rep.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, _ := RunErrorKey(run.Error); key != "run_err_connected_with_key" || strings.Contains(run.Error, "acme.ispringlearn") {
+		t.Errorf("run error %q (sentence %q) names the key portal's address or says another thing", run.Error, key)
 	}
 }

@@ -26,6 +26,7 @@ var runErrStops = []struct {
 	{ErrLearnNotAccountAdmin, "run_err_learn_not_account_admin"},
 	{ErrNotConfigured, "run_err_not_configured"},
 	{ErrSignInElsewhere, "run_err_signin_elsewhere"},
+	{ErrConnectedWithKey, "run_err_connected_with_key"},
 }
 
 // RunInterrupted is the error the store gives a run a restart cut short.
