@@ -144,6 +144,11 @@ func (r *refusedRetention) one(ctx context.Context, rc *river.Client[pgx.Tx], p 
 	if !erase && warned {
 		return false, nil // warned; Bitrix24 did not answer, the erase waits
 	}
+	if !warned && now.Before(p.refusedAt.Add(uninstall.RefusedRetention-uninstall.RefusedWarning)) {
+		// Claimed for an older refusal; an admin's open ended it and a new
+		// one began before this check ran: its warning is not due yet.
+		return false, nil
+	}
 	acted := false
 	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		var (

@@ -497,3 +497,27 @@ func tablesHolding(t *testing.T, pool *pgxpool.Pool, s string) []string {
 	}
 	return out
 }
+
+// A retention check claimed for an old refusal runs after an admin's open
+// ended it and a new refusal began: the admin is not warned of an erase
+// about a refusal minutes old.
+func TestRetentionCheckOfANewRefusalWarnsNotYet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupRetention(t)
+	id, bp := b.addPortal(t)
+	bp.SetLapse(b24sim.LapseUnpaid)
+	b.clock.advance(2 * time.Hour) // the access token expired
+	b.refuse(t, id)
+	if _, err := b.rc.Insert(ctx, PortalCheckArgs{PortalID: id, Check: checkRetention}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.maintain(t)
+	var warned *time.Time
+	if err := b.pool.QueryRow(ctx, `SELECT erase_warned_at FROM portals WHERE id = $1`, id).Scan(&warned); err != nil {
+		t.Fatal(err)
+	}
+	if warned != nil || len(b.mail.subjects()) != 0 {
+		t.Errorf("a refusal of 0 days: warned at %v, e-mails %q; want no warning", warned, b.mail.subjects())
+	}
+}
