@@ -67,14 +67,7 @@ func Recheck(v Verdict, uninstalledAt, now time.Time, erase bool) RecheckAction 
 // AskAgain is Ask for a portal uninstalled on refused tokens, whose tokens
 // were kept to ask with (ConfirmRefused).
 func AskAgain(ctx context.Context, clients *connect.Factory, portalID int64) (v Verdict, reason string) {
-	ctx, cancel := context.WithTimeout(ctx, AskTimeout)
-	defer cancel()
-	c, err := clients.Bitrix24Recheck(ctx, portalID)
-	if err != nil {
-		return Unknown, short(err.Error())
-	}
-	info, err := c.AppInfo(ctx)
-	return Classify(info, err)
+	return ask(ctx, clients.Bitrix24Recheck, portalID)
 }
 
 // ConfirmRefused acts in tx on a CLEAN uninstall Bitrix24 confirmed only

@@ -201,9 +201,14 @@ const AskTimeout = 30 * time.Second
 // pair is stored. reason is Bitrix24's answer in short (an error code, never
 // a token), for the log and the managers.
 func Ask(ctx context.Context, clients *connect.Factory, portalID int64) (v Verdict, reason string) {
+	return ask(ctx, clients.Bitrix24Check, portalID)
+}
+
+// ask calls app.info on the client open returns for the portal.
+func ask(ctx context.Context, open func(context.Context, int64) (*bitrix24.Client, error), portalID int64) (v Verdict, reason string) {
 	ctx, cancel := context.WithTimeout(ctx, AskTimeout)
 	defer cancel()
-	c, err := clients.Bitrix24Check(ctx, portalID)
+	c, err := open(ctx, portalID)
 	if err != nil {
 		return Unknown, short(err.Error())
 	}
