@@ -21,11 +21,13 @@ const treeTTL = time.Minute
 // treeCache is an orgSource that reads each portal's tree at most once per
 // treeTTL, however many pages ask at once (they wait for the one read).
 // A failed read is not kept: the next page asks again. A tree too large to
-// show is kept like a tree (kept): its read is the most expensive of all,
-// and every open within treeTTL would otherwise pay it again.
+// show, or a read out of time, is kept like a tree (kept): its read is the
+// most expensive of all, and every open within treeTTL would otherwise pay
+// it again.
 type treeCache struct {
-	src orgSource
-	now func() time.Time
+	src     orgSource
+	now     func() time.Time
+	timeout time.Duration // of one read: treeTimeout
 
 	mu    sync.Mutex
 	trees map[int64]*treeEntry
@@ -36,16 +38,18 @@ type treeEntry struct {
 	at    time.Time
 	depts []orgDept
 	err   error
+	// outOfTime: the read failed at its own deadline (not a page's).
+	outOfTime bool
 }
 
 func newTreeCache(src orgSource, now func() time.Time) *treeCache {
-	return &treeCache{src: src, now: now, trees: map[int64]*treeEntry{}}
+	return &treeCache{src: src, now: now, timeout: treeTimeout, trees: map[int64]*treeEntry{}}
 }
 
 func (c *treeCache) OrgTree(ctx context.Context, p store.Portal) ([]orgDept, error) {
 	c.mu.Lock()
 	e := c.trees[p.ID]
-	fresh := e != nil && (!isDone(e.done) || kept(e.err) && c.now().Sub(e.at) < treeTTL)
+	fresh := e != nil && (!isDone(e.done) || (kept(e.err) || e.outOfTime) && c.now().Sub(e.at) < treeTTL)
 	if !fresh {
 		e = &treeEntry{done: make(chan struct{})}
 		c.trees[p.ID] = e
@@ -64,9 +68,10 @@ func (c *treeCache) OrgTree(ctx context.Context, p store.Portal) ([]orgDept, err
 // read fills e; it runs on its own so that a page that gives up waiting
 // does not cut the read short for the others.
 func (c *treeCache) read(ctx context.Context, p store.Portal, e *treeEntry) {
-	ctx, cancel := context.WithTimeout(ctx, treeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	e.depts, e.err = c.src.OrgTree(ctx, p)
+	e.outOfTime = e.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
 	e.at = c.now()
 	close(e.done)
 }
@@ -86,7 +91,9 @@ func (c *treeCache) evict() {
 // treeTTL: a tree, or the answer that the portal's tree is larger than the
 // page shows (its names past maxTreeNameBytes, or a listing past the
 // client's bounds). Such an answer is the portal's data, not a passing
-// failure, and the read that finds it is the longest one.
+// failure, and the read that finds it is the longest one. So is a read that
+// ran out of its time (treeEntry.outOfTime): the next would take as long,
+// on the portal's budget.
 func kept(err error) bool {
 	return err == nil || errors.Is(err, errTreeTooLarge) || errors.Is(err, bitrix24.ErrListTooLong)
 }

@@ -137,3 +137,38 @@ func TestTooLargeTreeIsNotReadAgainWithinItsTime(t *testing.T) {
 		t.Error("an open after the tree's time did not read the tree again")
 	}
 }
+
+// A read that ran out of its time is not made again by every open within
+// treeTTL: the next would take as long. A read Bitrix24 refused is
+// (TestTreeCacheSharesReadsAndForgetsFailures).
+func TestTreeCacheKeepsATimedOutRead(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	src := &slowOrg{}
+	c := newTreeCache(src, func() time.Time { return now })
+	c.timeout = 20 * time.Millisecond
+	p := store.Portal{ID: 7}
+	for range 3 {
+		if _, err := c.OrgTree(context.Background(), p); err == nil {
+			t.Fatal("a read past its time succeeded")
+		}
+	}
+	if n := src.reads.Load(); n != 1 {
+		t.Errorf("3 opens within %v of a timed-out read made %d reads, want 1", treeTTL, n)
+	}
+	now = now.Add(treeTTL)
+	c.OrgTree(context.Background(), p)
+	if n := src.reads.Load(); n != 2 {
+		t.Errorf("an open after %v made %d reads in all, want a second one", treeTTL, n)
+	}
+}
+
+// slowOrg counts reads; each lasts until its context ends, and fails as the
+// Bitrix24 client does then, with an error of its own.
+type slowOrg struct{ reads atomic.Int32 }
+
+func (o *slowOrg) OrgTree(ctx context.Context, _ store.Portal) ([]orgDept, error) {
+	o.reads.Add(1)
+	<-ctx.Done()
+	return nil, errors.New("bitrix24: request timed out")
+}
