@@ -203,6 +203,13 @@ type UninstallEraseArgs struct {
 
 func (UninstallEraseArgs) Kind() string { return "uninstall_erase" }
 
+// installedAgain reports whether portal p was installed again since the
+// uninstall this erase is for: the portal's data is its own again, and the
+// erase does nothing.
+func (a UninstallEraseArgs) installedAgain(p store.Portal) bool {
+	return p.Installed() || p.InstallGeneration != a.Generation
+}
+
 func (UninstallEraseArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queues.PortalCalls, MaxAttempts: 10, UniqueOpts: queues.WaitingOnce()}
 }
@@ -258,8 +265,8 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 		if err != nil {
 			return err
 		}
-		if p.Installed() || p.InstallGeneration != a.Generation {
-			return nil // installed again: the portal's data is its own again
+		if a.installedAgain(p) {
+			return nil
 		}
 		// An uninstall without CLEAN around this one: which event was the
 		// admin's is not known, and keeping the data is the safe side. The
@@ -321,8 +328,8 @@ func (w *UninstallEraseWorker) recheck(ctx context.Context, job *river.Job[Unins
 	if err != nil {
 		return false, fmt.Errorf("deferred erase of portal %d: %w", a.PortalID, err)
 	}
-	if p.Installed() || p.InstallGeneration != a.Generation {
-		return true, nil // installed again: the portal's data is its own again
+	if a.installedAgain(p) {
+		return true, nil
 	}
 	v, reason := uninstall.Unknown, "no bitrix24 client"
 	if w.Clients != nil {
