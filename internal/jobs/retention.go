@@ -60,8 +60,8 @@ type refusedPortal struct {
 	warnedAt  time.Time // zero while not warned
 }
 
-// refusedNow is the SQL condition of a portal in the retention's hands: installed,
-// with the tokens Bitrix24 refused and the refusal's start.
+// refusedNow is the SQL condition of a portal the retention is for: still
+// installed, its tokens refused by Bitrix24 since a recorded start.
 const refusedNow = `install_state = 'installed' AND needs_reconnect AND tokens_refused_at IS NOT NULL`
 
 // scanRefused reads a refusedPortal from its id, tokens_refused_at and

@@ -203,13 +203,6 @@ type UninstallEraseArgs struct {
 
 func (UninstallEraseArgs) Kind() string { return "uninstall_erase" }
 
-// installedAgain reports whether portal p was installed again since the
-// uninstall this erase is for: the portal's data is its own again, and the
-// erase does nothing.
-func (a UninstallEraseArgs) installedAgain(p store.Portal) bool {
-	return p.Installed() || p.InstallGeneration != a.Generation
-}
-
 func (UninstallEraseArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queues.PortalCalls, MaxAttempts: 10, UniqueOpts: queues.WaitingOnce()}
 }
@@ -302,6 +295,13 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 	}
 	w.Log.InfoContext(ctx, "deferred erase of an uninstalled portal", "portal_id", a.PortalID, "erased", erased)
 	return nil
+}
+
+// installedAgain reports whether portal p was installed again since the
+// uninstall this erase is for: the portal's data is its own again, and the
+// erase does nothing.
+func (a UninstallEraseArgs) installedAgain(p store.Portal) bool {
+	return p.Installed() || p.InstallGeneration != a.Generation
 }
 
 // deletePortalJobs deletes the erased portal's finished River jobs through
