@@ -89,18 +89,13 @@ func (w *PortalCheckWorker) Work(ctx context.Context, job *river.Job[PortalCheck
 // when it is no longer installed with its tokens refused (an admin opened
 // the app, or it was uninstalled, since the claim).
 func (r *refusedRetention) refused(ctx context.Context, id int64) (p refusedPortal, found bool, err error) {
-	var warned *time.Time
-	err = r.pool.QueryRow(ctx, `SELECT id, tokens_refused_at, erase_warned_at FROM portals
-		WHERE id = $1 AND install_state = 'installed' AND needs_reconnect AND tokens_refused_at IS NOT NULL`, id).
-		Scan(&p.id, &p.refusedAt, &warned)
+	p, err = scanRefused(r.pool.QueryRow(ctx, `SELECT id, tokens_refused_at, erase_warned_at FROM portals
+		WHERE id = $1 AND `+refusedNow, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, false, nil
 	}
 	if err != nil {
 		return p, false, fmt.Errorf("data retention: read portal %d: %w", id, err)
-	}
-	if warned != nil {
-		p.warnedAt = *warned
 	}
 	return p, true, nil
 }

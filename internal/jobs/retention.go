@@ -60,6 +60,30 @@ type refusedPortal struct {
 	warnedAt  time.Time // zero while not warned
 }
 
+// refusedNow is the SQL condition of a portal the retention is for: still
+// installed, its tokens refused by Bitrix24 since a recorded start.
+const refusedNow = `install_state = 'installed' AND needs_reconnect AND tokens_refused_at IS NOT NULL`
+
+// scanRefused reads a refusedPortal from its id, tokens_refused_at and
+// erase_warned_at.
+func scanRefused(row pgx.Row) (refusedPortal, error) {
+	var p refusedPortal
+	var warned *time.Time
+	err := row.Scan(&p.id, &p.refusedAt, &warned)
+	if warned != nil {
+		p.warnedAt = *warned
+	}
+	return p, err
+}
+
+// limit is how many portals a pass claims.
+func (r *refusedRetention) limit() int {
+	if r.perPass <= 0 {
+		return retentionPerPass
+	}
+	return r.perPass
+}
+
 // pass checks the portals due for a warning or an erase, oldest refusal
 // first, and returns how many it erased. One portal's failure is logged and
 // does not end the pass. It needs the River client working the maintenance
@@ -89,22 +113,10 @@ func (r *refusedRetention) pass(ctx context.Context, now time.Time) (int, error)
 // (uninstall.RefusedEraseAt), marking them checked so that another pass
 // does not take them again before retentionRetryAfter.
 func (r *refusedRetention) due(ctx context.Context, db store.DBTX, now time.Time) ([]refusedPortal, error) {
-	limit := r.perPass
-	if limit <= 0 {
-		limit = retentionPerPass
-	}
-	return store.QueryAll(ctx, db, "data retention: claim portals", func(row pgx.Row) (refusedPortal, error) {
-		var p refusedPortal
-		var warned *time.Time
-		err := row.Scan(&p.id, &p.refusedAt, &warned)
-		if warned != nil {
-			p.warnedAt = *warned
-		}
-		return p, err
-	}, `
+	return store.QueryAll(ctx, db, "data retention: claim portals", scanRefused, `
 		WITH due AS (
 			SELECT id FROM portals
-			WHERE install_state = 'installed' AND needs_reconnect AND tokens_refused_at IS NOT NULL
+			WHERE `+refusedNow+`
 			  AND ((erase_warned_at IS NULL AND tokens_refused_at <= $3)
 				OR (tokens_refused_at <= $2 AND erase_warned_at <= $6))
 			  AND (retention_checked_at IS NULL OR retention_checked_at < $4)
@@ -114,7 +126,7 @@ func (r *refusedRetention) due(ctx context.Context, db store.DBTX, now time.Time
 		UPDATE portals p SET retention_checked_at = $1 FROM due WHERE p.id = due.id
 		RETURNING p.id, p.tokens_refused_at, p.erase_warned_at`,
 		now, now.Add(-uninstall.RefusedRetention), now.Add(-uninstall.RefusedRetention+uninstall.RefusedWarning),
-		now.Add(-retentionRetryAfter), limit, now.Add(-uninstall.RefusedWarning))
+		now.Add(-retentionRetryAfter), r.limit(), now.Add(-uninstall.RefusedWarning))
 }
 
 // one asks Bitrix24 about the portal's stored tokens and acts on the
@@ -240,10 +252,6 @@ func (r *refusedRetention) lapsedPass(ctx context.Context, now time.Time) (int, 
 // lapsedDue claims the portals lapsedPass checks, marking them checked so
 // that another pass does not take them again before lapsedRetryAfter.
 func (r *refusedRetention) lapsedDue(ctx context.Context, db store.DBTX, now time.Time) ([]int64, error) {
-	limit := r.perPass
-	if limit <= 0 {
-		limit = retentionPerPass
-	}
 	return store.QueryAll(ctx, db, "lapsed uninstalls: claim portals", func(row pgx.Row) (int64, error) {
 		var id int64
 		return id, row.Scan(&id)
@@ -256,7 +264,7 @@ func (r *refusedRetention) lapsedDue(ctx context.Context, db store.DBTX, now tim
 			LIMIT $3
 			FOR UPDATE SKIP LOCKED)
 		UPDATE portals p SET retention_checked_at = $1 FROM due WHERE p.id = due.id
-		RETURNING p.id`, now, now.Add(-lapsedRetryAfter), limit)
+		RETURNING p.id`, now, now.Add(-lapsedRetryAfter), r.limit())
 }
 
 // lapsedOne asks Bitrix24 about one portal lapsedDue claimed and restores

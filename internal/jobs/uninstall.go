@@ -258,8 +258,8 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 		if err != nil {
 			return err
 		}
-		if p.Installed() || p.InstallGeneration != a.Generation {
-			return nil // installed again: the portal's data is its own again
+		if a.installedAgain(p) {
+			return nil
 		}
 		// An uninstall without CLEAN around this one: which event was the
 		// admin's is not known, and keeping the data is the safe side. The
@@ -297,6 +297,13 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 	return nil
 }
 
+// installedAgain reports whether portal p was installed again since the
+// uninstall this erase is for: the portal's data is its own again, and the
+// erase does nothing.
+func (a UninstallEraseArgs) installedAgain(p store.Portal) bool {
+	return p.Installed() || p.InstallGeneration != a.Generation
+}
+
 // deletePortalJobs deletes the erased portal's finished River jobs through
 // the River client working this job; without one (Work called outside
 // River) there is none to ask, and River's retention removes them later.
@@ -321,8 +328,8 @@ func (w *UninstallEraseWorker) recheck(ctx context.Context, job *river.Job[Unins
 	if err != nil {
 		return false, fmt.Errorf("deferred erase of portal %d: %w", a.PortalID, err)
 	}
-	if p.Installed() || p.InstallGeneration != a.Generation {
-		return true, nil // installed again: the portal's data is its own again
+	if a.installedAgain(p) {
+		return true, nil
 	}
 	v, reason := uninstall.Unknown, "no bitrix24 client"
 	if w.Clients != nil {

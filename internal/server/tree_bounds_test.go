@@ -141,11 +141,7 @@ func (h *hugeUsersPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and the counts only: what it holds does not grow with the users.
 func TestOrgTreeKeepsNoUsersOfAHostilePortal(t *testing.T) {
 	h := &hugeUsersPortal{users: 15_000} // 3 KB a user, 7.5 MB a batch
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	c := bitrix24.New(bitrix24.Config{Endpoint: srv.URL + "/rest/", Tokens: bitrix24.NewMemoryTokenSource(nil,
-		bitrix24.Token{AccessToken: "a", Expires: time.Now().Add(time.Hour), ClientEndpoint: srv.URL + "/rest/"})})
-	org := bitrix24Org{client: func(context.Context, store.Portal) (*bitrix24.Client, error) { return c, nil }}
+	org := hostileTreeOrg(t, h)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -168,9 +164,20 @@ func TestOrgTreeKeepsNoUsersOfAHostilePortal(t *testing.T) {
 	}
 }
 
-// hostilePortalServer is the app with one installed portal whose REST
-// endpoint is h, a department selected in its settings.
-func hostilePortalServer(t *testing.T, h *hugeUsersPortal) (*Server, store.Portal) {
+// hostileTreeOrg is the settings page's tree reader on a Bitrix24 client
+// whose REST endpoint is h, with no app around it.
+func hostileTreeOrg(t *testing.T, h *hugeUsersPortal) bitrix24Org {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := bitrix24.New(bitrix24.Config{Endpoint: srv.URL + "/rest/", Tokens: bitrix24.NewMemoryTokenSource(nil,
+		bitrix24.Token{AccessToken: "a", Expires: time.Now().Add(time.Hour), ClientEndpoint: srv.URL + "/rest/"})})
+	return bitrix24Org{client: func(context.Context, store.Portal) (*bitrix24.Client, error) { return c, nil }}
+}
+
+// hostilePortalClient is the app's Bitrix24 client of an installed portal
+// whose REST endpoint is h, a department selected in its settings.
+func hostilePortalClient(t *testing.T, h *hugeUsersPortal) *bitrix24.Client {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -191,7 +198,20 @@ func hostilePortalServer(t *testing.T, h *hugeUsersPortal) (*Server, store.Porta
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return s, p
+	c, err := s.clients.Bitrix24(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// heapPeak is the most live heap h noted at a batch or that survives a
+// collection now.
+func heapPeak(h *hugeUsersPortal) uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return slices.Max(append(h.heap, ms.HeapAlloc))
 }
 
 // Every open of the page renders the tree's names into it. A self-hosted
@@ -200,11 +220,7 @@ func hostilePortalServer(t *testing.T, h *hugeUsersPortal) (*Server, store.Porta
 // no real portal reaches the page shows no tree, as when Bitrix24 fails.
 func TestOrgTreeRefusesAHostilePortalsNames(t *testing.T) {
 	h := &hugeUsersPortal{depts: 10_000} // 10 MB of names
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	c := bitrix24.New(bitrix24.Config{Endpoint: srv.URL + "/rest/", Tokens: bitrix24.NewMemoryTokenSource(nil,
-		bitrix24.Token{AccessToken: "a", Expires: time.Now().Add(time.Hour), ClientEndpoint: srv.URL + "/rest/"})})
-	org := bitrix24Org{client: func(context.Context, store.Portal) (*bitrix24.Client, error) { return c, nil }}
+	org := hostileTreeOrg(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	depts, err := org.OrgTree(ctx, store.Portal{ID: 1})
@@ -218,15 +234,11 @@ func TestOrgTreeRefusesAHostilePortalsNames(t *testing.T) {
 // only what the count needs, their ids and departments.
 func TestActivationCountKeepsNoUsersOfAHostilePortal(t *testing.T) {
 	h := &hugeUsersPortal{users: 15_000} // 3 KB a user, 7.5 MB a batch
-	s, p := hostilePortalServer(t, h)
+	c := hostilePortalClient(t, h)
 	// Not through employeesInScope: its 15 s bound is not what this test
 	// measures, and a loaded machine under -race may need longer.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := s.clients.Bitrix24(ctx, p.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if n, err := countInScope(ctx, c, settings.Scope{Selected: []int64{1}}, scopeBytes); err != nil || n != h.users {
 		t.Fatalf("employees in scope %d, %v; want %d", n, err, h.users)
 	}
@@ -244,12 +256,8 @@ func TestActivationCountKeepsNoUsersOfAHostilePortal(t *testing.T) {
 // whole: past the bound the read stops and the count is "not known".
 func TestActivationCountStopsAtItsBound(t *testing.T) {
 	h := &hugeUsersPortal{users: 15_000, deptsPerUser: 100} // 800 bytes of ids a user, 2 MB a batch
-	s, p := hostilePortalServer(t, h)
+	c := hostilePortalClient(t, h)
 	ctx := context.Background()
-	c, err := s.clients.Bitrix24(ctx, p.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if n, err := countInScope(ctx, c, settings.Scope{Selected: []int64{1}}, 1<<20); !errors.Is(err, errScopeTooLarge) {
 		t.Fatalf("employees in scope %d, %v past the bound, want errScopeTooLarge", n, err)
 	}
@@ -265,21 +273,14 @@ func TestActivationCountStopsAtItsBound(t *testing.T) {
 // few batches in, holding no more than the bound and a batch.
 func TestOrgTreeStopsReadingAHostilePortalsNames(t *testing.T) {
 	h := &hugeUsersPortal{depts: bitrix24.DefaultMaxDepartments - 1} // the root makes 100,000: 100 MB of names
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	c := bitrix24.New(bitrix24.Config{Endpoint: srv.URL + "/rest/", Tokens: bitrix24.NewMemoryTokenSource(nil,
-		bitrix24.Token{AccessToken: "a", Expires: time.Now().Add(time.Hour), ClientEndpoint: srv.URL + "/rest/"})})
-	org := bitrix24Org{client: func(context.Context, store.Portal) (*bitrix24.Client, error) { return c, nil }}
+	org := hostileTreeOrg(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	depts, err := org.OrgTree(ctx, store.Portal{ID: 1})
 	if !errors.Is(err, errTreeTooLarge) {
 		t.Fatalf("tree of %d departments, %d batches: %v, want errTreeTooLarge", len(depts), len(h.heap), err)
 	}
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	peak := slices.Max(append(h.heap, ms.HeapAlloc))
+	peak := heapPeak(h)
 	grew := int64(peak) - int64(h.heap[0])
 	t.Logf("%d batches (%v answering); live heap %d MB at the first, at most %d MB after", len(h.heap), h.took, h.heap[0]>>20, peak>>20)
 	// 8 MB of names past the bound stop it; a batch holds 2.5 MB of them.
@@ -296,20 +297,13 @@ func TestOrgTreeStopsReadingAHostilePortalsNames(t *testing.T) {
 // the bound rather than after 100 MB of them.
 func TestActivationCountStopsReadingAHostilePortalsNames(t *testing.T) {
 	h := &hugeUsersPortal{depts: bitrix24.DefaultMaxDepartments - 1}
-	s, p := hostilePortalServer(t, h)
+	c := hostilePortalClient(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := s.clients.Bitrix24(ctx, p.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if n, err := countInScope(ctx, c, settings.Scope{Selected: []int64{1}}, scopeBytes); !errors.Is(err, errScopeTooLarge) {
 		t.Fatalf("employees in scope %d, %v after %d batches, want errScopeTooLarge", n, err, len(h.heap))
 	}
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	peak := slices.Max(append(h.heap, ms.HeapAlloc))
+	peak := heapPeak(h)
 	t.Logf("%d batches; live heap %d MB at the first, at most %d MB after", len(h.heap), h.heap[0]>>20, peak>>20)
 	if len(h.heap) > 6 {
 		t.Errorf("%d batches read, want the read to stop within a batch of the bound", len(h.heap))

@@ -209,14 +209,8 @@ func SetApplicationToken(ctx context.Context, db DBTX, kr *secret.Keyring, id in
 	if err != nil {
 		return fmt.Errorf("encrypt application token: %w", err)
 	}
-	tag, err := db.Exec(ctx, `UPDATE portals SET application_token = $2, updated_at = now() WHERE id = $1`, id, enc)
-	if err != nil {
-		return fmt.Errorf("set application token: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("set application token: %w", ErrNotFound)
-	}
-	return nil
+	return updatePortal(ctx, db, "set application token",
+		`UPDATE portals SET application_token = $2, updated_at = now() WHERE id = $1`, id, enc)
 }
 
 // ApplicationToken returns a portal's stored application token, "" when none.
@@ -247,31 +241,17 @@ func SetPortalTokens(ctx context.Context, db DBTX, kr *secret.Keyring, id int64,
 	if err != nil {
 		return fmt.Errorf("encrypt refresh token: %w", err)
 	}
-	tag, err := db.Exec(ctx, `UPDATE portals SET access_token = $2, refresh_token = $3, token_expires_at = $4,
+	return updatePortal(ctx, db, "set portal tokens", `UPDATE portals SET access_token = $2, refresh_token = $3, token_expires_at = $4,
 		needs_reconnect = false, updated_at = now() WHERE id = $1`, id, a, rt, nullTime(expires))
-	if err != nil {
-		return fmt.Errorf("set portal tokens: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("set portal tokens: %w", ErrNotFound)
-	}
-	return nil
 }
 
 // MarkPortalUninstalled records an uninstall. The tokens no longer work
 // (Bitrix24 revoked them), so they are dropped too; the application token
 // stays until a reinstall replaces it, so a repeated event still verifies.
 func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
-	tag, err := db.Exec(ctx, `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
+	return updatePortal(ctx, db, "mark portal uninstalled", `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
 		access_token = NULL, refresh_token = NULL, token_expires_at = NULL, uninstall_recheck = false, updated_at = now()
 		WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("mark portal uninstalled: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("mark portal uninstalled: %w", ErrNotFound)
-	}
-	return nil
 }
 
 // MarkPortalUninstalledForRecheck marks a portal uninstalled as
@@ -279,15 +259,8 @@ func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 // uninstall_recheck, so that Bitrix24 can be asked again before the
 // deferred erase (internal/uninstall, ConfirmRefused).
 func MarkPortalUninstalledForRecheck(ctx context.Context, db DBTX, id int64) error {
-	tag, err := db.Exec(ctx, `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
+	return updatePortal(ctx, db, "mark portal uninstalled", `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
 		uninstall_recheck = true, updated_at = now() WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("mark portal uninstalled: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("mark portal uninstalled: %w", ErrNotFound)
-	}
-	return nil
 }
 
 // keptOnErase are per-portal tables a clean uninstall leaves: the portal
@@ -397,14 +370,20 @@ func deleteUnderSavepoint(ctx context.Context, db DBTX, table string, id int64) 
 // SetPortalAddress records a portal's new address after a rename, as the
 // OAuth server reported it; member_id stays the key.
 func SetPortalAddress(ctx context.Context, db DBTX, id int64, domain, clientEndpoint, serverEndpoint string) error {
-	tag, err := db.Exec(ctx, `UPDATE portals SET domain = $2, client_endpoint = $3,
+	return updatePortal(ctx, db, "set portal address", `UPDATE portals SET domain = $2, client_endpoint = $3,
 		server_endpoint = COALESCE(NULLIF($4, ''), server_endpoint), updated_at = now() WHERE id = $1`,
 		id, domain, clientEndpoint, serverEndpoint)
+}
+
+// updatePortal runs sql, an UPDATE of the one portal row whose id is $1;
+// what names the change in the error, ErrNotFound when no such portal.
+func updatePortal(ctx context.Context, db DBTX, what, sql string, args ...any) error {
+	tag, err := db.Exec(ctx, sql, args...)
 	if err != nil {
-		return fmt.Errorf("set portal address: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("set portal address: %w", ErrNotFound)
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return nil
 }

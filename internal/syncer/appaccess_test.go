@@ -1,7 +1,6 @@
 package syncer
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -21,24 +20,15 @@ func TestRunWithoutAppAccess(t *testing.T) {
 	for _, s403 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("403 %v", s403), func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			e := newSimEnv(t, simOpts{b24: b24sim.Options{Unsettled: b24sim.Unsettled{ScopeErrors403: s403, CodesOtherCase: s403}}})
 			id, p := e.addPortal(b24sim.GenerateOrg(3, 30, 5))
 			if rep := e.run(id, TriggerScheduled); rep.Status != RunSucceeded {
 				t.Fatalf("first run %s", rep.Status)
 			}
 			p.LimitAccess(p.AdminID() + 10_000)
-			before := e.writes()
-			rep, err := e.syncer.Run(ctx, id, TriggerScheduled)
-			if !errors.Is(err, bitrix24.ErrUserAccess) || rep == nil {
-				t.Fatalf("run with the app limited to others: report %v, error %v; want ErrUserAccess", rep, err)
-			}
-			if w := e.writes() - before; w != 0 {
-				t.Errorf("%d Learn writes", w)
-			}
-			run, err := e.syncer.Store().Run(ctx, id, rep.RunID)
-			if err != nil {
-				t.Fatal(err)
+			run, err := e.refusedRun(id, TriggerScheduled)
+			if !errors.Is(err, bitrix24.ErrUserAccess) {
+				t.Fatalf("run with the app limited to others: %v; want ErrUserAccess", err)
 			}
 			key, detail := RunErrorKey(run.Error)
 			if run.Status != RunFailed || key != "run_err_b24_user_access" || !detail {

@@ -188,14 +188,7 @@ func TestSyncKillPoints(t *testing.T) {
 			e := newSimEnv(t, simOpts{})
 			id, _ := e.addPortal(org)
 			e.setSettings(id, func(s *Settings) { toggles(s); s.MemberID = refPortal.MemberID() })
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var n atomic.Int64
-			e.wrap = func(l Learn) Learn { return &countingLearn{Learn: l, n: &n, stopAt: k, cancel: cancel} }
-			if _, err := e.syncer.Run(ctx, id, TriggerScheduled); err == nil {
-				t.Fatalf("run killed after write %d succeeded", k)
-			}
-			e.wrap = nil
+			e.killAfterWrite(id, k, false)
 			e.run(id, TriggerScheduled)
 			if got := signature(e.state()); !slices.Equal(got, want) {
 				t.Fatalf("state after kill at %d differs:\n%s", k, diff(got, want))

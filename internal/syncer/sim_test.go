@@ -188,6 +188,27 @@ func (e *simEnv) state() learnsim.State {
 
 func (e *simEnv) writes() int64 { return e.lsim.Counts(simAccount).Writes }
 
+// refusedRun runs the portal's sync, which is to be refused before it
+// writes: any Learn write fails the test. It returns the run's error and
+// its stored row, whose error says why to the admin.
+func (e *simEnv) refusedRun(portalID int64, trigger Trigger) (RunRecord, error) {
+	e.t.Helper()
+	ctx := context.Background()
+	before := e.writes()
+	rep, runErr := e.syncer.Run(ctx, portalID, trigger)
+	if rep == nil {
+		e.t.Fatalf("%s of portal %d: no report (%v)", trigger, portalID, runErr)
+	}
+	if w := e.writes() - before; w != 0 {
+		e.t.Errorf("%s of portal %d refused, and wrote %d times", trigger, portalID, w)
+	}
+	run, err := e.syncer.store.Run(ctx, portalID, rep.RunID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return run, runErr
+}
+
 // stable runs each portal once more and fails the test for every Learn
 // write: nothing changed, so nothing may be written.
 func (e *simEnv) stable(portals ...int64) {
@@ -344,6 +365,22 @@ type countingLearn struct {
 }
 
 var errKilled = errors.New("killed")
+
+// killAfterWrite runs the portal's sync as a process that dies right after
+// its k-th Learn write (lose: before the run learns the write's answer),
+// and fails the test if the run succeeds anyway.
+func (e *simEnv) killAfterWrite(portalID, k int64, lose bool) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var n atomic.Int64
+	e.wrap = func(l Learn) Learn { return &countingLearn{Learn: l, n: &n, stopAt: k, cancel: cancel, lose: lose} }
+	_, err := e.syncer.Run(ctx, portalID, TriggerScheduled)
+	e.wrap = nil
+	if err == nil {
+		e.t.Fatalf("run killed after write %d succeeded", k)
+	}
+}
 
 func (c *countingLearn) write(ctx context.Context, f func(ctx context.Context) error) error {
 	n := c.n.Add(1)
