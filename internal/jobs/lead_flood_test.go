@@ -131,25 +131,33 @@ func TestActivationFloodStaysWithinBounds(t *testing.T) {
 	// The held-back jobs wait without spending attempts; each hour that
 	// passes sends the next ones within the bound, until none is left.
 	for sent := 2 * bound; sent <= portals; sent += bound {
-		var scheduled int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'lead_forward' AND state = 'scheduled'
-			AND attempt < max_attempts`).Scan(&scheduled); err != nil {
-			t.Fatal(err)
-		}
 		// A request may have been e-mailed and its lead held back, or the
-		// other way round: its job waits for the one held.
-		var waiting int
-		rs, err := activation.ListRequests(ctx, pool, "", 0, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rs {
-			if r.EmailDelivery.Skip == activation.SkipOverLimit || r.CRMDelivery.Skip == activation.SkipOverLimit {
-				waiting++
+		// other way round: its job waits for the one held. River records a
+		// job's snooze after the job's own writes, so the two are polled
+		// until they agree.
+		var scheduled, waiting int
+		want := portals - sent + bound
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'lead_forward' AND state = 'scheduled'
+				AND attempt < max_attempts`).Scan(&scheduled); err != nil {
+				t.Fatal(err)
 			}
-		}
-		if want := portals - sent + bound; waiting < want || scheduled != waiting {
-			t.Fatalf("%d forwarding jobs waiting, want one for each of the %d requests held back (at least %d)", scheduled, waiting, want)
+			rs, err := activation.ListRequests(ctx, pool, "", 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waiting = 0
+			for _, r := range rs {
+				if r.EmailDelivery.Skip == activation.SkipOverLimit || r.CRMDelivery.Skip == activation.SkipOverLimit {
+					waiting++
+				}
+			}
+			if waiting >= want && scheduled == waiting {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d forwarding jobs waiting, want one for each of the %d requests held back (at least %d)", scheduled, waiting, want)
+			}
 		}
 		clock.Add(int64(time.Hour))
 		if _, err := pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now() WHERE kind = 'lead_forward' AND state = 'scheduled'`); err != nil {
