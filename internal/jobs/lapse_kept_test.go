@@ -53,9 +53,6 @@ func TestLapsedUninstallWithoutCleanRestoredByMaintenance(t *testing.T) {
 			if _, err := b.pool.Exec(ctx, `DELETE FROM river_job WHERE id = $1`, jobID); err != nil {
 				t.Fatal(err)
 			}
-			if !end.Recheck || !end.Keep {
-				t.Fatalf("the end of the recheck is %+v, want a recheck that keeps the data", end)
-			}
 			if b.dispatchable(t, id) {
 				t.Fatal("the uninstalled portal is still dispatched")
 			}
@@ -85,6 +82,9 @@ func TestLapsedUninstallWithoutCleanRestoredByMaintenance(t *testing.T) {
 				AND state = 'refuted' AND reason = $2`, id, uninstall.ReasonRefutedLate).Scan(&refuted); err != nil || refuted != 1 {
 				t.Fatalf("%d events recorded as refuted late (%v), want 1", refuted, err)
 			}
+			if !end.Recheck || !end.Keep {
+				t.Fatalf("the end of the recheck is %+v, want a recheck that keeps the data", end)
+			}
 			w := &UninstallEraseWorker{Pool: b.pool, Clients: b.clients, Log: slog.New(slog.DiscardHandler)}
 			if err := w.Work(ctx, &river.Job[UninstallEraseArgs]{Args: end}); err != nil {
 				t.Fatal(err)
@@ -111,6 +111,9 @@ func TestLapsedUninstallWithoutCleanKeepsTheDataWhenTheRefusalStands(t *testing.
 	end, jobID := b.uninstallAs(t, id, false)
 	if _, err := b.pool.Exec(ctx, `DELETE FROM river_job WHERE id = $1`, jobID); err != nil {
 		t.Fatal(err)
+	}
+	if !end.Recheck || !end.Keep {
+		t.Fatalf("the end of the recheck is %+v, want a recheck that keeps the data", end)
 	}
 	if recheck, tokens, kept := b.recheckState(t, id); !recheck || !tokens || !kept {
 		t.Fatalf("after the uninstall: recheck %v, tokens %v, settings %v; want all kept", recheck, tokens, kept)
