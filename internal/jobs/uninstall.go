@@ -277,7 +277,8 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 		}
 		// An uninstall without CLEAN around this one: which event was the
 		// admin's is not known, and keeping the data is the safe side. The
-		// retention's erase has no event's CLEAN to doubt.
+		// retention's erase has no event's CLEAN to doubt. With Keep this
+		// uninstall itself had no CLEAN.
 		kept := a.Keep
 		if !a.Retention && !kept {
 			if kept, err = uninstall.KeptSince(ctx, tx, p.ID, p.UninstalledAt.Add(-uninstall.SettleDelay)); err != nil {
