@@ -50,14 +50,20 @@ const (
 	// after uninstall.EraseDelay unless Bitrix24 shows the app working
 	// again. Begun by the uninstall, ended by the restore (internal/jobs).
 	UninstallPending State = "uninstall_pending"
+	// UninstallKept: an uninstall without CLEAN was taken while Bitrix24
+	// only refused the tokens; nothing is erased, and the syncs resume by
+	// themselves if Bitrix24 shows the app working again within
+	// uninstall.EraseDelay. Begun by the uninstall, ended by the restore.
+	UninstallKept State = "uninstall_kept"
 )
 
 // States lists every state, in the order the console shows them.
-var States = []State{NeedsAttention, NeedsReconnect, Held, EraseScheduled, UninstallPending}
+var States = []State{NeedsAttention, NeedsReconnect, Held, EraseScheduled, UninstallPending, UninstallKept}
 
 // Valid reports whether s is a known state.
 func (s State) Valid() bool {
-	return s == NeedsAttention || s == NeedsReconnect || s == Held || s == EraseScheduled || s == UninstallPending
+	return s == NeedsAttention || s == NeedsReconnect || s == Held || s == EraseScheduled || s == UninstallPending ||
+		s == UninstallKept
 }
 
 // Inserter queues jobs in a transaction; *river.Client[pgx.Tx] is one.
@@ -288,15 +294,20 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 
 // Message is the e-mail's subject and body in lang: the state that began
 // (with the last sync error for "needs attention", the day of the erase
-// for "erase scheduled" and "uninstall pending") or the one that ended.
+// for "erase scheduled" and "uninstall pending", how long the app keeps
+// asking Bitrix24 for "uninstall kept", which erases nothing) or the one
+// that ended.
 func Message(lang i18n.Lang, st State, active bool, domain, lastError string, eraseAt time.Time) (string, string) {
 	if !active {
 		return i18n.T(lang, "alert.recovered.subject", domain),
 			i18n.T(lang, "alert.recovered."+string(st), domain) + "\n\n" + i18n.T(lang, "alert.footer")
 	}
 	body := i18n.T(lang, "alert."+string(st)+".body", domain)
-	if st == EraseScheduled || st == UninstallPending {
+	switch st {
+	case EraseScheduled, UninstallPending:
 		body = i18n.T(lang, "alert."+string(st)+".body", domain, eraseAt.UTC().Format("2006-01-02"))
+	case UninstallKept:
+		body = i18n.T(lang, "alert."+string(st)+".body", domain, int(uninstall.EraseDelay/(24*time.Hour)))
 	}
 	if key, detail := syncer.RunErrorKey(lastError); st == NeedsAttention && key != "" {
 		// The stored error is English, for support: a sentence in lang

@@ -25,3 +25,29 @@ func TestNeedsAttentionSaysTheAddressToUse(t *testing.T) {
 		}
 	}
 }
+
+// The e-mail of an uninstall without CLEAN taken on refused tokens announces
+// no erase, since nothing will be erased, in every language; that of a CLEAN
+// one names the day.
+func TestUninstallKeptNamesNoErase(t *testing.T) {
+	t.Parallel()
+	eraseAt := time.Date(2026, 5, 17, 9, 0, 0, 0, time.UTC)
+	for _, lang := range []i18n.Lang{i18n.EN, i18n.RU} {
+		_, kept := Message(lang, UninstallKept, true, "beta.bitrix24.ru", "", eraseAt)
+		_, pending := Message(lang, UninstallPending, true, "beta.bitrix24.ru", "", eraseAt)
+		if strings.Contains(kept, "2026-05-17") || strings.Contains(kept, "%!") || !strings.Contains(kept, "30") ||
+			!strings.Contains(kept, "beta.bitrix24.ru") {
+			t.Errorf("%s: uninstall kept: %s", lang, kept)
+		}
+		if !strings.Contains(pending, "2026-05-17") {
+			t.Errorf("%s: uninstall pending names no day: %s", lang, pending)
+		}
+		if kept == pending {
+			t.Errorf("%s: the two e-mails say the same", lang)
+		}
+		subject, body := Message(lang, UninstallKept, false, "beta.bitrix24.ru", "", time.Time{})
+		if strings.Contains(subject+body, "%!") || strings.Contains(body, "alert.recovered") {
+			t.Errorf("%s: uninstall kept ended: %s / %s", lang, subject, body)
+		}
+	}
+}

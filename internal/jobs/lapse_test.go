@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -41,31 +42,50 @@ func (b *retentionBundle) dispatchable(t *testing.T, portalID int64) bool {
 // client does not wait 30 days on it).
 func (b *retentionBundle) uninstallOnAsk(t *testing.T, id int64) UninstallEraseArgs {
 	t.Helper()
+	a, jobID := b.uninstallAs(t, id, true)
+	if _, err := b.pool.Exec(context.Background(), `DELETE FROM river_job WHERE id = $1`, jobID); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// uninstallAs takes an uninstall of the portal, CLEAN or not, as the events
+// handler does, on Bitrix24's answer now, which must be TokensRefused, and
+// returns the job that ends its recheck, left scheduled 30 days ahead.
+func (b *retentionBundle) uninstallAs(t *testing.T, id int64, clean bool) (UninstallEraseArgs, int64) {
+	t.Helper()
 	ctx := context.Background()
 	v, reason := uninstall.Ask(ctx, b.clients, id)
 	if v != uninstall.TokensRefused {
 		t.Fatalf("bitrix24 answered %v (%s), want tokens refused", v, reason)
 	}
 	var a UninstallEraseArgs
+	var jobID int64
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		p, err := store.LockPortal(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if err := ConfirmUninstall(ctx, tx, b.rc, b.pool, p, true, v, b.clock.Now()); err != nil {
+		if err := ConfirmUninstall(ctx, tx, b.rc, b.pool, p, clean, v, b.clock.Now()); err != nil {
 			return err
 		}
-		if _, err := uninstall.Record(ctx, tx, id, true, "203.0.113.7", uninstall.StateConfirmed, reason); err != nil {
+		if _, err := uninstall.Record(ctx, tx, id, clean, "203.0.113.7", uninstall.StateConfirmed, reason); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `DELETE FROM river_job WHERE kind = 'uninstall_erase' AND (args->>'portal_id')::bigint = $1
-			RETURNING (args->>'generation')::bigint, coalesce((args->>'recheck')::bool, false)`, id).Scan(&a.Generation, &a.Recheck)
+		err = tx.QueryRow(ctx, `SELECT id, (args->>'generation')::bigint, coalesce((args->>'recheck')::bool, false),
+			coalesce((args->>'keep')::bool, false) FROM river_job
+			WHERE kind = 'uninstall_erase' AND state = 'scheduled' AND (args->>'portal_id')::bigint = $1`, id).
+			Scan(&jobID, &a.Generation, &a.Recheck, &a.Keep)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // none queued: jobID 0, and the caller's checks say what is missing
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.PortalID = id
-	return a
+	return a, jobID
 }
 
 // A CLEAN uninstall taken while Bitrix24 refused the portal's tokens for a

@@ -133,6 +133,9 @@ func (w *MaintenanceWorker) queueChecks(ctx context.Context, rc *river.Client[pg
 				return err
 			}
 			add(checkLapsed, ids)
+			if _, err := w.retain.lostErases(ctx, tx, rc, now); err != nil {
+				return err
+			}
 		}
 		for _, a := range checks {
 			res, err := rc.InsertTx(ctx, tx, a, nil)

@@ -13,6 +13,7 @@ import (
 
 	"b24learn/internal/alert"
 	"b24learn/internal/connect"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/manager"
 	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
@@ -287,4 +288,57 @@ func (r *refusedRetention) lapsedOne(ctx context.Context, id int64, now time.Tim
 	r.log.InfoContext(ctx, "bitrix24 accepts the tokens of a portal uninstalled on their refusal; the portal is restored",
 		"portal_id", id)
 	return true
+}
+
+// lostErases queues again the end of the recheck (UninstallEraseArgs with
+// Recheck, and Keep for an uninstall without CLEAN) of the portals still
+// uninstalled in recheck past uninstall.EraseDelay whose job is no longer
+// waiting or running: deleted or cancelled from the River UI, discarded
+// after its attempts, or never stored by a version before it. Only the job
+// ends a recheck, and without it the portal would keep its tokens and data
+// for ever. A job still waiting (a Recheck job retries for
+// uninstall.RecheckUnanswered) is left alone, and the insert's uniqueness
+// (queues.WaitingOnce) skips one a concurrent pass queued. The job carries
+// the portal's install generation, so a portal restored or installed again
+// meanwhile erases nothing (UninstallEraseWorker). It returns how many it
+// queued.
+func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], now time.Time) (int, error) {
+	limit := r.perPass
+	if limit <= 0 {
+		limit = retentionPerPass
+	}
+	unfinished := queues.Unfinished()
+	states := make([]string, len(unfinished))
+	for i, st := range unfinished {
+		states[i] = string(st)
+	}
+	lost, err := store.QueryAll(ctx, tx, "lost erases: find portals", func(row pgx.Row) (UninstallEraseArgs, error) {
+		var a UninstallEraseArgs
+		var clean bool
+		err := row.Scan(&a.PortalID, &a.Generation, &clean)
+		a.Recheck, a.Keep = true, !clean
+		return a, err
+	}, `
+		SELECT p.id, p.install_generation, p.uninstall_clean FROM portals p
+		WHERE p.install_state = 'uninstalled' AND p.uninstall_recheck AND p.uninstalled_at <= $1
+		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = $2 AND j.state = ANY($3::river_job_state[])
+			AND `+portalArgs("j.args", "p.id")+` AND (j.args->>'generation')::bigint = p.install_generation)
+		ORDER BY p.uninstalled_at, p.id
+		LIMIT $4`, now.Add(-uninstall.EraseDelay), UninstallEraseArgs{}.Kind(), states, limit)
+	if err != nil {
+		return 0, err
+	}
+	queued := 0
+	for _, a := range lost {
+		res, err := rc.InsertTx(ctx, tx, a, nil)
+		if err != nil {
+			return queued, fmt.Errorf("queue the lost erase of portal %d: %w", a.PortalID, err)
+		}
+		if !res.UniqueSkippedAsDuplicate {
+			queued++
+			r.log.WarnContext(ctx, "lost erases: the end of a recheck had no job; queued again", "portal_id", a.PortalID,
+				"generation", a.Generation, "keep", a.Keep)
+		}
+	}
+	return queued, nil
 }

@@ -144,42 +144,50 @@ func (w *UninstallCheckWorker) pending(ctx context.Context, id int64) (ev uninst
 // CLEAN flag, so the erase waits uninstall.SettleDelay and is dropped if an
 // uninstall without CLEAN comes in meanwhile. When Bitrix24 only refused
 // the stored tokens (uninstall.TokensRefused), which an installed portal
-// whose period is over also gets, the tokens are kept, the erase waits
-// uninstall.EraseDelay, and Bitrix24 is asked again meanwhile and before
-// it: tokens that work again restore the portal (UninstallEraseWorker,
-// lapsedPass). rc may be nil (no River
-// client): jobs are left alone, and the data of an uninstall Bitrix24 said
+// whose period is over also gets, the uninstall, CLEAN or not, keeps the
+// tokens for uninstall.EraseDelay, and Bitrix24 is asked again meanwhile
+// and at its end: tokens that work again restore the portal
+// (UninstallEraseWorker, lapsedPass); at the end a CLEAN uninstall's data
+// is erased, and one without CLEAN keeps it and drops the tokens
+// (UninstallEraseArgs.Keep). Without that, anyone who has seen the
+// application token could stop a lapsed portal's syncs until its admin
+// installs the app again. rc may be nil (no River client): jobs are left
+// alone, nothing is rechecked, and the data of an uninstall Bitrix24 said
 // is gone is erased at once.
 func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], pool *pgxpool.Pool, p store.Portal, clean bool, v uninstall.Verdict, now time.Time) error {
 	var queue uninstall.JobCanceller
 	if rc != nil {
 		queue = NewQueue(pool, rc)
 	}
-	recheck := clean && rc != nil && v == uninstall.TokensRefused
+	recheck := rc != nil && v == uninstall.TokensRefused
 	if recheck {
-		if err := uninstall.ConfirmRefused(ctx, tx, queue, p.ID); err != nil {
+		if err := uninstall.ConfirmRefused(ctx, tx, queue, p.ID, clean); err != nil {
 			return err
 		}
 	} else if err := uninstall.Confirm(ctx, tx, queue, p.ID, clean && rc == nil && v == uninstall.Confirmed); err != nil {
 		return err
 	}
-	if !clean || rc == nil {
+	if rc == nil || (!clean && !recheck) {
 		return nil
 	}
 	delay := uninstall.SettleDelay
 	if recheck {
 		delay = uninstall.EraseDelay
 	}
-	if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.ID, Generation: p.InstallGeneration, Recheck: recheck},
+	if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.ID, Generation: p.InstallGeneration, Recheck: recheck, Keep: !clean},
 		&river.InsertOpts{ScheduledAt: now.Add(delay)}); err != nil {
 		return fmt.Errorf("queue deferred erase: %w", err)
 	}
-	if recheck {
-		// The admin hears of it once: the erase's day, and that it is
-		// called off if Bitrix24 shows the app working again.
-		return alert.Begin(ctx, tx, rc, p.ID, alert.UninstallPending)
+	if !recheck {
+		return nil
 	}
-	return nil
+	// The admin hears of it once: that it is called off if Bitrix24 shows
+	// the app working again, and for a CLEAN one the erase's day.
+	st := alert.UninstallPending
+	if !clean {
+		st = alert.UninstallKept
+	}
+	return alert.Begin(ctx, tx, rc, p.ID, st)
 }
 
 // UninstallEraseArgs erases the data of a confirmed clean uninstall, the
@@ -188,7 +196,10 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 // once for a portal whose tokens were refused past
 // uninstall.RefusedRetention (retention.go), unless
 // the portal was installed again since (its install generation moved on) or
-// an uninstall without CLEAN came in around it.
+// an uninstall without CLEAN came in around it. With Keep it ends the
+// recheck of an uninstall without CLEAN instead, erasing nothing. The
+// hourly maintenance queues it again for a portal still in recheck past
+// uninstall.EraseDelay whose job was lost (lostErases).
 type UninstallEraseArgs struct {
 	PortalID   int64 `json:"portal_id" river:"unique"`
 	Generation int64 `json:"generation" river:"unique"`
@@ -199,6 +210,9 @@ type UninstallEraseArgs struct {
 	// Recheck: the uninstall was taken on uninstall.TokensRefused, so
 	// Bitrix24 is asked again before the erase (uninstall.Recheck).
 	Recheck bool `json:"recheck,omitempty"`
+	// Keep: the uninstall had no CLEAN, so the end of its recheck keeps
+	// the data and drops only the tokens kept to ask with.
+	Keep bool `json:"keep,omitempty"`
 }
 
 func (UninstallEraseArgs) Kind() string { return "uninstall_erase" }
@@ -249,7 +263,7 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			return err
 		}
 	}
-	erased, keptByEvent := false, false
+	erased, keptByEvent, ended := false, false, false
 	err := pgx.BeginFunc(ctx, w.Pool, func(tx pgx.Tx) error {
 		p, err := store.LockPortal(ctx, tx, a.PortalID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -263,19 +277,25 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 		}
 		// An uninstall without CLEAN around this one: which event was the
 		// admin's is not known, and keeping the data is the safe side. The
-		// retention's erase has no event's CLEAN to doubt.
-		if !a.Retention {
-			if kept, err := uninstall.KeptSince(ctx, tx, p.ID, p.UninstalledAt.Add(-uninstall.SettleDelay)); err != nil || kept {
-				keptByEvent = kept
-				if err != nil || !a.Recheck {
-					return err
-				}
-				// The data stays, uninstalled as without CLEAN: so do
-				// not the tokens kept for the recheck.
-				_, err := tx.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
-					token_expires_at = NULL, uninstall_recheck = false, updated_at = now() WHERE id = $1`, p.ID)
+		// retention's erase has no event's CLEAN to doubt. With Keep this
+		// uninstall itself had no CLEAN.
+		kept := a.Keep
+		if !a.Retention && !kept {
+			if kept, err = uninstall.KeptSince(ctx, tx, p.ID, p.UninstalledAt.Add(-uninstall.SettleDelay)); err != nil {
 				return err
 			}
+			keptByEvent = kept
+		}
+		if kept {
+			if !a.Recheck {
+				return nil
+			}
+			// The data stays, uninstalled as without CLEAN: so do not the
+			// tokens kept for the recheck.
+			ended = a.Keep
+			_, err := tx.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
+				token_expires_at = NULL, uninstall_recheck = false, updated_at = now() WHERE id = $1`, p.ID)
+			return err
 		}
 		erased = true
 		if a.Recheck {
@@ -291,6 +311,11 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 	}
 	if keptByEvent {
 		w.Log.WarnContext(ctx, "deferred erase dropped: an uninstall without CLEAN came in around it", "portal_id", a.PortalID)
+		return nil
+	}
+	if ended {
+		w.Log.InfoContext(ctx, "recheck of an uninstall without CLEAN ended: bitrix24 still refuses the tokens or the portal is gone; the data is kept",
+			"portal_id", a.PortalID)
 		return nil
 	}
 	w.Log.InfoContext(ctx, "deferred erase of an uninstalled portal", "portal_id", a.PortalID, "erased", erased)
@@ -372,8 +397,10 @@ func restoreLapsed(ctx context.Context, pool *pgxpool.Pool, p store.Portal, reas
 			return err
 		}
 		if rc, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
-			if err := alert.End(ctx, tx, rc, p.ID, alert.UninstallPending); err != nil {
-				return err
+			for _, st := range []alert.State{alert.UninstallPending, alert.UninstallKept} {
+				if err := alert.End(ctx, tx, rc, p.ID, st); err != nil {
+					return err
+				}
 			}
 		}
 		return manager.Audit(ctx, tx, manager.AuditEntry{ManagerEmail: retentionActor, Action: UninstallRefutedAction,

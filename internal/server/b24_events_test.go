@@ -17,6 +17,7 @@ import (
 	"b24learn/internal/alert"
 	"b24learn/internal/apptest"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -763,9 +764,30 @@ func TestForgedCleanUninstallDuringAReinstallErasesNothing(t *testing.T) {
 		t.Fatalf("forged uninstall: %d %s", pg.status, pg.body)
 	}
 	e.intact(p, row, p.ApplicationToken())
-	if e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_erase'`) != 0 {
+	// The genuine uninstall without CLEAN, taken on refused tokens, has a
+	// recheck whose end keeps the data; nothing erases.
+	if e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_erase' AND NOT coalesce((args->>'keep')::bool, false)`) != 0 {
 		t.Fatal("an erase was scheduled for the reinstalled portal")
 	}
+	rows, err := e.pool.Query(ctx, `SELECT args FROM river_job WHERE kind = 'uninstall_erase'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &jobs.UninstallEraseWorker{Pool: e.pool, Clients: e.checkClients(), Log: slog.New(slog.DiscardHandler)}
+	for _, args := range ends {
+		var a jobs.UninstallEraseArgs
+		if err := json.Unmarshal(args, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Work(ctx, &river.Job[jobs.UninstallEraseArgs]{Args: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.intact(p, row, p.ApplicationToken())
 }
 
 // The same through the check job: the forged CLEAN event waits for a retry
@@ -898,4 +920,61 @@ func TestLateUninstallWithoutCleanDoesNotKeepANotInstalledErase(t *testing.T) {
 		t.Fatalf("late uninstall without CLEAN: %d %q", pg.status, pg.body)
 	}
 	e.erased(row)
+}
+
+// The attacker of an uninstall without CLEAN: an employee who has seen the
+// application token sends it while the portal's payment has lapsed (or its
+// refresh token outlived its idle days, or an update reopened the
+// installer). Bitrix24 refuses the tokens as it would after a removal, so
+// the portal stops, but it keeps its tokens and nothing is erased; when the
+// lapse ends, the end of the recheck finds the app working and the portal
+// installed again with its syncs, no reinstall needed.
+func TestForgedUninstallWithoutCleanOfALapsedPortalStopsNothingForGood(t *testing.T) {
+	t.Parallel()
+	for i, c := range []struct {
+		name        string
+		lapse, mend func(p *b24sim.Portal)
+	}{
+		{"unpaid", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
+		{"refresh expired", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseRefreshExpired) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
+		{"installer reopened", (*b24sim.Portal).ReopenInstaller, func(p *b24sim.Portal) { p.FinishInstall(context.Background()) }},
+	} {
+		e := newB24Env(t)
+		ctx := context.Background()
+		p := e.addPortal(int64(60 + i))
+		e.install(p)
+		row := e.portalFixture(p)
+		appToken := p.ApplicationToken()
+		c.lapse(p)
+		if pg := e.postEvent(uninstallForm(p, appToken, false)); pg.status != http.StatusOK || pg.body != "ok\n" {
+			t.Fatalf("%s: forged uninstall without CLEAN: %d %q", c.name, pg.status, pg.body)
+		}
+		if e.portal(p.MemberID()).Installed() {
+			t.Fatalf("%s: the uninstall taken on refused tokens was not acted on", c.name)
+		}
+		if e.count(`SELECT count(*) FROM portals WHERE id = $1 AND uninstall_recheck AND refresh_token IS NOT NULL`, row.ID) != 1 {
+			t.Fatalf("%s: the tokens to ask Bitrix24 again with were dropped: the syncs stop for good", c.name)
+		}
+		var args []byte
+		if err := e.pool.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'uninstall_erase' AND state = 'scheduled'
+			AND (args->>'portal_id')::bigint = $1 AND scheduled_at > now() + interval '7 days'`, row.ID).Scan(&args); err != nil {
+			t.Fatalf("%s: no end of the recheck scheduled days ahead: %v", c.name, err)
+		}
+		var a jobs.UninstallEraseArgs
+		if err := json.Unmarshal(args, &a); err != nil {
+			t.Fatal(err)
+		}
+		if !a.Recheck || !a.Keep {
+			t.Fatalf("%s: the end of the recheck is %+v, want one that keeps the data", c.name, a)
+		}
+		c.mend(p)
+		w := &jobs.UninstallEraseWorker{Pool: e.pool, Clients: e.checkClients(), Log: slog.New(slog.DiscardHandler)}
+		if err := w.Work(ctx, &river.Job[jobs.UninstallEraseArgs]{Args: a}); err != nil {
+			t.Fatal(err)
+		}
+		if !e.portal(p.MemberID()).Installed() {
+			t.Fatalf("%s: the portal whose app works again stays uninstalled", c.name)
+		}
+		e.intact(p, row, appToken)
+	}
 }

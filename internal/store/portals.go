@@ -257,10 +257,11 @@ func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 // MarkPortalUninstalledForRecheck marks a portal uninstalled as
 // MarkPortalUninstalled does, but keeps its tokens and sets
 // uninstall_recheck, so that Bitrix24 can be asked again before the
-// deferred erase (internal/uninstall, ConfirmRefused).
-func MarkPortalUninstalledForRecheck(ctx context.Context, db DBTX, id int64) error {
+// deferred erase, or before the data is kept without the tokens when the
+// uninstall had no CLEAN (internal/uninstall, ConfirmRefused).
+func MarkPortalUninstalledForRecheck(ctx context.Context, db DBTX, id int64, clean bool) error {
 	return updatePortal(ctx, db, "mark portal uninstalled", `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
-		uninstall_recheck = true, updated_at = now() WHERE id = $1`, id)
+		uninstall_recheck = true, uninstall_clean = $2, updated_at = now() WHERE id = $1`, id, clean)
 }
 
 // keptOnErase are per-portal tables a clean uninstall leaves: the portal

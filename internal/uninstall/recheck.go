@@ -11,16 +11,19 @@ import (
 	"b24learn/internal/store"
 )
 
-// A CLEAN uninstall taken on a TokensRefused verdict may be no uninstall at
+// An uninstall taken on a TokensRefused verdict may be no uninstall at
 // all: a portal whose payment lapsed for a day, or whose app update shows
 // the installer again, gets the same answers, and any portal user can send
-// the event then. So such a portal keeps its tokens until the deferred
-// erase (ConfirmRefused), Bitrix24 is asked again on them every hour and
-// once more before the erase (AskAgain), and when they work and app.info
-// says the app is installed the portal is restored (Restore): installed,
-// its syncs dispatched again, the event recorded as refuted late.
+// the event then, with CLEAN or without. So such a portal keeps its tokens
+// until the end of EraseDelay (ConfirmRefused), Bitrix24 is asked again on
+// them every hour and once more at that end (AskAgain), and when they work
+// and app.info says the app is installed the portal is restored (Restore):
+// installed, its syncs dispatched again, the event recorded as refuted
+// late. Otherwise, at that end, a CLEAN uninstall's data is erased and one
+// without CLEAN keeps its data, as any uninstall without CLEAN does, and
+// drops the tokens.
 
-// ReasonRefutedLate is the reason a CLEAN uninstall event taken on refused
+// ReasonRefutedLate is the reason an uninstall event taken on refused
 // tokens is recorded with once Bitrix24 accepts the tokens again and says
 // the app is installed (Restore).
 const ReasonRefutedLate = "refuted late: Bitrix24 accepts the tokens again and app.info says installed"
@@ -70,25 +73,25 @@ func AskAgain(ctx context.Context, clients *connect.Factory, portalID int64) (v 
 	return ask(ctx, clients.Bitrix24Recheck, portalID)
 }
 
-// ConfirmRefused acts in tx on a CLEAN uninstall Bitrix24 confirmed only
-// with a TokensRefused verdict: as Confirm without the erase, but the
-// portal's tokens are kept and it is marked for AskAgain. The caller
-// schedules the erase after EraseDelay.
-func ConfirmRefused(ctx context.Context, tx pgx.Tx, jobs JobCanceller, portalID int64) error {
+// ConfirmRefused acts in tx on an uninstall Bitrix24 confirmed only with a
+// TokensRefused verdict: as Confirm without the erase, but the portal's
+// tokens are kept and it is marked for AskAgain, with whether the uninstall
+// had CLEAN. The caller schedules the end of the wait after EraseDelay.
+func ConfirmRefused(ctx context.Context, tx pgx.Tx, jobs JobCanceller, portalID int64, clean bool) error {
 	if jobs != nil {
 		if err := jobs.CancelPortalJobs(ctx, tx, portalID); err != nil {
 			return err
 		}
 	}
-	return store.MarkPortalUninstalledForRecheck(ctx, tx, portalID)
+	return store.MarkPortalUninstalledForRecheck(ctx, tx, portalID, clean)
 }
 
 // Restore undoes in tx the uninstall of portal p (locked) taken on refused
 // tokens, once AskAgain found them working with the app installed: the
 // portal is installed again, as a new install generation (so its
 // scheduled erase erases nothing, and a later uninstall schedules an erase
-// of its own), and the CLEAN events that uninstalled it are recorded as
-// refuted late. restored is false when the
+// of its own), and the events that uninstalled it are recorded as refuted
+// late. restored is false when the
 // portal is no longer waiting for a recheck (installed again, or erased).
 func Restore(ctx context.Context, tx pgx.Tx, p store.Portal) (restored bool, err error) {
 	tag, err := tx.Exec(ctx, `UPDATE portals SET install_state = 'installed', uninstalled_at = NULL,
@@ -102,7 +105,7 @@ func Restore(ctx context.Context, tx pgx.Tx, p store.Portal) (restored bool, err
 		return false, nil
 	}
 	if _, err := tx.Exec(ctx, `UPDATE uninstall_events SET state = 'refuted', reason = $3, last_at = now()
-		WHERE portal_id = $1 AND clean AND state = 'confirmed' AND resolved_at >= $2`,
+		WHERE portal_id = $1 AND state = 'confirmed' AND resolved_at >= $2`,
 		p.ID, p.UninstalledAt, ReasonRefutedLate); err != nil {
 		return false, fmt.Errorf("record the uninstall refuted: %w", err)
 	}
