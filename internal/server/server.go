@@ -92,9 +92,9 @@ type Server struct {
 	managerLimits manager.Limits
 	hasher        *manager.Hasher
 	riverUI       http.Handler // River UI, under riverUIPrefix
+	crossOrigin   *http.CrossOriginProtection
 
 	ready *readiness // /readyz's cached, single-flight database check
-	crossOrigin   *http.CrossOriginProtection
 }
 
 // New builds the router.
