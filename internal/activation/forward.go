@@ -16,6 +16,7 @@ import (
 	"b24learn/internal/i18n"
 	"b24learn/internal/manager"
 	"b24learn/internal/remote"
+	"b24learn/internal/store"
 )
 
 // Sender and LeadAdder are the two channels; *Mailer and *CRM implement them.
@@ -272,6 +273,15 @@ func (f *Forwarder) mails(r *Request, to []string, langs map[string]i18n.Lang) [
 	return out
 }
 
+// ReviewURL is the console's list of requests at the page that opens with
+// r, scrolled to its row: the list is paged newest first by (created_at,
+// id), so the page of the rows older than r's key with its id one higher
+// starts with r however many requests came after it.
+func ReviewURL(consoleURL string, r *Request) string {
+	after := store.Key{At: r.CreatedAt, ID: r.ID + 1}
+	return fmt.Sprintf("%s/requests?older=%s#request-%d", strings.TrimRight(consoleURL, "/"), after, r.ID)
+}
+
 func (f *Forwarder) mail(l i18n.Lang, r *Request) Mail {
 	var b strings.Builder
 	b.WriteString(i18n.T(l, "mail.intro") + "\n\n")
@@ -290,7 +300,7 @@ func (f *Forwarder) mail(l i18n.Lang, r *Request) Mail {
 	b.WriteString("\n" + i18n.T(l, "mail.settings") + "\n")
 	b.WriteString(SummaryText(l, r.Summary))
 	if f.ConsoleURL != "" {
-		fmt.Fprintf(&b, "\n%s %s/requests/%d\n", i18n.T(l, "mail.review"), strings.TrimRight(f.ConsoleURL, "/"), r.ID)
+		fmt.Fprintf(&b, "\n%s %s\n", i18n.T(l, "mail.review"), ReviewURL(f.ConsoleURL, r))
 	}
 	return Mail{
 		ReplyTo: r.Email,

@@ -335,7 +335,7 @@ func TestForward(t *testing.T) {
 			}
 			for _, want := range []string{domain, "Иван <b>Петров</b>", "ivan@acme.example", "+79123456789",
 				"https://acme.ispringlearn.com", "2 selected (ids 1, 12)", "06:00", "Employees in scope:          not known yet",
-				fmt.Sprintf("https://app.example/manager/requests/%d", id)} {
+				"https://app.example/manager/requests?older=", fmt.Sprintf("#request-%d", id)} {
 				if !strings.Contains(body, want) {
 					t.Errorf("mail body lacks %q:\n%s", want, body)
 				}

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pool.Exec(ctx, `UPDATE river_job SET state = $2, finalized_at = now(), attempt = 1,
+		if _, err := pool.Exec(ctx, `UPDATE river_job SET state = $2::river_job_state, finalized_at = CASE WHEN $2::river_job_state = 'running' THEN NULL ELSE now() END, attempt = 1,
 			errors = ARRAY['{"at": "2026-01-01T00:00:00Z", "attempt": 1, "error": "550 <ivan@corp.example> unknown", "trace": ""}'::jsonb]
 			WHERE id = $1`, res.Job.ID, state); err != nil {
 			t.Fatal(err)
@@ -56,6 +57,22 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 	finish(LeadForwardArgs{PortalID: erased, RequestID: 1}, "discarded")
 	finish(SyncArgs{PortalID: erased}, "cancelled")
 	kept := finish(alert.ConfirmArgs{PortalID: other, Address: "anna@other.example", Lang: "ru"}, "completed")
+	// An uninstall check's args name the event, not the portal; its
+	// errors quote Bitrix24's answer all the same.
+	event := func(portal int64) int64 {
+		t.Helper()
+		var id int64
+		if err := pool.QueryRow(ctx, `INSERT INTO uninstall_events (portal_id, clean, state) VALUES ($1, true, 'expired') RETURNING id`,
+			portal).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	erasedCheck := finish(UninstallCheckArgs{EventID: event(erased)}, "completed")
+	otherCheck := finish(UninstallCheckArgs{EventID: event(other)}, "discarded")
+	// A job of the portal not finished is cancelled by the uninstall, not
+	// deleted here: one still running must end on its own.
+	running := finish(SyncArgs{PortalID: erased, Trigger: "manual"}, "running")
 
 	// The erase runs as serve runs it: a job worked by River.
 	res, err := ins.Insert(ctx, UninstallEraseArgs{PortalID: erased, Generation: 1}, nil)
@@ -88,9 +105,21 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The other portal's job carries the same error text: only it (and the
-	// erase job itself, which names the portal and nothing more) may remain.
-	if len(left) != 1 || left[0] != kept {
-		t.Fatalf("river_job rows naming the erased portal or its data: %v, want only the other portal's job %d", left, kept)
+	// The erase job itself names the portal and nothing more; the other
+	// portal's jobs carry the same error text; the running job is left to end.
+	if want := []int64{kept, otherCheck, running}; !slices.Equal(left, want) {
+		t.Fatalf("river_job rows naming the erased portal or its data: %v, want only the other portal's jobs and the running job: %v",
+			left, want)
+	}
+	var checksLeft []int64
+	rows, err = pool.Query(ctx, `SELECT id FROM river_job WHERE kind = 'uninstall_check' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checksLeft, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+		t.Fatal(err)
+	}
+	if len(checksLeft) != 1 || checksLeft[0] != otherCheck {
+		t.Fatalf("uninstall checks left %v, want only the other portal's %d (the erased portal's was %d)", checksLeft, otherCheck, erasedCheck)
 	}
 }

@@ -175,23 +175,33 @@ var FinishedStates = []rivertype.JobState{
 	rivertype.JobStateCancelled, rivertype.JobStateCompleted, rivertype.JobStateDiscarded,
 }
 
-// DeletePortalJobs deletes in tx every finished job whose args name the
-// portal, for the erase of a clean uninstall: their args and attempt errors
-// hold the portal's data (an alert address, a remote server's message), and
-// River would keep them for its retention (a discarded job a week). Jobs not
-// finished are CancelPortalJobs'; a running one is left to end.
+// DeletePortalJobs deletes in tx every finished job of the portal, for the
+// erase of a clean uninstall: their args and attempt errors hold the
+// portal's data (an alert address, a remote server's message), and River
+// would keep them for its retention (a discarded job a week). A job is the
+// portal's when its args name it, or, for an uninstall check, whose args
+// name the event and not the portal (UninstallCheckArgs), when they name
+// one of its uninstall events. Jobs not finished are CancelPortalJobs'; a
+// running one is left to end.
 func (q *Queue) DeletePortalJobs(ctx context.Context, tx pgx.Tx, portalID int64) error {
-	params := river.NewJobDeleteManyParams().States(FinishedStates...).
-		Where(ofPortal(portalID)).First(portalJobsMax)
-	for {
-		res, err := q.rc.JobDeleteManyTx(ctx, tx, params)
-		if err != nil {
-			return fmt.Errorf("delete portal jobs: %w", err)
-		}
-		if len(res.Jobs) < portalJobsMax {
-			return nil
+	checks := river.NewJobDeleteManyParams().States(FinishedStates...).Kinds(UninstallCheckArgs{}.Kind()).
+		Where(`args->'event_id' IN (SELECT to_jsonb(e.id) FROM uninstall_events e WHERE e.portal_id = @portal_id)`,
+			river.NamedArgs{"portal_id": portalID}).First(portalJobsMax)
+	for _, params := range []*river.JobDeleteManyParams{
+		river.NewJobDeleteManyParams().States(FinishedStates...).Where(ofPortal(portalID)).First(portalJobsMax),
+		checks,
+	} {
+		for {
+			res, err := q.rc.JobDeleteManyTx(ctx, tx, params)
+			if err != nil {
+				return fmt.Errorf("delete portal jobs: %w", err)
+			}
+			if len(res.Jobs) < portalJobsMax {
+				break
+			}
 		}
 	}
+	return nil
 }
 
 // CountPortalJobs counts the portal's unfinished jobs of one kind in tx;

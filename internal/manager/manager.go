@@ -138,7 +138,8 @@ type Credentials struct {
 
 // SignIn checks the password (and the TOTP code, when the account has a
 // second factor) under the sign-in limits and opens a session. Limits, in
-// order: failures from the address (any account); failures of the account
+// order: failures from the address (any account) and from its site (an
+// IPv6 /48), both checked before any hash; failures of the account
 // from this address, with a growing wait; failures of the account from all
 // addresses, over which only password+code or a known address gets in;
 // wrong codes after the right password from new addresses, over which only
@@ -151,38 +152,56 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 	email := strings.TrimSpace(c.Email)
 	account := strings.ToLower(email)
 	// The exact address goes to the audit trail and the known-address check;
-	// the limits key by the subscriber's address (an IPv6 /64).
+	// the limits key by the subscriber's address (an IPv6 /64) and by its
+	// site (an IPv6 /48), which one holder of 65,536 /64s cannot multiply.
 	ip := c.IP
 	addr := clientaddr.Key(ip)
-	ipKey := "login:ip:" + addr
 	accountKey := "login:account:" + account
-	// The address is checked first, so a limited address adds no rows for
-	// the e-mails it goes on trying. Each attempt takes its place in the
-	// counts before the password is checked, so parallel guesses cannot all
-	// pass a check made before any of them failed; a refused or successful
-	// attempt gives its place back.
-	if err := Hit(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
-		if isLimited(err) {
-			_ = Release(ctx, pool, ipKey, limits.LoginPerIP, now)
+	taken := []bucket{{"login:ip:" + addr, limits.LoginPerIP}}
+	if site := clientaddr.SiteKey(ip); site != addr { // an IPv4 address is its own site
+		taken = append(taken, bucket{"login:site:" + site, limits.LoginPerSite})
+	}
+	giveBack := func() {
+		for _, b := range taken {
+			_ = Release(ctx, pool, b.key, b.limit, now)
 		}
-		return nil, err
+	}
+	// An address or site already over its bound is refused on one read,
+	// before any write or hash: a flood from a limited /48 costs neither
+	// counter rows nor hashing slots.
+	for _, b := range taken {
+		if err := over(ctx, pool, b.key, b.limit, now); err != nil {
+			return nil, err
+		}
+	}
+	// Each attempt takes its place in the counts before the password is
+	// checked, so parallel guesses cannot all pass a check made before any
+	// of them failed; a refused or successful attempt gives its place back.
+	for i, b := range taken {
+		if err := Hit(ctx, pool, b.key, b.limit, now); err != nil {
+			if isLimited(err) {
+				taken = taken[:i+1]
+				giveBack()
+			}
+			return nil, err
+		}
 	}
 	// An e-mail no account can have is a wrong guess counted by the address
-	// alone: as a key of the account's counters a NUL or a key too long to
-	// index fails the database, which gave the address's place back.
+	// and its site alone: as a key of the account's counters a NUL or a key
+	// too long to index fails the database, which gave their places back.
 	if !accountEmail(email) {
 		return nil, ErrBadCredentials
 	}
 	// The hashing slot is taken before the attempt counts anywhere else,
-	// so a busy answer has only the address's place to give back.
+	// so a busy answer has only the address's places to give back.
 	done, err := h.acquire(ctx)
 	if err != nil {
-		_ = Release(ctx, pool, ipKey, limits.LoginPerIP, now)
+		giveBack()
 		return nil, err
 	}
 	defer done()
 	if err := takeTurn(ctx, pool, limits.LoginBackoff, account, addr, now); err != nil {
-		_ = Release(ctx, pool, ipKey, limits.LoginPerIP, now)
+		giveBack()
 		return nil, err
 	}
 	var overAccount *RateLimitedError
@@ -252,8 +271,10 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 	if !ok {
 		return nil, ErrBadCredentials // the attempt keeps its place in the counts
 	}
-	if err := Release(ctx, pool, ipKey, limits.LoginPerIP, now); err != nil {
-		return nil, err
+	for _, b := range taken {
+		if err := Release(ctx, pool, b.key, b.limit, now); err != nil {
+			return nil, err
+		}
 	}
 	if err := Release(ctx, pool, accountKey, limits.LoginPerAccount, now); err != nil {
 		return nil, err

@@ -49,9 +49,11 @@ func NewHasher(slots int, wait time.Duration) *Hasher {
 	return &Hasher{slots: make(chan struct{}, max(slots, 1)), wait: wait, key: argon2.IDKey}
 }
 
-// DefaultHasher allows two hashes per core at once and a wait of 2 s.
+// DefaultHasher allows a hash on half the cores at once (at least one) and
+// a wait of 2 s: the other half stays free for the pages and River's
+// workers of the same process, however many guesses arrive.
 func DefaultHasher() *Hasher {
-	return NewHasher(2*runtime.GOMAXPROCS(0), 2*time.Second)
+	return NewHasher(runtime.GOMAXPROCS(0)/2, 2*time.Second)
 }
 
 // acquire takes a hashing slot, waiting up to h.wait; the returned func

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,6 +27,11 @@ type Limits struct {
 	// one, see clientaddr.Key), any account; over it the address waits for
 	// the next window.
 	LoginPerIP Limit
+	// LoginPerSite: failed sign-ins from one IPv6 site (a /48, see
+	// clientaddr.SiteKey), any account. Whoever holds a /48 has 65,536 /64s,
+	// each with its own LoginPerIP, enough to keep every hashing slot busy;
+	// over this bound the site's attempts are refused before any hash.
+	LoginPerSite Limit
 	// LoginBackoff: failed sign-ins for one account from one address earn
 	// that pair, and only that pair, a growing wait.
 	LoginBackoff Backoff
@@ -70,6 +76,7 @@ var DefaultLimits = Limits{
 	SubmitPerPortal:         Limit{Max: 5, Window: time.Hour},
 	SubmitPerIP:             Limit{Max: 20, Window: time.Hour},
 	LoginPerIP:              Limit{Max: 20, Window: 15 * time.Minute},
+	LoginPerSite:            Limit{Max: 100, Window: 15 * time.Minute},
 	LoginBackoff:            Backoff{Free: 5, Base: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
 	LoginPerAccount:         Limit{Max: 100, Window: time.Hour},
 	LoginCodePerAccount:     Limit{Max: 10, Window: time.Hour},
@@ -117,6 +124,32 @@ func Hit(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time)
 		return &RateLimitedError{RetryAfter: retry}
 	}
 	return nil
+}
+
+// over fails with *RateLimitedError when key has already used up the
+// window's l.Max, and writes nothing: a caller over its bound is refused on
+// one read instead of a count, a prune and a release.
+func over(ctx context.Context, db store.DBTX, key string, l Limit, now time.Time) error {
+	start, retry := windowOf(now, l)
+	var n int
+	err := db.QueryRow(ctx, `SELECT hits FROM rate_limits WHERE key = $1 AND window_start = $2`, key, start).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if n >= l.Max {
+		return &RateLimitedError{RetryAfter: retry}
+	}
+	return nil
+}
+
+// bucket is one limit's counter, as a caller that takes and gives back
+// places in several keeps them.
+type bucket struct {
+	key   string
+	limit Limit
 }
 
 // Release gives back one hit of key in the current window: an attempt that

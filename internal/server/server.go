@@ -17,7 +17,6 @@ import (
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/trace"
 
-	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/calllog"
 	"b24learn/internal/config"
@@ -94,6 +93,8 @@ type Server struct {
 	hasher        *manager.Hasher
 	riverUI       http.Handler // River UI, under riverUIPrefix
 	crossOrigin   *http.CrossOriginProtection
+
+	ready *readiness // /readyz's cached, single-flight database check
 }
 
 // New builds the router.
@@ -138,6 +139,7 @@ func newServer(d Deps) *Server {
 	s.fields = liveFields{s: s}
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
 	s.hasher = manager.DefaultHasher()
+	s.ready = newReadiness(func(ctx context.Context) error { return store.Ready(ctx, s.pool) }, s.log)
 	ctx := d.Context
 	if ctx == nil {
 		ctx = context.Background()
@@ -154,20 +156,6 @@ const maxBodyBytes = 1 << 20
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ok\n"))
-}
-
-// handleReadyz answers 200 only when the database answers and its schema is
-// current, so a load balancer sends no traffic to an instance that would fail.
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := store.Ready(ctx, s.pool); err != nil {
-		s.log.Warn("not ready", "error", err)
-		s.error(w, r, apperr.New(apperr.EUNAVAILABLE, "not ready: database unavailable or not migrated"))
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
 }
 
 // publicMetrics serves /metrics on the public address only to a request
