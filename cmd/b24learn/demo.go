@@ -35,7 +35,11 @@ const (
 	demoManagerEmail  = "manager@b24learn.demo"
 	demoLearnEmail    = "admin@learn.demo"
 	demoLearnPassword = "learn-demo-password"
-	demoDatabase      = "b24learn_demo"
+	// The simulated account's API key, taken beside the password (or alone
+	// with -learn-key-only), so the demo shows both ways to sign in.
+	demoLearnClientID     = "learn-demo-client-id"
+	demoLearnClientSecret = "learn-demo-client-secret"
+	demoDatabase          = "b24learn_demo"
 	// demoAddr keeps the demo, whose accounts are printed, off the network
 	// unless HTTP_ADDR or --addr say otherwise.
 	demoAddr = "127.0.0.1:8080"
@@ -52,6 +56,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	departments := fs.Int("departments", 25, "departments in the simulated portal")
 	slotEvery := fs.Duration("slot-every", 2*time.Minute, "scheduled runs happen at every multiple of this (UTC)")
 	verbose := fs.Bool("v", false, "log every request")
+	keyOnly := fs.Bool("learn-key-only", false, "the simulated Learn takes only its API key, not the e-mail and password (as when Learn retires header auth)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +94,8 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	// The iSpring Learn account, on a loopback port of its own.
 	srvs := newServers()
 	defer srvs.close()
-	learnURL, err := startLearnSim(srvs, "127.0.0.1:0", "", "Demo Company", learnsim.Options{Latency: 20 * time.Millisecond, Logger: log})
+	learnURL, err := startLearnSim(srvs, "127.0.0.1:0", "", "Demo Company", learnsim.Options{Latency: 20 * time.Millisecond, Logger: log,
+		Unsettled: learnsim.Unsettled{HeaderAuthRetired: *keyOnly}})
 	if err != nil {
 		return err
 	}
@@ -161,7 +167,7 @@ b24learn demo is running. Open:
      %s
   2. iSpring Learn account, as the simulator sees it:
      %s
-     (enter in the settings: Learn URL %s, e-mail %s, password %s)
+     (enter in the settings: Learn URL %s, %s)
   3. Manager console (activate the portal after sending the activation request):
      %s/manager   sign in as %s / %s
   4. Mailbox: every e-mail the app sent (activation requests, alert address links):
@@ -169,7 +175,7 @@ b24learn demo is running. Open:
 
 Scheduled syncs run every %s in the demo; "Sync now" runs one at once.
 Press Ctrl-C to stop.
-`, portal.PageURL(), learnSimView(learnURL), learnURL, demoLearnEmail, demoLearnPassword,
+`, portal.PageURL(), learnSimView(learnURL), learnURL, learnSignIn(*keyOnly),
 				appURL, demoManagerEmail, managerPassword, boxPage, *slotEvery)
 		},
 	})

@@ -82,10 +82,22 @@ func startLearnSim(srvs *servers, addr, accountURL, rootName string, o learnsim.
 	if accountURL == "" {
 		accountURL = "http://" + got
 	}
-	if _, err := ls.AddAccount(learnsim.AccountOptions{URL: accountURL, Email: demoLearnEmail, Password: demoLearnPassword, RootName: rootName}); err != nil {
+	if _, err := ls.AddAccount(learnsim.AccountOptions{URL: accountURL, Email: demoLearnEmail, Password: demoLearnPassword, RootName: rootName,
+		ClientID: demoLearnClientID, ClientSecret: demoLearnClientSecret}); err != nil {
 		return "", err
 	}
 	return accountURL, nil
+}
+
+// learnSignIn is how the demo and sim tell the newcomer to sign in to the
+// simulated account: with the e-mail and the password or the API key, or,
+// when the account takes only the key, with the key.
+func learnSignIn(keyOnly bool) string {
+	key := fmt.Sprintf("API key: Client ID %s, Client Secret %s", demoLearnClientID, demoLearnClientSecret)
+	if keyOnly {
+		return fmt.Sprintf("e-mail %s and the %s (this Learn refuses the password: -learn-key-only)", demoLearnEmail, key)
+	}
+	return fmt.Sprintf("e-mail %s and password %s, or the %s", demoLearnEmail, demoLearnPassword, key)
 }
 
 // learnSimView is the simulator's page showing the account at learnURL.

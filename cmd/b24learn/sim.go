@@ -33,6 +33,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	learnLatency := fs.Duration("learn-latency", 20*time.Millisecond, "latency added to each Learn answer")
 	learnErrors := fs.Float64("learn-errors", 0, "share of Learn calls answered 500 (0..1)")
 	learnLimited := fs.Float64("learn-429", 0, "share of Learn calls answered 429 (0..1)")
+	keyOnly := fs.Bool("learn-key-only", false, "Learn takes only its API key, not the e-mail and password (as when Learn retires header auth)")
 	learnHostile := fs.String("learn-hostile", "", "Learn listings misbehave: endless, repeat-token, huge (a 1 GiB answer) or huge-object")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -65,7 +66,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	srvs := newServers()
 	learnURL, err := startLearnSim(srvs, *learnAddr, "http://"+*learnAddr, "", learnsim.Options{Latency: *learnLatency, Logger: log,
-		Hostile: hostile[*learnHostile], Faults: learnsim.Faults{ErrorRate: *learnErrors, RateLimitRate: *learnLimited, RetryAfter: time.Second}})
+		Unsettled: learnsim.Unsettled{HeaderAuthRetired: *keyOnly},
+		Hostile:   hostile[*learnHostile], Faults: learnsim.Faults{ErrorRate: *learnErrors, RateLimitRate: *learnLimited, RetryAfter: time.Second}})
 	if err != nil {
 		return err
 	}
@@ -78,9 +80,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, `Simulators running:
   Bitrix24 OAuth server (B24_OAUTH_URL): http://%s   client_id %s, client_secret %s
   Bitrix24 portal page:                  %s
-  iSpring Learn account:                 %s   (%s / %s)
+  iSpring Learn account:                 %s   (%s)
   Learn simulator view:                  %s
-`, *b24Addr, bs.ClientID(), bs.ClientSecret(), portal.PageURL(), learnURL, demoLearnEmail, demoLearnPassword, learnSimView(learnURL))
+`, *b24Addr, bs.ClientID(), bs.ClientSecret(), portal.PageURL(), learnURL, learnSignIn(*keyOnly), learnSimView(learnURL))
 
 	err = srvs.wait(ctx)
 	srvs.shutdown(5 * time.Second)

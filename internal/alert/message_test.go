@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"b24learn/internal/i18n"
+	"b24learn/internal/learn"
 	"b24learn/internal/syncer"
 )
 
@@ -48,6 +49,26 @@ func TestUninstallKeptNamesNoErase(t *testing.T) {
 		subject, body := Message(lang, UninstallKept, false, "beta.bitrix24.ru", "", time.Time{})
 		if strings.Contains(subject+body, "%!") || strings.Contains(body, "alert.recovered") {
 			t.Errorf("%s: uninstall kept ended: %s / %s", lang, subject, body)
+		}
+	}
+}
+
+// A run stopped by a refused API key tells the admin, in each language,
+// that the key was refused and to make a new one; a refused password keeps
+// the password's words.
+func TestNeedsAttentionSaysTheKeyWasRefused(t *testing.T) {
+	t.Parallel()
+	// As a run stores it (syncer.TestKeyTokenLostMidRun).
+	key := "apply: create user: POST /user: learn: no access token: learn: POST /api/v3/token: API key refused (status 401, code 401)"
+	password := "read learn departments: list departments: learn: GET /departments: wrong email or password (status 401, code 401)"
+	for _, lang := range []i18n.Lang{i18n.EN, i18n.RU} {
+		_, body := Message(lang, NeedsAttention, true, "beta.bitrix24.ru", key, time.Time{})
+		if !strings.Contains(body, i18n.T(lang, "check."+learn.CheckBadAPIKey)) || strings.Contains(body, i18n.T(lang, "check."+learn.CheckBadCredentials)) {
+			t.Errorf("%s: a refused key %q:\n%s", lang, key, body)
+		}
+		_, body = Message(lang, NeedsAttention, true, "beta.bitrix24.ru", password, time.Time{})
+		if !strings.Contains(body, i18n.T(lang, "check."+learn.CheckBadCredentials)) {
+			t.Errorf("%s: a refused password:\n%s", lang, body)
 		}
 	}
 }

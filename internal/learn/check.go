@@ -98,21 +98,12 @@ func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, erro
 	defer cancel()
 	base, err := c.probe(ctx, true)
 	if err != nil {
-		return "", c.keyRefused(err)
+		return "", err
 	}
 	if cerr := c.checkRole(ctx, base); cerr != nil {
-		return "", c.keyRefused(cerr)
+		return "", cerr
 	}
 	return base, nil
-}
-
-// keyRefused names a refusal of a client with an API key for the key.
-func (c *Client) keyRefused(err error) error {
-	var cerr *CheckError
-	if c.key != nil && errors.As(err, &cerr) && cerr.Code == CheckBadCredentials {
-		return &CheckError{Code: CheckBadAPIKey, Err: cerr.Err}
-	}
-	return err
 }
 
 // checkRole refuses credentials whose user is not an account
@@ -283,6 +274,8 @@ func classify(err error) string {
 	var ae *APIError
 	if errors.As(err, &ae) {
 		switch {
+		case ae.Status == 401 && ae.keyAuth:
+			return CheckBadAPIKey // the sync's FindAPI too (syncer.RunErrorKey)
 		case ae.Status == 401:
 			return CheckBadCredentials
 		case ae.Status == 403:

@@ -518,6 +518,7 @@ func (c *Client) attempt(ctx context.Context, r request, u string, payload []byt
 		Method: r.method, Path: r.route, Status: res.StatusCode, Code: code, Message: msg,
 		learnShaped: learnErrorBody(res.StatusCode, res.Header.Get("Content-Type"), data),
 		RetryAfter:  parseRetryAfter(res.Header.Get("Retry-After"), time.Now()),
+		keyAuth:     auth != "",
 	}
 }
 

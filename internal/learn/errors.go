@@ -16,7 +16,9 @@ import (
 // Sentinel errors. An *APIError unwraps to the one matching its status, so
 // errors.Is(err, learn.ErrDuplicate) works on anything the client returns.
 var (
-	ErrBadCredentials   = errors.New("learn: wrong email or password")           // 401
+	ErrBadCredentials   = errors.New("learn: wrong email or password")           // 401 to header auth
+	ErrAPIKeyRefused    = errors.New("learn: API key refused")                   // 401 to a client with an API key
+	ErrNoToken          = errors.New("learn: no access token")                   // the token fetch failed, see tokenError
 	ErrNoAPIAccess      = errors.New("learn: no access to the REST API")         // 403 to a read
 	ErrPermissionDenied = errors.New("learn: permission denied")                 // 403 to a write, see APIError.Unwrap
 	ErrNotFound         = errors.New("learn: not found")                         // 404
@@ -65,6 +67,9 @@ type APIError struct {
 	// learnShaped: the body is an error in Learn's shape (see learnErrorBody),
 	// so the answer came from Learn and not from some web server.
 	learnShaped bool
+	// keyAuth: the request was the token fetch or carried a token, so a
+	// 401 refuses the API key, not an e-mail and password.
+	keyAuth bool
 }
 
 func (e *APIError) Error() string {
@@ -117,6 +122,8 @@ func (e *APIError) Unwrap() error {
 	switch {
 	case e.Status == 400:
 		return &ValidationError{Message: e.Message, Remote: true, Code: e.Code}
+	case e.Status == 401 && e.keyAuth:
+		return ErrAPIKeyRefused
 	case e.Status == 401:
 		return ErrBadCredentials
 	case e.Status == 403 && e.Method != "" && e.Method != "GET":

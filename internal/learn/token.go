@@ -48,6 +48,12 @@ type tokenAuth struct {
 	mu   sync.Mutex
 	cur  accessToken
 	bare atomic.Bool // send the token without "Bearer " (learned, see send)
+	// failErr is the last fetch's failure and failAt when it ended: the
+	// calls that waited for that fetch get its failure instead of each
+	// asking again, so a token endpoint that fails is asked by one fetch
+	// (and its retries) at a time, not by every parallel write.
+	failErr error
+	failAt  time.Time
 }
 
 func newTokenAuth() *tokenAuth { return &tokenAuth{sem: make(chan struct{}, 1)} }
@@ -68,6 +74,7 @@ func (t *tokenAuth) get(ctx context.Context, c *Client, origin string) (tok acce
 // renew fetches a token in place of the one of generation stale, unless
 // another call did so while this one waited for its turn.
 func (t *tokenAuth) renew(ctx context.Context, c *Client, origin string, stale uint64) (accessToken, error) {
+	waited := time.Now()
 	select {
 	case t.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -80,12 +87,22 @@ func (t *tokenAuth) renew(ctx context.Context, c *Client, origin string, stale u
 	if cur.value != "" && cur.origin == origin && cur.gen > stale && time.Now().Before(cur.until) {
 		return cur, nil
 	}
-	value, until, err := c.fetchToken(ctx, origin)
-	if err != nil {
-		return accessToken{}, err
+	t.mu.Lock()
+	failErr, failAt := t.failErr, t.failAt
+	t.mu.Unlock()
+	if failErr != nil && failAt.After(waited) {
+		return accessToken{}, failErr
 	}
+	value, until, err := c.fetchToken(ctx, origin)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil { // a caller that gave up says nothing of the endpoint
+			t.failErr, t.failAt = err, time.Now()
+		}
+		return accessToken{}, err
+	}
+	t.failErr = nil
 	t.cur = accessToken{value: value, origin: origin, until: until, gen: t.cur.gen + 1}
 	return t.cur, nil
 }
@@ -93,7 +110,7 @@ func (t *tokenAuth) renew(ctx context.Context, c *Client, origin string, stale u
 // fetchToken asks origin's token endpoint for a token: the client's
 // transport (the address rule), its attempt deadline, and retries on 429,
 // 5xx and transport failures as for reads. A refusal is an *APIError (401:
-// ErrBadCredentials). Neither the secret nor the token is logged or put in
+// ErrAPIKeyRefused). Neither the secret nor the token is logged or put in
 // an error.
 func (c *Client) fetchToken(ctx context.Context, origin string) (string, time.Time, error) {
 	form := url.Values{"client_id": {strings.TrimSpace(c.creds.ClientID)}, "client_secret": {c.creds.ClientSecret},
@@ -170,7 +187,7 @@ func (c *Client) tokenAttempt(ctx context.Context, origin, form string, n int) (
 		msg = hideSecret(msg, c.creds.ClientSecret)
 		return "", 0, &APIError{Method: http.MethodPost, Path: tokenRoute, Status: res.StatusCode, Code: code, Message: msg,
 			learnShaped: learnErrorBody(res.StatusCode, res.Header.Get("Content-Type"), data),
-			RetryAfter:  parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
+			RetryAfter:  parseRetryAfter(res.Header.Get("Retry-After"), time.Now()), keyAuth: true}
 	}
 	var ans struct {
 		AccessToken string  `json:"access_token"`
@@ -200,7 +217,8 @@ func hideSecret(msg, secret string) string {
 }
 
 // tokenError is a failure to get a token, after the token fetch's own
-// retries: the call is not repeated for it.
+// retries: the call is not repeated for it. It wraps ErrNoToken, and
+// ErrAPIKeyRefused when Learn refused the key.
 type tokenError struct{ err error }
 
 func (e *tokenError) Error() string { return e.err.Error() }
@@ -232,7 +250,7 @@ func (c *Client) send(ctx context.Context, r request, u string, payload []byte, 
 	origin := originOf(u)
 	tok, fresh, err := c.key.get(ctx, c, origin)
 	if err != nil {
-		return nil, &tokenError{fmt.Errorf("%s %s: access token: %w", r.method, r.route, err)}
+		return nil, &tokenError{fmt.Errorf("%s %s: %w: %w", r.method, r.route, ErrNoToken, err)}
 	}
 	bare := c.key.bare.Load()
 	res, err := c.attempt(ctx, r, u, payload, n, write, authorization(tok.value, bare))
@@ -241,7 +259,7 @@ func (c *Client) send(ctx context.Context, r request, u string, payload []byte, 
 	}
 	if !fresh {
 		if tok, err = c.key.renew(ctx, c, origin, tok.gen); err != nil {
-			return nil, &tokenError{fmt.Errorf("%s %s: access token: %w", r.method, r.route, err)}
+			return nil, &tokenError{fmt.Errorf("%s %s: %w: %w", r.method, r.route, ErrNoToken, err)}
 		}
 		res, err = c.attempt(ctx, r, u, payload, n, write, authorization(tok.value, bare))
 		if !unauthorized(err) {

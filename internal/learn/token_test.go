@@ -261,8 +261,8 @@ func TestTokenAuthKeepsSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = bad.ListDepartments(ctx)
-	if !errors.Is(err, ErrBadCredentials) {
-		t.Errorf("a wrong secret: %v, want ErrBadCredentials", err)
+	if !errors.Is(err, ErrAPIKeyRefused) {
+		t.Errorf("a wrong secret: %v, want ErrAPIKeyRefused", err)
 	}
 	errs = append(errs, err, CheckConnection(ctx, Credentials{AccountURL: testAccount, Email: testEmail, ClientID: testClientID,
 		ClientSecret: testClientSecret + "x"}, Options{BaseURL: e.srv.URL, AllowHTTP: true, Logger: log}))

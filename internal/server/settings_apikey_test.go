@@ -109,6 +109,27 @@ func TestSettingsAPIKeyWhenHeaderAuthIsRetired(t *testing.T) {
 		t.Error("the page holds the client secret, or not the saved Client ID")
 	}
 
+	// A key Learn refuses, a wrong secret or a key deleted in Learn, is
+	// said as the key, next to the secret, in the admin's language.
+	for _, lang := range []i18n.Lang{i18n.EN, i18n.RU} {
+		_, tk := e.session(p, 7, true, string(lang))
+		want := i18n.T(lang, "check."+learn.CheckBadAPIKey)
+		if r, sr := e.save(tk, with(keyForm, "learn_client_secret", "a-wrong-secret")); r.status != http.StatusUnprocessableEntity ||
+			sr.Errors["learn_client_secret"] != want || sr.Errors["learn_password"] != "" {
+			t.Errorf("%s: a wrong secret: %d %v, want the key's sentence", lang, r.status, sr.Errors)
+		}
+		if err := lsim.SetAPIKey(acct, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if r, sr := e.save(tk, with(keyForm, "learn_client_secret", "")); r.status != http.StatusUnprocessableEntity ||
+			sr.Errors["learn_client_secret"] != want {
+			t.Errorf("%s: the stored key deleted in Learn: %d %v, want the key's sentence", lang, r.status, sr.Errors)
+		}
+		if err := lsim.SetAPIKey(acct, clientID, clientSecret); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	sy := syncer.New(syncer.Config{
 		Pool:     e.pool,
 		Settings: syncer.DBSettings{Pool: e.pool, Keyring: e.kr},

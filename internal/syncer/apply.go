@@ -91,6 +91,7 @@ func newApplier(st *Store, lc Learn, log *slog.Logger, portalID, runID int64, pa
 func fatal(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, learn.ErrBadCredentials) || errors.Is(err, learn.ErrNoAPIAccess) ||
+		errors.Is(err, learn.ErrNoToken) || // the API key refused, or no token after the fetch's retries: every step needs one
 		errors.Is(err, learn.ErrForbiddenAddr) ||
 		errors.Is(err, learn.ErrTimeout) // the server is too slow for any other step (docs/learn-api.md, "Deadlines")
 }

@@ -105,10 +105,15 @@ func RunErrorKey(raw string) (key string, detail bool) {
 	for _, c := range []struct {
 		err  error
 		code string
-	}{{learn.ErrBadCredentials, learn.CheckBadCredentials}, {learn.ErrNoAPIAccess, learn.CheckNoAPIAccess}, {learn.ErrTimeout, learn.CheckTimeout}} {
+	}{{learn.ErrAPIKeyRefused, learn.CheckBadAPIKey}, {learn.ErrBadCredentials, learn.CheckBadCredentials}, {learn.ErrNoAPIAccess, learn.CheckNoAPIAccess}, {learn.ErrTimeout, learn.CheckTimeout}} {
 		if strings.Contains(raw, strings.TrimPrefix(c.err.Error(), "learn: ")) {
 			return "check." + c.code, true
 		}
+	}
+	// A token the API key did not get for another reason than a refusal
+	// (Learn's token endpoint failing after the fetch's retries).
+	if strings.Contains(raw, learn.ErrNoToken.Error()) {
+		return "run_err_learn_token", true
 	}
 	for _, r := range b24Refusals {
 		if r.re.MatchString(raw) {

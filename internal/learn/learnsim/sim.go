@@ -232,6 +232,29 @@ func (s *Sim) SetMaxActiveUsers(accountURL string, n int) error {
 	})
 }
 
+// SetAPIKey replaces the account's API key, as an admin who deletes the key
+// in Learn and makes a new one; an empty clientID removes it. The tokens the
+// old key was given are refused from then on: whether Learn honours them
+// until they expire is not known, and either way the client meets a 401 and
+// a refused fetch, only later.
+func (s *Sim) SetAPIKey(accountURL, clientID, clientSecret string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[accountKey(accountURL)]
+	if a == nil {
+		return fmt.Errorf("set api key: no account %s", accountURL)
+	}
+	a.mu.Lock()
+	a.opts.ClientID, a.opts.ClientSecret = clientID, clientSecret
+	a.mu.Unlock()
+	for t, ti := range s.tokens {
+		if ti.acct == a {
+			delete(s.tokens, t)
+		}
+	}
+	return nil
+}
+
 // SetFaults replaces the fault injection settings (tests switch faults on after setup).
 func (s *Sim) SetFaults(f Faults) {
 	s.faultMu.Lock()
