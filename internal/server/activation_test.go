@@ -37,7 +37,7 @@ func (e *consoleEnv) token(portalID int64, admin bool, lang string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	_, tok, err := e.s.newSession(p, 1, admin, lang)
+	_, tok, err := e.s.newSession(p, 1, admin, lang, fakeAuth(1, admin))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -171,6 +171,8 @@ func TestResolveClientIP(t *testing.T) {
 // refused, and the read must not happen first: else an admin's script (or
 // anyone holding an admin's page for its two hours) repeats a full org read
 // per request, spending the portal's Bitrix24 budget that its syncs need.
+// (The admin proof each change needs is remembered for adminProofTTL, so
+// within it a refused request asks Bitrix24 nothing at all.)
 func TestRefusedActivationRequestsCostNoBitrix24Calls(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)

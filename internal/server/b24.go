@@ -175,6 +175,15 @@ func (s *Server) openFrame(w http.ResponseWriter, r *http.Request, what string) 
 	return frameOpen{req: req, v: v, c: c, ts: ts, prof: prof}, true
 }
 
+// userToken is the opening user's access token as the frame's client holds
+// it now (it may have refreshed).
+func (f frameOpen) userToken(ctx context.Context) string {
+	if tok, err := f.ts.Token(ctx); err == nil {
+		return tok.AccessToken
+	}
+	return f.v.token.AccessToken
+}
+
 // installPortal binds the app's events and stores the portal. It runs for the
 // installer and for an admin opening an app that has no installed portal row.
 func (s *Server) installPortal(ctx context.Context, req bitrix24.AppRequest, v verified, c *bitrix24.Client, ts *bitrix24.MemoryTokenSource) (store.Portal, error) {
@@ -226,7 +235,7 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 		s.b24Error(w, r, fmt.Errorf("install: %w", err))
 		return
 	}
-	sess, tok, err := s.newSession(p, prof.ID, true, req.Lang)
+	sess, tok, err := s.newSession(p, prof.ID, true, req.Lang, f.userToken(ctx))
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -288,7 +297,7 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		s.b24Error(w, r, fmt.Errorf("app: %w", err))
 		return
 	}
-	sess, tok, err := s.newSession(p, prof.ID, prof.Admin, req.Lang)
+	sess, tok, err := s.newSession(p, prof.ID, prof.Admin, req.Lang, f.userToken(ctx))
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -522,18 +522,28 @@ func TestSessionsAreBoundToTheirPortalAndExpire(t *testing.T) {
 
 func TestRequireAdmin(t *testing.T) {
 	t.Parallel()
-	s := &Server{log: slog.New(slog.DiscardHandler)}
+	s := &Server{log: slog.New(slog.DiscardHandler), profiles: fakeProfiles{}, now: time.Now, proofs: newAdminProofs()}
 	h := s.requireAdmin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	for _, c := range []struct {
-		admin bool
-		want  int
-	}{{true, http.StatusNoContent}, {false, http.StatusForbidden}} {
-		req := httptest.NewRequest(http.MethodPost, "/app/x", nil)
-		req = req.WithContext(context.WithValue(req.Context(), sessionKey, sessionValue{sess: Session{PortalID: 1, Admin: c.admin}}))
+		method string
+		admin  bool
+		auth   string
+		want   int
+	}{
+		{http.MethodPost, true, fakeAuth(7, true), http.StatusNoContent},
+		{http.MethodPost, true, fakeAuth(8, true), http.StatusUnauthorized}, // another user's token
+		{http.MethodPost, true, "", http.StatusUnauthorized},                // no token to prove it with
+		{http.MethodGet, true, "", http.StatusNoContent},                    // reads are not proven again
+		{http.MethodPost, false, fakeAuth(7, true), http.StatusForbidden},
+	} {
+		s.proofs = newAdminProofs() // each case asks anew
+		req := httptest.NewRequest(c.method, "/app/x", nil)
+		sess := Session{PortalID: 1, UserID: 7, Admin: c.admin, Auth: c.auth}
+		req = req.WithContext(context.WithValue(req.Context(), sessionKey, sessionValue{sess: sess, portal: store.Portal{ID: 1}}))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != c.want {
-			t.Errorf("admin=%v: %d, want %d", c.admin, rec.Code, c.want)
+			t.Errorf("%s admin=%v auth=%q: %d, want %d", c.method, c.admin, c.auth, rec.Code, c.want)
 		}
 	}
 	rec := httptest.NewRecorder()

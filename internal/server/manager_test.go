@@ -43,6 +43,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 	rc := apptest.Inserter(t, pool)
 	s := newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: kr}, Pool: pool, River: rc,
 		Metrics: metrics.New(), Context: t.Context()})
+	s.profiles = fakeProfiles{}
 	// The real router, with the middleware in the order the app runs it.
 	return &consoleEnv{t: t, s: s, pool: pool, h: s.routes()}
 }

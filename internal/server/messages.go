@@ -52,6 +52,7 @@ var (
 	msgAlreadyQueued  = msg("msg.already_queued")
 	msgRunNotFound    = msg("msg.run_not_found")
 	msgSessionMissing = msg("msg.session_missing")
+	msgB24Unreachable = msg("msg.b24_unreachable")
 
 	// What the panel says of a queued or running job
 	msgJobQueuedSync    = msg("msg.job_queued_sync")

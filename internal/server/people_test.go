@@ -43,6 +43,7 @@ func newPeopleEnv(t testing.TB, org b24sim.Org) *peopleEnv {
 	e := &settingsEnv{t: t, pool: pool, kr: kr}
 	e.s = newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: pool, River: rc, Metrics: metrics.New(),
 		Clients: testClients(cfg, pool)})
+	e.s.profiles = fakeProfiles{} // sessions here are minted without an open
 	e.h = e.s.routes()
 	bp := sim.AddPortal(b24sim.PortalOptions{Org: org})
 	p := apptest.InstallPortal(t, pool, kr, bp)

@@ -84,6 +84,10 @@ type Server struct {
 	check  learnChecker
 	org    orgSource
 	fields fieldSource
+	// profiles asks Bitrix24 who holds a user's access token, and proofs
+	// remembers its recent "admin" answers (admin_proof.go).
+	profiles profileSource
+	proofs   *adminProofs
 
 	// The managers' console: its cookie's codecs (none without
 	// SECRET_KEYS), its sign-in limits and the bound on password hashing
@@ -137,6 +141,7 @@ func newServer(d Deps) *Server {
 	s.check = newLearnChecker(s.clients, d.Config.LearnAllowPrivateHosts)
 	s.org = newTreeCache(bitrix24Org{client: s.portalB24Client}, s.now)
 	s.fields = liveFields{s: s}
+	s.profiles, s.proofs = liveProfiles{s: s}, newAdminProofs()
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
 	s.hasher = manager.DefaultHasher()
 	s.ready = newReadiness(func(ctx context.Context) error { return store.Ready(ctx, s.pool) }, s.log)

@@ -30,6 +30,10 @@ type Session struct {
 	// Gen is the portal's install generation when the session was minted:
 	// after an uninstall and reinstall it no longer matches.
 	Gen int64 `json:"g"`
+	// Auth is the user's access token from the open that minted the
+	// session, which Bitrix24 also hands the page: an admin's change is
+	// proven with it (admin_proof.go). The token is encrypted with the rest.
+	Auth string `json:"t,omitempty"`
 }
 
 const (
@@ -110,9 +114,10 @@ func (c *sessionCodec) decode(tok string, now time.Time) (Session, error) {
 // newSession mints the token for a user proven by /b24/app or /b24/install.
 // The page's language is settled here, once, from the frame POST's LANG;
 // every page and answer of the session speaks it.
-func (s *Server) newSession(p store.Portal, userID int64, admin bool, b24Lang string) (Session, string, error) {
+// auth is the user's access token the open was proven with.
+func (s *Server) newSession(p store.Portal, userID int64, admin bool, b24Lang, auth string) (Session, string, error) {
 	sess := Session{PortalID: p.ID, UserID: userID, Admin: admin, Lang: i18n.FromBitrix24(b24Lang), Domain: p.Domain,
-		Expires: s.now().Add(sessionTTL).UTC().Truncate(time.Second), Gen: p.InstallGeneration}
+		Expires: s.now().Add(sessionTTL).UTC().Truncate(time.Second), Gen: p.InstallGeneration, Auth: auth}
 	tok, err := s.sessions.encode(sess)
 	return sess, tok, err
 }
@@ -223,7 +228,8 @@ func demoted(ctx context.Context, db store.DBTX, portalID, userID int64) (bool, 
 }
 
 // requireAdmin lets only portal administrators through; it runs after
-// withSession.
+// withSession. A change is let through only once Bitrix24 has said again,
+// on the user's own token, that the user is an admin (admin_proof.go).
 func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := sessionFrom(r.Context())
@@ -234,6 +240,13 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		if !sess.Admin {
 			s.error(w, r, apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(sess.Lang)))
 			return
+		}
+		if changesState(r) {
+			p, _ := sessionPortal(r.Context())
+			if err := s.proveAdmin(r.Context(), p, sess, r); err != nil {
+				s.error(w, r, err)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -58,7 +58,7 @@ func newSettingsEnv(t testing.TB) *settingsEnv {
 	rc := apptest.Inserter(t, e.pool)
 	e.s = newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: &config.Config{Keyring: e.kr}, Pool: e.pool, River: rc,
 		Metrics: metrics.New()})
-	e.s.check, e.s.org = learnCheckFunc(e.check), e
+	e.s.check, e.s.org, e.s.profiles = learnCheckFunc(e.check), e, fakeProfiles{}
 	// The real router, with the middleware in the order the app runs it.
 	e.h = e.s.routes()
 	return e
@@ -112,7 +112,7 @@ func (e *settingsEnv) addPortal(member, lang string) store.Portal {
 
 func (e *settingsEnv) session(p store.Portal, userID int64, admin bool, lang string) (Session, string) {
 	e.t.Helper()
-	sess, tok, err := e.s.newSession(p, userID, admin, lang)
+	sess, tok, err := e.s.newSession(p, userID, admin, lang, fakeAuth(userID, admin))
 	if err != nil {
 		e.t.Fatal(err)
 	}

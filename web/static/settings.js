@@ -44,6 +44,27 @@
     document.head.appendChild(s);
   })();
 
+  // ---- A change is proven again with Bitrix24 on the user's own access
+  // token. The session carries the one of the open, which lives an hour;
+  // BX24.js, when it is there, has the current one (or fetches it).
+  function userToken() {
+    return new Promise(function (resolve) {
+      var done = false;
+      function finish(a) {
+        if (done) return;
+        done = true;
+        resolve(a && a.access_token ? String(a.access_token) : '');
+      }
+      if (!bxReady) { finish(null); return; }
+      try {
+        var a = window.BX24.getAuth();
+        if (a && a.access_token) { finish(a); return; }
+        setTimeout(function () { finish(null); }, 3000);
+        window.BX24.refreshAuth(finish);
+      } catch (e) { finish(null); }
+    });
+  }
+
   // ---- Requests carry the session token in a header, never in the URL.
   function request(method, url, body) {
     var opts = { method: method, headers: { 'X-Session': session }, credentials: 'same-origin' };
@@ -51,6 +72,16 @@
       opts.body = body;
       opts.headers['Content-Type'] = 'application/x-www-form-urlencoded';
     }
+    if (method !== 'GET') {
+      return userToken().then(function (tok) {
+        if (tok) opts.headers['X-B24-Auth'] = tok;
+        return send(url, opts);
+      });
+    }
+    return send(url, opts);
+  }
+
+  function send(url, opts) {
     return fetch(url, opts).then(function (res) {
       return res.text().then(function (t) {
         var data = null;

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"b24learn/internal/apperr"
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/store"
+)
+
+// A session says "admin" for its two hours, but Bitrix24 may have taken the
+// rights away since: an admin demoted, or dismissed, who keeps the tab (or
+// its token) and never opens the app again would otherwise go on changing
+// settings, starting syncs and approving deactivations until it expires. So
+// every change an admin session asks for is proven again as the open was:
+// Bitrix24's `profile` on the user's own access token must name the session's
+// user as a portal admin.
+
+// b24AuthHeader carries a fresher access token of the user than the
+// session's, which BX24.js gives the page; it is tried when the session's
+// own no longer works (tokens live an hour, sessions two).
+const b24AuthHeader = "X-B24-Auth"
+
+// adminProofTimeout bounds the profile call of one change.
+const adminProofTimeout = 15 * time.Second
+
+// adminProofTTL is how long a proof stands for the user's next changes in
+// this process: a script (or a form saved twice) asks Bitrix24 once, not per
+// request against the portal's REST budget its syncs need; a demotion takes
+// effect within it.
+const adminProofTTL = 30 * time.Second
+
+// adminProofs remembers when each (portal, user, install) was last proven
+// an admin, at most maxProofs of them.
+type adminProofs struct {
+	mu sync.Mutex
+	at map[proofKey]time.Time
+}
+
+type proofKey struct{ portalID, userID, gen int64 }
+
+const maxProofs = 10000
+
+func newAdminProofs() *adminProofs { return &adminProofs{at: map[proofKey]time.Time{}} }
+
+func (a *adminProofs) fresh(k proofKey, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.at[k]
+	return ok && now.Sub(at) < adminProofTTL && !now.Before(at)
+}
+
+func (a *adminProofs) set(k proofKey, now time.Time, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !ok {
+		delete(a.at, k)
+		return
+	}
+	if len(a.at) >= maxProofs {
+		for key, at := range a.at {
+			if now.Sub(at) >= adminProofTTL || now.Before(at) {
+				delete(a.at, key)
+			}
+		}
+		if len(a.at) >= maxProofs {
+			clear(a.at) // all fresh: forgetting them costs a profile call each
+		}
+	}
+	a.at[k] = now
+}
+
+// profileSource answers Bitrix24's `profile` for an access token of a user of
+// portal p; tests put a recorder in its place.
+type profileSource interface {
+	Profile(ctx context.Context, p store.Portal, accessToken string) (bitrix24.Profile, error)
+}
+
+// liveProfiles asks the portal's REST endpoint under the address rule, with
+// the token as it is: no refresh, the token is the user's, not the app's.
+type liveProfiles struct{ s *Server }
+
+func (l liveProfiles) Profile(ctx context.Context, p store.Portal, accessToken string) (bitrix24.Profile, error) {
+	ctx, cancel := context.WithTimeout(ctx, adminProofTimeout)
+	defer cancel()
+	c := bitrix24.New(bitrix24.Config{Endpoint: p.ClientEndpoint, Tokens: fixedToken(accessToken), HTTP: l.s.b24HTTP,
+		Logger: l.s.log, MaxRetries: 3})
+	return c.Profile(ctx)
+}
+
+// fixedToken is a token source that cannot refresh: an expired token is the
+// answer.
+type fixedToken string
+
+func (t fixedToken) Token(context.Context) (bitrix24.Token, error) {
+	return bitrix24.Token{AccessToken: string(t)}, nil
+}
+
+func (t fixedToken) Refresh(context.Context, bitrix24.Token) (bitrix24.Token, error) {
+	return bitrix24.Token{}, bitrix24.ErrExpiredToken
+}
+
+// errTokenNotTheUsers: a token that works but is another user's.
+var errTokenNotTheUsers = errors.New("the access token belongs to another user")
+
+// proveAdmin asks Bitrix24 whether the session's user is still a portal
+// admin, with the session's token and then the page's fresher one. A "no"
+// is recorded as an open's would be, so the user's sessions turn read-only.
+// It returns nil when proven, else the error to answer with.
+func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r *http.Request) error {
+	key := proofKey{p.ID, sess.UserID, sess.Gen}
+	if s.proofs.fresh(key, s.now()) {
+		return nil
+	}
+	var tokens []string
+	for _, t := range []string{sess.Auth, strings.TrimSpace(r.Header.Get(b24AuthHeader))} {
+		if t != "" && validAccessToken(t) && (len(tokens) == 0 || tokens[0] != t) {
+			tokens = append(tokens, t)
+		}
+	}
+	var last error = errNoSession
+	for _, t := range tokens {
+		prof, err := s.profiles.Profile(ctx, p, t)
+		if err == nil && prof.ID != sess.UserID {
+			err = errTokenNotTheUsers
+		}
+		if err == nil {
+			s.proofs.set(key, s.now(), prof.Admin)
+			if !prof.Admin {
+				if err := recordAdminCheck(ctx, s.pool, p.ID, sess.UserID, false, s.now()); err != nil {
+					return err
+				}
+				s.log.WarnContext(ctx, "admin change refused: bitrix24 says the user is no longer an admin",
+					"portal_id", p.ID, "user_id", sess.UserID)
+				return apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(sess.Lang))
+			}
+			return nil
+		}
+		last = err
+		if !refusedToken(err) {
+			break
+		}
+	}
+	if last == errNoSession || errors.Is(last, errTokenNotTheUsers) || refusedToken(last) {
+		s.log.InfoContext(ctx, "admin change refused: no token of the user that bitrix24 accepts", "portal_id", p.ID,
+			"user_id", sess.UserID, "error", last)
+		return errSessionEnded(sess.Lang)
+	}
+	s.log.WarnContext(ctx, "admin change refused: bitrix24 could not be asked", "portal_id", p.ID, "error", last)
+	return apperr.New(apperr.EUPSTREAM, msgB24Unreachable.in(sess.Lang))
+}
+
+// refusedToken says Bitrix24 refused the token itself (expired, revoked,
+// the user no longer allowed), which only a fresher token or a new open
+// mends.
+func refusedToken(err error) bool {
+	return bitrix24.IsPermanentAuthError(err) || errors.Is(err, bitrix24.ErrExpiredToken) ||
+		errors.Is(err, bitrix24.ErrInvalidToken) || errors.Is(err, bitrix24.ErrNeedsReconnect)
+}
+
+// validAccessToken keeps garbage in the header away from Bitrix24: tokens
+// are short printable ASCII.
+func validAccessToken(t string) bool {
+	if len(t) > 256 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// changesState says whether a request asks to change something.
+func changesState(r *http.Request) bool {
+	return r.Method != http.MethodGet && r.Method != http.MethodHead
+}

@@ -1,0 +1,121 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"b24learn/internal/apptest"
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/store"
+)
+
+// An admin opens the app, keeps the tab and is demoted in Bitrix24 (or
+// dismissed as admin on the way out) without opening the app again. The tab's
+// session says "admin" for its whole two hours; what it asks to change must
+// be proven with Bitrix24 on the user's own token first, as every open is
+// (a proof stands for adminProofTTL).
+func TestDemotedAdminsOpenTabChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	p := e.addPortal(41)
+	e.configured(p)
+	u := p.NonAdminID()
+	if err := p.UpdateUser(u, func(x *b24sim.User) { x.Admin = true }); err != nil {
+		t.Fatal(err)
+	}
+	tab := e.open(p, u).session()
+	if pg := e.send(tab, "/app/preview", nil); pg.status != http.StatusAccepted {
+		t.Fatalf("admin's preview: %d %.300s", pg.status, pg.body)
+	}
+
+	if err := p.UpdateUser(u, func(x *b24sim.User) { x.Admin = false }); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(adminProofTTL) // the last proof no longer stands
+	for _, path := range []string{"/app/preview", "/app/sync", "/app/approve", "/app/provision"} {
+		if pg := e.send(tab, path, url.Values{"user_id": {"1"}}); pg.status != http.StatusForbidden {
+			t.Errorf("demoted admin's tab POST %s: %d %.200s, want 403", path, pg.status, pg.body)
+		}
+	}
+	// Bitrix24's answer is kept: the tab is read-only from now on.
+	if pg, st := e.state(tab); pg.status != http.StatusOK || st.Admin {
+		t.Errorf("demoted admin's tab after the refusal: %d %+v, want read-only", pg.status, st)
+	}
+}
+
+// The fresher token a page may send (X-B24-Auth, from BX24.js) is tried when
+// the session's own no longer works, and proves only its own user: a
+// demoted admin who got hold of a real admin's access token cannot lend
+// their session the other's rights.
+func TestAdminProofIsTheSessionUsersOwn(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	p := e.addPortal(42)
+	e.configured(p)
+	u := p.NonAdminID()
+	if err := p.UpdateUser(u, func(x *b24sim.User) { x.Admin = true }); err != nil {
+		t.Fatal(err)
+	}
+	tab := e.open(p, u).session()
+	p.ExpireTokens() // the session's token has lived its hour
+	withToken := func(userID int64) page {
+		t.Helper()
+		_, _, body, err := p.FrameRequest(userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, e.app.URL+"/app/preview", nil)
+		req.Header.Set(sessionHeader, tab)
+		req.Header.Set(b24AuthHeader, body.Get("AUTH_ID"))
+		resp, err := http.DefaultClient.Do(req)
+		return readPage(t, resp, err)
+	}
+	if pg := e.send(tab, "/app/preview", nil); pg.status != http.StatusUnauthorized {
+		t.Errorf("tab with only its expired token: %d %.200s, want 401", pg.status, pg.body)
+	}
+	if pg := withToken(u); pg.status != http.StatusAccepted {
+		t.Errorf("admin's tab with their own fresh token: %d %.200s, want 202", pg.status, pg.body)
+	}
+
+	if err := p.UpdateUser(u, func(x *b24sim.User) { x.Admin = false }); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(adminProofTTL)
+	if pg := withToken(p.AdminID()); pg.status != http.StatusUnauthorized {
+		t.Errorf("demoted admin's tab with another admin's token: %d %.200s, want 401", pg.status, pg.body)
+	}
+	if pg := withToken(u); pg.status != http.StatusForbidden {
+		t.Errorf("demoted admin's tab with their own token: %d %.200s, want 403", pg.status, pg.body)
+	}
+}
+
+// configured installs the app on p and saves settings a sync can run with,
+// the portal activated.
+func (e *b24Env) configured(p *b24sim.Portal) {
+	e.t.Helper()
+	e.install(p)
+	apptest.Configure(e.t, e.pool, e.kr, e.portal(p.MemberID()).ID, apptest.Settings{LearnURL: "https://acme.ispringlearn.com",
+		LearnEmail: "admin@acme.example", LearnPassword: "secret", FirstRun: "03:00", Selected: []int64{1}}, true)
+}
+
+// fakeProfiles stands for Bitrix24's profile in the tests that mint their
+// sessions without a portal behind them: fakeAuth names who holds a token.
+type fakeProfiles struct{}
+
+func fakeAuth(userID int64, admin bool) string {
+	return "fake:" + strconv.FormatInt(userID, 10) + ":" + strconv.FormatBool(admin)
+}
+
+func (fakeProfiles) Profile(_ context.Context, _ store.Portal, token string) (bitrix24.Profile, error) {
+	parts := strings.Split(token, ":")
+	if len(parts) != 3 || parts[0] != "fake" {
+		return bitrix24.Profile{}, bitrix24.ErrInvalidToken
+	}
+	id, _ := strconv.ParseInt(parts[1], 10, 64)
+	return bitrix24.Profile{ID: id, Admin: parts[2] == "true"}, nil
+}
