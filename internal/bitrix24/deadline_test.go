@@ -90,7 +90,10 @@ func TestDripEndsAtTheDeadline(t *testing.T) {
 // with ErrTimeout without a request.
 func TestSlowPortalEndsTheRun(t *testing.T) {
 	t.Parallel()
-	const deadline = 400 * time.Millisecond
+	// Wide margins: each answer takes 0.2 s more than half the deadline
+	// (slow), and a loaded machine under -race must not push it 0.8 s
+	// further, past the deadline (a timeout, which costs more).
+	const deadline = 2 * time.Second
 	var served atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
@@ -98,13 +101,13 @@ func TestSlowPortalEndsTheRun(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(`{"result":`))
 		w.(http.Flusher).Flush()
-		time.Sleep(deadline * 3 / 4)
+		time.Sleep(deadline * 6 / 10)
 		_, _ = w.Write([]byte(`[],"total":0}`))
 	}))
 	t.Cleanup(srv.Close)
 	c := New(Config{Endpoint: srv.URL + "/rest/", Tokens: staticTokens{Token{AccessToken: "a"}}, Limiter: NewLimiter(0, 0),
 		HTTP: &http.Client{}, RequestTimeout: deadline, MaxSlow: 3})
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var err error
 	calls := 0
@@ -151,9 +154,10 @@ func TestProductionDeadlines(t *testing.T) {
 // meets six answers past half the deadline, and no timeout, goes on.
 func TestSlowButHealthyPortalKeepsItsClient(t *testing.T) {
 	t.Parallel()
-	const deadline = 400 * time.Millisecond
+	// The margins of TestSlowPortalEndsTheRun: slow, yet never past the deadline.
+	const deadline = 2 * time.Second
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(deadline * 3 / 4)
+		time.Sleep(deadline * 6 / 10)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"result":[],"total":0}`))
 	}))

@@ -13,13 +13,17 @@ import (
 // ServiceTime per request, so the capacity is Workers / ServiceTime however
 // slow the host; the answer says how long it was in the server.
 func TestCapacityServiceTimeIncludesTheHandler(t *testing.T) {
+	// The handler takes most of the service time, so that an answer with
+	// the two added (1.9 s at least) stays far from one with the handler
+	// inside (1 s): a loaded machine may add a lot to the round trip.
+	const service, handler, bound = time.Second, 900 * time.Millisecond, 1800 * time.Millisecond
 	slow := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(handler)
 		w.Header().Set("X-Handler", "yes")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = w.Write([]byte("done"))
 	})
-	srv := httptest.NewServer(NewCapacityLayer(slow, Capacity{Workers: 1, ServiceTime: 200 * time.Millisecond}))
+	srv := httptest.NewServer(NewCapacityLayer(slow, Capacity{Workers: 1, ServiceTime: service}))
 	defer srv.Close()
 	start := time.Now()
 	res, err := http.Get(srv.URL)
@@ -28,8 +32,8 @@ func TestCapacityServiceTimeIncludesTheHandler(t *testing.T) {
 	}
 	defer res.Body.Close()
 	took := time.Since(start)
-	if took < 200*time.Millisecond || took >= 340*time.Millisecond {
-		t.Fatalf("a request took %v, want the 200 ms service time (the handler's 150 ms within it)", took)
+	if took < service || took >= bound {
+		t.Fatalf("a request took %v, want the %v service time (the handler's %v within it)", took, service, handler)
 	}
 	if res.StatusCode != http.StatusCreated || res.Header.Get("X-Handler") != "yes" {
 		t.Fatalf("answer %d %v, want the handler's", res.StatusCode, res.Header)
