@@ -23,8 +23,8 @@ import (
 // expired alert confirmation links, and uninstall events past their
 // retention (uninstall.EventRetention); it keeps idle portals' Bitrix24
 // tokens alive (keepalive.go), and warns about and erases the portals whose
-// tokens Bitrix24 has refused for too long, and queues again the lost end
-// of an uninstall's recheck (retention.go). Its calls to the
+// tokens Bitrix24 has refused for too long, and queues again an
+// uninstall's lost erase or lost end of its recheck (retention.go). Its calls to the
 // portals' Bitrix24 are PortalCheckArgs jobs in queues.PortalCalls, one per
 // portal (portal_check.go): the maintenance itself calls no portal.
 type MaintenanceArgs struct{ periodicOnce }

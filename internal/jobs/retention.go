@@ -290,13 +290,19 @@ func (r *refusedRetention) lapsedOne(ctx context.Context, id int64, now time.Tim
 	return true
 }
 
-// lostErases queues again the end of the recheck (UninstallEraseArgs with
-// Recheck, and Keep for an uninstall without CLEAN) of the portals still
-// uninstalled in recheck past uninstall.EraseDelay whose job is no longer
-// waiting or running: deleted or cancelled from the River UI, discarded
-// after its attempts, or never stored by a version before it. Only the job
-// ends a recheck, and without it the portal would keep its tokens and data
-// for ever. A job still waiting (a Recheck job retries for
+// lostErases queues again the lost erase jobs of uninstalled portals: the
+// end of a recheck (UninstallEraseArgs with Recheck, and Keep for an
+// uninstall without CLEAN) of the portals still in recheck past
+// uninstall.EraseDelay, and the erase of the portals whose CLEAN uninstall
+// Bitrix24 confirmed (erase_pending, set with the job in ConfirmUninstall)
+// still waiting past uninstall.SettleDelay, when no job for their install
+// generation is waiting or running any more: deleted or cancelled from the
+// River UI, discarded after its attempts, or never stored by a version
+// before it. Only the job ends the wait, and without it the portal would
+// keep its data (and, in recheck, its tokens) for ever. An uninstall
+// without CLEAN that is not in recheck has nothing to end: it keeps the
+// data by design, and so does a CLEAN one whose erase was dropped
+// (erase_pending cleared). A job still waiting (a Recheck job retries for
 // uninstall.RecheckUnanswered) is left alone, and the insert's uniqueness
 // (queues.WaitingOnce) skips one a concurrent pass queued. The job carries
 // the portal's install generation, so a portal restored or installed again
@@ -315,16 +321,17 @@ func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.
 	lost, err := store.QueryAll(ctx, tx, "lost erases: find portals", func(row pgx.Row) (UninstallEraseArgs, error) {
 		var a UninstallEraseArgs
 		var clean bool
-		err := row.Scan(&a.PortalID, &a.Generation, &clean)
-		a.Recheck, a.Keep = true, !clean
+		err := row.Scan(&a.PortalID, &a.Generation, &a.Recheck, &clean)
+		a.Keep = a.Recheck && !clean
 		return a, err
 	}, `
-		SELECT p.id, p.install_generation, p.uninstall_clean FROM portals p
-		WHERE p.install_state = 'uninstalled' AND p.uninstall_recheck AND p.uninstalled_at <= $1
+		SELECT p.id, p.install_generation, p.uninstall_recheck, p.uninstall_clean FROM portals p
+		WHERE p.install_state = 'uninstalled'
+		  AND ((p.uninstall_recheck AND p.uninstalled_at <= $1) OR (p.erase_pending AND p.uninstalled_at <= $5))
 		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = $2 AND j.state = ANY($3::river_job_state[])
 			AND `+portalArgs("j.args", "p.id")+` AND (j.args->>'generation')::bigint = p.install_generation)
 		ORDER BY p.uninstalled_at, p.id
-		LIMIT $4`, now.Add(-uninstall.EraseDelay), UninstallEraseArgs{}.Kind(), states, limit)
+		LIMIT $4`, now.Add(-uninstall.EraseDelay), UninstallEraseArgs{}.Kind(), states, limit, now.Add(-uninstall.SettleDelay))
 	if err != nil {
 		return 0, err
 	}
@@ -336,8 +343,8 @@ func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.
 		}
 		if !res.UniqueSkippedAsDuplicate {
 			queued++
-			r.log.WarnContext(ctx, "lost erases: the end of a recheck had no job; queued again", "portal_id", a.PortalID,
-				"generation", a.Generation, "keep", a.Keep)
+			r.log.WarnContext(ctx, "lost erases: an uninstalled portal's erase had no job; queued again", "portal_id", a.PortalID,
+				"generation", a.Generation, "recheck", a.Recheck, "keep", a.Keep)
 		}
 	}
 	return queued, nil

@@ -179,7 +179,9 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 		return fmt.Errorf("queue deferred erase: %w", err)
 	}
 	if !recheck {
-		return nil
+		// Marked in the same transaction as the job, so the maintenance
+		// can queue the erase again if the job is lost (lostErases).
+		return store.MarkPortalErasePending(ctx, tx, p.ID)
 	}
 	// The admin hears of it once: that it is called off if Bitrix24 shows
 	// the app working again, and for a CLEAN one the erase's day.
@@ -199,7 +201,8 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 // an uninstall without CLEAN came in around it. With Keep it ends the
 // recheck of an uninstall without CLEAN instead, erasing nothing. The
 // hourly maintenance queues it again for a portal still in recheck past
-// uninstall.EraseDelay whose job was lost (lostErases).
+// uninstall.EraseDelay, or still marked erase_pending past
+// uninstall.SettleDelay, whose job was lost (lostErases).
 type UninstallEraseArgs struct {
 	PortalID   int64 `json:"portal_id" river:"unique"`
 	Generation int64 `json:"generation" river:"unique"`
@@ -288,7 +291,9 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 		}
 		if kept {
 			if !a.Recheck {
-				return nil
+				// The data stays: the maintenance must not queue the
+				// erase again (lostErases).
+				return store.KeepPortalData(ctx, tx, p.ID)
 			}
 			// The data stays, uninstalled as without CLEAN: so do not the
 			// tokens kept for the recheck.

@@ -152,6 +152,7 @@ func UpsertPortal(ctx context.Context, db DBTX, kr *secret.Keyring, in PortalIns
 			install_state = 'installed',
 			uninstalled_at = NULL,
 			uninstall_recheck = false,
+			erase_pending = false,
 			needs_reconnect = false,
 			install_generation = portals.install_generation + 1,
 			updated_at = now()
@@ -250,8 +251,8 @@ func SetPortalTokens(ctx context.Context, db DBTX, kr *secret.Keyring, id int64,
 // stays until a reinstall replaces it, so a repeated event still verifies.
 func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 	return updatePortal(ctx, db, "mark portal uninstalled", `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
-		access_token = NULL, refresh_token = NULL, token_expires_at = NULL, uninstall_recheck = false, updated_at = now()
-		WHERE id = $1`, id)
+		access_token = NULL, refresh_token = NULL, token_expires_at = NULL, uninstall_recheck = false, erase_pending = false,
+		updated_at = now() WHERE id = $1`, id)
 }
 
 // MarkPortalUninstalledForRecheck marks a portal uninstalled as
@@ -261,7 +262,24 @@ func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 // uninstall had no CLEAN (internal/uninstall, ConfirmRefused).
 func MarkPortalUninstalledForRecheck(ctx context.Context, db DBTX, id int64, clean bool) error {
 	return updatePortal(ctx, db, "mark portal uninstalled", `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
-		uninstall_recheck = true, uninstall_clean = $2, updated_at = now() WHERE id = $1`, id, clean)
+		uninstall_recheck = true, uninstall_clean = $2, erase_pending = false, updated_at = now() WHERE id = $1`, id, clean)
+}
+
+// MarkPortalErasePending records that the data of portal id, uninstalled
+// with CLEAN and confirmed by Bitrix24, waits for its deferred erase, so
+// that the erase is queued again when its job is lost. The erase
+// (ErasePortalData), a reinstall (UpsertPortal) or an uninstall that keeps
+// the data clears the mark.
+func MarkPortalErasePending(ctx context.Context, db DBTX, id int64) error {
+	return updatePortal(ctx, db, "mark portal erase pending",
+		`UPDATE portals SET erase_pending = true, updated_at = now() WHERE id = $1`, id)
+}
+
+// KeepPortalData clears portal id's erase mark: its uninstall's erase was
+// dropped and the data stays.
+func KeepPortalData(ctx context.Context, db DBTX, id int64) error {
+	return updatePortal(ctx, db, "keep portal data",
+		`UPDATE portals SET erase_pending = false, updated_at = now() WHERE id = $1`, id)
 }
 
 // keptOnErase are per-portal tables a clean uninstall leaves: the portal
@@ -308,7 +326,7 @@ func ErasePortalData(ctx context.Context, db DBTX, id int64) error {
 	// The last sync error is a remote server's message about the portal's
 	// data; the health it explains goes with it.
 	if _, err := db.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
-		token_expires_at = NULL, application_token = NULL, uninstall_recheck = false, last_sync_error = '', sync_failures = 0,
+		token_expires_at = NULL, application_token = NULL, uninstall_recheck = false, erase_pending = false, last_sync_error = '', sync_failures = 0,
 		needs_attention = false, updated_at = now() WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("erase portal secrets: %w", err)
 	}
