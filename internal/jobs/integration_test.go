@@ -48,6 +48,10 @@ type world struct {
 	mu       sync.Mutex
 	// smtp, when set, is the processes' SMTP_URL.
 	smtp *url.URL
+	// retry and learnRetry, when set, are the processes' River retry
+	// policy and their Learn clients' retry policy.
+	retry      river.ClientRetryPolicy
+	learnRetry learn.RetryPolicy
 }
 
 type process struct {
@@ -113,7 +117,7 @@ func (w *world) startProcess() *process {
 		NewLearn: func(ctx context.Context, portalID int64, s syncer.Settings) (syncer.Learn, error) {
 			// Simulated accounts with made-up URLs are all served by the one simulator.
 			return learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword},
-				learn.Options{BaseURL: w.learnURL, AllowHTTP: true})
+				learn.Options{BaseURL: w.learnURL, AllowHTTP: true, Retry: w.learnRetry})
 		},
 		NewBitrix24: func(ctx context.Context, portalID int64) (syncer.Bitrix24, error) {
 			return clients.Bitrix24(ctx, portalID)
@@ -125,7 +129,7 @@ func (w *world) startProcess() *process {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	client := apptest.StartRiver(w.t, pool, &river.Config{Logger: log, Workers: workers, Queues: queues.Config()})
+	client := apptest.StartRiver(w.t, pool, &river.Config{Logger: log, Workers: workers, Queues: queues.Config(), RetryPolicy: w.retry})
 	return &process{client: client, disp: &Dispatcher{Log: log, Pool: pool, CatchUpWindow: 3 * time.Hour, Now: w.clock}}
 }
 

@@ -140,17 +140,32 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 
 // noRetryOfRefusedAnswers cancels the job when Learn sent more than the
 // client accepts: the account would send it again, to any instance, so a
-// retry only repeats the load. The failure stays in the run report and the
-// portal's health; the next scheduled slot tries afresh. A server too slow
-// to answer (learn.ErrTimeout) is retried like any failure: each attempt
-// ends within a few of the client's deadlines (docs/learn-api.md,
-// "Deadlines"), and a slow spell may pass before the next.
+// retry only repeats the load. It cancels it too when Learn refused the
+// stored password or API key: they are the same at every attempt, and each
+// attempt is one more failed sign-in as the Learn admin, which an account
+// may count against the admin, and one more refusal in the logs. The
+// failure stays in the run report and the portal's health; the next
+// scheduled slot, or "Sync now", tries afresh. A server too slow to answer (learn.ErrTimeout), a 5xx or a
+// 429 is retried like any failure: each attempt ends within a few of the
+// client's deadlines (docs/learn-api.md, "Deadlines"), and a slow spell may
+// pass before the next.
 func noRetryOfRefusedAnswers(err error) error {
 	var le *learn.LimitError
-	if errors.As(err, &le) {
+	if errors.As(err, &le) || credentialsRefused(err) {
 		return river.JobCancel(err)
 	}
 	return err
+}
+
+// credentialsRefused reports whether err says Learn refused the portal's
+// credentials (e-mail and password, or API key), or the run found them
+// unusable before it asked.
+func credentialsRefused(err error) bool {
+	if errors.Is(err, learn.ErrBadCredentials) || errors.Is(err, learn.ErrAPIKeyRefused) {
+		return true
+	}
+	var ce *learn.CheckError
+	return errors.As(err, &ce) && (ce.Code == learn.CheckBadCredentials || ce.Code == learn.CheckBadAPIKey)
 }
 
 // sync calls the engine and turns "busy" and rate limits into a snooze, which

@@ -217,7 +217,7 @@ func (c *Client) probeOne(ctx context.Context, base string) (learn bool, _ *Chec
 		var ae *APIError
 		if errors.As(err, &ae) {
 			switch {
-			case ae.learnShaped && (ae.Status == 401 || ae.Status == 403 || ae.Status == 429 || ae.Status >= 500):
+			case ae.keyRefused, ae.learnShaped && (ae.Status == 401 || ae.Status == 403 || ae.Status == 429 || ae.Status >= 500):
 				return true, &CheckError{Code: classify(err), Err: err}
 			case ae.Status == 429 || ae.Status >= 500:
 				return false, &CheckError{Code: CheckServerError, Err: err}
@@ -274,7 +274,7 @@ func classify(err error) string {
 	var ae *APIError
 	if errors.As(err, &ae) {
 		switch {
-		case ae.Status == 401 && ae.keyAuth:
+		case ae.keyRefused, ae.Status == 401 && ae.keyAuth:
 			return CheckBadAPIKey // the sync's FindAPI too (syncer.RunErrorKey)
 		case ae.Status == 401:
 			return CheckBadCredentials

@@ -17,7 +17,7 @@ import (
 // errors.Is(err, learn.ErrDuplicate) works on anything the client returns.
 var (
 	ErrBadCredentials   = errors.New("learn: wrong email or password")           // 401 to header auth
-	ErrAPIKeyRefused    = errors.New("learn: API key refused")                   // 401 to a client with an API key
+	ErrAPIKeyRefused    = errors.New("learn: API key refused")                   // 401 to a client with an API key, see keyRefusal
 	ErrNoToken          = errors.New("learn: no access token")                   // the token fetch failed, see tokenError
 	ErrNoAPIAccess      = errors.New("learn: no access to the REST API")         // 403 to a read
 	ErrPermissionDenied = errors.New("learn: permission denied")                 // 403 to a write, see APIError.Unwrap
@@ -70,12 +70,15 @@ type APIError struct {
 	// keyAuth: the request was the token fetch or carried a token, so a
 	// 401 refuses the API key, not an e-mail and password.
 	keyAuth bool
+	// keyRefused: the token endpoint refused the key, whatever the status
+	// (see keyRefusal).
+	keyRefused bool
 }
 
 func (e *APIError) Error() string {
 	meaning := strings.TrimPrefix(e.Unwrap().Error(), "learn: ")
 	switch {
-	case e.Status == 400:
+	case e.Status == 400 && !e.keyRefused:
 		meaning = "invalid request"
 	case e.Status == 409 && !strings.HasPrefix(e.Path, "/user"):
 		// ErrDuplicate's words are about users; a department's 409 is
@@ -120,6 +123,8 @@ func RemoteMessage(err error) string {
 // Unwrap maps the status to a sentinel, or to a *ValidationError for 400.
 func (e *APIError) Unwrap() error {
 	switch {
+	case e.keyRefused:
+		return ErrAPIKeyRefused
 	case e.Status == 400:
 		return &ValidationError{Message: e.Message, Remote: true, Code: e.Code}
 	case e.Status == 401 && e.keyAuth:

@@ -1,6 +1,7 @@
 package learn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -185,9 +186,21 @@ func (c *Client) tokenAttempt(ctx context.Context, origin, form string, n int) (
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		code, msg := parseErrorBody(data)
 		msg = hideSecret(msg, c.creds.ClientSecret)
-		return "", 0, &APIError{Method: http.MethodPost, Path: tokenRoute, Status: res.StatusCode, Code: code, Message: msg,
-			learnShaped: learnErrorBody(res.StatusCode, res.Header.Get("Content-Type"), data),
-			RetryAfter:  parseRetryAfter(res.Header.Get("Retry-After"), time.Now()), keyAuth: true}
+		shaped := learnErrorBody(res.StatusCode, res.Header.Get("Content-Type"), data)
+		oauth := oauthError(res.Header.Get("Content-Type"), data)
+		if oauth != "" {
+			msg = oauth
+		}
+		ae := &APIError{Method: http.MethodPost, Path: tokenRoute, Status: res.StatusCode, Code: code, Message: msg,
+			learnShaped: shaped, RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now()), keyAuth: true,
+			keyRefused: keyRefusal(res.StatusCode, shaped, oauth, msg)}
+		if res.StatusCode == http.StatusBadRequest && !ae.keyRefused {
+			// A 400 that names no client is our request's fault, not the
+			// key's: it is logged so that it does not pass for a wrong key.
+			c.log.WarnContext(ctx, "learn token request refused as invalid", "status", res.StatusCode,
+				"error", oauth, "code", code, "message", RemoteMessage(ae))
+		}
+		return "", 0, ae
 	}
 	var ans struct {
 		AccessToken string  `json:"access_token"`
@@ -202,6 +215,66 @@ func (c *Client) tokenAttempt(ctx context.Context, origin, form string, n int) (
 		life = time.Duration(min(int64(ans.ExpiresIn), int64(maxTokenLife/time.Second))) * time.Second
 	}
 	return ans.AccessToken, life, nil
+}
+
+// oauthKeyErrors are the OAuth error codes (RFC 6749, 5.2) that refuse the
+// client's credentials rather than the request's form.
+var oauthKeyErrors = map[string]bool{"invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+	"access_denied": true}
+
+// oauthError is the "error" of an OAuth error body (a JSON object whose
+// "error" is a short code), lower-cased; "" for any other body.
+func oauthError(contentType string, body []byte) string {
+	if strings.Contains(strings.ToLower(contentType), "html") {
+		return ""
+	}
+	var o struct {
+		Error any `json:"error"`
+	}
+	if json.Unmarshal(bytes.TrimSpace(body), &o) != nil {
+		return ""
+	}
+	code, ok := o.Error.(string)
+	code = strings.ToLower(strings.TrimSpace(code))
+	if !ok || code == "" || len(code) > 64 || strings.ContainsAny(code, " \t\r\n") {
+		return ""
+	}
+	return code
+}
+
+// keyClientWords are words of a Learn-shaped 400 that name the client's
+// credentials. The client always sends both halves of the key, so a 400
+// that names them is about their values.
+var keyClientWords = []string{"invalid_client", "invalid client", "client_id", "client_secret", "client id",
+	"client secret", "client credentials", "api key"}
+
+// keyRefusal reports whether the token endpoint's refusal (status, whether
+// the body is Learn's shape, its OAuth error code and its message) refuses
+// the key: which status Learn uses is not settled, nor the body's shape
+// (docs/learn-api.md, "Authentication"). A 400 counts only when it names
+// the client; a 403 only when the body comes from Learn or OAuth (not a web
+// server's page).
+func keyRefusal(status int, shaped bool, oauth, msg string) bool {
+	switch status {
+	case http.StatusUnauthorized:
+		return true
+	case http.StatusForbidden:
+		return shaped || oauth != ""
+	case http.StatusBadRequest:
+		if oauth != "" {
+			return oauthKeyErrors[oauth]
+		}
+		if !shaped {
+			return false
+		}
+		m := strings.ToLower(msg)
+		for _, w := range keyClientWords {
+			if strings.Contains(m, w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // hideSecret takes the secret out of Learn's words, which may echo what it

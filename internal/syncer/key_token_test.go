@@ -130,3 +130,31 @@ func (c *simClock) advance(d time.Duration) {
 	c.off += d
 	c.mu.Unlock()
 }
+
+// TestRunWithRefusedKeyUnderEachSetting: however the token endpoint refuses
+// a wrong key (each learnsim.KeyRefusal), a run stops before it writes and
+// tells the admin the API key was refused, not the password and not "not
+// Learn".
+func TestRunWithRefusedKeyUnderEachSetting(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		k    learnsim.KeyRefusal
+	}{{"401", learnsim.KeyRefused401}, {"401InvalidClient", learnsim.KeyRefused401OAuth}, {"400InvalidClient", learnsim.KeyRefused400Client},
+		{"400InvalidGrant", learnsim.KeyRefused400Grant}, {"400UnauthorizedClient", learnsim.KeyRefused400Unauthorized}, {"403", learnsim.KeyRefused403}} {
+		k := tc.k
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: learnsim.Unsettled{KeyRefusal: k}}})
+			id, _ := e.addPortal(b24sim.GenerateOrg(2, 10, 3))
+			e.setSettings(id, func(s *Settings) { s.LearnClientID, s.LearnClientSecret = simClientID, "wrong" })
+			run, err := e.refusedRun(id, TriggerScheduled)
+			if !errors.Is(err, learn.ErrAPIKeyRefused) || errors.Is(err, learn.ErrBadCredentials) {
+				t.Fatalf("run: %v, want the API key refused", err)
+			}
+			if key, _ := RunErrorKey(run.Error); run.Status != RunFailed || key != "check.bad_api_key" {
+				t.Errorf("run %s with %q: the admin is told %s, want check.bad_api_key", run.Status, run.Error, key)
+			}
+		})
+	}
+}

@@ -415,6 +415,12 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if r.PostForm.Get("grant_type") != "client_credentials" {
+		if s.opts.Unsettled.KeyRefusal.oauthCode() != "" {
+			// A server that answers OAuth's shape for a key answers it
+			// for the grant too.
+			writeOAuthErr(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant_type")
+			return
+		}
 		writeErr(w, r, errf(400, "Unsupported grant_type"))
 		return
 	}
@@ -442,8 +448,13 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	k := s.opts.Unsettled.KeyRefusal
+	if code := k.oauthCode(); code != "" {
+		writeOAuthErr(w, k.status(), code, "Client authentication failed")
+		return
+	}
 	r.Header.Set("Accept", "application/json")
-	writeErr(w, r, errf(401, "Invalid client credentials"))
+	writeErr(w, r, errf(k.status(), "Invalid client credentials"))
 }
 
 // --- counters ---

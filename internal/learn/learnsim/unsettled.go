@@ -143,6 +143,9 @@ type Unsettled struct {
 	// TokenForm is how Authorization must carry a token: the docs' sample
 	// says "Bearer <token>", many samples and clients send it bare.
 	TokenForm TokenForm
+	// KeyRefusal is how the token endpoint refuses an unknown Client ID or
+	// Secret: its status and body shape.
+	KeyRefusal KeyRefusal
 }
 
 // ScopedParent is how a listing under ScopedReads renders the

@@ -45,13 +45,13 @@ func Variants() []Variant {
 			SiblingNames: Clash400, PasswordRequired: true, RootSubordination: RootSubIgnored, RootLinks: RootLinksAbsent, UserRoles: UserRolesSecond, UpdateNeedsLogin: true,
 			LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: Clash409,
 			MoveKey: MoveKeyMisspelt, ExactFilters: true, StrictRequests: true, Throttle: Throttle503, MaxPageSize: 10, LeaverLinks: LeaverLinksInherit,
-			CaseSensitiveUnique: true, Codes: CodesRefusedChars, HeaderAuthRetired: true, TokenForm: TokenFormBearer}},
+			CaseSensitiveUnique: true, Codes: CodesRefusedChars, HeaderAuthRetired: true, TokenForm: TokenFormBearer, KeyRefusal: KeyRefused400Client}},
 		{"all flipped, nil UUID root", Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: Clash409, PasswordRequired: true, RootSubordination: RootSub403, RootLinks: RootLinksInherit, UnknownID400: true,
 			LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: Clash400,
 			MoveKey: MoveKeyCorrect, StrictRequests: true, Throttle: ThrottleNoHeader, LoginEmailByDefault: true, LeaverLinks: LeaverLinksNoSupervisor,
-			Codes: CodesCut, TokenForm: TokenFormBare}},
+			Codes: CodesCut, TokenForm: TokenFormBare, KeyRefusal: KeyRefused403}},
 		{"long values cut", Unsettled{LongValues: LongValuesCut}},
 		{"long values refused", Unsettled{LongValues: LongValuesRefused}},
 		{"update needs login", Unsettled{UpdateNeedsLogin: true}},
@@ -77,13 +77,18 @@ func Variants() []Variant {
 		{"token Bearer only", Unsettled{TokenForm: TokenFormBearer}},
 		{"token bare only", Unsettled{TokenForm: TokenFormBare}},
 		{"header auth retired, token bare only", Unsettled{HeaderAuthRetired: true, TokenForm: TokenFormBare}},
+		{"key refused 401 invalid_client", Unsettled{KeyRefusal: KeyRefused401OAuth}},
+		{"key refused 400 invalid_client", Unsettled{KeyRefusal: KeyRefused400Client}},
+		{"key refused 400 invalid_grant", Unsettled{KeyRefusal: KeyRefused400Grant}},
+		{"key refused 400 unauthorized_client", Unsettled{KeyRefusal: KeyRefused400Unauthorized}},
+		{"key refused 403", Unsettled{KeyRefusal: KeyRefused403}},
 	}
 }
 
 // NeedsAPIKey reports whether a client shows the choices of u only with an
 // API key (Client ID and Secret): header auth is retired, or the token's
-// form is one of the choices. Tests that run every Variant give the account
+// form is one of the choices, or how a refused key is answered. Tests that run every Variant give the account
 // and the client a key then.
 func (u Unsettled) NeedsAPIKey() bool {
-	return u.HeaderAuthRetired || u.TokenForm != TokenFormEither
+	return u.HeaderAuthRetired || u.TokenForm != TokenFormEither || u.KeyRefusal != KeyRefused401
 }
