@@ -131,11 +131,22 @@ func Begin(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, st Stat
 // End ends st for the portal and, when it was on, queues the e-mail saying
 // so.
 func End(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, st State) error {
+	return end(ctx, tx, ins, portalID, st, false)
+}
+
+// Lapse ends st for the portal without the fix its e-mail waited for (the
+// app stopped waiting) and, when it was on, queues the e-mail saying so
+// (LapsedMessage).
+func Lapse(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, st State) error {
+	return end(ctx, tx, ins, portalID, st, true)
+}
+
+func end(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, st State, lapsed bool) error {
 	flipped, err := record(ctx, tx, portalID, st, false)
 	if err != nil || !flipped {
 		return err
 	}
-	if _, err := ins.InsertTx(ctx, tx, Args{PortalID: portalID, State: st, Active: false}, nil); err != nil {
+	if _, err := ins.InsertTx(ctx, tx, Args{PortalID: portalID, State: st, Active: false, Lapsed: lapsed}, nil); err != nil {
 		return fmt.Errorf("queue %s alert of portal %d: %w", st, portalID, err)
 	}
 	return nil
@@ -168,6 +179,9 @@ type Args struct {
 	PortalID int64 `json:"portal_id" river:"unique"`
 	State    State `json:"state" river:"unique"`
 	Active   bool  `json:"active" river:"unique"`
+	// Lapsed: the state ended without its fix (Lapse). Not part of the
+	// uniqueness: a state ends once, one way or the other.
+	Lapsed bool `json:"lapsed,omitempty"`
 }
 
 func (Args) Kind() string { return "portal_alert" }
@@ -277,7 +291,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if a.State == UninstallPending && uninstalledAt != nil {
 		eraseAt = uninstalledAt.Add(uninstall.EraseDelay)
 	}
-	subject, body := Message(i18n.FromBitrix24(st.AlertLang), a.State, a.Active, domain, lastError, eraseAt)
+	lang := i18n.FromBitrix24(st.AlertLang)
+	subject, body := Message(lang, a.State, a.Active, domain, lastError, eraseAt)
+	if a.Lapsed && !a.Active {
+		subject, body = LapsedMessage(lang, a.State, domain)
+	}
 	if err := w.Mail.Send(ctx, activation.Mail{To: []string{st.AlertEmail}, Subject: subject, Body: body}); err != nil {
 		return fmt.Errorf("send %s alert: %w", a.State, err)
 	}
@@ -290,6 +308,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	log.InfoContext(ctx, "alert sent")
 	return nil
+}
+
+// LapsedMessage is the e-mail's subject and body in lang saying that st
+// ended without its fix (Lapse): the app stopped waiting for it.
+func LapsedMessage(lang i18n.Lang, st State, domain string) (string, string) {
+	return i18n.T(lang, "alert.lapsed.subject", domain),
+		i18n.T(lang, "alert.lapsed."+string(st), domain) + "\n\n" + i18n.T(lang, "alert.footer")
 }
 
 // Message is the e-mail's subject and body in lang: the state that began

@@ -50,6 +50,11 @@ func TestUninstallKeptNamesNoErase(t *testing.T) {
 		if strings.Contains(subject+body, "%!") || strings.Contains(body, "alert.recovered") {
 			t.Errorf("%s: uninstall kept ended: %s / %s", lang, subject, body)
 		}
+		lsubject, lbody := LapsedMessage(lang, UninstallKept, "beta.bitrix24.ru")
+		if strings.Contains(lsubject+lbody, "%!") || strings.Contains(lsubject+lbody, "alert.lapsed") ||
+			!strings.Contains(lsubject, "beta.bitrix24.ru") || lsubject == subject || lbody == body {
+			t.Errorf("%s: uninstall kept lapsed: %s / %s", lang, lsubject, lbody)
+		}
 	}
 }
 

@@ -511,6 +511,11 @@ var catalogue = map[string][2]string{
 		"Битрикс24 сообщил, что приложение удалено с портала %s, когда он не принимал доступ приложения (так бывает после удаления, но и пока приложение не оплачено или обновляется). Синхронизация остановлена. Приложение сохраняет настройки портала и связи сотрудников с пользователями Learn для новой установки. Если в течение %d дней Битрикс24 покажет, что приложение снова работает, приложение само возобновит синхронизацию; оно проверяет это каждый час. Пользователи, уже созданные в iSpring Learn, останутся там. Если никто в компании не удалял приложение, проверьте, что оно оплачено и установлено в Битрикс24."},
 	"alert.recovered.uninstall_kept": {"Bitrix24 shows the app working on the portal %s again: its syncs have resumed.",
 		"Битрикс24 снова показывает, что приложение работает на портале %s: синхронизация возобновлена."},
+	// An alerted state that ended without its fix (internal/alert's
+	// LapsedMessage); %s is the portal's address.
+	"alert.lapsed.subject": {"The iSpring Learn sync app stopped waiting for Bitrix24 on %s", "Приложение синхронизации iSpring Learn перестало ждать Битрикс24 на портале %s"},
+	"alert.lapsed.uninstall_kept": {"Bitrix24 has not shown the app working on the portal %s again, so the app stopped asking it and will not resume the syncs by itself. The portal's settings and the links between employees and Learn users are kept: to resume the syncs, a portal administrator has to install the app in Bitrix24 again.",
+		"Битрикс24 так и не показал, что приложение снова работает на портале %s, поэтому приложение перестало его проверять и само не возобновит синхронизацию. Настройки портала и связи сотрудников с пользователями Learn сохранены: чтобы возобновить синхронизацию, администратор портала должен заново установить приложение в Битрикс24."},
 	"alert.recovered.held": {"No deactivations of the portal %s are waiting for approval any more.",
 		"На портале %s больше нет отключений, ожидающих подтверждения."},
 	"alert.footer": {"You receive this e-mail because you saved the settings of the iSpring Learn app in Bitrix24. You can change the address or turn these e-mails off on the app's settings page.",

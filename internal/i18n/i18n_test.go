@@ -173,6 +173,7 @@ func keysInUse(t *testing.T) []string {
 		keys["alert."+string(st)+".subject"], keys["alert."+string(st)+".body"], keys["alert.recovered."+string(st)] = true, true, true
 	}
 	keys["alert.recovered.subject"], keys["alert.last_error"], keys["alert.footer"] = true, true, true
+	keys["alert.lapsed."+string(alert.UninstallKept)] = true // the one state that lapses (internal/jobs' uninstall erase)
 	// The settings page and the run reports name a failed Learn check by its code.
 	for _, c := range []string{learn.CheckBadURL, learn.CheckNotHTTPS, learn.CheckUnreachable, learn.CheckTLS, learn.CheckBadCredentials,
 		learn.CheckNoAPIAccess, learn.CheckNotLearn, learn.CheckServerError, learn.CheckTimeout, learn.CheckBadAPIKey} {

@@ -136,6 +136,45 @@ func TestLapsedUninstallWithoutCleanKeepsTheDataWhenTheRefusalStands(t *testing.
 	}
 }
 
+// The end of a recheck without a restore ends the admin's "reported
+// removed" alert: they were told the syncs resume by themselves, and are
+// now told the app stopped asking and the app must be installed again.
+func TestLapsedUninstallWithoutCleanEndTellsTheAdmin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupRetention(t)
+	id, bp := b.addPortal(t)
+	bp.SetLapse(b24sim.LapseUnpaid)
+	_, jobID := b.uninstallAs(t, id, false)
+	// The scheduled end keeps maintain waiting: wait for the e-mail alone.
+	for deadline := time.Now().Add(time.Minute); len(b.mail.subjects()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if subjects := b.mail.subjects(); len(subjects) != 1 || !strings.Contains(subjects[0], "reported removed") {
+		t.Fatalf("e-mails after the uninstall: %q, want the one that says so", subjects)
+	}
+	// The 30 days are over: River works the end of the recheck now.
+	if _, err := b.pool.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now() WHERE id = $1`, jobID); err != nil {
+		t.Fatal(err)
+	}
+	b.maintain(t)
+	if recheck, tokens, kept := b.recheckState(t, id); recheck || tokens || !kept {
+		t.Fatalf("after the recheck: recheck %v, tokens %v, settings %v; want the data kept without the tokens", recheck, tokens, kept)
+	}
+	var active bool
+	if err := b.pool.QueryRow(ctx, `SELECT active FROM portal_alerts WHERE portal_id = $1 AND state = 'uninstall_kept'`, id).
+		Scan(&active); err != nil || active {
+		t.Fatalf("the uninstall-kept alert is still on (%v, %v) after the app stopped asking", active, err)
+	}
+	b.mail.mu.Lock()
+	sent := slices.Clone(b.mail.sent)
+	b.mail.mu.Unlock()
+	if len(sent) != 2 || !strings.Contains(sent[1].Subject, "stopped waiting") || !strings.Contains(sent[1].Body, "install the app") ||
+		strings.Contains(sent[1].Subject+sent[1].Body, "working again") {
+		t.Fatalf("e-mails after the end of the recheck: %+v, want one saying the app stopped asking", sent)
+	}
+}
+
 // The job that ends a recheck is its only end. Lost (deleted or cancelled
 // from the River UI, discarded after its attempts), the hourly maintenance
 // queues it again once the portal is past its 30 days, not before: a CLEAN

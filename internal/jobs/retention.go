@@ -309,10 +309,7 @@ func (r *refusedRetention) lapsedOne(ctx context.Context, id int64, now time.Tim
 // meanwhile erases nothing (UninstallEraseWorker). It returns how many it
 // queued.
 func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], now time.Time) (int, error) {
-	limit := r.perPass
-	if limit <= 0 {
-		limit = retentionPerPass
-	}
+	limit := r.limit()
 	unfinished := queues.Unfinished()
 	states := make([]string, len(unfinished))
 	for i, st := range unfinished {

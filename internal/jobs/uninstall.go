@@ -298,9 +298,16 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			// The data stays, uninstalled as without CLEAN: so do not the
 			// tokens kept for the recheck.
 			ended = a.Keep
-			_, err := tx.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
-				token_expires_at = NULL, uninstall_recheck = false, updated_at = now() WHERE id = $1`, p.ID)
-			return err
+			if _, err := tx.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
+				token_expires_at = NULL, uninstall_recheck = false, updated_at = now() WHERE id = $1`, p.ID); err != nil {
+				return err
+			}
+			// The admin was told the syncs resume by themselves: they are
+			// told the app stopped asking, and a reinstall is needed.
+			if rc, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil && ended {
+				return alert.Lapse(ctx, tx, rc, p.ID, alert.UninstallKept)
+			}
+			return nil
 		}
 		erased = true
 		if a.Recheck {

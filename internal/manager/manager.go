@@ -128,6 +128,20 @@ const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zm9vYmF
 // makes it known for the account.
 const knownAddressFor = 90 * 24 * time.Hour
 
+// knownAddress says whether the account with email signed in from the
+// exact address ip within knownAddressFor.
+func knownAddress(ctx context.Context, db store.DBTX, email, ip string, now time.Time) (bool, error) {
+	var known bool
+	err := db.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM managers m JOIN manager_audit a ON a.manager_id = m.id
+		               WHERE lower(m.email) = lower($1) AND a.action = 'sign_in' AND a.ip = $2 AND a.created_at > $3)`,
+		email, ip, now.Add(-knownAddressFor)).Scan(&known)
+	if err != nil {
+		return false, fmt.Errorf("check known address: %w", err)
+	}
+	return known, nil
+}
+
 // Credentials are what the sign-in form sends, and where from.
 type Credentials struct {
 	Email    string
@@ -139,7 +153,8 @@ type Credentials struct {
 // SignIn checks the password (and the TOTP code, when the account has a
 // second factor) under the sign-in limits and opens a session. Limits, in
 // order: failures from the address (any account) and from its site (an
-// IPv6 /48), both checked before any hash; failures of the account
+// IPv6 /48), both checked before any hash, over the site's only an address
+// the account signed in from before gets in; failures of the account
 // from this address, with a growing wait; failures of the account from all
 // addresses, over which only password+code or a known address gets in;
 // wrong codes after the right password from new addresses, over which only
@@ -168,11 +183,27 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 	}
 	// An address or site already over its bound is refused on one read,
 	// before any write or hash: a flood from a limited /48 costs neither
-	// counter rows nor hashing slots.
-	for _, b := range taken {
-		if err := over(ctx, pool, b.key, b.limit, now); err != nil {
+	// counter rows nor hashing slots. A site over its bound still lets in
+	// an address the account signed in from before (one more read, no
+	// hash), so others in the /48 cannot lock its manager out; the attempt
+	// then counts by its own address alone.
+	for i, b := range taken {
+		err := over(ctx, pool, b.key, b.limit, now)
+		if err == nil {
+			continue
+		}
+		if i == 0 || !isLimited(err) || !accountEmail(email) {
 			return nil, err
 		}
+		known, kerr := knownAddress(ctx, pool, email, ip, now)
+		if kerr != nil {
+			return nil, kerr
+		}
+		if !known {
+			return nil, err
+		}
+		taken = taken[:1]
+		break
 	}
 	// Each attempt takes its place in the counts before the password is
 	// checked, so parallel guesses cannot all pass a check made before any

@@ -77,6 +77,59 @@ func TestSignInSiteBoundBeforeHashing(t *testing.T) {
 	}
 }
 
+// A flood from other /64s of a manager's /48 fills the site's bound; the
+// manager still signs in from an address they signed in from before, while
+// an unknown address of the /48 is still refused before any hash.
+func TestSignInSiteBoundLetsKnownAddressIn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	h := NewHasher(1, time.Hour)
+	const password = "sara's long password"
+	m, err := CreateManager(ctx, pool, h, "sara@ispring.example", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes atomic.Int64
+	h.key = func(password, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte {
+		hashes.Add(1)
+		return argon2.IDKey(password, salt, t, m, p, keyLen)
+	}
+	l := DefaultLimits
+	l.LoginPerSite = Limit{Max: 5, Window: 15 * time.Minute}
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	const home = "2001:db8:77:1::5"
+	if _, err := SignIn(ctx, pool, nil, h, l, now.Add(-time.Hour), Credentials{Email: m.Email, Password: password, IP: home}); err != nil {
+		t.Fatalf("first sign-in from home: %v", err)
+	}
+	for i := range 3 * l.LoginPerSite.Max {
+		ip := fmt.Sprintf("2001:db8:77:%x::1", i+2)
+		_, err := SignIn(ctx, pool, nil, h, l, now, Credentials{Email: m.Email, Password: "guess", IP: ip})
+		if !errors.Is(err, ErrBadCredentials) && !isLimited(err) {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	if err := over(ctx, pool, "login:site:2001:db8:77::/48", l.LoginPerSite, now); !isLimited(err) {
+		t.Fatalf("the flood left the site under its bound: %v", err)
+	}
+
+	t.Run("KnownAddress", func(t *testing.T) {
+		if _, err := SignIn(ctx, pool, nil, h, l, now, Credentials{Email: m.Email, Password: password, IP: home}); err != nil {
+			t.Fatalf("the manager at a known address of the flooded /48: %v", err)
+		}
+	})
+	t.Run("UnknownAddress", func(t *testing.T) {
+		before := hashes.Load()
+		_, err := SignIn(ctx, pool, nil, h, l, now, Credentials{Email: m.Email, Password: password, IP: "2001:db8:77:ffff::9"})
+		if !isLimited(err) {
+			t.Fatalf("an unknown address of the flooded /48 got %v, want refused", err)
+		}
+		if n := hashes.Load() - before; n != 0 {
+			t.Fatalf("the refused attempt ran %d hash(es)", n)
+		}
+	})
+}
+
 // The default hasher leaves half the cores to the pages and the workers.
 func TestDefaultHasherLeavesCores(t *testing.T) {
 	t.Parallel()

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -65,10 +67,26 @@ func (r *readiness) get(ctx context.Context) error {
 	return r.err
 }
 
+// run runs one check and hands its answer to those waiting. A check that
+// panics answers "not ready" like one that fails: the answer is handed on
+// in a deferred call, or every later request would wait on done for ever.
 func (r *readiness) run(done chan struct{}) {
+	var err error
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("readiness check panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("readiness check panicked: %v", p)
+		}
+		r.finish(done, err)
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	err := r.check(ctx)
-	cancel()
+	defer cancel()
+	err = r.check(ctx)
+}
+
+// finish records a check's answer, wakes those waiting for it, and logs a
+// change of state.
+func (r *readiness) finish(done chan struct{}, err error) {
 	r.mu.Lock()
 	was, wasChecked := r.err, r.checked
 	r.checked, r.at, r.err, r.running = true, r.now(), err, nil

@@ -107,3 +107,38 @@ func TestReadyzChecksTheDatabaseOncePerSecond(t *testing.T) {
 		t.Fatalf("a flood of %s checked the database %d times, want 2 to %d", elapsed.Round(time.Millisecond), n, most)
 	}
 }
+
+// A check that panics answers "not ready" to those waiting for it, and the
+// next check runs: no later /readyz waits on a check that never ended.
+func TestReadyzCheckThatPanicsIsNotReady(t *testing.T) {
+	t.Parallel()
+	var checks atomic.Int64
+	r := newReadiness(func(context.Context) error {
+		if checks.Add(1) == 1 {
+			panic("boom")
+		}
+		return nil
+	}, slog.New(slog.DiscardHandler))
+	var offset atomic.Int64
+	r.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	ask := func() error {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		err := r.get(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal("/readyz waited on a check that never ended")
+		}
+		return err
+	}
+	if err := ask(); err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("a check that panicked answered %v, want not ready", err)
+	}
+	offset.Add(int64(readyFor + time.Millisecond))
+	if err := ask(); err != nil {
+		t.Fatalf("the check after a panic answered %v, want ready", err)
+	}
+	if n := checks.Load(); n != 2 {
+		t.Fatalf("%d checks ran, want 2", n)
+	}
+}
