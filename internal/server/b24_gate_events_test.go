@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/store"
@@ -91,5 +92,41 @@ func TestEventFloodWithTheApplicationTokenIsBounded(t *testing.T) {
 	}
 	if byCode[http.StatusTooManyRequests] == 0 || e.refused(refusedPortalToken) == 0 {
 		t.Errorf("no event with the application token refused: %v", byCode)
+	}
+}
+
+// Events with the stored token take their own bucket first and the event
+// bucket after it; events without it cannot reach the first.
+func TestVerifyGateTokenEvents(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	g := newVerifyGate(VerifyLimits{
+		PerPortalEvents:      Bucket{Burst: 2, Every: time.Hour},
+		PerPortalTokenEvents: Bucket{Burst: 1, Every: time.Hour},
+	})
+	const m = "0123456789abcdef0123456789abcdef"
+	for i := range 2 {
+		if r, _ := g.admitEvent(now, m, false); r != "" {
+			t.Fatalf("forged event %d refused: %q", i, r)
+		}
+	}
+	if r, _ := g.admitEvent(now, m, false); r != refusedPortal {
+		t.Fatalf("forged event past the event bucket: %q, want %q", r, refusedPortal)
+	}
+	if r, _ := g.admitEvent(now, m, true); r != "" {
+		t.Fatalf("event with the token after the forged ones: %q, want admitted", r)
+	}
+	if r, wait := g.admitEvent(now, m, true); r != refusedPortalToken || wait <= 0 {
+		t.Fatalf("event with the token past both buckets: %q %v, want %q", r, wait, refusedPortalToken)
+	}
+	// The token's bucket empty, the event bucket is the fallback.
+	h := newVerifyGate(VerifyLimits{
+		PerPortalEvents:      Bucket{Burst: 1, Every: time.Hour},
+		PerPortalTokenEvents: Bucket{Burst: 1, Every: time.Hour},
+	})
+	for i, want := range []string{"", "", refusedPortalToken} {
+		if r, _ := h.admitEvent(now, m, true); r != want {
+			t.Fatalf("event %d with the token: %q, want %q", i, r, want)
+		}
 	}
 }
