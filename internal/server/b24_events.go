@@ -103,7 +103,7 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 	if ev.Auth == nil || ev.Auth.MemberID == "" || ev.Auth.ApplicationToken == "" {
 		return "", fmt.Errorf("uninstall without member_id or application_token: %w", errUnverified)
 	}
-	p, err := s.checkApplicationToken(ctx, ev.Auth.MemberID, ev.Auth.ApplicationToken)
+	p, matches, err := s.checkApplicationToken(ctx, ev.Auth.MemberID, ev.Auth.ApplicationToken)
 	if err != nil {
 		return "", err
 	}
@@ -123,8 +123,10 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 	// Each ask costs Bitrix24 calls, and every portal user knows the
 	// application token: past the portal's verification bucket the event is
 	// kept as pending (repeats share a row and its one check job) instead.
+	// One with the stored token draws on a bucket that events with a made-up
+	// token cannot empty.
 	verdict, reason := uninstall.Unknown, "not asked at once: too many uninstall events for this portal"
-	if limited, _ := s.gate.admit(s.now(), "", p.MemberID, true); limited == "" {
+	if limited, _ := s.gate.admitEvent(s.now(), p.MemberID, matches); limited == "" {
 		// Asked outside any transaction: a refresh locks the portal row itself.
 		verdict, reason = uninstall.Ask(ctx, s.clients, p.ID)
 	}
@@ -213,18 +215,18 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 
 // checkApplicationToken finds the portal and compares the event's
 // application_token with the stored one in constant time; a portal with
-// none stored passes (see the comment inside).
-func (s *Server) checkApplicationToken(ctx context.Context, memberID, token string) (store.Portal, error) {
-	p, err := store.GetPortalByMemberID(ctx, s.pool, memberID)
+// none stored passes (see the comment inside), with matches false.
+func (s *Server) checkApplicationToken(ctx context.Context, memberID, token string) (p store.Portal, matches bool, err error) {
+	p, err = store.GetPortalByMemberID(ctx, s.pool, memberID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Portal{}, fmt.Errorf("event for an unknown portal: %w", errUnverified)
+		return store.Portal{}, false, fmt.Errorf("event for an unknown portal: %w", errUnverified)
 	}
 	if err != nil {
-		return store.Portal{}, err
+		return store.Portal{}, false, err
 	}
 	stored, err := store.ApplicationToken(ctx, s.pool, s.cfg.Keyring, p.ID)
 	if err != nil {
-		return store.Portal{}, err
+		return store.Portal{}, false, err
 	}
 	if stored == "" {
 		// An older portal sends the token neither in the frame POST nor,
@@ -233,12 +235,12 @@ func (s *Server) checkApplicationToken(ctx context.Context, memberID, token stri
 		// tokens alone decides (eventUninstall asks within the portal's
 		// bucket). Refusing it would leave an uninstalled portal's data.
 		s.log.InfoContext(ctx, "event for a portal with no application token stored: Bitrix24 decides", "portal_id", p.ID)
-		return p, nil
+		return p, false, nil
 	}
 	if subtle.ConstantTimeCompare([]byte(stored), []byte(token)) != 1 {
-		return store.Portal{}, fmt.Errorf("event with a wrong application_token: %w", errUnverified)
+		return store.Portal{}, false, fmt.Errorf("event with a wrong application_token: %w", errUnverified)
 	}
-	return p, nil
+	return p, true, nil
 }
 
 // eventAppToken handles ONAPPINSTALL and ONAPPUPDATE: both carry a refresh

@@ -3,6 +3,7 @@ package server
 import (
 	"container/list"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"math"
@@ -70,6 +71,14 @@ type VerifyLimits struct {
 	// exempt from the address buckets, so one machine could otherwise spend
 	// the portal's bucket and lock its people out of the app's page.
 	PerPortalEvents Bucket
+	// PerPortalTokenEvents applies first to the events whose
+	// application_token matches the one stored for the portal (constant-time
+	// compare, no call; zero: as PerPortalEvents, in buckets of their own);
+	// PerPortalEvents only once it is empty. Bitrix24's own events carry the
+	// token, so a flood with a made-up one (anyone told the member_id, which
+	// every app on the portal also gets) cannot hold them back; every user
+	// who opened the app has seen the token, so those are bounded too.
+	PerPortalTokenEvents Bucket
 	// Unknown is one bucket shared by all member_ids not on record here, so
 	// random member_ids from many addresses cannot make unbounded calls
 	// while the portals on record keep their own buckets.
@@ -105,9 +114,11 @@ func DefaultVerifyLimits() VerifyLimits {
 		PerPortalUser:     Bucket{Burst: 60, Every: 2 * time.Second}, // half of that
 		RememberAddresses: 30 * 24 * time.Hour,
 		PerPortalEvents:   Bucket{Burst: 10, Every: 6 * time.Second}, // 10 a minute
-		Unknown:           Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
-		UnknownPerAddress: Bucket{Burst: 3, Every: 20 * time.Second}, // 3 a minute
-		MaxKeys:           10000,
+		// A portal gets a handful of genuine events a year.
+		PerPortalTokenEvents: Bucket{Burst: 5, Every: 30 * time.Second}, // 2 a minute
+		Unknown:              Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
+		UnknownPerAddress:    Bucket{Burst: 3, Every: 20 * time.Second}, // 3 a minute
+		MaxKeys:              10000,
 	}
 }
 
@@ -118,6 +129,7 @@ const (
 	refusedAddress       = "address_limit"
 	refusedPortal        = "portal_limit"
 	refusedPortalUsers   = "portal_users_limit"
+	refusedPortalToken   = "portal_token_events_limit"
 	refusedUnknown       = "unknown_limit"
 	refusedUnknownAddr   = "unknown_address_limit"
 	refusedUnknownPortal = "unknown_portal"
@@ -131,6 +143,7 @@ type verifyGate struct {
 	portals *keyedBuckets
 	users   *keyedBuckets // the portals' buckets for their users' addresses
 	events  *keyedBuckets // the portals' event buckets
+	tokened *keyedBuckets // the portals' buckets for events with the stored application token
 	unknown *rate.Limiter // nil: no limit
 	sites   *keyedBuckets // Unknown's share per address (IPv6 /48)
 	seen    *userAddrs    // per portal, the addresses its users opened the app from
@@ -145,11 +158,16 @@ func newVerifyGate(l VerifyLimits) *verifyGate {
 	if events == (Bucket{}) {
 		events = l.PerPortal
 	}
+	tokened := l.PerPortalTokenEvents
+	if tokened == (Bucket{}) {
+		tokened = events
+	}
 	return &verifyGate{
 		addrs:   newKeyedBuckets(l.PerAddress, maxKeys),
 		portals: newKeyedBuckets(l.PerPortal, maxKeys),
 		users:   newKeyedBuckets(l.PerPortalUsers, maxKeys),
 		events:  newKeyedBuckets(events, maxKeys),
+		tokened: newKeyedBuckets(tokened, maxKeys),
 		unknown: newLimiter(l.Unknown),
 		sites:   newKeyedBuckets(l.UnknownPerAddress, maxKeys),
 		seen:    newUserAddrs(l.RememberAddresses, maxKeys, l.PerPortalUser),
@@ -221,6 +239,38 @@ func (g *verifyGate) admit(now time.Time, ip, memberID string, known bool) (stri
 	return "", 0
 }
 
+// admitEvent takes a token for an event naming the portal memberID on
+// record: when tokenMatches, from the portal's bucket for events carrying
+// its stored application token, or, that one empty, from its event bucket
+// (admit) as any other event, which the holders of the token could spend
+// anyway; so only both empty refuse it.
+func (g *verifyGate) admitEvent(now time.Time, memberID string, tokenMatches bool) (string, time.Duration) {
+	if tokenMatches && g.takeTokened(now, memberID) {
+		return "", 0
+	}
+	reason, wait := g.admit(now, "", memberID, true)
+	if reason != "" && tokenMatches {
+		reason = refusedPortalToken
+	}
+	return reason, wait
+}
+
+// takeTokened takes a token from memberID's bucket for events with its
+// stored application token, if it has one.
+func (g *verifyGate) takeTokened(now time.Time, memberID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := g.tokened.get(memberID)
+	if l == nil {
+		return true
+	}
+	if untilToken(l, now) > 0 {
+		return false
+	}
+	l.AllowN(now, 1)
+	return true
+}
+
 // remember records that userID of the portal memberID opened the app from
 // the address ip, proven by the OAuth server and Bitrix24.
 func (g *verifyGate) remember(now time.Time, memberID, ip string, userID int64) {
@@ -290,6 +340,28 @@ func (s *Server) portalOnRecord(ctx context.Context, memberID string) (bool, err
 	return true, nil
 }
 
+// eventPortal finds the portal on record with memberID (found false: none).
+func (s *Server) eventPortal(ctx context.Context, memberID string) (store.Portal, bool, error) {
+	p, err := store.GetPortalByMemberID(ctx, s.pool, memberID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Portal{}, false, nil
+	}
+	if err != nil {
+		return store.Portal{}, false, fmt.Errorf("look up portal: %w", err)
+	}
+	return p, true, nil
+}
+
+// storedTokenMatches reports whether token is the application token stored
+// for p, compared in constant time; with none stored nothing matches.
+func (s *Server) storedTokenMatches(ctx context.Context, p store.Portal, token string) (bool, error) {
+	stored, err := store.ApplicationToken(ctx, s.pool, s.cfg.Keyring, p.ID)
+	if err != nil {
+		return false, err
+	}
+	return stored != "" && subtle.ConstantTimeCompare([]byte(stored), []byte(token)) == 1, nil
+}
+
 // admitFrame decides whether a frame POST naming memberID may cost an OAuth
 // call. When it returns false it has answered the request.
 func (s *Server) admitFrame(w http.ResponseWriter, r *http.Request, memberID string) bool {
@@ -329,12 +401,12 @@ func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bi
 		s.error(w, r, errUnverifiedEvent)
 		return false
 	}
-	known, err := s.portalOnRecord(r.Context(), ev.Auth.MemberID)
+	p, found, err := s.eventPortal(r.Context(), ev.Auth.MemberID)
 	if err != nil {
 		s.error(w, r, err)
 		return false
 	}
-	if !known {
+	if !found {
 		s.metrics.B24Refused.WithLabelValues(refusedUnknownPortal).Inc()
 		s.log.InfoContext(r.Context(), "app token event for a portal not on record ignored", "event", ev.Name,
 			"request_id", requestID(r))
@@ -342,8 +414,14 @@ func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bi
 		_, _ = w.Write([]byte("ignored\n"))
 		return false
 	}
-	// No address bucket: Bitrix24 sends every portal's events from a few servers.
-	if reason, wait := s.gate.admit(s.now(), "", ev.Auth.MemberID, true); reason != "" {
+	matches, err := s.storedTokenMatches(r.Context(), p, ev.Auth.ApplicationToken)
+	if err != nil {
+		s.error(w, r, err)
+		return false
+	}
+	// No address bucket: Bitrix24 sends every portal's events from a few
+	// servers. The event is verified below whichever bucket it drew on.
+	if reason, wait := s.gate.admitEvent(s.now(), ev.Auth.MemberID, matches); reason != "" {
 		s.refuseLimited(w, r, reason, wait)
 		return false
 	}
