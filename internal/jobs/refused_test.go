@@ -26,6 +26,27 @@ func (quickRetry) NextRetry(*rivertype.JobRow) time.Time {
 	return time.Now().Add(100 * time.Millisecond)
 }
 
+// learnOutage puts a switch in front of the Learn simulator: while it is
+// on, every call is answered 503. Call it before addPortal; the count is of
+// the calls answered 503.
+func (w *world) learnOutage() (down *atomic.Bool, refused *atomic.Int64) {
+	down, refused = new(atomic.Bool), new(atomic.Int64)
+	inner := w.learn.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			refused.Add(1)
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = rw.Write([]byte(`{"code":503,"message":"Service Unavailable"}`))
+			return
+		}
+		inner.ServeHTTP(rw, r)
+	}))
+	w.t.Cleanup(srv.Close)
+	w.learnURL = srv.URL
+	return down, refused
+}
+
 // TestRefusedPasswordIsNotRetried: a scheduled run that Learn refuses the
 // stored password is not retried by River: each slot signs in once, not
 // once per attempt (each would be a failed sign-in as the Learn admin). The
@@ -82,21 +103,7 @@ func TestLearnOutageIsRetried(t *testing.T) {
 	w := newWorld(t, 0)
 	w.retry = quickRetry{}
 	w.learnRetry = learn.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
-	var down atomic.Bool
-	var refused atomic.Int64
-	inner := w.learn.Handler()
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			refused.Add(1)
-			rw.Header().Set("Content-Type", "application/json")
-			rw.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = rw.Write([]byte(`{"code":503,"message":"Service Unavailable"}`))
-			return
-		}
-		inner.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(srv.Close)
-	w.learnURL = srv.URL
+	down, refused := w.learnOutage()
 	portal, _ := w.addPortal(10, "06:00", "")
 	ctx := context.Background()
 	down.Store(true)
