@@ -145,6 +145,42 @@ func TestLearnOutageIsRetried(t *testing.T) {
 	}
 }
 
+// TestScheduledOutageEndsAfterSyncMaxAttempts: a slot whose runs keep
+// meeting a Learn outage is given up after syncMaxAttempts, as "Sync now"
+// is, not River's default 25 attempts, whose backoff spans weeks of later
+// slots. The portal is marked "needs attention" on the way.
+func TestScheduledOutageEndsAfterSyncMaxAttempts(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	w.retry = quickRetry{}
+	w.learnRetry = learn.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+	down, _ := w.learnOutage()
+	portal, _ := w.addPortal(10, "06:00", "")
+	down.Store(true)
+	p := w.startProcess()
+	ctx := context.Background()
+	res, err := p.client.Insert(ctx, ScheduledSyncArgs{PortalID: portal, Slot: "2026-12-03T06:00Z"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.waitJobsDone("sync_scheduled")
+	job, err := p.client.JobGet(ctx, res.Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.State != rivertype.JobStateDiscarded || job.Attempt != syncMaxAttempts || job.MaxAttempts != syncMaxAttempts {
+		t.Fatalf("job %s after %d of %d attempts, want discarded after %d", job.State, job.Attempt, job.MaxAttempts, syncMaxAttempts)
+	}
+	var failures int
+	var attention bool
+	if err := w.pool.QueryRow(ctx, `SELECT sync_failures, needs_attention FROM portals WHERE id = $1`, portal).Scan(&failures, &attention); err != nil {
+		t.Fatal(err)
+	}
+	if failures != syncMaxAttempts || !attention {
+		t.Fatalf("portal: %d failures, needs attention %v; want %d and marked", failures, attention, syncMaxAttempts)
+	}
+}
+
 // TestNoRetryOfRefusedCredentials: refused credentials, however the run
 // met them, cancel the job; Learn's transient failures leave it to River's
 // retries.

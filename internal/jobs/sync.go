@@ -38,7 +38,10 @@ var ErrPortalNotSyncable = errors.New("portal is not active, installed and confi
 const (
 	// syncTimeout fits an initial sync of a large org through Bitrix24's
 	// 2 req/s limit; River's default of one minute would cut it short.
-	syncTimeout     = 2 * time.Hour
+	syncTimeout = 2 * time.Hour
+	// syncMaxAttempts: River's default backoff (attempt⁴ seconds) puts
+	// about 16 minutes of waits between the first and the sixth attempt,
+	// enough for a short outage to pass and far short of a day's slot.
 	syncMaxAttempts = 6
 	// previewTimeout bounds a preview, which may run for a portal iSpring
 	// has not activated, against a Learn server its admin chose: such a
