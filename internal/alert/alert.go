@@ -34,7 +34,8 @@ import (
 type State string
 
 const (
-	// NeedsAttention: syncs failed the configured number of times in a row.
+	// NeedsAttention: syncs failed the configured number of times in a row,
+	// or once on refused Learn credentials (jobs' recordFailure).
 	NeedsAttention State = "needs_attention"
 	// NeedsReconnect: Bitrix24 refuses the portal's tokens for good.
 	NeedsReconnect State = "needs_reconnect"

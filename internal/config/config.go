@@ -78,7 +78,7 @@ type Config struct {
 	// minutes; the settings page shows it.
 	DemoSlotEvery time.Duration
 	// FailuresBeforeAttention is how many failed sync attempts in a row mark
-	// a portal "needs attention".
+	// a portal "needs attention" (refused Learn credentials mark it at once).
 	FailuresBeforeAttention int
 	// ShutdownTimeout bounds how long running jobs may finish on SIGTERM
 	// before they are handed back to the queue.

@@ -478,8 +478,8 @@ var catalogue = map[string][2]string{
 	// The alert e-mails to the portal's admin (internal/alert), keyed
 	// "alert." + state; %s is the portal's address.
 	"alert.needs_attention.subject": {"iSpring Learn sync of %s needs attention", "Синхронизация iSpring Learn на портале %s требует внимания"},
-	"alert.needs_attention.body": {"Several syncs of the Bitrix24 portal %s with iSpring Learn failed in a row. Open the app in Bitrix24 to see the error and check the settings.",
-		"Несколько синхронизаций портала Битрикс24 %s с iSpring Learn подряд завершились ошибкой. Откройте приложение в Битрикс24, чтобы увидеть ошибку и проверить настройки."},
+	"alert.needs_attention.body": {"Syncs of the Bitrix24 portal %s with iSpring Learn are failing. Open the app in Bitrix24 to see the error and check the settings.",
+		"Синхронизация портала Битрикс24 %s с iSpring Learn завершается ошибкой. Откройте приложение в Битрикс24, чтобы увидеть ошибку и проверить настройки."},
 	"alert.last_error":              {"Last error: %s", "Последняя ошибка: %s"},
 	"alert.needs_reconnect.subject": {"iSpring Learn sync of %s lost its Bitrix24 access", "Синхронизация iSpring Learn на портале %s потеряла доступ к Битрикс24"},
 	"alert.needs_reconnect.body": {"Bitrix24 no longer accepts the app's access to the portal %s, so syncs have stopped. A portal administrator has to open the app in Bitrix24 once to restore it.",

@@ -4,11 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
 
 	"b24learn/internal/activation/smtptest"
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/learn"
 	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
 )
@@ -19,7 +21,12 @@ const alertTo = "anna@acme.test"
 // server, with one portal whose admin saved alertTo in lang, confirmed.
 func alertWorld(t *testing.T, employees int, lang string, edit func(*settings.Settings)) (*world, *smtptest.Server, int64, *b24sim.Portal, *process) {
 	t.Helper()
-	w := newWorld(t, 0)
+	return alertWorldOf(t, newWorld(t, 0), employees, lang, edit)
+}
+
+// alertWorldOf is alertWorld in w, set up by the caller.
+func alertWorldOf(t *testing.T, w *world, employees int, lang string, edit func(*settings.Settings)) (*world, *smtptest.Server, int64, *b24sim.Portal, *process) {
+	t.Helper()
 	srv := smtptest.Start(t, smtptest.Plain, "", "")
 	w.smtp = srv.URL
 	portal, bp := w.addPortal(employees, "06:00", "")
@@ -70,19 +77,19 @@ func mails(t *testing.T, srv *smtptest.Server) []gotMail {
 	return out
 }
 
-// A portal that fails three syncs sends its admin exactly one alert, in the
-// language they saved the settings in; a fourth failure sends none; the
-// first success sends one "working again".
-func TestAlertAfterThreeFailuresAndOnRecovery(t *testing.T) {
+// A sync Learn refused the saved password for sends the portal's admin
+// one alert at once, in the language they saved the settings in, with the
+// refusal as the last error: the password will not fix itself. A second
+// refusal sends none; the first success after the admin saves the right
+// password sends one "working again".
+func TestAlertOnRefusedPasswordAndOnRecovery(t *testing.T) {
 	t.Parallel()
 	w, srv, portal, _, p := alertWorld(t, 10, "ru", func(s *settings.Settings) { s.Password = "wrong password" })
-	for i := 1; i <= 3; i++ {
-		w.syncOnce(p, portal)
-		if got := mails(t, srv); len(got) != map[bool]int{true: 1, false: 0}[i == 3] {
-			t.Fatalf("after failure %d: %d e-mails: %+v", i, len(got), got)
-		}
-	}
+	w.syncOnce(p, portal)
 	got := mails(t, srv)
+	if len(got) != 1 {
+		t.Fatalf("after one refused password: %d e-mails, want 1: %+v", len(got), got)
+	}
 	if got[0].to != alertTo || !strings.Contains(got[0].subject, "требует внимания") ||
 		!strings.Contains(got[0].body, "Последняя ошибка: iSpring Learn отклонил e-mail (логин) или пароль.") ||
 		!strings.Contains(got[0].body, "\nПодробности для службы поддержки: ") {
@@ -90,7 +97,7 @@ func TestAlertAfterThreeFailuresAndOnRecovery(t *testing.T) {
 	}
 	w.syncOnce(p, portal)
 	if got := mails(t, srv); len(got) != 1 {
-		t.Fatalf("a fourth failure sent e-mail: %+v", got[1:])
+		t.Fatalf("a second refusal sent e-mail: %+v", got[1:])
 	}
 	setLearnPassword(t, w, portal, learnPassword)
 	w.syncOnce(p, portal)
@@ -101,6 +108,27 @@ func TestAlertAfterThreeFailuresAndOnRecovery(t *testing.T) {
 	w.syncOnce(p, portal)
 	if got := mails(t, srv); len(got) != 2 {
 		t.Fatalf("a second success sent e-mail: %+v", got[2:])
+	}
+}
+
+// A portal whose syncs fail on Learn answering 503 sends its admin one
+// alert at the third failure in a row, not before: an outage may pass.
+func TestAlertAfterThreeOutageFailures(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	w.learnRetry = learn.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+	down, _ := w.learnOutage()
+	w, srv, portal, _, p := alertWorldOf(t, w, 10, "en", nil)
+	down.Store(true)
+	for i := 1; i <= 3; i++ {
+		w.syncOnce(p, portal)
+		if got := mails(t, srv); len(got) != map[bool]int{true: 1, false: 0}[i == 3] {
+			t.Fatalf("after failure %d: %d e-mails: %+v", i, len(got), got)
+		}
+	}
+	if got := mails(t, srv)[0]; got.to != alertTo || !strings.Contains(got.subject, "needs attention") ||
+		!strings.Contains(got.body, "503") {
+		t.Fatalf("alert e-mail = %+v, want a needs-attention alert to %s with the 503", got, alertTo)
 	}
 }
 

@@ -31,8 +31,12 @@ type ScheduledSyncArgs struct {
 
 func (ScheduledSyncArgs) Kind() string { return "sync_scheduled" }
 
+// InsertOpts bounds a slot's attempts as "Sync now"'s: River's default of
+// 25 spreads its backoff over weeks, past many later slots of the portal,
+// while syncMaxAttempts ends within about 16 minutes of waits, and the next
+// slot tries afresh.
 func (ScheduledSyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queues.Sync, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: queues.Sync, MaxAttempts: syncMaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // SlotFormat names a slot: its UTC date and time.

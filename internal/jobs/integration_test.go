@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +27,6 @@ import (
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/secret"
-	"b24learn/internal/settings"
 	"b24learn/internal/syncer"
 )
 
@@ -316,47 +316,98 @@ func TestSyncOfSuspendedPortalIsCancelled(t *testing.T) {
 	}
 }
 
-// Failures in a row mark the portal "needs attention" with the last error;
-// the next success clears it.
+// healthWorld is a portal whose Learn can be switched to answer 503, and
+// one sync attempt at a time through the workers' run, which keeps the
+// portal's health; state reads it.
+type healthWorld struct {
+	*world
+	portal int64
+	down   *atomic.Bool
+	sw     *syncWorkers
+}
+
+func newHealthWorld(t *testing.T) *healthWorld {
+	w := newWorld(t, 0)
+	down, _ := w.learnOutage()
+	portal, _ := w.addPortal(10, "06:00", "")
+	retry := learn.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+	sy := syncerWithLearn(w, w.pool, func(s syncer.Settings) (syncer.Learn, error) {
+		return learn.New(learn.Credentials{AccountURL: s.LearnURL, Email: s.LearnEmail, Password: s.LearnPassword},
+			learn.Options{BaseURL: w.learnURL, AllowHTTP: true, Retry: retry})
+	})
+	return &healthWorld{world: w, portal: portal, down: down,
+		sw: &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: sy}}}
+}
+
+func (h *healthWorld) sync() error {
+	return h.sw.run(context.Background(), h.portal, func(ctx context.Context) (*syncer.Report, error) {
+		return h.sw.sync(ctx, h.portal, syncer.TriggerManual, 0)
+	})
+}
+
+func (h *healthWorld) state() (failures int, attention bool, last string) {
+	h.t.Helper()
+	if err := h.pool.QueryRow(context.Background(), `SELECT sync_failures, needs_attention, last_sync_error FROM portals WHERE id = $1`,
+		h.portal).Scan(&failures, &attention, &last); err != nil {
+		h.t.Fatal(err)
+	}
+	return failures, attention, last
+}
+
+// Failures that may pass by themselves (Learn answering 503) mark the
+// portal "needs attention" with the last error at the third in a row; the
+// next success clears it.
 func TestFailuresMarkNeedsAttention(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, 0)
-	portal, _ := w.addPortal(10, "06:00", "")
-	ctx := context.Background()
-	if _, err := settings.Save(ctx, w.pool, w.keyring, portal, 0, func(s *settings.Settings) { s.Password = "wrong password" }); err != nil {
-		t.Fatal(err)
-	}
-	pool := w.pool
-	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: pool, Sync: syncerFor(w, pool)}}
-	state := func() (int, bool, string) {
-		var n int
-		var attention bool
-		var last string
-		if err := pool.QueryRow(ctx, `SELECT sync_failures, needs_attention, last_sync_error FROM portals WHERE id = $1`, portal).Scan(&n, &attention, &last); err != nil {
-			t.Fatal(err)
-		}
-		return n, attention, last
-	}
+	h := newHealthWorld(t)
+	h.down.Store(true)
 	for i := 1; i <= 3; i++ {
-		if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) {
-			return sw.sync(ctx, portal, syncer.TriggerManual, 0)
-		}); err == nil {
-			t.Fatal("sync with a wrong Learn password succeeded")
+		if err := h.sync(); err == nil {
+			t.Fatal("sync with Learn down succeeded")
 		}
-		n, attention, last := state()
+		n, attention, last := h.state()
 		if n != i || attention != (i >= 3) || last == "" {
 			t.Fatalf("after failure %d: failures=%d attention=%v last=%q", i, n, attention, last)
 		}
 	}
-	if _, err := settings.Save(ctx, w.pool, w.keyring, portal, 0, func(s *settings.Settings) { s.Password = learnPassword }); err != nil {
-		t.Fatal(err)
+	h.down.Store(false)
+	if err := h.sync(); err != nil {
+		t.Fatalf("sync with Learn back: %v", err)
 	}
-	if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) {
-		return sw.sync(ctx, portal, syncer.TriggerManual, 0)
-	}); err != nil {
+	if n, attention, last := h.state(); n != 0 || attention || last != "" {
+		t.Fatalf("after success: failures=%d attention=%v last=%q", n, attention, last)
+	}
+}
+
+// A run Learn refused the stored password for marks the portal "needs
+// attention" at once: the password will not fix itself, and the job is not
+// retried. A 503 after it, below the count of three, keeps the mark; the
+// first run after the admin saves the right password clears it.
+func TestRefusedPasswordMarksNeedsAttentionAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHealthWorld(t)
+	setLearnPassword(t, h.world, h.portal, "wrong password")
+	if err := h.sync(); err == nil {
+		t.Fatal("sync with a wrong Learn password succeeded")
+	}
+	if n, attention, last := h.state(); n != 1 || !attention {
+		t.Fatalf("after the refused password: failures=%d attention=%v last=%q, want marked at once", n, attention, last)
+	} else if key, _ := syncer.RunErrorKey(last); key != "check."+learn.CheckBadCredentials {
+		t.Fatalf("last error %q (%s), want the refused password", last, key)
+	}
+	setLearnPassword(t, h.world, h.portal, learnPassword)
+	h.down.Store(true)
+	if err := h.sync(); err == nil {
+		t.Fatal("sync with Learn down succeeded")
+	}
+	if n, attention, _ := h.state(); n != 2 || !attention {
+		t.Fatalf("after a 503: failures=%d attention=%v, want the mark kept", n, attention)
+	}
+	h.down.Store(false)
+	if err := h.sync(); err != nil {
 		t.Fatalf("sync after fixing the password: %v", err)
 	}
-	if n, attention, last := state(); n != 0 || attention || last != "" {
+	if n, attention, last := h.state(); n != 0 || attention || last != "" {
 		t.Fatalf("after success: failures=%d attention=%v last=%q", n, attention, last)
 	}
 }

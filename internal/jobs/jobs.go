@@ -27,7 +27,8 @@ type Deps struct {
 	// Sync is the sync engine; nil registers no sync workers.
 	Sync Syncer
 	// FailuresBeforeAttention is how many failed sync attempts in a row mark
-	// a portal "needs attention"; 0 means 3.
+	// a portal "needs attention" (refused Learn credentials mark it at
+	// once); 0 means 3.
 	FailuresBeforeAttention int
 	// BusySnooze is how long a sync waits while another sync of the portal
 	// runs; 0 means 10 s.

@@ -26,6 +26,27 @@ func (quickRetry) NextRetry(*rivertype.JobRow) time.Time {
 	return time.Now().Add(100 * time.Millisecond)
 }
 
+// learnOutage puts a switch in front of the Learn simulator: while it is
+// on, every call is answered 503. Call it before addPortal; the count is of
+// the calls answered 503.
+func (w *world) learnOutage() (down *atomic.Bool, refused *atomic.Int64) {
+	down, refused = new(atomic.Bool), new(atomic.Int64)
+	inner := w.learn.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			refused.Add(1)
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = rw.Write([]byte(`{"code":503,"message":"Service Unavailable"}`))
+			return
+		}
+		inner.ServeHTTP(rw, r)
+	}))
+	w.t.Cleanup(srv.Close)
+	w.learnURL = srv.URL
+	return down, refused
+}
+
 // TestRefusedPasswordIsNotRetried: a scheduled run that Learn refuses the
 // stored password is not retried by River: each slot signs in once, not
 // once per attempt (each would be a failed sign-in as the Learn admin). The
@@ -82,21 +103,7 @@ func TestLearnOutageIsRetried(t *testing.T) {
 	w := newWorld(t, 0)
 	w.retry = quickRetry{}
 	w.learnRetry = learn.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
-	var down atomic.Bool
-	var refused atomic.Int64
-	inner := w.learn.Handler()
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			refused.Add(1)
-			rw.Header().Set("Content-Type", "application/json")
-			rw.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = rw.Write([]byte(`{"code":503,"message":"Service Unavailable"}`))
-			return
-		}
-		inner.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(srv.Close)
-	w.learnURL = srv.URL
+	down, refused := w.learnOutage()
 	portal, _ := w.addPortal(10, "06:00", "")
 	ctx := context.Background()
 	down.Store(true)
@@ -135,6 +142,42 @@ func TestLearnOutageIsRetried(t *testing.T) {
 	}
 	if runs := w.runs(portal); len(runs) < 2 || runs[0].status != syncer.RunFailed || runs[len(runs)-1].status == syncer.RunFailed {
 		t.Errorf("runs %+v, want a failed one, then a finished one", runs)
+	}
+}
+
+// TestScheduledOutageEndsAfterSyncMaxAttempts: a slot whose runs keep
+// meeting a Learn outage is given up after syncMaxAttempts, as "Sync now"
+// is, not River's default 25 attempts, whose backoff spans weeks of later
+// slots. The portal is marked "needs attention" on the way.
+func TestScheduledOutageEndsAfterSyncMaxAttempts(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	w.retry = quickRetry{}
+	w.learnRetry = learn.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+	down, _ := w.learnOutage()
+	portal, _ := w.addPortal(10, "06:00", "")
+	down.Store(true)
+	p := w.startProcess()
+	ctx := context.Background()
+	res, err := p.client.Insert(ctx, ScheduledSyncArgs{PortalID: portal, Slot: "2026-12-03T06:00Z"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.waitJobsDone("sync_scheduled")
+	job, err := p.client.JobGet(ctx, res.Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.State != rivertype.JobStateDiscarded || job.Attempt != syncMaxAttempts || job.MaxAttempts != syncMaxAttempts {
+		t.Fatalf("job %s after %d of %d attempts, want discarded after %d", job.State, job.Attempt, job.MaxAttempts, syncMaxAttempts)
+	}
+	var failures int
+	var attention bool
+	if err := w.pool.QueryRow(ctx, `SELECT sync_failures, needs_attention FROM portals WHERE id = $1`, portal).Scan(&failures, &attention); err != nil {
+		t.Fatal(err)
+	}
+	if failures != syncMaxAttempts || !attention {
+		t.Fatalf("portal: %d failures, needs attention %v; want %d and marked", failures, attention, syncMaxAttempts)
 	}
 }
 

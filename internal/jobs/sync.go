@@ -38,7 +38,10 @@ var ErrPortalNotSyncable = errors.New("portal is not active, installed and confi
 const (
 	// syncTimeout fits an initial sync of a large org through Bitrix24's
 	// 2 req/s limit; River's default of one minute would cut it short.
-	syncTimeout     = 2 * time.Hour
+	syncTimeout = 2 * time.Hour
+	// syncMaxAttempts: River's default backoff (attempt⁴ seconds) puts
+	// about 16 minutes of waits between the first and the sixth attempt,
+	// enough for a short outage to pass and far short of a day's slot.
 	syncMaxAttempts = 6
 	// previewTimeout bounds a preview, which may run for a portal iSpring
 	// has not activated, against a Learn server its admin chose: such a
@@ -110,8 +113,8 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 }
 
 // run executes one sync attempt and keeps the portal's health: a success
-// clears it; the configured number of failures in a row marks the portal
-// "needs attention" with the last error. Either way the portal's alert
+// clears it; a failure marks the portal "needs attention" with the last
+// error as recordFailure decides. Either way the portal's alert
 // states are observed in the same transaction (internal/alert).
 func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.Context) (*syncer.Report, error)) error {
 	if err := s.checkRunnable(ctx, portalID, true); err != nil {
@@ -278,6 +281,13 @@ func (s *syncWorkers) recordSuccess(ctx context.Context, portalID int64, rep *sy
 // status panel.
 const maxSyncErrorBytes = 1000
 
+// recordFailure counts a failed attempt and owns the "needs attention"
+// rule: the configured number of failures in a row (3) marks the portal, as
+// most failures (an outage, a timeout) may pass by themselves, and River's
+// retries reach that number within minutes. Refused Learn credentials mark
+// it at the first failure: they never fix themselves, and their job is not
+// retried (noRetryOfRefusedAnswers), so counting would wait for three
+// scheduled slots, days. The mark stays until a success clears it.
 func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause error) error {
 	limit := s.deps.FailuresBeforeAttention
 	if limit <= 0 {
@@ -290,10 +300,10 @@ func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause e
 	// refuses a NUL or a bad byte, and the failure would go unrecorded.
 	err := recordHealth(ctx, s.deps.Pool, portalID, nil, `
 		UPDATE portals SET sync_failures = sync_failures + 1,
-		       needs_attention = sync_failures + 1 >= $2,
+		       needs_attention = needs_attention OR sync_failures + 1 >= $2 OR $5,
 		       needs_reconnect = needs_reconnect OR $4,
 		       last_sync_error = $3, updated_at = now()
-		WHERE id = $1`, portalID, limit, remote.Clip(cause.Error(), maxSyncErrorBytes), reconnect)
+		WHERE id = $1`, portalID, limit, remote.Clip(cause.Error(), maxSyncErrorBytes), reconnect, credentialsRefused(cause))
 	if err != nil {
 		return fmt.Errorf("record sync failure: %w", err)
 	}
