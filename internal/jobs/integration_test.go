@@ -133,6 +133,23 @@ func (w *world) startProcess() *process {
 	return &process{client: client, disp: &Dispatcher{Log: log, Pool: pool, CatchUpWindow: 3 * time.Hour, Now: w.clock}}
 }
 
+// runScheduledSync queues the portal's scheduled sync for the slot and
+// returns its job once no scheduled sync is left unfinished.
+func (w *world) runScheduledSync(p *process, portal int64, slot string) *rivertype.JobRow {
+	w.t.Helper()
+	ctx := context.Background()
+	res, err := p.client.Insert(ctx, ScheduledSyncArgs{PortalID: portal, Slot: slot}, nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.waitJobsDone("sync_scheduled")
+	job, err := p.client.JobGet(ctx, res.Job.ID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return job
+}
+
 // waitJobsDone waits until no job of the kinds is unfinished.
 func (w *world) waitJobsDone(kinds ...string) {
 	w.t.Helper()

@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +38,7 @@ func (b *retentionBundle) recheckState(t *testing.T, id int64) (recheck, tokens,
 // of the recheck then changes nothing.
 func TestLapsedUninstallWithoutCleanRestoredByMaintenance(t *testing.T) {
 	t.Parallel()
-	for name, c := range map[string]struct{ lapse, mend func(*b24sim.Portal) }{
-		"Unpaid":            {func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
-		"InstallerReopened": {(*b24sim.Portal).ReopenInstaller, func(p *b24sim.Portal) { p.FinishInstall(context.Background()) }},
-	} {
+	for name, c := range passingLapses() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
@@ -61,9 +57,7 @@ func TestLapsedUninstallWithoutCleanRestoredByMaintenance(t *testing.T) {
 			if err != nil || p.Installed() {
 				t.Fatalf("restored while Bitrix24 still refuses: %v %v", p.InstallState, err)
 			}
-			b.mail.mu.Lock()
-			sent := slices.Clone(b.mail.sent)
-			b.mail.mu.Unlock()
+			sent := b.mail.all()
 			day := p.UninstalledAt.Add(uninstall.EraseDelay).UTC().Format("2006-01-02")
 			if len(sent) != 1 || !strings.Contains(sent[0].Subject, "reported removed") || strings.Contains(sent[0].Body, day) ||
 				strings.Contains(sent[0].Body, "erase") || !strings.Contains(sent[0].Body, "30 days") {
@@ -166,9 +160,7 @@ func TestLapsedUninstallWithoutCleanEndTellsTheAdmin(t *testing.T) {
 		Scan(&active); err != nil || active {
 		t.Fatalf("the uninstall-kept alert is still on (%v, %v) after the app stopped asking", active, err)
 	}
-	b.mail.mu.Lock()
-	sent := slices.Clone(b.mail.sent)
-	b.mail.mu.Unlock()
+	sent := b.mail.all()
 	if len(sent) != 2 || !strings.Contains(sent[1].Subject, "stopped waiting") || !strings.Contains(sent[1].Body, "install the app") ||
 		strings.Contains(sent[1].Subject+sent[1].Body, "working again") {
 		t.Fatalf("e-mails after the end of the recheck: %+v, want one saying the app stopped asking", sent)
@@ -182,29 +174,10 @@ func TestLapsedUninstallWithoutCleanEndTellsTheAdmin(t *testing.T) {
 // drops the tokens.
 func TestLostEndOfARecheckIsQueuedAgain(t *testing.T) {
 	t.Parallel()
-	lose := map[string]func(b *retentionBundle, t *testing.T, jobID int64){
-		"Deleted": func(b *retentionBundle, t *testing.T, jobID int64) {
-			if _, err := b.rc.JobDelete(context.Background(), jobID); err != nil {
-				t.Fatal(err)
-			}
-		},
-		"Cancelled": func(b *retentionBundle, t *testing.T, jobID int64) {
-			if _, err := b.rc.JobCancel(context.Background(), jobID); err != nil {
-				t.Fatal(err)
-			}
-		},
-		"Discarded": func(b *retentionBundle, t *testing.T, jobID int64) {
-			if _, err := b.pool.Exec(context.Background(), `UPDATE river_job SET state = 'discarded', finalized_at = now()
-				WHERE id = $1`, jobID); err != nil {
-				t.Fatal(err)
-			}
-		},
-	}
-	for name, loseJob := range lose {
+	for name, loseJob := range lostJob() {
 		for _, clean := range []bool{true, false} {
 			t.Run(name+map[bool]string{true: "Clean", false: "WithoutClean"}[clean], func(t *testing.T) {
 				t.Parallel()
-				ctx := context.Background()
 				b := setupRetention(t)
 				id, bp := b.addPortal(t)
 				bp.SetLapse(b24sim.LapseUnpaid)
@@ -215,10 +188,7 @@ func TestLostEndOfARecheckIsQueuedAgain(t *testing.T) {
 					t.Fatal("the recheck ended before its 30 days")
 				}
 				// 30 days on (the database dates the uninstall by its own clock).
-				if _, err := b.pool.Exec(ctx, `UPDATE portals SET uninstalled_at = uninstalled_at - $2::interval WHERE id = $1`,
-					id, uninstall.EraseDelay+time.Minute); err != nil {
-					t.Fatal(err)
-				}
+				b.pastEraseDelay(t, id)
 				b.maintain(t)
 				recheck, tokens, kept := b.recheckState(t, id)
 				switch {
@@ -251,15 +221,11 @@ func TestLostEraseDoesNotEraseARestoredOrReinstalledPortal(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			b := setupRetention(t)
 			id, bp := b.addPortal(t)
 			bp.SetLapse(b24sim.LapseUnpaid)
 			b.uninstallOnAsk(t, id)
-			if _, err := b.pool.Exec(ctx, `UPDATE portals SET uninstalled_at = uninstalled_at - $2::interval WHERE id = $1`,
-				id, uninstall.EraseDelay+time.Minute); err != nil {
-				t.Fatal(err)
-			}
+			b.pastEraseDelay(t, id)
 			back(b, t, bp, id)
 			b.maintain(t)
 			if b.erased(t, id) || !b.dispatchable(t, id) {
@@ -274,10 +240,7 @@ func TestLostEraseDoesNotEraseARestoredOrReinstalledPortal(t *testing.T) {
 		id, bp := b.addPortal(t)
 		bp.SetLapse(b24sim.LapseUnpaid)
 		b.uninstallOnAsk(t, id)
-		if _, err := b.pool.Exec(ctx, `UPDATE portals SET uninstalled_at = uninstalled_at - $2::interval WHERE id = $1`,
-			id, uninstall.EraseDelay+time.Minute); err != nil {
-			t.Fatal(err)
-		}
+		b.pastEraseDelay(t, id)
 		// The maintenance queues the erase; it is taken out of River's
 		// hands so that it runs only after the restore.
 		r := &refusedRetention{pool: b.pool, clients: b.clients, log: slog.New(slog.DiscardHandler)}

@@ -96,10 +96,7 @@ func (b *retentionBundle) uninstallAs(t *testing.T, id int64, clean bool) (Unins
 // again, and the deferred erase erases nothing.
 func TestLapsedCleanUninstallRestoredByMaintenance(t *testing.T) {
 	t.Parallel()
-	for name, c := range map[string]struct{ lapse, mend func(*b24sim.Portal) }{
-		"Unpaid":            {func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
-		"InstallerReopened": {(*b24sim.Portal).ReopenInstaller, func(p *b24sim.Portal) { p.FinishInstall(context.Background()) }},
-	} {
+	for name, c := range passingLapses() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
@@ -119,9 +116,7 @@ func TestLapsedCleanUninstallRestoredByMaintenance(t *testing.T) {
 				t.Fatalf("restored while Bitrix24 still refuses: %v %v", p.InstallState, err)
 			}
 			// The admin is told once, with the day of the erase.
-			b.mail.mu.Lock()
-			sent := slices.Clone(b.mail.sent)
-			b.mail.mu.Unlock()
+			sent := b.mail.all()
 			day := p.UninstalledAt.Add(uninstall.EraseDelay).UTC().Format("2006-01-02")
 			if len(sent) != 1 || !strings.Contains(sent[0].Subject, "reported removed") || !strings.Contains(sent[0].Body, day) {
 				t.Fatalf("e-mails after the uninstall: %+v, want one naming the erase on %s", sent, day)

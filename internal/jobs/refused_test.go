@@ -63,15 +63,7 @@ func TestRefusedPasswordIsNotRetried(t *testing.T) {
 	p := w.startProcess()
 	for slot, at := range []string{"2026-12-03T06:00Z", "2026-12-04T06:00Z"} {
 		before := w.learn.Counts(w.learnURL).Rejected
-		res, err := p.client.Insert(ctx, ScheduledSyncArgs{PortalID: portal, Slot: at}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.waitJobsDone("sync_scheduled")
-		job, err := p.client.JobGet(ctx, res.Job.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		job := w.runScheduledSync(p, portal, at)
 		rejected := w.learn.Counts(w.learnURL).Rejected - before
 		t.Logf("slot %s: job %s after %d attempts, %d sign-ins refused", at, job.State, job.Attempt, rejected)
 		if job.State != rivertype.JobStateCancelled || job.Attempt != 1 {
@@ -159,15 +151,7 @@ func TestScheduledOutageEndsAfterSyncMaxAttempts(t *testing.T) {
 	down.Store(true)
 	p := w.startProcess()
 	ctx := context.Background()
-	res, err := p.client.Insert(ctx, ScheduledSyncArgs{PortalID: portal, Slot: "2026-12-03T06:00Z"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.waitJobsDone("sync_scheduled")
-	job, err := p.client.JobGet(ctx, res.Job.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	job := w.runScheduledSync(p, portal, "2026-12-03T06:00Z")
 	if job.State != rivertype.JobStateDiscarded || job.Attempt != syncMaxAttempts || job.MaxAttempts != syncMaxAttempts {
 		t.Fatalf("job %s after %d of %d attempts, want discarded after %d", job.State, job.Attempt, job.MaxAttempts, syncMaxAttempts)
 	}

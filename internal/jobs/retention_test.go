@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +40,23 @@ func (m *mailbox) Send(_ context.Context, msg activation.Mail) error {
 	defer m.mu.Unlock()
 	m.sent = append(m.sent, msg)
 	return nil
+}
+
+// all is a copy of the e-mails sent so far.
+func (m *mailbox) all() []activation.Mail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.sent)
+}
+
+// passingLapses are lapses of a portal that end with the app installed as
+// before: its payment lapses and is paid again, or an update reopens the
+// installer and its admin finishes it.
+func passingLapses() map[string]struct{ lapse, mend func(*b24sim.Portal) } {
+	return map[string]struct{ lapse, mend func(*b24sim.Portal) }{
+		"Unpaid":            {func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
+		"InstallerReopened": {(*b24sim.Portal).ReopenInstaller, func(p *b24sim.Portal) { p.FinishInstall(context.Background()) }},
+	}
 }
 
 func (m *mailbox) subjects() []string {
@@ -163,6 +181,16 @@ func (b *retentionBundle) advance(t *testing.T, d time.Duration) {
 	t.Helper()
 	b.clock.advance(d)
 	b.maintain(t)
+}
+
+// pastEraseDelay dates the portal's uninstall back past the erase delay;
+// the database dates the uninstall by its own clock, not the test's.
+func (b *retentionBundle) pastEraseDelay(t *testing.T, id int64) {
+	t.Helper()
+	if _, err := b.pool.Exec(context.Background(), `UPDATE portals SET uninstalled_at = uninstalled_at - $2::interval WHERE id = $1`,
+		id, uninstall.EraseDelay+time.Minute); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // erased reports whether the portal's data was erased: it is uninstalled

@@ -129,3 +129,13 @@ func TestSignInHashingBounded(t *testing.T) {
 		t.Fatalf("%d passwords hashed at once, bound %d", p, bound)
 	}
 }
+
+// countHashes counts the hashes h computes from now on.
+func countHashes(h *Hasher) *atomic.Int64 {
+	hashes := new(atomic.Int64)
+	h.key = func(password, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte {
+		hashes.Add(1)
+		return argon2.IDKey(password, salt, t, m, p, keyLen)
+	}
+	return hashes
+}

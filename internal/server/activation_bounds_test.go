@@ -39,8 +39,7 @@ func TestConsoleShowsARequestDeferredByTheBound(t *testing.T) {
 	sinks := activationtest.Start(t, e.pool, 1, func() time.Time { return time.Unix(0, clock.Load()) }, slog.New(slog.DiscardHandler))
 	submit := func(domain string) (int64, int64) {
 		t.Helper()
-		return e.request(domain, time.Now(), activation.Submission{
-			Contact: activation.Contact{Name: "Olga", Email: "olga@" + domain, Phone: "+7 912 345 67 89"}})
+		return e.request(domain, time.Now(), olgaAsks(domain))
 	}
 	pidFirst, idFirst := submit("first.bitrix24.ru")
 	pidHeld, idHeld := submit("held.bitrix24.ru")

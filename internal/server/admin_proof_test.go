@@ -22,13 +22,7 @@ import (
 func TestDemotedAdminsOpenTabChangesNothing(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
-	p := e.addPortal(41)
-	e.configured(p)
-	u := p.NonAdminID()
-	if err := p.UpdateUser(u, func(x *b24sim.User) { x.Admin = true }); err != nil {
-		t.Fatal(err)
-	}
-	tab := e.open(p, u).session()
+	p, u, tab := e.promotedTab(41)
 	if pg := e.send(tab, "/app/preview", nil); pg.status != http.StatusAccepted {
 		t.Fatalf("admin's preview: %d %.300s", pg.status, pg.body)
 	}
@@ -55,13 +49,7 @@ func TestDemotedAdminsOpenTabChangesNothing(t *testing.T) {
 func TestAdminProofIsTheSessionUsersOwn(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
-	p := e.addPortal(42)
-	e.configured(p)
-	u := p.NonAdminID()
-	if err := p.UpdateUser(u, func(x *b24sim.User) { x.Admin = true }); err != nil {
-		t.Fatal(err)
-	}
-	tab := e.open(p, u).session()
+	p, u, tab := e.promotedTab(42)
 	p.ExpireTokens() // the session's token has lived its hour
 	withToken := func(userID int64) page {
 		t.Helper()

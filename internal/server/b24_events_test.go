@@ -34,6 +34,35 @@ import (
 	"b24learn/internal/uninstall"
 )
 
+// lapseCase is a way Bitrix24 comes to refuse a portal's tokens as it
+// does after a removal, and the way that ends.
+type lapseCase struct {
+	name        string
+	lapse, mend func(p *b24sim.Portal)
+}
+
+// lapseCases are the lapses a forged uninstall may come during; finish ends
+// the reopened installer.
+func lapseCases(finish func(p *b24sim.Portal)) []lapseCase {
+	return []lapseCase{
+		{"unpaid", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
+		{"refresh expired", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseRefreshExpired) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
+		{"installer reopened", (*b24sim.Portal).ReopenInstaller, finish},
+	}
+}
+
+// lapsedPortal installs a portal, keeps the application token its users
+// have seen, then lets the portal lapse.
+func (e *b24Env) lapsedPortal(seed int64, lapse func(p *b24sim.Portal)) (p *b24sim.Portal, row store.Portal, appToken string) {
+	e.t.Helper()
+	p = e.addPortal(seed)
+	e.install(p)
+	row = e.portalFixture(p)
+	appToken = p.ApplicationToken()
+	lapse(p)
+	return p, row, appToken
+}
+
 // portalFixture gives an installed portal what a clean uninstall erases
 // (settings with the Learn password) and what it keeps (an audit entry).
 func (e *b24Env) portalFixture(p *b24sim.Portal) store.Portal {
@@ -304,21 +333,10 @@ func (e *b24Env) runErases(row store.Portal) {
 // erase then erases nothing.
 func TestForgedCleanUninstallOfALapsedPortalErasesNothing(t *testing.T) {
 	t.Parallel()
-	for i, c := range []struct {
-		name        string
-		lapse, mend func(p *b24sim.Portal)
-	}{
-		{"unpaid", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
-		{"refresh expired", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseRefreshExpired) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
-		{"installer reopened", (*b24sim.Portal).ReopenInstaller, func(*b24sim.Portal) {}},
-	} {
+	for i, c := range lapseCases(func(*b24sim.Portal) {}) {
 		e := newB24Env(t)
 		ctx := context.Background()
-		p := e.addPortal(int64(50 + i))
-		e.install(p)
-		row := e.portalFixture(p)
-		appToken := p.ApplicationToken()
-		c.lapse(p)
+		p, row, appToken := e.lapsedPortal(int64(50+i), c.lapse)
 		if pg := e.postEvent(uninstallForm(p, appToken, true)); pg.status != http.StatusOK {
 			t.Fatalf("%s: forged uninstall: %d %s", c.name, pg.status, pg.body)
 		}
@@ -931,21 +949,10 @@ func TestLateUninstallWithoutCleanDoesNotKeepANotInstalledErase(t *testing.T) {
 // installed again with its syncs, no reinstall needed.
 func TestForgedUninstallWithoutCleanOfALapsedPortalStopsNothingForGood(t *testing.T) {
 	t.Parallel()
-	for i, c := range []struct {
-		name        string
-		lapse, mend func(p *b24sim.Portal)
-	}{
-		{"unpaid", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseUnpaid) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
-		{"refresh expired", func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseRefreshExpired) }, func(p *b24sim.Portal) { p.SetLapse(b24sim.LapseNone) }},
-		{"installer reopened", (*b24sim.Portal).ReopenInstaller, func(p *b24sim.Portal) { p.FinishInstall(context.Background()) }},
-	} {
+	for i, c := range lapseCases(func(p *b24sim.Portal) { p.FinishInstall(context.Background()) }) {
 		e := newB24Env(t)
 		ctx := context.Background()
-		p := e.addPortal(int64(60 + i))
-		e.install(p)
-		row := e.portalFixture(p)
-		appToken := p.ApplicationToken()
-		c.lapse(p)
+		p, row, appToken := e.lapsedPortal(int64(60+i), c.lapse)
 		if pg := e.postEvent(uninstallForm(p, appToken, false)); pg.status != http.StatusOK || pg.body != "ok\n" {
 			t.Fatalf("%s: forged uninstall without CLEAN: %d %q", c.name, pg.status, pg.body)
 		}

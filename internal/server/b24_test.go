@@ -97,6 +97,19 @@ func mustURL(t testing.TB, s string) *url.URL {
 	return u
 }
 
+// promotedTab configures a portal, makes one of its non-admins an admin in
+// Bitrix24 and opens the app as them: the tab's session says "admin".
+func (e *b24Env) promotedTab(seed int64) (p *b24sim.Portal, u int64, tab string) {
+	e.t.Helper()
+	p = e.addPortal(seed)
+	e.configured(p)
+	u = p.NonAdminID()
+	if err := p.UpdateUser(u, func(x *b24sim.User) { x.Admin = true }); err != nil {
+		e.t.Fatal(err)
+	}
+	return p, u, e.open(p, u).session()
+}
+
 func (e *b24Env) addPortal(seed int64) *b24sim.Portal {
 	return e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(seed, 12, 3)})
 }

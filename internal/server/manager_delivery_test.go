@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"b24learn/internal/activation"
-	"b24learn/internal/activation/smtptest"
 	"b24learn/internal/manager"
 )
 
@@ -36,17 +35,12 @@ func TestConsoleSaysWhyAnEmailWasSkipped(t *testing.T) {
 	}
 	submit := func(domain string) (int64, int64) {
 		t.Helper()
-		return e.request(domain, now, activation.Submission{
-			Contact: activation.Contact{Name: "Olga", Email: "olga@" + domain, Phone: "+7 912 345 67 89"}})
+		return e.request(domain, now, olgaAsks(domain))
 	}
 	pidOff, idOff := submit("leavers.bitrix24.ru")
 	pidNone, idNone := submit("nomail.bitrix24.ru")
 
-	srv := smtptest.Start(t, smtptest.Plain, "", "")
-	mailer, err := activation.NewMailer(srv.URL, "x@example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, mailer := plainMailer(t)
 	log := slog.New(slog.DiscardHandler)
 	toLeaver := &activation.Forwarder{Log: log, Pool: e.pool, Mail: mailer, To: []string{"leaver@ispring.example"}}
 	if err := toLeaver.Forward(ctx, pidOff, idOff, true); err != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"b24learn/internal/activation"
-	"b24learn/internal/activation/smtptest"
 	"b24learn/internal/manager"
 )
 
@@ -33,18 +32,13 @@ func TestActivationMailReviewLinkOpens(t *testing.T) {
 	for i := range requests {
 		domain := fmt.Sprintf("review%d.bitrix24.ru", i)
 		// Three requests a second: the picked one shares its instant.
-		p, r := e.request(domain, base.Add(time.Duration(i/3)*time.Second), activation.Submission{
-			Contact: activation.Contact{Name: "Olga", Email: "olga@" + domain, Phone: "+7 912 345 67 89"}})
+		p, r := e.request(domain, base.Add(time.Duration(i/3)*time.Second), olgaAsks(domain))
 		if i == picked {
 			pid, id = p, r
 		}
 	}
 
-	srv := smtptest.Start(t, smtptest.Plain, "", "")
-	mailer, err := activation.NewMailer(srv.URL, "x@example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, mailer := plainMailer(t)
 	f := &activation.Forwarder{Log: slog.New(slog.DiscardHandler), Pool: e.pool, Mail: mailer,
 		To: []string{"anna@ispring.example"}, ConsoleURL: "https://app.example/manager"}
 	if err := f.Forward(ctx, pid, id, true); err != nil {

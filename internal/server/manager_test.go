@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"b24learn/internal/activation"
+	"b24learn/internal/activation/smtptest"
 	"b24learn/internal/config"
 	"b24learn/internal/manager"
 	"b24learn/internal/metrics"
@@ -120,6 +121,24 @@ func (e *consoleEnv) portal(domain string) int64 {
 
 // request puts a portal at domain and sub's activation request from it
 // into the database, as the admin's "Send" would, without forwarding it.
+// olgaAsks is the request Olga sends for the portal at domain.
+func olgaAsks(domain string) activation.Submission {
+	return activation.Submission{
+		Contact: activation.Contact{Name: "Olga", Email: "olga@" + domain, Phone: "+7 912 345 67 89"}}
+}
+
+// plainMailer is a mailer sending to a mail server of its own, without TLS
+// or sign-in.
+func plainMailer(t *testing.T) (*smtptest.Server, *activation.Mailer) {
+	t.Helper()
+	srv := smtptest.Start(t, smtptest.Plain, "", "")
+	mailer, err := activation.NewMailer(srv.URL, "x@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, mailer
+}
+
 func (e *consoleEnv) request(domain string, at time.Time, sub activation.Submission) (portalID, requestID int64) {
 	e.t.Helper()
 	sub.PortalID = e.portal(domain)
