@@ -252,14 +252,15 @@ var keyClientWords = []string{"invalid_client", "invalid client", "client_id", "
 // the body is Learn's shape, its OAuth error code and its message) refuses
 // the key: which status Learn uses is not settled, nor the body's shape
 // (docs/learn-api.md, "Authentication"). A 400 counts only when it names
-// the client; a 403 only when the body comes from Learn or OAuth (not a web
-// server's page).
+// the client; a 403 only when the body is Learn's or names a refused key
+// in OAuth's words (not a web server's page, nor a gateway's own error,
+// which a firewall or an IP allow-list in front of Learn answers).
 func keyRefusal(status int, shaped bool, oauth, msg string) bool {
 	switch status {
 	case http.StatusUnauthorized:
 		return true
 	case http.StatusForbidden:
-		return shaped || oauth != ""
+		return shaped || oauthKeyErrors[oauth]
 	case http.StatusBadRequest:
 		if oauth != "" {
 			return oauthKeyErrors[oauth]
