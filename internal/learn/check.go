@@ -239,9 +239,8 @@ func (c *Client) probeOne(ctx context.Context, base string) (learn bool, _ *Chec
 }
 
 // learnErrorBody reports whether an error answer is in Learn's shape: a JSON
-// object or an XML <response> with a code or a message. A 401 with an
-// empty body counts too (the texts of these answers are not settled), not
-// a 403: a firewall, CDN or IP allow-list in front of Learn answers one; an
+// object or an XML <response> with a code or a message. A 401 or 403 with an
+// empty body counts too (the texts of these answers are not settled); an
 // HTML page never does.
 func learnErrorBody(status int, contentType string, body []byte) bool {
 	if strings.Contains(strings.ToLower(contentType), "html") {
@@ -250,7 +249,7 @@ func learnErrorBody(status int, contentType string, body []byte) bool {
 	b := bytes.TrimSpace(body)
 	switch {
 	case len(b) == 0:
-		return status == 401
+		return status == 401 || status == 403
 	case b[0] == '{':
 		var m map[string]json.RawMessage
 		if json.Unmarshal(b, &m) != nil {
