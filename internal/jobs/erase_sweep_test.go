@@ -7,9 +7,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/jobs/queues"
 	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
 )
@@ -232,5 +235,97 @@ func TestLostEraseSweepDoesNotQueueAPendingEraseTwice(t *testing.T) {
 	// The jobs left scheduled are not the test's to wait for.
 	if _, err := b.pool.Exec(ctx, `DELETE FROM river_job WHERE kind = 'uninstall_erase'`); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// retentionEraseQueued runs the data retention's erase of a portal refused
+// past uninstall.RefusedRetention and warned, as the hourly pass does, on a
+// client that only inserts, with the erase queue paused: the erase job
+// waits, for the test to lose it (resumeErases). It returns the job.
+func (b *retentionBundle) retentionEraseQueued(t *testing.T, id int64) int64 {
+	t.Helper()
+	ctx := context.Background()
+	now := b.clock.Now()
+	p := refusedPortal{id: id, refusedAt: now.Add(-uninstall.RefusedRetention - 30*day), warnedAt: now.Add(-uninstall.RefusedWarning - day)}
+	if _, err := b.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true, tokens_refused_at = $2, erase_warned_at = $3 WHERE id = $1`,
+		id, p.refusedAt, p.warnedAt); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rc.QueuePause(ctx, queues.PortalCalls, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the producer hears of the pause
+	rc, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &refusedRetention{pool: b.pool, clients: b.clients, log: slog.New(slog.DiscardHandler)}
+	if erased, err := r.one(ctx, rc, p, now); err != nil || !erased {
+		t.Fatalf("the retention's erase: queued %v, %v; want queued", erased, err)
+	}
+	var jobID int64
+	if err := b.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM river_job WHERE kind = 'uninstall_erase'
+		AND (args->>'portal_id')::bigint = $1 AND (args->>'retention')::boolean`, id).Scan(&jobID); err != nil || jobID == 0 {
+		t.Fatalf("no retention erase job (%v)", err)
+	}
+	return jobID
+}
+
+// The data retention's erase of a portal whose tokens Bitrix24 refused too
+// long is queued again by the hourly maintenance when its job is lost, as
+// the retention's (an uninstall event without CLEAN does not keep the
+// data), and the data and application token go. A portal installed again
+// meanwhile keeps its data and gets no erase.
+func TestLostRetentionEraseIsQueuedAgain(t *testing.T) {
+	t.Parallel()
+	for name, loseJob := range lostJob() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setupRetention(t)
+			id, bp := b.addPortal(t)
+			again, abp := b.addPortal(t)
+			bp.Uninstall(ctx, true) // the events are lost
+			abp.Uninstall(ctx, true)
+			b.clock.advance(2 * time.Hour)
+			for _, p := range []int64{id, again} {
+				loseJob(b, t, b.retentionEraseQueued(t, p))
+				b.pastEraseDelay(t, p)
+			}
+			// Anyone can send an event without CLEAN: it must not keep
+			// the retention's erase.
+			if _, err := uninstall.Record(ctx, b.pool, id, false, "203.0.113.7", uninstall.StateExpired,
+				uninstall.ReasonAlreadyUninstalled); err != nil {
+				t.Fatal(err)
+			}
+			apptest.InstallPortal(t, b.pool, b.keyring, abp)
+			if err := b.rc.QueueResume(ctx, queues.PortalCalls, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, againBefore := b.eraseJobs(t, again)
+			b.advance(t, time.Hour)
+			if !b.erased(t, id) {
+				t.Fatal("a retention erase whose job was lost is never erased")
+			}
+			var pending, token bool
+			if err := b.pool.QueryRow(ctx, `SELECT erase_pending OR erase_retention, application_token IS NOT NULL
+				FROM portals WHERE id = $1`, id).Scan(&pending, &token); err != nil {
+				t.Fatal(err)
+			}
+			if pending || token {
+				t.Fatalf("after the erase: erase pending %v, application token kept %v; want neither", pending, token)
+			}
+			if b.erased(t, again) || !b.dispatchable(t, again) {
+				t.Fatal("a portal installed again after a lost retention erase was erased")
+			}
+			if _, all := b.eraseJobs(t, again); all != againBefore {
+				t.Fatalf("the reinstalled portal's lost erase was queued again (%d erase jobs, then %d)", againBefore, all)
+			}
+			_, before := b.eraseJobs(t, id)
+			b.advance(t, time.Hour)
+			if _, after := b.eraseJobs(t, id); after != before {
+				t.Fatalf("an erased portal got another erase job (%d jobs, then %d)", before, after)
+			}
+		})
 	}
 }

@@ -208,6 +208,11 @@ func (r *refusedRetention) one(ctx context.Context, rc *river.Client[pgx.Tx], p 
 		if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.id, Generation: generation, Retention: true}, nil); err != nil {
 			return fmt.Errorf("queue the erase: %w", err)
 		}
+		// Marked with the job, so the maintenance queues the erase again,
+		// as the retention's, if the job is lost (lostErases).
+		if err := store.MarkPortalRetentionErasePending(ctx, tx, p.id); err != nil {
+			return err
+		}
 		return manager.Audit(ctx, tx, manager.AuditEntry{ManagerEmail: retentionActor, Action: RetentionEraseAction,
 			PortalID: p.id, PortalDomain: domain, At: now,
 			Note: "Bitrix24 refused the tokens since " + p.refusedAt.UTC().Format("2006-01-02 15:04 UTC")})
@@ -295,7 +300,8 @@ func (r *refusedRetention) lapsedOne(ctx context.Context, id int64, now time.Tim
 // uninstall without CLEAN) of the portals still in recheck past
 // uninstall.EraseDelay, and the erase of the portals whose CLEAN uninstall
 // Bitrix24 confirmed (erase_pending, set with the job in ConfirmUninstall)
-// still waiting past uninstall.SettleDelay, when no job for their install
+// still waiting past uninstall.SettleDelay, the data retention's erase
+// included (erase_retention, queued again with Retention), when no job for their install
 // generation is waiting or running any more: deleted or cancelled from the
 // River UI, discarded after its attempts, or never stored by a version
 // before it. Only the job ends the wait, and without it the portal would
@@ -317,12 +323,13 @@ func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.
 	}
 	lost, err := store.QueryAll(ctx, tx, "lost erases: find portals", func(row pgx.Row) (UninstallEraseArgs, error) {
 		var a UninstallEraseArgs
-		var clean bool
-		err := row.Scan(&a.PortalID, &a.Generation, &a.Recheck, &clean)
+		var clean, retention bool
+		err := row.Scan(&a.PortalID, &a.Generation, &a.Recheck, &clean, &retention)
 		a.Keep = a.Recheck && !clean
+		a.Retention = retention && !a.Recheck
 		return a, err
 	}, `
-		SELECT p.id, p.install_generation, p.uninstall_recheck, p.uninstall_clean FROM portals p
+		SELECT p.id, p.install_generation, p.uninstall_recheck, p.uninstall_clean, p.erase_pending AND p.erase_retention FROM portals p
 		WHERE p.install_state = 'uninstalled'
 		  AND ((p.uninstall_recheck AND p.uninstalled_at <= $1) OR (p.erase_pending AND p.uninstalled_at <= $5))
 		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = $2 AND j.state = ANY($3::river_job_state[])
@@ -341,7 +348,7 @@ func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.
 		if !res.UniqueSkippedAsDuplicate {
 			queued++
 			r.log.WarnContext(ctx, "lost erases: an uninstalled portal's erase had no job; queued again", "portal_id", a.PortalID,
-				"generation", a.Generation, "recheck", a.Recheck, "keep", a.Keep)
+				"generation", a.Generation, "recheck", a.Recheck, "keep", a.Keep, "retention", a.Retention)
 		}
 	}
 	return queued, nil

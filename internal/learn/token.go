@@ -193,7 +193,7 @@ func (c *Client) tokenAttempt(ctx context.Context, origin, form string, n int) (
 		}
 		ae := &APIError{Method: http.MethodPost, Path: tokenRoute, Status: res.StatusCode, Code: code, Message: msg,
 			learnShaped: shaped, RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now()), keyAuth: true,
-			keyRefused: keyRefusal(res.StatusCode, shaped, oauth, msg)}
+			keyRefused: keyRefusal(res.StatusCode, shaped && len(bytes.TrimSpace(data)) > 0, oauth, msg)}
 		if res.StatusCode == http.StatusBadRequest && !ae.keyRefused {
 			// A 400 that names no client is our request's fault, not the
 			// key's: it is logged so that it does not pass for a wrong key.
@@ -252,14 +252,16 @@ var keyClientWords = []string{"invalid_client", "invalid client", "client_id", "
 // the body is Learn's shape, its OAuth error code and its message) refuses
 // the key: which status Learn uses is not settled, nor the body's shape
 // (docs/learn-api.md, "Authentication"). A 400 counts only when it names
-// the client; a 403 only when the body comes from Learn or OAuth (not a web
-// server's page).
+// the client; a 403 only when the body is Learn's and not empty, or names
+// a refused key in OAuth's words (not a web server's page, nor a gateway's
+// own error, which a firewall or an IP allow-list in front of Learn
+// answers). The connection check still takes an empty 403 for Learn's.
 func keyRefusal(status int, shaped bool, oauth, msg string) bool {
 	switch status {
 	case http.StatusUnauthorized:
 		return true
 	case http.StatusForbidden:
-		return shaped || oauth != ""
+		return shaped || oauthKeyErrors[oauth]
 	case http.StatusBadRequest:
 		if oauth != "" {
 			return oauthKeyErrors[oauth]

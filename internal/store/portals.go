@@ -153,6 +153,7 @@ func UpsertPortal(ctx context.Context, db DBTX, kr *secret.Keyring, in PortalIns
 			uninstalled_at = NULL,
 			uninstall_recheck = false,
 			erase_pending = false,
+			erase_retention = false,
 			needs_reconnect = false,
 			install_generation = portals.install_generation + 1,
 			updated_at = now()
@@ -251,7 +252,7 @@ func SetPortalTokens(ctx context.Context, db DBTX, kr *secret.Keyring, id int64,
 // stays until a reinstall replaces it, so a repeated event still verifies.
 func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 	return updatePortal(ctx, db, "mark portal uninstalled", `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
-		access_token = NULL, refresh_token = NULL, token_expires_at = NULL, uninstall_recheck = false, erase_pending = false,
+		access_token = NULL, refresh_token = NULL, token_expires_at = NULL, uninstall_recheck = false, erase_pending = false, erase_retention = false,
 		updated_at = now() WHERE id = $1`, id)
 }
 
@@ -262,7 +263,7 @@ func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 // uninstall had no CLEAN (internal/uninstall, ConfirmRefused).
 func MarkPortalUninstalledForRecheck(ctx context.Context, db DBTX, id int64, clean bool) error {
 	return updatePortal(ctx, db, "mark portal uninstalled", `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
-		uninstall_recheck = true, uninstall_clean = $2, erase_pending = false, updated_at = now() WHERE id = $1`, id, clean)
+		uninstall_recheck = true, uninstall_clean = $2, erase_pending = false, erase_retention = false, updated_at = now() WHERE id = $1`, id, clean)
 }
 
 // MarkPortalErasePending records that the data of portal id, uninstalled
@@ -272,14 +273,23 @@ func MarkPortalUninstalledForRecheck(ctx context.Context, db DBTX, id int64, cle
 // the data clears the mark.
 func MarkPortalErasePending(ctx context.Context, db DBTX, id int64) error {
 	return updatePortal(ctx, db, "mark portal erase pending",
-		`UPDATE portals SET erase_pending = true, updated_at = now() WHERE id = $1`, id)
+		`UPDATE portals SET erase_pending = true, erase_retention = false, updated_at = now() WHERE id = $1`, id)
+}
+
+// MarkPortalRetentionErasePending records, as MarkPortalErasePending does,
+// that the data of portal id waits for its erase, queued by the data
+// retention of refused tokens rather than by an uninstall event: a lost job
+// is queued again as the retention's erase.
+func MarkPortalRetentionErasePending(ctx context.Context, db DBTX, id int64) error {
+	return updatePortal(ctx, db, "mark portal retention erase pending",
+		`UPDATE portals SET erase_pending = true, erase_retention = true, updated_at = now() WHERE id = $1`, id)
 }
 
 // KeepPortalData clears portal id's erase mark: its uninstall's erase was
 // dropped and the data stays.
 func KeepPortalData(ctx context.Context, db DBTX, id int64) error {
 	return updatePortal(ctx, db, "keep portal data",
-		`UPDATE portals SET erase_pending = false, updated_at = now() WHERE id = $1`, id)
+		`UPDATE portals SET erase_pending = false, erase_retention = false, updated_at = now() WHERE id = $1`, id)
 }
 
 // keptOnErase are per-portal tables a clean uninstall leaves: the portal
@@ -326,7 +336,7 @@ func ErasePortalData(ctx context.Context, db DBTX, id int64) error {
 	// The last sync error is a remote server's message about the portal's
 	// data; the health it explains goes with it.
 	if _, err := db.Exec(ctx, `UPDATE portals SET access_token = NULL, refresh_token = NULL,
-		token_expires_at = NULL, application_token = NULL, uninstall_recheck = false, erase_pending = false, last_sync_error = '', sync_failures = 0,
+		token_expires_at = NULL, application_token = NULL, uninstall_recheck = false, erase_pending = false, erase_retention = false, last_sync_error = '', sync_failures = 0,
 		needs_attention = false, updated_at = now() WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("erase portal secrets: %w", err)
 	}
