@@ -118,6 +118,17 @@ func hasHiddenFormatting(s string) bool {
 	}) >= 0
 }
 
+// NoteText reports whether s may be kept as a manager's note: text
+// PostgreSQL stores (valid UTF-8, no NUL, which fail the write), with no
+// control characters but the line breaks and tabs notes are written with,
+// and nothing that shows other managers another text than the one stored
+// (hasHiddenFormatting).
+func NoteText(s string) bool {
+	return utf8.ValidString(s) && !hasHiddenFormatting(s) && strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t'
+	}) < 0
+}
+
 // NormalisePhone turns a phone written in international form into E.164:
 // "+7 (912) 345-67-89" → "+79123456789". "00" stands for "+". Spaces,
 // dashes, dots and parentheses are separators; anything else is refused, as is

@@ -737,6 +737,7 @@ var catalogue = map[string][2]string{
 	"mgr.err_bad_status":           {"Unknown status or notes too long (4000 characters at most).", "Неизвестный статус или слишком длинные заметки (не более 4000 символов)."},
 	"mgr.err_open_request":         {"This portal has another open request; close that one first.", "У портала есть другая открытая заявка; сначала закройте её."},
 	"mgr.err_bad_activation":       {"Choose Activate or Suspend; the note may have 2000 characters at most.", "Выберите «Активировать» или «Приостановить»; заметка — не более 2000 символов."},
+	"mgr.err_bad_note":             {"The note has characters that cannot be kept: control or invisible formatting characters. Type it again as plain text.", "В заметке есть символы, которые нельзя сохранить: управляющие или невидимые символы форматирования. Наберите её заново обычным текстом."},
 	"mgr.err_bad_lang":             {"Choose Russian or English.", "Выберите русский или английский язык."},
 	"mgr.err_body_too_large":       {"The request is too large (1 MB at most).", "Запрос слишком большой (не более 1 МБ)."},
 	"mgr.err_body_unread":          {"The request could not be read. Reload the page and try again.", "Не удалось прочитать запрос. Обновите страницу и повторите попытку."},

@@ -440,6 +440,10 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_status")))
 		return
 	}
+	if !activation.NoteText(notes) {
+		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_note")))
+		return
+	}
 	err := activation.UpdateRequest(r.Context(), s.pool, s.managerActor(r), id, status, notes, s.now())
 	switch {
 	case errors.Is(err, activation.ErrNotFound):
@@ -521,6 +525,10 @@ func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 	state, note := activation.State(r.PostFormValue("state")), strings.TrimSpace(r.PostFormValue("note"))
 	if (state != activation.StateActive && state != activation.StateSuspended) || len(note) > 2000 {
 		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_activation")))
+		return
+	}
+	if !activation.NoteText(note) {
+		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_note")))
 		return
 	}
 	err := activation.SetActivation(r.Context(), s.pool, s.managerActor(r), id, state, note, s.now())
