@@ -343,6 +343,15 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	if err := readUnfound(ctx, lc, len(all), desired.Employees, in.Actual.Mappings, in.Actual.Users, lost, add); err != nil {
 		return err
 	}
+	// A Learn user read by the person's address may be linked to another
+	// employee (a colleague's address typed into the person's profile): its
+	// mapping claims it, as in a full run, or the person would adopt it. The
+	// colleague's own steps are not this run's (personPlan).
+	for _, m := range all {
+		if m.Kind == KindUser && !people[m.B24ID] && seen[m.LearnID] {
+			in.Actual.Mappings = append(in.Actual.Mappings, m)
+		}
+	}
 	rep.Phases["read_learn"] = time.Since(t0)
 	if err := in.Actual.SignIn.check(); err != nil {
 		return fmt.Errorf("learn sign-in user: %w", err)

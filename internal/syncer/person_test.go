@@ -197,3 +197,54 @@ func TestRunPersonFindsUserInItsLetterCase(t *testing.T) {
 		})
 	}
 }
+
+// An employee who types a colleague's e-mail into their own Bitrix24
+// profile, and whom an admin then syncs on demand, is refused as a full run
+// refuses them: the colleague's Learn user (their learning history, also
+// when they have left and it is deactivated) is linked to the colleague,
+// and "Sync this employee" must not adopt it (rename it, move it,
+// reactivate it, link it to the attacker) because the one-person read left
+// the colleague's mapping out.
+func TestRunPersonLeavesAColleaguesLearnUserAlone(t *testing.T) {
+	t.Parallel()
+	for _, left := range []bool{false, true} {
+		t.Run(map[bool]string{false: "colleague", true: "former colleague"}[left], func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{})
+			portalID, p := e.addPortal(b24sim.GenerateOrg(3, 60, 8))
+			e.run(portalID, TriggerScheduled)
+			v := syncedUser(p)
+			if left {
+				if err := p.FireUser(v.ID); err != nil {
+					t.Fatal(err)
+				}
+				e.run(portalID, TriggerScheduled)
+			}
+			before := e.learnUser(v.Email)
+			a := p.AddUser(b24sim.User{Active: true, Name: "Mallory", LastName: "Attacker", Email: v.Email, Departments: v.Departments})
+
+			rep, err := e.syncer.RunPerson(context.Background(), portalID, a)
+			if err != nil {
+				t.Fatalf("run person: %v", err)
+			}
+			after := e.learnUser(v.Email)
+			if after.ID != before.ID || !maps.Equal(after.Fields, before.Fields) || after.DepartmentID != before.DepartmentID ||
+				after.Status != before.Status {
+				t.Errorf("colleague's Learn user changed by the attacker's run: %+v -> %+v", before, after)
+			}
+			ms, err := e.syncer.store.Mappings(context.Background(), portalID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				if m.Kind == KindUser && m.B24ID == a {
+					t.Errorf("attacker %d linked to Learn user %s (colleague's is %s)", a, m.LearnID, before.ID)
+				}
+			}
+			items := e.runItems(portalID, rep.RunID)
+			if len(items) != 1 || items[0].B24ID != a || items[0].Status != ItemRefused {
+				t.Errorf("run items %+v, want the attacker refused", items)
+			}
+		})
+	}
+}
