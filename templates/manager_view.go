@@ -69,6 +69,9 @@ type PortalsView struct {
 	Search  string // text found in the domain
 	Portals []*manager.PortalRow
 	Pager   ListPager
+	// FailedJobs are the latest failed River jobs of every portal
+	// (jobs.Failed), the latest failure first.
+	FailedJobs []JobRow
 }
 
 // ListHref is the address of a console list at path: with the filter
@@ -186,13 +189,15 @@ type JobRow struct {
 	AttemptedAt  *time.Time
 	FinalizedAt  *time.Time
 	LastError    string
+	// Failed: jobs.Failed, which a cancelled job may be.
+	Failed bool
 }
 
-func mgrJobClass(state string) string {
-	switch state {
-	case "discarded", "retryable":
+func mgrJobClass(j JobRow) string {
+	switch {
+	case j.Failed:
 		return "failed"
-	case "completed":
+	case j.State == "completed":
 		return "active"
 	}
 	return ""

@@ -622,6 +622,8 @@ var catalogue = map[string][2]string{
 	"mgr.col_changes":            {"Changes", "Изменения"},
 	"mgr.col_error":              {"Error", "Ошибка"},
 	"mgr.jobs":                   {"Jobs", "Задания"},
+	"mgr.failed_jobs":            {"Failed jobs", "Неудавшиеся задания"},
+	"mgr.no_failed_jobs":         {"No failed jobs in River's table: none waits for a retry, was given up or was cancelled with a reason.", "В таблице River нет неудавшихся заданий: ни одно не ждёт повтора, не брошено и не отменено с причиной."},
 	"mgr.no_jobs":                {"No jobs of this portal in River's table (finished jobs are removed after a while).", "В таблице River нет заданий этого портала (завершённые задания через некоторое время удаляются)."},
 	"mgr.call_log":               {"Call log", "Журнал вызовов"},
 	"mgr.call_log_note":          {"The last %d outgoing calls to Bitrix24 and iSpring Learn (kept 7 days).", "Последние исходящие вызовы к Битрикс24 и iSpring Learn: %d (хранятся 7 дней)."},
