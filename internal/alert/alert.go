@@ -50,7 +50,9 @@ const (
 	// UninstallPending: a CLEAN uninstall was taken while Bitrix24 only
 	// refused the tokens (uninstall.TokensRefused); the data is erased
 	// after uninstall.EraseDelay unless Bitrix24 shows the app working
-	// again. Begun by the uninstall, ended by the restore (internal/jobs).
+	// again. Begun by the uninstall, ended by the restore, or lapsed by the
+	// end of the recheck when an uninstall without CLEAN kept the data
+	// (internal/jobs).
 	UninstallPending State = "uninstall_pending"
 	// UninstallKept: an uninstall without CLEAN was taken while Bitrix24
 	// only refused the tokens; nothing is erased, and the syncs resume by
