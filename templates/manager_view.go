@@ -152,6 +152,16 @@ func mgrPortalFilterText(lang i18n.Lang, f string) string {
 	return i18n.T(lang, "mgr.filter_"+f)
 }
 
+// mgrRecheckText says what happens to a portal uninstalled on refused
+// tokens while Bitrix24 is asked again, and when the asking ends.
+func mgrRecheckText(lang i18n.Lang, p manager.PortalRow) string {
+	key := "mgr.recheck_kept"
+	if p.RecheckClean {
+		key = "mgr.recheck_clean"
+	}
+	return i18n.T(lang, key, mgrDay(p.RecheckUntil()))
+}
+
 // PortalView is one portal's detail.
 type PortalView struct {
 	Nav ConsoleNav
