@@ -69,6 +69,9 @@ type PortalsView struct {
 	Search  string // text found in the domain
 	Portals []*manager.PortalRow
 	Pager   ListPager
+	// FailedJobs are the latest failed River jobs of every portal
+	// (jobs.Failed), the latest failure first.
+	FailedJobs []JobRow
 }
 
 // ListHref is the address of a console list at path: with the filter
@@ -149,6 +152,16 @@ func mgrPortalFilterText(lang i18n.Lang, f string) string {
 	return i18n.T(lang, "mgr.filter_"+f)
 }
 
+// mgrRecheckText says what happens to a portal uninstalled on refused
+// tokens while Bitrix24 is asked again, and when the asking ends.
+func mgrRecheckText(lang i18n.Lang, p manager.PortalRow) string {
+	key := "mgr.recheck_kept"
+	if p.RecheckClean {
+		key = "mgr.recheck_clean"
+	}
+	return i18n.T(lang, key, mgrDay(p.RecheckUntil()))
+}
+
 // PortalView is one portal's detail.
 type PortalView struct {
 	Nav ConsoleNav
@@ -186,13 +199,15 @@ type JobRow struct {
 	AttemptedAt  *time.Time
 	FinalizedAt  *time.Time
 	LastError    string
+	// Failed: jobs.Failed, which a cancelled job may be.
+	Failed bool
 }
 
-func mgrJobClass(state string) string {
-	switch state {
-	case "discarded", "retryable":
+func mgrJobClass(j JobRow) string {
+	switch {
+	case j.Failed:
 		return "failed"
-	case "completed":
+	case j.State == "completed":
 		return "active"
 	}
 	return ""

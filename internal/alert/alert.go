@@ -35,7 +35,8 @@ type State string
 
 const (
 	// NeedsAttention: syncs failed the configured number of times in a row,
-	// or once on refused Learn credentials (jobs' recordFailure).
+	// or once on refused Learn credentials (jobs' recordFailure); begun only
+	// by a scheduled run, as the admin who started a run by hand sees it fail.
 	NeedsAttention State = "needs_attention"
 	// NeedsReconnect: Bitrix24 refuses the portal's tokens for good.
 	NeedsReconnect State = "needs_reconnect"
@@ -49,7 +50,9 @@ const (
 	// UninstallPending: a CLEAN uninstall was taken while Bitrix24 only
 	// refused the tokens (uninstall.TokensRefused); the data is erased
 	// after uninstall.EraseDelay unless Bitrix24 shows the app working
-	// again. Begun by the uninstall, ended by the restore (internal/jobs).
+	// again. Begun by the uninstall, ended by the restore, or lapsed by the
+	// end of the recheck when an uninstall without CLEAN kept the data
+	// (internal/jobs).
 	UninstallPending State = "uninstall_pending"
 	// UninstallKept: an uninstall without CLEAN was taken while Bitrix24
 	// only refused the tokens; nothing is erased, and the syncs resume by
@@ -75,9 +78,11 @@ type Inserter interface {
 // Observed is what the caller saw of the portal. Attention and Reconnect
 // come from the portals row as the transaction leaves it; Held is nil when
 // the caller learnt nothing about it (a failed run holds nothing back and
-// releases nothing).
+// releases nothing). Attention is nil when the caller may not begin the
+// state (a run the admin started by hand shows its failure on the page:
+// internal/jobs' recordHealth).
 type Observed struct {
-	Attention bool
+	Attention *bool
 	Reconnect bool
 	Held      *bool
 	// EraseScheduled is nil when the caller learnt nothing about it; a
@@ -89,7 +94,7 @@ type Observed struct {
 // that flipped. Call it in the transaction that changed them, so the job is
 // stored exactly when the change is.
 func Observe(ctx context.Context, tx pgx.Tx, ins Inserter, portalID int64, o Observed) error {
-	set := map[State]*bool{NeedsAttention: &o.Attention, NeedsReconnect: &o.Reconnect, Held: o.Held,
+	set := map[State]*bool{NeedsAttention: o.Attention, NeedsReconnect: &o.Reconnect, Held: o.Held,
 		EraseScheduled: o.EraseScheduled}
 	for _, st := range States {
 		active := set[st]

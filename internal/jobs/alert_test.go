@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,9 +48,23 @@ func alertWorldOf(t *testing.T, w *world, employees int, lang string, edit func(
 	return w, srv, portal, bp, w.startProcess()
 }
 
-// syncOnce runs one manual sync job of a single attempt, so each job is one
-// success or one failure, and waits for it and any alert it queued.
+// syncOnce runs one scheduled sync job of a single attempt, each of a slot
+// of its own, so each job is one success or one failure, and waits for it
+// and any alert it queued.
 func (w *world) syncOnce(p *process, portal int64) {
+	w.t.Helper()
+	slot := fmt.Sprintf("test-%d", slots.Add(1))
+	if _, err := p.client.Insert(context.Background(), ScheduledSyncArgs{PortalID: portal, Slot: slot},
+		&river.InsertOpts{MaxAttempts: 1}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.waitJobsDone("sync_scheduled", "portal_alert")
+}
+
+var slots atomic.Int64
+
+// syncByHand is syncOnce for a "Sync now" job.
+func (w *world) syncByHand(p *process, portal int64) {
 	w.t.Helper()
 	if _, err := p.client.Insert(context.Background(), SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual},
 		&river.InsertOpts{MaxAttempts: 1}); err != nil {
@@ -108,6 +124,41 @@ func TestAlertOnRefusedPasswordAndOnRecovery(t *testing.T) {
 	w.syncOnce(p, portal)
 	if got := mails(t, srv); len(got) != 2 {
 		t.Fatalf("a second success sent e-mail: %+v", got[2:])
+	}
+}
+
+// "Sync now" that Learn refuses the saved password for marks the portal
+// "needs attention" but e-mails nothing: the admin who pressed it sees the
+// error on the page. The scheduled run that meets the same refusal sends
+// the alert, once; the admin's "Sync now" after fixing the password ends it
+// with the "working again" e-mail.
+func TestNoAlertForRefusedPasswordOfSyncNow(t *testing.T) {
+	t.Parallel()
+	w, srv, portal, _, p := alertWorld(t, 10, "en", func(s *settings.Settings) { s.Password = "wrong password" })
+	attention := func() bool {
+		t.Helper()
+		var on bool
+		if err := w.pool.QueryRow(context.Background(), `SELECT needs_attention FROM portals WHERE id = $1`, portal).Scan(&on); err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+	w.syncByHand(p, portal)
+	if got := mails(t, srv); len(got) != 0 || !attention() {
+		t.Fatalf("after Sync now was refused: needs attention %v, e-mails %+v; want the mark and no e-mail", attention(), got)
+	}
+	w.syncOnce(p, portal)
+	if got := mails(t, srv); len(got) != 1 || !strings.Contains(got[0].subject, "needs attention") {
+		t.Fatalf("after the scheduled run was refused too: e-mails %+v, want one needs-attention alert", got)
+	}
+	w.syncByHand(p, portal)
+	if got := mails(t, srv); len(got) != 1 {
+		t.Fatalf("a second refused Sync now sent e-mail: %+v", got[1:])
+	}
+	setLearnPassword(t, w, portal, learnPassword)
+	w.syncByHand(p, portal)
+	if got := mails(t, srv); len(got) != 2 || !strings.Contains(got[1].subject, "working again") || attention() {
+		t.Fatalf("after the fix: needs attention %v, e-mails %+v, want one \"working again\" e-mail", attention(), got)
 	}
 }
 

@@ -359,7 +359,7 @@ func newHealthWorld(t *testing.T) *healthWorld {
 func (h *healthWorld) sync() error {
 	return h.sw.run(context.Background(), h.portal, func(ctx context.Context) (*syncer.Report, error) {
 		return h.sw.sync(ctx, h.portal, syncer.TriggerManual, 0)
-	})
+	}, false)
 }
 
 func (h *healthWorld) state() (failures int, attention bool, last string) {

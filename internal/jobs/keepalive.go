@@ -120,7 +120,7 @@ func (k *keepAlive) one(ctx context.Context, portalID int64) bool {
 	case tokensRefused(err):
 		k.log.WarnContext(ctx, "token keep-alive: bitrix24 refuses the portal's tokens; it needs reconnect",
 			"portal_id", portalID, "error", err)
-		herr := recordHealth(context.WithoutCancel(ctx), k.pool, portalID, nil,
+		herr := recordHealth(context.WithoutCancel(ctx), k.pool, portalID, nil, false,
 			`UPDATE portals SET needs_reconnect = true, updated_at = now() WHERE id = $1 AND NOT needs_reconnect`, portalID)
 		if herr != nil {
 			k.log.WarnContext(ctx, "token keep-alive: record needs reconnect", "portal_id", portalID, "error", herr)

@@ -273,3 +273,42 @@ func TestLostEraseDoesNotEraseARestoredOrReinstalledPortal(t *testing.T) {
 		}
 	})
 }
+
+// A CLEAN uninstall taken on refused tokens told the admin the day of the
+// erase. An uninstall without CLEAN around it keeps the data: the end of
+// the recheck erases nothing, ends that alert and tells the admin the data
+// stays and the app must be installed again.
+func TestCleanRecheckKeptByAnEventEndsTheEraseAlert(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupRetention(t)
+	id, bp := b.addPortal(t)
+	bp.SetLapse(b24sim.LapseUnpaid)
+	_, jobID := b.uninstallAs(t, id, true)
+	for deadline := time.Now().Add(time.Minute); len(b.mail.subjects()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if subjects := b.mail.subjects(); len(subjects) != 1 || !strings.Contains(subjects[0], "reported removed") {
+		t.Fatalf("e-mails after the uninstall: %q, want the one that says so", subjects)
+	}
+	if err := uninstall.RecordKept(ctx, b.pool, id, "203.0.113.8", "the portal was uninstalled already", b.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now() WHERE id = $1`, jobID); err != nil {
+		t.Fatal(err)
+	}
+	b.maintain(t)
+	if recheck, tokens, kept := b.recheckState(t, id); recheck || tokens || !kept {
+		t.Fatalf("after the recheck: recheck %v, tokens %v, settings %v; want the data kept without the tokens", recheck, tokens, kept)
+	}
+	var active bool
+	if err := b.pool.QueryRow(ctx, `SELECT active FROM portal_alerts WHERE portal_id = $1 AND state = 'uninstall_pending'`, id).
+		Scan(&active); err != nil || active {
+		t.Fatalf("the erase alert is still on (%v, %v) though the data is kept", active, err)
+	}
+	sent := b.mail.all()
+	if len(sent) != 2 || !strings.Contains(sent[1].Subject, "stopped waiting") || !strings.Contains(sent[1].Body, "will not be erased") ||
+		!strings.Contains(sent[1].Body, "install the app") {
+		t.Fatalf("e-mails after the end of the recheck: %+v, want one saying the data is kept", sent)
+	}
+}

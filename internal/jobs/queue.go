@@ -84,12 +84,35 @@ func (q *Queue) PortalJobs(ctx context.Context, portalID int64, limit int) ([]*r
 	return res.Jobs, nil
 }
 
-// FailedJobs lists the latest jobs that failed, waiting for a retry or
-// discarded after their last attempt, the latest failure first. River orders
-// a list by one column only, so the order by failure time is SQL that picks
-// the ids; River reads the jobs.
+// failedJobs is the SQL of Failed.
+const failedJobs = `(state IN ('retryable', 'discarded') OR (state = 'cancelled' AND cardinality(errors) > 0
+	AND NOT metadata ? 'cancel_attempted_at'))`
+
+// Failed says whether the job failed: it waits for a retry, was discarded
+// after its last attempt, or its worker cancelled it with the reason as its
+// error (river.JobCancel: refused Learn credentials, a portal no longer
+// syncable), which the app does when another attempt cannot help. A job
+// cancelled from outside (CancelPortalJobs, River UI), which River marks
+// with cancel_attempted_at when it was running and records no error for
+// when it was not, did not fail.
+func Failed(j *rivertype.JobRow) bool {
+	switch j.State {
+	case rivertype.JobStateRetryable, rivertype.JobStateDiscarded:
+		return true
+	case rivertype.JobStateCancelled:
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(j.Metadata, &m)
+		_, remote := m["cancel_attempted_at"]
+		return len(j.Errors) > 0 && !remote
+	}
+	return false
+}
+
+// FailedJobs lists the latest jobs that failed (Failed), the latest
+// failure first. River orders a list by one column only, so the order by
+// failure time is SQL that picks the ids; River reads the jobs.
 func (q *Queue) FailedJobs(ctx context.Context, limit int) ([]*rivertype.JobRow, error) {
-	rows, err := q.db.Query(ctx, `SELECT id FROM river_job WHERE state IN ('retryable', 'discarded')
+	rows, err := q.db.Query(ctx, `SELECT id FROM river_job WHERE `+failedJobs+`
 		ORDER BY coalesce(finalized_at, attempted_at, created_at) DESC, id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list failed jobs: %w", err)

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +111,57 @@ func TestQueue(t *testing.T) {
 	}
 	if j, err := rc.JobGet(ctx, scheduled.ID); err != nil || j.State != rivertype.JobStateRunning || len(j.Metadata) < 3 {
 		t.Errorf("running job after cancel: %+v, %v", j, err)
+	}
+}
+
+// A sync its worker cancelled because Learn refused the password is a
+// failed job, listed with its reason; jobs cancelled from outside, queued
+// or running, are not.
+func TestFailedJobsListRefusedCancel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(10, "06:00", "")
+	setLearnPassword(t, w, portal, "wrong password")
+	p := w.startProcess()
+	w.syncByHand(p, portal)
+	q := NewQueue(w.pool, p.client)
+
+	queued, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error { return q.CancelPortalJobs(ctx, tx, portal) }); err != nil {
+		t.Fatal(err)
+	}
+	running, err := p.client.Insert(ctx, PreviewArgs{PortalID: portal}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As River leaves a running job cancelled from outside.
+	if _, err := w.pool.Exec(ctx, `UPDATE river_job SET state = 'cancelled', attempt = 1, finalized_at = now(),
+		metadata = '{"cancel_attempted_at": "2026-01-02T03:04:05Z"}',
+		errors = ARRAY['{"at": "2026-01-02T03:04:05Z", "attempt": 1, "error": "job cancelled remotely"}'::jsonb]
+		WHERE id = $1`, running.Job.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	failed, err := q.FailedJobs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) != 1 || failed[0].Kind != (SyncArgs{}).Kind() || failed[0].State != rivertype.JobStateCancelled ||
+		!strings.Contains(LastError(failed[0]), "wrong email or password") || !Failed(failed[0]) {
+		for _, j := range failed {
+			t.Logf("listed: job %d %s %s %q", j.ID, j.Kind, j.State, LastError(j))
+		}
+		t.Fatalf("FailedJobs listed %d jobs, want only the refused sync with its reason", len(failed))
+	}
+	for _, id := range []int64{queued.Job.ID, running.Job.ID} {
+		j, err := p.client.JobGet(ctx, id)
+		if err != nil || j.State != rivertype.JobStateCancelled || Failed(j) {
+			t.Errorf("job cancelled from outside: %+v, %v; want cancelled and not failed", j, err)
+		}
 	}
 }

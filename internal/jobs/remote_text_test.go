@@ -24,7 +24,7 @@ func TestSyncFailureStoresNoRemoteText(t *testing.T) {
 	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: syncerFor(w, w.pool)}}
 	if err := sw.run(ctx, portal, func(ctx context.Context) (*syncer.Report, error) {
 		return sw.sync(ctx, portal, syncer.TriggerManual, 0)
-	}); err == nil {
+	}, false); err == nil {
 		t.Fatal("sync against a failing portal succeeded")
 	}
 	var last, runErr string
@@ -53,7 +53,7 @@ func TestSyncFailureWithHostileTextIsRecorded(t *testing.T) {
 	hostile := "portal said \x00 then \xff\xfe " + strings.Repeat("é", 1<<19) // 1 MB
 	if err := sw.run(ctx, portal, func(context.Context) (*syncer.Report, error) {
 		return nil, errors.New(hostile)
-	}); err == nil {
+	}, false); err == nil {
 		t.Fatal("the failing sync reported success")
 	}
 	var last string

@@ -140,7 +140,7 @@ func (r *refusedRetention) one(ctx context.Context, rc *river.Client[pgx.Tx], p 
 	if verdict == uninstall.Refuted {
 		// The refresh that worked cleared the flag already; this also
 		// ends the alerts when the call needed no refresh.
-		err := recordHealth(ctx, r.pool, p.id, nil,
+		err := recordHealth(ctx, r.pool, p.id, nil, false,
 			`UPDATE portals SET needs_reconnect = false, updated_at = now() WHERE id = $1`, p.id)
 		if err != nil {
 			return false, fmt.Errorf("end the refusal: %w", err)

@@ -76,7 +76,7 @@ func (w *ScheduledSyncWorker) Timeout(*river.Job[ScheduledSyncArgs]) time.Durati
 func (w *ScheduledSyncWorker) Work(ctx context.Context, job *river.Job[ScheduledSyncArgs]) error {
 	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) (*syncer.Report, error) {
 		return w.s.sync(ctx, job.Args.PortalID, syncer.TriggerScheduled, 0)
-	})
+	}, true)
 }
 
 // SyncWorker runs "Sync now" and "Approve".
@@ -90,7 +90,7 @@ func (w *SyncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return syncTi
 func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) (*syncer.Report, error) {
 		return w.s.sync(ctx, job.Args.PortalID, job.Args.Trigger, job.Args.HeldRun)
-	})
+	}, false)
 }
 
 // PreviewWorker computes a dry run.
@@ -115,8 +115,12 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 // run executes one sync attempt and keeps the portal's health: a success
 // clears it; a failure marks the portal "needs attention" with the last
 // error as recordFailure decides. Either way the portal's alert
-// states are observed in the same transaction (internal/alert).
-func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.Context) (*syncer.Report, error)) error {
+// states are observed in the same transaction (internal/alert). scheduled
+// is false for the runs an admin started by hand ("Sync now", "Approve"):
+// the admin watches the page, which shows the failure, so such a run marks
+// the portal but begins no "needs attention" e-mail; a scheduled run that
+// still fails the same way sends it.
+func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.Context) (*syncer.Report, error), scheduled bool) error {
 	if err := s.checkRunnable(ctx, portalID, true); err != nil {
 		return err
 	}
@@ -135,7 +139,7 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 	case errors.As(err, &snooze), errors.As(err, &cancel):
 		return err
 	}
-	if rerr := s.recordFailure(ctx, portalID, err); rerr != nil {
+	if rerr := s.recordFailure(ctx, portalID, err, scheduled); rerr != nil {
 		s.deps.Log.ErrorContext(ctx, "record sync failure", "portal_id", portalID, "error", rerr)
 	}
 	return noRetryOfRefusedAnswers(err)
@@ -268,7 +272,7 @@ func (s *syncWorkers) recordSuccess(ctx context.Context, portalID int64, rep *sy
 		h := rep.Status == syncer.RunHeld
 		held = &h
 	}
-	err := recordHealth(ctx, s.deps.Pool, portalID, held, `
+	err := recordHealth(ctx, s.deps.Pool, portalID, held, true, `
 		UPDATE portals SET sync_failures = 0, needs_attention = false, last_sync_error = '', updated_at = now()
 		WHERE id = $1 AND (sync_failures <> 0 OR needs_attention)`, portalID)
 	if err != nil {
@@ -287,8 +291,9 @@ const maxSyncErrorBytes = 1000
 // retries reach that number within minutes. Refused Learn credentials mark
 // it at the first failure: they never fix themselves, and their job is not
 // retried (noRetryOfRefusedAnswers), so counting would wait for three
-// scheduled slots, days. The mark stays until a success clears it.
-func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause error) error {
+// scheduled slots, days. The mark stays until a success clears it. Only a
+// scheduled run's failure begins the alert e-mail (run).
+func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause error, scheduled bool) error {
 	limit := s.deps.FailuresBeforeAttention
 	if limit <= 0 {
 		limit = 3
@@ -298,7 +303,7 @@ func (s *syncWorkers) recordFailure(ctx context.Context, portalID int64, cause e
 	reconnect := tokensRefused(cause)
 	// The text may quote what a portal or a Learn server sent: PostgreSQL
 	// refuses a NUL or a bad byte, and the failure would go unrecorded.
-	err := recordHealth(ctx, s.deps.Pool, portalID, nil, `
+	err := recordHealth(ctx, s.deps.Pool, portalID, nil, scheduled, `
 		UPDATE portals SET sync_failures = sync_failures + 1,
 		       needs_attention = needs_attention OR sync_failures + 1 >= $2 OR $5,
 		       needs_reconnect = needs_reconnect OR $4,
@@ -321,8 +326,13 @@ func tokensRefused(err error) bool {
 // states in one transaction, so an alert e-mail is queued exactly when the
 // change is stored. The token refresh that finds the access gone sets
 // needs_reconnect in a transaction of its own; the failed run that follows
-// observes it here.
-func recordHealth(ctx context.Context, pool *pgxpool.Pool, portalID int64, held *bool, update string, args ...any) error {
+// observes it here. beginAttention says whether a "needs attention" the
+// row shows may begin that alert: only a scheduled run's failure may
+// (run); the others end it when the row is clear, and otherwise leave it
+// as it is.
+func recordHealth(ctx context.Context, pool *pgxpool.Pool, portalID int64, held *bool, beginAttention bool, update string,
+	args ...any,
+) error {
 	ins, cerr := river.ClientFromContextSafely[pgx.Tx](ctx)
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, update, args...); err != nil {
@@ -335,13 +345,17 @@ func recordHealth(ctx context.Context, pool *pgxpool.Pool, portalID int64, held 
 		}
 		var o alert.Observed
 		o.Held = held
+		var attention bool
 		err := tx.QueryRow(ctx, `SELECT needs_attention, needs_reconnect FROM portals WHERE id = $1`, portalID).
-			Scan(&o.Attention, &o.Reconnect)
+			Scan(&attention, &o.Reconnect)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read portal health: %w", err)
+		}
+		if !attention || beginAttention {
+			o.Attention = &attention
 		}
 		if !o.Reconnect {
 			// Tokens that work end a scheduled erase (retention.go).

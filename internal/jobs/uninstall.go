@@ -302,12 +302,18 @@ func (w *UninstallEraseWorker) Work(ctx context.Context, job *river.Job[Uninstal
 				token_expires_at = NULL, uninstall_recheck = false, updated_at = now() WHERE id = $1`, p.ID); err != nil {
 				return err
 			}
-			// The admin was told the syncs resume by themselves: they are
-			// told the app stopped asking, and a reinstall is needed.
-			if rc, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil && ended {
+			// The admin was told the syncs resume by themselves, and for a
+			// CLEAN uninstall the day of the erase: they are told the app
+			// stopped asking, a reinstall is needed and, when an uninstall
+			// without CLEAN kept the data, that nothing is erased.
+			rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+			switch {
+			case err != nil:
+				return nil
+			case ended:
 				return alert.Lapse(ctx, tx, rc, p.ID, alert.UninstallKept)
 			}
-			return nil
+			return alert.Lapse(ctx, tx, rc, p.ID, alert.UninstallPending)
 		}
 		erased = true
 		if a.Recheck {

@@ -42,8 +42,26 @@ type PortalRow struct {
 	// EraseWarnedAt is when the admin was warned of the erase; zero when
 	// not yet.
 	EraseWarnedAt time.Time
-	CreatedAt     time.Time
-	LastRun       *Run
+	// Recheck: the portal was uninstalled while Bitrix24 only refused its
+	// tokens, which are kept to ask Bitrix24 hourly whether the app works
+	// again (uninstall.EraseDelay); RecheckClean: the uninstall had CLEAN,
+	// so the recheck's end erases the data. UninstalledAt is when the
+	// uninstall was taken.
+	Recheck, RecheckClean bool
+	UninstalledAt         time.Time
+	CreatedAt             time.Time
+	LastRun               *Run
+}
+
+// RecheckUntil is when the recheck of a portal uninstalled on refused
+// tokens ends, erasing a CLEAN uninstall's data or keeping the data of one
+// without CLEAN; zero when the portal is not in recheck. Bitrix24
+// answering nothing then may delay the end (uninstall.RecheckUnanswered).
+func (p *PortalRow) RecheckUntil() time.Time {
+	if !p.Recheck || p.UninstalledAt.IsZero() {
+		return time.Time{}
+	}
+	return p.UninstalledAt.Add(uninstall.EraseDelay)
 }
 
 // EraseAt is when the hourly maintenance erases the data of a portal
@@ -67,6 +85,7 @@ const portalQuery = `
 	       p.needs_reconnect, p.needs_attention,
 	       EXISTS (SELECT 1 FROM portal_alerts a WHERE a.portal_id = p.id AND a.state = 'held' AND a.active),
 	       CASE WHEN p.install_state = 'installed' AND p.needs_reconnect THEN p.tokens_refused_at END, p.erase_warned_at,
+	       p.install_state = 'uninstalled' AND p.uninstall_recheck, p.uninstall_clean, p.uninstalled_at,
 	       p.created_at,
 	       r.id, r.trigger, r.status, r.started_at, r.finished_at, r.error
 	FROM portals p
@@ -84,11 +103,16 @@ func scanPortalRow(row pgx.Row) (*PortalRow, error) {
 		started            *time.Time
 		finished           *time.Time
 		refused, warned    *time.Time
+		uninstalled        *time.Time
 	)
 	err := row.Scan(&p.ID, &p.Domain, &p.MemberID, &p.InstallState, &p.ActivationState, &p.LearnURL,
-		&p.NeedsReconnect, &p.NeedsAttention, &p.Held, &refused, &warned, &p.CreatedAt, &runID, &trig, &status, &started, &finished, &rerr)
+		&p.NeedsReconnect, &p.NeedsAttention, &p.Held, &refused, &warned, &p.Recheck, &p.RecheckClean, &uninstalled,
+		&p.CreatedAt, &runID, &trig, &status, &started, &finished, &rerr)
 	if err != nil {
 		return nil, err
+	}
+	if uninstalled != nil {
+		p.UninstalledAt = *uninstalled
 	}
 	if refused != nil {
 		p.TokensRefusedAt = *refused

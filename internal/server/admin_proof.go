@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
@@ -35,36 +36,84 @@ const adminProofTimeout = 15 * time.Second
 // effect within it.
 const adminProofTTL = 30 * time.Second
 
-// adminProofs remembers when each (portal, user, install) was last proven
-// an admin, at most maxProofs of them.
+// adminRefusalTTL is how long Bitrix24's refusal of a session's tokens
+// stands for the same tokens: a dismissed admin's open tab would otherwise
+// cost up to two profile calls per change it posts. The refusal is kept
+// with the tokens it was given for, so a fresher token (the page's, or a
+// new open's session after a re-promotion) is asked at once; a refused
+// token does not come back to life, so the bound is only for memory.
+const adminRefusalTTL = 10 * time.Second
+
+// adminProofs remembers, for each (portal, user, install), when it was last
+// proven an admin, or when Bitrix24 last refused the tokens it had, at most
+// maxProofs of them.
 type adminProofs struct {
 	mu sync.Mutex
-	at map[proofKey]time.Time
+	at map[proofKey]proofEntry
 }
 
 type proofKey struct{ portalID, userID, gen int64 }
 
-const maxProofs = 10000
-
-func newAdminProofs() *adminProofs { return &adminProofs{at: map[proofKey]time.Time{}} }
-
-func (a *adminProofs) fresh(k proofKey, now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	at, ok := a.at[k]
-	return ok && now.Sub(at) < adminProofTTL && !now.Before(at)
+// proofEntry is a proof (admin) or a refusal of the tokens whose digest is
+// tokens.
+type proofEntry struct {
+	at     time.Time
+	admin  bool
+	tokens [sha256.Size]byte
 }
 
-func (a *adminProofs) set(k proofKey, now time.Time, ok bool) {
+const maxProofs = 10000
+
+func newAdminProofs() *adminProofs { return &adminProofs{at: map[proofKey]proofEntry{}} }
+
+// tokensDigest names the tokens a change was asked with, in the order tried,
+// without keeping them.
+func tokensDigest(tokens []string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(strings.Join(tokens, "\n")))
+}
+
+func (e proofEntry) ttl() time.Duration {
+	if e.admin {
+		return adminProofTTL
+	}
+	return adminRefusalTTL
+}
+
+// lookup says whether a proof (admin) or a refusal of these very tokens
+// stands (known).
+func (a *adminProofs) lookup(k proofKey, tokens [sha256.Size]byte, now time.Time) (admin, known bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	e, ok := a.at[k]
+	if !ok || now.Sub(e.at) >= e.ttl() || now.Before(e.at) || (!e.admin && e.tokens != tokens) {
+		return false, false
+	}
+	return e.admin, true
+}
+
+// set records a proof (ok) or forgets one (a "no" from Bitrix24 is kept in
+// the database: recordAdminCheck).
+func (a *adminProofs) set(k proofKey, now time.Time, ok bool) {
 	if !ok {
+		a.mu.Lock()
 		delete(a.at, k)
+		a.mu.Unlock()
 		return
 	}
+	a.put(k, proofEntry{at: now, admin: true})
+}
+
+// refused records that Bitrix24 refused these tokens of the user.
+func (a *adminProofs) refused(k proofKey, tokens [sha256.Size]byte, now time.Time) {
+	a.put(k, proofEntry{at: now, tokens: tokens})
+}
+
+func (a *adminProofs) put(k proofKey, e proofEntry) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if len(a.at) >= maxProofs {
-		for key, at := range a.at {
-			if now.Sub(at) >= adminProofTTL || now.Before(at) {
+		for key, old := range a.at {
+			if e.at.Sub(old.at) >= old.ttl() || e.at.Before(old.at) {
 				delete(a.at, key)
 			}
 		}
@@ -72,7 +121,7 @@ func (a *adminProofs) set(k proofKey, now time.Time, ok bool) {
 			clear(a.at) // all fresh: forgetting them costs a profile call each
 		}
 	}
-	a.at[k] = now
+	a.at[k] = e
 }
 
 // profileSource answers Bitrix24's `profile` for an access token of a user of
@@ -114,14 +163,18 @@ var errTokenNotTheUsers = errors.New("the access token belongs to another user")
 // It returns nil when proven, else the error to answer with.
 func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r *http.Request) error {
 	key := proofKey{p.ID, sess.UserID, sess.Gen}
-	if s.proofs.fresh(key, s.now()) {
-		return nil
-	}
 	var tokens []string
 	for _, t := range []string{sess.Auth, strings.TrimSpace(r.Header.Get(b24AuthHeader))} {
 		if t != "" && validAccessToken(t) && (len(tokens) == 0 || tokens[0] != t) {
 			tokens = append(tokens, t)
 		}
+	}
+	digest := tokensDigest(tokens)
+	if admin, known := s.proofs.lookup(key, digest, s.now()); known {
+		if admin {
+			return nil
+		}
+		return errSessionEnded(sess.Lang)
 	}
 	var last error = errNoSession
 	for _, t := range tokens {
@@ -149,6 +202,9 @@ func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r
 	if last == errNoSession || errors.Is(last, errTokenNotTheUsers) || refusedToken(last) {
 		s.log.InfoContext(ctx, "admin change refused: no token of the user that bitrix24 accepts", "portal_id", p.ID,
 			"user_id", sess.UserID, "error", last)
+		if len(tokens) > 0 {
+			s.proofs.refused(key, digest, s.now())
+		}
 		return errSessionEnded(sess.Lang)
 	}
 	s.log.WarnContext(ctx, "admin change refused: bitrix24 could not be asked", "portal_id", p.ID, "error", last)

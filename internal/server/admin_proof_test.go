@@ -107,3 +107,49 @@ func (fakeProfiles) Profile(_ context.Context, _ store.Portal, token string) (bi
 	id, _ := strconv.ParseInt(parts[1], 10, 64)
 	return bitrix24.Profile{ID: id, Admin: parts[2] == "true"}, nil
 }
+
+// A dismissed admin's open tab, whose tokens Bitrix24 now refuses, costs
+// Bitrix24 its profile calls once per adminRefusalTTL, not per change it
+// posts. The refusal stands only for the tokens it was given for: the same
+// tab with a fresh token of the user, as after a re-promotion, is let
+// through at once.
+func TestRefusedTabAsksBitrix24OncePerWhile(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	p, u, tab := e.promotedTab(43)
+	token := func() string {
+		t.Helper()
+		_, _, body, err := p.FrameRequest(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body.Get("AUTH_ID")
+	}
+	post := func(auth string) page {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.app.URL+"/app/preview", nil)
+		req.Header.Set(sessionHeader, tab)
+		req.Header.Set(b24AuthHeader, auth)
+		resp, err := http.DefaultClient.Do(req)
+		return readPage(t, resp, err)
+	}
+	profiles := func() int { return p.Requests()["profile"] }
+	stale := token()
+	p.ExpireTokens() // both the session's token and the page's
+	before := profiles()
+	for i := range 5 {
+		if pg := post(stale); pg.status != http.StatusUnauthorized {
+			t.Fatalf("POST %d with refused tokens: %d %.200s, want 401", i, pg.status, pg.body)
+		}
+	}
+	if got := profiles() - before; got != 2 {
+		t.Fatalf("5 POSTs with refused tokens made %d profile calls, want 2 (the session's token and the page's, once)", got)
+	}
+	e.advance(adminRefusalTTL)
+	if pg := post(stale); pg.status != http.StatusUnauthorized || profiles()-before != 4 {
+		t.Fatalf("after adminRefusalTTL: %d, %d profile calls; want 401 and Bitrix24 asked again", pg.status, profiles()-before)
+	}
+	if pg := post(token()); pg.status != http.StatusAccepted {
+		t.Fatalf("the tab with a fresh token of the user: %d %.200s, want 202", pg.status, pg.body)
+	}
+}

@@ -130,7 +130,7 @@ func (e *confirmEnv) doConfirm(method, target string, form url.Values, site stri
 func (e *confirmEnv) flipAttention(portalID int64, on bool) {
 	e.t.Helper()
 	err := pgx.BeginFunc(context.Background(), e.pool, func(tx pgx.Tx) error {
-		return alert.Observe(context.Background(), tx, e.s.river, portalID, alert.Observed{Attention: on})
+		return alert.Observe(context.Background(), tx, e.s.river, portalID, alert.Observed{Attention: &on})
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"b24learn/internal/apperr"
 	"b24learn/internal/config"
 	"b24learn/internal/i18n"
+	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
 	"b24learn/internal/uninstall"
 	"b24learn/templates"
@@ -475,9 +476,14 @@ func (s *Server) handlePortals(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	failed, err := failedJobs(r.Context(), s.pool, jobs.NewQueue(s.pool, s.river), consoleFailedJobs)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	links := listLinks{path: "/manager/portals", filterParam: "state", filter: lq.filter, search: lq.search}
 	s.renderConsole(w, r, http.StatusOK, templates.ManagerPortals(templates.PortalsView{Nav: s.consoleNav(r, "portals"),
-		Filter: lq.filter, Search: lq.search, Portals: page.Rows, Pager: pager(links, page)}))
+		Filter: lq.filter, Search: lq.search, Portals: page.Rows, Pager: pager(links, page), FailedJobs: failed}))
 }
 
 func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {

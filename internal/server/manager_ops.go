@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,9 +21,12 @@ import (
 // portal, which River UI cannot do.
 
 const (
-	consoleRuns  = 20
-	consoleJobs  = 50
-	consoleCalls = 200
+	// consoleFailedJobs is how many failed jobs the portal list shows; River
+	// UI has them all.
+	consoleFailedJobs = 20
+	consoleRuns       = 20
+	consoleJobs       = 50
+	consoleCalls      = 200
 	// consoleQueryTimeout bounds the reads of River's jobs, which may be
 	// many on a busy installation.
 	consoleQueryTimeout = 5 * time.Second
@@ -34,7 +38,8 @@ func jobRows(list []*rivertype.JobRow, domains map[int64]string) []templates.Job
 	out := make([]templates.JobRow, 0, len(list))
 	for _, j := range list {
 		r := templates.JobRow{ID: j.ID, Kind: j.Kind, State: string(j.State), Attempt: j.Attempt, MaxAttempts: j.MaxAttempts,
-			CreatedAt: j.CreatedAt, AttemptedAt: j.AttemptedAt, FinalizedAt: j.FinalizedAt, LastError: jobs.LastError(j)}
+			CreatedAt: j.CreatedAt, AttemptedAt: j.AttemptedAt, FinalizedAt: j.FinalizedAt, LastError: jobs.LastError(j),
+			Failed: jobs.Failed(j)}
 		if d, ok := domains[jobs.PortalOf(j)]; ok {
 			r.PortalID, r.PortalDomain = jobs.PortalOf(j), d
 		}
@@ -52,6 +57,33 @@ func portalJobs(ctx context.Context, q *jobs.Queue, portalID int64, domain strin
 		return nil, err
 	}
 	return jobRows(list, map[int64]string{portalID: domain}), nil
+}
+
+// failedJobs lists the latest failed River jobs of every portal, each with
+// its portal's domain.
+func failedJobs(ctx context.Context, db store.DBTX, q *jobs.Queue, limit int) ([]templates.JobRow, error) {
+	ctx, cancel := context.WithTimeout(ctx, consoleQueryTimeout)
+	defer cancel()
+	list, err := q.FailedJobs(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	domains := map[int64]string{}
+	for _, j := range list {
+		id := jobs.PortalOf(j)
+		if _, ok := domains[id]; ok || id == 0 {
+			continue
+		}
+		p, err := store.GetPortal(ctx, db, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		domains[id] = p.Domain
+	}
+	return jobRows(list, domains), nil
 }
 
 func portalHealth(ctx context.Context, db store.DBTX, portalID int64) (templates.PortalHealth, error) {

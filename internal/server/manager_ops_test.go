@@ -230,3 +230,89 @@ func TestRiverUITooLargeInConsoleLanguage(t *testing.T) {
 		t.Fatalf("too large a River UI request: %d %q, want 413 %q", rec.Code, rec.Body.String(), want)
 	}
 }
+
+// A job its worker cancelled with a reason (Learn refused the password)
+// is a failed job: the portal list shows it with its portal and reason,
+// and the portal's page marks it failed. A job cancelled from outside,
+// with no reason, is not listed.
+func TestConsoleListsJobsCancelledWithAReason(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "olga@ispring.example", "operator password"); err != nil {
+		t.Fatal(err)
+	}
+	a := e.portal("a.bitrix24.com")
+	args := `{"portal_id": ` + strconv.FormatInt(a, 10) + `}`
+	var refused int64
+	if err := e.pool.QueryRow(ctx, `INSERT INTO river_job (args, kind, max_attempts, state, attempt, attempted_at, errors, finalized_at)
+		VALUES ($1, 'sync', 6, 'cancelled', 1, now(), ARRAY['{"at": "2026-01-02T03:04:05Z", "attempt": 1,
+		"error": "JobCancelError: learn: wrong email or password (status 401)"}'::jsonb], now()) RETURNING id`, args).Scan(&refused); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, state, finalized_at)
+		VALUES ($1, 'sync_preview', 1, 'cancelled', now())`, args); err != nil {
+		t.Fatal(err)
+	}
+	br := e.browser("10.0.1.2")
+	if rec := br.signIn("olga@ispring.example", "operator password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+	rec := br.do("GET", "/manager/portals", nil)
+	list := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(list, "Failed jobs") {
+		t.Fatalf("portal list: %d\n%s", rec.Code, list)
+	}
+	row := `data-job-id="` + strconv.FormatInt(refused, 10) + `"`
+	if strings.Count(list, "data-job-id=") != 1 || !strings.Contains(list, row) ||
+		!strings.Contains(list, "wrong email or password") || !strings.Contains(list, `>a.bitrix24.com</a>`) ||
+		!strings.Contains(list, `class="badge failed" title="cancelled"`) {
+		t.Fatalf("portal list's failed jobs: want only the refused sync, marked failed, with its portal and reason\n%s", list)
+	}
+	page := br.do("GET", "/manager/portals/"+strconv.FormatInt(a, 10), nil).Body.String()
+	if i := strings.Index(page, row); i < 0 || !strings.Contains(page[i:], `class="badge failed" title="cancelled"`) {
+		t.Fatalf("portal page does not mark the refused sync failed\n%s", page)
+	}
+}
+
+// Portals uninstalled on refused tokens, whose tokens are kept while
+// Bitrix24 is asked hourly, say so on the portal list and page, with the
+// day the recheck ends: a CLEAN one's erase, or the end of the asking for
+// one that keeps its data. A plain uninstalled portal says nothing of it.
+func TestConsoleShowsPortalsInUninstallRecheck(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "olga@ispring.example", "operator password"); err != nil {
+		t.Fatal(err)
+	}
+	clean, kept, gone := e.portal("clean.bitrix24.com"), e.portal("kept.bitrix24.com"), e.portal("gone.bitrix24.com")
+	for _, p := range []struct {
+		id             int64
+		recheck, clean bool
+	}{{clean, true, true}, {kept, true, false}, {gone, false, true}} {
+		if _, err := e.pool.Exec(ctx, `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = '2026-03-01T10:00:00Z',
+			uninstall_recheck = $2, uninstall_clean = $3 WHERE id = $1`, p.id, p.recheck, p.clean); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br := e.browser("10.0.1.2")
+	if rec := br.signIn("olga@ispring.example", "operator password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+	list := br.do("GET", "/manager/portals", nil).Body.String()
+	if n := strings.Count(list, "uninstall rechecked until 2026-03-31"); n != 2 {
+		t.Errorf("portal list shows %d portals in recheck, want 2\n%s", n, list)
+	}
+	for id, want := range map[int64]string{
+		clean: "its data is erased on 2026-03-31",
+		kept:  "otherwise on 2026-03-31 (UTC) the app stops asking and keeps the data",
+	} {
+		if page := br.do("GET", "/manager/portals/"+strconv.FormatInt(id, 10), nil).Body.String(); !strings.Contains(page, want) {
+			t.Errorf("portal %d's page lacks %q", id, want)
+		}
+	}
+	if page := br.do("GET", "/manager/portals/"+strconv.FormatInt(gone, 10), nil).Body.String(); strings.Contains(page, `data-testid="recheck"`) {
+		t.Error("a portal not in recheck shows a recheck")
+	}
+}
