@@ -126,6 +126,33 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if err := c.UpdateUser(ctx, uid, UserUpdate{Fields: Fields{FieldLogin: "ivan@acme.ru", FieldJobTitle: "Менеджер"}}); err != nil {
 				t.Fatal(err)
 			}
+			// A department's managers hold the Supervisor role Learn gives
+			// them, however a read shows it: it is no right over others, and
+			// credentials whose user manages a department are still an
+			// account administrator's (docs/learn-api.md, "Roles").
+			owner, err := c.FindUserByLogin(ctx, testEmail)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetDepartmentSubordination(ctx, sub, &Subordination{Type: SubordinationManual, SupervisorID: owner.ID},
+				&Subordination{Type: SubordinationManual, SupervisorID: uid}); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := c.GetUser(ctx, uid); err != nil || u.Administers() || u.Limited() {
+				t.Errorf("a department's functional manager reads back: %v %+v, want one without rights over others", err, u)
+			}
+			if all, err := c.AllUsers(ctx, UserFilter{}); err != nil {
+				t.Fatal(err)
+			} else {
+				for _, u := range all {
+					if u.ID == uid && (u.Administers() || u.Limited()) || u.ID == owner.ID && (!u.Administers() || u.Limited()) {
+						t.Errorf("listed: %+v administers %v, limited %v", u, u.Administers(), u.Limited())
+					}
+				}
+			}
+			if ce := c.checkRole(ctx, env.srv.URL); ce != nil {
+				t.Errorf("check of credentials whose user is a department's supervisor: %v", ce)
+			}
 			if err := c.SetUserStatus(ctx, uid, StatusTerminated); err != nil {
 				t.Fatal(err)
 			}

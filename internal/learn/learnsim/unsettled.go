@@ -54,6 +54,10 @@ type Unsettled struct {
 	RootSubordination RootSubordination
 	// UserRoles is where a read shows a role beside learner.
 	UserRoles UserRoles
+	// SupervisorRole is how a read shows the Supervisor role Learn gives
+	// a user named as a department's supervisor or functional manager
+	// (docs/learn-api.md, "Roles"): no source shows it on the wire.
+	SupervisorRole SupervisorRole
 	// RootLinks is how the root department's links read while it has no
 	// manager (no_supervisor): no source shows the root's own links.
 	RootLinks RootLinks
@@ -385,6 +389,27 @@ const (
 	// UserRolesSecond: role reads learner, and userRoles holds the learner
 	// role and the other one, with its managed departments.
 	UserRolesSecond
+)
+
+// SupervisorRole is how a read shows the Supervisor role of a user whom a
+// department's manual subordination or coSubordination names. The UI gives
+// that role automatically; the OAS has role, manageableDepartmentIds and
+// userRoles[] ({roleId, roleType, manageableDepartmentIds}), and the EU
+// role list has "supervisor", but no sample shows a supervisor's profile.
+type SupervisorRole int
+
+const (
+	SupervisorRoleHidden SupervisorRole = iota // not shown: the profile reads as before
+	// SupervisorRoleInRole: a learner's role reads supervisor, and
+	// manageableDepartmentIds lists the departments it supervises.
+	SupervisorRoleInRole
+	// SupervisorRoleListed: userRoles lists the user's role and a
+	// supervisor role with no departments.
+	SupervisorRoleListed
+	// SupervisorRoleScoped: userRoles lists the user's role and a
+	// supervisor role whose manageableDepartmentIds are the departments
+	// it supervises.
+	SupervisorRoleScoped
 )
 
 // RootLinks is how a read shows a link of the root department that names
