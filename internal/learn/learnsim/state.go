@@ -178,6 +178,28 @@ func (s *Sim) SetManaged(accountURL, userID string, deptIDs ...string) error {
 	})
 }
 
+// SetSupervisor names an active user as a department's supervisor (or,
+// functional, its functional manager), as an administrator does in Learn's
+// own pages (no call counted).
+func (s *Sim) SetSupervisor(accountURL, deptID, userID string, functional bool) error {
+	return s.edit("set supervisor", accountURL, func(a *account) error {
+		d := a.depts[deptID]
+		if d == nil {
+			return fmt.Errorf("no department %s", deptID)
+		}
+		link := sub{Type: "manual", SupervisorID: userID}
+		if err := a.checkSub(&link, ""); err != nil {
+			return fmt.Errorf("%s", err.msg)
+		}
+		if functional {
+			d.CoSub = link
+		} else {
+			d.Sub = link
+		}
+		return nil
+	})
+}
+
 // Accounts lists the account URLs in the order they were added.
 func (s *Sim) Accounts() []string {
 	s.mu.RLock()
