@@ -78,6 +78,11 @@ type Unsettled struct {
 	// /department/{id} and /user/{id}); the move routes, whose OAS lists
 	// 404, keep it.
 	UnknownID400 bool
+	// UnknownRef404 refuses an unknown department a body names (a user
+	// create's or update's departmentId, a department create's or
+	// update's parentDepartmentId) with 404 instead of 400: the OAS lists
+	// no 404 there, and no source says which Learn answers.
+	UnknownRef404 bool
 	// LastPage is how a token-paged listing marks its last page.
 	LastPage LastPage
 	// CodeFilter is how GET /department?code= matches codes.
@@ -326,8 +331,15 @@ func nextToken(r *http.Request, next string) tokenOut {
 	return tokenOut{}
 }
 
-// notFound applies UnknownID400 to a refusal of a request to route.
+// notFound applies UnknownRef404, then UnknownID400, to a refusal of a
+// request to route.
 func (u Unsettled) notFound(route string, err *apiErr) *apiErr {
+	if err != nil && err.ref && u.UnknownRef404 {
+		return &apiErr{status: http.StatusNotFound, msg: err.msg}
+	}
+	if err != nil && err.ref {
+		return err // a body's reference, not the path's
+	}
 	if !u.UnknownID400 || err == nil || err.status != http.StatusNotFound || strings.HasSuffix(route, "/move") {
 		return err
 	}
