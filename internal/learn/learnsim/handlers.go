@@ -292,7 +292,17 @@ func idsParam(r *http.Request, body map[string]any, key, header string) []string
 
 func moveUsers(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	ids := idsParam(r, body, "userIds", "X-User-Ids")
-	err := a.moveUsers(r.PathValue("id"), ids)
+	apply, after := unsettledFrom(r).bulkUsers(a, ids)
+	var err *apiErr
+	switch {
+	case len(apply) > 0 || len(ids) == 0:
+		err = a.moveUsers(r.PathValue("id"), apply)
+	case a.depts[r.PathValue("id")] == nil:
+		err = errf(http.StatusNotFound, "Department %s not found", r.PathValue("id"))
+	}
+	if err == nil {
+		err = after
+	}
 	a.logSent(r, body, nil, ids, http.StatusNoContent, err)
 	return noContent, err
 }
@@ -473,9 +483,16 @@ func userStatus(r *http.Request, a *account, body map[string]any) (answer, *apiE
 func bulkStatus(status int) step {
 	return func(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 		ids := idsParam(r, body, "userIds", "X-User-Ids")
-		err := a.setStatus(ids, status)
+		apply, after := unsettledFrom(r).bulkUsers(a, ids)
+		var err *apiErr
+		if len(apply) > 0 || len(ids) == 0 {
+			err = a.setStatus(apply, status)
+		}
 		if err == nil && status != 1 {
-			unsettledFrom(r).leaverLinks(a, ids...)
+			unsettledFrom(r).leaverLinks(a, apply...)
+		}
+		if err == nil {
+			err = after
 		}
 		return ok, err
 	}

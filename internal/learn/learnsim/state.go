@@ -200,6 +200,18 @@ func (s *Sim) SetSupervisor(accountURL, deptID, userID string, functional bool) 
 	})
 }
 
+// DeleteUser deletes a user, as an administrator does in Learn's own
+// pages (no call counted).
+func (s *Sim) DeleteUser(accountURL, userID string) error {
+	return s.edit("delete user", accountURL, func(a *account) error {
+		if err := a.deleteUser(userID); err != nil {
+			return fmt.Errorf("%s", err.msg)
+		}
+		s.opts.Unsettled.leaverLinks(a, userID)
+		return nil
+	})
+}
+
 // Accounts lists the account URLs in the order they were added.
 func (s *Sim) Accounts() []string {
 	s.mu.RLock()

@@ -83,6 +83,11 @@ type Unsettled struct {
 	// update's parentDepartmentId) with 404 instead of 400: the OAS lists
 	// no 404 there, and no source says which Learn answers.
 	UnknownRef404 bool
+	// BulkUnknown is what a call on a list of users (POST
+	// /department/{id}/user/move, /users/activate, /users/deactivate,
+	// /users/terminate) does when the list names a user Learn does not
+	// have (deleted meanwhile): the OAS lists 404 for the move only.
+	BulkUnknown BulkUnknown
 	// LastPage is how a token-paged listing marks its last page.
 	LastPage LastPage
 	// CodeFilter is how GET /department?code= matches codes.
@@ -167,6 +172,33 @@ const (
 	ScopedParentNull                       // JSON null, XML <parentDepartmentId/>, as the root under RootParentNull
 	ScopedParentAbsent                     // no parentDepartmentId at all, as the root by default
 )
+
+// BulkUnknown is what a call on a list of users does with an ID Learn does
+// not have.
+type BulkUnknown int
+
+const (
+	BulkUnknownRefused BulkUnknown = iota // 404, nothing applied
+	BulkUnknownIgnored                    // the others applied, success
+	BulkUnknownPartial                    // the others applied, then 404
+)
+
+// bulkUsers applies BulkUnknown to the users ids of a bulk call: the IDs
+// to apply (all of them under BulkUnknownRefused, so the call refuses
+// them), and the refusal to answer after applying them.
+func (u Unsettled) bulkUsers(a *account, ids []string) (apply []string, after *apiErr) {
+	if u.BulkUnknown == BulkUnknownRefused {
+		return ids, nil
+	}
+	for _, id := range ids {
+		if a.users[id] != nil {
+			apply = append(apply, id)
+		} else if after == nil && u.BulkUnknown == BulkUnknownPartial {
+			after = errf(http.StatusNotFound, "User %s not found", id)
+		}
+	}
+	return apply, after
+}
 
 // Throttle is the form of a refusal for load.
 type Throttle int
