@@ -129,6 +129,17 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if err := c.UpdateUser(ctx, uid, UserUpdate{Fields: Fields{FieldLogin: "ivan@acme.ru", FieldJobTitle: "Менеджер"}}); err != nil {
 				t.Fatal(err)
 			}
+			// An address another user has is refused on update with 400 or,
+			// not settled, 409: a refusal of that one user either way.
+			petr := nu
+			petr.Fields = Fields{FieldLogin: "petr@acme.ru", FieldEmail: "petr@acme.ru", FieldFirstName: "Пётр", FieldLastName: "Петров"}
+			if _, err := c.CreateUser(ctx, petr); err != nil {
+				t.Fatal(err)
+			}
+			err = c.UpdateUser(ctx, uid, UserUpdate{Fields: Fields{FieldLogin: "ivan@acme.ru", FieldEmail: "petr@acme.ru"}})
+			if v.Unsettled.UpdateDuplicate409 && !errors.Is(err, ErrDuplicate) || !v.Unsettled.UpdateDuplicate409 && (!errors.As(err, &ve) || errors.Is(err, ErrDuplicate)) {
+				t.Errorf("update to a taken e-mail: %v", err)
+			}
 			// A department's managers hold the Supervisor role Learn gives
 			// them, however a read shows it: it is no right over others, and
 			// credentials whose user manages a department are still an

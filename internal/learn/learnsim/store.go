@@ -17,6 +17,9 @@ type apiErr struct {
 	// ref: the refusal is of an unknown department a request's body names
 	// (Unsettled.UnknownRef404).
 	ref bool
+	// taken: the refusal is of a user update's login or e-mail that
+	// another user has (Unsettled.UpdateDuplicate409).
+	taken bool
 }
 
 // unknownDept refuses an unknown department a request's body names: 400

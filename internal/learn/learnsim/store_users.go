@@ -99,7 +99,9 @@ func (a *account) checkFields(id string, f map[string]string, create bool, dates
 			if create {
 				return errf(409, "User with the same %s is already registered", k.name)
 			}
-			return errf(400, "Invalid value %s. Field %s must be unique.", f[k.name], k.name)
+			e := errf(400, "Invalid value %s. Field %s must be unique.", f[k.name], k.name)
+			e.taken = true
+			return e
 		}
 	}
 	return nil

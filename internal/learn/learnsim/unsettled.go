@@ -46,6 +46,10 @@ type Unsettled struct {
 	// Duplicate400 refuses a user create whose login or e-mail is taken
 	// with 400 instead of 409.
 	Duplicate400 bool
+	// UpdateDuplicate409 refuses a user update whose login or e-mail
+	// another user has with 409 instead of 400: Learn's legacy docs say
+	// 400 ("must be unique"), and a create so refused is 409.
+	UpdateDuplicate409 bool
 	// PasswordRequired refuses a user create without a password with 400;
 	// by default the user is created without one (Learn's invitation sets it).
 	PasswordRequired bool
@@ -366,6 +370,9 @@ func nextToken(r *http.Request, next string) tokenOut {
 // notFound applies UnknownRef404, then UnknownID400, to a refusal of a
 // request to route.
 func (u Unsettled) notFound(route string, err *apiErr) *apiErr {
+	if err != nil && err.taken && u.UpdateDuplicate409 {
+		return &apiErr{status: http.StatusConflict, msg: err.msg}
+	}
 	if err != nil && err.ref && u.UnknownRef404 {
 		return &apiErr{status: http.StatusNotFound, msg: err.msg}
 	}
