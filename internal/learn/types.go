@@ -309,6 +309,16 @@ func (u User) SignsInWith(name string) bool {
 	return name != "" && (strings.EqualFold(strings.TrimSpace(u.Login()), name) || strings.EqualFold(strings.TrimSpace(u.Email()), name))
 }
 
+// supervisorRole says whether role is the Supervisor role, in either of
+// Learn's role lists.
+func supervisorRole(role string) bool {
+	switch strings.ToLower(strings.TrimSpace(role)) {
+	case "supervisor", "supervisors":
+		return true
+	}
+	return false
+}
+
 func administers(role string) bool {
 	switch strings.ToLower(strings.TrimSpace(role)) {
 	case "", "learner", "learners", "supervisor", "supervisors":
@@ -337,12 +347,19 @@ func (raw userWire) user() User {
 		Fields: raw.Fields, Subordination: raw.Subordination, CoSubordination: raw.CoSubordination,
 		AddedDate: raw.AddedDate,
 	}
-	u.Manageable = slices.Clone(raw.Manageable)
+	// The Supervisor role Learn gives a department's manager is no right
+	// over others: departments shown with it are the ones supervised, not
+	// managed (docs/learn-api.md, "Roles").
+	if !supervisorRole(raw.Role) {
+		u.Manageable = slices.Clone(raw.Manageable)
+	}
 	for _, r := range raw.UserRoles {
 		if r.RoleType != "" {
 			u.RoleTypes = append(u.RoleTypes, r.RoleType)
 		}
-		u.Manageable = append(u.Manageable, r.Manageable...)
+		if !supervisorRole(r.RoleType) {
+			u.Manageable = append(u.Manageable, r.Manageable...)
+		}
 	}
 	if u.Fields == nil {
 		u.Fields = Fields{}

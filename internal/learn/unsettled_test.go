@@ -119,12 +119,53 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if v.Unsettled.DateFormat != learnsim.DateISO && (!errors.As(err, &ve) || errors.Is(err, ErrDuplicate)) {
 				t.Errorf("birth date in another format: %v, want a validation error", err)
 			}
-			if _, err := c.CreateUser(ctx, NewUser{DepartmentID: "nope", Fields: Fields{FieldLogin: "c@acme.ru", FieldFirstName: "C", FieldLastName: "C"}}); !errors.As(err, &ve) {
+			// An unknown department in the body is a 400 or, not settled, a
+			// 404: a refusal of that one user either way.
+			_, err = c.CreateUser(ctx, NewUser{DepartmentID: "nope", Fields: Fields{FieldLogin: "c@acme.ru", FieldFirstName: "C", FieldLastName: "C"}})
+			if v.Unsettled.UnknownRef404 && !errors.Is(err, ErrNotFound) || !v.Unsettled.UnknownRef404 && !errors.As(err, &ve) {
 				t.Errorf("unknown department: %v", err)
 			}
 
 			if err := c.UpdateUser(ctx, uid, UserUpdate{Fields: Fields{FieldLogin: "ivan@acme.ru", FieldJobTitle: "Менеджер"}}); err != nil {
 				t.Fatal(err)
+			}
+			// An address another user has is refused on update with 400 or,
+			// not settled, 409: a refusal of that one user either way.
+			petr := nu
+			petr.Fields = Fields{FieldLogin: "petr@acme.ru", FieldEmail: "petr@acme.ru", FieldFirstName: "Пётр", FieldLastName: "Петров"}
+			if _, err := c.CreateUser(ctx, petr); err != nil {
+				t.Fatal(err)
+			}
+			err = c.UpdateUser(ctx, uid, UserUpdate{Fields: Fields{FieldLogin: "ivan@acme.ru", FieldEmail: "petr@acme.ru"}})
+			if v.Unsettled.UpdateDuplicate409 && !errors.Is(err, ErrDuplicate) || !v.Unsettled.UpdateDuplicate409 && (!errors.As(err, &ve) || errors.Is(err, ErrDuplicate)) {
+				t.Errorf("update to a taken e-mail: %v", err)
+			}
+			// A department's managers hold the Supervisor role Learn gives
+			// them, however a read shows it: it is no right over others, and
+			// credentials whose user manages a department are still an
+			// account administrator's (docs/learn-api.md, "Roles").
+			owner, err := c.FindUserByLogin(ctx, testEmail)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetDepartmentSubordination(ctx, sub, &Subordination{Type: SubordinationManual, SupervisorID: owner.ID},
+				&Subordination{Type: SubordinationManual, SupervisorID: uid}); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := c.GetUser(ctx, uid); err != nil || u.Administers() || u.Limited() {
+				t.Errorf("a department's functional manager reads back: %v %+v, want one without rights over others", err, u)
+			}
+			if all, err := c.AllUsers(ctx, UserFilter{}); err != nil {
+				t.Fatal(err)
+			} else {
+				for _, u := range all {
+					if u.ID == uid && (u.Administers() || u.Limited()) || u.ID == owner.ID && (!u.Administers() || u.Limited()) {
+						t.Errorf("listed: %+v administers %v, limited %v", u, u.Administers(), u.Limited())
+					}
+				}
+			}
+			if ce := c.checkRole(ctx, env.srv.URL); ce != nil {
+				t.Errorf("check of credentials whose user is a department's supervisor: %v", ce)
 			}
 			if err := c.SetUserStatus(ctx, uid, StatusTerminated); err != nil {
 				t.Fatal(err)

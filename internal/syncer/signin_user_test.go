@@ -252,3 +252,35 @@ func TestCreatedUserLoginFollowsItsEmail(t *testing.T) {
 		t.Fatalf("the created user's login did not follow the e-mail: %v, was %v", now.Fields, lu.Fields)
 	}
 }
+
+// The account administrator the app signs in as may head a department in
+// Learn, set by hand there: Learn then gives them its Supervisor role,
+// which a read may show with the departments supervised. That is no
+// limited role: every run goes on, and no employee takes the user over
+// (docs/learn-api.md, "Roles").
+func TestSyncSignInUserSupervises(t *testing.T) {
+	t.Parallel()
+	for _, shown := range []learnsim.SupervisorRole{learnsim.SupervisorRoleHidden, learnsim.SupervisorRoleInRole,
+		learnsim.SupervisorRoleListed, learnsim.SupervisorRoleScoped} {
+		t.Run(fmt.Sprintf("shown %d", shown), func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: learnsim.Unsettled{SupervisorRole: shown}}})
+			st := e.state()
+			hr, err := e.lsim.SeedDepartment(simAccount, "HR", st.RootID, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.lsim.SetSupervisor(simAccount, hr, st.OwnerID, false); err != nil {
+				t.Fatal(err)
+			}
+			portalID, p := e.addPortal(b24sim.GenerateOrg(12, 30, 4))
+			e.run(portalID, TriggerScheduled)
+			checkPortal(t, e.state(), p, st.RootID)
+			e.lsim.ResetCounts()
+			rep := e.run(portalID, TriggerManual)
+			if c := e.lsim.Counts(simAccount); c.Writes != 0 {
+				t.Errorf("a repeat wrote %d times: %v (report %v)", c.Writes, c.ByRoute, rep.Counts)
+			}
+		})
+	}
+}

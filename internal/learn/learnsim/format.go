@@ -356,8 +356,9 @@ type roleOut struct {
 
 // outUser renders the read side of the field quirk: UPPERCASE {name, value} pairs
 // in the account's field order. v1 reads report status 5 as 3. Where a role
-// other than learner shows depends on roles.
-func (a *account) outUser(u *user, v2 bool, roles UserRoles) userOut {
+// other than learner shows depends on un.UserRoles, and the Supervisor role
+// of one who supervises the departments sup on un.SupervisorRole.
+func (a *account) outUser(u *user, v2 bool, un Unsettled, sup []string) userOut {
 	st := u.Status
 	if st == 5 && !v2 {
 		st = 3
@@ -370,18 +371,59 @@ func (a *account) outUser(u *user, v2 bool, roles UserRoles) userOut {
 			o.Fields = append(o.Fields, fieldOut{Name: strings.ToUpper(def.Name), Value: v})
 		}
 	}
-	if roles == UserRolesSecond && u.Role != "learner" && u.Role != "learners" {
+	if un.UserRoles == UserRolesSecond && u.Role != "learner" && u.Role != "learners" {
 		o.Role, o.RoleID = "learner", roleID("learner")
 		o.UserRoles = []roleOut{{RoleID: o.RoleID, RoleType: "learner", Manageable: []string{}},
 			{RoleID: roleID(u.Role), RoleType: u.Role, Manageable: append([]string{}, u.Manages...)}}
-		o.UserRolesXML = &xmlRoles{Roles: o.UserRoles}
-		return o
-	}
-	if len(u.Manages) > 0 {
+	} else if len(u.Manages) > 0 {
 		o.Manages = slices.Clone(u.Manages)
+	}
+	if len(sup) > 0 {
+		switch un.SupervisorRole {
+		case SupervisorRoleInRole:
+			if u.Role == "learner" || u.Role == "learners" {
+				o.Role, o.RoleID = "supervisor", roleID("supervisor")
+				o.Manages = slices.Clone(sup)
+			}
+		case SupervisorRoleListed, SupervisorRoleScoped:
+			if len(o.UserRoles) == 0 {
+				o.UserRoles = []roleOut{{RoleID: o.RoleID, RoleType: o.Role, Manageable: slices.Clone(o.Manages)}}
+			}
+			r := roleOut{RoleID: roleID("supervisor"), RoleType: "supervisor", Manageable: []string{}}
+			if un.SupervisorRole == SupervisorRoleScoped {
+				r.Manageable = slices.Clone(sup)
+			}
+			o.UserRoles = append(o.UserRoles, r)
+		}
+	}
+	if len(o.UserRoles) > 0 {
+		o.UserRolesXML = &xmlRoles{Roles: o.UserRoles}
+	}
+	if len(o.Manages) > 0 {
 		o.ManagesXML = &xmlIDs{IDs: o.Manages}
 	}
 	return o
+}
+
+// supervised maps each user a department's manual link names to those
+// departments, in creation order; nil when un shows no Supervisor role.
+func (a *account) supervised(un Unsettled) map[string][]string {
+	if un.SupervisorRole == SupervisorRoleHidden {
+		return nil
+	}
+	m := map[string][]string{}
+	for _, id := range a.deptOrder {
+		d := a.depts[id]
+		if d == nil {
+			continue // a deleted department's tombstone
+		}
+		for _, s := range []sub{d.Sub, d.CoSub} {
+			if s.Type == "manual" && s.SupervisorID != "" && !slices.Contains(m[s.SupervisorID], id) {
+				m[s.SupervisorID] = append(m[s.SupervisorID], id)
+			}
+		}
+	}
+	return m
 }
 
 // xmlIDs is an ArrayOfIds in XML: one <id> element each.
@@ -390,10 +432,11 @@ type xmlIDs struct {
 }
 
 // outUsers renders the users ids names, in that order.
-func (a *account) outUsers(ids []string, v2 bool, roles UserRoles) []userOut {
+func (a *account) outUsers(ids []string, v2 bool, un Unsettled) []userOut {
 	out := make([]userOut, 0, len(ids))
+	sup := a.supervised(un)
 	for _, id := range ids {
-		out = append(out, a.outUser(a.users[id], v2, roles))
+		out = append(out, a.outUser(a.users[id], v2, un, sup[id]))
 	}
 	return out
 }

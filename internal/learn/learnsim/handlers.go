@@ -292,7 +292,17 @@ func idsParam(r *http.Request, body map[string]any, key, header string) []string
 
 func moveUsers(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	ids := idsParam(r, body, "userIds", "X-User-Ids")
-	err := a.moveUsers(r.PathValue("id"), ids)
+	apply, after := unsettledFrom(r).bulkUsers(a, ids)
+	var err *apiErr
+	switch {
+	case len(apply) > 0 || len(ids) == 0:
+		err = a.moveUsers(r.PathValue("id"), apply)
+	case a.depts[r.PathValue("id")] == nil:
+		err = errf(http.StatusNotFound, "Department %s not found", r.PathValue("id"))
+	}
+	if err == nil {
+		err = after
+	}
 	a.logSent(r, body, nil, ids, http.StatusNoContent, err)
 	return noContent, err
 }
@@ -339,7 +349,7 @@ func (a *account) usersSeen(r *http.Request, body map[string]any) userQuery {
 func listUsersAll(v2 bool) step {
 	return func(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 		ids, _ := a.matchUsers(a.usersSeen(r, nil), 0, 0)
-		out := a.outUsers(ids, v2, unsettledFrom(r).UserRoles)
+		out := a.outUsers(ids, v2, unsettledFrom(r))
 		return found(out, response(out)), nil
 	}
 }
@@ -351,7 +361,7 @@ func listUsersPaged(v2 bool) step {
 			return nil, err
 		}
 		ids, next := a.matchUsers(a.usersSeen(r, body), from, size)
-		out := a.outUsers(ids, v2, unsettledFrom(r).UserRoles)
+		out := a.outUsers(ids, v2, unsettledFrom(r))
 		if next == "" && len(ids) > 0 {
 			next = unsettledFrom(r).lastOf(len(ids), size, ids[len(ids)-1])
 		}
@@ -365,7 +375,7 @@ func getUser(v2 bool) step {
 		if u == nil {
 			return nil, errf(404, "User %s not found", r.PathValue("id"))
 		}
-		return one(r, a, u.DeptID, a.outUser(u, v2, unsettledFrom(r).UserRoles))
+		return one(r, a, u.DeptID, a.outUser(u, v2, unsettledFrom(r), a.supervised(unsettledFrom(r))[u.ID]))
 	}
 }
 
@@ -395,7 +405,7 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	if err != nil {
 		return nil, err
 	}
-	out := a.outUser(u, true, unsettledFrom(r).UserRoles)
+	out := a.outUser(u, true, unsettledFrom(r), nil)
 	return created(out.ID, out), nil
 }
 
@@ -473,9 +483,16 @@ func userStatus(r *http.Request, a *account, body map[string]any) (answer, *apiE
 func bulkStatus(status int) step {
 	return func(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 		ids := idsParam(r, body, "userIds", "X-User-Ids")
-		err := a.setStatus(ids, status)
+		apply, after := unsettledFrom(r).bulkUsers(a, ids)
+		var err *apiErr
+		if len(apply) > 0 || len(ids) == 0 {
+			err = a.setStatus(apply, status)
+		}
 		if err == nil && status != 1 {
-			unsettledFrom(r).leaverLinks(a, ids...)
+			unsettledFrom(r).leaverLinks(a, apply...)
+		}
+		if err == nil {
+			err = after
 		}
 		return ok, err
 	}

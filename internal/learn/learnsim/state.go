@@ -178,6 +178,40 @@ func (s *Sim) SetManaged(accountURL, userID string, deptIDs ...string) error {
 	})
 }
 
+// SetSupervisor names an active user as a department's supervisor (or,
+// functional, its functional manager), as an administrator does in Learn's
+// own pages (no call counted).
+func (s *Sim) SetSupervisor(accountURL, deptID, userID string, functional bool) error {
+	return s.edit("set supervisor", accountURL, func(a *account) error {
+		d := a.depts[deptID]
+		if d == nil {
+			return fmt.Errorf("no department %s", deptID)
+		}
+		link := sub{Type: "manual", SupervisorID: userID}
+		if err := a.checkSub(&link, ""); err != nil {
+			return fmt.Errorf("%s", err.msg)
+		}
+		if functional {
+			d.CoSub = link
+		} else {
+			d.Sub = link
+		}
+		return nil
+	})
+}
+
+// DeleteUser deletes a user, as an administrator does in Learn's own
+// pages (no call counted).
+func (s *Sim) DeleteUser(accountURL, userID string) error {
+	return s.edit("delete user", accountURL, func(a *account) error {
+		if err := a.deleteUser(userID); err != nil {
+			return fmt.Errorf("%s", err.msg)
+		}
+		s.opts.Unsettled.leaverLinks(a, userID)
+		return nil
+	})
+}
+
 // Accounts lists the account URLs in the order they were added.
 func (s *Sim) Accounts() []string {
 	s.mu.RLock()

@@ -14,6 +14,20 @@ import (
 type apiErr struct {
 	status int
 	msg    string
+	// ref: the refusal is of an unknown department a request's body names
+	// (Unsettled.UnknownRef404).
+	ref bool
+	// taken: the refusal is of a user update's login or e-mail that
+	// another user has (Unsettled.UpdateDuplicate409).
+	taken bool
+}
+
+// unknownDept refuses an unknown department a request's body names: 400
+// by default, 404 under Unsettled.UnknownRef404.
+func unknownDept(id string) *apiErr {
+	e := errf(400, "Department %s not found", id)
+	e.ref = true
+	return e
 }
 
 func (e *apiErr) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
@@ -180,7 +194,7 @@ func (a *account) createDept(name, parentID, code string) (*dept, *apiErr) {
 	case parentID == "":
 		return nil, errf(400, "Parameter parentDepartmentId is required")
 	case a.depts[parentID] == nil:
-		return nil, errf(400, "Department %s not found", parentID)
+		return nil, unknownDept(parentID)
 	}
 	d := &dept{ID: a.newID(), Name: name, ParentID: parentID, Code: code,
 		Sub: sub{Type: "inherit"}, CoSub: sub{Type: "inherit"}}
@@ -216,7 +230,7 @@ func (a *account) moveDept(d *dept, parentID string) *apiErr {
 		return errf(400, "The root department cannot be moved")
 	}
 	if a.depts[parentID] == nil {
-		return errf(404, "Department %s not found", parentID)
+		return unknownDept(parentID)
 	}
 	for p := parentID; p != ""; p = a.depts[p].ParentID {
 		if p == d.ID {

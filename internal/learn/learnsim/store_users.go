@@ -99,7 +99,9 @@ func (a *account) checkFields(id string, f map[string]string, create bool, dates
 			if create {
 				return errf(409, "User with the same %s is already registered", k.name)
 			}
-			return errf(400, "Invalid value %s. Field %s must be unique.", f[k.name], k.name)
+			e := errf(400, "Invalid value %s. Field %s must be unique.", f[k.name], k.name)
+			e.taken = true
+			return e
 		}
 	}
 	return nil
@@ -126,7 +128,7 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 		return nil, errf(400, "Parameter departmentId is required")
 	}
 	if a.depts[r.DeptID] == nil {
-		return nil, errf(400, "Department %s not found", r.DeptID)
+		return nil, unknownDept(r.DeptID)
 	}
 	if r.Fields == nil || strings.TrimSpace(r.Fields["login"]) == "" {
 		return nil, errf(400, "Field login is required")
@@ -174,7 +176,7 @@ func (a *account) updateUser(id string, deptID *string, fields map[string]string
 		return errf(404, "User %s not found", id)
 	}
 	if deptID != nil && *deptID != "" && a.depts[*deptID] == nil {
-		return errf(400, "Department %s not found", *deptID)
+		return unknownDept(*deptID)
 	}
 	if (len(fields) > 0 || un.UpdateNeedsLogin) && strings.TrimSpace(fields["login"]) == "" {
 		// The docs list login as "required (as part of fields)" on update;

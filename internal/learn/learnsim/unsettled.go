@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Unsettled picks one plausible answer for each Learn behaviour that no source
@@ -46,6 +45,10 @@ type Unsettled struct {
 	// Duplicate400 refuses a user create whose login or e-mail is taken
 	// with 400 instead of 409.
 	Duplicate400 bool
+	// UpdateDuplicate409 refuses a user update whose login or e-mail
+	// another user has with 409 instead of 400: Learn's legacy docs say
+	// 400 ("must be unique"), and a create so refused is 409.
+	UpdateDuplicate409 bool
 	// PasswordRequired refuses a user create without a password with 400;
 	// by default the user is created without one (Learn's invitation sets it).
 	PasswordRequired bool
@@ -54,6 +57,10 @@ type Unsettled struct {
 	RootSubordination RootSubordination
 	// UserRoles is where a read shows a role beside learner.
 	UserRoles UserRoles
+	// SupervisorRole is how a read shows the Supervisor role Learn gives
+	// a user named as a department's supervisor or functional manager
+	// (docs/learn-api.md, "Roles"): no source shows it on the wire.
+	SupervisorRole SupervisorRole
 	// RootLinks is how the root department's links read while it has no
 	// manager (no_supervisor): no source shows the root's own links.
 	RootLinks RootLinks
@@ -74,6 +81,16 @@ type Unsettled struct {
 	// /department/{id} and /user/{id}); the move routes, whose OAS lists
 	// 404, keep it.
 	UnknownID400 bool
+	// UnknownRef404 refuses an unknown department a body names (a user
+	// create's or update's departmentId, a department create's or
+	// update's parentDepartmentId) with 404 instead of 400: the OAS lists
+	// no 404 there, and no source says which Learn answers.
+	UnknownRef404 bool
+	// BulkUnknown is what a call on a list of users (POST
+	// /department/{id}/user/move, /users/activate, /users/deactivate,
+	// /users/terminate) does when the list names a user Learn does not
+	// have (deleted meanwhile): the OAS lists 404 for the move only.
+	BulkUnknown BulkUnknown
 	// LastPage is how a token-paged listing marks its last page.
 	LastPage LastPage
 	// CodeFilter is how GET /department?code= matches codes.
@@ -322,8 +339,18 @@ func nextToken(r *http.Request, next string) tokenOut {
 	return tokenOut{}
 }
 
-// notFound applies UnknownID400 to a refusal of a request to route.
+// notFound applies UnknownRef404, then UnknownID400, to a refusal of a
+// request to route.
 func (u Unsettled) notFound(route string, err *apiErr) *apiErr {
+	if err != nil && err.taken && u.UpdateDuplicate409 {
+		return &apiErr{status: http.StatusConflict, msg: err.msg}
+	}
+	if err != nil && err.ref && u.UnknownRef404 {
+		return &apiErr{status: http.StatusNotFound, msg: err.msg}
+	}
+	if err != nil && err.ref {
+		return err // a body's reference, not the path's
+	}
 	if !u.UnknownID400 || err == nil || err.status != http.StatusNotFound || strings.HasSuffix(route, "/move") {
 		return err
 	}
@@ -373,19 +400,6 @@ func (u Unsettled) rootSub(a *account, id string, sb, co *sub) (skip bool, err *
 	}
 	return false, nil
 }
-
-// UserRoles is where a read shows a user's role other than learner. The
-// OAS has both role and userRoles[] ({roleId, roleType,
-// manageableDepartmentIds}), and a create may give "one or two roles, one of
-// which is Learner"; no sample shows a user with two.
-type UserRoles int
-
-const (
-	UserRolesInRole UserRoles = iota // role is the user's role; userRoles is empty
-	// UserRolesSecond: role reads learner, and userRoles holds the learner
-	// role and the other one, with its managed departments.
-	UserRolesSecond
-)
 
 // RootLinks is how a read shows a link of the root department that names
 // nobody (no_supervisor, what the root starts with): the OAS requires both
@@ -537,62 +551,4 @@ func (a *account) parentOf(r *http.Request, d *dept) parentOut {
 		return parentOut{nullable{S: d.ID, Present: true}}
 	}
 	return parentOut{}
-}
-
-// LongValues is what Learn does with a value longer than its limit.
-type LongValues int
-
-const (
-	LongValuesKept    LongValues = iota // stored whole
-	LongValuesCut                       // cut silently to the limit
-	LongValuesRefused                   // refused with 400
-)
-
-// DefaultValueLimit is the limit of Unsettled.ValueLimit's zero value: 255
-// runes, the common size of a name column, for department names and user
-// text fields alike.
-const DefaultValueLimit = 255
-
-// longTextTypes are the profile field types LongValues applies to: free
-// text. Login, e-mail, country and dates have forms of their own.
-var longTextTypes = map[string]bool{"first_name": true, "last_name": true, "job_title": true, "phone": true, "string": true}
-
-// fitValue applies LongValues to the value v of what (a parameter or field
-// name): the value to store, or the refusal.
-func (u Unsettled) fitValue(what, v string) (string, *apiErr) {
-	limit := u.ValueLimit
-	if limit <= 0 {
-		limit = DefaultValueLimit
-	}
-	v = strings.TrimSpace(v)
-	if u.LongValues == LongValuesKept || utf8.RuneCountInString(v) <= limit {
-		return v, nil
-	}
-	if u.LongValues == LongValuesRefused {
-		return "", errf(http.StatusBadRequest, "Field %s is too long: at most %d characters", what, limit)
-	}
-	n := 0
-	for i := range v {
-		if n == limit {
-			return strings.TrimSpace(v[:i]), nil
-		}
-		n++
-	}
-	return v, nil
-}
-
-// fitFields applies LongValues to the text fields of a user create or
-// update, in place.
-func (u Unsettled) fitFields(a *account, f map[string]string) *apiErr {
-	for name, v := range f {
-		if def := a.fieldByName[name]; def == nil || !longTextTypes[def.Type] {
-			continue
-		}
-		fit, err := u.fitValue(name, v)
-		if err != nil {
-			return err
-		}
-		f[name] = fit
-	}
-	return nil
 }

@@ -619,3 +619,38 @@ func TestThrottle(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkUnknown checks each answer Unsettled.BulkUnknown gives a call on a
+// list of users that names one Learn does not have.
+func TestBulkUnknown(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		bu      BulkUnknown
+		status  int
+		applied bool
+	}{{BulkUnknownRefused, 404, false}, {BulkUnknownIgnored, 200, true}, {BulkUnknownPartial, 404, true}} {
+		e := newEnvWith(t, Options{Unsettled: Unsettled{BulkUnknown: tc.bu}}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "")
+		other := e.createDept("Support", e.root, "")
+		u := e.createUser(dept, "a@acme.ru", nil)
+		ids := map[string][]string{"userIds": {u, "nope"}}
+		moveStatus := tc.status
+		if moveStatus == 200 {
+			moveStatus = 204
+		}
+		if got, b := e.call("POST", "/department/"+other+"/user/move", ids); got != moveStatus {
+			t.Errorf("%d: move: %d %s, want %d", tc.bu, got, b, moveStatus)
+		}
+		if got, b := e.call("POST", "/users/deactivate", ids); got != tc.status {
+			t.Errorf("%d: deactivate: %d %s, want %d", tc.bu, got, b, tc.status)
+		}
+		st := e.state()
+		got, _ := st.UserByLogin("a@acme.ru")
+		if moved := got.DepartmentID == other; moved != tc.applied || (got.Status == 3) != tc.applied {
+			t.Errorf("%d: the known user: %+v, want applied %v", tc.bu, got, tc.applied)
+		}
+		if got, b := e.call("POST", "/department/nope/user/move", map[string][]string{"userIds": {"nope"}}); got != 404 {
+			t.Errorf("%d: move into an unknown department: %d %s", tc.bu, got, b)
+		}
+	}
+}
