@@ -63,9 +63,15 @@ func (p *Portal) FinishInstall(ctx context.Context) {
 			return nil, nil
 		}
 		tok := p.sim.issue(p, p.adminLocked())
-		return p.handlersFor("ONAPPINSTALL"), p.eventForm("ONAPPINSTALL", url.Values{
+		form := p.eventForm("ONAPPINSTALL", url.Values{
 			"data[VERSION]": {strconv.Itoa(p.version)}, "data[ACTIVE]": {"Y"}, "data[INSTALLED]": {"Y"}, "data[LANGUAGE_ID]": {p.lang},
 		}, &tok)
+		if p.sim.unsettled().InstallEventSparse {
+			for _, k := range []string{"auth[expires]", "auth[user_id]", "data[ACTIVE]", "data[INSTALLED]"} {
+				form.Del(k)
+			}
+		}
+		return p.handlersFor("ONAPPINSTALL"), form
 	})
 }
 

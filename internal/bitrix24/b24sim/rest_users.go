@@ -50,7 +50,7 @@ func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
 			}
 		}
 		return row
-	}, params, true)
+	}, params, true, p.sim.unsettled())
 }
 
 // userScope is what the token's scopes let user.get and user.search send:
@@ -135,7 +135,7 @@ func (p *Portal) listUsers(callerID int64, params, q map[string]any, terms []ter
 				}
 			}
 		}
-		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true)
+		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true, sc.unsettled)
 	}
 	for _, u := range p.users {
 		if visible(u) {
@@ -162,7 +162,7 @@ func (p *Portal) listUsers(callerID int64, params, q map[string]any, terms []ter
 		}
 		return less
 	})
-	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true)
+	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true, sc.unsettled)
 }
 
 // birthday renders a YYYY-MM-DD birthday as user.get does: an ISO date.
@@ -180,7 +180,7 @@ func birthday(d string) string {
 // datetime; CONFIRM_CODE is never sent.
 func userRow(u *User, sc userScope) map[string]any {
 	row := map[string]any{
-		"ID": strconv.FormatInt(u.ID, 10), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
+		"ID": sc.unsettled.id(u.ID), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
 		"TITLE": "", "PERSONAL_PHONE": "", "WORK_POSITION": u.WorkPosition, "IS_ONLINE": "N", "TIME_ZONE": "",
 		"DATE_REGISTER": u.DateRegister.UTC().Format(isoOffset), "PERSONAL_BIRTHDAY": birthday(u.Birthday),
 		"UF_EMPLOYMENT_DATE": "", "WORK_PHONE": u.WorkPhone,
@@ -211,7 +211,7 @@ func userRow(u *User, sc userScope) map[string]any {
 		sc.unsettled.extranetDepartment(row, u.ID)
 	} else {
 		row["USER_TYPE"] = "employee"
-		row["UF_DEPARTMENT"] = append([]int64{}, u.Departments...)
+		row["UF_DEPARTMENT"] = sc.unsettled.departments(u.Departments)
 	}
 	return row
 }
