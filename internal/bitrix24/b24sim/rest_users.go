@@ -65,7 +65,9 @@ func (p *Portal) userGet(callerID int64, params map[string]any, sc userScope) (*
 	q, terms := userFilter(params)
 	// How user.get treats CONFIRM_CODE is not documented; like any field it
 	// does not know, the simulator ignores it.
-	terms = slices.DeleteFunc(terms, func(t term) bool { return t.field == "CONFIRM_CODE" })
+	terms = slices.DeleteFunc(terms, func(t term) bool {
+		return t.field == "CONFIRM_CODE" || sc.unsettled.PlainListIgnored && t.op == "" && t.field == "ID" && isList(t.v)
+	})
 	return p.listUsers(callerID, params, q, terms, sc)
 }
 

@@ -83,6 +83,11 @@ type Unsettled struct {
 	// auth[expires], auth[user_id], data[ACTIVE] or data[INSTALLED], which
 	// the SDKs' captured fixtures carry (docs/bitrix24-api.md, "Events").
 	InstallEventSparse bool
+	// PlainListIgnored drops a user.get filter on ID whose value is a list
+	// but has no operator: only the @ prefix is documented to take a list
+	// (docs/bitrix24-api.md, "One user and a people search"), so a portal
+	// may read the plain key otherwise; dropped, every user matches.
+	PlainListIgnored bool
 }
 
 // FramePlacement is the form of the frame POST's PLACEMENT_OPTIONS.
@@ -241,11 +246,13 @@ func Variants() []Variant {
 		{"PLACEMENT_OPTIONS undefined", Unsettled{FramePlacement: FramePlacementUndefined}},
 		{"no PLACEMENT_OPTIONS", Unsettled{FramePlacement: FramePlacementMissing}},
 		{"ONAPPINSTALL as the docs' sample", Unsettled{InstallEventSparse: true}},
+		{"user.get ID list without @ ignored", Unsettled{PlainListIgnored: true}},
 		{"all flipped", Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
 			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days, ScopeErrors403: true,
-			CountlessTotal: true, NumericIDs: true, FramePlacement: FramePlacementUndefined, InstallEventSparse: true}},
+			CountlessTotal: true, NumericIDs: true, FramePlacement: FramePlacementUndefined, InstallEventSparse: true,
+			PlainListIgnored: true}},
 		{"all flipped, the other way", Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty,
 			FramePlacement: FramePlacementMissing}},

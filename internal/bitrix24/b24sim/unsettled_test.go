@@ -434,3 +434,24 @@ func TestUnsettledInstallEventSparse(t *testing.T) {
 		})
 	}
 }
+
+func TestUnsettledPlainListIgnored(t *testing.T) {
+	t.Parallel()
+	for name, ignored := range map[string]bool{"IN": false, "ignored": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{PlainListIgnored: ignored}, b24sim.GenerateOrg(1, 20, 3), "http://127.0.0.1:1")
+			rows := func(key string) int {
+				_, body := w.rest("user.get", url.Values{"FILTER[" + key + "][0]": {"1"}, "FILTER[" + key + "][1]": {"2"}, "ADMIN_MODE": {"1"}})
+				r, _ := body["result"].([]any)
+				return len(r)
+			}
+			if n := rows("@ID"); n != 2 {
+				t.Errorf("@ID list: %d rows, want 2", n)
+			}
+			if n := rows("ID"); (n == 2) == ignored {
+				t.Errorf("ID list: %d rows (ignored %v)", n, ignored)
+			}
+		})
+	}
+}
