@@ -231,7 +231,7 @@ func (p *Portal) UserAdded(ctx context.Context, id int64) {
 			"data[LAST_NAME]":     {u.LastName},
 			"data[EMAIL]":         {u.Email},
 			"data[WORK_POSITION]": {u.WorkPosition},
-			"data[DATE_REGISTER]": {u.DateRegister.UTC().Format(isoOffset)},
+			"data[DATE_REGISTER]": {u.DateRegister.In(p.zone()).Format(isoOffset)},
 		}
 		for i, d := range u.Departments {
 			data.Set("data[UF_DEPARTMENT]["+strconv.Itoa(i)+"]", strconv.FormatInt(d, 10))

@@ -59,6 +59,14 @@ func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
 type userScope struct {
 	uf, full  bool
 	unsettled Unsettled
+	loc       *time.Location // the portal's time zone; nil is UTC
+}
+
+func (sc userScope) zone() *time.Location {
+	if sc.loc == nil {
+		return time.UTC
+	}
+	return sc.loc
 }
 
 func (p *Portal) userGet(callerID int64, params map[string]any, sc userScope) (*restOK, *restErr) {
@@ -168,8 +176,8 @@ func (p *Portal) listUsers(callerID int64, params, q map[string]any, terms []ter
 }
 
 // birthday renders a YYYY-MM-DD birthday as user.get does: an ISO date.
-func birthday(d string) string {
-	t, err := time.Parse(time.DateOnly, d)
+func birthday(d string, loc *time.Location) string {
+	t, err := time.ParseInLocation(time.DateOnly, d, loc)
 	if err != nil {
 		return ""
 	}
@@ -184,7 +192,7 @@ func userRow(u *User, sc userScope) map[string]any {
 	row := map[string]any{
 		"ID": sc.unsettled.id(u.ID), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
 		"TITLE": "", "PERSONAL_PHONE": "", "WORK_POSITION": u.WorkPosition, "IS_ONLINE": "N", "TIME_ZONE": "",
-		"DATE_REGISTER": u.DateRegister.UTC().Format(isoOffset), "PERSONAL_BIRTHDAY": birthday(u.Birthday),
+		"DATE_REGISTER": u.DateRegister.In(sc.zone()).Format(isoOffset), "PERSONAL_BIRTHDAY": birthday(u.Birthday, sc.zone()),
 		"UF_EMPLOYMENT_DATE": "", "WORK_PHONE": u.WorkPhone,
 	}
 	switch {
@@ -206,7 +214,7 @@ func userRow(u *User, sc userScope) map[string]any {
 		row["PERSONAL_CITY"] = u.PersonalCity
 	}
 	if sc.full && !u.LastLogin.IsZero() {
-		row["LAST_LOGIN"] = u.LastLogin.UTC().Format(isoOffset)
+		row["LAST_LOGIN"] = u.LastLogin.In(sc.zone()).Format(isoOffset)
 	}
 	if u.Extranet {
 		row["USER_TYPE"] = "extranet"
@@ -244,7 +252,7 @@ func (p *Portal) withUF(row map[string]any, u *User, sel []string, ufScope bool)
 		case !ok || v == nil:
 			continue // null values are left out
 		case f.Type == "date" || f.Type == "datetime":
-			if d, err := time.Parse(time.DateOnly, str(v)); err == nil {
+			if d, err := time.ParseInLocation(time.DateOnly, str(v), p.zone()); err == nil {
 				v = d.Format(isoOffset)
 			}
 		}
