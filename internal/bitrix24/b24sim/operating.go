@@ -132,5 +132,5 @@ func (s *Sim) methodTime(p *Portal, method string) map[string]any {
 	tb := timeBlock(p.zone())
 	tb["operating"] = used.Seconds()
 	tb["operating_reset_at"] = reset.Unix()
-	return tb
+	return s.unsettled().timeBlock(tb)
 }

@@ -72,7 +72,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 	}
 	var ok *restOK
 	var e *restErr
-	tb := timeBlock(p.zone()) // batch itself has no operating time
+	tb := s.unsettled().timeBlock(timeBlock(p.zone())) // batch itself has no operating time
 	if method == "batch" {
 		ok, e = s.batch(p, userID, webhook, params)
 	} else {

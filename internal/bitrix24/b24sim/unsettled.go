@@ -88,6 +88,20 @@ type Unsettled struct {
 	// (docs/bitrix24-api.md, "One user and a people search"), so a portal
 	// may read the plain key otherwise; dropped, every user matches.
 	PlainListIgnored bool
+	// NoOperatingKeys leaves operating and operating_reset_at out of every
+	// time block, as a portal outside the cloud may: the docs name them
+	// for the cloud only, and the operating limit still applies
+	// (docs/bitrix24-api.md, "Operating time limit").
+	NoOperatingKeys bool
+}
+
+// timeBlock applies the switches to an answer's time block tb.
+func (u Unsettled) timeBlock(tb map[string]any) map[string]any {
+	if u.NoOperatingKeys {
+		delete(tb, "operating")
+		delete(tb, "operating_reset_at")
+	}
+	return tb
 }
 
 // FramePlacement is the form of the frame POST's PLACEMENT_OPTIONS.
@@ -247,12 +261,13 @@ func Variants() []Variant {
 		{"no PLACEMENT_OPTIONS", Unsettled{FramePlacement: FramePlacementMissing}},
 		{"ONAPPINSTALL as the docs' sample", Unsettled{InstallEventSparse: true}},
 		{"user.get ID list without @ ignored", Unsettled{PlainListIgnored: true}},
+		{"no operating keys", Unsettled{NoOperatingKeys: true}},
 		{"all flipped", Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
 			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days, ScopeErrors403: true,
 			CountlessTotal: true, NumericIDs: true, FramePlacement: FramePlacementUndefined, InstallEventSparse: true,
-			PlainListIgnored: true}},
+			PlainListIgnored: true, NoOperatingKeys: true}},
 		{"all flipped, the other way", Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty,
 			FramePlacement: FramePlacementMissing}},

@@ -455,3 +455,24 @@ func TestUnsettledPlainListIgnored(t *testing.T) {
 		})
 	}
 }
+
+func TestUnsettledNoOperatingKeys(t *testing.T) {
+	t.Parallel()
+	for name, bare := range map[string]bool{"cloud": false, "bare": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{NoOperatingKeys: bare}, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+			_, plain := w.rest("user.get", url.Values{})
+			_, batch := w.rest("batch", url.Values{"cmd[a]": {"department.get"}})
+			inner := batch["result"].(map[string]any)["result_time"].(map[string]any)["a"]
+			for what, tb := range map[string]any{"user.get": plain["time"], "batch": batch["time"], "batch command": inner} {
+				m, _ := tb.(map[string]any)
+				_, op := m["operating"]
+				_, reset := m["operating_reset_at"]
+				if m["date_start"] == nil || op == bare || reset == bare {
+					t.Errorf("%s time %v", what, tb)
+				}
+			}
+		})
+	}
+}
