@@ -52,7 +52,7 @@ func (c *Client) Users(ctx context.Context, filter map[string]any) ([]User, erro
 		return userParams(f, start)
 	}
 	limit := c.cfg.MaxUsers
-	if n := idsNamed(filter["ID"]); n > 0 {
+	if n := max(idsNamed(filter["ID"]), idsNamed(filter["@ID"])); n > 0 {
 		// A filter by id matches no more users than it names: one
 		// person's read, or their heads', is not an org's.
 		limit = min(limit, n)

@@ -281,17 +281,19 @@ func TestUsersByIDBoundedByTheIDs(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name string
+		key  string
 		ids  any
 	}{
-		{"OneID", int64(7)},
-		{"IDList", []int64{7, 8, 9}},
+		{"OneID", "ID", int64(7)},
+		{"IDList", "ID", []int64{7, 8, 9}},
+		{"IDListUnderAt", "@ID", []int64{7, 8, 9}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var calls atomic.Int32
 			srv := hostileREST(t, 0, &calls)
 			cl := boundedClient(srv)
-			_, err := cl.Users(context.Background(), map[string]any{"ID": c.ids})
+			_, err := cl.Users(context.Background(), map[string]any{c.key: c.ids})
 			if !errors.Is(err, ErrListTooLong) {
 				t.Fatalf("error %v after %d requests, want ErrListTooLong", err, calls.Load())
 			}

@@ -209,3 +209,40 @@ func TestOperatingLimitSlidingBuckets(t *testing.T) {
 		t.Errorf("second wait %v, want about 3 minutes to the second bucket's end", slept[1])
 	}
 }
+
+// A portal whose answers name no operating_reset_at (outside the cloud the
+// keys may be missing) still blocks a method past its limit: the client
+// waits OperatingFallback and asks again, as often as the block lasts
+// within MaxOperatingWait, and then reads the whole listing.
+func TestOperatingLimitWithoutResetTimes(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	srv := b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1", Rate: -1, Now: clock.Now,
+		Unsettled: b24sim.Unsettled{NoOperatingKeys: true}})
+	t.Cleanup(srv.Close)
+	p := srv.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(3, 30, 4)})
+	tok := p.Install()
+	p.FinishInstall(context.Background())
+	p.SetOperatingLimit(b24sim.OperatingLimit{Limit: time.Second, Cost: map[string]time.Duration{"user.get": 100 * time.Millisecond}})
+	oauth := &bitrix24.OAuth{URL: srv.URL, ClientID: srv.ClientID(), ClientSecret: srv.ClientSecret()}
+	c := bitrix24.New(bitrix24.Config{Endpoint: tok.ClientEndpoint, Tokens: bitrix24.NewMemoryTokenSource(oauth, bitrix24.Token(tok)),
+		Now: clock.Now, Sleep: clock.Sleep, MaxOperatingWait: 15 * time.Minute})
+	spend(t, c, p)
+	us, err := c.Users(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("users past the limit: %v (slept %v)", err, clock.Slept())
+	}
+	if len(us) == 0 || p.OperatingRefusals() == 0 {
+		t.Fatalf("users %d, refusals %d; want users after a refusal", len(us), p.OperatingRefusals())
+	}
+	var total time.Duration
+	for _, d := range clock.Slept() {
+		total += d
+		if d > time.Minute+2*time.Second {
+			t.Errorf("slept %v at once, want the one-minute fallback steps: %v", d, clock.Slept())
+		}
+	}
+	if total > 11*time.Minute {
+		t.Errorf("slept %v in all, more than the ten-minute window: %v", total, clock.Slept())
+	}
+}

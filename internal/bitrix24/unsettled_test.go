@@ -3,6 +3,9 @@ package bitrix24_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,6 +44,7 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			t.Run("Extranet", func(t *testing.T) { checkExtranet(t, v.Unsettled) })
 			t.Run("Scope", func(t *testing.T) { checkScope(t, v.Unsettled) })
 			t.Run("UserAccess", func(t *testing.T) { checkUserAccess(t, v.Unsettled) })
+			t.Run("Listing", func(t *testing.T) { checkListing(t, v.Unsettled) })
 		})
 	}
 }
@@ -223,4 +227,81 @@ func checkUserAccess(t *testing.T, u b24sim.Unsettled) {
 	if _, err := f.client.Departments(ctx); err != nil {
 		t.Errorf("department.get with access open again: %v", err)
 	}
+}
+
+// Every listing reads the whole org, whatever form the IDs come in and
+// whether a start=-1 page carries "total":0 or no total: the org is larger
+// than one batch of keyset pages (2,450 users) and one page of departments.
+func checkListing(t *testing.T, u b24sim.Unsettled) {
+	f := setupUnsettled(t, u, b24sim.GenerateOrg(7, 3000, 120))
+	ctx := context.Background()
+	wantUsers := map[int64]string{}
+	var wantInvited []int64
+	for _, x := range f.portal.Users() {
+		if !x.Extranet {
+			wantUsers[x.ID] = fmt.Sprint(x.Active, x.Departments)
+		}
+		if x.Invited {
+			wantInvited = append(wantInvited, x.ID)
+		}
+	}
+	wantDepts := map[int64]string{}
+	for _, d := range f.portal.Departments() {
+		wantDepts[d.ID] = fmt.Sprint(d.Parent, d.Head)
+	}
+	sameUsers := func(what string, us []bitrix24.User) {
+		t.Helper()
+		got := map[int64]string{}
+		for _, x := range us {
+			if !x.IsExtranet() {
+				got[x.ID] = fmt.Sprint(x.Active, x.Departments)
+			}
+		}
+		if len(got) != len(wantUsers) {
+			t.Errorf("%s: %d employees, want %d", what, len(got), len(wantUsers))
+		}
+		for id, w := range wantUsers {
+			if got[id] != w {
+				t.Errorf("%s: user %d is %q, want %q", what, id, got[id], w)
+				return
+			}
+		}
+	}
+	sameDepts := func(what string, ds []bitrix24.Department) {
+		t.Helper()
+		got := map[int64]string{}
+		for _, d := range ds {
+			got[d.ID] = fmt.Sprint(d.Parent, d.Head)
+		}
+		if !maps.Equal(got, wantDepts) {
+			t.Errorf("%s: %d departments %v, want %d %v", what, len(got), got, len(wantDepts), wantDepts)
+		}
+	}
+	var us []bitrix24.User
+	var inv bitrix24.Invited
+	ds, err := f.client.ReadOrg(ctx, nil, bitrix24.OrgPages{
+		Users:   func(page []bitrix24.User) error { us = append(us, page...); return nil },
+		Invited: func(i bitrix24.Invited) { inv = i },
+	})
+	if err != nil {
+		t.Fatalf("ReadOrg: %v", err)
+	}
+	sameUsers("ReadOrg", us)
+	sameDepts("ReadOrg", ds)
+	if !slices.IsSortedFunc(us, func(a, b bitrix24.User) int { return int(a.ID - b.ID) }) {
+		t.Error("ReadOrg: users not in ID order")
+	}
+	slices.Sort(wantInvited)
+	slices.Sort(inv.IDs)
+	if !inv.Known || !slices.Equal(inv.IDs, wantInvited) {
+		t.Errorf("ReadOrg: invited %+v, want %v", inv, wantInvited)
+	}
+	if us, err = f.client.Users(ctx, nil); err != nil {
+		t.Fatalf("Users: %v", err)
+	}
+	sameUsers("Users", us)
+	if ds, err = f.client.Departments(ctx); err != nil {
+		t.Fatalf("Departments: %v", err)
+	}
+	sameDepts("Departments", ds)
 }

@@ -132,7 +132,14 @@ const personMaxHeads = 50
 // department listing's batch.
 func ReadPerson(ctx context.Context, b24 Bitrix24, id int64, codes ...string) (Desired, error) {
 	filter := func(ids any) map[string]any {
-		f := map[string]any{"ID": ids}
+		// A list goes under @ID, the form documented to take one; what a
+		// plain ID key does with a list is not (docs/bitrix24-api.md, "One
+		// user and a people search").
+		key := "ID"
+		if _, list := ids.([]int64); list {
+			key = "@ID"
+		}
+		f := map[string]any{key: ids}
 		if sel := userSelect(codes); sel != nil {
 			f[bitrix24.UserSelect] = sel
 		}

@@ -75,10 +75,10 @@ type headsB24 struct {
 func (c *headsB24) Departments(context.Context) ([]bitrix24.Department, error) { return c.ds, nil }
 
 func (c *headsB24) Users(_ context.Context, f map[string]any) ([]bitrix24.User, error) {
-	switch ids := f["ID"].(type) {
-	case int64:
-		return []bitrix24.User{{ID: ids, Active: true, UserType: "employee", Departments: c.depts}}, nil
-	case []int64:
+	if id, ok := f["ID"].(int64); ok {
+		return []bitrix24.User{{ID: id, Active: true, UserType: "employee", Departments: c.depts}}, nil
+	}
+	if ids, ok := f["@ID"].([]int64); ok {
 		c.asked = append(c.asked, slices.Clone(ids))
 	}
 	return nil, nil

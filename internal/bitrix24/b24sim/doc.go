@@ -35,8 +35,11 @@
 // and scope, the auth errors' texts, PAYMENT_REQUIRED's status, a second
 // event.bind, an extranet user's empty UF_DEPARTMENT, the OAuth server's
 // app.info, ONUSERADD's data[ACTIVE] (Portal.UserAdded), the idle life of a
-// refresh token (with Now and Sim.Advance). Variants lists the
-// choices a client must pass.
+// refresh token (with Now and Sim.Advance), a start=-1 page's total, IDs as
+// numbers, the frame POST's PLACEMENT_OPTIONS, ONAPPINSTALL as the docs'
+// sample, a plain ID filter with a list, time blocks without the operating
+// keys. Variants lists the choices a client
+// must pass. PortalOptions.TimeZone writes a portal's dates with its offset.
 //
 // FrameRequest returns the iframe POST fields without sending them; Tokens
 // issues a token chain for any user. The portal page (PageURL) does the same in

@@ -129,8 +129,8 @@ func (s *Sim) execTimed(p *Portal, userID int64, webhook bool, method string, pa
 // methodTime is the time block of an answer of method (s.mu held).
 func (s *Sim) methodTime(p *Portal, method string) map[string]any {
 	used, reset := s.opUsed(p, s.opState(p, method))
-	tb := timeBlock()
+	tb := timeBlock(p.zone())
 	tb["operating"] = used.Seconds()
 	tb["operating_reset_at"] = reset.Unix()
-	return tb
+	return s.unsettled().timeBlock(tb)
 }

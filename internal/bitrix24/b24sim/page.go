@@ -53,6 +53,12 @@ func (p *Portal) FrameRequest(userID int64) (target string, query, body url.Valu
 		"member_id": {p.memberID}, "status": {p.status}, "PLACEMENT": {"DEFAULT"},
 		"PLACEMENT_OPTIONS": {`{"any":"28\/"}`},
 	}
+	switch s.unsettled().FramePlacement {
+	case FramePlacementUndefined:
+		body.Set("PLACEMENT_OPTIONS", "undefined")
+	case FramePlacementMissing:
+		body.Del("PLACEMENT_OPTIONS")
+	}
 	if p.legacy {
 		body.Del("APPLICATION_TOKEN")
 		body.Del("APPLICATION_SCOPE")

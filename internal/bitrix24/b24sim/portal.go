@@ -101,6 +101,11 @@ type PortalOptions struct {
 	// documented). The app then learns no application token before
 	// ONAPPUNINSTALL, which carries one.
 	Legacy bool
+	// TimeZone is the portal's time zone: Bitrix24 writes dates and times
+	// (DATE_REGISTER, PERSONAL_BIRTHDAY, LAST_LOGIN, date_start…) with the
+	// portal's offset, so a birthday is midnight there, e.g.
+	// 1990-05-01T00:00:00+03:00 (docs/bitrix24-api.md, "Answers"). nil is UTC.
+	TimeZone *time.Location
 }
 
 // AfterUninstall is how Bitrix24 answers the tokens of an uninstalled app.
@@ -227,6 +232,7 @@ type Portal struct {
 	lapse    Lapse
 	appToken string
 	legacy   bool
+	loc      *time.Location // the portal's time zone
 	version  int
 
 	depts   map[int64]*Department
@@ -268,7 +274,7 @@ func (s *Sim) AddPortal(o PortalOptions) *Portal {
 	p := &Portal{sim: s, memberID: o.MemberID, status: o.Status, lang: o.Lang, name: o.Org.Name, webhook: o.WebhookCode,
 		depts: map[int64]*Department{}, users: map[int64]*User{}, requests: map[string]int{}, commands: map[string]int{},
 		rate: s.opts.Rate, burst: float64(s.opts.Burst), latency: s.opts.Latency, version: 1, gone: o.AfterUninstall,
-		region: o.Region, ops: map[string]*opState{}, legacy: o.Legacy}
+		region: o.Region, ops: map[string]*opState{}, legacy: o.Legacy, loc: o.TimeZone}
 	if _, ok := s.regions[o.Region]; o.Region != "" && !ok {
 		panic(fmt.Sprintf("b24sim: portal in region %q, which has no OAuth server", o.Region))
 	}

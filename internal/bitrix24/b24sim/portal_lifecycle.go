@@ -63,9 +63,15 @@ func (p *Portal) FinishInstall(ctx context.Context) {
 			return nil, nil
 		}
 		tok := p.sim.issue(p, p.adminLocked())
-		return p.handlersFor("ONAPPINSTALL"), p.eventForm("ONAPPINSTALL", url.Values{
+		form := p.eventForm("ONAPPINSTALL", url.Values{
 			"data[VERSION]": {strconv.Itoa(p.version)}, "data[ACTIVE]": {"Y"}, "data[INSTALLED]": {"Y"}, "data[LANGUAGE_ID]": {p.lang},
 		}, &tok)
+		if p.sim.unsettled().InstallEventSparse {
+			for _, k := range []string{"auth[expires]", "auth[user_id]", "data[ACTIVE]", "data[INSTALLED]"} {
+				form.Del(k)
+			}
+		}
+		return p.handlersFor("ONAPPINSTALL"), form
 	})
 }
 
@@ -225,7 +231,7 @@ func (p *Portal) UserAdded(ctx context.Context, id int64) {
 			"data[LAST_NAME]":     {u.LastName},
 			"data[EMAIL]":         {u.Email},
 			"data[WORK_POSITION]": {u.WorkPosition},
-			"data[DATE_REGISTER]": {u.DateRegister.UTC().Format(isoOffset)},
+			"data[DATE_REGISTER]": {u.DateRegister.In(p.zone()).Format(isoOffset)},
 		}
 		for i, d := range u.Departments {
 			data.Set("data[UF_DEPARTMENT]["+strconv.Itoa(i)+"]", strconv.FormatInt(d, 10))

@@ -72,7 +72,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, p *Portal, path 
 	}
 	var ok *restOK
 	var e *restErr
-	tb := timeBlock() // batch itself has no operating time
+	tb := s.unsettled().timeBlock(timeBlock(p.zone())) // batch itself has no operating time
 	if method == "batch" {
 		ok, e = s.batch(p, userID, webhook, params)
 	} else {
@@ -186,9 +186,9 @@ func (s *Sim) exec(p *Portal, userID int64, webhook bool, method string, params 
 	case "department.get":
 		return p.departmentGet(params)
 	case "user.get":
-		return p.userGet(userID, params, s.userScope())
+		return p.userGet(userID, params, s.userScope(p))
 	case "user.search":
-		return p.userSearch(userID, params, s.userScope(), s.opts.InvitedFilter)
+		return p.userSearch(userID, params, s.userScope(p), s.opts.InvitedFilter)
 	case "user.userfield.list":
 		// user.userfield.* need their own scope (docs/bitrix24-api.md, "Custom user fields").
 		if !hasScope(s.opts.Scope, "user.userfield") {
@@ -231,8 +231,17 @@ func (s *Sim) exec(p *Portal, userID int64, webhook bool, method string, params 
 }
 
 // userScope is what the app's scopes let the user listings send.
-func (s *Sim) userScope() userScope {
-	return userScope{uf: hasScope(s.opts.Scope, "user.userfield"), full: hasScope(s.opts.Scope, "user"), unsettled: s.unsettled()}
+func (s *Sim) userScope(p *Portal) userScope {
+	return userScope{uf: hasScope(s.opts.Scope, "user.userfield"), full: hasScope(s.opts.Scope, "user"), unsettled: s.unsettled(),
+		loc: p.zone()}
+}
+
+// zone is the portal's time zone, UTC unless PortalOptions.TimeZone is set.
+func (p *Portal) zone() *time.Location {
+	if p.loc == nil {
+		return time.UTC
+	}
+	return p.loc
 }
 
 // bound reports whether handler h is bound to event ev (s.mu held).

@@ -6,13 +6,13 @@ import (
 	"cmp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 )
 
 // page cuts n sorted rows by start as Bitrix24 does: 50 per page, total and
-// next for start ≥ 0, neither (total 0) for start=-1. Only the page is rendered.
-func page(n int, render func(i int) map[string]any, params map[string]any, emptyWithoutTotal bool) (*restOK, *restErr) {
+// next for start ≥ 0, neither (total 0, or no key under u.CountlessTotal)
+// for start=-1. Only the page is rendered.
+func page(n int, render func(i int) map[string]any, params map[string]any, emptyWithoutTotal bool, u Unsettled) (*restOK, *restErr) {
 	start := 0
 	for _, k := range []string{"start", "START"} {
 		if v, ok := params[k]; ok {
@@ -28,7 +28,7 @@ func page(n int, render func(i int) map[string]any, params map[string]any, empty
 	}
 	if start < 0 {
 		ok := &restOK{result: rows(0, min(n, pageSize)), total: intp(0)}
-		if n == 0 && emptyWithoutTotal {
+		if (n == 0 && emptyWithoutTotal) || u.CountlessTotal {
 			ok.total = nil
 		}
 		return ok, nil
@@ -98,17 +98,18 @@ func (p *Portal) departmentGet(params map[string]any) (*restOK, *restErr) {
 	default:
 		ds = p.treeOrder(ds) // LEFT_MARGIN order: parents before children
 	}
+	u := p.sim.unsettled()
 	return page(len(ds), func(i int) map[string]any {
 		d := ds[i]
-		row := map[string]any{"ID": strconv.FormatInt(d.ID, 10), "NAME": d.Name, "SORT": d.Sort}
+		row := map[string]any{"ID": u.id(d.ID), "NAME": d.Name, "SORT": d.Sort}
 		if d.Parent != 0 { // null keys are left out
-			row["PARENT"] = strconv.FormatInt(d.Parent, 10)
+			row["PARENT"] = u.id(d.Parent)
 		}
 		if d.Head != 0 {
-			row["UF_HEAD"] = strconv.FormatInt(d.Head, 10)
+			row["UF_HEAD"] = u.id(d.Head)
 		}
 		return row
-	}, params, false)
+	}, params, false, u)
 }
 
 type term struct {

@@ -50,7 +50,7 @@ func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
 			}
 		}
 		return row
-	}, params, true)
+	}, params, true, p.sim.unsettled())
 }
 
 // userScope is what the token's scopes let user.get and user.search send:
@@ -59,13 +59,23 @@ func (p *Portal) userFieldList(params map[string]any) (*restOK, *restErr) {
 type userScope struct {
 	uf, full  bool
 	unsettled Unsettled
+	loc       *time.Location // the portal's time zone; nil is UTC
+}
+
+func (sc userScope) zone() *time.Location {
+	if sc.loc == nil {
+		return time.UTC
+	}
+	return sc.loc
 }
 
 func (p *Portal) userGet(callerID int64, params map[string]any, sc userScope) (*restOK, *restErr) {
 	q, terms := userFilter(params)
 	// How user.get treats CONFIRM_CODE is not documented; like any field it
 	// does not know, the simulator ignores it.
-	terms = slices.DeleteFunc(terms, func(t term) bool { return t.field == "CONFIRM_CODE" })
+	terms = slices.DeleteFunc(terms, func(t term) bool {
+		return t.field == "CONFIRM_CODE" || sc.unsettled.PlainListIgnored && t.op == "" && t.field == "ID" && isList(t.v)
+	})
 	return p.listUsers(callerID, params, q, terms, sc)
 }
 
@@ -135,7 +145,7 @@ func (p *Portal) listUsers(callerID int64, params, q map[string]any, terms []ter
 				}
 			}
 		}
-		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true)
+		return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true, sc.unsettled)
 	}
 	for _, u := range p.users {
 		if visible(u) {
@@ -162,12 +172,12 @@ func (p *Portal) listUsers(callerID int64, params, q map[string]any, terms []ter
 		}
 		return less
 	})
-	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true)
+	return page(len(us), func(i int) map[string]any { return p.withUF(userRow(us[i], sc), us[i], sel, sc.uf) }, params, true, sc.unsettled)
 }
 
 // birthday renders a YYYY-MM-DD birthday as user.get does: an ISO date.
-func birthday(d string) string {
-	t, err := time.Parse(time.DateOnly, d)
+func birthday(d string, loc *time.Location) string {
+	t, err := time.ParseInLocation(time.DateOnly, d, loc)
 	if err != nil {
 		return ""
 	}
@@ -180,9 +190,9 @@ func birthday(d string) string {
 // datetime; CONFIRM_CODE is never sent.
 func userRow(u *User, sc userScope) map[string]any {
 	row := map[string]any{
-		"ID": strconv.FormatInt(u.ID, 10), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
+		"ID": sc.unsettled.id(u.ID), "ACTIVE": u.Active, "NAME": u.Name, "LAST_NAME": u.LastName,
 		"TITLE": "", "PERSONAL_PHONE": "", "WORK_POSITION": u.WorkPosition, "IS_ONLINE": "N", "TIME_ZONE": "",
-		"DATE_REGISTER": u.DateRegister.UTC().Format(isoOffset), "PERSONAL_BIRTHDAY": birthday(u.Birthday),
+		"DATE_REGISTER": u.DateRegister.In(sc.zone()).Format(isoOffset), "PERSONAL_BIRTHDAY": birthday(u.Birthday, sc.zone()),
 		"UF_EMPLOYMENT_DATE": "", "WORK_PHONE": u.WorkPhone,
 	}
 	switch {
@@ -204,14 +214,14 @@ func userRow(u *User, sc userScope) map[string]any {
 		row["PERSONAL_CITY"] = u.PersonalCity
 	}
 	if sc.full && !u.LastLogin.IsZero() {
-		row["LAST_LOGIN"] = u.LastLogin.UTC().Format(isoOffset)
+		row["LAST_LOGIN"] = u.LastLogin.In(sc.zone()).Format(isoOffset)
 	}
 	if u.Extranet {
 		row["USER_TYPE"] = "extranet"
 		sc.unsettled.extranetDepartment(row, u.ID)
 	} else {
 		row["USER_TYPE"] = "employee"
-		row["UF_DEPARTMENT"] = append([]int64{}, u.Departments...)
+		row["UF_DEPARTMENT"] = sc.unsettled.departments(u.Departments)
 	}
 	return row
 }
@@ -242,7 +252,7 @@ func (p *Portal) withUF(row map[string]any, u *User, sel []string, ufScope bool)
 		case !ok || v == nil:
 			continue // null values are left out
 		case f.Type == "date" || f.Type == "datetime":
-			if d, err := time.Parse(time.DateOnly, str(v)); err == nil {
+			if d, err := time.ParseInLocation(time.DateOnly, str(v), p.zone()); err == nil {
 				v = d.Format(isoOffset)
 			}
 		}

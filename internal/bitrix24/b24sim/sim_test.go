@@ -440,3 +440,34 @@ func rawAppInfo(tok b24sim.Token) (bitrix24.AppInfo, error) {
 	err = json.Unmarshal(env.Result, &info)
 	return info, err
 }
+
+// A portal writes its dates with its own offset: the time block's, and a
+// birthday as midnight of its day there.
+func TestPortalTimeZone(t *testing.T) {
+	t.Parallel()
+	sim := b24sim.Start(b24sim.Options{AppURL: "http://127.0.0.1:1"})
+	defer sim.Close()
+	org := b24sim.GenerateOrg(1, 3, 1)
+	org.Users[0].Birthday = "1990-05-01"
+	p := sim.AddPortal(b24sim.PortalOptions{Org: org, TimeZone: time.FixedZone("MSK", 3*3600)})
+	tok := p.Install()
+	q := url.Values{"auth": {tok.AccessToken}, "FILTER[ID]": {strconvFormat(org.Users[0].ID)}}
+	resp, err := http.Get(tok.ClientEndpoint + "user.get?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Result []map[string]any
+		Time   map[string]any
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Result) != 1 || body.Result[0]["PERSONAL_BIRTHDAY"] != "1990-05-01T00:00:00+03:00" ||
+		!strings.HasSuffix(str(body.Result[0]["DATE_REGISTER"]), "+03:00") || !strings.HasSuffix(str(body.Time["date_start"]), "+03:00") {
+		t.Errorf("answer %+v", body)
+	}
+}
+
+func str(v any) string { s, _ := v.(string); return s }

@@ -114,16 +114,21 @@ func errBody(code, desc string) map[string]any {
 // isoOffset is how Bitrix24 writes times: ISO 8601 with a numeric offset (+00:00, not Z).
 const isoOffset = "2006-01-02T15:04:05-07:00"
 
-func timeBlock() map[string]any {
-	now := time.Now()
+// timeBlock is an answer's time block; its dates have the offset of loc,
+// the portal's time zone (nil: UTC).
+func timeBlock(loc *time.Location) map[string]any {
+	if loc == nil {
+		loc = time.UTC
+	}
+	now := time.Now().In(loc)
 	f := float64(now.UnixNano()) / 1e9
 	return map[string]any{"start": f, "finish": f + 0.001, "duration": 0.001, "processing": 0.0005,
-		"date_start": now.UTC().Format(isoOffset), "date_finish": now.UTC().Format(isoOffset),
+		"date_start": now.Format(isoOffset), "date_finish": now.Format(isoOffset),
 		"operating_reset_at": now.Unix() + 600, "operating": 0}
 }
 
 func envelope(result any, total, next *int) map[string]any {
-	e := map[string]any{"result": result, "time": timeBlock()}
+	e := map[string]any{"result": result, "time": timeBlock(nil)}
 	if total != nil {
 		e["total"] = *total
 	}

@@ -3,6 +3,7 @@ package b24sim
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -65,6 +66,72 @@ type Unsettled struct {
 	// 403, as the docs' table has them, instead of the 401 Bitrix24's code
 	// gives every error of its auth path (docs/bitrix24-api.md, "Errors").
 	ScopeErrors403 bool
+	// CountlessTotal answers a start=-1 page (which skips the count)
+	// without a total key, where the default answers "total":0: the docs
+	// allow both (docs/bitrix24-api.md, "Answers").
+	CountlessTotal bool
+	// NumericIDs writes the IDs of department.get and user.get rows (ID,
+	// PARENT, UF_HEAD) as JSON numbers and UF_DEPARTMENT's as strings: IDs
+	// come either way depending on the method and the portal's version
+	// (docs/bitrix24-api.md, "Answers").
+	NumericIDs bool
+	// FramePlacement is the frame POST's PLACEMENT_OPTIONS on the app
+	// page: a JSON text, the literal undefined, or no field at all
+	// (docs/bitrix24-api.md, "Frame POST").
+	FramePlacement FramePlacement
+	// InstallEventSparse sends ONAPPINSTALL as the docs' sample has it: no
+	// auth[expires], auth[user_id], data[ACTIVE] or data[INSTALLED], which
+	// the SDKs' captured fixtures carry (docs/bitrix24-api.md, "Events").
+	InstallEventSparse bool
+	// PlainListIgnored drops a user.get filter on ID whose value is a list
+	// but has no operator: only the @ prefix is documented to take a list
+	// (docs/bitrix24-api.md, "One user and a people search"), so a portal
+	// may read the plain key otherwise; dropped, every user matches.
+	PlainListIgnored bool
+	// NoOperatingKeys leaves operating and operating_reset_at out of every
+	// time block, as a portal outside the cloud may: the docs name them
+	// for the cloud only, and the operating limit still applies
+	// (docs/bitrix24-api.md, "Operating time limit").
+	NoOperatingKeys bool
+}
+
+// timeBlock applies the switches to an answer's time block tb.
+func (u Unsettled) timeBlock(tb map[string]any) map[string]any {
+	if u.NoOperatingKeys {
+		delete(tb, "operating")
+		delete(tb, "operating_reset_at")
+	}
+	return tb
+}
+
+// FramePlacement is the form of the frame POST's PLACEMENT_OPTIONS.
+type FramePlacement int
+
+const (
+	FramePlacementJSON      FramePlacement = iota // {"any":"28\/"}, as captured
+	FramePlacementUndefined                       // the literal text undefined
+	FramePlacementMissing                         // no PLACEMENT_OPTIONS field
+)
+
+// id is an ID as a row of department.get or user.get writes it.
+func (u Unsettled) id(n int64) any {
+	if u.NumericIDs {
+		return n
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// departments is a user row's UF_DEPARTMENT: numbers, or strings under
+// NumericIDs (the ID's own form flipped, as the two are seen apart).
+func (u Unsettled) departments(ids []int64) any {
+	if !u.NumericIDs {
+		return append([]int64{}, ids...)
+	}
+	out := make([]string, len(ids))
+	for i, d := range ids {
+		out[i] = strconv.FormatInt(d, 10)
+	}
+	return out
 }
 
 // restStatus is the HTTP status of a refused REST call e.
@@ -188,12 +255,22 @@ func Variants() []Variant {
 		{"error codes in the other case", Unsettled{CodesOtherCase: true}},
 		{"refresh token lives 28 days", Unsettled{RefreshLifetime: RefreshLifetime28Days}},
 		{"scope errors 403", Unsettled{ScopeErrors403: true}},
+		{"start=-1 without total", Unsettled{CountlessTotal: true}},
+		{"numeric IDs", Unsettled{NumericIDs: true}},
+		{"PLACEMENT_OPTIONS undefined", Unsettled{FramePlacement: FramePlacementUndefined}},
+		{"no PLACEMENT_OPTIONS", Unsettled{FramePlacement: FramePlacementMissing}},
+		{"ONAPPINSTALL as the docs' sample", Unsettled{InstallEventSparse: true}},
+		{"user.get ID list without @ ignored", Unsettled{PlainListIgnored: true}},
+		{"no operating keys", Unsettled{NoOperatingKeys: true}},
 		{"all flipped", Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
-			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days, ScopeErrors403: true}},
+			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days, ScopeErrors403: true,
+			CountlessTotal: true, NumericIDs: true, FramePlacement: FramePlacementUndefined, InstallEventSparse: true,
+			PlainListIgnored: true, NoOperatingKeys: true}},
 		{"all flipped, the other way", Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
-			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty}},
+			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty,
+			FramePlacement: FramePlacementMissing}},
 	}
 }
 

@@ -309,3 +309,170 @@ func TestUnsettledRefreshLifetime(t *testing.T) {
 		})
 	}
 }
+
+func TestUnsettledCountlessTotal(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		on        bool
+		wantTotal bool
+	}{"total 0": {false, true}, "no total": {true, false}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{CountlessTotal: c.on}, b24sim.GenerateOrg(1, 120, 60), "http://127.0.0.1:1")
+			for _, method := range []string{"user.get", "department.get"} {
+				_, body := w.rest(method, url.Values{"start": {"-1"}})
+				total, has := body["total"]
+				rows, _ := body["result"].([]any)
+				if has != c.wantTotal || has && total != 0.0 || len(rows) != 50 || body["next"] != nil {
+					t.Errorf("%s start=-1: total %v (present %v), %d rows, next %v", method, total, has, len(rows), body["next"])
+				}
+				// An offset page counts as ever.
+				if _, body := w.rest(method, url.Values{"start": {"0"}}); body["total"] == nil || body["total"] == 0.0 {
+					t.Errorf("%s start=0: total %v", method, body["total"])
+				}
+			}
+		})
+	}
+}
+
+func TestUnsettledNumericIDs(t *testing.T) {
+	t.Parallel()
+	for name, numeric := range map[string]bool{"strings": false, "numbers": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{NumericIDs: numeric}, b24sim.GenerateOrg(1, 20, 5), "http://127.0.0.1:1")
+			isID := func(v any, wantNumber bool) bool {
+				if wantNumber {
+					_, ok := v.(float64)
+					return ok
+				}
+				_, ok := v.(string)
+				return ok
+			}
+			_, body := w.rest("department.get", url.Values{})
+			for _, r := range body["result"].([]any) {
+				row := r.(map[string]any)
+				for _, k := range []string{"ID", "PARENT", "UF_HEAD"} {
+					if v, has := row[k]; has && !isID(v, numeric) {
+						t.Errorf("department %v: %s is %T", row["ID"], k, v)
+					}
+				}
+			}
+			_, body = w.rest("user.get", url.Values{"FILTER[USER_TYPE]": {"employee"}})
+			for _, r := range body["result"].([]any) {
+				row := r.(map[string]any)
+				deps, _ := row["UF_DEPARTMENT"].([]any)
+				if !isID(row["ID"], numeric) || len(deps) == 0 || !isID(deps[0], !numeric) {
+					t.Errorf("user row %v", row)
+				}
+			}
+			// Keyset references read the numeric IDs as the string ones.
+			_, body = w.rest("batch", url.Values{"cmd[a]": {"user.get?start=0"},
+				"cmd[b]": {"user.get?FILTER[>ID]=$result[a][0][ID]&start=-1"}})
+			res := body["result"].(map[string]any)["result"].(map[string]any)
+			if a, b := res["a"].([]any), res["b"].([]any); len(b) != len(a)-1 {
+				t.Errorf("batch: %d rows after the first of %d", len(b), len(a))
+			}
+		})
+	}
+}
+
+func TestUnsettledFramePlacement(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		fp   b24sim.FramePlacement
+		want string
+		has  bool
+	}{
+		"json":      {b24sim.FramePlacementJSON, `{"any":"28\/"}`, true},
+		"undefined": {b24sim.FramePlacementUndefined, "undefined", true},
+		"missing":   {b24sim.FramePlacementMissing, "", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{FramePlacement: c.fp}, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+			_, _, body, err := w.p.FrameRequest(w.p.AdminID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, has := body["PLACEMENT_OPTIONS"]; has != c.has || body.Get("PLACEMENT_OPTIONS") != c.want || body.Get("PLACEMENT") != "DEFAULT" {
+				t.Errorf("frame body %v", body)
+			}
+		})
+	}
+}
+
+func TestUnsettledInstallEventSparse(t *testing.T) {
+	t.Parallel()
+	for name, sparse := range map[string]bool{"fixtures": false, "docs sample": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			app, appSrv := startApp(t)
+			sim := b24sim.Start(b24sim.Options{AppURL: appSrv.URL, Unsettled: b24sim.Unsettled{InstallEventSparse: sparse}})
+			t.Cleanup(sim.Close)
+			p := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 3, 1)})
+			tok := p.Install()
+			q := url.Values{"auth": {tok.AccessToken}, "event": {"ONAPPINSTALL"}, "handler": {appSrv.URL + "/b24/events"}}
+			resp, err := http.Get(tok.ClientEndpoint + "event.bind?" + q.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			p.FinishInstall(context.Background())
+			app.mu.Lock()
+			defer app.mu.Unlock()
+			if len(app.events) != 1 {
+				t.Fatalf("events %+v", app.events)
+			}
+			ev := app.events[0]
+			a := ev.Auth
+			full := !a.Expires.IsZero() && a.UserID != 0 && ev.DataString("ACTIVE") == "Y" && ev.DataString("INSTALLED") == "Y"
+			bare := a.Expires.IsZero() && a.UserID == 0 && ev.DataString("ACTIVE") == "" && ev.DataString("INSTALLED") == ""
+			if full == sparse || bare != sparse || a.RefreshToken == "" || a.ApplicationToken == "" || ev.DataString("VERSION") == "" {
+				t.Errorf("ONAPPINSTALL %+v, auth %+v", ev, a)
+			}
+		})
+	}
+}
+
+func TestUnsettledPlainListIgnored(t *testing.T) {
+	t.Parallel()
+	for name, ignored := range map[string]bool{"IN": false, "ignored": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{PlainListIgnored: ignored}, b24sim.GenerateOrg(1, 20, 3), "http://127.0.0.1:1")
+			rows := func(key string) int {
+				_, body := w.rest("user.get", url.Values{"FILTER[" + key + "][0]": {"1"}, "FILTER[" + key + "][1]": {"2"}, "ADMIN_MODE": {"1"}})
+				r, _ := body["result"].([]any)
+				return len(r)
+			}
+			if n := rows("@ID"); n != 2 {
+				t.Errorf("@ID list: %d rows, want 2", n)
+			}
+			if n := rows("ID"); (n == 2) == ignored {
+				t.Errorf("ID list: %d rows (ignored %v)", n, ignored)
+			}
+		})
+	}
+}
+
+func TestUnsettledNoOperatingKeys(t *testing.T) {
+	t.Parallel()
+	for name, bare := range map[string]bool{"cloud": false, "bare": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{NoOperatingKeys: bare}, b24sim.GenerateOrg(1, 3, 1), "http://127.0.0.1:1")
+			_, plain := w.rest("user.get", url.Values{})
+			_, batch := w.rest("batch", url.Values{"cmd[a]": {"department.get"}})
+			inner := batch["result"].(map[string]any)["result_time"].(map[string]any)["a"]
+			for what, tb := range map[string]any{"user.get": plain["time"], "batch": batch["time"], "batch command": inner} {
+				m, _ := tb.(map[string]any)
+				_, op := m["operating"]
+				_, reset := m["operating_reset_at"]
+				if m["date_start"] == nil || op == bare || reset == bare {
+					t.Errorf("%s time %v", what, tb)
+				}
+			}
+		})
+	}
+}
