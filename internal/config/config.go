@@ -230,6 +230,11 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 	c.JobRescueAfter = e.duration("JOB_RESCUE_AFTER", 2*time.Hour+15*time.Minute,
 		func(d time.Duration) bool { return d > time.Second }, "a duration such as 2h15m")
 	c.MetricsAddr, c.MetricsToken = getenv("METRICS_ADDR"), getenv("METRICS_TOKEN")
+	// Checked here, not at listen time: serve listens after the migrations,
+	// and the listener's error names no variable.
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		fail("HTTP_ADDR", "a listen address such as :8080 or 127.0.0.1:8080")
+	}
 	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
 		fail("METRICS_ADDR", "a listen address such as 127.0.0.1:9090")
 	}

@@ -51,6 +51,7 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		"TRUSTED_PROXIES":           {"TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"},
 		"LEARN_MAX_PARALLEL":        {"LEARN_MAX_PARALLEL": "0"},
 		"LEAD_LANG":                 {"LEAD_LANG": "de"},
+		"HTTP_ADDR":                 {"HTTP_ADDR": "8080"},
 	}
 	for name, patch := range cases {
 		t.Run(name, func(t *testing.T) {
