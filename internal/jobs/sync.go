@@ -14,6 +14,7 @@ import (
 	"b24learn/internal/alert"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
+	"b24learn/internal/metrics"
 	"b24learn/internal/remote"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
@@ -183,7 +184,7 @@ func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.T
 	} else {
 		rep, err = s.deps.Sync.Run(ctx, portalID, trigger)
 	}
-	s.observe(trigger, rep)
+	s.observe(trigger, rep, err != nil && errors.Is(ctx.Err(), context.Canceled))
 	if errors.Is(err, syncer.ErrBusy) {
 		return rep, river.JobSnooze(cmp.Or(s.deps.BusySnooze, defaultBusySnooze))
 	}
@@ -194,13 +195,18 @@ func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.T
 }
 
 // observe records a run that got as far as its report row; a sync that
-// found the portal busy never started and is not counted.
-func (s *syncWorkers) observe(trigger syncer.Trigger, rep *syncer.Report) {
+// found the portal busy never started and is not counted. A run cut by the
+// process's shutdown (interrupted) is handed back to the queue, not failed:
+// counted as a failure, every deploy would look like an outage.
+func (s *syncWorkers) observe(trigger syncer.Trigger, rep *syncer.Report, interrupted bool) {
 	if s.deps.Metrics == nil || rep == nil {
 		return
 	}
 	result := rep.Status
-	if result == "" || result == syncer.RunRunning {
+	switch {
+	case interrupted:
+		result = metrics.SyncInterrupted
+	case result == "" || result == syncer.RunRunning:
 		result = syncer.RunFailed
 	}
 	s.deps.Metrics.ObserveSync(string(trigger), result, rep.Duration, rep.Counts)
