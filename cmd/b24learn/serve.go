@@ -69,7 +69,7 @@ type serveOptions struct {
 // serve runs the service until ctx ends, then shuts down in order: HTTP
 // drains, running jobs finish within a bound or go back to the queue.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOptions) error {
-	pool, _, err := openDatabase(ctx, cfg.DatabaseURL, log, !o.noMigrate)
+	pool, _, err := openDatabase(ctx, cfg.DatabaseURL, log, !o.noMigrate, cfg.Keyring)
 	if err != nil {
 		return err
 	}

@@ -127,7 +127,7 @@ func TestServeExportsTraces(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Migrate before the portal is stored; serve itself does not.
-	mp, _, err := openDatabase(ctx, dbURL, slog.New(slog.DiscardHandler), true)
+	mp, _, err := openDatabase(ctx, dbURL, slog.New(slog.DiscardHandler), true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
