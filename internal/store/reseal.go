@@ -20,7 +20,6 @@ var sealedColumns = []struct{ table, key, column string }{
 	{"portal_settings", "portal_id", "learn_password"},
 	{"portal_settings", "portal_id", "learn_client_secret"},
 	{"managers", "id", "totp_secret"},
-	{"managers", "id", "totp_pending"},
 	{"manager_sessions", "id_hash", "totp_pending"},
 }
 
