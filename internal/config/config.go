@@ -159,6 +159,10 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			fail("PUBLIC_URL", "required: the app's external base URL, e.g. https://b24learn.example.com")
 		case err != nil:
 			fail("PUBLIC_URL", "an absolute http(s) URL, e.g. https://b24learn.example.com")
+		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#") || u.User != nil:
+			// The app appends its paths (/b24/events, bound at install):
+			// anything after them would send Bitrix24 elsewhere.
+			fail("PUBLIC_URL", "a base URL without a query, fragment or user, e.g. https://b24learn.example.com")
 		default:
 			c.PublicURL = u
 		}

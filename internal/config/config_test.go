@@ -208,3 +208,25 @@ func TestLeadLang(t *testing.T) {
 		}
 	}
 }
+
+// Bitrix24 is told PUBLIC_URL + "/b24/events" at install: a query, fragment
+// or user info in PUBLIC_URL would bind the events to another address, so
+// serve refuses it at start.
+func TestPublicURLIsABaseURL(t *testing.T) {
+	for _, bad := range []string{"https://app.example.com/?utm=x", "https://app.example.com/#top", "https://user:pw@app.example.com", "https://app.example.com?"} {
+		m := valid()
+		m["PUBLIC_URL"] = bad
+		_, err := Load(env(m), true)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != "PUBLIC_URL" {
+			t.Errorf("PUBLIC_URL=%q: err = %v, want one naming PUBLIC_URL", bad, err)
+		} else if strings.Contains(err.Error(), "pw") {
+			t.Errorf("PUBLIC_URL's password in the error: %v", err)
+		}
+	}
+	m := valid()
+	m["PUBLIC_URL"] = "https://example.com/b24learn/"
+	if c, err := Load(env(m), true); err != nil || c.PublicURL.String() != "https://example.com/b24learn" {
+		t.Errorf("a path prefix: %v, %v", c, err)
+	}
+}
