@@ -110,7 +110,21 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 		return err
 	}
 	_, err := w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview, 0)
+	if cut := cutByShutdown(ctx, err); cut != nil {
+		// Tried once: the error would discard the admin's preview.
+		return cut
+	}
 	return noRetryOfRefusedAnswers(err)
+}
+
+// cutByShutdown hands a job whose run failed because the process is
+// shutting down (its context cancelled) back at once, for another process
+// to resume; it is no failure and spends no attempt. Nil otherwise.
+func cutByShutdown(ctx context.Context, err error) error {
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return river.JobSnooze(time.Second)
+	}
+	return nil
 }
 
 // run executes one sync attempt and keeps the portal's health: a success
@@ -122,11 +136,9 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 		return err
 	}
 	rep, err := fn(ctx)
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		// The process is shutting down and cancelled the job: hand it back
-		// at once for another process to resume. It is not the portal's
-		// failure and spends no attempt.
-		return river.JobSnooze(time.Second)
+	if cut := cutByShutdown(ctx, err); cut != nil {
+		// Not the portal's failure either.
+		return cut
 	}
 	var snooze *river.JobSnoozeError
 	var cancel *river.JobCancelError

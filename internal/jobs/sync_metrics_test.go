@@ -170,3 +170,19 @@ func TestSyncCutByShutdownIsNoFailedSync(t *testing.T) {
 		t.Errorf("objects written before the cut = %v (present %v), want 3", v, ok)
 	}
 }
+
+// A preview is tried once, so a preview cut by a deploy's SIGTERM that
+// returned its error would be discarded and the admin shown a failure: it
+// goes back to the queue like a sync, to be resumed by another process.
+func TestPreviewCutByShutdownGoesBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(3, "06:00", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: shutdownSyncer{cancel}}}
+	var snooze *river.JobSnoozeError
+	if err := (&PreviewWorker{s: sw}).Work(ctx, &river.Job[PreviewArgs]{Args: PreviewArgs{PortalID: portal}}); !errors.As(err, &snooze) {
+		t.Fatalf("preview cut by shutdown: %v, want a snooze", err)
+	}
+}
