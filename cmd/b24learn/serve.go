@@ -182,7 +182,8 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 	if err := m.RegisterQueueDepth(jobs.NewQueue(pool, nil), metrics.DefaultQueueTimeout, log); err != nil {
 		return nil, fmt.Errorf("queue depth metric: %w", err)
 	}
-	riverCfg := &river.Config{Logger: log, RescueStuckJobsAfter: cfg.JobRescueAfter,
+	riverLog := slog.New(newRepeatLimit(log.Handler(), riverLogEvery, time.Now))
+	riverCfg := &river.Config{Logger: riverLog, RescueStuckJobsAfter: cfg.JobRescueAfter,
 		JobTimeout: min(time.Minute, cfg.JobRescueAfter)}
 	if tracing.On(tp) {
 		riverCfg.Middleware = []rivertype.Middleware{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
