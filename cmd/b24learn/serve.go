@@ -27,6 +27,7 @@ import (
 	"b24learn/internal/jobs/queues"
 	"b24learn/internal/metrics"
 	"b24learn/internal/server"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 	"b24learn/internal/tracing"
 )
@@ -141,6 +142,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 		// Start gets a context of its own: cancelling ctx must not abort jobs
 		// mid-write; shutdown hands them a bounded, orderly end.
 		if err := riverClient.Start(context.WithoutCancel(ctx)); err != nil {
+			srvs.close()
+			if errors.Is(store.Ready(ctx, pool), store.ErrNotMigrated) {
+				// --no-migrate on a database nobody migrated: River's missing
+				// table is what fails first, and says nothing of the cause.
+				return fmt.Errorf("the database is not migrated: run `b24learn migrate` (or serve without --no-migrate): %w", err)
+			}
 			return fmt.Errorf("start river: %w", err)
 		}
 		metrics.WatchRiver(ctx, m, riverClient)
