@@ -14,7 +14,7 @@ func runMigrate(ctx context.Context, getenv func(string) string, stdout, stderr 
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	pool, applied, err := openDatabase(ctx, cfg.DatabaseURL, log, true)
+	pool, applied, err := openDatabase(ctx, cfg.DatabaseURL, log, true, cfg.Keyring)
 	if err != nil {
 		return err
 	}

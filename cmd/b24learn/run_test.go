@@ -263,3 +263,26 @@ func (p *tcpProxy) down() {
 	}
 	p.conns = nil
 }
+
+// serve --no-migrate (as docker-compose.yml runs it) on a database nobody
+// migrated says what to do, not which of River's tables is missing.
+func TestServeNoMigrateOnEmptyDatabaseSaysMigrate(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	c, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(context.Background(), "DROP SCHEMA public CASCADE; CREATE SCHEMA public"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(context.Background())
+	env := map[string]string{"DATABASE_URL": url, "B24_CLIENT_ID": "a", "B24_CLIENT_SECRET": "b",
+		"PUBLIC_URL": "https://app.example.com", "SECRET_KEYS": testKey, "HTTP_ADDR": "127.0.0.1:0"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = run(ctx, []string{"serve", "--no-migrate"}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "b24learn migrate") {
+		t.Fatalf("serve --no-migrate on an empty database: %v, want it to say: run b24learn migrate", err)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"b24learn/internal/jobs/queues"
 	"b24learn/internal/metrics"
 	"b24learn/internal/server"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 	"b24learn/internal/tracing"
 )
@@ -69,7 +70,7 @@ type serveOptions struct {
 // serve runs the service until ctx ends, then shuts down in order: HTTP
 // drains, running jobs finish within a bound or go back to the queue.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOptions) error {
-	pool, _, err := openDatabase(ctx, cfg.DatabaseURL, log, !o.noMigrate)
+	pool, _, err := openDatabase(ctx, cfg.DatabaseURL, log, !o.noMigrate, cfg.Keyring)
 	if err != nil {
 		return err
 	}
@@ -141,6 +142,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 		// Start gets a context of its own: cancelling ctx must not abort jobs
 		// mid-write; shutdown hands them a bounded, orderly end.
 		if err := riverClient.Start(context.WithoutCancel(ctx)); err != nil {
+			srvs.close()
+			if errors.Is(store.Ready(ctx, pool), store.ErrNotMigrated) {
+				// --no-migrate on a database nobody migrated: River's missing
+				// table is what fails first, and says nothing of the cause.
+				return fmt.Errorf("the database is not migrated: run `b24learn migrate` (or serve without --no-migrate): %w", err)
+			}
 			return fmt.Errorf("start river: %w", err)
 		}
 		metrics.WatchRiver(ctx, m, riverClient)
@@ -182,7 +189,8 @@ func newRiverClient(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, cl
 	if err := m.RegisterQueueDepth(jobs.NewQueue(pool, nil), metrics.DefaultQueueTimeout, log); err != nil {
 		return nil, fmt.Errorf("queue depth metric: %w", err)
 	}
-	riverCfg := &river.Config{Logger: log, RescueStuckJobsAfter: cfg.JobRescueAfter,
+	riverLog := slog.New(newRepeatLimit(log.Handler(), riverLogEvery, time.Now))
+	riverCfg := &river.Config{Logger: riverLog, RescueStuckJobsAfter: cfg.JobRescueAfter,
 		JobTimeout: min(time.Minute, cfg.JobRescueAfter)}
 	if tracing.On(tp) {
 		riverCfg.Middleware = []rivertype.Middleware{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{

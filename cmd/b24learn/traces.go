@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -55,6 +56,11 @@ func tracingFrom(ctx context.Context, getenv func(string) string) (*traceSetup, 
 		getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
 		return tracingOff(), nil
 	}
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
+		if err := checkOTLPHeaders(getenv(v)); err != nil {
+			return nil, fmt.Errorf("%s: %w", v, err)
+		}
+	}
 	exp, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("trace exporter (OTEL_EXPORTER_OTLP_*, OTEL_TRACES_EXPORTER): %w", err)
@@ -77,4 +83,21 @@ func tracingFrom(ctx context.Context, getenv func(string) string) (*traceSetup, 
 	// from the environment when no option sets them.
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return &traceSetup{provider: tp, sdk: tp}, nil
+}
+
+// checkOTLPHeaders checks the OTLP headers' form (comma-separated
+// key=value, values percent-encoded). The SDK skips a malformed header,
+// logging its value, an API key as often as not, and exports without it;
+// the error here names only the entry's position.
+func checkOTLPHeaders(raw string) error {
+	for i, part := range strings.Split(raw, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if _, err := url.PathUnescape(v); !ok || strings.TrimSpace(k) == "" || err != nil {
+			return fmt.Errorf("entry %d is not key=value with a percent-encoded value, e.g. api-key=abc123", i+1)
+		}
+	}
+	return nil
 }

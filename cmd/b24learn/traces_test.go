@@ -127,7 +127,7 @@ func TestServeExportsTraces(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Migrate before the portal is stored; serve itself does not.
-	mp, _, err := openDatabase(ctx, dbURL, slog.New(slog.DiscardHandler), true)
+	mp, _, err := openDatabase(ctx, dbURL, slog.New(slog.DiscardHandler), true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,4 +337,27 @@ func TestEndpointMakesExporter(t *testing.T) {
 	if _, err := tracingFromEnv(context.Background()); err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_") {
 		t.Fatalf("unknown protocol: %v", err)
 	}
+}
+
+// Headers hold API keys. The SDK, given malformed ones, logs the value on
+// stderr and exports without them (every span then refused by the
+// collector): serve stops instead, naming the variable, not the value.
+func TestMalformedOTLPHeadersStopServe(t *testing.T) {
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
+		for _, bad := range []string{"api-key=sekretVALUE%zz", "sekretVALUE", "a=1,sekretVALUE", "=sekretVALUE"} {
+			env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", v: bad}
+			_, err := tracingFrom(context.Background(), envOf(env))
+			if err == nil || !strings.Contains(err.Error(), v) || strings.Contains(err.Error(), "sekret") {
+				t.Errorf("%s=%q: %v, want an error naming the variable without its value", v, bad, err)
+			}
+		}
+	}
+	ok := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_HEADERS": "api-key=a%20b, x-tenant=7"}
+	tr, err := tracingFrom(context.Background(), envOf(ok))
+	if err != nil {
+		t.Fatalf("well-formed headers: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = tr.shutdown(ctx)
 }

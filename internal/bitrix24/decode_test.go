@@ -69,6 +69,27 @@ func TestParseAppRequestSample(t *testing.T) {
 	}
 }
 
+// LANG is stored with the portal at install, so only a language code passes:
+// control characters, escapes and other scripts are refused, not stored.
+func TestParseAppRequestLang(t *testing.T) {
+	parse := func(lang string) (AppRequest, error) {
+		q, _ := url.ParseQuery(sampleInstallQuery)
+		b, _ := url.ParseQuery(sampleInstallBody)
+		q.Set("LANG", lang)
+		return ParseAppRequestValues(q, b)
+	}
+	for _, good := range []string{"en", "ru", "tc", "ua", "pt-br", "zh_TW", ""} {
+		if a, err := parse(good); err != nil || a.Lang != good {
+			t.Errorf("LANG=%q: %v %q", good, err, a.Lang)
+		}
+	}
+	for _, bad := range []string{"e\x00n", "r\nu", "\x1b[0m", "en\x7f", "e\u202en", "ру", "e n", "-en", "en-", "1234", "e", "en;q=1"} {
+		if a, err := parse(bad); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("LANG=%q accepted as %q: %v", bad, a.Lang, err)
+		}
+	}
+}
+
 func TestParseEventSamples(t *testing.T) {
 	v, _ := url.ParseQuery(sampleOnAppInstall)
 	ev, err := ParseEvent(v)

@@ -99,7 +99,7 @@ func ParseAppRequestValues(query, body url.Values) (AppRequest, error) {
 		return a, fmt.Errorf("bad DOMAIN: %w", ErrBadRequest)
 	case !validToken(a.AuthID) || !validToken(a.RefreshID):
 		return a, fmt.Errorf("bad token characters: %w", ErrBadRequest)
-	case len(a.Lang) > 8 || strings.ContainsAny(a.Lang, "<>\"'&/\\ "):
+	case a.Lang != "" && !validLang(a.Lang):
 		return a, fmt.Errorf("bad LANG: %w", ErrBadRequest)
 	}
 	return a, nil
@@ -114,6 +114,27 @@ func ValidMemberID(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// validLang accepts a language code as Bitrix24 sends it ("en", "ru", "tc"),
+// allowing a region after '-' or '_': 2 to 8 ASCII letters and digits in all,
+// starting with two letters. The install stores it with the portal, so
+// control characters, markup and other scripts never get that far.
+func validLang(s string) bool {
+	if len(s) < 2 || len(s) > 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20 // ASCII lower case; other bytes stay out of range
+		switch {
+		case c >= 'a' && c <= 'z':
+		case i >= 2 && s[i] >= '0' && s[i] <= '9':
+		case i >= 2 && i < len(s)-1 && (s[i] == '-' || s[i] == '_'):
+		default:
 			return false
 		}
 	}

@@ -159,6 +159,10 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			fail("PUBLIC_URL", "required: the app's external base URL, e.g. https://b24learn.example.com")
 		case err != nil:
 			fail("PUBLIC_URL", "an absolute http(s) URL, e.g. https://b24learn.example.com")
+		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#") || u.User != nil:
+			// The app appends its paths (/b24/events, bound at install):
+			// anything after them would send Bitrix24 elsewhere.
+			fail("PUBLIC_URL", "a base URL without a query, fragment or user, e.g. https://b24learn.example.com")
 		default:
 			c.PublicURL = u
 		}
@@ -230,6 +234,11 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 	c.JobRescueAfter = e.duration("JOB_RESCUE_AFTER", 2*time.Hour+15*time.Minute,
 		func(d time.Duration) bool { return d > time.Second }, "a duration such as 2h15m")
 	c.MetricsAddr, c.MetricsToken = getenv("METRICS_ADDR"), getenv("METRICS_TOKEN")
+	// Checked here, not at listen time: serve listens after the migrations,
+	// and the listener's error names no variable.
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		fail("HTTP_ADDR", "a listen address such as :8080 or 127.0.0.1:8080")
+	}
 	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
 		fail("METRICS_ADDR", "a listen address such as 127.0.0.1:9090")
 	}

@@ -51,6 +51,7 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		"TRUSTED_PROXIES":           {"TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"},
 		"LEARN_MAX_PARALLEL":        {"LEARN_MAX_PARALLEL": "0"},
 		"LEAD_LANG":                 {"LEAD_LANG": "de"},
+		"HTTP_ADDR":                 {"HTTP_ADDR": "8080"},
 	}
 	for name, patch := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -205,5 +206,27 @@ func TestLeadLang(t *testing.T) {
 		if err != nil || c.LeadLang != want {
 			t.Fatalf("LEAD_LANG=%q: %v, %q", raw, err, c.LeadLang)
 		}
+	}
+}
+
+// Bitrix24 is told PUBLIC_URL + "/b24/events" at install: a query, fragment
+// or user info in PUBLIC_URL would bind the events to another address, so
+// serve refuses it at start.
+func TestPublicURLIsABaseURL(t *testing.T) {
+	for _, bad := range []string{"https://app.example.com/?utm=x", "https://app.example.com/#top", "https://user:pw@app.example.com", "https://app.example.com?"} {
+		m := valid()
+		m["PUBLIC_URL"] = bad
+		_, err := Load(env(m), true)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != "PUBLIC_URL" {
+			t.Errorf("PUBLIC_URL=%q: err = %v, want one naming PUBLIC_URL", bad, err)
+		} else if strings.Contains(err.Error(), "pw") {
+			t.Errorf("PUBLIC_URL's password in the error: %v", err)
+		}
+	}
+	m := valid()
+	m["PUBLIC_URL"] = "https://example.com/b24learn/"
+	if c, err := Load(env(m), true); err != nil || c.PublicURL.String() != "https://example.com/b24learn" {
+		t.Errorf("a path prefix: %v, %v", c, err)
 	}
 }

@@ -55,7 +55,7 @@ func (w *ProvisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 		return err
 	}
 	rep, err := w.ps.RunPerson(ctx, job.Args.PortalID, job.Args.UserID)
-	w.s.observe(syncer.TriggerOnDemand, rep)
+	w.s.observe(syncer.TriggerOnDemand, rep, err != nil && errors.Is(ctx.Err(), context.Canceled))
 	switch {
 	case err == nil:
 		// The people page shows this run's steps once the job is done.

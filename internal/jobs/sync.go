@@ -14,6 +14,7 @@ import (
 	"b24learn/internal/alert"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
+	"b24learn/internal/metrics"
 	"b24learn/internal/remote"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
@@ -109,7 +110,21 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 		return err
 	}
 	_, err := w.s.sync(ctx, job.Args.PortalID, syncer.TriggerPreview, 0)
+	if cut := cutByShutdown(ctx, err); cut != nil {
+		// Tried once: the error would discard the admin's preview.
+		return cut
+	}
 	return noRetryOfRefusedAnswers(err)
+}
+
+// cutByShutdown hands a job whose run failed because the process is
+// shutting down (its context cancelled) back at once, for another process
+// to resume; it is no failure and spends no attempt. Nil otherwise.
+func cutByShutdown(ctx context.Context, err error) error {
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return river.JobSnooze(time.Second)
+	}
+	return nil
 }
 
 // run executes one sync attempt and keeps the portal's health: a success
@@ -125,11 +140,9 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 		return err
 	}
 	rep, err := fn(ctx)
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		// The process is shutting down and cancelled the job: hand it back
-		// at once for another process to resume. It is not the portal's
-		// failure and spends no attempt.
-		return river.JobSnooze(time.Second)
+	if cut := cutByShutdown(ctx, err); cut != nil {
+		// Not the portal's failure either.
+		return cut
 	}
 	var snooze *river.JobSnoozeError
 	var cancel *river.JobCancelError
@@ -187,7 +200,7 @@ func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.T
 	} else {
 		rep, err = s.deps.Sync.Run(ctx, portalID, trigger)
 	}
-	s.observe(trigger, rep)
+	s.observe(trigger, rep, err != nil && errors.Is(ctx.Err(), context.Canceled))
 	if errors.Is(err, syncer.ErrBusy) {
 		return rep, river.JobSnooze(cmp.Or(s.deps.BusySnooze, defaultBusySnooze))
 	}
@@ -198,13 +211,18 @@ func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.T
 }
 
 // observe records a run that got as far as its report row; a sync that
-// found the portal busy never started and is not counted.
-func (s *syncWorkers) observe(trigger syncer.Trigger, rep *syncer.Report) {
+// found the portal busy never started and is not counted. A run cut by the
+// process's shutdown (interrupted) is handed back to the queue, not failed:
+// counted as a failure, every deploy would look like an outage.
+func (s *syncWorkers) observe(trigger syncer.Trigger, rep *syncer.Report, interrupted bool) {
 	if s.deps.Metrics == nil || rep == nil {
 		return
 	}
 	result := rep.Status
-	if result == "" || result == syncer.RunRunning {
+	switch {
+	case interrupted:
+		result = metrics.SyncInterrupted
+	case result == "" || result == syncer.RunRunning:
 		result = syncer.RunFailed
 	}
 	s.deps.Metrics.ObserveSync(string(trigger), result, rep.Duration, rep.Counts)

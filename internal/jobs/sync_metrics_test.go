@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strconv"
@@ -124,5 +125,64 @@ func TestSyncWorkersRecordMetrics(t *testing.T) {
 		if n > 0 {
 			check(`b24learn_sync_objects_total{action="`+action+`",kind="`+kind+`"}`, float64(n))
 		}
+	}
+}
+
+// shutdownSyncer is a sync cut by the process's shutdown: its context is
+// cancelled mid-run, and the run's report is written as failed.
+type shutdownSyncer struct{ cancel context.CancelFunc }
+
+func (s shutdownSyncer) Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
+	s.cancel()
+	return &syncer.Report{RunID: 1, Status: syncer.RunFailed, Counts: map[string]int{"user.create": 3}}, fmt.Errorf("write: %w", ctx.Err())
+}
+
+func (s shutdownSyncer) RunApproved(ctx context.Context, portalID, _ int64) (*syncer.Report, error) {
+	return s.Run(ctx, portalID, syncer.TriggerApproved)
+}
+
+// A deploy's SIGTERM hands a running sync back to the queue, where another
+// process resumes it: no failure of the portal, and none in /metrics either,
+// or every deploy would fire the operator's alert on failed syncs.
+func TestSyncCutByShutdownIsNoFailedSync(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(3, "06:00", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := metrics.New()
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: shutdownSyncer{cancel}, Metrics: m}}
+	var snooze *river.JobSnoozeError
+	if err := (&ScheduledSyncWorker{s: sw}).Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "x"}}); !errors.As(err, &snooze) {
+		t.Fatalf("sync cut by shutdown: %v, want a snooze", err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	text := rec.Body.String()
+	if strings.Contains(text, `result="failed"`) {
+		t.Errorf("a sync cut by shutdown counted as failed")
+	}
+	if v, ok := metricValue(text, `b24learn_syncs_total{result="interrupted",trigger="scheduled"}`); !ok || v != 1 {
+		t.Errorf("interrupted syncs = %v (present %v), want 1", v, ok)
+	}
+	// What it wrote before the cut is written: the objects count.
+	if v, ok := metricValue(text, `b24learn_sync_objects_total{action="create",kind="user"}`); !ok || v != 3 {
+		t.Errorf("objects written before the cut = %v (present %v), want 3", v, ok)
+	}
+}
+
+// A preview is tried once, so a preview cut by a deploy's SIGTERM that
+// returned its error would be discarded and the admin shown a failure: it
+// goes back to the queue like a sync, to be resumed by another process.
+func TestPreviewCutByShutdownGoesBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(3, "06:00", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: shutdownSyncer{cancel}}}
+	var snooze *river.JobSnoozeError
+	if err := (&PreviewWorker{s: sw}).Work(ctx, &river.Job[PreviewArgs]{Args: PreviewArgs{PortalID: portal}}); !errors.As(err, &snooze) {
+		t.Fatalf("preview cut by shutdown: %v, want a snooze", err)
 	}
 }

@@ -281,3 +281,29 @@ var aggregations = map[string]bool{"sum": true, "min": true, "max": true, "avg":
 func isIdentStart(c byte) bool {
 	return c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
 }
+
+// Every instance counts River's queue in the one shared database, so each
+// exports the same depth: a panel that sums the series over instances shows
+// the queue N times as deep with N instances. The dashboard takes one
+// instance's count (max per kind and state) before it adds kinds up.
+func TestDashboardCountsTheSharedQueueOnce(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found int
+	for _, part := range strings.Split(string(raw), `"expr": "`)[1:] {
+		expr, _, _ := strings.Cut(part, `"`)
+		if !strings.Contains(expr, "b24learn_river_queue_depth") {
+			continue
+		}
+		found++
+		if !strings.Contains(expr, "max by (kind, state) (b24learn_river_queue_depth") {
+			t.Errorf("%s adds the instances' equal counts up", expr)
+		}
+	}
+	if found == 0 {
+		t.Error("no panel shows the queue depth")
+	}
+}

@@ -95,7 +95,10 @@ func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
 // not added to the objects counter.
 func (m *Metrics) ObserveSync(trigger, result string, d time.Duration, counts map[string]int) {
 	m.Syncs.WithLabelValues(trigger, result).Inc()
-	m.SyncDuration.WithLabelValues(trigger).Observe(d.Seconds())
+	if result != SyncInterrupted {
+		// A cut run's time says when the process stopped, not how long syncs take.
+		m.SyncDuration.WithLabelValues(trigger).Observe(d.Seconds())
+	}
 	if result == "previewed" {
 		return
 	}
@@ -113,6 +116,10 @@ func (m *Metrics) ObserveSync(trigger, result string, d time.Duration, counts ma
 		m.SyncObjects.WithLabelValues(kind, action).Add(float64(n))
 	}
 }
+
+// SyncInterrupted is the result of a run cut by the process's shutdown; its
+// job goes back to the queue and the run is resumed, by this process or another.
+const SyncInterrupted = "interrupted"
 
 // WatchRiver counts River's job events until ctx ends. The client must be
 // configured to work jobs.

@@ -2,7 +2,8 @@
 //
 // A Keyring is built from SECRET_KEYS: base64 keys separated by commas, newest
 // first. New ciphertexts always use the newest key; any listed key opens old
-// ones, so rotation is "prepend a key, re-encrypt at leisure, drop the old one".
+// ones, so rotation is "prepend a key, re-encrypt (store.Reseal, run by
+// migrate), drop the old one".
 package secret
 
 import (

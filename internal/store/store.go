@@ -248,6 +248,13 @@ func CreateDatabase(ctx context.Context, databaseURL string) error {
 		return nil
 	}
 	defer conn.Close(ctx)
+	// Instances started together all find the database missing; PostgreSQL
+	// refuses all but one CREATE, and not always with 42P04 (a unique
+	// violation on pg_database too). So they take turns, and the later ones
+	// find it made. The session lock ends with the connection.
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtextextended('b24learn create database ' || $1, 0))", name); err != nil {
+		return fmt.Errorf("lock database creation %s: %w", name, err)
+	}
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
 		return fmt.Errorf("look up database %s: %w", name, err)

@@ -2,11 +2,15 @@ package store_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"b24learn/internal/pgtest"
@@ -69,5 +73,41 @@ func TestMigrateConcurrentlyOnEmptyDatabase(t *testing.T) {
 	}
 	if err := store.Ready(ctx, pool); err != nil {
 		t.Fatalf("Ready: %v", err)
+	}
+}
+
+// Several instances started at once on a fresh server (`migrate` or `serve`
+// in each) all find the database missing and create it: every one of them
+// must go on, not the first alone.
+func TestCreateDatabaseConcurrently(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u, err := url.Parse(pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "b24learn_test_create_" + hex.EncodeToString(b[:])
+	u.Path = "/" + name
+	t.Cleanup(func() {
+		admin := *u
+		admin.Path = "/postgres"
+		if c, err := pgx.Connect(context.Background(), admin.String()); err == nil {
+			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = c.Close(context.Background())
+		}
+	})
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = store.CreateDatabase(ctx, u.String()) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: %v", i, err)
+		}
 	}
 }

@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"b24learn/internal/secret"
+)
+
+// sealedColumns are every column holding a secret.Keyring ciphertext, with
+// the key of its table.
+var sealedColumns = []struct{ table, key, column string }{
+	{"portals", "id", "access_token"},
+	{"portals", "id", "refresh_token"},
+	{"portals", "id", "application_token"},
+	{"portal_settings", "portal_id", "learn_password"},
+	{"portal_settings", "portal_id", "learn_client_secret"},
+	{"managers", "id", "totp_secret"},
+	{"manager_sessions", "id_hash", "totp_pending"},
+}
+
+// ResealResult counts what Reseal did: secrets sealed anew with the newest
+// key, and secrets no listed key opens (sealed with a key since dropped).
+type ResealResult struct {
+	Resealed   int
+	Unreadable int
+}
+
+// Reseal seals every stored secret that an older key of kr sealed with its
+// newest key, so that after a rotation (a key prepended to SECRET_KEYS) the
+// old key can be dropped: the Learn password or an application token is
+// otherwise only sealed again when someone changes it. A row changed
+// meanwhile by a running instance is left as that instance wrote it.
+func Reseal(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring) (ResealResult, error) {
+	var res ResealResult
+	for _, c := range sealedColumns {
+		table, key, col := pgx.Identifier{c.table}.Sanitize(), pgx.Identifier{c.key}.Sanitize(), pgx.Identifier{c.column}.Sanitize()
+		rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT %s::text, %s FROM %s WHERE %s IS NOT NULL`, key, col, table, col))
+		if err != nil {
+			return res, fmt.Errorf("read %s.%s: %w", c.table, c.column, err)
+		}
+		type sealed struct {
+			key string
+			old []byte
+		}
+		var stale []sealed
+		for rows.Next() {
+			var s sealed
+			if err := rows.Scan(&s.key, &s.old); err != nil {
+				rows.Close()
+				return res, fmt.Errorf("read %s.%s: %w", c.table, c.column, err)
+			}
+			if len(s.old) > 0 && kr.NeedsRotation(s.old) {
+				stale = append(stale, s)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return res, fmt.Errorf("read %s.%s: %w", c.table, c.column, err)
+		}
+		for _, s := range stale {
+			plain, err := kr.Decrypt(s.old)
+			if errors.Is(err, secret.ErrDecrypt) {
+				res.Unreadable++
+				continue
+			}
+			if err != nil {
+				return res, err
+			}
+			fresh, err := kr.Encrypt(plain)
+			if err != nil {
+				return res, err
+			}
+			tag, err := pool.Exec(ctx, fmt.Sprintf(`UPDATE %s SET %s = $1 WHERE %s::text = $2 AND %s = $3`, table, col, key, col),
+				fresh, s.key, s.old)
+			if err != nil {
+				return res, fmt.Errorf("reseal %s.%s: %w", c.table, c.column, err)
+			}
+			res.Resealed += int(tag.RowsAffected())
+		}
+	}
+	return res, nil
+}
