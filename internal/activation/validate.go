@@ -129,6 +129,13 @@ func NoteText(s string) bool {
 	}) < 0
 }
 
+// NoteLen is a note's length as the form's maxlength counts it and the
+// limits' messages say: characters, not bytes (a Cyrillic letter is two),
+// with a line break the browser sends as CRLF counted once.
+func NoteLen(s string) int {
+	return utf8.RuneCountInString(s) - strings.Count(s, "\r\n")
+}
+
 // NormalisePhone turns a phone written in international form into E.164:
 // "+7 (912) 345-67-89" → "+79123456789". "00" stands for "+". Spaces,
 // dashes, dots and parentheses are separators; anything else is refused, as is

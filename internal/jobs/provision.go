@@ -55,8 +55,12 @@ func (w *ProvisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 		return err
 	}
 	rep, err := w.ps.RunPerson(ctx, job.Args.PortalID, job.Args.UserID)
-	w.s.observe(syncer.TriggerOnDemand, rep, err != nil && errors.Is(ctx.Err(), context.Canceled))
+	cut := cutByShutdown(ctx, err)
+	w.s.observe(syncer.TriggerOnDemand, rep, cut != nil)
 	switch {
+	case cut != nil:
+		// Handed back, as a sync is: no attempt spent, no failed job.
+		return cut
 	case err == nil:
 		// The people page shows this run's steps once the job is done.
 		if rerr := river.RecordOutput(ctx, ProvisionOutput{RunID: rep.RunID}); rerr != nil {

@@ -92,9 +92,9 @@ const failedJobs = `(state IN ('retryable', 'discarded') OR (state = 'cancelled'
 // after its last attempt, or its worker cancelled it with the reason as its
 // error (river.JobCancel: refused Learn credentials, a portal no longer
 // syncable), which the app does when another attempt cannot help. A job
-// cancelled from outside (CancelPortalJobs, River UI), which River marks
-// with cancel_attempted_at when it was running and records no error for
-// when it was not, did not fail.
+// cancelled from outside (CancelPortalJobs, River UI) did not fail: River
+// marks every such job with cancel_attempted_at, running or not, and a
+// waiting retry cancelled so keeps the errors of its earlier attempts.
 func Failed(j *rivertype.JobRow) bool {
 	switch j.State {
 	case rivertype.JobStateRetryable, rivertype.JobStateDiscarded:

@@ -165,3 +165,35 @@ func TestFailedJobsListRefusedCancel(t *testing.T) {
 		}
 	}
 }
+
+// A sync waiting for its retry when the uninstall cancels it keeps its
+// earlier attempt's error: cancelled from outside, it is no failed job.
+func TestFailedJobsLeaveOutCancelledRetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(10, "06:00", "")
+	p := w.startProcess()
+	q := NewQueue(w.pool, p.client)
+	res, err := p.client.Insert(ctx, SyncArgs{PortalID: portal, Trigger: syncer.TriggerManual},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.pool.Exec(ctx, `UPDATE river_job SET state = 'retryable', attempt = 1,
+		errors = ARRAY['{"at": "2026-01-02T03:04:05Z", "attempt": 1, "error": "learn: 503"}'::jsonb]
+		WHERE id = $1`, res.Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error { return q.CancelPortalJobs(ctx, tx, portal) }); err != nil {
+		t.Fatal(err)
+	}
+	j, err := p.client.JobGet(ctx, res.Job.ID)
+	if err != nil || j.State != rivertype.JobStateCancelled || len(j.Errors) == 0 || Failed(j) {
+		t.Fatalf("retry cancelled from outside: %+v, %v; want cancelled with its error, not failed", j, err)
+	}
+	failed, err := q.FailedJobs(ctx, 10)
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("FailedJobs: %d jobs, %v; want none", len(failed), err)
+	}
+}

@@ -200,7 +200,7 @@ func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.T
 	} else {
 		rep, err = s.deps.Sync.Run(ctx, portalID, trigger)
 	}
-	s.observe(trigger, rep, err != nil && errors.Is(ctx.Err(), context.Canceled))
+	s.observe(trigger, rep, cutByShutdown(ctx, err) != nil)
 	if errors.Is(err, syncer.ErrBusy) {
 		return rep, river.JobSnooze(cmp.Or(s.deps.BusySnooze, defaultBusySnooze))
 	}

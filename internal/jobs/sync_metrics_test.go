@@ -186,3 +186,29 @@ func TestPreviewCutByShutdownGoesBack(t *testing.T) {
 		t.Fatalf("preview cut by shutdown: %v, want a snooze", err)
 	}
 }
+
+// shutdownPerson is "Sync this employee" cut by the process's shutdown.
+type shutdownPerson struct{ cancel context.CancelFunc }
+
+func (s shutdownPerson) RunPerson(ctx context.Context, portalID, b24ID int64) (*syncer.Report, error) {
+	s.cancel()
+	return &syncer.Report{RunID: 1, Status: syncer.RunFailed}, fmt.Errorf("write: %w", ctx.Err())
+}
+
+// "Sync this employee" cut by a deploy's SIGTERM is counted interrupted,
+// so it goes back to the queue like a sync: returned as an error it spent
+// one of its three attempts and showed as a failed job in the console.
+func TestPersonRunCutByShutdownGoesBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(3, "06:00", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool}}
+	var snooze *river.JobSnoozeError
+	err := (&ProvisionWorker{s: sw, ps: shutdownPerson{cancel}}).Work(ctx,
+		&river.Job[ProvisionArgs]{Args: ProvisionArgs{PortalID: portal, UserID: 7}})
+	if !errors.As(err, &snooze) {
+		t.Fatalf("person run cut by shutdown: %v, want a snooze", err)
+	}
+}

@@ -437,7 +437,7 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status, notes := r.PostFormValue("status"), strings.TrimSpace(r.PostFormValue("notes"))
-	if !activation.ValidStatus(status) || len(notes) > 4000 {
+	if !activation.ValidStatus(status) || activation.NoteLen(notes) > 4000 {
 		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_status")))
 		return
 	}
@@ -529,7 +529,7 @@ func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, note := activation.State(r.PostFormValue("state")), strings.TrimSpace(r.PostFormValue("note"))
-	if (state != activation.StateActive && state != activation.StateSuspended) || len(note) > 2000 {
+	if (state != activation.StateActive && state != activation.StateSuspended) || activation.NoteLen(note) > 2000 {
 		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_activation")))
 		return
 	}

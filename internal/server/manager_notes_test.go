@@ -73,3 +73,38 @@ func TestConsoleNotesRefuseBadText(t *testing.T) {
 		t.Errorf("portal not activated")
 	}
 }
+
+// The limits are characters, as the form's maxlength and the message say:
+// a Russian note of 1,500 letters (3,000 bytes) is taken, with its line
+// breaks sent as CRLF counted once, and a note past the limit is refused.
+func TestConsoleNotesLimitCountsCharacters(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "anna@ispring.example", "long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	pid, rid := e.request("notes.bitrix24.ru", time.Now(), olgaAsks("notes.bitrix24.ru"))
+	b := e.browser("10.0.0.1")
+	if rec := b.signIn("anna@ispring.example", "long enough password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+	csrf := csrfOf(t, b.do("GET", "/manager/requests", nil).Body.String())
+	requestPath := "/manager/requests/" + strconv.FormatInt(rid, 10)
+	activationPath := "/manager/portals/" + strconv.FormatInt(pid, 10) + "/activation"
+
+	notes := strings.Repeat("перезвонить\r\n", 4000/12) // 4,000 characters with one per line break
+	if rec := b.do("POST", requestPath, url.Values{"csrf": {csrf}, "status": {"contacted"}, "notes": {notes}}); rec.Code != http.StatusSeeOther {
+		t.Errorf("request notes of 4,000 Cyrillic characters: %d %s", rec.Code, rec.Body.String())
+	}
+	note := strings.Repeat("оплачено\r\n", 2000/9)
+	if rec := b.do("POST", activationPath, url.Values{"csrf": {csrf}, "state": {"active"}, "note": {note}}); rec.Code != http.StatusSeeOther {
+		t.Errorf("activation note of 2,000 Cyrillic characters: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := b.do("POST", requestPath, url.Values{"csrf": {csrf}, "status": {"contacted"}, "notes": {strings.Repeat("я", 4001)}}); rec.Code != http.StatusBadRequest {
+		t.Errorf("request notes of 4,001 characters: %d, want 400", rec.Code)
+	}
+	if rec := b.do("POST", activationPath, url.Values{"csrf": {csrf}, "state": {"active"}, "note": {strings.Repeat("я", 2001)}}); rec.Code != http.StatusBadRequest {
+		t.Errorf("activation note of 2,001 characters: %d, want 400", rec.Code)
+	}
+}
