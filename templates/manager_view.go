@@ -72,6 +72,9 @@ type PortalsView struct {
 	// FailedJobs are the latest failed River jobs of every portal
 	// (jobs.Failed), the latest failure first.
 	FailedJobs []JobRow
+	// FailedJobsUnread: River's table could not be read; the list is empty
+	// for that reason, not because no job failed.
+	FailedJobsUnread bool
 }
 
 // ListHref is the address of a console list at path: with the filter
@@ -167,13 +170,15 @@ type PortalView struct {
 	Nav ConsoleNav
 	// Portal is a value: a page never shows a missing portal (the handler
 	// answers 404 first), and a zero view renders rather than panics.
-	Portal   manager.PortalRow
-	Health   PortalHealth
-	Runs     []syncer.RunRecord
-	Jobs     []JobRow
-	Calls    []calllog.Entry
-	Requests []*activation.Request
-	Audit    []manager.AuditEntry
+	Portal manager.PortalRow
+	Health PortalHealth
+	Runs   []syncer.RunRecord
+	Jobs   []JobRow
+	// JobsUnread: River's table could not be read (Jobs is empty for that).
+	JobsUnread bool
+	Calls      []calllog.Entry
+	Requests   []*activation.Request
+	Audit      []manager.AuditEntry
 	// Uninstalls are the ONAPPUNINSTALL events received for the portal.
 	Uninstalls []uninstall.Event
 }

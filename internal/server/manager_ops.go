@@ -106,8 +106,11 @@ func (s *Server) portalOps(ctx context.Context, v *templates.PortalView) error {
 	if v.Runs, err = syncer.NewStore(s.pool).Runs(ctx, id, consoleRuns); err != nil {
 		return err
 	}
+	// River's table, as on the portal list: the page, from which the
+	// portal is activated, still shows when it cannot be read.
 	if v.Jobs, err = portalJobs(ctx, jobs.NewQueue(s.pool, s.river), id, v.Portal.Domain, consoleJobs); err != nil {
-		return err
+		s.log.Warn("console: read portal jobs", "portal_id", id, "error", err)
+		v.JobsUnread = true
 	}
 	if v.Calls, err = calllog.List(ctx, s.pool, id, consoleCalls); err != nil {
 		return err

@@ -316,3 +316,35 @@ func TestConsoleShowsPortalsInUninstallRecheck(t *testing.T) {
 		t.Error("a portal not in recheck shows a recheck")
 	}
 }
+
+// The failed jobs are read from River's table; when that read fails, the
+// portal list a manager activates portals from still shows, and says the
+// failed jobs could not be read rather than that none failed.
+func TestPortalListShowsWhenFailedJobsCannotBeRead(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t)
+	ctx := context.Background()
+	if _, err := manager.CreateManager(ctx, e.pool, manager.DefaultHasher(), "olga@ispring.example", "operator password"); err != nil {
+		t.Fatal(err)
+	}
+	a := e.portal("a.bitrix24.com")
+	if _, err := e.pool.Exec(ctx, `ALTER TABLE river_job RENAME TO river_job_away`); err != nil {
+		t.Fatal(err)
+	}
+	br := e.browser("10.0.1.2")
+	if rec := br.signIn("olga@ispring.example", "operator password"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", rec.Code)
+	}
+	rec := br.do("GET", "/manager/portals", nil)
+	list := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(list, "a.bitrix24.com") {
+		t.Fatalf("portal list without River's table: %d, want 200 with the portal\n%s", rec.Code, list)
+	}
+	if !strings.Contains(list, `data-testid="failed-jobs-unread"`) || strings.Contains(list, `data-testid="no-failed-jobs"`) {
+		t.Fatalf("portal list says nothing of the unread failed jobs\n%s", list)
+	}
+	rec = br.do("GET", "/manager/portals/"+strconv.FormatInt(a, 10), nil)
+	if page := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(page, `data-testid="jobs-unread"`) {
+		t.Fatalf("portal page without River's table: %d, want 200 saying its jobs are unread\n%s", rec.Code, page)
+	}
+}
