@@ -224,3 +224,67 @@ func TestPublicMetricsNeedTheToken(t *testing.T) {
 		}
 	}
 }
+
+// An admin demoted (or dismissed) in Bitrix24 keeps their open tab: its
+// session still says admin for its two hours. What it reads that names
+// employees, the run reports and CSVs, the employee search and person view,
+// and the panel's preview rows, is refused until Bitrix24 says again, on the
+// user's own token, that they are an admin.
+func TestDemotedAdminsOpenTabReadsNoPersonalData(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	ctx := context.Background()
+	p := e.addPortal("demoted-reads", "en")
+	_, adminTok := e.session(p, 1, true, "en")
+	if r, _ := e.save(adminTok, validForm()); r.status != http.StatusOK {
+		t.Fatal(r.body)
+	}
+	const employee = "ann.lee@acme.ru"
+	rs := syncer.NewStore(e.pool)
+	var runID int64
+	for _, trigger := range []syncer.Trigger{syncer.TriggerManual, syncer.TriggerPreview} {
+		id, err := rs.StartRun(ctx, p.ID, trigger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.RecordItems(ctx, p.ID, id, []syncer.RunItem{{Kind: syncer.KindUser, B24ID: 9, Action: syncer.ActionCreate,
+			After: map[string]string{"email": employee, "login": employee}, Status: syncer.ItemPlanned}}); err != nil {
+			t.Fatal(err)
+		}
+		status := syncer.RunSucceeded
+		if trigger == syncer.TriggerPreview {
+			status = syncer.RunPreviewed
+		} else {
+			runID = id
+		}
+		if err := rs.FinishRun(ctx, p.ID, id, status, map[string]int{"user.create": 1}, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := "/app/runs/" + strconv.FormatInt(runID, 10)
+	reads := []string{run, run + "/csv", "/app/people?q=" + url.QueryEscape("Lee"), "/app/people/9"}
+
+	// The session says admin; Bitrix24 now says the user is not one.
+	_, tab := func() (Session, string) {
+		sess, tok, err := e.s.newSession(p, 5, true, "en", fakeAuth(5, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess, tok
+	}()
+	st, v := e.panel(tab)
+	if st != http.StatusOK || strings.Contains(v.body, employee) || !v.hidden("preview-box") ||
+		strings.Contains(v.body, `data-csv="`) {
+		t.Errorf("demoted admin's status panel: %d, shows preview rows or report links: %.1000s", st, v.body)
+	}
+	for _, path := range reads {
+		if r := e.do(http.MethodGet, path, tab, nil); r.status != http.StatusForbidden || strings.Contains(r.body, employee) {
+			t.Errorf("demoted admin's tab GET %s: %d %.200s, want 403", path, r.status, r.body)
+		}
+	}
+	// The admin still proven reads the same report (so the refusals above
+	// are not vacuous).
+	if r := e.do(http.MethodGet, run+"/csv", adminTok, nil); r.status != http.StatusOK || !strings.Contains(r.body, employee) {
+		t.Errorf("admin GET %s/csv: %d %.200s", run, r.status, r.body)
+	}
+}

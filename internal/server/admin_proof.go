@@ -17,8 +17,10 @@ import (
 // A session says "admin" for its two hours, but Bitrix24 may have taken the
 // rights away since: an admin demoted, or dismissed, who keeps the tab (or
 // its token) and never opens the app again would otherwise go on changing
-// settings, starting syncs and approving deactivations until it expires. So
-// every change an admin session asks for is proven again as the open was:
+// settings, starting syncs and approving deactivations, and reading reports,
+// CSVs and the employee search, until it expires. So every request behind
+// the admin check, and the admin's view of the status panel, is proven again
+// as the open was:
 // Bitrix24's `profile` on the user's own access token must name the session's
 // user as a portal admin.
 
@@ -188,7 +190,7 @@ func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r
 				if err := recordAdminCheck(ctx, s.pool, p.ID, sess.UserID, false, s.now()); err != nil {
 					return err
 				}
-				s.log.WarnContext(ctx, "admin change refused: bitrix24 says the user is no longer an admin",
+				s.log.WarnContext(ctx, "admin request refused: bitrix24 says the user is no longer an admin",
 					"portal_id", p.ID, "user_id", sess.UserID)
 				return apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(sess.Lang))
 			}
@@ -200,14 +202,14 @@ func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r
 		}
 	}
 	if last == errNoSession || errors.Is(last, errTokenNotTheUsers) || refusedToken(last) {
-		s.log.InfoContext(ctx, "admin change refused: no token of the user that bitrix24 accepts", "portal_id", p.ID,
+		s.log.InfoContext(ctx, "admin request refused: no token of the user that bitrix24 accepts", "portal_id", p.ID,
 			"user_id", sess.UserID, "error", last)
 		if len(tokens) > 0 {
 			s.proofs.refused(key, digest, s.now())
 		}
 		return errSessionEnded(sess.Lang)
 	}
-	s.log.WarnContext(ctx, "admin change refused: bitrix24 could not be asked", "portal_id", p.ID, "error", last)
+	s.log.WarnContext(ctx, "admin request refused: bitrix24 could not be asked", "portal_id", p.ID, "error", last)
 	return apperr.New(apperr.EUPSTREAM, msgB24Unreachable.in(sess.Lang))
 }
 
@@ -231,9 +233,4 @@ func validAccessToken(t string) bool {
 		}
 	}
 	return true
-}
-
-// changesState says whether a request asks to change something.
-func changesState(r *http.Request) bool {
-	return r.Method != http.MethodGet && r.Method != http.MethodHead
 }

@@ -546,7 +546,8 @@ func TestRequireAdmin(t *testing.T) {
 		{http.MethodPost, true, fakeAuth(7, true), http.StatusNoContent},
 		{http.MethodPost, true, fakeAuth(8, true), http.StatusUnauthorized}, // another user's token
 		{http.MethodPost, true, "", http.StatusUnauthorized},                // no token to prove it with
-		{http.MethodGet, true, "", http.StatusNoContent},                    // reads are not proven again
+		{http.MethodGet, true, "", http.StatusUnauthorized},                 // reads are proven too
+		{http.MethodGet, true, fakeAuth(7, true), http.StatusNoContent},
 		{http.MethodPost, false, fakeAuth(7, true), http.StatusForbidden},
 	} {
 		s.proofs = newAdminProofs() // each case asks anew

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -392,6 +393,9 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		return fmt.Errorf("plan: %w", err)
 	}
 	plan := personPlan(full, in, id)
+	if err := refuseSharedEmail(ctx, b24, plan, desired, id); err != nil {
+		return err
+	}
 	rep.Plan = plan
 	rep.Phases["plan"] = time.Since(t0)
 
@@ -434,6 +438,61 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 	} else {
 		rep.Status = RunSucceeded
 	}
+	return nil
+}
+
+// refuseSharedEmail refuses the create of a one-person run whose address
+// another active Bitrix24 employee has too. A full run sees both and
+// refuses one (ReasonEmailShared); a one-person run reads only the person
+// and their heads, so an employee who typed a colleague's address into
+// their own profile would otherwise take it in Learn before the colleague's
+// first sync, which Learn then refuses as taken. One more user.get, only
+// when the run would create the person: `%EMAIL` is the documented filter
+// (docs/bitrix24-api.md, "One user and a people search"), the address is
+// compared whole here.
+func refuseSharedEmail(ctx context.Context, b24 Bitrix24, plan *Plan, d Desired, id int64) error {
+	if !slices.ContainsFunc(plan.Steps, func(st Step) bool {
+		return st.Kind == KindUser && st.B24ID == id && st.Action == ActionCreate
+	}) {
+		return nil
+	}
+	var person *Employee
+	for i := range d.Employees {
+		if d.Employees[i].ID == id {
+			person = &d.Employees[i]
+		}
+	}
+	email := ""
+	if person != nil {
+		email = normEmail(person.Email)
+	}
+	if email == "" {
+		return nil
+	}
+	f := employeesFilter()
+	f["ACTIVE"], f["%EMAIL"] = true, email
+	us, err := b24.Users(ctx, f)
+	if err != nil {
+		return fmt.Errorf("read bitrix24 users with the person's e-mail: %w", err)
+	}
+	other := int64(0)
+	for _, u := range us {
+		if u.ID != id && u.Active && normEmail(u.Email) == email && (other == 0 || u.ID < other) {
+			other = u.ID
+		}
+	}
+	if other == 0 {
+		return nil
+	}
+	// None of the person's steps is done: their manager links need the
+	// user the create would have made.
+	plan.Steps = slices.DeleteFunc(plan.Steps, func(st Step) bool { return st.Kind == KindUser && st.B24ID == id })
+	var after map[string]string
+	if person.FirstName != "" || person.LastName != "" {
+		after = map[string]string{"first_name": person.FirstName, "last_name": person.LastName}
+	}
+	plan.Refused = append(plan.Refused, Step{Stage: StageUsers, Kind: KindUser, Action: ActionRefuse, B24ID: id,
+		After: after, Reason: because(ReasonEmailShared, email, strconv.FormatInt(other, 10))})
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -85,10 +87,11 @@ func TestRunPersonCreatesNewHire(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run person: %v", err)
 	}
-	// The person, the departments, the heads and whether the person is
-	// invited (a new hire is created only once they accepted).
-	if n := p.TotalRequests(); n > 4 {
-		t.Errorf("%d Bitrix24 requests, want at most 4", n)
+	// The person, the departments, the heads, whether the person is
+	// invited (a new hire is created only once they accepted) and whether
+	// another employee has their address (refuseSharedEmail).
+	if n := p.TotalRequests(); n > 5 {
+		t.Errorf("%d Bitrix24 requests, want at most 5", n)
 	}
 	c := e.lsim.Counts(simAccount)
 	if c.ByRoute["POST /department"] != 1 || c.ByRoute["POST /user"] != 1 {
@@ -246,5 +249,52 @@ func TestRunPersonLeavesAColleaguesLearnUserAlone(t *testing.T) {
 				t.Errorf("run items %+v, want the attacker refused", items)
 			}
 		})
+	}
+}
+
+// An employee who types a colleague's address into their own profile before
+// the colleague was ever synced, and whom an admin then syncs on demand, is
+// refused (email_shared naming the colleague) instead of taking the address
+// in Learn: the colleague's next full run creates the colleague.
+func TestRunPersonRefusesAColleaguesUnsyncedAddress(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	portalID, p := e.addPortal(b24sim.GenerateOrg(3, 60, 8))
+	e.run(portalID, TriggerScheduled)
+	v := syncedUser(p)
+	const email = "new.colleague@example.com"
+	c := p.AddUser(b24sim.User{Active: true, Name: "Nina", LastName: "Colleague", Email: email, Departments: v.Departments})
+	a := p.AddUser(b24sim.User{Active: true, Name: "Mallory", LastName: "Attacker", Email: email, Departments: v.Departments})
+
+	rep, err := e.syncer.RunPerson(context.Background(), portalID, a)
+	if err != nil {
+		t.Fatalf("run person: %v", err)
+	}
+	if u, ok := e.state().UserByLogin(email); ok {
+		t.Fatalf("the attacker's run created Learn user %+v with the colleague's address", u)
+	}
+	items := e.runItems(portalID, rep.RunID)
+	if len(items) != 1 || items[0].B24ID != a || items[0].Status != ItemRefused || len(items[0].Reason) == 0 ||
+		items[0].Reason[0].Code != ReasonEmailShared || !slices.Contains(items[0].Reason[0].Args, strconv.FormatInt(c, 10)) {
+		t.Fatalf("run items %+v, want the attacker refused: e-mail shared with %d", items, c)
+	}
+
+	e.run(portalID, TriggerScheduled)
+	ms, err := e.syncer.store.Mappings(context.Background(), portalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lu := e.learnUser(email)
+	linked := false
+	for _, m := range ms {
+		if m.Kind == KindUser && m.B24ID == c && m.LearnID == lu.ID {
+			linked = true
+		}
+		if m.Kind == KindUser && m.B24ID == a {
+			t.Errorf("attacker %d linked to Learn user %s", a, m.LearnID)
+		}
+	}
+	if !linked {
+		t.Errorf("the colleague %d is not linked to Learn user %s after the full run", c, lu.ID)
 	}
 }

@@ -72,13 +72,18 @@
       opts.body = body;
       opts.headers['Content-Type'] = 'application/x-www-form-urlencoded';
     }
-    if (method !== 'GET') {
-      return userToken().then(function (tok) {
-        if (tok) opts.headers['X-B24-Auth'] = tok;
-        return send(url, opts);
-      });
-    }
-    return send(url, opts);
+    // Reads too: the server proves an admin with Bitrix24 on every request
+    // naming employees (reports, the search, the status panel's preview).
+    return withUserToken(opts.headers).then(function () { return send(url, opts); });
+  }
+
+  // withUserToken adds the user's current Bitrix24 token, when BX24.js has
+  // one, for the server to prove the session's admin with once the
+  // session's own is over its hour.
+  function withUserToken(headers) {
+    return userToken().then(function (tok) {
+      if (tok) headers['X-B24-Auth'] = tok;
+    });
   }
 
   function send(url, opts) {
@@ -352,18 +357,20 @@
     }, function () { setNotice(false, texts.network_error); });
   }
   function downloadCSV(id) {
-    fetch('/app/runs/' + encodeURIComponent(id) + '/csv', { headers: { 'X-Session': session }, credentials: 'same-origin' })
-      .then(function (res) {
-        if (!res.ok) throw new Error(String(res.status));
-        return res.blob();
-      }).then(function (blob) {
-        var a = document.createElement('a');
-        a.href = URL.createObjectURL(blob);
-        a.download = 'run-' + id + '.csv';
-        document.body.appendChild(a);
-        a.click();
-        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-      }).catch(function () { setNotice(false, texts.network_error); });
+    var headers = { 'X-Session': session };
+    withUserToken(headers).then(function () {
+      return fetch('/app/runs/' + encodeURIComponent(id) + '/csv', { headers: headers, credentials: 'same-origin' });
+    }).then(function (res) {
+      if (!res.ok) throw new Error(String(res.status));
+      return res.blob();
+    }).then(function (blob) {
+      var a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = 'run-' + id + '.csv';
+      document.body.appendChild(a);
+      a.click();
+      setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    }).catch(function () { setNotice(false, texts.network_error); });
   }
   // Delegated: the panel is replaced while runs progress.
   document.addEventListener('click', function (ev) {
