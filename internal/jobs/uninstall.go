@@ -101,7 +101,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 				// removed from, not the one installed since.
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, uninstall.ReasonReinstalled)
 			}
-			if runs, err := uninstall.RefusalRuns(ctx, tx, lp.ID, verdict, w.Now()); err != nil || runs {
+			if runs, err := uninstall.RefusalRuns(ctx, tx, lp.ID, ev.Clean, verdict, w.Now()); err != nil || runs {
 				if err != nil {
 					return err
 				}

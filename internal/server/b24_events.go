@@ -83,7 +83,7 @@ const (
 	// answerReinstalled: the app was installed again while Bitrix24 was
 	// asked about the tokens of the installation before.
 	answerReinstalled = "ignored: installed again meanwhile"
-	// answerRefusalRuns: an uninstall, CLEAN or not, of a portal whose
+	// answerRefusalRuns: an uninstall without CLEAN of a portal whose
 	// tokens Bitrix24 refused already (uninstall.RefusalRuns).
 	answerRefusalRuns = "ignored: the tokens were refused before; the data retention applies"
 )
@@ -180,11 +180,11 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 			_, err := uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StateExpired, uninstall.ReasonReinstalled)
 			return err
 		}
-		if refusalRuns, err = uninstall.RefusalRuns(ctx, tx, lp.ID, verdict, s.now()); err != nil || refusalRuns {
+		if refusalRuns, err = uninstall.RefusalRuns(ctx, tx, lp.ID, ev.Clean(), verdict, s.now()); err != nil || refusalRuns {
 			if err != nil {
 				return err
 			}
-			_, err := uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StateExpired, uninstall.ReasonRefusalRuns)
+			_, err := uninstall.Record(ctx, tx, p.ID, false, source, uninstall.StateExpired, uninstall.ReasonRefusalRuns)
 			return err
 		}
 		if s.river == nil {
@@ -200,8 +200,8 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 		return "", err
 	}
 	if refusalRuns {
-		s.log.WarnContext(ctx, "uninstall ignored: bitrix24 refused the tokens before it came, the data retention applies",
-			"portal_id", p.ID, "clean", ev.Clean(), "source", source, "reason", reason)
+		s.log.WarnContext(ctx, "uninstall without CLEAN ignored: bitrix24 refused the tokens before it came, the data retention applies",
+			"portal_id", p.ID, "source", source, "reason", reason)
 		return answerRefusalRuns, nil
 	}
 	if reinstalled {

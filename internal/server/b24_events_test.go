@@ -410,67 +410,23 @@ func TestLateUninstallWithoutCleanLeavesTheRetentionRunning(t *testing.T) {
 	}
 }
 
-// A CLEAN uninstall, which any portal user can send too, coming long into
-// the refusal must not bring the erase forward: the portal stays on the
-// data retention's path (the erase after 90 days of refusal, warned 14 days
-// before), nothing is uninstalled or scheduled. A genuine CLEAN uninstall,
-// whose tokens Bitrix24 refuses from the moment of the event, still erases.
-func TestLateCleanUninstallLeavesTheRetentionRunning(t *testing.T) {
-	t.Parallel()
-	e := newB24Env(t)
-	p, row := e.installedFixture(43)
-	appToken := p.ApplicationToken()
-	e.refusedLongAgo(p, row.ID)
-	pg := e.postEvent(uninstallForm(p, appToken, true))
-	if pg.status != http.StatusOK || !strings.Contains(pg.body, "data retention") {
-		t.Fatalf("late CLEAN uninstall: %d %q", pg.status, pg.body)
-	}
-	if now := e.portal(p.MemberID()); !now.Installed() || !now.NeedsReconnect {
-		t.Fatalf("a late CLEAN uninstall took the portal out of the data retention: %+v", now)
-	}
-	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'uninstall_erase' AND (args->>'portal_id')::bigint = $1`, row.ID); n != 0 {
-		t.Fatalf("a late CLEAN uninstall scheduled %d erases", n)
-	}
-	if e.count(`SELECT count(*) FROM portal_settings WHERE portal_id = $1 AND learn_password IS NOT NULL`, row.ID) != 1 {
-		t.Fatal("a late CLEAN uninstall erased the settings")
-	}
-	if n := e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND clean AND state = 'expired' AND reason = $2`,
-		row.ID, uninstall.ReasonRefusalRuns); n != 1 {
-		t.Fatalf("%d late CLEAN events recorded as left to the retention, want 1", n)
-	}
-
-	// The genuine one: Bitrix24 refuses the tokens as the event comes.
-	p2, row2 := e.installedFixture(44)
-	p2.Uninstall(context.Background(), true)
-	e.erased(row2)
-}
-
-// The same portal, two events: a genuine CLEAN one, confirmed by the
-// refusal that began with it, takes it as uninstalled and schedules the
-// erase; one without CLEAN after it would drop that erase
-// (uninstall.KeptSince), and the portal, uninstalled, is out of the
-// retention's reach: its data would stay for ever. Coming long into the
-// refusal, the second keeps nothing.
+// The same portal, two events: a CLEAN one, confirmed by the refusal, takes
+// it as uninstalled and schedules the erase; one without CLEAN after it
+// would drop that erase (uninstall.KeptSince), and the portal, uninstalled,
+// is out of the retention's reach: its data would stay for ever. Coming long
+// into the refusal, the second keeps nothing.
 func TestLateUninstallWithoutCleanDoesNotKeepAnErase(t *testing.T) {
 	t.Parallel()
 	e := newB24Env(t)
 	ctx := context.Background()
 	p, row := e.installedFixture(42)
-	p.SetLapse(b24sim.LapseUnpaid)
-	if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true, tokens_refused_at = now() WHERE id = $1`, row.ID); err != nil {
-		t.Fatal(err)
-	}
+	e.refusedLongAgo(p, row.ID)
 	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), true)); pg.status != http.StatusOK || pg.body != "ok\n" {
-		t.Fatalf("CLEAN uninstall of a portal refused since now: %d %q", pg.status, pg.body)
+		t.Fatalf("CLEAN uninstall of a refused portal: %d %q", pg.status, pg.body)
 	}
 	uninstalled := e.portal(p.MemberID())
 	if uninstalled.Installed() {
 		t.Fatal("the CLEAN uninstall was not acted on")
-	}
-	// Days later, long into the refusal.
-	if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true,
-		tokens_refused_at = now() - interval '20 days' WHERE id = $1`, row.ID); err != nil {
-		t.Fatal(err)
 	}
 	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), false)); pg.status != http.StatusOK {
 		t.Fatalf("uninstall without CLEAN after it: %d %q", pg.status, pg.body)

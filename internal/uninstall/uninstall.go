@@ -122,32 +122,31 @@ const ReasonAlreadyUninstalled = "already uninstalled"
 // of the installation before, and says nothing about the new one.
 const ReasonReinstalled = "installed again while Bitrix24 was asked"
 
-// ReasonRefusalRuns records an uninstall, CLEAN or not, left alone because
+// ReasonRefusalRuns records an uninstall without CLEAN left alone because
 // Bitrix24 had refused the portal's tokens before it came (RefusalRuns).
 const ReasonRefusalRuns = "tokens refused before the event: the data retention applies"
 
-// RefusalRuns reports whether an uninstall event that Bitrix24 only answered
-// by refusing the tokens (TokensRefused) is left alone, the portal staying
-// installed and "needs reconnect" so that RefusedRetention keeps running: it
-// is when Bitrix24 had been refusing the tokens for more than RetryWindow
-// when the event was checked at now. Bitrix24 sends ONAPPUNINSTALL as the
-// app is removed, so a genuine one comes at the start of the refusal (a sync
-// may meet the refusal a little before it); one long after is no news, and
-// every portal user knows the application token. Acted on, one without CLEAN
-// would turn a portal the retention is to erase into one whose data stays
-// for ever, and one with CLEAN would bring the erase forward, counted from
-// the refusal's start, without the retention's warning. Call it in the
-// transaction that locked the portal.
-func RefusalRuns(ctx context.Context, db store.DBTX, portalID int64, v Verdict, now time.Time) (bool, error) {
-	if v != TokensRefused {
+// RefusalRuns reports whether an uninstall event without CLEAN that Bitrix24
+// only answered by refusing the tokens (TokensRefused) is left alone, the
+// portal staying installed and "needs reconnect" so that RefusedRetention
+// keeps running: it is when Bitrix24 had been refusing the tokens for more
+// than RetryWindow when the event was checked at now. Bitrix24 sends
+// ONAPPUNINSTALL as the app is removed, so a genuine one comes at the start
+// of the refusal (a sync may meet the refusal a little before it); one long
+// after is no news, and every portal user knows the application token. Acted
+// on, it would turn a portal the retention is to erase into one uninstalled
+// without CLEAN, whose data stays for ever. Call it in the transaction that
+// locked the portal.
+func RefusalRuns(ctx context.Context, db store.DBTX, portalID int64, clean bool, v Verdict, now time.Time) (bool, error) {
+	if clean || v != TokensRefused {
 		return false, nil
 	}
 	return RefusedLongBefore(ctx, db, portalID, now)
 }
 
 // RefusedLongBefore reports whether Bitrix24 had been refusing the portal's
-// tokens for more than RetryWindow at now: an uninstall event coming then is
-// no news of the uninstall (RefusalRuns). Recorded with
+// tokens for more than RetryWindow at now: an uninstall event without CLEAN
+// coming then is no news of the uninstall (RefusalRuns). Recorded with
 // ReasonRefusalRuns, such an event does not keep an uninstalled portal's
 // data either (KeptSince): any portal user could otherwise keep a portal
 // whose refusal was taken as a CLEAN uninstall for ever.
