@@ -101,13 +101,16 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 				// removed from, not the one installed since.
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, uninstall.ReasonReinstalled)
 			}
-			if runs, err := uninstall.RefusalRuns(ctx, tx, lp.ID, ev.Clean, verdict, w.Now()); err != nil || runs {
+			// Judged as when the event came: a retry may run up to
+			// RetryWindow later, by when a refusal that began with the
+			// uninstall looks long.
+			if runs, err := uninstall.RefusalRuns(ctx, tx, lp.ID, ev.Clean, verdict, ev.ReceivedAt); err != nil || runs {
 				if err != nil {
 					return err
 				}
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, uninstall.ReasonRefusalRuns)
 			}
-			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict, w.Now()); err != nil {
+			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict, ev.ReceivedAt); err != nil {
 				return err
 			}
 			return uninstall.Resolve(ctx, tx, id, uninstall.StateConfirmed, reason)

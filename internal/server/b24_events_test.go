@@ -541,6 +541,40 @@ func TestUnansweredUninstallIsRetried(t *testing.T) {
 	e.intact(q, qrow, q.ApplicationToken())
 }
 
+// An uninstall whose check had to wait for Bitrix24 is judged by when it
+// came, not by when a retry asks: one that came an hour into a refusal is
+// news of the uninstall even when the retry runs past RetryWindow into the
+// refusal.
+func TestRetriedUninstallIsJudgedWhenItCame(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	ctx := context.Background()
+	p, row := e.installedFixture(52)
+	p.InjectFault(b24sim.Fault{Method: "app.info", Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR", Count: 1})
+	if pg := e.postEvent(uninstallForm(p, p.ApplicationToken(), false)); pg.status != http.StatusAccepted {
+		t.Fatalf("uninstall while Bitrix24 fails: %d %q, want 202", pg.status, pg.body)
+	}
+	p.SetLapse(b24sim.LapseUnpaid)
+	window := strconv.Itoa(int(uninstall.RetryWindow.Seconds())) + " seconds"
+	if _, err := e.pool.Exec(ctx, `UPDATE portals SET needs_reconnect = true,
+		tokens_refused_at = now() - $2::interval - interval '1 hour' WHERE id = $1`, row.ID, window); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE uninstall_events SET received_at = now() - $2::interval + interval '1 hour'
+		WHERE portal_id = $1`, row.ID, window); err != nil {
+		t.Fatal(err)
+	}
+	e.startUninstallWorker()
+	e.waitFor("the retried uninstall settled", func() bool {
+		return e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state <> 'pending'`, row.ID) == 1
+	})
+	if n := e.count(`SELECT count(*) FROM uninstall_events WHERE portal_id = $1 AND state = 'confirmed'`, row.ID); n != 1 {
+		var state, reason string
+		_ = e.pool.QueryRow(ctx, `SELECT state, reason FROM uninstall_events WHERE portal_id = $1`, row.ID).Scan(&state, &reason)
+		t.Fatalf("an uninstall that came an hour into the refusal: %s (%s), want confirmed", state, reason)
+	}
+}
+
 // The managers see a portal's unconfirmed uninstall attempts on its page:
 // when, whether CLEAN asked to erase, from which address, how often.
 func TestConsoleShowsUnconfirmedUninstalls(t *testing.T) {

@@ -130,18 +130,22 @@ const ReasonRefusalRuns = "tokens refused before the event: the data retention a
 // only answered by refusing the tokens (TokensRefused) is left alone, the
 // portal staying installed and "needs reconnect" so that RefusedRetention
 // keeps running: it is when Bitrix24 had been refusing the tokens for more
-// than RetryWindow when the event was checked at now. Bitrix24 sends
+// than RetryWindow when the event came (at). Bitrix24 sends
 // ONAPPUNINSTALL as the app is removed, so a genuine one comes at the start
 // of the refusal (a sync may meet the refusal a little before it); one long
 // after is no news, and every portal user knows the application token. Acted
 // on, it would turn a portal the retention is to erase into one uninstalled
-// without CLEAN, whose data stays for ever. Call it in the transaction that
+// without CLEAN, whose data stays for ever. (A portal removed during a payment
+// lapse also comes late; without CLEAN it then keeps its data only as long as
+// the lapse alone would.) A CLEAN one is acted on even late: a lapsed
+// portal's admin who removes the app and asks for the erase gets it after
+// EraseDelay, as the alert tells them. Call it in the transaction that
 // locked the portal.
-func RefusalRuns(ctx context.Context, db store.DBTX, portalID int64, clean bool, v Verdict, now time.Time) (bool, error) {
+func RefusalRuns(ctx context.Context, db store.DBTX, portalID int64, clean bool, v Verdict, at time.Time) (bool, error) {
 	if clean || v != TokensRefused {
 		return false, nil
 	}
-	return RefusedLongBefore(ctx, db, portalID, now)
+	return RefusedLongBefore(ctx, db, portalID, at)
 }
 
 // RefusedLongBefore reports whether Bitrix24 had been refusing the portal's
