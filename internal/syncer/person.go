@@ -393,7 +393,7 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		return fmt.Errorf("plan: %w", err)
 	}
 	plan := personPlan(full, in, id)
-	if err := refuseSharedEmail(ctx, b24, plan, desired, id); err != nil {
+	if err := refuseSharedEmail(ctx, b24, plan, in, id); err != nil {
 		return err
 	}
 	rep.Plan = plan
@@ -442,24 +442,25 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 }
 
 // refuseSharedEmail refuses the create of a one-person run whose address
-// another active Bitrix24 employee has too. A full run sees both and
-// refuses one (ReasonEmailShared); a one-person run reads only the person
-// and their heads, so an employee who typed a colleague's address into
-// their own profile would otherwise take it in Learn before the colleague's
-// first sync, which Learn then refuses as taken. One more user.get, only
-// when the run would create the person: `%EMAIL` is the documented filter
-// (docs/bitrix24-api.md, "One user and a people search"), the address is
-// compared whole here.
-func refuseSharedEmail(ctx context.Context, b24 Bitrix24, plan *Plan, d Desired, id int64) error {
+// is another employee's in Learn: two employees the full run syncs share it
+// and the other has the lower id (emailOwners, the full run's rule). A
+// one-person run reads only the person and their heads, so an employee who
+// typed a colleague's address into their own profile would otherwise take
+// it in Learn before the colleague's first sync, which Learn then refuses
+// as taken. One more user.get, only when the run would create the person:
+// `%EMAIL` is the documented filter (docs/bitrix24-api.md, "One user and a
+// people search"), the address is compared whole here, and only a lower id
+// can own it, so `<ID` leaves the rest of the org out of the answer.
+func refuseSharedEmail(ctx context.Context, b24 Bitrix24, plan *Plan, in Input, id int64) error {
 	if !slices.ContainsFunc(plan.Steps, func(st Step) bool {
 		return st.Kind == KindUser && st.B24ID == id && st.Action == ActionCreate
 	}) {
 		return nil
 	}
 	var person *Employee
-	for i := range d.Employees {
-		if d.Employees[i].ID == id {
-			person = &d.Employees[i]
+	for i := range in.Desired.Employees {
+		if in.Desired.Employees[i].ID == id {
+			person = &in.Desired.Employees[i]
 		}
 	}
 	email := ""
@@ -470,18 +471,24 @@ func refuseSharedEmail(ctx context.Context, b24 Bitrix24, plan *Plan, d Desired,
 		return nil
 	}
 	f := employeesFilter()
-	f["ACTIVE"], f["%EMAIL"] = true, email
+	f["ACTIVE"], f["%EMAIL"], f["<ID"] = true, email, id
 	us, err := b24.Users(ctx, f)
 	if err != nil {
 		return fmt.Errorf("read bitrix24 users with the person's e-mail: %w", err)
 	}
-	other := int64(0)
-	for _, u := range us {
-		if u.ID != id && u.Active && normEmail(u.Email) == email && (other == 0 || u.ID < other) {
-			other = u.ID
+	// The sharers the full run would sync with the person: the others
+	// it leaves out (another department, dismissed) own nothing.
+	b := &builder{in: in, o: in.Options}
+	b.index()
+	sharers := []*Employee{person}
+	found := fromBitrix24(nil, us).Employees
+	for i := range found {
+		if e := &found[i]; e.ID != id && normEmail(e.Email) == email && b.syncDepartment(e) != 0 {
+			sharers = append(sharers, e)
 		}
 	}
-	if other == 0 {
+	owner := emailOwners(sharers)[email]
+	if owner == 0 || owner == id {
 		return nil
 	}
 	// None of the person's steps is done: their manager links need the
@@ -492,7 +499,7 @@ func refuseSharedEmail(ctx context.Context, b24 Bitrix24, plan *Plan, d Desired,
 		after = map[string]string{"first_name": person.FirstName, "last_name": person.LastName}
 	}
 	plan.Refused = append(plan.Refused, Step{Stage: StageUsers, Kind: KindUser, Action: ActionRefuse, B24ID: id,
-		After: after, Reason: because(ReasonEmailShared, email, strconv.FormatInt(other, 10))})
+		After: after, Reason: because(ReasonEmailShared, email, strconv.FormatInt(owner, 10))})
 	return nil
 }
 

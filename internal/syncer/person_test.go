@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -296,5 +297,85 @@ func TestRunPersonRefusesAColleaguesUnsyncedAddress(t *testing.T) {
 	}
 	if !linked {
 		t.Errorf("the colleague %d is not linked to Learn user %s after the full run", c, lu.ID)
+	}
+}
+
+// A full run and one-person runs give a shared address to the same
+// employee: of those the full run syncs, the lowest id. A receptionist who
+// shares office@ with an account outside the selected departments is
+// created either way; of two selected employees sharing team@, the lower id
+// is created and the higher refused (email_shared naming the lower) either
+// way.
+func TestSharedEmailOwnerSameInFullAndPersonRuns(t *testing.T) {
+	t.Parallel()
+	type people struct{ outside, receptionist, low, high int64 }
+	setup := func(t *testing.T) (*simEnv, int64, people) {
+		t.Helper()
+		e := newSimEnv(t, simOpts{})
+		portalID, p := e.addPortal(b24sim.GenerateOrg(3, 20, 4))
+		in := p.AddDepartment("Front desk", 1, 0)
+		out := p.AddDepartment("Elsewhere", 1, 0)
+		e.setSettings(portalID, func(s *Settings) { s.Selection = Selection{Selected: []int64{in}} })
+		e.run(portalID, TriggerScheduled)
+		var ps people
+		ps.outside = p.AddUser(b24sim.User{Active: true, Name: "Otto", LastName: "Outside", Email: "office@example.com", Departments: []int64{out}})
+		ps.receptionist = p.AddUser(b24sim.User{Active: true, Name: "Rita", LastName: "Reception", Email: "office@example.com", Departments: []int64{in}})
+		ps.low = p.AddUser(b24sim.User{Active: true, Name: "Lena", LastName: "Low", Email: "team@example.com", Departments: []int64{in}})
+		ps.high = p.AddUser(b24sim.User{Active: true, Name: "Hugo", LastName: "High", Email: "team@example.com", Departments: []int64{in}})
+		return e, portalID, ps
+	}
+	// outcome is "created" for an employee linked to a Learn user, else
+	// the reason of their refusal in the runs.
+	outcome := func(e *simEnv, portalID int64, runs []int64, ids ...int64) map[int64]string {
+		t.Helper()
+		got := map[int64]string{}
+		for _, run := range runs {
+			for _, it := range e.runItems(portalID, run) {
+				if it.Status == ItemRefused && len(it.Reason) > 0 {
+					got[it.B24ID] = "refused " + string(it.Reason[0].Code) + " " + strings.Join(it.Reason[0].Args, " ")
+				}
+			}
+		}
+		ms, err := e.syncer.store.Mappings(context.Background(), portalID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Kind == KindUser {
+				got[m.B24ID] = "created"
+			}
+		}
+		out := map[int64]string{}
+		for _, id := range ids {
+			out[id] = got[id]
+		}
+		return out
+	}
+
+	full, fullPortal, ps := setup(t)
+	rep := full.run(fullPortal, TriggerScheduled)
+	byFull := outcome(full, fullPortal, []int64{rep.RunID}, ps.receptionist, ps.low, ps.high)
+
+	one, onePortal, ps2 := setup(t)
+	if ps2 != ps {
+		t.Fatalf("the two portals' ids differ: %+v, %+v", ps, ps2)
+	}
+	var runs []int64
+	for _, id := range []int64{ps.high, ps.receptionist, ps.low} {
+		rep, err := one.syncer.RunPerson(context.Background(), onePortal, id)
+		if err != nil {
+			t.Fatalf("run person %d: %v", id, err)
+		}
+		runs = append(runs, rep.RunID)
+	}
+	byPerson := outcome(one, onePortal, runs, ps.receptionist, ps.low, ps.high)
+
+	want := map[int64]string{ps.receptionist: "created", ps.low: "created",
+		ps.high: "refused " + string(ReasonEmailShared) + " team@example.com " + strconv.FormatInt(ps.low, 10)}
+	if !maps.Equal(byFull, want) {
+		t.Errorf("full run: %v, want %v", byFull, want)
+	}
+	if !maps.Equal(byPerson, want) {
+		t.Errorf("one-person runs: %v, want %v (full run: %v)", byPerson, want, byFull)
 	}
 }

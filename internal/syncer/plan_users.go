@@ -10,6 +10,15 @@ import (
 	"b24learn/internal/fieldmap"
 )
 
+// syncDepartment is the department the full run syncs e in: 0 for an
+// employee it leaves out (dismissed, extranet, in no selected department).
+func (b *builder) syncDepartment(e *Employee) int64 {
+	if !e.Active || e.UserType != "employee" {
+		return 0
+	}
+	return b.userDepartment(e)
+}
+
 // userDepartment is the first in-scope department in UF_DEPARTMENT, or 0.
 func (b *builder) userDepartment(e *Employee) int64 {
 	for _, d := range e.Departments {
@@ -188,10 +197,7 @@ func kept(want UserSpec) *UserSpec { return &want }
 func (b *builder) usersStep() {
 	for i := range b.in.Desired.Employees {
 		e := &b.in.Desired.Employees[i]
-		if !e.Active || e.UserType != "employee" {
-			continue
-		}
-		if d := b.userDepartment(e); d != 0 {
+		if d := b.syncDepartment(e); d != 0 {
 			b.users = append(b.users, e)
 			b.empDept[i] = d
 		}
@@ -212,8 +218,7 @@ func (b *builder) usersStep() {
 	}
 
 	// Only an e-mail two of them share can be refused as taken.
-	shared := b.sharedEmails()
-	emailOwner := make(map[string]int64, len(shared))
+	owners := emailOwners(b.users)
 	for _, e := range b.users {
 		d, _ := b.userDept(e.ID)
 		email := normEmail(e.Email)
@@ -240,12 +245,9 @@ func (b *builder) usersStep() {
 				continue
 			}
 		}
-		if email != "" && shared[email] {
-			if owner, dup := emailOwner[email]; dup && (lu == nil || b.claimedBy[li] != e.ID) {
-				b.refuse(e.ID, because(ReasonEmailShared, email, strconv.FormatInt(owner, 10)))
-				continue
-			}
-			emailOwner[email] = e.ID
+		if owner, shared := owners[email]; shared && owner != e.ID && (lu == nil || b.claimedBy[li] != e.ID) {
+			b.refuse(e.ID, because(ReasonEmailShared, email, strconv.FormatInt(owner, 10)))
+			continue
 		}
 		if lu == nil {
 			if e.Invited {
@@ -365,14 +367,24 @@ func (b *builder) usersStep() {
 	}
 }
 
-// sharedEmails are the normalized e-mails two or more of b.users have.
-func (b *builder) sharedEmails() map[string]bool {
-	key := normKey(len(b.users), func(i int) string { return b.users[i].Email })
-	idx := indexBy(len(b.users), key, func(i int) bool { return key(i) != "" })
-	out := map[string]bool{}
+// emailOwners maps each normalized e-mail two or more of users share to
+// its owner, the lowest id: the only one of them who may take it in Learn.
+// users are employees the full run syncs (syncDepartment); the full run
+// asks it of all of them and a one-person run of the person and the sharers
+// Bitrix24 names (refuseSharedEmail), so both give an address to the same
+// employee.
+func emailOwners(users []*Employee) map[string]int64 {
+	key := normKey(len(users), func(i int) string { return users[i].Email })
+	idx := indexBy(len(users), key, func(i int) bool { return key(i) != "" })
+	out := map[string]int64{}
 	for j := 1; j < len(idx.pos); j++ {
-		if k := key(int(idx.pos[j])); k == key(int(idx.pos[j-1])) {
-			out[k] = true
+		x, y := int(idx.pos[j-1]), int(idx.pos[j])
+		if k := key(y); k == key(x) {
+			owner := min(users[x].ID, users[y].ID)
+			if o, ok := out[k]; ok {
+				owner = min(owner, o)
+			}
+			out[k] = owner
 		}
 	}
 	return out
