@@ -39,12 +39,12 @@ func Reseal(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring) (Reseal
 	var res ResealResult
 	for _, c := range sealedColumns {
 		table, key, col := pgx.Identifier{c.table}.Sanitize(), pgx.Identifier{c.key}.Sanitize(), pgx.Identifier{c.column}.Sanitize()
-		rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT %s::text, %s FROM %s WHERE %s IS NOT NULL`, key, col, table, col))
+		rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s IS NOT NULL`, key, col, table, col))
 		if err != nil {
 			return res, fmt.Errorf("read %s.%s: %w", c.table, c.column, err)
 		}
 		type sealed struct {
-			key string
+			key any // the key column's own type, compared as such below
 			old []byte
 		}
 		var stale []sealed
@@ -74,8 +74,7 @@ func Reseal(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring) (Reseal
 			if err != nil {
 				return res, err
 			}
-			tag, err := pool.Exec(ctx, fmt.Sprintf(`UPDATE %s SET %s = $1 WHERE %s::text = $2 AND %s = $3`, table, col, key, col),
-				fresh, s.key, s.old)
+			tag, err := pool.Exec(ctx, resealUpdate(table, key, col), fresh, s.key, s.old)
 			if err != nil {
 				return res, fmt.Errorf("reseal %s.%s: %w", c.table, c.column, err)
 			}
@@ -83,4 +82,12 @@ func Reseal(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring) (Reseal
 		}
 	}
 	return res, nil
+}
+
+// resealUpdate is the statement Reseal writes one secret with. The key is
+// compared in its column's own type: a cast of the column (key::text) would
+// keep the primary key's index out of use and scan the whole table for
+// every secret.
+func resealUpdate(table, key, col string) string {
+	return fmt.Sprintf(`UPDATE %s SET %s = $1 WHERE %s = $2 AND %s = $3`, table, col, key, col)
 }
