@@ -44,6 +44,9 @@ func openDatabase(ctx context.Context, databaseURL string, log *slog.Logger, mig
 		if res.Resealed > 0 {
 			log.Info("secrets sealed with the newest key of SECRET_KEYS", "count", res.Resealed)
 		}
+		// Logged even at 0: the README's rotation drops the old key only
+		// once a run after every instance has the new key in front says 0.
+		log.Info("stored secrets still sealed with an older key of SECRET_KEYS", "count", res.OlderKey)
 		if res.Unreadable > 0 {
 			log.Warn("stored secrets that no key of SECRET_KEYS opens (sealed with a key since dropped)",
 				"count", res.Unreadable)

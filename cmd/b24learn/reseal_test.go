@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -46,9 +45,14 @@ func TestMigrateReseal(t *testing.T) {
 	}
 
 	env := map[string]string{"DATABASE_URL": url, "SECRET_KEYS": newKey + "," + testKey}
-	var out bytes.Buffer
-	if err := run(ctx, []string{"migrate"}, func(k string) string { return env[k] }, nil, &out, io.Discard); err != nil {
+	var out, logged bytes.Buffer
+	if err := run(ctx, []string{"migrate"}, func(k string) string { return env[k] }, nil, &out, &logged); err != nil {
 		t.Fatalf("migrate: %v", err)
+	}
+	// The README's sign that the old key may go: 0 left on it, said even
+	// when 0.
+	if !strings.Contains(logged.String(), `msg="stored secrets still sealed with an older key of SECRET_KEYS" count=0`) {
+		t.Errorf("migrate does not report 0 secrets left on an older key:\n%s", logged.String())
 	}
 
 	newRing, _ := secret.NewKeyring(newKey)
@@ -66,6 +70,21 @@ func TestMigrateReseal(t *testing.T) {
 		if _, err := newRing.Decrypt(c); err != nil {
 			t.Errorf("%s token with the new key alone: %v", name, err)
 		}
+	}
+	// An instance not yet restarted refreshes the portal's tokens with the
+	// old key after the reseal: they are still on it, and counted.
+	if _, err := store.UpsertPortal(ctx, pool, oldRing, store.PortalInstall{
+		PortalInfo:  store.PortalInfo{MemberID: strings.Repeat("ab", 16), Domain: "acme.bitrix24.com", Lang: "en"},
+		AccessToken: "access-2", RefreshToken: "refresh-2", TokenExpiresAt: time.Now().Add(time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bothRing, _ := secret.NewKeyring(newKey + "," + testKey)
+	if older, unreadable, err := store.CountSealed(ctx, pool, bothRing); err != nil || older != 2 || unreadable != 0 {
+		t.Errorf("after a lagging instance's refresh: %d on an older key, %d unreadable, %v; want 2, 0", older, unreadable, err)
+	}
+	if res, err := store.Reseal(ctx, pool, bothRing); err != nil || res != (store.ResealResult{Resealed: 2}) {
+		t.Errorf("reseal after the refresh: %+v, %v; want 2 resealed, none left", res, err)
 	}
 	// A key dropped too early: nothing is changed, and the operator is told
 	// how many secrets no listed key opens.

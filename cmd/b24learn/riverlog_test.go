@@ -15,7 +15,9 @@ import (
 func TestRiverLogRepeatsLimited(t *testing.T) {
 	var buf bytes.Buffer
 	now := time.Unix(0, 0)
-	log := slog.New(newRepeatLimit(slog.NewTextHandler(&buf, nil), 30*time.Second, func() time.Time { return now }))
+	h := newRepeatLimit(slog.NewTextHandler(&buf, nil), 30*time.Second, func() time.Time { return now })
+	h.afterFun = func(time.Duration, func()) {}
+	log := slog.New(h)
 	for i := range 100 {
 		log.Error("producer: Error fetching jobs", "queue", "default", "err", "connection refused")
 		log.With("component", "x").Warn("notifier: Error running listener", "attempt", i)
@@ -46,5 +48,60 @@ func TestRiverLogRepeatsLimited(t *testing.T) {
 	}
 	if n := count("component=x"); n != 4 {
 		t.Errorf("the logger's attributes kept on %d lines, want 4", n)
+	}
+}
+
+// A worker's panic is logged only as River's "panic recovery" line: another
+// job's panic within the interval is logged too, not counted as a repeat.
+func TestRiverLogPanicsOfOtherJobsPass(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(0, 0)
+	h := newRepeatLimit(slog.NewTextHandler(&buf, nil), 30*time.Second, func() time.Time { return now })
+	h.afterFun = func(time.Duration, func()) {}
+	log := slog.New(h)
+	const msg = "jobexecutor.JobExecutor: panic recovery; possible bug with Worker"
+	log.Error(msg, "job_id", 1, "kind", "sync", "panic_val", "nil map")
+	now = now.Add(time.Second)
+	log.Error(msg, "job_id", 2, "kind", "provision", "panic_val", "index out of range")
+	now = now.Add(time.Second)
+	log.Error(msg, "job_id", 3, "kind", "sync", "panic_val", "nil map")
+	for _, want := range []string{"job_id=1", "job_id=2", "job_id=3", "index out of range"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("no panic line with %s:\n%s", want, buf.String())
+		}
+	}
+}
+
+// A count left out is logged when its interval is over even if the line
+// never comes again, with the job it was about.
+func TestRiverLogPendingCountFlushed(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(0, 0)
+	h := newRepeatLimit(slog.NewTextHandler(&buf, nil), 30*time.Second, func() time.Time { return now })
+	var scheduled []func()
+	h.afterFun = func(_ time.Duration, f func()) { scheduled = append(scheduled, f) }
+	log := slog.New(h)
+	for range 3 {
+		log.Warn("notifier: Error running listener", "err", "connection refused")
+		log.Error("panic recovery; possible bug with Worker", "job_id", 7, "kind", "sync")
+		now = now.Add(time.Second)
+	}
+	if len(scheduled) != 1 {
+		t.Fatalf("%d flushes scheduled, want 1", len(scheduled))
+	}
+	now = now.Add(40 * time.Second)
+	scheduled[0]()
+	out := buf.String()
+	if !strings.Contains(out, `msg="notifier: Error running listener" repeats_suppressed=2`) {
+		t.Errorf("the listener's count is lost:\n%s", out)
+	}
+	if !strings.Contains(out, `msg="panic recovery; possible bug with Worker" job_id=7 kind=sync repeats_suppressed=2`) {
+		t.Errorf("the panic's count is lost:\n%s", out)
+	}
+	if len(scheduled) != 1 {
+		t.Errorf("a flush scheduled again with nothing pending")
+	}
+	if n := strings.Count(out, "\n"); n != 4 {
+		t.Errorf("%d lines, want 4 (two firsts, two counts):\n%s", n, out)
 	}
 }

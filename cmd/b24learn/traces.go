@@ -86,18 +86,34 @@ func tracingFrom(ctx context.Context, getenv func(string) string) (*traceSetup, 
 }
 
 // checkOTLPHeaders checks the OTLP headers' form (comma-separated
-// key=value, values percent-encoded). The SDK skips a malformed header,
-// logging its value, an API key as often as not, and exports without it;
-// the error here names only the entry's position.
+// key=value, keys HTTP header names, values percent-encoded), as the SDK
+// parses them. The SDK skips a malformed header, logging its value, an API
+// key as often as not, and exports without it; the error here names only
+// the entry's position.
 func checkOTLPHeaders(raw string) error {
 	for i, part := range strings.Split(raw, ",") {
 		if strings.TrimSpace(part) == "" {
 			continue
 		}
 		k, v, ok := strings.Cut(part, "=")
-		if _, err := url.PathUnescape(v); !ok || strings.TrimSpace(k) == "" || err != nil {
-			return fmt.Errorf("entry %d is not key=value with a percent-encoded value, e.g. api-key=abc123", i+1)
+		if _, err := url.PathUnescape(v); !ok || !isHeaderName(strings.TrimSpace(k)) || err != nil {
+			return fmt.Errorf("entry %d is not key=value with a header name as key (letters, digits, !#$%%&'*+-.^_`|~) and a percent-encoded value, e.g. api-key=abc123", i+1)
 		}
 	}
 	return nil
+}
+
+// isHeaderName reports whether k is an HTTP field name (an RFC 9110
+// token), the test the SDK applies before it drops a header.
+func isHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

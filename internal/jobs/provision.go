@@ -56,7 +56,7 @@ func (w *ProvisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 	}
 	rep, err := w.ps.RunPerson(ctx, job.Args.PortalID, job.Args.UserID)
 	cut := cutByShutdown(ctx, err)
-	w.s.observe(syncer.TriggerOnDemand, rep, cut != nil)
+	w.s.observe(ctx, syncer.TriggerOnDemand, rep, err)
 	switch {
 	case cut != nil:
 		// Handed back, as a sync is: no attempt spent, no failed job.

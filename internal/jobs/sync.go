@@ -200,7 +200,7 @@ func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.T
 	} else {
 		rep, err = s.deps.Sync.Run(ctx, portalID, trigger)
 	}
-	s.observe(trigger, rep, cutByShutdown(ctx, err) != nil)
+	s.observe(ctx, trigger, rep, err)
 	if errors.Is(err, syncer.ErrBusy) {
 		return rep, river.JobSnooze(cmp.Or(s.deps.BusySnooze, defaultBusySnooze))
 	}
@@ -210,17 +210,22 @@ func (s *syncWorkers) sync(ctx context.Context, portalID int64, trigger syncer.T
 	return rep, err
 }
 
-// observe records a run that got as far as its report row; a sync that
-// found the portal busy never started and is not counted. A run cut by the
-// process's shutdown (interrupted) is handed back to the queue, not failed:
-// counted as a failure, every deploy would look like an outage.
-func (s *syncWorkers) observe(trigger syncer.Trigger, rep *syncer.Report, interrupted bool) {
+// observe records a run, ended with err under ctx, that got as far as its
+// report row; a sync that found the portal busy never started and is not
+// counted. A run cut by the process's shutdown (interrupted) is handed back
+// to the queue, not failed: counted as a failure, every deploy would look
+// like an outage. A run whose job was cancelled from River UI or the
+// console is cut the same way, but River then cancels the job: it is
+// counted apart, since no process resumes it.
+func (s *syncWorkers) observe(ctx context.Context, trigger syncer.Trigger, rep *syncer.Report, err error) {
 	if s.deps.Metrics == nil || rep == nil {
 		return
 	}
 	result := rep.Status
 	switch {
-	case interrupted:
+	case cutByShutdown(ctx, err) != nil && errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
+		result = metrics.SyncCancelled
+	case cutByShutdown(ctx, err) != nil:
 		result = metrics.SyncInterrupted
 	case result == "" || result == syncer.RunRunning:
 		result = syncer.RunFailed

@@ -212,3 +212,43 @@ func TestPersonRunCutByShutdownGoesBack(t *testing.T) {
 		t.Fatalf("person run cut by shutdown: %v, want a snooze", err)
 	}
 }
+
+// remoteCancelSyncer is a sync whose job is cancelled from River UI or the
+// console mid-run: River cancels the job's context with
+// ErrJobCancelledRemotely as its cause.
+type remoteCancelSyncer struct{ cancel context.CancelCauseFunc }
+
+func (s remoteCancelSyncer) Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
+	s.cancel(river.ErrJobCancelledRemotely)
+	return &syncer.Report{RunID: 1, Status: syncer.RunFailed}, fmt.Errorf("write: %w", ctx.Err())
+}
+
+func (s remoteCancelSyncer) RunApproved(ctx context.Context, portalID, _ int64) (*syncer.Report, error) {
+	return s.Run(ctx, portalID, syncer.TriggerApproved)
+}
+
+// A sync cancelled remotely is not resumed by another process, as one cut
+// by a deploy is: it is counted cancelled, not interrupted.
+func TestSyncCancelledRemotelyIsCountedCancelled(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(3, "06:00", "")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	m := metrics.New()
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: remoteCancelSyncer{cancel}, Metrics: m}}
+	if err := (&ScheduledSyncWorker{s: sw}).Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "x"}}); err == nil {
+		t.Fatal("a sync cancelled remotely returned no error")
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	text := rec.Body.String()
+	if v, ok := metricValue(text, `b24learn_syncs_total{result="cancelled",trigger="scheduled"}`); !ok || v != 1 {
+		t.Errorf("cancelled syncs = %v (present %v), want 1", v, ok)
+	}
+	for _, r := range []string{"interrupted", "failed"} {
+		if strings.Contains(text, `result="`+r+`"`) {
+			t.Errorf("a sync cancelled remotely counted %s", r)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func New() *Metrics {
 	m.JobDuration = m.histogram("b24learn_job_duration_seconds",
 		"River job run duration by kind.", []float64{.01, .05, .1, .5, 1, 5, 15, 60, 300, 1800}, "kind")
 	m.Syncs = m.counter("b24learn_syncs_total",
-		"Sync runs by trigger (scheduled, manual, approved, preview) and result (succeeded, partial, held, failed, previewed).",
+		"Sync runs by trigger (scheduled, manual, approved, preview) and result (succeeded, partial, held, failed, previewed, interrupted, cancelled).",
 		"trigger", "result")
 	m.SyncDuration = m.histogram("b24learn_sync_duration_seconds",
 		"Sync run duration by trigger.", []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200}, "trigger")
@@ -95,8 +95,8 @@ func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
 // not added to the objects counter.
 func (m *Metrics) ObserveSync(trigger, result string, d time.Duration, counts map[string]int) {
 	m.Syncs.WithLabelValues(trigger, result).Inc()
-	if result != SyncInterrupted {
-		// A cut run's time says when the process stopped, not how long syncs take.
+	if result != SyncInterrupted && result != SyncCancelled {
+		// A cut run's time says when it was stopped, not how long syncs take.
 		m.SyncDuration.WithLabelValues(trigger).Observe(d.Seconds())
 	}
 	if result == "previewed" {
@@ -120,6 +120,10 @@ func (m *Metrics) ObserveSync(trigger, result string, d time.Duration, counts ma
 // SyncInterrupted is the result of a run cut by the process's shutdown; its
 // job goes back to the queue and the run is resumed, by this process or another.
 const SyncInterrupted = "interrupted"
+
+// SyncCancelled is the result of a run cut because its job was cancelled
+// from River UI or the console: the job is not retried.
+const SyncCancelled = "cancelled"
 
 // WatchRiver counts River's job events until ctx ends. The client must be
 // configured to work jobs.

@@ -3,7 +3,7 @@
 // A Keyring is built from SECRET_KEYS: base64 keys separated by commas, newest
 // first. New ciphertexts always use the newest key; any listed key opens old
 // ones, so rotation is "prepend a key, re-encrypt (store.Reseal, run by
-// migrate), drop the old one".
+// migrate), drop the old one once nothing is left on it".
 package secret
 
 import (
