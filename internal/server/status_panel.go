@@ -205,7 +205,9 @@ func (s *Server) handleStatusPanel(w http.ResponseWriter, r *http.Request) {
 	lang := sess.Lang
 	// An admin's panel shows the preview's rows and the runs' errors (names,
 	// e-mails): proven with Bitrix24 as every admin request is
-	// (admin_proof.go). Without the proof the tab gets the read-only panel.
+	// (admin_proof.go). Only a definite answer (not an admin, or the tokens
+	// refused) gives the tab the read-only panel; when Bitrix24 cannot be
+	// asked the poll answers 503 and the page keeps the panel it has.
 	// The proof has its own short limit and the database reads theirs: a
 	// slow Bitrix24 (its quota spent by the sync the panel shows) cannot eat
 	// the time of the reads.
@@ -214,6 +216,10 @@ func (s *Server) handleStatusPanel(w http.ResponseWriter, r *http.Request) {
 		pctx, cancel := context.WithTimeout(r.Context(), panelProofTimeout)
 		err := s.proveAdmin(pctx, p, sess, r)
 		cancel()
+		if err != nil && !definiteNo(err) {
+			s.error(w, r, err)
+			return
+		}
 		admin = err == nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), panelReadTimeout)
@@ -224,7 +230,7 @@ func (s *Server) handleStatusPanel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Unlike the page, a failure answers 500: the page keeps the panel it
-	// has and asks again later.
+	// has and asks again later (settings.js).
 	v, err := s.statusPanel(ctx, p, st, lang, admin)
 	if err != nil {
 		s.error(w, r, err)
