@@ -30,7 +30,9 @@ import (
 // own no longer works (tokens live an hour, sessions two).
 const b24AuthHeader = "X-B24-Auth"
 
-// adminProofTimeout bounds the profile call of one change.
+// adminProofTimeout bounds the profile call of one proof (a change, a read,
+// or the status panel's poll, whose own shorter limit, panelProofTimeout,
+// comes first).
 const adminProofTimeout = 15 * time.Second
 
 // adminProofTTL is how long a proof stands for the user's next changes in
