@@ -11,6 +11,7 @@ import (
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/i18n"
 	"b24learn/internal/store"
 )
 
@@ -29,7 +30,9 @@ import (
 // own no longer works (tokens live an hour, sessions two).
 const b24AuthHeader = "X-B24-Auth"
 
-// adminProofTimeout bounds the profile call of one change.
+// adminProofTimeout bounds the profile call of one proof (a change, a read,
+// or the status panel's poll, whose own shorter limit, panelProofTimeout,
+// comes first).
 const adminProofTimeout = 15 * time.Second
 
 // adminProofTTL is how long a proof stands for the user's next changes in
@@ -46,9 +49,15 @@ const adminProofTTL = 30 * time.Second
 // token does not come back to life, so the bound is only for memory.
 const adminRefusalTTL = 10 * time.Second
 
+// adminUnreachableTTL is how long "Bitrix24 could not be asked" stands for
+// the same tokens: a tab polling the status panel every 2 s would otherwise
+// call a Bitrix24 that is down (or out of quota) as often, for the same
+// answer.
+const adminUnreachableTTL = 10 * time.Second
+
 // adminProofs remembers, for each (portal, user, install), when it was last
-// proven an admin, or when Bitrix24 last refused the tokens it had, at most
-// maxProofs of them.
+// proven an admin, or when Bitrix24 last refused the tokens it had or could
+// not be asked with them, at most maxProofs of them.
 type adminProofs struct {
 	mu sync.Mutex
 	at map[proofKey]proofEntry
@@ -56,13 +65,23 @@ type adminProofs struct {
 
 type proofKey struct{ portalID, userID, gen int64 }
 
-// proofEntry is a proof (admin) or a refusal of the tokens whose digest is
-// tokens.
+// proofEntry is a proof, or a refusal of (or no answer to) the tokens whose
+// digest is tokens.
 type proofEntry struct {
 	at     time.Time
-	admin  bool
+	state  proofState
 	tokens [sha256.Size]byte
 }
+
+// proofState is what Bitrix24 last said of a user's admin rights.
+type proofState int
+
+const (
+	proofUnknown     proofState = iota
+	proofAdmin                  // the user is an admin
+	proofRefused                // the tokens were refused
+	proofUnreachable            // Bitrix24 could not be asked
+)
 
 const maxProofs = 10000
 
@@ -75,22 +94,25 @@ func tokensDigest(tokens []string) [sha256.Size]byte {
 }
 
 func (e proofEntry) ttl() time.Duration {
-	if e.admin {
+	switch e.state {
+	case proofAdmin:
 		return adminProofTTL
+	case proofUnreachable:
+		return adminUnreachableTTL
 	}
 	return adminRefusalTTL
 }
 
-// lookup says whether a proof (admin) or a refusal of these very tokens
-// stands (known).
-func (a *adminProofs) lookup(k proofKey, tokens [sha256.Size]byte, now time.Time) (admin, known bool) {
+// lookup says whether a proof, or a refusal of (or no answer to) these very
+// tokens, stands.
+func (a *adminProofs) lookup(k proofKey, tokens [sha256.Size]byte, now time.Time) proofState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e, ok := a.at[k]
-	if !ok || now.Sub(e.at) >= e.ttl() || now.Before(e.at) || (!e.admin && e.tokens != tokens) {
-		return false, false
+	if !ok || now.Sub(e.at) >= e.ttl() || now.Before(e.at) || (e.state != proofAdmin && e.tokens != tokens) {
+		return proofUnknown
 	}
-	return e.admin, true
+	return e.state
 }
 
 // set records a proof (ok) or forgets one (a "no" from Bitrix24 is kept in
@@ -102,12 +124,17 @@ func (a *adminProofs) set(k proofKey, now time.Time, ok bool) {
 		a.mu.Unlock()
 		return
 	}
-	a.put(k, proofEntry{at: now, admin: true})
+	a.put(k, proofEntry{at: now, state: proofAdmin})
 }
 
 // refused records that Bitrix24 refused these tokens of the user.
 func (a *adminProofs) refused(k proofKey, tokens [sha256.Size]byte, now time.Time) {
-	a.put(k, proofEntry{at: now, tokens: tokens})
+	a.put(k, proofEntry{at: now, state: proofRefused, tokens: tokens})
+}
+
+// unreachable records that Bitrix24 could not be asked with these tokens.
+func (a *adminProofs) unreachable(k proofKey, tokens [sha256.Size]byte, now time.Time) {
+	a.put(k, proofEntry{at: now, state: proofUnreachable, tokens: tokens})
 }
 
 func (a *adminProofs) put(k proofKey, e proofEntry) {
@@ -162,7 +189,10 @@ var errTokenNotTheUsers = errors.New("the access token belongs to another user")
 // proveAdmin asks Bitrix24 whether the session's user is still a portal
 // admin, with the session's token and then the page's fresher one. A "no"
 // is recorded as an open's would be, so the user's sessions turn read-only.
-// It returns nil when proven, else the error to answer with.
+// It returns nil when proven, else the error to answer with: a definite
+// "no" (definiteNo) when Bitrix24 said so or refused the tokens, else a 503
+// (Bitrix24 unreachable, slow, failing), which is no reason to take the
+// user's rights away.
 func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r *http.Request) error {
 	key := proofKey{p.ID, sess.UserID, sess.Gen}
 	var tokens []string
@@ -172,11 +202,13 @@ func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r
 		}
 	}
 	digest := tokensDigest(tokens)
-	if admin, known := s.proofs.lookup(key, digest, s.now()); known {
-		if admin {
-			return nil
-		}
+	switch s.proofs.lookup(key, digest, s.now()) {
+	case proofAdmin:
+		return nil
+	case proofRefused:
 		return errSessionEnded(sess.Lang)
+	case proofUnreachable:
+		return errB24Unreachable(sess.Lang)
 	}
 	var last error = errNoSession
 	for _, t := range tokens {
@@ -210,7 +242,23 @@ func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r
 		return errSessionEnded(sess.Lang)
 	}
 	s.log.WarnContext(ctx, "admin request refused: bitrix24 could not be asked", "portal_id", p.ID, "error", last)
-	return apperr.New(apperr.EUPSTREAM, msgB24Unreachable.in(sess.Lang))
+	// A request its client gave up on says nothing of Bitrix24.
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		s.proofs.unreachable(key, digest, s.now())
+	}
+	return errB24Unreachable(sess.Lang)
+}
+
+// errB24Unreachable: Bitrix24 could not be asked; the user may try again.
+func errB24Unreachable(lang i18n.Lang) error {
+	return apperr.New(apperr.EUNAVAILABLE, msgB24Unreachable.in(lang))
+}
+
+// definiteNo says a proveAdmin error is Bitrix24's answer (not an admin, or
+// the user's tokens refused), not a failure to ask it.
+func definiteNo(err error) bool {
+	code := apperr.ErrorCode(err)
+	return code == apperr.EFORBIDDEN || code == apperr.EUNAUTHORIZED
 }
 
 // refusedToken says Bitrix24 refused the token itself (expired, revoked,

@@ -63,7 +63,8 @@ type browserOptions struct {
 	learnSeed uint64
 	// learnExtraFields and learnRequiredFields are the Learn account's.
 	learnExtraFields, learnRequiredFields []string
-	scope                                 string // the app's scopes on b24sim; empty is b24sim's default
+	scope                                 string           // the app's scopes on b24sim; empty is b24sim's default
+	now                                   func() time.Time // the app's clock; nil is time.Now
 }
 
 func newBrowserEnvWith(t testing.TB, o browserOptions) *browserEnv {
@@ -96,7 +97,8 @@ func newBrowserEnvWith(t testing.TB, o browserOptions) *browserEnv {
 		LearnAllowPrivateHosts: true, // learnsim listens on loopback over http
 		B24AllowPrivateHosts:   true, // and so does b24sim
 	}
-	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: b.cfg, Pool: pool, River: rc, Metrics: metrics.New(), Clients: testClients(b.cfg, pool)})
+	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: b.cfg, Pool: pool, River: rc, Metrics: metrics.New(), Clients: testClients(b.cfg, pool),
+		Now: o.now})
 
 	return b
 }

@@ -22,6 +22,13 @@ import (
 // alone as the answer of GET /app/status, which the page polls while a run
 // is queued or running and puts in the panel's place.
 
+// panelProofTimeout bounds the admin proof of one poll of the panel; the
+// page polls every 2 s while a run is busy.
+const panelProofTimeout = 4 * time.Second
+
+// panelReadTimeout bounds the panel's database reads.
+const panelReadTimeout = 10 * time.Second
+
 // statusRuns is how many runs the status panel lists.
 const statusRuns = 10
 
@@ -195,25 +202,35 @@ func (s *Server) handleStatusPanel(w http.ResponseWriter, r *http.Request) {
 		s.errorJSON(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.in(i18n.EN)))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
 	lang := sess.Lang
+	// An admin's panel shows the preview's rows and the runs' errors (names,
+	// e-mails): proven with Bitrix24 as every admin request is
+	// (admin_proof.go). Only a definite answer (not an admin, or the tokens
+	// refused) gives the tab the read-only panel; when Bitrix24 cannot be
+	// asked the poll answers 503 and the page keeps the panel it has.
+	// The proof has its own short limit and the database reads theirs: a
+	// slow Bitrix24 (its quota spent by the sync the panel shows) cannot eat
+	// the time of the reads.
+	admin := sess.Admin
+	if admin {
+		pctx, cancel := context.WithTimeout(r.Context(), panelProofTimeout)
+		err := s.proveAdmin(pctx, p, sess, r)
+		cancel()
+		if err != nil && !definiteNo(err) {
+			s.error(w, r, err)
+			return
+		}
+		admin = err == nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), panelReadTimeout)
+	defer cancel()
 	st, err := settings.Load(ctx, s.pool, nil, p.ID)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	// An admin's panel shows the preview's rows and the runs' errors (names,
-	// e-mails): proven with Bitrix24 as every admin request is
-	// (admin_proof.go). Without the proof the tab gets the read-only panel.
-	admin := sess.Admin
-	if admin {
-		if err := s.proveAdmin(ctx, p, sess, r); err != nil {
-			admin = false
-		}
-	}
 	// Unlike the page, a failure answers 500: the page keeps the panel it
-	// has and asks again later.
+	// has and asks again later (settings.js).
 	v, err := s.statusPanel(ctx, p, st, lang, admin)
 	if err != nil {
 		s.error(w, r, err)

@@ -100,7 +100,15 @@
     if (r.status === 401) return texts.session_ended;
     if (r.status === 403) return texts.readonly;
     if (r.data && r.data.message) return r.data.message;
-    return texts.network_error;
+    return unavailableText(r) || texts.network_error;
+  }
+
+  // unavailableText is the server's own reason of a 503 (Bitrix24 could not
+  // confirm the admin's rights just now), which it answers as plain text;
+  // a proxy's page is not shown.
+  function unavailableText(r) {
+    var t = r && r.status === 503 && r.text ? r.text.trim() : '';
+    return t && t.length < 300 && t.indexOf('<') < 0 ? t : '';
   }
 
   function showNotice(el, ok, text) {
@@ -270,6 +278,7 @@
   var pollTimer = 0;
   var polling = false;
   var again = false; // asked for while a request was out: its answer may be stale
+  var misses = 0; // failed asks in a row: the next waits longer
   function schedule(ms) {
     if (pollTimer) { clearTimeout(pollTimer); pollTimer = 0; }
     if (ms) pollTimer = setTimeout(refreshStatus, ms);
@@ -277,6 +286,27 @@
   function panelPoll() {
     var p = document.getElementById('status');
     return p ? (+p.getAttribute('data-poll') || 0) : 0;
+  }
+  // missed keeps the panel the page has (a 503 says the server could not
+  // ask Bitrix24 now, not that the admin lost their rights) and asks again,
+  // each time later. One miss says nothing; from the third the panel says
+  // quietly that it is not current, with the server's reason if it gave one.
+  function missed(r) {
+    misses++;
+    schedule(Math.min(2000 * Math.pow(2, misses), 30000));
+    if (misses < 3) return;
+    var panel = document.getElementById('status');
+    if (!panel) return;
+    var note = document.getElementById('status-stale');
+    if (!note) {
+      note = document.createElement('p');
+      note.id = 'status-stale';
+      note.className = 'hint';
+      note.setAttribute('role', 'status');
+      var job = document.getElementById('job-state');
+      if (job) job.after(note); else panel.appendChild(note);
+    }
+    note.textContent = unavailableText(r) || texts.network_error;
   }
   function refreshStatus() {
     schedule(0);
@@ -292,9 +322,10 @@
           if (job) job.hidden = true;
           return;
         }
-        schedule(10000);
+        missed(r);
         return;
       }
+      misses = 0;
       fresh = document.importNode(fresh, true);
       old.replaceWith(fresh);
       fillLocalTimes(fresh);
@@ -311,7 +342,7 @@
       fit();
     }, function () {
       polling = false;
-      schedule(10000);
+      missed(null);
     });
   }
   fillLocalTimes(document);

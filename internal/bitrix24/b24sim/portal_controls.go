@@ -115,6 +115,13 @@ func (p *Portal) InjectFault(f Fault) {
 	p.faults = append(p.faults, f)
 }
 
+// ClearFaults drops the faults still queued, as when an outage ends.
+func (p *Portal) ClearFaults() {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.faults = nil
+}
+
 // ExpireTokens makes every access token of the portal expired.
 func (p *Portal) ExpireTokens() {
 	s := p.sim
