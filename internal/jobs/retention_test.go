@@ -378,6 +378,11 @@ func TestRetentionNotStoppedByUninstallWithoutClean(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The database dates the event by its own clock; it came 80 days into
+	// the refusal, as the test's clock says, and is judged as of then.
+	if _, err := b.pool.Exec(ctx, `UPDATE uninstall_events SET received_at = $2, last_at = $2 WHERE id = $1`, ev, b.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.rc.Insert(ctx, UninstallCheckArgs{EventID: ev}, nil); err != nil {
 		t.Fatal(err)
 	}
