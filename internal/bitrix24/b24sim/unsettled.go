@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"b24learn/internal/simvariant"
 )
 
 // Unsettled picks one plausible answer for each Bitrix24 behaviour that no
@@ -226,49 +228,44 @@ const (
 )
 
 // Variant is a named choice of Unsettled behaviours.
-type Variant struct {
-	Name      string
-	Unsettled Unsettled
-}
+type Variant = simvariant.Variant[Unsettled]
 
-// Variants are the choices a client must pass: the default, each switch
-// flipped on its own (each value of the multi-valued ones), and all flipped
-// together.
+// Variants are the choices a client must pass (simvariant.Variant says which).
 func Variants() []Variant {
 	return []Variant{
-		{"default", Unsettled{}},
-		{"refresh domain is the OAuth server", Unsettled{RefreshDomain: RefreshDomainServer}},
-		{"refresh without domain", Unsettled{RefreshDomain: RefreshDomainAbsent}},
-		{"refresh scope app", Unsettled{RefreshScopeApp: true}},
-		{"other auth texts", Unsettled{AuthTexts: AuthTextsOther}},
-		{"no auth texts", Unsettled{AuthTexts: AuthTextsNone}},
-		{"payment required 402", Unsettled{PaymentRequiredStatus: http.StatusPaymentRequired}},
-		{"payment required 403", Unsettled{PaymentRequiredStatus: http.StatusForbidden}},
-		{"rebind other error", Unsettled{Rebind: RebindOtherError}},
-		{"rebind accepted", Unsettled{Rebind: RebindAccepted}},
-		{"rebind duplicated", Unsettled{Rebind: RebindDuplicated}},
-		{"extranet department []", Unsettled{ExtranetDepartment: ExtranetDepartmentEmpty}},
-		{"extranet department missing", Unsettled{ExtranetDepartment: ExtranetDepartmentMissing}},
-		{"OAuth app.info install.uri only", Unsettled{OAuthAppInfo: OAuthAppInfoURI}},
-		{"ONUSERADD ACTIVE 1", Unsettled{UserAddActive: UserAddActiveOne}},
-		{"ONAPPUPDATE lost", Unsettled{UpdateEvent: UpdateEventLost}},
-		{"error codes in the other case", Unsettled{CodesOtherCase: true}},
-		{"refresh token lives 28 days", Unsettled{RefreshLifetime: RefreshLifetime28Days}},
-		{"scope errors 403", Unsettled{ScopeErrors403: true}},
-		{"start=-1 without total", Unsettled{CountlessTotal: true}},
-		{"numeric IDs", Unsettled{NumericIDs: true}},
-		{"PLACEMENT_OPTIONS undefined", Unsettled{FramePlacement: FramePlacementUndefined}},
-		{"no PLACEMENT_OPTIONS", Unsettled{FramePlacement: FramePlacementMissing}},
-		{"ONAPPINSTALL as the docs' sample", Unsettled{InstallEventSparse: true}},
-		{"user.get ID list without @ ignored", Unsettled{PlainListIgnored: true}},
-		{"no operating keys", Unsettled{NoOperatingKeys: true}},
-		{"all flipped", Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
+		{Name: "default", Unsettled: Unsettled{}},
+		{Name: "refresh domain is the OAuth server", Unsettled: Unsettled{RefreshDomain: RefreshDomainServer}},
+		{Name: "refresh without domain", Unsettled: Unsettled{RefreshDomain: RefreshDomainAbsent}},
+		{Name: "refresh scope app", Unsettled: Unsettled{RefreshScopeApp: true}},
+		{Name: "other auth texts", Unsettled: Unsettled{AuthTexts: AuthTextsOther}},
+		{Name: "no auth texts", Unsettled: Unsettled{AuthTexts: AuthTextsNone}},
+		{Name: "payment required 402", Unsettled: Unsettled{PaymentRequiredStatus: http.StatusPaymentRequired}},
+		{Name: "payment required 403", Unsettled: Unsettled{PaymentRequiredStatus: http.StatusForbidden}},
+		{Name: "rebind other error", Unsettled: Unsettled{Rebind: RebindOtherError}},
+		{Name: "rebind accepted", Unsettled: Unsettled{Rebind: RebindAccepted}},
+		{Name: "rebind duplicated", Unsettled: Unsettled{Rebind: RebindDuplicated}},
+		{Name: "extranet department []", Unsettled: Unsettled{ExtranetDepartment: ExtranetDepartmentEmpty}},
+		{Name: "extranet department missing", Unsettled: Unsettled{ExtranetDepartment: ExtranetDepartmentMissing}},
+		{Name: "OAuth app.info install.uri only", Unsettled: Unsettled{OAuthAppInfo: OAuthAppInfoURI}},
+		{Name: "ONUSERADD ACTIVE 1", Unsettled: Unsettled{UserAddActive: UserAddActiveOne}},
+		{Name: "ONAPPUPDATE lost", Unsettled: Unsettled{UpdateEvent: UpdateEventLost}},
+		{Name: "error codes in the other case", Unsettled: Unsettled{CodesOtherCase: true}},
+		{Name: "refresh token lives 28 days", Unsettled: Unsettled{RefreshLifetime: RefreshLifetime28Days}},
+		{Name: "scope errors 403", Unsettled: Unsettled{ScopeErrors403: true}},
+		{Name: "start=-1 without total", Unsettled: Unsettled{CountlessTotal: true}},
+		{Name: "numeric IDs", Unsettled: Unsettled{NumericIDs: true}},
+		{Name: "PLACEMENT_OPTIONS undefined", Unsettled: Unsettled{FramePlacement: FramePlacementUndefined}},
+		{Name: "no PLACEMENT_OPTIONS", Unsettled: Unsettled{FramePlacement: FramePlacementMissing}},
+		{Name: "ONAPPINSTALL as the docs' sample", Unsettled: Unsettled{InstallEventSparse: true}},
+		{Name: "user.get ID list without @ ignored", Unsettled: Unsettled{PlainListIgnored: true}},
+		{Name: "no operating keys", Unsettled: Unsettled{NoOperatingKeys: true}},
+		{Name: "all flipped", Unsettled: Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
 			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days, ScopeErrors403: true,
 			CountlessTotal: true, NumericIDs: true, FramePlacement: FramePlacementUndefined, InstallEventSparse: true,
 			PlainListIgnored: true, NoOperatingKeys: true}},
-		{"all flipped, the other way", Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
+		{Name: "all flipped, the other way", Unsettled: Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty,
 			FramePlacement: FramePlacementMissing}},
 	}
