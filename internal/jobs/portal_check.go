@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -83,21 +82,6 @@ func (w *PortalCheckWorker) Work(ctx context.Context, job *river.Job[PortalCheck
 		}
 	}
 	return nil
-}
-
-// refused reads portal id as refusedRetention.due claimed it; found is false
-// when it is no longer installed with its tokens refused (an admin opened
-// the app, or it was uninstalled, since the claim).
-func (r *refusedRetention) refused(ctx context.Context, id int64) (p refusedPortal, found bool, err error) {
-	p, err = scanRefused(r.pool.QueryRow(ctx, `SELECT id, tokens_refused_at, erase_warned_at FROM portals
-		WHERE id = $1 AND `+refusedNow, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return p, false, nil
-	}
-	if err != nil {
-		return p, false, fmt.Errorf("data retention: read portal %d: %w", id, err)
-	}
-	return p, true, nil
 }
 
 // queueChecks claims the portals due for the maintenance's calls and queues

@@ -130,6 +130,21 @@ func (r *refusedRetention) due(ctx context.Context, db store.DBTX, now time.Time
 		now.Add(-retentionRetryAfter), r.limit(), now.Add(-uninstall.RefusedWarning))
 }
 
+// refused reads portal id as refusedRetention.due claimed it; found is false
+// when it is no longer installed with its tokens refused (an admin opened
+// the app, or it was uninstalled, since the claim).
+func (r *refusedRetention) refused(ctx context.Context, id int64) (p refusedPortal, found bool, err error) {
+	p, err = scanRefused(r.pool.QueryRow(ctx, `SELECT id, tokens_refused_at, erase_warned_at FROM portals
+		WHERE id = $1 AND `+refusedNow, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("data retention: read portal %d: %w", id, err)
+	}
+	return p, true, nil
+}
+
 // one asks Bitrix24 about the portal's stored tokens and acts on the
 // answer: tokens that work end the refusal; otherwise the admin is warned
 // first, and the erase is queued when it is due (when Bitrix24 did not

@@ -64,34 +64,43 @@ type syncWorkers struct {
 	deps Deps
 }
 
-// ScheduledSyncWorker runs the dispatcher's jobs.
-type ScheduledSyncWorker struct {
-	river.WorkerDefaults[ScheduledSyncArgs]
+// syncJob is the args of a kind whose job is a full sync of one portal:
+// the dispatcher's (ScheduledSyncArgs), and "Sync now" and "Approve"
+// (SyncArgs).
+type syncJob interface {
+	river.JobArgs
+	// syncRun is the run the job asks for; heldRun is SyncArgs.HeldRun.
+	syncRun() (portalID int64, trigger syncer.Trigger, heldRun int64)
+}
+
+func (a ScheduledSyncArgs) syncRun() (int64, syncer.Trigger, int64) {
+	return a.PortalID, syncer.TriggerScheduled, 0
+}
+
+func (a SyncArgs) syncRun() (int64, syncer.Trigger, int64) { return a.PortalID, a.Trigger, a.HeldRun }
+
+// syncJobWorker runs the jobs of a syncJob kind; the kinds differ only in
+// the run they ask for.
+type syncJobWorker[T syncJob] struct {
+	river.WorkerDefaults[T]
 	s *syncWorkers
 }
 
-func (w *ScheduledSyncWorker) Timeout(*river.Job[ScheduledSyncArgs]) time.Duration {
-	return syncTimeout
-}
-
-func (w *ScheduledSyncWorker) Work(ctx context.Context, job *river.Job[ScheduledSyncArgs]) error {
-	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) (*syncer.Report, error) {
-		return w.s.sync(ctx, job.Args.PortalID, syncer.TriggerScheduled, 0)
-	}, true)
-}
+// ScheduledSyncWorker runs the dispatcher's jobs.
+type ScheduledSyncWorker = syncJobWorker[ScheduledSyncArgs]
 
 // SyncWorker runs "Sync now" and "Approve".
-type SyncWorker struct {
-	river.WorkerDefaults[SyncArgs]
-	s *syncWorkers
-}
+type SyncWorker = syncJobWorker[SyncArgs]
 
-func (w *SyncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return syncTimeout }
+func (w *syncJobWorker[T]) Timeout(*river.Job[T]) time.Duration { return syncTimeout }
 
-func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
-	return w.s.run(ctx, job.Args.PortalID, func(ctx context.Context) (*syncer.Report, error) {
-		return w.s.sync(ctx, job.Args.PortalID, job.Args.Trigger, job.Args.HeldRun)
-	}, false)
+// Work runs the sync; only a scheduled one's failure begins the "needs
+// attention" e-mail (run).
+func (w *syncJobWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
+	portalID, trigger, heldRun := job.Args.syncRun()
+	return w.s.run(ctx, portalID, func(ctx context.Context) (*syncer.Report, error) {
+		return w.s.sync(ctx, portalID, trigger, heldRun)
+	}, trigger == syncer.TriggerScheduled)
 }
 
 // PreviewWorker computes a dry run.
