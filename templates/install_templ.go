@@ -14,8 +14,8 @@ import "b24learn/internal/i18n"
 // Install is the installer page (POST /b24/install). The portal is stored by
 // the time it renders; the page only tells Bitrix24 that the install is done,
 // once, after which Bitrix24 reloads the frame into the app page (settings).
-// Without BX24.js (an offline demo) it sends the same frame message BX24.js
-// would, addressed to the portal's origin only.
+// The script is /static/install.js: the framed pages' CSP allows no inline
+// script.
 func Install(lang i18n.Lang, domain, origin, appSID, session string) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -123,7 +123,7 @@ func Install(lang i18n.Lang, domain, origin, appSID, session string) templ.Compo
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</p></section><script src=\"https://api.bitrix24.com/api/v1/\"></script> <script>\n\t\t\t(function () {\n\t\t\t\tvar el = document.getElementById(\"install\");\n\t\t\t\tvar status = document.getElementById(\"install-status\");\n\t\t\t\tif (window.parent === window) {\n\t\t\t\t\tstatus.textContent = el.dataset.outside;\n\t\t\t\t\treturn;\n\t\t\t\t}\n\t\t\t\tif (typeof BX24 !== \"undefined\" && BX24.init) {\n\t\t\t\t\tBX24.init(function () { BX24.installFinish(); });\n\t\t\t\t\treturn;\n\t\t\t\t}\n\t\t\t\twindow.parent.postMessage(\"installFinish::\" + \":\" + el.dataset.appSid, el.dataset.origin);\n\t\t\t})();\n\t\t</script>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</p></section><script src=\"https://api.bitrix24.com/api/v1/\"></script> <script src=\"/static/install.js\"></script>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -373,6 +373,8 @@ func (s *Server) b24Error(w http.ResponseWriter, r *http.Request, err error) {
 // setFrameHeaders lets the portal, and only the portal, frame the page
 // (docs/bitrix24-api.md, "The page in the iframe"): frame-ancestors names the
 // portal's origin from its client_endpoint, and no X-Frame-Options is sent.
+// Scripts come from this server and Bitrix24's library only, never inline:
+// text a portal's users wrote (names, department titles) is on these pages.
 func setFrameHeaders(w http.ResponseWriter, p store.Portal) {
 	ancestors := []string{"'self'", p.Origin()}
 	if endpointHost(p.Origin()+"/") != p.Domain {
@@ -381,7 +383,7 @@ func setFrameHeaders(w http.ResponseWriter, p store.Portal) {
 	}
 	h := w.Header()
 	h.Del("X-Frame-Options")
-	h.Set("Content-Security-Policy", "frame-ancestors "+strings.Join(ancestors, " ")+"; base-uri 'self'; object-src 'none'")
+	h.Set("Content-Security-Policy", "frame-ancestors "+strings.Join(ancestors, " ")+"; script-src 'self' "+bx24Origin+"; base-uri 'self'; object-src 'none'")
 	h.Set("Cache-Control", "no-store")
 }
 

@@ -215,11 +215,26 @@ func lastDelivery(t *testing.T, p *b24sim.Portal, event string) b24sim.Delivery 
 
 func origin(p *b24sim.Portal) string { return strings.TrimSuffix(p.PageURL(), "/") }
 
+// installerScript is the installer page's script, which calls
+// BX24.installFinish().
+const installerScript = `<script src="/static/install.js"></script>`
+
+// checkFrameHeaders checks a framed page's headers: the portal may frame it,
+// and scripts come only from this server and Bitrix24's library, none inline,
+// so a name a portal's user wrote cannot run as script even if escaping failed.
 func checkFrameHeaders(t *testing.T, pg page, p *b24sim.Portal) {
 	t.Helper()
 	csp := pg.header.Get("Content-Security-Policy")
 	if !strings.Contains(csp, "frame-ancestors 'self' "+origin(p)) || strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("CSP %q does not let %s frame the page", csp, origin(p))
+	}
+	if !strings.Contains(csp, "script-src 'self' https://api.bitrix24.com;") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP %q lets scripts come from elsewhere than this server and Bitrix24's library", csp)
+	}
+	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(pg.body, -1) {
+		if !strings.Contains(tag, " src=") && !strings.Contains(tag, `type="application/json"`) { // data, never run
+			t.Errorf("inline script %s: the CSP would block it", tag)
+		}
 	}
 	if xfo := pg.header.Get("X-Frame-Options"); xfo != "" {
 		t.Errorf("X-Frame-Options %q would block the frame", xfo)
@@ -234,7 +249,7 @@ func TestInstallOpenUninstallReinstall(t *testing.T) {
 
 	p.Install()
 	inst := e.open(p, p.AdminID())
-	if inst.status != http.StatusOK || !strings.Contains(inst.body, "BX24.installFinish()") {
+	if inst.status != http.StatusOK || !strings.Contains(inst.body, installerScript) {
 		t.Fatalf("installer: %d %s", inst.status, inst.body)
 	}
 	checkFrameHeaders(t, inst, p)

@@ -26,7 +26,7 @@ func TestInstallAgainstUnsettled(t *testing.T) {
 			p := e.addPortal(1)
 			p.Install()
 			for i := range 2 {
-				if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK || !strings.Contains(pg.body, "BX24.installFinish()") {
+				if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK || !strings.Contains(pg.body, installerScript) {
 					t.Fatalf("installer, open %d: %d %s", i+1, pg.status, pg.body)
 				}
 			}

@@ -14,8 +14,12 @@ import (
 )
 
 // bx24JS is Bitrix24's iframe library; the page loads it asynchronously and
-// works without it.
-const bx24JS = "//api.bitrix24.com/api/v1/"
+// works without it. Always over https: bx24Origin is all the framed pages'
+// CSP allows besides this server.
+const (
+	bx24Origin = "https://api.bitrix24.com"
+	bx24JS     = bx24Origin + "/api/v1/"
+)
 
 // treeTimeout bounds the Bitrix24 calls of one page render; a slow portal
 // gets the page without the picker rather than no page.
