@@ -79,6 +79,29 @@ func (b *retentionBundle) retry(t *testing.T, jobID int64) string {
 	return b.waitJob(t, jobID)
 }
 
+// retriedCleanUninstall removes the app from the portal with CLEAN and has
+// its check find Bitrix24 unreachable and be retried five hours later, when
+// Bitrix24 answers. It returns when the portal was uninstalled, by the
+// database's clock, when its erase is scheduled, and by how much the
+// worker's clock, the test's, may run behind the database's.
+func (b *retentionBundle) retriedCleanUninstall(t *testing.T, id int64, bp *b24sim.Portal) (uninstalledAt, eraseAt time.Time, slack time.Duration) {
+	t.Helper()
+	bp.Uninstall(context.Background(), true) // the event reaches no one: recorded below
+	ev, check := b.pendingCheck(t, bp, id, true)
+	b.hoursPass(t, 5*time.Hour, ev, id)
+	before := time.Now()
+	b.clock.advance(before.Sub(b.clock.Now()))
+	if state := b.retry(t, check); state != "completed" {
+		t.Fatalf("the retried check left the job %s, want completed", state)
+	}
+	if err := b.pool.QueryRow(context.Background(), `SELECT p.uninstalled_at, j.scheduled_at FROM portals p, river_job j
+		WHERE p.id = $1 AND j.kind = 'uninstall_erase' AND (j.args->>'portal_id')::bigint = p.id`, id).
+		Scan(&uninstalledAt, &eraseAt); err != nil {
+		t.Fatalf("the portal's uninstall and its erase: %v", err)
+	}
+	return uninstalledAt, eraseAt, time.Since(before)
+}
+
 // The review's case: a CLEAN uninstall whose check found Bitrix24
 // unreachable and was retried five hours later, when Bitrix24 refused the
 // tokens. The admin's e-mail names the erase's day, EraseDelay from the
@@ -86,28 +109,9 @@ func (b *retentionBundle) retry(t *testing.T, jobID int64) string {
 // came, it came five hours early.
 func TestRetriedCleanUninstallErasesNoEarlierThanAnnounced(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	b := setupRetention(t)
 	id, bp := b.addPortal(t)
-	bp.Uninstall(ctx, true) // the event reaches no one: recorded below
-	ev, check := b.pendingCheck(t, bp, id, true)
-	b.hoursPass(t, 5*time.Hour, ev, id)
-
-	// The worker's clock is the test's, the uninstall's date the
-	// database's: they agree to within the retry's run.
-	before := time.Now()
-	b.clock.advance(before.Sub(b.clock.Now()))
-	if state := b.retry(t, check); state != "completed" {
-		t.Fatalf("the retried check left the job %s, want completed", state)
-	}
-	slack := time.Since(before)
-
-	var uninstalledAt, eraseAt time.Time
-	if err := b.pool.QueryRow(ctx, `SELECT p.uninstalled_at, j.scheduled_at FROM portals p, river_job j
-		WHERE p.id = $1 AND j.kind = 'uninstall_erase' AND (j.args->>'portal_id')::bigint = p.id`, id).
-		Scan(&uninstalledAt, &eraseAt); err != nil {
-		t.Fatalf("the portal's uninstall and its erase: %v", err)
-	}
+	uninstalledAt, eraseAt, slack := b.retriedCleanUninstall(t, id, bp)
 	announced := uninstalledAt.Add(uninstall.EraseDelay)
 	for deadline := time.Now().Add(time.Minute); len(b.mail.all()) == 0 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
@@ -118,6 +122,23 @@ func TestRetriedCleanUninstallErasesNoEarlierThanAnnounced(t *testing.T) {
 	if eraseAt.Before(announced.Add(-slack)) {
 		t.Fatalf("the erase is scheduled at %s, %s before the day announced from the uninstall (%s)",
 			eraseAt.UTC(), announced.Sub(eraseAt).Round(time.Second), announced.UTC())
+	}
+}
+
+// The same retried check, Bitrix24 now saying the portal is gone: the
+// erase still waits SettleDelay from the uninstall, in which an uninstall
+// without CLEAN (the admin's, perhaps, while the CLEAN one was an
+// employee's) keeps the data. Counted from when the event came, the wait
+// was over before the uninstall was taken.
+func TestRetriedCleanUninstallStillSettles(t *testing.T) {
+	t.Parallel()
+	b := setupRetention(t)
+	id, bp := b.addPortal(t)
+	bp.SetAfterUninstall(b24sim.GonePortalNotFound)
+	uninstalledAt, eraseAt, slack := b.retriedCleanUninstall(t, id, bp)
+	if settled := uninstalledAt.Add(uninstall.SettleDelay); eraseAt.Before(settled.Add(-slack)) {
+		t.Fatalf("the erase is scheduled at %s, %s before SettleDelay from the uninstall (%s)",
+			eraseAt.UTC(), settled.Sub(eraseAt).Round(time.Second), settled.UTC())
 	}
 }
 
