@@ -80,7 +80,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 	}
 	if !p.Installed() {
 		// Another, confirmed event uninstalled the portal meanwhile.
-		return uninstall.ResolveUninstalled(ctx, w.Pool, ev, w.Now())
+		return uninstall.ResolveUninstalled(ctx, w.Pool, ev)
 	}
 	verdict, reason := uninstall.Ask(ctx, w.Clients, ev.PortalID)
 	switch verdict {
@@ -94,7 +94,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 				return err
 			}
 			if !lp.Installed() {
-				return uninstall.ResolveUninstalled(ctx, tx, ev, w.Now())
+				return uninstall.ResolveUninstalled(ctx, tx, ev)
 			}
 			if lp.InstallGeneration != p.InstallGeneration {
 				// Bitrix24 answered about the installation the app was
@@ -110,7 +110,12 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 				}
 				return uninstall.Resolve(ctx, tx, id, uninstall.StateExpired, uninstall.ReasonRefusalRuns)
 			}
-			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict, ev.ReceivedAt); err != nil {
+			// Its deadlines count from now, not from the event: the
+			// uninstall is taken now, the admin's e-mail counts the
+			// erase's day from it (alert.UninstallPending), and a retry
+			// must not shorten the SettleDelay in which an uninstall
+			// without CLEAN may still keep the data.
+			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict, w.Now()); err != nil {
 				return err
 			}
 			return uninstall.Resolve(ctx, tx, id, uninstall.StateConfirmed, reason)

@@ -182,3 +182,56 @@ func TestPanelKeptWhileBitrix24DownInBrowser(t *testing.T) {
 		t.Errorf("JavaScript errors: %q", errs)
 	}
 }
+
+// A poll of an admin's panel whose proof times out (Bitrix24 slow or out of
+// reach: its quota spent by the very sync the panel shows) learned nothing
+// about the user's rights. The poll answers 503, and nothing locks the
+// admin out afterwards: the tab stays an admin's and its changes go through
+// once "could not be asked" no longer stands (adminUnreachableTTL), and the
+// admin who opens the app again has the settings at once.
+func TestPanelPollTimeoutLocksNoAdminOut(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	p, u, tab := e.promotedTab(53)
+	timedOut := func() {
+		t.Helper()
+		e.advance(adminProofTTL) // the last proof no longer stands: the poll asks Bitrix24
+		p.SetLatency(panelProofTimeout + 2*time.Second)
+		pg, took := e.panelOf(tab)
+		p.SetLatency(0)
+		if took < panelProofTimeout {
+			t.Fatalf("the poll answered in %v, before its proof could time out (%v)", took, panelProofTimeout)
+		}
+		if pg.status != http.StatusServiceUnavailable {
+			t.Fatalf("panel poll whose proof timed out: %d %.300s, want 503", pg.status, pg.body)
+		}
+	}
+	timedOut()
+	// Nothing was recorded against the session or the user.
+	if pg, st := e.state(tab); pg.status != http.StatusOK || !st.Admin {
+		t.Errorf("the polling tab after the timeout: %d %+v, want still admin", pg.status, st)
+	}
+	if n := e.count(`SELECT count(*) FROM portal_demoted_users WHERE user_id = $1`, u); n != 0 {
+		t.Errorf("the timeout recorded the admin as demoted (%d rows)", n)
+	}
+	// The tab's changes and panel are the admin's once the miss no longer
+	// stands.
+	e.advance(adminUnreachableTTL)
+	if pg := e.send(tab, "/app/preview", nil); pg.status != http.StatusAccepted {
+		t.Errorf("the polling tab's preview after the timeout: %d %.300s, want 202", pg.status, pg.body)
+	}
+	if pg, _ := e.panelOf(tab); pg.status != http.StatusOK || !strings.Contains(pg.body, syncEnabled) {
+		t.Errorf("the polling tab's panel after the timeout: %d %.300s, want the admin's", pg.status, pg.body)
+	}
+
+	// Another poll times out, and the admin opens the app again at once:
+	// the settings are theirs.
+	timedOut()
+	again := e.open(p, u).session()
+	if pg, st := e.state(again); pg.status != http.StatusOK || !st.Admin {
+		t.Errorf("the app opened again after the timeout: %d %+v, want the admin's", pg.status, st)
+	}
+	if pg := e.send(again, "/app/preview", nil); pg.status != http.StatusAccepted {
+		t.Errorf("admin's preview from the app opened again: %d %.300s, want 202", pg.status, pg.body)
+	}
+}

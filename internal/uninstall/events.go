@@ -105,12 +105,16 @@ func RecordKept(ctx context.Context, db store.DBTX, portalID int64, sourceIP, re
 
 // ResolveUninstalled ends a pending event of a portal uninstalled
 // meanwhile, as expired: like RecordKept, one without CLEAN that came long
-// into Bitrix24's refusal is recorded so that it keeps no data.
-func ResolveUninstalled(ctx context.Context, db store.DBTX, e Event, now time.Time) error {
+// into Bitrix24's refusal is recorded so that it keeps no data. It is
+// judged as of when it came (e.ReceivedAt), not when its check ran: a
+// retry runs up to RetryWindow later, by when a refusal that began with
+// the uninstall looks long, and the admin's own event without CLEAN would
+// keep nothing.
+func ResolveUninstalled(ctx context.Context, db store.DBTX, e Event) error {
 	reason := "the portal was uninstalled meanwhile"
 	if !e.Clean {
 		var err error
-		if reason, err = keptReason(ctx, db, e.PortalID, now, reason); err != nil {
+		if reason, err = keptReason(ctx, db, e.PortalID, e.ReceivedAt, reason); err != nil {
 			return err
 		}
 	}
