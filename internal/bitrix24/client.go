@@ -63,6 +63,10 @@ type Config struct {
 	// DefaultMaxDepartments, DefaultMaxUsers): more fails it with
 	// ErrListTooLong.
 	MaxDepartments, MaxUsers int
+	// MaxDepartmentNameBytes bounds the department names one listing
+	// reads (default DefaultMaxDepartmentNameBytes): more fails it with
+	// ErrOrgTooLarge.
+	MaxDepartmentNameBytes int
 	// Now and Sleep are the clock of those waits; nil: the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -134,6 +138,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.MaxUsers <= 0 {
 		cfg.MaxUsers = DefaultMaxUsers
+	}
+	if cfg.MaxDepartmentNameBytes <= 0 {
+		cfg.MaxDepartmentNameBytes = DefaultMaxDepartmentNameBytes
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

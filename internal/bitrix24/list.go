@@ -29,6 +29,39 @@ const (
 // client's bound.
 var ErrListTooLong = errors.New("bitrix24 listing longer than any real portal")
 
+// DefaultMaxDepartmentNameBytes bounds the department names of one
+// listing (Config.MaxDepartmentNameBytes). A real portal's 100,000
+// departments (the most a listing may hold) are named in about 4 MB. A
+// self-hosted portal's owner writes its answers, and each name is cut only
+// at 1 KiB (maxTextBytes): 100,000 of them, held by every reader of the
+// tree at once (a sync, its preview, the settings page, a people search),
+// would cost hundreds of megabytes in the process that serves every portal.
+const DefaultMaxDepartmentNameBytes = 8 << 20
+
+// ErrOrgTooLarge is an org whose answers hold more than any real portal's:
+// department names past the listing's bound, or (the syncer's) employees
+// past what a sync keeps.
+var ErrOrgTooLarge = errors.New("the Bitrix24 org's answers hold more than any real portal")
+
+// namesWithin is a page callback of one department listing: it counts the
+// departments' names as their pages are decoded, and ends the listing with
+// ErrOrgTooLarge at the first page past the client's bound, before the next
+// pages are asked for. Every listing of departments passes it, so no reader
+// of the tree holds more than the bound and a batch.
+func (c *Client) namesWithin() func([]Department) error {
+	names, depts := 0, 0
+	return func(page []Department) error {
+		depts += len(page)
+		for _, d := range page {
+			names += len(d.Name)
+		}
+		if names > c.cfg.MaxDepartmentNameBytes {
+			return fmt.Errorf("list departments: %d read, names over %d bytes: %w", depts, c.cfg.MaxDepartmentNameBytes, ErrOrgTooLarge)
+		}
+		return nil
+	}
+}
+
 // checkTotal refuses a claimed total beyond limit.
 func checkTotal(what string, total, limit int) error {
 	if total > limit {
@@ -170,6 +203,8 @@ func pageRows[T any](raw json.RawMessage, after int64, idOf func(T) int64) ([]T,
 // keyset paging (a FILTER array replaces the whole query, sort included), and
 // department counts are small, so it pages by offset: one call for the first
 // page and the total, then batches of offset pages (5,000 departments: 3 requests).
+// Past the names' bound (Config.MaxDepartmentNameBytes) it fails with
+// ErrOrgTooLarge at the batch that passes it.
 func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 	env, err := c.CallEnvelope(ctx, "department.get", map[string]any{"start": 0})
 	if err != nil {
@@ -182,12 +217,16 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 	if err := decodePage(env.Result, &out); err != nil {
 		return nil, fmt.Errorf("list departments: decode: %w", err)
 	}
+	each := c.namesWithin()
+	if err := each(out); err != nil {
+		return nil, err
+	}
 	if !env.HasNext {
 		return out, nil
 	}
 	if env.Total <= env.Next {
 		// No usable total: follow next page by page rather than lose departments.
-		rest, err := c.departmentsFrom(ctx, env.Next, nil)
+		rest, err := c.departmentsFrom(ctx, env.Next, each)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +246,7 @@ func (c *Client) Departments(ctx context.Context) ([]Department, error) {
 			return nil, fmt.Errorf("list departments: %w", err)
 		}
 		for _, bc := range chunk {
-			if out, err = appendDepartmentPage(out, res, bc.Key, nil); err != nil {
+			if out, err = appendDepartmentPage(out, res, bc.Key, each); err != nil {
 				return nil, err
 			}
 		}
@@ -252,12 +291,6 @@ type OrgPages struct {
 	// no page, so a caller that converts them to its own form never holds
 	// the client's form of the whole org. An error ends the read.
 	Users func(page []User) error
-	// Departments, when set, is called with each page of departments as
-	// it is decoded, before it is kept; an error ends the read at once. A
-	// caller that bounds what the tree may hold stops there rather than
-	// after the whole listing (up to DefaultMaxDepartments rows of
-	// kilobytes each) is held.
-	Departments func(page []Department) error
 	// Invited, when set, asks which of the users were invited and have not
 	// accepted yet; it is called once, after the last page of users. The
 	// first page of the question rides in the first batch (one user page
@@ -267,7 +300,8 @@ type OrgPages struct {
 }
 
 // ReadOrg is Org handing the users to p page by page; it returns the
-// departments.
+// departments, bounded as Departments' are: past the names' bound the read
+// ends with ErrOrgTooLarge at the batch that passes it.
 func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages) ([]Department, error) {
 	userCmd := func(key string, start int, after any) BatchCommand {
 		f := cloneMap(filter)
@@ -315,17 +349,16 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 	if err := decodePage(res.Result["d0"], &ds); err != nil {
 		return nil, fmt.Errorf("list departments: decode: %w", err)
 	}
-	if p.Departments != nil {
-		if err := p.Departments(ds); err != nil {
-			return nil, err
-		}
+	each := c.namesWithin()
+	if err := each(ds); err != nil {
+		return nil, err
 	}
 	var deptPages []BatchCommand
 	if next, ok := res.Next["d0"]; ok {
 		total := res.Total["d0"]
 		if total <= next {
 			// No usable total: follow next page by page rather than lose departments.
-			rest, err := c.departmentsFrom(ctx, next, p.Departments)
+			rest, err := c.departmentsFrom(ctx, next, each)
 			if err != nil {
 				return nil, err
 			}
@@ -409,7 +442,7 @@ func (c *Client) ReadOrg(ctx context.Context, filter map[string]any, p OrgPages)
 		for _, bc := range cmds {
 			switch bc.Method {
 			case "department.get":
-				if ds, err = appendDepartmentPage(ds, res, bc.Key, p.Departments); err != nil {
+				if ds, err = appendDepartmentPage(ds, res, bc.Key, each); err != nil {
 					return nil, err
 				}
 				continue

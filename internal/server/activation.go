@@ -262,9 +262,6 @@ func countInScope(ctx context.Context, c *bitrix24.Client, sel settings.Scope, m
 			}
 			return nil
 		},
-		// The departments are held whole for the scope rule: their names
-		// are bounded as the tree's are, page by page as they come.
-		Departments: namesWithin(maxTreeNameBytes, errScopeTooLarge),
 	})
 	if err != nil {
 		return 0, err

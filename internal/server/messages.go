@@ -69,6 +69,7 @@ var (
 	msgSearchShort    = msg("msg.search_short")
 	msgNoSuchJob      = msg("msg.no_such_job")
 	msgProvisionBusy  = msg("msg.provision_busy")
+	msgOrgTooLarge    = msg("msg.org_too_large")
 
 	// The session and the page
 	msgSessionReinstalled = msg("msg.reinstalled")

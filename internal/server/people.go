@@ -113,13 +113,26 @@ func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := s.peopleResults(ctx, b24, sess, q)
 	if err != nil {
-		s.error(w, r, err)
+		s.peopleError(w, r, sess.Lang, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := templates.PeopleResultsList(v).Render(ctx, w); err != nil {
 		s.log.ErrorContext(ctx, "render people results", "error", err)
 	}
+}
+
+// peopleError answers a failed read of the people section. An org whose
+// answers pass the client's bounds (a self-hosted portal's owner writes
+// them) is the portal's data, not the app's failure: the admin is told so
+// in their language, as a run that reads it says.
+func (s *Server) peopleError(w http.ResponseWriter, r *http.Request, lang i18n.Lang, err error) {
+	if errors.Is(err, bitrix24.ErrOrgTooLarge) {
+		s.log.WarnContext(r.Context(), "bitrix24 org too large", "error", err, "request_id", requestID(r))
+		s.errorJSON(w, r, apperr.New(apperr.EUPSTREAM, msgOrgTooLarge.in(lang)))
+		return
+	}
+	s.error(w, r, err)
 }
 
 // maxSearch bounds the search text (runes).
@@ -248,7 +261,7 @@ func (s *Server) handlePerson(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.error(w, r, err)
+		s.peopleError(w, r, sess.Lang, err)
 		return
 	}
 	ss := syncer.NewStore(s.pool)

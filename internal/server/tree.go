@@ -3,7 +3,6 @@ package server
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -50,50 +49,21 @@ func (o bitrix24Org) OrgTree(ctx context.Context, p store.Portal) ([]orgDept, er
 	// are counted page by page and let go: a self-hosted portal's owner
 	// writes its answers, and half a million users of kilobytes each, kept
 	// until the read ends, would fill the process that serves every portal.
-	// The departments' names are counted page by page as they come, and
-	// the read ends at the first page past the bound: the listing may hold
-	// 100 MB of them, which would otherwise be held before they are counted.
+	// The departments' names are bounded by the client, as every listing
+	// of them is (bitrix24.ErrOrgTooLarge): every open of the page renders
+	// them into it.
 	var n employeeCounts
 	ds, err := c.ReadOrg(ctx, map[string]any{"ACTIVE": true}, bitrix24.OrgPages{
 		Users: func(page []bitrix24.User) error {
 			n.add(page)
 			return nil
 		},
-		Departments: namesWithin(maxTreeNameBytes, errTreeTooLarge),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return n.depts(ds), nil
 }
-
-// maxTreeNameBytes bounds the department names of a tree: every open of
-// the page renders them into it (5,000 departments are near 150 KB of
-// JSON; 100,000 of a real portal's names hold about 4 MB). A self-hosted
-// portal's owner writes its answers, and the 100,000 departments a listing
-// may hold, named with 1 KiB each, would make each open of its page cost
-// hundreds of megabytes in the process that serves every portal.
-const maxTreeNameBytes = 8 << 20
-
-// namesWithin is an OrgPages.Departments that counts the departments' names
-// as their pages come and ends the read with tooLarge at the first page
-// past limit bytes.
-func namesWithin(limit int, tooLarge error) func([]bitrix24.Department) error {
-	names, depts := 0, 0
-	return func(page []bitrix24.Department) error {
-		depts += len(page)
-		for _, d := range page {
-			names += len(d.Name)
-		}
-		if names > limit {
-			return fmt.Errorf("%d departments read: %w", depts, tooLarge)
-		}
-		return nil
-	}
-}
-
-// errTreeTooLarge: the department names hold more than maxTreeNameBytes.
-var errTreeTooLarge = errors.New("the Bitrix24 department names hold more than any real portal's")
 
 // employeeCounts is the number of active, non-extranet users in each
 // department they belong to, for at most bitrix24.DefaultMaxDepartments

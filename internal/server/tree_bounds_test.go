@@ -224,8 +224,8 @@ func TestOrgTreeRefusesAHostilePortalsNames(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	depts, err := org.OrgTree(ctx, store.Portal{ID: 1})
-	if !errors.Is(err, errTreeTooLarge) {
-		t.Fatalf("tree of %d departments, %d batches: %v, want errTreeTooLarge", len(depts), len(h.heap), err)
+	if !errors.Is(err, bitrix24.ErrOrgTooLarge) {
+		t.Fatalf("tree of %d departments, %d batches: %v, want bitrix24.ErrOrgTooLarge", len(depts), len(h.heap), err)
 	}
 }
 
@@ -277,15 +277,15 @@ func TestOrgTreeStopsReadingAHostilePortalsNames(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	depts, err := org.OrgTree(ctx, store.Portal{ID: 1})
-	if !errors.Is(err, errTreeTooLarge) {
-		t.Fatalf("tree of %d departments, %d batches: %v, want errTreeTooLarge", len(depts), len(h.heap), err)
+	if !errors.Is(err, bitrix24.ErrOrgTooLarge) {
+		t.Fatalf("tree of %d departments, %d batches: %v, want bitrix24.ErrOrgTooLarge", len(depts), len(h.heap), err)
 	}
 	peak := heapPeak(h)
 	grew := int64(peak) - int64(h.heap[0])
 	t.Logf("%d batches (%v answering); live heap %d MB at the first, at most %d MB after", len(h.heap), h.took, h.heap[0]>>20, peak>>20)
 	// 8 MB of names past the bound stop it; a batch holds 2.5 MB of them.
 	if len(h.heap) > 6 {
-		t.Errorf("%d batches read, want the read to stop within a batch of the %d MB bound", len(h.heap), maxTreeNameBytes>>20)
+		t.Errorf("%d batches read, want the read to stop within a batch of the %d MB bound", len(h.heap), bitrix24.DefaultMaxDepartmentNameBytes>>20)
 	}
 	if grew > 24<<20 {
 		t.Errorf("the read held %d MB of department names, want at most the bound and a batch", grew>>20)
@@ -300,8 +300,8 @@ func TestActivationCountStopsReadingAHostilePortalsNames(t *testing.T) {
 	c := hostilePortalClient(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if n, err := countInScope(ctx, c, settings.Scope{Selected: []int64{1}}, scopeBytes); !errors.Is(err, errScopeTooLarge) {
-		t.Fatalf("employees in scope %d, %v after %d batches, want errScopeTooLarge", n, err, len(h.heap))
+	if n, err := countInScope(ctx, c, settings.Scope{Selected: []int64{1}}, scopeBytes); !errors.Is(err, bitrix24.ErrOrgTooLarge) {
+		t.Fatalf("employees in scope %d, %v after %d batches, want bitrix24.ErrOrgTooLarge", n, err, len(h.heap))
 	}
 	peak := heapPeak(h)
 	t.Logf("%d batches; live heap %d MB at the first, at most %d MB after", len(h.heap), h.heap[0]>>20, peak>>20)

@@ -89,13 +89,13 @@ func (c *treeCache) evict() {
 
 // kept says whether a read that ended in err is shown from memory for
 // treeTTL: a tree, or the answer that the portal's tree is larger than the
-// page shows (its names past maxTreeNameBytes, or a listing past the
-// client's bounds). Such an answer is the portal's data, not a passing
+// page shows (its names past the client's bound, or a listing past its other
+// bounds). Such an answer is the portal's data, not a passing
 // failure, and the read that finds it is the longest one. So is a read that
 // ran out of its time (treeEntry.outOfTime): the next would take as long,
 // on the portal's budget.
 func kept(err error) bool {
-	return err == nil || errors.Is(err, errTreeTooLarge) || errors.Is(err, bitrix24.ErrListTooLong)
+	return err == nil || errors.Is(err, bitrix24.ErrOrgTooLarge) || errors.Is(err, bitrix24.ErrListTooLong)
 }
 
 func isDone(ch chan struct{}) bool {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/i18n"
 	"b24learn/internal/store"
@@ -112,7 +113,7 @@ func TestTooLargeTreeIsNotReadAgainWithinItsTime(t *testing.T) {
 	e := newB24Env(t)
 	org := b24sim.GenerateOrg(44, 20, 3)
 	long := strings.Repeat("д", 512) // 1 KiB in UTF-8
-	for id := int64(1000); id < 1000+maxTreeNameBytes>>10+200; id++ {
+	for id := int64(1000); id < 1000+bitrix24.DefaultMaxDepartmentNameBytes>>10+200; id++ {
 		org.Departments = append(org.Departments, b24sim.Department{ID: id, Name: long, Parent: 1})
 	}
 	p := e.sim.AddPortal(b24sim.PortalOptions{Org: org})

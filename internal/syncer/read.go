@@ -294,8 +294,10 @@ type orgRead struct {
 // a preview reads the org before iSpring has activated anyone.
 const maxOrgBytes = 256 << 20
 
-// ErrOrgTooLarge is an org read that would keep more than maxOrgBytes.
-var ErrOrgTooLarge = errors.New("the Bitrix24 org's answers hold more than any real portal")
+// ErrOrgTooLarge is an org read that would keep more than maxOrgBytes of
+// employees, or whose department names pass the client's bound: one error,
+// and one sentence for the admin (run_err_org_too_large), for either.
+var ErrOrgTooLarge = bitrix24.ErrOrgTooLarge
 
 // employeeBytes is what an employee holds beyond the struct itself.
 func employeeBytes(e *Employee) int {

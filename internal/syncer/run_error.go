@@ -21,6 +21,7 @@ var runErrStops = []struct {
 }{
 	{ErrNothingSelected, "run_err_nothing_selected"},
 	{ErrEmptyRead, "run_err_empty_read"},
+	{ErrOrgTooLarge, "run_err_org_too_large"},
 	{ErrNoLearnRoot, "run_err_no_learn_root"},
 	{ErrLearnRootHidden, "run_err_learn_root_hidden"},
 	{ErrLearnNotAccountAdmin, "run_err_learn_not_account_admin"},

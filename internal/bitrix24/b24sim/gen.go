@@ -3,6 +3,7 @@ package b24sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -179,4 +180,22 @@ func GenerateOrg(seed int64, employees, departments int) Org {
 		}
 	}
 	return org
+}
+
+// AddNamedDepartments adds n departments under the root, each named name:
+// the tree of a hostile self-hosted portal, whose owner may answer with
+// 100,000 departments of kilobytes each. The rows share name's bytes, so
+// the simulator holds it once however many rows serve it.
+func (o *Org) AddNamedDepartments(n int, name string) {
+	root, next := int64(0), int64(0)
+	for _, d := range o.Departments {
+		next = max(next, d.ID)
+		if d.Parent == 0 && root == 0 {
+			root = d.ID
+		}
+	}
+	o.Departments = slices.Grow(o.Departments, n)
+	for i := 1; i <= n; i++ {
+		o.Departments = append(o.Departments, Department{ID: next + int64(i), Name: name, Parent: root, Sort: 500})
+	}
 }
