@@ -294,8 +294,7 @@ func onThisMachine(domain string) bool {
 	if h, _, err := net.SplitHostPort(domain); err == nil {
 		host = h
 	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
+	return config.LoopbackHost(host)
 }
 
 // demoPassword is a fresh password for the demo manager: 128 random bits.
