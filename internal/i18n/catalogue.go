@@ -171,6 +171,8 @@ var catalogue = map[string][2]string{
 	// then the stored text for support.
 	"run_err_detail":                    {"Details for support:", "Подробности для службы поддержки:"},
 	"run_err_interrupted":               {"The run was cut short when the app restarted. The next run starts over.", "Запуск прервался при перезапуске приложения. Следующий запуск начнёт заново."},
+	"run_err_cancelled":                 {"The run was stopped: an operator cancelled its job. The next scheduled run, or Sync now, starts over.", "Запуск остановлен: оператор отменил его задание. Следующий запуск по расписанию или «Синхронизировать сейчас» начнёт заново."},
+	"run_err_shutdown":                  {"The run was stopped because the app was shutting down. It starts again on its own.", "Запуск остановлен, потому что приложение завершало работу. Он начнётся заново автоматически."},
 	"run_err_nothing_selected":          {"No departments are selected: choose the departments to train in the settings.", "Не выбрано ни одного подразделения: выберите подразделения для обучения в настройках."},
 	"run_err_empty_read":                {"Bitrix24 returned no departments or no active employees, so nothing was changed in iSpring Learn.", "Битрикс24 не вернул ни подразделений, ни активных сотрудников, поэтому в iSpring Learn ничего не изменено."},
 	"run_err_no_learn_root":             {"The iSpring Learn account has no root department.", "В аккаунте iSpring Learn нет корневого подразделения."},

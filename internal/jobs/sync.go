@@ -234,10 +234,14 @@ func (s *syncWorkers) observe(ctx context.Context, trigger syncer.Trigger, rep *
 		return
 	}
 	result := rep.Status
+	stopped := ""
+	if err != nil {
+		stopped = syncer.StopCause(ctx)
+	}
 	switch {
-	case cutByShutdown(ctx, err) != nil && errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
+	case stopped == syncer.RunCancelled:
 		result = metrics.SyncCancelled
-	case cutByShutdown(ctx, err) != nil:
+	case stopped == syncer.RunShutdown:
 		result = metrics.SyncInterrupted
 	case result == "" || result == syncer.RunRunning:
 		result = syncer.RunFailed
