@@ -606,6 +606,7 @@ var catalogue = map[string][2]string{
 	"mgr.filter_needs_attention": {"Needs attention", "Требуют внимания"},
 	"mgr.filter_needs_reconnect": {"No Bitrix24 access", "Нет доступа к Битрикс24"},
 	"mgr.filter_held":            {"Held", "Ожидают подтверждения"},
+	"mgr.filter_recheck":         {"Uninstall rechecked", "Удаление перепроверяется"},
 	"mgr.col_installed":          {"App", "Приложение"},
 	"mgr.learn_url":              {"Learn URL", "Адрес Learn"},
 	"mgr.col_last_sync":          {"Last sync", "Последняя синхронизация"},
