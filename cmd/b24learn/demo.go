@@ -28,9 +28,8 @@ import (
 
 // Demo accounts, printed for the newcomer; they exist only in the demo.
 // The manager's password is made on every start (demoPassword): the demo
-// writes the account into whatever database DATABASE_URL names and may
-// listen beyond loopback (HTTP_ADDR), so a password anyone can read here
-// would open that console to them.
+// writes the account into whatever database DATABASE_URL names, so a
+// password anyone can read here would open that console to them.
 const (
 	demoManagerEmail  = "manager@b24learn.demo"
 	demoLearnEmail    = "admin@learn.demo"
@@ -40,8 +39,8 @@ const (
 	demoLearnClientID     = "learn-demo-client-id"
 	demoLearnClientSecret = "learn-demo-client-secret"
 	demoDatabase          = "b24learn_demo"
-	// demoAddr keeps the demo, whose accounts are printed, off the network
-	// unless HTTP_ADDR or --addr say otherwise.
+	// demoAddr keeps the demo, whose accounts are printed, off the network;
+	// HTTP_ADDR or --addr may pick another loopback address (demoAppURL).
 	demoAddr = "127.0.0.1:8080"
 )
 
@@ -201,16 +200,19 @@ func startMailbox(srvs *servers) (*mailsim.Server, string, error) {
 }
 
 // demoAppURL is the address the simulated portal and the printed links use
-// for the app listening on addr: a listener on every interface (":8080",
-// "0.0.0.0:8080") is reached on loopback.
+// for the app listening on addr. Only loopback is accepted: the demo's
+// simulated credentials and its manager account are printed, and a listener
+// on every interface (":8080", "0.0.0.0:8080") or a network address would
+// hand them, and the console, to anyone who can reach the machine.
 func demoAppURL(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	// The simulated portal must know the app's port before it listens.
 	if err != nil || port == "" || port == "0" {
 		return "", fmt.Errorf("demo listen address %q (--addr or HTTP_ADDR): want host:port with a fixed port, e.g. %s", addr, demoAddr)
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
+	if !config.LoopbackHost(host) {
+		return "", fmt.Errorf("demo listen address %q (--addr or HTTP_ADDR): the demo listens on loopback only "+
+			"(localhost, 127.0.0.1 or [::1]), e.g. %s; use serve to listen on the network", addr, demoAddr)
 	}
 	return "http://" + net.JoinHostPort(host, port), nil
 }
@@ -294,8 +296,7 @@ func onThisMachine(domain string) bool {
 	if h, _, err := net.SplitHostPort(domain); err == nil {
 		host = h
 	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
+	return config.LoopbackHost(host)
 }
 
 // demoPassword is a fresh password for the demo manager: 128 random bits.

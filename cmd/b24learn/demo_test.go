@@ -240,13 +240,36 @@ func TestDemoRefusesABadListenAddress(t *testing.T) {
 	}
 }
 
+// The demo prints its simulated credentials and a manager account: an
+// address other machines reach (every interface, a network address, a host
+// name that may not be this machine) is refused before anything starts,
+// naming where it came from.
+func TestDemoRefusesAListenAddressOffLoopback(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{":9090", "0.0.0.0:9090", "[::]:9090", "192.0.2.10:9090", "[2001:db8::1]:9090", "demo.example.com:9090"} {
+		for _, viaFlag := range []bool{false, true} {
+			args, env := []string{"demo"}, map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/none"}
+			if viaFlag {
+				args = append(args, "-addr", addr)
+			} else {
+				env["HTTP_ADDR"] = addr
+			}
+			// Bounded and on a database nobody serves, should the address be
+			// let through.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := run(ctx, args, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
+			cancel()
+			if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "loopback") {
+				t.Errorf("listen address %q (flag %v): %v, want an error naming it and loopback", addr, viaFlag, err)
+			}
+		}
+	}
+}
+
 func TestDemoAppURL(t *testing.T) {
 	t.Parallel()
 	for addr, want := range map[string]string{
 		"127.0.0.1:8080": "http://127.0.0.1:8080",
-		":9090":          "http://127.0.0.1:9090",
-		"0.0.0.0:9090":   "http://127.0.0.1:9090",
-		"[::]:9090":      "http://127.0.0.1:9090",
 		"[::1]:9090":     "http://[::1]:9090",
 		"localhost:8081": "http://localhost:8081",
 	} {

@@ -70,6 +70,9 @@ type serveOptions struct {
 // serve runs the service until ctx ends, then shuts down in order: HTTP
 // drains, running jobs finish within a bound or go back to the queue.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOptions) error {
+	if !o.noWorkers {
+		warnRescueBeforeSyncTimeout(cfg, log)
+	}
 	pool, _, err := openDatabase(ctx, cfg.DatabaseURL, log, !o.noMigrate, cfg.Keyring)
 	if err != nil {
 		return err
@@ -179,6 +182,17 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, o serveOpt
 	}
 	log.Info("stopped")
 	return cause
+}
+
+// warnRescueBeforeSyncTimeout warns when River would rescue a sync that may
+// still be running within its timeout: the rescued job is worked again while
+// its first attempt goes on. Only a process with workers can be River's
+// leader, which rescues.
+func warnRescueBeforeSyncTimeout(cfg *config.Config, log *slog.Logger) {
+	if cfg.JobRescueAfter <= jobs.SyncTimeout {
+		log.Warn("JOB_RESCUE_AFTER is not longer than the sync timeout: River may rescue a sync that is still running and run it twice",
+			"job_rescue_after", cfg.JobRescueAfter, "sync_timeout", jobs.SyncTimeout)
+	}
 }
 
 // newRiverClient builds the River client: insert-only with --no-workers,

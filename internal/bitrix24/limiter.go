@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"b24learn/internal/remote"
 )
 
 // Limiter is a leaky bucket like Bitrix24's own (docs/bitrix24-api.md,
@@ -39,22 +41,23 @@ func NewLimiter(rate float64, burst int) *Limiter {
 // DefaultLimiter is the bucket of non-Enterprise plans: 2 per second, burst 50.
 func DefaultLimiter() *Limiter { return NewLimiter(2, 50) }
 
-// Wait blocks until one more request fits, or ctx ends.
+// Wait blocks until one more request fits, or ctx ends. An ended ctx never
+// takes a slot: its request will not be sent, and the slot would hold back
+// the portal's other requests.
 func (l *Limiter) Wait(ctx context.Context) error {
 	if l == nil || l.rate <= 0 {
 		return ctx.Err()
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		d := l.reserve()
 		if d <= 0 {
 			return nil
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := remote.Sleep(ctx, d); err != nil {
+			return err
 		}
 	}
 }

@@ -128,7 +128,7 @@ func (es Errors) As(target any) bool {
 
 // Load reads the environment through getenv. With requireApp false the
 // Bitrix24 app credentials and PUBLIC_URL may be missing (migrate needs only
-// the database).
+// the database); PUBLIC_URL is still checked when it is set.
 func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 	c := &Config{
 		DatabaseURL:     or(getenv("DATABASE_URL"), DefaultDatabaseURL),
@@ -163,6 +163,10 @@ func Load(getenv func(string) string, requireApp bool) (*Config, error) {
 			// The app appends its paths (/b24/events, bound at install):
 			// anything after them would send Bitrix24 elsewhere.
 			fail("PUBLIC_URL", "a base URL without a query, fragment or user, e.g. https://b24learn.example.com")
+		case u.Scheme != "https" && !LoopbackHost(u.Hostname()):
+			// Bitrix24 posts the app's pages and events there with tokens
+			// in the form; plain http is only for this machine (demo, tests).
+			fail("PUBLIC_URL", "an https URL (http only for localhost, 127.0.0.1 or ::1), e.g. https://b24learn.example.com")
 		default:
 			c.PublicURL = u
 		}
@@ -371,6 +375,17 @@ func absURL(raw string) (*url.URL, error) {
 		return nil, errors.New("not an absolute http(s) URL")
 	}
 	return u, nil
+}
+
+// LoopbackHost reports whether host (a name or an address, without port or
+// brackets) is this machine: localhost, or a loopback address such as
+// 127.0.0.1 or ::1.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
 }
 
 func or(v, def string) string {

@@ -230,3 +230,33 @@ func TestPublicURLIsABaseURL(t *testing.T) {
 		t.Errorf("a path prefix: %v, %v", c, err)
 	}
 }
+
+// PUBLIC_URL is where Bitrix24 sends the app's pages and events with the
+// portal's tokens: plain http is refused unless it stays on this machine.
+// Commands that do not need it (migrate, manager add) check it when it is set.
+func TestLoadPublicURLIsHTTPSOffLoopback(t *testing.T) {
+	for _, requireApp := range []bool{true, false} {
+		for _, bad := range []string{"http://app.example.com", "http://10.0.0.5:8080", "http://[2001:db8::1]:8080", "http://localhost.example.com"} {
+			m := valid()
+			if !requireApp {
+				m = map[string]string{}
+			}
+			m["PUBLIC_URL"] = bad
+			_, err := Load(env(m), requireApp)
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Var != "PUBLIC_URL" || !strings.Contains(ce.Want, "https") {
+				t.Errorf("requireApp %v, PUBLIC_URL=%q: err = %v, want one naming PUBLIC_URL and https", requireApp, bad, err)
+			}
+		}
+		for _, good := range []string{"https://app.example.com", "http://localhost:8080", "http://LOCALHOST:8080", "http://127.0.0.1:8080", "http://[::1]:8080"} {
+			m := valid()
+			if !requireApp {
+				m = map[string]string{}
+			}
+			m["PUBLIC_URL"] = good
+			if c, err := Load(env(m), requireApp); err != nil || c.PublicURL == nil {
+				t.Errorf("requireApp %v, PUBLIC_URL=%q: %v", requireApp, good, err)
+			}
+		}
+	}
+}

@@ -171,6 +171,8 @@ var catalogue = map[string][2]string{
 	// then the stored text for support.
 	"run_err_detail":                    {"Details for support:", "Подробности для службы поддержки:"},
 	"run_err_interrupted":               {"The run was cut short when the app restarted. The next run starts over.", "Запуск прервался при перезапуске приложения. Следующий запуск начнёт заново."},
+	"run_err_cancelled":                 {"The run was stopped: an operator cancelled its job. The next scheduled run, or Sync now, starts over.", "Запуск остановлен: оператор отменил его задание. Следующий запуск по расписанию или «Синхронизировать сейчас» начнёт заново."},
+	"run_err_shutdown":                  {"The run was stopped because the app was shutting down. It starts again on its own.", "Запуск остановлен, потому что приложение завершало работу. Он начнётся заново автоматически."},
 	"run_err_nothing_selected":          {"No departments are selected: choose the departments to train in the settings.", "Не выбрано ни одного подразделения: выберите подразделения для обучения в настройках."},
 	"run_err_org_too_large":             {"Bitrix24 sent more data than any real portal holds (for example, tens of thousands of departments with very long names), so the app stopped reading it and nothing was changed in iSpring Learn. Check the portal's departments and users.", "Битрикс24 прислал больше данных, чем бывает у настоящего портала (например, десятки тысяч подразделений с очень длинными названиями), поэтому приложение прекратило чтение и ничего не изменило в iSpring Learn. Проверьте подразделения и пользователей портала."},
 	"run_err_empty_read":                {"Bitrix24 returned no departments or no active employees, so nothing was changed in iSpring Learn.", "Битрикс24 не вернул ни подразделений, ни активных сотрудников, поэтому в iSpring Learn ничего не изменено."},
@@ -606,6 +608,7 @@ var catalogue = map[string][2]string{
 	"mgr.filter_needs_attention": {"Needs attention", "Требуют внимания"},
 	"mgr.filter_needs_reconnect": {"No Bitrix24 access", "Нет доступа к Битрикс24"},
 	"mgr.filter_held":            {"Held", "Ожидают подтверждения"},
+	"mgr.filter_recheck":         {"Uninstall rechecked", "Удаление перепроверяется"},
 	"mgr.col_installed":          {"App", "Приложение"},
 	"mgr.learn_url":              {"Learn URL", "Адрес Learn"},
 	"mgr.col_last_sync":          {"Last sync", "Последняя синхронизация"},

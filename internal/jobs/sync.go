@@ -36,10 +36,13 @@ type Syncer interface {
 // unconfigured after the job was queued; the job is cancelled.
 var ErrPortalNotSyncable = errors.New("portal is not active, installed and configured")
 
+// SyncTimeout fits an initial sync of a large org through Bitrix24's 2 req/s
+// limit; River's default of one minute would cut it short. River's rescue of
+// stuck jobs (JOB_RESCUE_AFTER) must come later, or it hands a sync that is
+// still running to another worker.
+const SyncTimeout = 2 * time.Hour
+
 const (
-	// syncTimeout fits an initial sync of a large org through Bitrix24's
-	// 2 req/s limit; River's default of one minute would cut it short.
-	syncTimeout = 2 * time.Hour
 	// syncMaxAttempts: River's default backoff (attempt⁴ seconds) puts
 	// about 16 minutes of waits between the first and the sixth attempt,
 	// enough for a short outage to pass and far short of a day's slot.
@@ -92,7 +95,7 @@ type ScheduledSyncWorker = syncJobWorker[ScheduledSyncArgs]
 // SyncWorker runs "Sync now" and "Approve".
 type SyncWorker = syncJobWorker[SyncArgs]
 
-func (w *syncJobWorker[T]) Timeout(*river.Job[T]) time.Duration { return syncTimeout }
+func (w *syncJobWorker[T]) Timeout(*river.Job[T]) time.Duration { return SyncTimeout }
 
 // Work runs the sync; only a scheduled one's failure begins the "needs
 // attention" e-mail (run).
@@ -231,10 +234,14 @@ func (s *syncWorkers) observe(ctx context.Context, trigger syncer.Trigger, rep *
 		return
 	}
 	result := rep.Status
+	stopped := ""
+	if err != nil {
+		stopped = syncer.StopCause(ctx)
+	}
 	switch {
-	case cutByShutdown(ctx, err) != nil && errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
+	case stopped == syncer.RunCancelled:
 		result = metrics.SyncCancelled
-	case cutByShutdown(ctx, err) != nil:
+	case stopped == syncer.RunShutdown:
 		result = metrics.SyncInterrupted
 	case result == "" || result == syncer.RunRunning:
 		result = syncer.RunFailed

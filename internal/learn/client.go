@@ -399,12 +399,8 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		}
 		c.retries.Add(1)
 		c.log.DebugContext(ctx, "learn retry", "route", r.route, "attempt", attempt, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("%s %s: %w", r.method, r.route, ctx.Err())
-		case <-t.C:
+		if err := remote.Sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", r.method, r.route, err)
 		}
 	}
 }

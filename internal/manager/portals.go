@@ -127,15 +127,17 @@ func scanPortalRow(row pgx.Row) (*PortalRow, error) {
 }
 
 // The console's portal filters: the states the portals' admins are alerted
-// about.
+// about, and the portals uninstalled on refused tokens that wait for the
+// recheck of their uninstall (PortalRow.Recheck).
 const (
 	FilterNeedsAttention = "needs_attention"
 	FilterNoAccess       = "needs_reconnect"
 	FilterHeld           = "held"
+	FilterRecheck        = "recheck"
 )
 
 // PortalFilters lists the filters in the order the console shows them.
-var PortalFilters = []string{FilterNeedsAttention, FilterNoAccess, FilterHeld}
+var PortalFilters = []string{FilterNeedsAttention, FilterNoAccess, FilterHeld, FilterRecheck}
 
 // ErrBadFilter is a filter PagePortals does not know.
 var ErrBadFilter = errors.New("unknown portal filter")
@@ -145,6 +147,8 @@ var filterSQL = map[string]string{
 	FilterNeedsAttention: `p.needs_attention`,
 	FilterNoAccess:       `p.needs_reconnect`,
 	FilterHeld:           `EXISTS (SELECT 1 FROM portal_alerts a WHERE a.portal_id = p.id AND a.state = 'held' AND a.active)`,
+	// As portalQuery reads PortalRow.Recheck.
+	FilterRecheck: `p.install_state = 'uninstalled' AND p.uninstall_recheck`,
 }
 
 // PortalQuery picks the portals a console page lists: a state filter (""

@@ -14,8 +14,15 @@ import (
 )
 
 // Sleep waits d, or less when ctx ends first (then it returns ctx's error),
-// so a retry's back-off never outlives the request it serves.
+// so a retry's back-off never outlives the request it serves. An ended ctx
+// is an error even for a wait of 0: the caller's next step is not taken.
 func Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

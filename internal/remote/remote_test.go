@@ -69,6 +69,13 @@ func TestSleepEndsWithContext(t *testing.T) {
 	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Sleep on an ended context = %v", err)
 	}
+	// No wait at all still refuses an ended context: the caller's next step
+	// (a request, a slot) is not taken.
+	for range 20 {
+		if err := Sleep(ctx, 0); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Sleep(ended, 0) = %v", err)
+		}
+	}
 	if err := Sleep(context.Background(), time.Millisecond); err != nil {
 		t.Fatalf("Sleep = %v", err)
 	}

@@ -25,6 +25,9 @@ func TestConsolePortalFilter(t *testing.T) {
 	}
 	healthy, failing, gone, held := e.portal("ok.bitrix24.ru"), e.portal("failing.bitrix24.ru"), e.portal("gone.bitrix24.ru"), e.portal("held.bitrix24.ru")
 	both := e.portal("both.bitrix24.ru")
+	// Uninstalled on refused tokens, waiting for the recheck; one uninstalled
+	// for good, and one whose recheck flag outlived a reinstall, are not.
+	recheck, gone2, back := e.portal("recheck.bitrix24.ru"), e.portal("uninstalled.bitrix24.ru"), e.portal("back.bitrix24.ru")
 	for _, q := range []struct {
 		sql string
 		ids []int64
@@ -34,6 +37,9 @@ func TestConsolePortalFilter(t *testing.T) {
 		{`INSERT INTO portal_alerts (portal_id, state, active) SELECT unnest($1::bigint[]), 'held', true`, []int64{held}},
 		// A held state that ended is not held.
 		{`INSERT INTO portal_alerts (portal_id, state, active) SELECT unnest($1::bigint[]), 'held', false`, []int64{healthy}},
+		{`UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(), uninstall_recheck = true WHERE id = ANY($1)`, []int64{recheck}},
+		{`UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now() WHERE id = ANY($1)`, []int64{gone2}},
+		{`UPDATE portals SET uninstall_recheck = true WHERE id = ANY($1)`, []int64{back}},
 	} {
 		if _, err := e.pool.Exec(ctx, q.sql, q.ids); err != nil {
 			t.Fatal(err)
@@ -60,10 +66,12 @@ func TestConsolePortalFilter(t *testing.T) {
 		query string
 		want  []string
 	}{
-		{"", []string{"both.bitrix24.ru", "failing.bitrix24.ru", "gone.bitrix24.ru", "held.bitrix24.ru", "ok.bitrix24.ru"}},
+		{"", []string{"back.bitrix24.ru", "both.bitrix24.ru", "failing.bitrix24.ru", "gone.bitrix24.ru", "held.bitrix24.ru", "ok.bitrix24.ru",
+			"recheck.bitrix24.ru", "uninstalled.bitrix24.ru"}},
 		{"?state=needs_attention", []string{"both.bitrix24.ru", "failing.bitrix24.ru"}},
 		{"?state=needs_reconnect", []string{"both.bitrix24.ru", "gone.bitrix24.ru"}},
 		{"?state=held", []string{"held.bitrix24.ru"}},
+		{"?state=recheck", []string{"recheck.bitrix24.ru"}},
 	} {
 		if got := list(c.query); !slices.Equal(got, c.want) {
 			t.Errorf("portals%s = %v, want %v", c.query, got, c.want)
@@ -75,6 +83,9 @@ func TestConsolePortalFilter(t *testing.T) {
 	}
 	if body := b.do("GET", "/manager/portals?state=held", nil).Body.String(); !strings.Contains(body, "<strong>Held</strong>") {
 		t.Fatal("the chosen filter is not marked")
+	}
+	if body := b.do("GET", "/manager/portals", nil).Body.String(); !strings.Contains(body, `state=recheck`) || !strings.Contains(body, "Uninstall rechecked") {
+		t.Error("the list offers no recheck filter")
 	}
 	// In the manager's language, as every console message.
 	csrf := csrfOf(t, b.do("GET", "/manager/portals", nil).Body.String())

@@ -52,6 +52,12 @@ func (s *Syncer) recorded(ctx context.Context, portalID int64, trigger Trigger, 
 	if runErr != nil {
 		rep.Status = RunFailed
 		errText = runErr.Error()
+		// Stopped from outside, the run's error is only the cancel's echo
+		// ("context canceled"): the row says who stopped it instead.
+		if cause := StopCause(ctx); cause != "" {
+			log.Info("run stopped", slog.String("cause", cause), slog.Any("error", runErr))
+			errText = cause
+		}
 	}
 	// The report is written even when the run's context is gone.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

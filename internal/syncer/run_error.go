@@ -1,8 +1,12 @@
 package syncer
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"strings"
+
+	"github.com/riverqueue/river/rivertype"
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/learn"
@@ -32,6 +36,30 @@ var runErrStops = []struct {
 
 // RunInterrupted is the error the store gives a run a restart cut short.
 const RunInterrupted = "interrupted"
+
+// The errors stored for a run whose context was cancelled from outside
+// before it finished (StopCause): its job cancelled by an operator (River
+// UI, the console), or the process shutting down.
+const (
+	RunCancelled = "cancelled"
+	RunShutdown  = "shutdown"
+)
+
+// StopCause says why a run under ctx was stopped from outside: RunCancelled
+// when River cancelled its job remotely (an operator's JobCancel; River
+// gives the job's context rivertype.ErrJobCancelledRemotely as its cause),
+// RunShutdown for any other cancel (River's stop hands running jobs' contexts
+// a cause of its own, which it does not export); "" while ctx lives or when
+// it ran out of time (the job's timeout is the run's own failure).
+func StopCause(ctx context.Context) string {
+	switch {
+	case !errors.Is(ctx.Err(), context.Canceled):
+		return ""
+	case errors.Is(context.Cause(ctx), rivertype.ErrJobCancelledRemotely):
+		return RunCancelled
+	}
+	return RunShutdown
+}
 
 // learnCheckCode finds learn.CheckError's code ("learn check <code>: ...").
 var learnCheckCode = regexp.MustCompile(`\blearn check ([a-z_]+):`)
@@ -86,6 +114,10 @@ func RunErrorKey(raw string) (key string, detail bool) {
 		return "", false
 	case raw == RunInterrupted:
 		return "run_err_interrupted", false
+	case raw == RunCancelled:
+		return "run_err_cancelled", false
+	case raw == RunShutdown:
+		return "run_err_shutdown", false
 	}
 	if addr, ok := elsewhereAddress(raw); ok {
 		if learn.Hosted(addr) {
