@@ -19,6 +19,10 @@ type APIError struct {
 	Code        string
 	Description string
 	HTTPStatus  int
+	// OAuth: the OAuth server answered (a token refresh), not the portal's
+	// REST. Its statuses say nothing of the portal: a 404 there is no
+	// deleted portal, a 503 no rate limit of the portal's.
+	OAuth bool
 }
 
 func (e *APIError) Error() string {

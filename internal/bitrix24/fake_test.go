@@ -2,6 +2,7 @@ package bitrix24
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -96,7 +97,10 @@ func TestOAuthDecodeVariants(t *testing.T) {
 	if err != nil || tok.UserID != 5 || tok.Scope != "app" || time.Until(tok.Expires) < 59*time.Minute {
 		t.Fatalf("%v %+v", err, tok)
 	}
-	if _, err := o.Refresh(context.Background(), "gone"); ErrorCode(err) != "NOT_FOUND" {
+	// An OAuth answer without a code keeps only its status: a 404 page of
+	// the OAuth server's is not the portal REST's NOT_FOUND.
+	var ae *APIError
+	if _, err := o.Refresh(context.Background(), "gone"); ErrorCode(err) != "HTTP_404" || !errors.As(err, &ae) || !ae.OAuth {
 		t.Errorf("404: %v", err)
 	}
 	_, err = o.Refresh(context.Background(), "x")

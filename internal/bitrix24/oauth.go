@@ -67,8 +67,9 @@ type tokenJSON struct {
 
 // Refresh exchanges a refresh token for a new pair. The old refresh token is
 // consumed by a successful call: callers must persist the result before use.
-// Errors from the server are *APIError (ErrInvalidGrant, ErrInvalidClient,
-// ErrPaymentRequired…).
+// Errors from the server are *APIError with OAuth set (ErrInvalidGrant,
+// ErrInvalidClient, ErrPaymentRequired…, or HTTP_<status> for an answer
+// without a code).
 //
 // invalid_client means either that the app is gone from the token's portal
 // or that this app's client id or secret is wrong, which would make every
@@ -151,13 +152,15 @@ func (o *OAuth) refresh(ctx context.Context, refreshToken string) (Token, error)
 	var tj tokenJSON
 	jerr := json.Unmarshal(body, &tj)
 	if jerr == nil && tj.Error != "" {
-		return Token{}, &APIError{Code: string(tj.Error), Description: string(tj.ErrorDesc), HTTPStatus: resp.StatusCode}
+		return Token{}, &APIError{Code: string(tj.Error), Description: string(tj.ErrorDesc), HTTPStatus: resp.StatusCode, OAuth: true}
 	}
-	if resp.StatusCode != http.StatusOK {
-		return Token{}, &APIError{Code: httpCode(resp.StatusCode), Description: snippet(body), HTTPStatus: resp.StatusCode}
-	}
-	if jerr != nil {
-		return Token{}, fmt.Errorf("oauth refresh: decode: %w", jerr)
+	if resp.StatusCode != http.StatusOK || jerr != nil {
+		// An answer without an error code (an HTML page, an empty body)
+		// keeps only its status: not the portal REST's readings of it
+		// (httpCode), since a bare 401 from the OAuth server is no refused
+		// token and a bare 503 no rate limit (docs/bitrix24-api.md, "OAuth
+		// refresh").
+		return Token{}, &APIError{Code: fmt.Sprintf("HTTP_%d", resp.StatusCode), Description: snippet(body), HTTPStatus: resp.StatusCode, OAuth: true}
 	}
 	if tj.AccessToken == "" || tj.RefreshToken == "" {
 		return Token{}, fmt.Errorf("oauth refresh: answer without tokens")

@@ -118,6 +118,37 @@ func TestPermanentRefreshFailureMarksReconnect(t *testing.T) {
 	}
 }
 
+// A refresh the OAuth server answers with no error code (a bare 401, an
+// HTML 503 or 404) is no refusal of the portal's tokens: the portal is
+// not flagged "needs reconnect", and the next call refreshes and works.
+func TestBareOAuthAnswerKeepsThePortal(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	for _, status := range []int{401, 503, 404} {
+		b.portal.ExpireTokens()
+		b.sim.InjectOAuthFault(status, map[bool]string{true: "", false: "<html><body>error</body></html>"}[status == 401])
+		c, err := b.factory.Bitrix24(ctx, b.portalID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Profile(ctx)
+		if err == nil || errors.Is(err, bitrix24.ErrNeedsReconnect) || errors.Is(err, bitrix24.ErrQueryLimitExceeded) {
+			t.Fatalf("OAuth %d: %v, want a plain failure", status, err)
+		}
+		p, err := store.GetPortal(ctx, b.factory.pool, b.portalID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.NeedsReconnect {
+			t.Fatalf("OAuth %d: portal marked needs_reconnect", status)
+		}
+		if _, err := c.Profile(ctx); err != nil {
+			t.Fatalf("OAuth %d, then answering: %v", status, err)
+		}
+	}
+}
+
 // A renamed portal's redirect names its new host. A host outside the rule
 // the frame's DOMAIN is held to is not stored: the portal keeps its old
 // domain and endpoint. A conforming one is stored, in lower case.

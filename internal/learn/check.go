@@ -42,8 +42,9 @@ const (
 	// retired (docs/learn-api.md, "Authentication").
 	CheckBadAPIKey = "bad_api_key"
 	// CheckNotAccountAdmin: the credentials are a department
-	// administrator's, a custom role's or another limited role's; the sync
-	// needs an account administrator's (User.Limited).
+	// administrator's, a custom role's or another limited role's, or a mere
+	// supervisor's; the sync needs an account administrator's
+	// (User.Limited, User.OnlySupervises).
 	CheckNotAccountAdmin = "not_account_admin"
 )
 
@@ -130,7 +131,9 @@ func (c *Client) checkRole(ctx context.Context, base string) *CheckError {
 	case err != nil:
 		return &CheckError{Code: classify(err), Err: fmt.Errorf("read the sign-in user: %w", err)}
 	case u.Limited():
-		return &CheckError{Code: CheckNotAccountAdmin, Err: errors.New("the sign-in user is not an account administrator")}
+		return &CheckError{Code: CheckNotAccountAdmin, Err: fmt.Errorf("a limited role: %w", ErrNotAccountAdmin)}
+	case u.OnlySupervises():
+		return &CheckError{Code: CheckNotAccountAdmin, Err: fmt.Errorf("only a supervisor: %w", ErrNotAccountAdmin)}
 	}
 	return nil
 }

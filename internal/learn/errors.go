@@ -31,6 +31,9 @@ var (
 	ErrInsecureURL      = netguard.ErrInsecure                                   // see NormalizeAccountURL and the redirect rule
 	ErrInvalidURL       = errors.New("learn: account URL is not a valid URL")    // see NormalizeAccountURL
 	ErrTimeout          = errors.New("learn: the server did not answer in time") // see remote.TimeoutError
+	// ErrNotAccountAdmin: the credentials' user is not an account
+	// administrator (CheckNotAccountAdmin; User.Limited, User.OnlySupervises).
+	ErrNotAccountAdmin = errors.New("learn: the sign-in user is not an account administrator")
 )
 
 // ValidationError is a 400 answer: Learn refused the request and said why

@@ -128,3 +128,57 @@ func TestCheckRefusesLimitedRole(t *testing.T) {
 		}
 	}
 }
+
+// A user Learn shows only as a supervisor (the role it gives a department's
+// manager) is no account administrator: the settings' check refuses such
+// credentials as it refuses a department administrator's, wherever a read
+// shows the role. Where Learn refuses such credentials the API outright,
+// the check says so instead. The owner who supervises a department passes.
+func TestCheckRefusesOnlySupervisor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, reads := range []bool{true, false} {
+		for _, shown := range []learnsim.SupervisorRole{learnsim.SupervisorRoleInRole, learnsim.SupervisorRoleListed, learnsim.SupervisorRoleScoped} {
+			for _, who := range []string{"supervisor", "owner"} {
+				name := fmt.Sprintf("reads %v, shown %d, %s", reads, shown, who)
+				env := newSimEnv(t, learnsim.Options{Unsettled: learnsim.Unsettled{SupervisorReads: reads, SupervisorRole: shown}}, learnsim.AccountOptions{})
+				c := env.client(t, Credentials{})
+				sales, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sales", ParentID: env.root})
+				if err != nil {
+					t.Fatal(err)
+				}
+				creds := Credentials{AccountURL: testAccount, Email: testEmail, Password: testPassword}
+				head := env.state(t).OwnerID
+				if who == "supervisor" {
+					head, err = c.CreateUser(ctx, NewUser{DepartmentID: sales, Fields: Fields{FieldLogin: "head@acme.ru", FieldEmail: "head@acme.ru", FieldFirstName: "H", FieldLastName: "S"}})
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := env.sim.SetSupervisor(testAccount, sales, head, false); err != nil {
+					t.Fatal(err)
+				}
+				if who == "supervisor" {
+					if err := env.sim.SetCaller(testAccount, head); err != nil {
+						t.Fatal(err)
+					}
+					creds.Email = "head@acme.ru"
+				}
+				err = CheckConnection(ctx, creds, Options{BaseURL: env.srv.URL, AllowHTTP: true})
+				var ce *CheckError
+				switch {
+				case who == "owner":
+					if err != nil {
+						t.Errorf("%s: %v", name, err)
+					}
+				case !reads:
+					if !errors.As(err, &ce) || ce.Code != CheckNoAPIAccess {
+						t.Errorf("%s: %v, want %s", name, err, CheckNoAPIAccess)
+					}
+				case !errors.As(err, &ce) || ce.Code != CheckNotAccountAdmin || !errors.Is(err, ErrNotAccountAdmin):
+					t.Errorf("%s: %v, want %s and ErrNotAccountAdmin", name, err, CheckNotAccountAdmin)
+				}
+			}
+		}
+	}
+}

@@ -293,6 +293,20 @@ func (u User) Limited() bool {
 	return len(u.Manageable) > 0 || limitedRole(u.Role) || slices.ContainsFunc(u.RoleTypes, limitedRole)
 }
 
+// OnlySupervises says whether the user's only right beyond a learner's is
+// the Supervisor role Learn gives a department's manager: a read shows that
+// role (in role or in userRoles) and, beside it, nothing but learner, and
+// no departments to manage. Such a user is no account administrator, and
+// whether Learn lets its credentials read the account is not settled
+// (docs/learn-api.md, "Whose credentials"). A read whose role is empty or
+// left out shows too little: the owner's profile may read so.
+func (u User) OnlySupervises() bool {
+	if strings.TrimSpace(u.Role) == "" || len(u.Manageable) > 0 || u.Administers() {
+		return false
+	}
+	return supervisorRole(u.Role) || slices.ContainsFunc(u.RoleTypes, supervisorRole)
+}
+
 func limitedRole(role string) bool {
 	switch strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(strings.TrimSpace(role))) {
 	case "department_administrator", "department_administrators", "custom",

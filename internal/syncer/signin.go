@@ -12,7 +12,7 @@ import (
 
 // ErrLearnNotAccountAdmin stops a run before it writes anything: the
 // credentials are not an account administrator's (a department
-// administrator's, a custom role's), or their user is not among those they
+// administrator's, a custom role's, a mere supervisor's), or their user is not among those they
 // list. Such credentials may show their top department with no parent, and
 // the run would take it for the account's root, rename it and hang the
 // portal under it.
@@ -23,8 +23,9 @@ var ErrLearnNotAccountAdmin = errors.New("learn credentials are not an account a
 type SignIn struct {
 	Found bool
 	// Limited: some user the name matches has a role known to reach only
-	// part of the account (learn.User.Limited; a login may be another
-	// user's e-mail, and any of them may be the one).
+	// part of the account (learn.User.Limited), or shows only the
+	// Supervisor role (learn.User.OnlySupervises); a login may be another
+	// user's e-mail, and any of them may be the one.
 	Limited bool
 }
 
@@ -34,7 +35,7 @@ func (s *SignIn) see(u learn.User, name string) {
 		return
 	}
 	s.Found = true
-	s.Limited = s.Limited || u.Limited()
+	s.Limited = s.Limited || u.Limited() || u.OnlySupervises()
 }
 
 // check refuses a run whose credentials are not an account

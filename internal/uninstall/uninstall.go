@@ -260,8 +260,9 @@ func Classify(info bitrix24.AppInfo, err error) (Verdict, string) {
 		}
 	}
 	var ae *bitrix24.APIError
-	if errors.As(err, &ae) && ae.HTTPStatus == http.StatusNotFound && !errors.Is(err, bitrix24.ErrMethodNotFound) {
-		// The portal's address answers 404: the portal itself is gone.
+	if errors.As(err, &ae) && !ae.OAuth && ae.HTTPStatus == http.StatusNotFound && !errors.Is(err, bitrix24.ErrMethodNotFound) {
+		// The portal's address answers 404: the portal itself is gone. A
+		// 404 of the OAuth server's (a refresh) says nothing of the portal.
 		return Confirmed, "portal not found (http 404)"
 	}
 	if code := bitrix24.ErrorCode(err); code != "" {

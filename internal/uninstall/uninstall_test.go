@@ -22,6 +22,11 @@ func TestClassify(t *testing.T) {
 	rest := func(code string, status int) error {
 		return fmt.Errorf("app.info: %w", &bitrix24.APIError{Code: code, HTTPStatus: status})
 	}
+	// As the token source reports a refresh the OAuth server failed (not a
+	// refusal of the tokens): the OAuth answer, wrapped.
+	oauth := func(code string, status int) error {
+		return fmt.Errorf("app.info: refresh portal token: %w", &bitrix24.APIError{Code: code, HTTPStatus: status, OAuth: true})
+	}
 	for name, c := range map[string]struct {
 		info bitrix24.AppInfo
 		err  error
@@ -43,8 +48,16 @@ func TestClassify(t *testing.T) {
 		"server error":                {err: rest("INTERNAL_SERVER_ERROR", 500), want: Unknown},
 		"rate limited":                {err: rest("QUERY_LIMIT_EXCEEDED", 503), want: Unknown},
 		"no tokens stored":            {err: fmt.Errorf("get token: %w", bitrix24.ErrNeedsReconnect), want: Unknown},
-		"timeout":                     {err: fmt.Errorf("app.info: %w", context.DeadlineExceeded), want: Unknown},
-		"network":                     {err: errors.New("dial tcp: connection refused"), want: Unknown},
+		// The OAuth server's answers say nothing of the portal: a 404 page
+		// is no deleted portal, a bare 401 or 503 no refusal.
+		"OAuth 404 page":                 {err: oauth("HTTP_404", 404), want: Unknown},
+		"OAuth 404 with a code":          {err: oauth("NOT_FOUND", 404), want: Unknown},
+		"OAuth bare 401":                 {err: oauth("HTTP_401", 401), want: Unknown},
+		"OAuth bare 503":                 {err: oauth("HTTP_503", 503), want: Unknown},
+		"OAuth QUERY_LIMIT_EXCEEDED":     {err: oauth("QUERY_LIMIT_EXCEEDED", 503), want: Unknown},
+		"OAuth invalid_grant, OAuth set": {err: fmt.Errorf("app.info: %w: %w", bitrix24.ErrNeedsReconnect, &bitrix24.APIError{Code: "invalid_grant", HTTPStatus: 400, OAuth: true}), want: TokensRefused},
+		"timeout":                        {err: fmt.Errorf("app.info: %w", context.DeadlineExceeded), want: Unknown},
+		"network":                        {err: errors.New("dial tcp: connection refused"), want: Unknown},
 	} {
 		if got, reason := Classify(c.info, c.err); got != c.want || reason == "" {
 			t.Errorf("%s: %v (%q), want %v", name, got, reason, c.want)

@@ -58,7 +58,7 @@
 // refreshing after uninstall, gives invalid_grant) and app.info at /rest/.
 //
 // Knobs for tests: Options.Rate/Burst (leaky bucket, 503 QUERY_LIMIT_EXCEEDED),
-// Latency, Now and Sim.Advance (token clock), Portal.InjectFault,
+// Latency, Now and Sim.Advance (token clock), Portal.InjectFault, Sim.InjectOAuthFault,
 // SetRateLimit, FillBucket, ExpireTokens, Rename (the old address answers 302),
 // and counters (Requests, TotalRequests, Commands, Throttled, Sim.Refreshes,
 // Deliveries, Bindings). Org mutations: AddUser, FireUser, RehireUser,

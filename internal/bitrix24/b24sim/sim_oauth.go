@@ -8,6 +8,38 @@ import (
 	"time"
 )
 
+// oauthFault is an answer of the OAuth server's refresh that InjectOAuthFault queued.
+type oauthFault struct {
+	status int
+	body   string
+}
+
+// InjectOAuthFault makes the next refresh at any OAuth server answer
+// status with body as it is, whatever the request: an HTML error page, an
+// empty body, a proxy's text (no source says what the OAuth server answers
+// when it fails). Each call queues one answer; the refresh token sent is
+// not used up.
+func (s *Sim) InjectOAuthFault(status int, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauthFault = append(s.oauthFault, oauthFault{status: status, body: body})
+}
+
+func (f oauthFault) write(w http.ResponseWriter) {
+	ct := "text/plain; charset=utf-8"
+	switch b := strings.TrimSpace(f.body); {
+	case strings.HasPrefix(b, "<"):
+		ct = "text/html; charset=utf-8"
+	case strings.HasPrefix(b, "{"):
+		ct = "application/json"
+	}
+	if f.body != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	w.WriteHeader(f.status)
+	_, _ = w.Write([]byte(f.body))
+}
+
 // Token is a token pair as the OAuth server issued it, with what it says
 // about the pair. Its fields match the client's token type one to one, so a
 // test converts it with Token(tok); the simulator shares no code
@@ -56,7 +88,16 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 	s.mu.Lock()
 	s.oauthCalls[region]++
 	clientID, clientSecret := s.credentials(region)
+	var fault *oauthFault
+	if len(s.oauthFault) > 0 {
+		fault = &s.oauthFault[0]
+		s.oauthFault = s.oauthFault[1:]
+	}
 	s.mu.Unlock()
+	if fault != nil {
+		fault.write(w)
+		return
+	}
 	if q.Get("client_id") != clientID || q.Get("client_secret") != clientSecret {
 		s.oauthError(w, http.StatusUnauthorized, "invalid_client", "Invalid client")
 		return

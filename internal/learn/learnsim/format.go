@@ -324,14 +324,14 @@ type fieldOut struct {
 type userOut struct {
 	XMLName       xml.Name   `json:"-" xml:"userProfile"`
 	ID            string     `json:"userId" xml:"userId"`
-	Role          string     `json:"role" xml:"role"`
-	RoleID        string     `json:"roleId" xml:"roleId"`
+	Role          optText    `json:"role,omitzero" xml:"role"`
+	RoleID        optText    `json:"roleId,omitzero" xml:"roleId"`
 	DeptID        string     `json:"departmentId" xml:"departmentId"`
 	Status        int        `json:"status" xml:"status"`
 	Fields        []fieldOut `json:"fields" xml:"fields>field"`
 	AddedDate     string     `json:"addedDate" xml:"addedDate"`
 	LastLoginDate string     `json:"lastLoginDate" xml:"lastLoginDate"`
-	UserRoles     []roleOut  `json:"userRoles" xml:"-"`
+	UserRoles     []roleOut  `json:"userRoles,omitzero" xml:"-"` // nil only under NoRoleReads
 	// In XML userRoles is left out while empty, as the samples show a learner.
 	UserRolesXML *xmlRoles `json:"-" xml:"userRoles,omitempty"`
 	// The user's managed departments, a list of IDs (the OAS's ArrayOfIds),
@@ -363,7 +363,7 @@ func (a *account) outUser(u *user, v2 bool, un Unsettled, sup []string) userOut 
 	if st == 5 && !v2 {
 		st = 3
 	}
-	o := userOut{ID: u.ID, Role: u.Role, RoleID: roleID(u.Role), DeptID: u.DeptID, Status: st,
+	o := userOut{ID: u.ID, Role: text(u.Role), RoleID: text(roleID(u.Role)), DeptID: u.DeptID, Status: st,
 		AddedDate: u.Added.UTC().Format("2006-01-02T15:04:05-07:00"), UserRoles: []roleOut{},
 		Sub: outSub(u.Sub), CoSub: outSub(u.CoSub), Fields: make([]fieldOut, 0, len(u.Fields))}
 	for _, def := range a.fields {
@@ -372,8 +372,8 @@ func (a *account) outUser(u *user, v2 bool, un Unsettled, sup []string) userOut 
 		}
 	}
 	if un.UserRoles == UserRolesSecond && u.Role != "learner" && u.Role != "learners" {
-		o.Role, o.RoleID = "learner", roleID("learner")
-		o.UserRoles = []roleOut{{RoleID: o.RoleID, RoleType: "learner", Manageable: []string{}},
+		o.Role, o.RoleID = text("learner"), text(roleID("learner"))
+		o.UserRoles = []roleOut{{RoleID: o.RoleID.S, RoleType: "learner", Manageable: []string{}},
 			{RoleID: roleID(u.Role), RoleType: u.Role, Manageable: append([]string{}, u.Manages...)}}
 	} else if len(u.Manages) > 0 {
 		o.Manages = slices.Clone(u.Manages)
@@ -382,18 +382,25 @@ func (a *account) outUser(u *user, v2 bool, un Unsettled, sup []string) userOut 
 		switch un.SupervisorRole {
 		case SupervisorRoleInRole:
 			if u.Role == "learner" || u.Role == "learners" {
-				o.Role, o.RoleID = "supervisor", roleID("supervisor")
+				o.Role, o.RoleID = text("supervisor"), text(roleID("supervisor"))
 				o.Manages = slices.Clone(sup)
 			}
 		case SupervisorRoleListed, SupervisorRoleScoped:
 			if len(o.UserRoles) == 0 {
-				o.UserRoles = []roleOut{{RoleID: o.RoleID, RoleType: o.Role, Manageable: slices.Clone(o.Manages)}}
+				o.UserRoles = []roleOut{{RoleID: o.RoleID.S, RoleType: o.Role.S, Manageable: slices.Clone(o.Manages)}}
 			}
 			r := roleOut{RoleID: roleID("supervisor"), RoleType: "supervisor", Manageable: []string{}}
 			if un.SupervisorRole == SupervisorRoleScoped {
 				r.Manageable = slices.Clone(sup)
 			}
 			o.UserRoles = append(o.UserRoles, r)
+		}
+	}
+	if un.HidesRoles() {
+		o.Role, o.RoleID = optText{Absent: un.NoRoleReads}, optText{Absent: un.NoRoleReads}
+		o.UserRoles, o.Manages = []roleOut{}, nil
+		if un.NoRoleReads {
+			o.UserRoles = nil
 		}
 	}
 	if len(o.UserRoles) > 0 {
@@ -403,6 +410,25 @@ func (a *account) outUser(u *user, v2 bool, un Unsettled, sup []string) userOut 
 		o.ManagesXML = &xmlIDs{IDs: o.Manages}
 	}
 	return o
+}
+
+// optText is a string on the wire that NoRoleReads may leave out.
+type optText struct {
+	S      string
+	Absent bool
+}
+
+func text(s string) optText { return optText{S: s} }
+
+func (t optText) IsZero() bool { return t.Absent }
+
+func (t optText) MarshalJSON() ([]byte, error) { return json.Marshal(t.S) }
+
+func (t optText) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if t.Absent {
+		return nil
+	}
+	return e.EncodeElement(t.S, start)
 }
 
 // supervised maps each user a department's manual link names to those

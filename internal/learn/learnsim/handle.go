@@ -65,7 +65,7 @@ func run(decode decoder, f step, exclusive bool) http.HandlerFunc {
 		if err == nil && exclusive {
 			err = a.permits(r, body)
 		} else if err == nil {
-			err = a.deniedRead()
+			err = a.deniedRead(r)
 		}
 		if err == nil {
 			reply, err = f(r, a, body)

@@ -452,7 +452,7 @@ func manageableIDs(r *http.Request, body map[string]any) (ids []string, sent boo
 
 func deleteUser(r *http.Request, a *account, _ map[string]any) (answer, *apiErr) {
 	id := r.PathValue("id")
-	err := a.deleteUser(id)
+	err := a.deleteUser(id, unsettledFrom(r))
 	if err == nil {
 		unsettledFrom(r).leaverLinks(a, id)
 	}
@@ -473,7 +473,7 @@ func userStatus(r *http.Request, a *account, body map[string]any) (answer, *apiE
 	if a.users[id] == nil {
 		return nil, errf(404, "User %s not found", id)
 	}
-	err := a.setStatus([]string{id}, st)
+	err := a.setStatus([]string{id}, st, unsettledFrom(r))
 	if err == nil && st != 1 {
 		unsettledFrom(r).leaverLinks(a, id)
 	}
@@ -486,7 +486,7 @@ func bulkStatus(status int) step {
 		apply, after := unsettledFrom(r).bulkUsers(a, ids)
 		var err *apiErr
 		if len(apply) > 0 || len(ids) == 0 {
-			err = a.setStatus(apply, status)
+			err = a.setStatus(apply, status, unsettledFrom(r))
 		}
 		if err == nil && status != 1 {
 			unsettledFrom(r).leaverLinks(a, apply...)

@@ -129,7 +129,7 @@ func (s *Sim) SeedUser(accountURL, departmentID string, fields map[string]string
 			return err
 		}
 		if status != 0 && status != u.Status {
-			if err := a.setStatus([]string{u.ID}, status); err != nil {
+			if err := a.setStatus([]string{u.ID}, status, s.opts.Unsettled); err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
 			u.LoginEmails = 0
@@ -204,7 +204,7 @@ func (s *Sim) SetSupervisor(accountURL, deptID, userID string, functional bool) 
 // pages (no call counted).
 func (s *Sim) DeleteUser(accountURL, userID string) error {
 	return s.edit("delete user", accountURL, func(a *account) error {
-		if err := a.deleteUser(userID); err != nil {
+		if err := a.deleteUser(userID, s.opts.Unsettled); err != nil {
 			return fmt.Errorf("%s", err.msg)
 		}
 		s.opts.Unsettled.leaverLinks(a, userID)

@@ -248,7 +248,7 @@ func (a *account) moveUsers(deptID string, ids []string) *apiErr {
 }
 
 // setStatus validates all first so a bulk call is all-or-nothing.
-func (a *account) setStatus(ids []string, status int) *apiErr {
+func (a *account) setStatus(ids []string, status int, un Unsettled) *apiErr {
 	if status != 1 && status != 3 && status != 5 {
 		return errf(400, "Invalid status %d", status)
 	}
@@ -262,7 +262,7 @@ func (a *account) setStatus(ids []string, status int) *apiErr {
 			return errf(404, "User %s not found", id)
 		}
 		if id == a.ownerID && status != 1 {
-			return errf(400, "The account owner cannot be deactivated")
+			return un.ownerRefusal("deactivated")
 		}
 		if status == 1 && u.Status != 1 {
 			activating++
@@ -314,13 +314,13 @@ func (a *account) setUserSub(id string, s, co *sub) *apiErr {
 	return nil
 }
 
-func (a *account) deleteUser(id string) *apiErr {
+func (a *account) deleteUser(id string, un Unsettled) *apiErr {
 	u := a.users[id]
 	if u == nil {
 		return errf(404, "User %s not found", id)
 	}
 	if id == a.ownerID {
-		return errf(400, "The account owner cannot be deleted")
+		return un.ownerRefusal("deleted")
 	}
 	delete(a.users, id)
 	a.byLogin.remove(u.Fields["login"], id)

@@ -163,6 +163,36 @@ type Unsettled struct {
 	// KeyRefusal is how the token endpoint refuses an unknown Client ID or
 	// Secret: its status and body shape.
 	KeyRefusal KeyRefusal
+	// NoRoleReads leaves every role key out of a user read (role, roleId,
+	// userRoles, manageableDepartmentIds): no sample shows an
+	// administrator's or the owner's profile (docs/learn-api.md, "Roles").
+	NoRoleReads bool
+	// EmptyUserRoles sends those keys empty instead: role and roleId "",
+	// userRoles [], no manageableDepartmentIds.
+	EmptyUserRoles bool
+	// RefusedDelete403 refuses a deactivation, termination or delete of the
+	// account owner with 403 (a permission no one has) instead of 400: the
+	// docs say only that the owner cannot be deactivated.
+	RefusedDelete403 bool
+	// SupervisorReads lets credentials whose user only supervises (Learn's
+	// automatic Supervisor role) read the account through the API; their
+	// writes are refused with 403. By default the API refuses them
+	// everything, as any role the docs do not name among its callers.
+	SupervisorReads bool
+}
+
+// HidesRoles reports whether user reads show no role at all (NoRoleReads,
+// EmptyUserRoles): a client then cannot tell an administrator from a
+// learner, and tests that read a role back expect none.
+func (u Unsettled) HidesRoles() bool { return u.NoRoleReads || u.EmptyUserRoles }
+
+// ownerRefusal is the refusal of a deactivation or delete (what) of the
+// account owner.
+func (u Unsettled) ownerRefusal(what string) *apiErr {
+	if u.RefusedDelete403 {
+		return errf(http.StatusForbidden, "The account owner cannot be %s", what)
+	}
+	return errf(http.StatusBadRequest, "The account owner cannot be %s", what)
 }
 
 // ScopedParent is how a listing under ScopedReads renders the

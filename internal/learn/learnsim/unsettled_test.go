@@ -654,3 +654,111 @@ func TestBulkUnknown(t *testing.T) {
 		}
 	}
 }
+
+// TestRoleReads checks what NoRoleReads and EmptyUserRoles leave of a user
+// read's roles, in JSON and XML: the keys gone, or there and empty.
+func TestRoleReads(t *testing.T) {
+	t.Parallel()
+	keys := []string{"role", "roleId", "userRoles", "manageableDepartmentIds"}
+	for _, tc := range []struct {
+		name string
+		u    Unsettled
+		want string // what each key reads: "absent", "empty" or "shown"
+	}{{"default", Unsettled{}, "shown"}, {"no role", Unsettled{NoRoleReads: true}, "absent"},
+		{"empty roles", Unsettled{EmptyUserRoles: true}, "empty"}} {
+		e := newEnvWith(t, Options{Unsettled: tc.u}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "")
+		u := e.createUser(dept, "a@acme.ru", nil)
+		if err := e.sim.SetRole(acct, u, "department_administrator"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.SetManaged(acct, u, dept); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Response map[string]json.RawMessage `json:"response"`
+		}
+		if err := json.Unmarshal([]byte(e.must(200, "GET", "/user/"+u+"/v2", nil)), &got); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			raw, ok := got.Response[k]
+			state := "shown"
+			switch {
+			case !ok:
+				state = "absent"
+			case string(raw) == `""` || string(raw) == `[]`:
+				state = "empty"
+			}
+			if k == "manageableDepartmentIds" && tc.want == "empty" && state == "absent" {
+				state = "empty" // left out when it lists none, as for a learner
+			}
+			if k == "userRoles" && tc.want == "shown" && state == "empty" {
+				state = "shown" // the role is in role by default
+			}
+			if state != tc.want {
+				t.Errorf("%s: %s is %s (%s), want %s", tc.name, k, state, raw, tc.want)
+			}
+		}
+		x := e.must(200, "GET", "/user/"+u+"/v2", nil, "Accept", "application/xml")
+		if has := strings.Contains(x, "<role>department_administrator</role>"); has != (tc.want == "shown") {
+			t.Errorf("%s: XML role shown %v: %s", tc.name, has, x)
+		}
+		if has := strings.Contains(x, "<role"); has == (tc.want == "absent") {
+			t.Errorf("%s: XML role key there %v: %s", tc.name, has, x)
+		}
+	}
+}
+
+// TestOwnerRefusal checks the status a deactivation, a termination or a
+// delete of the account owner is refused with, and that the others of a
+// bulk call stay as they were.
+func TestOwnerRefusal(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		u      Unsettled
+		status int
+	}{{Unsettled{}, 400}, {Unsettled{RefusedDelete403: true}, 403}} {
+		e := newEnvWith(t, Options{Unsettled: tc.u}, AccountOptions{})
+		u := e.createUser(e.root, "a@acme.ru", nil)
+		owner := e.state().OwnerID
+		for _, c := range []struct{ method, path string }{{"POST", "/users/deactivate"}, {"POST", "/users/terminate"}, {"DELETE", "/user/" + owner}} {
+			var body any
+			if c.method == "POST" {
+				body = map[string][]string{"userIds": {u, owner}}
+			}
+			if got, b := e.call(c.method, c.path, body); got != tc.status || !strings.Contains(b, "owner") {
+				t.Errorf("RefusedDelete403 %v: %s %s: %d %s, want %d", tc.u.RefusedDelete403, c.method, c.path, got, b, tc.status)
+			}
+		}
+		e.must(tc.status, "POST", "/user/"+owner+"/status", map[string]int{"status": 3})
+		for _, x := range e.state().Users {
+			if x.Status != 1 {
+				t.Errorf("RefusedDelete403 %v: user %s has status %d", tc.u.RefusedDelete403, x.ID, x.Status)
+			}
+		}
+	}
+}
+
+// TestSupervisorReads checks that a caller who only supervises is refused
+// everything by default, and under SupervisorReads may read but not write.
+func TestSupervisorReads(t *testing.T) {
+	t.Parallel()
+	for _, reads := range []bool{false, true} {
+		e := newEnvWith(t, Options{Unsettled: Unsettled{SupervisorReads: reads}}, AccountOptions{})
+		dept := e.createDept("Sales", e.root, "")
+		u := e.createUser(dept, "a@acme.ru", nil)
+		if err := e.sim.SetSupervisor(acct, dept, u, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.SetCaller(acct, u); err != nil {
+			t.Fatal(err)
+		}
+		want := 403
+		if reads {
+			want = 200
+		}
+		e.must(want, "GET", "/departments", nil)
+		e.must(403, "POST", "/department", map[string]string{"name": "A", "parentDepartmentId": e.root})
+	}
+}
