@@ -55,6 +55,24 @@ const adminRefusalTTL = 10 * time.Second
 // answer.
 const adminUnreachableTTL = 10 * time.Second
 
+// Each proof adminProofs does not remember costs Bitrix24 one or two
+// `profile` calls, from the portal's REST budget its syncs need. A script
+// with a session that sends a new X-B24-Auth each time is never answered
+// from memory (a refusal stands only for the tokens it was given for), so
+// the calls themselves are bounded too: each takes a token of the user's
+// bucket and one of the portal's first (an appGate of their own), and past
+// either the request is answered 429 with Retry-After, Bitrix24 not asked.
+// An admin's page costs at most two calls per adminProofTTL.
+
+// adminProofCallsPerUser is each portal user's bucket of profile calls: 20
+// at once, then 20 a minute.
+func adminProofCallsPerUser() Bucket { return Bucket{Burst: 20, Every: 3 * time.Second} }
+
+// adminProofCallsPerPortal is each portal's bucket of profile calls, shared
+// by its users: 60 at once, then 30 a minute, so a portal's many sessions
+// cannot multiply the per-user bucket.
+func adminProofCallsPerPortal() Bucket { return Bucket{Burst: 60, Every: 2 * time.Second} }
+
 // adminProofs remembers, for each (portal, user, install), when it was last
 // proven an admin, or when Bitrix24 last refused the tokens it had or could
 // not be asked with them, at most maxProofs of them.
@@ -190,9 +208,9 @@ var errTokenNotTheUsers = errors.New("the access token belongs to another user")
 // admin, with the session's token and then the page's fresher one. A "no"
 // is recorded as an open's would be, so the user's sessions turn read-only.
 // It returns nil when proven, else the error to answer with: a definite
-// "no" (definiteNo) when Bitrix24 said so or refused the tokens, else a 503
-// (Bitrix24 unreachable, slow, failing), which is no reason to take the
-// user's rights away.
+// "no" (definiteNo) when Bitrix24 said so or refused the tokens, a 429 when
+// the calls' buckets are empty, else a 503 (Bitrix24 unreachable, slow,
+// failing); neither of the last two takes the user's rights away.
 func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r *http.Request) error {
 	key := proofKey{p.ID, sess.UserID, sess.Gen}
 	var tokens []string
@@ -212,6 +230,12 @@ func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r
 	}
 	var last error = errNoSession
 	for _, t := range tokens {
+		if ok, wait := s.proofCalls.admit(s.now(), p.ID, sess.UserID); !ok {
+			// Debug: a script past its bucket would write a line per request.
+			s.log.DebugContext(ctx, "admin request refused: too many profile calls for the user or portal",
+				"portal_id", p.ID, "user_id", sess.UserID)
+			return errTooMany(msgAdminProofBusy.in(sess.Lang, retryAfterSeconds(wait)), wait)
+		}
 		prof, err := s.profiles.Profile(ctx, p, t)
 		if err == nil && prof.ID != sess.UserID {
 			err = errTokenNotTheUsers

@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
-	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/clientaddr"
 	"b24learn/internal/store"
@@ -325,6 +323,21 @@ func (k *keyedBuckets) get(key string) *rate.Limiter {
 	return b.lim
 }
 
+// dropIdle forgets the least recently used buckets that have filled up
+// again: get makes a full one for a key it does not hold, so only memory
+// changes. It stops at the first that is not full, so each call costs what
+// it frees.
+func (k *keyedBuckets) dropIdle(now time.Time) {
+	for el := k.order.Back(); el != nil; el = k.order.Back() {
+		b := el.Value.(*keyedBucket)
+		if b.lim.TokensAt(now) < float64(b.lim.Burst()) {
+			return
+		}
+		k.order.Remove(el)
+		delete(k.byKey, b.key)
+	}
+}
+
 func (k *keyedBuckets) len() int { return k.order.Len() }
 
 // portalOnRecord reports whether a portal with memberID has a row here
@@ -433,8 +446,7 @@ func (s *Server) refuseLimited(w http.ResponseWriter, r *http.Request, reason st
 	s.metrics.B24Refused.WithLabelValues(reason).Inc()
 	s.log.WarnContext(r.Context(), "oauth verification refused", "reason", reason, "path", r.URL.Path,
 		"request_id", requestID(r))
-	w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
-	s.error(w, r, apperr.New(apperr.ETOOMANY, "Too many requests. Try again in a minute."))
+	s.error(w, r, errTooMany("Too many requests. Try again in a minute.", wait))
 }
 
 // refuseMalformed counts a request turned away for its shape.

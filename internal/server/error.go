@@ -2,7 +2,10 @@ package server
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"b24learn/internal/apperr"
 )
@@ -58,6 +61,27 @@ func notFoundAs(err, missing error) error {
 	return err
 }
 
+// retryLater is a refusal by a rate limit: answerError adds the Retry-After
+// header to its answer.
+type retryLater struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *retryLater) Error() string { return e.err.Error() }
+func (e *retryLater) Unwrap() error { return e.err }
+
+// errTooMany is a 429 with message, to be asked again after wait.
+func errTooMany(message string, wait time.Duration) error {
+	return &retryLater{err: apperr.New(apperr.ETOOMANY, message), wait: wait}
+}
+
+// retryAfterSeconds is wait in whole seconds, rounded up, at least 1: a
+// client that comes back when told finds a token.
+func retryAfterSeconds(wait time.Duration) int {
+	return max(int(math.Ceil(wait.Seconds())), 1)
+}
+
 // errorBody is the JSON answer of a failed request of the page's scripts;
 // it has the fields of the successful answers' ok and message.
 type errorBody struct {
@@ -97,6 +121,10 @@ func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error, 
 		s.log.ErrorContext(r.Context(), "request failed", "error", err, "path", logText(r.URL.Path), "request_id", requestID(r))
 	}
 	status, msg := statusOf(err), apperr.ErrorMessage(err)
+	var later *retryLater
+	if errors.As(err, &later) {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(later.wait)))
+	}
 	switch {
 	case f == asJSON && status != http.StatusInternalServerError:
 		writeJSON(w, status, errorBody{Message: msg, Errors: apperr.ErrorFields(err)})

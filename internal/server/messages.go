@@ -5,7 +5,7 @@ import "b24learn/internal/i18n"
 // msg is the catalogue key of one user-facing text (internal/i18n).
 type msg string
 
-func (m msg) in(lang i18n.Lang) string { return i18n.T(lang, string(m)) }
+func (m msg) in(lang i18n.Lang, args ...any) string { return i18n.T(lang, string(m), args...) }
 
 // The keys of the iframe's texts, in one block so that a text is looked for
 // in one place; the catalogue holds the words.
@@ -53,6 +53,7 @@ var (
 	msgRunNotFound    = msg("msg.run_not_found")
 	msgSessionMissing = msg("msg.session_missing")
 	msgB24Unreachable = msg("msg.b24_unreachable")
+	msgAdminProofBusy = msg("msg.admin_proof_busy")
 
 	// What the panel says of a queued or running job
 	msgJobQueuedSync    = msg("msg.job_queued_sync")

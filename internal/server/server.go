@@ -84,10 +84,12 @@ type Server struct {
 	check  learnChecker
 	org    orgSource
 	fields fieldSource
-	// profiles asks Bitrix24 who holds a user's access token, and proofs
-	// remembers its recent "admin" answers (admin_proof.go).
-	profiles profileSource
-	proofs   *adminProofs
+	// profiles asks Bitrix24 who holds a user's access token, proofs
+	// remembers its recent "admin" answers and proofCalls bounds the calls
+	// per user and portal (admin_proof.go).
+	profiles   profileSource
+	proofs     *adminProofs
+	proofCalls *appGate
 
 	// The managers' console: its cookie's codecs (none without
 	// SECRET_KEYS), its sign-in limits and the bound on password hashing
@@ -142,6 +144,7 @@ func newServer(d Deps) *Server {
 	s.org = newTreeCache(bitrix24Org{client: s.portalB24Client}, s.now)
 	s.fields = liveFields{s: s}
 	s.profiles, s.proofs = liveProfiles{s: s}, newAdminProofs()
+	s.proofCalls = newAppGate(adminProofCallsPerUser(), adminProofCallsPerPortal(), appKeys)
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
 	s.hasher = manager.DefaultHasher()
 	s.ready = newReadiness(func(ctx context.Context) error { return store.Ready(ctx, s.pool) }, s.log)

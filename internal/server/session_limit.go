@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"b24learn/internal/apperr"
 )
 
 // The app page's own requests (/app/*) each read the database (the status
@@ -31,7 +29,9 @@ func DefaultPortalAppRequests() Bucket { return Bucket{Burst: 300, Every: 100 * 
 
 // appGate holds the per-user buckets and the per-portal ones, at most
 // maxKeys users and maxKeys portals (least recently used dropped first,
-// which can only refill that user's or portal's bucket).
+// which can only refill that user's or portal's bucket), and forgets those
+// that have filled up again. It bounds the /app requests and, in a gate of
+// its own, the admin proofs' calls to Bitrix24 (admin_proof.go).
 type appGate struct {
 	mu      sync.Mutex
 	buckets *keyedBuckets
@@ -49,6 +49,8 @@ func newAppGate(user, portal Bucket, maxKeys int) *appGate {
 func (g *appGate) admit(now time.Time, portalID, userID int64) (bool, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.buckets.dropIdle(now)
+	g.portals.dropIdle(now)
 	portal := strconv.FormatInt(portalID, 10)
 	user := g.buckets.get(portal + ":" + strconv.FormatInt(userID, 10))
 	shared := g.portals.get(portal)
@@ -71,6 +73,5 @@ func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request, sess Session
 	// log line for every request it keeps sending.
 	s.log.DebugContext(r.Context(), "app request refused: too many from one user or portal", "portal_id", sess.PortalID,
 		"user_id", sess.UserID, "path", r.URL.Path)
-	w.Header().Set("Retry-After", strconv.Itoa(max(int(wait.Round(time.Second)/time.Second), 1)))
-	s.error(w, r, apperr.New(apperr.ETOOMANY, msgTooManyRequests.in(sess.Lang)))
+	s.error(w, r, errTooMany(msgTooManyRequests.in(sess.Lang), wait))
 }

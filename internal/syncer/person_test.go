@@ -379,3 +379,94 @@ func TestSharedEmailOwnerSameInFullAndPersonRuns(t *testing.T) {
 		t.Errorf("one-person runs: %v, want %v (full run: %v)", byPerson, want, byFull)
 	}
 }
+
+// One Learn account fed by two portals: a Learn user portal A owns is not
+// portal B's to take, whichever run of B meets it. An employee of B who
+// puts the address of A's employee into their Bitrix24 profile (anyone can;
+// here in capitals, after a space) and is synced on demand gets the full
+// run's answer: a conflict naming
+// A's portal, no write to the user, no mapping, the owner unchanged. Both
+// runs go through the one guard (Actual.Foreign, foreignUser, claim).
+func TestRunPersonRefusesToAdoptAColleaguesLearnUser(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, simOpts{})
+	ctx := context.Background()
+	idA, pA := e.addPortal(planOrg(81, 20))
+	idB, pB := e.addPortal(planOrg(82, 5))
+	e.run(idA, TriggerScheduled)
+	e.run(idB, TriggerScheduled)
+	victim := syncedUser(pA)
+	before := e.learnUser(victim.Email)
+	owner := func() int64 {
+		t.Helper()
+		var p int64
+		if err := e.pool.QueryRow(ctx, `SELECT portal_id FROM learn_user_owners WHERE learn_account = $1 AND learn_id = $2`,
+			AccountKey(simAccount), before.ID).Scan(&p); err != nil {
+			t.Fatalf("owner of %s: %v", before.ID, err)
+		}
+		return p
+	}
+	if owner() != idA {
+		t.Fatalf("set-up: A's employee's Learn user is not owned by A")
+	}
+	var domainA string
+	if err := e.pool.QueryRow(ctx, `SELECT domain FROM portals WHERE id = $1`, idA).Scan(&domainA); err != nil {
+		t.Fatal(err)
+	}
+	intruder := pB.AddUser(b24sim.User{Active: true, Name: "Mallory", LastName: "Intruder", WorkPosition: "Takeover",
+		Email: " " + strings.ToUpper(victim.Email), Departments: []int64{1}})
+
+	untouched := func(run string) {
+		t.Helper()
+		u := e.learnUser(victim.Email)
+		if u.ID != before.ID || u.Status != before.Status || u.DepartmentID != before.DepartmentID || !maps.Equal(u.Fields, before.Fields) {
+			t.Errorf("%s: A's Learn user was written: %+v -> %+v", run, before, u)
+		}
+		if p := owner(); p != idA {
+			t.Errorf("%s: A's Learn user is now owned by portal %d", run, p)
+		}
+		ms, err := e.syncer.store.Mappings(ctx, idB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Kind == KindUser && (m.LearnID == before.ID || m.B24ID == intruder) {
+				t.Errorf("%s: portal B mapped %+v", run, m)
+			}
+		}
+	}
+	row := func(run string, rep *Report) RunItem {
+		t.Helper()
+		var got []RunItem
+		for _, it := range e.runItems(idB, rep.RunID) {
+			if it.Kind == KindUser && it.B24ID == intruder {
+				got = append(got, it)
+			}
+		}
+		if len(got) != 1 || got[0].Status != ItemConflict || got[0].Action != ActionConflict ||
+			got[0].After["owner"] != domainA || got[0].LearnID != "" && got[0].LearnID != before.ID {
+			t.Fatalf("%s: rows of B's employee with A's address %+v, want one conflict naming %s", run, got, domainA)
+		}
+		return got[0]
+	}
+
+	writes := e.writes()
+	rep, err := e.syncer.RunPerson(ctx, idB, intruder)
+	if err != nil {
+		t.Fatalf("run person: %v", err)
+	}
+	if rep.Status != RunPartial {
+		t.Errorf("one-person run status %s, want %s", rep.Status, RunPartial)
+	}
+	if n := e.writes() - writes; n != 0 {
+		t.Errorf("one-person run: %d Learn writes, want none", n)
+	}
+	onDemand := row("one-person run", rep)
+	untouched("one-person run")
+
+	full := row("full run", e.run(idB, TriggerScheduled))
+	untouched("full run")
+	if onDemand.Reason.String() != full.Reason.String() {
+		t.Errorf("reasons differ: one-person run %s, full run %s", onDemand.Reason, full.Reason)
+	}
+}

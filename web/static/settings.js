@@ -91,7 +91,7 @@
       return res.text().then(function (t) {
         var data = null;
         try { data = JSON.parse(t); } catch (e) { /* plain-text error */ }
-        return { status: res.status, data: data, text: t };
+        return { status: res.status, data: data, text: t, retryAfter: +res.headers.get('Retry-After') || 0 };
       });
     });
   }
@@ -104,10 +104,11 @@
   }
 
   // unavailableText is the server's own reason of a 503 (Bitrix24 could not
-  // confirm the admin's rights just now), which it answers as plain text;
-  // a proxy's page is not shown.
+  // confirm the admin's rights just now) or a 429 (too many requests, or
+  // too many checks of the admin's rights with Bitrix24: try again in a
+  // while), which it answers as plain text; a proxy's page is not shown.
   function unavailableText(r) {
-    var t = r && r.status === 503 && r.text ? r.text.trim() : '';
+    var t = r && (r.status === 503 || r.status === 429) && r.text ? r.text.trim() : '';
     return t && t.length < 300 && t.indexOf('<') < 0 ? t : '';
   }
 
@@ -288,13 +289,16 @@
     return p ? (+p.getAttribute('data-poll') || 0) : 0;
   }
   // missed keeps the panel the page has (a 503 says the server could not
-  // ask Bitrix24 now, not that the admin lost their rights) and asks again,
-  // each time later. One miss says nothing; from the third the panel says
-  // quietly that it is not current, with the server's reason if it gave one.
+  // ask Bitrix24 now, a 429 that it will not yet; neither that the admin
+  // lost their rights) and asks again, each time later, and not before the
+  // server's Retry-After. One miss says nothing, nor do two, unless the
+  // server said to wait; from the third the panel says quietly that it is
+  // not current, with the server's reason if it gave one.
   function missed(r) {
     misses++;
-    schedule(Math.min(2000 * Math.pow(2, misses), 30000));
-    if (misses < 3) return;
+    var wait = r && r.retryAfter ? r.retryAfter * 1000 : 0;
+    schedule(Math.max(Math.min(2000 * Math.pow(2, misses), 30000), wait));
+    if (misses < 3 && !(r && r.status === 429)) return;
     var panel = document.getElementById('status');
     if (!panel) return;
     var note = document.getElementById('status-stale');
