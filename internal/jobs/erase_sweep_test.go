@@ -31,7 +31,7 @@ func (b *retentionBundle) uninstallConfirmed(t *testing.T, id int64, clean bool)
 		if err != nil {
 			return err
 		}
-		if err := ConfirmUninstall(ctx, tx, b.rc, b.pool, p, clean, uninstall.Confirmed, b.clock.Now()); err != nil {
+		if err := ConfirmUninstall(ctx, tx, b.rc, b.pool, p, clean, uninstall.Confirmed); err != nil {
 			return err
 		}
 		if _, err := uninstall.Record(ctx, tx, id, clean, "203.0.113.7", uninstall.StateConfirmed, "PORTAL_DELETED"); err != nil {

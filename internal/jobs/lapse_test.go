@@ -66,7 +66,7 @@ func (b *retentionBundle) uninstallAs(t *testing.T, id int64, clean bool) (Unins
 		if err != nil {
 			return err
 		}
-		if err := ConfirmUninstall(ctx, tx, b.rc, b.pool, p, clean, v, b.clock.Now()); err != nil {
+		if err := ConfirmUninstall(ctx, tx, b.rc, b.pool, p, clean, v); err != nil {
 			return err
 		}
 		if _, err := uninstall.Record(ctx, tx, id, clean, "203.0.113.7", uninstall.StateConfirmed, reason); err != nil {

@@ -217,7 +217,7 @@ func (r *refusedRetention) one(ctx context.Context, rc *river.Client[pgx.Tx], p 
 			}
 			return alert.Begin(ctx, tx, rc, p.id, alert.EraseScheduled)
 		}
-		if err := uninstall.Confirm(ctx, tx, NewQueue(r.pool, rc), p.id, false); err != nil {
+		if _, err := uninstall.Confirm(ctx, tx, NewQueue(r.pool, rc), p.id, false); err != nil {
 			return err
 		}
 		if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.id, Generation: generation, Retention: true}, nil); err != nil {

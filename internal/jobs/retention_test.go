@@ -410,7 +410,7 @@ func TestRetentionEraseNotDroppedByEventWithoutClean(t *testing.T) {
 	id, _ := b.addPortal(t)
 	var generation int64
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		if err := uninstall.Confirm(ctx, tx, nil, id, false); err != nil {
+		if _, err := uninstall.Confirm(ctx, tx, nil, id, false); err != nil {
 			return err
 		}
 		return tx.QueryRow(ctx, `SELECT install_generation FROM portals WHERE id = $1`, id).Scan(&generation)

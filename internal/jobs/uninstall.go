@@ -115,7 +115,7 @@ func (w *UninstallCheckWorker) Work(ctx context.Context, job *river.Job[Uninstal
 			// erase's day from it (alert.UninstallPending), and a retry
 			// must not shorten the SettleDelay in which an uninstall
 			// without CLEAN may still keep the data.
-			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict, w.Now()); err != nil {
+			if err := ConfirmUninstall(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), w.Pool, lp, ev.Clean, verdict); err != nil {
 				return err
 			}
 			return uninstall.Resolve(ctx, tx, id, uninstall.StateConfirmed, reason)
@@ -161,18 +161,24 @@ func (w *UninstallCheckWorker) pending(ctx context.Context, id int64) (ev uninst
 // application token could stop a lapsed portal's syncs until its admin
 // installs the app again. rc may be nil (no River client): jobs are left
 // alone, nothing is rechecked, and the data of an uninstall Bitrix24 said
-// is gone is erased at once.
-func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], pool *pgxpool.Pool, p store.Portal, clean bool, v uninstall.Verdict, now time.Time) error {
+// is gone is erased at once. The erase's delay counts from the uninstall's
+// time as stored, by the database's clock, which is also the clock the
+// admin's e-mail and River's schedule go by: this host's clock running
+// ahead must not bring the erase before the day announced.
+func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], pool *pgxpool.Pool, p store.Portal, clean bool, v uninstall.Verdict) error {
 	var queue uninstall.JobCanceller
 	if rc != nil {
 		queue = NewQueue(pool, rc)
 	}
 	recheck := rc != nil && v == uninstall.TokensRefused
+	var uninstalledAt time.Time
+	var err error
 	if recheck {
-		if err := uninstall.ConfirmRefused(ctx, tx, queue, p.ID, clean); err != nil {
-			return err
-		}
-	} else if err := uninstall.Confirm(ctx, tx, queue, p.ID, clean && rc == nil && v == uninstall.Confirmed); err != nil {
+		uninstalledAt, err = uninstall.ConfirmRefused(ctx, tx, queue, p.ID, clean)
+	} else {
+		uninstalledAt, err = uninstall.Confirm(ctx, tx, queue, p.ID, clean && rc == nil && v == uninstall.Confirmed)
+	}
+	if err != nil {
 		return err
 	}
 	if rc == nil || (!clean && !recheck) {
@@ -183,7 +189,7 @@ func ConfirmUninstall(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], 
 		delay = uninstall.EraseDelay
 	}
 	if _, err := rc.InsertTx(ctx, tx, UninstallEraseArgs{PortalID: p.ID, Generation: p.InstallGeneration, Recheck: recheck, Keep: !clean},
-		&river.InsertOpts{ScheduledAt: now.Add(delay)}); err != nil {
+		&river.InsertOpts{ScheduledAt: uninstalledAt.Add(delay)}); err != nil {
 		return fmt.Errorf("queue deferred erase: %w", err)
 	}
 	if !recheck {

@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
 )
 
@@ -184,5 +187,48 @@ func TestRetriedUninstallFindingThePortalGoneIsJudgedWhenItCame(t *testing.T) {
 	}
 	if _, _, kept := b.recheckState(t, id); !kept || b.erased(t, id) {
 		t.Fatal("the forged CLEAN uninstall erased the data the admin's uninstall without CLEAN kept")
+	}
+}
+
+// This host's clock three hours ahead of the database's: the deferred
+// erase is still scheduled exactly its delay after the uninstall as the
+// database recorded it, the time the admin's e-mail and the console count
+// from. Counted from this host's clock, it came three hours early.
+func TestEraseCountsFromTheUninstallAsStored(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		verdict uninstall.Verdict
+		delay   time.Duration
+	}{
+		"TokensRefused": {uninstall.TokensRefused, uninstall.EraseDelay},
+		"Confirmed":     {uninstall.Confirmed, uninstall.SettleDelay},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setupRetention(t)
+			id, _ := b.addPortal(t)
+			b.clock.advance(3 * time.Hour)
+			err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+				p, err := store.LockPortal(ctx, tx, id)
+				if err != nil {
+					return err
+				}
+				return ConfirmUninstall(ctx, tx, b.rc, b.pool, p, true, c.verdict)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var uninstalledAt, eraseAt time.Time
+			if err := b.pool.QueryRow(ctx, `SELECT p.uninstalled_at, j.scheduled_at FROM portals p, river_job j
+				WHERE p.id = $1 AND j.kind = 'uninstall_erase' AND (j.args->>'portal_id')::bigint = p.id`, id).
+				Scan(&uninstalledAt, &eraseAt); err != nil {
+				t.Fatalf("the portal's uninstall and its erase: %v", err)
+			}
+			if want := uninstalledAt.Add(c.delay); !eraseAt.Equal(want) {
+				t.Fatalf("the erase is scheduled at %s, want %s: %s off the uninstall as stored",
+					eraseAt.UTC(), want.UTC(), eraseAt.Sub(want))
+			}
+		})
 	}
 }

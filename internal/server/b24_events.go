@@ -190,7 +190,7 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 		if s.river == nil {
 			s.log.WarnContext(ctx, "no river client: portal jobs not cancelled", "portal_id", p.ID)
 		}
-		if err := jobs.ConfirmUninstall(ctx, tx, s.river, s.pool, lp, ev.Clean(), verdict, s.now()); err != nil {
+		if err := jobs.ConfirmUninstall(ctx, tx, s.river, s.pool, lp, ev.Clean(), verdict); err != nil {
 			return err
 		}
 		_, err = uninstall.Record(ctx, tx, p.ID, ev.Clean(), source, uninstall.StateConfirmed, reason)

@@ -247,13 +247,14 @@ func SetPortalTokens(ctx context.Context, db DBTX, kr *secret.Keyring, id int64,
 		needs_reconnect = false, updated_at = now() WHERE id = $1`, id, a, rt, nullTime(expires))
 }
 
-// MarkPortalUninstalled records an uninstall. The tokens no longer work
-// (Bitrix24 revoked them), so they are dropped too; the application token
-// stays until a reinstall replaces it, so a repeated event still verifies.
-func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
-	return updatePortal(ctx, db, "mark portal uninstalled", `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
+// MarkPortalUninstalled records an uninstall and returns its time, by the
+// database's clock. The tokens no longer work (Bitrix24 revoked them), so
+// they are dropped too; the application token stays until a reinstall
+// replaces it, so a repeated event still verifies.
+func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) (time.Time, error) {
+	return markUninstalled(ctx, db, `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
 		access_token = NULL, refresh_token = NULL, token_expires_at = NULL, uninstall_recheck = false, erase_pending = false, erase_retention = false,
-		updated_at = now() WHERE id = $1`, id)
+		updated_at = now() WHERE id = $1 RETURNING uninstalled_at`, id)
 }
 
 // MarkPortalUninstalledForRecheck marks a portal uninstalled as
@@ -261,9 +262,25 @@ func MarkPortalUninstalled(ctx context.Context, db DBTX, id int64) error {
 // uninstall_recheck, so that Bitrix24 can be asked again before the
 // deferred erase, or before the data is kept without the tokens when the
 // uninstall had no CLEAN (internal/uninstall, ConfirmRefused).
-func MarkPortalUninstalledForRecheck(ctx context.Context, db DBTX, id int64, clean bool) error {
-	return updatePortal(ctx, db, "mark portal uninstalled", `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
-		uninstall_recheck = true, uninstall_clean = $2, erase_pending = false, erase_retention = false, updated_at = now() WHERE id = $1`, id, clean)
+func MarkPortalUninstalledForRecheck(ctx context.Context, db DBTX, id int64, clean bool) (time.Time, error) {
+	return markUninstalled(ctx, db, `UPDATE portals SET install_state = 'uninstalled', uninstalled_at = now(),
+		uninstall_recheck = true, uninstall_clean = $2, erase_pending = false, erase_retention = false, updated_at = now()
+		WHERE id = $1 RETURNING uninstalled_at`, id, clean)
+}
+
+// markUninstalled runs one of the two uninstall updates and returns the
+// uninstall's time as stored: what the admin's e-mail and the console name,
+// so that the deferred erase is counted from it too.
+func markUninstalled(ctx context.Context, db DBTX, sql string, args ...any) (time.Time, error) {
+	var at time.Time
+	err := db.QueryRow(ctx, sql, args...).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("mark portal uninstalled: %w", ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("mark portal uninstalled: %w", err)
+	}
+	return at, nil
 }
 
 // MarkPortalErasePending records that the data of portal id, uninstalled

@@ -81,7 +81,7 @@ func TestUpsertPortalKeepsOneRowAndEncrypts(t *testing.T) {
 
 	// Uninstall, then reinstall without an application token: the old one is
 	// gone (each install has its own), the row is the same.
-	if err := store.MarkPortalUninstalled(ctx, pool, p1.ID); err != nil {
+	if _, err := store.MarkPortalUninstalled(ctx, pool, p1.ID); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := store.GetPortal(ctx, pool, p1.ID)

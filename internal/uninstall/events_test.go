@@ -27,7 +27,7 @@ func TestLateRepeatDoesNotRewriteAKeepingEvent(t *testing.T) {
 	t.Cleanup(sim.Close)
 	p := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 5, 1)})
 	row := apptest.InstallPortal(t, pool, kr, p)
-	if err := store.MarkPortalUninstalled(ctx, pool, row.ID); err != nil {
+	if _, err := store.MarkPortalUninstalled(ctx, pool, row.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Record(ctx, pool, row.ID, true, "192.0.2.1", StateConfirmed, ReasonNotInstalled); err != nil {

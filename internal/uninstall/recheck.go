@@ -76,11 +76,12 @@ func AskAgain(ctx context.Context, clients *connect.Factory, portalID int64) (v 
 // ConfirmRefused acts in tx on an uninstall Bitrix24 confirmed only with a
 // TokensRefused verdict: as Confirm without the erase, but the portal's
 // tokens are kept and it is marked for AskAgain, with whether the uninstall
-// had CLEAN. The caller schedules the end of the wait after EraseDelay.
-func ConfirmRefused(ctx context.Context, tx pgx.Tx, jobs JobCanceller, portalID int64, clean bool) error {
+// had CLEAN. The caller schedules the end of the wait EraseDelay after the
+// time it returns, the uninstall's by the database's clock.
+func ConfirmRefused(ctx context.Context, tx pgx.Tx, jobs JobCanceller, portalID int64, clean bool) (time.Time, error) {
 	if jobs != nil {
 		if err := jobs.CancelPortalJobs(ctx, tx, portalID); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 	return store.MarkPortalUninstalledForRecheck(ctx, tx, portalID, clean)

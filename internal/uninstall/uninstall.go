@@ -284,20 +284,23 @@ type JobCanceller interface {
 // unfinished River jobs, marks the portal uninstalled and, for clean, erases
 // its secrets, credentials and mapping data at once (callers with a River
 // client defer the erase instead: jobs.ConfirmUninstall). jobs may be nil
-// (no River client: jobs are left alone).
-func Confirm(ctx context.Context, tx pgx.Tx, jobs JobCanceller, portalID int64, clean bool) error {
+// (no River client: jobs are left alone). It returns when the portal was
+// uninstalled, by the database's clock, which every later deadline of the
+// uninstall counts from.
+func Confirm(ctx context.Context, tx pgx.Tx, jobs JobCanceller, portalID int64, clean bool) (time.Time, error) {
 	if jobs != nil {
 		if err := jobs.CancelPortalJobs(ctx, tx, portalID); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
-	if err := store.MarkPortalUninstalled(ctx, tx, portalID); err != nil {
-		return err
+	at, err := store.MarkPortalUninstalled(ctx, tx, portalID)
+	if err != nil {
+		return time.Time{}, err
 	}
 	if clean {
 		if err := store.ErasePortalData(ctx, tx, portalID); err != nil {
-			return fmt.Errorf("erase portal data: %w", err)
+			return time.Time{}, fmt.Errorf("erase portal data: %w", err)
 		}
 	}
-	return nil
+	return at, nil
 }
