@@ -875,7 +875,7 @@ func ManagerRequests(v RequestsView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = mgrFilterLink(v.Filter, s, i18n.T(v.Nav.Lang, "mgr.status_"+s), ListHref("/manager/requests", "status", s, v.Search, nil)).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = mgrFilterLink(v.Filter, string(s), requestStatusText(v.Nav.Lang, s), ListHref("/manager/requests", "status", string(s), v.Search, nil)).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1850,9 +1850,9 @@ func mgrRequestRow(nav ConsoleNav, r *activation.Request, back string) templ.Com
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var105 string
-			templ_7745c5c3_Var105, templ_7745c5c3_Err = templruntime.NewAttributeExpression(s).Resolve(ctx)
+			templ_7745c5c3_Var105, templ_7745c5c3_Err = templruntime.NewAttributeExpression(string(s)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/manager.templ`, Line: 254, Col: 24}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/manager.templ`, Line: 254, Col: 32}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var105)
 			if templ_7745c5c3_Err != nil {
@@ -1873,9 +1873,9 @@ func mgrRequestRow(nav ConsoleNav, r *activation.Request, back string) templ.Com
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var106 string
-			templ_7745c5c3_Var106, templ_7745c5c3_Err = templ.JoinStringErrs(i18n.T(nav.Lang, "mgr.status_"+s))
+			templ_7745c5c3_Var106, templ_7745c5c3_Err = templ.JoinStringErrs(requestStatusText(nav.Lang, s))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/manager.templ`, Line: 254, Col: 90}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/manager.templ`, Line: 254, Col: 95}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var106))
 			if templ_7745c5c3_Err != nil {

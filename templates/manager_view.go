@@ -312,6 +312,11 @@ func mgrTimePtr(t *time.Time) string {
 
 func mgrItoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// requestStatusText names an activation request's status.
+func requestStatusText(lang i18n.Lang, s activation.Status) string {
+	return i18n.T(lang, "mgr.status_"+string(s))
+}
+
 // mgrDeliveryText describes one channel for the console.
 func mgrDeliveryText(lang i18n.Lang, c activation.Channel) string {
 	switch c.State {

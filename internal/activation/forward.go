@@ -102,7 +102,7 @@ func (f *Forwarder) Forward(ctx context.Context, portalID, id int64, final bool)
 
 // channel runs one channel's delivery, within its bound, and records its
 // outcome for the revision that was sent.
-func (f *Forwarder) channel(ctx context.Context, r *Request, ch, state string, final, configured bool, bound manager.Limit, send func() (string, error)) error {
+func (f *Forwarder) channel(ctx context.Context, r *Request, ch string, state Delivery, final, configured bool, bound manager.Limit, send func() (string, error)) error {
 	if state == DeliveryDelivered || state == DeliverySkipped {
 		return nil
 	}
@@ -161,10 +161,10 @@ func (f *Forwarder) takeBound(ctx context.Context, r *Request, ch string, bound 
 }
 
 type outcome struct {
-	state   string
+	state   Delivery
 	attempt int // 1 when something was sent
 	err     string
-	skip    string // why a skipped channel was skipped
+	skip    Skip // why a skipped channel was skipped
 	leadID  string
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,37 +21,51 @@ import (
 	"b24learn/internal/store"
 )
 
-// Request states as the managers move them.
+// Status is a request's state as the managers move it, as stored in
+// activation_requests.status.
+type Status string
+
 const (
-	StatusNew       = "new"
-	StatusContacted = "contacted"
-	StatusActivated = "activated"
-	StatusRejected  = "rejected"
+	StatusNew       Status = "new"
+	StatusContacted Status = "contacted"
+	StatusActivated Status = "activated"
+	StatusRejected  Status = "rejected"
 )
 
 // Statuses lists them in workflow order.
-var Statuses = []string{StatusNew, StatusContacted, StatusActivated, StatusRejected}
+var Statuses = []Status{StatusNew, StatusContacted, StatusActivated, StatusRejected}
 
-// Delivery states of one forwarding channel.
+// ParseStatus returns the status s names, or false when it names none.
+func ParseStatus(s string) (Status, bool) {
+	st := Status(s)
+	return st, slices.Contains(Statuses, st)
+}
+
+// Delivery is the state of one forwarding channel of a request.
+type Delivery string
+
 const (
-	DeliveryPending   = "pending"
-	DeliveryDelivered = "delivered"
-	DeliveryFailed    = "failed"
-	DeliverySkipped   = "skipped"
+	DeliveryPending   Delivery = "pending"
+	DeliveryDelivered Delivery = "delivered"
+	DeliveryFailed    Delivery = "failed"
+	DeliverySkipped   Delivery = "skipped"
 )
 
-// Why a channel was skipped (Channel.Skip).
+// Skip is why a channel was skipped, or why a pending one waits
+// (Channel.Skip).
+type Skip string
+
 const (
 	// SkipNotConfigured: the channel's settings are missing (SMTP_URL or
 	// MANAGER_EMAILS; LEAD_WEBHOOK_URL).
-	SkipNotConfigured = "not_configured"
+	SkipNotConfigured Skip = "not_configured"
 	// SkipNoRecipients: every address on MANAGER_EMAILS has a disabled
 	// console account (manager.DisabledAddrs), so nobody was e-mailed.
-	SkipNoRecipients = "no_recipients"
+	SkipNoRecipients Skip = "no_recipients"
 	// SkipOverLimit: the hourly bound on that channel across every portal
 	// (Forwarder.Bounds) was reached. Not final: the channel stays pending
 	// and is sent once the hour is over.
-	SkipOverLimit = "over_limit"
+	SkipOverLimit Skip = "over_limit"
 )
 
 // Summary is what the managers need to know about the portal's setup.
@@ -68,14 +83,14 @@ type Summary struct {
 
 // Channel is the delivery state of one channel.
 type Channel struct {
-	State    string
+	State    Delivery
 	Attempts int
 	Error    string
 	At       *time.Time
 	// Skip says why a skipped channel was skipped (SkipNotConfigured,
 	// SkipNoRecipients), or why a pending one waits (SkipOverLimit); ""
 	// for one skipped before the reason was kept.
-	Skip string
+	Skip Skip
 }
 
 // Request is one stored activation request.
@@ -86,7 +101,7 @@ type Request struct {
 	B24UserID    int64
 	Contact
 	Summary       Summary
-	Status        string
+	Status        Status
 	Notes         string
 	Revision      int
 	Submissions   int
@@ -310,7 +325,7 @@ func LatestRequest(ctx context.Context, db store.DBTX, portalID int64) (*Request
 // ListRequests lists requests for the console, newest first; status ""
 // means all, portalID 0 every portal. The console is cross-tenant by design:
 // managers see every portal.
-func ListRequests(ctx context.Context, db store.DBTX, status string, portalID int64, limit int) ([]*Request, error) {
+func ListRequests(ctx context.Context, db store.DBTX, status Status, portalID int64, limit int) ([]*Request, error) {
 	return store.QueryAll(ctx, db, "list activation requests", scanRequest, `SELECT `+requestColumns+`
 		FROM activation_requests r JOIN portals p ON p.id = r.portal_id
 		WHERE ($1 = '' OR r.status = $1) AND ($2 = 0 OR r.portal_id = $2)
@@ -321,7 +336,7 @@ func ListRequests(ctx context.Context, db store.DBTX, status string, portalID in
 // every status) and text to find in the portal's domain or the contact's
 // e-mail ("" any).
 type RequestQuery struct {
-	Status string
+	Status Status
 	Search string
 }
 
@@ -340,14 +355,4 @@ func PageRequests(ctx context.Context, db store.DBTX, q RequestQuery, c store.Cu
 	return store.PageOf(ctx, db, l, c, size, scanRequest, func(r *Request) store.Key {
 		return store.Key{At: r.CreatedAt, ID: r.ID}
 	})
-}
-
-// ValidStatus says whether s is a request status.
-func ValidStatus(s string) bool {
-	for _, v := range Statuses {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -42,8 +42,8 @@ func SetActivation(ctx context.Context, pool *pgxpool.Pool, a manager.Actor, por
 		}
 		var reqID int64
 		if state == StateActive {
-			err := tx.QueryRow(ctx, `UPDATE activation_requests SET status = 'activated', updated_at = $2
-				WHERE portal_id = $1 AND status IN ('new', 'contacted') RETURNING id`, portalID, now).Scan(&reqID)
+			err := tx.QueryRow(ctx, `UPDATE activation_requests SET status = $3, updated_at = $2
+				WHERE portal_id = $1 AND status IN ($4, $5) RETURNING id`, portalID, now, StatusActivated, StatusNew, StatusContacted).Scan(&reqID)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("close activation request: %w", err)
 			}
@@ -58,14 +58,15 @@ func SetActivation(ctx context.Context, pool *pgxpool.Pool, a manager.Actor, por
 }
 
 // UpdateRequest sets a request's status and notes, recording what changed.
-func UpdateRequest(ctx context.Context, pool *pgxpool.Pool, a manager.Actor, id int64, status, notes string, now time.Time) error {
-	if !ValidStatus(status) {
+func UpdateRequest(ctx context.Context, pool *pgxpool.Pool, a manager.Actor, id int64, status Status, notes string, now time.Time) error {
+	if _, ok := ParseStatus(string(status)); !ok {
 		return fmt.Errorf("unknown request status %q", status)
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var (
-			portalID            int64
-			domain, old, oldNts string
+			portalID       int64
+			domain, oldNts string
+			old            Status
 		)
 		err := tx.QueryRow(ctx, `SELECT r.portal_id, p.domain, r.status, r.notes FROM activation_requests r
 			JOIN portals p ON p.id = r.portal_id WHERE r.id = $1 FOR UPDATE OF r`, id).Scan(&portalID, &domain, &old, &oldNts)
@@ -90,7 +91,7 @@ func UpdateRequest(ctx context.Context, pool *pgxpool.Pool, a manager.Actor, id 
 		e := manager.AuditEntry{ManagerID: a.ManagerID, ManagerEmail: a.Email, PortalID: portalID, PortalDomain: domain,
 			RequestID: id, IP: a.IP, At: now}
 		if old != status {
-			e.Action, e.Note = "request_status", old+" → "+status
+			e.Action, e.Note = "request_status", string(old)+" → "+string(status)
 			if err := manager.Audit(ctx, tx, e); err != nil {
 				return err
 			}

@@ -181,7 +181,7 @@ func keysInUse(t *testing.T) []string {
 	}
 	// The console names activation requests' statuses and audit actions.
 	for _, st := range activation.Statuses {
-		keys["mgr.status_"+st] = true
+		keys["mgr.status_"+string(st)] = true
 	}
 	for _, a := range []string{"sign_in", "sign_out", "totp_enable", "totp_reset", "password_set", "disable", "enable", "activate", "suspend", "river_ui", "uninstall_refuted"} {
 		keys["mgr.action_"+a] = true

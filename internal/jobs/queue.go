@@ -33,6 +33,26 @@ func portalArgs(args, portal string) string {
 	return args + " @> jsonb_build_object('portal_id', " + portal + "::bigint)"
 }
 
+// unfinishedJobSQL is the condition that an unfinished job of the kind
+// named by the SQL argument kind names the portal and install generation
+// in the given columns: how the maintenance finds an uninstalled portal
+// whose erase job was lost (lostErases). Both are matched by containment,
+// as portalArgs is.
+func unfinishedJobSQL(kind, states, portal, generation string) string {
+	return `EXISTS (SELECT 1 FROM river_job j WHERE j.kind = ` + kind + ` AND j.state = ANY(` + states + `::river_job_state[])
+		AND ` + portalArgs("j.args", portal) + ` AND j.args @> jsonb_build_object('generation', ` + generation + `::bigint))`
+}
+
+// stateNames are River's job states as the text its state column's
+// values cast from.
+func stateNames(states []rivertype.JobState) []string {
+	names := make([]string, len(states))
+	for i, st := range states {
+		names[i] = string(st)
+	}
+	return names
+}
+
 // ofPortal is portalArgs as the Where of River's job lists and deletes,
 // with its named argument.
 func ofPortal(portalID int64) (string, river.NamedArgs) {
@@ -231,11 +251,7 @@ func (q *Queue) DeletePortalJobs(ctx context.Context, tx pgx.Tx, portalID int64)
 // the caller holds the portal's row lock, so the count stays true until
 // it inserts.
 func (q *Queue) CountPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64, kind string) (int, error) {
-	unfinished := queues.Unfinished()
-	names := make([]string, len(unfinished))
-	for i, st := range unfinished {
-		names[i] = string(st)
-	}
+	names := stateNames(queues.Unfinished())
 	var n int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM river_job
 		WHERE kind = $1 AND state = ANY($2::river_job_state[]) AND `+portalArgs("args", "$3"),
@@ -251,10 +267,7 @@ func (q *Queue) CountJobs(ctx context.Context, states ...rivertype.JobState) (ma
 	if len(states) == 0 {
 		states = rivertype.JobStates()
 	}
-	names := make([]string, len(states))
-	for i, st := range states {
-		names[i] = string(st)
-	}
+	names := stateNames(states)
 	rows, err := q.db.Query(ctx, `SELECT kind, state::text, count(*) FROM river_job
 		WHERE state = ANY($1::river_job_state[]) GROUP BY kind, state`, names)
 	if err != nil {

@@ -197,3 +197,33 @@ func TestFailedJobsLeaveOutCancelledRetry(t *testing.T) {
 		t.Fatalf("FailedJobs: %d jobs, %v; want none", len(failed), err)
 	}
 }
+
+// The lost-erase query's test of an unfinished erase job matches its
+// portal and install generation and nothing else: a job of the portal's
+// earlier install does not count as this install's erase.
+func TestUnfinishedJobSQLMatchesPortalAndGeneration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	rc := apptest.Inserter(t, pool)
+	if _, err := rc.Insert(ctx, UninstallEraseArgs{PortalID: 7, Generation: 3}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		portal, generation int64
+		states             []rivertype.JobState
+		want               bool
+	}{
+		{7, 3, queues.Unfinished(), true},
+		{7, 2, queues.Unfinished(), false},
+		{8, 3, queues.Unfinished(), false},
+		{7, 3, []rivertype.JobState{rivertype.JobStateCompleted}, false},
+	} {
+		var got bool
+		err := pool.QueryRow(ctx, `SELECT `+unfinishedJobSQL("$1", "$2", "$3", "$4"), UninstallEraseArgs{}.Kind(),
+			stateNames(c.states), c.portal, c.generation).Scan(&got)
+		if err != nil || got != c.want {
+			t.Errorf("portal %d generation %d in %v: %v, %v; want %v", c.portal, c.generation, c.states, got, err, c.want)
+		}
+	}
+}

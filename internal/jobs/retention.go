@@ -331,11 +331,6 @@ func (r *refusedRetention) lapsedOne(ctx context.Context, id int64, now time.Tim
 // queued.
 func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], now time.Time) (int, error) {
 	limit := r.limit()
-	unfinished := queues.Unfinished()
-	states := make([]string, len(unfinished))
-	for i, st := range unfinished {
-		states[i] = string(st)
-	}
 	lost, err := store.QueryAll(ctx, tx, "lost erases: find portals", func(row pgx.Row) (UninstallEraseArgs, error) {
 		var a UninstallEraseArgs
 		var clean, retention bool
@@ -347,10 +342,9 @@ func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.
 		SELECT p.id, p.install_generation, p.uninstall_recheck, p.uninstall_clean, p.erase_pending AND p.erase_retention FROM portals p
 		WHERE p.install_state = 'uninstalled'
 		  AND ((p.uninstall_recheck AND p.uninstalled_at <= $1) OR (p.erase_pending AND p.uninstalled_at <= $5))
-		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = $2 AND j.state = ANY($3::river_job_state[])
-			AND `+portalArgs("j.args", "p.id")+` AND (j.args->>'generation')::bigint = p.install_generation)
+		  AND NOT `+unfinishedJobSQL("$2", "$3", "p.id", "p.install_generation")+`
 		ORDER BY p.uninstalled_at, p.id
-		LIMIT $4`, now.Add(-uninstall.EraseDelay), UninstallEraseArgs{}.Kind(), states, limit, now.Add(-uninstall.SettleDelay))
+		LIMIT $4`, now.Add(-uninstall.EraseDelay), UninstallEraseArgs{}.Kind(), stateNames(queues.Unfinished()), limit, now.Add(-uninstall.SettleDelay))
 	if err != nil {
 		return 0, err
 	}

@@ -410,10 +410,11 @@ func (s *Server) handleRequests(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if lq.filter != "" && !activation.ValidStatus(lq.filter) {
-		lq.filter = ""
+	status, ok := activation.ParseStatus(lq.filter)
+	if !ok {
+		lq.filter, status = "", ""
 	}
-	page, err := activation.PageRequests(r.Context(), s.pool, activation.RequestQuery{Status: lq.filter, Search: lq.search}, lq.cursor, consolePageSize)
+	page, err := activation.PageRequests(r.Context(), s.pool, activation.RequestQuery{Status: status, Search: lq.search}, lq.cursor, consolePageSize)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -436,8 +437,9 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, errNotFound)
 		return
 	}
-	status, notes := r.PostFormValue("status"), strings.TrimSpace(r.PostFormValue("notes"))
-	if !activation.ValidStatus(status) || activation.NoteLen(notes) > 4000 {
+	status, valid := activation.ParseStatus(r.PostFormValue("status"))
+	notes := strings.TrimSpace(r.PostFormValue("notes"))
+	if !valid || activation.NoteLen(notes) > 4000 {
 		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_status")))
 		return
 	}

@@ -123,7 +123,7 @@ func requestsBack(back string) string {
 	if err != nil {
 		return path + "?"
 	}
-	if !activation.ValidStatus(lq.filter) {
+	if _, ok := activation.ParseStatus(lq.filter); !ok {
 		lq.filter = ""
 	}
 	href := listLinks{path: path, filterParam: "status", filter: lq.filter, search: lq.search}.href(lq.filter, lq.cursor)
