@@ -132,6 +132,7 @@ const (
 	refusedUnknownAddr   = "unknown_address_limit"
 	refusedUnknownPortal = "unknown_portal"
 	refusedOAuthServer   = "unknown_oauth_server"
+	refusedFrameCalls    = "frame_calls_limit" // after the verification: frame_calls.go
 )
 
 // verifyGate holds the buckets of VerifyLimits.

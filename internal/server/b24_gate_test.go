@@ -415,9 +415,19 @@ func TestEventFloodDoesNotLockThePortalsPages(t *testing.T) {
 // openFrom is userID opening the app in Bitrix24 from the client address peer.
 func (e *gateEnv) openFrom(p *b24sim.Portal, userID int64, peer string) page {
 	e.t.Helper()
+	return e.frameFrom(p, userID, "", peer)
+}
+
+// frameFrom posts userID's frame POST of p, with fresh tokens, to path ("":
+// the page Bitrix24 opens) from the client address peer.
+func (e *gateEnv) frameFrom(p *b24sim.Portal, userID int64, path, peer string) page {
+	e.t.Helper()
 	target, q, body, err := p.FrameRequest(userID)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if path != "" {
+		target = e.app.URL + path
 	}
 	req, err := http.NewRequest(http.MethodPost, target+"?"+q.Encode(), strings.NewReader(body.Encode()))
 	if err != nil {
