@@ -244,3 +244,40 @@ func TestFrameBucketsStayBounded(t *testing.T) {
 		t.Errorf("after the buckets filled up: %d user and %d portal buckets, want 0 and 1", u, p)
 	}
 }
+
+// A refused frame open writes its access line and nothing more: an
+// employee's script past the buckets, the verification gate's or the frame
+// opens', would otherwise add a warning for every request it keeps sending.
+func TestRefusedFrameOpensLogOnlyTheirAccessLine(t *testing.T) {
+	t.Parallel()
+	e := newGateEnv(t, DefaultVerifyLimits())
+	p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(52, 12, 3)})
+	e.configured(p)
+	u := p.NonAdminID()
+	for i := range frameCallsPerUser().Burst {
+		if pg := e.frameFrom(p, u, "", home(52, 0)); pg.status != http.StatusOK {
+			t.Fatalf("open %d: %d %.200s", i, pg.status, pg.body)
+		}
+	}
+	// From a second address: 20 refused by the user's bucket of profile
+	// calls, then 5 by the gate's bucket of the address.
+	mark := len(e.logs.String())
+	const refused = 25
+	for i := range refused {
+		if pg := e.frameFrom(p, u, "", home(52, 1)); pg.status != http.StatusTooManyRequests {
+			t.Fatalf("replay %d: %d %.200s, want 429", i, pg.status, pg.body)
+		}
+	}
+	if got := e.refused(refusedFrameCalls); got != 20 {
+		t.Errorf("%d refusals for the profile calls counted, want 20", got)
+	}
+	lines := strings.Split(strings.TrimSpace(e.logs.String()[mark:]), "\n")
+	if len(lines) != refused {
+		t.Errorf("%d refused opens wrote %d log lines, want one each:\n%s", refused, len(lines), strings.Join(lines, "\n"))
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "msg=http ") || !strings.Contains(l, "status=429") {
+			t.Errorf("log line of a refused open is not its access line: %.300s", l)
+		}
+	}
+}
