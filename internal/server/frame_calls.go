@@ -13,13 +13,13 @@ import (
 // `profile` who opened it, from the portal's REST budget (about 2 requests
 // a second) that its syncs need, and any employee can replay their own
 // frame POST with a fresh token from their browser. The verification gate
-// bounds the OAuth calls only, at a rate that would leave such a script
-// half of the portal's budget; so the profile calls are bounded too, each
-// taking a token of the opening user's bucket and one of the portal's (an
-// appGate of their own) before it is made, keyed on what the OAuth server
-// confirmed: the member_id, and the user its answer names (the portal's
-// bucket alone when it names none). Past either the open is answered 429
-// with Retry-After, Bitrix24 not asked.
+// bounds the OAuth calls only, at rates that leave one user's script a
+// quarter of the portal's budget and a few users' half; so the profile
+// calls are bounded too, each taking a token of the opening user's bucket
+// and one of the portal's (an appGate of their own) before it is made,
+// keyed on what the OAuth server confirmed: the member_id, and the user its
+// answer names (the portal's bucket alone when it names none). Past either
+// the open is answered 429 with Retry-After, Bitrix24 not asked.
 //
 // The open's later calls come only after an admitted open, so the same
 // tokens bound them: only an admin's open makes any (the event bindings'
