@@ -416,6 +416,7 @@ var catalogue = map[string][2]string{
 	"msg.session_missing":         {"Your session has ended. Open the app again from Bitrix24.", "Сеанс завершён. Откройте приложение в Битрикс24 заново."},
 	"msg.b24_unreachable":         {"Bitrix24 could not confirm your administrator rights just now. Try again in a minute.", "Битрикс24 не смог сейчас подтвердить ваши права администратора. Повторите попытку через минуту."},
 	"msg.admin_proof_busy":        {"Bitrix24 has been asked to confirm administrator rights too often in a short time. Try again in %d s.", "Битрикс24 слишком часто запрашивали подтверждение прав администратора. Повторите попытку через %d с."},
+	"msg.frame_busy":              {"The app has been opened too often in a short time. Open it again in %d s.", "Приложение слишком часто открывали за короткое время. Откройте его снова через %d с."},
 	"msg.reinstalled":             {"The app was removed or installed again on this portal. Open it again from Bitrix24.", "Приложение удалено с портала или установлено заново. Откройте его снова из Битрикс24."},
 	"msg.job_queued_sync":         {"Sync is queued…", "Синхронизация в очереди…"},
 	"msg.job_running_sync":        {"Sync is running…", "Синхронизация выполняется…"},

@@ -156,11 +156,12 @@ type frameOpen struct {
 }
 
 // openFrame is what the installer and the app page do first: verify the
-// frame POST, then ask Bitrix24 who opened it. On failure it has written the
-// response (what names the page in the log) and returns ok false.
+// frame POST, then, within the user's and the portal's bucket of such calls
+// (frame_calls.go), ask Bitrix24 who opened it. On failure it has written
+// the response (what names the page in the log) and returns ok false.
 func (s *Server) openFrame(w http.ResponseWriter, r *http.Request, what string) (frameOpen, bool) {
 	req, v, ok := s.frameRequest(w, r)
-	if !ok {
+	if !ok || !s.admitFrameCalls(w, r, req, v) {
 		return frameOpen{}, false
 	}
 	c, ts := s.b24Client(v)

@@ -35,6 +35,7 @@ type gateEnv struct {
 	*b24Env
 	metrics     *metrics.Metrics
 	oauthTokens atomic.Int64 // requests to /oauth/token/ that reached the OAuth server
+	logs        apptest.Logs // the app's log, from Info up
 }
 
 func newGateEnv(t *testing.T, limits VerifyLimits) *gateEnv {
@@ -71,7 +72,7 @@ func newGateEnv(t *testing.T, limits VerifyLimits) *gateEnv {
 		PublicURL:            mustURL(t, e.app.URL), B24OAuthURLs: []string{oauth.URL},
 		B24ClientID: e.sim.ClientID(), B24ClientSecret: e.sim.ClientSecret(), Keyring: e.kr,
 	}
-	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: e.pool, River: rc,
+	h = New(Deps{Log: slog.New(slog.NewTextHandler(&e.logs, nil)), Config: cfg, Pool: e.pool, River: rc,
 		Metrics: e.metrics, Now: e.clock, VerifyLimits: &limits, Clients: testClients(cfg, e.pool)})
 	return e
 }
@@ -415,9 +416,19 @@ func TestEventFloodDoesNotLockThePortalsPages(t *testing.T) {
 // openFrom is userID opening the app in Bitrix24 from the client address peer.
 func (e *gateEnv) openFrom(p *b24sim.Portal, userID int64, peer string) page {
 	e.t.Helper()
+	return e.frameFrom(p, userID, "", peer)
+}
+
+// frameFrom posts userID's frame POST of p, with fresh tokens, to path ("":
+// the page Bitrix24 opens) from the client address peer.
+func (e *gateEnv) frameFrom(p *b24sim.Portal, userID int64, path, peer string) page {
+	e.t.Helper()
 	target, q, body, err := p.FrameRequest(userID)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if path != "" {
+		target = e.app.URL + path
 	}
 	req, err := http.NewRequest(http.MethodPost, target+"?"+q.Encode(), strings.NewReader(body.Encode()))
 	if err != nil {

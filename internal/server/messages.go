@@ -54,6 +54,7 @@ var (
 	msgSessionMissing = msg("msg.session_missing")
 	msgB24Unreachable = msg("msg.b24_unreachable")
 	msgAdminProofBusy = msg("msg.admin_proof_busy")
+	msgFrameBusy      = msg("msg.frame_busy")
 
 	// What the panel says of a queued or running job
 	msgJobQueuedSync    = msg("msg.job_queued_sync")

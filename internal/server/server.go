@@ -90,6 +90,9 @@ type Server struct {
 	profiles   profileSource
 	proofs     *adminProofs
 	proofCalls *appGate
+	// frameCalls bounds the profile calls of frame opens per user and
+	// portal (frame_calls.go).
+	frameCalls *appGate
 
 	// The managers' console: its cookie's codecs (none without
 	// SECRET_KEYS), its sign-in limits and the bound on password hashing
@@ -145,6 +148,7 @@ func newServer(d Deps) *Server {
 	s.fields = liveFields{s: s}
 	s.profiles, s.proofs = liveProfiles{s: s}, newAdminProofs()
 	s.proofCalls = newAppGate(adminProofCallsPerUser(), adminProofCallsPerPortal(), appKeys)
+	s.frameCalls = newAppGate(frameCallsPerUser(), frameCallsPerPortal(), appKeys)
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
 	s.hasher = manager.DefaultHasher()
 	s.ready = newReadiness(func(ctx context.Context) error { return store.Ready(ctx, s.pool) }, s.log)

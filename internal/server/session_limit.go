@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // The app page's own requests (/app/*) each read the database (the status
@@ -30,8 +32,9 @@ func DefaultPortalAppRequests() Bucket { return Bucket{Burst: 300, Every: 100 * 
 // appGate holds the per-user buckets and the per-portal ones, at most
 // maxKeys users and maxKeys portals (least recently used dropped first,
 // which can only refill that user's or portal's bucket), and forgets those
-// that have filled up again. It bounds the /app requests and, in a gate of
-// its own, the admin proofs' calls to Bitrix24 (admin_proof.go).
+// that have filled up again. It bounds the /app requests and, in gates of
+// their own, the Bitrix24 calls of the admin proofs (admin_proof.go) and of
+// the frame opens (frame_calls.go).
 type appGate struct {
 	mu      sync.Mutex
 	buckets *keyedBuckets
@@ -47,12 +50,21 @@ func newAppGate(user, portal Bucket, maxKeys int) *appGate {
 // its user's bucket refuses takes nothing from the portal's, so one user
 // past their own bound does not spend the others' share.
 func (g *appGate) admit(now time.Time, portalID, userID int64) (bool, time.Duration) {
+	return g.admitKeys(now, strconv.FormatInt(portalID, 10), strconv.FormatInt(userID, 10))
+}
+
+// admitKeys is admit for a portal and a user named by keys (a frame open
+// knows its portal by member_id only); user "" takes from the portal's
+// bucket alone.
+func (g *appGate) admitKeys(now time.Time, portal, userKey string) (bool, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.buckets.dropIdle(now)
 	g.portals.dropIdle(now)
-	portal := strconv.FormatInt(portalID, 10)
-	user := g.buckets.get(portal + ":" + strconv.FormatInt(userID, 10))
+	var user *rate.Limiter
+	if userKey != "" {
+		user = g.buckets.get(portal + ":" + userKey)
+	}
 	shared := g.portals.get(portal)
 	if user != nil && user.TokensAt(now) < 1 {
 		return false, untilToken(user, now)

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/i18n"
+)
+
+// Every verified frame POST (/b24/install, /b24/app) asks Bitrix24's
+// `profile` who opened it, from the portal's REST budget (about 2 requests
+// a second) that its syncs need, and any employee can replay their own
+// frame POST with a fresh token from their browser. The verification gate
+// bounds the OAuth calls only, at rates that leave one user's script a
+// quarter of the portal's budget and a few users' half; so the profile
+// calls are bounded too, each taking a token of the opening user's bucket
+// and one of the portal's (an appGate of their own) before it is made,
+// keyed on what the OAuth server confirmed: the member_id, and the user its
+// answer names (the portal's bucket alone when it names none). Past either
+// the open is answered 429 with Retry-After, Bitrix24 not asked.
+//
+// The open's later calls come only after an admitted open, so the same
+// tokens bound them: only an admin's open makes any (the event bindings'
+// check, or an install's three bindings, and the page's user fields; the
+// department tree is read once a minute per portal at most, tree_cache.go),
+// a handful per open. So is its one database write (the admin answer,
+// recordAdminCheck, one row per user); sessions are stateless tokens.
+
+// frameCallsPerUser is each portal user's bucket of frame opens: 20 at
+// once, then 4 a minute. An admin opens the app a few times a minute at
+// most, and reloads a dozen times in a row when trying settings out; one
+// employee's script gets one profile call every 15 s, a thirtieth of the
+// portal's budget.
+func frameCallsPerUser() Bucket { return Bucket{Burst: 20, Every: 15 * time.Second} }
+
+// frameCallsPerPortal is each portal's bucket of frame opens, shared by its
+// users: 120 at once, as many as the verification gate lets the portal's
+// users' addresses open at once (so a portal's people opening the app at
+// 9:00 are held back by neither), then 20 a minute, a sixth of the portal's
+// budget, so many employees' scripts cannot multiply the per-user bucket.
+func frameCallsPerPortal() Bucket { return Bucket{Burst: 120, Every: 3 * time.Second} }
+
+// admitFrameCalls takes the tokens of a verified frame open before its
+// profile call. When it returns false it has answered the request.
+func (s *Server) admitFrameCalls(w http.ResponseWriter, r *http.Request, req bitrix24.AppRequest, v verified) bool {
+	user := ""
+	if v.token.UserID > 0 {
+		user = strconv.FormatInt(v.token.UserID, 10)
+	}
+	ok, wait := s.frameCalls.admitKeys(s.now(), v.token.MemberID, user)
+	if ok {
+		return true
+	}
+	s.metrics.B24Refused.WithLabelValues(refusedFrameCalls).Inc()
+	// Debug: a script past its bucket would write a line per request; the
+	// metric counts them.
+	s.log.DebugContext(r.Context(), "frame open refused: too many profile calls for the user or portal",
+		"path", r.URL.Path, "user_id", v.token.UserID, "request_id", requestID(r))
+	lang := i18n.FromBitrix24(req.Lang)
+	s.error(w, r, errTooMany(msgFrameBusy.in(lang, retryAfterSeconds(wait)), wait))
+	return false
+}
