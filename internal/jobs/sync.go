@@ -384,15 +384,15 @@ func recordHealth(ctx context.Context, pool *pgxpool.Pool, portalID int64, held 
 		}
 		var o alert.Observed
 		o.Held = held
-		var attention bool
-		err := tx.QueryRow(ctx, `SELECT needs_attention, needs_reconnect FROM portals WHERE id = $1`, portalID).
-			Scan(&attention, &o.Reconnect)
-		if errors.Is(err, pgx.ErrNoRows) {
+		p, err := store.GetPortal(ctx, tx, portalID)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read portal health: %w", err)
 		}
+		attention := p.NeedsAttention
+		o.Reconnect = p.NeedsReconnect
 		if !attention || beginAttention {
 			o.Attention = &attention
 		}

@@ -86,23 +86,14 @@ func failedJobs(ctx context.Context, db store.DBTX, q *jobs.Queue, limit int) ([
 	return jobRows(list, domains), nil
 }
 
-func portalHealth(ctx context.Context, db store.DBTX, portalID int64) (templates.PortalHealth, error) {
-	var h templates.PortalHealth
-	err := db.QueryRow(ctx, `SELECT needs_attention, sync_failures, last_sync_error FROM portals WHERE id = $1`, portalID).
-		Scan(&h.NeedsAttention, &h.SyncFailures, &h.LastSyncError)
-	if err != nil {
-		return h, fmt.Errorf("read portal health: %w", err)
-	}
-	return h, nil
-}
-
 // portalOps fills the operator parts of a portal's page.
 func (s *Server) portalOps(ctx context.Context, v *templates.PortalView) error {
 	id := v.Portal.ID
-	var err error
-	if v.Health, err = portalHealth(ctx, s.pool, id); err != nil {
-		return err
+	p, err := store.GetPortal(ctx, s.pool, id)
+	if err != nil {
+		return fmt.Errorf("read portal health: %w", err)
 	}
+	v.Health = templates.PortalHealth(p.Health)
 	if v.Runs, err = syncer.NewStore(s.pool).Runs(ctx, id, consoleRuns); err != nil {
 		return err
 	}

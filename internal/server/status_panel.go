@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -46,6 +45,9 @@ func (s *Server) statusPanel(ctx context.Context, p store.Portal, st settings.Se
 		v.NextRuns = s.upcomingRuns(st)
 	}
 	full := v
+	if p.NeedsAttention {
+		full.Attention = p.LastSyncError
+	}
 	if err := s.readPanel(ctx, p.ID, lang, &full); err != nil {
 		return panelFor(v, lang, admin), err
 	}
@@ -63,18 +65,9 @@ func (s *Server) pagePanel(ctx context.Context, p store.Portal, st settings.Sett
 	return v
 }
 
-// readPanel reads the portal's health, its unfinished job, its latest runs
-// (a running one with its counts so far), the preview and the held run.
+// readPanel reads the portal's unfinished job, its latest runs (a running
+// one with its counts so far), the preview and the held run.
 func (s *Server) readPanel(ctx context.Context, portalID int64, lang i18n.Lang, v *templates.StatusView) error {
-	var attention bool
-	var lastErr string
-	if err := s.pool.QueryRow(ctx, `SELECT needs_attention, last_sync_error FROM portals WHERE id = $1`, portalID).
-		Scan(&attention, &lastErr); err != nil {
-		return fmt.Errorf("read portal health: %w", err)
-	}
-	if attention {
-		v.Attention = lastErr
-	}
 	job, err := portalSyncJob(ctx, jobs.NewQueue(s.pool, s.river), portalID)
 	if err != nil {
 		return err

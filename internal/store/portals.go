@@ -40,6 +40,18 @@ type Portal struct {
 	// InstallGeneration grows with every verified install; iframe sessions
 	// carry it, so a reinstall ends the sessions minted before it.
 	InstallGeneration int64
+
+	Health
+}
+
+// Health is the scheduler's record of a portal's syncs, as the status
+// panel, the console and the alerts read it.
+type Health struct {
+	// NeedsAttention: its scheduled syncs failed often enough, or in a way
+	// only its admin can mend, that the admin is told.
+	NeedsAttention bool
+	SyncFailures   int    // failed scheduled runs in a row
+	LastSyncError  string // the latest failed run's error, "" after a success
 }
 
 // Origin is the portal's scheme://host[:port], taken from client_endpoint
@@ -77,14 +89,16 @@ type PortalInstall struct {
 
 const portalColumns = `id, member_id, domain, client_endpoint, server_endpoint, scope, lang,
 	install_state, activation_state, needs_reconnect, token_expires_at, application_token IS NOT NULL,
-	installed_at, uninstalled_at, created_at, updated_at, install_generation`
+	installed_at, uninstalled_at, created_at, updated_at, install_generation,
+	needs_attention, sync_failures, last_sync_error`
 
 func scanPortal(row pgx.Row) (Portal, error) {
 	var p Portal
 	var expires, uninstalled *time.Time
 	err := row.Scan(&p.ID, &p.MemberID, &p.Domain, &p.ClientEndpoint, &p.ServerEndpoint, &p.Scope, &p.Lang,
 		&p.InstallState, &p.ActivationState, &p.NeedsReconnect, &expires, &p.HasAppToken,
-		&p.InstalledAt, &uninstalled, &p.CreatedAt, &p.UpdatedAt, &p.InstallGeneration)
+		&p.InstalledAt, &uninstalled, &p.CreatedAt, &p.UpdatedAt, &p.InstallGeneration,
+		&p.NeedsAttention, &p.SyncFailures, &p.LastSyncError)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Portal{}, ErrNotFound
 	}

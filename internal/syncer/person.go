@@ -116,10 +116,6 @@ func (b *builder) excludedBy(id int64) int64 {
 	return 0
 }
 
-// Store gives the Syncer's store (the people page reads history and
-// mappings through it).
-func (s *Syncer) Store() *Store { return s.store }
-
 // ErrNoSuchEmployee means Bitrix24 has no user with the asked id.
 var ErrNoSuchEmployee = errors.New("no such employee in Bitrix24")
 

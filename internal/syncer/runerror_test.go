@@ -43,7 +43,7 @@ func TestRunErrorFromHostilePortalIsRecorded(t *testing.T) {
 	if !strings.Contains(err.Error(), "redirect") {
 		t.Errorf("run error %q, want the refused redirect", err)
 	}
-	run, rerr := e.syncer.Store().Run(context.Background(), id, rep.RunID)
+	run, rerr := e.syncer.store.Run(context.Background(), id, rep.RunID)
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
