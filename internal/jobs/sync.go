@@ -130,10 +130,12 @@ func (w *PreviewWorker) Work(ctx context.Context, job *river.Job[PreviewArgs]) e
 }
 
 // cutByShutdown hands a job whose run failed because the process is
-// shutting down (its context cancelled) back at once, for another process
-// to resume; it is no failure and spends no attempt. Nil otherwise.
+// shutting down (its error is its context's cancel) back at once, for
+// another process to resume; it is no failure and spends no attempt. Nil
+// otherwise, also for a run that failed for its own reason as the process
+// stopped: that failure is the portal's (syncer.StopCause).
 func cutByShutdown(ctx context.Context, err error) error {
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+	if syncer.StopCause(ctx, err) != "" {
 		return river.JobSnooze(time.Second)
 	}
 	return nil
@@ -234,10 +236,7 @@ func (s *syncWorkers) observe(ctx context.Context, trigger syncer.Trigger, rep *
 		return
 	}
 	result := rep.Status
-	stopped := ""
-	if err != nil {
-		stopped = syncer.StopCause(ctx)
-	}
+	stopped := syncer.StopCause(ctx, err)
 	switch {
 	case stopped == syncer.RunCancelled:
 		result = metrics.SyncCancelled

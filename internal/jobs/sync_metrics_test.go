@@ -171,6 +171,43 @@ func TestSyncCutByShutdownIsNoFailedSync(t *testing.T) {
 	}
 }
 
+// failingAtShutdownSyncer is a sync that fails for its own reason (Learn
+// answered 500) just as the process's shutdown cancels its context.
+type failingAtShutdownSyncer struct{ cancel context.CancelFunc }
+
+var errLearn500 = errors.New("learn: GET /users: server error (status 500, code 0)")
+
+func (s failingAtShutdownSyncer) Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
+	s.cancel()
+	return &syncer.Report{RunID: 1, Status: syncer.RunFailed}, fmt.Errorf("read learn users: %w", errLearn500)
+}
+
+func (s failingAtShutdownSyncer) RunApproved(ctx context.Context, portalID, _ int64) (*syncer.Report, error) {
+	return s.Run(ctx, portalID, syncer.TriggerApproved)
+}
+
+// A sync whose own error came before the shutdown's cut is that failure,
+// not a cut: handed back as one, the portal's failure was lost and the
+// metrics counted a restart.
+func TestSyncFailingAsShutdownBeginsIsAFailure(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(3, "06:00", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := metrics.New()
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: failingAtShutdownSyncer{cancel}, Metrics: m}}
+	err := (&ScheduledSyncWorker{s: sw}).Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "x"}})
+	if !errors.Is(err, errLearn500) {
+		t.Fatalf("sync failing as the shutdown begins: %v, want its own error", err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if v, ok := metricValue(rec.Body.String(), `b24learn_syncs_total{result="failed",trigger="scheduled"}`); !ok || v != 1 {
+		t.Errorf("failed syncs = %v (present %v), want 1", v, ok)
+	}
+}
+
 // A preview is tried once, so a preview cut by a deploy's SIGTERM that
 // returned its error would be discarded and the admin shown a failure: it
 // goes back to the queue like a sync, to be resumed by another process.

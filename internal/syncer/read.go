@@ -83,7 +83,10 @@ func (s *Syncer) read(ctx, learnCtx context.Context, learnSpan trace.Span, porta
 		org.stop() // and the other way round
 	}
 	desired, b24Took, b24Err := org.wait(context.WithoutCancel(ctx))
-	if b24Err != nil && !errors.Is(b24Err, context.Canceled) || len(errs) == 0 {
+	// Once Learn's read failed, a Bitrix24 read cut short (by the stop
+	// above, or by the process stopping) says nothing more; kept, it would
+	// make Learn's failure read as the cut (StopCause).
+	if b24Err != nil && !cancelEcho(ctx, b24Err) || len(errs) == 0 {
 		errs = append(errs, b24Err)
 	}
 	if err := errors.Join(errs...); err != nil {

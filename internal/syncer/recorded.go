@@ -53,8 +53,9 @@ func (s *Syncer) recorded(ctx context.Context, portalID int64, trigger Trigger, 
 		rep.Status = RunFailed
 		errText = runErr.Error()
 		// Stopped from outside, the run's error is only the cancel's echo
-		// ("context canceled"): the row says who stopped it instead.
-		if cause := StopCause(ctx); cause != "" {
+		// ("context canceled"): the row says who stopped it instead. An
+		// error of the run's own keeps its text.
+		if cause := StopCause(ctx, runErr); cause != "" {
 			log.Info("run stopped", slog.String("cause", cause), slog.Any("error", runErr))
 			errText = cause
 		}

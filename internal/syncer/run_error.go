@@ -45,20 +45,32 @@ const (
 	RunShutdown  = "shutdown"
 )
 
-// StopCause says why a run under ctx was stopped from outside: RunCancelled
-// when River cancelled its job remotely (an operator's JobCancel; River
-// gives the job's context rivertype.ErrJobCancelledRemotely as its cause),
-// RunShutdown for any other cancel (River's stop hands running jobs' contexts
-// a cause of its own, which it does not export); "" while ctx lives or when
-// it ran out of time (the job's timeout is the run's own failure).
-func StopCause(ctx context.Context) string {
+// StopCause says why a run under ctx that ended with err was stopped from
+// outside: RunCancelled when River cancelled its job remotely (an
+// operator's JobCancel; River gives the job's context
+// rivertype.ErrJobCancelledRemotely as its cause), RunShutdown for any
+// other cancel (River's stop hands running jobs' contexts a cause of its
+// own, which it does not export). It is "" while ctx lives, when it ran
+// out of time (the job's timeout is the run's own failure), and when err
+// is not the cancel's echo (neither context.Canceled nor ctx's cause; the
+// HTTP client answers with the cause): a run that failed for its own
+// reason (Learn's 500, a refused password) as the process stopped keeps
+// its error, which tells the admin what to mend.
+func StopCause(ctx context.Context, err error) string {
 	switch {
-	case !errors.Is(ctx.Err(), context.Canceled):
+	case !errors.Is(ctx.Err(), context.Canceled) || !cancelEcho(ctx, err):
 		return ""
 	case errors.Is(context.Cause(ctx), rivertype.ErrJobCancelledRemotely):
 		return RunCancelled
 	}
 	return RunShutdown
+}
+
+// cancelEcho reports whether err is only ctx's cancel coming back: it
+// wraps context.Canceled or ctx's cause (what the HTTP client returns).
+func cancelEcho(ctx context.Context, err error) bool {
+	cause := context.Cause(ctx) // nil while ctx lives
+	return err != nil && (errors.Is(err, context.Canceled) || cause != nil && errors.Is(err, cause))
 }
 
 // learnCheckCode finds learn.CheckError's code ("learn check <code>: ...").

@@ -235,11 +235,12 @@ type Portal struct {
 	loc      *time.Location // the portal's time zone
 	version  int
 
-	depts   map[int64]*Department
-	users   map[int64]*User
-	userIDs []int64 // sorted cache of users' keys
-	nextUID int64
-	nextDID int64
+	depts     map[int64]*Department
+	deptOrder []*Department // depts in tree order, nil until asked after a change (deptsChanged)
+	users     map[int64]*User
+	userIDs   []int64 // sorted cache of users' keys
+	nextUID   int64
+	nextDID   int64
 
 	bindings   []binding
 	nextBind   int

@@ -73,11 +73,18 @@ func (p *Portal) RemoveDepartment(id int64) error {
 		}
 	}
 	delete(p.depts, id)
+	p.deptsChanged()
 	return nil
 }
 
+// withDept changes department id; any change may move it in the tree
+// order (its parent, SORT) and a rename or a new head shows in its row
+// anyway, so every change drops the cached order.
 func (p *Portal) withDept(id int64, f func(*Department)) error {
-	return withEntry(p, p.depts, id, "department", f)
+	return withEntry(p, p.depts, id, "department", func(d *Department) {
+		f(d)
+		p.deptsChanged()
+	})
 }
 
 // withEntry applies f to entry id of table under the simulator's lock.
@@ -111,6 +118,7 @@ func (p *Portal) AddDepartment(name string, parent, head int64) int64 {
 	defer p.sim.mu.Unlock()
 	p.nextDID++
 	p.depts[p.nextDID] = &Department{ID: p.nextDID, Name: name, Parent: parent, Head: head, Sort: 500}
+	p.deptsChanged()
 	return p.nextDID
 }
 

@@ -65,13 +65,13 @@ func (p *Portal) departmentGet(params map[string]any) (*restOK, *restErr) {
 	}
 	terms := parseFilter(filter)
 	var ds []*Department
-	for _, d := range p.depts {
-		if deptMatches(d, terms) {
-			ds = append(ds, d)
-		}
-	}
 	switch sortBy {
 	case "ID", "NAME", "SORT", "PARENT", "UF_HEAD":
+		for _, d := range p.depts {
+			if deptMatches(d, terms) {
+				ds = append(ds, d)
+			}
+		}
 		sort.Slice(ds, func(i, j int) bool {
 			a, b := ds[i], ds[j]
 			var less, eq bool
@@ -96,7 +96,7 @@ func (p *Portal) departmentGet(params map[string]any) (*restOK, *restErr) {
 			return less
 		})
 	default:
-		ds = p.treeOrder(ds) // LEFT_MARGIN order: parents before children
+		ds = matching(p.treeOrder(), terms) // LEFT_MARGIN order: parents before children
 	}
 	u := p.sim.unsettled()
 	return page(len(ds), func(i int) map[string]any {
@@ -157,16 +157,42 @@ func deptMatches(d *Department, terms []term) bool {
 	return true
 }
 
-// treeOrder sorts departments depth-first, siblings by SORT then ID.
-func (p *Portal) treeOrder(ds []*Department) []*Department {
-	in := map[int64]bool{}
-	for _, d := range ds {
-		in[d.ID] = true
+// matching is the departments of ds that match terms, in ds's order; ds
+// itself when there is no term (the caller only reads it).
+func matching(ds []*Department, terms []term) []*Department {
+	if len(terms) == 0 {
+		return ds
 	}
+	var out []*Department
+	for _, d := range ds {
+		if deptMatches(d, terms) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// treeOrder is every department in tree order (s.mu held). It is built once
+// after each change to the departments, not on every page: paging through a
+// tree of n departments costs n/50 walks of the whole tree otherwise.
+func (p *Portal) treeOrder() []*Department {
+	if p.deptOrder == nil {
+		p.deptOrder = walkTree(p.depts)
+	}
+	return p.deptOrder
+}
+
+// deptsChanged drops the cached tree order (s.mu held). Every change to a
+// department or to the set of them calls it, or department.get answers
+// with the tree as it was.
+func (p *Portal) deptsChanged() { p.deptOrder = nil }
+
+// walkTree sorts departments depth-first, siblings by SORT then ID.
+func walkTree(depts map[int64]*Department) []*Department {
 	kids := map[int64][]*Department{}
 	var roots []*Department
-	for _, d := range p.depts {
-		if _, ok := p.depts[d.Parent]; ok && d.Parent != d.ID {
+	for _, d := range depts {
+		if _, ok := depts[d.Parent]; ok && d.Parent != d.ID {
 			kids[d.Parent] = append(kids[d.Parent], d)
 		} else {
 			roots = append(roots, d)
@@ -180,7 +206,7 @@ func (p *Portal) treeOrder(ds []*Department) []*Department {
 			return l[i].ID < l[j].ID
 		})
 	}
-	var out []*Department
+	out := make([]*Department, 0, len(depts))
 	seen := map[int64]bool{}
 	var walk func(d *Department)
 	walk = func(d *Department) {
@@ -188,9 +214,7 @@ func (p *Portal) treeOrder(ds []*Department) []*Department {
 			return
 		}
 		seen[d.ID] = true
-		if in[d.ID] {
-			out = append(out, d)
-		}
+		out = append(out, d)
 		k := kids[d.ID]
 		bySort(k)
 		for _, c := range k {
@@ -205,7 +229,7 @@ func (p *Portal) treeOrder(ds []*Department) []*Department {
 	// on-premise portal's data may hold) are listed too, after the tree:
 	// the listing holds every department, as Bitrix24's does.
 	var rest []*Department
-	for _, d := range ds {
+	for _, d := range depts {
 		if !seen[d.ID] {
 			rest = append(rest, d)
 		}
