@@ -58,7 +58,7 @@ func TestRunStoppedByShutdownOnlyWhenCutByIt(t *testing.T) {
 		if err == nil || rep == nil {
 			t.Fatalf("%s: report %v, error %v; want a failed run", c.name, rep, err)
 		}
-		run, rerr := e.syncer.Store().Run(context.Background(), id, rep.RunID)
+		run, rerr := e.syncer.store.Run(context.Background(), id, rep.RunID)
 		if rerr != nil {
 			t.Fatal(rerr)
 		}
