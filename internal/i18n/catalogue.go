@@ -475,6 +475,8 @@ var catalogue = map[string][2]string{
 		"У этого пользователя iSpring Learn нет доступа к REST API. Укажите администратора аккаунта и проверьте, что тариф включает API (Business)."},
 	"check.not_account_admin": {"This iSpring Learn user is not an account administrator (for example a department administrator): the sync would change only part of the account. Enter the credentials of an account administrator.",
 		"Этот пользователь iSpring Learn не администратор аккаунта (например, администратор подразделения): синхронизация изменила бы только часть аккаунта. Укажите данные администратора аккаунта."},
+	"check.unconfirmed_admin": {"Note: iSpring Learn does not show this user's role, or shows it as a learner's, so the app could not confirm that it is an account administrator. If it is not (for example it only supervises a department), iSpring Learn will refuse the sync's changes: then enter the credentials of an account administrator.",
+		"Внимание: iSpring Learn не показывает роль этого пользователя или показывает её как роль учащегося, поэтому приложение не смогло убедиться, что это администратор аккаунта. Если это не так (например, пользователь только руководит подразделением), iSpring Learn отклонит изменения синхронизации: тогда укажите данные администратора аккаунта."},
 	"check.not_learn": {"This address does not look like an iSpring Learn account. Check the address.",
 		"По этому адресу не найден аккаунт iSpring Learn. Проверьте адрес."},
 	"check.server_error": {"The iSpring Learn server reported an error. Try again later.",
