@@ -129,6 +129,9 @@ type LearnUser struct {
 	Status       int
 	// Administers: the user's Learn role has rights over others (learn.User.Administers).
 	Administers bool
+	// RoleUnknown: the read shows no role at all (learn.User.RoleShown), so
+	// the user may be an administrator or the account owner.
+	RoleUnknown bool
 	Profile
 	// Managers are the user's manager links, one value shared by the users
 	// that have the same ones (most have inherit and inherit): 8 bytes a
