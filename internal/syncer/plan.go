@@ -177,6 +177,10 @@ type Plan struct {
 	// Invited are the employees not created because their Bitrix24
 	// invitation is not accepted yet (ActionInvited). Reported only.
 	Invited []Step
+	// Returned are the Bitrix24 users whose deactivation Learn refused in an
+	// earlier run (PartStatus) and who are synced again: the run forgets
+	// that refusal, so that their next leave is sent.
+	Returned []int64
 	// InvitedUnknown is Desired.InvitedUnknown: the report's one row on it.
 	InvitedUnknown string
 	// Learn ids known at plan time, by Bitrix24 id.

@@ -519,11 +519,18 @@ func (b *builder) deactivations() {
 		if lu.Status == StatusActive {
 			b.plan.SyncedUsers++
 		}
+		_, refused := b.refused(KindUser, id, PartStatus, lu.ID)
 		if _, stays := b.userDept(id); stays {
+			if refused {
+				b.plan.Returned = append(b.plan.Returned, id)
+			}
 			return
 		}
 		if lu.Status != StatusActive {
 			return
+		}
+		if refused && !b.o.RetryLeaves {
+			return // reported once, in the run Learn refused it
 		}
 		steps = append(steps, Step{
 			Stage: StageDeactivations, Kind: KindUser, Action: ActionDeactivate, B24ID: id, LearnID: lu.ID,

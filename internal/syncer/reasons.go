@@ -47,6 +47,7 @@ const (
 	ReasonEmailOwned       = "email_owned"        // the e-mail's Learn user is another employee's
 	ReasonInvited          = "invited"            // invited to Bitrix24, not accepted yet
 	ReasonInvitedUnknown   = "invited_unknown"    // Bitrix24 could not tell invited users apart: why
+	ReasonLeaveRefused     = "leave_refused"      // Learn refused a deactivation: not sent again while the person is away
 	ReasonRemembered       = "remembered"         // refused in an earlier run, not sent again
 	ReasonActiveAgain      = "active_again"       // active in Bitrix24 again
 	ReasonForeign          = "foreign"            // the Learn user is another portal's: login, portal
