@@ -46,7 +46,22 @@ const (
 	// supervisor's; the sync needs an account administrator's
 	// (User.Limited, User.OnlySupervises).
 	CheckNotAccountAdmin = "not_account_admin"
+	// CheckUnconfirmedAdmin is a warning, not a failure: the credentials'
+	// user reads without a role (Learn may leave the role keys out of reads
+	// or send them empty) or as a learner, and nothing else the API answers
+	// a reader tells an account administrator from a mere supervisor, so
+	// the check could not confirm the rights the sync needs (Checked.Warning).
+	CheckUnconfirmedAdmin = "unconfirmed_admin"
 )
+
+// Checked is what a passed connection check found.
+type Checked struct {
+	// APIURL is where the account's API answers.
+	APIURL string
+	// Warning is the code of what the check could not confirm and the admin
+	// should know (CheckUnconfirmedAdmin), "" for none.
+	Warning string
+}
 
 // DefaultCheckTimeout bounds the settings page's check as a whole: the
 // admin waits for it (docs/learn-api.md, "Deadlines").
@@ -71,40 +86,48 @@ func CheckConnection(ctx context.Context, creds Credentials, opts Options) error
 	return err
 }
 
-// FindAPI normalises the account URL and finds where the account's REST API
+// FindAPI is Check without its warning.
+func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, error) {
+	c, err := Check(ctx, creds, opts)
+	return c.APIURL, err
+}
+
+// Check normalises the account URL and finds where the account's REST API
 // answers: it tries APICandidates in order (only opts.BaseURL when set) with
 // one cheap authenticated call (the first page of departments, size 1) and
 // returns the first base that answers as Learn, once the credentials' user
-// there is not found to be less than an account administrator (checkRole). Any failure is a
+// there is not found to be less than an account administrator (checkRole),
+// with a warning when its rights could not be confirmed. Any failure is a
 // *CheckError: the one Learn gave (wrong credentials, no API access), or
 // else the most telling of the candidates' failures. The whole search ends
 // within Options.CheckTimeout; each candidate gets at most two attempts of
 // at most two fifths of it.
-func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, error) {
+func Check(ctx context.Context, creds Credentials, opts Options) (Checked, error) {
 	c, err := New(creds, opts)
 	if err != nil {
 		if errors.Is(err, ErrInsecureURL) {
-			return "", &CheckError{Code: CheckNotHTTPS, Err: err}
+			return Checked{}, &CheckError{Code: CheckNotHTTPS, Err: err}
 		}
-		return "", &CheckError{Code: CheckBadURL, Err: err}
+		return Checked{}, &CheckError{Code: CheckBadURL, Err: err}
 	}
 	if (strings.TrimSpace(creds.ClientID) == "") != (creds.ClientSecret == "") {
-		return "", &CheckError{Code: CheckBadAPIKey, Err: errors.New("half an API key")}
+		return Checked{}, &CheckError{Code: CheckBadAPIKey, Err: errors.New("half an API key")}
 	}
 	if strings.TrimSpace(creds.Email) == "" || creds.Password == "" && !creds.HasAPIKey() {
-		return "", &CheckError{Code: CheckBadCredentials, Err: errors.New("empty email or password")}
+		return Checked{}, &CheckError{Code: CheckBadCredentials, Err: errors.New("empty email or password")}
 	}
 	// The role's read counts in the check's bound too.
 	ctx, cancel := context.WithTimeout(ctx, c.checkTO)
 	defer cancel()
 	base, err := c.probe(ctx, true)
 	if err != nil {
-		return "", err
+		return Checked{}, err
 	}
-	if cerr := c.checkRole(ctx, base); cerr != nil {
-		return "", cerr
+	warning, cerr := c.checkRole(ctx, base)
+	if cerr != nil {
+		return Checked{}, cerr
 	}
-	return base, nil
+	return Checked{APIURL: base, Warning: warning}, nil
 }
 
 // checkRole refuses credentials whose user is not an account
@@ -112,8 +135,12 @@ func FindAPI(ctx context.Context, creds Credentials, opts Options) (string, erro
 // neither finds is left to the sync, which reads every user and stops
 // unless it finds an account administrator: whether the filters ignore
 // letter case is not settled, and a false refusal here would keep an
-// owner from saving.
-func (c *Client) checkRole(ctx context.Context, base string) *CheckError {
+// owner from saving. A user whose read shows no rights over others (no
+// role, or a learner's) passes with the warning CheckUnconfirmedAdmin: the
+// owner may read so, and so may a supervisor whose credentials Learn lets
+// read (no source says either), and no read tells them apart; a write
+// would, but a check must not change the account.
+func (c *Client) checkRole(ctx context.Context, base string) (warning string, _ *CheckError) {
 	rc := &Client{creds: c.creds, base: base, fixed: true, hc: c.hc, log: c.log, par: c.par, retry: probeRetry(c.checkTO), onCall: c.onCall, key: c.key}
 	name := strings.TrimSpace(c.creds.Email)
 	u, err := rc.FindUserByLogin(ctx, name)
@@ -122,20 +149,22 @@ func (c *Client) checkRole(ctx context.Context, base string) *CheckError {
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil
+		return "", nil
 	case errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
 		// The API answered the probe just now; a slow first candidate may
 		// have spent most of the check's bound. The run asks the same
 		// before it writes, under deadlines of its own.
-		return nil
+		return "", nil
 	case err != nil:
-		return &CheckError{Code: classify(err), Err: fmt.Errorf("read the sign-in user: %w", err)}
+		return "", &CheckError{Code: classify(err), Err: fmt.Errorf("read the sign-in user: %w", err)}
 	case u.Limited():
-		return &CheckError{Code: CheckNotAccountAdmin, Err: fmt.Errorf("a limited role: %w", ErrNotAccountAdmin)}
+		return "", &CheckError{Code: CheckNotAccountAdmin, Err: fmt.Errorf("a limited role: %w", ErrNotAccountAdmin)}
 	case u.OnlySupervises():
-		return &CheckError{Code: CheckNotAccountAdmin, Err: fmt.Errorf("only a supervisor: %w", ErrNotAccountAdmin)}
+		return "", &CheckError{Code: CheckNotAccountAdmin, Err: fmt.Errorf("only a supervisor: %w", ErrNotAccountAdmin)}
+	case !u.Administers():
+		return CheckUnconfirmedAdmin, nil
 	}
-	return nil
+	return "", nil
 }
 
 // FindAPI picks the base URL of the account's API as the package's FindAPI

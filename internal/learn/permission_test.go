@@ -182,3 +182,73 @@ func TestCheckRefusesOnlySupervisor(t *testing.T) {
 		}
 	}
 }
+
+// Where Learn's reads show no role (NoRoleReads, EmptyUserRoles) and lets a
+// mere supervisor's credentials read (SupervisorReads), no read tells such a
+// user from an account administrator, or the owner. The settings' check then
+// cannot refuse them, but it does not pass silently either: it passes with
+// the warning CheckUnconfirmedAdmin, for the supervisor and the
+// administrator alike. So it does for a supervisor whose read shows a
+// learner. An administrator whose role shows passes without it.
+func TestCheckWarnsWhenRightsUnconfirmed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	type tc struct {
+		name string
+		u    learnsim.Unsettled
+		who  string
+		warn bool
+	}
+	var cases []tc
+	for _, v := range learnsim.Variants() {
+		if !v.Unsettled.HidesRoles() {
+			continue
+		}
+		u := v.Unsettled
+		u.SupervisorReads = true
+		for _, who := range []string{"supervisor", "administrator", "owner"} {
+			cases = append(cases, tc{v.Name + ", supervisors read", u, who, true})
+		}
+	}
+	cases = append(cases, tc{"roles shown, supervisors read", learnsim.Unsettled{SupervisorReads: true}, "supervisor", true},
+		tc{"roles shown", learnsim.Unsettled{}, "administrator", false}, tc{"roles shown", learnsim.Unsettled{}, "owner", false})
+	for _, c := range cases {
+		name := c.name + ", " + c.who
+		env := newSimEnv(t, learnsim.Options{Unsettled: c.u}, learnsim.AccountOptions{})
+		cl := env.client(t, Credentials{})
+		sales, err := cl.CreateDepartment(ctx, NewDepartment{Name: "Sales", ParentID: env.root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds := Credentials{AccountURL: testAccount, Email: testEmail, Password: testPassword}
+		if c.who != "owner" {
+			id, err := cl.CreateUser(ctx, NewUser{DepartmentID: sales, Fields: Fields{FieldLogin: "head@acme.ru", FieldEmail: "head@acme.ru", FieldFirstName: "H", FieldLastName: "S"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.who == "supervisor" {
+				err = env.sim.SetSupervisor(testAccount, sales, id, false)
+			} else {
+				err = env.sim.SetRole(testAccount, id, c.who)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := env.sim.SetCaller(testAccount, id); err != nil {
+				t.Fatal(err)
+			}
+			creds.Email = "head@acme.ru"
+		}
+		got, err := Check(ctx, creds, Options{BaseURL: env.srv.URL, AllowHTTP: true})
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", name, err)
+		case c.warn && got.Warning != CheckUnconfirmedAdmin:
+			t.Errorf("%s: passed with warning %q, want %s", name, got.Warning, CheckUnconfirmedAdmin)
+		case !c.warn && got.Warning != "":
+			t.Errorf("%s: warning %q, want none", name, got.Warning)
+		case got.APIURL != env.srv.URL:
+			t.Errorf("%s: API at %q", name, got.APIURL)
+		}
+	}
+}

@@ -307,6 +307,15 @@ func (u User) OnlySupervises() bool {
 	return supervisorRole(u.Role) || slices.ContainsFunc(u.RoleTypes, supervisorRole)
 }
 
+// RoleShown says whether the read shows the user's role at all: a role, a
+// roleType in userRoles, or departments to manage. Learn may leave the role
+// keys out of a read or send them empty, and then an account administrator,
+// the owner too, reads like a learner: a client that must not take one over
+// treats such a user as possibly one (docs/learn-api.md, "Roles").
+func (u User) RoleShown() bool {
+	return strings.TrimSpace(u.Role) != "" || len(u.RoleTypes) > 0 || len(u.Manageable) > 0
+}
+
 func limitedRole(role string) bool {
 	switch strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(strings.TrimSpace(role))) {
 	case "department_administrator", "department_administrators", "custom",

@@ -165,8 +165,11 @@ func TestClientAgainstUnsettled(t *testing.T) {
 					}
 				}
 			}
-			if ce := c.checkRole(ctx, env.srv.URL); ce != nil {
+			// The owner's rights show only where its role does.
+			if warning, ce := c.checkRole(ctx, env.srv.URL); ce != nil {
 				t.Errorf("check of credentials whose user is a department's supervisor: %v", ce)
+			} else if (warning == CheckUnconfirmedAdmin) != v.Unsettled.HidesRoles() {
+				t.Errorf("check of the owner's credentials: warning %q with roles hidden %v", warning, v.Unsettled.HidesRoles())
 			}
 			if err := c.SetUserStatus(ctx, uid, StatusTerminated); err != nil {
 				t.Fatal(err)

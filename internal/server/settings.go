@@ -60,36 +60,45 @@ const (
 var learnCheckLimit = manager.Limit{Max: 20, Window: 10 * time.Minute}
 
 // learnChecker checks Learn credentials on save and returns where the
-// account's API answered ("" when the checker does not say); a failure is a
-// *learn.CheckError (anything else counts as "unreachable").
+// account's API answered ("" when the checker does not say) and what it
+// could not confirm; a failure is a *learn.CheckError (anything else counts
+// as "unreachable").
 type learnChecker interface {
-	CheckLearn(ctx context.Context, creds learn.Credentials) (apiURL string, err error)
+	CheckLearn(ctx context.Context, creds learn.Credentials) (learn.Checked, error)
 }
 
 // learnCheckFunc adapts a check that finds no API base (test fakes).
 type learnCheckFunc func(ctx context.Context, creds learn.Credentials) error
 
-func (f learnCheckFunc) CheckLearn(ctx context.Context, creds learn.Credentials) (string, error) {
-	return "", f(ctx, creds)
+func (f learnCheckFunc) CheckLearn(ctx context.Context, creds learn.Credentials) (learn.Checked, error) {
+	return learn.Checked{}, f(ctx, creds)
 }
 
 // learnFindFunc adapts a check that returns the API base.
 type learnFindFunc func(ctx context.Context, creds learn.Credentials) (string, error)
 
-func (f learnFindFunc) CheckLearn(ctx context.Context, creds learn.Credentials) (string, error) {
+func (f learnFindFunc) CheckLearn(ctx context.Context, creds learn.Credentials) (learn.Checked, error) {
+	base, err := f(ctx, creds)
+	return learn.Checked{APIURL: base}, err
+}
+
+// learnCheckedFunc adapts a check that returns all it found.
+type learnCheckedFunc func(ctx context.Context, creds learn.Credentials) (learn.Checked, error)
+
+func (f learnCheckedFunc) CheckLearn(ctx context.Context, creds learn.Credentials) (learn.Checked, error) {
 	return f(ctx, creds)
 }
 
-// newLearnChecker is the production check: learn.FindAPI through the
+// newLearnChecker is the production check: learn.Check through the
 // factory's SSRF-safe client, the one the syncs use, logged in the call log
 // of the session's portal.
 func newLearnChecker(clients *connect.Factory, allowPrivate bool) learnChecker {
-	return learnFindFunc(func(ctx context.Context, creds learn.Credentials) (string, error) {
+	return learnCheckedFunc(func(ctx context.Context, creds learn.Credentials) (learn.Checked, error) {
 		hc := clients.LearnHTTP()
 		if sess, ok := sessionFrom(ctx); ok {
 			hc = clients.LearnHTTPFor(sess.PortalID)
 		}
-		return learn.FindAPI(ctx, creds, learn.Options{HTTPClient: hc, AllowHTTP: allowPrivate})
+		return learn.Check(ctx, creds, learn.Options{HTTPClient: hc, AllowHTTP: allowPrivate})
 	})
 }
 
@@ -451,8 +460,9 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	// The check bounds itself (learn.DefaultCheckTimeout): a slow server
 	// reads as CheckTimeout well before the server's write timeout.
-	in.LearnAPIURL, err = s.check.CheckLearn(ctx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password,
+	found, err := s.check.CheckLearn(ctx, learn.Credentials{AccountURL: in.LearnURL, Email: in.LearnEmail, Password: password,
 		ClientID: in.LearnClientID, ClientSecret: clientSecret})
+	in.LearnAPIURL = found.APIURL
 	if heldByTarget {
 		// Not the request's context: the count is settled even when the client has hung up.
 		if serr := s.settleTargetTurn(context.WithoutCancel(ctx), target, checked, err); serr != nil {
@@ -536,6 +546,11 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	res := saveResult{OK: true, Message: msgSaved.in(v.Lang), HasPassword: in.LearnPassword != "",
 		HasClientSecret: in.LearnClientID != "" && in.LearnClientSecret != ""}
+	if found.Warning != "" {
+		// Saved, but the admin learns what the check could not confirm.
+		s.log.InfoContext(ctx, "learn check passed with a warning", "portal_id", v.PortalID, "code", found.Warning)
+		res.Message += " " + checkText(v.Lang, found.Warning)
+	}
 	if alertNote != "" {
 		res.Message += " " + alertNote
 	}

@@ -964,3 +964,23 @@ func TestCountEmployees(t *testing.T) {
 		t.Errorf("counts %v", got)
 	}
 }
+
+// A check that passes but could not confirm the user's administrator rights
+// (learn.CheckUnconfirmedAdmin: Learn's reads show no role) saves, and the
+// admin reads the warning in the save's message, in their language.
+func TestLearnCheckWarningShownOnSave(t *testing.T) {
+	t.Parallel()
+	e := newSettingsEnv(t)
+	p := e.addPortal("warn", "ru")
+	_, tok := e.session(p, 1, true, "ru")
+	e.s.check = learnCheckedFunc(func(context.Context, learn.Credentials) (learn.Checked, error) {
+		return learn.Checked{Warning: learn.CheckUnconfirmedAdmin}, nil
+	})
+	r, sr := e.save(tok, validForm())
+	if r.status != http.StatusOK || !sr.OK {
+		t.Fatalf("save: %d %s", r.status, r.body)
+	}
+	if want := i18n.T(i18n.RU, "check."+learn.CheckUnconfirmedAdmin); !strings.Contains(sr.Message, want) {
+		t.Errorf("message %q, want the warning %q", sr.Message, want)
+	}
+}

@@ -325,8 +325,19 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 		rec = StepRecord{Item: it, Refusal: refusalOf(s, err, it.Reason, a.account)}
 	case status == ItemRefused && s.Action == ActionSupervisor:
 		rec.Refusal = a.linksRefusal(s, err, it.Reason)
+	case status == ItemRefused && s.Kind == KindUser && s.Action == ActionDeactivate && leaveRefused(err):
+		it.Reason = it.Reason.and(because(ReasonLeaveRefused))
+		rec = StepRecord{Item: it, Refusal: &Refusal{Kind: s.Kind, B24ID: s.B24ID, Part: PartStatus, Fingerprint: s.LearnID, Reason: it.Reason, Account: a.account}}
 	}
 	return a.rec.record(rec)
+}
+
+// leaveRefused says whether err is Learn refusing a deactivation for good:
+// invalid (400, 409) or not permitted (403), as it refuses the account
+// owner's, not a user gone meanwhile or an answer that did not come.
+func leaveRefused(err error) bool {
+	var invalid *learn.ValidationError
+	return errors.As(err, &invalid) || errors.Is(err, learn.ErrPermissionDenied)
 }
 
 // linksRefusal is what to remember of links step s that Learn refused with

@@ -129,6 +129,9 @@ type LearnUser struct {
 	Status       int
 	// Administers: the user's Learn role has rights over others (learn.User.Administers).
 	Administers bool
+	// RoleUnknown: the read shows no role at all (learn.User.RoleShown), so
+	// the user may be an administrator or the account owner.
+	RoleUnknown bool
 	Profile
 	// Managers are the user's manager links, one value shared by the users
 	// that have the same ones (most have inherit and inherit): 8 bytes a
@@ -203,6 +206,9 @@ type Options struct {
 	// RetryLicence holds Bitrix24 user ids waiting for a licence whose
 	// reactivation this run tries again; the others keep waiting, unwritten.
 	RetryLicence map[int64]bool
+	// RetryLeaves sends again the deactivations Learn refused in earlier
+	// runs (PartStatus): an admin's "Sync now"; other runs leave them.
+	RetryLeaves bool
 	// Person, when set, is the one Bitrix24 user an on-demand run is for
 	// (RunPerson): its read holds them and their heads only, so a read
 	// without an active employee is not an empty one.

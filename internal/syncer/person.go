@@ -364,8 +364,9 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
 		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap, Person: id, SignInLogin: set.LearnEmail,
-		// An admin asked for this person: a licence wait is tried again.
-		RetryLicence: map[int64]bool{id: true},
+		// An admin asked for this person: a licence wait is tried again,
+		// and so is a deactivation Learn refused.
+		RetryLicence: map[int64]bool{id: true}, RetryLeaves: true,
 	}
 	account := set.Account()
 	if in.Actual.Refusals, err = s.store.refusals(ctx, portalID, account); err != nil {
@@ -389,6 +390,11 @@ func (s *Syncer) runPerson(ctx context.Context, portalID, id int64, rep *Report)
 		return fmt.Errorf("plan: %w", err)
 	}
 	plan := personPlan(full, in, id)
+	if slices.Contains(full.Returned, id) {
+		if err := s.store.forgetLeaves(ctx, portalID, []int64{id}); err != nil {
+			return err
+		}
+	}
 	if err := refuseSharedEmail(ctx, b24, plan, in, id); err != nil {
 		return err
 	}

@@ -46,6 +46,10 @@ const signInOwner int64 = -2
 // others (LearnUser.Administers) that no employee is linked to yet.
 const adminOwner int64 = -3
 
+// roleUnknownOwner marks, in builder.claimedBy, a Learn user whose read
+// shows no role (LearnUser.RoleUnknown) that no employee is linked to yet.
+const roleUnknownOwner int64 = -4
+
 // Stage orders steps: departments (by tree level) before users, users before
 // deactivations, everything before supervisors.
 type Stage uint8
@@ -173,6 +177,10 @@ type Plan struct {
 	// Invited are the employees not created because their Bitrix24
 	// invitation is not accepted yet (ActionInvited). Reported only.
 	Invited []Step
+	// Returned are the Bitrix24 users whose deactivation Learn refused in an
+	// earlier run (PartStatus) and who are synced again: the run forgets
+	// that refusal, so that their next leave is sent.
+	Returned []int64
 	// InvitedUnknown is Desired.InvitedUnknown: the report's one row on it.
 	InvitedUnknown string
 	// Learn ids known at plan time, by Bitrix24 id.
@@ -326,7 +334,7 @@ type builder struct {
 	learnByID    sortedIndex[string] // Learn users by id
 	learnByLogin sortedIndex[string] // by normalized login
 	learnByEmail sortedIndex[string] // by normalized e-mail
-	claimedBy    []int64             // per Learn user: the Bitrix24 user it stands for, foreignOwner, signInOwner, adminOwner, 0
+	claimedBy    []int64             // per Learn user: the Bitrix24 user it stands for, foreignOwner, signInOwner, adminOwner, roleUnknownOwner, 0
 	userMaps     sortedIndex[int64]  // user mappings by Bitrix24 id
 	mapLearn     []int32             // per mapping: the position of its Learn user, -1
 	emps         sortedIndex[int64]  // employees by id
@@ -522,6 +530,13 @@ func (b *builder) index() {
 	for u := range b.in.Actual.Users {
 		if b.in.Actual.Users[u].Administers && b.claimedBy[u] == 0 {
 			b.claimedBy[u] = adminOwner
+		}
+		// Nor one whose read shows no role: it may be an administrator or
+		// the owner, and nothing else Learn answers tells (the role keys
+		// are not settled). Only a user the app created, or linked while
+		// it read as a learner, stays linked.
+		if b.in.Actual.Users[u].RoleUnknown && b.claimedBy[u] == 0 {
+			b.claimedBy[u] = roleUnknownOwner
 		}
 	}
 	es := b.in.Desired.Employees

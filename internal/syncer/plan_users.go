@@ -240,6 +240,10 @@ func (b *builder) usersStep() {
 				b.refuse(e.ID, because(ReasonLearnAdmin))
 				continue
 			}
+			if b.heldAs(email, roleUnknownOwner) {
+				b.refuse(e.ID, because(ReasonLearnRoleUnknown))
+				continue
+			}
 			if f := b.foreignUser(email); f != nil {
 				b.conflict(e.ID, email, f)
 				continue
@@ -420,7 +424,8 @@ func (b *builder) byAddress(email string) [2]int {
 }
 
 // heldAs says whether email is the login or e-mail of a Learn user claimed
-// by owner: signInOwner (the user the run signs in as) or adminOwner.
+// by owner: signInOwner (the user the run signs in as), adminOwner or
+// roleUnknownOwner.
 func (b *builder) heldAs(email string, owner int64) bool {
 	if email == "" {
 		return false
@@ -514,11 +519,18 @@ func (b *builder) deactivations() {
 		if lu.Status == StatusActive {
 			b.plan.SyncedUsers++
 		}
+		_, refused := b.refused(KindUser, id, PartStatus, lu.ID)
 		if _, stays := b.userDept(id); stays {
+			if refused {
+				b.plan.Returned = append(b.plan.Returned, id)
+			}
 			return
 		}
 		if lu.Status != StatusActive {
 			return
+		}
+		if refused && !b.o.RetryLeaves {
+			return // reported once, in the run Learn refused it
 		}
 		steps = append(steps, Step{
 			Stage: StageDeactivations, Kind: KindUser, Action: ActionDeactivate, B24ID: id, LearnID: lu.ID,

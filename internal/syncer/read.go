@@ -173,7 +173,7 @@ func learnUser(u learn.User, ids interner, extra ...string) LearnUser {
 			ex[k] = learnText(f[k])
 		}
 	}
-	lu := LearnUser{ID: u.ID, DepartmentID: ids.of(learnText(u.DepartmentID)), Status: u.Status, Administers: u.Administers(), Profile: Profile{Extra: ex}}
+	lu := LearnUser{ID: u.ID, DepartmentID: ids.of(learnText(u.DepartmentID)), Status: u.Status, Administers: u.Administers(), RoleUnknown: !u.RoleShown(), Profile: Profile{Extra: ex}}
 	fs := lu.fields()
 	for i, p := range fs {
 		*p = learnText(f[userFieldNames[i]])

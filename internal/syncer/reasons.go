@@ -27,35 +27,37 @@ const (
 	// codes: its one argument is shown as it is.
 	ReasonText = "text"
 
-	ReasonLicence        = "licence"         // waiting for a licence
-	ReasonLicenceRefused = "licence_refused" // Learn refused an activation: its words
-	ReasonLearn          = "learn"           // Learn did not apply a write: the client's words
-	ReasonLearnField     = "learn_field"     // Learn's refusal names a profile field
-	ReasonCut            = "cut"             // values sent cut to a number of characters
-	ReasonNameClash      = "name_clash"      // a namesake's name sent with a tag
-	ReasonCodeless       = "codeless"        // a department lost its mapping and several without its code may be it: how many
-	ReasonRootRefused    = "root_refused"    // Learn refused the root's managers
-	ReasonRootUnkept     = "root_unkept"     // Learn kept the root's managers as they were
-	ReasonRootUnread     = "root_unread"     // Learn took them but refused to show the root
-	ReasonNotCleared     = "not_cleared"     // Learn takes no empty value for a field
-	ReasonFieldLeftOut   = "field_left_out"  // a mapped field left out of a run: field, problem
-	ReasonEmailShared    = "email_shared"    // another Bitrix24 user has the e-mail: e-mail, user
-	ReasonSignIn         = "sign_in"         // the e-mail is the Learn login the app signs in with
-	ReasonLearnAdmin     = "learn_admin"     // the e-mail's Learn user has rights over others in Learn
-	ReasonNoEmail        = "no_email"        // no e-mail in Bitrix24
-	ReasonEmailOwned     = "email_owned"     // the e-mail's Learn user is another employee's
-	ReasonInvited        = "invited"         // invited to Bitrix24, not accepted yet
-	ReasonInvitedUnknown = "invited_unknown" // Bitrix24 could not tell invited users apart: why
-	ReasonRemembered     = "remembered"      // refused in an earlier run, not sent again
-	ReasonActiveAgain    = "active_again"    // active in Bitrix24 again
-	ReasonForeign        = "foreign"         // the Learn user is another portal's: login, portal
-	ReasonContested      = "contested"       // another portal matched it too: portal
-	ReasonOwnedBy        = "owned_by"        // the Learn user is another portal's: portal
-	ReasonGone           = "gone"            // no longer in Bitrix24
-	ReasonDismissed      = "dismissed"       // dismissed in Bitrix24
-	ReasonNotEmployee    = "not_employee"    // not an employee: the user type
-	ReasonNotSelected    = "not_selected"    // in no selected department
-	ReasonHeld           = "held"            // held for an admin's approval
+	ReasonLicence          = "licence"            // waiting for a licence
+	ReasonLicenceRefused   = "licence_refused"    // Learn refused an activation: its words
+	ReasonLearn            = "learn"              // Learn did not apply a write: the client's words
+	ReasonLearnField       = "learn_field"        // Learn's refusal names a profile field
+	ReasonCut              = "cut"                // values sent cut to a number of characters
+	ReasonNameClash        = "name_clash"         // a namesake's name sent with a tag
+	ReasonCodeless         = "codeless"           // a department lost its mapping and several without its code may be it: how many
+	ReasonRootRefused      = "root_refused"       // Learn refused the root's managers
+	ReasonRootUnkept       = "root_unkept"        // Learn kept the root's managers as they were
+	ReasonRootUnread       = "root_unread"        // Learn took them but refused to show the root
+	ReasonNotCleared       = "not_cleared"        // Learn takes no empty value for a field
+	ReasonFieldLeftOut     = "field_left_out"     // a mapped field left out of a run: field, problem
+	ReasonEmailShared      = "email_shared"       // another Bitrix24 user has the e-mail: e-mail, user
+	ReasonSignIn           = "sign_in"            // the e-mail is the Learn login the app signs in with
+	ReasonLearnAdmin       = "learn_admin"        // the e-mail's Learn user has rights over others in Learn
+	ReasonLearnRoleUnknown = "learn_role_unknown" // Learn shows no role for the e-mail's Learn user
+	ReasonNoEmail          = "no_email"           // no e-mail in Bitrix24
+	ReasonEmailOwned       = "email_owned"        // the e-mail's Learn user is another employee's
+	ReasonInvited          = "invited"            // invited to Bitrix24, not accepted yet
+	ReasonInvitedUnknown   = "invited_unknown"    // Bitrix24 could not tell invited users apart: why
+	ReasonLeaveRefused     = "leave_refused"      // Learn refused a deactivation: not sent again while the person is away
+	ReasonRemembered       = "remembered"         // refused in an earlier run, not sent again
+	ReasonActiveAgain      = "active_again"       // active in Bitrix24 again
+	ReasonForeign          = "foreign"            // the Learn user is another portal's: login, portal
+	ReasonContested        = "contested"          // another portal matched it too: portal
+	ReasonOwnedBy          = "owned_by"           // the Learn user is another portal's: portal
+	ReasonGone             = "gone"               // no longer in Bitrix24
+	ReasonDismissed        = "dismissed"          // dismissed in Bitrix24
+	ReasonNotEmployee      = "not_employee"       // not an employee: the user type
+	ReasonNotSelected      = "not_selected"       // in no selected department
+	ReasonHeld             = "held"               // held for an admin's approval
 )
 
 // because is one reason.

@@ -14,7 +14,12 @@ import (
 // department's or a user's links Learn refuses (linksKeyAt). A refusal holds
 // for the Learn account that gave it and for refusalTTL: another account, or
 // the same one a week later (a limit raised, a field made optional), is
-// asked again, at a few writes per object a week.
+// asked again, at a few writes per object a week. A deactivation Learn
+// refused (PartStatus: the account owner, or a user the credentials may not
+// deactivate) is reported once and not sent again while the person stays
+// away: it does not expire, and only their return to the sync (which
+// forgets it, Plan.Returned) or an admin's "Sync now" (Options.RetryLeaves)
+// sends it again.
 
 // Part is the part of an object's write that Learn refused.
 type Part string
@@ -22,6 +27,7 @@ type Part string
 const (
 	PartValues Part = "values" // its own values: a name, profile fields
 	PartLinks  Part = "links"  // a department's or user's links (linksKey, linksKeyAt)
+	PartStatus Part = "status" // a user's deactivation; the fingerprint is the Learn user's ID
 )
 
 // refusalTTL is how long a refusal is remembered.

@@ -392,16 +392,17 @@ const upsertRefusal = `INSERT INTO sync_refusals (portal_id, kind, b24_id, part,
 		learn_account = EXCLUDED.learn_account, refused_at = now()`
 
 // refusals reads the portal's refusals that still hold (refusals.go): given
-// by Learn account (its AccountOf key), within refusalTTL. Those past
-// refusalTTL are deleted first: no run reads them again.
+// by Learn account (its AccountOf key), within refusalTTL, or a refused
+// deactivation (PartStatus), which holds until forgotten (forgetLeaves).
+// Those past refusalTTL are deleted first: no run reads them again.
 func (s *Store) refusals(ctx context.Context, portalID int64, account string) ([]Refusal, error) {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM sync_refusals WHERE portal_id = $1 AND refused_at <= now() - $2::interval`,
-		portalID, refusalTTL); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sync_refusals WHERE portal_id = $1 AND refused_at <= now() - $2::interval AND part <> $3`,
+		portalID, refusalTTL, string(PartStatus)); err != nil {
 		return nil, fmt.Errorf("prune refusals: %w", err)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT kind, b24_id, part, fingerprint, reason FROM sync_refusals
-		WHERE portal_id = $1 AND learn_account = $2 AND refused_at > now() - $3::interval
-		ORDER BY kind, b24_id, part`, portalID, account, refusalTTL)
+		WHERE portal_id = $1 AND learn_account = $2 AND (refused_at > now() - $3::interval OR part = $4)
+		ORDER BY kind, b24_id, part`, portalID, account, refusalTTL, string(PartStatus))
 	if err != nil {
 		return nil, fmt.Errorf("query refusals: %w", err)
 	}
@@ -416,4 +417,17 @@ func (s *Store) refusals(ctx context.Context, portalID int64, account string) ([
 		return nil, fmt.Errorf("read refusals: %w", err)
 	}
 	return out, nil
+}
+
+// forgetLeaves forgets the refused deactivations (PartStatus) of the
+// Bitrix24 users ids, who are synced again: their next leave is sent.
+func (s *Store) forgetLeaves(ctx context.Context, portalID int64, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sync_refusals WHERE portal_id = $1 AND kind = $2 AND part = $3 AND b24_id = ANY($4)`,
+		portalID, string(KindUser), string(PartStatus), ids); err != nil {
+		return fmt.Errorf("forget refused deactivations: %w", err)
+	}
+	return nil
 }

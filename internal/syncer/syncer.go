@@ -189,6 +189,7 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 		MemberID: set.MemberID, Selection: set.Selection, HeadsAsManagers: set.HeadsAsManagers,
 		ParentHeadsAsSupervisors: set.ParentHeadsAsSupervisors, SendLoginEmail: set.SendLoginEmail,
 		Safeguard: s.cfg.Safeguard, FieldMap: set.FieldMap, SignInLogin: set.LearnEmail,
+		RetryLeaves: trigger == TriggerManual,
 	}
 	account := set.Account()
 	if in.Actual.Foreign, err = s.store.Foreign(ctx, account, portalID); err != nil {
@@ -250,6 +251,11 @@ func (s *Syncer) run(ctx context.Context, log *slog.Logger, portalID int64, trig
 	}
 	if err := s.store.checkAccountRoot(ctx, portalID, set.LearnURL, set.LearnClientID, plan.Layout.LearnRootID, trigger != TriggerPreview, learnUsers); err != nil {
 		return fmt.Errorf("learn account: %w", err)
+	}
+	if trigger != TriggerPreview {
+		if err := s.store.forgetLeaves(ctx, portalID, plan.Returned); err != nil {
+			return err
+		}
 	}
 	if plan.InvitedUnknown != "" {
 		// The report says the reason in the page's language; Bitrix24's
