@@ -162,14 +162,27 @@ func (s *syncWorkers) run(ctx context.Context, portalID int64, fn func(context.C
 	var cancel *river.JobCancelError
 	switch {
 	case err == nil:
-		return s.recordSuccess(ctx, portalID, rep)
+		// A run that finished as the process stops still counts: its
+		// health is written past the job's cancelled context.
+		hctx, done := healthContext(ctx)
+		defer done()
+		return s.recordSuccess(hctx, portalID, rep)
 	case errors.As(err, &snooze), errors.As(err, &cancel):
 		return err
 	}
-	if rerr := s.recordFailure(ctx, portalID, err, scheduled); rerr != nil {
+	hctx, done := healthContext(ctx)
+	defer done()
+	if rerr := s.recordFailure(hctx, portalID, err, scheduled); rerr != nil {
 		s.deps.Log.ErrorContext(ctx, "record sync failure", "portal_id", portalID, "error", rerr)
 	}
 	return noRetryOfRefusedAnswers(err)
+}
+
+// healthContext is ctx without its cancellation, bounded: a run that ended
+// on its own as the shutdown began must still leave its outcome in the
+// portal's health, or a failure would go uncounted.
+func healthContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 }
 
 // noRetryOfRefusedAnswers cancels the job when Learn sent more than the

@@ -14,6 +14,7 @@ import (
 
 	"b24learn/internal/metrics"
 	"b24learn/internal/settings"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
 
@@ -205,6 +206,11 @@ func TestSyncFailingAsShutdownBeginsIsAFailure(t *testing.T) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if v, ok := metricValue(rec.Body.String(), `b24learn_syncs_total{result="failed",trigger="scheduled"}`); !ok || v != 1 {
 		t.Errorf("failed syncs = %v (present %v), want 1", v, ok)
+	}
+	// The portal's health counts it too, though the job's context is gone.
+	p, err := store.GetPortal(context.Background(), w.pool, portal)
+	if err != nil || p.SyncFailures != 1 || !strings.Contains(p.LastSyncError, "500") {
+		t.Errorf("portal health after the failure: %+v, %v; want 1 failure with Learn's 500", p.Health, err)
 	}
 }
 
