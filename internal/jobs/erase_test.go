@@ -16,6 +16,7 @@ import (
 	"b24learn/internal/alert"
 	"b24learn/internal/jobs/queues"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/settings"
 )
 
 // The erase of a clean uninstall leaves none of the portal's finished River
@@ -34,7 +35,7 @@ func TestUninstallEraseDeletesThePortalsFinishedJobs(t *testing.T) {
 	if err := pool.QueryRow(ctx, `INSERT INTO portals (member_id, domain) VALUES ('m-other', 'other.bitrix24.ru') RETURNING id`).Scan(&other); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, alert_email) VALUES ($1, 'ivan@corp.example')`, erased); err != nil {
+	if _, err := settings.Save(ctx, pool, apptest.Keyring(t), erased, 0, func(s *settings.Settings) { s.AlertEmail = "ivan@corp.example" }); err != nil {
 		t.Fatal(err)
 	}
 	workers := river.NewWorkers()

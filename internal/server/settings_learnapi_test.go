@@ -79,8 +79,11 @@ func TestSettingsStoresLearnAPI(t *testing.T) {
 	}
 
 	// A portal saved before the base was kept: saving the same settings stores it, with no audit row.
-	if _, err := e.pool.Exec(ctx, `UPDATE portal_settings SET learn_api_url = '' WHERE portal_id = $1`, p.ID); err != nil {
+	if _, err := settings.Save(ctx, e.pool, e.kr, p.ID, 42, func(s *settings.Settings) { s.LearnAPIURL = "" }); err != nil {
 		t.Fatal(err)
+	}
+	if got, audits := stored(); got != "" || audits != 1 {
+		t.Fatalf("a portal saved before the base was kept: base %q, %d audit rows", got, audits)
 	}
 	save(with(form, "learn_password", ""))
 	if got, audits := stored(); got != custom+"/api/v2" || audits != 1 {

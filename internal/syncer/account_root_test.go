@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/settings"
 )
 
 // simAlias is a second address of the simulator's account, as a custom
@@ -19,23 +21,18 @@ import (
 const simAlias = "https://learn.acme.test"
 
 // useAddress saves learnURL as the portal's Learn account address, in its
-// settings row (which other portals' runs read, with the API key's Client
-// ID its runs sign in with) and in what its runs load.
+// settings row (which other portals' runs read, with the login and the API
+// key its runs sign in with) and in what its runs load. A new address
+// clears the stored root, as any save of one does.
 func (e *simEnv) useAddress(portalID int64, learnURL string) {
 	e.t.Helper()
 	e.mu.Lock()
-	clientID := e.settings[portalID].LearnClientID
+	cur := e.settings[portalID]
 	e.mu.Unlock()
-	var sealed []byte // any bytes: only whether a secret is stored counts here
-	if clientID != "" {
-		sealed = []byte{1}
-	}
-	if _, err := e.pool.Exec(context.Background(), `INSERT INTO portal_settings (portal_id, learn_url, learn_email,
-		learn_client_id, learn_client_secret) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (portal_id) DO UPDATE
-		SET learn_url = EXCLUDED.learn_url, learn_client_id = EXCLUDED.learn_client_id, learn_client_secret = EXCLUDED.learn_client_secret`,
-		portalID, learnURL, simEmail, clientID, sealed); err != nil {
-		e.t.Fatal(err)
-	}
+	e.saveRow(portalID, func(s *settings.Settings) {
+		s.LearnURL, s.LearnEmail = learnURL, cur.LearnEmail
+		s.LearnClientID, s.ClientSecret = cur.LearnClientID, cur.LearnClientSecret
+	})
 	e.setSettings(portalID, func(s *Settings) { s.LearnURL = learnURL })
 }
 
@@ -62,11 +59,26 @@ func (e *simEnv) onTwoAddresses(orgA, orgB b24sim.Org) aliasPortals {
 	return ap
 }
 
-// forgetRoot clears the portal's stored root, as a save that changes its
-// address does and as every portal was before migration 290.
+// forgetRoot clears the portal's stored root while its address stays: a
+// row as every portal's was before migration 290 (runs had synced, no root
+// was stored). It bypasses the settings package on purpose: a save clears
+// the root only with a new address, and the syncer only ever stores one.
 func (e *simEnv) forgetRoot(portalID int64) {
 	e.t.Helper()
 	if _, err := e.pool.Exec(context.Background(), `UPDATE portal_settings SET learn_root_id = NULL WHERE portal_id = $1`, portalID); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// recordRoot stores rootID with the portal's settings row at learnURL as a
+// run there does, through the run's own check; no other portal may hold it.
+func (e *simEnv) recordRoot(portalID int64, learnURL, rootID string) {
+	e.t.Helper()
+	e.mu.Lock()
+	clientID := e.settings[portalID].LearnClientID
+	e.mu.Unlock()
+	if err := e.syncer.store.checkAccountRoot(context.Background(), portalID, learnURL, clientID, rootID, true,
+		func() []string { return nil }); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -164,9 +176,11 @@ func TestSyncOwnAccountUnderANewAddress(t *testing.T) {
 	idA, idB := ap.idA, ap.idB
 	e.run(idA, TriggerScheduled)
 	root := e.state().RootID
-	// The settings row keeps the root, as if the address changed after a
-	// save that did not clear it: the run must still pass.
+	// The save of the new address clears the root; the row holds it again
+	// at that address (as the run's own check stores it): the run must
+	// still pass.
 	e.useAddress(idA, simAlias)
+	e.recordRoot(idA, simAlias, root)
 	if got := e.storedRoot(idA); got != root {
 		t.Fatalf("stored root %q, want %q", got, root)
 	}
@@ -228,10 +242,9 @@ func TestAccountRootRecordedOneAtATime(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	s := NewStore(pool)
 	p1, p2 := mustPortal(t, pool, "a1"), mustPortal(t, pool, "b2")
+	kr := apptest.Keyring(t)
 	for id, u := range map[int64]string{p1: simAccount, p2: simAlias} {
-		if _, err := pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url) VALUES ($1, $2)`, id, u); err != nil {
-			t.Fatal(err)
-		}
+		saveRow(t, pool, kr, id, func(s *settings.Settings) { s.LearnURL = u })
 	}
 	const root = "0b7e1a52-0000-4000-8000-000000000001"
 	conn, err := pool.Acquire(ctx)
@@ -289,7 +302,9 @@ func TestSyncOwnershipFollowsTheNewAddress(t *testing.T) {
 	idA, idB := ap.idA, ap.idB
 	e.run(idA, TriggerScheduled)
 	e.useAddress(idA, simAlias)
-	e.forgetRoot(idA)
+	if got := e.storedRoot(idA); got != "" {
+		t.Fatalf("the save of the new address kept the stored root %q", got)
+	}
 	e.stable(idA)
 
 	rep := e.run(idB, TriggerScheduled)
@@ -329,10 +344,8 @@ func TestSyncNotRefusedByARootClaimedOnAnotherServer(t *testing.T) {
 	// The attacker's run on its own server recorded A's account's root.
 	idB, _ := e.addPortal(flatOrg("Beta LLC", "beta.test", 2))
 	const evil = "https://learn.evil.test"
-	if _, err := e.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email, learn_root_id)
-		VALUES ($1, $2, $3, $4)`, idB, evil, simEmail, root); err != nil {
-		t.Fatal(err)
-	}
+	e.saveRow(idB, func(s *settings.Settings) { s.LearnURL, s.LearnEmail = evil, simEmail })
+	e.recordRoot(idB, evil, root)
 	if _, err := e.syncer.Run(ctx, idA, TriggerScheduled); err != nil {
 		t.Fatalf("portal A's run on its own account: %v", err)
 	}

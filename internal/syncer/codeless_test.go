@@ -11,6 +11,7 @@ import (
 
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/settings"
 )
 
 var codesChoices = []struct {
@@ -128,10 +129,7 @@ func TestSyncLostRootMappingBesideAnotherPortalsNamesake(t *testing.T) {
 	n := len(st.Departments)
 
 	// B's settings name the account (as typed, with a trailing slash).
-	if _, err := e.pool.Exec(context.Background(), `INSERT INTO portal_settings (portal_id, learn_url, learn_email)
-		VALUES ($1, $2, 'b.admin@beta.test')`, idB, simAccount+"/"); err != nil {
-		t.Fatal(err)
-	}
+	e.saveRow(idB, func(s *settings.Settings) { s.LearnURL, s.LearnEmail = simAccount+"/", "b.admin@beta.test" })
 	if _, err := e.pool.Exec(context.Background(), `DELETE FROM sync_mappings
 		WHERE portal_id = $1 AND kind = 'department' AND b24_id = 1`, idA); err != nil {
 		t.Fatal(err)

@@ -7,17 +7,16 @@ import (
 	"testing"
 
 	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/settings"
 )
 
-// saveKeyRow writes the portal's settings row as a save with an API key
-// does (the secret's bytes are not read here, only that one is stored),
-// and makes its runs sign in with that key.
+// saveKeyRow saves the portal's settings row as a save with an API key
+// does, and makes its runs sign in with that key.
 func (e *simEnv) saveKeyRow(portalID int64, learnURL, login, clientID, clientSecret string) {
 	e.t.Helper()
-	if _, err := e.pool.Exec(context.Background(), `INSERT INTO portal_settings (portal_id, learn_url, learn_email,
-		learn_client_id, learn_client_secret) VALUES ($1, $2, $3, $4, '\x01')`, portalID, learnURL, login, clientID); err != nil {
-		e.t.Fatal(err)
-	}
+	e.saveRow(portalID, func(s *settings.Settings) {
+		s.LearnURL, s.LearnEmail, s.LearnClientID, s.ClientSecret = learnURL, login, clientID, clientSecret
+	})
 	e.setSettings(portalID, func(s *Settings) {
 		s.LearnURL, s.LearnEmail, s.LearnPassword = learnURL, login, ""
 		s.LearnClientID, s.LearnClientSecret = clientID, clientSecret

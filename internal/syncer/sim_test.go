@@ -12,11 +12,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/secret"
 )
 
 const (
@@ -48,6 +50,8 @@ type simEnv struct {
 	newB24 func(ctx context.Context, portalID int64) (Bitrix24, error)
 	// key: portals sign in with the account's API key.
 	key bool
+	// kr seals the secrets of the settings rows saved with saveRow.
+	kr *secret.Keyring
 }
 
 type simOpts struct {
@@ -65,7 +69,7 @@ type simOpts struct {
 func newSimEnv(tb testing.TB, o simOpts) *simEnv {
 	tb.Helper()
 	e := &simEnv{t: tb, pool: pgtest.NewPool(tb), settings: map[int64]Settings{}, b24: map[int64]Bitrix24{},
-		portals: map[int64]*b24sim.Portal{}}
+		portals: map[int64]*b24sim.Portal{}, kr: apptest.Keyring(tb)}
 	if o.learn.Seed == 0 {
 		o.learn.Seed = 1
 	}

@@ -11,6 +11,7 @@ import (
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/learn"
 	"b24learn/internal/learn/learnsim"
+	"b24learn/internal/settings"
 )
 
 // flatOrg is a portal whose whole staff sits in its root department (a small
@@ -191,10 +192,7 @@ func TestSyncLeavesAnotherPortalsSignInUser(t *testing.T) {
 	idA, pA := e.addPortal(planOrg(71, 20))
 	idB, _ := e.addPortal(planOrg(72, 5))
 	const addr = "b.admin@beta.test"
-	if _, err := e.pool.Exec(context.Background(), `INSERT INTO portal_settings (portal_id, learn_url, learn_email) VALUES ($1, $2, $3)`,
-		idB, simAccount+"/", strings.ToUpper(addr)); err != nil {
-		t.Fatal(err)
-	}
+	e.saveRow(idB, func(s *settings.Settings) { s.LearnURL, s.LearnEmail = simAccount+"/", strings.ToUpper(addr) })
 	st := e.state()
 	id, err := e.lsim.SeedUser(simAccount, st.RootID, map[string]string{"login": addr, "email": addr, "first_name": "Beta", "last_name": "Admin"}, StatusActive)
 	if err != nil {
@@ -284,10 +282,7 @@ func TestOtherSignInsMatchTheAccountOnly(t *testing.T) {
 		idB: {" HTTPS://Acme.ispringlearn.ru/ ", "b.admin@beta.test"},
 		idC: {"https://acme.ispringlearn.ru.evil.example", "c.admin@gamma.test"},
 	} {
-		if _, err := e.pool.Exec(ctx, `INSERT INTO portal_settings (portal_id, learn_url, learn_email) VALUES ($1, $2, $3)`,
-			id, row[0], row[1]); err != nil {
-			t.Fatal(err)
-		}
+		e.saveRow(id, func(s *settings.Settings) { s.LearnURL, s.LearnEmail = row[0], row[1] })
 	}
 	got, err := e.syncer.store.OtherSignIns(ctx, AccountKey("https://acme.ispringlearn.ru"), idA)
 	if err != nil {
