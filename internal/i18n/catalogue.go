@@ -734,6 +734,7 @@ var catalogue = map[string][2]string{
 	"mgr.flash_suspended":          {"The portal is suspended: no more syncs.", "Портал приостановлен: синхронизаций больше не будет."},
 	"mgr.flash_totp":               {"Two-step sign-in is on: sign in with your password and a code from the app from now on.", "Двухэтапный вход включён: теперь входите с паролем и кодом из приложения."},
 	"mgr.err_no_keys":              {"The manager console needs SECRET_KEYS.", "Для консоли менеджеров нужен SECRET_KEYS."},
+	"mgr.err_river_off":            {"River UI is not available on this instance.", "River UI недоступен на этом сервере."},
 	"mgr.err_signed_out":           {"You are signed out. Sign in again.", "Вы вышли из консоли. Войдите снова."},
 	"mgr.err_csrf":                 {"This form has expired or did not come from the console (CSRF check failed). Reload the page and try again.", "Форма устарела или отправлена не из консоли (проверка CSRF не пройдена). Обновите страницу и повторите."},
 	"mgr.err_totp_first":           {"Set up your authenticator app first (/manager/totp).", "Сначала настройте приложение-аутентификатор (/manager/totp)."},
