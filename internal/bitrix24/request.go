@@ -99,7 +99,7 @@ func ParseAppRequestValues(query, body url.Values) (AppRequest, error) {
 		return a, fmt.Errorf("bad DOMAIN: %w", ErrBadRequest)
 	case !validToken(a.AuthID) || !validToken(a.RefreshID):
 		return a, fmt.Errorf("bad token characters: %w", ErrBadRequest)
-	case a.Lang != "" && !validLang(a.Lang):
+	case a.Lang != "" && !ValidLang(a.Lang):
 		return a, fmt.Errorf("bad LANG: %w", ErrBadRequest)
 	}
 	return a, nil
@@ -120,11 +120,11 @@ func ValidMemberID(s string) bool {
 	return true
 }
 
-// validLang accepts a language code as Bitrix24 sends it ("en", "ru", "tc"),
+// ValidLang accepts a language code as Bitrix24 sends it ("en", "ru", "tc"),
 // allowing a region after '-' or '_': 2 to 8 ASCII letters and digits in all,
 // starting with two letters. The install stores it with the portal, so
 // control characters, markup and other scripts never get that far.
-func validLang(s string) bool {
+func ValidLang(s string) bool {
 	if len(s) < 2 || len(s) > 8 {
 		return false
 	}

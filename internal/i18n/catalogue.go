@@ -428,6 +428,20 @@ var catalogue = map[string][2]string{
 	"msg.job_waiting":             {"Waiting for another run of this portal to finish…", "Ожидает завершения другого запуска этого портала…"},
 	"msg.tree_error":              {"The department list could not be loaded from Bitrix24, so the selection cannot be changed now. The saved selection is kept. Reopen the app to try again.", "Не удалось загрузить список подразделений из Битрикс24, поэтому выбор сейчас изменить нельзя. Сохранённый выбор не изменится. Откройте приложение заново, чтобы повторить попытку."},
 
+	// The frame POSTs' refusals (/b24/install, /b24/app), before and after
+	// Bitrix24's OAuth server confirms them.
+	"msg.outside_b24":        {"This page opens only inside Bitrix24.", "Эта страница открывается только внутри Битрикс24."},
+	"msg.not_confirmed":      {"Bitrix24 did not confirm this request. Open the app again from Bitrix24.", "Битрикс24 не подтвердил этот запрос. Откройте приложение в Битрикс24 заново."},
+	"msg.verify_busy":        {"Too many requests. Try again in a minute.", "Слишком много запросов. Повторите попытку через минуту."},
+	"msg.b24_down":           {"Bitrix24 could not be reached. Try again in a minute.", "Не удалось связаться с Битрикс24. Повторите попытку через минуту."},
+	"msg.b24_refused":        {"Bitrix24 refused the request. Open the app again from Bitrix24.", "Битрикс24 отклонил запрос. Откройте приложение в Битрикс24 заново."},
+	"msg.b24_bad_address":    {"The app cannot reach this Bitrix24 portal's address.", "Приложение не может обратиться по адресу этого портала Битрикс24."},
+	"msg.b24_bad_answer":     {"Bitrix24 did not answer as expected. Try again in a minute.", "Битрикс24 ответил не так, как ожидалось. Повторите попытку через минуту."},
+	"msg.install_admin_only": {"Only a Bitrix24 administrator can install this app.", "Установить это приложение может только администратор Битрикс24."},
+	"msg.not_installed":      {"The app is not fully installed yet. A Bitrix24 administrator has to open it first.", "Приложение ещё не установлено до конца. Сначала его должен открыть администратор Битрикс24."},
+	"msg.internal":           {"Internal error.", "Внутренняя ошибка."},
+	"msg.body_too_large":     {"Request body too large.", "Слишком большой запрос."},
+
 	// The installer page.
 	"install.title":   {"iSpring Learn sync — installing", "Модуль синхронизации iSpring Learn — установка"},
 	"install.opening": {"The app is installed on %s. Opening the settings…", "Приложение установлено на портале %s. Открываем настройки…"},
@@ -724,6 +738,7 @@ var catalogue = map[string][2]string{
 	"mgr.flash_suspended":          {"The portal is suspended: no more syncs.", "Портал приостановлен: синхронизаций больше не будет."},
 	"mgr.flash_totp":               {"Two-step sign-in is on: sign in with your password and a code from the app from now on.", "Двухэтапный вход включён: теперь входите с паролем и кодом из приложения."},
 	"mgr.err_no_keys":              {"The manager console needs SECRET_KEYS.", "Для консоли менеджеров нужен SECRET_KEYS."},
+	"mgr.err_river_off":            {"River UI is not available on this instance.", "River UI недоступен на этом сервере."},
 	"mgr.err_signed_out":           {"You are signed out. Sign in again.", "Вы вышли из консоли. Войдите снова."},
 	"mgr.err_csrf":                 {"This form has expired or did not come from the console (CSRF check failed). Reload the page and try again.", "Форма устарела или отправлена не из консоли (проверка CSRF не пройдена). Обновите страницу и повторите."},
 	"mgr.err_totp_first":           {"Set up your authenticator app first (/manager/totp).", "Сначала настройте приложение-аутентификатор (/manager/totp)."},

@@ -59,7 +59,7 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 		setRetryAfter(w, rl)
 		v.Notice = i18n.T(sess.Lang, "form.rate_limited", rl.Minutes())
 	case err != nil:
-		s.error(w, r, err)
+		s.errorIn(w, r, sess.Lang, err)
 		return
 	default:
 		s.log.Info("activation request stored", "portal_id", sess.PortalID, "request_id", res.RequestID, "updated", res.Updated, "unchanged", res.Unchanged)

@@ -177,7 +177,7 @@ func (s *Server) answerAlertConfirm(w http.ResponseWriter, r *http.Request, lang
 	v := templates.AlertConfirmView{Lang: lang, Token: token, Domain: c.Domain, Address: c.Address, Done: done}
 	if err != nil {
 		if !errors.Is(err, alert.ErrTokenUnknown) && !errors.Is(err, alert.ErrTokenExpired) && !errors.Is(err, alert.ErrTokenUsed) {
-			s.error(w, r, err)
+			s.errorIn(w, r, lang, err)
 			return
 		}
 		status, text := tokenRefusal(lang, err)

@@ -14,6 +14,7 @@ import (
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/i18n"
 	"b24learn/internal/netguard"
 	"b24learn/internal/store"
 	"b24learn/templates"
@@ -107,16 +108,36 @@ func (s *Server) eventsURL() string {
 
 // errNotConfirmed answers a frame POST that Bitrix24's OAuth server did not
 // prove (or that names a server not on the list).
-var errNotConfirmed = apperr.New(apperr.EUNAUTHORIZED, "Bitrix24 did not confirm this request. Open the app again from Bitrix24.")
+func errNotConfirmed(lang i18n.Lang) error {
+	return apperr.New(apperr.EUNAUTHORIZED, msgNotConfirmed.in(lang))
+}
+
+// frameLang is the language of a frame POST's answers: i18n.FromBitrix24
+// of its LANG, from the form, else from the query Bitrix24 adds it to (a
+// body that did not parse has none). Until the OAuth server confirms the
+// POST, LANG is only the sender's word: it picks the language of an error
+// text and nothing else, and counts only as a language code as Bitrix24
+// writes one (bitrix24.ValidLang); English otherwise.
+func frameLang(r *http.Request, req bitrix24.AppRequest) i18n.Lang {
+	code := req.Lang
+	if code == "" {
+		code = strings.TrimSpace(r.URL.Query().Get("LANG"))
+	}
+	if !bitrix24.ValidLang(code) {
+		return i18n.EN
+	}
+	return i18n.FromBitrix24(code)
+}
 
 // frameRequest parses and verifies an iframe POST; on failure it has written
-// the response and returns ok false.
+// the response, in the POST's language, and returns ok false.
 func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.AppRequest, verified, bool) {
 	req, err := bitrix24.ParseAppRequest(r)
+	lang := frameLang(r, req)
 	if err != nil {
 		s.refuseMalformed()
 		s.log.InfoContext(r.Context(), "bad frame request", "error", err, "request_id", requestID(r))
-		s.error(w, r, apperr.New(apperr.EMALFORMED, "This page opens only inside Bitrix24."))
+		s.errorIn(w, r, lang, apperr.New(apperr.EMALFORMED, msgOutsideB24.in(lang)))
 		return req, verified{}, false
 	}
 	oauth, err := s.oauthFor(req.ServerEndpoint)
@@ -125,21 +146,21 @@ func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.
 		s.metrics.B24Refused.WithLabelValues(refusedOAuthServer).Inc()
 		s.log.WarnContext(r.Context(), "frame request names an OAuth server not on the list", "error", err,
 			"path", r.URL.Path, "request_id", requestID(r))
-		s.error(w, r, errNotConfirmed)
+		s.errorIn(w, r, lang, errNotConfirmed(lang))
 		return req, verified{}, false
 	}
-	if !s.admitFrame(w, r, req.MemberID) {
+	if !s.admitFrame(w, r, req.MemberID, lang) {
 		return req, verified{}, false
 	}
 	v, err := s.verifyRefresh(r.Context(), oauth, req.RefreshID, req.MemberID, req.Domain)
 	if errors.Is(err, errUnverified) {
 		s.log.WarnContext(r.Context(), "unverified frame request", "error", err, "path", r.URL.Path, "request_id", requestID(r))
-		s.error(w, r, errNotConfirmed)
+		s.errorIn(w, r, lang, errNotConfirmed(lang))
 		return req, verified{}, false
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "oauth server unreachable", "error", err, "request_id", requestID(r))
-		s.error(w, r, apperr.New(apperr.EUPSTREAM, "Bitrix24 could not be reached. Try again in a minute."))
+		s.errorIn(w, r, lang, apperr.New(apperr.EUPSTREAM, msgB24Down.in(lang)))
 		return req, verified{}, false
 	}
 	return req, v, true
@@ -149,6 +170,7 @@ func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.
 // profile of the user who opened the frame.
 type frameOpen struct {
 	req  bitrix24.AppRequest
+	lang i18n.Lang // of the page and of its error answers
 	v    verified
 	c    *bitrix24.Client
 	ts   *bitrix24.MemoryTokenSource
@@ -164,16 +186,17 @@ func (s *Server) openFrame(w http.ResponseWriter, r *http.Request, what string) 
 	if !ok || !s.admitFrameCalls(w, r, req, v) {
 		return frameOpen{}, false
 	}
+	lang := frameLang(r, req)
 	c, ts := s.b24Client(v)
 	prof, err := c.Profile(r.Context())
 	if err != nil {
-		s.b24Error(w, r, fmt.Errorf("%s: profile: %w", what, err))
+		s.b24Error(w, r, lang, fmt.Errorf("%s: profile: %w", what, err))
 		return frameOpen{}, false
 	}
 	// A user of the portal is here: this address gets the portal's users'
 	// bucket from now on, which strangers naming the portal cannot spend.
 	s.gate.remember(s.now(), v.token.MemberID, clientIP(r), prof.ID)
-	return frameOpen{req: req, v: v, c: c, ts: ts, prof: prof}, true
+	return frameOpen{req: req, lang: lang, v: v, c: c, ts: ts, prof: prof}, true
 }
 
 // userToken is the opening user's access token as the frame's client holds
@@ -225,7 +248,7 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, req, prof := r.Context(), f.req, f.prof
 	if !prof.Admin {
-		s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Only a Bitrix24 administrator can install this app."))
+		s.errorIn(w, r, f.lang, apperr.New(apperr.EFORBIDDEN, msgInstallAdminOnly.in(f.lang)))
 		return
 	}
 	p, err := s.installPortal(ctx, req, f.v, f.c, f.ts)
@@ -233,12 +256,12 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 		err = recordAdminCheck(ctx, s.pool, p.ID, prof.ID, true, s.now())
 	}
 	if err != nil {
-		s.b24Error(w, r, fmt.Errorf("install: %w", err))
+		s.b24Error(w, r, f.lang, fmt.Errorf("install: %w", err))
 		return
 	}
 	sess, tok, err := s.newSession(p, prof.ID, true, req.Lang, f.userToken(ctx))
 	if err != nil {
-		s.error(w, r, err)
+		s.errorIn(w, r, f.lang, err)
 		return
 	}
 	setFrameHeaders(w, p)
@@ -265,7 +288,7 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		p, err = s.installPortal(ctx, req, v, f.c, f.ts)
 		installed = true
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed()):
-		s.error(w, r, apperr.New(apperr.ECONFLICT, "The app is not fully installed yet. A Bitrix24 administrator has to open it first."))
+		s.errorIn(w, r, f.lang, apperr.New(apperr.ECONFLICT, msgNotInstalled.in(f.lang)))
 		return
 	case err == nil && prof.Admin && (p.NeedsReconnect || p.TokenExpiresAt.IsZero()):
 		// Background sync lost its tokens; an admin's fresh pair restores it.
@@ -295,12 +318,12 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		err = recordAdminCheck(ctx, s.pool, p.ID, prof.ID, prof.Admin, s.now())
 	}
 	if err != nil {
-		s.b24Error(w, r, fmt.Errorf("app: %w", err))
+		s.b24Error(w, r, f.lang, fmt.Errorf("app: %w", err))
 		return
 	}
 	sess, tok, err := s.newSession(p, prof.ID, prof.Admin, req.Lang, f.userToken(ctx))
 	if err != nil {
-		s.error(w, r, err)
+		s.errorIn(w, r, f.lang, err)
 		return
 	}
 	setFrameHeaders(w, p)
@@ -347,28 +370,28 @@ func (s *Server) keepEvents(ctx context.Context, req bitrix24.AppRequest, p stor
 		"application_token", req.ApplicationToken != "")
 }
 
-// b24Error answers a failed Bitrix24 call: a refused token is the user's to
-// fix by reopening the app, anything else is ours.
-func (s *Server) b24Error(w http.ResponseWriter, r *http.Request, err error) {
+// b24Error answers a failed Bitrix24 call, in lang: a refused token is the
+// user's to fix by reopening the app, anything else is ours.
+func (s *Server) b24Error(w http.ResponseWriter, r *http.Request, lang i18n.Lang, err error) {
 	if bitrix24.IsPermanentAuthError(err) || errors.Is(err, bitrix24.ErrExpiredToken) || errors.Is(err, bitrix24.ErrInvalidToken) {
 		s.log.WarnContext(r.Context(), "bitrix24 refused the request", "error", err, "request_id", requestID(r))
-		s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Bitrix24 refused the request. Open the app again from Bitrix24."))
+		s.errorIn(w, r, lang, apperr.New(apperr.EUNAUTHORIZED, msgB24Refused.in(lang)))
 		return
 	}
 	if errors.Is(err, netguard.ErrForbidden) || errors.Is(err, netguard.ErrInsecure) {
 		// The portal's REST endpoint (or its redirect) is not a public https
 		// address: refused by the address rule, nothing was sent there.
 		s.log.WarnContext(r.Context(), "portal endpoint refused by the address rule", "error", err, "request_id", requestID(r))
-		s.error(w, r, apperr.New(apperr.EUPSTREAM, "The app cannot reach this Bitrix24 portal's address."))
+		s.errorIn(w, r, lang, apperr.New(apperr.EUPSTREAM, msgB24BadAddress.in(lang)))
 		return
 	}
 	var apiErr *bitrix24.APIError
 	if errors.As(err, &apiErr) || errors.Is(err, context.DeadlineExceeded) {
 		s.log.ErrorContext(r.Context(), "bitrix24 call failed", "error", err, "request_id", requestID(r))
-		s.error(w, r, apperr.New(apperr.EUPSTREAM, "Bitrix24 did not answer as expected. Try again in a minute."))
+		s.errorIn(w, r, lang, apperr.New(apperr.EUPSTREAM, msgB24BadAnswer.in(lang)))
 		return
 	}
-	s.error(w, r, err)
+	s.errorIn(w, r, lang, err)
 }
 
 // setFrameHeaders lets the portal, and only the portal, frame the page

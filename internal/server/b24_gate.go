@@ -15,6 +15,7 @@ import (
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/clientaddr"
+	"b24learn/internal/i18n"
 	"b24learn/internal/store"
 )
 
@@ -377,16 +378,16 @@ func (s *Server) storedTokenMatches(ctx context.Context, p store.Portal, token s
 }
 
 // admitFrame decides whether a frame POST naming memberID may cost an OAuth
-// call. When it returns false it has answered the request.
-func (s *Server) admitFrame(w http.ResponseWriter, r *http.Request, memberID string) bool {
+// call. When it returns false it has answered the request, in lang.
+func (s *Server) admitFrame(w http.ResponseWriter, r *http.Request, memberID string, lang i18n.Lang) bool {
 	known, err := s.portalOnRecord(r.Context(), memberID)
 	if err != nil {
-		s.error(w, r, err)
+		s.errorIn(w, r, lang, err)
 		return false
 	}
 	reason, wait := s.gate.admit(s.now(), clientIP(r), memberID, known)
 	if reason != "" {
-		s.refuseLimited(w, r, reason, wait)
+		s.refuseLimited(w, r, lang, reason, wait)
 		return false
 	}
 	return true
@@ -436,20 +437,22 @@ func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bi
 	// No address bucket: Bitrix24 sends every portal's events from a few
 	// servers. The event is verified below whichever bucket it drew on.
 	if reason, wait := s.gate.admitEvent(s.now(), ev.Auth.MemberID, matches); reason != "" {
-		s.refuseLimited(w, r, reason, wait)
+		// Bitrix24's servers read the answer to an event, nobody's page.
+		s.refuseLimited(w, r, i18n.EN, reason, wait)
 		return false
 	}
 	return true
 }
 
-// refuseLimited answers a request refused by a bucket: 429 with Retry-After.
-func (s *Server) refuseLimited(w http.ResponseWriter, r *http.Request, reason string, wait time.Duration) {
+// refuseLimited answers a request refused by a bucket: 429 with Retry-After,
+// in lang.
+func (s *Server) refuseLimited(w http.ResponseWriter, r *http.Request, lang i18n.Lang, reason string, wait time.Duration) {
 	s.metrics.B24Refused.WithLabelValues(reason).Inc()
 	// Debug, not a warning: a script replaying frame POSTs past its bucket
 	// would write a line per request; the metric counts them.
 	s.log.DebugContext(r.Context(), "oauth verification refused", "reason", reason, "path", r.URL.Path,
 		"request_id", requestID(r))
-	s.error(w, r, errTooMany("Too many requests. Try again in a minute.", wait))
+	s.errorIn(w, r, lang, errTooMany(msgVerifyBusy.in(lang), wait))
 }
 
 // refuseMalformed counts a request turned away for its shape.

@@ -122,6 +122,13 @@ type answer struct {
 }
 
 func (e *gateEnv) send(a attack) answer {
+	pg := e.page(a)
+	return answer{pg.status, pg.header.Get("Retry-After")}
+}
+
+// page sends a and returns the whole answer.
+func (e *gateEnv) page(a attack) page {
+	e.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.app.URL+a.path+"?"+a.query.Encode(), strings.NewReader(a.body.Encode()))
 	if err != nil {
 		e.t.Fatal(err)
@@ -131,8 +138,7 @@ func (e *gateEnv) send(a attack) answer {
 		req.Header.Set(peerHeader, a.peer)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	pg := readPage(e.t, resp, err)
-	return answer{pg.status, pg.header.Get("Retry-After")}
+	return readPage(e.t, resp, err)
 }
 
 // flood sends the attacks from 8 clients at once and tallies the statuses.

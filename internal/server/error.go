@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"b24learn/internal/apperr"
+	"b24learn/internal/i18n"
 )
 
 // errorStatus is the one table from app error codes to HTTP statuses; a
@@ -101,26 +102,34 @@ const (
 
 // error answers err as plain text.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
-	s.answerError(w, r, err, asText)
+	s.answerError(w, r, err, asText, i18n.EN)
+}
+
+// errorIn answers err as plain text in lang: on the pages Bitrix24 opens in
+// its iframe the answer is the page, so an internal error is said in the
+// portal's language too.
+func (s *Server) errorIn(w http.ResponseWriter, r *http.Request, lang i18n.Lang, err error) {
+	s.answerError(w, r, err, asText, lang)
 }
 
 // errorJSON answers err as an errorBody, for the page's scripts.
 func (s *Server) errorJSON(w http.ResponseWriter, r *http.Request, err error) {
-	s.answerError(w, r, err, asJSON)
+	s.answerError(w, r, err, asJSON, i18n.EN)
 }
 
 // answerError is the one place an error becomes an answer: the status from
 // errorStatus, the user-facing message of an *apperr.Error, and for anything
-// else "Internal error." with the details logged, never shown. An
+// else "Internal error." in lang with the details logged, never shown. An
 // *apperr.Error with EINTERNAL is made by code that has logged what it knows.
 // Internal errors are plain text in every format: the page's script shows
 // its own text, in the page's language, for an answer that is not JSON.
-func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error, f errorFormat) {
+func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error, f errorFormat, lang i18n.Lang) {
+	status, msg := statusOf(err), apperr.ErrorMessage(err)
 	var appErr *apperr.Error
 	if !errors.As(err, &appErr) {
 		s.log.ErrorContext(r.Context(), "request failed", "error", err, "path", logText(r.URL.Path), "request_id", requestID(r))
+		msg = msgInternal.in(lang)
 	}
-	status, msg := statusOf(err), apperr.ErrorMessage(err)
 	var later *retryLater
 	if errors.As(err, &later) {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(later.wait)))

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"b24learn/internal/apperr"
+	"b24learn/internal/i18n"
 )
 
 // Every app error code answers its status with the error's own message;
@@ -46,7 +47,7 @@ func TestErrorAnswer(t *testing.T) {
 				var logs bytes.Buffer
 				s := &Server{log: slog.New(slog.NewTextHandler(&logs, nil))}
 				w := httptest.NewRecorder()
-				s.answerError(w, httptest.NewRequest(http.MethodGet, "/app/x", nil), c.err, f)
+				s.answerError(w, httptest.NewRequest(http.MethodGet, "/app/x", nil), c.err, f, i18n.EN)
 				if w.Code != c.status {
 					t.Errorf("status %d, want %d", w.Code, c.status)
 				}
@@ -79,6 +80,22 @@ func TestErrorAnswer(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// On the pages Bitrix24 frames an internal error is said in the page's
+// language, still logged and never shown.
+func TestErrorAnswerInLanguage(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	s := &Server{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	w := httptest.NewRecorder()
+	s.errorIn(w, httptest.NewRequest(http.MethodPost, "/b24/app", nil), i18n.RU, fmt.Errorf("load portal: %w", errors.New("dial tcp 10.0.0.5:5432")))
+	if want := i18n.T(i18n.RU, "msg.internal") + "\n"; w.Code != http.StatusInternalServerError || w.Body.String() != want {
+		t.Errorf("%d %q, want 500 %q", w.Code, w.Body.String(), want)
+	}
+	if !strings.Contains(logs.String(), "10.0.0.5") {
+		t.Errorf("the log lacks the error: %s", logs.String())
 	}
 }
 

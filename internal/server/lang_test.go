@@ -3,16 +3,20 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"b24learn/internal/activation"
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/config"
 	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
 )
@@ -166,4 +170,149 @@ type mailCapture struct{ sent []activation.Mail }
 func (m *mailCapture) Send(_ context.Context, msg activation.Mail) error {
 	m.sent = append(m.sent, msg)
 	return nil
+}
+
+// The refusals of the pages Bitrix24 opens in its iframe speak the portal's
+// language as well, by its LANG: those said before the OAuth server has
+// confirmed the POST (a form outside Bitrix24, tokens it does not confirm,
+// the verification gate's 429, an OAuth server answer it cannot use) and
+// those after (a non-admin's install, an app not yet installed, Bitrix24
+// refusing or answering oddly, a portal address the rule refuses). Before,
+// all of them were English for every portal.
+func TestFrameRefusalsInPortalLanguage(t *testing.T) {
+	t.Parallel()
+	// Each request comes from an address of its own, which the gate lets
+	// verify once; the gate's case sends a second.
+	e := newGateEnv(t, VerifyLimits{PerAddress: Bucket{Burst: 1, Every: time.Hour}})
+	walled := newB24EnvWith(t, func(c *config.Config) { c.B24AllowPrivateHosts = false })
+	peers := 0
+	peer := func() string { peers++; return fmt.Sprintf("198.51.%d.%d", 100+peers/250, 1+peers%250) }
+	forged := func(q, body url.Values) {
+		body.Set("AUTH_ID", randHex(35))
+		body.Set("REFRESH_ID", randHex(35))
+	}
+	for i, c := range []struct {
+		lang string
+		want i18n.Lang
+	}{{"ua", i18n.RU}, {"uk", i18n.RU}, {"be", i18n.RU}, {"kz", i18n.RU}, {"ru", i18n.RU}, {"en", i18n.EN}} {
+		bp := e.sim.AddPortal(b24sim.PortalOptions{Lang: c.lang, Org: b24sim.GenerateOrg(int64(200+i), 8, 2)})
+		bp.Install() // the installer's turn: no portal row yet
+		// frame sends userID's frame POST to path, changed by edit.
+		frame := func(path string, userID int64, edit func(q, body url.Values)) page {
+			t.Helper()
+			_, q, body, err := bp.FrameRequest(userID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if edit != nil {
+				edit(q, body)
+			}
+			return e.page(attack{path: path, query: q, body: body, peer: peer()})
+		}
+		for _, r := range []struct {
+			what   string
+			status int
+			text   msg
+			send   func() page
+		}{
+			{"outside Bitrix24, LANG in the query", http.StatusBadRequest, msgOutsideB24, func() page {
+				return e.page(attack{path: "/b24/app", query: url.Values{"LANG": {c.lang}}, body: url.Values{}, peer: peer()})
+			}},
+			{"outside Bitrix24, LANG in the form", http.StatusBadRequest, msgOutsideB24, func() page {
+				return e.page(attack{path: "/b24/install", query: url.Values{}, body: url.Values{"LANG": {c.lang}}, peer: peer()})
+			}},
+			{"body too large", http.StatusRequestEntityTooLarge, msgBodyTooLarge, func() page {
+				return e.page(attack{path: "/b24/app", query: url.Values{"LANG": {c.lang}},
+					body: url.Values{"x": {strings.Repeat("x", maxBodyBytes)}}, peer: peer()})
+			}},
+			{"tokens not confirmed", http.StatusUnauthorized, msgNotConfirmed, func() page {
+				return frame("/b24/install", bp.AdminID(), forged)
+			}},
+			{"OAuth server not on the list", http.StatusUnauthorized, msgNotConfirmed, func() page {
+				return frame("/b24/app", bp.AdminID(), func(_, body url.Values) { body.Set("SERVER_ENDPOINT", "https://oauth.example.com/rest/") })
+			}},
+			{"verification gate", http.StatusTooManyRequests, msgVerifyBusy, func() page {
+				a := e.forgedFrame("/b24/app", bp.MemberID(), peer())
+				a.query.Set("LANG", c.lang)
+				if pg := e.page(a); pg.status != http.StatusUnauthorized {
+					t.Fatalf("%s: first forged frame %d %s", c.lang, pg.status, pg.body)
+				}
+				return e.page(a)
+			}},
+			{"OAuth server answers no tokens", http.StatusBadGateway, msgB24Down, func() page {
+				// Not a refusal (an error code or a bare status): not the
+				// request's fault.
+				e.sim.InjectOAuthFault(http.StatusOK, "{}")
+				return frame("/b24/install", bp.AdminID(), nil)
+			}},
+			{"non-admin installs", http.StatusForbidden, msgInstallAdminOnly, func() page {
+				return frame("/b24/install", bp.NonAdminID(), nil)
+			}},
+			{"app not installed", http.StatusConflict, msgNotInstalled, func() page {
+				return frame("/b24/app", bp.NonAdminID(), nil)
+			}},
+			{"Bitrix24 refuses", http.StatusUnauthorized, msgB24Refused, func() page {
+				bp.InjectFault(b24sim.Fault{Method: "profile", Status: http.StatusUnauthorized, Code: "NO_AUTH_FOUND", Count: 5})
+				defer bp.ClearFaults()
+				return frame("/b24/install", bp.AdminID(), nil)
+			}},
+			{"Bitrix24 answers oddly", http.StatusBadGateway, msgB24BadAnswer, func() page {
+				bp.InjectFault(b24sim.Fault{Method: "profile", Status: http.StatusBadRequest, Code: "ERROR_METHOD_NOT_FOUND", Count: 5})
+				defer bp.ClearFaults()
+				return frame("/b24/install", bp.AdminID(), nil)
+			}},
+			{"portal address refused", http.StatusBadGateway, msgB24BadAddress, func() page {
+				wp := walled.sim.AddPortal(b24sim.PortalOptions{Lang: c.lang, Org: b24sim.GenerateOrg(int64(300+i), 4, 1)})
+				wp.Install()
+				return walled.open(wp, wp.AdminID())
+			}},
+		} {
+			what := c.lang + " " + r.what
+			pg := r.send()
+			if want := r.text.in(c.want); pg.status != r.status || !strings.Contains(pg.body, want) {
+				t.Errorf("%s: %d %q, want %d %q", what, pg.status, pg.body, r.status, want)
+			}
+			checkOneLanguage(t, what, pg.body, c.want)
+			checkPlainLanguage(t, what, pg.body, c.want)
+		}
+	}
+
+	// Before the OAuth server has confirmed anything LANG is the sender's:
+	// what is not a language code as Bitrix24 writes one picks English,
+	// however it starts.
+	for _, a := range []attack{
+		{query: url.Values{"LANG": {"ua-" + strings.Repeat("x", 4000)}}, body: url.Values{}},
+		{query: url.Values{"LANG": {"ru<b>"}}, body: url.Values{}},
+		{query: url.Values{"LANG": {"ru\x00"}}, body: url.Values{}},
+		{query: url.Values{"LANG": {"ua"}}, body: url.Values{"LANG": {"kz\n<script>"}}}, // the form's wins, as for a verified POST
+	} {
+		a.path, a.peer = "/b24/app", peer()
+		what := fmt.Sprintf("LANG %.12q, form LANG %.12q", a.query.Get("LANG"), a.body.Get("LANG"))
+		pg := e.page(a)
+		if want := msgOutsideB24.in(i18n.EN); pg.status != http.StatusBadRequest || !strings.Contains(pg.body, want) {
+			t.Errorf("%s: %d %q, want 400 %q", what, pg.status, pg.body, want)
+		}
+		checkPlainLanguage(t, what, pg.body, i18n.EN)
+	}
+}
+
+// englishSentence is three Latin words in a row: in a Russian answer, an
+// English sentence; names the Russian texts use (Bitrix24, iSpring Learn)
+// are shorter.
+var englishSentence = regexp.MustCompile(`[A-Za-z]+(?:[ ,'’]+[A-Za-z]+){2,}`)
+
+// checkPlainLanguage fails when body, a plain-text answer, is not wholly in
+// want: a Russian one must have Cyrillic and no English sentence, an English
+// one no Cyrillic, whether or not the text is in the catalogue.
+func checkPlainLanguage(t *testing.T, what, body string, want i18n.Lang) {
+	t.Helper()
+	cyrillic := strings.ContainsFunc(body, func(r rune) bool { return unicode.Is(unicode.Cyrillic, r) })
+	switch {
+	case want == i18n.RU && !cyrillic:
+		t.Errorf("%s: in ru but has no Russian: %q", what, body)
+	case want == i18n.RU && englishSentence.MatchString(body):
+		t.Errorf("%s: in ru but shows English %q", what, englishSentence.FindString(body))
+	case want == i18n.EN && cyrillic:
+		t.Errorf("%s: in en but shows Russian: %q", what, body)
+	}
 }

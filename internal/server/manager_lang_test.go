@@ -89,6 +89,14 @@ func TestConsoleLangSwitch(t *testing.T) {
 	if rec := b.do("POST", "/manager/lang", url.Values{"lang": {"xx"}, "csrf": {csrf}}); !strings.Contains(rec.Body.String(), "Выберите русский или английский") {
 		t.Fatalf("error after switching to Russian: %q", rec.Body.String())
 	}
+	// So is River UI's absence, on an instance without River.
+	river := e.s.river
+	e.s.river = nil
+	e.s.riverUI = e.s.newRiverUI(t.Context())
+	e.s.river, e.h = river, e.s.routes()
+	if rec := b.do("GET", "/manager/river/", nil); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), i18n.T(i18n.RU, "mgr.err_river_off")) {
+		t.Fatalf("River UI off after switching to Russian: %d %q", rec.Code, rec.Body.String())
+	}
 }
 
 // The language chosen with the sign-in page's own switch holds for its

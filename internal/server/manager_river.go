@@ -29,7 +29,7 @@ const riverUIPrefix = "/manager/river"
 // answers 503 and the rest of the console works.
 func (s *Server) newRiverUI(ctx context.Context) http.Handler {
 	unavailable := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.error(w, r, apperr.New(apperr.EUNAVAILABLE, "River UI is not available on this instance."))
+		s.error(w, r, apperr.New(apperr.EUNAVAILABLE, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_river_off")))
 	})
 	if s.river == nil {
 		return unavailable

@@ -13,6 +13,8 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"b24learn/internal/apperr"
+	"b24learn/internal/bitrix24"
+	"b24learn/internal/i18n"
 	"b24learn/internal/remote"
 )
 
@@ -105,7 +107,8 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()), "request_id", requestID(r))
-				s.error(w, r, errPanicked)
+				lang := frameLang(r, bitrix24.AppRequest{})
+				s.errorIn(w, r, lang, errPanicked(lang))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -113,15 +116,19 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 }
 
 // errPanicked answers a request whose handler panicked; the recoverer has
-// logged the panic and its stack.
-var errPanicked = apperr.New(apperr.EINTERNAL, "Internal error.")
+// logged the panic and its stack. Before (or without) its handler the
+// answer's language is the one the LANG query parameter of a frame page's
+// address names, English elsewhere.
+func errPanicked(lang i18n.Lang) error { return apperr.New(apperr.EINTERNAL, msgInternal.in(lang)) }
 
-// limitBody bounds request bodies; a larger one fails to parse with a clear 413.
+// limitBody bounds request bodies; a larger one fails to parse with a clear
+// 413, in the language of the frame page's LANG query parameter if any.
 func (s *Server) limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
-				s.error(w, r, apperr.New(apperr.ETOOLARGE, "Request body too large."))
+				lang := frameLang(r, bitrix24.AppRequest{})
+				s.errorIn(w, r, lang, apperr.New(apperr.ETOOLARGE, msgBodyTooLarge.in(lang)))
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)

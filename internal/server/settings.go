@@ -385,7 +385,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	v, ok := sessionFrom(r.Context())
 	if !ok {
-		s.error(w, r, apperr.New(apperr.EUNAUTHORIZED, "Unauthorized."))
+		s.error(w, r, errSessionEnded(i18n.EN))
 		return
 	}
 	if !v.Admin {

@@ -88,7 +88,7 @@ func (s *Server) settingsView(ctx context.Context, p store.Portal, sess Session,
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, p store.Portal, sess Session, token string, prefill activation.Contact) {
 	v, err := s.settingsView(r.Context(), p, sess, token, prefill.Email)
 	if err != nil {
-		s.error(w, r, err)
+		s.errorIn(w, r, sess.Lang, err)
 		return
 	}
 	// The activation form belongs to the activation handler; a failure to
