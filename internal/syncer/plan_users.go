@@ -290,10 +290,11 @@ func (b *builder) usersStep() {
 		// Not linked to this employee yet: found in Learn by address, so
 		// adopted (a user the app creates is linked as it is made).
 		adopted := !mapped || m.LearnID != lu.ID || m.Adopted
-		if email == "" || lu.Administers || adopted {
+		if email == "" || lu.Administers || lu.RoleUnknown || adopted {
 			// E-mail removed in Bitrix24, a user with rights over others
-			// in Learn, or one the app adopted rather than created (maybe
-			// someone else's): keep Learn's login and e-mail. The address
+			// in Learn (or whose read hides whether it has them), or one
+			// the app adopted rather than created (maybe someone else's):
+			// keep Learn's login and e-mail. The address
 			// is the employee's to change, and one written into the login
 			// would let them reset the password.
 			want.Login, want.Email = lu.Login, lu.Email

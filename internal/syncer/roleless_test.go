@@ -131,3 +131,45 @@ func TestSyncRoleHiddenNeverAdopts(t *testing.T) {
 		})
 	}
 }
+
+// A user the app created and the Learn owner later made an administrator:
+// where reads hide roles it still reads like a learner. Its employee's new
+// address in Bitrix24 (theirs to change, or a Bitrix24 admin's) must not
+// become its login and e-mail, or a password reset would hand over an
+// account administrator; where roles show, Administers already keeps them.
+func TestSyncRoleHiddenKeepsACreatedUsersLogin(t *testing.T) {
+	t.Parallel()
+	hidden, shown := roleVariants()
+	for _, v := range append(hidden, shown) {
+		t.Run(v.Name, func(t *testing.T) {
+			t.Parallel()
+			e := newSimEnv(t, simOpts{learn: learnsim.Options{Unsettled: v.Unsettled}})
+			portalID, p := e.addPortal(b24sim.GenerateOrg(11, 30, 3))
+			signInAsSecondAdmin(t, e, portalID)
+			emp := syncedUser(p)
+			e.run(portalID, TriggerScheduled)
+			var created learnsim.User
+			for _, u := range e.state().Users {
+				if strings.EqualFold(u.Fields["email"], emp.Email) {
+					created = u
+				}
+			}
+			if created.ID == "" {
+				t.Fatalf("the first run created no Learn user for %s", emp.Email)
+			}
+			if err := e.lsim.SetRole(simAccount, created.ID, "administrator"); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.UpdateUser(emp.ID, func(u *b24sim.User) { u.Email = "mallory@evil.test" }); err != nil {
+				t.Fatal(err)
+			}
+			e.run(portalID, TriggerScheduled)
+			for _, u := range e.state().Users {
+				if u.ID == created.ID && (u.Fields["login"] != created.Fields["login"] || u.Fields["email"] != created.Fields["email"]) {
+					t.Fatalf("the administrator's login and e-mail became %q, %q; were %q, %q",
+						u.Fields["login"], u.Fields["email"], created.Fields["login"], created.Fields["email"])
+				}
+			}
+		})
+	}
+}
