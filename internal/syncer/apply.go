@@ -333,7 +333,7 @@ func (a *applier) failed(ctx context.Context, s Step, err error) error {
 }
 
 // leaveRefused says whether err is Learn refusing a deactivation for good:
-// invalid (400, 409) or not permitted (403), as it refuses the account
+// invalid (400) or not permitted (403), as it refuses the account
 // owner's, not a user gone meanwhile or an answer that did not come.
 func leaveRefused(err error) bool {
 	var invalid *learn.ValidationError

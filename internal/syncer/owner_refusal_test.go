@@ -126,6 +126,17 @@ func TestSyncOwnerDeactivationRefused(t *testing.T) {
 				t.Fatalf("the leave after the return was not sent: %+v", it)
 			}
 			refused("the leave after the return", it)
+			// A week on, the refusal has expired like any other: the leave
+			// is asked again (the credentials may have changed since).
+			if _, err := e.pool.Exec(context.Background(), `UPDATE sync_refusals SET refused_at = refused_at - $2::interval
+				WHERE portal_id = $1`, portalID, refusalTTL); err != nil {
+				t.Fatal(err)
+			}
+			if it, sent := run(TriggerScheduled); sent == 0 {
+				t.Fatalf("the leave refused a week ago was not asked again: %+v", it)
+			} else {
+				refused("a week after the refusal", it)
+			}
 		})
 	}
 }

@@ -16,10 +16,11 @@ import (
 // the same one a week later (a limit raised, a field made optional), is
 // asked again, at a few writes per object a week. A deactivation Learn
 // refused (PartStatus: the account owner, or a user the credentials may not
-// deactivate) is reported once and not sent again while the person stays
-// away: it does not expire, and only their return to the sync (which
-// forgets it, Plan.Returned) or an admin's "Sync now" (Options.RetryLeaves)
-// sends it again.
+// deactivate) is reported and then not sent again for refusalTTL while the
+// person stays away; their return to the sync (which forgets it,
+// Plan.Returned) or an admin's "Sync now" (Options.RetryLeaves) sends it
+// sooner. It expires like the others so that a leaver's deactivation refused
+// under credentials since replaced is not held back unseen for ever.
 
 // Part is the part of an object's write that Learn refused.
 type Part string

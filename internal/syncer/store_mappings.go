@@ -392,17 +392,20 @@ const upsertRefusal = `INSERT INTO sync_refusals (portal_id, kind, b24_id, part,
 		learn_account = EXCLUDED.learn_account, refused_at = now()`
 
 // refusals reads the portal's refusals that still hold (refusals.go): given
-// by Learn account (its AccountOf key), within refusalTTL, or a refused
-// deactivation (PartStatus), which holds until forgotten (forgetLeaves).
-// Those past refusalTTL are deleted first: no run reads them again.
+// by Learn account (its AccountOf key) within refusalTTL. A refused
+// deactivation (PartStatus) expires too, though the person's return
+// forgets it sooner (forgetLeaves): one remembered for ever would keep a
+// leaver's Learn login working unseen once the cause (a supervisor's
+// credentials, since replaced) is gone. Those past refusalTTL are deleted
+// first: no run reads them again.
 func (s *Store) refusals(ctx context.Context, portalID int64, account string) ([]Refusal, error) {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM sync_refusals WHERE portal_id = $1 AND refused_at <= now() - $2::interval AND part <> $3`,
-		portalID, refusalTTL, string(PartStatus)); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sync_refusals WHERE portal_id = $1 AND refused_at <= now() - $2::interval`,
+		portalID, refusalTTL); err != nil {
 		return nil, fmt.Errorf("prune refusals: %w", err)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT kind, b24_id, part, fingerprint, reason FROM sync_refusals
-		WHERE portal_id = $1 AND learn_account = $2 AND (refused_at > now() - $3::interval OR part = $4)
-		ORDER BY kind, b24_id, part`, portalID, account, refusalTTL, string(PartStatus))
+		WHERE portal_id = $1 AND learn_account = $2 AND refused_at > now() - $3::interval
+		ORDER BY kind, b24_id, part`, portalID, account, refusalTTL)
 	if err != nil {
 		return nil, fmt.Errorf("query refusals: %w", err)
 	}
