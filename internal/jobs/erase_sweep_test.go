@@ -82,6 +82,7 @@ func TestLostEraseOfAConfirmedCleanUninstallIsQueuedAgain(t *testing.T) {
 			if n, _ := b.eraseJobs(t, id); n != 0 {
 				t.Fatalf("%d erase jobs queued before uninstall.SettleDelay, want none", n)
 			}
+			b.uninstalledEarlier(t, time.Hour, id)
 			b.advance(t, time.Hour)
 			if !b.erased(t, id) {
 				t.Fatal("a confirmed CLEAN uninstall whose erase job was lost is never erased")
@@ -160,6 +161,7 @@ func TestLostEraseSweepKeepsReinstalledAndKeptPortals(t *testing.T) {
 	if err := uninstall.RecordKept(ctx, b.pool, late, "198.51.100.9", uninstall.ReasonAlreadyUninstalled, b.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
+	b.uninstalledEarlier(t, time.Hour, lost, again, kept, late)
 	b.advance(t, time.Hour)
 	if !b.erased(t, lost) {
 		t.Fatal("the lost erase was not queued again")
@@ -216,7 +218,7 @@ func TestLostEraseSweepDoesNotQueueAPendingEraseTwice(t *testing.T) {
 	r := &refusedRetention{pool: b.pool, clients: b.clients, log: slog.New(slog.DiscardHandler)}
 	for pass := range 2 {
 		err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-			n, err := r.lostErases(ctx, tx, b.rc, b.clock.Now())
+			n, err := r.lostErases(ctx, tx, b.rc)
 			if err == nil && n != 1-pass {
 				t.Errorf("pass %d queued %d erases, want %d", pass, n, 1-pass)
 			}
@@ -327,5 +329,15 @@ func TestLostRetentionEraseIsQueuedAgain(t *testing.T) {
 				t.Fatalf("an erased portal got another erase job (%d jobs, then %d)", before, after)
 			}
 		})
+	}
+}
+
+// uninstalledEarlier dates the portals' uninstalls back by d: the sweep
+// counts its waits by the database's clock, which the test's does not move.
+func (b *retentionBundle) uninstalledEarlier(t *testing.T, d time.Duration, ids ...int64) {
+	t.Helper()
+	if _, err := b.pool.Exec(context.Background(), `UPDATE portals SET uninstalled_at = uninstalled_at - $2::interval
+		WHERE id = ANY($1)`, ids, d); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -246,7 +246,7 @@ func TestLostEraseDoesNotEraseARestoredOrReinstalledPortal(t *testing.T) {
 		r := &refusedRetention{pool: b.pool, clients: b.clients, log: slog.New(slog.DiscardHandler)}
 		var queued UninstallEraseArgs
 		err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-			if n, err := r.lostErases(ctx, tx, b.rc, b.clock.Now()); err != nil || n != 1 {
+			if n, err := r.lostErases(ctx, tx, b.rc); err != nil || n != 1 {
 				t.Errorf("lost erases queued %d (%v), want 1", n, err)
 				return err
 			}

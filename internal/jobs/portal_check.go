@@ -117,7 +117,7 @@ func (w *MaintenanceWorker) queueChecks(ctx context.Context, rc *river.Client[pg
 				return err
 			}
 			add(checkLapsed, ids)
-			if _, err := w.retain.lostErases(ctx, tx, rc, now); err != nil {
+			if _, err := w.retain.lostErases(ctx, tx, rc); err != nil {
 				return err
 			}
 		}

@@ -327,9 +327,11 @@ func (r *refusedRetention) lapsedOne(ctx context.Context, id int64, now time.Tim
 // uninstall.RecheckUnanswered) is left alone, and the insert's uniqueness
 // (queues.WaitingOnce) skips one a concurrent pass queued. The job carries
 // the portal's install generation, so a portal restored or installed again
-// meanwhile erases nothing (UninstallEraseWorker). It returns how many it
-// queued.
-func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], now time.Time) (int, error) {
+// meanwhile erases nothing (UninstallEraseWorker). The waits are counted by
+// the database's clock, which dated the uninstall and the admin's e-mail:
+// a job queued here runs at once, so this host's clock running ahead must
+// not bring it before the announced day. It returns how many it queued.
+func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx]) (int, error) {
 	limit := r.limit()
 	lost, err := store.QueryAll(ctx, tx, "lost erases: find portals", func(row pgx.Row) (UninstallEraseArgs, error) {
 		var a UninstallEraseArgs
@@ -341,10 +343,10 @@ func (r *refusedRetention) lostErases(ctx context.Context, tx pgx.Tx, rc *river.
 	}, `
 		SELECT p.id, p.install_generation, p.uninstall_recheck, p.uninstall_clean, p.erase_pending AND p.erase_retention FROM portals p
 		WHERE p.install_state = 'uninstalled'
-		  AND ((p.uninstall_recheck AND p.uninstalled_at <= $1) OR (p.erase_pending AND p.uninstalled_at <= $5))
+		  AND ((p.uninstall_recheck AND p.uninstalled_at <= now() - $1::interval) OR (p.erase_pending AND p.uninstalled_at <= now() - $5::interval))
 		  AND NOT `+unfinishedJobSQL("$2", "$3", "p.id", "p.install_generation")+`
 		ORDER BY p.uninstalled_at, p.id
-		LIMIT $4`, now.Add(-uninstall.EraseDelay), UninstallEraseArgs{}.Kind(), stateNames(queues.Unfinished()), limit, now.Add(-uninstall.SettleDelay))
+		LIMIT $4`, uninstall.EraseDelay, UninstallEraseArgs{}.Kind(), stateNames(queues.Unfinished()), limit, uninstall.SettleDelay)
 	if err != nil {
 		return 0, err
 	}
