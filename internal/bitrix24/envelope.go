@@ -89,8 +89,11 @@ func httpCode(status int) string {
 	case http.StatusNotFound:
 		return "NOT_FOUND"
 	}
-	return fmt.Sprintf("HTTP_%d", status)
+	return statusCode(status)
 }
+
+// statusCode is the code of an answer that has none but its status.
+func statusCode(status int) string { return fmt.Sprintf("HTTP_%d", status) }
 
 // snippet is the start of an answer that is not JSON, as an error quotes it.
 func snippet(b []byte) string { return remote.Clip(strings.TrimSpace(string(b)), 200) }

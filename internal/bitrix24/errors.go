@@ -109,6 +109,19 @@ func IsPermanentAuthError(err error) bool {
 	return false
 }
 
+// OAuthUnavailable reports whether err is an answer of the OAuth server's
+// that refuses nothing: one without an error code (an error page, an empty
+// body: statusCode, see OAuth.Refresh) or a load limit's code. The server
+// failed or is busy; the token it was asked about may well be good.
+func OAuthUnavailable(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) || !ae.OAuth {
+		return false
+	}
+	return ae.Code == statusCode(ae.HTTPStatus) ||
+		ae.Is(ErrQueryLimitExceeded) || ae.Is(ErrOverloadLimit) || ae.Is(ErrOperationTimeLimit)
+}
+
 // ErrBadRequest wraps decoding failures of Bitrix24 payloads sent to the app.
 var ErrBadRequest = errors.New("bitrix24: malformed request")
 

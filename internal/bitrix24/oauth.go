@@ -160,7 +160,7 @@ func (o *OAuth) refresh(ctx context.Context, refreshToken string) (Token, error)
 		// (httpCode), since a bare 401 from the OAuth server is no refused
 		// token and a bare 503 no rate limit (docs/bitrix24-api.md, "OAuth
 		// refresh").
-		return Token{}, &APIError{Code: fmt.Sprintf("HTTP_%d", resp.StatusCode), Description: snippet(body), HTTPStatus: resp.StatusCode, OAuth: true}
+		return Token{}, &APIError{Code: statusCode(resp.StatusCode), Description: snippet(body), HTTPStatus: resp.StatusCode, OAuth: true}
 	}
 	if tj.AccessToken == "" || tj.RefreshToken == "" {
 		return Token{}, fmt.Errorf("oauth refresh: answer without tokens")

@@ -30,6 +30,12 @@ var appEvents = []string{"ONAPPINSTALL", "ONAPPUNINSTALL", "ONAPPUPDATE"}
 // or spent tokens, or a member_id/DOMAIN other than the one the tokens belong to.
 var errUnverified = errors.New("request not verified by the Bitrix24 OAuth server")
 
+// errOAuthDown means the OAuth server could not vouch for the request
+// either way: it failed (an error page, an empty body, a load limit), was
+// not reached or did not answer in time. The request is not verified, but
+// asking again later may verify it.
+var errOAuthDown = errors.New("the Bitrix24 OAuth server could not be reached")
+
 // verified is what the OAuth server confirmed about a frame POST or event.
 type verified struct {
 	token  bitrix24.Token  // a fresh pair of the user who opened the frame
@@ -54,20 +60,23 @@ func (s *Server) oauthFor(serverEndpoint string) (*bitrix24.OAuth, error) {
 // to domain) by exchanging it at the OAuth server the request named (checked
 // against the allow-list) with the app's client secret: only the real OAuth
 // server can answer, and its answer names the portal. Nothing the request
-// says about itself is taken on trust.
+// says about itself is taken on trust. A refusal (an OAuth error code) is
+// errUnverified; an answer that refuses nothing, or none within
+// s.verifyTimeout, is errOAuthDown, and never a verification.
 func (s *Server) verifyRefresh(ctx context.Context, oauth *bitrix24.OAuth, refreshToken, memberID, domain string) (verified, error) {
 	if refreshToken == "" || memberID == "" {
 		return verified{}, fmt.Errorf("no refresh token or member_id: %w", errUnverified)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, s.verifyTimeout)
 	defer cancel()
 	tok, err := oauth.Refresh(ctx, refreshToken)
 	var apiErr *bitrix24.APIError
-	if errors.As(err, &apiErr) {
+	if errors.As(err, &apiErr) && !bitrix24.OAuthUnavailable(err) {
 		return verified{}, fmt.Errorf("oauth refused the refresh token (%s): %w", apiErr.Code, errUnverified)
 	}
 	if err != nil {
-		return verified{}, fmt.Errorf("verify with oauth server: %w", err)
+		// No refusal: an answer that refuses nothing, or none in time.
+		return verified{}, fmt.Errorf("verify with oauth server: %w: %w", errOAuthDown, err)
 	}
 	host := endpointHost(tok.ClientEndpoint)
 	switch {
@@ -110,6 +119,12 @@ func (s *Server) eventsURL() string {
 // prove (or that names a server not on the list).
 func errNotConfirmed(lang i18n.Lang) error {
 	return apperr.New(apperr.EUNAUTHORIZED, msgNotConfirmed.in(lang))
+}
+
+// errB24Down answers a request the OAuth server could not verify (errOAuthDown):
+// 503, to be sent again in a minute, as its text says.
+func errB24Down(lang i18n.Lang) error {
+	return &retryLater{err: apperr.New(apperr.EUNAVAILABLE, msgB24Down.in(lang)), wait: time.Minute}
 }
 
 // frameLang is the language of a frame POST's answers: i18n.FromBitrix24
@@ -160,7 +175,7 @@ func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "oauth server unreachable", "error", err, "request_id", requestID(r))
-		s.errorIn(w, r, lang, apperr.New(apperr.EUPSTREAM, msgB24Down.in(lang)))
+		s.errorIn(w, r, lang, errB24Down(lang))
 		return req, verified{}, false
 	}
 	return req, v, true

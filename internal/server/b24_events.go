@@ -11,6 +11,7 @@ import (
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/bitrix24"
+	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
@@ -25,6 +26,10 @@ import (
 //     not be asked; a job asks again;
 //   - 401: not proven (wrong application_token, refresh token refused);
 //   - 403: proven, but by a user who is not a portal admin;
+//   - 503: not proven because the OAuth server failed or did not answer:
+//     nothing is stored (Bitrix24 does not send the event again; after an
+//     update the next admin's open binds the events and takes the token:
+//     keepEvents);
 //   - 400: garbled.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	ev, err := bitrix24.ParseEventRequest(r)
@@ -51,6 +56,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errUnverified):
 		s.log.WarnContext(r.Context(), "event not verified", "event", ev.Name, "error", err, "request_id", requestID(r))
 		s.error(w, r, errUnverifiedEvent)
+	case errors.Is(err, errOAuthDown):
+		s.log.WarnContext(r.Context(), "event not verified: oauth server unreachable", "event", ev.Name, "error", err,
+			"request_id", requestID(r))
+		// Bitrix24's servers read the answer to an event, nobody's page.
+		s.error(w, r, errB24Down(i18n.EN))
 	case errors.Is(err, errNotAdmin):
 		s.log.WarnContext(r.Context(), "event from a non-admin ignored", "event", ev.Name, "error", err, "request_id", requestID(r))
 		s.error(w, r, apperr.New(apperr.EFORBIDDEN, "Only a portal administrator's event can do this."))

@@ -51,6 +51,13 @@ func newB24Env(t *testing.T) *b24Env { t.Helper(); return newB24EnvWith(t, nil) 
 // newB24EnvWith lets a test change the app's configuration before it starts.
 func newB24EnvWith(t *testing.T, patch func(*config.Config)) *b24Env {
 	t.Helper()
+	return newB24EnvServer(t, patch, nil)
+}
+
+// newB24EnvServer also lets a test change the server (its bounds) before
+// it takes its routes.
+func newB24EnvServer(t *testing.T, patch func(*config.Config), change func(*Server)) *b24Env {
+	t.Helper()
 	e := &b24Env{t: t, pool: pgtest.NewPool(t), kr: apptest.Keyring(t), now: time.Now()}
 	var h http.Handler
 	e.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
@@ -72,8 +79,12 @@ func newB24EnvWith(t *testing.T, patch func(*config.Config)) *b24Env {
 	// gate's tests cover that share.
 	limits := DefaultVerifyLimits()
 	limits.UnknownPerAddress = Bucket{}
-	h = New(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: e.pool, River: rc,
+	s := newServer(Deps{Log: slog.New(slog.DiscardHandler), Config: cfg, Pool: e.pool, River: rc,
 		Metrics: metrics.New(), Now: e.clock, VerifyLimits: &limits, Clients: testClients(cfg, e.pool)})
+	if change != nil {
+		change(s)
+	}
+	h = s.routes()
 	return e
 }
 

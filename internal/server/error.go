@@ -62,8 +62,8 @@ func notFoundAs(err, missing error) error {
 	return err
 }
 
-// retryLater is a refusal by a rate limit: answerError adds the Retry-After
-// header to its answer.
+// retryLater is an answer to be asked again after wait (a rate limit's
+// refusal, Bitrix24 down): answerError adds the Retry-After header to it.
 type retryLater struct {
 	err  error
 	wait time.Duration

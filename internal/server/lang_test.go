@@ -239,7 +239,7 @@ func TestFrameRefusalsInPortalLanguage(t *testing.T) {
 				}
 				return e.page(a)
 			}},
-			{"OAuth server answers no tokens", http.StatusBadGateway, msgB24Down, func() page {
+			{"OAuth server answers no tokens", http.StatusServiceUnavailable, msgB24Down, func() page {
 				// Not a refusal (an error code or a bare status): not the
 				// request's fault.
 				e.sim.InjectOAuthFault(http.StatusOK, "{}")

@@ -78,6 +78,9 @@ type Server struct {
 	oauthServers *bitrix24.OAuthServers
 	gate         *verifyGate // bounds OAuth calls caused by anonymous requests
 	app          *appGate    // bounds each portal user's and each portal's /app requests
+	// verifyTimeout bounds the OAuth server's answer to a frame POST's or
+	// event's verification (defaultVerifyTimeout).
+	verifyTimeout time.Duration
 
 	// The settings page's outside calls, behind interfaces so tests can
 	// put simulators in their place.
@@ -106,6 +109,10 @@ type Server struct {
 	ready *readiness // /readyz's cached, single-flight database check
 }
 
+// defaultVerifyTimeout is the verification's bound: the user waits in the
+// frame for it.
+const defaultVerifyTimeout = 15 * time.Second
+
 // New builds the router.
 func New(d Deps) http.Handler {
 	return newServer(d).routes()
@@ -123,7 +130,7 @@ func newServer(d Deps) *Server {
 	if d.VerifyLimits != nil {
 		limits = *d.VerifyLimits
 	}
-	s.gate = newVerifyGate(limits)
+	s.gate, s.verifyTimeout = newVerifyGate(limits), defaultVerifyTimeout
 	appBucket := DefaultAppRequests()
 	if d.AppRequests != nil {
 		appBucket = *d.AppRequests

@@ -58,8 +58,9 @@
 // refreshing after uninstall, gives invalid_grant) and app.info at /rest/.
 //
 // Knobs for tests: Options.Rate/Burst (leaky bucket, 503 QUERY_LIMIT_EXCEEDED),
-// Latency, Now and Sim.Advance (token clock), Portal.InjectFault, Sim.InjectOAuthFault,
-// SetRateLimit, FillBucket, ExpireTokens, Rename (the old address answers 302),
+// Latency, Now and Sim.Advance (token clock), Portal.InjectFault,
+// Sim.InjectOAuth (the OAuth server failing: error pages, resets, slow
+// answers), SetRateLimit, FillBucket, ExpireTokens, Rename (the old address answers 302),
 // and counters (Requests, TotalRequests, Commands, Throttled, Sim.Refreshes,
 // Deliveries, Bindings). Org mutations: AddUser, FireUser, RehireUser,
 // MoveUser, UpdateUser, AddDepartment, RenameDepartment, MoveDepartment,

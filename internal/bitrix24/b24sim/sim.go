@@ -89,7 +89,7 @@ type Sim struct {
 	// portal belongs to one, and its tokens work only there.
 	regions    map[string]*region
 	oauthCalls map[string]int            // /oauth/token/ requests by region ("" the main server)
-	oauthFault []oauthFault              // InjectOAuthFault's answers still to give
+	oauthFault []OAuthFault              // InjectOAuth's faults still to give
 	switches   atomic.Pointer[Unsettled] // Options.Unsettled, or SetUnsettled's
 }
 

@@ -3,41 +3,102 @@ package b24sim
 // The OAuth server: tokens issued, refreshed and answered, on the OAuth host and through REST.
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"time"
 )
 
-// oauthFault is an answer of the OAuth server's refresh that InjectOAuthFault queued.
-type oauthFault struct {
-	status int
-	body   string
+// OAuthFault is a failure of the OAuth server's refresh, as a server in
+// trouble fails: an answer of Status with Body as it is (an HTML error
+// page, an empty body, a proxy's text: no source says what the OAuth
+// server answers when it fails), a connection reset, or an answer that
+// comes only after Delay.
+type OAuthFault struct {
+	Status int
+	Body   string
+	// Reset closes the connection with a TCP reset instead of answering.
+	Reset bool
+	// Delay holds the answer back (the fault's, or with no Status and no
+	// Reset the real one); a client that gives up first gets none, and
+	// the refresh token it sent stays unused.
+	Delay time.Duration
 }
 
-// InjectOAuthFault makes the next refresh at any OAuth server answer
-// status with body as it is, whatever the request: an HTML error page, an
-// empty body, a proxy's text (no source says what the OAuth server answers
-// when it fails). Each call queues one answer; the refresh token sent is
-// not used up.
-func (s *Sim) InjectOAuthFault(status int, body string) {
+// InjectOAuth queues f for the next refresh at any OAuth server, whatever
+// the request. Each call queues one; a faulted refresh does not use up
+// the refresh token sent.
+func (s *Sim) InjectOAuth(f OAuthFault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.oauthFault = append(s.oauthFault, oauthFault{status: status, body: body})
+	s.oauthFault = append(s.oauthFault, f)
 }
 
-func (f oauthFault) write(w http.ResponseWriter) {
+// InjectOAuthFault makes the next refresh answer status with body as it is.
+func (s *Sim) InjectOAuthFault(status int, body string) {
+	s.InjectOAuth(OAuthFault{Status: status, Body: body})
+}
+
+// ClearOAuthFaults drops the faults not given yet: a client may send a
+// refresh once more after a reset (Go's transport does so for a GET on a
+// reused connection), so a test cannot always tell how many are used.
+func (s *Sim) ClearOAuthFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauthFault = nil
+}
+
+// wait holds the answer back for f.Delay; false when the client left first.
+func (f OAuthFault) wait(r *http.Request) bool {
+	if f.Delay <= 0 {
+		return true
+	}
+	t := time.NewTimer(f.Delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// write answers the fault; false when it has none to give (only a delay),
+// and the real answer follows.
+func (f OAuthFault) write(w http.ResponseWriter) bool {
+	if f.Reset {
+		reset(w)
+		return true
+	}
+	if f.Status == 0 {
+		return false
+	}
 	ct := "text/plain; charset=utf-8"
-	switch b := strings.TrimSpace(f.body); {
+	switch b := strings.TrimSpace(f.Body); {
 	case strings.HasPrefix(b, "<"):
 		ct = "text/html; charset=utf-8"
 	case strings.HasPrefix(b, "{"):
 		ct = "application/json"
 	}
-	if f.body != "" {
+	if f.Body != "" {
 		w.Header().Set("Content-Type", ct)
 	}
-	w.WriteHeader(f.status)
-	_, _ = w.Write([]byte(f.body))
+	w.WriteHeader(f.Status)
+	_, _ = w.Write([]byte(f.Body))
+	return true
+}
+
+// reset drops the connection under w with a TCP reset (no lingering), as a
+// server or proxy in trouble does.
+func reset(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // no connection of its own (HTTP/2): abort the stream
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
 }
 
 // Token is a token pair as the OAuth server issued it, with what it says
@@ -88,14 +149,13 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 	s.mu.Lock()
 	s.oauthCalls[region]++
 	clientID, clientSecret := s.credentials(region)
-	var fault *oauthFault
+	var fault *OAuthFault
 	if len(s.oauthFault) > 0 {
 		fault = &s.oauthFault[0]
 		s.oauthFault = s.oauthFault[1:]
 	}
 	s.mu.Unlock()
-	if fault != nil {
-		fault.write(w)
+	if fault != nil && (!fault.wait(r) || fault.write(w)) {
 		return
 	}
 	if q.Get("client_id") != clientID || q.Get("client_secret") != clientSecret {
