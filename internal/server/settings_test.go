@@ -808,6 +808,11 @@ func TestPageShowsStoredValuesAndEscapesNames(t *testing.T) {
 		last_sync_error = '<b>learn said no</b>' WHERE id = $1`, p.ID); err != nil {
 		t.Fatal(err)
 	}
+	// As every request does, the page renders the portal as stored now.
+	p, err := store.GetPortal(context.Background(), e.pool, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The stored error follows a sentence, as the detail for support.
 	if body := e.page(p, sess, tok); !strings.Contains(body, "Syncs keep failing. The last error: <span class=\"s-run-error\">The run failed on an iSpring Learn request.</span>") ||
 		!strings.Contains(body, "Details for support: <code>&lt;b&gt;learn said no&lt;/b&gt;</code>") {
