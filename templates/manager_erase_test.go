@@ -38,3 +38,32 @@ func TestConsoleShowsEraseDayAndErasedNotes(t *testing.T) {
 		t.Error("an erased note is not marked in the audit trail")
 	}
 }
+
+// The portal page offers only the changes its state allows: no second
+// activation of an active portal, no second suspension of a suspended one.
+func TestConsolePortalOffersOnlyAChange(t *testing.T) {
+	t.Parallel()
+	activate := `name="state" value="active"`
+	suspend := `name="state" value="suspended"`
+	for _, c := range []struct {
+		state             string
+		activate, suspend bool
+	}{
+		{"inactive", true, true},
+		{"requested", true, true},
+		{"active", false, true},
+		{"suspended", true, false},
+	} {
+		var page strings.Builder
+		p := manager.PortalRow{ID: 7, Domain: "acme.bitrix24.ru", InstallState: "installed", ActivationState: c.state}
+		if err := ManagerPortal(PortalView{Nav: ConsoleNav{Lang: i18n.EN, Section: "portals"}, Portal: p}).Render(context.Background(), &page); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(page.String(), activate); got != c.activate {
+			t.Errorf("%s portal: Activate offered %v, want %v", c.state, got, c.activate)
+		}
+		if got := strings.Contains(page.String(), suspend); got != c.suspend {
+			t.Errorf("%s portal: Suspend offered %v, want %v", c.state, got, c.suspend)
+		}
+	}
+}

@@ -430,10 +430,12 @@ var catalogue = map[string][2]string{
 
 	// The frame POSTs' refusals (/b24/install, /b24/app), before and after
 	// Bitrix24's OAuth server confirms them.
-	"msg.outside_b24":        {"This page opens only inside Bitrix24.", "Эта страница открывается только внутри Битрикс24."},
-	"msg.not_confirmed":      {"Bitrix24 did not confirm this request. Open the app again from Bitrix24.", "Битрикс24 не подтвердил этот запрос. Откройте приложение в Битрикс24 заново."},
-	"msg.verify_busy":        {"Too many requests. Try again in a minute.", "Слишком много запросов. Повторите попытку через минуту."},
-	"msg.b24_down":           {"Bitrix24 could not be reached. Try again in a minute.", "Не удалось связаться с Битрикс24. Повторите попытку через минуту."},
+	"msg.outside_b24":   {"This page opens only inside Bitrix24.", "Эта страница открывается только внутри Битрикс24."},
+	"msg.not_confirmed": {"Bitrix24 did not confirm this request. Open the app again from Bitrix24.", "Битрикс24 не подтвердил этот запрос. Откройте приложение в Битрикс24 заново."},
+	"msg.verify_busy":   {"Too many requests. Try again in a minute.", "Слишком много запросов. Повторите попытку через минуту."},
+	"msg.b24_down":      {"Bitrix24 could not be reached. Try again in a minute.", "Не удалось связаться с Битрикс24. Повторите попытку через минуту."},
+	"msg.app_credentials_refused": {"Bitrix24 does not accept this app's server credentials, so it cannot confirm who opened the app. This is for the app's support to fix; try again later.",
+		"Битрикс24 не принимает учётные данные сервера приложения, поэтому не может подтвердить, кто открыл приложение. Это должна исправить поддержка приложения; повторите попытку позже."},
 	"msg.b24_refused":        {"Bitrix24 refused the request. Open the app again from Bitrix24.", "Битрикс24 отклонил запрос. Откройте приложение в Битрикс24 заново."},
 	"msg.b24_bad_address":    {"The app cannot reach this Bitrix24 portal's address.", "Приложение не может обратиться по адресу этого портала Битрикс24."},
 	"msg.b24_bad_answer":     {"Bitrix24 did not answer as expected. Try again in a minute.", "Битрикс24 ответил не так, как ожидалось. Повторите попытку через минуту."},

@@ -129,17 +129,43 @@ func TestSyncWorkersRecordMetrics(t *testing.T) {
 	}
 }
 
-// shutdownSyncer is a sync cut by the process's shutdown: its context is
-// cancelled mid-run, and the run's report is written as failed.
-type shutdownSyncer struct{ cancel context.CancelFunc }
-
-func (s shutdownSyncer) Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
-	s.cancel()
-	return &syncer.Report{RunID: 1, Status: syncer.RunFailed, Counts: map[string]int{"user.create": 3}}, fmt.Errorf("write: %w", ctx.Err())
+// cutSyncer is a sync during which the process's shutdown cancels the
+// job's context; the run then ends with report and err(ctx).
+type cutSyncer struct {
+	cancel context.CancelFunc
+	report syncer.Report
+	err    func(ctx context.Context) error
 }
 
-func (s shutdownSyncer) RunApproved(ctx context.Context, portalID, _ int64) (*syncer.Report, error) {
+func (s cutSyncer) Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
+	s.cancel()
+	r := s.report
+	return &r, s.err(ctx)
+}
+
+func (s cutSyncer) RunApproved(ctx context.Context, portalID, _ int64) (*syncer.Report, error) {
 	return s.Run(ctx, portalID, syncer.TriggerApproved)
+}
+
+// writeCut is a run's error when the shutdown cut one of its writes.
+func writeCut(ctx context.Context) error { return fmt.Errorf("write: %w", ctx.Err()) }
+
+// runCutSync runs one scheduled sync of a new portal that the shutdown
+// cuts mid-run, ending as report and runErr; it returns the portal, the
+// worker's error and what /metrics then shows.
+func runCutSync(t *testing.T, report syncer.Report, runErr func(context.Context) error) (*world, int64, error, string) {
+	t.Helper()
+	w := newWorld(t, 0)
+	portal, _ := w.addPortal(3, "06:00", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := metrics.New()
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Metrics: m,
+		Sync: cutSyncer{cancel: cancel, report: report, err: runErr}}}
+	err := (&ScheduledSyncWorker{s: sw}).Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "x"}})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return w, portal, err, rec.Body.String()
 }
 
 // A deploy's SIGTERM hands a running sync back to the queue, where another
@@ -147,19 +173,12 @@ func (s shutdownSyncer) RunApproved(ctx context.Context, portalID, _ int64) (*sy
 // or every deploy would fire the operator's alert on failed syncs.
 func TestSyncCutByShutdownIsNoFailedSync(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, 0)
-	portal, _ := w.addPortal(3, "06:00", "")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	m := metrics.New()
-	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: shutdownSyncer{cancel}, Metrics: m}}
+	_, _, err, text := runCutSync(t, syncer.Report{RunID: 1, Status: syncer.RunFailed, Counts: map[string]int{"user.create": 3}},
+		writeCut)
 	var snooze *river.JobSnoozeError
-	if err := (&ScheduledSyncWorker{s: sw}).Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "x"}}); !errors.As(err, &snooze) {
+	if !errors.As(err, &snooze) {
 		t.Fatalf("sync cut by shutdown: %v, want a snooze", err)
 	}
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	text := rec.Body.String()
 	if strings.Contains(text, `result="failed"`) {
 		t.Errorf("a sync cut by shutdown counted as failed")
 	}
@@ -172,39 +191,21 @@ func TestSyncCutByShutdownIsNoFailedSync(t *testing.T) {
 	}
 }
 
-// failingAtShutdownSyncer is a sync that fails for its own reason (Learn
-// answered 500) just as the process's shutdown cancels its context.
-type failingAtShutdownSyncer struct{ cancel context.CancelFunc }
-
+// errLearn500 is a sync's own failure (Learn answered 500) just as the
+// process's shutdown cancels its context.
 var errLearn500 = errors.New("learn: GET /users: server error (status 500, code 0)")
-
-func (s failingAtShutdownSyncer) Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
-	s.cancel()
-	return &syncer.Report{RunID: 1, Status: syncer.RunFailed}, fmt.Errorf("read learn users: %w", errLearn500)
-}
-
-func (s failingAtShutdownSyncer) RunApproved(ctx context.Context, portalID, _ int64) (*syncer.Report, error) {
-	return s.Run(ctx, portalID, syncer.TriggerApproved)
-}
 
 // A sync whose own error came before the shutdown's cut is that failure,
 // not a cut: handed back as one, the portal's failure was lost and the
 // metrics counted a restart.
 func TestSyncFailingAsShutdownBeginsIsAFailure(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, 0)
-	portal, _ := w.addPortal(3, "06:00", "")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	m := metrics.New()
-	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: failingAtShutdownSyncer{cancel}, Metrics: m}}
-	err := (&ScheduledSyncWorker{s: sw}).Work(ctx, &river.Job[ScheduledSyncArgs]{Args: ScheduledSyncArgs{PortalID: portal, Slot: "x"}})
+	w, portal, err, text := runCutSync(t, syncer.Report{RunID: 1, Status: syncer.RunFailed},
+		func(context.Context) error { return fmt.Errorf("read learn users: %w", errLearn500) })
 	if !errors.Is(err, errLearn500) {
 		t.Fatalf("sync failing as the shutdown begins: %v, want its own error", err)
 	}
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if v, ok := metricValue(rec.Body.String(), `b24learn_syncs_total{result="failed",trigger="scheduled"}`); !ok || v != 1 {
+	if v, ok := metricValue(text, `b24learn_syncs_total{result="failed",trigger="scheduled"}`); !ok || v != 1 {
 		t.Errorf("failed syncs = %v (present %v), want 1", v, ok)
 	}
 	// The portal's health counts it too, though the job's context is gone.
@@ -223,7 +224,7 @@ func TestPreviewCutByShutdownGoesBack(t *testing.T) {
 	portal, _ := w.addPortal(3, "06:00", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: shutdownSyncer{cancel}}}
+	sw := &syncWorkers{deps: Deps{Log: slog.New(slog.DiscardHandler), Pool: w.pool, Sync: cutSyncer{cancel: cancel, err: writeCut}}}
 	var snooze *river.JobSnoozeError
 	if err := (&PreviewWorker{s: sw}).Work(ctx, &river.Job[PreviewArgs]{Args: PreviewArgs{PortalID: portal}}); !errors.As(err, &snooze) {
 		t.Fatalf("preview cut by shutdown: %v, want a snooze", err)
@@ -235,7 +236,7 @@ type shutdownPerson struct{ cancel context.CancelFunc }
 
 func (s shutdownPerson) RunPerson(ctx context.Context, portalID, b24ID int64) (*syncer.Report, error) {
 	s.cancel()
-	return &syncer.Report{RunID: 1, Status: syncer.RunFailed}, fmt.Errorf("write: %w", ctx.Err())
+	return &syncer.Report{RunID: 1, Status: syncer.RunFailed}, writeCut(ctx)
 }
 
 // "Sync this employee" cut by a deploy's SIGTERM is counted interrupted,
@@ -263,7 +264,7 @@ type remoteCancelSyncer struct{ cancel context.CancelCauseFunc }
 
 func (s remoteCancelSyncer) Run(ctx context.Context, portalID int64, trigger syncer.Trigger) (*syncer.Report, error) {
 	s.cancel(river.ErrJobCancelledRemotely)
-	return &syncer.Report{RunID: 1, Status: syncer.RunFailed}, fmt.Errorf("write: %w", ctx.Err())
+	return &syncer.Report{RunID: 1, Status: syncer.RunFailed}, writeCut(ctx)
 }
 
 func (s remoteCancelSyncer) RunApproved(ctx context.Context, portalID, _ int64) (*syncer.Report, error) {

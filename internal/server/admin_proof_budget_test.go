@@ -158,30 +158,15 @@ func TestAdminProofBucketsStayBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	s := &Server{log: slog.New(slog.DiscardHandler), profiles: fakeProfiles{}, now: func() time.Time { return now },
 		proofs: newAdminProofs(), proofCalls: newAppGate(adminProofCallsPerUser(), adminProofCallsPerPortal(), maxKeys)}
-	ok, busy := 0, 0
-	for i := range 20000 {
+	floodInventedUsers(t, s.proofCalls, maxKeys, adminProofCallsPerPortal(), &now, func(i int) int {
 		user := int64(1_000_000 + i*7919)
 		sess := Session{PortalID: int64(1 + i%3), UserID: user, Admin: true, Auth: fakeAuth(user, true)}
 		req, _ := http.NewRequest(http.MethodPost, "/app/sync", nil)
-		switch err := s.proveAdmin(t.Context(), store.Portal{ID: sess.PortalID}, sess, req); {
-		case err == nil:
-			ok++
-		case statusOf(err) == http.StatusTooManyRequests:
-			busy++
-		default:
-			t.Fatalf("proof %d: %v", i, err)
+		if err := s.proveAdmin(t.Context(), store.Portal{ID: sess.PortalID}, sess, req); err != nil {
+			return statusOf(err)
 		}
-		if n := s.proofCalls.buckets.len(); n > maxKeys {
-			t.Fatalf("after %d invented users: %d user buckets, cap %d", i+1, n, maxKeys)
-		}
-		now = now.Add(time.Millisecond)
-	}
-	if ok > 3*adminProofCallsPerPortal().Burst+3*10 || busy == 0 {
-		t.Errorf("%d proven, %d refused: the portals' buckets did not bound the calls", ok, busy)
-	}
-	if n := s.proofCalls.portals.len(); n != 3 {
-		t.Errorf("%d portal buckets, want 3", n)
-	}
+		return http.StatusOK
+	})
 	// Once every bucket has filled up again, the next request finds the
 	// others gone.
 	now = now.Add(10 * time.Minute)

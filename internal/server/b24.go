@@ -127,6 +127,21 @@ func errB24Down(lang i18n.Lang) error {
 	return &retryLater{err: apperr.New(apperr.EUNAVAILABLE, msgB24Down.in(lang)), wait: time.Minute}
 }
 
+// errCredentialsRefused answers a request the OAuth server could not verify
+// because it refuses this app's own client id or secret
+// (bitrix24.ErrClientRefused): every portal's requests fail alike until the
+// operator fixes them, so 503, asked again in a few minutes.
+func errCredentialsRefused(lang i18n.Lang) error {
+	return &retryLater{err: apperr.New(apperr.EUNAVAILABLE, msgAppCredentialsRefused.in(lang)), wait: 5 * time.Minute}
+}
+
+// logCredentialsRefused tells the operator what to fix; the error names the
+// settings, never their values.
+func (s *Server) logCredentialsRefused(r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "the Bitrix24 OAuth server refuses this app's client id or secret: check B24_CLIENT_ID and B24_CLIENT_SECRET",
+		"error", err, "path", r.URL.Path, "request_id", requestID(r))
+}
+
 // frameLang is the language of a frame POST's answers: i18n.FromBitrix24
 // of its LANG, from the form, else from the query Bitrix24 adds it to (a
 // body that did not parse has none). Until the OAuth server confirms the
@@ -171,6 +186,11 @@ func (s *Server) frameRequest(w http.ResponseWriter, r *http.Request) (bitrix24.
 	if errors.Is(err, errUnverified) {
 		s.log.WarnContext(r.Context(), "unverified frame request", "error", err, "path", r.URL.Path, "request_id", requestID(r))
 		s.errorIn(w, r, lang, errNotConfirmed(lang))
+		return req, verified{}, false
+	}
+	if errors.Is(err, bitrix24.ErrClientRefused) {
+		s.logCredentialsRefused(r, err)
+		s.errorIn(w, r, lang, errCredentialsRefused(lang))
 		return req, verified{}, false
 	}
 	if err != nil {

@@ -56,6 +56,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errUnverified):
 		s.log.WarnContext(r.Context(), "event not verified", "event", ev.Name, "error", err, "request_id", requestID(r))
 		s.error(w, r, errUnverifiedEvent)
+	case errors.Is(err, bitrix24.ErrClientRefused):
+		s.logCredentialsRefused(r, err)
+		s.error(w, r, errCredentialsRefused(i18n.EN))
 	case errors.Is(err, errOAuthDown):
 		s.log.WarnContext(r.Context(), "event not verified: oauth server unreachable", "event", ev.Name, "error", err,
 			"request_id", requestID(r))

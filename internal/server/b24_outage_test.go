@@ -3,13 +3,16 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
+	"b24learn/internal/config"
 	"b24learn/internal/i18n"
 	"b24learn/internal/store"
 )
@@ -206,5 +209,53 @@ func TestAppTokenEventDuringOAuthOutage(t *testing.T) {
 	}
 	if tok, _ := store.ApplicationToken(context.Background(), e.pool, e.kr, row.ID); tok != strings.Repeat("b", 32) {
 		t.Error("the answered event's application token not stored")
+	}
+}
+
+// TestFrameOpenWithTheAppsCredentialsRefused: when the OAuth server refuses
+// this app's own client id or secret (a typo in the operator's settings, a
+// secret rotated in the vendor's account and not here), every portal's
+// frame fails alike. The page says the app's connection to Bitrix24 is
+// broken on its side, in the portal's language, with 503 and Retry-After:
+// not "Bitrix24 could not be reached" (it was) nor "open the app again" (it
+// would not help). The log names the settings to check, at ERROR, without
+// the secret; nothing is stored. Before, the page said Bitrix24 was down
+// and the log "oauth server unreachable".
+func TestFrameOpenWithTheAppsCredentialsRefused(t *testing.T) {
+	t.Parallel()
+	var logs apptest.Logs
+	const wrong = "rotated-secret-3f9a"
+	e := newB24EnvServer(t, func(c *config.Config) { c.B24ClientSecret = wrong },
+		func(s *Server) { s.log = slog.New(slog.NewTextHandler(&logs, nil)) })
+	for i, c := range []struct {
+		lang string
+		want i18n.Lang
+	}{{"ru", i18n.RU}, {"en", i18n.EN}} {
+		bp := e.sim.AddPortal(b24sim.PortalOptions{Lang: c.lang, Org: b24sim.GenerateOrg(int64(420+i), 8, 2)})
+		bp.Install()
+		pg := e.open(bp, bp.AdminID())
+		if want := msgAppCredentialsRefused.in(c.want); pg.status != http.StatusServiceUnavailable || !strings.Contains(pg.body, want) {
+			t.Errorf("%s installer: %d %q, want 503 %q", c.lang, pg.status, pg.body, want)
+		}
+		if pg.header.Get("Retry-After") == "" {
+			t.Errorf("%s installer: no Retry-After", c.lang)
+		}
+		checkOneLanguage(t, c.lang+" installer", pg.body, c.want)
+		if _, err := store.GetPortalByMemberID(context.Background(), e.pool, bp.MemberID()); err == nil {
+			t.Errorf("%s: a portal stored on unverified tokens", c.lang)
+		}
+	}
+	text := logs.String()
+	var hint string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, "level=ERROR") && strings.Contains(l, "B24_CLIENT_SECRET") {
+			hint = l
+		}
+	}
+	if hint == "" {
+		t.Errorf("no ERROR line naming the settings to check:\n%s", text)
+	}
+	if strings.Contains(text, wrong) {
+		t.Errorf("the client secret is in the log:\n%s", text)
 	}
 }

@@ -213,27 +213,9 @@ func TestFrameBucketsStayBounded(t *testing.T) {
 			verified{token: bitrix24.Token{MemberID: member, UserID: user}})
 		return w.Code
 	}
-	ok, busy := 0, 0
-	for i := range 20000 {
-		switch code := open(fmt.Sprintf("member-%d", i%3), int64(1_000_000+i*7919)); code {
-		case http.StatusOK:
-			ok++
-		case http.StatusTooManyRequests:
-			busy++
-		default:
-			t.Fatalf("open %d: %d", i, code)
-		}
-		if n := s.frameCalls.buckets.len(); n > maxKeys {
-			t.Fatalf("after %d invented users: %d user buckets, cap %d", i+1, n, maxKeys)
-		}
-		now = now.Add(time.Millisecond)
-	}
-	if ok > 3*frameCallsPerPortal().Burst+3*10 || busy == 0 {
-		t.Errorf("%d admitted, %d refused: the portals' buckets did not bound the opens", ok, busy)
-	}
-	if n := s.frameCalls.portals.len(); n != 3 {
-		t.Errorf("%d portal buckets, want 3", n)
-	}
+	floodInventedUsers(t, s.frameCalls, maxKeys, frameCallsPerPortal(), &now, func(i int) int {
+		return open(fmt.Sprintf("member-%d", i%3), int64(1_000_000+i*7919))
+	})
 	// Once every bucket has filled up again, the next open finds the
 	// others gone; one without a user id makes no user bucket.
 	now = now.Add(10 * time.Minute)
@@ -279,5 +261,34 @@ func TestRefusedFrameOpensLogOnlyTheirAccessLine(t *testing.T) {
 		if !strings.Contains(l, "msg=http ") || !strings.Contains(l, "status=429") {
 			t.Errorf("log line of a refused open is not its access line: %.300s", l)
 		}
+	}
+}
+
+// floodInventedUsers sends 20,000 requests of invented users of three
+// portals through gate, 1 ms apart: try makes request i and returns its
+// status. The users' buckets must stay within maxKeys all along, and the
+// three portals' buckets (perPortal) must refuse most.
+func floodInventedUsers(t *testing.T, gate *appGate, maxKeys int, perPortal Bucket, now *time.Time, try func(i int) int) {
+	t.Helper()
+	ok, busy := 0, 0
+	for i := range 20000 {
+		switch code := try(i); code {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+			busy++
+		default:
+			t.Fatalf("request %d: %d", i, code)
+		}
+		if n := gate.buckets.len(); n > maxKeys {
+			t.Fatalf("after %d invented users: %d user buckets, cap %d", i+1, n, maxKeys)
+		}
+		*now = now.Add(time.Millisecond)
+	}
+	if ok > 3*perPortal.Burst+3*10 || busy == 0 {
+		t.Errorf("%d admitted, %d refused: the portals' buckets did not bound the requests", ok, busy)
+	}
+	if n := gate.portals.len(); n != 3 {
+		t.Errorf("%d portal buckets, want 3", n)
 	}
 }

@@ -57,17 +57,18 @@ var (
 	msgFrameBusy      = msg("msg.frame_busy")
 
 	// The frame POSTs' refusals (b24.go, b24_gate.go)
-	msgOutsideB24       = msg("msg.outside_b24")
-	msgNotConfirmed     = msg("msg.not_confirmed")
-	msgVerifyBusy       = msg("msg.verify_busy")
-	msgB24Down          = msg("msg.b24_down")
-	msgB24Refused       = msg("msg.b24_refused")
-	msgB24BadAddress    = msg("msg.b24_bad_address")
-	msgB24BadAnswer     = msg("msg.b24_bad_answer")
-	msgInstallAdminOnly = msg("msg.install_admin_only")
-	msgNotInstalled     = msg("msg.not_installed")
-	msgInternal         = msg("msg.internal") // any error that is not an *apperr.Error
-	msgBodyTooLarge     = msg("msg.body_too_large")
+	msgOutsideB24            = msg("msg.outside_b24")
+	msgNotConfirmed          = msg("msg.not_confirmed")
+	msgVerifyBusy            = msg("msg.verify_busy")
+	msgB24Down               = msg("msg.b24_down")
+	msgAppCredentialsRefused = msg("msg.app_credentials_refused")
+	msgB24Refused            = msg("msg.b24_refused")
+	msgB24BadAddress         = msg("msg.b24_bad_address")
+	msgB24BadAnswer          = msg("msg.b24_bad_answer")
+	msgInstallAdminOnly      = msg("msg.install_admin_only")
+	msgNotInstalled          = msg("msg.not_installed")
+	msgInternal              = msg("msg.internal") // any error that is not an *apperr.Error
+	msgBodyTooLarge          = msg("msg.body_too_large")
 
 	// What the panel says of a queued or running job
 	msgJobQueuedSync    = msg("msg.job_queued_sync")

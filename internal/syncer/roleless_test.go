@@ -1,7 +1,6 @@
 package syncer
 
 import (
-	"maps"
 	"strings"
 	"testing"
 
@@ -81,17 +80,7 @@ func TestSyncRoleHiddenNeverAdopts(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			target := func() learnsim.User {
-				t.Helper()
-				for _, u := range e.state().Users {
-					if u.ID == id {
-						return u
-					}
-				}
-				t.Fatal("the Learn user is gone")
-				return learnsim.User{}
-			}
-			was := target()
+			was := e.learnUserByID(id)
 			emp := syncedUser(p)
 			if err := p.UpdateUser(emp.ID, func(u *b24sim.User) {
 				u.Email, u.Name, u.LastName = strings.ToUpper(addr), "Mallory", "Intruder"
@@ -107,7 +96,7 @@ func TestSyncRoleHiddenNeverAdopts(t *testing.T) {
 			}
 			if !c.v.Unsettled.HidesRoles() {
 				// Shown a learner: linked, renamed as in Bitrix24.
-				if now := target(); now.Fields["last_name"] != "Intruder" {
+				if now := e.learnUserByID(id); now.Fields["last_name"] != "Intruder" {
 					t.Fatalf("the learner was not linked: %+v (item %+v)", now, got)
 				}
 				return
@@ -115,19 +104,12 @@ func TestSyncRoleHiddenNeverAdopts(t *testing.T) {
 			if got == nil || got.Status != ItemRefused || !got.Reason.Has(ReasonLearnRoleUnknown) {
 				t.Fatalf("the employee with the address of a user whose role is hidden: %+v", got)
 			}
-			same := func(when string) {
-				t.Helper()
-				now := target()
-				if !maps.Equal(now.Fields, was.Fields) || now.DepartmentID != was.DepartmentID || now.Status != was.Status {
-					t.Fatalf("%s: the %s became %+v, was %+v", when, c.role, now, was)
-				}
-			}
-			same("first run")
+			e.untouched(id, was, "first run: the "+c.role)
 			if err := p.FireUser(emp.ID); err != nil {
 				t.Fatal(err)
 			}
 			e.run(portalID, TriggerScheduled)
-			same("after the employee was fired")
+			e.untouched(id, was, "after the employee was fired: the "+c.role)
 		})
 	}
 }

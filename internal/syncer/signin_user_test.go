@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -55,23 +54,10 @@ func TestSyncNeverTakesOverAnAdministrator(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			target := func() learnsim.User {
-				t.Helper()
-				for _, u := range e.state().Users {
-					if u.ID == id {
-						return u
-					}
-				}
-				t.Fatal("the administrator is gone")
-				return learnsim.User{}
-			}
-			was := target()
+			was := e.learnUserByID(id)
 			same := func(when string) {
 				t.Helper()
-				now := target()
-				if !maps.Equal(now.Fields, was.Fields) || now.DepartmentID != was.DepartmentID || now.Status != was.Status {
-					t.Fatalf("%s: the administrator became %+v, was %+v", when, now, was)
-				}
+				e.untouched(id, was, when+": the administrator")
 			}
 			mallory := syncedUser(p)
 			if err := p.UpdateUser(mallory.ID, func(u *b24sim.User) {

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -188,6 +189,27 @@ func (e *simEnv) state() learnsim.State {
 		e.t.Fatal(err)
 	}
 	return st
+}
+
+// learnUserByID is the Learn user with this id as learnsim holds it now.
+func (e *simEnv) learnUserByID(id string) learnsim.User {
+	e.t.Helper()
+	for _, u := range e.state().Users {
+		if u.ID == id {
+			return u
+		}
+	}
+	e.t.Fatalf("Learn user %s is gone", id)
+	return learnsim.User{}
+}
+
+// untouched fails the test when the Learn user's fields, department or
+// status are no longer was's: a run wrote to someone it must leave alone.
+func (e *simEnv) untouched(id string, was learnsim.User, what string) {
+	e.t.Helper()
+	if now := e.learnUserByID(id); !maps.Equal(now.Fields, was.Fields) || now.DepartmentID != was.DepartmentID || now.Status != was.Status {
+		e.t.Fatalf("%s became %+v, was %+v", what, now, was)
+	}
 }
 
 func (e *simEnv) writes() int64 { return e.lsim.Counts(simAccount).Writes }

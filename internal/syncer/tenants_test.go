@@ -3,7 +3,6 @@ package syncer
 import (
 	"context"
 	"fmt"
-	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -198,16 +197,7 @@ func TestSyncLeavesAnotherPortalsSignInUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := func() learnsim.User {
-		for _, u := range e.state().Users {
-			if u.ID == id {
-				return u
-			}
-		}
-		t.Fatal("portal B's sign-in user is gone")
-		return learnsim.User{}
-	}
-	was := target()
+	was := e.learnUserByID(id)
 	mallory := syncedUser(pA)
 	if err := pA.UpdateUser(mallory.ID, func(u *b24sim.User) { u.Email, u.Name, u.LastName = " B.Admin@Beta.test", "Mallory", "Intruder" }); err != nil {
 		t.Fatal(err)
@@ -226,9 +216,7 @@ func TestSyncLeavesAnotherPortalsSignInUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.run(idA, TriggerScheduled)
-	if now := target(); !maps.Equal(now.Fields, was.Fields) || now.DepartmentID != was.DepartmentID || now.Status != was.Status {
-		t.Fatalf("portal B's sign-in user became %+v, was %+v", now, was)
-	}
+	e.untouched(id, was, "portal B's sign-in user")
 }
 
 // A portal that joins an account where another portal, alone before, made
