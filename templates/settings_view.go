@@ -8,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 
 	"b24learn/internal/i18n"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
 
@@ -182,11 +183,11 @@ type PreviewItem struct {
 // next; none once the integration is active.
 func ActivationNote(lang i18n.Lang, state string) string {
 	switch state {
-	case "inactive":
+	case store.ActivationInactive:
 		return t(lang, "act_note_inactive")
-	case "requested":
+	case store.ActivationRequested:
 		return t(lang, "act_note_request")
-	case "suspended":
+	case store.ActivationSuspended:
 		return t(lang, "act_note_susp")
 	}
 	return ""

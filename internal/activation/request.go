@@ -241,7 +241,7 @@ func Submit(ctx context.Context, pool *pgxpool.Pool, limits manager.Limits, now 
 		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE portals SET activation_state = $3, updated_at = $2
-			WHERE id = $1 AND activation_state <> $4`, s.PortalID, now, string(StateRequested), string(StateActive)); err != nil {
+			WHERE id = $1 AND activation_state <> $4`, s.PortalID, now, store.ActivationRequested, store.ActivationActive); err != nil {
 			return fmt.Errorf("mark portal requested: %w", err)
 		}
 		if err := enqueue(ctx, tx, s.PortalID, res.RequestID); err != nil {

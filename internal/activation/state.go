@@ -10,30 +10,20 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"b24learn/internal/manager"
-)
-
-// State is a portal's activation state, as stored in
-// portals.activation_state.
-type State string
-
-const (
-	StateInactive  State = "inactive"  // installed, nothing asked yet
-	StateRequested State = "requested" // the admin sent a request
-	StateActive    State = "active"    // a manager activated it: syncs run
-	StateSuspended State = "suspended" // a manager stopped it
+	"b24learn/internal/store"
 )
 
 // SetActivation activates or suspends a portal, with an optional note.
 // Activating also marks the portal's open request activated. The scheduler
 // reads activation_state at each slot, so the change applies from the next.
-func SetActivation(ctx context.Context, pool *pgxpool.Pool, a manager.Actor, portalID int64, state State, note string, now time.Time) error {
-	if state != StateActive && state != StateSuspended {
+func SetActivation(ctx context.Context, pool *pgxpool.Pool, a manager.Actor, portalID int64, state string, note string, now time.Time) error {
+	if state != store.ActivationActive && state != store.ActivationSuspended {
 		return fmt.Errorf("unknown activation state %q", state)
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var domain string
 		err := tx.QueryRow(ctx, `UPDATE portals SET activation_state = $2, updated_at = $3 WHERE id = $1 RETURNING domain`,
-			portalID, string(state), now).Scan(&domain)
+			portalID, state, now).Scan(&domain)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -41,7 +31,7 @@ func SetActivation(ctx context.Context, pool *pgxpool.Pool, a manager.Actor, por
 			return fmt.Errorf("set activation state: %w", err)
 		}
 		var reqID int64
-		if state == StateActive {
+		if state == store.ActivationActive {
 			err := tx.QueryRow(ctx, `UPDATE activation_requests SET status = $3, updated_at = $2
 				WHERE portal_id = $1 AND status IN ($4, $5) RETURNING id`, portalID, now, StatusActivated, StatusNew, StatusContacted).Scan(&reqID)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -49,7 +39,7 @@ func SetActivation(ctx context.Context, pool *pgxpool.Pool, a manager.Actor, por
 			}
 		}
 		action := "activate"
-		if state == StateSuspended {
+		if state == store.ActivationSuspended {
 			action = "suspend"
 		}
 		return manager.Audit(ctx, tx, manager.AuditEntry{ManagerID: a.ManagerID, ManagerEmail: a.Email, Action: action,

@@ -8,6 +8,7 @@ import (
 
 	"b24learn/internal/manager"
 	"b24learn/internal/pgtest"
+	"b24learn/internal/store"
 )
 
 // What a manager does to a portal's activation and its request, with the
@@ -30,7 +31,7 @@ func TestManagerActions(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := manager.Actor{ManagerID: m.ID, Email: m.Email, IP: "10.0.0.1"}
-		if err := SetActivation(ctx, pool, a, pid, StateActive, "paid, contract 17", now); err != nil {
+		if err := SetActivation(ctx, pool, a, pid, store.ActivationActive, "paid, contract 17", now); err != nil {
 			t.Fatal(err)
 		}
 		if st := activationState(t, pool, pid); st != "active" {
@@ -40,7 +41,7 @@ func TestManagerActions(t *testing.T) {
 		if r.Status != StatusActivated {
 			t.Fatalf("request status %q, want activated", r.Status)
 		}
-		if err := SetActivation(ctx, pool, a, pid, StateSuspended, "unpaid", now.Add(time.Minute)); err != nil {
+		if err := SetActivation(ctx, pool, a, pid, store.ActivationSuspended, "unpaid", now.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		if st := activationState(t, pool, pid); st != "suspended" {
@@ -49,7 +50,7 @@ func TestManagerActions(t *testing.T) {
 		if err := SetActivation(ctx, pool, a, pid, "inactive", "", now); err == nil {
 			t.Fatal("an unknown state was accepted")
 		}
-		if err := SetActivation(ctx, pool, a, 999999, StateActive, "", now); !errors.Is(err, ErrNotFound) {
+		if err := SetActivation(ctx, pool, a, 999999, store.ActivationActive, "", now); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("unknown portal: %v", err)
 		}
 		entries, err := manager.ListAudit(ctx, pool, pid, 10)

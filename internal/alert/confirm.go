@@ -181,7 +181,7 @@ func RequestConfirmation(ctx context.Context, tx pgx.Tx, ins Inserter, portalID 
 		portalID, rcpt, ConfirmWindow).Scan(&byPortal, &byRecipient); err != nil {
 		return fmt.Errorf("count confirmation sends: %w", err)
 	}
-	if byPortal >= ConfirmPortalCap || (byRecipient >= ConfirmRecipientCap && !settings.Activated(p)) {
+	if byPortal >= ConfirmPortalCap || (byRecipient >= ConfirmRecipientCap && !p.Activated()) {
 		return ErrCapped
 	}
 	res, err := ins.InsertTx(ctx, tx, ConfirmArgs{PortalID: portalID, Address: address, Lang: lang}, nil)

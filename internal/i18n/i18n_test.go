@@ -18,6 +18,7 @@ import (
 	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/learn"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
 
@@ -165,8 +166,8 @@ func keysInUse(t *testing.T) []string {
 	for _, k := range []syncer.Kind{syncer.KindUser, syncer.KindDepartment} {
 		keys["kind_"+string(k)] = true
 	}
-	for _, s := range []activation.State{activation.StateInactive, activation.StateRequested, activation.StateActive, activation.StateSuspended} {
-		keys["act_"+string(s)] = true
+	for _, s := range []string{store.ActivationInactive, store.ActivationRequested, store.ActivationActive, store.ActivationSuspended} {
+		keys["act_"+s] = true
 	}
 	// The alert e-mails name their state (internal/alert's Message).
 	for _, st := range alert.States {

@@ -20,6 +20,7 @@ import (
 	"b24learn/internal/schedule"
 	"b24learn/internal/secret"
 	"b24learn/internal/settings"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 )
 
@@ -325,14 +326,14 @@ func TestActivationInConsoleGovernsSlots(t *testing.T) {
 	if got := b.slots(t, id); len(got) != 0 {
 		t.Fatalf("a portal waiting for activation got %v", got)
 	}
-	if err := activation.SetActivation(ctx, b.pool, actor, id, activation.StateActive, "paid", at("2026-11-25 07:00")); err != nil {
+	if err := activation.SetActivation(ctx, b.pool, actor, id, store.ActivationActive, "paid", at("2026-11-25 07:00")); err != nil {
 		t.Fatal(err)
 	}
 	b.runDay(t, at("2026-11-25 07:01"), 12*60, nil) // until 19:01
 	if got := b.slots(t, id); fmt.Sprint(got) != "[2026-11-25T18:00Z]" {
 		t.Fatalf("after activation: %v, want the 18:00 slot", got)
 	}
-	if err := activation.SetActivation(ctx, b.pool, actor, id, activation.StateSuspended, "unpaid", at("2026-11-25 19:02")); err != nil {
+	if err := activation.SetActivation(ctx, b.pool, actor, id, store.ActivationSuspended, "unpaid", at("2026-11-25 19:02")); err != nil {
 		t.Fatal(err)
 	}
 	b.runDay(t, at("2026-11-25 19:03"), 12*60, nil) // past the next 06:00

@@ -457,13 +457,13 @@ func TestEraseRemovesManagerNotes(t *testing.T) {
 	if err := activation.UpdateRequest(ctx, b.pool, olga, req, "contacted", requestNote, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := activation.SetActivation(ctx, b.pool, olga, gone, activation.StateActive, activateNote, now); err != nil {
+	if err := activation.SetActivation(ctx, b.pool, olga, gone, store.ActivationActive, activateNote, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := activation.SetActivation(ctx, b.pool, olga, gone, activation.StateSuspended, suspendNote, now); err != nil {
+	if err := activation.SetActivation(ctx, b.pool, olga, gone, store.ActivationSuspended, suspendNote, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := activation.SetActivation(ctx, b.pool, olga, other, activation.StateSuspended, otherNote, now); err != nil {
+	if err := activation.SetActivation(ctx, b.pool, olga, other, store.ActivationSuspended, otherNote, now); err != nil {
 		t.Fatal(err)
 	}
 	bp.Uninstall(ctx, true)

@@ -20,6 +20,7 @@ import (
 	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
 	"b24learn/internal/settings"
+	"b24learn/internal/store"
 	"b24learn/internal/syncer"
 	"b24learn/templates"
 )
@@ -102,7 +103,7 @@ func (s *Server) enqueueLeadForward(ctx context.Context, tx pgx.Tx, portalID, re
 // prefilled with the portal's open request, or else with prefill (the
 // admin's Bitrix24 profile where known), and the request's state.
 func (s *Server) activationForm(ctx context.Context, sess Session, token, activationState string, prefill activation.Contact) (templ.Component, error) {
-	v := templates.ActivationView{Lang: sess.Lang, Token: token, ReadOnly: !sess.Admin, Active: activationState == "active"}
+	v := templates.ActivationView{Lang: sess.Lang, Token: token, ReadOnly: !sess.Admin, Active: activationState == store.ActivationActive}
 	req, err := activation.LatestRequest(ctx, s.pool, sess.PortalID)
 	if err != nil {
 		return nil, err

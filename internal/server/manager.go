@@ -21,6 +21,7 @@ import (
 	"b24learn/internal/i18n"
 	"b24learn/internal/jobs"
 	"b24learn/internal/manager"
+	"b24learn/internal/store"
 	"b24learn/internal/uninstall"
 	"b24learn/templates"
 )
@@ -533,8 +534,8 @@ func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, errNotFound)
 		return
 	}
-	state, note := activation.State(r.PostFormValue("state")), strings.TrimSpace(r.PostFormValue("note"))
-	if (state != activation.StateActive && state != activation.StateSuspended) || activation.NoteLen(note) > 2000 {
+	state, note := r.PostFormValue("state"), strings.TrimSpace(r.PostFormValue("note"))
+	if (state != store.ActivationActive && state != store.ActivationSuspended) || activation.NoteLen(note) > 2000 {
 		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_activation")))
 		return
 	}

@@ -72,7 +72,7 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 			case "preview":
 				// A preview only reads, so the admin may look before the
 				// portal is activated (in the trial queue until then).
-				args = jobs.PreviewArgs{PortalID: sess.PortalID, Trial: !settings.Activated(p)}
+				args = jobs.PreviewArgs{PortalID: sess.PortalID, Trial: !p.Activated()}
 			case "sync":
 				if why == settings.NotActive {
 					return &errRefused{apperr.ECONFLICT, msgNotActive}

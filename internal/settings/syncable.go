@@ -2,9 +2,6 @@ package settings
 
 import "b24learn/internal/store"
 
-// activationActive is portals.activation_state of an activated portal.
-const activationActive = "active"
-
 // Code says why a portal cannot sync; "" when it can.
 type Code string
 
@@ -34,10 +31,6 @@ func (c Code) InSettings() bool {
 	return c == NoAccount || c == NoSchedule || c == NothingSelected
 }
 
-// Activated reports whether iSpring activated the portal (and has not
-// suspended it): only then may it write to Learn.
-func Activated(p store.Portal) bool { return p.ActivationState == activationActive }
-
 // Syncable is the one rule of whether the portal can sync now: the Learn
 // account, a run time and some departments saved, the app installed with
 // working Bitrix24 tokens, and the portal activated. The dispatcher, the sync workers, Sync
@@ -54,7 +47,7 @@ func Syncable(p store.Portal, s Settings) (bool, Code) {
 		return false, NotInstalled
 	case p.NeedsReconnect:
 		return false, NeedsReconnect
-	case !Activated(p):
+	case !p.Activated():
 		return false, NotActive
 	}
 	return true, ""

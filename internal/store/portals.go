@@ -20,6 +20,11 @@ var ErrNotFound = errors.New("not found")
 const (
 	InstallInstalled   = "installed"
 	InstallUninstalled = "uninstalled"
+
+	ActivationInactive  = "inactive"  // installed, nothing asked yet
+	ActivationRequested = "requested" // the admin sent a request
+	ActivationActive    = "active"    // a manager activated it: syncs run
+	ActivationSuspended = "suspended" // a manager stopped it
 )
 
 // Portal is one Bitrix24 portal (tenant) without its secrets; the tokens stay
@@ -65,6 +70,10 @@ func (p Portal) Origin() string {
 
 // Installed reports whether the app is currently installed on the portal.
 func (p Portal) Installed() bool { return p.InstallState == InstallInstalled }
+
+// Activated reports whether iSpring activated the portal (and has not
+// suspended it): only then may it write to Learn.
+func (p Portal) Activated() bool { return p.ActivationState == ActivationActive }
 
 // PortalInfo is what an install verified by the OAuth server says of the
 // portal: who it is, where it answers, the app's scope and the portal's
