@@ -28,6 +28,12 @@ import (
 // attack on the account cannot keep its rightful admin from changing the
 // password or the run times. Settings are saved only after Learn accepted
 // them, so saved credentials are ones Learn accepted.
+//
+// A check with an API key sends no password, only the key's token
+// (docs/learn-api.md, "Authentication"): it guesses nothing about the
+// target, so it is neither counted nor held by the target's bound, which
+// anyone naming the target can keep spent. Held, a portal that signs in
+// with a key (which holds no target) could save nothing during an attack.
 
 // learnTargetLimit bounds the failed checks of one target from portals that
 // do not hold it: a new admin who mistypes the password a few times gets

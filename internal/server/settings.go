@@ -441,9 +441,11 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Failed checks of one Learn account's login from all portals are
-	// bounded too, except for the portal that holds it (learn_guess.go).
+	// bounded too, except for the portal that holds it and for a check with
+	// an API key, which sends no password (learn_guess.go).
 	target, checked := targetOf(in.LearnURL, in.LearnEmail), s.now()
-	heldByTarget := !holdsTarget(cur, target)
+	keyCheck := learn.Credentials{ClientID: in.LearnClientID, ClientSecret: clientSecret}.HasAPIKey()
+	heldByTarget := !holdsTarget(cur, target) && !keyCheck
 	if heldByTarget {
 		if err := s.takeTargetTurn(ctx, target, checked); err != nil {
 			var rl *manager.RateLimitedError
