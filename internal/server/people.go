@@ -306,7 +306,7 @@ func (s *Server) handlePerson(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			var ae *apperr.Error
 			if errors.As(err, &ae) {
-				s.errorJSON(w, r, apperr.New(ae.Code, msgNoSuchJob.in(sess.Lang)))
+				s.errorJSON(w, r, ae)
 				return
 			}
 			s.error(w, r, err)
@@ -330,7 +330,7 @@ const personSteps = 100
 func (s *Server) personJob(ctx context.Context, lang i18n.Lang, portalID, b24ID, jobID int64) (*templates.PersonJob, error) {
 	row, err := s.river.JobGet(ctx, jobID)
 	if errors.Is(err, river.ErrNotFound) {
-		return nil, apperr.New(apperr.ENOTFOUND, "no such job")
+		return nil, apperr.New(apperr.ENOTFOUND, msgNoSuchJob.in(lang))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read job %d: %w", jobID, err)
@@ -338,7 +338,7 @@ func (s *Server) personJob(ctx context.Context, lang i18n.Lang, portalID, b24ID,
 	var args jobs.ProvisionArgs
 	if row.Kind != (jobs.ProvisionArgs{}).Kind() || json.Unmarshal(row.EncodedArgs, &args) != nil ||
 		args.PortalID != portalID || args.UserID != b24ID {
-		return nil, apperr.New(apperr.ENOTFOUND, "no such job")
+		return nil, apperr.New(apperr.ENOTFOUND, msgNoSuchJob.in(lang))
 	}
 	pj := &templates.PersonJob{ID: jobID}
 	lastErr := ""
