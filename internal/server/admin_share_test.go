@@ -113,6 +113,30 @@ func TestEmployeesCannotSpendTheAdminsFrameOpens(t *testing.T) {
 	frameBusy(t, "an employee's open after the admin's", e.frameFrom(p, employees(p, 1)[0], "", home(61, 0)), i18n.EN, 3)
 }
 
+// emptyAppPortalBucket has employees of p poll the status panel, each
+// within their own bucket, until the portal's bucket refuses one.
+func emptyAppPortalBucket(t *testing.T, e *settingsEnv, p store.Portal) {
+	t.Helper()
+	perUser, perPortal := DefaultAppRequests().Burst, DefaultPortalAppRequests().Burst
+	for u := range 2 * perPortal / perUser {
+		_, tok := e.session(p, int64(100+u), false, "en")
+		for range perUser {
+			switch r := e.do(http.MethodGet, "/app/status", tok, nil); r.status {
+			case http.StatusOK:
+			case http.StatusTooManyRequests:
+				_, fresh := e.session(p, 999, false, "en")
+				if r := e.do(http.MethodGet, "/app/status", fresh, nil); r.status != http.StatusTooManyRequests {
+					t.Fatalf("a fresh employee after the flood: %d, want 429 (the portal's bucket empty)", r.status)
+				}
+				return
+			default:
+				t.Fatalf("employee %d: %d %s", 100+u, r.status, r.body)
+			}
+		}
+	}
+	t.Fatal("the employees' requests were never refused")
+}
+
 // The attacker: a portal's employees poll the status panel from a script,
 // each as many times as their own bucket allows, until the portal's bucket
 // refuses them. The admin, proven by Bitrix24 on their first poll, keeps
@@ -127,28 +151,7 @@ func TestEmployeesCannotSpendTheAdminsAppRequests(t *testing.T) {
 	if r := e.do(http.MethodGet, "/app/status", admin, nil); r.status != http.StatusOK {
 		t.Fatalf("admin's first poll: %d %s", r.status, r.body)
 	}
-	perUser, perPortal := DefaultAppRequests().Burst, DefaultPortalAppRequests().Burst
-	refused := false
-	for u := 0; !refused && u < 2*perPortal/perUser; u++ {
-		_, tok := e.session(p, int64(100+u), false, "en")
-		for range perUser {
-			r := e.do(http.MethodGet, "/app/status", tok, nil)
-			if r.status == http.StatusTooManyRequests {
-				refused = true
-				break
-			}
-			if r.status != http.StatusOK {
-				t.Fatalf("employee %d: %d %s", 100+u, r.status, r.body)
-			}
-		}
-	}
-	if !refused {
-		t.Fatal("the employees' requests were never refused")
-	}
-	_, fresh := e.session(p, 999, false, "en")
-	if r := e.do(http.MethodGet, "/app/status", fresh, nil); r.status != http.StatusTooManyRequests {
-		t.Fatalf("a fresh employee after the flood: %d, want 429 (the portal's bucket empty)", r.status)
-	}
+	emptyAppPortalBucket(t, e, p)
 	// Within the admin's own bucket (60 at once), which still applies.
 	for i := range 40 {
 		if r := e.do(http.MethodGet, "/app/status", admin, nil); r.status != http.StatusOK {
@@ -157,32 +160,60 @@ func TestEmployeesCannotSpendTheAdminsAppRequests(t *testing.T) {
 	}
 }
 
-// An admin keeps the admins' share of frame opens while Bitrix24 says they
-// are one; once demoted (Bitrix24's "no" heard by another instance, so only
-// in the database) their next open draws on the employees' bucket, empty,
-// and Bitrix24 is not asked.
+// An admin keeps the admins' shares while Bitrix24 says they are one; once
+// demoted (Bitrix24's "no" heard by another instance, so only in the
+// database) they lose them. Their next frame open draws on the employees'
+// bucket, empty, and Bitrix24 is not asked; of their /app requests the one
+// that finds the demotion is the last the admins' share answers.
 func TestDemotedAdminLosesTheAdminsShare(t *testing.T) {
 	t.Parallel()
-	e := newGateEnv(t, DefaultVerifyLimits())
-	p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(62, 40, 3)})
-	e.configured(p)
-	admin := p.AdminID()
-	emptyFramePortalBucket(t, e, p, 62)
-	if pg := e.open(p, admin); pg.status != http.StatusOK {
-		t.Fatalf("admin's open after the employees': %d %.200s", pg.status, pg.body)
-	}
+	t.Run("frame opens", func(t *testing.T) {
+		t.Parallel()
+		e := newGateEnv(t, DefaultVerifyLimits())
+		p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(62, 40, 3)})
+		e.configured(p)
+		admin := p.AdminID()
+		emptyFramePortalBucket(t, e, p, 62)
+		if pg := e.open(p, admin); pg.status != http.StatusOK {
+			t.Fatalf("admin's open after the employees': %d %.200s", pg.status, pg.body)
+		}
 
-	if err := p.UpdateUser(admin, func(u *b24sim.User) { u.Admin = false }); err != nil {
-		t.Fatal(err)
-	}
-	if err := recordAdminCheck(t.Context(), e.pool, e.portal(p.MemberID()).ID, admin, false, e.clock()); err != nil {
-		t.Fatal(err)
-	}
-	before := profiles(p)
-	frameBusy(t, "the demoted admin's open", e.open(p, admin), i18n.EN, 3)
-	if got := profiles(p) - before; got != 0 {
-		t.Errorf("the demoted admin's refused open made %d profile calls, want 0", got)
-	}
+		if err := p.UpdateUser(admin, func(u *b24sim.User) { u.Admin = false }); err != nil {
+			t.Fatal(err)
+		}
+		if err := recordAdminCheck(t.Context(), e.pool, e.portal(p.MemberID()).ID, admin, false, e.clock()); err != nil {
+			t.Fatal(err)
+		}
+		before := profiles(p)
+		frameBusy(t, "the demoted admin's open", e.open(p, admin), i18n.EN, 3)
+		if got := profiles(p) - before; got != 0 {
+			t.Errorf("the demoted admin's refused open made %d profile calls, want 0", got)
+		}
+	})
+	t.Run("app requests", func(t *testing.T) {
+		t.Parallel()
+		e := newSettingsEnv(t)
+		now := time.Now()
+		e.s.now = func() time.Time { return now }
+		p := e.addPortal("demoted-share", "en")
+		_, admin := e.session(p, 1, true, "en")
+		if r := e.do(http.MethodGet, "/app/status", admin, nil); r.status != http.StatusOK {
+			t.Fatalf("admin's first poll: %d %s", r.status, r.body)
+		}
+		emptyAppPortalBucket(t, e, p)
+		if r := e.do(http.MethodGet, "/app/status", admin, nil); r.status != http.StatusOK {
+			t.Fatalf("admin's poll after the employees': %d %s", r.status, r.body)
+		}
+		if err := recordAdminCheck(t.Context(), e.pool, p.ID, 1, false, now); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.do(http.MethodGet, "/app/status", admin, nil); r.status != http.StatusOK {
+			t.Fatalf("the poll that finds the demotion: %d %s", r.status, r.body)
+		}
+		if r := e.do(http.MethodGet, "/app/status", admin, nil); r.status != http.StatusTooManyRequests {
+			t.Errorf("the demoted admin's next poll: %d, want 429 (the employees' bucket, empty)", r.status)
+		}
+	})
 }
 
 // The gate's bucket for proven admins: an address remembered for one takes
