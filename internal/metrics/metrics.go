@@ -57,7 +57,7 @@ func New() *Metrics {
 		"Objects handled by sync runs (previews excluded) by kind (user, department) and action (create, update, move, deactivate, reactivate, set_supervisor, link, refused, failed, held).",
 		"kind", "action")
 	m.B24Refused = m.counter("b24learn_b24_refused_total",
-		"Bitrix24 frame POSTs and app events refused before any OAuth call, by reason (malformed, address_limit, portal_limit, portal_users_limit, portal_token_events_limit, unknown_limit, unknown_address_limit, unknown_portal, unknown_oauth_server).",
+		"Bitrix24 frame POSTs and app events refused before any OAuth call, by reason (malformed, address_limit, portal_limit, portal_users_limit, portal_admins_limit, portal_token_events_limit, unknown_limit, unknown_address_limit, unknown_portal, unknown_oauth_server).",
 		"reason")
 	return m
 }

@@ -230,7 +230,8 @@ func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r
 	}
 	var last error = errNoSession
 	for _, t := range tokens {
-		if ok, wait := s.proofCalls.admit(s.now(), p.ID, sess.UserID); !ok {
+		// Only admin sessions come here: employees cannot spend these.
+		if ok, wait := s.proofCalls.admit(s.now(), p.ID, sess.UserID, false); !ok {
 			// Debug: a script past its bucket would write a line per request.
 			s.log.DebugContext(ctx, "admin request refused: too many profile calls for the user or portal",
 				"portal_id", p.ID, "user_id", sess.UserID)
@@ -242,6 +243,7 @@ func (s *Server) proveAdmin(ctx context.Context, p store.Portal, sess Session, r
 		}
 		if err == nil {
 			s.proofs.set(key, s.now(), prof.Admin)
+			s.admins.set(p, sess.UserID, prof.Admin)
 			if !prof.Admin {
 				if err := recordAdminCheck(ctx, s.pool, p.ID, sess.UserID, false, s.now()); err != nil {
 					return err

@@ -294,6 +294,7 @@ func (s *Server) handleInstall(w http.ResponseWriter, r *http.Request) {
 		s.b24Error(w, r, f.lang, fmt.Errorf("install: %w", err))
 		return
 	}
+	s.admins.set(p, prof.ID, true)
 	sess, tok, err := s.newSession(p, prof.ID, true, req.Lang, f.userToken(ctx))
 	if err != nil {
 		s.errorIn(w, r, f.lang, err)
@@ -356,6 +357,7 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		s.b24Error(w, r, f.lang, fmt.Errorf("app: %w", err))
 		return
 	}
+	s.admins.set(p, prof.ID, prof.Admin)
 	sess, tok, err := s.newSession(p, prof.ID, prof.Admin, req.Lang, f.userToken(ctx))
 	if err != nil {
 		s.errorIn(w, r, f.lang, err)

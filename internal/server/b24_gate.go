@@ -29,6 +29,9 @@ import (
 // Every portal user sees the portal's member_id, so strangers can empty the
 // portal's bucket. The addresses its users have opened the app from lately
 // draw on a bucket of their own instead, which strangers cannot reach.
+// Its users include its admins, and any employee can spend the users'
+// bucket; so the addresses its proven admins opened the app from draw on a
+// bucket of their own (admin_share.go).
 //
 // Likewise a few addresses polling with made-up member_ids could take every
 // token of the one bucket for member_ids not on record as it refills, and no
@@ -60,6 +63,14 @@ type VerifyLimits struct {
 	// brings a full PerAddress bucket, so without it one user opening the
 	// app from address after address could spend PerPortalUsers alone.
 	PerPortalUser Bucket
+	// PerPortalAdmins applies instead of PerPortalUsers (and PerPortal) to
+	// frame POSTs from an address remembered for a user this process knows
+	// as a proven admin of the portal (admin_share.go), so that employees,
+	// who can empty the users' bucket, cannot lock the admins out of the
+	// settings. PerPortalUser still applies. Before the OAuth call the
+	// request names no user, so an employee at an admin's address (the
+	// office) draws on it too, within that address's own bucket.
+	PerPortalAdmins Bucket
 	// RememberAddresses is how long a verified open of the app remembers its
 	// address for the portal (zero: never). Only each user's last
 	// addressesPerUser count, so one user with many addresses cannot spend
@@ -111,6 +122,7 @@ func DefaultVerifyLimits() VerifyLimits {
 		PerPortal:         Bucket{Burst: 30, Every: 2 * time.Second}, // 30 a minute
 		PerPortalUsers:    Bucket{Burst: 120, Every: time.Second},    // 60 a minute
 		PerPortalUser:     Bucket{Burst: 60, Every: 2 * time.Second}, // half of that
+		PerPortalAdmins:   Bucket{Burst: 60, Every: 2 * time.Second}, // 30 a minute, the admins' own
 		RememberAddresses: 30 * 24 * time.Hour,
 		PerPortalEvents:   Bucket{Burst: 10, Every: 6 * time.Second}, // 10 a minute
 		// A portal gets a handful of genuine events a year.
@@ -128,6 +140,7 @@ const (
 	refusedAddress       = "address_limit"
 	refusedPortal        = "portal_limit"
 	refusedPortalUsers   = "portal_users_limit"
+	refusedPortalAdmins  = "portal_admins_limit"
 	refusedPortalToken   = "portal_token_events_limit"
 	refusedUnknown       = "unknown_limit"
 	refusedUnknownAddr   = "unknown_address_limit"
@@ -142,11 +155,15 @@ type verifyGate struct {
 	addrs   *keyedBuckets
 	portals *keyedBuckets
 	users   *keyedBuckets // the portals' buckets for their users' addresses
+	admins  *keyedBuckets // the portals' buckets for their proven admins' addresses
 	events  *keyedBuckets // the portals' event buckets
 	tokened *keyedBuckets // the portals' buckets for events with the stored application token
 	unknown *rate.Limiter // nil: no limit
 	sites   *keyedBuckets // Unknown's share per address (IPv6 /48)
 	seen    *userAddrs    // per portal, the addresses its users opened the app from
+	// proven are the users known here as admins of their portal; the
+	// frame opens and the /app requests ask it too.
+	proven *provenAdmins
 }
 
 func newVerifyGate(l VerifyLimits) *verifyGate {
@@ -166,11 +183,13 @@ func newVerifyGate(l VerifyLimits) *verifyGate {
 		addrs:   newKeyedBuckets(l.PerAddress, maxKeys),
 		portals: newKeyedBuckets(l.PerPortal, maxKeys),
 		users:   newKeyedBuckets(l.PerPortalUsers, maxKeys),
+		admins:  newKeyedBuckets(l.PerPortalAdmins, maxKeys),
 		events:  newKeyedBuckets(events, maxKeys),
 		tokened: newKeyedBuckets(tokened, maxKeys),
 		unknown: newLimiter(l.Unknown),
 		sites:   newKeyedBuckets(l.UnknownPerAddress, maxKeys),
 		seen:    newUserAddrs(l.RememberAddresses, maxKeys, l.PerPortalUser),
+		proven:  newProvenAdmins(maxKeys),
 	}
 }
 
@@ -185,9 +204,10 @@ func newLimiter(b Bucket) *rate.Limiter {
 // refused by one bucket does not drain the others. ip "" is an event: no
 // address bucket, and a portal's event bucket instead of its page one. An
 // address remembered for the portal takes from its users' bucket instead of
-// the strangers' one. It returns the refusal reason ("" when admitted) and
-// how long until the refusing bucket has a token again. ip is the client's
-// address; the gate keys it (clientaddr).
+// the strangers' one, and one remembered for a proven admin of the portal
+// from its admins' bucket instead of either. It returns the refusal reason
+// ("" when admitted) and how long until the refusing bucket has a token
+// again. ip is the client's address; the gate keys it (clientaddr).
 func (g *verifyGate) admit(now time.Time, ip, memberID string, known bool) (string, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -220,6 +240,9 @@ func (g *verifyGate) admit(now time.Time, ip, memberID string, known bool) (stri
 		l, reason = g.events.get(memberID), refusedPortal
 	case known && g.seen.has(now, memberID, addr):
 		l, reason = g.users.get(memberID), refusedPortalUsers
+		if g.seen.anyUser(now, memberID, addr, func(userID int64) bool { return g.proven.hasMember(memberID, userID) }) {
+			l, reason = g.admins.get(memberID), refusedPortalAdmins
+		}
 		user = g.seen.bucket(now, memberID, addr)
 	case known:
 		l, reason = g.portals.get(memberID), refusedPortal

@@ -100,6 +100,18 @@ func (u *userAddrs) bucket(now time.Time, memberID, addr string) *rate.Limiter {
 	return best
 }
 
+// anyUser says whether one of the users remembered at addr for the portal
+// memberID is one that is(userID) says yes to.
+func (u *userAddrs) anyUser(now time.Time, memberID, addr string, is func(userID int64) bool) bool {
+	u.expire(now)
+	for _, pu := range u.addrs[addrKey{memberID, addr}] {
+		if is(pu.key.userID) {
+			return true
+		}
+	}
+	return false
+}
+
 // expire forgets the users not seen for ttl. The list is in the order they
 // were seen, so they are at its back.
 func (u *userAddrs) expire(now time.Time) {

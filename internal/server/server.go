@@ -78,6 +78,9 @@ type Server struct {
 	oauthServers *bitrix24.OAuthServers
 	gate         *verifyGate // bounds OAuth calls caused by anonymous requests
 	app          *appGate    // bounds each portal user's and each portal's /app requests
+	// admins are the users proven admins of their portal in this process,
+	// who draw on shares of the buckets of their own (admin_share.go).
+	admins *provenAdmins
 	// verifyTimeout bounds the OAuth server's answer to a frame POST's or
 	// event's verification (defaultVerifyTimeout).
 	verifyTimeout time.Duration
@@ -131,6 +134,8 @@ func newServer(d Deps) *Server {
 		limits = *d.VerifyLimits
 	}
 	s.gate, s.verifyTimeout = newVerifyGate(limits), defaultVerifyTimeout
+	// The gate's memory of proven admins is the one the other buckets ask.
+	s.admins = s.gate.proven
 	appBucket := DefaultAppRequests()
 	if d.AppRequests != nil {
 		appBucket = *d.AppRequests
@@ -143,7 +148,7 @@ func newServer(d Deps) *Server {
 	if d.PortalAppRequests != nil {
 		portalBucket = *d.PortalAppRequests
 	}
-	s.app = newAppGate(appBucket, portalBucket, appKeys)
+	s.app = newAppGate(appBucket, portalBucket, appKeys).withAdmins(DefaultPortalAdminAppRequests())
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
 	for _, hc := range []*http.Client{s.b24HTTP, s.oauthHTTP} {
@@ -155,7 +160,7 @@ func newServer(d Deps) *Server {
 	s.fields = liveFields{s: s}
 	s.profiles, s.proofs = liveProfiles{s: s}, newAdminProofs()
 	s.proofCalls = newAppGate(adminProofCallsPerUser(), adminProofCallsPerPortal(), appKeys)
-	s.frameCalls = newAppGate(frameCallsPerUser(), frameCallsPerPortal(), appKeys)
+	s.frameCalls = newAppGate(frameCallsPerUser(), frameCallsPerPortal(), appKeys).withAdmins(frameCallsPerPortalAdmins())
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
 	s.hasher = manager.DefaultHasher()
 	s.ready = newReadiness(func(ctx context.Context) error { return store.Ready(ctx, s.pool) }, s.log)

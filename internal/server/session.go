@@ -167,8 +167,12 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 			s.error(w, r, errSessionEnded(sess.Lang))
 			return
 		}
-		// Before any database read: what one user may make the app do.
-		if ok, wait := s.app.admit(s.now(), sess.PortalID, sess.UserID); !ok {
+		// Before any database read: what one user may make the app do. A
+		// proven admin takes the admins' share of the portal's bucket
+		// (admin_share.go); the session's word alone is not enough, it
+		// outlives a demotion.
+		admin := sess.Admin && s.admins.hasPortal(sess.PortalID, sess.UserID)
+		if ok, wait := s.app.admit(s.now(), sess.PortalID, sess.UserID, admin); !ok {
 			s.refuseBusy(w, r, sess, wait)
 			return
 		}
@@ -188,6 +192,10 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 				return
 			}
 			sess.Admin = !demoted
+			if demoted && admin {
+				// Heard by another instance: the admins' share ends here too.
+				s.admins.set(p, sess.UserID, false)
+			}
 		}
 		ctx := context.WithValue(r.Context(), sessionKey, sessionValue{sess: sess, portal: p})
 		next.ServeHTTP(w, r.WithContext(ctx))

@@ -29,43 +29,70 @@ func DefaultAppRequests() Bucket { return Bucket{Burst: 60, Every: 500 * time.Mi
 // admin team; one user's bucket, at a fifth of it, cannot empty it alone.
 func DefaultPortalAppRequests() Bucket { return Bucket{Burst: 300, Every: 100 * time.Millisecond} }
 
+// DefaultPortalAdminAppRequests is each portal's bucket of /app requests
+// for its proven admins (admin_share.go), in place of the one above, which
+// any employee can empty: 180 at once, then 360 a minute, room for a few
+// admins' pages polling and saving at once.
+func DefaultPortalAdminAppRequests() Bucket {
+	return Bucket{Burst: 180, Every: time.Minute / 360}
+}
+
 // appGate holds the per-user buckets and the per-portal ones, at most
 // maxKeys users and maxKeys portals (least recently used dropped first,
 // which can only refill that user's or portal's bucket), and forgets those
 // that have filled up again. It bounds the /app requests and, in gates of
 // their own, the Bitrix24 calls of the admin proofs (admin_proof.go) and of
-// the frame opens (frame_calls.go).
+// the frame opens (frame_calls.go). A gate withAdmins has a second
+// per-portal bucket, for the portal's proven admins only.
 type appGate struct {
 	mu      sync.Mutex
 	buckets *keyedBuckets
 	portals *keyedBuckets
+	admins  *keyedBuckets // nil: admins take from portals as everyone
 }
 
 func newAppGate(user, portal Bucket, maxKeys int) *appGate {
 	return &appGate{buckets: newKeyedBuckets(user, maxKeys), portals: newKeyedBuckets(portal, maxKeys)}
 }
 
+// withAdmins gives g a per-portal bucket for its proven admins, as many
+// portals at most as the other one.
+func (g *appGate) withAdmins(admins Bucket) *appGate {
+	g.admins = newKeyedBuckets(admins, g.portals.max)
+	return g
+}
+
 // admit takes a token of the user's bucket and one of the portal's; when
 // either has none it returns false and how long until there is. A request
 // its user's bucket refuses takes nothing from the portal's, so one user
-// past their own bound does not spend the others' share.
-func (g *appGate) admit(now time.Time, portalID, userID int64) (bool, time.Duration) {
-	return g.admitKeys(now, strconv.FormatInt(portalID, 10), strconv.FormatInt(userID, 10))
+// past their own bound does not spend the others' share. admin (a proven
+// admin of the portal) takes the admins' portal bucket instead, when g has
+// one.
+func (g *appGate) admit(now time.Time, portalID, userID int64, admin bool) (bool, time.Duration) {
+	return g.admitKeys(now, strconv.FormatInt(portalID, 10), strconv.FormatInt(userID, 10), admin)
 }
 
 // admitKeys is admit for a portal and a user named by keys (a frame open
 // knows its portal by member_id only); user "" takes from the portal's
 // bucket alone.
-func (g *appGate) admitKeys(now time.Time, portal, userKey string) (bool, time.Duration) {
+func (g *appGate) admitKeys(now time.Time, portal, userKey string, admin bool) (bool, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.buckets.dropIdle(now)
 	g.portals.dropIdle(now)
+	if g.admins != nil {
+		g.admins.dropIdle(now)
+	}
 	var user *rate.Limiter
 	if userKey != "" {
 		user = g.buckets.get(portal + ":" + userKey)
 	}
-	shared := g.portals.get(portal)
+	var shared *rate.Limiter
+	if admin && g.admins != nil {
+		shared = g.admins.get(portal)
+	} else {
+		shared = g.portals.get(portal)
+	}
 	if user != nil && user.TokensAt(now) < 1 {
 		return false, untilToken(user, now)
 	}
