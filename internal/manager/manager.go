@@ -273,21 +273,27 @@ func SignIn(ctx context.Context, pool *pgxpool.Pool, kr *secret.Keyring, h *Hash
 		// The code is checked only after the password, and both failures
 		// get the same answer, so the password cannot be guessed alone.
 		// Codes guessed with the password from new addresses take a place
-		// in the account's code count first; over it none is checked.
+		// in the account's code count first; over it none is checked, and
+		// the attempt is answered as any failure below: over the account's
+		// cap an answer of its own would name the right password.
 		codeTurn := !known
+		checkCode := true
 		if codeTurn {
 			if err := Hit(ctx, pool, codeKey, limits.LoginCodePerAccount, now); isLimited(err) {
-				return nil, ErrBadCredentials
+				checkCode = false
 			} else if err != nil {
 				return nil, err
 			}
 		}
-		raw, err := kr.Decrypt(totpSecret)
-		if err != nil {
-			return nil, fmt.Errorf("open totp secret of manager %d: %w", m.ID, err)
+		ok = false
+		if checkCode {
+			raw, err := kr.Decrypt(totpSecret)
+			if err != nil {
+				return nil, fmt.Errorf("open totp secret of manager %d: %w", m.ID, err)
+			}
+			step, ok = matchCode(raw, c.Code, now)
+			ok = ok && step > lastStep // a code seen once is spent
 		}
-		step, ok = matchCode(raw, c.Code, now)
-		ok = ok && step > lastStep // a code seen once is spent
 		if ok && codeTurn {
 			if err := Release(ctx, pool, codeKey, limits.LoginCodePerAccount, now); err != nil {
 				return nil, err

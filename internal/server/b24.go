@@ -317,12 +317,13 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 	ctx, req, v, prof := r.Context(), f.req, f.v, f.prof
 	p, err := store.GetPortalByMemberID(ctx, s.pool, v.token.MemberID)
 	installed := false // by this open, events included
+	stored := false    // this open stored its tokens as the portal's
 	switch {
 	case (errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed())) && prof.Admin:
 		// The installer never reached us (or an uninstall event came in
 		// between): an admin's verified open is as good as an install.
 		p, err = s.installPortal(ctx, req, v, f.c, f.ts)
-		installed = true
+		installed, stored = true, true
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !p.Installed()):
 		s.errorIn(w, r, f.lang, apperr.New(apperr.ECONFLICT, msgNotInstalled.in(f.lang)))
 		return
@@ -331,16 +332,23 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		var tok bitrix24.Token
 		if tok, err = f.ts.Token(ctx); err == nil {
 			err = store.SetPortalTokens(ctx, s.pool, s.cfg.Keyring, p.ID, tok.AccessToken, tok.RefreshToken, tok.Expires)
+			stored = err == nil
 		}
 		if err == nil {
 			p, err = store.GetPortal(ctx, s.pool, p.ID)
 		}
 	}
-	if err == nil && (p.Domain != v.domain || p.ClientEndpoint != v.token.ClientEndpoint || p.ServerEndpoint != v.token.ServerEndpoint) {
-		// Renamed portal: the frame headers must name the new origin. The
-		// OAuth server is kept with the tokens stored above, which work
-		// only there.
-		err = store.SetPortalAddress(ctx, s.pool, p.ID, v.domain, v.token.ClientEndpoint, v.token.ServerEndpoint)
+	// The OAuth server goes with the portal's tokens, which work only at
+	// the server that issued them: it changes only when this open stored
+	// its own. Any user's frame POST names a server, and one that vouched
+	// for an employee's token says nothing of where the stored ones work.
+	server := ""
+	if stored {
+		server = v.token.ServerEndpoint
+	}
+	if err == nil && (p.Domain != v.domain || p.ClientEndpoint != v.token.ClientEndpoint || (server != "" && p.ServerEndpoint != server)) {
+		// Renamed portal: the frame headers must name the new origin.
+		err = store.SetPortalAddress(ctx, s.pool, p.ID, v.domain, v.token.ClientEndpoint, server)
 		if err == nil {
 			p, err = store.GetPortal(ctx, s.pool, p.ID)
 		}
