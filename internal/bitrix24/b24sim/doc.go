@@ -38,7 +38,7 @@
 // refresh token (with Now and Sim.Advance), a start=-1 page's total, IDs as
 // numbers, the frame POST's PLACEMENT_OPTIONS, ONAPPINSTALL as the docs'
 // sample, a plain ID filter with a list, time blocks without the operating
-// keys. Variants lists the choices a client
+// keys, how a row shows a value it has none of. Variants lists the choices a client
 // must pass. PortalOptions.TimeZone writes a portal's dates with its offset.
 //
 // FrameRequest returns the iframe POST fields without sending them; Tokens

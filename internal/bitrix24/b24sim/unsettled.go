@@ -95,6 +95,35 @@ type Unsettled struct {
 	// for the cloud only, and the operating limit still applies
 	// (docs/bitrix24-api.md, "Operating time limit").
 	NoOperatingKeys bool
+	// EmptyValues is how department.get and user.get rows show a value
+	// the object has none of (a root's PARENT, a department's UF_HEAD
+	// without a head, a user's missing e-mail or middle name): Bitrix24's
+	// code leaves such keys out, while empty values come as null, "" or
+	// false depending on method and version (docs/bitrix24-api.md,
+	// "Answers").
+	EmptyValues EmptyValues
+}
+
+// EmptyValues is the form of a row's value that is not there.
+type EmptyValues int
+
+const (
+	EmptyOmitted EmptyValues = iota // the key left out, as Bitrix24's code does
+	EmptyNull                       // the key with null
+	EmptyString                     // the key with ""
+	EmptyFalse                      // the key with false, as PHP's empty results read
+)
+
+// noValue sets key in row to the switch's form of no value, or leaves it out.
+func (u Unsettled) noValue(row map[string]any, key string) {
+	switch u.EmptyValues {
+	case EmptyNull:
+		row[key] = nil
+	case EmptyString:
+		row[key] = ""
+	case EmptyFalse:
+		row[key] = false
+	}
 }
 
 // timeBlock applies the switches to an answer's time block tb.
@@ -259,15 +288,18 @@ func Variants() []Variant {
 		{Name: "ONAPPINSTALL as the docs' sample", Unsettled: Unsettled{InstallEventSparse: true}},
 		{Name: "user.get ID list without @ ignored", Unsettled: Unsettled{PlainListIgnored: true}},
 		{Name: "no operating keys", Unsettled: Unsettled{NoOperatingKeys: true}},
+		{Name: "empty values null", Unsettled: Unsettled{EmptyValues: EmptyNull}},
+		{Name: "empty values \"\"", Unsettled: Unsettled{EmptyValues: EmptyString}},
+		{Name: "empty values false", Unsettled: Unsettled{EmptyValues: EmptyFalse}},
 		{Name: "all flipped", Unsettled: Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
 			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days, ScopeErrors403: true,
 			CountlessTotal: true, NumericIDs: true, FramePlacement: FramePlacementUndefined, InstallEventSparse: true,
-			PlainListIgnored: true, NoOperatingKeys: true}},
+			PlainListIgnored: true, NoOperatingKeys: true, EmptyValues: EmptyFalse}},
 		{Name: "all flipped, the other way", Unsettled: Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty,
-			FramePlacement: FramePlacementMissing}},
+			FramePlacement: FramePlacementMissing, EmptyValues: EmptyNull}},
 	}
 }
 

@@ -364,7 +364,7 @@ func (a *account) outUser(u *user, v2 bool, un Unsettled, sup []string) userOut 
 		st = 3
 	}
 	o := userOut{ID: u.ID, Role: text(u.Role), RoleID: text(roleID(u.Role)), DeptID: u.DeptID, Status: st,
-		AddedDate: u.Added.UTC().Format("2006-01-02T15:04:05-07:00"), UserRoles: []roleOut{},
+		AddedDate: un.readDate(u.Added), UserRoles: []roleOut{},
 		Sub: outSub(u.Sub), CoSub: outSub(u.CoSub), Fields: make([]fieldOut, 0, len(u.Fields))}
 	for _, def := range a.fields {
 		if v, ok := u.Fields[def.Name]; ok {
