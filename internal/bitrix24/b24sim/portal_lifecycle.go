@@ -59,10 +59,17 @@ func (p *Portal) FinishInstall(ctx context.Context) {
 			return nil, nil
 		}
 		p.state = stateInstalled
+		installer := p.installer
+		p.installer = nil
 		if p.legacy {
 			return nil, nil
 		}
-		tok := p.sim.issue(p, p.adminLocked())
+		var tok Token
+		if installer != nil && p.sim.unsettled().InstallEventTokens == InstallEventInstallers {
+			tok = *installer // as the docs' samples show: the installer's own pair
+		} else {
+			tok = p.sim.issue(p, p.adminLocked())
+		}
 		form := p.eventForm("ONAPPINSTALL", url.Values{
 			"data[VERSION]": {strconv.Itoa(p.version)}, "data[ACTIVE]": {"Y"}, "data[INSTALLED]": {"Y"}, "data[LANGUAGE_ID]": {p.lang},
 		}, &tok)

@@ -102,7 +102,21 @@ type Unsettled struct {
 	// false depending on method and version (docs/bitrix24-api.md,
 	// "Answers").
 	EmptyValues EmptyValues
+	// InstallEventTokens is which token pair ONAPPINSTALL carries: the
+	// docs' samples show the installer frame's own pair in it, which the
+	// app may have refreshed (and so spent) by the time the event comes;
+	// no source says whether it is that pair or a chain of its own
+	// (docs/bitrix24-api.md, "Events").
+	InstallEventTokens InstallEventTokens
 }
+
+// InstallEventTokens is the token pair of ONAPPINSTALL.
+type InstallEventTokens int
+
+const (
+	InstallEventOwnChain   InstallEventTokens = iota // a chain issued for the event
+	InstallEventInstallers                           // the pair of the admin's last frame POST to the installer
+)
 
 // EmptyValues is the form of a row's value that is not there.
 type EmptyValues int
@@ -291,12 +305,14 @@ func Variants() []Variant {
 		{Name: "empty values null", Unsettled: Unsettled{EmptyValues: EmptyNull}},
 		{Name: "empty values \"\"", Unsettled: Unsettled{EmptyValues: EmptyString}},
 		{Name: "empty values false", Unsettled: Unsettled{EmptyValues: EmptyFalse}},
+		{Name: "ONAPPINSTALL with the installer's tokens", Unsettled: Unsettled{InstallEventTokens: InstallEventInstallers}},
 		{Name: "all flipped", Unsettled: Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
 			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days, ScopeErrors403: true,
 			CountlessTotal: true, NumericIDs: true, FramePlacement: FramePlacementUndefined, InstallEventSparse: true,
-			PlainListIgnored: true, NoOperatingKeys: true, EmptyValues: EmptyFalse}},
+			PlainListIgnored: true, NoOperatingKeys: true, EmptyValues: EmptyFalse,
+			InstallEventTokens: InstallEventInstallers}},
 		{Name: "all flipped, the other way", Unsettled: Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty,
 			FramePlacement: FramePlacementMissing, EmptyValues: EmptyNull}},

@@ -532,3 +532,38 @@ func TestUnsettledEmptyValues(t *testing.T) {
 		})
 	}
 }
+
+func TestUnsettledInstallEventTokens(t *testing.T) {
+	t.Parallel()
+	for name, which := range map[string]b24sim.InstallEventTokens{"own chain": b24sim.InstallEventOwnChain, "installer's": b24sim.InstallEventInstallers} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			app, appSrv := startApp(t)
+			sim := b24sim.Start(b24sim.Options{AppURL: appSrv.URL, Unsettled: b24sim.Unsettled{InstallEventTokens: which}})
+			t.Cleanup(sim.Close)
+			p := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 3, 1)})
+			tok := p.Install()
+			q := url.Values{"auth": {tok.AccessToken}, "event": {"ONAPPINSTALL"}, "handler": {appSrv.URL + "/b24/events"}}
+			resp, err := http.Get(tok.ClientEndpoint + "event.bind?" + q.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			_, _, frame, err := p.FrameRequest(p.AdminID()) // the admin's installer page
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.FinishInstall(context.Background())
+			app.mu.Lock()
+			defer app.mu.Unlock()
+			if len(app.events) != 1 {
+				t.Fatalf("events %+v", app.events)
+			}
+			a := app.events[0].Auth
+			same := a.RefreshToken == frame.Get("REFRESH_ID") && a.AccessToken == frame.Get("AUTH_ID")
+			if same != (which == b24sim.InstallEventInstallers) || a.RefreshToken == "" {
+				t.Errorf("ONAPPINSTALL refresh token %q, the installer frame's %q", a.RefreshToken, frame.Get("REFRESH_ID"))
+			}
+		})
+	}
+}
