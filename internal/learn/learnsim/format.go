@@ -258,6 +258,10 @@ func writeErr(w http.ResponseWriter, r *http.Request, e *apiErr) {
 	if unsettledFrom(r).TerseErrors {
 		msg = http.StatusText(e.status)
 	}
+	if unsettledFrom(r).XMLErrors {
+		r = r.Clone(r.Context())
+		r.Header.Set("Accept", "application/xml")
+	}
 	write(w, r, e.status, map[string]any{"code": e.status, "message": msg}, xmlError{Code: e.status, Message: msg})
 }
 

@@ -187,6 +187,10 @@ type Unsettled struct {
 	// ReadDates is the form of a user read's addedDate: the API
 	// description says only "datetime", the docs' sample has an offset.
 	ReadDates ReadDates
+	// XMLErrors answers every refusal in XML, whatever Accept asks: the API
+	// description gives the error body in both formats, and no source
+	// shows an error answered to a request for JSON.
+	XMLErrors bool
 }
 
 // HidesRoles reports whether user reads show no role at all (NoRoleReads,

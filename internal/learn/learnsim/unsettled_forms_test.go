@@ -73,3 +73,21 @@ func TestReadDates(t *testing.T) {
 		}
 	}
 }
+
+// TestXMLErrors checks Unsettled.XMLErrors: a refusal to a request for
+// JSON comes as JSON by default and as Learn's XML error under the switch;
+// a success still follows Accept.
+func TestXMLErrors(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		e := newEnvWith(t, Options{Seed: 1, Unsettled: Unsettled{XMLErrors: on}}, AccountOptions{})
+		b := e.must(404, "GET", "/department/00000000-0000-0000-0000-00000000abcd", nil)
+		xmlBody := strings.HasPrefix(b, "<?xml") && strings.Contains(b, "<response><code>404</code><message>")
+		if xmlBody != on || !on && !strings.HasPrefix(b, `{"code":404`) {
+			t.Errorf("XMLErrors %v: refusal %s", on, b)
+		}
+		if b := e.must(200, "GET", "/department/"+e.root, nil); !strings.HasPrefix(b, `{"response":{`) {
+			t.Errorf("XMLErrors %v: success %s", on, b)
+		}
+	}
+}
