@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"b24learn/internal/bitrix24/b24sim"
@@ -45,5 +46,37 @@ func TestInstallEventWithTheInstallersSpentPair(t *testing.T) {
 	}
 	if now, _ := store.ApplicationToken(ctx, e.pool, e.kr, row.ID); now != stored {
 		t.Error("application token replaced")
+	}
+}
+
+// TestEarlyInstallEventLeavesTheInstallersPair: ONAPPINSTALL may come when
+// the install starts, before the installer page, carrying the pair that page
+// then carries (docs/bitrix24-api.md, "Events"). For a portal not installed
+// here (a first install, or one installed again after an uninstall) it has
+// nothing to attach to and spends no refresh: the installer's proof still
+// works.
+func TestEarlyInstallEventLeavesTheInstallersPair(t *testing.T) {
+	t.Parallel()
+	e := newB24Env(t)
+	e.sim.SetUnsettled(b24sim.Unsettled{InstallEventEarly: true})
+	ctx := context.Background()
+	p := e.addPortal(1)
+	for round := range 2 { // install, then install again after an uninstall
+		refreshes := e.sim.OAuthCalls("")
+		p.Install()
+		if d := lastDelivery(t, p, "ONAPPINSTALL"); d.Status != http.StatusOK {
+			t.Fatalf("round %d: early ONAPPINSTALL answered %d %s", round, d.Status, d.Err)
+		}
+		if got := e.sim.OAuthCalls(""); got != refreshes {
+			t.Errorf("round %d: %d refreshes for the early event, want none", round, got-refreshes)
+		}
+		if pg := e.open(p, p.AdminID()); pg.status != http.StatusOK || !strings.Contains(pg.body, installerScript) {
+			t.Fatalf("round %d: installer: %d %s", round, pg.status, pg.body)
+		}
+		p.FinishInstall(ctx)
+		if !e.portal(p.MemberID()).Installed() {
+			t.Fatalf("round %d: not installed", round)
+		}
+		p.Uninstall(ctx, false)
 	}
 }

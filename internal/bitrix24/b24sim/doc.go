@@ -39,7 +39,8 @@
 // numbers, the frame POST's PLACEMENT_OPTIONS, ONAPPINSTALL as the docs'
 // sample, a plain ID filter with a list, time blocks without the operating
 // keys, how a row shows a value it has none of, ONAPPINSTALL with the
-// installer's own token pair. Variants lists the choices a client must pass. PortalOptions.TimeZone writes a portal's dates with its offset.
+// installer's own token pair, ONAPPINSTALL before the installer page.
+// Variants lists the choices a client must pass. PortalOptions.TimeZone writes a portal's dates with its offset.
 //
 // FrameRequest returns the iframe POST fields without sending them; Tokens
 // issues a token chain for any user. The portal page (PageURL) does the same in

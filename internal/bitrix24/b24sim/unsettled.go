@@ -108,6 +108,12 @@ type Unsettled struct {
 	// no source says whether it is that pair or a chain of its own
 	// (docs/bitrix24-api.md, "Events").
 	InstallEventTokens InstallEventTokens
+	// InstallEventEarly also sends ONAPPINSTALL when the install starts, to
+	// the version card's install event handler URL, before the installer
+	// page opens and with the pair that page then carries: the docs give
+	// that URL to apps without a UI, and no source says whether an app
+	// with one may fill it in (docs/bitrix24-api.md, "Events").
+	InstallEventEarly bool
 }
 
 // InstallEventTokens is the token pair of ONAPPINSTALL.
@@ -306,6 +312,7 @@ func Variants() []Variant {
 		{Name: "empty values \"\"", Unsettled: Unsettled{EmptyValues: EmptyString}},
 		{Name: "empty values false", Unsettled: Unsettled{EmptyValues: EmptyFalse}},
 		{Name: "ONAPPINSTALL with the installer's tokens", Unsettled: Unsettled{InstallEventTokens: InstallEventInstallers}},
+		{Name: "ONAPPINSTALL before the installer", Unsettled: Unsettled{InstallEventEarly: true}},
 		{Name: "all flipped", Unsettled: Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
@@ -315,7 +322,7 @@ func Variants() []Variant {
 			InstallEventTokens: InstallEventInstallers}},
 		{Name: "all flipped, the other way", Unsettled: Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty,
-			FramePlacement: FramePlacementMissing, EmptyValues: EmptyNull}},
+			FramePlacement: FramePlacementMissing, EmptyValues: EmptyNull, InstallEventEarly: true}},
 	}
 }
 

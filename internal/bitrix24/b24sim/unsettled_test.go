@@ -567,3 +567,40 @@ func TestUnsettledInstallEventTokens(t *testing.T) {
 		})
 	}
 }
+
+func TestUnsettledInstallEventEarly(t *testing.T) {
+	t.Parallel()
+	for name, early := range map[string]bool{"none": false, "early": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			app, appSrv := startApp(t)
+			sim := b24sim.Start(b24sim.Options{AppURL: appSrv.URL, Unsettled: b24sim.Unsettled{InstallEventEarly: early}})
+			t.Cleanup(sim.Close)
+			p := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 3, 1)})
+			p.Install()
+			_, _, first, err := p.FrameRequest(p.AdminID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, second, _ := p.FrameRequest(p.AdminID())
+			app.mu.Lock()
+			defer app.mu.Unlock()
+			if !early {
+				if len(app.events) != 0 {
+					t.Fatalf("events without the switch: %+v", app.events)
+				}
+				return
+			}
+			if len(app.events) != 1 || app.events[0].Name != "ONAPPINSTALL" {
+				t.Fatalf("events %+v", app.events)
+			}
+			a := app.events[0].Auth
+			if a.RefreshToken != first.Get("REFRESH_ID") || a.ApplicationToken != p.ApplicationToken() {
+				t.Errorf("early ONAPPINSTALL refresh token %q, the first installer frame's %q", a.RefreshToken, first.Get("REFRESH_ID"))
+			}
+			if second.Get("REFRESH_ID") == first.Get("REFRESH_ID") {
+				t.Error("a second installer frame carries the first one's pair")
+			}
+		})
+	}
+}
