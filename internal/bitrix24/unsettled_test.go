@@ -239,7 +239,7 @@ func checkListing(t *testing.T, u b24sim.Unsettled) {
 	var wantInvited []int64
 	for _, x := range f.portal.Users() {
 		if !x.Extranet {
-			wantUsers[x.ID] = fmt.Sprint(x.Active, x.Departments)
+			wantUsers[x.ID] = fmt.Sprint(x.Active, x.Departments, x.Email, x.SecondName)
 		}
 		if x.Invited {
 			wantInvited = append(wantInvited, x.ID)
@@ -254,7 +254,7 @@ func checkListing(t *testing.T, u b24sim.Unsettled) {
 		got := map[int64]string{}
 		for _, x := range us {
 			if !x.IsExtranet() {
-				got[x.ID] = fmt.Sprint(x.Active, x.Departments)
+				got[x.ID] = fmt.Sprint(x.Active, x.Departments, x.Email, x.SecondName)
 			}
 		}
 		if len(got) != len(wantUsers) {

@@ -55,3 +55,19 @@ func TestRateLimitSnoozeIsBounded(t *testing.T) {
 		t.Fatalf("a reset in 5 minutes snoozes %v (%v)", d, ok)
 	}
 }
+
+// OVERLOAD_LIMIT is a block Bitrix24's support sets by hand: the sync is not
+// snoozed to ask again each minute, it fails and River spaces its attempts
+// (docs/bitrix24-api.md, "Errors"). The request-rate and operating limits
+// still snooze.
+func TestOverloadLimitIsNotSnoozed(t *testing.T) {
+	t.Parallel()
+	blocked := fmt.Errorf("read org: %w", &bitrix24.APIError{Code: "overload_limit", HTTPStatus: 503})
+	if d, ok := rateLimited(blocked); ok {
+		t.Errorf("OVERLOAD_LIMIT snoozed %v", d)
+	}
+	busy := fmt.Errorf("read org: %w", &bitrix24.APIError{Code: "QUERY_LIMIT_EXCEEDED", HTTPStatus: 503})
+	if _, ok := rateLimited(busy); !ok {
+		t.Error("QUERY_LIMIT_EXCEEDED not snoozed")
+	}
+}

@@ -276,10 +276,13 @@ func rateLimited(err error) (time.Duration, bool) {
 		return max(le.RetryAfter, time.Minute), true
 	case errors.Is(err, learn.ErrRateLimited):
 		return time.Minute, true
-	case errors.Is(err, bitrix24.ErrQueryLimitExceeded), errors.Is(err, bitrix24.ErrOperationTimeLimit),
-		errors.Is(err, bitrix24.ErrOverloadLimit):
+	case errors.Is(err, bitrix24.ErrQueryLimitExceeded), errors.Is(err, bitrix24.ErrOperationTimeLimit):
 		return time.Minute, true
 	}
+	// OVERLOAD_LIMIT is not among them: Bitrix24's support blocks a portal's
+	// REST by hand, and it is not to be retried blindly (docs/bitrix24-api.md,
+	// "Errors"). The run fails, River's back-off spaces the attempts, and the
+	// failures reach "needs attention".
 	return 0, false
 }
 

@@ -265,6 +265,16 @@ func (s *Server) eventAppToken(ctx context.Context, ev bitrix24.Event) error {
 	if ev.Auth == nil || ev.Auth.ApplicationToken == "" {
 		return fmt.Errorf("%s without auth block: %w", ev.Name, errUnverified)
 	}
+	if ev.Name == "ONAPPINSTALL" {
+		// It may carry the installer frame's own pair, which the install
+		// has refreshed and so spent (docs/bitrix24-api.md, "Events"). One
+		// naming the application token already stored changes nothing:
+		// it is answered without spending a refresh on it.
+		if p, matches, err := s.checkApplicationToken(ctx, ev.Auth.MemberID, ev.Auth.ApplicationToken); err == nil && matches && p.Installed() {
+			s.log.InfoContext(ctx, "ONAPPINSTALL names the stored application token: nothing to change", "portal_id", p.ID)
+			return nil
+		}
+	}
 	oauth, err := s.oauthFor(ev.Auth.ServerEndpoint)
 	if err != nil {
 		return err

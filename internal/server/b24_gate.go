@@ -418,8 +418,9 @@ func (s *Server) admitFrame(w http.ResponseWriter, r *http.Request, memberID str
 
 // guardRefreshEvent runs before the events the app proves through the OAuth
 // server (ONAPPINSTALL, ONAPPUPDATE). It refuses a malformed auth block,
-// ignores an event for a portal not on record here (its application token
-// would have nothing to attach to; the installer stores the portal), and
+// ignores an event for a portal not on record or not installed here (its
+// application token would have nothing to attach to; the installer stores
+// the portal), and
 // takes a token from the portal's bucket. When it returns false it has
 // answered the request.
 func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bitrix24.Event) bool {
@@ -444,9 +445,13 @@ func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bi
 		s.error(w, r, err)
 		return false
 	}
-	if !found {
+	if !found || !p.Installed() {
+		// Nor is a refresh spent on one for a portal uninstalled here: an
+		// ONAPPINSTALL may come before the installer page with the very
+		// pair that page then carries (docs/bitrix24-api.md, "Events"),
+		// and spending it would refuse the reinstall.
 		s.metrics.B24Refused.WithLabelValues(refusedUnknownPortal).Inc()
-		s.log.InfoContext(r.Context(), "app token event for a portal not on record ignored", "event", ev.Name,
+		s.log.InfoContext(r.Context(), "app token event for a portal not installed here ignored", "event", ev.Name,
 			"request_id", requestID(r))
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ignored\n"))

@@ -85,6 +85,7 @@ var b24Refusals = []struct {
 	key string
 }{
 	{b24CodeText(bitrix24.ErrUserAccess), "run_err_b24_user_access"},
+	{b24CodeText(bitrix24.ErrOverloadLimit), "run_err_b24_overload"},
 }
 
 func b24CodeText(e *bitrix24.APIError) *regexp.Regexp {

@@ -38,8 +38,9 @@
 // refresh token (with Now and Sim.Advance), a start=-1 page's total, IDs as
 // numbers, the frame POST's PLACEMENT_OPTIONS, ONAPPINSTALL as the docs'
 // sample, a plain ID filter with a list, time blocks without the operating
-// keys. Variants lists the choices a client
-// must pass. PortalOptions.TimeZone writes a portal's dates with its offset.
+// keys, how a row shows a value it has none of, ONAPPINSTALL with the
+// installer's own token pair, ONAPPINSTALL before the installer page.
+// Variants lists the choices a client must pass. PortalOptions.TimeZone writes a portal's dates with its offset.
 //
 // FrameRequest returns the iframe POST fields without sending them; Tokens
 // issues a token chain for any user. The portal page (PageURL) does the same in

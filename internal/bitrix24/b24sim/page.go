@@ -36,7 +36,15 @@ func (p *Portal) FrameRequest(userID int64) (target string, query, body url.Valu
 	if target == "" {
 		return "", nil, nil, fmt.Errorf("b24sim: Options.AppURL is not set")
 	}
-	tok := s.issue(p, userID)
+	var tok Token
+	if u := p.users[userID]; p.state == stateInstalling && u != nil && u.Admin && p.firstFrame != nil {
+		tok, p.firstFrame = *p.firstFrame, nil // the early ONAPPINSTALL's pair
+	} else {
+		tok = s.issue(p, userID)
+	}
+	if u := p.users[userID]; p.state == stateInstalling && u != nil && u.Admin {
+		p.installer = &tok
+	}
 	protocol := "1"
 	if strings.HasPrefix(p.url, "http://") {
 		protocol = "0"

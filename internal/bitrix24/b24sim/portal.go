@@ -232,8 +232,14 @@ type Portal struct {
 	lapse    Lapse
 	appToken string
 	legacy   bool
-	loc      *time.Location // the portal's time zone
-	version  int
+	// installer is the pair of the admin's last frame POST to the
+	// installer, which ONAPPINSTALL carries under InstallEventInstallers.
+	installer *Token
+	// firstFrame is the pair an early ONAPPINSTALL carried, which the
+	// admin's first installer frame carries too (InstallEventEarly).
+	firstFrame *Token
+	loc        *time.Location // the portal's time zone
+	version    int
 
 	depts     map[int64]*Department
 	deptOrder []*Department // depts in tree order, nil until asked after a change (deptsChanged)

@@ -14,16 +14,32 @@ import (
 // application_token and leaves the app "installing" until FinishInstall
 // (BX24.installFinish). Installing again after an uninstall starts afresh.
 // It returns a token pair for the admin.
+//
+// Under Unsettled.InstallEventEarly a fresh install also sends ONAPPINSTALL
+// to the install event handler URL (Options.AppURL + "/b24/events") before
+// the installer page opens, with the pair the admin's first installer frame
+// then carries.
 func (p *Portal) Install() Token {
 	s := p.sim
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p.state == stateNone {
-		p.gen++
-		p.appToken = newHex(16)
-		p.state = stateInstalling
-	}
-	return s.issue(p, p.adminLocked())
+	var tok Token
+	p.emit(context.Background(), func() ([]string, url.Values) {
+		fresh := p.state == stateNone
+		if fresh {
+			p.gen++
+			p.appToken = newHex(16)
+			p.state = stateInstalling
+		}
+		tok = s.issue(p, p.adminLocked())
+		if !fresh || p.legacy || !s.unsettled().InstallEventEarly || s.opts.AppURL == "" {
+			return nil, nil
+		}
+		first := tok
+		p.firstFrame = &first
+		return []string{strings.TrimRight(s.opts.AppURL, "/") + "/b24/events"}, p.eventForm("ONAPPINSTALL", url.Values{
+			"data[VERSION]": {strconv.Itoa(p.version)}, "data[ACTIVE]": {"Y"}, "data[INSTALLED]": {"N"}, "data[LANGUAGE_ID]": {p.lang},
+		}, &tok)
+	})
+	return tok
 }
 
 func (p *Portal) adminLocked() int64 {
@@ -59,10 +75,17 @@ func (p *Portal) FinishInstall(ctx context.Context) {
 			return nil, nil
 		}
 		p.state = stateInstalled
+		installer := p.installer
+		p.installer = nil
 		if p.legacy {
 			return nil, nil
 		}
-		tok := p.sim.issue(p, p.adminLocked())
+		var tok Token
+		if installer != nil && p.sim.unsettled().InstallEventTokens == InstallEventInstallers {
+			tok = *installer // as the docs' samples show: the installer's own pair
+		} else {
+			tok = p.sim.issue(p, p.adminLocked())
+		}
 		form := p.eventForm("ONAPPINSTALL", url.Values{
 			"data[VERSION]": {strconv.Itoa(p.version)}, "data[ACTIVE]": {"Y"}, "data[INSTALLED]": {"Y"}, "data[LANGUAGE_ID]": {p.lang},
 		}, &tok)

@@ -102,11 +102,15 @@ func (p *Portal) departmentGet(params map[string]any) (*restOK, *restErr) {
 	return page(len(ds), func(i int) map[string]any {
 		d := ds[i]
 		row := map[string]any{"ID": u.id(d.ID), "NAME": d.Name, "SORT": d.Sort}
-		if d.Parent != 0 { // null keys are left out
+		if d.Parent != 0 { // null keys are left out (unless EmptyValues)
 			row["PARENT"] = u.id(d.Parent)
+		} else {
+			u.noValue(row, "PARENT")
 		}
 		if d.Head != 0 {
 			row["UF_HEAD"] = u.id(d.Head)
+		} else {
+			u.noValue(row, "UF_HEAD")
 		}
 		return row
 	}, params, false, u)

@@ -195,26 +195,37 @@ func userRow(u *User, sc userScope) map[string]any {
 		"DATE_REGISTER": u.DateRegister.In(sc.zone()).Format(isoOffset), "PERSONAL_BIRTHDAY": birthday(u.Birthday, sc.zone()),
 		"UF_EMPLOYMENT_DATE": "", "WORK_PHONE": u.WorkPhone,
 	}
+	none := sc.unsettled.noValue // a null value: left out unless EmptyValues
 	switch {
 	case u.SecondName != "":
 		row["SECOND_NAME"] = u.SecondName
 	case u.ID%2 == 1:
 		row["SECOND_NAME"] = "" // an empty middle name comes as "" or (null) not at all
+	default:
+		none(row, "SECOND_NAME")
 	}
 	switch {
 	case u.Email != "":
 		row["EMAIL"] = u.Email
 	case u.ID%2 == 0:
 		row["EMAIL"] = "" // a missing e-mail comes both ways
+	default:
+		none(row, "EMAIL")
 	}
 	if u.PersonalMobile != "" {
 		row["PERSONAL_MOBILE"] = u.PersonalMobile
+	} else {
+		none(row, "PERSONAL_MOBILE")
 	}
 	if u.PersonalCity != "" {
 		row["PERSONAL_CITY"] = u.PersonalCity
+	} else {
+		none(row, "PERSONAL_CITY")
 	}
 	if sc.full && !u.LastLogin.IsZero() {
 		row["LAST_LOGIN"] = u.LastLogin.In(sc.zone()).Format(isoOffset)
+	} else if sc.full {
+		none(row, "LAST_LOGIN")
 	}
 	if u.Extranet {
 		row["USER_TYPE"] = "extranet"

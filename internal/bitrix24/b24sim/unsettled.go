@@ -95,6 +95,55 @@ type Unsettled struct {
 	// for the cloud only, and the operating limit still applies
 	// (docs/bitrix24-api.md, "Operating time limit").
 	NoOperatingKeys bool
+	// EmptyValues is how department.get and user.get rows show a value
+	// the object has none of (a root's PARENT, a department's UF_HEAD
+	// without a head, a user's missing e-mail or middle name): Bitrix24's
+	// code leaves such keys out, while empty values come as null, "" or
+	// false depending on method and version (docs/bitrix24-api.md,
+	// "Answers").
+	EmptyValues EmptyValues
+	// InstallEventTokens is which token pair ONAPPINSTALL carries: the
+	// docs' samples show the installer frame's own pair in it, which the
+	// app may have refreshed (and so spent) by the time the event comes;
+	// no source says whether it is that pair or a chain of its own
+	// (docs/bitrix24-api.md, "Events").
+	InstallEventTokens InstallEventTokens
+	// InstallEventEarly also sends ONAPPINSTALL when the install starts, to
+	// the version card's install event handler URL, before the installer
+	// page opens and with the pair that page then carries: the docs give
+	// that URL to apps without a UI, and no source says whether an app
+	// with one may fill it in (docs/bitrix24-api.md, "Events").
+	InstallEventEarly bool
+}
+
+// InstallEventTokens is the token pair of ONAPPINSTALL.
+type InstallEventTokens int
+
+const (
+	InstallEventOwnChain   InstallEventTokens = iota // a chain issued for the event
+	InstallEventInstallers                           // the pair of the admin's last frame POST to the installer
+)
+
+// EmptyValues is the form of a row's value that is not there.
+type EmptyValues int
+
+const (
+	EmptyOmitted EmptyValues = iota // the key left out, as Bitrix24's code does
+	EmptyNull                       // the key with null
+	EmptyString                     // the key with ""
+	EmptyFalse                      // the key with false, as PHP's empty results read
+)
+
+// noValue sets key in row to the switch's form of no value, or leaves it out.
+func (u Unsettled) noValue(row map[string]any, key string) {
+	switch u.EmptyValues {
+	case EmptyNull:
+		row[key] = nil
+	case EmptyString:
+		row[key] = ""
+	case EmptyFalse:
+		row[key] = false
+	}
 }
 
 // timeBlock applies the switches to an answer's time block tb.
@@ -259,15 +308,21 @@ func Variants() []Variant {
 		{Name: "ONAPPINSTALL as the docs' sample", Unsettled: Unsettled{InstallEventSparse: true}},
 		{Name: "user.get ID list without @ ignored", Unsettled: Unsettled{PlainListIgnored: true}},
 		{Name: "no operating keys", Unsettled: Unsettled{NoOperatingKeys: true}},
+		{Name: "empty values null", Unsettled: Unsettled{EmptyValues: EmptyNull}},
+		{Name: "empty values \"\"", Unsettled: Unsettled{EmptyValues: EmptyString}},
+		{Name: "empty values false", Unsettled: Unsettled{EmptyValues: EmptyFalse}},
+		{Name: "ONAPPINSTALL with the installer's tokens", Unsettled: Unsettled{InstallEventTokens: InstallEventInstallers}},
+		{Name: "ONAPPINSTALL before the installer", Unsettled: Unsettled{InstallEventEarly: true}},
 		{Name: "all flipped", Unsettled: Unsettled{RefreshDomain: RefreshDomainServer, RefreshScopeApp: true, AuthTexts: AuthTextsOther,
 			PaymentRequiredStatus: http.StatusPaymentRequired, Rebind: RebindOtherError,
 			ExtranetDepartment: ExtranetDepartmentMissing, OAuthAppInfo: OAuthAppInfoURI, UserAddActive: UserAddActiveOne,
 			UpdateEvent: UpdateEventLost, CodesOtherCase: true, RefreshLifetime: RefreshLifetime28Days, ScopeErrors403: true,
 			CountlessTotal: true, NumericIDs: true, FramePlacement: FramePlacementUndefined, InstallEventSparse: true,
-			PlainListIgnored: true, NoOperatingKeys: true}},
+			PlainListIgnored: true, NoOperatingKeys: true, EmptyValues: EmptyFalse,
+			InstallEventTokens: InstallEventInstallers}},
 		{Name: "all flipped, the other way", Unsettled: Unsettled{RefreshDomain: RefreshDomainAbsent, AuthTexts: AuthTextsNone,
 			PaymentRequiredStatus: http.StatusForbidden, Rebind: RebindDuplicated, ExtranetDepartment: ExtranetDepartmentEmpty,
-			FramePlacement: FramePlacementMissing}},
+			FramePlacement: FramePlacementMissing, EmptyValues: EmptyNull, InstallEventEarly: true}},
 	}
 }
 

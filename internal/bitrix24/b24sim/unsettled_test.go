@@ -3,6 +3,7 @@ package b24sim_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -472,6 +473,133 @@ func TestUnsettledNoOperatingKeys(t *testing.T) {
 				if m["date_start"] == nil || op == bare || reset == bare {
 					t.Errorf("%s time %v", what, tb)
 				}
+			}
+		})
+	}
+}
+
+func TestUnsettledEmptyValues(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		ev   b24sim.EmptyValues
+		want any // the value a missing one is sent as; "omitted" for no key
+	}{
+		"omitted": {b24sim.EmptyOmitted, "omitted"},
+		"null":    {b24sim.EmptyNull, nil},
+		"string":  {b24sim.EmptyString, ""},
+		"false":   {b24sim.EmptyFalse, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWire(t, b24sim.Unsettled{EmptyValues: c.ev}, b24sim.GenerateOrg(1, 20, 5), "http://127.0.0.1:1")
+			check := func(what string, row map[string]any, key string) {
+				t.Helper()
+				v, has := row[key]
+				switch {
+				case c.want == "omitted" && has:
+					t.Errorf("%s: %s = %#v, want no key", what, key, v)
+				case c.want != "omitted" && (!has || v != c.want):
+					t.Errorf("%s: %s = %#v (present %v), want %#v", what, key, v, has, c.want)
+				}
+			}
+			_, body := w.rest("department.get", url.Values{})
+			rows := body["result"].([]any)
+			root := rows[0].(map[string]any) // tree order: the root first
+			check("root", root, "PARENT")
+			if _, has := rows[1].(map[string]any)["PARENT"]; !has {
+				t.Errorf("a child department lost its PARENT: %v", rows[1])
+			}
+			for _, r := range rows {
+				if row := r.(map[string]any); row["UF_HEAD"] == nil || row["UF_HEAD"] == "" || row["UF_HEAD"] == false {
+					check(fmt.Sprint("department ", row["ID"]), row, "UF_HEAD")
+				}
+			}
+			// A user without PERSONAL_MOBILE (the generator leaves most
+			// without one) shows it the switch's way.
+			_, body = w.rest("user.get", url.Values{"FILTER[USER_TYPE]": {"employee"}})
+			sawNoMobile := false
+			for _, r := range body["result"].([]any) {
+				row := r.(map[string]any)
+				if m, ok := row["PERSONAL_MOBILE"].(string); ok && m != "" {
+					continue
+				}
+				check(fmt.Sprint("user ", row["ID"]), row, "PERSONAL_MOBILE")
+				sawNoMobile = true
+			}
+			if !sawNoMobile {
+				t.Error("no user without a mobile number: the case is not seen")
+			}
+		})
+	}
+}
+
+func TestUnsettledInstallEventTokens(t *testing.T) {
+	t.Parallel()
+	for name, which := range map[string]b24sim.InstallEventTokens{"own chain": b24sim.InstallEventOwnChain, "installer's": b24sim.InstallEventInstallers} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			app, appSrv := startApp(t)
+			sim := b24sim.Start(b24sim.Options{AppURL: appSrv.URL, Unsettled: b24sim.Unsettled{InstallEventTokens: which}})
+			t.Cleanup(sim.Close)
+			p := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 3, 1)})
+			tok := p.Install()
+			q := url.Values{"auth": {tok.AccessToken}, "event": {"ONAPPINSTALL"}, "handler": {appSrv.URL + "/b24/events"}}
+			resp, err := http.Get(tok.ClientEndpoint + "event.bind?" + q.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			_, _, frame, err := p.FrameRequest(p.AdminID()) // the admin's installer page
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.FinishInstall(context.Background())
+			app.mu.Lock()
+			defer app.mu.Unlock()
+			if len(app.events) != 1 {
+				t.Fatalf("events %+v", app.events)
+			}
+			a := app.events[0].Auth
+			same := a.RefreshToken == frame.Get("REFRESH_ID") && a.AccessToken == frame.Get("AUTH_ID")
+			if same != (which == b24sim.InstallEventInstallers) || a.RefreshToken == "" {
+				t.Errorf("ONAPPINSTALL refresh token %q, the installer frame's %q", a.RefreshToken, frame.Get("REFRESH_ID"))
+			}
+		})
+	}
+}
+
+func TestUnsettledInstallEventEarly(t *testing.T) {
+	t.Parallel()
+	for name, early := range map[string]bool{"none": false, "early": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			app, appSrv := startApp(t)
+			sim := b24sim.Start(b24sim.Options{AppURL: appSrv.URL, Unsettled: b24sim.Unsettled{InstallEventEarly: early}})
+			t.Cleanup(sim.Close)
+			p := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(1, 3, 1)})
+			p.Install()
+			_, _, first, err := p.FrameRequest(p.AdminID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, second, _ := p.FrameRequest(p.AdminID())
+			app.mu.Lock()
+			defer app.mu.Unlock()
+			if !early {
+				if len(app.events) != 0 {
+					t.Fatalf("events without the switch: %+v", app.events)
+				}
+				return
+			}
+			if len(app.events) != 1 || app.events[0].Name != "ONAPPINSTALL" {
+				t.Fatalf("events %+v", app.events)
+			}
+			a := app.events[0].Auth
+			if a.RefreshToken != first.Get("REFRESH_ID") || a.ApplicationToken != p.ApplicationToken() {
+				t.Errorf("early ONAPPINSTALL refresh token %q, the first installer frame's %q", a.RefreshToken, first.Get("REFRESH_ID"))
+			}
+			if second.Get("REFRESH_ID") == first.Get("REFRESH_ID") {
+				t.Error("a second installer frame carries the first one's pair")
 			}
 		})
 	}

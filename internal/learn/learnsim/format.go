@@ -258,6 +258,10 @@ func writeErr(w http.ResponseWriter, r *http.Request, e *apiErr) {
 	if unsettledFrom(r).TerseErrors {
 		msg = http.StatusText(e.status)
 	}
+	if unsettledFrom(r).XMLErrors {
+		r = r.Clone(r.Context())
+		r.Header.Set("Accept", "application/xml")
+	}
 	write(w, r, e.status, map[string]any{"code": e.status, "message": msg}, xmlError{Code: e.status, Message: msg})
 }
 
@@ -364,7 +368,7 @@ func (a *account) outUser(u *user, v2 bool, un Unsettled, sup []string) userOut 
 		st = 3
 	}
 	o := userOut{ID: u.ID, Role: text(u.Role), RoleID: text(roleID(u.Role)), DeptID: u.DeptID, Status: st,
-		AddedDate: u.Added.UTC().Format("2006-01-02T15:04:05-07:00"), UserRoles: []roleOut{},
+		AddedDate: un.readDate(u.Added), UserRoles: []roleOut{},
 		Sub: outSub(u.Sub), CoSub: outSub(u.CoSub), Fields: make([]fieldOut, 0, len(u.Fields))}
 	for _, def := range a.fields {
 		if v, ok := u.Fields[def.Name]; ok {

@@ -382,7 +382,10 @@ func getUser(v2 bool) step {
 func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
 	req := newUserReq{}
 	req.DeptID, _ = bodyOrHeader(r, body, "departmentId", "X-Department-Id")
-	req.Fields, _ = getFields(body, "fields")
+	var ferr *apiErr
+	if req.Fields, _, ferr = unsettledFrom(r).userFields(body); ferr != nil {
+		return nil, ferr
+	}
 	req.Password, _ = getStr(body, "password")
 	req.Role, _ = bodyOrHeader(r, body, "role", "X-Role")
 	req.Manages, _ = manageableIDs(r, body)
@@ -410,8 +413,10 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 }
 
 func updateUser(r *http.Request, a *account, body map[string]any) (answer, *apiErr) {
-	fields, _ := getFields(body, "fields")
-	err := unsettledFrom(r).fitFields(a, fields)
+	fields, _, err := unsettledFrom(r).userFields(body)
+	if err == nil {
+		err = unsettledFrom(r).fitFields(a, fields)
+	}
 	if err == nil {
 		var manages *[]string
 		if ids, sent := manageableIDs(r, body); sent {

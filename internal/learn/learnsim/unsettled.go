@@ -179,6 +179,18 @@ type Unsettled struct {
 	// writes are refused with 403. By default the API refuses them
 	// everything, as any role the docs do not name among its callers.
 	SupervisorReads bool
+	// FieldsForm is which forms of a user write's fields Learn takes: the
+	// API description writes an object of lowercase names, one public
+	// client the {name, value} list reads show (docs/learn-api.md,
+	// "Unsettled behaviour").
+	FieldsForm FieldsForm
+	// ReadDates is the form of a user read's addedDate: the API
+	// description says only "datetime", the docs' sample has an offset.
+	ReadDates ReadDates
+	// XMLErrors answers every refusal in XML, whatever Accept asks: the API
+	// description gives the error body in both formats, and no source
+	// shows an error answered to a request for JSON.
+	XMLErrors bool
 }
 
 // HidesRoles reports whether user reads show no role at all (NoRoleReads,

@@ -3,6 +3,7 @@ package learnsim
 import (
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -123,4 +124,60 @@ func (u Unsettled) fitFields(a *account, f map[string]string) *apiErr {
 		f[name] = fit
 	}
 	return nil
+}
+
+// FieldsForm is which forms of a user create's or update's fields are
+// taken: an object keyed by lowercase names, or a list of {name, value}
+// (in XML <fields><field><name>…</name><value>…</value></field>…</fields>).
+type FieldsForm int
+
+const (
+	FieldsEither      FieldsForm = iota // both
+	FieldsListRefused                   // the object only; a list refused with 400
+	FieldsListIgnored                   // the object only; a list read as no fields
+)
+
+// userFields reads a user write's fields from body as FieldsForm says;
+// sent reports whether body has any.
+func (u Unsettled) userFields(body map[string]any) (fields map[string]string, sent bool, err *apiErr) {
+	fields, sent = getFields(body, "fields")
+	if !sent || u.FieldsForm == FieldsEither || !fieldsListed(body["fields"]) {
+		return fields, sent, nil
+	}
+	if u.FieldsForm == FieldsListRefused {
+		return nil, true, errf(http.StatusBadRequest, "Parameter fields is invalid")
+	}
+	return nil, false, nil
+}
+
+// fieldsListed reports whether fields v is in the list form.
+func fieldsListed(v any) bool {
+	switch t := v.(type) {
+	case []any:
+		return true
+	case map[string]any:
+		_, ok := t["field"]
+		return ok && len(t) == 1
+	}
+	return false
+}
+
+// ReadDates is the form of the datetimes a user read shows (addedDate).
+type ReadDates int
+
+const (
+	ReadDatesOffset ReadDates = iota // 2024-03-01T10:00:00+00:00, as the docs' sample
+	ReadDatesZulu                    // 2024-03-01T10:00:00Z
+	ReadDatesSpace                   // 2024-03-01 10:00:00, in UTC
+)
+
+// readDate renders t as ReadDates says.
+func (u Unsettled) readDate(t time.Time) string {
+	switch u.ReadDates {
+	case ReadDatesZulu:
+		return t.UTC().Format(time.RFC3339)
+	case ReadDatesSpace:
+		return t.UTC().Format(time.DateTime)
+	}
+	return t.UTC().Format("2006-01-02T15:04:05-07:00")
 }
