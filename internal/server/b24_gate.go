@@ -420,8 +420,7 @@ func (s *Server) admitFrame(w http.ResponseWriter, r *http.Request, memberID str
 // server (ONAPPINSTALL, ONAPPUPDATE). It refuses a malformed auth block,
 // ignores an event for a portal not on record or not installed here (its
 // application token would have nothing to attach to; the installer stores
-// the portal), and
-// takes a token from the portal's bucket. When it returns false it has
+// the portal), and takes a token from the portal's bucket. When it returns false it has
 // answered the request.
 func (s *Server) guardRefreshEvent(w http.ResponseWriter, r *http.Request, ev bitrix24.Event) bool {
 	if ev.Name != "ONAPPINSTALL" && ev.Name != "ONAPPUPDATE" {
