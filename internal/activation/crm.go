@@ -97,6 +97,11 @@ func (c *CRM) AddLead(ctx context.Context, l Lead) (string, error) {
 			if err != nil || hop >= 3 {
 				return "", fmt.Errorf("crm.lead.add: redirect without usable location (HTTP %d)", resp.StatusCode)
 			}
+			// The body holds the admin's name, e-mail and phone: a hop from
+			// https to plain http would send them in clear.
+			if req.URL.Scheme == "https" && loc.Scheme != "https" {
+				return "", fmt.Errorf("crm.lead.add: redirect from https to %s://%s refused", loc.Scheme, loc.Host)
+			}
 			target = loc.String()
 			continue
 		}
@@ -117,7 +122,7 @@ func decodeLeadAnswer(status int, raw []byte) (string, error) {
 		return "", fmt.Errorf("crm.lead.add: answer is not JSON: %w", err)
 	}
 	if env.Error != "" || status != http.StatusOK {
-		return "", &CRMError{Status: status, Code: env.Error, Description: env.Description}
+		return "", &CRMError{Status: status, Code: remote.Clip(env.Error, 100), Description: remote.Clip(env.Description, 200)}
 	}
 	// The id comes as a number or a string.
 	id := strings.Trim(string(env.Result), `"`)
