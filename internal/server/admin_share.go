@@ -21,16 +21,24 @@ import (
 // provenAdmins remembers, in the process, the users Bitrix24 last said are
 // admins of their portal: set by an open of the app or an admin proof that
 // Bitrix24 answered, cleared by its "no" and by a demotion found in the
-// database (another instance heard the "no"). At most max users are kept,
+// database (another instance heard the "no"). At most max users are kept (maxAdminsPerPortal of one portal),
 // the least recently proven dropped first: a dropped admin only draws on
 // the employees' buckets until proven again. A nil *provenAdmins knows none.
 type provenAdmins struct {
-	mu       sync.Mutex
-	max      int
-	order    *list.List // of *provenAdmin, most recently proven first
-	byMember map[userKey]*list.Element
-	byPortal map[portalUserKey]*list.Element
+	mu        sync.Mutex
+	max       int
+	order     *list.List // of *provenAdmin, most recently proven first
+	byMember  map[userKey]*list.Element
+	byPortal  map[portalUserKey]*list.Element
+	perPortal map[string]int // by member_id, how many of order are its
 }
+
+// maxAdminsPerPortal bounds the users one portal keeps remembered: a
+// portal's Bitrix24 may answer as its owner likes (a self-hosted one), its
+// profile calls naming a new admin at every open, and without a bound of
+// its own it would evict every other portal's admins. Over it the portal's
+// own least recently proven go first.
+const maxAdminsPerPortal = 64
 
 // provenAdmin names one admin both ways: the verification gate and the
 // frame opens know a portal by member_id, the /app requests by its id.
@@ -43,7 +51,7 @@ type portalUserKey struct{ portalID, userID int64 }
 
 func newProvenAdmins(maxUsers int) *provenAdmins {
 	return &provenAdmins{max: max(maxUsers, 1), order: list.New(), byMember: map[userKey]*list.Element{},
-		byPortal: map[portalUserKey]*list.Element{}}
+		byPortal: map[portalUserKey]*list.Element{}, perPortal: map[string]int{}}
 }
 
 // set records Bitrix24's answer on whether userID is an admin of p.
@@ -63,17 +71,31 @@ func (a *provenAdmins) set(p store.Portal, userID int64, admin bool) {
 	if !admin {
 		return
 	}
+	if a.perPortal[p.MemberID] >= maxAdminsPerPortal {
+		// The list is most recent first: the portal's oldest is nearest
+		// the back.
+		for el := a.order.Back(); el != nil; el = el.Prev() {
+			if el.Value.(*provenAdmin).member.memberID == p.MemberID {
+				a.drop(el)
+				break
+			}
+		}
+	}
 	for a.order.Len() >= a.max {
 		a.drop(a.order.Back())
 	}
 	el := a.order.PushFront(&k)
 	a.byMember[k.member], a.byPortal[k.portal] = el, el
+	a.perPortal[p.MemberID]++
 }
 
 func (a *provenAdmins) drop(el *list.Element) {
 	k := a.order.Remove(el).(*provenAdmin)
 	delete(a.byMember, k.member)
 	delete(a.byPortal, k.portal)
+	if a.perPortal[k.member.memberID]--; a.perPortal[k.member.memberID] <= 0 {
+		delete(a.perPortal, k.member.memberID)
+	}
 }
 
 // hasMember says whether userID is remembered as an admin of the portal
