@@ -278,7 +278,10 @@ var catalogue = map[string][2]string{
 	"count.learn.parallel_max":        {"most Learn writes at once", "наибольшее число одновременных записей в Learn"},
 	"count.learn.parallel_mean":       {"Learn writes at once on average", "одновременных записей в Learn в среднем"},
 	"count.learn.throttled":           {"times Learn asked to slow down (429)", "раз Learn просил снизить темп (429)"},
-	"learn_concurrency":               {"Learn writes: up to %d at once (%d on average); Learn asked to slow down %d times.", "Записи в Learn: до %d одновременно (в среднем %d); Learn просил снизить темп %d раз."},
+	"learn_concurrency":               {"Learn writes: up to %d at once (%d on average).", "Записи в Learn: до %d одновременно (в среднем %d)."},
+	"learn_throttled.one":             {"Learn asked to slow down %d time.", "Learn %d раз просил снизить темп."},
+	"learn_throttled.few":             {"Learn asked to slow down %d times.", "Learn %d раза просил снизить темп."},
+	"learn_throttled.many":            {"Learn asked to slow down %d times.", "Learn %d раз просил снизить темп."},
 
 	// The status panel's notes on the last run, by plural form.
 	"licence_note.one": {"%d employee is waiting for an iSpring Learn licence: the plan's active users are used up. They are activated when seats free up in iSpring Learn, or by the daily retry.",
