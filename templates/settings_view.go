@@ -269,7 +269,8 @@ func countsText(lang i18n.Lang, cs []Count) string {
 }
 
 // concurrencyText says how many Learn writes a run had at once and how
-// often Learn asked it to slow down; "" for a run that wrote nothing.
+// often Learn asked it to slow down (not said when it never did: "0 times"
+// reads as a problem); "" for a run that wrote nothing.
 func concurrencyText(lang i18n.Lang, cs []Count) string {
 	n := map[string]int{}
 	for _, c := range cs {
@@ -278,7 +279,11 @@ func concurrencyText(lang i18n.Lang, cs []Count) string {
 	if n["learn.parallel_max"] == 0 {
 		return ""
 	}
-	return i18n.T(lang, "learn_concurrency", n["learn.parallel_max"], n["learn.parallel_mean"], n["learn.throttled"])
+	text := i18n.T(lang, "learn_concurrency", n["learn.parallel_max"], n["learn.parallel_mean"])
+	if n["learn.throttled"] > 0 {
+		text += " " + i18n.N(lang, "learn_throttled", n["learn.throttled"])
+	}
+	return text
 }
 
 // RunCount is one count of a run, 0 for no run.

@@ -22,8 +22,18 @@ func TestConcurrencyApartFromCounts(t *testing.T) {
 	if got := countsText(i18n.EN, cs[:3]); got != "—" {
 		t.Errorf("counts of a run with only concurrency figures %q", got)
 	}
-	if got := concurrencyText(i18n.RU, cs); !strings.Contains(got, "до 19 одновременно") || !strings.Contains(got, "2 раз") {
+	if got := concurrencyText(i18n.RU, cs); !strings.Contains(got, "до 19 одновременно") || !strings.Contains(got, "Learn 2 раза просил снизить темп") {
 		t.Errorf("concurrency %q", got)
+	}
+	// A run Learn never throttled does not report "slowed down 0 times".
+	calm := []Count{{Key: "learn.parallel_max", N: 18}, {Key: "learn.parallel_mean", N: 11}}
+	for _, l := range []i18n.Lang{i18n.EN, i18n.RU} {
+		if got := concurrencyText(l, calm); strings.Contains(got, "slow") || strings.Contains(got, "темп") {
+			t.Errorf("%s concurrency without throttling %q", l, got)
+		}
+	}
+	if got := concurrencyText(i18n.EN, append(calm, Count{Key: "learn.throttled", N: 1})); !strings.HasSuffix(got, "Learn asked to slow down 1 time.") {
+		t.Errorf("en one throttle %q", got)
 	}
 	if got := concurrencyText(i18n.EN, cs[3:]); got != "" {
 		t.Errorf("concurrency of a run without writes %q", got)
