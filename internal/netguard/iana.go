@@ -48,6 +48,10 @@ var blocked6 = prefixes(
 	"ff00::/8",       // multicast (RFC 4291)
 )
 
+// globalUnicast6 is IANA's global unicast allocation (RFC 4291, 2.4): no
+// IPv6 address outside it is a public server.
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")
+
 func prefixes(ss ...string) []netip.Prefix {
 	out := make([]netip.Prefix, len(ss))
 	for i, s := range ss {

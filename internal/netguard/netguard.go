@@ -69,6 +69,12 @@ func AddrAllowed(a netip.Addr) bool {
 	}
 	table := blocked4
 	if a.Is6() {
+		// Only 2000::/3 is allocated as global unicast; the rest is
+		// reserved or unallocated, and some of it (::ffff:0:a.b.c.d) a
+		// translator on the operator's network maps to private IPv4.
+		if !globalUnicast6.Contains(a) {
+			return false
+		}
 		table = blocked6
 	}
 	for _, p := range table {

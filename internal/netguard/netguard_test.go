@@ -130,3 +130,16 @@ func TestForbiddenErrorHidesResolvedAddress(t *testing.T) {
 		t.Errorf("error %q: must match ErrForbidden and not name the address", err)
 	}
 }
+
+// IPv6 outside 2000::/3, the only space IANA allocates as global unicast,
+// is never a public server, however the deny-list above missed it: an
+// IPv4-translated address (::ffff:0:a.b.c.d, RFC 6145) that a SIIT
+// translator on the operator's network turns into 127.0.0.1 or 10.0.0.1,
+// the rest of the reserved 0000::/8, unallocated space.
+func TestAddrAllowedOnlyGlobalUnicastIPv6(t *testing.T) {
+	for _, s := range []string{"::ffff:0:7f00:1", "::ffff:0:a00:1", "::1:0:0:1", "1::1", "4000::1", "8000::1", "e000::1", "fb00::1"} {
+		if AddrAllowed(netip.MustParseAddr(s)) {
+			t.Errorf("%s allowed, want refused: not global unicast (2000::/3)", s)
+		}
+	}
+}
