@@ -197,6 +197,9 @@ func (c *Client) CallEnvelope(ctx context.Context, method string, params any) (*
 			return env, nil
 		}
 		if limited != nil && ctx.Err() != nil {
+			if !errors.Is(err, ctx.Err()) { // the answer came just as ctx ended
+				err = errors.Join(err, ctx.Err())
+			}
 			return nil, fmt.Errorf("%s: %w", method, errors.Join(limited, err))
 		}
 		switch {

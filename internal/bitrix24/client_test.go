@@ -380,12 +380,6 @@ func TestEvents(t *testing.T) {
 	if err != nil || len(hs) != 1 || hs[0].Event != "ONAPPUNINSTALL" || hs[0].Handler != h {
 		t.Fatalf("event.get: %v %+v", err, hs)
 	}
-	if err := f.client.EventUnbind(ctx, "ONAPPUNINSTALL", h); err != nil {
-		t.Fatal(err)
-	}
-	if hs, _ := f.client.EventGet(ctx); len(hs) != 0 {
-		t.Errorf("still bound: %+v", hs)
-	}
 }
 
 func TestFormBodyCall(t *testing.T) {

@@ -65,11 +65,6 @@ func (c *Client) isBound(ctx context.Context, event, handler string) (bool, erro
 	return false, nil
 }
 
-// EventUnbind removes the binding of handler to event.
-func (c *Client) EventUnbind(ctx context.Context, event, handler string) error {
-	return c.Call(ctx, "event.unbind", map[string]any{"event": event, "handler": handler}, nil)
-}
-
 // EventGet lists the app's event bindings.
 func (c *Client) EventGet(ctx context.Context) ([]EventHandler, error) {
 	var hs []EventHandler

@@ -185,14 +185,6 @@ func (l *Limiter) ProbeHorizon() int {
 	return int(math.Ceil(1.25 * l.limit * float64(l.retryAfter) / l.ewma))
 }
 
-// PausedUntil is when permits are given again after the server asked to
-// wait; zero or past when they are given now.
-func (l *Limiter) PausedUntil() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.paused
-}
-
 // Permit is one request's place under the limit; Done gives it back.
 type Permit struct {
 	l        *Limiter
@@ -206,12 +198,6 @@ type Permit struct {
 
 // Limit is the limit the permit was given under.
 func (p *Permit) Limit() int { return p.limit }
-
-// TryAcquire gives a permit if one is free now; otherwise it returns how long
-// the server asked to wait (0 when the limit is full: wait for a Done).
-func (l *Limiter) TryAcquire() (*Permit, time.Duration) {
-	return l.tryAcquire(false)
-}
 
 type noProbeKey struct{}
 

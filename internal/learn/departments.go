@@ -214,33 +214,6 @@ func (c *Client) UpdateDepartment(ctx context.Context, id string, u DepartmentUp
 	return err
 }
 
-// MoveDepartments re-parents departments under parentID with the bulk endpoint.
-func (c *Client) MoveDepartments(ctx context.Context, parentID string, ids []string) error {
-	return c.bulk(ctx, "move departments", "/department/{id}/department/move",
-		"/department/"+url.PathEscape(parentID)+"/department/move", ids, func(chunk []string) any {
-			// The OAS lists the field as "departmnetIds" (sic) in "required"; send both spellings.
-			return map[string][]string{"departmentIds": chunk, "departmnetIds": chunk}
-		})
-}
-
-// DeleteDepartment deletes an empty department. Learn refuses the root and
-// departments with users or subdepartments or that a department
-// administrator or author manages (a *ValidationError, whether it answers
-// 400 or 409).
-func (c *Client) DeleteDepartment(ctx context.Context, id string) error {
-	_, err := c.do(ctx, request{method: http.MethodDelete, route: "/department/{id}", path: "/department/" + url.PathEscape(id)})
-	var ae *APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
-		// Whether a refused delete is 400 or 409 is not known (docs/learn-api.md,
-		// "Unsettled behaviour"); either is a refusal, never a duplicate.
-		return fmt.Errorf("delete department: status %d: %w", ae.Status, &ValidationError{Message: ae.Message})
-	}
-	if err != nil {
-		return fmt.Errorf("delete department: %w", err)
-	}
-	return nil
-}
-
 // SetDepartmentSubordination sets a department's supervisor (sub) and functional
 // manager (co); a nil value is left unchanged.
 func (c *Client) SetDepartmentSubordination(ctx context.Context, id string, sub, co *Subordination) error {

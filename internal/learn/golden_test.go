@@ -396,23 +396,15 @@ func TestGoldenClient(t *testing.T) {
 		checkShape(t, "request", sample(t, "11.5-create-department.request.json"), ss.last(t, "POST", "/department").body, true)
 	})
 
-	t.Run("11.6 update and delete a department", func(t *testing.T) {
+	t.Run("11.6 update a department", func(t *testing.T) {
 		t.Parallel()
 		c, ss := newSampleClient(t, map[string][]canned{
-			"POST /department/d48":   {{204, ""}},
-			"DELETE /department/d48": {{204, ""}, {400, `{"code":400,"message":"…"}`}},
+			"POST /department/d48": {{204, ""}},
 		})
 		if err := c.UpdateDepartment(ctx, "d48", DepartmentUpdate{Name: "Sales EMEA", ParentID: salesID}); err != nil {
 			t.Fatal(err)
 		}
 		checkShape(t, "request", sample(t, "11.6-update-department.request.json"), ss.last(t, "POST", "/department/d48").body, true)
-		if err := c.DeleteDepartment(ctx, "d48"); err != nil {
-			t.Fatal(err)
-		}
-		var ve *ValidationError
-		if err := c.DeleteDepartment(ctx, "d48"); !errors.As(err, &ve) {
-			t.Fatalf("refused delete: %v", err)
-		}
 	})
 
 	t.Run("11.7 department subordination", func(t *testing.T) {

@@ -60,16 +60,9 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if err := c.UpdateDepartment(ctx, id, DepartmentUpdate{Name: "Sales EMEA"}); err != nil {
 				t.Fatal(err)
 			}
-			// The department move is read whichever spelling of its list Learn takes.
 			sub, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sub", ParentID: env.root})
 			if err != nil {
 				t.Fatal(err)
-			}
-			if err := c.MoveDepartments(ctx, id, []string{sub}); err != nil {
-				t.Fatal(err)
-			}
-			if d, err := c.GetDepartment(ctx, sub); err != nil || d.ParentID != id {
-				t.Fatalf("moved: %v %+v", err, d)
 			}
 
 			defs, err := c.ProfileFields(ctx)
@@ -201,12 +194,6 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if u, err := c.GetUser(ctx, uid); v.Unsettled.HidesRoles() && (err != nil || u.Administers() || u.Limited() || u.OnlySupervises()) ||
 				!v.Unsettled.HidesRoles() && (err != nil || !u.Administers() || !slices.Contains(u.Manageable, managed)) {
 				t.Fatalf("a user who manages a department reads back: %v %+v", err, u)
-			}
-			for _, del := range []string{env.root, id, managed} { // the root; a department with a user; a managed one
-				err := c.DeleteDepartment(ctx, del)
-				if !errors.As(err, &ve) || errors.Is(err, ErrDuplicate) {
-					t.Errorf("refused delete of %s: %v", del, err)
-				}
 			}
 			// An unknown ID is ErrNotFound on a 404, a validation error on a
 			// 400 (the OAS lists no 404 there): a refusal either way.

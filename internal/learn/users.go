@@ -175,11 +175,6 @@ func (c *Client) DeactivateUsers(ctx context.Context, ids []string) error {
 	return c.bulkStatus(ctx, "/users/deactivate", ids)
 }
 
-// ActivateUsers sets status 1 on many users with POST /users/activate.
-func (c *Client) ActivateUsers(ctx context.Context, ids []string) error {
-	return c.bulkStatus(ctx, "/users/activate", ids)
-}
-
 func (c *Client) bulkStatus(ctx context.Context, path string, ids []string) error {
 	return c.bulk(ctx, strings.TrimPrefix(path, "/"), path, path, ids, userIDsBody)
 }

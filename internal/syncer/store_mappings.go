@@ -119,18 +119,6 @@ func (s *Store) departmentSent(ctx context.Context, portalID, b24ID int64) error
 const insertOwner = `INSERT INTO learn_user_owners (learn_account, learn_id, portal_id)
 	VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
 
-// DeleteMappings forgets the portal's mapping (uninstall with CLEAN=1) and
-// with it the Learn users it owns, which another portal may then claim.
-func (s *Store) DeleteMappings(ctx context.Context, portalID int64) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM sync_mappings WHERE portal_id = $1`, portalID); err != nil {
-		return fmt.Errorf("delete mappings: %w", err)
-	}
-	if _, err := s.pool.Exec(ctx, `DELETE FROM learn_user_owners WHERE portal_id = $1`, portalID); err != nil {
-		return fmt.Errorf("delete ownership: %w", err)
-	}
-	return nil
-}
-
 // AccountKey is how a Learn account address is named: lowercased, without
 // scheme and trailing slash, so that two portals typing the same account
 // differently share it. A portal's account is AccountOf.

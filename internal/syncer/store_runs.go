@@ -143,12 +143,6 @@ type StepRecord struct {
 	Refusal *Refusal
 }
 
-// RecordStep stores the outcome of one applied step in one transaction,
-// right after its Learn write.
-func (s *Store) RecordStep(ctx context.Context, portalID, runID int64, it RunItem, m *Mapping) error {
-	return s.RecordSteps(ctx, portalID, runID, []StepRecord{{Item: it, Mapping: m}})
-}
-
 // RecordSteps stores the outcomes of several applied steps in one
 // transaction and one round trip: all of them or none.
 func (s *Store) RecordSteps(ctx context.Context, portalID, runID int64, recs []StepRecord) error {
@@ -339,12 +333,6 @@ func (s *Store) ResolveHeld(ctx context.Context, portalID, heldRunID, byRunID in
 		return fmt.Errorf("resolve held runs: %w", err)
 	}
 	return nil
-}
-
-// RunItems returns a run's report rows in the order they were written.
-// Tests use it; the pages read a page at a time (RunItemsAfter).
-func (s *Store) RunItems(ctx context.Context, portalID, runID int64) ([]RunItem, error) {
-	return s.runItems(ctx, portalID, runID, 0, nil)
 }
 
 // RunItemsAfter returns at most n report rows of a run written after the
