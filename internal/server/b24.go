@@ -82,6 +82,10 @@ func (s *Server) verifyRefresh(ctx context.Context, oauth *bitrix24.OAuth, refre
 	switch {
 	case host == "":
 		return verified{}, fmt.Errorf("oauth answer without client_endpoint: %w", errUnverified)
+	case !hostNamed(tok.ClientEndpoint):
+		// Its host becomes the portal's domain, put into URLs and the CSP
+		// header: only a lower-case host name is taken.
+		return verified{}, fmt.Errorf("oauth answer names a client_endpoint without a host name: %w", errUnverified)
 	case tok.MemberID != memberID:
 		return verified{}, fmt.Errorf("member_id does not match the oauth answer: %w", errUnverified)
 	case domain != "" && !strings.EqualFold(domain, host):
@@ -100,6 +104,13 @@ func endpointHost(endpoint string) string {
 		return ""
 	}
 	return strings.ToLower(u.Host)
+}
+
+// hostNamed reports whether endpoint's host, as written, is a host name
+// (bitrix24.ValidHost), with no user-info before it.
+func hostNamed(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && u.User == nil && bitrix24.ValidHost(u.Host)
 }
 
 // b24Client is a REST client for one request's verified tokens.
