@@ -23,7 +23,6 @@ func badClientEndpoints(p *b24sim.Portal) map[string]string {
 	return map[string]string{
 		"IP literal in brackets": "http://[::1]:" + port + "/rest/",
 		"user-info":              "http://intruder@" + p.Domain() + "/rest/",
-		"upper case":             "http://LOCALHOST:" + port + "/rest/",
 		"quote":                  "http://a'b.localhost:" + port + "/rest/",
 		"double quote":           "http://a\"b.localhost:" + port + "/rest/",
 		"semicolon":              "http://127.0.0.1;x:" + port + "/rest/",
@@ -95,6 +94,21 @@ func TestAppTokenEventWithAClientEndpointNotADNSName(t *testing.T) {
 		if now := e.portal(p.MemberID()); now.Domain != row.Domain || now.ClientEndpoint != row.ClientEndpoint {
 			t.Fatalf("%s: portal address now %q %q, was %q %q", name, now.Domain, now.ClientEndpoint, row.Domain, row.ClientEndpoint)
 		}
+	}
+
+	// Host names are case-insensitive: an upper-case client_endpoint is the
+	// same portal, stored lower-case.
+	p.SetOAuthClientEndpoint("http://" + strings.ToUpper(p.Domain()) + "/rest/")
+	e.advance(time.Minute)
+	_, q, body, err := p.FrameRequest(p.AdminID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg := e.post("/b24/app", q, body); pg.status != http.StatusOK {
+		t.Errorf("upper-case client_endpoint, app page: %d %s, want 200", pg.status, pg.body)
+	}
+	if now := e.portal(p.MemberID()); now.Domain != strings.ToLower(p.Domain()) {
+		t.Errorf("upper-case client_endpoint stored domain %q", now.Domain)
 	}
 	p.SetOAuthClientEndpoint("")
 
