@@ -169,6 +169,29 @@ func ValidHost(h string) bool {
 	return true
 }
 
+// EndpointHost is the host[:port] of an http(s) endpoint, such as an OAuth
+// answer's client_endpoint or a renamed portal's redirect, when it is a host
+// name by ValidHost: the portal's domain is taken from it and put into URLs
+// and the CSP header. Only ASCII letters are lower-cased (host names are
+// case-insensitive), so no Unicode folding (the Kelvin sign to k) turns a
+// foreign host into an allowed one; user-info is refused.
+func EndpointHost(endpoint string) (string, bool) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil {
+		return "", false
+	}
+	host := strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, u.Host)
+	if !ValidHost(host) {
+		return "", false
+	}
+	return host, true
+}
+
 // maxTokenLen bounds an opaque token; real ones are 32 to 70 characters.
 const maxTokenLen = 256
 

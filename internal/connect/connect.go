@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/attribute"
@@ -183,18 +181,13 @@ func (f *Factory) bitrix24(ctx context.Context, portalID int64, check, recheck b
 
 // storeEndpoint records a renamed portal's new address, from the redirect
 // its REST calls got. The domain goes into the pages, URLs and the CSP
-// header, so a host outside the rule the frame's DOMAIN is held to
-// (bitrix24.ValidHost) is not stored: the portal keeps its old address.
+// header, so an endpoint whose host is no host name
+// (bitrix24.EndpointHost) is not stored: the portal keeps its old address.
 func (f *Factory) storeEndpoint(ctx context.Context, portalID int64, endpoint string) {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		f.log.WarnContext(ctx, "portal moved to an unparsable endpoint", "portal_id", portalID)
-		return
-	}
-	host := strings.ToLower(u.Host) // host names are case-insensitive; the rule wants lower case
-	if !bitrix24.ValidHost(host) {
-		f.log.WarnContext(ctx, "portal moved to an endpoint with a bad host; the old address is kept",
-			"portal_id", portalID, "host", u.Host)
+	host, ok := bitrix24.EndpointHost(endpoint)
+	if !ok {
+		f.log.WarnContext(ctx, "portal moved to an endpoint without a host name; the old address is kept",
+			"portal_id", portalID)
 		return
 	}
 	if err := store.SetPortalAddress(ctx, f.pool, portalID, host, endpoint, ""); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -78,10 +77,10 @@ func (s *Server) verifyRefresh(ctx context.Context, oauth *bitrix24.OAuth, refre
 		// No refusal: an answer that refuses nothing, or none in time.
 		return verified{}, fmt.Errorf("verify with oauth server: %w: %w", errOAuthDown, err)
 	}
-	host := endpointHost(tok.ClientEndpoint)
+	host, ok := bitrix24.EndpointHost(tok.ClientEndpoint)
 	switch {
-	case host == "":
-		return verified{}, fmt.Errorf("oauth answer without client_endpoint: %w", errUnverified)
+	case !ok:
+		return verified{}, fmt.Errorf("oauth answer without a client_endpoint naming a host: %w", errUnverified)
 	case tok.MemberID != memberID:
 		return verified{}, fmt.Errorf("member_id does not match the oauth answer: %w", errUnverified)
 	case domain != "" && !strings.EqualFold(domain, host):
@@ -91,15 +90,6 @@ func (s *Server) verifyRefresh(ctx context.Context, oauth *bitrix24.OAuth, refre
 	// calls itself: that server is stored with the portal.
 	tok.ServerEndpoint = bitrix24.ServerEndpoint(oauth.URL)
 	return verified{token: tok, domain: host, oauth: oauth}, nil
-}
-
-// endpointHost is the host[:port] of an http(s) client_endpoint, lower case.
-func endpointHost(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
-		return ""
-	}
-	return strings.ToLower(u.Host)
 }
 
 // b24Client is a REST client for one request's verified tokens.
@@ -446,7 +436,7 @@ func (s *Server) b24Error(w http.ResponseWriter, r *http.Request, lang i18n.Lang
 // text a portal's users wrote (names, department titles) is on these pages.
 func setFrameHeaders(w http.ResponseWriter, p store.Portal) {
 	ancestors := []string{"'self'", p.Origin()}
-	if endpointHost(p.Origin()+"/") != p.Domain {
+	if host, _ := bitrix24.EndpointHost(p.Origin() + "/"); host != p.Domain {
 		// DOMAIN and client_endpoint disagree only after a rename; allow both.
 		ancestors = append(ancestors, "https://"+p.Domain)
 	}

@@ -30,11 +30,12 @@ import (
 // securecookie session cookie naming a server-side session row (sign-out
 // revokes the row, so a kept cookie is dead), and a synchronizer CSRF token
 // stored with the session on every form. The sign-in form, before any
-// session, uses a double-submit token in a cookie of its own.
+// session, uses a double-submit token in a cookie of its own. They are
+// __Host- cookies (consoleCookie): a sibling subdomain or a page on plain
+// http cannot set or shadow them.
 const (
-	managerCookie      = "b24learn_manager"
-	managerLoginCookie = "b24learn_manager_login"
-	managerCookiePath  = "/manager"
+	managerCookie      = "__Host-b24learn_manager"
+	managerLoginCookie = "__Host-b24learn_manager_login"
 	managerCookieName  = "manager-session" // securecookie name and key purpose
 )
 
@@ -90,14 +91,19 @@ func (s *Server) setManagerCookie(w http.ResponseWriter, name string, value any,
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: name, Value: enc, Path: managerCookiePath, MaxAge: int(maxAge.Seconds()),
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, consoleCookie(name, enc, int(maxAge.Seconds())))
 	return nil
 }
 
 func clearCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: managerCookiePath, MaxAge: -1,
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, consoleCookie(name, "", -1))
+}
+
+// consoleCookie is a console cookie as its __Host- name requires: Secure,
+// Path=/ and no Domain, or browsers drop it.
+func consoleCookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode}
 }
 
 func (s *Server) readManagerCookie(r *http.Request, name string) (string, bool) {

@@ -16,7 +16,7 @@ import (
 // browser (a plain cookie, so that the sign-in page after signing out
 // speaks it too), else the browser's Accept-Language.
 const (
-	managerLangCookie = "b24learn_manager_lang"
+	managerLangCookie = "__Host-b24learn_manager_lang"
 	managerLangMaxAge = 365 * 24 * time.Hour
 )
 
@@ -89,6 +89,5 @@ func (s *Server) handleConsoleLang(w http.ResponseWriter, r *http.Request) {
 
 // setLangCookie keeps the browser's console language (consoleLang).
 func (s *Server) setLangCookie(w http.ResponseWriter, lang i18n.Lang) {
-	http.SetCookie(w, &http.Cookie{Name: managerLangCookie, Value: lang.String(), Path: managerCookiePath, MaxAge: int(managerLangMaxAge.Seconds()),
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, consoleCookie(managerLangCookie, lang.String(), int(managerLangMaxAge.Seconds())))
 }

@@ -206,7 +206,7 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("sign-in: %d %s", rec.Code, rec.Body.String())
 	}
 	ck := b.cookies[managerCookie]
-	if ck == nil || !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/manager" {
+	if ck == nil || !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" {
 		t.Fatalf("session cookie %+v", ck)
 	}
 	kept := *ck // what a thief or a back button would keep

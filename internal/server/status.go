@@ -325,7 +325,7 @@ func writeCSVRow(cw *csv.Writer, lang i18n.Lang, it templates.PreviewItem) {
 // department named "=HYPERLINK(…)"): the cell, and each piece of it that a
 // spreadsheet may read as a cell of its own, gets a leading apostrophe when
 // it starts like a formula, after any quotes (which the spreadsheet may
-// take for the cell's own). Excel splits a CSV at the locale's list
+// take for the cell's own) and spaces (which it trims). Excel splits a CSV at the locale's list
 // separator, ";" in Russian and most European locales, not at the file's
 // comma, and then a quote inside the row is text, so a line break ends the
 // row: "Ivanov;=1+1;x" is three cells there, the middle one a formula.
@@ -337,7 +337,7 @@ func csvSafe(s string) string {
 			continue // not the start of a piece
 		}
 		j := i
-		for j < len(s) && s[j] == '"' {
+		for j < len(s) && (s[j] == '"' || s[j] == ' ') {
 			j++
 		}
 		if j < len(s) && strings.IndexByte("=+-@\t\r", s[j]) >= 0 {

@@ -265,6 +265,9 @@ type Portal struct {
 
 	// countRefused: refused requests fill the bucket too (SetCountRefused).
 	countRefused bool
+	// oauthEndpoint, when set, is the client_endpoint the OAuth server's
+	// refresh answers name (SetOAuthClientEndpoint).
+	oauthEndpoint string
 	// access: the users the admin limited the app to (LimitAccess); nil
 	// is everyone.
 	access map[int64]bool

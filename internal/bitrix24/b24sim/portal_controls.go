@@ -91,6 +91,15 @@ func (p *Portal) SetCountRefused(on bool) {
 	p.countRefused = on
 }
 
+// SetOAuthClientEndpoint makes the OAuth server's refresh answers for the
+// portal's tokens name endpoint as client_endpoint, as a server that lies or
+// was subverted might; "" restores the portal's own.
+func (p *Portal) SetOAuthClientEndpoint(endpoint string) {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.oauthEndpoint = endpoint
+}
+
 // FillBucket makes the bucket full, as if other apps had used it.
 func (p *Portal) FillBucket() {
 	p.sim.mu.Lock()

@@ -206,6 +206,9 @@ func (s *Sim) serveOAuth(w http.ResponseWriter, r *http.Request, region string) 
 		at.revoked = true
 	}
 	tok := s.issue(rt.portal, rt.userID)
+	if e := rt.portal.oauthEndpoint; e != "" {
+		tok.ClientEndpoint = e
+	}
 	s.refreshes++
 	ttl, server := s.opts.AccessTTL, s.serverBase(rt.portal)
 	s.mu.Unlock()
