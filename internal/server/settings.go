@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -53,11 +52,6 @@ const (
 	maxPasswordLen = 256
 	maxDeptIDs     = 20000
 )
-
-// learnCheckLimit bounds a portal's Learn checks (each a few requests to the
-// address the admin typed): plenty for an admin correcting typos, and no
-// way to make the app send requests to a host without end.
-var learnCheckLimit = manager.Limit{Max: 20, Window: 10 * time.Minute}
 
 // learnChecker checks Learn credentials on save and returns where the
 // account's API answered ("" when the checker does not say) and what it
