@@ -31,11 +31,7 @@ import (
 // gets the form component back to put in place; a plain form post gets a
 // whole page.
 func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
-	sess, ok := sessionFrom(r.Context())
-	if !ok {
-		s.error(w, r, errSessionEnded(i18n.EN))
-		return
-	}
+	sess, _ := sessionFrom(r.Context())
 	if err := r.ParseForm(); err != nil {
 		s.error(w, r, apperr.New(apperr.EMALFORMED, msgBadRequest.in(sess.Lang)))
 		return
@@ -67,11 +63,10 @@ func (s *Server) handleActivation(w http.ResponseWriter, r *http.Request) {
 		c, _ := activation.Validate(in) // valid: shows the normalised values
 		v.Name, v.Email, v.Phone, v.Sent = c.Name, c.Email, c.Phone, true
 	}
-	if p, ok := sessionPortal(r.Context()); ok {
-		// Without script the answer replaces the page inside the Bitrix24
-		// iframe, so it needs the portal's frame rule like the app page.
-		setFrameHeaders(w, p)
-	}
+	// Without script the answer replaces the page inside the Bitrix24
+	// iframe, so it needs the portal's frame rule like the app page.
+	p, _ := sessionPortal(r.Context())
+	setFrameHeaders(w, p)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

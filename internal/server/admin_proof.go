@@ -60,18 +60,10 @@ const adminUnreachableTTL = 10 * time.Second
 // with a session that sends a new X-B24-Auth each time is never answered
 // from memory (a refusal stands only for the tokens it was given for), so
 // the calls themselves are bounded too: each takes a token of the user's
-// bucket and one of the portal's first (an appGate of their own), and past
-// either the request is answered 429 with Retry-After, Bitrix24 not asked.
-// An admin's page costs at most two calls per adminProofTTL.
-
-// adminProofCallsPerUser is each portal user's bucket of profile calls: 20
-// at once, then 20 a minute.
-func adminProofCallsPerUser() Bucket { return Bucket{Burst: 20, Every: 3 * time.Second} }
-
-// adminProofCallsPerPortal is each portal's bucket of profile calls, shared
-// by its users: 60 at once, then 30 a minute, so a portal's many sessions
-// cannot multiply the per-user bucket.
-func adminProofCallsPerPortal() Bucket { return Bucket{Burst: 60, Every: 2 * time.Second} }
+// bucket and one of the portal's first (an appGate of their own,
+// adminProofCallLimits), and past either the request is answered 429 with
+// Retry-After, Bitrix24 not asked. An admin's page costs at most two calls
+// per adminProofTTL.
 
 // adminProofs remembers, for each (portal, user, install), when it was last
 // proven an admin, or when Bitrix24 last refused the tokens it had or could

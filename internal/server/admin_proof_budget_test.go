@@ -76,8 +76,8 @@ func TestAdminProofCallsBoundedPerUser(t *testing.T) {
 			t.Fatalf("request %d: %d %.200s", i, pg.status, pg.body)
 		}
 	}
-	if got := profiles() - before; got != adminProofCallsPerUser().Burst {
-		t.Fatalf("30 requests with made-up tokens made %d profile calls, want %d", got, adminProofCallsPerUser().Burst)
+	if got := profiles() - before; got != adminProofCallLimits().PerUser.Burst {
+		t.Fatalf("30 requests with made-up tokens made %d profile calls, want %d", got, adminProofCallLimits().PerUser.Burst)
 	}
 	if len(refused) != 20 {
 		t.Fatalf("%d of 30 requests refused, want 20 (10 answered with two calls each)", len(refused))
@@ -131,7 +131,7 @@ func TestAdminProofCallsBoundedPerPortal(t *testing.T) {
 			}
 		}
 	}
-	perPortal := adminProofCallsPerPortal().Burst
+	perPortal := adminProofCallLimits().PerPortal.Burst
 	if got := profiles(p) - before; got != perPortal {
 		t.Fatalf("three users' requests made %d profile calls, want %d", got, perPortal)
 	}
@@ -157,8 +157,8 @@ func TestAdminProofBucketsStayBounded(t *testing.T) {
 	const maxKeys = 500
 	now := time.Unix(1_800_000_000, 0)
 	s := &Server{log: slog.New(slog.DiscardHandler), profiles: fakeProfiles{}, now: func() time.Time { return now },
-		proofs: newAdminProofs(), proofCalls: newAppGate(adminProofCallsPerUser(), adminProofCallsPerPortal(), maxKeys)}
-	floodInventedUsers(t, s.proofCalls, maxKeys, adminProofCallsPerPortal(), &now, func(i int) int {
+		proofs: newAdminProofs(), proofCalls: newAppGate(adminProofCallLimits(), maxKeys)}
+	floodInventedUsers(t, s.proofCalls, maxKeys, adminProofCallLimits().PerPortal, &now, func(i int) int {
 		user := int64(1_000_000 + i*7919)
 		sess := Session{PortalID: int64(1 + i%3), UserID: user, Admin: true, Auth: fakeAuth(user, true)}
 		req, _ := http.NewRequest(http.MethodPost, "/app/sync", nil)

@@ -14,9 +14,8 @@ import (
 // verification gate's, the frame opens', the /app requests'), and so lock
 // its admins out of the settings. So the users Bitrix24 has proven admins
 // of a portal in this process draw on per-portal shares of their own
-// instead (PerPortalAdmins in b24_gate.go, frameCallsPerPortalAdmins in
-// frame_calls.go, DefaultPortalAdminAppRequests in session_limit.go), which
-// no employee reaches. Each user's own bucket still applies.
+// instead (the PerPortalAdmins buckets in limits.go), which no employee
+// reaches. Each user's own bucket still applies.
 
 // provenAdmins remembers, in the process, the users Bitrix24 last said are
 // admins of their portal: set by an open of the app or an admin proof that

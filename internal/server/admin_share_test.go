@@ -117,7 +117,7 @@ func TestEmployeesCannotSpendTheAdminsFrameOpens(t *testing.T) {
 // within their own bucket, until the portal's bucket refuses one.
 func emptyAppPortalBucket(t *testing.T, e *settingsEnv, p store.Portal) {
 	t.Helper()
-	perUser, perPortal := DefaultAppRequests().Burst, DefaultPortalAppRequests().Burst
+	perUser, perPortal := appRequestLimits().PerUser.Burst, appRequestLimits().PerPortal.Burst
 	for u := range 2 * perPortal / perUser {
 		_, tok := e.session(p, int64(100+u), false, "en")
 		for range perUser {

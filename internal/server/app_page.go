@@ -7,7 +7,6 @@ import (
 
 	"b24learn/internal/activation"
 	"b24learn/internal/bitrix24"
-	"b24learn/internal/i18n"
 	"b24learn/internal/store"
 )
 
@@ -40,11 +39,7 @@ type appState struct {
 // from the session alone.
 func (s *Server) handleAppState(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
-	p, ok := sessionPortal(r.Context())
-	if !ok {
-		s.error(w, r, errSessionEnded(i18n.EN))
-		return
-	}
+	p, _ := sessionPortal(r.Context())
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(appState{

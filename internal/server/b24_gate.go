@@ -38,13 +38,6 @@ import (
 // new portal could install the app; so each address may take only a share
 // of it.
 
-// Bucket is a token bucket: Burst verifications at once, then one every
-// Every. A zero Every means no limit.
-type Bucket struct {
-	Burst int
-	Every time.Duration
-}
-
 // VerifyLimits bounds the OAuth verifications that requests nobody has
 // authenticated yet can cause. The buckets live in the process.
 type VerifyLimits struct {
@@ -106,31 +99,6 @@ type VerifyLimits struct {
 	// also bounds the users whose addresses are remembered: the least
 	// recently seen is forgotten first.
 	MaxKeys int
-}
-
-// DefaultVerifyLimits are generous for people (an admin opens the app a few
-// times a minute, a portal's employees share an office address) and cap an
-// attacker with made-up member_ids at 20 OAuth calls, then 20 a minute, per
-// process, whatever the number of addresses; one address (or IPv6 /48) gets
-// 3 of those a minute, so it takes about seven to keep a new portal's
-// installer out. Knowing a real portal's member_id buys its bucket only, not
-// the one of its users' addresses: one user, from any number of addresses,
-// can spend at most half of that.
-func DefaultVerifyLimits() VerifyLimits {
-	return VerifyLimits{
-		PerAddress:        Bucket{Burst: 20, Every: 6 * time.Second}, // 10 a minute
-		PerPortal:         Bucket{Burst: 30, Every: 2 * time.Second}, // 30 a minute
-		PerPortalUsers:    Bucket{Burst: 120, Every: time.Second},    // 60 a minute
-		PerPortalUser:     Bucket{Burst: 60, Every: 2 * time.Second}, // half of that
-		PerPortalAdmins:   Bucket{Burst: 60, Every: 2 * time.Second}, // 30 a minute, the admins' own
-		RememberAddresses: 30 * 24 * time.Hour,
-		PerPortalEvents:   Bucket{Burst: 10, Every: 6 * time.Second}, // 10 a minute
-		// A portal gets a handful of genuine events a year.
-		PerPortalTokenEvents: Bucket{Burst: 5, Every: 30 * time.Second}, // 2 a minute
-		Unknown:              Bucket{Burst: 20, Every: 3 * time.Second}, // 20 a minute
-		UnknownPerAddress:    Bucket{Burst: 3, Every: 20 * time.Second}, // 3 a minute
-		MaxKeys:              10000,
-	}
 }
 
 // Reasons a request is refused before any OAuth call, as counted in the

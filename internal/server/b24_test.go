@@ -562,7 +562,7 @@ func TestSessionsAreBoundToTheirPortalAndExpire(t *testing.T) {
 func TestRequireAdmin(t *testing.T) {
 	t.Parallel()
 	s := &Server{log: slog.New(slog.DiscardHandler), profiles: fakeProfiles{}, now: time.Now, proofs: newAdminProofs(),
-		proofCalls: newAppGate(adminProofCallsPerUser(), adminProofCallsPerPortal(), 100)}
+		proofCalls: newAppGate(adminProofCallLimits(), 100)}
 	h := s.requireAdmin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	for _, c := range []struct {
 		method string

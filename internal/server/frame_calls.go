@@ -3,7 +3,6 @@ package server
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"b24learn/internal/bitrix24"
 	"b24learn/internal/i18n"
@@ -16,10 +15,11 @@ import (
 // bounds the OAuth calls only, at rates that leave one user's script a
 // quarter of the portal's budget and a few users' half; so the profile
 // calls are bounded too, each taking a token of the opening user's bucket
-// and one of the portal's (an appGate of their own) before it is made,
-// keyed on what the OAuth server confirmed: the member_id, and the user its
-// answer names (the portal's bucket alone when it names none). Past either
-// the open is answered 429 with Retry-After, Bitrix24 not asked.
+// and one of the portal's (an appGate of their own, frameCallLimits)
+// before it is made, keyed on what the OAuth server confirmed: the
+// member_id, and the user its answer names (the portal's bucket alone when
+// it names none). Past either the open is answered 429 with Retry-After,
+// Bitrix24 not asked.
 //
 // The open's later calls come only after an admitted open, so the same
 // tokens bound them: only an admin's open makes any (the event bindings'
@@ -27,26 +27,6 @@ import (
 // department tree is read once a minute per portal at most, tree_cache.go),
 // a handful per open. So is its one database write (the admin answer,
 // recordAdminCheck, one row per user); sessions are stateless tokens.
-
-// frameCallsPerUser is each portal user's bucket of frame opens: 20 at
-// once, then 4 a minute. An admin opens the app a few times a minute at
-// most, and reloads a dozen times in a row when trying settings out; one
-// employee's script gets one profile call every 15 s, a thirtieth of the
-// portal's budget.
-func frameCallsPerUser() Bucket { return Bucket{Burst: 20, Every: 15 * time.Second} }
-
-// frameCallsPerPortal is each portal's bucket of frame opens, shared by its
-// users: 120 at once, as many as the verification gate lets the portal's
-// users' addresses open at once (so a portal's people opening the app at
-// 9:00 are held back by neither), then 20 a minute, a sixth of the portal's
-// budget, so many employees' scripts cannot multiply the per-user bucket.
-func frameCallsPerPortal() Bucket { return Bucket{Burst: 120, Every: 3 * time.Second} }
-
-// frameCallsPerPortalAdmins is each portal's bucket of frame opens for its
-// proven admins (admin_share.go), in place of the one above, which the
-// portal's employees can empty: 60 at once, then 12 a minute, for a few
-// admins reloading while they try settings out.
-func frameCallsPerPortalAdmins() Bucket { return Bucket{Burst: 60, Every: 5 * time.Second} }
 
 // admitFrameCalls takes the tokens of a verified frame open before its
 // profile call: a proven admin's (provenAdmin) from the admins' share of

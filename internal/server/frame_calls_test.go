@@ -73,7 +73,7 @@ func TestFrameOpensBoundedPerUser(t *testing.T) {
 			t.Fatalf("open %d (%s): %d %.200s", i, path, pg.status, pg.body)
 		}
 	}
-	perUser := frameCallsPerUser().Burst
+	perUser := frameCallLimits().PerUser.Burst
 	if got := profiles(p) - before; got != perUser {
 		t.Fatalf("40 opens by one employee made %d profile calls, want %d", got, perUser)
 	}
@@ -128,9 +128,9 @@ func TestFrameOpensBoundedPerPortal(t *testing.T) {
 		return refused
 	}
 	before := profiles(p)
-	refused := opens(frameCallsPerUser().Burst)
+	refused := opens(frameCallLimits().PerUser.Burst)
 	// The installer's open took one of the portal's tokens.
-	if got, want := profiles(p)-before, frameCallsPerPortal().Burst-1; got != want {
+	if got, want := profiles(p)-before, frameCallLimits().PerPortal.Burst-1; got != want {
 		t.Fatalf("8 employees' opens made %d profile calls, want %d", got, want)
 	}
 	// The sixth user found the portal's bucket empty: one call every 3 s.
@@ -205,7 +205,7 @@ func TestFrameBucketsStayBounded(t *testing.T) {
 	const maxKeys = 500
 	now := time.Unix(1_800_000_000, 0)
 	s := &Server{log: slog.New(slog.DiscardHandler), metrics: metrics.New(), now: func() time.Time { return now },
-		frameCalls: newAppGate(frameCallsPerUser(), frameCallsPerPortal(), maxKeys)}
+		frameCalls: newAppGate(frameCallLimits(), maxKeys)}
 	open := func(member string, user int64) int {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/b24/app", nil)
@@ -213,7 +213,7 @@ func TestFrameBucketsStayBounded(t *testing.T) {
 			verified{token: bitrix24.Token{MemberID: member, UserID: user}})
 		return w.Code
 	}
-	floodInventedUsers(t, s.frameCalls, maxKeys, frameCallsPerPortal(), &now, func(i int) int {
+	floodInventedUsers(t, s.frameCalls, maxKeys, frameCallLimits().PerPortal, &now, func(i int) int {
 		return open(fmt.Sprintf("member-%d", i%3), int64(1_000_000+i*7919))
 	})
 	// Once every bucket has filled up again, the next open finds the
@@ -236,7 +236,7 @@ func TestRefusedFrameOpensLogOnlyTheirAccessLine(t *testing.T) {
 	p := e.sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(52, 12, 3)})
 	e.configured(p)
 	u := p.NonAdminID()
-	for i := range frameCallsPerUser().Burst {
+	for i := range frameCallLimits().PerUser.Burst {
 		if pg := e.frameFrom(p, u, "", home(52, 0)); pg.status != http.StatusOK {
 			t.Fatalf("open %d: %d %.200s", i, pg.status, pg.body)
 		}

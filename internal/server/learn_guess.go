@@ -35,12 +35,6 @@ import (
 // anyone naming the target can keep spent. Held, a portal that signs in
 // with a key (which holds no target) could save nothing during an attack.
 
-// learnTargetLimit bounds the failed checks of one target from portals that
-// do not hold it: a new admin who mistypes the password a few times gets
-// through; a guessing campaign gets 5 answers a quarter of an hour, however
-// many portals it spreads over.
-var learnTargetLimit = manager.Limit{Max: 5, Window: 15 * time.Minute}
-
 // learnTargetSlots is how many targets are counted apart. An attacker can
 // name any number of hosts and logins, so a target is counted in one of a
 // fixed number of slots (its hash), which caps the counters (rows of

@@ -48,10 +48,10 @@ type Deps struct {
 	// cause; nil means DefaultVerifyLimits.
 	VerifyLimits *VerifyLimits
 	// AppRequests is each portal user's bucket of the app page's own
-	// requests (/app/*); nil means DefaultAppRequests.
+	// requests (/app/*); nil means appRequestLimits' PerUser.
 	AppRequests *Bucket
 	// PortalAppRequests is each portal's bucket of those requests, shared
-	// by its users; nil means DefaultPortalAppRequests.
+	// by its users; nil means appRequestLimits' PerPortal.
 	PortalAppRequests *Bucket
 	// Tracer traces requests and the handlers' own Bitrix24 calls; nil
 	// traces nothing.
@@ -136,19 +136,18 @@ func newServer(d Deps) *Server {
 	s.gate, s.verifyTimeout = newVerifyGate(limits), defaultVerifyTimeout
 	// The gate's memory of proven admins is the one the other buckets ask.
 	s.admins = s.gate.proven
-	appBucket := DefaultAppRequests()
+	app := appRequestLimits()
 	if d.AppRequests != nil {
-		appBucket = *d.AppRequests
+		app.PerUser = *d.AppRequests
+	}
+	if d.PortalAppRequests != nil {
+		app.PerPortal = *d.PortalAppRequests
 	}
 	appKeys := limits.MaxKeys
 	if appKeys <= 0 {
 		appKeys = DefaultVerifyLimits().MaxKeys // as the verification gate does
 	}
-	portalBucket := DefaultPortalAppRequests()
-	if d.PortalAppRequests != nil {
-		portalBucket = *d.PortalAppRequests
-	}
-	s.app = newAppGate(appBucket, portalBucket, appKeys).withAdmins(DefaultPortalAdminAppRequests())
+	s.app = newAppGate(app, appKeys)
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
 	for _, hc := range []*http.Client{s.b24HTTP, s.oauthHTTP} {
@@ -159,8 +158,8 @@ func newServer(d Deps) *Server {
 	s.org = newTreeCache(bitrix24Org{client: s.portalB24Client}, s.now)
 	s.fields = liveFields{s: s}
 	s.profiles, s.proofs = liveProfiles{s: s}, newAdminProofs()
-	s.proofCalls = newAppGate(adminProofCallsPerUser(), adminProofCallsPerPortal(), appKeys)
-	s.frameCalls = newAppGate(frameCallsPerUser(), frameCallsPerPortal(), appKeys).withAdmins(frameCallsPerPortalAdmins())
+	s.proofCalls = newAppGate(adminProofCallLimits(), appKeys)
+	s.frameCalls = newAppGate(frameCallLimits(), appKeys)
 	s.managerCodecs, s.managerLimits = newManagerCodecs(d.Config), manager.DefaultLimits
 	s.hasher = manager.DefaultHasher()
 	s.ready = newReadiness(func(ctx context.Context) error { return store.Ready(ctx, s.pool) }, s.log)

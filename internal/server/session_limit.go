@@ -14,36 +14,15 @@ import (
 // call them from a script as fast as they like. One bucket per portal user,
 // shared by all their sessions, bounds what one person can make the app do;
 // the page itself polls the panel every 2 s and a search types a few
-// requests a second.
-
-// DefaultAppRequests is each portal user's bucket of /app requests: 60 at
-// once, then 120 a minute.
-func DefaultAppRequests() Bucket { return Bucket{Burst: 60, Every: 500 * time.Millisecond} }
-
-// DefaultPortalAppRequests is each portal's bucket of /app requests, shared
-// by all its users: 300 at once, then 600 a minute. Without it a portal with
-// many users (any self-hosted portal, or a free trial one, can have as many
-// as it likes) multiplies the per-user bucket. An open page polls the
-// status panel every 2 s (30 a minute), so it leaves room for some twenty
-// pages polling at once plus their opens and searches, far more than a real
-// admin team; one user's bucket, at a fifth of it, cannot empty it alone.
-func DefaultPortalAppRequests() Bucket { return Bucket{Burst: 300, Every: 100 * time.Millisecond} }
-
-// DefaultPortalAdminAppRequests is each portal's bucket of /app requests
-// for its proven admins (admin_share.go), in place of the one above, which
-// any employee can empty: 180 at once, then 360 a minute, room for a few
-// admins' pages polling and saving at once.
-func DefaultPortalAdminAppRequests() Bucket {
-	return Bucket{Burst: 180, Every: time.Minute / 360}
-}
+// requests a second (appRequestLimits).
 
 // appGate holds the per-user buckets and the per-portal ones, at most
 // maxKeys users and maxKeys portals (least recently used dropped first,
 // which can only refill that user's or portal's bucket), and forgets those
 // that have filled up again. It bounds the /app requests and, in gates of
 // their own, the Bitrix24 calls of the admin proofs (admin_proof.go) and of
-// the frame opens (frame_calls.go). A gate withAdmins has a second
-// per-portal bucket, for the portal's proven admins only.
+// the frame opens (frame_calls.go). A gate with PerPortalAdmins has a
+// second per-portal bucket, for the portal's proven admins only.
 type appGate struct {
 	mu      sync.Mutex
 	buckets *keyedBuckets
@@ -51,14 +30,21 @@ type appGate struct {
 	admins  *keyedBuckets // nil: admins take from portals as everyone
 }
 
-func newAppGate(user, portal Bucket, maxKeys int) *appGate {
-	return &appGate{buckets: newKeyedBuckets(user, maxKeys), portals: newKeyedBuckets(portal, maxKeys)}
+// gateLimits are an appGate's buckets: PerUser for each portal user,
+// PerPortal for each portal, shared by its users, and PerPortalAdmins in
+// place of PerPortal for the portal's proven admins (admin_share.go), which
+// no employee can empty (zero: admins take from PerPortal as everyone).
+type gateLimits struct {
+	PerUser         Bucket
+	PerPortal       Bucket
+	PerPortalAdmins Bucket
 }
 
-// withAdmins gives g a per-portal bucket for its proven admins, as many
-// portals at most as the other one.
-func (g *appGate) withAdmins(admins Bucket) *appGate {
-	g.admins = newKeyedBuckets(admins, g.portals.max)
+func newAppGate(l gateLimits, maxKeys int) *appGate {
+	g := &appGate{buckets: newKeyedBuckets(l.PerUser, maxKeys), portals: newKeyedBuckets(l.PerPortal, maxKeys)}
+	if l.PerPortalAdmins != (Bucket{}) {
+		g.admins = newKeyedBuckets(l.PerPortalAdmins, maxKeys)
+	}
 	return g
 }
 

