@@ -361,7 +361,7 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		s.totpPage(w, r, apperr.New(apperr.EINVALID, i18n.T(s.consoleLang(r, sess), "mgr.err_totp_password")))
 		return
 	case errors.Is(err, manager.ErrBadCode):
-		s.totpPage(w, r, apperr.New(apperr.EINVALID, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_code")))
+		s.totpPage(w, r, apperr.New(apperr.EINVALID, i18n.T(s.consoleLang(r, sess), "mgr.err_bad_code")))
 		return
 	case errors.Is(err, manager.ErrTOTPEnabled):
 		http.Redirect(w, r, "/manager/totp", http.StatusSeeOther)
@@ -411,7 +411,7 @@ func (s *Server) managerActor(r *http.Request) manager.Actor {
 }
 
 func (s *Server) handleRequests(w http.ResponseWriter, r *http.Request) {
-	lang := s.consoleLang(r, managerFrom(r.Context()))
+	lang := s.sessionLang(r)
 	lq, err := parseListQuery(r.URL.RawQuery, lang, "status")
 	if err != nil {
 		s.error(w, r, err)
@@ -447,11 +447,11 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 	status, valid := activation.ParseStatus(r.PostFormValue("status"))
 	notes := strings.TrimSpace(r.PostFormValue("notes"))
 	if !valid || activation.NoteLen(notes) > 4000 {
-		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_status")))
+		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.sessionLang(r), "mgr.err_bad_status")))
 		return
 	}
 	if !activation.NoteText(notes) {
-		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_note")))
+		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.sessionLang(r), "mgr.err_bad_note")))
 		return
 	}
 	err := activation.UpdateRequest(r.Context(), s.pool, s.managerActor(r), id, status, notes, s.now())
@@ -460,7 +460,7 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, errNotFound)
 		return
 	case errors.Is(err, activation.ErrOpenRequestExists):
-		s.error(w, r, apperr.New(apperr.ECONFLICT, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_open_request")))
+		s.error(w, r, apperr.New(apperr.ECONFLICT, i18n.T(s.sessionLang(r), "mgr.err_open_request")))
 		return
 	case err != nil:
 		s.error(w, r, err)
@@ -470,7 +470,7 @@ func (s *Server) handleUpdateRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePortals(w http.ResponseWriter, r *http.Request) {
-	lang := s.consoleLang(r, managerFrom(r.Context()))
+	lang := s.sessionLang(r)
 	lq, err := parseListQuery(r.URL.RawQuery, lang, "state")
 	if err != nil {
 		s.error(w, r, err)
@@ -542,11 +542,11 @@ func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 	}
 	state, note := r.PostFormValue("state"), strings.TrimSpace(r.PostFormValue("note"))
 	if (state != store.ActivationActive && state != store.ActivationSuspended) || activation.NoteLen(note) > 2000 {
-		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_activation")))
+		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.sessionLang(r), "mgr.err_bad_activation")))
 		return
 	}
 	if !activation.NoteText(note) {
-		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_bad_note")))
+		s.error(w, r, apperr.New(apperr.EMALFORMED, i18n.T(s.sessionLang(r), "mgr.err_bad_note")))
 		return
 	}
 	err := activation.SetActivation(r.Context(), s.pool, s.managerActor(r), id, state, note, s.now())
@@ -559,7 +559,7 @@ func (s *Server) handleSetActivation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	lang := s.consoleLang(r, managerFrom(r.Context()))
+	lang := s.sessionLang(r)
 	lq, err := parseListQuery(r.URL.RawQuery, lang, "portal")
 	if err != nil {
 		s.error(w, r, err)

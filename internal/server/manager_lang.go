@@ -31,6 +31,12 @@ func (s *Server) consoleLang(r *http.Request, sess *manager.Session) i18n.Lang {
 	return acceptLang(r.Header.Get("Accept-Language"))
 }
 
+// sessionLang is the console's language for a request the console's
+// middleware let through (signed in or not).
+func (s *Server) sessionLang(r *http.Request) i18n.Lang {
+	return s.consoleLang(r, managerFrom(r.Context()))
+}
+
 // acceptLang picks Russian or English from an Accept-Language header: the
 // one of highest weight, earlier first on a tie. Languages whose readers
 // take Russian more readily than English (uk, be, kk) count as Russian, as

@@ -29,7 +29,7 @@ const riverUIPrefix = "/manager/river"
 // answers 503 and the rest of the console works.
 func (s *Server) newRiverUI(ctx context.Context) http.Handler {
 	unavailable := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.error(w, r, apperr.New(apperr.EUNAVAILABLE, i18n.T(s.consoleLang(r, managerFrom(r.Context())), "mgr.err_river_off")))
+		s.error(w, r, apperr.New(apperr.EUNAVAILABLE, i18n.T(s.sessionLang(r), "mgr.err_river_off")))
 	})
 	if s.river == nil {
 		return unavailable
@@ -153,7 +153,7 @@ func (s *Server) auditRiverChanges(next http.Handler) http.Handler {
 // riverBodyError is the console's answer, in its language, to a River UI
 // request body that could not be read: over limitBody's bound, or cut off.
 func (s *Server) riverBodyError(r *http.Request, err error) error {
-	lang := s.consoleLang(r, managerFrom(r.Context()))
+	lang := s.sessionLang(r)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return apperr.New(apperr.ETOOLARGE, i18n.T(lang, "mgr.err_body_too_large"))

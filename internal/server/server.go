@@ -47,12 +47,6 @@ type Deps struct {
 	// VerifyLimits bound the OAuth calls anonymous /b24/* requests can
 	// cause; nil means DefaultVerifyLimits.
 	VerifyLimits *VerifyLimits
-	// AppRequests is each portal user's bucket of the app page's own
-	// requests (/app/*); nil means appRequestLimits' PerUser.
-	AppRequests *Bucket
-	// PortalAppRequests is each portal's bucket of those requests, shared
-	// by its users; nil means appRequestLimits' PerPortal.
-	PortalAppRequests *Bucket
 	// Tracer traces requests and the handlers' own Bitrix24 calls; nil
 	// traces nothing.
 	Tracer trace.TracerProvider
@@ -136,18 +130,11 @@ func newServer(d Deps) *Server {
 	s.gate, s.verifyTimeout = newVerifyGate(limits), defaultVerifyTimeout
 	// The gate's memory of proven admins is the one the other buckets ask.
 	s.admins = s.gate.proven
-	app := appRequestLimits()
-	if d.AppRequests != nil {
-		app.PerUser = *d.AppRequests
-	}
-	if d.PortalAppRequests != nil {
-		app.PerPortal = *d.PortalAppRequests
-	}
 	appKeys := limits.MaxKeys
 	if appKeys <= 0 {
 		appKeys = DefaultVerifyLimits().MaxKeys // as the verification gate does
 	}
-	s.app = newAppGate(app, appKeys)
+	s.app = newAppGate(appRequestLimits(), appKeys)
 	s.b24HTTP = netguard.NewHTTPClient(netguard.Options{AllowPrivate: d.Config.B24AllowPrivateHosts, Timeout: 30 * time.Second})
 	s.oauthHTTP = &http.Client{Timeout: 30 * time.Second}
 	for _, hc := range []*http.Client{s.b24HTTP, s.oauthHTTP} {
