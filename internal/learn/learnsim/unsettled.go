@@ -191,6 +191,40 @@ type Unsettled struct {
 	// description gives the error body in both formats, and no source
 	// shows an error answered to a request for JSON.
 	XMLErrors bool
+	// OmittedLink is what a subordination request does with a link it
+	// leaves out (a department's subordination or coSubordination, a
+	// user's coSubordination): the API description makes them optional
+	// and says nothing of what becomes of the one left out.
+	OmittedLink OmittedLink
+}
+
+// OmittedLink is the fate of a link a subordination request leaves out.
+type OmittedLink int
+
+const (
+	OmittedLinkKept  OmittedLink = iota // left as it was
+	OmittedLinkReset                    // set to what a new one starts with: inherit (the root's no_supervisor)
+)
+
+// fillOmitted gives the links a subordination request leaves out the value
+// OmittedLink says, and leaves them nil where it keeps them; root says the
+// request is on the account's root department.
+func (u Unsettled) fillOmitted(sb, co *sub, root bool) (*sub, *sub) {
+	if u.OmittedLink != OmittedLinkReset {
+		return sb, co
+	}
+	fresh := sub{Type: "inherit"}
+	if root {
+		fresh.Type = "no_supervisor"
+	}
+	if sb == nil {
+		sb = &fresh
+	}
+	if co == nil {
+		c := fresh
+		co = &c
+	}
+	return sb, co
 }
 
 // HidesRoles reports whether user reads show no role at all (NoRoleReads,
