@@ -2,6 +2,7 @@ package learn
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -215,8 +216,25 @@ func (c *Client) UpdateDepartment(ctx context.Context, id string, u DepartmentUp
 }
 
 // SetDepartmentSubordination sets a department's supervisor (sub) and functional
-// manager (co); a nil value is left unchanged.
+// manager (co); a nil value is left unchanged. Learn may reset a link a request
+// leaves out, so the department is read first and a nil link is sent as it
+// reads (see sendLinks).
 func (c *Client) SetDepartmentSubordination(ctx context.Context, id string, sub, co *Subordination) error {
+	const what, route = "set department subordination", "/department/{id}/subordination"
+	path := "/department/" + url.PathEscape(id) + "/subordination"
+	if (sub == nil) == (co == nil) {
+		return c.post(ctx, what, route, path, links(sub, co))
+	}
+	d, err := c.GetDepartment(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	root := d.ParentID == ""
+	return c.sendLinks(ctx, what, route, path, sub, co, currentLink(d.Subordination, root), currentLink(d.CoSubordination, root))
+}
+
+// links is the body of a subordination request; a nil link is left out.
+func links(sub, co *Subordination) map[string]*Subordination {
 	body := map[string]*Subordination{}
 	if sub != nil {
 		body["subordination"] = sub
@@ -224,6 +242,39 @@ func (c *Client) SetDepartmentSubordination(ctx context.Context, id string, sub,
 	if co != nil {
 		body["coSubordination"] = co
 	}
-	return c.post(ctx, "set department subordination", "/department/{id}/subordination",
-		"/department/"+url.PathEscape(id)+"/subordination", body)
+	return body
+}
+
+// sendLinks sends a subordination request whose nil links (sub, co) are
+// filled with the object's links as read (curSub, curCo): the API
+// description makes each link optional without saying what becomes of the
+// one left out, and Learn may reset it (docs/learn-api.md, "Unsettled
+// behaviour"). A manager read back that Learn refuses to take again (one who
+// left since, when Learn keeps such links) makes the request go once more
+// as asked, with the link left out.
+func (c *Client) sendLinks(ctx context.Context, what, route, path string, sub, co, curSub, curCo *Subordination) error {
+	echoed := sub == nil && curSub.Type == SubordinationManual || co == nil && curCo.Type == SubordinationManual
+	full := links(cmp.Or(sub, curSub), cmp.Or(co, curCo))
+	err := c.post(ctx, what, route, path, full)
+	var ve *ValidationError
+	if err == nil || !echoed || !errors.As(err, &ve) {
+		return err
+	}
+	return c.post(ctx, what, route, path, links(sub, co))
+}
+
+// currentLink is a link as read, to be sent back: a link left out or
+// without a type is inherit, and on the account's root (root), which
+// inherits from nothing, no_supervisor, as is an inherit there.
+func currentLink(s *Subordination, root bool) *Subordination {
+	switch {
+	case s == nil || s.Type == "" || root && s.Type == SubordinationInherit:
+		if root {
+			return &Subordination{Type: SubordinationNoSupervisor}
+		}
+		return &Subordination{Type: SubordinationInherit}
+	case s.Type != SubordinationManual:
+		return &Subordination{Type: s.Type}
+	}
+	return &Subordination{Type: s.Type, SupervisorID: s.SupervisorID}
 }

@@ -145,6 +145,14 @@ func TestClientAgainstUnsettled(t *testing.T) {
 				&Subordination{Type: SubordinationManual, SupervisorID: uid}); err != nil {
 				t.Fatal(err)
 			}
+			// A link left out of a request stays as it was, whatever Learn
+			// does with an omitted one (docs/learn-api.md, "Unsettled behaviour").
+			if err := c.SetDepartmentSubordination(ctx, sub, nil, &Subordination{Type: SubordinationManual, SupervisorID: uid}); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := c.GetDepartment(ctx, sub); err != nil || !d.Subordination.Equal(Manual(owner.ID)) || !d.CoSubordination.Equal(Manual(uid)) {
+				t.Errorf("after setting only the functional manager: %v %+v %+v, want the supervisor kept", err, d.Subordination, d.CoSubordination)
+			}
 			if u, err := c.GetUser(ctx, uid); err != nil || u.Administers() || u.Limited() {
 				t.Errorf("a department's functional manager reads back: %v %+v, want one without rights over others", err, u)
 			}
@@ -173,8 +181,15 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if err := c.SetUserStatus(ctx, uid, 2); !errors.As(err, &ve) {
 				t.Errorf("status 2: %v", err)
 			}
+			if err := c.SetUserSubordination(ctx, uid, &Subordination{Type: SubordinationInherit}, Manual(owner.ID)); err != nil {
+				t.Fatal(err)
+			}
 			if err := c.SetUserSubordination(ctx, uid, &Subordination{Type: SubordinationNoSupervisor}, nil); err != nil {
 				t.Fatal(err)
+			}
+			if u, err := c.GetUser(ctx, uid); err != nil || !u.Subordination.Equal(&Subordination{Type: SubordinationNoSupervisor}) ||
+				!u.CoSubordination.Equal(Manual(owner.ID)) {
+				t.Errorf("after setting only the supervisor: %v %+v %+v, want the functional manager kept", err, u.Subordination, u.CoSubordination)
 			}
 
 			// A department a department administrator manages (docs/learn-api.md,
@@ -222,4 +237,51 @@ func requiredFields(defs []FieldInfo) []string {
 		}
 	}
 	return out
+}
+
+// TestSubordinationKeepsALeaversLink: a link a request leaves out is sent
+// back as read; when it names a manager who has left since, whom Learn
+// keeps there but takes from no request, the request goes once more without
+// it, and both links end as asked.
+func TestSubordinationKeepsALeaversLink(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newSimEnv(t, learnsim.Options{Seed: 3}, learnsim.AccountOptions{})
+	c := env.client(t, Credentials{})
+	dept, err := c.CreateDepartment(ctx, NewDepartment{Name: "Sales", ParentID: env.root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := c.CreateUser(ctx, NewUser{DepartmentID: dept, Fields: Fields{FieldLogin: "left@acme.ru", FieldFirstName: "L", FieldLastName: "L"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := c.FindUserByLogin(ctx, testEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetDepartmentSubordination(ctx, dept, Manual(left), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetUserSubordination(ctx, owner.ID, &Subordination{Type: SubordinationInherit}, Manual(left)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetUserStatus(ctx, left, StatusInactive); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetDepartmentSubordination(ctx, dept, nil, Manual(owner.ID)); err != nil {
+		t.Fatalf("set the functional manager beside a supervisor who left: %v", err)
+	}
+	if d, err := c.GetDepartment(ctx, dept); err != nil || !d.Subordination.Equal(Manual(left)) || !d.CoSubordination.Equal(Manual(owner.ID)) {
+		t.Errorf("department: %v %+v %+v", err, d.Subordination, d.CoSubordination)
+	}
+	if n := env.sim.Counts(testAccount).ByRoute["POST /department/{id}/subordination"]; n != 3 {
+		t.Errorf("%d department subordination requests, want 3 (one, then the refused one with the leaver and its repeat)", n)
+	}
+	if err := c.SetUserSubordination(ctx, owner.ID, &Subordination{Type: SubordinationNoSupervisor}, nil); err != nil {
+		t.Fatalf("set the supervisor beside a functional manager who left: %v", err)
+	}
+	if u, err := c.GetUser(ctx, owner.ID); err != nil || u.Subordination.Type != SubordinationNoSupervisor || !u.CoSubordination.Equal(Manual(left)) {
+		t.Errorf("user: %v %+v %+v", err, u.Subordination, u.CoSubordination)
+	}
 }

@@ -182,17 +182,22 @@ func (c *Client) bulkStatus(ctx context.Context, path string, ids []string) erro
 func userIDsBody(chunk []string) any { return map[string][]string{"userIds": chunk} }
 
 // SetUserSubordination sets a user's own supervisor (sub, required by Learn) and
-// functional manager (co, nil to leave unchanged).
+// functional manager (co, nil to leave unchanged: the user is read first and
+// co sent as it reads, see sendLinks).
 func (c *Client) SetUserSubordination(ctx context.Context, id string, sub, co *Subordination) error {
+	const what, route = "set user subordination", "/user/{id}/subordination"
 	if sub == nil {
-		return fmt.Errorf("set user subordination: %w", &ValidationError{Message: "subordination is required"})
+		return fmt.Errorf("%s: %w", what, &ValidationError{Message: "subordination is required"})
 	}
-	body := map[string]*Subordination{"subordination": sub}
+	path := "/user/" + url.PathEscape(id) + "/subordination"
 	if co != nil {
-		body["coSubordination"] = co
+		return c.post(ctx, what, route, path, links(sub, co))
 	}
-	return c.post(ctx, "set user subordination", "/user/{id}/subordination",
-		"/user/"+url.PathEscape(id)+"/subordination", body)
+	u, err := c.GetUser(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return c.sendLinks(ctx, what, route, path, sub, nil, nil, currentLink(u.CoSubordination, false))
 }
 
 // ProfileFields returns the account's profile field definitions; the required ones

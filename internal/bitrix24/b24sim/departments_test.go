@@ -135,3 +135,47 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// department.get matches its filter keys as sent, upper case only: a key in
+// another case filters nothing, and only an upper-case FILTER array replaces
+// the top-level keys; SORT, ORDER and START are read in any case
+// (docs/bitrix24-api.md, "department.get").
+func TestDepartmentFilterKeysAreUpperCase(t *testing.T) {
+	t.Parallel()
+	sim := b24sim.New(b24sim.Options{Rate: -1})
+	sim.SetBaseURL("http://sim.test")
+	p := sim.AddPortal(b24sim.PortalOptions{Domain: "a.bitrix24.com", Org: b24sim.GenerateOrg(3, 20, 12)})
+	tok := p.Install()
+	all, children := len(p.Departments()), 0
+	for _, d := range p.Departments() {
+		if d.Parent == 1 {
+			children++
+		}
+	}
+	for _, c := range []struct {
+		params map[string]any
+		want   int
+	}{
+		{map[string]any{"PARENT": 1}, children},
+		{map[string]any{"parent": 1}, all},
+		{map[string]any{"Parent": 1}, all},
+		{map[string]any{"FILTER": map[string]any{"PARENT": 1}}, children},
+		{map[string]any{"FILTER": map[string]any{"parent": 1}}, all},
+		{map[string]any{"filter": map[string]any{"PARENT": 1}}, all},
+		{map[string]any{"sort": "id", "order": "desc", "PARENT": 1}, children},
+	} {
+		c.params["auth"] = tok.AccessToken
+		body, _ := json.Marshal(c.params)
+		req := httptest.NewRequest("POST", tok.ClientEndpoint+"department.get", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		sim.ServeHTTP(rec, req)
+		var pg departmentPage
+		if err := json.Unmarshal(rec.Body.Bytes(), &pg); err != nil || rec.Code != 200 {
+			t.Fatalf("%v: %d %v", c.params, rec.Code, err)
+		}
+		if pg.Total != c.want {
+			t.Errorf("%v: %d departments, want %d", c.params, pg.Total, c.want)
+		}
+	}
+}

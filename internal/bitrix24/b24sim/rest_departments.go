@@ -59,9 +59,17 @@ func upperKeys(m map[string]any) map[string]any {
 func (p *Portal) departmentGet(params map[string]any) (*restOK, *restErr) {
 	q := upperKeys(params)
 	sortBy, order := strings.ToUpper(str(q["SORT"])), strings.ToUpper(str(q["ORDER"]))
-	filter := withoutControl(q)
-	if f, ok := q["FILTER"].(map[string]any); ok {
-		filter = upperKeys(f) // a FILTER array replaces the top-level filter keys
+	// Unlike user.get, department.get matches filter keys as sent: a key in
+	// another case than upper filters nothing, and only an upper-case
+	// FILTER array replaces the top-level keys.
+	filter := map[string]any{}
+	for k, v := range params {
+		if !isControl(k) && !strings.HasPrefix(k, "\x00") {
+			filter[k] = v
+		}
+	}
+	if f, ok := params["FILTER"].(map[string]any); ok {
+		filter = f
 	}
 	terms := parseFilter(filter)
 	var ds []*Department

@@ -119,11 +119,19 @@ func num(v any) int64 {
 func withoutControl(q map[string]any) map[string]any {
 	out := make(map[string]any, len(q))
 	for k, v := range q {
-		switch k {
-		case "SORT", "ORDER", "START", "AUTH", "ACCESS_TOKEN", "ADMIN_MODE", "SELECT", "FILTER", "IMAGE_RESIZE":
-		default:
+		if !isControl(k) {
 			out[k] = v
 		}
 	}
 	return out
+}
+
+// isControl says whether parameter k of a listing, in any letter case, is
+// no filter key.
+func isControl(k string) bool {
+	switch strings.ToUpper(k) {
+	case "SORT", "ORDER", "START", "AUTH", "ACCESS_TOKEN", "ADMIN_MODE", "SELECT", "FILTER", "IMAGE_RESIZE":
+		return true
+	}
+	return false
 }

@@ -400,6 +400,10 @@ func (a *account) outUser(u *user, v2 bool, un Unsettled, sup []string) userOut 
 			o.UserRoles = append(o.UserRoles, r)
 		}
 	}
+	o.Role.S = un.roleName(o.Role.S)
+	for i := range o.UserRoles {
+		o.UserRoles[i].RoleType = un.roleName(o.UserRoles[i].RoleType)
+	}
 	if un.HidesRoles() {
 		o.Role, o.RoleID = optText{Absent: un.NoRoleReads}, optText{Absent: un.NoRoleReads}
 		o.UserRoles, o.Manages = []roleOut{}, nil

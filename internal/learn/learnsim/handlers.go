@@ -270,11 +270,17 @@ func setDeptSub(r *http.Request, a *account, id string, sb, co *sub) *apiErr {
 		if skip, err := unsettledFrom(r).rootSub(a, id, sb, co); skip || err != nil {
 			return err
 		}
+		if sb != nil || co != nil {
+			sb, co = unsettledFrom(r).fillOmitted(sb, co, id == a.rootID)
+		}
 	}
 	return a.setDeptSub(id, sb, co)
 }
 
-func setUserSub(_ *http.Request, a *account, id string, sb, co *sub) *apiErr {
+func setUserSub(r *http.Request, a *account, id string, sb, co *sub) *apiErr {
+	if sb != nil {
+		_, co = unsettledFrom(r).fillOmitted(sb, co, false)
+	}
 	return a.setUserSub(id, sb, co)
 }
 

@@ -191,6 +191,68 @@ type Unsettled struct {
 	// description gives the error body in both formats, and no source
 	// shows an error answered to a request for JSON.
 	XMLErrors bool
+	// OmittedLink is what a subordination request does with a link it
+	// leaves out (a department's subordination or coSubordination, a
+	// user's coSubordination): the API description makes them optional
+	// and says nothing of what becomes of the one left out.
+	OmittedLink OmittedLink
+	// RoleNames is the list of role names a user read writes roles in:
+	// the API description's (learner, administrator, …) or the EU docs'
+	// (learners, account_administrators, …). The two lists conflict, and
+	// no sample shows a read in the second (docs/learn-api.md, "Roles").
+	RoleNames RoleNames
+}
+
+// RoleNames is a list of role names reads write roles in.
+type RoleNames int
+
+const (
+	RoleNamesAsStored RoleNames = iota // as the role was given (the API description's names for the app's users)
+	RoleNamesEU                        // the EU docs' names
+)
+
+// euRoleNames are the EU docs' names of the API description's roles; the
+// rest (custom, supervisor) read the same in both.
+var euRoleNames = map[string]string{
+	"learner": "learners", "administrator": "account_administrators",
+	"department_administrator": "department_administrators", "publisher": "course_authors",
+}
+
+// roleName is role as a read writes it.
+func (u Unsettled) roleName(role string) string {
+	if n, ok := euRoleNames[role]; ok && u.RoleNames == RoleNamesEU {
+		return n
+	}
+	return role
+}
+
+// OmittedLink is the fate of a link a subordination request leaves out.
+type OmittedLink int
+
+const (
+	OmittedLinkKept  OmittedLink = iota // left as it was
+	OmittedLinkReset                    // set to what a new one starts with: inherit (the root's no_supervisor)
+)
+
+// fillOmitted gives the links a subordination request leaves out the value
+// OmittedLink says, and leaves them nil where it keeps them; root says the
+// request is on the account's root department.
+func (u Unsettled) fillOmitted(sb, co *sub, root bool) (*sub, *sub) {
+	if u.OmittedLink != OmittedLinkReset {
+		return sb, co
+	}
+	fresh := sub{Type: "inherit"}
+	if root {
+		fresh.Type = "no_supervisor"
+	}
+	if sb == nil {
+		sb = &fresh
+	}
+	if co == nil {
+		c := fresh
+		co = &c
+	}
+	return sb, co
 }
 
 // HidesRoles reports whether user reads show no role at all (NoRoleReads,

@@ -49,13 +49,14 @@ func Variants() []Variant {
 			SupervisorRole: SupervisorRoleScoped, UnknownRef404: true, BulkUnknown: BulkUnknownPartial, LastPage: LastPageAfterFull, CodeFilter: CodeFilterContains, UniqueCodes: Clash409,
 			MoveKey: MoveKeyMisspelt, ExactFilters: true, StrictRequests: true, Throttle: Throttle503, MaxPageSize: 10, LeaverLinks: LeaverLinksInherit,
 			CaseSensitiveUnique: true, Codes: CodesRefusedChars, HeaderAuthRetired: true, TokenForm: TokenFormBearer, KeyRefusal: KeyRefused400Client,
-			FieldsForm: FieldsListRefused, ReadDates: ReadDatesSpace, XMLErrors: true}},
+			FieldsForm: FieldsListRefused, ReadDates: ReadDatesSpace, XMLErrors: true, OmittedLink: OmittedLinkReset, RoleNames: RoleNamesEU}},
 		{Name: "all flipped, nil UUID root", Unsettled: Unsettled{BareSingleObject: true, UserUpdate204: true, RefusedDelete409: true,
 			TerseErrors: true, JSONByDefault: true, RootParent: RootParentNilUUID, ReturnObject: ReturnObjectAlways,
 			SiblingNames: Clash409, PasswordRequired: true, RootSubordination: RootSub403, RootLinks: RootLinksInherit, UnknownID400: true,
 			SupervisorRole: SupervisorRoleInRole, BulkUnknown: BulkUnknownIgnored, UpdateDuplicate409: true, LastPage: LastPageNull, CodeFilter: CodeFilterIgnored, UniqueCodes: Clash400,
 			MoveKey: MoveKeyCorrect, StrictRequests: true, Throttle: ThrottleNoHeader, LoginEmailByDefault: true, LeaverLinks: LeaverLinksNoSupervisor,
-			Codes: CodesCut, TokenForm: TokenFormBare, KeyRefusal: KeyRefused403, FieldsForm: FieldsListIgnored, ReadDates: ReadDatesZulu}},
+			Codes: CodesCut, TokenForm: TokenFormBare, KeyRefusal: KeyRefused403, FieldsForm: FieldsListIgnored, ReadDates: ReadDatesZulu,
+			RoleNames: RoleNamesEU}},
 		{Name: "long values cut", Unsettled: Unsettled{LongValues: LongValuesCut}},
 		{Name: "long values refused", Unsettled: Unsettled{LongValues: LongValuesRefused}},
 		{Name: "update needs login", Unsettled: Unsettled{UpdateNeedsLogin: true}},
@@ -105,6 +106,12 @@ func Variants() []Variant {
 		{Name: "read dates with Z", Unsettled: Unsettled{ReadDates: ReadDatesZulu}},
 		{Name: "read dates with a space", Unsettled: Unsettled{ReadDates: ReadDatesSpace}},
 		{Name: "errors in XML", Unsettled: Unsettled{XMLErrors: true}},
+		// The API description makes each link of a subordination request
+		// optional and says nothing of the one left out.
+		{Name: "omitted link reset", Unsettled: Unsettled{OmittedLink: OmittedLinkReset}},
+		// Learn's role lists conflict; reads may use the EU docs' names.
+		{Name: "roles read in the EU docs' names", Unsettled: Unsettled{RoleNames: RoleNamesEU}},
+		{Name: "roles read in the EU docs' names, second role in userRoles", Unsettled: Unsettled{RoleNames: RoleNamesEU, UserRoles: UserRolesSecond}},
 	}
 }
 
