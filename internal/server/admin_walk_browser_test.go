@@ -112,8 +112,13 @@ func TestAdminWalkInBrowser(t *testing.T) {
 		}
 		b.shot(fmt.Sprintf("adminwalk-en-%d-report.png", width))
 
-		// A person.
+		// A person: the state reads Synced.
 		b.findPerson(walkLastName)
+		var badge string
+		b.mustEval(`document.querySelector('#people-results [data-scope]').textContent`, &badge)
+		if badge != "Synced" {
+			t.Errorf("%d px: the person's state reads %q, want Synced", width, badge)
+		}
 		b.mustEval(`(() => { document.querySelector('#people-results [data-person]').click(); return true; })()`, nil)
 		b.waitFor("the person view", `document.querySelector('#person-box[data-person-id] #person-why')`)
 		b.fitsFrame(width, "the person view")
