@@ -55,6 +55,7 @@ func TestAdminWalkInBrowser(t *testing.T) {
 		b.frameWidth(width)
 		b.openApp(p)
 		b.fitsFrame(width, "the settings page")
+		b.checkEnglishWording()
 
 		if i == 0 {
 			b.mustEval(fmt.Sprintf(`(() => {
@@ -74,6 +75,7 @@ func TestAdminWalkInBrowser(t *testing.T) {
 				t.Fatalf("a wrong password saved: %s", text)
 			}
 			b.fitsFrame(width, "the settings with a wrong password")
+			b.checkEnglishWording()
 			b.shot(fmt.Sprintf("adminwalk-en-%d-wrong-password.png", width))
 			b.mustEval(`(() => { document.getElementById('learn_password').value = ''; return true; })()`, nil)
 			// A longer address still: the next run's report shows the change.
@@ -123,6 +125,7 @@ func TestAdminWalkInBrowser(t *testing.T) {
 		b.waitFor("the person view", `document.querySelector('#person-box[data-person-id] #person-why')`)
 		b.fitsFrame(width, "the person view")
 		b.shot(fmt.Sprintf("adminwalk-en-%d-person.png", width))
+		b.checkEnglishWording()
 	}
 
 	// A Russian portal's run list, after a sync and a preview: Russian
