@@ -100,6 +100,12 @@ func TestAdminWalkInBrowser(t *testing.T) {
 			b.waitFor("the report", `(() => { const l = document.querySelectorAll('#runs-box [data-report]');
 				return !document.getElementById('report').hidden && document.querySelector('#report-body[data-run="' + l[`+nth+`].dataset.report + '"] table'); })()`)
 			b.fitsFrame(width, "the run report")
+			b.wordsWhole(width, "#report-body")
+			var wrap string
+			b.mustEval(`getComputedStyle(document.querySelector('#report-body table').parentElement).overflowX`, &wrap)
+			if wrap != "auto" {
+				t.Errorf("%d px: the report table's container has overflow-x %q, want auto", width, wrap)
+			}
 		}
 		var report string
 		b.mustEval(`document.getElementById('report-body').textContent`, &report)
@@ -124,6 +130,7 @@ func TestAdminWalkInBrowser(t *testing.T) {
 		b.mustEval(`(() => { document.querySelector('#people-results [data-person]').click(); return true; })()`, nil)
 		b.waitFor("the person view", `document.querySelector('#person-box[data-person-id] #person-why')`)
 		b.fitsFrame(width, "the person view")
+		b.wordsWhole(width, "#person-box")
 		b.shot(fmt.Sprintf("adminwalk-en-%d-person.png", width))
 		b.checkEnglishWording()
 	}
