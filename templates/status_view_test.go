@@ -3,6 +3,7 @@ package templates
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,18 @@ func TestReportSetsLongTokensApart(t *testing.T) {
 		if got := wrapParts(tc.in); fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("wrapParts(%q) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// The run list's start reads as fmtUTC writes it.
+func TestStartedAtReadsAsFmtUTC(t *testing.T) {
+	tm := time.Date(2026, 12, 5, 13, 20, 0, 0, time.FixedZone("X", 3*3600))
+	var b strings.Builder
+	if err := startedAt(tm).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	text := regexp.MustCompile(`<[^>]*>`).ReplaceAllString(b.String(), "")
+	if text != fmtUTC(tm) || text != "2026-12-05 10:20 UTC" {
+		t.Errorf("startedAt reads %q, fmtUTC %q", text, fmtUTC(tm))
 	}
 }

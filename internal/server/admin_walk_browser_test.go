@@ -92,6 +92,7 @@ func TestAdminWalkInBrowser(t *testing.T) {
 		// Sync now, and wait for the run's end in the polled panel.
 		b.syncNow("sync", b.runRows())
 		b.fitsFrame(width, "the status panel after the sync")
+		b.wordsWhole(width, "#runs-box")
 
 		// The first run's report has every department and employee created;
 		// the last one the longer address.
@@ -157,6 +158,7 @@ func TestAdminWalkInBrowser(t *testing.T) {
 	b.syncNow("sync", 0)
 	b.syncNow("preview", 1)
 	b.fitsFrame(400, "the Russian status panel")
+	b.wordsWhole(400, "#runs-box")
 	var panel struct {
 		Runs    string `json:"runs"`
 		LastRun string `json:"lastRun"`
