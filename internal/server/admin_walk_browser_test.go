@@ -132,6 +132,7 @@ func TestAdminWalkInBrowser(t *testing.T) {
 		b.waitFor("the person view", `document.querySelector('#person-box[data-person-id] #person-why')`)
 		b.fitsFrame(width, "the person view")
 		b.wordsWhole(width, "#person-box")
+		b.headingsAtTop(width)
 		b.shot(fmt.Sprintf("adminwalk-en-%d-person.png", width))
 		b.checkEnglishWording()
 	}
@@ -258,6 +259,22 @@ func (b *browserEnv) wordsWhole(width int64, root string) {
 	})()`, &broken)
 	if len(broken) > 0 {
 		b.t.Errorf("%d px: %s breaks %d words mid-word, e.g. %q", width, root, len(broken), broken[:min(len(broken), 10)])
+	}
+}
+
+// headingsAtTop fails the test for each card whose heading sits lower than
+// the card's padding: a blank band over the title reads as a layout slip.
+func (b *browserEnv) headingsAtTop(width int64) {
+	b.t.Helper()
+	var low []string
+	b.mustEval(`[...document.querySelectorAll('.card')].filter(c => c.checkVisibility()).flatMap(c => {
+		const h = c.querySelector(':scope > h2:first-child, :scope > :first-child > h2:first-child');
+		if (!h) return [];
+		const gap = h.getBoundingClientRect().top - c.getBoundingClientRect().top - c.clientTop - parseFloat(getComputedStyle(c).paddingTop);
+		return gap > 4 ? [h.textContent + ' ' + Math.round(gap) + 'px'] : [];
+	})`, &low)
+	if len(low) > 0 {
+		b.t.Errorf("%d px: card headings below the card's padding: %q", width, low)
 	}
 }
 
