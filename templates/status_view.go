@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"b24learn/internal/i18n"
 )
@@ -74,6 +76,48 @@ func previewWhy(lang i18n.Lang, it PreviewItem) string {
 		parts = append(parts, it.Changes)
 	}
 	return strings.Join(parts, " — ")
+}
+
+// longToken is how many characters a token (an e-mail, a URL, a code)
+// has beyond which it may wrap anywhere; shorter ones, words, stay whole.
+const longToken = 20
+
+// textPart is a stretch of a text: words and the spaces between them, or
+// one long token.
+type textPart struct {
+	Text string
+	Long bool
+}
+
+// wrapParts splits s around its tokens longer than longToken characters, so
+// that those alone may wrap anywhere (wrapLong): a report's e-mail then
+// does not widen its table, and its words are not broken to make room.
+func wrapParts(s string) []textPart {
+	var parts []textPart
+	plain, start := 0, -1 // where the plain stretch and the token in hand start; -1: between tokens
+	token := func(end int) {
+		if start >= 0 && utf8.RuneCountInString(s[start:end]) > longToken {
+			if plain < start {
+				parts = append(parts, textPart{Text: s[plain:start]})
+			}
+			parts = append(parts, textPart{Text: s[start:end], Long: true})
+			plain = end
+		}
+	}
+	for i, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			token(i)
+			start = -1
+		case start < 0:
+			start = i
+		}
+	}
+	token(len(s))
+	if plain < len(s) {
+		parts = append(parts, textPart{Text: s[plain:]})
+	}
+	return parts
 }
 
 // runningProgress is the progress of the run running now, if it has one.

@@ -2,6 +2,8 @@ package templates
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +89,49 @@ func TestPreviewInvitedRows(t *testing.T) {
 		if strings.Contains(html, bad) {
 			t.Errorf("preview shows %q: %s", bad, html)
 		}
+	}
+}
+
+// In a run report only a long token (an e-mail) may wrap anywhere: it
+// alone is set apart, the words and spaces around it are as they were.
+func TestReportSetsLongTokensApart(t *testing.T) {
+	long := "maximiliana.featherstonehaugh@customer-experience.example.com"
+	run := RunView{ID: 3, Trigger: "manual", Status: "succeeded", StartedAt: time.Now()}
+	items := []PreviewItem{{Kind: "user", B24ID: 42, Name: "Maximiliana Featherstonehaugh", Action: "update", Status: "applied",
+		Changes: "e-mail: old@example.com → " + long + "; first name: Max → Maximiliana"}}
+	var b strings.Builder
+	if err := RunReport(i18n.EN, run, items, ReportPage{}).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	want := `<td>e-mail: old@example.com → <span class="s-long">` + long + `;</span> first name: Max → Maximiliana</td>`
+	if !strings.Contains(b.String(), want) || !strings.Contains(b.String(), "<td>Maximiliana Featherstonehaugh</td>") {
+		t.Errorf("the report's cells:\n%s\nwant %s", b.String(), want)
+	}
+	for _, tc := range []struct {
+		in   string
+		want []textPart
+	}{
+		{"", nil},
+		{"two words", []textPart{{Text: "two words"}}},
+		{" " + long + " ", []textPart{{Text: " "}, {Text: long, Long: true}, {Text: " "}}},
+		{long, []textPart{{Text: long, Long: true}}},
+		{"Подразделение", []textPart{{Text: "Подразделение"}}}, // 13 characters, 26 bytes
+	} {
+		if got := wrapParts(tc.in); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("wrapParts(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// The run list's start reads as fmtUTC writes it.
+func TestStartedAtReadsAsFmtUTC(t *testing.T) {
+	tm := time.Date(2026, 12, 5, 13, 20, 0, 0, time.FixedZone("X", 3*3600))
+	var b strings.Builder
+	if err := startedAt(tm).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	text := regexp.MustCompile(`<[^>]*>`).ReplaceAllString(b.String(), "")
+	if text != fmtUTC(tm) || text != "2026-12-05 10:20 UTC" {
+		t.Errorf("startedAt reads %q, fmtUTC %q", text, fmtUTC(tm))
 	}
 }

@@ -57,12 +57,24 @@ func TestPlural(t *testing.T) {
 	}
 }
 
-var verb = regexp.MustCompile(`%[sdv]`)
+var (
+	verb = regexp.MustCompile(`%[sdv]`)
+	// bareEmail is "email" as a word; English texts write "e-mail".
+	bareEmail = regexp.MustCompile(`(?i)\bemail\b`)
+)
 
 // TestCatalogueComplete: every key reads in both languages, the Russian one
-// in Russian, with the same format verbs.
+// in Russian, with the same format verbs; the English ones say "e-mail".
 func TestCatalogueComplete(t *testing.T) {
 	t.Parallel()
+	for _, key := range i18n.Keys() {
+		for _, m := range bareEmail.FindAllString(i18n.T(i18n.EN, key), -1) {
+			// EMAIL in capitals is a command's placeholder, not a word.
+			if m != "EMAIL" {
+				t.Errorf("%q: English text says %q, want e-mail: %q", key, m, i18n.T(i18n.EN, key))
+			}
+		}
+	}
 	same := map[string]bool{"csv": true, "mgr.count_more": true} // the same word (or figure) in both
 	for _, key := range keysInUse(t) {
 		if !i18n.Has(key) {

@@ -84,7 +84,7 @@ func TestGuessesAtOneLearnAccountAreBoundedAcrossPortals(t *testing.T) {
 			"learn_url", "http://LMS.Victim.test:"+port+"/dashboard", "learn_email", " Admin@Victim.RU",
 			"learn_password", fmt.Sprintf("guess-%s-%d", member, i)))
 	}
-	if r := guess(a0Tok, "trial-0", 0); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "rejected the email") {
+	if r := guess(a0Tok, "trial-0", 0); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "rejected the login or e-mail") {
 		t.Fatalf("first guess: %d %s", r.status, r.body)
 	}
 	perCheck := calls.Load()
@@ -116,7 +116,7 @@ func TestGuessesAtOneLearnAccountAreBoundedAcrossPortals(t *testing.T) {
 			// answer; the stored one, and the right one typed again, save.
 			before := calls.Load()
 			if r := e.do(http.MethodPost, "/app/settings", ownerTok, with(right, "learn_password", "typo")); r.status != http.StatusUnprocessableEntity ||
-				!strings.Contains(r.body, "rejected the email") {
+				!strings.Contains(r.body, "rejected the login or e-mail") {
 				t.Fatalf("the owner's typo during the attack: %d %s", r.status, r.body)
 			}
 			if r, sr := e.save(ownerTok, with(right, "learn_password", "", "first_run", "04:00")); r.status != http.StatusOK || !sr.OK {

@@ -186,8 +186,14 @@ func (b *browserEnv) openApp(p *b24sim.Portal) {
 }
 
 // screenshot sizes the iframe to the app's height (what BX24.fitWindow does
-// in Bitrix24) and saves the whole portal page.
+// in Bitrix24) and saves the whole portal page under artifacts/.
 func (b *browserEnv) screenshot(name string) {
+	b.t.Helper()
+	b.screenshotTo(filepath.Join("..", "..", "artifacts"), name)
+}
+
+// screenshotTo is screenshot into dir.
+func (b *browserEnv) screenshotTo(dir, name string) {
 	b.t.Helper()
 	var h int
 	b.mustEval(`document.documentElement.scrollHeight`, &h)
@@ -199,14 +205,13 @@ func (b *browserEnv) screenshot(name string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	dir := filepath.Join("..", "..", "artifacts")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
-	b.t.Logf("screenshot artifacts/%s (%d KB)", name, len(buf)/1024)
+	b.t.Logf("screenshot %s (%d KB)", filepath.Join(dir, name), len(buf)/1024)
 }
 
 func (b *browserEnv) noHorizontalScroll(width int64) {
