@@ -135,3 +135,25 @@ func TestStartedAtReadsAsFmtUTC(t *testing.T) {
 		t.Errorf("startedAt reads %q, fmtUTC %q", text, fmtUTC(tm))
 	}
 }
+
+// A user the app itself refused (no e-mail) never reached Learn: the report
+// does not say Learn refused it; its details say why.
+func TestReportRefusedByTheAppNamesNoLearn(t *testing.T) {
+	run := RunView{ID: 4, Trigger: "manual", Status: "succeeded", StartedAt: time.Now()}
+	items := []PreviewItem{{Kind: "user", B24ID: 7, Name: "Ivan Petrov", Action: "refuse", Status: syncer.ItemRefused,
+		Reason: syncer.Reasons{{Code: syncer.ReasonNoEmail}}}}
+	for _, lang := range []i18n.Lang{i18n.EN, i18n.RU} {
+		var b strings.Builder
+		if err := RunReport(lang, run, items, ReportPage{}).Render(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		row := b.String()[strings.Index(b.String(), "Ivan Petrov"):]
+		row = row[:strings.Index(row, "</tr>")]
+		if strings.Contains(row, "Learn</td>") || strings.Contains(row, "by Learn") {
+			t.Errorf("%s: an app-refused row blames Learn: %s", lang, row)
+		}
+		if !strings.Contains(row, i18n.T(lang, "reason_no_email")) {
+			t.Errorf("%s: the row does not say why: %s", lang, row)
+		}
+	}
+}

@@ -213,7 +213,7 @@ var catalogue = map[string][2]string{
 	"do_invited":         {"invitation not accepted yet", "приглашение ещё не принято"},
 	"do_invited_unknown": {"invited users not told apart", "приглашённые не распознаны"},
 	"item_applied":       {"applied", "выполнено"},
-	"item_refused":       {"refused by Learn", "отклонено Learn"},
+	"item_refused":       {"not applied", "не выполнено"},
 	"item_held":          {"held for approval", "ждёт подтверждения"},
 	"item_planned":       {"planned", "запланировано"},
 	"item_failed":        {"failed", "ошибка"},
