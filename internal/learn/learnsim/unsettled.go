@@ -1,3 +1,7 @@
+// Every behaviour the references leave unsettled, with its switch, is in this
+// one file on purpose: a reader checks the list against docs/learn-api.md in
+// one place, and splitting it by topic would hide a missing switch.
+
 package learnsim
 
 import (
