@@ -339,6 +339,7 @@ var catalogue = map[string][2]string{
 	"msg.bad_user_id":            {"Give a Bitrix24 user id: a whole number above zero.", "Укажите ID пользователя Битрикс24: целое число больше нуля."},
 	"msg.provision_queued":       {"Sync of this employee started. Its steps and result appear in the run list.", "Синхронизация сотрудника запущена. Её шаги и результат появятся в списке запусков."},
 	"msg.provision_busy":         {"Several employees are already being synced; try again when they are done.", "Уже синхронизируются несколько сотрудников; повторите попытку, когда их синхронизация завершится."},
+	"msg.provision_spent":        {"Many employees have been synced one by one in the last hour; try again later. Sync now covers everyone at once.", "За последний час уже синхронизировано по одному много сотрудников; повторите попытку позже. Кнопка «Синхронизировать сейчас» обрабатывает всех сразу."},
 	"msg.org_too_large":          {"Bitrix24 sent more data than any real portal holds (for example, tens of thousands of departments with very long names), so the app cannot show it. Check the portal's departments.", "Битрикс24 прислал больше данных, чем бывает у настоящего портала (например, десятки тысяч подразделений с очень длинными названиями), поэтому приложение не может это показать. Проверьте подразделения портала."},
 	"msg.no_such_person":         {"Bitrix24 has no user with this id.", "В Битрикс24 нет пользователя с таким ID."},
 	"msg.no_such_job":            {"No such sync of this employee.", "Такой синхронизации этого сотрудника нет."},

@@ -261,6 +261,20 @@ func (q *Queue) CountPortalJobs(ctx context.Context, tx pgx.Tx, portalID int64, 
 	return n, nil
 }
 
+// CountPortalJobsSince counts in tx the portal's jobs of one kind queued
+// in the last window, finished or not, by the database's clock (River's
+// created_at is the database's). River keeps finished jobs a day at least,
+// so a window up to that sees them all.
+func (q *Queue) CountPortalJobsSince(ctx context.Context, tx pgx.Tx, portalID int64, kind string, window time.Duration) (int, error) {
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM river_job
+		WHERE kind = $1 AND created_at > now() - make_interval(secs => $2) AND `+portalArgs("args", "$3"),
+		kind, window.Seconds(), portalID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count portal %s jobs of the last %s: %w", kind, window, err)
+	}
+	return n, nil
+}
+
 // CountJobs counts the jobs in the given states (all when none) by kind,
 // then state. River has no count call.
 func (q *Queue) CountJobs(ctx context.Context, states ...rivertype.JobState) (map[string]map[rivertype.JobState]int64, error) {

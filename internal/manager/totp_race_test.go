@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -52,5 +53,65 @@ func TestTOTPEnrolRacingDisableOrNewPasswordDoesNothing(t *testing.T) {
 				t.Fatalf("after the change: %d live session(s), second factor set %v; want none", live, factor)
 			}
 		})
+	}
+}
+
+// Two sessions opened with the password, the manager's and an attacker's,
+// each with its own pending secret, complete the enrolment at once: the
+// attacker's has checked the password when the manager's completes. Only
+// one may win (the account's row lock, then ErrTOTPEnabled): the second
+// factor is the manager's secret, and the attacker's session is ended, not
+// continued under a new cookie.
+func TestTOTPEnrolRacingAnotherSessionsEnrolmentLoses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	kr := mustKeyring(t)
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	const password = "vera's long password"
+	m, err := CreateManager(ctx, pool, DefaultHasher(), "vera@ispring.example", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, theirs := mustSignIn(t, pool, kr, m, password, now), mustSignIn(t, pool, kr, m, password, now)
+	myEnr, err := BeginTOTP(ctx, pool, kr, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirEnr, err := BeginTOTP(ctx, pool, kr, theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if myEnr.Secret == theirEnr.Secret {
+		t.Fatal("two sessions were shown the same pending secret")
+	}
+	var next *Session
+	held := duringPasswordCheck(func() {
+		next, err = ConfirmTOTP(ctx, pool, kr, DefaultHasher(), DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email, IP: "10.0.0.9"},
+			mine, password, mustCode(t, myEnr.Secret, now), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if s, err := ConfirmTOTP(ctx, pool, kr, held, DefaultLimits, Actor{ManagerID: m.ID, Email: m.Email, IP: "203.0.113.9"},
+		theirs, password, mustCode(t, theirEnr.Secret, now), now); !errors.Is(err, ErrTOTPEnabled) {
+		t.Fatalf("the second enrolment to complete: session %v, %v; want ErrTOTPEnabled", s, err)
+	}
+	var sealed []byte
+	if err := pool.QueryRow(ctx, `SELECT totp_secret FROM managers WHERE id = $1`, m.ID).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := kr.Decrypt(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := matchCode(raw, mustCode(t, myEnr.Secret, now.Add(time.Minute)), now.Add(time.Minute)); !ok {
+		t.Error("the second factor is not the secret of the session that completed first")
+	}
+	if _, err := LookupSession(ctx, pool, theirs.Token, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the losing session outlived the enrolment: %v", err)
+	}
+	if _, err := LookupSession(ctx, pool, next.Token, now); err != nil {
+		t.Errorf("the winning session's successor: %v", err)
 	}
 }

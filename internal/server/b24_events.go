@@ -125,12 +125,14 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 		// event must not erase what an earlier uninstall kept. One without
 		// CLEAN is recorded: it drops an erase still waiting
 		// (uninstall.SettleDelay), in case the CLEAN one acted on was forged.
-		if !ev.Clean() {
+		// Only one that matched the stored application token: with none
+		// stored, any portal user could keep the data the admin erased.
+		if !ev.Clean() && matches {
 			if err := uninstall.RecordKept(ctx, s.pool, p.ID, source, uninstall.ReasonAlreadyUninstalled, s.now()); err != nil {
 				return "", err
 			}
 		}
-		s.log.InfoContext(ctx, "uninstall of a portal already uninstalled ignored", "portal_id", p.ID, "clean", ev.Clean())
+		s.log.InfoContext(ctx, "uninstall of a portal already uninstalled ignored", "portal_id", p.ID, "clean", ev.Clean(), "verified", matches)
 		return answerAlready, nil
 	}
 	// Each ask costs Bitrix24 calls, and every portal user knows the
@@ -180,8 +182,8 @@ func (s *Server) eventUninstall(ctx context.Context, ev bitrix24.Event, source s
 		}
 		if !lp.Installed() {
 			// A concurrent event got there first; if this one keeps the
-			// data, the other's erase is dropped (see above).
-			if !ev.Clean() {
+			// data and is verified, the other's erase is dropped (see above).
+			if !ev.Clean() && matches {
 				return uninstall.RecordKept(ctx, tx, p.ID, source, uninstall.ReasonAlreadyUninstalled, s.now())
 			}
 			return nil

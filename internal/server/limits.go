@@ -112,3 +112,12 @@ var learnCheckLimit = manager.Limit{Max: 20, Window: 10 * time.Minute}
 // through; a guessing campaign gets 5 answers a quarter of an hour, however
 // many portals it spreads over.
 var learnTargetLimit = manager.Limit{Max: 5, Window: 15 * time.Minute}
+
+// provisionBudget bounds a portal's "Sync this employee" jobs an hour, on
+// top of provisionMaxQueued: each is a handful of Learn requests, on an
+// account other portals may share, and without it an admin could keep a
+// steady stream going by queueing again as each finishes. An admin fixing
+// people one by one needs far fewer; a full sync covers everyone. It
+// counts the portal's jobs River keeps (a day, longer than the window), so
+// every instance sees the same count.
+var provisionBudget = manager.Limit{Max: 60, Window: time.Hour}

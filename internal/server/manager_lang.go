@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"b24learn/internal/apperr"
 	"b24learn/internal/i18n"
@@ -86,8 +87,10 @@ func (s *Server) handleConsoleLang(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setLangCookie(w, i18n.Lang(lang))
 	back := r.PostFormValue("back")
-	// Only a console page: an open redirect would be a phishing aid.
-	if !strings.HasPrefix(back, "/manager/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
+	// Only a console page: an open redirect would be a phishing aid. No
+	// control character (a NUL, a line break) may reach the Location header.
+	if !strings.HasPrefix(back, "/manager/") || strings.HasPrefix(back, "//") || strings.Contains(back, "\\") ||
+		strings.ContainsFunc(back, unicode.IsControl) {
 		back = "/manager/requests"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)

@@ -73,6 +73,11 @@ func TestConsoleLangSwitch(t *testing.T) {
 		"//evil.example/x":     "/manager/requests",
 		"/manager/\\evil":      "/manager/requests",
 		"":                     "/manager/requests",
+		// Control characters have no place in a Location header.
+		"/manager/portals/7\x00": "/manager/requests",
+		"/manager/\tportals":     "/manager/requests",
+		"/manager/portals\x7f":   "/manager/requests",
+		"/manager/portals\u0085": "/manager/requests",
 	} {
 		rec := b.do("POST", "/manager/lang", url.Values{"lang": {"ru"}, "csrf": {csrf}, "back": {back}})
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 
 	"b24learn/internal/manager"
 )
@@ -355,5 +356,23 @@ func TestConsoleListsRefuseBadPages(t *testing.T) {
 	e.b.cookies[managerCookie] = &kept
 	if rec := e.b.do("GET", p.older, nil); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/manager/signin" {
 		t.Errorf("kept cookie after sign-out: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+}
+
+// A saved row's way back is rebuilt from the list's own parameters, so no
+// control character its form's back field carries reaches the Location
+// header, raw or escaped.
+func TestRequestsBackDropsControlCharacters(t *testing.T) {
+	t.Parallel()
+	for _, back := range []string{"status=new\x00", "q=acme\x00x", "q=acme%00x", "status=new%0D%0ASet-Cookie:x=1",
+		"q=a\tb", "q=a%7Fb", "\x00", "older=\x00"} {
+		got := requestsBack(back)
+		if strings.ContainsFunc(got, unicode.IsControl) || strings.Contains(strings.ToUpper(got), "%00") ||
+			strings.Contains(strings.ToUpper(got), "%0D") || strings.Contains(strings.ToUpper(got), "%7F") {
+			t.Errorf("requestsBack(%q) = %q: a control character goes on", back, got)
+		}
+		if !strings.HasPrefix(got, "/manager/requests?") {
+			t.Errorf("requestsBack(%q) = %q, want a requests page", back, got)
+		}
 	}
 }

@@ -85,6 +85,7 @@ var (
 	msgSearchShort    = msg("msg.search_short")
 	msgNoSuchJob      = msg("msg.no_such_job")
 	msgProvisionBusy  = msg("msg.provision_busy")
+	msgProvisionSpent = msg("msg.provision_spent")
 	msgOrgTooLarge    = msg("msg.org_too_large")
 
 	// The session and the page

@@ -63,12 +63,20 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 			return &errRefused{apperr.ECONFLICT, msgNotActive}
 		}
 		kind := jobs.ProvisionArgs{}.Kind()
-		n, err := jobs.NewQueue(s.pool, s.river).CountPortalJobs(ctx, tx, sess.PortalID, kind)
+		q := jobs.NewQueue(s.pool, s.river)
+		n, err := q.CountPortalJobs(ctx, tx, sess.PortalID, kind)
 		if err != nil {
 			return err
 		}
 		if n >= provisionMaxQueued {
 			return &errRefused{apperr.ECONFLICT, msgProvisionBusy}
+		}
+		n, err = q.CountPortalJobsSince(ctx, tx, sess.PortalID, kind, provisionBudget.Window)
+		if err != nil {
+			return err
+		}
+		if n >= provisionBudget.Max {
+			return &errRefused{apperr.ETOOMANY, msgProvisionSpent}
 		}
 		res, err := s.river.InsertTx(ctx, tx, jobs.ProvisionArgs{PortalID: sess.PortalID, UserID: id}, nil)
 		if err != nil {

@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"b24learn/internal/apptest"
 	"b24learn/internal/bitrix24/b24sim"
 	"b24learn/internal/config"
 	"b24learn/internal/i18n"
+	"b24learn/internal/jobs"
 	"b24learn/internal/metrics"
 	"b24learn/internal/pgtest"
 	"b24learn/internal/store"
@@ -331,5 +333,47 @@ func TestAppAnswersNotStored(t *testing.T) {
 		if got := c.r.header.Get("Cache-Control"); got != "no-store" {
 			t.Errorf("%s (%d): Cache-Control %q, want no-store", c.name, c.r.status, got)
 		}
+	}
+}
+
+// The queued cap alone lets an admin keep Learn busy without end: queue
+// five, wait for them, queue five more. A portal gets provisionBudget jobs
+// a window, finished ones included, then a refusal in its language and no
+// job; once its jobs are older than the window it gets more.
+func TestProvisionHourlyBudget(t *testing.T) {
+	t.Parallel()
+	e := newPeopleEnv(t, b24sim.GenerateOrg(9, 10, 2))
+	_, tok := e.session(e.portal, e.bp.AdminID(), true, "ru")
+	provision := func(id int) resp {
+		return e.do(http.MethodPost, "/app/provision", tok, url.Values{"user_id": {strconv.Itoa(id)}})
+	}
+	// The attacker queues, waits for the jobs to finish (which the queued
+	// cap would have them do), queues again: the jobs of the hour so far
+	// are put in the queue directly, past the /app request limits.
+	for i := range provisionBudget.Max - 1 {
+		if _, err := e.s.river.Insert(context.Background(), jobs.ProvisionArgs{PortalID: e.portal.ID, UserID: int64(100000 + i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := `UPDATE river_job SET state = 'completed', finalized_at = now() WHERE kind = 'sync_person'`
+	e.exec(done)
+	if r := provision(100999); r.status != http.StatusAccepted {
+		t.Fatalf("last provision of the budget: %d %q", r.status, r.body)
+	}
+	e.exec(done)
+	r := provision(199999)
+	if r.status != http.StatusTooManyRequests {
+		t.Fatalf("provision past the budget: %d %q", r.status, r.body)
+	}
+	if want := msgProvisionSpent.in(i18n.RU); !strings.Contains(r.body, want) {
+		t.Errorf("refusal %q lacks %q", r.body, want)
+	}
+	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'sync_person'`); n != provisionBudget.Max {
+		t.Errorf("%d sync_person jobs, want %d", n, provisionBudget.Max)
+	}
+	e.exec(`UPDATE river_job SET created_at = now() - make_interval(secs => $1) WHERE kind = 'sync_person'`,
+		(provisionBudget.Window + time.Minute).Seconds())
+	if r := provision(199999); r.status != http.StatusAccepted {
+		t.Fatalf("provision once the window passed: %d %q", r.status, r.body)
 	}
 }
