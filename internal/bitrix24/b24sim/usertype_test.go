@@ -2,6 +2,8 @@ package b24sim_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -67,5 +69,54 @@ func TestUserWithoutDepartmentIsExtranet(t *testing.T) {
 	plain := userGetRows(t, sim, tok, map[string]any{})
 	if plain[id(lone)] != nil || plain[id(moved)] != nil || len(plain) == 0 {
 		t.Errorf("without ADMIN_MODE the users without departments are visible: %d rows", len(plain))
+	}
+}
+
+// Until installFinish, Bitrix24 opens the installer for admins only; an
+// ordinary user sees its notice that the app is not fully installed, and
+// the app receives no frame POST from them.
+func TestInstallerOpensForAdminsOnly(t *testing.T) {
+	t.Parallel()
+	app, appSrv := startApp(t)
+	sim := b24sim.Start(b24sim.Options{AppURL: appSrv.URL, Rate: -1})
+	defer sim.Close()
+	p := sim.AddPortal(b24sim.PortalOptions{Org: b24sim.GenerateOrg(5, 10, 2)})
+	ctx := t.Context()
+	p.Install()
+	if resp, err := p.Open(ctx, nil, p.NonAdminID()); err == nil {
+		resp.Body.Close()
+		t.Errorf("a non-admin's open during the install reached the app: %d", resp.StatusCode)
+	}
+	resp, err := http.Get(p.PageURL() + "?user=" + strconvFormat(p.NonAdminID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(page), "appform") || !strings.Contains(string(page), "not fully installed") {
+		t.Errorf("portal page for a non-admin during the install:\n%s", page)
+	}
+	app.mu.Lock()
+	n := len(app.frames)
+	app.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("the app received %d frame POSTs from a non-admin", n)
+	}
+	// The admin still gets the installer, and after installFinish everyone the app.
+	if resp, err := p.Open(ctx, nil, p.AdminID()); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	p.FinishInstall(ctx)
+	if resp, err := p.Open(ctx, nil, p.NonAdminID()); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	if len(app.frames) != 2 || app.frames[0].URL.Path != "/b24/install" || app.frames[1].URL.Path != "/b24/app" {
+		t.Errorf("frames %d, want the admin's installer and the non-admin's app page", len(app.frames))
 	}
 }
