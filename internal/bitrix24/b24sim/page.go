@@ -15,7 +15,9 @@ func htmlEscape(s string) string { return html.EscapeString(s) }
 
 // FrameRequest builds the iframe POST Bitrix24 sends when userID opens the app
 // (docs/bitrix24-api.md, "Frame POST"): the installer URL while the install is not finished,
-// the app URL after. Each open issues a fresh token pair for the user.
+// the app URL after. Each open issues a fresh token pair for the user. During
+// the install Bitrix24 sends an ordinary user's open nowhere (Open refuses
+// it); the fields built for one serve tests that post them as a forgery.
 func (p *Portal) FrameRequest(userID int64) (target string, query, body url.Values, err error) {
 	s := p.sim
 	s.mu.Lock()
@@ -74,8 +76,27 @@ func (p *Portal) FrameRequest(userID int64) (target string, query, body url.Valu
 	return target, query, body, nil
 }
 
-// Open posts the iframe form as the browser would and returns the app's answer.
+// notInstalledYet is Bitrix24's notice to an ordinary user who opens an
+// app whose installer has not called installFinish.
+const notInstalledYet = "The application is not fully installed yet. Please contact your administrator."
+
+// installerClosed reports whether Bitrix24 shows userID its notice instead
+// of the app: until installFinish only admins get the installer
+// (docs/bitrix24-api.md, "Frame POST"). FrameRequest still builds such a
+// user's fields, for tests that post them as a forgery would.
+func (p *Portal) installerClosed(userID int64) bool {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	u := p.users[userID]
+	return p.state == stateInstalling && (u == nil || !u.Admin)
+}
+
+// Open posts the iframe form as the browser would and returns the app's
+// answer; an ordinary user's open during the install posts nothing.
 func (p *Portal) Open(ctx context.Context, hc *http.Client, userID int64) (*http.Response, error) {
+	if p.installerClosed(userID) {
+		return nil, fmt.Errorf("b24sim: user %d: %s", userID, notInstalledYet)
+	}
 	target, q, body, err := p.FrameRequest(userID)
 	if err != nil {
 		return nil, err
@@ -160,6 +181,11 @@ main{padding:20px} iframe{width:100%%;height:80vh;border:0;background:#fff;borde
 	b.WriteString(`</header><main>`)
 	if state == stateNone {
 		b.WriteString(`<div class="note">The app is not installed on this portal.</div></main></body></html>`)
+		_, _ = io.WriteString(w, b.String())
+		return
+	}
+	if p.installerClosed(userID) {
+		fmt.Fprintf(&b, `<div class="note">%s</div></main></body></html>`, htmlEscape(notInstalledYet))
 		_, _ = io.WriteString(w, b.String())
 		return
 	}

@@ -28,7 +28,7 @@ type User struct {
 	PersonalMobile string
 	WorkPhone      string
 	Departments    []int64
-	Extranet       bool
+	Extranet       bool // an extranet user; one without departments reads as one anyway (external)
 	Admin          bool
 	DateRegister   time.Time
 	PersonalCity   string
@@ -44,6 +44,11 @@ type User struct {
 	// a string, a number, a date as YYYY-MM-DD, or a list of them.
 	UF map[string]any
 }
+
+// external reports whether Bitrix24 types u as an extranet user: flagged
+// so, or without a department (USER_TYPE is derived from UF_DEPARTMENT,
+// docs/bitrix24-api.md, "Extranet users"), whatever Extranet says.
+func (u *User) external() bool { return u.Extranet || len(u.Departments) == 0 }
 
 // UserField is a custom user field of the portal, as user.userfield.list
 // describes it.

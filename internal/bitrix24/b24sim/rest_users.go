@@ -125,7 +125,7 @@ func (p *Portal) listUsers(callerID int64, params, q map[string]any, terms []ter
 	// Without ADMIN_MODE an intranet caller sees only users with a department
 	// (extranet group membership is not simulated).
 	seesExtranet := adminMode && caller != nil && caller.Admin
-	visible := func(u *User) bool { return (!u.Extranet || seesExtranet) && userMatches(u, terms) }
+	visible := func(u *User) bool { return (!u.external() || seesExtranet) && userMatches(u, terms) }
 	var us []*User
 	if sortBy == "ID" || (sortBy != "NAME" && sortBy != "LAST_NAME" && sortBy != "EMAIL") {
 		// Walk IDs in order; start=-1 needs no count, so stop after one page.
@@ -227,7 +227,7 @@ func userRow(u *User, sc userScope) map[string]any {
 	} else if sc.full {
 		none(row, "LAST_LOGIN")
 	}
-	if u.Extranet {
+	if u.external() {
 		row["USER_TYPE"] = "extranet"
 		sc.unsettled.extranetDepartment(row, u.ID)
 	} else {
@@ -292,7 +292,7 @@ func userMatches(u *User, terms []term) bool {
 			}
 		case "USER_TYPE":
 			t := "employee"
-			if u.Extranet {
+			if u.external() {
 				t = "extranet"
 			}
 			if !strings.EqualFold(t, str(v)) {
