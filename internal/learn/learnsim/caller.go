@@ -256,3 +256,42 @@ func leaving(r *http.Request, body map[string]any) bool {
 	}
 	return false
 }
+
+// linkKey names a department's or user's (kind) supervisor link, or its
+// functional manager's (co), in account.deptAdminLinks.
+func linkKey(kind, id string, co bool) string {
+	if co {
+		return kind + "/" + id + "/coSubordination"
+	}
+	return kind + "/" + id + "/subordination"
+}
+
+// guardLinks applies Learn's rule that a department administrator cannot
+// change a supervisor an account administrator set manually: such a
+// write of the links next (subordination, coSubordination; nil leaves
+// one as it is) over cur is refused with 403. Sending a link as it stands
+// changes nothing. A write that goes through records who set its links.
+// a.mu held.
+func (a *account) guardLinks(kind, id string, cur [2]sub, next [2]*sub) *apiErr {
+	deptAdmin := a.caller() == callerDeptAdmin
+	for i, n := range next {
+		key := linkKey(kind, id, i == 1)
+		if deptAdmin && n != nil && *n != cur[i] && cur[i].Type == "manual" && !a.deptAdminLinks[key] {
+			return errf(http.StatusForbidden, "Permission denied")
+		}
+	}
+	for i, n := range next {
+		key := linkKey(kind, id, i == 1)
+		switch {
+		case n == nil || deptAdmin && *n == cur[i]:
+		case deptAdmin:
+			if a.deptAdminLinks == nil {
+				a.deptAdminLinks = map[string]bool{}
+			}
+			a.deptAdminLinks[key] = true
+		default:
+			delete(a.deptAdminLinks, key)
+		}
+	}
+	return nil
+}

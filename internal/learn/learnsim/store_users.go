@@ -307,6 +307,9 @@ func (a *account) setUserSub(id string, s, co *sub) *apiErr {
 			}
 		}
 	}
+	if err := a.guardLinks("user", id, [2]sub{u.Sub, u.CoSub}, [2]*sub{s, co}); err != nil {
+		return err
+	}
 	u.Sub = *s
 	if co != nil {
 		u.CoSub = *co
