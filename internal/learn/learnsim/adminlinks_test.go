@@ -1,6 +1,9 @@
 package learnsim
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+)
 
 // A department administrator cannot change a supervisor an account
 // administrator set manually (Learn's "how to assign a supervisor" pages):
@@ -51,4 +54,42 @@ func TestDeptAdminCannotChangeAdminsManualLink(t *testing.T) {
 	}
 	e.must(204, "POST", "/department/"+sales+"/subordination",
 		map[string]any{"coSubordination": map[string]string{"subordinationType": "no_supervisor"}})
+}
+
+// Who may add whom (Learn's "Adding users"): a department administrator
+// adds course authors and learners to its departments, a custom role
+// learners only; any other role is refused with 403.
+func TestCustomRoleAddsOnlyLearners(t *testing.T) {
+	t.Parallel()
+	for _, role := range []string{"department_administrator", "custom"} {
+		e := newEnv(t, AccountOptions{})
+		sales := e.createDept("Sales", e.root, "")
+		caller, err := e.sim.SeedUser(e.acct, sales, map[string]string{"login": "c@acme.ru", "first_name": "C", "last_name": "R"}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.SetRole(e.acct, caller, role); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.SetManaged(e.acct, caller, sales); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.SetCaller(e.acct, caller); err != nil {
+			t.Fatal(err)
+		}
+		author := http.StatusCreated
+		if role == "custom" {
+			author = http.StatusForbidden
+		}
+		body := func(login, newRole string) map[string]any {
+			return map[string]any{"departmentId": sales, "role": newRole, "sendLoginEmail": false,
+				"fields": map[string]string{"login": login, "first_name": "F", "last_name": "L"}}
+		}
+		e.must(http.StatusCreated, "POST", "/user", body("learner@acme.ru", "learner"))
+		e.must(author, "POST", "/user", body("author@acme.ru", "publisher"))
+		e.must(author, "POST", "/user", body("author2@acme.ru", "course_authors"))
+		learner := e.createUser(sales, "l2@acme.ru", nil)
+		e.must(map[int]int{http.StatusCreated: http.StatusOK, http.StatusForbidden: http.StatusForbidden}[author],
+			"POST", "/user/"+learner, map[string]any{"role": "publisher", "fields": map[string]string{"login": "l2@acme.ru"}})
+	}
 }

@@ -167,7 +167,7 @@ func (a *account) permits(r *http.Request, body map[string]any) *apiErr {
 	case "POST /user":
 		d, _ := bodyOrHeader(r, body, "departmentId", "X-Department-Id")
 		depts = append(depts, d)
-		if role, _ := bodyOrHeader(r, body, "role", "X-Role"); !learnerOrAuthor(role) {
+		if role, _ := bodyOrHeader(r, body, "role", "X-Role"); !a.mayGive(role) {
 			return denied
 		}
 	}
@@ -178,7 +178,7 @@ func (a *account) permits(r *http.Request, body map[string]any) *apiErr {
 		if d, ok := getStr(body, "departmentId"); ok {
 			depts = append(depts, d)
 		}
-		if role, ok := getStr(body, "role"); ok && !learnerOrAuthor(role) {
+		if role, ok := getStr(body, "role"); ok && !a.mayGive(role) {
 			return denied
 		}
 	}
@@ -211,12 +211,16 @@ func (a *account) permits(r *http.Request, body map[string]any) *apiErr {
 	return nil
 }
 
-// learnerOrAuthor says whether a department administrator may give a new
-// user role ("" is Learn's default, a learner).
-func learnerOrAuthor(role string) bool {
+// mayGive says whether the caller, a department administrator or a custom
+// role, may give a user role ("" is Learn's default, a learner): a
+// department administrator learners and course authors, a custom role
+// learners only (Learn's "Adding users"); a.mu held.
+func (a *account) mayGive(role string) bool {
 	switch role {
-	case "", "learner", "learners", "publisher", "course_authors":
+	case "", "learner", "learners":
 		return true
+	case "publisher", "course_authors":
+		return a.users[a.callerID].Role != "custom"
 	}
 	return false
 }
