@@ -167,7 +167,7 @@ func (a *account) permits(r *http.Request, body map[string]any) *apiErr {
 	case "POST /user":
 		d, _ := bodyOrHeader(r, body, "departmentId", "X-Department-Id")
 		depts = append(depts, d)
-		if role, _ := bodyOrHeader(r, body, "role", "X-Role"); !learnerOrAuthor(role) {
+		if role, _ := bodyOrHeader(r, body, "role", "X-Role"); !a.mayGive(role) {
 			return denied
 		}
 	}
@@ -178,7 +178,7 @@ func (a *account) permits(r *http.Request, body map[string]any) *apiErr {
 		if d, ok := getStr(body, "departmentId"); ok {
 			depts = append(depts, d)
 		}
-		if role, ok := getStr(body, "role"); ok && !learnerOrAuthor(role) {
+		if role, ok := getStr(body, "role"); ok && !a.mayGive(role) {
 			return denied
 		}
 	}
@@ -211,12 +211,16 @@ func (a *account) permits(r *http.Request, body map[string]any) *apiErr {
 	return nil
 }
 
-// learnerOrAuthor says whether a department administrator may give a new
-// user role ("" is Learn's default, a learner).
-func learnerOrAuthor(role string) bool {
+// mayGive says whether the caller, a department administrator or a custom
+// role, may give a user role ("" is Learn's default, a learner): a
+// department administrator learners and course authors, a custom role
+// learners only (Learn's "Adding users"); a.mu held.
+func (a *account) mayGive(role string) bool {
 	switch role {
-	case "", "learner", "learners", "publisher", "course_authors":
+	case "", "learner", "learners":
 		return true
+	case "publisher", "course_authors":
+		return a.users[a.callerID].Role != "custom"
 	}
 	return false
 }
@@ -255,4 +259,43 @@ func leaving(r *http.Request, body map[string]any) bool {
 		return st != 1
 	}
 	return false
+}
+
+// linkKey names a department's or user's (kind) supervisor link, or its
+// functional manager's (co), in account.deptAdminLinks.
+func linkKey(kind, id string, co bool) string {
+	if co {
+		return kind + "/" + id + "/coSubordination"
+	}
+	return kind + "/" + id + "/subordination"
+}
+
+// guardLinks applies Learn's rule that a department administrator cannot
+// change a supervisor an account administrator set manually: such a
+// write of the links next (subordination, coSubordination; nil leaves
+// one as it is) over cur is refused with 403. Sending a link as it stands
+// changes nothing. A write that goes through records who set its links.
+// a.mu held.
+func (a *account) guardLinks(kind, id string, cur [2]sub, next [2]*sub) *apiErr {
+	deptAdmin := a.caller() == callerDeptAdmin
+	for i, n := range next {
+		key := linkKey(kind, id, i == 1)
+		if deptAdmin && n != nil && *n != cur[i] && cur[i].Type == "manual" && !a.deptAdminLinks[key] {
+			return errf(http.StatusForbidden, "Permission denied")
+		}
+	}
+	for i, n := range next {
+		key := linkKey(kind, id, i == 1)
+		switch {
+		case n == nil || deptAdmin && *n == cur[i]:
+		case deptAdmin:
+			if a.deptAdminLinks == nil {
+				a.deptAdminLinks = map[string]bool{}
+			}
+			a.deptAdminLinks[key] = true
+		default:
+			delete(a.deptAdminLinks, key)
+		}
+	}
+	return nil
 }

@@ -401,6 +401,10 @@ func createUser(r *http.Request, a *account, body map[string]any) (answer, *apiE
 		req.SendLoginEmail, req.InvitationDefault = true, true
 	}
 	req.InvitationMessage, _ = getStr(body, "invitationMessage")
+	req.RoleID, _ = bodyOrHeader(r, body, "roleId", "X-Role-Id")
+	sms, _ := bodyOrHeader(r, body, "sendLoginSMS", "X-Send-Login-SMS")
+	req.SendLoginSMS, _ = strconv.ParseBool(strings.TrimSpace(sms))
+	req.InvitationSMSMessage, _ = bodyOrHeader(r, body, "invitationSMSMessage", "X-Invitation-SMS-Message")
 	req.Dates = unsettledFrom(r).DateFormat
 	req.PasswordRequired = unsettledFrom(r).PasswordRequired
 	req.CaseSensitive = unsettledFrom(r).CaseSensitiveUnique

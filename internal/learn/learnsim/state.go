@@ -196,6 +196,7 @@ func (s *Sim) SetSupervisor(accountURL, deptID, userID string, functional bool) 
 		} else {
 			d.Sub = link
 		}
+		delete(a.deptAdminLinks, linkKey("department", deptID, functional)) // an administrator's now
 		return nil
 	})
 }

@@ -77,6 +77,9 @@ type account struct {
 	rootID, ownerID string
 	// callerID is the user whose credentials the requests carry (SetCaller); "" is the owner.
 	callerID string
+	// deptAdminLinks holds the links (linkKey) a department administrator
+	// set; any other manual link an administrator set (see guardLinks).
+	deptAdminLinks map[string]bool
 
 	depts      map[string]*dept
 	deptOrder  []string // creation order; deleted IDs stay (tombstones) so page tokens remain valid
@@ -303,6 +306,9 @@ func (a *account) setDeptSub(id string, s, co *sub) *apiErr {
 				return err
 			}
 		}
+	}
+	if err := a.guardLinks("department", id, [2]sub{d.Sub, d.CoSub}, [2]*sub{s, co}); err != nil {
+		return err
 	}
 	if s != nil {
 		d.Sub = *s

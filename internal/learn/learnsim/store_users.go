@@ -115,6 +115,11 @@ type newUserReq struct {
 	Manages           []string // manageableDepartmentIds
 	SendLoginEmail    bool
 	InvitationMessage string
+	RoleID            string // required with role custom
+	// SendLoginSMS takes an InvitationSMSMessage, as SendLoginEmail an
+	// InvitationMessage.
+	SendLoginSMS         bool
+	InvitationSMSMessage string
 	// InvitationDefault: SendLoginEmail is the default, not asked for, so
 	// no invitationMessage is required.
 	InvitationDefault bool
@@ -142,11 +147,17 @@ func (a *account) createUser(r newUserReq) (*user, *apiErr) {
 	if !roles[r.Role] {
 		return nil, errf(400, "Invalid role %q", r.Role)
 	}
+	if r.Role == "custom" && strings.TrimSpace(r.RoleID) == "" {
+		return nil, errf(400, "Parameter roleId is required for role custom")
+	}
 	if err := a.checkManaged(r.Role, r.Manages); err != nil {
 		return nil, err
 	}
 	if r.SendLoginEmail && !r.InvitationDefault && strings.TrimSpace(r.InvitationMessage) == "" {
 		return nil, errf(400, "Parameter invitationMessage is required when sendLoginEmail is true")
+	}
+	if r.SendLoginSMS && strings.TrimSpace(r.InvitationSMSMessage) == "" {
+		return nil, errf(400, "Parameter invitationSMSMessage is required when sendLoginSMS is true")
 	}
 	if r.PasswordRequired && r.Password == "" {
 		return nil, errf(400, "Parameter password is required")
@@ -306,6 +317,9 @@ func (a *account) setUserSub(id string, s, co *sub) *apiErr {
 				return err
 			}
 		}
+	}
+	if err := a.guardLinks("user", id, [2]sub{u.Sub, u.CoSub}, [2]*sub{s, co}); err != nil {
+		return err
 	}
 	u.Sub = *s
 	if co != nil {
