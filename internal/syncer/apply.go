@@ -537,9 +537,9 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		}
 		a.wrote()
 		if s.Kind == KindDepartment {
-			return id, a.lc.SetDepartmentSubordination(ctx, id, sub, co)
+			return id, a.lc.SetDepartmentSubordination(ctx, id, sub, co, nil)
 		}
-		return id, a.lc.SetUserSubordination(ctx, id, sub, co)
+		return id, a.lc.SetUserSubordination(ctx, id, sub, co, nil)
 	case s.Kind == KindUser && s.Action == ActionCreate:
 		dept, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
 		if err != nil {
