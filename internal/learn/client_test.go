@@ -288,7 +288,7 @@ func retriesConverge(t *testing.T, th learnsim.Throttle) {
 	if err := c.UpdateUser(ctx, userIDs[20], UserUpdate{Fields: Fields{FieldLogin: "user20@acme.ru", FieldJobTitle: "Boss"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetDepartmentSubordination(ctx, deptIDs[1], nil, Manual(userIDs[20])); err != nil {
+	if err := c.SetDepartmentSubordination(ctx, deptIDs[1], nil, Manual(userIDs[20]), nil); err != nil {
 		t.Fatal(err)
 	}
 	if c.Stats().Retries == 0 || env.sim.Counts(testAccount).Faults == 0 {

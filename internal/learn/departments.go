@@ -217,20 +217,42 @@ func (c *Client) UpdateDepartment(ctx context.Context, id string, u DepartmentUp
 
 // SetDepartmentSubordination sets a department's supervisor (sub) and functional
 // manager (co); a nil value is left unchanged. Learn may reset a link a request
-// leaves out, so the department is read first and a nil link is sent as it
-// reads (see sendLinks).
-func (c *Client) SetDepartmentSubordination(ctx context.Context, id string, sub, co *Subordination) error {
+// leaves out, so a nil link is sent as the department has it (see sendLinks):
+// as listed shows it, when the caller listed the department, otherwise as a
+// read of it shows. A listing that left that link out (listed's link nil) is
+// read over, except on the root, where a missing link is no manager.
+func (c *Client) SetDepartmentSubordination(ctx context.Context, id string, sub, co *Subordination, listed *Links) error {
 	const what, route = "set department subordination", "/department/{id}/subordination"
 	path := "/department/" + url.PathEscape(id) + "/subordination"
 	if (sub == nil) == (co == nil) {
 		return c.post(ctx, what, route, path, links(sub, co))
 	}
-	d, err := c.GetDepartment(ctx, id)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	if !listed.shows(sub == nil, co == nil) {
+		d, err := c.GetDepartment(ctx, id)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		listed = &Links{Subordination: d.Subordination, CoSubordination: d.CoSubordination, Root: d.ParentID == ""}
 	}
-	root := d.ParentID == ""
-	return c.sendLinks(ctx, what, route, path, sub, co, currentLink(d.Subordination, root), currentLink(d.CoSubordination, root))
+	return c.sendLinks(ctx, what, route, path, sub, co,
+		currentLink(listed.Subordination, listed.Root), currentLink(listed.CoSubordination, listed.Root))
+}
+
+// Links are a department's or user's two manager links as the caller
+// listed them (a nil link: the listing left it out), so that a request
+// setting one of them sends the other back without reading the object
+// first. A sync run lists every department and user before it writes.
+type Links struct {
+	Subordination, CoSubordination *Subordination
+	// Root: the object is the account's root department, whose missing
+	// link is no manager (docs/learn-api.md, "Unsettled behaviour").
+	Root bool
+}
+
+// shows reports whether l holds the links a request sends back: the
+// supervisor (sub) and the functional manager (co) as asked.
+func (l *Links) shows(sub, co bool) bool {
+	return l != nil && (l.Root || (!sub || l.Subordination != nil) && (!co || l.CoSubordination != nil))
 }
 
 // links is the body of a subordination request; a nil link is left out.

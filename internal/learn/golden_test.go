@@ -410,7 +410,7 @@ func TestGoldenClient(t *testing.T) {
 	t.Run("11.7 department subordination", func(t *testing.T) {
 		t.Parallel()
 		c, ss := newSampleClient(t, map[string][]canned{"POST /department/d48/subordination": {{204, ""}}})
-		if err := c.SetDepartmentSubordination(ctx, "d48", Manual(supID), &Subordination{Type: SubordinationNoSupervisor}); err != nil {
+		if err := c.SetDepartmentSubordination(ctx, "d48", Manual(supID), &Subordination{Type: SubordinationNoSupervisor}, nil); err != nil {
 			t.Fatal(err)
 		}
 		checkShape(t, "request", sample(t, "11.7-department-subordination.request.xml"),
@@ -509,7 +509,7 @@ func TestGoldenClient(t *testing.T) {
 	t.Run("11.12 user subordination", func(t *testing.T) {
 		t.Parallel()
 		c, ss := newSampleClient(t, map[string][]canned{"POST /user/f29/subordination": {{204, ""}}})
-		if err := c.SetUserSubordination(ctx, "f29", Manual("head"), &Subordination{Type: SubordinationInherit}); err != nil {
+		if err := c.SetUserSubordination(ctx, "f29", Manual("head"), &Subordination{Type: SubordinationInherit}, nil); err != nil {
 			t.Fatal(err)
 		}
 		checkShape(t, "request", sample(t, "11.12-user-subordination.request.json"), ss.last(t, "POST", "/user/f29/subordination").body, true)

@@ -142,12 +142,12 @@ func TestClientAgainstUnsettled(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := c.SetDepartmentSubordination(ctx, sub, &Subordination{Type: SubordinationManual, SupervisorID: owner.ID},
-				&Subordination{Type: SubordinationManual, SupervisorID: uid}); err != nil {
+				&Subordination{Type: SubordinationManual, SupervisorID: uid}, nil); err != nil {
 				t.Fatal(err)
 			}
 			// A link left out of a request stays as it was, whatever Learn
 			// does with an omitted one (docs/learn-api.md, "Unsettled behaviour").
-			if err := c.SetDepartmentSubordination(ctx, sub, nil, &Subordination{Type: SubordinationManual, SupervisorID: uid}); err != nil {
+			if err := c.SetDepartmentSubordination(ctx, sub, nil, &Subordination{Type: SubordinationManual, SupervisorID: uid}, nil); err != nil {
 				t.Fatal(err)
 			}
 			if d, err := c.GetDepartment(ctx, sub); err != nil || !d.Subordination.Equal(Manual(owner.ID)) || !d.CoSubordination.Equal(Manual(uid)) {
@@ -181,10 +181,10 @@ func TestClientAgainstUnsettled(t *testing.T) {
 			if err := c.SetUserStatus(ctx, uid, 2); !errors.As(err, &ve) {
 				t.Errorf("status 2: %v", err)
 			}
-			if err := c.SetUserSubordination(ctx, uid, &Subordination{Type: SubordinationInherit}, Manual(owner.ID)); err != nil {
+			if err := c.SetUserSubordination(ctx, uid, &Subordination{Type: SubordinationInherit}, Manual(owner.ID), nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.SetUserSubordination(ctx, uid, &Subordination{Type: SubordinationNoSupervisor}, nil); err != nil {
+			if err := c.SetUserSubordination(ctx, uid, &Subordination{Type: SubordinationNoSupervisor}, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 			if u, err := c.GetUser(ctx, uid); err != nil || !u.Subordination.Equal(&Subordination{Type: SubordinationNoSupervisor}) ||
@@ -260,16 +260,16 @@ func TestSubordinationKeepsALeaversLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetDepartmentSubordination(ctx, dept, Manual(left), nil); err != nil {
+	if err := c.SetDepartmentSubordination(ctx, dept, Manual(left), nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetUserSubordination(ctx, owner.ID, &Subordination{Type: SubordinationInherit}, Manual(left)); err != nil {
+	if err := c.SetUserSubordination(ctx, owner.ID, &Subordination{Type: SubordinationInherit}, Manual(left), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.SetUserStatus(ctx, left, StatusInactive); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetDepartmentSubordination(ctx, dept, nil, Manual(owner.ID)); err != nil {
+	if err := c.SetDepartmentSubordination(ctx, dept, nil, Manual(owner.ID), nil); err != nil {
 		t.Fatalf("set the functional manager beside a supervisor who left: %v", err)
 	}
 	if d, err := c.GetDepartment(ctx, dept); err != nil || !d.Subordination.Equal(Manual(left)) || !d.CoSubordination.Equal(Manual(owner.ID)) {
@@ -278,7 +278,7 @@ func TestSubordinationKeepsALeaversLink(t *testing.T) {
 	if n := env.sim.Counts(testAccount).ByRoute["POST /department/{id}/subordination"]; n != 3 {
 		t.Errorf("%d department subordination requests, want 3 (one, then the refused one with the leaver and its repeat)", n)
 	}
-	if err := c.SetUserSubordination(ctx, owner.ID, &Subordination{Type: SubordinationNoSupervisor}, nil); err != nil {
+	if err := c.SetUserSubordination(ctx, owner.ID, &Subordination{Type: SubordinationNoSupervisor}, nil, nil); err != nil {
 		t.Fatalf("set the supervisor beside a functional manager who left: %v", err)
 	}
 	if u, err := c.GetUser(ctx, owner.ID); err != nil || u.Subordination.Type != SubordinationNoSupervisor || !u.CoSubordination.Equal(Manual(left)) {

@@ -182,9 +182,10 @@ func (c *Client) bulkStatus(ctx context.Context, path string, ids []string) erro
 func userIDsBody(chunk []string) any { return map[string][]string{"userIds": chunk} }
 
 // SetUserSubordination sets a user's own supervisor (sub, required by Learn) and
-// functional manager (co, nil to leave unchanged: the user is read first and
-// co sent as it reads, see sendLinks).
-func (c *Client) SetUserSubordination(ctx context.Context, id string, sub, co *Subordination) error {
+// functional manager (co, nil to leave unchanged: co is then sent as the
+// user has it, see sendLinks: as listed shows it when it holds the link,
+// otherwise as a read of the user shows).
+func (c *Client) SetUserSubordination(ctx context.Context, id string, sub, co *Subordination, listed *Links) error {
 	const what, route = "set user subordination", "/user/{id}/subordination"
 	if sub == nil {
 		return fmt.Errorf("%s: %w", what, &ValidationError{Message: "subordination is required"})
@@ -193,11 +194,18 @@ func (c *Client) SetUserSubordination(ctx context.Context, id string, sub, co *S
 	if co != nil {
 		return c.post(ctx, what, route, path, links(sub, co))
 	}
-	u, err := c.GetUser(ctx, id)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	var cur *Subordination
+	if listed != nil {
+		cur = listed.CoSubordination
 	}
-	return c.sendLinks(ctx, what, route, path, sub, nil, nil, currentLink(u.CoSubordination, false))
+	if cur == nil {
+		u, err := c.GetUser(ctx, id)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		cur = u.CoSubordination
+	}
+	return c.sendLinks(ctx, what, route, path, sub, nil, nil, currentLink(cur, false))
 }
 
 // ProfileFields returns the account's profile field definitions; the required ones

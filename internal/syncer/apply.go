@@ -450,6 +450,24 @@ func (a *applier) sub(t *SubTarget) (*learn.Subordination, error) {
 	return out, nil
 }
 
+// listed are the links the plan listed for supervisor step s, in the
+// client's form: a link the listing left out is nil (the client then
+// reads the object, except the root's, which is no manager).
+func (a *applier) listed(s Step) *learn.Links {
+	l := s.Sub.Listed
+	if l == nil {
+		return nil
+	}
+	link := func(x Subordination) *learn.Subordination {
+		if x.Type == "" {
+			return nil
+		}
+		return &learn.Subordination{Type: x.Type, SupervisorID: x.SupervisorID}
+	}
+	return &learn.Links{Subordination: link(l.Subordination), CoSubordination: link(l.CoSubordination),
+		Root: s.Kind == KindDepartment && s.LearnID == a.layout.LearnRootID}
+}
+
 func (a *applier) wrote() {
 	a.mu.Lock()
 	a.writes++
@@ -537,9 +555,9 @@ func (a *applier) exec(ctx context.Context, s Step) (string, error) {
 		}
 		a.wrote()
 		if s.Kind == KindDepartment {
-			return id, a.lc.SetDepartmentSubordination(ctx, id, sub, co)
+			return id, a.lc.SetDepartmentSubordination(ctx, id, sub, co, a.listed(s))
 		}
-		return id, a.lc.SetUserSubordination(ctx, id, sub, co)
+		return id, a.lc.SetUserSubordination(ctx, id, sub, co, a.listed(s))
 	case s.Kind == KindUser && s.Action == ActionCreate:
 		dept, err := a.dept(s.User.DeptLearnID, s.User.DeptB24)
 		if err != nil {

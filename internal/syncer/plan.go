@@ -102,6 +102,11 @@ type SubTarget struct {
 type SubSpec struct {
 	Sub   *SubTarget
 	CoSub *SubTarget
+	// Listed are the object's links as the plan's listing showed them, for
+	// a spec that leaves one out: that one is sent back as listed (Learn
+	// may reset a link a request leaves out). Nil when the client must
+	// read the object first (builder.listed).
+	Listed *Managers
 }
 
 // Step is one planned change. LearnID is the target when it exists already;
@@ -348,6 +353,9 @@ type builder struct {
 	// walked counts the departments the heads' walks look at (a test holds
 	// it linear in the org).
 	walked int
+	// leaving are the Learn users the plan deactivates, made when
+	// builder.listed first asks.
+	leaving map[string]bool
 }
 
 // BuildPlan computes the steps that make Learn match Bitrix24. It is pure: it

@@ -254,7 +254,7 @@ func TestRootLinksRefusalStaysWithTheLearnRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lc.SetDepartmentSubordination(context.Background(), own[0].ID, nil, &learn.Subordination{Type: SubInherit}); err != nil {
+	if err := lc.SetDepartmentSubordination(context.Background(), own[0].ID, nil, &learn.Subordination{Type: SubInherit}, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.run(idA, TriggerManual)

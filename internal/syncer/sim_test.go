@@ -432,8 +432,8 @@ func (c *countingLearn) UpdateDepartment(ctx context.Context, id string, u learn
 	return c.write(ctx, func(ctx context.Context) error { return c.Learn.UpdateDepartment(ctx, id, u) })
 }
 
-func (c *countingLearn) SetDepartmentSubordination(ctx context.Context, id string, sub, co *learn.Subordination) error {
-	return c.write(ctx, func(ctx context.Context) error { return c.Learn.SetDepartmentSubordination(ctx, id, sub, co) })
+func (c *countingLearn) SetDepartmentSubordination(ctx context.Context, id string, sub, co *learn.Subordination, l *learn.Links) error {
+	return c.write(ctx, func(ctx context.Context) error { return c.Learn.SetDepartmentSubordination(ctx, id, sub, co, l) })
 }
 
 func (c *countingLearn) CreateUser(ctx context.Context, u learn.NewUser) (id string, err error) {
@@ -457,8 +457,8 @@ func (c *countingLearn) DeactivateUsers(ctx context.Context, ids []string) error
 	return c.write(ctx, func(ctx context.Context) error { return c.Learn.DeactivateUsers(ctx, ids) })
 }
 
-func (c *countingLearn) SetUserSubordination(ctx context.Context, id string, sub, co *learn.Subordination) error {
-	return c.write(ctx, func(ctx context.Context) error { return c.Learn.SetUserSubordination(ctx, id, sub, co) })
+func (c *countingLearn) SetUserSubordination(ctx context.Context, id string, sub, co *learn.Subordination, l *learn.Links) error {
+	return c.write(ctx, func(ctx context.Context) error { return c.Learn.SetUserSubordination(ctx, id, sub, co, l) })
 }
 
 func activeEmployees(p *b24sim.Portal) int {

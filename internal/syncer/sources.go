@@ -23,7 +23,10 @@ type Learn interface {
 	ListUsersWithin(ctx context.Context, f learn.UserFilter, lim learn.Limits, fn func(page []learn.User) error) error
 	CreateDepartment(ctx context.Context, d learn.NewDepartment) (string, error)
 	UpdateDepartment(ctx context.Context, id string, u learn.DepartmentUpdate) error
-	SetDepartmentSubordination(ctx context.Context, id string, sub, co *learn.Subordination) error
+	// SetDepartmentSubordination and SetUserSubordination take the links
+	// the run listed, so that a link the step leaves alone is sent back
+	// without a read (learn.Links).
+	SetDepartmentSubordination(ctx context.Context, id string, sub, co *learn.Subordination, listed *learn.Links) error
 	// GetDepartment reads back the root's links after they are set (see
 	// applier.rootLinks).
 	GetDepartment(ctx context.Context, id string) (learn.Department, error)
@@ -32,7 +35,7 @@ type Learn interface {
 	MoveUsers(ctx context.Context, departmentID string, userIDs []string) error
 	SetUserStatus(ctx context.Context, id string, status int) error
 	DeactivateUsers(ctx context.Context, ids []string) error
-	SetUserSubordination(ctx context.Context, id string, sub, co *learn.Subordination) error
+	SetUserSubordination(ctx context.Context, id string, sub, co *learn.Subordination, listed *learn.Links) error
 }
 
 // Bitrix24 is what the syncer reads from a portal; *bitrix24.Client has it.
