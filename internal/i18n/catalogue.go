@@ -171,6 +171,7 @@ var catalogue = map[string][2]string{
 	"chg.status_3":          {"inactive", "неактивен"},
 	"chg.status_5":          {"employment ended", "трудоустройство завершено"},
 	"chg.owner_this_portal": {"this portal", "этот портал"},
+	"chg.dept_id":           {"department #%d", "подразделение #%d"},
 	// A failed run's stored error (templates' RunErrorText): a sentence,
 	// then the stored text for support.
 	"run_err_detail":                    {"Details for support:", "Подробности для службы поддержки:"},
