@@ -22,7 +22,7 @@ func TestFieldMapSectionNeverEmpty(t *testing.T) {
 		{i18n.RU, false, "видит и меняет только администратор портала"},
 	} {
 		var b strings.Builder
-		if err := fieldMapSection(SettingsView{Lang: c.lang, Admin: c.admin}).Render(context.Background(), &b); err != nil {
+		if err := FieldMapSection(SettingsView{Lang: c.lang, Admin: c.admin}).Render(context.Background(), &b); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(b.String(), c.want) {
@@ -31,7 +31,7 @@ func TestFieldMapSectionNeverEmpty(t *testing.T) {
 	}
 	// An error from Learn replaces the note, it does not stack with it.
 	var b strings.Builder
-	if err := fieldMapSection(SettingsView{Lang: i18n.EN, Admin: true, FieldMapError: "Learn did not answer"}).Render(context.Background(), &b); err != nil {
+	if err := FieldMapSection(SettingsView{Lang: i18n.EN, Admin: true, FieldMapError: "Learn did not answer"}).Render(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "fieldmap-pending") || !strings.Contains(b.String(), "Learn did not answer") {

@@ -103,8 +103,9 @@ func TestReportSetsLongTokensApart(t *testing.T) {
 	if err := RunReport(i18n.EN, run, items, ReportPage{}).Render(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
-	want := `<td>e-mail: old@example.com → <span class="s-long">` + long + `;</span> first name: Max → Maximiliana</td>`
-	if !strings.Contains(b.String(), want) || !strings.Contains(b.String(), "<td>Maximiliana Featherstonehaugh</td>") {
+	// data-label: each cell names its column for the stacked narrow layout.
+	want := `<td data-label="Details">e-mail: old@example.com → <span class="s-long">` + long + `;</span> first name: Max → Maximiliana</td>`
+	if !strings.Contains(b.String(), want) || !strings.Contains(b.String(), `<td data-label="Name">Maximiliana Featherstonehaugh</td>`) {
 		t.Errorf("the report's cells:\n%s\nwant %s", b.String(), want)
 	}
 	for _, tc := range []struct {

@@ -61,17 +61,28 @@ var (
 	verb = regexp.MustCompile(`%[sdv]`)
 	// bareEmail is "email" as a word; English texts write "e-mail".
 	bareEmail = regexp.MustCompile(`(?i)\bemail\b`)
+	// shortMail is the other short Russian form: Russian texts say «e-mail»
+	// in a sentence and «электронная почта» in full for a label, which needs
+	// Cyrillic.
+	shortMail = regexp.MustCompile(`(?i)эл\.\s*почт`)
 )
 
 // TestCatalogueComplete: every key reads in both languages, the Russian one
-// in Russian, with the same format verbs; the English ones say "e-mail".
+// in Russian, with the same format verbs; both say "e-mail" (Russian
+// neither "email" nor "эл. почта").
 func TestCatalogueComplete(t *testing.T) {
 	t.Parallel()
 	for _, key := range i18n.Keys() {
-		for _, m := range bareEmail.FindAllString(i18n.T(i18n.EN, key), -1) {
-			// EMAIL in capitals is a command's placeholder, not a word.
-			if m != "EMAIL" {
-				t.Errorf("%q: English text says %q, want e-mail: %q", key, m, i18n.T(i18n.EN, key))
+		for _, lang := range []i18n.Lang{i18n.EN, i18n.RU} {
+			text := i18n.T(lang, key)
+			for _, m := range bareEmail.FindAllString(text, -1) {
+				// EMAIL in capitals is a command's placeholder, not a word.
+				if m != "EMAIL" {
+					t.Errorf("%q: %s text says %q, want e-mail: %q", key, lang, m, text)
+				}
+			}
+			if m := shortMail.FindString(text); lang == i18n.RU && m != "" {
+				t.Errorf("%q: Russian text says %q, want e-mail: %q", key, m, text)
 			}
 		}
 	}

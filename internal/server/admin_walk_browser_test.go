@@ -83,8 +83,17 @@ func TestAdminWalkInBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if i == 0 {
+			b.mustEval(`(() => { if (!document.getElementById('fieldmap-pending')) throw new Error('no pending Profile fields note'); return true; })()`, nil)
+		}
 		if ok, text := b.save(); !ok {
 			t.Fatalf("%d px: save failed: %s", width, text)
+		}
+		if i == 0 {
+			// The first save of the account brings the Profile fields card's
+			// fields in place: the admin is not sent to reopen the app.
+			b.waitFor("the Profile fields after the first save", `!document.getElementById('fieldmap-pending') &&
+				document.querySelector('#field-map select[data-map]') && document.querySelector('#field-map select[data-map]').options.length > 1`)
 		}
 		b.fitsFrame(width, "the saved settings")
 		b.shot(fmt.Sprintf("adminwalk-en-%d-settings.png", width))
@@ -106,6 +115,9 @@ func TestAdminWalkInBrowser(t *testing.T) {
 			b.mustEval(`getComputedStyle(document.querySelector('#report-body table').parentElement).overflowX`, &wrap)
 			if wrap != "auto" {
 				t.Errorf("%d px: the report table's container has overflow-x %q, want auto", width, wrap)
+			}
+			if width <= 480 {
+				b.detailsInView(width)
 			}
 		}
 		var report string
@@ -259,6 +271,35 @@ func (b *browserEnv) wordsWhole(width int64, root string) {
 	})()`, &broken)
 	if len(broken) > 0 {
 		b.t.Errorf("%d px: %s breaks %d words mid-word, e.g. %q", width, root, len(broken), broken[:min(len(broken), 10)])
+	}
+}
+
+// detailsInView fails the test for each report row whose Details (when it
+// has any) are not within the frame as the report opens, unscrolled: at a phone's width
+// the rows stack, so the details need no sideways scroll to be read.
+func (b *browserEnv) detailsInView(width int64) {
+	b.t.Helper()
+	var out struct {
+		Rows int      `json:"rows"`
+		Off  []string `json:"off"`
+	}
+	b.mustEval(`(() => {
+		const wrap = document.querySelector('#report-body .table-wrap'), vw = window.innerWidth, off = [];
+		if (wrap.scrollLeft !== 0) off.push('the table is scrolled by ' + wrap.scrollLeft + 'px');
+		if (wrap.scrollWidth > wrap.clientWidth + 1) off.push('the table is ' + wrap.scrollWidth + 'px in a ' + wrap.clientWidth + 'px box');
+		// A row without details has nothing to show there (its cell may hide).
+		const rows = [...document.querySelectorAll('#report-body tbody tr')].filter(r => r.cells[r.cells.length - 1].innerText.trim() !== '');
+		for (const r of rows) {
+			const d = r.cells[r.cells.length - 1].getBoundingClientRect();
+			if (d.width === 0 || d.left < 0 || d.right > vw + 0.5) off.push(r.cells[1].innerText + ': ' + Math.round(d.left) + '-' + Math.round(d.right) + 'px');
+		}
+		return {rows: rows.length, off: off.slice(0, 8)};
+	})()`, &out)
+	if out.Rows == 0 {
+		b.t.Fatalf("%d px: the report has no rows with details", width)
+	}
+	if len(out.Off) > 0 {
+		b.t.Errorf("%d px: report Details not within the %d px frame unscrolled: %q", width, width, out.Off)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"b24learn/internal/fieldmap"
 	"b24learn/internal/i18n"
 	"b24learn/internal/learn"
+	"b24learn/internal/secret"
 	"b24learn/internal/settings"
 	"b24learn/internal/store"
 	"b24learn/templates"
@@ -102,6 +104,34 @@ func (s *Server) mappingChoices(ctx context.Context, p store.Portal, st settings
 		}
 	}
 	return targets, sources, labels, noUF, nil
+}
+
+// handleFieldMap answers the Profile fields card as HTML (GET
+// /app/fieldmap): after a save the page puts it in place of a card that had
+// no fields yet (the first save of the account, or Learn not answering),
+// so the admin does not have to reopen the app.
+func (s *Server) handleFieldMap(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	p, _ := sessionPortal(r.Context())
+	var kr *secret.Keyring
+	if s.cfg != nil {
+		kr = s.cfg.Keyring
+	}
+	st, err := settings.Load(r.Context(), s.pool, kr, p.ID)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	v := templates.SettingsView{Lang: sess.Lang, Admin: true}
+	if st.HasAccount() {
+		ctx, cancel := context.WithTimeout(r.Context(), treeTimeout)
+		defer cancel()
+		v.FieldMap, v.FieldMapError = s.fieldMapView(ctx, p, st, sess.Lang)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := templates.FieldMapSection(v).Render(r.Context(), w); err != nil {
+		s.log.ErrorContext(r.Context(), "render field mapping", "error", err)
+	}
 }
 
 func toTargets(fs []learn.FieldInfo) []fieldmap.Target {

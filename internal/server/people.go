@@ -301,9 +301,14 @@ func (s *Server) handlePerson(w http.ResponseWriter, r *http.Request) {
 	if m != nil {
 		v.LearnID = m.LearnID
 	}
+	depts, err := s.historyDepartments(ctx, sess.PortalID, d, hist)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	for _, h := range hist {
 		v.History = append(v.History, templates.HistoryRow{RunID: h.RunID, Trigger: string(h.Trigger), At: h.StartedAt,
-			Action: string(h.Action), Status: h.Status, Reason: h.Reason, Changes: itemChanges(sess.Lang, h.RunItem)})
+			Action: string(h.Action), Status: h.Status, Reason: h.Reason, Changes: itemChanges(sess.Lang, h.RunItem, depts)})
 	}
 	if jobID != 0 {
 		job, err := s.personJob(ctx, sess.Lang, sess.PortalID, id, jobID)
@@ -322,6 +327,31 @@ func (s *Server) handlePerson(w http.ResponseWriter, r *http.Request) {
 	if err := templates.PersonPanel(v).Render(ctx, w); err != nil {
 		s.log.ErrorContext(ctx, "render person", "error", err)
 	}
+}
+
+// historyDepartments names the departments of a person's history: the
+// Learn ids its rows hold by the portal's mapping, and the Bitrix24 ids by
+// the tree the person's read brought.
+func (s *Server) historyDepartments(ctx context.Context, portalID int64, d syncer.Desired, hist []syncer.PersonHistoryItem) (deptNames, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, h := range hist {
+		for _, v := range []string{h.Before["department"], h.After["department"]} {
+			if v != "" && !strings.HasPrefix(v, "b24:") && !seen[v] {
+				seen[v] = true
+				ids = append(ids, v)
+			}
+		}
+	}
+	learn, err := syncer.NewStore(s.pool).DepartmentIDs(ctx, portalID, ids)
+	if err != nil {
+		return deptNames{}, err
+	}
+	names := make(map[int64]string, len(d.Departments))
+	for _, x := range d.Departments {
+		names[x.ID] = x.Name
+	}
+	return deptNames{learn: learn, names: names}, nil
 }
 
 // personSteps bounds the run steps the person view lists (a person's run

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -375,5 +376,57 @@ func TestProvisionHourlyBudget(t *testing.T) {
 		(provisionBudget.Window + time.Minute).Seconds())
 	if r := provision(199999); r.status != http.StatusAccepted {
 		t.Fatalf("provision once the window passed: %d %q", r.status, r.body)
+	}
+}
+
+// A person's history names their department as the admin knows it: a
+// Learn department by the portal's mapping and a department the same run
+// creates by its Bitrix24 id, both by Bitrix24's name; one Bitrix24 no
+// longer lists reads "department #id". The internal "b24:" form never shows.
+func TestPersonHistoryNamesDepartments(t *testing.T) {
+	t.Parallel()
+	e := newPeopleEnv(t, b24sim.GenerateOrg(11, 20, 4))
+	u := e.employee()
+	ctx := context.Background()
+	ds := e.bp.Departments()
+	from, to := ds[1], ds[2]
+	if _, err := e.pool.Exec(ctx, `INSERT INTO sync_mappings (portal_id, kind, b24_id, learn_id) VALUES ($1, 'department', $2, 'LD-from')`,
+		e.portal.ID, from.ID); err != nil {
+		t.Fatal(err)
+	}
+	ss := syncer.NewStore(e.pool)
+	for _, it := range []syncer.RunItem{
+		{Action: syncer.ActionMove, Before: map[string]string{"department": "LD-from"}, After: map[string]string{"department": "b24:" + strconv.FormatInt(to.ID, 10)}},
+		{Action: syncer.ActionCreate, After: map[string]string{"department": "b24:987654"}},
+	} {
+		id, err := ss.StartRun(ctx, e.portal.ID, syncer.TriggerScheduled)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it.Kind, it.B24ID, it.LearnID, it.Status = syncer.KindUser, u.ID, "L1", syncer.ItemApplied
+		if err := ss.RecordItems(ctx, e.portal.ID, id, []syncer.RunItem{it}); err != nil {
+			t.Fatal(err)
+		}
+		if err := ss.FinishRun(ctx, e.portal.ID, id, syncer.RunSucceeded, nil, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for lang, want := range map[string][]string{
+		"ru": {"подразделение: " + from.Name + " → " + to.Name, "подразделение:  → подразделение #987654"},
+		"en": {"department: " + from.Name + " → " + to.Name, "department:  → department #987654"},
+	} {
+		_, tok := e.session(e.portal, e.bp.AdminID(), true, lang)
+		r := e.do(http.MethodGet, "/app/people/"+strconv.FormatInt(u.ID, 10), tok, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("person: %d %q", r.status, r.body)
+		}
+		for _, w := range want {
+			if !strings.Contains(r.body, html.EscapeString(w)) {
+				t.Errorf("%s: person view lacks %q: %s", lang, w, r.body)
+			}
+		}
+		if strings.Contains(r.body, "b24:") || strings.Contains(r.body, "LD-from") {
+			t.Errorf("%s: person view shows a department's internal key: %s", lang, r.body)
+		}
 	}
 }

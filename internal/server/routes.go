@@ -46,6 +46,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/runs/{runID}", s.handleRunReport)
 			r.Get("/runs/{runID}/csv", s.handleRunCSV)
 			r.Post("/settings", s.handleSaveSettings)
+			r.Get("/fieldmap", s.handleFieldMap)
 			r.Post("/preview", s.handleAction("preview"))
 			r.Post("/sync", s.handleAction("sync"))
 			r.Post("/approve", s.handleAction("approve"))

@@ -34,6 +34,7 @@ var surface = []string{
 	"GET /app/runs/{runID}",
 	"GET /app/runs/{runID}/csv",
 	"POST /app/settings",
+	"GET /app/fieldmap",
 	"POST /app/preview",
 	"POST /app/sync",
 	"POST /app/approve",

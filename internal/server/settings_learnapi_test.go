@@ -135,7 +135,7 @@ func TestSettingsTakeLearnLogin(t *testing.T) {
 	if _, err := sim.AddAccount(learnsim.AccountOptions{URL: acct, Email: "owner@acme.ru", Login: "acme-admin", Password: "pw"}); err != nil {
 		t.Fatal(err)
 	}
-	for lang, label := range map[string]string{"en": "login or e-mail", "ru": "Логин или email"} {
+	for lang, label := range map[string]string{"en": "login or e-mail", "ru": "Логин или e-mail"} {
 		p := e.addPortal("login-"+lang, lang)
 		sess, tok := e.session(p, 42, true, lang)
 		body := e.page(p, sess, tok)

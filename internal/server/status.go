@@ -113,7 +113,7 @@ func (s *Server) handleAction(kind string) http.HandlerFunc {
 // CSV show it, its changes in lang.
 func itemView(lang i18n.Lang, it syncer.RunItem) templates.PreviewItem {
 	return templates.PreviewItem{Kind: string(it.Kind), B24ID: it.B24ID, LearnID: it.LearnID, Name: itemName(it),
-		Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(lang, it)}
+		Action: string(it.Action), Status: it.Status, Reason: it.Reason, Changes: itemChanges(lang, it, deptNames{})}
 }
 
 // itemName picks a readable name from the before/after fields: a
@@ -137,8 +137,9 @@ func itemName(it syncer.RunItem) string {
 	return ""
 }
 
-// itemChanges describes the fields that changed as "field: old → new".
-func itemChanges(lang i18n.Lang, it syncer.RunItem) string {
+// itemChanges describes the fields that changed as "field: old → new",
+// departments named by depts.
+func itemChanges(lang i18n.Lang, it syncer.RunItem, depts deptNames) string {
 	keys := map[string]bool{}
 	for k := range it.Before {
 		keys[k] = true
@@ -152,9 +153,44 @@ func itemChanges(lang i18n.Lang, it syncer.RunItem) string {
 		if b == a {
 			continue
 		}
-		parts = append(parts, changeText(lang, "chg.", k)+": "+changeValue(lang, k, b)+" → "+changeValue(lang, k, a))
+		if it.Kind == syncer.KindUser && k == "department" || it.Kind == syncer.KindDepartment && k == "parent" {
+			b, a = depts.label(lang, b), depts.label(lang, a)
+		} else {
+			b, a = changeValue(lang, k, b), changeValue(lang, k, a)
+		}
+		parts = append(parts, changeText(lang, "chg.", k)+": "+b+" → "+a)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// deptNames names the departments in a run item's changes: a user's
+// "department" and a department's "parent" hold a Learn department id, or
+// "b24:" and the Bitrix24 id of one the same run creates (syncer's
+// specState and parentLabel). The admin knows neither form. The zero value
+// knows no names.
+type deptNames struct {
+	learn map[string]int64 // Learn id → Bitrix24 id, by the portal's mapping
+	names map[int64]string // Bitrix24 id → name
+}
+
+// label is the department's Bitrix24 name, else "department #id". A Learn
+// id no mapping holds stays as it is: it is Learn's own, and nothing here
+// names it better.
+func (n deptNames) label(lang i18n.Lang, v string) string {
+	id, ok := int64(0), false
+	if s, cut := strings.CutPrefix(v, "b24:"); cut {
+		x, err := strconv.ParseInt(s, 10, 64)
+		id, ok = x, err == nil && x > 0
+	} else if v != "" {
+		id, ok = n.learn[v]
+	}
+	if !ok {
+		return v
+	}
+	if s := n.names[id]; s != "" {
+		return s
+	}
+	return i18n.T(lang, "chg.dept_id", id)
 }
 
 // changeText is a changed field's name in lang (the catalogue's

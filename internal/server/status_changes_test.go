@@ -20,7 +20,7 @@ func TestItemChangesInThePagesLanguage(t *testing.T) {
 		i18n.RU: "UF_SHOE_SIZE: 41 → 42; должность: Инженер → Старший инженер; владелец:  → этот портал; статус: неактивен → активен",
 		i18n.EN: "UF_SHOE_SIZE: 41 → 42; position: Инженер → Старший инженер; owner:  → this portal; status: inactive → active",
 	} {
-		if got := itemChanges(lang, it); got != want {
+		if got := itemChanges(lang, it, deptNames{}); got != want {
 			t.Errorf("%s: %q, want %q", lang, got, want)
 		}
 	}

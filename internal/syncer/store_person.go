@@ -111,3 +111,32 @@ func (s *Store) LastPersonItems(ctx context.Context, portalID int64, ids []int64
 	}
 	return out, nil
 }
+
+// DepartmentIDs maps the Learn department ids learnIDs to the portal's
+// Bitrix24 departments by the stored mapping: a history row names a
+// department by its Learn id, the admin knows it by its Bitrix24 name.
+// Ids no mapping holds are absent.
+func (s *Store) DepartmentIDs(ctx context.Context, portalID int64, learnIDs []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(learnIDs) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT learn_id, b24_id FROM sync_mappings
+		WHERE portal_id = $1 AND kind = 'department' AND learn_id = ANY($2)`, portalID, learnIDs)
+	if err != nil {
+		return nil, fmt.Errorf("query department mappings: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var b24 int64
+		if err := rows.Scan(&id, &b24); err != nil {
+			return nil, fmt.Errorf("read department mappings: %w", err)
+		}
+		out[id] = b24
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read department mappings: %w", err)
+	}
+	return out, nil
+}

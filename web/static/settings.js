@@ -172,7 +172,7 @@
 
   // The field mapping's choices come once (fieldmap-sources); every row's
   // list gets them here, keeping the row's saved choice selected.
-  (function fillFieldMapChoices() {
+  function fillFieldMapChoices() {
     var dataEl = document.getElementById('fieldmap-sources');
     if (!dataEl) return;
     var sources;
@@ -190,7 +190,24 @@
       sel.appendChild(choices.cloneNode(true));
       sel.value = saved;
     });
-  })();
+  }
+  fillFieldMapChoices();
+
+  // A card without fields (the account not saved yet, or Learn did not
+  // answer) is asked for again after a save and put in place, with its
+  // fields once the saved account gives them: no reopening of the app.
+  function refreshFieldMap() {
+    var card = document.getElementById('field-map');
+    if (!card || document.getElementById('fieldmap-sources')) return;
+    request('GET', '/app/fieldmap').then(function (r) {
+      var fresh = r.status === 200 && new DOMParser().parseFromString(r.text, 'text/html').getElementById('field-map');
+      var old = document.getElementById('field-map');
+      if (!fresh || !old) return;
+      old.replaceWith(fresh);
+      fillFieldMapChoices();
+      fit();
+    }, function () { /* the card keeps its note; the next open shows the fields */ });
+  }
 
   // The field mapping goes as one JSON object, Learn field -> Bitrix24 field
   // ("" for none), in the hidden input field_map.
@@ -225,6 +242,7 @@
           document.getElementById('learn_client_secret').value = '';
           document.getElementById('client-secret-hint').hidden = !r.data.has_client_secret;
           refreshStatus(); // Preview, Sync now and the next runs follow the saved settings
+          refreshFieldMap();
           return;
         }
         var errs = (r.data && r.data.errors) || {};
